@@ -1,0 +1,33 @@
+//! The daemon's command-line flags and the paths derived from them.
+
+use std::path::PathBuf;
+
+#[derive(Debug, Clone, clap::Parser)]
+#[command(name = "berth daemon", about = "Run the Berth daemon (Docker Engine API)")]
+pub struct DaemonArgs {
+    /// Socket to listen on (unix://PATH)
+    #[arg(short = 'H', long = "host", default_value = "unix:///run/berth/berth.sock")]
+    pub host: String,
+    /// Root of persistent state: images, containers, volumes, metadata
+    #[arg(long, default_value = "/var/lib/berth")]
+    pub root: PathBuf,
+    /// Root of runtime state: per-container shim sockets and pids
+    #[arg(long = "exec-root", default_value = "/run/berth")]
+    pub exec_root: PathBuf,
+    /// Default cgroup parent for containers (default: the daemon's own cgroup)
+    #[arg(long = "cgroup-parent", default_value = "")]
+    pub cgroup_parent: String,
+    /// Enable debug logging
+    #[arg(short = 'D', long)]
+    pub debug: bool,
+}
+
+impl DaemonArgs {
+    /// The unix socket path from `--host`.
+    pub fn socket_path(&self) -> anyhow::Result<PathBuf> {
+        let path = self.host.strip_prefix("unix://").ok_or_else(|| {
+            anyhow::anyhow!("only unix:// hosts are supported, got {:?}", self.host)
+        })?;
+        Ok(PathBuf::from(path))
+    }
+}

@@ -1,0 +1,88 @@
+//! The daemon's one error type and its one mapping to HTTP.
+//!
+//! Handlers never pick a status code: they return `ApiError`, whose [`ErrorKind`] decides
+//! the status, and whose message is Docker's text, sent as `{"message": "..."}`.
+
+use axum::response::{IntoResponse, Response};
+use berth_api::{ErrorKind, ErrorResponse};
+
+#[derive(Debug, Clone)]
+pub struct ApiError {
+    pub kind: ErrorKind,
+    pub message: String,
+}
+
+pub type ApiResult<T> = Result<T, ApiError>;
+
+impl ApiError {
+    pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
+        ApiError { kind, message: message.into() }
+    }
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::NotFound, message)
+    }
+    pub fn invalid(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::InvalidArgument, message)
+    }
+    pub fn conflict(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::Conflict, message)
+    }
+    pub fn internal(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::Internal, message)
+    }
+    pub fn not_implemented(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::NotImplemented, message)
+    }
+}
+
+impl std::fmt::Display for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for ApiError {}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = http::StatusCode::from_u16(self.kind.http_status())
+            .unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR);
+        if status == http::StatusCode::NOT_MODIFIED {
+            return status.into_response();
+        }
+        if status.is_server_error() {
+            tracing::error!(message = %self.message, "request failed");
+        }
+        (status, axum::Json(ErrorResponse { message: self.message })).into_response()
+    }
+}
+
+/// Any library error with a `kind()` converts into an `ApiError` keeping its message.
+macro_rules! api_error_from {
+    ($($t:ty),* $(,)?) => {$(
+        impl From<$t> for ApiError {
+            fn from(e: $t) -> Self {
+                ApiError::new(e.kind(), e.to_string())
+            }
+        }
+    )*};
+}
+api_error_from!(berth_image::ImageError);
+
+impl From<std::io::Error> for ApiError {
+    fn from(e: std::io::Error) -> Self {
+        ApiError::internal(e.to_string())
+    }
+}
+
+impl From<redb::Error> for ApiError {
+    fn from(e: redb::Error) -> Self {
+        ApiError::internal(format!("metadata store: {e}"))
+    }
+}
+
+impl From<serde_json::Error> for ApiError {
+    fn from(e: serde_json::Error) -> Self {
+        ApiError::invalid(e.to_string())
+    }
+}

@@ -1,0 +1,85 @@
+//! Berth's daemon: serves the Docker Engine API on a unix socket and owns containers,
+//! images and state. Containers run under per-container shims and outlive the daemon.
+
+pub mod config;
+pub mod containers;
+pub mod error;
+pub mod hijack;
+pub mod routes;
+pub mod server;
+pub mod state;
+pub mod version;
+
+use std::ffi::OsString;
+use std::sync::Arc;
+
+use anyhow::Context;
+use clap::Parser;
+
+use crate::config::DaemonArgs;
+use crate::state::{Daemon, DaemonConfig};
+
+/// `berth daemon [flags]`: runs until SIGINT or SIGTERM. Running containers keep running.
+pub fn run(args: Vec<OsString>) -> anyhow::Result<()> {
+    let args = DaemonArgs::parse_from(args);
+    let filter = if args.debug { "debug" } else { "info" };
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("BERTH_LOG").unwrap_or_else(|_| filter.into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    runtime.block_on(serve(args))
+}
+
+fn daemon_id(root: &std::path::Path) -> anyhow::Result<String> {
+    let path = root.join("engine-id");
+    if let Ok(id) = std::fs::read_to_string(&path) {
+        return Ok(id.trim().to_string());
+    }
+    let id = hex::encode(rand::random::<[u8; 16]>());
+    let tmp = root.join("engine-id.tmp");
+    std::fs::write(&tmp, &id).and_then(|_| std::fs::rename(&tmp, &path))
+        .with_context(|| format!("writing {}", path.display()))?;
+    Ok(id)
+}
+
+async fn serve(args: DaemonArgs) -> anyhow::Result<()> {
+    let socket = args.socket_path()?;
+    std::fs::create_dir_all(&args.root).with_context(|| format!("creating {}", args.root.display()))?;
+    std::fs::create_dir_all(&args.exec_root)
+        .with_context(|| format!("creating {}", args.exec_root.display()))?;
+    let config = Arc::new(DaemonConfig {
+        root: args.root.clone(),
+        exec_root: args.exec_root.clone(),
+        cgroup_parent: args.cgroup_parent.clone(),
+        debug: args.debug,
+    });
+    let db_path = args.root.join("meta.db");
+    let db = Arc::new(
+        redb::Database::create(&db_path).with_context(|| format!("opening {}", db_path.display()))?,
+    );
+    let images = Arc::new(berth_image::ImageStore::open(&args.root, db.clone())?);
+    let containers = Arc::new(containers::ContainerService {});
+    let daemon = Daemon { config, daemon_id: daemon_id(&args.root)?, db, images, containers };
+
+    let listener = server::bind(&socket)?;
+    tracing::info!(socket = %socket.display(), root = %args.root.display(), "API listening");
+    let shutdown = async {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("installing a SIGTERM handler");
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {},
+            _ = term.recv() => {},
+        }
+        tracing::info!("shutting down; containers keep running");
+    };
+    axum::serve(listener, server::app(daemon)).with_graceful_shutdown(shutdown).await?;
+    let _ = std::fs::remove_file(&socket);
+    Ok(())
+}

@@ -1,0 +1,9 @@
+//! Containers routes.
+
+use axum::Router;
+
+use crate::state::Daemon;
+
+pub fn routes() -> Router<Daemon> {
+    Router::new()
+}

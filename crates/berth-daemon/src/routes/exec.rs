@@ -1,0 +1,9 @@
+//! Exec routes.
+
+use axum::Router;
+
+use crate::state::Daemon;
+
+pub fn routes() -> Router<Daemon> {
+    Router::new()
+}

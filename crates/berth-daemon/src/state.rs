@@ -1,0 +1,47 @@
+//! The daemon's shared state: configuration, the metadata database and the services.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use berth_image::ImageStore;
+
+use crate::containers::ContainerService;
+
+/// Paths and settings fixed at start-up.
+#[derive(Debug, Clone)]
+pub struct DaemonConfig {
+    /// `--root`: persistent state.
+    pub root: PathBuf,
+    /// `--exec-root`: runtime state (shim sockets, pids).
+    pub exec_root: PathBuf,
+    /// `--cgroup-parent` default for containers.
+    pub cgroup_parent: String,
+    pub debug: bool,
+}
+
+/// Cheap to clone: every handler gets one.
+#[derive(Clone)]
+pub struct Daemon {
+    pub config: Arc<DaemonConfig>,
+    /// Stable per `--root`, shown as `ID` in `info`.
+    pub daemon_id: String,
+    pub db: Arc<redb::Database>,
+    pub images: Arc<ImageStore>,
+    pub containers: Arc<ContainerService>,
+}
+
+pub struct ContainerCounts {
+    pub total: i64,
+    pub running: i64,
+    pub paused: i64,
+}
+
+impl Daemon {
+    pub fn container_counts(&self) -> ContainerCounts {
+        self.containers.counts()
+    }
+
+    pub fn image_count(&self) -> i64 {
+        self.images.count() as i64
+    }
+}

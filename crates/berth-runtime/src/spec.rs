@@ -1,0 +1,136 @@
+//! The container spec: everything the shim needs to run one container.
+//!
+//! The daemon writes it as `spec.json` into the container's runtime directory
+//! (`<exec-root>/containers/<id>/`) and starts `berth shim <that dir>`. All paths are
+//! absolute host paths. Image configuration (Cmd, Entrypoint, Env, WorkingDir, User) is
+//! already merged with the create request by the daemon: the shim runs exactly `process`.
+
+use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct ContainerSpec {
+    /// 64-hex container ID.
+    pub id: String,
+    /// Read-only image layer directories, top-most first (overlayfs `lowerdir` order).
+    /// Empty for an image with no layers (`scratch`): then `upper_dir` alone is the rootfs.
+    pub lower_dirs: Vec<PathBuf>,
+    /// The container's writable layer (overlayfs `upperdir`), kept until `rm`.
+    pub upper_dir: PathBuf,
+    /// overlayfs `workdir`, on the same filesystem as `upper_dir`.
+    pub work_dir: PathBuf,
+    /// Where the merged rootfs is mounted. The overlay mount is made inside the
+    /// container's own mount namespace only, so it vanishes with the container and never
+    /// shows in the host's mount table.
+    pub rootfs: PathBuf,
+    pub readonly_rootfs: bool,
+    pub process: ProcessSpec,
+    /// Hostname inside the UTS namespace (Docker: the first 12 hex of the ID).
+    pub hostname: String,
+    pub domainname: String,
+    /// Extra mounts, applied in order after Docker's default mounts.
+    pub mounts: Vec<MountSpec>,
+    /// `--privileged`: all capabilities, no masked or read-only paths, all devices.
+    pub privileged: bool,
+    /// Capability names as Docker accepts them (`NET_ADMIN`, `CAP_NET_ADMIN`, `ALL`).
+    pub cap_add: Vec<String>,
+    pub cap_drop: Vec<String>,
+    pub resources: Resources,
+    /// Cgroup parent, relative to each hierarchy's root (`/berth` style, leading `/`
+    /// optional). Empty: nest under the cgroup of the process that starts the shim, per
+    /// controller, as read from `/proc/self/cgroup` (the daemon's own cgroup).
+    pub cgroup_parent: String,
+    pub network: NetworkMode,
+    /// Size of `/dev/shm` in bytes; 0 means Docker's default of 64 MiB.
+    pub shm_size: u64,
+    pub sysctls: Vec<(String, String)>,
+    /// Where the shim writes the json-file log (`<root>/containers/<id>/<id>-json.log`).
+    pub log_path: PathBuf,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct ProcessSpec {
+    /// argv; `args[0]` is looked up in `PATH` from `env` inside the container.
+    pub args: Vec<String>,
+    /// `KEY=value` entries; the daemon adds `PATH` and `HOSTNAME` as Docker does.
+    pub env: Vec<String>,
+    /// Working directory inside the container; created if missing, as Docker does.
+    pub cwd: String,
+    /// Docker's `-u`: `user`, `uid`, `user:group`, `uid:gid`; empty means root.
+    /// Names are resolved from the container's `/etc/passwd` and `/etc/group`.
+    pub user: String,
+    pub tty: bool,
+    /// Keep stdin open (`-i`). Without it the process gets `/dev/null` as stdin.
+    pub open_stdin: bool,
+    /// Close the process's stdin when the first attached client detaches.
+    pub stdin_once: bool,
+    /// Initial terminal size (rows, cols) when `tty`.
+    pub console_size: Option<(u16, u16)>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct MountSpec {
+    /// Absolute path inside the container, resolved inside the rootfs (a symlink in the
+    /// image never takes a mount outside it).
+    pub destination: String,
+    /// `bind` or `tmpfs`.
+    pub kind: String,
+    /// Host path for `bind`; ignored for `tmpfs`.
+    pub source: PathBuf,
+    /// mount(8)-style options: `ro`, `rbind`, `nosuid`, `size=65536k`, `mode=1777`,
+    /// `rprivate`, `rshared`, `rslave`, …
+    pub options: Vec<String>,
+}
+
+/// Resource limits, with Docker's meaning for 0 ("no limit").
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct Resources {
+    /// Bytes; 0 = unlimited.
+    pub memory: i64,
+    /// Bytes of memory+swap; 0 = default (twice `memory` when that is set), -1 = unlimited.
+    pub memory_swap: i64,
+    /// `--cpus` × 1e9; converted to a CFS quota over a 100 ms period.
+    pub nano_cpus: i64,
+    pub cpu_shares: i64,
+    pub cpu_quota: i64,
+    pub cpu_period: i64,
+    pub cpuset_cpus: String,
+    /// None or ≤ 0 = unlimited.
+    pub pids_limit: Option<i64>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "snake_case")]
+pub enum NetworkMode {
+    /// A new network namespace with only loopback, brought up.
+    #[default]
+    Loopback,
+    /// The host's network namespace (`--network host`).
+    Host,
+    /// Join an existing network namespace (a bind-mounted nsfs file or `/proc/<pid>/ns/net`).
+    Join(PathBuf),
+}
+
+/// What `berth exec-helper` runs inside an existing container.
+///
+/// The daemon starts `berth exec-helper '<ExecSpec as JSON>'` with the exec's stdin,
+/// stdout and stderr as the helper's own (pipes), and a status pipe as fd 3. The helper
+/// joins the namespaces and cgroups of `init_pid`, forks, and the child sets user, env,
+/// cwd and capabilities and execs `process.args`. On fd 3 the helper writes JSON lines:
+/// `{"pid":N}` once the process runs, or `{"error":"...","exit_code":126|127}` when it
+/// could not start. The helper exits with the process's exit code (128 + signal when it
+/// was killed by one).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct ExecSpec {
+    /// Host pid of the container's init process.
+    pub init_pid: i32,
+    pub process: ProcessSpec,
+    pub privileged: bool,
+    pub cap_add: Vec<String>,
+    pub cap_drop: Vec<String>,
+}

@@ -1,0 +1,25 @@
+//! `berth`: one binary that is the CLI, the daemon (`berth daemon`), the per-container
+//! shim (`berth shim`) and the exec helper (`berth exec-helper`).
+
+use std::ffi::OsString;
+
+fn main() {
+    let mut args: Vec<OsString> = std::env::args_os().collect();
+    let sub = args.get(1).and_then(|a| a.to_str()).unwrap_or("").to_string();
+    let code = match sub.as_str() {
+        "daemon" => {
+            args.remove(0);
+            match berth_daemon::run(args) {
+                Ok(()) => 0,
+                Err(e) => {
+                    eprintln!("berth daemon: {e:#}");
+                    1
+                }
+            }
+        }
+        "shim" => berth_runtime::shim::main(&args[2..]),
+        "exec-helper" => berth_runtime::exec::main(&args[2..]),
+        _ => berth_cli::run(args),
+    };
+    std::process::exit(code);
+}
