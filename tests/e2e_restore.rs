@@ -69,16 +69,27 @@ fn a_container_whose_shim_died_is_shown_exited_with_a_reason() {
     let id = d.run_detached(&["--name", "orphan", "busybox", "sleep", "1000"]);
     let pid = d.inspect("orphan")["State"]["Pid"].as_i64().unwrap_or(0) as i32;
     d.kill_daemon();
-    // Kill the shim (a `berth shim` process naming this container) and the container.
-    let shims: Vec<i32> = processes_under(&d.dir)
+    // Kill the shim (a `berth shim` process that names this container or is an ancestor of
+    // its process) and the container.
+    let is_shim = |p: i32| {
+        let cmd = std::fs::read(format!("/proc/{p}/cmdline")).unwrap_or_default();
+        String::from_utf8_lossy(&cmd).split('\0').nth(1) == Some("shim")
+    };
+    let mut shims: Vec<i32> = processes_under(&d.dir)
         .into_iter()
         .filter(|p| {
             let cmd = std::fs::read(format!("/proc/{p}/cmdline")).unwrap_or_default();
-            let cmd = String::from_utf8_lossy(&cmd);
-            cmd.split('\0').nth(1) == Some("shim") && cmd.contains(&id)
+            is_shim(*p) && String::from_utf8_lossy(&cmd).contains(&id)
         })
         .collect();
-    assert!(!shims.is_empty(), "no `berth shim` process names container {id}");
+    let mut ancestor = parent_pid(pid);
+    while let Some(a) = ancestor.filter(|a| *a > 1) {
+        if is_shim(a) && !shims.contains(&a) {
+            shims.push(a);
+        }
+        ancestor = parent_pid(a);
+    }
+    assert!(!shims.is_empty(), "no `berth shim` process names container {id} or is its ancestor");
     for p in shims.iter().chain(std::iter::once(&pid)) {
         signal(*p, libc::SIGKILL);
     }
@@ -90,6 +101,11 @@ fn a_container_whose_shim_died_is_shown_exited_with_a_reason() {
     assert!(v["State"]["Error"].as_str().is_some_and(|e| !e.is_empty()), "no reason given: {}", v["State"]);
     d.berth_ok(&["rm", "orphan"]);
     assert_nothing_left(&d, &id);
+}
+
+fn parent_pid(pid: i32) -> Option<i32> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status.lines().find_map(|l| l.strip_prefix("PPid:")).and_then(|v| v.trim().parse().ok())
 }
 
 /// Asserts that nothing of container `id` is left on the host: no mount under the daemon's
