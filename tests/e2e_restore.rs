@@ -43,11 +43,11 @@ fn containers_survive_a_sigkilled_daemon() {
 #[test]
 fn wait_started_after_restore_sees_the_exit() {
     let mut d = daemon();
-    d.run_detached(&["--name", "w", "busybox", "sh", "-c", "sleep 3; exit 9"]);
+    d.run_detached(&["--name", "waiter", "busybox", "sh", "-c", "sleep 3; exit 9"]);
     d.kill_daemon();
     d.start_daemon();
-    assert_eq!(d.berth_ok(&["wait", "w"]).trim(), "9");
-    assert_eq!(d.inspect("w")["State"]["ExitCode"], 9);
+    assert_eq!(d.berth_ok(&["wait", "waiter"]).trim(), "9");
+    assert_eq!(d.inspect("waiter")["State"]["ExitCode"], 9);
 }
 
 #[test]
