@@ -405,7 +405,11 @@ mod tests {
         assert!(lookup("sh", &env).unwrap().ends_with("sh"));
         assert_eq!(lookup("nosuch", &env).unwrap_err(), (127, "exec: \"nosuch\": executable file not found in $PATH".into()));
         assert_eq!(lookup("/etc", &env).unwrap_err(), (126, "exec: \"/etc\": permission denied".into()));
-        assert_eq!(lookup("/etc/hostname", &env).unwrap_err().0, 126);
+        let d = tempfile::tempdir().unwrap();
+        let plain = d.path().join("plain");
+        std::fs::write(&plain, "x").unwrap();
+        std::fs::set_permissions(&plain, std::fs::Permissions::from_mode(0o644)).unwrap();
+        assert_eq!(lookup(plain.to_str().unwrap(), &env).unwrap_err().0, 126);
         assert_eq!(
             lookup("/nosuch", &env).unwrap_err(),
             (127, "exec: \"/nosuch\": stat /nosuch: no such file or directory".into())
