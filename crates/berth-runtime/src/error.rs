@@ -21,7 +21,8 @@ pub enum RuntimeError {
         source: std::io::Error,
     },
     /// A system call failed; the message says exactly what was attempted.
-    #[error("{what}: {errno}")]
+    /// Displayed with Go's wording for the errno (`no such file or directory`).
+    #[error("{what}: {}", errno.desc().to_lowercase())]
     Sys { what: String, errno: nix::errno::Errno },
     /// Anything else that went wrong inside the runtime.
     #[error("{0}")]
