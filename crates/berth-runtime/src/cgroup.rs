@@ -412,6 +412,33 @@ pub fn pids(state_dir: &Path) -> Result<Vec<i32>> {
     Ok(v)
 }
 
+/// Kills whatever is left in the container's cgroups and removes them, using
+/// `<state-dir>/cgroups.json`. For the daemon, when a shim died without cleaning up.
+/// A missing `cgroups.json` means there is nothing to do.
+pub fn destroy(state_dir: &Path) -> Result<()> {
+    let paths = match CgroupPaths::load(state_dir) {
+        Ok(p) => p,
+        Err(RuntimeError::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(e),
+    };
+    let deadline = Instant::now() + Duration::from_secs(2);
+    loop {
+        let mut any = false;
+        for dir in paths.dirs() {
+            let text = std::fs::read_to_string(dir.join("cgroup.procs")).unwrap_or_default();
+            for pid in text.lines().filter_map(|l| l.trim().parse::<i32>().ok()) {
+                any = true;
+                unsafe { libc::kill(pid, libc::SIGKILL) };
+            }
+        }
+        if !any || Instant::now() > deadline {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    remove(&paths)
+}
+
 /// Moves the calling process into the cgroups of process `pid` (for `exec`).
 pub fn join_cgroups_of(pid: i32) -> Result<()> {
     let file = format!("/proc/{pid}/cgroup");

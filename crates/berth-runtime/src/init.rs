@@ -184,6 +184,9 @@ fn container_init(spec: &ContainerSpec, cgroups: &CgroupPaths, stdio: InitStdio,
     enter_cwd(cwd)?;
     close_fds_on_exec();
 
+    // If the shim dies, the container dies with it (set after the uid change, which
+    // clears it) instead of running on unsupervised.
+    unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0) };
     write_all_fd(status_write, b"ready\n");
     if read_byte(go_read) != Some(b's') {
         return Err(InitFailure::Abandoned);
