@@ -125,7 +125,7 @@ impl Reference {
     /// Replaces the tag (and drops any digest).
     pub fn with_tag(mut self, tag: &str) -> Result<Reference, ReferenceError> {
         if !is_tag(tag) {
-            return Err(invalid_format());
+            return Err(ReferenceError("invalid tag format".into()));
         }
         self.tag = Some(tag.to_string());
         self.digest = None;
