@@ -99,6 +99,18 @@ fn open_decompressed<'a>(reader: &'a mut dyn Read) -> Result<Box<dyn Read + 'a>,
     Ok(Box::new(buf))
 }
 
+/// Flushes the filesystem holding `dir` (one `syncfs`, cheaper than an fsync per file),
+/// so a layer renamed into place is on disk before any record points at it.
+fn sync_filesystem(dir: &std::path::Path) -> Result<(), ImageError> {
+    use std::os::fd::AsRawFd;
+    let f = fs::File::open(dir).map_err(io_err(format!("opening {}", dir.display())))?;
+    // SAFETY: a valid open file descriptor.
+    if unsafe { libc::syncfs(f.as_raw_fd()) } != 0 {
+        return Err(io_err(format!("syncfs {}", dir.display()))(io::Error::last_os_error()));
+    }
+    Ok(())
+}
+
 impl ImageStore {
     /// Unpacks one layer stream into a private temp dir and stores its uncompressed tar
     /// as a blob keyed by diff ID.
@@ -170,6 +182,7 @@ impl ImageStore {
             let Some(chain) = idx.map(|i| &chains[i]) else { continue };
             let target = self.layer_path(chain);
             if !target.exists() {
+                sync_filesystem(layer.dir.path())?;
                 fs::rename(layer.dir.path(), &target).map_err(io_err(format!("committing layer {chain}")))?;
                 layer.dir.disarm();
                 moved.push(target);

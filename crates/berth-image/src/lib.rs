@@ -20,6 +20,7 @@
 
 pub mod changes;
 pub mod content;
+pub mod pack;
 mod import;
 mod query;
 pub mod reference;
