@@ -716,11 +716,15 @@ impl ContainerService {
         let rec = self.record(&id)?;
         if rec.state.status.is_running() {
             if !force {
-                return Err(ApiError::conflict(format!(
-                    "cannot remove container \"{}\": container is {}: stop the container before removing or force remove",
-                    rec.name,
-                    rec.state.status.as_str()
-                )));
+                let why = if rec.state.status == Status::Paused {
+                    "container is paused and must be unpaused first".to_string()
+                } else {
+                    format!(
+                        "container is {}: stop the container before removing or force remove",
+                        rec.state.status.as_str()
+                    )
+                };
+                return Err(ApiError::conflict(format!("cannot remove container \"{}\": {why}", rec.name)));
             }
             self.signal_running(&id, libc::SIGKILL).await.ok();
             if rec.state.status == Status::Paused {
