@@ -243,3 +243,65 @@ mod tests {
         assert!(qint(&q, "b").is_err());
     }
 }
+
+#[cfg(test)]
+mod api_tests {
+    use std::sync::Arc;
+
+    use axum::body::Body;
+    use http::Request;
+    use tower::ServiceExt as _;
+
+    use crate::state::{Daemon, DaemonConfig};
+
+    fn daemon(dir: &std::path::Path) -> Daemon {
+        let config = Arc::new(DaemonConfig {
+            root: dir.join("root"),
+            exec_root: dir.join("run"),
+            cgroup_parent: String::new(),
+            debug: false,
+        });
+        std::fs::create_dir_all(&config.root).unwrap();
+        let db = Arc::new(redb::Database::create(config.root.join("meta.db")).unwrap());
+        let images = Arc::new(berth_image::ImageStore::open(&config.root, db.clone()).unwrap());
+        let containers =
+            crate::containers::ContainerService::open(config.clone(), db.clone(), images.clone()).unwrap();
+        Daemon { config, daemon_id: "test".into(), db, images, containers }
+    }
+
+    async fn call(d: &Daemon, method: &str, uri: &str, body: &str) -> (u16, serde_json::Value) {
+        let req = Request::builder()
+            .method(method)
+            .uri(uri)
+            .header("content-type", "application/json")
+            .body(Body::from(body.to_string()))
+            .unwrap();
+        let resp = crate::server::app(d.clone()).oneshot(req).await.unwrap();
+        let status = resp.status().as_u16();
+        let bytes = axum::body::to_bytes(resp.into_body(), 1 << 20).await.unwrap();
+        (status, serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null))
+    }
+
+    #[tokio::test]
+    async fn errors_use_dockers_words() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = daemon(dir.path());
+        let (s, v) = call(&d, "POST", "/v1.45/containers/create?name=c1", r#"{"Image":"nosuchimage"}"#).await;
+        assert_eq!((s, v["message"].as_str().unwrap()), (404, "No such image: nosuchimage:latest"));
+        let (s, v) = call(&d, "POST", "/containers/create?name=-bad", r#"{"Image":"x"}"#).await;
+        assert_eq!(s, 400);
+        assert!(v["message"].as_str().unwrap().starts_with("Invalid container name (-bad)"));
+        let (s, v) = call(&d, "GET", "/containers/json?all=1", "").await;
+        assert_eq!((s, v), (200, serde_json::json!([])));
+        let (s, v) = call(&d, "GET", "/containers/nope/json", "").await;
+        assert_eq!((s, v["message"].as_str().unwrap()), (404, "No such container: nope"));
+        let (s, _) = call(&d, "POST", "/containers/nope/wait", "").await;
+        assert_eq!(s, 404);
+        let (s, v) = call(&d, "GET", "/containers/json?filters=%7B%22status%22%3A%7B%22bogus%22%3Atrue%7D%7D", "").await;
+        assert_eq!((s, v["message"].as_str().unwrap()), (400, "invalid filter 'status=bogus'"));
+        let (s, v) = call(&d, "POST", "/exec/nope/start", "{}").await;
+        assert_eq!((s, v["message"].as_str().unwrap()), (404, "No such exec instance: nope"));
+        // Nothing was left behind by the failed creates.
+        assert_eq!(std::fs::read_dir(d.config.root.join("containers")).unwrap().count(), 0);
+    }
+}
