@@ -284,6 +284,9 @@ impl ContainerService {
         })?;
         merge::validate_host_config(&hc, &config)?;
         merge::merge_image_config(&mut config, &image.config.config);
+        if !config.env.iter().any(|e| e.starts_with("PATH=")) {
+            config.env.insert(0, merge::DEFAULT_PATH.to_string());
+        }
         let (path, args) = merge::entrypoint_and_args(&config)?;
 
         let id = hex::encode(rand::random::<[u8; 32]>());
