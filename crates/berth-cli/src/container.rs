@@ -485,7 +485,7 @@ pub async fn ps(c: &Client, a: &PsArgs) -> Result<i32, Failure> {
     let format = if a.quiet { "{{.ID}}".to_string() } else { a.format.clone().unwrap_or_else(|| PS_TABLE.to_string()) };
     let format = if format == "table" { PS_TABLE.to_string() } else { format };
     let format = if a.size && a.format.is_none() && !a.quiet { format!("{format}\t{{{{.Size}}}}") } else { format };
-    let tmpl = Format::parse(&format).map_err(|e| Failure::Msg(e.to_string()))?;
+    let tmpl = Format::parse_rows(&format).map_err(|e| Failure::Msg(e.ps_text()))?;
     let mut q = Vec::new();
     if a.all {
         q.push(("all", "1".to_string()));
@@ -503,7 +503,7 @@ pub async fn ps(c: &Client, a: &PsArgs) -> Result<i32, Failure> {
     let list = c.get(&format!("/containers/json{}", query(&q))).await?;
     let now = chrono::Utc::now();
     let rows: Vec<Json> = list.as_array().into_iter().flatten().map(|ct| container_row(ct, !a.no_trunc, now)).collect();
-    print!("{}", tmpl.render(&rows, &ps_headers()).map_err(|e| Failure::Msg(e.to_string()))?);
+    print!("{}", tmpl.render(&rows, &ps_headers()).map_err(|e| Failure::Msg(e.ps_text()))?);
     Ok(0)
 }
 

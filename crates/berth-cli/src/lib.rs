@@ -172,8 +172,7 @@ async fn dispatch(cli: Cli) -> Result<i32, Failure> {
         Cmd::Tag(a) | Cmd::Image(ImageCmd::Tag(a)) => image::tag(&c, a).await,
         Cmd::History(a) | Cmd::Image(ImageCmd::History(a)) => image::history(&c, a).await,
         Cmd::Image(ImageCmd::Inspect(a)) => {
-            let mut a2 = args::InspectArgs { format: a.format.clone(), kind: Some("image".into()), size: false, names: a.names.clone() };
-            std::mem::swap(&mut a2.size, &mut false.clone());
+            let a2 = args::InspectArgs { format: a.format.clone(), kind: Some("image".into()), size: false, names: a.names.clone() };
             system::inspect(&c, &a2).await
         }
         Cmd::Inspect(a) => system::inspect(&c, a).await,
