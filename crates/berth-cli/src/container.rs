@@ -174,11 +174,11 @@ async fn create_container(c: &Client, body: &Json, name: Option<&str>, image: &s
     Ok(res.get("Id").and_then(Json::as_str).unwrap_or("").to_string())
 }
 
-/// docker/cli `reportError`: `berth: <msg>.` and, when asked, the `--help` hint.
+/// docker/cli `reportError` (CLI 28): `berth: <msg>` and, when asked, the `--help` hint.
 fn report_error(cmd: &str, msg: &str, with_help: bool) {
-    let mut s = format!("{}.", msg.trim_end_matches('.'));
+    let mut s = msg.to_string();
     if with_help {
-        s.push_str(&format!("\nSee 'berth {cmd} --help'."));
+        s.push_str(&format!("\n\nRun 'berth {cmd} --help' for more information"));
     }
     eprintln!("berth: {s}");
 }
@@ -195,8 +195,24 @@ pub fn start_error_code(msg: &str) -> i32 {
     }
 }
 
+/// `create_body`, with Docker's reporting: unreadable env files through `reportError`
+/// (exit 125), bad flag values as flag errors.
+fn create_body_for(cmd: &str, o: &ContainerOpts, image: &str, command: &[String], detach: bool) -> Result<Result<Json, i32>, Failure> {
+    match create_body(o, image, command, detach) {
+        Ok(b) => Ok(Ok(b)),
+        Err(e) if e.0.starts_with("open ") => {
+            report_error(cmd, &e.0, true);
+            Ok(Err(125))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
 pub async fn create(c: &Client, a: &CreateArgs) -> Result<i32, Failure> {
-    let body = create_body(&a.opts, &a.image, &a.command, false)?;
+    let body = match create_body_for("create", &a.opts, &a.image, &a.command, false)? {
+        Ok(b) => b,
+        Err(code) => return Ok(code),
+    };
     match create_container(c, &body, a.opts.name.as_deref(), &a.image).await {
         Ok(id) => {
             println!("{id}");
@@ -275,7 +291,10 @@ pub async fn run(c: &Client, a: &RunArgs) -> Result<i32, Failure> {
         eprintln!("the input device is not a TTY");
         return Ok(1);
     }
-    let body = create_body(o, &a.image, &a.command, a.detach)?;
+    let body = match create_body_for("run", o, &a.image, &a.command, a.detach)? {
+        Ok(b) => b,
+        Err(code) => return Ok(code),
+    };
     let id = match create_container(c, &body, o.name.as_deref(), &a.image).await {
         Ok(id) => id,
         Err(e) => {
@@ -393,7 +412,7 @@ async fn for_each(c: &Client, names: &[String], method: Method, path: impl Fn(&s
     for n in names {
         match c.call(method.clone(), &path(n), None).await {
             Ok(_) => println!("{n}"),
-            Err(e) if ignore_404 && e.status() == 404 => {}
+            Err(e) if ignore_404 && e.status() == 404 => eprintln!("{e}"),
             Err(e) => {
                 eprintln!("{e}");
                 failed = true;
