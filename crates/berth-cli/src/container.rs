@@ -341,9 +341,7 @@ pub async fn run(c: &Client, a: &RunArgs) -> Result<i32, Failure> {
         }
         return Ok(start_error_code(&e.message()));
     }
-    if o.tty {
-        terminal::send_resize(c, &format!("/containers/{}/resize", seg(&id))).await;
-    }
+    let resizer = if o.tty { Some(terminal::track_size(c, format!("/containers/{}/resize", seg(&id))).await) } else { None };
     let sig = if a.sig_proxy && !o.tty { proxy_signals(c, &id) } else { None };
     let out = match io {
         Some(io) => stream::session(io, o.tty, attach_stdin).await,
@@ -352,6 +350,9 @@ pub async fn run(c: &Client, a: &RunArgs) -> Result<i32, Failure> {
     drop(raw);
     if let Some(s) = sig {
         s.abort();
+    }
+    if let Some(r) = resizer {
+        r.abort();
     }
     if let Ok(Some(e)) = out {
         eprintln!("{e}");
@@ -549,7 +550,8 @@ pub async fn logs(c: &Client, a: &LogsArgs) -> Result<i32, Failure> {
         q.push(("details", "1".into()));
     }
     q.push(("tail", a.tail.clone()));
-    let res = c.send(Method::GET, &format!("/containers/{}/logs{}", seg(&a.name), query(&q)), empty(), None).await?;
+    let id = info.get("Id").and_then(Json::as_str).unwrap_or(&a.name).to_string();
+    let res = c.send(Method::GET, &format!("/containers/{}/logs{}", seg(&id), query(&q)), empty(), None).await?;
     let mut demux = stream::Demuxer::default();
     crate::client::for_each_chunk(res, |b| {
         if tty {
@@ -606,11 +608,12 @@ pub async fn exec(c: &Client, a: &ExecArgs) -> Result<i32, Failure> {
     }
     let io = c.hijack(&start_path, Some(&start)).await?;
     let raw = if a.tty && a.interactive { terminal::RawMode::enter() } else { None };
-    if a.tty {
-        terminal::send_resize(c, &format!("/exec/{}/resize", seg(&id))).await;
-    }
+    let resizer = if a.tty { Some(terminal::track_size(c, format!("/exec/{}/resize", seg(&id))).await) } else { None };
     let out = stream::session(io, a.tty, a.interactive).await;
     drop(raw);
+    if let Some(r) = resizer {
+        r.abort();
+    }
     if let Ok(Some(e)) = out {
         eprintln!("{e}");
     }

@@ -58,3 +58,17 @@ pub async fn send_resize(c: &Client, path: &str) {
         let _ = c.call(http::Method::POST, &format!("{path}{}", query(&[("h", h.to_string()), ("w", w.to_string())])), None).await;
     }
 }
+
+/// Sends the size now, then again on every SIGWINCH until the returned task is aborted.
+pub async fn track_size(c: &Client, path: String) -> tokio::task::JoinHandle<()> {
+    send_resize(c, &path).await;
+    let c = c.clone();
+    tokio::spawn(async move {
+        let Ok(mut winch) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::window_change()) else {
+            return;
+        };
+        while winch.recv().await.is_some() {
+            send_resize(&c, &path).await;
+        }
+    })
+}
