@@ -299,4 +299,75 @@ mod tests {
             "Cannot connect to the Berth daemon at unix:///tmp/x.sock. Is the berth daemon running?"
         );
     }
+
+    /// A one-connection server that reads a request head and answers with `reply`, then
+    /// (for a hijack) echoes what the client sends inside one stdout frame.
+    async fn serve_once(path: std::path::PathBuf, reply: &'static str, echo: bool) -> tokio::task::JoinHandle<String> {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::UnixListener::bind(&path).unwrap();
+        tokio::spawn(async move {
+            let (mut s, _) = listener.accept().await.unwrap();
+            let mut head = Vec::new();
+            let mut b = [0u8; 1];
+            while !head.ends_with(b"\r\n\r\n") {
+                if s.read(&mut b).await.unwrap() == 0 {
+                    break;
+                }
+                head.push(b[0]);
+            }
+            s.write_all(reply.as_bytes()).await.unwrap();
+            if echo {
+                let mut input = Vec::new();
+                s.read_to_end(&mut input).await.unwrap();
+                let mut frame = vec![1u8, 0, 0, 0];
+                frame.extend_from_slice(&(input.len() as u32).to_be_bytes());
+                frame.extend_from_slice(&input);
+                s.write_all(&frame).await.unwrap();
+            }
+            String::from_utf8_lossy(&head).into_owned()
+        })
+    }
+
+    #[tokio::test]
+    async fn daemon_errors_carry_the_message() {
+        let dir = tempfile::tempdir().unwrap();
+        let sock = dir.path().join("s.sock");
+        let body = r#"{"message":"No such container: nope"}"#;
+        let reply: &'static str = Box::leak(
+            format!("HTTP/1.1 404 Not Found\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}", body.len()).into_boxed_str(),
+        );
+        let server = serve_once(sock.clone(), reply, false).await;
+        let c = Client::new(Some(format!("unix://{}", sock.display()))).unwrap();
+        let err = c.get("/containers/nope/json").await.unwrap_err();
+        assert_eq!(err.status(), 404);
+        assert_eq!(err.to_string(), "Error response from daemon: No such container: nope");
+        let head = server.await.unwrap();
+        assert!(head.starts_with("GET /v1.45/containers/nope/json HTTP/1.1\r\n"), "{head}");
+    }
+
+    #[tokio::test]
+    async fn hijack_upgrades_and_half_closes() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let dir = tempfile::tempdir().unwrap();
+        let sock = dir.path().join("s.sock");
+        let server = serve_once(sock.clone(), "HTTP/1.1 101 UPGRADED\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n\r\n", true).await;
+        let c = Client::new(Some(format!("unix://{}", sock.display()))).unwrap();
+        let io = c.hijack("/containers/x/attach?stream=1&stdin=1", None).await.unwrap();
+        let (mut r, mut w) = tokio::io::split(io);
+        w.write_all(b"ping").await.unwrap();
+        w.shutdown().await.unwrap();
+        let mut out = Vec::new();
+        r.read_to_end(&mut out).await.unwrap();
+        let mut d = crate::stream::Demuxer::default();
+        assert_eq!(d.push(&out), vec![crate::stream::Chunk::Stdout(b"ping".to_vec())]);
+        let head = server.await.unwrap();
+        assert!(head.contains("upgrade: tcp") || head.contains("Upgrade: tcp"), "{head}");
+    }
+
+    #[tokio::test]
+    async fn dead_socket_is_docker_connect_error() {
+        let c = Client::new(Some("unix:///nonexistent/berth.sock".into())).unwrap();
+        let err = c.get("/info").await.unwrap_err();
+        assert_eq!(err.to_string(), "Cannot connect to the Berth daemon at unix:///nonexistent/berth.sock. Is the berth daemon running?");
+    }
 }
