@@ -193,6 +193,7 @@ pub fn container_row(c: &Json, trunc: bool, now: DateTime<Utc>) -> Json {
         "Networks": networks.join(","),
         "LocalVolumes": local_volumes.to_string(),
         "Platform": null,
+        "_labels": c.get("Labels").cloned().unwrap_or(Json::Null),
     })
 }
 

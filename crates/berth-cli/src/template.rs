@@ -55,6 +55,30 @@ fn go_error_text(e: &TemplateError) -> String {
     text
 }
 
+/// Docker's rows have a `Label NAME` method; gotmpl maps have no methods, so
+/// `.Label "x"` becomes `(label ._labels "x")` over the hidden `_labels` map of the row.
+fn rewrite_label_calls(src: &str) -> String {
+    let mut out = String::with_capacity(src.len());
+    let mut rest = src;
+    while let Some(i) = rest.find(".Label ") {
+        let before_ok = i == 0 || !rest[..i].ends_with(|c: char| c.is_alphanumeric() || c == '_' || c == '.');
+        let after = &rest[i + ".Label ".len()..];
+        let arg = after.trim_start();
+        let quoted = arg.starts_with('"') && arg[1..].find('"').is_some();
+        if !before_ok || !quoted {
+            out.push_str(&rest[..i + ".Label ".len()]);
+            rest = after;
+            continue;
+        }
+        let end = 1 + arg[1..].find('"').unwrap_or(0) + 1;
+        out.push_str(&rest[..i]);
+        out.push_str(&format!("(label ._labels {})", &arg[..end]));
+        rest = &arg[end..];
+    }
+    out.push_str(rest);
+    out
+}
+
 /// JSON as Go's `json.Marshal` writes a map: keys sorted, `<`, `>` and `&` escaped.
 pub fn go_marshal_sorted(v: &Json) -> String {
     fn sort(v: &Json) -> Json {
@@ -68,7 +92,12 @@ pub fn go_marshal_sorted(v: &Json) -> String {
             other => other.clone(),
         }
     }
-    sort(v)
+    // Keys starting with `_` are Berth's hidden helpers, not Docker fields.
+    let visible = match v {
+        Json::Object(o) => Json::Object(o.iter().filter(|(k, _)| !k.starts_with('_')).map(|(k, v)| (k.clone(), v.clone())).collect()),
+        other => other.clone(),
+    };
+    sort(&visible)
         .to_string()
         .replace('<', "\\u003c")
         .replace('>', "\\u003e")
@@ -193,6 +222,10 @@ fn with_docker_funcs(t: Template, json: JsonTable) -> Template {
         Ok(Value::String(s.chars().take(n).collect::<String>().into()))
     })
     .func("pad", pad_fn)
+    .func("label", |a: &[Value]| {
+        let key = arg_str(a, 1);
+        Ok(a.first().and_then(|m| m.field(&key)).cloned().unwrap_or(Value::String("".into())))
+    })
 }
 
 /// `title`: Go's `strings.Title`.
@@ -214,6 +247,12 @@ fn with_header_funcs(t: Template) -> Template {
     ["json", "upper", "lower", "split", "join", "truncate"]
         .iter()
         .fold(t.func("title", title_fn).func("pad", pad_fn), |t, name| t.func(name, ident))
+        // Docker titles a label column with the key's last dotted part, `-`/`_` as spaces.
+        .func("label", |a: &[Value]| {
+            let key = arg_str(a, 1);
+            let last = key.rsplit('.').next().unwrap_or("").replace(['-', '_'], " ");
+            Ok(Value::String(last.into()))
+        })
 }
 
 impl Format {
@@ -233,6 +272,7 @@ impl Format {
         let table = format.starts_with("table");
         let src = if table { &format["table".len()..] } else { format };
         let src = src.trim_matches(' ').replace("\\t", "\t").replace("\\n", "\n");
+        let src = if rows { rewrite_label_calls(&src) } else { src };
         let json: JsonTable = Arc::default();
         let missing = if rows { gotmpl::MissingKey::Error } else { gotmpl::MissingKey::Invalid };
         let body = with_docker_funcs(Template::new("").missing_key(missing), json.clone())
@@ -353,6 +393,15 @@ mod tests {
         let strict = Format::parse_rows("{{.Foo}}").unwrap();
         assert!(strict.execute(&json!({"ID": "a"})).is_err());
         assert_eq!(Format::parse("{{.Foo}}").unwrap().execute(&json!({"ID": "a"})).unwrap(), "<no value>");
+    }
+
+    #[test]
+    fn label_method_reads_the_rows_labels() {
+        assert_eq!(rewrite_label_calls(r#"{{.Label "a.b"}}-{{.Labels}}"#), r#"{{(label ._labels "a.b")}}-{{.Labels}}"#);
+        let f = Format::parse_rows(r#"{{.Label "a"}}|{{.Label "zz"}}"#).unwrap();
+        assert_eq!(f.execute(&json!({"_labels": {"a": "1"}})).unwrap(), "1|");
+        let f = Format::parse_rows("{{json .}}").unwrap();
+        assert_eq!(f.execute(&json!({"_labels": {"a": "1"}, "ID": "x"})).unwrap(), r#"{"ID":"x"}"#);
     }
 
     #[test]
