@@ -228,7 +228,7 @@ impl Client {
         let res = sender.send_request(req).await.map_err(transport)?;
         if res.status() != StatusCode::SWITCHING_PROTOCOLS {
             let res = check(res).await?;
-            return Err(ApiError::Transport(format!("daemon did not upgrade the connection ({})", res.status())));
+            return Err(ApiError::Transport(format!("unable to upgrade to tcp, received {}", res.status().as_u16())));
         }
         let upgraded = hyper::upgrade::on(res).await.map_err(transport)?;
         Ok(TokioIo::new(upgraded))

@@ -594,7 +594,7 @@ pub async fn exec(c: &Client, a: &ExecArgs) -> Result<i32, Failure> {
         "AttachStdout": !a.detach,
         "Detach": a.detach,
         "DetachKeys": "",
-        "Env": env,
+        "Env": if env.is_empty() { Json::Null } else { json!(env) },
         "WorkingDir": a.workdir.clone().unwrap_or_default(),
         "Cmd": a.command,
     });
