@@ -142,23 +142,42 @@ impl Client {
         Ok(sender)
     }
 
-    /// Starts `berth daemon` in its own session and waits up to 10 s for `/_ping`.
+    /// Starts `berth daemon` in its own session and waits up to 10 s for `/_ping`. A lock
+    /// file next to the socket makes concurrent CLIs start one daemon, not several.
     async fn start_daemon(&self) -> Result<UnixStream, ApiError> {
+        let connect_err = || ApiError::Connect(self.host.clone());
+        let dir = self.socket.parent().map(std::path::Path::to_path_buf).unwrap_or_else(|| PathBuf::from("/run/berth"));
+        std::fs::create_dir_all(&dir).map_err(|_| connect_err())?;
+        let lock_file = std::fs::OpenOptions::new()
+            .create(true)
+            .write(true)
+            .truncate(false)
+            .open(dir.join("autostart.lock"))
+            .map_err(|_| connect_err())?;
+        let lock = tokio::task::spawn_blocking(move || nix::fcntl::Flock::lock(lock_file, nix::fcntl::FlockArg::LockExclusive).ok())
+            .await
+            .ok()
+            .flatten();
+        // Another CLI may have started it while we waited for the lock.
+        if let Ok(s) = UnixStream::connect(&self.socket).await {
+            drop(lock);
+            return Ok(s);
+        }
         if !DAEMON_SPAWNED.swap(true, Ordering::SeqCst) {
-            spawn_daemon().map_err(|_| ApiError::Connect(self.host.clone()))?;
+            spawn_daemon().map_err(|_| connect_err())?;
         }
         let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
         while tokio::time::Instant::now() < deadline {
             if let Ok(s) = UnixStream::connect(&self.socket).await {
                 if self.ping_on(s).await {
-                    if let Ok(s) = UnixStream::connect(&self.socket).await {
-                        return Ok(s);
-                    }
+                    drop(lock);
+                    return UnixStream::connect(&self.socket).await.map_err(|_| connect_err());
                 }
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
-        Err(ApiError::Connect(self.host.clone()))
+        drop(lock);
+        Err(connect_err())
     }
 
     async fn ping_on(&self, s: UnixStream) -> bool {
