@@ -1,7 +1,7 @@
 //! The daemon's side of the shim protocol ([`berth_runtime::protocol`]): spawning
 //! `berth shim <state-dir>` and talking to its control socket.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Stdio;
 use std::time::Duration;
 
