@@ -262,7 +262,21 @@ fn exec_signal_and_missing_command() {
     assert_eq!(code, 7, "status: {status}");
     assert_eq!(out, "c0ffee123456\n65534\nsleep\030\0");
     assert!(status.starts_with("{\"pid\":"), "{status}");
-    // The exec'd process ran in the container's cgroup.
+    // The exec'd process runs in the container's cgroups (the root of its cgroup ns).
+    let (code, out, _) = exec_helper(&spec(&["cat", "/proc/self/cgroup"], ""));
+    assert_eq!(code, 0);
+    assert!(out.lines().any(|l| l == "0::/"), "{out}");
+    assert!(out.lines().filter(|l| !l.contains("name=")).all(|l| l.ends_with(":/")), "{out}");
+
+    // pause/unpause and top, as the daemon calls them.
+    assert_eq!(berth_runtime::cgroup::pids(&c.state).unwrap(), vec![init_pid]);
+    berth_runtime::cgroup::set_frozen(&c.state, true).unwrap();
+    let frozen = |dir: &PathBuf| {
+        std::fs::read_to_string(dir.join("freezer.state")).or_else(|_| std::fs::read_to_string(dir.join("cgroup.events"))).unwrap_or_default()
+    };
+    assert!(cgroups.iter().map(frozen).any(|s| s.contains("FROZEN") || s.contains("frozen 1")));
+    berth_runtime::cgroup::set_frozen(&c.state, false).unwrap();
+    assert!(!cgroups.iter().map(frozen).any(|s| s.contains("FROZEN") || s.contains("frozen 1")));
     let (code, _, status) = exec_helper(&spec(&["nosuch"], ""));
     assert_eq!(code, 127);
     assert_eq!(status.trim(), r#"{"error":"exec: \"nosuch\": executable file not found in $PATH","exit_code":127}"#);
