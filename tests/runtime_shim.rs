@@ -330,3 +330,60 @@ fn failed_setup_leaves_nothing() {
         .unwrap();
     assert!(leftover.stdout.is_empty(), "cgroups left: {}", String::from_utf8_lossy(&leftover.stdout));
 }
+
+#[test]
+fn tty_in_the_containers_devpts_with_resize() {
+    let mut c = Container::new("tty", &["sh", "-c", "stty size; tty; ls /dev/console"]);
+    c.spec.process.tty = true;
+    c.spec.process.console_size = Some((40, 100));
+    let line = c.create();
+    assert!(line.starts_with("ok "), "{line}");
+    let init_pid: i32 = line[3..].parse().unwrap();
+    let cgroups = c.cgroup_dirs();
+    let attach = c.connect(r#"{"op":"attach","stdin":false,"stdout":true,"stderr":true}"#);
+    let mut reply = String::new();
+    BufReader::new(c.connect(r#"{"op":"resize","height":50,"width":120}"#)).read_line(&mut reply).unwrap();
+    assert!(reply.contains("\"ok\":true"), "{reply}");
+    let wait = c.wait_conn();
+    assert_eq!(c.start().error, "");
+    assert_eq!(read_wait(wait).exit_code, 0);
+    let frames = read_frames(attach);
+    assert!(frames.iter().all(|f| f.0 == 1));
+    assert_eq!(stream_text(&frames, 1), "50 120\r\n/dev/pts/0\r\n/dev/console\r\n");
+    c.assert_gone(&[init_pid, c.pid_file("shim.pid")], &cgroups);
+}
+
+#[test]
+fn user_mounts_and_readonly_rootfs() {
+    let script = "id; (touch /x 2>/dev/null && echo root-rw) || echo root-ro; cat /etc/extra; \
+        echo t > /scratch/t && echo tmpfs-rw; (echo v 2>/dev/null > /vol/v && echo vol-rw) || echo vol-ro; \
+        cat /proc/sys/net/ipv4/ip_unprivileged_port_start; pwd";
+    let mut c = Container::new("opts", &["sh", "-c", script]);
+    let extra = c.base.join("extra.txt");
+    std::fs::write(&extra, "extra file\n").unwrap();
+    std::fs::create_dir(c.base.join("vol")).unwrap();
+    c.spec.readonly_rootfs = true;
+    c.spec.process.user = "nobody".into();
+    c.spec.process.cwd = "/work/dir".into();
+    c.spec.mounts = vec![
+        MountSpec { destination: "/etc/extra".into(), kind: "bind".into(), source: extra, options: vec!["rbind".into(), "ro".into()] },
+        MountSpec { destination: "/scratch".into(), kind: "tmpfs".into(), source: PathBuf::new(), options: vec!["mode=1777".into(), "size=1m".into()] },
+        MountSpec { destination: "/vol".into(), kind: "bind".into(), source: c.base.join("vol"), options: vec!["ro".into()] },
+    ];
+    let line = c.create();
+    assert!(line.starts_with("ok "), "{line}");
+    let init_pid: i32 = line[3..].parse().unwrap();
+    let cgroups = c.cgroup_dirs();
+    let attach = c.connect(r#"{"op":"attach","stdin":false,"stdout":true,"stderr":true}"#);
+    let wait = c.wait_conn();
+    assert_eq!(c.start().error, "");
+    assert_eq!(read_wait(wait).exit_code, 0);
+    let frames = read_frames(attach);
+    assert_eq!(stream_text(&frames, 2), "");
+    assert_eq!(
+        stream_text(&frames, 1),
+        "uid=65534(nobody) gid=65534(nobody) groups=65534(nobody)\nroot-ro\nextra file\ntmpfs-rw\nvol-ro\n0\n/work/dir\n"
+    );
+    assert!(!c.base.join("vol/v").exists());
+    c.assert_gone(&[init_pid, c.pid_file("shim.pid")], &cgroups);
+}

@@ -26,12 +26,12 @@ use std::path::{Path, PathBuf};
 
 /// The init's stdio, as fds open in the shim (inherited over clone).
 #[derive(Debug, Clone, Copy)]
-pub struct InitStdio {
-    pub stdin: RawFd,
-    pub stdout: RawFd,
-    pub stderr: RawFd,
-    /// With a TTY: the pty slave (also stdin/out/err), made the controlling terminal.
-    pub tty: bool,
+pub enum InitStdio {
+    Pipes { stdin: RawFd, stdout: RawFd, stderr: RawFd },
+    /// A TTY: the init opens a pty in the container's own devpts (so `tty` and
+    /// `ttyname` work inside), sends the master over this unix socket (SCM_RIGHTS),
+    /// bind-mounts the slave on `/dev/console` and makes it its controlling terminal.
+    Tty { console_socket: RawFd, size: Option<(u16, u16)> },
 }
 
 /// Clones the init. Returns its host pid; the child never returns.
@@ -163,21 +163,20 @@ fn container_init(spec: &ContainerSpec, cgroups: &CgroupPaths, stdio: InitStdio,
     if !spec.privileged {
         mounts::mask_and_protect(&k, &mounts::masked_paths(), mounts::readonly_paths())?;
     }
-    if spec.readonly_rootfs {
-        k.mount(None, Path::new("/"), None, MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY, None)?;
-    }
-
     let process = &spec.process;
     let cwd = if process.cwd.is_empty() { "/" } else { process.cwd.as_str() };
-    let cwd_host = crate::securejoin::resolve_in_root(Path::new("/"), cwd)?;
-    if !cwd_host.exists() {
-        std::fs::create_dir_all(&cwd_host).map_err(|e| RuntimeError::io("creating working directory", &cwd_host, e))?;
+    let cwd_path = crate::securejoin::resolve_in_root(Path::new("/"), cwd)?;
+    if !cwd_path.exists() {
+        std::fs::create_dir_all(&cwd_path).map_err(|e| RuntimeError::io("creating working directory", &cwd_path, e))?;
+    }
+    if spec.readonly_rootfs {
+        k.mount(None, Path::new("/"), None, MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY, None)?;
     }
     let user = resolve_user(&process.user)?;
     let mut env = process.env.clone();
     user::add_home(&mut env, &user);
 
-    setup_stdio(stdio)?;
+    setup_stdio(stdio, &k)?;
     reset_signals();
     let capset = capabilities::compute(spec.privileged, &spec.cap_add, &spec.cap_drop)?;
     become_user(&user, &capset)?;
@@ -249,13 +248,18 @@ pub(crate) fn resolve_user(spec: &str) -> Result<ExecUser> {
     user::resolve(spec, &passwd, &group)
 }
 
-fn setup_stdio(stdio: InitStdio) -> Result<()> {
+fn setup_stdio(stdio: InitStdio, k: &dyn Syscall) -> Result<()> {
     nix::unistd::setsid().map_err(sys("setsid"))?;
-    if stdio.tty {
-        let r = unsafe { libc::ioctl(stdio.stdin, libc::TIOCSCTTY as _, 0) };
-        Errno::result(r).map_err(sys("making the pty the controlling terminal (TIOCSCTTY)"))?;
-    }
-    for (fd, target) in [(stdio.stdin, 0), (stdio.stdout, 1), (stdio.stderr, 2)] {
+    let (stdin, stdout, stderr) = match stdio {
+        InitStdio::Pipes { stdin, stdout, stderr } => (stdin, stdout, stderr),
+        InitStdio::Tty { console_socket, size } => {
+            let slave = open_console(console_socket, size, k)?;
+            let r = unsafe { libc::ioctl(slave, libc::TIOCSCTTY as _, 0) };
+            Errno::result(r).map_err(sys("making the pty the controlling terminal (TIOCSCTTY)"))?;
+            (slave, slave, slave)
+        }
+    };
+    for (fd, target) in [(stdin, 0), (stdout, 1), (stderr, 2)] {
         if fd != target {
             Errno::result(unsafe { libc::dup2(fd, target) }).map_err(sys("dup2 of the container's stdio"))?;
         }
@@ -278,13 +282,66 @@ pub(crate) fn reset_signals() {
     }
 }
 
+/// Opens a pty pair in the container's devpts (after pivot_root), sends the master to
+/// the shim and returns the slave. The slave is also bound over `/dev/console`.
+fn open_console(socket: RawFd, size: Option<(u16, u16)>, k: &dyn Syscall) -> Result<RawFd> {
+    use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags};
+    let master = unsafe { libc::open(c"/dev/ptmx".as_ptr(), libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC) };
+    if master < 0 {
+        return Err(RuntimeError::sys("opening /dev/ptmx in the container", Errno::last()));
+    }
+    let unlock: libc::c_int = 0;
+    Errno::result(unsafe { libc::ioctl(master, libc::TIOCSPTLCK, &unlock) }).map_err(sys("unlocking the pty (TIOCSPTLCK)"))?;
+    let mut n: libc::c_uint = 0;
+    Errno::result(unsafe { libc::ioctl(master, libc::TIOCGPTN, &mut n) }).map_err(sys("reading the pty number (TIOCGPTN)"))?;
+    let slave_path = format!("/dev/pts/{n}");
+    let cpath = CString::new(slave_path.clone()).map_err(|_| RuntimeError::Internal("pty path".into()))?;
+    let slave = unsafe { libc::open(cpath.as_ptr(), libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC) };
+    if slave < 0 {
+        return Err(RuntimeError::sys(format!("opening {slave_path}"), Errno::last()));
+    }
+    if let Some((rows, cols)) = size {
+        let ws = libc::winsize { ws_row: rows, ws_col: cols, ws_xpixel: 0, ws_ypixel: 0 };
+        unsafe { libc::ioctl(master, libc::TIOCSWINSZ, &ws) };
+    }
+    let console = Path::new("/dev/console");
+    if console.symlink_metadata().is_err() {
+        std::fs::File::create(console).map_err(|e| RuntimeError::io("creating", console, e))?;
+    }
+    k.mount(Some(Path::new(&slave_path)), console, None, MsFlags::MS_BIND, None)?;
+    let fds = [master];
+    sendmsg::<()>(socket, &[std::io::IoSlice::new(b"m")], &[ControlMessage::ScmRights(&fds)], MsgFlags::empty(), None)
+        .map_err(sys("sending the pty master to the shim"))?;
+    unsafe { libc::close(master) };
+    Ok(slave)
+}
+
+/// Receives the pty master the init sends (see [`InitStdio::Tty`]).
+pub(crate) fn recv_console(socket: RawFd) -> Result<std::os::fd::OwnedFd> {
+    use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags};
+    use std::os::fd::FromRawFd;
+    let mut buf = [0u8; 1];
+    let mut iov = [std::io::IoSliceMut::new(&mut buf)];
+    let mut cmsg = nix::cmsg_space!([RawFd; 1]);
+    let msg = recvmsg::<()>(socket, &mut iov, Some(&mut cmsg), MsgFlags::MSG_CMSG_CLOEXEC)
+        .map_err(sys("receiving the pty master from the container init"))?;
+    for c in msg.cmsgs().map_err(sys("reading the pty master message"))? {
+        if let ControlMessageOwned::ScmRights(fds) = c {
+            if let Some(fd) = fds.first() {
+                return Ok(unsafe { std::os::fd::OwnedFd::from_raw_fd(*fd) });
+            }
+        }
+    }
+    Err(RuntimeError::Internal("the container init did not send a pty".into()))
+}
+
 /// Bounding set, then groups, gid, uid (keeping capabilities), then permitted and
 /// effective; inheritable and ambient cleared.
 pub(crate) fn become_user(user: &ExecUser, capset: &CapsHashSet) -> Result<()> {
     capabilities::limit_bounding(capset)?;
     unsafe {
         Errno::result(libc::prctl(libc::PR_SET_KEEPCAPS, 1, 0, 0, 0)).map_err(sys("prctl(PR_SET_KEEPCAPS)"))?;
-        let groups: Vec<libc::gid_t> = user.sgids.clone();
+        let groups: Vec<libc::gid_t> = user.additional_gids();
         Errno::result(libc::syscall(libc::SYS_setgroups, groups.len(), groups.as_ptr()))
             .map_err(|e| RuntimeError::sys(format!("setgroups {:?}", groups), e))?;
         Errno::result(libc::syscall(libc::SYS_setresgid, user.gid, user.gid, user.gid))

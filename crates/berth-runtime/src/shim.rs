@@ -223,16 +223,19 @@ impl Shim {
 
         // Container stdio. `child` fds go to the init, the others stay here.
         let mut child_fds: Vec<OwnedFd> = Vec::new();
+        let mut console_socket: Option<OwnedFd> = None;
         let (stdio, out, err, stdin) = if spec.process.tty {
-            let ws = spec.process.console_size.map(|(rows, cols)| libc::winsize { ws_row: rows, ws_col: cols, ws_xpixel: 0, ws_ypixel: 0 });
-            let pty = nix::pty::openpty(ws.as_ref(), None).map_err(|e| RuntimeError::sys("openpty", e))?;
-            set_cloexec(pty.master.as_raw_fd());
-            set_cloexec(pty.slave.as_raw_fd());
-            let s = pty.slave.as_raw_fd();
-            let stdio = InitStdio { stdin: s, stdout: s, stderr: s, tty: true };
-            let master_in = pty.master.try_clone().map_err(|e| RuntimeError::io("dup", "pty master", e))?;
-            child_fds.push(pty.slave);
-            (stdio, Some(pty.master), None, Some(master_in))
+            let (ours, theirs) = nix::sys::socket::socketpair(
+                nix::sys::socket::AddressFamily::Unix,
+                nix::sys::socket::SockType::Stream,
+                None,
+                nix::sys::socket::SockFlag::SOCK_CLOEXEC,
+            )
+            .map_err(|e| RuntimeError::sys("socketpair for the console", e))?;
+            let stdio = InitStdio::Tty { console_socket: theirs.as_raw_fd(), size: spec.process.console_size };
+            console_socket = Some(ours);
+            child_fds.push(theirs);
+            (stdio, None, None, None)
         } else {
             let (out_r, out_w) = pipe()?;
             let (err_r, err_w) = pipe()?;
@@ -243,7 +246,7 @@ impl Shim {
                 let null = File::open("/dev/null").map_err(|e| RuntimeError::io("open", "/dev/null", e))?;
                 (OwnedFd::from(null), None)
             };
-            let stdio = InitStdio { stdin: in_child.as_raw_fd(), stdout: out_w.as_raw_fd(), stderr: err_w.as_raw_fd(), tty: false };
+            let stdio = InitStdio::Pipes { stdin: in_child.as_raw_fd(), stdout: out_w.as_raw_fd(), stderr: err_w.as_raw_fd() };
             child_fds.extend([in_child, out_w, err_w]);
             (stdio, Some(out_r), Some(err_r), in_shim)
         };
@@ -251,7 +254,7 @@ impl Shim {
         let (status_r, status_w) = pipe()?;
 
         let mut shim_fds = vec![go_w.as_raw_fd(), status_r.as_raw_fd()];
-        shim_fds.extend([&out, &err, &stdin].into_iter().flatten().map(|f| f.as_raw_fd()));
+        shim_fds.extend([&out, &err, &stdin, &console_socket].into_iter().flatten().map(|f| f.as_raw_fd()));
         let pid = init::spawn(&spec, &cgroups, stdio, go_r.as_raw_fd(), status_w.as_raw_fd(), &shim_fds)?;
         cleanup.pid = Some(pid);
         drop(child_fds);
@@ -260,6 +263,16 @@ impl Shim {
 
         cgroup::add_process(&cgroups, pid)?;
         write_fd(go_w.as_raw_fd(), b"c").map_err(|e| RuntimeError::sys("signalling the container init", e))?;
+        let (mut out, mut stdin) = (out, stdin);
+        if let Some(sock) = &console_socket {
+            // On a set-up failure before the pty exists the socket just closes; the
+            // status line below says why.
+            if let Ok(master) = init::recv_console(sock.as_raw_fd()) {
+                stdin = Some(master.try_clone().map_err(|e| RuntimeError::io("dup", "pty master", e))?);
+                out = Some(master);
+            }
+        }
+        drop(console_socket);
         match read_status_line(status_r.as_raw_fd()) {
             Some(l) if l == "ready" => {}
             Some(l) => {

@@ -13,6 +13,14 @@ pub struct ExecUser {
     pub home: String,
 }
 
+impl ExecUser {
+    /// The groups passed to `setgroups`: the primary group first, then the
+    /// supplementary ones (moby adds the primary group since CVE-2022-36109).
+    pub fn additional_gids(&self) -> Vec<u32> {
+        std::iter::once(self.gid).chain(self.sgids.iter().copied()).collect()
+    }
+}
+
 struct PasswdEntry<'a> {
     name: &'a str,
     uid: u32,
@@ -181,6 +189,13 @@ mod tests {
         let e = resolve("root:nogroup", PASSWD, GROUP).unwrap_err();
         assert_eq!(e.to_string(), "unable to find group nogroup: no matching entries in group file");
         assert!(resolve("99999999999", PASSWD, GROUP).is_err());
+    }
+
+    #[test]
+    fn primary_group_is_also_supplementary() {
+        let u = resolve("postgres", PASSWD, GROUP).unwrap();
+        assert_eq!(u.additional_gids(), vec![70, 10, 29]);
+        assert_eq!(resolve("1000:1000", PASSWD, GROUP).unwrap().additional_gids(), vec![1000]);
     }
 
     #[test]
