@@ -25,7 +25,11 @@ fn build_lower(dir: &Path) {
             std::os::unix::fs::symlink("busybox", bin.join(applet)).unwrap();
         }
     }
-    std::fs::write(dir.join("etc/passwd"), "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n").unwrap();
+    std::fs::write(
+        dir.join("etc/passwd"),
+        "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n",
+    )
+    .unwrap();
     std::fs::write(dir.join("etc/group"), "root:x:0:\nnobody:x:65534:\n").unwrap();
 }
 
@@ -39,7 +43,10 @@ struct Container {
 
 impl Container {
     fn new(name: &str, args: &[&str]) -> Container {
-        let tmp = tempfile::Builder::new().prefix("berth-rt-").tempdir_in("/tmp").unwrap();
+        let tmp = tempfile::Builder::new()
+            .prefix("berth-rt-")
+            .tempdir_in("/tmp")
+            .unwrap();
         let base = tmp.path().to_path_buf();
         build_lower(&base.join("lower"));
         for d in ["upper", "work", "rootfs", "state"] {
@@ -56,18 +63,31 @@ impl Container {
             log_path: base.join("state").join(format!("{id}-json.log")),
             process: ProcessSpec {
                 args: args.iter().map(|s| s.to_string()).collect(),
-                env: vec!["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".into(), "HOSTNAME=c0ffee123456".into()],
+                env: vec![
+                    "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".into(),
+                    "HOSTNAME=c0ffee123456".into(),
+                ],
                 cwd: "/".into(),
                 ..Default::default()
             },
             ..Default::default()
         };
-        Container { state: base.join("state"), base, _tmp: tmp, spec, shim: Default::default() }
+        Container {
+            state: base.join("state"),
+            base,
+            _tmp: tmp,
+            spec,
+            shim: Default::default(),
+        }
     }
 
     /// Runs `berth shim` and returns its start-up line.
     fn create(&self) -> String {
-        std::fs::write(self.state.join("spec.json"), serde_json::to_vec(&self.spec).unwrap()).unwrap();
+        std::fs::write(
+            self.state.join("spec.json"),
+            serde_json::to_vec(&self.spec).unwrap(),
+        )
+        .unwrap();
         let mut child = Command::new(BERTH)
             .arg("shim")
             .arg(&self.state)
@@ -77,7 +97,12 @@ impl Container {
             .spawn()
             .unwrap();
         let mut out = String::new();
-        child.stdout.take().unwrap().read_to_string(&mut out).unwrap();
+        child
+            .stdout
+            .take()
+            .unwrap()
+            .read_to_string(&mut out)
+            .unwrap();
         // The shim keeps running after its start-up line; we reap it in `assert_gone`.
         *self.shim.borrow_mut() = Some(child);
         out.trim_end().to_string()
@@ -102,12 +127,23 @@ impl Container {
     }
 
     fn pid_file(&self, name: &str) -> i32 {
-        std::fs::read_to_string(self.state.join(name)).unwrap().trim().parse().unwrap()
+        std::fs::read_to_string(self.state.join(name))
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap()
     }
 
     fn cgroup_dirs(&self) -> Vec<PathBuf> {
-        let v: serde_json::Value = serde_json::from_slice(&std::fs::read(self.state.join("cgroups.json")).unwrap()).unwrap();
-        let mut dirs: Vec<PathBuf> = v["v1"].as_object().unwrap().values().map(|p| PathBuf::from(p.as_str().unwrap())).collect();
+        let v: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(self.state.join("cgroups.json")).unwrap())
+                .unwrap();
+        let mut dirs: Vec<PathBuf> = v["v1"]
+            .as_object()
+            .unwrap()
+            .values()
+            .map(|p| PathBuf::from(p.as_str().unwrap()))
+            .collect();
         if let Some(u) = v["unified"].as_str() {
             dirs.push(u.into());
         }
@@ -125,7 +161,10 @@ impl Container {
             }
         }
         let mounts = std::fs::read_to_string("/proc/mounts").unwrap();
-        assert!(!mounts.contains(self.base.to_str().unwrap()), "mount left behind:\n{mounts}");
+        assert!(
+            !mounts.contains(self.base.to_str().unwrap()),
+            "mount left behind:\n{mounts}"
+        );
         for d in cgroups {
             assert!(!d.exists(), "cgroup {} left behind", d.display());
         }
@@ -160,7 +199,11 @@ fn read_frames(mut s: UnixStream) -> Vec<(u8, Vec<u8>)> {
 }
 
 fn stream_text(frames: &[(u8, Vec<u8>)], stream: u8) -> String {
-    frames.iter().filter(|f| f.0 == stream).map(|f| String::from_utf8_lossy(&f.1).into_owned()).collect()
+    frames
+        .iter()
+        .filter(|f| f.0 == stream)
+        .map(|f| String::from_utf8_lossy(&f.1).into_owned())
+        .collect()
 }
 
 #[test]
@@ -169,7 +212,10 @@ fn runs_logs_attaches_and_cleans_up() {
         (touch /sys/x 2>/dev/null && echo sys-rw) || echo sys-ro; echo data > /newfile; \
         cat /sys/fs/cgroup/memory/memory.limit_in_bytes 2>/dev/null; exit 3";
     let mut c = Container::new("basic", &["sh", "-c", script]);
-    c.spec.resources = Resources { memory: 64 << 20, ..Default::default() };
+    c.spec.resources = Resources {
+        memory: 64 << 20,
+        ..Default::default()
+    };
     let line = c.create();
     assert!(line.starts_with("ok "), "start-up line: {line}");
     let init_pid: i32 = line[3..].parse().unwrap();
@@ -178,10 +224,14 @@ fn runs_logs_attaches_and_cleans_up() {
     let cgroups = c.cgroup_dirs();
 
     // The memory limit is in the container's cgroup before it starts.
-    let v: serde_json::Value = serde_json::from_slice(&std::fs::read(c.state.join("cgroups.json")).unwrap()).unwrap();
+    let v: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(c.state.join("cgroups.json")).unwrap()).unwrap();
     let limit = match v["v1"]["memory"].as_str() {
         Some(dir) => std::fs::read_to_string(Path::new(dir).join("memory.limit_in_bytes")).unwrap(),
-        None => std::fs::read_to_string(Path::new(v["unified"].as_str().unwrap()).join("memory.max")).unwrap(),
+        None => {
+            std::fs::read_to_string(Path::new(v["unified"].as_str().unwrap()).join("memory.max"))
+                .unwrap()
+        }
     };
     assert_eq!(limit.trim(), (64u64 << 20).to_string());
 
@@ -193,29 +243,55 @@ fn runs_logs_attaches_and_cleans_up() {
     let status = read_wait(wait);
     assert_eq!(status.exit_code, 3);
     assert!(!status.oom_killed);
-    assert!(status.finished_at.ends_with('Z') && status.finished_at.len() == 30, "{}", status.finished_at);
+    assert!(
+        status.finished_at.ends_with('Z') && status.finished_at.len() == 30,
+        "{}",
+        status.finished_at
+    );
 
     let frames = read_frames(attach);
     let out = stream_text(&frames, 1);
     let err = stream_text(&frames, 2);
     assert_eq!(err, "err1\n");
-    assert!(out.starts_with("out1\nc0ffee123456\npid=1\nCapEff:\t00000000a80425fb\nsys-ro\n"), "stdout: {out:?}");
-    assert!(out.contains(&(64u64 << 20).to_string()), "container sees its memory limit: {out:?}");
+    assert!(
+        out.starts_with("out1\nc0ffee123456\npid=1\nCapEff:\t00000000a80425fb\nsys-ro\n"),
+        "stdout: {out:?}"
+    );
+    assert!(
+        out.contains(&(64u64 << 20).to_string()),
+        "container sees its memory limit: {out:?}"
+    );
 
     // json-file log in Docker's format.
     let log = std::fs::read_to_string(&c.spec.log_path).unwrap();
     let first: serde_json::Value = serde_json::from_str(log.lines().next().unwrap()).unwrap();
     assert_eq!(first["log"], "out1\n");
     assert_eq!(first["stream"], "stdout");
-    assert!(log.lines().any(|l| l.starts_with(r#"{"log":"err1\n","stream":"stderr","time":""#)), "{log}");
-    let keys: Vec<&str> = log.lines().next().unwrap().split('"').skip(1).step_by(2).take(1).collect();
+    assert!(
+        log.lines()
+            .any(|l| l.starts_with(r#"{"log":"err1\n","stream":"stderr","time":""#)),
+        "{log}"
+    );
+    let keys: Vec<&str> = log
+        .lines()
+        .next()
+        .unwrap()
+        .split('"')
+        .skip(1)
+        .step_by(2)
+        .take(1)
+        .collect();
     assert_eq!(keys, vec!["log"]);
 
     // The write landed in the container's layer, not in the image.
-    assert_eq!(std::fs::read_to_string(c.base.join("upper/newfile")).unwrap(), "data\n");
+    assert_eq!(
+        std::fs::read_to_string(c.base.join("upper/newfile")).unwrap(),
+        "data\n"
+    );
     assert!(!c.base.join("lower/newfile").exists());
 
-    let exit: ExitStatus = serde_json::from_slice(&std::fs::read(c.state.join("exit.json")).unwrap()).unwrap();
+    let exit: ExitStatus =
+        serde_json::from_slice(&std::fs::read(c.state.join("exit.json")).unwrap()).unwrap();
     assert_eq!(exit, status);
     c.assert_gone(&[init_pid, shim_pid], &cgroups);
 }
@@ -225,7 +301,11 @@ fn exec_helper(spec: &ExecSpec) -> (i32, String, String) {
     let (status_r, status_w) = nix::unistd::pipe().unwrap();
     let fd = status_w.as_raw_fd();
     let mut cmd = Command::new(BERTH);
-    cmd.arg("exec-helper").arg(serde_json::to_string(spec).unwrap()).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    cmd.arg("exec-helper")
+        .arg(serde_json::to_string(spec).unwrap())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
     unsafe {
         use std::os::unix::process::CommandExt;
         cmd.pre_exec(move || {
@@ -239,8 +319,14 @@ fn exec_helper(spec: &ExecSpec) -> (i32, String, String) {
     drop(status_w);
     let out = child.wait_with_output().unwrap();
     let mut status = String::new();
-    std::fs::File::from(OwnedFd::from(status_r)).read_to_string(&mut status).unwrap();
-    (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).into_owned(), status)
+    std::fs::File::from(OwnedFd::from(status_r))
+        .read_to_string(&mut status)
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        status,
+    )
 }
 
 #[test]
@@ -255,10 +341,18 @@ fn exec_signal_and_missing_command() {
 
     let spec = |args: &[&str], user: &str| ExecSpec {
         init_pid,
-        process: ProcessSpec { args: args.iter().map(|s| s.to_string()).collect(), cwd: "/".into(), user: user.into(), ..Default::default() },
+        process: ProcessSpec {
+            args: args.iter().map(|s| s.to_string()).collect(),
+            cwd: "/".into(),
+            user: user.into(),
+            ..Default::default()
+        },
         ..Default::default()
     };
-    let (code, out, status) = exec_helper(&spec(&["sh", "-c", "hostname; id -u; cat /proc/1/cmdline; exit 7"], "nobody"));
+    let (code, out, status) = exec_helper(&spec(
+        &["sh", "-c", "hostname; id -u; cat /proc/1/cmdline; exit 7"],
+        "nobody",
+    ));
     assert_eq!(code, 7, "status: {status}");
     assert_eq!(out, "c0ffee123456\n65534\nsleep\030\0");
     assert!(status.starts_with("{\"pid\":"), "{status}");
@@ -266,20 +360,39 @@ fn exec_signal_and_missing_command() {
     let (code, out, _) = exec_helper(&spec(&["cat", "/proc/self/cgroup"], ""));
     assert_eq!(code, 0);
     assert!(out.lines().any(|l| l == "0::/"), "{out}");
-    assert!(out.lines().filter(|l| !l.contains("name=")).all(|l| l.ends_with(":/")), "{out}");
+    assert!(
+        out.lines()
+            .filter(|l| !l.contains("name="))
+            .all(|l| l.ends_with(":/")),
+        "{out}"
+    );
 
     // pause/unpause and top, as the daemon calls them.
-    assert_eq!(berth_runtime::cgroup::pids(&c.state).unwrap(), vec![init_pid]);
+    assert_eq!(
+        berth_runtime::cgroup::pids(&c.state).unwrap(),
+        vec![init_pid]
+    );
     berth_runtime::cgroup::set_frozen(&c.state, true).unwrap();
     let frozen = |dir: &PathBuf| {
-        std::fs::read_to_string(dir.join("freezer.state")).or_else(|_| std::fs::read_to_string(dir.join("cgroup.events"))).unwrap_or_default()
+        std::fs::read_to_string(dir.join("freezer.state"))
+            .or_else(|_| std::fs::read_to_string(dir.join("cgroup.events")))
+            .unwrap_or_default()
     };
-    assert!(cgroups.iter().map(frozen).any(|s| s.contains("FROZEN") || s.contains("frozen 1")));
+    assert!(cgroups
+        .iter()
+        .map(frozen)
+        .any(|s| s.contains("FROZEN") || s.contains("frozen 1")));
     berth_runtime::cgroup::set_frozen(&c.state, false).unwrap();
-    assert!(!cgroups.iter().map(frozen).any(|s| s.contains("FROZEN") || s.contains("frozen 1")));
+    assert!(!cgroups
+        .iter()
+        .map(frozen)
+        .any(|s| s.contains("FROZEN") || s.contains("frozen 1")));
     let (code, _, status) = exec_helper(&spec(&["nosuch"], ""));
     assert_eq!(code, 127);
-    assert_eq!(status.trim(), r#"{"error":"exec: \"nosuch\": executable file not found in $PATH","exit_code":127}"#);
+    assert_eq!(
+        status.trim(),
+        r#"{"error":"exec: \"nosuch\": executable file not found in $PATH","exit_code":127}"#
+    );
 
     let wait = c.wait_conn();
     let s = c.connect(r#"{"op":"signal","signal":9}"#);
@@ -299,7 +412,10 @@ fn missing_command_gives_dockers_127() {
     let cgroups = c.cgroup_dirs();
     let wait = c.wait_conn();
     let reply = c.start();
-    assert_eq!(reply.error, r#"exec: "nosuch": executable file not found in $PATH"#);
+    assert_eq!(
+        reply.error,
+        r#"exec: "nosuch": executable file not found in $PATH"#
+    );
     assert_eq!(reply.exit_code, 127);
     let status = read_wait(wait);
     assert_eq!(status.exit_code, 127);
@@ -318,7 +434,10 @@ fn failed_setup_leaves_nothing() {
     });
     let line = c.create();
     assert!(line.starts_with("error "), "{line}");
-    assert!(line.contains("/data") && line.contains("does-not-exist"), "diagnostic names the mount: {line}");
+    assert!(
+        line.contains("/data") && line.contains("does-not-exist"),
+        "diagnostic names the mount: {line}"
+    );
     assert!(!c.state.join("cgroups.json").exists());
     assert!(!c.state.join("shim.sock").exists());
     let mounts = std::fs::read_to_string("/proc/mounts").unwrap();
@@ -328,7 +447,11 @@ fn failed_setup_leaves_nothing() {
         .arg(format!("ls -d /sys/fs/cgroup/*/berth/{id} /sys/fs/cgroup/*/*/*/berth/{id} /sys/fs/cgroup/*/*/berth/{id} 2>/dev/null", id = c.spec.id))
         .output()
         .unwrap();
-    assert!(leftover.stdout.is_empty(), "cgroups left: {}", String::from_utf8_lossy(&leftover.stdout));
+    assert!(
+        leftover.stdout.is_empty(),
+        "cgroups left: {}",
+        String::from_utf8_lossy(&leftover.stdout)
+    );
 }
 
 #[test]
@@ -342,14 +465,19 @@ fn tty_in_the_containers_devpts_with_resize() {
     let cgroups = c.cgroup_dirs();
     let attach = c.connect(r#"{"op":"attach","stdin":false,"stdout":true,"stderr":true}"#);
     let mut reply = String::new();
-    BufReader::new(c.connect(r#"{"op":"resize","height":50,"width":120}"#)).read_line(&mut reply).unwrap();
+    BufReader::new(c.connect(r#"{"op":"resize","height":50,"width":120}"#))
+        .read_line(&mut reply)
+        .unwrap();
     assert!(reply.contains("\"ok\":true"), "{reply}");
     let wait = c.wait_conn();
     assert_eq!(c.start().error, "");
     assert_eq!(read_wait(wait).exit_code, 0);
     let frames = read_frames(attach);
     assert!(frames.iter().all(|f| f.0 == 1));
-    assert_eq!(stream_text(&frames, 1), "50 120\r\n/dev/pts/0\r\n/dev/console\r\n");
+    assert_eq!(
+        stream_text(&frames, 1),
+        "50 120\r\n/dev/pts/0\r\n/dev/console\r\n"
+    );
     c.assert_gone(&[init_pid, c.pid_file("shim.pid")], &cgroups);
 }
 
@@ -366,9 +494,24 @@ fn user_mounts_and_readonly_rootfs() {
     c.spec.process.user = "nobody".into();
     c.spec.process.cwd = "/work/dir".into();
     c.spec.mounts = vec![
-        MountSpec { destination: "/etc/extra".into(), kind: "bind".into(), source: extra, options: vec!["rbind".into(), "ro".into()] },
-        MountSpec { destination: "/scratch".into(), kind: "tmpfs".into(), source: PathBuf::new(), options: vec!["mode=1777".into(), "size=1m".into()] },
-        MountSpec { destination: "/vol".into(), kind: "bind".into(), source: c.base.join("vol"), options: vec!["ro".into()] },
+        MountSpec {
+            destination: "/etc/extra".into(),
+            kind: "bind".into(),
+            source: extra,
+            options: vec!["rbind".into(), "ro".into()],
+        },
+        MountSpec {
+            destination: "/scratch".into(),
+            kind: "tmpfs".into(),
+            source: PathBuf::new(),
+            options: vec!["mode=1777".into(), "size=1m".into()],
+        },
+        MountSpec {
+            destination: "/vol".into(),
+            kind: "bind".into(),
+            source: c.base.join("vol"),
+            options: vec!["ro".into()],
+        },
     ];
     let line = c.create();
     assert!(line.starts_with("ok "), "{line}");
@@ -385,5 +528,31 @@ fn user_mounts_and_readonly_rootfs() {
         "uid=65534(nobody) gid=65534(nobody) groups=65534(nobody)\nroot-ro\nextra file\ntmpfs-rw\nvol-ro\n0\n/work/dir\n"
     );
     assert!(!c.base.join("vol/v").exists());
+    c.assert_gone(&[init_pid, c.pid_file("shim.pid")], &cgroups);
+}
+
+#[test]
+fn oom_kill_is_reported() {
+    let mut c = Container::new(
+        "oom",
+        &[
+            "sh",
+            "-c",
+            "x=$(head -c 100000000 /dev/zero | tr '\\0' a); echo survived",
+        ],
+    );
+    c.spec.resources = Resources {
+        memory: 8 << 20,
+        ..Default::default()
+    };
+    let line = c.create();
+    assert!(line.starts_with("ok "), "{line}");
+    let init_pid: i32 = line[3..].parse().unwrap();
+    let cgroups = c.cgroup_dirs();
+    let wait = c.wait_conn();
+    assert_eq!(c.start().error, "");
+    let status = read_wait(wait);
+    assert!(status.oom_killed, "{status:?}");
+    assert_eq!(status.exit_code, 137);
     c.assert_gone(&[init_pid, c.pid_file("shim.pid")], &cgroups);
 }

@@ -50,8 +50,13 @@ pub enum Request {
         stderr: bool,
     },
     Wait,
-    Signal { signal: i32 },
-    Resize { height: u16, width: u16 },
+    Signal {
+        signal: i32,
+    },
+    Resize {
+        height: u16,
+        width: u16,
+    },
 }
 
 /// Answer to `start`.
