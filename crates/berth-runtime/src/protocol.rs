@@ -26,6 +26,10 @@
 //!   written before the shim reports ready.
 //! - `exit.json`: [`ExitStatus`], written (temp + rename) before the shim exits, so the
 //!   daemon learns how a container ended even if it was down at the time.
+//! - `cgroups.json`: the container's cgroup directories
+//!   ([`crate::cgroup::CgroupPaths`]), read by [`crate::cgroup::set_frozen`],
+//!   [`crate::cgroup::pids`] and [`crate::cgroup::destroy`].
+//! - `shim.log`: the shim's own diagnostics after it detached.
 //!
 //! Start-up: `berth shim <state-dir>` prints one line on its stdout and closes it: `ok
 //! <init-pid>` once the container is set up and waiting for `start`, or `error <message>`

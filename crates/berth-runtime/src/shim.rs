@@ -212,9 +212,11 @@ impl Shim {
         if spec.process.args.is_empty() {
             return Err(RuntimeError::InvalidArgument("no command specified".into()));
         }
-        for f in [EXIT_FILE, SOCKET_FILE] {
+        for f in [EXIT_FILE, SOCKET_FILE, SHIM_PID_FILE, INIT_PID_FILE] {
             let _ = std::fs::remove_file(state_dir.join(f));
         }
+        // Bad input is refused before anything is created.
+        crate::capabilities::compute(spec.privileged, &spec.cap_add, &spec.cap_drop)?;
         let cgroups = cgroup::create(
             &spec.id,
             &spec.cgroup_parent,
