@@ -214,6 +214,8 @@ fn runs_logs_attaches_and_cleans_up() {
     let mut c = Container::new("basic", &["sh", "-c", script]);
     c.spec.resources = Resources {
         memory: 64 << 20,
+        nano_cpus: 1_500_000_000,
+        pids_limit: Some(100),
         ..Default::default()
     };
     let line = c.create();
@@ -234,6 +236,20 @@ fn runs_logs_attaches_and_cleans_up() {
         }
     };
     assert_eq!(limit.trim(), (64u64 << 20).to_string());
+    let read = |ctrl: &str, file: &str| {
+        let dir = v["v1"][ctrl].as_str().or(v["unified"].as_str()).unwrap();
+        std::fs::read_to_string(Path::new(dir).join(file))
+            .unwrap()
+            .trim()
+            .to_string()
+    };
+    if v["v1"]["cpu"].is_string() {
+        assert_eq!(read("cpu", "cpu.cfs_quota_us"), "150000");
+        assert_eq!(read("cpu", "cpu.cfs_period_us"), "100000");
+    } else {
+        assert_eq!(read("cpu", "cpu.max"), "150000 100000");
+    }
+    assert_eq!(read("pids", "pids.max"), "100");
 
     let attach = c.connect(r#"{"op":"attach","stdin":false,"stdout":true,"stderr":true}"#);
     let wait = c.wait_conn();
@@ -338,6 +354,12 @@ fn exec_signal_and_missing_command() {
     let shim_pid = c.pid_file("shim.pid");
     let cgroups = c.cgroup_dirs();
     assert_eq!(c.start().error, "");
+    // The rootfs and every container mount live only in the container's namespace.
+    let host_mounts = std::fs::read_to_string("/proc/mounts").unwrap();
+    assert!(
+        !host_mounts.contains(c.base.to_str().unwrap()),
+        "{host_mounts}"
+    );
 
     let spec = |args: &[&str], user: &str| ExecSpec {
         init_pid,
