@@ -169,6 +169,12 @@ impl Container {
             assert!(!d.exists(), "cgroup {} left behind", d.display());
         }
         for pid in pids {
+            // Processes that are not our children (the init, a shim whose parent died)
+            // may still be finishing up: give them a moment.
+            let deadline = std::time::Instant::now() + Duration::from_secs(5);
+            while unsafe { libc::kill(*pid, 0) } == 0 && std::time::Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(10));
+            }
             let alive = unsafe { libc::kill(*pid, 0) } == 0;
             let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
             assert!(!alive, "process {pid} left behind: {stat}");
@@ -379,8 +385,8 @@ fn exec_signal_and_missing_command() {
     assert_eq!(out, "c0ffee123456\n65534\nsleep\030\0");
     assert!(status.starts_with("{\"pid\":"), "{status}");
     // The exec'd process runs in the container's cgroups (the root of its cgroup ns).
-    let (code, out, _) = exec_helper(&spec(&["cat", "/proc/self/cgroup"], ""));
-    assert_eq!(code, 0);
+    let (code, out, status) = exec_helper(&spec(&["cat", "/proc/self/cgroup"], ""));
+    assert_eq!(code, 0, "{status}");
     assert!(out.lines().any(|l| l == "0::/"), "{out}");
     assert!(
         out.lines()
@@ -576,5 +582,100 @@ fn oom_kill_is_reported() {
     let status = read_wait(wait);
     assert!(status.oom_killed, "{status:?}");
     assert_eq!(status.exit_code, 137);
+    c.assert_gone(&[init_pid, c.pid_file("shim.pid")], &cgroups);
+}
+
+/// Runs a container to completion and returns (exit code, stdout, stderr).
+fn run_to_end(c: &Container) -> (i64, String, String) {
+    let line = c.create();
+    assert!(line.starts_with("ok "), "{line}");
+    let init_pid: i32 = line[3..].parse().unwrap();
+    let cgroups = c.cgroup_dirs();
+    let attach = c.connect(r#"{"op":"attach","stdin":false,"stdout":true,"stderr":true}"#);
+    let wait = c.wait_conn();
+    assert_eq!(c.start().error, "");
+    let code = read_wait(wait).exit_code;
+    let frames = read_frames(attach);
+    c.assert_gone(&[init_pid, c.pid_file("shim.pid")], &cgroups);
+    (code, stream_text(&frames, 1), stream_text(&frames, 2))
+}
+
+#[test]
+fn masked_and_read_only_proc_paths_unless_privileged() {
+    let script = "wc -c < /proc/timer_list; (echo 1 2>/dev/null > /proc/sysrq-trigger && echo sysrq-rw) || echo sysrq-ro; \
+        (echo 1 2>/dev/null > /proc/sys/kernel/ns_last_pid && echo sys-rw) || echo sys-ro; ls /sys/firmware | wc -l; \
+        grep CapEff /proc/self/status";
+    let c = Container::new("masked", &["sh", "-c", script]);
+    let (code, out, _) = run_to_end(&c);
+    assert_eq!(code, 0);
+    assert_eq!(out, "0\nsysrq-ro\nsys-ro\n0\nCapEff:\t00000000a80425fb\n");
+
+    let mut c = Container::new(
+        "priv",
+        &[
+            "sh",
+            "-c",
+            "wc -c < /proc/timer_list; grep CapEff /proc/self/status",
+        ],
+    );
+    c.spec.privileged = true;
+    let (code, out, _) = run_to_end(&c);
+    assert_eq!(code, 0);
+    let mut lines = out.lines();
+    assert_ne!(lines.next(), Some("0"), "{out}");
+    let host_bnd = std::fs::read_to_string("/proc/self/status").unwrap();
+    let host_bnd = host_bnd
+        .lines()
+        .find(|l| l.starts_with("CapBnd"))
+        .unwrap()
+        .split('\t')
+        .nth(1)
+        .unwrap()
+        .to_string();
+    assert_eq!(lines.next().unwrap(), format!("CapEff:\t{host_bnd}"));
+}
+
+#[test]
+fn container_outlives_a_killed_parent() {
+    let c = Container::new(
+        "orphan",
+        &["sh", "-c", "read x < /dev/null; sleep 1; exit 4"],
+    );
+    std::fs::write(
+        c.state.join("spec.json"),
+        serde_json::to_vec(&c.spec).unwrap(),
+    )
+    .unwrap();
+    // A stand-in for the daemon: starts the shim, then dies by SIGKILL.
+    let startup = c.base.join("startup");
+    let mut daemon = Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "{BERTH} shim {} > {} & exec sleep 60",
+            c.state.display(),
+            startup.display()
+        ))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !std::fs::read_to_string(&startup)
+        .unwrap_or_default()
+        .ends_with('\n')
+    {
+        assert!(std::time::Instant::now() < deadline, "no start-up line");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    daemon.kill().unwrap();
+    daemon.wait().unwrap();
+    let line = std::fs::read_to_string(&startup).unwrap();
+    assert!(line.starts_with("ok "), "{line}");
+    let init_pid: i32 = line.trim()[3..].parse().unwrap();
+    let cgroups = c.cgroup_dirs();
+    let wait = c.wait_conn();
+    assert_eq!(c.start().error, "");
+    assert_eq!(read_wait(wait).exit_code, 4);
     c.assert_gone(&[init_pid, c.pid_file("shim.pid")], &cgroups);
 }
