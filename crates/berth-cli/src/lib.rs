@@ -1,9 +1,249 @@
 //! Berth's command line: Docker's commands, flags and output, as a plain Engine API client.
+//!
+//! [`run`] parses the argv (clap, [`args`]), talks to the daemon over its unix socket
+//! ([`client`]), and prints tables, templates and errors exactly as the Docker CLI does
+//! ([`formatters`], [`template`]). Exit codes follow Docker: 125 for refused flags and
+//! create errors, 126/127 when the command cannot run, else the container's own code.
+
+pub mod args;
+pub mod client;
+pub mod container;
+pub mod formatters;
+pub mod image;
+pub mod opts;
+pub mod stream;
+pub mod system;
+pub mod template;
+pub mod terminal;
+pub mod units;
+pub mod usage;
 
 use std::ffi::OsString;
+use std::io::Write;
+
+use clap::Parser;
+
+use args::{Cli, Cmd, ContainerCmd, ImageCmd};
+use client::{ApiError, Client};
+
+/// Why a command failed; [`run`] prints it and picks the exit code.
+#[derive(Debug, thiserror::Error)]
+pub enum Failure {
+    /// An API error: printed as is, exit 1.
+    #[error("{0}")]
+    Api(#[from] ApiError),
+    /// A refused flag value: printed with the `--help` hint, exit 125.
+    #[error("{0}")]
+    Flag(#[from] opts::FlagError),
+    /// Any other error, printed as is, exit 1.
+    #[error("{0}")]
+    Msg(String),
+}
+
+/// The text of an I/O error the way Go prints it (`no such file or directory`).
+pub fn io_error_text(e: &std::io::Error) -> String {
+    match e.raw_os_error() {
+        Some(code) => nix::errno::Errno::from_raw(code).desc().to_lowercase(),
+        None => e.to_string(),
+    }
+}
+
+/// Asks `question [y/N] ` on the terminal; true for `y`/`yes`.
+pub fn confirm(question: &str) -> bool {
+    print!("{question} [y/N] ");
+    let _ = std::io::stdout().flush();
+    let mut line = String::new();
+    if std::io::stdin().read_line(&mut line).is_err() {
+        return false;
+    }
+    matches!(line.trim().to_lowercase().as_str(), "y" | "yes")
+}
+
+/// The subcommand path as typed (`run`, `container ls`), for `See 'berth … --help'.`.
+fn command_path(args: &[OsString]) -> String {
+    let mut words = Vec::new();
+    let mut skip_next = false;
+    for a in args.iter().skip(1) {
+        let a = a.to_string_lossy();
+        if skip_next {
+            skip_next = false;
+            continue;
+        }
+        if a == "-H" || a == "--host" {
+            skip_next = true;
+            continue;
+        }
+        if a.starts_with('-') {
+            continue;
+        }
+        words.push(a.to_string());
+        if !(words.len() == 1 && (a == "container" || a == "image")) {
+            break;
+        }
+    }
+    words.join(" ")
+}
+
+fn report_clap_error(e: clap::Error, args: &[OsString]) -> i32 {
+    use clap::error::{ContextKind, ErrorKind};
+    match e.kind() {
+        ErrorKind::DisplayHelp | ErrorKind::DisplayVersion | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
+            let _ = e.print();
+            return 0;
+        }
+        _ => {}
+    }
+    let path = command_path(args);
+    match e.kind() {
+        ErrorKind::UnknownArgument => {
+            let arg = e.get(ContextKind::InvalidArg).map(|a| a.to_string()).unwrap_or_default();
+            if !arg.starts_with('-') {
+                eprintln!("{}", usage::arity_error(&path));
+                return 1;
+            }
+            let arg = arg.split('=').next().unwrap_or(&arg).to_string();
+            let msg = if arg.starts_with("--") {
+                format!("unknown flag: {arg}")
+            } else {
+                format!("unknown shorthand flag: '{}' in {arg}", arg.trim_start_matches('-').chars().next().unwrap_or('?'))
+            };
+            eprintln!("{}", usage::flag_error(&path, &msg));
+            125
+        }
+        ErrorKind::MissingSubcommand => {
+            let mut cmd = <Cli as clap::CommandFactory>::command();
+            let help = path.split(' ').next().and_then(|p| cmd.find_subcommand_mut(p)).map(|c| c.render_help().to_string());
+            println!("{}", help.unwrap_or_default());
+            0
+        }
+        ErrorKind::InvalidSubcommand => {
+            let sub = e.get(ContextKind::InvalidSubcommand).map(|a| a.to_string()).unwrap_or_default();
+            let parent = if path.contains(' ') { path.rsplit_once(' ').map(|(p, _)| p).unwrap_or("") } else { "" };
+            if parent.is_empty() {
+                eprintln!("berth: unknown command: berth {sub}\n\nRun 'berth --help' for more information");
+            } else {
+                eprintln!("berth: unknown command: berth {parent} {sub}\n\nUsage:  berth {parent}\n\nRun 'berth {parent} --help' for more information");
+            }
+            1
+        }
+        ErrorKind::MissingRequiredArgument | ErrorKind::TooFewValues | ErrorKind::TooManyValues | ErrorKind::WrongNumberOfValues => {
+            eprintln!("{}", usage::arity_error(&path));
+            1
+        }
+        _ => {
+            let text = e.to_string();
+            let first = text.lines().next().unwrap_or("").trim_start_matches("error: ").to_string();
+            eprintln!("{}", usage::flag_error(&path, &first));
+            125
+        }
+    }
+}
 
 /// Runs the CLI with the full argv (`args[0]` is the program name); returns the exit code.
 pub fn run(args: Vec<OsString>) -> i32 {
-    eprintln!("berth: CLI not built yet ({args:?})");
-    1
+    let cli = match Cli::try_parse_from(&args) {
+        Ok(c) => c,
+        Err(e) => return report_clap_error(e, &args),
+    };
+    let path = command_path(&args);
+    let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("berth: {e}");
+            return 1;
+        }
+    };
+    let result = rt.block_on(dispatch(cli));
+    // Stdin readers live on blocking threads; do not wait for them.
+    rt.shutdown_background();
+    let _ = std::io::stdout().flush();
+    match result {
+        Ok(code) => code,
+        Err(Failure::Flag(e)) => {
+            eprintln!("{}", usage::flag_error(&path, &e.to_string()));
+            125
+        }
+        Err(e) => {
+            eprintln!("{e}");
+            1
+        }
+    }
+}
+
+async fn dispatch(cli: Cli) -> Result<i32, Failure> {
+    let host = cli.host.clone();
+    let c = Client::new(host.clone())?;
+    let host_text = host.unwrap_or_default();
+    match &cli.cmd {
+        Cmd::Version => system::version(&c, &host_text).await,
+        Cmd::Info => system::info(&c).await,
+        Cmd::Import(a) | Cmd::Image(ImageCmd::Import(a)) => image::import(&c, a).await,
+        Cmd::Images(a) | Cmd::Image(ImageCmd::Ls(a)) => image::images(&c, a).await,
+        Cmd::Rmi(a) | Cmd::Image(ImageCmd::Rm(a)) => image::rmi(&c, a).await,
+        Cmd::Tag(a) | Cmd::Image(ImageCmd::Tag(a)) => image::tag(&c, a).await,
+        Cmd::History(a) | Cmd::Image(ImageCmd::History(a)) => image::history(&c, a).await,
+        Cmd::Image(ImageCmd::Inspect(a)) => {
+            let a2 = args::InspectArgs { format: a.format.clone(), kind: Some("image".into()), size: false, names: a.names.clone() };
+            system::inspect(&c, &a2).await
+        }
+        Cmd::Inspect(a) => system::inspect(&c, a).await,
+        Cmd::Container(ContainerCmd::Inspect(a)) => {
+            let a2 = args::InspectArgs { format: a.format.clone(), kind: Some("container".into()), size: a.size, names: a.names.clone() };
+            system::inspect(&c, &a2).await
+        }
+        Cmd::Create(a) | Cmd::Container(ContainerCmd::Create(a)) => container::create(&c, a).await,
+        Cmd::Run(a) | Cmd::Container(ContainerCmd::Run(a)) => container::run(&c, a).await,
+        Cmd::Start(a) | Cmd::Container(ContainerCmd::Start(a)) => container::start(&c, a).await,
+        Cmd::Stop(a) | Cmd::Container(ContainerCmd::Stop(a)) => container::stop(&c, a, false).await,
+        Cmd::Restart(a) | Cmd::Container(ContainerCmd::Restart(a)) => container::stop(&c, a, true).await,
+        Cmd::Kill(a) | Cmd::Container(ContainerCmd::Kill(a)) => container::kill(&c, a).await,
+        Cmd::Rm(a) | Cmd::Container(ContainerCmd::Rm(a)) => container::rm(&c, a).await,
+        Cmd::Ps(a) | Cmd::Container(ContainerCmd::Ls(a)) => container::ps(&c, a).await,
+        Cmd::Logs(a) | Cmd::Container(ContainerCmd::Logs(a)) => container::logs(&c, a).await,
+        Cmd::Wait(a) | Cmd::Container(ContainerCmd::Wait(a)) => container::wait(&c, a).await,
+        Cmd::Rename(a) | Cmd::Container(ContainerCmd::Rename(a)) => container::rename(&c, a).await,
+        Cmd::Pause(a) | Cmd::Container(ContainerCmd::Pause(a)) => container::pause(&c, a, "pause").await,
+        Cmd::Unpause(a) | Cmd::Container(ContainerCmd::Unpause(a)) => container::pause(&c, a, "unpause").await,
+        Cmd::Top(a) | Cmd::Container(ContainerCmd::Top(a)) => container::top(&c, a).await,
+        Cmd::Exec(a) | Cmd::Container(ContainerCmd::Exec(a)) => container::exec(&c, a).await,
+        Cmd::Container(ContainerCmd::Prune(a)) => container::prune(&c, a).await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn os(v: &[&str]) -> Vec<OsString> {
+        v.iter().map(OsString::from).collect()
+    }
+
+    #[test]
+    fn command_paths_for_help_hints() {
+        assert_eq!(command_path(&os(&["berth", "-H", "unix:///x", "run", "-d", "busybox"])), "run");
+        assert_eq!(command_path(&os(&["berth", "container", "ls", "-a"])), "container ls");
+    }
+
+    #[test]
+    fn unknown_flags_exit_125() {
+        assert_eq!(run(os(&["berth", "ps", "--bogus"])), 125);
+        assert_eq!(run(os(&["berth", "run", "--bogus", "busybox"])), 125);
+    }
+
+    #[test]
+    fn aliases_parse() {
+        for argv in [
+            &["berth", "container", "ls", "-a"][..],
+            &["berth", "container", "ps"],
+            &["berth", "image", "ls", "-q"],
+            &["berth", "image", "rm", "x"],
+            &["berth", "container", "rm", "-f", "x"],
+            &["berth", "stop", "-t", "1", "-s", "KILL", "a", "b"],
+            &["berth", "logs", "-f", "-t", "--tail", "5", "--since", "10m", "c"],
+            &["berth", "exec", "-e", "A=1", "-w", "/", "c", "sh", "-c", "exit 3"],
+            &["berth", "history", "--no-trunc", "-H=false", "busybox"],
+        ] {
+            assert!(Cli::try_parse_from(argv).is_ok(), "{argv:?}");
+        }
+    }
 }

@@ -18,10 +18,27 @@
 //! store.list()?; store.inspect(..)?; store.history(..)?; store.tag(..)?; store.remove(..)?;
 //! ```
 
+pub mod changes;
+pub mod content;
+pub mod pack;
+mod import;
+mod query;
+pub mod reference;
+mod remove;
+pub mod schema;
+pub mod unpack;
+
+use std::fs;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use berth_api::ErrorKind;
+use redb::{ReadableDatabase, ReadableTableMetadata};
+
+use crate::content::{digest_hex, io_err, ContentStore};
+pub use crate::reference::{Reference, ReferenceError};
+pub use crate::remove::ImageUser;
+use crate::schema::{decode, ImageMeta, LayerMeta, IMAGES, LAYERS, TAGS};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ImageError {
@@ -36,6 +53,24 @@ pub enum ImageError {
     #[error("metadata store: {0}")]
     Db(#[from] redb::Error),
 }
+
+impl From<ReferenceError> for ImageError {
+    fn from(e: ReferenceError) -> Self {
+        ImageError::InvalidArgument(e.0)
+    }
+}
+
+/// `?` on redb's many error types.
+macro_rules! db_err {
+    ($($t:ty),*) => {$(
+        impl From<$t> for ImageError {
+            fn from(e: $t) -> Self {
+                ImageError::Db(e.into())
+            }
+        }
+    )*};
+}
+db_err!(redb::TransactionError, redb::TableError, redb::StorageError, redb::CommitError);
 
 impl ImageError {
     pub fn kind(&self) -> ErrorKind {
@@ -64,6 +99,13 @@ pub struct ImageConfig {
     pub config: berth_api::ContainerConfig,
     pub rootfs: RootFsConfig,
     pub history: Vec<HistoryEntry>,
+    /// Commit/import message (Docker's `comment`).
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub comment: String,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub docker_version: String,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub variant: String,
 }
 
 #[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
@@ -119,69 +161,225 @@ pub struct ListOptions {
     pub filters: std::collections::BTreeMap<String, Vec<String>>,
 }
 
+/// The image store. Cheap to share behind an `Arc`; all methods take `&self` and block
+/// (the daemon calls them from `spawn_blocking`).
 pub struct ImageStore {
     root: PathBuf,
     db: Arc<redb::Database>,
+    content: ContentStore,
+    layers: PathBuf,
+    /// Serializes changes that touch both files and metadata (layer rename + records).
+    write_lock: Mutex<()>,
 }
 
 impl ImageStore {
+    /// Opens the store under `root` (creating `blobs/`, `layers/`, `tmp/`), creates the
+    /// metadata tables, and removes what an interrupted operation left behind: everything
+    /// in `tmp/`, layer directories without a layer record, blobs nothing refers to.
     pub fn open(root: &Path, db: Arc<redb::Database>) -> Result<Self, ImageError> {
-        Ok(ImageStore { root: root.to_path_buf(), db })
+        let content = ContentStore::open(root)?;
+        let layers = root.join("layers");
+        fs::create_dir_all(&layers).map_err(io_err(format!("creating {}", layers.display())))?;
+        schema::init(&db)?;
+        let store = ImageStore { root: root.to_path_buf(), db, content, layers, write_lock: Mutex::new(()) };
+        store.collect_garbage()?;
+        Ok(store)
+    }
+
+    /// The store's root directory.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, ()> {
+        self.write_lock.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn collect_garbage(&self) -> Result<(), ImageError> {
+        let _g = self.lock();
+        if let Ok(rd) = fs::read_dir(self.content.tmp_dir()) {
+            for e in rd.flatten() {
+                let p = e.path();
+                let _ = if p.is_dir() { fs::remove_dir_all(&p) } else { fs::remove_file(&p) };
+            }
+        }
+        let rtxn = self.db.begin_read()?;
+        let layers = schema::all_bytes(&rtxn.open_table(LAYERS)?)?;
+        let images = schema::all_bytes(&rtxn.open_table(IMAGES)?)?;
+        let mut live_layers = std::collections::HashSet::new();
+        let mut live_blobs = std::collections::HashSet::new();
+        for (chain, v) in &layers {
+            live_layers.insert(digest_hex(chain).to_string());
+            let meta: LayerMeta = decode(v, "layer record")?;
+            live_blobs.insert(digest_hex(&meta.diff_id).to_string());
+        }
+        for (id, _) in &images {
+            live_blobs.insert(digest_hex(id).to_string());
+        }
+        if let Ok(rd) = fs::read_dir(&self.layers) {
+            for e in rd.flatten() {
+                let name = e.file_name().to_string_lossy().to_string();
+                if !live_layers.contains(&name) {
+                    let _ = fs::remove_dir_all(e.path());
+                }
+            }
+        }
+        for d in self.content.list()? {
+            if !live_blobs.contains(digest_hex(&d)) {
+                self.content.delete(&d)?;
+            }
+        }
+        Ok(())
     }
 
     /// Number of images (top-level records).
     pub fn count(&self) -> usize {
-        let _ = (&self.root, &self.db);
-        0
+        let count = || -> Result<u64, ImageError> {
+            let rtxn = self.db.begin_read()?;
+            Ok(rtxn.open_table(IMAGES)?.len()?)
+        };
+        count().unwrap_or(0) as usize
     }
 
-    /// Stores the tar stream (plain or gzip-compressed) as a one-layer image; returns its ID.
-    pub fn import(&self, tar: &mut dyn std::io::Read, opts: &ImportOptions) -> Result<String, ImageError> {
-        let _ = (tar, opts);
-        Err(ImageError::InvalidArgument("import is not built yet".into()))
+    /// Directory of an unpacked layer.
+    pub fn layer_path(&self, chain_id: &str) -> PathBuf {
+        self.layers.join(digest_hex(chain_id))
     }
 
     /// Finds an image by `name[:tag]`, `name@digest`, full ID (with or without
     /// `sha256:`) or unique ID prefix. Not found: `No such image: <name>`.
     pub fn resolve(&self, name: &str) -> Result<ImageRecord, ImageError> {
-        Err(ImageError::NotFound(name.to_string()))
+        let id = self.resolve_id(name)?;
+        self.record(&id)
+    }
+
+    /// The image ID `name` refers to (see [`ImageStore::resolve`]).
+    pub fn resolve_id(&self, name: &str) -> Result<String, ImageError> {
+        let rtxn = self.db.begin_read()?;
+        let images = rtxn.open_table(IMAGES)?;
+        let tags = rtxn.open_table(TAGS)?;
+        let hex = name.strip_prefix("sha256:").unwrap_or(name);
+        if reference::is_full_hex_id(hex) {
+            let id = format!("sha256:{hex}");
+            return match images.get(id.as_str())? {
+                Some(_) => Ok(id),
+                None => Err(ImageError::NotFound(id)),
+            };
+        }
+        let parsed = Reference::parse_normalized(name);
+        if let Ok(r) = &parsed {
+            let key = r.clone().with_default_tag().to_string();
+            if let Some(id) = tags.get(key.as_str())? {
+                return Ok(id.value().to_string());
+            }
+        }
+        let is_hex_prefix = !hex.is_empty() && hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+        if is_hex_prefix {
+            let mut found = None;
+            let start = format!("sha256:{hex}");
+            for row in images.range(start.as_str()..)? {
+                let (k, _) = row?;
+                let k = k.value();
+                if !k.starts_with(&start) {
+                    break;
+                }
+                if found.is_some() {
+                    found = None; // ambiguous: Docker answers "No such image".
+                    break;
+                }
+                found = Some(k.to_string());
+            }
+            if let Some(id) = found {
+                return Ok(id);
+            }
+        }
+        match parsed {
+            Ok(r) => Err(ImageError::NotFound(r.with_default_tag().familiar_string())),
+            Err(e) if name.starts_with("sha256:") => {
+                let _ = e;
+                Err(ImageError::NotFound(name.to_string()))
+            }
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// The image's unpacked layer directories, top-most first (overlay lowerdir order).
+    /// `image_id` may be anything [`ImageStore::resolve`] accepts.
     pub fn layer_dirs(&self, image_id: &str) -> Result<Vec<PathBuf>, ImageError> {
-        Err(ImageError::NotFound(image_id.to_string()))
+        let id = self.resolve_id(image_id)?;
+        let meta = self.image_meta(&id)?;
+        Ok(meta.chain_ids.iter().rev().map(|c| self.layer_path(c)).collect())
     }
 
-    pub fn list(&self, opts: &ListOptions) -> Result<Vec<berth_api::ImageSummary>, ImageError> {
-        let _ = opts;
-        Ok(Vec::new())
+    pub(crate) fn image_meta(&self, id: &str) -> Result<ImageMeta, ImageError> {
+        let rtxn = self.db.begin_read()?;
+        let images = rtxn.open_table(IMAGES)?;
+        let v = images.get(id)?.ok_or_else(|| ImageError::NotFound(id.to_string()))?;
+        decode(v.value(), "image record")
     }
 
-    pub fn inspect(&self, name: &str) -> Result<berth_api::ImageInspect, ImageError> {
-        Err(ImageError::NotFound(name.to_string()))
+    pub(crate) fn image_config(&self, id: &str) -> Result<ImageConfig, ImageError> {
+        let bytes = self.content.read(id)?;
+        decode(&bytes, "image config")
     }
 
-    pub fn history(&self, name: &str) -> Result<Vec<berth_api::HistoryItem>, ImageError> {
-        Err(ImageError::NotFound(name.to_string()))
+    /// Normalized reference keys pointing at `id` (tags and digests).
+    pub(crate) fn refs_of(&self, id: &str) -> Result<Vec<String>, ImageError> {
+        let rtxn = self.db.begin_read()?;
+        let tags = schema::all_strs(&rtxn.open_table(TAGS)?)?;
+        Ok(tags.into_iter().filter(|(_, v)| v == id).map(|(k, _)| k).collect())
     }
 
-    /// Tags `source` as `repo:tag` (a tag moved away from another image leaves that
-    /// image dangling).
-    pub fn tag(&self, source: &str, repo: &str, tag: &str) -> Result<(), ImageError> {
-        let _ = (repo, tag);
-        Err(ImageError::NotFound(source.to_string()))
-    }
-
-    /// `rmi`: Docker's Untagged/Deleted semantics. `container_using(image_id)` returns
-    /// the ID of a container that uses the image, if any (refused unless `force`).
-    pub fn remove(
-        &self,
-        name: &str,
-        force: bool,
-        prune_parents: bool,
-        container_using: &dyn Fn(&str) -> Option<String>,
-    ) -> Result<Vec<berth_api::ImageDeleteItem>, ImageError> {
-        let _ = (force, prune_parents, container_using);
-        Err(ImageError::NotFound(name.to_string()))
+    pub(crate) fn record(&self, id: &str) -> Result<ImageRecord, ImageError> {
+        let config = self.image_config(id)?;
+        let (repo_tags, _) = split_refs(&self.refs_of(id)?);
+        Ok(ImageRecord { id: id.to_string(), config, repo_tags })
     }
 }
+
+/// Splits normalized reference keys into familiar tags and familiar digests, sorted.
+pub(crate) fn split_refs(keys: &[String]) -> (Vec<String>, Vec<String>) {
+    let mut tags = Vec::new();
+    let mut digests = Vec::new();
+    for k in keys {
+        let Ok(r) = Reference::parse_normalized(k) else { continue };
+        if r.digest().is_some() {
+            digests.push(r.familiar_string());
+        } else {
+            tags.push(r.familiar_string());
+        }
+    }
+    tags.sort();
+    digests.sort();
+    (tags, digests)
+}
+
+/// Chain IDs for a list of diff IDs (OCI image spec: `chain(n) = sha256(chain(n-1) + " " + diff(n))`).
+pub fn chain_ids(diff_ids: &[String]) -> Vec<String> {
+    let mut out: Vec<String> = Vec::with_capacity(diff_ids.len());
+    for d in diff_ids {
+        let next = match out.last() {
+            None => d.clone(),
+            Some(prev) => content::sha256_digest(format!("{prev} {d}").as_bytes()),
+        };
+        out.push(next);
+    }
+    out
+}
+
+pub(crate) fn now_rfc3339() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true)
+}
+
+/// Unix seconds of an RFC 3339 time, 0 if it does not parse.
+pub(crate) fn unix_seconds(t: &str) -> i64 {
+    chrono::DateTime::parse_from_rfc3339(t).map(|d| d.timestamp()).unwrap_or(0)
+}
+
+/// The first 12 hex characters of an ID (Docker's `TruncateID`).
+pub fn short_id(id: &str) -> String {
+    digest_hex(id).chars().take(12).collect()
+}
+
+#[cfg(test)]
+mod store_tests;

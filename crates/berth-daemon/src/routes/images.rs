@@ -1,9 +1,351 @@
-//! Images routes.
+//! Images routes: import (`POST /images/create?fromSrc=-`), list, inspect, history, tag,
+//! delete. Image names contain `/` (`localhost:5000/a/b:v1`), which axum's `{name}`
+//! cannot span, so per-image routes go through `/images/{*rest}` and the action suffix
+//! (`/json`, `/history`, `/tag`) is split off here.
+//!
+//! Store calls block (disk, fsync, redb): they run in `spawn_blocking`. The import body
+//! is streamed into the store through a bounded channel, never held whole in memory.
 
-use axum::Router;
+use std::collections::BTreeMap;
+use std::io::Read;
 
+use axum::body::{Body, Bytes};
+use axum::extract::{Path, RawQuery, Request, State};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Extension, Json, Router};
+use berth_api::{ImageDeleteItem, JsonMessage};
+use berth_image::{ImageStore, ImageUser, ImportOptions, ListOptions, Reference};
+use futures_util::StreamExt;
+use http::StatusCode;
+
+use crate::error::{ApiError, ApiResult};
 use crate::state::Daemon;
+use crate::version::ApiVersion;
 
 pub fn routes() -> Router<Daemon> {
     Router::new()
+        .route("/images/json", get(list_images))
+        .route("/images/create", post(create_image))
+        .route("/images/{*rest}", get(get_image).post(post_image).delete(delete_image))
+}
+
+/// A decoded query string that keeps repeated keys (`changes=…&changes=…`).
+#[derive(Debug, Default)]
+struct Query(Vec<(String, String)>);
+
+fn percent_decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'+' => out.push(b' '),
+            b'%' if i + 2 < b.len() && b[i + 1].is_ascii_hexdigit() && b[i + 2].is_ascii_hexdigit() => {
+                let hex = |c: u8| (c as char).to_digit(16).unwrap_or(0) as u8;
+                out.push(hex(b[i + 1]) * 16 + hex(b[i + 2]));
+                i += 2;
+            }
+            c => out.push(c),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+impl Query {
+    fn parse(raw: Option<&str>) -> Query {
+        let pairs = raw
+            .unwrap_or_default()
+            .split('&')
+            .filter(|p| !p.is_empty())
+            .map(|p| match p.split_once('=') {
+                Some((k, v)) => (percent_decode(k), percent_decode(v)),
+                None => (percent_decode(p), String::new()),
+            })
+            .collect();
+        Query(pairs)
+    }
+    fn get(&self, key: &str) -> Option<&str> {
+        self.0.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+    }
+    fn str(&self, key: &str) -> String {
+        self.get(key).unwrap_or_default().to_string()
+    }
+    fn all(&self, key: &str) -> Vec<String> {
+        self.0.iter().filter(|(k, _)| k == key).map(|(_, v)| v.clone()).collect()
+    }
+    /// Docker's `BoolValue`: anything but "", "0", "no", "false", "none" is true.
+    fn bool(&self, key: &str) -> bool {
+        let v = self.get(key).unwrap_or_default().trim().to_ascii_lowercase();
+        !matches!(v.as_str(), "" | "0" | "no" | "false" | "none")
+    }
+}
+
+/// Docker's `filters` JSON: `{"k":{"v":true}}` or the old `{"k":["v"]}`.
+fn decode_filters(raw: &str) -> ApiResult<BTreeMap<String, Vec<String>>> {
+    let mut out = BTreeMap::new();
+    if raw.trim().is_empty() {
+        return Ok(out);
+    }
+    let v: serde_json::Value = serde_json::from_str(raw).map_err(|e| ApiError::invalid(format!("invalid filter: {e}")))?;
+    let obj = v.as_object().ok_or_else(|| ApiError::invalid("invalid filter: expected a JSON object"))?;
+    for (k, vals) in obj {
+        let list: Vec<String> = match vals {
+            serde_json::Value::Object(m) => {
+                m.iter().filter(|(_, on)| on.as_bool().unwrap_or(true)).map(|(s, _)| s.clone()).collect()
+            }
+            serde_json::Value::Array(a) => a.iter().filter_map(|x| x.as_str().map(str::to_string)).collect(),
+            serde_json::Value::String(s) => vec![s.clone()],
+            _ => return Err(ApiError::invalid(format!("invalid filter '{k}'"))),
+        };
+        out.insert(k.clone(), list);
+    }
+    Ok(out)
+}
+
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> ApiResult<T> + Send + 'static) -> ApiResult<T> {
+    tokio::task::spawn_blocking(f).await.map_err(|e| ApiError::internal(format!("image store task failed: {e}")))?
+}
+
+/// `GET /images/json`.
+async fn list_images(
+    State(d): State<Daemon>,
+    version: Option<Extension<ApiVersion>>,
+    RawQuery(raw): RawQuery,
+) -> ApiResult<Response> {
+    let q = Query::parse(raw.as_deref());
+    let mut filters = decode_filters(&q.str("filters"))?;
+    if let Some(f) = q.get("filter").filter(|f| !f.is_empty()) {
+        // API < 1.41 clients send a reference glob as `filter`.
+        filters.entry("reference".into()).or_default().push(f.to_string());
+    }
+    let opts = ListOptions { all: q.bool("all"), filters };
+    let images = d.images.clone();
+    let mut rows = blocking(move || Ok(images.list(&opts)?)).await?;
+    let old_api = version.is_some_and(|Extension(v)| !v.at_least("1.43"));
+    if old_api {
+        for r in &mut rows {
+            if r.repo_tags.is_empty() && r.repo_digests.is_empty() {
+                r.repo_tags.push("<none>:<none>".into());
+                r.repo_digests.push("<none>@<none>".into());
+            }
+        }
+    }
+    Ok(Json(rows).into_response())
+}
+
+/// A blocking `Read` over the request body, fed by an async task through a bounded channel.
+struct BodyReader {
+    rx: std::sync::mpsc::Receiver<Result<Bytes, std::io::Error>>,
+    current: Bytes,
+}
+
+impl Read for BodyReader {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        while self.current.is_empty() {
+            match self.rx.recv() {
+                Ok(Ok(b)) => self.current = b,
+                Ok(Err(e)) => return Err(e),
+                Err(_) => return Ok(0),
+            }
+        }
+        let n = buf.len().min(self.current.len());
+        buf[..n].copy_from_slice(&self.current[..n]);
+        self.current = self.current.slice(n..);
+        Ok(n)
+    }
+}
+
+fn body_reader(body: Body) -> BodyReader {
+    let (tx, rx) = std::sync::mpsc::sync_channel::<Result<Bytes, std::io::Error>>(16);
+    tokio::spawn(async move {
+        let mut stream = body.into_data_stream();
+        while let Some(chunk) = stream.next().await {
+            let item = chunk.map_err(std::io::Error::other);
+            let stop = item.is_err();
+            // The send blocks while the store is behind: run it off the async workers.
+            let tx2 = tx.clone();
+            let sent = tokio::task::spawn_blocking(move || tx2.send(item).is_ok()).await.unwrap_or(false);
+            if !sent || stop {
+                break;
+            }
+        }
+    });
+    BodyReader { rx, current: Bytes::new() }
+}
+
+fn json_stream_line(msg: &JsonMessage) -> String {
+    let mut s = serde_json::to_string(msg).unwrap_or_default();
+    s.push_str("\r\n");
+    s
+}
+
+fn json_stream(lines: Vec<JsonMessage>) -> Response {
+    let body: String = lines.iter().map(json_stream_line).collect();
+    ([(http::header::CONTENT_TYPE, "application/json")], body).into_response()
+}
+
+fn status(s: impl Into<String>) -> JsonMessage {
+    JsonMessage { status: Some(s.into()), ..Default::default() }
+}
+
+/// `repo` (may carry a tag) plus an optional `tag` → the reference to tag with.
+fn repo_tag(repo: &str, tag: &str) -> ApiResult<Option<String>> {
+    if repo.is_empty() {
+        return Ok(None);
+    }
+    let mut r = Reference::parse_normalized(repo).map_err(|e| ApiError::invalid(e.0))?;
+    if !tag.is_empty() {
+        r = r.with_tag(tag).map_err(|e| ApiError::invalid(e.0))?;
+    }
+    Ok(Some(r.to_string()))
+}
+
+/// `POST /images/create`: `fromSrc=-` imports the body; `fromImage` answers for images
+/// present locally (pulling is not built yet).
+async fn create_image(State(d): State<Daemon>, RawQuery(raw): RawQuery, req: Request) -> ApiResult<Response> {
+    let q = Query::parse(raw.as_deref());
+    if let Some(src) = q.get("fromSrc").filter(|s| !s.is_empty()) {
+        if src != "-" {
+            return Err(ApiError::not_implemented("importing from a URL is not supported; send the archive as the request body (fromSrc=-)"));
+        }
+        let opts = ImportOptions {
+            reference: repo_tag(&q.str("repo"), &q.str("tag"))?,
+            changes: q.all("changes"),
+            message: q.str("message"),
+        };
+        let reader = body_reader(req.into_body());
+        let images = d.images.clone();
+        let id = blocking(move || {
+            let mut reader = reader;
+            Ok(images.import(&mut reader, &opts)?)
+        })
+        .await?;
+        return Ok(json_stream(vec![status(id)]));
+    }
+    let image = q.str("fromImage");
+    if image.is_empty() {
+        return Err(ApiError::invalid("either fromSrc or fromImage must be given"));
+    }
+    let tag = q.str("tag");
+    let name = if tag.is_empty() {
+        image.clone()
+    } else if tag.starts_with("sha256:") {
+        format!("{image}@{tag}")
+    } else {
+        format!("{image}:{tag}")
+    };
+    let r = Reference::parse_normalized(&name).map_err(|e| ApiError::invalid(e.0))?.with_default_tag();
+    let images = d.images.clone();
+    let wanted = name.clone();
+    let found = blocking(move || match images.resolve(&wanted) {
+        Ok(rec) => Ok(Some(rec.id)),
+        Err(e) if e.kind() == berth_api::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e.into()),
+    })
+    .await?;
+    match found {
+        Some(_) => Ok(json_stream(vec![status(format!("Status: Image is up to date for {}", r.familiar_string()))])),
+        None => Err(ApiError::not_found(format!(
+            "pull access denied for {}, repository does not exist or may require 'docker login': denied: requested access to the resource is denied",
+            r.familiar_name()
+        ))),
+    }
+}
+
+fn page_not_found() -> ApiError {
+    ApiError::not_found("page not found")
+}
+
+/// `GET /images/{name}/json`, `GET /images/{name}/history`.
+async fn get_image(State(d): State<Daemon>, Path(rest): Path<String>) -> ApiResult<Response> {
+    let images = d.images.clone();
+    if let Some(name) = rest.strip_suffix("/json") {
+        let name = name.to_string();
+        let v = blocking(move || Ok(images.inspect(&name)?)).await?;
+        return Ok(Json(v).into_response());
+    }
+    if let Some(name) = rest.strip_suffix("/history") {
+        let name = name.to_string();
+        let v = blocking(move || Ok(images.history(&name)?)).await?;
+        return Ok(Json(v).into_response());
+    }
+    if rest.ends_with("/get") || rest == "get" {
+        return Err(ApiError::not_implemented("image save is not supported yet"));
+    }
+    Err(page_not_found())
+}
+
+/// `POST /images/{name}/tag?repo=&tag=` → 201.
+async fn post_image(State(d): State<Daemon>, Path(rest): Path<String>, RawQuery(raw): RawQuery) -> ApiResult<Response> {
+    let q = Query::parse(raw.as_deref());
+    if let Some(name) = rest.strip_suffix("/tag") {
+        let repo = q.str("repo");
+        if repo.is_empty() {
+            return Err(ApiError::invalid("repository name must have at least one component"));
+        }
+        let (name, tag) = (name.to_string(), q.str("tag"));
+        let images = d.images.clone();
+        blocking(move || Ok(images.tag(&name, &repo, &tag)?)).await?;
+        return Ok(StatusCode::CREATED.into_response());
+    }
+    if rest.ends_with("/push") {
+        return Err(ApiError::not_implemented("image push is not supported yet"));
+    }
+    Err(page_not_found())
+}
+
+/// Who uses an image, for the delete conflict checks.
+// The container service has no image lookup yet: until it has one (the containers
+// engineer adds it), no container counts as a user and deletes are not refused.
+fn image_user(_d: &Daemon, _image_id: &str) -> Option<ImageUser> {
+    None
+}
+
+/// `DELETE /images/{name}?force=&noprune=`.
+async fn delete_image(State(d): State<Daemon>, Path(rest): Path<String>, RawQuery(raw): RawQuery) -> ApiResult<Json<Vec<ImageDeleteItem>>> {
+    let q = Query::parse(raw.as_deref());
+    let (force, prune) = (q.bool("force"), !q.bool("noprune"));
+    let images: std::sync::Arc<ImageStore> = d.images.clone();
+    let out = blocking(move || {
+        let user = |id: &str| image_user(&d, id);
+        Ok(images.remove_image(&rest, force, prune, &user)?)
+    })
+    .await?;
+    Ok(Json(out))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn query_keeps_repeated_keys_and_decodes() {
+        let q = Query::parse(Some("fromSrc=-&repo=imported%3Av1&changes=CMD+%5B%22sh%22%5D&changes=ENV%20A%3D1&all=1&x"));
+        assert_eq!(q.str("repo"), "imported:v1");
+        assert_eq!(q.all("changes"), vec!["CMD [\"sh\"]", "ENV A=1"]);
+        assert!(q.bool("all"));
+        assert!(!q.bool("x"));
+        assert!(!q.bool("missing"));
+        assert_eq!(percent_decode("a%2"), "a%2");
+        assert_eq!(percent_decode("%zz%C3%A9"), "%zzé");
+    }
+
+    #[test]
+    fn filters_in_both_forms() {
+        let f = decode_filters(r#"{"dangling":{"true":true},"label":["a=b"]}"#).unwrap();
+        assert_eq!(f["dangling"], vec!["true"]);
+        assert_eq!(f["label"], vec!["a=b"]);
+        assert!(decode_filters("").unwrap().is_empty());
+        assert!(decode_filters("[1]").is_err());
+    }
+
+    #[test]
+    fn repo_and_tag_combine() {
+        assert_eq!(repo_tag("imported:v1", "").unwrap().as_deref(), Some("docker.io/library/imported:v1"));
+        assert_eq!(repo_tag("imported", "v2").unwrap().as_deref(), Some("docker.io/library/imported:v2"));
+        assert_eq!(repo_tag("", "v2").unwrap(), None);
+        assert!(repo_tag("Bad", "").is_err());
+    }
 }

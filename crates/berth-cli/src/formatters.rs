@@ -1,0 +1,385 @@
+//! The rows Docker's formatters build for `ps`, `images` and `history`: one JSON object
+//! per row with the fields templates can name, rendered the way docker/cli renders them.
+
+use chrono::{DateTime, Utc};
+use serde_json::{json, Value as Json};
+
+use crate::units::{go_time_string, human_size, human_size_precision, since_unix};
+
+/// `ps` default table.
+pub const PS_TABLE: &str = "table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.RunningFor}}\t{{.Status}}\t{{.Ports}}\t{{.Names}}";
+/// `images` default table.
+pub const IMAGES_TABLE: &str = "table {{.Repository}}\t{{.Tag}}\t{{.ID}}\t{{.CreatedSince}}\t{{.Size}}";
+/// `images --digests` default table.
+pub const IMAGES_DIGESTS_TABLE: &str = "table {{.Repository}}\t{{.Tag}}\t{{.Digest}}\t{{.ID}}\t{{.CreatedSince}}\t{{.Size}}";
+/// `history` default table.
+pub const HISTORY_TABLE: &str = "table {{.ID}}\t{{.CreatedSince}}\t{{.CreatedBy}}\t{{.Size}}\t{{.Comment}}";
+
+/// Column titles of `ps`.
+pub fn ps_headers() -> Json {
+    json!({"ID": "CONTAINER ID", "Image": "IMAGE", "Command": "COMMAND", "CreatedAt": "CREATED AT",
+        "RunningFor": "CREATED", "Ports": "PORTS", "State": "STATE", "Status": "STATUS", "Size": "SIZE",
+        "Names": "NAMES", "Labels": "LABELS", "Label": "LABEL", "Mounts": "MOUNTS", "Networks": "NETWORKS",
+        "LocalVolumes": "LOCAL VOLUMES", "Platform": "PLATFORM"})
+}
+
+/// Column titles of `images`.
+pub fn images_headers() -> Json {
+    json!({"ID": "IMAGE ID", "Repository": "REPOSITORY", "Tag": "TAG", "Digest": "DIGEST",
+        "CreatedSince": "CREATED", "CreatedAt": "CREATED AT", "Size": "SIZE", "Containers": "CONTAINERS",
+        "VirtualSize": "SIZE", "SharedSize": "SHARED SIZE", "UniqueSize": "UNIQUE SIZE"})
+}
+
+/// Column titles of `history` (`CREATED AT` for the date column without `-H`).
+pub fn history_headers(human: bool) -> Json {
+    json!({"ID": "IMAGE", "CreatedSince": if human { "CREATED" } else { "CREATED AT" }, "CreatedAt": "CREATED AT", "CreatedBy": "CREATED BY",
+        "Size": "SIZE", "Comment": "COMMENT"})
+}
+
+/// docker/cli `TruncateID`: drops the algorithm and keeps 12 characters.
+pub fn truncate_id(id: &str) -> String {
+    let id = id.split_once(':').map(|(_, h)| h).unwrap_or(id);
+    id.chars().take(12).collect()
+}
+
+/// docker/cli `Ellipsis`: cuts to `max` columns, the last one being `…`.
+pub fn ellipsis(s: &str, max: usize) -> String {
+    if s.chars().count() <= max {
+        return s.to_string();
+    }
+    if max == 0 {
+        return String::new();
+    }
+    let mut out: String = s.chars().take(max - 1).collect();
+    out.push('…');
+    out
+}
+
+/// Go's `strconv.Quote`.
+pub fn go_quote(s: &str) -> String {
+    let mut out = String::from("\"");
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\t' => out.push_str("\\t"),
+            '\r' => out.push_str("\\r"),
+            '\x07' => out.push_str("\\a"),
+            '\x08' => out.push_str("\\b"),
+            '\x0c' => out.push_str("\\f"),
+            '\x0b' => out.push_str("\\v"),
+            c if (c as u32) < 0x20 || c as u32 == 0x7f => out.push_str(&format!("\\x{:02x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+fn s<'a>(v: &'a Json, k: &str) -> &'a str {
+    v.get(k).and_then(Json::as_str).unwrap_or("")
+}
+
+fn i(v: &Json, k: &str) -> i64 {
+    v.get(k).and_then(Json::as_i64).unwrap_or(0)
+}
+
+/// Docker's short, familiar form of an image reference: no default registry, no digest.
+pub fn familiar_image(image: &str) -> String {
+    let no_digest = image.split('@').next().unwrap_or(image);
+    let short = no_digest
+        .strip_prefix("docker.io/library/")
+        .or_else(|| no_digest.strip_prefix("docker.io/"))
+        .unwrap_or(no_digest);
+    short.to_string()
+}
+
+/// `PORTS`: `0.0.0.0:8080->80/tcp, 443/tcp`.
+pub fn display_ports(ports: &[Json]) -> String {
+    let mut items: Vec<(String, u64, String)> = ports
+        .iter()
+        .map(|p| {
+            let private = p.get("PrivatePort").and_then(Json::as_u64).unwrap_or(0);
+            let public = p.get("PublicPort").and_then(Json::as_u64).unwrap_or(0);
+            let proto = p.get("Type").and_then(Json::as_str).unwrap_or("tcp");
+            let ip = s(p, "IP");
+            let text = if public != 0 {
+                let host = if ip.contains(':') { format!("[{ip}]") } else { ip.to_string() };
+                format!("{host}:{public}->{private}/{proto}")
+            } else {
+                format!("{private}/{proto}")
+            };
+            (ip.to_string(), private, text)
+        })
+        .collect();
+    items.sort();
+    items.dedup_by(|a, b| a.2 == b.2);
+    items.into_iter().map(|(_, _, t)| t).collect::<Vec<_>>().join(", ")
+}
+
+/// One `ps` row from a `GET /containers/json` entry.
+pub fn container_row(c: &Json, trunc: bool, now: DateTime<Utc>) -> Json {
+    let id = s(c, "Id");
+    let image = s(c, "Image");
+    let image = if image.is_empty() {
+        "<no image>".to_string()
+    } else if trunc && (truncate_id(s(c, "ImageID")) == truncate_id(image) && image.len() >= 12 && !image.contains('/')) {
+        truncate_id(image)
+    } else if trunc {
+        familiar_image(image)
+    } else {
+        image.to_string()
+    };
+    let command = s(c, "Command");
+    let command = go_quote(&if trunc { ellipsis(command, 20) } else { command.to_string() });
+    let created = i(c, "Created");
+    let names: Vec<String> = c
+        .get("Names")
+        .and_then(Json::as_array)
+        .map(|a| a.iter().filter_map(Json::as_str).map(|n| n.strip_prefix('/').unwrap_or(n).to_string()).collect())
+        .unwrap_or_default();
+    let names = if trunc {
+        names.iter().find(|n| !n.contains('/')).map(|n| vec![n.clone()]).unwrap_or(names)
+    } else {
+        names
+    };
+    let mut labels: Vec<(String, String)> = c
+        .get("Labels")
+        .and_then(Json::as_object)
+        .map(|m| m.iter().map(|(k, v)| (k.clone(), v.as_str().unwrap_or("").to_string())).collect())
+        .unwrap_or_default();
+    labels.sort();
+    let mounts: Vec<String> = c
+        .get("Mounts")
+        .and_then(Json::as_array)
+        .map(|a| {
+            a.iter()
+                .map(|m| {
+                    let name = if s(m, "Name").is_empty() { s(m, "Source") } else { s(m, "Name") };
+                    if trunc { ellipsis(name, 15) } else { name.to_string() }
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let local_volumes = c.get("Mounts").and_then(Json::as_array).map(|a| a.iter().filter(|m| s(m, "Driver") == "local").count()).unwrap_or(0);
+    let mut networks: Vec<String> = c
+        .pointer("/NetworkSettings/Networks")
+        .and_then(Json::as_object)
+        .map(|m| m.keys().cloned().collect())
+        .unwrap_or_default();
+    networks.sort();
+    let size_rw = i(c, "SizeRw");
+    let size_root = i(c, "SizeRootFs");
+    let size = if size_root > 0 {
+        format!("{} (virtual {})", human_size_precision(size_rw as f64, 3), human_size_precision(size_root as f64, 3))
+    } else {
+        human_size_precision(size_rw as f64, 3)
+    };
+    let ports = c.get("Ports").and_then(Json::as_array).map(|p| display_ports(p)).unwrap_or_default();
+    json!({
+        "ID": if trunc { truncate_id(id) } else { id.to_string() },
+        "Image": image,
+        "Command": command,
+        "CreatedAt": go_time_string(created),
+        "RunningFor": since_unix(created, now),
+        "Ports": ports,
+        "State": s(c, "State"),
+        "Status": s(c, "Status"),
+        "Size": size,
+        "Names": names.join(","),
+        "Labels": labels.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(","),
+        "Mounts": mounts.join(","),
+        "Networks": networks.join(","),
+        "LocalVolumes": local_volumes.to_string(),
+        "Platform": null,
+        "_labels": c.get("Labels").cloned().unwrap_or(Json::Null),
+    })
+}
+
+fn split_repo_tag(r: &str) -> Option<(String, String)> {
+    let (name, tag) = r.rsplit_once(':')?;
+    if tag.contains('/') {
+        return None;
+    }
+    Some((familiar_image(name), tag.to_string()))
+}
+
+/// The `images` rows of one `GET /images/json` entry: one per repository and tag (and
+/// digest with `--digests`), or a single `<none>` row for a dangling image.
+pub fn image_rows(img: &Json, trunc: bool, digests: bool, now: DateTime<Utc>) -> Vec<Json> {
+    let strs = |k: &str| -> Vec<String> {
+        img.get(k).and_then(Json::as_array).map(|a| a.iter().filter_map(Json::as_str).map(str::to_string).collect()).unwrap_or_default()
+    };
+    let tags: Vec<String> = strs("RepoTags").into_iter().filter(|t| t != "<none>:<none>").collect();
+    let repo_digests: Vec<String> = strs("RepoDigests").into_iter().filter(|t| t != "<none>@<none>").collect();
+    let mut pairs: Vec<(String, String, String)> = Vec::new();
+    if tags.is_empty() && repo_digests.is_empty() {
+        pairs.push(("<none>".into(), "<none>".into(), "<none>".into()));
+    } else {
+        let mut by_repo: std::collections::BTreeMap<String, (Vec<String>, Vec<String>)> = Default::default();
+        for t in &tags {
+            if let Some((repo, tag)) = split_repo_tag(t) {
+                by_repo.entry(repo).or_default().0.push(tag);
+            }
+        }
+        for d in &repo_digests {
+            if let Some((name, dg)) = d.split_once('@') {
+                by_repo.entry(familiar_image(name)).or_default().1.push(dg.to_string());
+            }
+        }
+        for (repo, (tags, dgs)) in by_repo {
+            if tags.is_empty() {
+                if digests {
+                    for d in &dgs {
+                        pairs.push((repo.clone(), "<none>".into(), d.clone()));
+                    }
+                } else {
+                    pairs.push((repo.clone(), "<none>".into(), String::new()));
+                }
+                continue;
+            }
+            for tag in &tags {
+                if !digests || dgs.is_empty() {
+                    pairs.push((repo.clone(), tag.clone(), "<none>".into()));
+                } else {
+                    for d in &dgs {
+                        pairs.push((repo.clone(), tag.clone(), d.clone()));
+                    }
+                }
+            }
+        }
+    }
+    let id = s(img, "Id");
+    let created = i(img, "Created");
+    let size = i(img, "Size");
+    let shared = img.get("SharedSize").and_then(Json::as_i64).unwrap_or(-1);
+    let containers = img.get("Containers").and_then(Json::as_i64).unwrap_or(-1);
+    pairs
+        .into_iter()
+        .map(|(repo, tag, digest)| {
+            json!({
+                "ID": if trunc { truncate_id(id) } else { id.to_string() },
+                "Repository": repo,
+                "Tag": tag,
+                "Digest": digest,
+                "CreatedSince": since_unix(created, now),
+                "CreatedAt": go_time_string(created),
+                "Size": human_size_precision(size as f64, 3),
+                "VirtualSize": human_size(size as f64),
+                "SharedSize": if shared == -1 { "N/A".to_string() } else { human_size(shared as f64) },
+                "UniqueSize": if shared == -1 || size == -1 { "N/A".to_string() } else { human_size((size - shared) as f64) },
+                "Containers": if containers == -1 { "N/A".to_string() } else { containers.to_string() },
+            })
+        })
+        .collect()
+}
+
+/// One `history` row.
+pub fn history_row(h: &Json, trunc: bool, human: bool, now: DateTime<Utc>) -> Json {
+    let id = s(h, "Id");
+    let created = i(h, "Created");
+    let created_by = s(h, "CreatedBy").replace('\t', " ");
+    let created_at = chrono::DateTime::<Utc>::from_timestamp(created, 0).map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)).unwrap_or_default();
+    json!({
+        "ID": if trunc && id != "<missing>" { truncate_id(id) } else { id.to_string() },
+        "CreatedSince": if human { since_unix(created, now) } else { created_at.clone() },
+        "CreatedAt": created_at,
+        "CreatedBy": if trunc { ellipsis(&created_by, 45) } else { created_by },
+        "Size": if human { human_size_precision(i(h, "Size") as f64, 3) } else { i(h, "Size").to_string() },
+        "Comment": s(h, "Comment"),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::template::Format;
+    use chrono::TimeZone;
+
+    fn now() -> DateTime<Utc> {
+        Utc.timestamp_opt(1_700_000_100, 0).unwrap()
+    }
+
+    fn container() -> Json {
+        json!({"Id": "3f4e5d6c7b8a99887766554433221100ffeeddccbbaa00112233445566778899",
+            "Names": ["/web"], "Image": "busybox", "ImageID": "sha256:abcdef0123456789",
+            "Command": "sh -c 'while true; do sleep 1; done'", "Created": 1_700_000_095,
+            "Ports": [], "Labels": {"b": "2", "a": "1"}, "State": "running", "Status": "Up 4 seconds",
+            "SizeRw": 0, "SizeRootFs": 4_264_000})
+    }
+
+    #[test]
+    fn ps_table_matches_docker() {
+        let f = Format::parse_rows(PS_TABLE).unwrap();
+        let out = f.render(&[container_row(&container(), true, now())], &ps_headers()).unwrap();
+        assert_eq!(
+            out,
+            "CONTAINER ID   IMAGE     COMMAND                  CREATED         STATUS         PORTS     NAMES\n\
+             3f4e5d6c7b8a   busybox   \"sh -c 'while true; …\"   5 seconds ago   Up 4 seconds             web\n"
+        );
+    }
+
+    #[test]
+    fn ps_empty_prints_only_the_header() {
+        let f = Format::parse_rows(PS_TABLE).unwrap();
+        assert_eq!(
+            f.render(&[], &ps_headers()).unwrap(),
+            "CONTAINER ID   IMAGE     COMMAND   CREATED   STATUS    PORTS     NAMES\n"
+        );
+    }
+
+    #[test]
+    fn ps_fields() {
+        let row = container_row(&container(), true, now());
+        assert_eq!(row["Size"], "0B (virtual 4.26MB)");
+        assert_eq!(row["Labels"], "a=1,b=2");
+        let full = container_row(&container(), false, now());
+        assert_eq!(full["Command"], "\"sh -c 'while true; do sleep 1; done'\"");
+        assert_eq!(full["ID"].as_str().unwrap().len(), 64);
+    }
+
+    #[test]
+    fn ports_display() {
+        let ports = vec![
+            json!({"IP": "0.0.0.0", "PrivatePort": 80, "PublicPort": 8080, "Type": "tcp"}),
+            json!({"PrivatePort": 443, "Type": "tcp"}),
+        ];
+        assert_eq!(display_ports(&ports), "443/tcp, 0.0.0.0:8080->80/tcp");
+    }
+
+    #[test]
+    fn images_table_matches_docker() {
+        let img = json!({"Id": "sha256:0123456789abcdef0123456789abcdef", "RepoTags": ["busybox:latest", "imported:v1"],
+            "RepoDigests": [], "Created": 1_700_000_090, "Size": 4_264_000, "SharedSize": -1, "Containers": -1});
+        let dangling = json!({"Id": "sha256:fedcba9876543210", "RepoTags": [], "Created": 1_699_999_000, "Size": 7_500});
+        let mut rows = image_rows(&img, true, false, now());
+        rows.extend(image_rows(&dangling, true, false, now()));
+        let out = Format::parse_rows(IMAGES_TABLE).unwrap().render(&rows, &images_headers()).unwrap();
+        assert_eq!(
+            out,
+            "REPOSITORY   TAG       IMAGE ID       CREATED          SIZE\n\
+             busybox      latest    0123456789ab   10 seconds ago   4.26MB\n\
+             imported     v1        0123456789ab   10 seconds ago   4.26MB\n\
+             <none>       <none>    fedcba987654   18 minutes ago   7.5kB\n"
+        );
+    }
+
+    #[test]
+    fn images_digests_column() {
+        let img = json!({"Id": "sha256:0123456789abcdef", "RepoTags": ["docker.io/library/busybox:1"],
+            "RepoDigests": ["busybox@sha256:aaaa"], "Created": 1_700_000_090, "Size": 0});
+        let rows = image_rows(&img, true, true, now());
+        assert_eq!(rows.len(), 1);
+        assert_eq!(rows[0]["Repository"], "busybox");
+        assert_eq!(rows[0]["Digest"], "sha256:aaaa");
+    }
+
+    #[test]
+    fn quoting_and_ellipsis() {
+        assert_eq!(go_quote("a\"b\\c\n"), "\"a\\\"b\\\\c\\n\"");
+        assert_eq!(ellipsis("abcdefghijklmnopqrstuvwxyz", 20), "abcdefghijklmnopqrs…");
+        assert_eq!(ellipsis("short", 20), "short");
+        assert_eq!(truncate_id("sha256:0123456789abcdef"), "0123456789ab");
+    }
+}

@@ -1,0 +1,289 @@
+//! Docker's units: go-units sizes and durations, memory flags, and the `--since`/`--until`
+//! timestamps the CLI sends.
+
+use chrono::{DateTime, Local, NaiveDate, NaiveDateTime, TimeZone, Utc};
+
+const DECIMAL_UNITS: [&str; 9] = ["B", "kB", "MB", "GB", "TB", "PB", "EB", "ZB", "YB"];
+const BINARY_UNITS: [&str; 9] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB", "ZiB", "YiB"];
+
+/// Go's `%.*g`: `precision` significant digits, trailing zeros removed, exponent form when
+/// the exponent is below -4 or at least the precision.
+pub fn go_format_g(value: f64, precision: usize) -> String {
+    if value == 0.0 {
+        return "0".to_string();
+    }
+    let p = precision.max(1);
+    // Round to p significant digits in scientific form first: that fixes the exponent.
+    let sci = format!("{:.*e}", p - 1, value);
+    let (mantissa, exp) = sci.split_once('e').unwrap_or((&sci, "0"));
+    let exp: i32 = exp.parse().unwrap_or(0);
+    if exp < -4 || exp >= p as i32 {
+        let m = trim_zeros(mantissa);
+        let sign = if exp < 0 { '-' } else { '+' };
+        format!("{m}e{sign}{:02}", exp.abs())
+    } else {
+        let decimals = (p as i32 - 1 - exp).max(0) as usize;
+        trim_zeros(&format!("{:.*}", decimals, value))
+    }
+}
+
+fn trim_zeros(s: &str) -> String {
+    if s.contains('.') {
+        s.trim_end_matches('0').trim_end_matches('.').to_string()
+    } else {
+        s.to_string()
+    }
+}
+
+fn custom_size(size: f64, base: f64, units: &[&str], precision: usize) -> String {
+    let mut size = size;
+    let mut i = 0;
+    while size >= base && i < units.len() - 1 {
+        size /= base;
+        i += 1;
+    }
+    format!("{}{}", go_format_g(size, precision), units[i])
+}
+
+/// go-units `HumanSizeWithPrecision`: decimal (1000) units, e.g. `4.26MB`, `7.5kB`, `0B`.
+pub fn human_size_precision(size: f64, precision: usize) -> String {
+    custom_size(size, 1000.0, &DECIMAL_UNITS, precision)
+}
+
+/// go-units `HumanSize` (precision 4).
+pub fn human_size(size: f64) -> String {
+    human_size_precision(size, 4)
+}
+
+/// go-units `BytesSize`: binary (1024) units with precision 4, e.g. `1.944GiB`.
+pub fn bytes_size(size: f64) -> String {
+    custom_size(size, 1024.0, &BINARY_UNITS, 4)
+}
+
+/// go-units `HumanDuration`: `Less than a second`, `5 seconds`, `About a minute`, …
+pub fn human_duration(d: chrono::Duration) -> String {
+    let secs_f = d.num_milliseconds() as f64 / 1000.0;
+    let seconds = secs_f as i64;
+    if seconds < 1 {
+        return "Less than a second".into();
+    }
+    if seconds == 1 {
+        return "1 second".into();
+    }
+    if seconds < 60 {
+        return format!("{seconds} seconds");
+    }
+    let minutes = (secs_f / 60.0) as i64;
+    if minutes == 1 {
+        return "About a minute".into();
+    }
+    if minutes < 60 {
+        return format!("{minutes} minutes");
+    }
+    let hours = (secs_f / 3600.0 + 0.5) as i64;
+    if hours == 1 {
+        return "About an hour".into();
+    }
+    if hours < 48 {
+        return format!("{hours} hours");
+    }
+    if hours < 24 * 7 * 2 {
+        return format!("{} days", hours / 24);
+    }
+    if hours < 24 * 30 * 2 {
+        return format!("{} weeks", hours / 24 / 7);
+    }
+    if hours < 24 * 365 * 2 {
+        return format!("{} months", hours / 24 / 30);
+    }
+    format!("{} years", (secs_f / 3600.0) as i64 / 24 / 365)
+}
+
+/// `HumanDuration(now - created) + " ago"` for a unix timestamp.
+pub fn since_unix(created: i64, now: DateTime<Utc>) -> String {
+    let then = Utc.timestamp_opt(created, 0).single().unwrap_or(now);
+    format!("{} ago", human_duration(now - then))
+}
+
+/// Go's `time.Time.String()` in local time: `2024-01-02 15:04:05 +0000 UTC`.
+pub fn go_time_string(unix: i64) -> String {
+    let Some(t) = Local.timestamp_opt(unix, 0).single() else {
+        return String::new();
+    };
+    let offset = t.format("%z").to_string();
+    let zone = if offset == "+0000" { "UTC".to_string() } else { offset.clone() };
+    format!("{} {offset} {zone}", t.format("%Y-%m-%d %H:%M:%S"))
+}
+
+/// go-units `RAMInBytes`: `64m`, `1g`, `512k`, `100` (bytes); binary multipliers.
+pub fn ram_in_bytes(s: &str) -> Result<i64, String> {
+    let err = || format!("invalid size: '{s}'");
+    let t = s.trim_end_matches(['b', 'B']);
+    let t = t.trim_end_matches(['i', 'I']);
+    let (num, unit) = match t.char_indices().last() {
+        Some((i, c)) if c.is_ascii_alphabetic() => (&t[..i], Some(c.to_ascii_lowercase())),
+        _ => (t, None),
+    };
+    let num = num.strip_suffix(' ').unwrap_or(num);
+    if num.is_empty() || !num.chars().next().is_some_and(|c| c.is_ascii_digit()) {
+        return Err(err());
+    }
+    if !num.chars().all(|c| c.is_ascii_digit() || c == '.') || num.ends_with('.') {
+        return Err(err());
+    }
+    // A unit-less "100i" or "100ib" is not valid in go-units.
+    if unit.is_none() && t.len() != s.trim_end_matches(['b', 'B']).len() {
+        return Err(err());
+    }
+    let value: f64 = num.parse().map_err(|_| err())?;
+    let mult: f64 = match unit {
+        None => 1.0,
+        Some('k') => 1024.0,
+        Some('m') => 1024.0f64.powi(2),
+        Some('g') => 1024.0f64.powi(3),
+        Some('t') => 1024.0f64.powi(4),
+        Some('p') => 1024.0f64.powi(5),
+        Some(_) => return Err(err()),
+    };
+    Ok((value * mult) as i64)
+}
+
+/// Go's `time.ParseDuration` (`1h30m`, `10m`, `1.5s`, `300ms`), as whole nanoseconds.
+pub fn parse_go_duration(s: &str) -> Option<i128> {
+    let (neg, mut rest) = match s.as_bytes().first() {
+        Some(b'-') => (true, &s[1..]),
+        Some(b'+') => (false, &s[1..]),
+        _ => (false, s),
+    };
+    if rest == "0" {
+        return Some(0);
+    }
+    if rest.is_empty() {
+        return None;
+    }
+    let mut total: f64 = 0.0;
+    while !rest.is_empty() {
+        let num_end = rest.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(rest.len());
+        if num_end == 0 {
+            return None;
+        }
+        let value: f64 = rest[..num_end].parse().ok()?;
+        rest = &rest[num_end..];
+        let unit_end = rest.find(|c: char| c.is_ascii_digit() || c == '.').unwrap_or(rest.len());
+        let unit = &rest[..unit_end];
+        rest = &rest[unit_end..];
+        let mult = match unit {
+            "ns" => 1.0,
+            "us" | "µs" | "μs" => 1e3,
+            "ms" => 1e6,
+            "s" => 1e9,
+            "m" => 60e9,
+            "h" => 3600e9,
+            _ => return None,
+        };
+        total += value * mult;
+    }
+    let ns = total as i128;
+    Some(if neg { -ns } else { ns })
+}
+
+/// docker/cli `timetypes.GetTimestamp`: turns a `--since`/`--until` value (a Go duration
+/// relative to `now`, an RFC 3339 time or date, or a unix timestamp) into the string sent
+/// to the daemon.
+pub fn get_timestamp(value: &str, now: DateTime<Utc>) -> Result<String, String> {
+    if value != "0" {
+        if let Some(ns) = parse_go_duration(value) {
+            let t = now.timestamp_nanos_opt().unwrap_or(0) as i128 - ns;
+            return Ok((t.div_euclid(1_000_000_000)).to_string());
+        }
+    }
+    let parsed: Option<DateTime<Utc>> = if let Ok(t) = DateTime::parse_from_rfc3339(value) {
+        Some(t.with_timezone(&Utc))
+    } else if value.contains('-') {
+        let local = |n: NaiveDateTime| Local.from_local_datetime(&n).single().map(|t| t.with_timezone(&Utc));
+        ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M", "%Y-%m-%dT%H"]
+            .iter()
+            .find_map(|f| NaiveDateTime::parse_from_str(value, f).ok())
+            .and_then(local)
+            .or_else(|| {
+                NaiveDate::parse_from_str(value, "%Y-%m-%d")
+                    .ok()
+                    .and_then(|d| d.and_hms_opt(0, 0, 0))
+                    .and_then(local)
+            })
+    } else {
+        None
+    };
+    if let Some(t) = parsed {
+        return Ok(format!("{}.{:09}", t.timestamp(), t.timestamp_subsec_nanos()));
+    }
+    // A unix timestamp, `seconds[.nanoseconds]`, passes through.
+    let (secs, nanos) = value.split_once('.').unwrap_or((value, ""));
+    if !secs.is_empty()
+        && secs.trim_start_matches('-').chars().all(|c| c.is_ascii_digit())
+        && nanos.chars().all(|c| c.is_ascii_digit())
+        && nanos.len() <= 9
+    {
+        return Ok(value.to_string());
+    }
+    Err(format!("failed to parse value as time or duration: \"{value}\""))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn human_sizes_match_go_units() {
+        assert_eq!(human_size_precision(4_264_000.0, 3), "4.26MB");
+        assert_eq!(human_size_precision(7_500.0, 3), "7.5kB");
+        assert_eq!(human_size_precision(0.0, 3), "0B");
+        assert_eq!(human_size_precision(999.0, 3), "999B");
+        assert_eq!(human_size_precision(1_000.0, 3), "1kB");
+        assert_eq!(human_size_precision(123_456_789.0, 3), "123MB");
+        assert_eq!(human_size(1_234_567.0), "1.235MB");
+        assert_eq!(bytes_size(2_087_354_368.0), "1.944GiB");
+        assert_eq!(go_format_g(999.9, 3), "1e+03");
+    }
+
+    #[test]
+    fn durations_match_go_units() {
+        let d = chrono::Duration::seconds;
+        assert_eq!(human_duration(chrono::Duration::milliseconds(500)), "Less than a second");
+        assert_eq!(human_duration(d(1)), "1 second");
+        assert_eq!(human_duration(d(5)), "5 seconds");
+        assert_eq!(human_duration(d(60)), "About a minute");
+        assert_eq!(human_duration(d(150)), "2 minutes");
+        assert_eq!(human_duration(d(3600)), "About an hour");
+        assert_eq!(human_duration(d(3 * 3600)), "3 hours");
+        assert_eq!(human_duration(d(3 * 86400)), "3 days");
+        assert_eq!(human_duration(d(20 * 86400)), "2 weeks");
+        assert_eq!(human_duration(d(90 * 86400)), "3 months");
+        assert_eq!(human_duration(d(800 * 86400)), "2 years");
+    }
+
+    #[test]
+    fn memory_units() {
+        assert_eq!(ram_in_bytes("64m"), Ok(64 * 1024 * 1024));
+        assert_eq!(ram_in_bytes("1g"), Ok(1 << 30));
+        assert_eq!(ram_in_bytes("1GB"), Ok(1 << 30));
+        assert_eq!(ram_in_bytes("512KiB"), Ok(512 * 1024));
+        assert_eq!(ram_in_bytes("100"), Ok(100));
+        assert_eq!(ram_in_bytes("1.5k"), Ok(1536));
+        assert_eq!(ram_in_bytes("abc"), Err("invalid size: 'abc'".to_string()));
+        assert!(ram_in_bytes("10x").is_err());
+        assert!(ram_in_bytes("").is_err());
+    }
+
+    #[test]
+    fn since_and_until() {
+        let now = Utc.timestamp_opt(1_700_000_000, 0).unwrap();
+        assert_eq!(get_timestamp("10m", now).unwrap(), "1699999400");
+        assert_eq!(get_timestamp("1h30m", now).unwrap(), "1699994600");
+        assert_eq!(get_timestamp("2023-11-14T22:13:20Z", now).unwrap(), "1700000000.000000000");
+        assert_eq!(get_timestamp("2023-11-14T22:13:20.5+00:00", now).unwrap(), "1700000000.500000000");
+        assert_eq!(get_timestamp("1700000000", now).unwrap(), "1700000000");
+        assert_eq!(get_timestamp("1700000000.123", now).unwrap(), "1700000000.123");
+        assert!(get_timestamp("yesterday", now).is_err());
+    }
+}

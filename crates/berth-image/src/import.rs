@@ -1,0 +1,271 @@
+//! `import`: one tar stream (plain or gzip) becomes a one-layer image.
+//!
+//! Order of effects, so that a failure or a crash leaves nothing behind:
+//! 1. the reference and the changes are checked before any byte is read;
+//! 2. the stream is unpacked into a private directory under `tmp/` while the same bytes
+//!    (uncompressed) go into a content-store ingest, whose digest is the diff ID;
+//! 3. under the write lock, the directory is renamed to `layers/<chain-id>` unless that
+//!    layer exists already (then the copy is dropped), and the config blob is written;
+//! 4. one transaction adds the image record, bumps the layer's reference count and sets
+//!    the tag. If that fails, files no record refers to are removed again.
+
+use std::fs;
+use std::io::{self, BufRead, BufReader, Read, Write};
+use std::path::PathBuf;
+
+use berth_api::ContainerConfig;
+use redb::ReadableTable;
+
+use crate::changes::apply_changes;
+use crate::content::{io_err, random_hex, BlobWriter};
+use crate::reference::Reference;
+use crate::schema::{decode, encode, ImageMeta, LayerMeta, IMAGES, LAYERS, TAGS};
+use crate::unpack::unpack_layer;
+use crate::{chain_ids, now_rfc3339, HistoryEntry, ImageConfig, ImageError, ImageStore, ImportOptions, RootFsConfig};
+
+/// A directory removed on drop unless disarmed.
+struct TempDir(Option<PathBuf>);
+
+impl TempDir {
+    fn path(&self) -> &std::path::Path {
+        self.0.as_deref().unwrap_or(std::path::Path::new(""))
+    }
+    fn disarm(&mut self) {
+        self.0 = None;
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        if let Some(p) = &self.0 {
+            let _ = fs::remove_dir_all(p);
+        }
+    }
+}
+
+/// Reads from `inner` and copies every byte read into `out`.
+struct TeeReader<'a, R> {
+    inner: R,
+    out: &'a mut BlobWriter,
+}
+
+impl<R: Read> Read for TeeReader<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.out.write_all(&buf[..n])?;
+        Ok(n)
+    }
+}
+
+/// An unpacked, not yet committed layer.
+pub(crate) struct IngestedLayer {
+    dir: TempDir,
+    pub diff_id: String,
+    pub size: i64,
+}
+
+/// The platform's architecture in Go's spelling.
+pub(crate) fn go_arch() -> &'static str {
+    match std::env::consts::ARCH {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        "x86" => "386",
+        "powerpc64" => "ppc64le",
+        "s390x" => "s390x",
+        "riscv64" => "riscv64",
+        "arm" => "arm",
+        other => other,
+    }
+}
+
+fn open_decompressed<'a>(reader: &'a mut dyn Read) -> Result<Box<dyn Read + 'a>, ImageError> {
+    let mut buf = BufReader::with_capacity(128 * 1024, reader);
+    let head = buf.fill_buf().map_err(io_err("reading the import stream"))?;
+    if head.starts_with(&[0x1f, 0x8b]) {
+        return Ok(Box::new(flate2::read::MultiGzDecoder::new(buf)));
+    }
+    let unsupported = if head.starts_with(b"BZh") {
+        Some("bzip2")
+    } else if head.starts_with(&[0xfd, b'7', b'z', b'X', b'Z', 0]) {
+        Some("xz")
+    } else if head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
+        Some("zstd")
+    } else {
+        None
+    };
+    if let Some(kind) = unsupported {
+        return Err(ImageError::InvalidArgument(format!("unsupported compression format {kind}")));
+    }
+    Ok(Box::new(buf))
+}
+
+/// Flushes the filesystem holding `dir` (one `syncfs`, cheaper than an fsync per file),
+/// so a layer renamed into place is on disk before any record points at it.
+fn sync_filesystem(dir: &std::path::Path) -> Result<(), ImageError> {
+    use std::os::fd::AsRawFd;
+    let f = fs::File::open(dir).map_err(io_err(format!("opening {}", dir.display())))?;
+    // SAFETY: a valid open file descriptor.
+    if unsafe { libc::syncfs(f.as_raw_fd()) } != 0 {
+        return Err(io_err(format!("syncfs {}", dir.display()))(io::Error::last_os_error()));
+    }
+    Ok(())
+}
+
+impl ImageStore {
+    /// Unpacks one layer stream into a private temp dir and stores its uncompressed tar
+    /// as a blob keyed by diff ID.
+    pub(crate) fn ingest_layer(&self, reader: &mut dyn Read) -> Result<IngestedLayer, ImageError> {
+        let decompressed = open_decompressed(reader)?;
+        let mut blob = self.content.writer()?;
+        let path = self.content.tmp_dir().join(format!("layer-{}", random_hex()));
+        fs::create_dir(&path).map_err(io_err(format!("creating {}", path.display())))?;
+        let dir = TempDir(Some(path));
+        let stats = {
+            let mut tee = TeeReader { inner: decompressed, out: &mut blob };
+            let stats = unpack_layer(&mut tee, dir.path())?;
+            // The tar's end padding (and anything after it) is part of the diff ID.
+            io::copy(&mut tee, &mut io::sink()).map_err(|e| ImageError::InvalidArgument(format!("invalid tar stream: {e}")))?;
+            stats
+        };
+        let diff_id = blob.commit(None)?;
+        Ok(IngestedLayer { dir, diff_id, size: stats.size as i64 })
+    }
+
+    /// Stores the tar stream (plain or gzip-compressed) as a one-layer image; returns its ID.
+    pub fn import(&self, tar: &mut dyn Read, opts: &ImportOptions) -> Result<String, ImageError> {
+        let reference = match opts.reference.as_deref().filter(|s| !s.is_empty()) {
+            Some(r) => {
+                let r = Reference::parse_normalized(r)?.with_default_tag();
+                if r.digest().is_some() {
+                    return Err(ImageError::InvalidArgument("cannot import digest reference".into()));
+                }
+                Some(r)
+            }
+            None => None,
+        };
+        let mut run_config = ContainerConfig::default();
+        apply_changes(&mut run_config, &opts.changes)?;
+
+        let layer = self.ingest_layer(tar)?;
+        let created = now_rfc3339();
+        let comment = if opts.message.is_empty() { "Imported from -".to_string() } else { opts.message.clone() };
+        let config = ImageConfig {
+            architecture: go_arch().to_string(),
+            os: "linux".to_string(),
+            created: Some(created.clone()),
+            config: run_config,
+            rootfs: RootFsConfig { kind: "layers".into(), diff_ids: vec![layer.diff_id.clone()] },
+            history: vec![HistoryEntry { created: Some(created), comment: comment.clone(), ..Default::default() }],
+            comment,
+            ..Default::default()
+        };
+        let sizes = vec![(layer.diff_id.clone(), layer.size)];
+        self.commit_image(&config, vec![layer], &sizes, reference.as_ref())
+    }
+
+    /// Writes the config blob and the records for an image whose layers are `new_layers`
+    /// (freshly unpacked; layers already present are dropped) plus any already stored.
+    /// `sizes` maps diff IDs to layer sizes for new layers.
+    pub(crate) fn commit_image(
+        &self,
+        config: &ImageConfig,
+        new_layers: Vec<IngestedLayer>,
+        sizes: &[(String, i64)],
+        tag: Option<&Reference>,
+    ) -> Result<String, ImageError> {
+        let bytes = serde_json::to_vec(config).map_err(|e| ImageError::InvalidArgument(e.to_string()))?;
+        let chains = chain_ids(&config.rootfs.diff_ids);
+        let _g = self.lock();
+        let mut moved: Vec<PathBuf> = Vec::new();
+        for mut layer in new_layers {
+            let idx = config.rootfs.diff_ids.iter().position(|d| *d == layer.diff_id);
+            let Some(chain) = idx.map(|i| &chains[i]) else { continue };
+            let target = self.layer_path(chain);
+            if !target.exists() {
+                sync_filesystem(layer.dir.path())?;
+                fs::rename(layer.dir.path(), &target).map_err(io_err(format!("committing layer {chain}")))?;
+                layer.dir.disarm();
+                moved.push(target);
+            }
+        }
+        let result = (|| {
+            let id = self.content.put(&bytes)?;
+            self.write_image_records(&id, config, &chains, sizes, tag)?;
+            Ok(id)
+        })();
+        if result.is_err() {
+            self.drop_unreferenced(&moved, config);
+        }
+        result
+    }
+
+    fn write_image_records(
+        &self,
+        id: &str,
+        config: &ImageConfig,
+        chains: &[String],
+        sizes: &[(String, i64)],
+        tag: Option<&Reference>,
+    ) -> Result<(), ImageError> {
+        let now = now_rfc3339();
+        let txn = self.db.begin_write()?;
+        {
+            let mut images = txn.open_table(IMAGES)?;
+            let mut layers = txn.open_table(LAYERS)?;
+            let mut tags = txn.open_table(TAGS)?;
+            let existing = images.get(id)?.map(|v| v.value().to_vec());
+            let mut meta = match existing {
+                Some(v) => decode::<ImageMeta>(&v, "image record")?,
+                None => {
+                    let mut total = 0;
+                    for (i, chain) in chains.iter().enumerate() {
+                        let diff_id = &config.rootfs.diff_ids[i];
+                        let current = layers.get(chain.as_str())?.map(|v| v.value().to_vec());
+                        let mut lm = match current {
+                            Some(v) => decode::<LayerMeta>(&v, "layer record")?,
+                            None => LayerMeta {
+                                diff_id: diff_id.clone(),
+                                parent: if i == 0 { None } else { Some(chains[i - 1].clone()) },
+                                size: sizes.iter().find(|(d, _)| d == diff_id).map(|(_, s)| *s).unwrap_or(0),
+                                refcount: 0,
+                            },
+                        };
+                        lm.refcount += 1;
+                        total += lm.size;
+                        layers.insert(chain.as_str(), encode(&lm).as_slice())?;
+                    }
+                    ImageMeta { chain_ids: chains.to_vec(), size: total, stored_at: now.clone(), last_tag_time: String::new() }
+                }
+            };
+            if let Some(r) = tag {
+                tags.insert(r.to_string().as_str(), id)?;
+                meta.last_tag_time = now.clone();
+            }
+            images.insert(id, encode(&meta).as_slice())?;
+        }
+        txn.commit()?;
+        Ok(())
+    }
+
+    /// After a failed commit: removes layer dirs we moved in and blobs that no record
+    /// refers to (best effort; `open` collects anything left).
+    fn drop_unreferenced(&self, moved: &[PathBuf], config: &ImageConfig) {
+        let check = || -> Result<(), ImageError> {
+            use redb::ReadableDatabase;
+            let rtxn = self.db.begin_read()?;
+            let layers = rtxn.open_table(LAYERS)?;
+            let chains = chain_ids(&config.rootfs.diff_ids);
+            for (i, chain) in chains.iter().enumerate() {
+                if layers.get(chain.as_str())?.is_none() {
+                    let p = self.layer_path(chain);
+                    if moved.contains(&p) {
+                        let _ = fs::remove_dir_all(&p);
+                    }
+                    self.content.delete(&config.rootfs.diff_ids[i])?;
+                }
+            }
+            Ok(())
+        };
+        let _ = check();
+    }
+}

@@ -1,0 +1,244 @@
+//! `tag` and `remove` (`docker tag`, `docker rmi`) with moby's semantics
+//! (`daemon/images/image_delete.go`).
+
+use std::fs;
+
+use berth_api::ImageDeleteItem;
+use redb::ReadableTable;
+
+use crate::reference::Reference;
+use crate::schema::{decode, encode, ImageMeta, LayerMeta, IMAGES, LAYERS, TAGS};
+use crate::{now_rfc3339, short_id, ImageError, ImageStore};
+
+/// A container that uses an image, as the delete conflict checks need it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImageUser {
+    pub container_id: String,
+    pub running: bool,
+}
+
+fn untagged(s: String) -> ImageDeleteItem {
+    ImageDeleteItem { untagged: Some(s), deleted: None }
+}
+
+fn deleted(s: String) -> ImageDeleteItem {
+    ImageDeleteItem { untagged: None, deleted: Some(s) }
+}
+
+/// moby's `isSingleReference`: at most one tag, and every reference in one repository.
+fn is_single_reference(refs: &[Reference]) -> bool {
+    let tags = refs.iter().filter(|r| r.digest().is_none()).count();
+    if tags > 1 {
+        return false;
+    }
+    let mut names = refs.iter().map(|r| r.name());
+    match names.next() {
+        None => true,
+        Some(first) => names.all(|n| n == first),
+    }
+}
+
+fn conflict(id: &str, hard: bool, message: &str) -> ImageError {
+    let force = if hard { "cannot be forced" } else { "must be forced" };
+    ImageError::Conflict(format!("conflict: unable to delete {} ({force}) - {message}", short_id(id)))
+}
+
+impl ImageStore {
+    /// Tags `source` as `repo:tag` (a tag moved away from another image leaves that
+    /// image dangling). An empty `tag` means `latest`; `repo` may carry the tag itself.
+    pub fn tag(&self, source: &str, repo: &str, tag: &str) -> Result<(), ImageError> {
+        let id = self.resolve_id(source)?;
+        let mut r = Reference::parse_normalized(repo)?;
+        if r.digest().is_some() {
+            return Err(ImageError::InvalidArgument("refusing to create a tag with a digest reference".into()));
+        }
+        if !tag.is_empty() {
+            r = r.with_tag(tag)?;
+        }
+        let r = r.with_default_tag();
+        let _g = self.lock();
+        let txn = self.db.begin_write()?;
+        {
+            let mut images = txn.open_table(IMAGES)?;
+            let mut tags = txn.open_table(TAGS)?;
+            let v = images.get(id.as_str())?.map(|v| v.value().to_vec()).ok_or_else(|| ImageError::NotFound(source.to_string()))?;
+            let mut meta: ImageMeta = decode(&v, "image record")?;
+            meta.last_tag_time = now_rfc3339();
+            images.insert(id.as_str(), encode(&meta).as_slice())?;
+            tags.insert(r.to_string().as_str(), id.as_str())?;
+        }
+        txn.commit()?;
+        Ok(())
+    }
+
+    /// `rmi`: Docker's Untagged/Deleted semantics. `container_using(image_id)` returns
+    /// the ID of a container that uses the image, if any; such a container counts as a
+    /// stopped one (refused unless `force`). See [`ImageStore::remove_image`] to tell
+    /// running containers apart.
+    pub fn remove(
+        &self,
+        name: &str,
+        force: bool,
+        prune_parents: bool,
+        container_using: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Vec<ImageDeleteItem>, ImageError> {
+        self.remove_image(name, force, prune_parents, &|id| {
+            container_using(id).map(|container_id| ImageUser { container_id, running: false })
+        })
+    }
+
+    /// `rmi` with moby's conflict rules: a running user is a hard conflict (never
+    /// forced), a stopped user or other references are soft ones (`force` overrides).
+    /// `_prune_parents` has no effect yet: imported images have no parent images.
+    pub fn remove_image(
+        &self,
+        name: &str,
+        force: bool,
+        _prune_parents: bool,
+        user_of: &dyn Fn(&str) -> Option<ImageUser>,
+    ) -> Result<Vec<ImageDeleteItem>, ImageError> {
+        let id = self.resolve_id(name)?;
+        let _g = self.lock();
+        let mut records = Vec::new();
+        let mut repo_refs = self.parsed_refs(&id)?;
+        let by_id = id.starts_with(&format!("sha256:{name}")) || id.starts_with(name);
+
+        if !by_id {
+            let given = Reference::parse_normalized(name)?.with_default_tag();
+            if !force && is_single_reference(&repo_refs) {
+                if let Some(u) = user_of(&id) {
+                    return Err(ImageError::Conflict(format!(
+                        "conflict: unable to remove repository reference {name:?} (must force) - container {} is using its referenced image {}",
+                        short_id(&u.container_id),
+                        short_id(&id)
+                    )));
+                }
+            }
+            let mut to_untag = vec![given.clone()];
+            repo_refs.retain(|r| *r != given);
+            // A removed tag whose repository keeps only digest references takes those too.
+            if given.digest().is_none() && !repo_refs.iter().any(|r| r.digest().is_none() && r.name() == given.name()) {
+                let (same, rest): (Vec<_>, Vec<_>) = repo_refs.into_iter().partition(|r| r.name() == given.name());
+                to_untag.extend(same);
+                repo_refs = rest;
+            }
+            self.delete_refs(&to_untag)?;
+            records.extend(to_untag.iter().map(|r| untagged(r.familiar_string())));
+            if !repo_refs.is_empty() {
+                return Ok(records);
+            }
+            // The image is now untagged: delete it unless something still needs it,
+            // quietly (moby's `quiet`), since the untag already did what was asked.
+            if let Err(e) = self.check_delete_conflict(&id, force, false, &[], user_of) {
+                let _ = e;
+                return Ok(records);
+            }
+        } else {
+            if is_single_reference(&repo_refs) {
+                self.check_delete_conflict(&id, force, false, &repo_refs, user_of)?;
+                self.delete_refs(&repo_refs)?;
+                records.extend(repo_refs.drain(..).map(|r| untagged(r.familiar_string())));
+            }
+            self.check_delete_conflict(&id, force, true, &repo_refs, user_of)?;
+            // Forced: every remaining reference goes with the image.
+            self.delete_refs(&repo_refs)?;
+            records.extend(repo_refs.iter().map(|r| untagged(r.familiar_string())));
+        }
+        records.extend(self.delete_image(&id)?);
+        Ok(records)
+    }
+
+    /// moby's `checkImageDeleteConflict`: running container (hard), then other
+    /// references when `check_refs` and not forced, then stopped container (soft).
+    fn check_delete_conflict(
+        &self,
+        id: &str,
+        force: bool,
+        check_refs: bool,
+        refs: &[Reference],
+        user_of: &dyn Fn(&str) -> Option<ImageUser>,
+    ) -> Result<(), ImageError> {
+        let user = user_of(id);
+        if let Some(u) = user.as_ref().filter(|u| u.running) {
+            return Err(conflict(id, true, &format!("image is being used by running container {}", short_id(&u.container_id))));
+        }
+        if force {
+            return Ok(());
+        }
+        if check_refs && !refs.is_empty() {
+            return Err(conflict(id, false, "image is referenced in multiple repositories"));
+        }
+        if let Some(u) = user {
+            return Err(conflict(id, false, &format!("image is being used by stopped container {}", short_id(&u.container_id))));
+        }
+        Ok(())
+    }
+
+    fn parsed_refs(&self, id: &str) -> Result<Vec<Reference>, ImageError> {
+        let mut refs: Vec<Reference> =
+            self.refs_of(id)?.iter().filter_map(|k| Reference::parse_normalized(k).ok()).collect();
+        refs.sort_by_key(|r| r.to_string());
+        Ok(refs)
+    }
+
+    fn delete_refs(&self, refs: &[Reference]) -> Result<(), ImageError> {
+        if refs.is_empty() {
+            return Ok(());
+        }
+        let txn = self.db.begin_write()?;
+        {
+            let mut tags = txn.open_table(TAGS)?;
+            for r in refs {
+                tags.remove(r.to_string().as_str())?;
+            }
+        }
+        txn.commit()?;
+        Ok(())
+    }
+
+    /// Removes the image record (and any references left), drops its layer references,
+    /// then deletes files that nothing needs any more. Returns `Deleted` rows: the image,
+    /// then each layer whose count reached 0 (top first, as Docker lists them).
+    /// The caller holds the write lock.
+    fn delete_image(&self, id: &str) -> Result<Vec<ImageDeleteItem>, ImageError> {
+        let mut gone_layers: Vec<(String, LayerMeta)> = Vec::new();
+        let txn = self.db.begin_write()?;
+        {
+            let mut images = txn.open_table(IMAGES)?;
+            let mut layers = txn.open_table(LAYERS)?;
+            let mut tags = txn.open_table(TAGS)?;
+            let meta: ImageMeta = match images.remove(id)? {
+                Some(v) => decode(v.value(), "image record")?,
+                None => return Err(ImageError::NotFound(id.to_string())),
+            };
+            let stale: Vec<String> = crate::schema::all_strs(&tags)?
+                .into_iter()
+                .filter(|(_, v)| v == id)
+                .map(|(k, _)| k)
+                .collect();
+            for k in stale {
+                tags.remove(k.as_str())?;
+            }
+            for chain in meta.chain_ids.iter().rev() {
+                let Some(v) = layers.get(chain.as_str())?.map(|v| v.value().to_vec()) else { continue };
+                let mut lm: LayerMeta = decode(&v, "layer record")?;
+                lm.refcount = lm.refcount.saturating_sub(1);
+                if lm.refcount == 0 {
+                    layers.remove(chain.as_str())?;
+                    gone_layers.push((chain.clone(), lm));
+                } else {
+                    layers.insert(chain.as_str(), encode(&lm).as_slice())?;
+                }
+            }
+        }
+        txn.commit()?;
+        let mut out = vec![deleted(id.to_string())];
+        let _ = self.content.delete(id);
+        for (chain, lm) in gone_layers {
+            let _ = fs::remove_dir_all(self.layer_path(&chain));
+            let _ = self.content.delete(&lm.diff_id);
+            out.push(deleted(chain));
+        }
+        Ok(out)
+    }
+}

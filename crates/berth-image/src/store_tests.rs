@@ -1,0 +1,298 @@
+//! Store-level tests: import, resolve, layer sharing, tagging, removal and refcounts.
+
+use std::io::Write;
+
+use super::*;
+
+struct Fixture {
+    _dir: tempfile::TempDir,
+    root: PathBuf,
+    store: ImageStore,
+}
+
+fn fixture() -> Fixture {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("root");
+    fs::create_dir_all(&root).unwrap();
+    let db = Arc::new(redb::Database::create(dir.path().join("meta.db")).unwrap());
+    let store = ImageStore::open(&root, db).unwrap();
+    Fixture { _dir: dir, root, store }
+}
+
+fn layer_tar(files: &[(&str, &[u8])]) -> Vec<u8> {
+    let mut b = tar::Builder::new(Vec::new());
+    for (name, data) in files {
+        let mut h = tar::Header::new_gnu();
+        h.set_path(name).unwrap();
+        h.set_mode(0o755);
+        h.set_size(data.len() as u64);
+        h.set_mtime(1);
+        h.set_cksum();
+        b.append(&h, *data).unwrap();
+    }
+    b.into_inner().unwrap()
+}
+
+fn import(s: &ImageStore, tar: &[u8], reference: Option<&str>) -> String {
+    let opts = ImportOptions { reference: reference.map(str::to_string), ..Default::default() };
+    s.import(&mut &tar[..], &opts).unwrap()
+}
+
+fn dir_count(p: &Path) -> usize {
+    fs::read_dir(p).map(|r| r.count()).unwrap_or(0)
+}
+
+fn layer_refcount(s: &ImageStore, chain: &str) -> Option<u64> {
+    let rtxn = s.db.begin_read().unwrap();
+    let t = rtxn.open_table(LAYERS).unwrap();
+    let v = t.get(chain).unwrap()?;
+    Some(decode::<LayerMeta>(v.value(), "layer").unwrap().refcount)
+}
+
+fn deleted_ids(items: &[berth_api::ImageDeleteItem]) -> Vec<String> {
+    items.iter().filter_map(|i| i.deleted.clone()).collect()
+}
+fn untagged_names(items: &[berth_api::ImageDeleteItem]) -> Vec<String> {
+    items.iter().filter_map(|i| i.untagged.clone()).collect()
+}
+
+#[test]
+fn import_then_resolve_every_way() {
+    let f = fixture();
+    let tar = layer_tar(&[("bin/busybox", b"ELF"), ("etc/passwd", b"root:x:0:0::/root:/bin/sh\n")]);
+    let opts = ImportOptions {
+        reference: Some("busybox:latest".into()),
+        changes: vec![r#"CMD ["sh"]"#.into(), "ENV A=1".into()],
+        message: String::new(),
+    };
+    let id = f.store.import(&mut &tar[..], &opts).unwrap();
+    assert!(id.starts_with("sha256:") && id.len() == 71);
+    // The ID is the digest of the stored config.
+    let bytes = fs::read(f.root.join("blobs/sha256").join(&id[7..])).unwrap();
+    assert_eq!(content::sha256_digest(&bytes), id);
+
+    let hex = &id[7..];
+    for name in ["busybox", "busybox:latest", "docker.io/library/busybox:latest", &id, hex, &hex[..12], &format!("sha256:{}", &hex[..5])] {
+        assert_eq!(f.store.resolve(name).unwrap().id, id, "{name}");
+    }
+    let rec = f.store.resolve("busybox").unwrap();
+    assert_eq!(rec.repo_tags, vec!["busybox:latest"]);
+    assert_eq!(rec.config.config.cmd, Some(vec!["sh".to_string()]));
+    assert_eq!(rec.config.config.env, vec!["A=1"]);
+    assert_eq!(rec.config.os, "linux");
+    assert_eq!(rec.config.rootfs.kind, "layers");
+    assert_eq!(rec.config.history[0].comment, "Imported from -");
+    assert_eq!(rec.config.history[0].created, rec.config.created);
+
+    // Not found, in Docker's words.
+    assert_eq!(f.store.resolve("busybox:1").unwrap_err().to_string(), "No such image: busybox:1");
+    assert_eq!(f.store.resolve("nope").unwrap_err().to_string(), "No such image: nope:latest");
+    let e = f.store.resolve("Nope").unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::InvalidArgument);
+
+    // The layer is unpacked where layer_dirs says.
+    let dirs = f.store.layer_dirs(&id).unwrap();
+    assert_eq!(dirs.len(), 1);
+    assert_eq!(fs::read(dirs[0].join("bin/busybox")).unwrap(), b"ELF");
+    assert_eq!(f.store.layer_dirs("busybox").unwrap(), dirs);
+    // ...and its tar is kept as a blob keyed by diff ID.
+    let diff = &rec.config.rootfs.diff_ids[0];
+    assert_eq!(dirs[0].file_name().unwrap().to_str().unwrap(), &diff[7..]);
+    let kept = fs::read(f.root.join("blobs/sha256").join(&diff[7..])).unwrap();
+    assert_eq!(content::sha256_digest(&kept), *diff);
+    assert_eq!(f.store.count(), 1);
+    assert_eq!(dir_count(&f.root.join("tmp")), 0);
+}
+
+#[test]
+fn gzip_import_gives_the_same_layer() {
+    let f = fixture();
+    let tar = layer_tar(&[("a", b"1")]);
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gz.write_all(&tar).unwrap();
+    let gz = gz.finish().unwrap();
+    let a = import(&f.store, &tar, Some("a"));
+    let b = import(&f.store, &gz, Some("b"));
+    let ra = f.store.resolve(&a).unwrap();
+    let rb = f.store.resolve(&b).unwrap();
+    assert_eq!(ra.config.rootfs.diff_ids, rb.config.rootfs.diff_ids);
+}
+
+#[test]
+fn two_images_share_one_layer_until_both_are_gone() {
+    let f = fixture();
+    let tar = layer_tar(&[("x", b"same")]);
+    let a = import(&f.store, &tar, Some("a:1"));
+    std::thread::sleep(std::time::Duration::from_millis(5));
+    let b = import(&f.store, &tar, Some("b:1"));
+    assert_ne!(a, b, "created time differs, so the configs do");
+    assert_eq!(dir_count(&f.root.join("layers")), 1);
+    let chain = f.store.resolve(&a).unwrap().config.rootfs.diff_ids[0].clone();
+    assert_eq!(layer_refcount(&f.store, &chain), Some(2));
+
+    let out = f.store.remove("a:1", false, true, &|_| None).unwrap();
+    assert_eq!(untagged_names(&out), vec!["a:1"]);
+    assert_eq!(deleted_ids(&out), vec![a.clone()]);
+    assert_eq!(layer_refcount(&f.store, &chain), Some(1));
+    assert_eq!(dir_count(&f.root.join("layers")), 1);
+
+    let out = f.store.remove("b:1", false, true, &|_| None).unwrap();
+    assert_eq!(deleted_ids(&out), vec![b.clone(), chain.clone()]);
+    assert_eq!(layer_refcount(&f.store, &chain), None);
+    assert_eq!(dir_count(&f.root.join("layers")), 0);
+    assert_eq!(dir_count(&f.root.join("blobs/sha256")), 0);
+    assert_eq!(f.store.count(), 0);
+}
+
+#[test]
+fn tagging_moves_tags_and_untagging_one_of_several_keeps_the_image() {
+    let f = fixture();
+    let old = import(&f.store, &layer_tar(&[("v", b"1")]), Some("app:v1"));
+    let new = import(&f.store, &layer_tar(&[("v", b"2")]), None);
+    assert!(f.store.resolve(&new).unwrap().repo_tags.is_empty());
+
+    f.store.tag(&new, "app", "v1").unwrap();
+    assert_eq!(f.store.resolve("app:v1").unwrap().id, new);
+    assert!(f.store.resolve(&old).unwrap().repo_tags.is_empty(), "old image is dangling");
+    let dangling = ListOptions {
+        all: false,
+        filters: [("dangling".to_string(), vec!["true".to_string()])].into_iter().collect(),
+    };
+    let rows = f.store.list(&dangling).unwrap();
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0].id, old);
+    assert!(rows[0].repo_tags.is_empty());
+    assert_eq!((rows[0].containers, rows[0].shared_size), (-1, -1));
+
+    f.store.tag("app:v1", "localhost:5000/a/b", "v2").unwrap();
+    f.store.tag("app:v1", "app:latest", "").unwrap();
+    assert_eq!(f.store.resolve(&new).unwrap().repo_tags, vec!["app:latest", "app:v1", "localhost:5000/a/b:v2"]);
+
+    // By name with other tags left: only untags.
+    let out = f.store.remove("localhost:5000/a/b:v2", false, false, &|_| None).unwrap();
+    assert_eq!(out, vec![berth_api::ImageDeleteItem { untagged: Some("localhost:5000/a/b:v2".into()), deleted: None }]);
+    assert!(f.store.resolve(&new).is_ok());
+
+    // By ID with two tags: refused unless forced.
+    let short = short_id(&new);
+    let e = f.store.remove(&short, false, false, &|_| None).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Conflict);
+    assert_eq!(e.to_string(), format!("conflict: unable to delete {short} (must be forced) - image is referenced in multiple repositories"));
+    let out = f.store.remove(&short, true, false, &|_| None).unwrap();
+    assert_eq!(untagged_names(&out), vec!["app:latest", "app:v1"]);
+    assert_eq!(deleted_ids(&out)[0], new);
+    assert!(f.store.resolve("app:v1").is_err());
+
+    // By ID with one tag: untags and deletes.
+    f.store.tag(&old, "solo", "").unwrap();
+    let out = f.store.remove(&old, false, false, &|_| None).unwrap();
+    assert_eq!(untagged_names(&out), vec!["solo:latest"]);
+    assert_eq!(deleted_ids(&out).len(), 2);
+    assert_eq!(f.store.count(), 0);
+}
+
+#[test]
+fn removal_respects_containers() {
+    let f = fixture();
+    let id = import(&f.store, &layer_tar(&[("f", b"x")]), Some("busybox"));
+    let short = short_id(&id);
+    let stopped = |_: &str| Some(ImageUser { container_id: "0123456789abcdef".into(), running: false });
+    let running = |_: &str| Some(ImageUser { container_id: "0123456789abcdef".into(), running: true });
+
+    let e = f.store.remove_image("busybox", false, false, &stopped).unwrap_err();
+    assert_eq!(e.to_string(), format!("conflict: unable to remove repository reference \"busybox\" (must force) - container 0123456789ab is using its referenced image {short}"));
+    let e = f.store.remove_image(&id, false, false, &stopped).unwrap_err();
+    assert_eq!(e.to_string(), format!("conflict: unable to delete {short} (must be forced) - image is being used by stopped container 0123456789ab"));
+    let e = f.store.remove_image(&id, true, false, &running).unwrap_err();
+    assert_eq!(e.to_string(), format!("conflict: unable to delete {short} (cannot be forced) - image is being used by running container 0123456789ab"));
+    // Forced by name while used: the tag goes, the image stays (dangling).
+    let out = f.store.remove_image("busybox", true, false, &running).unwrap();
+    assert_eq!(untagged_names(&out), vec!["busybox:latest"]);
+    assert!(deleted_ids(&out).is_empty());
+    assert!(f.store.resolve(&id).is_ok());
+    // Forced by ID with a stopped user: deleted.
+    let out = f.store.remove_image(&id, true, false, &stopped).unwrap();
+    assert_eq!(deleted_ids(&out)[0], id);
+}
+
+#[test]
+fn failed_import_leaves_nothing() {
+    let f = fixture();
+    let mut bad = Vec::new();
+    let mut h = tar::Header::new_old();
+    h.as_old_mut().name[..9].copy_from_slice(b"../escape");
+    h.set_size(1);
+    h.set_entry_type(tar::EntryType::Regular);
+    h.set_cksum();
+    bad.extend_from_slice(h.as_bytes());
+    bad.extend_from_slice(&[b'x'; 512]);
+    bad.extend_from_slice(&[0; 1024]);
+    let opts = ImportOptions { reference: Some("bad".into()), ..Default::default() };
+    let e = f.store.import(&mut &bad[..], &opts).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::InvalidArgument);
+    let e = f.store.import(&mut &b"this is not a tar archive at all, just text"[..], &opts);
+    assert!(e.is_err());
+    let opts = ImportOptions { changes: vec!["RUN x".into()], ..Default::default() };
+    let e = f.store.import(&mut &layer_tar(&[("a", b"1")])[..], &opts).unwrap_err();
+    assert_eq!(e.to_string(), "RUN is not a valid change command");
+    for d in ["tmp", "layers", "blobs/sha256"] {
+        assert_eq!(dir_count(&f.root.join(d)), 0, "{d}");
+    }
+    assert_eq!(f.store.count(), 0);
+    assert!(f.store.resolve("bad").is_err());
+}
+
+#[test]
+fn open_collects_what_a_crash_left() {
+    let f = fixture();
+    let id = import(&f.store, &layer_tar(&[("a", b"1")]), Some("keep"));
+    fs::create_dir_all(f.root.join("layers/deadbeef/x")).unwrap();
+    fs::write(f.root.join("tmp/ingest-123"), b"partial").unwrap();
+    fs::write(f.root.join("blobs/sha256/0000"), b"orphan").unwrap();
+    let store = ImageStore::open(&f.root, f.store.db.clone()).unwrap();
+    assert!(!f.root.join("layers/deadbeef").exists());
+    assert_eq!(dir_count(&f.root.join("tmp")), 0);
+    assert!(!f.root.join("blobs/sha256/0000").exists());
+    assert_eq!(store.resolve("keep").unwrap().id, id);
+    assert!(store.layer_dirs(&id).unwrap()[0].join("a").exists());
+}
+
+#[test]
+fn list_history_inspect_shapes() {
+    let f = fixture();
+    let opts = ImportOptions {
+        reference: Some("web:v1".into()),
+        changes: vec!["LABEL tier=front".into()],
+        message: "hello".into(),
+    };
+    let id = f.store.import(&mut &layer_tar(&[("index.html", b"hi there")])[..], &opts).unwrap();
+    let _other = import(&f.store, &layer_tar(&[("z", b"z")]), Some("other"));
+
+    let by = |k: &str, v: &str| ListOptions { all: false, filters: [(k.to_string(), vec![v.to_string()])].into_iter().collect() };
+    let rows = f.store.list(&by("label", "tier=front")).unwrap();
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0].repo_tags, vec!["web:v1"]);
+    assert_eq!(rows[0].size, 8);
+    assert_eq!(f.store.list(&by("reference", "web")).unwrap().len(), 1);
+    assert_eq!(f.store.list(&by("reference", "w*:v1")).unwrap().len(), 1);
+    assert_eq!(f.store.list(&by("reference", "nothing")).unwrap().len(), 0);
+    assert_eq!(f.store.list(&ListOptions::default()).unwrap().len(), 2);
+    assert_eq!(f.store.list(&by("bogus", "x")).unwrap_err().to_string(), "invalid filter 'bogus'");
+    assert_eq!(f.store.list(&by("dangling", "maybe")).unwrap_err().to_string(), "invalid filter 'dangling=maybe'");
+
+    let h = f.store.history("web:v1").unwrap();
+    assert_eq!(h.len(), 1);
+    assert_eq!(h[0].id, id);
+    assert_eq!(h[0].comment, "hello");
+    assert_eq!(h[0].size, 8);
+    assert_eq!(h[0].tags, Some(vec!["web:v1".to_string()]));
+
+    let i = f.store.inspect("web:v1").unwrap();
+    assert_eq!(i.id, id);
+    assert_eq!(i.comment, "hello");
+    assert_eq!(i.root_fs.kind, "layers");
+    assert_eq!(i.root_fs.layers.len(), 1);
+    assert_eq!(i.config.labels.get("tier").map(String::as_str), Some("front"));
+    assert!(i.graph_driver.data.contains_key("UpperDir"));
+    assert_ne!(i.metadata.last_tag_time, "");
+}
