@@ -47,7 +47,10 @@ impl Container {
             .prefix("berth-rt-")
             .tempdir_in("/tmp")
             .unwrap();
-        let base = tmp.path().to_path_buf();
+        // A state dir deeper than a sockaddr_un can name, as in the daemon's tests.
+        let base = tmp
+            .path()
+            .join("a-rather-long-directory-name-like-the-exec-root-of-a-test-daemon-0123456789");
         build_lower(&base.join("lower"));
         for d in ["upper", "work", "rootfs", "state"] {
             std::fs::create_dir_all(base.join(d)).unwrap();
@@ -109,7 +112,7 @@ impl Container {
     }
 
     fn connect(&self, request: &str) -> UnixStream {
-        let s = UnixStream::connect(self.state.join("shim.sock")).unwrap();
+        let s = berth_runtime::protocol::connect(&self.state).unwrap();
         s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
         (&s).write_all(format!("{request}\n").as_bytes()).unwrap();
         s

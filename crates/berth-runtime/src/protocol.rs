@@ -37,6 +37,40 @@
 //! own session, so the daemon may exit or be killed while the container runs.
 
 use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+/// Runs `f` with a path to `<state-dir>/shim.sock` that fits in a `sockaddr_un` (107
+/// bytes): the path itself when short enough, else `/proc/self/fd/<dir-fd>/shim.sock`
+/// through an `O_PATH` descriptor of the state dir (deep exec-roots in tests).
+pub fn with_socket_path<T>(
+    state_dir: &Path,
+    f: impl FnOnce(&Path) -> std::io::Result<T>,
+) -> std::io::Result<T> {
+    use std::os::fd::AsRawFd;
+    use std::os::unix::fs::OpenOptionsExt;
+    let full = state_dir.join(SOCKET_FILE);
+    if full.as_os_str().len() < 100 {
+        return f(&full);
+    }
+    let dir = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC)
+        .open(state_dir)?;
+    let short = PathBuf::from(format!("/proc/self/fd/{}/{SOCKET_FILE}", dir.as_raw_fd()));
+    let r = f(&short);
+    drop(dir);
+    r
+}
+
+/// Connects to the shim of the container whose state dir is given (blocking; a unix
+/// socket connect never waits). Works for state dirs of any length. For tokio, use
+/// `set_nonblocking(true)` and `tokio::net::UnixStream::from_std`.
+pub fn connect(state_dir: &Path) -> std::io::Result<std::os::unix::net::UnixStream> {
+    with_socket_path(state_dir, |p| std::os::unix::net::UnixStream::connect(p))
+}
+
+/// File name of the control socket in the state dir.
+pub const SOCKET_FILE: &str = "shim.sock";
 
 /// Seconds a created container waits for `start` before the shim kills it.
 pub const START_TIMEOUT_SECS: u64 = 60;

@@ -21,7 +21,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 pub const SPEC_FILE: &str = "spec.json";
-pub const SOCKET_FILE: &str = "shim.sock";
+pub use crate::protocol::SOCKET_FILE;
 pub const SHIM_PID_FILE: &str = "shim.pid";
 pub const INIT_PID_FILE: &str = "init.pid";
 pub const EXIT_FILE: &str = "exit.json";
@@ -336,8 +336,8 @@ impl Shim {
         }
 
         let sock_path = state_dir.join(SOCKET_FILE);
-        let listener =
-            UnixListener::bind(&sock_path).map_err(|e| RuntimeError::io("bind", &sock_path, e))?;
+        let listener = crate::protocol::with_socket_path(state_dir, |p| UnixListener::bind(p))
+            .map_err(|e| RuntimeError::io("bind", &sock_path, e))?;
         cleanup.files.push(sock_path);
         listener
             .set_nonblocking(true)
