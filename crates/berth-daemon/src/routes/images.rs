@@ -123,8 +123,8 @@ async fn list_images(
     let opts = ListOptions { all: q.bool("all"), filters };
     let images = d.images.clone();
     let mut rows = blocking(move || Ok(images.list(&opts)?)).await?;
-    let old_api = version.is_some_and(|Extension(v)| !v.at_least("1.43"));
-    if old_api {
+    let v = version.map(|Extension(v)| v);
+    if v.is_some_and(|v| !v.at_least("1.43")) {
         for r in &mut rows {
             if r.repo_tags.is_empty() && r.repo_digests.is_empty() {
                 r.repo_tags.push("<none>:<none>".into());
@@ -132,7 +132,25 @@ async fn list_images(
             }
         }
     }
-    Ok(Json(rows).into_response())
+    let mut value = serde_json::to_value(rows).map_err(|e| ApiError::internal(e.to_string()))?;
+    if let Some(items) = value.as_array_mut() {
+        for item in items {
+            drop_fields(item, v, &[("1.44", "VirtualSize")]);
+        }
+    }
+    Ok(Json(value).into_response())
+}
+
+/// Removes fields that API `version` (or the maximum, when not given) no longer has:
+/// each `(since, field)` is dropped for versions at or above `since` (moby's legacy
+/// field handling in `api/server/router/image`).
+fn drop_fields(v: &mut serde_json::Value, version: Option<ApiVersion>, fields: &[(&str, &str)]) {
+    let Some(obj) = v.as_object_mut() else { return };
+    for (since, field) in fields {
+        if version.is_none_or(|v| v.at_least(since)) {
+            obj.remove(*field);
+        }
+    }
 }
 
 /// A blocking `Read` over the request body, fed by an async task through a bounded channel.
@@ -259,12 +277,19 @@ fn page_not_found() -> ApiError {
 }
 
 /// `GET /images/{name}/json`, `GET /images/{name}/history`.
-async fn get_image(State(d): State<Daemon>, Path(rest): Path<String>) -> ApiResult<Response> {
+async fn get_image(
+    State(d): State<Daemon>,
+    version: Option<Extension<ApiVersion>>,
+    Path(rest): Path<String>,
+) -> ApiResult<Response> {
     let images = d.images.clone();
     if let Some(name) = rest.strip_suffix("/json") {
         let name = name.to_string();
-        let v = blocking(move || Ok(images.inspect(&name)?)).await?;
-        return Ok(Json(v).into_response());
+        let inspect = blocking(move || Ok(images.inspect(&name)?)).await?;
+        let mut value = serde_json::to_value(inspect).map_err(|e| ApiError::internal(e.to_string()))?;
+        let fields = [("1.44", "VirtualSize"), ("1.45", "Container"), ("1.45", "ContainerConfig")];
+        drop_fields(&mut value, version.map(|Extension(v)| v), &fields);
+        return Ok(Json(value).into_response());
     }
     if let Some(name) = rest.strip_suffix("/history") {
         let name = name.to_string();
@@ -339,6 +364,18 @@ mod tests {
         assert_eq!(f["label"], vec!["a=b"]);
         assert!(decode_filters("").unwrap().is_empty());
         assert!(decode_filters("[1]").is_err());
+    }
+
+    #[test]
+    fn fields_dropped_by_api_version() {
+        let fields = [("1.44", "VirtualSize"), ("1.45", "Container")];
+        let mut v = serde_json::json!({"VirtualSize": 1, "Container": "", "Size": 1});
+        drop_fields(&mut v, Some(ApiVersion(1, 43)), &fields);
+        assert_eq!(v, serde_json::json!({"VirtualSize": 1, "Container": "", "Size": 1}));
+        drop_fields(&mut v, Some(ApiVersion(1, 44)), &fields);
+        assert_eq!(v, serde_json::json!({"Container": "", "Size": 1}));
+        drop_fields(&mut v, None, &fields);
+        assert_eq!(v, serde_json::json!({"Size": 1}));
     }
 
     #[test]
