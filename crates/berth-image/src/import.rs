@@ -24,9 +24,12 @@ use crate::unpack::unpack_layer;
 use crate::{chain_ids, now_rfc3339, HistoryEntry, ImageConfig, ImageError, ImageStore, ImportOptions, RootFsConfig};
 
 /// A directory removed on drop unless disarmed.
-struct TempDir(Option<PathBuf>);
+pub(crate) struct TempDir(Option<PathBuf>);
 
 impl TempDir {
+    pub(crate) fn new(p: PathBuf) -> Self {
+        TempDir(Some(p))
+    }
     fn path(&self) -> &std::path::Path {
         self.0.as_deref().unwrap_or(std::path::Path::new(""))
     }
@@ -78,7 +81,7 @@ pub(crate) fn go_arch() -> &'static str {
     }
 }
 
-fn open_decompressed<'a>(reader: &'a mut dyn Read) -> Result<Box<dyn Read + 'a>, ImageError> {
+pub(crate) fn open_decompressed<'a>(reader: &'a mut dyn Read) -> Result<Box<dyn Read + 'a>, ImageError> {
     let mut buf = BufReader::with_capacity(128 * 1024, reader);
     let head = buf.fill_buf().map_err(io_err("reading the import stream"))?;
     if head.starts_with(&[0x1f, 0x8b]) {

@@ -18,6 +18,7 @@
 //! store.list()?; store.inspect(..)?; store.history(..)?; store.tag(..)?; store.remove(..)?;
 //! ```
 
+mod archive;
 pub mod changes;
 pub mod content;
 pub mod pack;
@@ -36,6 +37,7 @@ use berth_api::ErrorKind;
 use redb::{ReadableDatabase, ReadableTableMetadata};
 
 use crate::content::{digest_hex, io_err, ContentStore};
+pub use crate::archive::ArchiveManifest;
 pub use crate::reference::{Reference, ReferenceError};
 pub use crate::remove::ImageUser;
 use crate::schema::{decode, ImageMeta, LayerMeta, IMAGES, LAYERS, TAGS};

@@ -296,3 +296,60 @@ fn list_history_inspect_shapes() {
     assert!(i.graph_driver.data.contains_key("UpperDir"));
     assert_ne!(i.metadata.last_tag_time, "");
 }
+
+#[test]
+fn save_then_load_into_another_store_keeps_ids_tags_and_layers() {
+    let a = fixture();
+    let id1 = import(&a.store, &layer_tar(&[("bin/sh", b"shell")]), Some("busybox:latest"));
+    a.store.tag("busybox", "alpine", "3.10").unwrap();
+    let id2 = import(&a.store, &layer_tar(&[("other", b"o")]), None);
+    let mut archive = Vec::new();
+    a.store
+        .save(&["busybox".to_string(), "alpine:3.10".to_string(), id2.clone()], &mut archive)
+        .unwrap();
+    let mut listed: Vec<String> = tar::Archive::new(&archive[..])
+        .entries()
+        .unwrap()
+        .map(|e| e.unwrap().path().unwrap().display().to_string())
+        .filter(|p| !p.starts_with("blobs"))
+        .collect();
+    listed.sort();
+    assert_eq!(listed, vec!["index.json", "manifest.json", "oci-layout", "repositories"]);
+
+    let b = fixture();
+    let msgs = b.store.load(&mut &archive[..]).unwrap();
+    assert_eq!(msgs, vec!["Loaded image: busybox:latest", "Loaded image: alpine:3.10", &format!("Loaded image ID: {id2}")]);
+    assert_eq!(b.store.resolve("busybox").unwrap().id, id1);
+    assert_eq!(b.store.resolve("alpine:3.10").unwrap().id, id1);
+    assert_eq!(b.store.resolve(&id2).unwrap().repo_tags, Vec::<String>::new());
+    let dirs = b.store.layer_dirs("busybox").unwrap();
+    assert_eq!(fs::read(dirs[0].join("bin/sh")).unwrap(), b"shell");
+    assert_eq!(dir_count(&b.root.join("tmp")), 0);
+
+    // Loading again re-uses the stored layers and changes nothing.
+    let again = b.store.load(&mut &archive[..]).unwrap();
+    assert_eq!(again.len(), 3);
+    assert_eq!(b.store.count(), 2);
+    assert_eq!(dir_count(&b.root.join("layers")), 2);
+    let chain = b.store.resolve("busybox").unwrap().config.rootfs.diff_ids[0].clone();
+    assert_eq!(layer_refcount(&b.store, &chain), Some(1));
+
+    // Gzip-compressed archives load too.
+    let c = fixture();
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    gz.write_all(&archive).unwrap();
+    let gz = gz.finish().unwrap();
+    assert_eq!(c.store.load(&mut &gz[..]).unwrap().len(), 3);
+}
+
+#[test]
+fn load_refuses_bad_archives_and_leaves_nothing() {
+    let f = fixture();
+    let e = f.store.load(&mut &layer_tar(&[("x", b"1")])[..]).unwrap_err();
+    assert!(e.to_string().contains("manifest.json"), "{e}");
+    let manifest = br#"[{"Config":"../../etc/passwd","RepoTags":null,"Layers":[]}]"#;
+    let e = f.store.load(&mut &layer_tar(&[("manifest.json", manifest)])[..]).unwrap_err();
+    assert!(e.to_string().contains("invalid path"), "{e}");
+    assert_eq!(dir_count(&f.root.join("tmp")), 0);
+    assert_eq!(f.store.count(), 0);
+}
