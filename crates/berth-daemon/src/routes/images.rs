@@ -27,6 +27,8 @@ pub fn routes() -> Router<Daemon> {
     Router::new()
         .route("/images/json", get(list_images))
         .route("/images/create", post(create_image))
+        .route("/images/get", get(save_images))
+        .route("/images/load", post(load_images))
         .route("/images/{*rest}", get(get_image).post(post_image).delete(delete_image))
 }
 
@@ -296,10 +298,94 @@ async fn get_image(
         let v = blocking(move || Ok(images.history(&name)?)).await?;
         return Ok(Json(v).into_response());
     }
-    if rest.ends_with("/get") || rest == "get" {
-        return Err(ApiError::not_implemented("image save is not supported yet"));
+    if let Some(name) = rest.strip_suffix("/get") {
+        return save(d, vec![name.to_string()]).await;
     }
     Err(page_not_found())
+}
+
+/// `GET /images/get?names=a&names=b`.
+async fn save_images(State(d): State<Daemon>, RawQuery(raw): RawQuery) -> ApiResult<Response> {
+    let q = Query::parse(raw.as_deref());
+    save(d, q.all("names")).await
+}
+
+/// A blocking `Write` that feeds a response body through a bounded channel.
+struct BodyWriter {
+    tx: tokio::sync::mpsc::Sender<Result<Bytes, std::io::Error>>,
+    buf: Vec<u8>,
+}
+
+impl BodyWriter {
+    const CHUNK: usize = 64 * 1024;
+    fn send(&mut self) -> std::io::Result<()> {
+        if self.buf.is_empty() {
+            return Ok(());
+        }
+        let chunk = Bytes::from(std::mem::take(&mut self.buf));
+        self.tx
+            .blocking_send(Ok(chunk))
+            .map_err(|_| std::io::Error::new(std::io::ErrorKind::BrokenPipe, "client went away"))
+    }
+}
+
+impl std::io::Write for BodyWriter {
+    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        self.buf.extend_from_slice(data);
+        if self.buf.len() >= Self::CHUNK {
+            self.send()?;
+        }
+        Ok(data.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.send()
+    }
+}
+
+/// Streams `docker save` output. Names are resolved first, so a missing image is a
+/// proper 404; a failure later can only cut the stream short.
+async fn save(d: Daemon, names: Vec<String>) -> ApiResult<Response> {
+    if names.is_empty() {
+        return Err(ApiError::invalid("no image names given"));
+    }
+    let images = d.images.clone();
+    let check = names.clone();
+    blocking(move || {
+        for n in &check {
+            images.resolve_id(n)?;
+        }
+        Ok(())
+    })
+    .await?;
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(8);
+    let images = d.images.clone();
+    tokio::task::spawn_blocking(move || {
+        let mut w = BodyWriter { tx: tx.clone(), buf: Vec::new() };
+        let result = images.save(&names, &mut w).map_err(|e| e.to_string());
+        let result = result.and_then(|_| std::io::Write::flush(&mut w).map_err(|e| e.to_string()));
+        if let Err(e) = result {
+            tracing::warn!(error = %e, "image save failed mid-stream");
+            let _ = tx.blocking_send(Err(std::io::Error::other(e)));
+        }
+    });
+    let stream = futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|item| (item, rx)) });
+    Ok(([(http::header::CONTENT_TYPE, "application/x-tar")], Body::from_stream(stream)).into_response())
+}
+
+/// `POST /images/load?quiet=`: the body is an archive from `docker save`.
+async fn load_images(State(d): State<Daemon>, req: Request) -> ApiResult<Response> {
+    let reader = body_reader(req.into_body());
+    let images = d.images.clone();
+    let messages = blocking(move || {
+        let mut reader = reader;
+        Ok(images.load(&mut reader)?)
+    })
+    .await?;
+    let lines = messages
+        .into_iter()
+        .map(|m| JsonMessage { stream: Some(format!("{m}\n")), ..Default::default() })
+        .collect();
+    Ok(json_stream(lines))
 }
 
 /// `POST /images/{name}/tag?repo=&tag=` → 201.
