@@ -30,7 +30,7 @@ impl TempDir {
     pub(crate) fn new(p: PathBuf) -> Self {
         TempDir(Some(p))
     }
-    fn path(&self) -> &std::path::Path {
+    pub(crate) fn path(&self) -> &std::path::Path {
         self.0.as_deref().unwrap_or(std::path::Path::new(""))
     }
     fn disarm(&mut self) {
@@ -248,7 +248,13 @@ impl ImageStore {
                         total += lm.size;
                         layers.insert(chain.as_str(), encode(&lm).as_slice())?;
                     }
-                    ImageMeta { chain_ids: chains.to_vec(), size: total, stored_at: now.clone(), last_tag_time: String::new() }
+                    ImageMeta {
+                        chain_ids: chains.to_vec(),
+                        size: total,
+                        stored_at: now.clone(),
+                        last_tag_time: String::new(),
+                        parent: config.parent.clone(),
+                    }
                 }
             };
             for r in tags_to_set {

@@ -20,6 +20,7 @@
 
 mod archive;
 pub mod changes;
+mod commit;
 pub mod content;
 pub mod pack;
 mod import;
@@ -38,6 +39,7 @@ use redb::{ReadableDatabase, ReadableTableMetadata};
 
 use crate::content::{digest_hex, io_err, ContentStore};
 pub use crate::archive::ArchiveManifest;
+pub use crate::commit::{merge_commit_config, CommitOptions};
 pub use crate::reference::{Reference, ReferenceError};
 pub use crate::remove::ImageUser;
 use crate::schema::{decode, ImageMeta, LayerMeta, IMAGES, LAYERS, TAGS};
@@ -108,6 +110,12 @@ pub struct ImageConfig {
     pub docker_version: String,
     #[serde(skip_serializing_if = "String::is_empty")]
     pub variant: String,
+    /// The image this one was committed from (Docker's `parent`), empty for imports.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub parent: String,
+    /// The container a commit was made from.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub container: String,
 }
 
 #[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
@@ -297,10 +305,8 @@ impl ImageStore {
         }
         match parsed {
             Ok(r) => Err(ImageError::NotFound(r.with_default_tag().familiar_string())),
-            Err(e) if name.starts_with("sha256:") => {
-                let _ = e;
-                Err(ImageError::NotFound(name.to_string()))
-            }
+            // An ID prefix that is not a valid reference (`sha256:12ab`): not found.
+            Err(_) if name.starts_with("sha256:") => Err(ImageError::NotFound(name.to_string())),
             Err(e) => Err(e.into()),
         }
     }

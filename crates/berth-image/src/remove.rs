@@ -129,8 +129,12 @@ impl ImageStore {
             }
             // The image is now untagged: delete it unless something still needs it,
             // quietly (moby's `quiet`), since the untag already did what was asked.
+            // moby's `quiet`: a conflict is reported only when nobody uses the image
+            // (dependent children), otherwise the untag stands alone.
             if let Err(e) = self.check_delete_conflict(&id, force, false, &[], user_of) {
-                let _ = e;
+                if user_of(&id).is_none() {
+                    return Err(e);
+                }
                 return Ok(records);
             }
         } else {
@@ -158,6 +162,9 @@ impl ImageStore {
         refs: &[Reference],
         user_of: &dyn Fn(&str) -> Option<ImageUser>,
     ) -> Result<(), ImageError> {
+        if self.has_children(id)? {
+            return Err(conflict(id, true, "image has dependent child images"));
+        }
         let user = user_of(id);
         if let Some(u) = user.as_ref().filter(|u| u.running) {
             return Err(conflict(id, true, &format!("image is being used by running container {}", short_id(&u.container_id))));
@@ -172,6 +179,19 @@ impl ImageStore {
             return Err(conflict(id, false, &format!("image is being used by stopped container {}", short_id(&u.container_id))));
         }
         Ok(())
+    }
+
+    /// True when another image was committed from `id`.
+    pub(crate) fn has_children(&self, id: &str) -> Result<bool, ImageError> {
+        use redb::ReadableDatabase;
+        let rtxn = self.db.begin_read()?;
+        let images = crate::schema::all_bytes(&rtxn.open_table(IMAGES)?)?;
+        for (_, v) in images {
+            if decode::<ImageMeta>(&v, "image record")?.parent == id {
+                return Ok(true);
+            }
+        }
+        Ok(false)
     }
 
     fn parsed_refs(&self, id: &str) -> Result<Vec<Reference>, ImageError> {

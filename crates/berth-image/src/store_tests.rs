@@ -353,3 +353,70 @@ fn load_refuses_bad_archives_and_leaves_nothing() {
     assert_eq!(dir_count(&f.root.join("tmp")), 0);
     assert_eq!(f.store.count(), 0);
 }
+
+#[test]
+fn commit_adds_the_upper_dir_as_a_layer_and_tracks_the_parent() {
+    let f = fixture();
+    let base = import(&f.store, &layer_tar(&[("bin/sh", b"shell"), ("etc/gone", b"x")]), Some("busybox"));
+    let upper = tempfile::tempdir().unwrap();
+    fs::create_dir(upper.path().join("etc")).unwrap();
+    fs::write(upper.path().join("etc/new"), b"added").unwrap();
+    let gone = std::ffi::CString::new(upper.path().join("etc/gone").to_str().unwrap()).unwrap();
+    // SAFETY: valid path; a 0/0 char device is an overlay whiteout.
+    assert_eq!(unsafe { libc::mknod(gone.as_ptr(), libc::S_IFCHR, 0) }, 0);
+    let container_config = berth_api::ContainerConfig {
+        cmd: Some(vec!["touch".into(), "/test".into()]),
+        env: vec!["PATH=/bin".into()],
+        ..Default::default()
+    };
+    let opts = CommitOptions {
+        parent: "busybox".into(),
+        upper: upper.path().to_path_buf(),
+        container_id: "c0ffee".into(),
+        container_config: container_config.clone(),
+        changes: vec!["CMD [\"sh\"]".into()],
+        comment: "snap".into(),
+        reference: Some("snap:v1".into()),
+        ..Default::default()
+    };
+    let id = f.store.commit(&opts).unwrap();
+    let rec = f.store.resolve("snap:v1").unwrap();
+    assert_eq!(rec.id, id);
+    assert_eq!(rec.config.parent, base);
+    assert_eq!(rec.config.rootfs.diff_ids.len(), 2);
+    assert_eq!(rec.config.config.cmd, Some(vec!["sh".to_string()]));
+    assert_eq!(rec.config.config.env, vec!["PATH=/bin"]);
+    let dirs = f.store.layer_dirs(&id).unwrap();
+    assert_eq!(dirs.len(), 2);
+    assert_eq!(fs::read(dirs[0].join("etc/new")).unwrap(), b"added");
+    use std::os::unix::fs::{FileTypeExt, MetadataExt};
+    let wh = fs::symlink_metadata(dirs[0].join("etc/gone")).unwrap();
+    assert!(wh.file_type().is_char_device() && wh.rdev() == 0);
+    assert_eq!(dirs[1], f.store.layer_dirs(&base).unwrap()[0]);
+
+    let h = f.store.history(&id).unwrap();
+    assert_eq!(h.len(), 2);
+    assert_eq!((h[0].id.as_str(), h[0].created_by.as_str(), h[0].comment.as_str()), (id.as_str(), "touch /test", "snap"));
+    assert_eq!(h[1].id, base);
+    assert_eq!(h[1].tags, Some(vec!["busybox:latest".to_string()]));
+    assert_eq!(f.store.inspect(&id).unwrap().parent, base);
+
+    // The parent cannot go while its child exists, even forced.
+    let e = f.store.remove(&base, true, false, &|_| None).unwrap_err();
+    assert_eq!(e.to_string(), format!("conflict: unable to delete {} (cannot be forced) - image has dependent child images", short_id(&base)));
+    let out = f.store.remove(&id, true, false, &|_| None).unwrap();
+    assert_eq!(deleted_ids(&out).len(), 2, "image and its own layer: {out:?}");
+    assert!(f.store.resolve(&base).is_ok());
+
+    // An unchanged container commits an empty layer: no new layer, history says so.
+    let empty = tempfile::tempdir().unwrap();
+    let opts = CommitOptions { parent: base.clone(), upper: empty.path().to_path_buf(), ..Default::default() };
+    let id2 = f.store.commit(&opts).unwrap();
+    let rec = f.store.resolve(&id2).unwrap();
+    assert_eq!(rec.config.rootfs.diff_ids.len(), 1);
+    assert!(rec.config.history.last().unwrap().empty_layer);
+    assert_eq!(dir_count(&f.root.join("tmp")), 0);
+    // Nothing unreferenced was left in the content store: one config per image plus
+    // the base layer's tar.
+    assert_eq!(dir_count(&f.root.join("blobs/sha256")), 3);
+}
