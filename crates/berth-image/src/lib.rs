@@ -16,7 +16,15 @@
 //! let img = store.resolve("busybox")?;                     // name[:tag], name@digest, id, short id
 //! let lowers = store.layer_dirs(&img.id)?;                 // overlay lowerdirs, top first
 //! store.list()?; store.inspect(..)?; store.history(..)?; store.tag(..)?; store.remove(..)?;
+//! store.remove_image(name, force, prune, &|id| Some(ImageUser { .. }))?;  // running vs stopped users
+//! store.commit(&CommitOptions { parent, upper, .. })?;     // container upper dir → new image
+//! store.save(&names, &mut writer)?; store.load(&mut reader)?;  // docker save / load archives
 //! ```
+//!
+//! Modules: [`reference`](mod@reference) (Docker's reference grammar), [`content`] (blobs), [`unpack`] /
+//! [`pack`] (layer tar ↔ directory with overlay whiteouts), [`schema`] (metadata tables),
+//! [`changes`] (Dockerfile `--change` instructions); import, commit, archive (save/load),
+//! query (list/inspect/history) and remove (tag/rmi) implement the operations.
 
 mod archive;
 pub mod changes;
