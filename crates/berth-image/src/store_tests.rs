@@ -420,3 +420,28 @@ fn commit_adds_the_upper_dir_as_a_layer_and_tracks_the_parent() {
     // the base layer's tar.
     assert_eq!(dir_count(&f.root.join("blobs/sha256")), 3);
 }
+
+#[test]
+fn prune_removes_dangling_or_all_unused_images() {
+    let f = fixture();
+    let kept = import(&f.store, &layer_tar(&[("a", b"1")]), Some("kept"));
+    let dangling = import(&f.store, &layer_tar(&[("b", b"22")]), None);
+    let used = import(&f.store, &layer_tar(&[("c", b"333")]), Some("used"));
+    let user = |id: &str| (id == used).then(|| ImageUser { container_id: "c".into(), running: true });
+
+    let (items, bytes) = f.store.prune(&Default::default(), &user).unwrap();
+    assert_eq!(deleted_ids(&items)[0], dangling);
+    assert_eq!(bytes, 2);
+    assert!(f.store.resolve(&kept).is_ok());
+
+    let all: std::collections::BTreeMap<String, Vec<String>> =
+        [("dangling".to_string(), vec!["false".to_string()])].into_iter().collect();
+    let (items, bytes) = f.store.prune(&all, &user).unwrap();
+    assert_eq!(untagged_names(&items), vec!["kept:latest"]);
+    assert_eq!(deleted_ids(&items)[0], kept);
+    assert_eq!(bytes, 1);
+    assert!(f.store.resolve("used").is_ok(), "an image in use stays");
+    let bad: std::collections::BTreeMap<String, Vec<String>> =
+        [("nope".to_string(), vec!["x".to_string()])].into_iter().collect();
+    assert_eq!(f.store.prune(&bad, &user).unwrap_err().to_string(), "invalid filter 'nope'");
+}

@@ -29,6 +29,7 @@ pub fn routes() -> Router<Daemon> {
         .route("/images/create", post(create_image))
         .route("/images/get", get(save_images))
         .route("/images/load", post(load_images))
+        .route("/images/prune", post(prune_images))
         .route("/images/{*rest}", get(get_image).post(post_image).delete(delete_image))
 }
 
@@ -412,6 +413,20 @@ async fn post_image(State(d): State<Daemon>, Path(rest): Path<String>, RawQuery(
 // engineer adds it), no container counts as a user and deletes are not refused.
 fn image_user(_d: &Daemon, _image_id: &str) -> Option<ImageUser> {
     None
+}
+
+/// `POST /images/prune?filters=` → `{"ImagesDeleted": [...]|null, "SpaceReclaimed": n}`.
+async fn prune_images(State(d): State<Daemon>, RawQuery(raw): RawQuery) -> ApiResult<Response> {
+    let q = Query::parse(raw.as_deref());
+    let filters = decode_filters(&q.str("filters"))?;
+    let images = d.images.clone();
+    let (items, reclaimed) = blocking(move || {
+        let user = |id: &str| image_user(&d, id);
+        Ok(images.prune(&filters, &user)?)
+    })
+    .await?;
+    let deleted = if items.is_empty() { serde_json::Value::Null } else { serde_json::to_value(items).unwrap_or_default() };
+    Ok(Json(serde_json::json!({"ImagesDeleted": deleted, "SpaceReclaimed": reclaimed})).into_response())
 }
 
 /// `DELETE /images/{name}?force=&noprune=`.
