@@ -156,19 +156,20 @@ fn drop_fields(v: &mut serde_json::Value, version: Option<ApiVersion>, fields: &
     }
 }
 
-/// A blocking `Read` over the request body, fed by an async task through a bounded channel.
+/// A blocking `Read` over the request body, fed by an async task through a bounded
+/// channel (read it from a blocking thread only).
 struct BodyReader {
-    rx: std::sync::mpsc::Receiver<Result<Bytes, std::io::Error>>,
+    rx: tokio::sync::mpsc::Receiver<Result<Bytes, std::io::Error>>,
     current: Bytes,
 }
 
 impl Read for BodyReader {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         while self.current.is_empty() {
-            match self.rx.recv() {
-                Ok(Ok(b)) => self.current = b,
-                Ok(Err(e)) => return Err(e),
-                Err(_) => return Ok(0),
+            match self.rx.blocking_recv() {
+                Some(Ok(b)) => self.current = b,
+                Some(Err(e)) => return Err(e),
+                None => return Ok(0),
             }
         }
         let n = buf.len().min(self.current.len());
@@ -179,16 +180,14 @@ impl Read for BodyReader {
 }
 
 fn body_reader(body: Body) -> BodyReader {
-    let (tx, rx) = std::sync::mpsc::sync_channel::<Result<Bytes, std::io::Error>>(16);
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(16);
     tokio::spawn(async move {
         let mut stream = body.into_data_stream();
         while let Some(chunk) = stream.next().await {
+            // A broken upload arrives as an error: the store then fails and cleans up.
             let item = chunk.map_err(std::io::Error::other);
             let stop = item.is_err();
-            // The send blocks while the store is behind: run it off the async workers.
-            let tx2 = tx.clone();
-            let sent = tokio::task::spawn_blocking(move || tx2.send(item).is_ok()).await.unwrap_or(false);
-            if !sent || stop {
+            if tx.send(item).await.is_err() || stop {
                 break;
             }
         }
