@@ -142,23 +142,42 @@ impl Client {
         Ok(sender)
     }
 
-    /// Starts `berth daemon` in its own session and waits up to 10 s for `/_ping`.
+    /// Starts `berth daemon` in its own session and waits up to 10 s for `/_ping`. A lock
+    /// file next to the socket makes concurrent CLIs start one daemon, not several.
     async fn start_daemon(&self) -> Result<UnixStream, ApiError> {
+        let connect_err = || ApiError::Connect(self.host.clone());
+        let dir = self.socket.parent().map(std::path::Path::to_path_buf).unwrap_or_else(|| PathBuf::from("/run/berth"));
+        std::fs::create_dir_all(&dir).map_err(|_| connect_err())?;
+        let lock_file = std::fs::OpenOptions::new()
+            .create(true)
+            .write(true)
+            .truncate(false)
+            .open(dir.join("autostart.lock"))
+            .map_err(|_| connect_err())?;
+        let lock = tokio::task::spawn_blocking(move || nix::fcntl::Flock::lock(lock_file, nix::fcntl::FlockArg::LockExclusive).ok())
+            .await
+            .ok()
+            .flatten();
+        // Another CLI may have started it while we waited for the lock.
+        if let Ok(s) = UnixStream::connect(&self.socket).await {
+            drop(lock);
+            return Ok(s);
+        }
         if !DAEMON_SPAWNED.swap(true, Ordering::SeqCst) {
-            spawn_daemon().map_err(|_| ApiError::Connect(self.host.clone()))?;
+            spawn_daemon().map_err(|_| connect_err())?;
         }
         let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
         while tokio::time::Instant::now() < deadline {
             if let Ok(s) = UnixStream::connect(&self.socket).await {
                 if self.ping_on(s).await {
-                    if let Ok(s) = UnixStream::connect(&self.socket).await {
-                        return Ok(s);
-                    }
+                    drop(lock);
+                    return UnixStream::connect(&self.socket).await.map_err(|_| connect_err());
                 }
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
-        Err(ApiError::Connect(self.host.clone()))
+        drop(lock);
+        Err(connect_err())
     }
 
     async fn ping_on(&self, s: UnixStream) -> bool {
@@ -228,7 +247,7 @@ impl Client {
         let res = sender.send_request(req).await.map_err(transport)?;
         if res.status() != StatusCode::SWITCHING_PROTOCOLS {
             let res = check(res).await?;
-            return Err(ApiError::Transport(format!("daemon did not upgrade the connection ({})", res.status())));
+            return Err(ApiError::Transport(format!("unable to upgrade to tcp, received {}", res.status().as_u16())));
         }
         let upgraded = hyper::upgrade::on(res).await.map_err(transport)?;
         Ok(TokioIo::new(upgraded))
@@ -298,5 +317,76 @@ mod tests {
             ApiError::Connect("unix:///tmp/x.sock".into()).to_string(),
             "Cannot connect to the Berth daemon at unix:///tmp/x.sock. Is the berth daemon running?"
         );
+    }
+
+    /// A one-connection server that reads a request head and answers with `reply`, then
+    /// (for a hijack) echoes what the client sends inside one stdout frame.
+    async fn serve_once(path: std::path::PathBuf, reply: &'static str, echo: bool) -> tokio::task::JoinHandle<String> {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::UnixListener::bind(&path).unwrap();
+        tokio::spawn(async move {
+            let (mut s, _) = listener.accept().await.unwrap();
+            let mut head = Vec::new();
+            let mut b = [0u8; 1];
+            while !head.ends_with(b"\r\n\r\n") {
+                if s.read(&mut b).await.unwrap() == 0 {
+                    break;
+                }
+                head.push(b[0]);
+            }
+            s.write_all(reply.as_bytes()).await.unwrap();
+            if echo {
+                let mut input = Vec::new();
+                s.read_to_end(&mut input).await.unwrap();
+                let mut frame = vec![1u8, 0, 0, 0];
+                frame.extend_from_slice(&(input.len() as u32).to_be_bytes());
+                frame.extend_from_slice(&input);
+                s.write_all(&frame).await.unwrap();
+            }
+            String::from_utf8_lossy(&head).into_owned()
+        })
+    }
+
+    #[tokio::test]
+    async fn daemon_errors_carry_the_message() {
+        let dir = tempfile::tempdir().unwrap();
+        let sock = dir.path().join("s.sock");
+        let body = r#"{"message":"No such container: nope"}"#;
+        let reply: &'static str = Box::leak(
+            format!("HTTP/1.1 404 Not Found\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}", body.len()).into_boxed_str(),
+        );
+        let server = serve_once(sock.clone(), reply, false).await;
+        let c = Client::new(Some(format!("unix://{}", sock.display()))).unwrap();
+        let err = c.get("/containers/nope/json").await.unwrap_err();
+        assert_eq!(err.status(), 404);
+        assert_eq!(err.to_string(), "Error response from daemon: No such container: nope");
+        let head = server.await.unwrap();
+        assert!(head.starts_with("GET /v1.45/containers/nope/json HTTP/1.1\r\n"), "{head}");
+    }
+
+    #[tokio::test]
+    async fn hijack_upgrades_and_half_closes() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let dir = tempfile::tempdir().unwrap();
+        let sock = dir.path().join("s.sock");
+        let server = serve_once(sock.clone(), "HTTP/1.1 101 UPGRADED\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n\r\n", true).await;
+        let c = Client::new(Some(format!("unix://{}", sock.display()))).unwrap();
+        let io = c.hijack("/containers/x/attach?stream=1&stdin=1", None).await.unwrap();
+        let (mut r, mut w) = tokio::io::split(io);
+        w.write_all(b"ping").await.unwrap();
+        w.shutdown().await.unwrap();
+        let mut out = Vec::new();
+        r.read_to_end(&mut out).await.unwrap();
+        let mut d = crate::stream::Demuxer::default();
+        assert_eq!(d.push(&out), vec![crate::stream::Chunk::Stdout(b"ping".to_vec())]);
+        let head = server.await.unwrap();
+        assert!(head.contains("upgrade: tcp") || head.contains("Upgrade: tcp"), "{head}");
+    }
+
+    #[tokio::test]
+    async fn dead_socket_is_docker_connect_error() {
+        let c = Client::new(Some("unix:///nonexistent/berth.sock".into())).unwrap();
+        let err = c.get("/info").await.unwrap_err();
+        assert_eq!(err.to_string(), "Cannot connect to the Berth daemon at unix:///nonexistent/berth.sock. Is the berth daemon running?");
     }
 }

@@ -65,8 +65,10 @@ pub fn create_body(o: &ContainerOpts, image: &str, command: &[String], detach: b
         "PortBindings": bindings,
         "AutoRemove": o.rm,
         "Links": if links.is_empty() { Json::Null } else { Json::Array(links) },
-        "CapAdd": o.cap_add,
-        "CapDrop": o.cap_drop,
+        "CapAdd": if o.cap_add.is_empty() { Json::Null } else { json!(o.cap_add) },
+        "CapDrop": if o.cap_drop.is_empty() { Json::Null } else { json!(o.cap_drop) },
+        "RestartPolicy": {"Name": "no", "MaximumRetryCount": 0},
+        "ConsoleSize": if o.tty { let (h, w) = terminal::size().unwrap_or((0, 0)); json!([h, w]) } else { json!([0, 0]) },
         "Privileged": o.privileged,
         "PublishAllPorts": o.publish_all,
         "ReadonlyRootfs": o.read_only,
@@ -174,11 +176,11 @@ async fn create_container(c: &Client, body: &Json, name: Option<&str>, image: &s
     Ok(res.get("Id").and_then(Json::as_str).unwrap_or("").to_string())
 }
 
-/// docker/cli `reportError`: `berth: <msg>.` and, when asked, the `--help` hint.
+/// docker/cli `reportError` (CLI 28): `berth: <msg>` and, when asked, the `--help` hint.
 fn report_error(cmd: &str, msg: &str, with_help: bool) {
-    let mut s = format!("{}.", msg.trim_end_matches('.'));
+    let mut s = msg.to_string();
     if with_help {
-        s.push_str(&format!("\nSee 'berth {cmd} --help'."));
+        s.push_str(&format!("\n\nRun 'berth {cmd} --help' for more information"));
     }
     eprintln!("berth: {s}");
 }
@@ -195,8 +197,24 @@ pub fn start_error_code(msg: &str) -> i32 {
     }
 }
 
+/// `create_body`, with Docker's reporting: unreadable env files through `reportError`
+/// (exit 125), bad flag values as flag errors.
+fn create_body_for(cmd: &str, o: &ContainerOpts, image: &str, command: &[String], detach: bool) -> Result<Result<Json, i32>, Failure> {
+    match create_body(o, image, command, detach) {
+        Ok(b) => Ok(Ok(b)),
+        Err(e) if e.0.starts_with("open ") => {
+            report_error(cmd, &e.0, true);
+            Ok(Err(125))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
 pub async fn create(c: &Client, a: &CreateArgs) -> Result<i32, Failure> {
-    let body = create_body(&a.opts, &a.image, &a.command, false)?;
+    let body = match create_body_for("create", &a.opts, &a.image, &a.command, false)? {
+        Ok(b) => b,
+        Err(code) => return Ok(code),
+    };
     match create_container(c, &body, a.opts.name.as_deref(), &a.image).await {
         Ok(id) => {
             println!("{id}");
@@ -275,7 +293,10 @@ pub async fn run(c: &Client, a: &RunArgs) -> Result<i32, Failure> {
         eprintln!("the input device is not a TTY");
         return Ok(1);
     }
-    let body = create_body(o, &a.image, &a.command, a.detach)?;
+    let body = match create_body_for("run", o, &a.image, &a.command, a.detach)? {
+        Ok(b) => b,
+        Err(code) => return Ok(code),
+    };
     let id = match create_container(c, &body, o.name.as_deref(), &a.image).await {
         Ok(id) => id,
         Err(e) => {
@@ -320,9 +341,7 @@ pub async fn run(c: &Client, a: &RunArgs) -> Result<i32, Failure> {
         }
         return Ok(start_error_code(&e.message()));
     }
-    if o.tty {
-        terminal::send_resize(c, &format!("/containers/{}/resize", seg(&id))).await;
-    }
+    let resizer = if o.tty { Some(terminal::track_size(c, format!("/containers/{}/resize", seg(&id))).await) } else { None };
     let sig = if a.sig_proxy && !o.tty { proxy_signals(c, &id) } else { None };
     let out = match io {
         Some(io) => stream::session(io, o.tty, attach_stdin).await,
@@ -331,6 +350,9 @@ pub async fn run(c: &Client, a: &RunArgs) -> Result<i32, Failure> {
     drop(raw);
     if let Some(s) = sig {
         s.abort();
+    }
+    if let Some(r) = resizer {
+        r.abort();
     }
     if let Ok(Some(e)) = out {
         eprintln!("{e}");
@@ -393,7 +415,7 @@ async fn for_each(c: &Client, names: &[String], method: Method, path: impl Fn(&s
     for n in names {
         match c.call(method.clone(), &path(n), None).await {
             Ok(_) => println!("{n}"),
-            Err(e) if ignore_404 && e.status() == 404 => {}
+            Err(e) if ignore_404 && e.status() == 404 => eprintln!("{e}"),
             Err(e) => {
                 eprintln!("{e}");
                 failed = true;
@@ -485,7 +507,7 @@ pub async fn ps(c: &Client, a: &PsArgs) -> Result<i32, Failure> {
     let format = if a.quiet { "{{.ID}}".to_string() } else { a.format.clone().unwrap_or_else(|| PS_TABLE.to_string()) };
     let format = if format == "table" { PS_TABLE.to_string() } else { format };
     let format = if a.size && a.format.is_none() && !a.quiet { format!("{format}\t{{{{.Size}}}}") } else { format };
-    let tmpl = Format::parse(&format).map_err(|e| Failure::Msg(e.to_string()))?;
+    let tmpl = Format::parse_rows(&format).map_err(|e| Failure::Msg(e.ps_text()))?;
     let mut q = Vec::new();
     if a.all {
         q.push(("all", "1".to_string()));
@@ -503,7 +525,7 @@ pub async fn ps(c: &Client, a: &PsArgs) -> Result<i32, Failure> {
     let list = c.get(&format!("/containers/json{}", query(&q))).await?;
     let now = chrono::Utc::now();
     let rows: Vec<Json> = list.as_array().into_iter().flatten().map(|ct| container_row(ct, !a.no_trunc, now)).collect();
-    print!("{}", tmpl.render(&rows, &ps_headers()).map_err(|e| Failure::Msg(e.to_string()))?);
+    print!("{}", tmpl.render(&rows, &ps_headers()).map_err(|e| Failure::Msg(e.ps_text()))?);
     Ok(0)
 }
 
@@ -528,7 +550,8 @@ pub async fn logs(c: &Client, a: &LogsArgs) -> Result<i32, Failure> {
         q.push(("details", "1".into()));
     }
     q.push(("tail", a.tail.clone()));
-    let res = c.send(Method::GET, &format!("/containers/{}/logs{}", seg(&a.name), query(&q)), empty(), None).await?;
+    let id = info.get("Id").and_then(Json::as_str).unwrap_or(&a.name).to_string();
+    let res = c.send(Method::GET, &format!("/containers/{}/logs{}", seg(&id), query(&q)), empty(), None).await?;
     let mut demux = stream::Demuxer::default();
     crate::client::for_each_chunk(res, |b| {
         if tty {
@@ -571,7 +594,7 @@ pub async fn exec(c: &Client, a: &ExecArgs) -> Result<i32, Failure> {
         "AttachStdout": !a.detach,
         "Detach": a.detach,
         "DetachKeys": "",
-        "Env": env,
+        "Env": if env.is_empty() { Json::Null } else { json!(env) },
         "WorkingDir": a.workdir.clone().unwrap_or_default(),
         "Cmd": a.command,
     });
@@ -585,11 +608,12 @@ pub async fn exec(c: &Client, a: &ExecArgs) -> Result<i32, Failure> {
     }
     let io = c.hijack(&start_path, Some(&start)).await?;
     let raw = if a.tty && a.interactive { terminal::RawMode::enter() } else { None };
-    if a.tty {
-        terminal::send_resize(c, &format!("/exec/{}/resize", seg(&id))).await;
-    }
+    let resizer = if a.tty { Some(terminal::track_size(c, format!("/exec/{}/resize", seg(&id))).await) } else { None };
     let out = stream::session(io, a.tty, a.interactive).await;
     drop(raw);
+    if let Some(r) = resizer {
+        r.abort();
+    }
     if let Ok(Some(e)) = out {
         eprintln!("{e}");
     }

@@ -2,9 +2,9 @@
 //! per row with the fields templates can name, rendered the way docker/cli renders them.
 
 use chrono::{DateTime, Utc};
-use serde_json::{json, Map, Value as Json};
+use serde_json::{json, Value as Json};
 
-use crate::units::{go_time_string, human_size_precision, since_unix};
+use crate::units::{go_time_string, human_size, human_size_precision, since_unix};
 
 /// `ps` default table.
 pub const PS_TABLE: &str = "table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.RunningFor}}\t{{.Status}}\t{{.Ports}}\t{{.Names}}";
@@ -27,12 +27,12 @@ pub fn ps_headers() -> Json {
 pub fn images_headers() -> Json {
     json!({"ID": "IMAGE ID", "Repository": "REPOSITORY", "Tag": "TAG", "Digest": "DIGEST",
         "CreatedSince": "CREATED", "CreatedAt": "CREATED AT", "Size": "SIZE", "Containers": "CONTAINERS",
-        "VirtualSize": "VIRTUAL SIZE", "SharedSize": "SHARED SIZE", "UniqueSize": "UNIQUE SIZE"})
+        "VirtualSize": "SIZE", "SharedSize": "SHARED SIZE", "UniqueSize": "UNIQUE SIZE"})
 }
 
-/// Column titles of `history`.
-pub fn history_headers() -> Json {
-    json!({"ID": "IMAGE", "CreatedSince": "CREATED", "CreatedAt": "CREATED AT", "CreatedBy": "CREATED BY",
+/// Column titles of `history` (`CREATED AT` for the date column without `-H`).
+pub fn history_headers(human: bool) -> Json {
+    json!({"ID": "IMAGE", "CreatedSince": if human { "CREATED" } else { "CREATED AT" }, "CreatedAt": "CREATED AT", "CreatedBy": "CREATED BY",
         "Size": "SIZE", "Comment": "COMMENT"})
 }
 
@@ -177,7 +177,6 @@ pub fn container_row(c: &Json, trunc: bool, now: DateTime<Utc>) -> Json {
         human_size_precision(size_rw as f64, 3)
     };
     let ports = c.get("Ports").and_then(Json::as_array).map(|p| display_ports(p)).unwrap_or_default();
-    let label_map: Map<String, Json> = labels.iter().map(|(k, v)| (k.clone(), Json::String(v.clone()))).collect();
     json!({
         "ID": if trunc { truncate_id(id) } else { id.to_string() },
         "Image": image,
@@ -190,10 +189,11 @@ pub fn container_row(c: &Json, trunc: bool, now: DateTime<Utc>) -> Json {
         "Size": size,
         "Names": names.join(","),
         "Labels": labels.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(","),
-        "LabelMap": label_map,
         "Mounts": mounts.join(","),
         "Networks": networks.join(","),
         "LocalVolumes": local_volumes.to_string(),
+        "Platform": null,
+        "_labels": c.get("Labels").cloned().unwrap_or(Json::Null),
     })
 }
 
@@ -266,9 +266,9 @@ pub fn image_rows(img: &Json, trunc: bool, digests: bool, now: DateTime<Utc>) ->
                 "CreatedSince": since_unix(created, now),
                 "CreatedAt": go_time_string(created),
                 "Size": human_size_precision(size as f64, 3),
-                "VirtualSize": human_size_precision(size as f64, 3),
-                "SharedSize": if shared == -1 { "N/A".to_string() } else { human_size_precision(shared as f64, 3) },
-                "UniqueSize": if shared == -1 || size == -1 { "N/A".to_string() } else { human_size_precision((size - shared) as f64, 3) },
+                "VirtualSize": human_size(size as f64),
+                "SharedSize": if shared == -1 { "N/A".to_string() } else { human_size(shared as f64) },
+                "UniqueSize": if shared == -1 || size == -1 { "N/A".to_string() } else { human_size((size - shared) as f64) },
                 "Containers": if containers == -1 { "N/A".to_string() } else { containers.to_string() },
             })
         })
@@ -311,7 +311,7 @@ mod tests {
 
     #[test]
     fn ps_table_matches_docker() {
-        let f = Format::parse(PS_TABLE).unwrap();
+        let f = Format::parse_rows(PS_TABLE).unwrap();
         let out = f.render(&[container_row(&container(), true, now())], &ps_headers()).unwrap();
         assert_eq!(
             out,
@@ -322,7 +322,7 @@ mod tests {
 
     #[test]
     fn ps_empty_prints_only_the_header() {
-        let f = Format::parse(PS_TABLE).unwrap();
+        let f = Format::parse_rows(PS_TABLE).unwrap();
         assert_eq!(
             f.render(&[], &ps_headers()).unwrap(),
             "CONTAINER ID   IMAGE     COMMAND   CREATED   STATUS    PORTS     NAMES\n"
@@ -355,7 +355,7 @@ mod tests {
         let dangling = json!({"Id": "sha256:fedcba9876543210", "RepoTags": [], "Created": 1_699_999_000, "Size": 7_500});
         let mut rows = image_rows(&img, true, false, now());
         rows.extend(image_rows(&dangling, true, false, now()));
-        let out = Format::parse(IMAGES_TABLE).unwrap().render(&rows, &images_headers()).unwrap();
+        let out = Format::parse_rows(IMAGES_TABLE).unwrap().render(&rows, &images_headers()).unwrap();
         assert_eq!(
             out,
             "REPOSITORY   TAG       IMAGE ID       CREATED          SIZE\n\

@@ -45,7 +45,7 @@ pub async fn images(c: &Client, a: &ImagesArgs) -> Result<i32, Failure> {
     let default = if a.digests { IMAGES_DIGESTS_TABLE } else { IMAGES_TABLE };
     let format = if a.quiet { "{{.ID}}".to_string() } else { a.format.clone().unwrap_or_else(|| default.to_string()) };
     let format = if format == "table" { default.to_string() } else { format };
-    let tmpl = Format::parse(&format).map_err(|e| Failure::Msg(e.to_string()))?;
+    let tmpl = Format::parse_rows(&format).map_err(|e| Failure::Msg(e.to_string()))?;
     let mut filters = a.filter.clone();
     if let Some(r) = &a.reference {
         filters.push(format!("reference={r}"));
@@ -106,10 +106,10 @@ pub async fn tag(c: &Client, a: &TagArgs) -> Result<i32, Failure> {
 pub async fn history(c: &Client, a: &HistoryArgs) -> Result<i32, Failure> {
     let format = if a.quiet { "{{.ID}}".to_string() } else { a.format.clone().unwrap_or_else(|| HISTORY_TABLE.to_string()) };
     let format = if format == "table" { HISTORY_TABLE.to_string() } else { format };
-    let tmpl = Format::parse(&format).map_err(|e| Failure::Msg(e.to_string()))?;
+    let tmpl = Format::parse_rows(&format).map_err(|e| Failure::Msg(e.to_string()))?;
     let list = c.get(&format!("/images/{}/history", seg(&a.image))).await?;
     let now = chrono::Utc::now();
     let rows: Vec<Json> = list.as_array().into_iter().flatten().map(|h| history_row(h, !a.no_trunc, a.human, now)).collect();
-    print!("{}", tmpl.render(&rows, &history_headers()).map_err(|e| Failure::Msg(e.to_string()))?);
+    print!("{}", tmpl.render(&rows, &history_headers(a.human)).map_err(|e| Failure::Msg(e.to_string()))?);
     Ok(0)
 }

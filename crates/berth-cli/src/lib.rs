@@ -16,6 +16,7 @@ pub mod system;
 pub mod template;
 pub mod terminal;
 pub mod units;
+pub mod usage;
 
 use std::ffi::OsString;
 use std::io::Write;
@@ -93,38 +94,48 @@ fn report_clap_error(e: clap::Error, args: &[OsString]) -> i32 {
         _ => {}
     }
     let path = command_path(args);
-    let msg = match e.kind() {
+    match e.kind() {
         ErrorKind::UnknownArgument => {
             let arg = e.get(ContextKind::InvalidArg).map(|a| a.to_string()).unwrap_or_default();
+            if !arg.starts_with('-') {
+                eprintln!("{}", usage::arity_error(&path));
+                return 1;
+            }
             let arg = arg.split('=').next().unwrap_or(&arg).to_string();
-            if arg.starts_with("--") {
+            let msg = if arg.starts_with("--") {
                 format!("unknown flag: {arg}")
             } else {
                 format!("unknown shorthand flag: '{}' in {arg}", arg.trim_start_matches('-').chars().next().unwrap_or('?'))
-            }
+            };
+            eprintln!("{}", usage::flag_error(&path, &msg));
+            125
+        }
+        ErrorKind::MissingSubcommand => {
+            let mut cmd = <Cli as clap::CommandFactory>::command();
+            let help = path.split(' ').next().and_then(|p| cmd.find_subcommand_mut(p)).map(|c| c.render_help().to_string());
+            println!("{}", help.unwrap_or_default());
+            0
         }
         ErrorKind::InvalidSubcommand => {
             let sub = e.get(ContextKind::InvalidSubcommand).map(|a| a.to_string()).unwrap_or_default();
-            format!("berth: unknown command: berth {sub}")
+            let parent = if path.contains(' ') { path.rsplit_once(' ').map(|(p, _)| p).unwrap_or("") } else { "" };
+            if parent.is_empty() {
+                eprintln!("berth: unknown command: berth {sub}\n\nRun 'berth --help' for more information");
+            } else {
+                eprintln!("berth: unknown command: berth {parent} {sub}\n\nUsage:  berth {parent}\n\nRun 'berth {parent} --help' for more information");
+            }
+            1
         }
-        ErrorKind::MissingRequiredArgument | ErrorKind::TooFewValues => {
-            format!("\"berth {path}\" requires at least 1 argument.")
+        ErrorKind::MissingRequiredArgument | ErrorKind::TooFewValues | ErrorKind::TooManyValues | ErrorKind::WrongNumberOfValues => {
+            eprintln!("{}", usage::arity_error(&path));
+            1
         }
         _ => {
             let text = e.to_string();
             let first = text.lines().next().unwrap_or("").trim_start_matches("error: ").to_string();
-            first
+            eprintln!("{}", usage::flag_error(&path, &first));
+            125
         }
-    };
-    if path.is_empty() {
-        eprintln!("{msg}\nSee 'berth --help'.");
-    } else {
-        eprintln!("{msg}\nSee 'berth {path} --help'.");
-    }
-    if matches!(e.kind(), ErrorKind::MissingRequiredArgument | ErrorKind::TooFewValues) {
-        1
-    } else {
-        125
     }
 }
 
@@ -149,7 +160,7 @@ pub fn run(args: Vec<OsString>) -> i32 {
     match result {
         Ok(code) => code,
         Err(Failure::Flag(e)) => {
-            eprintln!("{e}\nSee 'berth {path} --help'.");
+            eprintln!("{}", usage::flag_error(&path, &e.to_string()));
             125
         }
         Err(e) => {
@@ -172,8 +183,7 @@ async fn dispatch(cli: Cli) -> Result<i32, Failure> {
         Cmd::Tag(a) | Cmd::Image(ImageCmd::Tag(a)) => image::tag(&c, a).await,
         Cmd::History(a) | Cmd::Image(ImageCmd::History(a)) => image::history(&c, a).await,
         Cmd::Image(ImageCmd::Inspect(a)) => {
-            let mut a2 = args::InspectArgs { format: a.format.clone(), kind: Some("image".into()), size: false, names: a.names.clone() };
-            std::mem::swap(&mut a2.size, &mut false.clone());
+            let a2 = args::InspectArgs { format: a.format.clone(), kind: Some("image".into()), size: false, names: a.names.clone() };
             system::inspect(&c, &a2).await
         }
         Cmd::Inspect(a) => system::inspect(&c, a).await,

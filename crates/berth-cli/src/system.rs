@@ -26,6 +26,11 @@ fn client_version_block(host: &str) -> String {
     )
 }
 
+/// Docker's `reformatDate`: an RFC 3339 build time printed as Go's `time.ANSIC`.
+fn ansic_date(t: &str) -> String {
+    chrono::DateTime::parse_from_rfc3339(t).map(|d| d.format("%a %b %e %H:%M:%S %Y").to_string()).unwrap_or_else(|_| t.to_string())
+}
+
 fn go_arch() -> &'static str {
     match std::env::consts::ARCH {
         "x86_64" => "amd64",
@@ -49,9 +54,9 @@ pub async fn version(c: &Client, host: &str) -> Result<i32, Failure> {
                 if name == "Engine" {
                     text.push_str(&format!("  Version:\t{}\n", s(comp, "/Version")));
                     text.push_str(&format!("  API version:\t{} (minimum version {})\n", s(comp, "/Details/ApiVersion"), s(comp, "/Details/MinAPIVersion")));
-                    for (label, key) in [("Go version", "GoVersion"), ("Git commit", "GitCommit"), ("Built", "BuildTime")] {
-                        text.push_str(&format!("  {label}:\t{}\n", s(comp, &format!("/Details/{key}"))));
-                    }
+                    text.push_str(&format!("  Go version:\t{}\n", s(comp, "/Details/GoVersion")));
+                    text.push_str(&format!("  Git commit:\t{}\n", s(comp, "/Details/GitCommit")));
+                    text.push_str(&format!("  Built:\t{}\n", ansic_date(&s(comp, "/Details/BuildTime"))));
                     text.push_str(&format!("  OS/Arch:\t{}/{}\n", s(comp, "/Details/Os"), s(comp, "/Details/Arch")));
                     text.push_str(&format!("  Experimental:\t{}\n", s(comp, "/Details/Experimental")));
                 } else {
@@ -99,15 +104,47 @@ pub async fn info(c: &Client) -> Result<i32, Failure> {
     out.push_str(&format!(" Logging Driver: {}\n", s(&i, "/LoggingDriver")));
     out.push_str(&format!(" Cgroup Driver: {}\n", s(&i, "/CgroupDriver")));
     out.push_str(&format!(" Cgroup Version: {}\n", s(&i, "/CgroupVersion")));
-    let sec: Vec<String> = i
-        .get("SecurityOptions")
-        .and_then(Json::as_array)
-        .map(|a| a.iter().filter_map(Json::as_str).map(|o| o.split(',').next().unwrap_or(o).trim_start_matches("name=").to_string()).collect())
-        .unwrap_or_default();
+    let words = |ptr: &str| -> Vec<String> {
+        i.pointer(ptr).and_then(Json::as_array).map(|a| a.iter().filter_map(Json::as_str).map(str::to_string).collect()).unwrap_or_default()
+    };
+    if i.get("Plugins").is_some() {
+        out.push_str(" Plugins:\n");
+        out.push_str(&format!("  Volume: {}\n", words("/Plugins/Volume").join(" ")));
+        out.push_str(&format!("  Network: {}\n", words("/Plugins/Network").join(" ")));
+        let auth = words("/Plugins/Authorization");
+        if !auth.is_empty() {
+            out.push_str(&format!("  Authorization: {}\n", auth.join(" ")));
+        }
+        out.push_str(&format!("  Log: {}\n", words("/Plugins/Log").join(" ")));
+    }
+    let swarm = s(&i, "/Swarm/LocalNodeState");
+    if !swarm.is_empty() {
+        out.push_str(&format!(" Swarm: {swarm}\n"));
+    }
+    if let Some(rt) = i.get("Runtimes").and_then(Json::as_object) {
+        let mut names: Vec<&String> = rt.keys().collect();
+        names.sort();
+        out.push_str(&format!(" Runtimes: {}\n", names.iter().map(|n| n.as_str()).collect::<Vec<_>>().join(" ")));
+        out.push_str(&format!(" Default Runtime: {}\n", s(&i, "/DefaultRuntime")));
+    }
+    if i.get("InitBinary").is_some() {
+        out.push_str(&format!(" Init Binary: {}\n", s(&i, "/InitBinary")));
+        out.push_str(&format!(" containerd version: {}\n", s(&i, "/ContainerdCommit/ID")));
+        out.push_str(&format!(" runc version: {}\n", s(&i, "/RuncCommit/ID")));
+        out.push_str(&format!(" init version: {}\n", s(&i, "/InitCommit/ID")));
+    }
+    let sec = words("/SecurityOptions");
     if !sec.is_empty() {
         out.push_str(" Security Options:\n");
-        for o in sec {
-            out.push_str(&format!("  {o}\n"));
+        for opt in sec {
+            for kv in opt.split(',') {
+                let (k, v) = kv.split_once('=').unwrap_or(("name", kv));
+                if k == "name" {
+                    out.push_str(&format!("  {v}\n"));
+                } else {
+                    out.push_str(&format!("   {}: {v}\n", crate::template::title_case(k)));
+                }
+            }
         }
     }
     out.push_str(&format!(" Kernel Version: {}\n", s(&i, "/KernelVersion")));
@@ -120,8 +157,42 @@ pub async fn info(c: &Client) -> Result<i32, Failure> {
     out.push_str(&format!(" ID: {}\n", s(&i, "/ID")));
     out.push_str(&format!(" Docker Root Dir: {}\n", s(&i, "/DockerRootDir")));
     out.push_str(&format!(" Debug Mode: {}\n", i.get("Debug").and_then(Json::as_bool).unwrap_or(false)));
+    for (label, key) in [("HTTP Proxy", "/HttpProxy"), ("HTTPS Proxy", "/HttpsProxy"), ("No Proxy", "/NoProxy")] {
+        let v = s(&i, key);
+        if !v.is_empty() {
+            out.push_str(&format!(" {label}: {v}\n"));
+        }
+    }
+    let labels = words("/Labels");
+    if !labels.is_empty() {
+        out.push_str(" Labels:\n");
+        for l in labels {
+            out.push_str(&format!("  {l}\n"));
+        }
+    }
     out.push_str(&format!(" Experimental: {}\n", i.get("ExperimentalBuild").and_then(Json::as_bool).unwrap_or(false)));
-    out.push_str(&format!(" Live Restore Enabled: {}\n", i.get("LiveRestoreEnabled").and_then(Json::as_bool).unwrap_or(false)));
+    let mut insecure = words("/RegistryConfig/InsecureRegistryCIDRs");
+    if let Some(idx) = i.pointer("/RegistryConfig/IndexConfigs").and_then(Json::as_object) {
+        for (name, cfg) in idx {
+            if cfg.get("Secure").and_then(Json::as_bool) == Some(false) {
+                insecure.push(name.clone());
+            }
+        }
+    }
+    if !insecure.is_empty() {
+        out.push_str(" Insecure Registries:\n");
+        for r in insecure {
+            out.push_str(&format!("  {r}\n"));
+        }
+    }
+    let mirrors = words("/RegistryConfig/Mirrors");
+    if !mirrors.is_empty() {
+        out.push_str(" Registry Mirrors:\n");
+        for m in mirrors {
+            out.push_str(&format!("  {m}\n"));
+        }
+    }
+    out.push_str(&format!(" Live Restore Enabled: {}\n\n", i.get("LiveRestoreEnabled").and_then(Json::as_bool).unwrap_or(false)));
     print!("{out}");
     for w in i.get("Warnings").and_then(Json::as_array).into_iter().flatten() {
         if let Some(w) = w.as_str() {

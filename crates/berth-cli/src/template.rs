@@ -16,6 +16,7 @@ type JsonTable = Arc<Mutex<HashMap<usize, String>>>;
 /// A parsed `--format` template.
 pub struct Format {
     table: bool,
+    rows: bool,
     body: Template,
     header: Option<Template>,
     json: JsonTable,
@@ -28,6 +29,81 @@ pub enum FormatError {
     Parse(String),
     #[error("template parsing error: {0}")]
     Exec(String),
+}
+
+impl FormatError {
+    /// The wording `ps` uses (`failed to parse template: …`, `failed to execute template: …`).
+    pub fn ps_text(&self) -> String {
+        match self {
+            FormatError::Parse(m) => format!("failed to parse template: {m}"),
+            FormatError::Exec(m) => format!("failed to execute template: {m}"),
+        }
+    }
+}
+
+/// Go prints parse errors as `template: NAME:LINE: msg`; gotmpl as `template: LINE:COL: msg`.
+fn go_error_text(e: &TemplateError) -> String {
+    let text = e.to_string();
+    if let Some(rest) = text.strip_prefix("template: ") {
+        let mut parts = rest.splitn(3, ':');
+        if let (Some(line), Some(col), Some(msg)) = (parts.next(), parts.next(), parts.next()) {
+            if line.chars().all(|c| c.is_ascii_digit()) && col.chars().all(|c| c.is_ascii_digit()) {
+                return format!("template: :{line}:{msg}");
+            }
+        }
+    }
+    text
+}
+
+/// Docker's rows have a `Label NAME` method; gotmpl maps have no methods, so
+/// `.Label "x"` becomes `(label ._labels "x")` over the hidden `_labels` map of the row.
+fn rewrite_label_calls(src: &str) -> String {
+    let mut out = String::with_capacity(src.len());
+    let mut rest = src;
+    while let Some(i) = rest.find(".Label ") {
+        let before_ok = i == 0 || !rest[..i].ends_with(|c: char| c.is_alphanumeric() || c == '_' || c == '.');
+        let after = &rest[i + ".Label ".len()..];
+        let arg = after.trim_start();
+        let quoted = arg.starts_with('"') && arg[1..].find('"').is_some();
+        if !before_ok || !quoted {
+            out.push_str(&rest[..i + ".Label ".len()]);
+            rest = after;
+            continue;
+        }
+        let end = 1 + arg[1..].find('"').unwrap_or(0) + 1;
+        out.push_str(&rest[..i]);
+        out.push_str(&format!("(label ._labels {})", &arg[..end]));
+        rest = &arg[end..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// JSON as Go's `json.Marshal` writes a map: keys sorted, `<`, `>` and `&` escaped.
+pub fn go_marshal_sorted(v: &Json) -> String {
+    fn sort(v: &Json) -> Json {
+        match v {
+            Json::Object(o) => {
+                let mut keys: Vec<&String> = o.keys().collect();
+                keys.sort();
+                Json::Object(keys.into_iter().map(|k| (k.clone(), sort(&o[k]))).collect())
+            }
+            Json::Array(a) => Json::Array(a.iter().map(sort).collect()),
+            other => other.clone(),
+        }
+    }
+    // Keys starting with `_` are Berth's hidden helpers, not Docker fields.
+    let visible = match v {
+        Json::Object(o) => Json::Object(o.iter().filter(|(k, _)| !k.starts_with('_')).map(|(k, v)| (k.clone(), v.clone())).collect()),
+        other => other.clone(),
+    };
+    sort(&visible)
+        .to_string()
+        .replace('<', "\\u003c")
+        .replace('>', "\\u003e")
+        .replace('&', "\\u0026")
+        .replace('\u{2028}', "\\u2028")
+        .replace('\u{2029}', "\\u2029")
 }
 
 fn arg_str(args: &[Value], i: usize) -> String {
@@ -120,7 +196,7 @@ fn with_docker_funcs(t: Template, json: JsonTable) -> Template {
     })
     .func("upper", |a: &[Value]| Ok(Value::String(arg_str(a, 0).to_uppercase().into())))
     .func("lower", |a: &[Value]| Ok(Value::String(arg_str(a, 0).to_lowercase().into())))
-    .func("title", |a: &[Value]| Ok(Value::String(title_case(&arg_str(a, 0)).into())))
+    .func("title", title_fn)
     .func("split", |a: &[Value]| {
         let s = arg_str(a, 0);
         let sep = arg_str(a, 1);
@@ -145,37 +221,69 @@ fn with_docker_funcs(t: Template, json: JsonTable) -> Template {
         let n = arg_int(a, 1).max(0) as usize;
         Ok(Value::String(s.chars().take(n).collect::<String>().into()))
     })
-    .func("pad", |a: &[Value]| {
-        let s = arg_str(a, 0);
-        let (before, after) = (arg_int(a, 1).max(0) as usize, arg_int(a, 2).max(0) as usize);
-        Ok(Value::String(format!("{}{s}{}", " ".repeat(before), " ".repeat(after)).into()))
+    .func("pad", pad_fn)
+    .func("label", |a: &[Value]| {
+        let key = arg_str(a, 1);
+        Ok(a.first().and_then(|m| m.field(&key)).cloned().unwrap_or(Value::String("".into())))
     })
 }
 
-/// Docker's header functions: every function hands back its first argument.
+/// `title`: Go's `strings.Title`.
+fn title_fn(a: &[Value]) -> gotmpl::Result<Value> {
+    Ok(Value::String(title_case(&arg_str(a, 0)).into()))
+}
+
+/// `pad S BEFORE AFTER`: spaces around a string.
+fn pad_fn(a: &[Value]) -> gotmpl::Result<Value> {
+    let s = arg_str(a, 0);
+    let (before, after) = (arg_int(a, 1).max(0) as usize, arg_int(a, 2).max(0) as usize);
+    Ok(Value::String(format!("{}{s}{}", " ".repeat(before), " ".repeat(after)).into()))
+}
+
+/// Docker's header functions: `json`, `upper`, `lower`, `split`, `join` and `truncate`
+/// hand back their first argument; `title` and `pad` apply to the header too.
 fn with_header_funcs(t: Template) -> Template {
     let ident = |a: &[Value]| Ok(a.first().cloned().unwrap_or(Value::Nil));
-    ["json", "upper", "lower", "title", "split", "join", "truncate", "pad"]
+    ["json", "upper", "lower", "split", "join", "truncate"]
         .iter()
-        .fold(t, |t, name| t.func(name, ident))
+        .fold(t.func("title", title_fn).func("pad", pad_fn), |t, name| t.func(name, ident))
+        // Docker titles a label column with the key's last dotted part, `-`/`_` as spaces.
+        .func("label", |a: &[Value]| {
+            let key = arg_str(a, 1);
+            let last = key.rsplit('.').next().unwrap_or("").replace(['-', '_'], " ");
+            Ok(Value::String(last.into()))
+        })
 }
 
 impl Format {
-    /// Parses a Docker `--format` string (`table …` or a plain template).
+    /// Parses a Docker `--format` string (`table …` or a plain template) to run over
+    /// daemon JSON (`inspect -f`): a missing key prints `<no value>`.
     pub fn parse(format: &str) -> Result<Self, FormatError> {
+        Self::parse_with(format, false)
+    }
+
+    /// Parses a format for formatter rows (`ps`, `images`, `history`): like Docker's
+    /// structs, a field that does not exist is an error, and `{{json .}}` sorts the keys.
+    pub fn parse_rows(format: &str) -> Result<Self, FormatError> {
+        Self::parse_with(format, true)
+    }
+
+    fn parse_with(format: &str, rows: bool) -> Result<Self, FormatError> {
         let table = format.starts_with("table");
         let src = if table { &format["table".len()..] } else { format };
         let src = src.trim_matches(' ').replace("\\t", "\t").replace("\\n", "\n");
+        let src = if rows { rewrite_label_calls(&src) } else { src };
         let json: JsonTable = Arc::default();
-        let body = with_docker_funcs(Template::new(""), json.clone())
+        let missing = if rows { gotmpl::MissingKey::Error } else { gotmpl::MissingKey::Invalid };
+        let body = with_docker_funcs(Template::new("").missing_key(missing), json.clone())
             .parse(&src)
-            .map_err(|e| FormatError::Parse(e.to_string()))?;
+            .map_err(|e| FormatError::Parse(go_error_text(&e)))?;
         let header = if table {
-            Some(with_header_funcs(Template::new("")).parse(&src).map_err(|e| FormatError::Parse(e.to_string()))?)
+            Some(with_header_funcs(Template::new("")).parse(&src).map_err(|e| FormatError::Parse(go_error_text(&e)))?)
         } else {
             None
         };
-        Ok(Format { table, body, header, json })
+        Ok(Format { table, rows, body, header, json })
     }
 
     /// Whether the format asked for a table (header row, aligned columns).
@@ -187,10 +295,13 @@ impl Format {
     pub fn execute(&self, data: &Json) -> Result<String, FormatError> {
         let mut table = HashMap::new();
         let value = to_value(data, &mut table);
+        if let (true, Value::Map(m)) = (self.rows, &value) {
+            table.insert(Arc::as_ptr(m) as *const u8 as usize, go_marshal_sorted(data));
+        }
         if let Ok(mut t) = self.json.lock() {
             *t = table;
         }
-        let out = self.body.execute_to_string(&value).map_err(|e| FormatError::Exec(e.to_string()));
+        let out = self.body.execute_to_string(&value).map_err(|e| FormatError::Exec(go_error_text(&e)));
         if let Ok(mut t) = self.json.lock() {
             t.clear();
         }
@@ -210,7 +321,7 @@ impl Format {
         };
         let mut table = HashMap::new();
         let hv = to_value(headers, &mut table);
-        let head = header.execute_to_string(&hv).map_err(|e| FormatError::Exec(e.to_string()))?;
+        let head = header.execute_to_string(&hv).unwrap_or_default();
         Ok(tabwrite(&format!("{head}\n{body}"), 10, 3))
     }
 }
@@ -252,6 +363,9 @@ mod tests {
         let f = Format::parse("table {{upper .Names}}\\t{{json .ID}}").unwrap();
         let out = f.render(&[json!({"ID": "x", "Names": "n"})], &json!({"ID": "CONTAINER ID", "Names": "NAMES"})).unwrap();
         assert_eq!(out, "NAMES     CONTAINER ID\nN         \"x\"\n");
+        let f = Format::parse("table {{title .S}}\\t{{pad .S 1 1}}|").unwrap();
+        let out = f.render(&[json!({"S": "ab"})], &json!({"S": "STATE"})).unwrap();
+        assert_eq!(out, "STATE      STATE |\nAb         ab |\n");
     }
 
     #[test]
@@ -271,8 +385,28 @@ mod tests {
     }
 
     #[test]
+    fn row_json_is_sorted_and_escaped_like_go() {
+        let f = Format::parse_rows("{{json .}}").unwrap();
+        let out = f.execute(&json!({"Ports": "0.0.0.0:80->80/tcp", "ID": "a", "Platform": null})).unwrap();
+        assert_eq!(out, r#"{"ID":"a","Platform":null,"Ports":"0.0.0.0:80-\u003e80/tcp"}"#);
+        assert!(f.execute(&json!({})).is_ok());
+        let strict = Format::parse_rows("{{.Foo}}").unwrap();
+        assert!(strict.execute(&json!({"ID": "a"})).is_err());
+        assert_eq!(Format::parse("{{.Foo}}").unwrap().execute(&json!({"ID": "a"})).unwrap(), "<no value>");
+    }
+
+    #[test]
+    fn label_method_reads_the_rows_labels() {
+        assert_eq!(rewrite_label_calls(r#"{{.Label "a.b"}}-{{.Labels}}"#), r#"{{(label ._labels "a.b")}}-{{.Labels}}"#);
+        let f = Format::parse_rows(r#"{{.Label "a"}}|{{.Label "zz"}}"#).unwrap();
+        assert_eq!(f.execute(&json!({"_labels": {"a": "1"}})).unwrap(), "1|");
+        let f = Format::parse_rows("{{json .}}").unwrap();
+        assert_eq!(f.execute(&json!({"_labels": {"a": "1"}, "ID": "x"})).unwrap(), r#"{"ID":"x"}"#);
+    }
+
+    #[test]
     fn bad_template_is_a_parse_error() {
         let err = Format::parse("{{.ID").err().unwrap();
-        assert!(err.to_string().starts_with("template parsing error: "));
+        assert_eq!(err.to_string(), "template parsing error: template: :1: unclosed action");
     }
 }

@@ -47,10 +47,28 @@ fn window_size(fd: BorrowedFd<'_>) -> Option<(u16, u16)> {
     (r == 0 && ws.ws_row > 0).then_some((ws.ws_row, ws.ws_col))
 }
 
+/// The local terminal's size as (rows, columns), if stdout or stdin is a terminal.
+pub fn size() -> Option<(u16, u16)> {
+    window_size(std::io::stdout().as_fd()).or_else(|| window_size(std::io::stdin().as_fd()))
+}
+
 /// Sends the local terminal's size to `path` (`…/resize`), when there is a terminal.
 pub async fn send_resize(c: &Client, path: &str) {
-    let size = window_size(std::io::stdout().as_fd()).or_else(|| window_size(std::io::stdin().as_fd()));
-    if let Some((h, w)) = size {
+    if let Some((h, w)) = size() {
         let _ = c.call(http::Method::POST, &format!("{path}{}", query(&[("h", h.to_string()), ("w", w.to_string())])), None).await;
     }
+}
+
+/// Sends the size now, then again on every SIGWINCH until the returned task is aborted.
+pub async fn track_size(c: &Client, path: String) -> tokio::task::JoinHandle<()> {
+    send_resize(c, &path).await;
+    let c = c.clone();
+    tokio::spawn(async move {
+        let Ok(mut winch) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::window_change()) else {
+            return;
+        };
+        while winch.recv().await.is_some() {
+            send_resize(&c, &path).await;
+        }
+    })
 }

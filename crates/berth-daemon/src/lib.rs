@@ -65,7 +65,8 @@ async fn serve(args: DaemonArgs) -> anyhow::Result<()> {
         redb::Database::create(&db_path).with_context(|| format!("opening {}", db_path.display()))?,
     );
     let images = Arc::new(berth_image::ImageStore::open(&args.root, db.clone())?);
-    let containers = Arc::new(containers::ContainerService {});
+    let containers = containers::ContainerService::open(config.clone(), db.clone(), images.clone())?;
+    containers.recover().await;
     let daemon = Daemon { config, daemon_id: daemon_id(&args.root)?, db, images, containers };
 
     let listener = server::bind(&socket)?;

@@ -1,9 +1,194 @@
-//! `berth exec-helper <ExecSpec JSON>`: runs a process inside a running container.
+//! `berth exec-helper <ExecSpec JSON>`: runs a process inside a running container
+//! (contract on [`crate::spec::ExecSpec`]).
+//!
+//! The helper opens the namespaces of the container's init, joins its cgroups, enters
+//! the namespaces (mount last), forks, and the child becomes the process: user, env,
+//! cwd, capabilities, exec. The helper reports on fd 3 and exits with the process's
+//! exit code.
 
+use crate::capabilities;
+use crate::cgroup;
+use crate::error::{Result, RuntimeError};
+use crate::init::{self, InitFailure};
+use crate::spec::ExecSpec;
+use nix::errno::Errno;
 use std::ffi::OsString;
+use std::fs::File;
+use std::io::Write;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+
+/// Namespaces an exec joins, in order (mount last: after it, host paths are gone).
+const NAMESPACES: &[(&str, libc::c_int)] = &[
+    ("cgroup", libc::CLONE_NEWCGROUP),
+    ("ipc", libc::CLONE_NEWIPC),
+    ("uts", libc::CLONE_NEWUTS),
+    ("net", libc::CLONE_NEWNET),
+    ("pid", libc::CLONE_NEWPID),
+    ("mnt", libc::CLONE_NEWNS),
+];
+
+/// Exit code when the process could not be set up (Docker's "cannot invoke").
+const SETUP_FAILED: i32 = 126;
 
 /// Entry point for `berth exec-helper`; returns the process exit code.
 pub fn main(args: &[OsString]) -> i32 {
-    eprintln!("berth exec-helper: not built yet ({args:?})");
-    1
+    // Nothing in the container may open our /proc/<pid>/exe (CVE-2019-5736).
+    unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) };
+    let mut status = status_pipe();
+    let spec: ExecSpec = match args.first().and_then(|a| a.to_str()).map(serde_json::from_str) {
+        Some(Ok(s)) => s,
+        Some(Err(e)) => return report_error(&mut status, &format!("invalid exec spec: {e}"), SETUP_FAILED),
+        None => return report_error(&mut status, "usage: berth exec-helper '<ExecSpec JSON>'", SETUP_FAILED),
+    };
+    if spec.process.tty {
+        return report_error(&mut status, "exec with a TTY is not supported yet", SETUP_FAILED);
+    }
+    if let Err(e) = enter_container(spec.init_pid) {
+        return report_error(&mut status, &e.to_string(), SETUP_FAILED);
+    }
+    run(&spec, &mut status)
+}
+
+/// fd 3, when the daemon gave us one.
+fn status_pipe() -> Option<File> {
+    let valid = unsafe { libc::fcntl(3, libc::F_GETFD) } >= 0;
+    valid.then(|| {
+        unsafe { libc::fcntl(3, libc::F_SETFD, libc::FD_CLOEXEC) };
+        unsafe { File::from_raw_fd(3) }
+    })
+}
+
+fn report(status: &mut Option<File>, value: serde_json::Value) {
+    match status {
+        Some(f) => {
+            let _ = writeln!(f, "{value}");
+        }
+        None => eprintln!("{value}"),
+    }
+}
+
+fn report_error(status: &mut Option<File>, msg: &str, code: i32) -> i32 {
+    report(status, serde_json::json!({"error": msg, "exit_code": code}));
+    code
+}
+
+/// Joins the cgroups and namespaces of `pid`.
+fn enter_container(pid: i32) -> Result<()> {
+    if pid <= 0 {
+        return Err(RuntimeError::InvalidArgument(format!("invalid init pid {pid}")));
+    }
+    let mut fds: Vec<(&str, libc::c_int, File)> = Vec::new();
+    for (name, flag) in NAMESPACES {
+        let path = format!("/proc/{pid}/ns/{name}");
+        let theirs = std::fs::metadata(&path).map_err(|e| RuntimeError::io("stat", &path, e))?;
+        let ours = std::fs::metadata(format!("/proc/self/ns/{name}")).ok();
+        use std::os::unix::fs::MetadataExt;
+        if ours.is_some_and(|o| o.ino() == theirs.ino() && o.dev() == theirs.dev()) {
+            continue; // shared with the host (e.g. --network host)
+        }
+        let f = File::open(&path).map_err(|e| RuntimeError::io("open", &path, e))?;
+        fds.push((name, *flag, f));
+    }
+    cgroup::join_cgroups_of(pid)?;
+    for (name, flag, f) in &fds {
+        let r = unsafe { libc::setns(f.as_raw_fd(), *flag) };
+        Errno::result(r).map_err(|e| RuntimeError::sys(format!("joining the container's {name} namespace"), e))?;
+    }
+    Ok(())
+}
+
+fn run(spec: &ExecSpec, status: &mut Option<File>) -> i32 {
+    let (err_r, err_w) = match nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC) {
+        Ok(p) => p,
+        Err(e) => return report_error(status, &format!("pipe2: {e}"), SETUP_FAILED),
+    };
+    let pid = unsafe { libc::fork() };
+    if pid < 0 {
+        return report_error(status, &format!("fork: {}", Errno::last()), SETUP_FAILED);
+    }
+    if pid == 0 {
+        drop(err_r);
+        let failure = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| become_process(spec))) {
+            Ok(f) => f,
+            Err(_) => InitFailure::Setup(RuntimeError::Internal("exec set-up panicked".into())),
+        };
+        let (code, msg) = match failure {
+            InitFailure::Exec(code, msg) => (code, msg),
+            InitFailure::Setup(e) => (SETUP_FAILED, e.to_string()),
+            InitFailure::Abandoned => (SETUP_FAILED, "abandoned".to_string()),
+        };
+        init::write_all_fd(err_w.as_raw_fd(), format!("{code} {msg}").as_bytes());
+        unsafe { libc::_exit(code) };
+    }
+    drop(err_w);
+    // Our stdio belongs to the process now: EOF on them must follow its lifetime.
+    unsafe {
+        let null = libc::open(c"/dev/null".as_ptr(), libc::O_RDWR);
+        if null >= 0 {
+            for fd in 0..3 {
+                libc::dup2(null, fd);
+            }
+            libc::close(null);
+        }
+    }
+    let mut msg = Vec::new();
+    read_to_end(&err_r, &mut msg);
+    // EOF without a message: the exec succeeded and the process runs.
+    if msg.is_empty() {
+        report(status, serde_json::json!({"pid": pid}));
+        *status = None;
+    }
+    let mut wstatus = 0;
+    loop {
+        let r = unsafe { libc::waitpid(pid, &mut wstatus, 0) };
+        if r == pid || r < 0 && Errno::last() != Errno::EINTR {
+            break;
+        }
+    }
+    if !msg.is_empty() {
+        let text = String::from_utf8_lossy(&msg);
+        let (code, m) = text.split_once(' ').unwrap_or(("126", &text));
+        let code: i32 = code.parse().unwrap_or(SETUP_FAILED);
+        return report_error(status, m, code);
+    }
+    if libc::WIFEXITED(wstatus) {
+        libc::WEXITSTATUS(wstatus)
+    } else if libc::WIFSIGNALED(wstatus) {
+        128 + libc::WTERMSIG(wstatus)
+    } else {
+        255
+    }
+}
+
+fn read_to_end(fd: &OwnedFd, out: &mut Vec<u8>) {
+    let mut buf = [0u8; 4096];
+    loop {
+        let n = unsafe { libc::read(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
+        if n < 0 && Errno::last() == Errno::EINTR {
+            continue;
+        }
+        if n <= 0 {
+            return;
+        }
+        out.extend_from_slice(&buf[..n as usize]);
+    }
+}
+
+/// In the forked child, inside the container: only returns on failure.
+fn become_process(spec: &ExecSpec) -> InitFailure {
+    let setup = || -> Result<Vec<String>> {
+        init::reset_signals();
+        let user = init::resolve_user(&spec.process.user)?;
+        let env = init::process_env(&spec.process, &user);
+        let capset = capabilities::compute(spec.privileged, &spec.cap_add, &spec.cap_drop)?;
+        init::become_user(&user, &capset)?;
+        let cwd = if spec.process.cwd.is_empty() { "/" } else { spec.process.cwd.as_str() };
+        init::enter_cwd(cwd)?;
+        init::close_fds_on_exec();
+        Ok(env)
+    };
+    match setup() {
+        Ok(env) => init::exec_process(&spec.process.args, &env),
+        Err(e) => InitFailure::Setup(e),
+    }
 }

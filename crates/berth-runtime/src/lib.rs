@@ -1,14 +1,27 @@
 //! Berth's container runtime.
 //!
 //! Runs only in small single-threaded processes (`berth shim`, `berth exec-helper`),
-//! never inside the daemon's async threads: it forks and changes namespaces.
+//! never inside the daemon's async threads: it forks and changes namespaces. The daemon
+//! itself only calls the plain-file functions of [`cgroup`] ([`cgroup::set_frozen`],
+//! [`cgroup::pids`]).
 //!
 //! - [`spec`]: what to run, written by the daemon.
 //! - [`protocol`]: how the daemon talks to a running shim.
 
-pub mod protocol;
-pub mod spec;
-
-pub use spec::*;
+pub mod capabilities;
+pub mod cgroup;
+pub mod defaults;
+pub mod error;
 pub mod exec;
+mod fsutil;
+mod init;
+pub mod jsonlog;
+pub mod mounts;
+pub mod protocol;
+pub mod securejoin;
 pub mod shim;
+pub mod spec;
+pub mod user;
+
+pub use error::RuntimeError;
+pub use spec::*;

@@ -1,9 +1,307 @@
-//! Containers routes.
+//! Container routes (moby `api/server/router/container`): `method, path → handler`;
+//! handlers decode the request and call [`crate::containers::ContainerService`].
 
-use axum::Router;
+use std::collections::HashMap;
+use std::convert::Infallible;
 
+use axum::body::{Body, Bytes};
+use axum::extract::{Path, Query, Request, State};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get, post};
+use axum::{Json, Router};
+use berth_api::{ContainerCreateBody, ContainerPruneResponse, WaitError, WaitResponse};
+use http::StatusCode;
+
+use crate::containers::attach::AttachOptions;
+use crate::containers::logs::{self, LogOptions};
+use crate::containers::{filters, ListOptions, WaitCondition};
+use crate::error::{ApiError, ApiResult};
+use crate::hijack::{self, Hijack};
 use crate::state::Daemon;
+use crate::version::ApiVersion;
 
 pub fn routes() -> Router<Daemon> {
     Router::new()
+        .route("/containers/create", post(create))
+        .route("/containers/json", get(list))
+        .route("/containers/prune", post(prune))
+        .route("/containers/{id}/json", get(inspect))
+        .route("/containers/{id}/start", post(start))
+        .route("/containers/{id}/stop", post(stop))
+        .route("/containers/{id}/restart", post(restart))
+        .route("/containers/{id}/kill", post(kill))
+        .route("/containers/{id}/wait", post(wait))
+        .route("/containers/{id}/rename", post(rename))
+        .route("/containers/{id}/pause", post(pause))
+        .route("/containers/{id}/unpause", post(unpause))
+        .route("/containers/{id}/top", get(top))
+        .route("/containers/{id}/logs", get(logs_handler))
+        .route("/containers/{id}/attach", post(attach))
+        .route("/containers/{id}/resize", post(resize))
+        .route("/containers/{id}", delete(remove))
+}
+
+type Q = Query<HashMap<String, String>>;
+
+/// Docker's boolean query values: `1`/`true`/`True` are true, anything else false.
+pub fn qbool(q: &HashMap<String, String>, key: &str) -> bool {
+    q.get(key).is_some_and(|v| matches!(v.as_str(), "1" | "true" | "True" | "TRUE"))
+}
+
+fn qint(q: &HashMap<String, String>, key: &str) -> ApiResult<Option<i64>> {
+    match q.get(key).map(|s| s.trim()).filter(|s| !s.is_empty()) {
+        None => Ok(None),
+        Some(v) => v
+            .parse::<i64>()
+            .map(Some)
+            .map_err(|_| ApiError::invalid(format!("invalid value for {key}: {v}"))),
+    }
+}
+
+fn api_version(req_ext: &http::Extensions) -> ApiVersion {
+    req_ext.get::<ApiVersion>().copied().unwrap_or(ApiVersion(1, 45))
+}
+
+async fn create(State(d): State<Daemon>, q: Q, body: Bytes) -> ApiResult<Response> {
+    let body: ContainerCreateBody = if body.is_empty() {
+        return Err(ApiError::invalid("invalid JSON: body is empty"));
+    } else {
+        serde_json::from_slice(&body).map_err(|e| ApiError::invalid(format!("invalid JSON: {e}")))?
+    };
+    let resp = d.containers.create(body, q.get("name").map(String::as_str))?;
+    Ok((StatusCode::CREATED, Json(resp)).into_response())
+}
+
+async fn list(State(d): State<Daemon>, q: Q) -> ApiResult<Response> {
+    let opts = ListOptions {
+        all: qbool(&q, "all"),
+        limit: qint(&q, "limit")?.unwrap_or(-1),
+        size: qbool(&q, "size"),
+        filters: filters::parse(q.get("filters").map(String::as_str).unwrap_or(""))?,
+    };
+    Ok(Json(d.containers.list(&opts)?).into_response())
+}
+
+async fn inspect(State(d): State<Daemon>, Path(id): Path<String>, q: Q) -> ApiResult<Response> {
+    Ok(Json(d.containers.inspect(&id, qbool(&q, "size"))?).into_response())
+}
+
+async fn start(State(d): State<Daemon>, Path(id): Path<String>) -> ApiResult<StatusCode> {
+    d.containers.start(&id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn stop(State(d): State<Daemon>, Path(id): Path<String>, q: Q) -> ApiResult<StatusCode> {
+    d.containers.stop(&id, qint(&q, "t")?, q.get("signal").map(String::as_str)).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn restart(State(d): State<Daemon>, Path(id): Path<String>, q: Q) -> ApiResult<StatusCode> {
+    d.containers.restart(&id, qint(&q, "t")?, q.get("signal").map(String::as_str)).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn kill(State(d): State<Daemon>, Path(id): Path<String>, q: Q) -> ApiResult<StatusCode> {
+    d.containers.kill(&id, q.get("signal").map(String::as_str)).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn remove(State(d): State<Daemon>, Path(id): Path<String>, q: Q) -> ApiResult<StatusCode> {
+    if qbool(&q, "link") {
+        return Err(ApiError::invalid("Berth does not support container links"));
+    }
+    d.containers.remove(&id, qbool(&q, "force")).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn prune(State(d): State<Daemon>, q: Q) -> ApiResult<Response> {
+    let f = filters::parse(q.get("filters").map(String::as_str).unwrap_or(""))?;
+    let (deleted, reclaimed) = d.containers.prune(&f)?;
+    Ok(Json(ContainerPruneResponse {
+        containers_deleted: if deleted.is_empty() { None } else { Some(deleted) },
+        space_reclaimed: reclaimed,
+    })
+    .into_response())
+}
+
+async fn rename(State(d): State<Daemon>, Path(id): Path<String>, q: Q) -> ApiResult<StatusCode> {
+    d.containers.rename(&id, q.get("name").map(String::as_str).unwrap_or(""))?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn pause(State(d): State<Daemon>, Path(id): Path<String>) -> ApiResult<StatusCode> {
+    d.containers.pause(&id, true).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn unpause(State(d): State<Daemon>, Path(id): Path<String>) -> ApiResult<StatusCode> {
+    d.containers.pause(&id, false).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn top(State(d): State<Daemon>, Path(id): Path<String>) -> ApiResult<Response> {
+    Ok(Json(d.containers.top(&id)?).into_response())
+}
+
+async fn resize(State(d): State<Daemon>, Path(id): Path<String>, q: Q) -> ApiResult<StatusCode> {
+    let dim = |k: &str| -> ApiResult<u16> {
+        let v = qint(&q, k)?.unwrap_or(0);
+        u16::try_from(v).map_err(|_| ApiError::invalid(format!("invalid value for {k}: {v}")))
+    };
+    d.containers.resize(&id, dim("h")?, dim("w")?).await?;
+    Ok(StatusCode::OK)
+}
+
+/// Sends the status line right away (as Docker does) and the JSON when the wait ends.
+async fn wait(State(d): State<Daemon>, Path(id): Path<String>, q: Q) -> ApiResult<Response> {
+    let condition = WaitCondition::parse(q.get("condition").map(String::as_str).unwrap_or(""))?;
+    let fut = d.containers.wait(&id, condition)?;
+    let body = futures_util::stream::once(async move {
+        let (code, error) = fut.await;
+        let resp = WaitResponse {
+            status_code: code,
+            error: (!error.is_empty()).then_some(WaitError { message: error }),
+        };
+        let mut json = serde_json::to_vec(&resp).unwrap_or_default();
+        json.push(b'\n');
+        Ok::<_, Infallible>(Bytes::from(json))
+    });
+    Ok(Response::builder()
+        .status(StatusCode::OK)
+        .header(http::header::CONTENT_TYPE, "application/json")
+        .body(Body::from_stream(body))
+        .unwrap_or_default())
+}
+
+async fn logs_handler(State(d): State<Daemon>, Path(id): Path<String>, q: Q, req: Request) -> ApiResult<Response> {
+    let version = api_version(req.extensions());
+    let opts = LogOptions {
+        stdout: qbool(&q, "stdout"),
+        stderr: qbool(&q, "stderr"),
+        follow: qbool(&q, "follow"),
+        tail: q.get("tail").and_then(|t| logs::parse_tail(t)),
+        since: logs::parse_unix_time(q.get("since").map(String::as_str).unwrap_or(""))?,
+        until: logs::parse_unix_time(q.get("until").map(String::as_str).unwrap_or(""))?,
+        timestamps: qbool(&q, "timestamps"),
+    };
+    let (tty, rx) = d.containers.logs(&id, opts)?;
+    let stream = futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|b| (Ok::<_, Infallible>(b), rx))
+    });
+    Ok(Response::builder()
+        .status(StatusCode::OK)
+        .header(http::header::CONTENT_TYPE, hijack::stream_media_type(tty, version.at_least("1.42")))
+        .body(Body::from_stream(stream))
+        .unwrap_or_default())
+}
+
+async fn attach(State(d): State<Daemon>, Path(id): Path<String>, q: Q, mut req: Request) -> ApiResult<Response> {
+    let version = api_version(req.extensions());
+    let rec = d.containers.get(&id)?;
+    let tty = rec.config.tty;
+    if qbool(&q, "logs") && !qbool(&q, "stream") {
+        // Logs only: the recorded output, then done.
+        let opts = LogOptions { stdout: qbool(&q, "stdout"), stderr: qbool(&q, "stderr"), ..Default::default() };
+        let (_, rx) = d.containers.logs(&rec.id, opts)?;
+        let stream = futures_util::stream::unfold(rx, |mut rx| async move {
+            rx.recv().await.map(|b| (Ok::<_, Infallible>(b), rx))
+        });
+        return Ok(Response::builder()
+            .header(http::header::CONTENT_TYPE, hijack::stream_media_type(tty, version.at_least("1.42")))
+            .body(Body::from_stream(stream))
+            .unwrap_or_default());
+    }
+    let opts = AttachOptions { stdin: qbool(&q, "stdin"), stdout: qbool(&q, "stdout"), stderr: qbool(&q, "stderr"), tty };
+    let media = hijack::stream_media_type(tty, version.at_least("1.42"));
+    match hijack::prepare(&mut req, media) {
+        Hijack::Upgrade { response, upgrade } => {
+            d.containers.attach(&rec.id, opts, upgrade).await?;
+            Ok(response)
+        }
+        Hijack::Plain => {
+            let out = d.containers.attach_output(&rec.id, opts).await?;
+            let stream = tokio_util::io::ReaderStream::new(out);
+            Ok(Response::builder()
+                .header(http::header::CONTENT_TYPE, media)
+                .body(Body::from_stream(stream))
+                .unwrap_or_default())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn docker_booleans() {
+        let q: HashMap<String, String> =
+            [("a", "1"), ("b", "true"), ("c", "0"), ("d", "false"), ("e", "")].iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        assert!(qbool(&q, "a") && qbool(&q, "b"));
+        assert!(!qbool(&q, "c") && !qbool(&q, "d") && !qbool(&q, "e") && !qbool(&q, "zz"));
+        assert_eq!(qint(&q, "e").unwrap(), None);
+        assert!(qint(&q, "b").is_err());
+    }
+}
+
+#[cfg(test)]
+mod api_tests {
+    use std::sync::Arc;
+
+    use axum::body::Body;
+    use http::Request;
+    use tower::ServiceExt as _;
+
+    use crate::state::{Daemon, DaemonConfig};
+
+    fn daemon(dir: &std::path::Path) -> Daemon {
+        let config = Arc::new(DaemonConfig {
+            root: dir.join("root"),
+            exec_root: dir.join("run"),
+            cgroup_parent: String::new(),
+            debug: false,
+        });
+        std::fs::create_dir_all(&config.root).unwrap();
+        let db = Arc::new(redb::Database::create(config.root.join("meta.db")).unwrap());
+        let images = Arc::new(berth_image::ImageStore::open(&config.root, db.clone()).unwrap());
+        let containers =
+            crate::containers::ContainerService::open(config.clone(), db.clone(), images.clone()).unwrap();
+        Daemon { config, daemon_id: "test".into(), db, images, containers }
+    }
+
+    async fn call(d: &Daemon, method: &str, uri: &str, body: &str) -> (u16, serde_json::Value) {
+        let req = Request::builder()
+            .method(method)
+            .uri(uri)
+            .header("content-type", "application/json")
+            .body(Body::from(body.to_string()))
+            .unwrap();
+        let resp = crate::server::app(d.clone()).oneshot(req).await.unwrap();
+        let status = resp.status().as_u16();
+        let bytes = axum::body::to_bytes(resp.into_body(), 1 << 20).await.unwrap();
+        (status, serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null))
+    }
+
+    #[tokio::test]
+    async fn errors_use_dockers_words() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = daemon(dir.path());
+        let (s, v) = call(&d, "POST", "/v1.45/containers/create?name=c1", r#"{"Image":"nosuchimage"}"#).await;
+        assert_eq!((s, v["message"].as_str().unwrap()), (404, "No such image: nosuchimage:latest"));
+        let (s, v) = call(&d, "POST", "/containers/create?name=-bad", r#"{"Image":"x"}"#).await;
+        assert_eq!(s, 400);
+        assert!(v["message"].as_str().unwrap().starts_with("Invalid container name (-bad)"));
+        let (s, v) = call(&d, "GET", "/containers/json?all=1", "").await;
+        assert_eq!((s, v), (200, serde_json::json!([])));
+        let (s, v) = call(&d, "GET", "/containers/nope/json", "").await;
+        assert_eq!((s, v["message"].as_str().unwrap()), (404, "No such container: nope"));
+        let (s, _) = call(&d, "POST", "/containers/nope/wait", "").await;
+        assert_eq!(s, 404);
+        let (s, v) = call(&d, "GET", "/containers/json?filters=%7B%22status%22%3A%7B%22bogus%22%3Atrue%7D%7D", "").await;
+        assert_eq!((s, v["message"].as_str().unwrap()), (400, "invalid filter 'status=bogus'"));
+        let (s, v) = call(&d, "POST", "/exec/nope/start", "{}").await;
+        assert_eq!((s, v["message"].as_str().unwrap()), (404, "No such exec instance: nope"));
+        // Nothing was left behind by the failed creates.
+        assert_eq!(std::fs::read_dir(d.config.root.join("containers")).unwrap().count(), 0);
+    }
 }

@@ -1,0 +1,431 @@
+//! Exec: processes started inside a running container through `berth exec-helper`
+//! (see [`berth_runtime::ExecSpec`]). Exec instances live in memory only, as in Docker,
+//! and go away with their container.
+
+use std::collections::HashMap;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::process::Stdio;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use berth_api::{ExecCreateBody, ExecInspect, ExecProcessConfig};
+use berth_runtime::{ExecSpec, ProcessSpec};
+use bytes::Bytes;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+
+use super::record::{ContainerRecord, Status};
+use super::{logs, merge, ContainerService};
+use crate::error::{ApiError, ApiResult};
+
+#[derive(Debug, Clone)]
+pub struct ExecEntry {
+    pub id: String,
+    pub container_id: String,
+    pub config: ExecCreateBody,
+    pub running: bool,
+    pub started: bool,
+    pub exit_code: Option<i64>,
+    pub pid: i64,
+}
+
+#[derive(Default)]
+pub struct ExecTable {
+    map: Mutex<HashMap<String, ExecEntry>>,
+}
+
+impl ExecTable {
+    fn lock(&self) -> MutexGuard<'_, HashMap<String, ExecEntry>> {
+        self.map.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn container_exited(&self, container_id: &str) {
+        let _ = container_id;
+    }
+
+    pub fn container_removed(&self, container_id: &str) {
+        self.lock().retain(|_, e| e.container_id != container_id);
+    }
+
+    fn update(&self, id: &str, f: impl FnOnce(&mut ExecEntry)) {
+        if let Some(e) = self.lock().get_mut(id) {
+            f(e);
+        }
+    }
+}
+
+fn no_such_exec(id: &str) -> ApiError {
+    ApiError::not_found(format!("No such exec instance: {id}"))
+}
+
+fn not_running(rec: &ContainerRecord) -> ApiError {
+    if rec.state.status == Status::Paused {
+        ApiError::conflict(format!("Container {} is paused, unpause the container before exec", rec.id))
+    } else {
+        ApiError::conflict(format!("Container {} is not running", rec.id))
+    }
+}
+
+/// The exec's process: the container's environment and defaults, overridden by the exec.
+pub fn exec_process(rec: &ContainerRecord, cfg: &ExecCreateBody) -> ProcessSpec {
+    let mut env = merge::process_env(&rec.config, &rec.config.hostname);
+    for entry in &cfg.env {
+        let key = entry.split_once('=').map(|(k, _)| k).unwrap_or(entry);
+        match env.iter_mut().find(|e| e.split_once('=').map(|(k, _)| k).unwrap_or(e) == key) {
+            Some(slot) => *slot = entry.clone(),
+            None => env.push(entry.clone()),
+        }
+    }
+    let cwd = if !cfg.working_dir.is_empty() {
+        cfg.working_dir.clone()
+    } else if !rec.config.working_dir.is_empty() {
+        rec.config.working_dir.clone()
+    } else {
+        "/".into()
+    };
+    ProcessSpec {
+        args: cfg.cmd.clone(),
+        env,
+        cwd,
+        user: if cfg.user.is_empty() { rec.config.user.clone() } else { cfg.user.clone() },
+        tty: cfg.tty,
+        open_stdin: cfg.attach_stdin,
+        stdin_once: true,
+        console_size: cfg.console_size.as_ref().and_then(|v| Some((*v.first()?, *v.get(1)?))),
+    }
+}
+
+/// Docker's exit code from a wait status: the code, or 128 + signal.
+fn exit_code(status: std::process::ExitStatus) -> i64 {
+    use std::os::unix::process::ExitStatusExt;
+    match (status.code(), status.signal()) {
+        (Some(c), _) => c as i64,
+        (None, Some(s)) => 128 + s as i64,
+        _ => 255,
+    }
+}
+
+#[derive(serde::Deserialize, Default)]
+#[serde(default)]
+struct HelperStatus {
+    pid: Option<i64>,
+    error: Option<String>,
+    exit_code: Option<i64>,
+}
+
+/// A started helper with its pipes.
+struct Running {
+    child: tokio::process::Child,
+    /// First status line: Ok(pid) or Err((message, exit code)).
+    status: Result<i64, (String, i64)>,
+}
+
+async fn spawn_helper(spec: &ExecSpec, stdin: bool) -> ApiResult<Running> {
+    let exe = std::env::current_exe().map_err(|e| ApiError::internal(format!("finding the berth binary: {e}")))?;
+    let json = serde_json::to_string(spec).map_err(|e| ApiError::internal(e.to_string()))?;
+    let (status_r, status_w): (OwnedFd, OwnedFd) =
+        nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| ApiError::internal(format!("pipe: {e}")))?;
+    let mut cmd = tokio::process::Command::new(exe);
+    cmd.arg("exec-helper")
+        .arg(json)
+        .stdin(if stdin { Stdio::piped() } else { Stdio::null() })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(false);
+    let w = status_w.as_raw_fd();
+    // SAFETY: only async-signal-safe calls between fork and exec.
+    unsafe {
+        cmd.pre_exec(move || {
+            if w == 3 {
+                let flags = libc::fcntl(3, libc::F_GETFD);
+                if flags < 0 || libc::fcntl(3, libc::F_SETFD, flags & !libc::FD_CLOEXEC) < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+            } else if libc::dup2(w, 3) < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let child = cmd.spawn().map_err(|e| ApiError::internal(format!("starting the exec helper: {e}")))?;
+    drop(status_w);
+    let status = tokio::task::spawn_blocking(move || {
+        use std::io::BufRead;
+        let mut line = String::new();
+        let mut reader = std::io::BufReader::new(std::fs::File::from(status_r));
+        let _ = reader.read_line(&mut line);
+        line
+    })
+    .await
+    .unwrap_or_default();
+    let parsed: HelperStatus = serde_json::from_str(status.trim()).unwrap_or_default();
+    let status = match (parsed.pid, parsed.error) {
+        (Some(pid), None) => Ok(pid),
+        (_, Some(err)) => {
+            let code = parsed.exit_code.unwrap_or_else(|| super::start_exit_code(&err));
+            Err((err, code))
+        }
+        (None, None) => Err(("exec helper exited before starting the process".to_string(), 126)),
+    };
+    Ok(Running { child, status })
+}
+
+/// Docker's wording for an exec that could not start.
+pub fn exec_error_message(err: &str) -> String {
+    format!("OCI runtime exec failed: exec failed: unable to start container process: {err}: unknown")
+}
+
+async fn pump<R: AsyncRead + Unpin>(mut r: R, stream: u8, tx: tokio::sync::mpsc::Sender<(u8, Bytes)>) {
+    let mut buf = vec![0u8; 32 * 1024];
+    loop {
+        match r.read(&mut buf).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => {
+                if tx.send((stream, Bytes::copy_from_slice(&buf[..n]))).await.is_err() {
+                    return;
+                }
+            }
+        }
+    }
+}
+
+impl ContainerService {
+    /// `POST /containers/{id}/exec`.
+    pub fn exec_create(&self, name_or_id: &str, body: ExecCreateBody) -> ApiResult<String> {
+        let rec = self.get(name_or_id)?;
+        if rec.state.status != Status::Running {
+            return Err(not_running(&rec));
+        }
+        if body.cmd.is_empty() {
+            return Err(ApiError::invalid("No exec command specified"));
+        }
+        let id = hex::encode(rand::random::<[u8; 32]>());
+        self.execs.lock().insert(
+            id.clone(),
+            ExecEntry {
+                id: id.clone(),
+                container_id: rec.id.clone(),
+                config: body,
+                running: false,
+                started: false,
+                exit_code: None,
+                pid: 0,
+            },
+        );
+        self.add_exec_id(&rec.id, &id);
+        Ok(id)
+    }
+
+    /// `GET /exec/{id}/json`.
+    pub fn exec_inspect(&self, id: &str) -> ApiResult<ExecInspect> {
+        let e = self.execs.lock().get(id).cloned().ok_or_else(|| no_such_exec(id))?;
+        let c = &e.config;
+        Ok(ExecInspect {
+            id: e.id.clone(),
+            running: e.running,
+            exit_code: e.exit_code,
+            process_config: ExecProcessConfig {
+                tty: c.tty,
+                entrypoint: c.cmd.first().cloned().unwrap_or_default(),
+                arguments: c.cmd.iter().skip(1).cloned().collect(),
+                privileged: c.privileged,
+                user: c.user.clone(),
+                working_dir: c.working_dir.clone(),
+            },
+            open_stdin: c.attach_stdin,
+            open_stderr: c.attach_stderr,
+            open_stdout: c.attach_stdout,
+            container_id: e.container_id.clone(),
+            pid: e.pid,
+        })
+    }
+
+    /// Checks that exec `id` can start and marks it started; returns its config and
+    /// whether it has a TTY.
+    pub fn exec_prepare(&self, id: &str) -> ApiResult<ExecEntry> {
+        let entry = {
+            let mut execs = self.execs.lock();
+            let e = execs.get_mut(id).ok_or_else(|| no_such_exec(id))?;
+            if e.running {
+                return Err(ApiError::conflict(format!("Error: Exec command {id} is already running")));
+            }
+            if e.started {
+                return Err(ApiError::conflict(format!("Error: Exec command {id} has already run")));
+            }
+            e.clone()
+        };
+        let rec = self.record_by_id(&entry.container_id)?;
+        if rec.state.status != Status::Running {
+            return Err(not_running(&rec));
+        }
+        self.execs.update(id, |e| e.started = true);
+        Ok(entry)
+    }
+
+    fn record_by_id(&self, id: &str) -> ApiResult<ContainerRecord> {
+        self.get(id)
+    }
+
+    fn exec_spec(&self, entry: &ExecEntry) -> ApiResult<ExecSpec> {
+        let rec = self.record_by_id(&entry.container_id)?;
+        if rec.state.status != Status::Running {
+            return Err(not_running(&rec));
+        }
+        let hc = &rec.host_config;
+        Ok(ExecSpec {
+            init_pid: rec.state.pid as i32,
+            process: exec_process(&rec, &entry.config),
+            privileged: entry.config.privileged || hc.privileged,
+            cap_add: hc.cap_add.clone(),
+            cap_drop: hc.cap_drop.clone(),
+        })
+    }
+
+    /// `POST /exec/{id}/start` with `Detach`: starts and returns once the process runs.
+    pub async fn exec_start_detached(self: &Arc<Self>, entry: ExecEntry) -> ApiResult<()> {
+        let spec = self.exec_spec(&entry)?;
+        let mut run = spawn_helper(&spec, false).await?;
+        let id = entry.id.clone();
+        // Nobody reads the output: drain it so the process never blocks.
+        if let Some(out) = run.child.stdout.take() {
+            tokio::spawn(async move { let _ = tokio::io::copy(&mut { out }, &mut tokio::io::sink()).await; });
+        }
+        if let Some(err) = run.child.stderr.take() {
+            tokio::spawn(async move { let _ = tokio::io::copy(&mut { err }, &mut tokio::io::sink()).await; });
+        }
+        match run.status {
+            Ok(pid) => self.execs.update(&id, |e| {
+                e.running = true;
+                e.pid = pid;
+            }),
+            Err((msg, code)) => {
+                let _ = run.child.wait().await;
+                self.execs.update(&id, |e| e.exit_code = Some(code));
+                return Err(ApiError::invalid(exec_error_message(&msg)));
+            }
+        }
+        let svc = self.clone();
+        tokio::spawn(async move {
+            let code = run.child.wait().await.map(exit_code).unwrap_or(255);
+            svc.execs.update(&id, |e| {
+                e.running = false;
+                e.exit_code = Some(code);
+            });
+        });
+        Ok(())
+    }
+
+    /// `POST /exec/{id}/start`, attached: runs the exec with `client` as its stdio.
+    /// Output is multiplexed (stream 1/2 frames) without a TTY, raw with one. The exit
+    /// code is recorded before the client connection is closed.
+    pub async fn exec_run_attached<S>(self: &Arc<Self>, entry: ExecEntry, client: S)
+    where
+        S: AsyncRead + AsyncWrite + Send + 'static,
+    {
+        let id = entry.id.clone();
+        let tty = entry.config.tty;
+        let (mut client_read, mut client_write) = tokio::io::split(client);
+        let write_chunk = |stream: u8, data: &[u8]| -> Bytes {
+            if tty { Bytes::copy_from_slice(data) } else { logs::frame(stream, data) }
+        };
+        let spec = match self.exec_spec(&entry) {
+            Ok(s) => s,
+            Err(e) => {
+                let _ = client_write.write_all(&write_chunk(2, format!("{}\r\n", e.message).as_bytes())).await;
+                let _ = client_write.shutdown().await;
+                self.execs.update(&id, |e| e.exit_code = Some(126));
+                return;
+            }
+        };
+        let mut run = match spawn_helper(&spec, entry.config.attach_stdin).await {
+            Ok(r) => r,
+            Err(e) => {
+                let _ = client_write.write_all(&write_chunk(2, format!("{}\r\n", e.message).as_bytes())).await;
+                let _ = client_write.shutdown().await;
+                self.execs.update(&id, |e| e.exit_code = Some(126));
+                return;
+            }
+        };
+        match &run.status {
+            Ok(pid) => {
+                let pid = *pid;
+                self.execs.update(&id, |e| {
+                    e.running = true;
+                    e.pid = pid;
+                });
+            }
+            Err((msg, code)) => {
+                let code = *code;
+                let text = format!("{}\r\n", exec_error_message(msg));
+                let _ = client_write.write_all(&write_chunk(2, text.as_bytes())).await;
+                let _ = run.child.wait().await;
+                self.execs.update(&id, |e| e.exit_code = Some(code));
+                let _ = client_write.shutdown().await;
+                return;
+            }
+        }
+        // stdin: client → helper; EOF (half-close) closes the process's stdin.
+        let stdin_task = run.child.stdin.take().map(|mut stdin| {
+            tokio::spawn(async move {
+                let _ = tokio::io::copy(&mut client_read, &mut stdin).await;
+                let _ = stdin.shutdown().await;
+            })
+        });
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<(u8, Bytes)>(16);
+        if let Some(out) = run.child.stdout.take() {
+            tokio::spawn(pump(out, 1, tx.clone()));
+        }
+        if let Some(err) = run.child.stderr.take() {
+            tokio::spawn(pump(err, 2, tx.clone()));
+        }
+        drop(tx);
+        let (want_out, want_err) = (entry.config.attach_stdout, entry.config.attach_stderr);
+        let mut client_ok = true;
+        while let Some((stream, data)) = rx.recv().await {
+            let wanted = if stream == 1 { want_out } else { want_err };
+            if client_ok && wanted && client_write.write_all(&write_chunk(stream, &data)).await.is_err() {
+                client_ok = false;
+            }
+        }
+        let code = run.child.wait().await.map(exit_code).unwrap_or(255);
+        self.execs.update(&id, |e| {
+            e.running = false;
+            e.exit_code = Some(code);
+        });
+        if let Some(t) = stdin_task {
+            t.abort();
+        }
+        let _ = client_write.shutdown().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exec_process_inherits_container_settings() {
+        let mut rec = ContainerRecord::default();
+        rec.config.env = vec!["A=1".into(), "B=2".into()];
+        rec.config.working_dir = "/srv".into();
+        rec.config.user = "nobody".into();
+        rec.config.hostname = "abc".into();
+        let cfg = ExecCreateBody { cmd: vec!["sh".into()], env: vec!["B=3".into()], ..Default::default() };
+        let p = exec_process(&rec, &cfg);
+        assert_eq!(p.args, vec!["sh"]);
+        assert!(p.env.contains(&"A=1".to_string()));
+        assert!(p.env.contains(&"B=3".to_string()));
+        assert!(!p.env.contains(&"B=2".to_string()));
+        assert!(p.env.contains(&"HOSTNAME=abc".to_string()));
+        assert_eq!(p.cwd, "/srv");
+        assert_eq!(p.user, "nobody");
+        let cfg = ExecCreateBody { cmd: vec!["id".into()], user: "root".into(), working_dir: "/tmp".into(), ..Default::default() };
+        let p = exec_process(&rec, &cfg);
+        assert_eq!((p.cwd.as_str(), p.user.as_str()), ("/tmp", "root"));
+    }
+
+    #[test]
+    fn exit_codes_from_wait_status() {
+        use std::os::unix::process::ExitStatusExt;
+        assert_eq!(exit_code(std::process::ExitStatus::from_raw(4 << 8)), 4);
+        assert_eq!(exit_code(std::process::ExitStatus::from_raw(9)), 137);
+    }
+}

@@ -1,0 +1,267 @@
+//! The persisted container record and the derived views: Docker's `Status` strings,
+//! `State` for inspect, list summaries.
+
+use std::path::PathBuf;
+
+use berth_api::{ContainerConfig, ContainerState, HostConfig};
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde::{Deserialize, Serialize};
+
+/// Docker's container lifecycle states (`State.Status`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    #[default]
+    Created,
+    Running,
+    Paused,
+    Restarting,
+    Removing,
+    Exited,
+    Dead,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Created => "created",
+            Status::Running => "running",
+            Status::Paused => "paused",
+            Status::Restarting => "restarting",
+            Status::Removing => "removing",
+            Status::Exited => "exited",
+            Status::Dead => "dead",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Status> {
+        Some(match s {
+            "created" => Status::Created,
+            "running" => Status::Running,
+            "paused" => Status::Paused,
+            "restarting" => Status::Restarting,
+            "removing" => Status::Removing,
+            "exited" => Status::Exited,
+            "dead" => Status::Dead,
+            _ => return None,
+        })
+    }
+
+    /// Running in Docker's sense: the process exists (paused containers are running).
+    pub fn is_running(self) -> bool {
+        matches!(self, Status::Running | Status::Paused)
+    }
+}
+
+/// The mutable part of a container.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct StateRecord {
+    pub status: Status,
+    /// Host pid of the container's init process while running, else 0.
+    pub pid: i64,
+    pub exit_code: i64,
+    pub error: String,
+    pub oom_killed: bool,
+    pub started_at: Option<DateTime<Utc>>,
+    pub finished_at: Option<DateTime<Utc>>,
+}
+
+/// One container, as stored (JSON) in the `containers` table of `meta.db`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ContainerRecord {
+    /// 64 hex.
+    pub id: String,
+    /// With Docker's leading `/`.
+    pub name: String,
+    /// The image as the client named it (`busybox`).
+    pub image: String,
+    /// `sha256:<hex>`.
+    pub image_id: String,
+    pub created: DateTime<Utc>,
+    /// The process: `path` + `args` (entrypoint and command merged).
+    pub path: String,
+    pub args: Vec<String>,
+    /// The merged configuration (create request + image defaults).
+    pub config: ContainerConfig,
+    pub host_config: HostConfig,
+    pub state: StateRecord,
+    pub restart_count: i64,
+    pub log_path: PathBuf,
+    /// Exec IDs started in this container (inspect's `ExecIDs`).
+    pub exec_ids: Vec<String>,
+}
+
+/// Go's zero time as Docker prints it.
+pub const ZERO_TIME: &str = "0001-01-01T00:00:00Z";
+
+pub fn rfc3339_nanos(t: &DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Nanos, true)
+}
+
+fn time_or_zero(t: &Option<DateTime<Utc>>) -> String {
+    t.as_ref().map(rfc3339_nanos).unwrap_or_else(|| ZERO_TIME.to_string())
+}
+
+impl ContainerRecord {
+    pub fn short_id(&self) -> &str {
+        &self.id[..12.min(self.id.len())]
+    }
+
+    /// `State` as inspect shows it.
+    pub fn api_state(&self) -> ContainerState {
+        let s = &self.state;
+        ContainerState {
+            status: s.status.as_str().to_string(),
+            running: s.status.is_running(),
+            paused: s.status == Status::Paused,
+            restarting: s.status == Status::Restarting,
+            oom_killed: s.oom_killed,
+            dead: s.status == Status::Dead,
+            pid: if s.status.is_running() { s.pid } else { 0 },
+            exit_code: s.exit_code,
+            error: s.error.clone(),
+            started_at: time_or_zero(&s.started_at),
+            finished_at: time_or_zero(&s.finished_at),
+        }
+    }
+
+    /// `Command` in list output: path and args joined by spaces.
+    pub fn command_line(&self) -> String {
+        std::iter::once(self.path.as_str())
+            .chain(self.args.iter().map(String::as_str))
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+
+    /// Docker's human `Status` column (moby `container.State.String`).
+    pub fn status_string(&self, now: DateTime<Utc>) -> String {
+        let s = &self.state;
+        match s.status {
+            Status::Running | Status::Paused => {
+                let since = s.started_at.map(|t| now - t).unwrap_or_default();
+                let up = format!("Up {}", human_duration(since));
+                if s.status == Status::Paused {
+                    format!("{up} (Paused)")
+                } else {
+                    up
+                }
+            }
+            Status::Restarting => {
+                let ago = s.finished_at.map(|t| now - t).unwrap_or_default();
+                format!("Restarting ({}) {} ago", s.exit_code, human_duration(ago))
+            }
+            Status::Removing => "Removal In Progress".to_string(),
+            Status::Dead => "Dead".to_string(),
+            Status::Created | Status::Exited => {
+                if s.started_at.is_none() {
+                    return "Created".to_string();
+                }
+                match s.finished_at {
+                    None => String::new(),
+                    Some(f) => {
+                        format!("Exited ({}) {} ago", s.exit_code, human_duration(now - f))
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// go-units `HumanDuration`: `Less than a second`, `3 seconds`, `About a minute`, …
+pub fn human_duration(d: chrono::TimeDelta) -> String {
+    let seconds = d.num_seconds();
+    if seconds < 1 {
+        return "Less than a second".into();
+    }
+    if seconds == 1 {
+        return "1 second".into();
+    }
+    if seconds < 60 {
+        return format!("{seconds} seconds");
+    }
+    let minutes = d.num_minutes();
+    if minutes == 1 {
+        return "About a minute".into();
+    }
+    if minutes < 60 {
+        return format!("{minutes} minutes");
+    }
+    // Go rounds to the nearest hour here (half away from zero).
+    let hours = (d.num_milliseconds() + 1_800_000) / 3_600_000;
+    if hours == 1 {
+        return "About an hour".into();
+    }
+    if hours < 48 {
+        return format!("{hours} hours");
+    }
+    if hours < 24 * 7 * 2 {
+        return format!("{} days", hours / 24);
+    }
+    if hours < 24 * 30 * 2 {
+        return format!("{} weeks", hours / 24 / 7);
+    }
+    if hours < 24 * 365 * 2 {
+        return format!("{} months", hours / 24 / 30);
+    }
+    format!("{} years", d.num_hours() / 24 / 365)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeDelta;
+
+    #[test]
+    fn human_durations_match_go_units() {
+        assert_eq!(human_duration(TimeDelta::milliseconds(300)), "Less than a second");
+        assert_eq!(human_duration(TimeDelta::seconds(1)), "1 second");
+        assert_eq!(human_duration(TimeDelta::seconds(3)), "3 seconds");
+        assert_eq!(human_duration(TimeDelta::seconds(59)), "59 seconds");
+        assert_eq!(human_duration(TimeDelta::seconds(60)), "About a minute");
+        assert_eq!(human_duration(TimeDelta::seconds(119)), "About a minute");
+        assert_eq!(human_duration(TimeDelta::seconds(120)), "2 minutes");
+        assert_eq!(human_duration(TimeDelta::minutes(59)), "59 minutes");
+        assert_eq!(human_duration(TimeDelta::minutes(60)), "About an hour");
+        assert_eq!(human_duration(TimeDelta::minutes(89)), "About an hour");
+        assert_eq!(human_duration(TimeDelta::minutes(90)), "2 hours");
+        assert_eq!(human_duration(TimeDelta::hours(47)), "47 hours");
+        assert_eq!(human_duration(TimeDelta::hours(48)), "2 days");
+        assert_eq!(human_duration(TimeDelta::days(14)), "2 weeks");
+        assert_eq!(human_duration(TimeDelta::days(60)), "2 months");
+        assert_eq!(human_duration(TimeDelta::days(800)), "2 years");
+    }
+
+    fn record(status: Status) -> ContainerRecord {
+        ContainerRecord { id: "a".repeat(64), state: StateRecord { status, ..Default::default() }, ..Default::default() }
+    }
+
+    #[test]
+    fn status_strings_follow_docker() {
+        let now = Utc::now();
+        assert_eq!(record(Status::Created).status_string(now), "Created");
+        let mut r = record(Status::Running);
+        r.state.started_at = Some(now - TimeDelta::seconds(3));
+        assert_eq!(r.status_string(now), "Up 3 seconds");
+        r.state.status = Status::Paused;
+        r.state.started_at = Some(now - TimeDelta::minutes(2));
+        assert_eq!(r.status_string(now), "Up 2 minutes (Paused)");
+        r.state.status = Status::Exited;
+        r.state.finished_at = Some(now - TimeDelta::seconds(5));
+        r.state.exit_code = 0;
+        assert_eq!(r.status_string(now), "Exited (0) 5 seconds ago");
+        // A start that failed never set StartedAt: Docker still says Created.
+        let mut failed = record(Status::Exited);
+        failed.state.exit_code = 127;
+        assert_eq!(failed.status_string(now), "Created");
+    }
+
+    #[test]
+    fn api_state_uses_go_zero_time() {
+        let s = record(Status::Created).api_state();
+        assert_eq!(s.started_at, ZERO_TIME);
+        assert_eq!(s.status, "created");
+        assert!(!s.running);
+    }
+}

@@ -1,0 +1,133 @@
+//! The daemon's side of the shim protocol ([`berth_runtime::protocol`]): spawning
+//! `berth shim <state-dir>` and talking to its control socket.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use berth_runtime::protocol::{ExitStatus, Reply, Request, StartReply};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::net::UnixStream;
+
+pub fn socket_path(state_dir: &Path) -> PathBuf {
+    state_dir.join("shim.sock")
+}
+
+/// Starts `berth shim <state-dir>` in its own session and reads its start-up line.
+/// Returns the container's init pid, or the shim's error message.
+pub async fn spawn(state_dir: &Path) -> Result<i64, String> {
+    let exe = std::env::current_exe().map_err(|e| format!("finding the berth binary: {e}"))?;
+    let stderr = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(state_dir.join("shim.log"))
+        .map(Stdio::from)
+        .unwrap_or_else(|_| Stdio::null());
+    let mut cmd = tokio::process::Command::new(exe);
+    cmd.arg("shim").arg(state_dir).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(stderr);
+    // SAFETY: setsid is async-signal-safe; the shim must outlive the daemon's session.
+    unsafe {
+        cmd.pre_exec(|| {
+            if libc::setsid() < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let mut child = cmd.spawn().map_err(|e| format!("starting the shim: {e}"))?;
+    let stdout = child.stdout.take().ok_or("shim has no stdout")?;
+    // Reap the shim whenever it exits (it stays our child while we live).
+    tokio::spawn(async move {
+        let _ = child.wait().await;
+    });
+    let mut line = String::new();
+    let read = tokio::time::timeout(Duration::from_secs(60), BufReader::new(stdout).read_line(&mut line)).await;
+    match read {
+        Err(_) => return Err("timed out waiting for the shim to start".into()),
+        Ok(Err(e)) => return Err(format!("reading the shim's start-up line: {e}")),
+        Ok(Ok(_)) => {}
+    }
+    let line = line.trim_end();
+    if let Some(pid) = line.strip_prefix("ok ") {
+        return pid.trim().parse().map_err(|_| format!("shim answered {line:?}"));
+    }
+    if let Some(msg) = line.strip_prefix("error ") {
+        return Err(msg.to_string());
+    }
+    let log = std::fs::read_to_string(state_dir.join("shim.log")).unwrap_or_default();
+    Err(format!("shim exited without starting the container: {}", log.trim()))
+}
+
+/// Opens a connection to the shim and sends one request line.
+pub async fn connect(state_dir: &Path, req: &Request) -> std::io::Result<UnixStream> {
+    let mut stream = UnixStream::connect(socket_path(state_dir)).await?;
+    let mut line = serde_json::to_vec(req).map_err(std::io::Error::other)?;
+    line.push(b'\n');
+    stream.write_all(&line).await?;
+    Ok(stream)
+}
+
+async fn read_json_line<T: serde::de::DeserializeOwned>(stream: UnixStream) -> std::io::Result<Option<T>> {
+    let mut line = String::new();
+    let n = BufReader::new(stream).read_line(&mut line).await?;
+    if n == 0 {
+        return Ok(None);
+    }
+    serde_json::from_str(line.trim_end()).map(Some).map_err(std::io::Error::other)
+}
+
+pub async fn start(state_dir: &Path) -> std::io::Result<StartReply> {
+    let stream = connect(state_dir, &Request::Start).await?;
+    read_json_line(stream)
+        .await?
+        .ok_or_else(|| std::io::Error::other("the shim closed the connection before answering start"))
+}
+
+/// A `wait` connection: resolve it with [`wait_exit`].
+pub async fn open_wait(state_dir: &Path) -> std::io::Result<UnixStream> {
+    connect(state_dir, &Request::Wait).await
+}
+
+/// The exit status from a `wait` connection; `None` when the shim died without one.
+pub async fn wait_exit(stream: UnixStream) -> Option<ExitStatus> {
+    read_json_line(stream).await.ok().flatten()
+}
+
+async fn simple(state_dir: &Path, req: Request) -> Result<(), String> {
+    let stream = connect(state_dir, &req).await.map_err(|e| format!("connecting to the shim: {e}"))?;
+    match read_json_line::<Reply>(stream).await {
+        Ok(Some(r)) if r.ok || r.error.is_empty() => Ok(()),
+        Ok(Some(r)) => Err(r.error),
+        Ok(None) => Err("the shim closed the connection".into()),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+pub async fn signal(state_dir: &Path, signal: i32) -> Result<(), String> {
+    simple(state_dir, Request::Signal { signal }).await
+}
+
+pub async fn resize(state_dir: &Path, height: u16, width: u16) -> Result<(), String> {
+    simple(state_dir, Request::Resize { height, width }).await
+}
+
+/// `exit.json` left by a shim that finished while nobody listened.
+pub fn read_exit_file(state_dir: &Path) -> Option<ExitStatus> {
+    let bytes = std::fs::read(state_dir.join("exit.json")).ok()?;
+    serde_json::from_slice(&bytes).ok()
+}
+
+/// Whether the shim recorded in `shim.pid` is still alive.
+pub fn shim_alive(state_dir: &Path) -> bool {
+    let Ok(pid) = std::fs::read_to_string(state_dir.join("shim.pid")) else { return false };
+    let Ok(pid) = pid.trim().parse::<i32>() else { return false };
+    pid > 0 && unsafe { libc::kill(pid, 0) } == 0
+}
+
+/// Waits (bounded) for the shim process to be gone, so its state dir can be removed.
+pub async fn wait_shim_gone(state_dir: &Path, limit: Duration) {
+    let deadline = tokio::time::Instant::now() + limit;
+    while shim_alive(state_dir) && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}

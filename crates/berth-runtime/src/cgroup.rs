@@ -1,0 +1,533 @@
+//! Container cgroups on cgroup v1, v2 and the hybrid of both.
+//!
+//! A container's cgroup is `<parent>/berth/<id>` in every v1 hierarchy that has one of
+//! the controllers Berth uses and in the v2 tree. `<parent>` is `spec.cgroup_parent`, or
+//! when that is empty, the shim's own cgroup in that hierarchy (from `/proc/self/cgroup`,
+//! so containers nest under the daemon's cgroup, per controller). The paths are saved in
+//! `<state-dir>/cgroups.json` ([`CgroupPaths`]); the daemon uses [`set_frozen`] and
+//! [`pids`] on them from its own process.
+
+use crate::defaults::DEVICE_ALLOW_RULES;
+use crate::error::{Result, RuntimeError};
+use crate::spec::Resources;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+/// File in the state dir holding the container's cgroup paths.
+pub const CGROUPS_FILE: &str = "cgroups.json";
+
+/// v1 controllers a container gets a cgroup in.
+const V1_CONTROLLERS: &[&str] = &["memory", "cpu", "cpuacct", "pids", "cpuset", "freezer", "devices", "blkio"];
+/// v2 controllers enabled for the container's subtree when available.
+const V2_CONTROLLERS: &[&str] = &["cpu", "cpuset", "memory", "pids", "io"];
+/// CFS period used for `--cpus` (Docker's 100 ms).
+pub const CFS_PERIOD_US: u64 = 100_000;
+
+/// Where a container's cgroups are (host paths).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct CgroupPaths {
+    /// v1 controller name → the container's cgroup directory in that hierarchy.
+    pub v1: BTreeMap<String, PathBuf>,
+    /// The container's cgroup directory in the v2 tree (pure v2 or hybrid `unified`).
+    pub unified: Option<PathBuf>,
+}
+
+impl CgroupPaths {
+    /// Every distinct directory, v1 first.
+    pub fn dirs(&self) -> Vec<PathBuf> {
+        let mut out: Vec<PathBuf> = Vec::new();
+        for p in self.v1.values().chain(self.unified.iter()) {
+            if !out.contains(p) {
+                out.push(p.clone());
+            }
+        }
+        out
+    }
+
+    /// True when there is no v1 hierarchy (pure cgroup v2).
+    pub fn is_pure_v2(&self) -> bool {
+        self.v1.is_empty() && self.unified.is_some()
+    }
+
+    /// The directory to use for `controller`: its v1 hierarchy, else the v2 tree when
+    /// the controller is enabled there.
+    fn dir_for(&self, controller: &str) -> Option<(PathBuf, bool)> {
+        if let Some(p) = self.v1.get(controller) {
+            return Some((p.clone(), false));
+        }
+        let u = self.unified.as_ref()?;
+        let ctrls = std::fs::read_to_string(u.join("cgroup.controllers")).unwrap_or_default();
+        ctrls.split_whitespace().any(|c| c == controller).then(|| (u.clone(), true))
+    }
+
+    pub fn save(&self, state_dir: &Path) -> Result<()> {
+        let data = serde_json::to_vec_pretty(self).map_err(|e| RuntimeError::Internal(e.to_string()))?;
+        crate::fsutil::write_atomic(&state_dir.join(CGROUPS_FILE), &data)
+    }
+
+    pub fn load(state_dir: &Path) -> Result<Self> {
+        let path = state_dir.join(CGROUPS_FILE);
+        let data = std::fs::read(&path).map_err(|e| RuntimeError::io("read", &path, e))?;
+        serde_json::from_slice(&data)
+            .map_err(|e| RuntimeError::Internal(format!("{}: {e}", path.display())))
+    }
+}
+
+/// One mounted cgroup hierarchy.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Hierarchy {
+    /// v1 controllers (e.g. `["cpu","cpuacct"]`, or `["name=systemd"]`); empty for v2.
+    pub controllers: Vec<String>,
+    pub mountpoint: PathBuf,
+    pub v2: bool,
+}
+
+/// Parses `/proc/self/mountinfo` text for cgroup mounts.
+pub fn parse_mountinfo(text: &str) -> Vec<Hierarchy> {
+    let mut out = Vec::new();
+    for line in text.lines() {
+        let Some((pre, post)) = line.split_once(" - ") else { continue };
+        let pre: Vec<&str> = pre.split(' ').collect();
+        let post: Vec<&str> = post.split(' ').collect();
+        let (Some(mountpoint), Some(fstype)) = (pre.get(4), post.first()) else { continue };
+        let mountpoint = PathBuf::from(unescape_mount(mountpoint));
+        match *fstype {
+            "cgroup2" => out.push(Hierarchy { controllers: vec![], mountpoint, v2: true }),
+            "cgroup" => {
+                let opts = post.get(2).copied().unwrap_or("");
+                let controllers: Vec<String> = opts
+                    .split(',')
+                    .filter(|o| *o != "rw" && *o != "ro")
+                    .filter(|o| V1_CONTROLLERS.contains(o) || o.starts_with("name="))
+                    .map(String::from)
+                    .collect();
+                if !controllers.is_empty() && !out.iter().any(|h: &Hierarchy| h.controllers == controllers) {
+                    out.push(Hierarchy { controllers, mountpoint, v2: false });
+                }
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
+fn unescape_mount(s: &str) -> String {
+    s.replace("\\040", " ").replace("\\011", "\t").replace("\\012", "\n").replace("\\134", "\\")
+}
+
+/// Parses `/proc/<pid>/cgroup`: controller list (`""` for v2) → path.
+pub fn parse_proc_cgroup(text: &str) -> BTreeMap<String, String> {
+    text.lines()
+        .filter_map(|l| {
+            let mut it = l.splitn(3, ':');
+            let _id = it.next()?;
+            let ctrls = it.next()?;
+            let path = it.next()?;
+            Some((ctrls.to_string(), path.to_string()))
+        })
+        .collect()
+}
+
+fn hierarchies() -> Result<Vec<Hierarchy>> {
+    let text = std::fs::read_to_string("/proc/self/mountinfo")
+        .map_err(|e| RuntimeError::io("read", "/proc/self/mountinfo", e))?;
+    Ok(parse_mountinfo(&text))
+}
+
+fn write_file(path: &Path, value: &str) -> Result<()> {
+    std::fs::write(path, value).map_err(|e| RuntimeError::Internal(format!("writing {value:?} to {}: {e}", path.display())))
+}
+
+/// The cgroup (relative to a hierarchy's root) the container nests under.
+fn parent_for(key: &str, cgroup_parent: &str, own: &BTreeMap<String, String>) -> String {
+    if cgroup_parent.is_empty() {
+        own.get(key).cloned().unwrap_or_else(|| "/".to_string())
+    } else {
+        cgroup_parent.to_string()
+    }
+}
+
+fn join_rel(base: &Path, rel: &str) -> PathBuf {
+    base.join(rel.trim_start_matches('/'))
+}
+
+/// v1 cpuset: a new cgroup must have `cpuset.cpus` and `cpuset.mems` before a task joins.
+fn init_cpuset(dir: &Path) -> Result<()> {
+    for f in ["cpuset.cpus", "cpuset.mems"] {
+        let cur = std::fs::read_to_string(dir.join(f)).unwrap_or_default();
+        if cur.trim().is_empty() {
+            let parent = dir.parent().unwrap_or(dir);
+            let val = std::fs::read_to_string(parent.join(f)).unwrap_or_default();
+            write_file(&dir.join(f), val.trim())?;
+        }
+    }
+    Ok(())
+}
+
+/// Creates the container's cgroups and applies the limits. On failure nothing is left.
+pub fn create(id: &str, cgroup_parent: &str, res: &Resources, privileged: bool) -> Result<CgroupPaths> {
+    let own_text = std::fs::read_to_string("/proc/self/cgroup")
+        .map_err(|e| RuntimeError::io("read", "/proc/self/cgroup", e))?;
+    let own = parse_proc_cgroup(&own_text);
+    let mut paths = CgroupPaths::default();
+    let result = (|| {
+        for h in hierarchies()? {
+            if h.v2 {
+                let parent = join_rel(&h.mountpoint, &parent_for("", cgroup_parent, &own));
+                let berth = parent.join("berth");
+                let dir = berth.join(id);
+                std::fs::create_dir_all(&dir).map_err(|e| RuntimeError::io("creating cgroup", &dir, e))?;
+                paths.unified = Some(dir);
+                // Enable the controllers the container needs along the way (best effort:
+                // a cgroup with processes refuses, and then the limit write reports it).
+                for d in [&parent, &berth] {
+                    let avail = std::fs::read_to_string(d.join("cgroup.controllers")).unwrap_or_default();
+                    for c in avail.split_whitespace().filter(|c| V2_CONTROLLERS.contains(c)) {
+                        let _ = std::fs::write(d.join("cgroup.subtree_control"), format!("+{c}"));
+                    }
+                }
+            } else {
+                if h.controllers.iter().all(|c| c.starts_with("name=")) {
+                    continue;
+                }
+                let key = h.controllers.join(",");
+                let parent = join_rel(&h.mountpoint, &parent_for(&key, cgroup_parent, &own));
+                let berth = parent.join("berth");
+                let dir = berth.join(id);
+                std::fs::create_dir_all(&dir).map_err(|e| RuntimeError::io("creating cgroup", &dir, e))?;
+                for c in &h.controllers {
+                    paths.v1.insert(c.clone(), dir.clone());
+                }
+                if h.controllers.iter().any(|c| c == "cpuset") {
+                    init_cpuset(&berth)?;
+                    init_cpuset(&dir)?;
+                }
+            }
+        }
+        apply_limits(&paths, res, privileged)
+    })();
+    match result {
+        Ok(()) => Ok(paths),
+        Err(e) => {
+            let _ = remove(&paths);
+            Err(e)
+        }
+    }
+}
+
+/// CFS quota and period in microseconds: `nano_cpus` wins, then `cpu_quota`.
+pub fn cfs_quota(res: &Resources) -> Option<(i64, u64)> {
+    if res.nano_cpus > 0 {
+        Some((res.nano_cpus * CFS_PERIOD_US as i64 / 1_000_000_000, CFS_PERIOD_US))
+    } else if res.cpu_quota > 0 {
+        let period = if res.cpu_period > 0 { res.cpu_period as u64 } else { CFS_PERIOD_US };
+        Some((res.cpu_quota, period))
+    } else {
+        None
+    }
+}
+
+/// cgroup v1 `cpu.shares` → v2 `cpu.weight` (runc's conversion).
+pub fn shares_to_weight(shares: i64) -> u64 {
+    if shares <= 0 {
+        return 100;
+    }
+    let shares = shares.clamp(2, 262_144) as u64;
+    1 + ((shares - 2) * 9999) / 262_142
+}
+
+/// v1 `memory.memsw.limit_in_bytes`: Docker's default is twice the memory limit.
+pub fn memsw_v1(res: &Resources) -> Option<i64> {
+    if res.memory <= 0 {
+        return None;
+    }
+    match res.memory_swap {
+        0 => Some(res.memory * 2),
+        -1 => Some(-1),
+        s => Some(s),
+    }
+}
+
+/// v2 `memory.swap.max` (swap only, without the memory part).
+pub fn swap_max_v2(res: &Resources) -> Option<String> {
+    memsw_v1(res).map(|s| if s < 0 { "max".to_string() } else { (s - res.memory).max(0).to_string() })
+}
+
+fn apply_limits(paths: &CgroupPaths, res: &Resources, privileged: bool) -> Result<()> {
+    let need = |c: &str| {
+        paths.dir_for(c).ok_or_else(|| {
+            RuntimeError::InvalidArgument(format!("the {c} cgroup controller is not available on this host"))
+        })
+    };
+    if res.memory > 0 {
+        let (dir, v2) = need("memory")?;
+        if v2 {
+            write_file(&dir.join("memory.max"), &res.memory.to_string())?;
+            if let Some(s) = swap_max_v2(res) {
+                if dir.join("memory.swap.max").exists() {
+                    write_file(&dir.join("memory.swap.max"), &s)?;
+                }
+            }
+        } else {
+            write_file(&dir.join("memory.limit_in_bytes"), &res.memory.to_string())?;
+            if let Some(s) = memsw_v1(res) {
+                if dir.join("memory.memsw.limit_in_bytes").exists() {
+                    write_file(&dir.join("memory.memsw.limit_in_bytes"), &s.to_string())?;
+                }
+            }
+        }
+    }
+    if let Some((quota, period)) = cfs_quota(res) {
+        let (dir, v2) = need("cpu")?;
+        if v2 {
+            write_file(&dir.join("cpu.max"), &format!("{quota} {period}"))?;
+        } else {
+            write_file(&dir.join("cpu.cfs_period_us"), &period.to_string())?;
+            write_file(&dir.join("cpu.cfs_quota_us"), &quota.to_string())?;
+        }
+    }
+    if res.cpu_shares > 0 {
+        let (dir, v2) = need("cpu")?;
+        if v2 {
+            write_file(&dir.join("cpu.weight"), &shares_to_weight(res.cpu_shares).to_string())?;
+        } else {
+            write_file(&dir.join("cpu.shares"), &res.cpu_shares.to_string())?;
+        }
+    }
+    if !res.cpuset_cpus.is_empty() {
+        let (dir, _) = need("cpuset")?;
+        write_file(&dir.join("cpuset.cpus"), &res.cpuset_cpus)?;
+    }
+    if let Some(limit) = res.pids_limit.filter(|l| *l > 0) {
+        let (dir, _) = need("pids")?;
+        write_file(&dir.join("pids.max"), &limit.to_string())?;
+    }
+    if !privileged {
+        if let Some(dir) = paths.v1.get("devices") {
+            write_file(&dir.join("devices.deny"), "a")?;
+            for rule in DEVICE_ALLOW_RULES {
+                write_file(&dir.join("devices.allow"), rule)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Moves `pid` into every one of the container's cgroups.
+pub fn add_process(paths: &CgroupPaths, pid: i32) -> Result<()> {
+    for dir in paths.dirs() {
+        write_file(&dir.join("cgroup.procs"), &pid.to_string())?;
+    }
+    Ok(())
+}
+
+/// True when the kernel's OOM killer killed a process of the container.
+pub fn oom_killed(paths: &CgroupPaths) -> bool {
+    let Some((dir, v2)) = paths.dir_for("memory") else { return false };
+    let file = if v2 { "memory.events" } else { "memory.oom_control" };
+    let text = std::fs::read_to_string(dir.join(file)).unwrap_or_default();
+    text.lines().any(|l| {
+        let mut it = l.split_whitespace();
+        it.next() == Some("oom_kill") && it.next().and_then(|n| n.parse::<u64>().ok()).unwrap_or(0) > 0
+    })
+}
+
+/// Removes the container's cgroup directories, waiting up to 2 s for them to empty.
+pub fn remove(paths: &CgroupPaths) -> Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(2);
+    let mut last = Ok(());
+    for dir in paths.dirs() {
+        loop {
+            match std::fs::remove_dir(&dir) {
+                Ok(()) => break,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => break,
+                Err(e) if e.raw_os_error() == Some(libc::EBUSY) && Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(10))
+                }
+                Err(e) => {
+                    last = Err(RuntimeError::io("removing cgroup", &dir, e));
+                    break;
+                }
+            }
+        }
+    }
+    last
+}
+
+/// Freezes (`pause`) or thaws (`unpause`) the container whose state dir is given:
+/// v1 `freezer.state` or v2 `cgroup.freeze`. Returns once the state is reached.
+pub fn set_frozen(state_dir: &Path, frozen: bool) -> Result<()> {
+    let paths = CgroupPaths::load(state_dir)?;
+    let deadline = Instant::now() + Duration::from_secs(5);
+    if let Some(dir) = paths.v1.get("freezer") {
+        let want = if frozen { "FROZEN" } else { "THAWED" };
+        loop {
+            write_file(&dir.join("freezer.state"), want)?;
+            let now = std::fs::read_to_string(dir.join("freezer.state")).unwrap_or_default();
+            if now.trim() == want {
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                return Err(RuntimeError::Internal(format!(
+                    "{}: freezer state is {} instead of {want}",
+                    dir.display(),
+                    now.trim()
+                )));
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+    let Some(dir) = paths.unified else {
+        return Err(RuntimeError::Internal("the container has no freezer cgroup".into()));
+    };
+    write_file(&dir.join("cgroup.freeze"), if frozen { "1" } else { "0" })?;
+    let want = if frozen { "frozen 1" } else { "frozen 0" };
+    loop {
+        let events = std::fs::read_to_string(dir.join("cgroup.events")).unwrap_or_default();
+        if events.lines().any(|l| l.trim() == want) {
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            return Err(RuntimeError::Internal(format!("{}: timed out waiting for {want}", dir.display())));
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// Host pids of every process in the container (for `top`), sorted.
+pub fn pids(state_dir: &Path) -> Result<Vec<i32>> {
+    let paths = CgroupPaths::load(state_dir)?;
+    let dir = paths
+        .unified
+        .clone()
+        .or_else(|| paths.v1.get("pids").or_else(|| paths.v1.values().next()).cloned())
+        .ok_or_else(|| RuntimeError::Internal("the container has no cgroup".into()))?;
+    let file = dir.join("cgroup.procs");
+    let text = std::fs::read_to_string(&file).map_err(|e| RuntimeError::io("read", &file, e))?;
+    let mut v: Vec<i32> = text.lines().filter_map(|l| l.trim().parse().ok()).collect();
+    v.sort_unstable();
+    Ok(v)
+}
+
+/// Kills whatever is left in the container's cgroups and removes them, using
+/// `<state-dir>/cgroups.json`. For the daemon, when a shim died without cleaning up.
+/// A missing `cgroups.json` means there is nothing to do.
+pub fn destroy(state_dir: &Path) -> Result<()> {
+    let paths = match CgroupPaths::load(state_dir) {
+        Ok(p) => p,
+        Err(RuntimeError::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(e),
+    };
+    let deadline = Instant::now() + Duration::from_secs(2);
+    loop {
+        let mut any = false;
+        for dir in paths.dirs() {
+            let text = std::fs::read_to_string(dir.join("cgroup.procs")).unwrap_or_default();
+            for pid in text.lines().filter_map(|l| l.trim().parse::<i32>().ok()) {
+                any = true;
+                unsafe { libc::kill(pid, libc::SIGKILL) };
+            }
+        }
+        if !any || Instant::now() > deadline {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    remove(&paths)
+}
+
+/// Moves the calling process into the cgroups of process `pid` (for `exec`).
+pub fn join_cgroups_of(pid: i32) -> Result<()> {
+    let file = format!("/proc/{pid}/cgroup");
+    let text = std::fs::read_to_string(&file).map_err(|e| RuntimeError::io("read", &file, e))?;
+    let theirs = parse_proc_cgroup(&text);
+    let me = std::process::id().to_string();
+    for h in hierarchies()? {
+        let key = if h.v2 { String::new() } else { h.controllers.join(",") };
+        if let Some(rel) = theirs.get(&key) {
+            let procs = join_rel(&h.mountpoint, rel).join("cgroup.procs");
+            // A hierarchy Berth did not put the container in may refuse; only ours matter.
+            if let Err(e) = std::fs::write(&procs, &me) {
+                if rel.contains("/berth/") {
+                    return Err(RuntimeError::io("joining cgroup", &procs, e));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MOUNTINFO: &str = "\
+30 25 0:26 / /sys/fs/cgroup ro,nosuid - tmpfs tmpfs ro,mode=755
+31 30 0:27 / /sys/fs/cgroup/unified rw,nosuid - cgroup2 cgroup2 rw
+32 30 0:28 / /sys/fs/cgroup/systemd rw - cgroup cgroup rw,xattr,name=systemd
+33 30 0:29 / /sys/fs/cgroup/cpu,cpuacct rw - cgroup cgroup rw,cpu,cpuacct
+34 30 0:30 / /sys/fs/cgroup/memory rw - cgroup cgroup rw,memory
+";
+
+    #[test]
+    fn finds_hierarchies() {
+        let h = parse_mountinfo(MOUNTINFO);
+        assert_eq!(h.len(), 4);
+        assert!(h[0].v2);
+        assert_eq!(h[0].mountpoint, PathBuf::from("/sys/fs/cgroup/unified"));
+        assert_eq!(h[1].controllers, vec!["name=systemd"]);
+        assert_eq!(h[2].controllers, vec!["cpu", "cpuacct"]);
+        assert_eq!(h[3].controllers, vec!["memory"]);
+    }
+
+    #[test]
+    fn own_cgroup_per_controller() {
+        let own = parse_proc_cgroup("4:memory:/process_api/abc\n1:cpu,cpuacct:/\n0::/\n");
+        assert_eq!(parent_for("memory", "", &own), "/process_api/abc");
+        assert_eq!(parent_for("cpu,cpuacct", "", &own), "/");
+        assert_eq!(parent_for("", "", &own), "/");
+        assert_eq!(parent_for("memory", "/custom", &own), "/custom");
+        assert_eq!(join_rel(Path::new("/sys/fs/cgroup/memory"), "/process_api/abc"),
+            PathBuf::from("/sys/fs/cgroup/memory/process_api/abc"));
+    }
+
+    #[test]
+    fn cpu_conversions() {
+        let r = Resources { nano_cpus: 1_500_000_000, ..Default::default() };
+        assert_eq!(cfs_quota(&r), Some((150_000, 100_000)));
+        let r = Resources { cpu_quota: 50_000, cpu_period: 200_000, ..Default::default() };
+        assert_eq!(cfs_quota(&r), Some((50_000, 200_000)));
+        assert_eq!(cfs_quota(&Resources::default()), None);
+        assert_eq!(shares_to_weight(1024), 39);
+        assert_eq!(shares_to_weight(2), 1);
+        assert_eq!(shares_to_weight(262_144), 10_000);
+    }
+
+    #[test]
+    fn swap_defaults() {
+        let r = Resources { memory: 100, ..Default::default() };
+        assert_eq!(memsw_v1(&r), Some(200));
+        assert_eq!(swap_max_v2(&r), Some("100".into()));
+        let r = Resources { memory: 100, memory_swap: -1, ..Default::default() };
+        assert_eq!(memsw_v1(&r), Some(-1));
+        assert_eq!(swap_max_v2(&r), Some("max".into()));
+        let r = Resources { memory: 100, memory_swap: 300, ..Default::default() };
+        assert_eq!(swap_max_v2(&r), Some("200".into()));
+        assert_eq!(memsw_v1(&Resources::default()), None);
+    }
+
+    #[test]
+    fn paths_roundtrip_and_dedup() {
+        let d = tempfile::tempdir().unwrap();
+        let mut p = CgroupPaths::default();
+        p.v1.insert("cpu".into(), "/x/cpu,cpuacct/berth/1".into());
+        p.v1.insert("cpuacct".into(), "/x/cpu,cpuacct/berth/1".into());
+        p.unified = Some("/x/unified/berth/1".into());
+        assert_eq!(p.dirs().len(), 2);
+        p.save(d.path()).unwrap();
+        assert_eq!(CgroupPaths::load(d.path()).unwrap(), p);
+    }
+}

@@ -1,0 +1,525 @@
+//! The container's filesystem: the mount plan (Docker's default mounts, then the
+//! spec's), and carrying it out through a [`Syscall`] so the logic is testable without
+//! root. Mount destinations are resolved inside the rootfs ([`resolve_in_root`]) at the
+//! moment they are mounted, after the mounts before them.
+
+use crate::cgroup::CgroupPaths;
+use crate::defaults::{DEFAULT_DEVICES, DEFAULT_SHM_SIZE, DEV_SYMLINKS, MASKED_PATHS, READONLY_PATHS};
+use crate::error::{Result, RuntimeError};
+use crate::securejoin::resolve_in_root;
+use crate::spec::ContainerSpec;
+use nix::mount::MsFlags;
+use std::os::unix::fs::{FileTypeExt, MetadataExt};
+use std::path::{Path, PathBuf};
+
+/// The kernel calls the mount logic makes, behind a trait so tests can record them.
+pub trait Syscall {
+    fn mount(&self, source: Option<&Path>, target: &Path, fstype: Option<&str>, flags: MsFlags, data: Option<&str>) -> Result<()>;
+}
+
+/// The real kernel.
+pub struct Kernel;
+
+impl Syscall for Kernel {
+    fn mount(&self, source: Option<&Path>, target: &Path, fstype: Option<&str>, flags: MsFlags, data: Option<&str>) -> Result<()> {
+        nix::mount::mount(source, target, fstype, flags, data).map_err(|errno| {
+            let mut msg = format!(
+                "mount `{}` to `{}`",
+                source.map(|s| s.display().to_string()).unwrap_or_else(|| fstype.unwrap_or("none").to_string()),
+                target.display()
+            );
+            if let Some(t) = fstype {
+                msg.push_str(&format!(" (type {t}"));
+                if let Some(d) = data.filter(|d| !d.is_empty()) {
+                    msg.push_str(&format!(", options {d}"));
+                }
+                msg.push(')');
+            }
+            if let Some(why) = diagnose(source, target, fstype, data, errno) {
+                msg.push_str(&format!(": {why}"));
+            }
+            RuntimeError::sys(msg, errno)
+        })
+    }
+}
+
+/// crun-style diagnostics: when the kernel says ENOENT or EINVAL, find which
+/// precondition failed.
+fn diagnose(source: Option<&Path>, target: &Path, fstype: Option<&str>, data: Option<&str>, errno: nix::errno::Errno) -> Option<String> {
+    use nix::errno::Errno;
+    if !target.exists() {
+        return Some(format!("target {} does not exist", target.display()));
+    }
+    if let (Some(src), None) = (source, fstype) {
+        if !src.exists() {
+            return Some(format!("source {} does not exist", src.display()));
+        }
+    }
+    if fstype == Some("overlay") && (errno == Errno::EINVAL || errno == Errno::ENOENT) {
+        for opt in data.unwrap_or("").split(',') {
+            let Some((k, v)) = opt.split_once('=') else { continue };
+            let dirs: Vec<&str> = if k == "lowerdir" { v.split(':').collect() } else { vec![v] };
+            for d in dirs {
+                if matches!(k, "lowerdir" | "upperdir" | "workdir") && !Path::new(d).is_dir() {
+                    return Some(format!("{k} {d} is not a directory"));
+                }
+            }
+        }
+        return Some("overlayfs refused the layers (upperdir and workdir must be on the same filesystem, and not overlayfs themselves)".into());
+    }
+    None
+}
+
+/// What to create at a mount's target before mounting.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TargetKind {
+    Dir,
+    File,
+}
+
+/// One step of the container's filesystem set-up; paths are inside the container.
+#[derive(Debug, Clone, PartialEq)]
+pub enum MountOp {
+    Mount {
+        source: Option<PathBuf>,
+        destination: String,
+        fstype: Option<String>,
+        flags: MsFlags,
+        data: String,
+        kind: TargetKind,
+        /// Flags for a second `MS_REMOUNT|MS_BIND` (bind mounts can only become
+        /// read-only, nosuid, … by a remount).
+        remount: Option<MsFlags>,
+        /// Propagation to set afterwards (MS_PRIVATE, MS_SLAVE, … with MS_REC).
+        propagation: Option<MsFlags>,
+    },
+    Symlink { target: String, link: String },
+    /// Remount an existing mount with these flags (used to make a tmpfs read-only).
+    Remount { destination: String, flags: MsFlags },
+}
+
+fn plain(source: Option<&str>, destination: &str, fstype: &str, flags: MsFlags, data: &str) -> MountOp {
+    MountOp::Mount {
+        source: source.map(PathBuf::from),
+        destination: destination.to_string(),
+        fstype: Some(fstype.to_string()),
+        flags,
+        data: data.to_string(),
+        kind: TargetKind::Dir,
+        remount: None,
+        propagation: None,
+    }
+}
+
+/// Mount options parsed into flags, propagation and filesystem data.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MountOptions {
+    pub flags: MsFlags,
+    pub propagation: Option<MsFlags>,
+    pub data: Vec<String>,
+    pub recursive_bind: bool,
+}
+
+/// Parses mount(8)-style options.
+pub fn parse_options(options: &[String]) -> MountOptions {
+    let mut o = MountOptions { flags: MsFlags::empty(), propagation: None, data: Vec::new(), recursive_bind: false };
+    for opt in options {
+        let (set, clear) = match opt.as_str() {
+            "ro" => (MsFlags::MS_RDONLY, MsFlags::empty()),
+            "rw" => (MsFlags::empty(), MsFlags::MS_RDONLY),
+            "nosuid" => (MsFlags::MS_NOSUID, MsFlags::empty()),
+            "suid" => (MsFlags::empty(), MsFlags::MS_NOSUID),
+            "nodev" => (MsFlags::MS_NODEV, MsFlags::empty()),
+            "dev" => (MsFlags::empty(), MsFlags::MS_NODEV),
+            "noexec" => (MsFlags::MS_NOEXEC, MsFlags::empty()),
+            "exec" => (MsFlags::empty(), MsFlags::MS_NOEXEC),
+            "sync" => (MsFlags::MS_SYNCHRONOUS, MsFlags::empty()),
+            "noatime" => (MsFlags::MS_NOATIME, MsFlags::empty()),
+            "nodiratime" => (MsFlags::MS_NODIRATIME, MsFlags::empty()),
+            "relatime" => (MsFlags::MS_RELATIME, MsFlags::empty()),
+            "strictatime" => (MsFlags::MS_STRICTATIME, MsFlags::empty()),
+            "bind" => (MsFlags::MS_BIND, MsFlags::empty()),
+            "rbind" => {
+                o.recursive_bind = true;
+                (MsFlags::MS_BIND | MsFlags::MS_REC, MsFlags::empty())
+            }
+            "private" => { o.propagation = Some(MsFlags::MS_PRIVATE); continue }
+            "rprivate" => { o.propagation = Some(MsFlags::MS_PRIVATE | MsFlags::MS_REC); continue }
+            "shared" => { o.propagation = Some(MsFlags::MS_SHARED); continue }
+            "rshared" => { o.propagation = Some(MsFlags::MS_SHARED | MsFlags::MS_REC); continue }
+            "slave" => { o.propagation = Some(MsFlags::MS_SLAVE); continue }
+            "rslave" => { o.propagation = Some(MsFlags::MS_SLAVE | MsFlags::MS_REC); continue }
+            "unbindable" => { o.propagation = Some(MsFlags::MS_UNBINDABLE); continue }
+            "runbindable" => { o.propagation = Some(MsFlags::MS_UNBINDABLE | MsFlags::MS_REC); continue }
+            "defaults" | "" => continue,
+            other => {
+                o.data.push(other.to_string());
+                continue;
+            }
+        };
+        o.flags.insert(set);
+        o.flags.remove(clear);
+    }
+    o
+}
+
+/// How `/sys/fs/cgroup` looks inside the container.
+fn cgroup_mounts(cgroups: &CgroupPaths) -> Vec<MountOp> {
+    let nosuid = MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC | MsFlags::MS_NODEV;
+    let ro = MsFlags::MS_REMOUNT | MsFlags::MS_BIND | MsFlags::MS_RDONLY | nosuid;
+    if cgroups.is_pure_v2() {
+        return vec![plain(Some("cgroup"), "/sys/fs/cgroup", "cgroup2", nosuid | MsFlags::MS_RDONLY, "")];
+    }
+    let mut ops = vec![plain(Some("tmpfs"), "/sys/fs/cgroup", "tmpfs", nosuid, "mode=755")];
+    // One mount per v1 hierarchy: the container's own cgroup, seen through its cgroup ns.
+    let mut seen: Vec<PathBuf> = Vec::new();
+    let mut hier: Vec<(String, PathBuf)> = Vec::new();
+    for (ctrl, dir) in &cgroups.v1 {
+        if let Some(i) = seen.iter().position(|d| d == dir) {
+            hier[i].0.push(',');
+            hier[i].0.push_str(ctrl);
+        } else {
+            seen.push(dir.clone());
+            hier.push((ctrl.clone(), dir.clone()));
+        }
+    }
+    for (ctrls, _) in &hier {
+        let dest = format!("/sys/fs/cgroup/{ctrls}");
+        let mut m = plain(Some("cgroup"), &dest, "cgroup", nosuid, ctrls);
+        if let MountOp::Mount { remount, .. } = &mut m {
+            *remount = Some(ro);
+        }
+        ops.push(m);
+        if ctrls.contains(',') {
+            for c in ctrls.split(',') {
+                ops.push(MountOp::Symlink { target: ctrls.clone(), link: format!("/sys/fs/cgroup/{c}") });
+            }
+        }
+    }
+    if cgroups.unified.is_some() {
+        let mut m = plain(Some("cgroup"), "/sys/fs/cgroup/unified", "cgroup2", nosuid, "");
+        if let MountOp::Mount { remount, .. } = &mut m {
+            *remount = Some(ro);
+        }
+        ops.push(m);
+    }
+    ops.push(MountOp::Remount {
+        destination: "/sys/fs/cgroup".into(),
+        flags: MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY | nosuid,
+    });
+    ops
+}
+
+/// Docker's default mounts followed by the spec's own, in order.
+pub fn plan(spec: &ContainerSpec, cgroups: &CgroupPaths) -> Vec<MountOp> {
+    let nse = MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC | MsFlags::MS_NODEV;
+    let shm = if spec.shm_size == 0 { DEFAULT_SHM_SIZE } else { spec.shm_size };
+    let mut ops = vec![
+        plain(Some("proc"), "/proc", "proc", nse, ""),
+        plain(Some("tmpfs"), "/dev", "tmpfs", MsFlags::MS_NOSUID | MsFlags::MS_STRICTATIME, "mode=755,size=65536k"),
+    ];
+    for dev in DEFAULT_DEVICES {
+        ops.push(MountOp::Mount {
+            source: Some(PathBuf::from(format!("/dev/{dev}"))),
+            destination: format!("/dev/{dev}"),
+            fstype: None,
+            flags: MsFlags::MS_BIND,
+            data: String::new(),
+            kind: TargetKind::File,
+            remount: None,
+            propagation: None,
+        });
+    }
+    ops.push(plain(Some("devpts"), "/dev/pts", "devpts", MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC, "newinstance,ptmxmode=0666,mode=0620,gid=5"));
+    ops.push(plain(Some("shm"), "/dev/shm", "tmpfs", nse, &format!("mode=1777,size={shm}")));
+    ops.push(plain(Some("mqueue"), "/dev/mqueue", "mqueue", nse, ""));
+    for (link, target) in DEV_SYMLINKS {
+        ops.push(MountOp::Symlink { target: target.to_string(), link: format!("/dev/{link}") });
+    }
+    ops.push(plain(Some("sysfs"), "/sys", "sysfs", nse | MsFlags::MS_RDONLY, ""));
+    ops.extend(cgroup_mounts(cgroups));
+    for m in &spec.mounts {
+        let o = parse_options(&m.options);
+        if m.kind == "bind" {
+            let mut flags = MsFlags::MS_BIND;
+            if o.recursive_bind || !m.options.iter().any(|x| x == "bind") {
+                flags |= MsFlags::MS_REC;
+            }
+            let extra = o.flags - (MsFlags::MS_BIND | MsFlags::MS_REC);
+            let kind = if m.source.is_dir() || !m.source.exists() { TargetKind::Dir } else { TargetKind::File };
+            ops.push(MountOp::Mount {
+                source: Some(m.source.clone()),
+                destination: m.destination.clone(),
+                fstype: None,
+                flags,
+                data: String::new(),
+                kind,
+                remount: (!extra.is_empty()).then(|| MsFlags::MS_REMOUNT | MsFlags::MS_BIND | extra),
+                propagation: Some(o.propagation.unwrap_or(MsFlags::MS_PRIVATE | MsFlags::MS_REC)),
+            });
+        } else {
+            ops.push(MountOp::Mount {
+                source: Some(PathBuf::from(if m.kind.is_empty() { "none" } else { m.kind.as_str() })),
+                destination: m.destination.clone(),
+                fstype: Some(if m.kind.is_empty() { "tmpfs".into() } else { m.kind.clone() }),
+                flags: o.flags,
+                data: o.data.join(","),
+                kind: TargetKind::Dir,
+                remount: None,
+                propagation: o.propagation,
+            });
+        }
+    }
+    ops
+}
+
+fn create_target(path: &Path, kind: TargetKind) -> Result<()> {
+    match kind {
+        TargetKind::Dir => std::fs::create_dir_all(path).map_err(|e| RuntimeError::io("creating mount point", path, e)),
+        TargetKind::File => {
+            if let Some(parent) = path.parent() {
+                std::fs::create_dir_all(parent).map_err(|e| RuntimeError::io("creating mount point", parent, e))?;
+            }
+            if path.symlink_metadata().is_err() {
+                std::fs::File::create(path).map_err(|e| RuntimeError::io("creating mount point", path, e))?;
+            }
+            Ok(())
+        }
+    }
+}
+
+/// Carries out `ops` inside `rootfs` (a host path, before `pivot_root`).
+pub fn execute(sys: &dyn Syscall, rootfs: &Path, ops: &[MountOp]) -> Result<()> {
+    for op in ops {
+        match op {
+            MountOp::Mount { source, destination, fstype, flags, data, kind, remount, propagation } => {
+                let target = resolve_in_root(rootfs, destination)?;
+                create_target(&target, *kind)?;
+                let data = (!data.is_empty()).then_some(data.as_str());
+                sys.mount(source.as_deref(), &target, fstype.as_deref(), *flags, data)?;
+                if let Some(r) = remount {
+                    sys.mount(None, &target, None, *r, None)?;
+                }
+                if let Some(p) = propagation {
+                    sys.mount(None, &target, None, *p, None)?;
+                }
+            }
+            MountOp::Symlink { target, link } => {
+                let (parent, name) = match link.rsplit_once('/') {
+                    Some((p, n)) => (if p.is_empty() { "/" } else { p }, n),
+                    None => ("/", link.as_str()),
+                };
+                let dir = resolve_in_root(rootfs, parent)?;
+                std::fs::create_dir_all(&dir).map_err(|e| RuntimeError::io("mkdir", &dir, e))?;
+                let path = dir.join(name);
+                let _ = std::fs::remove_file(&path);
+                std::os::unix::fs::symlink(target, &path).map_err(|e| RuntimeError::io("symlink", &path, e))?;
+            }
+            MountOp::Remount { destination, flags } => {
+                let target = resolve_in_root(rootfs, destination)?;
+                sys.mount(None, &target, None, *flags, None)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The overlay (or, without image layers, a bind of `upper_dir`) at `spec.rootfs`.
+pub fn mount_rootfs(sys: &dyn Syscall, spec: &ContainerSpec) -> Result<()> {
+    std::fs::create_dir_all(&spec.rootfs).map_err(|e| RuntimeError::io("creating rootfs", &spec.rootfs, e))?;
+    if spec.lower_dirs.is_empty() {
+        sys.mount(Some(&spec.upper_dir), &spec.rootfs, None, MsFlags::MS_BIND | MsFlags::MS_REC, None)
+    } else {
+        let lower: Vec<String> = spec.lower_dirs.iter().map(|p| p.display().to_string()).collect();
+        let data = format!(
+            "lowerdir={},upperdir={},workdir={}",
+            lower.join(":"),
+            spec.upper_dir.display(),
+            spec.work_dir.display()
+        );
+        sys.mount(Some(Path::new("overlay")), &spec.rootfs, Some("overlay"), MsFlags::empty(), Some(&data))
+    }
+}
+
+/// Paths to mask: Docker's list plus each CPU's `thermal_throttle` that exists.
+pub fn masked_paths() -> Vec<String> {
+    let mut v: Vec<String> = MASKED_PATHS.iter().map(|s| s.to_string()).collect();
+    if let Ok(rd) = std::fs::read_dir("/sys/devices/system/cpu") {
+        let mut cpus: Vec<String> = rd
+            .filter_map(|e| e.ok())
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| n.starts_with("cpu") && n[3..].chars().all(|c| c.is_ascii_digit()) && n.len() > 3)
+            .map(|n| format!("/sys/devices/system/cpu/{n}/thermal_throttle"))
+            .filter(|p| Path::new(p).exists())
+            .collect();
+        cpus.sort();
+        v.extend(cpus);
+    }
+    v
+}
+
+/// After `pivot_root`: hides the masked paths (a verified `/dev/null` over files, an
+/// empty read-only tmpfs over directories) and makes the read-only paths read-only.
+pub fn mask_and_protect(sys: &dyn Syscall, masked: &[String], readonly: &[&str]) -> Result<()> {
+    use std::os::fd::AsRawFd;
+    let devnull = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags_path()
+        .open("/dev/null")
+        .map_err(|e| RuntimeError::io("open", "/dev/null", e))?;
+    let md = devnull.metadata().map_err(|e| RuntimeError::io("stat", "/dev/null", e))?;
+    if !md.file_type().is_char_device() || md.rdev() != nix::sys::stat::makedev(1, 3) {
+        return Err(RuntimeError::Internal("/dev/null in the container is not the char device 1:3; refusing to mask paths with it".into()));
+    }
+    let devnull_fd = PathBuf::from(format!("/proc/self/fd/{}", devnull.as_raw_fd()));
+    for p in masked {
+        let path = Path::new(p);
+        let Ok(md) = path.symlink_metadata() else { continue };
+        if md.is_dir() {
+            sys.mount(Some(Path::new("tmpfs")), path, Some("tmpfs"), MsFlags::MS_RDONLY, None)?;
+        } else {
+            sys.mount(Some(&devnull_fd), path, None, MsFlags::MS_BIND, None)?;
+        }
+    }
+    for p in readonly {
+        let path = Path::new(p);
+        if path.symlink_metadata().is_err() {
+            continue;
+        }
+        sys.mount(Some(path), path, None, MsFlags::MS_BIND | MsFlags::MS_REC, None)?;
+        let flags = MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY | MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
+        sys.mount(Some(path), path, None, flags, None)?;
+    }
+    Ok(())
+}
+
+/// Docker's read-only paths.
+pub fn readonly_paths() -> &'static [&'static str] {
+    READONLY_PATHS
+}
+
+trait OpenPath {
+    fn custom_flags_path(&mut self) -> &mut Self;
+}
+
+impl OpenPath for std::fs::OpenOptions {
+    /// O_PATH: the descriptor only names the file, it never opens the device.
+    fn custom_flags_path(&mut self) -> &mut Self {
+        use std::os::unix::fs::OpenOptionsExt;
+        self.custom_flags(libc::O_PATH | libc::O_CLOEXEC)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::spec::MountSpec;
+    use std::cell::RefCell;
+
+    #[derive(Default)]
+    struct Recorder(RefCell<Vec<(Option<PathBuf>, PathBuf, Option<String>, MsFlags, Option<String>)>>);
+
+    impl Syscall for Recorder {
+        fn mount(&self, source: Option<&Path>, target: &Path, fstype: Option<&str>, flags: MsFlags, data: Option<&str>) -> Result<()> {
+            self.0.borrow_mut().push((
+                source.map(Path::to_path_buf),
+                target.to_path_buf(),
+                fstype.map(String::from),
+                flags,
+                data.map(String::from),
+            ));
+            Ok(())
+        }
+    }
+
+    fn opts(v: &[&str]) -> Vec<String> {
+        v.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn options_become_flags_and_data() {
+        let o = parse_options(&opts(&["ro", "nosuid", "size=65536k", "mode=1777", "rprivate"]));
+        assert_eq!(o.flags, MsFlags::MS_RDONLY | MsFlags::MS_NOSUID);
+        assert_eq!(o.data, vec!["size=65536k", "mode=1777"]);
+        assert_eq!(o.propagation, Some(MsFlags::MS_PRIVATE | MsFlags::MS_REC));
+        let o = parse_options(&opts(&["ro", "rw"]));
+        assert!(o.flags.is_empty());
+    }
+
+    #[test]
+    fn default_plan_has_dockers_mounts() {
+        let spec = ContainerSpec { shm_size: 0, ..Default::default() };
+        let ops = plan(&spec, &CgroupPaths { unified: Some("/u".into()), ..Default::default() });
+        let find = |d: &str| {
+            ops.iter().find_map(|o| match o {
+                MountOp::Mount { destination, fstype, flags, data, .. } if destination == d => Some((fstype.clone(), *flags, data.clone())),
+                _ => None,
+            })
+        };
+        let (t, f, _) = find("/proc").unwrap();
+        assert_eq!(t.as_deref(), Some("proc"));
+        assert!(f.contains(MsFlags::MS_NOEXEC | MsFlags::MS_NOSUID | MsFlags::MS_NODEV));
+        assert_eq!(find("/dev/shm").unwrap().2, "mode=1777,size=67108864");
+        assert!(find("/sys").unwrap().1.contains(MsFlags::MS_RDONLY));
+        assert_eq!(find("/dev/pts").unwrap().2, "newinstance,ptmxmode=0666,mode=0620,gid=5");
+        assert_eq!(find("/sys/fs/cgroup").unwrap().0.as_deref(), Some("cgroup2"));
+        assert!(find("/dev/null").is_some());
+        assert!(ops.contains(&MountOp::Symlink { target: "pts/ptmx".into(), link: "/dev/ptmx".into() }));
+    }
+
+    #[test]
+    fn hybrid_cgroup_view_is_read_only() {
+        let mut cg = CgroupPaths { unified: Some("/u/x".into()), ..Default::default() };
+        cg.v1.insert("cpu".into(), "/c/x".into());
+        cg.v1.insert("cpuacct".into(), "/c/x".into());
+        cg.v1.insert("memory".into(), "/m/x".into());
+        let ops = cgroup_mounts(&cg);
+        assert!(ops.iter().any(|o| matches!(o, MountOp::Mount { destination, data, .. } if destination == "/sys/fs/cgroup/cpu,cpuacct" && data == "cpu,cpuacct")));
+        assert!(ops.contains(&MountOp::Symlink { target: "cpu,cpuacct".into(), link: "/sys/fs/cgroup/cpu".into() }));
+        assert!(matches!(ops.last(), Some(MountOp::Remount { flags, .. }) if flags.contains(MsFlags::MS_RDONLY)));
+    }
+
+    #[test]
+    fn bind_mount_through_escaping_symlink_stays_in_rootfs() {
+        let d = tempfile::tempdir().unwrap();
+        let root = d.path().join("rootfs");
+        std::fs::create_dir_all(&root).unwrap();
+        std::os::unix::fs::symlink("/../../../../etc", root.join("data")).unwrap();
+        let src = d.path().join("vol");
+        std::fs::create_dir(&src).unwrap();
+        let spec = ContainerSpec {
+            mounts: vec![MountSpec { destination: "/data/sub".into(), kind: "bind".into(), source: src.clone(), options: opts(&["ro"]) }],
+            ..Default::default()
+        };
+        let ops: Vec<MountOp> = plan(&spec, &CgroupPaths::default()).into_iter().filter(|o| matches!(o, MountOp::Mount { destination, .. } if destination == "/data/sub")).collect();
+        let rec = Recorder::default();
+        execute(&rec, &root, &ops).unwrap();
+        let calls = rec.0.borrow();
+        assert_eq!(calls[0].0.as_deref(), Some(src.as_path()));
+        assert_eq!(calls[0].1, root.join("etc/sub"));
+        assert!(root.join("etc/sub").is_dir());
+        assert_eq!(calls[0].3, MsFlags::MS_BIND | MsFlags::MS_REC);
+        assert_eq!(calls[1].3, MsFlags::MS_REMOUNT | MsFlags::MS_BIND | MsFlags::MS_RDONLY);
+        assert_eq!(calls[2].3, MsFlags::MS_PRIVATE | MsFlags::MS_REC);
+    }
+
+    #[test]
+    fn overlay_options_join_lower_dirs() {
+        let d = tempfile::tempdir().unwrap();
+        let spec = ContainerSpec {
+            lower_dirs: vec!["/l/top".into(), "/l/base".into()],
+            upper_dir: "/c/upper".into(),
+            work_dir: "/c/work".into(),
+            rootfs: d.path().join("merged"),
+            ..Default::default()
+        };
+        let rec = Recorder::default();
+        mount_rootfs(&rec, &spec).unwrap();
+        let calls = rec.0.borrow();
+        assert_eq!(calls[0].4.as_deref(), Some("lowerdir=/l/top:/l/base,upperdir=/c/upper,workdir=/c/work"));
+        let spec = ContainerSpec { lower_dirs: vec![], ..spec.clone() };
+        let rec = Recorder::default();
+        mount_rootfs(&rec, &spec).unwrap();
+        assert_eq!(rec.0.borrow()[0].0.as_deref(), Some(Path::new("/c/upper")));
+    }
+}

@@ -1,0 +1,318 @@
+//! End-to-end tests of `berth shim` and `berth exec-helper` against a busybox rootfs.
+//! Needs root (namespaces, mounts, cgroups) and Debian's busybox-static.
+
+use berth_runtime::protocol::{ExitStatus, StartReply};
+use berth_runtime::{ContainerSpec, ExecSpec, MountSpec, ProcessSpec, Resources};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+const BERTH: &str = env!("CARGO_BIN_EXE_berth");
+
+/// A one-layer busybox image: /bin/busybox with its applet links, passwd and group.
+fn build_lower(dir: &Path) {
+    let bin = dir.join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    for d in ["etc", "proc", "sys", "dev", "tmp", "root"] {
+        std::fs::create_dir_all(dir.join(d)).unwrap();
+    }
+    std::fs::copy("/bin/busybox", bin.join("busybox")).unwrap();
+    let list = Command::new("/bin/busybox").arg("--list").output().unwrap();
+    for applet in String::from_utf8_lossy(&list.stdout).lines() {
+        if applet != "busybox" {
+            std::os::unix::fs::symlink("busybox", bin.join(applet)).unwrap();
+        }
+    }
+    std::fs::write(dir.join("etc/passwd"), "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n").unwrap();
+    std::fs::write(dir.join("etc/group"), "root:x:0:\nnobody:x:65534:\n").unwrap();
+}
+
+struct Container {
+    _tmp: tempfile::TempDir,
+    base: PathBuf,
+    state: PathBuf,
+    spec: ContainerSpec,
+    shim: std::cell::RefCell<Option<std::process::Child>>,
+}
+
+impl Container {
+    fn new(name: &str, args: &[&str]) -> Container {
+        let tmp = tempfile::Builder::new().prefix("berth-rt-").tempdir_in("/tmp").unwrap();
+        let base = tmp.path().to_path_buf();
+        build_lower(&base.join("lower"));
+        for d in ["upper", "work", "rootfs", "state"] {
+            std::fs::create_dir_all(base.join(d)).unwrap();
+        }
+        let id = format!("{name}-{}", std::process::id());
+        let spec = ContainerSpec {
+            id: id.clone(),
+            lower_dirs: vec![base.join("lower")],
+            upper_dir: base.join("upper"),
+            work_dir: base.join("work"),
+            rootfs: base.join("rootfs"),
+            hostname: "c0ffee123456".into(),
+            log_path: base.join("state").join(format!("{id}-json.log")),
+            process: ProcessSpec {
+                args: args.iter().map(|s| s.to_string()).collect(),
+                env: vec!["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".into(), "HOSTNAME=c0ffee123456".into()],
+                cwd: "/".into(),
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        Container { state: base.join("state"), base, _tmp: tmp, spec, shim: Default::default() }
+    }
+
+    /// Runs `berth shim` and returns its start-up line.
+    fn create(&self) -> String {
+        std::fs::write(self.state.join("spec.json"), serde_json::to_vec(&self.spec).unwrap()).unwrap();
+        let mut child = Command::new(BERTH)
+            .arg("shim")
+            .arg(&self.state)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        let mut out = String::new();
+        child.stdout.take().unwrap().read_to_string(&mut out).unwrap();
+        // The shim keeps running after its start-up line; we reap it in `assert_gone`.
+        *self.shim.borrow_mut() = Some(child);
+        out.trim_end().to_string()
+    }
+
+    fn connect(&self, request: &str) -> UnixStream {
+        let s = UnixStream::connect(self.state.join("shim.sock")).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+        (&s).write_all(format!("{request}\n").as_bytes()).unwrap();
+        s
+    }
+
+    fn start(&self) -> StartReply {
+        let s = self.connect(r#"{"op":"start"}"#);
+        let mut line = String::new();
+        BufReader::new(s).read_line(&mut line).unwrap();
+        serde_json::from_str(&line).unwrap()
+    }
+
+    fn wait_conn(&self) -> UnixStream {
+        self.connect(r#"{"op":"wait"}"#)
+    }
+
+    fn pid_file(&self, name: &str) -> i32 {
+        std::fs::read_to_string(self.state.join(name)).unwrap().trim().parse().unwrap()
+    }
+
+    fn cgroup_dirs(&self) -> Vec<PathBuf> {
+        let v: serde_json::Value = serde_json::from_slice(&std::fs::read(self.state.join("cgroups.json")).unwrap()).unwrap();
+        let mut dirs: Vec<PathBuf> = v["v1"].as_object().unwrap().values().map(|p| PathBuf::from(p.as_str().unwrap())).collect();
+        if let Some(u) = v["unified"].as_str() {
+            dirs.push(u.into());
+        }
+        dirs
+    }
+
+    /// Nothing of the container is left: no mount under its dir, no cgroup, no process.
+    fn assert_gone(&self, pids: &[i32], cgroups: &[PathBuf]) {
+        // The shim is our child: reap it (it exits right after answering `wait`).
+        if let Some(mut child) = self.shim.borrow_mut().take() {
+            let deadline = std::time::Instant::now() + Duration::from_secs(10);
+            while child.try_wait().unwrap().is_none() {
+                assert!(std::time::Instant::now() < deadline, "shim did not exit");
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        }
+        let mounts = std::fs::read_to_string("/proc/mounts").unwrap();
+        assert!(!mounts.contains(self.base.to_str().unwrap()), "mount left behind:\n{mounts}");
+        for d in cgroups {
+            assert!(!d.exists(), "cgroup {} left behind", d.display());
+        }
+        for pid in pids {
+            let alive = unsafe { libc::kill(*pid, 0) } == 0;
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+            assert!(!alive, "process {pid} left behind: {stat}");
+        }
+        assert!(!self.state.join("shim.sock").exists());
+    }
+}
+
+fn read_wait(s: UnixStream) -> ExitStatus {
+    let mut line = String::new();
+    BufReader::new(s).read_line(&mut line).unwrap();
+    serde_json::from_str(&line).unwrap_or_else(|e| panic!("bad wait answer {line:?}: {e}"))
+}
+
+/// Reads Docker-framed output until the shim closes the connection.
+fn read_frames(mut s: UnixStream) -> Vec<(u8, Vec<u8>)> {
+    let mut data = Vec::new();
+    s.read_to_end(&mut data).unwrap();
+    let mut out = Vec::new();
+    let mut rest = &data[..];
+    while rest.len() >= 8 {
+        let len = u32::from_be_bytes([rest[4], rest[5], rest[6], rest[7]]) as usize;
+        out.push((rest[0], rest[8..8 + len].to_vec()));
+        rest = &rest[8 + len..];
+    }
+    assert!(rest.is_empty(), "trailing partial frame");
+    out
+}
+
+fn stream_text(frames: &[(u8, Vec<u8>)], stream: u8) -> String {
+    frames.iter().filter(|f| f.0 == stream).map(|f| String::from_utf8_lossy(&f.1).into_owned()).collect()
+}
+
+#[test]
+fn runs_logs_attaches_and_cleans_up() {
+    let script = "echo out1; echo err1 >&2; hostname; echo pid=$$; grep CapEff /proc/self/status; \
+        (touch /sys/x 2>/dev/null && echo sys-rw) || echo sys-ro; echo data > /newfile; \
+        cat /sys/fs/cgroup/memory/memory.limit_in_bytes 2>/dev/null; exit 3";
+    let mut c = Container::new("basic", &["sh", "-c", script]);
+    c.spec.resources = Resources { memory: 64 << 20, ..Default::default() };
+    let line = c.create();
+    assert!(line.starts_with("ok "), "start-up line: {line}");
+    let init_pid: i32 = line[3..].parse().unwrap();
+    assert_eq!(c.pid_file("init.pid"), init_pid);
+    let shim_pid = c.pid_file("shim.pid");
+    let cgroups = c.cgroup_dirs();
+
+    // The memory limit is in the container's cgroup before it starts.
+    let v: serde_json::Value = serde_json::from_slice(&std::fs::read(c.state.join("cgroups.json")).unwrap()).unwrap();
+    let limit = match v["v1"]["memory"].as_str() {
+        Some(dir) => std::fs::read_to_string(Path::new(dir).join("memory.limit_in_bytes")).unwrap(),
+        None => std::fs::read_to_string(Path::new(v["unified"].as_str().unwrap()).join("memory.max")).unwrap(),
+    };
+    assert_eq!(limit.trim(), (64u64 << 20).to_string());
+
+    let attach = c.connect(r#"{"op":"attach","stdin":false,"stdout":true,"stderr":true}"#);
+    let wait = c.wait_conn();
+    std::thread::sleep(Duration::from_millis(50));
+    let reply = c.start();
+    assert_eq!(reply.error, "");
+    let status = read_wait(wait);
+    assert_eq!(status.exit_code, 3);
+    assert!(!status.oom_killed);
+    assert!(status.finished_at.ends_with('Z') && status.finished_at.len() == 30, "{}", status.finished_at);
+
+    let frames = read_frames(attach);
+    let out = stream_text(&frames, 1);
+    let err = stream_text(&frames, 2);
+    assert_eq!(err, "err1\n");
+    assert!(out.starts_with("out1\nc0ffee123456\npid=1\nCapEff:\t00000000a80425fb\nsys-ro\n"), "stdout: {out:?}");
+    assert!(out.contains(&(64u64 << 20).to_string()), "container sees its memory limit: {out:?}");
+
+    // json-file log in Docker's format.
+    let log = std::fs::read_to_string(&c.spec.log_path).unwrap();
+    let first: serde_json::Value = serde_json::from_str(log.lines().next().unwrap()).unwrap();
+    assert_eq!(first["log"], "out1\n");
+    assert_eq!(first["stream"], "stdout");
+    assert!(log.lines().any(|l| l.starts_with(r#"{"log":"err1\n","stream":"stderr","time":""#)), "{log}");
+    let keys: Vec<&str> = log.lines().next().unwrap().split('"').skip(1).step_by(2).take(1).collect();
+    assert_eq!(keys, vec!["log"]);
+
+    // The write landed in the container's layer, not in the image.
+    assert_eq!(std::fs::read_to_string(c.base.join("upper/newfile")).unwrap(), "data\n");
+    assert!(!c.base.join("lower/newfile").exists());
+
+    let exit: ExitStatus = serde_json::from_slice(&std::fs::read(c.state.join("exit.json")).unwrap()).unwrap();
+    assert_eq!(exit, status);
+    c.assert_gone(&[init_pid, shim_pid], &cgroups);
+}
+
+fn exec_helper(spec: &ExecSpec) -> (i32, String, String) {
+    use std::os::fd::{AsRawFd, OwnedFd};
+    let (status_r, status_w) = nix::unistd::pipe().unwrap();
+    let fd = status_w.as_raw_fd();
+    let mut cmd = Command::new(BERTH);
+    cmd.arg("exec-helper").arg(serde_json::to_string(spec).unwrap()).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    unsafe {
+        use std::os::unix::process::CommandExt;
+        cmd.pre_exec(move || {
+            if libc::dup2(fd, 3) < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let child = cmd.spawn().unwrap();
+    drop(status_w);
+    let out = child.wait_with_output().unwrap();
+    let mut status = String::new();
+    std::fs::File::from(OwnedFd::from(status_r)).read_to_string(&mut status).unwrap();
+    (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).into_owned(), status)
+}
+
+#[test]
+fn exec_signal_and_missing_command() {
+    let c = Container::new("exec", &["sleep", "30"]);
+    let line = c.create();
+    assert!(line.starts_with("ok "), "{line}");
+    let init_pid: i32 = line[3..].parse().unwrap();
+    let shim_pid = c.pid_file("shim.pid");
+    let cgroups = c.cgroup_dirs();
+    assert_eq!(c.start().error, "");
+
+    let spec = |args: &[&str], user: &str| ExecSpec {
+        init_pid,
+        process: ProcessSpec { args: args.iter().map(|s| s.to_string()).collect(), cwd: "/".into(), user: user.into(), ..Default::default() },
+        ..Default::default()
+    };
+    let (code, out, status) = exec_helper(&spec(&["sh", "-c", "hostname; id -u; cat /proc/1/cmdline; exit 7"], "nobody"));
+    assert_eq!(code, 7, "status: {status}");
+    assert_eq!(out, "c0ffee123456\n65534\nsleep\030\0");
+    assert!(status.starts_with("{\"pid\":"), "{status}");
+    // The exec'd process ran in the container's cgroup.
+    let (code, _, status) = exec_helper(&spec(&["nosuch"], ""));
+    assert_eq!(code, 127);
+    assert_eq!(status.trim(), r#"{"error":"exec: \"nosuch\": executable file not found in $PATH","exit_code":127}"#);
+
+    let wait = c.wait_conn();
+    let s = c.connect(r#"{"op":"signal","signal":9}"#);
+    let mut reply = String::new();
+    BufReader::new(s).read_line(&mut reply).unwrap();
+    assert!(reply.contains("\"ok\":true"), "{reply}");
+    assert_eq!(read_wait(wait).exit_code, 137);
+    c.assert_gone(&[init_pid, shim_pid], &cgroups);
+}
+
+#[test]
+fn missing_command_gives_dockers_127() {
+    let c = Container::new("nocmd", &["nosuch"]);
+    let line = c.create();
+    assert!(line.starts_with("ok "), "{line}");
+    let init_pid: i32 = line[3..].parse().unwrap();
+    let cgroups = c.cgroup_dirs();
+    let wait = c.wait_conn();
+    let reply = c.start();
+    assert_eq!(reply.error, r#"exec: "nosuch": executable file not found in $PATH"#);
+    assert_eq!(reply.exit_code, 127);
+    let status = read_wait(wait);
+    assert_eq!(status.exit_code, 127);
+    assert_eq!(status.error, reply.error);
+    c.assert_gone(&[init_pid, c.pid_file("shim.pid")], &cgroups);
+}
+
+#[test]
+fn failed_setup_leaves_nothing() {
+    let mut c = Container::new("badmount", &["true"]);
+    c.spec.mounts.push(MountSpec {
+        destination: "/data".into(),
+        kind: "bind".into(),
+        source: c.base.join("does-not-exist"),
+        options: vec!["rbind".into()],
+    });
+    let line = c.create();
+    assert!(line.starts_with("error "), "{line}");
+    assert!(line.contains("/data") && line.contains("does-not-exist"), "diagnostic names the mount: {line}");
+    assert!(!c.state.join("cgroups.json").exists());
+    assert!(!c.state.join("shim.sock").exists());
+    let mounts = std::fs::read_to_string("/proc/mounts").unwrap();
+    assert!(!mounts.contains(c.base.to_str().unwrap()));
+    let leftover = Command::new("sh")
+        .arg("-c")
+        .arg(format!("ls -d /sys/fs/cgroup/*/berth/{id} /sys/fs/cgroup/*/*/*/berth/{id} /sys/fs/cgroup/*/*/berth/{id} 2>/dev/null", id = c.spec.id))
+        .output()
+        .unwrap();
+    assert!(leftover.stdout.is_empty(), "cgroups left: {}", String::from_utf8_lossy(&leftover.stdout));
+}
