@@ -407,11 +407,30 @@ async fn post_image(State(d): State<Daemon>, Path(rest): Path<String>, RawQuery(
     Err(page_not_found())
 }
 
-/// Who uses an image, for the delete conflict checks.
-// The container service has no image lookup yet: until it has one (the containers
-// engineer adds it), no container counts as a user and deletes are not refused.
-fn image_user(_d: &Daemon, _image_id: &str) -> Option<ImageUser> {
-    None
+/// Who uses an image, for the delete and prune conflict checks: a running (or paused,
+/// or restarting) container first, as moby checks, else any other container.
+fn image_user(d: &Daemon, image_id: &str) -> Option<ImageUser> {
+    let bare = |s: &str| s.strip_prefix("sha256:").unwrap_or(s).to_string();
+    let wanted = bare(image_id);
+    let opts = crate::containers::ListOptions { all: true, limit: 0, size: false, filters: Default::default() };
+    let users: Vec<ImageUser> = match d.containers.list(&opts) {
+        Ok(rows) => rows
+            .into_iter()
+            .filter(|c| bare(&c.image_id) == wanted)
+            .map(|c| ImageUser {
+                running: matches!(c.state.as_str(), "running" | "paused" | "restarting"),
+                container_id: c.id,
+            })
+            .collect(),
+        // Listing failed: fall back to the service's own lookup (counted as stopped).
+        Err(_) => d
+            .containers
+            .container_using_image(image_id)
+            .map(|container_id| ImageUser { container_id, running: false })
+            .into_iter()
+            .collect(),
+    };
+    users.iter().find(|u| u.running).or(users.first()).cloned()
 }
 
 /// `POST /images/prune?filters=` → `{"ImagesDeleted": [...]|null, "SpaceReclaimed": n}`.
