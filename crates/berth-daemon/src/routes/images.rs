@@ -30,6 +30,7 @@ pub fn routes() -> Router<Daemon> {
         .route("/images/get", get(save_images))
         .route("/images/load", post(load_images))
         .route("/images/prune", post(prune_images))
+        .route("/commit", post(commit_container))
         .route("/images/{*rest}", get(get_image).post(post_image).delete(delete_image))
 }
 
@@ -431,6 +432,33 @@ fn image_user(d: &Daemon, image_id: &str) -> Option<ImageUser> {
             .collect(),
     };
     users.iter().find(|u| u.running).or(users.first()).cloned()
+}
+
+/// `POST /commit?container=&repo=&tag=&comment=&author=&changes=` with an optional
+/// `Config` body → 201 `{"Id": "sha256:…"}`. The container is not paused (Berth has no
+/// pause in the commit path yet): a busy container may be caught mid-write.
+async fn commit_container(State(d): State<Daemon>, RawQuery(raw): RawQuery, body: Bytes) -> ApiResult<Response> {
+    let q = Query::parse(raw.as_deref());
+    let rec = d.containers.get(&q.str("container"))?;
+    let config: Option<berth_api::ContainerConfig> = if body.iter().all(u8::is_ascii_whitespace) {
+        None
+    } else {
+        serde_json::from_slice(&body).map_err(|e| ApiError::invalid(format!("invalid JSON: {e}")))?
+    };
+    let opts = berth_image::CommitOptions {
+        parent: rec.image_id.clone(),
+        upper: d.containers.container_dir(&rec.id).join("upper"),
+        container_id: rec.id.clone(),
+        container_config: rec.config.clone(),
+        config,
+        changes: q.all("changes"),
+        author: q.str("author"),
+        comment: q.str("comment"),
+        reference: repo_tag(&q.str("repo"), &q.str("tag"))?,
+    };
+    let images = d.images.clone();
+    let id = blocking(move || Ok(images.commit(&opts)?)).await?;
+    Ok((StatusCode::CREATED, Json(serde_json::json!({ "Id": id }))).into_response())
 }
 
 /// `POST /images/prune?filters=` → `{"ImagesDeleted": [...]|null, "SpaceReclaimed": n}`.
