@@ -377,15 +377,24 @@ async fn save(d: Daemon, names: Vec<String>) -> ApiResult<Response> {
 async fn load_images(State(d): State<Daemon>, req: Request) -> ApiResult<Response> {
     let reader = body_reader(req.into_body());
     let images = d.images.clone();
-    let messages = blocking(move || {
+    let result = blocking(move || {
         let mut reader = reader;
         Ok(images.load(&mut reader)?)
     })
-    .await?;
-    let lines = messages
-        .into_iter()
-        .map(|m| JsonMessage { stream: Some(format!("{m}\n")), ..Default::default() })
-        .collect();
+    .await;
+    // Like moby, a failed load is still a 200 whose JSON stream carries the error
+    // (docker-py raises ImageLoadError from it; the CLI prints it and exits 1).
+    let lines = match result {
+        Ok(messages) => messages
+            .into_iter()
+            .map(|m| JsonMessage { stream: Some(format!("{m}\n")), ..Default::default() })
+            .collect(),
+        Err(e) => vec![JsonMessage {
+            error: Some(e.message.clone()),
+            error_detail: Some(berth_api::ErrorDetail { message: e.message }),
+            ..Default::default()
+        }],
+    };
     Ok(json_stream(lines))
 }
 
