@@ -498,7 +498,7 @@ impl ContainerService {
         let fail = |state: PathBuf, msg: String, code: i64| async move {
             let _ = shim::signal(&state, libc::SIGKILL).await;
             shim::wait_shim_gone(&state, Duration::from_secs(5)).await;
-            remove_dir_all_quiet(&state);
+            clean_state_dir(state).await;
             Err((ApiError::new(start_error_kind(code), msg), code))
         };
         let wait_conn = match shim::open_wait(&state).await {
@@ -575,8 +575,7 @@ impl ContainerService {
             entry.rec.host_config.auto_remove
         };
         self.execs.container_exited(id);
-        shim::wait_shim_gone(&state, Duration::from_secs(2)).await;
-        remove_dir_all_quiet(&state);
+        clean_state_dir(state).await;
         if auto_remove {
             self.remove_container(id);
         }
@@ -893,7 +892,10 @@ impl ContainerService {
                     WaitCondition::Removed => ev.removed,
                 };
                 if done {
-                    return (ev.exit_code, ev.error);
+                    // Docker reports the state's error to not-running/next-exit waiters;
+                    // `removed` waiters only learn about a failed removal.
+                    let error = if condition == WaitCondition::Removed { String::new() } else { ev.error };
+                    return (ev.exit_code, error);
                 }
                 if rx.changed().await.is_err() {
                     let ev = rx.borrow().clone();
@@ -1202,9 +1204,21 @@ mod freezer {
     use std::path::Path;
 
     pub fn set_frozen(state_dir: &Path, frozen: bool) -> Result<(), String> {
-        let _ = (state_dir, frozen);
-        Err("pausing is not available in this build".into())
+        berth_runtime::cgroup::set_frozen(state_dir, frozen).map_err(|e| e.to_string())
     }
+}
+
+/// Removes a shim's state dir once its shim is gone, killing whatever is left in the
+/// container's cgroups and removing them first (a shim that died could not).
+async fn clean_state_dir(state: PathBuf) {
+    shim::wait_shim_gone(&state, Duration::from_secs(2)).await;
+    let _ = tokio::task::spawn_blocking(move || {
+        if let Err(e) = berth_runtime::cgroup::destroy(&state) {
+            tracing::warn!(state = %state.display(), error = %e, "removing the container's cgroups");
+        }
+        remove_dir_all_quiet(&state);
+    })
+    .await;
 }
 
 #[cfg(test)]
