@@ -64,7 +64,7 @@ impl LogOptions {
             _ => self.stdout,
         };
         stream_ok
-            && self.since.is_none_or(|s| line.time > s)
+            && self.since.is_none_or(|s| line.time >= s)
             && self.until.is_none_or(|u| line.time <= u)
     }
 }
@@ -146,6 +146,9 @@ mod tests {
         let mut o = opts();
         o.since = parse_unix_time(&format!("{}.6", DateTime::parse_from_rfc3339("2026-01-01T00:00:01Z").unwrap().timestamp())).unwrap();
         assert_eq!(select(lines.clone(), &o).len(), 2);
+        // since is inclusive, as in Docker.
+        o.since = parse_unix_time(&format!("{}.5", DateTime::parse_from_rfc3339("2026-01-01T00:00:01Z").unwrap().timestamp())).unwrap();
+        assert_eq!(select(lines.clone(), &o).len(), 3);
         let mut o = opts();
         o.until = parse_unix_time(&DateTime::parse_from_rfc3339("2026-01-01T00:00:02Z").unwrap().timestamp().to_string()).unwrap();
         assert_eq!(select(lines, &o).len(), 2);

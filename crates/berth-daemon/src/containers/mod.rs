@@ -188,6 +188,7 @@ impl ContainerService {
         }
         std::fs::create_dir_all(config.root.join("containers"))?;
         std::fs::create_dir_all(config.exec_root.join("containers"))?;
+        std::fs::create_dir_all(config.exec_root.join("c"))?;
         Ok(Arc::new(ContainerService {
             config,
             images,
@@ -205,8 +206,11 @@ impl ContainerService {
         self.config.root.join("containers").join(id)
     }
 
+    /// The shim's state dir: `<exec-root>/containers/<id>`, or `<exec-root>/c/<id>` when
+    /// the former would make `shim.sock` too long for a unix socket address (108 bytes),
+    /// as happens with long `--exec-root` paths.
     pub fn state_dir(&self, id: &str) -> PathBuf {
-        self.config.exec_root.join("containers").join(id)
+        state_dir_for(&self.config.exec_root, id)
     }
 
     fn persist(&self, rec: &ContainerRecord) -> ApiResult<()> {
@@ -553,6 +557,9 @@ impl ContainerService {
                 })
             }
         };
+        // Clean up before announcing the exit: whoever waits for it (stop, restart, rm)
+        // finds no process, cgroup or state dir left, and a new start gets a fresh dir.
+        clean_state_dir(state).await;
         let auto_remove = {
             let mut entries = self.lock();
             let Some(entry) = entries.get_mut(id) else { return };
@@ -575,7 +582,6 @@ impl ContainerService {
             entry.rec.host_config.auto_remove
         };
         self.execs.container_exited(id);
-        clean_state_dir(state).await;
         if auto_remove {
             self.remove_container(id);
         }
@@ -1178,6 +1184,22 @@ pub fn familiar_reference(name: &str) -> String {
     }
 }
 
+/// Longest path a unix socket address holds (`sun_path` is 108 bytes with the NUL).
+const SUN_PATH_MAX: usize = 107;
+
+fn state_dir_for(exec_root: &Path, id: &str) -> PathBuf {
+    let fits = |dir: &Path| dir.join("shim.sock").as_os_str().len() <= SUN_PATH_MAX;
+    let standard = exec_root.join("containers").join(id);
+    if fits(&standard) {
+        return standard;
+    }
+    let short = exec_root.join("c").join(id);
+    if fits(&short) {
+        return short;
+    }
+    exec_root.join("c").join(&id[..12.min(id.len())])
+}
+
 fn resolve_in(entries: &HashMap<String, Entry>, name_or_id: &str) -> ApiResult<String> {
     if name_or_id.is_empty() {
         return Err(ApiError::not_found("No such container: "));
@@ -1257,6 +1279,20 @@ mod tests {
         // A container named like another's ID prefix resolves to the named one.
         let e = entries(&[(&a, "bbb"), (&b, "x")]);
         assert_eq!(resolve_in(&e, "bbb").unwrap(), a);
+    }
+
+    #[test]
+    fn state_dirs_keep_the_socket_path_short() {
+        let id = "a".repeat(64);
+        let d = state_dir_for(Path::new("/run/berth"), &id);
+        assert_eq!(d, Path::new("/run/berth/containers").join(&id));
+        let long = Path::new("/tmp/berth-e2e-QpShP9/run");
+        let d = state_dir_for(long, &id);
+        assert_eq!(d, long.join("c").join(&id));
+        assert!(d.join("shim.sock").as_os_str().len() <= SUN_PATH_MAX);
+        let very_long = PathBuf::from(format!("/tmp/{}", "x".repeat(60)));
+        let d = state_dir_for(&very_long, &id);
+        assert!(d.join("shim.sock").as_os_str().len() <= SUN_PATH_MAX);
     }
 
     #[test]
