@@ -622,9 +622,15 @@ impl ContainerService {
     // ---------------------------------------------------------------- signals
 
     async fn signal_running(&self, id: &str, signal: i32) -> ApiResult<()> {
-        shim::signal(&self.state_dir(id), signal)
-            .await
-            .map_err(|e| ApiError::internal(format!("Cannot kill container: {id}: {e}")))
+        let state = self.state_dir(id);
+        shim::signal(&state, signal).await.map_err(|e| {
+            if shim::shim_alive(&state) {
+                ApiError::internal(format!("Cannot kill container: {id}: {e}"))
+            } else {
+                // The shim is gone: the container exited and its monitor is catching up.
+                ApiError::conflict(format!("Cannot kill container: {id}: Container {id} is not running"))
+            }
+        })
     }
 
     /// Waits until the container is not running; false on timeout.

@@ -89,7 +89,9 @@ pub struct ContainerRecord {
     pub state: StateRecord,
     pub restart_count: i64,
     pub log_path: PathBuf,
-    /// Exec IDs started in this container (inspect's `ExecIDs`).
+    /// Exec IDs started in this container (inspect's `ExecIDs`); execs live in memory
+    /// only, so these are not persisted.
+    #[serde(skip)]
     pub exec_ids: Vec<String>,
 }
 
