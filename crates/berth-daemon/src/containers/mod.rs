@@ -240,6 +240,25 @@ impl ContainerService {
             .map(|e| e.rec.id.clone())
     }
 
+    /// Like [`Self::container_using_image`], preferring a running container: `(id,
+    /// running)`, for `rmi`'s two conflict texts (running containers block even `-f`).
+    pub fn container_using_image_status(&self, image_id: &str) -> Option<(String, bool)> {
+        let bare = image_id.strip_prefix("sha256:").unwrap_or(image_id);
+        let entries = self.lock();
+        let users = entries
+            .values()
+            .filter(|e| e.rec.image_id.strip_prefix("sha256:").unwrap_or(&e.rec.image_id) == bare);
+        let mut found: Option<(String, bool)> = None;
+        for e in users {
+            let running = e.rec.state.status.is_running();
+            if running {
+                return Some((e.rec.id.clone(), true));
+            }
+            found.get_or_insert((e.rec.id.clone(), false));
+        }
+        found
+    }
+
     /// Full ID for a full ID, a name (with or without `/`) or a unique ID prefix.
     pub fn resolve(&self, name_or_id: &str) -> ApiResult<String> {
         resolve_in(&self.lock(), name_or_id)
