@@ -532,7 +532,7 @@ impl ContainerService {
             let req = Request::Attach { stdin: p.opts.stdin, stdout: p.opts.stdout, stderr: p.opts.stderr };
             match shim::connect(&state, &req).await {
                 Ok(conn) => {
-                    tokio::spawn(attach::relay(p.upgrade, conn, p.opts));
+                    tokio::spawn(attach::relay(p.upgrade, conn, p.opts, p.replay));
                 }
                 Err(e) => tracing::warn!(id = rec.id, error = %e, "connecting a pending attach"),
             }
@@ -940,17 +940,28 @@ impl ContainerService {
 
     /// `POST /containers/{id}/attach` (hijacked). Created containers keep the attach
     /// pending until start; running ones are connected now.
-    pub async fn attach(&self, name_or_id: &str, opts: AttachOptions, upgrade: hyper::upgrade::OnUpgrade) -> ApiResult<()> {
+    pub async fn attach(
+        &self,
+        name_or_id: &str,
+        opts: AttachOptions,
+        upgrade: hyper::upgrade::OnUpgrade,
+        replay: Vec<bytes::Bytes>,
+    ) -> ApiResult<()> {
         let id = {
             let mut entries = self.lock();
             let id = resolve_in(&entries, name_or_id)?;
             let entry = entries.get_mut(&id).ok_or_else(|| ApiError::not_found(format!("No such container: {id}")))?;
             match entry.rec.state.status {
                 Status::Created | Status::Exited if !entry.starting => {
-                    entry.pending.push(PendingAttach { opts, upgrade });
+                    entry.pending.push(PendingAttach { opts, upgrade, replay });
                     return Ok(());
                 }
-                Status::Running | Status::Paused | Status::Created | Status::Exited => id,
+                Status::Paused => {
+                    return Err(ApiError::conflict(format!(
+                        "container {id} is paused, unpause the container before attach"
+                    )))
+                }
+                Status::Running | Status::Created | Status::Exited => id,
                 _ => return Err(ApiError::conflict("You cannot attach to a stopped container, start it first")),
             }
         };
@@ -972,8 +983,18 @@ impl ContainerService {
         let conn = shim::connect(&self.state_dir(&id), &req)
             .await
             .map_err(|_| ApiError::conflict("You cannot attach to a stopped container, start it first"))?;
-        tokio::spawn(attach::relay(upgrade, conn, opts));
+        tokio::spawn(attach::relay(upgrade, conn, opts, replay));
         Ok(())
+    }
+
+    /// The recorded output of a container, encoded for an attach stream (`logs=1`).
+    pub fn log_snapshot(&self, rec: &ContainerRecord, stdout: bool, stderr: bool) -> Vec<bytes::Bytes> {
+        let text = std::fs::read_to_string(&rec.log_path).unwrap_or_default();
+        let opts = logs::LogOptions { stdout, stderr, ..Default::default() };
+        logs::select(logs::parse_lines(&text), &opts)
+            .iter()
+            .map(|l| logs::encode(l, false, rec.config.tty))
+            .collect()
     }
 
     /// A plain (not hijacked) attach: output only, as a byte stream.
