@@ -66,6 +66,10 @@ pub async fn relay(upgrade: OnUpgrade, shim: UnixStream, opts: AttachOptions, re
         }
     };
     let (client_read, mut client_write) = tokio::io::split(client);
+    if !replay.is_empty() {
+        // Let the 101 headers reach buffered clients (docker-py) before any data.
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
     for chunk in replay {
         if client_write.write_all(&chunk).await.is_err() {
             return;

@@ -209,6 +209,10 @@ async fn attach(State(d): State<Daemon>, Path(id): Path<String>, q: Q, mut req: 
             tokio::spawn(async move {
                 use tokio::io::AsyncWriteExt;
                 if let Ok(mut client) = hijack::upgraded(upgrade).await {
+                    // docker-py reads the 101 headers through a buffered reader and then
+                    // the raw socket: bytes sent in the same instant as the headers would
+                    // land in that buffer and be lost. Let the headers go first.
+                    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
                     for chunk in replay {
                         if client.write_all(&chunk).await.is_err() {
                             return;
