@@ -188,7 +188,6 @@ impl ContainerService {
         }
         std::fs::create_dir_all(config.root.join("containers"))?;
         std::fs::create_dir_all(config.exec_root.join("containers"))?;
-        std::fs::create_dir_all(config.exec_root.join("c"))?;
         Ok(Arc::new(ContainerService {
             config,
             images,
@@ -206,11 +205,10 @@ impl ContainerService {
         self.config.root.join("containers").join(id)
     }
 
-    /// The shim's state dir: `<exec-root>/containers/<id>`, or `<exec-root>/c/<id>` when
-    /// the former would make `shim.sock` too long for a unix socket address (108 bytes),
-    /// as happens with long `--exec-root` paths.
+    /// The shim's state dir, `<exec-root>/containers/<id>` (the runtime reaches its socket
+    /// whatever the length of this path).
     pub fn state_dir(&self, id: &str) -> PathBuf {
-        state_dir_for(&self.config.exec_root, id)
+        self.config.exec_root.join("containers").join(id)
     }
 
     fn persist(&self, rec: &ContainerRecord) -> ApiResult<()> {
@@ -1230,22 +1228,6 @@ pub fn familiar_reference(name: &str) -> String {
     }
 }
 
-/// Longest path a unix socket address holds (`sun_path` is 108 bytes with the NUL).
-const SUN_PATH_MAX: usize = 107;
-
-fn state_dir_for(exec_root: &Path, id: &str) -> PathBuf {
-    let fits = |dir: &Path| dir.join("shim.sock").as_os_str().len() <= SUN_PATH_MAX;
-    let standard = exec_root.join("containers").join(id);
-    if fits(&standard) {
-        return standard;
-    }
-    let short = exec_root.join("c").join(id);
-    if fits(&short) {
-        return short;
-    }
-    exec_root.join("c").join(&id[..12.min(id.len())])
-}
-
 fn resolve_in(entries: &HashMap<String, Entry>, name_or_id: &str) -> ApiResult<String> {
     if name_or_id.is_empty() {
         return Err(ApiError::not_found("No such container: "));
@@ -1325,20 +1307,6 @@ mod tests {
         // A container named like another's ID prefix resolves to the named one.
         let e = entries(&[(&a, "bbb"), (&b, "x")]);
         assert_eq!(resolve_in(&e, "bbb").unwrap(), a);
-    }
-
-    #[test]
-    fn state_dirs_keep_the_socket_path_short() {
-        let id = "a".repeat(64);
-        let d = state_dir_for(Path::new("/run/berth"), &id);
-        assert_eq!(d, Path::new("/run/berth/containers").join(&id));
-        let long = Path::new("/tmp/berth-e2e-QpShP9/run");
-        let d = state_dir_for(long, &id);
-        assert_eq!(d, long.join("c").join(&id));
-        assert!(d.join("shim.sock").as_os_str().len() <= SUN_PATH_MAX);
-        let very_long = PathBuf::from(format!("/tmp/{}", "x".repeat(60)));
-        let d = state_dir_for(&very_long, &id);
-        assert!(d.join("shim.sock").as_os_str().len() <= SUN_PATH_MAX);
     }
 
     #[test]
