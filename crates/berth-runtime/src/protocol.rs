@@ -85,3 +85,64 @@ pub struct Reply {
     pub ok: bool,
     pub error: String,
 }
+
+/// The file name of the shim's control socket inside its state dir.
+pub const SOCKET_FILE: &str = "shim.sock";
+
+/// Longest socket path `bind`/`connect` take (`sun_path` is 108 bytes with its NUL).
+const MAX_SOCKET_PATH: usize = 107;
+
+/// A path by which the shim's socket in `state_dir` can be bound or reached, whatever the
+/// length of `state_dir`. Short paths are used as they are; a longer one goes through an
+/// `O_PATH` handle of the directory (`/proc/self/fd/N/shim.sock`), which must stay open
+/// while the path is used: keep this value alive across the `bind` or `connect`.
+pub struct SocketPath {
+    path: std::path::PathBuf,
+    _dir: Option<std::os::fd::OwnedFd>,
+}
+
+impl SocketPath {
+    pub fn new(state_dir: &std::path::Path) -> std::io::Result<Self> {
+        let direct = state_dir.join(SOCKET_FILE);
+        if direct.as_os_str().len() <= MAX_SOCKET_PATH {
+            return Ok(SocketPath { path: direct, _dir: None });
+        }
+        let dir: std::os::fd::OwnedFd = nix::fcntl::open(
+            state_dir,
+            nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_DIRECTORY | nix::fcntl::OFlag::O_CLOEXEC,
+            nix::sys::stat::Mode::empty(),
+        )
+        .map_err(std::io::Error::from)?;
+        use std::os::fd::AsRawFd;
+        let path = format!("/proc/self/fd/{}/{SOCKET_FILE}", dir.as_raw_fd()).into();
+        Ok(SocketPath { path, _dir: Some(dir) })
+    }
+
+    pub fn path(&self) -> &std::path::Path {
+        &self.path
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn long_state_dirs_get_a_short_socket_path_that_binds_and_connects() {
+        let tmp = tempfile::tempdir().unwrap();
+        let long = tmp.path().join("d".repeat(70)).join("e".repeat(70));
+        std::fs::create_dir_all(&long).unwrap();
+        let sock = SocketPath::new(&long).unwrap();
+        assert!(sock.path().as_os_str().len() <= MAX_SOCKET_PATH);
+        let _listener = std::os::unix::net::UnixListener::bind(sock.path()).unwrap();
+        assert!(long.join(SOCKET_FILE).exists());
+        let client = SocketPath::new(&long).unwrap();
+        std::os::unix::net::UnixStream::connect(client.path()).unwrap();
+    }
+
+    #[test]
+    fn short_state_dirs_are_used_as_they_are() {
+        let sock = SocketPath::new(std::path::Path::new("/run/berth/containers/abc")).unwrap();
+        assert_eq!(sock.path(), std::path::Path::new("/run/berth/containers/abc/shim.sock"));
+    }
+}

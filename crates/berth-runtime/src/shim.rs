@@ -21,7 +21,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 pub const SPEC_FILE: &str = "spec.json";
-pub const SOCKET_FILE: &str = "shim.sock";
+pub use crate::protocol::SOCKET_FILE;
 pub const SHIM_PID_FILE: &str = "shim.pid";
 pub const INIT_PID_FILE: &str = "init.pid";
 pub const EXIT_FILE: &str = "exit.json";
@@ -270,7 +270,10 @@ impl Shim {
         }
 
         let sock_path = state_dir.join(SOCKET_FILE);
-        let listener = UnixListener::bind(&sock_path).map_err(|e| RuntimeError::io("bind", &sock_path, e))?;
+        let bind_path = crate::protocol::SocketPath::new(state_dir)
+            .map_err(|e| RuntimeError::io("open", state_dir, e))?;
+        let listener =
+            UnixListener::bind(bind_path.path()).map_err(|e| RuntimeError::io("bind", &sock_path, e))?;
         cleanup.files.push(sock_path);
         listener.set_nonblocking(true).map_err(|e| RuntimeError::io("set_nonblocking", state_dir, e))?;
         set_cloexec(listener.as_raw_fd());
