@@ -9,6 +9,7 @@ pub mod routes;
 pub mod server;
 pub mod state;
 pub mod version;
+pub mod volumes;
 
 use std::ffi::OsString;
 use std::sync::Arc;

@@ -87,9 +87,7 @@ pub fn validate_host_config(hc: &HostConfig, config: &ContainerConfig) -> Result
     if hc.publish_all_ports {
         return unsupported("publishing all ports (-P/--publish-all)");
     }
-    if !hc.binds.is_empty() || !hc.mounts.is_empty() || !hc.volumes_from.is_empty() {
-        return unsupported("mounting volumes or host paths (-v/--mount/--volumes-from)");
-    }
+    // Binds, Mounts, VolumesFrom and Tmpfs are checked by `mounts::resolve_mounts`.
     if !hc.links.is_empty() {
         return unsupported("container links (--link)");
     }
@@ -107,9 +105,6 @@ pub fn validate_host_config(hc: &HostConfig, config: &ContainerConfig) -> Result
     }
     if !hc.devices.is_empty() {
         return unsupported("adding devices (--device)");
-    }
-    if !hc.tmpfs.is_empty() {
-        return unsupported("tmpfs mounts (--tmpfs)");
     }
     if hc.restart_policy.name != "" && hc.restart_policy.name != "no" {
         return unsupported("restart policies (--restart)");
@@ -312,8 +307,8 @@ mod tests {
         let c = ContainerConfig::default();
         let hc: HostConfig = serde_json::from_str(r#"{"PortBindings":{"80/tcp":[{"HostPort":"8080"}]}}"#).unwrap();
         assert!(validate_host_config(&hc, &c).unwrap_err().message.contains("-p/--publish"));
-        let hc: HostConfig = serde_json::from_str(r#"{"Binds":["/a:/b"]}"#).unwrap();
-        assert!(validate_host_config(&hc, &c).is_err());
+        let hc: HostConfig = serde_json::from_str(r#"{"Binds":["/a:/b"],"Tmpfs":{"/t":""}}"#).unwrap();
+        assert!(validate_host_config(&hc, &c).is_ok());
         for mode in ["default", "bridge", "none", "host", ""] {
             let hc = HostConfig { network_mode: mode.into(), ..Default::default() };
             assert!(validate_host_config(&hc, &c).is_ok(), "{mode}");

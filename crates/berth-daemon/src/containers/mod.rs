@@ -23,6 +23,7 @@ pub mod exec;
 pub mod filters;
 pub mod logs;
 pub mod merge;
+pub mod mounts;
 pub mod names;
 pub mod record;
 pub mod shim;
@@ -116,6 +117,8 @@ pub struct ContainerService {
     store: RecordStore,
     entries: Mutex<HashMap<String, Entry>>,
     pub(crate) execs: exec::ExecTable,
+    /// The volume store (opened with the containers, which hold its users).
+    pub volumes: Arc<crate::volumes::VolumeService>,
 }
 
 fn start_error_kind(exit_code: i64) -> ErrorKind {
@@ -181,6 +184,7 @@ impl ContainerService {
         db: Arc<redb::Database>,
         images: Arc<ImageStore>,
     ) -> anyhow::Result<Arc<Self>> {
+        let store_db = db.clone();
         let store = RecordStore::open(db)?;
         let mut entries = HashMap::new();
         for rec in store.load_all()? {
@@ -188,7 +192,9 @@ impl ContainerService {
         }
         std::fs::create_dir_all(config.root.join("containers"))?;
         std::fs::create_dir_all(config.exec_root.join("containers"))?;
+        let volumes = Arc::new(crate::volumes::VolumeService::open(&config.root, store_db.clone())?);
         Ok(Arc::new(ContainerService {
+            volumes,
             config,
             images,
             store,
@@ -309,6 +315,7 @@ impl ContainerService {
             config.env.insert(0, merge::DEFAULT_PATH.to_string());
         }
         let (path, args) = merge::entrypoint_and_args(&config)?;
+        let mount_points = self.resolve_mounts(&hc, &config, &image.id)?;
 
         let id = hex::encode(rand::random::<[u8; 32]>());
         if config.hostname.is_empty() {
@@ -336,12 +343,14 @@ impl ContainerService {
             restart_count: 0,
             log_path,
             exec_ids: Vec::new(),
+            mount_points,
         };
 
         let made = std::fs::create_dir_all(dir.join("upper"))
             .and_then(|_| std::fs::create_dir_all(dir.join("work")));
         if let Err(e) = made {
             remove_dir_all_quiet(&dir);
+            self.drop_anonymous_volumes(&rec.mount_points);
             return Err(ApiError::internal(format!("creating container directory: {e}")));
         }
         let mut entries = self.lock();
@@ -351,6 +360,7 @@ impl ContainerService {
                     let other = other.rec.id.clone();
                     drop(entries);
                     remove_dir_all_quiet(&dir);
+                    self.drop_anonymous_volumes(&rec.mount_points);
                     return Err(ApiError::conflict(format!(
                         "Conflict. The container name \"{n}\" is already in use by container \"{other}\". You have to remove (or rename) that container to be able to reuse that name."
                     )));
@@ -372,6 +382,7 @@ impl ContainerService {
         if let Err(e) = self.persist(&rec) {
             drop(entries);
             remove_dir_all_quiet(&dir);
+            self.drop_anonymous_volumes(&rec.mount_points);
             return Err(e);
         }
         entries.insert(id.clone(), Entry::new(rec));
@@ -397,7 +408,7 @@ impl ContainerService {
             process: merge::process_spec(&rec.config, &rec.path, &rec.args),
             hostname: rec.config.hostname.clone(),
             domainname: rec.config.domainname.clone(),
-            mounts: Vec::new(),
+            mounts: self.runtime_mounts(rec)?,
             privileged: hc.privileged,
             cap_add: hc.cap_add.clone(),
             cap_drop: hc.cap_drop.clone(),
@@ -785,6 +796,9 @@ impl ContainerService {
         remove_dir_all_quiet(&self.state_dir(id));
         remove_dir_all_quiet(&self.container_dir(id));
         self.execs.container_removed(id);
+        if entry.rec.host_config.auto_remove {
+            self.drop_anonymous_volumes(&entry.rec.mount_points);
+        }
         entry.events.send_modify(|ev| {
             ev.removed = true;
             ev.running = false;
@@ -1094,7 +1108,7 @@ impl ContainerService {
             status: rec.status_string(now),
             host_config: SummaryHostConfig { network_mode: rec.host_config.network_mode.clone() },
             network_settings: serde_json::json!({ "Networks": {} }),
-            mounts: Vec::new(),
+            mounts: self.api_mounts(rec),
         }
     }
 
@@ -1179,7 +1193,7 @@ impl ContainerService {
             graph_driver: gd,
             size_rw,
             size_root_fs,
-            mounts: Vec::new(),
+            mounts: self.api_mounts(&rec),
             config: rec.config.clone(),
             network_settings: network_settings(),
         })

@@ -93,6 +93,9 @@ pub struct ContainerRecord {
     /// only, so these are not persisted.
     #[serde(skip)]
     pub exec_ids: Vec<String>,
+    /// Volumes, binds and `--mount` tmpfs mounts, resolved at create (see
+    /// [`super::mounts`]).
+    pub mount_points: Vec<super::mounts::MountPoint>,
 }
 
 /// Go's zero time as Docker prints it.
