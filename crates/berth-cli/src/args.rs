@@ -66,6 +66,9 @@ pub enum Cmd {
     /// Manage images
     #[command(subcommand)]
     Image(ImageCmd),
+    /// Manage volumes
+    #[command(subcommand)]
+    Volume(crate::volume::VolumeCmd),
 }
 
 #[derive(Subcommand, Debug)]

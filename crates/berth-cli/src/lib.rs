@@ -17,6 +17,7 @@ pub mod template;
 pub mod terminal;
 pub mod units;
 pub mod usage;
+pub mod volume;
 
 use std::ffi::OsString;
 use std::io::Write;
@@ -77,7 +78,7 @@ fn command_path(args: &[OsString]) -> String {
             continue;
         }
         words.push(a.to_string());
-        if !(words.len() == 1 && (a == "container" || a == "image")) {
+        if !(words.len() == 1 && (a == "container" || a == "image" || a == "volume")) {
             break;
         }
     }
@@ -207,6 +208,7 @@ async fn dispatch(cli: Cli) -> Result<i32, Failure> {
         Cmd::Top(a) | Cmd::Container(ContainerCmd::Top(a)) => container::top(&c, a).await,
         Cmd::Exec(a) | Cmd::Container(ContainerCmd::Exec(a)) => container::exec(&c, a).await,
         Cmd::Container(ContainerCmd::Prune(a)) => container::prune(&c, a).await,
+        Cmd::Volume(v) => volume::dispatch(&c, v).await,
     }
 }
 
