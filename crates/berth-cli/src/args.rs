@@ -265,6 +265,9 @@ pub struct ContainerOpts {
     /// Attach a filesystem mount to the container
     #[arg(long)]
     pub mount: Vec<String>,
+    /// Mount volumes from the specified container(s)
+    #[arg(long = "volumes-from")]
+    pub volumes_from: Vec<String>,
     /// Add link to another container
     #[arg(long)]
     pub link: Vec<String>,

@@ -57,8 +57,12 @@ pub fn merge_image_config(user: &mut ContainerConfig, image: &ContainerConfig) {
     if user.stop_signal.is_none() {
         user.stop_signal = image.stop_signal.clone();
     }
-    if user.volumes.is_none() {
-        user.volumes = image.volumes.clone();
+    // The image's VOLUMEs add to the user's (moby `merge`).
+    if let Some(vols) = &image.volumes {
+        let mine = user.volumes.get_or_insert_with(Default::default);
+        for (k, v) in vols {
+            mine.entry(k.clone()).or_insert_with(|| v.clone());
+        }
     }
     if user.on_build.is_none() {
         user.on_build = image.on_build.clone();
