@@ -335,3 +335,37 @@ fn docker_cli_volumes_and_mounts() {
     assert!(out.starts_with("Deleted Volumes:\np1\n"), "{out}");
     assert_eq!(d.docker_ok(&["volume", "ls", "-q"]), "");
 }
+
+const DOCKER_PY_VOLUMES: &str = r#"
+import sys, docker
+c = docker.DockerClient(base_url=sys.argv[1])
+v = c.volumes.create(name="pyv", labels={"k": "v"})
+print(v.name, v.attrs["Driver"], v.attrs["Labels"]["k"])
+print([x.name for x in c.volumes.list()])
+out = c.containers.run("busybox", "sh -c 'echo hi > /d/f; cat /d/f'", volumes={"pyv": {"bind": "/d", "mode": "rw"}}, remove=True)
+print(repr(out))
+out = c.containers.run("busybox", "cat /d/f", volumes=["pyv:/d:ro"], remove=True)
+print(repr(out))
+c.volumes.get("pyv").remove()
+print(len(c.volumes.list()))
+"#;
+
+/// docker-py's `volumes.create` and `containers.run(volumes=…)`, with the docker-py venv
+/// that `e2e_clients` makes (skipped when it has not been made yet outside CI).
+#[test]
+fn docker_py_volumes() {
+    let venv = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("docker-py-venv");
+    if !venv.join(".berth-ready").exists() {
+        if std::env::var_os("CI").is_none() {
+            eprintln!("SKIPPED: the docker-py venv is not made yet (e2e_clients makes it)");
+            return;
+        }
+        panic!("the docker-py venv is missing at {}", venv.display());
+    }
+    let d = daemon();
+    let mut cmd = Command::new(venv.join("bin/python"));
+    cmd.arg("-c").arg(DOCKER_PY_VOLUMES).arg(d.host()).env_remove("DOCKER_HOST");
+    let out = run_with_timeout(cmd, None, CMD_TIMEOUT, "docker-py volumes script");
+    assert_success(&out, "docker-py volumes script");
+    assert_eq!(stdout(&out), "pyv local v\n['pyv']\nb'hi\\n'\nb'hi\\n'\n0\n", "stderr: {}", stderr(&out));
+}

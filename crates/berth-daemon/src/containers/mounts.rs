@@ -517,6 +517,20 @@ impl ContainerService {
         Ok(out)
     }
 
+    /// `GET /system/df`'s `Volumes`: every volume with `UsageData` (`Size` in bytes of
+    /// its data, `RefCount` = containers using it), for `system df`.
+    pub fn volumes_disk_usage(&self) -> Vec<Value> {
+        self.volumes
+            .list()
+            .into_iter()
+            .map(|r| {
+                let refs = self.containers_using_volume(&r.name).len() as i64;
+                let size = if r.driver_mount().is_some() { -1 } else { self.volumes.size(&r.name) };
+                r.to_api(self.volumes.dir(), Some((size, refs)))
+            })
+            .collect()
+    }
+
     /// Inspect's and list's `Mounts`.
     pub fn api_mounts(&self, rec: &ContainerRecord) -> Vec<Value> {
         rec.mount_points.iter().map(|p| api_mount(p, self.volumes.dir())).collect()
