@@ -15,9 +15,9 @@ pub struct Cli {
 #[derive(Subcommand, Debug)]
 pub enum Cmd {
     /// Show the Berth version information
-    Version,
+    Version(FormatOnly),
     /// Display system-wide information
-    Info,
+    Info(FormatOnly),
     /// Import the contents from a tarball to create a filesystem image
     Import(ImportArgs),
     /// List images
@@ -102,6 +102,13 @@ pub enum ImageCmd {
     History(HistoryArgs),
     Tag(TagArgs),
     Import(ImportArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct FormatOnly {
+    /// Format output using a custom template
+    #[arg(short = 'f', long)]
+    pub format: Option<String>,
 }
 
 #[derive(Args, Debug)]

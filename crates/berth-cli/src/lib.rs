@@ -175,8 +175,8 @@ async fn dispatch(cli: Cli) -> Result<i32, Failure> {
     let c = Client::new(host.clone())?;
     let host_text = host.unwrap_or_default();
     match &cli.cmd {
-        Cmd::Version => system::version(&c, &host_text).await,
-        Cmd::Info => system::info(&c).await,
+        Cmd::Version(f) => system::version(&c, &host_text, f.format.as_deref()).await,
+        Cmd::Info(f) => system::info(&c, f.format.as_deref()).await,
         Cmd::Import(a) | Cmd::Image(ImageCmd::Import(a)) => image::import(&c, a).await,
         Cmd::Images(a) | Cmd::Image(ImageCmd::Ls(a)) => image::images(&c, a).await,
         Cmd::Rmi(a) | Cmd::Image(ImageCmd::Rm(a)) => image::rmi(&c, a).await,
