@@ -1,17 +1,13 @@
 //! The daemon's side of the shim protocol ([`berth_runtime::protocol`]): spawning
 //! `berth shim <state-dir>` and talking to its control socket.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Stdio;
 use std::time::Duration;
 
 use berth_runtime::protocol::{ExitStatus, Reply, Request, StartReply};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::UnixStream;
-
-pub fn socket_path(state_dir: &Path) -> PathBuf {
-    state_dir.join("shim.sock")
-}
 
 /// Starts `berth shim <state-dir>` in its own session and reads its start-up line.
 /// Returns the container's init pid, or the shim's error message.
@@ -60,7 +56,9 @@ pub async fn spawn(state_dir: &Path) -> Result<i64, String> {
 
 /// Opens a connection to the shim and sends one request line.
 pub async fn connect(state_dir: &Path, req: &Request) -> std::io::Result<UnixStream> {
-    let mut stream = UnixStream::connect(socket_path(state_dir)).await?;
+    let std_stream = berth_runtime::protocol::connect(state_dir)?;
+    std_stream.set_nonblocking(true)?;
+    let mut stream = UnixStream::from_std(std_stream)?;
     let mut line = serde_json::to_vec(req).map_err(std::io::Error::other)?;
     line.push(b'\n');
     stream.write_all(&line).await?;
