@@ -300,11 +300,12 @@ pub async fn run(c: &Client, a: &RunArgs) -> Result<i32, Failure> {
     };
     let start_path = format!("/containers/{}/start", seg(&id));
     if a.detach {
+        // Docker prints the ID before it starts the container.
+        println!("{id}");
         if let Err(e) = c.call(Method::POST, &start_path, None).await {
-            report_error("run", &e.to_string(), false);
+            report_error("run", &e.to_string(), true);
             return Ok(start_error_code(&e.message()));
         }
-        println!("{id}");
         return Ok(0);
     }
     let attach_stdin = body["AttachStdin"].as_bool().unwrap_or(false);
@@ -321,7 +322,7 @@ pub async fn run(c: &Client, a: &RunArgs) -> Result<i32, Failure> {
     let io = match c.hijack(&format!("/containers/{}/attach{}", seg(&id), query(&q)), None).await {
         Ok(io) => Some(io),
         Err(e) => {
-            report_error("run", &e.to_string(), false);
+            report_error("run", &e.to_string(), true);
             return Ok(125);
         }
     };
@@ -329,7 +330,7 @@ pub async fn run(c: &Client, a: &RunArgs) -> Result<i32, Failure> {
     let raw = if o.tty && attach_stdin { terminal::RawMode::enter() } else { None };
     if let Err(e) = c.call(Method::POST, &start_path, None).await {
         drop(raw);
-        report_error("run", &e.to_string(), false);
+        report_error("run", &e.to_string(), true);
         if o.rm {
             let _ = tokio::time::timeout(std::time::Duration::from_secs(5), wait).await;
         }
