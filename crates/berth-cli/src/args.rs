@@ -3,13 +3,16 @@
 use clap::{ArgAction, Args, Parser, Subcommand};
 
 #[derive(Parser, Debug)]
-#[command(name = "berth", about = "A self-sufficient runtime for containers", version, disable_help_subcommand = true)]
+#[command(name = "berth", about = "A self-sufficient runtime for containers", disable_help_subcommand = true)]
 pub struct Cli {
     /// Daemon socket to connect to
     #[arg(short = 'H', long = "host")]
     pub host: Option<String>,
+    /// Print version information and quit
+    #[arg(short = 'v', long = "version")]
+    pub version: bool,
     #[command(subcommand)]
-    pub cmd: Cmd,
+    pub cmd: Option<Cmd>,
 }
 
 #[derive(Subcommand, Debug)]

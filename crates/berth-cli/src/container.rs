@@ -149,7 +149,7 @@ pub fn print_json_messages(bytes: &[u8], to_stderr: bool) -> Result<(), String> 
             Some(id) if !id.is_empty() => format!("{id}: {status}"),
             _ => status.to_string(),
         };
-        if to_stderr { eprintln!("{text}") } else { println!("{text}") }
+        if to_stderr { eprintln!("{text}") } else { outln!("{text}") }
     }
     Ok(())
 }
@@ -217,7 +217,7 @@ pub async fn create(c: &Client, a: &CreateArgs) -> Result<i32, Failure> {
     };
     // Unlike run, Docker's create prints a daemon error plainly and exits 1.
     let id = create_container(c, &body, a.opts.name.as_deref(), &a.image).await?;
-    println!("{id}");
+    outln!("{id}");
     Ok(0)
 }
 
@@ -301,7 +301,7 @@ pub async fn run(c: &Client, a: &RunArgs) -> Result<i32, Failure> {
     let start_path = format!("/containers/{}/start", seg(&id));
     if a.detach {
         // Docker prints the ID before it starts the container.
-        println!("{id}");
+        outln!("{id}");
         if let Err(e) = c.call(Method::POST, &start_path, None).await {
             report_error("run", &e.to_string(), true);
             return Ok(start_error_code(&e.message()));
@@ -390,7 +390,7 @@ pub async fn start(c: &Client, a: &StartArgs) -> Result<i32, Failure> {
     let mut failed = Vec::new();
     for n in &a.names {
         match c.call(Method::POST, &format!("/containers/{}/start", seg(n)), None).await {
-            Ok(_) => println!("{n}"),
+            Ok(_) => outln!("{n}"),
             Err(e) => {
                 eprintln!("{e}");
                 failed.push(n.clone());
@@ -409,7 +409,7 @@ async fn for_each(c: &Client, names: &[String], method: Method, path: impl Fn(&s
     let mut failed = false;
     for n in names {
         match c.call(method.clone(), &path(n), None).await {
-            Ok(_) => println!("{n}"),
+            Ok(_) => outln!("{n}"),
             Err(e) if ignore_404 && e.status() == 404 => eprintln!("{e}"),
             Err(e) => {
                 eprintln!("{e}");
@@ -461,7 +461,7 @@ pub async fn wait(c: &Client, a: &Names) -> Result<i32, Failure> {
     let mut failed = false;
     for n in &a.names {
         match c.json(Method::POST, &format!("/containers/{}/wait", seg(n)), None).await {
-            Ok(j) => println!("{}", j.get("StatusCode").and_then(Json::as_i64).unwrap_or(0)),
+            Ok(j) => outln!("{}", j.get("StatusCode").and_then(Json::as_i64).unwrap_or(0)),
             Err(e) => {
                 eprintln!("{e}");
                 failed = true;
@@ -494,7 +494,7 @@ pub async fn top(c: &Client, a: &TopArgs) -> Result<i32, Failure> {
         text.push_str(&cells.join("\t"));
         text.push('\n');
     }
-    print!("{}", crate::template::tabwrite(&text, 20, 3));
+    out!("{}", crate::template::tabwrite(&text, 20, 3));
     Ok(0)
 }
 
@@ -520,7 +520,7 @@ pub async fn ps(c: &Client, a: &PsArgs) -> Result<i32, Failure> {
     let list = c.get(&format!("/containers/json{}", query(&q))).await?;
     let now = chrono::Utc::now();
     let rows: Vec<Json> = list.as_array().into_iter().flatten().map(|ct| container_row(ct, !a.no_trunc, now)).collect();
-    print!("{}", tmpl.render(&rows, &ps_headers()).map_err(|e| Failure::Msg(e.ps_text()))?);
+    out!("{}", tmpl.render(&rows, &ps_headers()).map_err(|e| Failure::Msg(e.ps_text()))?);
     Ok(0)
 }
 
@@ -550,10 +550,7 @@ pub async fn logs(c: &Client, a: &LogsArgs) -> Result<i32, Failure> {
     let mut demux = stream::Demuxer::default();
     crate::client::for_each_chunk(res, |b| {
         if tty {
-            use std::io::Write;
-            let mut o = std::io::stdout().lock();
-            let _ = o.write_all(b);
-            let _ = o.flush();
+            stream::write_stdout(b);
         } else {
             for chunk in demux.push(b) {
                 if let Some(e) = stream::emit(chunk) {
@@ -627,10 +624,10 @@ pub async fn prune(c: &Client, a: &PruneArgs) -> Result<i32, Failure> {
     let r = c.json(Method::POST, &format!("/containers/prune{q}"), None).await?;
     let deleted: Vec<&str> = r.get("ContainersDeleted").and_then(Json::as_array).map(|a| a.iter().filter_map(Json::as_str).collect()).unwrap_or_default();
     if !deleted.is_empty() {
-        println!("Deleted Containers:\n{}\n", deleted.join("\n"));
+        outln!("Deleted Containers:\n{}\n", deleted.join("\n"));
     }
     let space = r.get("SpaceReclaimed").and_then(Json::as_f64).unwrap_or(0.0);
-    println!("Total reclaimed space: {}", crate::units::human_size(space));
+    outln!("Total reclaimed space: {}", crate::units::human_size(space));
     Ok(0)
 }
 
@@ -643,7 +640,7 @@ mod tests {
         let mut v = vec!["berth", "run"];
         v.extend_from_slice(args);
         match crate::args::Cli::try_parse_from(v).unwrap().cmd {
-            Cmd::Run(r) => r,
+            Some(Cmd::Run(r)) => r,
             other => panic!("not run: {other:?}"),
         }
     }

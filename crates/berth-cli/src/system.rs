@@ -54,7 +54,7 @@ pub async fn version(c: &Client, host: &str, format: Option<&str>) -> Result<i32
             "Context": "default",
         });
         let data = serde_json::json!({"Client": client, "Server": server.as_ref().ok()});
-        println!("{}", tmpl.execute(&data).map_err(|e| Failure::Msg(e.to_string()))?);
+        outln!("{}", tmpl.execute(&data).map_err(|e| Failure::Msg(e.to_string()))?);
         return server.map(|_| 0).map_err(Failure::from);
     }
     let mut text = client_version_block(host);
@@ -88,7 +88,7 @@ pub async fn version(c: &Client, host: &str, format: Option<&str>) -> Result<i32
         }
         Err(_) => 1,
     };
-    print!("{}", tabwrite(&text, 20, 1));
+    out!("{}", tabwrite(&text, 20, 1));
     if let Err(e) = server {
         eprintln!("{e}");
     }
@@ -103,7 +103,7 @@ pub async fn info(c: &Client, format: Option<&str>) -> Result<i32, Failure> {
         if let Some(o) = info.as_object_mut() {
             o.insert("ClientInfo".into(), serde_json::json!({"Debug": false, "Context": "default", "Plugins": [], "Warnings": null}));
         }
-        println!("{}", tmpl.execute(&info).map_err(|e| Failure::Msg(e.to_string()))?);
+        outln!("{}", tmpl.execute(&info).map_err(|e| Failure::Msg(e.to_string()))?);
         return Ok(0);
     }
     let mut out = String::new();
@@ -111,7 +111,7 @@ pub async fn info(c: &Client, format: Option<&str>) -> Result<i32, Failure> {
     let i = match c.get("/info").await {
         Ok(i) => i,
         Err(e) => {
-            print!("{out}Server:\n");
+            out!("{out}Server:\n");
             return Err(e.into());
         }
     };
@@ -218,7 +218,7 @@ pub async fn info(c: &Client, format: Option<&str>) -> Result<i32, Failure> {
         }
     }
     out.push_str(&format!(" Live Restore Enabled: {}\n\n", i.get("LiveRestoreEnabled").and_then(Json::as_bool).unwrap_or(false)));
-    print!("{out}");
+    out!("{out}");
     for w in i.get("Warnings").and_then(Json::as_array).into_iter().flatten() {
         if let Some(w) = w.as_str() {
             eprintln!("{w}");
@@ -274,12 +274,12 @@ pub async fn inspect(c: &Client, a: &InspectArgs) -> Result<i32, Failure> {
         Some(t) => {
             for j in &found {
                 match t.execute(j) {
-                    Ok(s) => println!("{s}"),
+                    Ok(s) => outln!("{s}"),
                     Err(e) => return Err(Failure::Msg(e.to_string())),
                 }
             }
         }
-        None => println!("{}", indent_json(&Json::Array(found))),
+        None => outln!("{}", indent_json(&Json::Array(found))),
     }
     if errors.is_empty() {
         Ok(0)
