@@ -98,7 +98,7 @@ pub fn create_body(o: &ContainerOpts, image: &str, command: &[String], detach: b
         }
         if let Some(r) = &o.restart {
             let (name, count) = r.split_once(':').unwrap_or((r, "0"));
-            let count: i64 = count.parse().map_err(|_| FlagError(format!("invalid restart policy format: maximum retry count must be an integer")))?;
+            let count: i64 = count.parse().map_err(|_| FlagError("invalid restart policy format: maximum retry count must be an integer".to_string()))?;
             h.insert("RestartPolicy".into(), json!({"Name": name, "MaximumRetryCount": count}));
         }
     }
@@ -163,7 +163,7 @@ async fn create_container(c: &Client, body: &Json, name: Option<&str>, image: &s
             let (repo, tag) = opts::split_ref(image);
             let q = query(&[("fromImage", crate::formatters::familiar_image(&repo)), ("tag", tag.unwrap_or_else(|| "latest".into()))]);
             let bytes = c.call(Method::POST, &format!("/images/create{q}"), None).await?;
-            print_json_messages(&bytes, true).map_err(|m| ApiError::Transport(m))?;
+            print_json_messages(&bytes, true).map_err(ApiError::Transport)?;
             c.json(Method::POST, &path, Some(body)).await?
         }
         other => other?,
