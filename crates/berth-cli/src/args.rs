@@ -29,6 +29,8 @@ pub enum Cmd {
     Create(CreateArgs),
     /// Start one or more stopped containers
     Start(StartArgs),
+    /// Attach local standard input, output, and error streams to a running container
+    Attach(AttachArgs),
     /// Create and run a new container from an image
     Run(RunArgs),
     /// Stop one or more running containers
@@ -80,6 +82,7 @@ pub enum ContainerCmd {
     Create(CreateArgs),
     Run(RunArgs),
     Start(StartArgs),
+    Attach(AttachArgs),
     Stop(StopArgs),
     Kill(KillArgs),
     Restart(StopArgs),
@@ -327,6 +330,18 @@ pub struct StartArgs {
     pub interactive: bool,
     #[arg(required = true, value_name = "CONTAINER")]
     pub names: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct AttachArgs {
+    /// Do not attach STDIN
+    #[arg(long = "no-stdin")]
+    pub no_stdin: bool,
+    /// Proxy all received signals to the process
+    #[arg(long = "sig-proxy", default_value_t = true, action = ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    pub sig_proxy: bool,
+    #[arg(value_name = "CONTAINER")]
+    pub name: String,
 }
 
 #[derive(Args, Debug)]

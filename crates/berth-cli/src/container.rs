@@ -404,6 +404,39 @@ pub async fn start(c: &Client, a: &StartArgs) -> Result<i32, Failure> {
     }
 }
 
+/// `berth attach`: the container's streams (and stdin unless `--no-stdin`) until it
+/// exits; the exit code is the container's.
+pub async fn attach(c: &Client, a: &AttachArgs) -> Result<i32, Failure> {
+    let info = c.get(&format!("/containers/{}/json", seg(&a.name))).await?;
+    if info.pointer("/State/Running").and_then(Json::as_bool) != Some(true) {
+        return Err(Failure::Msg("You cannot attach to a stopped container, start it first".into()));
+    }
+    if info.pointer("/State/Paused").and_then(Json::as_bool) == Some(true) {
+        return Err(Failure::Msg("You cannot attach to a paused container, unpause it first".into()));
+    }
+    let id = info.get("Id").and_then(Json::as_str).unwrap_or(&a.name).to_string();
+    let tty = info.pointer("/Config/Tty").and_then(Json::as_bool).unwrap_or(false);
+    let stdin = !a.no_stdin && info.pointer("/Config/OpenStdin").and_then(Json::as_bool).unwrap_or(false);
+    let wait = start_wait(c, &id, "next-exit").await;
+    let mut q = vec![("stream", "1".to_string()), ("stdout", "1".into()), ("stderr", "1".into())];
+    if stdin {
+        q.push(("stdin", "1".into()));
+    }
+    let io = c.hijack(&format!("/containers/{}/attach{}", seg(&id), query(&q)), None).await?;
+    let raw = if tty && stdin { terminal::RawMode::enter() } else { None };
+    let resizer = if tty { Some(terminal::track_size(c, format!("/containers/{}/resize", seg(&id))).await) } else { None };
+    let sig = if a.sig_proxy && !tty { proxy_signals(c, &id) } else { None };
+    let out = stream::session(io, tty, stdin).await;
+    drop(raw);
+    for h in [resizer, sig].into_iter().flatten() {
+        h.abort();
+    }
+    if let Ok(Some(e)) = out {
+        eprintln!("{e}");
+    }
+    exit_status(wait.await)
+}
+
 /// Runs one request per name; prints each name that succeeded and each error.
 async fn for_each(c: &Client, names: &[String], method: Method, path: impl Fn(&str) -> String, ignore_404: bool) -> Result<i32, Failure> {
     let mut failed = false;

@@ -228,6 +228,7 @@ async fn dispatch(cli: Cli) -> Result<i32, Failure> {
         Cmd::Create(a) | Cmd::Container(ContainerCmd::Create(a)) => container::create(&c, a).await,
         Cmd::Run(a) | Cmd::Container(ContainerCmd::Run(a)) => container::run(&c, a).await,
         Cmd::Start(a) | Cmd::Container(ContainerCmd::Start(a)) => container::start(&c, a).await,
+        Cmd::Attach(a) | Cmd::Container(ContainerCmd::Attach(a)) => container::attach(&c, a).await,
         Cmd::Stop(a) | Cmd::Container(ContainerCmd::Stop(a)) => container::stop(&c, a, false).await,
         Cmd::Restart(a) | Cmd::Container(ContainerCmd::Restart(a)) => container::stop(&c, a, true).await,
         Cmd::Kill(a) | Cmd::Container(ContainerCmd::Kill(a)) => container::kill(&c, a).await,
