@@ -56,6 +56,7 @@ pub struct ContainerConfig {
 pub struct HostConfig {
     #[serde(deserialize_with = "null_as_default")]
     pub binds: Vec<String>,
+    #[serde(rename = "ContainerIDFile")]
     pub container_id_file: String,
     pub log_config: LogConfig,
     pub network_mode: String,
@@ -94,6 +95,7 @@ pub struct HostConfig {
     pub security_opt: Vec<String>,
     #[serde(deserialize_with = "null_as_default")]
     pub tmpfs: BTreeMap<String, String>,
+    #[serde(rename = "UTSMode")]
     pub uts_mode: String,
     pub userns_mode: String,
     pub shm_size: i64,
