@@ -880,12 +880,19 @@ impl ContainerService {
     }
 
     /// `GET /containers/{id}/top`.
-    pub fn top(&self, name_or_id: &str) -> ApiResult<berth_api::TopResponse> {
+    /// Without `ps_args`, Docker's default `ps -ef` columns from `/proc`; with them, the
+    /// host's `ps` as moby runs it.
+    pub fn top(&self, name_or_id: &str, ps_args: &str) -> ApiResult<berth_api::TopResponse> {
         let rec = self.get(name_or_id)?;
         if !rec.state.status.is_running() {
             return Err(ApiError::conflict(format!("Container {} is not running", rec.id)));
         }
         let pids = top::container_pids(rec.state.pid);
+        let ps_args = ps_args.trim();
+        if !ps_args.is_empty() && ps_args != "-ef" {
+            let (titles, processes) = top::ps_rows(ps_args, &pids).map_err(ApiError::internal)?;
+            return Ok(berth_api::TopResponse { titles, processes });
+        }
         Ok(berth_api::TopResponse {
             titles: top::TITLES.iter().map(|s| s.to_string()).collect(),
             processes: top::rows(&pids),

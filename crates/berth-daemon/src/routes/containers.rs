@@ -139,8 +139,8 @@ async fn unpause(State(d): State<Daemon>, Path(id): Path<String>) -> ApiResult<S
     Ok(StatusCode::NO_CONTENT)
 }
 
-async fn top(State(d): State<Daemon>, Path(id): Path<String>) -> ApiResult<Response> {
-    Ok(Json(d.containers.top(&id)?).into_response())
+async fn top(State(d): State<Daemon>, Path(id): Path<String>, q: Q) -> ApiResult<Response> {
+    Ok(Json(d.containers.top(&id, q.get("ps_args").map(String::as_str).unwrap_or(""))?).into_response())
 }
 
 async fn resize(State(d): State<Daemon>, Path(id): Path<String>, q: Q) -> ApiResult<StatusCode> {
