@@ -355,6 +355,9 @@ impl ContainerService {
             Err((msg, code)) => {
                 let code = *code;
                 let text = format!("{}\r\n", exec_error_message(msg));
+                // The error would follow the 101 headers at once: give buffered clients
+                // (docker-py) time to read the headers first, or they lose its start.
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
                 let _ = client_write.write_all(&write_chunk(2, text.as_bytes())).await;
                 let _ = run.child.wait().await;
                 self.execs.update(&id, |e| e.exit_code = Some(code));
