@@ -614,7 +614,17 @@ impl ContainerService {
         for (id, status, auto_remove) in candidates {
             let state = self.state_dir(&id);
             if status.is_running() {
-                match shim::open_wait(&state).await {
+                let mut conn = shim::open_wait(&state).await;
+                // A live shim that does not answer yet (busy, or just restarted): retry
+                // before declaring the container dead, which would kill it.
+                for _ in 0..20 {
+                    if conn.is_ok() || !shim::shim_alive(&state) {
+                        break;
+                    }
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    conn = shim::open_wait(&state).await;
+                }
+                match conn {
                     Ok(conn) => {
                         tracing::info!(id, "reconnected to running container");
                         self.spawn_monitor(id, Some(conn));
@@ -622,7 +632,7 @@ impl ContainerService {
                     Err(_) => {
                         tracing::warn!(id, "container's shim is gone");
                         let exit = shim::read_exit_file(&state);
-                        self.on_exit(&id, exit.or(None)).await;
+                        self.on_exit(&id, exit).await;
                     }
                 }
             } else {
