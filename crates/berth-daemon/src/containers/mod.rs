@@ -312,7 +312,15 @@ impl ContainerService {
 
         let id = hex::encode(rand::random::<[u8; 32]>());
         if config.hostname.is_empty() {
-            config.hostname = id[..12].to_string();
+            // With the host's network, Docker shows the host's name (moby `daemon/create.go`).
+            config.hostname = if hc.network_mode == "host" {
+                nix::unistd::gethostname()
+                    .ok()
+                    .and_then(|h| h.into_string().ok())
+                    .unwrap_or_else(|| id[..12].to_string())
+            } else {
+                id[..12].to_string()
+            };
         }
         if hc.network_mode.is_empty() || hc.network_mode == "default" {
             hc.network_mode = "bridge".into();
