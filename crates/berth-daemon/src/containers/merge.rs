@@ -159,14 +159,14 @@ pub fn validate_host_config(hc: &HostConfig, config: &ContainerConfig) -> Result
     Ok(())
 }
 
-/// Berth writes Docker's json-file log and nothing else.
+/// Berth writes Docker's json-file log, or nothing (`none`).
 pub fn validate_log_driver(kind: &str) -> Result<(), ApiError> {
     const DOCKER_DRIVERS: &[&str] = &[
-        "none", "local", "syslog", "journald", "gelf", "fluentd", "awslogs", "splunk", "etwlogs",
+        "local", "syslog", "journald", "gelf", "fluentd", "awslogs", "splunk", "etwlogs",
         "gcplogs", "logentries",
     ];
     match kind {
-        "" | "json-file" => Ok(()),
+        "" | "json-file" | "none" => Ok(()),
         k if DOCKER_DRIVERS.contains(&k) => {
             Err(ApiError::invalid(format!("the {k} log driver is not supported by Berth yet")))
         }

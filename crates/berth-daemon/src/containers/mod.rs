@@ -329,7 +329,9 @@ impl ContainerService {
             hc.log_config.kind = "json-file".into();
         }
         let dir = self.container_dir(&id);
-        let log_path = dir.join(format!("{id}-json.log"));
+        // The `none` driver: no log file (the shim writes none for an empty path).
+        let log_path =
+            if hc.log_config.kind == "none" { PathBuf::new() } else { dir.join(format!("{id}-json.log")) };
         let mut rec = ContainerRecord {
             id: id.clone(),
             name: String::new(),
@@ -1052,6 +1054,9 @@ impl ContainerService {
         let rec = self.get(name_or_id)?;
         if !opts.stdout && !opts.stderr {
             return Err(ApiError::invalid("Bad parameters: you must choose at least one stream"));
+        }
+        if rec.log_path.as_os_str().is_empty() {
+            return Err(ApiError::invalid("configured logging driver does not support reading"));
         }
         let tty = rec.config.tty;
         let mut rx_events = self.subscribe(&rec.id)?;
