@@ -130,3 +130,12 @@ fn import_from_stdin_with_tag() {
     // The imported image runs.
     assert_eq!(d.berth_ok(&["run", "--rm", "fromstdin:v1", "echo", "ok"]), "ok\n");
 }
+
+#[test]
+fn containers_run_with_a_long_exec_root() {
+    // Docker runs containers whatever the length of --exec-root; a per-container unix
+    // socket under it must not be limited by the 107 bytes of a socket path.
+    let d = TestDaemon::start_with_exec_root("a-long-exec-root/as-some-hosts-have-it/var/run/berth");
+    d.import_busybox();
+    assert_eq!(d.berth_ok(&["run", "--rm", "busybox", "echo", "ok"]), "ok\n");
+}

@@ -31,6 +31,8 @@ pub const DOCKER_CLI: &str = "/usr/local/bin/docker";
 pub const CMD_TIMEOUT: Duration = Duration::from_secs(90);
 /// How long the daemon may take to answer `/_ping`.
 const DAEMON_START_TIMEOUT: Duration = Duration::from_secs(30);
+/// Every test daemon's dir is `/tmp/<TEMP_PREFIX>XXXXX` (scripts/test sweeps these).
+pub const TEMP_PREFIX: &str = "be2e-";
 /// Lines of the daemon log shown when a test fails.
 const LOG_TAIL_LINES: usize = 60;
 
@@ -54,11 +56,16 @@ pub struct TestDaemon {
 impl TestDaemon {
     /// Creates a temp dir and starts `berth daemon` on it; returns once `/_ping` answers.
     pub fn start() -> TestDaemon {
+        Self::start_with_exec_root("run")
+    }
+
+    /// Like [`Self::start`], with `--exec-root <dir>/<exec_root>` (to test long paths).
+    pub fn start_with_exec_root(exec_root: &str) -> TestDaemon {
         let dir = make_temp_dir();
         let mut d = TestDaemon {
             sock: dir.join("berth.sock"),
             root: dir.join("root"),
-            exec_root: dir.join("run"),
+            exec_root: dir.join(exec_root),
             log: dir.join("daemon.log"),
             dir,
             child: None,
@@ -199,11 +206,12 @@ impl TestDaemon {
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
-    /// Imports the busybox test image as `busybox:latest` (with `berth import`).
+    /// Imports the busybox test image as `busybox:latest` with `CMD ["sh"]`, as the image
+    /// script says (`berth import -c 'CMD ["sh"]' TAR busybox:latest`).
     pub fn import_busybox(&self) {
         let tar = busybox_tar();
         let tar = tar.to_str().expect("utf-8 path");
-        self.berth_ok(&["import", tar, "busybox:latest"]);
+        self.berth_ok(&["import", "-c", "CMD [\"sh\"]", tar, "busybox:latest"]);
     }
 
     /// `berth inspect NAME` parsed; panics if it fails or is not a one-element array.
@@ -547,9 +555,12 @@ fn flock(f: &fs::File) {
 
 // ---- the host's view: mounts, cgroups, processes -------------------------------------------
 
+/// A fresh `/tmp/be2e-XXXXX`. Kept short: unix socket paths under it (the daemon's, and
+/// the shims' under `--exec-root`) must fit in 107 bytes.
 fn make_temp_dir() -> PathBuf {
     let dir = tempfile::Builder::new()
-        .prefix("berth-e2e-")
+        .prefix(TEMP_PREFIX)
+        .rand_bytes(5)
         .tempdir_in("/tmp")
         .expect("create temp dir")
         .keep();
