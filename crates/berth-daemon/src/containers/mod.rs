@@ -1349,6 +1349,79 @@ mod tests {
         assert_eq!(resolve_in(&e, "bbb").unwrap(), a);
     }
 
+    fn service(dir: &Path) -> Arc<ContainerService> {
+        let config = Arc::new(DaemonConfig {
+            root: dir.join("root"),
+            exec_root: dir.join("run"),
+            cgroup_parent: String::new(),
+            debug: false,
+        });
+        std::fs::create_dir_all(&config.root).unwrap();
+        let db = Arc::new(redb::Database::create(config.root.join("meta.db")).unwrap());
+        let images = Arc::new(ImageStore::open(&config.root, db.clone()).unwrap());
+        ContainerService::open(config, db, images).unwrap()
+    }
+
+    fn add(svc: &ContainerService, id: &str, status: Status) {
+        let mut rec = ContainerRecord { id: id.into(), name: format!("/n{id}"), ..Default::default() };
+        rec.state.status = status;
+        svc.lock().insert(id.into(), Entry::new(rec));
+    }
+
+    fn exit(svc: &ContainerService, id: &str, code: i64) {
+        let entries = svc.lock();
+        entries[id].events.send_modify(|ev| {
+            ev.exits += 1;
+            ev.running = false;
+            ev.exit_code = code;
+        });
+    }
+
+    #[tokio::test]
+    async fn wait_conditions() {
+        let dir = tempfile::tempdir().unwrap();
+        let svc = service(dir.path());
+        let id = "c".repeat(64);
+        add(&svc, &id, Status::Created);
+        // not-running: a created container answers at once.
+        assert_eq!(svc.wait(&id, WaitCondition::NotRunning).unwrap().await.0, 0);
+        // next-exit registered before the start sees the exit after it.
+        let next = tokio::spawn(svc.wait(&id, WaitCondition::NextExit).unwrap());
+        let removed = tokio::spawn(svc.wait(&id, WaitCondition::Removed).unwrap());
+        tokio::task::yield_now().await;
+        assert!(!next.is_finished());
+        svc.lock().get_mut(&id).unwrap().events.send_modify(|ev| ev.running = true);
+        exit(&svc, &id, 5);
+        assert_eq!(next.await.unwrap().0, 5);
+        assert!(!removed.is_finished());
+        svc.remove_container(&id);
+        assert_eq!(removed.await.unwrap(), (5, String::new()));
+        assert_eq!(svc.wait(&id, WaitCondition::Removed).err().unwrap().kind, ErrorKind::NotFound);
+    }
+
+    #[tokio::test]
+    async fn state_checks_use_dockers_words() {
+        let dir = tempfile::tempdir().unwrap();
+        let svc = service(dir.path());
+        let id = "d".repeat(64);
+        add(&svc, &id, Status::Exited);
+        let e = svc.kill(&id, None).await.unwrap_err();
+        assert_eq!(e.message, format!("Cannot kill container: {id}: Container {id} is not running"));
+        assert_eq!(e.kind, ErrorKind::Conflict);
+        assert_eq!(svc.stop(&id, None, None).await.unwrap_err().kind, ErrorKind::NotModified);
+        assert_eq!(svc.pause(&id, true).await.unwrap_err().message, format!("Container {id} is not running"));
+        assert_eq!(svc.exec_create(&id, Default::default()).unwrap_err().message, format!("Container {id} is not running"));
+        assert!(svc.kill(&id, Some("NOPE")).await.unwrap_err().message.contains("Invalid signal: NOPE"));
+        add(&svc, &"e".repeat(64), Status::Created);
+        let e = svc.rename(&id, &format!("n{}", "e".repeat(64))).unwrap_err();
+        assert!(e.message.starts_with("Conflict. The container name"), "{}", e.message);
+        svc.rename(&id, "fresh").unwrap();
+        assert_eq!(svc.resolve("fresh").unwrap(), id);
+        let (deleted, _) = svc.prune(&Default::default()).unwrap();
+        assert_eq!(deleted.len(), 2);
+        assert_eq!(svc.counts().total, 0);
+    }
+
     #[test]
     fn familiar_references() {
         assert_eq!(familiar_reference("busybox"), "busybox:latest");
