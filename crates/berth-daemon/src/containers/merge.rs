@@ -127,6 +127,9 @@ pub fn validate_host_config(hc: &HostConfig, config: &ContainerConfig) -> Result
         return unsupported("an init process (--init)");
     }
     validate_log_driver(&hc.log_config.kind)?;
+    if !hc.runtime.is_empty() && hc.runtime != DEFAULT_RUNTIME {
+        return Err(ApiError::invalid(format!("unknown or invalid runtime name: {}", hc.runtime)));
+    }
     if hc.restart_policy.name != "" && hc.restart_policy.name != "no" {
         return unsupported("restart policies (--restart)");
     }
@@ -158,6 +161,9 @@ pub fn validate_host_config(hc: &HostConfig, config: &ContainerConfig) -> Result
     }
     Ok(())
 }
+
+/// The one runtime Berth has (`info` shows it as the default runtime).
+pub const DEFAULT_RUNTIME: &str = "berth";
 
 /// Berth writes Docker's json-file log, or nothing (`none`).
 pub fn validate_log_driver(kind: &str) -> Result<(), ApiError> {
@@ -357,6 +363,8 @@ mod tests {
         assert!(validate_host_config(&hc, &c).is_ok());
         let hc: HostConfig = serde_json::from_str(r#"{"UTSMode":"host"}"#).unwrap();
         assert!(validate_host_config(&hc, &c).is_err());
+        let hc = HostConfig { runtime: "runc".into(), ..Default::default() };
+        assert_eq!(validate_host_config(&hc, &c).unwrap_err().message, "unknown or invalid runtime name: runc");
         let hc = HostConfig { memory: 1024, ..Default::default() };
         assert_eq!(validate_host_config(&hc, &c).unwrap_err().message, "Minimum memory limit allowed is 6MB");
     }

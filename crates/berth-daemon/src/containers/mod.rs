@@ -330,6 +330,9 @@ impl ContainerService {
         if hc.log_config.kind.is_empty() {
             hc.log_config.kind = "json-file".into();
         }
+        if hc.runtime.is_empty() {
+            hc.runtime = merge::DEFAULT_RUNTIME.into();
+        }
         let dir = self.container_dir(&id);
         // The `none` driver: no log file (the shim writes none for an empty path).
         let log_path =
