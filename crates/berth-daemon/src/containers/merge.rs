@@ -130,7 +130,7 @@ pub fn validate_host_config(hc: &HostConfig, config: &ContainerConfig) -> Result
     if !hc.runtime.is_empty() && hc.runtime != DEFAULT_RUNTIME {
         return Err(ApiError::invalid(format!("unknown or invalid runtime name: {}", hc.runtime)));
     }
-    if hc.restart_policy.name != "" && hc.restart_policy.name != "no" {
+    if !hc.restart_policy.name.is_empty() && hc.restart_policy.name != "no" {
         return unsupported("restart policies (--restart)");
     }
     if hc.auto_remove && !(hc.restart_policy.name.is_empty() || hc.restart_policy.name == "no") {

@@ -437,9 +437,7 @@ impl ContainerService {
                     return Err(ApiError::conflict("cannot start a paused container, try unpause instead"))
                 }
                 Status::Removing | Status::Dead => {
-                    return Err(ApiError::conflict(format!(
-                        "container is marked for removal and cannot be started"
-                    )))
+                    return Err(ApiError::conflict("container is marked for removal and cannot be started"))
                 }
                 _ => {}
             }
@@ -1176,7 +1174,7 @@ impl ContainerService {
             .filter(|r| opts.all || opts.limit > 0 || opts.filters.contains_key("status") || r.state.status.is_running())
             .filter(|r| filters::matches(&opts.filters, &ctx, r))
             .collect();
-        out.sort_by(|a, b| b.created.cmp(&a.created));
+        out.sort_by_key(|r| std::cmp::Reverse(r.created));
         if opts.limit > 0 {
             out.truncate(opts.limit as usize);
         }
