@@ -108,6 +108,9 @@ pub fn validate_host_config(hc: &HostConfig, config: &ContainerConfig) -> Result
     if !hc.devices.is_empty() {
         return unsupported("adding devices (--device)");
     }
+    if !hc.device_cgroup_rules.is_empty() {
+        return unsupported("device cgroup rules (--device-cgroup-rule)");
+    }
     if !hc.tmpfs.is_empty() {
         return unsupported("tmpfs mounts (--tmpfs)");
     }
