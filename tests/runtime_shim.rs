@@ -25,7 +25,11 @@ fn build_lower(dir: &Path) {
             std::os::unix::fs::symlink("busybox", bin.join(applet)).unwrap();
         }
     }
-    std::fs::write(dir.join("etc/passwd"), "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n").unwrap();
+    std::fs::write(
+        dir.join("etc/passwd"),
+        "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n",
+    )
+    .unwrap();
     std::fs::write(dir.join("etc/group"), "root:x:0:\nnobody:x:65534:\n").unwrap();
 }
 
@@ -39,8 +43,14 @@ struct Container {
 
 impl Container {
     fn new(name: &str, args: &[&str]) -> Container {
-        let tmp = tempfile::Builder::new().prefix("berth-rt-").tempdir_in("/tmp").unwrap();
-        let base = tmp.path().to_path_buf();
+        let tmp = tempfile::Builder::new()
+            .prefix("berth-rt-")
+            .tempdir_in("/tmp")
+            .unwrap();
+        // A state dir deeper than a sockaddr_un can name, as in the daemon's tests.
+        let base = tmp
+            .path()
+            .join("a-rather-long-directory-name-like-the-exec-root-of-a-test-daemon-0123456789");
         build_lower(&base.join("lower"));
         for d in ["upper", "work", "rootfs", "state"] {
             std::fs::create_dir_all(base.join(d)).unwrap();
@@ -56,18 +66,31 @@ impl Container {
             log_path: base.join("state").join(format!("{id}-json.log")),
             process: ProcessSpec {
                 args: args.iter().map(|s| s.to_string()).collect(),
-                env: vec!["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".into(), "HOSTNAME=c0ffee123456".into()],
+                env: vec![
+                    "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".into(),
+                    "HOSTNAME=c0ffee123456".into(),
+                ],
                 cwd: "/".into(),
                 ..Default::default()
             },
             ..Default::default()
         };
-        Container { state: base.join("state"), base, _tmp: tmp, spec, shim: Default::default() }
+        Container {
+            state: base.join("state"),
+            base,
+            _tmp: tmp,
+            spec,
+            shim: Default::default(),
+        }
     }
 
     /// Runs `berth shim` and returns its start-up line.
     fn create(&self) -> String {
-        std::fs::write(self.state.join("spec.json"), serde_json::to_vec(&self.spec).unwrap()).unwrap();
+        std::fs::write(
+            self.state.join("spec.json"),
+            serde_json::to_vec(&self.spec).unwrap(),
+        )
+        .unwrap();
         let mut child = Command::new(BERTH)
             .arg("shim")
             .arg(&self.state)
@@ -77,14 +100,19 @@ impl Container {
             .spawn()
             .unwrap();
         let mut out = String::new();
-        child.stdout.take().unwrap().read_to_string(&mut out).unwrap();
+        child
+            .stdout
+            .take()
+            .unwrap()
+            .read_to_string(&mut out)
+            .unwrap();
         // The shim keeps running after its start-up line; we reap it in `assert_gone`.
         *self.shim.borrow_mut() = Some(child);
         out.trim_end().to_string()
     }
 
     fn connect(&self, request: &str) -> UnixStream {
-        let s = UnixStream::connect(self.state.join("shim.sock")).unwrap();
+        let s = berth_runtime::protocol::connect(&self.state).unwrap();
         s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
         (&s).write_all(format!("{request}\n").as_bytes()).unwrap();
         s
@@ -102,12 +130,23 @@ impl Container {
     }
 
     fn pid_file(&self, name: &str) -> i32 {
-        std::fs::read_to_string(self.state.join(name)).unwrap().trim().parse().unwrap()
+        std::fs::read_to_string(self.state.join(name))
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap()
     }
 
     fn cgroup_dirs(&self) -> Vec<PathBuf> {
-        let v: serde_json::Value = serde_json::from_slice(&std::fs::read(self.state.join("cgroups.json")).unwrap()).unwrap();
-        let mut dirs: Vec<PathBuf> = v["v1"].as_object().unwrap().values().map(|p| PathBuf::from(p.as_str().unwrap())).collect();
+        let v: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(self.state.join("cgroups.json")).unwrap())
+                .unwrap();
+        let mut dirs: Vec<PathBuf> = v["v1"]
+            .as_object()
+            .unwrap()
+            .values()
+            .map(|p| PathBuf::from(p.as_str().unwrap()))
+            .collect();
         if let Some(u) = v["unified"].as_str() {
             dirs.push(u.into());
         }
@@ -125,11 +164,20 @@ impl Container {
             }
         }
         let mounts = std::fs::read_to_string("/proc/mounts").unwrap();
-        assert!(!mounts.contains(self.base.to_str().unwrap()), "mount left behind:\n{mounts}");
+        assert!(
+            !mounts.contains(self.base.to_str().unwrap()),
+            "mount left behind:\n{mounts}"
+        );
         for d in cgroups {
             assert!(!d.exists(), "cgroup {} left behind", d.display());
         }
         for pid in pids {
+            // Processes that are not our children (the init, a shim whose parent died)
+            // may still be finishing up: give them a moment.
+            let deadline = std::time::Instant::now() + Duration::from_secs(5);
+            while unsafe { libc::kill(*pid, 0) } == 0 && std::time::Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(10));
+            }
             let alive = unsafe { libc::kill(*pid, 0) } == 0;
             let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
             assert!(!alive, "process {pid} left behind: {stat}");
@@ -160,7 +208,11 @@ fn read_frames(mut s: UnixStream) -> Vec<(u8, Vec<u8>)> {
 }
 
 fn stream_text(frames: &[(u8, Vec<u8>)], stream: u8) -> String {
-    frames.iter().filter(|f| f.0 == stream).map(|f| String::from_utf8_lossy(&f.1).into_owned()).collect()
+    frames
+        .iter()
+        .filter(|f| f.0 == stream)
+        .map(|f| String::from_utf8_lossy(&f.1).into_owned())
+        .collect()
 }
 
 #[test]
@@ -169,7 +221,12 @@ fn runs_logs_attaches_and_cleans_up() {
         (touch /sys/x 2>/dev/null && echo sys-rw) || echo sys-ro; echo data > /newfile; \
         cat /sys/fs/cgroup/memory/memory.limit_in_bytes 2>/dev/null; exit 3";
     let mut c = Container::new("basic", &["sh", "-c", script]);
-    c.spec.resources = Resources { memory: 64 << 20, ..Default::default() };
+    c.spec.resources = Resources {
+        memory: 64 << 20,
+        nano_cpus: 1_500_000_000,
+        pids_limit: Some(100),
+        ..Default::default()
+    };
     let line = c.create();
     assert!(line.starts_with("ok "), "start-up line: {line}");
     let init_pid: i32 = line[3..].parse().unwrap();
@@ -178,12 +235,30 @@ fn runs_logs_attaches_and_cleans_up() {
     let cgroups = c.cgroup_dirs();
 
     // The memory limit is in the container's cgroup before it starts.
-    let v: serde_json::Value = serde_json::from_slice(&std::fs::read(c.state.join("cgroups.json")).unwrap()).unwrap();
+    let v: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(c.state.join("cgroups.json")).unwrap()).unwrap();
     let limit = match v["v1"]["memory"].as_str() {
         Some(dir) => std::fs::read_to_string(Path::new(dir).join("memory.limit_in_bytes")).unwrap(),
-        None => std::fs::read_to_string(Path::new(v["unified"].as_str().unwrap()).join("memory.max")).unwrap(),
+        None => {
+            std::fs::read_to_string(Path::new(v["unified"].as_str().unwrap()).join("memory.max"))
+                .unwrap()
+        }
     };
     assert_eq!(limit.trim(), (64u64 << 20).to_string());
+    let read = |ctrl: &str, file: &str| {
+        let dir = v["v1"][ctrl].as_str().or(v["unified"].as_str()).unwrap();
+        std::fs::read_to_string(Path::new(dir).join(file))
+            .unwrap()
+            .trim()
+            .to_string()
+    };
+    if v["v1"]["cpu"].is_string() {
+        assert_eq!(read("cpu", "cpu.cfs_quota_us"), "150000");
+        assert_eq!(read("cpu", "cpu.cfs_period_us"), "100000");
+    } else {
+        assert_eq!(read("cpu", "cpu.max"), "150000 100000");
+    }
+    assert_eq!(read("pids", "pids.max"), "100");
 
     let attach = c.connect(r#"{"op":"attach","stdin":false,"stdout":true,"stderr":true}"#);
     let wait = c.wait_conn();
@@ -193,29 +268,55 @@ fn runs_logs_attaches_and_cleans_up() {
     let status = read_wait(wait);
     assert_eq!(status.exit_code, 3);
     assert!(!status.oom_killed);
-    assert!(status.finished_at.ends_with('Z') && status.finished_at.len() == 30, "{}", status.finished_at);
+    assert!(
+        status.finished_at.ends_with('Z') && status.finished_at.len() == 30,
+        "{}",
+        status.finished_at
+    );
 
     let frames = read_frames(attach);
     let out = stream_text(&frames, 1);
     let err = stream_text(&frames, 2);
     assert_eq!(err, "err1\n");
-    assert!(out.starts_with("out1\nc0ffee123456\npid=1\nCapEff:\t00000000a80425fb\nsys-ro\n"), "stdout: {out:?}");
-    assert!(out.contains(&(64u64 << 20).to_string()), "container sees its memory limit: {out:?}");
+    assert!(
+        out.starts_with("out1\nc0ffee123456\npid=1\nCapEff:\t00000000a80425fb\nsys-ro\n"),
+        "stdout: {out:?}"
+    );
+    assert!(
+        out.contains(&(64u64 << 20).to_string()),
+        "container sees its memory limit: {out:?}"
+    );
 
     // json-file log in Docker's format.
     let log = std::fs::read_to_string(&c.spec.log_path).unwrap();
     let first: serde_json::Value = serde_json::from_str(log.lines().next().unwrap()).unwrap();
     assert_eq!(first["log"], "out1\n");
     assert_eq!(first["stream"], "stdout");
-    assert!(log.lines().any(|l| l.starts_with(r#"{"log":"err1\n","stream":"stderr","time":""#)), "{log}");
-    let keys: Vec<&str> = log.lines().next().unwrap().split('"').skip(1).step_by(2).take(1).collect();
+    assert!(
+        log.lines()
+            .any(|l| l.starts_with(r#"{"log":"err1\n","stream":"stderr","time":""#)),
+        "{log}"
+    );
+    let keys: Vec<&str> = log
+        .lines()
+        .next()
+        .unwrap()
+        .split('"')
+        .skip(1)
+        .step_by(2)
+        .take(1)
+        .collect();
     assert_eq!(keys, vec!["log"]);
 
     // The write landed in the container's layer, not in the image.
-    assert_eq!(std::fs::read_to_string(c.base.join("upper/newfile")).unwrap(), "data\n");
+    assert_eq!(
+        std::fs::read_to_string(c.base.join("upper/newfile")).unwrap(),
+        "data\n"
+    );
     assert!(!c.base.join("lower/newfile").exists());
 
-    let exit: ExitStatus = serde_json::from_slice(&std::fs::read(c.state.join("exit.json")).unwrap()).unwrap();
+    let exit: ExitStatus =
+        serde_json::from_slice(&std::fs::read(c.state.join("exit.json")).unwrap()).unwrap();
     assert_eq!(exit, status);
     c.assert_gone(&[init_pid, shim_pid], &cgroups);
 }
@@ -225,7 +326,11 @@ fn exec_helper(spec: &ExecSpec) -> (i32, String, String) {
     let (status_r, status_w) = nix::unistd::pipe().unwrap();
     let fd = status_w.as_raw_fd();
     let mut cmd = Command::new(BERTH);
-    cmd.arg("exec-helper").arg(serde_json::to_string(spec).unwrap()).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    cmd.arg("exec-helper")
+        .arg(serde_json::to_string(spec).unwrap())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
     unsafe {
         use std::os::unix::process::CommandExt;
         cmd.pre_exec(move || {
@@ -239,8 +344,14 @@ fn exec_helper(spec: &ExecSpec) -> (i32, String, String) {
     drop(status_w);
     let out = child.wait_with_output().unwrap();
     let mut status = String::new();
-    std::fs::File::from(OwnedFd::from(status_r)).read_to_string(&mut status).unwrap();
-    (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).into_owned(), status)
+    std::fs::File::from(OwnedFd::from(status_r))
+        .read_to_string(&mut status)
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        status,
+    )
 }
 
 #[test]
@@ -252,20 +363,67 @@ fn exec_signal_and_missing_command() {
     let shim_pid = c.pid_file("shim.pid");
     let cgroups = c.cgroup_dirs();
     assert_eq!(c.start().error, "");
+    // The rootfs and every container mount live only in the container's namespace.
+    let host_mounts = std::fs::read_to_string("/proc/mounts").unwrap();
+    assert!(
+        !host_mounts.contains(c.base.to_str().unwrap()),
+        "{host_mounts}"
+    );
 
     let spec = |args: &[&str], user: &str| ExecSpec {
         init_pid,
-        process: ProcessSpec { args: args.iter().map(|s| s.to_string()).collect(), cwd: "/".into(), user: user.into(), ..Default::default() },
+        process: ProcessSpec {
+            args: args.iter().map(|s| s.to_string()).collect(),
+            cwd: "/".into(),
+            user: user.into(),
+            ..Default::default()
+        },
         ..Default::default()
     };
-    let (code, out, status) = exec_helper(&spec(&["sh", "-c", "hostname; id -u; cat /proc/1/cmdline; exit 7"], "nobody"));
+    let (code, out, status) = exec_helper(&spec(
+        &["sh", "-c", "hostname; id -u; cat /proc/1/cmdline; exit 7"],
+        "nobody",
+    ));
     assert_eq!(code, 7, "status: {status}");
     assert_eq!(out, "c0ffee123456\n65534\nsleep\030\0");
     assert!(status.starts_with("{\"pid\":"), "{status}");
-    // The exec'd process ran in the container's cgroup.
+    // The exec'd process runs in the container's cgroups (the root of its cgroup ns).
+    let (code, out, status) = exec_helper(&spec(&["cat", "/proc/self/cgroup"], ""));
+    assert_eq!(code, 0, "{status}");
+    assert!(out.lines().any(|l| l == "0::/"), "{out}");
+    assert!(
+        out.lines()
+            .filter(|l| !l.contains("name="))
+            .all(|l| l.ends_with(":/")),
+        "{out}"
+    );
+
+    // pause/unpause and top, as the daemon calls them.
+    assert_eq!(
+        berth_runtime::cgroup::pids(&c.state).unwrap(),
+        vec![init_pid]
+    );
+    berth_runtime::cgroup::set_frozen(&c.state, true).unwrap();
+    let frozen = |dir: &PathBuf| {
+        std::fs::read_to_string(dir.join("freezer.state"))
+            .or_else(|_| std::fs::read_to_string(dir.join("cgroup.events")))
+            .unwrap_or_default()
+    };
+    assert!(cgroups
+        .iter()
+        .map(frozen)
+        .any(|s| s.contains("FROZEN") || s.contains("frozen 1")));
+    berth_runtime::cgroup::set_frozen(&c.state, false).unwrap();
+    assert!(!cgroups
+        .iter()
+        .map(frozen)
+        .any(|s| s.contains("FROZEN") || s.contains("frozen 1")));
     let (code, _, status) = exec_helper(&spec(&["nosuch"], ""));
     assert_eq!(code, 127);
-    assert_eq!(status.trim(), r#"{"error":"exec: \"nosuch\": executable file not found in $PATH","exit_code":127}"#);
+    assert_eq!(
+        status.trim(),
+        r#"{"error":"exec: \"nosuch\": executable file not found in $PATH","exit_code":127}"#
+    );
 
     let wait = c.wait_conn();
     let s = c.connect(r#"{"op":"signal","signal":9}"#);
@@ -285,7 +443,10 @@ fn missing_command_gives_dockers_127() {
     let cgroups = c.cgroup_dirs();
     let wait = c.wait_conn();
     let reply = c.start();
-    assert_eq!(reply.error, r#"exec: "nosuch": executable file not found in $PATH"#);
+    assert_eq!(
+        reply.error,
+        r#"exec: "nosuch": executable file not found in $PATH"#
+    );
     assert_eq!(reply.exit_code, 127);
     let status = read_wait(wait);
     assert_eq!(status.exit_code, 127);
@@ -304,7 +465,10 @@ fn failed_setup_leaves_nothing() {
     });
     let line = c.create();
     assert!(line.starts_with("error "), "{line}");
-    assert!(line.contains("/data") && line.contains("does-not-exist"), "diagnostic names the mount: {line}");
+    assert!(
+        line.contains("/data") && line.contains("does-not-exist"),
+        "diagnostic names the mount: {line}"
+    );
     assert!(!c.state.join("cgroups.json").exists());
     assert!(!c.state.join("shim.sock").exists());
     let mounts = std::fs::read_to_string("/proc/mounts").unwrap();
@@ -314,5 +478,207 @@ fn failed_setup_leaves_nothing() {
         .arg(format!("ls -d /sys/fs/cgroup/*/berth/{id} /sys/fs/cgroup/*/*/*/berth/{id} /sys/fs/cgroup/*/*/berth/{id} 2>/dev/null", id = c.spec.id))
         .output()
         .unwrap();
-    assert!(leftover.stdout.is_empty(), "cgroups left: {}", String::from_utf8_lossy(&leftover.stdout));
+    assert!(
+        leftover.stdout.is_empty(),
+        "cgroups left: {}",
+        String::from_utf8_lossy(&leftover.stdout)
+    );
+}
+
+#[test]
+fn tty_in_the_containers_devpts_with_resize() {
+    let mut c = Container::new("tty", &["sh", "-c", "stty size; tty; ls /dev/console"]);
+    c.spec.process.tty = true;
+    c.spec.process.console_size = Some((40, 100));
+    let line = c.create();
+    assert!(line.starts_with("ok "), "{line}");
+    let init_pid: i32 = line[3..].parse().unwrap();
+    let cgroups = c.cgroup_dirs();
+    let attach = c.connect(r#"{"op":"attach","stdin":false,"stdout":true,"stderr":true}"#);
+    let mut reply = String::new();
+    BufReader::new(c.connect(r#"{"op":"resize","height":50,"width":120}"#))
+        .read_line(&mut reply)
+        .unwrap();
+    assert!(reply.contains("\"ok\":true"), "{reply}");
+    let wait = c.wait_conn();
+    assert_eq!(c.start().error, "");
+    assert_eq!(read_wait(wait).exit_code, 0);
+    let frames = read_frames(attach);
+    assert!(frames.iter().all(|f| f.0 == 1));
+    assert_eq!(
+        stream_text(&frames, 1),
+        "50 120\r\n/dev/pts/0\r\n/dev/console\r\n"
+    );
+    c.assert_gone(&[init_pid, c.pid_file("shim.pid")], &cgroups);
+}
+
+#[test]
+fn user_mounts_and_readonly_rootfs() {
+    let script = "id; (touch /x 2>/dev/null && echo root-rw) || echo root-ro; cat /etc/extra; \
+        echo t > /scratch/t && echo tmpfs-rw; (echo v 2>/dev/null > /vol/v && echo vol-rw) || echo vol-ro; \
+        cat /proc/sys/net/ipv4/ip_unprivileged_port_start; pwd";
+    let mut c = Container::new("opts", &["sh", "-c", script]);
+    let extra = c.base.join("extra.txt");
+    std::fs::write(&extra, "extra file\n").unwrap();
+    std::fs::create_dir(c.base.join("vol")).unwrap();
+    c.spec.readonly_rootfs = true;
+    c.spec.process.user = "nobody".into();
+    c.spec.process.cwd = "/work/dir".into();
+    c.spec.mounts = vec![
+        MountSpec {
+            destination: "/etc/extra".into(),
+            kind: "bind".into(),
+            source: extra,
+            options: vec!["rbind".into(), "ro".into()],
+        },
+        MountSpec {
+            destination: "/scratch".into(),
+            kind: "tmpfs".into(),
+            source: PathBuf::new(),
+            options: vec!["mode=1777".into(), "size=1m".into()],
+        },
+        MountSpec {
+            destination: "/vol".into(),
+            kind: "bind".into(),
+            source: c.base.join("vol"),
+            options: vec!["ro".into()],
+        },
+    ];
+    let line = c.create();
+    assert!(line.starts_with("ok "), "{line}");
+    let init_pid: i32 = line[3..].parse().unwrap();
+    let cgroups = c.cgroup_dirs();
+    let attach = c.connect(r#"{"op":"attach","stdin":false,"stdout":true,"stderr":true}"#);
+    let wait = c.wait_conn();
+    assert_eq!(c.start().error, "");
+    assert_eq!(read_wait(wait).exit_code, 0);
+    let frames = read_frames(attach);
+    assert_eq!(stream_text(&frames, 2), "");
+    assert_eq!(
+        stream_text(&frames, 1),
+        "uid=65534(nobody) gid=65534(nobody) groups=65534(nobody)\nroot-ro\nextra file\ntmpfs-rw\nvol-ro\n0\n/work/dir\n"
+    );
+    assert!(!c.base.join("vol/v").exists());
+    c.assert_gone(&[init_pid, c.pid_file("shim.pid")], &cgroups);
+}
+
+#[test]
+fn oom_kill_is_reported() {
+    let mut c = Container::new(
+        "oom",
+        &[
+            "sh",
+            "-c",
+            "x=$(head -c 100000000 /dev/zero | tr '\\0' a); echo survived",
+        ],
+    );
+    c.spec.resources = Resources {
+        memory: 8 << 20,
+        ..Default::default()
+    };
+    let line = c.create();
+    assert!(line.starts_with("ok "), "{line}");
+    let init_pid: i32 = line[3..].parse().unwrap();
+    let cgroups = c.cgroup_dirs();
+    let wait = c.wait_conn();
+    assert_eq!(c.start().error, "");
+    let status = read_wait(wait);
+    assert!(status.oom_killed, "{status:?}");
+    assert_eq!(status.exit_code, 137);
+    c.assert_gone(&[init_pid, c.pid_file("shim.pid")], &cgroups);
+}
+
+/// Runs a container to completion and returns (exit code, stdout, stderr).
+fn run_to_end(c: &Container) -> (i64, String, String) {
+    let line = c.create();
+    assert!(line.starts_with("ok "), "{line}");
+    let init_pid: i32 = line[3..].parse().unwrap();
+    let cgroups = c.cgroup_dirs();
+    let attach = c.connect(r#"{"op":"attach","stdin":false,"stdout":true,"stderr":true}"#);
+    let wait = c.wait_conn();
+    assert_eq!(c.start().error, "");
+    let code = read_wait(wait).exit_code;
+    let frames = read_frames(attach);
+    c.assert_gone(&[init_pid, c.pid_file("shim.pid")], &cgroups);
+    (code, stream_text(&frames, 1), stream_text(&frames, 2))
+}
+
+#[test]
+fn masked_and_read_only_proc_paths_unless_privileged() {
+    let script = "wc -c < /proc/timer_list; (echo 1 2>/dev/null > /proc/sysrq-trigger && echo sysrq-rw) || echo sysrq-ro; \
+        (echo 1 2>/dev/null > /proc/sys/kernel/ns_last_pid && echo sys-rw) || echo sys-ro; ls /sys/firmware | wc -l; \
+        grep CapEff /proc/self/status";
+    let c = Container::new("masked", &["sh", "-c", script]);
+    let (code, out, _) = run_to_end(&c);
+    assert_eq!(code, 0);
+    assert_eq!(out, "0\nsysrq-ro\nsys-ro\n0\nCapEff:\t00000000a80425fb\n");
+
+    let mut c = Container::new(
+        "priv",
+        &[
+            "sh",
+            "-c",
+            "wc -c < /proc/timer_list; grep CapEff /proc/self/status",
+        ],
+    );
+    c.spec.privileged = true;
+    let (code, out, _) = run_to_end(&c);
+    assert_eq!(code, 0);
+    let mut lines = out.lines();
+    assert_ne!(lines.next(), Some("0"), "{out}");
+    let host_bnd = std::fs::read_to_string("/proc/self/status").unwrap();
+    let host_bnd = host_bnd
+        .lines()
+        .find(|l| l.starts_with("CapBnd"))
+        .unwrap()
+        .split('\t')
+        .nth(1)
+        .unwrap()
+        .to_string();
+    assert_eq!(lines.next().unwrap(), format!("CapEff:\t{host_bnd}"));
+}
+
+#[test]
+fn container_outlives_a_killed_parent() {
+    let c = Container::new(
+        "orphan",
+        &["sh", "-c", "read x < /dev/null; sleep 1; exit 4"],
+    );
+    std::fs::write(
+        c.state.join("spec.json"),
+        serde_json::to_vec(&c.spec).unwrap(),
+    )
+    .unwrap();
+    // A stand-in for the daemon: starts the shim, then dies by SIGKILL.
+    let startup = c.base.join("startup");
+    let mut daemon = Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "{BERTH} shim {} > {} & exec sleep 60",
+            c.state.display(),
+            startup.display()
+        ))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !std::fs::read_to_string(&startup)
+        .unwrap_or_default()
+        .ends_with('\n')
+    {
+        assert!(std::time::Instant::now() < deadline, "no start-up line");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    daemon.kill().unwrap();
+    daemon.wait().unwrap();
+    let line = std::fs::read_to_string(&startup).unwrap();
+    assert!(line.starts_with("ok "), "{line}");
+    let init_pid: i32 = line.trim()[3..].parse().unwrap();
+    let cgroups = c.cgroup_dirs();
+    let wait = c.wait_conn();
+    assert_eq!(c.start().error, "");
+    assert_eq!(read_wait(wait).exit_code, 4);
+    c.assert_gone(&[init_pid, c.pid_file("shim.pid")], &cgroups);
 }

@@ -215,16 +215,10 @@ pub async fn create(c: &Client, a: &CreateArgs) -> Result<i32, Failure> {
         Ok(b) => b,
         Err(code) => return Ok(code),
     };
-    match create_container(c, &body, a.opts.name.as_deref(), &a.image).await {
-        Ok(id) => {
-            println!("{id}");
-            Ok(0)
-        }
-        Err(e) => {
-            report_error("create", &e.to_string(), true);
-            Ok(125)
-        }
-    }
+    // Unlike run, Docker's create prints a daemon error plainly and exits 1.
+    let id = create_container(c, &body, a.opts.name.as_deref(), &a.image).await?;
+    println!("{id}");
+    Ok(0)
 }
 
 /// Starts `POST /containers/{id}/wait` and returns once its response headers are in (or

@@ -24,10 +24,13 @@ use crate::unpack::unpack_layer;
 use crate::{chain_ids, now_rfc3339, HistoryEntry, ImageConfig, ImageError, ImageStore, ImportOptions, RootFsConfig};
 
 /// A directory removed on drop unless disarmed.
-struct TempDir(Option<PathBuf>);
+pub(crate) struct TempDir(Option<PathBuf>);
 
 impl TempDir {
-    fn path(&self) -> &std::path::Path {
+    pub(crate) fn new(p: PathBuf) -> Self {
+        TempDir(Some(p))
+    }
+    pub(crate) fn path(&self) -> &std::path::Path {
         self.0.as_deref().unwrap_or(std::path::Path::new(""))
     }
     fn disarm(&mut self) {
@@ -78,7 +81,7 @@ pub(crate) fn go_arch() -> &'static str {
     }
 }
 
-fn open_decompressed<'a>(reader: &'a mut dyn Read) -> Result<Box<dyn Read + 'a>, ImageError> {
+pub(crate) fn open_decompressed<'a>(reader: &'a mut dyn Read) -> Result<Box<dyn Read + 'a>, ImageError> {
     let mut buf = BufReader::with_capacity(128 * 1024, reader);
     let head = buf.fill_buf().map_err(io_err("reading the import stream"))?;
     if head.starts_with(&[0x1f, 0x8b]) {
@@ -159,27 +162,36 @@ impl ImageStore {
             comment,
             ..Default::default()
         };
-        let sizes = vec![(layer.diff_id.clone(), layer.size)];
-        self.commit_image(&config, vec![layer], &sizes, reference.as_ref())
+        let bytes = serde_json::to_vec(&config).map_err(|e| ImageError::InvalidArgument(e.to_string()))?;
+        let tags: Vec<Reference> = reference.into_iter().collect();
+        self.commit_image(&bytes, &config, vec![Some(layer)], &tags)
     }
 
-    /// Writes the config blob and the records for an image whose layers are `new_layers`
-    /// (freshly unpacked; layers already present are dropped) plus any already stored.
-    /// `sizes` maps diff IDs to layer sizes for new layers.
+    /// Writes the config blob (`bytes`, whose sha256 is the image ID) and the records of
+    /// an image. `new_layers[i]` is the freshly unpacked layer `i` of the config's
+    /// `rootfs.diff_ids`, or None when that layer is already stored; a fresh copy of a
+    /// layer that exists meanwhile is dropped. `tags` are set (moved) onto the image.
     pub(crate) fn commit_image(
         &self,
+        bytes: &[u8],
         config: &ImageConfig,
-        new_layers: Vec<IngestedLayer>,
-        sizes: &[(String, i64)],
-        tag: Option<&Reference>,
+        new_layers: Vec<Option<IngestedLayer>>,
+        tags: &[Reference],
     ) -> Result<String, ImageError> {
-        let bytes = serde_json::to_vec(config).map_err(|e| ImageError::InvalidArgument(e.to_string()))?;
         let chains = chain_ids(&config.rootfs.diff_ids);
+        let mut sizes: Vec<Option<i64>> = vec![None; chains.len()];
         let _g = self.lock();
         let mut moved: Vec<PathBuf> = Vec::new();
-        for mut layer in new_layers {
-            let idx = config.rootfs.diff_ids.iter().position(|d| *d == layer.diff_id);
-            let Some(chain) = idx.map(|i| &chains[i]) else { continue };
+        for (i, layer) in new_layers.into_iter().enumerate() {
+            let Some(mut layer) = layer else { continue };
+            let Some(chain) = chains.get(i) else { continue };
+            if layer.diff_id != config.rootfs.diff_ids[i] {
+                return Err(ImageError::InvalidArgument(format!(
+                    "layer {i} has diff ID {}, the image config says {}",
+                    layer.diff_id, config.rootfs.diff_ids[i]
+                )));
+            }
+            sizes[i] = Some(layer.size);
             let target = self.layer_path(chain);
             if !target.exists() {
                 sync_filesystem(layer.dir.path())?;
@@ -189,8 +201,8 @@ impl ImageStore {
             }
         }
         let result = (|| {
-            let id = self.content.put(&bytes)?;
-            self.write_image_records(&id, config, &chains, sizes, tag)?;
+            let id = self.content.put(bytes)?;
+            self.write_image_records(&id, config, &chains, &sizes, tags)?;
             Ok(id)
         })();
         if result.is_err() {
@@ -204,8 +216,8 @@ impl ImageStore {
         id: &str,
         config: &ImageConfig,
         chains: &[String],
-        sizes: &[(String, i64)],
-        tag: Option<&Reference>,
+        sizes: &[Option<i64>],
+        tags_to_set: &[Reference],
     ) -> Result<(), ImageError> {
         let now = now_rfc3339();
         let txn = self.db.begin_write()?;
@@ -226,7 +238,9 @@ impl ImageStore {
                             None => LayerMeta {
                                 diff_id: diff_id.clone(),
                                 parent: if i == 0 { None } else { Some(chains[i - 1].clone()) },
-                                size: sizes.iter().find(|(d, _)| d == diff_id).map(|(_, s)| *s).unwrap_or(0),
+                                size: sizes.get(i).copied().flatten().ok_or_else(|| {
+                                    ImageError::InvalidArgument(format!("layer {diff_id} is neither stored nor given"))
+                                })?,
                                 refcount: 0,
                             },
                         };
@@ -234,10 +248,16 @@ impl ImageStore {
                         total += lm.size;
                         layers.insert(chain.as_str(), encode(&lm).as_slice())?;
                     }
-                    ImageMeta { chain_ids: chains.to_vec(), size: total, stored_at: now.clone(), last_tag_time: String::new() }
+                    ImageMeta {
+                        chain_ids: chains.to_vec(),
+                        size: total,
+                        stored_at: now.clone(),
+                        last_tag_time: String::new(),
+                        parent: config.parent.clone(),
+                    }
                 }
             };
-            if let Some(r) = tag {
+            for r in tags_to_set {
                 tags.insert(r.to_string().as_str(), id)?;
                 meta.last_tag_time = now.clone();
             }

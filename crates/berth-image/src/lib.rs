@@ -16,9 +16,19 @@
 //! let img = store.resolve("busybox")?;                     // name[:tag], name@digest, id, short id
 //! let lowers = store.layer_dirs(&img.id)?;                 // overlay lowerdirs, top first
 //! store.list()?; store.inspect(..)?; store.history(..)?; store.tag(..)?; store.remove(..)?;
+//! store.remove_image(name, force, prune, &|id| Some(ImageUser { .. }))?;  // running vs stopped users
+//! store.commit(&CommitOptions { parent, upper, .. })?;     // container upper dir → new image
+//! store.save(&names, &mut writer)?; store.load(&mut reader)?;  // docker save / load archives
 //! ```
+//!
+//! Modules: [`reference`](mod@reference) (Docker's reference grammar), [`content`] (blobs), [`unpack`] /
+//! [`pack`] (layer tar ↔ directory with overlay whiteouts), [`schema`] (metadata tables),
+//! [`changes`] (Dockerfile `--change` instructions); import, commit, archive (save/load),
+//! query (list/inspect/history) and remove (tag/rmi) implement the operations.
 
+mod archive;
 pub mod changes;
+mod commit;
 pub mod content;
 pub mod pack;
 mod import;
@@ -36,6 +46,8 @@ use berth_api::ErrorKind;
 use redb::{ReadableDatabase, ReadableTableMetadata};
 
 use crate::content::{digest_hex, io_err, ContentStore};
+pub use crate::archive::ArchiveManifest;
+pub use crate::commit::{merge_commit_config, CommitOptions};
 pub use crate::reference::{Reference, ReferenceError};
 pub use crate::remove::ImageUser;
 use crate::schema::{decode, ImageMeta, LayerMeta, IMAGES, LAYERS, TAGS};
@@ -106,6 +118,12 @@ pub struct ImageConfig {
     pub docker_version: String,
     #[serde(skip_serializing_if = "String::is_empty")]
     pub variant: String,
+    /// The image this one was committed from (Docker's `parent`), empty for imports.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub parent: String,
+    /// The container a commit was made from.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub container: String,
 }
 
 #[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
@@ -295,10 +313,8 @@ impl ImageStore {
         }
         match parsed {
             Ok(r) => Err(ImageError::NotFound(r.with_default_tag().familiar_string())),
-            Err(e) if name.starts_with("sha256:") => {
-                let _ = e;
-                Err(ImageError::NotFound(name.to_string()))
-            }
+            // An ID prefix that is not a valid reference (`sha256:12ab`): not found.
+            Err(_) if name.starts_with("sha256:") => Err(ImageError::NotFound(name.to_string())),
             Err(e) => Err(e.into()),
         }
     }

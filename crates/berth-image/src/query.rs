@@ -166,10 +166,17 @@ impl ImageStore {
         let labels = get("label");
         let patterns = get("reference");
 
+        let rows = self.rows()?;
+        let parents: std::collections::HashSet<String> = rows.iter().map(|r| r.meta.parent.clone()).collect();
         let mut out = Vec::new();
-        for mut row in self.rows()? {
+        for mut row in rows {
             let created = unix_seconds(row.config.created.as_deref().unwrap_or_default());
             if since.is_some_and(|t| created <= t) || before.is_some_and(|t| created >= t) || until.is_some_and(|t| created >= t) {
+                continue;
+            }
+            // Without `all`, untagged images that others were committed from are
+            // intermediate layers of those images: hidden, as Docker does.
+            if !opts.all && row.refs.is_empty() && parents.contains(&row.id) {
                 continue;
             }
             match dangling {
@@ -193,7 +200,7 @@ impl ImageStore {
                 created,
                 id: row.id,
                 labels: row.config.config.labels.clone(),
-                parent_id: String::new(),
+                parent_id: row.meta.parent.clone(),
                 repo_digests,
                 repo_tags,
                 shared_size: -1,
@@ -224,7 +231,7 @@ impl ImageStore {
             id,
             repo_tags,
             repo_digests,
-            parent: String::new(),
+            parent: config.parent.clone(),
             comment: config.comment.clone(),
             created: config.created.clone().unwrap_or_else(|| ZERO_TIME.to_string()),
             container: String::new(),
@@ -272,10 +279,18 @@ impl ImageStore {
             });
         }
         items.reverse();
-        if let Some(top) = items.first_mut() {
-            top.id = id.clone();
-            let (tags, _) = split_refs(&self.refs_of(&id)?);
-            top.tags = (!tags.is_empty()).then_some(tags);
+        // Newest first: the image, then its parent, grandparent... (commits), as far as
+        // they are still stored; older entries stay `<missing>`.
+        let mut current = Some(id);
+        for item in items.iter_mut() {
+            let Some(img) = current.take() else { break };
+            item.id = img.clone();
+            let (tags, _) = split_refs(&self.refs_of(&img)?);
+            item.tags = (!tags.is_empty()).then_some(tags);
+            let parent = self.image_config(&img).map(|c| c.parent).unwrap_or_default();
+            if !parent.is_empty() && self.image_meta(&parent).is_ok() {
+                current = Some(parent);
+            }
         }
         Ok(items)
     }

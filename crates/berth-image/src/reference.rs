@@ -370,7 +370,7 @@ mod tests {
         assert_eq!(err(&format!("busybox@md5:{HEX}")), "unsupported digest algorithm");
         assert_eq!(err("busybox@"), "invalid reference format");
         assert_eq!(err(HEX), format!("invalid repository name ({HEX}), cannot specify 64-byte hexadecimal strings"));
-        assert_eq!(err(&format!("{}", "a".repeat(256))),
+        assert_eq!(err(&"a".repeat(256)),
             "repository name must not be more than 255 characters");
         assert_eq!(err("host:port/x"), "invalid reference format");
         assert_eq!(err("-host.com/x"), "invalid reference format");

@@ -129,8 +129,12 @@ impl ImageStore {
             }
             // The image is now untagged: delete it unless something still needs it,
             // quietly (moby's `quiet`), since the untag already did what was asked.
+            // moby's `quiet`: a conflict is reported only when nobody uses the image
+            // (dependent children), otherwise the untag stands alone.
             if let Err(e) = self.check_delete_conflict(&id, force, false, &[], user_of) {
-                let _ = e;
+                if user_of(&id).is_none() {
+                    return Err(e);
+                }
                 return Ok(records);
             }
         } else {
@@ -144,7 +148,7 @@ impl ImageStore {
             self.delete_refs(&repo_refs)?;
             records.extend(repo_refs.iter().map(|r| untagged(r.familiar_string())));
         }
-        records.extend(self.delete_image(&id)?);
+        records.extend(self.delete_image(&id)?.0);
         Ok(records)
     }
 
@@ -158,6 +162,9 @@ impl ImageStore {
         refs: &[Reference],
         user_of: &dyn Fn(&str) -> Option<ImageUser>,
     ) -> Result<(), ImageError> {
+        if self.has_children(id)? {
+            return Err(conflict(id, true, "image has dependent child images"));
+        }
         let user = user_of(id);
         if let Some(u) = user.as_ref().filter(|u| u.running) {
             return Err(conflict(id, true, &format!("image is being used by running container {}", short_id(&u.container_id))));
@@ -172,6 +179,72 @@ impl ImageStore {
             return Err(conflict(id, false, &format!("image is being used by stopped container {}", short_id(&u.container_id))));
         }
         Ok(())
+    }
+
+    /// `POST /images/prune`: removes dangling images (or, with `dangling=false`, every
+    /// image) that no container uses and no other image was committed from. Filters:
+    /// `dangling`, `until`, `label`, `label!`. Returns the delete records (untags first
+    /// for tagged images) and the bytes of layers actually removed.
+    pub fn prune(
+        &self,
+        filters: &std::collections::BTreeMap<String, Vec<String>>,
+        user_of: &dyn Fn(&str) -> Option<ImageUser>,
+    ) -> Result<(Vec<ImageDeleteItem>, i64), ImageError> {
+        for key in filters.keys() {
+            if !["dangling", "until", "label", "label!"].contains(&key.as_str()) {
+                return Err(ImageError::InvalidArgument(format!("invalid filter '{key}'")));
+            }
+        }
+        let dangling_only = match filters.get("dangling").map(Vec::as_slice) {
+            None | Some([]) => true,
+            Some(v) if v.iter().all(|x| x.eq_ignore_ascii_case("true") || x == "1") => true,
+            Some(v) if v.iter().all(|x| x.eq_ignore_ascii_case("false") || x == "0") => false,
+            Some(v) => return Err(ImageError::InvalidArgument(format!("invalid filter 'dangling={}'", v.join(",")))),
+        };
+        // Candidates through the list filters (until, label); `label!` is applied here.
+        let mut list_filters = std::collections::BTreeMap::new();
+        for key in ["until", "label"] {
+            if let Some(v) = filters.get(key) {
+                list_filters.insert(key.to_string(), v.clone());
+            }
+        }
+        if dangling_only {
+            list_filters.insert("dangling".to_string(), vec!["true".to_string()]);
+        }
+        let rows = self.list(&crate::ListOptions { all: true, filters: list_filters })?;
+        let not_labels = filters.get("label!").cloned().unwrap_or_default();
+        let mut records = Vec::new();
+        let mut reclaimed = 0;
+        let _g = self.lock();
+        for row in rows {
+            let excluded = not_labels.iter().any(|f| match f.split_once('=') {
+                Some((k, v)) => row.labels.get(k).is_some_and(|x| x == v),
+                None => row.labels.contains_key(f.as_str()),
+            });
+            if excluded || user_of(&row.id).is_some() || self.has_children(&row.id)? {
+                continue;
+            }
+            let refs = self.parsed_refs(&row.id)?;
+            self.delete_refs(&refs)?;
+            records.extend(refs.iter().map(|r| untagged(r.familiar_string())));
+            let (items, bytes) = self.delete_image(&row.id)?;
+            records.extend(items);
+            reclaimed += bytes;
+        }
+        Ok((records, reclaimed))
+    }
+
+    /// True when another image was committed from `id`.
+    pub(crate) fn has_children(&self, id: &str) -> Result<bool, ImageError> {
+        use redb::ReadableDatabase;
+        let rtxn = self.db.begin_read()?;
+        let images = crate::schema::all_bytes(&rtxn.open_table(IMAGES)?)?;
+        for (_, v) in images {
+            if decode::<ImageMeta>(&v, "image record")?.parent == id {
+                return Ok(true);
+            }
+        }
+        Ok(false)
     }
 
     fn parsed_refs(&self, id: &str) -> Result<Vec<Reference>, ImageError> {
@@ -200,7 +273,7 @@ impl ImageStore {
     /// then deletes files that nothing needs any more. Returns `Deleted` rows: the image,
     /// then each layer whose count reached 0 (top first, as Docker lists them).
     /// The caller holds the write lock.
-    fn delete_image(&self, id: &str) -> Result<Vec<ImageDeleteItem>, ImageError> {
+    fn delete_image(&self, id: &str) -> Result<(Vec<ImageDeleteItem>, i64), ImageError> {
         let mut gone_layers: Vec<(String, LayerMeta)> = Vec::new();
         let txn = self.db.begin_write()?;
         {
@@ -234,11 +307,13 @@ impl ImageStore {
         txn.commit()?;
         let mut out = vec![deleted(id.to_string())];
         let _ = self.content.delete(id);
+        let mut reclaimed = 0;
         for (chain, lm) in gone_layers {
             let _ = fs::remove_dir_all(self.layer_path(&chain));
             let _ = self.content.delete(&lm.diff_id);
+            reclaimed += lm.size;
             out.push(deleted(chain));
         }
-        Ok(out)
+        Ok((out, reclaimed))
     }
 }

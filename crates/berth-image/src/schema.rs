@@ -47,6 +47,8 @@ pub struct ImageMeta {
     pub stored_at: String,
     /// Last time a tag was put on the image (RFC 3339), empty if never.
     pub last_tag_time: String,
+    /// Parent image ID (commits), empty if none.
+    pub parent: String,
 }
 
 /// One unpacked layer.

@@ -296,3 +296,152 @@ fn list_history_inspect_shapes() {
     assert!(i.graph_driver.data.contains_key("UpperDir"));
     assert_ne!(i.metadata.last_tag_time, "");
 }
+
+#[test]
+fn save_then_load_into_another_store_keeps_ids_tags_and_layers() {
+    let a = fixture();
+    let id1 = import(&a.store, &layer_tar(&[("bin/sh", b"shell")]), Some("busybox:latest"));
+    a.store.tag("busybox", "alpine", "3.10").unwrap();
+    let id2 = import(&a.store, &layer_tar(&[("other", b"o")]), None);
+    let mut archive = Vec::new();
+    a.store
+        .save(&["busybox".to_string(), "alpine:3.10".to_string(), id2.clone()], &mut archive)
+        .unwrap();
+    let mut listed: Vec<String> = tar::Archive::new(&archive[..])
+        .entries()
+        .unwrap()
+        .map(|e| e.unwrap().path().unwrap().display().to_string())
+        .filter(|p| !p.starts_with("blobs"))
+        .collect();
+    listed.sort();
+    assert_eq!(listed, vec!["index.json", "manifest.json", "oci-layout", "repositories"]);
+
+    let b = fixture();
+    let msgs = b.store.load(&mut &archive[..]).unwrap();
+    assert_eq!(msgs, vec!["Loaded image: busybox:latest", "Loaded image: alpine:3.10", &format!("Loaded image ID: {id2}")]);
+    assert_eq!(b.store.resolve("busybox").unwrap().id, id1);
+    assert_eq!(b.store.resolve("alpine:3.10").unwrap().id, id1);
+    assert_eq!(b.store.resolve(&id2).unwrap().repo_tags, Vec::<String>::new());
+    let dirs = b.store.layer_dirs("busybox").unwrap();
+    assert_eq!(fs::read(dirs[0].join("bin/sh")).unwrap(), b"shell");
+    assert_eq!(dir_count(&b.root.join("tmp")), 0);
+
+    // Loading again re-uses the stored layers and changes nothing.
+    let again = b.store.load(&mut &archive[..]).unwrap();
+    assert_eq!(again.len(), 3);
+    assert_eq!(b.store.count(), 2);
+    assert_eq!(dir_count(&b.root.join("layers")), 2);
+    let chain = b.store.resolve("busybox").unwrap().config.rootfs.diff_ids[0].clone();
+    assert_eq!(layer_refcount(&b.store, &chain), Some(1));
+
+    // Gzip-compressed archives load too.
+    let c = fixture();
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    gz.write_all(&archive).unwrap();
+    let gz = gz.finish().unwrap();
+    assert_eq!(c.store.load(&mut &gz[..]).unwrap().len(), 3);
+}
+
+#[test]
+fn load_refuses_bad_archives_and_leaves_nothing() {
+    let f = fixture();
+    let e = f.store.load(&mut &layer_tar(&[("x", b"1")])[..]).unwrap_err();
+    assert!(e.to_string().contains("manifest.json"), "{e}");
+    let manifest = br#"[{"Config":"../../etc/passwd","RepoTags":null,"Layers":[]}]"#;
+    let e = f.store.load(&mut &layer_tar(&[("manifest.json", manifest)])[..]).unwrap_err();
+    assert!(e.to_string().contains("invalid path"), "{e}");
+    assert_eq!(dir_count(&f.root.join("tmp")), 0);
+    assert_eq!(f.store.count(), 0);
+}
+
+#[test]
+fn commit_adds_the_upper_dir_as_a_layer_and_tracks_the_parent() {
+    let f = fixture();
+    let base = import(&f.store, &layer_tar(&[("bin/sh", b"shell"), ("etc/gone", b"x")]), Some("busybox"));
+    let upper = tempfile::tempdir().unwrap();
+    fs::create_dir(upper.path().join("etc")).unwrap();
+    fs::write(upper.path().join("etc/new"), b"added").unwrap();
+    let gone = std::ffi::CString::new(upper.path().join("etc/gone").to_str().unwrap()).unwrap();
+    // SAFETY: valid path; a 0/0 char device is an overlay whiteout.
+    assert_eq!(unsafe { libc::mknod(gone.as_ptr(), libc::S_IFCHR, 0) }, 0);
+    let container_config = berth_api::ContainerConfig {
+        cmd: Some(vec!["touch".into(), "/test".into()]),
+        env: vec!["PATH=/bin".into()],
+        ..Default::default()
+    };
+    let opts = CommitOptions {
+        parent: "busybox".into(),
+        upper: upper.path().to_path_buf(),
+        container_id: "c0ffee".into(),
+        container_config: container_config.clone(),
+        changes: vec!["CMD [\"sh\"]".into()],
+        comment: "snap".into(),
+        reference: Some("snap:v1".into()),
+        ..Default::default()
+    };
+    let id = f.store.commit(&opts).unwrap();
+    let rec = f.store.resolve("snap:v1").unwrap();
+    assert_eq!(rec.id, id);
+    assert_eq!(rec.config.parent, base);
+    assert_eq!(rec.config.rootfs.diff_ids.len(), 2);
+    assert_eq!(rec.config.config.cmd, Some(vec!["sh".to_string()]));
+    assert_eq!(rec.config.config.env, vec!["PATH=/bin"]);
+    let dirs = f.store.layer_dirs(&id).unwrap();
+    assert_eq!(dirs.len(), 2);
+    assert_eq!(fs::read(dirs[0].join("etc/new")).unwrap(), b"added");
+    use std::os::unix::fs::{FileTypeExt, MetadataExt};
+    let wh = fs::symlink_metadata(dirs[0].join("etc/gone")).unwrap();
+    assert!(wh.file_type().is_char_device() && wh.rdev() == 0);
+    assert_eq!(dirs[1], f.store.layer_dirs(&base).unwrap()[0]);
+
+    let h = f.store.history(&id).unwrap();
+    assert_eq!(h.len(), 2);
+    assert_eq!((h[0].id.as_str(), h[0].created_by.as_str(), h[0].comment.as_str()), (id.as_str(), "touch /test", "snap"));
+    assert_eq!(h[1].id, base);
+    assert_eq!(h[1].tags, Some(vec!["busybox:latest".to_string()]));
+    assert_eq!(f.store.inspect(&id).unwrap().parent, base);
+
+    // The parent cannot go while its child exists, even forced.
+    let e = f.store.remove(&base, true, false, &|_| None).unwrap_err();
+    assert_eq!(e.to_string(), format!("conflict: unable to delete {} (cannot be forced) - image has dependent child images", short_id(&base)));
+    let out = f.store.remove(&id, true, false, &|_| None).unwrap();
+    assert_eq!(deleted_ids(&out).len(), 2, "image and its own layer: {out:?}");
+    assert!(f.store.resolve(&base).is_ok());
+
+    // An unchanged container commits an empty layer: no new layer, history says so.
+    let empty = tempfile::tempdir().unwrap();
+    let opts = CommitOptions { parent: base.clone(), upper: empty.path().to_path_buf(), ..Default::default() };
+    let id2 = f.store.commit(&opts).unwrap();
+    let rec = f.store.resolve(&id2).unwrap();
+    assert_eq!(rec.config.rootfs.diff_ids.len(), 1);
+    assert!(rec.config.history.last().unwrap().empty_layer);
+    assert_eq!(dir_count(&f.root.join("tmp")), 0);
+    // Nothing unreferenced was left in the content store: one config per image plus
+    // the base layer's tar.
+    assert_eq!(dir_count(&f.root.join("blobs/sha256")), 3);
+}
+
+#[test]
+fn prune_removes_dangling_or_all_unused_images() {
+    let f = fixture();
+    let kept = import(&f.store, &layer_tar(&[("a", b"1")]), Some("kept"));
+    let dangling = import(&f.store, &layer_tar(&[("b", b"22")]), None);
+    let used = import(&f.store, &layer_tar(&[("c", b"333")]), Some("used"));
+    let user = |id: &str| (id == used).then(|| ImageUser { container_id: "c".into(), running: true });
+
+    let (items, bytes) = f.store.prune(&Default::default(), &user).unwrap();
+    assert_eq!(deleted_ids(&items)[0], dangling);
+    assert_eq!(bytes, 2);
+    assert!(f.store.resolve(&kept).is_ok());
+
+    let all: std::collections::BTreeMap<String, Vec<String>> =
+        [("dangling".to_string(), vec!["false".to_string()])].into_iter().collect();
+    let (items, bytes) = f.store.prune(&all, &user).unwrap();
+    assert_eq!(untagged_names(&items), vec!["kept:latest"]);
+    assert_eq!(deleted_ids(&items)[0], kept);
+    assert_eq!(bytes, 1);
+    assert!(f.store.resolve("used").is_ok(), "an image in use stays");
+    let bad: std::collections::BTreeMap<String, Vec<String>> =
+        [("nope".to_string(), vec!["x".to_string()])].into_iter().collect();
+    assert_eq!(f.store.prune(&bad, &user).unwrap_err().to_string(), "invalid filter 'nope'");
+}

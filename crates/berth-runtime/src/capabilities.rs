@@ -15,7 +15,11 @@ fn normalize(names: &[String]) -> Result<Vec<String>> {
             if up == "ALL" {
                 return Ok(up);
             }
-            let full = if up.starts_with("CAP_") { up } else { format!("CAP_{up}") };
+            let full = if up.starts_with("CAP_") {
+                up
+            } else {
+                format!("CAP_{up}")
+            };
             Capability::from_str(&full)
                 .map(|_| full.clone())
                 .map_err(|_| RuntimeError::InvalidArgument(format!("unknown capability: {n:?}")))
@@ -32,7 +36,10 @@ pub fn compute(privileged: bool, cap_add: &[String], cap_drop: &[String]) -> Res
     let drop = normalize(cap_drop)?;
     let parse = |n: &str| Capability::from_str(n).ok();
     let set: CapsHashSet = if add.iter().any(|c| c == "ALL") {
-        caps::all().into_iter().filter(|c| !drop.contains(&c.to_string())).collect()
+        caps::all()
+            .into_iter()
+            .filter(|c| !drop.contains(&c.to_string()))
+            .collect()
     } else if drop.iter().any(|c| c == "ALL") {
         add.iter().filter_map(|c| parse(c)).collect()
     } else {
@@ -111,7 +118,10 @@ mod tests {
         assert_eq!(set.len(), caps::all().len() - 1);
         assert!(!set.contains(&Capability::CAP_SYS_ADMIN));
         let set = compute(false, &s(&["CHOWN"]), &s(&["all"])).unwrap();
-        assert_eq!(set.into_iter().collect::<Vec<_>>(), vec![Capability::CAP_CHOWN]);
+        assert_eq!(
+            set.into_iter().collect::<Vec<_>>(),
+            vec![Capability::CAP_CHOWN]
+        );
     }
 
     #[test]

@@ -19,7 +19,9 @@ use std::time::{Duration, Instant};
 pub const CGROUPS_FILE: &str = "cgroups.json";
 
 /// v1 controllers a container gets a cgroup in.
-const V1_CONTROLLERS: &[&str] = &["memory", "cpu", "cpuacct", "pids", "cpuset", "freezer", "devices", "blkio"];
+const V1_CONTROLLERS: &[&str] = &[
+    "memory", "cpu", "cpuacct", "pids", "cpuset", "freezer", "devices", "blkio",
+];
 /// v2 controllers enabled for the container's subtree when available.
 const V2_CONTROLLERS: &[&str] = &["cpu", "cpuset", "memory", "pids", "io"];
 /// CFS period used for `--cpus` (Docker's 100 ms).
@@ -60,11 +62,15 @@ impl CgroupPaths {
         }
         let u = self.unified.as_ref()?;
         let ctrls = std::fs::read_to_string(u.join("cgroup.controllers")).unwrap_or_default();
-        ctrls.split_whitespace().any(|c| c == controller).then(|| (u.clone(), true))
+        ctrls
+            .split_whitespace()
+            .any(|c| c == controller)
+            .then(|| (u.clone(), true))
     }
 
     pub fn save(&self, state_dir: &Path) -> Result<()> {
-        let data = serde_json::to_vec_pretty(self).map_err(|e| RuntimeError::Internal(e.to_string()))?;
+        let data =
+            serde_json::to_vec_pretty(self).map_err(|e| RuntimeError::Internal(e.to_string()))?;
         crate::fsutil::write_atomic(&state_dir.join(CGROUPS_FILE), &data)
     }
 
@@ -89,13 +95,21 @@ pub struct Hierarchy {
 pub fn parse_mountinfo(text: &str) -> Vec<Hierarchy> {
     let mut out = Vec::new();
     for line in text.lines() {
-        let Some((pre, post)) = line.split_once(" - ") else { continue };
+        let Some((pre, post)) = line.split_once(" - ") else {
+            continue;
+        };
         let pre: Vec<&str> = pre.split(' ').collect();
         let post: Vec<&str> = post.split(' ').collect();
-        let (Some(mountpoint), Some(fstype)) = (pre.get(4), post.first()) else { continue };
+        let (Some(mountpoint), Some(fstype)) = (pre.get(4), post.first()) else {
+            continue;
+        };
         let mountpoint = PathBuf::from(unescape_mount(mountpoint));
         match *fstype {
-            "cgroup2" => out.push(Hierarchy { controllers: vec![], mountpoint, v2: true }),
+            "cgroup2" => out.push(Hierarchy {
+                controllers: vec![],
+                mountpoint,
+                v2: true,
+            }),
             "cgroup" => {
                 let opts = post.get(2).copied().unwrap_or("");
                 let controllers: Vec<String> = opts
@@ -104,8 +118,14 @@ pub fn parse_mountinfo(text: &str) -> Vec<Hierarchy> {
                     .filter(|o| V1_CONTROLLERS.contains(o) || o.starts_with("name="))
                     .map(String::from)
                     .collect();
-                if !controllers.is_empty() && !out.iter().any(|h: &Hierarchy| h.controllers == controllers) {
-                    out.push(Hierarchy { controllers, mountpoint, v2: false });
+                if !controllers.is_empty()
+                    && !out.iter().any(|h: &Hierarchy| h.controllers == controllers)
+                {
+                    out.push(Hierarchy {
+                        controllers,
+                        mountpoint,
+                        v2: false,
+                    });
                 }
             }
             _ => {}
@@ -115,7 +135,10 @@ pub fn parse_mountinfo(text: &str) -> Vec<Hierarchy> {
 }
 
 fn unescape_mount(s: &str) -> String {
-    s.replace("\\040", " ").replace("\\011", "\t").replace("\\012", "\n").replace("\\134", "\\")
+    s.replace("\\040", " ")
+        .replace("\\011", "\t")
+        .replace("\\012", "\n")
+        .replace("\\134", "\\")
 }
 
 /// Parses `/proc/<pid>/cgroup`: controller list (`""` for v2) → path.
@@ -138,7 +161,9 @@ fn hierarchies() -> Result<Vec<Hierarchy>> {
 }
 
 fn write_file(path: &Path, value: &str) -> Result<()> {
-    std::fs::write(path, value).map_err(|e| RuntimeError::Internal(format!("writing {value:?} to {}: {e}", path.display())))
+    std::fs::write(path, value).map_err(|e| {
+        RuntimeError::Internal(format!("writing {value:?} to {}: {e}", path.display()))
+    })
 }
 
 /// The cgroup (relative to a hierarchy's root) the container nests under.
@@ -168,7 +193,12 @@ fn init_cpuset(dir: &Path) -> Result<()> {
 }
 
 /// Creates the container's cgroups and applies the limits. On failure nothing is left.
-pub fn create(id: &str, cgroup_parent: &str, res: &Resources, privileged: bool) -> Result<CgroupPaths> {
+pub fn create(
+    id: &str,
+    cgroup_parent: &str,
+    res: &Resources,
+    privileged: bool,
+) -> Result<CgroupPaths> {
     let own_text = std::fs::read_to_string("/proc/self/cgroup")
         .map_err(|e| RuntimeError::io("read", "/proc/self/cgroup", e))?;
     let own = parse_proc_cgroup(&own_text);
@@ -179,13 +209,18 @@ pub fn create(id: &str, cgroup_parent: &str, res: &Resources, privileged: bool) 
                 let parent = join_rel(&h.mountpoint, &parent_for("", cgroup_parent, &own));
                 let berth = parent.join("berth");
                 let dir = berth.join(id);
-                std::fs::create_dir_all(&dir).map_err(|e| RuntimeError::io("creating cgroup", &dir, e))?;
+                std::fs::create_dir_all(&dir)
+                    .map_err(|e| RuntimeError::io("creating cgroup", &dir, e))?;
                 paths.unified = Some(dir);
                 // Enable the controllers the container needs along the way (best effort:
                 // a cgroup with processes refuses, and then the limit write reports it).
                 for d in [&parent, &berth] {
-                    let avail = std::fs::read_to_string(d.join("cgroup.controllers")).unwrap_or_default();
-                    for c in avail.split_whitespace().filter(|c| V2_CONTROLLERS.contains(c)) {
+                    let avail =
+                        std::fs::read_to_string(d.join("cgroup.controllers")).unwrap_or_default();
+                    for c in avail
+                        .split_whitespace()
+                        .filter(|c| V2_CONTROLLERS.contains(c))
+                    {
                         let _ = std::fs::write(d.join("cgroup.subtree_control"), format!("+{c}"));
                     }
                 }
@@ -197,7 +232,8 @@ pub fn create(id: &str, cgroup_parent: &str, res: &Resources, privileged: bool) 
                 let parent = join_rel(&h.mountpoint, &parent_for(&key, cgroup_parent, &own));
                 let berth = parent.join("berth");
                 let dir = berth.join(id);
-                std::fs::create_dir_all(&dir).map_err(|e| RuntimeError::io("creating cgroup", &dir, e))?;
+                std::fs::create_dir_all(&dir)
+                    .map_err(|e| RuntimeError::io("creating cgroup", &dir, e))?;
                 for c in &h.controllers {
                     paths.v1.insert(c.clone(), dir.clone());
                 }
@@ -221,9 +257,16 @@ pub fn create(id: &str, cgroup_parent: &str, res: &Resources, privileged: bool) 
 /// CFS quota and period in microseconds: `nano_cpus` wins, then `cpu_quota`.
 pub fn cfs_quota(res: &Resources) -> Option<(i64, u64)> {
     if res.nano_cpus > 0 {
-        Some((res.nano_cpus * CFS_PERIOD_US as i64 / 1_000_000_000, CFS_PERIOD_US))
+        Some((
+            res.nano_cpus * CFS_PERIOD_US as i64 / 1_000_000_000,
+            CFS_PERIOD_US,
+        ))
     } else if res.cpu_quota > 0 {
-        let period = if res.cpu_period > 0 { res.cpu_period as u64 } else { CFS_PERIOD_US };
+        let period = if res.cpu_period > 0 {
+            res.cpu_period as u64
+        } else {
+            CFS_PERIOD_US
+        };
         Some((res.cpu_quota, period))
     } else {
         None
@@ -253,13 +296,21 @@ pub fn memsw_v1(res: &Resources) -> Option<i64> {
 
 /// v2 `memory.swap.max` (swap only, without the memory part).
 pub fn swap_max_v2(res: &Resources) -> Option<String> {
-    memsw_v1(res).map(|s| if s < 0 { "max".to_string() } else { (s - res.memory).max(0).to_string() })
+    memsw_v1(res).map(|s| {
+        if s < 0 {
+            "max".to_string()
+        } else {
+            (s - res.memory).max(0).to_string()
+        }
+    })
 }
 
 fn apply_limits(paths: &CgroupPaths, res: &Resources, privileged: bool) -> Result<()> {
     let need = |c: &str| {
         paths.dir_for(c).ok_or_else(|| {
-            RuntimeError::InvalidArgument(format!("the {c} cgroup controller is not available on this host"))
+            RuntimeError::InvalidArgument(format!(
+                "the {c} cgroup controller is not available on this host"
+            ))
         })
     };
     if res.memory > 0 {
@@ -292,7 +343,10 @@ fn apply_limits(paths: &CgroupPaths, res: &Resources, privileged: bool) -> Resul
     if res.cpu_shares > 0 {
         let (dir, v2) = need("cpu")?;
         if v2 {
-            write_file(&dir.join("cpu.weight"), &shares_to_weight(res.cpu_shares).to_string())?;
+            write_file(
+                &dir.join("cpu.weight"),
+                &shares_to_weight(res.cpu_shares).to_string(),
+            )?;
         } else {
             write_file(&dir.join("cpu.shares"), &res.cpu_shares.to_string())?;
         }
@@ -326,12 +380,19 @@ pub fn add_process(paths: &CgroupPaths, pid: i32) -> Result<()> {
 
 /// True when the kernel's OOM killer killed a process of the container.
 pub fn oom_killed(paths: &CgroupPaths) -> bool {
-    let Some((dir, v2)) = paths.dir_for("memory") else { return false };
-    let file = if v2 { "memory.events" } else { "memory.oom_control" };
+    let Some((dir, v2)) = paths.dir_for("memory") else {
+        return false;
+    };
+    let file = if v2 {
+        "memory.events"
+    } else {
+        "memory.oom_control"
+    };
     let text = std::fs::read_to_string(dir.join(file)).unwrap_or_default();
     text.lines().any(|l| {
         let mut it = l.split_whitespace();
-        it.next() == Some("oom_kill") && it.next().and_then(|n| n.parse::<u64>().ok()).unwrap_or(0) > 0
+        it.next() == Some("oom_kill")
+            && it.next().and_then(|n| n.parse::<u64>().ok()).unwrap_or(0) > 0
     })
 }
 
@@ -381,7 +442,9 @@ pub fn set_frozen(state_dir: &Path, frozen: bool) -> Result<()> {
         }
     }
     let Some(dir) = paths.unified else {
-        return Err(RuntimeError::Internal("the container has no freezer cgroup".into()));
+        return Err(RuntimeError::Internal(
+            "the container has no freezer cgroup".into(),
+        ));
     };
     write_file(&dir.join("cgroup.freeze"), if frozen { "1" } else { "0" })?;
     let want = if frozen { "frozen 1" } else { "frozen 0" };
@@ -391,7 +454,10 @@ pub fn set_frozen(state_dir: &Path, frozen: bool) -> Result<()> {
             return Ok(());
         }
         if Instant::now() > deadline {
-            return Err(RuntimeError::Internal(format!("{}: timed out waiting for {want}", dir.display())));
+            return Err(RuntimeError::Internal(format!(
+                "{}: timed out waiting for {want}",
+                dir.display()
+            )));
         }
         std::thread::sleep(Duration::from_millis(5));
     }
@@ -403,7 +469,13 @@ pub fn pids(state_dir: &Path) -> Result<Vec<i32>> {
     let dir = paths
         .unified
         .clone()
-        .or_else(|| paths.v1.get("pids").or_else(|| paths.v1.values().next()).cloned())
+        .or_else(|| {
+            paths
+                .v1
+                .get("pids")
+                .or_else(|| paths.v1.values().next())
+                .cloned()
+        })
         .ok_or_else(|| RuntimeError::Internal("the container has no cgroup".into()))?;
     let file = dir.join("cgroup.procs");
     let text = std::fs::read_to_string(&file).map_err(|e| RuntimeError::io("read", &file, e))?;
@@ -418,7 +490,9 @@ pub fn pids(state_dir: &Path) -> Result<Vec<i32>> {
 pub fn destroy(state_dir: &Path) -> Result<()> {
     let paths = match CgroupPaths::load(state_dir) {
         Ok(p) => p,
-        Err(RuntimeError::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(RuntimeError::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
+            return Ok(())
+        }
         Err(e) => return Err(e),
     };
     let deadline = Instant::now() + Duration::from_secs(2);
@@ -446,7 +520,11 @@ pub fn join_cgroups_of(pid: i32) -> Result<()> {
     let theirs = parse_proc_cgroup(&text);
     let me = std::process::id().to_string();
     for h in hierarchies()? {
-        let key = if h.v2 { String::new() } else { h.controllers.join(",") };
+        let key = if h.v2 {
+            String::new()
+        } else {
+            h.controllers.join(",")
+        };
         if let Some(rel) = theirs.get(&key) {
             let procs = join_rel(&h.mountpoint, rel).join("cgroup.procs");
             // A hierarchy Berth did not put the container in may refuse; only ours matter.
@@ -490,15 +568,24 @@ mod tests {
         assert_eq!(parent_for("cpu,cpuacct", "", &own), "/");
         assert_eq!(parent_for("", "", &own), "/");
         assert_eq!(parent_for("memory", "/custom", &own), "/custom");
-        assert_eq!(join_rel(Path::new("/sys/fs/cgroup/memory"), "/process_api/abc"),
-            PathBuf::from("/sys/fs/cgroup/memory/process_api/abc"));
+        assert_eq!(
+            join_rel(Path::new("/sys/fs/cgroup/memory"), "/process_api/abc"),
+            PathBuf::from("/sys/fs/cgroup/memory/process_api/abc")
+        );
     }
 
     #[test]
     fn cpu_conversions() {
-        let r = Resources { nano_cpus: 1_500_000_000, ..Default::default() };
+        let r = Resources {
+            nano_cpus: 1_500_000_000,
+            ..Default::default()
+        };
         assert_eq!(cfs_quota(&r), Some((150_000, 100_000)));
-        let r = Resources { cpu_quota: 50_000, cpu_period: 200_000, ..Default::default() };
+        let r = Resources {
+            cpu_quota: 50_000,
+            cpu_period: 200_000,
+            ..Default::default()
+        };
         assert_eq!(cfs_quota(&r), Some((50_000, 200_000)));
         assert_eq!(cfs_quota(&Resources::default()), None);
         assert_eq!(shares_to_weight(1024), 39);
@@ -508,13 +595,24 @@ mod tests {
 
     #[test]
     fn swap_defaults() {
-        let r = Resources { memory: 100, ..Default::default() };
+        let r = Resources {
+            memory: 100,
+            ..Default::default()
+        };
         assert_eq!(memsw_v1(&r), Some(200));
         assert_eq!(swap_max_v2(&r), Some("100".into()));
-        let r = Resources { memory: 100, memory_swap: -1, ..Default::default() };
+        let r = Resources {
+            memory: 100,
+            memory_swap: -1,
+            ..Default::default()
+        };
         assert_eq!(memsw_v1(&r), Some(-1));
         assert_eq!(swap_max_v2(&r), Some("max".into()));
-        let r = Resources { memory: 100, memory_swap: 300, ..Default::default() };
+        let r = Resources {
+            memory: 100,
+            memory_swap: 300,
+            ..Default::default()
+        };
         assert_eq!(swap_max_v2(&r), Some("200".into()));
         assert_eq!(memsw_v1(&Resources::default()), None);
     }

@@ -23,7 +23,10 @@ pub enum RuntimeError {
     /// A system call failed; the message says exactly what was attempted.
     /// Displayed with Go's wording for the errno (`no such file or directory`).
     #[error("{what}: {}", errno.desc().to_lowercase())]
-    Sys { what: String, errno: nix::errno::Errno },
+    Sys {
+        what: String,
+        errno: nix::errno::Errno,
+    },
     /// Anything else that went wrong inside the runtime.
     #[error("{0}")]
     Internal(String),
@@ -42,11 +45,18 @@ impl RuntimeError {
     }
 
     pub(crate) fn io(op: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> Self {
-        RuntimeError::Io { op, path: path.into(), source }
+        RuntimeError::Io {
+            op,
+            path: path.into(),
+            source,
+        }
     }
 
     pub(crate) fn sys(what: impl Into<String>, errno: nix::errno::Errno) -> Self {
-        RuntimeError::Sys { what: what.into(), errno }
+        RuntimeError::Sys {
+            what: what.into(),
+            errno,
+        }
     }
 }
 

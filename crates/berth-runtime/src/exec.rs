@@ -35,13 +35,33 @@ pub fn main(args: &[OsString]) -> i32 {
     // Nothing in the container may open our /proc/<pid>/exe (CVE-2019-5736).
     unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) };
     let mut status = status_pipe();
-    let spec: ExecSpec = match args.first().and_then(|a| a.to_str()).map(serde_json::from_str) {
+    let spec: ExecSpec = match args
+        .first()
+        .and_then(|a| a.to_str())
+        .map(serde_json::from_str)
+    {
         Some(Ok(s)) => s,
-        Some(Err(e)) => return report_error(&mut status, &format!("invalid exec spec: {e}"), SETUP_FAILED),
-        None => return report_error(&mut status, "usage: berth exec-helper '<ExecSpec JSON>'", SETUP_FAILED),
+        Some(Err(e)) => {
+            return report_error(
+                &mut status,
+                &format!("invalid exec spec: {e}"),
+                SETUP_FAILED,
+            )
+        }
+        None => {
+            return report_error(
+                &mut status,
+                "usage: berth exec-helper '<ExecSpec JSON>'",
+                SETUP_FAILED,
+            )
+        }
     };
     if spec.process.tty {
-        return report_error(&mut status, "exec with a TTY is not supported yet", SETUP_FAILED);
+        return report_error(
+            &mut status,
+            "exec with a TTY is not supported yet",
+            SETUP_FAILED,
+        );
     }
     if let Err(e) = enter_container(spec.init_pid) {
         return report_error(&mut status, &e.to_string(), SETUP_FAILED);
@@ -75,7 +95,9 @@ fn report_error(status: &mut Option<File>, msg: &str, code: i32) -> i32 {
 /// Joins the cgroups and namespaces of `pid`.
 fn enter_container(pid: i32) -> Result<()> {
     if pid <= 0 {
-        return Err(RuntimeError::InvalidArgument(format!("invalid init pid {pid}")));
+        return Err(RuntimeError::InvalidArgument(format!(
+            "invalid init pid {pid}"
+        )));
     }
     let mut fds: Vec<(&str, libc::c_int, File)> = Vec::new();
     for (name, flag) in NAMESPACES {
@@ -92,7 +114,9 @@ fn enter_container(pid: i32) -> Result<()> {
     cgroup::join_cgroups_of(pid)?;
     for (name, flag, f) in &fds {
         let r = unsafe { libc::setns(f.as_raw_fd(), *flag) };
-        Errno::result(r).map_err(|e| RuntimeError::sys(format!("joining the container's {name} namespace"), e))?;
+        Errno::result(r).map_err(|e| {
+            RuntimeError::sys(format!("joining the container's {name} namespace"), e)
+        })?;
     }
     Ok(())
 }
@@ -108,10 +132,11 @@ fn run(spec: &ExecSpec, status: &mut Option<File>) -> i32 {
     }
     if pid == 0 {
         drop(err_r);
-        let failure = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| become_process(spec))) {
-            Ok(f) => f,
-            Err(_) => InitFailure::Setup(RuntimeError::Internal("exec set-up panicked".into())),
-        };
+        let failure =
+            match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| become_process(spec))) {
+                Ok(f) => f,
+                Err(_) => InitFailure::Setup(RuntimeError::Internal("exec set-up panicked".into())),
+            };
         let (code, msg) = match failure {
             InitFailure::Exec(code, msg) => (code, msg),
             InitFailure::Setup(e) => (SETUP_FAILED, e.to_string()),
@@ -182,7 +207,11 @@ fn become_process(spec: &ExecSpec) -> InitFailure {
         let env = init::process_env(&spec.process, &user);
         let capset = capabilities::compute(spec.privileged, &spec.cap_add, &spec.cap_drop)?;
         init::become_user(&user, &capset)?;
-        let cwd = if spec.process.cwd.is_empty() { "/" } else { spec.process.cwd.as_str() };
+        let cwd = if spec.process.cwd.is_empty() {
+            "/"
+        } else {
+            spec.process.cwd.as_str()
+        };
         init::enter_cwd(cwd)?;
         init::close_fds_on_exec();
         Ok(env)

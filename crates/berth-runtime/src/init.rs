@@ -26,27 +26,54 @@ use std::path::{Path, PathBuf};
 
 /// The init's stdio, as fds open in the shim (inherited over clone).
 #[derive(Debug, Clone, Copy)]
-pub struct InitStdio {
-    pub stdin: RawFd,
-    pub stdout: RawFd,
-    pub stderr: RawFd,
-    /// With a TTY: the pty slave (also stdin/out/err), made the controlling terminal.
-    pub tty: bool,
+pub enum InitStdio {
+    Pipes {
+        stdin: RawFd,
+        stdout: RawFd,
+        stderr: RawFd,
+    },
+    /// A TTY: the init opens a pty in the container's own devpts (so `tty` and
+    /// `ttyname` work inside), sends the master over this unix socket (SCM_RIGHTS),
+    /// bind-mounts the slave on `/dev/console` and makes it its controlling terminal.
+    Tty {
+        console_socket: RawFd,
+        size: Option<(u16, u16)>,
+    },
 }
 
 /// Clones the init. Returns its host pid; the child never returns.
 /// `close_in_child` are the shim's own fds (its ends of the sync pipes), closed first
 /// thing in the child so that the shim's death reads as EOF there.
-pub fn spawn(spec: &ContainerSpec, cgroups: &CgroupPaths, stdio: InitStdio, go_read: RawFd, status_write: RawFd, close_in_child: &[RawFd]) -> Result<i32> {
-    let mut flags = libc::CLONE_NEWPID | libc::CLONE_NEWNS | libc::CLONE_NEWUTS | libc::CLONE_NEWIPC;
+pub fn spawn(
+    spec: &ContainerSpec,
+    cgroups: &CgroupPaths,
+    stdio: InitStdio,
+    go_read: RawFd,
+    status_write: RawFd,
+    close_in_child: &[RawFd],
+) -> Result<i32> {
+    let mut flags =
+        libc::CLONE_NEWPID | libc::CLONE_NEWNS | libc::CLONE_NEWUTS | libc::CLONE_NEWIPC;
     if spec.network == NetworkMode::Loopback {
         flags |= libc::CLONE_NEWNET;
     }
     // A raw clone without CLONE_VM behaves like fork: the child runs on a copy of our
     // stack. The shim is single-threaded, so that is safe.
-    let ret = unsafe { libc::syscall(libc::SYS_clone, (flags | libc::SIGCHLD) as libc::c_ulong, 0usize, 0usize, 0usize, 0usize) };
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_clone,
+            (flags | libc::SIGCHLD) as libc::c_ulong,
+            0usize,
+            0usize,
+            0usize,
+            0usize,
+        )
+    };
     if ret < 0 {
-        return Err(RuntimeError::sys("clone of the container init (pid, mount, uts, ipc, net namespaces)", Errno::last()));
+        return Err(RuntimeError::sys(
+            "clone of the container init (pid, mount, uts, ipc, net namespaces)",
+            Errno::last(),
+        ));
     }
     if ret > 0 {
         return Ok(ret as i32);
@@ -55,7 +82,9 @@ pub fn spawn(spec: &ContainerSpec, cgroups: &CgroupPaths, stdio: InitStdio, go_r
     for fd in close_in_child {
         unsafe { libc::close(*fd) };
     }
-    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| container_init(spec, cgroups, stdio, go_read, status_write)));
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        container_init(spec, cgroups, stdio, go_read, status_write)
+    }));
     let msg = match &outcome {
         Ok(Err(InitFailure::Setup(e))) => format!("error {}\n", one_line(&e.to_string())),
         Ok(Err(InitFailure::Exec(code, m))) => format!("exec {code} {}\n", one_line(m)),
@@ -118,25 +147,40 @@ fn sys(what: &str) -> impl FnOnce(Errno) -> RuntimeError + '_ {
     move |e| RuntimeError::sys(what, e)
 }
 
-fn container_init(spec: &ContainerSpec, cgroups: &CgroupPaths, stdio: InitStdio, go_read: RawFd, status_write: RawFd) -> std::result::Result<Infallible, InitFailure> {
+fn container_init(
+    spec: &ContainerSpec,
+    cgroups: &CgroupPaths,
+    stdio: InitStdio,
+    go_read: RawFd,
+    status_write: RawFd,
+) -> std::result::Result<Infallible, InitFailure> {
     // Nothing may open /proc/<pid>/exe of a process that is entering the container.
     unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) };
     if read_byte(go_read) != Some(b'c') {
         return Err(InitFailure::Abandoned);
     }
     // Our own cgroup namespace, rooted at the container's cgroups (the shim moved us).
-    nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWCGROUP).map_err(sys("unshare of the cgroup namespace"))?;
+    nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWCGROUP)
+        .map_err(sys("unshare of the cgroup namespace"))?;
     match &spec.network {
         NetworkMode::Loopback => loopback_up()?,
         NetworkMode::Host => {}
         NetworkMode::Join(path) => {
-            let f = std::fs::File::open(path).map_err(|e| RuntimeError::io("opening network namespace", path, e))?;
-            nix::sched::setns(&f, nix::sched::CloneFlags::CLONE_NEWNET)
-                .map_err(|e| RuntimeError::sys(format!("joining network namespace {}", path.display()), e))?;
+            let f = std::fs::File::open(path)
+                .map_err(|e| RuntimeError::io("opening network namespace", path, e))?;
+            nix::sched::setns(&f, nix::sched::CloneFlags::CLONE_NEWNET).map_err(|e| {
+                RuntimeError::sys(format!("joining network namespace {}", path.display()), e)
+            })?;
         }
     }
     let k = Kernel;
-    k.mount(None, Path::new("/"), None, MsFlags::MS_REC | MsFlags::MS_PRIVATE, None)?;
+    k.mount(
+        None,
+        Path::new("/"),
+        None,
+        MsFlags::MS_REC | MsFlags::MS_PRIVATE,
+        None,
+    )?;
     mounts::mount_rootfs(&k, spec)?;
     mounts::execute(&k, &spec.rootfs, &mounts::plan(spec, cgroups))?;
     pivot_into(&spec.rootfs)?;
@@ -145,7 +189,8 @@ fn container_init(spec: &ContainerSpec, cgroups: &CgroupPaths, stdio: InitStdio,
         nix::unistd::sethostname(&spec.hostname).map_err(sys("sethostname"))?;
     }
     if !spec.domainname.is_empty() {
-        let r = unsafe { libc::setdomainname(spec.domainname.as_ptr().cast(), spec.domainname.len()) };
+        let r =
+            unsafe { libc::setdomainname(spec.domainname.as_ptr().cast(), spec.domainname.len()) };
         Errno::result(r).map_err(sys("setdomainname"))?;
     }
     let mut sysctls: Vec<(String, String)> = Vec::new();
@@ -163,21 +208,31 @@ fn container_init(spec: &ContainerSpec, cgroups: &CgroupPaths, stdio: InitStdio,
     if !spec.privileged {
         mounts::mask_and_protect(&k, &mounts::masked_paths(), mounts::readonly_paths())?;
     }
-    if spec.readonly_rootfs {
-        k.mount(None, Path::new("/"), None, MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY, None)?;
-    }
-
     let process = &spec.process;
-    let cwd = if process.cwd.is_empty() { "/" } else { process.cwd.as_str() };
-    let cwd_host = crate::securejoin::resolve_in_root(Path::new("/"), cwd)?;
-    if !cwd_host.exists() {
-        std::fs::create_dir_all(&cwd_host).map_err(|e| RuntimeError::io("creating working directory", &cwd_host, e))?;
+    let cwd = if process.cwd.is_empty() {
+        "/"
+    } else {
+        process.cwd.as_str()
+    };
+    let cwd_path = crate::securejoin::resolve_in_root(Path::new("/"), cwd)?;
+    if !cwd_path.exists() {
+        std::fs::create_dir_all(&cwd_path)
+            .map_err(|e| RuntimeError::io("creating working directory", &cwd_path, e))?;
+    }
+    if spec.readonly_rootfs {
+        k.mount(
+            None,
+            Path::new("/"),
+            None,
+            MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY,
+            None,
+        )?;
     }
     let user = resolve_user(&process.user)?;
     let mut env = process.env.clone();
     user::add_home(&mut env, &user);
 
-    setup_stdio(stdio)?;
+    setup_stdio(stdio, &k)?;
     reset_signals();
     let capset = capabilities::compute(spec.privileged, &spec.cap_add, &spec.cap_drop)?;
     become_user(&user, &capset)?;
@@ -200,7 +255,10 @@ fn loopback_up() -> Result<()> {
     unsafe {
         let fd = libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0);
         if fd < 0 {
-            return Err(RuntimeError::sys("socket for bringing up lo", Errno::last()));
+            return Err(RuntimeError::sys(
+                "socket for bringing up lo",
+                Errno::last(),
+            ));
         }
         let mut ifr: libc::ifreq = std::mem::zeroed();
         for (i, b) in b"lo".iter().enumerate() {
@@ -211,7 +269,10 @@ fn loopback_up() -> Result<()> {
         } else {
             ifr.ifr_ifru.ifru_flags |= (libc::IFF_UP | libc::IFF_RUNNING) as libc::c_short;
             if libc::ioctl(fd, libc::SIOCSIFFLAGS as _, &ifr) < 0 {
-                Err(RuntimeError::sys("bringing up lo (SIOCSIFFLAGS)", Errno::last()))
+                Err(RuntimeError::sys(
+                    "bringing up lo (SIOCSIFFLAGS)",
+                    Errno::last(),
+                ))
             } else {
                 Ok(())
             }
@@ -223,20 +284,31 @@ fn loopback_up() -> Result<()> {
 
 /// `pivot_root(".", ".")` and detaching the old root (runc's way, no put_old dir).
 fn pivot_into(rootfs: &Path) -> Result<()> {
-    nix::unistd::chdir(rootfs).map_err(|e| RuntimeError::sys(format!("chdir to rootfs {}", rootfs.display()), e))?;
-    nix::unistd::pivot_root(".", ".").map_err(|e| RuntimeError::sys(format!("pivot_root to {}", rootfs.display()), e))?;
+    nix::unistd::chdir(rootfs)
+        .map_err(|e| RuntimeError::sys(format!("chdir to rootfs {}", rootfs.display()), e))?;
+    nix::unistd::pivot_root(".", ".")
+        .map_err(|e| RuntimeError::sys(format!("pivot_root to {}", rootfs.display()), e))?;
     // The old root is now stacked on top of the new one: keep it from propagating, then
     // detach it.
-    nix::mount::mount(None::<&str>, ".", None::<&str>, MsFlags::MS_SLAVE | MsFlags::MS_REC, None::<&str>)
-        .map_err(sys("making the old root a slave before unmounting it"))?;
-    nix::mount::umount2(".", MntFlags::MNT_DETACH).map_err(sys("detaching the old root after pivot_root"))?;
+    nix::mount::mount(
+        None::<&str>,
+        ".",
+        None::<&str>,
+        MsFlags::MS_SLAVE | MsFlags::MS_REC,
+        None::<&str>,
+    )
+    .map_err(sys("making the old root a slave before unmounting it"))?;
+    nix::mount::umount2(".", MntFlags::MNT_DETACH)
+        .map_err(sys("detaching the old root after pivot_root"))?;
     nix::unistd::chdir("/").map_err(sys("chdir to / after pivot_root"))?;
     Ok(())
 }
 
 fn write_sysctl(key: &str, value: &str) -> Result<()> {
     if key.contains("..") || key.contains('/') && key.contains('.') || key.is_empty() {
-        return Err(RuntimeError::InvalidArgument(format!("invalid sysctl name {key:?}")));
+        return Err(RuntimeError::InvalidArgument(format!(
+            "invalid sysctl name {key:?}"
+        )));
     }
     let path = PathBuf::from("/proc/sys").join(key.replace('.', "/"));
     std::fs::write(&path, value).map_err(|e| RuntimeError::io("setting sysctl", &path, e))
@@ -249,15 +321,28 @@ pub(crate) fn resolve_user(spec: &str) -> Result<ExecUser> {
     user::resolve(spec, &passwd, &group)
 }
 
-fn setup_stdio(stdio: InitStdio) -> Result<()> {
+fn setup_stdio(stdio: InitStdio, k: &dyn Syscall) -> Result<()> {
     nix::unistd::setsid().map_err(sys("setsid"))?;
-    if stdio.tty {
-        let r = unsafe { libc::ioctl(stdio.stdin, libc::TIOCSCTTY as _, 0) };
-        Errno::result(r).map_err(sys("making the pty the controlling terminal (TIOCSCTTY)"))?;
-    }
-    for (fd, target) in [(stdio.stdin, 0), (stdio.stdout, 1), (stdio.stderr, 2)] {
+    let (stdin, stdout, stderr) = match stdio {
+        InitStdio::Pipes {
+            stdin,
+            stdout,
+            stderr,
+        } => (stdin, stdout, stderr),
+        InitStdio::Tty {
+            console_socket,
+            size,
+        } => {
+            let slave = open_console(console_socket, size, k)?;
+            let r = unsafe { libc::ioctl(slave, libc::TIOCSCTTY as _, 0) };
+            Errno::result(r).map_err(sys("making the pty the controlling terminal (TIOCSCTTY)"))?;
+            (slave, slave, slave)
+        }
+    };
+    for (fd, target) in [(stdin, 0), (stdout, 1), (stderr, 2)] {
         if fd != target {
-            Errno::result(unsafe { libc::dup2(fd, target) }).map_err(sys("dup2 of the container's stdio"))?;
+            Errno::result(unsafe { libc::dup2(fd, target) })
+                .map_err(sys("dup2 of the container's stdio"))?;
         }
     }
     Ok(())
@@ -278,19 +363,130 @@ pub(crate) fn reset_signals() {
     }
 }
 
+/// Opens a pty pair in the container's devpts (after pivot_root), sends the master to
+/// the shim and returns the slave. The slave is also bound over `/dev/console`.
+fn open_console(socket: RawFd, size: Option<(u16, u16)>, k: &dyn Syscall) -> Result<RawFd> {
+    use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags};
+    let master = unsafe {
+        libc::open(
+            c"/dev/ptmx".as_ptr(),
+            libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC,
+        )
+    };
+    if master < 0 {
+        return Err(RuntimeError::sys(
+            "opening /dev/ptmx in the container",
+            Errno::last(),
+        ));
+    }
+    let unlock: libc::c_int = 0;
+    Errno::result(unsafe { libc::ioctl(master, libc::TIOCSPTLCK, &unlock) })
+        .map_err(sys("unlocking the pty (TIOCSPTLCK)"))?;
+    let mut n: libc::c_uint = 0;
+    Errno::result(unsafe { libc::ioctl(master, libc::TIOCGPTN, &mut n) })
+        .map_err(sys("reading the pty number (TIOCGPTN)"))?;
+    let slave_path = format!("/dev/pts/{n}");
+    let cpath =
+        CString::new(slave_path.clone()).map_err(|_| RuntimeError::Internal("pty path".into()))?;
+    let slave = unsafe {
+        libc::open(
+            cpath.as_ptr(),
+            libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC,
+        )
+    };
+    if slave < 0 {
+        return Err(RuntimeError::sys(
+            format!("opening {slave_path}"),
+            Errno::last(),
+        ));
+    }
+    if let Some((rows, cols)) = size {
+        let ws = libc::winsize {
+            ws_row: rows,
+            ws_col: cols,
+            ws_xpixel: 0,
+            ws_ypixel: 0,
+        };
+        unsafe { libc::ioctl(master, libc::TIOCSWINSZ, &ws) };
+    }
+    let console = Path::new("/dev/console");
+    if console.symlink_metadata().is_err() {
+        std::fs::File::create(console).map_err(|e| RuntimeError::io("creating", console, e))?;
+    }
+    k.mount(
+        Some(Path::new(&slave_path)),
+        console,
+        None,
+        MsFlags::MS_BIND,
+        None,
+    )?;
+    let fds = [master];
+    sendmsg::<()>(
+        socket,
+        &[std::io::IoSlice::new(b"m")],
+        &[ControlMessage::ScmRights(&fds)],
+        MsgFlags::empty(),
+        None,
+    )
+    .map_err(sys("sending the pty master to the shim"))?;
+    unsafe { libc::close(master) };
+    Ok(slave)
+}
+
+/// Receives the pty master the init sends (see [`InitStdio::Tty`]).
+pub(crate) fn recv_console(socket: RawFd) -> Result<std::os::fd::OwnedFd> {
+    use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags};
+    use std::os::fd::FromRawFd;
+    let mut buf = [0u8; 1];
+    let mut iov = [std::io::IoSliceMut::new(&mut buf)];
+    let mut cmsg = nix::cmsg_space!([RawFd; 1]);
+    let msg = recvmsg::<()>(
+        socket,
+        &mut iov,
+        Some(&mut cmsg),
+        MsgFlags::MSG_CMSG_CLOEXEC,
+    )
+    .map_err(sys("receiving the pty master from the container init"))?;
+    for c in msg.cmsgs().map_err(sys("reading the pty master message"))? {
+        if let ControlMessageOwned::ScmRights(fds) = c {
+            if let Some(fd) = fds.first() {
+                return Ok(unsafe { std::os::fd::OwnedFd::from_raw_fd(*fd) });
+            }
+        }
+    }
+    Err(RuntimeError::Internal(
+        "the container init did not send a pty".into(),
+    ))
+}
+
 /// Bounding set, then groups, gid, uid (keeping capabilities), then permitted and
 /// effective; inheritable and ambient cleared.
 pub(crate) fn become_user(user: &ExecUser, capset: &CapsHashSet) -> Result<()> {
     capabilities::limit_bounding(capset)?;
     unsafe {
-        Errno::result(libc::prctl(libc::PR_SET_KEEPCAPS, 1, 0, 0, 0)).map_err(sys("prctl(PR_SET_KEEPCAPS)"))?;
-        let groups: Vec<libc::gid_t> = user.sgids.clone();
-        Errno::result(libc::syscall(libc::SYS_setgroups, groups.len(), groups.as_ptr()))
-            .map_err(|e| RuntimeError::sys(format!("setgroups {:?}", groups), e))?;
-        Errno::result(libc::syscall(libc::SYS_setresgid, user.gid, user.gid, user.gid))
-            .map_err(|e| RuntimeError::sys(format!("setgid {}", user.gid), e))?;
-        Errno::result(libc::syscall(libc::SYS_setresuid, user.uid, user.uid, user.uid))
-            .map_err(|e| RuntimeError::sys(format!("setuid {}", user.uid), e))?;
+        Errno::result(libc::prctl(libc::PR_SET_KEEPCAPS, 1, 0, 0, 0))
+            .map_err(sys("prctl(PR_SET_KEEPCAPS)"))?;
+        let groups: Vec<libc::gid_t> = user.additional_gids();
+        Errno::result(libc::syscall(
+            libc::SYS_setgroups,
+            groups.len(),
+            groups.as_ptr(),
+        ))
+        .map_err(|e| RuntimeError::sys(format!("setgroups {:?}", groups), e))?;
+        Errno::result(libc::syscall(
+            libc::SYS_setresgid,
+            user.gid,
+            user.gid,
+            user.gid,
+        ))
+        .map_err(|e| RuntimeError::sys(format!("setgid {}", user.gid), e))?;
+        Errno::result(libc::syscall(
+            libc::SYS_setresuid,
+            user.uid,
+            user.uid,
+            user.uid,
+        ))
+        .map_err(|e| RuntimeError::sys(format!("setuid {}", user.uid), e))?;
         libc::prctl(libc::PR_SET_KEEPCAPS, 0, 0, 0, 0);
     }
     capabilities::apply(capset)?;
@@ -302,21 +498,41 @@ pub(crate) fn become_user(user: &ExecUser, capset: &CapsHashSet) -> Result<()> {
 /// chdir, then make sure the cwd is inside our root (CVE-2024-21626: a leaked fd or
 /// `/proc/self/fd/N` as cwd would leave it on the host).
 pub(crate) fn enter_cwd(cwd: &str) -> Result<()> {
-    nix::unistd::chdir(cwd).map_err(|e| RuntimeError::sys(format!("chdir to cwd (\"{cwd}\") set in config.json failed"), e))?;
+    nix::unistd::chdir(cwd).map_err(|e| {
+        RuntimeError::sys(
+            format!("chdir to cwd (\"{cwd}\") set in config.json failed"),
+            e,
+        )
+    })?;
     match nix::unistd::getcwd() {
         Ok(p) if p.is_absolute() => Ok(()),
-        Ok(p) => Err(RuntimeError::Internal(format!("current working directory {} is outside of the container mount namespace root", p.display()))),
-        Err(e) => Err(RuntimeError::sys("current working directory is outside of the container mount namespace root", e)),
+        Ok(p) => Err(RuntimeError::Internal(format!(
+            "current working directory {} is outside of the container mount namespace root",
+            p.display()
+        ))),
+        Err(e) => Err(RuntimeError::sys(
+            "current working directory is outside of the container mount namespace root",
+            e,
+        )),
     }
 }
 
 /// Marks every fd ≥ 3 close-on-exec.
 pub(crate) fn close_fds_on_exec() {
-    let r = unsafe { libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, libc::CLOSE_RANGE_CLOEXEC) };
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_close_range,
+            3u32,
+            u32::MAX,
+            libc::CLOSE_RANGE_CLOEXEC,
+        )
+    };
     if r < 0 {
         // Kernels before 5.11: mark them one by one.
         if let Ok(rd) = std::fs::read_dir("/proc/self/fd") {
-            let fds: Vec<i32> = rd.filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok()).collect();
+            let fds: Vec<i32> = rd
+                .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+                .collect();
             for fd in fds.into_iter().filter(|fd| *fd >= 3) {
                 unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) };
             }
@@ -332,7 +548,10 @@ pub(crate) fn lookup(arg0: &str, env: &[String]) -> std::result::Result<PathBuf,
     if arg0.contains('/') {
         let p = Path::new(arg0);
         return match std::fs::metadata(p) {
-            Err(e) => Err((127, format!("exec: \"{arg0}\": stat {arg0}: {}", io_words(&e)))),
+            Err(e) => Err((
+                127,
+                format!("exec: \"{arg0}\": stat {arg0}: {}", io_words(&e)),
+            )),
             Ok(md) if md.is_dir() || md.permissions().mode() & 0o111 == 0 => {
                 Err((126, format!("exec: \"{arg0}\": permission denied")))
             }
@@ -353,7 +572,10 @@ pub(crate) fn lookup(arg0: &str, env: &[String]) -> std::result::Result<PathBuf,
             }
         }
     }
-    Err((127, format!("exec: \"{arg0}\": executable file not found in $PATH")))
+    Err((
+        127,
+        format!("exec: \"{arg0}\": executable file not found in $PATH"),
+    ))
 }
 
 /// Go's wording for an errno (lower case, as `syscall.Errno.Error()`).
@@ -373,9 +595,18 @@ pub(crate) fn exec_process(args: &[String], env: &[String]) -> InitFailure {
         Ok(p) => p,
         Err((code, msg)) => return InitFailure::Exec(code, msg),
     };
-    let to_c = |v: &[String]| -> Option<Vec<CString>> { v.iter().map(|s| CString::new(s.as_bytes()).ok()).collect() };
-    let (Some(cargs), Some(cenv), Ok(cpath)) = (to_c(args), to_c(env), CString::new(path.as_os_str().as_encoded_bytes())) else {
-        return InitFailure::Exec(127, format!("exec: \"{arg0}\": invalid argument (NUL byte)"));
+    let to_c = |v: &[String]| -> Option<Vec<CString>> {
+        v.iter().map(|s| CString::new(s.as_bytes()).ok()).collect()
+    };
+    let (Some(cargs), Some(cenv), Ok(cpath)) = (
+        to_c(args),
+        to_c(env),
+        CString::new(path.as_os_str().as_encoded_bytes()),
+    ) else {
+        return InitFailure::Exec(
+            127,
+            format!("exec: \"{arg0}\": invalid argument (NUL byte)"),
+        );
     };
     let e = nix::unistd::execve(&cpath, &cargs, &cenv).unwrap_err();
     let code = if e == Errno::ENOENT { 127 } else { 126 };
@@ -406,8 +637,17 @@ mod tests {
     fn lookup_uses_path_and_docker_words() {
         let env = vec!["PATH=/nonexistent:/bin:/usr/bin".to_string()];
         assert!(lookup("sh", &env).unwrap().ends_with("sh"));
-        assert_eq!(lookup("nosuch", &env).unwrap_err(), (127, "exec: \"nosuch\": executable file not found in $PATH".into()));
-        assert_eq!(lookup("/etc", &env).unwrap_err(), (126, "exec: \"/etc\": permission denied".into()));
+        assert_eq!(
+            lookup("nosuch", &env).unwrap_err(),
+            (
+                127,
+                "exec: \"nosuch\": executable file not found in $PATH".into()
+            )
+        );
+        assert_eq!(
+            lookup("/etc", &env).unwrap_err(),
+            (126, "exec: \"/etc\": permission denied".into())
+        );
         let d = tempfile::tempdir().unwrap();
         let plain = d.path().join("plain");
         std::fs::write(&plain, "x").unwrap();
@@ -415,15 +655,33 @@ mod tests {
         assert_eq!(lookup(plain.to_str().unwrap(), &env).unwrap_err().0, 126);
         assert_eq!(
             lookup("/nosuch", &env).unwrap_err(),
-            (127, "exec: \"/nosuch\": stat /nosuch: no such file or directory".into())
+            (
+                127,
+                "exec: \"/nosuch\": stat /nosuch: no such file or directory".into()
+            )
         );
     }
 
     #[test]
     fn exec_env_defaults() {
-        let u = ExecUser { uid: 0, gid: 0, sgids: vec![], home: "/root".into() };
-        let p = ProcessSpec { env: vec!["A=1".into()], ..Default::default() };
+        let u = ExecUser {
+            uid: 0,
+            gid: 0,
+            sgids: vec![],
+            home: "/root".into(),
+        };
+        let p = ProcessSpec {
+            env: vec!["A=1".into()],
+            ..Default::default()
+        };
         let env = process_env(&p, &u);
-        assert_eq!(env, vec![format!("PATH={DEFAULT_PATH}"), "A=1".into(), "HOME=/root".into()]);
+        assert_eq!(
+            env,
+            vec![
+                format!("PATH={DEFAULT_PATH}"),
+                "A=1".into(),
+                "HOME=/root".into()
+            ]
+        );
     }
 }

@@ -4,7 +4,9 @@
 //! moment they are mounted, after the mounts before them.
 
 use crate::cgroup::CgroupPaths;
-use crate::defaults::{DEFAULT_DEVICES, DEFAULT_SHM_SIZE, DEV_SYMLINKS, MASKED_PATHS, READONLY_PATHS};
+use crate::defaults::{
+    DEFAULT_DEVICES, DEFAULT_SHM_SIZE, DEV_SYMLINKS, MASKED_PATHS, READONLY_PATHS,
+};
 use crate::error::{Result, RuntimeError};
 use crate::securejoin::resolve_in_root;
 use crate::spec::ContainerSpec;
@@ -14,18 +16,34 @@ use std::path::{Path, PathBuf};
 
 /// The kernel calls the mount logic makes, behind a trait so tests can record them.
 pub trait Syscall {
-    fn mount(&self, source: Option<&Path>, target: &Path, fstype: Option<&str>, flags: MsFlags, data: Option<&str>) -> Result<()>;
+    fn mount(
+        &self,
+        source: Option<&Path>,
+        target: &Path,
+        fstype: Option<&str>,
+        flags: MsFlags,
+        data: Option<&str>,
+    ) -> Result<()>;
 }
 
 /// The real kernel.
 pub struct Kernel;
 
 impl Syscall for Kernel {
-    fn mount(&self, source: Option<&Path>, target: &Path, fstype: Option<&str>, flags: MsFlags, data: Option<&str>) -> Result<()> {
+    fn mount(
+        &self,
+        source: Option<&Path>,
+        target: &Path,
+        fstype: Option<&str>,
+        flags: MsFlags,
+        data: Option<&str>,
+    ) -> Result<()> {
         nix::mount::mount(source, target, fstype, flags, data).map_err(|errno| {
             let mut msg = format!(
                 "mount `{}` to `{}`",
-                source.map(|s| s.display().to_string()).unwrap_or_else(|| fstype.unwrap_or("none").to_string()),
+                source
+                    .map(|s| s.display().to_string())
+                    .unwrap_or_else(|| fstype.unwrap_or("none").to_string()),
                 target.display()
             );
             if let Some(t) = fstype {
@@ -45,7 +63,13 @@ impl Syscall for Kernel {
 
 /// crun-style diagnostics: when the kernel says ENOENT or EINVAL, find which
 /// precondition failed.
-fn diagnose(source: Option<&Path>, target: &Path, fstype: Option<&str>, data: Option<&str>, errno: nix::errno::Errno) -> Option<String> {
+fn diagnose(
+    source: Option<&Path>,
+    target: &Path,
+    fstype: Option<&str>,
+    data: Option<&str>,
+    errno: nix::errno::Errno,
+) -> Option<String> {
     use nix::errno::Errno;
     if !target.exists() {
         return Some(format!("target {} does not exist", target.display()));
@@ -57,8 +81,14 @@ fn diagnose(source: Option<&Path>, target: &Path, fstype: Option<&str>, data: Op
     }
     if fstype == Some("overlay") && (errno == Errno::EINVAL || errno == Errno::ENOENT) {
         for opt in data.unwrap_or("").split(',') {
-            let Some((k, v)) = opt.split_once('=') else { continue };
-            let dirs: Vec<&str> = if k == "lowerdir" { v.split(':').collect() } else { vec![v] };
+            let Some((k, v)) = opt.split_once('=') else {
+                continue;
+            };
+            let dirs: Vec<&str> = if k == "lowerdir" {
+                v.split(':').collect()
+            } else {
+                vec![v]
+            };
             for d in dirs {
                 if matches!(k, "lowerdir" | "upperdir" | "workdir") && !Path::new(d).is_dir() {
                     return Some(format!("{k} {d} is not a directory"));
@@ -93,12 +123,24 @@ pub enum MountOp {
         /// Propagation to set afterwards (MS_PRIVATE, MS_SLAVE, … with MS_REC).
         propagation: Option<MsFlags>,
     },
-    Symlink { target: String, link: String },
+    Symlink {
+        target: String,
+        link: String,
+    },
     /// Remount an existing mount with these flags (used to make a tmpfs read-only).
-    Remount { destination: String, flags: MsFlags },
+    Remount {
+        destination: String,
+        flags: MsFlags,
+    },
 }
 
-fn plain(source: Option<&str>, destination: &str, fstype: &str, flags: MsFlags, data: &str) -> MountOp {
+fn plain(
+    source: Option<&str>,
+    destination: &str,
+    fstype: &str,
+    flags: MsFlags,
+    data: &str,
+) -> MountOp {
     MountOp::Mount {
         source: source.map(PathBuf::from),
         destination: destination.to_string(),
@@ -122,7 +164,12 @@ pub struct MountOptions {
 
 /// Parses mount(8)-style options.
 pub fn parse_options(options: &[String]) -> MountOptions {
-    let mut o = MountOptions { flags: MsFlags::empty(), propagation: None, data: Vec::new(), recursive_bind: false };
+    let mut o = MountOptions {
+        flags: MsFlags::empty(),
+        propagation: None,
+        data: Vec::new(),
+        recursive_bind: false,
+    };
     for opt in options {
         let (set, clear) = match opt.as_str() {
             "ro" => (MsFlags::MS_RDONLY, MsFlags::empty()),
@@ -143,14 +190,38 @@ pub fn parse_options(options: &[String]) -> MountOptions {
                 o.recursive_bind = true;
                 (MsFlags::MS_BIND | MsFlags::MS_REC, MsFlags::empty())
             }
-            "private" => { o.propagation = Some(MsFlags::MS_PRIVATE); continue }
-            "rprivate" => { o.propagation = Some(MsFlags::MS_PRIVATE | MsFlags::MS_REC); continue }
-            "shared" => { o.propagation = Some(MsFlags::MS_SHARED); continue }
-            "rshared" => { o.propagation = Some(MsFlags::MS_SHARED | MsFlags::MS_REC); continue }
-            "slave" => { o.propagation = Some(MsFlags::MS_SLAVE); continue }
-            "rslave" => { o.propagation = Some(MsFlags::MS_SLAVE | MsFlags::MS_REC); continue }
-            "unbindable" => { o.propagation = Some(MsFlags::MS_UNBINDABLE); continue }
-            "runbindable" => { o.propagation = Some(MsFlags::MS_UNBINDABLE | MsFlags::MS_REC); continue }
+            "private" => {
+                o.propagation = Some(MsFlags::MS_PRIVATE);
+                continue;
+            }
+            "rprivate" => {
+                o.propagation = Some(MsFlags::MS_PRIVATE | MsFlags::MS_REC);
+                continue;
+            }
+            "shared" => {
+                o.propagation = Some(MsFlags::MS_SHARED);
+                continue;
+            }
+            "rshared" => {
+                o.propagation = Some(MsFlags::MS_SHARED | MsFlags::MS_REC);
+                continue;
+            }
+            "slave" => {
+                o.propagation = Some(MsFlags::MS_SLAVE);
+                continue;
+            }
+            "rslave" => {
+                o.propagation = Some(MsFlags::MS_SLAVE | MsFlags::MS_REC);
+                continue;
+            }
+            "unbindable" => {
+                o.propagation = Some(MsFlags::MS_UNBINDABLE);
+                continue;
+            }
+            "runbindable" => {
+                o.propagation = Some(MsFlags::MS_UNBINDABLE | MsFlags::MS_REC);
+                continue;
+            }
             "defaults" | "" => continue,
             other => {
                 o.data.push(other.to_string());
@@ -168,9 +239,21 @@ fn cgroup_mounts(cgroups: &CgroupPaths) -> Vec<MountOp> {
     let nosuid = MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC | MsFlags::MS_NODEV;
     let ro = MsFlags::MS_REMOUNT | MsFlags::MS_BIND | MsFlags::MS_RDONLY | nosuid;
     if cgroups.is_pure_v2() {
-        return vec![plain(Some("cgroup"), "/sys/fs/cgroup", "cgroup2", nosuid | MsFlags::MS_RDONLY, "")];
+        return vec![plain(
+            Some("cgroup"),
+            "/sys/fs/cgroup",
+            "cgroup2",
+            nosuid | MsFlags::MS_RDONLY,
+            "",
+        )];
     }
-    let mut ops = vec![plain(Some("tmpfs"), "/sys/fs/cgroup", "tmpfs", nosuid, "mode=755")];
+    let mut ops = vec![plain(
+        Some("tmpfs"),
+        "/sys/fs/cgroup",
+        "tmpfs",
+        nosuid,
+        "mode=755",
+    )];
     // One mount per v1 hierarchy: the container's own cgroup, seen through its cgroup ns.
     let mut seen: Vec<PathBuf> = Vec::new();
     let mut hier: Vec<(String, PathBuf)> = Vec::new();
@@ -192,12 +275,21 @@ fn cgroup_mounts(cgroups: &CgroupPaths) -> Vec<MountOp> {
         ops.push(m);
         if ctrls.contains(',') {
             for c in ctrls.split(',') {
-                ops.push(MountOp::Symlink { target: ctrls.clone(), link: format!("/sys/fs/cgroup/{c}") });
+                ops.push(MountOp::Symlink {
+                    target: ctrls.clone(),
+                    link: format!("/sys/fs/cgroup/{c}"),
+                });
             }
         }
     }
     if cgroups.unified.is_some() {
-        let mut m = plain(Some("cgroup"), "/sys/fs/cgroup/unified", "cgroup2", nosuid, "");
+        let mut m = plain(
+            Some("cgroup"),
+            "/sys/fs/cgroup/unified",
+            "cgroup2",
+            nosuid,
+            "",
+        );
         if let MountOp::Mount { remount, .. } = &mut m {
             *remount = Some(ro);
         }
@@ -213,10 +305,20 @@ fn cgroup_mounts(cgroups: &CgroupPaths) -> Vec<MountOp> {
 /// Docker's default mounts followed by the spec's own, in order.
 pub fn plan(spec: &ContainerSpec, cgroups: &CgroupPaths) -> Vec<MountOp> {
     let nse = MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC | MsFlags::MS_NODEV;
-    let shm = if spec.shm_size == 0 { DEFAULT_SHM_SIZE } else { spec.shm_size };
+    let shm = if spec.shm_size == 0 {
+        DEFAULT_SHM_SIZE
+    } else {
+        spec.shm_size
+    };
     let mut ops = vec![
         plain(Some("proc"), "/proc", "proc", nse, ""),
-        plain(Some("tmpfs"), "/dev", "tmpfs", MsFlags::MS_NOSUID | MsFlags::MS_STRICTATIME, "mode=755,size=65536k"),
+        plain(
+            Some("tmpfs"),
+            "/dev",
+            "tmpfs",
+            MsFlags::MS_NOSUID | MsFlags::MS_STRICTATIME,
+            "mode=755,size=65536k",
+        ),
     ];
     for dev in DEFAULT_DEVICES {
         ops.push(MountOp::Mount {
@@ -230,13 +332,34 @@ pub fn plan(spec: &ContainerSpec, cgroups: &CgroupPaths) -> Vec<MountOp> {
             propagation: None,
         });
     }
-    ops.push(plain(Some("devpts"), "/dev/pts", "devpts", MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC, "newinstance,ptmxmode=0666,mode=0620,gid=5"));
-    ops.push(plain(Some("shm"), "/dev/shm", "tmpfs", nse, &format!("mode=1777,size={shm}")));
+    ops.push(plain(
+        Some("devpts"),
+        "/dev/pts",
+        "devpts",
+        MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC,
+        "newinstance,ptmxmode=0666,mode=0620,gid=5",
+    ));
+    ops.push(plain(
+        Some("shm"),
+        "/dev/shm",
+        "tmpfs",
+        nse,
+        &format!("mode=1777,size={shm}"),
+    ));
     ops.push(plain(Some("mqueue"), "/dev/mqueue", "mqueue", nse, ""));
     for (link, target) in DEV_SYMLINKS {
-        ops.push(MountOp::Symlink { target: target.to_string(), link: format!("/dev/{link}") });
+        ops.push(MountOp::Symlink {
+            target: target.to_string(),
+            link: format!("/dev/{link}"),
+        });
     }
-    ops.push(plain(Some("sysfs"), "/sys", "sysfs", nse | MsFlags::MS_RDONLY, ""));
+    ops.push(plain(
+        Some("sysfs"),
+        "/sys",
+        "sysfs",
+        nse | MsFlags::MS_RDONLY,
+        "",
+    ));
     ops.extend(cgroup_mounts(cgroups));
     for m in &spec.mounts {
         let o = parse_options(&m.options);
@@ -246,7 +369,11 @@ pub fn plan(spec: &ContainerSpec, cgroups: &CgroupPaths) -> Vec<MountOp> {
                 flags |= MsFlags::MS_REC;
             }
             let extra = o.flags - (MsFlags::MS_BIND | MsFlags::MS_REC);
-            let kind = if m.source.is_dir() || !m.source.exists() { TargetKind::Dir } else { TargetKind::File };
+            let kind = if m.source.is_dir() || !m.source.exists() {
+                TargetKind::Dir
+            } else {
+                TargetKind::File
+            };
             ops.push(MountOp::Mount {
                 source: Some(m.source.clone()),
                 destination: m.destination.clone(),
@@ -254,14 +381,26 @@ pub fn plan(spec: &ContainerSpec, cgroups: &CgroupPaths) -> Vec<MountOp> {
                 flags,
                 data: String::new(),
                 kind,
-                remount: (!extra.is_empty()).then(|| MsFlags::MS_REMOUNT | MsFlags::MS_BIND | extra),
-                propagation: Some(o.propagation.unwrap_or(MsFlags::MS_PRIVATE | MsFlags::MS_REC)),
+                remount: (!extra.is_empty())
+                    .then(|| MsFlags::MS_REMOUNT | MsFlags::MS_BIND | extra),
+                propagation: Some(
+                    o.propagation
+                        .unwrap_or(MsFlags::MS_PRIVATE | MsFlags::MS_REC),
+                ),
             });
         } else {
             ops.push(MountOp::Mount {
-                source: Some(PathBuf::from(if m.kind.is_empty() { "none" } else { m.kind.as_str() })),
+                source: Some(PathBuf::from(if m.kind.is_empty() {
+                    "none"
+                } else {
+                    m.kind.as_str()
+                })),
                 destination: m.destination.clone(),
-                fstype: Some(if m.kind.is_empty() { "tmpfs".into() } else { m.kind.clone() }),
+                fstype: Some(if m.kind.is_empty() {
+                    "tmpfs".into()
+                } else {
+                    m.kind.clone()
+                }),
                 flags: o.flags,
                 data: o.data.join(","),
                 kind: TargetKind::Dir,
@@ -275,13 +414,16 @@ pub fn plan(spec: &ContainerSpec, cgroups: &CgroupPaths) -> Vec<MountOp> {
 
 fn create_target(path: &Path, kind: TargetKind) -> Result<()> {
     match kind {
-        TargetKind::Dir => std::fs::create_dir_all(path).map_err(|e| RuntimeError::io("creating mount point", path, e)),
+        TargetKind::Dir => std::fs::create_dir_all(path)
+            .map_err(|e| RuntimeError::io("creating mount point", path, e)),
         TargetKind::File => {
             if let Some(parent) = path.parent() {
-                std::fs::create_dir_all(parent).map_err(|e| RuntimeError::io("creating mount point", parent, e))?;
+                std::fs::create_dir_all(parent)
+                    .map_err(|e| RuntimeError::io("creating mount point", parent, e))?;
             }
             if path.symlink_metadata().is_err() {
-                std::fs::File::create(path).map_err(|e| RuntimeError::io("creating mount point", path, e))?;
+                std::fs::File::create(path)
+                    .map_err(|e| RuntimeError::io("creating mount point", path, e))?;
             }
             Ok(())
         }
@@ -292,7 +434,16 @@ fn create_target(path: &Path, kind: TargetKind) -> Result<()> {
 pub fn execute(sys: &dyn Syscall, rootfs: &Path, ops: &[MountOp]) -> Result<()> {
     for op in ops {
         match op {
-            MountOp::Mount { source, destination, fstype, flags, data, kind, remount, propagation } => {
+            MountOp::Mount {
+                source,
+                destination,
+                fstype,
+                flags,
+                data,
+                kind,
+                remount,
+                propagation,
+            } => {
                 let target = resolve_in_root(rootfs, destination)?;
                 create_target(&target, *kind)?;
                 let data = (!data.is_empty()).then_some(data.as_str());
@@ -313,7 +464,8 @@ pub fn execute(sys: &dyn Syscall, rootfs: &Path, ops: &[MountOp]) -> Result<()> 
                 std::fs::create_dir_all(&dir).map_err(|e| RuntimeError::io("mkdir", &dir, e))?;
                 let path = dir.join(name);
                 let _ = std::fs::remove_file(&path);
-                std::os::unix::fs::symlink(target, &path).map_err(|e| RuntimeError::io("symlink", &path, e))?;
+                std::os::unix::fs::symlink(target, &path)
+                    .map_err(|e| RuntimeError::io("symlink", &path, e))?;
             }
             MountOp::Remount { destination, flags } => {
                 let target = resolve_in_root(rootfs, destination)?;
@@ -326,18 +478,35 @@ pub fn execute(sys: &dyn Syscall, rootfs: &Path, ops: &[MountOp]) -> Result<()> 
 
 /// The overlay (or, without image layers, a bind of `upper_dir`) at `spec.rootfs`.
 pub fn mount_rootfs(sys: &dyn Syscall, spec: &ContainerSpec) -> Result<()> {
-    std::fs::create_dir_all(&spec.rootfs).map_err(|e| RuntimeError::io("creating rootfs", &spec.rootfs, e))?;
+    std::fs::create_dir_all(&spec.rootfs)
+        .map_err(|e| RuntimeError::io("creating rootfs", &spec.rootfs, e))?;
     if spec.lower_dirs.is_empty() {
-        sys.mount(Some(&spec.upper_dir), &spec.rootfs, None, MsFlags::MS_BIND | MsFlags::MS_REC, None)
+        sys.mount(
+            Some(&spec.upper_dir),
+            &spec.rootfs,
+            None,
+            MsFlags::MS_BIND | MsFlags::MS_REC,
+            None,
+        )
     } else {
-        let lower: Vec<String> = spec.lower_dirs.iter().map(|p| p.display().to_string()).collect();
+        let lower: Vec<String> = spec
+            .lower_dirs
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect();
         let data = format!(
             "lowerdir={},upperdir={},workdir={}",
             lower.join(":"),
             spec.upper_dir.display(),
             spec.work_dir.display()
         );
-        sys.mount(Some(Path::new("overlay")), &spec.rootfs, Some("overlay"), MsFlags::empty(), Some(&data))
+        sys.mount(
+            Some(Path::new("overlay")),
+            &spec.rootfs,
+            Some("overlay"),
+            MsFlags::empty(),
+            Some(&data),
+        )
     }
 }
 
@@ -348,7 +517,9 @@ pub fn masked_paths() -> Vec<String> {
         let mut cpus: Vec<String> = rd
             .filter_map(|e| e.ok())
             .map(|e| e.file_name().to_string_lossy().into_owned())
-            .filter(|n| n.starts_with("cpu") && n[3..].chars().all(|c| c.is_ascii_digit()) && n.len() > 3)
+            .filter(|n| {
+                n.starts_with("cpu") && n[3..].chars().all(|c| c.is_ascii_digit()) && n.len() > 3
+            })
             .map(|n| format!("/sys/devices/system/cpu/{n}/thermal_throttle"))
             .filter(|p| Path::new(p).exists())
             .collect();
@@ -367,16 +538,29 @@ pub fn mask_and_protect(sys: &dyn Syscall, masked: &[String], readonly: &[&str])
         .custom_flags_path()
         .open("/dev/null")
         .map_err(|e| RuntimeError::io("open", "/dev/null", e))?;
-    let md = devnull.metadata().map_err(|e| RuntimeError::io("stat", "/dev/null", e))?;
+    let md = devnull
+        .metadata()
+        .map_err(|e| RuntimeError::io("stat", "/dev/null", e))?;
     if !md.file_type().is_char_device() || md.rdev() != nix::sys::stat::makedev(1, 3) {
-        return Err(RuntimeError::Internal("/dev/null in the container is not the char device 1:3; refusing to mask paths with it".into()));
+        return Err(RuntimeError::Internal(
+            "/dev/null in the container is not the char device 1:3; refusing to mask paths with it"
+                .into(),
+        ));
     }
     let devnull_fd = PathBuf::from(format!("/proc/self/fd/{}", devnull.as_raw_fd()));
     for p in masked {
         let path = Path::new(p);
-        let Ok(md) = path.symlink_metadata() else { continue };
+        let Ok(md) = path.symlink_metadata() else {
+            continue;
+        };
         if md.is_dir() {
-            sys.mount(Some(Path::new("tmpfs")), path, Some("tmpfs"), MsFlags::MS_RDONLY, None)?;
+            sys.mount(
+                Some(Path::new("tmpfs")),
+                path,
+                Some("tmpfs"),
+                MsFlags::MS_RDONLY,
+                None,
+            )?;
         } else {
             sys.mount(Some(&devnull_fd), path, None, MsFlags::MS_BIND, None)?;
         }
@@ -386,8 +570,19 @@ pub fn mask_and_protect(sys: &dyn Syscall, masked: &[String], readonly: &[&str])
         if path.symlink_metadata().is_err() {
             continue;
         }
-        sys.mount(Some(path), path, None, MsFlags::MS_BIND | MsFlags::MS_REC, None)?;
-        let flags = MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY | MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
+        sys.mount(
+            Some(path),
+            path,
+            None,
+            MsFlags::MS_BIND | MsFlags::MS_REC,
+            None,
+        )?;
+        let flags = MsFlags::MS_BIND
+            | MsFlags::MS_REMOUNT
+            | MsFlags::MS_RDONLY
+            | MsFlags::MS_NOSUID
+            | MsFlags::MS_NODEV
+            | MsFlags::MS_NOEXEC;
         sys.mount(Some(path), path, None, flags, None)?;
     }
     Ok(())
@@ -417,10 +612,27 @@ mod tests {
     use std::cell::RefCell;
 
     #[derive(Default)]
-    struct Recorder(RefCell<Vec<(Option<PathBuf>, PathBuf, Option<String>, MsFlags, Option<String>)>>);
+    struct Recorder(
+        RefCell<
+            Vec<(
+                Option<PathBuf>,
+                PathBuf,
+                Option<String>,
+                MsFlags,
+                Option<String>,
+            )>,
+        >,
+    );
 
     impl Syscall for Recorder {
-        fn mount(&self, source: Option<&Path>, target: &Path, fstype: Option<&str>, flags: MsFlags, data: Option<&str>) -> Result<()> {
+        fn mount(
+            &self,
+            source: Option<&Path>,
+            target: &Path,
+            fstype: Option<&str>,
+            flags: MsFlags,
+            data: Option<&str>,
+        ) -> Result<()> {
             self.0.borrow_mut().push((
                 source.map(Path::to_path_buf),
                 target.to_path_buf(),
@@ -438,7 +650,13 @@ mod tests {
 
     #[test]
     fn options_become_flags_and_data() {
-        let o = parse_options(&opts(&["ro", "nosuid", "size=65536k", "mode=1777", "rprivate"]));
+        let o = parse_options(&opts(&[
+            "ro",
+            "nosuid",
+            "size=65536k",
+            "mode=1777",
+            "rprivate",
+        ]));
         assert_eq!(o.flags, MsFlags::MS_RDONLY | MsFlags::MS_NOSUID);
         assert_eq!(o.data, vec!["size=65536k", "mode=1777"]);
         assert_eq!(o.propagation, Some(MsFlags::MS_PRIVATE | MsFlags::MS_REC));
@@ -448,11 +666,26 @@ mod tests {
 
     #[test]
     fn default_plan_has_dockers_mounts() {
-        let spec = ContainerSpec { shm_size: 0, ..Default::default() };
-        let ops = plan(&spec, &CgroupPaths { unified: Some("/u".into()), ..Default::default() });
+        let spec = ContainerSpec {
+            shm_size: 0,
+            ..Default::default()
+        };
+        let ops = plan(
+            &spec,
+            &CgroupPaths {
+                unified: Some("/u".into()),
+                ..Default::default()
+            },
+        );
         let find = |d: &str| {
             ops.iter().find_map(|o| match o {
-                MountOp::Mount { destination, fstype, flags, data, .. } if destination == d => Some((fstype.clone(), *flags, data.clone())),
+                MountOp::Mount {
+                    destination,
+                    fstype,
+                    flags,
+                    data,
+                    ..
+                } if destination == d => Some((fstype.clone(), *flags, data.clone())),
                 _ => None,
             })
         };
@@ -461,22 +694,39 @@ mod tests {
         assert!(f.contains(MsFlags::MS_NOEXEC | MsFlags::MS_NOSUID | MsFlags::MS_NODEV));
         assert_eq!(find("/dev/shm").unwrap().2, "mode=1777,size=67108864");
         assert!(find("/sys").unwrap().1.contains(MsFlags::MS_RDONLY));
-        assert_eq!(find("/dev/pts").unwrap().2, "newinstance,ptmxmode=0666,mode=0620,gid=5");
-        assert_eq!(find("/sys/fs/cgroup").unwrap().0.as_deref(), Some("cgroup2"));
+        assert_eq!(
+            find("/dev/pts").unwrap().2,
+            "newinstance,ptmxmode=0666,mode=0620,gid=5"
+        );
+        assert_eq!(
+            find("/sys/fs/cgroup").unwrap().0.as_deref(),
+            Some("cgroup2")
+        );
         assert!(find("/dev/null").is_some());
-        assert!(ops.contains(&MountOp::Symlink { target: "pts/ptmx".into(), link: "/dev/ptmx".into() }));
+        assert!(ops.contains(&MountOp::Symlink {
+            target: "pts/ptmx".into(),
+            link: "/dev/ptmx".into()
+        }));
     }
 
     #[test]
     fn hybrid_cgroup_view_is_read_only() {
-        let mut cg = CgroupPaths { unified: Some("/u/x".into()), ..Default::default() };
+        let mut cg = CgroupPaths {
+            unified: Some("/u/x".into()),
+            ..Default::default()
+        };
         cg.v1.insert("cpu".into(), "/c/x".into());
         cg.v1.insert("cpuacct".into(), "/c/x".into());
         cg.v1.insert("memory".into(), "/m/x".into());
         let ops = cgroup_mounts(&cg);
         assert!(ops.iter().any(|o| matches!(o, MountOp::Mount { destination, data, .. } if destination == "/sys/fs/cgroup/cpu,cpuacct" && data == "cpu,cpuacct")));
-        assert!(ops.contains(&MountOp::Symlink { target: "cpu,cpuacct".into(), link: "/sys/fs/cgroup/cpu".into() }));
-        assert!(matches!(ops.last(), Some(MountOp::Remount { flags, .. }) if flags.contains(MsFlags::MS_RDONLY)));
+        assert!(ops.contains(&MountOp::Symlink {
+            target: "cpu,cpuacct".into(),
+            link: "/sys/fs/cgroup/cpu".into()
+        }));
+        assert!(
+            matches!(ops.last(), Some(MountOp::Remount { flags, .. }) if flags.contains(MsFlags::MS_RDONLY))
+        );
     }
 
     #[test]
@@ -488,10 +738,20 @@ mod tests {
         let src = d.path().join("vol");
         std::fs::create_dir(&src).unwrap();
         let spec = ContainerSpec {
-            mounts: vec![MountSpec { destination: "/data/sub".into(), kind: "bind".into(), source: src.clone(), options: opts(&["ro"]) }],
+            mounts: vec![MountSpec {
+                destination: "/data/sub".into(),
+                kind: "bind".into(),
+                source: src.clone(),
+                options: opts(&["ro"]),
+            }],
             ..Default::default()
         };
-        let ops: Vec<MountOp> = plan(&spec, &CgroupPaths::default()).into_iter().filter(|o| matches!(o, MountOp::Mount { destination, .. } if destination == "/data/sub")).collect();
+        let ops: Vec<MountOp> = plan(&spec, &CgroupPaths::default())
+            .into_iter()
+            .filter(
+                |o| matches!(o, MountOp::Mount { destination, .. } if destination == "/data/sub"),
+            )
+            .collect();
         let rec = Recorder::default();
         execute(&rec, &root, &ops).unwrap();
         let calls = rec.0.borrow();
@@ -499,7 +759,10 @@ mod tests {
         assert_eq!(calls[0].1, root.join("etc/sub"));
         assert!(root.join("etc/sub").is_dir());
         assert_eq!(calls[0].3, MsFlags::MS_BIND | MsFlags::MS_REC);
-        assert_eq!(calls[1].3, MsFlags::MS_REMOUNT | MsFlags::MS_BIND | MsFlags::MS_RDONLY);
+        assert_eq!(
+            calls[1].3,
+            MsFlags::MS_REMOUNT | MsFlags::MS_BIND | MsFlags::MS_RDONLY
+        );
         assert_eq!(calls[2].3, MsFlags::MS_PRIVATE | MsFlags::MS_REC);
     }
 
@@ -516,8 +779,14 @@ mod tests {
         let rec = Recorder::default();
         mount_rootfs(&rec, &spec).unwrap();
         let calls = rec.0.borrow();
-        assert_eq!(calls[0].4.as_deref(), Some("lowerdir=/l/top:/l/base,upperdir=/c/upper,workdir=/c/work"));
-        let spec = ContainerSpec { lower_dirs: vec![], ..spec.clone() };
+        assert_eq!(
+            calls[0].4.as_deref(),
+            Some("lowerdir=/l/top:/l/base,upperdir=/c/upper,workdir=/c/work")
+        );
+        let spec = ContainerSpec {
+            lower_dirs: vec![],
+            ..spec.clone()
+        };
         let rec = Recorder::default();
         mount_rootfs(&rec, &spec).unwrap();
         assert_eq!(rec.0.borrow()[0].0.as_deref(), Some(Path::new("/c/upper")));

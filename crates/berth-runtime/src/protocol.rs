@@ -26,6 +26,10 @@
 //!   written before the shim reports ready.
 //! - `exit.json`: [`ExitStatus`], written (temp + rename) before the shim exits, so the
 //!   daemon learns how a container ended even if it was down at the time.
+//! - `cgroups.json`: the container's cgroup directories
+//!   ([`crate::cgroup::CgroupPaths`]), read by [`crate::cgroup::set_frozen`],
+//!   [`crate::cgroup::pids`] and [`crate::cgroup::destroy`].
+//! - `shim.log`: the shim's own diagnostics after it detached.
 //!
 //! Start-up: `berth shim <state-dir>` prints one line on its stdout and closes it: `ok
 //! <init-pid>` once the container is set up and waiting for `start`, or `error <message>`
@@ -33,6 +37,40 @@
 //! own session, so the daemon may exit or be killed while the container runs.
 
 use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+/// Runs `f` with a path to `<state-dir>/shim.sock` that fits in a `sockaddr_un` (107
+/// bytes): the path itself when short enough, else `/proc/self/fd/<dir-fd>/shim.sock`
+/// through an `O_PATH` descriptor of the state dir (deep exec-roots in tests).
+pub fn with_socket_path<T>(
+    state_dir: &Path,
+    f: impl FnOnce(&Path) -> std::io::Result<T>,
+) -> std::io::Result<T> {
+    use std::os::fd::AsRawFd;
+    use std::os::unix::fs::OpenOptionsExt;
+    let full = state_dir.join(SOCKET_FILE);
+    if full.as_os_str().len() < 100 {
+        return f(&full);
+    }
+    let dir = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC)
+        .open(state_dir)?;
+    let short = PathBuf::from(format!("/proc/self/fd/{}/{SOCKET_FILE}", dir.as_raw_fd()));
+    let r = f(&short);
+    drop(dir);
+    r
+}
+
+/// Connects to the shim of the container whose state dir is given (blocking; a unix
+/// socket connect never waits). Works for state dirs of any length. For tokio, use
+/// `set_nonblocking(true)` and `tokio::net::UnixStream::from_std`.
+pub fn connect(state_dir: &Path) -> std::io::Result<std::os::unix::net::UnixStream> {
+    with_socket_path(state_dir, |p| std::os::unix::net::UnixStream::connect(p))
+}
+
+/// File name of the control socket in the state dir.
+pub const SOCKET_FILE: &str = "shim.sock";
 
 /// Seconds a created container waits for `start` before the shim kills it.
 pub const START_TIMEOUT_SECS: u64 = 60;
@@ -50,8 +88,13 @@ pub enum Request {
         stderr: bool,
     },
     Wait,
-    Signal { signal: i32 },
-    Resize { height: u16, width: u16 },
+    Signal {
+        signal: i32,
+    },
+    Resize {
+        height: u16,
+        width: u16,
+    },
 }
 
 /// Answer to `start`.
@@ -86,63 +129,19 @@ pub struct Reply {
     pub error: String,
 }
 
-/// The file name of the shim's control socket inside its state dir.
-pub const SOCKET_FILE: &str = "shim.sock";
-
-/// Longest socket path `bind`/`connect` take (`sun_path` is 108 bytes with its NUL).
-const MAX_SOCKET_PATH: usize = 107;
-
-/// A path by which the shim's socket in `state_dir` can be bound or reached, whatever the
-/// length of `state_dir`. Short paths are used as they are; a longer one goes through an
-/// `O_PATH` handle of the directory (`/proc/self/fd/N/shim.sock`), which must stay open
-/// while the path is used: keep this value alive across the `bind` or `connect`.
-pub struct SocketPath {
-    path: std::path::PathBuf,
-    _dir: Option<std::os::fd::OwnedFd>,
-}
-
-impl SocketPath {
-    pub fn new(state_dir: &std::path::Path) -> std::io::Result<Self> {
-        let direct = state_dir.join(SOCKET_FILE);
-        if direct.as_os_str().len() <= MAX_SOCKET_PATH {
-            return Ok(SocketPath { path: direct, _dir: None });
-        }
-        let dir: std::os::fd::OwnedFd = nix::fcntl::open(
-            state_dir,
-            nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_DIRECTORY | nix::fcntl::OFlag::O_CLOEXEC,
-            nix::sys::stat::Mode::empty(),
-        )
-        .map_err(std::io::Error::from)?;
-        use std::os::fd::AsRawFd;
-        let path = format!("/proc/self/fd/{}/{SOCKET_FILE}", dir.as_raw_fd()).into();
-        Ok(SocketPath { path, _dir: Some(dir) })
-    }
-
-    pub fn path(&self) -> &std::path::Path {
-        &self.path
-    }
-}
 
 #[cfg(test)]
-mod tests {
+mod socket_path_tests {
     use super::*;
 
     #[test]
-    fn long_state_dirs_get_a_short_socket_path_that_binds_and_connects() {
+    fn long_state_dirs_bind_and_connect_through_a_dir_handle() {
         let tmp = tempfile::tempdir().unwrap();
         let long = tmp.path().join("d".repeat(70)).join("e".repeat(70));
         std::fs::create_dir_all(&long).unwrap();
-        let sock = SocketPath::new(&long).unwrap();
-        assert!(sock.path().as_os_str().len() <= MAX_SOCKET_PATH);
-        let _listener = std::os::unix::net::UnixListener::bind(sock.path()).unwrap();
+        let _listener =
+            with_socket_path(&long, |p| std::os::unix::net::UnixListener::bind(p)).unwrap();
         assert!(long.join(SOCKET_FILE).exists());
-        let client = SocketPath::new(&long).unwrap();
-        std::os::unix::net::UnixStream::connect(client.path()).unwrap();
-    }
-
-    #[test]
-    fn short_state_dirs_are_used_as_they_are() {
-        let sock = SocketPath::new(std::path::Path::new("/run/berth/containers/abc")).unwrap();
-        assert_eq!(sock.path(), std::path::Path::new("/run/berth/containers/abc/shim.sock"));
+        connect(&long).unwrap();
     }
 }

@@ -85,7 +85,10 @@ mod tests {
         std::fs::create_dir(r.join("real")).unwrap();
         symlink("/etc", r.join("evil")).unwrap();
         symlink("/real", r.join("good")).unwrap();
-        assert_eq!(resolve_in_root(r, "/evil/passwd").unwrap(), r.join("etc/passwd"));
+        assert_eq!(
+            resolve_in_root(r, "/evil/passwd").unwrap(),
+            r.join("etc/passwd")
+        );
         assert_eq!(resolve_in_root(r, "/good/x").unwrap(), r.join("real/x"));
     }
 

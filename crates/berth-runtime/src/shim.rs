@@ -72,13 +72,20 @@ fn detach(state_dir: &Path) {
             libc::close(null);
         }
     }
-    if let Ok(f) = std::fs::OpenOptions::new().create(true).append(true).open(state_dir.join(LOG_FILE)) {
+    if let Ok(f) = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(state_dir.join(LOG_FILE))
+    {
         unsafe { libc::dup2(f.as_raw_fd(), 2) };
     }
 }
 
 fn log(msg: &str) {
-    eprintln!("{} berth-shim: {msg}", jsonlog::format_time(chrono::Utc::now()));
+    eprintln!(
+        "{} berth-shim: {msg}",
+        jsonlog::format_time(chrono::Utc::now())
+    );
 }
 
 fn pipe() -> Result<(OwnedFd, OwnedFd)> {
@@ -152,7 +159,12 @@ fn wait_status_to_code(status: i32) -> i64 {
 enum ClientState {
     /// Waiting for the request line.
     Request,
-    Attach { stdin: bool, stdout: bool, stderr: bool, stdin_done: bool },
+    Attach {
+        stdin: bool,
+        stdout: bool,
+        stderr: bool,
+        stdin_done: bool,
+    },
     Wait,
     /// Answered; close once the output buffer is flushed.
     Closing,
@@ -193,17 +205,29 @@ impl Shim {
     /// Everything up to `ok <pid>`; on error nothing is left behind.
     fn create(state_dir: &Path) -> Result<Shim> {
         let spec_path = state_dir.join(SPEC_FILE);
-        let data = std::fs::read(&spec_path).map_err(|e| RuntimeError::io("read", &spec_path, e))?;
+        let data =
+            std::fs::read(&spec_path).map_err(|e| RuntimeError::io("read", &spec_path, e))?;
         let spec: ContainerSpec = serde_json::from_slice(&data)
             .map_err(|e| RuntimeError::InvalidArgument(format!("{}: {e}", spec_path.display())))?;
         if spec.process.args.is_empty() {
             return Err(RuntimeError::InvalidArgument("no command specified".into()));
         }
-        for f in [EXIT_FILE, SOCKET_FILE] {
+        for f in [EXIT_FILE, SOCKET_FILE, SHIM_PID_FILE, INIT_PID_FILE] {
             let _ = std::fs::remove_file(state_dir.join(f));
         }
-        let cgroups = cgroup::create(&spec.id, &spec.cgroup_parent, &spec.resources, spec.privileged)?;
-        let mut cleanup = Cleanup { cgroups: Some(cgroups.clone()), pid: None, files: vec![] };
+        // Bad input is refused before anything is created.
+        crate::capabilities::compute(spec.privileged, &spec.cap_add, &spec.cap_drop)?;
+        let cgroups = cgroup::create(
+            &spec.id,
+            &spec.cgroup_parent,
+            &spec.resources,
+            spec.privileged,
+        )?;
+        let mut cleanup = Cleanup {
+            cgroups: Some(cgroups.clone()),
+            pid: None,
+            files: vec![],
+        };
         cgroups.save(state_dir)?;
         cleanup.files.push(state_dir.join(cgroup::CGROUPS_FILE));
 
@@ -223,16 +247,22 @@ impl Shim {
 
         // Container stdio. `child` fds go to the init, the others stay here.
         let mut child_fds: Vec<OwnedFd> = Vec::new();
+        let mut console_socket: Option<OwnedFd> = None;
         let (stdio, out, err, stdin) = if spec.process.tty {
-            let ws = spec.process.console_size.map(|(rows, cols)| libc::winsize { ws_row: rows, ws_col: cols, ws_xpixel: 0, ws_ypixel: 0 });
-            let pty = nix::pty::openpty(ws.as_ref(), None).map_err(|e| RuntimeError::sys("openpty", e))?;
-            set_cloexec(pty.master.as_raw_fd());
-            set_cloexec(pty.slave.as_raw_fd());
-            let s = pty.slave.as_raw_fd();
-            let stdio = InitStdio { stdin: s, stdout: s, stderr: s, tty: true };
-            let master_in = pty.master.try_clone().map_err(|e| RuntimeError::io("dup", "pty master", e))?;
-            child_fds.push(pty.slave);
-            (stdio, Some(pty.master), None, Some(master_in))
+            let (ours, theirs) = nix::sys::socket::socketpair(
+                nix::sys::socket::AddressFamily::Unix,
+                nix::sys::socket::SockType::Stream,
+                None,
+                nix::sys::socket::SockFlag::SOCK_CLOEXEC,
+            )
+            .map_err(|e| RuntimeError::sys("socketpair for the console", e))?;
+            let stdio = InitStdio::Tty {
+                console_socket: theirs.as_raw_fd(),
+                size: spec.process.console_size,
+            };
+            console_socket = Some(ours);
+            child_fds.push(theirs);
+            (stdio, None, None, None)
         } else {
             let (out_r, out_w) = pipe()?;
             let (err_r, err_w) = pipe()?;
@@ -240,10 +270,15 @@ impl Shim {
                 let (r, w) = pipe()?;
                 (r, Some(w))
             } else {
-                let null = File::open("/dev/null").map_err(|e| RuntimeError::io("open", "/dev/null", e))?;
+                let null = File::open("/dev/null")
+                    .map_err(|e| RuntimeError::io("open", "/dev/null", e))?;
                 (OwnedFd::from(null), None)
             };
-            let stdio = InitStdio { stdin: in_child.as_raw_fd(), stdout: out_w.as_raw_fd(), stderr: err_w.as_raw_fd(), tty: false };
+            let stdio = InitStdio::Pipes {
+                stdin: in_child.as_raw_fd(),
+                stdout: out_w.as_raw_fd(),
+                stderr: err_w.as_raw_fd(),
+            };
             child_fds.extend([in_child, out_w, err_w]);
             (stdio, Some(out_r), Some(err_r), in_shim)
         };
@@ -251,33 +286,67 @@ impl Shim {
         let (status_r, status_w) = pipe()?;
 
         let mut shim_fds = vec![go_w.as_raw_fd(), status_r.as_raw_fd()];
-        shim_fds.extend([&out, &err, &stdin].into_iter().flatten().map(|f| f.as_raw_fd()));
-        let pid = init::spawn(&spec, &cgroups, stdio, go_r.as_raw_fd(), status_w.as_raw_fd(), &shim_fds)?;
+        shim_fds.extend(
+            [&out, &err, &stdin, &console_socket]
+                .into_iter()
+                .flatten()
+                .map(|f| f.as_raw_fd()),
+        );
+        let pid = init::spawn(
+            &spec,
+            &cgroups,
+            stdio,
+            go_r.as_raw_fd(),
+            status_w.as_raw_fd(),
+            &shim_fds,
+        )?;
         cleanup.pid = Some(pid);
         drop(child_fds);
         drop(go_r);
         drop(status_w);
 
         cgroup::add_process(&cgroups, pid)?;
-        write_fd(go_w.as_raw_fd(), b"c").map_err(|e| RuntimeError::sys("signalling the container init", e))?;
+        write_fd(go_w.as_raw_fd(), b"c")
+            .map_err(|e| RuntimeError::sys("signalling the container init", e))?;
+        let (mut out, mut stdin) = (out, stdin);
+        if let Some(sock) = &console_socket {
+            // On a set-up failure before the pty exists the socket just closes; the
+            // status line below says why.
+            if let Ok(master) = init::recv_console(sock.as_raw_fd()) {
+                stdin = Some(
+                    master
+                        .try_clone()
+                        .map_err(|e| RuntimeError::io("dup", "pty master", e))?,
+                );
+                out = Some(master);
+            }
+        }
+        drop(console_socket);
         match read_status_line(status_r.as_raw_fd()) {
             Some(l) if l == "ready" => {}
             Some(l) => {
                 let msg = l.strip_prefix("error ").unwrap_or(&l).to_string();
                 return Err(RuntimeError::Internal(msg));
             }
-            None => return Err(RuntimeError::Internal("container init exited during set-up".into())),
+            None => {
+                return Err(RuntimeError::Internal(
+                    "container init exited during set-up".into(),
+                ))
+            }
         }
 
         let sock_path = state_dir.join(SOCKET_FILE);
-        let bind_path = crate::protocol::SocketPath::new(state_dir)
-            .map_err(|e| RuntimeError::io("open", state_dir, e))?;
-        let listener =
-            UnixListener::bind(bind_path.path()).map_err(|e| RuntimeError::io("bind", &sock_path, e))?;
+        let listener = crate::protocol::with_socket_path(state_dir, |p| UnixListener::bind(p))
+            .map_err(|e| RuntimeError::io("bind", &sock_path, e))?;
         cleanup.files.push(sock_path);
-        listener.set_nonblocking(true).map_err(|e| RuntimeError::io("set_nonblocking", state_dir, e))?;
+        listener
+            .set_nonblocking(true)
+            .map_err(|e| RuntimeError::io("set_nonblocking", state_dir, e))?;
         set_cloexec(listener.as_raw_fd());
-        write_atomic(&state_dir.join(SHIM_PID_FILE), std::process::id().to_string().as_bytes())?;
+        write_atomic(
+            &state_dir.join(SHIM_PID_FILE),
+            std::process::id().to_string().as_bytes(),
+        )?;
         cleanup.files.push(state_dir.join(SHIM_PID_FILE));
         write_atomic(&state_dir.join(INIT_PID_FILE), pid.to_string().as_bytes())?;
         cleanup.files.push(state_dir.join(INIT_PID_FILE));
@@ -311,24 +380,49 @@ impl Shim {
 
     /// The event loop; returns when the container has exited and everything is told.
     fn run(&mut self) {
-        log(&format!("container {} init pid {}", self.spec.id, self.init_pid));
+        log(&format!(
+            "container {} init pid {}",
+            self.spec.id, self.init_pid
+        ));
         let status = loop {
             if let Some(s) = self.try_reap() {
                 break s;
             }
             let mut fds: Vec<libc::pollfd> = Vec::new();
-            let pfd = |fd: RawFd, events: i16| libc::pollfd { fd, events, revents: 0 };
+            let pfd = |fd: RawFd, events: i16| libc::pollfd {
+                fd,
+                events,
+                revents: 0,
+            };
             fds.push(pfd(self.listener.as_raw_fd(), libc::POLLIN));
-            fds.push(pfd(self.pidfd.as_ref().map_or(-1, |f| f.as_raw_fd()), libc::POLLIN));
-            fds.push(pfd(self.out.as_ref().map_or(-1, |f| f.as_raw_fd()), libc::POLLIN));
-            fds.push(pfd(self.err.as_ref().map_or(-1, |f| f.as_raw_fd()), libc::POLLIN));
-            let stdin_ev = if self.stdin_buf.is_empty() { 0 } else { libc::POLLOUT };
-            fds.push(pfd(self.stdin.as_ref().map_or(-1, |f| f.as_raw_fd()), stdin_ev));
+            fds.push(pfd(
+                self.pidfd.as_ref().map_or(-1, |f| f.as_raw_fd()),
+                libc::POLLIN,
+            ));
+            fds.push(pfd(
+                self.out.as_ref().map_or(-1, |f| f.as_raw_fd()),
+                libc::POLLIN,
+            ));
+            fds.push(pfd(
+                self.err.as_ref().map_or(-1, |f| f.as_raw_fd()),
+                libc::POLLIN,
+            ));
+            let stdin_ev = if self.stdin_buf.is_empty() {
+                0
+            } else {
+                libc::POLLOUT
+            };
+            fds.push(pfd(
+                self.stdin.as_ref().map_or(-1, |f| f.as_raw_fd()),
+                stdin_ev,
+            ));
             for c in &self.clients {
                 let mut ev = 0;
                 let wants_in = match &c.state {
                     ClientState::Request => true,
-                    ClientState::Attach { stdin_done, .. } => !stdin_done && self.stdin_buf.is_empty(),
+                    ClientState::Attach { stdin_done, .. } => {
+                        !stdin_done && self.stdin_buf.is_empty()
+                    }
                     ClientState::Wait => true,
                     ClientState::Closing => false,
                 };
@@ -341,18 +435,30 @@ impl Shim {
                 fds.push(pfd(c.stream.as_raw_fd(), ev));
             }
             let timeout = if self.started {
-                if self.pidfd.is_none() { 100 } else { -1 }
+                if self.pidfd.is_none() {
+                    100
+                } else {
+                    -1
+                }
             } else {
-                let left = Duration::from_secs(START_TIMEOUT_SECS).saturating_sub(self.created.elapsed());
+                let left =
+                    Duration::from_secs(START_TIMEOUT_SECS).saturating_sub(self.created.elapsed());
                 if left.is_zero() {
                     log("no start within the timeout; killing the container");
                     self.start_error = "the container was not started in time".into();
                     self.started = true;
-                    let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(self.init_pid), nix::sys::signal::Signal::SIGKILL);
+                    let _ = nix::sys::signal::kill(
+                        nix::unistd::Pid::from_raw(self.init_pid),
+                        nix::sys::signal::Signal::SIGKILL,
+                    );
                     continue;
                 }
                 let ms = left.as_millis().min(i32::MAX as u128) as i32;
-                if self.pidfd.is_none() { ms.min(100) } else { ms }
+                if self.pidfd.is_none() {
+                    ms.min(100)
+                } else {
+                    ms
+                }
             };
             let n = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, timeout) };
             if n < 0 {
@@ -403,7 +509,13 @@ impl Shim {
                 Ok((stream, _)) => {
                     let _ = stream.set_nonblocking(true);
                     set_cloexec(stream.as_raw_fd());
-                    self.clients.push(Client { stream, inbuf: Vec::new(), outbuf: Vec::new(), state: ClientState::Request, dead: false });
+                    self.clients.push(Client {
+                        stream,
+                        inbuf: Vec::new(),
+                        outbuf: Vec::new(),
+                        state: ClientState::Request,
+                        dead: false,
+                    });
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return,
                 Err(e) => {
@@ -421,7 +533,9 @@ impl Shim {
             Stream::Stdout => &mut self.out,
             Stream::Stderr => &mut self.err,
         };
-        let Some(fd) = slot.as_ref().map(|f| f.as_raw_fd()) else { return false };
+        let Some(fd) = slot.as_ref().map(|f| f.as_raw_fd()) else {
+            return false;
+        };
         let mut buf = vec![0u8; 32 * 1024];
         match read_fd(fd, &mut buf) {
             Ok(0) => {
@@ -527,7 +641,11 @@ impl Shim {
             Ok(0) => {
                 let c = &mut self.clients[i];
                 match c.state {
-                    ClientState::Attach { stdin: true, stdin_done: false, .. } => {
+                    ClientState::Attach {
+                        stdin: true,
+                        stdin_done: false,
+                        ..
+                    } => {
                         if let ClientState::Attach { stdin_done, .. } = &mut c.state {
                             *stdin_done = true;
                         }
@@ -542,9 +660,18 @@ impl Shim {
                 }
             }
             Ok(n) => self.client_data(i, &buf[..n]),
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock || e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e)
+                if e.kind() == std::io::ErrorKind::WouldBlock
+                    || e.kind() == std::io::ErrorKind::Interrupted => {}
             Err(_) => {
-                let was_stdin = matches!(self.clients[i].state, ClientState::Attach { stdin: true, stdin_done: false, .. });
+                let was_stdin = matches!(
+                    self.clients[i].state,
+                    ClientState::Attach {
+                        stdin: true,
+                        stdin_done: false,
+                        ..
+                    }
+                );
                 self.clients[i].dead = true;
                 if was_stdin {
                     self.close_stdin_if_once();
@@ -573,7 +700,13 @@ impl Shim {
                 let line = std::mem::take(&mut self.clients[i].inbuf);
                 match serde_json::from_slice::<Request>(&line) {
                     Ok(req) => self.handle(i, req, rest),
-                    Err(e) => self.answer(i, &Reply { ok: false, error: format!("bad request: {e}") }),
+                    Err(e) => self.answer(
+                        i,
+                        &Reply {
+                            ok: false,
+                            error: format!("bad request: {e}"),
+                        },
+                    ),
                 }
             }
             // Anything else sent on a wait connection is ignored.
@@ -597,9 +730,18 @@ impl Shim {
                 let reply = self.start();
                 self.answer(i, &reply);
             }
-            Request::Attach { stdin, stdout, stderr } => {
+            Request::Attach {
+                stdin,
+                stdout,
+                stderr,
+            } => {
                 let stdin = stdin && self.stdin.is_some();
-                self.clients[i].state = ClientState::Attach { stdin, stdout, stderr, stdin_done: !stdin };
+                self.clients[i].state = ClientState::Attach {
+                    stdin,
+                    stdout,
+                    stderr,
+                    stdin_done: !stdin,
+                };
                 if !rest.is_empty() {
                     self.client_data(i, &rest);
                 }
@@ -607,7 +749,17 @@ impl Shim {
             Request::Wait => self.clients[i].state = ClientState::Wait,
             Request::Signal { signal } => {
                 let r = unsafe { libc::kill(self.init_pid, signal) };
-                let reply = if r == 0 { Reply { ok: true, error: String::new() } } else { Reply { ok: false, error: format!("cannot kill container: {}", Errno::last().desc()) } };
+                let reply = if r == 0 {
+                    Reply {
+                        ok: true,
+                        error: String::new(),
+                    }
+                } else {
+                    Reply {
+                        ok: false,
+                        error: format!("cannot kill container: {}", Errno::last().desc()),
+                    }
+                };
                 self.answer(i, &reply);
             }
             Request::Resize { height, width } => {
@@ -618,30 +770,58 @@ impl Shim {
     }
 
     fn resize(&self, rows: u16, cols: u16) -> Reply {
-        let (true, Some(master)) = (self.spec.process.tty, self.out.as_ref().or(self.stdin.as_ref())) else {
-            return Reply { ok: false, error: "the container has no TTY".into() };
+        let (true, Some(master)) = (
+            self.spec.process.tty,
+            self.out.as_ref().or(self.stdin.as_ref()),
+        ) else {
+            return Reply {
+                ok: false,
+                error: "the container has no TTY".into(),
+            };
         };
-        let ws = libc::winsize { ws_row: rows, ws_col: cols, ws_xpixel: 0, ws_ypixel: 0 };
+        let ws = libc::winsize {
+            ws_row: rows,
+            ws_col: cols,
+            ws_xpixel: 0,
+            ws_ypixel: 0,
+        };
         if unsafe { libc::ioctl(master.as_raw_fd(), libc::TIOCSWINSZ, &ws) } < 0 {
-            return Reply { ok: false, error: format!("resize: {}", Errno::last().desc()) };
+            return Reply {
+                ok: false,
+                error: format!("resize: {}", Errno::last().desc()),
+            };
         }
-        Reply { ok: true, error: String::new() }
+        Reply {
+            ok: true,
+            error: String::new(),
+        }
     }
 
     /// Releases the init; waits until its exec succeeded or failed.
     fn start(&mut self) -> StartReply {
         if self.started {
-            return StartReply { error: "container already started".into(), exit_code: 0 };
+            return StartReply {
+                error: "container already started".into(),
+                exit_code: 0,
+            };
         }
         self.started = true;
         let Some(go) = self.go.take() else {
-            return StartReply { error: "container init is gone".into(), exit_code: 0 };
+            return StartReply {
+                error: "container init is gone".into(),
+                exit_code: 0,
+            };
         };
         if write_fd(go.as_raw_fd(), b"s").is_err() {
-            return StartReply { error: "container init exited before start".into(), exit_code: 0 };
+            return StartReply {
+                error: "container init exited before start".into(),
+                exit_code: 0,
+            };
         }
         drop(go);
-        let Some(status) = self.status.take() else { return StartReply::default() };
+        let Some(status) = self.status.take() else {
+            return StartReply::default();
+        };
         match read_status_line(status.as_raw_fd()) {
             None => StartReply::default(),
             Some(line) => {
@@ -661,8 +841,11 @@ impl Shim {
     fn finish(&mut self, wait_status: i32) {
         let deadline = Instant::now() + Duration::from_secs(2);
         while (self.out.is_some() || self.err.is_some()) && Instant::now() < deadline {
-            let mut fds = [self.out.as_ref(), self.err.as_ref()]
-                .map(|f| libc::pollfd { fd: f.map_or(-1, |f| f.as_raw_fd()), events: libc::POLLIN, revents: 0 });
+            let mut fds = [self.out.as_ref(), self.err.as_ref()].map(|f| libc::pollfd {
+                fd: f.map_or(-1, |f| f.as_raw_fd()),
+                events: libc::POLLIN,
+                revents: 0,
+            });
             unsafe { libc::poll(fds.as_mut_ptr(), 2, 100) };
             if fds[0].revents != 0 {
                 self.pump_output(Stream::Stdout);

@@ -13,6 +13,16 @@ pub struct ExecUser {
     pub home: String,
 }
 
+impl ExecUser {
+    /// The groups passed to `setgroups`: the primary group first, then the
+    /// supplementary ones (moby adds the primary group since CVE-2022-36109).
+    pub fn additional_gids(&self) -> Vec<u32> {
+        std::iter::once(self.gid)
+            .chain(self.sgids.iter().copied())
+            .collect()
+    }
+}
+
 struct PasswdEntry<'a> {
     name: &'a str,
     uid: u32,
@@ -69,10 +79,20 @@ pub fn resolve(spec: &str, passwd: &str, group: &str) -> Result<ExecUser> {
         Some((u, g)) => (u, g),
         None => (spec, ""),
     };
-    if !user_arg.is_empty() && user_arg.bytes().all(|c| c.is_ascii_digit()) && parse_id(user_arg).is_none() {
-        return Err(RuntimeError::InvalidArgument(format!("uid {user_arg} out of range")));
+    if !user_arg.is_empty()
+        && user_arg.bytes().all(|c| c.is_ascii_digit())
+        && parse_id(user_arg).is_none()
+    {
+        return Err(RuntimeError::InvalidArgument(format!(
+            "uid {user_arg} out of range"
+        )));
     }
-    let mut out = ExecUser { uid: 0, gid: 0, sgids: Vec::new(), home: "/".to_string() };
+    let mut out = ExecUser {
+        uid: 0,
+        gid: 0,
+        sgids: Vec::new(),
+        home: "/".to_string(),
+    };
     let users = parse_passwd(passwd);
     let found = if user_arg.is_empty() {
         users.iter().find(|u| u.uid == 0)
@@ -159,7 +179,10 @@ mod tests {
     #[test]
     fn numeric_uid_known_and_unknown() {
         let u = resolve("65534", PASSWD, GROUP).unwrap();
-        assert_eq!((u.uid, u.gid, u.home.as_str()), (65534, 65534, "/nonexistent"));
+        assert_eq!(
+            (u.uid, u.gid, u.home.as_str()),
+            (65534, 65534, "/nonexistent")
+        );
         let u = resolve("1234", PASSWD, GROUP).unwrap();
         assert_eq!((u.uid, u.gid, u.home.as_str()), (1234, 0, "/"));
         assert!(u.sgids.is_empty());
@@ -177,10 +200,28 @@ mod tests {
     #[test]
     fn unknown_names_use_docker_words() {
         let e = resolve("nosuch", PASSWD, GROUP).unwrap_err();
-        assert_eq!(e.to_string(), "unable to find user nosuch: no matching entries in passwd file");
+        assert_eq!(
+            e.to_string(),
+            "unable to find user nosuch: no matching entries in passwd file"
+        );
         let e = resolve("root:nogroup", PASSWD, GROUP).unwrap_err();
-        assert_eq!(e.to_string(), "unable to find group nogroup: no matching entries in group file");
+        assert_eq!(
+            e.to_string(),
+            "unable to find group nogroup: no matching entries in group file"
+        );
         assert!(resolve("99999999999", PASSWD, GROUP).is_err());
+    }
+
+    #[test]
+    fn primary_group_is_also_supplementary() {
+        let u = resolve("postgres", PASSWD, GROUP).unwrap();
+        assert_eq!(u.additional_gids(), vec![70, 10, 29]);
+        assert_eq!(
+            resolve("1000:1000", PASSWD, GROUP)
+                .unwrap()
+                .additional_gids(),
+            vec![1000]
+        );
     }
 
     #[test]

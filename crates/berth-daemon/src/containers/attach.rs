@@ -23,6 +23,8 @@ pub struct AttachOptions {
 pub struct PendingAttach {
     pub opts: AttachOptions,
     pub upgrade: OnUpgrade,
+    /// Recorded output to send first (`logs=1`), already encoded.
+    pub replay: Vec<bytes::Bytes>,
 }
 
 /// Copies shim frames to the client, stripping the 8-byte headers when `tty`.
@@ -55,7 +57,7 @@ where
 }
 
 /// Relays until the shim closes the output side. Runs as its own task.
-pub async fn relay(upgrade: OnUpgrade, shim: UnixStream, opts: AttachOptions) {
+pub async fn relay(upgrade: OnUpgrade, shim: UnixStream, opts: AttachOptions, replay: Vec<bytes::Bytes>) {
     let client = match crate::hijack::upgraded(upgrade).await {
         Ok(c) => c,
         Err(e) => {
@@ -64,6 +66,15 @@ pub async fn relay(upgrade: OnUpgrade, shim: UnixStream, opts: AttachOptions) {
         }
     };
     let (client_read, mut client_write) = tokio::io::split(client);
+    if !replay.is_empty() {
+        // Let the 101 headers reach buffered clients (docker-py) before any data.
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    for chunk in replay {
+        if client_write.write_all(&chunk).await.is_err() {
+            return;
+        }
+    }
     let (shim_read, mut shim_write) = shim.into_split();
     let stdin = async move {
         let mut client_read = client_read;

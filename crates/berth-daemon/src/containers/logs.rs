@@ -64,7 +64,7 @@ impl LogOptions {
             _ => self.stdout,
         };
         stream_ok
-            && self.since.is_none_or(|s| line.time > s)
+            && self.since.is_none_or(|s| line.time >= s)
             && self.until.is_none_or(|u| line.time <= u)
     }
 }
@@ -100,13 +100,15 @@ pub fn parse_lines(text: &str) -> Vec<LogLine> {
     text.lines().filter_map(|l| serde_json::from_str(l).ok()).collect()
 }
 
-/// Applies the filters and `tail` to what is already in the log.
-pub fn select(lines: Vec<LogLine>, opts: &LogOptions) -> Vec<LogLine> {
-    let wanted: Vec<LogLine> = lines.into_iter().filter(|l| opts.wants(l)).collect();
-    match opts.tail {
-        Some(n) if n < wanted.len() => wanted[wanted.len() - n..].to_vec(),
-        _ => wanted,
+/// Applies `tail` and then the filters to what is already in the log, in Docker's order:
+/// `tail` counts the last lines of the file, whatever their stream or time.
+pub fn select(mut lines: Vec<LogLine>, opts: &LogOptions) -> Vec<LogLine> {
+    if let Some(n) = opts.tail {
+        if n < lines.len() {
+            lines.drain(..lines.len() - n);
+        }
     }
+    lines.into_iter().filter(|l| opts.wants(l)).collect()
 }
 
 #[cfg(test)]
@@ -136,6 +138,10 @@ mod tests {
         o.stderr = false;
         assert_eq!(select(lines.clone(), &o).len(), 2);
         let mut o = opts();
+        o.tail = Some(2);
+        o.stderr = false;
+        assert_eq!(select(lines.clone(), &o).iter().map(|l| l.log.as_str()).collect::<Vec<_>>(), ["three\n"]);
+        let mut o = opts();
         o.tail = Some(0);
         assert!(select(lines, &o).is_empty());
     }
@@ -146,6 +152,9 @@ mod tests {
         let mut o = opts();
         o.since = parse_unix_time(&format!("{}.6", DateTime::parse_from_rfc3339("2026-01-01T00:00:01Z").unwrap().timestamp())).unwrap();
         assert_eq!(select(lines.clone(), &o).len(), 2);
+        // since is inclusive, as in Docker.
+        o.since = parse_unix_time(&format!("{}.5", DateTime::parse_from_rfc3339("2026-01-01T00:00:01Z").unwrap().timestamp())).unwrap();
+        assert_eq!(select(lines.clone(), &o).len(), 3);
         let mut o = opts();
         o.until = parse_unix_time(&DateTime::parse_from_rfc3339("2026-01-01T00:00:02Z").unwrap().timestamp().to_string()).unwrap();
         assert_eq!(select(lines, &o).len(), 2);

@@ -205,6 +205,8 @@ impl ContainerService {
         self.config.root.join("containers").join(id)
     }
 
+    /// The shim's state dir, `<exec-root>/containers/<id>` (the runtime reaches its socket
+    /// whatever the length of this path).
     pub fn state_dir(&self, id: &str) -> PathBuf {
         self.config.exec_root.join("containers").join(id)
     }
@@ -234,6 +236,25 @@ impl ContainerService {
             .values()
             .find(|e| e.rec.image_id.strip_prefix("sha256:").unwrap_or(&e.rec.image_id) == bare)
             .map(|e| e.rec.id.clone())
+    }
+
+    /// Like [`Self::container_using_image`], preferring a running container: `(id,
+    /// running)`, for `rmi`'s two conflict texts (running containers block even `-f`).
+    pub fn container_using_image_status(&self, image_id: &str) -> Option<(String, bool)> {
+        let bare = image_id.strip_prefix("sha256:").unwrap_or(image_id);
+        let entries = self.lock();
+        let users = entries
+            .values()
+            .filter(|e| e.rec.image_id.strip_prefix("sha256:").unwrap_or(&e.rec.image_id) == bare);
+        let mut found: Option<(String, bool)> = None;
+        for e in users {
+            let running = e.rec.state.status.is_running();
+            if running {
+                return Some((e.rec.id.clone(), true));
+            }
+            found.get_or_insert((e.rec.id.clone(), false));
+        }
+        found
     }
 
     /// Full ID for a full ID, a name (with or without `/`) or a unique ID prefix.
@@ -498,7 +519,7 @@ impl ContainerService {
         let fail = |state: PathBuf, msg: String, code: i64| async move {
             let _ = shim::signal(&state, libc::SIGKILL).await;
             shim::wait_shim_gone(&state, Duration::from_secs(5)).await;
-            remove_dir_all_quiet(&state);
+            clean_state_dir(state).await;
             Err((ApiError::new(start_error_kind(code), msg), code))
         };
         let wait_conn = match shim::open_wait(&state).await {
@@ -509,7 +530,7 @@ impl ContainerService {
             let req = Request::Attach { stdin: p.opts.stdin, stdout: p.opts.stdout, stderr: p.opts.stderr };
             match shim::connect(&state, &req).await {
                 Ok(conn) => {
-                    tokio::spawn(attach::relay(p.upgrade, conn, p.opts));
+                    tokio::spawn(attach::relay(p.upgrade, conn, p.opts, p.replay));
                 }
                 Err(e) => tracing::warn!(id = rec.id, error = %e, "connecting a pending attach"),
             }
@@ -553,6 +574,9 @@ impl ContainerService {
                 })
             }
         };
+        // Clean up before announcing the exit: whoever waits for it (stop, restart, rm)
+        // finds no process, cgroup or state dir left, and a new start gets a fresh dir.
+        clean_state_dir(state).await;
         let auto_remove = {
             let mut entries = self.lock();
             let Some(entry) = entries.get_mut(id) else { return };
@@ -575,8 +599,6 @@ impl ContainerService {
             entry.rec.host_config.auto_remove
         };
         self.execs.container_exited(id);
-        shim::wait_shim_gone(&state, Duration::from_secs(2)).await;
-        remove_dir_all_quiet(&state);
         if auto_remove {
             self.remove_container(id);
         }
@@ -617,9 +639,15 @@ impl ContainerService {
     // ---------------------------------------------------------------- signals
 
     async fn signal_running(&self, id: &str, signal: i32) -> ApiResult<()> {
-        shim::signal(&self.state_dir(id), signal)
-            .await
-            .map_err(|e| ApiError::internal(format!("Cannot kill container: {id}: {e}")))
+        let state = self.state_dir(id);
+        shim::signal(&state, signal).await.map_err(|e| {
+            if shim::shim_alive(&state) {
+                ApiError::internal(format!("Cannot kill container: {id}: {e}"))
+            } else {
+                // The shim is gone: the container exited and its monitor is catching up.
+                ApiError::conflict(format!("Cannot kill container: {id}: Container {id} is not running"))
+            }
+        })
     }
 
     /// Waits until the container is not running; false on timeout.
@@ -893,7 +921,10 @@ impl ContainerService {
                     WaitCondition::Removed => ev.removed,
                 };
                 if done {
-                    return (ev.exit_code, ev.error);
+                    // Docker reports the state's error to not-running/next-exit waiters;
+                    // `removed` waiters only learn about a failed removal.
+                    let error = if condition == WaitCondition::Removed { String::new() } else { ev.error };
+                    return (ev.exit_code, error);
                 }
                 if rx.changed().await.is_err() {
                     let ev = rx.borrow().clone();
@@ -907,17 +938,28 @@ impl ContainerService {
 
     /// `POST /containers/{id}/attach` (hijacked). Created containers keep the attach
     /// pending until start; running ones are connected now.
-    pub async fn attach(&self, name_or_id: &str, opts: AttachOptions, upgrade: hyper::upgrade::OnUpgrade) -> ApiResult<()> {
+    pub async fn attach(
+        &self,
+        name_or_id: &str,
+        opts: AttachOptions,
+        upgrade: hyper::upgrade::OnUpgrade,
+        replay: Vec<bytes::Bytes>,
+    ) -> ApiResult<()> {
         let id = {
             let mut entries = self.lock();
             let id = resolve_in(&entries, name_or_id)?;
             let entry = entries.get_mut(&id).ok_or_else(|| ApiError::not_found(format!("No such container: {id}")))?;
             match entry.rec.state.status {
                 Status::Created | Status::Exited if !entry.starting => {
-                    entry.pending.push(PendingAttach { opts, upgrade });
+                    entry.pending.push(PendingAttach { opts, upgrade, replay });
                     return Ok(());
                 }
-                Status::Running | Status::Paused | Status::Created | Status::Exited => id,
+                Status::Paused => {
+                    return Err(ApiError::conflict(format!(
+                        "container {id} is paused, unpause the container before attach"
+                    )))
+                }
+                Status::Running | Status::Created | Status::Exited => id,
                 _ => return Err(ApiError::conflict("You cannot attach to a stopped container, start it first")),
             }
         };
@@ -939,8 +981,18 @@ impl ContainerService {
         let conn = shim::connect(&self.state_dir(&id), &req)
             .await
             .map_err(|_| ApiError::conflict("You cannot attach to a stopped container, start it first"))?;
-        tokio::spawn(attach::relay(upgrade, conn, opts));
+        tokio::spawn(attach::relay(upgrade, conn, opts, replay));
         Ok(())
+    }
+
+    /// The recorded output of a container, encoded for an attach stream (`logs=1`).
+    pub fn log_snapshot(&self, rec: &ContainerRecord, stdout: bool, stderr: bool) -> Vec<bytes::Bytes> {
+        let text = std::fs::read_to_string(&rec.log_path).unwrap_or_default();
+        let opts = logs::LogOptions { stdout, stderr, ..Default::default() };
+        logs::select(logs::parse_lines(&text), &opts)
+            .iter()
+            .map(|l| logs::encode(l, false, rec.config.tty))
+            .collect()
     }
 
     /// A plain (not hijacked) attach: output only, as a byte stream.
@@ -1202,9 +1254,21 @@ mod freezer {
     use std::path::Path;
 
     pub fn set_frozen(state_dir: &Path, frozen: bool) -> Result<(), String> {
-        let _ = (state_dir, frozen);
-        Err("pausing is not available in this build".into())
+        berth_runtime::cgroup::set_frozen(state_dir, frozen).map_err(|e| e.to_string())
     }
+}
+
+/// Removes a shim's state dir once its shim is gone, killing whatever is left in the
+/// container's cgroups and removing them first (a shim that died could not).
+async fn clean_state_dir(state: PathBuf) {
+    shim::wait_shim_gone(&state, Duration::from_secs(2)).await;
+    let _ = tokio::task::spawn_blocking(move || {
+        if let Err(e) = berth_runtime::cgroup::destroy(&state) {
+            tracing::warn!(state = %state.display(), error = %e, "removing the container's cgroups");
+        }
+        remove_dir_all_quiet(&state);
+    })
+    .await;
 }
 
 #[cfg(test)]

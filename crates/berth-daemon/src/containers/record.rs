@@ -89,7 +89,9 @@ pub struct ContainerRecord {
     pub state: StateRecord,
     pub restart_count: i64,
     pub log_path: PathBuf,
-    /// Exec IDs started in this container (inspect's `ExecIDs`).
+    /// Exec IDs started in this container (inspect's `ExecIDs`); execs live in memory
+    /// only, so these are not persisted.
+    #[serde(skip)]
     pub exec_ids: Vec<String>,
 }
 
@@ -127,12 +129,21 @@ impl ContainerRecord {
         }
     }
 
-    /// `Command` in list output: path and args joined by spaces.
+    /// `Command` in list output: path and args joined by spaces, args that contain a
+    /// space in single quotes (as moby shows them).
     pub fn command_line(&self) -> String {
-        std::iter::once(self.path.as_str())
-            .chain(self.args.iter().map(String::as_str))
-            .collect::<Vec<_>>()
-            .join(" ")
+        let mut out = self.path.clone();
+        for arg in &self.args {
+            out.push(' ');
+            if arg.contains(' ') {
+                out.push('\'');
+                out.push_str(arg);
+                out.push('\'');
+            } else {
+                out.push_str(arg);
+            }
+        }
+        out
     }
 
     /// Docker's human `Status` column (moby `container.State.String`).
@@ -255,6 +266,16 @@ mod tests {
         let mut failed = record(Status::Exited);
         failed.state.exit_code = 127;
         assert_eq!(failed.status_string(now), "Created");
+    }
+
+    #[test]
+    fn command_line_quotes_args_with_spaces() {
+        let mut r = record(Status::Created);
+        r.path = "sh".into();
+        r.args = vec!["-c".into(), "exit 3".into()];
+        assert_eq!(r.command_line(), "sh -c 'exit 3'");
+        r.args.clear();
+        assert_eq!(r.command_line(), "sh");
     }
 
     #[test]

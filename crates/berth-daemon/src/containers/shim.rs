@@ -56,8 +56,9 @@ pub async fn spawn(state_dir: &Path) -> Result<i64, String> {
 
 /// Opens a connection to the shim and sends one request line.
 pub async fn connect(state_dir: &Path, req: &Request) -> std::io::Result<UnixStream> {
-    let path = berth_runtime::protocol::SocketPath::new(state_dir)?;
-    let mut stream = UnixStream::connect(path.path()).await?;
+    let std_stream = berth_runtime::protocol::connect(state_dir)?;
+    std_stream.set_nonblocking(true)?;
+    let mut stream = UnixStream::from_std(std_stream)?;
     let mut line = serde_json::to_vec(req).map_err(std::io::Error::other)?;
     line.push(b'\n');
     stream.write_all(&line).await?;

@@ -199,24 +199,44 @@ async fn attach(State(d): State<Daemon>, Path(id): Path<String>, q: Q, mut req: 
     let version = api_version(req.extensions());
     let rec = d.containers.get(&id)?;
     let tty = rec.config.tty;
-    if qbool(&q, "logs") && !qbool(&q, "stream") {
-        // Logs only: the recorded output, then done.
-        let opts = LogOptions { stdout: qbool(&q, "stdout"), stderr: qbool(&q, "stderr"), ..Default::default() };
-        let (_, rx) = d.containers.logs(&rec.id, opts)?;
-        let stream = futures_util::stream::unfold(rx, |mut rx| async move {
-            rx.recv().await.map(|b| (Ok::<_, Infallible>(b), rx))
-        });
-        return Ok(Response::builder()
-            .header(http::header::CONTENT_TYPE, hijack::stream_media_type(tty, version.at_least("1.42")))
-            .body(Body::from_stream(stream))
-            .unwrap_or_default());
-    }
     let opts = AttachOptions { stdin: qbool(&q, "stdin"), stdout: qbool(&q, "stdout"), stderr: qbool(&q, "stderr"), tty };
     let media = hijack::stream_media_type(tty, version.at_least("1.42"));
     match hijack::prepare(&mut req, media) {
-        Hijack::Upgrade { response, upgrade } => {
-            d.containers.attach(&rec.id, opts, upgrade).await?;
+        Hijack::Upgrade { response, upgrade } if !qbool(&q, "stream") => {
+            // Logs only: the recorded output, then the connection closes.
+            let replay =
+                if qbool(&q, "logs") { d.containers.log_snapshot(&rec, opts.stdout, opts.stderr) } else { Vec::new() };
+            tokio::spawn(async move {
+                use tokio::io::AsyncWriteExt;
+                if let Ok(mut client) = hijack::upgraded(upgrade).await {
+                    // docker-py reads the 101 headers through a buffered reader and then
+                    // the raw socket: bytes sent in the same instant as the headers would
+                    // land in that buffer and be lost. Let the headers go first.
+                    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+                    for chunk in replay {
+                        if client.write_all(&chunk).await.is_err() {
+                            return;
+                        }
+                    }
+                    let _ = client.shutdown().await;
+                }
+            });
             Ok(response)
+        }
+        Hijack::Upgrade { response, upgrade } => {
+            let replay =
+                if qbool(&q, "logs") { d.containers.log_snapshot(&rec, opts.stdout, opts.stderr) } else { Vec::new() };
+            d.containers.attach(&rec.id, opts, upgrade, replay).await?;
+            Ok(response)
+        }
+        Hijack::Plain if !qbool(&q, "stream") => {
+            let replay =
+                if qbool(&q, "logs") { d.containers.log_snapshot(&rec, opts.stdout, opts.stderr) } else { Vec::new() };
+            let stream = futures_util::stream::iter(replay.into_iter().map(Ok::<_, Infallible>));
+            Ok(Response::builder()
+                .header(http::header::CONTENT_TYPE, media)
+                .body(Body::from_stream(stream))
+                .unwrap_or_default())
         }
         Hijack::Plain => {
             let out = d.containers.attach_output(&rec.id, opts).await?;

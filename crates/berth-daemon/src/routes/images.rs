@@ -27,6 +27,10 @@ pub fn routes() -> Router<Daemon> {
     Router::new()
         .route("/images/json", get(list_images))
         .route("/images/create", post(create_image))
+        .route("/images/get", get(save_images))
+        .route("/images/load", post(load_images))
+        .route("/images/prune", post(prune_images))
+        .route("/commit", post(commit_container))
         .route("/images/{*rest}", get(get_image).post(post_image).delete(delete_image))
 }
 
@@ -123,8 +127,8 @@ async fn list_images(
     let opts = ListOptions { all: q.bool("all"), filters };
     let images = d.images.clone();
     let mut rows = blocking(move || Ok(images.list(&opts)?)).await?;
-    let old_api = version.is_some_and(|Extension(v)| !v.at_least("1.43"));
-    if old_api {
+    let v = version.map(|Extension(v)| v);
+    if v.is_some_and(|v| !v.at_least("1.43")) {
         for r in &mut rows {
             if r.repo_tags.is_empty() && r.repo_digests.is_empty() {
                 r.repo_tags.push("<none>:<none>".into());
@@ -132,22 +136,41 @@ async fn list_images(
             }
         }
     }
-    Ok(Json(rows).into_response())
+    let mut value = serde_json::to_value(rows).map_err(|e| ApiError::internal(e.to_string()))?;
+    if let Some(items) = value.as_array_mut() {
+        for item in items {
+            drop_fields(item, v, &[("1.44", "VirtualSize")]);
+        }
+    }
+    Ok(Json(value).into_response())
 }
 
-/// A blocking `Read` over the request body, fed by an async task through a bounded channel.
+/// Removes fields that API `version` (or the maximum, when not given) no longer has:
+/// each `(since, field)` is dropped for versions at or above `since` (moby's legacy
+/// field handling in `api/server/router/image`).
+fn drop_fields(v: &mut serde_json::Value, version: Option<ApiVersion>, fields: &[(&str, &str)]) {
+    let Some(obj) = v.as_object_mut() else { return };
+    for (since, field) in fields {
+        if version.is_none_or(|v| v.at_least(since)) {
+            obj.remove(*field);
+        }
+    }
+}
+
+/// A blocking `Read` over the request body, fed by an async task through a bounded
+/// channel (read it from a blocking thread only).
 struct BodyReader {
-    rx: std::sync::mpsc::Receiver<Result<Bytes, std::io::Error>>,
+    rx: tokio::sync::mpsc::Receiver<Result<Bytes, std::io::Error>>,
     current: Bytes,
 }
 
 impl Read for BodyReader {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         while self.current.is_empty() {
-            match self.rx.recv() {
-                Ok(Ok(b)) => self.current = b,
-                Ok(Err(e)) => return Err(e),
-                Err(_) => return Ok(0),
+            match self.rx.blocking_recv() {
+                Some(Ok(b)) => self.current = b,
+                Some(Err(e)) => return Err(e),
+                None => return Ok(0),
             }
         }
         let n = buf.len().min(self.current.len());
@@ -158,16 +181,14 @@ impl Read for BodyReader {
 }
 
 fn body_reader(body: Body) -> BodyReader {
-    let (tx, rx) = std::sync::mpsc::sync_channel::<Result<Bytes, std::io::Error>>(16);
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(16);
     tokio::spawn(async move {
         let mut stream = body.into_data_stream();
         while let Some(chunk) = stream.next().await {
+            // A broken upload arrives as an error: the store then fails and cleans up.
             let item = chunk.map_err(std::io::Error::other);
             let stop = item.is_err();
-            // The send blocks while the store is behind: run it off the async workers.
-            let tx2 = tx.clone();
-            let sent = tokio::task::spawn_blocking(move || tx2.send(item).is_ok()).await.unwrap_or(false);
-            if !sent || stop {
+            if tx.send(item).await.is_err() || stop {
                 break;
             }
         }
@@ -259,22 +280,122 @@ fn page_not_found() -> ApiError {
 }
 
 /// `GET /images/{name}/json`, `GET /images/{name}/history`.
-async fn get_image(State(d): State<Daemon>, Path(rest): Path<String>) -> ApiResult<Response> {
+async fn get_image(
+    State(d): State<Daemon>,
+    version: Option<Extension<ApiVersion>>,
+    Path(rest): Path<String>,
+) -> ApiResult<Response> {
     let images = d.images.clone();
     if let Some(name) = rest.strip_suffix("/json") {
         let name = name.to_string();
-        let v = blocking(move || Ok(images.inspect(&name)?)).await?;
-        return Ok(Json(v).into_response());
+        let inspect = blocking(move || Ok(images.inspect(&name)?)).await?;
+        let mut value = serde_json::to_value(inspect).map_err(|e| ApiError::internal(e.to_string()))?;
+        let fields = [("1.44", "VirtualSize"), ("1.45", "Container"), ("1.45", "ContainerConfig")];
+        drop_fields(&mut value, version.map(|Extension(v)| v), &fields);
+        return Ok(Json(value).into_response());
     }
     if let Some(name) = rest.strip_suffix("/history") {
         let name = name.to_string();
         let v = blocking(move || Ok(images.history(&name)?)).await?;
         return Ok(Json(v).into_response());
     }
-    if rest.ends_with("/get") || rest == "get" {
-        return Err(ApiError::not_implemented("image save is not supported yet"));
+    if let Some(name) = rest.strip_suffix("/get") {
+        return save(d, vec![name.to_string()]).await;
     }
     Err(page_not_found())
+}
+
+/// `GET /images/get?names=a&names=b`.
+async fn save_images(State(d): State<Daemon>, RawQuery(raw): RawQuery) -> ApiResult<Response> {
+    let q = Query::parse(raw.as_deref());
+    save(d, q.all("names")).await
+}
+
+/// A blocking `Write` that feeds a response body through a bounded channel.
+struct BodyWriter {
+    tx: tokio::sync::mpsc::Sender<Result<Bytes, std::io::Error>>,
+    buf: Vec<u8>,
+}
+
+impl BodyWriter {
+    const CHUNK: usize = 64 * 1024;
+    fn send(&mut self) -> std::io::Result<()> {
+        if self.buf.is_empty() {
+            return Ok(());
+        }
+        let chunk = Bytes::from(std::mem::take(&mut self.buf));
+        self.tx
+            .blocking_send(Ok(chunk))
+            .map_err(|_| std::io::Error::new(std::io::ErrorKind::BrokenPipe, "client went away"))
+    }
+}
+
+impl std::io::Write for BodyWriter {
+    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        self.buf.extend_from_slice(data);
+        if self.buf.len() >= Self::CHUNK {
+            self.send()?;
+        }
+        Ok(data.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.send()
+    }
+}
+
+/// Streams `docker save` output. Names are resolved first, so a missing image is a
+/// proper 404; a failure later can only cut the stream short.
+async fn save(d: Daemon, names: Vec<String>) -> ApiResult<Response> {
+    if names.is_empty() {
+        return Err(ApiError::invalid("no image names given"));
+    }
+    let images = d.images.clone();
+    let check = names.clone();
+    blocking(move || {
+        for n in &check {
+            images.resolve_id(n)?;
+        }
+        Ok(())
+    })
+    .await?;
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(8);
+    let images = d.images.clone();
+    tokio::task::spawn_blocking(move || {
+        let mut w = BodyWriter { tx: tx.clone(), buf: Vec::new() };
+        let result = images.save(&names, &mut w).map_err(|e| e.to_string());
+        let result = result.and_then(|_| std::io::Write::flush(&mut w).map_err(|e| e.to_string()));
+        if let Err(e) = result {
+            tracing::warn!(error = %e, "image save failed mid-stream");
+            let _ = tx.blocking_send(Err(std::io::Error::other(e)));
+        }
+    });
+    let stream = futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|item| (item, rx)) });
+    Ok(([(http::header::CONTENT_TYPE, "application/x-tar")], Body::from_stream(stream)).into_response())
+}
+
+/// `POST /images/load?quiet=`: the body is an archive from `docker save`.
+async fn load_images(State(d): State<Daemon>, req: Request) -> ApiResult<Response> {
+    let reader = body_reader(req.into_body());
+    let images = d.images.clone();
+    let result = blocking(move || {
+        let mut reader = reader;
+        Ok(images.load(&mut reader)?)
+    })
+    .await;
+    // Like moby, a failed load is still a 200 whose JSON stream carries the error
+    // (docker-py raises ImageLoadError from it; the CLI prints it and exits 1).
+    let lines = match result {
+        Ok(messages) => messages
+            .into_iter()
+            .map(|m| JsonMessage { stream: Some(format!("{m}\n")), ..Default::default() })
+            .collect(),
+        Err(e) => vec![JsonMessage {
+            error: Some(e.message.clone()),
+            error_detail: Some(berth_api::ErrorDetail { message: e.message }),
+            ..Default::default()
+        }],
+    };
+    Ok(json_stream(lines))
 }
 
 /// `POST /images/{name}/tag?repo=&tag=` → 201.
@@ -296,11 +417,71 @@ async fn post_image(State(d): State<Daemon>, Path(rest): Path<String>, RawQuery(
     Err(page_not_found())
 }
 
-/// Who uses an image, for the delete conflict checks.
-// The container service has no image lookup yet: until it has one (the containers
-// engineer adds it), no container counts as a user and deletes are not refused.
-fn image_user(_d: &Daemon, _image_id: &str) -> Option<ImageUser> {
-    None
+/// Who uses an image, for the delete and prune conflict checks: a running (or paused,
+/// or restarting) container first, as moby checks, else any other container.
+fn image_user(d: &Daemon, image_id: &str) -> Option<ImageUser> {
+    let bare = |s: &str| s.strip_prefix("sha256:").unwrap_or(s).to_string();
+    let wanted = bare(image_id);
+    let opts = crate::containers::ListOptions { all: true, limit: 0, size: false, filters: Default::default() };
+    let users: Vec<ImageUser> = match d.containers.list(&opts) {
+        Ok(rows) => rows
+            .into_iter()
+            .filter(|c| bare(&c.image_id) == wanted)
+            .map(|c| ImageUser {
+                running: matches!(c.state.as_str(), "running" | "paused" | "restarting"),
+                container_id: c.id,
+            })
+            .collect(),
+        // Listing failed: fall back to the service's own lookup (counted as stopped).
+        Err(_) => d
+            .containers
+            .container_using_image(image_id)
+            .map(|container_id| ImageUser { container_id, running: false })
+            .into_iter()
+            .collect(),
+    };
+    users.iter().find(|u| u.running).or(users.first()).cloned()
+}
+
+/// `POST /commit?container=&repo=&tag=&comment=&author=&changes=` with an optional
+/// `Config` body → 201 `{"Id": "sha256:…"}`. The container is not paused (Berth has no
+/// pause in the commit path yet): a busy container may be caught mid-write.
+async fn commit_container(State(d): State<Daemon>, RawQuery(raw): RawQuery, body: Bytes) -> ApiResult<Response> {
+    let q = Query::parse(raw.as_deref());
+    let rec = d.containers.get(&q.str("container"))?;
+    let config: Option<berth_api::ContainerConfig> = if body.iter().all(u8::is_ascii_whitespace) {
+        None
+    } else {
+        serde_json::from_slice(&body).map_err(|e| ApiError::invalid(format!("invalid JSON: {e}")))?
+    };
+    let opts = berth_image::CommitOptions {
+        parent: rec.image_id.clone(),
+        upper: d.containers.container_dir(&rec.id).join("upper"),
+        container_id: rec.id.clone(),
+        container_config: rec.config.clone(),
+        config,
+        changes: q.all("changes"),
+        author: q.str("author"),
+        comment: q.str("comment"),
+        reference: repo_tag(&q.str("repo"), &q.str("tag"))?,
+    };
+    let images = d.images.clone();
+    let id = blocking(move || Ok(images.commit(&opts)?)).await?;
+    Ok((StatusCode::CREATED, Json(serde_json::json!({ "Id": id }))).into_response())
+}
+
+/// `POST /images/prune?filters=` → `{"ImagesDeleted": [...]|null, "SpaceReclaimed": n}`.
+async fn prune_images(State(d): State<Daemon>, RawQuery(raw): RawQuery) -> ApiResult<Response> {
+    let q = Query::parse(raw.as_deref());
+    let filters = decode_filters(&q.str("filters"))?;
+    let images = d.images.clone();
+    let (items, reclaimed) = blocking(move || {
+        let user = |id: &str| image_user(&d, id);
+        Ok(images.prune(&filters, &user)?)
+    })
+    .await?;
+    let deleted = if items.is_empty() { serde_json::Value::Null } else { serde_json::to_value(items).unwrap_or_default() };
+    Ok(Json(serde_json::json!({"ImagesDeleted": deleted, "SpaceReclaimed": reclaimed})).into_response())
 }
 
 /// `DELETE /images/{name}?force=&noprune=`.
@@ -339,6 +520,18 @@ mod tests {
         assert_eq!(f["label"], vec!["a=b"]);
         assert!(decode_filters("").unwrap().is_empty());
         assert!(decode_filters("[1]").is_err());
+    }
+
+    #[test]
+    fn fields_dropped_by_api_version() {
+        let fields = [("1.44", "VirtualSize"), ("1.45", "Container")];
+        let mut v = serde_json::json!({"VirtualSize": 1, "Container": "", "Size": 1});
+        drop_fields(&mut v, Some(ApiVersion(1, 43)), &fields);
+        assert_eq!(v, serde_json::json!({"VirtualSize": 1, "Container": "", "Size": 1}));
+        drop_fields(&mut v, Some(ApiVersion(1, 44)), &fields);
+        assert_eq!(v, serde_json::json!({"Container": "", "Size": 1}));
+        drop_fields(&mut v, None, &fields);
+        assert_eq!(v, serde_json::json!({"Size": 1}));
     }
 
     #[test]

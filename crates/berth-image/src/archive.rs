@@ -1,0 +1,227 @@
+//! `save` and `load`: images as a tar archive in the format `docker save` writes since
+//! Docker 25 (an OCI image layout plus Docker's `manifest.json`), which older `docker
+//! load` versions also read:
+//!
+//! ```text
+//! oci-layout                     {"imageLayoutVersion":"1.0.0"}
+//! index.json                     OCI index: one manifest per image (and tag)
+//! manifest.json                  [{"Config":"blobs/sha256/<id>","RepoTags":[..],"Layers":["blobs/sha256/<diff>",..]}]
+//! repositories                   legacy {"name":{"tag":"<top chain hex>"}}
+//! blobs/sha256/<hex>             configs, OCI manifests, uncompressed layer tars
+//! ```
+//!
+//! `load` reads that and the older layout (`<hex>/layer.tar`), gzip or plain: anything
+//! `manifest.json` points at. Layers already stored are not unpacked again.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::io::{self, Read, Write};
+use std::path::{Component, Path, PathBuf};
+
+use redb::ReadableDatabase;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use crate::content::{digest_hex, io_err, random_hex, sha256_digest};
+use crate::reference::Reference;
+use crate::schema::{decode, LAYERS};
+use crate::{chain_ids, ImageConfig, ImageError, ImageStore};
+
+const MEDIA_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+const MEDIA_INDEX: &str = "application/vnd.oci.image.index.v1+json";
+const MEDIA_CONFIG: &str = "application/vnd.oci.image.config.v1+json";
+const MEDIA_LAYER: &str = "application/vnd.oci.image.layer.v1.tar";
+
+/// One entry of Docker's `manifest.json`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct ArchiveManifest {
+    pub config: String,
+    #[serde(deserialize_with = "null_as_empty")]
+    pub repo_tags: Vec<String>,
+    pub layers: Vec<String>,
+}
+
+fn null_as_empty<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    Ok(Option::<Vec<String>>::deserialize(d)?.unwrap_or_default())
+}
+
+fn bad_archive(msg: impl Into<String>) -> ImageError {
+    ImageError::InvalidArgument(msg.into())
+}
+
+/// A relative path inside the extracted archive; `..` and absolute paths are refused.
+fn inside(root: &Path, rel: &str) -> Result<PathBuf, ImageError> {
+    let p = Path::new(rel);
+    if p.components().any(|c| !matches!(c, Component::Normal(_) | Component::CurDir)) {
+        return Err(bad_archive(format!("invalid path in archive manifest: {rel:?}")));
+    }
+    Ok(root.join(p))
+}
+
+fn append_file<W: Write>(b: &mut tar::Builder<W>, name: &str, data: &[u8]) -> io::Result<()> {
+    let mut h = tar::Header::new_gnu();
+    h.set_entry_type(tar::EntryType::Regular);
+    h.set_mode(0o644);
+    h.set_size(data.len() as u64);
+    b.append_data(&mut h, name, data)
+}
+
+fn append_dir<W: Write>(b: &mut tar::Builder<W>, name: &str) -> io::Result<()> {
+    let mut h = tar::Header::new_gnu();
+    h.set_entry_type(tar::EntryType::Directory);
+    h.set_mode(0o755);
+    h.set_size(0);
+    b.append_data(&mut h, name, io::empty())
+}
+
+impl ImageStore {
+    /// Writes the images `names` refer to as one archive into `out`. Names that are
+    /// references put their tag into `RepoTags`; IDs save the image untagged.
+    pub fn save(&self, names: &[String], out: &mut dyn Write) -> Result<(), ImageError> {
+        // image ID → tags asked for, in first-seen order.
+        let mut images: Vec<(String, Vec<Reference>)> = Vec::new();
+        for name in names {
+            let id = self.resolve_id(name)?;
+            let by_id = id.starts_with(&format!("sha256:{name}")) || id.starts_with(name.as_str());
+            let tag = if by_id { None } else { Reference::parse_normalized(name).ok().map(|r| r.with_default_tag()) };
+            match images.iter_mut().find(|(i, _)| *i == id) {
+                Some((_, tags)) => tags.extend(tag),
+                None => images.push((id, tag.into_iter().collect())),
+            }
+        }
+        let w = |e: io::Error| ImageError::Io { context: "writing the image archive".into(), source: e };
+        let mut b = tar::Builder::new(out);
+        append_dir(&mut b, "blobs").map_err(w)?;
+        append_dir(&mut b, "blobs/sha256").map_err(w)?;
+        let mut written = std::collections::HashSet::new();
+        let mut manifests = Vec::new();
+        let mut index = Vec::new();
+        let mut repositories: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
+        for (id, tags) in &images {
+            let config_bytes = self.content.read(id)?;
+            let config: ImageConfig = decode(&config_bytes, "image config")?;
+            let mut layer_descs = Vec::new();
+            let mut layer_paths = Vec::new();
+            for diff in &config.rootfs.diff_ids {
+                let blob = self.content.blob_path(diff);
+                let size = fs::metadata(&blob).map_err(io_err(format!("layer {diff}: its tar is not stored")))?.len();
+                if written.insert(diff.clone()) {
+                    let f = fs::File::open(&blob).map_err(io_err(format!("opening layer {diff}")))?;
+                    let mut h = tar::Header::new_gnu();
+                    h.set_entry_type(tar::EntryType::Regular);
+                    h.set_mode(0o644);
+                    h.set_size(size);
+                    b.append_data(&mut h, format!("blobs/sha256/{}", digest_hex(diff)), f).map_err(w)?;
+                }
+                layer_descs.push(json!({"mediaType": MEDIA_LAYER, "digest": diff, "size": size}));
+                layer_paths.push(format!("blobs/sha256/{}", digest_hex(diff)));
+            }
+            if written.insert(id.clone()) {
+                append_file(&mut b, &format!("blobs/sha256/{}", digest_hex(id)), &config_bytes).map_err(w)?;
+            }
+            let manifest = json!({
+                "schemaVersion": 2,
+                "mediaType": MEDIA_MANIFEST,
+                "config": {"mediaType": MEDIA_CONFIG, "digest": id, "size": config_bytes.len()},
+                "layers": layer_descs,
+            });
+            let manifest_bytes = serde_json::to_vec(&manifest).unwrap_or_default();
+            let manifest_digest = sha256_digest(&manifest_bytes);
+            if written.insert(manifest_digest.clone()) {
+                append_file(&mut b, &format!("blobs/sha256/{}", digest_hex(&manifest_digest)), &manifest_bytes).map_err(w)?;
+            }
+            let desc = |annotations: serde_json::Value| {
+                json!({"mediaType": MEDIA_MANIFEST, "digest": manifest_digest, "size": manifest_bytes.len(), "annotations": annotations})
+            };
+            if tags.is_empty() {
+                index.push(desc(json!({})));
+            }
+            for t in tags {
+                index.push(desc(json!({
+                    "io.containerd.image.name": t.to_string(),
+                    "org.opencontainers.image.ref.name": t.tag().unwrap_or("latest"),
+                })));
+                if let Some(top) = chain_ids(&config.rootfs.diff_ids).last() {
+                    repositories
+                        .entry(t.familiar_name())
+                        .or_default()
+                        .insert(t.tag().unwrap_or("latest").to_string(), digest_hex(top).to_string());
+                }
+            }
+            manifests.push(ArchiveManifest {
+                config: format!("blobs/sha256/{}", digest_hex(id)),
+                repo_tags: tags.iter().map(|t| t.familiar_string()).collect(),
+                layers: layer_paths,
+            });
+        }
+        let index = json!({"schemaVersion": 2, "mediaType": MEDIA_INDEX, "manifests": index});
+        append_file(&mut b, "index.json", &serde_json::to_vec(&index).unwrap_or_default()).map_err(w)?;
+        append_file(&mut b, "manifest.json", &serde_json::to_vec(&manifests).unwrap_or_default()).map_err(w)?;
+        append_file(&mut b, "oci-layout", br#"{"imageLayoutVersion":"1.0.0"}"#).map_err(w)?;
+        if !repositories.is_empty() {
+            append_file(&mut b, "repositories", &serde_json::to_vec(&repositories).unwrap_or_default()).map_err(w)?;
+        }
+        b.finish().map_err(w)?;
+        Ok(())
+    }
+
+    fn layer_stored(&self, chain: &str) -> Result<bool, ImageError> {
+        let rtxn = self.db.begin_read()?;
+        Ok(rtxn.open_table(LAYERS)?.get(chain)?.is_some())
+    }
+
+    /// Loads every image of an archive (see the module doc); returns Docker's messages
+    /// without the newline: `Loaded image: busybox:latest`, `Loaded image ID: sha256:…`.
+    pub fn load(&self, reader: &mut dyn Read) -> Result<Vec<String>, ImageError> {
+        let dir = self.content.tmp_dir().join(format!("load-{}", random_hex()));
+        fs::create_dir(&dir).map_err(io_err(format!("creating {}", dir.display())))?;
+        let guard = crate::import::TempDir::new(dir.clone());
+        {
+            let decompressed = crate::import::open_decompressed(reader)?;
+            let mut archive = tar::Archive::new(decompressed);
+            archive.set_preserve_permissions(false);
+            archive.set_overwrite(true);
+            archive.unpack(&dir).map_err(|e| bad_archive(format!("invalid image archive: {e}")))?;
+        }
+        let manifest_path = dir.join("manifest.json");
+        let manifest_bytes = fs::read(&manifest_path)
+            .map_err(|_| bad_archive("invalid tar header: the archive has no manifest.json"))?;
+        let manifests: Vec<ArchiveManifest> = serde_json::from_slice(&manifest_bytes)
+            .map_err(|e| bad_archive(format!("invalid manifest.json: {e}")))?;
+        let mut messages = Vec::new();
+        for m in manifests {
+            let config_bytes = fs::read(inside(&dir, &m.config)?).map_err(io_err(format!("reading {}", m.config)))?;
+            let config: ImageConfig = decode(&config_bytes, "image config")?;
+            if config.rootfs.diff_ids.len() != m.layers.len() {
+                return Err(bad_archive(format!(
+                    "invalid manifest, layers length mismatch: expected {}, got {}",
+                    config.rootfs.diff_ids.len(),
+                    m.layers.len()
+                )));
+            }
+            let tags = m
+                .repo_tags
+                .iter()
+                .map(|t| Reference::parse_normalized(t).map(|r| r.with_default_tag()))
+                .collect::<Result<Vec<_>, _>>()?;
+            let chains = chain_ids(&config.rootfs.diff_ids);
+            let mut layers = Vec::new();
+            for (i, rel) in m.layers.iter().enumerate() {
+                if self.layer_stored(&chains[i])? {
+                    layers.push(None);
+                    continue;
+                }
+                let mut f = fs::File::open(inside(&dir, rel)?).map_err(io_err(format!("opening layer {rel}")))?;
+                layers.push(Some(self.ingest_layer(&mut f)?));
+            }
+            let id = self.commit_image(&config_bytes, &config, layers, &tags)?;
+            if tags.is_empty() {
+                messages.push(format!("Loaded image ID: {id}"));
+            }
+            messages.extend(tags.iter().map(|t| format!("Loaded image: {}", t.familiar_string())));
+        }
+        drop(guard);
+        Ok(messages)
+    }
+}
