@@ -100,6 +100,7 @@ impl TestDaemon {
             .arg("--exec-root")
             .arg(&self.exec_root)
             .arg("--debug")
+            .env("NO_COLOR", "1")
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("dup log"))
             .stderr(log)
