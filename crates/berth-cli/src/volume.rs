@@ -284,7 +284,7 @@ mod tests {
         let mut v = vec!["berth", "volume"];
         v.extend_from_slice(args);
         match crate::args::Cli::try_parse_from(v).unwrap().cmd {
-            crate::args::Cmd::Volume(c) => c,
+            Some(crate::args::Cmd::Volume(c)) => c,
             other => panic!("not volume: {other:?}"),
         }
     }
