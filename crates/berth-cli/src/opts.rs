@@ -153,7 +153,7 @@ pub fn parse_mount(spec: &str) -> Result<Json, FlagError> {
             "volume-opt" => {
                 let (ok, ov) = v.split_once('=').ok_or_else(|| FlagError(format!("invalid argument \"{spec}\" for \"--mount\" flag: invalid volume-opt '{v}'")))?;
                 let driver = volume.entry("DriverConfig").or_insert_with(|| json!({}));
-                let opts = driver.as_object_mut().and_then(|d| Some(d.entry("Options").or_insert_with(|| json!({})))).and_then(Json::as_object_mut);
+                let opts = driver.as_object_mut().map(|d| d.entry("Options").or_insert_with(|| json!({}))).and_then(Json::as_object_mut);
                 if let Some(o) = opts {
                     o.insert(ok.to_string(), json!(ov));
                 }

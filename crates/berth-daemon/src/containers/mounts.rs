@@ -317,7 +317,7 @@ impl ContainerService {
             }
         }
         let mut tmpfs_dests = std::collections::HashSet::new();
-        for (dst, _) in &hc.tmpfs {
+        for dst in hc.tmpfs.keys() {
             check_target("tmpfs", dst)?;
             let d = clean(dst);
             if seen.contains(&d) {
@@ -390,12 +390,10 @@ impl ContainerService {
             let layers = self.images.layer_dirs(image_id).unwrap_or_default();
             for (mut point, parsed) in points {
                 match point.kind.as_str() {
-                    "bind" if parsed.create_source => {
-                        if !Path::new(&point.source).exists() {
-                            std::fs::create_dir_all(&point.source).map_err(|e| {
-                                ApiError::internal(format!("error while creating mount source path '{}': {e}", point.source))
-                            })?;
-                        }
+                    "bind" if parsed.create_source && !Path::new(&point.source).exists() => {
+                        std::fs::create_dir_all(&point.source).map_err(|e| {
+                            ApiError::internal(format!("error while creating mount source path '{}': {e}", point.source))
+                        })?;
                     }
                     "volume" => {
                         let vol = self.volumes.create(CreateOptions {
@@ -433,7 +431,7 @@ impl ContainerService {
     /// Removes the anonymous volumes among `points` that no container uses.
     pub(crate) fn drop_anonymous_volumes(&self, points: &[MountPoint]) {
         for p in points.iter().filter(|p| p.kind == "volume" && p.anonymous) {
-            if self.containers_using_volume(&p.name).is_empty() {
+            if self.volumes.get(&p.name).is_ok() && self.containers_using_volume(&p.name).is_empty() {
                 if let Err(e) = self.volumes.remove(&p.name) {
                     tracing::warn!(volume = p.name, error = %e.message, "removing anonymous volume");
                 }

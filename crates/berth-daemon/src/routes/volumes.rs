@@ -87,7 +87,7 @@ async fn list(State(d): State<Daemon>, q: Q) -> ApiResult<Json<Value>> {
         .into_iter()
         .filter(|r| dangling_want.is_none_or(|want| dangling(&d, r) == want))
         .filter(|r| f.get("name").is_none_or(|ns| ns.iter().any(|n| r.name.contains(n.as_str()))))
-        .filter(|r| f.get("driver").is_none_or(|ds| ds.iter().any(|x| *x == r.driver)))
+        .filter(|r| f.get("driver").is_none_or(|ds| ds.contains(&r.driver)))
         .filter(|r| f.get("label").is_none_or(|ls| ls.iter().all(|l| matches_label(r, l))))
         .filter(|r| f.get("label!").is_none_or(|ls| !ls.iter().any(|l| matches_label(r, l))))
         .map(|r| r.to_api(d.containers.volumes.dir(), None))
@@ -136,9 +136,9 @@ async fn prune(State(d): State<Daemon>, version: Option<Extension<ApiVersion>>, 
         if !all && !r.anonymous {
             continue;
         }
-        if !f.get("label").is_none_or(|ls| ls.iter().all(|l| matches_label(&r, l)))
-            || !f.get("label!").is_none_or(|ls| !ls.iter().any(|l| matches_label(&r, l)))
-        {
+        let labels_match = f.get("label").is_none_or(|ls| ls.iter().all(|l| matches_label(&r, l)))
+            && f.get("label!").is_none_or(|ls| !ls.iter().any(|l| matches_label(&r, l)));
+        if !labels_match {
             continue;
         }
         if !dangling(&d, &r) {
