@@ -297,10 +297,35 @@ fn volume_api_shapes() {
 
 #[test]
 fn tmpfs_volume_driver_options() {
-    let d = daemon();
+    let mut d = daemon();
     d.berth_ok(&["volume", "create", "-o", "type=tmpfs", "-o", "device=tmpfs", "-o", "o=size=3m", "tv"]);
     let out = d.berth_ok(&["run", "--rm", "-v", "tv:/tv", "busybox", "sh", "-c", "grep ' /tv ' /proc/mounts | cut -d' ' -f1-3"]);
     assert_eq!(out, "tmpfs /tv tmpfs\n");
+    assert!(mounts_under(&d.root).is_empty(), "the tmpfs volume stayed mounted: {:?}", mounts_under(&d.root));
+    // Mounted on the host while a container uses it, shared by the running users,
+    // unmounted when the last one stops.
+    let data = d.root.join("volumes/tv/_data");
+    let a = d.run_detached(&["-v", "tv:/tv", "busybox", "sh", "-c", "echo shared > /tv/f; sleep 1000"]);
+    assert!(wait_until(std::time::Duration::from_secs(10), || data.join("f").exists()));
+    assert_eq!(mounts_under(&data), [data.clone()]);
+    let b = d.run_detached(&["-v", "tv:/tv", "busybox", "sleep", "1000"]);
+    assert_eq!(d.berth_ok(&["exec", &b, "cat", "/tv/f"]), "shared\n");
+    d.berth_ok(&["stop", "-t", "0", &a]);
+    assert_eq!(mounts_under(&data), [data.clone()], "unmounted while a user still runs");
+    d.berth_ok(&["stop", "-t", "0", &b]);
+    assert!(mounts_under(&data).is_empty(), "still mounted after the last user stopped");
+    assert!(!data.join("f").exists());
+    let out = d.berth(&["volume", "rm", "tv"]);
+    assert!(stderr(&out).contains("volume is in use"), "{}", stderr(&out));
+    // A daemon restart keeps the mount for a running user and unmounts after it stops.
+    let c = d.run_detached(&["-v", "tv:/tv", "busybox", "sleep", "1000"]);
+    d.kill_daemon();
+    d.start_daemon();
+    assert_eq!(mounts_under(&data), [data.clone()]);
+    d.berth_ok(&["stop", "-t", "0", &c]);
+    assert!(mounts_under(&data).is_empty(), "still mounted after a restart and the last stop");
+    d.berth_ok(&["rm", &a, &b, &c]);
+    d.berth_ok(&["volume", "rm", "tv"]);
     let bsrc = d.dir.join("dev");
     std::fs::create_dir_all(&bsrc).unwrap();
     std::fs::write(bsrc.join("f"), "dev\n").unwrap();

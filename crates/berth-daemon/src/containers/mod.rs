@@ -485,6 +485,7 @@ impl ContainerService {
                 Ok(())
             }
             Err((err, exit_code)) => {
+                self.release_volumes(&id);
                 let auto_remove = {
                     let mut entries = self.lock();
                     let mut auto_remove = false;
@@ -521,6 +522,7 @@ impl ContainerService {
         rec: &ContainerRecord,
         pending: Vec<PendingAttach>,
     ) -> Result<(i64, tokio::net::UnixStream), (ApiError, i64)> {
+        self.acquire_volumes(rec).map_err(|e| (e, 128))?;
         let spec = self.build_spec(rec).map_err(|e| (e, 128))?;
         let state = self.state_dir(&rec.id);
         remove_dir_all_quiet(&state);
@@ -601,6 +603,7 @@ impl ContainerService {
         // Clean up before announcing the exit: whoever waits for it (stop, restart, rm)
         // finds no process, cgroup or state dir left, and a new start gets a fresh dir.
         clean_state_dir(state).await;
+        self.release_volumes(id);
         let auto_remove = {
             let mut entries = self.lock();
             let Some(entry) = entries.get_mut(id) else { return };
@@ -630,6 +633,7 @@ impl ContainerService {
 
     /// Live restore: reconnects to the shims of containers recorded as running.
     pub async fn recover(self: &Arc<Self>) {
+        self.restore_volume_users();
         let candidates: Vec<(String, Status, bool)> = self
             .lock()
             .values()

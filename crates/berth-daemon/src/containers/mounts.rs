@@ -475,27 +475,17 @@ impl ContainerService {
                     options: vec!["rbind".into(), ro.into(), p.propagation.clone()],
                 }),
                 "volume" => {
-                    let vol = self.volumes.get(&p.name).map_err(|_| {
+                    self.volumes.get(&p.name).map_err(|_| {
                         ApiError::not_found(format!("error while mounting volume '{}': volume {} not found", p.destination, p.name))
                     })?;
-                    match vol.driver_mount() {
-                        None => out.push(MountSpec {
-                            destination: p.destination.clone(),
-                            kind: "bind".into(),
-                            source: self.volumes.data_dir(&p.name),
-                            options: vec!["rbind".into(), ro.into(), "rprivate".into()],
-                        }),
-                        Some((kind, device, mut opts)) if kind == "bind" => {
-                            opts.retain(|o| o != "bind" && o != "rbind");
-                            opts.insert(0, "rbind".into());
-                            opts.push(ro.into());
-                            out.push(MountSpec { destination: p.destination.clone(), kind, source: device.into(), options: opts });
-                        }
-                        Some((kind, _device, mut opts)) => {
-                            opts.push(ro.into());
-                            out.push(MountSpec { destination: p.destination.clone(), kind, source: PathBuf::new(), options: opts });
-                        }
-                    }
+                    // A volume with driver options is mounted on `_data` by
+                    // [`Self::acquire_volumes`] before start.
+                    out.push(MountSpec {
+                        destination: p.destination.clone(),
+                        kind: "bind".into(),
+                        source: self.volumes.data_dir(&p.name),
+                        options: vec!["rbind".into(), ro.into(), "rprivate".into()],
+                    });
                 }
                 _ => {
                     let mut opts = tmpfs_options(&p.tmpfs_options.join(","));
@@ -527,6 +517,43 @@ impl ContainerService {
                 r.to_api(self.volumes.dir(), Some((size, refs)))
             })
             .collect()
+    }
+
+    /// Before start: mounts the container's volumes that have driver options (the first
+    /// user mounts, see [`crate::volumes::VolumeService::acquire`]). On error, what this
+    /// call acquired is released.
+    pub(crate) fn acquire_volumes(&self, rec: &ContainerRecord) -> ApiResult<()> {
+        let names: Vec<&str> = rec.mount_points.iter().filter(|p| p.kind == "volume").map(|p| p.name.as_str()).collect();
+        for (i, name) in names.iter().enumerate() {
+            if let Err(e) = self.volumes.acquire(name, &rec.id) {
+                for n in &names[..i] {
+                    self.volumes.release(n, &rec.id);
+                }
+                return Err(e);
+            }
+        }
+        Ok(())
+    }
+
+    /// After the container stopped (or failed to start): the last user unmounts.
+    pub(crate) fn release_volumes(&self, id: &str) {
+        let rec = self.lock().get(id).map(|e| e.rec.clone());
+        if let Some(rec) = rec {
+            for p in rec.mount_points.iter().filter(|p| p.kind == "volume") {
+                self.volumes.release(&p.name, id);
+            }
+        }
+    }
+
+    /// At start-up: running containers are users of their mounted volumes; mounted
+    /// volumes without a running user are unmounted.
+    pub(crate) fn restore_volume_users(&self) {
+        for e in self.lock().values().filter(|e| e.rec.state.status.is_running()) {
+            for p in e.rec.mount_points.iter().filter(|p| p.kind == "volume") {
+                self.volumes.note_user(&p.name, &e.rec.id);
+            }
+        }
+        self.volumes.unmount_unused();
     }
 
     /// Inspect's and list's `Mounts`.

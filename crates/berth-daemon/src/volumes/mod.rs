@@ -13,13 +13,14 @@
 //! container, running or not, refers to it.
 //!
 //! ## Driver options
-//! Docker's `local` driver options are accepted and kept: `type`, `device`, `o`. A volume
-//! with `type` set is not a plain directory: when a container uses it, the mount is made
-//! inside that container's mount namespace (`type=tmpfs` → a tmpfs with `o`'s options;
-//! `type=none,o=bind,device=/path` → a bind of `device`; other types → `mount -t type
-//! device` with `o`). Nothing is mounted on the host, so nothing stays mounted when the
-//! last user stops. Unlike Docker, two containers using one `type=tmpfs` volume at the
-//! same time each get their own tmpfs.
+//! Docker's `local` driver options are kept: `type`, `device`, `o`. A volume with `type`
+//! set is mounted on its `_data` (on the host) when the first container using it starts
+//! (`type=tmpfs` → a tmpfs with `o`'s options; `o=bind,device=/path` → a bind of
+//! `device`; another type → `mount -t type device` with `o`) and unmounted when the last
+//! one stops, as Docker's local driver does; containers then bind `_data` like any
+//! volume, so running containers share it. Which running containers use which volume is
+//! kept in memory ([`VolumeService::acquire`], [`VolumeService::release`]) and rebuilt
+//! at start-up from the containers recorded as running.
 
 pub mod copyup;
 
@@ -145,6 +146,9 @@ pub struct VolumeService {
     dir: PathBuf,
     db: std::sync::Arc<redb::Database>,
     records: Mutex<BTreeMap<String, VolumeRecord>>,
+    /// Volumes with driver options that are mounted now → IDs of the running
+    /// containers that use them.
+    mounted: Mutex<BTreeMap<String, std::collections::BTreeSet<String>>>,
 }
 
 /// What `POST /volumes/create` asks for.
@@ -192,7 +196,7 @@ impl VolumeService {
                 }
             }
         }
-        Ok(VolumeService { dir, db, records: Mutex::new(records) })
+        Ok(VolumeService { dir, db, records: Mutex::new(records), mounted: Mutex::new(BTreeMap::new()) })
     }
 
     fn lock(&self) -> MutexGuard<'_, BTreeMap<String, VolumeRecord>> {
@@ -308,6 +312,91 @@ impl VolumeService {
         Ok(())
     }
 
+    fn mounted(&self) -> MutexGuard<'_, BTreeMap<String, std::collections::BTreeSet<String>>> {
+        self.mounted.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Notes that running container `id` uses volume `name`; the first user of a volume
+    /// with driver options mounts it on `_data`.
+    pub fn acquire(&self, name: &str, id: &str) -> ApiResult<()> {
+        let rec = self.get(name)?;
+        let Some((kind, device, opts)) = rec.driver_mount() else { return Ok(()) };
+        let mut mounted = self.mounted();
+        let users = mounted.entry(name.to_string()).or_default();
+        if users.is_empty() && !is_mount_point(&self.data_dir(name)) {
+            let target = self.data_dir(name);
+            std::fs::create_dir_all(&target)?;
+            let o = berth_runtime::mounts::parse_options(&opts);
+            let data = o.data.join(",");
+            let data = (!data.is_empty()).then_some(data.as_str());
+            let result = if kind == "bind" {
+                let flags = nix::mount::MsFlags::MS_BIND | nix::mount::MsFlags::MS_REC;
+                nix::mount::mount(Some(device.as_str()), &target, None::<&str>, flags, None::<&str>).and_then(|_| {
+                    let extra = o.flags - (nix::mount::MsFlags::MS_BIND | nix::mount::MsFlags::MS_REC);
+                    if extra.is_empty() {
+                        Ok(())
+                    } else {
+                        let f = nix::mount::MsFlags::MS_REMOUNT | nix::mount::MsFlags::MS_BIND | extra;
+                        nix::mount::mount(None::<&str>, &target, None::<&str>, f, None::<&str>)
+                    }
+                })
+            } else {
+                let source = if device.is_empty() { kind.clone() } else { device.clone() };
+                nix::mount::mount(Some(source.as_str()), &target, Some(kind.as_str()), o.flags, data)
+            };
+            if let Err(e) = result {
+                if users.is_empty() {
+                    mounted.remove(name);
+                }
+                return Err(ApiError::internal(format!(
+                    "error while mounting volume '{}': failed to mount local volume: mount {device}:{}, flags: {:#x}, data: {}: {}",
+                    target.display(),
+                    target.display(),
+                    o.flags.bits(),
+                    data.unwrap_or(""),
+                    e.desc().to_lowercase()
+                )));
+            }
+        }
+        users.insert(id.to_string());
+        Ok(())
+    }
+
+    /// Records a user of an already mounted volume (live restore after a daemon restart).
+    pub fn note_user(&self, name: &str, id: &str) {
+        if self.get(name).is_ok_and(|r| r.driver_mount().is_some()) {
+            self.mounted().entry(name.to_string()).or_default().insert(id.to_string());
+        }
+    }
+
+    /// Container `id` stopped using volume `name`; the last user unmounts it.
+    pub fn release(&self, name: &str, id: &str) {
+        let mut mounted = self.mounted();
+        let Some(users) = mounted.get_mut(name) else { return };
+        users.remove(id);
+        if users.is_empty() {
+            mounted.remove(name);
+            let target = self.data_dir(name);
+            if let Err(e) = nix::mount::umount2(&target, nix::mount::MntFlags::MNT_DETACH) {
+                tracing::warn!(volume = name, error = %e, "unmounting volume");
+            }
+        }
+    }
+
+    /// Unmounts driver-option volumes that are mounted but have no running user (after a
+    /// crash); call once at start-up after every running container was noted.
+    pub fn unmount_unused(&self) {
+        let mounted = self.mounted();
+        for rec in self.list() {
+            if rec.driver_mount().is_some() && !mounted.contains_key(&rec.name) {
+                let target = self.data_dir(&rec.name);
+                if is_mount_point(&target) {
+                    let _ = nix::mount::umount2(&target, nix::mount::MntFlags::MNT_DETACH);
+                }
+            }
+        }
+    }
+
     /// Bytes used by a volume's data (`du`, not following symlinks).
     pub fn size(&self, name: &str) -> i64 {
         dir_size(&self.data_dir(name))
@@ -330,6 +419,15 @@ pub fn dir_size(path: &Path) -> i64 {
         }
     }
     total
+}
+
+/// Whether `path` is a mount point (listed in /proc/self/mountinfo).
+pub fn is_mount_point(path: &Path) -> bool {
+    let want = path.to_string_lossy().replace(' ', "\\040");
+    std::fs::read_to_string("/proc/self/mountinfo")
+        .unwrap_or_default()
+        .lines()
+        .any(|l| l.split(' ').nth(4) == Some(want.as_str()))
 }
 
 /// `filters` of `GET /volumes` and `POST /volumes/prune` that need no container lookup.
