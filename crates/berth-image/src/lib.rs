@@ -19,6 +19,7 @@
 //! store.remove_image(name, force, prune, &|id| Some(ImageUser { .. }))?;  // running vs stopped users
 //! store.commit(&CommitOptions { parent, upper, .. })?;     // container upper dir → new image
 //! store.save(&names, &mut writer)?; store.load(&mut reader)?;  // docker save / load archives
+//! store.disk_usage()?; store.check()?;                     // system df, system check
 //! ```
 //!
 //! Modules: [`reference`](mod@reference) (Docker's reference grammar), [`content`] (blobs), [`unpack`] /
@@ -37,6 +38,7 @@ pub mod reference;
 mod remove;
 pub mod schema;
 pub mod unpack;
+mod usage;
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -50,6 +52,7 @@ pub use crate::archive::ArchiveManifest;
 pub use crate::commit::{merge_commit_config, CommitOptions};
 pub use crate::reference::{Reference, ReferenceError};
 pub use crate::remove::ImageUser;
+pub use crate::usage::ImageDiskUsage;
 use crate::schema::{decode, ImageMeta, LayerMeta, IMAGES, LAYERS, TAGS};
 
 #[derive(Debug, thiserror::Error)]
