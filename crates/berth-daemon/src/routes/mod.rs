@@ -9,6 +9,7 @@ pub mod containers;
 pub mod exec;
 pub mod images;
 pub mod system;
+pub mod system_df;
 
 pub fn all() -> Router<Daemon> {
     Router::new()
@@ -16,4 +17,5 @@ pub fn all() -> Router<Daemon> {
         .merge(images::routes())
         .merge(containers::routes())
         .merge(exec::routes())
+        .merge(system_df::routes())
 }
