@@ -358,19 +358,29 @@ async fn save(d: Daemon, names: Vec<String>) -> ApiResult<Response> {
         Ok(())
     })
     .await?;
-    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(8);
     let images = d.images.clone();
+    Ok(tar_stream_response("image save", move |w| images.save(&names, w).map_err(|e| e.to_string())))
+}
+
+/// Runs `produce` on a blocking thread and streams what it writes as an
+/// `application/x-tar` response body. A failure after the first bytes can only cut the
+/// stream short (logged under `what`).
+pub(crate) fn tar_stream_response(
+    what: &'static str,
+    produce: impl FnOnce(&mut dyn std::io::Write) -> Result<(), String> + Send + 'static,
+) -> Response {
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(8);
     tokio::task::spawn_blocking(move || {
         let mut w = BodyWriter { tx: tx.clone(), buf: Vec::new() };
-        let result = images.save(&names, &mut w).map_err(|e| e.to_string());
+        let result = produce(&mut w);
         let result = result.and_then(|_| std::io::Write::flush(&mut w).map_err(|e| e.to_string()));
         if let Err(e) = result {
-            tracing::warn!(error = %e, "image save failed mid-stream");
+            tracing::warn!(error = %e, "{what} failed mid-stream");
             let _ = tx.blocking_send(Err(std::io::Error::other(e)));
         }
     });
     let stream = futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|item| (item, rx)) });
-    Ok(([(http::header::CONTENT_TYPE, "application/x-tar")], Body::from_stream(stream)).into_response())
+    ([(http::header::CONTENT_TYPE, "application/x-tar")], Body::from_stream(stream)).into_response()
 }
 
 /// `POST /images/load?quiet=`: the body is an archive from `docker save`.

@@ -7,6 +7,7 @@ use crate::state::Daemon;
 
 pub mod containers;
 pub mod exec;
+pub mod export;
 pub mod images;
 pub mod system;
 pub mod system_df;
@@ -18,4 +19,5 @@ pub fn all() -> Router<Daemon> {
         .merge(containers::routes())
         .merge(exec::routes())
         .merge(system_df::routes())
+        .merge(export::routes())
 }
