@@ -540,3 +540,19 @@ fn parallel_imports_commits_and_removals_leave_a_consistent_store() {
     assert_eq!(dir_count(&f.root.join("layers")), 0);
     assert_eq!(dir_count(&f.root.join("blobs/sha256")), 0);
 }
+
+#[test]
+fn importing_a_save_archive_is_refused_and_leaves_nothing() {
+    let f = fixture();
+    let id = import(&f.store, &layer_tar(&[("bin/x", b"x")]), Some("a:1"));
+    let mut archive = Vec::new();
+    f.store.save(&["a:1".to_string()], &mut archive).unwrap();
+    let blobs_before = dir_count(&f.root.join("blobs/sha256"));
+    let err = f.store.import(&mut &archive[..], &ImportOptions::default()).unwrap_err();
+    assert!(err.to_string().contains("docker load"), "{err}");
+    assert_eq!(err.kind(), ErrorKind::InvalidArgument);
+    assert_eq!(f.store.count(), 1);
+    assert_eq!(dir_count(&f.root.join("blobs/sha256")), blobs_before);
+    assert_eq!(f.store.check().unwrap(), Vec::<String>::new());
+    let _ = id;
+}
