@@ -111,10 +111,10 @@ fn rmi_untags_refuses_and_forces_like_docker_and_keeps_shared_layers() {
     );
 
     // A commit on top shares the base layer: removing it keeps the base layer on disk.
-    d.berth_ok(&["run", "--name", "w", "b:2", "sh", "-c", "echo hi > /hello"]);
-    let snap = d.berth_ok(&["commit", "w", "snap:1"]).trim().to_string();
+    d.berth_ok(&["run", "--name", "wr", "b:2", "sh", "-c", "echo hi > /hello"]);
+    let snap = d.berth_ok(&["commit", "wr", "snap:1"]).trim().to_string();
     assert_eq!(layer_dirs(&d), 2);
-    let out = d.berth_ok(&["rm", "w"]);
+    let out = d.berth_ok(&["rm", "wr"]);
     assert!(!out.is_empty());
     let removed = lines(&d.berth_ok(&["rmi", "snap:1"]));
     assert_eq!(removed[0], "Untagged: snap:1");
@@ -138,8 +138,8 @@ fn rmi_untags_refuses_and_forces_like_docker_and_keeps_shared_layers() {
 fn commit_shows_the_change_and_history_shows_the_comment() {
     let d = TestDaemon::start();
     d.import_busybox();
-    d.berth_ok(&["run", "--name", "c", "busybox", "sh", "-c", "echo hello-layer > /hello; rm /bin/vi"]);
-    let id = d.berth_ok(&["commit", "-a", "Berth Tester <t@example.com>", "-m", "added hello", "-c", "ENV FOO=bar", "c", "snap:1"]);
+    d.berth_ok(&["run", "--name", "ctr", "busybox", "sh", "-c", "echo hello-layer > /hello; rm /bin/vi"]);
+    let id = d.berth_ok(&["commit", "-a", "Berth Tester <t@example.com>", "-m", "added hello", "-c", "ENV FOO=bar", "ctr", "snap:1"]);
     let id = id.trim();
     assert!(id.starts_with("sha256:") && id.len() == 71, "commit printed {id:?}");
     assert_eq!(d.berth_ok(&["run", "--rm", "snap:1", "cat", "/hello"]).trim(), "hello-layer");
@@ -237,9 +237,9 @@ fn system_df_counts_a_shared_layer_once_and_prune_reclaims() {
 fn save_and_load_round_trip_keeps_ids_history_config_and_tags() {
     let d = TestDaemon::start();
     d.import_busybox();
-    d.berth_ok(&["run", "--name", "c", "busybox", "sh", "-c", "echo saved > /saved"]);
-    d.berth_ok(&["commit", "-m", "save me", "-c", "CMD [\"cat\", \"/saved\"]", "c", "snap:1"]);
-    d.berth_ok(&["rm", "c"]);
+    d.berth_ok(&["run", "--name", "ctr", "busybox", "sh", "-c", "echo saved > /saved"]);
+    d.berth_ok(&["commit", "-m", "save me", "-c", "CMD [\"cat\", \"/saved\"]", "ctr", "snap:1"]);
+    d.berth_ok(&["rm", "ctr"]);
     let snap = image_id(&d, "snap:1");
     let base = image_id(&d, "busybox");
     let hist_before = d.berth_ok(&["history", "--no-trunc", "--format", "{{.ID}} {{.Comment}}", "snap:1"]);
@@ -305,16 +305,16 @@ fn serve_once(body: Vec<u8>) -> (String, std::thread::JoinHandle<()>) {
 fn export_flattens_and_import_takes_files_urls_and_changes() {
     let d = TestDaemon::start();
     d.import_busybox();
-    d.berth_ok(&["run", "--name", "c", "busybox", "sh", "-c", "echo flat > /newfile; rm /bin/vi; mkdir -p /etc/x"]);
+    d.berth_ok(&["run", "--name", "ctr", "busybox", "sh", "-c", "echo flat > /newfile; rm /bin/vi; mkdir -p /etc/x"]);
     let out_tar = d.dir.join("export.tar");
-    assert_eq!(d.berth_ok(&["export", "-o", out_tar.to_str().unwrap(), "c"]), "");
+    assert_eq!(d.berth_ok(&["export", "-o", out_tar.to_str().unwrap(), "ctr"]), "");
     let names = tar_names(&out_tar);
     assert!(names.iter().any(|n| n == "newfile"), "{names:?}");
     assert!(names.iter().any(|n| n == "bin/sh"), "{names:?}");
     assert!(!names.iter().any(|n| n == "bin/vi"), "deleted file exported: {names:?}");
     assert!(!names.iter().any(|n| n.contains(".wh.")), "whiteouts exported: {names:?}");
     // Same bytes through stdout.
-    let out = d.berth(&["export", "c"]);
+    let out = d.berth(&["export", "ctr"]);
     assert_success(&out, "berth export to stdout");
     assert_eq!(out.stdout.len() as u64, fs::metadata(&out_tar).unwrap().len());
     assert!(grep_mounts(&d).is_empty(), "export left mounts: {:?}", grep_mounts(&d));
@@ -367,11 +367,11 @@ fn parallel_imports_commits_and_removals_leave_a_consistent_store() {
             let (berth, tar) = (&berth, &tar);
             s.spawn(move || {
                 berth(&["import", "-c", &format!("ENV I={i}"), tar, &format!("imp:{i}")]);
-                berth(&["create", "--name", &format!("c{i}"), "busybox", "true"]);
-                berth(&["commit", "-m", &format!("commit {i}"), &format!("c{i}"), &format!("com:{i}")]);
+                berth(&["create", "--name", &format!("ctr{i}"), "busybox", "true"]);
+                berth(&["commit", "-m", &format!("commit {i}"), &format!("ctr{i}"), &format!("com:{i}")]);
                 if i % 2 == 0 {
                     berth(&["rmi", &format!("imp:{i}")]);
-                    berth(&["rm", &format!("c{i}")]);
+                    berth(&["rm", &format!("ctr{i}")]);
                     berth(&["rmi", &format!("com:{i}")]);
                 }
             });
@@ -382,7 +382,7 @@ fn parallel_imports_commits_and_removals_leave_a_consistent_store() {
     assert_eq!(lines(&d.berth_ok(&["images", "-q"])).len(), 11);
     assert_eq!(layer_dirs(d), 1, "every image shares the busybox layer");
     for i in (1..10).step_by(2) {
-        d.berth_ok(&["rm", &format!("c{i}")]);
+        d.berth_ok(&["rm", &format!("ctr{i}")]);
     }
     d.berth_ok(&["image", "prune", "-a", "-f"]);
     assert_store_consistent(d);
@@ -480,8 +480,8 @@ fn round_trip_through_real_docker() {
     }
     let d = TestDaemon::start();
     d.import_busybox();
-    d.berth_ok(&["run", "--name", "c", "busybox", "sh", "-c", "echo via-docker > /msg"]);
-    d.berth_ok(&["commit", "-m", "round trip", "-c", "CMD [\"cat\", \"/msg\"]", "c", "trip:1"]);
+    d.berth_ok(&["run", "--name", "ctr", "busybox", "sh", "-c", "echo via-docker > /msg"]);
+    d.berth_ok(&["commit", "-m", "round trip", "-c", "CMD [\"cat\", \"/msg\"]", "ctr", "trip:1"]);
     let id = image_id(&d, "trip:1");
     let hist = d.berth_ok(&["history", "--no-trunc", "--format", "{{.ID}} {{.Comment}} {{.CreatedBy}}", "trip:1"]);
     let config = d.berth_ok(&["image", "inspect", "--format", "{{json .Config}}", "trip:1"]);
@@ -502,7 +502,7 @@ fn round_trip_through_real_docker() {
     assert_success(&docker.docker(&["save", "-o", from_docker.to_str().unwrap(), "trip:1"]), "docker save");
     drop(docker);
 
-    d.berth_ok(&["rm", "c"]);
+    d.berth_ok(&["rm", "ctr"]);
     d.berth_ok(&["rmi", "trip:1"]);
     let out = d.berth_ok(&["load", "-i", from_docker.to_str().unwrap()]);
     assert_eq!(out.trim(), "Loaded image: trip:1");
