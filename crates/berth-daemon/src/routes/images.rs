@@ -291,7 +291,14 @@ async fn fetch_url(src: &str) -> ApiResult<Body> {
         let get_err = |e: &dyn std::fmt::Display| ApiError::internal(format!("Get {url:?}: {e}"));
         let stream = tokio::net::TcpStream::connect((host.trim_matches(|c| c == '[' || c == ']'), port))
             .await
-            .map_err(|e| get_err(&format!("dial tcp {host}:{port}: {e}")))?;
+            .map_err(|e| {
+                // Go's wording: `dial tcp 127.0.0.1:9: connect: connection refused`.
+                let text = match e.raw_os_error() {
+                    Some(code) => nix::errno::Errno::from_raw(code).desc().to_lowercase(),
+                    None => e.to_string(),
+                };
+                get_err(&format!("dial tcp {host}:{port}: connect: {text}"))
+            })?;
         let (mut sender, conn) = hyper::client::conn::http1::handshake::<_, Body>(hyper_util::rt::TokioIo::new(stream))
             .await
             .map_err(|e| get_err(&e))?;
