@@ -152,6 +152,14 @@ fn commit_shows_the_change_and_history_shows_the_comment() {
     let rows = lines(&hist);
     assert_eq!(rows.len(), 2, "{hist}");
     assert!(rows[0].starts_with("added hello|"), "{hist}");
+    // The parent loses its tag but has a child: it stays as an intermediate image,
+    // hidden from `images` and shown by `images -a`.
+    let base = image_id(&d, "busybox");
+    d.berth_ok(&["rm", "ctr"]);
+    assert_eq!(lines(&d.berth_ok(&["rmi", "busybox"])), vec!["Untagged: busybox:latest"]);
+    let short = base.trim_start_matches("sha256:")[..12].to_string();
+    assert!(!d.berth_ok(&["images", "-q"]).contains(&short));
+    assert!(d.berth_ok(&["images", "-a", "-q"]).contains(&short));
     let table = d.berth_ok(&["history", "snap:1"]);
     assert!(lines(&table)[0].starts_with("IMAGE          CREATED"), "{table}");
     assert!(table.contains("added hello"), "{table}");
@@ -388,6 +396,47 @@ fn parallel_imports_commits_and_removals_leave_a_consistent_store() {
     assert_store_consistent(d);
     assert_eq!(layer_dirs(d), 0);
     assert_eq!(fs::read_dir(d.root.join("blobs/sha256")).unwrap().count(), 0);
+}
+
+/// The Docker CLI against Berth prints what Berth's CLI prints for the image commands.
+#[test]
+fn docker_cli_gives_the_same_output_for_image_commands() {
+    skip_unless_docker!();
+    let d = TestDaemon::start();
+    d.import_busybox();
+    d.docker_ok(&["run", "--name", "ctr", "busybox", "sh", "-c", "echo x > /x"]);
+    let id = d.docker_ok(&["commit", "-m", "by docker", "ctr", "snap:1"]);
+    assert_eq!(id.trim(), image_id(&d, "snap:1"));
+    d.berth_ok(&["tag", "snap:1", "other:2"]);
+    for args in [
+        &["images"][..],
+        &["images", "-a", "--no-trunc"],
+        &["images", "--format", "{{.Repository}}\t{{.Tag}}\t{{.Size}}"],
+        &["images", "--filter", "reference=snap"],
+        &["history", "snap:1"],
+        &["history", "--no-trunc", "--format", "{{.ID}} {{.Comment}}", "snap:1"],
+        &["system", "df"],
+        &["system", "df", "--format", "{{json .}}"],
+    ] {
+        assert_eq!(d.docker_ok(args), d.berth_ok(args), "docker vs berth: {args:?}");
+    }
+    // save with Docker's CLI, load with Berth's, and back.
+    let archive = d.dir.join("d.tar");
+    d.docker_ok(&["save", "-o", archive.to_str().unwrap(), "snap:1"]);
+    d.berth_ok(&["rmi", "other:2"]);
+    d.docker_ok(&["rm", "ctr"]);
+    d.docker_ok(&["rmi", "snap:1"]);
+    assert_eq!(d.docker_ok(&["load", "-i", archive.to_str().unwrap()]).trim(), "Loaded image: snap:1");
+    assert_eq!(id.trim(), image_id(&d, "snap:1"));
+    d.docker_ok(&["create", "--name", "ctr2", "snap:1", "true"]);
+    let out = d.docker(&["export", "ctr2"]);
+    assert_success(&out, "docker export");
+    assert_eq!(out.stdout.len(), d.berth(&["export", "ctr2"]).stdout.len());
+    d.docker_ok(&["rm", "ctr2"]);
+    let pruned = d.docker_ok(&["image", "prune", "-a", "-f"]);
+    assert!(pruned.starts_with("Deleted Images:\nuntagged: busybox:latest\n") || pruned.contains("untagged: snap:1"), "{pruned}");
+    assert_eq!(d.docker_ok(&["images", "-q"]), "");
+    assert_store_consistent(&d);
 }
 
 // ---- a round trip through a real Docker daemon ---------------------------------------------

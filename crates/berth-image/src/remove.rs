@@ -131,11 +131,14 @@ impl ImageStore {
             // quietly (moby's `quiet`), since the untag already did what was asked.
             // moby's `quiet`: a conflict is reported only when nobody uses the image
             // (dependent children), otherwise the untag stands alone.
+            // The conflict is ignored unless the image is dangling (no references, no
+            // child images) and no container uses it.
             if let Err(e) = self.check_delete_conflict(&id, force, false, &[], user_of) {
-                if user_of(&id).is_none() {
-                    return Err(e);
+                let dangling = !self.has_children(&id)?;
+                if !dangling || user_of(&id).is_some() {
+                    return Ok(records);
                 }
-                return Ok(records);
+                return Err(e);
             }
         } else {
             if is_single_reference(&repo_refs) {
