@@ -105,7 +105,7 @@ fn parse_timestamp(s: &str) -> Option<i64> {
 struct Row {
     id: String,
     meta: ImageMeta,
-    config: ImageConfig,
+    config: std::sync::Arc<ImageConfig>,
     refs: Vec<Reference>,
 }
 
@@ -125,7 +125,7 @@ impl ImageStore {
         let mut out = Vec::with_capacity(images.len());
         for (id, v) in images {
             let meta: ImageMeta = decode(&v, "image record")?;
-            let config = self.image_config(&id)?;
+            let config = self.image_config_shared(&id)?;
             let mut refs = by_image.remove(&id).unwrap_or_default();
             refs.sort_by_key(|r| r.to_string());
             out.push(Row { id, meta, config, refs });

@@ -326,6 +326,7 @@ impl ImageStore {
         }
         txn.commit()?;
         let mut out = vec![deleted(id.to_string())];
+        self.forget_config(id);
         let _ = self.content.delete(id);
         let mut reclaimed = 0;
         for (chain, lm) in gone_layers {
