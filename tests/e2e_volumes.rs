@@ -394,3 +394,18 @@ fn docker_py_volumes() {
     assert_success(&out, "docker-py volumes script");
     assert_eq!(stdout(&out), "pyv local v\n['pyv']\nb'hi\\n'\nb'hi\\n'\n0\n", "stderr: {}", stderr(&out));
 }
+
+#[test]
+fn system_df_counts_local_volumes() {
+    let d = daemon();
+    d.berth_ok(&["volume", "create", "used"]);
+    d.berth_ok(&["volume", "create", "idle"]);
+    d.berth_ok(&["run", "-d", "--name", "holder", "-v", "used:/data", "busybox", "sh", "-c",
+        "dd if=/dev/zero of=/data/f bs=1000 count=300 2>/dev/null; sleep 100"]);
+    assert!(wait_until(std::time::Duration::from_secs(10), || {
+        d.berth_ok(&["system", "df", "--format", "{{.Type}} {{.Size}}"]).contains("Local Volumes 300kB")
+    }), "system df: {}", d.berth_ok(&["system", "df"]));
+    let line = d.berth_ok(&["system", "df", "--format", "{{.Type}}|{{.TotalCount}}|{{.Active}}"]);
+    assert!(line.lines().any(|l| l == "Local Volumes|2|1"), "system df: {line}");
+    d.berth_ok(&["rm", "-f", "holder"]);
+}

@@ -7,9 +7,11 @@ use crate::state::Daemon;
 
 pub mod containers;
 pub mod exec;
+pub mod export;
 pub mod images;
 pub mod system;
 pub mod volumes;
+pub mod system_df;
 
 pub fn all() -> Router<Daemon> {
     Router::new()
@@ -18,4 +20,6 @@ pub fn all() -> Router<Daemon> {
         .merge(containers::routes())
         .merge(exec::routes())
         .merge(volumes::routes())
+        .merge(system_df::routes())
+        .merge(export::routes())
 }
