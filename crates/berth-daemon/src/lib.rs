@@ -4,6 +4,7 @@
 pub mod config;
 pub mod containers;
 pub mod error;
+pub mod fsutil;
 pub mod hijack;
 pub mod routes;
 pub mod server;

@@ -33,6 +33,7 @@ pub mod store;
 pub mod top;
 
 use std::collections::HashMap;
+use crate::fsutil::dir_size;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -153,23 +154,6 @@ fn parse_time(s: &str) -> Option<DateTime<Utc>> {
     DateTime::parse_from_rfc3339(s).ok().map(|t| t.with_timezone(&Utc))
 }
 
-/// `du`-style size in bytes of a directory tree (not following symlinks).
-fn dir_size(path: &Path) -> i64 {
-    let mut total = 0i64;
-    let mut stack = vec![path.to_path_buf()];
-    while let Some(p) = stack.pop() {
-        let Ok(rd) = std::fs::read_dir(&p) else { continue };
-        for e in rd.flatten() {
-            let Ok(md) = e.path().symlink_metadata() else { continue };
-            if md.is_dir() {
-                stack.push(e.path());
-            } else {
-                total += md.len() as i64;
-            }
-        }
-    }
-    total
-}
 
 fn remove_dir_all_quiet(path: &Path) {
     match std::fs::remove_dir_all(path) {

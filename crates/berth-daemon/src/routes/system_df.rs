@@ -8,7 +8,7 @@
 //! repeatable) limits the answer to those parts; the others are null.
 
 use std::collections::HashMap;
-use std::path::Path;
+use crate::fsutil::dir_size;
 
 use axum::extract::{RawQuery, State};
 use axum::routing::get;
@@ -43,23 +43,6 @@ fn wanted_types(raw: Option<&str>) -> ApiResult<Vec<String>> {
     Ok(out)
 }
 
-/// `du`-style bytes of a directory tree (regular files and symlinks, not following them).
-fn dir_size(path: &Path) -> i64 {
-    let mut total = 0i64;
-    let mut stack = vec![path.to_path_buf()];
-    while let Some(p) = stack.pop() {
-        let Ok(rd) = std::fs::read_dir(&p) else { continue };
-        for e in rd.flatten() {
-            let Ok(md) = e.path().symlink_metadata() else { continue };
-            if md.is_dir() {
-                stack.push(e.path());
-            } else {
-                total += md.len() as i64;
-            }
-        }
-    }
-    total
-}
 
 /// Local volumes for `system df`: one `Volume` object per volume with
 /// `UsageData: {Size, RefCount}`.

@@ -25,6 +25,7 @@
 pub mod copyup;
 
 use std::collections::BTreeMap;
+use crate::fsutil::dir_size;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
 
@@ -403,23 +404,6 @@ impl VolumeService {
     }
 }
 
-/// `du`-style size in bytes of a directory tree (not following symlinks).
-pub fn dir_size(path: &Path) -> i64 {
-    let mut total = 0i64;
-    let mut stack = vec![path.to_path_buf()];
-    while let Some(p) = stack.pop() {
-        let Ok(rd) = std::fs::read_dir(&p) else { continue };
-        for e in rd.flatten() {
-            let Ok(md) = e.path().symlink_metadata() else { continue };
-            if md.is_dir() {
-                stack.push(e.path());
-            } else {
-                total += md.len() as i64;
-            }
-        }
-    }
-    total
-}
 
 /// Whether `path` is a mount point (listed in /proc/self/mountinfo).
 pub fn is_mount_point(path: &Path) -> bool {
