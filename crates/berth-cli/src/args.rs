@@ -54,6 +54,8 @@ pub enum Cmd {
     Top(TopArgs),
     /// Execute a command in a running container
     Exec(ExecArgs),
+    /// List port mappings or a specific mapping for the container
+    Port(PortArgs),
     /// Remove one or more images
     Rmi(RmiArgs),
     /// Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE
@@ -90,6 +92,7 @@ pub enum ContainerCmd {
     Exec(ExecArgs),
     /// Remove all stopped containers
     Prune(PruneArgs),
+    Port(PortArgs),
 }
 
 #[derive(Subcommand, Debug)]
@@ -428,6 +431,14 @@ pub struct RenameArgs {
     pub old: String,
     #[arg(value_name = "NEW_NAME")]
     pub new: String,
+}
+
+#[derive(Args, Debug)]
+pub struct PortArgs {
+    #[arg(value_name = "CONTAINER")]
+    pub container: String,
+    #[arg(value_name = "PRIVATE_PORT[/PROTO]")]
+    pub port: Option<String>,
 }
 
 #[derive(Args, Debug)]

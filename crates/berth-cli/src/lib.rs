@@ -10,6 +10,7 @@ pub mod client;
 pub mod container;
 pub mod formatters;
 pub mod image;
+pub mod network;
 pub mod opts;
 pub mod stream;
 pub mod system;
@@ -207,6 +208,7 @@ async fn dispatch(cli: Cli) -> Result<i32, Failure> {
         Cmd::Top(a) | Cmd::Container(ContainerCmd::Top(a)) => container::top(&c, a).await,
         Cmd::Exec(a) | Cmd::Container(ContainerCmd::Exec(a)) => container::exec(&c, a).await,
         Cmd::Container(ContainerCmd::Prune(a)) => container::prune(&c, a).await,
+        Cmd::Port(a) | Cmd::Container(ContainerCmd::Port(a)) => network::port(&c, a).await,
     }
 }
 

@@ -81,12 +81,15 @@ pub fn validate_host_config(hc: &HostConfig, config: &ContainerConfig) -> Result
     let unsupported = |what: &str| {
         Err(ApiError::invalid(format!("{what} is not supported by Berth yet")))
     };
-    if hc.port_bindings.values().any(|b| b.as_ref().is_some_and(|b| !b.is_empty())) {
-        return unsupported("publishing ports (-p/--publish)");
+    if !hc.port_bindings.is_empty() && hc.network_mode != "bridge" && hc.network_mode != "default" && !hc.network_mode.is_empty() {
+        if hc.network_mode == "host" {
+            // Docker ignores published ports in host mode (with a warning).
+        } else {
+            return Err(ApiError::invalid("conflicting options: port publishing and the container type network mode"));
+        }
     }
-    if hc.publish_all_ports {
-        return unsupported("publishing all ports (-P/--publish-all)");
-    }
+    berth_net::ports::requests(&hc.port_bindings, config.exposed_ports.as_ref(), hc.publish_all_ports)
+        .map_err(|e| ApiError::invalid(e.to_string()))?;
     if !hc.binds.is_empty() || !hc.mounts.is_empty() || !hc.volumes_from.is_empty() {
         return unsupported("mounting volumes or host paths (-v/--mount/--volumes-from)");
     }
@@ -311,7 +314,12 @@ mod tests {
     fn unsupported_host_settings_are_refused() {
         let c = ContainerConfig::default();
         let hc: HostConfig = serde_json::from_str(r#"{"PortBindings":{"80/tcp":[{"HostPort":"8080"}]}}"#).unwrap();
-        assert!(validate_host_config(&hc, &c).unwrap_err().message.contains("-p/--publish"));
+        assert!(validate_host_config(&hc, &c).is_ok());
+        let hc: HostConfig = serde_json::from_str(r#"{"PortBindings":{"80/tcp":[{"HostPort":"80x"}]}}"#).unwrap();
+        assert_eq!(validate_host_config(&hc, &c).unwrap_err().message, "invalid hostPort: 80x");
+        let hc: HostConfig =
+            serde_json::from_str(r#"{"NetworkMode":"none","PortBindings":{"80/tcp":[{"HostPort":"80"}]}}"#).unwrap();
+        assert!(validate_host_config(&hc, &c).unwrap_err().message.contains("conflicting options"));
         let hc: HostConfig = serde_json::from_str(r#"{"Binds":["/a:/b"]}"#).unwrap();
         assert!(validate_host_config(&hc, &c).is_err());
         for mode in ["default", "bridge", "none", "host", ""] {

@@ -24,6 +24,7 @@ pub mod filters;
 pub mod logs;
 pub mod merge;
 pub mod names;
+pub mod network;
 pub mod record;
 pub mod shim;
 pub mod store;
@@ -116,6 +117,8 @@ pub struct ContainerService {
     store: RecordStore,
     entries: Mutex<HashMap<String, Entry>>,
     pub(crate) execs: exec::ExecTable,
+    /// The default bridge and the containers' endpoints on it.
+    pub net: Arc<network::NetworkService>,
 }
 
 fn start_error_kind(exit_code: i64) -> ErrorKind {
@@ -181,6 +184,13 @@ impl ContainerService {
         db: Arc<redb::Database>,
         images: Arc<ImageStore>,
     ) -> anyhow::Result<Arc<Self>> {
+        let net = network::NetworkService::open(
+            db.clone(),
+            &config.root,
+            &config.exec_root,
+            &config.bridge_name,
+            Some(config.bip.as_str()),
+        )?;
         let store = RecordStore::open(db)?;
         let mut entries = HashMap::new();
         for rec in store.load_all()? {
@@ -194,6 +204,7 @@ impl ContainerService {
             store,
             entries: Mutex::new(entries),
             execs: exec::ExecTable::default(),
+            net,
         }))
     }
 
@@ -497,7 +508,23 @@ impl ContainerService {
         rec: &ContainerRecord,
         pending: Vec<PendingAttach>,
     ) -> Result<(i64, tokio::net::UnixStream), (ApiError, i64)> {
-        let spec = self.build_spec(rec).map_err(|e| (e, 128))?;
+        let mut spec = self.build_spec(rec).map_err(|e| (e, 128))?;
+        let attached = self.net.attach(rec).map_err(|e| (e, 128))?;
+        spec.network = attached.network;
+        spec.mounts.extend(attached.mounts);
+        let result = self.launch_with(rec, pending, spec).await;
+        if result.is_err() {
+            self.net.detach(&rec.id);
+        }
+        result
+    }
+
+    async fn launch_with(
+        &self,
+        rec: &ContainerRecord,
+        pending: Vec<PendingAttach>,
+        spec: ContainerSpec,
+    ) -> Result<(i64, tokio::net::UnixStream), (ApiError, i64)> {
         let state = self.state_dir(&rec.id);
         remove_dir_all_quiet(&state);
         let write = std::fs::create_dir_all(&state).and_then(|_| {
@@ -577,6 +604,7 @@ impl ContainerService {
         // Clean up before announcing the exit: whoever waits for it (stop, restart, rm)
         // finds no process, cgroup or state dir left, and a new start gets a fresh dir.
         clean_state_dir(state).await;
+        self.net.detach(id);
         let auto_remove = {
             let mut entries = self.lock();
             let Some(entry) = entries.get_mut(id) else { return };
@@ -634,6 +662,10 @@ impl ContainerService {
                 }
             }
         }
+        let (running, stopped): (Vec<ContainerRecord>, Vec<ContainerRecord>) =
+            self.lock().values().map(|e| e.rec.clone()).partition(|r| r.state.status.is_running());
+        let stopped: Vec<String> = stopped.into_iter().map(|r| r.id).collect();
+        self.net.restore(&running, &stopped);
     }
 
     // ---------------------------------------------------------------- signals
@@ -783,6 +815,7 @@ impl ContainerService {
             tracing::error!(id, error = %e, "deleting container record");
         }
         remove_dir_all_quiet(&self.state_dir(id));
+        self.net.release(id);
         remove_dir_all_quiet(&self.container_dir(id));
         self.execs.container_removed(id);
         entry.events.send_modify(|ev| {
@@ -1086,7 +1119,7 @@ impl ContainerService {
             image_id: rec.image_id.clone(),
             command: rec.command_line(),
             created: rec.created.timestamp(),
-            ports: Vec::new(),
+            ports: self.net.summary_ports(rec),
             size_rw,
             size_root_fs,
             labels: rec.config.labels.clone(),
@@ -1163,9 +1196,9 @@ impl ContainerService {
             args: rec.args.clone(),
             state: rec.api_state(),
             image: rec.image_id.clone(),
-            resolv_conf_path: String::new(),
-            hostname_path: String::new(),
-            hosts_path: String::new(),
+            resolv_conf_path: self.net.file_paths(&rec).0,
+            hostname_path: self.net.file_paths(&rec).1,
+            hosts_path: self.net.file_paths(&rec).2,
             log_path: rec.log_path.display().to_string(),
             name: rec.name.clone(),
             restart_count: rec.restart_count,
@@ -1181,7 +1214,7 @@ impl ContainerService {
             size_root_fs,
             mounts: Vec::new(),
             config: rec.config.clone(),
-            network_settings: network_settings(),
+            network_settings: self.net.settings(&rec),
         })
     }
 
@@ -1190,17 +1223,6 @@ impl ContainerService {
             e.rec.exec_ids.push(exec_id.to_string());
         }
     }
-}
-
-/// Docker's `NetworkSettings` with no networks attached.
-fn network_settings() -> serde_json::Value {
-    serde_json::json!({
-        "Bridge": "", "SandboxID": "", "SandboxKey": "", "Ports": {},
-        "HairpinMode": false, "LinkLocalIPv6Address": "", "LinkLocalIPv6PrefixLen": 0,
-        "SecondaryIPAddresses": null, "SecondaryIPv6Addresses": null, "EndpointID": "",
-        "Gateway": "", "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0, "IPAddress": "",
-        "IPPrefixLen": 0, "IPv6Gateway": "", "MacAddress": "", "Networks": {}
-    })
 }
 
 fn label_matches(rec: &ContainerRecord, l: &str) -> bool {

@@ -1,0 +1,442 @@
+//! Container networking as the daemon sees it: one default bridge per daemon
+//! (`--bridge-name`, `--bip`), an endpoint per container (address, MAC, published ports),
+//! set up before the container starts and torn down when it stops.
+//!
+//! ## Persistence (`meta.db`)
+//! Table `net_endpoints`: container ID → JSON [`EndpointRecord`]. The address is allocated
+//! at the first start and kept until `rm` (IPAM: the used addresses are those of the
+//! records); `ports` holds the host ports while the container runs. At daemon start the
+//! nftables table and the port proxies of running containers are rebuilt from it.
+//!
+//! Per container: `<exec-root>/netns/<id>` (the bind-mounted namespace, joined by the
+//! runtime), host veth `vb<first 11 hex of id>`, and `hosts`, `hostname`, `resolv.conf`
+//! under `<root>/containers/<id>/`, bind-mounted over `/etc/…`.
+
+use std::collections::HashMap;
+use std::net::Ipv4Addr;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use berth_net::ipam::{self, Subnet};
+use berth_net::ports::{self, PortMapping};
+use berth_net::proxy::Proxy;
+use berth_net::{files, link, nft, NetError};
+use berth_runtime::{MountSpec, NetworkMode};
+use redb::{ReadableDatabase, ReadableTable, TableDefinition};
+use serde::{Deserialize, Serialize};
+
+use super::record::ContainerRecord;
+use crate::error::{ApiError, ApiResult};
+
+/// `net_endpoints`: container ID → [`EndpointRecord`] as JSON.
+pub const NET_ENDPOINTS: TableDefinition<&str, &[u8]> = TableDefinition::new("net_endpoints");
+
+/// A container's place on the default bridge.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct EndpointRecord {
+    pub ip: Ipv4Addr,
+    pub mac: String,
+    pub endpoint_id: String,
+    /// Published ports while the container runs (empty when stopped).
+    #[serde(default)]
+    pub ports: Vec<PortMapping>,
+}
+
+/// What the runtime spec needs from the network set-up.
+pub struct Attached {
+    pub network: NetworkMode,
+    pub mounts: Vec<MountSpec>,
+}
+
+pub struct NetworkService {
+    pub bridge: String,
+    pub subnet: Subnet,
+    pub table: String,
+    /// A stable ID for the default `bridge` network.
+    pub network_id: String,
+    mtu: u32,
+    db: Arc<redb::Database>,
+    root: PathBuf,
+    exec_root: PathBuf,
+    state: Mutex<State>,
+}
+
+#[derive(Default)]
+struct State {
+    endpoints: HashMap<String, EndpointRecord>,
+    proxies: HashMap<String, Vec<Proxy>>,
+}
+
+fn net_err(e: NetError) -> ApiError {
+    ApiError::new(e.kind(), e.to_string())
+}
+
+fn db_err(e: impl std::fmt::Display) -> ApiError {
+    ApiError::internal(format!("network metadata: {e}"))
+}
+
+fn uses_bridge(rec: &ContainerRecord) -> bool {
+    matches!(rec.host_config.network_mode.as_str(), "" | "default" | "bridge")
+}
+
+impl NetworkService {
+    /// Creates (or adopts) the bridge and loads the endpoints. `bip` overrides the subnet.
+    pub fn open(
+        db: Arc<redb::Database>,
+        root: &Path,
+        exec_root: &Path,
+        bridge: &str,
+        bip: Option<&str>,
+    ) -> anyhow::Result<Arc<Self>> {
+        if bridge.is_empty() || bridge.len() > 15 {
+            anyhow::bail!("invalid bridge name {bridge:?}: 1 to 15 characters");
+        }
+        let subnet = match bip {
+            Some(b) if !b.is_empty() => b.parse::<Subnet>()?,
+            _ => match link::bridge_subnet(bridge) {
+                Some(s) => s,
+                None => ipam::pick_default_subnet(&link::routed_subnets(bridge))?,
+            },
+        };
+        let mtu = link::default_mtu();
+        link::ensure_bridge(bridge, &subnet, mtu)?;
+        if nft::forward_policy_drop() {
+            tracing::warn!(
+                "an `ip filter FORWARD` chain with policy drop exists (a dockerd with iptables?): \
+                 traffic between containers on {bridge} and other networks may be dropped"
+            );
+        }
+        let mut endpoints = HashMap::new();
+        {
+            let tx = db.begin_write()?;
+            tx.open_table(NET_ENDPOINTS)?;
+            tx.commit()?;
+            let tx = db.begin_read()?;
+            let t = tx.open_table(NET_ENDPOINTS)?;
+            for e in t.iter()? {
+                let (k, v) = e?;
+                match serde_json::from_slice::<EndpointRecord>(v.value()) {
+                    Ok(r) => {
+                        endpoints.insert(k.value().to_string(), r);
+                    }
+                    Err(e) => tracing::warn!(id = k.value(), error = %e, "skipping unreadable endpoint"),
+                }
+            }
+        }
+        let network_id = {
+            let path = root.join("bridge-network-id");
+            match std::fs::read_to_string(&path) {
+                Ok(s) if s.trim().len() == 64 => s.trim().to_string(),
+                _ => {
+                    let id: String = (0..4).map(|_| format!("{:016x}", rand::random::<u64>())).collect();
+                    std::fs::write(&path, &id)?;
+                    id
+                }
+            }
+        };
+        tracing::info!(bridge, %subnet, "default bridge ready");
+        Ok(Arc::new(NetworkService {
+            bridge: bridge.to_string(),
+            table: nft::table_name(bridge),
+            subnet,
+            network_id,
+            mtu,
+            db,
+            root: root.to_path_buf(),
+            exec_root: exec_root.to_path_buf(),
+            state: Mutex::new(State { endpoints, ..Default::default() }),
+        }))
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn netns_path(&self, id: &str) -> PathBuf {
+        self.exec_root.join("netns").join(id)
+    }
+
+    fn host_veth(id: &str) -> String {
+        format!("vb{}", &id[..id.len().min(11)])
+    }
+
+    fn persist(&self, id: &str, rec: Option<&EndpointRecord>) -> ApiResult<()> {
+        let tx = self.db.begin_write().map_err(db_err)?;
+        {
+            let mut t = tx.open_table(NET_ENDPOINTS).map_err(db_err)?;
+            match rec {
+                Some(r) => {
+                    let bytes = serde_json::to_vec(r).map_err(db_err)?;
+                    t.insert(id, bytes.as_slice()).map_err(db_err)?;
+                }
+                None => {
+                    t.remove(id).map_err(db_err)?;
+                }
+            }
+        }
+        tx.commit().map_err(db_err)
+    }
+
+    /// Replaces this daemon's nftables table with the rules for the current endpoints.
+    fn sync_rules(&self, st: &State) -> ApiResult<()> {
+        let published = st
+            .endpoints
+            .values()
+            .flat_map(|e| e.ports.iter().map(move |p| (e.ip, p.clone())))
+            .collect();
+        let rules = nft::BridgeRules { bridge: self.bridge.clone(), subnet: self.subnet, internal: false, published };
+        nft::apply(&nft::render(&self.table, &[rules])).map_err(net_err)
+    }
+
+    fn write_files(&self, rec: &ContainerRecord, ip: Option<Ipv4Addr>) -> ApiResult<Vec<MountSpec>> {
+        let dir = self.root.join("containers").join(&rec.id);
+        let host_resolv = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
+        let fqdn = &rec.config.hostname;
+        let contents = [
+            ("hosts", "/etc/hosts", files::hosts(fqdn, ip, &[])),
+            ("hostname", "/etc/hostname", files::hostname(fqdn)),
+            ("resolv.conf", "/etc/resolv.conf", files::resolv_conf(&host_resolv)),
+        ];
+        let mut mounts = Vec::new();
+        for (file, dest, text) in contents {
+            let path = dir.join(file);
+            std::fs::write(&path, text)
+                .map_err(|e| ApiError::internal(format!("writing {}: {e}", path.display())))?;
+            mounts.push(MountSpec {
+                destination: dest.into(),
+                kind: "bind".into(),
+                source: path,
+                options: vec!["rbind".into(), "rprivate".into()],
+            });
+        }
+        Ok(mounts)
+    }
+
+    /// Sets up the container's network before it starts. On error nothing is left behind.
+    pub fn attach(&self, rec: &ContainerRecord) -> ApiResult<Attached> {
+        match rec.host_config.network_mode.as_str() {
+            "host" => return Ok(Attached { network: NetworkMode::Host, mounts: Vec::new() }),
+            "none" => {
+                let mounts = self.write_files(rec, None)?;
+                return Ok(Attached { network: NetworkMode::Loopback, mounts });
+            }
+            _ if !uses_bridge(rec) => {
+                return Err(ApiError::not_found(format!("network {} not found", rec.host_config.network_mode)))
+            }
+            _ => {}
+        }
+        let requests = ports::requests(
+            &rec.host_config.port_bindings,
+            rec.config.exposed_ports.as_ref(),
+            rec.host_config.publish_all_ports,
+        )
+        .map_err(net_err)?;
+        let id = &rec.id;
+        let mut st = self.lock();
+        let mut ep = match st.endpoints.get(id) {
+            Some(e) => e.clone(),
+            None => {
+                let used: Vec<Ipv4Addr> = st.endpoints.values().map(|e| e.ip).collect();
+                let ip = self.subnet.allocate(&used).map_err(net_err)?;
+                let endpoint_id: String = (0..4).map(|_| format!("{:016x}", rand::random::<u64>())).collect();
+                EndpointRecord { ip, mac: ipam::mac_for(ip), endpoint_id, ports: Vec::new() }
+            }
+        };
+        // Host ports first: a taken port fails before anything is created.
+        let mut proxies = Vec::new();
+        for r in &requests {
+            match berth_net::proxy::start(r, ep.ip) {
+                Ok(p) => proxies.push(p),
+                Err(e) => {
+                    return Err(ApiError::internal(format!(
+                        "driver failed programming external connectivity on endpoint {} ({}): {e}",
+                        rec.name.trim_start_matches('/'),
+                        ep.endpoint_id
+                    )))
+                }
+            }
+        }
+        ep.ports = proxies.iter().map(|p| p.mapping.clone()).collect();
+        let mounts = self.write_files(rec, Some(ep.ip))?;
+        let ns = self.netns_path(id);
+        self.cleanup_links(id);
+        link::create_netns(&ns).map_err(net_err)?;
+        let veth = Self::host_veth(id);
+        let endpoint = link::Endpoint {
+            bridge: &self.bridge,
+            host_veth: &veth,
+            ifname: "eth0",
+            ip: ep.ip,
+            prefix: self.subnet.prefix,
+            gateway: Some(self.subnet.gateway()),
+            mac: &ep.mac,
+            mtu: self.mtu,
+        };
+        if let Err(e) = link::attach(&ns, &endpoint) {
+            link::remove_netns(&ns);
+            return Err(net_err(e));
+        }
+        if let Err(e) = self.persist(id, Some(&ep)) {
+            self.cleanup_links(id);
+            return Err(e);
+        }
+        st.endpoints.insert(id.clone(), ep);
+        st.proxies.insert(id.clone(), proxies);
+        if let Err(e) = self.sync_rules(&st) {
+            drop(st);
+            self.detach(id);
+            return Err(e);
+        }
+        Ok(Attached { network: NetworkMode::Join(ns), mounts })
+    }
+
+    fn cleanup_links(&self, id: &str) {
+        let _ = link::delete_link(&Self::host_veth(id));
+        let ns = self.netns_path(id);
+        if ns.exists() {
+            link::remove_netns(&ns);
+        }
+    }
+
+    /// Tears down what [`Self::attach`] made (the address stays allocated). Idempotent.
+    pub fn detach(&self, id: &str) {
+        let mut st = self.lock();
+        st.proxies.remove(id);
+        if let Some(ep) = st.endpoints.get_mut(id) {
+            if !ep.ports.is_empty() {
+                ep.ports.clear();
+                let ep = ep.clone();
+                if let Err(e) = self.persist(id, Some(&ep)) {
+                    tracing::warn!(id, error = %e, "persisting detached endpoint");
+                }
+                if let Err(e) = self.sync_rules(&st) {
+                    tracing::warn!(id, error = %e, "updating nftables rules");
+                }
+            }
+        }
+        drop(st);
+        self.cleanup_links(id);
+    }
+
+    /// Detaches and frees the container's address (`rm`).
+    pub fn release(&self, id: &str) {
+        self.detach(id);
+        let mut st = self.lock();
+        if st.endpoints.remove(id).is_some() {
+            if let Err(e) = self.persist(id, None) {
+                tracing::warn!(id, error = %e, "deleting endpoint");
+            }
+        }
+    }
+
+    /// At daemon start: re-opens the port proxies of running containers, tears down what
+    /// stopped ones left, and rebuilds the nftables table from the metadata.
+    pub fn restore(&self, running: &[ContainerRecord], stopped: &[String]) {
+        for id in stopped {
+            self.detach(id);
+        }
+        let mut st = self.lock();
+        for rec in running.iter().filter(|r| uses_bridge(r)) {
+            let Some(ep) = st.endpoints.get(&rec.id).cloned() else { continue };
+            let mut proxies = Vec::new();
+            for m in &ep.ports {
+                let req = ports::PortRequest {
+                    proto: m.proto,
+                    container_port: m.container_port,
+                    host_ip: m.host_ip,
+                    host_ports: Some((m.host_port, m.host_port)),
+                };
+                match berth_net::proxy::start(&req, ep.ip) {
+                    Ok(p) => proxies.push(p),
+                    Err(e) => tracing::warn!(id = rec.id, error = %e, "re-opening a published port"),
+                }
+            }
+            st.proxies.insert(rec.id.clone(), proxies);
+        }
+        if let Err(e) = self.sync_rules(&st) {
+            tracing::error!(error = %e, "rebuilding nftables rules");
+        }
+    }
+
+    /// Docker's `NetworkSettings` for `inspect`.
+    pub fn settings(&self, rec: &ContainerRecord) -> serde_json::Value {
+        let st = self.lock();
+        let ep = st.endpoints.get(&rec.id).filter(|_| rec.state.status.is_running() && uses_bridge(rec));
+        let mappings = ep.map(|e| e.ports.as_slice()).unwrap_or(&[]);
+        let ports = ports::ports_json(rec.config.exposed_ports.as_ref(), mappings);
+        let (ip, gw, mac, prefix, eid) = match ep {
+            Some(e) => (
+                e.ip.to_string(),
+                self.subnet.gateway().to_string(),
+                e.mac.clone(),
+                self.subnet.prefix as i64,
+                e.endpoint_id.clone(),
+            ),
+            None => Default::default(),
+        };
+        let mut networks = serde_json::Map::new();
+        let mode = rec.host_config.network_mode.as_str();
+        let net_name = if uses_bridge(rec) { "bridge" } else { mode };
+        if !net_name.starts_with("container:") {
+            networks.insert(
+                net_name.to_string(),
+                serde_json::json!({
+                    "IPAMConfig": null, "Links": null, "Aliases": null, "MacAddress": mac,
+                    "DriverOpts": null, "NetworkID": if uses_bridge(rec) { self.network_id.clone() } else { String::new() },
+                    "EndpointID": eid, "Gateway": gw, "IPAddress": ip, "IPPrefixLen": prefix,
+                    "IPv6Gateway": "", "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0, "DNSNames": null
+                }),
+            );
+        }
+        let sandbox_key = if ep.is_some() { self.netns_path(&rec.id).display().to_string() } else { String::new() };
+        serde_json::json!({
+            "Bridge": "", "SandboxID": if ep.is_some() { rec.id.clone() } else { String::new() },
+            "SandboxKey": sandbox_key, "Ports": ports,
+            "HairpinMode": false, "LinkLocalIPv6Address": "", "LinkLocalIPv6PrefixLen": 0,
+            "SecondaryIPAddresses": null, "SecondaryIPv6Addresses": null, "EndpointID": eid,
+            "Gateway": gw, "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0, "IPAddress": ip,
+            "IPPrefixLen": prefix, "IPv6Gateway": "", "MacAddress": mac, "Networks": networks
+        })
+    }
+
+    /// `ps`'s `Ports`: the published ports, then the exposed ones not published.
+    pub fn summary_ports(&self, rec: &ContainerRecord) -> Vec<berth_api::container::Port> {
+        use berth_api::container::Port;
+        let st = self.lock();
+        let mappings = st
+            .endpoints
+            .get(&rec.id)
+            .filter(|_| rec.state.status.is_running())
+            .map(|e| e.ports.clone())
+            .unwrap_or_default();
+        let mut out: Vec<Port> = mappings
+            .iter()
+            .map(|m| Port {
+                ip: Some(m.host_ip.to_string()),
+                private_port: m.container_port,
+                public_port: Some(m.host_port),
+                kind: m.proto.as_str().into(),
+            })
+            .collect();
+        for key in rec.config.exposed_ports.iter().flat_map(|e| e.keys()) {
+            if let Ok((proto, first, last)) = ports::parse_port_key(key) {
+                for p in first..=last {
+                    if !mappings.iter().any(|m| m.proto == proto && m.container_port == p) {
+                        out.push(Port { ip: None, private_port: p, public_port: None, kind: proto.as_str().into() });
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    /// The files' paths shown by `inspect` (empty when the mode has none).
+    pub fn file_paths(&self, rec: &ContainerRecord) -> (String, String, String) {
+        if rec.host_config.network_mode == "host" {
+            return Default::default();
+        }
+        let dir = self.root.join("containers").join(&rec.id);
+        let p = |f: &str| dir.join(f).display().to_string();
+        (p("resolv.conf"), p("hostname"), p("hosts"))
+    }
+}
