@@ -18,7 +18,7 @@ pub struct DaemonArgs {
     #[arg(long = "cgroup-parent", default_value = "")]
     pub cgroup_parent: String,
     /// Name of the default bridge (at most 15 characters); the nftables table is
-    /// `berth_<name>`
+    /// `berth_<name>`; `none` disables the default bridge (containers get loopback only)
     #[arg(long = "bridge-name", default_value = "berth0")]
     pub bridge_name: String,
     /// The default bridge's subnet (CIDR); default: the bridge's current one, else

@@ -49,6 +49,8 @@ pub struct Attached {
 }
 
 pub struct NetworkService {
+    /// False with `--bridge-name none`.
+    pub enabled: bool,
     pub bridge: String,
     pub subnet: Subnet,
     pub table: String,
@@ -81,6 +83,8 @@ fn uses_bridge(rec: &ContainerRecord) -> bool {
 
 impl NetworkService {
     /// Creates (or adopts) the bridge and loads the endpoints. `bip` overrides the subnet.
+    /// `bridge == "none"` (Docker's `--bridge=none`) disables the default bridge: such
+    /// containers get only loopback, and nothing is created on the host.
     pub fn open(
         db: Arc<redb::Database>,
         root: &Path,
@@ -88,19 +92,23 @@ impl NetworkService {
         bridge: &str,
         bip: Option<&str>,
     ) -> anyhow::Result<Arc<Self>> {
+        let enabled = bridge != "none";
         if bridge.is_empty() || bridge.len() > 15 {
             anyhow::bail!("invalid bridge name {bridge:?}: 1 to 15 characters");
         }
         let subnet = match bip {
             Some(b) if !b.is_empty() => b.parse::<Subnet>()?,
+            _ if !enabled => Subnet::new(Ipv4Addr::new(172, 17, 0, 0), 16)?,
             _ => match link::bridge_subnet(bridge) {
                 Some(s) => s,
                 None => ipam::pick_default_subnet(&link::routed_subnets(bridge))?,
             },
         };
         let mtu = link::default_mtu();
-        link::ensure_bridge(bridge, &subnet, mtu)?;
-        if nft::forward_policy_drop() {
+        if enabled {
+            link::ensure_bridge(bridge, &subnet, mtu)?;
+        }
+        if enabled && nft::forward_policy_drop() {
             tracing::warn!(
                 "an `ip filter FORWARD` chain with policy drop exists (a dockerd with iptables?): \
                  traffic between containers on {bridge} and other networks may be dropped"
@@ -136,6 +144,7 @@ impl NetworkService {
         };
         tracing::info!(bridge, %subnet, "default bridge ready");
         Ok(Arc::new(NetworkService {
+            enabled,
             bridge: bridge.to_string(),
             table: nft::table_name(bridge),
             subnet,
@@ -179,6 +188,9 @@ impl NetworkService {
 
     /// Replaces this daemon's nftables table with the rules for the current endpoints.
     fn sync_rules(&self, st: &State) -> ApiResult<()> {
+        if !self.enabled {
+            return Ok(());
+        }
         let published = st
             .endpoints
             .values()
@@ -222,6 +234,10 @@ impl NetworkService {
             }
             _ if !uses_bridge(rec) => {
                 return Err(ApiError::not_found(format!("network {} not found", rec.host_config.network_mode)))
+            }
+            _ if !self.enabled => {
+                let mounts = self.write_files(rec, None)?;
+                return Ok(Attached { network: NetworkMode::Loopback, mounts });
             }
             _ => {}
         }
