@@ -56,6 +56,7 @@ pub struct ContainerConfig {
 pub struct HostConfig {
     #[serde(deserialize_with = "null_as_default")]
     pub binds: Vec<String>,
+    #[serde(rename = "ContainerIDFile")]
     pub container_id_file: String,
     pub log_config: LogConfig,
     pub network_mode: String,
@@ -94,6 +95,7 @@ pub struct HostConfig {
     pub security_opt: Vec<String>,
     #[serde(deserialize_with = "null_as_default")]
     pub tmpfs: BTreeMap<String, String>,
+    #[serde(rename = "UTSMode")]
     pub uts_mode: String,
     pub userns_mode: String,
     pub shm_size: i64,
@@ -115,6 +117,8 @@ pub struct HostConfig {
     pub cpuset_mems: String,
     #[serde(deserialize_with = "null_as_default")]
     pub devices: Vec<Value>,
+    #[serde(deserialize_with = "null_as_default")]
+    pub device_cgroup_rules: Vec<String>,
     pub memory_reservation: i64,
     pub memory_swap: i64,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -358,5 +362,18 @@ mod tests {
         assert_eq!(body.config.entrypoint, None);
         assert!(body.config.env.is_empty());
         assert_eq!(body.host_config.unwrap().memory, 1024);
+    }
+
+    #[test]
+    fn host_config_uses_dockers_acronym_field_names() {
+        let hc: HostConfig =
+            serde_json::from_str(r#"{"UTSMode":"host","ContainerIDFile":"/x","DeviceCgroupRules":["c 1:3 r"]}"#)
+                .unwrap();
+        assert_eq!(hc.uts_mode, "host");
+        assert_eq!(hc.container_id_file, "/x");
+        let v = serde_json::to_value(&hc).unwrap();
+        for key in ["UTSMode", "ContainerIDFile", "DeviceCgroupRules"] {
+            assert!(v.get(key).is_some(), "{key} missing from {v}");
+        }
     }
 }

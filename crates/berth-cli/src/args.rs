@@ -3,21 +3,24 @@
 use clap::{ArgAction, Args, Parser, Subcommand};
 
 #[derive(Parser, Debug)]
-#[command(name = "berth", about = "A self-sufficient runtime for containers", version, disable_help_subcommand = true)]
+#[command(name = "berth", about = "A self-sufficient runtime for containers", disable_help_subcommand = true)]
 pub struct Cli {
     /// Daemon socket to connect to
     #[arg(short = 'H', long = "host")]
     pub host: Option<String>,
+    /// Print version information and quit
+    #[arg(short = 'v', long = "version")]
+    pub version: bool,
     #[command(subcommand)]
-    pub cmd: Cmd,
+    pub cmd: Option<Cmd>,
 }
 
 #[derive(Subcommand, Debug)]
 pub enum Cmd {
     /// Show the Berth version information
-    Version,
+    Version(FormatOnly),
     /// Display system-wide information
-    Info,
+    Info(FormatOnly),
     /// Import the contents from a tarball to create a filesystem image
     Import(ImportArgs),
     /// List images
@@ -26,6 +29,8 @@ pub enum Cmd {
     Create(CreateArgs),
     /// Start one or more stopped containers
     Start(StartArgs),
+    /// Attach local standard input, output, and error streams to a running container
+    Attach(AttachArgs),
     /// Create and run a new container from an image
     Run(RunArgs),
     /// Stop one or more running containers
@@ -79,6 +84,7 @@ pub enum ContainerCmd {
     Create(CreateArgs),
     Run(RunArgs),
     Start(StartArgs),
+    Attach(AttachArgs),
     Stop(StopArgs),
     Kill(KillArgs),
     Restart(StopArgs),
@@ -105,6 +111,13 @@ pub enum ImageCmd {
     History(HistoryArgs),
     Tag(TagArgs),
     Import(ImportArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct FormatOnly {
+    /// Format output using a custom template
+    #[arg(short = 'f', long)]
+    pub format: Option<String>,
 }
 
 #[derive(Args, Debug)]
@@ -320,6 +333,18 @@ pub struct StartArgs {
     pub interactive: bool,
     #[arg(required = true, value_name = "CONTAINER")]
     pub names: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct AttachArgs {
+    /// Do not attach STDIN
+    #[arg(long = "no-stdin")]
+    pub no_stdin: bool,
+    /// Proxy all received signals to the process
+    #[arg(long = "sig-proxy", default_value_t = true, action = ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    pub sig_proxy: bool,
+    #[arg(value_name = "CONTAINER")]
+    pub name: String,
 }
 
 #[derive(Args, Debug)]

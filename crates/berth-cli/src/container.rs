@@ -98,7 +98,7 @@ pub fn create_body(o: &ContainerOpts, image: &str, command: &[String], detach: b
         }
         if let Some(r) = &o.restart {
             let (name, count) = r.split_once(':').unwrap_or((r, "0"));
-            let count: i64 = count.parse().map_err(|_| FlagError(format!("invalid restart policy format: maximum retry count must be an integer")))?;
+            let count: i64 = count.parse().map_err(|_| FlagError("invalid restart policy format: maximum retry count must be an integer".to_string()))?;
             h.insert("RestartPolicy".into(), json!({"Name": name, "MaximumRetryCount": count}));
         }
     }
@@ -149,7 +149,7 @@ pub fn print_json_messages(bytes: &[u8], to_stderr: bool) -> Result<(), String> 
             Some(id) if !id.is_empty() => format!("{id}: {status}"),
             _ => status.to_string(),
         };
-        if to_stderr { eprintln!("{text}") } else { println!("{text}") }
+        if to_stderr { eprintln!("{text}") } else { outln!("{text}") }
     }
     Ok(())
 }
@@ -163,7 +163,7 @@ async fn create_container(c: &Client, body: &Json, name: Option<&str>, image: &s
             let (repo, tag) = opts::split_ref(image);
             let q = query(&[("fromImage", crate::formatters::familiar_image(&repo)), ("tag", tag.unwrap_or_else(|| "latest".into()))]);
             let bytes = c.call(Method::POST, &format!("/images/create{q}"), None).await?;
-            print_json_messages(&bytes, true).map_err(|m| ApiError::Transport(m))?;
+            print_json_messages(&bytes, true).map_err(ApiError::Transport)?;
             c.json(Method::POST, &path, Some(body)).await?
         }
         other => other?,
@@ -217,7 +217,7 @@ pub async fn create(c: &Client, a: &CreateArgs) -> Result<i32, Failure> {
     };
     // Unlike run, Docker's create prints a daemon error plainly and exits 1.
     let id = create_container(c, &body, a.opts.name.as_deref(), &a.image).await?;
-    println!("{id}");
+    outln!("{id}");
     Ok(0)
 }
 
@@ -300,11 +300,12 @@ pub async fn run(c: &Client, a: &RunArgs) -> Result<i32, Failure> {
     };
     let start_path = format!("/containers/{}/start", seg(&id));
     if a.detach {
+        // Docker prints the ID before it starts the container.
+        outln!("{id}");
         if let Err(e) = c.call(Method::POST, &start_path, None).await {
-            report_error("run", &e.to_string(), false);
+            report_error("run", &e.to_string(), true);
             return Ok(start_error_code(&e.message()));
         }
-        println!("{id}");
         return Ok(0);
     }
     let attach_stdin = body["AttachStdin"].as_bool().unwrap_or(false);
@@ -321,7 +322,7 @@ pub async fn run(c: &Client, a: &RunArgs) -> Result<i32, Failure> {
     let io = match c.hijack(&format!("/containers/{}/attach{}", seg(&id), query(&q)), None).await {
         Ok(io) => Some(io),
         Err(e) => {
-            report_error("run", &e.to_string(), false);
+            report_error("run", &e.to_string(), true);
             return Ok(125);
         }
     };
@@ -329,7 +330,7 @@ pub async fn run(c: &Client, a: &RunArgs) -> Result<i32, Failure> {
     let raw = if o.tty && attach_stdin { terminal::RawMode::enter() } else { None };
     if let Err(e) = c.call(Method::POST, &start_path, None).await {
         drop(raw);
-        report_error("run", &e.to_string(), false);
+        report_error("run", &e.to_string(), true);
         if o.rm {
             let _ = tokio::time::timeout(std::time::Duration::from_secs(5), wait).await;
         }
@@ -389,7 +390,7 @@ pub async fn start(c: &Client, a: &StartArgs) -> Result<i32, Failure> {
     let mut failed = Vec::new();
     for n in &a.names {
         match c.call(Method::POST, &format!("/containers/{}/start", seg(n)), None).await {
-            Ok(_) => println!("{n}"),
+            Ok(_) => outln!("{n}"),
             Err(e) => {
                 eprintln!("{e}");
                 failed.push(n.clone());
@@ -403,12 +404,45 @@ pub async fn start(c: &Client, a: &StartArgs) -> Result<i32, Failure> {
     }
 }
 
+/// `berth attach`: the container's streams (and stdin unless `--no-stdin`) until it
+/// exits; the exit code is the container's.
+pub async fn attach(c: &Client, a: &AttachArgs) -> Result<i32, Failure> {
+    let info = c.get(&format!("/containers/{}/json", seg(&a.name))).await?;
+    if info.pointer("/State/Running").and_then(Json::as_bool) != Some(true) {
+        return Err(Failure::Msg("You cannot attach to a stopped container, start it first".into()));
+    }
+    if info.pointer("/State/Paused").and_then(Json::as_bool) == Some(true) {
+        return Err(Failure::Msg("You cannot attach to a paused container, unpause it first".into()));
+    }
+    let id = info.get("Id").and_then(Json::as_str).unwrap_or(&a.name).to_string();
+    let tty = info.pointer("/Config/Tty").and_then(Json::as_bool).unwrap_or(false);
+    let stdin = !a.no_stdin && info.pointer("/Config/OpenStdin").and_then(Json::as_bool).unwrap_or(false);
+    let wait = start_wait(c, &id, "next-exit").await;
+    let mut q = vec![("stream", "1".to_string()), ("stdout", "1".into()), ("stderr", "1".into())];
+    if stdin {
+        q.push(("stdin", "1".into()));
+    }
+    let io = c.hijack(&format!("/containers/{}/attach{}", seg(&id), query(&q)), None).await?;
+    let raw = if tty && stdin { terminal::RawMode::enter() } else { None };
+    let resizer = if tty { Some(terminal::track_size(c, format!("/containers/{}/resize", seg(&id))).await) } else { None };
+    let sig = if a.sig_proxy && !tty { proxy_signals(c, &id) } else { None };
+    let out = stream::session(io, tty, stdin).await;
+    drop(raw);
+    for h in [resizer, sig].into_iter().flatten() {
+        h.abort();
+    }
+    if let Ok(Some(e)) = out {
+        eprintln!("{e}");
+    }
+    exit_status(wait.await)
+}
+
 /// Runs one request per name; prints each name that succeeded and each error.
 async fn for_each(c: &Client, names: &[String], method: Method, path: impl Fn(&str) -> String, ignore_404: bool) -> Result<i32, Failure> {
     let mut failed = false;
     for n in names {
         match c.call(method.clone(), &path(n), None).await {
-            Ok(_) => println!("{n}"),
+            Ok(_) => outln!("{n}"),
             Err(e) if ignore_404 && e.status() == 404 => eprintln!("{e}"),
             Err(e) => {
                 eprintln!("{e}");
@@ -460,7 +494,7 @@ pub async fn wait(c: &Client, a: &Names) -> Result<i32, Failure> {
     let mut failed = false;
     for n in &a.names {
         match c.json(Method::POST, &format!("/containers/{}/wait", seg(n)), None).await {
-            Ok(j) => println!("{}", j.get("StatusCode").and_then(Json::as_i64).unwrap_or(0)),
+            Ok(j) => outln!("{}", j.get("StatusCode").and_then(Json::as_i64).unwrap_or(0)),
             Err(e) => {
                 eprintln!("{e}");
                 failed = true;
@@ -493,7 +527,7 @@ pub async fn top(c: &Client, a: &TopArgs) -> Result<i32, Failure> {
         text.push_str(&cells.join("\t"));
         text.push('\n');
     }
-    print!("{}", crate::template::tabwrite(&text, 20, 3));
+    out!("{}", crate::template::tabwrite(&text, 20, 3));
     Ok(0)
 }
 
@@ -519,7 +553,7 @@ pub async fn ps(c: &Client, a: &PsArgs) -> Result<i32, Failure> {
     let list = c.get(&format!("/containers/json{}", query(&q))).await?;
     let now = chrono::Utc::now();
     let rows: Vec<Json> = list.as_array().into_iter().flatten().map(|ct| container_row(ct, !a.no_trunc, now)).collect();
-    print!("{}", tmpl.render(&rows, &ps_headers()).map_err(|e| Failure::Msg(e.ps_text()))?);
+    out!("{}", tmpl.render(&rows, &ps_headers()).map_err(|e| Failure::Msg(e.ps_text()))?);
     Ok(0)
 }
 
@@ -549,10 +583,7 @@ pub async fn logs(c: &Client, a: &LogsArgs) -> Result<i32, Failure> {
     let mut demux = stream::Demuxer::default();
     crate::client::for_each_chunk(res, |b| {
         if tty {
-            use std::io::Write;
-            let mut o = std::io::stdout().lock();
-            let _ = o.write_all(b);
-            let _ = o.flush();
+            stream::write_stdout(b);
         } else {
             for chunk in demux.push(b) {
                 if let Some(e) = stream::emit(chunk) {
@@ -626,10 +657,10 @@ pub async fn prune(c: &Client, a: &PruneArgs) -> Result<i32, Failure> {
     let r = c.json(Method::POST, &format!("/containers/prune{q}"), None).await?;
     let deleted: Vec<&str> = r.get("ContainersDeleted").and_then(Json::as_array).map(|a| a.iter().filter_map(Json::as_str).collect()).unwrap_or_default();
     if !deleted.is_empty() {
-        println!("Deleted Containers:\n{}\n", deleted.join("\n"));
+        outln!("Deleted Containers:\n{}\n", deleted.join("\n"));
     }
     let space = r.get("SpaceReclaimed").and_then(Json::as_f64).unwrap_or(0.0);
-    println!("Total reclaimed space: {}", crate::units::human_size(space));
+    outln!("Total reclaimed space: {}", crate::units::human_size(space));
     Ok(0)
 }
 
@@ -642,7 +673,7 @@ mod tests {
         let mut v = vec!["berth", "run"];
         v.extend_from_slice(args);
         match crate::args::Cli::try_parse_from(v).unwrap().cmd {
-            Cmd::Run(r) => r,
+            Some(Cmd::Run(r)) => r,
             other => panic!("not run: {other:?}"),
         }
     }

@@ -61,7 +61,7 @@ pub async fn images(c: &Client, a: &ImagesArgs) -> Result<i32, Failure> {
     let now = chrono::Utc::now();
     let digests = a.digests || format.contains("{{.Digest}}");
     let rows: Vec<Json> = list.as_array().into_iter().flatten().flat_map(|img| image_rows(img, !a.no_trunc, digests, now)).collect();
-    print!("{}", tmpl.render(&rows, &images_headers()).map_err(|e| Failure::Msg(e.to_string()))?);
+    out!("{}", tmpl.render(&rows, &images_headers()).map_err(|e| Failure::Msg(e.to_string()))?);
     Ok(0)
 }
 
@@ -80,10 +80,10 @@ pub async fn rmi(c: &Client, a: &RmiArgs) -> Result<i32, Failure> {
             Ok(items) => {
                 for item in items.as_array().into_iter().flatten() {
                     if let Some(u) = item.get("Untagged").and_then(Json::as_str) {
-                        println!("Untagged: {u}");
+                        outln!("Untagged: {u}");
                     }
                     if let Some(d) = item.get("Deleted").and_then(Json::as_str) {
-                        println!("Deleted: {d}");
+                        outln!("Deleted: {d}");
                     }
                 }
             }
@@ -110,6 +110,6 @@ pub async fn history(c: &Client, a: &HistoryArgs) -> Result<i32, Failure> {
     let list = c.get(&format!("/images/{}/history", seg(&a.image))).await?;
     let now = chrono::Utc::now();
     let rows: Vec<Json> = list.as_array().into_iter().flatten().map(|h| history_row(h, !a.no_trunc, a.human, now)).collect();
-    print!("{}", tmpl.render(&rows, &history_headers(a.human)).map_err(|e| Failure::Msg(e.to_string()))?);
+    out!("{}", tmpl.render(&rows, &history_headers(a.human)).map_err(|e| Failure::Msg(e.to_string()))?);
     Ok(0)
 }

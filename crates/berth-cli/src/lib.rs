@@ -5,6 +5,26 @@
 //! ([`formatters`], [`template`]). Exit codes follow Docker: 125 for refused flags and
 //! create errors, 126/127 when the command cannot run, else the container's own code.
 
+/// `print!` that ends the process quietly when stdout is a closed pipe (`berth ps | head`),
+/// as a Go CLI killed by SIGPIPE does (exit 141).
+macro_rules! out {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        let mut o = std::io::stdout().lock();
+        if let Err(e) = write!(o, $($t)*).and_then(|_| o.flush()) {
+            if e.kind() == std::io::ErrorKind::BrokenPipe {
+                std::process::exit(141);
+            }
+        }
+    }};
+}
+
+/// `println!` with [`out!`]'s handling of a closed pipe.
+macro_rules! outln {
+    () => { out!("\n") };
+    ($($t:tt)*) => { out!("{}\n", format_args!($($t)*)) };
+}
+
 pub mod args;
 pub mod client;
 pub mod container;
@@ -51,7 +71,7 @@ pub fn io_error_text(e: &std::io::Error) -> String {
 
 /// Asks `question [y/N] ` on the terminal; true for `y`/`yes`.
 pub fn confirm(question: &str) -> bool {
-    print!("{question} [y/N] ");
+    out!("{question} [y/N] ");
     let _ = std::io::stdout().flush();
     let mut line = String::new();
     if std::io::stdin().read_line(&mut line).is_err() {
@@ -113,8 +133,11 @@ fn report_clap_error(e: clap::Error, args: &[OsString]) -> i32 {
         }
         ErrorKind::MissingSubcommand => {
             let mut cmd = <Cli as clap::CommandFactory>::command();
-            let help = path.split(' ').next().and_then(|p| cmd.find_subcommand_mut(p)).map(|c| c.render_help().to_string());
-            println!("{}", help.unwrap_or_default());
+            let help = match path.split(' ').next().filter(|p| !p.is_empty()) {
+                Some(p) => cmd.find_subcommand_mut(p).map(|c| c.render_help().to_string()).unwrap_or_default(),
+                None => cmd.render_help().to_string(),
+            };
+            outln!("{help}");
             0
         }
         ErrorKind::InvalidSubcommand => {
@@ -146,6 +169,14 @@ pub fn run(args: Vec<OsString>) -> i32 {
         Ok(c) => c,
         Err(e) => return report_clap_error(e, &args),
     };
+    if cli.version {
+        outln!("Berth version {}", env!("CARGO_PKG_VERSION"));
+        return 0;
+    }
+    if cli.cmd.is_none() {
+        outln!("{}", <Cli as clap::CommandFactory>::command().render_help());
+        return 0;
+    }
     let path = command_path(&args);
     let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
         Ok(rt) => rt,
@@ -175,9 +206,12 @@ async fn dispatch(cli: Cli) -> Result<i32, Failure> {
     let host = cli.host.clone();
     let c = Client::new(host.clone())?;
     let host_text = host.unwrap_or_default();
-    match &cli.cmd {
-        Cmd::Version => system::version(&c, &host_text).await,
-        Cmd::Info => system::info(&c).await,
+    let Some(cmd) = &cli.cmd else {
+        return Ok(0);
+    };
+    match cmd {
+        Cmd::Version(f) => system::version(&c, &host_text, f.format.as_deref()).await,
+        Cmd::Info(f) => system::info(&c, f.format.as_deref()).await,
         Cmd::Import(a) | Cmd::Image(ImageCmd::Import(a)) => image::import(&c, a).await,
         Cmd::Images(a) | Cmd::Image(ImageCmd::Ls(a)) => image::images(&c, a).await,
         Cmd::Rmi(a) | Cmd::Image(ImageCmd::Rm(a)) => image::rmi(&c, a).await,
@@ -195,6 +229,7 @@ async fn dispatch(cli: Cli) -> Result<i32, Failure> {
         Cmd::Create(a) | Cmd::Container(ContainerCmd::Create(a)) => container::create(&c, a).await,
         Cmd::Run(a) | Cmd::Container(ContainerCmd::Run(a)) => container::run(&c, a).await,
         Cmd::Start(a) | Cmd::Container(ContainerCmd::Start(a)) => container::start(&c, a).await,
+        Cmd::Attach(a) | Cmd::Container(ContainerCmd::Attach(a)) => container::attach(&c, a).await,
         Cmd::Stop(a) | Cmd::Container(ContainerCmd::Stop(a)) => container::stop(&c, a, false).await,
         Cmd::Restart(a) | Cmd::Container(ContainerCmd::Restart(a)) => container::stop(&c, a, true).await,
         Cmd::Kill(a) | Cmd::Container(ContainerCmd::Kill(a)) => container::kill(&c, a).await,

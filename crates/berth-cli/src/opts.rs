@@ -225,8 +225,11 @@ pub fn familiar_tagged(image: &str) -> String {
     format!("{}:{}", crate::formatters::familiar_image(&name), tag.unwrap_or_else(|| "latest".into()))
 }
 
+/// `ExposedPorts` and `PortBindings` of a create body.
+pub type PortMaps = (Map<String, Json>, Map<String, Json>);
+
 /// `-p`/`--expose` maps: (ExposedPorts, PortBindings).
-pub fn ports(publish: &[String], expose: &[String]) -> Result<(Map<String, Json>, Map<String, Json>), FlagError> {
+pub fn ports(publish: &[String], expose: &[String]) -> Result<PortMaps, FlagError> {
     let mut exposed = Map::new();
     let mut bindings: Map<String, Json> = Map::new();
     for p in publish {

@@ -46,13 +46,22 @@ impl Demuxer {
     }
 }
 
+/// Writes to the local stdout; a closed pipe ends the process quietly (exit 141), as a Go
+/// CLI killed by SIGPIPE does.
+pub fn write_stdout(b: &[u8]) {
+    let mut o = std::io::stdout().lock();
+    if let Err(e) = o.write_all(b).and_then(|_| o.flush()) {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            std::process::exit(141);
+        }
+    }
+}
+
 /// Writes one chunk to the local stdout or stderr; returns the in-band error, if any.
 pub fn emit(chunk: Chunk) -> Option<String> {
     match chunk {
         Chunk::Stdout(b) => {
-            let mut o = std::io::stdout().lock();
-            let _ = o.write_all(&b);
-            let _ = o.flush();
+            write_stdout(&b);
             None
         }
         Chunk::Stderr(b) => {
@@ -79,9 +88,7 @@ pub async fn copy_output<R: AsyncRead + Unpin>(mut reader: R, tty: bool) -> std:
             Err(e) => return Err(e),
         };
         if tty {
-            let mut o = std::io::stdout().lock();
-            o.write_all(&buf[..n])?;
-            o.flush()?;
+            write_stdout(&buf[..n]);
         } else {
             for c in demux.push(&buf[..n]) {
                 if let Some(e) = emit(c) {

@@ -40,7 +40,23 @@ fn go_arch() -> &'static str {
 }
 
 /// `berth version`, in Docker's layout.
-pub async fn version(c: &Client, host: &str) -> Result<i32, Failure> {
+pub async fn version(c: &Client, host: &str, format: Option<&str>) -> Result<i32, Failure> {
+    if let Some(f) = format {
+        let tmpl = Format::parse(f).map_err(|e| Failure::Msg(e.to_string()))?;
+        let server = c.get("/version").await;
+        let client = serde_json::json!({
+            "Platform": {"Name": ""},
+            "Version": env!("CARGO_PKG_VERSION"),
+            "ApiVersion": API_PREFIX.trim_start_matches("/v"),
+            "DefaultAPIVersion": API_PREFIX.trim_start_matches("/v"),
+            "Os": "linux",
+            "Arch": go_arch(),
+            "Context": "default",
+        });
+        let data = serde_json::json!({"Client": client, "Server": server.as_ref().ok()});
+        outln!("{}", tmpl.execute(&data).map_err(|e| Failure::Msg(e.to_string()))?);
+        return server.map(|_| 0).map_err(Failure::from);
+    }
     let mut text = client_version_block(host);
     let server = c.get("/version").await;
     let code = match &server {
@@ -72,7 +88,7 @@ pub async fn version(c: &Client, host: &str) -> Result<i32, Failure> {
         }
         Err(_) => 1,
     };
-    print!("{}", tabwrite(&text, 20, 1));
+    out!("{}", tabwrite(&text, 20, 1));
     if let Err(e) = server {
         eprintln!("{e}");
     }
@@ -80,13 +96,22 @@ pub async fn version(c: &Client, host: &str) -> Result<i32, Failure> {
 }
 
 /// `berth info`: Docker's layout of the main fields.
-pub async fn info(c: &Client) -> Result<i32, Failure> {
+pub async fn info(c: &Client, format: Option<&str>) -> Result<i32, Failure> {
+    if let Some(f) = format {
+        let tmpl = Format::parse(f).map_err(|e| Failure::Msg(e.to_string()))?;
+        let mut info = c.get("/info").await?;
+        if let Some(o) = info.as_object_mut() {
+            o.insert("ClientInfo".into(), serde_json::json!({"Debug": false, "Context": "default", "Plugins": [], "Warnings": null}));
+        }
+        outln!("{}", tmpl.execute(&info).map_err(|e| Failure::Msg(e.to_string()))?);
+        return Ok(0);
+    }
     let mut out = String::new();
     out.push_str(&format!("Client:\n Version:    {}\n Context:    default\n Debug Mode: false\n\n", env!("CARGO_PKG_VERSION")));
     let i = match c.get("/info").await {
         Ok(i) => i,
         Err(e) => {
-            print!("{out}Server:\n");
+            out!("{out}Server:\n");
             return Err(e.into());
         }
     };
@@ -193,7 +218,7 @@ pub async fn info(c: &Client) -> Result<i32, Failure> {
         }
     }
     out.push_str(&format!(" Live Restore Enabled: {}\n\n", i.get("LiveRestoreEnabled").and_then(Json::as_bool).unwrap_or(false)));
-    print!("{out}");
+    out!("{out}");
     for w in i.get("Warnings").and_then(Json::as_array).into_iter().flatten() {
         if let Some(w) = w.as_str() {
             eprintln!("{w}");
@@ -249,12 +274,12 @@ pub async fn inspect(c: &Client, a: &InspectArgs) -> Result<i32, Failure> {
         Some(t) => {
             for j in &found {
                 match t.execute(j) {
-                    Ok(s) => println!("{s}"),
+                    Ok(s) => outln!("{s}"),
                     Err(e) => return Err(Failure::Msg(e.to_string())),
                 }
             }
         }
-        None => println!("{}", indent_json(&Json::Array(found))),
+        None => outln!("{}", indent_json(&Json::Array(found))),
     }
     if errors.is_empty() {
         Ok(0)

@@ -20,7 +20,7 @@ pub fn spec(path: &str) -> Option<(&'static str, Arity)> {
         "rm" | "remove" | "rmi" => ("[OPTIONS] IMAGE [IMAGE...]", Arity::AtLeast(1)),
         "ps" | "ls" | "list" if !in_image && path != "images" => ("[OPTIONS]", Arity::None),
         "ls" | "list" | "images" => ("[OPTIONS] [REPOSITORY[:TAG]]", Arity::Range(0, 1)),
-        "logs" => ("[OPTIONS] CONTAINER", Arity::Exact(1)),
+        "logs" | "attach" => ("[OPTIONS] CONTAINER", Arity::Exact(1)),
         "wait" | "pause" | "unpause" => ("CONTAINER [CONTAINER...]", Arity::AtLeast(1)),
         "inspect" if in_image => ("[OPTIONS] IMAGE [IMAGE...]", Arity::AtLeast(1)),
         "inspect" if path.starts_with("container ") => ("[OPTIONS] CONTAINER [CONTAINER...]", Arity::AtLeast(1)),

@@ -119,7 +119,7 @@ struct Running {
 }
 
 async fn spawn_helper(spec: &ExecSpec, stdin: bool) -> ApiResult<Running> {
-    let exe = std::env::current_exe().map_err(|e| ApiError::internal(format!("finding the berth binary: {e}")))?;
+    let exe = super::shim::BERTH_EXE;
     let json = serde_json::to_string(spec).map_err(|e| ApiError::internal(e.to_string()))?;
     let (status_r, status_w): (OwnedFd, OwnedFd) =
         nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| ApiError::internal(format!("pipe: {e}")))?;

@@ -9,10 +9,16 @@ use berth_runtime::protocol::{ExitStatus, Reply, Request, StartReply};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::UnixStream;
 
+/// The binary that shims and exec helpers run: the daemon's own image, through
+/// `/proc/self/exe` (in the forked child it still names the daemon's binary), so that a
+/// `berth` file replaced on disk (an upgrade, a rebuild) never splits a daemon from its
+/// shims or breaks container starts until the daemon itself is restarted.
+pub const BERTH_EXE: &str = "/proc/self/exe";
+
 /// Starts `berth shim <state-dir>` in its own session and reads its start-up line.
 /// Returns the container's init pid, or the shim's error message.
 pub async fn spawn(state_dir: &Path) -> Result<i64, String> {
-    let exe = std::env::current_exe().map_err(|e| format!("finding the berth binary: {e}"))?;
+    let exe = BERTH_EXE;
     let stderr = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
