@@ -233,3 +233,22 @@ fn bad_publish_specs_are_refused() {
     let out = d.berth(&["run", "--rm", "-p", "a:b", "busybox", "true"]);
     assert!(!out.status.success());
 }
+
+#[test]
+fn docker_cli_publishes_and_prints_ports() {
+    skip_unless_docker!();
+    let d = daemon();
+    let p = free_port();
+    let spec = format!("127.0.0.1:{p}:80");
+    let script = "echo docker > /tmp/index.html && exec httpd -f -p 80 -h /tmp";
+    d.docker_ok(&["run", "-d", "--name", "dweb", "-p", &spec, "busybox", "sh", "-c", script]);
+    wait_http(p, "docker\n");
+    assert_eq!(d.docker_ok(&["port", "dweb"]), format!("80/tcp -> 127.0.0.1:{p}\n"));
+    assert_eq!(d.docker_ok(&["port", "dweb", "80/tcp"]), format!("127.0.0.1:{p}\n"));
+    let ps = d.docker_ok(&["ps", "--format", "{{.Ports}}"]);
+    assert_eq!(ps, format!("127.0.0.1:{p}->80/tcp\n"));
+    let out = d.docker(&["run", "--rm", "-p", &spec, "busybox", "true"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains(&format!("Bind for 127.0.0.1:{p} failed: port is already allocated")), "{err}");
+}
