@@ -252,3 +252,27 @@ fn docker_cli_publishes_and_prints_ports() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains(&format!("Bind for 127.0.0.1:{p} failed: port is already allocated")), "{err}");
 }
+
+#[test]
+fn network_container_mode_shares_the_namespace() {
+    let d = daemon();
+    web(&d, "owner", "shared", &[]);
+    let ip = d.inspect("owner")["NetworkSettings"]["IPAddress"].as_str().unwrap().to_string();
+    let mut got = String::new();
+    let ok = wait_until(Duration::from_secs(10), || {
+        got = String::from_utf8_lossy(
+            &d.berth(&["run", "--rm", "--network", "container:owner", "busybox", "wget", "-qO-", "http://127.0.0.1/"]).stdout,
+        )
+        .into_owned();
+        got == "shared\n"
+    });
+    assert!(ok, "wget over the shared loopback: {got:?}");
+    let addr = d.berth_ok(&["run", "--rm", "--network", "container:owner", "busybox", "ip", "-o", "-4", "addr", "show", "eth0"]);
+    assert!(addr.contains(&format!("inet {ip}/")), "{addr}");
+    d.berth_ok(&["stop", "-t", "1", "owner"]);
+    let out = d.berth(&["run", "--rm", "--network", "container:owner", "busybox", "true"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot join network namespace of a non running container"));
+    let out = d.berth(&["run", "--rm", "--network", "container:owner", "-p", "80", "busybox", "true"]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("conflicting options: port publishing and the container type network mode"));
+}

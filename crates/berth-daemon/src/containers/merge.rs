@@ -99,7 +99,11 @@ pub fn validate_host_config(hc: &HostConfig, config: &ContainerConfig) -> Result
     match hc.network_mode.as_str() {
         "" | "default" | "bridge" | "none" | "host" => {}
         other if other.starts_with("container:") => {
-            return unsupported("joining another container's network (--network container:…)")
+            if !hc.port_bindings.is_empty() || hc.publish_all_ports {
+                return Err(ApiError::invalid(
+                    "conflicting options: port publishing and the container type network mode",
+                ));
+            }
         }
         other => {
             return Err(ApiError::not_found(format!("network {other} not found")));

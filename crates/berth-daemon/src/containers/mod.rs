@@ -509,7 +509,7 @@ impl ContainerService {
         pending: Vec<PendingAttach>,
     ) -> Result<(i64, tokio::net::UnixStream), (ApiError, i64)> {
         let mut spec = self.build_spec(rec).map_err(|e| (e, 128))?;
-        let attached = self.net.attach(rec).map_err(|e| (e, 128))?;
+        let attached = self.net.attach(rec, |name| self.get(name)).map_err(|e| (e, 128))?;
         spec.network = attached.network;
         spec.mounts.extend(attached.mounts);
         let result = self.launch_with(rec, pending, spec).await;

@@ -225,8 +225,38 @@ impl NetworkService {
     }
 
     /// Sets up the container's network before it starts. On error nothing is left behind.
-    pub fn attach(&self, rec: &ContainerRecord) -> ApiResult<Attached> {
-        match rec.host_config.network_mode.as_str() {
+    /// `lookup` finds another container's record (for `container:NAME`).
+    pub fn attach(
+        &self,
+        rec: &ContainerRecord,
+        lookup: impl Fn(&str) -> ApiResult<ContainerRecord>,
+    ) -> ApiResult<Attached> {
+        let mode = rec.host_config.network_mode.as_str();
+        if let Some(other) = mode.strip_prefix("container:") {
+            let other = lookup(other)?;
+            if !other.state.status.is_running() || other.state.pid <= 0 {
+                return Err(ApiError::conflict(format!(
+                    "cannot join network namespace of a non running container: {}",
+                    other.id
+                )));
+            }
+            let ns = self.netns_path(&other.id);
+            let path = if ns.exists() { ns } else { PathBuf::from(format!("/proc/{}/ns/net", other.state.pid)) };
+            // the other container's /etc files, as Docker shares them
+            let dir = self.root.join("containers").join(&other.id);
+            let mounts = [("hosts", "/etc/hosts"), ("hostname", "/etc/hostname"), ("resolv.conf", "/etc/resolv.conf")]
+                .into_iter()
+                .filter(|(f, _)| dir.join(f).exists())
+                .map(|(f, dest)| MountSpec {
+                    destination: dest.into(),
+                    kind: "bind".into(),
+                    source: dir.join(f),
+                    options: vec!["rbind".into(), "rprivate".into()],
+                })
+                .collect();
+            return Ok(Attached { network: NetworkMode::Join(path), mounts });
+        }
+        match mode {
             "host" => return Ok(Attached { network: NetworkMode::Host, mounts: Vec::new() }),
             "none" => {
                 let mounts = self.write_files(rec, None)?;
