@@ -276,3 +276,66 @@ fn network_container_mode_shares_the_namespace() {
     let out = d.berth(&["run", "--rm", "--network", "container:owner", "-p", "80", "busybox", "true"]);
     assert!(String::from_utf8_lossy(&out.stderr).contains("conflicting options: port publishing and the container type network mode"));
 }
+
+/// A random `10.x.y.0/24` for a user network (x in 100..=249, as the harness's).
+fn user_subnet(d: &TestDaemon, k: u8) -> String {
+    let mut parts: Vec<u16> = d.bip.split(['.', '/']).map(|p| p.parse().unwrap()).collect();
+    parts[2] = (parts[2] + 1 + k as u16) % 256;
+    format!("10.{}.{}.0/24", parts[1], parts[2])
+}
+
+#[test]
+fn user_networks_create_ls_inspect_run_rm() {
+    let d = daemon();
+    let subnet = user_subnet(&d, 0);
+    let gw = subnet.replace("0/24", "1");
+    let id = d.berth_ok(&["network", "create", "--subnet", &subnet, "--label", "team=net", "mynet"]);
+    let id = id.trim().to_string();
+    assert_eq!(id.len(), 64);
+    let ls = d.berth_ok(&["network", "ls"]);
+    let mut lines = ls.lines();
+    assert_eq!(lines.next().unwrap().split_whitespace().collect::<Vec<_>>(), ["NETWORK", "ID", "NAME", "DRIVER", "SCOPE"]);
+    assert!(ls.contains(&format!("{}   mynet     bridge    local", &id[..12])), "{ls}");
+    for pre in ["bridge", "host", "none"] {
+        assert!(ls.lines().any(|l| l.split_whitespace().nth(1) == Some(pre)), "{ls}");
+    }
+    let out = d.berth(&["network", "create", "mynet"]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("network with name mynet already exists"));
+    // a container on it gets an address of its subnet; another reaches it there
+    web(&d, "usrv", "usernet", &["--network", "mynet"]);
+    let v = d.inspect("usrv");
+    let ep = &v["NetworkSettings"]["Networks"]["mynet"];
+    assert_eq!(ep["NetworkID"], id.as_str());
+    assert_eq!(ep["Gateway"], gw.as_str());
+    let ip = ep["IPAddress"].as_str().unwrap().to_string();
+    assert!(ip.starts_with(subnet.trim_end_matches("0/24")), "{ip}");
+    let url = format!("http://{ip}/");
+    let mut got = String::new();
+    let ok = wait_until(Duration::from_secs(10), || {
+        got = String::from_utf8_lossy(&d.berth(&["run", "--rm", "--network", "mynet", "busybox", "wget", "-qO-", &url]).stdout)
+            .into_owned();
+        got == "usernet\n"
+    });
+    assert!(ok, "{url}: {got:?}");
+    let net = &serde_json::from_str::<serde_json::Value>(&d.berth_ok(&["network", "inspect", "mynet"])).unwrap()[0];
+    assert_eq!(net["Name"], "mynet");
+    assert_eq!(net["Driver"], "bridge");
+    assert_eq!(net["IPAM"]["Config"][0]["Subnet"], subnet.as_str());
+    assert_eq!(net["Labels"]["team"], "net");
+    assert_eq!(net["Containers"][d.full_id("usrv")]["Name"], "usrv");
+    assert_eq!(d.berth_ok(&["network", "inspect", "-f", "{{.Id}}", &id[..12]]), format!("{id}\n"));
+    // in use: refused; then removed with its bridge
+    let out = d.berth(&["network", "rm", "mynet"]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("has active endpoints"), "{out:?}");
+    d.berth_ok(&["rm", "-f", "usrv"]);
+    assert_eq!(d.berth_ok(&["network", "rm", "mynet"]), "mynet\n");
+    let links = Command::new("ip").args(["-o", "link"]).output().unwrap().stdout;
+    assert!(!String::from_utf8_lossy(&links).contains(&format!("{}-", d.bridge)), "a user bridge is left");
+    let out = d.berth(&["network", "rm", "bridge"]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("bridge is a pre-defined network and cannot be removed"));
+    let out = d.berth(&["run", "--rm", "--network", "nosuch", "busybox", "true"]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("network nosuch not found"));
+    // prune removes unused networks
+    d.berth_ok(&["network", "create", "--subnet", &user_subnet(&d, 1), "--internal", "spare"]);
+    assert_eq!(d.berth_ok(&["network", "prune", "-f"]), "Deleted Networks:\nspare\n");
+}

@@ -388,17 +388,27 @@ fn free_test_subnet() -> String {
     }
 }
 
-/// Deletes a test daemon's bridge, the veths still enslaved to it, and its nftables table.
+/// Deletes a test daemon's bridges (its default one and its user networks' `<bridge>-…`),
+/// the veths still enslaved to them, and its nftables table.
 pub fn remove_test_network(bridge: &str) {
-    if let Ok(o) = Command::new("ip").args(["-o", "link", "show", "master", bridge]).output() {
-        for line in String::from_utf8_lossy(&o.stdout).lines() {
-            if let Some(name) = line.split(": ").nth(1) {
-                let name = name.split('@').next().unwrap_or(name);
-                let _ = Command::new("ip").args(["link", "del", name]).status();
-            }
+    let link_names = |args: &[&str]| -> Vec<String> {
+        let out = Command::new("ip").args(args).output().map(|o| o.stdout).unwrap_or_default();
+        String::from_utf8_lossy(&out)
+            .lines()
+            .filter_map(|l| l.split(": ").nth(1))
+            .map(|n| n.split('@').next().unwrap_or(n).to_string())
+            .collect()
+    };
+    let user_prefix = format!("{bridge}-");
+    let mut bridges: Vec<String> =
+        link_names(&["-o", "link", "show"]).into_iter().filter(|n| n.starts_with(&user_prefix)).collect();
+    bridges.push(bridge.to_string());
+    for br in &bridges {
+        for name in link_names(&["-o", "link", "show", "master", br]) {
+            let _ = Command::new("ip").args(["link", "del", &name]).status();
         }
+        let _ = Command::new("ip").args(["link", "del", br]).stderr(Stdio::null()).status();
     }
-    let _ = Command::new("ip").args(["link", "del", bridge]).stderr(Stdio::null()).status();
     let table = format!("berth_{bridge}");
     let _ = Command::new("nft").args(["delete", "table", "ip", &table]).stderr(Stdio::null()).status();
 }

@@ -244,6 +244,7 @@ async fn dispatch(cli: Cli) -> Result<i32, Failure> {
         Cmd::Exec(a) | Cmd::Container(ContainerCmd::Exec(a)) => container::exec(&c, a).await,
         Cmd::Container(ContainerCmd::Prune(a)) => container::prune(&c, a).await,
         Cmd::Port(a) | Cmd::Container(ContainerCmd::Port(a)) => network::port(&c, a).await,
+        Cmd::Network(n) => network::network(&c, n).await,
     }
 }
 

@@ -105,9 +105,7 @@ pub fn validate_host_config(hc: &HostConfig, config: &ContainerConfig) -> Result
                 ));
             }
         }
-        other => {
-            return Err(ApiError::not_found(format!("network {other} not found")));
-        }
+        _ => {} // a user network: checked against the daemon's networks in create
     }
     if !hc.pid_mode.is_empty() || !hc.ipc_mode.is_empty() && hc.ipc_mode != "private" && hc.ipc_mode != "shareable" {
         return unsupported("sharing pid or ipc namespaces (--pid/--ipc)");
@@ -330,8 +328,6 @@ mod tests {
             let hc = HostConfig { network_mode: mode.into(), ..Default::default() };
             assert!(validate_host_config(&hc, &c).is_ok(), "{mode}");
         }
-        let hc = HostConfig { network_mode: "mynet".into(), ..Default::default() };
-        assert_eq!(validate_host_config(&hc, &c).unwrap_err().message, "network mynet not found");
         let hc = HostConfig { memory: 1024, ..Default::default() };
         assert_eq!(validate_host_config(&hc, &c).unwrap_err().message, "Minimum memory limit allowed is 6MB");
     }

@@ -315,6 +315,7 @@ impl ContainerService {
             }
         })?;
         merge::validate_host_config(&hc, &config)?;
+        self.net.check_mode(&hc.network_mode)?;
         merge::merge_image_config(&mut config, &image.config.config);
         if !config.env.iter().any(|e| e.starts_with("PATH=")) {
             config.env.insert(0, merge::DEFAULT_PATH.to_string());

@@ -40,6 +40,38 @@ pub struct EndpointRecord {
     /// Published ports while the container runs (empty when stopped).
     #[serde(default)]
     pub ports: Vec<PortMapping>,
+    /// The user network's ID; empty for the default bridge.
+    #[serde(default)]
+    pub network: String,
+}
+
+/// `networks`: network ID → JSON [`UserNetwork`].
+pub const NETWORKS: TableDefinition<&str, &[u8]> = TableDefinition::new("networks");
+
+/// A network made with `network create` (driver bridge): its own Linux bridge.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct UserNetwork {
+    pub id: String,
+    pub name: String,
+    pub subnet: String,
+    pub gateway: String,
+    pub internal: bool,
+    #[serde(default)]
+    pub labels: std::collections::BTreeMap<String, String>,
+    pub created: String,
+    /// `<daemon bridge>-<id prefix>`, at most 15 characters.
+    pub bridge: String,
+}
+
+/// Where an endpoint lives: the default bridge or a user network.
+#[derive(Debug, Clone)]
+struct Target {
+    id: String,
+    name: String,
+    bridge: String,
+    subnet: Subnet,
+    gateway: Ipv4Addr,
+    internal: bool,
 }
 
 /// What the runtime spec needs from the network set-up.
@@ -66,6 +98,7 @@ pub struct NetworkService {
 #[derive(Default)]
 struct State {
     endpoints: HashMap<String, EndpointRecord>,
+    networks: HashMap<String, UserNetwork>,
     proxies: HashMap<String, Vec<Proxy>>,
 }
 
@@ -115,9 +148,11 @@ impl NetworkService {
             );
         }
         let mut endpoints = HashMap::new();
+        let mut networks = HashMap::new();
         {
             let tx = db.begin_write()?;
             tx.open_table(NET_ENDPOINTS)?;
+            tx.open_table(NETWORKS)?;
             tx.commit()?;
             let tx = db.begin_read()?;
             let t = tx.open_table(NET_ENDPOINTS)?;
@@ -129,6 +164,22 @@ impl NetworkService {
                     }
                     Err(e) => tracing::warn!(id = k.value(), error = %e, "skipping unreadable endpoint"),
                 }
+            }
+            let t = tx.open_table(NETWORKS)?;
+            for e in t.iter()? {
+                let (k, v) = e?;
+                match serde_json::from_slice::<UserNetwork>(v.value()) {
+                    Ok(n) => {
+                        networks.insert(k.value().to_string(), n);
+                    }
+                    Err(e) => tracing::warn!(id = k.value(), error = %e, "skipping unreadable network"),
+                }
+            }
+        }
+        if enabled {
+            for n in networks.values() {
+                let sub: Subnet = n.subnet.parse()?;
+                link::ensure_bridge(&n.bridge, &sub, mtu)?;
             }
         }
         let network_id = {
@@ -153,7 +204,7 @@ impl NetworkService {
             db,
             root: root.to_path_buf(),
             exec_root: exec_root.to_path_buf(),
-            state: Mutex::new(State { endpoints, ..Default::default() }),
+            state: Mutex::new(State { endpoints, networks, ..Default::default() }),
         }))
     }
 
@@ -191,13 +242,83 @@ impl NetworkService {
         if !self.enabled {
             return Ok(());
         }
-        let published = st
-            .endpoints
-            .values()
-            .flat_map(|e| e.ports.iter().map(move |p| (e.ip, p.clone())))
-            .collect();
-        let rules = nft::BridgeRules { bridge: self.bridge.clone(), subnet: self.subnet, internal: false, published };
-        nft::apply(&nft::render(&self.table, &[rules])).map_err(net_err)
+        let published_on = |net: &str| -> Vec<(Ipv4Addr, PortMapping)> {
+            st.endpoints
+                .values()
+                .filter(|e| e.network == net)
+                .flat_map(|e| e.ports.iter().map(move |p| (e.ip, p.clone())))
+                .collect()
+        };
+        let mut rules = vec![nft::BridgeRules {
+            bridge: self.bridge.clone(),
+            subnet: self.subnet,
+            internal: false,
+            published: published_on(""),
+        }];
+        let mut nets: Vec<&UserNetwork> = st.networks.values().collect();
+        nets.sort_by(|a, b| a.bridge.cmp(&b.bridge));
+        for n in nets {
+            let Ok(subnet) = n.subnet.parse() else { continue };
+            rules.push(nft::BridgeRules {
+                bridge: n.bridge.clone(),
+                subnet,
+                internal: n.internal,
+                published: published_on(&n.id),
+            });
+        }
+        nft::apply(&nft::render(&self.table, &rules)).map_err(net_err)
+    }
+
+    fn default_target(&self) -> Target {
+        Target {
+            id: String::new(),
+            name: "bridge".into(),
+            bridge: self.bridge.clone(),
+            subnet: self.subnet,
+            gateway: self.subnet.gateway(),
+            internal: false,
+        }
+    }
+
+    fn user_target(n: &UserNetwork) -> ApiResult<Target> {
+        Ok(Target {
+            id: n.id.clone(),
+            name: n.name.clone(),
+            bridge: n.bridge.clone(),
+            subnet: n.subnet.parse().map_err(net_err)?,
+            gateway: n.gateway.parse().map_err(|_| ApiError::internal(format!("bad gateway {}", n.gateway)))?,
+            internal: n.internal,
+        })
+    }
+
+    /// A user network by full ID, name, or unique ID prefix.
+    fn find_network<'a>(st: &'a State, name_or_id: &str) -> Option<&'a UserNetwork> {
+        if let Some(n) = st.networks.get(name_or_id) {
+            return Some(n);
+        }
+        if let Some(n) = st.networks.values().find(|n| n.name == name_or_id) {
+            return Some(n);
+        }
+        let mut by_prefix = st.networks.values().filter(|n| !name_or_id.is_empty() && n.id.starts_with(name_or_id));
+        match (by_prefix.next(), by_prefix.next()) {
+            (Some(n), None) => Some(n),
+            _ => None,
+        }
+    }
+
+    /// Whether `mode` names a network this daemon has (for `create`'s early error).
+    pub fn check_mode(&self, mode: &str) -> ApiResult<()> {
+        match mode {
+            "" | "default" | "bridge" | "host" | "none" => Ok(()),
+            m if m.starts_with("container:") => Ok(()),
+            m => {
+                if Self::find_network(&self.lock(), m).is_some() {
+                    Ok(())
+                } else {
+                    Err(ApiError::not_found(format!("network {m} not found")))
+                }
+            }
+        }
     }
 
     fn write_files(&self, rec: &ContainerRecord, ip: Option<Ipv4Addr>) -> ApiResult<Vec<MountSpec>> {
@@ -262,9 +383,6 @@ impl NetworkService {
                 let mounts = self.write_files(rec, None)?;
                 return Ok(Attached { network: NetworkMode::Loopback, mounts });
             }
-            _ if !uses_bridge(rec) => {
-                return Err(ApiError::not_found(format!("network {} not found", rec.host_config.network_mode)))
-            }
             _ if !self.enabled => {
                 let mounts = self.write_files(rec, None)?;
                 return Ok(Attached { network: NetworkMode::Loopback, mounts });
@@ -279,13 +397,27 @@ impl NetworkService {
         .map_err(net_err)?;
         let id = &rec.id;
         let mut st = self.lock();
-        let mut ep = match st.endpoints.get(id) {
+        let target = if uses_bridge(rec) {
+            self.default_target()
+        } else {
+            match Self::find_network(&st, mode) {
+                Some(n) => Self::user_target(n)?,
+                None => return Err(ApiError::not_found(format!("network {mode} not found"))),
+            }
+        };
+        let mut ep = match st.endpoints.get(id).filter(|e| e.network == target.id) {
             Some(e) => e.clone(),
             None => {
-                let used: Vec<Ipv4Addr> = st.endpoints.values().map(|e| e.ip).collect();
-                let ip = self.subnet.allocate(&used).map_err(net_err)?;
+                let used: Vec<Ipv4Addr> = st
+                    .endpoints
+                    .iter()
+                    .filter(|(cid, e)| e.network == target.id && *cid != id)
+                    .map(|(_, e)| e.ip)
+                    .chain(std::iter::once(target.gateway))
+                    .collect();
+                let ip = target.subnet.allocate(&used).map_err(net_err)?;
                 let endpoint_id: String = (0..4).map(|_| format!("{:016x}", rand::random::<u64>())).collect();
-                EndpointRecord { ip, mac: ipam::mac_for(ip), endpoint_id, ports: Vec::new() }
+                EndpointRecord { ip, mac: ipam::mac_for(ip), endpoint_id, ports: Vec::new(), network: target.id.clone() }
             }
         };
         // Host ports first: a taken port fails before anything is created.
@@ -309,12 +441,12 @@ impl NetworkService {
         link::create_netns(&ns).map_err(net_err)?;
         let veth = Self::host_veth(id);
         let endpoint = link::Endpoint {
-            bridge: &self.bridge,
+            bridge: &target.bridge,
             host_veth: &veth,
             ifname: "eth0",
             ip: ep.ip,
-            prefix: self.subnet.prefix,
-            gateway: Some(self.subnet.gateway()),
+            prefix: target.subnet.prefix,
+            gateway: (!target.internal).then_some(target.gateway),
             mac: &ep.mac,
             mtu: self.mtu,
         };
@@ -382,7 +514,7 @@ impl NetworkService {
             self.detach(id);
         }
         let mut st = self.lock();
-        for rec in running.iter().filter(|r| uses_bridge(r)) {
+        for rec in running {
             let Some(ep) = st.endpoints.get(&rec.id).cloned() else { continue };
             let mut proxies = Vec::new();
             for m in &ep.ports {
@@ -407,42 +539,303 @@ impl NetworkService {
     /// Docker's `NetworkSettings` for `inspect`.
     pub fn settings(&self, rec: &ContainerRecord) -> serde_json::Value {
         let st = self.lock();
-        let ep = st.endpoints.get(&rec.id).filter(|_| rec.state.status.is_running() && uses_bridge(rec));
+        let ep = st.endpoints.get(&rec.id).filter(|_| rec.state.status.is_running());
+        let target = match ep {
+            Some(e) if !e.network.is_empty() => st.networks.get(&e.network).and_then(|n| Self::user_target(n).ok()),
+            Some(_) => Some(self.default_target()),
+            None => None,
+        };
         let mappings = ep.map(|e| e.ports.as_slice()).unwrap_or(&[]);
         let ports = ports::ports_json(rec.config.exposed_ports.as_ref(), mappings);
-        let (ip, gw, mac, prefix, eid) = match ep {
-            Some(e) => (
+        let (ip, gw, mac, prefix, eid) = match (ep, &target) {
+            (Some(e), Some(t)) => (
                 e.ip.to_string(),
-                self.subnet.gateway().to_string(),
+                if t.internal { String::new() } else { t.gateway.to_string() },
                 e.mac.clone(),
-                self.subnet.prefix as i64,
+                t.subnet.prefix as i64,
                 e.endpoint_id.clone(),
             ),
-            None => Default::default(),
+            _ => Default::default(),
+        };
+        let mode = rec.host_config.network_mode.as_str();
+        let (net_name, net_id) = match &target {
+            Some(t) if t.id.is_empty() => ("bridge".to_string(), self.network_id.clone()),
+            Some(t) => (t.name.clone(), t.id.clone()),
+            None if uses_bridge(rec) => ("bridge".to_string(), self.network_id.clone()),
+            None => (
+                Self::find_network(&st, mode).map(|n| n.name.clone()).unwrap_or_else(|| mode.to_string()),
+                Self::find_network(&st, mode).map(|n| n.id.clone()).unwrap_or_default(),
+            ),
         };
         let mut networks = serde_json::Map::new();
-        let mode = rec.host_config.network_mode.as_str();
-        let net_name = if uses_bridge(rec) { "bridge" } else { mode };
         if !net_name.starts_with("container:") {
             networks.insert(
-                net_name.to_string(),
+                net_name,
                 serde_json::json!({
                     "IPAMConfig": null, "Links": null, "Aliases": null, "MacAddress": mac,
-                    "DriverOpts": null, "NetworkID": if uses_bridge(rec) { self.network_id.clone() } else { String::new() },
+                    "DriverOpts": null, "NetworkID": net_id,
                     "EndpointID": eid, "Gateway": gw, "IPAddress": ip, "IPPrefixLen": prefix,
                     "IPv6Gateway": "", "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0, "DNSNames": null
                 }),
             );
         }
+        // Docker fills the top-level fields for the default bridge only.
+        let top = |v: &str| if target.as_ref().is_some_and(|t| t.id.is_empty()) { v.to_string() } else { String::new() };
         let sandbox_key = if ep.is_some() { self.netns_path(&rec.id).display().to_string() } else { String::new() };
         serde_json::json!({
             "Bridge": "", "SandboxID": if ep.is_some() { rec.id.clone() } else { String::new() },
             "SandboxKey": sandbox_key, "Ports": ports,
             "HairpinMode": false, "LinkLocalIPv6Address": "", "LinkLocalIPv6PrefixLen": 0,
-            "SecondaryIPAddresses": null, "SecondaryIPv6Addresses": null, "EndpointID": eid,
-            "Gateway": gw, "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0, "IPAddress": ip,
-            "IPPrefixLen": prefix, "IPv6Gateway": "", "MacAddress": mac, "Networks": networks
+            "SecondaryIPAddresses": null, "SecondaryIPv6Addresses": null, "EndpointID": top(&eid),
+            "Gateway": top(&gw), "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0, "IPAddress": top(&ip),
+            "IPPrefixLen": if target.as_ref().is_some_and(|t| t.id.is_empty()) { prefix } else { 0 },
+            "IPv6Gateway": "", "MacAddress": top(&mac), "Networks": networks
         })
+    }
+
+    // ------------------------------------------------------------ user networks
+
+    fn persist_network(&self, n: &UserNetwork, delete: bool) -> ApiResult<()> {
+        let tx = self.db.begin_write().map_err(db_err)?;
+        {
+            let mut t = tx.open_table(NETWORKS).map_err(db_err)?;
+            if delete {
+                t.remove(n.id.as_str()).map_err(db_err)?;
+            } else {
+                let bytes = serde_json::to_vec(n).map_err(db_err)?;
+                t.insert(n.id.as_str(), bytes.as_slice()).map_err(db_err)?;
+            }
+        }
+        tx.commit().map_err(db_err)
+    }
+
+    fn predefined_id(&self, name: &str) -> String {
+        let id = &self.network_id;
+        match name {
+            "host" => format!("{}{}", &id[32..], &id[..32]),
+            "none" => format!("{}{}", &id[16..], &id[..16]),
+            _ => id.clone(),
+        }
+    }
+
+    /// `POST /networks/create`; returns the new ID.
+    pub fn create_network(
+        &self,
+        name: &str,
+        subnet: Option<&str>,
+        gateway: Option<&str>,
+        internal: bool,
+        labels: std::collections::BTreeMap<String, String>,
+    ) -> ApiResult<String> {
+        if !self.enabled {
+            return Err(ApiError::invalid("bridge networking is disabled (--bridge-name none)"));
+        }
+        if name.is_empty() {
+            return Err(ApiError::invalid("network name must not be empty"));
+        }
+        let mut st = self.lock();
+        if matches!(name, "bridge" | "host" | "none") || st.networks.values().any(|n| n.name == name) {
+            return Err(ApiError::conflict(format!("network with name {name} already exists")));
+        }
+        let mut taken = link::routed_subnets("");
+        taken.push(self.subnet);
+        taken.extend(st.networks.values().filter_map(|n| n.subnet.parse::<Subnet>().ok()));
+        let subnet = match subnet {
+            Some(s) => {
+                let sub: Subnet = s.parse().map_err(|e: NetError| ApiError::invalid(e.to_string()))?;
+                if let Some(t) = taken.iter().find(|t| t.overlaps(&sub)) {
+                    return Err(ApiError::conflict(format!(
+                        "invalid pool request: Pool overlaps with other one on this address space ({t})"
+                    )));
+                }
+                sub
+            }
+            None => ipam::pick_default_subnet(&taken).map_err(net_err)?,
+        };
+        let gateway: Ipv4Addr = match gateway {
+            Some(g) => {
+                let ip: Ipv4Addr = g.parse().map_err(|_| ApiError::invalid(format!("invalid gateway address: {g}")))?;
+                if !subnet.contains(ip) {
+                    return Err(ApiError::invalid(format!("no matching subnet for gateway {g}")));
+                }
+                ip
+            }
+            None => subnet.gateway(),
+        };
+        let id: String = (0..4).map(|_| format!("{:016x}", rand::random::<u64>())).collect();
+        let room = 15usize.saturating_sub(self.bridge.len() + 1);
+        let bridge = if room >= 4 {
+            format!("{}-{}", self.bridge, &id[..room.min(12)])
+        } else {
+            format!("br-{}", &id[..12])
+        };
+        let net = UserNetwork {
+            id: id.clone(),
+            name: name.to_string(),
+            subnet: subnet.to_string(),
+            gateway: gateway.to_string(),
+            internal,
+            labels,
+            created: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true),
+            bridge: bridge.clone(),
+        };
+        // the bridge carries the gateway address
+        if let Err(e) = link::ensure_bridge(&bridge, &subnet, self.mtu) {
+            let _ = link::delete_link(&bridge);
+            return Err(net_err(e));
+        }
+        if gateway != subnet.gateway() {
+            let _ = std::process::Command::new("ip")
+                .args(["addr", "del", &format!("{}/{}", subnet.gateway(), subnet.prefix), "dev", &bridge])
+                .status();
+            let _ = std::process::Command::new("ip")
+                .args(["addr", "add", &format!("{gateway}/{}", subnet.prefix), "dev", &bridge])
+                .status();
+        }
+        if let Err(e) = self.persist_network(&net, false) {
+            let _ = link::delete_link(&bridge);
+            return Err(e);
+        }
+        st.networks.insert(id.clone(), net);
+        if let Err(e) = self.sync_rules(&st) {
+            let net = st.networks.remove(&id);
+            if let Some(n) = net {
+                let _ = self.persist_network(&n, true);
+            }
+            let _ = link::delete_link(&bridge);
+            return Err(e);
+        }
+        Ok(id)
+    }
+
+    /// Docker's network JSON; `containers` are (ID, name) of the containers on it.
+    fn network_json(&self, st: &State, n: Option<&UserNetwork>, name: &str, names: &dyn Fn(&str) -> Option<String>) -> serde_json::Value {
+        let (id, driver, subnet, gateway, internal, labels, created) = match n {
+            Some(n) => (
+                n.id.clone(),
+                "bridge",
+                Some(n.subnet.clone()),
+                n.gateway.clone(),
+                n.internal,
+                serde_json::to_value(&n.labels).unwrap_or_default(),
+                n.created.clone(),
+            ),
+            None => (
+                self.predefined_id(name),
+                match name {
+                    "bridge" => "bridge",
+                    "host" => "host",
+                    _ => "null",
+                },
+                (name == "bridge").then(|| self.subnet.to_string()),
+                if name == "bridge" { self.subnet.gateway().to_string() } else { String::new() },
+                false,
+                serde_json::json!({}),
+                String::new(),
+            ),
+        };
+        let net_key = if n.is_some() { id.clone() } else if name == "bridge" { String::new() } else { "-".into() };
+        let mut containers = serde_json::Map::new();
+        for (cid, e) in &st.endpoints {
+            if e.network != net_key || !st.proxies.contains_key(cid) {
+                continue;
+            }
+            let prefix = subnet.as_deref().and_then(|s| s.split('/').nth(1)).unwrap_or("16");
+            containers.insert(
+                cid.clone(),
+                serde_json::json!({
+                    "Name": names(cid).unwrap_or_default(), "EndpointID": e.endpoint_id,
+                    "MacAddress": e.mac, "IPv4Address": format!("{}/{prefix}", e.ip), "IPv6Address": ""
+                }),
+            );
+        }
+        let config = match &subnet {
+            Some(s) => serde_json::json!([{"Subnet": s, "Gateway": gateway}]),
+            None => serde_json::json!([]),
+        };
+        serde_json::json!({
+            "Name": name, "Id": id, "Created": created, "Scope": "local", "Driver": driver,
+            "EnableIPv6": false, "IPAM": {"Driver": "default", "Options": null, "Config": config},
+            "Internal": internal, "Attachable": false, "Ingress": false,
+            "ConfigFrom": {"Network": ""}, "ConfigOnly": false, "Containers": containers,
+            "Options": if name == "bridge" && n.is_none() {
+                serde_json::json!({"com.docker.network.bridge.name": self.bridge})
+            } else {
+                serde_json::json!({})
+            },
+            "Labels": labels
+        })
+    }
+
+    /// `GET /networks`: the predefined networks and the user networks.
+    pub fn list_networks(&self, names: &dyn Fn(&str) -> Option<String>) -> Vec<serde_json::Value> {
+        let st = self.lock();
+        let mut out: Vec<serde_json::Value> = Vec::new();
+        if self.enabled {
+            out.push(self.network_json(&st, None, "bridge", names));
+        }
+        out.push(self.network_json(&st, None, "host", names));
+        out.push(self.network_json(&st, None, "none", names));
+        let mut user: Vec<&UserNetwork> = st.networks.values().collect();
+        user.sort_by(|a, b| a.created.cmp(&b.created));
+        for n in user {
+            out.push(self.network_json(&st, Some(n), &n.name, names));
+        }
+        out
+    }
+
+    /// `GET /networks/{id}`.
+    pub fn inspect_network(&self, name_or_id: &str, names: &dyn Fn(&str) -> Option<String>) -> ApiResult<serde_json::Value> {
+        let st = self.lock();
+        for pre in ["bridge", "host", "none"] {
+            if name_or_id == pre || name_or_id == self.predefined_id(pre) {
+                return Ok(self.network_json(&st, None, pre, names));
+            }
+        }
+        match Self::find_network(&st, name_or_id) {
+            Some(n) => Ok(self.network_json(&st, Some(n), &n.name, names)),
+            None => Err(ApiError::not_found(format!("network {name_or_id} not found"))),
+        }
+    }
+
+    /// `DELETE /networks/{id}`.
+    pub fn remove_network(&self, name_or_id: &str) -> ApiResult<()> {
+        let mut st = self.lock();
+        for pre in ["bridge", "host", "none"] {
+            if name_or_id == pre || name_or_id == self.predefined_id(pre) {
+                return Err(ApiError::new(
+                    berth_api::ErrorKind::Forbidden,
+                    format!("{pre} is a pre-defined network and cannot be removed"),
+                ));
+            }
+        }
+        let Some(n) = Self::find_network(&st, name_or_id).cloned() else {
+            return Err(ApiError::not_found(format!("network {name_or_id} not found")));
+        };
+        if st.endpoints.values().any(|e| e.network == n.id) {
+            return Err(ApiError::new(
+                berth_api::ErrorKind::Forbidden,
+                format!("error while removing network: network {} id {} has active endpoints", n.name, n.id),
+            ));
+        }
+        self.persist_network(&n, true)?;
+        st.networks.remove(&n.id);
+        let _ = self.sync_rules(&st);
+        link::delete_link(&n.bridge).map_err(net_err)?;
+        Ok(())
+    }
+
+    /// `POST /networks/prune`: removes user networks no container uses; their names.
+    pub fn prune_networks(&self) -> Vec<String> {
+        let unused: Vec<String> = {
+            let st = self.lock();
+            st.networks
+                .values()
+                .filter(|n| !st.endpoints.values().any(|e| e.network == n.id))
+                .map(|n| n.name.clone())
+                .collect()
+        };
+        unused.into_iter().filter(|n| self.remove_network(n).is_ok()).collect()
     }
 
     /// `ps`'s `Ports`: the published ports, then the exposed ones not published.

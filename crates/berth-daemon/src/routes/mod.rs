@@ -8,6 +8,7 @@ use crate::state::Daemon;
 pub mod containers;
 pub mod exec;
 pub mod images;
+pub mod networks;
 pub mod system;
 
 pub fn all() -> Router<Daemon> {
@@ -16,4 +17,5 @@ pub fn all() -> Router<Daemon> {
         .merge(images::routes())
         .merge(containers::routes())
         .merge(exec::routes())
+        .merge(networks::routes())
 }
