@@ -317,6 +317,13 @@ fn user_networks_create_ls_inspect_run_rm() {
         got == "usernet\n"
     });
     assert!(ok, "{url}: {got:?}");
+    // by name, through the network's embedded DNS server (on its gateway)
+    let resolv = d.berth_ok(&["run", "--rm", "--network", "mynet", "busybox", "cat", "/etc/resolv.conf"]);
+    assert!(resolv.starts_with(&format!("nameserver {gw}\n")), "{resolv}");
+    let by_name = d.berth_ok(&["run", "--rm", "--network", "mynet", "busybox", "wget", "-qO-", "http://usrv/"]);
+    assert_eq!(by_name, "usernet\n");
+    // (names it does not know are forwarded to the host's resolvers: unit-tested in
+    // berth-net's dns module against a loopback upstream, to keep test traffic local)
     let net = &serde_json::from_str::<serde_json::Value>(&d.berth_ok(&["network", "inspect", "mynet"])).unwrap()[0];
     assert_eq!(net["Name"], "mynet");
     assert_eq!(net["Driver"], "bridge");

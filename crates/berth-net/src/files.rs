@@ -50,6 +50,19 @@ pub fn resolv_conf(host: &str) -> String {
     out
 }
 
+/// The `resolv.conf` of a container on a user network: the embedded DNS server as the
+/// only nameserver, the host's `search`/`options` lines kept.
+pub fn resolv_conf_with(host: &str, server: Ipv4Addr) -> String {
+    let mut out = format!("nameserver {server}\n");
+    for line in host.lines().map(str::trim) {
+        if line.starts_with("search") || line.starts_with("options") {
+            out.push_str(line);
+            out.push('\n');
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -69,5 +82,9 @@ mod tests {
         let r = resolv_conf("nameserver 10.0.0.1\nnameserver ::1\n");
         assert_eq!(r, "nameserver 10.0.0.1\n");
         assert_eq!(hostname("x"), "x\n");
+        assert_eq!(
+            resolv_conf_with("nameserver 1.2.3.4\nsearch a.b\n", Ipv4Addr::new(10, 9, 0, 1)),
+            "nameserver 10.9.0.1\nsearch a.b\n"
+        );
     }
 }

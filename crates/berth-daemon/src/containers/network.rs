@@ -43,6 +43,9 @@ pub struct EndpointRecord {
     /// The user network's ID; empty for the default bridge.
     #[serde(default)]
     pub network: String,
+    /// The container's name (no `/`) at its last start, for the embedded DNS.
+    #[serde(default)]
+    pub name: String,
 }
 
 /// `networks`: network ID → JSON [`UserNetwork`].
@@ -92,13 +95,15 @@ pub struct NetworkService {
     db: Arc<redb::Database>,
     root: PathBuf,
     exec_root: PathBuf,
-    state: Mutex<State>,
+    state: Arc<Mutex<State>>,
 }
 
 #[derive(Default)]
 struct State {
     endpoints: HashMap<String, EndpointRecord>,
     networks: HashMap<String, UserNetwork>,
+    /// The embedded DNS server of each user network, by network ID.
+    dns: HashMap<String, berth_net::dns::DnsServer>,
     proxies: HashMap<String, Vec<Proxy>>,
 }
 
@@ -204,7 +209,7 @@ impl NetworkService {
             db,
             root: root.to_path_buf(),
             exec_root: exec_root.to_path_buf(),
-            state: Mutex::new(State { endpoints, networks, ..Default::default() }),
+            state: Arc::new(Mutex::new(State { endpoints, networks, ..Default::default() })),
         }))
     }
 
@@ -321,14 +326,18 @@ impl NetworkService {
         }
     }
 
-    fn write_files(&self, rec: &ContainerRecord, ip: Option<Ipv4Addr>) -> ApiResult<Vec<MountSpec>> {
+    /// `dns`: the embedded DNS server (user networks), the container's only nameserver.
+    fn write_files(&self, rec: &ContainerRecord, ip: Option<Ipv4Addr>, dns: Option<Ipv4Addr>) -> ApiResult<Vec<MountSpec>> {
         let dir = self.root.join("containers").join(&rec.id);
         let host_resolv = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
         let fqdn = &rec.config.hostname;
         let contents = [
             ("hosts", "/etc/hosts", files::hosts(fqdn, ip, &[])),
             ("hostname", "/etc/hostname", files::hostname(fqdn)),
-            ("resolv.conf", "/etc/resolv.conf", files::resolv_conf(&host_resolv)),
+            ("resolv.conf", "/etc/resolv.conf", match dns {
+                Some(server) => files::resolv_conf_with(&host_resolv, server),
+                None => files::resolv_conf(&host_resolv),
+            }),
         ];
         let mut mounts = Vec::new();
         for (file, dest, text) in contents {
@@ -380,11 +389,11 @@ impl NetworkService {
         match mode {
             "host" => return Ok(Attached { network: NetworkMode::Host, mounts: Vec::new() }),
             "none" => {
-                let mounts = self.write_files(rec, None)?;
+                let mounts = self.write_files(rec, None, None)?;
                 return Ok(Attached { network: NetworkMode::Loopback, mounts });
             }
             _ if !self.enabled => {
-                let mounts = self.write_files(rec, None)?;
+                let mounts = self.write_files(rec, None, None)?;
                 return Ok(Attached { network: NetworkMode::Loopback, mounts });
             }
             _ => {}
@@ -417,7 +426,14 @@ impl NetworkService {
                     .collect();
                 let ip = target.subnet.allocate(&used).map_err(net_err)?;
                 let endpoint_id: String = (0..4).map(|_| format!("{:016x}", rand::random::<u64>())).collect();
-                EndpointRecord { ip, mac: ipam::mac_for(ip), endpoint_id, ports: Vec::new(), network: target.id.clone() }
+                EndpointRecord {
+                    ip,
+                    mac: ipam::mac_for(ip),
+                    endpoint_id,
+                    ports: Vec::new(),
+                    network: target.id.clone(),
+                    name: String::new(),
+                }
             }
         };
         // Host ports first: a taken port fails before anything is created.
@@ -435,7 +451,9 @@ impl NetworkService {
             }
         }
         ep.ports = proxies.iter().map(|p| p.mapping.clone()).collect();
-        let mounts = self.write_files(rec, Some(ep.ip))?;
+        ep.name = rec.name.trim_start_matches('/').to_string();
+        let dns = (!target.id.is_empty()).then_some(target.gateway);
+        let mounts = self.write_files(rec, Some(ep.ip), dns)?;
         let ns = self.netns_path(id);
         self.cleanup_links(id);
         link::create_netns(&ns).map_err(net_err)?;
@@ -530,6 +548,12 @@ impl NetworkService {
                 }
             }
             st.proxies.insert(rec.id.clone(), proxies);
+        }
+        if self.enabled {
+            let nets: Vec<UserNetwork> = st.networks.values().cloned().collect();
+            for n in &nets {
+                self.start_dns(&mut st, n);
+            }
         }
         if let Err(e) = self.sync_rules(&st) {
             tracing::error!(error = %e, "rebuilding nftables rules");
@@ -696,6 +720,7 @@ impl NetworkService {
             let _ = link::delete_link(&bridge);
             return Err(e);
         }
+        self.start_dns(&mut st, &net);
         st.networks.insert(id.clone(), net);
         if let Err(e) = self.sync_rules(&st) {
             let net = st.networks.remove(&id);
@@ -706,6 +731,33 @@ impl NetworkService {
             return Err(e);
         }
         Ok(id)
+    }
+
+    /// Starts the embedded DNS server of `n` on its gateway (a failure is logged: the
+    /// network works, by address only).
+    fn start_dns(&self, st: &mut State, n: &UserNetwork) {
+        let Ok(gw) = n.gateway.parse::<Ipv4Addr>() else { return };
+        let state = Arc::downgrade(&self.state);
+        let net_id = n.id.clone();
+        let lookup: berth_net::dns::Lookup = Arc::new(move |name: &str| {
+            let state = state.upgrade()?;
+            let st = state.lock().unwrap_or_else(|p| p.into_inner());
+            let found: Vec<Ipv4Addr> = st
+                .endpoints
+                .iter()
+                .filter(|(cid, e)| e.network == net_id && st.proxies.contains_key(*cid))
+                .filter(|(cid, e)| e.name.eq_ignore_ascii_case(name) || (name.len() == 12 && cid.starts_with(name)))
+                .map(|(_, e)| e.ip)
+                .collect();
+            (!found.is_empty()).then_some(found)
+        });
+        let host = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
+        match berth_net::dns::serve(gw, lookup, berth_net::dns::upstreams(&host)) {
+            Ok(server) => {
+                st.dns.insert(n.id.clone(), server);
+            }
+            Err(e) => tracing::warn!(network = n.name, error = %e, "starting the embedded DNS server"),
+        }
     }
 
     /// Docker's network JSON; `containers` are (ID, name) of the containers on it.
@@ -820,6 +872,7 @@ impl NetworkService {
         }
         self.persist_network(&n, true)?;
         st.networks.remove(&n.id);
+        st.dns.remove(&n.id);
         let _ = self.sync_rules(&st);
         link::delete_link(&n.bridge).map_err(net_err)?;
         Ok(())
