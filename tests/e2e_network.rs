@@ -346,3 +346,31 @@ fn user_networks_create_ls_inspect_run_rm() {
     d.berth_ok(&["network", "create", "--subnet", &user_subnet(&d, 1), "--internal", "spare"]);
     assert_eq!(d.berth_ok(&["network", "prune", "-f"]), "Deleted Networks:\nspare\n");
 }
+
+#[test]
+fn links_write_hosts_entries_and_env() {
+    let d = daemon();
+    let id = web(&d, "db", "linked", &["--expose", "80", "-e", "SECRET=s3"]);
+    let ip = d.inspect("db")["NetworkSettings"]["IPAddress"].as_str().unwrap().to_string();
+    let out = d.berth_ok(&["run", "--rm", "--name", "app", "--link", "db:dbalias", "busybox", "sh", "-c", "cat /etc/hosts; env | sort"]);
+    assert!(out.contains(&format!("{ip}\tdbalias {} db\n", &id[..12])), "{out}");
+    for var in [
+        format!("DBALIAS_PORT=tcp://{ip}:80"),
+        format!("DBALIAS_PORT_80_TCP_ADDR={ip}"),
+        "DBALIAS_PORT_80_TCP_PORT=80".to_string(),
+        "DBALIAS_NAME=/app/dbalias".to_string(),
+        "DBALIAS_ENV_SECRET=s3".to_string(),
+    ] {
+        assert!(out.lines().any(|l| l == var), "{var} missing:\n{out}");
+    }
+    let mut got = String::new();
+    let ok = wait_until(Duration::from_secs(10), || {
+        got = String::from_utf8_lossy(&d.berth(&["run", "--rm", "--link", "db", "busybox", "wget", "-qO-", "http://db/"]).stdout)
+            .into_owned();
+        got == "linked\n"
+    });
+    assert!(ok, "wget http://db/ over the link: {got:?}");
+    d.berth_ok(&["stop", "-t", "1", "db"]);
+    let out = d.berth(&["run", "--rm", "--link", "db:x", "busybox", "true"]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("Cannot link to a non running container: /db AS"), "{out:?}");
+}

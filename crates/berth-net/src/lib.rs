@@ -9,6 +9,7 @@ pub mod dns;
 pub mod files;
 pub mod ipam;
 pub mod link;
+pub mod links;
 pub mod nft;
 pub mod ports;
 pub mod proxy;

@@ -93,8 +93,8 @@ pub fn validate_host_config(hc: &HostConfig, config: &ContainerConfig) -> Result
     if !hc.binds.is_empty() || !hc.mounts.is_empty() || !hc.volumes_from.is_empty() {
         return unsupported("mounting volumes or host paths (-v/--mount/--volumes-from)");
     }
-    if !hc.links.is_empty() {
-        return unsupported("container links (--link)");
+    if !hc.links.is_empty() && !matches!(hc.network_mode.as_str(), "" | "default" | "bridge") {
+        return unsupported("container links (--link) outside the default bridge network");
     }
     match hc.network_mode.as_str() {
         "" | "default" | "bridge" | "none" | "host" => {}

@@ -513,6 +513,7 @@ impl ContainerService {
         let attached = self.net.attach(rec, |name| self.get(name)).map_err(|e| (e, 128))?;
         spec.network = attached.network;
         spec.mounts.extend(attached.mounts);
+        spec.process.env.extend(attached.env);
         let result = self.launch_with(rec, pending, spec).await;
         if result.is_err() {
             self.net.detach(&rec.id);

@@ -81,6 +81,8 @@ struct Target {
 pub struct Attached {
     pub network: NetworkMode,
     pub mounts: Vec<MountSpec>,
+    /// Environment added to the container's (`--link` variables).
+    pub env: Vec<String>,
 }
 
 pub struct NetworkService {
@@ -327,12 +329,18 @@ impl NetworkService {
     }
 
     /// `dns`: the embedded DNS server (user networks), the container's only nameserver.
-    fn write_files(&self, rec: &ContainerRecord, ip: Option<Ipv4Addr>, dns: Option<Ipv4Addr>) -> ApiResult<Vec<MountSpec>> {
+    fn write_files(
+        &self,
+        rec: &ContainerRecord,
+        ip: Option<Ipv4Addr>,
+        dns: Option<Ipv4Addr>,
+        extra_hosts: &[(String, String)],
+    ) -> ApiResult<Vec<MountSpec>> {
         let dir = self.root.join("containers").join(&rec.id);
         let host_resolv = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
         let fqdn = &rec.config.hostname;
         let contents = [
-            ("hosts", "/etc/hosts", files::hosts(fqdn, ip, &[])),
+            ("hosts", "/etc/hosts", files::hosts(fqdn, ip, extra_hosts)),
             ("hostname", "/etc/hostname", files::hostname(fqdn)),
             ("resolv.conf", "/etc/resolv.conf", match dns {
                 Some(server) => files::resolv_conf_with(&host_resolv, server),
@@ -384,19 +392,39 @@ impl NetworkService {
                     options: vec!["rbind".into(), "rprivate".into()],
                 })
                 .collect();
-            return Ok(Attached { network: NetworkMode::Join(path), mounts });
+            return Ok(Attached { network: NetworkMode::Join(path), mounts, env: Vec::new() });
         }
         match mode {
-            "host" => return Ok(Attached { network: NetworkMode::Host, mounts: Vec::new() }),
+            "host" => return Ok(Attached { network: NetworkMode::Host, mounts: Vec::new(), env: Vec::new() }),
             "none" => {
-                let mounts = self.write_files(rec, None, None)?;
-                return Ok(Attached { network: NetworkMode::Loopback, mounts });
+                let mounts = self.write_files(rec, None, None, &[])?;
+                return Ok(Attached { network: NetworkMode::Loopback, mounts, env: Vec::new() });
             }
             _ if !self.enabled => {
-                let mounts = self.write_files(rec, None, None)?;
-                return Ok(Attached { network: NetworkMode::Loopback, mounts });
+                let mounts = self.write_files(rec, None, None, &[])?;
+                return Ok(Attached { network: NetworkMode::Loopback, mounts, env: Vec::new() });
             }
             _ => {}
+        }
+        // --link: the linked containers must run; their address goes to /etc/hosts
+        let mut link_hosts = Vec::new();
+        let mut link_env = Vec::new();
+        for spec in &rec.host_config.links {
+            let (name, alias) = berth_net::links::parse_link(spec);
+            let target = lookup(&name)
+                .map_err(|_| ApiError::not_found(format!("could not get container for {name}")))?;
+            let ip = self.lock().endpoints.get(&target.id).filter(|_| target.state.status.is_running()).map(|e| e.ip);
+            let Some(ip) = ip else {
+                return Err(ApiError::invalid(format!(
+                    "Cannot link to a non running container: {} AS {}/{alias}",
+                    target.name, rec.name
+                )));
+            };
+            let tname = target.name.trim_start_matches('/');
+            let names = if alias == tname { format!("{alias} {}", &target.id[..12]) } else { format!("{alias} {} {tname}", &target.id[..12]) };
+            link_hosts.push((ip.to_string(), names));
+            let exposed: Vec<String> = target.config.exposed_ports.iter().flat_map(|e| e.keys().cloned()).collect();
+            link_env.extend(berth_net::links::link_env(&alias, &rec.name, ip, &exposed, &target.config.env));
         }
         let requests = ports::requests(
             &rec.host_config.port_bindings,
@@ -453,7 +481,7 @@ impl NetworkService {
         ep.ports = proxies.iter().map(|p| p.mapping.clone()).collect();
         ep.name = rec.name.trim_start_matches('/').to_string();
         let dns = (!target.id.is_empty()).then_some(target.gateway);
-        let mounts = self.write_files(rec, Some(ep.ip), dns)?;
+        let mounts = self.write_files(rec, Some(ep.ip), dns, &link_hosts)?;
         let ns = self.netns_path(id);
         self.cleanup_links(id);
         link::create_netns(&ns).map_err(net_err)?;
@@ -483,7 +511,7 @@ impl NetworkService {
             self.detach(id);
             return Err(e);
         }
-        Ok(Attached { network: NetworkMode::Join(ns), mounts })
+        Ok(Attached { network: NetworkMode::Join(ns), mounts, env: link_env })
     }
 
     fn cleanup_links(&self, id: &str) {
