@@ -374,3 +374,36 @@ fn links_write_hosts_entries_and_env() {
     let out = d.berth(&["run", "--rm", "--link", "db:x", "busybox", "true"]);
     assert!(String::from_utf8_lossy(&out.stderr).contains("Cannot link to a non running container: /db AS"), "{out:?}");
 }
+
+#[test]
+fn docker_cli_networks_and_links() {
+    skip_unless_docker!();
+    let d = daemon();
+    let subnet = user_subnet(&d, 2);
+    let id = d.docker_ok(&["network", "create", "--subnet", &subnet, "dnet"]).trim().to_string();
+    assert_eq!(id.len(), 64);
+    let ls = d.docker_ok(&["network", "ls", "--format", "{{.Name}} {{.Driver}}"]);
+    assert!(ls.lines().any(|l| l == "dnet bridge"), "{ls}");
+    assert!(ls.lines().any(|l| l == "bridge bridge"), "{ls}");
+    let v: serde_json::Value = serde_json::from_str(&d.docker_ok(&["network", "inspect", "dnet"])).unwrap();
+    assert_eq!(v[0]["IPAM"]["Config"][0]["Subnet"], subnet.as_str());
+    let script = "echo dockercli > /tmp/index.html && exec httpd -f -p 80 -h /tmp";
+    d.docker_ok(&["run", "-d", "--name", "dsrv", "--network", "dnet", "busybox", "sh", "-c", script]);
+    let mut got = String::new();
+    let ok = wait_until(Duration::from_secs(10), || {
+        got = String::from_utf8_lossy(&d.docker(&["run", "--rm", "--network", "dnet", "busybox", "wget", "-qO-", "http://dsrv/"]).stdout)
+            .into_owned();
+        got == "dockercli\n"
+    });
+    assert!(ok, "by name on dnet: {got:?}");
+    d.docker_ok(&["rm", "-f", "dsrv"]);
+    assert_eq!(d.docker_ok(&["network", "rm", "dnet"]), "dnet\n");
+    // --link on the default bridge
+    d.docker_ok(&["run", "-d", "--name", "lsrv", "busybox", "sh", "-c", script]);
+    let ok = wait_until(Duration::from_secs(10), || {
+        got = String::from_utf8_lossy(&d.docker(&["run", "--rm", "--link", "lsrv:web", "busybox", "wget", "-qO-", "http://web/"]).stdout)
+            .into_owned();
+        got == "dockercli\n"
+    });
+    assert!(ok, "over --link: {got:?}");
+}

@@ -93,6 +93,8 @@ pub struct NetworkService {
     pub table: String,
     /// A stable ID for the default `bridge` network.
     pub network_id: String,
+    /// `Created` of the predefined networks: when this daemon started.
+    started: String,
     mtu: u32,
     db: Arc<redb::Database>,
     root: PathBuf,
@@ -207,6 +209,7 @@ impl NetworkService {
             table: nft::table_name(bridge),
             subnet,
             network_id,
+            started: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true),
             mtu,
             db,
             root: root.to_path_buf(),
@@ -811,7 +814,7 @@ impl NetworkService {
                 if name == "bridge" { self.subnet.gateway().to_string() } else { String::new() },
                 false,
                 serde_json::json!({}),
-                String::new(),
+                self.started.clone(),
             ),
         };
         let net_key = if n.is_some() { id.clone() } else if name == "bridge" { String::new() } else { "-".into() };
