@@ -216,6 +216,13 @@ fn nothing_outlives_the_container_and_rules_survive_a_daemon_restart() {
     assert!(!table(&d).contains("dnat"), "{}", table(&d));
     assert!(http_get(p).is_none());
     d.berth_ok(&["rm", "gone"]);
+    // a failed start leaves nothing
+    let out = d.berth(&["run", "-p", "80", "--name", "broken", "busybox", "/no/such/binary"]);
+    assert!(!out.status.success());
+    assert!(links_of(&d).is_empty(), "{:?}", links_of(&d));
+    assert!(!table(&d).contains("dnat"), "{}", table(&d));
+    let left: Vec<_> = std::fs::read_dir(d.exec_root.join("netns")).map(|r| r.flatten().collect()).unwrap_or_default();
+    assert!(left.is_empty(), "{left:?}");
     // a --rm container leaves nothing either
     d.berth_ok(&["run", "--rm", "-p", "80", "busybox", "true"]);
     assert!(links_of(&d).is_empty(), "{:?}", links_of(&d));

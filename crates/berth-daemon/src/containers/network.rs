@@ -150,6 +150,12 @@ impl NetworkService {
         if enabled {
             link::ensure_bridge(bridge, &subnet, mtu)?;
         }
+        if enabled && std::fs::read_to_string("/proc/sys/net/ipv4/ip_forward").is_ok_and(|v| v.trim() == "0") {
+            tracing::warn!(
+                "IPv4 forwarding is disabled (net.ipv4.ip_forward=0): containers cannot reach other \
+                 networks and published ports answer only through the userland proxy"
+            );
+        }
         if enabled && nft::forward_policy_drop() {
             tracing::warn!(
                 "an `ip filter FORWARD` chain with policy drop exists (a dockerd with iptables?): \
