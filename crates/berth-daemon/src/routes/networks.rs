@@ -53,8 +53,35 @@ fn names(d: &Daemon) -> impl Fn(&str) -> Option<String> + '_ {
     |id: &str| d.containers.get(id).ok().map(|r| r.name.trim_start_matches('/').to_string())
 }
 
-async fn list(State(d): State<Daemon>) -> ApiResult<Response> {
-    Ok(Json(d.containers.net.list_networks(&names(&d))).into_response())
+/// Whether network `n` passes `GET /networks` filters: `name` (substring), `id` (prefix),
+/// `driver`, `label` (`k` or `k=v`), `type` (`builtin`/`custom`); values of one key OR-ed.
+fn network_matches(n: &serde_json::Value, f: &crate::containers::filters::Filters) -> bool {
+    let s = |k: &str| n.get(k).and_then(|v| v.as_str()).unwrap_or("").to_string();
+    let any = |key: &str, pred: &dyn Fn(&str) -> bool| f.get(key).is_none_or(|vals| vals.iter().any(|v| pred(v)));
+    // user networks cannot take the predefined names
+    let builtin = ["bridge", "host", "none"].contains(&s("Name").as_str());
+    any("name", &|v| s("Name").contains(v))
+        && any("id", &|v| s("Id").starts_with(v))
+        && any("driver", &|v| s("Driver") == v)
+        && any("type", &|v| (v == "builtin") == builtin)
+        && any("label", &|v| {
+            let labels = n.get("Labels");
+            match v.split_once('=') {
+                Some((k, val)) => labels.and_then(|l| l.get(k)).and_then(|x| x.as_str()) == Some(val),
+                None => labels.and_then(|l| l.get(v)).is_some(),
+            }
+        })
+}
+
+async fn list(State(d): State<Daemon>, q: axum::extract::Query<std::collections::HashMap<String, String>>) -> ApiResult<Response> {
+    let f = crate::containers::filters::parse(q.get("filters").map(String::as_str).unwrap_or(""))?;
+    for k in f.keys() {
+        if !matches!(k.as_str(), "name" | "id" | "driver" | "label" | "type" | "scope" | "dangling") {
+            return Err(ApiError::invalid(format!("invalid filter '{k}'")));
+        }
+    }
+    let all = d.containers.net.list_networks(&names(&d));
+    Ok(Json(all.into_iter().filter(|n| network_matches(n, &f)).collect::<Vec<_>>()).into_response())
 }
 
 async fn inspect(State(d): State<Daemon>, Path(id): Path<String>) -> ApiResult<Response> {
