@@ -33,6 +33,8 @@ pub const CMD_TIMEOUT: Duration = Duration::from_secs(90);
 const DAEMON_START_TIMEOUT: Duration = Duration::from_secs(30);
 /// Every test daemon's dir is `/tmp/<TEMP_PREFIX>XXXXX` (scripts/test sweeps these).
 pub const TEMP_PREFIX: &str = "be2e-";
+/// A file in every test daemon's dir holding the pid of the test process that made it.
+pub const HARNESS_MARKER: &str = ".berth-e2e-harness-pid";
 /// Lines of the daemon log shown when a test fails.
 const LOG_TAIL_LINES: usize = 60;
 
@@ -109,6 +111,7 @@ impl TestDaemon {
             .arg("--bip")
             .arg(&self.bip)
             .arg("--debug")
+            .env("NO_COLOR", "1")
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("dup log"))
             .stderr(log)
@@ -625,6 +628,8 @@ fn make_temp_dir() -> PathBuf {
         .expect("create temp dir")
         .keep();
     fs::set_permissions(&dir, fs::Permissions::from_mode(0o755)).ok();
+    // Whose dir this is: scripts/test sweeps only dirs whose test process is gone.
+    fs::write(dir.join(HARNESS_MARKER), std::process::id().to_string()).expect("write harness marker");
     dir
 }
 

@@ -47,13 +47,23 @@ pub async fn version(c: &Client, host: &str, format: Option<&str>) -> Result<i32
         let client = serde_json::json!({
             "Platform": {"Name": ""},
             "Version": env!("CARGO_PKG_VERSION"),
-            "ApiVersion": API_PREFIX.trim_start_matches("/v"),
+            "APIVersion": API_PREFIX.trim_start_matches("/v"),
             "DefaultAPIVersion": API_PREFIX.trim_start_matches("/v"),
             "Os": "linux",
             "Arch": go_arch(),
             "Context": "default",
         });
-        let data = serde_json::json!({"Client": client, "Server": server.as_ref().ok()});
+        // Templates see Go's field names: the daemon's JSON `ApiVersion` is `APIVersion`.
+        let server_data = server.as_ref().ok().map(|v| {
+            let mut v = v.clone();
+            if let Some(obj) = v.as_object_mut() {
+                if let Some(api) = obj.remove("ApiVersion") {
+                    obj.insert("APIVersion".into(), api);
+                }
+            }
+            v
+        });
+        let data = serde_json::json!({"Client": client, "Server": server_data});
         outln!("{}", tmpl.execute(&data).map_err(|e| Failure::Msg(e.to_string()))?);
         return server.map(|_| 0).map_err(Failure::from);
     }

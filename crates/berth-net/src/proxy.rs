@@ -156,4 +156,23 @@ mod tests {
         tokio::time::sleep(Duration::from_millis(50)).await;
         assert!(start(&again, Ipv4Addr::LOCALHOST).is_ok(), "dropping the proxy frees the port");
     }
+
+    #[tokio::test]
+    async fn forwards_udp_both_ways() {
+        let backend = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let bport = backend.local_addr().unwrap().port();
+        tokio::spawn(async move {
+            let mut b = [0u8; 64];
+            let (n, from) = backend.recv_from(&mut b).await.unwrap();
+            let reply = [b"echo ".as_slice(), &b[..n]].concat();
+            backend.send_to(&reply, from).await.unwrap();
+        });
+        let req = PortRequest { proto: Proto::Udp, container_port: bport, host_ip: Ipv4Addr::LOCALHOST, host_ports: None };
+        let p = start(&req, Ipv4Addr::LOCALHOST).unwrap();
+        let c = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        c.send_to(b"ping", ("127.0.0.1", p.mapping.host_port)).await.unwrap();
+        let mut b = [0u8; 64];
+        let (n, _) = tokio::time::timeout(Duration::from_secs(5), c.recv_from(&mut b)).await.unwrap().unwrap();
+        assert_eq!(&b[..n], b"echo ping");
+    }
 }

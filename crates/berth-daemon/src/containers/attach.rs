@@ -10,12 +10,83 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::UnixStream;
 
 /// What the client asked to attach.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct AttachOptions {
     pub stdin: bool,
     pub stdout: bool,
     pub stderr: bool,
     pub tty: bool,
+    /// The detach sequence (`detachKeys`, default ctrl-p ctrl-q); empty disables it.
+    pub detach_keys: Vec<u8>,
+}
+
+/// Docker's default detach sequence, ctrl-p ctrl-q.
+pub const DEFAULT_DETACH_KEYS: [u8; 2] = [0x10, 0x11];
+
+/// Parses `detachKeys` (`ctrl-p,ctrl-q`, `a,ctrl-@`) like Docker's `term.ToBytes`.
+pub fn parse_detach_keys(keys: &str) -> Result<Vec<u8>, crate::error::ApiError> {
+    let invalid = || crate::error::ApiError::invalid(format!("Invalid detach keys ({keys}) provided"));
+    let mut out = Vec::new();
+    for key in keys.split(',').map(str::trim) {
+        if let Some(c) = key.strip_prefix("ctrl-") {
+            let b = match c.as_bytes() {
+                [c @ b'a'..=b'z'] => c - b'a' + 1,
+                [b'@'] => 0,
+                [b'['] => 27,
+                [b'\\'] => 28,
+                [b']'] => 29,
+                [b'^'] => 30,
+                [b'_'] => 31,
+                _ => return Err(invalid()),
+            };
+            out.push(b);
+        } else if key.len() == 1 {
+            out.push(key.as_bytes()[0]);
+        } else {
+            return Err(invalid());
+        }
+    }
+    Ok(out)
+}
+
+/// Watches stdin for the detach sequence: bytes that may start it are held back until
+/// the sequence completes (detach) or breaks (they are passed on).
+#[derive(Debug, Default)]
+pub struct EscapeProxy {
+    keys: Vec<u8>,
+    matched: usize,
+}
+
+impl EscapeProxy {
+    pub fn new(keys: Vec<u8>) -> Self {
+        EscapeProxy { keys, matched: 0 }
+    }
+
+    /// Feeds `input`; returns the bytes to forward, and true once the sequence was read.
+    pub fn feed(&mut self, input: &[u8]) -> (Vec<u8>, bool) {
+        let mut out = Vec::with_capacity(input.len());
+        if self.keys.is_empty() {
+            out.extend_from_slice(input);
+            return (out, false);
+        }
+        for &b in input {
+            if b == self.keys[self.matched] {
+                self.matched += 1;
+                if self.matched == self.keys.len() {
+                    return (out, true);
+                }
+            } else {
+                out.extend_from_slice(&self.keys[..self.matched]);
+                self.matched = 0;
+                if b == self.keys[0] {
+                    self.matched = 1;
+                } else {
+                    out.push(b);
+                }
+            }
+        }
+        (out, false)
+    }
 }
 
 /// An attach request whose hijack completes later (the client's 101 is sent after the
@@ -79,7 +150,22 @@ pub async fn relay(upgrade: OnUpgrade, shim: UnixStream, opts: AttachOptions, re
     let stdin = async move {
         let mut client_read = client_read;
         if opts.stdin {
-            let _ = tokio::io::copy(&mut client_read, &mut shim_write).await;
+            let mut proxy = EscapeProxy::new(opts.detach_keys.clone());
+            let mut buf = vec![0u8; 16 * 1024];
+            loop {
+                let n = match client_read.read(&mut buf).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => n,
+                };
+                let (forward, detach) = proxy.feed(&buf[..n]);
+                if !forward.is_empty() && shim_write.write_all(&forward).await.is_err() {
+                    break;
+                }
+                if detach {
+                    // Detached: end this attach; the container keeps running.
+                    return;
+                }
+            }
             let _ = shim_write.shutdown().await;
         } else {
             // Drain and drop whatever the client sends; keep the shim side open.
@@ -95,6 +181,31 @@ pub async fn relay(upgrade: OnUpgrade, shim: UnixStream, opts: AttachOptions, re
     tokio::select! {
         _ = output => {}
         _ = stdin => {}
+    }
+}
+
+#[cfg(test)]
+mod escape_tests {
+    use super::*;
+
+    #[test]
+    fn detach_keys_parse_like_docker() {
+        assert_eq!(parse_detach_keys("ctrl-p,ctrl-q").unwrap(), DEFAULT_DETACH_KEYS);
+        assert_eq!(parse_detach_keys("a,ctrl-@,ctrl-[").unwrap(), vec![b'a', 0, 27]);
+        assert!(parse_detach_keys("ctrl-1").is_err());
+        assert!(parse_detach_keys("abc").is_err());
+    }
+
+    #[test]
+    fn escape_proxy_holds_prefixes_and_detaches() {
+        let mut p = EscapeProxy::new(DEFAULT_DETACH_KEYS.to_vec());
+        assert_eq!(p.feed(b"ab"), (b"ab".to_vec(), false));
+        assert_eq!(p.feed(&[0x10]), (vec![], false));
+        assert_eq!(p.feed(b"x"), (vec![0x10, b'x'], false));
+        assert_eq!(p.feed(&[0x10, 0x10]), (vec![0x10], false));
+        assert_eq!(p.feed(&[0x11, b'z']), (vec![], true));
+        let mut none = EscapeProxy::new(Vec::new());
+        assert_eq!(none.feed(&[0x10, 0x11]), (vec![0x10, 0x11], false));
     }
 }
 

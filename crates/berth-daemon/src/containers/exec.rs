@@ -103,12 +103,14 @@ fn exit_code(status: std::process::ExitStatus) -> i64 {
     }
 }
 
+/// Exit code of an exec that could not start (moby `daemon/exec.go`).
+pub const EXEC_START_FAILED: i64 = 126;
+
 #[derive(serde::Deserialize, Default)]
 #[serde(default)]
 struct HelperStatus {
     pid: Option<i64>,
     error: Option<String>,
-    exit_code: Option<i64>,
 }
 
 /// A started helper with its pipes.
@@ -159,10 +161,8 @@ async fn spawn_helper(spec: &ExecSpec, stdin: bool) -> ApiResult<Running> {
     let parsed: HelperStatus = serde_json::from_str(status.trim()).unwrap_or_default();
     let status = match (parsed.pid, parsed.error) {
         (Some(pid), None) => Ok(pid),
-        (_, Some(err)) => {
-            let code = parsed.exit_code.unwrap_or_else(|| super::start_exit_code(&err));
-            Err((err, code))
-        }
+        // Docker records 126 for any exec that could not start, whatever the cause.
+        (_, Some(err)) => Err((err, EXEC_START_FAILED)),
         (None, None) => Err(("exec helper exited before starting the process".to_string(), 126)),
     };
     Ok(Running { child, status })
@@ -331,7 +331,7 @@ impl ContainerService {
             Err(e) => {
                 let _ = client_write.write_all(&write_chunk(2, format!("{}\r\n", e.message).as_bytes())).await;
                 let _ = client_write.shutdown().await;
-                self.execs.update(&id, |e| e.exit_code = Some(126));
+                self.execs.update(&id, |e| e.exit_code = Some(EXEC_START_FAILED));
                 return;
             }
         };
@@ -340,7 +340,7 @@ impl ContainerService {
             Err(e) => {
                 let _ = client_write.write_all(&write_chunk(2, format!("{}\r\n", e.message).as_bytes())).await;
                 let _ = client_write.shutdown().await;
-                self.execs.update(&id, |e| e.exit_code = Some(126));
+                self.execs.update(&id, |e| e.exit_code = Some(EXEC_START_FAILED));
                 return;
             }
         };
@@ -355,6 +355,9 @@ impl ContainerService {
             Err((msg, code)) => {
                 let code = *code;
                 let text = format!("{}\r\n", exec_error_message(msg));
+                // The error would follow the 101 headers at once: give buffered clients
+                // (docker-py) time to read the headers first, or they lose its start.
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
                 let _ = client_write.write_all(&write_chunk(2, text.as_bytes())).await;
                 let _ = run.child.wait().await;
                 self.execs.update(&id, |e| e.exit_code = Some(code));

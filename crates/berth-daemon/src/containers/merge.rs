@@ -113,10 +113,32 @@ pub fn validate_host_config(hc: &HostConfig, config: &ContainerConfig) -> Result
     if !hc.devices.is_empty() {
         return unsupported("adding devices (--device)");
     }
+    if !hc.device_cgroup_rules.is_empty() {
+        return unsupported("device cgroup rules (--device-cgroup-rule)");
+    }
     if !hc.tmpfs.is_empty() {
         return unsupported("tmpfs mounts (--tmpfs)");
     }
-    if hc.restart_policy.name != "" && hc.restart_policy.name != "no" {
+    if !hc.uts_mode.is_empty() && hc.uts_mode != "private" {
+        return unsupported("sharing the UTS namespace (--uts)");
+    }
+    if !hc.group_add.is_empty() {
+        return unsupported("supplementary groups (--group-add)");
+    }
+    if !hc.ulimits.is_empty() {
+        return unsupported("setting ulimits (--ulimit)");
+    }
+    if !hc.dns.is_empty() || !hc.dns_search.is_empty() || !hc.dns_options.is_empty() || !hc.extra_hosts.is_empty() {
+        return unsupported("DNS settings and extra hosts (--dns/--add-host)");
+    }
+    if hc.init == Some(true) {
+        return unsupported("an init process (--init)");
+    }
+    validate_log_driver(&hc.log_config.kind)?;
+    if !hc.runtime.is_empty() && hc.runtime != DEFAULT_RUNTIME {
+        return Err(ApiError::invalid(format!("unknown or invalid runtime name: {}", hc.runtime)));
+    }
+    if !hc.restart_policy.name.is_empty() && hc.restart_policy.name != "no" {
         return unsupported("restart policies (--restart)");
     }
     if hc.auto_remove && !(hc.restart_policy.name.is_empty() || hc.restart_policy.name == "no") {
@@ -146,6 +168,24 @@ pub fn validate_host_config(hc: &HostConfig, config: &ContainerConfig) -> Result
         parse_signal(signal)?;
     }
     Ok(())
+}
+
+/// The one runtime Berth has (`info` shows it as the default runtime).
+pub const DEFAULT_RUNTIME: &str = "berth";
+
+/// Berth writes Docker's json-file log, or nothing (`none`).
+pub fn validate_log_driver(kind: &str) -> Result<(), ApiError> {
+    const DOCKER_DRIVERS: &[&str] = &[
+        "local", "syslog", "journald", "gelf", "fluentd", "awslogs", "splunk", "etwlogs",
+        "gcplogs", "logentries",
+    ];
+    match kind {
+        "" | "json-file" | "none" => Ok(()),
+        k if DOCKER_DRIVERS.contains(&k) => {
+            Err(ApiError::invalid(format!("the {k} log driver is not supported by Berth yet")))
+        }
+        k => Err(ApiError::invalid(format!("logger: no log driver named '{k}' is registered"))),
+    }
 }
 
 /// The runtime's network mode for `HostConfig.NetworkMode` (bridge = loopback until
@@ -328,6 +368,14 @@ mod tests {
             let hc = HostConfig { network_mode: mode.into(), ..Default::default() };
             assert!(validate_host_config(&hc, &c).is_ok(), "{mode}");
         }
+        let hc: HostConfig = serde_json::from_str(r#"{"LogConfig":{"Type":"asdf","Config":{}}}"#).unwrap();
+        assert_eq!(validate_host_config(&hc, &c).unwrap_err().message, "logger: no log driver named 'asdf' is registered");
+        let hc: HostConfig = serde_json::from_str(r#"{"LogConfig":{"Type":"json-file"},"UTSMode":""}"#).unwrap();
+        assert!(validate_host_config(&hc, &c).is_ok());
+        let hc: HostConfig = serde_json::from_str(r#"{"UTSMode":"host"}"#).unwrap();
+        assert!(validate_host_config(&hc, &c).is_err());
+        let hc = HostConfig { runtime: "runc".into(), ..Default::default() };
+        assert_eq!(validate_host_config(&hc, &c).unwrap_err().message, "unknown or invalid runtime name: runc");
         let hc = HostConfig { memory: 1024, ..Default::default() };
         assert_eq!(validate_host_config(&hc, &c).unwrap_err().message, "Minimum memory limit allowed is 6MB");
     }

@@ -4,9 +4,11 @@
 //! - `meta.db`, table `containers` (schema version 1, kept in table `containers_meta`
 //!   under `"schema_version"`): container ID (64 hex) → [`record::ContainerRecord`] as
 //!   JSON. One write transaction per change. Names are not a separate table: they are
-//!   unique across records and rebuilt in memory at start-up.
+//!   unique across records and rebuilt in memory at start-up. Exec instances are not
+//!   stored (as in Docker they do not survive the daemon).
+//!   A newer schema version than this build knows is refused at start-up.
 //! - `<root>/containers/<id>/`: `upper/` and `work/` (the overlayfs writable layer) and
-//!   `<id>-json.log` (written by the shim).
+//!   `<id>-json.log` (written by the shim; absent with the `none` log driver).
 //! - `<exec-root>/containers/<id>/`: the shim's state dir (`spec.json`, `shim.sock`,
 //!   `shim.pid`, `init.pid`, `exit.json`, `shim.log`), present only while a shim runs or
 //!   until the daemon has processed its exit.
@@ -324,7 +326,15 @@ impl ContainerService {
 
         let id = hex::encode(rand::random::<[u8; 32]>());
         if config.hostname.is_empty() {
-            config.hostname = id[..12].to_string();
+            // With the host's network, Docker shows the host's name (moby `daemon/create.go`).
+            config.hostname = if hc.network_mode == "host" {
+                nix::unistd::gethostname()
+                    .ok()
+                    .and_then(|h| h.into_string().ok())
+                    .unwrap_or_else(|| id[..12].to_string())
+            } else {
+                id[..12].to_string()
+            };
         }
         if hc.network_mode.is_empty() || hc.network_mode == "default" {
             hc.network_mode = "bridge".into();
@@ -332,8 +342,13 @@ impl ContainerService {
         if hc.log_config.kind.is_empty() {
             hc.log_config.kind = "json-file".into();
         }
+        if hc.runtime.is_empty() {
+            hc.runtime = merge::DEFAULT_RUNTIME.into();
+        }
         let dir = self.container_dir(&id);
-        let log_path = dir.join(format!("{id}-json.log"));
+        // The `none` driver: no log file (the shim writes none for an empty path).
+        let log_path =
+            if hc.log_config.kind == "none" { PathBuf::new() } else { dir.join(format!("{id}-json.log")) };
         let mut rec = ContainerRecord {
             id: id.clone(),
             name: String::new(),
@@ -434,9 +449,7 @@ impl ContainerService {
                     return Err(ApiError::conflict("cannot start a paused container, try unpause instead"))
                 }
                 Status::Removing | Status::Dead => {
-                    return Err(ApiError::conflict(format!(
-                        "container is marked for removal and cannot be started"
-                    )))
+                    return Err(ApiError::conflict("container is marked for removal and cannot be started"))
                 }
                 _ => {}
             }
@@ -644,7 +657,17 @@ impl ContainerService {
         for (id, status, auto_remove) in candidates {
             let state = self.state_dir(&id);
             if status.is_running() {
-                match shim::open_wait(&state).await {
+                let mut conn = shim::open_wait(&state).await;
+                // A live shim that does not answer yet (busy, or just restarted): retry
+                // before declaring the container dead, which would kill it.
+                for _ in 0..20 {
+                    if conn.is_ok() || !shim::shim_alive(&state) {
+                        break;
+                    }
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    conn = shim::open_wait(&state).await;
+                }
+                match conn {
                     Ok(conn) => {
                         tracing::info!(id, "reconnected to running container");
                         self.spawn_monitor(id, Some(conn));
@@ -652,7 +675,7 @@ impl ContainerService {
                     Err(_) => {
                         tracing::warn!(id, "container's shim is gone");
                         let exit = shim::read_exit_file(&state);
-                        self.on_exit(&id, exit.or(None)).await;
+                        self.on_exit(&id, exit).await;
                     }
                 }
             } else {
@@ -778,6 +801,14 @@ impl ContainerService {
     /// `DELETE /containers/{id}`.
     pub async fn remove(&self, name_or_id: &str, force: bool) -> ApiResult<()> {
         let id = self.resolve(name_or_id)?;
+        // A start in progress decides whether there is a process to stop: let it finish.
+        for _ in 0..600 {
+            let starting = self.lock().get(&id).is_some_and(|e| e.starting);
+            if !starting {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
         let rec = self.record(&id)?;
         if rec.state.status.is_running() {
             if !force {
@@ -915,12 +946,19 @@ impl ContainerService {
     }
 
     /// `GET /containers/{id}/top`.
-    pub fn top(&self, name_or_id: &str) -> ApiResult<berth_api::TopResponse> {
+    /// Without `ps_args`, Docker's default `ps -ef` columns from `/proc`; with them, the
+    /// host's `ps` as moby runs it.
+    pub fn top(&self, name_or_id: &str, ps_args: &str) -> ApiResult<berth_api::TopResponse> {
         let rec = self.get(name_or_id)?;
         if !rec.state.status.is_running() {
             return Err(ApiError::conflict(format!("Container {} is not running", rec.id)));
         }
         let pids = top::container_pids(rec.state.pid);
+        let ps_args = ps_args.trim();
+        if !ps_args.is_empty() && ps_args != "-ef" {
+            let (titles, processes) = top::ps_rows(ps_args, &pids).map_err(ApiError::internal)?;
+            return Ok(berth_api::TopResponse { titles, processes });
+        }
         Ok(berth_api::TopResponse {
             titles: top::TITLES.iter().map(|s| s.to_string()).collect(),
             processes: top::rows(&pids),
@@ -1055,6 +1093,9 @@ impl ContainerService {
         if !opts.stdout && !opts.stderr {
             return Err(ApiError::invalid("Bad parameters: you must choose at least one stream"));
         }
+        if rec.log_path.as_os_str().is_empty() {
+            return Err(ApiError::invalid("configured logging driver does not support reading"));
+        }
         let tty = rec.config.tty;
         let mut rx_events = self.subscribe(&rec.id)?;
         let (tx, rx) = tokio::sync::mpsc::channel(64);
@@ -1168,7 +1209,7 @@ impl ContainerService {
             .filter(|r| opts.all || opts.limit > 0 || opts.filters.contains_key("status") || r.state.status.is_running())
             .filter(|r| filters::matches(&opts.filters, &ctx, r))
             .collect();
-        out.sort_by(|a, b| b.created.cmp(&a.created));
+        out.sort_by_key(|r| std::cmp::Reverse(r.created));
         if opts.limit > 0 {
             out.truncate(opts.limit as usize);
         }
@@ -1331,6 +1372,79 @@ mod tests {
         // A container named like another's ID prefix resolves to the named one.
         let e = entries(&[(&a, "bbb"), (&b, "x")]);
         assert_eq!(resolve_in(&e, "bbb").unwrap(), a);
+    }
+
+    fn service(dir: &Path) -> Arc<ContainerService> {
+        let config = Arc::new(DaemonConfig {
+            root: dir.join("root"),
+            exec_root: dir.join("run"),
+            cgroup_parent: String::new(),
+            debug: false,
+        });
+        std::fs::create_dir_all(&config.root).unwrap();
+        let db = Arc::new(redb::Database::create(config.root.join("meta.db")).unwrap());
+        let images = Arc::new(ImageStore::open(&config.root, db.clone()).unwrap());
+        ContainerService::open(config, db, images).unwrap()
+    }
+
+    fn add(svc: &ContainerService, id: &str, status: Status) {
+        let mut rec = ContainerRecord { id: id.into(), name: format!("/n{id}"), ..Default::default() };
+        rec.state.status = status;
+        svc.lock().insert(id.into(), Entry::new(rec));
+    }
+
+    fn exit(svc: &ContainerService, id: &str, code: i64) {
+        let entries = svc.lock();
+        entries[id].events.send_modify(|ev| {
+            ev.exits += 1;
+            ev.running = false;
+            ev.exit_code = code;
+        });
+    }
+
+    #[tokio::test]
+    async fn wait_conditions() {
+        let dir = tempfile::tempdir().unwrap();
+        let svc = service(dir.path());
+        let id = "c".repeat(64);
+        add(&svc, &id, Status::Created);
+        // not-running: a created container answers at once.
+        assert_eq!(svc.wait(&id, WaitCondition::NotRunning).unwrap().await.0, 0);
+        // next-exit registered before the start sees the exit after it.
+        let next = tokio::spawn(svc.wait(&id, WaitCondition::NextExit).unwrap());
+        let removed = tokio::spawn(svc.wait(&id, WaitCondition::Removed).unwrap());
+        tokio::task::yield_now().await;
+        assert!(!next.is_finished());
+        svc.lock().get_mut(&id).unwrap().events.send_modify(|ev| ev.running = true);
+        exit(&svc, &id, 5);
+        assert_eq!(next.await.unwrap().0, 5);
+        assert!(!removed.is_finished());
+        svc.remove_container(&id);
+        assert_eq!(removed.await.unwrap(), (5, String::new()));
+        assert_eq!(svc.wait(&id, WaitCondition::Removed).err().unwrap().kind, ErrorKind::NotFound);
+    }
+
+    #[tokio::test]
+    async fn state_checks_use_dockers_words() {
+        let dir = tempfile::tempdir().unwrap();
+        let svc = service(dir.path());
+        let id = "d".repeat(64);
+        add(&svc, &id, Status::Exited);
+        let e = svc.kill(&id, None).await.unwrap_err();
+        assert_eq!(e.message, format!("Cannot kill container: {id}: Container {id} is not running"));
+        assert_eq!(e.kind, ErrorKind::Conflict);
+        assert_eq!(svc.stop(&id, None, None).await.unwrap_err().kind, ErrorKind::NotModified);
+        assert_eq!(svc.pause(&id, true).await.unwrap_err().message, format!("Container {id} is not running"));
+        assert_eq!(svc.exec_create(&id, Default::default()).unwrap_err().message, format!("Container {id} is not running"));
+        assert!(svc.kill(&id, Some("NOPE")).await.unwrap_err().message.contains("Invalid signal: NOPE"));
+        add(&svc, &"e".repeat(64), Status::Created);
+        let e = svc.rename(&id, &format!("n{}", "e".repeat(64))).unwrap_err();
+        assert!(e.message.starts_with("Conflict. The container name"), "{}", e.message);
+        svc.rename(&id, "fresh").unwrap();
+        assert_eq!(svc.resolve("fresh").unwrap(), id);
+        let (deleted, _) = svc.prune(&Default::default()).unwrap();
+        assert_eq!(deleted.len(), 2);
+        assert_eq!(svc.counts().total, 0);
     }
 
     #[test]

@@ -147,6 +147,52 @@ pub fn rows(pids: &[i64]) -> Vec<Vec<String>> {
     out
 }
 
+/// `top` with `ps_args`, the way moby does it: runs the host's `ps` with those arguments
+/// and keeps the rows whose PID column is one of `pids` (columns after the last title are
+/// merged into the last one).
+pub fn ps_rows(ps_args: &str, pids: &[i64]) -> Result<(Vec<String>, Vec<Vec<String>>), String> {
+    let out = std::process::Command::new("ps")
+        .args(ps_args.split_whitespace())
+        .output()
+        .map_err(|e| format!("Error running ps: {e}"))?;
+    if !out.status.success() {
+        return Err(format!(
+            "ps: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        ));
+    }
+    parse_ps_output(&String::from_utf8_lossy(&out.stdout), pids)
+}
+
+pub fn parse_ps_output(text: &str, pids: &[i64]) -> Result<(Vec<String>, Vec<Vec<String>>), String> {
+    let mut lines = text.lines();
+    let titles: Vec<String> = lines.next().unwrap_or_default().split_whitespace().map(String::from).collect();
+    let pid_index = titles
+        .iter()
+        .position(|t| t == "PID")
+        .ok_or_else(|| "Couldn't find PID field in ps output".to_string())?;
+    let mut rows = Vec::new();
+    let mut previous_was_ours = false;
+    for line in lines.filter(|l| !l.trim().is_empty()) {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        let Some(pid_field) = fields.get(pid_index) else { continue };
+        let ours = if *pid_field == "-" {
+            previous_was_ours
+        } else {
+            let pid: i64 = pid_field.parse().map_err(|e| format!("Unexpected pid '{pid_field}': {e}"))?;
+            previous_was_ours = pids.contains(&pid);
+            previous_was_ours
+        };
+        if ours {
+            let keep = titles.len().saturating_sub(1).min(fields.len());
+            let mut row: Vec<String> = fields[..keep].iter().map(|s| s.to_string()).collect();
+            row.push(fields[keep..].join(" "));
+            rows.push(row);
+        }
+    }
+    Ok((titles, rows))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -161,6 +207,15 @@ mod tests {
         assert_eq!(s.start_ticks, 12345);
         assert_eq!(tty_name(34816), "pts/0");
         assert_eq!(tty_name(0), "?");
+    }
+
+    #[test]
+    fn ps_output_is_filtered_by_pid() {
+        let text = "  PID USER     COMMAND\n    1 root     init\n   42 root     sleep 60\n   43 nobody   x\n";
+        let (titles, rows) = parse_ps_output(text, &[42]).unwrap();
+        assert_eq!(titles, ["PID", "USER", "COMMAND"]);
+        assert_eq!(rows, vec![vec!["42".to_string(), "root".into(), "sleep 60".into()]]);
+        assert!(parse_ps_output("USER\nroot\n", &[1]).is_err());
     }
 
     #[test]

@@ -139,8 +139,8 @@ async fn unpause(State(d): State<Daemon>, Path(id): Path<String>) -> ApiResult<S
     Ok(StatusCode::NO_CONTENT)
 }
 
-async fn top(State(d): State<Daemon>, Path(id): Path<String>) -> ApiResult<Response> {
-    Ok(Json(d.containers.top(&id)?).into_response())
+async fn top(State(d): State<Daemon>, Path(id): Path<String>, q: Q) -> ApiResult<Response> {
+    Ok(Json(d.containers.top(&id, q.get("ps_args").map(String::as_str).unwrap_or(""))?).into_response())
 }
 
 async fn resize(State(d): State<Daemon>, Path(id): Path<String>, q: Q) -> ApiResult<StatusCode> {
@@ -199,7 +199,17 @@ async fn attach(State(d): State<Daemon>, Path(id): Path<String>, q: Q, mut req: 
     let version = api_version(req.extensions());
     let rec = d.containers.get(&id)?;
     let tty = rec.config.tty;
-    let opts = AttachOptions { stdin: qbool(&q, "stdin"), stdout: qbool(&q, "stdout"), stderr: qbool(&q, "stderr"), tty };
+    let detach_keys = match q.get("detachKeys").filter(|k| !k.is_empty()) {
+        Some(k) => crate::containers::attach::parse_detach_keys(k)?,
+        None => crate::containers::attach::DEFAULT_DETACH_KEYS.to_vec(),
+    };
+    let opts = AttachOptions {
+        stdin: qbool(&q, "stdin"),
+        stdout: qbool(&q, "stdout"),
+        stderr: qbool(&q, "stderr"),
+        tty,
+        detach_keys,
+    };
     let media = hijack::stream_media_type(tty, version.at_least("1.42"));
     match hijack::prepare(&mut req, media) {
         Hijack::Upgrade { response, upgrade } if !qbool(&q, "stream") => {
