@@ -98,12 +98,10 @@ pub fn validate_host_config(hc: &HostConfig, config: &ContainerConfig) -> Result
     }
     match hc.network_mode.as_str() {
         "" | "default" | "bridge" | "none" | "host" => {}
-        other if other.starts_with("container:") => {
-            if !hc.port_bindings.is_empty() || hc.publish_all_ports {
-                return Err(ApiError::invalid(
-                    "conflicting options: port publishing and the container type network mode",
-                ));
-            }
+        other if other.starts_with("container:") && (!hc.port_bindings.is_empty() || hc.publish_all_ports) => {
+            return Err(ApiError::invalid(
+                "conflicting options: port publishing and the container type network mode",
+            ));
         }
         _ => {} // a user network: checked against the daemon's networks in create
     }
