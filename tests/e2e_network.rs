@@ -414,3 +414,45 @@ fn docker_cli_networks_and_links() {
     });
     assert!(ok, "over --link: {got:?}");
 }
+
+#[test]
+fn connect_and_disconnect_with_aliases() {
+    let d = daemon();
+    d.berth_ok(&["network", "create", "--subnet", &user_subnet(&d, 3), "front"]);
+    d.berth_ok(&["network", "create", "--subnet", &user_subnet(&d, 4), "back"]);
+    web(&d, "multi", "multi", &["--network", "front"]);
+    d.berth_ok(&["network", "connect", "--alias", "api", "back", "multi"]);
+    let v = d.inspect("multi");
+    let back_ip = v["NetworkSettings"]["Networks"]["back"]["IPAddress"].as_str().unwrap().to_string();
+    assert!(back_ip.starts_with(user_subnet(&d, 4).trim_end_matches("0/24")), "{back_ip}");
+    assert_eq!(v["NetworkSettings"]["Networks"]["back"]["Aliases"][0], "api");
+    assert!(v["NetworkSettings"]["Networks"]["front"]["IPAddress"].as_str().unwrap().len() > 6);
+    // from the back network: by alias and by name
+    let mut got = String::new();
+    let ok = wait_until(Duration::from_secs(10), || {
+        got = String::from_utf8_lossy(&d.berth(&["run", "--rm", "--network", "back", "busybox", "wget", "-qO-", "http://api/"]).stdout)
+            .into_owned();
+        got == "multi\n"
+    });
+    assert!(ok, "by alias on the connected network: {got:?}");
+    assert_eq!(d.berth_ok(&["run", "--rm", "--network", "back", "busybox", "wget", "-qO-", "http://multi/"]), "multi\n");
+    let out = d.berth(&["network", "connect", "back", "multi"]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("endpoint with name multi already exists in network back"));
+    let out = d.berth(&["network", "rm", "back"]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("has active endpoints"));
+    // a restart re-plugs it
+    d.berth_ok(&["restart", "-t", "1", "multi"]);
+    let ok = wait_until(Duration::from_secs(10), || {
+        got = String::from_utf8_lossy(&d.berth(&["run", "--rm", "--network", "back", "busybox", "wget", "-qO-", "http://api/"]).stdout)
+            .into_owned();
+        got == "multi\n"
+    });
+    assert!(ok, "after restart: {got:?}");
+    d.berth_ok(&["network", "disconnect", "back", "multi"]);
+    assert!(d.inspect("multi")["NetworkSettings"]["Networks"].get("back").is_none());
+    let links = d.berth_ok(&["exec", "multi", "sh", "-c", "ip -o link | cut -d: -f2"]);
+    assert_eq!(links.split_whitespace().map(|l| l.split('@').next().unwrap()).collect::<Vec<_>>(), ["lo", "eth0"]);
+    assert_eq!(d.berth_ok(&["network", "rm", "back"]), "back\n");
+    d.berth_ok(&["rm", "-f", "multi"]);
+    assert_eq!(d.berth_ok(&["network", "rm", "front"]), "front\n");
+}

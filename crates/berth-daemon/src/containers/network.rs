@@ -48,6 +48,20 @@ pub struct EndpointRecord {
     pub name: String,
 }
 
+/// An extra network a container was connected to (`network connect`), key
+/// `<container ID>/<network ID>` in `net_endpoints`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ExtraEndpoint {
+    pub network: String,
+    pub ip: Ipv4Addr,
+    pub mac: String,
+    pub endpoint_id: String,
+    #[serde(default)]
+    pub aliases: Vec<String>,
+    /// `eth1`, `eth2`, … inside the container.
+    pub ifname: String,
+}
+
 /// `networks`: network ID → JSON [`UserNetwork`].
 pub const NETWORKS: TableDefinition<&str, &[u8]> = TableDefinition::new("networks");
 
@@ -106,6 +120,8 @@ pub struct NetworkService {
 struct State {
     endpoints: HashMap<String, EndpointRecord>,
     networks: HashMap<String, UserNetwork>,
+    /// Extra networks per container (`network connect`).
+    extras: HashMap<String, Vec<ExtraEndpoint>>,
     /// The embedded DNS server of each user network, by network ID.
     dns: HashMap<String, berth_net::dns::DnsServer>,
     proxies: HashMap<String, Vec<Proxy>>,
@@ -164,6 +180,7 @@ impl NetworkService {
         }
         let mut endpoints = HashMap::new();
         let mut networks = HashMap::new();
+        let mut extras: HashMap<String, Vec<ExtraEndpoint>> = HashMap::new();
         {
             let tx = db.begin_write()?;
             tx.open_table(NET_ENDPOINTS)?;
@@ -173,6 +190,13 @@ impl NetworkService {
             let t = tx.open_table(NET_ENDPOINTS)?;
             for e in t.iter()? {
                 let (k, v) = e?;
+                if let Some((cid, _)) = k.value().split_once('/') {
+                    match serde_json::from_slice::<ExtraEndpoint>(v.value()) {
+                        Ok(x) => extras.entry(cid.to_string()).or_insert_with(Vec::new).push(x),
+                        Err(e) => tracing::warn!(id = k.value(), error = %e, "skipping unreadable endpoint"),
+                    }
+                    continue;
+                }
                 match serde_json::from_slice::<EndpointRecord>(v.value()) {
                     Ok(r) => {
                         endpoints.insert(k.value().to_string(), r);
@@ -220,7 +244,7 @@ impl NetworkService {
             db,
             root: root.to_path_buf(),
             exec_root: exec_root.to_path_buf(),
-            state: Arc::new(Mutex::new(State { endpoints, networks, ..Default::default() })),
+            state: Arc::new(Mutex::new(State { endpoints, networks, extras, ..Default::default() })),
         }))
     }
 
@@ -459,6 +483,7 @@ impl NetworkService {
                     .iter()
                     .filter(|(cid, e)| e.network == target.id && *cid != id)
                     .map(|(_, e)| e.ip)
+                    .chain(st.extras.values().flatten().filter(|x| x.network == target.id).map(|x| x.ip))
                     .chain(std::iter::once(target.gateway))
                     .collect();
                 let ip = target.subnet.allocate(&used).map_err(net_err)?;
@@ -492,7 +517,7 @@ impl NetworkService {
         let dns = (!target.id.is_empty()).then_some(target.gateway);
         let mounts = self.write_files(rec, Some(ep.ip), dns, &link_hosts)?;
         let ns = self.netns_path(id);
-        self.cleanup_links(id);
+        self.cleanup_links(id, st.extras.get(id).map(Vec::as_slice).unwrap_or(&[]));
         link::create_netns(&ns).map_err(net_err)?;
         let veth = Self::host_veth(id);
         let endpoint = link::Endpoint {
@@ -510,11 +535,16 @@ impl NetworkService {
             return Err(net_err(e));
         }
         if let Err(e) = self.persist(id, Some(&ep)) {
-            self.cleanup_links(id);
+            self.cleanup_links(id, st.extras.get(id).map(Vec::as_slice).unwrap_or(&[]));
             return Err(e);
         }
         st.endpoints.insert(id.clone(), ep);
         st.proxies.insert(id.clone(), proxies);
+        for x in st.extras.get(id).cloned().unwrap_or_default() {
+            if let Err(e) = self.plug_extra(&st, id, &x) {
+                tracing::warn!(id, network = x.network, error = %e, "connecting an extra network");
+            }
+        }
         if let Err(e) = self.sync_rules(&st) {
             drop(st);
             self.detach(id);
@@ -523,7 +553,35 @@ impl NetworkService {
         Ok(Attached { network: NetworkMode::Join(ns), mounts, env: link_env })
     }
 
-    fn cleanup_links(&self, id: &str) {
+    fn extra_veth(id: &str, ifname: &str) -> String {
+        format!("vx{}{}", &id[..id.len().min(9)], ifname.trim_start_matches("eth"))
+    }
+
+    /// Plugs the extra endpoint `x` into the running container `id`'s namespace.
+    fn plug_extra(&self, st: &State, id: &str, x: &ExtraEndpoint) -> ApiResult<()> {
+        let n = st.networks.get(&x.network).ok_or_else(|| ApiError::not_found(format!("network {} not found", x.network)))?;
+        let t = Self::user_target(n)?;
+        let veth = Self::extra_veth(id, &x.ifname);
+        let _ = link::delete_link(&veth);
+        let ep = link::Endpoint {
+            bridge: &t.bridge,
+            host_veth: &veth,
+            ifname: &x.ifname,
+            ip: x.ip,
+            prefix: t.subnet.prefix,
+            gateway: None,
+            mac: &x.mac,
+            mtu: self.mtu,
+        };
+        link::attach(&self.netns_path(id), &ep).map_err(net_err)
+    }
+
+    /// Deletes the container's host veths and namespace. `extras`: its extra endpoints
+    /// (passed in: callers may hold the state lock).
+    fn cleanup_links(&self, id: &str, extras: &[ExtraEndpoint]) {
+        for x in extras {
+            let _ = link::delete_link(&Self::extra_veth(id, &x.ifname));
+        }
         let _ = link::delete_link(&Self::host_veth(id));
         let ns = self.netns_path(id);
         if ns.exists() {
@@ -547,8 +605,9 @@ impl NetworkService {
                 }
             }
         }
+        let extras = st.extras.get(id).cloned().unwrap_or_default();
         drop(st);
-        self.cleanup_links(id);
+        self.cleanup_links(id, &extras);
     }
 
     /// Detaches and frees the container's address (`rm`).
@@ -560,6 +619,98 @@ impl NetworkService {
                 tracing::warn!(id, error = %e, "deleting endpoint");
             }
         }
+        for x in st.extras.remove(id).unwrap_or_default() {
+            if let Err(e) = self.persist_raw(&format!("{id}/{}", x.network), None) {
+                tracing::warn!(id, error = %e, "deleting endpoint");
+            }
+        }
+    }
+
+    fn persist_raw(&self, key: &str, bytes: Option<&[u8]>) -> ApiResult<()> {
+        let tx = self.db.begin_write().map_err(db_err)?;
+        {
+            let mut t = tx.open_table(NET_ENDPOINTS).map_err(db_err)?;
+            match bytes {
+                Some(b) => {
+                    t.insert(key, b).map_err(db_err)?;
+                }
+                None => {
+                    t.remove(key).map_err(db_err)?;
+                }
+            }
+        }
+        tx.commit().map_err(db_err)
+    }
+
+    /// `POST /networks/{id}/connect`: adds a user network to a container (now, when it
+    /// runs, else at its next start).
+    pub fn connect(&self, rec: &ContainerRecord, network: &str, aliases: Vec<String>) -> ApiResult<()> {
+        let mut st = self.lock();
+        let n = match Self::find_network(&st, network) {
+            Some(n) => n.clone(),
+            None if matches!(network, "bridge" | "host" | "none") => {
+                return Err(ApiError::not_implemented(format!(
+                    "connecting to the {network} network is not supported by Berth yet"
+                )))
+            }
+            None => return Err(ApiError::not_found(format!("network {network} not found"))),
+        };
+        let cname = rec.name.trim_start_matches('/');
+        let primary = Self::find_network(&st, &rec.host_config.network_mode).map(|p| p.id.clone());
+        let extras = st.extras.get(&rec.id).cloned().unwrap_or_default();
+        if primary.as_deref() == Some(n.id.as_str()) || extras.iter().any(|x| x.network == n.id) {
+            return Err(ApiError::new(
+                berth_api::ErrorKind::Forbidden,
+                format!("endpoint with name {cname} already exists in network {}", n.name),
+            ));
+        }
+        let t = Self::user_target(&n)?;
+        let used: Vec<Ipv4Addr> = st
+            .endpoints
+            .values()
+            .filter(|e| e.network == n.id)
+            .map(|e| e.ip)
+            .chain(st.extras.values().flatten().filter(|x| x.network == n.id).map(|x| x.ip))
+            .chain(std::iter::once(t.gateway))
+            .collect();
+        let ip = t.subnet.allocate(&used).map_err(net_err)?;
+        let ifname = (1..).map(|i| format!("eth{i}")).find(|f| !extras.iter().any(|x| &x.ifname == f)).unwrap_or_default();
+        let x = ExtraEndpoint {
+            network: n.id.clone(),
+            ip,
+            mac: ipam::mac_for(ip),
+            endpoint_id: (0..4).map(|_| format!("{:016x}", rand::random::<u64>())).collect(),
+            aliases,
+            ifname,
+        };
+        if st.proxies.contains_key(&rec.id) {
+            self.plug_extra(&st, &rec.id, &x)?;
+        }
+        let bytes = serde_json::to_vec(&x).map_err(db_err)?;
+        if let Err(e) = self.persist_raw(&format!("{}/{}", rec.id, n.id), Some(&bytes)) {
+            let _ = link::delete_link(&Self::extra_veth(&rec.id, &x.ifname));
+            return Err(e);
+        }
+        st.extras.entry(rec.id.clone()).or_default().push(x);
+        Ok(())
+    }
+
+    /// `POST /networks/{id}/disconnect`.
+    pub fn disconnect(&self, rec: &ContainerRecord, network: &str) -> ApiResult<()> {
+        let mut st = self.lock();
+        let Some(n) = Self::find_network(&st, network).cloned() else {
+            return Err(ApiError::not_found(format!("network {network} not found")));
+        };
+        let list = st.extras.entry(rec.id.clone()).or_default();
+        let Some(pos) = list.iter().position(|x| x.network == n.id) else {
+            return Err(ApiError::new(
+                berth_api::ErrorKind::Forbidden,
+                format!("container {} is not connected to network {}", rec.id, n.name),
+            ));
+        };
+        let x = list.remove(pos);
+        let _ = link::delete_link(&Self::extra_veth(&rec.id, &x.ifname));
+        self.persist_raw(&format!("{}/{}", rec.id, n.id), None)
     }
 
     /// At daemon start: re-opens the port proxies of running containers, tears down what
@@ -636,6 +787,22 @@ impl NetworkService {
                     "IPAMConfig": null, "Links": null, "Aliases": null, "MacAddress": mac,
                     "DriverOpts": null, "NetworkID": net_id,
                     "EndpointID": eid, "Gateway": gw, "IPAddress": ip, "IPPrefixLen": prefix,
+                    "IPv6Gateway": "", "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0, "DNSNames": null
+                }),
+            );
+        }
+        let running = ep.is_some();
+        for x in st.extras.get(&rec.id).into_iter().flatten() {
+            let Some(n) = st.networks.get(&x.network) else { continue };
+            let prefix = n.subnet.split('/').nth(1).and_then(|p| p.parse::<i64>().ok()).unwrap_or(0);
+            let v = |s: String| if running { s } else { String::new() };
+            networks.insert(
+                n.name.clone(),
+                serde_json::json!({
+                    "IPAMConfig": null, "Links": null, "Aliases": x.aliases, "MacAddress": v(x.mac.clone()),
+                    "DriverOpts": null, "NetworkID": n.id, "EndpointID": v(x.endpoint_id.clone()),
+                    "Gateway": v(n.gateway.clone()), "IPAddress": v(x.ip.to_string()),
+                    "IPPrefixLen": if running { prefix } else { 0 },
                     "IPv6Gateway": "", "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0, "DNSNames": null
                 }),
             );
@@ -785,6 +952,19 @@ impl NetworkService {
                 .filter(|(cid, e)| e.network == net_id && st.proxies.contains_key(*cid))
                 .filter(|(cid, e)| e.name.eq_ignore_ascii_case(name) || (name.len() == 12 && cid.starts_with(name)))
                 .map(|(_, e)| e.ip)
+                .chain(
+                    st.extras
+                        .iter()
+                        .filter(|(cid, _)| st.proxies.contains_key(*cid))
+                        .flat_map(|(cid, xs)| xs.iter().map(move |x| (cid, x)))
+                        .filter(|(cid, x)| {
+                            x.network == net_id
+                                && (x.aliases.iter().any(|a| a.eq_ignore_ascii_case(name))
+                                    || st.endpoints.get(*cid).is_some_and(|e| e.name.eq_ignore_ascii_case(name))
+                                    || (name.len() == 12 && cid.starts_with(name)))
+                        })
+                        .map(|(_, x)| x.ip),
+                )
                 .collect();
             (!found.is_empty()).then_some(found)
         });
@@ -837,6 +1017,21 @@ impl NetworkService {
                     "MacAddress": e.mac, "IPv4Address": format!("{}/{prefix}", e.ip), "IPv6Address": ""
                 }),
             );
+        }
+        for (cid, xs) in &st.extras {
+            if !st.proxies.contains_key(cid) {
+                continue;
+            }
+            for x in xs.iter().filter(|x| x.network == net_key) {
+                let prefix = subnet.as_deref().and_then(|s| s.split('/').nth(1)).unwrap_or("16");
+                containers.insert(
+                    cid.clone(),
+                    serde_json::json!({
+                        "Name": names(cid).unwrap_or_default(), "EndpointID": x.endpoint_id,
+                        "MacAddress": x.mac, "IPv4Address": format!("{}/{prefix}", x.ip), "IPv6Address": ""
+                    }),
+                );
+            }
         }
         let config = match &subnet {
             Some(s) => serde_json::json!([{"Subnet": s, "Gateway": gateway}]),
@@ -901,7 +1096,7 @@ impl NetworkService {
         let Some(n) = Self::find_network(&st, name_or_id).cloned() else {
             return Err(ApiError::not_found(format!("network {name_or_id} not found")));
         };
-        if st.endpoints.values().any(|e| e.network == n.id) {
+        if st.endpoints.values().any(|e| e.network == n.id) || st.extras.values().flatten().any(|x| x.network == n.id) {
             return Err(ApiError::new(
                 berth_api::ErrorKind::Forbidden,
                 format!("error while removing network: network {} id {} has active endpoints", n.name, n.id),

@@ -1,5 +1,5 @@
 //! Network routes (moby `api/server/router/network`): list, inspect, create, remove,
-//! prune. `connect`/`disconnect` answer 501 until multi-network endpoints exist.
+//! prune, connect and disconnect (user networks, `--alias` for the embedded DNS).
 
 use std::collections::BTreeMap;
 
@@ -21,8 +21,8 @@ pub fn routes() -> Router<Daemon> {
         .route("/networks/prune", post(prune))
         .route("/networks/{id}", get(inspect))
         .route("/networks/{id}", delete(remove))
-        .route("/networks/{id}/connect", post(not_yet))
-        .route("/networks/{id}/disconnect", post(not_yet))
+        .route("/networks/{id}/connect", post(connect))
+        .route("/networks/{id}/disconnect", post(disconnect))
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -118,6 +118,33 @@ async fn prune(State(d): State<Daemon>) -> ApiResult<Response> {
     Ok(Json(serde_json::json!({"NetworksDeleted": if deleted.is_empty() { None } else { Some(deleted) }})).into_response())
 }
 
-async fn not_yet() -> ApiError {
-    ApiError::not_implemented("network connect/disconnect is not supported by Berth yet")
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+struct EndpointConfig {
+    aliases: Option<Vec<String>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+struct ConnectBody {
+    container: String,
+    endpoint_config: Option<EndpointConfig>,
+}
+
+async fn connect(State(d): State<Daemon>, Path(id): Path<String>, body: Bytes) -> ApiResult<StatusCode> {
+    let body: ConnectBody =
+        serde_json::from_slice(&body).map_err(|e| ApiError::invalid(format!("invalid JSON: {e}")))?;
+    let rec = d.containers.get(&body.container)?;
+    let aliases = body.endpoint_config.and_then(|e| e.aliases).unwrap_or_default();
+    let net = d.containers.net.clone();
+    tokio::task::block_in_place(|| net.connect(&rec, &id, aliases))?;
+    Ok(StatusCode::OK)
+}
+
+async fn disconnect(State(d): State<Daemon>, Path(id): Path<String>, body: Bytes) -> ApiResult<StatusCode> {
+    let body: ConnectBody =
+        serde_json::from_slice(&body).map_err(|e| ApiError::invalid(format!("invalid JSON: {e}")))?;
+    let rec = d.containers.get(&body.container)?;
+    d.containers.net.disconnect(&rec, &id)?;
+    Ok(StatusCode::OK)
 }
