@@ -79,6 +79,8 @@ pub enum ErrorKind {
     NotImplemented,
     /// 500
     Internal,
+    /// 503 (for example swarm endpoints on a node that is not in a swarm)
+    Unavailable,
 }
 
 impl ErrorKind {
@@ -92,6 +94,7 @@ impl ErrorKind {
             ErrorKind::NotModified => 304,
             ErrorKind::NotImplemented => 501,
             ErrorKind::Internal => 500,
+            ErrorKind::Unavailable => 503,
         }
     }
 }

@@ -23,6 +23,9 @@ pub fn routes() -> Router<Daemon> {
         .route("/networks/{id}", delete(remove))
         .route("/networks/{id}/connect", post(connect))
         .route("/networks/{id}/disconnect", post(disconnect))
+        // Clients (docker-py's network tests) leave any swarm before making networks:
+        // Berth is never in one, and answers as Docker does outside swarm mode.
+        .route("/swarm/leave", post(swarm_leave))
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -147,4 +150,8 @@ async fn disconnect(State(d): State<Daemon>, Path(id): Path<String>, body: Bytes
     let rec = d.containers.get(&body.container)?;
     d.containers.net.disconnect(&rec, &id)?;
     Ok(StatusCode::OK)
+}
+
+async fn swarm_leave() -> ApiError {
+    ApiError::new(berth_api::ErrorKind::Unavailable, "This node is not part of a swarm")
 }
