@@ -346,6 +346,10 @@ fn rename_changes_the_name() {
 fn pause_and_unpause() {
     let d = daemon();
     d.run_detached(&["--name", "pauser", "busybox", "sh", "-c", "i=0; while true; do i=$((i+1)); echo $i > /tmp/tick; sleep 0.05; done"]);
+    // The counter, read from the host through the container's writable layer.
+    let tick = d.root.join("containers").join(d.full_id("pauser")).join("upper/tmp/tick");
+    let read_tick = || std::fs::read_to_string(&tick).unwrap_or_default();
+    assert!(wait_until(Duration::from_secs(10), || read_tick().trim().parse::<u64>().unwrap_or(0) > 1), "the counter never ran");
     d.berth_ok(&["pause", "pauser"]);
     let v = d.inspect("pauser");
     assert_eq!(v["State"]["Paused"], true);
@@ -354,6 +358,10 @@ fn pause_and_unpause() {
     // exec into a paused container is refused.
     let out = d.berth(&["exec", "pauser", "true"]);
     assert!(!out.status.success(), "exec into a paused container worked");
+    // Frozen: the counter does not move while paused.
+    let p1 = read_tick();
+    std::thread::sleep(Duration::from_millis(400));
+    assert_eq!(p1, read_tick(), "the process kept running while paused");
     d.berth_ok(&["unpause", "pauser"]);
     let v = d.inspect("pauser");
     assert_eq!(v["State"]["Paused"], false);

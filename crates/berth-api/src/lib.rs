@@ -11,6 +11,7 @@ pub mod container;
 pub mod exec;
 pub mod image;
 pub mod system;
+pub mod units;
 
 pub use container::*;
 pub use exec::*;

@@ -67,12 +67,26 @@ pub enum Cmd {
     Tag(TagArgs),
     /// Show the history of an image
     History(HistoryArgs),
+    /// Save one or more images to a tar archive (streamed to STDOUT by default)
+    Save(SaveArgs),
+    /// Load an image from a tar archive or STDIN
+    Load(LoadArgs),
+    /// Create a new image from a container's changes
+    Commit(CommitArgs),
+    /// Export a container's filesystem as a tar archive
+    Export(ExportArgs),
+    /// Manage Berth
+    #[command(subcommand)]
+    System(SystemCmd),
     /// Manage containers
     #[command(subcommand)]
     Container(ContainerCmd),
     /// Manage images
     #[command(subcommand)]
     Image(ImageCmd),
+    /// Manage volumes
+    #[command(subcommand)]
+    Volume(crate::volume::VolumeCmd),
     /// Manage networks
     #[command(subcommand)]
     Network(NetworkCmd),
@@ -179,6 +193,8 @@ pub enum ContainerCmd {
     Exec(ExecArgs),
     /// Remove all stopped containers
     Prune(PruneArgs),
+    Commit(CommitArgs),
+    Export(ExportArgs),
     Port(PortArgs),
 }
 
@@ -192,6 +208,96 @@ pub enum ImageCmd {
     History(HistoryArgs),
     Tag(TagArgs),
     Import(ImportArgs),
+    Save(SaveArgs),
+    Load(LoadArgs),
+    /// Remove unused images
+    Prune(ImagePruneArgs),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum SystemCmd {
+    /// Show docker disk usage
+    Df(DfArgs),
+    /// Check the image store's consistency (Berth's own)
+    #[command(hide = true)]
+    Check,
+}
+
+#[derive(Args, Debug)]
+pub struct SaveArgs {
+    /// Write to a file, instead of STDOUT
+    #[arg(short = 'o', long)]
+    pub output: Option<String>,
+    /// Save only the given platform variant
+    #[arg(long)]
+    pub platform: Option<String>,
+    #[arg(required = true, value_name = "IMAGE")]
+    pub images: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct LoadArgs {
+    /// Read from tar archive file, instead of STDIN
+    #[arg(short = 'i', long)]
+    pub input: Option<String>,
+    /// Suppress the load output
+    #[arg(short = 'q', long)]
+    pub quiet: bool,
+    /// Load only the given platform variant
+    #[arg(long)]
+    pub platform: Option<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct CommitArgs {
+    /// Author (e.g., "John Hannibal Smith <hannibal@a-team.com>")
+    #[arg(short = 'a', long)]
+    pub author: Option<String>,
+    /// Apply Dockerfile instruction to the created image
+    #[arg(short = 'c', long = "change")]
+    pub change: Vec<String>,
+    /// Commit message
+    #[arg(short = 'm', long)]
+    pub message: Option<String>,
+    /// Pause container during commit
+    #[arg(short = 'p', long, default_value_t = true, action = ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    pub pause: bool,
+    #[arg(value_name = "CONTAINER")]
+    pub container: String,
+    #[arg(value_name = "REPOSITORY[:TAG]")]
+    pub reference: Option<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct ExportArgs {
+    /// Write to a file, instead of STDOUT
+    #[arg(short = 'o', long)]
+    pub output: Option<String>,
+    #[arg(value_name = "CONTAINER")]
+    pub container: String,
+}
+
+#[derive(Args, Debug)]
+pub struct ImagePruneArgs {
+    /// Remove all unused images, not just dangling ones
+    #[arg(short = 'a', long)]
+    pub all: bool,
+    /// Provide filter values (e.g. "until=<timestamp>")
+    #[arg(long = "filter")]
+    pub filter: Vec<String>,
+    /// Do not prompt for confirmation
+    #[arg(short = 'f', long)]
+    pub force: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct DfArgs {
+    /// Show detailed information on space usage
+    #[arg(short = 'v', long)]
+    pub verbose: bool,
+    /// Format output using a custom template
+    #[arg(long)]
+    pub format: Option<String>,
 }
 
 #[derive(Args, Debug)]
@@ -359,6 +465,9 @@ pub struct ContainerOpts {
     /// Attach a filesystem mount to the container
     #[arg(long)]
     pub mount: Vec<String>,
+    /// Mount volumes from the specified container(s)
+    #[arg(long = "volumes-from")]
+    pub volumes_from: Vec<String>,
     /// Add link to another container
     #[arg(long)]
     pub link: Vec<String>,

@@ -93,6 +93,9 @@ pub fn create_body(o: &ContainerOpts, image: &str, command: &[String], detach: b
         if !tmpfs.is_empty() {
             h.insert("Tmpfs".into(), Json::Object(tmpfs));
         }
+        if !o.volumes_from.is_empty() {
+            h.insert("VolumesFrom".into(), json!(o.volumes_from));
+        }
         if let Some(s) = &o.shm_size {
             h.insert("ShmSize".into(), json!(opts::parse_memory(s, "--shm-size")?));
         }

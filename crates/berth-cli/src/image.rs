@@ -44,7 +44,11 @@ pub async fn import(c: &Client, a: &ImportArgs) -> Result<i32, Failure> {
 pub async fn images(c: &Client, a: &ImagesArgs) -> Result<i32, Failure> {
     let default = if a.digests { IMAGES_DIGESTS_TABLE } else { IMAGES_TABLE };
     let format = if a.quiet { "{{.ID}}".to_string() } else { a.format.clone().unwrap_or_else(|| default.to_string()) };
-    let format = if format == "table" { default.to_string() } else { format };
+    let format = match format.as_str() {
+        "table" => default.to_string(),
+        "json" => "{{json .}}".to_string(),
+        _ => format,
+    };
     let tmpl = Format::parse_rows(&format).map_err(|e| Failure::Msg(e.to_string()))?;
     let mut filters = a.filter.clone();
     if let Some(r) = &a.reference {
@@ -105,7 +109,11 @@ pub async fn tag(c: &Client, a: &TagArgs) -> Result<i32, Failure> {
 
 pub async fn history(c: &Client, a: &HistoryArgs) -> Result<i32, Failure> {
     let format = if a.quiet { "{{.ID}}".to_string() } else { a.format.clone().unwrap_or_else(|| HISTORY_TABLE.to_string()) };
-    let format = if format == "table" { HISTORY_TABLE.to_string() } else { format };
+    let format = match format.as_str() {
+        "table" => HISTORY_TABLE.to_string(),
+        "json" => "{{json .}}".to_string(),
+        _ => format,
+    };
     let tmpl = Format::parse_rows(&format).map_err(|e| Failure::Msg(e.to_string()))?;
     let list = c.get(&format!("/images/{}/history", seg(&a.image))).await?;
     let now = chrono::Utc::now();

@@ -28,8 +28,10 @@ macro_rules! outln {
 pub mod args;
 pub mod client;
 pub mod container;
+pub mod disk_usage;
 pub mod formatters;
 pub mod image;
+pub mod image_io;
 pub mod network;
 pub mod opts;
 pub mod stream;
@@ -38,13 +40,14 @@ pub mod template;
 pub mod terminal;
 pub mod units;
 pub mod usage;
+pub mod volume;
 
 use std::ffi::OsString;
 use std::io::Write;
 
 use clap::Parser;
 
-use args::{Cli, Cmd, ContainerCmd, ImageCmd};
+use args::{Cli, Cmd, ContainerCmd, ImageCmd, SystemCmd};
 use client::{ApiError, Client};
 
 /// Why a command failed; [`run`] prints it and picks the exit code.
@@ -98,7 +101,7 @@ fn command_path(args: &[OsString]) -> String {
             continue;
         }
         words.push(a.to_string());
-        if !(words.len() == 1 && (a == "container" || a == "image")) {
+        if !(words.len() == 1 && (a == "container" || a == "image" || a == "volume" || a == "system")) {
             break;
         }
     }
@@ -243,6 +246,14 @@ async fn dispatch(cli: Cli) -> Result<i32, Failure> {
         Cmd::Top(a) | Cmd::Container(ContainerCmd::Top(a)) => container::top(&c, a).await,
         Cmd::Exec(a) | Cmd::Container(ContainerCmd::Exec(a)) => container::exec(&c, a).await,
         Cmd::Container(ContainerCmd::Prune(a)) => container::prune(&c, a).await,
+        Cmd::Volume(v) => volume::dispatch(&c, v).await,
+        Cmd::Save(a) | Cmd::Image(ImageCmd::Save(a)) => image_io::save(&c, a).await,
+        Cmd::Load(a) | Cmd::Image(ImageCmd::Load(a)) => image_io::load(&c, a).await,
+        Cmd::Image(ImageCmd::Prune(a)) => image_io::prune(&c, a).await,
+        Cmd::Commit(a) | Cmd::Container(ContainerCmd::Commit(a)) => image_io::commit(&c, a).await,
+        Cmd::Export(a) | Cmd::Container(ContainerCmd::Export(a)) => image_io::export(&c, a).await,
+        Cmd::System(SystemCmd::Df(a)) => disk_usage::df(&c, a).await,
+        Cmd::System(SystemCmd::Check) => disk_usage::check(&c).await,
         Cmd::Port(a) | Cmd::Container(ContainerCmd::Port(a)) => network::port(&c, a).await,
         Cmd::Network(n) => network::network(&c, n).await,
     }

@@ -150,6 +150,27 @@ pub fn parse_mount(spec: &str) -> Result<Json, FlagError> {
             "volume-nocopy" => {
                 volume.insert("NoCopy".into(), json!(v == "true" || v == "1"));
             }
+            "volume-opt" => {
+                let (ok, ov) = v.split_once('=').ok_or_else(|| FlagError(format!("invalid argument \"{spec}\" for \"--mount\" flag: invalid volume-opt '{v}'")))?;
+                let driver = volume.entry("DriverConfig").or_insert_with(|| json!({}));
+                let opts = driver.as_object_mut().map(|d| d.entry("Options").or_insert_with(|| json!({}))).and_then(Json::as_object_mut);
+                if let Some(o) = opts {
+                    o.insert(ok.to_string(), json!(ov));
+                }
+            }
+            "volume-driver" => {
+                let driver = volume.entry("DriverConfig").or_insert_with(|| json!({}));
+                if let Some(d) = driver.as_object_mut() {
+                    d.insert("Name".into(), json!(v));
+                }
+            }
+            "volume-label" => {
+                let (lk, lv) = v.split_once('=').unwrap_or((v, ""));
+                let labels = volume.entry("Labels").or_insert_with(|| json!({}));
+                if let Some(l) = labels.as_object_mut() {
+                    l.insert(lk.to_string(), json!(lv));
+                }
+            }
             "tmpfs-size" => {
                 let n = ram_in_bytes(v).map_err(|e| FlagError(format!("invalid value for {k}: {e}")))?;
                 tmpfs.insert("SizeBytes".into(), json!(n));
@@ -316,5 +337,14 @@ mod tests {
         let m = parse_mount("type=bind,source=/a,target=/b,readonly").unwrap();
         assert_eq!(m, json!({"Type": "bind", "Source": "/a", "Target": "/b", "ReadOnly": true}));
         assert!(parse_mount("type=tmpfs,bogus=1").is_err());
+        let m = parse_mount("type=volume,src=v,dst=/d,volume-opt=type=tmpfs,volume-opt=o=size=1m,volume-label=a=b,volume-nocopy").unwrap();
+        assert_eq!(
+            m,
+            json!({"Type": "volume", "Source": "v", "Target": "/d", "VolumeOptions": {
+                "DriverConfig": {"Options": {"type": "tmpfs", "o": "size=1m"}}, "Labels": {"a": "b"}, "NoCopy": true}})
+        );
+        let m = parse_mount("type=tmpfs,target=/t,tmpfs-size=1m,tmpfs-mode=700").unwrap();
+        assert_eq!(m, json!({"Type": "tmpfs", "Target": "/t", "TmpfsOptions": {"SizeBytes": 1048576, "Mode": 448}}));
+        assert!(parse_mount("type=volume,target=/d,volume-opt=x").is_err());
     }
 }

@@ -60,44 +60,7 @@ pub fn bytes_size(size: f64) -> String {
     custom_size(size, 1024.0, &BINARY_UNITS, 4)
 }
 
-/// go-units `HumanDuration`: `Less than a second`, `5 seconds`, `About a minute`, …
-pub fn human_duration(d: chrono::Duration) -> String {
-    let secs_f = d.num_milliseconds() as f64 / 1000.0;
-    let seconds = secs_f as i64;
-    if seconds < 1 {
-        return "Less than a second".into();
-    }
-    if seconds == 1 {
-        return "1 second".into();
-    }
-    if seconds < 60 {
-        return format!("{seconds} seconds");
-    }
-    let minutes = (secs_f / 60.0) as i64;
-    if minutes == 1 {
-        return "About a minute".into();
-    }
-    if minutes < 60 {
-        return format!("{minutes} minutes");
-    }
-    let hours = (secs_f / 3600.0 + 0.5) as i64;
-    if hours == 1 {
-        return "About an hour".into();
-    }
-    if hours < 48 {
-        return format!("{hours} hours");
-    }
-    if hours < 24 * 7 * 2 {
-        return format!("{} days", hours / 24);
-    }
-    if hours < 24 * 30 * 2 {
-        return format!("{} weeks", hours / 24 / 7);
-    }
-    if hours < 24 * 365 * 2 {
-        return format!("{} months", hours / 24 / 30);
-    }
-    format!("{} years", (secs_f / 3600.0) as i64 / 24 / 365)
-}
+pub use berth_api::units::human_duration;
 
 /// `HumanDuration(now - created) + " ago"` for a unix timestamp.
 pub fn since_unix(created: i64, now: DateTime<Utc>) -> String {

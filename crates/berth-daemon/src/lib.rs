@@ -4,11 +4,13 @@
 pub mod config;
 pub mod containers;
 pub mod error;
+pub mod fsutil;
 pub mod hijack;
 pub mod routes;
 pub mod server;
 pub mod state;
 pub mod version;
+pub mod volumes;
 
 use std::ffi::OsString;
 use std::sync::Arc;

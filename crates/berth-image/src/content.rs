@@ -148,6 +148,55 @@ impl BlobWriter {
     }
 }
 
+impl BlobWriter {
+    /// fsync and hash, without publishing: the blob stays in `tmp/` until
+    /// [`SealedBlob::publish`] (which callers do under the store's write lock, so a
+    /// concurrent removal of the same content cannot delete it in between).
+    pub fn seal(mut self) -> Result<SealedBlob, ImageError> {
+        let file = self.file.take().ok_or_else(|| ImageError::InvalidArgument("blob writer already closed".into()))?;
+        file.sync_all().map_err(io_err("syncing blob"))?;
+        drop(file);
+        let digest = format!("sha256:{}", hex::encode(self.hasher.clone().finalize()));
+        let path = std::mem::take(&mut self.path);
+        Ok(SealedBlob { path, digest, blobs: self.blobs.clone() })
+    }
+}
+
+/// A complete, synced blob not yet in the content store; removed on drop unless published.
+pub struct SealedBlob {
+    path: PathBuf,
+    digest: String,
+    blobs: PathBuf,
+}
+
+impl SealedBlob {
+    pub fn digest(&self) -> &str {
+        &self.digest
+    }
+
+    /// Renames the blob into the store (dropping our copy if it is there already).
+    pub fn publish(mut self) -> Result<(), ImageError> {
+        let target = self.blobs.join(digest_hex(&self.digest));
+        if target.exists() {
+            return Ok(());
+        }
+        fs::rename(&self.path, &target).map_err(io_err(format!("committing blob {}", self.digest)))?;
+        if let Ok(dir) = File::open(&self.blobs) {
+            let _ = dir.sync_all();
+        }
+        self.path = PathBuf::new();
+        Ok(())
+    }
+}
+
+impl Drop for SealedBlob {
+    fn drop(&mut self) {
+        if !self.path.as_os_str().is_empty() {
+            let _ = fs::remove_file(&self.path);
+        }
+    }
+}
+
 impl Write for BlobWriter {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         let f = self.file.as_mut().ok_or_else(|| io::Error::other("blob writer closed"))?;

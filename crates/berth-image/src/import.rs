@@ -63,6 +63,8 @@ impl<R: Read> Read for TeeReader<'_, R> {
 /// An unpacked, not yet committed layer.
 pub(crate) struct IngestedLayer {
     dir: TempDir,
+    /// The layer's tar, published under the write lock by `commit_image`.
+    blob: Option<crate::content::SealedBlob>,
     pub diff_id: String,
     pub size: i64,
 }
@@ -114,6 +116,13 @@ fn sync_filesystem(dir: &std::path::Path) -> Result<(), ImageError> {
     Ok(())
 }
 
+/// True when an unpacked import looks like a `docker save` archive rather than a root
+/// filesystem: `manifest.json` at its root (Docker's form), or `oci-layout` with
+/// `index.json` (the OCI layout).
+fn is_image_archive(root: &std::path::Path) -> bool {
+    root.join("manifest.json").is_file() || (root.join("oci-layout").is_file() && root.join("index.json").is_file())
+}
+
 impl ImageStore {
     /// Unpacks one layer stream into a private temp dir and stores its uncompressed tar
     /// as a blob keyed by diff ID.
@@ -130,8 +139,9 @@ impl ImageStore {
             io::copy(&mut tee, &mut io::sink()).map_err(|e| ImageError::InvalidArgument(format!("invalid tar stream: {e}")))?;
             stats
         };
-        let diff_id = blob.commit(None)?;
-        Ok(IngestedLayer { dir, diff_id, size: stats.size as i64 })
+        let blob = blob.seal()?;
+        let diff_id = blob.digest().to_string();
+        Ok(IngestedLayer { dir, blob: Some(blob), diff_id, size: stats.size as i64 })
     }
 
     /// Stores the tar stream (plain or gzip-compressed) as a one-layer image; returns its ID.
@@ -150,6 +160,12 @@ impl ImageStore {
         apply_changes(&mut run_config, &opts.changes)?;
 
         let layer = self.ingest_layer(tar)?;
+        if is_image_archive(layer.dir.path()) {
+            drop(layer); // nothing was published: the temp dir and tar go with it.
+            return Err(ImageError::InvalidArgument(
+                "this is an image archive written by \"docker save\", not a filesystem tarball: use \"docker load\" (berth load -i FILE) to load it".into(),
+            ));
+        }
         let created = now_rfc3339();
         let comment = if opts.message.is_empty() { "Imported from -".to_string() } else { opts.message.clone() };
         let config = ImageConfig {
@@ -192,6 +208,9 @@ impl ImageStore {
                 )));
             }
             sizes[i] = Some(layer.size);
+            if let Some(blob) = layer.blob.take() {
+                blob.publish()?;
+            }
             let target = self.layer_path(chain);
             if !target.exists() {
                 sync_filesystem(layer.dir.path())?;

@@ -19,6 +19,7 @@
 //! store.remove_image(name, force, prune, &|id| Some(ImageUser { .. }))?;  // running vs stopped users
 //! store.commit(&CommitOptions { parent, upper, .. })?;     // container upper dir → new image
 //! store.save(&names, &mut writer)?; store.load(&mut reader)?;  // docker save / load archives
+//! store.disk_usage()?; store.check()?;                     // system df, system check
 //! ```
 //!
 //! Modules: [`reference`](mod@reference) (Docker's reference grammar), [`content`] (blobs), [`unpack`] /
@@ -37,6 +38,7 @@ pub mod reference;
 mod remove;
 pub mod schema;
 pub mod unpack;
+mod usage;
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -50,6 +52,7 @@ pub use crate::archive::ArchiveManifest;
 pub use crate::commit::{merge_commit_config, CommitOptions};
 pub use crate::reference::{Reference, ReferenceError};
 pub use crate::remove::ImageUser;
+pub use crate::usage::ImageDiskUsage;
 use crate::schema::{decode, ImageMeta, LayerMeta, IMAGES, LAYERS, TAGS};
 
 #[derive(Debug, thiserror::Error)]
@@ -188,6 +191,9 @@ pub struct ImageStore {
     layers: PathBuf,
     /// Serializes changes that touch both files and metadata (layer rename + records).
     write_lock: Mutex<()>,
+    /// Decoded image configs by image ID. A config is content-addressed, so an entry can
+    /// never go stale; it is dropped when its image is deleted.
+    configs: Mutex<std::collections::HashMap<String, Arc<ImageConfig>>>,
 }
 
 impl ImageStore {
@@ -199,7 +205,14 @@ impl ImageStore {
         let layers = root.join("layers");
         fs::create_dir_all(&layers).map_err(io_err(format!("creating {}", layers.display())))?;
         schema::init(&db)?;
-        let store = ImageStore { root: root.to_path_buf(), db, content, layers, write_lock: Mutex::new(()) };
+        let store = ImageStore {
+            root: root.to_path_buf(),
+            db,
+            content,
+            layers,
+            write_lock: Mutex::new(()),
+            configs: Mutex::new(Default::default()),
+        };
         store.collect_garbage()?;
         Ok(store)
     }
@@ -335,8 +348,24 @@ impl ImageStore {
     }
 
     pub(crate) fn image_config(&self, id: &str) -> Result<ImageConfig, ImageError> {
+        Ok((*self.image_config_shared(id)?).clone())
+    }
+
+    /// The decoded config of image `id`, from the cache or the content store.
+    pub(crate) fn image_config_shared(&self, id: &str) -> Result<Arc<ImageConfig>, ImageError> {
+        let cache = || self.configs.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(c) = cache().get(id) {
+            return Ok(c.clone());
+        }
         let bytes = self.content.read(id)?;
-        decode(&bytes, "image config")
+        let config: Arc<ImageConfig> = Arc::new(decode(&bytes, "image config")?);
+        cache().insert(id.to_string(), config.clone());
+        Ok(config)
+    }
+
+    /// Drops a deleted image's cached config.
+    pub(crate) fn forget_config(&self, id: &str) {
+        self.configs.lock().unwrap_or_else(|p| p.into_inner()).remove(id);
     }
 
     /// Normalized reference keys pointing at `id` (tags and digests).

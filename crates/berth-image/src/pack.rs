@@ -137,17 +137,9 @@ impl<W: Write> Packer<W> {
             let target = rel.with_file_name(wh);
             return self.builder.append_data(&mut h, target, io::empty());
         }
-        let xattrs: Vec<(String, Vec<u8>)> = list_xattrs(&path).unwrap_or_default();
-        let opaque = ft.is_dir() && is_opaque(&xattrs);
-        let records: Vec<(String, Vec<u8>)> = xattrs
-            .into_iter()
-            .filter(|(k, _)| !k.starts_with("trusted.overlay."))
-            .map(|(k, v)| (format!("SCHILY.xattr.{k}"), v))
-            .collect();
+        let opaque = ft.is_dir() && is_opaque(&list_xattrs(&path).unwrap_or_default());
+        self.plain_entry(&path, rel, &m)?;
         if ft.is_dir() {
-            append_pax(&mut self.builder, rel, &records)?;
-            let mut h = base_header(&m, EntryType::Directory);
-            self.builder.append_data(&mut h, rel, io::empty())?;
             if opaque {
                 let mut h = base_header(&m, EntryType::Regular);
                 h.set_mode(0o644);
@@ -155,22 +147,39 @@ impl<W: Write> Packer<W> {
             }
             return self.walk(rel);
         }
+        Ok(())
+    }
+
+    /// Writes the one entry at `path` as `rel`: no whiteout conversion, no children.
+    fn plain_entry(&mut self, path: &Path, rel: &Path, m: &fs::Metadata) -> io::Result<()> {
+        let ft = m.file_type();
+        let records: Vec<(String, Vec<u8>)> = list_xattrs(path)
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|(k, _)| !k.starts_with("trusted.overlay."))
+            .map(|(k, v)| (format!("SCHILY.xattr.{k}"), v))
+            .collect();
+        if ft.is_dir() {
+            append_pax(&mut self.builder, rel, &records)?;
+            let mut h = base_header(m, EntryType::Directory);
+            return self.builder.append_data(&mut h, rel, io::empty());
+        }
         if ft.is_file() && m.nlink() > 1 {
             if let Some(first) = self.links.get(&(m.dev(), m.ino())) {
-                let mut h = base_header(&m, EntryType::Link);
+                let mut h = base_header(m, EntryType::Link);
                 return self.builder.append_link(&mut h, rel, first.clone());
             }
             self.links.insert((m.dev(), m.ino()), rel.to_path_buf());
         }
         append_pax(&mut self.builder, rel, &records)?;
         if ft.is_file() {
-            let mut h = base_header(&m, EntryType::Regular);
+            let mut h = base_header(m, EntryType::Regular);
             h.set_size(m.len());
-            let f = fs::File::open(&path)?;
+            let f = fs::File::open(path)?;
             self.builder.append_data(&mut h, rel, f)
         } else if ft.is_symlink() {
-            let target = fs::read_link(&path)?;
-            let mut h = base_header(&m, EntryType::Symlink);
+            let target = fs::read_link(path)?;
+            let mut h = base_header(m, EntryType::Symlink);
             self.builder.append_link(&mut h, rel, target)
         } else if ft.is_char_device() || ft.is_block_device() || ft.is_fifo() {
             let et = if ft.is_char_device() {
@@ -180,7 +189,7 @@ impl<W: Write> Packer<W> {
             } else {
                 EntryType::Fifo
             };
-            let mut h = base_header(&m, et);
+            let mut h = base_header(m, et);
             if et != EntryType::Fifo {
                 h.set_device_major(libc::major(m.rdev()))?;
                 h.set_device_minor(libc::minor(m.rdev()))?;
@@ -190,6 +199,68 @@ impl<W: Write> Packer<W> {
             Ok(()) // sockets are not archived (as in Docker)
         }
     }
+
+    /// Writes the merged view of directory `rel` over `layers` (roots, top first, in
+    /// which `rel` is a directory visible from above): each name comes from the topmost
+    /// layer that has it; a whiteout hides it and everything below; a directory merges
+    /// with the same directory in lower layers down to the first opaque one or the first
+    /// layer where the name is not a directory.
+    fn merged_dir(&mut self, rel: &Path, layers: &[PathBuf]) -> io::Result<()> {
+        let mut names = std::collections::BTreeSet::new();
+        for root in layers {
+            let Ok(rd) = fs::read_dir(root.join(rel)) else { continue };
+            for e in rd {
+                names.insert(e?.file_name());
+            }
+        }
+        for name in names {
+            let child = rel.join(&name);
+            let mut top: Option<(PathBuf, fs::Metadata)> = None;
+            let mut below: Vec<PathBuf> = Vec::new();
+            for root in layers {
+                let p = root.join(&child);
+                let Ok(m) = fs::symlink_metadata(&p) else { continue };
+                if is_whiteout(&m) || (top.is_some() && !m.is_dir()) {
+                    break;
+                }
+                let is_dir = m.is_dir();
+                if top.is_none() {
+                    top = Some((p.clone(), m));
+                }
+                if !is_dir {
+                    break;
+                }
+                below.push(root.clone());
+                if is_opaque(&list_xattrs(&p).unwrap_or_default()) {
+                    break;
+                }
+            }
+            let Some((path, m)) = top else { continue };
+            self.plain_entry(&path, &child, &m)?;
+            if m.is_dir() {
+                self.merged_dir(&child, &below)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Writes the flattened filesystem of overlay layers `layers` (directories, top first,
+/// e.g. a container's upper dir then its image's layers) as one tar into `out`: what a
+/// mount of them would show, whiteouts applied and not archived (`docker export`).
+pub fn export_merged<W: Write>(layers: &[PathBuf], out: W) -> io::Result<W> {
+    let mut builder = tar::Builder::new(out);
+    builder.follow_symlinks(false);
+    let mut p = Packer { builder, root: PathBuf::new(), links: HashMap::new() };
+    let mut visible = Vec::new();
+    for l in layers {
+        visible.push(l.clone());
+        if is_opaque(&list_xattrs(l).unwrap_or_default()) {
+            break;
+        }
+    }
+    p.merged_dir(Path::new(""), &visible)?;
+    p.builder.into_inner()
 }
 
 /// Writes the directory `dir` as a layer tar into `out` (end-of-archive included).
@@ -280,5 +351,49 @@ mod tests {
         unpack_layer(&packed[..], out.path()).unwrap();
         let x = list_xattrs(&out.path().join("f")).unwrap();
         assert!(x.contains(&("user.berth".to_string(), b"v1".to_vec())), "{x:?}");
+    }
+
+    #[test]
+    fn export_merges_layers_and_applies_whiteouts() {
+        let t = tempfile::tempdir().unwrap();
+        let lower = t.path().join("lower");
+        let upper = t.path().join("upper");
+        for d in ["etc", "opq", "gone"] {
+            fs::create_dir_all(lower.join(d)).unwrap();
+        }
+        fs::write(lower.join("etc/passwd"), "root").unwrap();
+        fs::write(lower.join("etc/shadow"), "x").unwrap();
+        fs::write(lower.join("opq/old"), "o").unwrap();
+        fs::write(lower.join("gone/f"), "g").unwrap();
+        fs::write(lower.join("file"), "lower").unwrap();
+        fs::create_dir_all(upper.join("etc")).unwrap();
+        fs::create_dir_all(upper.join("opq")).unwrap();
+        fs::write(upper.join("etc/hostname"), "box").unwrap();
+        fs::write(upper.join("file"), "upper").unwrap();
+        fs::write(upper.join("opq/new"), "n").unwrap();
+        let whiteout = |p: &Path| {
+            let c = cpath(p).unwrap();
+            // SAFETY: a valid path; makes a 0/0 character device (overlay whiteout).
+            assert_eq!(unsafe { libc::mknod(c.as_ptr(), libc::S_IFCHR | 0o600, 0) }, 0);
+        };
+        whiteout(&upper.join("etc/shadow"));
+        whiteout(&upper.join("gone"));
+        let c = cpath(&upper.join("opq")).unwrap();
+        let n = CString::new(OVERLAY_OPAQUE_XATTR).unwrap();
+        // SAFETY: valid C strings and value.
+        assert_eq!(unsafe { libc::lsetxattr(c.as_ptr(), n.as_ptr(), b"y".as_ptr().cast(), 1, 0) }, 0);
+
+        let tar = export_merged(&[upper.clone(), lower.clone()], Vec::new()).unwrap();
+        let got = names(&tar);
+        assert_eq!(got, vec!["etc", "etc/hostname", "etc/passwd", "file", "opq", "opq/new"]);
+        let mut a = tar::Archive::new(&tar[..]);
+        for e in a.entries().unwrap() {
+            let mut e = e.unwrap();
+            if e.path().unwrap().as_os_str() == "file" {
+                let mut s = String::new();
+                io::Read::read_to_string(&mut e, &mut s).unwrap();
+                assert_eq!(s, "upper", "the top layer's copy wins");
+            }
+        }
     }
 }

@@ -105,7 +105,7 @@ fn parse_timestamp(s: &str) -> Option<i64> {
 struct Row {
     id: String,
     meta: ImageMeta,
-    config: ImageConfig,
+    config: std::sync::Arc<ImageConfig>,
     refs: Vec<Reference>,
 }
 
@@ -115,15 +115,18 @@ impl ImageStore {
         let images = crate::schema::all_bytes(&rtxn.open_table(IMAGES)?)?;
         let tags = crate::schema::all_strs(&rtxn.open_table(TAGS)?)?;
         drop(rtxn);
+        // References grouped by image once (not a scan of every tag per image).
+        let mut by_image: std::collections::HashMap<String, Vec<Reference>> = std::collections::HashMap::new();
+        for (k, t) in tags {
+            if let Ok(r) = Reference::parse_normalized(&k) {
+                by_image.entry(t).or_default().push(r);
+            }
+        }
         let mut out = Vec::with_capacity(images.len());
         for (id, v) in images {
             let meta: ImageMeta = decode(&v, "image record")?;
-            let config = self.image_config(&id)?;
-            let mut refs: Vec<Reference> = tags
-                .iter()
-                .filter(|(_, t)| *t == id)
-                .filter_map(|(k, _)| Reference::parse_normalized(k).ok())
-                .collect();
+            let config = self.image_config_shared(&id)?;
+            let mut refs = by_image.remove(&id).unwrap_or_default();
             refs.sort_by_key(|r| r.to_string());
             out.push(Row { id, meta, config, refs });
         }

@@ -131,11 +131,14 @@ impl ImageStore {
             // quietly (moby's `quiet`), since the untag already did what was asked.
             // moby's `quiet`: a conflict is reported only when nobody uses the image
             // (dependent children), otherwise the untag stands alone.
+            // The conflict is ignored unless the image is dangling (no references, no
+            // child images) and no container uses it.
             if let Err(e) = self.check_delete_conflict(&id, force, false, &[], user_of) {
-                if user_of(&id).is_none() {
-                    return Err(e);
+                let dangling = !self.has_children(&id)?;
+                if !dangling || user_of(&id).is_some() {
+                    return Ok(records);
                 }
-                return Ok(records);
+                return Err(e);
             }
         } else {
             if is_single_reference(&repo_refs) {
@@ -216,20 +219,37 @@ impl ImageStore {
         let mut records = Vec::new();
         let mut reclaimed = 0;
         let _g = self.lock();
-        for row in rows {
-            let excluded = not_labels.iter().any(|f| match f.split_once('=') {
-                Some((k, v)) => row.labels.get(k).is_some_and(|x| x == v),
-                None => row.labels.contains_key(f.as_str()),
-            });
-            if excluded || user_of(&row.id).is_some() || self.has_children(&row.id)? {
-                continue;
+        let mut pending: Vec<_> = rows
+            .into_iter()
+            .filter(|row| {
+                !not_labels.iter().any(|f| match f.split_once('=') {
+                    Some((k, v)) => row.labels.get(k).is_some_and(|x| x == v),
+                    None => row.labels.contains_key(f.as_str()),
+                })
+            })
+            .collect();
+        // Passes until nothing more goes: an image committed from another one holds its
+        // parent back only until the child itself is pruned, whatever the listing order.
+        loop {
+            let mut progressed = false;
+            let mut kept = Vec::new();
+            for row in pending {
+                if user_of(&row.id).is_some() || self.has_children(&row.id)? {
+                    kept.push(row);
+                    continue;
+                }
+                let refs = self.parsed_refs(&row.id)?;
+                self.delete_refs(&refs)?;
+                records.extend(refs.iter().map(|r| untagged(r.familiar_string())));
+                let (items, bytes) = self.delete_image(&row.id)?;
+                records.extend(items);
+                reclaimed += bytes;
+                progressed = true;
             }
-            let refs = self.parsed_refs(&row.id)?;
-            self.delete_refs(&refs)?;
-            records.extend(refs.iter().map(|r| untagged(r.familiar_string())));
-            let (items, bytes) = self.delete_image(&row.id)?;
-            records.extend(items);
-            reclaimed += bytes;
+            pending = kept;
+            if !progressed || pending.is_empty() {
+                break;
+            }
         }
         Ok((records, reclaimed))
     }
@@ -306,6 +326,7 @@ impl ImageStore {
         }
         txn.commit()?;
         let mut out = vec![deleted(id.to_string())];
+        self.forget_config(id);
         let _ = self.content.delete(id);
         let mut reclaimed = 0;
         for (chain, lm) in gone_layers {

@@ -445,3 +445,114 @@ fn prune_removes_dangling_or_all_unused_images() {
         [("nope".to_string(), vec!["x".to_string()])].into_iter().collect();
     assert_eq!(f.store.prune(&bad, &user).unwrap_err().to_string(), "invalid filter 'nope'");
 }
+
+#[test]
+fn disk_usage_counts_a_shared_layer_once() {
+    let f = fixture();
+    let tar = layer_tar(&[("bin/tool", &[7u8; 1000])]);
+    let a = import(&f.store, &tar, Some("a:1"));
+    let opts = ImportOptions { reference: Some("b:1".into()), changes: vec!["ENV X=1".into()], ..Default::default() };
+    let b = f.store.import(&mut &tar[..], &opts).unwrap();
+    assert_ne!(a, b, "different configs, same layer");
+    let other = import(&f.store, &layer_tar(&[("x", &[1u8; 10])]), Some("c:1"));
+    let du = f.store.disk_usage().unwrap();
+    assert_eq!(du.layers_size, 1010, "the shared 1000-byte layer counts once");
+    assert_eq!(du.images.len(), 3);
+    for img in &du.images {
+        let want = if img.id == other { 0 } else { 1000 };
+        assert_eq!(img.shared_size, want, "{}", img.id);
+    }
+    assert!(f.store.check().unwrap().is_empty());
+}
+
+#[test]
+fn check_reports_what_is_missing_or_left_over() {
+    let f = fixture();
+    let id = import(&f.store, &layer_tar(&[("a", b"1")]), Some("a:1"));
+    assert_eq!(f.store.check().unwrap(), Vec::<String>::new());
+    let stray = f.root.join("layers").join("0".repeat(64));
+    fs::create_dir(&stray).unwrap();
+    let chain = f.store.image_meta(&id).unwrap().chain_ids[0].clone();
+    fs::remove_dir_all(f.store.layer_path(&chain)).unwrap();
+    let problems = f.store.check().unwrap();
+    assert_eq!(problems.len(), 2, "{problems:?}");
+    assert!(problems.iter().any(|p| p.contains("directory missing")), "{problems:?}");
+    assert!(problems.iter().any(|p| p.contains("is not referenced")), "{problems:?}");
+}
+
+/// Ten threads import, commit, tag and remove images that share layers at once; the
+/// store must stay consistent, and pruning everything must leave no layer or blob.
+#[test]
+fn parallel_imports_commits_and_removals_leave_a_consistent_store() {
+    let f = fixture();
+    let base_tar = layer_tar(&[("bin/sh", &[3u8; 4096]), ("etc/os", b"berth")]);
+    let base = import(&f.store, &base_tar, Some("base:latest"));
+    let store = &f.store;
+    let root = &f.root;
+    std::thread::scope(|s| {
+        for t in 0..10 {
+            let base_tar = &base_tar;
+            let base = &base;
+            s.spawn(move || {
+                for round in 0..4 {
+                    // Same layer as base, own config: shares base's layer.
+                    let opts = ImportOptions {
+                        reference: Some(format!("imp{t}:r{round}")),
+                        changes: vec![format!("ENV T={t} R={round}")],
+                        ..Default::default()
+                    };
+                    let imported = store.import(&mut &base_tar[..], &opts).unwrap();
+                    // A commit on top of base (shares base's layer, adds one).
+                    let upper = root.join(format!("upper-{t}-{round}"));
+                    fs::create_dir_all(upper.join("data")).unwrap();
+                    fs::write(upper.join("data/f"), format!("{t}/{round}")).unwrap();
+                    let committed = store
+                        .commit(&CommitOptions {
+                            parent: base.clone(),
+                            upper: upper.clone(),
+                            container_id: format!("{t:064}"),
+                            reference: Some(format!("com{t}:r{round}")),
+                            comment: "parallel".into(),
+                            ..Default::default()
+                        })
+                        .unwrap();
+                    fs::remove_dir_all(&upper).unwrap();
+                    // The same content committed by two threads may dedupe: only remove ours.
+                    if round % 2 == 0 {
+                        store.remove(&format!("imp{t}:r{round}"), false, true, &|_| None).unwrap();
+                        store.remove(&format!("com{t}:r{round}"), false, true, &|_| None).unwrap();
+                    }
+                    let _ = (imported, committed);
+                }
+            });
+        }
+    });
+    assert_eq!(store.check().unwrap(), Vec::<String>::new());
+    // Everything but base goes; base's layer stays on disk.
+    let all: std::collections::BTreeMap<String, Vec<String>> = [("dangling".to_string(), vec!["false".to_string()])].into_iter().collect();
+    let (items, _) = store.prune(&all, &|id| if id == base { Some(ImageUser { container_id: "c".into(), running: true }) } else { None }).unwrap();
+    assert!(!items.is_empty());
+    assert_eq!(store.check().unwrap(), Vec::<String>::new());
+    assert_eq!(store.count(), 1);
+    assert_eq!(dir_count(&f.root.join("layers")), 1, "only base's layer remains");
+    let (_, _) = store.prune(&all, &|_| None).unwrap();
+    assert_eq!(store.check().unwrap(), Vec::<String>::new());
+    assert_eq!(dir_count(&f.root.join("layers")), 0);
+    assert_eq!(dir_count(&f.root.join("blobs/sha256")), 0);
+}
+
+#[test]
+fn importing_a_save_archive_is_refused_and_leaves_nothing() {
+    let f = fixture();
+    let id = import(&f.store, &layer_tar(&[("bin/x", b"x")]), Some("a:1"));
+    let mut archive = Vec::new();
+    f.store.save(&["a:1".to_string()], &mut archive).unwrap();
+    let blobs_before = dir_count(&f.root.join("blobs/sha256"));
+    let err = f.store.import(&mut &archive[..], &ImportOptions::default()).unwrap_err();
+    assert!(err.to_string().contains("docker load"), "{err}");
+    assert_eq!(err.kind(), ErrorKind::InvalidArgument);
+    assert_eq!(f.store.count(), 1);
+    assert_eq!(dir_count(&f.root.join("blobs/sha256")), blobs_before);
+    assert_eq!(f.store.check().unwrap(), Vec::<String>::new());
+    let _ = id;
+}

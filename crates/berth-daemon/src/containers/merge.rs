@@ -57,8 +57,12 @@ pub fn merge_image_config(user: &mut ContainerConfig, image: &ContainerConfig) {
     if user.stop_signal.is_none() {
         user.stop_signal = image.stop_signal.clone();
     }
-    if user.volumes.is_none() {
-        user.volumes = image.volumes.clone();
+    // The image's VOLUMEs add to the user's (moby `merge`).
+    if let Some(vols) = &image.volumes {
+        let mine = user.volumes.get_or_insert_with(Default::default);
+        for (k, v) in vols {
+            mine.entry(k.clone()).or_insert_with(|| v.clone());
+        }
     }
     if user.on_build.is_none() {
         user.on_build = image.on_build.clone();
@@ -90,9 +94,7 @@ pub fn validate_host_config(hc: &HostConfig, config: &ContainerConfig) -> Result
     }
     berth_net::ports::requests(&hc.port_bindings, config.exposed_ports.as_ref(), hc.publish_all_ports)
         .map_err(|e| ApiError::invalid(e.to_string()))?;
-    if !hc.binds.is_empty() || !hc.mounts.is_empty() || !hc.volumes_from.is_empty() {
-        return unsupported("mounting volumes or host paths (-v/--mount/--volumes-from)");
-    }
+    // Binds, Mounts, VolumesFrom and Tmpfs are checked by `mounts::resolve_mounts`.
     if !hc.links.is_empty() && !matches!(hc.network_mode.as_str(), "" | "default" | "bridge") {
         return unsupported("container links (--link) outside the default bridge network");
     }
@@ -113,9 +115,6 @@ pub fn validate_host_config(hc: &HostConfig, config: &ContainerConfig) -> Result
     }
     if !hc.device_cgroup_rules.is_empty() {
         return unsupported("device cgroup rules (--device-cgroup-rule)");
-    }
-    if !hc.tmpfs.is_empty() {
-        return unsupported("tmpfs mounts (--tmpfs)");
     }
     if !hc.uts_mode.is_empty() && hc.uts_mode != "private" {
         return unsupported("sharing the UTS namespace (--uts)");
@@ -360,8 +359,8 @@ mod tests {
         let hc: HostConfig =
             serde_json::from_str(r#"{"NetworkMode":"none","PortBindings":{"80/tcp":[{"HostPort":"80"}]}}"#).unwrap();
         assert!(validate_host_config(&hc, &c).unwrap_err().message.contains("conflicting options"));
-        let hc: HostConfig = serde_json::from_str(r#"{"Binds":["/a:/b"]}"#).unwrap();
-        assert!(validate_host_config(&hc, &c).is_err());
+        let hc: HostConfig = serde_json::from_str(r#"{"Binds":["/a:/b"],"Tmpfs":{"/t":""}}"#).unwrap();
+        assert!(validate_host_config(&hc, &c).is_ok());
         for mode in ["default", "bridge", "none", "host", ""] {
             let hc = HostConfig { network_mode: mode.into(), ..Default::default() };
             assert!(validate_host_config(&hc, &c).is_ok(), "{mode}");

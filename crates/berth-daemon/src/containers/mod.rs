@@ -25,6 +25,7 @@ pub mod exec;
 pub mod filters;
 pub mod logs;
 pub mod merge;
+pub mod mounts;
 pub mod names;
 pub mod network;
 pub mod record;
@@ -33,6 +34,7 @@ pub mod store;
 pub mod top;
 
 use std::collections::HashMap;
+use crate::fsutil::dir_size;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -121,6 +123,8 @@ pub struct ContainerService {
     pub(crate) execs: exec::ExecTable,
     /// The default bridge and the containers' endpoints on it.
     pub net: Arc<network::NetworkService>,
+    /// The volume store (opened with the containers, which hold its users).
+    pub volumes: Arc<crate::volumes::VolumeService>,
 }
 
 fn start_error_kind(exit_code: i64) -> ErrorKind {
@@ -153,23 +157,6 @@ fn parse_time(s: &str) -> Option<DateTime<Utc>> {
     DateTime::parse_from_rfc3339(s).ok().map(|t| t.with_timezone(&Utc))
 }
 
-/// `du`-style size in bytes of a directory tree (not following symlinks).
-fn dir_size(path: &Path) -> i64 {
-    let mut total = 0i64;
-    let mut stack = vec![path.to_path_buf()];
-    while let Some(p) = stack.pop() {
-        let Ok(rd) = std::fs::read_dir(&p) else { continue };
-        for e in rd.flatten() {
-            let Ok(md) = e.path().symlink_metadata() else { continue };
-            if md.is_dir() {
-                stack.push(e.path());
-            } else {
-                total += md.len() as i64;
-            }
-        }
-    }
-    total
-}
 
 fn remove_dir_all_quiet(path: &Path) {
     match std::fs::remove_dir_all(path) {
@@ -193,6 +180,7 @@ impl ContainerService {
             &config.bridge_name,
             Some(config.bip.as_str()),
         )?;
+        let store_db = db.clone();
         let store = RecordStore::open(db)?;
         let mut entries = HashMap::new();
         for rec in store.load_all()? {
@@ -200,7 +188,9 @@ impl ContainerService {
         }
         std::fs::create_dir_all(config.root.join("containers"))?;
         std::fs::create_dir_all(config.exec_root.join("containers"))?;
+        let volumes = Arc::new(crate::volumes::VolumeService::open(&config.root, store_db.clone())?);
         Ok(Arc::new(ContainerService {
+            volumes,
             config,
             images,
             store,
@@ -323,6 +313,7 @@ impl ContainerService {
             config.env.insert(0, merge::DEFAULT_PATH.to_string());
         }
         let (path, args) = merge::entrypoint_and_args(&config)?;
+        let mount_points = self.resolve_mounts(&hc, &config, &image.id)?;
 
         let id = hex::encode(rand::random::<[u8; 32]>());
         if config.hostname.is_empty() {
@@ -363,12 +354,14 @@ impl ContainerService {
             restart_count: 0,
             log_path,
             exec_ids: Vec::new(),
+            mount_points,
         };
 
         let made = std::fs::create_dir_all(dir.join("upper"))
             .and_then(|_| std::fs::create_dir_all(dir.join("work")));
         if let Err(e) = made {
             remove_dir_all_quiet(&dir);
+            self.drop_anonymous_volumes(&rec.mount_points);
             return Err(ApiError::internal(format!("creating container directory: {e}")));
         }
         let mut entries = self.lock();
@@ -378,6 +371,7 @@ impl ContainerService {
                     let other = other.rec.id.clone();
                     drop(entries);
                     remove_dir_all_quiet(&dir);
+                    self.drop_anonymous_volumes(&rec.mount_points);
                     return Err(ApiError::conflict(format!(
                         "Conflict. The container name \"{n}\" is already in use by container \"{other}\". You have to remove (or rename) that container to be able to reuse that name."
                     )));
@@ -399,6 +393,7 @@ impl ContainerService {
         if let Err(e) = self.persist(&rec) {
             drop(entries);
             remove_dir_all_quiet(&dir);
+            self.drop_anonymous_volumes(&rec.mount_points);
             return Err(e);
         }
         entries.insert(id.clone(), Entry::new(rec));
@@ -424,7 +419,7 @@ impl ContainerService {
             process: merge::process_spec(&rec.config, &rec.path, &rec.args),
             hostname: rec.config.hostname.clone(),
             domainname: rec.config.domainname.clone(),
-            mounts: Vec::new(),
+            mounts: self.runtime_mounts(rec)?,
             privileged: hc.privileged,
             cap_add: hc.cap_add.clone(),
             cap_drop: hc.cap_drop.clone(),
@@ -486,6 +481,7 @@ impl ContainerService {
                 Ok(())
             }
             Err((err, exit_code)) => {
+                self.release_volumes(&id);
                 let auto_remove = {
                     let mut entries = self.lock();
                     let mut auto_remove = false;
@@ -522,6 +518,7 @@ impl ContainerService {
         rec: &ContainerRecord,
         pending: Vec<PendingAttach>,
     ) -> Result<(i64, tokio::net::UnixStream), (ApiError, i64)> {
+        self.acquire_volumes(rec).map_err(|e| (e, 128))?;
         let mut spec = self.build_spec(rec).map_err(|e| (e, 128))?;
         let attached = self.net.attach(rec, |name| self.get(name)).map_err(|e| (e, 128))?;
         spec.network = attached.network;
@@ -620,6 +617,7 @@ impl ContainerService {
         // finds no process, cgroup or state dir left, and a new start gets a fresh dir.
         clean_state_dir(state).await;
         self.net.detach(id);
+        self.release_volumes(id);
         let auto_remove = {
             let mut entries = self.lock();
             let Some(entry) = entries.get_mut(id) else { return };
@@ -649,6 +647,7 @@ impl ContainerService {
 
     /// Live restore: reconnects to the shims of containers recorded as running.
     pub async fn recover(self: &Arc<Self>) {
+        self.restore_volume_users();
         let candidates: Vec<(String, Status, bool)> = self
             .lock()
             .values()
@@ -851,6 +850,9 @@ impl ContainerService {
         self.net.release(id);
         remove_dir_all_quiet(&self.container_dir(id));
         self.execs.container_removed(id);
+        if entry.rec.host_config.auto_remove {
+            self.drop_anonymous_volumes(&entry.rec.mount_points);
+        }
         entry.events.send_modify(|ev| {
             ev.removed = true;
             ev.running = false;
@@ -1170,7 +1172,7 @@ impl ContainerService {
             status: rec.status_string(now),
             host_config: SummaryHostConfig { network_mode: rec.host_config.network_mode.clone() },
             network_settings: serde_json::json!({ "Networks": {} }),
-            mounts: Vec::new(),
+            mounts: self.api_mounts(rec),
         }
     }
 
@@ -1255,7 +1257,7 @@ impl ContainerService {
             graph_driver: gd,
             size_rw,
             size_root_fs,
-            mounts: Vec::new(),
+            mounts: self.api_mounts(&rec),
             config: rec.config.clone(),
             network_settings: self.net.settings(&rec),
         })

@@ -110,7 +110,7 @@ async fn remove(State(d): State<Daemon>, Path(id): Path<String>, q: Q) -> ApiRes
     if qbool(&q, "link") {
         return Err(ApiError::invalid("Berth does not support container links"));
     }
-    d.containers.remove(&id, qbool(&q, "force")).await?;
+    d.containers.remove_with_volumes(&id, qbool(&q, "force"), qbool(&q, "v")).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -223,20 +223,19 @@ fn repo_tag(repo: &str, tag: &str) -> ApiResult<Option<String>> {
     Ok(Some(r.to_string()))
 }
 
-/// `POST /images/create`: `fromSrc=-` imports the body; `fromImage` answers for images
+/// `POST /images/create`: `fromSrc=-` imports the body, `fromSrc=http://…` what the
+/// daemon downloads from there; `fromImage` answers for images
 /// present locally (pulling is not built yet).
 async fn create_image(State(d): State<Daemon>, RawQuery(raw): RawQuery, req: Request) -> ApiResult<Response> {
     let q = Query::parse(raw.as_deref());
     if let Some(src) = q.get("fromSrc").filter(|s| !s.is_empty()) {
-        if src != "-" {
-            return Err(ApiError::not_implemented("importing from a URL is not supported; send the archive as the request body (fromSrc=-)"));
-        }
+        let body = if src == "-" { req.into_body() } else { fetch_url(src).await? };
         let opts = ImportOptions {
             reference: repo_tag(&q.str("repo"), &q.str("tag"))?,
             changes: q.all("changes"),
             message: q.str("message"),
         };
-        let reader = body_reader(req.into_body());
+        let reader = body_reader(body);
         let images = d.images.clone();
         let id = blocking(move || {
             let mut reader = reader;
@@ -273,6 +272,66 @@ async fn create_image(State(d): State<Daemon>, RawQuery(raw): RawQuery, req: Req
             r.familiar_name()
         ))),
     }
+}
+
+/// `GET` of an `http://` URL for `import` (moby's `fromSrc=<url>`): the response body,
+/// streamed. Redirects are followed (at most 10); a non-2xx answer is an error in moby's
+/// words. Only plain HTTP is supported.
+async fn fetch_url(src: &str) -> ApiResult<Body> {
+    let mut url = src.to_string();
+    for _ in 0..10 {
+        let uri: http::Uri = url.parse().map_err(|e| ApiError::invalid(format!("invalid URL {url:?}: {e}")))?;
+        match uri.scheme_str() {
+            Some("http") => {}
+            Some("https") => return Err(ApiError::not_implemented(format!("Get {url:?}: https is not supported by this daemon; serve the file over http"))),
+            _ => return Err(ApiError::invalid(format!("invalid URL {url:?}: only http:// URLs (or - for the request body) can be imported"))),
+        }
+        let host = uri.host().ok_or_else(|| ApiError::invalid(format!("invalid URL {url:?}: no host")))?.to_string();
+        let port = uri.port_u16().unwrap_or(80);
+        let get_err = |e: &dyn std::fmt::Display| ApiError::internal(format!("Get {url:?}: {e}"));
+        let stream = tokio::net::TcpStream::connect((host.trim_matches(|c| c == '[' || c == ']'), port))
+            .await
+            .map_err(|e| {
+                // Go's wording: `dial tcp 127.0.0.1:9: connect: connection refused`.
+                let text = match e.raw_os_error() {
+                    Some(code) => nix::errno::Errno::from_raw(code).desc().to_lowercase(),
+                    None => e.to_string(),
+                };
+                get_err(&format!("dial tcp {host}:{port}: connect: {text}"))
+            })?;
+        let (mut sender, conn) = hyper::client::conn::http1::handshake::<_, Body>(hyper_util::rt::TokioIo::new(stream))
+            .await
+            .map_err(|e| get_err(&e))?;
+        tokio::spawn(async move {
+            let _ = conn.await;
+        });
+        let path = uri.path_and_query().map(|p| p.as_str().to_string()).unwrap_or_else(|| "/".into());
+        let host_header = match uri.port_u16() {
+            Some(p) => format!("{host}:{p}"),
+            None => host.clone(),
+        };
+        let req = http::Request::get(path)
+            .header(http::header::HOST, host_header)
+            .header(http::header::USER_AGENT, "Berth")
+            .body(Body::empty())
+            .map_err(|e| get_err(&e))?;
+        let res = sender.send_request(req).await.map_err(|e| get_err(&e))?;
+        let status = res.status();
+        if status.is_redirection() {
+            if let Some(loc) = res.headers().get(http::header::LOCATION).and_then(|v| v.to_str().ok()) {
+                url = if loc.starts_with('/') { format!("http://{}:{port}{loc}", host) } else { loc.to_string() };
+                continue;
+            }
+        }
+        if !status.is_success() {
+            return Err(ApiError::internal(format!(
+                "failed to GET {url} with status {}",
+                format!("{} {}", status.as_u16(), status.canonical_reason().unwrap_or_default()).trim()
+            )));
+        }
+        return Ok(Body::new(res.into_body()));
+    }
+    Err(ApiError::invalid(format!("Get {src:?}: stopped after 10 redirects")))
 }
 
 fn page_not_found() -> ApiError {
@@ -358,19 +417,29 @@ async fn save(d: Daemon, names: Vec<String>) -> ApiResult<Response> {
         Ok(())
     })
     .await?;
-    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(8);
     let images = d.images.clone();
+    Ok(tar_stream_response("image save", move |w| images.save(&names, w).map_err(|e| e.to_string())))
+}
+
+/// Runs `produce` on a blocking thread and streams what it writes as an
+/// `application/x-tar` response body. A failure after the first bytes can only cut the
+/// stream short (logged under `what`).
+pub(crate) fn tar_stream_response(
+    what: &'static str,
+    produce: impl FnOnce(&mut dyn std::io::Write) -> Result<(), String> + Send + 'static,
+) -> Response {
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(8);
     tokio::task::spawn_blocking(move || {
         let mut w = BodyWriter { tx: tx.clone(), buf: Vec::new() };
-        let result = images.save(&names, &mut w).map_err(|e| e.to_string());
+        let result = produce(&mut w);
         let result = result.and_then(|_| std::io::Write::flush(&mut w).map_err(|e| e.to_string()));
         if let Err(e) = result {
-            tracing::warn!(error = %e, "image save failed mid-stream");
+            tracing::warn!(error = %e, "{what} failed mid-stream");
             let _ = tx.blocking_send(Err(std::io::Error::other(e)));
         }
     });
     let stream = futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|item| (item, rx)) });
-    Ok(([(http::header::CONTENT_TYPE, "application/x-tar")], Body::from_stream(stream)).into_response())
+    ([(http::header::CONTENT_TYPE, "application/x-tar")], Body::from_stream(stream)).into_response()
 }
 
 /// `POST /images/load?quiet=`: the body is an archive from `docker save`.

@@ -7,9 +7,12 @@ use crate::state::Daemon;
 
 pub mod containers;
 pub mod exec;
+pub mod export;
 pub mod images;
 pub mod networks;
 pub mod system;
+pub mod volumes;
+pub mod system_df;
 
 pub fn all() -> Router<Daemon> {
     Router::new()
@@ -17,5 +20,8 @@ pub fn all() -> Router<Daemon> {
         .merge(images::routes())
         .merge(containers::routes())
         .merge(exec::routes())
+        .merge(volumes::routes())
+        .merge(system_df::routes())
+        .merge(export::routes())
         .merge(networks::routes())
 }

@@ -1,0 +1,157 @@
+//! Volume routes (moby `api/server/router/volume`): `method, path → handler`; handlers
+//! call [`crate::volumes::VolumeService`] and ask the containers who uses a volume.
+
+use std::collections::{BTreeMap, HashMap};
+
+use axum::extract::{Path, Query, State};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Extension, Json, Router};
+use http::StatusCode;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use crate::containers::filters::{self, Filters};
+use crate::error::{ApiError, ApiResult};
+use crate::state::Daemon;
+use crate::version::ApiVersion;
+use crate::volumes::{matches_label, CreateOptions, VolumeRecord};
+
+pub fn routes() -> Router<Daemon> {
+    Router::new()
+        .route("/volumes", get(list))
+        .route("/volumes/create", post(create))
+        .route("/volumes/prune", post(prune))
+        .route("/volumes/{name}", get(inspect).delete(remove))
+}
+
+type Q = Query<HashMap<String, String>>;
+
+fn qbool(q: &HashMap<String, String>, key: &str) -> bool {
+    q.get(key).is_some_and(|v| matches!(v.as_str(), "1" | "true" | "True" | "TRUE"))
+}
+
+fn parse_filters(q: &HashMap<String, String>) -> ApiResult<Filters> {
+    filters::parse(q.get("filters").map(String::as_str).unwrap_or(""))
+}
+
+/// `POST /volumes/create` body (moby `volume.CreateOptions`).
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, rename_all = "PascalCase")]
+struct CreateBody {
+    name: String,
+    driver: String,
+    driver_opts: Option<BTreeMap<String, String>>,
+    labels: Option<BTreeMap<String, String>>,
+}
+
+async fn create(State(d): State<Daemon>, body: axum::body::Bytes) -> ApiResult<Response> {
+    let body: CreateBody = if body.is_empty() { CreateBody::default() } else { serde_json::from_slice(&body)? };
+    let rec = d.containers.volumes.create(CreateOptions {
+        name: body.name,
+        driver: body.driver,
+        labels: body.labels.unwrap_or_default(),
+        options: body.driver_opts.unwrap_or_default(),
+        anonymous: false,
+    })?;
+    Ok((StatusCode::CREATED, Json(rec.to_api(d.containers.volumes.dir(), None))).into_response())
+}
+
+fn dangling(d: &Daemon, rec: &VolumeRecord) -> bool {
+    d.containers.containers_using_volume(&rec.name).is_empty()
+}
+
+fn parse_bool_filter(key: &str, v: &str) -> ApiResult<bool> {
+    match v {
+        "true" | "1" => Ok(true),
+        "false" | "0" => Ok(false),
+        _ => Err(ApiError::invalid(format!("invalid filter '{key}={v}'"))),
+    }
+}
+
+async fn list(State(d): State<Daemon>, q: Q) -> ApiResult<Json<Value>> {
+    let f = parse_filters(&q)?;
+    for k in f.keys() {
+        if !matches!(k.as_str(), "dangling" | "name" | "label" | "label!" | "driver") {
+            return Err(ApiError::invalid(format!("invalid filter '{k}'")));
+        }
+    }
+    let dangling_want = match f.get("dangling").and_then(|v| v.first()) {
+        Some(v) => Some(parse_bool_filter("dangling", v)?),
+        None => None,
+    };
+    let vols: Vec<Value> = d
+        .containers
+        .volumes
+        .list()
+        .into_iter()
+        .filter(|r| dangling_want.is_none_or(|want| dangling(&d, r) == want))
+        .filter(|r| f.get("name").is_none_or(|ns| ns.iter().any(|n| r.name.contains(n.as_str()))))
+        .filter(|r| f.get("driver").is_none_or(|ds| ds.contains(&r.driver)))
+        .filter(|r| f.get("label").is_none_or(|ls| ls.iter().all(|l| matches_label(r, l))))
+        .filter(|r| f.get("label!").is_none_or(|ls| !ls.iter().any(|l| matches_label(r, l))))
+        .map(|r| r.to_api(d.containers.volumes.dir(), None))
+        .collect();
+    Ok(Json(json!({ "Volumes": vols, "Warnings": null })))
+}
+
+async fn inspect(State(d): State<Daemon>, Path(name): Path<String>) -> ApiResult<Json<Value>> {
+    let rec = d.containers.volumes.get(&name)?;
+    Ok(Json(rec.to_api(d.containers.volumes.dir(), None)))
+}
+
+async fn remove(State(d): State<Daemon>, Path(name): Path<String>, q: Q) -> ApiResult<StatusCode> {
+    let force = qbool(&q, "force");
+    match d.containers.volumes.get(&name) {
+        Ok(_) => {}
+        Err(_) if force => return Ok(StatusCode::NO_CONTENT),
+        Err(e) => return Err(e),
+    }
+    let users = d.containers.containers_using_volume(&name);
+    if !users.is_empty() {
+        return Err(ApiError::conflict(format!(
+            "remove {name}: volume is in use - [{}]",
+            users.join(", ")
+        )));
+    }
+    d.containers.volumes.remove(&name)?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn prune(State(d): State<Daemon>, version: Option<Extension<ApiVersion>>, q: Q) -> ApiResult<Json<Value>> {
+    let f = parse_filters(&q)?;
+    let version = version.map(|Extension(v)| v).unwrap_or(ApiVersion(1, 45));
+    for k in f.keys() {
+        if !matches!(k.as_str(), "label" | "label!" | "all") {
+            return Err(ApiError::invalid(format!("invalid filter '{k}'")));
+        }
+    }
+    let all = match f.get("all").and_then(|v| v.first()) {
+        Some(v) => parse_bool_filter("all", v)?,
+        None => !version.at_least("1.42"),
+    };
+    let mut deleted = Vec::new();
+    let mut reclaimed: i64 = 0;
+    for r in d.containers.volumes.list() {
+        if !all && !r.anonymous {
+            continue;
+        }
+        let labels_match = f.get("label").is_none_or(|ls| ls.iter().all(|l| matches_label(&r, l)))
+            && f.get("label!").is_none_or(|ls| !ls.iter().any(|l| matches_label(&r, l)));
+        if !labels_match {
+            continue;
+        }
+        if !dangling(&d, &r) {
+            continue;
+        }
+        let size = d.containers.volumes.size(&r.name);
+        if d.containers.volumes.remove(&r.name).is_ok() {
+            reclaimed += size;
+            deleted.push(r.name);
+        }
+    }
+    Ok(Json(json!({
+        "VolumesDeleted": if deleted.is_empty() { Value::Null } else { json!(deleted) },
+        "SpaceReclaimed": reclaimed,
+    })))
+}
