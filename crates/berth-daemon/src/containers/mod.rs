@@ -522,7 +522,16 @@ impl ContainerService {
         let mut spec = self.build_spec(rec).map_err(|e| (e, 128))?;
         let attached = self.net.attach(rec, |name| self.get(name)).map_err(|e| (e, 128))?;
         spec.network = attached.network;
-        spec.mounts.extend(attached.mounts);
+        // The generated /etc files give way to the user's mounts on them or on a parent
+        // (a volume on /etc must not get mount points written into it).
+        let covered = |dest: &str| {
+            spec.mounts.iter().any(|m| {
+                let d = m.destination.trim_end_matches('/');
+                dest == d || dest.starts_with(&format!("{d}/"))
+            })
+        };
+        let own: Vec<_> = attached.mounts.into_iter().filter(|m| !covered(&m.destination)).collect();
+        spec.mounts.extend(own);
         spec.process.env.extend(attached.env);
         let result = self.launch_with(rec, pending, spec).await;
         if result.is_err() {
