@@ -51,6 +51,11 @@ pub struct TestDaemon {
     /// The daemon's stdout and stderr.
     pub log: PathBuf,
     child: Option<Child>,
+    /// `--bridge-name`: this daemon's own default bridge (`bt<6 hex>`); its nftables table
+    /// is `berth_<bridge>`.
+    pub bridge: String,
+    /// `--bip`: this daemon's own subnet (a free `10.x.y.0/24`).
+    pub bip: String,
     /// Every container ID this daemon was seen to have (for cleanup of cgroups).
     seen_ids: std::cell::RefCell<BTreeSet<String>>,
 }
@@ -71,6 +76,8 @@ impl TestDaemon {
             log: dir.join("daemon.log"),
             dir,
             child: None,
+            bridge: format!("bt{:06x}", rand_u32() & 0xff_ffff),
+            bip: free_test_subnet(),
             seen_ids: Default::default(),
         };
         d.start_daemon();
@@ -99,6 +106,10 @@ impl TestDaemon {
             .arg(&self.root)
             .arg("--exec-root")
             .arg(&self.exec_root)
+            .arg("--bridge-name")
+            .arg(&self.bridge)
+            .arg("--bip")
+            .arg(&self.bip)
             .arg("--debug")
             .env("NO_COLOR", "1")
             .stdin(Stdio::null())
@@ -350,10 +361,59 @@ impl Drop for TestDaemon {
         for cg in cgroups.iter().rev() {
             remove_cgroup_tree(cg);
         }
+        remove_test_network(&self.bridge);
         if let Err(e) = fs::remove_dir_all(&self.dir) {
             eprintln!("harness: could not remove {}: {e}", self.dir.display());
         }
     }
+}
+
+/// A random number (from the kernel), for test bridge names and subnets.
+fn rand_u32() -> u32 {
+    let mut b = [0u8; 4];
+    if let Ok(mut f) = fs::File::open("/dev/urandom") {
+        let _ = f.read_exact(&mut b);
+    }
+    u32::from_ne_bytes(b)
+}
+
+/// A random `10.x.y.0/24` (x in 100..=249) that no host route overlaps.
+fn free_test_subnet() -> String {
+    let routes = Command::new("ip").args(["-4", "-o", "route"]).output().map(|o| o.stdout).unwrap_or_default();
+    let routes = String::from_utf8_lossy(&routes).to_string();
+    loop {
+        let r = rand_u32();
+        let (x, y) = (100 + (r % 150), (r >> 8) % 256);
+        let prefix = format!("10.{x}.{y}.");
+        if !routes.contains(&prefix) && !routes.lines().any(|l| l.starts_with("10.0.0.0/8")) {
+            return format!("10.{x}.{y}.0/24");
+        }
+    }
+}
+
+/// Deletes a test daemon's bridges (its default one and its user networks' `<bridge>-…`),
+/// the veths still enslaved to them, and its nftables table.
+pub fn remove_test_network(bridge: &str) {
+    let link_names = |args: &[&str]| -> Vec<String> {
+        let out = Command::new("ip").args(args).output().map(|o| o.stdout).unwrap_or_default();
+        String::from_utf8_lossy(&out)
+            .lines()
+            .filter_map(|l| l.split(": ").nth(1))
+            .map(|n| n.split('@').next().unwrap_or(n).to_string())
+            .collect()
+    };
+    let user_prefix = format!("{bridge}-");
+    let mut bridges: Vec<String> =
+        link_names(&["-o", "link", "show"]).into_iter().filter(|n| n.starts_with(&user_prefix)).collect();
+    bridges.push(bridge.to_string());
+    for br in &bridges {
+        for name in link_names(&["-o", "link", "show", "master", br]) {
+            let _ = Command::new("ip").args(["link", "del", &name]).status();
+        }
+        let _ = Command::new("ip").args(["link", "del", br]).stderr(Stdio::null()).status();
+    }
+    let table = format!("berth_{bridge}");
+    let _ = Command::new("nft").args(["delete", "table", "ip", &table]).stderr(Stdio::null()).status();
 }
 
 // ---- commands --------------------------------------------------------------------------------

@@ -80,6 +80,8 @@ pub enum ErrorKind {
     NotImplemented,
     /// 500
     Internal,
+    /// 503 (for example swarm endpoints on a node that is not in a swarm)
+    Unavailable,
 }
 
 impl ErrorKind {
@@ -93,6 +95,7 @@ impl ErrorKind {
             ErrorKind::NotModified => 304,
             ErrorKind::NotImplemented => 501,
             ErrorKind::Internal => 500,
+            ErrorKind::Unavailable => 503,
         }
     }
 }

@@ -59,6 +59,8 @@ pub enum Cmd {
     Top(TopArgs),
     /// Execute a command in a running container
     Exec(ExecArgs),
+    /// List port mappings or a specific mapping for the container
+    Port(PortArgs),
     /// Remove one or more images
     Rmi(RmiArgs),
     /// Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE
@@ -85,6 +87,87 @@ pub enum Cmd {
     /// Manage volumes
     #[command(subcommand)]
     Volume(crate::volume::VolumeCmd),
+    /// Manage networks
+    #[command(subcommand)]
+    Network(NetworkCmd),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum NetworkCmd {
+    /// Create a network
+    Create(NetworkCreateArgs),
+    /// List networks
+    #[command(visible_aliases = ["list"])]
+    Ls(NetworkLsArgs),
+    /// Display detailed information on one or more networks
+    Inspect(NetworkInspectArgs),
+    /// Remove one or more networks
+    #[command(visible_aliases = ["remove"])]
+    Rm(NetworkNames),
+    /// Remove all unused networks
+    Prune(NetworkPruneArgs),
+    /// Connect a container to a network
+    Connect(NetworkConnectArgs),
+    /// Disconnect a container from a network
+    Disconnect(NetworkConnectArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct NetworkCreateArgs {
+    #[arg(short = 'd', long, default_value = "bridge")]
+    pub driver: String,
+    #[arg(long)]
+    pub subnet: Vec<String>,
+    #[arg(long)]
+    pub gateway: Vec<String>,
+    #[arg(long)]
+    pub internal: bool,
+    #[arg(long)]
+    pub label: Vec<String>,
+    #[arg(value_name = "NETWORK")]
+    pub name: String,
+}
+
+#[derive(Args, Debug)]
+pub struct NetworkLsArgs {
+    #[arg(short, long)]
+    pub quiet: bool,
+    #[arg(long)]
+    pub format: Option<String>,
+    #[arg(long)]
+    pub no_trunc: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct NetworkInspectArgs {
+    #[arg(short, long)]
+    pub format: Option<String>,
+    #[arg(value_name = "NETWORK", required = true)]
+    pub names: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct NetworkNames {
+    #[arg(value_name = "NETWORK", required = true)]
+    pub names: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct NetworkPruneArgs {
+    #[arg(short, long)]
+    pub force: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct NetworkConnectArgs {
+    #[arg(long)]
+    pub alias: Vec<String>,
+    #[arg(short, long)]
+    pub force: bool,
+    #[arg(value_name = "NETWORK")]
+    pub network: String,
+    #[arg(value_name = "CONTAINER")]
+    pub container: String,
 }
 
 #[derive(Subcommand, Debug)]
@@ -112,6 +195,7 @@ pub enum ContainerCmd {
     Prune(PruneArgs),
     Commit(CommitArgs),
     Export(ExportArgs),
+    Port(PortArgs),
 }
 
 #[derive(Subcommand, Debug)]
@@ -562,6 +646,14 @@ pub struct RenameArgs {
     pub old: String,
     #[arg(value_name = "NEW_NAME")]
     pub new: String,
+}
+
+#[derive(Args, Debug)]
+pub struct PortArgs {
+    #[arg(value_name = "CONTAINER")]
+    pub container: String,
+    #[arg(value_name = "PRIVATE_PORT[/PROTO]")]
+    pub port: Option<String>,
 }
 
 #[derive(Args, Debug)]

@@ -32,6 +32,7 @@ pub mod disk_usage;
 pub mod formatters;
 pub mod image;
 pub mod image_io;
+pub mod network;
 pub mod opts;
 pub mod stream;
 pub mod system;
@@ -253,6 +254,8 @@ async fn dispatch(cli: Cli) -> Result<i32, Failure> {
         Cmd::Export(a) | Cmd::Container(ContainerCmd::Export(a)) => image_io::export(&c, a).await,
         Cmd::System(SystemCmd::Df(a)) => disk_usage::df(&c, a).await,
         Cmd::System(SystemCmd::Check) => disk_usage::check(&c).await,
+        Cmd::Port(a) | Cmd::Container(ContainerCmd::Port(a)) => network::port(&c, a).await,
+        Cmd::Network(n) => network::network(&c, n).await,
     }
 }
 

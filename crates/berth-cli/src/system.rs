@@ -255,6 +255,7 @@ async fn inspect_one(c: &Client, name: &str, kind: Option<&str>, size: bool) -> 
     match kind {
         Some("container") => Ok(container().await?),
         Some("image") => Ok(image().await?),
+        Some("network") => Ok(c.get(&format!("/networks/{}", seg(name))).await?),
         Some(other) => Err(Failure::Msg(format!("\"{other}\" is not a valid value for --type"))),
         None => match container().await {
             Ok(j) => Ok(j),

@@ -26,6 +26,7 @@ pub fn spec(path: &str) -> Option<(&'static str, Arity)> {
         "inspect" if path.starts_with("container ") => ("[OPTIONS] CONTAINER [CONTAINER...]", Arity::AtLeast(1)),
         "inspect" => ("[OPTIONS] NAME|ID [NAME|ID...]", Arity::AtLeast(1)),
         "rename" => ("CONTAINER NEW_NAME", Arity::Exact(2)),
+        "port" => ("CONTAINER [PRIVATE_PORT[/PROTO]]", Arity::Range(1, 2)),
         "top" => ("CONTAINER [ps OPTIONS]", Arity::AtLeast(1)),
         "exec" => ("[OPTIONS] CONTAINER COMMAND [ARG...]", Arity::AtLeast(2)),
         "tag" => ("SOURCE_IMAGE[:TAG] TARGET_IMAGE[:TAG]", Arity::Exact(2)),

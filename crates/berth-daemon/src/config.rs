@@ -17,6 +17,14 @@ pub struct DaemonArgs {
     /// Default cgroup parent for containers (default: the daemon's own cgroup)
     #[arg(long = "cgroup-parent", default_value = "")]
     pub cgroup_parent: String,
+    /// Name of the default bridge (at most 15 characters); the nftables table is
+    /// `berth_<name>`; `none` disables the default bridge (containers get loopback only)
+    #[arg(long = "bridge-name", default_value = "berth0")]
+    pub bridge_name: String,
+    /// The default bridge's subnet (CIDR); default: the bridge's current one, else
+    /// 172.17.0.0/16 when no route overlaps it, else the next free /16 of 172.18–172.31
+    #[arg(long = "bip", default_value = "")]
+    pub bip: String,
     /// Enable debug logging
     #[arg(short = 'D', long)]
     pub debug: bool,

@@ -61,6 +61,8 @@ async fn serve(args: DaemonArgs) -> anyhow::Result<()> {
         exec_root: args.exec_root.clone(),
         cgroup_parent: args.cgroup_parent.clone(),
         debug: args.debug,
+        bridge_name: args.bridge_name.clone(),
+        bip: args.bip.clone(),
     });
     let db_path = args.root.join("meta.db");
     let db = Arc::new(

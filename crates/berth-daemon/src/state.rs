@@ -17,6 +17,10 @@ pub struct DaemonConfig {
     /// `--cgroup-parent` default for containers.
     pub cgroup_parent: String,
     pub debug: bool,
+    /// `--bridge-name`: the default bridge.
+    pub bridge_name: String,
+    /// `--bip`: the default bridge's subnet ("" = pick one).
+    pub bip: String,
 }
 
 /// Cheap to clone: every handler gets one.

@@ -85,24 +85,27 @@ pub fn validate_host_config(hc: &HostConfig, config: &ContainerConfig) -> Result
     let unsupported = |what: &str| {
         Err(ApiError::invalid(format!("{what} is not supported by Berth yet")))
     };
-    if hc.port_bindings.values().any(|b| b.as_ref().is_some_and(|b| !b.is_empty())) {
-        return unsupported("publishing ports (-p/--publish)");
+    if !hc.port_bindings.is_empty() && hc.network_mode != "bridge" && hc.network_mode != "default" && !hc.network_mode.is_empty() {
+        if hc.network_mode == "host" {
+            // Docker ignores published ports in host mode (with a warning).
+        } else {
+            return Err(ApiError::invalid("conflicting options: port publishing and the container type network mode"));
+        }
     }
-    if hc.publish_all_ports {
-        return unsupported("publishing all ports (-P/--publish-all)");
-    }
+    berth_net::ports::requests(&hc.port_bindings, config.exposed_ports.as_ref(), hc.publish_all_ports)
+        .map_err(|e| ApiError::invalid(e.to_string()))?;
     // Binds, Mounts, VolumesFrom and Tmpfs are checked by `mounts::resolve_mounts`.
-    if !hc.links.is_empty() {
-        return unsupported("container links (--link)");
+    if !hc.links.is_empty() && !matches!(hc.network_mode.as_str(), "" | "default" | "bridge") {
+        return unsupported("container links (--link) outside the default bridge network");
     }
     match hc.network_mode.as_str() {
         "" | "default" | "bridge" | "none" | "host" => {}
-        other if other.starts_with("container:") => {
-            return unsupported("joining another container's network (--network container:…)")
+        other if other.starts_with("container:") && (!hc.port_bindings.is_empty() || hc.publish_all_ports) => {
+            return Err(ApiError::invalid(
+                "conflicting options: port publishing and the container type network mode",
+            ));
         }
-        other => {
-            return Err(ApiError::not_found(format!("network {other} not found")));
-        }
+        _ => {} // a user network: checked against the daemon's networks in create
     }
     if !hc.pid_mode.is_empty() || !hc.ipc_mode.is_empty() && hc.ipc_mode != "private" && hc.ipc_mode != "shareable" {
         return unsupported("sharing pid or ipc namespaces (--pid/--ipc)");
@@ -350,15 +353,18 @@ mod tests {
     fn unsupported_host_settings_are_refused() {
         let c = ContainerConfig::default();
         let hc: HostConfig = serde_json::from_str(r#"{"PortBindings":{"80/tcp":[{"HostPort":"8080"}]}}"#).unwrap();
-        assert!(validate_host_config(&hc, &c).unwrap_err().message.contains("-p/--publish"));
+        assert!(validate_host_config(&hc, &c).is_ok());
+        let hc: HostConfig = serde_json::from_str(r#"{"PortBindings":{"80/tcp":[{"HostPort":"80x"}]}}"#).unwrap();
+        assert_eq!(validate_host_config(&hc, &c).unwrap_err().message, "invalid hostPort: 80x");
+        let hc: HostConfig =
+            serde_json::from_str(r#"{"NetworkMode":"none","PortBindings":{"80/tcp":[{"HostPort":"80"}]}}"#).unwrap();
+        assert!(validate_host_config(&hc, &c).unwrap_err().message.contains("conflicting options"));
         let hc: HostConfig = serde_json::from_str(r#"{"Binds":["/a:/b"],"Tmpfs":{"/t":""}}"#).unwrap();
         assert!(validate_host_config(&hc, &c).is_ok());
         for mode in ["default", "bridge", "none", "host", ""] {
             let hc = HostConfig { network_mode: mode.into(), ..Default::default() };
             assert!(validate_host_config(&hc, &c).is_ok(), "{mode}");
         }
-        let hc = HostConfig { network_mode: "mynet".into(), ..Default::default() };
-        assert_eq!(validate_host_config(&hc, &c).unwrap_err().message, "network mynet not found");
         let hc: HostConfig = serde_json::from_str(r#"{"LogConfig":{"Type":"asdf","Config":{}}}"#).unwrap();
         assert_eq!(validate_host_config(&hc, &c).unwrap_err().message, "logger: no log driver named 'asdf' is registered");
         let hc: HostConfig = serde_json::from_str(r#"{"LogConfig":{"Type":"json-file"},"UTSMode":""}"#).unwrap();

@@ -27,6 +27,7 @@ pub mod logs;
 pub mod merge;
 pub mod mounts;
 pub mod names;
+pub mod network;
 pub mod record;
 pub mod shim;
 pub mod store;
@@ -120,6 +121,8 @@ pub struct ContainerService {
     store: RecordStore,
     entries: Mutex<HashMap<String, Entry>>,
     pub(crate) execs: exec::ExecTable,
+    /// The default bridge and the containers' endpoints on it.
+    pub net: Arc<network::NetworkService>,
     /// The volume store (opened with the containers, which hold its users).
     pub volumes: Arc<crate::volumes::VolumeService>,
 }
@@ -170,6 +173,13 @@ impl ContainerService {
         db: Arc<redb::Database>,
         images: Arc<ImageStore>,
     ) -> anyhow::Result<Arc<Self>> {
+        let net = network::NetworkService::open(
+            db.clone(),
+            &config.root,
+            &config.exec_root,
+            &config.bridge_name,
+            Some(config.bip.as_str()),
+        )?;
         let store_db = db.clone();
         let store = RecordStore::open(db)?;
         let mut entries = HashMap::new();
@@ -186,6 +196,7 @@ impl ContainerService {
             store,
             entries: Mutex::new(entries),
             execs: exec::ExecTable::default(),
+            net,
         }))
     }
 
@@ -296,6 +307,7 @@ impl ContainerService {
             }
         })?;
         merge::validate_host_config(&hc, &config)?;
+        self.net.check_mode(&hc.network_mode)?;
         merge::merge_image_config(&mut config, &image.config.config);
         if !config.env.iter().any(|e| e.starts_with("PATH=")) {
             config.env.insert(0, merge::DEFAULT_PATH.to_string());
@@ -507,7 +519,33 @@ impl ContainerService {
         pending: Vec<PendingAttach>,
     ) -> Result<(i64, tokio::net::UnixStream), (ApiError, i64)> {
         self.acquire_volumes(rec).map_err(|e| (e, 128))?;
-        let spec = self.build_spec(rec).map_err(|e| (e, 128))?;
+        let mut spec = self.build_spec(rec).map_err(|e| (e, 128))?;
+        let attached = self.net.attach(rec, |name| self.get(name)).map_err(|e| (e, 128))?;
+        spec.network = attached.network;
+        // The generated /etc files give way to the user's mounts on them or on a parent
+        // (a volume on /etc must not get mount points written into it).
+        let covered = |dest: &str| {
+            spec.mounts.iter().any(|m| {
+                let d = m.destination.trim_end_matches('/');
+                dest == d || dest.starts_with(&format!("{d}/"))
+            })
+        };
+        let own: Vec<_> = attached.mounts.into_iter().filter(|m| !covered(&m.destination)).collect();
+        spec.mounts.extend(own);
+        spec.process.env.extend(attached.env);
+        let result = self.launch_with(rec, pending, spec).await;
+        if result.is_err() {
+            self.net.detach(&rec.id);
+        }
+        result
+    }
+
+    async fn launch_with(
+        &self,
+        rec: &ContainerRecord,
+        pending: Vec<PendingAttach>,
+        spec: ContainerSpec,
+    ) -> Result<(i64, tokio::net::UnixStream), (ApiError, i64)> {
         let state = self.state_dir(&rec.id);
         remove_dir_all_quiet(&state);
         let write = std::fs::create_dir_all(&state).and_then(|_| {
@@ -587,6 +625,7 @@ impl ContainerService {
         // Clean up before announcing the exit: whoever waits for it (stop, restart, rm)
         // finds no process, cgroup or state dir left, and a new start gets a fresh dir.
         clean_state_dir(state).await;
+        self.net.detach(id);
         self.release_volumes(id);
         let auto_remove = {
             let mut entries = self.lock();
@@ -656,6 +695,10 @@ impl ContainerService {
                 }
             }
         }
+        let (running, stopped): (Vec<ContainerRecord>, Vec<ContainerRecord>) =
+            self.lock().values().map(|e| e.rec.clone()).partition(|r| r.state.status.is_running());
+        let stopped: Vec<String> = stopped.into_iter().map(|r| r.id).collect();
+        self.net.restore(&running, &stopped);
     }
 
     // ---------------------------------------------------------------- signals
@@ -813,6 +856,7 @@ impl ContainerService {
             tracing::error!(id, error = %e, "deleting container record");
         }
         remove_dir_all_quiet(&self.state_dir(id));
+        self.net.release(id);
         remove_dir_all_quiet(&self.container_dir(id));
         self.execs.container_removed(id);
         if entry.rec.host_config.auto_remove {
@@ -1129,7 +1173,7 @@ impl ContainerService {
             image_id: rec.image_id.clone(),
             command: rec.command_line(),
             created: rec.created.timestamp(),
-            ports: Vec::new(),
+            ports: self.net.summary_ports(rec),
             size_rw,
             size_root_fs,
             labels: rec.config.labels.clone(),
@@ -1206,9 +1250,9 @@ impl ContainerService {
             args: rec.args.clone(),
             state: rec.api_state(),
             image: rec.image_id.clone(),
-            resolv_conf_path: String::new(),
-            hostname_path: String::new(),
-            hosts_path: String::new(),
+            resolv_conf_path: self.net.file_paths(&rec).0,
+            hostname_path: self.net.file_paths(&rec).1,
+            hosts_path: self.net.file_paths(&rec).2,
             log_path: rec.log_path.display().to_string(),
             name: rec.name.clone(),
             restart_count: rec.restart_count,
@@ -1224,7 +1268,7 @@ impl ContainerService {
             size_root_fs,
             mounts: self.api_mounts(&rec),
             config: rec.config.clone(),
-            network_settings: network_settings(),
+            network_settings: self.net.settings(&rec),
         })
     }
 
@@ -1233,17 +1277,6 @@ impl ContainerService {
             e.rec.exec_ids.push(exec_id.to_string());
         }
     }
-}
-
-/// Docker's `NetworkSettings` with no networks attached.
-fn network_settings() -> serde_json::Value {
-    serde_json::json!({
-        "Bridge": "", "SandboxID": "", "SandboxKey": "", "Ports": {},
-        "HairpinMode": false, "LinkLocalIPv6Address": "", "LinkLocalIPv6PrefixLen": 0,
-        "SecondaryIPAddresses": null, "SecondaryIPv6Addresses": null, "EndpointID": "",
-        "Gateway": "", "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0, "IPAddress": "",
-        "IPPrefixLen": 0, "IPv6Gateway": "", "MacAddress": "", "Networks": {}
-    })
 }
 
 fn label_matches(rec: &ContainerRecord, l: &str) -> bool {
@@ -1358,6 +1391,8 @@ mod tests {
             exec_root: dir.join("run"),
             cgroup_parent: String::new(),
             debug: false,
+            bridge_name: "none".into(),
+            bip: String::new(),
         });
         std::fs::create_dir_all(&config.root).unwrap();
         let db = Arc::new(redb::Database::create(config.root.join("meta.db")).unwrap());

@@ -290,6 +290,8 @@ mod api_tests {
             exec_root: dir.join("run"),
             cgroup_parent: String::new(),
             debug: false,
+            bridge_name: "none".into(),
+            bip: String::new(),
         });
         std::fs::create_dir_all(&config.root).unwrap();
         let db = Arc::new(redb::Database::create(config.root.join("meta.db")).unwrap());

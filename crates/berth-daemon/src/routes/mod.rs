@@ -9,6 +9,7 @@ pub mod containers;
 pub mod exec;
 pub mod export;
 pub mod images;
+pub mod networks;
 pub mod system;
 pub mod volumes;
 pub mod system_df;
@@ -22,4 +23,5 @@ pub fn all() -> Router<Daemon> {
         .merge(volumes::routes())
         .merge(system_df::routes())
         .merge(export::routes())
+        .merge(networks::routes())
 }

@@ -1,0 +1,143 @@
+//! IPv4 subnets and address allocation. The allocator is pure: the caller passes the
+//! addresses in use (persisted by the daemon) and stores what it gets back.
+
+use std::net::Ipv4Addr;
+use std::str::FromStr;
+
+use crate::{NetError, Result};
+
+/// An IPv4 subnet such as `172.17.0.0/16`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Subnet {
+    /// The network address (host bits zero).
+    pub network: Ipv4Addr,
+    pub prefix: u8,
+}
+
+impl Subnet {
+    pub fn new(addr: Ipv4Addr, prefix: u8) -> Result<Subnet> {
+        if !(8..=30).contains(&prefix) {
+            return Err(NetError::Invalid(format!("invalid subnet prefix length {prefix}")));
+        }
+        let mask = Self::mask_of(prefix);
+        Ok(Subnet { network: Ipv4Addr::from(u32::from(addr) & mask), prefix })
+    }
+
+    fn mask_of(prefix: u8) -> u32 {
+        u32::MAX << (32 - prefix as u32)
+    }
+
+    pub fn mask(&self) -> u32 {
+        Self::mask_of(self.prefix)
+    }
+
+    pub fn contains(&self, ip: Ipv4Addr) -> bool {
+        u32::from(ip) & self.mask() == u32::from(self.network)
+    }
+
+    /// Whether two subnets share any address.
+    pub fn overlaps(&self, other: &Subnet) -> bool {
+        self.contains(other.network) || other.contains(self.network)
+    }
+
+    /// The first host address, used as the bridge's gateway (`172.17.0.1`).
+    pub fn gateway(&self) -> Ipv4Addr {
+        Ipv4Addr::from(u32::from(self.network) + 1)
+    }
+
+    pub fn broadcast(&self) -> Ipv4Addr {
+        Ipv4Addr::from(u32::from(self.network) | !self.mask())
+    }
+
+    /// The lowest address of the subnet that is not the network, gateway, broadcast or in
+    /// `used`; a Conflict error when none is left.
+    pub fn allocate(&self, used: &[Ipv4Addr]) -> Result<Ipv4Addr> {
+        let first = u32::from(self.network) + 2;
+        let last = u32::from(self.broadcast()) - 1;
+        (first..=last)
+            .map(Ipv4Addr::from)
+            .find(|ip| !used.contains(ip))
+            .ok_or_else(|| NetError::Conflict(format!("no available IPv4 addresses on network {self}")))
+    }
+}
+
+impl FromStr for Subnet {
+    type Err = NetError;
+    /// `a.b.c.d/n`; a host address is accepted and masked (`--bip 172.18.0.1/16`).
+    fn from_str(s: &str) -> Result<Subnet> {
+        let bad = || NetError::Invalid(format!("invalid CIDR address: {s}"));
+        let (addr, prefix) = s.split_once('/').ok_or_else(bad)?;
+        let addr: Ipv4Addr = addr.parse().map_err(|_| bad())?;
+        let prefix: u8 = prefix.parse().map_err(|_| bad())?;
+        Subnet::new(addr, prefix)
+    }
+}
+
+impl std::fmt::Display for Subnet {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.network, self.prefix)
+    }
+}
+
+/// Docker's MAC for an address: `02:42` followed by the four address bytes.
+pub fn mac_for(ip: Ipv4Addr) -> String {
+    let o = ip.octets();
+    format!("02:42:{:02x}:{:02x}:{:02x}:{:02x}", o[0], o[1], o[2], o[3])
+}
+
+/// Docker's default bridge subnet when free, else the first free /16 of 172.18–172.31
+/// (then 192.168.0.0/20 blocks); `taken` are the host's routed subnets.
+pub fn pick_default_subnet(taken: &[Subnet]) -> Result<Subnet> {
+    let candidates = (17..=31u8)
+        .map(|b| Subnet { network: Ipv4Addr::new(172, b, 0, 0), prefix: 16 })
+        .chain((0..16u8).map(|i| Subnet { network: Ipv4Addr::new(192, 168, i * 16, 0), prefix: 20 }));
+    for c in candidates {
+        if !taken.iter().any(|t| t.overlaps(&c)) {
+            return Ok(c);
+        }
+    }
+    Err(NetError::Conflict("could not find an available, non-overlapping IPv4 address pool".into()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_and_masks() {
+        let s: Subnet = "172.18.0.1/16".parse().unwrap();
+        assert_eq!(s.to_string(), "172.18.0.0/16");
+        assert_eq!(s.gateway(), Ipv4Addr::new(172, 18, 0, 1));
+        assert_eq!(s.broadcast(), Ipv4Addr::new(172, 18, 255, 255));
+        assert!("172.18.0.0".parse::<Subnet>().is_err());
+        assert!("300.1.0.0/16".parse::<Subnet>().is_err());
+        assert!("10.0.0.0/31".parse::<Subnet>().is_err());
+    }
+
+    #[test]
+    fn allocates_lowest_free_and_reuses_released() {
+        let s: Subnet = "10.1.0.0/29".parse().unwrap();
+        let a = s.allocate(&[]).unwrap();
+        assert_eq!(a, Ipv4Addr::new(10, 1, 0, 2));
+        let b = s.allocate(&[a]).unwrap();
+        assert_eq!(b, Ipv4Addr::new(10, 1, 0, 3));
+        // a released: it comes back first
+        assert_eq!(s.allocate(&[b]).unwrap(), a);
+        let all: Vec<_> = (2..=6).map(|i| Ipv4Addr::new(10, 1, 0, i)).collect();
+        assert!(matches!(s.allocate(&all), Err(NetError::Conflict(_))));
+    }
+
+    #[test]
+    fn default_subnet_skips_taken_routes() {
+        assert_eq!(pick_default_subnet(&[]).unwrap().to_string(), "172.17.0.0/16");
+        let taken = vec!["172.17.5.0/24".parse().unwrap(), "172.16.0.0/12".parse::<Subnet>().unwrap()];
+        assert_eq!(pick_default_subnet(&taken).unwrap().to_string(), "192.168.0.0/20");
+        let taken = vec!["172.17.0.0/16".parse::<Subnet>().unwrap()];
+        assert_eq!(pick_default_subnet(&taken).unwrap().to_string(), "172.18.0.0/16");
+    }
+
+    #[test]
+    fn docker_mac() {
+        assert_eq!(mac_for(Ipv4Addr::new(172, 17, 0, 2)), "02:42:ac:11:00:02");
+    }
+}
