@@ -11,7 +11,8 @@
 //! ```
 //!
 //! `load` reads that and the older layout (`<hex>/layer.tar`), gzip or plain: anything
-//! `manifest.json` points at. Layers already stored are not unpacked again.
+//! `manifest.json` points at. An archive without `manifest.json` that is a pure OCI image
+//! layout is read through `index.json` (see [`oci_manifests`]). Layers already stored are not unpacked again.
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -53,8 +54,12 @@ fn bad_archive(msg: impl Into<String>) -> ImageError {
 /// A relative path inside the extracted archive; `..` and absolute paths are refused.
 fn inside(root: &Path, rel: &str) -> Result<PathBuf, ImageError> {
     let p = Path::new(rel);
-    if p.components().any(|c| !matches!(c, Component::Normal(_) | Component::CurDir)) {
-        return Err(bad_archive(format!("invalid path in archive manifest: {rel:?}")));
+    if p.components()
+        .any(|c| !matches!(c, Component::Normal(_) | Component::CurDir))
+    {
+        return Err(bad_archive(format!(
+            "invalid path in archive manifest: {rel:?}"
+        )));
     }
     Ok(root.join(p))
 }
@@ -84,13 +89,22 @@ impl ImageStore {
         for name in names {
             let id = self.resolve_id(name)?;
             let by_id = id.starts_with(&format!("sha256:{name}")) || id.starts_with(name.as_str());
-            let tag = if by_id { None } else { Reference::parse_normalized(name).ok().map(|r| r.with_default_tag()) };
+            let tag = if by_id {
+                None
+            } else {
+                Reference::parse_normalized(name)
+                    .ok()
+                    .map(|r| r.with_default_tag())
+            };
             match images.iter_mut().find(|(i, _)| *i == id) {
                 Some((_, tags)) => tags.extend(tag),
                 None => images.push((id, tag.into_iter().collect())),
             }
         }
-        let w = |e: io::Error| ImageError::Io { context: "writing the image archive".into(), source: e };
+        let w = |e: io::Error| ImageError::Io {
+            context: "writing the image archive".into(),
+            source: e,
+        };
         let mut b = tar::Builder::new(out);
         append_dir(&mut b, "blobs").map_err(w)?;
         append_dir(&mut b, "blobs/sha256").map_err(w)?;
@@ -105,20 +119,29 @@ impl ImageStore {
             let mut layer_paths = Vec::new();
             for diff in &config.rootfs.diff_ids {
                 let blob = self.content.blob_path(diff);
-                let size = fs::metadata(&blob).map_err(io_err(format!("layer {diff}: its tar is not stored")))?.len();
+                let size = fs::metadata(&blob)
+                    .map_err(io_err(format!("layer {diff}: its tar is not stored")))?
+                    .len();
                 if written.insert(diff.clone()) {
-                    let f = fs::File::open(&blob).map_err(io_err(format!("opening layer {diff}")))?;
+                    let f =
+                        fs::File::open(&blob).map_err(io_err(format!("opening layer {diff}")))?;
                     let mut h = tar::Header::new_gnu();
                     h.set_entry_type(tar::EntryType::Regular);
                     h.set_mode(0o644);
                     h.set_size(size);
-                    b.append_data(&mut h, format!("blobs/sha256/{}", digest_hex(diff)), f).map_err(w)?;
+                    b.append_data(&mut h, format!("blobs/sha256/{}", digest_hex(diff)), f)
+                        .map_err(w)?;
                 }
                 layer_descs.push(json!({"mediaType": MEDIA_LAYER, "digest": diff, "size": size}));
                 layer_paths.push(format!("blobs/sha256/{}", digest_hex(diff)));
             }
             if written.insert(id.clone()) {
-                append_file(&mut b, &format!("blobs/sha256/{}", digest_hex(id)), &config_bytes).map_err(w)?;
+                append_file(
+                    &mut b,
+                    &format!("blobs/sha256/{}", digest_hex(id)),
+                    &config_bytes,
+                )
+                .map_err(w)?;
             }
             let manifest = json!({
                 "schemaVersion": 2,
@@ -129,11 +152,14 @@ impl ImageStore {
             let manifest_bytes = serde_json::to_vec(&manifest).unwrap_or_default();
             let manifest_digest = sha256_digest(&manifest_bytes);
             if written.insert(manifest_digest.clone()) {
-                append_file(&mut b, &format!("blobs/sha256/{}", digest_hex(&manifest_digest)), &manifest_bytes).map_err(w)?;
+                append_file(
+                    &mut b,
+                    &format!("blobs/sha256/{}", digest_hex(&manifest_digest)),
+                    &manifest_bytes,
+                )
+                .map_err(w)?;
             }
-            let desc = |annotations: serde_json::Value| {
-                json!({"mediaType": MEDIA_MANIFEST, "digest": manifest_digest, "size": manifest_bytes.len(), "annotations": annotations})
-            };
+            let desc = |annotations: serde_json::Value| json!({"mediaType": MEDIA_MANIFEST, "digest": manifest_digest, "size": manifest_bytes.len(), "annotations": annotations});
             if tags.is_empty() {
                 index.push(desc(json!({})));
             }
@@ -143,10 +169,10 @@ impl ImageStore {
                     "org.opencontainers.image.ref.name": t.tag().unwrap_or("latest"),
                 })));
                 if let Some(top) = chain_ids(&config.rootfs.diff_ids).last() {
-                    repositories
-                        .entry(t.familiar_name())
-                        .or_default()
-                        .insert(t.tag().unwrap_or("latest").to_string(), digest_hex(top).to_string());
+                    repositories.entry(t.familiar_name()).or_default().insert(
+                        t.tag().unwrap_or("latest").to_string(),
+                        digest_hex(top).to_string(),
+                    );
                 }
             }
             manifests.push(ArchiveManifest {
@@ -156,11 +182,26 @@ impl ImageStore {
             });
         }
         let index = json!({"schemaVersion": 2, "mediaType": MEDIA_INDEX, "manifests": index});
-        append_file(&mut b, "index.json", &serde_json::to_vec(&index).unwrap_or_default()).map_err(w)?;
-        append_file(&mut b, "manifest.json", &serde_json::to_vec(&manifests).unwrap_or_default()).map_err(w)?;
+        append_file(
+            &mut b,
+            "index.json",
+            &serde_json::to_vec(&index).unwrap_or_default(),
+        )
+        .map_err(w)?;
+        append_file(
+            &mut b,
+            "manifest.json",
+            &serde_json::to_vec(&manifests).unwrap_or_default(),
+        )
+        .map_err(w)?;
         append_file(&mut b, "oci-layout", br#"{"imageLayoutVersion":"1.0.0"}"#).map_err(w)?;
         if !repositories.is_empty() {
-            append_file(&mut b, "repositories", &serde_json::to_vec(&repositories).unwrap_or_default()).map_err(w)?;
+            append_file(
+                &mut b,
+                "repositories",
+                &serde_json::to_vec(&repositories).unwrap_or_default(),
+            )
+            .map_err(w)?;
         }
         b.finish().map_err(w)?;
         Ok(())
@@ -174,7 +215,10 @@ impl ImageStore {
     /// Loads every image of an archive (see the module doc); returns Docker's messages
     /// without the newline: `Loaded image: busybox:latest`, `Loaded image ID: sha256:…`.
     pub fn load(&self, reader: &mut dyn Read) -> Result<Vec<String>, ImageError> {
-        let dir = self.content.tmp_dir().join(format!("load-{}", random_hex()));
+        let dir = self
+            .content
+            .tmp_dir()
+            .join(format!("load-{}", random_hex()));
         fs::create_dir(&dir).map_err(io_err(format!("creating {}", dir.display())))?;
         let guard = crate::import::TempDir::new(dir.clone());
         {
@@ -182,16 +226,27 @@ impl ImageStore {
             let mut archive = tar::Archive::new(decompressed);
             archive.set_preserve_permissions(false);
             archive.set_overwrite(true);
-            archive.unpack(&dir).map_err(|e| bad_archive(format!("invalid image archive: {e}")))?;
+            archive
+                .unpack(&dir)
+                .map_err(|e| bad_archive(format!("invalid image archive: {e}")))?;
         }
         let manifest_path = dir.join("manifest.json");
-        let manifest_bytes = fs::read(&manifest_path)
-            .map_err(|_| bad_archive("invalid tar header: the archive has no manifest.json"))?;
-        let manifests: Vec<ArchiveManifest> = serde_json::from_slice(&manifest_bytes)
-            .map_err(|e| bad_archive(format!("invalid manifest.json: {e}")))?;
+        let manifests: Vec<ArchiveManifest> = if manifest_path.is_file() {
+            let manifest_bytes = fs::read(&manifest_path)
+                .map_err(io_err(format!("reading {}", manifest_path.display())))?;
+            serde_json::from_slice(&manifest_bytes)
+                .map_err(|e| bad_archive(format!("invalid manifest.json: {e}")))?
+        } else if dir.join("oci-layout").is_file() && dir.join("index.json").is_file() {
+            oci_manifests(&dir)?
+        } else {
+            return Err(bad_archive(
+                "invalid tar header: the archive has no manifest.json",
+            ));
+        };
         let mut messages = Vec::new();
         for m in manifests {
-            let config_bytes = fs::read(inside(&dir, &m.config)?).map_err(io_err(format!("reading {}", m.config)))?;
+            let config_bytes = fs::read(inside(&dir, &m.config)?)
+                .map_err(io_err(format!("reading {}", m.config)))?;
             let config: ImageConfig = decode(&config_bytes, "image config")?;
             if config.rootfs.diff_ids.len() != m.layers.len() {
                 return Err(bad_archive(format!(
@@ -212,16 +267,137 @@ impl ImageStore {
                     layers.push(None);
                     continue;
                 }
-                let mut f = fs::File::open(inside(&dir, rel)?).map_err(io_err(format!("opening layer {rel}")))?;
+                let mut f = fs::File::open(inside(&dir, rel)?)
+                    .map_err(io_err(format!("opening layer {rel}")))?;
                 layers.push(Some(self.ingest_layer(&mut f)?));
             }
             let id = self.commit_image(&config_bytes, &config, layers, &tags)?;
             if tags.is_empty() {
                 messages.push(format!("Loaded image ID: {id}"));
             }
-            messages.extend(tags.iter().map(|t| format!("Loaded image: {}", t.familiar_string())));
+            messages.extend(
+                tags.iter()
+                    .map(|t| format!("Loaded image: {}", t.familiar_string())),
+            );
         }
         drop(guard);
         Ok(messages)
     }
+}
+
+/// An OCI descriptor as `index.json` and manifests carry it.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+struct OciDescriptor {
+    media_type: String,
+    digest: String,
+    annotations: BTreeMap<String, String>,
+}
+
+/// An OCI index (`index.json`) or image manifest: only the fields `load` needs.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+struct OciDocument {
+    media_type: String,
+    manifests: Vec<OciDescriptor>,
+    config: Option<OciDescriptor>,
+    layers: Vec<OciDescriptor>,
+}
+
+const ANNOTATION_IMAGE_NAME: &str = "io.containerd.image.name";
+const ANNOTATION_REF_NAME: &str = "org.opencontainers.image.ref.name";
+const DOCKER_MANIFEST_LIST: &str = "application/vnd.docker.distribution.manifest.list.v2+json";
+
+/// `blobs/<alg>/<hex>` for a digest `<alg>:<hex>`.
+fn blob_path(digest: &str) -> Result<String, ImageError> {
+    match digest.split_once(':') {
+        Some((alg, hex))
+            if !alg.is_empty() && !hex.is_empty() && !hex.contains('/') && !alg.contains('/') =>
+        {
+            Ok(format!("blobs/{alg}/{hex}"))
+        }
+        _ => Err(bad_archive(format!(
+            "invalid digest in OCI layout: {digest:?}"
+        ))),
+    }
+}
+
+fn read_oci_document(root: &Path, digest: &str) -> Result<OciDocument, ImageError> {
+    let rel = blob_path(digest)?;
+    let bytes = fs::read(inside(root, &rel)?).map_err(io_err(format!("reading {rel}")))?;
+    serde_json::from_slice(&bytes)
+        .map_err(|e| bad_archive(format!("invalid OCI manifest {digest}: {e}")))
+}
+
+/// The tag an `index.json` entry names: `io.containerd.image.name` (what Docker 25+ and
+/// containerd write), else `org.opencontainers.image.ref.name` when it is a whole reference
+/// (a bare tag such as `v1` names no repository and gives no tag).
+fn oci_repo_tag(annotations: &BTreeMap<String, String>) -> Option<String> {
+    if let Some(name) = annotations
+        .get(ANNOTATION_IMAGE_NAME)
+        .filter(|n| !n.is_empty())
+    {
+        return Some(name.clone());
+    }
+    let r = annotations.get(ANNOTATION_REF_NAME)?;
+    let whole = r.contains('/') || r.contains(':');
+    (whole && Reference::parse_normalized(r).is_ok()).then(|| r.clone())
+}
+
+/// Reads a pure OCI image layout (no `manifest.json`) as the manifests `load` works on:
+/// every image manifest `index.json` names (through nested indexes, taking the first image
+/// manifest of each), with its tag from the entry's annotations. Entries for the same
+/// config are merged, so an image saved under two tags loads once with both.
+fn oci_manifests(root: &Path) -> Result<Vec<ArchiveManifest>, ImageError> {
+    let bytes = fs::read(root.join("index.json")).map_err(io_err("reading index.json"))?;
+    let index: OciDocument = serde_json::from_slice(&bytes)
+        .map_err(|e| bad_archive(format!("invalid index.json: {e}")))?;
+    let mut out: Vec<ArchiveManifest> = Vec::new();
+    for entry in &index.manifests {
+        let mut doc = read_oci_document(root, &entry.digest)?;
+        // A (nested) index: follow its first image manifest.
+        let mut depth = 0;
+        while doc.config.is_none() && !doc.manifests.is_empty() {
+            depth += 1;
+            if depth > 8 {
+                return Err(bad_archive("invalid OCI layout: indexes nested too deep"));
+            }
+            let first = doc.manifests[0].digest.clone();
+            doc = read_oci_document(root, &first)?;
+        }
+        if doc.media_type == MEDIA_INDEX || doc.media_type == DOCKER_MANIFEST_LIST {
+            return Err(bad_archive(format!(
+                "invalid OCI layout: index {} lists no image",
+                entry.digest
+            )));
+        }
+        let config = doc.config.as_ref().ok_or_else(|| {
+            bad_archive(format!("invalid OCI manifest {}: no config", entry.digest))
+        })?;
+        let manifest = ArchiveManifest {
+            config: blob_path(&config.digest)?,
+            repo_tags: oci_repo_tag(&entry.annotations).into_iter().collect(),
+            layers: doc
+                .layers
+                .iter()
+                .map(|l| blob_path(&l.digest))
+                .collect::<Result<_, _>>()?,
+        };
+        match out.iter_mut().find(|m| m.config == manifest.config) {
+            Some(m) => {
+                for t in manifest.repo_tags {
+                    if !m.repo_tags.contains(&t) {
+                        m.repo_tags.push(t);
+                    }
+                }
+            }
+            None => out.push(manifest),
+        }
+    }
+    if out.is_empty() {
+        return Err(bad_archive(
+            "invalid OCI layout: index.json lists no manifest",
+        ));
+    }
+    Ok(out)
 }

@@ -15,7 +15,16 @@ use serde_json::Value;
 use crate::ImageError;
 
 const VALID: &[&str] = &[
-    "cmd", "entrypoint", "env", "expose", "healthcheck", "label", "onbuild", "stopsignal", "user", "volume",
+    "cmd",
+    "entrypoint",
+    "env",
+    "expose",
+    "healthcheck",
+    "label",
+    "onbuild",
+    "stopsignal",
+    "user",
+    "volume",
     "workdir",
 ];
 
@@ -69,7 +78,11 @@ fn command_form(rest: &str) -> Vec<String> {
 }
 
 fn env_lookup(env: &[String], key: &str) -> Option<String> {
-    env.iter().rev().find_map(|kv| kv.strip_prefix(key).and_then(|r| r.strip_prefix('=')).map(str::to_string))
+    env.iter().rev().find_map(|kv| {
+        kv.strip_prefix(key)
+            .and_then(|r| r.strip_prefix('='))
+            .map(str::to_string)
+    })
 }
 
 /// Splits shell-like words: quotes removed, backslash escapes, `$VAR`/`${VAR}` expanded
@@ -143,7 +156,10 @@ fn words(s: &str, env: &[String]) -> Result<Vec<String>, ImageError> {
         }
     }
     if quote.is_some() {
-        return Err(invalid(format!("unexpected end of statement while looking for matching {}", quote.unwrap_or('"'))));
+        return Err(invalid(format!(
+            "unexpected end of statement while looking for matching {}",
+            quote.unwrap_or('"')
+        )));
     }
     if in_word {
         out.push(cur);
@@ -152,7 +168,11 @@ fn words(s: &str, env: &[String]) -> Result<Vec<String>, ImageError> {
 }
 
 /// `k=v k2=v2` or the legacy `k v...` form of ENV/LABEL.
-fn key_values(instr: &str, rest: &str, env: &[String]) -> Result<Vec<(String, String)>, ImageError> {
+fn key_values(
+    instr: &str,
+    rest: &str,
+    env: &[String],
+) -> Result<Vec<(String, String)>, ImageError> {
     let ws = words(rest, env)?;
     if ws.is_empty() {
         return Err(invalid(format!("{instr} requires at least one argument")));
@@ -171,7 +191,9 @@ fn key_values(instr: &str, rest: &str, env: &[String]) -> Result<Vec<(String, St
         .map(|w| match w.split_once('=') {
             Some(("", _)) => Err(invalid(format!("{instr} names can not be blank"))),
             Some((k, v)) => Ok((k.to_string(), v.to_string())),
-            None => Err(invalid(format!("Syntax error - can't find = in {w:?}. Must be of the form: name=value"))),
+            None => Err(invalid(format!(
+                "Syntax error - can't find = in {w:?}. Must be of the form: name=value"
+            ))),
         })
         .collect()
 }
@@ -182,7 +204,10 @@ fn expose(ports: &mut BTreeMap<String, Value>, spec: &str) -> Result<(), ImageEr
     if !["tcp", "udp", "sctp"].contains(&proto.as_str()) {
         return Err(invalid(format!("invalid proto: {proto}")));
     }
-    let parse = |p: &str| p.parse::<u16>().map_err(|_| invalid(format!("invalid containerPort: {spec}")));
+    let parse = |p: &str| {
+        p.parse::<u16>()
+            .map_err(|_| invalid(format!("invalid containerPort: {spec}")))
+    };
     let (lo, hi) = match range.split_once('-') {
         Some((a, b)) => (parse(a)?, parse(b)?),
         None => {
@@ -191,7 +216,9 @@ fn expose(ports: &mut BTreeMap<String, Value>, spec: &str) -> Result<(), ImageEr
         }
     };
     if hi < lo {
-        return Err(invalid(format!("invalid range specified for container port: {spec}")));
+        return Err(invalid(format!(
+            "invalid range specified for container port: {spec}"
+        )));
     }
     for p in lo..=hi {
         ports.insert(format!("{p}/{proto}"), Value::Object(Default::default()));
@@ -215,17 +242,25 @@ fn clean_path(p: &str) -> String {
 
 /// Go's `time.ParseDuration` for the units a healthcheck uses; returns nanoseconds.
 fn parse_duration(flag: &str, s: &str) -> Result<i64, ImageError> {
-    let bad = || invalid(format!("Error parsing {flag}: time: invalid duration \"{s}\""));
+    let bad = || {
+        invalid(format!(
+            "Error parsing {flag}: time: invalid duration \"{s}\""
+        ))
+    };
     let mut total: f64 = 0.0;
     let mut rest = s;
     if rest == "0" {
         return Ok(0);
     }
     while !rest.is_empty() {
-        let num_end = rest.find(|c: char| !(c.is_ascii_digit() || c == '.')).ok_or_else(bad)?;
+        let num_end = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .ok_or_else(bad)?;
         let n: f64 = rest[..num_end].parse().map_err(|_| bad())?;
         rest = &rest[num_end..];
-        let unit_end = rest.find(|c: char| c.is_ascii_digit() || c == '.').unwrap_or(rest.len());
+        let unit_end = rest
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(rest.len());
         let mult = match &rest[..unit_end] {
             "ns" => 1.0,
             "us" | "µs" => 1e3,
@@ -246,7 +281,9 @@ fn healthcheck(rest: &str) -> Result<Value, ImageError> {
     let mut rest = rest.trim();
     while let Some(flag) = rest.strip_prefix("--") {
         let end = flag.find(char::is_whitespace).unwrap_or(flag.len());
-        let (name, value) = flag[..end].split_once('=').ok_or_else(|| invalid(format!("missing a value on flag: --{}", &flag[..end])))?;
+        let (name, value) = flag[..end]
+            .split_once('=')
+            .ok_or_else(|| invalid(format!("missing a value on flag: --{}", &flag[..end])))?;
         let key = match name {
             "interval" => "Interval",
             "timeout" => "Timeout",
@@ -256,7 +293,9 @@ fn healthcheck(rest: &str) -> Result<Value, ImageError> {
             other => return Err(invalid(format!("unknown flag: {other}"))),
         };
         let v = if key == "Retries" {
-            value.parse::<i64>().map_err(|_| invalid(format!("invalid retries: {value}")))?
+            value
+                .parse::<i64>()
+                .map_err(|_| invalid(format!("invalid retries: {value}")))?
         } else {
             parse_duration(&format!("--{name}"), value)?
         };
@@ -278,18 +317,25 @@ fn healthcheck(rest: &str) -> Result<Value, ImageError> {
             Some(v) => std::iter::once("CMD".to_string()).chain(v).collect(),
             None => vec!["CMD-SHELL".into(), args.to_string()],
         },
-        other => return Err(invalid(format!("Unknown type \"{other}\" in HEALTHCHECK (try CMD)"))),
+        other => {
+            return Err(invalid(format!(
+                "Unknown type \"{other}\" in HEALTHCHECK (try CMD)"
+            )))
+        }
     };
-    obj.insert("Test".into(), serde_json::to_value(test).unwrap_or_default());
+    obj.insert(
+        "Test".into(),
+        serde_json::to_value(test).unwrap_or_default(),
+    );
     Ok(Value::Object(obj))
 }
 
 fn check_signal(sig: &str) -> Result<(), ImageError> {
     let name = sig.strip_prefix("SIG").unwrap_or(sig).to_uppercase();
     const NAMES: &[&str] = &[
-        "ABRT", "ALRM", "BUS", "CHLD", "CLD", "CONT", "FPE", "HUP", "ILL", "INT", "IO", "IOT", "KILL", "PIPE",
-        "POLL", "PROF", "PWR", "QUIT", "SEGV", "STKFLT", "STOP", "SYS", "TERM", "TRAP", "TSTP", "TTIN", "TTOU",
-        "URG", "USR1", "USR2", "VTALRM", "WINCH", "XCPU", "XFSZ",
+        "ABRT", "ALRM", "BUS", "CHLD", "CLD", "CONT", "FPE", "HUP", "ILL", "INT", "IO", "IOT",
+        "KILL", "PIPE", "POLL", "PROF", "PWR", "QUIT", "SEGV", "STKFLT", "STOP", "SYS", "TERM",
+        "TRAP", "TSTP", "TTIN", "TTOU", "URG", "USR1", "USR2", "VTALRM", "WINCH", "XCPU", "XFSZ",
     ];
     let ok = NAMES.contains(&name.as_str())
         || sig.parse::<u32>().is_ok_and(|n| (1..=64).contains(&n))
@@ -328,7 +374,11 @@ pub fn apply_changes(config: &mut ContainerConfig, changes: &[String]) -> Result
             "ENV" => {
                 for (k, v) in key_values("ENV", &rest, &c.env)? {
                     let entry = format!("{k}={v}");
-                    match c.env.iter_mut().find(|e| e.split('=').next() == Some(k.as_str())) {
+                    match c
+                        .env
+                        .iter_mut()
+                        .find(|e| e.split('=').next() == Some(k.as_str()))
+                    {
                         Some(e) => *e = entry,
                         None => c.env.push(entry),
                     }
@@ -354,7 +404,11 @@ pub fn apply_changes(config: &mut ContainerConfig, changes: &[String]) -> Result
                 if w.is_empty() {
                     return Err(invalid("WORKDIR requires exactly one argument"));
                 }
-                c.working_dir = if w.starts_with('/') { clean_path(&w) } else { clean_path(&format!("{}/{w}", c.working_dir)) };
+                c.working_dir = if w.starts_with('/') {
+                    clean_path(&w)
+                } else {
+                    clean_path(&format!("{}/{w}", c.working_dir))
+                };
             }
             "USER" => {
                 let u = words(&rest, &c.env)?.join(" ");
@@ -385,11 +439,23 @@ pub fn apply_changes(config: &mut ContainerConfig, changes: &[String]) -> Result
                 c.stop_signal = Some(s);
             }
             "ONBUILD" => {
-                let trigger = rest.split_whitespace().next().unwrap_or_default().to_uppercase();
+                let trigger = rest
+                    .split_whitespace()
+                    .next()
+                    .unwrap_or_default()
+                    .to_uppercase();
                 match trigger.as_str() {
                     "" => return Err(invalid("ONBUILD requires at least one argument")),
-                    "ONBUILD" => return Err(invalid("Chaining ONBUILD via `ONBUILD ONBUILD` isn't allowed")),
-                    "FROM" | "MAINTAINER" => return Err(invalid(format!("{trigger} isn't allowed as an ONBUILD trigger"))),
+                    "ONBUILD" => {
+                        return Err(invalid(
+                            "Chaining ONBUILD via `ONBUILD ONBUILD` isn't allowed",
+                        ))
+                    }
+                    "FROM" | "MAINTAINER" => {
+                        return Err(invalid(format!(
+                            "{trigger} isn't allowed as an ONBUILD trigger"
+                        )))
+                    }
                     _ => {}
                 }
                 c.on_build.get_or_insert_with(Vec::new).push(rest);
@@ -409,7 +475,9 @@ mod tests {
     fn apply(changes: &[&str]) -> Result<ContainerConfig, String> {
         let mut c = ContainerConfig::default();
         let ch: Vec<String> = changes.iter().map(|s| s.to_string()).collect();
-        apply_changes(&mut c, &ch).map(|_| c).map_err(|e| e.to_string())
+        apply_changes(&mut c, &ch)
+            .map(|_| c)
+            .map_err(|e| e.to_string())
     }
 
     fn sv(v: &[&str]) -> Option<Vec<String>> {
@@ -419,13 +487,19 @@ mod tests {
     #[test]
     fn cmd_and_entrypoint_forms() {
         assert_eq!(apply(&[r#"CMD ["sh"]"#]).unwrap().cmd, sv(&["sh"]));
-        assert_eq!(apply(&["CMD echo hi there"]).unwrap().cmd, sv(&["/bin/sh", "-c", "echo hi there"]));
+        assert_eq!(
+            apply(&["CMD echo hi there"]).unwrap().cmd,
+            sv(&["/bin/sh", "-c", "echo hi there"])
+        );
         let c = apply(&[r#"ENTRYPOINT ["/bin/top", "-b"]"#]).unwrap();
         assert_eq!(c.entrypoint, sv(&["/bin/top", "-b"]));
         let c = apply(&["CMD [\"-c\"]", "ENTRYPOINT top"]).unwrap();
         assert_eq!(c.cmd, sv(&["-c"]));
         assert_eq!(c.entrypoint, sv(&["/bin/sh", "-c", "top"]));
-        let mut base = ContainerConfig { cmd: sv(&["old"]), ..Default::default() };
+        let mut base = ContainerConfig {
+            cmd: sv(&["old"]),
+            ..Default::default()
+        };
         apply_changes(&mut base, &["ENTRYPOINT [\"x\"]".to_string()]).unwrap();
         assert_eq!(base.cmd, None);
         assert_eq!(apply(&["cmd [\"lower\"]"]).unwrap().cmd, sv(&["lower"]));
@@ -433,8 +507,17 @@ mod tests {
 
     #[test]
     fn env_forms() {
-        let c = apply(&["ENV A=1 B=\"two words\"", "ENV C three  words", "ENV D=$A-${B}", "ENV A=9"]).unwrap();
-        assert_eq!(c.env, vec!["A=9", "B=two words", "C=three words", "D=1-two words"]);
+        let c = apply(&[
+            "ENV A=1 B=\"two words\"",
+            "ENV C three  words",
+            "ENV D=$A-${B}",
+            "ENV A=9",
+        ])
+        .unwrap();
+        assert_eq!(
+            c.env,
+            vec!["A=9", "B=two words", "C=three words", "D=1-two words"]
+        );
         assert!(apply(&["ENV A"]).unwrap_err().contains("two arguments"));
         assert_eq!(apply(&["ENV X='$A'"]).unwrap().env, vec!["X=$A"]);
     }
@@ -469,7 +552,10 @@ mod tests {
     fn healthcheck_forms() {
         let c = apply(&["HEALTHCHECK --interval=5s --retries=3 CMD curl -f http://x/"]).unwrap();
         let h = c.healthcheck.unwrap();
-        assert_eq!(h["Test"], serde_json::json!(["CMD-SHELL", "curl -f http://x/"]));
+        assert_eq!(
+            h["Test"],
+            serde_json::json!(["CMD-SHELL", "curl -f http://x/"])
+        );
         assert_eq!(h["Interval"], 5_000_000_000i64);
         assert_eq!(h["Retries"], 3);
         let c = apply(&["HEALTHCHECK NONE"]).unwrap();
@@ -478,12 +564,29 @@ mod tests {
 
     #[test]
     fn refuses_other_instructions_in_dockers_words() {
-        assert_eq!(apply(&["RUN echo hi"]).unwrap_err(), "RUN is not a valid change command");
-        assert_eq!(apply(&["from busybox"]).unwrap_err(), "from is not a valid change command");
-        assert_eq!(apply(&["CMD x", "COPY a b"]).unwrap_err(), "COPY is not a valid change command");
-        assert_eq!(apply(&["EXPOSE abc"]).unwrap_err(), "invalid containerPort: abc");
-        assert_eq!(apply(&["STOPSIGNAL NOPE"]).unwrap_err(), "Invalid signal: NOPE");
-        assert!(apply(&["ONBUILD ONBUILD RUN x"]).unwrap_err().contains("Chaining"));
+        assert_eq!(
+            apply(&["RUN echo hi"]).unwrap_err(),
+            "RUN is not a valid change command"
+        );
+        assert_eq!(
+            apply(&["from busybox"]).unwrap_err(),
+            "from is not a valid change command"
+        );
+        assert_eq!(
+            apply(&["CMD x", "COPY a b"]).unwrap_err(),
+            "COPY is not a valid change command"
+        );
+        assert_eq!(
+            apply(&["EXPOSE abc"]).unwrap_err(),
+            "invalid containerPort: abc"
+        );
+        assert_eq!(
+            apply(&["STOPSIGNAL NOPE"]).unwrap_err(),
+            "Invalid signal: NOPE"
+        );
+        assert!(apply(&["ONBUILD ONBUILD RUN x"])
+            .unwrap_err()
+            .contains("Chaining"));
     }
 
     #[test]

@@ -100,7 +100,11 @@ pub fn merge_commit_config(user: &mut ContainerConfig, container: &ContainerConf
 impl ImageStore {
     /// Packs `dir` to a temp tar, then stores it like any layer (unpacked + tar blob).
     fn pack_and_ingest(&self, dir: &Path) -> Result<IngestedLayer, ImageError> {
-        let tmp = TempDir::new(self.content.tmp_dir().join(format!("commit-{}", random_hex())));
+        let tmp = TempDir::new(
+            self.content
+                .tmp_dir()
+                .join(format!("commit-{}", random_hex())),
+        );
         fs::create_dir(tmp.path()).map_err(io_err("creating the commit temp dir"))?;
         let tar_path = tmp.path().join("layer.tar");
         let file = fs::File::create(&tar_path).map_err(io_err("creating the commit layer tar"))?;
@@ -117,13 +121,18 @@ impl ImageStore {
             Some(r) => {
                 let r = Reference::parse_normalized(r)?.with_default_tag();
                 if r.digest().is_some() {
-                    return Err(ImageError::InvalidArgument("cannot commit to digest reference".into()));
+                    return Err(ImageError::InvalidArgument(
+                        "cannot commit to digest reference".into(),
+                    ));
                 }
                 vec![r]
             }
             None => Vec::new(),
         };
-        let mut run_config = opts.config.clone().unwrap_or_else(|| opts.container_config.clone());
+        let mut run_config = opts
+            .config
+            .clone()
+            .unwrap_or_else(|| opts.container_config.clone());
         apply_changes(&mut run_config, &opts.changes)?;
         merge_commit_config(&mut run_config, &opts.container_config);
 
@@ -134,7 +143,11 @@ impl ImageStore {
             .map_err(io_err(format!("reading {}", opts.upper.display())))?
             .next()
             .is_none();
-        let layer = if upper_is_empty { None } else { Some(self.pack_and_ingest(&opts.upper)?) };
+        let layer = if upper_is_empty {
+            None
+        } else {
+            Some(self.pack_and_ingest(&opts.upper)?)
+        };
         let empty = layer.is_none();
 
         let created = now_rfc3339();
@@ -147,7 +160,12 @@ impl ImageStore {
         config.container = opts.container_id.clone();
         config.history.push(HistoryEntry {
             created: Some(created),
-            created_by: opts.container_config.cmd.clone().unwrap_or_default().join(" "),
+            created_by: opts
+                .container_config
+                .cmd
+                .clone()
+                .unwrap_or_default()
+                .join(" "),
             author: opts.author.clone(),
             comment: opts.comment.clone(),
             empty_layer: empty,
@@ -160,7 +178,8 @@ impl ImageStore {
         if config.rootfs.kind.is_empty() {
             config.rootfs.kind = "layers".into();
         }
-        let bytes = serde_json::to_vec(&config).map_err(|e| ImageError::InvalidArgument(e.to_string()))?;
+        let bytes =
+            serde_json::to_vec(&config).map_err(|e| ImageError::InvalidArgument(e.to_string()))?;
         self.commit_image(&bytes, &config, layers, &tags)
     }
 }
@@ -183,7 +202,10 @@ mod tests {
             labels: [("x".to_string(), "1".to_string())].into_iter().collect(),
             ..Default::default()
         };
-        let mut user = ContainerConfig { env: vec!["B=9".into()], ..Default::default() };
+        let mut user = ContainerConfig {
+            env: vec!["B=9".into()],
+            ..Default::default()
+        };
         merge_commit_config(&mut user, &container);
         assert_eq!(user.user, "nobody");
         assert_eq!(user.env, vec!["B=9", "A=1"]);
@@ -191,8 +213,14 @@ mod tests {
         assert_eq!(user.working_dir, "/srv");
         assert_eq!(user.labels.get("x").map(String::as_str), Some("1"));
 
-        let mut with_entrypoint = ContainerConfig { entrypoint: sv(&["top"]), ..Default::default() };
+        let mut with_entrypoint = ContainerConfig {
+            entrypoint: sv(&["top"]),
+            ..Default::default()
+        };
         merge_commit_config(&mut with_entrypoint, &container);
-        assert_eq!(with_entrypoint.cmd, None, "an entrypoint keeps the container's cmd out");
+        assert_eq!(
+            with_entrypoint.cmd, None,
+            "an entrypoint keeps the container's cmd out"
+        );
     }
 }

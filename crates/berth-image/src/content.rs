@@ -80,13 +80,21 @@ impl ContentStore {
             .create_new(true)
             .open(&path)
             .map_err(io_err(format!("creating {}", path.display())))?;
-        Ok(BlobWriter { file: Some(file), path, hasher: Sha256::new(), blobs: self.blobs.clone(), size: 0 })
+        Ok(BlobWriter {
+            file: Some(file),
+            path,
+            hasher: Sha256::new(),
+            blobs: self.blobs.clone(),
+            size: 0,
+        })
     }
 
     /// Removes a blob; a missing blob is not an error.
     pub fn delete(&self, digest: &str) -> Result<(), ImageError> {
         match fs::remove_file(self.blob_path(digest)) {
-            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(io_err(format!("removing blob {digest}"))(e)),
+            Err(e) if e.kind() != io::ErrorKind::NotFound => {
+                Err(io_err(format!("removing blob {digest}"))(e))
+            }
             _ => Ok(()),
         }
     }
@@ -124,7 +132,10 @@ impl BlobWriter {
 
     /// fsync, verify (when `expected` is given), rename into place; returns the digest.
     pub fn commit(mut self, expected: Option<&str>) -> Result<String, ImageError> {
-        let file = self.file.take().ok_or_else(|| ImageError::InvalidArgument("blob writer already closed".into()))?;
+        let file = self
+            .file
+            .take()
+            .ok_or_else(|| ImageError::InvalidArgument("blob writer already closed".into()))?;
         file.sync_all().map_err(io_err("syncing blob"))?;
         drop(file);
         let digest = format!("sha256:{}", hex::encode(self.hasher.clone().finalize()));
@@ -153,12 +164,19 @@ impl BlobWriter {
     /// [`SealedBlob::publish`] (which callers do under the store's write lock, so a
     /// concurrent removal of the same content cannot delete it in between).
     pub fn seal(mut self) -> Result<SealedBlob, ImageError> {
-        let file = self.file.take().ok_or_else(|| ImageError::InvalidArgument("blob writer already closed".into()))?;
+        let file = self
+            .file
+            .take()
+            .ok_or_else(|| ImageError::InvalidArgument("blob writer already closed".into()))?;
         file.sync_all().map_err(io_err("syncing blob"))?;
         drop(file);
         let digest = format!("sha256:{}", hex::encode(self.hasher.clone().finalize()));
         let path = std::mem::take(&mut self.path);
-        Ok(SealedBlob { path, digest, blobs: self.blobs.clone() })
+        Ok(SealedBlob {
+            path,
+            digest,
+            blobs: self.blobs.clone(),
+        })
     }
 }
 
@@ -180,7 +198,8 @@ impl SealedBlob {
         if target.exists() {
             return Ok(());
         }
-        fs::rename(&self.path, &target).map_err(io_err(format!("committing blob {}", self.digest)))?;
+        fs::rename(&self.path, &target)
+            .map_err(io_err(format!("committing blob {}", self.digest)))?;
         if let Ok(dir) = File::open(&self.blobs) {
             let _ = dir.sync_all();
         }
@@ -199,7 +218,10 @@ impl Drop for SealedBlob {
 
 impl Write for BlobWriter {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let f = self.file.as_mut().ok_or_else(|| io::Error::other("blob writer closed"))?;
+        let f = self
+            .file
+            .as_mut()
+            .ok_or_else(|| io::Error::other("blob writer closed"))?;
         let n = f.write(buf)?;
         self.hasher.update(&buf[..n]);
         self.size += n as u64;

@@ -21,7 +21,10 @@ use crate::content::{io_err, random_hex, BlobWriter};
 use crate::reference::Reference;
 use crate::schema::{decode, encode, ImageMeta, LayerMeta, IMAGES, LAYERS, TAGS};
 use crate::unpack::unpack_layer;
-use crate::{chain_ids, now_rfc3339, HistoryEntry, ImageConfig, ImageError, ImageStore, ImportOptions, RootFsConfig};
+use crate::{
+    chain_ids, now_rfc3339, HistoryEntry, ImageConfig, ImageError, ImageStore, ImportOptions,
+    RootFsConfig,
+};
 
 /// A directory removed on drop unless disarmed.
 pub(crate) struct TempDir(Option<PathBuf>);
@@ -83,9 +86,13 @@ pub(crate) fn go_arch() -> &'static str {
     }
 }
 
-pub(crate) fn open_decompressed<'a>(reader: &'a mut dyn Read) -> Result<Box<dyn Read + 'a>, ImageError> {
+pub(crate) fn open_decompressed<'a>(
+    reader: &'a mut dyn Read,
+) -> Result<Box<dyn Read + 'a>, ImageError> {
     let mut buf = BufReader::with_capacity(128 * 1024, reader);
-    let head = buf.fill_buf().map_err(io_err("reading the import stream"))?;
+    let head = buf
+        .fill_buf()
+        .map_err(io_err("reading the import stream"))?;
     if head.starts_with(&[0x1f, 0x8b]) {
         return Ok(Box::new(flate2::read::MultiGzDecoder::new(buf)));
     }
@@ -99,7 +106,9 @@ pub(crate) fn open_decompressed<'a>(reader: &'a mut dyn Read) -> Result<Box<dyn 
         None
     };
     if let Some(kind) = unsupported {
-        return Err(ImageError::InvalidArgument(format!("unsupported compression format {kind}")));
+        return Err(ImageError::InvalidArgument(format!(
+            "unsupported compression format {kind}"
+        )));
     }
     Ok(Box::new(buf))
 }
@@ -111,7 +120,9 @@ fn sync_filesystem(dir: &std::path::Path) -> Result<(), ImageError> {
     let f = fs::File::open(dir).map_err(io_err(format!("opening {}", dir.display())))?;
     // SAFETY: a valid open file descriptor.
     if unsafe { libc::syncfs(f.as_raw_fd()) } != 0 {
-        return Err(io_err(format!("syncfs {}", dir.display()))(io::Error::last_os_error()));
+        return Err(io_err(format!("syncfs {}", dir.display()))(
+            io::Error::last_os_error(),
+        ));
     }
     Ok(())
 }
@@ -120,7 +131,8 @@ fn sync_filesystem(dir: &std::path::Path) -> Result<(), ImageError> {
 /// filesystem: `manifest.json` at its root (Docker's form), or `oci-layout` with
 /// `index.json` (the OCI layout).
 fn is_image_archive(root: &std::path::Path) -> bool {
-    root.join("manifest.json").is_file() || (root.join("oci-layout").is_file() && root.join("index.json").is_file())
+    root.join("manifest.json").is_file()
+        || (root.join("oci-layout").is_file() && root.join("index.json").is_file())
 }
 
 impl ImageStore {
@@ -129,19 +141,31 @@ impl ImageStore {
     pub(crate) fn ingest_layer(&self, reader: &mut dyn Read) -> Result<IngestedLayer, ImageError> {
         let decompressed = open_decompressed(reader)?;
         let mut blob = self.content.writer()?;
-        let path = self.content.tmp_dir().join(format!("layer-{}", random_hex()));
+        let path = self
+            .content
+            .tmp_dir()
+            .join(format!("layer-{}", random_hex()));
         fs::create_dir(&path).map_err(io_err(format!("creating {}", path.display())))?;
         let dir = TempDir(Some(path));
         let stats = {
-            let mut tee = TeeReader { inner: decompressed, out: &mut blob };
+            let mut tee = TeeReader {
+                inner: decompressed,
+                out: &mut blob,
+            };
             let stats = unpack_layer(&mut tee, dir.path())?;
             // The tar's end padding (and anything after it) is part of the diff ID.
-            io::copy(&mut tee, &mut io::sink()).map_err(|e| ImageError::InvalidArgument(format!("invalid tar stream: {e}")))?;
+            io::copy(&mut tee, &mut io::sink())
+                .map_err(|e| ImageError::InvalidArgument(format!("invalid tar stream: {e}")))?;
             stats
         };
         let blob = blob.seal()?;
         let diff_id = blob.digest().to_string();
-        Ok(IngestedLayer { dir, blob: Some(blob), diff_id, size: stats.size as i64 })
+        Ok(IngestedLayer {
+            dir,
+            blob: Some(blob),
+            diff_id,
+            size: stats.size as i64,
+        })
     }
 
     /// Stores the tar stream (plain or gzip-compressed) as a one-layer image; returns its ID.
@@ -150,7 +174,9 @@ impl ImageStore {
             Some(r) => {
                 let r = Reference::parse_normalized(r)?.with_default_tag();
                 if r.digest().is_some() {
-                    return Err(ImageError::InvalidArgument("cannot import digest reference".into()));
+                    return Err(ImageError::InvalidArgument(
+                        "cannot import digest reference".into(),
+                    ));
                 }
                 Some(r)
             }
@@ -167,18 +193,30 @@ impl ImageStore {
             ));
         }
         let created = now_rfc3339();
-        let comment = if opts.message.is_empty() { "Imported from -".to_string() } else { opts.message.clone() };
+        let comment = if opts.message.is_empty() {
+            "Imported from -".to_string()
+        } else {
+            opts.message.clone()
+        };
         let config = ImageConfig {
             architecture: go_arch().to_string(),
             os: "linux".to_string(),
             created: Some(created.clone()),
             config: run_config,
-            rootfs: RootFsConfig { kind: "layers".into(), diff_ids: vec![layer.diff_id.clone()] },
-            history: vec![HistoryEntry { created: Some(created), comment: comment.clone(), ..Default::default() }],
+            rootfs: RootFsConfig {
+                kind: "layers".into(),
+                diff_ids: vec![layer.diff_id.clone()],
+            },
+            history: vec![HistoryEntry {
+                created: Some(created),
+                comment: comment.clone(),
+                ..Default::default()
+            }],
             comment,
             ..Default::default()
         };
-        let bytes = serde_json::to_vec(&config).map_err(|e| ImageError::InvalidArgument(e.to_string()))?;
+        let bytes =
+            serde_json::to_vec(&config).map_err(|e| ImageError::InvalidArgument(e.to_string()))?;
         let tags: Vec<Reference> = reference.into_iter().collect();
         self.commit_image(&bytes, &config, vec![Some(layer)], &tags)
     }
@@ -214,7 +252,8 @@ impl ImageStore {
             let target = self.layer_path(chain);
             if !target.exists() {
                 sync_filesystem(layer.dir.path())?;
-                fs::rename(layer.dir.path(), &target).map_err(io_err(format!("committing layer {chain}")))?;
+                fs::rename(layer.dir.path(), &target)
+                    .map_err(io_err(format!("committing layer {chain}")))?;
                 layer.dir.disarm();
                 moved.push(target);
             }
@@ -256,9 +295,15 @@ impl ImageStore {
                             Some(v) => decode::<LayerMeta>(&v, "layer record")?,
                             None => LayerMeta {
                                 diff_id: diff_id.clone(),
-                                parent: if i == 0 { None } else { Some(chains[i - 1].clone()) },
+                                parent: if i == 0 {
+                                    None
+                                } else {
+                                    Some(chains[i - 1].clone())
+                                },
                                 size: sizes.get(i).copied().flatten().ok_or_else(|| {
-                                    ImageError::InvalidArgument(format!("layer {diff_id} is neither stored nor given"))
+                                    ImageError::InvalidArgument(format!(
+                                        "layer {diff_id} is neither stored nor given"
+                                    ))
                                 })?,
                                 refcount: 0,
                             },

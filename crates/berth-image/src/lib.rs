@@ -31,8 +31,8 @@ mod archive;
 pub mod changes;
 mod commit;
 pub mod content;
-pub mod pack;
 mod import;
+pub mod pack;
 mod query;
 pub mod reference;
 mod remove;
@@ -47,13 +47,13 @@ use std::sync::{Arc, Mutex};
 use berth_api::ErrorKind;
 use redb::{ReadableDatabase, ReadableTableMetadata};
 
-use crate::content::{digest_hex, io_err, ContentStore};
 pub use crate::archive::ArchiveManifest;
 pub use crate::commit::{merge_commit_config, CommitOptions};
+use crate::content::{digest_hex, io_err, ContentStore};
 pub use crate::reference::{Reference, ReferenceError};
 pub use crate::remove::ImageUser;
-pub use crate::usage::ImageDiskUsage;
 use crate::schema::{decode, ImageMeta, LayerMeta, IMAGES, LAYERS, TAGS};
+pub use crate::usage::ImageDiskUsage;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ImageError {
@@ -64,7 +64,10 @@ pub enum ImageError {
     #[error("{0}")]
     Conflict(String),
     #[error("{context}: {source}")]
-    Io { context: String, source: std::io::Error },
+    Io {
+        context: String,
+        source: std::io::Error,
+    },
     #[error("metadata store: {0}")]
     Db(#[from] redb::Error),
 }
@@ -85,7 +88,12 @@ macro_rules! db_err {
         }
     )*};
 }
-db_err!(redb::TransactionError, redb::TableError, redb::StorageError, redb::CommitError);
+db_err!(
+    redb::TransactionError,
+    redb::TableError,
+    redb::StorageError,
+    redb::CommitError
+);
 
 impl ImageError {
     pub fn kind(&self) -> ErrorKind {
@@ -231,7 +239,11 @@ impl ImageStore {
         if let Ok(rd) = fs::read_dir(self.content.tmp_dir()) {
             for e in rd.flatten() {
                 let p = e.path();
-                let _ = if p.is_dir() { fs::remove_dir_all(&p) } else { fs::remove_file(&p) };
+                let _ = if p.is_dir() {
+                    fs::remove_dir_all(&p)
+                } else {
+                    fs::remove_file(&p)
+                };
             }
         }
         let rtxn = self.db.begin_read()?;
@@ -304,7 +316,10 @@ impl ImageStore {
                 return Ok(id.value().to_string());
             }
         }
-        let is_hex_prefix = !hex.is_empty() && hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+        let is_hex_prefix = !hex.is_empty()
+            && hex
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
         if is_hex_prefix {
             let mut found = None;
             let start = format!("sha256:{hex}");
@@ -337,13 +352,20 @@ impl ImageStore {
     pub fn layer_dirs(&self, image_id: &str) -> Result<Vec<PathBuf>, ImageError> {
         let id = self.resolve_id(image_id)?;
         let meta = self.image_meta(&id)?;
-        Ok(meta.chain_ids.iter().rev().map(|c| self.layer_path(c)).collect())
+        Ok(meta
+            .chain_ids
+            .iter()
+            .rev()
+            .map(|c| self.layer_path(c))
+            .collect())
     }
 
     pub(crate) fn image_meta(&self, id: &str) -> Result<ImageMeta, ImageError> {
         let rtxn = self.db.begin_read()?;
         let images = rtxn.open_table(IMAGES)?;
-        let v = images.get(id)?.ok_or_else(|| ImageError::NotFound(id.to_string()))?;
+        let v = images
+            .get(id)?
+            .ok_or_else(|| ImageError::NotFound(id.to_string()))?;
         decode(v.value(), "image record")
     }
 
@@ -365,20 +387,31 @@ impl ImageStore {
 
     /// Drops a deleted image's cached config.
     pub(crate) fn forget_config(&self, id: &str) {
-        self.configs.lock().unwrap_or_else(|p| p.into_inner()).remove(id);
+        self.configs
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(id);
     }
 
     /// Normalized reference keys pointing at `id` (tags and digests).
     pub(crate) fn refs_of(&self, id: &str) -> Result<Vec<String>, ImageError> {
         let rtxn = self.db.begin_read()?;
         let tags = schema::all_strs(&rtxn.open_table(TAGS)?)?;
-        Ok(tags.into_iter().filter(|(_, v)| v == id).map(|(k, _)| k).collect())
+        Ok(tags
+            .into_iter()
+            .filter(|(_, v)| v == id)
+            .map(|(k, _)| k)
+            .collect())
     }
 
     pub(crate) fn record(&self, id: &str) -> Result<ImageRecord, ImageError> {
         let config = self.image_config(id)?;
         let (repo_tags, _) = split_refs(&self.refs_of(id)?);
-        Ok(ImageRecord { id: id.to_string(), config, repo_tags })
+        Ok(ImageRecord {
+            id: id.to_string(),
+            config,
+            repo_tags,
+        })
     }
 }
 
@@ -387,7 +420,9 @@ pub(crate) fn split_refs(keys: &[String]) -> (Vec<String>, Vec<String>) {
     let mut tags = Vec::new();
     let mut digests = Vec::new();
     for k in keys {
-        let Ok(r) = Reference::parse_normalized(k) else { continue };
+        let Ok(r) = Reference::parse_normalized(k) else {
+            continue;
+        };
         if r.digest().is_some() {
             digests.push(r.familiar_string());
         } else {
@@ -418,7 +453,9 @@ pub(crate) fn now_rfc3339() -> String {
 
 /// Unix seconds of an RFC 3339 time, 0 if it does not parse.
 pub(crate) fn unix_seconds(t: &str) -> i64 {
-    chrono::DateTime::parse_from_rfc3339(t).map(|d| d.timestamp()).unwrap_or(0)
+    chrono::DateTime::parse_from_rfc3339(t)
+        .map(|d| d.timestamp())
+        .unwrap_or(0)
 }
 
 /// The first 12 hex characters of an ID (Docker's `TruncateID`).

@@ -20,7 +20,8 @@ use tar::{EntryType, Header};
 use crate::unpack::{OVERLAY_OPAQUE_XATTR, WHITEOUT_OPAQUE, WHITEOUT_PREFIX};
 
 fn cpath(p: &Path) -> io::Result<CString> {
-    CString::new(p.as_os_str().as_bytes()).map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "NUL in path"))
+    CString::new(p.as_os_str().as_bytes())
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "NUL in path"))
 }
 
 /// All extended attributes of `p` (not following symlinks).
@@ -30,7 +31,11 @@ pub(crate) fn list_xattrs(p: &Path) -> io::Result<Vec<(String, Vec<u8>)>> {
     let n = unsafe { libc::llistxattr(c.as_ptr(), std::ptr::null_mut(), 0) };
     if n < 0 {
         let e = io::Error::last_os_error();
-        return if e.raw_os_error() == Some(libc::ENOTSUP) { Ok(Vec::new()) } else { Err(e) };
+        return if e.raw_os_error() == Some(libc::ENOTSUP) {
+            Ok(Vec::new())
+        } else {
+            Err(e)
+        };
     }
     if n == 0 {
         return Ok(Vec::new());
@@ -51,7 +56,14 @@ pub(crate) fn list_xattrs(p: &Path) -> io::Result<Vec<(String, Vec<u8>)>> {
             continue;
         }
         let mut val = vec![0u8; size as usize];
-        let got = unsafe { libc::lgetxattr(c.as_ptr(), cname.as_ptr(), val.as_mut_ptr().cast(), val.len()) };
+        let got = unsafe {
+            libc::lgetxattr(
+                c.as_ptr(),
+                cname.as_ptr(),
+                val.as_mut_ptr().cast(),
+                val.len(),
+            )
+        };
         if got < 0 {
             continue;
         }
@@ -66,7 +78,9 @@ fn is_whiteout(m: &fs::Metadata) -> bool {
 }
 
 fn is_opaque(xattrs: &[(String, Vec<u8>)]) -> bool {
-    xattrs.iter().any(|(k, v)| k == OVERLAY_OPAQUE_XATTR && v == b"y")
+    xattrs
+        .iter()
+        .any(|(k, v)| k == OVERLAY_OPAQUE_XATTR && v == b"y")
 }
 
 struct Packer<W: Write> {
@@ -88,7 +102,11 @@ fn base_header(m: &fs::Metadata, et: EntryType) -> Header {
 }
 
 /// One PAX extended header carrying `records` for the entry that follows.
-fn append_pax<W: Write>(b: &mut tar::Builder<W>, name: &Path, records: &[(String, Vec<u8>)]) -> io::Result<()> {
+fn append_pax<W: Write>(
+    b: &mut tar::Builder<W>,
+    name: &Path,
+    records: &[(String, Vec<u8>)],
+) -> io::Result<()> {
     if records.is_empty() {
         return Ok(());
     }
@@ -108,14 +126,19 @@ fn append_pax<W: Write>(b: &mut tar::Builder<W>, name: &Path, records: &[(String
     h.set_entry_type(EntryType::XHeader);
     h.set_mode(0o644);
     h.set_size(data.len() as u64);
-    let short: String = format!("PaxHeaders/{}", name.display()).chars().take(99).collect();
+    let short: String = format!("PaxHeaders/{}", name.display())
+        .chars()
+        .take(99)
+        .collect();
     b.append_data(&mut h, short, &data[..])
 }
 
 impl<W: Write> Packer<W> {
     fn walk(&mut self, rel: &Path) -> io::Result<()> {
         let dir = self.root.join(rel);
-        let mut names: Vec<_> = fs::read_dir(&dir)?.map(|e| e.map(|e| e.file_name())).collect::<Result<_, _>>()?;
+        let mut names: Vec<_> = fs::read_dir(&dir)?
+            .map(|e| e.map(|e| e.file_name()))
+            .collect::<Result<_, _>>()?;
         names.sort();
         for name in names {
             let rel_child = rel.join(&name);
@@ -143,7 +166,8 @@ impl<W: Write> Packer<W> {
             if opaque {
                 let mut h = base_header(&m, EntryType::Regular);
                 h.set_mode(0o644);
-                self.builder.append_data(&mut h, rel.join(WHITEOUT_OPAQUE), io::empty())?;
+                self.builder
+                    .append_data(&mut h, rel.join(WHITEOUT_OPAQUE), io::empty())?;
             }
             return self.walk(rel);
         }
@@ -208,7 +232,9 @@ impl<W: Write> Packer<W> {
     fn merged_dir(&mut self, rel: &Path, layers: &[PathBuf]) -> io::Result<()> {
         let mut names = std::collections::BTreeSet::new();
         for root in layers {
-            let Ok(rd) = fs::read_dir(root.join(rel)) else { continue };
+            let Ok(rd) = fs::read_dir(root.join(rel)) else {
+                continue;
+            };
             for e in rd {
                 names.insert(e?.file_name());
             }
@@ -219,7 +245,9 @@ impl<W: Write> Packer<W> {
             let mut below: Vec<PathBuf> = Vec::new();
             for root in layers {
                 let p = root.join(&child);
-                let Ok(m) = fs::symlink_metadata(&p) else { continue };
+                let Ok(m) = fs::symlink_metadata(&p) else {
+                    continue;
+                };
                 if is_whiteout(&m) || (top.is_some() && !m.is_dir()) {
                     break;
                 }
@@ -251,7 +279,11 @@ impl<W: Write> Packer<W> {
 pub fn export_merged<W: Write>(layers: &[PathBuf], out: W) -> io::Result<W> {
     let mut builder = tar::Builder::new(out);
     builder.follow_symlinks(false);
-    let mut p = Packer { builder, root: PathBuf::new(), links: HashMap::new() };
+    let mut p = Packer {
+        builder,
+        root: PathBuf::new(),
+        links: HashMap::new(),
+    };
     let mut visible = Vec::new();
     for l in layers {
         visible.push(l.clone());
@@ -267,7 +299,11 @@ pub fn export_merged<W: Write>(layers: &[PathBuf], out: W) -> io::Result<W> {
 pub fn pack_layer<W: Write>(dir: &Path, out: W) -> io::Result<W> {
     let mut builder = tar::Builder::new(out);
     builder.follow_symlinks(false);
-    let mut p = Packer { builder, root: dir.to_path_buf(), links: HashMap::new() };
+    let mut p = Packer {
+        builder,
+        root: dir.to_path_buf(),
+        links: HashMap::new(),
+    };
     p.walk(Path::new(""))?;
     p.builder.into_inner()
 }
@@ -301,11 +337,25 @@ mod tests {
     #[test]
     fn whiteouts_round_trip_through_unpack_and_pack() {
         let mut b = tar::Builder::new(Vec::new());
-        b.append(&header("etc/", EntryType::Directory, 0o755, 0), &[][..]).unwrap();
-        b.append(&header("etc/.wh.shadow", EntryType::Regular, 0o644, 0), &[][..]).unwrap();
-        b.append(&header("opq/", EntryType::Directory, 0o750, 0), &[][..]).unwrap();
-        b.append(&header("opq/.wh..wh..opq", EntryType::Regular, 0o644, 0), &[][..]).unwrap();
-        b.append(&header("opq/keep", EntryType::Regular, 0o600, 2), &b"hi"[..]).unwrap();
+        b.append(&header("etc/", EntryType::Directory, 0o755, 0), &[][..])
+            .unwrap();
+        b.append(
+            &header("etc/.wh.shadow", EntryType::Regular, 0o644, 0),
+            &[][..],
+        )
+        .unwrap();
+        b.append(&header("opq/", EntryType::Directory, 0o750, 0), &[][..])
+            .unwrap();
+        b.append(
+            &header("opq/.wh..wh..opq", EntryType::Regular, 0o644, 0),
+            &[][..],
+        )
+        .unwrap();
+        b.append(
+            &header("opq/keep", EntryType::Regular, 0o600, 2),
+            &b"hi"[..],
+        )
+        .unwrap();
         let mut h = header("opq/link", EntryType::Link, 0o600, 0);
         h.set_link_name("opq/keep").unwrap();
         h.set_cksum();
@@ -321,7 +371,15 @@ mod tests {
         let packed = pack_layer(one.path(), Vec::new()).unwrap();
         assert_eq!(
             names(&packed),
-            vec!["etc", "etc/.wh.shadow", "opq", "opq/.wh..wh..opq", "opq/keep", "opq/link", "sym"]
+            vec![
+                "etc",
+                "etc/.wh.shadow",
+                "opq",
+                "opq/.wh..wh..opq",
+                "opq/keep",
+                "opq/link",
+                "sym"
+            ]
         );
         // Unpacking the packed tar gives the same tree.
         let two = tempfile::tempdir().unwrap();
@@ -330,10 +388,22 @@ mod tests {
         assert!(wh.file_type().is_char_device() && wh.rdev() == 0);
         assert!(dir_is_opaque(&two.path().join("opq")));
         let keep = fs::metadata(two.path().join("opq/keep")).unwrap();
-        assert_eq!((keep.uid(), keep.gid(), keep.mode() & 0o7777, keep.mtime()), (1, 2, 0o600, 1_500_000_000));
-        assert_eq!(fs::metadata(two.path().join("opq/link")).unwrap().ino(), keep.ino());
-        assert_eq!(fs::read_link(two.path().join("sym")).unwrap(), Path::new("/etc/passwd"));
-        assert_eq!(fs::metadata(two.path().join("opq")).unwrap().mode() & 0o7777, 0o750);
+        assert_eq!(
+            (keep.uid(), keep.gid(), keep.mode() & 0o7777, keep.mtime()),
+            (1, 2, 0o600, 1_500_000_000)
+        );
+        assert_eq!(
+            fs::metadata(two.path().join("opq/link")).unwrap().ino(),
+            keep.ino()
+        );
+        assert_eq!(
+            fs::read_link(two.path().join("sym")).unwrap(),
+            Path::new("/etc/passwd")
+        );
+        assert_eq!(
+            fs::metadata(two.path().join("opq")).unwrap().mode() & 0o7777,
+            0o750
+        );
         // And packing is deterministic.
         assert_eq!(pack_layer(two.path(), Vec::new()).unwrap(), packed);
     }
@@ -350,7 +420,10 @@ mod tests {
         let out = tempfile::tempdir().unwrap();
         unpack_layer(&packed[..], out.path()).unwrap();
         let x = list_xattrs(&out.path().join("f")).unwrap();
-        assert!(x.contains(&("user.berth".to_string(), b"v1".to_vec())), "{x:?}");
+        assert!(
+            x.contains(&("user.berth".to_string(), b"v1".to_vec())),
+            "{x:?}"
+        );
     }
 
     #[test]
@@ -374,18 +447,34 @@ mod tests {
         let whiteout = |p: &Path| {
             let c = cpath(p).unwrap();
             // SAFETY: a valid path; makes a 0/0 character device (overlay whiteout).
-            assert_eq!(unsafe { libc::mknod(c.as_ptr(), libc::S_IFCHR | 0o600, 0) }, 0);
+            assert_eq!(
+                unsafe { libc::mknod(c.as_ptr(), libc::S_IFCHR | 0o600, 0) },
+                0
+            );
         };
         whiteout(&upper.join("etc/shadow"));
         whiteout(&upper.join("gone"));
         let c = cpath(&upper.join("opq")).unwrap();
         let n = CString::new(OVERLAY_OPAQUE_XATTR).unwrap();
         // SAFETY: valid C strings and value.
-        assert_eq!(unsafe { libc::lsetxattr(c.as_ptr(), n.as_ptr(), b"y".as_ptr().cast(), 1, 0) }, 0);
+        assert_eq!(
+            unsafe { libc::lsetxattr(c.as_ptr(), n.as_ptr(), b"y".as_ptr().cast(), 1, 0) },
+            0
+        );
 
         let tar = export_merged(&[upper.clone(), lower.clone()], Vec::new()).unwrap();
         let got = names(&tar);
-        assert_eq!(got, vec!["etc", "etc/hostname", "etc/passwd", "file", "opq", "opq/new"]);
+        assert_eq!(
+            got,
+            vec![
+                "etc",
+                "etc/hostname",
+                "etc/passwd",
+                "file",
+                "opq",
+                "opq/new"
+            ]
+        );
         let mut a = tar::Archive::new(&tar[..]);
         for e in a.entries().unwrap() {
             let mut e = e.unwrap();

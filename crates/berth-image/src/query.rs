@@ -22,10 +22,14 @@ pub(crate) fn glob_match(pattern: &str, name: &str) -> bool {
     fn go(p: &[char], n: &[char]) -> bool {
         match p.first() {
             None => n.is_empty(),
-            Some('*') => (0..=n.len()).take_while(|&i| i == 0 || n[i - 1] != '/').any(|i| go(&p[1..], &n[i..])),
+            Some('*') => (0..=n.len())
+                .take_while(|&i| i == 0 || n[i - 1] != '/')
+                .any(|i| go(&p[1..], &n[i..])),
             Some('?') => !n.is_empty() && n[0] != '/' && go(&p[1..], &n[1..]),
             Some('[') => {
-                let Some(end) = p.iter().position(|&c| c == ']') else { return false };
+                let Some(end) = p.iter().position(|&c| c == ']') else {
+                    return false;
+                };
                 let Some(&c) = n.first() else { return false };
                 let class = &p[1..end];
                 let (neg, class) = match class.first() {
@@ -116,7 +120,8 @@ impl ImageStore {
         let tags = crate::schema::all_strs(&rtxn.open_table(TAGS)?)?;
         drop(rtxn);
         // References grouped by image once (not a scan of every tag per image).
-        let mut by_image: std::collections::HashMap<String, Vec<Reference>> = std::collections::HashMap::new();
+        let mut by_image: std::collections::HashMap<String, Vec<Reference>> =
+            std::collections::HashMap::new();
         for (k, t) in tags {
             if let Ok(r) = Reference::parse_normalized(&k) {
                 by_image.entry(t).or_default().push(r);
@@ -128,14 +133,24 @@ impl ImageStore {
             let config = self.image_config_shared(&id)?;
             let mut refs = by_image.remove(&id).unwrap_or_default();
             refs.sort_by_key(|r| r.to_string());
-            out.push(Row { id, meta, config, refs });
+            out.push(Row {
+                id,
+                meta,
+                config,
+                refs,
+            });
         }
         Ok(out)
     }
 
     fn created_of(&self, name: &str) -> Result<i64, ImageError> {
         let id = self.resolve_id(name)?;
-        Ok(unix_seconds(self.image_config(&id)?.created.as_deref().unwrap_or_default()))
+        Ok(unix_seconds(
+            self.image_config(&id)?
+                .created
+                .as_deref()
+                .unwrap_or_default(),
+        ))
     }
 
     /// `GET /images/json`: summaries newest first, with Docker's filters
@@ -144,14 +159,21 @@ impl ImageStore {
     pub fn list(&self, opts: &ListOptions) -> Result<Vec<ImageSummary>, ImageError> {
         for key in opts.filters.keys() {
             if !ACCEPTED_FILTERS.contains(&key.as_str()) {
-                return Err(ImageError::InvalidArgument(format!("invalid filter '{key}'")));
+                return Err(ImageError::InvalidArgument(format!(
+                    "invalid filter '{key}'"
+                )));
             }
         }
         let get = |k: &str| opts.filters.get(k).cloned().unwrap_or_default();
         let dangling = match get("dangling").as_slice() {
             [] => None,
             v if v.iter().all(|x| x.eq_ignore_ascii_case("true") || x == "1") => Some(true),
-            v if v.iter().all(|x| x.eq_ignore_ascii_case("false") || x == "0") => Some(false),
+            v if v
+                .iter()
+                .all(|x| x.eq_ignore_ascii_case("false") || x == "0") =>
+            {
+                Some(false)
+            }
             v => return Err(invalid_filter("dangling", v)),
         };
         let mut since = None;
@@ -164,17 +186,24 @@ impl ImageStore {
         }
         let mut until = None;
         for s in get("until") {
-            until = Some(parse_timestamp(&s).ok_or_else(|| invalid_filter("until", std::slice::from_ref(&s)))?);
+            until = Some(
+                parse_timestamp(&s)
+                    .ok_or_else(|| invalid_filter("until", std::slice::from_ref(&s)))?,
+            );
         }
         let labels = get("label");
         let patterns = get("reference");
 
         let rows = self.rows()?;
-        let parents: std::collections::HashSet<String> = rows.iter().map(|r| r.meta.parent.clone()).collect();
+        let parents: std::collections::HashSet<String> =
+            rows.iter().map(|r| r.meta.parent.clone()).collect();
         let mut out = Vec::new();
         for mut row in rows {
             let created = unix_seconds(row.config.created.as_deref().unwrap_or_default());
-            if since.is_some_and(|t| created <= t) || before.is_some_and(|t| created >= t) || until.is_some_and(|t| created >= t) {
+            if since.is_some_and(|t| created <= t)
+                || before.is_some_and(|t| created >= t)
+                || until.is_some_and(|t| created >= t)
+            {
                 continue;
             }
             // Without `all`, untagged images that others were committed from are
@@ -191,7 +220,8 @@ impl ImageStore {
                 continue;
             }
             if !patterns.is_empty() {
-                row.refs.retain(|r| patterns.iter().any(|p| familiar_match(p, r)));
+                row.refs
+                    .retain(|r| patterns.iter().any(|p| familiar_match(p, r)));
                 if row.refs.is_empty() {
                     continue;
                 }
@@ -221,8 +251,12 @@ impl ImageStore {
         let meta = self.image_meta(&id)?;
         let config = self.image_config(&id)?;
         let (repo_tags, repo_digests) = split_refs(&self.refs_of(&id)?);
-        let mut dirs: Vec<String> =
-            meta.chain_ids.iter().rev().map(|c| self.layer_path(c).display().to_string()).collect();
+        let mut dirs: Vec<String> = meta
+            .chain_ids
+            .iter()
+            .rev()
+            .map(|c| self.layer_path(c).display().to_string())
+            .collect();
         let mut data = BTreeMap::new();
         if !dirs.is_empty() {
             data.insert("UpperDir".to_string(), dirs.remove(0));
@@ -236,7 +270,10 @@ impl ImageStore {
             repo_digests,
             parent: config.parent.clone(),
             comment: config.comment.clone(),
-            created: config.created.clone().unwrap_or_else(|| ZERO_TIME.to_string()),
+            created: config
+                .created
+                .clone()
+                .unwrap_or_else(|| ZERO_TIME.to_string()),
             container: String::new(),
             container_config: Default::default(),
             docker_version: config.docker_version.clone(),
@@ -247,10 +284,20 @@ impl ImageStore {
             os: config.os.clone(),
             size: meta.size,
             virtual_size: meta.size,
-            graph_driver: GraphDriver { name: "overlay2".into(), data },
-            root_fs: RootFs { kind: config.rootfs.kind.clone(), layers: config.rootfs.diff_ids.clone() },
+            graph_driver: GraphDriver {
+                name: "overlay2".into(),
+                data,
+            },
+            root_fs: RootFs {
+                kind: config.rootfs.kind.clone(),
+                layers: config.rootfs.diff_ids.clone(),
+            },
             metadata: ImageMetadata {
-                last_tag_time: if meta.last_tag_time.is_empty() { ZERO_TIME.to_string() } else { meta.last_tag_time },
+                last_tag_time: if meta.last_tag_time.is_empty() {
+                    ZERO_TIME.to_string()
+                } else {
+                    meta.last_tag_time
+                },
             },
         })
     }
@@ -290,7 +337,10 @@ impl ImageStore {
             item.id = img.clone();
             let (tags, _) = split_refs(&self.refs_of(&img)?);
             item.tags = (!tags.is_empty()).then_some(tags);
-            let parent = self.image_config(&img).map(|c| c.parent).unwrap_or_default();
+            let parent = self
+                .image_config(&img)
+                .map(|c| c.parent)
+                .unwrap_or_default();
             if !parent.is_empty() && self.image_meta(&parent).is_ok() {
                 current = Some(parent);
             }

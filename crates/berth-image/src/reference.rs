@@ -80,13 +80,18 @@ impl Reference {
         };
         let last_slash = name_and_tag.rfind('/').unwrap_or(0);
         let (name, tag) = match name_and_tag[last_slash..].rfind(':') {
-            Some(i) => (&name_and_tag[..last_slash + i], Some(&name_and_tag[last_slash + i + 1..])),
+            Some(i) => (
+                &name_and_tag[..last_slash + i],
+                Some(&name_and_tag[last_slash + i + 1..]),
+            ),
             None => (name_and_tag, None),
         };
         let (domain, path) = name.split_once('/').ok_or_else(invalid_format)?;
         if !is_domain(domain) || !is_path(path) {
             if name.is_empty() {
-                return Err(ReferenceError("repository name must have at least one component".into()));
+                return Err(ReferenceError(
+                    "repository name must have at least one component".into(),
+                ));
             }
             if is_domain(&domain.to_lowercase()) && is_path(&path.to_lowercase()) {
                 return Err(ReferenceError("repository name must be lowercase".into()));
@@ -192,9 +197,8 @@ fn split_docker_domain(name: &str) -> (String, String) {
     match name.find('/') {
         Some(i) => {
             let first = &name[..i];
-            let looks_like_domain = first.contains(['.', ':'])
-                || first == "localhost"
-                || first.to_lowercase() != first;
+            let looks_like_domain =
+                first.contains(['.', ':']) || first == "localhost" || first.to_lowercase() != first;
             if looks_like_domain {
                 (first.to_string(), name[i + 1..].to_string())
             } else {
@@ -207,7 +211,9 @@ fn split_docker_domain(name: &str) -> (String, String) {
 
 /// True for exactly 64 lowercase hex characters.
 pub fn is_full_hex_id(s: &str) -> bool {
-    s.len() == 64 && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    s.len() == 64
+        && s.bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
 fn validate_digest(d: &str) -> Result<(), ReferenceError> {
@@ -216,7 +222,9 @@ fn validate_digest(d: &str) -> Result<(), ReferenceError> {
     };
     let alg_ok = !alg.is_empty()
         && alg.bytes().next().is_some_and(|b| b.is_ascii_alphabetic())
-        && alg.bytes().all(|b| b.is_ascii_alphanumeric() || b"+._-".contains(&b));
+        && alg
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"+._-".contains(&b));
     if !alg_ok || hex.is_empty() {
         return Err(invalid_format());
     }
@@ -234,13 +242,16 @@ fn is_tag(t: &str) -> bool {
     !b.is_empty()
         && b.len() <= 128
         && (b[0].is_ascii_alphanumeric() || b[0] == b'_')
-        && b.iter().all(|c| c.is_ascii_alphanumeric() || b"_.-".contains(c))
+        && b.iter()
+            .all(|c| c.is_ascii_alphanumeric() || b"_.-".contains(c))
 }
 
 fn is_domain(d: &str) -> bool {
     if let Some(rest) = d.strip_prefix('[') {
         // IPv6 literal: [hex:...][:port]
-        let Some((addr, after)) = rest.split_once(']') else { return false };
+        let Some((addr, after)) = rest.split_once(']') else {
+            return false;
+        };
         let addr_ok = !addr.is_empty() && addr.bytes().all(|b| b.is_ascii_hexdigit() || b == b':');
         return addr_ok && (after.is_empty() || after.strip_prefix(':').is_some_and(is_port));
     }
@@ -313,19 +324,36 @@ mod tests {
     #[test]
     fn normalizes_familiar_names() {
         assert_eq!(norm("busybox"), "docker.io/library/busybox");
-        assert_eq!(Reference::parse_normalized("busybox").unwrap().with_default_tag().to_string(),
-            "docker.io/library/busybox:latest");
+        assert_eq!(
+            Reference::parse_normalized("busybox")
+                .unwrap()
+                .with_default_tag()
+                .to_string(),
+            "docker.io/library/busybox:latest"
+        );
         assert_eq!(norm("busybox:1.36"), "docker.io/library/busybox:1.36");
         assert_eq!(norm("user/app"), "docker.io/user/app");
         assert_eq!(norm("user/app:v2"), "docker.io/user/app:v2");
-        assert_eq!(norm("index.docker.io/library/busybox"), "docker.io/library/busybox");
+        assert_eq!(
+            norm("index.docker.io/library/busybox"),
+            "docker.io/library/busybox"
+        );
         assert_eq!(norm("docker.io/busybox"), "docker.io/library/busybox");
         assert_eq!(norm("localhost/x"), "localhost/x");
         assert_eq!(norm("localhost:5000/x"), "localhost:5000/x");
-        assert_eq!(norm("host.example.com:5000/a/b/c:tag"), "host.example.com:5000/a/b/c:tag");
+        assert_eq!(
+            norm("host.example.com:5000/a/b/c:tag"),
+            "host.example.com:5000/a/b/c:tag"
+        );
         assert_eq!(norm("[::1]:5000/x:v1"), "[::1]:5000/x:v1");
-        assert_eq!(norm(&format!("busybox@sha256:{HEX}")), format!("docker.io/library/busybox@sha256:{HEX}"));
-        assert_eq!(norm(&format!("busybox:1@sha256:{HEX}")), format!("docker.io/library/busybox:1@sha256:{HEX}"));
+        assert_eq!(
+            norm(&format!("busybox@sha256:{HEX}")),
+            format!("docker.io/library/busybox@sha256:{HEX}")
+        );
+        assert_eq!(
+            norm(&format!("busybox:1@sha256:{HEX}")),
+            format!("docker.io/library/busybox:1@sha256:{HEX}")
+        );
         assert_eq!(norm("a__b-c---d/f_g.h"), "docker.io/a__b-c---d/f_g.h");
         assert_eq!(err("a__b.c/x"), "invalid reference format");
     }
@@ -342,19 +370,33 @@ mod tests {
 
     #[test]
     fn familiar_forms() {
-        let f = |s: &str| Reference::parse_normalized(s).unwrap().with_default_tag().familiar_string();
+        let f = |s: &str| {
+            Reference::parse_normalized(s)
+                .unwrap()
+                .with_default_tag()
+                .familiar_string()
+        };
         assert_eq!(f("busybox"), "busybox:latest");
         assert_eq!(f("docker.io/library/busybox:1"), "busybox:1");
         assert_eq!(f("user/app"), "user/app:latest");
         assert_eq!(f("docker.io/library/a/b"), "library/a/b:latest");
         assert_eq!(f("localhost:5000/x:v1"), "localhost:5000/x:v1");
-        assert_eq!(f(&format!("busybox@sha256:{HEX}")), format!("busybox@sha256:{HEX}"));
+        assert_eq!(
+            f(&format!("busybox@sha256:{HEX}")),
+            format!("busybox@sha256:{HEX}")
+        );
     }
 
     #[test]
     fn errors_in_dockers_words() {
-        assert_eq!(err("Busybox"), "invalid reference format: repository name (library/Busybox) must be lowercase");
-        assert_eq!(err("user/App:v1"), "invalid reference format: repository name (user/App) must be lowercase");
+        assert_eq!(
+            err("Busybox"),
+            "invalid reference format: repository name (library/Busybox) must be lowercase"
+        );
+        assert_eq!(
+            err("user/App:v1"),
+            "invalid reference format: repository name (user/App) must be lowercase"
+        );
         assert_eq!(err("busybox:"), "invalid reference format");
         assert_eq!(err(":tag"), "invalid reference format");
         assert_eq!(err(""), "invalid reference format");
@@ -365,13 +407,24 @@ mod tests {
         assert_eq!(err("a___b"), "invalid reference format");
         assert_eq!(err("busybox:t@g"), "invalid reference format");
         assert_eq!(err("busybox:.tag"), "invalid reference format");
-        assert_eq!(err(&format!("busybox:{}", "a".repeat(129))), "invalid reference format");
+        assert_eq!(
+            err(&format!("busybox:{}", "a".repeat(129))),
+            "invalid reference format"
+        );
         assert_eq!(err("busybox@sha256:abc"), "invalid checksum digest format");
-        assert_eq!(err(&format!("busybox@md5:{HEX}")), "unsupported digest algorithm");
+        assert_eq!(
+            err(&format!("busybox@md5:{HEX}")),
+            "unsupported digest algorithm"
+        );
         assert_eq!(err("busybox@"), "invalid reference format");
-        assert_eq!(err(HEX), format!("invalid repository name ({HEX}), cannot specify 64-byte hexadecimal strings"));
-        assert_eq!(err(&"a".repeat(256)),
-            "repository name must not be more than 255 characters");
+        assert_eq!(
+            err(HEX),
+            format!("invalid repository name ({HEX}), cannot specify 64-byte hexadecimal strings")
+        );
+        assert_eq!(
+            err(&"a".repeat(256)),
+            "repository name must not be more than 255 characters"
+        );
         assert_eq!(err("host:port/x"), "invalid reference format");
         assert_eq!(err("-host.com/x"), "invalid reference format");
     }
@@ -380,8 +433,14 @@ mod tests {
     fn tags_accept_word_chars() {
         assert!(Reference::parse_normalized("a:V1_2.3-x").is_ok());
         assert!(Reference::parse_normalized(&format!("a:{}", "b".repeat(128))).is_ok());
-        let r = Reference::parse_normalized("a").unwrap().with_tag("v2").unwrap();
+        let r = Reference::parse_normalized("a")
+            .unwrap()
+            .with_tag("v2")
+            .unwrap();
         assert_eq!(r.to_string(), "docker.io/library/a:v2");
-        assert!(Reference::parse_normalized("a").unwrap().with_tag("-x").is_err());
+        assert!(Reference::parse_normalized("a")
+            .unwrap()
+            .with_tag("-x")
+            .is_err());
     }
 }

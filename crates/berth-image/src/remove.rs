@@ -18,11 +18,17 @@ pub struct ImageUser {
 }
 
 fn untagged(s: String) -> ImageDeleteItem {
-    ImageDeleteItem { untagged: Some(s), deleted: None }
+    ImageDeleteItem {
+        untagged: Some(s),
+        deleted: None,
+    }
 }
 
 fn deleted(s: String) -> ImageDeleteItem {
-    ImageDeleteItem { untagged: None, deleted: Some(s) }
+    ImageDeleteItem {
+        untagged: None,
+        deleted: Some(s),
+    }
 }
 
 /// moby's `isSingleReference`: at most one tag, and every reference in one repository.
@@ -39,8 +45,15 @@ fn is_single_reference(refs: &[Reference]) -> bool {
 }
 
 fn conflict(id: &str, hard: bool, message: &str) -> ImageError {
-    let force = if hard { "cannot be forced" } else { "must be forced" };
-    ImageError::Conflict(format!("conflict: unable to delete {} ({force}) - {message}", short_id(id)))
+    let force = if hard {
+        "cannot be forced"
+    } else {
+        "must be forced"
+    };
+    ImageError::Conflict(format!(
+        "conflict: unable to delete {} ({force}) - {message}",
+        short_id(id)
+    ))
 }
 
 impl ImageStore {
@@ -50,7 +63,9 @@ impl ImageStore {
         let id = self.resolve_id(source)?;
         let mut r = Reference::parse_normalized(repo)?;
         if r.digest().is_some() {
-            return Err(ImageError::InvalidArgument("refusing to create a tag with a digest reference".into()));
+            return Err(ImageError::InvalidArgument(
+                "refusing to create a tag with a digest reference".into(),
+            ));
         }
         if !tag.is_empty() {
             r = r.with_tag(tag)?;
@@ -61,7 +76,10 @@ impl ImageStore {
         {
             let mut images = txn.open_table(IMAGES)?;
             let mut tags = txn.open_table(TAGS)?;
-            let v = images.get(id.as_str())?.map(|v| v.value().to_vec()).ok_or_else(|| ImageError::NotFound(source.to_string()))?;
+            let v = images
+                .get(id.as_str())?
+                .map(|v| v.value().to_vec())
+                .ok_or_else(|| ImageError::NotFound(source.to_string()))?;
             let mut meta: ImageMeta = decode(&v, "image record")?;
             meta.last_tag_time = now_rfc3339();
             images.insert(id.as_str(), encode(&meta).as_slice())?;
@@ -83,7 +101,10 @@ impl ImageStore {
         container_using: &dyn Fn(&str) -> Option<String>,
     ) -> Result<Vec<ImageDeleteItem>, ImageError> {
         self.remove_image(name, force, prune_parents, &|id| {
-            container_using(id).map(|container_id| ImageUser { container_id, running: false })
+            container_using(id).map(|container_id| ImageUser {
+                container_id,
+                running: false,
+            })
         })
     }
 
@@ -117,8 +138,14 @@ impl ImageStore {
             let mut to_untag = vec![given.clone()];
             repo_refs.retain(|r| *r != given);
             // A removed tag whose repository keeps only digest references takes those too.
-            if given.digest().is_none() && !repo_refs.iter().any(|r| r.digest().is_none() && r.name() == given.name()) {
-                let (same, rest): (Vec<_>, Vec<_>) = repo_refs.into_iter().partition(|r| r.name() == given.name());
+            if given.digest().is_none()
+                && !repo_refs
+                    .iter()
+                    .any(|r| r.digest().is_none() && r.name() == given.name())
+            {
+                let (same, rest): (Vec<_>, Vec<_>) = repo_refs
+                    .into_iter()
+                    .partition(|r| r.name() == given.name());
                 to_untag.extend(same);
                 repo_refs = rest;
             }
@@ -170,16 +197,34 @@ impl ImageStore {
         }
         let user = user_of(id);
         if let Some(u) = user.as_ref().filter(|u| u.running) {
-            return Err(conflict(id, true, &format!("image is being used by running container {}", short_id(&u.container_id))));
+            return Err(conflict(
+                id,
+                true,
+                &format!(
+                    "image is being used by running container {}",
+                    short_id(&u.container_id)
+                ),
+            ));
         }
         if force {
             return Ok(());
         }
         if check_refs && !refs.is_empty() {
-            return Err(conflict(id, false, "image is referenced in multiple repositories"));
+            return Err(conflict(
+                id,
+                false,
+                "image is referenced in multiple repositories",
+            ));
         }
         if let Some(u) = user {
-            return Err(conflict(id, false, &format!("image is being used by stopped container {}", short_id(&u.container_id))));
+            return Err(conflict(
+                id,
+                false,
+                &format!(
+                    "image is being used by stopped container {}",
+                    short_id(&u.container_id)
+                ),
+            ));
         }
         Ok(())
     }
@@ -195,14 +240,26 @@ impl ImageStore {
     ) -> Result<(Vec<ImageDeleteItem>, i64), ImageError> {
         for key in filters.keys() {
             if !["dangling", "until", "label", "label!"].contains(&key.as_str()) {
-                return Err(ImageError::InvalidArgument(format!("invalid filter '{key}'")));
+                return Err(ImageError::InvalidArgument(format!(
+                    "invalid filter '{key}'"
+                )));
             }
         }
         let dangling_only = match filters.get("dangling").map(Vec::as_slice) {
             None | Some([]) => true,
             Some(v) if v.iter().all(|x| x.eq_ignore_ascii_case("true") || x == "1") => true,
-            Some(v) if v.iter().all(|x| x.eq_ignore_ascii_case("false") || x == "0") => false,
-            Some(v) => return Err(ImageError::InvalidArgument(format!("invalid filter 'dangling={}'", v.join(",")))),
+            Some(v)
+                if v.iter()
+                    .all(|x| x.eq_ignore_ascii_case("false") || x == "0") =>
+            {
+                false
+            }
+            Some(v) => {
+                return Err(ImageError::InvalidArgument(format!(
+                    "invalid filter 'dangling={}'",
+                    v.join(",")
+                )))
+            }
         };
         // Candidates through the list filters (until, label); `label!` is applied here.
         let mut list_filters = std::collections::BTreeMap::new();
@@ -214,7 +271,10 @@ impl ImageStore {
         if dangling_only {
             list_filters.insert("dangling".to_string(), vec!["true".to_string()]);
         }
-        let rows = self.list(&crate::ListOptions { all: true, filters: list_filters })?;
+        let rows = self.list(&crate::ListOptions {
+            all: true,
+            filters: list_filters,
+        })?;
         let not_labels = filters.get("label!").cloned().unwrap_or_default();
         let mut records = Vec::new();
         let mut reclaimed = 0;
@@ -268,8 +328,11 @@ impl ImageStore {
     }
 
     fn parsed_refs(&self, id: &str) -> Result<Vec<Reference>, ImageError> {
-        let mut refs: Vec<Reference> =
-            self.refs_of(id)?.iter().filter_map(|k| Reference::parse_normalized(k).ok()).collect();
+        let mut refs: Vec<Reference> = self
+            .refs_of(id)?
+            .iter()
+            .filter_map(|k| Reference::parse_normalized(k).ok())
+            .collect();
         refs.sort_by_key(|r| r.to_string());
         Ok(refs)
     }
@@ -313,7 +376,9 @@ impl ImageStore {
                 tags.remove(k.as_str())?;
             }
             for chain in meta.chain_ids.iter().rev() {
-                let Some(v) = layers.get(chain.as_str())?.map(|v| v.value().to_vec()) else { continue };
+                let Some(v) = layers.get(chain.as_str())?.map(|v| v.value().to_vec()) else {
+                    continue;
+                };
                 let mut lm: LayerMeta = decode(&v, "layer record")?;
                 lm.refcount = lm.refcount.saturating_sub(1);
                 if lm.refcount == 0 {

@@ -69,7 +69,10 @@ pub(crate) fn encode<T: Serialize>(v: &T) -> Vec<u8> {
     serde_json::to_vec(v).unwrap_or_default()
 }
 
-pub(crate) fn decode<T: for<'a> Deserialize<'a>>(bytes: &[u8], what: &str) -> Result<T, ImageError> {
+pub(crate) fn decode<T: for<'a> Deserialize<'a>>(
+    bytes: &[u8],
+    what: &str,
+) -> Result<T, ImageError> {
     serde_json::from_slice(bytes).map_err(|e| ImageError::Io {
         context: format!("decoding {what}"),
         source: std::io::Error::new(std::io::ErrorKind::InvalidData, e),
@@ -81,7 +84,10 @@ pub(crate) fn init(db: &redb::Database) -> Result<(), ImageError> {
     let txn = db.begin_write().map_err(redb::Error::from)?;
     {
         let mut schema = txn.open_table(SCHEMA).map_err(redb::Error::from)?;
-        let current = schema.get("version").map_err(redb::Error::from)?.map(|v| v.value());
+        let current = schema
+            .get("version")
+            .map_err(redb::Error::from)?
+            .map(|v| v.value());
         match current {
             Some(v) if v > SCHEMA_VERSION => {
                 return Err(ImageError::InvalidArgument(format!(

@@ -72,7 +72,10 @@ fn prepare_parent(root: &Path, comps: &[OsString], name: &[u8]) -> Result<PathBu
         p.push(c);
         match fs::symlink_metadata(&p) {
             Ok(m) if m.file_type().is_symlink() => {
-                return Err(bad_entry(name, "a parent directory is a symlink: the write would land outside the layer"))
+                return Err(bad_entry(
+                    name,
+                    "a parent directory is a symlink: the write would land outside the layer",
+                ))
             }
             Ok(m) if m.is_dir() => {}
             Ok(_) => return Err(bad_entry(name, "a parent is not a directory")),
@@ -111,7 +114,9 @@ fn cpath(p: &Path) -> Result<CString, ImageError> {
 
 fn check(rc: libc::c_int, what: &str, p: &Path) -> Result<(), ImageError> {
     if rc != 0 {
-        return Err(io_err(format!("{what} {}", p.display()))(io::Error::last_os_error()));
+        return Err(io_err(format!("{what} {}", p.display()))(
+            io::Error::last_os_error(),
+        ));
     }
     Ok(())
 }
@@ -119,11 +124,16 @@ fn check(rc: libc::c_int, what: &str, p: &Path) -> Result<(), ImageError> {
 fn lchown(p: &Path, uid: u64, gid: u64) -> Result<(), ImageError> {
     let c = cpath(p)?;
     // SAFETY: c is a valid NUL-terminated path.
-    check(unsafe { libc::lchown(c.as_ptr(), uid as libc::uid_t, gid as libc::gid_t) }, "lchown", p)
+    check(
+        unsafe { libc::lchown(c.as_ptr(), uid as libc::uid_t, gid as libc::gid_t) },
+        "lchown",
+        p,
+    )
 }
 
 fn chmod(p: &Path, mode: u32) -> Result<(), ImageError> {
-    fs::set_permissions(p, fs::Permissions::from_mode(mode & 0o7777)).map_err(io_err(format!("chmod {}", p.display())))
+    fs::set_permissions(p, fs::Permissions::from_mode(mode & 0o7777))
+        .map_err(io_err(format!("chmod {}", p.display())))
 }
 
 fn mknod(p: &Path, kind: libc::mode_t, major: u32, minor: u32) -> Result<(), ImageError> {
@@ -135,18 +145,37 @@ fn mknod(p: &Path, kind: libc::mode_t, major: u32, minor: u32) -> Result<(), Ima
 
 pub(crate) fn lsetxattr(p: &Path, name: &str, value: &[u8]) -> Result<(), ImageError> {
     let c = cpath(p)?;
-    let n = CString::new(name).map_err(|_| ImageError::InvalidArgument(format!("bad xattr name {name:?}")))?;
+    let n = CString::new(name)
+        .map_err(|_| ImageError::InvalidArgument(format!("bad xattr name {name:?}")))?;
     // SAFETY: valid C strings, value pointer/length from a slice.
-    let rc = unsafe { libc::lsetxattr(c.as_ptr(), n.as_ptr(), value.as_ptr().cast(), value.len(), 0) };
+    let rc = unsafe {
+        libc::lsetxattr(
+            c.as_ptr(),
+            n.as_ptr(),
+            value.as_ptr().cast(),
+            value.len(),
+            0,
+        )
+    };
     check(rc, &format!("setting xattr {name} on"), p)
 }
 
 fn set_mtime(p: &Path, secs: u64) -> Result<(), ImageError> {
     let c = cpath(p)?;
-    let ts = libc::timespec { tv_sec: secs as libc::time_t, tv_nsec: 0 };
+    let ts = libc::timespec {
+        tv_sec: secs as libc::time_t,
+        tv_nsec: 0,
+    };
     let times = [ts, ts];
     // SAFETY: valid path and a two-element timespec array.
-    let rc = unsafe { libc::utimensat(libc::AT_FDCWD, c.as_ptr(), times.as_ptr(), libc::AT_SYMLINK_NOFOLLOW) };
+    let rc = unsafe {
+        libc::utimensat(
+            libc::AT_FDCWD,
+            c.as_ptr(),
+            times.as_ptr(),
+            libc::AT_SYMLINK_NOFOLLOW,
+        )
+    };
     check(rc, "setting mtime of", p)
 }
 
@@ -223,7 +252,8 @@ pub fn unpack_layer<R: Read>(reader: R, dest: &Path) -> Result<UnpackStats, Imag
         match et {
             EntryType::Directory => {
                 if !clear_path(&path, true)? {
-                    fs::create_dir(&path).map_err(io_err(format!("creating {}", path.display())))?;
+                    fs::create_dir(&path)
+                        .map_err(io_err(format!("creating {}", path.display())))?;
                 }
             }
             EntryType::Regular | EntryType::Continuous => {
@@ -259,7 +289,8 @@ pub fn unpack_layer<R: Read>(reader: R, dest: &Path) -> Result<UnpackStats, Imag
                     return Err(bad_entry(&name, "hardlink to the layer root"));
                 };
                 let tparent = prepare_parent(dest, tparents, &name)?;
-                let tpath = tparent.join(tcomps.last().map(OsString::as_os_str).unwrap_or_default());
+                let tpath =
+                    tparent.join(tcomps.last().map(OsString::as_os_str).unwrap_or_default());
                 let tmeta = fs::symlink_metadata(&tpath)
                     .map_err(|_| bad_entry(&name, "hardlink target does not exist in the layer"))?;
                 if tmeta.is_dir() {
@@ -269,7 +300,8 @@ pub fn unpack_layer<R: Read>(reader: R, dest: &Path) -> Result<UnpackStats, Imag
                     continue;
                 }
                 clear_path(&path, false)?;
-                fs::hard_link(&tpath, &path).map_err(io_err(format!("linking {}", path.display())))?;
+                fs::hard_link(&tpath, &path)
+                    .map_err(io_err(format!("linking {}", path.display())))?;
                 // The inode's owner, mode and times came with the target's own entry.
                 continue;
             }
@@ -370,8 +402,10 @@ mod tests {
     #[test]
     fn converts_whiteouts_and_keeps_metadata() {
         let mut b = tar::Builder::new(Vec::new());
-        b.append(&header("./", EntryType::Directory, 0o755, 0), &[][..]).unwrap();
-        b.append(&header("etc/", EntryType::Directory, 0o755, 0), &[][..]).unwrap();
+        b.append(&header("./", EntryType::Directory, 0o755, 0), &[][..])
+            .unwrap();
+        b.append(&header("etc/", EntryType::Directory, 0o755, 0), &[][..])
+            .unwrap();
         let mut h = header("etc/passwd", EntryType::Regular, 0o4640, 5);
         h.set_uid(70);
         h.set_gid(71);
@@ -385,9 +419,18 @@ mod tests {
         h.set_link_name("/etc/passwd").unwrap();
         h.set_cksum();
         b.append(&h, &[][..]).unwrap();
-        b.append(&header("etc/.wh.gone", EntryType::Regular, 0o644, 0), &[][..]).unwrap();
-        b.append(&header("opq/.wh..wh..opq", EntryType::Regular, 0o644, 0), &[][..]).unwrap();
-        b.append(&header("tmp/", EntryType::Directory, 0o1777, 0), &[][..]).unwrap();
+        b.append(
+            &header("etc/.wh.gone", EntryType::Regular, 0o644, 0),
+            &[][..],
+        )
+        .unwrap();
+        b.append(
+            &header("opq/.wh..wh..opq", EntryType::Regular, 0o644, 0),
+            &[][..],
+        )
+        .unwrap();
+        b.append(&header("tmp/", EntryType::Directory, 0o1777, 0), &[][..])
+            .unwrap();
         let mut h = header("dev/null", EntryType::Char, 0o666, 0);
         h.set_device_major(1).unwrap();
         h.set_device_minor(3).unwrap();
@@ -400,10 +443,16 @@ mod tests {
         assert_eq!(stats.size, 5);
         let r = dir.path();
         let m = fs::metadata(r.join("etc/passwd")).unwrap();
-        assert_eq!((m.uid(), m.gid(), m.mode() & 0o7777, m.mtime()), (70, 71, 0o4640, 1_600_000_000));
+        assert_eq!(
+            (m.uid(), m.gid(), m.mode() & 0o7777, m.mtime()),
+            (70, 71, 0o4640, 1_600_000_000)
+        );
         assert_eq!(m.nlink(), 2);
         assert_eq!(fs::metadata(r.join("etc/hard")).unwrap().ino(), m.ino());
-        assert_eq!(fs::read_link(r.join("etc/sym")).unwrap(), Path::new("/etc/passwd"));
+        assert_eq!(
+            fs::read_link(r.join("etc/sym")).unwrap(),
+            Path::new("/etc/passwd")
+        );
         let wh = fs::symlink_metadata(r.join("etc/gone")).unwrap();
         assert!(wh.file_type().is_char_device());
         assert_eq!(wh.rdev(), 0);
@@ -453,7 +502,13 @@ mod tests {
     #[test]
     fn refuses_escaping_links() {
         let mut t = Vec::new();
-        raw_entry(&mut t, "a/b", EntryType::Symlink, "../../../etc/shadow", b"");
+        raw_entry(
+            &mut t,
+            "a/b",
+            EntryType::Symlink,
+            "../../../etc/shadow",
+            b"",
+        );
         assert!(refused(t).contains("outside"));
         let mut t = Vec::new();
         raw_entry(&mut t, "h", EntryType::Link, "../etc/shadow", b"");

@@ -53,11 +53,17 @@ impl ImageStore {
                 .sum();
             shared.insert(id.clone(), s);
         }
-        let mut rows = self.list(&ListOptions { all: true, filters: BTreeMap::new() })?;
+        let mut rows = self.list(&ListOptions {
+            all: true,
+            filters: BTreeMap::new(),
+        })?;
         for r in &mut rows {
             r.shared_size = shared.get(&r.id).copied().unwrap_or(0);
         }
-        Ok(ImageDiskUsage { layers_size, images: rows })
+        Ok(ImageDiskUsage {
+            layers_size,
+            images: rows,
+        })
     }
 
     /// Checks the store's invariants (documented in [`crate::schema`]) and returns one
@@ -109,7 +115,10 @@ impl ImageStore {
             live_blobs.insert(digest_hex(&lm.diff_id).to_string());
             let used = uses.get(chain.as_str()).copied().unwrap_or(0);
             if used != lm.refcount {
-                problems.push(format!("layer {chain}: reference count {} but {used} images use it", lm.refcount));
+                problems.push(format!(
+                    "layer {chain}: reference count {} but {used} images use it",
+                    lm.refcount
+                ));
             }
             if !self.layer_path(chain).is_dir() {
                 problems.push(format!("layer {chain}: directory missing"));
@@ -118,7 +127,10 @@ impl ImageStore {
                 problems.push(format!("layer {chain}: tar blob {} missing", lm.diff_id));
             }
         }
-        for e in fs::read_dir(&self.layers).map_err(crate::content::io_err("listing layers"))?.flatten() {
+        for e in fs::read_dir(&self.layers)
+            .map_err(crate::content::io_err("listing layers"))?
+            .flatten()
+        {
             let name = e.file_name().to_string_lossy().to_string();
             if !live_dirs.contains(&name) {
                 problems.push(format!("layer directory {name} is not referenced"));
