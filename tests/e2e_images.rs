@@ -288,6 +288,103 @@ fn save_and_load_round_trip_keeps_ids_history_config_and_tags() {
     assert_store_consistent(&d);
 }
 
+/// `sha256:<hex>` of a file, by `sha256sum`.
+fn file_digest(path: &Path) -> String {
+    let mut cmd = std::process::Command::new("sha256sum");
+    cmd.arg(path);
+    let out = run_with_timeout(cmd, None, CMD_TIMEOUT, "sha256sum");
+    assert_success(&out, "sha256sum");
+    format!("sha256:{}", stdout(&out).split_whitespace().next().unwrap_or_default())
+}
+
+/// Writes `bytes` as `blobs/sha256/<hex>` under `dir`; returns the digest.
+fn put_blob(dir: &Path, bytes: &[u8]) -> String {
+    let tmp = dir.join("blob.tmp");
+    fs::write(&tmp, bytes).unwrap();
+    let digest = file_digest(&tmp);
+    fs::rename(&tmp, dir.join("blobs/sha256").join(digest.trim_start_matches("sha256:"))).unwrap();
+    digest
+}
+
+/// Builds, by hand, the archive `docker save x:v1` writes since Docker 25 for a one-layer
+/// image of the busybox rootfs: the OCI layout (`oci-layout`, `index.json` with the
+/// containerd and OCI name annotations, `blobs/sha256/` holding the layer, config and
+/// OCI manifest) plus, when `with_docker_files`, `manifest.json` and `repositories`.
+/// Returns the archive path and the config digest (the image ID).
+fn docker25_archive(d: &TestDaemon, name: &str, with_docker_files: bool) -> (std::path::PathBuf, String) {
+    let dir = d.dir.join(format!("{name}-layout"));
+    fs::create_dir_all(dir.join("blobs/sha256")).unwrap();
+    let layer = fs::read(busybox_tar()).unwrap();
+    let diff_id = put_blob(&dir, &layer);
+    let config = serde_json::to_vec(&serde_json::json!({
+        "architecture": "amd64", "os": "linux", "created": "2024-01-02T03:04:06Z",
+        "config": {"Cmd": ["sh", "-c", "echo from-oci-archive"], "Env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"]},
+        "rootfs": {"type": "layers", "diff_ids": [diff_id]},
+        "history": [
+            {"created": "2024-01-02T03:04:05Z", "created_by": "/bin/sh -c #(nop) ADD file:busybox in /"},
+            {"created": "2024-01-02T03:04:06Z", "created_by": "/bin/sh -c #(nop)  CMD [\"sh\"]", "empty_layer": true},
+        ],
+    }))
+    .unwrap();
+    let config_digest = put_blob(&dir, &config);
+    let manifest = serde_json::to_vec(&serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": config_digest, "size": config.len()},
+        "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": diff_id, "size": layer.len()}],
+    }))
+    .unwrap();
+    let manifest_digest = put_blob(&dir, &manifest);
+    let index = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.index.v1+json",
+        "manifests": [{
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "digest": manifest_digest, "size": manifest.len(),
+            "annotations": {"io.containerd.image.name": "docker.io/library/x:v1", "org.opencontainers.image.ref.name": "v1"},
+        }],
+    });
+    fs::write(dir.join("index.json"), serde_json::to_vec(&index).unwrap()).unwrap();
+    fs::write(dir.join("oci-layout"), br#"{"imageLayoutVersion":"1.0.0"}"#).unwrap();
+    let mut entries = vec!["blobs", "index.json", "oci-layout"];
+    if with_docker_files {
+        let hex = |s: &str| s.trim_start_matches("sha256:").to_string();
+        let m = serde_json::json!([{"Config": format!("blobs/sha256/{}", hex(&config_digest)), "RepoTags": ["x:v1"],
+            "Layers": [format!("blobs/sha256/{}", hex(&diff_id))]}]);
+        fs::write(dir.join("manifest.json"), serde_json::to_vec(&m).unwrap()).unwrap();
+        // One layer: its chain ID is its diff ID.
+        fs::write(dir.join("repositories"), serde_json::to_vec(&serde_json::json!({"x": {"v1": hex(&diff_id)}})).unwrap()).unwrap();
+        entries.extend(["manifest.json", "repositories"]);
+    }
+    let archive = d.dir.join(format!("{name}.tar"));
+    let mut cmd = std::process::Command::new("tar");
+    cmd.arg("-cf").arg(&archive).arg("-C").arg(&dir).args(&entries);
+    let out = run_with_timeout(cmd, None, CMD_TIMEOUT, "tar -cf");
+    assert_success(&out, "tar -cf");
+    (archive, config_digest)
+}
+
+#[test]
+fn load_takes_docker25_oci_archives_with_and_without_manifest_json() {
+    let d = TestDaemon::start();
+    for (name, with_docker_files) in [("docker25", true), ("pure-oci", false)] {
+        let (archive, id) = docker25_archive(&d, name, with_docker_files);
+        let out = d.berth_ok(&["load", "-i", archive.to_str().unwrap()]);
+        assert_eq!(out.trim(), "Loaded image: x:v1", "{name}");
+        assert_eq!(image_id(&d, "x:v1"), id, "{name}");
+        assert_eq!(
+            lines(&d.berth_ok(&["history", "--no-trunc", "--format", "{{.CreatedBy}}", "x:v1"])),
+            vec!["/bin/sh -c #(nop)  CMD [\"sh\"]", "/bin/sh -c #(nop) ADD file:busybox in /"],
+            "{name}"
+        );
+        assert_eq!(d.berth_ok(&["run", "--rm", "x:v1"]).trim(), "from-oci-archive", "{name}");
+        assert_eq!(d.berth_ok(&["run", "--rm", "x:v1", "ls", "/bin/busybox"]).trim(), "/bin/busybox", "{name}");
+        d.berth_ok(&["rmi", "x:v1"]);
+        assert_eq!(layer_dirs(&d), 0, "{name}");
+    }
+    assert_store_consistent(&d);
+}
+
 /// Serves `body` once over HTTP on 127.0.0.1; returns the URL.
 fn serve_once(body: Vec<u8>) -> (String, std::thread::JoinHandle<()>) {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
