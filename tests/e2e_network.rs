@@ -355,6 +355,43 @@ fn user_networks_create_ls_inspect_run_rm() {
 }
 
 #[test]
+fn default_address_pool_gives_networks_without_subnet_the_next_free_block() {
+    let base = free_test_subnet(); // 10.x.y.0/24, cut into /26 blocks
+    let pool = format!("base={base},size=26");
+    let d = TestDaemon::start_with_args(&["--default-address-pool", &pool]);
+    d.import_busybox();
+    let prefix = base.trim_end_matches("0/24").to_string();
+    let subnet_of = |name: &str| {
+        let v: serde_json::Value = serde_json::from_str(&d.berth_ok(&["network", "inspect", name])).unwrap();
+        format!("{}\n", v[0]["IPAM"]["Config"][0]["Subnet"].as_str().unwrap_or("none"))
+    };
+    d.berth_ok(&["network", "create", "pool1"]);
+    assert_eq!(subnet_of("pool1"), format!("{prefix}0/26\n"));
+    // a network given a --subnet in the pool takes that block: the next one skips it
+    d.berth_ok(&["network", "create", "--subnet", &format!("{prefix}64/26"), "pool2"]);
+    d.berth_ok(&["network", "create", "pool3"]);
+    assert_eq!(subnet_of("pool3"), format!("{prefix}128/26\n"));
+    // a container on it gets an address of the block
+    let ip = d.berth_ok(&["run", "--rm", "--network", "pool3", "busybox", "sh", "-c", "ip -4 -o addr show eth0"]);
+    assert!(ip.contains(&format!("inet {prefix}130/26")), "{ip}");
+    // released on rm: the block is given again
+    d.berth_ok(&["network", "rm", "pool1"]);
+    d.berth_ok(&["network", "create", "pool4"]);
+    assert_eq!(subnet_of("pool4"), format!("{prefix}0/26\n"));
+    d.berth_ok(&["network", "create", "pool5"]);
+    assert_eq!(subnet_of("pool5"), format!("{prefix}192/26\n"));
+    // the pool is used up: Docker's error
+    let out = d.berth(&["network", "create", "pool6"]);
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("could not find an available, non-overlapping IPv4 address pool"),
+        "{out:?}"
+    );
+    for n in ["pool2", "pool3", "pool4", "pool5"] {
+        d.berth_ok(&["network", "rm", n]);
+    }
+}
+
+#[test]
 fn links_write_hosts_entries_and_env() {
     let d = daemon();
     let id = web(&d, "db", "linked", &["--expose", "80", "-e", "SECRET=s3"]);

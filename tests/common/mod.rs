@@ -56,6 +56,8 @@ pub struct TestDaemon {
     pub bridge: String,
     /// `--bip`: this daemon's own subnet (a free `10.x.y.0/24`).
     pub bip: String,
+    /// More daemon flags, after the ones above ([`Self::start_with_args`]).
+    pub extra_args: Vec<String>,
     /// Every container ID this daemon was seen to have (for cleanup of cgroups).
     seen_ids: std::cell::RefCell<BTreeSet<String>>,
 }
@@ -68,6 +70,15 @@ impl TestDaemon {
 
     /// Like [`Self::start`], with `--exec-root <dir>/<exec_root>` (to test long paths).
     pub fn start_with_exec_root(exec_root: &str) -> TestDaemon {
+        Self::start_with(exec_root, &[])
+    }
+
+    /// Like [`Self::start`], with more daemon flags (`--default-address-pool …`).
+    pub fn start_with_args(extra_args: &[&str]) -> TestDaemon {
+        Self::start_with("run", extra_args)
+    }
+
+    fn start_with(exec_root: &str, extra_args: &[&str]) -> TestDaemon {
         let dir = make_temp_dir();
         let mut d = TestDaemon {
             sock: dir.join("berth.sock"),
@@ -78,6 +89,7 @@ impl TestDaemon {
             child: None,
             bridge: format!("bt{:06x}", rand_u32() & 0xff_ffff),
             bip: free_test_subnet(),
+            extra_args: extra_args.iter().map(|a| a.to_string()).collect(),
             seen_ids: Default::default(),
         };
         d.start_daemon();
@@ -110,6 +122,7 @@ impl TestDaemon {
             .arg(&self.bridge)
             .arg("--bip")
             .arg(&self.bip)
+            .args(&self.extra_args)
             .arg("--debug")
             .env("NO_COLOR", "1")
             .stdin(Stdio::null())
@@ -378,7 +391,8 @@ fn rand_u32() -> u32 {
 }
 
 /// A random `10.x.y.0/24` (x in 100..=249) that no host route overlaps.
-fn free_test_subnet() -> String {
+/// A random `10.x.y.0/24` (x in 100..=249) that no route of the host overlaps now.
+pub fn free_test_subnet() -> String {
     let routes = Command::new("ip").args(["-4", "-o", "route"]).output().map(|o| o.stdout).unwrap_or_default();
     let routes = String::from_utf8_lossy(&routes).to_string();
     loop {

@@ -25,6 +25,10 @@ pub struct DaemonArgs {
     /// 172.17.0.0/16 when no route overlaps it, else the next free /16 of 172.18–172.31
     #[arg(long = "bip", default_value = "")]
     pub bip: String,
+    /// `base=CIDR,size=N` (repeatable): where networks created without `--subnet`, and the
+    /// default bridge without `--bip`, get their subnet (the first block clashing with no route)
+    #[arg(long = "default-address-pool", value_name = "base=CIDR,size=N")]
+    pub default_address_pool: Vec<berth_net::ipam::AddressPool>,
     /// Enable debug logging
     #[arg(short = 'D', long)]
     pub debug: bool,

@@ -63,6 +63,7 @@ async fn serve(args: DaemonArgs) -> anyhow::Result<()> {
         debug: args.debug,
         bridge_name: args.bridge_name.clone(),
         bip: args.bip.clone(),
+        default_address_pools: args.default_address_pool.clone(),
     });
     let db_path = args.root.join("meta.db");
     let db = Arc::new(

@@ -21,6 +21,8 @@ pub struct DaemonConfig {
     pub bridge_name: String,
     /// `--bip`: the default bridge's subnet ("" = pick one).
     pub bip: String,
+    /// `--default-address-pool`: subnets for networks created without one.
+    pub default_address_pools: Vec<berth_net::ipam::AddressPool>,
 }
 
 /// Cheap to clone: every handler gets one.

@@ -99,6 +99,78 @@ pub fn pick_default_subnet(taken: &[Subnet]) -> Result<Subnet> {
     Err(NetError::Conflict("could not find an available, non-overlapping IPv4 address pool".into()))
 }
 
+/// One `--default-address-pool base=10.10.0.0/16,size=24`: networks created without a
+/// subnet get the first free `/size` block of `base`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AddressPool {
+    pub base: Subnet,
+    pub size: u8,
+}
+
+impl AddressPool {
+    /// The `/size` blocks of `base`, lowest first.
+    fn blocks(&self) -> impl Iterator<Item = Subnet> + '_ {
+        let step = 1u64 << (32 - self.size as u32);
+        let count = 1u64 << (self.size - self.base.prefix) as u32;
+        let start = u32::from(self.base.network) as u64;
+        (0..count).map(move |i| Subnet {
+            network: Ipv4Addr::from((start + i * step) as u32),
+            prefix: self.size,
+        })
+    }
+}
+
+impl FromStr for AddressPool {
+    type Err = NetError;
+    /// Docker's syntax: comma-separated `base=CIDR` and `size=N` (both required).
+    fn from_str(s: &str) -> Result<AddressPool> {
+        let mut base = None;
+        let mut size = None;
+        for field in s.split(',') {
+            let (key, value) = field.split_once('=').ok_or_else(|| {
+                NetError::Invalid(format!("invalid field '{field}' must be a key=value pair"))
+            })?;
+            match key.trim().to_ascii_lowercase().as_str() {
+                "base" => base = Some(value.parse::<Subnet>()?),
+                "size" => {
+                    size = Some(value.parse::<u8>().map_err(|_| {
+                        NetError::Invalid(format!("invalid size value {value:?} in '{s}'"))
+                    })?)
+                }
+                _ => return Err(NetError::Invalid(format!("unexpected key '{key}' in '{field}'"))),
+            }
+        }
+        let base = base.ok_or_else(|| NetError::Invalid(format!("address pool {s:?}: base is required")))?;
+        let size = size.ok_or_else(|| NetError::Invalid(format!("address pool {s:?}: size is required")))?;
+        if size < base.prefix || size > 30 {
+            return Err(NetError::Invalid(format!(
+                "invalid pool {s:?}: size {size} must be between the base's prefix length {} and 30",
+                base.prefix
+            )));
+        }
+        Ok(AddressPool { base, size })
+    }
+}
+
+/// The subnet for a network created without one: the first block of the first pool that
+/// overlaps nothing in `taken` (routes and other networks); with no pools, Docker's defaults
+/// ([`pick_default_subnet`]).
+pub fn pick_subnet(pools: &[AddressPool], taken: &[Subnet]) -> Result<Subnet> {
+    if pools.is_empty() {
+        return pick_default_subnet(taken);
+    }
+    pools
+        .iter()
+        .flat_map(|p| p.blocks())
+        .find(|c| !taken.iter().any(|t| t.overlaps(c)))
+        .ok_or_else(|| {
+            NetError::Conflict(
+                "could not find an available, non-overlapping IPv4 address pool among the defaults to assign to the network"
+                    .into(),
+            )
+        })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -139,5 +211,46 @@ mod tests {
     #[test]
     fn docker_mac() {
         assert_eq!(mac_for(Ipv4Addr::new(172, 17, 0, 2)), "02:42:ac:11:00:02");
+    }
+
+    #[test]
+    fn parses_address_pools_in_docker_syntax() {
+        let p: AddressPool = "base=10.10.0.0/16,size=24".parse().unwrap();
+        assert_eq!(p.base.to_string(), "10.10.0.0/16");
+        assert_eq!(p.size, 24);
+        for bad in [
+            "base=10.10.0.0/16",
+            "size=24",
+            "base=10.10.0.0/16,size=8",
+            "base=10.10.0.0/16,size=31",
+            "base=10.10.0.0/16,size=x",
+            "base=10.10.0.0,size=24",
+            "base=10.10.0.0/16,mask=24",
+            "10.10.0.0/16",
+        ] {
+            assert!(bad.parse::<AddressPool>().is_err(), "{bad} accepted");
+        }
+    }
+
+    #[test]
+    fn pool_blocks_skip_taken_and_move_to_the_next_pool() {
+        let pools: Vec<AddressPool> = ["base=10.10.0.0/22,size=24", "base=10.20.0.0/16,size=20"]
+            .iter()
+            .map(|p| p.parse().unwrap())
+            .collect();
+        assert_eq!(pick_subnet(&pools, &[]).unwrap().to_string(), "10.10.0.0/24");
+        // a route inside the first block, a network on the second
+        let taken: Vec<Subnet> = vec!["10.10.0.128/25".parse().unwrap(), "10.10.1.0/24".parse().unwrap()];
+        assert_eq!(pick_subnet(&pools, &taken).unwrap().to_string(), "10.10.2.0/24");
+        // a route wider than a block covers several
+        let taken: Vec<Subnet> = vec!["10.10.0.0/23".parse().unwrap()];
+        assert_eq!(pick_subnet(&pools, &taken).unwrap().to_string(), "10.10.2.0/24");
+        // the whole first pool taken: the second one's first block
+        let taken: Vec<Subnet> = vec!["10.10.0.0/16".parse().unwrap()];
+        assert_eq!(pick_subnet(&pools, &taken).unwrap().to_string(), "10.20.0.0/20");
+        let taken: Vec<Subnet> = vec!["10.0.0.0/8".parse().unwrap()];
+        assert!(matches!(pick_subnet(&pools, &taken), Err(NetError::Conflict(_))));
+        // no pools: Docker's defaults
+        assert_eq!(pick_subnet(&[], &[]).unwrap().to_string(), "172.17.0.0/16");
     }
 }

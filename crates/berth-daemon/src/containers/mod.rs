@@ -179,6 +179,7 @@ impl ContainerService {
             &config.exec_root,
             &config.bridge_name,
             Some(config.bip.as_str()),
+            &config.default_address_pools,
         )?;
         let store_db = db.clone();
         let store = RecordStore::open(db)?;
@@ -1393,6 +1394,7 @@ mod tests {
             debug: false,
             bridge_name: "none".into(),
             bip: String::new(),
+            default_address_pools: Vec::new(),
         });
         std::fs::create_dir_all(&config.root).unwrap();
         let db = Arc::new(redb::Database::create(config.root.join("meta.db")).unwrap());

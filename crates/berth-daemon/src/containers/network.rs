@@ -17,7 +17,7 @@ use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use berth_net::ipam::{self, Subnet};
+use berth_net::ipam::{self, AddressPool, Subnet};
 use berth_net::ports::{self, PortMapping};
 use berth_net::proxy::Proxy;
 use berth_net::{files, link, nft, NetError};
@@ -110,6 +110,8 @@ pub struct NetworkService {
     /// `Created` of the predefined networks: when this daemon started.
     started: String,
     mtu: u32,
+    /// `--default-address-pool`s (empty: Docker's defaults).
+    pools: Vec<AddressPool>,
     db: Arc<redb::Database>,
     root: PathBuf,
     exec_root: PathBuf,
@@ -149,6 +151,7 @@ impl NetworkService {
         exec_root: &Path,
         bridge: &str,
         bip: Option<&str>,
+        pools: &[AddressPool],
     ) -> anyhow::Result<Arc<Self>> {
         let enabled = bridge != "none";
         if bridge.is_empty() || bridge.len() > 15 {
@@ -159,7 +162,7 @@ impl NetworkService {
             _ if !enabled => Subnet::new(Ipv4Addr::new(172, 17, 0, 0), 16)?,
             _ => match link::bridge_subnet(bridge) {
                 Some(s) => s,
-                None => ipam::pick_default_subnet(&link::routed_subnets(bridge))?,
+                None => ipam::pick_subnet(pools, &link::routed_subnets(bridge))?,
             },
         };
         let mtu = link::default_mtu();
@@ -241,6 +244,7 @@ impl NetworkService {
             network_id,
             started: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true),
             mtu,
+            pools: pools.to_vec(),
             db,
             root: root.to_path_buf(),
             exec_root: exec_root.to_path_buf(),
@@ -878,7 +882,7 @@ impl NetworkService {
                 }
                 sub
             }
-            None => ipam::pick_default_subnet(&taken).map_err(net_err)?,
+            None => ipam::pick_subnet(&self.pools, &taken).map_err(net_err)?,
         };
         let gateway: Ipv4Addr = match gateway {
             Some(g) => {

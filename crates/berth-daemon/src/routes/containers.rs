@@ -292,6 +292,7 @@ mod api_tests {
             debug: false,
             bridge_name: "none".into(),
             bip: String::new(),
+            default_address_pools: Vec::new(),
         });
         std::fs::create_dir_all(&config.root).unwrap();
         let db = Arc::new(redb::Database::create(config.root.join("meta.db")).unwrap());
