@@ -493,3 +493,37 @@ fn connect_and_disconnect_with_aliases() {
     d.berth_ok(&["rm", "-f", "multi"]);
     assert_eq!(d.berth_ok(&["network", "rm", "front"]), "front\n");
 }
+
+/// A UDP port published on 127.0.0.1 reaches a UDP server in the container. The busybox
+/// test image has no UDP server, so the host's python3 runs in the container through
+/// read-only binds of /usr, /lib and /lib64.
+#[test]
+fn published_udp_port_answers_on_loopback() {
+    if !std::path::Path::new("/usr/bin/python3").exists() {
+        eprintln!("skipped: no /usr/bin/python3 on the host to serve UDP");
+        return;
+    }
+    let d = daemon();
+    let port = std::net::UdpSocket::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let publish = format!("127.0.0.1:{port}:9999/udp");
+    let server = "import socket\ns=socket.socket(socket.AF_INET,socket.SOCK_DGRAM)\ns.bind(('0.0.0.0',9999))\nwhile True:\n d,a=s.recvfrom(512)\n s.sendto(b'echo:'+d,a)\n";
+    d.berth_ok(&["run", "-d", "--name", "udp", "-p", &publish, "-v", "/usr:/usr:ro", "-v", "/lib:/lib:ro",
+        "-v", "/lib64:/lib64:ro", "busybox", "/usr/bin/python3", "-c", server]);
+    let sock = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    sock.set_read_timeout(Some(Duration::from_millis(300))).unwrap();
+    let mut answer = String::new();
+    let ok = wait_until(Duration::from_secs(15), || {
+        let _ = sock.send_to(b"ping", ("127.0.0.1", port));
+        let mut buf = [0u8; 64];
+        match sock.recv_from(&mut buf) {
+            Ok((n, _)) => {
+                answer = String::from_utf8_lossy(&buf[..n]).into_owned();
+                true
+            }
+            Err(_) => false,
+        }
+    });
+    assert!(ok, "no UDP answer on 127.0.0.1:{port}; logs: {}", d.berth_ok(&["logs", "udp"]));
+    assert_eq!(answer, "echo:ping");
+    d.berth_ok(&["rm", "-f", "udp"]);
+}
