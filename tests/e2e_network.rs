@@ -105,6 +105,16 @@ fn published_ports_every_form_and_port_command() {
     wait_http(got, "ranged\n");
     // DNAT for the host's non-loopback addresses is in Berth's own table
     assert!(table(&d).contains(&format!("tcp dport {p2} dnat to")), "{}", table(&d));
+    // and it carries traffic: another container reaches the published port on the host's
+    // address on Berth's bridge (the gateway), not on 127.0.0.1.
+    let gw = d.inspect("web")["NetworkSettings"]["Gateway"].as_str().unwrap_or_default().to_string();
+    let url = format!("http://{gw}:{p2}/");
+    let mut got = String::new();
+    let ok = wait_until(Duration::from_secs(10), || {
+        got = String::from_utf8_lossy(&d.berth(&["run", "--rm", "busybox", "wget", "-qO-", &url]).stdout).into_owned();
+        got == "hello\n"
+    });
+    assert!(ok, "wget {url} from another container: {got:?}");
 }
 
 #[test]
