@@ -126,6 +126,7 @@ async fn spawn_helper(spec: &ExecSpec, stdin: bool) -> ApiResult<Running> {
     let (status_r, status_w): (OwnedFd, OwnedFd) =
         nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| ApiError::internal(format!("pipe: {e}")))?;
     let mut cmd = tokio::process::Command::new(exe);
+    cmd.arg0("berth");
     cmd.arg("exec-helper")
         .arg(json)
         .stdin(if stdin { Stdio::piped() } else { Stdio::null() })

@@ -12,7 +12,8 @@ use tokio::net::UnixStream;
 /// The binary that shims and exec helpers run: the daemon's own image, through
 /// `/proc/self/exe` (in the forked child it still names the daemon's binary), so that a
 /// `berth` file replaced on disk (an upgrade, a rebuild) never splits a daemon from its
-/// shims or breaks container starts until the daemon itself is restarted.
+/// shims or breaks container starts until the daemon itself is restarted. Their argv[0] is
+/// set to `berth`, so they show (and match) as `berth shim …` and `berth exec-helper …`.
 pub const BERTH_EXE: &str = "/proc/self/exe";
 
 /// Starts `berth shim <state-dir>` in its own session and reads its start-up line.
@@ -26,6 +27,7 @@ pub async fn spawn(state_dir: &Path) -> Result<i64, String> {
         .map(Stdio::from)
         .unwrap_or_else(|_| Stdio::null());
     let mut cmd = tokio::process::Command::new(exe);
+    cmd.arg0("berth");
     cmd.arg("shim").arg(state_dir).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(stderr);
     // SAFETY: setsid is async-signal-safe; the shim must outlive the daemon's session.
     unsafe {
