@@ -131,14 +131,10 @@ impl BlobWriter {
     }
 
     /// fsync, verify (when `expected` is given), rename into place; returns the digest.
-    pub fn commit(mut self, expected: Option<&str>) -> Result<String, ImageError> {
-        let file = self
-            .file
-            .take()
-            .ok_or_else(|| ImageError::InvalidArgument("blob writer already closed".into()))?;
-        file.sync_all().map_err(io_err("syncing blob"))?;
-        drop(file);
-        let digest = format!("sha256:{}", hex::encode(self.hasher.clone().finalize()));
+    /// On a mismatch nothing is published and the temp file goes with the sealed blob.
+    pub fn commit(self, expected: Option<&str>) -> Result<String, ImageError> {
+        let sealed = self.seal()?;
+        let digest = sealed.digest().to_string();
         if let Some(exp) = expected {
             if exp != digest {
                 return Err(ImageError::InvalidArgument(format!(
@@ -146,15 +142,7 @@ impl BlobWriter {
                 )));
             }
         }
-        let target = self.blobs.join(digest_hex(&digest));
-        if target.exists() {
-            return Ok(digest); // Drop removes our copy.
-        }
-        fs::rename(&self.path, &target).map_err(io_err(format!("committing blob {digest}")))?;
-        if let Ok(dir) = File::open(&self.blobs) {
-            let _ = dir.sync_all();
-        }
-        self.path = PathBuf::new();
+        sealed.publish()?;
         Ok(digest)
     }
 }
