@@ -25,6 +25,23 @@ pub struct DaemonConfig {
     pub default_address_pools: Vec<berth_net::ipam::AddressPool>,
 }
 
+#[cfg(test)]
+impl DaemonConfig {
+    /// A configuration under `dir` for unit tests: no bridge (`bridge_name` "none"), so a
+    /// test never creates network devices or nftables tables on the host.
+    pub fn for_tests(dir: &std::path::Path) -> Self {
+        DaemonConfig {
+            root: dir.join("root"),
+            exec_root: dir.join("run"),
+            cgroup_parent: String::new(),
+            debug: false,
+            bridge_name: "none".into(),
+            bip: String::new(),
+            default_address_pools: Vec::new(),
+        }
+    }
+}
+
 /// Cheap to clone: every handler gets one.
 #[derive(Clone)]
 pub struct Daemon {

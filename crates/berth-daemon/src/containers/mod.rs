@@ -1387,15 +1387,7 @@ mod tests {
     }
 
     fn service(dir: &Path) -> Arc<ContainerService> {
-        let config = Arc::new(DaemonConfig {
-            root: dir.join("root"),
-            exec_root: dir.join("run"),
-            cgroup_parent: String::new(),
-            debug: false,
-            bridge_name: "none".into(),
-            bip: String::new(),
-            default_address_pools: Vec::new(),
-        });
+        let config = Arc::new(DaemonConfig::for_tests(dir));
         std::fs::create_dir_all(&config.root).unwrap();
         let db = Arc::new(redb::Database::create(config.root.join("meta.db")).unwrap());
         let images = Arc::new(ImageStore::open(&config.root, db.clone()).unwrap());

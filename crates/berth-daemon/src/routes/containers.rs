@@ -285,15 +285,7 @@ mod api_tests {
     use crate::state::{Daemon, DaemonConfig};
 
     fn daemon(dir: &std::path::Path) -> Daemon {
-        let config = Arc::new(DaemonConfig {
-            root: dir.join("root"),
-            exec_root: dir.join("run"),
-            cgroup_parent: String::new(),
-            debug: false,
-            bridge_name: "none".into(),
-            bip: String::new(),
-            default_address_pools: Vec::new(),
-        });
+        let config = Arc::new(DaemonConfig::for_tests(dir));
         std::fs::create_dir_all(&config.root).unwrap();
         let db = Arc::new(redb::Database::create(config.root.join("meta.db")).unwrap());
         let images = Arc::new(berth_image::ImageStore::open(&config.root, db.clone()).unwrap());
