@@ -7,12 +7,14 @@
 //! Every struct tolerates unknown fields and missing optional fields, because real
 //! clients (the Docker CLI, docker-py) send more than Berth reads.
 
+pub mod auth;
 pub mod container;
 pub mod exec;
 pub mod image;
 pub mod system;
 pub mod units;
 
+pub use auth::*;
 pub use container::*;
 pub use exec::*;
 pub use image::*;
