@@ -32,7 +32,20 @@ pub struct DaemonArgs {
     /// Enable debug logging
     #[arg(short = 'D', long)]
     pub debug: bool,
+    /// Daemon configuration file (Docker's daemon.json format); a missing file is fine
+    /// only at the default path
+    #[arg(long = "config-file", default_value = DEFAULT_CONFIG_FILE)]
+    pub config_file: PathBuf,
+    /// Preferred Docker Hub mirror (repeatable), e.g. http://127.0.0.1:5000
+    #[arg(long = "registry-mirror", value_name = "URL")]
+    pub registry_mirror: Vec<String>,
+    /// Registry (host[:port] or CIDR) reached over plain HTTP or unverified TLS (repeatable)
+    #[arg(long = "insecure-registry", value_name = "HOST")]
+    pub insecure_registry: Vec<String>,
 }
+
+/// Where the daemon looks for its configuration file when `--config-file` is not given.
+pub const DEFAULT_CONFIG_FILE: &str = "/etc/berth/daemon.json";
 
 impl DaemonArgs {
     /// The unix socket path from `--host`.

@@ -2,6 +2,7 @@
 //! images and state. Containers run under per-container shims and outlive the daemon.
 
 pub mod config;
+pub mod config_file;
 pub mod containers;
 pub mod error;
 pub mod fsutil;
@@ -16,14 +17,12 @@ use std::ffi::OsString;
 use std::sync::Arc;
 
 use anyhow::Context;
-use clap::Parser;
-
 use crate::config::DaemonArgs;
 use crate::state::{Daemon, DaemonConfig};
 
 /// `berth daemon [flags]`: runs until SIGINT or SIGTERM. Running containers keep running.
 pub fn run(args: Vec<OsString>) -> anyhow::Result<()> {
-    let args = DaemonArgs::parse_from(args);
+    let args = config_file::parse_daemon_args(args)?;
     let filter = if args.debug { "debug" } else { "info" };
     tracing_subscriber::fmt()
         .with_env_filter(
