@@ -67,7 +67,7 @@ macro_rules! api_error_from {
         }
     )*};
 }
-api_error_from!(berth_image::ImageError);
+api_error_from!(berth_image::ImageError, berth_registry::RegistryError);
 
 impl From<std::io::Error> for ApiError {
     fn from(e: std::io::Error) -> Self {

@@ -4,6 +4,7 @@
 pub mod config;
 pub mod config_file;
 pub mod containers;
+pub mod distribution;
 pub mod error;
 pub mod fsutil;
 pub mod hijack;
@@ -71,7 +72,12 @@ async fn serve(args: DaemonArgs) -> anyhow::Result<()> {
     let images = Arc::new(berth_image::ImageStore::open(&args.root, db.clone())?);
     let containers = containers::ContainerService::open(config.clone(), db.clone(), images.clone())?;
     containers.recover().await;
-    let daemon = Daemon { config, daemon_id: daemon_id(&args.root)?, db, images, containers };
+    let registry = berth_registry::RegistryClient::new(berth_registry::RegistryConfig {
+        mirrors: args.registry_mirror.clone(),
+        insecure_registries: args.insecure_registry.clone(),
+        certs_dir: Some(std::path::PathBuf::from("/etc/docker/certs.d")),
+    })?;
+    let daemon = Daemon { config, daemon_id: daemon_id(&args.root)?, db, images, containers, registry };
 
     let listener = server::bind(&socket)?;
     tracing::info!(socket = %socket.display(), root = %args.root.display(), "API listening");

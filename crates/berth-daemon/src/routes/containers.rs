@@ -291,7 +291,8 @@ mod api_tests {
         let images = Arc::new(berth_image::ImageStore::open(&config.root, db.clone()).unwrap());
         let containers =
             crate::containers::ContainerService::open(config.clone(), db.clone(), images.clone()).unwrap();
-        Daemon { config, daemon_id: "test".into(), db, images, containers }
+        let registry = berth_registry::RegistryClient::new(Default::default()).unwrap();
+        Daemon { config, daemon_id: "test".into(), db, images, containers, registry }
     }
 
     async fn call(d: &Daemon, method: &str, uri: &str, body: &str) -> (u16, serde_json::Value) {

@@ -224,8 +224,7 @@ fn repo_tag(repo: &str, tag: &str) -> ApiResult<Option<String>> {
 }
 
 /// `POST /images/create`: `fromSrc=-` imports the body, `fromSrc=http://…` what the
-/// daemon downloads from there; `fromImage` answers for images
-/// present locally (pulling is not built yet).
+/// daemon downloads from there; `fromImage` pulls (see [`crate::distribution::pull`]).
 async fn create_image(State(d): State<Daemon>, RawQuery(raw): RawQuery, req: Request) -> ApiResult<Response> {
     let q = Query::parse(raw.as_deref());
     if let Some(src) = q.get("fromSrc").filter(|s| !s.is_empty()) {
@@ -256,21 +255,23 @@ async fn create_image(State(d): State<Daemon>, RawQuery(raw): RawQuery, req: Req
     } else {
         format!("{image}:{tag}")
     };
-    let r = Reference::parse_normalized(&name).map_err(|e| ApiError::invalid(e.0))?.with_default_tag();
-    let images = d.images.clone();
-    let wanted = name.clone();
-    let found = blocking(move || match images.resolve(&wanted) {
-        Ok(rec) => Ok(Some(rec.id)),
-        Err(e) if e.kind() == berth_api::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(e.into()),
-    })
-    .await?;
-    match found {
-        Some(_) => Ok(json_stream(vec![status(format!("Status: Image is up to date for {}", r.familiar_string()))])),
-        None => Err(ApiError::not_found(format!(
-            "pull access denied for {}, repository does not exist or may require 'docker login': denied: requested access to the resource is denied",
-            r.familiar_name()
-        ))),
+    let reference = Reference::parse_normalized(&name).map_err(|e| ApiError::invalid(e.0))?;
+    // No tag and no digest anywhere: every tag of the repository (`pull -a`).
+    let all_tags = reference.tag().is_none() && reference.digest().is_none();
+    let platform = match q.get("platform").filter(|p| !p.is_empty()) {
+        Some(p) => berth_registry::Platform::parse(p)?,
+        None => berth_registry::Platform::host(),
+    };
+    let auth = registry_auth(req.headers())?;
+    crate::distribution::pull::start(&d, crate::distribution::pull::PullRequest { reference, all_tags, platform, auth }).await
+}
+
+/// The `X-Registry-Auth` header, if any credentials are in it.
+pub(crate) fn registry_auth(headers: &http::HeaderMap) -> ApiResult<Option<berth_api::AuthConfig>> {
+    match headers.get("x-registry-auth").map(|v| v.to_str()) {
+        None => Ok(None),
+        Some(Ok(v)) => berth_api::AuthConfig::from_header(v).map_err(ApiError::invalid),
+        Some(Err(_)) => Err(ApiError::invalid("invalid X-Registry-Auth header: not ASCII")),
     }
 }
 
@@ -468,7 +469,12 @@ async fn load_images(State(d): State<Daemon>, req: Request) -> ApiResult<Respons
 }
 
 /// `POST /images/{name}/tag?repo=&tag=` → 201.
-async fn post_image(State(d): State<Daemon>, Path(rest): Path<String>, RawQuery(raw): RawQuery) -> ApiResult<Response> {
+async fn post_image(
+    State(d): State<Daemon>,
+    Path(rest): Path<String>,
+    RawQuery(raw): RawQuery,
+    headers: http::HeaderMap,
+) -> ApiResult<Response> {
     let q = Query::parse(raw.as_deref());
     if let Some(name) = rest.strip_suffix("/tag") {
         let repo = q.str("repo");
@@ -480,8 +486,9 @@ async fn post_image(State(d): State<Daemon>, Path(rest): Path<String>, RawQuery(
         blocking(move || Ok(images.tag(&name, &repo, &tag)?)).await?;
         return Ok(StatusCode::CREATED.into_response());
     }
-    if rest.ends_with("/push") {
-        return Err(ApiError::not_implemented("image push is not supported yet"));
+    if let Some(name) = rest.strip_suffix("/push") {
+        let auth = registry_auth(&headers)?;
+        return crate::distribution::push::start(&d, name, &q.str("tag"), auth).await;
     }
     Err(page_not_found())
 }
