@@ -11,6 +11,8 @@
 
 #![allow(dead_code)]
 
+pub mod registry;
+
 use std::collections::BTreeSet;
 use std::fs;
 use std::io::{Read, Write};
