@@ -269,7 +269,7 @@ impl ImageStore {
                 }
                 let mut f = fs::File::open(inside(&dir, rel)?)
                     .map_err(io_err(format!("opening layer {rel}")))?;
-                layers.push(Some(self.ingest_layer(&mut f)?));
+                layers.push(Some(self.ingest_local_layer(&mut f)?));
             }
             let id = self.commit_image(&config_bytes, &config, layers, &tags)?;
             if tags.is_empty() {
