@@ -567,3 +567,5 @@ pub fn short_id(id: &str) -> String {
 
 #[cfg(test)]
 mod store_tests;
+#[cfg(test)]
+mod pull_tests;
