@@ -153,8 +153,12 @@ impl ImageStore {
                         left: size,
                         what: diff,
                     };
-                    b.append_data(&mut h, format!("blobs/sha256/{}", digest_hex(diff)), &mut exact)
-                        .map_err(w)?;
+                    b.append_data(
+                        &mut h,
+                        format!("blobs/sha256/{}", digest_hex(diff)),
+                        &mut exact,
+                    )
+                    .map_err(w)?;
                 }
                 layer_descs.push(json!({"mediaType": MEDIA_LAYER, "digest": diff, "size": size}));
                 layer_paths.push(format!("blobs/sha256/{}", digest_hex(diff)));

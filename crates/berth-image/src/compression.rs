@@ -108,10 +108,14 @@ mod tests {
         ] {
             assert_eq!(Compression::from_media_type(mt).unwrap(), c, "{mt}");
         }
-        let e = Compression::from_media_type("application/vnd.oci.image.layer.v1.tar+gzip+encrypted")
-            .unwrap_err();
+        let e =
+            Compression::from_media_type("application/vnd.oci.image.layer.v1.tar+gzip+encrypted")
+                .unwrap_err();
         assert!(matches!(e, ImageError::InvalidArgument(_)));
-        assert!(e.to_string().contains("unsupported layer media type"), "{e}");
+        assert!(
+            e.to_string().contains("unsupported layer media type"),
+            "{e}"
+        );
         assert!(Compression::from_media_type("application/json").is_err());
     }
 
@@ -122,19 +126,38 @@ mod tests {
         gz.write_all(&data).unwrap();
         let gz = gz.finish().unwrap();
         let zs = zstd::encode_all(&data[..], 3).unwrap();
-        for (bytes, c) in [(gz, Compression::Gzip), (zs, Compression::Zstd), (data.clone(), Compression::None)] {
+        for (bytes, c) in [
+            (gz, Compression::Gzip),
+            (zs, Compression::Zstd),
+            (data.clone(), Compression::None),
+        ] {
             assert_eq!(Compression::detect(&bytes), c);
             let mut out = Vec::new();
-            c.decoder(&bytes[..]).unwrap().read_to_end(&mut out).unwrap();
+            c.decoder(&bytes[..])
+                .unwrap()
+                .read_to_end(&mut out)
+                .unwrap();
             assert_eq!(out, data);
         }
     }
 
     #[test]
     fn docker_spellings() {
-        assert_eq!(docker_media_type(MEDIA_OCI_LAYER_GZIP), MEDIA_DOCKER_LAYER_GZIP);
-        assert_eq!(docker_media_type(MEDIA_OCI_LAYER_TAR), MEDIA_DOCKER_LAYER_TAR);
-        assert_eq!(docker_media_type(MEDIA_OCI_NONDIST_GZIP), MEDIA_DOCKER_FOREIGN_LAYER_GZIP);
-        assert_eq!(docker_media_type(MEDIA_OCI_LAYER_ZSTD), MEDIA_OCI_LAYER_ZSTD);
+        assert_eq!(
+            docker_media_type(MEDIA_OCI_LAYER_GZIP),
+            MEDIA_DOCKER_LAYER_GZIP
+        );
+        assert_eq!(
+            docker_media_type(MEDIA_OCI_LAYER_TAR),
+            MEDIA_DOCKER_LAYER_TAR
+        );
+        assert_eq!(
+            docker_media_type(MEDIA_OCI_NONDIST_GZIP),
+            MEDIA_DOCKER_FOREIGN_LAYER_GZIP
+        );
+        assert_eq!(
+            docker_media_type(MEDIA_OCI_LAYER_ZSTD),
+            MEDIA_OCI_LAYER_ZSTD
+        );
     }
 }

@@ -98,9 +98,9 @@ pub(crate) fn open_decompressed<'a>(
     match crate::compression::Compression::detect(head) {
         crate::compression::Compression::None => {}
         c => {
-            return c
-                .decoder(buf)
-                .map_err(|e| ImageError::InvalidArgument(format!("invalid compressed stream: {e}")))
+            return c.decoder(buf).map_err(|e| {
+                ImageError::InvalidArgument(format!("invalid compressed stream: {e}"))
+            })
         }
     }
     let unsupported = if head.starts_with(b"BZh") {
@@ -319,17 +319,17 @@ impl ImageStore {
                             None => {
                                 let new_size = new_size()?;
                                 LayerMeta {
-                                diff_id: diff_id.clone(),
-                                parent: if i == 0 {
-                                    None
-                                } else {
-                                    Some(chains[i - 1].clone())
-                                },
-                                size: new_size.0,
-                                refcount: 0,
-                                blob: None,
-                                tar_size: new_size.1,
-                            }
+                                    diff_id: diff_id.clone(),
+                                    parent: if i == 0 {
+                                        None
+                                    } else {
+                                        Some(chains[i - 1].clone())
+                                    },
+                                    size: new_size.0,
+                                    refcount: 0,
+                                    blob: None,
+                                    tar_size: new_size.1,
+                                }
                             }
                         };
                         lm.refcount += 1;

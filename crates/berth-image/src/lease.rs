@@ -97,7 +97,9 @@ impl LeaseTable {
     }
 
     pub(crate) fn pinned_by(&self, lease: &Lease, chain: &str) -> bool {
-        self.pins().get(&lease.id).is_some_and(|s| s.contains(chain))
+        self.pins()
+            .get(&lease.id)
+            .is_some_and(|s| s.contains(chain))
     }
 
     /// Deletes the directories and blobs of layer records already removed from the

@@ -54,13 +54,13 @@ use redb::{ReadableDatabase, ReadableTableMetadata};
 pub use crate::archive::ArchiveManifest;
 pub use crate::commit::{merge_commit_config, CommitOptions};
 pub use crate::compression::Compression;
+use crate::content::{digest_hex, io_err, ContentStore};
 pub use crate::lease::Lease;
 pub use crate::pull::{PulledImage, RegisterOutcome};
 pub use crate::push::{PushLayer, PushPlan};
-pub use crate::schema::BlobInfo;
-use crate::content::{digest_hex, io_err, ContentStore};
 pub use crate::reference::{Reference, ReferenceError};
 pub use crate::remove::ImageUser;
+pub use crate::schema::BlobInfo;
 use crate::schema::{decode, ImageMeta, LayerMeta, IMAGES, LAYERS, TAGS};
 pub use crate::usage::ImageDiskUsage;
 
@@ -566,6 +566,6 @@ pub fn short_id(id: &str) -> String {
 }
 
 #[cfg(test)]
-mod store_tests;
-#[cfg(test)]
 mod pull_tests;
+#[cfg(test)]
+mod store_tests;

@@ -271,7 +271,8 @@ impl ImageStore {
         let target = self.layer_path(chain_id);
         if target.exists() {
             // Left over by a failed operation: no record names it.
-            fs::remove_dir_all(&target).map_err(io_err(format!("removing {}", target.display())))?;
+            fs::remove_dir_all(&target)
+                .map_err(io_err(format!("removing {}", target.display())))?;
         }
         fs::rename(dir.path(), &target).map_err(io_err(format!("committing layer {chain_id}")))?;
         dir.disarm();
@@ -291,7 +292,8 @@ impl ImageStore {
             Ok(())
         };
         if let Err(e) = record() {
-            self.leases.remove_layer_files(&[(chain_id.to_string(), meta)]);
+            self.leases
+                .remove_layer_files(&[(chain_id.to_string(), meta)]);
             return Err(e);
         }
         self.leases.pin(lease, chain_id);
@@ -337,11 +339,8 @@ impl ImageStore {
             Some(t) => Some(name.clone().with_tag(t)?),
             None => None,
         };
-        let digest_ref = Reference::parse_normalized(&format!(
-            "{}@{}",
-            name.name(),
-            image.repo_digest
-        ))?;
+        let digest_ref =
+            Reference::parse_normalized(&format!("{}@{}", name.name(), image.repo_digest))?;
         let chains = chain_ids(&config.rootfs.diff_ids);
 
         let _g = self.lock();
@@ -367,7 +366,9 @@ impl ImageStore {
             use redb::ReadableDatabase;
             let rtxn = self.db.begin_read()?;
             let tags = rtxn.open_table(crate::schema::TAGS)?;
-            let v = tags.get(key.to_string().as_str())?.map(|v| v.value().to_string());
+            let v = tags
+                .get(key.to_string().as_str())?
+                .map(|v| v.value().to_string());
             v
         };
         let mut refs: Vec<Reference> = tag_ref.into_iter().collect();

@@ -66,7 +66,11 @@ fn chains_of(layers: &[Blob]) -> Vec<String> {
 
 fn ingest(store: &ImageStore, lease: &Lease, layers: &[Blob], i: usize) -> Result<(), ImageError> {
     let chains = chains_of(layers);
-    let parent = if i == 0 { None } else { Some(chains[i - 1].as_str()) };
+    let parent = if i == 0 {
+        None
+    } else {
+        Some(chains[i - 1].as_str())
+    };
     let l = &layers[i];
     store.ingest_layer(
         lease,
@@ -80,7 +84,11 @@ fn ingest(store: &ImageStore, lease: &Lease, layers: &[Blob], i: usize) -> Resul
 }
 
 fn pulled(config: &[u8], name: &str, tag: Option<&str>) -> PulledImage {
-    let manifest = format!(r#"{{"schemaVersion":2,"config":"{}"}}"#, sha256_digest(config)).into_bytes();
+    let manifest = format!(
+        r#"{{"schemaVersion":2,"config":"{}"}}"#,
+        sha256_digest(config)
+    )
+    .into_bytes();
     let md = sha256_digest(&manifest);
     PulledImage {
         config: config.to_vec(),
@@ -93,7 +101,13 @@ fn pulled(config: &[u8], name: &str, tag: Option<&str>) -> PulledImage {
 }
 
 /// Ingests every layer (skipping stored ones) and registers the image.
-fn pull(store: &ImageStore, layers: &[Blob], config: &[u8], name: &str, tag: Option<&str>) -> RegisterOutcome {
+fn pull(
+    store: &ImageStore,
+    layers: &[Blob],
+    config: &[u8],
+    name: &str,
+    tag: Option<&str>,
+) -> RegisterOutcome {
     let lease = store.lease();
     for (i, chain) in chains_of(layers).iter().enumerate() {
         if store.has_layer(chain) && store.protect(&lease, chain) {
@@ -101,14 +115,25 @@ fn pull(store: &ImageStore, layers: &[Blob], config: &[u8], name: &str, tag: Opt
         }
         ingest(store, &lease, layers, i).unwrap();
     }
-    store.register_pulled(lease, &pulled(config, name, tag)).unwrap()
+    store
+        .register_pulled(lease, &pulled(config, name, tag))
+        .unwrap()
 }
 
 fn three_layers() -> Vec<Blob> {
     vec![
-        blob(layer_tar(&[("bin/sh", &[1u8; 3000]), ("etc/os", b"berth")]), Compression::Gzip),
-        blob(layer_tar(&[("usr/lib/libz.so", &[2u8; 70_000])]), Compression::Zstd),
-        blob(layer_tar(&[("app/run", b"#!/bin/sh\necho hi\n")]), Compression::None),
+        blob(
+            layer_tar(&[("bin/sh", &[1u8; 3000]), ("etc/os", b"berth")]),
+            Compression::Gzip,
+        ),
+        blob(
+            layer_tar(&[("usr/lib/libz.so", &[2u8; 70_000])]),
+            Compression::Zstd,
+        ),
+        blob(
+            layer_tar(&[("app/run", b"#!/bin/sh\necho hi\n")]),
+            Compression::None,
+        ),
     ]
 }
 
@@ -139,14 +164,26 @@ fn ingests_gzip_zstd_and_plain_layers_and_registers_the_image() {
                 &l.info,
                 &l.diff_id,
                 &chains[i],
-                if i == 0 { None } else { Some(chains[i - 1].as_str()) },
+                if i == 0 {
+                    None
+                } else {
+                    Some(chains[i - 1].as_str())
+                },
                 &mut |n| reports.push(n),
             )
             .unwrap();
-        assert_eq!(reports.last(), Some(&l.info.size), "final progress is the blob size");
+        assert_eq!(
+            reports.last(),
+            Some(&l.info.size),
+            "final progress is the blob size"
+        );
         assert!(reports.windows(2).all(|w| w[0] <= w[1]));
         assert!(f.store.has_layer(&chains[i]));
-        assert_eq!(layer_refcount(&f.store, &chains[i]), Some(0), "pinned, not yet used");
+        assert_eq!(
+            layer_refcount(&f.store, &chains[i]),
+            Some(0),
+            "pinned, not yet used"
+        );
     }
     assert_clean(&f);
     let out = f
@@ -159,23 +196,42 @@ fn ingests_gzip_zstd_and_plain_layers_and_registers_the_image() {
     assert_eq!(img.id, out.image_id);
     let dirs = f.store.layer_dirs(&img.id).unwrap();
     assert_eq!(fs::read(dirs[2].join("etc/os")).unwrap(), b"berth");
-    assert_eq!(fs::read(dirs[1].join("usr/lib/libz.so")).unwrap().len(), 70_000);
+    assert_eq!(
+        fs::read(dirs[1].join("usr/lib/libz.so")).unwrap().len(),
+        70_000
+    );
     assert!(dirs[0].join("app/run").is_file());
     for (i, l) in layers.iter().enumerate() {
         assert_eq!(layer_refcount(&f.store, &chains[i]), Some(1));
         // Pulled layers keep the compressed blob as served, not a second copy as tar.
         assert!(f.store.content.exists(&l.info.digest));
-        assert_eq!(f.store.content.exists(&l.diff_id), l.info.digest == l.diff_id);
+        assert_eq!(
+            f.store.content.exists(&l.diff_id),
+            l.info.digest == l.diff_id
+        );
         let (tar, size) = f.store.layer_tar(&chains[i]).unwrap();
         assert_eq!(size, l.tar.len() as u64);
-        assert_eq!(read_all(tar), l.tar, "layer_tar gives the uncompressed tar back");
+        assert_eq!(
+            read_all(tar),
+            l.tar,
+            "layer_tar gives the uncompressed tar back"
+        );
     }
     // Size is the uncompressed content, as Docker's.
-    assert_eq!(f.store.image_meta(&img.id).unwrap().size, 3000 + 5 + 70_000 + 18);
-    let digest_ref = format!("example.com/team/app@{}", pulled(&config, "x", None).repo_digest);
+    assert_eq!(
+        f.store.image_meta(&img.id).unwrap().size,
+        3000 + 5 + 70_000 + 18
+    );
+    let digest_ref = format!(
+        "example.com/team/app@{}",
+        pulled(&config, "x", None).repo_digest
+    );
     let inspect = f.store.inspect(&img.id).unwrap();
     assert_eq!(inspect.repo_digests, vec![digest_ref.clone()]);
-    assert_eq!(inspect.repo_tags, vec!["example.com/team/app:v1".to_string()]);
+    assert_eq!(
+        inspect.repo_tags,
+        vec!["example.com/team/app:v1".to_string()]
+    );
     let rows = f.store.list(&ListOptions::default()).unwrap();
     assert_eq!(rows[0].repo_digests, vec![digest_ref.clone()]);
     assert_eq!(f.store.resolve(&digest_ref).unwrap().id, img.id);
@@ -193,7 +249,10 @@ impl Read for Flaky<'_> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         if let Some(at) = self.fail_at {
             if self.pos >= at {
-                return Err(io::Error::new(io::ErrorKind::ConnectionReset, "connection reset by peer"));
+                return Err(io::Error::new(
+                    io::ErrorKind::ConnectionReset,
+                    "connection reset by peer",
+                ));
             }
         }
         let end = (self.pos + 4096.min(buf.len())).min(self.data.len());
@@ -208,7 +267,10 @@ impl Read for Flaky<'_> {
 #[test]
 fn bad_digests_and_failing_readers_leave_nothing() {
     let f = fixture();
-    let big = blob(layer_tar(&[("f", &[7u8; 200_000]), ("g", b"x")]), Compression::Gzip);
+    let big = blob(
+        layer_tar(&[("f", &[7u8; 200_000]), ("g", b"x")]),
+        Compression::Gzip,
+    );
     let chain = big.diff_id.clone();
     let run = |info: &BlobInfo, diff_id: &str, fail_at: Option<usize>| {
         let lease = f.store.lease();
@@ -232,7 +294,10 @@ fn bad_digests_and_failing_readers_leave_nothing() {
     let e = run(&wrong_digest, &big.diff_id, None);
     assert_eq!(
         e.to_string(),
-        format!("filesystem layer verification failed for digest {}", wrong_digest.digest)
+        format!(
+            "filesystem layer verification failed for digest {}",
+            wrong_digest.digest
+        )
     );
     let e = run(&big.info, &sha256_digest(b"other tar"), None);
     assert!(e.to_string().contains("diff ID mismatch"), "{e}");
@@ -256,7 +321,10 @@ fn bad_digests_and_failing_readers_leave_nothing() {
         media_type: "application/vnd.oci.image.layer.v1.tar+lz4".into(),
         ..big.info.clone()
     };
-    assert_eq!(run(&odd, &big.diff_id, None).kind(), ErrorKind::InvalidArgument);
+    assert_eq!(
+        run(&odd, &big.diff_id, None).kind(),
+        ErrorKind::InvalidArgument
+    );
     // A corrupt gzip stream.
     let mut corrupt = big.clone();
     let mid = corrupt.bytes.len() / 2;
@@ -265,7 +333,15 @@ fn bad_digests_and_failing_readers_leave_nothing() {
     let lease = f.store.lease();
     assert!(f
         .store
-        .ingest_layer(&lease, &mut &corrupt.bytes[..], &corrupt.info, &corrupt.diff_id, &chain, None, &mut |_| {})
+        .ingest_layer(
+            &lease,
+            &mut &corrupt.bytes[..],
+            &corrupt.info,
+            &corrupt.diff_id,
+            &chain,
+            None,
+            &mut |_| {}
+        )
         .is_err());
     drop(lease);
 
@@ -277,11 +353,22 @@ fn bad_digests_and_failing_readers_leave_nothing() {
     // And the same layer then ingests fine.
     let lease = f.store.lease();
     f.store
-        .ingest_layer(&lease, &mut &big.bytes[..], &big.info, &big.diff_id, &chain, None, &mut |_| {})
+        .ingest_layer(
+            &lease,
+            &mut &big.bytes[..],
+            &big.info,
+            &big.diff_id,
+            &chain,
+            None,
+            &mut |_| {},
+        )
         .unwrap();
     assert!(f.store.has_layer(&chain));
     drop(lease);
-    assert!(!f.store.has_layer(&chain), "an ended lease takes its unused layers along");
+    assert!(
+        !f.store.has_layer(&chain),
+        "an ended lease takes its unused layers along"
+    );
     assert_eq!(dir_count(&f.root.join("layers")), 0);
     assert_eq!(dir_count(&f.root.join("blobs/sha256")), 0);
     assert_clean(&f);
@@ -294,7 +381,15 @@ fn wrong_chain_id_is_refused_before_reading() {
     let lease = f.store.lease();
     let e = f
         .store
-        .ingest_layer(&lease, &mut &l.bytes[..], &l.info, &l.diff_id, &sha256_digest(b"x"), None, &mut |_| {})
+        .ingest_layer(
+            &lease,
+            &mut &l.bytes[..],
+            &l.info,
+            &l.diff_id,
+            &sha256_digest(b"x"),
+            None,
+            &mut |_| {},
+        )
         .unwrap_err();
     assert!(e.to_string().contains("chain ID"), "{e}");
     assert_clean(&f);
@@ -333,7 +428,13 @@ fn concurrent_ingests_of_the_same_layer_both_succeed_with_one_copy() {
 fn a_lease_keeps_a_shared_layer_while_the_other_image_is_removed() {
     let f = fixture();
     let layers = three_layers();
-    let a = pull(&f.store, &layers[..2], &config_for(&layers[..2], "a"), "a", Some("latest"));
+    let a = pull(
+        &f.store,
+        &layers[..2],
+        &config_for(&layers[..2], "a"),
+        "a",
+        Some("latest"),
+    );
     // A second pull shares the first two layers and is under way.
     let lease = f.store.lease();
     let chains = chains_of(&layers);
@@ -341,14 +442,21 @@ fn a_lease_keeps_a_shared_layer_while_the_other_image_is_removed() {
     assert!(f.store.protect(&lease, &chains[1]));
     assert!(!f.store.protect(&lease, &chains[2]));
     let items = f.store.remove_image("a", false, true, &|_| None).unwrap();
-    assert_eq!(deleted_ids(&items), vec![a.image_id.clone()], "pinned layers are not deleted");
+    assert_eq!(
+        deleted_ids(&items),
+        vec![a.image_id.clone()],
+        "pinned layers are not deleted"
+    );
     assert!(f.store.layer_path(&chains[0]).join("bin/sh").is_file());
     assert_eq!(layer_refcount(&f.store, &chains[1]), Some(0));
     assert_clean(&f);
     ingest(&f.store, &lease, &layers, 2).unwrap();
     let b = f
         .store
-        .register_pulled(lease, &pulled(&config_for(&layers, "b"), "b", Some("latest")))
+        .register_pulled(
+            lease,
+            &pulled(&config_for(&layers, "b"), "b", Some("latest")),
+        )
         .unwrap();
     assert_eq!(layer_refcount(&f.store, &chains[0]), Some(1));
     assert!(f.store.resolve("b").unwrap().id == b.image_id);
@@ -379,13 +487,20 @@ fn register_refuses_missing_or_unpinned_layers() {
         .unwrap_err();
     assert!(e.to_string().contains("is not stored"), "{e}");
     assert_eq!(f.store.count(), 0);
-    assert_eq!(dir_count(&f.root.join("layers")), 0, "the ended lease removed its layer");
+    assert_eq!(
+        dir_count(&f.root.join("layers")),
+        0,
+        "the ended lease removed its layer"
+    );
     // Stored but not pinned by this lease.
     pull(&f.store, &layers, &config, "x", Some("latest"));
     let lease = f.store.lease();
     let e = f
         .store
-        .register_pulled(lease, &pulled(&config_for(&layers, "y"), "y", Some("latest")))
+        .register_pulled(
+            lease,
+            &pulled(&config_for(&layers, "y"), "y", Some("latest")),
+        )
         .unwrap_err();
     assert!(e.to_string().contains("not pinned"), "{e}");
     // A manifest that does not match its digest.
@@ -404,21 +519,49 @@ fn register_sets_tag_and_digest_reports_up_to_date_and_moves_tags() {
     let f = fixture();
     let layers = three_layers();
     let old_config = config_for(&layers[..1], "old");
-    let old = pull(&f.store, &layers[..1], &old_config, "library/app", Some("1"));
+    let old = pull(
+        &f.store,
+        &layers[..1],
+        &old_config,
+        "library/app",
+        Some("1"),
+    );
     assert!(old.updated);
     let again = pull(&f.store, &layers[..1], &old_config, "app", Some("1"));
-    assert_eq!(again, RegisterOutcome { image_id: old.image_id.clone(), updated: false });
-    assert_eq!(layer_refcount(&f.store, &chains_of(&layers)[0]), Some(1), "re-pull does not count twice");
+    assert_eq!(
+        again,
+        RegisterOutcome {
+            image_id: old.image_id.clone(),
+            updated: false
+        }
+    );
+    assert_eq!(
+        layer_refcount(&f.store, &chains_of(&layers)[0]),
+        Some(1),
+        "re-pull does not count twice"
+    );
     // By digest: up to date too.
     let by_digest = pull(&f.store, &layers[..1], &old_config, "app", None);
     assert!(!by_digest.updated);
     // The tag moves to a newer image; the old one keeps its digest and turns dangling.
-    let new = pull(&f.store, &layers, &config_for(&layers, "new"), "app", Some("1"));
+    let new = pull(
+        &f.store,
+        &layers,
+        &config_for(&layers, "new"),
+        "app",
+        Some("1"),
+    );
     assert!(new.updated);
     assert_eq!(f.store.resolve("app:1").unwrap().id, new.image_id);
     let mut filters = std::collections::BTreeMap::new();
     filters.insert("dangling".to_string(), vec!["true".to_string()]);
-    let dangling = f.store.list(&ListOptions { all: false, filters }).unwrap();
+    let dangling = f
+        .store
+        .list(&ListOptions {
+            all: false,
+            filters,
+        })
+        .unwrap();
     assert_eq!(dangling.len(), 1);
     assert_eq!(dangling[0].id, old.image_id);
     let old_digest = pulled(&old_config, "x", None).repo_digest;
@@ -433,7 +576,10 @@ fn rmi_of_a_pulled_image_untags_name_at_digest_too() {
     let config = config_for(&layers, "r");
     let out = pull(&f.store, &layers, &config, "busybox", Some("latest"));
     let digest = pulled(&config, "x", None).repo_digest;
-    let items = f.store.remove_image("busybox", false, false, &|_| None).unwrap();
+    let items = f
+        .store
+        .remove_image("busybox", false, false, &|_| None)
+        .unwrap();
     assert_eq!(
         untagged_names(&items),
         vec!["busybox:latest".to_string(), format!("busybox@{digest}")]
@@ -451,7 +597,10 @@ fn rmi_of_a_pulled_image_untags_name_at_digest_too() {
         .remove_image(&format!("busybox@{digest}"), false, false, &|_| None)
         .unwrap();
     assert_eq!(untagged_names(&items), vec![format!("busybox@{digest}")]);
-    assert!(deleted_ids(&items).is_empty(), "the tag still holds the image");
+    assert!(
+        deleted_ids(&items).is_empty(),
+        "the tag still holds the image"
+    );
     assert!(f.store.resolve("busybox:latest").is_ok());
     assert_clean(&f);
 }
@@ -481,8 +630,14 @@ fn reopen_after_a_crash_mid_pull_cleans_up_and_keeps_live_images() {
     assert!(!store.has_layer(&chains_of(&layers)[2]));
     assert!(!store.content.exists(&layers[2].info.digest));
     assert_eq!(store.resolve("live:1").unwrap().id, live.image_id);
-    assert!(store.content.exists(&p.manifest.0), "the manifest of a live image stays");
-    assert!(store.content.exists(&p.index.as_ref().unwrap().0), "and its index");
+    assert!(
+        store.content.exists(&p.manifest.0),
+        "the manifest of a live image stays"
+    );
+    assert!(
+        store.content.exists(&p.index.as_ref().unwrap().0),
+        "and its index"
+    );
     assert!(store.content.exists(&layers[0].info.digest));
     assert_eq!(store.check().unwrap(), Vec::<String>::new());
     assert_eq!(
@@ -490,7 +645,9 @@ fn reopen_after_a_crash_mid_pull_cleans_up_and_keeps_live_images() {
         vec![format!("live@{}", sha256_digest(&index))]
     );
     // Removing the image takes its manifest and index along.
-    store.remove_image("live:1", false, false, &|_| None).unwrap();
+    store
+        .remove_image("live:1", false, false, &|_| None)
+        .unwrap();
     assert_eq!(dir_count(&f.root.join("blobs/sha256")), 0);
 }
 
@@ -525,7 +682,10 @@ fn push_plan_reuses_pulled_blobs_and_compresses_local_layers_once() {
     assert_eq!(sha256_digest(&p1.manifest), sha256_digest(&p2.manifest));
     assert_eq!(p1.config_digest, id);
     assert_eq!(sha256_digest(&p1.config), id);
-    assert_eq!(p1.manifest_media_type, "application/vnd.docker.distribution.manifest.v2+json");
+    assert_eq!(
+        p1.manifest_media_type,
+        "application/vnd.docker.distribution.manifest.v2+json"
+    );
     let l = &p1.layers[0];
     assert_eq!(l.blob.media_type, MEDIA_DOCKER_LAYER_GZIP);
     assert_eq!(l.diff_id, sha256_digest(&tar));
@@ -534,15 +694,24 @@ fn push_plan_reuses_pulled_blobs_and_compresses_local_layers_once() {
     assert_eq!(bytes.len() as u64, l.blob.size);
     assert_eq!(&bytes[4..8], &[0, 0, 0, 0], "gzip mtime is 0");
     let mut unz = Vec::new();
-    flate2::read::GzDecoder::new(&bytes[..]).read_to_end(&mut unz).unwrap();
+    flate2::read::GzDecoder::new(&bytes[..])
+        .read_to_end(&mut unz)
+        .unwrap();
     assert_eq!(unz, tar);
     let m: serde_json::Value = serde_json::from_slice(&p1.manifest).unwrap();
     assert_eq!(m["schemaVersion"], 2);
-    assert_eq!(m["config"]["mediaType"], "application/vnd.docker.container.image.v1+json");
+    assert_eq!(
+        m["config"]["mediaType"],
+        "application/vnd.docker.container.image.v1+json"
+    );
     assert_eq!(m["config"]["digest"], id.as_str());
     assert_eq!(m["layers"][0]["digest"], l.blob.digest.as_str());
     assert_eq!(m["layers"][0]["size"], l.blob.size);
-    assert_eq!(f.store.check().unwrap(), Vec::<String>::new(), "the gzip blob is known");
+    assert_eq!(
+        f.store.check().unwrap(),
+        Vec::<String>::new(),
+        "the gzip blob is known"
+    );
     // The same layer compressed in a fresh store gives the same digest (deterministic).
     let g = fixture();
     import(&g.store, &tar, Some("local:1"));
@@ -551,7 +720,13 @@ fn push_plan_reuses_pulled_blobs_and_compresses_local_layers_once() {
     // A pulled image pushes the very blobs it was pulled as.
     let layers = three_layers();
     let config = config_for(&layers, "p");
-    let out = pull(&f.store, &layers, &config, "registry.local:5000/app", Some("1"));
+    let out = pull(
+        &f.store,
+        &layers,
+        &config,
+        "registry.local:5000/app",
+        Some("1"),
+    );
     let plan = f.store.push_plan(&out.image_id).unwrap();
     for (pl, l) in plan.layers.iter().zip(&layers) {
         assert_eq!(pl.blob.digest, l.info.digest);
@@ -559,7 +734,10 @@ fn push_plan_reuses_pulled_blobs_and_compresses_local_layers_once() {
         assert_eq!(fs::read(&pl.path).unwrap(), l.bytes);
     }
     assert_eq!(plan.layers[1].blob.media_type, MEDIA_OCI_LAYER_ZSTD);
-    assert_eq!(plan.layers[2].blob.media_type, "application/vnd.docker.image.rootfs.diff.tar");
+    assert_eq!(
+        plan.layers[2].blob.media_type,
+        "application/vnd.docker.image.rootfs.diff.tar"
+    );
 
     // After the push, the daemon records the manifest digest.
     let name = Reference::parse_normalized("localhost:5000/local").unwrap();
@@ -569,14 +747,22 @@ fn push_plan_reuses_pulled_blobs_and_compresses_local_layers_once() {
         f.store.inspect("local:1").unwrap().repo_digests,
         vec![format!("localhost:5000/local@{d}")]
     );
-    assert!(f.store.add_repo_digest(&name, &d, &sha256_digest(b"nope")).is_err());
+    assert!(f
+        .store
+        .add_repo_digest(&name, &d, &sha256_digest(b"nope"))
+        .is_err());
     // Removing the local image takes the tar and the gzip blob along.
     // (`rmi local:1` only untags: the digest reference of another repository stays, as
     // in Docker.)
-    let items = f.store.remove_image("local:1", false, false, &|_| None).unwrap();
+    let items = f
+        .store
+        .remove_image("local:1", false, false, &|_| None)
+        .unwrap();
     assert!(deleted_ids(&items).is_empty());
     f.store.remove_image(&id, true, false, &|_| None).unwrap();
-    f.store.remove_image("registry.local:5000/app:1", false, false, &|_| None).unwrap();
+    f.store
+        .remove_image("registry.local:5000/app:1", false, false, &|_| None)
+        .unwrap();
     assert_eq!(dir_count(&f.root.join("blobs/sha256")), 0);
     assert_clean(&f);
 }
@@ -592,7 +778,9 @@ fn layers_sharing_a_diff_id_keep_their_blob_until_both_go() {
     let lb = vec![base_b, top.clone()];
     pull(&f.store, &la, &config_for(&la, "a"), "a", Some("1"));
     pull(&f.store, &lb, &config_for(&lb, "b"), "b", Some("1"));
-    f.store.remove_image("a:1", false, false, &|_| None).unwrap();
+    f.store
+        .remove_image("a:1", false, false, &|_| None)
+        .unwrap();
     assert!(f.store.content.exists(&top.info.digest));
     let (tar, _) = f.store.layer_tar(&chains_of(&lb)[1]).unwrap();
     assert_eq!(read_all(tar), top.tar);
@@ -607,7 +795,10 @@ fn ingest_speed_smoke() {
     let files: Vec<(String, Vec<u8>)> = (0..50)
         .map(|i| (format!("d/f{i}"), vec![(i % 251) as u8; 64 * 1024]))
         .collect();
-    let refs: Vec<(&str, &[u8])> = files.iter().map(|(n, d)| (n.as_str(), d.as_slice())).collect();
+    let refs: Vec<(&str, &[u8])> = files
+        .iter()
+        .map(|(n, d)| (n.as_str(), d.as_slice()))
+        .collect();
     let l = blob(layer_tar(&refs), Compression::Zstd);
     let lease = f.store.lease();
     let mut r = Flaky {
@@ -616,7 +807,15 @@ fn ingest_speed_smoke() {
         fail_at: None,
     };
     f.store
-        .ingest_layer(&lease, &mut r, &l.info, &l.diff_id, &l.diff_id, None, &mut |_| {})
+        .ingest_layer(
+            &lease,
+            &mut r,
+            &l.info,
+            &l.diff_id,
+            &l.diff_id,
+            None,
+            &mut |_| {},
+        )
         .unwrap();
     assert_eq!(
         format!("sha256:{}", hex::encode(sha2::Sha256::digest(&l.bytes))),

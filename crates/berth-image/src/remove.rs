@@ -1,7 +1,6 @@
 //! `tag` and `remove` (`docker tag`, `docker rmi`) with moby's semantics
 //! (`daemon/images/image_delete.go`).
 
-
 use berth_api::ImageDeleteItem;
 use redb::ReadableTable;
 
