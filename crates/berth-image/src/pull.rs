@@ -8,12 +8,18 @@
 //!                        └─▶ decoder (gzip | zstd | none) ─▶ TarHasher (diff ID) ─▶ unpack_layer (tmp/layer-*)
 //! ```
 //!
-//! At EOF the size, the blob digest and the diff ID are checked; the blob is fsynced once
-//! and the unpacked directory flushed with one `syncfs` (no fsync per file); then, under
-//! the write lock, both are renamed into place and the layer recorded with reference
+//! At EOF the size, the blob digest and the diff ID are checked; then, under the write
+//! lock, blob and directory are renamed into place and the layer recorded with reference
 //! count 0, pinned by the pull's [`Lease`]. Any error drops the temp file and directory.
-//! [`ImageStore::register_pulled`] then writes the config, manifest and index blobs and
-//! the image record in one transaction, and ends the lease.
+//! [`ImageStore::register_pulled`] then flushes the filesystem once (`syncfs`), writes the
+//! config, manifest and index blobs and the image record in one transaction, and ends the
+//! lease.
+//!
+//! Durability: no fsync per file or per layer. A layer recorded with count 0 is removed
+//! by the next `open` (no lease survives a restart), so its files only need to be on disk
+//! once an image uses it, and the one `syncfs` in `register_pulled` (which also covers
+//! layers other pulls wrote) comes before that record. Process crashes (a killed daemon)
+//! lose nothing written to the page cache either way.
 
 use std::fs;
 use std::io::{self, BufReader, BufWriter, Read, Write};
@@ -240,7 +246,7 @@ impl ImageStore {
             .out
             .into_inner()
             .map_err(|e| io_err(format!("writing layer {}", blob.digest))(e.into_error()))?;
-        let sealed = writer.seal()?;
+        let sealed = writer.seal_unsynced()?;
         if read != blob.size {
             return Err(ImageError::InvalidArgument(format!(
                 "layer {}: size mismatch: expected {} bytes, got {read}",
@@ -260,8 +266,8 @@ impl ImageStore {
                 blob.digest, streamed.tar_digest
             )));
         }
-        sync_filesystem(dir.path())?;
-
+        // No fsync here: a layer with count 0 does not survive a restart, and
+        // `register_pulled` flushes the filesystem once before an image refers to it.
         let _g = self.lock();
         if self.has_layer(chain_id) {
             self.leases.pin(lease, chain_id);
@@ -342,6 +348,9 @@ impl ImageStore {
         let digest_ref =
             Reference::parse_normalized(&format!("{}@{}", name.name(), image.repo_digest))?;
         let chains = chain_ids(&config.rootfs.diff_ids);
+        // One flush for every layer blob and directory of the pull (they were written
+        // without fsync), before the record that makes them part of an image.
+        sync_filesystem(&self.layers)?;
 
         let _g = self.lock();
         for chain in &chains {
