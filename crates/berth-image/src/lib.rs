@@ -1,7 +1,9 @@
 //! Berth's image store.
 //!
 //! On disk, under the daemon's `--root`:
-//! - `blobs/sha256/<hex>`: content store (image configs, manifests, layer tars);
+//! - `blobs/sha256/<hex>`: content store (image configs, manifests and indexes, local
+//!   layers' uncompressed tars, pulled layers' compressed blobs as the registry served
+//!   them, and the gzip blobs made when a local layer is first pushed);
 //! - `layers/<chain-id-hex>/`: one unpacked read-only layer, shared by every image that
 //!   has it (overlay whiteouts already converted);
 //! - `tmp/`: ingest area (write, fsync, verify digest, rename).
@@ -20,12 +22,25 @@
 //! store.commit(&CommitOptions { parent, upper, .. })?;     // container upper dir → new image
 //! store.save(&names, &mut writer)?; store.load(&mut reader)?;  // docker save / load archives
 //! store.disk_usage()?; store.check()?;                     // system df, system check
+//!
+//! // pull (from spawn_blocking, several layers at once):
+//! let lease = store.lease();
+//! if !(store.has_layer(&chain) && store.protect(&lease, &chain)) {   // "Already exists"
+//!     store.ingest_layer(&lease, &mut reader, &blob, &diff_id, &chain, parent, &mut |n| ..)?;
+//! }
+//! let out = store.register_pulled(lease, &PulledImage { .. })?;  // out.updated: "Downloaded newer image"
+//! // push:
+//! let plan = store.push_plan("localhost:5000/app:1")?;      // blobs + schema2 manifest
+//! store.add_repo_digest(&name, &manifest_digest, &plan.config_digest)?;
+//! let (tar, size) = store.layer_tar(&chain)?;               // any layer's uncompressed tar
 //! ```
 //!
 //! Modules: [`reference`](mod@reference) (Docker's reference grammar), [`content`] (blobs), [`unpack`] /
 //! [`pack`] (layer tar ↔ directory with overlay whiteouts), [`schema`] (metadata tables),
-//! [`changes`] (Dockerfile `--change` instructions); import, commit, archive (save/load),
-//! query (list/inspect/history) and remove (tag/rmi) implement the operations.
+//! [`changes`] (Dockerfile `--change` instructions), [`compression`] (layer media types
+//! and decoders); import, commit, archive (save/load), query (list/inspect/history),
+//! remove (tag/rmi), pull (ingest from a registry stream, leases in `lease`) and push
+//! (push plans) implement the operations.
 
 mod archive;
 pub mod changes;
