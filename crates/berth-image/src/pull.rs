@@ -23,6 +23,7 @@
 
 use std::fs;
 use std::io::{self, BufReader, BufWriter, Read, Write};
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 
 use sha2::{Digest, Sha256};
 
@@ -392,29 +393,119 @@ impl ImageStore {
     }
 }
 
-/// The streaming pass: decompress, hash and unpack, then read both streams to their end
-/// (tar padding counts in the diff ID, trailing bytes in the blob digest).
+/// Decompressed bytes handed from the decoding thread to the unpacking thread.
+const CHUNK: usize = 128 * 1024;
+/// Chunks in flight between the two threads (bounds the memory of one ingest).
+const CHUNKS_IN_FLIGHT: usize = 8;
+
+/// The unpacking thread's view of the decompressed stream: chunks from a channel, handed
+/// back for reuse once read. A closed channel is the end of the stream.
+struct ChunkReader {
+    rx: Receiver<Vec<u8>>,
+    recycle: SyncSender<Vec<u8>>,
+    current: Vec<u8>,
+    pos: usize,
+}
+
+impl Read for ChunkReader {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        while self.pos == self.current.len() {
+            let Ok(next) = self.rx.recv() else {
+                return Ok(0);
+            };
+            let done = std::mem::replace(&mut self.current, next);
+            let _ = self.recycle.try_send(done);
+            self.pos = 0;
+        }
+        let n = buf.len().min(self.current.len() - self.pos);
+        buf[..n].copy_from_slice(&self.current[self.pos..self.pos + n]);
+        self.pos += n;
+        Ok(n)
+    }
+}
+
+/// Reads until `buf` is full or the stream ends; the count read.
+fn read_full(r: &mut dyn Read, buf: &mut [u8]) -> io::Result<usize> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        match r.read(&mut buf[filled..]) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(filled)
+}
+
+/// The unpacking half: hash the tar (diff ID), unpack it into `dir`, then read the
+/// stream to its end (the tar's end padding counts in the diff ID).
+fn unpack_stream(
+    reader: ChunkReader,
+    dir: &std::path::Path,
+) -> Result<(String, u64, u64), ImageError> {
+    let mut tar = TarHasher {
+        inner: reader,
+        hasher: Sha256::new(),
+        size: 0,
+    };
+    let stats = unpack_layer(&mut tar, dir)?;
+    io::copy(&mut tar, &mut io::sink())
+        .map_err(|e| ImageError::InvalidArgument(format!("invalid tar stream: {e}")))?;
+    let digest = format!("sha256:{}", hex::encode(tar.hasher.finalize()));
+    Ok((digest, tar.size, stats.size))
+}
+
+/// The streaming pass, on two threads so that decompression overlaps the unpacking:
+/// this thread reads the blob (tee: blob file + digest), decompresses it and passes the
+/// tar in chunks to a scoped thread that hashes and unpacks it. Both streams are read to
+/// their end (trailing bytes count in the blob digest). An error on this side (reader,
+/// decompression) wins over what the unpacker makes of the stream it cut short.
 fn stream_layer(
     tee: &mut CountingTee<'_>,
     compression: Compression,
     dir: &std::path::Path,
 ) -> Result<Streamed, ImageError> {
     let mut buffered = BufReader::with_capacity(READ_BUFFER, tee);
-    let (tar_digest, tar_size, content_size) = {
-        let decoder = compression
-            .decoder(&mut buffered)
-            .map_err(|e| ImageError::InvalidArgument(format!("invalid layer stream: {e}")))?;
-        let mut tar = TarHasher {
-            inner: decoder,
-            hasher: Sha256::new(),
-            size: 0,
-        };
-        let stats = unpack_layer(&mut tar, dir)?;
-        io::copy(&mut tar, &mut io::sink())
-            .map_err(|e| ImageError::InvalidArgument(format!("invalid tar stream: {e}")))?;
-        let digest = format!("sha256:{}", hex::encode(tar.hasher.finalize()));
-        (digest, tar.size, stats.size)
-    };
+    let (full_tx, full_rx) = sync_channel::<Vec<u8>>(CHUNKS_IN_FLIGHT);
+    let (empty_tx, empty_rx) = sync_channel::<Vec<u8>>(CHUNKS_IN_FLIGHT + 2);
+    let (decoded, unpacked) = std::thread::scope(|s| {
+        let unpacker = s.spawn(move || {
+            unpack_stream(
+                ChunkReader {
+                    rx: full_rx,
+                    recycle: empty_tx,
+                    current: Vec::new(),
+                    pos: 0,
+                },
+                dir,
+            )
+        });
+        let decoded = (|| -> io::Result<()> {
+            let mut decoder = compression.decoder(&mut buffered)?;
+            loop {
+                let mut chunk = empty_rx.try_recv().unwrap_or_default();
+                chunk.resize(CHUNK, 0);
+                let n = read_full(&mut decoder, &mut chunk)?;
+                if n == 0 {
+                    return Ok(());
+                }
+                chunk.truncate(n);
+                if full_tx.send(chunk).is_err() {
+                    return Ok(()); // the unpacker stopped: its error tells why.
+                }
+            }
+        })();
+        drop(full_tx);
+        let unpacked = unpacker.join().unwrap_or_else(|_| {
+            Err(ImageError::InvalidArgument(
+                "layer unpacking failed unexpectedly".into(),
+            ))
+        });
+        (decoded, unpacked)
+    });
+    decoded.map_err(|e| ImageError::InvalidArgument(format!("invalid layer stream: {e}")))?;
+    let (tar_digest, tar_size, content_size) = unpacked?;
     io::copy(&mut buffered, &mut io::sink())
         .map_err(|e| ImageError::InvalidArgument(format!("invalid layer stream: {e}")))?;
     Ok(Streamed {
