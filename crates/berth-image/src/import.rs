@@ -329,6 +329,7 @@ impl ImageStore {
                                     refcount: 0,
                                     blob: None,
                                     tar_size: new_size.1,
+                                    sources: Vec::new(),
                                 }
                             }
                         };

@@ -290,6 +290,7 @@ impl ImageStore {
             refcount: 0,
             blob: Some(blob.clone()),
             tar_size: streamed.tar_size,
+            sources: Vec::new(),
         };
         let record = || -> Result<(), ImageError> {
             let txn = self.db.begin_write()?;
@@ -386,11 +387,37 @@ impl ImageStore {
         let manifests: Vec<String> = blobs.iter().map(|(d, _)| d.to_string()).collect();
         let sizes = vec![None; chains.len()];
         self.write_image_records(&id, &config, &chains, &sizes, &refs, &manifests)?;
+        // The repository holds every layer blob its manifest names.
+        let served = manifest_layer_digests(manifest_bytes);
+        let held: Vec<(String, String)> = chains
+            .iter()
+            .zip(&served)
+            .map(|(c, d)| (c.clone(), d.clone()))
+            .collect();
+        // A hint for cross-repository mounts: not worth failing the pull over.
+        let _ = self.add_layer_sources(&held, &name.name());
         Ok(RegisterOutcome {
             updated: before.as_deref() != Some(id.as_str()),
             image_id: id,
         })
     }
+}
+
+/// The layer digests an image manifest lists, in order (empty if it does not parse).
+fn manifest_layer_digests(manifest: &[u8]) -> Vec<String> {
+    #[derive(serde::Deserialize)]
+    struct Desc {
+        #[serde(default)]
+        digest: String,
+    }
+    #[derive(serde::Deserialize)]
+    struct Manifest {
+        #[serde(default)]
+        layers: Vec<Desc>,
+    }
+    serde_json::from_slice::<Manifest>(manifest)
+        .map(|m| m.layers.into_iter().map(|d| d.digest).collect())
+        .unwrap_or_default()
 }
 
 /// Decompressed bytes handed from the decoding thread to the unpacking thread.

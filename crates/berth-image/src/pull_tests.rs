@@ -83,12 +83,15 @@ fn ingest(store: &ImageStore, lease: &Lease, layers: &[Blob], i: usize) -> Resul
     )
 }
 
-fn pulled(config: &[u8], name: &str, tag: Option<&str>) -> PulledImage {
-    let manifest = format!(
-        r#"{{"schemaVersion":2,"config":"{}"}}"#,
-        sha256_digest(config)
-    )
-    .into_bytes();
+/// What a registry would have served for `layers` under `config`: a schema2 manifest.
+fn pulled(config: &[u8], layers: &[Blob], name: &str, tag: Option<&str>) -> PulledImage {
+    let manifest = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
+        "config": {"mediaType": "application/vnd.docker.container.image.v1+json", "size": config.len(), "digest": sha256_digest(config)},
+        "layers": layers.iter().map(|l| serde_json::json!({"mediaType": l.info.media_type, "size": l.info.size, "digest": l.info.digest})).collect::<Vec<_>>(),
+    });
+    let manifest = serde_json::to_vec(&manifest).unwrap();
     let md = sha256_digest(&manifest);
     PulledImage {
         config: config.to_vec(),
@@ -116,7 +119,7 @@ fn pull(
         ingest(store, &lease, layers, i).unwrap();
     }
     store
-        .register_pulled(lease, &pulled(config, name, tag))
+        .register_pulled(lease, &pulled(config, layers, name, tag))
         .unwrap()
 }
 
@@ -188,7 +191,10 @@ fn ingests_gzip_zstd_and_plain_layers_and_registers_the_image() {
     assert_clean(&f);
     let out = f
         .store
-        .register_pulled(lease, &pulled(&config, "example.com/team/app", Some("v1")))
+        .register_pulled(
+            lease,
+            &pulled(&config, &layers, "example.com/team/app", Some("v1")),
+        )
         .unwrap();
     assert_eq!(out.image_id, sha256_digest(&config));
     assert!(out.updated);
@@ -224,7 +230,7 @@ fn ingests_gzip_zstd_and_plain_layers_and_registers_the_image() {
     );
     let digest_ref = format!(
         "example.com/team/app@{}",
-        pulled(&config, "x", None).repo_digest
+        pulled(&config, &layers, "x", None).repo_digest
     );
     let inspect = f.store.inspect(&img.id).unwrap();
     assert_eq!(inspect.repo_digests, vec![digest_ref.clone()]);
@@ -412,7 +418,7 @@ fn concurrent_ingests_of_the_same_layer_both_succeed_with_one_copy() {
                     ingest(store, &lease, layers, i).unwrap();
                 }
                 store
-                    .register_pulled(lease, &pulled(config, name, Some("latest")))
+                    .register_pulled(lease, &pulled(config, layers, name, Some("latest")))
                     .unwrap();
             });
         }
@@ -455,7 +461,7 @@ fn a_lease_keeps_a_shared_layer_while_the_other_image_is_removed() {
         .store
         .register_pulled(
             lease,
-            &pulled(&config_for(&layers, "b"), "b", Some("latest")),
+            &pulled(&config_for(&layers, "b"), &layers, "b", Some("latest")),
         )
         .unwrap();
     assert_eq!(layer_refcount(&f.store, &chains[0]), Some(1));
@@ -483,7 +489,7 @@ fn register_refuses_missing_or_unpinned_layers() {
     ingest(&f.store, &lease, &layers, 0).unwrap();
     let e = f
         .store
-        .register_pulled(lease, &pulled(&config, "x", Some("latest")))
+        .register_pulled(lease, &pulled(&config, &layers, "x", Some("latest")))
         .unwrap_err();
     assert!(e.to_string().contains("is not stored"), "{e}");
     assert_eq!(f.store.count(), 0);
@@ -499,7 +505,7 @@ fn register_refuses_missing_or_unpinned_layers() {
         .store
         .register_pulled(
             lease,
-            &pulled(&config_for(&layers, "y"), "y", Some("latest")),
+            &pulled(&config_for(&layers, "y"), &layers, "y", Some("latest")),
         )
         .unwrap_err();
     assert!(e.to_string().contains("not pinned"), "{e}");
@@ -508,7 +514,7 @@ fn register_refuses_missing_or_unpinned_layers() {
     for c in chains_of(&layers) {
         assert!(f.store.protect(&lease, &c));
     }
-    let mut p = pulled(&config, "x", Some("latest"));
+    let mut p = pulled(&config, &layers, "x", Some("latest"));
     p.manifest.1.push(b' ');
     assert!(f.store.register_pulled(lease, &p).is_err());
     assert_clean(&f);
@@ -564,7 +570,7 @@ fn register_sets_tag_and_digest_reports_up_to_date_and_moves_tags() {
         .unwrap();
     assert_eq!(dangling.len(), 1);
     assert_eq!(dangling[0].id, old.image_id);
-    let old_digest = pulled(&old_config, "x", None).repo_digest;
+    let old_digest = pulled(&old_config, &layers[..1], "x", None).repo_digest;
     assert_eq!(dangling[0].repo_digests, vec![format!("app@{old_digest}")]);
     assert_clean(&f);
 }
@@ -575,7 +581,7 @@ fn rmi_of_a_pulled_image_untags_name_at_digest_too() {
     let layers = three_layers();
     let config = config_for(&layers, "r");
     let out = pull(&f.store, &layers, &config, "busybox", Some("latest"));
-    let digest = pulled(&config, "x", None).repo_digest;
+    let digest = pulled(&config, &layers, "x", None).repo_digest;
     let items = f
         .store
         .remove_image("busybox", false, false, &|_| None)
@@ -610,7 +616,7 @@ fn reopen_after_a_crash_mid_pull_cleans_up_and_keeps_live_images() {
     let f = fixture();
     let layers = three_layers();
     let config = config_for(&layers[..2], "live");
-    let mut p = pulled(&config, "live", Some("1"));
+    let mut p = pulled(&config, &layers[..2], "live", Some("1"));
     let index = br#"{"schemaVersion":2,"manifests":[]}"#.to_vec();
     p.index = Some((sha256_digest(&index), index.clone()));
     p.repo_digest = sha256_digest(&index);
@@ -734,6 +740,27 @@ fn push_plan_reuses_pulled_blobs_and_compresses_local_layers_once() {
         assert_eq!(fs::read(&pl.path).unwrap(), l.bytes);
     }
     assert_eq!(plan.layers[1].blob.media_type, MEDIA_OCI_LAYER_ZSTD);
+    // The repository pulled from holds the blobs: a push elsewhere can mount them.
+    for pl in &plan.layers {
+        assert_eq!(pl.sources, vec!["registry.local:5000/app".to_string()]);
+    }
+    let other = Reference::parse_normalized("registry.local:5000/other").unwrap();
+    f.store
+        .add_repo_digest(&other, &sha256_digest(&plan.manifest), &out.image_id)
+        .unwrap();
+    let plan = f.store.push_plan(&out.image_id).unwrap();
+    assert_eq!(
+        plan.layers[0].sources,
+        vec![
+            "registry.local:5000/other".to_string(),
+            "registry.local:5000/app".to_string()
+        ],
+        "most recent first"
+    );
+    assert!(
+        p1.layers[0].sources.is_empty(),
+        "a local layer has no source before a push"
+    );
     assert_eq!(
         plan.layers[2].blob.media_type,
         "application/vnd.docker.image.rootfs.diff.tar"
@@ -761,7 +788,7 @@ fn push_plan_reuses_pulled_blobs_and_compresses_local_layers_once() {
     assert!(deleted_ids(&items).is_empty());
     f.store.remove_image(&id, true, false, &|_| None).unwrap();
     f.store
-        .remove_image("registry.local:5000/app:1", false, false, &|_| None)
+        .remove_image(&out.image_id, true, false, &|_| None)
         .unwrap();
     assert_eq!(dir_count(&f.root.join("blobs/sha256")), 0);
     assert_clean(&f);

@@ -20,6 +20,8 @@ use crate::{ImageError, ImageStore};
 
 pub const MEDIA_DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
 pub const MEDIA_DOCKER_CONFIG: &str = "application/vnd.docker.container.image.v1+json";
+/// Sources remembered per layer blob.
+const MAX_SOURCES: usize = 8;
 
 /// Everything a push uploads, in order: layers, config, then the manifest.
 #[derive(Debug, Clone)]
@@ -43,6 +45,10 @@ pub struct PushLayer {
     pub path: PathBuf,
     /// The layer's diff ID (uncompressed tar digest).
     pub diff_id: String,
+    /// Repositories (normalized names, `docker.io/library/busybox`) known to hold the
+    /// blob, for a cross-repository mount (`?mount=<digest>&from=<repo path>` when on the
+    /// same registry); most recent first.
+    pub sources: Vec<String>,
 }
 
 #[derive(Serialize)]
@@ -93,6 +99,7 @@ impl ImageStore {
                     ..blob
                 },
                 diff_id: lm.diff_id.clone(),
+                sources: lm.sources.iter().rev().cloned().collect(),
             });
         }
         let manifest = docker_json(&Schema2Manifest {
@@ -121,7 +128,8 @@ impl ImageStore {
         })
     }
 
-    /// Records `name@digest` as a RepoDigest of `image_id` (after a push, as Docker does).
+    /// Records `name@digest` as a RepoDigest of `image_id` (after a push, as Docker does),
+    /// and `name` as a source of each of the image's layer blobs.
     pub fn add_repo_digest(
         &self,
         name: &Reference,
@@ -131,13 +139,55 @@ impl ImageStore {
         let r = Reference::parse_normalized(&format!("{}@{digest}", name.name()))?;
         let _g = self.lock();
         let txn = self.db.begin_write()?;
-        {
+        let chains = {
             let images = txn.open_table(IMAGES)?;
-            if images.get(image_id)?.is_none() {
-                return Err(ImageError::NotFound(image_id.to_string()));
-            }
+            let meta: crate::schema::ImageMeta = match images.get(image_id)? {
+                Some(v) => decode(v.value(), "image record")?,
+                None => return Err(ImageError::NotFound(image_id.to_string())),
+            };
             txn.open_table(TAGS)?
                 .insert(r.to_string().as_str(), image_id)?;
+            meta.chain_ids
+        };
+        txn.commit()?;
+        // Sources are a hint for cross-repository mounts: the digest is recorded anyway.
+        let held: Vec<(String, String)> = chains
+            .into_iter()
+            .filter_map(|c| {
+                let b = self.layer_meta(&c).ok()?.blob?;
+                Some((c, b.digest))
+            })
+            .collect();
+        let _ = self.add_layer_sources(&held, &name.name());
+        Ok(())
+    }
+
+    /// Adds `repo` (most recent last, at most [`MAX_SOURCES`] kept) to the sources of
+    /// each `(chain, blob digest)` whose recorded blob is that digest. The caller holds
+    /// the write lock.
+    pub(crate) fn add_layer_sources(
+        &self,
+        held: &[(String, String)],
+        repo: &str,
+    ) -> Result<(), ImageError> {
+        let txn = self.db.begin_write()?;
+        {
+            let mut layers = txn.open_table(LAYERS)?;
+            for (chain, digest) in held {
+                let Some(v) = layers.get(chain.as_str())?.map(|v| v.value().to_vec()) else {
+                    continue;
+                };
+                let mut lm: LayerMeta = decode(&v, "layer record")?;
+                if lm.blob.as_ref().map(|b| &b.digest) != Some(digest) {
+                    continue;
+                }
+                lm.sources.retain(|s| s != repo);
+                lm.sources.push(repo.to_string());
+                if lm.sources.len() > MAX_SOURCES {
+                    lm.sources.remove(0);
+                }
+                layers.insert(chain.as_str(), encode(&lm).as_slice())?;
+            }
         }
         txn.commit()?;
         Ok(())

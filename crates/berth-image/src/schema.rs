@@ -92,6 +92,10 @@ pub struct LayerMeta {
     /// Bytes of the uncompressed tar (0 in records written before pulls existed: then
     /// the tar blob's file size is the answer).
     pub tar_size: u64,
+    /// Repositories (normalized names, `docker.io/library/busybox`) known to hold
+    /// [`LayerMeta::blob`]: the ones it was pulled from or pushed to. A push offers them
+    /// for a cross-repository mount.
+    pub sources: Vec<String>,
 }
 
 /// A blob as a registry descriptor names it.
