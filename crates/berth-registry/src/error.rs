@@ -221,6 +221,13 @@ fn describe_cause(err: &reqwest::Error, host: &str, addr: &str) -> String {
         source = e.source();
     }
     let all = texts.join(": ");
+    // The rustls error may sit behind wrappers that hide it from `source()`.
+    if all.contains("InvalidContentType") {
+        return "http: server gave HTTP response to HTTPS client".to_string();
+    }
+    if all.contains("UnknownIssuer") {
+        return "tls: failed to verify certificate: x509: certificate signed by unknown authority".into();
+    }
     if all.contains("dns error") || all.contains("failed to lookup address") {
         return format!("dial tcp: lookup {host}: no such host");
     }
