@@ -530,7 +530,19 @@ impl RegistryClient {
             .send(repo, Method::GET, &url, &[], &|r| r.header("Accept", MANIFEST_ACCEPT))
             .await?;
         if !resp.status().is_success() {
-            return Err(pull_error(api_error(resp).await, reference, repo.mirror));
+            let api = api_error(resp).await;
+            // distribution answers MANIFEST_UNKNOWN for unknown repositories too; on a
+            // mirror, ask the tag list whether the repository exists, so a missing name
+            // gets Docker Hub's "pull access denied" as it would without the mirror.
+            if repo.mirror && api.code() == "MANIFEST_UNKNOWN" && !self.repository_exists(repo).await {
+                let unknown = ApiError::from_response(
+                    404,
+                    None,
+                    br#"{"errors":[{"code":"NAME_UNKNOWN","message":"repository name not known to registry"}]}"#,
+                );
+                return Err(pull_error(unknown, reference, true));
+            }
+            return Err(pull_error(api, reference, repo.mirror));
         }
         let content_type = resp
             .headers()
@@ -594,6 +606,15 @@ impl RegistryClient {
             config,
             layers,
         })
+    }
+
+    /// False when the registry says the repository's name is unknown.
+    async fn repository_exists(&self, repo: &Repository) -> bool {
+        let Ok(url) = repo.url("tags/list") else { return true };
+        match self.send(repo, Method::GET, &url, &[], &|r| r).await {
+            Ok(resp) if resp.status().as_u16() == 404 => api_error(resp).await.code() != "NAME_UNKNOWN",
+            _ => true,
+        }
     }
 
     /// All tags of a repository (`pull -a`), following `Link` pagination.
