@@ -83,18 +83,27 @@ impl Challenge {
             }
             params.push((key.to_lowercase(), value));
         }
-        Some(Challenge { scheme: scheme.to_lowercase(), params })
+        Some(Challenge {
+            scheme: scheme.to_lowercase(),
+            params,
+        })
     }
 
     pub fn param(&self, key: &str) -> Option<&str> {
-        self.params.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+        self.params
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
     }
 }
 
 /// `Basic base64(user:pass)`.
 pub fn basic_header(user: &str, password: &str) -> String {
     let raw = format!("{user}:{password}");
-    format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(raw))
+    format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(raw)
+    )
 }
 
 #[derive(Deserialize, Default)]
@@ -165,11 +174,13 @@ impl TokenCache {
                 }
             }
         }
-        let realm_url = url::Url::parse(realm).map_err(|e| {
-            RegistryError::Registry(format!("invalid token realm {realm:?}: {e}"))
-        })?;
-        self.fetches.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let identity = auth.map(|a| a.identity_token.as_str()).filter(|t| !t.is_empty());
+        let realm_url = url::Url::parse(realm)
+            .map_err(|e| RegistryError::Registry(format!("invalid token realm {realm:?}: {e}")))?;
+        self.fetches
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let identity = auth
+            .map(|a| a.identity_token.as_str())
+            .filter(|t| !t.is_empty());
         let (method, request) = if let Some(refresh) = identity {
             let mut form: Vec<(&str, &str)> = vec![
                 ("grant_type", "refresh_token"),
@@ -187,7 +198,10 @@ impl TokenCache {
             (
                 reqwest::Method::POST,
                 http.post(realm_url.clone())
-                    .header("Content-Type", "application/x-www-form-urlencoded; charset=utf-8")
+                    .header(
+                        "Content-Type",
+                        "application/x-www-form-urlencoded; charset=utf-8",
+                    )
                     .body(body),
             )
         } else {
@@ -226,7 +240,10 @@ impl TokenCache {
             .get("www-authenticate")
             .and_then(|v| v.to_str().ok())
             .map(str::to_string);
-        let body = resp.bytes().await.map_err(|e| transport_error(&method, &realm_url, &e))?;
+        let body = resp
+            .bytes()
+            .await
+            .map_err(|e| transport_error(&method, &realm_url, &e))?;
         if !(200..300).contains(&status) {
             let api = ApiError::from_response(status, www.as_deref(), &body);
             return Err(if api.code() == "UNAUTHORIZED" || status == 401 {
@@ -238,9 +255,15 @@ impl TokenCache {
         let answer: TokenAnswer = serde_json::from_slice(&body).map_err(|e| {
             RegistryError::Registry(format!("unable to decode token response: {e}"))
         })?;
-        let token = if !answer.access_token.is_empty() { answer.access_token } else { answer.token };
+        let token = if !answer.access_token.is_empty() {
+            answer.access_token
+        } else {
+            answer.token
+        };
         if token.is_empty() {
-            return Err(RegistryError::Registry("authorization server did not include a token in the response".into()));
+            return Err(RegistryError::Registry(
+                "authorization server did not include a token in the response".into(),
+            ));
         }
         let lifetime = Duration::from_secs(answer.expires_in).max(DEFAULT_TOKEN_LIFETIME);
         // Refresh a little early so a token does not expire in flight.

@@ -48,7 +48,10 @@ struct State {
 }
 
 fn verification_failed(desc: &Descriptor) -> RegistryError {
-    RegistryError::Verification(format!("filesystem layer verification failed for digest {}", desc.digest))
+    RegistryError::Verification(format!(
+        "filesystem layer verification failed for digest {}",
+        desc.digest
+    ))
 }
 
 impl State {
@@ -59,7 +62,11 @@ impl State {
         let resp = self
             .client
             .send(&self.repo, Method::GET, &url, &[], &move |r| {
-                if offset > 0 { r.header("Range", format!("bytes={offset}-")) } else { r }
+                if offset > 0 {
+                    r.header("Range", format!("bytes={offset}-"))
+                } else {
+                    r
+                }
             })
             .await?;
         let status = resp.status().as_u16();
@@ -126,7 +133,11 @@ impl State {
                     return Some(Ok(chunk));
                 }
                 Some(Err(e)) => {
-                    tracing::debug!("download of {} interrupted at {}: {e}", self.desc.digest, self.offset);
+                    tracing::debug!(
+                        "download of {} interrupted at {}: {e}",
+                        self.desc.digest,
+                        self.offset
+                    );
                     self.body = None;
                     if self.retries >= MAX_RETRIES {
                         self.done = true;
@@ -178,18 +189,29 @@ impl RegistryClient {
             done: false,
         };
         if !desc.digest.starts_with("sha256:") {
-            let err = RegistryError::InvalidArgument(format!("unsupported digest algorithm: {}", desc.digest));
-            return BlobStream { inner: Box::pin(futures_util::stream::once(async move { Err(err) })) };
+            let err = RegistryError::InvalidArgument(format!(
+                "unsupported digest algorithm: {}",
+                desc.digest
+            ));
+            return BlobStream {
+                inner: Box::pin(futures_util::stream::once(async move { Err(err) })),
+            };
         }
         let stream = futures_util::stream::unfold(state, |mut st| async move {
             let item = st.next_chunk().await?;
             Some((item, st))
         });
-        BlobStream { inner: Box::pin(stream) }
+        BlobStream {
+            inner: Box::pin(stream),
+        }
     }
 
     /// A small blob (an image config) fetched whole and verified against its digest.
-    pub async fn fetch_blob(&self, repo: &Repository, desc: &Descriptor) -> Result<Bytes, RegistryError> {
+    pub async fn fetch_blob(
+        &self,
+        repo: &Repository,
+        desc: &Descriptor,
+    ) -> Result<Bytes, RegistryError> {
         if desc.size > MAX_SMALL_BLOB {
             return Err(RegistryError::InvalidArgument(format!(
                 "blob {} is too large to fetch whole ({} bytes)",

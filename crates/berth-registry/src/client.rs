@@ -88,7 +88,8 @@ impl Repository {
 
     pub(crate) fn url(&self, tail: &str) -> Result<url::Url, RegistryError> {
         let s = format!("{}/v2/{}/{}", self.base, self.name, tail);
-        url::Url::parse(&s).map_err(|e| RegistryError::InvalidArgument(format!("invalid URL {s}: {e}")))
+        url::Url::parse(&s)
+            .map_err(|e| RegistryError::InvalidArgument(format!("invalid URL {s}: {e}")))
     }
 
     fn scopes(&self, extra: &[String]) -> Vec<String> {
@@ -114,7 +115,10 @@ pub struct ResolvedImage {
     pub layers: Vec<Descriptor>,
 }
 
-fn build_http(insecure: bool, extra_ca: &[reqwest::Certificate]) -> Result<reqwest::Client, RegistryError> {
+fn build_http(
+    insecure: bool,
+    extra_ca: &[reqwest::Certificate],
+) -> Result<reqwest::Client, RegistryError> {
     let mut b = reqwest::Client::builder()
         .user_agent(USER_AGENT)
         .connect_timeout(Duration::from_secs(15))
@@ -126,7 +130,8 @@ fn build_http(insecure: bool, extra_ca: &[reqwest::Certificate]) -> Result<reqwe
     for ca in extra_ca {
         b = b.add_root_certificate(ca.clone());
     }
-    b.build().map_err(|e| RegistryError::Io(format!("cannot create HTTP client: {e}")))
+    b.build()
+        .map_err(|e| RegistryError::Io(format!("cannot create HTTP client: {e}")))
 }
 
 /// What a pull of `reference` failed with, in dockerd's words (`translatePullError`).
@@ -213,13 +218,19 @@ impl RegistryClient {
     /// Blobs up to `threshold` bytes go up in one PUT; larger ones in PATCH chunks of
     /// `chunk` bytes. Defaults: 32 MiB and 16 MiB.
     pub fn set_upload_chunking(&self, threshold: u64, chunk: u64) {
-        self.inner.upload_threshold.store(threshold, Ordering::Relaxed);
-        self.inner.upload_chunk.store(chunk.max(1), Ordering::Relaxed);
+        self.inner
+            .upload_threshold
+            .store(threshold, Ordering::Relaxed);
+        self.inner
+            .upload_chunk
+            .store(chunk.max(1), Ordering::Relaxed);
     }
 
     /// The first delay between retries of a dropped blob download (doubles each time).
     pub fn set_retry_delay(&self, delay: Duration) {
-        self.inner.retry_delay_ms.store(delay.as_millis() as u64, Ordering::Relaxed);
+        self.inner
+            .retry_delay_ms
+            .store(delay.as_millis() as u64, Ordering::Relaxed);
     }
 
     /// How many tokens were fetched from token servers (cached tokens are not counted).
@@ -263,23 +274,45 @@ impl RegistryClient {
     /// Candidate base URLs for an endpoint: its fixed or remembered scheme, else HTTPS and,
     /// for insecure hosts, plain HTTP after it.
     fn bases(&self, ep: &Endpoint) -> Vec<String> {
-        let known = self.inner.schemes.lock().ok().and_then(|m| m.get(&ep.host).cloned());
+        let known = self
+            .inner
+            .schemes
+            .lock()
+            .ok()
+            .and_then(|m| m.get(&ep.host).cloned());
         let schemes: Vec<String> = match (&ep.scheme, known) {
             (Some(s), _) => vec![s.clone()],
             (None, Some(s)) => vec![s],
-            (None, None) if ep.security == Security::Insecure => vec!["https".into(), "http".into()],
+            (None, None) if ep.security == Security::Insecure => {
+                vec!["https".into(), "http".into()]
+            }
             (None, None) => vec!["https".into()],
         };
-        schemes.into_iter().map(|s| format!("{s}://{}{}", ep.host, ep.prefix)).collect()
+        schemes
+            .into_iter()
+            .map(|s| format!("{s}://{}{}", ep.host, ep.prefix))
+            .collect()
     }
 
     /// `GET /v2/` at `base`: the challenge (if any). Transport failures are errors.
-    async fn ping(&self, base: &str, host: &str, security: Security) -> Result<Option<Challenge>, RegistryError> {
-        if let Some(c) = self.inner.pings.lock().ok().and_then(|m| m.get(base).cloned()) {
+    async fn ping(
+        &self,
+        base: &str,
+        host: &str,
+        security: Security,
+    ) -> Result<Option<Challenge>, RegistryError> {
+        if let Some(c) = self
+            .inner
+            .pings
+            .lock()
+            .ok()
+            .and_then(|m| m.get(base).cloned())
+        {
             return Ok(c);
         }
-        let url = url::Url::parse(&format!("{base}/v2/"))
-            .map_err(|e| RegistryError::InvalidArgument(format!("invalid registry address {base}: {e}")))?;
+        let url = url::Url::parse(&format!("{base}/v2/")).map_err(|e| {
+            RegistryError::InvalidArgument(format!("invalid registry address {base}: {e}"))
+        })?;
         let resp = self
             .http_for(host, security)
             .get(url.clone())
@@ -301,7 +334,10 @@ impl RegistryClient {
     }
 
     /// Finds a working scheme for `ep` and pings it; remembers the scheme for the host.
-    async fn open_endpoint(&self, ep: &Endpoint) -> Result<(String, Option<Challenge>), RegistryError> {
+    async fn open_endpoint(
+        &self,
+        ep: &Endpoint,
+    ) -> Result<(String, Option<Challenge>), RegistryError> {
         let mut last = None;
         for base in self.bases(ep) {
             match self.ping(&base, &ep.host, ep.security).await {
@@ -318,7 +354,8 @@ impl RegistryClient {
                 Err(e) => return Err(e),
             }
         }
-        Err(last.unwrap_or_else(|| RegistryError::Unreachable(format!("no endpoint for {}", ep.host))))
+        Err(last
+            .unwrap_or_else(|| RegistryError::Unreachable(format!("no endpoint for {}", ep.host))))
     }
 
     async fn open_repository(
@@ -354,7 +391,9 @@ impl RegistryClient {
                 return Ok(Some(format!("Bearer {}", a.registry_token)));
             }
         }
-        let Some(ch) = &repo.challenge else { return Ok(None) };
+        let Some(ch) = &repo.challenge else {
+            return Ok(None);
+        };
         match ch.scheme.as_str() {
             "bearer" => {
                 let http = self.http_for(&repo.host, repo.security);
@@ -392,7 +431,10 @@ impl RegistryClient {
             if let Some(authz) = self.authorization(&repo, extra_scopes).await? {
                 req = req.header("Authorization", authz);
             }
-            let resp = req.send().await.map_err(|e| transport_error(&method, url, &e))?;
+            let resp = req
+                .send()
+                .await
+                .map_err(|e| transport_error(&method, url, &e))?;
             if resp.status().as_u16() != 401 || attempt == 1 {
                 return Ok(resp);
             }
@@ -408,7 +450,11 @@ impl RegistryClient {
                     if new.param("error") == Some("insufficient_scope") {
                         return Ok(resp);
                     }
-                    self.inner.tokens.invalidate(old, repo.auth.as_ref(), &repo.scopes(extra_scopes));
+                    self.inner.tokens.invalidate(
+                        old,
+                        repo.auth.as_ref(),
+                        &repo.scopes(extra_scopes),
+                    );
                 }
                 (None, Some(new)) => repo.to_mut().challenge = Some(new),
                 _ => return Ok(resp),
@@ -440,10 +486,16 @@ impl RegistryClient {
     }
 
     /// moby's `loginV2` at one base URL.
-    async fn login_at(&self, base: &str, ep: &Endpoint, auth: &AuthConfig) -> Result<(), RegistryError> {
+    async fn login_at(
+        &self,
+        base: &str,
+        ep: &Endpoint,
+        auth: &AuthConfig,
+    ) -> Result<(), RegistryError> {
         let endpoint_str = format!("{base}/v2/");
-        let url = url::Url::parse(&endpoint_str)
-            .map_err(|e| RegistryError::InvalidArgument(format!("unable to parse server address: {e}")))?;
+        let url = url::Url::parse(&endpoint_str).map_err(|e| {
+            RegistryError::InvalidArgument(format!("unable to parse server address: {e}"))
+        })?;
         let http = self.http_for(&ep.host, ep.security);
         let get = |authz: Option<String>| {
             let mut r = http.get(url.clone());
@@ -452,7 +504,9 @@ impl RegistryClient {
             }
             r.send()
         };
-        let resp = get(None).await.map_err(|e| transport_error(&Method::GET, &url, &e))?;
+        let resp = get(None)
+            .await
+            .map_err(|e| transport_error(&Method::GET, &url, &e))?;
         let status = resp.status().as_u16();
         let challenge = resp
             .headers()
@@ -469,10 +523,16 @@ impl RegistryClient {
             (200, _) => return Ok(()),
             (401, Some(ch)) if ch.scheme == "bearer" => {
                 let fresh = TokenCache::default();
-                let token = fresh.token(&http, &ch, Some(auth), &[]).await.map_err(|e| match e {
-                    RegistryError::Unauthorized(t) => RegistryError::Unauthorized(format!("Get \"{endpoint_str}\": {t}")),
-                    other => other,
-                })?;
+                let token =
+                    fresh
+                        .token(&http, &ch, Some(auth), &[])
+                        .await
+                        .map_err(|e| match e {
+                            RegistryError::Unauthorized(t) => {
+                                RegistryError::Unauthorized(format!("Get \"{endpoint_str}\": {t}"))
+                            }
+                            other => other,
+                        })?;
                 format!("Bearer {token}")
             }
             (401, Some(ch)) if ch.scheme == "basic" => {
@@ -481,7 +541,9 @@ impl RegistryClient {
             }
             (s, _) => return Err(failed(s)),
         };
-        let resp = get(Some(authz)).await.map_err(|e| transport_error(&Method::GET, &url, &e))?;
+        let resp = get(Some(authz))
+            .await
+            .map_err(|e| transport_error(&Method::GET, &url, &e))?;
         match resp.status().as_u16() {
             200 => Ok(()),
             s => Err(failed(s)),
@@ -527,14 +589,19 @@ impl RegistryClient {
     ) -> Result<(Bytes, String), RegistryError> {
         let url = repo.url(&format!("manifests/{tag_or_digest}"))?;
         let resp = self
-            .send(repo, Method::GET, &url, &[], &|r| r.header("Accept", MANIFEST_ACCEPT))
+            .send(repo, Method::GET, &url, &[], &|r| {
+                r.header("Accept", MANIFEST_ACCEPT)
+            })
             .await?;
         if !resp.status().is_success() {
             let api = api_error(resp).await;
             // distribution answers MANIFEST_UNKNOWN for unknown repositories too; on a
             // mirror, ask the tag list whether the repository exists, so a missing name
             // gets Docker Hub's "pull access denied" as it would without the mirror.
-            if repo.mirror && api.code() == "MANIFEST_UNKNOWN" && !self.repository_exists(repo).await {
+            if repo.mirror
+                && api.code() == "MANIFEST_UNKNOWN"
+                && !self.repository_exists(repo).await
+            {
                 let unknown = ApiError::from_response(
                     404,
                     None,
@@ -550,9 +617,9 @@ impl RegistryClient {
             .and_then(|v| v.to_str().ok())
             .unwrap_or("")
             .to_string();
-        let body = read_capped(resp, MAX_MANIFEST_SIZE)
-            .await
-            .map_err(|e| RegistryError::Registry(format!("error reading manifest {tag_or_digest}: {e}")))?;
+        let body = read_capped(resp, MAX_MANIFEST_SIZE).await.map_err(|e| {
+            RegistryError::Registry(format!("error reading manifest {tag_or_digest}: {e}"))
+        })?;
         let body = Bytes::from(body);
         if tag_or_digest.starts_with("sha256:") && sha256_digest(&body) != tag_or_digest {
             return Err(RegistryError::Verification(format!(
@@ -581,20 +648,36 @@ impl RegistryClient {
                 m @ Manifest::Image { .. } => (m, bytes, digest.clone(), None),
                 Manifest::Index { manifests, .. } => {
                     let entry = select_platform(&manifests, platform)?;
-                    let (mbytes, mtype) =
-                        self.get_manifest(&repository, reference, &entry.digest).await?;
-                    let mtype = if entry.media_type.is_empty() { mtype } else { entry.media_type.clone() };
+                    let (mbytes, mtype) = self
+                        .get_manifest(&repository, reference, &entry.digest)
+                        .await?;
+                    let mtype = if entry.media_type.is_empty() {
+                        mtype
+                    } else {
+                        entry.media_type.clone()
+                    };
                     match Manifest::parse(&mtype, &mbytes)? {
                         Manifest::Schema1 => return Err(schema1_error(&reference.to_string())),
                         Manifest::Index { .. } => {
-                            return Err(RegistryError::InvalidArgument("unsupported manifest format".into()))
+                            return Err(RegistryError::InvalidArgument(
+                                "unsupported manifest format".into(),
+                            ))
                         }
-                        m @ Manifest::Image { .. } => (m, mbytes, entry.digest.clone(), Some(bytes)),
+                        m @ Manifest::Image { .. } => {
+                            (m, mbytes, entry.digest.clone(), Some(bytes))
+                        }
                     }
                 }
             };
-        let Manifest::Image { media_type, config, layers } = manifest else {
-            return Err(RegistryError::InvalidArgument("unsupported manifest format".into()));
+        let Manifest::Image {
+            media_type,
+            config,
+            layers,
+        } = manifest
+        else {
+            return Err(RegistryError::InvalidArgument(
+                "unsupported manifest format".into(),
+            ));
         };
         Ok(ResolvedImage {
             repository,
@@ -610,9 +693,13 @@ impl RegistryClient {
 
     /// False when the registry says the repository's name is unknown.
     async fn repository_exists(&self, repo: &Repository) -> bool {
-        let Ok(url) = repo.url("tags/list") else { return true };
+        let Ok(url) = repo.url("tags/list") else {
+            return true;
+        };
         match self.send(repo, Method::GET, &url, &[], &|r| r).await {
-            Ok(resp) if resp.status().as_u16() == 404 => api_error(resp).await.code() != "NAME_UNKNOWN",
+            Ok(resp) if resp.status().as_u16() == 404 => {
+                api_error(resp).await.code() != "NAME_UNKNOWN"
+            }
             _ => true,
         }
     }
@@ -658,8 +745,13 @@ impl RegistryClient {
         reference: &Reference,
         auth: Option<&AuthConfig>,
     ) -> Result<Repository, RegistryError> {
-        let ep = self.inner.endpoints.for_domain(reference.domain(), false).remove(0);
-        self.open_repository(reference.domain(), reference.path(), &ep, auth, "pull,push").await
+        let ep = self
+            .inner
+            .endpoints
+            .for_domain(reference.domain(), false)
+            .remove(0);
+        self.open_repository(reference.domain(), reference.path(), &ep, auth, "pull,push")
+            .await
     }
 
     /// The repository to pull from, without resolving anything (for `pull -a`'s tag list).
@@ -671,7 +763,10 @@ impl RegistryClient {
         let mut last = None;
         for ep in self.inner.endpoints.for_domain(reference.domain(), true) {
             let ep_auth = if ep.mirror { None } else { auth };
-            match self.open_repository(reference.domain(), reference.path(), &ep, ep_auth, "pull").await {
+            match self
+                .open_repository(reference.domain(), reference.path(), &ep, ep_auth, "pull")
+                .await
+            {
                 Ok(r) => return Ok(r),
                 Err(e) if e.is_unreachable() && ep.mirror => last = Some(e),
                 Err(e) => return Err(e),
@@ -717,20 +812,31 @@ mod tests {
     #[test]
     fn pull_errors_in_dockers_words() {
         let r = Reference::parse_normalized("nope:v1").unwrap();
-        let api = |code: &str, msg: &str| ApiError::from_response(
-            404,
-            None,
-            format!(r#"{{"errors":[{{"code":"{code}","message":"{msg}"}}]}}"#).as_bytes(),
-        );
+        let api = |code: &str, msg: &str| {
+            ApiError::from_response(
+                404,
+                None,
+                format!(r#"{{"errors":[{{"code":"{code}","message":"{msg}"}}]}}"#).as_bytes(),
+            )
+        };
         assert_eq!(
             pull_error(api("MANIFEST_UNKNOWN", "manifest unknown"), &r, false).to_string(),
             "manifest for nope:v1 not found: manifest unknown: manifest unknown"
         );
         assert_eq!(
-            pull_error(api("NAME_UNKNOWN", "repository name not known to registry"), &r, false).to_string(),
+            pull_error(
+                api("NAME_UNKNOWN", "repository name not known to registry"),
+                &r,
+                false
+            )
+            .to_string(),
             "repository nope not found: name unknown: repository name not known to registry"
         );
-        let e = pull_error(api("NAME_UNKNOWN", "repository name not known to registry"), &r, true);
+        let e = pull_error(
+            api("NAME_UNKNOWN", "repository name not known to registry"),
+            &r,
+            true,
+        );
         assert_eq!(
             e.to_string(),
             "pull access denied for nope, repository does not exist or may require 'docker login': denied: requested access to the resource is denied"

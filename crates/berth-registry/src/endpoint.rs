@@ -63,11 +63,19 @@ impl Cidr {
     fn contains(&self, ip: &IpAddr) -> bool {
         match (self.addr, ip) {
             (IpAddr::V4(net), IpAddr::V4(ip)) => {
-                let mask = if self.bits == 0 { 0 } else { u32::MAX << (32 - self.bits) };
+                let mask = if self.bits == 0 {
+                    0
+                } else {
+                    u32::MAX << (32 - self.bits)
+                };
                 u32::from(net) & mask == u32::from(*ip) & mask
             }
             (IpAddr::V6(net), IpAddr::V6(ip)) => {
-                let mask = if self.bits == 0 { 0 } else { u128::MAX << (128 - self.bits) };
+                let mask = if self.bits == 0 {
+                    0
+                } else {
+                    u128::MAX << (128 - self.bits)
+                };
                 u128::from(net) & mask == u128::from(*ip) & mask
             }
             _ => false,
@@ -103,11 +111,16 @@ impl Endpoints {
         let mut insecure_cidrs = Vec::new();
         for entry in &config.insecure_registries {
             let e = entry.trim();
-            let e = e.strip_prefix("http://").or_else(|| e.strip_prefix("https://")).unwrap_or(e);
+            let e = e
+                .strip_prefix("http://")
+                .or_else(|| e.strip_prefix("https://"))
+                .unwrap_or(e);
             let e = e.trim_end_matches('/');
             if e.contains('/') {
                 let cidr = Cidr::parse(e).ok_or_else(|| {
-                    RegistryError::InvalidArgument(format!("insecure registry {entry} is not valid: invalid CIDR"))
+                    RegistryError::InvalidArgument(format!(
+                        "insecure registry {entry} is not valid: invalid CIDR"
+                    ))
                 })?;
                 insecure_cidrs.push(cidr);
             } else if !e.is_empty() {
@@ -116,10 +129,13 @@ impl Endpoints {
         }
         let mut mirrors = Vec::new();
         for m in &config.mirrors {
-            let with_scheme = if m.contains("://") { m.clone() } else { format!("https://{m}") };
-            let url = url::Url::parse(&with_scheme).map_err(|e| {
-                RegistryError::InvalidArgument(format!("invalid mirror: {m}: {e}"))
-            })?;
+            let with_scheme = if m.contains("://") {
+                m.clone()
+            } else {
+                format!("https://{m}")
+            };
+            let url = url::Url::parse(&with_scheme)
+                .map_err(|e| RegistryError::InvalidArgument(format!("invalid mirror: {m}: {e}")))?;
             if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
                 return Err(RegistryError::InvalidArgument(format!(
                     "invalid mirror: unsupported scheme \"{}\" in \"{m}\"",
@@ -138,7 +154,11 @@ impl Endpoints {
                 mirror: true,
             });
         }
-        let mut me = Endpoints { mirrors, insecure_hosts, insecure_cidrs };
+        let mut me = Endpoints {
+            mirrors,
+            insecure_hosts,
+            insecure_cidrs,
+        };
         let secs: Vec<Security> = me.mirrors.iter().map(|m| me.security_of(&m.host)).collect();
         for (m, s) in me.mirrors.iter_mut().zip(secs) {
             m.security = s;
@@ -183,7 +203,11 @@ impl Endpoints {
         if domain == DOCKER_HUB_DOMAIN && with_mirrors {
             out.extend(self.mirrors.iter().cloned());
         }
-        let host = if domain == DOCKER_HUB_DOMAIN { DOCKER_HUB_REGISTRY } else { domain };
+        let host = if domain == DOCKER_HUB_DOMAIN {
+            DOCKER_HUB_REGISTRY
+        } else {
+            domain
+        };
         out.push(Endpoint {
             host: host.to_string(),
             scheme: None,
@@ -199,12 +223,17 @@ impl Endpoints {
 /// `index.docker.io` and `https://index.docker.io/v1/` are Docker Hub.
 pub fn login_domain(server_address: &str) -> String {
     let s = server_address.trim();
-    let s = s.strip_prefix("https://").or_else(|| s.strip_prefix("http://")).unwrap_or(s);
+    let s = s
+        .strip_prefix("https://")
+        .or_else(|| s.strip_prefix("http://"))
+        .unwrap_or(s);
     let host = s.split('/').next().unwrap_or("").to_lowercase();
     match host.as_str() {
-        "" | "docker.io" | "index.docker.io" | "registry-1.docker.io" | "registry.hub.docker.com" => {
-            DOCKER_HUB_DOMAIN.to_string()
-        }
+        ""
+        | "docker.io"
+        | "index.docker.io"
+        | "registry-1.docker.io"
+        | "registry.hub.docker.com" => DOCKER_HUB_DOMAIN.to_string(),
         _ => host,
     }
 }
@@ -258,7 +287,11 @@ mod tests {
         let other = e.for_domain("localhost:5000", true);
         assert_eq!(other.len(), 1);
         assert_eq!(other[0].security, Security::Insecure);
-        assert!(Endpoints::new(&RegistryConfig { mirrors: vec!["ftp://x".into()], ..Default::default() }).is_err());
+        assert!(Endpoints::new(&RegistryConfig {
+            mirrors: vec!["ftp://x".into()],
+            ..Default::default()
+        })
+        .is_err());
     }
 
     #[test]

@@ -124,7 +124,10 @@ impl ApiError {
                             .filter(|d| !d.is_empty())
                             .unwrap_or(default_message(code))
                             .to_string();
-                        entry = Some(ErrorEntry { code: code.into(), message });
+                        entry = Some(ErrorEntry {
+                            code: code.into(),
+                            message,
+                        });
                     }
                 }
             }
@@ -136,7 +139,10 @@ impl ApiError {
                             429 => "TOOMANYREQUESTS",
                             _ => "UNKNOWN",
                         };
-                        entry = Some(ErrorEntry { code: code.into(), message: p.details.clone() });
+                        entry = Some(ErrorEntry {
+                            code: code.into(),
+                            message: p.details.clone(),
+                        });
                     } else if let Some(first) = p.errors.first() {
                         entry = Some(first.clone());
                     }
@@ -155,7 +161,11 @@ impl ApiError {
             Some(e) => e.docker_text(),
             None => format!("unexpected status code {}", status_line(status)),
         };
-        ApiError { status, entry, text }
+        ApiError {
+            status,
+            entry,
+            text,
+        }
     }
 
     pub fn code(&self) -> &str {
@@ -195,10 +205,22 @@ fn go_op(method: &reqwest::Method) -> String {
 
 /// A transport failure in Go's words: `Get "URL": dial tcp HOST:PORT: connect: connection
 /// refused`, `...: http: server gave HTTP response to HTTPS client`, `...: x509: ...`.
-pub fn transport_error(method: &reqwest::Method, url: &url::Url, err: &reqwest::Error) -> RegistryError {
-    let host = url.host_str().unwrap_or("").trim_start_matches('[').trim_end_matches(']');
+pub fn transport_error(
+    method: &reqwest::Method,
+    url: &url::Url,
+    err: &reqwest::Error,
+) -> RegistryError {
+    let host = url
+        .host_str()
+        .unwrap_or("")
+        .trim_start_matches('[')
+        .trim_end_matches(']');
     let port = url.port_or_known_default().unwrap_or(443);
-    let addr = if host.contains(':') { format!("[{host}]:{port}") } else { format!("{host}:{port}") };
+    let addr = if host.contains(':') {
+        format!("[{host}]:{port}")
+    } else {
+        format!("{host}:{port}")
+    };
     let cause = describe_cause(err, host, &addr);
     RegistryError::Unreachable(format!("{} \"{}\": {}", go_op(method), url, cause))
 }
@@ -226,7 +248,8 @@ fn describe_cause(err: &reqwest::Error, host: &str, addr: &str) -> String {
         return "http: server gave HTTP response to HTTPS client".to_string();
     }
     if all.contains("UnknownIssuer") {
-        return "tls: failed to verify certificate: x509: certificate signed by unknown authority".into();
+        return "tls: failed to verify certificate: x509: certificate signed by unknown authority"
+            .into();
     }
     if all.contains("dns error") || all.contains("failed to lookup address") {
         return format!("dial tcp: lookup {host}: no such host");
@@ -251,10 +274,12 @@ fn describe_tls(err: &rustls::Error) -> String {
             "http: server gave HTTP response to HTTPS client".to_string()
         }
         E::InvalidCertificate(CertificateError::UnknownIssuer) => {
-            "tls: failed to verify certificate: x509: certificate signed by unknown authority".into()
+            "tls: failed to verify certificate: x509: certificate signed by unknown authority"
+                .into()
         }
         E::InvalidCertificate(CertificateError::Expired) => {
-            "tls: failed to verify certificate: x509: certificate has expired or is not yet valid".into()
+            "tls: failed to verify certificate: x509: certificate has expired or is not yet valid"
+                .into()
         }
         E::InvalidCertificate(CertificateError::NotValidForName)
         | E::InvalidCertificate(CertificateError::NotValidForNameContext { .. }) => {
@@ -280,15 +305,26 @@ mod tests {
     #[test]
     fn bearer_challenge_error_wins() {
         let ch = r#"Bearer realm="https://auth.docker.io/token",service="registry.docker.io",scope="repository:library/x:pull",error="insufficient_scope""#;
-        let e = ApiError::from_response(401, Some(ch), br#"{"errors":[{"code":"UNAUTHORIZED","message":"authentication required"}]}"#);
+        let e = ApiError::from_response(
+            401,
+            Some(ch),
+            br#"{"errors":[{"code":"UNAUTHORIZED","message":"authentication required"}]}"#,
+        );
         assert_eq!(e.text, "denied: requested access to the resource is denied");
         let ch = r#"Bearer realm="x",error="invalid_token",error_description="expired""#;
-        assert_eq!(ApiError::from_response(401, Some(ch), b"").text, "unauthorized: expired");
+        assert_eq!(
+            ApiError::from_response(401, Some(ch), b"").text,
+            "unauthorized: expired"
+        );
     }
 
     #[test]
     fn token_server_details_and_bare_401() {
-        let e = ApiError::from_response(401, None, br#"{"details":"incorrect username or password"}"#);
+        let e = ApiError::from_response(
+            401,
+            None,
+            br#"{"details":"incorrect username or password"}"#,
+        );
         assert_eq!(e.text, "unauthorized: incorrect username or password");
         assert_eq!(e.into_error().kind(), ErrorKind::Unauthorized);
         let e = ApiError::from_response(401, None, b"");

@@ -65,10 +65,17 @@ pub fn sha256_digest(bytes: &[u8]) -> String {
 #[derive(Debug, Clone)]
 pub enum Manifest {
     /// An image manifest (Docker schema2 or OCI).
-    Image { media_type: String, config: Descriptor, layers: Vec<Descriptor> },
+    Image {
+        media_type: String,
+        config: Descriptor,
+        layers: Vec<Descriptor>,
+    },
     /// A manifest list or OCI index.
     #[allow(dead_code)]
-    Index { media_type: String, manifests: Vec<Descriptor> },
+    Index {
+        media_type: String,
+        manifests: Vec<Descriptor>,
+    },
     /// Docker schema1 (refused by the caller).
     Schema1,
 }
@@ -94,9 +101,8 @@ impl Manifest {
         if content_type == MEDIA_DOCKER_SCHEMA1 || content_type == MEDIA_DOCKER_SCHEMA1_SIGNED {
             return Ok(Manifest::Schema1);
         }
-        let raw: RawManifest = serde_json::from_slice(bytes).map_err(|e| {
-            RegistryError::Registry(format!("error parsing manifest: {e}"))
-        })?;
+        let raw: RawManifest = serde_json::from_slice(bytes)
+            .map_err(|e| RegistryError::Registry(format!("error parsing manifest: {e}")))?;
         if raw.schema_version == 1 || raw.fs_layers.is_some() {
             return Ok(Manifest::Schema1);
         }
@@ -109,7 +115,12 @@ impl Manifest {
                     .then(|| content_type.to_string())
             })
             .unwrap_or_else(|| {
-                if raw.manifests.is_some() { MEDIA_OCI_INDEX } else { MEDIA_OCI_MANIFEST }.to_string()
+                if raw.manifests.is_some() {
+                    MEDIA_OCI_INDEX
+                } else {
+                    MEDIA_OCI_MANIFEST
+                }
+                .to_string()
             });
         match media_type.as_str() {
             MEDIA_DOCKER_LIST | MEDIA_OCI_INDEX => Ok(Manifest::Index {
@@ -120,10 +131,16 @@ impl Manifest {
                 let config = raw.config.ok_or_else(|| {
                     RegistryError::Registry("error parsing manifest: missing config".into())
                 })?;
-                Ok(Manifest::Image { media_type, config, layers: raw.layers.unwrap_or_default() })
+                Ok(Manifest::Image {
+                    media_type,
+                    config,
+                    layers: raw.layers.unwrap_or_default(),
+                })
             }
             MEDIA_DOCKER_SCHEMA1 | MEDIA_DOCKER_SCHEMA1_SIGNED => Ok(Manifest::Schema1),
-            other => Err(RegistryError::InvalidArgument(format!("unsupported media type {other}"))),
+            other => Err(RegistryError::InvalidArgument(format!(
+                "unsupported media type {other}"
+            ))),
         }
     }
 }
@@ -136,7 +153,12 @@ pub fn select_platform<'a>(
 ) -> Result<&'a Descriptor, RegistryError> {
     manifests
         .iter()
-        .filter(|d| matches!(d.media_type.as_str(), MEDIA_DOCKER_MANIFEST | MEDIA_OCI_MANIFEST | ""))
+        .filter(|d| {
+            matches!(
+                d.media_type.as_str(),
+                MEDIA_DOCKER_MANIFEST | MEDIA_OCI_MANIFEST | ""
+            )
+        })
         .filter_map(|d| Some((platform.match_rank(d.platform.as_ref()?)?, d)))
         .min_by_key(|(rank, _)| *rank)
         .map(|(_, d)| d)
@@ -182,18 +204,27 @@ mod tests {
             br#"{"schemaVersion":2,"mediaType":"application/vnd.docker.distribution.manifest.v2+json","config":{"mediaType":"x","digest":"sha256:a","size":1},"layers":[]}"#,
         )
         .unwrap();
-        assert!(matches!(m, Manifest::Image { ref media_type, .. } if media_type == MEDIA_DOCKER_MANIFEST));
-        let m = Manifest::parse("application/json", br#"{"schemaVersion":2,"manifests":[]}"#).unwrap();
-        assert!(matches!(m, Manifest::Index { ref media_type, .. } if media_type == MEDIA_OCI_INDEX));
+        assert!(
+            matches!(m, Manifest::Image { ref media_type, .. } if media_type == MEDIA_DOCKER_MANIFEST)
+        );
+        let m =
+            Manifest::parse("application/json", br#"{"schemaVersion":2,"manifests":[]}"#).unwrap();
+        assert!(
+            matches!(m, Manifest::Index { ref media_type, .. } if media_type == MEDIA_OCI_INDEX)
+        );
         let m = Manifest::parse(MEDIA_DOCKER_SCHEMA1_SIGNED, b"{}").unwrap();
         assert!(matches!(m, Manifest::Schema1));
-        let m = Manifest::parse("application/json", br#"{"schemaVersion":1,"fsLayers":[]}"#).unwrap();
+        let m =
+            Manifest::parse("application/json", br#"{"schemaVersion":1,"fsLayers":[]}"#).unwrap();
         assert!(matches!(m, Manifest::Schema1));
         assert!(Manifest::parse("text/plain", b"nope").is_err());
         assert_eq!(
-            Manifest::parse("application/vnd.foo", br#"{"schemaVersion":2,"mediaType":"application/vnd.foo"}"#)
-                .unwrap_err()
-                .to_string(),
+            Manifest::parse(
+                "application/vnd.foo",
+                br#"{"schemaVersion":2,"mediaType":"application/vnd.foo"}"#
+            )
+            .unwrap_err()
+            .to_string(),
             "unsupported media type application/vnd.foo"
         );
     }
@@ -206,14 +237,22 @@ mod tests {
             entry("amd64", None, "sha256:amd64"),
             entry("arm", Some("v7"), "sha256:armv7"),
         ];
-        let pick = |s: &str| select_platform(&list, &Platform::parse(s).unwrap()).unwrap().digest.clone();
+        let pick = |s: &str| {
+            select_platform(&list, &Platform::parse(s).unwrap())
+                .unwrap()
+                .digest
+                .clone()
+        };
         assert_eq!(pick("linux/amd64"), "sha256:amd64");
         assert_eq!(pick("linux/arm64"), "sha256:arm64");
         assert_eq!(pick("linux/arm64/v8"), "sha256:arm64");
         assert_eq!(pick("linux/arm/v7"), "sha256:armv7");
         assert_eq!(pick("linux/arm/v6"), "sha256:armv6");
         let err = select_platform(&list, &Platform::parse("linux/s390x").unwrap()).unwrap_err();
-        assert_eq!(err.to_string(), "no matching manifest for linux/s390x in the manifest list entries");
+        assert_eq!(
+            err.to_string(),
+            "no matching manifest for linux/s390x in the manifest list entries"
+        );
         assert_eq!(err.kind(), berth_api::ErrorKind::NotFound);
     }
 }

@@ -50,7 +50,9 @@ impl Platform {
         let lower = s.to_lowercase();
         let parts: Vec<&str> = lower.split('/').collect();
         let valid_part = |p: &str| {
-            !p.is_empty() && p.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+            !p.is_empty()
+                && p.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
         };
         if parts.iter().any(|p| !valid_part(p)) || parts.len() > 3 {
             return Err(invalid());
@@ -64,15 +66,27 @@ impl Platform {
             },
             [one] if is_known_arch(&normalize_arch(one, None).0) => {
                 let (architecture, variant) = normalize_arch(one, None);
-                Platform { os: host.os, architecture, variant }
+                Platform {
+                    os: host.os,
+                    architecture,
+                    variant,
+                }
             }
             [os, arch] if is_known_os(os) => {
                 let (architecture, variant) = normalize_arch(arch, None);
-                Platform { os: os.to_string(), architecture, variant }
+                Platform {
+                    os: os.to_string(),
+                    architecture,
+                    variant,
+                }
             }
             [os, arch, variant] if is_known_os(os) => {
                 let (architecture, variant) = normalize_arch(arch, Some(variant));
-                Platform { os: os.to_string(), architecture, variant }
+                Platform {
+                    os: os.to_string(),
+                    architecture,
+                    variant,
+                }
             }
             _ => return Err(invalid()),
         };
@@ -83,7 +97,11 @@ impl Platform {
     fn normalized(&self) -> Platform {
         let (architecture, variant) =
             normalize_arch(&self.architecture.to_lowercase(), self.variant.as_deref());
-        Platform { os: self.os.to_lowercase(), architecture, variant }
+        Platform {
+            os: self.os.to_lowercase(),
+            architecture,
+            variant,
+        }
     }
 
     /// How well `candidate` (an index entry) runs on `self` (the wanted platform):
@@ -115,7 +133,11 @@ fn arm_level(v: &str) -> Option<u32> {
 impl fmt::Display for Platform {
     /// containerd's `FormatAll`: `linux/amd64`, `linux/arm64/v8`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let os = if self.os.is_empty() { "unknown" } else { &self.os };
+        let os = if self.os.is_empty() {
+            "unknown"
+        } else {
+            &self.os
+        };
         write!(f, "{os}/{}", self.architecture)?;
         if let Some(v) = self.variant.as_deref().filter(|v| !v.is_empty()) {
             write!(f, "/{v}")?;
@@ -127,19 +149,54 @@ impl fmt::Display for Platform {
 fn is_known_os(s: &str) -> bool {
     matches!(
         s,
-        "aix" | "android" | "darwin" | "dragonfly" | "freebsd" | "hurd" | "illumos" | "ios"
-            | "js" | "linux" | "nacl" | "netbsd" | "openbsd" | "plan9" | "solaris" | "windows"
-            | "zos" | "wasip1"
+        "aix"
+            | "android"
+            | "darwin"
+            | "dragonfly"
+            | "freebsd"
+            | "hurd"
+            | "illumos"
+            | "ios"
+            | "js"
+            | "linux"
+            | "nacl"
+            | "netbsd"
+            | "openbsd"
+            | "plan9"
+            | "solaris"
+            | "windows"
+            | "zos"
+            | "wasip1"
     )
 }
 
 fn is_known_arch(s: &str) -> bool {
     matches!(
         s,
-        "386" | "amd64" | "amd64p32" | "arm" | "armbe" | "arm64" | "arm64be" | "ppc64"
-            | "ppc64le" | "loong64" | "mips" | "mipsle" | "mips64" | "mips64le" | "mips64p32"
-            | "mips64p32le" | "ppc" | "riscv" | "riscv64" | "s390" | "s390x" | "sparc"
-            | "sparc64" | "wasm"
+        "386"
+            | "amd64"
+            | "amd64p32"
+            | "arm"
+            | "armbe"
+            | "arm64"
+            | "arm64be"
+            | "ppc64"
+            | "ppc64le"
+            | "loong64"
+            | "mips"
+            | "mipsle"
+            | "mips64"
+            | "mips64le"
+            | "mips64p32"
+            | "mips64p32le"
+            | "ppc"
+            | "riscv"
+            | "riscv64"
+            | "s390"
+            | "s390x"
+            | "sparc"
+            | "sparc64"
+            | "wasm"
     )
 }
 
@@ -148,9 +205,7 @@ fn normalize_arch(arch: &str, variant: Option<&str>) -> (String, Option<String>)
     let variant = variant.map(|v| v.to_lowercase()).filter(|v| !v.is_empty());
     let (a, v): (&str, Option<String>) = match arch {
         "i386" => ("386", None),
-        "x86_64" | "x86-64" | "amd64" => {
-            ("amd64", variant.filter(|v| v != "v1"))
-        }
+        "x86_64" | "x86-64" | "amd64" => ("amd64", variant.filter(|v| v != "v1")),
         "aarch64" | "arm64" => ("arm64", variant.filter(|v| v != "8" && v != "v8")),
         "armhf" => ("arm", Some("v7".into())),
         "armel" => ("arm", Some("v6".into())),
@@ -214,7 +269,10 @@ mod tests {
         assert_eq!(p("linux/amd64").match_rank(&p("windows/amd64")), None);
         assert_eq!(p("linux/arm/v7").match_rank(&p("linux/arm/v6")), Some(1));
         assert_eq!(p("linux/arm/v6").match_rank(&p("linux/arm/v7")), None);
-        let amd64_v3 = Platform { variant: Some("v3".into()), ..p("linux/amd64") };
+        let amd64_v3 = Platform {
+            variant: Some("v3".into()),
+            ..p("linux/amd64")
+        };
         assert_eq!(p("linux/amd64").match_rank(&amd64_v3), None);
     }
 }

@@ -24,7 +24,9 @@ fn location(resp: &reqwest::Response, request_url: &url::Url) -> Result<url::Url
         .headers()
         .get("location")
         .and_then(|v| v.to_str().ok())
-        .ok_or_else(|| RegistryError::Registry("registry did not answer an upload location".into()))?;
+        .ok_or_else(|| {
+            RegistryError::Registry("registry did not answer an upload location".into())
+        })?;
     request_url
         .join(loc)
         .map_err(|e| RegistryError::Registry(format!("invalid upload location {loc:?}: {e}")))
@@ -37,8 +39,12 @@ async fn file_body(
     len: u64,
     sent: Arc<AtomicU64>,
 ) -> Result<reqwest::Body, RegistryError> {
-    let mut file = tokio::fs::File::open(path).await.map_err(|e| io_error(path, e))?;
-    file.seek(std::io::SeekFrom::Start(start)).await.map_err(|e| io_error(path, e))?;
+    let mut file = tokio::fs::File::open(path)
+        .await
+        .map_err(|e| io_error(path, e))?;
+    file.seek(std::io::SeekFrom::Start(start))
+        .await
+        .map_err(|e| io_error(path, e))?;
     let reader = tokio_util::io::ReaderStream::with_capacity(file.take(len), 256 << 10);
     let counted = reader.map(move |chunk| {
         if let Ok(c) = &chunk {
@@ -51,7 +57,11 @@ async fn file_body(
 
 impl RegistryClient {
     /// `HEAD` a blob: true when the repository has it.
-    pub async fn blob_exists(&self, repo: &Repository, digest: &str) -> Result<bool, RegistryError> {
+    pub async fn blob_exists(
+        &self,
+        repo: &Repository,
+        digest: &str,
+    ) -> Result<bool, RegistryError> {
         let url = repo.url(&format!("blobs/{digest}"))?;
         let resp = self.send(repo, Method::HEAD, &url, &[], &|r| r).await?;
         match resp.status().as_u16() {
@@ -63,11 +73,22 @@ impl RegistryClient {
 
     /// Cross-repository mount of `digest` from `from_repo` (a path on the same registry).
     /// False when the registry started an upload instead (that upload is cancelled).
-    pub async fn mount_blob(&self, repo: &Repository, digest: &str, from_repo: &str) -> Result<bool, RegistryError> {
+    pub async fn mount_blob(
+        &self,
+        repo: &Repository,
+        digest: &str,
+        from_repo: &str,
+    ) -> Result<bool, RegistryError> {
         let mut url = repo.url("blobs/uploads/")?;
-        url.query_pairs_mut().append_pair("mount", digest).append_pair("from", from_repo);
+        url.query_pairs_mut()
+            .append_pair("mount", digest)
+            .append_pair("from", from_repo);
         let extra = [format!("repository:{from_repo}:pull")];
-        let resp = self.send(repo, Method::POST, &url, &extra, &|r| r.header("Content-Length", "0")).await?;
+        let resp = self
+            .send(repo, Method::POST, &url, &extra, &|r| {
+                r.header("Content-Length", "0")
+            })
+            .await?;
         match resp.status().as_u16() {
             201 => Ok(true),
             202 => {
@@ -92,7 +113,10 @@ impl RegistryClient {
         file: &Path,
         progress: &(dyn Fn(u64) + Send + Sync),
     ) -> Result<(), RegistryError> {
-        let len = tokio::fs::metadata(file).await.map_err(|e| io_error(file, e))?.len();
+        let len = tokio::fs::metadata(file)
+            .await
+            .map_err(|e| io_error(file, e))?
+            .len();
         if len != desc.size {
             return Err(RegistryError::InvalidArgument(format!(
                 "{}: size {len} does not match descriptor size {}",
@@ -102,7 +126,9 @@ impl RegistryClient {
         }
         let start_url = repo.url("blobs/uploads/")?;
         let resp = self
-            .send(repo, Method::POST, &start_url, &[], &|r| r.header("Content-Length", "0"))
+            .send(repo, Method::POST, &start_url, &[], &|r| {
+                r.header("Content-Length", "0")
+            })
             .await?;
         if resp.status().as_u16() != 202 {
             return Err(api_error(resp).await.into_error());
@@ -130,7 +156,9 @@ impl RegistryClient {
                     .header("Content-Length", n.to_string())
                     .header("Content-Range", format!("{}-{}", offset, offset + n - 1))
                     .body(body);
-                let resp = self.send_with_progress(req, &loc, Method::PATCH, &sent, progress).await?;
+                let resp = self
+                    .send_with_progress(req, &loc, Method::PATCH, &sent, progress)
+                    .await?;
                 if resp.status().as_u16() != 202 {
                     return Err(api_error(resp).await.into_error());
                 }
@@ -138,18 +166,26 @@ impl RegistryClient {
                 offset += n;
             }
             put_url = loc.clone();
-            put_url.query_pairs_mut().append_pair("digest", &desc.digest);
+            put_url
+                .query_pairs_mut()
+                .append_pair("digest", &desc.digest);
             let req = with_auth(http.put(put_url.clone())).header("Content-Length", "0");
-            let resp = self.send_with_progress(req, &put_url, Method::PUT, &sent, progress).await?;
+            let resp = self
+                .send_with_progress(req, &put_url, Method::PUT, &sent, progress)
+                .await?;
             return finish_upload(resp, desc).await;
         }
-        put_url.query_pairs_mut().append_pair("digest", &desc.digest);
+        put_url
+            .query_pairs_mut()
+            .append_pair("digest", &desc.digest);
         let body = file_body(file, 0, len, sent.clone()).await?;
         let req = with_auth(http.put(put_url.clone()))
             .header("Content-Type", "application/octet-stream")
             .header("Content-Length", len.to_string())
             .body(body);
-        let resp = self.send_with_progress(req, &put_url, Method::PUT, &sent, progress).await?;
+        let resp = self
+            .send_with_progress(req, &put_url, Method::PUT, &sent, progress)
+            .await?;
         finish_upload(resp, desc).await
     }
 
@@ -200,7 +236,11 @@ async fn finish_upload(resp: reqwest::Response, desc: &Descriptor) -> Result<(),
     if resp.status().as_u16() != 201 && !resp.status().is_success() {
         return Err(api_error(resp).await.into_error());
     }
-    if let Some(d) = resp.headers().get("docker-content-digest").and_then(|v| v.to_str().ok()) {
+    if let Some(d) = resp
+        .headers()
+        .get("docker-content-digest")
+        .and_then(|v| v.to_str().ok())
+    {
         if d != desc.digest {
             return Err(RegistryError::Verification(format!(
                 "registry stored digest {d} for blob {}",

@@ -54,20 +54,36 @@ impl Fake {
         let addr = listener.local_addr().unwrap().to_string();
         let state = Arc::new(Mutex::new(State::default()));
         let creds = creds.map(|(u, p)| (u.to_string(), p.to_string()));
-        let ctx = Arc::new(Ctx { addr: addr.clone(), state: state.clone(), mode, creds: creds.clone() });
-        let app = Router::new().fallback(move |method: Method, uri: Uri, headers: HeaderMap, body: Bytes| {
-            let ctx = ctx.clone();
-            async move { ctx.handle(method, uri, headers, body) }
+        let ctx = Arc::new(Ctx {
+            addr: addr.clone(),
+            state: state.clone(),
+            mode,
+            creds: creds.clone(),
         });
+        let app = Router::new().fallback(
+            move |method: Method, uri: Uri, headers: HeaderMap, body: Bytes| {
+                let ctx = ctx.clone();
+                async move { ctx.handle(method, uri, headers, body) }
+            },
+        );
         tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
         });
-        Fake { addr, state, mode, creds }
+        Fake {
+            addr,
+            state,
+            mode,
+            creds,
+        }
     }
 
     pub fn put_blob(&self, data: &[u8]) -> String {
         let d = sha256_digest(data);
-        self.state.lock().unwrap().blobs.insert(d.clone(), Bytes::copy_from_slice(data));
+        self.state
+            .lock()
+            .unwrap()
+            .blobs
+            .insert(d.clone(), Bytes::copy_from_slice(data));
         d
     }
 
@@ -95,17 +111,23 @@ fn resp(status: u16) -> axum::http::response::Builder {
 fn errors(status: u16, code: &str, message: &str) -> Response<Body> {
     resp(status)
         .header("Content-Type", "application/json")
-        .body(Body::from(format!(r#"{{"errors":[{{"code":"{code}","message":"{message}","detail":null}}]}}"#)))
+        .body(Body::from(format!(
+            r#"{{"errors":[{{"code":"{code}","message":"{message}","detail":null}}]}}"#
+        )))
         .unwrap()
 }
 
 fn query(uri: &Uri) -> Vec<(String, String)> {
-    url::form_urlencoded::parse(uri.query().unwrap_or("").as_bytes()).into_owned().collect()
+    url::form_urlencoded::parse(uri.query().unwrap_or("").as_bytes())
+        .into_owned()
+        .collect()
 }
 
 impl Ctx {
     fn basic_ok(&self, headers: &HeaderMap) -> bool {
-        let Some((u, p)) = &self.creds else { return true };
+        let Some((u, p)) = &self.creds else {
+            return true;
+        };
         let want = format!(
             "Basic {}",
             base64::engine::general_purpose::STANDARD.encode(format!("{u}:{p}"))
@@ -130,20 +152,29 @@ impl Ctx {
                 )
             }
             AuthMode::Bearer => {
-                let got = headers.get("authorization").and_then(|v| v.to_str().ok()).unwrap_or("");
+                let got = headers
+                    .get("authorization")
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or("");
                 // Tokens are "tok|scope|scope..."; the scope must grant the action.
                 let granted = got.strip_prefix("Bearer tok|").is_some_and(|scopes| {
                     scopes.split('|').any(|s| {
                         let mut parts = s.splitn(3, ':');
                         parts.next() == Some("repository")
                             && parts.next() == Some(repo)
-                            && parts.next().is_some_and(|a| a.split(',').any(|x| x == action))
+                            && parts
+                                .next()
+                                .is_some_and(|a| a.split(',').any(|x| x == action))
                     })
                 });
                 if granted || (repo.is_empty() && got.starts_with("Bearer tok|")) {
                     return None;
                 }
-                let scope = if repo.is_empty() { String::new() } else { format!(",scope=\"repository:{repo}:{action}\"") };
+                let scope = if repo.is_empty() {
+                    String::new()
+                } else {
+                    format!(",scope=\"repository:{repo}:{action}\"")
+                };
                 Some(
                     resp(401)
                         .header(
@@ -160,21 +191,36 @@ impl Ctx {
 
     fn handle(&self, method: Method, uri: Uri, headers: HeaderMap, body: Bytes) -> Response<Body> {
         let path = uri.path().to_string();
-        self.state.lock().unwrap().requests.push(format!("{method} {path}"));
+        self.state
+            .lock()
+            .unwrap()
+            .requests
+            .push(format!("{method} {path}"));
         if path == "/token" {
-            self.state.lock().unwrap().token_requests.push(uri.query().unwrap_or("").to_string());
+            self.state
+                .lock()
+                .unwrap()
+                .token_requests
+                .push(uri.query().unwrap_or("").to_string());
             if self.creds.is_some() && !self.basic_ok(&headers) {
                 return resp(401)
                     .header("Content-Type", "application/json")
-                    .body(Body::from(r#"{"details":"incorrect username or password"}"#))
+                    .body(Body::from(
+                        r#"{"details":"incorrect username or password"}"#,
+                    ))
                     .unwrap();
             }
-            let scopes: Vec<String> =
-                query(&uri).into_iter().filter(|(k, _)| k == "scope").map(|(_, v)| v).collect();
+            let scopes: Vec<String> = query(&uri)
+                .into_iter()
+                .filter(|(k, _)| k == "scope")
+                .map(|(_, v)| v)
+                .collect();
             let token = format!("tok|{}", scopes.join("|"));
             return resp(200)
                 .header("Content-Type", "application/json")
-                .body(Body::from(serde_json::json!({"token": token, "expires_in": 300}).to_string()))
+                .body(Body::from(
+                    serde_json::json!({"token": token, "expires_in": 300}).to_string(),
+                ))
                 .unwrap();
         }
         if path == "/v2/" {
@@ -183,12 +229,23 @@ impl Ctx {
             }
             return resp(200).body(Body::from("{}")).unwrap();
         }
-        let Some(rest) = path.strip_prefix("/v2/") else { return resp(404).body(Body::empty()).unwrap() };
-        for (marker, kind) in [("/manifests/", 0), ("/blobs/uploads/", 1), ("/blobs/", 2), ("/tags/list", 3)] {
+        let Some(rest) = path.strip_prefix("/v2/") else {
+            return resp(404).body(Body::empty()).unwrap();
+        };
+        for (marker, kind) in [
+            ("/manifests/", 0),
+            ("/blobs/uploads/", 1),
+            ("/blobs/", 2),
+            ("/tags/list", 3),
+        ] {
             if let Some(i) = rest.rfind(marker) {
                 let repo = &rest[..i];
                 let tail = &rest[i + marker.len()..];
-                let action = if matches!(method, Method::GET | Method::HEAD) { "pull" } else { "push" };
+                let action = if matches!(method, Method::GET | Method::HEAD) {
+                    "pull"
+                } else {
+                    "push"
+                };
                 if let Some(r) = self.check_auth(&headers, repo, action) {
                     return r;
                 }
@@ -203,14 +260,31 @@ impl Ctx {
         errors(404, "NAME_UNKNOWN", "repository name not known to registry")
     }
 
-    fn manifests(&self, method: &Method, repo: &str, reference: &str, headers: &HeaderMap, body: Bytes) -> Response<Body> {
+    fn manifests(
+        &self,
+        method: &Method,
+        repo: &str,
+        reference: &str,
+        headers: &HeaderMap,
+        body: Bytes,
+    ) -> Response<Body> {
         let mut st = self.state.lock().unwrap();
         if *method == Method::PUT {
-            let media = headers.get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
+            let media = headers
+                .get("content-type")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("")
+                .to_string();
             let d = sha256_digest(&body);
-            st.manifests.insert((repo.into(), reference.into()), (media.clone(), body.clone()));
+            st.manifests.insert(
+                (repo.into(), reference.into()),
+                (media.clone(), body.clone()),
+            );
             st.manifests.insert((repo.into(), d.clone()), (media, body));
-            return resp(201).header("Docker-Content-Digest", d).body(Body::empty()).unwrap();
+            return resp(201)
+                .header("Docker-Content-Digest", d)
+                .body(Body::empty())
+                .unwrap();
         }
         if !st.manifests.keys().any(|(r, _)| r == repo) {
             return errors(404, "NAME_UNKNOWN", "repository name not known to registry");
@@ -249,7 +323,10 @@ impl Ctx {
             data
         };
         if *method == Method::HEAD {
-            return resp(200).header("Content-Length", data.len().to_string()).body(Body::empty()).unwrap();
+            return resp(200)
+                .header("Content-Length", data.len().to_string())
+                .body(Body::empty())
+                .unwrap();
         }
         if let Some(range) = headers.get("range").and_then(|v| v.to_str().ok()) {
             st.range_headers.push(range.to_string());
@@ -260,7 +337,10 @@ impl Ctx {
                 .unwrap_or(0);
             let part = data.slice(start.min(data.len())..);
             return resp(206)
-                .header("Content-Range", format!("bytes {}-{}/{}", start, data.len() - 1, data.len()))
+                .header(
+                    "Content-Range",
+                    format!("bytes {}-{}/{}", start, data.len() - 1, data.len()),
+                )
                 .header("Content-Length", part.len().to_string())
                 .body(Body::from(part))
                 .unwrap();
@@ -291,7 +371,15 @@ impl Ctx {
             .unwrap()
     }
 
-    fn uploads(&self, method: &Method, uri: &Uri, repo: &str, tail: &str, headers: &HeaderMap, body: Bytes) -> Response<Body> {
+    fn uploads(
+        &self,
+        method: &Method,
+        uri: &Uri,
+        repo: &str,
+        tail: &str,
+        headers: &HeaderMap,
+        body: Bytes,
+    ) -> Response<Body> {
         let mut st = self.state.lock().unwrap();
         let q = query(uri);
         let get = |k: &str| q.iter().find(|(key, _)| key == k).map(|(_, v)| v.clone());
@@ -299,7 +387,10 @@ impl Ctx {
             (Method::POST, "") => {
                 if let (Some(d), Some(_from)) = (get("mount"), get("from")) {
                     if st.blobs.contains_key(&d) {
-                        return resp(201).header("Location", format!("/v2/{repo}/blobs/{d}")).body(Body::empty()).unwrap();
+                        return resp(201)
+                            .header("Location", format!("/v2/{repo}/blobs/{d}"))
+                            .body(Body::empty())
+                            .unwrap();
                     }
                 }
                 st.next_upload += 1;
@@ -307,7 +398,10 @@ impl Ctx {
                 st.uploads.insert(id.clone(), Vec::new());
                 // A relative Location with a query, as registries answer.
                 resp(202)
-                    .header("Location", format!("/v2/{repo}/blobs/uploads/{id}?_state=abc"))
+                    .header(
+                        "Location",
+                        format!("/v2/{repo}/blobs/uploads/{id}?_state=abc"),
+                    )
                     .header("Range", "0-0")
                     .body(Body::empty())
                     .unwrap()
@@ -315,10 +409,18 @@ impl Ctx {
             (Method::PATCH, id) => {
                 st.patches += 1;
                 let Some(buf) = st.uploads.get_mut(id) else {
-                    return errors(404, "BLOB_UPLOAD_UNKNOWN", "blob upload unknown to registry");
+                    return errors(
+                        404,
+                        "BLOB_UPLOAD_UNKNOWN",
+                        "blob upload unknown to registry",
+                    );
                 };
                 if let Some(range) = headers.get("content-range").and_then(|v| v.to_str().ok()) {
-                    let start: usize = range.split('-').next().and_then(|s| s.parse().ok()).unwrap_or(usize::MAX);
+                    let start: usize = range
+                        .split('-')
+                        .next()
+                        .and_then(|s| s.parse().ok())
+                        .unwrap_or(usize::MAX);
                     if start != buf.len() {
                         return errors(416, "BLOB_UPLOAD_INVALID", "bad range");
                     }
@@ -326,20 +428,31 @@ impl Ctx {
                 buf.extend_from_slice(&body);
                 let end = buf.len().saturating_sub(1);
                 resp(202)
-                    .header("Location", format!("/v2/{repo}/blobs/uploads/{id}?_state=next"))
+                    .header(
+                        "Location",
+                        format!("/v2/{repo}/blobs/uploads/{id}?_state=next"),
+                    )
                     .header("Range", format!("0-{end}"))
                     .body(Body::empty())
                     .unwrap()
             }
             (Method::PUT, id) => {
                 let Some(mut buf) = st.uploads.remove(id) else {
-                    return errors(404, "BLOB_UPLOAD_UNKNOWN", "blob upload unknown to registry");
+                    return errors(
+                        404,
+                        "BLOB_UPLOAD_UNKNOWN",
+                        "blob upload unknown to registry",
+                    );
                 };
                 buf.extend_from_slice(&body);
                 let want = get("digest").unwrap_or_default();
                 let got = sha256_digest(&buf);
                 if want != got || get("_state").is_none() {
-                    return errors(400, "DIGEST_INVALID", "provided digest did not match uploaded content");
+                    return errors(
+                        400,
+                        "DIGEST_INVALID",
+                        "provided digest did not match uploaded content",
+                    );
                 }
                 st.blobs.insert(got.clone(), Bytes::from(buf));
                 resp(201)
@@ -377,8 +490,17 @@ impl Ctx {
         let (now, more) = page.split_at(page.len().min(2));
         let mut r = resp(200).header("Content-Type", "application/json");
         if !more.is_empty() {
-            r = r.header("Link", format!(r#"</v2/{repo}/tags/list?n=2&last={}>; rel="next""#, now[now.len() - 1]));
+            r = r.header(
+                "Link",
+                format!(
+                    r#"</v2/{repo}/tags/list?n=2&last={}>; rel="next""#,
+                    now[now.len() - 1]
+                ),
+            );
         }
-        r.body(Body::from(serde_json::json!({"name": repo, "tags": now}).to_string())).unwrap()
+        r.body(Body::from(
+            serde_json::json!({"name": repo, "tags": now}).to_string(),
+        ))
+        .unwrap()
     }
 }

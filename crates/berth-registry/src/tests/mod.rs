@@ -43,10 +43,14 @@ pub(crate) struct TestImage {
 
 pub(crate) fn test_image(seed: &str) -> TestImage {
     let config = format!(r#"{{"architecture":"amd64","os":"linux","config":{{}},"rootfs":{{"type":"layers","diff_ids":["{seed}"]}}}}"#).into_bytes();
-    let l1: Vec<u8> = (0..70_000u32).map(|i| (i % 251) as u8).chain(seed.bytes()).collect();
+    let l1: Vec<u8> = (0..70_000u32)
+        .map(|i| (i % 251) as u8)
+        .chain(seed.bytes())
+        .collect();
     let l2: Vec<u8> = format!("second layer {seed}").into_bytes();
     let cfg = Descriptor::for_bytes(MEDIA_DOCKER_CONFIG, &config);
-    let layer = |b: &[u8]| Descriptor::for_bytes("application/vnd.docker.image.rootfs.diff.tar.gzip", b);
+    let layer =
+        |b: &[u8]| Descriptor::for_bytes("application/vnd.docker.image.rootfs.diff.tar.gzip", b);
     let layers = vec![(layer(&l1), l1), (layer(&l2), l2)];
     let manifest = serde_json::to_vec(&serde_json::json!({
         "schemaVersion": 2,
@@ -59,7 +63,12 @@ pub(crate) fn test_image(seed: &str) -> TestImage {
     for (d, b) in std::iter::once((&cfg, &config)).chain(layers.iter().map(|(d, b)| (d, b))) {
         std::fs::write(dir.path().join(d.digest.replace(':', "_")), b).unwrap();
     }
-    TestImage { config: (cfg, config), layers, manifest, dir }
+    TestImage {
+        config: (cfg, config),
+        layers,
+        manifest,
+        dir,
+    }
 }
 
 impl TestImage {
@@ -69,27 +78,49 @@ impl TestImage {
 }
 
 /// Pushes `img` to `reference` with the client (HEAD first, upload when missing).
-pub(crate) async fn push(c: &RegistryClient, r: &Reference, auth: Option<&AuthConfig>, img: &TestImage) -> String {
+pub(crate) async fn push(
+    c: &RegistryClient,
+    r: &Reference,
+    auth: Option<&AuthConfig>,
+    img: &TestImage,
+) -> String {
     let repo = c.repository_for_push(r, auth).await.unwrap();
     let all = std::iter::once(&img.config.0).chain(img.layers.iter().map(|(d, _)| d));
     for d in all {
         if !c.blob_exists(&repo, &d.digest).await.unwrap() {
-            c.upload_blob(&repo, d, &img.path(d), &|_| {}).await.unwrap();
+            c.upload_blob(&repo, d, &img.path(d), &|_| {})
+                .await
+                .unwrap();
         }
         assert!(c.blob_exists(&repo, &d.digest).await.unwrap());
     }
-    c.put_manifest(&repo, r.tag().unwrap(), MEDIA_DOCKER_MANIFEST, &img.manifest).await.unwrap()
+    c.put_manifest(
+        &repo,
+        r.tag().unwrap(),
+        MEDIA_DOCKER_MANIFEST,
+        &img.manifest,
+    )
+    .await
+    .unwrap()
 }
 
 /// Resolves `r` and pulls every blob back, checking contents against `img`.
-pub(crate) async fn pull_and_check(c: &RegistryClient, r: &Reference, auth: Option<&AuthConfig>, img: &TestImage) -> ResolvedImage {
+pub(crate) async fn pull_and_check(
+    c: &RegistryClient,
+    r: &Reference,
+    auth: Option<&AuthConfig>,
+    img: &TestImage,
+) -> ResolvedImage {
     let resolved = c.resolve(r, &Platform::host(), auth).await.unwrap();
     assert_eq!(resolved.digest, sha256_digest(&img.manifest));
     assert_eq!(resolved.manifest_digest, resolved.digest);
     assert_eq!(resolved.manifest_media_type, MEDIA_DOCKER_MANIFEST);
     assert_eq!(&resolved.manifest_bytes[..], &img.manifest[..]);
     assert!(resolved.index_bytes.is_none());
-    let config = c.fetch_blob(&resolved.repository, &resolved.config).await.unwrap();
+    let config = c
+        .fetch_blob(&resolved.repository, &resolved.config)
+        .await
+        .unwrap();
     assert_eq!(&config[..], &img.config.1[..]);
     assert_eq!(resolved.layers.len(), img.layers.len());
     for (desc, (_, want)) in resolved.layers.iter().zip(&img.layers) {
@@ -134,7 +165,11 @@ async fn bearer_push_pull_and_token_cache() {
     assert_eq!(c.token_fetches(), 2);
     let st = fake.state.lock().unwrap();
     assert_eq!(st.token_requests.len(), 2);
-    assert!(st.token_requests[0].contains("scope=repository%3Ateam%2Fapp%3Apull%2Cpush"), "{:?}", st.token_requests);
+    assert!(
+        st.token_requests[0].contains("scope=repository%3Ateam%2Fapp%3Apull%2Cpush"),
+        "{:?}",
+        st.token_requests
+    );
     assert!(st.token_requests[0].contains("account=alice"));
     assert!(st.token_requests[1].contains("scope=repository%3Ateam%2Fapp%3Apull"));
     // The HTTPS probe happened once: the plain-HTTP scheme is remembered (one /v2/ ping
@@ -146,17 +181,31 @@ async fn bearer_push_pull_and_token_cache() {
 async fn bearer_wrong_password_and_login() {
     let fake = Fake::start(AuthMode::Bearer, Some(("alice", "s3cret"))).await;
     let c = client();
-    c.login(&creds("alice", "s3cret", &fake.addr)).await.unwrap();
-    let err = c.login(&creds("alice", "nope", &fake.addr)).await.unwrap_err();
+    c.login(&creds("alice", "s3cret", &fake.addr))
+        .await
+        .unwrap();
+    let err = c
+        .login(&creds("alice", "nope", &fake.addr))
+        .await
+        .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Unauthorized);
     assert_eq!(
         err.to_string(),
-        format!("Get \"http://{}/v2/\": unauthorized: incorrect username or password", fake.addr)
+        format!(
+            "Get \"http://{}/v2/\": unauthorized: incorrect username or password",
+            fake.addr
+        )
     );
     let r = reference(&format!("{}/team/app:v1", fake.addr));
-    let err = c.resolve(&r, &Platform::host(), Some(&creds("alice", "nope", ""))).await.unwrap_err();
+    let err = c
+        .resolve(&r, &Platform::host(), Some(&creds("alice", "nope", "")))
+        .await
+        .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Unauthorized);
-    assert_eq!(err.to_string(), "unauthorized: incorrect username or password");
+    assert_eq!(
+        err.to_string(),
+        "unauthorized: incorrect username or password"
+    );
 }
 
 #[tokio::test]
@@ -170,11 +219,17 @@ async fn basic_auth_registry() {
     pull_and_check(&c, &r, Some(&auth), &img).await;
     assert_eq!(c.token_fetches(), 0);
     c.login(&auth).await.unwrap();
-    let err = c.login(&creds("bob", "wrong", &format!("http://{}", fake.addr))).await.unwrap_err();
+    let err = c
+        .login(&creds("bob", "wrong", &format!("http://{}", fake.addr)))
+        .await
+        .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Unauthorized);
     assert_eq!(
         err.to_string(),
-        format!("login attempt to http://{}/v2/ failed with status: 401 Unauthorized", fake.addr)
+        format!(
+            "login attempt to http://{}/v2/ failed with status: 401 Unauthorized",
+            fake.addr
+        )
     );
     let err = c.resolve(&r, &Platform::host(), None).await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Unauthorized);
@@ -184,13 +239,35 @@ async fn basic_auth_registry() {
 fn platform_list(fake: &Fake, repo: &str, media: &str) -> (String, String, String) {
     let img_a = test_image("amd");
     let img_b = test_image("arm");
-    let entry_media = if media == MEDIA_OCI_INDEX { MEDIA_OCI_MANIFEST } else { MEDIA_DOCKER_MANIFEST };
-    let ma = String::from_utf8(img_a.manifest.clone()).unwrap().replace(MEDIA_DOCKER_MANIFEST, entry_media);
-    let mb = String::from_utf8(img_b.manifest.clone()).unwrap().replace(MEDIA_DOCKER_MANIFEST, entry_media);
-    let da = fake.put_manifest(repo, &sha256_digest(ma.as_bytes()), entry_media, ma.as_bytes());
-    let db = fake.put_manifest(repo, &sha256_digest(mb.as_bytes()), entry_media, mb.as_bytes());
+    let entry_media = if media == MEDIA_OCI_INDEX {
+        MEDIA_OCI_MANIFEST
+    } else {
+        MEDIA_DOCKER_MANIFEST
+    };
+    let ma = String::from_utf8(img_a.manifest.clone())
+        .unwrap()
+        .replace(MEDIA_DOCKER_MANIFEST, entry_media);
+    let mb = String::from_utf8(img_b.manifest.clone())
+        .unwrap()
+        .replace(MEDIA_DOCKER_MANIFEST, entry_media);
+    let da = fake.put_manifest(
+        repo,
+        &sha256_digest(ma.as_bytes()),
+        entry_media,
+        ma.as_bytes(),
+    );
+    let db = fake.put_manifest(
+        repo,
+        &sha256_digest(mb.as_bytes()),
+        entry_media,
+        mb.as_bytes(),
+    );
     let host = Platform::host();
-    let other = if host.architecture == "arm64" { ("amd64", None) } else { ("arm64", Some("v8")) };
+    let other = if host.architecture == "arm64" {
+        ("amd64", None)
+    } else {
+        ("arm64", Some("v8"))
+    };
     let list = serde_json::json!({
         "schemaVersion": 2,
         "mediaType": media,
@@ -220,16 +297,35 @@ async fn manifest_list_and_oci_index_platform_selection() {
         assert_eq!(got.manifest_digest, da);
         assert!(got.index_bytes.is_some());
         assert_eq!(sha256_digest(&got.manifest_bytes), da);
-        let other = if Platform::host().architecture == "arm64" { "linux/amd64" } else { "linux/arm64/v8" };
-        let got = c.resolve(&r, &Platform::parse(other).unwrap(), None).await.unwrap();
+        let other = if Platform::host().architecture == "arm64" {
+            "linux/amd64"
+        } else {
+            "linux/arm64/v8"
+        };
+        let got = c
+            .resolve(&r, &Platform::parse(other).unwrap(), None)
+            .await
+            .unwrap();
         assert_eq!(got.manifest_digest, db);
         assert_eq!(got.digest, dl);
-        let err = c.resolve(&r, &Platform::parse("linux/s390x").unwrap(), None).await.unwrap_err();
-        assert_eq!(err.to_string(), "no matching manifest for linux/s390x in the manifest list entries");
+        let err = c
+            .resolve(&r, &Platform::parse("linux/s390x").unwrap(), None)
+            .await
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "no matching manifest for linux/s390x in the manifest list entries"
+        );
         assert_eq!(err.kind(), ErrorKind::NotFound);
         // By digest: the index digest gives the same answer.
         let by_digest = reference(&format!("{}/{repo}@{dl}", fake.addr));
-        assert_eq!(c.resolve(&by_digest, &Platform::host(), None).await.unwrap().manifest_digest, da);
+        assert_eq!(
+            c.resolve(&by_digest, &Platform::host(), None)
+                .await
+                .unwrap()
+                .manifest_digest,
+            da
+        );
     }
 }
 
@@ -237,7 +333,12 @@ async fn manifest_list_and_oci_index_platform_selection() {
 async fn refusals_schema1_unknown_and_tampered_manifests() {
     let fake = Fake::start(AuthMode::None, None).await;
     let c = client();
-    fake.put_manifest("old", "v1", MEDIA_DOCKER_SCHEMA1_SIGNED, br#"{"schemaVersion":1,"name":"old","tag":"v1","fsLayers":[]}"#);
+    fake.put_manifest(
+        "old",
+        "v1",
+        MEDIA_DOCKER_SCHEMA1_SIGNED,
+        br#"{"schemaVersion":1,"name":"old","tag":"v1","fsLayers":[]}"#,
+    );
     let r = reference(&format!("{}/old:v1", fake.addr));
     let err = c.resolve(&r, &Platform::host(), None).await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::InvalidArgument);
@@ -246,18 +347,54 @@ async fn refusals_schema1_unknown_and_tampered_manifests() {
         format!("Docker Image Format v1 and Docker Image manifest version 2, schema 1 support has been removed. Suggest the author of {}/old:v1 to upgrade the image to the OCI Format or Docker Image manifest v2, schema 2. More information at https://docs.docker.com/go/deprecated-image-specs/", fake.addr)
     );
 
-    let err = c.resolve(&reference(&format!("{}/old:nope", fake.addr)), &Platform::host(), None).await.unwrap_err();
-    assert_eq!(err.to_string(), format!("manifest for {}/old:nope not found: manifest unknown: manifest unknown", fake.addr));
+    let err = c
+        .resolve(
+            &reference(&format!("{}/old:nope", fake.addr)),
+            &Platform::host(),
+            None,
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "manifest for {}/old:nope not found: manifest unknown: manifest unknown",
+            fake.addr
+        )
+    );
     assert_eq!(err.kind(), ErrorKind::NotFound);
-    let err = c.resolve(&reference(&format!("{}/missing", fake.addr)), &Platform::host(), None).await.unwrap_err();
-    assert_eq!(err.to_string(), format!("repository {}/missing not found: name unknown: repository name not known to registry", fake.addr));
+    let err = c
+        .resolve(
+            &reference(&format!("{}/missing", fake.addr)),
+            &Platform::host(),
+            None,
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "repository {}/missing not found: name unknown: repository name not known to registry",
+            fake.addr
+        )
+    );
     assert_eq!(err.kind(), ErrorKind::NotFound);
 
     let img = test_image("tamper");
     let d = fake.put_manifest("t", "v1", MEDIA_DOCKER_MANIFEST, &img.manifest);
     fake.state.lock().unwrap().corrupt_manifests.push(d.clone());
-    let err = c.resolve(&reference(&format!("{}/t@{d}", fake.addr)), &Platform::host(), None).await.unwrap_err();
-    assert_eq!(err.to_string(), format!("manifest verification failed for digest {d}"));
+    let err = c
+        .resolve(
+            &reference(&format!("{}/t@{d}", fake.addr)),
+            &Platform::host(),
+            None,
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        format!("manifest verification failed for digest {d}")
+    );
 }
 
 #[tokio::test]
@@ -275,13 +412,25 @@ async fn blob_stream_verifies_and_resumes() {
     let (got, err) = collect(c.blob_stream(&repo, d1)).await;
     assert_eq!(got.len(), b1.len());
     let err = err.expect("corrupt blob must fail");
-    assert_eq!(err.to_string(), format!("filesystem layer verification failed for digest {}", d1.digest));
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "filesystem layer verification failed for digest {}",
+            d1.digest
+        )
+    );
     let err = c.fetch_blob(&repo, d1).await.unwrap_err();
-    assert_eq!(err.to_string(), format!("image config verification failed for digest {}", d1.digest));
+    assert_eq!(
+        err.to_string(),
+        format!("image config verification failed for digest {}", d1.digest)
+    );
     fake.state.lock().unwrap().corrupt.clear();
 
     // Wrong size in the descriptor.
-    let short = Descriptor { size: d1.size - 1, ..d1.clone() };
+    let short = Descriptor {
+        size: d1.size - 1,
+        ..d1.clone()
+    };
     assert!(collect(c.blob_stream(&repo, &short)).await.1.is_some());
 
     // A connection cut halfway: resumed with Range, bytes intact.
@@ -308,30 +457,62 @@ async fn chunked_upload_mount_and_tags() {
     let progress = std::sync::Mutex::new(Vec::new());
     let repo = c.repository_for_push(&r, None).await.unwrap();
     let (d1, b1) = &img.layers[0];
-    c.upload_blob(&repo, d1, &img.path(d1), &|n| progress.lock().unwrap().push(n)).await.unwrap();
+    c.upload_blob(&repo, d1, &img.path(d1), &|n| {
+        progress.lock().unwrap().push(n)
+    })
+    .await
+    .unwrap();
     // 70 006 bytes in 30 000-byte chunks: three PATCHes.
     assert_eq!(fake.state.lock().unwrap().patches, 3);
-    assert_eq!(fake.state.lock().unwrap().blobs.get(&d1.digest).map(|b| b.to_vec()), Some(b1.clone()));
-    assert_eq!(progress.lock().unwrap().last().copied(), Some(b1.len() as u64));
+    assert_eq!(
+        fake.state
+            .lock()
+            .unwrap()
+            .blobs
+            .get(&d1.digest)
+            .map(|b| b.to_vec()),
+        Some(b1.clone())
+    );
+    assert_eq!(
+        progress.lock().unwrap().last().copied(),
+        Some(b1.len() as u64)
+    );
     // Below the threshold: one PUT.
     let (d2, _) = &img.layers[1];
-    c.upload_blob(&repo, d2, &img.path(d2), &|_| {}).await.unwrap();
+    c.upload_blob(&repo, d2, &img.path(d2), &|_| {})
+        .await
+        .unwrap();
     assert_eq!(fake.state.lock().unwrap().patches, 3);
 
     // Cross-repository mount: known blob mounts, unknown starts (and cancels) an upload.
-    let other = c.repository_for_push(&reference(&format!("{}/dst/app:v1", fake.addr)), None).await.unwrap();
+    let other = c
+        .repository_for_push(&reference(&format!("{}/dst/app:v1", fake.addr)), None)
+        .await
+        .unwrap();
     assert!(c.mount_blob(&other, &d1.digest, "src/app").await.unwrap());
     let unknown = sha256_digest(b"unknown");
     assert!(!c.mount_blob(&other, &unknown, "src/app").await.unwrap());
-    assert!(fake.state.lock().unwrap().uploads.is_empty(), "the started upload was cancelled");
+    assert!(
+        fake.state.lock().unwrap().uploads.is_empty(),
+        "the started upload was cancelled"
+    );
     let tok = fake.state.lock().unwrap().token_requests.clone();
-    assert!(tok.iter().any(|q| q.contains("repository%3Asrc%2Fapp%3Apull") && q.contains("dst%2Fapp")), "{tok:?}");
+    assert!(
+        tok.iter()
+            .any(|q| q.contains("repository%3Asrc%2Fapp%3Apull") && q.contains("dst%2Fapp")),
+        "{tok:?}"
+    );
 
     // Tags, paginated by two.
     for t in ["a", "b", "c", "d", "e"] {
-        c.put_manifest(&repo, t, MEDIA_DOCKER_MANIFEST, &img.manifest).await.unwrap();
+        c.put_manifest(&repo, t, MEDIA_DOCKER_MANIFEST, &img.manifest)
+            .await
+            .unwrap();
     }
-    assert_eq!(c.list_tags(&repo).await.unwrap(), vec!["a", "b", "c", "d", "e"]);
+    assert_eq!(
+        c.list_tags(&repo).await.unwrap(),
+        vec!["a", "b", "c", "d", "e"]
+    );
 }
 
 #[tokio::test]
@@ -342,27 +523,42 @@ async fn mirrors_for_docker_hub_names() {
     let dead_addr = dead.local_addr().unwrap();
     drop(dead);
     let c = RegistryClient::new(RegistryConfig {
-        mirrors: vec![format!("http://{dead_addr}"), format!("http://{}", fake.addr)],
+        mirrors: vec![
+            format!("http://{dead_addr}"),
+            format!("http://{}", fake.addr),
+        ],
         ..Default::default()
     })
     .unwrap();
     let img = test_image("mirror");
     let local = reference(&format!("{}/library/busybox:latest", fake.addr));
     push(&c, &local, None, &img).await;
-    let got = c.resolve(&reference("busybox"), &Platform::host(), None).await.unwrap();
+    let got = c
+        .resolve(&reference("busybox"), &Platform::host(), None)
+        .await
+        .unwrap();
     assert_eq!(got.digest, sha256_digest(&img.manifest));
     assert_eq!(got.repository.name(), "library/busybox");
     assert_eq!(got.repository.domain(), "docker.io");
     assert!(got.repository.is_mirror());
     // A name the mirror lacks is not found (no fall back to Docker Hub).
-    let err = c.resolve(&reference("nosuchimage"), &Platform::host(), None).await.unwrap_err();
+    let err = c
+        .resolve(&reference("nosuchimage"), &Platform::host(), None)
+        .await
+        .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::NotFound);
     assert_eq!(
         err.to_string(),
         "pull access denied for nosuchimage, repository does not exist or may require 'docker login': denied: requested access to the resource is denied"
     );
-    let err = c.resolve(&reference("busybox:nope"), &Platform::host(), None).await.unwrap_err();
-    assert_eq!(err.to_string(), "manifest for busybox:nope not found: manifest unknown: manifest unknown");
+    let err = c
+        .resolve(&reference("busybox:nope"), &Platform::host(), None)
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "manifest for busybox:nope not found: manifest unknown: manifest unknown"
+    );
 }
 
 #[tokio::test]
@@ -371,16 +567,30 @@ async fn unreachable_and_tls_errors_in_gos_words() {
     let addr = dead.local_addr().unwrap();
     drop(dead);
     let c = client();
-    let err = c.resolve(&reference(&format!("{addr}/x")), &Platform::host(), None).await.unwrap_err();
-    assert_eq!(err.to_string(), format!("Get \"http://{addr}/v2/\": dial tcp {addr}: connect: connection refused"));
+    let err = c
+        .resolve(&reference(&format!("{addr}/x")), &Platform::host(), None)
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        format!("Get \"http://{addr}/v2/\": dial tcp {addr}: connect: connection refused")
+    );
     assert_eq!(err.kind(), ErrorKind::Internal);
 
     // HTTPS spoken to a plain-HTTP server (what a registry that is not insecure gets).
     let fake = Fake::start(AuthMode::None, None).await;
     let url = url::Url::parse(&format!("https://{}/v2/", fake.addr)).unwrap();
-    let e = c.http_for(&fake.addr, crate::endpoint::Security::Secure).get(url.clone()).send().await.unwrap_err();
+    let e = c
+        .http_for(&fake.addr, crate::endpoint::Security::Secure)
+        .get(url.clone())
+        .send()
+        .await
+        .unwrap_err();
     assert_eq!(
         crate::error::transport_error(&reqwest::Method::GET, &url, &e).to_string(),
-        format!("Get \"https://{}/v2/\": http: server gave HTTP response to HTTPS client", fake.addr)
+        format!(
+            "Get \"https://{}/v2/\": http: server gave HTTP response to HTTPS client",
+            fake.addr
+        )
     );
 }

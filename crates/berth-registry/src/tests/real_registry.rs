@@ -28,7 +28,9 @@ impl Drop for RealRegistry {
 impl RealRegistry {
     async fn start(htpasswd: Option<(&str, &str)>) -> Option<RealRegistry> {
         if !Path::new(REGISTRY_BIN).exists() {
-            eprintln!("skipping: {REGISTRY_BIN} is not installed (apt-get install docker-registry)");
+            eprintln!(
+                "skipping: {REGISTRY_BIN} is not installed (apt-get install docker-registry)"
+            );
             return None;
         }
         let dir = tempfile::tempdir().unwrap();
@@ -60,14 +62,21 @@ impl RealRegistry {
             .stderr(log)
             .spawn()
             .unwrap();
-        let reg = RealRegistry { child, addr, _dir: dir };
+        let reg = RealRegistry {
+            child,
+            addr,
+            _dir: dir,
+        };
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
             if tokio::net::TcpStream::connect(&reg.addr).await.is_ok() {
                 return Some(reg);
             }
-            assert!(Instant::now() < deadline, "docker-registry did not start: {:?}",
-                std::fs::read_to_string(reg._dir.path().join("registry.log")));
+            assert!(
+                Instant::now() < deadline,
+                "docker-registry did not start: {:?}",
+                std::fs::read_to_string(reg._dir.path().join("registry.log"))
+            );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
@@ -75,7 +84,9 @@ impl RealRegistry {
 
 #[tokio::test]
 async fn real_registry_push_pull_mount_tags() {
-    let Some(reg) = RealRegistry::start(None).await else { return };
+    let Some(reg) = RealRegistry::start(None).await else {
+        return;
+    };
     let c = client();
     let img = test_image("real");
     let r = reference(&format!("{}/berth/small:v1", reg.addr));
@@ -84,11 +95,20 @@ async fn real_registry_push_pull_mount_tags() {
     let digest = push(&c, &r, None, &img).await;
     assert_eq!(digest, sha256_digest(&img.manifest));
     let resolved = pull_and_check(&c, &r, None, &img).await;
-    assert_eq!(resolved.repository.endpoint_url(), format!("http://{}", reg.addr));
+    assert_eq!(
+        resolved.repository.endpoint_url(),
+        format!("http://{}", reg.addr)
+    );
 
     // By digest too.
     let by_digest = reference(&format!("{}/berth/small@{digest}", reg.addr));
-    assert_eq!(c.resolve(&by_digest, &Platform::host(), None).await.unwrap().digest, digest);
+    assert_eq!(
+        c.resolve(&by_digest, &Platform::host(), None)
+            .await
+            .unwrap()
+            .digest,
+        digest
+    );
 
     // Cross-repository mount, then the manifest: the other repo pulls back identical.
     let other = reference(&format!("{}/berth/other:v2", reg.addr));
@@ -96,37 +116,87 @@ async fn real_registry_push_pull_mount_tags() {
     for d in std::iter::once(&img.config.0).chain(img.layers.iter().map(|(d, _)| d)) {
         assert!(c.mount_blob(&repo, &d.digest, "berth/small").await.unwrap());
     }
-    assert!(!c.mount_blob(&repo, &sha256_digest(b"absent"), "berth/small").await.unwrap());
-    c.put_manifest(&repo, "v2", MEDIA_DOCKER_MANIFEST, &img.manifest).await.unwrap();
+    assert!(!c
+        .mount_blob(&repo, &sha256_digest(b"absent"), "berth/small")
+        .await
+        .unwrap());
+    c.put_manifest(&repo, "v2", MEDIA_DOCKER_MANIFEST, &img.manifest)
+        .await
+        .unwrap();
     pull_and_check(&c, &other, None, &img).await;
 
-    c.put_manifest(&repo, "v3", MEDIA_DOCKER_MANIFEST, &img.manifest).await.unwrap();
+    c.put_manifest(&repo, "v3", MEDIA_DOCKER_MANIFEST, &img.manifest)
+        .await
+        .unwrap();
     assert_eq!(c.list_tags(&repo).await.unwrap(), vec!["v2", "v3"]);
 
-    let err = c.resolve(&reference(&format!("{}/berth/small:nope", reg.addr)), &Platform::host(), None).await.unwrap_err();
+    let err = c
+        .resolve(
+            &reference(&format!("{}/berth/small:nope", reg.addr)),
+            &Platform::host(),
+            None,
+        )
+        .await
+        .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::NotFound);
-    assert_eq!(err.to_string(), format!("manifest for {}/berth/small:nope not found: manifest unknown: manifest unknown", reg.addr));
-    let err = c.resolve(&reference(&format!("{}/no/such", reg.addr)), &Platform::host(), None).await.unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "manifest for {}/berth/small:nope not found: manifest unknown: manifest unknown",
+            reg.addr
+        )
+    );
+    let err = c
+        .resolve(
+            &reference(&format!("{}/no/such", reg.addr)),
+            &Platform::host(),
+            None,
+        )
+        .await
+        .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::NotFound, "{err}");
     // distribution 2.8 answers MANIFEST_UNKNOWN for unknown repositories too.
-    assert_eq!(err.to_string(), format!("manifest for {}/no/such:latest not found: manifest unknown: manifest unknown", reg.addr));
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "manifest for {}/no/such:latest not found: manifest unknown: manifest unknown",
+            reg.addr
+        )
+    );
 }
 
 #[tokio::test]
 async fn real_registry_as_docker_hub_mirror() {
-    let Some(reg) = RealRegistry::start(None).await else { return };
+    let Some(reg) = RealRegistry::start(None).await else {
+        return;
+    };
     let c = RegistryClient::new(RegistryConfig {
         mirrors: vec![format!("http://{}", reg.addr)],
         ..Default::default()
     })
     .unwrap();
     let img = test_image("hub");
-    push(&c, &reference(&format!("{}/library/hello-world:latest", reg.addr)), None, &img).await;
+    push(
+        &c,
+        &reference(&format!("{}/library/hello-world:latest", reg.addr)),
+        None,
+        &img,
+    )
+    .await;
     let got = pull_and_check(&c, &reference("hello-world"), None, &img).await;
     assert!(got.repository.is_mirror());
-    let err = c.resolve(&reference("hello-world:nope"), &Platform::host(), None).await.unwrap_err();
-    assert_eq!(err.to_string(), "manifest for hello-world:nope not found: manifest unknown: manifest unknown");
-    let err = c.resolve(&reference("no-such-image"), &Platform::host(), None).await.unwrap_err();
+    let err = c
+        .resolve(&reference("hello-world:nope"), &Platform::host(), None)
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "manifest for hello-world:nope not found: manifest unknown: manifest unknown"
+    );
+    let err = c
+        .resolve(&reference("no-such-image"), &Platform::host(), None)
+        .await
+        .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::NotFound);
     assert_eq!(
         err.to_string(),
@@ -136,13 +206,24 @@ async fn real_registry_as_docker_hub_mirror() {
 
 #[tokio::test]
 async fn real_registry_htpasswd() {
-    let Some(reg) = RealRegistry::start(Some(("berth", "hunter2"))).await else { return };
+    let Some(reg) = RealRegistry::start(Some(("berth", "hunter2"))).await else {
+        return;
+    };
     let c = client();
     let good = creds("berth", "hunter2", &reg.addr);
     c.login(&good).await.unwrap();
-    let err = c.login(&creds("berth", "wrong", &reg.addr)).await.unwrap_err();
+    let err = c
+        .login(&creds("berth", "wrong", &reg.addr))
+        .await
+        .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Unauthorized);
-    assert_eq!(err.to_string(), format!("login attempt to http://{}/v2/ failed with status: 401 Unauthorized", reg.addr));
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "login attempt to http://{}/v2/ failed with status: 401 Unauthorized",
+            reg.addr
+        )
+    );
 
     let img = test_image("htpasswd");
     let r = reference(&format!("{}/secret/app:v1", reg.addr));
@@ -151,7 +232,10 @@ async fn real_registry_htpasswd() {
     let err = c.resolve(&r, &Platform::host(), None).await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Unauthorized);
     assert_eq!(err.to_string(), "unauthorized: authentication required");
-    let err = c.repository_for_push(&r, Some(&creds("berth", "bad", ""))).await.unwrap();
+    let err = c
+        .repository_for_push(&r, Some(&creds("berth", "bad", "")))
+        .await
+        .unwrap();
     let err = c.blob_exists(&err, &img.config.0.digest).await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Unauthorized);
 }
