@@ -2,7 +2,7 @@
 //! (Docker's token spec and the OAuth2 `refresh_token` grant) and a per-scope token cache.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use base64::Engine;
@@ -118,17 +118,24 @@ struct TokenAnswer {
 #[derive(Default)]
 pub struct TokenCache {
     tokens: Mutex<HashMap<String, (String, Instant)>>,
+    /// One fetch at a time per key: concurrent requests wait for it instead of each
+    /// asking the token server.
+    inflight: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     fetches: std::sync::atomic::AtomicU64,
 }
 
 /// The minimum lifetime the token spec promises when `expires_in` is absent.
 const DEFAULT_TOKEN_LIFETIME: Duration = Duration::from_secs(60);
 
+/// The cache key: realm, service, scopes and who asks (a hash of the credentials, so a
+/// different password or refresh token never gets another's token).
 fn cache_key(realm: &str, service: &str, auth: Option<&AuthConfig>, scopes: &[String]) -> String {
+    use sha2::Digest as _;
     let who = auth
         .map(|a| {
-            let user = a.credentials().map(|(u, _)| u).unwrap_or_default();
-            format!("{user}|{}", !a.identity_token.is_empty())
+            let (user, pass) = a.credentials().unwrap_or_default();
+            let secret = format!("{user}\0{pass}\0{}\0{}", a.identity_token, a.registry_token);
+            hex::encode(&sha2::Sha256::digest(secret.as_bytes())[..12])
         })
         .unwrap_or_default();
     format!("{realm}|{service}|{who}|{}", scopes.join(" "))
@@ -138,6 +145,12 @@ impl TokenCache {
     /// How many tokens were fetched from token servers so far (for tests and debugging).
     pub fn fetch_count(&self) -> u64 {
         self.fetches.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    fn cached(&self, key: &str) -> Option<String> {
+        let map = self.tokens.lock().ok()?;
+        let (token, until) = map.get(key)?;
+        (Instant::now() < *until).then(|| token.clone())
     }
 
     /// Forgets a token that the registry refused.
@@ -167,12 +180,16 @@ impl TokenCache {
         let realm = challenge.param("realm").unwrap_or("");
         let service = challenge.param("service").unwrap_or("");
         let key = cache_key(realm, service, auth, scopes);
-        if let Ok(map) = self.tokens.lock() {
-            if let Some((token, until)) = map.get(&key) {
-                if Instant::now() < *until {
-                    return Ok(token.clone());
-                }
-            }
+        if let Some(token) = self.cached(&key) {
+            return Ok(token);
+        }
+        let gate = match self.inflight.lock() {
+            Ok(mut m) => m.entry(key.clone()).or_default().clone(),
+            Err(_) => Arc::new(tokio::sync::Mutex::new(())),
+        };
+        let _turn = gate.lock().await;
+        if let Some(token) = self.cached(&key) {
+            return Ok(token);
         }
         let realm_url = url::Url::parse(realm)
             .map_err(|e| RegistryError::Registry(format!("invalid token realm {realm:?}: {e}")))?;

@@ -334,6 +334,27 @@ impl RegistryClient {
     }
 
     /// Finds a working scheme for `ep` and pings it; remembers the scheme for the host.
+    /// dockerd's `isSecureIndex` for host names: a name that resolves to a loopback
+    /// address or into an insecure CIDR is insecure too (Docker Hub is never looked up).
+    async fn with_resolved_security(&self, mut ep: Endpoint) -> Endpoint {
+        let (host, port) = crate::endpoint::split_host_port(&ep.host);
+        if ep.security == Security::Insecure
+            || ep.host == crate::endpoint::DOCKER_HUB_REGISTRY
+            || host.parse::<std::net::IpAddr>().is_ok()
+        {
+            return ep;
+        }
+        let port: u16 = port.and_then(|p| p.parse().ok()).unwrap_or(443);
+        let lookup = tokio::net::lookup_host((host.to_string(), port));
+        if let Ok(Ok(addrs)) = tokio::time::timeout(Duration::from_secs(3), lookup).await {
+            let ips: Vec<std::net::IpAddr> = addrs.map(|a| a.ip()).collect();
+            if self.inner.endpoints.ips_allow_insecure(&ips) {
+                ep.security = Security::Insecure;
+            }
+        }
+        ep
+    }
+
     async fn open_endpoint(
         &self,
         ep: &Endpoint,
@@ -366,6 +387,7 @@ impl RegistryClient {
         auth: Option<&AuthConfig>,
         actions: &'static str,
     ) -> Result<Repository, RegistryError> {
+        let ep = &self.with_resolved_security(ep.clone()).await;
         let (base, challenge) = self.open_endpoint(ep).await?;
         Ok(Repository {
             domain: domain.to_string(),
@@ -468,6 +490,7 @@ impl RegistryClient {
     pub async fn login(&self, auth: &AuthConfig) -> Result<(), RegistryError> {
         let domain = login_domain(&auth.server_address);
         let ep = self.inner.endpoints.for_domain(&domain, false).remove(0);
+        let ep = self.with_resolved_security(ep).await;
         let mut last = None;
         for base in self.bases(&ep) {
             match self.login_at(&base, &ep, auth).await {

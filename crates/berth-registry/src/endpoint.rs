@@ -1,7 +1,7 @@
 //! Where a registry domain is reached: Docker Hub's real host and mirrors, and whether a
 //! host may be spoken to without TLS verification / over plain HTTP.
 
-use std::net::{IpAddr, ToSocketAddrs};
+use std::net::IpAddr;
 use std::path::PathBuf;
 
 use crate::RegistryError;
@@ -92,7 +92,7 @@ pub struct Endpoints {
 }
 
 /// Splits `host[:port]` into host (brackets removed) and port.
-fn split_host_port(hostport: &str) -> (&str, Option<&str>) {
+pub(crate) fn split_host_port(hostport: &str) -> (&str, Option<&str>) {
     if let Some(rest) = hostport.strip_prefix('[') {
         if let Some((h, after)) = rest.split_once(']') {
             return (h, after.strip_prefix(':'));
@@ -170,7 +170,7 @@ impl Endpoints {
     /// insecure (HTTP allowed); everything else is verified HTTPS.
     pub fn security_of(&self, hostport: &str) -> Security {
         let hostport_lc = hostport.to_lowercase();
-        if self.insecure_hosts.iter().any(|h| *h == hostport_lc) {
+        if self.insecure_hosts.contains(&hostport_lc) {
             return Security::Insecure;
         }
         let (host, _) = split_host_port(&hostport_lc);
@@ -180,20 +180,17 @@ impl Endpoints {
         if self.insecure_hosts.iter().any(|h| h == host) {
             return Security::Insecure;
         }
-        let ips: Vec<IpAddr> = match host.parse::<IpAddr>() {
-            Ok(ip) => vec![ip],
-            Err(_) if !self.insecure_cidrs.is_empty() => (host, 0)
-                .to_socket_addrs()
-                .map(|it| it.map(|a| a.ip()).collect())
-                .unwrap_or_default(),
-            Err(_) => Vec::new(),
-        };
-        for ip in &ips {
-            if ip.is_loopback() || self.insecure_cidrs.iter().any(|c| c.contains(ip)) {
-                return Security::Insecure;
-            }
+        match host.parse::<IpAddr>() {
+            Ok(ip) if self.ips_allow_insecure(&[ip]) => Security::Insecure,
+            _ => Security::Secure,
         }
-        Security::Secure
+    }
+
+    /// True when one of a host's addresses is loopback or in an insecure CIDR (dockerd
+    /// resolves registry host names for this check; the caller does the lookup).
+    pub fn ips_allow_insecure(&self, ips: &[IpAddr]) -> bool {
+        ips.iter()
+            .any(|ip| ip.is_loopback() || self.insecure_cidrs.iter().any(|c| c.contains(ip)))
     }
 
     /// Endpoints to pull `domain`'s repositories from, in order: Docker Hub's mirrors

@@ -39,13 +39,15 @@ pub struct State {
     /// Manifest digests served with other content than theirs.
     pub corrupt_manifests: Vec<String>,
     pub next_upload: u64,
+    /// Tokens of older generations are refused with `error="invalid_token"`.
+    pub token_generation: u32,
+    /// The refresh token the OAuth2 grant accepts.
+    pub refresh_token: Option<String>,
 }
 
 pub struct Fake {
     pub addr: String,
     pub state: Arc<Mutex<State>>,
-    pub mode: AuthMode,
-    pub creds: Option<(String, String)>,
 }
 
 impl Fake {
@@ -69,12 +71,7 @@ impl Fake {
         tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
         });
-        Fake {
-            addr,
-            state,
-            mode,
-            creds,
-        }
+        Fake { addr, state }
     }
 
     pub fn put_blob(&self, data: &[u8]) -> String {
@@ -156,8 +153,10 @@ impl Ctx {
                     .get("authorization")
                     .and_then(|v| v.to_str().ok())
                     .unwrap_or("");
-                // Tokens are "tok|scope|scope..."; the scope must grant the action.
-                let granted = got.strip_prefix("Bearer tok|").is_some_and(|scopes| {
+                // Tokens are "tok<generation>|scope|scope..."; the scope must grant the action.
+                let generation = self.state.lock().unwrap().token_generation;
+                let prefix = format!("Bearer tok{generation}|");
+                let granted = got.strip_prefix(&prefix).is_some_and(|scopes| {
                     scopes.split('|').any(|s| {
                         let mut parts = s.splitn(3, ':');
                         parts.next() == Some("repository")
@@ -167,13 +166,19 @@ impl Ctx {
                                 .is_some_and(|a| a.split(',').any(|x| x == action))
                     })
                 });
-                if granted || (repo.is_empty() && got.starts_with("Bearer tok|")) {
+                if granted || (repo.is_empty() && got.starts_with(&prefix)) {
                     return None;
                 }
+                let stale = got.starts_with("Bearer tok") && !got.starts_with(&prefix);
                 let scope = if repo.is_empty() {
                     String::new()
                 } else {
                     format!(",scope=\"repository:{repo}:{action}\"")
+                };
+                let scope = if stale {
+                    format!("{scope},error=\"invalid_token\"")
+                } else {
+                    scope
                 };
                 Some(
                     resp(401)
@@ -197,12 +202,29 @@ impl Ctx {
             .requests
             .push(format!("{method} {path}"));
         if path == "/token" {
-            self.state
-                .lock()
-                .unwrap()
-                .token_requests
-                .push(uri.query().unwrap_or("").to_string());
-            if self.creds.is_some() && !self.basic_ok(&headers) {
+            let mut st = self.state.lock().unwrap();
+            let (params, record) = if method == Method::POST {
+                let form: Vec<(String, String)> =
+                    url::form_urlencoded::parse(&body).into_owned().collect();
+                (form, format!("POST {}", String::from_utf8_lossy(&body)))
+            } else {
+                (query(&uri), uri.query().unwrap_or("").to_string())
+            };
+            st.token_requests.push(record);
+            let param = |k: &str| {
+                params
+                    .iter()
+                    .find(|(key, _)| key == k)
+                    .map(|(_, v)| v.clone())
+            };
+            let authorized = if method == Method::POST {
+                param("grant_type").as_deref() == Some("refresh_token")
+                    && st.refresh_token.is_some()
+                    && param("refresh_token") == st.refresh_token
+            } else {
+                self.creds.is_none() || self.basic_ok(&headers)
+            };
+            if !authorized {
                 return resp(401)
                     .header("Content-Type", "application/json")
                     .body(Body::from(
@@ -210,17 +232,21 @@ impl Ctx {
                     ))
                     .unwrap();
             }
-            let scopes: Vec<String> = query(&uri)
-                .into_iter()
+            // GET repeats `scope`; the OAuth2 form joins scopes with spaces.
+            let scopes: Vec<String> = params
+                .iter()
                 .filter(|(k, _)| k == "scope")
-                .map(|(_, v)| v)
+                .flat_map(|(_, v)| v.split(' ').map(str::to_string).collect::<Vec<_>>())
                 .collect();
-            let token = format!("tok|{}", scopes.join("|"));
+            let token = format!("tok{}|{}", st.token_generation, scopes.join("|"));
+            let answer = if method == Method::POST {
+                serde_json::json!({"access_token": token, "expires_in": 300})
+            } else {
+                serde_json::json!({"token": token, "expires_in": 300})
+            };
             return resp(200)
                 .header("Content-Type", "application/json")
-                .body(Body::from(
-                    serde_json::json!({"token": token, "expires_in": 300}).to_string(),
-                ))
+                .body(Body::from(answer.to_string()))
                 .unwrap();
         }
         if path == "/v2/" {

@@ -594,3 +594,112 @@ async fn unreachable_and_tls_errors_in_gos_words() {
         )
     );
 }
+
+#[tokio::test]
+async fn identity_token_refresh_grant_and_revoked_tokens() {
+    let fake = Fake::start(AuthMode::Bearer, Some(("alice", "s3cret"))).await;
+    fake.state.lock().unwrap().refresh_token = Some("refresh-xyz".into());
+    let c = client();
+    let img = test_image("identity");
+    let r = reference(&format!("{}/idt/app:v1", fake.addr));
+    let auth = AuthConfig {
+        identity_token: "refresh-xyz".into(),
+        server_address: fake.addr.clone(),
+        ..Default::default()
+    };
+    push(&c, &r, Some(&auth), &img).await;
+    {
+        let st = fake.state.lock().unwrap();
+        assert_eq!(st.token_requests.len(), 1);
+        let req = &st.token_requests[0];
+        assert!(req.starts_with("POST "), "{req}");
+        for part in [
+            "grant_type=refresh_token",
+            "refresh_token=refresh-xyz",
+            "client_id=docker",
+            "service=fake",
+            "scope=repository%3Aidt%2Fapp%3Apull%2Cpush",
+        ] {
+            assert!(req.contains(part), "{req} lacks {part}");
+        }
+    }
+    // Tokens revoked on the server: the cached one is refused (invalid_token), a new one
+    // is fetched and the request goes through.
+    fake.state.lock().unwrap().token_generation += 1;
+    pull_and_check(&c, &r, Some(&creds("alice", "s3cret", "")), &img).await;
+    let before = c.token_fetches();
+    fake.state.lock().unwrap().token_generation += 1;
+    let repo = c.repository_for_push(&r, Some(&auth)).await.unwrap();
+    assert!(c.blob_exists(&repo, &img.config.0.digest).await.unwrap());
+    assert_eq!(c.token_fetches(), before + 1);
+    // A wrong refresh token is refused in Docker's words.
+    let bad = AuthConfig {
+        identity_token: "stale".into(),
+        ..auth.clone()
+    };
+    let repo = c.repository_for_push(&r, Some(&bad)).await.unwrap();
+    let err = c
+        .blob_exists(&repo, &img.config.0.digest)
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Unauthorized);
+    assert_eq!(
+        err.to_string(),
+        "unauthorized: incorrect username or password"
+    );
+}
+
+#[tokio::test]
+async fn concurrent_blob_streams_share_the_client() {
+    let fake = Fake::start(AuthMode::Bearer, None).await;
+    let c = client();
+    let r = reference(&format!("{}/many:v1", fake.addr));
+    let blobs: Vec<Vec<u8>> = (0..6u8).map(|i| vec![i; 200_000 + i as usize]).collect();
+    let descs: Vec<Descriptor> = blobs
+        .iter()
+        .map(|b| {
+            fake.put_blob(b);
+            Descriptor::for_bytes("application/octet-stream", b)
+        })
+        .collect();
+    let repo = c.repository_for_push(&r, None).await.unwrap();
+    let tasks: Vec<_> = descs
+        .iter()
+        .map(|d| {
+            let s = c.blob_stream(&repo, d);
+            tokio::spawn(collect(s))
+        })
+        .collect();
+    for (t, want) in tasks.into_iter().zip(&blobs) {
+        let (got, err) = t.await.unwrap();
+        assert!(err.is_none(), "{err:?}");
+        assert_eq!(&got, want);
+    }
+    assert_eq!(c.token_fetches(), 1);
+}
+
+#[tokio::test]
+async fn host_names_resolving_to_loopback_are_insecure() {
+    let hostname = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+    let hostname = hostname.trim();
+    let loopback = tokio::net::lookup_host((hostname, 0))
+        .await
+        .map(|mut a| a.any(|a| a.ip().is_loopback()))
+        .unwrap_or(false);
+    if hostname.is_empty() || !loopback || hostname.contains('.') {
+        eprintln!("skipping: the host name {hostname:?} does not resolve to loopback");
+        return;
+    }
+    let fake = Fake::start(AuthMode::None, None).await;
+    let port = fake.addr.rsplit(':').next().unwrap();
+    let c = client();
+    let img = test_image("hostname");
+    // A bare host name needs a port to be a domain.
+    let r = reference(&format!("{hostname}:{port}/x:v1"));
+    push(&c, &r, None, &img).await;
+    let got = pull_and_check(&c, &r, None, &img).await;
+    assert_eq!(
+        got.repository.endpoint_url(),
+        format!("http://{hostname}:{port}")
+    );
+}
