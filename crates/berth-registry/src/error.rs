@@ -252,7 +252,10 @@ fn describe_cause(err: &reqwest::Error, host: &str, addr: &str) -> String {
             .into();
     }
     if all.contains("dns error") || all.contains("failed to lookup address") {
-        return format!("dial tcp: lookup {host}: no such host");
+        return match first_nameserver() {
+            Some(ns) => format!("dial tcp: lookup {host} on {ns}: no such host"),
+            None => format!("dial tcp: lookup {host}: no such host"),
+        };
     }
     use std::io::ErrorKind as K;
     match io_kind {
@@ -264,6 +267,16 @@ fn describe_cause(err: &reqwest::Error, host: &str, addr: &str) -> String {
         _ if all.contains("connection closed before message completed") => "EOF".to_string(),
         _ => texts.last().cloned().unwrap_or(all),
     }
+}
+
+/// The first `nameserver` of /etc/resolv.conf as `ip:53` (Go names it in DNS errors).
+fn first_nameserver() -> Option<String> {
+    let conf = std::fs::read_to_string("/etc/resolv.conf").ok()?;
+    let ip: std::net::IpAddr = conf.lines().find_map(|l| {
+        let mut words = l.split_whitespace();
+        (words.next() == Some("nameserver")).then(|| words.next()?.parse().ok())?
+    })?;
+    Some(std::net::SocketAddr::new(ip, 53).to_string())
 }
 
 fn describe_tls(err: &rustls::Error) -> String {

@@ -41,6 +41,10 @@ pub struct State {
     pub next_upload: u64,
     /// Tokens of older generations are refused with `error="invalid_token"`.
     pub token_generation: u32,
+    /// Repositories the token server grants nothing on (Docker Hub's unknown names).
+    pub denied_repos: Vec<String>,
+    /// Answer 200 with the whole blob to `Range` requests.
+    pub ignore_range: bool,
     /// The refresh token the OAuth2 grant accepts.
     pub refresh_token: Option<String>,
 }
@@ -175,6 +179,11 @@ impl Ctx {
                 } else {
                     format!(",scope=\"repository:{repo}:{action}\"")
                 };
+                let scope = if got.starts_with(&prefix) {
+                    format!("{scope},error=\"insufficient_scope\"")
+                } else {
+                    scope
+                };
                 let scope = if stale {
                     format!("{scope},error=\"invalid_token\"")
                 } else {
@@ -237,6 +246,11 @@ impl Ctx {
                 .iter()
                 .filter(|(k, _)| k == "scope")
                 .flat_map(|(_, v)| v.split(' ').map(str::to_string).collect::<Vec<_>>())
+                .filter(|scope| {
+                    !st.denied_repos
+                        .iter()
+                        .any(|r| scope.starts_with(&format!("repository:{r}:")))
+                })
                 .collect();
             let token = format!("tok{}|{}", st.token_generation, scopes.join("|"));
             let answer = if method == Method::POST {
@@ -356,6 +370,12 @@ impl Ctx {
         }
         if let Some(range) = headers.get("range").and_then(|v| v.to_str().ok()) {
             st.range_headers.push(range.to_string());
+        }
+        if let Some(range) = headers
+            .get("range")
+            .and_then(|v| v.to_str().ok())
+            .filter(|_| !st.ignore_range)
+        {
             let start: usize = range
                 .strip_prefix("bytes=")
                 .and_then(|r| r.strip_suffix('-'))

@@ -441,6 +441,19 @@ async fn blob_stream_verifies_and_resumes() {
     let ranges = fake.state.lock().unwrap().range_headers.clone();
     assert_eq!(ranges, vec![format!("bytes={}-", b1.len() / 2)]);
 
+    // A registry that ignores Range: the resumed response restarts at 0 and the
+    // already-yielded prefix is skipped.
+    {
+        let mut st = fake.state.lock().unwrap();
+        st.ignore_range = true;
+        st.drop_once.push(d1.digest.clone());
+        st.range_headers.clear();
+    }
+    let (got, err) = collect(c.blob_stream(&repo, d1)).await;
+    assert!(err.is_none(), "{err:?}");
+    assert_eq!(&got, b1);
+    assert_eq!(fake.state.lock().unwrap().range_headers.len(), 1);
+
     // Unknown blob.
     let unknown = Descriptor::for_bytes("x", b"nothing here");
     let (_, err) = collect(c.blob_stream(&repo, &unknown)).await;
@@ -577,6 +590,23 @@ async fn unreachable_and_tls_errors_in_gos_words() {
     );
     assert_eq!(err.kind(), ErrorKind::Internal);
 
+    // A name that does not resolve.
+    let err = c
+        .resolve(
+            &reference("no-such-host.invalid/x"),
+            &Platform::host(),
+            None,
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string().starts_with(
+            "Get \"https://no-such-host.invalid/v2/\": dial tcp: lookup no-such-host.invalid"
+        ),
+        "{err}"
+    );
+    assert!(err.to_string().ends_with(": no such host"), "{err}");
+
     // HTTPS spoken to a plain-HTTP server (what a registry that is not insecure gets).
     let fake = Fake::start(AuthMode::None, None).await;
     let url = url::Url::parse(&format!("https://{}/v2/", fake.addr)).unwrap();
@@ -701,5 +731,35 @@ async fn host_names_resolving_to_loopback_are_insecure() {
     assert_eq!(
         got.repository.endpoint_url(),
         format!("http://{hostname}:{port}")
+    );
+}
+
+#[tokio::test]
+async fn denied_scope_is_dockers_pull_access_denied() {
+    let fake = Fake::start(AuthMode::Bearer, None).await;
+    fake.state
+        .lock()
+        .unwrap()
+        .denied_repos
+        .push("private/thing".into());
+    let c = client();
+    let r = reference(&format!("{}/private/thing:v1", fake.addr));
+    let err = c.resolve(&r, &Platform::host(), None).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::NotFound);
+    assert_eq!(
+        err.to_string(),
+        format!("pull access denied for {}/private/thing, repository does not exist or may require 'docker login': denied: requested access to the resource is denied", fake.addr)
+    );
+    // The token was fetched once: an insufficient scope is not retried with a new token.
+    assert_eq!(c.token_fetches(), 1);
+    // On push the same answer is the registry's text, as `docker push` prints it.
+    let repo = c.repository_for_push(&r, None).await.unwrap();
+    let err = c
+        .blob_exists(&repo, &sha256_digest(b"x"))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "denied: requested access to the resource is denied"
     );
 }
