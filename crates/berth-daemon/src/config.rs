@@ -3,10 +3,17 @@
 use std::path::PathBuf;
 
 #[derive(Debug, Clone, clap::Parser)]
-#[command(name = "berth daemon", about = "Run the Berth daemon (Docker Engine API)")]
+#[command(
+    name = "berth daemon",
+    about = "Run the Berth daemon (Docker Engine API)"
+)]
 pub struct DaemonArgs {
     /// Socket to listen on (unix://PATH)
-    #[arg(short = 'H', long = "host", default_value = "unix:///run/berth/berth.sock")]
+    #[arg(
+        short = 'H',
+        long = "host",
+        default_value = "unix:///run/berth/berth.sock"
+    )]
     pub host: String,
     /// Root of persistent state: images, containers, volumes, metadata
     #[arg(long, default_value = "/var/lib/berth")]

@@ -43,7 +43,11 @@ impl Progress {
             line.extend_from_slice(b"\r\n");
             Some((Ok::<_, Infallible>(Bytes::from(line)), rx))
         });
-        let response = ([(http::header::CONTENT_TYPE, "application/json")], Body::from_stream(body)).into_response();
+        let response = (
+            [(http::header::CONTENT_TYPE, "application/json")],
+            Body::from_stream(body),
+        )
+            .into_response();
         (Progress { tx }, response)
     }
 
@@ -53,19 +57,26 @@ impl Progress {
 
     /// `{"status": text}` with no layer ID.
     pub async fn status(&self, text: impl Into<String>) -> Result<(), Cancelled> {
-        self.send(JsonMessage { status: Some(text.into()), ..Default::default() }).await
+        self.send(JsonMessage {
+            status: Some(text.into()),
+            ..Default::default()
+        })
+        .await
     }
 
     /// `{"status": text, "progressDetail": {}, "id": id}`: a layer's new state.
     pub async fn layer(&self, id: &str, text: &str) -> Result<(), Cancelled> {
-        self.send(layer_message(id, text, JsonProgress::default())).await
+        self.send(layer_message(id, text, JsonProgress::default()))
+            .await
     }
 
     /// The error that ends a stream.
     pub async fn error(&self, message: &str) {
         let msg = JsonMessage {
             error: Some(message.to_string()),
-            error_detail: Some(ErrorDetail { message: message.to_string() }),
+            error_detail: Some(ErrorDetail {
+                message: message.to_string(),
+            }),
             ..Default::default()
         };
         let _ = self.send(msg).await;
@@ -127,7 +138,11 @@ impl Meter {
             return None;
         }
         self.last = Some(Instant::now());
-        let detail = JsonProgress { current: done as i64, total: self.total as i64, start: self.start };
+        let detail = JsonProgress {
+            current: done as i64,
+            total: self.total as i64,
+            start: self.start,
+        };
         Some(layer_message(&self.id, self.text, detail))
     }
 }
@@ -143,9 +158,20 @@ mod tests {
             serde_json::to_string(&m).unwrap(),
             r#"{"status":"Pulling fs layer","id":"3f4d90098f5b","progressDetail":{}}"#
         );
-        let m = layer_message("3f4d90098f5b", "Downloading", JsonProgress { current: 10, total: 100, start: 0 });
+        let m = layer_message(
+            "3f4d90098f5b",
+            "Downloading",
+            JsonProgress {
+                current: 10,
+                total: 100,
+                start: 0,
+            },
+        );
         let v = serde_json::to_value(&m).unwrap();
-        assert_eq!(v["progressDetail"], serde_json::json!({"current": 10, "total": 100}));
+        assert_eq!(
+            v["progressDetail"],
+            serde_json::json!({"current": 10, "total": 100})
+        );
         assert!(v["progress"].as_str().unwrap().starts_with("[==>"), "{v}");
     }
 

@@ -34,17 +34,26 @@ pub struct PullRequest {
 pub async fn start(d: &Daemon, req: PullRequest) -> ApiResult<axum::response::Response> {
     let auth = req.auth.as_ref();
     let (targets, first) = if req.all_tags {
-        let untagged = Reference::parse_normalized(&req.reference.name()).map_err(|e| ApiError::invalid(e.0))?;
+        let untagged = Reference::parse_normalized(&req.reference.name())
+            .map_err(|e| ApiError::invalid(e.0))?;
         let repo = d.registry.repository_for_pull(&untagged, auth).await?;
         let mut tags = d.registry.list_tags(&repo).await?;
         tags.sort();
         let refs = tags
             .iter()
-            .map(|t| untagged.clone().with_tag(t).map_err(|e| ApiError::invalid(e.0)))
+            .map(|t| {
+                untagged
+                    .clone()
+                    .with_tag(t)
+                    .map_err(|e| ApiError::invalid(e.0))
+            })
             .collect::<ApiResult<Vec<_>>>()?;
         (refs, None)
     } else {
-        let resolved = d.registry.resolve(&req.reference, &req.platform, auth).await?;
+        let resolved = d
+            .registry
+            .resolve(&req.reference, &req.platform, auth)
+            .await?;
         (vec![req.reference.clone()], Some(resolved))
     };
     let (progress, response) = Progress::channel();
@@ -55,7 +64,11 @@ pub async fn start(d: &Daemon, req: PullRequest) -> ApiResult<axum::response::Re
         for target in &targets {
             let pulled = match first.take() {
                 Some(r) => Ok(r),
-                None => d.registry.resolve(target, &req.platform, req.auth.as_ref()).await.map_err(ApiError::from),
+                None => d
+                    .registry
+                    .resolve(target, &req.platform, req.auth.as_ref())
+                    .await
+                    .map_err(ApiError::from),
             };
             let pulled = match pulled {
                 Ok(resolved) => pull_resolved(&d, target, resolved, &progress).await,
@@ -67,16 +80,33 @@ pub async fn start(d: &Daemon, req: PullRequest) -> ApiResult<axum::response::Re
             }
         }
         // One `Status:` line: for the reference, or for the repository after `pull -a`.
-        let subject = if req.all_tags { req.reference.familiar_name() } else { req.reference.familiar_string() };
-        let line = if any_new { "Downloaded newer image for" } else { "Image is up to date for" };
+        let subject = if req.all_tags {
+            req.reference.familiar_name()
+        } else {
+            req.reference.familiar_string()
+        };
+        let line = if any_new {
+            "Downloaded newer image for"
+        } else {
+            "Image is up to date for"
+        };
         let _ = progress.status(format!("Status: {line} {subject}")).await;
     });
     Ok(response)
 }
 
 /// Pulls one resolved tag or digest; true when the name now points at a new image.
-async fn pull_resolved(d: &Daemon, target: &Reference, resolved: ResolvedImage, progress: &Progress) -> ApiResult<bool> {
-    let id = target.tag().or(target.digest()).unwrap_or_default().to_string();
+async fn pull_resolved(
+    d: &Daemon,
+    target: &Reference,
+    resolved: ResolvedImage,
+    progress: &Progress,
+) -> ApiResult<bool> {
+    let id = target
+        .tag()
+        .or(target.digest())
+        .unwrap_or_default()
+        .to_string();
     progress
         .send(berth_api::JsonMessage {
             status: Some(format!("Pulling from {}", target.path())),
@@ -88,7 +118,9 @@ async fn pull_resolved(d: &Daemon, target: &Reference, resolved: ResolvedImage, 
     let config = d.registry.fetch_blob(repo, &resolved.config).await?;
     let diff_ids = diff_ids(&config)?;
     if diff_ids.len() != resolved.layers.len() {
-        return Err(ApiError::invalid("layers from manifest don't match image configuration"));
+        return Err(ApiError::invalid(
+            "layers from manifest don't match image configuration",
+        ));
     }
     let chain_ids = berth_image::chain_ids(&diff_ids);
     let have_image = d.images.resolve_id(&resolved.config.digest).is_ok();
@@ -106,27 +138,40 @@ async fn pull_resolved(d: &Daemon, target: &Reference, resolved: ResolvedImage, 
         missing.push(i);
     }
     for &i in missing.iter().skip(MAX_CONCURRENT_DOWNLOADS) {
-        progress.layer(&short_digest(&resolved.layers[i].digest), "Waiting").await?;
+        progress
+            .layer(&short_digest(&resolved.layers[i].digest), "Waiting")
+            .await?;
     }
-    futures_util::stream::iter(missing.into_iter().map(|i| {
-        let layer = LayerJob {
-            repo: repo.clone(),
-            desc: resolved.layers[i].clone(),
-            diff_id: diff_ids[i].clone(),
-            chain_id: chain_ids[i].clone(),
-            parent: i.checked_sub(1).map(|p| chain_ids[p].clone()),
-        };
-        fetch_layer(d, layer, lease.clone(), progress)
-    }))
-    .buffer_unordered(MAX_CONCURRENT_DOWNLOADS)
-    .try_collect::<Vec<()>>()
-    .await?;
+    let jobs: Vec<_> = missing
+        .into_iter()
+        .map(|i| {
+            let layer = LayerJob {
+                repo: repo.clone(),
+                desc: resolved.layers[i].clone(),
+                diff_id: diff_ids[i].clone(),
+                chain_id: chain_ids[i].clone(),
+                parent: i.checked_sub(1).map(|p| chain_ids[p].clone()),
+            };
+            fetch_layer(d, layer, lease.clone(), progress)
+        })
+        .collect();
+    futures_util::stream::iter(jobs)
+        .buffer_unordered(MAX_CONCURRENT_DOWNLOADS)
+        .try_collect::<Vec<()>>()
+        .await?;
 
-    let lease = Arc::try_unwrap(lease).map_err(|_| ApiError::internal("pull: layer tasks still hold the lease"))?;
+    let lease = Arc::try_unwrap(lease)
+        .map_err(|_| ApiError::internal("pull: layer tasks still hold the lease"))?;
     let image = PulledImage {
         config: config.to_vec(),
-        manifest: (resolved.manifest_digest.clone(), resolved.manifest_bytes.to_vec()),
-        index: resolved.index_bytes.as_ref().map(|b| (resolved.digest.clone(), b.to_vec())),
+        manifest: (
+            resolved.manifest_digest.clone(),
+            resolved.manifest_bytes.to_vec(),
+        ),
+        index: resolved
+            .index_bytes
+            .as_ref()
+            .map(|b| (resolved.digest.clone(), b.to_vec())),
         name: Reference::parse_normalized(&target.name()).map_err(|e| ApiError::invalid(e.0))?,
         tag: target.tag().map(str::to_string),
         repo_digest: resolved.digest.clone(),
@@ -135,7 +180,9 @@ async fn pull_resolved(d: &Daemon, target: &Reference, resolved: ResolvedImage, 
     let outcome = tokio::task::spawn_blocking(move || images.register_pulled(lease, &image))
         .await
         .map_err(|e| ApiError::internal(format!("image store task failed: {e}")))??;
-    progress.status(format!("Digest: {}", resolved.digest)).await?;
+    progress
+        .status(format!("Digest: {}", resolved.digest))
+        .await?;
     Ok(outcome.updated)
 }
 
@@ -164,7 +211,12 @@ struct LayerJob {
 }
 
 /// Streams one layer from the registry into the store on a blocking thread.
-async fn fetch_layer(d: &Daemon, job: LayerJob, lease: Arc<berth_image::Lease>, progress: &Progress) -> ApiResult<()> {
+async fn fetch_layer(
+    d: &Daemon,
+    job: LayerJob,
+    lease: Arc<berth_image::Lease>,
+    progress: &Progress,
+) -> ApiResult<()> {
     let id = short_digest(&job.desc.digest);
     let stream = d
         .registry
@@ -181,7 +233,15 @@ async fn fetch_layer(d: &Daemon, job: LayerJob, lease: Arc<berth_image::Lease>, 
     tokio::task::spawn_blocking(move || {
         let mut reader = reader;
         let mut on_progress = |n: u64| meter.update_blocking(n);
-        images.ingest_layer(&lease, &mut reader, &blob, &job.diff_id, &job.chain_id, job.parent.as_deref(), &mut on_progress)
+        images.ingest_layer(
+            &lease,
+            &mut reader,
+            &blob,
+            &job.diff_id,
+            &job.chain_id,
+            job.parent.as_deref(),
+            &mut on_progress,
+        )
     })
     .await
     .map_err(|e| ApiError::internal(format!("image store task failed: {e}")))??;

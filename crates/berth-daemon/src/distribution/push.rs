@@ -21,14 +21,29 @@ pub const MAX_CONCURRENT_UPLOADS: usize = 5;
 
 /// Finds the tags to push and the repository to push to (errors here are HTTP errors),
 /// then answers with the progress stream while the push runs in its own task.
-pub async fn start(d: &Daemon, name: &str, tag: &str, auth: Option<AuthConfig>) -> ApiResult<axum::response::Response> {
+pub async fn start(
+    d: &Daemon,
+    name: &str,
+    tag: &str,
+    auth: Option<AuthConfig>,
+) -> ApiResult<axum::response::Response> {
     let repo_ref = Reference::parse_normalized(name).map_err(|e| ApiError::invalid(e.0))?;
     let tags = local_tags(d, &repo_ref, tag)?;
-    let repo = d.registry.repository_for_push(&repo_ref, auth.as_ref()).await?;
+    let repo = d
+        .registry
+        .repository_for_push(&repo_ref, auth.as_ref())
+        .await?;
     let (progress, response) = Progress::channel();
     let d = d.clone();
     tokio::spawn(async move {
-        if progress.status(format!("The push refers to repository [{}]", repo_ref.name())).await.is_err() {
+        if progress
+            .status(format!(
+                "The push refers to repository [{}]",
+                repo_ref.name()
+            ))
+            .await
+            .is_err()
+        {
             return;
         }
         for (tag, image_id) in tags {
@@ -44,7 +59,10 @@ pub async fn start(d: &Daemon, name: &str, tag: &str, auth: Option<AuthConfig>) 
 fn local_tags(d: &Daemon, repo: &Reference, tag: &str) -> ApiResult<Vec<(String, String)>> {
     let name = repo.name();
     if !tag.is_empty() {
-        let tagged = repo.clone().with_tag(tag).map_err(|e| ApiError::invalid(e.0))?;
+        let tagged = repo
+            .clone()
+            .with_tag(tag)
+            .map_err(|e| ApiError::invalid(e.0))?;
         return match d.images.resolve_id(&tagged.to_string()) {
             Ok(id) => Ok(vec![(tag.to_string(), id)]),
             Err(_) => Err(ApiError::not_found(format!(
@@ -53,7 +71,10 @@ fn local_tags(d: &Daemon, repo: &Reference, tag: &str) -> ApiResult<Vec<(String,
             ))),
         };
     }
-    let opts = berth_image::ListOptions { all: false, filters: Default::default() };
+    let opts = berth_image::ListOptions {
+        all: false,
+        filters: Default::default(),
+    };
     let mut found: Vec<(String, String)> = d
         .images
         .list(&opts)?
@@ -90,32 +111,46 @@ async fn push_tag(
     // Docker lists layers top first.
     let layers: Vec<&PushLayer> = plan.layers.iter().rev().collect();
     for layer in &layers {
-        progress.layer(&short_digest(&layer.diff_id), "Preparing").await?;
+        progress
+            .layer(&short_digest(&layer.diff_id), "Preparing")
+            .await?;
     }
     for layer in layers.iter().skip(MAX_CONCURRENT_UPLOADS) {
-        progress.layer(&short_digest(&layer.diff_id), "Waiting").await?;
+        progress
+            .layer(&short_digest(&layer.diff_id), "Waiting")
+            .await?;
     }
     let sources = mount_sources(d, repo_ref, image_id);
-    futures_util::stream::iter(layers.iter().map(|layer| push_layer(d, repo, layer, &sources, progress)))
+    let jobs: Vec<_> = layers
+        .iter()
+        .map(|layer| push_layer(d, repo, layer, &sources, progress))
+        .collect();
+    futures_util::stream::iter(jobs)
         .buffer_unordered(MAX_CONCURRENT_UPLOADS)
         .try_collect::<Vec<()>>()
         .await?;
 
-    let config = Descriptor::new(
+    let config = Descriptor::for_bytes(
         "application/vnd.docker.container.image.v1+json",
-        &plan.config_digest,
-        plan.config.len() as u64,
+        &plan.config,
     );
     if !d.registry.blob_exists(repo, &config.digest).await? {
         let tmp = tempfile::NamedTempFile::new_in(d.images.root().join("tmp"))
             .map_err(|e| ApiError::internal(format!("writing the config for upload: {e}")))?;
         std::fs::write(tmp.path(), &plan.config)
             .map_err(|e| ApiError::internal(format!("writing the config for upload: {e}")))?;
-        d.registry.upload_blob(repo, &config, tmp.path(), &|_| {}).await?;
+        d.registry
+            .upload_blob(repo, &config, tmp.path(), &|_| {})
+            .await?;
     }
-    let digest = d.registry.put_manifest(repo, tag, &plan.manifest_media_type, &plan.manifest).await?;
+    let digest = d
+        .registry
+        .put_manifest(repo, tag, &plan.manifest_media_type, &plan.manifest)
+        .await?;
     let size = plan.manifest.len();
-    progress.status(format!("{tag}: digest: {digest} size: {size}")).await?;
+    progress
+        .status(format!("{tag}: digest: {digest} size: {size}"))
+        .await?;
     progress
         .send(JsonMessage {
             progress_detail: Some(serde_json::json!({})),
@@ -124,7 +159,10 @@ async fn push_tag(
         })
         .await?;
     let images = d.images.clone();
-    let (name, id) = (Reference::parse_normalized(&repo_ref.name()).map_err(|e| ApiError::invalid(e.0))?, image_id.to_string());
+    let (name, id) = (
+        Reference::parse_normalized(&repo_ref.name()).map_err(|e| ApiError::invalid(e.0))?,
+        image_id.to_string(),
+    );
     tokio::task::spawn_blocking(move || images.add_repo_digest(&name, &digest, &id))
         .await
         .map_err(|e| ApiError::internal(format!("image store task failed: {e}")))??;
@@ -146,15 +184,30 @@ fn mount_sources(d: &Daemon, target: &Reference, image_id: &str) -> Vec<String> 
         .collect()
 }
 
-async fn push_layer(d: &Daemon, repo: &Repository, layer: &PushLayer, sources: &[String], progress: &Progress) -> ApiResult<()> {
+async fn push_layer(
+    d: &Daemon,
+    repo: &Repository,
+    layer: &PushLayer,
+    sources: &[String],
+    progress: &Progress,
+) -> ApiResult<()> {
     let id = short_digest(&layer.diff_id);
-    let desc = Descriptor::new(&layer.blob.media_type, &layer.blob.digest, layer.blob.size);
+    let desc = Descriptor {
+        media_type: layer.blob.media_type.clone(),
+        digest: layer.blob.digest.clone(),
+        size: layer.blob.size,
+        platform: None,
+        urls: Vec::new(),
+        annotations: Default::default(),
+    };
     if d.registry.blob_exists(repo, &desc.digest).await? {
         return Ok(progress.layer(&id, "Layer already exists").await?);
     }
     for source in sources {
         if d.registry.mount_blob(repo, &desc.digest, source).await? {
-            return Ok(progress.layer(&id, &format!("Mounted from {source}")).await?);
+            return Ok(progress
+                .layer(&id, &format!("Mounted from {source}"))
+                .await?);
         }
     }
     let meter = std::sync::Mutex::new(progress.meter(&id, "Pushing", desc.size));

@@ -12,8 +12,8 @@ pub mod images;
 pub mod networks;
 pub mod registry;
 pub mod system;
-pub mod volumes;
 pub mod system_df;
+pub mod volumes;
 
 pub fn all() -> Router<Daemon> {
     Router::new()

@@ -19,9 +19,15 @@ pub fn routes() -> Router<Daemon> {
 }
 
 /// `POST /auth`: the registry accepts the credentials, or the error says why not.
-async fn login(State(d): State<Daemon>, Json(auth): Json<AuthConfig>) -> ApiResult<Json<AuthResponse>> {
+async fn login(
+    State(d): State<Daemon>,
+    Json(auth): Json<AuthConfig>,
+) -> ApiResult<Json<AuthResponse>> {
     d.registry.login(&auth).await?;
-    Ok(Json(AuthResponse { status: "Login Succeeded".into(), identity_token: String::new() }))
+    Ok(Json(AuthResponse {
+        status: "Login Succeeded".into(),
+        identity_token: String::new(),
+    }))
 }
 
 /// `GET /distribution/{name}/json`: the descriptor the reference resolves to and the
@@ -31,13 +37,23 @@ async fn inspect_distribution(
     Path(rest): Path<String>,
     headers: http::HeaderMap,
 ) -> ApiResult<Json<Value>> {
-    let name = rest.strip_suffix("/json").ok_or_else(|| ApiError::not_found("page not found"))?;
-    let reference = Reference::parse_normalized(name).map_err(|e| ApiError::invalid(e.0))?.with_default_tag();
+    let name = rest
+        .strip_suffix("/json")
+        .ok_or_else(|| ApiError::not_found("page not found"))?;
+    let reference = Reference::parse_normalized(name)
+        .map_err(|e| ApiError::invalid(e.0))?
+        .with_default_tag();
     let auth = registry_auth(&headers)?;
-    let resolved = d.registry.resolve(&reference, &berth_registry::Platform::host(), auth.as_ref()).await?;
+    let resolved = d
+        .registry
+        .resolve(&reference, &berth_registry::Platform::host(), auth.as_ref())
+        .await?;
     let (top, media_type) = match &resolved.index_bytes {
         Some(index) => (index.clone(), media_type_of(index)),
-        None => (resolved.manifest_bytes.clone(), resolved.manifest_media_type.clone()),
+        None => (
+            resolved.manifest_bytes.clone(),
+            resolved.manifest_media_type.clone(),
+        ),
     };
     let platforms: Vec<Value> = match &resolved.index_bytes {
         Some(index) => serde_json::from_slice::<Value>(index)
@@ -48,7 +64,10 @@ async fn inspect_distribution(
             .filter_map(|m| m.get("platform").cloned())
             .collect(),
         None => {
-            let config = d.registry.fetch_blob(&resolved.repository, &resolved.config).await?;
+            let config = d
+                .registry
+                .fetch_blob(&resolved.repository, &resolved.config)
+                .await?;
             let c: Value = serde_json::from_slice(&config).unwrap_or_default();
             vec![json!({"architecture": c["architecture"], "os": c["os"]})]
         }
@@ -62,6 +81,10 @@ async fn inspect_distribution(
 fn media_type_of(index: &[u8]) -> String {
     serde_json::from_slice::<Value>(index)
         .ok()
-        .and_then(|v| v.get("mediaType").and_then(Value::as_str).map(str::to_string))
+        .and_then(|v| {
+            v.get("mediaType")
+                .and_then(Value::as_str)
+                .map(str::to_string)
+        })
         .unwrap_or_else(|| "application/vnd.oci.image.index.v1+json".into())
 }
