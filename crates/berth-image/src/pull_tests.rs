@@ -850,3 +850,41 @@ fn ingest_speed_smoke() {
     );
     assert!(f.store.layer_path(&l.diff_id).join("d/f49").is_file());
 }
+
+#[test]
+fn check_reports_a_missing_compressed_blob_or_manifest() {
+    let f = fixture();
+    let layers = three_layers();
+    let config = config_for(&layers, "c");
+    let p = pulled(&config, &layers, "c", Some("1"));
+    pull(&f.store, &layers, &config, "c", Some("1"));
+    assert_clean(&f);
+    fs::remove_file(f.store.content.blob_path(&layers[0].info.digest)).unwrap();
+    fs::remove_file(f.store.content.blob_path(&p.manifest.0)).unwrap();
+    let problems = f.store.check().unwrap();
+    assert_eq!(problems.len(), 2, "{problems:?}");
+    assert!(problems[0].contains("manifest blob") || problems[1].contains("manifest blob"));
+    assert!(problems.iter().any(|p| p.contains(&format!(
+        "compressed blob {} missing",
+        layers[0].info.digest
+    ))));
+    // A stray layer record with count 0 and no lease is a problem too.
+    let lease = f.store.lease();
+    let extra = blob(layer_tar(&[("z", b"z")]), Compression::Gzip);
+    f.store
+        .ingest_layer(
+            &lease,
+            &mut &extra.bytes[..],
+            &extra.info,
+            &extra.diff_id,
+            &extra.diff_id,
+            None,
+            &mut |_| {},
+        )
+        .unwrap();
+    assert_eq!(f.store.check().unwrap().len(), 2, "pinned: fine");
+    std::mem::forget(lease);
+    // (A forgotten lease still pins: only a restart clears it.)
+    let store = ImageStore::open(&f.root, f.store.db.clone()).unwrap();
+    assert!(!store.has_layer(&extra.diff_id));
+}
