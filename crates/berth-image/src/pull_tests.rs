@@ -3,8 +3,6 @@
 
 use std::io::{self, Read, Write};
 
-use sha2::Digest;
-
 use super::*;
 use crate::compression::{MEDIA_DOCKER_LAYER_GZIP, MEDIA_OCI_LAYER_TAR, MEDIA_OCI_LAYER_ZSTD};
 use crate::content::sha256_digest;
@@ -815,40 +813,65 @@ fn layers_sharing_a_diff_id_keep_their_blob_until_both_go() {
 }
 
 #[test]
-fn ingest_speed_smoke() {
-    // Not a benchmark: a few MB through the whole pipeline, with the sha256 of a
-    // multi-chunk reader matching what a one-shot hash gives.
+fn ingests_a_multi_megabyte_layer_from_a_chunked_reader_with_progress() {
+    // Incompressible content, so the blob spans many progress steps and many chunks
+    // between the decoding and the unpacking thread.
     let f = fixture();
-    let files: Vec<(String, Vec<u8>)> = (0..50)
-        .map(|i| (format!("d/f{i}"), vec![(i % 251) as u8; 64 * 1024]))
+    let mut x: u64 = 0x2545f4914f6cdd1d;
+    let files: Vec<(String, Vec<u8>)> = (0..40)
+        .map(|i| {
+            let data = (0..100 * 1024)
+                .map(|_| {
+                    x ^= x << 13;
+                    x ^= x >> 7;
+                    x ^= x << 17;
+                    x as u8
+                })
+                .collect();
+            (format!("d{}/f{i}", i % 3), data)
+        })
         .collect();
     let refs: Vec<(&str, &[u8])> = files
         .iter()
         .map(|(n, d)| (n.as_str(), d.as_slice()))
         .collect();
-    let l = blob(layer_tar(&refs), Compression::Zstd);
-    let lease = f.store.lease();
-    let mut r = Flaky {
-        data: &l.bytes,
-        pos: 0,
-        fail_at: None,
-    };
-    f.store
-        .ingest_layer(
-            &lease,
-            &mut r,
-            &l.info,
-            &l.diff_id,
-            &l.diff_id,
-            None,
-            &mut |_| {},
-        )
-        .unwrap();
-    assert_eq!(
-        format!("sha256:{}", hex::encode(sha2::Sha256::digest(&l.bytes))),
-        l.info.digest
-    );
-    assert!(f.store.layer_path(&l.diff_id).join("d/f49").is_file());
+    for c in [Compression::Gzip, Compression::Zstd, Compression::None] {
+        let l = blob(layer_tar(&refs), c);
+        assert!(l.info.size > 3 * 1024 * 1024);
+        let lease = f.store.lease();
+        let mut r = Flaky {
+            data: &l.bytes,
+            pos: 0,
+            fail_at: None,
+        };
+        let mut reports = Vec::new();
+        f.store
+            .ingest_layer(
+                &lease,
+                &mut r,
+                &l.info,
+                &l.diff_id,
+                &l.diff_id,
+                None,
+                &mut |n| reports.push(n),
+            )
+            .unwrap();
+        assert!(reports.len() >= 6, "{c:?}: {reports:?}");
+        assert!(reports
+            .windows(2)
+            .all(|w| w[1] >= w[0] + 512 * 1024 || w[1] == l.info.size));
+        assert_eq!(reports.last(), Some(&l.info.size));
+        let dir = f.store.layer_path(&l.diff_id);
+        for (name, data) in &files {
+            assert_eq!(&fs::read(dir.join(name)).unwrap(), data, "{c:?} {name}");
+        }
+        let (tar, size) = f.store.layer_tar(&l.diff_id).unwrap();
+        assert_eq!(size, l.tar.len() as u64);
+        assert_eq!(sha256_digest(&read_all(tar)), l.diff_id);
+        drop(lease);
+        assert!(!f.store.has_layer(&l.diff_id));
+    }
+    assert_clean(&f);
 }
 
 #[test]
