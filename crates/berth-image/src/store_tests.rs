@@ -140,6 +140,16 @@ fn gzip_import_gives_the_same_layer() {
     let ra = f.store.resolve(&a).unwrap();
     let rb = f.store.resolve(&b).unwrap();
     assert_eq!(ra.config.rootfs.diff_ids, rb.config.rootfs.diff_ids);
+    // zstd too (docker import accepts it).
+    let zs = zstd::encode_all(&tar[..], 3).unwrap();
+    let c = import(&f.store, &zs, Some("c"));
+    let rc = f.store.resolve(&c).unwrap();
+    assert_eq!(ra.config.rootfs.diff_ids, rc.config.rootfs.diff_ids);
+    let e = f
+        .store
+        .import(&mut &b"BZh91AY&SY"[..], &ImportOptions::default())
+        .unwrap_err();
+    assert_eq!(e.to_string(), "unsupported compression format bzip2");
 }
 
 #[test]
