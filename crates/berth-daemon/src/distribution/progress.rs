@@ -172,7 +172,10 @@ mod tests {
             v["progressDetail"],
             serde_json::json!({"current": 10, "total": 100})
         );
-        assert!(v["progress"].as_str().unwrap().starts_with("[=====>  "), "{v}");
+        assert!(
+            v["progress"].as_str().unwrap().starts_with("[=====>  "),
+            "{v}"
+        );
     }
 
     #[tokio::test]

@@ -10,7 +10,7 @@
 use std::sync::Arc;
 
 use berth_api::AuthConfig;
-use berth_image::{BlobInfo, PulledImage, Reference};
+use berth_image::{BlobInfo, Lease, PulledImage, Reference};
 use berth_registry::{Descriptor, Platform, Repository, ResolvedImage};
 use futures_util::{StreamExt, TryStreamExt};
 
@@ -124,11 +124,21 @@ async fn pull_resolved(
     }
     let chain_ids = berth_image::chain_ids(&diff_ids);
     let have_image = d.images.resolve_id(&resolved.config.digest).is_ok();
-    let lease = Arc::new(d.images.lease());
+    let lease = PullLease(Some(Arc::new(d.images.lease())));
+    let present = {
+        let (images, lease, chains) = (d.images.clone(), lease.shared(), chain_ids.clone());
+        blocking(move || {
+            Ok(chains
+                .iter()
+                .map(|c| images.protect(&lease, c))
+                .collect::<Vec<bool>>())
+        })
+        .await?
+    };
     let mut missing = Vec::new();
     for (i, desc) in resolved.layers.iter().enumerate() {
         let layer_id = short_digest(&desc.digest);
-        if d.images.protect(&lease, &chain_ids[i]) {
+        if present[i] {
             if !have_image {
                 progress.layer(&layer_id, "Already exists").await?;
             }
@@ -152,7 +162,7 @@ async fn pull_resolved(
                 chain_id: chain_ids[i].clone(),
                 parent: i.checked_sub(1).map(|p| chain_ids[p].clone()),
             };
-            fetch_layer(d, layer, lease.clone(), progress)
+            fetch_layer(d, layer, lease.shared(), progress)
         })
         .collect();
     futures_util::stream::iter(jobs)
@@ -160,8 +170,7 @@ async fn pull_resolved(
         .try_collect::<Vec<()>>()
         .await?;
 
-    let lease = Arc::try_unwrap(lease)
-        .map_err(|_| ApiError::internal("pull: layer tasks still hold the lease"))?;
+    let lease = lease.take()?;
     let image = PulledImage {
         config: config.to_vec(),
         manifest: (
@@ -177,13 +186,44 @@ async fn pull_resolved(
         repo_digest: resolved.digest.clone(),
     };
     let images = d.images.clone();
-    let outcome = tokio::task::spawn_blocking(move || images.register_pulled(lease, &image))
-        .await
-        .map_err(|e| ApiError::internal(format!("image store task failed: {e}")))??;
+    let outcome = blocking(move || Ok(images.register_pulled(lease, &image)?)).await?;
     progress
         .status(format!("Digest: {}", resolved.digest))
         .await?;
     Ok(outcome.updated)
+}
+
+/// The pull's store lease. Releasing it is a write transaction, so the last reference is
+/// dropped on a blocking thread, never on the async runtime.
+struct PullLease(Option<Arc<Lease>>);
+
+impl PullLease {
+    fn shared(&self) -> Arc<Lease> {
+        self.0.clone().expect("the lease is taken only at the end")
+    }
+
+    /// The lease itself, for `register_pulled`, once no layer task holds it.
+    fn take(mut self) -> ApiResult<Lease> {
+        let shared = self.0.take().expect("taken once");
+        Arc::try_unwrap(shared)
+            .map_err(|_| ApiError::internal("pull: layer tasks still hold the lease"))
+    }
+}
+
+impl Drop for PullLease {
+    fn drop(&mut self) {
+        if let Some(lease) = self.0.take() {
+            tokio::task::spawn_blocking(move || drop(lease));
+        }
+    }
+}
+
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> ApiResult<T> + Send + 'static,
+) -> ApiResult<T> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| ApiError::internal(format!("image store task failed: {e}")))?
 }
 
 /// The `rootfs.diff_ids` of an image config.

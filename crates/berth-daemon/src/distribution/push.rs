@@ -120,10 +120,9 @@ async fn push_tag(
             .layer(&short_digest(&layer.diff_id), "Waiting")
             .await?;
     }
-    let sources = mount_sources(d, repo_ref, image_id);
     let jobs: Vec<_> = layers
         .iter()
-        .map(|layer| push_layer(d, repo, layer, &sources, progress))
+        .map(|layer| push_layer(d, repo, repo_ref, layer, progress))
         .collect();
     futures_util::stream::iter(jobs)
         .buffer_unordered(MAX_CONCURRENT_UPLOADS)
@@ -169,14 +168,11 @@ async fn push_tag(
     Ok(())
 }
 
-/// Other repositories of the same registry the image is known to come from (its
-/// RepoDigests): the registry can mount a layer from one of those instead of an upload.
-fn mount_sources(d: &Daemon, target: &Reference, image_id: &str) -> Vec<String> {
-    let Ok(inspect) = d.images.inspect(image_id) else {
-        return Vec::new();
-    };
-    inspect
-        .repo_digests
+/// Repositories of the target's registry, other than the target, known to hold a
+/// layer's blob: the registry can mount it from one of those instead of an upload.
+fn mount_sources(layer: &PushLayer, target: &Reference) -> Vec<String> {
+    layer
+        .sources
         .iter()
         .filter_map(|r| Reference::parse_normalized(r).ok())
         .filter(|r| r.domain() == target.domain() && r.path() != target.path())
@@ -187,8 +183,8 @@ fn mount_sources(d: &Daemon, target: &Reference, image_id: &str) -> Vec<String> 
 async fn push_layer(
     d: &Daemon,
     repo: &Repository,
+    target: &Reference,
     layer: &PushLayer,
-    sources: &[String],
     progress: &Progress,
 ) -> ApiResult<()> {
     let id = short_digest(&layer.diff_id);
@@ -203,8 +199,8 @@ async fn push_layer(
     if d.registry.blob_exists(repo, &desc.digest).await? {
         return Ok(progress.layer(&id, "Layer already exists").await?);
     }
-    for source in sources {
-        if d.registry.mount_blob(repo, &desc.digest, source).await? {
+    for source in mount_sources(layer, target) {
+        if d.registry.mount_blob(repo, &desc.digest, &source).await? {
             return Ok(progress
                 .layer(&id, &format!("Mounted from {source}"))
                 .await?);
