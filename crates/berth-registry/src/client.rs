@@ -53,7 +53,8 @@ pub(crate) struct Inner {
 }
 
 /// A repository at a resolved endpoint, with the credentials and scope to use there.
-#[derive(Clone, Debug)]
+/// (`Debug` leaves the credentials out.)
+#[derive(Clone)]
 pub struct Repository {
     domain: String,
     name: String,
@@ -66,6 +67,19 @@ pub struct Repository {
     /// `pull` or `pull,push`.
     pub(crate) actions: &'static str,
     pub(crate) challenge: Option<Challenge>,
+}
+
+impl std::fmt::Debug for Repository {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Repository")
+            .field("domain", &self.domain)
+            .field("name", &self.name)
+            .field("base", &self.base)
+            .field("mirror", &self.mirror)
+            .field("actions", &self.actions)
+            .field("authenticated", &self.auth.is_some())
+            .finish()
+    }
 }
 
 impl Repository {
@@ -702,6 +716,7 @@ impl RegistryClient {
                 "unsupported manifest format".into(),
             ));
         };
+        crate::manifest::check_image_media_types(&media_type, &config, &layers)?;
         Ok(ResolvedImage {
             repository,
             digest,

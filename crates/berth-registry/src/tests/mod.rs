@@ -216,8 +216,12 @@ async fn basic_auth_registry() {
     let r = reference(&format!("{}/x:latest", fake.addr));
     let img = test_image("basic");
     push(&c, &r, Some(&auth), &img).await;
-    pull_and_check(&c, &r, Some(&auth), &img).await;
+    let got = pull_and_check(&c, &r, Some(&auth), &img).await;
     assert_eq!(c.token_fetches(), 0);
+    assert!(
+        !format!("{got:?}").contains("pw\""),
+        "Debug must not show the password"
+    );
     c.login(&auth).await.unwrap();
     let err = c
         .login(&creds("bob", "wrong", &format!("http://{}", fake.addr)))
