@@ -41,7 +41,7 @@ pub(crate) struct Inner {
     /// Hosts with CAs in `certs_dir`: their own verified client.
     with_ca: Mutex<HashMap<String, reqwest::Client>>,
     /// The scheme that worked for a host (`https`/`http`), so it is probed once.
-    schemes: Mutex<HashMap<String, String>>,
+    pub(crate) schemes: Mutex<HashMap<String, String>>,
     /// The challenge a base URL answered its `/v2/` ping with (`None`: no auth needed).
     pings: Mutex<HashMap<String, Option<Challenge>>>,
     pub(crate) tokens: TokenCache,
