@@ -462,7 +462,8 @@ impl RegistryClient {
     ) -> Result<Response, RegistryError> {
         let mut repo = std::borrow::Cow::Borrowed(repo);
         let http = self.http_for(&repo.host, repo.security);
-        for attempt in 0..2 {
+        let mut retried = false;
+        loop {
             let mut req = build(http.request(method.clone(), url.clone()));
             if let Some(authz) = self.authorization(&repo, extra_scopes).await? {
                 req = req.header("Authorization", authz);
@@ -471,9 +472,10 @@ impl RegistryClient {
                 .send()
                 .await
                 .map_err(|e| transport_error(&method, url, &e))?;
-            if resp.status().as_u16() != 401 || attempt == 1 {
+            if resp.status().as_u16() != 401 || retried {
                 return Ok(resp);
             }
+            retried = true;
             let offered = resp
                 .headers()
                 .get("www-authenticate")
@@ -496,7 +498,6 @@ impl RegistryClient {
                 _ => return Ok(resp),
             }
         }
-        unreachable!("the loop returns on its second attempt")
     }
 
     /// Checks credentials against a registry (`POST /auth`). Docker Hub for an empty
