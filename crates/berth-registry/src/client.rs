@@ -465,8 +465,29 @@ impl RegistryClient {
         let mut retried = false;
         loop {
             let mut req = build(http.request(method.clone(), url.clone()));
-            if let Some(authz) = self.authorization(&repo, extra_scopes).await? {
-                req = req.header("Authorization", authz);
+            // Failures to authenticate happen inside Go's round tripper, so dockerd shows
+            // them as errors of the request: `Get "URL": unauthorized: ...`.
+            let in_request = |text: &str| {
+                RegistryError::Unauthorized(format!(
+                    "{} \"{url}\": {text}",
+                    crate::error::go_op(&method)
+                ))
+            };
+            let basic_without_credentials =
+                repo.challenge.as_ref().is_some_and(|c| c.scheme == "basic")
+                    && repo
+                        .auth
+                        .as_ref()
+                        .and_then(AuthConfig::credentials)
+                        .is_none();
+            if basic_without_credentials {
+                return Err(in_request("no basic auth credentials"));
+            }
+            match self.authorization(&repo, extra_scopes).await {
+                Ok(Some(authz)) => req = req.header("Authorization", authz),
+                Ok(None) => {}
+                Err(RegistryError::Unauthorized(text)) => return Err(in_request(&text)),
+                Err(e) => return Err(e),
             }
             let resp = req
                 .send()

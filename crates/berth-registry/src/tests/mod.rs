@@ -204,7 +204,7 @@ async fn bearer_wrong_password_and_login() {
     assert_eq!(err.kind(), ErrorKind::Unauthorized);
     assert_eq!(
         err.to_string(),
-        "unauthorized: incorrect username or password"
+        format!("Get \"http://{}/v2/team/app/manifests/v1\": unauthorized: incorrect username or password", fake.addr)
     );
 }
 
@@ -237,7 +237,13 @@ async fn basic_auth_registry() {
     );
     let err = c.resolve(&r, &Platform::host(), None).await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Unauthorized);
-    assert_eq!(err.to_string(), "unauthorized: authentication required");
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "Get \"http://{}/v2/x/manifests/latest\": no basic auth credentials",
+            fake.addr
+        )
+    );
 }
 
 fn platform_list(fake: &Fake, repo: &str, media: &str) -> (String, String, String) {
@@ -679,7 +685,10 @@ async fn identity_token_refresh_grant_and_revoked_tokens() {
     assert_eq!(err.kind(), ErrorKind::Unauthorized);
     assert_eq!(
         err.to_string(),
-        "unauthorized: incorrect username or password"
+        format!(
+            "Head \"http://{}/v2/idt/app/blobs/{}\": unauthorized: incorrect username or password",
+            fake.addr, img.config.0.digest
+        )
     );
 }
 
@@ -849,4 +858,31 @@ async fn tls_verification_certs_dir_and_insecure_https() {
     strict.login(&creds("u", "p", &addr)).await.unwrap();
     let scheme = strict.inner.schemes.lock().unwrap().get(&addr).cloned();
     assert_eq!(scheme.as_deref(), Some("https"));
+}
+
+#[tokio::test]
+async fn tokens_are_reused_until_they_expire() {
+    let fake = Fake::start(AuthMode::Bearer, None).await;
+    let c = client();
+    let d = fake.put_blob(b"layer");
+    let r = reference(&format!("{}/exp/app:v1", fake.addr));
+    let repo = c.repository_for_push(&r, None).await.unwrap();
+    for _ in 0..3 {
+        assert!(c.blob_exists(&repo, &d).await.unwrap());
+    }
+    assert_eq!(c.token_fetches(), 1);
+    c.inner.tokens.expire_all();
+    assert!(c.blob_exists(&repo, &d).await.unwrap());
+    assert!(c.blob_exists(&repo, &d).await.unwrap());
+    assert_eq!(c.token_fetches(), 2);
+    // Another scope is another token.
+    let other = c
+        .repository_for_push(&reference(&format!("{}/exp/other:v1", fake.addr)), None)
+        .await
+        .unwrap();
+    assert!(!c
+        .blob_exists(&other, &sha256_digest(b"nope"))
+        .await
+        .unwrap());
+    assert_eq!(c.token_fetches(), 3);
 }

@@ -231,7 +231,13 @@ async fn real_registry_htpasswd() {
     pull_and_check(&c, &r, Some(&good), &img).await;
     let err = c.resolve(&r, &Platform::host(), None).await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Unauthorized);
-    assert_eq!(err.to_string(), "unauthorized: authentication required");
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "Get \"http://{}/v2/secret/app/manifests/v1\": no basic auth credentials",
+            reg.addr
+        )
+    );
     let err = c
         .repository_for_push(&r, Some(&creds("berth", "bad", "")))
         .await
