@@ -293,7 +293,7 @@ mod tests {
         assert!(check_image_media_types(
             MEDIA_OCI_MANIFEST,
             &cfg(MEDIA_OCI_CONFIG),
-            &[layer.clone()]
+            std::slice::from_ref(&layer)
         )
         .is_ok());
         assert!(check_image_media_types(MEDIA_DOCKER_MANIFEST, &cfg(""), &[]).is_ok());
