@@ -153,6 +153,16 @@ impl TokenCache {
         (Instant::now() < *until).then(|| token.clone())
     }
 
+    /// Makes every cached token expire now (tests).
+    #[cfg(test)]
+    pub(crate) fn expire_all(&self) {
+        if let Ok(mut map) = self.tokens.lock() {
+            for (_, until) in map.values_mut() {
+                *until = Instant::now();
+            }
+        }
+    }
+
     /// Forgets a token that the registry refused.
     pub fn invalidate(&self, challenge: &Challenge, auth: Option<&AuthConfig>, scopes: &[String]) {
         let key = cache_key(

@@ -41,7 +41,7 @@ pub(crate) struct Inner {
     /// Hosts with CAs in `certs_dir`: their own verified client.
     with_ca: Mutex<HashMap<String, reqwest::Client>>,
     /// The scheme that worked for a host (`https`/`http`), so it is probed once.
-    schemes: Mutex<HashMap<String, String>>,
+    pub(crate) schemes: Mutex<HashMap<String, String>>,
     /// The challenge a base URL answered its `/v2/` ping with (`None`: no auth needed).
     pings: Mutex<HashMap<String, Option<Challenge>>>,
     pub(crate) tokens: TokenCache,
@@ -53,7 +53,8 @@ pub(crate) struct Inner {
 }
 
 /// A repository at a resolved endpoint, with the credentials and scope to use there.
-#[derive(Clone, Debug)]
+/// (`Debug` leaves the credentials out.)
+#[derive(Clone)]
 pub struct Repository {
     domain: String,
     name: String,
@@ -66,6 +67,19 @@ pub struct Repository {
     /// `pull` or `pull,push`.
     pub(crate) actions: &'static str,
     pub(crate) challenge: Option<Challenge>,
+}
+
+impl std::fmt::Debug for Repository {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Repository")
+            .field("domain", &self.domain)
+            .field("name", &self.name)
+            .field("base", &self.base)
+            .field("mirror", &self.mirror)
+            .field("actions", &self.actions)
+            .field("authenticated", &self.auth.is_some())
+            .finish()
+    }
 }
 
 impl Repository {
@@ -448,18 +462,41 @@ impl RegistryClient {
     ) -> Result<Response, RegistryError> {
         let mut repo = std::borrow::Cow::Borrowed(repo);
         let http = self.http_for(&repo.host, repo.security);
-        for attempt in 0..2 {
+        let mut retried = false;
+        loop {
             let mut req = build(http.request(method.clone(), url.clone()));
-            if let Some(authz) = self.authorization(&repo, extra_scopes).await? {
-                req = req.header("Authorization", authz);
+            // Failures to authenticate happen inside Go's round tripper, so dockerd shows
+            // them as errors of the request: `Get "URL": unauthorized: ...`.
+            let in_request = |text: &str| {
+                RegistryError::Unauthorized(format!(
+                    "{} \"{url}\": {text}",
+                    crate::error::go_op(&method)
+                ))
+            };
+            let basic_without_credentials =
+                repo.challenge.as_ref().is_some_and(|c| c.scheme == "basic")
+                    && repo
+                        .auth
+                        .as_ref()
+                        .and_then(AuthConfig::credentials)
+                        .is_none();
+            if basic_without_credentials {
+                return Err(in_request("no basic auth credentials"));
+            }
+            match self.authorization(&repo, extra_scopes).await {
+                Ok(Some(authz)) => req = req.header("Authorization", authz),
+                Ok(None) => {}
+                Err(RegistryError::Unauthorized(text)) => return Err(in_request(&text)),
+                Err(e) => return Err(e),
             }
             let resp = req
                 .send()
                 .await
                 .map_err(|e| transport_error(&method, url, &e))?;
-            if resp.status().as_u16() != 401 || attempt == 1 {
+            if resp.status().as_u16() != 401 || retried {
                 return Ok(resp);
             }
+            retried = true;
             let offered = resp
                 .headers()
                 .get("www-authenticate")
@@ -482,7 +519,6 @@ impl RegistryClient {
                 _ => return Ok(resp),
             }
         }
-        unreachable!("the loop returns on its second attempt")
     }
 
     /// Checks credentials against a registry (`POST /auth`). Docker Hub for an empty
@@ -702,6 +738,7 @@ impl RegistryClient {
                 "unsupported manifest format".into(),
             ));
         };
+        crate::manifest::check_image_media_types(&media_type, &config, &layers)?;
         Ok(ResolvedImage {
             repository,
             digest,

@@ -196,7 +196,7 @@ pub fn status_line(status: u16) -> String {
 }
 
 /// Go's `url.Error` operation name: `Get`, `Head`, `Put`...
-fn go_op(method: &reqwest::Method) -> String {
+pub(crate) fn go_op(method: &reqwest::Method) -> String {
     let m = method.as_str();
     let mut out = m[..1].to_uppercase();
     out.push_str(&m[1..].to_lowercase());

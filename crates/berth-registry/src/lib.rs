@@ -5,6 +5,25 @@
 //! resumption, uploads blobs and manifests, and checks credentials. It speaks the
 //! distribution API with Bearer (token server) and Basic authentication, Docker Hub
 //! mirrors, and plain HTTP for insecure registries, and words its errors as dockerd does.
+//!
+//! Behaviour worth knowing:
+//! - **Mirrors** are tried for `docker.io` names only, in order, then Docker Hub itself;
+//!   a mirror is skipped only when it cannot be reached. Its "not found" is the answer
+//!   (dockerd would fall back to Hub; Berth does not, so an offline pull through a mirror
+//!   gives a 404 instead of a DNS error). A mirror missing a whole repository answers
+//!   Docker Hub's `pull access denied for NAME, repository does not exist or may require
+//!   'docker login': denied: requested access to the resource is denied`. Mirrors get no
+//!   credentials (as dockerd's login, which never sends Hub credentials to a mirror).
+//! - **Insecure hosts** (`localhost`, loopback addresses or names resolving to them, and
+//!   `insecure_registries` entries, `host[:port]` or CIDR) are tried over HTTPS without
+//!   verification, then plain HTTP; the scheme that answered is remembered per host.
+//!   Everything else is verified HTTPS (webpki roots plus `certs_dir/<host>/*.crt`).
+//! - **Tokens** are cached per (realm, service, credentials, scope) until they expire, one
+//!   fetch at a time per key; a refused cached token is fetched again once.
+//! - **Blob streams** reconnect after a dropped connection (up to 5 times, backoff from
+//!   200 ms) with `Range: bytes=N-`; a registry that ignores `Range` is re-read from 0
+//!   and the bytes already yielded are skipped. Size and sha256 are checked; a mismatch
+//!   is the stream's last item.
 
 mod auth;
 mod blob;

@@ -169,6 +169,63 @@ pub fn select_platform<'a>(
         })
 }
 
+/// moby's `validateMediaType` and `checkSupportedMediaType` for an image manifest: the
+/// config must be an image config (old registries' `application/octet-stream`,
+/// `application/json`, `text/html` and empty included), the manifest and layers of an
+/// image family (`application/vnd.oci.image*`, `application/vnd.docker*`).
+pub fn check_image_media_types(
+    manifest_media_type: &str,
+    config: &Descriptor,
+    layers: &[Descriptor],
+) -> Result<(), RegistryError> {
+    const IMAGE_CONFIG_TYPES: [&str; 6] = [
+        MEDIA_DOCKER_CONFIG,
+        MEDIA_OCI_CONFIG,
+        "application/octet-stream",
+        "application/json",
+        "text/html",
+        "",
+    ];
+    if !IMAGE_CONFIG_TYPES.contains(&config.media_type.as_str()) {
+        let class = if config.media_type == "application/vnd.docker.plugin.v1+json" {
+            "plugin"
+        } else {
+            "unknown"
+        };
+        return Err(RegistryError::InvalidArgument(format!(
+            "Encountered remote {:?}({class}) when fetching",
+            config.media_type
+        )));
+    }
+    let supported = |mt: &str| -> Result<(), RegistryError> {
+        let lower = mt.to_lowercase();
+        if lower.starts_with("application/vnd.docker.ai.") {
+            return Err(RegistryError::InvalidArgument(
+                "AI models are not yet supported by the Engine, please use \"docker model pull/run\" instead".into(),
+            ));
+        }
+        let ok = ["application/vnd.oci.image", "application/vnd.docker"]
+            .iter()
+            .any(|p| lower == *p || lower.starts_with(&format!("{p}.")))
+            || [
+                "application/octet-stream",
+                "application/json",
+                "text/html",
+                "",
+            ]
+            .contains(&lower.as_str());
+        if ok {
+            Ok(())
+        } else {
+            Err(RegistryError::InvalidArgument(format!(
+                "unsupported media type {mt}"
+            )))
+        }
+    };
+    supported(manifest_media_type)?;
+    layers.iter().try_for_each(|l| supported(&l.media_type))
+}
+
 /// Docker's refusal of schema1 images (moby `DeprecatedSchema1ImageError`).
 pub fn schema1_error(reference: &str) -> RegistryError {
     RegistryError::InvalidArgument(format!(
@@ -226,6 +283,38 @@ mod tests {
             .unwrap_err()
             .to_string(),
             "unsupported media type application/vnd.foo"
+        );
+    }
+
+    #[test]
+    fn media_type_checks_follow_moby() {
+        let cfg = |mt: &str| Descriptor::for_bytes(mt, b"{}");
+        let layer = cfg("application/vnd.oci.image.layer.v1.tar+zstd");
+        assert!(check_image_media_types(
+            MEDIA_OCI_MANIFEST,
+            &cfg(MEDIA_OCI_CONFIG),
+            std::slice::from_ref(&layer)
+        )
+        .is_ok());
+        assert!(check_image_media_types(MEDIA_DOCKER_MANIFEST, &cfg(""), &[]).is_ok());
+        let helm = cfg("application/vnd.cncf.helm.config.v1+json");
+        assert_eq!(
+            check_image_media_types(MEDIA_OCI_MANIFEST, &helm, &[]).unwrap_err().to_string(),
+            "Encountered remote \"application/vnd.cncf.helm.config.v1+json\"(unknown) when fetching"
+        );
+        let odd = cfg("application/vnd.cncf.helm.chart.content.v1.tar+gzip");
+        assert_eq!(
+            check_image_media_types(MEDIA_OCI_MANIFEST, &cfg(MEDIA_OCI_CONFIG), &[layer, odd])
+                .unwrap_err()
+                .to_string(),
+            "unsupported media type application/vnd.cncf.helm.chart.content.v1.tar+gzip"
+        );
+        let ai = cfg("application/vnd.docker.ai.gguf.v3");
+        assert!(
+            check_image_media_types(MEDIA_OCI_MANIFEST, &cfg(MEDIA_OCI_CONFIG), &[ai])
+                .unwrap_err()
+                .to_string()
+                .starts_with("AI models are not yet supported")
         );
     }
 

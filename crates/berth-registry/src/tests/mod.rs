@@ -204,7 +204,7 @@ async fn bearer_wrong_password_and_login() {
     assert_eq!(err.kind(), ErrorKind::Unauthorized);
     assert_eq!(
         err.to_string(),
-        "unauthorized: incorrect username or password"
+        format!("Get \"http://{}/v2/team/app/manifests/v1\": unauthorized: incorrect username or password", fake.addr)
     );
 }
 
@@ -216,8 +216,12 @@ async fn basic_auth_registry() {
     let r = reference(&format!("{}/x:latest", fake.addr));
     let img = test_image("basic");
     push(&c, &r, Some(&auth), &img).await;
-    pull_and_check(&c, &r, Some(&auth), &img).await;
+    let got = pull_and_check(&c, &r, Some(&auth), &img).await;
     assert_eq!(c.token_fetches(), 0);
+    assert!(
+        !format!("{got:?}").contains("pw\""),
+        "Debug must not show the password"
+    );
     c.login(&auth).await.unwrap();
     let err = c
         .login(&creds("bob", "wrong", &format!("http://{}", fake.addr)))
@@ -233,7 +237,13 @@ async fn basic_auth_registry() {
     );
     let err = c.resolve(&r, &Platform::host(), None).await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Unauthorized);
-    assert_eq!(err.to_string(), "unauthorized: authentication required");
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "Get \"http://{}/v2/x/manifests/latest\": no basic auth credentials",
+            fake.addr
+        )
+    );
 }
 
 fn platform_list(fake: &Fake, repo: &str, media: &str) -> (String, String, String) {
@@ -675,7 +685,10 @@ async fn identity_token_refresh_grant_and_revoked_tokens() {
     assert_eq!(err.kind(), ErrorKind::Unauthorized);
     assert_eq!(
         err.to_string(),
-        "unauthorized: incorrect username or password"
+        format!(
+            "Head \"http://{}/v2/idt/app/blobs/{}\": unauthorized: incorrect username or password",
+            fake.addr, img.config.0.digest
+        )
     );
 }
 
@@ -762,4 +775,114 @@ async fn denied_scope_is_dockers_pull_access_denied() {
         err.to_string(),
         "denied: requested access to the resource is denied"
     );
+}
+
+/// A TLS server with a self-signed certificate for 127.0.0.1 that answers every request
+/// `200 {}`. Returns its address and the certificate (PEM).
+async fn tls_server() -> (String, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let ck = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_string()]).unwrap();
+    let key = rustls::pki_types::PrivateKeyDer::try_from(ck.key_pair.serialize_der()).unwrap();
+    let config = rustls::ServerConfig::builder_with_provider(std::sync::Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_no_client_auth()
+    .with_single_cert(vec![ck.cert.der().clone()], key)
+    .unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(config));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    tokio::spawn(async move {
+        while let Ok((tcp, _)) = listener.accept().await {
+            let acceptor = acceptor.clone();
+            tokio::spawn(async move {
+                let Ok(mut tls) = acceptor.accept(tcp).await else {
+                    return;
+                };
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 4096];
+                while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match tls.read(&mut chunk).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                    }
+                }
+                let _ = tls
+                    .write_all(
+                        b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}",
+                    )
+                    .await;
+                let _ = tls.shutdown().await;
+            });
+        }
+    });
+    (addr, ck.cert.pem())
+}
+
+#[tokio::test]
+async fn tls_verification_certs_dir_and_insecure_https() {
+    let (addr, pem) = tls_server().await;
+    let url = url::Url::parse(&format!("https://{addr}/v2/")).unwrap();
+    let strict = client();
+    let e = strict
+        .http_for(&addr, crate::endpoint::Security::Secure)
+        .get(url.clone())
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(
+        crate::error::transport_error(&reqwest::Method::GET, &url, &e).to_string(),
+        format!("Get \"https://{addr}/v2/\": tls: failed to verify certificate: x509: certificate signed by unknown authority")
+    );
+
+    // The CA in certs_dir/<host:port>/ca.crt makes the same request verify.
+    let certs = tempfile::tempdir().unwrap();
+    std::fs::create_dir(certs.path().join(&addr)).unwrap();
+    std::fs::write(certs.path().join(&addr).join("ca.crt"), &pem).unwrap();
+    let with_ca = RegistryClient::new(RegistryConfig {
+        certs_dir: Some(certs.path().to_path_buf()),
+        ..Default::default()
+    })
+    .unwrap();
+    let resp = with_ca
+        .http_for(&addr, crate::endpoint::Security::Secure)
+        .get(url.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 200);
+
+    // 127.0.0.1 is insecure: HTTPS without verification answers first, and stays chosen.
+    strict.login(&creds("u", "p", &addr)).await.unwrap();
+    let scheme = strict.inner.schemes.lock().unwrap().get(&addr).cloned();
+    assert_eq!(scheme.as_deref(), Some("https"));
+}
+
+#[tokio::test]
+async fn tokens_are_reused_until_they_expire() {
+    let fake = Fake::start(AuthMode::Bearer, None).await;
+    let c = client();
+    let d = fake.put_blob(b"layer");
+    let r = reference(&format!("{}/exp/app:v1", fake.addr));
+    let repo = c.repository_for_push(&r, None).await.unwrap();
+    for _ in 0..3 {
+        assert!(c.blob_exists(&repo, &d).await.unwrap());
+    }
+    assert_eq!(c.token_fetches(), 1);
+    c.inner.tokens.expire_all();
+    assert!(c.blob_exists(&repo, &d).await.unwrap());
+    assert!(c.blob_exists(&repo, &d).await.unwrap());
+    assert_eq!(c.token_fetches(), 2);
+    // Another scope is another token.
+    let other = c
+        .repository_for_push(&reference(&format!("{}/exp/other:v1", fake.addr)), None)
+        .await
+        .unwrap();
+    assert!(!c
+        .blob_exists(&other, &sha256_digest(b"nope"))
+        .await
+        .unwrap());
+    assert_eq!(c.token_fetches(), 3);
 }

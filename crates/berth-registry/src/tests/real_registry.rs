@@ -231,11 +231,68 @@ async fn real_registry_htpasswd() {
     pull_and_check(&c, &r, Some(&good), &img).await;
     let err = c.resolve(&r, &Platform::host(), None).await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Unauthorized);
-    assert_eq!(err.to_string(), "unauthorized: authentication required");
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "Get \"http://{}/v2/secret/app/manifests/v1\": no basic auth credentials",
+            reg.addr
+        )
+    );
     let err = c
         .repository_for_push(&r, Some(&creds("berth", "bad", "")))
         .await
         .unwrap();
     let err = c.blob_exists(&err, &img.config.0.digest).await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Unauthorized);
+}
+
+/// Throughput of one push and four concurrent blob streams against the real registry
+/// (`cargo test -p berth-registry throughput -- --ignored --nocapture`).
+#[tokio::test]
+#[ignore]
+async fn real_registry_throughput() {
+    let Some(reg) = RealRegistry::start(None).await else {
+        return;
+    };
+    let c = client();
+    let dir = tempfile::tempdir().unwrap();
+    let r = reference(&format!("{}/bench/big:v1", reg.addr));
+    let repo = c.repository_for_push(&r, None).await.unwrap();
+    let mut descs = Vec::new();
+    let t = Instant::now();
+    for i in 0..4u8 {
+        let data: Vec<u8> = (0..50u32 << 20)
+            .map(|x| (x.wrapping_mul(2654435761) >> 13) as u8 ^ i)
+            .collect();
+        let d = Descriptor::for_bytes("application/octet-stream", &data);
+        let path = dir.path().join(format!("b{i}"));
+        std::fs::write(&path, &data).unwrap();
+        c.upload_blob(&repo, &d, &path, &|_| {}).await.unwrap();
+        descs.push(d);
+    }
+    eprintln!("push 200 MB: {:?}", t.elapsed());
+    let t = Instant::now();
+    let tasks: Vec<_> = descs
+        .iter()
+        .map(|d| {
+            let mut s = c.blob_stream(&repo, d);
+            tokio::spawn(async move {
+                let mut n = 0usize;
+                while let Some(chunk) = s.next().await {
+                    n += chunk.unwrap().len();
+                }
+                n
+            })
+        })
+        .collect();
+    let mut total = 0;
+    for t in tasks {
+        total += t.await.unwrap();
+    }
+    let secs = t.elapsed().as_secs_f64();
+    eprintln!(
+        "pull {} MB in {secs:.2}s: {:.0} MB/s",
+        total >> 20,
+        (total >> 20) as f64 / secs
+    );
 }
