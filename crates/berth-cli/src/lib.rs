@@ -27,13 +27,17 @@ macro_rules! outln {
 
 pub mod args;
 pub mod client;
+pub mod config_file;
 pub mod container;
+pub mod credentials;
 pub mod disk_usage;
 pub mod formatters;
 pub mod image;
 pub mod image_io;
+pub mod jsonmessage;
 pub mod network;
 pub mod opts;
+pub mod reference;
 pub mod stream;
 pub mod system;
 pub mod template;
