@@ -209,6 +209,26 @@ impl Client {
         check(res).await
     }
 
+    /// Like [`Client::send`], with extra request headers (`X-Registry-Auth`).
+    pub async fn send_with_headers(
+        &self,
+        method: Method,
+        path: &str,
+        body: ReqBody,
+        content_type: Option<&str>,
+        headers: &[(&str, &str)],
+    ) -> Result<http::Response<Incoming>, ApiError> {
+        let mut sender = self.connect().await?;
+        let mut req = self.request(method, path, body, content_type)?;
+        for (k, v) in headers {
+            let name = http::HeaderName::from_bytes(k.as_bytes()).map_err(transport)?;
+            let value = http::HeaderValue::from_str(v).map_err(transport)?;
+            req.headers_mut().insert(name, value);
+        }
+        let res = sender.send_request(req).await.map_err(transport)?;
+        check(res).await
+    }
+
     /// Sends a request with an optional JSON body and returns the whole response body.
     pub async fn call(&self, method: Method, path: &str, body: Option<&Json>) -> Result<Bytes, ApiError> {
         let (b, ct) = match body {

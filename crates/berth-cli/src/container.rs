@@ -157,16 +157,52 @@ pub fn print_json_messages(bytes: &[u8], to_stderr: bool) -> Result<(), String> 
     Ok(())
 }
 
-/// Creates a container, pulling the image once when the daemon says it is missing.
-async fn create_container(c: &Client, body: &Json, name: Option<&str>, image: &str) -> Result<String, ApiError> {
-    let path = format!("/containers/create{}", query(&name.map(|n| vec![("name", n.to_string())]).unwrap_or_default()));
+/// `--pull`: when `create`/`run` pull the image.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PullPolicy {
+    Always,
+    Missing,
+    Never,
+}
+
+impl PullPolicy {
+    /// `validatePullOpt`: `always`, `missing` (also empty) or `never`.
+    pub fn parse(v: &str) -> Result<PullPolicy, String> {
+        match v {
+            "always" => Ok(PullPolicy::Always),
+            "missing" | "" => Ok(PullPolicy::Missing),
+            "never" => Ok(PullPolicy::Never),
+            _ => Err(format!("invalid pull option: '{v}': must be one of \"always\", \"missing\" or \"never\"")),
+        }
+    }
+}
+
+/// Creates a container as docker/cli's `createContainer` does: with `--pull always` the
+/// image is pulled first; with `missing` a 404 from the daemon prints "Unable to find
+/// image" on stderr, pulls (progress on stderr) and retries once; with `never` the
+/// daemon's error stands. Image IDs are never pulled.
+async fn create_container(c: &Client, body: &Json, o: &ContainerOpts, image: &str) -> Result<String, ApiError> {
+    let policy = PullPolicy::parse(&o.pull).unwrap_or(PullPolicy::Missing);
+    let named = crate::reference::Reference::parse_normalized(image).ok().map(|r| r.with_default_tag());
+    let mut q = Vec::new();
+    if let Some(n) = &o.name {
+        q.push(("name", n.clone()));
+    }
+    if let Some(p) = o.platform.as_ref().filter(|p| !p.is_empty()) {
+        q.push(("platform", p.to_lowercase()));
+    }
+    let path = format!("/containers/create{}", query(&q));
+    if policy == PullPolicy::Always && named.is_some() {
+        crate::registry::pull_for_create(c, image, o.platform.as_deref(), o.quiet).await?;
+    }
     let res = match c.json(Method::POST, &path, Some(body)).await {
-        Err(e) if e.status() == 404 && e.message().starts_with("No such image") => {
-            eprintln!("Unable to find image '{}' locally", opts::familiar_tagged(image));
-            let (repo, tag) = opts::split_ref(image);
-            let q = query(&[("fromImage", crate::formatters::familiar_image(&repo)), ("tag", tag.unwrap_or_else(|| "latest".into()))]);
-            let bytes = c.call(Method::POST, &format!("/images/create{q}"), None).await?;
-            print_json_messages(&bytes, true).map_err(ApiError::Transport)?;
+        Err(e) if e.status() == 404 && policy == PullPolicy::Missing && named.is_some() => {
+            if !o.quiet {
+                if let Some(n) = &named {
+                    eprintln!("Unable to find image '{}' locally", n.familiar_string());
+                }
+            }
+            crate::registry::pull_for_create(c, image, o.platform.as_deref(), o.quiet).await?;
             c.json(Method::POST, &path, Some(body)).await?
         }
         other => other?,
@@ -214,12 +250,16 @@ fn create_body_for(cmd: &str, o: &ContainerOpts, image: &str, command: &[String]
 }
 
 pub async fn create(c: &Client, a: &CreateArgs) -> Result<i32, Failure> {
+    if let Err(e) = PullPolicy::parse(&a.opts.pull) {
+        report_error("create", &e, true);
+        return Ok(125);
+    }
     let body = match create_body_for("create", &a.opts, &a.image, &a.command, false)? {
         Ok(b) => b,
         Err(code) => return Ok(code),
     };
     // Unlike run, Docker's create prints a daemon error plainly and exits 1.
-    let id = create_container(c, &body, a.opts.name.as_deref(), &a.image).await?;
+    let id = create_container(c, &body, &a.opts, &a.image).await?;
     outln!("{id}");
     Ok(0)
 }
@@ -290,11 +330,15 @@ pub async fn run(c: &Client, a: &RunArgs) -> Result<i32, Failure> {
         eprintln!("the input device is not a TTY");
         return Ok(1);
     }
+    if let Err(e) = PullPolicy::parse(&o.pull) {
+        report_error("run", &e, true);
+        return Ok(125);
+    }
     let body = match create_body_for("run", o, &a.image, &a.command, a.detach)? {
         Ok(b) => b,
         Err(code) => return Ok(code),
     };
-    let id = match create_container(c, &body, o.name.as_deref(), &a.image).await {
+    let id = match create_container(c, &body, o, &a.image).await {
         Ok(id) => id,
         Err(e) => {
             report_error("run", &e.to_string(), true);

@@ -27,13 +27,18 @@ macro_rules! outln {
 
 pub mod args;
 pub mod client;
+pub mod config_file;
 pub mod container;
+pub mod credentials;
 pub mod disk_usage;
 pub mod formatters;
 pub mod image;
 pub mod image_io;
+pub mod jsonmessage;
 pub mod network;
 pub mod opts;
+pub mod reference;
+pub mod registry;
 pub mod stream;
 pub mod system;
 pub mod template;
@@ -93,7 +98,7 @@ fn command_path(args: &[OsString]) -> String {
             skip_next = false;
             continue;
         }
-        if a == "-H" || a == "--host" {
+        if a == "-H" || a == "--host" || a == "--config" {
             skip_next = true;
             continue;
         }
@@ -207,6 +212,7 @@ pub fn run(args: Vec<OsString>) -> i32 {
 
 async fn dispatch(cli: Cli) -> Result<i32, Failure> {
     let host = cli.host.clone();
+    registry::set_config_flag(cli.config.clone());
     let c = Client::new(host.clone())?;
     let host_text = host.unwrap_or_default();
     let Some(cmd) = &cli.cmd else {
@@ -256,6 +262,10 @@ async fn dispatch(cli: Cli) -> Result<i32, Failure> {
         Cmd::System(SystemCmd::Check) => disk_usage::check(&c).await,
         Cmd::Port(a) | Cmd::Container(ContainerCmd::Port(a)) => network::port(&c, a).await,
         Cmd::Network(n) => network::network(&c, n).await,
+        Cmd::Pull(a) | Cmd::Image(ImageCmd::Pull(a)) => registry::pull(&c, a).await,
+        Cmd::Push(a) | Cmd::Image(ImageCmd::Push(a)) => registry::push(&c, a).await,
+        Cmd::Login(a) => registry::login(&c, a).await,
+        Cmd::Logout(a) => registry::logout(a).await,
     }
 }
 

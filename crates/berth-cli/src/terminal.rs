@@ -47,6 +47,43 @@ fn window_size(fd: BorrowedFd<'_>) -> Option<(u16, u16)> {
     (r == 0 && ws.ws_row > 0).then_some((ws.ws_row, ws.ws_col))
 }
 
+/// Whether `fd` is a terminal.
+pub fn is_tty(fd: BorrowedFd<'_>) -> bool {
+    nix::unistd::isatty(fd).unwrap_or(false)
+}
+
+/// The width of the terminal on `fd`, if it is one.
+pub fn columns(fd: BorrowedFd<'_>) -> Option<u16> {
+    window_size(fd).map(|(_, w)| w)
+}
+
+/// Turns off echo on stdin's terminal until the guard is dropped (password prompts).
+pub struct NoEcho {
+    saved: Option<Termios>,
+}
+
+impl NoEcho {
+    pub fn enter() -> NoEcho {
+        let stdin = std::io::stdin();
+        let fd = stdin.as_fd();
+        let Ok(saved) = termios::tcgetattr(fd) else { return NoEcho { saved: None } };
+        let mut t = saved.clone();
+        t.local_flags.remove(termios::LocalFlags::ECHO);
+        if termios::tcsetattr(fd, SetArg::TCSANOW, &t).is_err() {
+            return NoEcho { saved: None };
+        }
+        NoEcho { saved: Some(saved) }
+    }
+}
+
+impl Drop for NoEcho {
+    fn drop(&mut self) {
+        if let Some(saved) = &self.saved {
+            let _ = termios::tcsetattr(std::io::stdin().as_fd(), SetArg::TCSANOW, saved);
+        }
+    }
+}
+
 /// The local terminal's size as (rows, columns), if stdout or stdin is a terminal.
 pub fn size() -> Option<(u16, u16)> {
     window_size(std::io::stdout().as_fd()).or_else(|| window_size(std::io::stdin().as_fd()))

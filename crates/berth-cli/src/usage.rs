@@ -8,6 +8,7 @@ pub enum Arity {
     Exact(usize),
     AtLeast(usize),
     Range(usize, usize),
+    AtMost(usize),
 }
 
 /// The usage tail and arity of a command path (`stop`, `container ls`, `image rm`).
@@ -33,6 +34,10 @@ pub fn spec(path: &str) -> Option<(&'static str, Arity)> {
         "history" => ("[OPTIONS] IMAGE", Arity::Exact(1)),
         "import" => ("[OPTIONS] file|URL|- [REPOSITORY[:TAG]]", Arity::AtLeast(1)),
         "version" | "info" | "prune" => ("[OPTIONS]", Arity::None),
+        "pull" => ("[OPTIONS] NAME[:TAG|@DIGEST]", Arity::Exact(1)),
+        "push" => ("[OPTIONS] NAME[:TAG]", Arity::Exact(1)),
+        "login" => ("[OPTIONS] [SERVER]", Arity::AtMost(1)),
+        "logout" => ("[SERVER]", Arity::AtMost(1)),
         _ => return None,
     })
 }
@@ -55,6 +60,8 @@ pub fn arity_error(path: &str) -> String {
         Arity::Exact(n) => (format!("requires {n} {}", plural(n)), "Run"),
         Arity::AtLeast(n) => (format!("requires at least {n} {}", plural(n)), "See"),
         Arity::Range(a, b) => (format!("requires at least {a} and at most {b} {}", plural(b)), "Run"),
+        // docker/cli 28's RequiresMaxArgs really prints "SRun".
+        Arity::AtMost(n) => (format!("requires at most {n} {}", plural(n)), "SRun"),
     };
     format!("berth: 'berth {path}' {what}\n\n{}\n\n{verb} 'berth {path} --help' for more information", usage_line(path))
 }

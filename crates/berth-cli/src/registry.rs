@@ -1,0 +1,507 @@
+//! Registry commands: `login`, `logout`, `pull`, `push`, and the pull that `create`/`run`
+//! do for a missing image. Credentials come from the Docker config file and its
+//! credential helpers ([`crate::credentials`]); the daemon does the registry work.
+
+use std::io::{BufRead, Write};
+use std::os::fd::AsFd;
+use std::sync::OnceLock;
+
+use berth_api::{AuthConfig, AuthResponse};
+use http::Method;
+use http_body_util::BodyExt;
+
+use crate::args::{LoginArgs, LogoutArgs, PullArgs, PushArgs};
+use crate::client::{empty, json_body, query, seg, ApiError, Client};
+use crate::config_file::{config_dir, ConfigFile};
+use crate::credentials::{self, auth_key_for_domain, convert_to_hostname, Stored, INDEX_SERVER};
+use crate::jsonmessage::{Mode, Renderer, StreamError};
+use crate::reference::Reference;
+use crate::Failure;
+
+static CONFIG_FLAG: OnceLock<Option<String>> = OnceLock::new();
+
+/// Records the global `--config DIR` flag (called once, by dispatch).
+pub fn set_config_flag(dir: Option<String>) {
+    let _ = CONFIG_FLAG.set(dir);
+}
+
+/// Loads the config file from `--config`, `$DOCKER_CONFIG` or `~/.docker`, printing
+/// docker/cli's warning when it cannot be read.
+pub fn load_config() -> ConfigFile {
+    let flag = CONFIG_FLAG.get().cloned().flatten();
+    let (cfg, err) = ConfigFile::load(&config_dir(flag.as_deref()));
+    if let Some(e) = err {
+        eprintln!("WARNING: Error {e}");
+    }
+    cfg
+}
+
+/// The `X-Registry-Auth` value for pulling or pushing `r`: the stored credentials of its
+/// registry (Docker Hub's key for `docker.io`), `e30=` (`{}`) when there are none.
+pub fn auth_header_for(cfg: &ConfigFile, r: &Reference) -> Result<String, Failure> {
+    let key = auth_key_for_domain(&r.domain);
+    let auth = credentials::get(cfg, &key).map_err(|e| Failure::Msg(e.to_string()))?;
+    Ok(auth.to_header())
+}
+
+/// Where rendered progress goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Target {
+    Stdout,
+    Stderr,
+    Discard,
+}
+
+/// A `Write` onto one of the process's outputs; stdout ends the process quietly on a
+/// closed pipe, like the rest of the CLI.
+struct Sink(Target);
+
+impl Write for Sink {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        match self.0 {
+            Target::Stdout => crate::stream::write_stdout(buf),
+            Target::Stderr => {
+                let mut e = std::io::stderr().lock();
+                e.write_all(buf)?;
+            }
+            Target::Discard => {}
+        }
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+fn mode_for(target: Target) -> Mode {
+    let (tty, width) = match target {
+        Target::Stdout => {
+            let o = std::io::stdout();
+            (crate::terminal::is_tty(o.as_fd()), crate::terminal::columns(o.as_fd()))
+        }
+        Target::Stderr => {
+            let e = std::io::stderr();
+            (crate::terminal::is_tty(e.as_fd()), crate::terminal::columns(e.as_fd()))
+        }
+        Target::Discard => (false, None),
+    };
+    Mode { terminal: tty, width: width.map(usize::from).unwrap_or(200) }
+}
+
+/// Why a streamed operation failed.
+#[derive(Debug)]
+pub enum StreamFailure {
+    /// The request itself failed (connection, or a non-2xx answer).
+    Api(ApiError),
+    /// The stream carried an error (`errorDetail`) or was not JSON.
+    Stream(StreamError),
+}
+
+impl From<StreamFailure> for Failure {
+    fn from(f: StreamFailure) -> Failure {
+        match f {
+            StreamFailure::Api(e) => Failure::Api(e),
+            StreamFailure::Stream(e) => Failure::Msg(e.0),
+        }
+    }
+}
+
+impl From<StreamFailure> for ApiError {
+    fn from(f: StreamFailure) -> ApiError {
+        match f {
+            StreamFailure::Api(e) => e,
+            StreamFailure::Stream(e) => ApiError::Transport(e.0),
+        }
+    }
+}
+
+/// Sends a POST with `X-Registry-Auth` and renders the JSON message stream of the answer
+/// as it arrives.
+pub async fn post_and_render(c: &Client, path: &str, auth_header: &str, target: Target) -> Result<(), StreamFailure> {
+    let res = c
+        .send_with_headers(Method::POST, path, empty(), None, &[("X-Registry-Auth", auth_header)])
+        .await
+        .map_err(StreamFailure::Api)?;
+    let mut renderer = Renderer::new(Sink(target), mode_for(target));
+    let mut body = res.into_body();
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|e| StreamFailure::Api(ApiError::Transport(e.to_string())))?;
+        if let Some(data) = frame.data_ref() {
+            renderer.feed(data).map_err(StreamFailure::Stream)?;
+        }
+    }
+    renderer.finish().map_err(StreamFailure::Stream)?;
+    Ok(())
+}
+
+fn parse_ref(name: &str) -> Result<Reference, Failure> {
+    Reference::parse_normalized(name).map_err(|e| Failure::Msg(e.0))
+}
+
+/// `berth pull`.
+pub async fn pull(c: &Client, a: &PullArgs) -> Result<i32, Failure> {
+    let mut r = parse_ref(&a.name)?;
+    if a.all_tags && !r.is_name_only() {
+        return Err(Failure::Msg("tag can't be used with --all-tags/-a".into()));
+    }
+    if !a.all_tags && r.is_name_only() {
+        r = r.with_default_tag();
+        if !a.quiet {
+            outln!("Using default tag: latest");
+        }
+    }
+    let cfg = load_config();
+    let header = auth_header_for(&cfg, &r).unwrap_or_else(|_| AuthConfig::default().to_header());
+    let mut q = vec![("fromImage", r.name())];
+    if !a.all_tags {
+        q.push(("tag", r.api_tag()));
+    }
+    if let Some(p) = a.platform.as_ref().filter(|p| !p.is_empty()) {
+        q.push(("platform", p.to_lowercase()));
+    }
+    let target = if a.quiet { Target::Discard } else { Target::Stdout };
+    post_and_render(c, &format!("/images/create{}", query(&q)), &header, target).await?;
+    outln!("{r}");
+    Ok(0)
+}
+
+/// `--platform` of push as the JSON the API takes (`{"architecture":…,"os":…}`).
+fn platform_json(p: &str) -> Result<String, Failure> {
+    let parts: Vec<&str> = p.split('/').collect();
+    if parts.is_empty() || parts.len() > 3 || parts.iter().any(|s| s.is_empty()) {
+        return Err(Failure::Msg(format!("\"{p}\": unknown operating system or architecture: invalid argument")));
+    }
+    let mut m = serde_json::Map::new();
+    if let Some(arch) = parts.get(1) {
+        m.insert("architecture".into(), arch.to_lowercase().into());
+    }
+    m.insert("os".into(), parts[0].to_lowercase().into());
+    if let Some(v) = parts.get(2) {
+        m.insert("variant".into(), v.to_lowercase().into());
+    }
+    Ok(serde_json::Value::Object(m).to_string())
+}
+
+/// `berth push`.
+pub async fn push(c: &Client, a: &PushArgs) -> Result<i32, Failure> {
+    let platform = match a.platform.as_ref().filter(|p| !p.is_empty()) {
+        Some(p) => {
+            let json = platform_json(p).inspect_err(|_| eprint!("Invalid platform {p}"))?;
+            print_note(
+                Target::Stdout,
+                "Using --platform pushes only the specified platform manifest of a multi-platform image index.\nOther components, like attestations, will not be included.\nTo push the complete multi-platform image, remove the --platform flag.\n",
+            );
+            Some(json)
+        }
+        None => None,
+    };
+    let mut r = parse_ref(&a.name)?;
+    if a.all_tags && !r.is_name_only() {
+        return Err(Failure::Msg("tag can't be used with --all-tags/-a".into()));
+    }
+    if !a.all_tags && r.is_name_only() {
+        r = r.with_default_tag();
+        if !a.quiet {
+            outln!("Using default tag: latest");
+        }
+    }
+    if r.digest.is_some() {
+        return Err(Failure::Msg("cannot push a digest reference".into()));
+    }
+    let cfg = load_config();
+    let header = auth_header_for(&cfg, &r).unwrap_or_else(|_| AuthConfig::default().to_header());
+    let mut q = Vec::new();
+    if !a.all_tags {
+        if let Some(t) = &r.tag {
+            q.push(("tag", t.clone()));
+        }
+    }
+    if let Some(p) = platform {
+        q.push(("platform", p));
+    }
+    let target = if a.quiet { Target::Discard } else { Target::Stdout };
+    post_and_render(c, &format!("/images/{}/push{}", seg(&r.name()), query(&q)), &header, target).await?;
+    if a.quiet {
+        outln!("{r}");
+    }
+    Ok(0)
+}
+
+/// The pull `create`/`run` do: progress on stderr (none with `-q`), the image's own
+/// registry credentials, `--platform` passed on.
+pub async fn pull_for_create(c: &Client, image: &str, platform: Option<&str>, quiet: bool) -> Result<(), ApiError> {
+    let r = Reference::parse_normalized(image).map_err(|e| ApiError::Transport(e.0))?;
+    let cfg = load_config();
+    let header = auth_header_for(&cfg, &r).map_err(|e| ApiError::Transport(e.to_string()))?;
+    let mut q = vec![("fromImage", r.name()), ("tag", r.api_tag())];
+    if let Some(p) = platform.filter(|p| !p.is_empty()) {
+        q.push(("platform", p.to_lowercase()));
+    }
+    let target = if quiet { Target::Discard } else { Target::Stderr };
+    post_and_render(c, &format!("/images/create{}", query(&q)), &header, target).await.map_err(ApiError::from)
+}
+
+/// `tui.Output.PrintNote` as it prints when the output is not a terminal.
+fn print_note(target: Target, text: &str) {
+    let _ = Sink(target).write_all(note_text(text).as_bytes());
+}
+
+fn note_text(text: &str) -> String {
+    let header = " Info -> ";
+    let mut s = format!("\n{header}");
+    for (i, line) in text.split('\n').enumerate() {
+        if i > 0 {
+            s.push_str(&" ".repeat(header.len()));
+        }
+        s.push_str(line);
+        s.push('\n');
+    }
+    s
+}
+
+const REGISTER_SUGGEST: &str = "Log in with your Docker ID or email address to push and pull images from Docker Hub. If you don't have a Docker ID, head over to https://hub.docker.com/ to create one.";
+const PAT_SUGGEST: &str = "You can log in with your password or a Personal Access Token (PAT). Using a limited-scope PAT grants better security and is required for organizations using SSO. Learn more at https://docs.docker.com/go/access-tokens/";
+const UNENCRYPTED_WARNING: &str = "\nWARNING! Your credentials are stored unencrypted in '{}'.\nConfigure a credential helper to remove this warning. See\nhttps://docs.docker.com/go/credential-store/\n";
+
+/// `hints.Enabled`: `DOCKER_CLI_HINTS` unless it parses as false.
+fn hints_enabled() -> bool {
+    match std::env::var("DOCKER_CLI_HINTS").ok().filter(|v| !v.is_empty()) {
+        Some(v) => !matches!(v.as_str(), "0" | "f" | "F" | "false" | "FALSE" | "False"),
+        None => true,
+    }
+}
+
+/// `prompt.ReadInput`: prints the prompt on stdout, reads one line, trims it. End of input
+/// is an empty answer.
+fn read_input(prompt: &str) -> String {
+    out!("{prompt}");
+    let mut line = String::new();
+    let _ = std::io::stdin().lock().read_line(&mut line);
+    line.trim().to_string()
+}
+
+/// `PromptUserForCredentials`.
+fn prompt_for_credentials(user: &str, password: &str, default_user: &str, server: &str) -> Result<AuthConfig, Failure> {
+    let mut user = user.trim().to_string();
+    if user.is_empty() {
+        if server == INDEX_SERVER {
+            outln!("{REGISTER_SUGGEST}");
+            if hints_enabled() {
+                outln!("{PAT_SUGGEST}");
+                outln!();
+            }
+        }
+        let default_user = default_user.trim();
+        let msg = if default_user.is_empty() { "Username: ".to_string() } else { format!("Username ({default_user}): ") };
+        user = read_input(&msg);
+        if user.is_empty() {
+            user = default_user.to_string();
+        }
+        if user.is_empty() {
+            return Err(Failure::Msg("Error: Non-null Username Required".into()));
+        }
+    }
+    let mut password = password.trim().to_string();
+    if password.is_empty() {
+        let guard = crate::terminal::NoEcho::enter();
+        if server == INDEX_SERVER {
+            print_note(Target::Stderr, "A Personal Access Token (PAT) can be used instead.\nTo create a PAT, visit https://app.docker.com/settings\n\n");
+        }
+        password = read_input("Password: ");
+        outln!();
+        drop(guard);
+        if password.is_empty() {
+            return Err(Failure::Msg("Error: Password Required".into()));
+        }
+    }
+    Ok(AuthConfig { username: user, password, server_address: server.to_string(), ..Default::default() })
+}
+
+/// `POST /auth`.
+async fn registry_login(c: &Client, auth: &AuthConfig) -> Result<AuthResponse, ApiError> {
+    let body = serde_json::to_value(auth).map_err(|e| ApiError::Transport(e.to_string()))?;
+    let res = c.send(Method::POST, "/auth", json_body(&body), Some("application/json")).await?;
+    let bytes = res.into_body().collect().await.map_err(|e| ApiError::Transport(e.to_string()))?.to_bytes();
+    serde_json::from_slice(&bytes).map_err(|e| ApiError::Transport(e.to_string()))
+}
+
+/// Stores the credentials after a successful login (`storeCredentials`), with the
+/// warning docker/cli prints once for a password written in clear.
+fn store_credentials(cfg: &mut ConfigFile, auth: &AuthConfig) -> Result<(), Failure> {
+    match credentials::store(cfg, auth) {
+        Ok(Stored::PlainPassword) => {
+            eprintln!("{}", UNENCRYPTED_WARNING.replace("{}", &cfg.path().display().to_string()));
+            Ok(())
+        }
+        Ok(Stored::Quiet) => Ok(()),
+        Err(e) => Err(Failure::Msg(format!("Error saving credentials: {e}"))),
+    }
+}
+
+/// `berth login`.
+pub async fn login(c: &Client, a: &LoginArgs) -> Result<i32, Failure> {
+    // verifyLoginFlags
+    if a.password_stdin {
+        if a.password.is_some() {
+            return Err(Failure::Msg("conflicting options: cannot specify both --password and --password-stdin".into()));
+        }
+        if a.username.is_none() {
+            return Err(Failure::Msg("the --password-stdin option requires --username to be set".into()));
+        }
+    }
+    if a.username.as_deref() == Some("") {
+        return Err(Failure::Msg("username is empty".into()));
+    }
+    if a.password.as_deref() == Some("") {
+        return Err(Failure::Msg("password is empty".into()));
+    }
+    // verifyLoginOptions
+    let user = a.username.clone().unwrap_or_default();
+    let mut password = a.password.clone().unwrap_or_default();
+    if !password.is_empty() {
+        eprintln!("WARNING! Using --password via the CLI is insecure. Use --password-stdin.");
+    }
+    if a.password_stdin {
+        let mut buf = Vec::new();
+        std::io::Read::read_to_end(&mut std::io::stdin(), &mut buf).map_err(|e| Failure::Msg(crate::io_error_text(&e)))?;
+        let text = String::from_utf8_lossy(&buf).into_owned();
+        let text = text.strip_suffix('\n').unwrap_or(&text);
+        password = text.strip_suffix('\r').unwrap_or(text).to_string();
+    }
+    let server = match a.server.as_deref() {
+        Some(s) if !s.is_empty() && s != "docker.io" => s.to_string(),
+        _ => INDEX_SERVER.to_string(),
+    };
+    let key = if server == INDEX_SERVER { server.clone() } else { convert_to_hostname(&server) };
+    let mut cfg = load_config();
+
+    // Log in again with what is stored, when no user or password was given.
+    let mut stored = AuthConfig { server_address: key.clone(), ..Default::default() };
+    if user.is_empty() && password.is_empty() {
+        if let Ok(mut a) = credentials::get(&cfg, &key) {
+            a.server_address = key.clone();
+            a.identity_token.clear();
+            stored = a;
+        }
+        if !stored.username.is_empty() && !stored.password.is_empty() {
+            if let Some(status) = login_with_stored(c, &mut cfg, &stored).await? {
+                outln!("{status}");
+                return Ok(0);
+            }
+        }
+    }
+
+    if (user.is_empty() || password.is_empty()) && !crate::terminal::stdin_is_tty() {
+        return Err(Failure::Msg("Error: Cannot perform an interactive login from a non TTY device".into()));
+    }
+    let mut auth = prompt_for_credentials(&user, &password, &stored.username, &key)?;
+    let response = registry_login(c, &auth).await?;
+    if !response.identity_token.is_empty() {
+        auth.password.clear();
+        auth.identity_token = response.identity_token.clone();
+    }
+    store_credentials(&mut cfg, &auth)?;
+    if !response.status.is_empty() {
+        outln!("{}", response.status);
+    }
+    Ok(0)
+}
+
+/// `loginWithStoredCredentials`: `Some(status)` when the stored credentials still work.
+async fn login_with_stored(c: &Client, cfg: &mut ConfigFile, auth: &AuthConfig) -> Result<Option<String>, Failure> {
+    eprintln!("Authenticating with existing credentials... [Username: {}]", auth.username);
+    print_note(Target::Stderr, "To login with a different account, run 'docker logout' followed by 'docker login'");
+    eprint!("\n\n");
+    let mut auth = auth.clone();
+    let result = registry_login(c, &auth).await;
+    let response = match result {
+        Ok(r) => r,
+        Err(e) => {
+            if e.status() == 401 {
+                eprintln!("Stored credentials invalid or expired");
+            } else {
+                eprintln!("Login did not succeed, error: {e}");
+            }
+            store_credentials(cfg, &auth)?;
+            return Ok(None);
+        }
+    };
+    if !response.identity_token.is_empty() {
+        auth.password.clear();
+        auth.identity_token = response.identity_token.clone();
+    }
+    store_credentials(cfg, &auth)?;
+    Ok(Some(response.status))
+}
+
+/// `berth logout`.
+pub async fn logout(a: &LogoutArgs) -> Result<i32, Failure> {
+    let (server, is_default) = match a.server.as_deref().filter(|s| !s.is_empty()) {
+        Some(s) => (s.to_string(), false),
+        None => (INDEX_SERVER.to_string(), true),
+    };
+    let mut regs = vec![server.clone()];
+    let mut hostname = server.clone();
+    if !is_default {
+        hostname = convert_to_hostname(&server);
+        // Older clients stored the registry under these forms too.
+        regs.extend([hostname.clone(), format!("http://{hostname}"), format!("https://{hostname}")]);
+    }
+    let mut cfg = load_config();
+    outln!("Removing login credentials for {hostname}");
+    let mut errors = Vec::new();
+    for r in &regs {
+        if let Err(e) = credentials::erase(&mut cfg, r) {
+            errors.push((r.clone(), e));
+        }
+    }
+    if errors.len() == regs.len() {
+        eprintln!("WARNING: could not erase credentials:");
+        for (k, e) in errors {
+            eprintln!("{k}: {e}");
+        }
+    }
+    Ok(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn auth_header_uses_the_registry_key() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("config.json"),
+            r#"{"auths":{"127.0.0.1:5911":{"auth":"Ym9iOnB3"},"https://index.docker.io/v1/":{"auth":"aHViOmh1YnB3","email":"a@b"},"tok.example":{"auth":"dTpw","identitytoken":"IDT"}}}"#,
+        )
+        .unwrap();
+        let (cfg, _) = ConfigFile::load(dir.path());
+        let decode = |h: String| AuthConfig::from_header(&h).unwrap().map(|a| serde_json::to_string(&a).unwrap());
+        let h = |name: &str| decode(auth_header_for(&cfg, &Reference::parse_normalized(name).unwrap()).unwrap());
+        // The JSON docker/cli 28 sent for the same config (captured from its requests).
+        assert_eq!(h("127.0.0.1:5911/multi:v1").unwrap(), r#"{"username":"bob","password":"pw","serveraddress":"127.0.0.1:5911"}"#);
+        assert_eq!(h("busybox").unwrap(), r#"{"username":"hub","password":"hubpw","email":"a@b","serveraddress":"https://index.docker.io/v1/"}"#);
+        assert_eq!(h("index.docker.io/user/x").unwrap(), r#"{"username":"hub","password":"hubpw","email":"a@b","serveraddress":"https://index.docker.io/v1/"}"#);
+        assert_eq!(h("tok.example/a/b").unwrap(), r#"{"username":"u","password":"p","serveraddress":"tok.example","identitytoken":"IDT"}"#);
+        // No credentials: the header is still sent, as `{}`.
+        assert_eq!(auth_header_for(&cfg, &Reference::parse_normalized("other.io/x").unwrap()).unwrap(), "e30=");
+    }
+
+    #[test]
+    fn platform_json_for_push() {
+        assert_eq!(platform_json("linux/amd64").unwrap(), r#"{"architecture":"amd64","os":"linux"}"#);
+        assert_eq!(platform_json("Linux/ARM64/v8").unwrap(), r#"{"architecture":"arm64","os":"linux","variant":"v8"}"#);
+        assert!(platform_json("linux//x").is_err());
+    }
+
+    #[test]
+    fn notes_are_printed_like_docker_without_a_terminal() {
+        // docker/cli 28 on a non-terminal stderr, before re-using stored credentials:
+        assert_eq!(
+            note_text("To login with a different account, run 'docker logout' followed by 'docker login'"),
+            "\n Info -> To login with a different account, run 'docker logout' followed by 'docker login'\n"
+        );
+        assert_eq!(note_text("a\nb\n"), "\n Info -> a\n         b\n         \n");
+    }
+}
