@@ -119,8 +119,8 @@ const ISSUER: &str = "berth-test-issuer";
 
 /// A Bearer token server for the registry's `token` auth: `GET /token?service=&scope=`
 /// with Basic credentials answers a JWT (RS256, the signing certificate in `x5c`) that
-/// grants the scopes asked for; anonymous or wrong credentials get a token granting
-/// nothing, as Docker Hub does.
+/// grants the scopes asked for; an anonymous request gets a token granting nothing and
+/// wrong credentials a 401, as Docker Hub's token server does.
 pub struct TokenServer {
     pub addr: String,
     pub cert_pem: PathBuf,
@@ -190,6 +190,7 @@ fn serve_token(
     let mut request_line = String::new();
     reader.read_line(&mut request_line)?;
     let mut authorized = false;
+    let mut sent_credentials = false;
     let mut content_length = 0usize;
     loop {
         let mut line = String::new();
@@ -198,13 +199,24 @@ fn serve_token(
         }
         let (name, value) = line.split_once(':').unwrap_or((&line, ""));
         match name.trim().to_ascii_lowercase().as_str() {
-            "authorization" => authorized = value.trim() == expected_auth,
+            "authorization" => {
+                sent_credentials = true;
+                authorized = value.trim() == expected_auth;
+            }
             "content-length" => content_length = value.trim().parse().unwrap_or(0),
             _ => {}
         }
     }
     let mut body = vec![0u8; content_length];
     reader.read_exact(&mut body)?;
+    if sent_credentials && !authorized {
+        let body = r#"{"details":"incorrect username or password"}"#;
+        return write!(
+            conn,
+            "HTTP/1.1 401 Unauthorized\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        );
+    }
     let target = request_line.split_whitespace().nth(1).unwrap_or("/");
     let query = target.split_once('?').map(|(_, q)| q).unwrap_or("");
     let scopes: Vec<String> = query
