@@ -37,6 +37,8 @@ const DAEMON_START_TIMEOUT: Duration = Duration::from_secs(30);
 pub const TEMP_PREFIX: &str = "be2e-";
 /// A file in every test daemon's dir holding the pid of the test process that made it.
 pub const HARNESS_MARKER: &str = ".berth-e2e-harness-pid";
+/// What test daemons use in place of Docker Hub: a local port nothing listens on.
+pub const NO_DOCKER_HUB: &str = "http://127.0.0.1:9";
 /// Lines of the daemon log shown when a test fails.
 const LOG_TAIL_LINES: usize = 60;
 
@@ -124,6 +126,10 @@ impl TestDaemon {
             .arg(&self.bridge)
             .arg("--bip")
             .arg(&self.bip)
+            // Tests never reach Docker Hub (nor look it up in DNS): docker.io names not
+            // served by a test's own mirror fail fast on a closed local port.
+            .arg("--docker-hub-url")
+            .arg(NO_DOCKER_HUB)
             .args(&self.extra_args)
             .arg("--debug")
             .env("NO_COLOR", "1")

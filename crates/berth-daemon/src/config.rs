@@ -49,6 +49,10 @@ pub struct DaemonArgs {
     /// Registry (host[:port] or CIDR) reached over plain HTTP or unverified TLS (repeatable)
     #[arg(long = "insecure-registry", value_name = "HOST")]
     pub insecure_registry: Vec<String>,
+    /// Where docker.io names are pulled from when no mirror serves them (default Docker
+    /// Hub, https://registry-1.docker.io); for air-gapped hosts and tests
+    #[arg(long = "docker-hub-url", value_name = "URL")]
+    pub docker_hub_url: Option<String>,
 }
 
 /// Where the daemon looks for its configuration file when `--config-file` is not given.

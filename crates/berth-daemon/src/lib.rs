@@ -81,6 +81,7 @@ async fn serve(args: DaemonArgs) -> anyhow::Result<()> {
         mirrors: args.registry_mirror.clone(),
         insecure_registries: args.insecure_registry.clone(),
         certs_dir: Some(std::path::PathBuf::from("/etc/docker/certs.d")),
+        docker_hub: args.docker_hub_url.clone(),
     })?;
     let daemon = Daemon {
         config,

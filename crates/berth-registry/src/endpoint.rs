@@ -20,6 +20,9 @@ pub struct RegistryConfig {
     pub insecure_registries: Vec<String>,
     /// Like `/etc/docker/certs.d`: `<host[:port]>/*.crt` are extra CAs for that host.
     pub certs_dir: Option<PathBuf>,
+    /// Where `docker.io` names go when no mirror serves them; `None` is Docker Hub itself
+    /// (`https://registry-1.docker.io`). Air-gapped hosts and tests point it elsewhere.
+    pub docker_hub: Option<String>,
 }
 
 /// How a host is spoken to.
@@ -87,6 +90,8 @@ impl Cidr {
 #[derive(Debug, Clone)]
 pub struct Endpoints {
     mirrors: Vec<Endpoint>,
+    /// Docker Hub's registry, or what `RegistryConfig::docker_hub` puts in its place.
+    hub: Endpoint,
     insecure_hosts: Vec<String>,
     insecure_cidrs: Vec<Cidr>,
 }
@@ -127,35 +132,24 @@ impl Endpoints {
                 insecure_hosts.push(e.to_lowercase());
             }
         }
-        let mut mirrors = Vec::new();
-        for m in &config.mirrors {
-            let with_scheme = if m.contains("://") {
-                m.clone()
-            } else {
-                format!("https://{m}")
-            };
-            let url = url::Url::parse(&with_scheme)
-                .map_err(|e| RegistryError::InvalidArgument(format!("invalid mirror: {m}: {e}")))?;
-            if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
-                return Err(RegistryError::InvalidArgument(format!(
-                    "invalid mirror: unsupported scheme \"{}\" in \"{m}\"",
-                    url.scheme()
-                )));
-            }
-            let host = match url.port() {
-                Some(p) => format!("{}:{p}", url.host_str().unwrap_or("")),
-                None => url.host_str().unwrap_or("").to_string(),
-            };
-            mirrors.push(Endpoint {
-                security: Security::Secure, // decided below once all hosts are known
-                host,
-                scheme: Some(url.scheme().to_string()),
-                prefix: url.path().trim_end_matches('/').to_string(),
-                mirror: true,
-            });
-        }
+        let mirrors = config
+            .mirrors
+            .iter()
+            .map(|m| endpoint_from_url(m, "mirror", true))
+            .collect::<Result<Vec<_>, _>>()?;
+        let hub = match &config.docker_hub {
+            Some(url) => endpoint_from_url(url, "Docker Hub URL", false)?,
+            None => Endpoint {
+                host: DOCKER_HUB_REGISTRY.to_string(),
+                scheme: None,
+                prefix: String::new(),
+                security: Security::Secure,
+                mirror: false,
+            },
+        };
         let mut me = Endpoints {
             mirrors,
+            hub,
             insecure_hosts,
             insecure_cidrs,
         };
@@ -163,6 +157,7 @@ impl Endpoints {
         for (m, s) in me.mirrors.iter_mut().zip(secs) {
             m.security = s;
         }
+        me.hub.security = me.security_of(&me.hub.host);
         Ok(me)
     }
 
@@ -200,20 +195,50 @@ impl Endpoints {
         if domain == DOCKER_HUB_DOMAIN && with_mirrors {
             out.extend(self.mirrors.iter().cloned());
         }
-        let host = if domain == DOCKER_HUB_DOMAIN {
-            DOCKER_HUB_REGISTRY
+        if domain == DOCKER_HUB_DOMAIN {
+            out.push(self.hub.clone());
         } else {
-            domain
-        };
-        out.push(Endpoint {
-            host: host.to_string(),
-            scheme: None,
-            prefix: String::new(),
-            security: self.security_of(host),
-            mirror: false,
-        });
+            out.push(Endpoint {
+                host: domain.to_string(),
+                scheme: None,
+                prefix: String::new(),
+                security: self.security_of(domain),
+                mirror: false,
+            });
+        }
         out
     }
+}
+
+/// An endpoint from a configured URL (`http://127.0.0.1:5000`; no scheme means https).
+fn endpoint_from_url(raw: &str, what: &str, mirror: bool) -> Result<Endpoint, RegistryError> {
+    let with_scheme = if raw.contains("://") {
+        raw.to_string()
+    } else {
+        format!("https://{raw}")
+    };
+    let url = url::Url::parse(&with_scheme)
+        .map_err(|e| RegistryError::InvalidArgument(format!("invalid {what}: {raw}: {e}")))?;
+    let Some(host) = url
+        .host_str()
+        .filter(|_| matches!(url.scheme(), "http" | "https"))
+    else {
+        return Err(RegistryError::InvalidArgument(format!(
+            "invalid {what}: unsupported scheme \"{}\" in \"{raw}\"",
+            url.scheme()
+        )));
+    };
+    let host = match url.port() {
+        Some(p) => format!("{host}:{p}"),
+        None => host.to_string(),
+    };
+    Ok(Endpoint {
+        security: Security::Secure, // decided once all insecure hosts are known
+        host,
+        scheme: Some(url.scheme().to_string()),
+        prefix: url.path().trim_end_matches('/').to_string(),
+        mirror,
+    })
 }
 
 /// The registry host a `docker login` server address names: empty, `docker.io`,
@@ -243,7 +268,7 @@ mod tests {
         Endpoints::new(&RegistryConfig {
             mirrors: mirrors.iter().map(|s| s.to_string()).collect(),
             insecure_registries: insecure.iter().map(|s| s.to_string()).collect(),
-            certs_dir: None,
+            ..Default::default()
         })
         .unwrap()
     }
@@ -263,6 +288,27 @@ mod tests {
         assert_eq!(e.security_of("registry-1.docker.io"), Security::Secure);
         assert!(Endpoints::new(&RegistryConfig {
             insecure_registries: vec!["10.0.0.0/99".into()],
+            ..Default::default()
+        })
+        .is_err());
+    }
+
+    #[test]
+    fn docker_hub_can_be_replaced() {
+        let e = Endpoints::new(&RegistryConfig {
+            docker_hub: Some("http://127.0.0.1:9".into()),
+            ..Default::default()
+        })
+        .unwrap();
+        let hub = e.for_domain("docker.io", true);
+        assert_eq!(hub.len(), 1);
+        assert_eq!(
+            (hub[0].host.as_str(), hub[0].scheme.as_deref()),
+            ("127.0.0.1:9", Some("http"))
+        );
+        assert_eq!(e.for_domain("quay.io", true)[0].host, "quay.io");
+        assert!(Endpoints::new(&RegistryConfig {
+            docker_hub: Some("ftp://x".into()),
             ..Default::default()
         })
         .is_err());

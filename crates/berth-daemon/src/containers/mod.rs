@@ -338,7 +338,8 @@ impl ContainerService {
             }
         })?;
         merge::validate_host_config(&hc, &config)?;
-        self.net.check_mode(&hc.network_mode)?;
+        // A network named in `--network` may not exist yet: moby checks it at start, not
+        // here, and a 404 from create would make the Docker CLI pull the image.
         merge::merge_image_config(&mut config, &image.config.config);
         if !config.env.iter().any(|e| e.starts_with("PATH=")) {
             config.env.insert(0, merge::DEFAULT_PATH.to_string());

@@ -380,21 +380,6 @@ impl NetworkService {
         }
     }
 
-    /// Whether `mode` names a network this daemon has (for `create`'s early error).
-    pub fn check_mode(&self, mode: &str) -> ApiResult<()> {
-        match mode {
-            "" | "default" | "bridge" | "host" | "none" => Ok(()),
-            m if m.starts_with("container:") => Ok(()),
-            m => {
-                if Self::find_network(&self.lock(), m).is_some() {
-                    Ok(())
-                } else {
-                    Err(ApiError::not_found(format!("network {m} not found")))
-                }
-            }
-        }
-    }
-
     /// `dns`: the embedded DNS server (user networks), the container's only nameserver.
     fn write_files(
         &self,
