@@ -241,19 +241,26 @@ pub async fn pull_for_create(c: &Client, image: &str, platform: Option<&str>, qu
     post_and_render(c, &format!("/images/create{}", query(&q)), &header, target).await.map_err(ApiError::from)
 }
 
-/// `tui.Output.PrintNote` as it prints when the output is not a terminal.
+/// `tui.Output.PrintNote`: a header, then the lines in italics (terminal) or plain,
+/// indented under the first one.
 fn print_note(target: Target, text: &str) {
-    let _ = Sink(target).write_all(note_text(text).as_bytes());
+    let terminal = mode_for(target).terminal;
+    let _ = Sink(target).write_all(note_text(text, terminal).as_bytes());
 }
 
-fn note_text(text: &str) -> String {
-    let header = " Info -> ";
+fn note_text(text: &str, terminal: bool) -> String {
+    // `tui.InfoHeader`; both forms are 9 columns wide.
+    let header = if terminal { "\x1b[1m\x1b[106m\x1b[30mi\x1b[0m\x1b[0m \x1b[96mInfo \u{2192} \x1b[0m\x1b[0m" } else { " Info -> " };
     let mut s = format!("\n{header}");
     for (i, line) in text.split('\n').enumerate() {
         if i > 0 {
-            s.push_str(&" ".repeat(header.len()));
+            s.push_str(&" ".repeat(9));
         }
-        s.push_str(line);
+        if terminal {
+            s.push_str(&format!("\x1b[3m{line}\x1b[0m"));
+        } else {
+            s.push_str(line);
+        }
         s.push('\n');
     }
     s
@@ -305,7 +312,8 @@ fn prompt_for_credentials(user: &str, password: &str, default_user: &str, server
     if password.is_empty() {
         let guard = crate::terminal::NoEcho::enter();
         if server == INDEX_SERVER {
-            print_note(Target::Stderr, "A Personal Access Token (PAT) can be used instead.\nTo create a PAT, visit https://app.docker.com/settings\n\n");
+            // docker/cli underlines the address whether or not stderr is a terminal.
+            print_note(Target::Stderr, "A Personal Access Token (PAT) can be used instead.\nTo create a PAT, visit \x1b[4mhttps://app.docker.com/settings\x1b[0m\n\n");
         }
         password = read_input("Password: ");
         outln!();
@@ -499,9 +507,14 @@ mod tests {
     fn notes_are_printed_like_docker_without_a_terminal() {
         // docker/cli 28 on a non-terminal stderr, before re-using stored credentials:
         assert_eq!(
-            note_text("To login with a different account, run 'docker logout' followed by 'docker login'"),
+            note_text("To login with a different account, run 'docker logout' followed by 'docker login'", false),
             "\n Info -> To login with a different account, run 'docker logout' followed by 'docker login'\n"
         );
-        assert_eq!(note_text("a\nb\n"), "\n Info -> a\n         b\n         \n");
+        assert_eq!(note_text("a\nb\n", false), "\n Info -> a\n         b\n         \n");
+        // And on a terminal (captured from docker login -u eve in a pty):
+        assert_eq!(
+            note_text("A Personal Access Token (PAT) can be used instead.\nTo create a PAT, visit \x1b[4mhttps://app.docker.com/settings\x1b[0m\n\n", true),
+            "\n\x1b[1m\x1b[106m\x1b[30mi\x1b[0m\x1b[0m \x1b[96mInfo \u{2192} \x1b[0m\x1b[0m\x1b[3mA Personal Access Token (PAT) can be used instead.\x1b[0m\n         \x1b[3mTo create a PAT, visit \x1b[4mhttps://app.docker.com/settings\x1b[0m\x1b[0m\n         \x1b[3m\x1b[0m\n         \x1b[3m\x1b[0m\n"
+        );
     }
 }
