@@ -159,6 +159,8 @@ pub async fn pull(c: &Client, a: &PullArgs) -> Result<i32, Failure> {
     if let Some(p) = a.platform.as_ref().filter(|p| !p.is_empty()) {
         q.push(("platform", p.to_lowercase()));
     }
+    // Go's url.Values encodes keys in sorted order.
+    q.sort_by_key(|(k, _)| *k);
     let target = if a.quiet { Target::Discard } else { Target::Stdout };
     post_and_render(c, &format!("/images/create{}", query(&q)), &header, target).await?;
     outln!("{r}");
@@ -237,6 +239,7 @@ pub async fn pull_for_create(c: &Client, image: &str, platform: Option<&str>, qu
     if let Some(p) = platform.filter(|p| !p.is_empty()) {
         q.push(("platform", p.to_lowercase()));
     }
+    q.sort_by_key(|(k, _)| *k);
     let target = if quiet { Target::Discard } else { Target::Stderr };
     post_and_render(c, &format!("/images/create{}", query(&q)), &header, target).await.map_err(ApiError::from)
 }
