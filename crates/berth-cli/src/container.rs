@@ -713,6 +713,15 @@ pub async fn prune(c: &Client, a: &PruneArgs) -> Result<i32, Failure> {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn pull_policies() {
+        assert_eq!(PullPolicy::parse("always"), Ok(PullPolicy::Always));
+        assert_eq!(PullPolicy::parse(""), Ok(PullPolicy::Missing));
+        assert_eq!(PullPolicy::parse("never"), Ok(PullPolicy::Never));
+        assert_eq!(PullPolicy::parse("Always").unwrap_err(), "invalid pull option: 'Always': must be one of \"always\", \"missing\" or \"never\"");
+    }
+
     use super::*;
     use clap::Parser;
 

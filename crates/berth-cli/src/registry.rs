@@ -349,23 +349,28 @@ fn store_credentials(cfg: &mut ConfigFile, auth: &AuthConfig) -> Result<(), Fail
     }
 }
 
-/// `berth login`.
-pub async fn login(c: &Client, a: &LoginArgs) -> Result<i32, Failure> {
-    // verifyLoginFlags
+/// docker/cli's `verifyLoginFlags`.
+fn verify_login_flags(a: &LoginArgs) -> Result<(), &'static str> {
     if a.password_stdin {
         if a.password.is_some() {
-            return Err(Failure::Msg("conflicting options: cannot specify both --password and --password-stdin".into()));
+            return Err("conflicting options: cannot specify both --password and --password-stdin");
         }
         if a.username.is_none() {
-            return Err(Failure::Msg("the --password-stdin option requires --username to be set".into()));
+            return Err("the --password-stdin option requires --username to be set");
         }
     }
     if a.username.as_deref() == Some("") {
-        return Err(Failure::Msg("username is empty".into()));
+        return Err("username is empty");
     }
     if a.password.as_deref() == Some("") {
-        return Err(Failure::Msg("password is empty".into()));
+        return Err("password is empty");
     }
+    Ok(())
+}
+
+/// `berth login`.
+pub async fn login(c: &Client, a: &LoginArgs) -> Result<i32, Failure> {
+    verify_login_flags(a).map_err(|e| Failure::Msg(e.into()))?;
     // verifyLoginOptions
     let user = a.username.clone().unwrap_or_default();
     let mut password = a.password.clone().unwrap_or_default();
@@ -460,9 +465,12 @@ pub async fn logout(a: &LogoutArgs) -> Result<i32, Failure> {
     }
     let mut cfg = load_config();
     outln!("Removing login credentials for {hostname}");
-    let mut errors = Vec::new();
+    // Keyed by address like docker/cli's map: when SERVER is already a host name it is
+    // in the list twice, counts once, and then failures never add up to a warning.
+    let mut errors: Vec<(String, credentials::CredentialError)> = Vec::new();
     for r in &regs {
         if let Err(e) = credentials::erase(&mut cfg, r) {
+            errors.retain(|(k, _)| k != r);
             errors.push((r.clone(), e));
         }
     }
@@ -497,6 +505,24 @@ mod tests {
         assert_eq!(h("tok.example/a/b").unwrap(), r#"{"username":"u","password":"p","serveraddress":"tok.example","identitytoken":"IDT"}"#);
         // No credentials: the header is still sent, as `{}`.
         assert_eq!(auth_header_for(&cfg, &Reference::parse_normalized("other.io/x").unwrap()).unwrap(), "e30=");
+    }
+
+    #[test]
+    fn login_flag_checks_are_dockers() {
+        use clap::Parser;
+        let check = |argv: &[&str]| {
+            let cli = crate::args::Cli::try_parse_from(argv).unwrap();
+            match cli.cmd {
+                Some(crate::args::Cmd::Login(a)) => verify_login_flags(&a),
+                _ => panic!("not login"),
+            }
+        };
+        assert_eq!(check(&["berth", "login", "-p", "x", "--password-stdin"]), Err("conflicting options: cannot specify both --password and --password-stdin"));
+        assert_eq!(check(&["berth", "login", "--password-stdin"]), Err("the --password-stdin option requires --username to be set"));
+        assert_eq!(check(&["berth", "login", "-u", "", "-p", "x"]), Err("username is empty"));
+        assert_eq!(check(&["berth", "login", "-u", "a", "--password="]), Err("password is empty"));
+        assert_eq!(check(&["berth", "login", "-u", "a", "--password-stdin", "r.io"]), Ok(()));
+        assert_eq!(check(&["berth", "login"]), Ok(()));
     }
 
     #[test]
