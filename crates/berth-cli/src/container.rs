@@ -183,7 +183,10 @@ impl PullPolicy {
 /// daemon's error stands. Image IDs are never pulled.
 async fn create_container(c: &Client, body: &Json, o: &ContainerOpts, image: &str) -> Result<String, ApiError> {
     let policy = PullPolicy::parse(&o.pull).unwrap_or(PullPolicy::Missing);
-    let named = crate::reference::Reference::parse_normalized(image).ok().map(|r| r.with_default_tag());
+    // `ParseAnyReference`: an image ID (`sha256:<hex>` or 64 hex digits) is not a name
+    // and is never pulled.
+    let is_id = image.strip_prefix("sha256:").is_some_and(|h| h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit()));
+    let named = if is_id { None } else { crate::reference::Reference::parse_normalized(image).ok().map(|r| r.with_default_tag()) };
     let mut q = Vec::new();
     if let Some(n) = &o.name {
         q.push(("name", n.clone()));

@@ -116,12 +116,19 @@ impl From<StreamFailure> for ApiError {
 }
 
 /// Sends a POST with `X-Registry-Auth` and renders the JSON message stream of the answer
-/// as it arrives.
-pub async fn post_and_render(c: &Client, path: &str, auth_header: &str, target: Target) -> Result<(), StreamFailure> {
-    let res = c
-        .send_with_headers(Method::POST, path, empty(), None, &[("X-Registry-Auth", auth_header)])
-        .await
-        .map_err(StreamFailure::Api)?;
+/// as it arrives. With `privilege` (pull and push), a 401 from the daemon asks for
+/// credentials on the terminal and tries once more, as docker/cli's
+/// `RegistryAuthenticationPrivilegedFunc` does; without a terminal the error stands.
+pub async fn post_and_render(c: &Client, path: &str, auth_header: &str, target: Target, privilege: Option<(&ConfigFile, &Reference, &str)>) -> Result<(), StreamFailure> {
+    let send = |h: String| async move { c.send_with_headers(Method::POST, path, empty(), None, &[("X-Registry-Auth", &h)]).await };
+    let res = match (send(auth_header.to_string()).await, privilege) {
+        (Err(e), Some((cfg, r, cmd))) if e.status() == 401 && crate::terminal::stdin_is_tty() => {
+            let header = request_privilege(cfg, r, cmd).map_err(|f| StreamFailure::Api(ApiError::Transport(f.to_string())))?;
+            send(header).await
+        }
+        (res, _) => res,
+    }
+    .map_err(StreamFailure::Api)?;
     let mut renderer = Renderer::new(Sink(target), mode_for(target));
     let mut body = res.into_body();
     while let Some(frame) = body.frame().await {
@@ -162,7 +169,7 @@ pub async fn pull(c: &Client, a: &PullArgs) -> Result<i32, Failure> {
     // Go's url.Values encodes keys in sorted order.
     q.sort_by_key(|(k, _)| *k);
     let target = if a.quiet { Target::Discard } else { Target::Stdout };
-    post_and_render(c, &format!("/images/create{}", query(&q)), &header, target).await?;
+    post_and_render(c, &format!("/images/create{}", query(&q)), &header, target, Some((&cfg, &r, "pull"))).await?;
     outln!("{r}");
     Ok(0)
 }
@@ -222,7 +229,7 @@ pub async fn push(c: &Client, a: &PushArgs) -> Result<i32, Failure> {
         q.push(("platform", p));
     }
     let target = if a.quiet { Target::Discard } else { Target::Stdout };
-    post_and_render(c, &format!("/images/{}/push{}", seg(&r.name()), query(&q)), &header, target).await?;
+    post_and_render(c, &format!("/images/{}/push{}", seg(&r.name()), query(&q)), &header, target, Some((&cfg, &r, "push"))).await?;
     if a.quiet {
         outln!("{r}");
     }
@@ -241,7 +248,24 @@ pub async fn pull_for_create(c: &Client, image: &str, platform: Option<&str>, qu
     }
     q.sort_by_key(|(k, _)| *k);
     let target = if quiet { Target::Discard } else { Target::Stderr };
-    post_and_render(c, &format!("/images/create{}", query(&q)), &header, target).await.map_err(ApiError::from)
+    post_and_render(c, &format!("/images/create{}", query(&q)), &header, target, None).await.map_err(ApiError::from)
+}
+
+/// `RegistryAuthenticationPrivilegedFunc`: "Login prior to pull:", then the prompts (with
+/// Docker Hub's texts, as docker/cli passes Hub's key whatever the registry), and the
+/// header for the answers.
+fn request_privilege(cfg: &ConfigFile, r: &Reference, cmd: &str) -> Result<String, Failure> {
+    outln!("\nLogin prior to {cmd}:");
+    let key = auth_key_for_domain(&r.domain);
+    let stored = match credentials::get(cfg, &key) {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("Unable to retrieve stored credentials for {INDEX_SERVER}, error: {e}.");
+            AuthConfig::default()
+        }
+    };
+    let auth = prompt_for_credentials("", "", &stored.username, INDEX_SERVER)?;
+    Ok(auth.to_header())
 }
 
 /// `tui.Output.PrintNote`: a header, then the lines in italics (terminal) or plain,
