@@ -129,7 +129,8 @@ pub async fn post_and_render(c: &Client, path: &str, auth_header: &str, target: 
         (res, _) => res,
     }
     .map_err(StreamFailure::Api)?;
-    let mut renderer = Renderer::new(Sink(target), mode_for(target));
+    // Buffered: one write per chunk of the stream, not one per escape sequence.
+    let mut renderer = Renderer::new(std::io::BufWriter::new(Sink(target)), mode_for(target));
     let mut body = res.into_body();
     while let Some(frame) = body.frame().await {
         let frame = frame.map_err(|e| StreamFailure::Api(ApiError::Transport(e.to_string())))?;
