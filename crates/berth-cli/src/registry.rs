@@ -571,4 +571,145 @@ mod tests {
             "\n\x1b[1m\x1b[106m\x1b[30mi\x1b[0m\x1b[0m \x1b[96mInfo \u{2192} \x1b[0m\x1b[0m\x1b[3mA Personal Access Token (PAT) can be used instead.\x1b[0m\n         \x1b[3mTo create a PAT, visit \x1b[4mhttps://app.docker.com/settings\x1b[0m\x1b[0m\n         \x1b[3m\x1b[0m\n         \x1b[3m\x1b[0m\n"
         );
     }
+
+    /// A fake daemon on a unix socket: answers each request with `answer(method, path)`
+    /// (status line + JSON body) and records "METHOD PATH" and the X-Registry-Auth header.
+    async fn fake_daemon(
+        sock: std::path::PathBuf,
+        answer: fn(&str, &str, usize) -> (u16, String),
+    ) -> std::sync::Arc<std::sync::Mutex<Vec<(String, Option<String>)>>> {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let log = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let listener = tokio::net::UnixListener::bind(&sock).unwrap();
+        let log2 = log.clone();
+        tokio::spawn(async move {
+            let mut n = 0;
+            while let Ok((mut s, _)) = listener.accept().await {
+                let mut head = Vec::new();
+                let mut b = [0u8; 1];
+                while !head.ends_with(b"\r\n\r\n") {
+                    if s.read(&mut b).await.unwrap_or(0) == 0 {
+                        break;
+                    }
+                    head.push(b[0]);
+                }
+                let head = String::from_utf8_lossy(&head).into_owned();
+                let mut lines = head.lines();
+                let mut first = lines.next().unwrap_or("").split(' ');
+                let (method, path) = (first.next().unwrap_or("").to_string(), first.next().unwrap_or("").to_string());
+                let mut auth = None;
+                let mut len = 0;
+                for l in lines {
+                    if let Some((k, v)) = l.split_once(": ") {
+                        if k.eq_ignore_ascii_case("x-registry-auth") {
+                            auth = Some(v.to_string());
+                        }
+                        if k.eq_ignore_ascii_case("content-length") {
+                            len = v.parse().unwrap_or(0);
+                        }
+                    }
+                }
+                let mut body = vec![0u8; len];
+                let _ = s.read_exact(&mut body).await;
+                let (status, text) = answer(&method, &path, n);
+                n += 1;
+                log2.lock().unwrap().push((format!("{method} {path}"), auth));
+                let reply = format!("HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{text}", text.len());
+                let _ = s.write_all(reply.as_bytes()).await;
+            }
+        });
+        log
+    }
+
+    fn config_with_auth() -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("config.json"), r#"{"auths":{"127.0.0.1:5911":{"auth":"Ym9iOnB3"}}}"#).unwrap();
+        dir
+    }
+
+    // The environment lock is held for the whole test on purpose (DOCKER_CONFIG).
+    #[allow(clippy::await_holding_lock)]
+    #[tokio::test]
+    async fn pull_sends_the_registry_credentials_and_fails_on_stream_errors() {
+        let _g = crate::credentials::tests::ENV_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+        let cfg = config_with_auth();
+        std::env::set_var("DOCKER_CONFIG", cfg.path());
+        let dir = tempfile::tempdir().unwrap();
+        let sock = dir.path().join("d.sock");
+        let log = fake_daemon(sock.clone(), |_, path, _| {
+            if path.contains("fromImage=127.0.0.1") {
+                (200, "{\"status\":\"Pulling from x\",\"id\":\"v1\"}\n{\"status\":\"Digest: sha256:00\"}\n".into())
+            } else {
+                (200, "{\"errorDetail\":{\"message\":\"boom\"},\"error\":\"boom\"}\n".into())
+            }
+        })
+        .await;
+        let c = Client::new(Some(format!("unix://{}", sock.display()))).unwrap();
+        let args = |v: &[&str]| match <crate::args::Cli as clap::Parser>::try_parse_from(v).unwrap().cmd {
+            Some(crate::args::Cmd::Pull(a)) => a,
+            _ => panic!(),
+        };
+        assert_eq!(pull(&c, &args(&["berth", "pull", "-q", "127.0.0.1:5911/x:v1"])).await.unwrap(), 0);
+        let err = pull(&c, &args(&["berth", "pull", "-a", "--platform", "Linux/AMD64", "other.io/y"])).await.unwrap_err();
+        assert_eq!(err.to_string(), "boom");
+        let err = pull(&c, &args(&["berth", "pull", "Bad"])).await.unwrap_err();
+        assert_eq!(err.to_string(), "invalid reference format: repository name (library/Bad) must be lowercase");
+        std::env::remove_var("DOCKER_CONFIG");
+        let log = log.lock().unwrap().clone();
+        let api = crate::client::api_prefix();
+        assert_eq!(log.len(), 2, "{log:?}");
+        assert_eq!(log[0].0, format!("POST {api}/images/create?fromImage=127.0.0.1%3A5911%2Fx&tag=v1"));
+        let sent = AuthConfig::from_header(log[0].1.as_deref().unwrap()).unwrap().unwrap();
+        assert_eq!((sent.username.as_str(), sent.password.as_str(), sent.server_address.as_str()), ("bob", "pw", "127.0.0.1:5911"));
+        assert_eq!(log[1].0, format!("POST {api}/images/create?fromImage=other.io%2Fy&platform=linux%2Famd64"));
+        assert_eq!(log[1].1.as_deref(), Some("e30="));
+    }
+
+    // The environment lock is held for the whole test on purpose (DOCKER_CONFIG).
+    #[allow(clippy::await_holding_lock)]
+    #[tokio::test]
+    async fn create_pulls_a_missing_image_once_and_retries() {
+        let _g = crate::credentials::tests::ENV_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+        let cfg = config_with_auth();
+        std::env::set_var("DOCKER_CONFIG", cfg.path());
+        let dir = tempfile::tempdir().unwrap();
+        let sock = dir.path().join("d.sock");
+        let log = fake_daemon(sock.clone(), |_, path, n| {
+            if path.contains("/containers/create") && n != 2 {
+                (404, r#"{"message":"No such image: 127.0.0.1:5911/x:latest"}"#.into())
+            } else if path.contains("/containers/create") {
+                (201, r#"{"Id":"abc","Warnings":[]}"#.into())
+            } else {
+                (200, "{\"status\":\"Status: Downloaded newer image\"}\n".into())
+            }
+        })
+        .await;
+        let c = Client::new(Some(format!("unix://{}", sock.display()))).unwrap();
+        let create = |v: &[&str]| match <crate::args::Cli as clap::Parser>::try_parse_from(v).unwrap().cmd {
+            Some(crate::args::Cmd::Create(a)) => a,
+            _ => panic!(),
+        };
+        assert_eq!(crate::container::create(&c, &create(&["berth", "create", "-q", "127.0.0.1:5911/x"])).await.unwrap(), 0);
+        // --pull never: the daemon's 404 stands; no pull.
+        let never = crate::container::create(&c, &create(&["berth", "create", "--pull", "never", "127.0.0.1:5911/x"])).await.unwrap_err();
+        assert_eq!(never.to_string(), "Error response from daemon: No such image: 127.0.0.1:5911/x:latest");
+        // An image ID is never pulled.
+        let id = "sha256:0000000000000000000000000000000000000000000000000000000000000000";
+        assert!(crate::container::create(&c, &create(&["berth", "create", id])).await.is_err());
+        std::env::remove_var("DOCKER_CONFIG");
+        let log = log.lock().unwrap().clone();
+        let api = crate::client::api_prefix();
+        let paths: Vec<&str> = log.iter().map(|(p, _)| p.as_str()).collect();
+        assert_eq!(
+            paths,
+            vec![
+                format!("POST {api}/containers/create"),
+                format!("POST {api}/images/create?fromImage=127.0.0.1%3A5911%2Fx&tag=latest"),
+                format!("POST {api}/containers/create"),
+                format!("POST {api}/containers/create"),
+                format!("POST {api}/containers/create"),
+            ]
+        );
+        assert!(log[1].1.as_deref().is_some_and(|h| h != "e30="), "the pull carries the stored credentials");
+    }
 }
