@@ -11,6 +11,8 @@
 
 #![allow(dead_code)]
 
+pub mod registry;
+
 use std::collections::BTreeSet;
 use std::fs;
 use std::io::{Read, Write};
@@ -195,8 +197,9 @@ impl TestDaemon {
     pub fn berth_with_stdin(&self, args: &[&str], stdin: Option<&[u8]>) -> Output {
         let mut cmd = Command::new(BERTH);
         cmd.arg("-H").arg(self.host()).args(args);
-        // The CLI must use -H, not an inherited DOCKER_HOST.
-        cmd.env_remove("DOCKER_HOST");
+        // The CLI must use -H, not an inherited DOCKER_HOST, and its own config dir
+        // (`login` writes credentials there), never the user's ~/.docker.
+        cmd.env_remove("DOCKER_HOST").env("DOCKER_CONFIG", self.dir.join("docker-config"));
         let out = run_with_timeout(cmd, stdin, CMD_TIMEOUT, &format!("berth {}", args.join(" ")));
         self.note_ids_from(&out);
         out

@@ -11,6 +11,7 @@ pub mod auth;
 pub mod container;
 pub mod exec;
 pub mod image;
+pub mod progress;
 pub mod system;
 pub mod units;
 

@@ -1,5 +1,5 @@
-//! Docker's human-readable units (go-units), shared by the daemon (`ps` status strings)
-//! and the CLI (`CREATED` columns).
+//! Docker's human-readable units (go-units), shared by the daemon (`ps` status strings,
+//! pull/push progress bars) and the CLI (`CREATED` and `SIZE` columns).
 
 use chrono::TimeDelta;
 
@@ -64,5 +64,89 @@ mod tests {
         assert_eq!(human_duration(TimeDelta::days(14)), "2 weeks");
         assert_eq!(human_duration(TimeDelta::days(60)), "2 months");
         assert_eq!(human_duration(TimeDelta::days(800)), "2 years");
+    }
+}
+
+const DECIMAL_UNITS: [&str; 9] = ["B", "kB", "MB", "GB", "TB", "PB", "EB", "ZB", "YB"];
+const BINARY_UNITS: [&str; 9] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB", "ZiB", "YiB"];
+
+/// Go's `%.*g`: `precision` significant digits, trailing zeros removed, exponent form when
+/// the exponent is below -4 or at least the precision.
+pub fn go_format_g(value: f64, precision: usize) -> String {
+    if value == 0.0 {
+        return "0".to_string();
+    }
+    let p = precision.max(1);
+    // Round to p significant digits in scientific form first: that fixes the exponent.
+    let sci = format!("{:.*e}", p - 1, value);
+    let (mantissa, exp) = sci.split_once('e').unwrap_or((&sci, "0"));
+    let exp: i32 = exp.parse().unwrap_or(0);
+    if exp < -4 || exp >= p as i32 {
+        let m = trim_zeros(mantissa);
+        let sign = if exp < 0 { '-' } else { '+' };
+        format!("{m}e{sign}{:02}", exp.abs())
+    } else {
+        let decimals = (p as i32 - 1 - exp).max(0) as usize;
+        trim_zeros(&format!("{:.*}", decimals, value))
+    }
+}
+
+fn trim_zeros(s: &str) -> String {
+    if s.contains('.') {
+        s.trim_end_matches('0').trim_end_matches('.').to_string()
+    } else {
+        s.to_string()
+    }
+}
+
+fn custom_size(size: f64, base: f64, units: &[&str], precision: usize) -> String {
+    let mut size = size;
+    let mut i = 0;
+    while size >= base && i < units.len() - 1 {
+        size /= base;
+        i += 1;
+    }
+    format!("{}{}", go_format_g(size, precision), units[i])
+}
+
+/// go-units `HumanSizeWithPrecision`: decimal (1000) units, e.g. `4.26MB`, `7.5kB`, `0B`.
+pub fn human_size_precision(size: f64, precision: usize) -> String {
+    custom_size(size, 1000.0, &DECIMAL_UNITS, precision)
+}
+
+/// go-units `HumanSize` (precision 4).
+pub fn human_size(size: f64) -> String {
+    human_size_precision(size, 4)
+}
+
+/// go-units `BytesSize`: binary (1024) units with precision 4, e.g. `1.944GiB`.
+pub fn bytes_size(size: f64) -> String {
+    custom_size(size, 1024.0, &BINARY_UNITS, 4)
+}
+
+/// Go's `time.Duration.String()` for whole seconds: `0s`, `45s`, `2m5s`, `1h0m3s`.
+pub fn go_duration_seconds(total: i64) -> String {
+    let total = total.max(0);
+    let (h, m, s) = (total / 3600, (total / 60) % 60, total % 60);
+    match (h, m) {
+        (0, 0) => format!("{s}s"),
+        (0, _) => format!("{m}m{s}s"),
+        _ => format!("{h}h{m}m{s}s"),
+    }
+}
+
+#[cfg(test)]
+mod size_tests {
+    use super::*;
+
+    #[test]
+    fn sizes_and_durations_match_go() {
+        assert_eq!(human_size(0.0), "0B");
+        assert_eq!(human_size(2_345_678.0), "2.346MB");
+        assert_eq!(human_size(7_500.0), "7.5kB");
+        assert_eq!(bytes_size(2_087_354_368.0), "1.944GiB");
+        assert_eq!(go_duration_seconds(0), "0s");
+        assert_eq!(go_duration_seconds(125), "2m5s");
+        assert_eq!(go_duration_seconds(3603), "1h0m3s");
     }
 }

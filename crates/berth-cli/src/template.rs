@@ -20,6 +20,67 @@ pub struct Format {
     body: Template,
     header: Option<Template>,
     json: JsonTable,
+    /// Whether the template calls `json` (only then is each value's JSON text kept).
+    uses_json: bool,
+    /// The template as text and plain `{{.Field}}` actions, when it is only that (the
+    /// default `ps`/`images` tables): rendered by substitution, without gotmpl.
+    simple: Option<Vec<Segment>>,
+}
+
+/// A piece of a template with nothing but text and `{{.Field}}` actions.
+#[derive(Debug, PartialEq)]
+enum Segment {
+    Text(String),
+    Field(String),
+}
+
+/// Splits `src` into [`Segment`]s, or `None` when any action is more than `.Field`.
+fn simple_segments(src: &str) -> Option<Vec<Segment>> {
+    let mut out = Vec::new();
+    let mut rest = src;
+    while let Some(open) = rest.find("{{") {
+        if open > 0 {
+            out.push(Segment::Text(rest[..open].to_string()));
+        }
+        let after = &rest[open + 2..];
+        let close = after.find("}}")?;
+        let action = after[..close].trim_matches(' ');
+        let field = action.strip_prefix('.')?;
+        let mut chars = field.chars();
+        let first_ok = chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_');
+        if !first_ok || !chars.all(|c| c.is_ascii_alphanumeric() || c == '_') {
+            return None;
+        }
+        out.push(Segment::Field(field.to_string()));
+        rest = &after[close + 2..];
+    }
+    if rest.contains("}}") {
+        return None;
+    }
+    if !rest.is_empty() {
+        out.push(Segment::Text(rest.to_string()));
+    }
+    Some(out)
+}
+
+/// Renders simple segments over one JSON object as Go would print its fields; `None`
+/// whenever Go's output could differ (missing key, null, float, list, map): gotmpl then
+/// renders it, with its exact text or error.
+fn render_simple(segments: &[Segment], data: &Json) -> Option<String> {
+    let obj = data.as_object()?;
+    let mut out = String::new();
+    for seg in segments {
+        match seg {
+            Segment::Text(t) => out.push_str(t),
+            Segment::Field(f) => match obj.get(f)? {
+                Json::String(s) => out.push_str(s),
+                Json::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+                Json::Number(n) if n.is_i64() || n.is_u64() => out.push_str(&n.to_string()),
+                _ => return None,
+            },
+        }
+    }
+    Some(out)
 }
 
 /// What a template failed at, in Docker's words.
@@ -159,8 +220,9 @@ fn to_json_text(v: &Value, table: &HashMap<usize, String>) -> String {
     }
 }
 
-/// Converts daemon JSON into a template value, remembering each container's JSON text.
-fn to_value(j: &Json, table: &mut HashMap<usize, String>) -> Value {
+/// Converts daemon JSON into a template value, remembering each container's JSON text
+/// when `keep_json` (the template calls `json`).
+fn to_value(j: &Json, table: &mut HashMap<usize, String>, keep_json: bool) -> Value {
     match j {
         Json::Null => Value::Nil,
         Json::Bool(b) => Value::Bool(*b),
@@ -175,15 +237,19 @@ fn to_value(j: &Json, table: &mut HashMap<usize, String>) -> Value {
         }
         Json::String(s) => Value::String(s.as_str().into()),
         Json::Array(a) => {
-            let list: Arc<[Value]> = a.iter().map(|v| to_value(v, table)).collect();
-            table.insert(Arc::as_ptr(&list) as *const u8 as usize, j.to_string());
+            let list: Arc<[Value]> = a.iter().map(|v| to_value(v, table, keep_json)).collect();
+            if keep_json {
+                table.insert(Arc::as_ptr(&list) as *const u8 as usize, j.to_string());
+            }
             Value::List(list)
         }
         Json::Object(o) => {
             let map: std::collections::BTreeMap<Arc<str>, Value> =
-                o.iter().map(|(k, v)| (Arc::from(k.as_str()), to_value(v, table))).collect();
+                o.iter().map(|(k, v)| (Arc::from(k.as_str()), to_value(v, table, keep_json))).collect();
             let map = Arc::new(map);
-            table.insert(Arc::as_ptr(&map) as *const u8 as usize, j.to_string());
+            if keep_json {
+                table.insert(Arc::as_ptr(&map) as *const u8 as usize, j.to_string());
+            }
             Value::Map(map)
         }
     }
@@ -283,7 +349,9 @@ impl Format {
         } else {
             None
         };
-        Ok(Format { table, rows, body, header, json })
+        let uses_json = src.contains("json");
+        let simple = simple_segments(&src);
+        Ok(Format { table, rows, body, header, json, uses_json, simple })
     }
 
     /// Whether the format asked for a table (header row, aligned columns).
@@ -293,9 +361,12 @@ impl Format {
 
     /// Executes the template over one JSON value.
     pub fn execute(&self, data: &Json) -> Result<String, FormatError> {
+        if let Some(out) = self.simple.as_deref().and_then(|segs| render_simple(segs, data)) {
+            return Ok(out);
+        }
         let mut table = HashMap::new();
-        let value = to_value(data, &mut table);
-        if let (true, Value::Map(m)) = (self.rows, &value) {
+        let value = to_value(data, &mut table, self.uses_json);
+        if let (true, true, Value::Map(m)) = (self.uses_json, self.rows, &value) {
             table.insert(Arc::as_ptr(m) as *const u8 as usize, go_marshal_sorted(data));
         }
         if let Ok(mut t) = self.json.lock() {
@@ -320,7 +391,7 @@ impl Format {
             return Ok(body);
         };
         let mut table = HashMap::new();
-        let hv = to_value(headers, &mut table);
+        let hv = to_value(headers, &mut table, false);
         let head = header.execute_to_string(&hv).unwrap_or_default();
         Ok(tabwrite(&format!("{head}\n{body}"), 10, 3))
     }
@@ -408,5 +479,49 @@ mod tests {
     fn bad_template_is_a_parse_error() {
         let err = Format::parse("{{.ID").err().unwrap();
         assert_eq!(err.to_string(), "template parsing error: template: :1: unclosed action");
+    }
+
+    #[test]
+    fn simple_templates_are_split_and_others_are_not() {
+        assert_eq!(
+            simple_segments("{{.ID}}\t{{ .Names }}x"),
+            Some(vec![
+                Segment::Field("ID".into()),
+                Segment::Text("\t".into()),
+                Segment::Field("Names".into()),
+                Segment::Text("x".into())
+            ])
+        );
+        for src in ["{{json .}}", "{{.A.B}}", "{{- .A}}", "{{.A | upper}}", "{{if .A}}x{{end}}", "a}}b"] {
+            assert_eq!(simple_segments(src), None, "{src}");
+        }
+    }
+
+    #[test]
+    fn the_substitution_path_prints_what_gotmpl_prints() {
+        let src = "{{.S}} {{.I}} {{.B}} {{.F}} {{.N}} {{.L}}";
+        let f = Format::parse_rows(src).unwrap();
+        let slow = |row: &Json| -> String {
+            let mut table = HashMap::new();
+            let value = to_value(row, &mut table, false);
+            f.body.execute_to_string(&value).unwrap_or_else(|e| format!("error: {e}"))
+        };
+        let rows = [
+            serde_json::json!({"S": "a\tb", "I": -3, "B": true, "F": 1, "N": 0, "L": 9}),
+            serde_json::json!({"S": "", "I": 18446744073709551615u64, "B": false, "F": 2, "N": 1, "L": 0}),
+        ];
+        for row in &rows {
+            assert_eq!(f.execute(row).unwrap(), slow(row), "{row}");
+            assert!(f.simple.as_deref().and_then(|s| render_simple(s, row)).is_some());
+        }
+        // A float, a null, a list or a missing key goes to gotmpl.
+        for row in [
+            serde_json::json!({"S": 1.5, "I": 1, "B": true, "F": 1, "N": 1, "L": 1}),
+            serde_json::json!({"S": null, "I": 1, "B": true, "F": 1, "N": 1, "L": 1}),
+            serde_json::json!({"S": [1], "I": 1, "B": true, "F": 1, "N": 1, "L": 1}),
+            serde_json::json!({"I": 1, "B": true, "F": 1, "N": 1, "L": 1}),
+        ] {
+            assert!(f.simple.as_deref().and_then(|s| render_simple(s, &row)).is_none(), "{row}");
+        }
     }
 }

@@ -3,10 +3,17 @@
 use std::path::PathBuf;
 
 #[derive(Debug, Clone, clap::Parser)]
-#[command(name = "berth daemon", about = "Run the Berth daemon (Docker Engine API)")]
+#[command(
+    name = "berth daemon",
+    about = "Run the Berth daemon (Docker Engine API)"
+)]
 pub struct DaemonArgs {
     /// Socket to listen on (unix://PATH)
-    #[arg(short = 'H', long = "host", default_value = "unix:///run/berth/berth.sock")]
+    #[arg(
+        short = 'H',
+        long = "host",
+        default_value = "unix:///run/berth/berth.sock"
+    )]
     pub host: String,
     /// Root of persistent state: images, containers, volumes, metadata
     #[arg(long, default_value = "/var/lib/berth")]
@@ -32,7 +39,20 @@ pub struct DaemonArgs {
     /// Enable debug logging
     #[arg(short = 'D', long)]
     pub debug: bool,
+    /// Daemon configuration file (Docker's daemon.json format); a missing file is fine
+    /// only at the default path
+    #[arg(long = "config-file", default_value = DEFAULT_CONFIG_FILE)]
+    pub config_file: PathBuf,
+    /// Preferred Docker Hub mirror (repeatable), e.g. http://127.0.0.1:5000
+    #[arg(long = "registry-mirror", value_name = "URL")]
+    pub registry_mirror: Vec<String>,
+    /// Registry (host[:port] or CIDR) reached over plain HTTP or unverified TLS (repeatable)
+    #[arg(long = "insecure-registry", value_name = "HOST")]
+    pub insecure_registry: Vec<String>,
 }
+
+/// Where the daemon looks for its configuration file when `--config-file` is not given.
+pub const DEFAULT_CONFIG_FILE: &str = "/etc/berth/daemon.json";
 
 impl DaemonArgs {
     /// The unix socket path from `--host`.

@@ -16,7 +16,10 @@ pub type ApiResult<T> = Result<T, ApiError>;
 
 impl ApiError {
     pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
-        ApiError { kind, message: message.into() }
+        ApiError {
+            kind,
+            message: message.into(),
+        }
     }
     pub fn not_found(message: impl Into<String>) -> Self {
         Self::new(ErrorKind::NotFound, message)
@@ -53,7 +56,13 @@ impl IntoResponse for ApiError {
         if status.is_server_error() {
             tracing::error!(message = %self.message, "request failed");
         }
-        (status, axum::Json(ErrorResponse { message: self.message })).into_response()
+        (
+            status,
+            axum::Json(ErrorResponse {
+                message: self.message,
+            }),
+        )
+            .into_response()
     }
 }
 
@@ -67,7 +76,7 @@ macro_rules! api_error_from {
         }
     )*};
 }
-api_error_from!(berth_image::ImageError);
+api_error_from!(berth_image::ImageError, berth_registry::RegistryError);
 
 impl From<std::io::Error> for ApiError {
     fn from(e: std::io::Error) -> Self {

@@ -24,7 +24,10 @@ pub fn stream_media_type(tty: bool, multiplexed_supported: bool) -> &'static str
 pub enum Hijack {
     /// The client asked for the upgrade: answer with `response`; the stream arrives
     /// through `upgrade` once the response is sent.
-    Upgrade { response: Response, upgrade: OnUpgrade },
+    Upgrade {
+        response: Response,
+        upgrade: OnUpgrade,
+    },
     /// A plain request: the caller streams its output as the response body.
     Plain,
 }

@@ -2,7 +2,9 @@
 //! images and state. Containers run under per-container shims and outlive the daemon.
 
 pub mod config;
+pub mod config_file;
 pub mod containers;
+pub mod distribution;
 pub mod error;
 pub mod fsutil;
 pub mod hijack;
@@ -15,19 +17,18 @@ pub mod volumes;
 use std::ffi::OsString;
 use std::sync::Arc;
 
-use anyhow::Context;
-use clap::Parser;
-
 use crate::config::DaemonArgs;
 use crate::state::{Daemon, DaemonConfig};
+use anyhow::Context;
 
 /// `berth daemon [flags]`: runs until SIGINT or SIGTERM. Running containers keep running.
 pub fn run(args: Vec<OsString>) -> anyhow::Result<()> {
-    let args = DaemonArgs::parse_from(args);
+    let args = config_file::parse_daemon_args(args)?;
     let filter = if args.debug { "debug" } else { "info" };
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("BERTH_LOG").unwrap_or_else(|_| filter.into()),
+            tracing_subscriber::EnvFilter::try_from_env("BERTH_LOG")
+                .unwrap_or_else(|_| filter.into()),
         )
         .with_writer(std::io::stderr)
         .init();
@@ -46,14 +47,16 @@ fn daemon_id(root: &std::path::Path) -> anyhow::Result<String> {
     }
     let id = hex::encode(rand::random::<[u8; 16]>());
     let tmp = root.join("engine-id.tmp");
-    std::fs::write(&tmp, &id).and_then(|_| std::fs::rename(&tmp, &path))
+    std::fs::write(&tmp, &id)
+        .and_then(|_| std::fs::rename(&tmp, &path))
         .with_context(|| format!("writing {}", path.display()))?;
     Ok(id)
 }
 
 async fn serve(args: DaemonArgs) -> anyhow::Result<()> {
     let socket = args.socket_path()?;
-    std::fs::create_dir_all(&args.root).with_context(|| format!("creating {}", args.root.display()))?;
+    std::fs::create_dir_all(&args.root)
+        .with_context(|| format!("creating {}", args.root.display()))?;
     std::fs::create_dir_all(&args.exec_root)
         .with_context(|| format!("creating {}", args.exec_root.display()))?;
     let config = Arc::new(DaemonConfig {
@@ -67,12 +70,26 @@ async fn serve(args: DaemonArgs) -> anyhow::Result<()> {
     });
     let db_path = args.root.join("meta.db");
     let db = Arc::new(
-        redb::Database::create(&db_path).with_context(|| format!("opening {}", db_path.display()))?,
+        redb::Database::create(&db_path)
+            .with_context(|| format!("opening {}", db_path.display()))?,
     );
     let images = Arc::new(berth_image::ImageStore::open(&args.root, db.clone())?);
-    let containers = containers::ContainerService::open(config.clone(), db.clone(), images.clone())?;
+    let containers =
+        containers::ContainerService::open(config.clone(), db.clone(), images.clone())?;
     containers.recover().await;
-    let daemon = Daemon { config, daemon_id: daemon_id(&args.root)?, db, images, containers };
+    let registry = berth_registry::RegistryClient::new(berth_registry::RegistryConfig {
+        mirrors: args.registry_mirror.clone(),
+        insecure_registries: args.insecure_registry.clone(),
+        certs_dir: Some(std::path::PathBuf::from("/etc/docker/certs.d")),
+    })?;
+    let daemon = Daemon {
+        config,
+        daemon_id: daemon_id(&args.root)?,
+        db,
+        images,
+        containers,
+        registry,
+    };
 
     let listener = server::bind(&socket)?;
     tracing::info!(socket = %socket.display(), root = %args.root.display(), "API listening");
@@ -85,7 +102,9 @@ async fn serve(args: DaemonArgs) -> anyhow::Result<()> {
         }
         tracing::info!("shutting down; containers keep running");
     };
-    axum::serve(listener, server::app(daemon)).with_graceful_shutdown(shutdown).await?;
+    axum::serve(listener, server::app(daemon))
+        .with_graceful_shutdown(shutdown)
+        .await?;
     let _ = std::fs::remove_file(&socket);
     Ok(())
 }

@@ -51,6 +51,8 @@ pub struct Daemon {
     pub db: Arc<redb::Database>,
     pub images: Arc<ImageStore>,
     pub containers: Arc<ContainerService>,
+    /// The registry client shared by every pull, push and login.
+    pub registry: berth_registry::RegistryClient,
 }
 
 pub struct ContainerCounts {

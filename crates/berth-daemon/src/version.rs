@@ -75,7 +75,8 @@ pub fn negotiate(mut req: Request) -> Result<Request, Response> {
             *req.uri_mut() = uri;
         }
     }
-    req.extensions_mut().insert(ApiVersion(version.0, version.1));
+    req.extensions_mut()
+        .insert(ApiVersion(version.0, version.1));
     Ok(req)
 }
 
@@ -85,7 +86,10 @@ pub fn with_headers(mut resp: Response) -> Response {
     h.insert("Api-Version", HeaderValue::from_static(API_VERSION));
     h.insert("Ostype", HeaderValue::from_static("linux"));
     h.insert("Docker-Experimental", HeaderValue::from_static("false"));
-    h.insert(http::header::SERVER, HeaderValue::from_static(SERVER_HEADER));
+    h.insert(
+        http::header::SERVER,
+        HeaderValue::from_static(SERVER_HEADER),
+    );
     resp
 }
 
@@ -95,14 +99,20 @@ mod tests {
 
     #[test]
     fn version_prefix_is_split_off() {
-        assert_eq!(split_version_prefix("/v1.41/containers/json"), (Some("1.41"), "/containers/json"));
+        assert_eq!(
+            split_version_prefix("/v1.41/containers/json"),
+            (Some("1.41"), "/containers/json")
+        );
         assert_eq!(split_version_prefix("/_ping"), (None, "/_ping"));
         assert_eq!(split_version_prefix("/v1.45"), (Some("1.45"), "/"));
         assert_eq!(split_version_prefix("/volumes"), (None, "/volumes"));
     }
 
     fn request(path: &str) -> Request {
-        Request::builder().uri(path).body(axum::body::Body::empty()).unwrap()
+        Request::builder()
+            .uri(path)
+            .body(axum::body::Body::empty())
+            .unwrap()
     }
 
     #[test]
@@ -114,8 +124,14 @@ mod tests {
         let ok = negotiate(request("/v1.41/containers/json?all=1")).unwrap();
         assert_eq!(ok.uri().path(), "/containers/json");
         assert_eq!(ok.uri().query(), Some("all=1"));
-        assert_eq!(ok.extensions().get::<ApiVersion>(), Some(&ApiVersion(1, 41)));
+        assert_eq!(
+            ok.extensions().get::<ApiVersion>(),
+            Some(&ApiVersion(1, 41))
+        );
         let unversioned = negotiate(request("/info")).unwrap();
-        assert_eq!(unversioned.extensions().get::<ApiVersion>(), Some(&ApiVersion(1, 45)));
+        assert_eq!(
+            unversioned.extensions().get::<ApiVersion>(),
+            Some(&ApiVersion(1, 45))
+        );
     }
 }

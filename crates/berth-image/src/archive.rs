@@ -80,6 +80,28 @@ fn append_dir<W: Write>(b: &mut tar::Builder<W>, name: &str) -> io::Result<()> {
     b.append_data(&mut h, name, io::empty())
 }
 
+/// Reads exactly `left` bytes: a stored tar shorter than its recorded size is an error,
+/// not a corrupt archive entry.
+struct ExactReader<'a, R> {
+    inner: R,
+    left: u64,
+    what: &'a str,
+}
+
+impl<R: Read> Read for ExactReader<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        if n == 0 && self.left > 0 && !buf.is_empty() {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                format!("layer {}: stored tar is shorter than recorded", self.what),
+            ));
+        }
+        self.left -= n as u64;
+        Ok(n)
+    }
+}
+
 impl ImageStore {
     /// Writes the images `names` refer to as one archive into `out`. Names that are
     /// references put their tag into `RepoTags`; IDs save the image untagged.
@@ -117,20 +139,26 @@ impl ImageStore {
             let config: ImageConfig = decode(&config_bytes, "image config")?;
             let mut layer_descs = Vec::new();
             let mut layer_paths = Vec::new();
-            for diff in &config.rootfs.diff_ids {
-                let blob = self.content.blob_path(diff);
-                let size = fs::metadata(&blob)
-                    .map_err(io_err(format!("layer {diff}: its tar is not stored")))?
-                    .len();
+            let chains = chain_ids(&config.rootfs.diff_ids);
+            for (diff, chain) in config.rootfs.diff_ids.iter().zip(&chains) {
+                // The uncompressed tar, whether the layer keeps it or a compressed blob.
+                let (tar, size) = self.layer_tar(chain)?;
                 if written.insert(diff.clone()) {
-                    let f =
-                        fs::File::open(&blob).map_err(io_err(format!("opening layer {diff}")))?;
                     let mut h = tar::Header::new_gnu();
                     h.set_entry_type(tar::EntryType::Regular);
                     h.set_mode(0o644);
                     h.set_size(size);
-                    b.append_data(&mut h, format!("blobs/sha256/{}", digest_hex(diff)), f)
-                        .map_err(w)?;
+                    let mut exact = ExactReader {
+                        inner: tar.take(size),
+                        left: size,
+                        what: diff,
+                    };
+                    b.append_data(
+                        &mut h,
+                        format!("blobs/sha256/{}", digest_hex(diff)),
+                        &mut exact,
+                    )
+                    .map_err(w)?;
                 }
                 layer_descs.push(json!({"mediaType": MEDIA_LAYER, "digest": diff, "size": size}));
                 layer_paths.push(format!("blobs/sha256/{}", digest_hex(diff)));
@@ -269,7 +297,7 @@ impl ImageStore {
                 }
                 let mut f = fs::File::open(inside(&dir, rel)?)
                     .map_err(io_err(format!("opening layer {rel}")))?;
-                layers.push(Some(self.ingest_layer(&mut f)?));
+                layers.push(Some(self.ingest_local_layer(&mut f)?));
             }
             let id = self.commit_image(&config_bytes, &config, layers, &tags)?;
             if tags.is_empty() {

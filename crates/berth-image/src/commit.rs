@@ -112,7 +112,7 @@ impl ImageStore {
             .and_then(|mut w| std::io::Write::flush(&mut w))
             .map_err(io_err(format!("packing {}", dir.display())))?;
         let mut f = fs::File::open(&tar_path).map_err(io_err("reading the commit layer tar"))?;
-        self.ingest_layer(&mut f)
+        self.ingest_local_layer(&mut f)
     }
 
     /// Commits a container's changes as a new image; returns its ID.

@@ -151,12 +151,25 @@ impl BlobWriter {
     /// fsync and hash, without publishing: the blob stays in `tmp/` until
     /// [`SealedBlob::publish`] (which callers do under the store's write lock, so a
     /// concurrent removal of the same content cannot delete it in between).
-    pub fn seal(mut self) -> Result<SealedBlob, ImageError> {
+    pub fn seal(self) -> Result<SealedBlob, ImageError> {
+        self.seal_with(true)
+    }
+
+    /// Like [`BlobWriter::seal`] without the fsync: for ingests whose caller flushes the
+    /// whole filesystem once (`syncfs`) before any record that must survive a crash
+    /// refers to the blob (pulled layers: see [`crate::ImageStore::register_pulled`]).
+    pub fn seal_unsynced(self) -> Result<SealedBlob, ImageError> {
+        self.seal_with(false)
+    }
+
+    fn seal_with(mut self, sync: bool) -> Result<SealedBlob, ImageError> {
         let file = self
             .file
             .take()
             .ok_or_else(|| ImageError::InvalidArgument("blob writer already closed".into()))?;
-        file.sync_all().map_err(io_err("syncing blob"))?;
+        if sync {
+            file.sync_all().map_err(io_err("syncing blob"))?;
+        }
         drop(file);
         let digest = format!("sha256:{}", hex::encode(self.hasher.clone().finalize()));
         let path = std::mem::take(&mut self.path);

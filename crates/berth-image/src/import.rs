@@ -36,7 +36,7 @@ impl TempDir {
     pub(crate) fn path(&self) -> &std::path::Path {
         self.0.as_deref().unwrap_or(std::path::Path::new(""))
     }
-    fn disarm(&mut self) {
+    pub(crate) fn disarm(&mut self) {
         self.0 = None;
     }
 }
@@ -70,6 +70,8 @@ pub(crate) struct IngestedLayer {
     blob: Option<crate::content::SealedBlob>,
     pub diff_id: String,
     pub size: i64,
+    /// Bytes of the uncompressed tar.
+    pub tar_size: u64,
 }
 
 /// The platform's architecture in Go's spelling.
@@ -93,15 +95,18 @@ pub(crate) fn open_decompressed<'a>(
     let head = buf
         .fill_buf()
         .map_err(io_err("reading the import stream"))?;
-    if head.starts_with(&[0x1f, 0x8b]) {
-        return Ok(Box::new(flate2::read::MultiGzDecoder::new(buf)));
+    match crate::compression::Compression::detect(head) {
+        crate::compression::Compression::None => {}
+        c => {
+            return c.decoder(buf).map_err(|e| {
+                ImageError::InvalidArgument(format!("invalid compressed stream: {e}"))
+            })
+        }
     }
     let unsupported = if head.starts_with(b"BZh") {
         Some("bzip2")
     } else if head.starts_with(&[0xfd, b'7', b'z', b'X', b'Z', 0]) {
         Some("xz")
-    } else if head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
-        Some("zstd")
     } else {
         None
     };
@@ -115,7 +120,7 @@ pub(crate) fn open_decompressed<'a>(
 
 /// Flushes the filesystem holding `dir` (one `syncfs`, cheaper than an fsync per file),
 /// so a layer renamed into place is on disk before any record points at it.
-fn sync_filesystem(dir: &std::path::Path) -> Result<(), ImageError> {
+pub(crate) fn sync_filesystem(dir: &std::path::Path) -> Result<(), ImageError> {
     use std::os::fd::AsRawFd;
     let f = fs::File::open(dir).map_err(io_err(format!("opening {}", dir.display())))?;
     // SAFETY: a valid open file descriptor.
@@ -136,9 +141,12 @@ fn is_image_archive(root: &std::path::Path) -> bool {
 }
 
 impl ImageStore {
-    /// Unpacks one layer stream into a private temp dir and stores its uncompressed tar
-    /// as a blob keyed by diff ID.
-    pub(crate) fn ingest_layer(&self, reader: &mut dyn Read) -> Result<IngestedLayer, ImageError> {
+    /// Unpacks one local layer stream (plain, gzip or zstd) into a private temp dir and
+    /// stores its uncompressed tar as a blob keyed by diff ID.
+    pub(crate) fn ingest_local_layer(
+        &self,
+        reader: &mut dyn Read,
+    ) -> Result<IngestedLayer, ImageError> {
         let decompressed = open_decompressed(reader)?;
         let mut blob = self.content.writer()?;
         let path = self
@@ -158,6 +166,7 @@ impl ImageStore {
                 .map_err(|e| ImageError::InvalidArgument(format!("invalid tar stream: {e}")))?;
             stats
         };
+        let tar_size = blob.size();
         let blob = blob.seal()?;
         let diff_id = blob.digest().to_string();
         Ok(IngestedLayer {
@@ -165,6 +174,7 @@ impl ImageStore {
             blob: Some(blob),
             diff_id,
             size: stats.size as i64,
+            tar_size,
         })
     }
 
@@ -185,7 +195,7 @@ impl ImageStore {
         let mut run_config = ContainerConfig::default();
         apply_changes(&mut run_config, &opts.changes)?;
 
-        let layer = self.ingest_layer(tar)?;
+        let layer = self.ingest_local_layer(tar)?;
         if is_image_archive(layer.dir.path()) {
             drop(layer); // nothing was published: the temp dir and tar go with it.
             return Err(ImageError::InvalidArgument(
@@ -233,7 +243,7 @@ impl ImageStore {
         tags: &[Reference],
     ) -> Result<String, ImageError> {
         let chains = chain_ids(&config.rootfs.diff_ids);
-        let mut sizes: Vec<Option<i64>> = vec![None; chains.len()];
+        let mut sizes: Vec<Option<(i64, u64)>> = vec![None; chains.len()];
         let _g = self.lock();
         let mut moved: Vec<PathBuf> = Vec::new();
         for (i, layer) in new_layers.into_iter().enumerate() {
@@ -245,7 +255,7 @@ impl ImageStore {
                     layer.diff_id, config.rootfs.diff_ids[i]
                 )));
             }
-            sizes[i] = Some(layer.size);
+            sizes[i] = Some((layer.size, layer.tar_size));
             if let Some(blob) = layer.blob.take() {
                 blob.publish()?;
             }
@@ -260,7 +270,7 @@ impl ImageStore {
         }
         let result = (|| {
             let id = self.content.put(bytes)?;
-            self.write_image_records(&id, config, &chains, &sizes, tags)?;
+            self.write_image_records(&id, config, &chains, &sizes, tags, &[])?;
             Ok(id)
         })();
         if result.is_err() {
@@ -269,13 +279,19 @@ impl ImageStore {
         result
     }
 
-    fn write_image_records(
+    /// One transaction: the image record (new: layer counts go up; existing: kept),
+    /// `tags_to_set` pointed at it and `manifests` added to its kept manifests.
+    /// `sizes[i]` is `(content size, tar size)` of a layer not yet recorded. The caller
+    /// holds the write lock.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn write_image_records(
         &self,
         id: &str,
         config: &ImageConfig,
         chains: &[String],
-        sizes: &[Option<i64>],
+        sizes: &[Option<(i64, u64)>],
         tags_to_set: &[Reference],
+        manifests: &[String],
     ) -> Result<(), ImageError> {
         let now = now_rfc3339();
         let txn = self.db.begin_write()?;
@@ -291,22 +307,31 @@ impl ImageStore {
                     for (i, chain) in chains.iter().enumerate() {
                         let diff_id = &config.rootfs.diff_ids[i];
                         let current = layers.get(chain.as_str())?.map(|v| v.value().to_vec());
+                        let new_size = || {
+                            sizes.get(i).copied().flatten().ok_or_else(|| {
+                                ImageError::InvalidArgument(format!(
+                                    "layer {diff_id} is neither stored nor given"
+                                ))
+                            })
+                        };
                         let mut lm = match current {
                             Some(v) => decode::<LayerMeta>(&v, "layer record")?,
-                            None => LayerMeta {
-                                diff_id: diff_id.clone(),
-                                parent: if i == 0 {
-                                    None
-                                } else {
-                                    Some(chains[i - 1].clone())
-                                },
-                                size: sizes.get(i).copied().flatten().ok_or_else(|| {
-                                    ImageError::InvalidArgument(format!(
-                                        "layer {diff_id} is neither stored nor given"
-                                    ))
-                                })?,
-                                refcount: 0,
-                            },
+                            None => {
+                                let new_size = new_size()?;
+                                LayerMeta {
+                                    diff_id: diff_id.clone(),
+                                    parent: if i == 0 {
+                                        None
+                                    } else {
+                                        Some(chains[i - 1].clone())
+                                    },
+                                    size: new_size.0,
+                                    refcount: 0,
+                                    blob: None,
+                                    tar_size: new_size.1,
+                                    sources: Vec::new(),
+                                }
+                            }
                         };
                         lm.refcount += 1;
                         total += lm.size;
@@ -318,9 +343,15 @@ impl ImageStore {
                         stored_at: now.clone(),
                         last_tag_time: String::new(),
                         parent: config.parent.clone(),
+                        manifests: Vec::new(),
                     }
                 }
             };
+            for m in manifests {
+                if !meta.manifests.contains(m) {
+                    meta.manifests.push(m.clone());
+                }
+            }
             for r in tags_to_set {
                 tags.insert(r.to_string().as_str(), id)?;
                 meta.last_tag_time = now.clone();

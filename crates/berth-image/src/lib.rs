@@ -1,7 +1,9 @@
 //! Berth's image store.
 //!
 //! On disk, under the daemon's `--root`:
-//! - `blobs/sha256/<hex>`: content store (image configs, manifests, layer tars);
+//! - `blobs/sha256/<hex>`: content store (image configs, manifests and indexes, local
+//!   layers' uncompressed tars, pulled layers' compressed blobs as the registry served
+//!   them, and the gzip blobs made when a local layer is first pushed);
 //! - `layers/<chain-id-hex>/`: one unpacked read-only layer, shared by every image that
 //!   has it (overlay whiteouts already converted);
 //! - `tmp/`: ingest area (write, fsync, verify digest, rename).
@@ -20,19 +22,36 @@
 //! store.commit(&CommitOptions { parent, upper, .. })?;     // container upper dir → new image
 //! store.save(&names, &mut writer)?; store.load(&mut reader)?;  // docker save / load archives
 //! store.disk_usage()?; store.check()?;                     // system df, system check
+//!
+//! // pull (from spawn_blocking, several layers at once):
+//! let lease = store.lease();
+//! if !(store.has_layer(&chain) && store.protect(&lease, &chain)) {   // "Already exists"
+//!     store.ingest_layer(&lease, &mut reader, &blob, &diff_id, &chain, parent, &mut |n| ..)?;
+//! }
+//! let out = store.register_pulled(lease, &PulledImage { .. })?;  // out.updated: "Downloaded newer image"
+//! // push:
+//! let plan = store.push_plan("localhost:5000/app:1")?;      // blobs + schema2 manifest
+//! store.add_repo_digest(&name, &manifest_digest, &plan.config_digest)?;
+//! let (tar, size) = store.layer_tar(&chain)?;               // any layer's uncompressed tar
 //! ```
 //!
 //! Modules: [`reference`](mod@reference) (Docker's reference grammar), [`content`] (blobs), [`unpack`] /
 //! [`pack`] (layer tar ↔ directory with overlay whiteouts), [`schema`] (metadata tables),
-//! [`changes`] (Dockerfile `--change` instructions); import, commit, archive (save/load),
-//! query (list/inspect/history) and remove (tag/rmi) implement the operations.
+//! [`changes`] (Dockerfile `--change` instructions), [`compression`] (layer media types
+//! and decoders); import, commit, archive (save/load), query (list/inspect/history),
+//! remove (tag/rmi), pull (ingest from a registry stream, leases in `lease`) and push
+//! (push plans) implement the operations.
 
 mod archive;
 pub mod changes;
 mod commit;
+pub mod compression;
 pub mod content;
 mod import;
+mod lease;
 pub mod pack;
+mod pull;
+mod push;
 mod query;
 pub mod reference;
 mod remove;
@@ -49,9 +68,14 @@ use redb::{ReadableDatabase, ReadableTableMetadata};
 
 pub use crate::archive::ArchiveManifest;
 pub use crate::commit::{merge_commit_config, CommitOptions};
+pub use crate::compression::Compression;
 use crate::content::{digest_hex, io_err, ContentStore};
+pub use crate::lease::Lease;
+pub use crate::pull::{PulledImage, RegisterOutcome};
+pub use crate::push::{PushLayer, PushPlan};
 pub use crate::reference::{Reference, ReferenceError};
 pub use crate::remove::ImageUser;
+pub use crate::schema::BlobInfo;
 use crate::schema::{decode, ImageMeta, LayerMeta, IMAGES, LAYERS, TAGS};
 pub use crate::usage::ImageDiskUsage;
 
@@ -198,7 +222,10 @@ pub struct ImageStore {
     content: ContentStore,
     layers: PathBuf,
     /// Serializes changes that touch both files and metadata (layer rename + records).
-    write_lock: Mutex<()>,
+    /// Shared with the leases, which remove unused layers when they end.
+    write_lock: Arc<Mutex<()>>,
+    /// Layers pinned by pulls in progress.
+    leases: Arc<lease::LeaseTable>,
     /// Decoded image configs by image ID. A config is content-addressed, so an entry can
     /// never go stale; it is dropped when its image is deleted.
     configs: Mutex<std::collections::HashMap<String, Arc<ImageConfig>>>,
@@ -213,12 +240,20 @@ impl ImageStore {
         let layers = root.join("layers");
         fs::create_dir_all(&layers).map_err(io_err(format!("creating {}", layers.display())))?;
         schema::init(&db)?;
+        let write_lock = Arc::new(Mutex::new(()));
+        let leases = Arc::new(lease::LeaseTable::new(
+            write_lock.clone(),
+            db.clone(),
+            content.clone(),
+            layers.clone(),
+        ));
         let store = ImageStore {
             root: root.to_path_buf(),
             db,
             content,
             layers,
-            write_lock: Mutex::new(()),
+            write_lock,
+            leases,
             configs: Mutex::new(Default::default()),
         };
         store.collect_garbage()?;
@@ -231,9 +266,13 @@ impl ImageStore {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, ()> {
-        self.write_lock.lock().unwrap_or_else(|p| p.into_inner())
+        lease::lock(&self.write_lock)
     }
 
+    /// What `open` removes: everything in `tmp/` (half-done ingests), layer records with
+    /// count 0 (a pull interrupted before its image was registered: no lease survives a
+    /// restart), layer directories without a record, and blobs that neither an image
+    /// (config, kept manifests) nor a layer record (tar, compressed blob) names.
     fn collect_garbage(&self) -> Result<(), ImageError> {
         let _g = self.lock();
         if let Ok(rd) = fs::read_dir(self.content.tmp_dir()) {
@@ -246,6 +285,7 @@ impl ImageStore {
                 };
             }
         }
+        self.drop_unused_layer_records()?;
         let rtxn = self.db.begin_read()?;
         let layers = schema::all_bytes(&rtxn.open_table(LAYERS)?)?;
         let images = schema::all_bytes(&rtxn.open_table(IMAGES)?)?;
@@ -254,10 +294,16 @@ impl ImageStore {
         for (chain, v) in &layers {
             live_layers.insert(digest_hex(chain).to_string());
             let meta: LayerMeta = decode(v, "layer record")?;
-            live_blobs.insert(digest_hex(&meta.diff_id).to_string());
+            for d in lease::layer_blobs(&meta) {
+                live_blobs.insert(digest_hex(&d).to_string());
+            }
         }
-        for (id, _) in &images {
+        for (id, v) in &images {
             live_blobs.insert(digest_hex(id).to_string());
+            let meta: ImageMeta = decode(v, "image record")?;
+            for d in &meta.manifests {
+                live_blobs.insert(digest_hex(d).to_string());
+            }
         }
         if let Ok(rd) = fs::read_dir(&self.layers) {
             for e in rd.flatten() {
@@ -273,6 +319,77 @@ impl ImageStore {
             }
         }
         Ok(())
+    }
+
+    /// Removes layer records whose count is 0 (see [`ImageStore::collect_garbage`]); their
+    /// files go with the sweep that follows.
+    fn drop_unused_layer_records(&self) -> Result<(), ImageError> {
+        let txn = self.db.begin_write()?;
+        {
+            let mut layers = txn.open_table(LAYERS)?;
+            let mut unused = Vec::new();
+            for (chain, v) in schema::all_bytes(&layers)? {
+                if decode::<LayerMeta>(&v, "layer record")?.refcount == 0 {
+                    unused.push(chain);
+                }
+            }
+            for chain in unused {
+                layers.remove(chain.as_str())?;
+            }
+        }
+        txn.commit()?;
+        Ok(())
+    }
+
+    /// The uncompressed tar of the stored layer `chain_id` and its size in bytes, whether
+    /// the layer keeps its tar (local layers) or only a compressed blob (pulled layers:
+    /// decompressed on the fly). Every reader of a layer's tar goes through here.
+    pub fn layer_tar(&self, chain_id: &str) -> Result<(Box<dyn std::io::Read>, u64), ImageError> {
+        let rtxn = self.db.begin_read()?;
+        let lm: LayerMeta = match rtxn.open_table(LAYERS)?.get(chain_id)? {
+            Some(v) => decode(v.value(), "layer record")?,
+            None => return Err(ImageError::NotFound(format!("layer {chain_id}"))),
+        };
+        drop(rtxn);
+        self.open_layer_tar(&lm)
+    }
+
+    pub(crate) fn open_layer_tar(
+        &self,
+        lm: &LayerMeta,
+    ) -> Result<(Box<dyn std::io::Read>, u64), ImageError> {
+        let tar_path = self.content.blob_path(&lm.diff_id);
+        if let Ok(f) = fs::File::open(&tar_path) {
+            let size = f
+                .metadata()
+                .map_err(io_err(format!("layer {}", lm.diff_id)))?
+                .len();
+            return Ok((Box::new(f), size));
+        }
+        let blob = lm.blob.as_ref().ok_or_else(|| ImageError::Io {
+            context: format!("layer {}: its tar is not stored", lm.diff_id),
+            source: std::io::Error::from(std::io::ErrorKind::NotFound),
+        })?;
+        let compression = Compression::from_media_type(&blob.media_type)?;
+        let f = fs::File::open(self.content.blob_path(&blob.digest))
+            .map_err(io_err(format!("opening layer blob {}", blob.digest)))?;
+        let reader = compression
+            .decoder(std::io::BufReader::with_capacity(256 * 1024, f))
+            .map_err(io_err(format!("opening layer blob {}", blob.digest)))?;
+        let size = if lm.tar_size > 0 {
+            lm.tar_size
+        } else {
+            // Not recorded: count once.
+            let mut counter = compression
+                .decoder(std::io::BufReader::new(
+                    fs::File::open(self.content.blob_path(&blob.digest))
+                        .map_err(io_err(format!("opening layer blob {}", blob.digest)))?,
+                ))
+                .map_err(io_err(format!("opening layer blob {}", blob.digest)))?;
+            std::io::copy(&mut counter, &mut std::io::sink())
+                .map_err(io_err(format!("reading layer blob {}", blob.digest)))?
+        };
+        Ok((reader, size))
     }
 
     /// Number of images (top-level records).
@@ -463,5 +580,7 @@ pub fn short_id(id: &str) -> String {
     digest_hex(id).chars().take(12).collect()
 }
 
+#[cfg(test)]
+mod pull_tests;
 #[cfg(test)]
 mod store_tests;

@@ -211,8 +211,10 @@ impl ImageStore {
             if !opts.all && row.refs.is_empty() && parents.contains(&row.id) {
                 continue;
             }
+            // moby: dangling means no tag; an image left with only `name@digest`
+            // references (a pulled image whose tag moved) is dangling too.
             match dangling {
-                Some(true) if !row.refs.is_empty() => continue,
+                Some(true) if row.refs.iter().any(|r| r.digest().is_none()) => continue,
                 Some(false) if row.refs.is_empty() => continue,
                 _ => {}
             }

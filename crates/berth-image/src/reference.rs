@@ -62,7 +62,6 @@ impl Reference {
             Some(i) => &remainder[..i],
             None => remainder.as_str(),
         };
-        let remote_name = remote_name.split('@').next().unwrap_or(remote_name);
         if remote_name.to_lowercase() != remote_name {
             return Err(ReferenceError(format!(
                 "invalid reference format: repository name ({remote_name}) must be lowercase"
@@ -86,27 +85,26 @@ impl Reference {
             ),
             None => (name_and_tag, None),
         };
+        // distribution's `Parse`: the whole grammar first (the uppercase error when only
+        // lowercasing is missing), then the path length, then the digest's own checks.
         let (domain, path) = name.split_once('/').ok_or_else(invalid_format)?;
-        if !is_domain(domain) || !is_path(path) {
+        let tag_ok = tag.is_none_or(is_tag);
+        let digest_ok = digest.is_none_or(digest_grammar_ok);
+        if !is_domain(domain) || !is_path(path) || !tag_ok || !digest_ok {
             if name.is_empty() {
                 return Err(ReferenceError(
                     "repository name must have at least one component".into(),
                 ));
             }
-            if is_domain(&domain.to_lowercase()) && is_path(&path.to_lowercase()) {
+            if tag_ok && digest_ok && is_domain(domain) && is_path(&path.to_lowercase()) {
                 return Err(ReferenceError("repository name must be lowercase".into()));
             }
             return Err(invalid_format());
         }
-        if name.len() > NAME_TOTAL_LENGTH_MAX {
+        if path.len() > NAME_TOTAL_LENGTH_MAX {
             return Err(ReferenceError(format!(
                 "repository name must not be more than {NAME_TOTAL_LENGTH_MAX} characters"
             )));
-        }
-        if let Some(t) = tag {
-            if !is_tag(t) {
-                return Err(invalid_format());
-            }
         }
         if let Some(d) = digest {
             validate_digest(d)?;
@@ -216,20 +214,28 @@ pub fn is_full_hex_id(s: &str) -> bool {
             .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
-fn validate_digest(d: &str) -> Result<(), ReferenceError> {
+/// The reference grammar's digest: `algorithm ":" [0-9a-fA-F]{32,}`, algorithm being
+/// `[A-Za-z][A-Za-z0-9]*` components joined by `[-_+.]`.
+fn digest_grammar_ok(d: &str) -> bool {
     let Some((alg, hex)) = d.split_once(':') else {
-        return Err(invalid_format());
+        return false;
     };
-    let alg_ok = !alg.is_empty()
-        && alg.bytes().next().is_some_and(|b| b.is_ascii_alphabetic())
-        && alg
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"+._-".contains(&b));
-    if !alg_ok || hex.is_empty() {
-        return Err(invalid_format());
-    }
+    let alg_ok = alg.split(['-', '_', '+', '.']).all(|c| {
+        c.bytes().next().is_some_and(|b| b.is_ascii_alphabetic())
+            && c.bytes().all(|b| b.is_ascii_alphanumeric())
+    });
+    alg_ok && hex.len() >= 32 && hex.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+/// go-digest's validation of a digest that fits the grammar: sha256 only, 64 lowercase
+/// hex characters.
+fn validate_digest(d: &str) -> Result<(), ReferenceError> {
+    let (alg, hex) = d.split_once(':').ok_or_else(invalid_format)?;
     if alg != "sha256" {
         return Err(ReferenceError("unsupported digest algorithm".into()));
+    }
+    if hex.len() != 64 {
+        return Err(ReferenceError("invalid checksum digest length".into()));
     }
     if !is_full_hex_id(hex) {
         return Err(ReferenceError("invalid checksum digest format".into()));
@@ -411,7 +417,7 @@ mod tests {
             err(&format!("busybox:{}", "a".repeat(129))),
             "invalid reference format"
         );
-        assert_eq!(err("busybox@sha256:abc"), "invalid checksum digest format");
+        assert_eq!(err("busybox@sha256:abc"), "invalid reference format");
         assert_eq!(
             err(&format!("busybox@md5:{HEX}")),
             "unsupported digest algorithm"
@@ -442,5 +448,486 @@ mod tests {
             .unwrap()
             .with_tag("-x")
             .is_err());
+    }
+
+    /// distribution/reference `TestReferenceParse`, through `ParseNormalizedNamed`
+    /// (names without a domain gain `docker.io/library/` or `docker.io/`).
+    /// Columns: input, full name, domain, tag, digest, or `Err(message)`.
+    #[test]
+    fn distribution_reference_parse_table() {
+        let ff = "sha256:ffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff";
+        let ok: Vec<(String, &str, &str, Option<&str>, Option<&str>)> = vec![
+            (
+                "test_com".into(),
+                "docker.io/library/test_com",
+                "docker.io",
+                None,
+                None,
+            ),
+            (
+                "test.com:tag".into(),
+                "docker.io/library/test.com",
+                "docker.io",
+                Some("tag"),
+                None,
+            ),
+            (
+                "test.com:5000".into(),
+                "docker.io/library/test.com",
+                "docker.io",
+                Some("5000"),
+                None,
+            ),
+            (
+                "test.com/repo:tag".into(),
+                "test.com/repo",
+                "test.com",
+                Some("tag"),
+                None,
+            ),
+            (
+                "test:5000/repo".into(),
+                "test:5000/repo",
+                "test:5000",
+                None,
+                None,
+            ),
+            (
+                "test:5000/repo:tag".into(),
+                "test:5000/repo",
+                "test:5000",
+                Some("tag"),
+                None,
+            ),
+            (
+                format!("test:5000/repo@{ff}"),
+                "test:5000/repo",
+                "test:5000",
+                None,
+                Some(ff),
+            ),
+            (
+                format!("test:5000/repo:tag@{ff}"),
+                "test:5000/repo",
+                "test:5000",
+                Some("tag"),
+                Some(ff),
+            ),
+            (
+                "lowercase:Uppercase".into(),
+                "docker.io/library/lowercase",
+                "docker.io",
+                Some("Uppercase"),
+                None,
+            ),
+            (
+                "sub-dom1.foo.com/bar/baz/quux".into(),
+                "sub-dom1.foo.com/bar/baz/quux",
+                "sub-dom1.foo.com",
+                None,
+                None,
+            ),
+            (
+                "sub-dom1.foo.com/bar/baz/quux:some-long-tag".into(),
+                "sub-dom1.foo.com/bar/baz/quux",
+                "sub-dom1.foo.com",
+                Some("some-long-tag"),
+                None,
+            ),
+            (
+                "b.gcr.io/test.example.com/my-app:test.example.com".into(),
+                "b.gcr.io/test.example.com/my-app",
+                "b.gcr.io",
+                Some("test.example.com"),
+                None,
+            ),
+            (
+                "xn--n3h.com/myimage:xn--n3h.com".into(),
+                "xn--n3h.com/myimage",
+                "xn--n3h.com",
+                Some("xn--n3h.com"),
+                None,
+            ),
+            (
+                format!("xn--7o8h.com/myimage:xn--7o8h.com@{ff}"),
+                "xn--7o8h.com/myimage",
+                "xn--7o8h.com",
+                Some("xn--7o8h.com"),
+                Some(ff),
+            ),
+            (
+                "foo_bar.com:8080".into(),
+                "docker.io/library/foo_bar.com",
+                "docker.io",
+                Some("8080"),
+                None,
+            ),
+            (
+                "foo/foo_bar.com:8080".into(),
+                "docker.io/foo/foo_bar.com",
+                "docker.io",
+                Some("8080"),
+                None,
+            ),
+            (
+                "192.168.1.1".into(),
+                "docker.io/library/192.168.1.1",
+                "docker.io",
+                None,
+                None,
+            ),
+            (
+                "192.168.1.1:tag".into(),
+                "docker.io/library/192.168.1.1",
+                "docker.io",
+                Some("tag"),
+                None,
+            ),
+            (
+                "192.168.1.1:5000".into(),
+                "docker.io/library/192.168.1.1",
+                "docker.io",
+                Some("5000"),
+                None,
+            ),
+            (
+                "192.168.1.1/repo".into(),
+                "192.168.1.1/repo",
+                "192.168.1.1",
+                None,
+                None,
+            ),
+            (
+                "192.168.1.1:5000/repo".into(),
+                "192.168.1.1:5000/repo",
+                "192.168.1.1:5000",
+                None,
+                None,
+            ),
+            (
+                "192.168.1.1:5000/repo:5050".into(),
+                "192.168.1.1:5000/repo",
+                "192.168.1.1:5000",
+                Some("5050"),
+                None,
+            ),
+            (
+                "[2001:db8::1]/repo".into(),
+                "[2001:db8::1]/repo",
+                "[2001:db8::1]",
+                None,
+                None,
+            ),
+            (
+                "[2001:db8:1:2:3:4:5:6]/repo:tag".into(),
+                "[2001:db8:1:2:3:4:5:6]/repo",
+                "[2001:db8:1:2:3:4:5:6]",
+                Some("tag"),
+                None,
+            ),
+            (
+                "[2001:db8::1]:5000/repo".into(),
+                "[2001:db8::1]:5000/repo",
+                "[2001:db8::1]:5000",
+                None,
+                None,
+            ),
+            (
+                "[2001:db8::1]:5000/repo:tag".into(),
+                "[2001:db8::1]:5000/repo",
+                "[2001:db8::1]:5000",
+                Some("tag"),
+                None,
+            ),
+            (
+                format!("[2001:db8::1]:5000/repo@{ff}"),
+                "[2001:db8::1]:5000/repo",
+                "[2001:db8::1]:5000",
+                None,
+                Some(ff),
+            ),
+            (
+                format!("[2001:db8::1]:5000/repo:tag@{ff}"),
+                "[2001:db8::1]:5000/repo",
+                "[2001:db8::1]:5000",
+                Some("tag"),
+                Some(ff),
+            ),
+            (
+                "[2001:db8::]:5000/repo".into(),
+                "[2001:db8::]:5000/repo",
+                "[2001:db8::]:5000",
+                None,
+                None,
+            ),
+            (
+                "[::1]:5000/repo".into(),
+                "[::1]:5000/repo",
+                "[::1]:5000",
+                None,
+                None,
+            ),
+            (
+                "localhost:5000/x".into(),
+                "localhost:5000/x",
+                "localhost:5000",
+                None,
+                None,
+            ),
+            (
+                "host:5000/path/name:tag".into(),
+                "host:5000/path/name",
+                "host:5000",
+                Some("tag"),
+                None,
+            ),
+            (
+                format!("name@{ff}"),
+                "docker.io/library/name",
+                "docker.io",
+                None,
+                Some(ff),
+            ),
+        ];
+        for (input, name, domain, tag, digest) in &ok {
+            let r = Reference::parse_normalized(input)
+                .unwrap_or_else(|e| panic!("{input}: unexpected error {e}"));
+            assert_eq!(r.name(), *name, "{input}");
+            assert_eq!(r.domain(), *domain, "{input}");
+            assert_eq!(r.tag(), *tag, "{input}");
+            assert_eq!(r.digest(), *digest, "{input}");
+        }
+        // The path may be 255 characters; the domain does not count.
+        let long = format!("example.com/{}:tag", "a".repeat(255));
+        assert_eq!(
+            Reference::parse_normalized(&long).unwrap().path().len(),
+            255
+        );
+        let deep = format!("{}a:tag-puts-this-over-max", "a/".repeat(127));
+        let r = Reference::parse_normalized(&deep).unwrap();
+        assert_eq!((r.domain(), r.path().len()), ("docker.io", 255));
+
+        let bad: Vec<(String, &str)> = vec![
+            (String::new(), "invalid reference format"),
+            (":justtag".into(), "invalid reference format"),
+            (format!("@{ff}"), "invalid reference format"),
+            (
+                "repo@sha256:ffffffffffffffffffffffffffffffffff".into(),
+                "invalid checksum digest length",
+            ),
+            (
+                format!("validname@invaliddigest:{}", &ff[7..]),
+                "unsupported digest algorithm",
+            ),
+            (
+                format!("validname@sha512:{}{}", &ff[7..], &ff[7..]),
+                "unsupported digest algorithm",
+            ),
+            (
+                format!("validname@sha256:{}", ff[7..].to_uppercase()),
+                "invalid checksum digest format",
+            ),
+            ("repo@sha256:fff".into(), "invalid reference format"),
+            (
+                "repo@1sha256:ffffffffffffffffffffffffffffffffff".into(),
+                "invalid reference format",
+            ),
+            (
+                "Uppercase:tag".into(),
+                "invalid reference format: repository name (library/Uppercase) must be lowercase",
+            ),
+            (
+                "test:5000/Uppercase/lowercase:tag".into(),
+                "invalid reference format: repository name (Uppercase/lowercase) must be lowercase",
+            ),
+            (
+                format!("domain.com/{}:tag", "a".repeat(256)),
+                "repository name must not be more than 255 characters",
+            ),
+            ("aa/asdf$$^/aa".into(), "invalid reference format"),
+            ("[2001:db8::1]".into(), "invalid reference format"),
+            ("[2001:db8::1]:5000".into(), "invalid reference format"),
+            ("[2001:db8::1]:tag".into(), "invalid reference format"),
+            (
+                "[fe80::1%eth0]:5000/repo".into(),
+                "invalid reference format",
+            ),
+            (
+                "[fe80::1%@invalidzone]:5000/repo".into(),
+                "invalid reference format",
+            ),
+        ];
+        for (input, want) in &bad {
+            match Reference::parse_normalized(input) {
+                Ok(r) => panic!("{input:?} parsed as {r}, expected {want:?}"),
+                Err(e) => assert_eq!(e.0, *want, "{input:?}"),
+            }
+        }
+    }
+
+    /// distribution/reference `TestValidateReferenceName` and `TestValidateRemoteName`.
+    #[test]
+    fn distribution_name_validity_tables() {
+        let valid = [
+            "docker/docker",
+            "library/debian",
+            "debian",
+            "localhost/library/debian",
+            "localhost/debian",
+            "LOCALDOMAIN/library/debian",
+            "LOCALDOMAIN/debian",
+            "docker.io/docker/docker",
+            "docker.io/library/debian",
+            "docker.io/debian",
+            "index.docker.io/docker/docker",
+            "index.docker.io/library/debian",
+            "index.docker.io/debian",
+            "127.0.0.1:5000/docker/docker",
+            "127.0.0.1:5000/library/debian",
+            "127.0.0.1:5000/debian",
+            "192.168.0.1",
+            "192.168.0.1:80",
+            "192.168.0.1:8/debian",
+            "192.168.0.2:25000/debian",
+            "thisisthesongthatneverendsitgoesonandonandonthisisthesongthatnev",
+            "[fc00::1]:5000/docker",
+            "[fc00::1]:5000/docker/docker",
+            "[fc00:1:2:3:4:5:6:7]:5000/library/debian",
+            "docker.io/1a3f5e7d9c1b3a5f7e9d1c3b5a7f9e1d3c5b7a9f1e3d5d7c9b1a3f5e7d9c1b3a",
+            "Docker/docker",
+            "DOCKER/docker",
+            "docker-rules/docker",
+            "docker---rules/docker",
+            "doc/docker",
+            "d/docker",
+            "jess/t",
+            "dock__er/docker",
+        ];
+        for name in valid {
+            assert!(
+                Reference::parse_normalized(name).is_ok(),
+                "{name} should be valid"
+            );
+        }
+        let invalid = [
+            "https://github.com/docker/docker", "docker/Docker", "-docker", "-docker/docker",
+            "-docker.io/docker/docker", "docker///docker", "docker.io/docker/Docker",
+            "docker.io/docker///docker", "[fc00::1]", "[fc00::1]:5000", "fc00::1:5000/debian",
+            "[fe80::1%eth0]:5000/debian", "[2001:db8:3:4::192.0.2.33]:5000/debian",
+            "1a3f5e7d9c1b3a5f7e9d1c3b5a7f9e1d3c5b7a9f1e3d5d7c9b1a3f5e7d9c1b3a",
+            "docker-/docker", "-docker-/docker", "____/____", "_docker/_docker",
+            "dock..er/docker", "dock_.er/docker", "dock-.er/docker", "docker/",
+            "this_is_not_a_valid_namespace_because_its_lenth_is_greater_than_255_this_is_not_a_valid_namespace_because_its_lenth_is_greater_than_255_this_is_not_a_valid_namespace_because_its_lenth_is_greater_than_255_this_is_not_a_valid_namespace_because_its_lenth_is_greater_than_255/docker",
+        ];
+        for name in invalid {
+            assert!(
+                Reference::parse_normalized(name).is_err(),
+                "{name} should be invalid"
+            );
+        }
+    }
+
+    /// distribution/reference `TestParseRepositoryInfo`: (path, familiar, full, other
+    /// spellings that normalize the same, domain).
+    #[test]
+    fn distribution_repository_info_table() {
+        let table: &[(&str, &str, &str, &[&str], &str)] = &[
+            ("fooo", "localhost/fooo", "localhost/fooo", &[], "localhost"),
+            (
+                "fooo/bar",
+                "localhost/fooo/bar",
+                "localhost/fooo/bar",
+                &[],
+                "localhost",
+            ),
+            (
+                "fooo",
+                "LOCALDOMAIN/fooo",
+                "LOCALDOMAIN/fooo",
+                &[],
+                "LOCALDOMAIN",
+            ),
+            (
+                "fooo/bar",
+                "fooo/bar",
+                "docker.io/fooo/bar",
+                &["index.docker.io/fooo/bar"],
+                "docker.io",
+            ),
+            (
+                "library/ubuntu",
+                "ubuntu",
+                "docker.io/library/ubuntu",
+                &["library/ubuntu"],
+                "docker.io",
+            ),
+            (
+                "nonlibrary/ubuntu",
+                "nonlibrary/ubuntu",
+                "docker.io/nonlibrary/ubuntu",
+                &[],
+                "docker.io",
+            ),
+            (
+                "other/library",
+                "other/library",
+                "docker.io/other/library",
+                &[],
+                "docker.io",
+            ),
+            (
+                "private/moonbase",
+                "127.0.0.1:8000/private/moonbase",
+                "127.0.0.1:8000/private/moonbase",
+                &[],
+                "127.0.0.1:8000",
+            ),
+            (
+                "privatebase",
+                "example.com:8000/privatebase",
+                "example.com:8000/privatebase",
+                &[],
+                "example.com:8000",
+            ),
+            (
+                "library/ubuntu-12.04-base",
+                "ubuntu-12.04-base",
+                "docker.io/library/ubuntu-12.04-base",
+                &["index.docker.io/library/ubuntu-12.04-base"],
+                "docker.io",
+            ),
+            (
+                "library/foo",
+                "foo",
+                "docker.io/library/foo",
+                &["docker.io/foo"],
+                "docker.io",
+            ),
+            (
+                "library/foo/bar",
+                "library/foo/bar",
+                "docker.io/library/foo/bar",
+                &[],
+                "docker.io",
+            ),
+            (
+                "store/foo/bar",
+                "store/foo/bar",
+                "docker.io/store/foo/bar",
+                &[],
+                "docker.io",
+            ),
+            ("bar", "Foo/bar", "Foo/bar", &[], "Foo"),
+            ("bar", "FOO/bar", "FOO/bar", &[], "FOO"),
+        ];
+        for (path, familiar, full, others, domain) in table {
+            for input in [*familiar, *full].iter().chain(others.iter()) {
+                let r = Reference::parse_normalized(input).unwrap();
+                assert_eq!(r.path(), *path, "{input}");
+                assert_eq!(r.familiar_name(), *familiar, "{input}");
+                assert_eq!(r.name(), *full, "{input}");
+                assert_eq!(r.domain(), *domain, "{input}");
+            }
+        }
     }
 }

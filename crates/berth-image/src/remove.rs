@@ -1,8 +1,6 @@
 //! `tag` and `remove` (`docker tag`, `docker rmi`) with moby's semantics
 //! (`daemon/images/image_delete.go`).
 
-use std::fs;
-
 use berth_api::ImageDeleteItem;
 use redb::ReadableTable;
 
@@ -358,6 +356,7 @@ impl ImageStore {
     /// The caller holds the write lock.
     fn delete_image(&self, id: &str) -> Result<(Vec<ImageDeleteItem>, i64), ImageError> {
         let mut gone_layers: Vec<(String, LayerMeta)> = Vec::new();
+        let mut gone_manifests: Vec<String> = Vec::new();
         let txn = self.db.begin_write()?;
         {
             let mut images = txn.open_table(IMAGES)?;
@@ -381,25 +380,35 @@ impl ImageStore {
                 };
                 let mut lm: LayerMeta = decode(&v, "layer record")?;
                 lm.refcount = lm.refcount.saturating_sub(1);
-                if lm.refcount == 0 {
+                // A layer a pull in progress has pinned stays, with count 0, until the
+                // pull registers its image or its lease ends.
+                if lm.refcount == 0 && !self.leases.is_pinned(chain) {
                     layers.remove(chain.as_str())?;
                     gone_layers.push((chain.clone(), lm));
                 } else {
                     layers.insert(chain.as_str(), encode(&lm).as_slice())?;
                 }
             }
+            // Manifests kept for this image go unless another image keeps them too (an
+            // index shared by the platforms of one tag).
+            let mut kept: std::collections::HashSet<String> = Default::default();
+            if !meta.manifests.is_empty() {
+                for (_, v) in crate::schema::all_bytes(&images)? {
+                    kept.extend(decode::<ImageMeta>(&v, "image record")?.manifests);
+                }
+            }
+            gone_manifests.extend(meta.manifests.into_iter().filter(|m| !kept.contains(m)));
         }
         txn.commit()?;
         let mut out = vec![deleted(id.to_string())];
         self.forget_config(id);
         let _ = self.content.delete(id);
-        let mut reclaimed = 0;
-        for (chain, lm) in gone_layers {
-            let _ = fs::remove_dir_all(self.layer_path(&chain));
-            let _ = self.content.delete(&lm.diff_id);
-            reclaimed += lm.size;
-            out.push(deleted(chain));
+        for m in &gone_manifests {
+            let _ = self.content.delete(m);
         }
+        let reclaimed = gone_layers.iter().map(|(_, lm)| lm.size).sum();
+        self.leases.remove_layer_files(&gone_layers);
+        out.extend(gone_layers.into_iter().map(|(chain, _)| deleted(chain)));
         Ok((out, reclaimed))
     }
 }

@@ -11,17 +11,34 @@
 //! | `image_tags`   | normalized reference, `docker.io/library/busybox:latest` or `name@sha256:<hex>` | image ID (`&str`) |
 //! | `image_layers` | chain ID `sha256:<hex>`                       | JSON [`LayerMeta`] (`&[u8]`)             |
 //!
+//! Blobs under `blobs/sha256/` and what keeps each alive:
+//!
+//! | blob                                   | kept while                                               |
+//! |----------------------------------------|----------------------------------------------------------|
+//! | image config (digest = image ID)       | the image record exists                                  |
+//! | manifest / index ([`ImageMeta::manifests`]) | an image record lists it                            |
+//! | uncompressed layer tar (digest = diff ID) | a layer record has that diff ID (local layers: import, commit, load) |
+//! | compressed layer blob ([`LayerMeta::blob`]) | a layer record names it (pulled layers; local layers once pushed) |
+//!
+//! A pulled layer keeps only its compressed blob, byte for byte as the registry served
+//! it (for an uncompressed layer that blob is the tar itself); a local layer keeps its tar
+//! and, after its first push, the gzip blob made for it too.
 //! Invariants:
 //! - every `image_tags` value is a key of `image_images`;
 //! - an image's config is the blob `blobs/sha256/<id hex>`;
 //! - `image_layers[c].refcount` is the number of images whose chain includes `c`; a
-//!   layer row (its directory `layers/<hex>` and its tar blob, keyed by diff ID) goes
-//!   when the count reaches 0;
+//!   layer row (its directory `layers/<hex>`, its tar blob keyed by diff ID and its
+//!   compressed blob) goes when the count reaches 0, unless a live [`crate::Lease`] pins
+//!   it: a pull in progress records its layers with count 0 under its lease, and they go
+//!   when the lease ends without the image being registered. Leases live in memory only,
+//!   so [`crate::ImageStore::open`] removes every layer row whose count is 0;
 //! - files are created before the transaction that refers to them and deleted after the
 //!   transaction that drops the last reference, so a crash leaves only unreferenced
 //!   files, which [`crate::ImageStore::open`] removes.
 //!
-//! Migrations: none yet; `open` refuses a newer version than it knows.
+//! Migrations: none yet; `open` refuses a newer version than it knows. The fields added
+//! for pull and push (`LayerMeta::blob`, `LayerMeta::tar_size`, `ImageMeta::manifests`)
+//! are optional in the JSON (serde defaults), so version 1 stores open unchanged.
 
 use redb::{ReadableTable, TableDefinition};
 use serde::{Deserialize, Serialize};
@@ -49,13 +66,19 @@ pub struct ImageMeta {
     pub last_tag_time: String,
     /// Parent image ID (commits), empty if none.
     pub parent: String,
+    /// Digests of the image manifests and manifest lists / OCI indexes kept as blobs for
+    /// this image (a pull stores the platform's manifest and, when the tag named one, the
+    /// index), in the order first stored.
+    pub manifests: Vec<String>,
 }
 
 /// One unpacked layer.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 #[serde(default)]
 pub struct LayerMeta {
-    /// sha256 of the uncompressed tar; the tar is kept as that blob.
+    /// sha256 of the uncompressed tar. Local layers keep the tar as that blob; pulled
+    /// layers keep only [`LayerMeta::blob`] (read the tar through
+    /// [`crate::ImageStore::layer_tar`], which handles both).
     pub diff_id: String,
     /// Chain ID of the layer below, if any.
     pub parent: Option<String>,
@@ -63,6 +86,26 @@ pub struct LayerMeta {
     pub size: i64,
     /// Number of images using the layer.
     pub refcount: u64,
+    /// The compressed blob as a registry serves it: the pulled bytes, or the gzip made
+    /// for a local layer's first push. None for a local layer never pushed.
+    pub blob: Option<BlobInfo>,
+    /// Bytes of the uncompressed tar (0 in records written before pulls existed: then
+    /// the tar blob's file size is the answer).
+    pub tar_size: u64,
+    /// Repositories (normalized names, `docker.io/library/busybox`) known to hold
+    /// [`LayerMeta::blob`]: the ones it was pulled from or pushed to. A push offers them
+    /// for a cross-repository mount.
+    pub sources: Vec<String>,
+}
+
+/// A blob as a registry descriptor names it.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct BlobInfo {
+    /// `sha256:<hex>`.
+    pub digest: String,
+    pub size: u64,
+    /// The layer media type, e.g. `application/vnd.docker.image.rootfs.diff.tar.gzip`.
+    pub media_type: String,
 }
 
 pub(crate) fn encode<T: Serialize>(v: &T) -> Vec<u8> {

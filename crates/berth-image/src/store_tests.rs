@@ -4,13 +4,13 @@ use std::io::Write;
 
 use super::*;
 
-struct Fixture {
-    _dir: tempfile::TempDir,
-    root: PathBuf,
-    store: ImageStore,
+pub(crate) struct Fixture {
+    pub(crate) _dir: tempfile::TempDir,
+    pub(crate) root: PathBuf,
+    pub(crate) store: ImageStore,
 }
 
-fn fixture() -> Fixture {
+pub(crate) fn fixture() -> Fixture {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().join("root");
     fs::create_dir_all(&root).unwrap();
@@ -23,7 +23,7 @@ fn fixture() -> Fixture {
     }
 }
 
-fn layer_tar(files: &[(&str, &[u8])]) -> Vec<u8> {
+pub(crate) fn layer_tar(files: &[(&str, &[u8])]) -> Vec<u8> {
     let mut b = tar::Builder::new(Vec::new());
     for (name, data) in files {
         let mut h = tar::Header::new_gnu();
@@ -37,7 +37,7 @@ fn layer_tar(files: &[(&str, &[u8])]) -> Vec<u8> {
     b.into_inner().unwrap()
 }
 
-fn import(s: &ImageStore, tar: &[u8], reference: Option<&str>) -> String {
+pub(crate) fn import(s: &ImageStore, tar: &[u8], reference: Option<&str>) -> String {
     let opts = ImportOptions {
         reference: reference.map(str::to_string),
         ..Default::default()
@@ -45,21 +45,21 @@ fn import(s: &ImageStore, tar: &[u8], reference: Option<&str>) -> String {
     s.import(&mut &tar[..], &opts).unwrap()
 }
 
-fn dir_count(p: &Path) -> usize {
+pub(crate) fn dir_count(p: &Path) -> usize {
     fs::read_dir(p).map(|r| r.count()).unwrap_or(0)
 }
 
-fn layer_refcount(s: &ImageStore, chain: &str) -> Option<u64> {
+pub(crate) fn layer_refcount(s: &ImageStore, chain: &str) -> Option<u64> {
     let rtxn = s.db.begin_read().unwrap();
     let t = rtxn.open_table(LAYERS).unwrap();
     let v = t.get(chain).unwrap()?;
     Some(decode::<LayerMeta>(v.value(), "layer").unwrap().refcount)
 }
 
-fn deleted_ids(items: &[berth_api::ImageDeleteItem]) -> Vec<String> {
+pub(crate) fn deleted_ids(items: &[berth_api::ImageDeleteItem]) -> Vec<String> {
     items.iter().filter_map(|i| i.deleted.clone()).collect()
 }
-fn untagged_names(items: &[berth_api::ImageDeleteItem]) -> Vec<String> {
+pub(crate) fn untagged_names(items: &[berth_api::ImageDeleteItem]) -> Vec<String> {
     items.iter().filter_map(|i| i.untagged.clone()).collect()
 }
 
@@ -140,6 +140,16 @@ fn gzip_import_gives_the_same_layer() {
     let ra = f.store.resolve(&a).unwrap();
     let rb = f.store.resolve(&b).unwrap();
     assert_eq!(ra.config.rootfs.diff_ids, rb.config.rootfs.diff_ids);
+    // zstd too (docker import accepts it).
+    let zs = zstd::encode_all(&tar[..], 3).unwrap();
+    let c = import(&f.store, &zs, Some("c"));
+    let rc = f.store.resolve(&c).unwrap();
+    assert_eq!(ra.config.rootfs.diff_ids, rc.config.rootfs.diff_ids);
+    let e = f
+        .store
+        .import(&mut &b"BZh91AY&SY"[..], &ImportOptions::default())
+        .unwrap_err();
+    assert_eq!(e.to_string(), "unsupported compression format bzip2");
 }
 
 #[test]

@@ -64,30 +64,61 @@ fn clean_components(name: &[u8]) -> Result<Vec<OsString>, ImageError> {
     Ok(out)
 }
 
-/// Makes sure every parent of `comps` under `root` is a real directory (creating missing
-/// ones, mode 0755) and never a symlink. Returns the parent path.
-fn prepare_parent(root: &Path, comps: &[OsString], name: &[u8]) -> Result<PathBuf, ImageError> {
-    let mut p = root.to_path_buf();
-    for c in comps {
-        p.push(c);
-        match fs::symlink_metadata(&p) {
-            Ok(m) if m.file_type().is_symlink() => {
-                return Err(bad_entry(
-                    name,
-                    "a parent directory is a symlink: the write would land outside the layer",
-                ))
+/// The directories this unpack has created or checked to be real directories, so that
+/// the parents of later entries need no `lstat` each. Sound because the destination is
+/// private to the unpack: a directory only stops being one through [`Dirs::clear_path`],
+/// which forgets it and everything under it.
+#[derive(Default)]
+struct Dirs {
+    known: std::collections::HashSet<PathBuf>,
+}
+
+impl Dirs {
+    /// Makes sure every parent of `comps` under `root` is a real directory (creating
+    /// missing ones, mode 0755) and never a symlink. Returns the parent path.
+    fn prepare_parent(
+        &mut self,
+        root: &Path,
+        comps: &[OsString],
+        name: &[u8],
+    ) -> Result<PathBuf, ImageError> {
+        let mut p = root.to_path_buf();
+        for c in comps {
+            p.push(c);
+            if !self.known.contains(&p) {
+                ensure_dir(&p, name)?;
+                self.known.insert(p.clone());
             }
-            Ok(m) if m.is_dir() => {}
-            Ok(_) => return Err(bad_entry(name, "a parent is not a directory")),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                fs::create_dir(&p).map_err(io_err(format!("creating {}", p.display())))?;
-                fs::set_permissions(&p, fs::Permissions::from_mode(0o755))
-                    .map_err(io_err(format!("chmod {}", p.display())))?;
-            }
-            Err(e) => return Err(io_err(format!("stat {}", p.display()))(e)),
         }
+        Ok(p)
     }
-    Ok(p)
+
+    /// [`clear_path`], forgetting a directory it removes (and what was under it).
+    fn clear_path(&mut self, p: &Path, keep_dir: bool) -> Result<bool, ImageError> {
+        if !keep_dir && self.known.contains(p) {
+            self.known.retain(|k| !k.starts_with(p));
+        }
+        clear_path(p, keep_dir)
+    }
+}
+
+/// Makes sure `p` is a real directory (creating it, mode 0755, if missing), never a
+/// symlink: `name` is the entry that needs it.
+fn ensure_dir(p: &Path, name: &[u8]) -> Result<(), ImageError> {
+    match fs::symlink_metadata(p) {
+        Ok(m) if m.file_type().is_symlink() => Err(bad_entry(
+            name,
+            "a parent directory is a symlink: the write would land outside the layer",
+        )),
+        Ok(m) if m.is_dir() => Ok(()),
+        Ok(_) => Err(bad_entry(name, "a parent is not a directory")),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            fs::create_dir(p).map_err(io_err(format!("creating {}", p.display())))?;
+            fs::set_permissions(p, fs::Permissions::from_mode(0o755))
+                .map_err(io_err(format!("chmod {}", p.display())))
+        }
+        Err(e) => Err(io_err(format!("stat {}", p.display()))(e)),
+    }
 }
 
 /// Removes whatever is at `p` unless it is a directory and `keep_dir` is set.
@@ -206,6 +237,7 @@ pub fn unpack_layer<R: Read>(reader: R, dest: &Path) -> Result<UnpackStats, Imag
     let mut archive = tar::Archive::new(reader);
     let mut stats = UnpackStats::default();
     let mut dir_mtimes: Vec<(PathBuf, u64)> = Vec::new();
+    let mut dirs = Dirs::default();
     for entry in archive.entries().map_err(bad_tar)? {
         let mut entry = entry.map_err(bad_tar)?;
         let name = entry.path_bytes().into_owned();
@@ -228,7 +260,7 @@ pub fn unpack_layer<R: Read>(reader: R, dest: &Path) -> Result<UnpackStats, Imag
             continue;
         };
         let base_bytes = base.as_bytes();
-        let parent = prepare_parent(dest, parents, &name)?;
+        let parent = dirs.prepare_parent(dest, parents, &name)?;
 
         if base_bytes == WHITEOUT_OPAQUE.as_bytes() {
             lsetxattr(&parent, OVERLAY_OPAQUE_XATTR, b"y")?;
@@ -242,7 +274,7 @@ pub fn unpack_layer<R: Read>(reader: R, dest: &Path) -> Result<UnpackStats, Imag
                 return Err(bad_entry(&name, "empty whiteout name"));
             }
             let target = parent.join(OsStr::from_bytes(hidden));
-            clear_path(&target, false)?;
+            dirs.clear_path(&target, false)?;
             mknod(&target, libc::S_IFCHR, 0, 0)?;
             lchown(&target, uid, gid)?;
             continue;
@@ -251,20 +283,30 @@ pub fn unpack_layer<R: Read>(reader: R, dest: &Path) -> Result<UnpackStats, Imag
         let path = parent.join(base);
         match et {
             EntryType::Directory => {
-                if !clear_path(&path, true)? {
+                if !dirs.clear_path(&path, true)? {
                     fs::create_dir(&path)
                         .map_err(io_err(format!("creating {}", path.display())))?;
                 }
+                dirs.known.insert(path.clone());
             }
             EntryType::Regular | EntryType::Continuous => {
-                clear_path(&path, false)?;
-                let mut f = fs::OpenOptions::new()
-                    .write(true)
-                    .create_new(true)
-                    .custom_flags(libc::O_NOFOLLOW)
-                    .mode(0o600)
-                    .open(&path)
-                    .map_err(io_err(format!("creating {}", path.display())))?;
+                let create = || {
+                    fs::OpenOptions::new()
+                        .write(true)
+                        .create_new(true)
+                        .custom_flags(libc::O_NOFOLLOW)
+                        .mode(0o600)
+                        .open(&path)
+                };
+                // Most entries are new: try first, clear what is in the way only then.
+                let mut f = match create() {
+                    Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                        dirs.clear_path(&path, false)?;
+                        create()
+                    }
+                    other => other,
+                }
+                .map_err(io_err(format!("creating {}", path.display())))?;
                 stats.size += io::copy(&mut entry, &mut f).map_err(bad_tar)?;
             }
             EntryType::Symlink => {
@@ -275,7 +317,7 @@ pub fn unpack_layer<R: Read>(reader: R, dest: &Path) -> Result<UnpackStats, Imag
                 if !symlink_stays_inside(parents, &target) {
                     return Err(bad_entry(&name, "symlink target points outside the layer"));
                 }
-                clear_path(&path, false)?;
+                dirs.clear_path(&path, false)?;
                 std::os::unix::fs::symlink(OsStr::from_bytes(&target), &path)
                     .map_err(io_err(format!("creating symlink {}", path.display())))?;
             }
@@ -288,7 +330,7 @@ pub fn unpack_layer<R: Read>(reader: R, dest: &Path) -> Result<UnpackStats, Imag
                 let Some((_, tparents)) = tcomps.split_last() else {
                     return Err(bad_entry(&name, "hardlink to the layer root"));
                 };
-                let tparent = prepare_parent(dest, tparents, &name)?;
+                let tparent = dirs.prepare_parent(dest, tparents, &name)?;
                 let tpath =
                     tparent.join(tcomps.last().map(OsString::as_os_str).unwrap_or_default());
                 let tmeta = fs::symlink_metadata(&tpath)
@@ -299,7 +341,7 @@ pub fn unpack_layer<R: Read>(reader: R, dest: &Path) -> Result<UnpackStats, Imag
                 if tpath == path {
                     continue;
                 }
-                clear_path(&path, false)?;
+                dirs.clear_path(&path, false)?;
                 fs::hard_link(&tpath, &path)
                     .map_err(io_err(format!("linking {}", path.display())))?;
                 // The inode's owner, mode and times came with the target's own entry.
@@ -313,7 +355,7 @@ pub fn unpack_layer<R: Read>(reader: R, dest: &Path) -> Result<UnpackStats, Imag
                     EntryType::Block => libc::S_IFBLK,
                     _ => libc::S_IFIFO,
                 };
-                clear_path(&path, false)?;
+                dirs.clear_path(&path, false)?;
                 mknod(&path, kind | (mode & 0o7777) as libc::mode_t, major, minor)?;
             }
             // PAX/GNU long-name headers are folded in by the tar crate; anything else
@@ -516,6 +558,25 @@ mod tests {
         let mut t = Vec::new();
         raw_entry(&mut t, "h", EntryType::Link, "/etc/shadow", b"");
         assert!(refused(t).contains("absolute"));
+    }
+
+    #[test]
+    fn a_directory_replaced_by_a_symlink_or_file_is_not_written_through() {
+        // The parents of `a/b/x` are known directories when `a` turns into a symlink:
+        // the unpack must notice and refuse the write through it.
+        let outside = tempfile::tempdir().unwrap();
+        let target = outside.path().to_str().unwrap().to_string();
+        let mut t = Vec::new();
+        raw_entry(&mut t, "a/b/ok", EntryType::Regular, "", b"1");
+        raw_entry(&mut t, "a", EntryType::Symlink, &target, b"");
+        raw_entry(&mut t, "a/b/evil", EntryType::Regular, "", b"x");
+        assert!(refused(t).contains("symlink"));
+        assert!(!outside.path().join("b").exists());
+        let mut t = Vec::new();
+        raw_entry(&mut t, "d/e/ok", EntryType::Regular, "", b"1");
+        raw_entry(&mut t, "d", EntryType::Regular, "", b"now a file");
+        raw_entry(&mut t, "d/e/x", EntryType::Regular, "", b"x");
+        assert!(refused(t).contains("not a directory"));
     }
 
     #[test]

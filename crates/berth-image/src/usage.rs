@@ -70,8 +70,11 @@ impl ImageStore {
     /// line per problem found; empty means consistent:
     /// - every tag points at an image record;
     /// - every image's config blob exists and every layer of its chain has a record;
-    /// - every layer record's reference count equals the number of images using it, its
-    ///   directory exists and its tar blob (keyed by diff ID) exists;
+    /// - every layer record's reference count equals the number of images using it (a
+    ///   count of 0 only while a pull's lease pins it), its directory exists, and its
+    ///   compressed blob exists (pulled or pushed layers) or else its tar blob (keyed by
+    ///   diff ID);
+    /// - every manifest an image keeps exists;
     /// - no layer directory or blob exists that nothing refers to (`tmp/` is not looked
     ///   at: imports in flight stage there outside the lock).
     ///
@@ -102,6 +105,12 @@ impl ImageStore {
             if !self.content.exists(id) {
                 problems.push(format!("image {id}: config blob missing"));
             }
+            for m in &meta.manifests {
+                live_blobs.insert(digest_hex(m).to_string());
+                if !self.content.exists(m) {
+                    problems.push(format!("image {id}: manifest blob {m} missing"));
+                }
+            }
             for chain in &meta.chain_ids {
                 match layer_records.get_key_value(chain) {
                     Some((k, _)) => *uses.entry(k.as_str()).or_default() += 1,
@@ -112,7 +121,9 @@ impl ImageStore {
         let mut live_dirs: HashSet<String> = HashSet::new();
         for (chain, lm) in &layer_records {
             live_dirs.insert(digest_hex(chain).to_string());
-            live_blobs.insert(digest_hex(&lm.diff_id).to_string());
+            for d in crate::lease::layer_blobs(lm) {
+                live_blobs.insert(digest_hex(&d).to_string());
+            }
             let used = uses.get(chain.as_str()).copied().unwrap_or(0);
             if used != lm.refcount {
                 problems.push(format!(
@@ -120,11 +131,25 @@ impl ImageStore {
                     lm.refcount
                 ));
             }
+            if lm.refcount == 0 && !self.leases.is_pinned(chain) {
+                problems.push(format!(
+                    "layer {chain}: no image uses it and no pull in progress holds it"
+                ));
+            }
             if !self.layer_path(chain).is_dir() {
                 problems.push(format!("layer {chain}: directory missing"));
             }
-            if !self.content.exists(&lm.diff_id) {
-                problems.push(format!("layer {chain}: tar blob {} missing", lm.diff_id));
+            match &lm.blob {
+                Some(b) if !self.content.exists(&b.digest) => problems.push(format!(
+                    "layer {chain}: compressed blob {} missing",
+                    b.digest
+                )),
+                // A pulled layer keeps only its compressed blob.
+                Some(_) => {}
+                None if !self.content.exists(&lm.diff_id) => {
+                    problems.push(format!("layer {chain}: tar blob {} missing", lm.diff_id))
+                }
+                None => {}
             }
         }
         for e in fs::read_dir(&self.layers)

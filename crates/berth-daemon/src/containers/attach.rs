@@ -25,7 +25,8 @@ pub const DEFAULT_DETACH_KEYS: [u8; 2] = [0x10, 0x11];
 
 /// Parses `detachKeys` (`ctrl-p,ctrl-q`, `a,ctrl-@`) like Docker's `term.ToBytes`.
 pub fn parse_detach_keys(keys: &str) -> Result<Vec<u8>, crate::error::ApiError> {
-    let invalid = || crate::error::ApiError::invalid(format!("Invalid detach keys ({keys}) provided"));
+    let invalid =
+        || crate::error::ApiError::invalid(format!("Invalid detach keys ({keys}) provided"));
     let mut out = Vec::new();
     for key in keys.split(',').map(str::trim) {
         if let Some(c) = key.strip_prefix("ctrl-") {
@@ -128,7 +129,12 @@ where
 }
 
 /// Relays until the shim closes the output side. Runs as its own task.
-pub async fn relay(upgrade: OnUpgrade, shim: UnixStream, opts: AttachOptions, replay: Vec<bytes::Bytes>) {
+pub async fn relay(
+    upgrade: OnUpgrade,
+    shim: UnixStream,
+    opts: AttachOptions,
+    replay: Vec<bytes::Bytes>,
+) {
     let client = match crate::hijack::upgraded(upgrade).await {
         Ok(c) => c,
         Err(e) => {
@@ -190,8 +196,14 @@ mod escape_tests {
 
     #[test]
     fn detach_keys_parse_like_docker() {
-        assert_eq!(parse_detach_keys("ctrl-p,ctrl-q").unwrap(), DEFAULT_DETACH_KEYS);
-        assert_eq!(parse_detach_keys("a,ctrl-@,ctrl-[").unwrap(), vec![b'a', 0, 27]);
+        assert_eq!(
+            parse_detach_keys("ctrl-p,ctrl-q").unwrap(),
+            DEFAULT_DETACH_KEYS
+        );
+        assert_eq!(
+            parse_detach_keys("a,ctrl-@,ctrl-[").unwrap(),
+            vec![b'a', 0, 27]
+        );
         assert!(parse_detach_keys("ctrl-1").is_err());
         assert!(parse_detach_keys("abc").is_err());
     }

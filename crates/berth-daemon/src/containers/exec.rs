@@ -58,7 +58,10 @@ fn no_such_exec(id: &str) -> ApiError {
 
 fn not_running(rec: &ContainerRecord) -> ApiError {
     if rec.state.status == Status::Paused {
-        ApiError::conflict(format!("Container {} is paused, unpause the container before exec", rec.id))
+        ApiError::conflict(format!(
+            "Container {} is paused, unpause the container before exec",
+            rec.id
+        ))
     } else {
         ApiError::conflict(format!("Container {} is not running", rec.id))
     }
@@ -69,7 +72,10 @@ pub fn exec_process(rec: &ContainerRecord, cfg: &ExecCreateBody) -> ProcessSpec 
     let mut env = merge::process_env(&rec.config, &rec.config.hostname);
     for entry in &cfg.env {
         let key = entry.split_once('=').map(|(k, _)| k).unwrap_or(entry);
-        match env.iter_mut().find(|e| e.split_once('=').map(|(k, _)| k).unwrap_or(e) == key) {
+        match env
+            .iter_mut()
+            .find(|e| e.split_once('=').map(|(k, _)| k).unwrap_or(e) == key)
+        {
             Some(slot) => *slot = entry.clone(),
             None => env.push(entry.clone()),
         }
@@ -85,11 +91,18 @@ pub fn exec_process(rec: &ContainerRecord, cfg: &ExecCreateBody) -> ProcessSpec 
         args: cfg.cmd.clone(),
         env,
         cwd,
-        user: if cfg.user.is_empty() { rec.config.user.clone() } else { cfg.user.clone() },
+        user: if cfg.user.is_empty() {
+            rec.config.user.clone()
+        } else {
+            cfg.user.clone()
+        },
         tty: cfg.tty,
         open_stdin: cfg.attach_stdin,
         stdin_once: true,
-        console_size: cfg.console_size.as_ref().and_then(|v| Some((*v.first()?, *v.get(1)?))),
+        console_size: cfg
+            .console_size
+            .as_ref()
+            .and_then(|v| Some((*v.first()?, *v.get(1)?))),
     }
 }
 
@@ -123,8 +136,8 @@ struct Running {
 async fn spawn_helper(spec: &ExecSpec, stdin: bool) -> ApiResult<Running> {
     let exe = super::shim::BERTH_EXE;
     let json = serde_json::to_string(spec).map_err(|e| ApiError::internal(e.to_string()))?;
-    let (status_r, status_w): (OwnedFd, OwnedFd) =
-        nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| ApiError::internal(format!("pipe: {e}")))?;
+    let (status_r, status_w): (OwnedFd, OwnedFd) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
+        .map_err(|e| ApiError::internal(format!("pipe: {e}")))?;
     let mut cmd = tokio::process::Command::new(exe);
     cmd.arg0("berth");
     cmd.arg("exec-helper")
@@ -148,7 +161,9 @@ async fn spawn_helper(spec: &ExecSpec, stdin: bool) -> ApiResult<Running> {
             Ok(())
         });
     }
-    let child = cmd.spawn().map_err(|e| ApiError::internal(format!("starting the exec helper: {e}")))?;
+    let child = cmd
+        .spawn()
+        .map_err(|e| ApiError::internal(format!("starting the exec helper: {e}")))?;
     drop(status_w);
     let status = tokio::task::spawn_blocking(move || {
         use std::io::BufRead;
@@ -164,23 +179,36 @@ async fn spawn_helper(spec: &ExecSpec, stdin: bool) -> ApiResult<Running> {
         (Some(pid), None) => Ok(pid),
         // Docker records 126 for any exec that could not start, whatever the cause.
         (_, Some(err)) => Err((err, EXEC_START_FAILED)),
-        (None, None) => Err(("exec helper exited before starting the process".to_string(), 126)),
+        (None, None) => Err((
+            "exec helper exited before starting the process".to_string(),
+            126,
+        )),
     };
     Ok(Running { child, status })
 }
 
 /// Docker's wording for an exec that could not start.
 pub fn exec_error_message(err: &str) -> String {
-    format!("OCI runtime exec failed: exec failed: unable to start container process: {err}: unknown")
+    format!(
+        "OCI runtime exec failed: exec failed: unable to start container process: {err}: unknown"
+    )
 }
 
-async fn pump<R: AsyncRead + Unpin>(mut r: R, stream: u8, tx: tokio::sync::mpsc::Sender<(u8, Bytes)>) {
+async fn pump<R: AsyncRead + Unpin>(
+    mut r: R,
+    stream: u8,
+    tx: tokio::sync::mpsc::Sender<(u8, Bytes)>,
+) {
     let mut buf = vec![0u8; 32 * 1024];
     loop {
         match r.read(&mut buf).await {
             Ok(0) | Err(_) => return,
             Ok(n) => {
-                if tx.send((stream, Bytes::copy_from_slice(&buf[..n]))).await.is_err() {
+                if tx
+                    .send((stream, Bytes::copy_from_slice(&buf[..n])))
+                    .await
+                    .is_err()
+                {
                     return;
                 }
             }
@@ -217,7 +245,12 @@ impl ContainerService {
 
     /// `GET /exec/{id}/json`.
     pub fn exec_inspect(&self, id: &str) -> ApiResult<ExecInspect> {
-        let e = self.execs.lock().get(id).cloned().ok_or_else(|| no_such_exec(id))?;
+        let e = self
+            .execs
+            .lock()
+            .get(id)
+            .cloned()
+            .ok_or_else(|| no_such_exec(id))?;
         let c = &e.config;
         Ok(ExecInspect {
             id: e.id.clone(),
@@ -246,10 +279,14 @@ impl ContainerService {
             let mut execs = self.execs.lock();
             let e = execs.get_mut(id).ok_or_else(|| no_such_exec(id))?;
             if e.running {
-                return Err(ApiError::conflict(format!("Error: Exec command {id} is already running")));
+                return Err(ApiError::conflict(format!(
+                    "Error: Exec command {id} is already running"
+                )));
             }
             if e.started {
-                return Err(ApiError::conflict(format!("Error: Exec command {id} has already run")));
+                return Err(ApiError::conflict(format!(
+                    "Error: Exec command {id} has already run"
+                )));
             }
             e.clone()
         };
@@ -287,10 +324,14 @@ impl ContainerService {
         let id = entry.id.clone();
         // Nobody reads the output: drain it so the process never blocks.
         if let Some(out) = run.child.stdout.take() {
-            tokio::spawn(async move { let _ = tokio::io::copy(&mut { out }, &mut tokio::io::sink()).await; });
+            tokio::spawn(async move {
+                let _ = tokio::io::copy(&mut { out }, &mut tokio::io::sink()).await;
+            });
         }
         if let Some(err) = run.child.stderr.take() {
-            tokio::spawn(async move { let _ = tokio::io::copy(&mut { err }, &mut tokio::io::sink()).await; });
+            tokio::spawn(async move {
+                let _ = tokio::io::copy(&mut { err }, &mut tokio::io::sink()).await;
+            });
         }
         match run.status {
             Ok(pid) => self.execs.update(&id, |e| {
@@ -325,23 +366,33 @@ impl ContainerService {
         let tty = entry.config.tty;
         let (mut client_read, mut client_write) = tokio::io::split(client);
         let write_chunk = |stream: u8, data: &[u8]| -> Bytes {
-            if tty { Bytes::copy_from_slice(data) } else { logs::frame(stream, data) }
+            if tty {
+                Bytes::copy_from_slice(data)
+            } else {
+                logs::frame(stream, data)
+            }
         };
         let spec = match self.exec_spec(&entry) {
             Ok(s) => s,
             Err(e) => {
-                let _ = client_write.write_all(&write_chunk(2, format!("{}\r\n", e.message).as_bytes())).await;
+                let _ = client_write
+                    .write_all(&write_chunk(2, format!("{}\r\n", e.message).as_bytes()))
+                    .await;
                 let _ = client_write.shutdown().await;
-                self.execs.update(&id, |e| e.exit_code = Some(EXEC_START_FAILED));
+                self.execs
+                    .update(&id, |e| e.exit_code = Some(EXEC_START_FAILED));
                 return;
             }
         };
         let mut run = match spawn_helper(&spec, entry.config.attach_stdin).await {
             Ok(r) => r,
             Err(e) => {
-                let _ = client_write.write_all(&write_chunk(2, format!("{}\r\n", e.message).as_bytes())).await;
+                let _ = client_write
+                    .write_all(&write_chunk(2, format!("{}\r\n", e.message).as_bytes()))
+                    .await;
                 let _ = client_write.shutdown().await;
-                self.execs.update(&id, |e| e.exit_code = Some(EXEC_START_FAILED));
+                self.execs
+                    .update(&id, |e| e.exit_code = Some(EXEC_START_FAILED));
                 return;
             }
         };
@@ -359,7 +410,9 @@ impl ContainerService {
                 // The error would follow the 101 headers at once: give buffered clients
                 // (docker-py) time to read the headers first, or they lose its start.
                 tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-                let _ = client_write.write_all(&write_chunk(2, text.as_bytes())).await;
+                let _ = client_write
+                    .write_all(&write_chunk(2, text.as_bytes()))
+                    .await;
                 let _ = run.child.wait().await;
                 self.execs.update(&id, |e| e.exit_code = Some(code));
                 let _ = client_write.shutdown().await;
@@ -385,7 +438,13 @@ impl ContainerService {
         let mut client_ok = true;
         while let Some((stream, data)) = rx.recv().await {
             let wanted = if stream == 1 { want_out } else { want_err };
-            if client_ok && wanted && client_write.write_all(&write_chunk(stream, &data)).await.is_err() {
+            if client_ok
+                && wanted
+                && client_write
+                    .write_all(&write_chunk(stream, &data))
+                    .await
+                    .is_err()
+            {
                 client_ok = false;
             }
         }
@@ -412,7 +471,11 @@ mod tests {
         rec.config.working_dir = "/srv".into();
         rec.config.user = "nobody".into();
         rec.config.hostname = "abc".into();
-        let cfg = ExecCreateBody { cmd: vec!["sh".into()], env: vec!["B=3".into()], ..Default::default() };
+        let cfg = ExecCreateBody {
+            cmd: vec!["sh".into()],
+            env: vec!["B=3".into()],
+            ..Default::default()
+        };
         let p = exec_process(&rec, &cfg);
         assert_eq!(p.args, vec!["sh"]);
         assert!(p.env.contains(&"A=1".to_string()));
@@ -421,7 +484,12 @@ mod tests {
         assert!(p.env.contains(&"HOSTNAME=abc".to_string()));
         assert_eq!(p.cwd, "/srv");
         assert_eq!(p.user, "nobody");
-        let cfg = ExecCreateBody { cmd: vec!["id".into()], user: "root".into(), working_dir: "/tmp".into(), ..Default::default() };
+        let cfg = ExecCreateBody {
+            cmd: vec!["id".into()],
+            user: "root".into(),
+            working_dir: "/tmp".into(),
+            ..Default::default()
+        };
         let p = exec_process(&rec, &cfg);
         assert_eq!((p.cwd.as_str(), p.user.as_str()), ("/tmp", "root"));
     }

@@ -16,14 +16,21 @@ pub fn parse(json: &str) -> Result<Filters, ApiError> {
     }
     let value: serde_json::Value = serde_json::from_str(json)
         .map_err(|e| ApiError::invalid(format!("invalid filter: {e}")))?;
-    let obj = value.as_object().ok_or_else(|| ApiError::invalid("invalid filter: not an object"))?;
+    let obj = value
+        .as_object()
+        .ok_or_else(|| ApiError::invalid("invalid filter: not an object"))?;
     let mut out = Filters::new();
     for (k, v) in obj {
         let values: Vec<String> = match v {
-            serde_json::Value::Object(m) => {
-                m.iter().filter(|(_, on)| on.as_bool() != Some(false)).map(|(s, _)| s.clone()).collect()
-            }
-            serde_json::Value::Array(a) => a.iter().filter_map(|s| s.as_str().map(String::from)).collect(),
+            serde_json::Value::Object(m) => m
+                .iter()
+                .filter(|(_, on)| on.as_bool() != Some(false))
+                .map(|(s, _)| s.clone())
+                .collect(),
+            serde_json::Value::Array(a) => a
+                .iter()
+                .filter_map(|s| s.as_str().map(String::from))
+                .collect(),
             _ => return Err(ApiError::invalid(format!("invalid filter '{k}'"))),
         };
         out.insert(k.clone(), values);
@@ -32,8 +39,21 @@ pub fn parse(json: &str) -> Result<Filters, ApiError> {
 }
 
 const KNOWN: &[&str] = &[
-    "ancestor", "before", "expose", "exited", "health", "id", "isolation", "is-task", "label",
-    "name", "network", "publish", "since", "status", "volume",
+    "ancestor",
+    "before",
+    "expose",
+    "exited",
+    "health",
+    "id",
+    "isolation",
+    "is-task",
+    "label",
+    "name",
+    "network",
+    "publish",
+    "since",
+    "status",
+    "volume",
 ];
 
 /// Looks up the reference containers of `before`/`since` and the images of `ancestor`.
@@ -91,10 +111,14 @@ pub fn matches(f: &Filters, ctx: &Context, rec: &ContainerRecord) -> bool {
             continue;
         }
         let ok = match k.as_str() {
-            "status" => values.iter().any(|v| Status::parse(v) == Some(rec.state.status)),
+            "status" => values
+                .iter()
+                .any(|v| Status::parse(v) == Some(rec.state.status)),
             "name" => {
                 let bare = rec.name.trim_start_matches('/');
-                values.iter().any(|v| pattern_match(v, bare) || pattern_match(v, &rec.name))
+                values
+                    .iter()
+                    .any(|v| pattern_match(v, bare) || pattern_match(v, &rec.name))
             }
             "id" => values.iter().any(|v| pattern_match(v, &rec.id)),
             "label" => values.iter().all(|v| match v.split_once('=') {
@@ -103,9 +127,14 @@ pub fn matches(f: &Filters, ctx: &Context, rec: &ContainerRecord) -> bool {
             }),
             "exited" => {
                 rec.state.status == Status::Exited
-                    && values.iter().any(|v| v.parse::<i64>().ok() == Some(rec.state.exit_code))
+                    && values
+                        .iter()
+                        .any(|v| v.parse::<i64>().ok() == Some(rec.state.exit_code))
             }
-            "ancestor" => ctx.ancestors.iter().any(|a| a == &rec.image_id || a == &rec.image),
+            "ancestor" => ctx
+                .ancestors
+                .iter()
+                .any(|a| a == &rec.image_id || a == &rec.image),
             "before" => ctx.before.is_some_and(|t| rec.created < t),
             "since" => ctx.since.is_some_and(|t| rec.created > t),
             "isolation" => values.iter().any(|v| v == "default" || v.is_empty()),
@@ -131,7 +160,11 @@ mod tests {
             name: format!("/{name}"),
             image: "busybox".into(),
             image_id: "sha256:1".into(),
-            state: StateRecord { status, exit_code: code, ..Default::default() },
+            state: StateRecord {
+                status,
+                exit_code: code,
+                ..Default::default()
+            },
             ..Default::default()
         };
         r.config.labels.insert("a".into(), "b".into());
@@ -139,7 +172,11 @@ mod tests {
     }
 
     fn ctx() -> Context {
-        Context { before: None, since: None, ancestors: vec![] }
+        Context {
+            before: None,
+            since: None,
+            ancestors: vec![],
+        }
     }
 
     #[test]
@@ -168,8 +205,19 @@ mod tests {
         assert!(!m(r#"{"label":{"a=c":true}}"#));
         assert!(m(r#"{"exited":{"3":true}}"#));
         assert!(!m(r#"{"exited":{"0":true}}"#));
-        let c = Context { ancestors: vec!["sha256:1".into()], ..ctx() };
-        assert!(matches(&parse(r#"{"ancestor":{"busybox":true}}"#).unwrap(), &c, &r));
-        assert!(!matches(&parse(r#"{"ancestor":{"x":true}}"#).unwrap(), &ctx(), &r));
+        let c = Context {
+            ancestors: vec!["sha256:1".into()],
+            ..ctx()
+        };
+        assert!(matches(
+            &parse(r#"{"ancestor":{"busybox":true}}"#).unwrap(),
+            &c,
+            &r
+        ));
+        assert!(!matches(
+            &parse(r#"{"ancestor":{"x":true}}"#).unwrap(),
+            &ctx(),
+            &r
+        ));
     }
 }

@@ -30,7 +30,11 @@ pub struct LogOptions {
 
 /// `tail=all|N` (Docker treats anything unparsable or negative as all).
 pub fn parse_tail(s: &str) -> Option<usize> {
-    s.trim().parse::<i64>().ok().filter(|n| *n >= 0).map(|n| n as usize)
+    s.trim()
+        .parse::<i64>()
+        .ok()
+        .filter(|n| *n >= 0)
+        .map(|n| n as usize)
 }
 
 /// `since`/`until` as the CLI sends them: `1700000000` or `1700000000.123456789`.
@@ -54,7 +58,9 @@ pub fn parse_unix_time(s: &str) -> Result<Option<DateTime<Utc>>, ApiError> {
     if secs == 0 && nanos == 0 {
         return Ok(None);
     }
-    DateTime::from_timestamp(secs, nanos).map(Some).ok_or_else(bad)
+    DateTime::from_timestamp(secs, nanos)
+        .map(Some)
+        .ok_or_else(bad)
 }
 
 impl LogOptions {
@@ -97,7 +103,9 @@ pub fn encode(line: &LogLine, timestamps: bool, tty: bool) -> Bytes {
 
 /// Parses complete lines of log text, skipping ones that do not parse.
 pub fn parse_lines(text: &str) -> Vec<LogLine> {
-    text.lines().filter_map(|l| serde_json::from_str(l).ok()).collect()
+    text.lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect()
 }
 
 /// Applies `tail` and then the filters to what is already in the log, in Docker's order:
@@ -116,14 +124,21 @@ mod tests {
     use super::*;
 
     const LOG: &str = concat!(
-        r#"{"log":"one\n","stream":"stdout","time":"2026-01-01T00:00:01.5Z"}"#, "\n",
-        r#"{"log":"err\n","stream":"stderr","time":"2026-01-01T00:00:02Z"}"#, "\n",
-        r#"{"log":"three\n","stream":"stdout","time":"2026-01-01T00:00:03Z"}"#, "\n",
+        r#"{"log":"one\n","stream":"stdout","time":"2026-01-01T00:00:01.5Z"}"#,
+        "\n",
+        r#"{"log":"err\n","stream":"stderr","time":"2026-01-01T00:00:02Z"}"#,
+        "\n",
+        r#"{"log":"three\n","stream":"stdout","time":"2026-01-01T00:00:03Z"}"#,
+        "\n",
         "garbage\n",
     );
 
     fn opts() -> LogOptions {
-        LogOptions { stdout: true, stderr: true, ..Default::default() }
+        LogOptions {
+            stdout: true,
+            stderr: true,
+            ..Default::default()
+        }
     }
 
     #[test]
@@ -133,14 +148,23 @@ mod tests {
         let mut o = opts();
         o.tail = Some(2);
         let sel = select(lines.clone(), &o);
-        assert_eq!(sel.iter().map(|l| l.log.as_str()).collect::<Vec<_>>(), ["err\n", "three\n"]);
+        assert_eq!(
+            sel.iter().map(|l| l.log.as_str()).collect::<Vec<_>>(),
+            ["err\n", "three\n"]
+        );
         let mut o = opts();
         o.stderr = false;
         assert_eq!(select(lines.clone(), &o).len(), 2);
         let mut o = opts();
         o.tail = Some(2);
         o.stderr = false;
-        assert_eq!(select(lines.clone(), &o).iter().map(|l| l.log.as_str()).collect::<Vec<_>>(), ["three\n"]);
+        assert_eq!(
+            select(lines.clone(), &o)
+                .iter()
+                .map(|l| l.log.as_str())
+                .collect::<Vec<_>>(),
+            ["three\n"]
+        );
         let mut o = opts();
         o.tail = Some(0);
         assert!(select(lines, &o).is_empty());
@@ -150,17 +174,41 @@ mod tests {
     fn since_and_until() {
         let lines = parse_lines(LOG);
         let mut o = opts();
-        o.since = parse_unix_time(&format!("{}.6", DateTime::parse_from_rfc3339("2026-01-01T00:00:01Z").unwrap().timestamp())).unwrap();
+        o.since = parse_unix_time(&format!(
+            "{}.6",
+            DateTime::parse_from_rfc3339("2026-01-01T00:00:01Z")
+                .unwrap()
+                .timestamp()
+        ))
+        .unwrap();
         assert_eq!(select(lines.clone(), &o).len(), 2);
         // since is inclusive, as in Docker.
-        o.since = parse_unix_time(&format!("{}.5", DateTime::parse_from_rfc3339("2026-01-01T00:00:01Z").unwrap().timestamp())).unwrap();
+        o.since = parse_unix_time(&format!(
+            "{}.5",
+            DateTime::parse_from_rfc3339("2026-01-01T00:00:01Z")
+                .unwrap()
+                .timestamp()
+        ))
+        .unwrap();
         assert_eq!(select(lines.clone(), &o).len(), 3);
         let mut o = opts();
-        o.until = parse_unix_time(&DateTime::parse_from_rfc3339("2026-01-01T00:00:02Z").unwrap().timestamp().to_string()).unwrap();
+        o.until = parse_unix_time(
+            &DateTime::parse_from_rfc3339("2026-01-01T00:00:02Z")
+                .unwrap()
+                .timestamp()
+                .to_string(),
+        )
+        .unwrap();
         assert_eq!(select(lines, &o).len(), 2);
         assert_eq!(parse_unix_time("0").unwrap(), None);
         assert!(parse_unix_time("abc").is_err());
-        assert_eq!(parse_unix_time("1.5").unwrap().unwrap().timestamp_subsec_nanos(), 500_000_000);
+        assert_eq!(
+            parse_unix_time("1.5")
+                .unwrap()
+                .unwrap()
+                .timestamp_subsec_nanos(),
+            500_000_000
+        );
     }
 
     #[test]

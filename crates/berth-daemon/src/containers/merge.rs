@@ -83,31 +83,48 @@ pub fn entrypoint_and_args(config: &ContainerConfig) -> Result<(String, Vec<Stri
 /// Refuses host settings Berth does not implement yet (instead of ignoring them).
 pub fn validate_host_config(hc: &HostConfig, config: &ContainerConfig) -> Result<(), ApiError> {
     let unsupported = |what: &str| {
-        Err(ApiError::invalid(format!("{what} is not supported by Berth yet")))
+        Err(ApiError::invalid(format!(
+            "{what} is not supported by Berth yet"
+        )))
     };
-    if !hc.port_bindings.is_empty() && hc.network_mode != "bridge" && hc.network_mode != "default" && !hc.network_mode.is_empty() {
+    if !hc.port_bindings.is_empty()
+        && hc.network_mode != "bridge"
+        && hc.network_mode != "default"
+        && !hc.network_mode.is_empty()
+    {
         if hc.network_mode == "host" {
             // Docker ignores published ports in host mode (with a warning).
         } else {
-            return Err(ApiError::invalid("conflicting options: port publishing and the container type network mode"));
+            return Err(ApiError::invalid(
+                "conflicting options: port publishing and the container type network mode",
+            ));
         }
     }
-    berth_net::ports::requests(&hc.port_bindings, config.exposed_ports.as_ref(), hc.publish_all_ports)
-        .map_err(|e| ApiError::invalid(e.to_string()))?;
+    berth_net::ports::requests(
+        &hc.port_bindings,
+        config.exposed_ports.as_ref(),
+        hc.publish_all_ports,
+    )
+    .map_err(|e| ApiError::invalid(e.to_string()))?;
     // Binds, Mounts, VolumesFrom and Tmpfs are checked by `mounts::resolve_mounts`.
     if !hc.links.is_empty() && !matches!(hc.network_mode.as_str(), "" | "default" | "bridge") {
         return unsupported("container links (--link) outside the default bridge network");
     }
     match hc.network_mode.as_str() {
         "" | "default" | "bridge" | "none" | "host" => {}
-        other if other.starts_with("container:") && (!hc.port_bindings.is_empty() || hc.publish_all_ports) => {
+        other
+            if other.starts_with("container:")
+                && (!hc.port_bindings.is_empty() || hc.publish_all_ports) =>
+        {
             return Err(ApiError::invalid(
                 "conflicting options: port publishing and the container type network mode",
             ));
         }
         _ => {} // a user network: checked against the daemon's networks in create
     }
-    if !hc.pid_mode.is_empty() || !hc.ipc_mode.is_empty() && hc.ipc_mode != "private" && hc.ipc_mode != "shareable" {
+    if !hc.pid_mode.is_empty()
+        || !hc.ipc_mode.is_empty() && hc.ipc_mode != "private" && hc.ipc_mode != "shareable"
+    {
         return unsupported("sharing pid or ipc namespaces (--pid/--ipc)");
     }
     if !hc.devices.is_empty() {
@@ -125,7 +142,11 @@ pub fn validate_host_config(hc: &HostConfig, config: &ContainerConfig) -> Result
     if !hc.ulimits.is_empty() {
         return unsupported("setting ulimits (--ulimit)");
     }
-    if !hc.dns.is_empty() || !hc.dns_search.is_empty() || !hc.dns_options.is_empty() || !hc.extra_hosts.is_empty() {
+    if !hc.dns.is_empty()
+        || !hc.dns_search.is_empty()
+        || !hc.dns_options.is_empty()
+        || !hc.extra_hosts.is_empty()
+    {
         return unsupported("DNS settings and extra hosts (--dns/--add-host)");
     }
     if hc.init == Some(true) {
@@ -133,13 +154,18 @@ pub fn validate_host_config(hc: &HostConfig, config: &ContainerConfig) -> Result
     }
     validate_log_driver(&hc.log_config.kind)?;
     if !hc.runtime.is_empty() && hc.runtime != DEFAULT_RUNTIME {
-        return Err(ApiError::invalid(format!("unknown or invalid runtime name: {}", hc.runtime)));
+        return Err(ApiError::invalid(format!(
+            "unknown or invalid runtime name: {}",
+            hc.runtime
+        )));
     }
     if !hc.restart_policy.name.is_empty() && hc.restart_policy.name != "no" {
         return unsupported("restart policies (--restart)");
     }
     if hc.auto_remove && !(hc.restart_policy.name.is_empty() || hc.restart_policy.name == "no") {
-        return Err(ApiError::invalid("can't create 'AutoRemove' container with restart policy"));
+        return Err(ApiError::invalid(
+            "can't create 'AutoRemove' container with restart policy",
+        ));
     }
     if hc.memory > 0 && hc.memory < 6 * 1024 * 1024 {
         return Err(ApiError::invalid("Minimum memory limit allowed is 6MB"));
@@ -150,12 +176,18 @@ pub fn validate_host_config(hc: &HostConfig, config: &ContainerConfig) -> Result
         ));
     }
     if hc.nano_cpus > 0 && hc.cpu_period > 0 {
-        return Err(ApiError::invalid("Conflicting options: Nano CPUs and CPU Period cannot both be set"));
+        return Err(ApiError::invalid(
+            "Conflicting options: Nano CPUs and CPU Period cannot both be set",
+        ));
     }
     if hc.nano_cpus > 0 && hc.cpu_quota > 0 {
-        return Err(ApiError::invalid("Conflicting options: Nano CPUs and CPU Quota cannot both be set"));
+        return Err(ApiError::invalid(
+            "Conflicting options: Nano CPUs and CPU Quota cannot both be set",
+        ));
     }
-    let ncpu = std::thread::available_parallelism().map(|n| n.get() as i64).unwrap_or(1);
+    let ncpu = std::thread::available_parallelism()
+        .map(|n| n.get() as i64)
+        .unwrap_or(1);
     if hc.nano_cpus < 0 || hc.nano_cpus > ncpu * 1_000_000_000 {
         return Err(ApiError::invalid(format!(
             "Range of CPUs is from 0.01 to {ncpu}.00, as there are only {ncpu} CPUs available"
@@ -173,15 +205,25 @@ pub const DEFAULT_RUNTIME: &str = "berth";
 /// Berth writes Docker's json-file log, or nothing (`none`).
 pub fn validate_log_driver(kind: &str) -> Result<(), ApiError> {
     const DOCKER_DRIVERS: &[&str] = &[
-        "local", "syslog", "journald", "gelf", "fluentd", "awslogs", "splunk", "etwlogs",
-        "gcplogs", "logentries",
+        "local",
+        "syslog",
+        "journald",
+        "gelf",
+        "fluentd",
+        "awslogs",
+        "splunk",
+        "etwlogs",
+        "gcplogs",
+        "logentries",
     ];
     match kind {
         "" | "json-file" | "none" => Ok(()),
-        k if DOCKER_DRIVERS.contains(&k) => {
-            Err(ApiError::invalid(format!("the {k} log driver is not supported by Berth yet")))
-        }
-        k => Err(ApiError::invalid(format!("logger: no log driver named '{k}' is registered"))),
+        k if DOCKER_DRIVERS.contains(&k) => Err(ApiError::invalid(format!(
+            "the {k} log driver is not supported by Berth yet"
+        ))),
+        k => Err(ApiError::invalid(format!(
+            "logger: no log driver named '{k}' is registered"
+        ))),
     }
 }
 
@@ -231,7 +273,11 @@ pub fn process_spec(config: &ContainerConfig, path: &str, args: &[String]) -> Pr
     ProcessSpec {
         args: argv,
         env: process_env(config, &config.hostname),
-        cwd: if config.working_dir.is_empty() { "/".into() } else { config.working_dir.clone() },
+        cwd: if config.working_dir.is_empty() {
+            "/".into()
+        } else {
+            config.working_dir.clone()
+        },
         user: config.user.clone(),
         tty: config.tty,
         open_stdin: config.open_stdin,
@@ -241,15 +287,39 @@ pub fn process_spec(config: &ContainerConfig, path: &str, args: &[String]) -> Pr
 }
 
 const SIGNALS: &[(&str, i32)] = &[
-    ("HUP", libc::SIGHUP), ("INT", libc::SIGINT), ("QUIT", libc::SIGQUIT), ("ILL", libc::SIGILL),
-    ("TRAP", libc::SIGTRAP), ("ABRT", libc::SIGABRT), ("IOT", libc::SIGIOT), ("BUS", libc::SIGBUS),
-    ("FPE", libc::SIGFPE), ("KILL", libc::SIGKILL), ("USR1", libc::SIGUSR1), ("SEGV", libc::SIGSEGV),
-    ("USR2", libc::SIGUSR2), ("PIPE", libc::SIGPIPE), ("ALRM", libc::SIGALRM), ("TERM", libc::SIGTERM),
-    ("STKFLT", libc::SIGSTKFLT), ("CHLD", libc::SIGCHLD), ("CONT", libc::SIGCONT),
-    ("STOP", libc::SIGSTOP), ("TSTP", libc::SIGTSTP), ("TTIN", libc::SIGTTIN), ("TTOU", libc::SIGTTOU),
-    ("URG", libc::SIGURG), ("XCPU", libc::SIGXCPU), ("XFSZ", libc::SIGXFSZ), ("VTALRM", libc::SIGVTALRM),
-    ("PROF", libc::SIGPROF), ("WINCH", libc::SIGWINCH), ("IO", libc::SIGIO), ("POLL", libc::SIGPOLL),
-    ("PWR", libc::SIGPWR), ("SYS", libc::SIGSYS),
+    ("HUP", libc::SIGHUP),
+    ("INT", libc::SIGINT),
+    ("QUIT", libc::SIGQUIT),
+    ("ILL", libc::SIGILL),
+    ("TRAP", libc::SIGTRAP),
+    ("ABRT", libc::SIGABRT),
+    ("IOT", libc::SIGIOT),
+    ("BUS", libc::SIGBUS),
+    ("FPE", libc::SIGFPE),
+    ("KILL", libc::SIGKILL),
+    ("USR1", libc::SIGUSR1),
+    ("SEGV", libc::SIGSEGV),
+    ("USR2", libc::SIGUSR2),
+    ("PIPE", libc::SIGPIPE),
+    ("ALRM", libc::SIGALRM),
+    ("TERM", libc::SIGTERM),
+    ("STKFLT", libc::SIGSTKFLT),
+    ("CHLD", libc::SIGCHLD),
+    ("CONT", libc::SIGCONT),
+    ("STOP", libc::SIGSTOP),
+    ("TSTP", libc::SIGTSTP),
+    ("TTIN", libc::SIGTTIN),
+    ("TTOU", libc::SIGTTOU),
+    ("URG", libc::SIGURG),
+    ("XCPU", libc::SIGXCPU),
+    ("XFSZ", libc::SIGXFSZ),
+    ("VTALRM", libc::SIGVTALRM),
+    ("PROF", libc::SIGPROF),
+    ("WINCH", libc::SIGWINCH),
+    ("IO", libc::SIGIO),
+    ("POLL", libc::SIGPOLL),
+    ("PWR", libc::SIGPWR),
+    ("SYS", libc::SIGSYS),
 ];
 
 /// Parses `TERM`, `SIGTERM`, `sigterm`, `15` or `RTMIN+3` (moby `signal.ParseSignal`).
@@ -269,7 +339,9 @@ pub fn parse_signal(s: &str) -> Result<i32, ApiError> {
     let rt = |base: i32, off: &str, sign: i32| -> Option<i32> {
         let o: i32 = if off.is_empty() { 0 } else { off.parse().ok()? };
         let n = base + sign * o;
-        (libc::SIGRTMIN()..=libc::SIGRTMAX()).contains(&n).then_some(n)
+        (libc::SIGRTMIN()..=libc::SIGRTMAX())
+            .contains(&n)
+            .then_some(n)
     };
     if let Some(off) = name.strip_prefix("RTMIN") {
         return rt(libc::SIGRTMIN(), off.trim_start_matches('+'), 1).ok_or_else(invalid);
@@ -290,7 +362,9 @@ mod tests {
 
     #[test]
     fn image_cmd_and_entrypoint_fill_in() {
-        let image = cfg(r#"{"Cmd":["sh"],"Entrypoint":["/init"],"Env":["PATH=/bin","A=1"],"WorkingDir":"/w","User":"nobody"}"#);
+        let image = cfg(
+            r#"{"Cmd":["sh"],"Entrypoint":["/init"],"Env":["PATH=/bin","A=1"],"WorkingDir":"/w","User":"nobody"}"#,
+        );
         let mut user = cfg(r#"{"Image":"x","Env":["A=2","B=3"]}"#);
         merge_image_config(&mut user, &image);
         assert_eq!(user.cmd, Some(vec!["sh".to_string()]));
@@ -307,7 +381,10 @@ mod tests {
         let image = cfg(r#"{"Cmd":["sh"],"Entrypoint":["/init"]}"#);
         let mut user = cfg(r#"{"Cmd":["echo","hi"]}"#);
         merge_image_config(&mut user, &image);
-        assert_eq!(entrypoint_and_args(&user).unwrap(), ("/init".into(), vec!["echo".into(), "hi".into()]));
+        assert_eq!(
+            entrypoint_and_args(&user).unwrap(),
+            ("/init".into(), vec!["echo".into(), "hi".into()])
+        );
     }
 
     #[test]
@@ -326,14 +403,20 @@ mod tests {
         assert_eq!(entrypoint_and_args(&user).unwrap(), ("echo".into(), vec![]));
         let mut nothing = cfg(r#"{"Entrypoint":[""]}"#);
         merge_image_config(&mut nothing, &image);
-        assert_eq!(entrypoint_and_args(&nothing).unwrap_err().message, "No command specified");
+        assert_eq!(
+            entrypoint_and_args(&nothing).unwrap_err().message,
+            "No command specified"
+        );
     }
 
     #[test]
     fn process_env_has_docker_defaults() {
         let c = cfg(r#"{"Env":["FOO=1"],"Tty":true}"#);
         let env = process_env(&c, "abc");
-        assert_eq!(env, vec![DEFAULT_PATH, "HOSTNAME=abc", "TERM=xterm", "FOO=1"]);
+        assert_eq!(
+            env,
+            vec![DEFAULT_PATH, "HOSTNAME=abc", "TERM=xterm", "FOO=1"]
+        );
         let c = cfg(r#"{"Env":["PATH=/x"]}"#);
         assert_eq!(process_env(&c, "h")[0], "PATH=/x");
     }
@@ -345,35 +428,69 @@ mod tests {
         assert_eq!(parse_signal("sigusr1").unwrap(), libc::SIGUSR1);
         assert_eq!(parse_signal("2").unwrap(), 2);
         assert_eq!(parse_signal("RTMIN+1").unwrap(), libc::SIGRTMIN() + 1);
-        assert_eq!(parse_signal("NOPE").unwrap_err().message, "Invalid signal: NOPE");
+        assert_eq!(
+            parse_signal("NOPE").unwrap_err().message,
+            "Invalid signal: NOPE"
+        );
         assert!(parse_signal("0").is_err());
     }
 
     #[test]
     fn unsupported_host_settings_are_refused() {
         let c = ContainerConfig::default();
-        let hc: HostConfig = serde_json::from_str(r#"{"PortBindings":{"80/tcp":[{"HostPort":"8080"}]}}"#).unwrap();
-        assert!(validate_host_config(&hc, &c).is_ok());
-        let hc: HostConfig = serde_json::from_str(r#"{"PortBindings":{"80/tcp":[{"HostPort":"80x"}]}}"#).unwrap();
-        assert_eq!(validate_host_config(&hc, &c).unwrap_err().message, "invalid hostPort: 80x");
         let hc: HostConfig =
-            serde_json::from_str(r#"{"NetworkMode":"none","PortBindings":{"80/tcp":[{"HostPort":"80"}]}}"#).unwrap();
-        assert!(validate_host_config(&hc, &c).unwrap_err().message.contains("conflicting options"));
-        let hc: HostConfig = serde_json::from_str(r#"{"Binds":["/a:/b"],"Tmpfs":{"/t":""}}"#).unwrap();
+            serde_json::from_str(r#"{"PortBindings":{"80/tcp":[{"HostPort":"8080"}]}}"#).unwrap();
+        assert!(validate_host_config(&hc, &c).is_ok());
+        let hc: HostConfig =
+            serde_json::from_str(r#"{"PortBindings":{"80/tcp":[{"HostPort":"80x"}]}}"#).unwrap();
+        assert_eq!(
+            validate_host_config(&hc, &c).unwrap_err().message,
+            "invalid hostPort: 80x"
+        );
+        let hc: HostConfig = serde_json::from_str(
+            r#"{"NetworkMode":"none","PortBindings":{"80/tcp":[{"HostPort":"80"}]}}"#,
+        )
+        .unwrap();
+        assert!(validate_host_config(&hc, &c)
+            .unwrap_err()
+            .message
+            .contains("conflicting options"));
+        let hc: HostConfig =
+            serde_json::from_str(r#"{"Binds":["/a:/b"],"Tmpfs":{"/t":""}}"#).unwrap();
         assert!(validate_host_config(&hc, &c).is_ok());
         for mode in ["default", "bridge", "none", "host", ""] {
-            let hc = HostConfig { network_mode: mode.into(), ..Default::default() };
+            let hc = HostConfig {
+                network_mode: mode.into(),
+                ..Default::default()
+            };
             assert!(validate_host_config(&hc, &c).is_ok(), "{mode}");
         }
-        let hc: HostConfig = serde_json::from_str(r#"{"LogConfig":{"Type":"asdf","Config":{}}}"#).unwrap();
-        assert_eq!(validate_host_config(&hc, &c).unwrap_err().message, "logger: no log driver named 'asdf' is registered");
-        let hc: HostConfig = serde_json::from_str(r#"{"LogConfig":{"Type":"json-file"},"UTSMode":""}"#).unwrap();
+        let hc: HostConfig =
+            serde_json::from_str(r#"{"LogConfig":{"Type":"asdf","Config":{}}}"#).unwrap();
+        assert_eq!(
+            validate_host_config(&hc, &c).unwrap_err().message,
+            "logger: no log driver named 'asdf' is registered"
+        );
+        let hc: HostConfig =
+            serde_json::from_str(r#"{"LogConfig":{"Type":"json-file"},"UTSMode":""}"#).unwrap();
         assert!(validate_host_config(&hc, &c).is_ok());
         let hc: HostConfig = serde_json::from_str(r#"{"UTSMode":"host"}"#).unwrap();
         assert!(validate_host_config(&hc, &c).is_err());
-        let hc = HostConfig { runtime: "runc".into(), ..Default::default() };
-        assert_eq!(validate_host_config(&hc, &c).unwrap_err().message, "unknown or invalid runtime name: runc");
-        let hc = HostConfig { memory: 1024, ..Default::default() };
-        assert_eq!(validate_host_config(&hc, &c).unwrap_err().message, "Minimum memory limit allowed is 6MB");
+        let hc = HostConfig {
+            runtime: "runc".into(),
+            ..Default::default()
+        };
+        assert_eq!(
+            validate_host_config(&hc, &c).unwrap_err().message,
+            "unknown or invalid runtime name: runc"
+        );
+        let hc = HostConfig {
+            memory: 1024,
+            ..Default::default()
+        };
+        assert_eq!(
+            validate_host_config(&hc, &c).unwrap_err().message,
+            "Minimum memory limit allowed is 6MB"
+        );
     }
 }

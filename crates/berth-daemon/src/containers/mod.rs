@@ -33,8 +33,8 @@ pub mod shim;
 pub mod store;
 pub mod top;
 
-use std::collections::HashMap;
 use crate::fsutil::dir_size;
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -83,7 +83,12 @@ impl Entry {
             error: rec.state.error.clone(),
             ..Default::default()
         });
-        Entry { rec, pending: Vec::new(), events, starting: false }
+        Entry {
+            rec,
+            pending: Vec::new(),
+            events,
+            starting: false,
+        }
     }
 }
 
@@ -144,7 +149,9 @@ pub fn start_error_message(runtime_error: &str) -> String {
 
 /// Docker's exit code for a start failure message (127 not found, 126 not executable).
 pub fn start_exit_code(message: &str) -> i64 {
-    if message.contains("executable file not found") || message.contains("no such file or directory") {
+    if message.contains("executable file not found")
+        || message.contains("no such file or directory")
+    {
         127
     } else if message.contains("permission denied") {
         126
@@ -154,9 +161,10 @@ pub fn start_exit_code(message: &str) -> i64 {
 }
 
 fn parse_time(s: &str) -> Option<DateTime<Utc>> {
-    DateTime::parse_from_rfc3339(s).ok().map(|t| t.with_timezone(&Utc))
+    DateTime::parse_from_rfc3339(s)
+        .ok()
+        .map(|t| t.with_timezone(&Utc))
 }
-
 
 fn remove_dir_all_quiet(path: &Path) {
     match std::fs::remove_dir_all(path) {
@@ -189,7 +197,10 @@ impl ContainerService {
         }
         std::fs::create_dir_all(config.root.join("containers"))?;
         std::fs::create_dir_all(config.exec_root.join("containers"))?;
-        let volumes = Arc::new(crate::volumes::VolumeService::open(&config.root, store_db.clone())?);
+        let volumes = Arc::new(crate::volumes::VolumeService::open(
+            &config.root,
+            store_db.clone(),
+        )?);
         Ok(Arc::new(ContainerService {
             volumes,
             config,
@@ -221,7 +232,11 @@ impl ContainerService {
 
     pub fn counts(&self) -> ContainerCounts {
         let entries = self.lock();
-        let mut c = ContainerCounts { total: 0, running: 0, paused: 0 };
+        let mut c = ContainerCounts {
+            total: 0,
+            running: 0,
+            paused: 0,
+        };
         for e in entries.values() {
             c.total += 1;
             match e.rec.state.status {
@@ -238,7 +253,13 @@ impl ContainerService {
         let bare = image_id.strip_prefix("sha256:").unwrap_or(image_id);
         self.lock()
             .values()
-            .find(|e| e.rec.image_id.strip_prefix("sha256:").unwrap_or(&e.rec.image_id) == bare)
+            .find(|e| {
+                e.rec
+                    .image_id
+                    .strip_prefix("sha256:")
+                    .unwrap_or(&e.rec.image_id)
+                    == bare
+            })
             .map(|e| e.rec.id.clone())
     }
 
@@ -247,9 +268,13 @@ impl ContainerService {
     pub fn container_using_image_status(&self, image_id: &str) -> Option<(String, bool)> {
         let bare = image_id.strip_prefix("sha256:").unwrap_or(image_id);
         let entries = self.lock();
-        let users = entries
-            .values()
-            .filter(|e| e.rec.image_id.strip_prefix("sha256:").unwrap_or(&e.rec.image_id) == bare);
+        let users = entries.values().filter(|e| {
+            e.rec
+                .image_id
+                .strip_prefix("sha256:")
+                .unwrap_or(&e.rec.image_id)
+                == bare
+        });
         let mut found: Option<(String, bool)> = None;
         for e in users {
             let running = e.rec.state.status.is_running();
@@ -298,11 +323,16 @@ impl ContainerService {
             None => None,
         };
         if config.image.is_empty() {
-            return Err(ApiError::invalid("config cannot be empty in order to create a container"));
+            return Err(ApiError::invalid(
+                "config cannot be empty in order to create a container",
+            ));
         }
         let image = self.images.resolve(&config.image).map_err(|e| {
             if e.kind() == ErrorKind::NotFound {
-                ApiError::not_found(format!("No such image: {}", familiar_reference(&config.image)))
+                ApiError::not_found(format!(
+                    "No such image: {}",
+                    familiar_reference(&config.image)
+                ))
             } else {
                 ApiError::from(e)
             }
@@ -339,8 +369,11 @@ impl ContainerService {
         }
         let dir = self.container_dir(&id);
         // The `none` driver: no log file (the shim writes none for an empty path).
-        let log_path =
-            if hc.log_config.kind == "none" { PathBuf::new() } else { dir.join(format!("{id}-json.log")) };
+        let log_path = if hc.log_config.kind == "none" {
+            PathBuf::new()
+        } else {
+            dir.join(format!("{id}-json.log"))
+        };
         let mut rec = ContainerRecord {
             id: id.clone(),
             name: String::new(),
@@ -363,7 +396,9 @@ impl ContainerService {
         if let Err(e) = made {
             remove_dir_all_quiet(&dir);
             self.drop_anonymous_volumes(&rec.mount_points);
-            return Err(ApiError::internal(format!("creating container directory: {e}")));
+            return Err(ApiError::internal(format!(
+                "creating container directory: {e}"
+            )));
         }
         let mut entries = self.lock();
         let name = match requested {
@@ -398,7 +433,10 @@ impl ContainerService {
             return Err(e);
         }
         entries.insert(id.clone(), Entry::new(rec));
-        Ok(IdResponse { id, warnings: Vec::new() })
+        Ok(IdResponse {
+            id,
+            warnings: Vec::new(),
+        })
     }
 
     // ---------------------------------------------------------------- start
@@ -408,8 +446,11 @@ impl ContainerService {
         let dir = self.container_dir(&rec.id);
         let state = self.state_dir(&rec.id);
         let hc = &rec.host_config;
-        let cgroup_parent =
-            if hc.cgroup_parent.is_empty() { self.config.cgroup_parent.clone() } else { hc.cgroup_parent.clone() };
+        let cgroup_parent = if hc.cgroup_parent.is_empty() {
+            self.config.cgroup_parent.clone()
+        } else {
+            hc.cgroup_parent.clone()
+        };
         Ok(ContainerSpec {
             id: rec.id.clone(),
             lower_dirs,
@@ -428,7 +469,11 @@ impl ContainerService {
             cgroup_parent,
             network: merge::network_mode(hc),
             shm_size: hc.shm_size.max(0) as u64,
-            sysctls: hc.sysctls.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+            sysctls: hc
+                .sysctls
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
             log_path: rec.log_path.clone(),
         })
     }
@@ -438,19 +483,33 @@ impl ContainerService {
         let (rec, pending) = {
             let mut entries = self.lock();
             let id = resolve_in(&entries, name_or_id)?;
-            let entry = entries.get_mut(&id).ok_or_else(|| ApiError::not_found(format!("No such container: {id}")))?;
+            let entry = entries
+                .get_mut(&id)
+                .ok_or_else(|| ApiError::not_found(format!("No such container: {id}")))?;
             match entry.rec.state.status {
-                Status::Running => return Err(ApiError::new(ErrorKind::NotModified, "Container already started")),
+                Status::Running => {
+                    return Err(ApiError::new(
+                        ErrorKind::NotModified,
+                        "Container already started",
+                    ))
+                }
                 Status::Paused => {
-                    return Err(ApiError::conflict("cannot start a paused container, try unpause instead"))
+                    return Err(ApiError::conflict(
+                        "cannot start a paused container, try unpause instead",
+                    ))
                 }
                 Status::Removing | Status::Dead => {
-                    return Err(ApiError::conflict("container is marked for removal and cannot be started"))
+                    return Err(ApiError::conflict(
+                        "container is marked for removal and cannot be started",
+                    ))
                 }
                 _ => {}
             }
             if entry.starting {
-                return Err(ApiError::new(ErrorKind::NotModified, "Container already started"));
+                return Err(ApiError::new(
+                    ErrorKind::NotModified,
+                    "Container already started",
+                ));
             }
             entry.starting = true;
             (entry.rec.clone(), std::mem::take(&mut entry.pending))
@@ -521,7 +580,10 @@ impl ContainerService {
     ) -> Result<(i64, tokio::net::UnixStream), (ApiError, i64)> {
         self.acquire_volumes(rec).map_err(|e| (e, 128))?;
         let mut spec = self.build_spec(rec).map_err(|e| (e, 128))?;
-        let attached = self.net.attach(rec, |name| self.get(name)).map_err(|e| (e, 128))?;
+        let attached = self
+            .net
+            .attach(rec, |name| self.get(name))
+            .map_err(|e| (e, 128))?;
         spec.network = attached.network;
         // The generated /etc files give way to the user's mounts on them or on a parent
         // (a volume on /etc must not get mount points written into it).
@@ -531,7 +593,11 @@ impl ContainerService {
                 dest == d || dest.starts_with(&format!("{d}/"))
             })
         };
-        let own: Vec<_> = attached.mounts.into_iter().filter(|m| !covered(&m.destination)).collect();
+        let own: Vec<_> = attached
+            .mounts
+            .into_iter()
+            .filter(|m| !covered(&m.destination))
+            .collect();
         spec.mounts.extend(own);
         spec.process.env.extend(attached.env);
         let result = self.launch_with(rec, pending, spec).await;
@@ -555,14 +621,20 @@ impl ContainerService {
         });
         if let Err(e) = write {
             remove_dir_all_quiet(&state);
-            return Err((ApiError::internal(format!("writing the container spec: {e}")), 128));
+            return Err((
+                ApiError::internal(format!("writing the container spec: {e}")),
+                128,
+            ));
         }
         let pid = match shim::spawn(&state).await {
             Ok(pid) => pid,
             Err(msg) => {
                 remove_dir_all_quiet(&state);
                 let code = start_exit_code(&msg);
-                return Err((ApiError::new(start_error_kind(code), start_error_message(&msg)), code));
+                return Err((
+                    ApiError::new(start_error_kind(code), start_error_message(&msg)),
+                    code,
+                ));
             }
         };
         let fail = |state: PathBuf, msg: String, code: i64| async move {
@@ -576,7 +648,11 @@ impl ContainerService {
             Err(e) => return fail(state, format!("connecting to the shim: {e}"), 128).await,
         };
         for p in pending {
-            let req = Request::Attach { stdin: p.opts.stdin, stdout: p.opts.stdout, stderr: p.opts.stderr };
+            let req = Request::Attach {
+                stdin: p.opts.stdin,
+                stdout: p.opts.stdout,
+                stderr: p.opts.stderr,
+            };
             match shim::connect(&state, &req).await {
                 Ok(conn) => {
                     tokio::spawn(attach::relay(p.upgrade, conn, p.opts, p.replay));
@@ -587,7 +663,11 @@ impl ContainerService {
         match shim::start(&state).await {
             Ok(reply) if reply.error.is_empty() => Ok((pid, wait_conn)),
             Ok(reply) => {
-                let code = if reply.exit_code > 0 { reply.exit_code } else { start_exit_code(&reply.error) };
+                let code = if reply.exit_code > 0 {
+                    reply.exit_code
+                } else {
+                    start_exit_code(&reply.error)
+                };
                 drop(wait_conn);
                 fail(state, start_error_message(&reply.error), code).await
             }
@@ -630,7 +710,9 @@ impl ContainerService {
         self.release_volumes(id);
         let auto_remove = {
             let mut entries = self.lock();
-            let Some(entry) = entries.get_mut(id) else { return };
+            let Some(entry) = entries.get_mut(id) else {
+                return;
+            };
             let st = &mut entry.rec.state;
             st.status = Status::Exited;
             st.pid = 0;
@@ -661,7 +743,13 @@ impl ContainerService {
         let candidates: Vec<(String, Status, bool)> = self
             .lock()
             .values()
-            .map(|e| (e.rec.id.clone(), e.rec.state.status, e.rec.host_config.auto_remove))
+            .map(|e| {
+                (
+                    e.rec.id.clone(),
+                    e.rec.state.status,
+                    e.rec.host_config.auto_remove,
+                )
+            })
             .collect();
         for (id, status, auto_remove) in candidates {
             let state = self.state_dir(&id);
@@ -696,8 +784,11 @@ impl ContainerService {
                 }
             }
         }
-        let (running, stopped): (Vec<ContainerRecord>, Vec<ContainerRecord>) =
-            self.lock().values().map(|e| e.rec.clone()).partition(|r| r.state.status.is_running());
+        let (running, stopped): (Vec<ContainerRecord>, Vec<ContainerRecord>) = self
+            .lock()
+            .values()
+            .map(|e| e.rec.clone())
+            .partition(|r| r.state.status.is_running());
         let stopped: Vec<String> = stopped.into_iter().map(|r| r.id).collect();
         self.net.restore(&running, &stopped);
     }
@@ -711,14 +802,18 @@ impl ContainerService {
                 ApiError::internal(format!("Cannot kill container: {id}: {e}"))
             } else {
                 // The shim is gone: the container exited and its monitor is catching up.
-                ApiError::conflict(format!("Cannot kill container: {id}: Container {id} is not running"))
+                ApiError::conflict(format!(
+                    "Cannot kill container: {id}: Container {id} is not running"
+                ))
             }
         })
     }
 
     /// Waits until the container is not running; false on timeout.
     async fn wait_stopped(&self, id: &str, timeout: Option<Duration>) -> bool {
-        let Ok(mut rx) = self.subscribe(id) else { return true };
+        let Ok(mut rx) = self.subscribe(id) else {
+            return true;
+        };
         let stopped = async {
             loop {
                 if !rx.borrow_and_update().running {
@@ -739,13 +834,24 @@ impl ContainerService {
     }
 
     /// `POST /containers/{id}/stop`.
-    pub async fn stop(&self, name_or_id: &str, t: Option<i64>, signal: Option<&str>) -> ApiResult<()> {
+    pub async fn stop(
+        &self,
+        name_or_id: &str,
+        t: Option<i64>,
+        signal: Option<&str>,
+    ) -> ApiResult<()> {
         let id = self.resolve(name_or_id)?;
         let rec = self.record(&id)?;
         if !rec.state.status.is_running() {
-            return Err(ApiError::new(ErrorKind::NotModified, "Container already stopped"));
+            return Err(ApiError::new(
+                ErrorKind::NotModified,
+                "Container already stopped",
+            ));
         }
-        let sig = match signal.filter(|s| !s.is_empty()).or(rec.config.stop_signal.as_deref()) {
+        let sig = match signal
+            .filter(|s| !s.is_empty())
+            .or(rec.config.stop_signal.as_deref())
+        {
             Some(s) => merge::parse_signal(s)?,
             None => libc::SIGTERM,
         };
@@ -795,7 +901,12 @@ impl ContainerService {
     }
 
     /// `POST /containers/{id}/restart`.
-    pub async fn restart(self: &Arc<Self>, name_or_id: &str, t: Option<i64>, signal: Option<&str>) -> ApiResult<()> {
+    pub async fn restart(
+        self: &Arc<Self>,
+        name_or_id: &str,
+        t: Option<i64>,
+        signal: Option<&str>,
+    ) -> ApiResult<()> {
         let id = self.resolve(name_or_id)?;
         match self.stop(&id, t, signal).await {
             Ok(()) => {}
@@ -829,7 +940,10 @@ impl ContainerService {
                         rec.state.status.as_str()
                     )
                 };
-                return Err(ApiError::conflict(format!("cannot remove container \"{}\": {why}", rec.name)));
+                return Err(ApiError::conflict(format!(
+                    "cannot remove container \"{}\": {why}",
+                    rec.name
+                )));
             }
             self.signal_running(&id, libc::SIGKILL).await.ok();
             if rec.state.status == Status::Paused {
@@ -883,11 +997,18 @@ impl ContainerService {
         let victims: Vec<String> = self
             .lock()
             .values()
-            .filter(|e| matches!(e.rec.state.status, Status::Exited | Status::Created | Status::Dead) && !e.starting)
+            .filter(|e| {
+                matches!(
+                    e.rec.state.status,
+                    Status::Exited | Status::Created | Status::Dead
+                ) && !e.starting
+            })
             .filter(|e| until.is_none_or(|u| e.rec.created < u))
             .filter(|e| {
-                f.get("label").is_none_or(|ls| ls.iter().all(|l| label_matches(&e.rec, l)))
-                    && f.get("label!").is_none_or(|ls| !ls.iter().any(|l| label_matches(&e.rec, l)))
+                f.get("label")
+                    .is_none_or(|ls| ls.iter().all(|l| label_matches(&e.rec, l)))
+                    && f.get("label!")
+                        .is_none_or(|ls| !ls.iter().any(|l| label_matches(&e.rec, l)))
             })
             .map(|e| e.rec.id.clone())
             .collect();
@@ -910,7 +1031,9 @@ impl ContainerService {
         let mut entries = self.lock();
         let id = resolve_in(&entries, name_or_id)?;
         if entries[&id].rec.name == new {
-            return Err(ApiError::invalid("Renaming a container with the same name as its current name"));
+            return Err(ApiError::invalid(
+                "Renaming a container with the same name as its current name",
+            ));
         }
         if let Some(other) = entries.values().find(|e| e.rec.name == new) {
             return Err(ApiError::conflict(format!(
@@ -918,7 +1041,9 @@ impl ContainerService {
                 other.rec.id
             )));
         }
-        let entry = entries.get_mut(&id).ok_or_else(|| ApiError::not_found(format!("No such container: {id}")))?;
+        let entry = entries
+            .get_mut(&id)
+            .ok_or_else(|| ApiError::not_found(format!("No such container: {id}")))?;
         let old = std::mem::replace(&mut entry.rec.name, new);
         if let Err(e) = self.store.put(&entry.rec) {
             entry.rec.name = old;
@@ -940,17 +1065,30 @@ impl ContainerService {
         let rec = self.record(&id)?;
         match (rec.state.status, pause) {
             (Status::Running, true) | (Status::Paused, false) => {}
-            (Status::Paused, true) => return Err(ApiError::conflict(format!("Container {id} is already paused"))),
-            (Status::Running, false) => return Err(ApiError::conflict(format!("Container {id} is not paused"))),
+            (Status::Paused, true) => {
+                return Err(ApiError::conflict(format!(
+                    "Container {id} is already paused"
+                )))
+            }
+            (Status::Running, false) => {
+                return Err(ApiError::conflict(format!("Container {id} is not paused")))
+            }
             _ => return Err(ApiError::conflict(format!("Container {id} is not running"))),
         }
         self.set_frozen(&id, pause).await.map_err(|e| {
-            ApiError::internal(format!("Cannot {} container {id}: {e}", if pause { "pause" } else { "unpause" }))
+            ApiError::internal(format!(
+                "Cannot {} container {id}: {e}",
+                if pause { "pause" } else { "unpause" }
+            ))
         })?;
         let mut entries = self.lock();
         if let Some(entry) = entries.get_mut(&id) {
             if entry.rec.state.status.is_running() {
-                entry.rec.state.status = if pause { Status::Paused } else { Status::Running };
+                entry.rec.state.status = if pause {
+                    Status::Paused
+                } else {
+                    Status::Running
+                };
                 self.store.put(&entry.rec)?;
             }
         }
@@ -963,7 +1101,10 @@ impl ContainerService {
     pub fn top(&self, name_or_id: &str, ps_args: &str) -> ApiResult<berth_api::TopResponse> {
         let rec = self.get(name_or_id)?;
         if !rec.state.status.is_running() {
-            return Err(ApiError::conflict(format!("Container {} is not running", rec.id)));
+            return Err(ApiError::conflict(format!(
+                "Container {} is not running",
+                rec.id
+            )));
         }
         let pids = top::container_pids(rec.state.pid);
         let ps_args = ps_args.trim();
@@ -981,7 +1122,10 @@ impl ContainerService {
     pub async fn resize(&self, name_or_id: &str, h: u16, w: u16) -> ApiResult<()> {
         let rec = self.get(name_or_id)?;
         if !rec.state.status.is_running() {
-            return Err(ApiError::conflict(format!("Container {} is not running", rec.id)));
+            return Err(ApiError::conflict(format!(
+                "Container {} is not running",
+                rec.id
+            )));
         }
         shim::resize(&self.state_dir(&rec.id), h, w)
             .await
@@ -1008,7 +1152,11 @@ impl ContainerService {
                 if done {
                     // Docker reports the state's error to not-running/next-exit waiters;
                     // `removed` waiters only learn about a failed removal.
-                    let error = if condition == WaitCondition::Removed { String::new() } else { ev.error };
+                    let error = if condition == WaitCondition::Removed {
+                        String::new()
+                    } else {
+                        ev.error
+                    };
                     return (ev.exit_code, error);
                 }
                 if rx.changed().await.is_err() {
@@ -1033,10 +1181,16 @@ impl ContainerService {
         let id = {
             let mut entries = self.lock();
             let id = resolve_in(&entries, name_or_id)?;
-            let entry = entries.get_mut(&id).ok_or_else(|| ApiError::not_found(format!("No such container: {id}")))?;
+            let entry = entries
+                .get_mut(&id)
+                .ok_or_else(|| ApiError::not_found(format!("No such container: {id}")))?;
             match entry.rec.state.status {
                 Status::Created | Status::Exited if !entry.starting => {
-                    entry.pending.push(PendingAttach { opts, upgrade, replay });
+                    entry.pending.push(PendingAttach {
+                        opts,
+                        upgrade,
+                        replay,
+                    });
                     return Ok(());
                 }
                 Status::Paused => {
@@ -1045,7 +1199,11 @@ impl ContainerService {
                     )))
                 }
                 Status::Running | Status::Created | Status::Exited => id,
-                _ => return Err(ApiError::conflict("You cannot attach to a stopped container, start it first")),
+                _ => {
+                    return Err(ApiError::conflict(
+                        "You cannot attach to a stopped container, start it first",
+                    ))
+                }
             }
         };
         // A start in progress has taken the pending list already: wait for it.
@@ -1062,18 +1220,33 @@ impl ContainerService {
             }
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
-        let req = Request::Attach { stdin: opts.stdin, stdout: opts.stdout, stderr: opts.stderr };
+        let req = Request::Attach {
+            stdin: opts.stdin,
+            stdout: opts.stdout,
+            stderr: opts.stderr,
+        };
         let conn = shim::connect(&self.state_dir(&id), &req)
             .await
-            .map_err(|_| ApiError::conflict("You cannot attach to a stopped container, start it first"))?;
+            .map_err(|_| {
+                ApiError::conflict("You cannot attach to a stopped container, start it first")
+            })?;
         tokio::spawn(attach::relay(upgrade, conn, opts, replay));
         Ok(())
     }
 
     /// The recorded output of a container, encoded for an attach stream (`logs=1`).
-    pub fn log_snapshot(&self, rec: &ContainerRecord, stdout: bool, stderr: bool) -> Vec<bytes::Bytes> {
+    pub fn log_snapshot(
+        &self,
+        rec: &ContainerRecord,
+        stdout: bool,
+        stderr: bool,
+    ) -> Vec<bytes::Bytes> {
         let text = std::fs::read_to_string(&rec.log_path).unwrap_or_default();
-        let opts = logs::LogOptions { stdout, stderr, ..Default::default() };
+        let opts = logs::LogOptions {
+            stdout,
+            stderr,
+            ..Default::default()
+        };
         logs::select(logs::parse_lines(&text), &opts)
             .iter()
             .map(|l| logs::encode(l, false, rec.config.tty))
@@ -1081,12 +1254,22 @@ impl ContainerService {
     }
 
     /// A plain (not hijacked) attach: output only, as a byte stream.
-    pub async fn attach_output(&self, name_or_id: &str, opts: AttachOptions) -> ApiResult<tokio::io::DuplexStream> {
+    pub async fn attach_output(
+        &self,
+        name_or_id: &str,
+        opts: AttachOptions,
+    ) -> ApiResult<tokio::io::DuplexStream> {
         let rec = self.get(name_or_id)?;
         if !rec.state.status.is_running() {
-            return Err(ApiError::conflict("You cannot attach to a stopped container, start it first"));
+            return Err(ApiError::conflict(
+                "You cannot attach to a stopped container, start it first",
+            ));
         }
-        let req = Request::Attach { stdin: false, stdout: opts.stdout, stderr: opts.stderr };
+        let req = Request::Attach {
+            stdin: false,
+            stdout: opts.stdout,
+            stderr: opts.stderr,
+        };
         let conn = shim::connect(&self.state_dir(&rec.id), &req)
             .await
             .map_err(|e| ApiError::internal(format!("attaching: {e}")))?;
@@ -1100,13 +1283,21 @@ impl ContainerService {
     // ---------------------------------------------------------------- logs
 
     /// `GET /containers/{id}/logs`: a channel of encoded chunks.
-    pub fn logs(&self, name_or_id: &str, opts: logs::LogOptions) -> ApiResult<(bool, tokio::sync::mpsc::Receiver<bytes::Bytes>)> {
+    pub fn logs(
+        &self,
+        name_or_id: &str,
+        opts: logs::LogOptions,
+    ) -> ApiResult<(bool, tokio::sync::mpsc::Receiver<bytes::Bytes>)> {
         let rec = self.get(name_or_id)?;
         if !opts.stdout && !opts.stderr {
-            return Err(ApiError::invalid("Bad parameters: you must choose at least one stream"));
+            return Err(ApiError::invalid(
+                "Bad parameters: you must choose at least one stream",
+            ));
         }
         if rec.log_path.as_os_str().is_empty() {
-            return Err(ApiError::invalid("configured logging driver does not support reading"));
+            return Err(ApiError::invalid(
+                "configured logging driver does not support reading",
+            ));
         }
         let tty = rec.config.tty;
         let mut rx_events = self.subscribe(&rec.id)?;
@@ -1127,7 +1318,11 @@ impl ContainerService {
                     got = f.read_to_end(&mut buf).await.unwrap_or(0);
                     pending.extend_from_slice(&buf);
                 }
-                let complete = pending.iter().rposition(|b| *b == b'\n').map(|i| i + 1).unwrap_or(0);
+                let complete = pending
+                    .iter()
+                    .rposition(|b| *b == b'\n')
+                    .map(|i| i + 1)
+                    .unwrap_or(0);
                 let text: Vec<u8> = pending.drain(..complete).collect();
                 let lines = logs::parse_lines(&String::from_utf8_lossy(&text));
                 let selected = if first {
@@ -1137,7 +1332,11 @@ impl ContainerService {
                 };
                 first = false;
                 for line in selected {
-                    if tx.send(logs::encode(&line, opts.timestamps, tty)).await.is_err() {
+                    if tx
+                        .send(logs::encode(&line, opts.timestamps, tty))
+                        .await
+                        .is_err()
+                    {
                         return;
                     }
                 }
@@ -1153,7 +1352,8 @@ impl ContainerService {
                         // One last read happened above after the exit: done.
                         return;
                     }
-                    let _ = tokio::time::timeout(Duration::from_millis(100), rx_events.changed()).await;
+                    let _ =
+                        tokio::time::timeout(Duration::from_millis(100), rx_events.changed()).await;
                     if tx.is_closed() {
                         return;
                     }
@@ -1180,7 +1380,9 @@ impl ContainerService {
             labels: rec.config.labels.clone(),
             state: rec.state.status.as_str().to_string(),
             status: rec.status_string(now),
-            host_config: SummaryHostConfig { network_mode: rec.host_config.network_mode.clone() },
+            host_config: SummaryHostConfig {
+                network_mode: rec.host_config.network_mode.clone(),
+            },
             network_settings: serde_json::json!({ "Networks": {} }),
             mounts: self.api_mounts(rec),
         }
@@ -1215,10 +1417,19 @@ impl ContainerService {
                 ancestors.push(img.id);
             }
         }
-        let ctx = filters::Context { before, since, ancestors };
+        let ctx = filters::Context {
+            before,
+            since,
+            ancestors,
+        };
         let mut out: Vec<&ContainerRecord> = records
             .iter()
-            .filter(|r| opts.all || opts.limit > 0 || opts.filters.contains_key("status") || r.state.status.is_running())
+            .filter(|r| {
+                opts.all
+                    || opts.limit > 0
+                    || opts.filters.contains_key("status")
+                    || r.state.status.is_running()
+            })
             .filter(|r| filters::matches(&opts.filters, &ctx, r))
             .collect();
         out.sort_by_key(|r| std::cmp::Reverse(r.created));
@@ -1226,7 +1437,10 @@ impl ContainerService {
             out.truncate(opts.limit as usize);
         }
         let now = Utc::now();
-        Ok(out.into_iter().map(|r| self.summary(r, opts.size, now)).collect())
+        Ok(out
+            .into_iter()
+            .map(|r| self.summary(r, opts.size, now))
+            .collect())
     }
 
     /// `GET /containers/{id}/json`.
@@ -1237,13 +1451,26 @@ impl ContainerService {
         let lower = self
             .images
             .layer_dirs(&rec.image_id)
-            .map(|d| d.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(":"))
+            .map(|d| {
+                d.iter()
+                    .map(|p| p.display().to_string())
+                    .collect::<Vec<_>>()
+                    .join(":")
+            })
             .unwrap_or_default();
-        let mut gd = GraphDriver { name: "overlay2".into(), ..Default::default() };
+        let mut gd = GraphDriver {
+            name: "overlay2".into(),
+            ..Default::default()
+        };
         gd.data.insert("LowerDir".into(), lower);
-        gd.data.insert("MergedDir".into(), self.state_dir(&rec.id).join("rootfs").display().to_string());
-        gd.data.insert("UpperDir".into(), dir.join("upper").display().to_string());
-        gd.data.insert("WorkDir".into(), dir.join("work").display().to_string());
+        gd.data.insert(
+            "MergedDir".into(),
+            self.state_dir(&rec.id).join("rootfs").display().to_string(),
+        );
+        gd.data
+            .insert("UpperDir".into(), dir.join("upper").display().to_string());
+        gd.data
+            .insert("WorkDir".into(), dir.join("work").display().to_string());
         Ok(ContainerInspect {
             id: rec.id.clone(),
             created: record::rfc3339_nanos(&rec.created),
@@ -1262,7 +1489,11 @@ impl ContainerService {
             mount_label: String::new(),
             process_label: String::new(),
             app_armor_profile: String::new(),
-            exec_ids: if rec.exec_ids.is_empty() { None } else { Some(rec.exec_ids.clone()) },
+            exec_ids: if rec.exec_ids.is_empty() {
+                None
+            } else {
+                Some(rec.exec_ids.clone())
+            },
             host_config: rec.host_config.clone(),
             graph_driver: gd,
             size_rw,
@@ -1292,7 +1523,8 @@ fn parse_until(v: &str) -> ApiResult<DateTime<Utc>> {
     if let Some(t) = parse_time(v) {
         return Ok(t);
     }
-    logs::parse_unix_time(v)?.ok_or_else(|| ApiError::invalid(format!("invalid filter 'until={v}'")))
+    logs::parse_unix_time(v)?
+        .ok_or_else(|| ApiError::invalid(format!("invalid filter 'until={v}'")))
 }
 
 /// `busybox` → `busybox:latest` for Docker's `No such image` message.
@@ -1312,7 +1544,11 @@ fn resolve_in(entries: &HashMap<String, Entry>, name_or_id: &str) -> ApiResult<S
     if entries.contains_key(name_or_id) {
         return Ok(name_or_id.to_string());
     }
-    let as_name = if name_or_id.starts_with('/') { name_or_id.to_string() } else { format!("/{name_or_id}") };
+    let as_name = if name_or_id.starts_with('/') {
+        name_or_id.to_string()
+    } else {
+        format!("/{name_or_id}")
+    };
     if let Some(e) = entries.values().find(|e| e.rec.name == as_name) {
         return Ok(e.rec.id.clone());
     }
@@ -1322,7 +1558,9 @@ fn resolve_in(entries: &HashMap<String, Entry>, name_or_id: &str) -> ApiResult<S
         (Some(_), Some(_)) => Err(ApiError::invalid(format!(
             "multiple IDs found with provided prefix: {name_or_id}"
         ))),
-        _ => Err(ApiError::not_found(format!("No such container: {name_or_id}"))),
+        _ => Err(ApiError::not_found(format!(
+            "No such container: {name_or_id}"
+        ))),
     }
 }
 
@@ -1355,7 +1593,11 @@ mod tests {
     fn entries(ids: &[(&str, &str)]) -> HashMap<String, Entry> {
         ids.iter()
             .map(|(id, name)| {
-                let rec = ContainerRecord { id: id.to_string(), name: format!("/{name}"), ..Default::default() };
+                let rec = ContainerRecord {
+                    id: id.to_string(),
+                    name: format!("/{name}"),
+                    ..Default::default()
+                };
                 (id.to_string(), Entry::new(rec))
             })
             .collect()
@@ -1395,7 +1637,11 @@ mod tests {
     }
 
     fn add(svc: &ContainerService, id: &str, status: Status) {
-        let mut rec = ContainerRecord { id: id.into(), name: format!("/n{id}"), ..Default::default() };
+        let mut rec = ContainerRecord {
+            id: id.into(),
+            name: format!("/n{id}"),
+            ..Default::default()
+        };
         rec.state.status = status;
         svc.lock().insert(id.into(), Entry::new(rec));
     }
@@ -1422,13 +1668,20 @@ mod tests {
         let removed = tokio::spawn(svc.wait(&id, WaitCondition::Removed).unwrap());
         tokio::task::yield_now().await;
         assert!(!next.is_finished());
-        svc.lock().get_mut(&id).unwrap().events.send_modify(|ev| ev.running = true);
+        svc.lock()
+            .get_mut(&id)
+            .unwrap()
+            .events
+            .send_modify(|ev| ev.running = true);
         exit(&svc, &id, 5);
         assert_eq!(next.await.unwrap().0, 5);
         assert!(!removed.is_finished());
         svc.remove_container(&id);
         assert_eq!(removed.await.unwrap(), (5, String::new()));
-        assert_eq!(svc.wait(&id, WaitCondition::Removed).err().unwrap().kind, ErrorKind::NotFound);
+        assert_eq!(
+            svc.wait(&id, WaitCondition::Removed).err().unwrap().kind,
+            ErrorKind::NotFound
+        );
     }
 
     #[tokio::test]
@@ -1438,15 +1691,40 @@ mod tests {
         let id = "d".repeat(64);
         add(&svc, &id, Status::Exited);
         let e = svc.kill(&id, None).await.unwrap_err();
-        assert_eq!(e.message, format!("Cannot kill container: {id}: Container {id} is not running"));
+        assert_eq!(
+            e.message,
+            format!("Cannot kill container: {id}: Container {id} is not running")
+        );
         assert_eq!(e.kind, ErrorKind::Conflict);
-        assert_eq!(svc.stop(&id, None, None).await.unwrap_err().kind, ErrorKind::NotModified);
-        assert_eq!(svc.pause(&id, true).await.unwrap_err().message, format!("Container {id} is not running"));
-        assert_eq!(svc.exec_create(&id, Default::default()).unwrap_err().message, format!("Container {id} is not running"));
-        assert!(svc.kill(&id, Some("NOPE")).await.unwrap_err().message.contains("Invalid signal: NOPE"));
+        assert_eq!(
+            svc.stop(&id, None, None).await.unwrap_err().kind,
+            ErrorKind::NotModified
+        );
+        assert_eq!(
+            svc.pause(&id, true).await.unwrap_err().message,
+            format!("Container {id} is not running")
+        );
+        assert_eq!(
+            svc.exec_create(&id, Default::default())
+                .unwrap_err()
+                .message,
+            format!("Container {id} is not running")
+        );
+        assert!(svc
+            .kill(&id, Some("NOPE"))
+            .await
+            .unwrap_err()
+            .message
+            .contains("Invalid signal: NOPE"));
         add(&svc, &"e".repeat(64), Status::Created);
-        let e = svc.rename(&id, &format!("n{}", "e".repeat(64))).unwrap_err();
-        assert!(e.message.starts_with("Conflict. The container name"), "{}", e.message);
+        let e = svc
+            .rename(&id, &format!("n{}", "e".repeat(64)))
+            .unwrap_err();
+        assert!(
+            e.message.starts_with("Conflict. The container name"),
+            "{}",
+            e.message
+        );
         svc.rename(&id, "fresh").unwrap();
         assert_eq!(svc.resolve("fresh").unwrap(), id);
         let (deleted, _) = svc.prune(&Default::default()).unwrap();
@@ -1458,13 +1736,19 @@ mod tests {
     fn familiar_references() {
         assert_eq!(familiar_reference("busybox"), "busybox:latest");
         assert_eq!(familiar_reference("busybox:1"), "busybox:1");
-        assert_eq!(familiar_reference("localhost:5000/app"), "localhost:5000/app:latest");
+        assert_eq!(
+            familiar_reference("localhost:5000/app"),
+            "localhost:5000/app:latest"
+        );
         assert_eq!(familiar_reference("a@sha256:00"), "a@sha256:00");
     }
 
     #[test]
     fn start_errors_map_to_docker_codes() {
-        assert_eq!(start_exit_code("exec: \"nosuch\": executable file not found in $PATH"), 127);
+        assert_eq!(
+            start_exit_code("exec: \"nosuch\": executable file not found in $PATH"),
+            127
+        );
         assert_eq!(start_exit_code("exec: \"/etc\": permission denied"), 126);
         assert_eq!(start_error_kind(127), ErrorKind::InvalidArgument);
         assert!(start_error_message("exec: \"x\": executable file not found in $PATH")

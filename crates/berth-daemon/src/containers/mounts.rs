@@ -61,7 +61,9 @@ pub struct Parsed {
     pub create_source: bool,
 }
 
-const PROPAGATIONS: &[&str] = &["shared", "rshared", "slave", "rslave", "private", "rprivate"];
+const PROPAGATIONS: &[&str] = &[
+    "shared", "rshared", "slave", "rslave", "private", "rprivate",
+];
 
 /// Whether `mode` is a valid `-v` mode list (moby `ValidMountMode`).
 pub fn valid_mode(mode: &str) -> bool {
@@ -87,10 +89,15 @@ fn check_target(kind: &str, target: &str) -> ApiResult<()> {
         return Err(mount_error(kind, "field Target must not be empty"));
     }
     if !target.starts_with('/') {
-        return Err(mount_error(kind, format!("invalid mount path: '{target}' mount path must be absolute")));
+        return Err(mount_error(
+            kind,
+            format!("invalid mount path: '{target}' mount path must be absolute"),
+        ));
     }
     if Path::new(target).components().count() == 1 {
-        return Err(ApiError::invalid("invalid specification: destination can't be '/'"));
+        return Err(ApiError::invalid(
+            "invalid specification: destination can't be '/'",
+        ));
     }
     Ok(())
 }
@@ -130,7 +137,10 @@ pub fn parse_bind(spec: &str) -> ApiResult<Parsed> {
     let kind = if is_bind { "bind" } else { "volume" };
     check_target(kind, dst).map_err(|e| {
         if e.message.starts_with("invalid mount config") {
-            ApiError::invalid(format!("invalid volume specification: '{spec}': {}", e.message))
+            ApiError::invalid(format!(
+                "invalid volume specification: '{spec}': {}",
+                e.message
+            ))
         } else {
             e
         }
@@ -140,32 +150,63 @@ pub fn parse_bind(spec: &str) -> ApiResult<Parsed> {
     }
     let modes: Vec<&str> = mode.split(',').filter(|m| !m.is_empty()).collect();
     let rw = !modes.contains(&"ro");
-    let propagation = modes.iter().find(|m| PROPAGATIONS.contains(m)).map(|s| s.to_string());
+    let propagation = modes
+        .iter()
+        .find(|m| PROPAGATIONS.contains(m))
+        .map(|s| s.to_string());
     if !is_bind && propagation.is_some() {
-        return Err(ApiError::invalid(format!("invalid volume specification: '{spec}': propagation is only valid for bind mounts")));
+        return Err(ApiError::invalid(format!(
+            "invalid volume specification: '{spec}': propagation is only valid for bind mounts"
+        )));
     }
     if is_bind && modes.contains(&"nocopy") {
-        return Err(ApiError::invalid(format!("invalid volume specification: '{spec}': nocopy is only valid for volumes")));
+        return Err(ApiError::invalid(format!(
+            "invalid volume specification: '{spec}': nocopy is only valid for volumes"
+        )));
     }
     let point = MountPoint {
         kind: kind.into(),
-        name: if is_bind { String::new() } else { src.to_string() },
+        name: if is_bind {
+            String::new()
+        } else {
+            src.to_string()
+        },
         source: if is_bind { clean(src) } else { String::new() },
         destination: clean(dst),
-        driver: if is_bind { String::new() } else { "local".into() },
-        mode: if is_bind || !mode.is_empty() { mode.to_string() } else { "z".into() },
+        driver: if is_bind {
+            String::new()
+        } else {
+            "local".into()
+        },
+        mode: if is_bind || !mode.is_empty() {
+            mode.to_string()
+        } else {
+            "z".into()
+        },
         rw,
-        propagation: if is_bind { propagation.unwrap_or_else(|| "rprivate".into()) } else { String::new() },
+        propagation: if is_bind {
+            propagation.unwrap_or_else(|| "rprivate".into())
+        } else {
+            String::new()
+        },
         copy_data: !is_bind && !modes.contains(&"nocopy"),
         anonymous: !is_bind && src.is_empty(),
         tmpfs_options: Vec::new(),
     };
-    Ok(Parsed { point, create_source: is_bind, ..Default::default() })
+    Ok(Parsed {
+        point,
+        create_source: is_bind,
+        ..Default::default()
+    })
 }
 
 fn str_map(v: Option<&Value>) -> BTreeMap<String, String> {
     v.and_then(Value::as_object)
-        .map(|m| m.iter().filter_map(|(k, v)| v.as_str().map(|s| (k.clone(), s.to_string()))).collect())
+        .map(|m| {
+            m.iter()
+                .filter_map(|(k, v)| v.as_str().map(|s| (k.clone(), s.to_string())))
+                .collect()
+        })
         .unwrap_or_default()
 }
 
@@ -184,9 +225,16 @@ pub fn parse_api_mount(m: &Value) -> ApiResult<Parsed> {
         "bind" | "volume" | "tmpfs" => {}
         other => return Err(mount_error(other, "mount type unknown")),
     }
-    for (field, owner) in [("BindOptions", "bind"), ("VolumeOptions", "volume"), ("TmpfsOptions", "tmpfs")] {
+    for (field, owner) in [
+        ("BindOptions", "bind"),
+        ("VolumeOptions", "volume"),
+        ("TmpfsOptions", "tmpfs"),
+    ] {
         if owner != kind && is_set(m.get(field)) {
-            return Err(mount_error(&kind, format!("field {field} must not be specified")));
+            return Err(mount_error(
+                &kind,
+                format!("field {field} must not be specified"),
+            ));
         }
     }
     check_target(&kind, &target)?;
@@ -204,17 +252,33 @@ pub fn parse_api_mount(m: &Value) -> ApiResult<Parsed> {
                 return Err(mount_error("bind", "field Source must not be empty"));
             }
             if !source.starts_with('/') {
-                return Err(mount_error("bind", format!("invalid mount path: '{source}' mount path must be absolute")));
+                return Err(mount_error(
+                    "bind",
+                    format!("invalid mount path: '{source}' mount path must be absolute"),
+                ));
             }
             if !Path::new(&source).exists() {
-                return Err(mount_error("bind", format!("bind source path does not exist: {source}")));
+                return Err(mount_error(
+                    "bind",
+                    format!("bind source path does not exist: {source}"),
+                ));
             }
-            let prop = m.pointer("/BindOptions/Propagation").and_then(Value::as_str).unwrap_or("");
+            let prop = m
+                .pointer("/BindOptions/Propagation")
+                .and_then(Value::as_str)
+                .unwrap_or("");
             if !prop.is_empty() && !PROPAGATIONS.contains(&prop) {
-                return Err(mount_error("bind", format!("invalid propagation mode: {prop}")));
+                return Err(mount_error(
+                    "bind",
+                    format!("invalid propagation mode: {prop}"),
+                ));
             }
             point.source = clean(&source);
-            point.propagation = if prop.is_empty() { "rprivate".into() } else { prop.into() };
+            point.propagation = if prop.is_empty() {
+                "rprivate".into()
+            } else {
+                prop.into()
+            };
         }
         "volume" => {
             if !source.is_empty() {
@@ -224,11 +288,17 @@ pub fn parse_api_mount(m: &Value) -> ApiResult<Parsed> {
             point.driver = "local".into();
             point.mode = if readonly { "ro".into() } else { "z".into() };
             point.anonymous = source.is_empty();
-            point.copy_data = !m.pointer("/VolumeOptions/NoCopy").and_then(Value::as_bool).unwrap_or(false);
+            point.copy_data = !m
+                .pointer("/VolumeOptions/NoCopy")
+                .and_then(Value::as_bool)
+                .unwrap_or(false);
             parsed.volume_labels = str_map(m.pointer("/VolumeOptions/Labels"));
             parsed.volume_options = str_map(m.pointer("/VolumeOptions/DriverConfig/Options"));
-            parsed.volume_driver =
-                m.pointer("/VolumeOptions/DriverConfig/Name").and_then(Value::as_str).unwrap_or("").to_string();
+            parsed.volume_driver = m
+                .pointer("/VolumeOptions/DriverConfig/Name")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_string();
         }
         _ => {
             if !source.is_empty() {
@@ -243,7 +313,9 @@ pub fn parse_api_mount(m: &Value) -> ApiResult<Parsed> {
                 }
             }
             if let Some(mode) = m.pointer("/TmpfsOptions/Mode").and_then(Value::as_u64) {
-                point.tmpfs_options.push(format!("mode={:o}", mode & 0o7777));
+                point
+                    .tmpfs_options
+                    .push(format!("mode={:o}", mode & 0o7777));
             }
         }
     }
@@ -260,7 +332,9 @@ pub fn parse_volumes_from(spec: &str) -> ApiResult<(String, Option<bool>)> {
         Some((c, m)) if !c.is_empty() && valid_mode(m) => {
             Ok((c.to_string(), Some(!m.split(',').any(|x| x == "ro"))))
         }
-        Some(_) => Err(ApiError::invalid(format!("invalid mode for volumes-from: {spec}"))),
+        Some(_) => Err(ApiError::invalid(format!(
+            "invalid mode for volumes-from: {spec}"
+        ))),
     }
 }
 
@@ -275,7 +349,11 @@ pub fn tmpfs_options(user: &str) -> Vec<String> {
 /// The inspect/list `Mounts` entry of a mount point (moby `types.MountPoint`).
 pub fn api_mount(p: &MountPoint, volumes_dir: &Path) -> Value {
     let source = if p.kind == "volume" {
-        volumes_dir.join(&p.name).join("_data").display().to_string()
+        volumes_dir
+            .join(&p.name)
+            .join("_data")
+            .display()
+            .to_string()
     } else {
         p.source.clone()
     };
@@ -313,7 +391,10 @@ impl ContainerService {
         let mut seen = std::collections::HashSet::new();
         for p in &user {
             if !seen.insert(p.point.destination.clone()) {
-                return Err(ApiError::invalid(format!("Duplicate mount point: {}", p.point.destination)));
+                return Err(ApiError::invalid(format!(
+                    "Duplicate mount point: {}",
+                    p.point.destination
+                )));
             }
         }
         let mut tmpfs_dests = std::collections::HashSet::new();
@@ -358,7 +439,10 @@ impl ContainerService {
                 }
                 p.anonymous = false;
                 p.copy_data = false;
-                all.push(Parsed { point: p, ..Default::default() });
+                all.push(Parsed {
+                    point: p,
+                    ..Default::default()
+                });
             }
         }
         all.extend(user);
@@ -381,10 +465,17 @@ impl ContainerService {
                 crate::volumes::validate_options(&p.volume_options)?;
             }
         }
-        self.materialize(points.into_iter().map(|p| (p.point.clone(), p)).collect(), image_id)
+        self.materialize(
+            points.into_iter().map(|p| (p.point.clone(), p)).collect(),
+            image_id,
+        )
     }
 
-    fn materialize(&self, points: Vec<(MountPoint, Parsed)>, image_id: &str) -> ApiResult<Vec<MountPoint>> {
+    fn materialize(
+        &self,
+        points: Vec<(MountPoint, Parsed)>,
+        image_id: &str,
+    ) -> ApiResult<Vec<MountPoint>> {
         let mut out: Vec<MountPoint> = Vec::new();
         let result = (|| {
             let layers = self.images.layer_dirs(image_id).unwrap_or_default();
@@ -392,7 +483,10 @@ impl ContainerService {
                 match point.kind.as_str() {
                     "bind" if parsed.create_source && !Path::new(&point.source).exists() => {
                         std::fs::create_dir_all(&point.source).map_err(|e| {
-                            ApiError::internal(format!("error while creating mount source path '{}': {e}", point.source))
+                            ApiError::internal(format!(
+                                "error while creating mount source path '{}': {e}",
+                                point.source
+                            ))
                         })?;
                     }
                     "volume" => {
@@ -407,9 +501,14 @@ impl ContainerService {
                         out.push(point.clone());
                         if point.copy_data && vol.driver_mount().is_none() {
                             let dst = self.volumes.data_dir(&vol.name);
-                            copyup::copy_image_path(&layers, &point.destination, &dst).map_err(|e| {
-                                ApiError::internal(format!("copying image content into volume {}: {e}", vol.name))
-                            })?;
+                            copyup::copy_image_path(&layers, &point.destination, &dst).map_err(
+                                |e| {
+                                    ApiError::internal(format!(
+                                        "copying image content into volume {}: {e}",
+                                        vol.name
+                                    ))
+                                },
+                            )?;
                         }
                         continue;
                     }
@@ -431,7 +530,8 @@ impl ContainerService {
     /// Removes the anonymous volumes among `points` that no container uses.
     pub(crate) fn drop_anonymous_volumes(&self, points: &[MountPoint]) {
         for p in points.iter().filter(|p| p.kind == "volume" && p.anonymous) {
-            if self.volumes.get(&p.name).is_ok() && self.containers_using_volume(&p.name).is_empty() {
+            if self.volumes.get(&p.name).is_ok() && self.containers_using_volume(&p.name).is_empty()
+            {
                 if let Err(e) = self.volumes.remove(&p.name) {
                     tracing::warn!(volume = p.name, error = %e.message, "removing anonymous volume");
                 }
@@ -444,7 +544,12 @@ impl ContainerService {
         let mut ids: Vec<String> = self
             .lock()
             .values()
-            .filter(|e| e.rec.mount_points.iter().any(|p| p.kind == "volume" && p.name == name))
+            .filter(|e| {
+                e.rec
+                    .mount_points
+                    .iter()
+                    .any(|p| p.kind == "volume" && p.name == name)
+            })
             .map(|e| e.rec.id.clone())
             .collect();
         ids.sort();
@@ -453,7 +558,12 @@ impl ContainerService {
 
     /// `DELETE /containers/{id}?v=`: removes the container, then with `v` its
     /// anonymous volumes (never named ones).
-    pub async fn remove_with_volumes(&self, name_or_id: &str, force: bool, volumes: bool) -> ApiResult<()> {
+    pub async fn remove_with_volumes(
+        &self,
+        name_or_id: &str,
+        force: bool,
+        volumes: bool,
+    ) -> ApiResult<()> {
         let rec = self.get(name_or_id)?;
         self.remove(name_or_id, force).await?;
         if volumes {
@@ -476,7 +586,10 @@ impl ContainerService {
                 }),
                 "volume" => {
                     self.volumes.get(&p.name).map_err(|_| {
-                        ApiError::not_found(format!("error while mounting volume '{}': volume {} not found", p.destination, p.name))
+                        ApiError::not_found(format!(
+                            "error while mounting volume '{}': volume {} not found",
+                            p.destination, p.name
+                        ))
                     })?;
                     // A volume with driver options is mounted on `_data` by
                     // [`Self::acquire_volumes`] before start.
@@ -490,7 +603,12 @@ impl ContainerService {
                 _ => {
                     let mut opts = tmpfs_options(&p.tmpfs_options.join(","));
                     opts.push(ro.into());
-                    out.push(MountSpec { destination: p.destination.clone(), kind: "tmpfs".into(), source: PathBuf::new(), options: opts });
+                    out.push(MountSpec {
+                        destination: p.destination.clone(),
+                        kind: "tmpfs".into(),
+                        source: PathBuf::new(),
+                        options: opts,
+                    });
                 }
             }
         }
@@ -513,7 +631,11 @@ impl ContainerService {
             .into_iter()
             .map(|r| {
                 let refs = self.containers_using_volume(&r.name).len() as i64;
-                let size = if r.driver_mount().is_some() { -1 } else { self.volumes.size(&r.name) };
+                let size = if r.driver_mount().is_some() {
+                    -1
+                } else {
+                    self.volumes.size(&r.name)
+                };
                 r.to_api(self.volumes.dir(), Some((size, refs)))
             })
             .collect()
@@ -523,7 +645,12 @@ impl ContainerService {
     /// user mounts, see [`crate::volumes::VolumeService::acquire`]). On error, what this
     /// call acquired is released.
     pub(crate) fn acquire_volumes(&self, rec: &ContainerRecord) -> ApiResult<()> {
-        let names: Vec<&str> = rec.mount_points.iter().filter(|p| p.kind == "volume").map(|p| p.name.as_str()).collect();
+        let names: Vec<&str> = rec
+            .mount_points
+            .iter()
+            .filter(|p| p.kind == "volume")
+            .map(|p| p.name.as_str())
+            .collect();
         for (i, name) in names.iter().enumerate() {
             if let Err(e) = self.volumes.acquire(name, &rec.id) {
                 for n in &names[..i] {
@@ -548,7 +675,11 @@ impl ContainerService {
     /// At start-up: running containers are users of their mounted volumes; mounted
     /// volumes without a running user are unmounted.
     pub(crate) fn restore_volume_users(&self) {
-        for e in self.lock().values().filter(|e| e.rec.state.status.is_running()) {
+        for e in self
+            .lock()
+            .values()
+            .filter(|e| e.rec.state.status.is_running())
+        {
             for p in e.rec.mount_points.iter().filter(|p| p.kind == "volume") {
                 self.volumes.note_user(&p.name, &e.rec.id);
             }
@@ -558,7 +689,10 @@ impl ContainerService {
 
     /// Inspect's and list's `Mounts`.
     pub fn api_mounts(&self, rec: &ContainerRecord) -> Vec<Value> {
-        rec.mount_points.iter().map(|p| api_mount(p, self.volumes.dir())).collect()
+        rec.mount_points
+            .iter()
+            .map(|p| api_mount(p, self.volumes.dir()))
+            .collect()
     }
 }
 
@@ -570,9 +704,20 @@ mod tests {
     #[test]
     fn bind_forms() {
         let p = parse_bind("/data").unwrap().point;
-        assert_eq!((p.kind.as_str(), p.name.as_str(), p.destination.as_str(), p.anonymous), ("volume", "", "/data", true));
+        assert_eq!(
+            (
+                p.kind.as_str(),
+                p.name.as_str(),
+                p.destination.as_str(),
+                p.anonymous
+            ),
+            ("volume", "", "/data", true)
+        );
         let p = parse_bind("vol:/data:ro").unwrap().point;
-        assert_eq!((p.kind.as_str(), p.name.as_str(), p.rw, p.mode.as_str()), ("volume", "vol", false, "ro"));
+        assert_eq!(
+            (p.kind.as_str(), p.name.as_str(), p.rw, p.mode.as_str()),
+            ("volume", "vol", false, "ro")
+        );
         let p = parse_bind("vol:/data").unwrap().point;
         assert_eq!((p.mode.as_str(), p.rw, p.copy_data), ("z", true, true));
         let p = parse_bind("vol:/data:nocopy").unwrap().point;
@@ -580,13 +725,24 @@ mod tests {
         let p = parse_bind("/host/dir/:/c/d/:rw,z").unwrap();
         assert!(p.create_source);
         let p = p.point;
-        assert_eq!((p.kind.as_str(), p.source.as_str(), p.destination.as_str(), p.rw), ("bind", "/host/dir", "/c/d", true));
+        assert_eq!(
+            (
+                p.kind.as_str(),
+                p.source.as_str(),
+                p.destination.as_str(),
+                p.rw
+            ),
+            ("bind", "/host/dir", "/c/d", true)
+        );
         assert_eq!(p.propagation, "rprivate");
         let p = parse_bind("/h:/c:ro,rshared").unwrap().point;
         assert_eq!((p.rw, p.propagation.as_str()), (false, "rshared"));
         // `/dst:ro`: an anonymous volume with a mode.
         let p = parse_bind("/data:ro").unwrap().point;
-        assert_eq!((p.anonymous, p.rw, p.destination.as_str()), (true, false, "/data"));
+        assert_eq!(
+            (p.anonymous, p.rw, p.destination.as_str()),
+            (true, false, "/data")
+        );
     }
 
     #[test]
@@ -601,7 +757,10 @@ mod tests {
             "invalid volume specification: 'vol:rel': invalid mount config for type \"volume\": invalid mount path: 'rel' mount path must be absolute"
         );
         assert!(err("a/b:/c").contains("includes invalid characters for a local volume name"));
-        assert_eq!(err("/h:/"), "invalid specification: destination can't be '/'");
+        assert_eq!(
+            err("/h:/"),
+            "invalid specification: destination can't be '/'"
+        );
     }
 
     #[test]
@@ -611,19 +770,42 @@ mod tests {
             err(json!({"Type":"bind","Source":"/nonexistent/x","Target":"/x"})),
             "invalid mount config for type \"bind\": bind source path does not exist: /nonexistent/x"
         );
-        assert_eq!(err(json!({"Type":"bind","Target":"/x"})), "invalid mount config for type \"bind\": field Source must not be empty");
-        assert_eq!(err(json!({"Type":"volume","Source":"v"})), "invalid mount config for type \"volume\": field Target must not be empty");
-        assert_eq!(err(json!({"Type":"tmpfs","Source":"x","Target":"/t"})), "invalid mount config for type \"tmpfs\": field Source must not be specified");
-        assert_eq!(err(json!({"Type":"foo","Target":"/t"})), "invalid mount config for type \"foo\": mount type unknown");
         assert_eq!(
-            err(json!({"Type":"bind","Source":"/tmp","Target":"/t","VolumeOptions":{"NoCopy":true}})),
+            err(json!({"Type":"bind","Target":"/x"})),
+            "invalid mount config for type \"bind\": field Source must not be empty"
+        );
+        assert_eq!(
+            err(json!({"Type":"volume","Source":"v"})),
+            "invalid mount config for type \"volume\": field Target must not be empty"
+        );
+        assert_eq!(
+            err(json!({"Type":"tmpfs","Source":"x","Target":"/t"})),
+            "invalid mount config for type \"tmpfs\": field Source must not be specified"
+        );
+        assert_eq!(
+            err(json!({"Type":"foo","Target":"/t"})),
+            "invalid mount config for type \"foo\": mount type unknown"
+        );
+        assert_eq!(
+            err(
+                json!({"Type":"bind","Source":"/tmp","Target":"/t","VolumeOptions":{"NoCopy":true}})
+            ),
             "invalid mount config for type \"bind\": field VolumeOptions must not be specified"
         );
         let p = parse_api_mount(&json!({"Type":"volume","Source":"v","Target":"/d","ReadOnly":true,
             "VolumeOptions":{"NoCopy":true,"DriverConfig":{"Options":{"type":"tmpfs","device":"tmpfs"}}}})).unwrap();
-        assert_eq!((p.point.rw, p.point.copy_data, p.point.mode.as_str()), (false, false, "ro"));
-        assert_eq!(p.volume_options.get("type").map(String::as_str), Some("tmpfs"));
-        let p = parse_api_mount(&json!({"Type":"tmpfs","Target":"/t","TmpfsOptions":{"SizeBytes":1048576,"Mode":448}})).unwrap();
+        assert_eq!(
+            (p.point.rw, p.point.copy_data, p.point.mode.as_str()),
+            (false, false, "ro")
+        );
+        assert_eq!(
+            p.volume_options.get("type").map(String::as_str),
+            Some("tmpfs")
+        );
+        let p = parse_api_mount(
+            &json!({"Type":"tmpfs","Target":"/t","TmpfsOptions":{"SizeBytes":1048576,"Mode":448}}),
+        )
+        .unwrap();
         assert_eq!(p.point.tmpfs_options, vec!["size=1048576", "mode=700"]);
         let p = parse_api_mount(&json!({"Type":"bind","Source":"/tmp","Target":"/t","BindOptions":{"Propagation":"rslave"}})).unwrap();
         assert_eq!(p.point.propagation, "rslave");
@@ -632,7 +814,10 @@ mod tests {
     #[test]
     fn volumes_from_modes() {
         assert_eq!(parse_volumes_from("c1").unwrap(), ("c1".into(), None));
-        assert_eq!(parse_volumes_from("c1:ro").unwrap(), ("c1".into(), Some(false)));
+        assert_eq!(
+            parse_volumes_from("c1:ro").unwrap(),
+            ("c1".into(), Some(false))
+        );
         assert!(parse_volumes_from("c1:bogus").is_err());
     }
 

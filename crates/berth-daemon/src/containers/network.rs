@@ -138,7 +138,10 @@ fn db_err(e: impl std::fmt::Display) -> ApiError {
 }
 
 fn uses_bridge(rec: &ContainerRecord) -> bool {
-    matches!(rec.host_config.network_mode.as_str(), "" | "default" | "bridge")
+    matches!(
+        rec.host_config.network_mode.as_str(),
+        "" | "default" | "bridge"
+    )
 }
 
 impl NetworkService {
@@ -169,7 +172,10 @@ impl NetworkService {
         if enabled {
             link::ensure_bridge(bridge, &subnet, mtu)?;
         }
-        if enabled && std::fs::read_to_string("/proc/sys/net/ipv4/ip_forward").is_ok_and(|v| v.trim() == "0") {
+        if enabled
+            && std::fs::read_to_string("/proc/sys/net/ipv4/ip_forward")
+                .is_ok_and(|v| v.trim() == "0")
+        {
             tracing::warn!(
                 "IPv4 forwarding is disabled (net.ipv4.ip_forward=0): containers cannot reach other \
                  networks and published ports answer only through the userland proxy"
@@ -195,8 +201,13 @@ impl NetworkService {
                 let (k, v) = e?;
                 if let Some((cid, _)) = k.value().split_once('/') {
                     match serde_json::from_slice::<ExtraEndpoint>(v.value()) {
-                        Ok(x) => extras.entry(cid.to_string()).or_insert_with(Vec::new).push(x),
-                        Err(e) => tracing::warn!(id = k.value(), error = %e, "skipping unreadable endpoint"),
+                        Ok(x) => extras
+                            .entry(cid.to_string())
+                            .or_insert_with(Vec::new)
+                            .push(x),
+                        Err(e) => {
+                            tracing::warn!(id = k.value(), error = %e, "skipping unreadable endpoint")
+                        }
                     }
                     continue;
                 }
@@ -204,7 +215,9 @@ impl NetworkService {
                     Ok(r) => {
                         endpoints.insert(k.value().to_string(), r);
                     }
-                    Err(e) => tracing::warn!(id = k.value(), error = %e, "skipping unreadable endpoint"),
+                    Err(e) => {
+                        tracing::warn!(id = k.value(), error = %e, "skipping unreadable endpoint")
+                    }
                 }
             }
             let t = tx.open_table(NETWORKS)?;
@@ -214,7 +227,9 @@ impl NetworkService {
                     Ok(n) => {
                         networks.insert(k.value().to_string(), n);
                     }
-                    Err(e) => tracing::warn!(id = k.value(), error = %e, "skipping unreadable network"),
+                    Err(e) => {
+                        tracing::warn!(id = k.value(), error = %e, "skipping unreadable network")
+                    }
                 }
             }
         }
@@ -229,7 +244,9 @@ impl NetworkService {
             match std::fs::read_to_string(&path) {
                 Ok(s) if s.trim().len() == 64 => s.trim().to_string(),
                 _ => {
-                    let id: String = (0..4).map(|_| format!("{:016x}", rand::random::<u64>())).collect();
+                    let id: String = (0..4)
+                        .map(|_| format!("{:016x}", rand::random::<u64>()))
+                        .collect();
                     std::fs::write(&path, &id)?;
                     id
                 }
@@ -248,7 +265,12 @@ impl NetworkService {
             db,
             root: root.to_path_buf(),
             exec_root: exec_root.to_path_buf(),
-            state: Arc::new(Mutex::new(State { endpoints, networks, extras, ..Default::default() })),
+            state: Arc::new(Mutex::new(State {
+                endpoints,
+                networks,
+                extras,
+                ..Default::default()
+            })),
         }))
     }
 
@@ -302,7 +324,9 @@ impl NetworkService {
         let mut nets: Vec<&UserNetwork> = st.networks.values().collect();
         nets.sort_by(|a, b| a.bridge.cmp(&b.bridge));
         for n in nets {
-            let Ok(subnet) = n.subnet.parse() else { continue };
+            let Ok(subnet) = n.subnet.parse() else {
+                continue;
+            };
             rules.push(nft::BridgeRules {
                 bridge: n.bridge.clone(),
                 subnet,
@@ -330,7 +354,10 @@ impl NetworkService {
             name: n.name.clone(),
             bridge: n.bridge.clone(),
             subnet: n.subnet.parse().map_err(net_err)?,
-            gateway: n.gateway.parse().map_err(|_| ApiError::internal(format!("bad gateway {}", n.gateway)))?,
+            gateway: n
+                .gateway
+                .parse()
+                .map_err(|_| ApiError::internal(format!("bad gateway {}", n.gateway)))?,
             internal: n.internal,
         })
     }
@@ -343,7 +370,10 @@ impl NetworkService {
         if let Some(n) = st.networks.values().find(|n| n.name == name_or_id) {
             return Some(n);
         }
-        let mut by_prefix = st.networks.values().filter(|n| !name_or_id.is_empty() && n.id.starts_with(name_or_id));
+        let mut by_prefix = st
+            .networks
+            .values()
+            .filter(|n| !name_or_id.is_empty() && n.id.starts_with(name_or_id));
         match (by_prefix.next(), by_prefix.next()) {
             (Some(n), None) => Some(n),
             _ => None,
@@ -379,10 +409,14 @@ impl NetworkService {
         let contents = [
             ("hosts", "/etc/hosts", files::hosts(fqdn, ip, extra_hosts)),
             ("hostname", "/etc/hostname", files::hostname(fqdn)),
-            ("resolv.conf", "/etc/resolv.conf", match dns {
-                Some(server) => files::resolv_conf_with(&host_resolv, server),
-                None => files::resolv_conf(&host_resolv),
-            }),
+            (
+                "resolv.conf",
+                "/etc/resolv.conf",
+                match dns {
+                    Some(server) => files::resolv_conf_with(&host_resolv, server),
+                    None => files::resolv_conf(&host_resolv),
+                },
+            ),
         ];
         let mut mounts = Vec::new();
         for (file, dest, text) in contents {
@@ -416,30 +450,56 @@ impl NetworkService {
                 )));
             }
             let ns = self.netns_path(&other.id);
-            let path = if ns.exists() { ns } else { PathBuf::from(format!("/proc/{}/ns/net", other.state.pid)) };
+            let path = if ns.exists() {
+                ns
+            } else {
+                PathBuf::from(format!("/proc/{}/ns/net", other.state.pid))
+            };
             // the other container's /etc files, as Docker shares them
             let dir = self.root.join("containers").join(&other.id);
-            let mounts = [("hosts", "/etc/hosts"), ("hostname", "/etc/hostname"), ("resolv.conf", "/etc/resolv.conf")]
-                .into_iter()
-                .filter(|(f, _)| dir.join(f).exists())
-                .map(|(f, dest)| MountSpec {
-                    destination: dest.into(),
-                    kind: "bind".into(),
-                    source: dir.join(f),
-                    options: vec!["rbind".into(), "rprivate".into()],
-                })
-                .collect();
-            return Ok(Attached { network: NetworkMode::Join(path), mounts, env: Vec::new() });
+            let mounts = [
+                ("hosts", "/etc/hosts"),
+                ("hostname", "/etc/hostname"),
+                ("resolv.conf", "/etc/resolv.conf"),
+            ]
+            .into_iter()
+            .filter(|(f, _)| dir.join(f).exists())
+            .map(|(f, dest)| MountSpec {
+                destination: dest.into(),
+                kind: "bind".into(),
+                source: dir.join(f),
+                options: vec!["rbind".into(), "rprivate".into()],
+            })
+            .collect();
+            return Ok(Attached {
+                network: NetworkMode::Join(path),
+                mounts,
+                env: Vec::new(),
+            });
         }
         match mode {
-            "host" => return Ok(Attached { network: NetworkMode::Host, mounts: Vec::new(), env: Vec::new() }),
+            "host" => {
+                return Ok(Attached {
+                    network: NetworkMode::Host,
+                    mounts: Vec::new(),
+                    env: Vec::new(),
+                })
+            }
             "none" => {
                 let mounts = self.write_files(rec, None, None, &[])?;
-                return Ok(Attached { network: NetworkMode::Loopback, mounts, env: Vec::new() });
+                return Ok(Attached {
+                    network: NetworkMode::Loopback,
+                    mounts,
+                    env: Vec::new(),
+                });
             }
             _ if !self.enabled => {
                 let mounts = self.write_files(rec, None, None, &[])?;
-                return Ok(Attached { network: NetworkMode::Loopback, mounts, env: Vec::new() });
+                return Ok(Attached {
+                    network: NetworkMode::Loopback,
+                    mounts,
+                    env: Vec::new(),
+                });
             }
             _ => {}
         }
@@ -450,7 +510,12 @@ impl NetworkService {
             let (name, alias) = berth_net::links::parse_link(spec);
             let target = lookup(&name)
                 .map_err(|_| ApiError::not_found(format!("could not get container for {name}")))?;
-            let ip = self.lock().endpoints.get(&target.id).filter(|_| target.state.status.is_running()).map(|e| e.ip);
+            let ip = self
+                .lock()
+                .endpoints
+                .get(&target.id)
+                .filter(|_| target.state.status.is_running())
+                .map(|e| e.ip);
             let Some(ip) = ip else {
                 return Err(ApiError::invalid(format!(
                     "Cannot link to a non running container: {} AS {}/{alias}",
@@ -458,10 +523,25 @@ impl NetworkService {
                 )));
             };
             let tname = target.name.trim_start_matches('/');
-            let names = if alias == tname { format!("{alias} {}", &target.id[..12]) } else { format!("{alias} {} {tname}", &target.id[..12]) };
+            let names = if alias == tname {
+                format!("{alias} {}", &target.id[..12])
+            } else {
+                format!("{alias} {} {tname}", &target.id[..12])
+            };
             link_hosts.push((ip.to_string(), names));
-            let exposed: Vec<String> = target.config.exposed_ports.iter().flat_map(|e| e.keys().cloned()).collect();
-            link_env.extend(berth_net::links::link_env(&alias, &rec.name, ip, &exposed, &target.config.env));
+            let exposed: Vec<String> = target
+                .config
+                .exposed_ports
+                .iter()
+                .flat_map(|e| e.keys().cloned())
+                .collect();
+            link_env.extend(berth_net::links::link_env(
+                &alias,
+                &rec.name,
+                ip,
+                &exposed,
+                &target.config.env,
+            ));
         }
         let requests = ports::requests(
             &rec.host_config.port_bindings,
@@ -487,11 +567,19 @@ impl NetworkService {
                     .iter()
                     .filter(|(cid, e)| e.network == target.id && *cid != id)
                     .map(|(_, e)| e.ip)
-                    .chain(st.extras.values().flatten().filter(|x| x.network == target.id).map(|x| x.ip))
+                    .chain(
+                        st.extras
+                            .values()
+                            .flatten()
+                            .filter(|x| x.network == target.id)
+                            .map(|x| x.ip),
+                    )
                     .chain(std::iter::once(target.gateway))
                     .collect();
                 let ip = target.subnet.allocate(&used).map_err(net_err)?;
-                let endpoint_id: String = (0..4).map(|_| format!("{:016x}", rand::random::<u64>())).collect();
+                let endpoint_id: String = (0..4)
+                    .map(|_| format!("{:016x}", rand::random::<u64>()))
+                    .collect();
                 EndpointRecord {
                     ip,
                     mac: ipam::mac_for(ip),
@@ -554,16 +642,27 @@ impl NetworkService {
             self.detach(id);
             return Err(e);
         }
-        Ok(Attached { network: NetworkMode::Join(ns), mounts, env: link_env })
+        Ok(Attached {
+            network: NetworkMode::Join(ns),
+            mounts,
+            env: link_env,
+        })
     }
 
     fn extra_veth(id: &str, ifname: &str) -> String {
-        format!("vx{}{}", &id[..id.len().min(9)], ifname.trim_start_matches("eth"))
+        format!(
+            "vx{}{}",
+            &id[..id.len().min(9)],
+            ifname.trim_start_matches("eth")
+        )
     }
 
     /// Plugs the extra endpoint `x` into the running container `id`'s namespace.
     fn plug_extra(&self, st: &State, id: &str, x: &ExtraEndpoint) -> ApiResult<()> {
-        let n = st.networks.get(&x.network).ok_or_else(|| ApiError::not_found(format!("network {} not found", x.network)))?;
+        let n = st
+            .networks
+            .get(&x.network)
+            .ok_or_else(|| ApiError::not_found(format!("network {} not found", x.network)))?;
         let t = Self::user_target(n)?;
         let veth = Self::extra_veth(id, &x.ifname);
         let _ = link::delete_link(&veth);
@@ -648,7 +747,12 @@ impl NetworkService {
 
     /// `POST /networks/{id}/connect`: adds a user network to a container (now, when it
     /// runs, else at its next start).
-    pub fn connect(&self, rec: &ContainerRecord, network: &str, aliases: Vec<String>) -> ApiResult<()> {
+    pub fn connect(
+        &self,
+        rec: &ContainerRecord,
+        network: &str,
+        aliases: Vec<String>,
+    ) -> ApiResult<()> {
         let mut st = self.lock();
         let n = match Self::find_network(&st, network) {
             Some(n) => n.clone(),
@@ -665,7 +769,10 @@ impl NetworkService {
         if primary.as_deref() == Some(n.id.as_str()) || extras.iter().any(|x| x.network == n.id) {
             return Err(ApiError::new(
                 berth_api::ErrorKind::Forbidden,
-                format!("endpoint with name {cname} already exists in network {}", n.name),
+                format!(
+                    "endpoint with name {cname} already exists in network {}",
+                    n.name
+                ),
             ));
         }
         let t = Self::user_target(&n)?;
@@ -674,16 +781,27 @@ impl NetworkService {
             .values()
             .filter(|e| e.network == n.id)
             .map(|e| e.ip)
-            .chain(st.extras.values().flatten().filter(|x| x.network == n.id).map(|x| x.ip))
+            .chain(
+                st.extras
+                    .values()
+                    .flatten()
+                    .filter(|x| x.network == n.id)
+                    .map(|x| x.ip),
+            )
             .chain(std::iter::once(t.gateway))
             .collect();
         let ip = t.subnet.allocate(&used).map_err(net_err)?;
-        let ifname = (1..).map(|i| format!("eth{i}")).find(|f| !extras.iter().any(|x| &x.ifname == f)).unwrap_or_default();
+        let ifname = (1..)
+            .map(|i| format!("eth{i}"))
+            .find(|f| !extras.iter().any(|x| &x.ifname == f))
+            .unwrap_or_default();
         let x = ExtraEndpoint {
             network: n.id.clone(),
             ip,
             mac: ipam::mac_for(ip),
-            endpoint_id: (0..4).map(|_| format!("{:016x}", rand::random::<u64>())).collect(),
+            endpoint_id: (0..4)
+                .map(|_| format!("{:016x}", rand::random::<u64>()))
+                .collect(),
             aliases,
             ifname,
         };
@@ -709,7 +827,10 @@ impl NetworkService {
         let Some(pos) = list.iter().position(|x| x.network == n.id) else {
             return Err(ApiError::new(
                 berth_api::ErrorKind::Forbidden,
-                format!("container {} is not connected to network {}", rec.id, n.name),
+                format!(
+                    "container {} is not connected to network {}",
+                    rec.id, n.name
+                ),
             ));
         };
         let x = list.remove(pos);
@@ -725,7 +846,9 @@ impl NetworkService {
         }
         let mut st = self.lock();
         for rec in running {
-            let Some(ep) = st.endpoints.get(&rec.id).cloned() else { continue };
+            let Some(ep) = st.endpoints.get(&rec.id).cloned() else {
+                continue;
+            };
             let mut proxies = Vec::new();
             for m in &ep.ports {
                 let req = ports::PortRequest {
@@ -736,7 +859,9 @@ impl NetworkService {
                 };
                 match berth_net::proxy::start(&req, ep.ip) {
                     Ok(p) => proxies.push(p),
-                    Err(e) => tracing::warn!(id = rec.id, error = %e, "re-opening a published port"),
+                    Err(e) => {
+                        tracing::warn!(id = rec.id, error = %e, "re-opening a published port")
+                    }
                 }
             }
             st.proxies.insert(rec.id.clone(), proxies);
@@ -755,9 +880,15 @@ impl NetworkService {
     /// Docker's `NetworkSettings` for `inspect`.
     pub fn settings(&self, rec: &ContainerRecord) -> serde_json::Value {
         let st = self.lock();
-        let ep = st.endpoints.get(&rec.id).filter(|_| rec.state.status.is_running());
+        let ep = st
+            .endpoints
+            .get(&rec.id)
+            .filter(|_| rec.state.status.is_running());
         let target = match ep {
-            Some(e) if !e.network.is_empty() => st.networks.get(&e.network).and_then(|n| Self::user_target(n).ok()),
+            Some(e) if !e.network.is_empty() => st
+                .networks
+                .get(&e.network)
+                .and_then(|n| Self::user_target(n).ok()),
             Some(_) => Some(self.default_target()),
             None => None,
         };
@@ -766,7 +897,11 @@ impl NetworkService {
         let (ip, gw, mac, prefix, eid) = match (ep, &target) {
             (Some(e), Some(t)) => (
                 e.ip.to_string(),
-                if t.internal { String::new() } else { t.gateway.to_string() },
+                if t.internal {
+                    String::new()
+                } else {
+                    t.gateway.to_string()
+                },
                 e.mac.clone(),
                 t.subnet.prefix as i64,
                 e.endpoint_id.clone(),
@@ -779,8 +914,12 @@ impl NetworkService {
             Some(t) => (t.name.clone(), t.id.clone()),
             None if uses_bridge(rec) => ("bridge".to_string(), self.network_id.clone()),
             None => (
-                Self::find_network(&st, mode).map(|n| n.name.clone()).unwrap_or_else(|| mode.to_string()),
-                Self::find_network(&st, mode).map(|n| n.id.clone()).unwrap_or_default(),
+                Self::find_network(&st, mode)
+                    .map(|n| n.name.clone())
+                    .unwrap_or_else(|| mode.to_string()),
+                Self::find_network(&st, mode)
+                    .map(|n| n.id.clone())
+                    .unwrap_or_default(),
             ),
         };
         let mut networks = serde_json::Map::new();
@@ -797,8 +936,15 @@ impl NetworkService {
         }
         let running = ep.is_some();
         for x in st.extras.get(&rec.id).into_iter().flatten() {
-            let Some(n) = st.networks.get(&x.network) else { continue };
-            let prefix = n.subnet.split('/').nth(1).and_then(|p| p.parse::<i64>().ok()).unwrap_or(0);
+            let Some(n) = st.networks.get(&x.network) else {
+                continue;
+            };
+            let prefix = n
+                .subnet
+                .split('/')
+                .nth(1)
+                .and_then(|p| p.parse::<i64>().ok())
+                .unwrap_or(0);
             let v = |s: String| if running { s } else { String::new() };
             networks.insert(
                 n.name.clone(),
@@ -812,8 +958,18 @@ impl NetworkService {
             );
         }
         // Docker fills the top-level fields for the default bridge only.
-        let top = |v: &str| if target.as_ref().is_some_and(|t| t.id.is_empty()) { v.to_string() } else { String::new() };
-        let sandbox_key = if ep.is_some() { self.netns_path(&rec.id).display().to_string() } else { String::new() };
+        let top = |v: &str| {
+            if target.as_ref().is_some_and(|t| t.id.is_empty()) {
+                v.to_string()
+            } else {
+                String::new()
+            }
+        };
+        let sandbox_key = if ep.is_some() {
+            self.netns_path(&rec.id).display().to_string()
+        } else {
+            String::new()
+        };
         serde_json::json!({
             "Bridge": "", "SandboxID": if ep.is_some() { rec.id.clone() } else { String::new() },
             "SandboxKey": sandbox_key, "Ports": ports,
@@ -860,21 +1016,33 @@ impl NetworkService {
         labels: std::collections::BTreeMap<String, String>,
     ) -> ApiResult<String> {
         if !self.enabled {
-            return Err(ApiError::invalid("bridge networking is disabled (--bridge-name none)"));
+            return Err(ApiError::invalid(
+                "bridge networking is disabled (--bridge-name none)",
+            ));
         }
         if name.is_empty() {
             return Err(ApiError::invalid("network name must not be empty"));
         }
         let mut st = self.lock();
-        if matches!(name, "bridge" | "host" | "none") || st.networks.values().any(|n| n.name == name) {
-            return Err(ApiError::conflict(format!("network with name {name} already exists")));
+        if matches!(name, "bridge" | "host" | "none")
+            || st.networks.values().any(|n| n.name == name)
+        {
+            return Err(ApiError::conflict(format!(
+                "network with name {name} already exists"
+            )));
         }
         let mut taken = link::routed_subnets("");
         taken.push(self.subnet);
-        taken.extend(st.networks.values().filter_map(|n| n.subnet.parse::<Subnet>().ok()));
+        taken.extend(
+            st.networks
+                .values()
+                .filter_map(|n| n.subnet.parse::<Subnet>().ok()),
+        );
         let subnet = match subnet {
             Some(s) => {
-                let sub: Subnet = s.parse().map_err(|e: NetError| ApiError::invalid(e.to_string()))?;
+                let sub: Subnet = s
+                    .parse()
+                    .map_err(|e: NetError| ApiError::invalid(e.to_string()))?;
                 if let Some(t) = taken.iter().find(|t| t.overlaps(&sub)) {
                     return Err(ApiError::conflict(format!(
                         "invalid pool request: Pool overlaps with other one on this address space ({t})"
@@ -886,15 +1054,21 @@ impl NetworkService {
         };
         let gateway: Ipv4Addr = match gateway {
             Some(g) => {
-                let ip: Ipv4Addr = g.parse().map_err(|_| ApiError::invalid(format!("invalid gateway address: {g}")))?;
+                let ip: Ipv4Addr = g
+                    .parse()
+                    .map_err(|_| ApiError::invalid(format!("invalid gateway address: {g}")))?;
                 if !subnet.contains(ip) {
-                    return Err(ApiError::invalid(format!("no matching subnet for gateway {g}")));
+                    return Err(ApiError::invalid(format!(
+                        "no matching subnet for gateway {g}"
+                    )));
                 }
                 ip
             }
             None => subnet.gateway(),
         };
-        let id: String = (0..4).map(|_| format!("{:016x}", rand::random::<u64>())).collect();
+        let id: String = (0..4)
+            .map(|_| format!("{:016x}", rand::random::<u64>()))
+            .collect();
         let room = 15usize.saturating_sub(self.bridge.len() + 1);
         let bridge = if room >= 4 {
             format!("{}-{}", self.bridge, &id[..room.min(12)])
@@ -918,10 +1092,22 @@ impl NetworkService {
         }
         if gateway != subnet.gateway() {
             let _ = std::process::Command::new("ip")
-                .args(["addr", "del", &format!("{}/{}", subnet.gateway(), subnet.prefix), "dev", &bridge])
+                .args([
+                    "addr",
+                    "del",
+                    &format!("{}/{}", subnet.gateway(), subnet.prefix),
+                    "dev",
+                    &bridge,
+                ])
                 .status();
             let _ = std::process::Command::new("ip")
-                .args(["addr", "add", &format!("{gateway}/{}", subnet.prefix), "dev", &bridge])
+                .args([
+                    "addr",
+                    "add",
+                    &format!("{gateway}/{}", subnet.prefix),
+                    "dev",
+                    &bridge,
+                ])
                 .status();
         }
         if let Err(e) = self.persist_network(&net, false) {
@@ -944,7 +1130,9 @@ impl NetworkService {
     /// Starts the embedded DNS server of `n` on its gateway (a failure is logged: the
     /// network works, by address only).
     fn start_dns(&self, st: &mut State, n: &UserNetwork) {
-        let Ok(gw) = n.gateway.parse::<Ipv4Addr>() else { return };
+        let Ok(gw) = n.gateway.parse::<Ipv4Addr>() else {
+            return;
+        };
         let state = Arc::downgrade(&self.state);
         let net_id = n.id.clone();
         let lookup: berth_net::dns::Lookup = Arc::new(move |name: &str| {
@@ -954,7 +1142,9 @@ impl NetworkService {
                 .endpoints
                 .iter()
                 .filter(|(cid, e)| e.network == net_id && st.proxies.contains_key(*cid))
-                .filter(|(cid, e)| e.name.eq_ignore_ascii_case(name) || (name.len() == 12 && cid.starts_with(name)))
+                .filter(|(cid, e)| {
+                    e.name.eq_ignore_ascii_case(name) || (name.len() == 12 && cid.starts_with(name))
+                })
                 .map(|(_, e)| e.ip)
                 .chain(
                     st.extras
@@ -964,7 +1154,10 @@ impl NetworkService {
                         .filter(|(cid, x)| {
                             x.network == net_id
                                 && (x.aliases.iter().any(|a| a.eq_ignore_ascii_case(name))
-                                    || st.endpoints.get(*cid).is_some_and(|e| e.name.eq_ignore_ascii_case(name))
+                                    || st
+                                        .endpoints
+                                        .get(*cid)
+                                        .is_some_and(|e| e.name.eq_ignore_ascii_case(name))
                                     || (name.len() == 12 && cid.starts_with(name)))
                         })
                         .map(|(_, x)| x.ip),
@@ -977,12 +1170,20 @@ impl NetworkService {
             Ok(server) => {
                 st.dns.insert(n.id.clone(), server);
             }
-            Err(e) => tracing::warn!(network = n.name, error = %e, "starting the embedded DNS server"),
+            Err(e) => {
+                tracing::warn!(network = n.name, error = %e, "starting the embedded DNS server")
+            }
         }
     }
 
     /// Docker's network JSON; `containers` are (ID, name) of the containers on it.
-    fn network_json(&self, st: &State, n: Option<&UserNetwork>, name: &str, names: &dyn Fn(&str) -> Option<String>) -> serde_json::Value {
+    fn network_json(
+        &self,
+        st: &State,
+        n: Option<&UserNetwork>,
+        name: &str,
+        names: &dyn Fn(&str) -> Option<String>,
+    ) -> serde_json::Value {
         let (id, driver, subnet, gateway, internal, labels, created) = match n {
             Some(n) => (
                 n.id.clone(),
@@ -1001,19 +1202,32 @@ impl NetworkService {
                     _ => "null",
                 },
                 (name == "bridge").then(|| self.subnet.to_string()),
-                if name == "bridge" { self.subnet.gateway().to_string() } else { String::new() },
+                if name == "bridge" {
+                    self.subnet.gateway().to_string()
+                } else {
+                    String::new()
+                },
                 false,
                 serde_json::json!({}),
                 self.started.clone(),
             ),
         };
-        let net_key = if n.is_some() { id.clone() } else if name == "bridge" { String::new() } else { "-".into() };
+        let net_key = if n.is_some() {
+            id.clone()
+        } else if name == "bridge" {
+            String::new()
+        } else {
+            "-".into()
+        };
         let mut containers = serde_json::Map::new();
         for (cid, e) in &st.endpoints {
             if e.network != net_key || !st.proxies.contains_key(cid) {
                 continue;
             }
-            let prefix = subnet.as_deref().and_then(|s| s.split('/').nth(1)).unwrap_or("16");
+            let prefix = subnet
+                .as_deref()
+                .and_then(|s| s.split('/').nth(1))
+                .unwrap_or("16");
             containers.insert(
                 cid.clone(),
                 serde_json::json!({
@@ -1027,7 +1241,10 @@ impl NetworkService {
                 continue;
             }
             for x in xs.iter().filter(|x| x.network == net_key) {
-                let prefix = subnet.as_deref().and_then(|s| s.split('/').nth(1)).unwrap_or("16");
+                let prefix = subnet
+                    .as_deref()
+                    .and_then(|s| s.split('/').nth(1))
+                    .unwrap_or("16");
                 containers.insert(
                     cid.clone(),
                     serde_json::json!({
@@ -1073,7 +1290,11 @@ impl NetworkService {
     }
 
     /// `GET /networks/{id}`.
-    pub fn inspect_network(&self, name_or_id: &str, names: &dyn Fn(&str) -> Option<String>) -> ApiResult<serde_json::Value> {
+    pub fn inspect_network(
+        &self,
+        name_or_id: &str,
+        names: &dyn Fn(&str) -> Option<String>,
+    ) -> ApiResult<serde_json::Value> {
         let st = self.lock();
         for pre in ["bridge", "host", "none"] {
             if name_or_id == pre || name_or_id == self.predefined_id(pre) {
@@ -1082,7 +1303,9 @@ impl NetworkService {
         }
         match Self::find_network(&st, name_or_id) {
             Some(n) => Ok(self.network_json(&st, Some(n), &n.name, names)),
-            None => Err(ApiError::not_found(format!("network {name_or_id} not found"))),
+            None => Err(ApiError::not_found(format!(
+                "network {name_or_id} not found"
+            ))),
         }
     }
 
@@ -1098,12 +1321,19 @@ impl NetworkService {
             }
         }
         let Some(n) = Self::find_network(&st, name_or_id).cloned() else {
-            return Err(ApiError::not_found(format!("network {name_or_id} not found")));
+            return Err(ApiError::not_found(format!(
+                "network {name_or_id} not found"
+            )));
         };
-        if st.endpoints.values().any(|e| e.network == n.id) || st.extras.values().flatten().any(|x| x.network == n.id) {
+        if st.endpoints.values().any(|e| e.network == n.id)
+            || st.extras.values().flatten().any(|x| x.network == n.id)
+        {
             return Err(ApiError::new(
                 berth_api::ErrorKind::Forbidden,
-                format!("error while removing network: network {} id {} has active endpoints", n.name, n.id),
+                format!(
+                    "error while removing network: network {} id {} has active endpoints",
+                    n.name, n.id
+                ),
             ));
         }
         self.persist_network(&n, true)?;
@@ -1124,7 +1354,10 @@ impl NetworkService {
                 .map(|n| n.name.clone())
                 .collect()
         };
-        unused.into_iter().filter(|n| self.remove_network(n).is_ok()).collect()
+        unused
+            .into_iter()
+            .filter(|n| self.remove_network(n).is_ok())
+            .collect()
     }
 
     /// `ps`'s `Ports`: the published ports, then the exposed ones not published.
@@ -1149,8 +1382,16 @@ impl NetworkService {
         for key in rec.config.exposed_ports.iter().flat_map(|e| e.keys()) {
             if let Ok((proto, first, last)) = ports::parse_port_key(key) {
                 for p in first..=last {
-                    if !mappings.iter().any(|m| m.proto == proto && m.container_port == p) {
-                        out.push(Port { ip: None, private_port: p, public_port: None, kind: proto.as_str().into() });
+                    if !mappings
+                        .iter()
+                        .any(|m| m.proto == proto && m.container_port == p)
+                    {
+                        out.push(Port {
+                            ip: None,
+                            private_port: p,
+                            public_port: None,
+                            kind: proto.as_str().into(),
+                        });
                     }
                 }
             }

@@ -107,7 +107,9 @@ pub fn rfc3339_nanos(t: &DateTime<Utc>) -> String {
 }
 
 fn time_or_zero(t: &Option<DateTime<Utc>>) -> String {
-    t.as_ref().map(rfc3339_nanos).unwrap_or_else(|| ZERO_TIME.to_string())
+    t.as_ref()
+        .map(rfc3339_nanos)
+        .unwrap_or_else(|| ZERO_TIME.to_string())
 }
 
 impl ContainerRecord {
@@ -184,15 +186,20 @@ impl ContainerRecord {
     }
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use chrono::TimeDelta;
 
-
     fn record(status: Status) -> ContainerRecord {
-        ContainerRecord { id: "a".repeat(64), state: StateRecord { status, ..Default::default() }, ..Default::default() }
+        ContainerRecord {
+            id: "a".repeat(64),
+            state: StateRecord {
+                status,
+                ..Default::default()
+            },
+            ..Default::default()
+        }
     }
 
     #[test]

@@ -28,7 +28,11 @@ pub async fn spawn(state_dir: &Path) -> Result<i64, String> {
         .unwrap_or_else(|_| Stdio::null());
     let mut cmd = tokio::process::Command::new(exe);
     cmd.arg0("berth");
-    cmd.arg("shim").arg(state_dir).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(stderr);
+    cmd.arg("shim")
+        .arg(state_dir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(stderr);
     // SAFETY: setsid is async-signal-safe; the shim must outlive the daemon's session.
     unsafe {
         cmd.pre_exec(|| {
@@ -45,7 +49,11 @@ pub async fn spawn(state_dir: &Path) -> Result<i64, String> {
         let _ = child.wait().await;
     });
     let mut line = String::new();
-    let read = tokio::time::timeout(Duration::from_secs(60), BufReader::new(stdout).read_line(&mut line)).await;
+    let read = tokio::time::timeout(
+        Duration::from_secs(60),
+        BufReader::new(stdout).read_line(&mut line),
+    )
+    .await;
     match read {
         Err(_) => return Err("timed out waiting for the shim to start".into()),
         Ok(Err(e)) => return Err(format!("reading the shim's start-up line: {e}")),
@@ -53,13 +61,19 @@ pub async fn spawn(state_dir: &Path) -> Result<i64, String> {
     }
     let line = line.trim_end();
     if let Some(pid) = line.strip_prefix("ok ") {
-        return pid.trim().parse().map_err(|_| format!("shim answered {line:?}"));
+        return pid
+            .trim()
+            .parse()
+            .map_err(|_| format!("shim answered {line:?}"));
     }
     if let Some(msg) = line.strip_prefix("error ") {
         return Err(msg.to_string());
     }
     let log = std::fs::read_to_string(state_dir.join("shim.log")).unwrap_or_default();
-    Err(format!("shim exited without starting the container: {}", log.trim()))
+    Err(format!(
+        "shim exited without starting the container: {}",
+        log.trim()
+    ))
 }
 
 /// Opens a connection to the shim and sends one request line.
@@ -73,20 +87,24 @@ pub async fn connect(state_dir: &Path, req: &Request) -> std::io::Result<UnixStr
     Ok(stream)
 }
 
-async fn read_json_line<T: serde::de::DeserializeOwned>(stream: UnixStream) -> std::io::Result<Option<T>> {
+async fn read_json_line<T: serde::de::DeserializeOwned>(
+    stream: UnixStream,
+) -> std::io::Result<Option<T>> {
     let mut line = String::new();
     let n = BufReader::new(stream).read_line(&mut line).await?;
     if n == 0 {
         return Ok(None);
     }
-    serde_json::from_str(line.trim_end()).map(Some).map_err(std::io::Error::other)
+    serde_json::from_str(line.trim_end())
+        .map(Some)
+        .map_err(std::io::Error::other)
 }
 
 pub async fn start(state_dir: &Path) -> std::io::Result<StartReply> {
     let stream = connect(state_dir, &Request::Start).await?;
-    read_json_line(stream)
-        .await?
-        .ok_or_else(|| std::io::Error::other("the shim closed the connection before answering start"))
+    read_json_line(stream).await?.ok_or_else(|| {
+        std::io::Error::other("the shim closed the connection before answering start")
+    })
 }
 
 /// A `wait` connection: resolve it with [`wait_exit`].
@@ -100,7 +118,9 @@ pub async fn wait_exit(stream: UnixStream) -> Option<ExitStatus> {
 }
 
 async fn simple(state_dir: &Path, req: Request) -> Result<(), String> {
-    let stream = connect(state_dir, &req).await.map_err(|e| format!("connecting to the shim: {e}"))?;
+    let stream = connect(state_dir, &req)
+        .await
+        .map_err(|e| format!("connecting to the shim: {e}"))?;
     match read_json_line::<Reply>(stream).await {
         Ok(Some(r)) if r.ok || r.error.is_empty() => Ok(()),
         Ok(Some(r)) => Err(r.error),
@@ -125,8 +145,12 @@ pub fn read_exit_file(state_dir: &Path) -> Option<ExitStatus> {
 
 /// Whether the shim recorded in `shim.pid` is still alive.
 pub fn shim_alive(state_dir: &Path) -> bool {
-    let Ok(pid) = std::fs::read_to_string(state_dir.join("shim.pid")) else { return false };
-    let Ok(pid) = pid.trim().parse::<i32>() else { return false };
+    let Ok(pid) = std::fs::read_to_string(state_dir.join("shim.pid")) else {
+        return false;
+    };
+    let Ok(pid) = pid.trim().parse::<i32>() else {
+        return false;
+    };
     pid > 0 && unsafe { libc::kill(pid, 0) } == 0
 }
 

@@ -47,7 +47,9 @@ impl RecordStore {
             let (k, v) = entry?;
             match serde_json::from_slice::<ContainerRecord>(v.value()) {
                 Ok(r) => out.push(r),
-                Err(e) => tracing::warn!(id = k.value(), error = %e, "skipping unreadable container record"),
+                Err(e) => {
+                    tracing::warn!(id = k.value(), error = %e, "skipping unreadable container record")
+                }
             }
         }
         Ok(out)
@@ -86,7 +88,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let db = std::sync::Arc::new(redb::Database::create(dir.path().join("meta.db")).unwrap());
         let store = RecordStore::open(db.clone()).unwrap();
-        let rec = ContainerRecord { id: "ab".repeat(32), name: "/c1".into(), ..Default::default() };
+        let rec = ContainerRecord {
+            id: "ab".repeat(32),
+            name: "/c1".into(),
+            ..Default::default()
+        };
         store.put(&rec).unwrap();
         let all = RecordStore::open(db).unwrap().load_all().unwrap();
         assert_eq!(all.len(), 1);

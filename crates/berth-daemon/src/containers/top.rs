@@ -9,11 +9,15 @@ pub const TITLES: [&str; 8] = ["UID", "PID", "PPID", "C", "STIME", "TTY", "TIME"
 
 /// Host pids of every process in the pid namespace of `init_pid` (the container's).
 pub fn container_pids(init_pid: i64) -> Vec<i64> {
-    let Ok(ns) = std::fs::read_link(format!("/proc/{init_pid}/ns/pid")) else { return Vec::new() };
+    let Ok(ns) = std::fs::read_link(format!("/proc/{init_pid}/ns/pid")) else {
+        return Vec::new();
+    };
     let mut pids = Vec::new();
     if let Ok(entries) = std::fs::read_dir("/proc") {
         for e in entries.flatten() {
-            let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<i64>().ok()) else { continue };
+            let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<i64>().ok()) else {
+                continue;
+            };
             if std::fs::read_link(e.path().join("ns/pid")).is_ok_and(|l| l == ns) {
                 pids.push(pid);
             }
@@ -63,7 +67,12 @@ fn boot_time() -> Option<i64> {
 
 /// `[DD-]HH:MM:SS` of CPU time, as ps prints it.
 pub fn cpu_time(total_secs: u64) -> String {
-    let (d, h, m, s) = (total_secs / 86400, total_secs / 3600 % 24, total_secs / 60 % 60, total_secs % 60);
+    let (d, h, m, s) = (
+        total_secs / 86400,
+        total_secs / 3600 % 24,
+        total_secs / 60 % 60,
+        total_secs % 60,
+    );
     if d > 0 {
         format!("{d}-{h:02}:{m:02}:{s:02}")
     } else {
@@ -105,7 +114,10 @@ pub fn rows(pids: &[i64]) -> Vec<Vec<String>> {
     let mut out = Vec::new();
     for &pid in pids {
         let dir = Path::new("/proc").join(pid.to_string());
-        let Some(stat) = std::fs::read_to_string(dir.join("stat")).ok().and_then(|t| parse_stat(&t)) else {
+        let Some(stat) = std::fs::read_to_string(dir.join("stat"))
+            .ok()
+            .and_then(|t| parse_stat(&t))
+        else {
             continue;
         };
         let uid = std::fs::read_to_string(dir.join("status"))
@@ -113,7 +125,11 @@ pub fn rows(pids: &[i64]) -> Vec<Vec<String>> {
             .and_then(|s| {
                 s.lines()
                     .find_map(|l| l.strip_prefix("Uid:"))
-                    .and_then(|v| v.split_whitespace().next().and_then(|u| u.parse::<u32>().ok()))
+                    .and_then(|v| {
+                        v.split_whitespace()
+                            .next()
+                            .and_then(|u| u.parse::<u32>().ok())
+                    })
             })
             .unwrap_or(0);
         let cmdline = std::fs::read(dir.join("cmdline")).unwrap_or_default();
@@ -164,9 +180,17 @@ pub fn ps_rows(ps_args: &str, pids: &[i64]) -> Result<(Vec<String>, Vec<Vec<Stri
     parse_ps_output(&String::from_utf8_lossy(&out.stdout), pids)
 }
 
-pub fn parse_ps_output(text: &str, pids: &[i64]) -> Result<(Vec<String>, Vec<Vec<String>>), String> {
+pub fn parse_ps_output(
+    text: &str,
+    pids: &[i64],
+) -> Result<(Vec<String>, Vec<Vec<String>>), String> {
     let mut lines = text.lines();
-    let titles: Vec<String> = lines.next().unwrap_or_default().split_whitespace().map(String::from).collect();
+    let titles: Vec<String> = lines
+        .next()
+        .unwrap_or_default()
+        .split_whitespace()
+        .map(String::from)
+        .collect();
     let pid_index = titles
         .iter()
         .position(|t| t == "PID")
@@ -175,11 +199,15 @@ pub fn parse_ps_output(text: &str, pids: &[i64]) -> Result<(Vec<String>, Vec<Vec
     let mut previous_was_ours = false;
     for line in lines.filter(|l| !l.trim().is_empty()) {
         let fields: Vec<&str> = line.split_whitespace().collect();
-        let Some(pid_field) = fields.get(pid_index) else { continue };
+        let Some(pid_field) = fields.get(pid_index) else {
+            continue;
+        };
         let ours = if *pid_field == "-" {
             previous_was_ours
         } else {
-            let pid: i64 = pid_field.parse().map_err(|e| format!("Unexpected pid '{pid_field}': {e}"))?;
+            let pid: i64 = pid_field
+                .parse()
+                .map_err(|e| format!("Unexpected pid '{pid_field}': {e}"))?;
             previous_was_ours = pids.contains(&pid);
             previous_was_ours
         };
@@ -214,7 +242,10 @@ mod tests {
         let text = "  PID USER     COMMAND\n    1 root     init\n   42 root     sleep 60\n   43 nobody   x\n";
         let (titles, rows) = parse_ps_output(text, &[42]).unwrap();
         assert_eq!(titles, ["PID", "USER", "COMMAND"]);
-        assert_eq!(rows, vec![vec!["42".to_string(), "root".into(), "sleep 60".into()]]);
+        assert_eq!(
+            rows,
+            vec![vec!["42".to_string(), "root".into(), "sleep 60".into()]]
+        );
         assert!(parse_ps_output("USER\nroot\n", &[1]).is_err());
     }
 

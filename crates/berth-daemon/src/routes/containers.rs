@@ -45,7 +45,8 @@ type Q = Query<HashMap<String, String>>;
 
 /// Docker's boolean query values: `1`/`true`/`True` are true, anything else false.
 pub fn qbool(q: &HashMap<String, String>, key: &str) -> bool {
-    q.get(key).is_some_and(|v| matches!(v.as_str(), "1" | "true" | "True" | "TRUE"))
+    q.get(key)
+        .is_some_and(|v| matches!(v.as_str(), "1" | "true" | "True" | "TRUE"))
 }
 
 fn qint(q: &HashMap<String, String>, key: &str) -> ApiResult<Option<i64>> {
@@ -59,16 +60,22 @@ fn qint(q: &HashMap<String, String>, key: &str) -> ApiResult<Option<i64>> {
 }
 
 fn api_version(req_ext: &http::Extensions) -> ApiVersion {
-    req_ext.get::<ApiVersion>().copied().unwrap_or(ApiVersion(1, 45))
+    req_ext
+        .get::<ApiVersion>()
+        .copied()
+        .unwrap_or(ApiVersion(1, 45))
 }
 
 async fn create(State(d): State<Daemon>, q: Q, body: Bytes) -> ApiResult<Response> {
     let body: ContainerCreateBody = if body.is_empty() {
         return Err(ApiError::invalid("invalid JSON: body is empty"));
     } else {
-        serde_json::from_slice(&body).map_err(|e| ApiError::invalid(format!("invalid JSON: {e}")))?
+        serde_json::from_slice(&body)
+            .map_err(|e| ApiError::invalid(format!("invalid JSON: {e}")))?
     };
-    let resp = d.containers.create(body, q.get("name").map(String::as_str))?;
+    let resp = d
+        .containers
+        .create(body, q.get("name").map(String::as_str))?;
     Ok((StatusCode::CREATED, Json(resp)).into_response())
 }
 
@@ -92,17 +99,23 @@ async fn start(State(d): State<Daemon>, Path(id): Path<String>) -> ApiResult<Sta
 }
 
 async fn stop(State(d): State<Daemon>, Path(id): Path<String>, q: Q) -> ApiResult<StatusCode> {
-    d.containers.stop(&id, qint(&q, "t")?, q.get("signal").map(String::as_str)).await?;
+    d.containers
+        .stop(&id, qint(&q, "t")?, q.get("signal").map(String::as_str))
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 async fn restart(State(d): State<Daemon>, Path(id): Path<String>, q: Q) -> ApiResult<StatusCode> {
-    d.containers.restart(&id, qint(&q, "t")?, q.get("signal").map(String::as_str)).await?;
+    d.containers
+        .restart(&id, qint(&q, "t")?, q.get("signal").map(String::as_str))
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 async fn kill(State(d): State<Daemon>, Path(id): Path<String>, q: Q) -> ApiResult<StatusCode> {
-    d.containers.kill(&id, q.get("signal").map(String::as_str)).await?;
+    d.containers
+        .kill(&id, q.get("signal").map(String::as_str))
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -110,7 +123,9 @@ async fn remove(State(d): State<Daemon>, Path(id): Path<String>, q: Q) -> ApiRes
     if qbool(&q, "link") {
         return Err(ApiError::invalid("Berth does not support container links"));
     }
-    d.containers.remove_with_volumes(&id, qbool(&q, "force"), qbool(&q, "v")).await?;
+    d.containers
+        .remove_with_volumes(&id, qbool(&q, "force"), qbool(&q, "v"))
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -118,14 +133,19 @@ async fn prune(State(d): State<Daemon>, q: Q) -> ApiResult<Response> {
     let f = filters::parse(q.get("filters").map(String::as_str).unwrap_or(""))?;
     let (deleted, reclaimed) = d.containers.prune(&f)?;
     Ok(Json(ContainerPruneResponse {
-        containers_deleted: if deleted.is_empty() { None } else { Some(deleted) },
+        containers_deleted: if deleted.is_empty() {
+            None
+        } else {
+            Some(deleted)
+        },
         space_reclaimed: reclaimed,
     })
     .into_response())
 }
 
 async fn rename(State(d): State<Daemon>, Path(id): Path<String>, q: Q) -> ApiResult<StatusCode> {
-    d.containers.rename(&id, q.get("name").map(String::as_str).unwrap_or(""))?;
+    d.containers
+        .rename(&id, q.get("name").map(String::as_str).unwrap_or(""))?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -140,7 +160,11 @@ async fn unpause(State(d): State<Daemon>, Path(id): Path<String>) -> ApiResult<S
 }
 
 async fn top(State(d): State<Daemon>, Path(id): Path<String>, q: Q) -> ApiResult<Response> {
-    Ok(Json(d.containers.top(&id, q.get("ps_args").map(String::as_str).unwrap_or(""))?).into_response())
+    Ok(Json(
+        d.containers
+            .top(&id, q.get("ps_args").map(String::as_str).unwrap_or(""))?,
+    )
+    .into_response())
 }
 
 async fn resize(State(d): State<Daemon>, Path(id): Path<String>, q: Q) -> ApiResult<StatusCode> {
@@ -173,7 +197,12 @@ async fn wait(State(d): State<Daemon>, Path(id): Path<String>, q: Q) -> ApiResul
         .unwrap_or_default())
 }
 
-async fn logs_handler(State(d): State<Daemon>, Path(id): Path<String>, q: Q, req: Request) -> ApiResult<Response> {
+async fn logs_handler(
+    State(d): State<Daemon>,
+    Path(id): Path<String>,
+    q: Q,
+    req: Request,
+) -> ApiResult<Response> {
     let version = api_version(req.extensions());
     let opts = LogOptions {
         stdout: qbool(&q, "stdout"),
@@ -190,12 +219,20 @@ async fn logs_handler(State(d): State<Daemon>, Path(id): Path<String>, q: Q, req
     });
     Ok(Response::builder()
         .status(StatusCode::OK)
-        .header(http::header::CONTENT_TYPE, hijack::stream_media_type(tty, version.at_least("1.42")))
+        .header(
+            http::header::CONTENT_TYPE,
+            hijack::stream_media_type(tty, version.at_least("1.42")),
+        )
         .body(Body::from_stream(stream))
         .unwrap_or_default())
 }
 
-async fn attach(State(d): State<Daemon>, Path(id): Path<String>, q: Q, mut req: Request) -> ApiResult<Response> {
+async fn attach(
+    State(d): State<Daemon>,
+    Path(id): Path<String>,
+    q: Q,
+    mut req: Request,
+) -> ApiResult<Response> {
     let version = api_version(req.extensions());
     let rec = d.containers.get(&id)?;
     let tty = rec.config.tty;
@@ -214,8 +251,11 @@ async fn attach(State(d): State<Daemon>, Path(id): Path<String>, q: Q, mut req: 
     match hijack::prepare(&mut req, media) {
         Hijack::Upgrade { response, upgrade } if !qbool(&q, "stream") => {
             // Logs only: the recorded output, then the connection closes.
-            let replay =
-                if qbool(&q, "logs") { d.containers.log_snapshot(&rec, opts.stdout, opts.stderr) } else { Vec::new() };
+            let replay = if qbool(&q, "logs") {
+                d.containers.log_snapshot(&rec, opts.stdout, opts.stderr)
+            } else {
+                Vec::new()
+            };
             tokio::spawn(async move {
                 use tokio::io::AsyncWriteExt;
                 if let Ok(mut client) = hijack::upgraded(upgrade).await {
@@ -234,14 +274,20 @@ async fn attach(State(d): State<Daemon>, Path(id): Path<String>, q: Q, mut req: 
             Ok(response)
         }
         Hijack::Upgrade { response, upgrade } => {
-            let replay =
-                if qbool(&q, "logs") { d.containers.log_snapshot(&rec, opts.stdout, opts.stderr) } else { Vec::new() };
+            let replay = if qbool(&q, "logs") {
+                d.containers.log_snapshot(&rec, opts.stdout, opts.stderr)
+            } else {
+                Vec::new()
+            };
             d.containers.attach(&rec.id, opts, upgrade, replay).await?;
             Ok(response)
         }
         Hijack::Plain if !qbool(&q, "stream") => {
-            let replay =
-                if qbool(&q, "logs") { d.containers.log_snapshot(&rec, opts.stdout, opts.stderr) } else { Vec::new() };
+            let replay = if qbool(&q, "logs") {
+                d.containers.log_snapshot(&rec, opts.stdout, opts.stderr)
+            } else {
+                Vec::new()
+            };
             let stream = futures_util::stream::iter(replay.into_iter().map(Ok::<_, Infallible>));
             Ok(Response::builder()
                 .header(http::header::CONTENT_TYPE, media)
@@ -265,8 +311,16 @@ mod tests {
 
     #[test]
     fn docker_booleans() {
-        let q: HashMap<String, String> =
-            [("a", "1"), ("b", "true"), ("c", "0"), ("d", "false"), ("e", "")].iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let q: HashMap<String, String> = [
+            ("a", "1"),
+            ("b", "true"),
+            ("c", "0"),
+            ("d", "false"),
+            ("e", ""),
+        ]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
         assert!(qbool(&q, "a") && qbool(&q, "b"));
         assert!(!qbool(&q, "c") && !qbool(&q, "d") && !qbool(&q, "e") && !qbool(&q, "zz"));
         assert_eq!(qint(&q, "e").unwrap(), None);
@@ -290,8 +344,17 @@ mod api_tests {
         let db = Arc::new(redb::Database::create(config.root.join("meta.db")).unwrap());
         let images = Arc::new(berth_image::ImageStore::open(&config.root, db.clone()).unwrap());
         let containers =
-            crate::containers::ContainerService::open(config.clone(), db.clone(), images.clone()).unwrap();
-        Daemon { config, daemon_id: "test".into(), db, images, containers }
+            crate::containers::ContainerService::open(config.clone(), db.clone(), images.clone())
+                .unwrap();
+        let registry = berth_registry::RegistryClient::new(Default::default()).unwrap();
+        Daemon {
+            config,
+            daemon_id: "test".into(),
+            db,
+            images,
+            containers,
+            registry,
+        }
     }
 
     async fn call(d: &Daemon, method: &str, uri: &str, body: &str) -> (u16, serde_json::Value) {
@@ -303,30 +366,73 @@ mod api_tests {
             .unwrap();
         let resp = crate::server::app(d.clone()).oneshot(req).await.unwrap();
         let status = resp.status().as_u16();
-        let bytes = axum::body::to_bytes(resp.into_body(), 1 << 20).await.unwrap();
-        (status, serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null))
+        let bytes = axum::body::to_bytes(resp.into_body(), 1 << 20)
+            .await
+            .unwrap();
+        (
+            status,
+            serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null),
+        )
     }
 
     #[tokio::test]
     async fn errors_use_dockers_words() {
         let dir = tempfile::tempdir().unwrap();
         let d = daemon(dir.path());
-        let (s, v) = call(&d, "POST", "/v1.45/containers/create?name=c1", r#"{"Image":"nosuchimage"}"#).await;
-        assert_eq!((s, v["message"].as_str().unwrap()), (404, "No such image: nosuchimage:latest"));
-        let (s, v) = call(&d, "POST", "/containers/create?name=-bad", r#"{"Image":"x"}"#).await;
+        let (s, v) = call(
+            &d,
+            "POST",
+            "/v1.45/containers/create?name=c1",
+            r#"{"Image":"nosuchimage"}"#,
+        )
+        .await;
+        assert_eq!(
+            (s, v["message"].as_str().unwrap()),
+            (404, "No such image: nosuchimage:latest")
+        );
+        let (s, v) = call(
+            &d,
+            "POST",
+            "/containers/create?name=-bad",
+            r#"{"Image":"x"}"#,
+        )
+        .await;
         assert_eq!(s, 400);
-        assert!(v["message"].as_str().unwrap().starts_with("Invalid container name (-bad)"));
+        assert!(v["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("Invalid container name (-bad)"));
         let (s, v) = call(&d, "GET", "/containers/json?all=1", "").await;
         assert_eq!((s, v), (200, serde_json::json!([])));
         let (s, v) = call(&d, "GET", "/containers/nope/json", "").await;
-        assert_eq!((s, v["message"].as_str().unwrap()), (404, "No such container: nope"));
+        assert_eq!(
+            (s, v["message"].as_str().unwrap()),
+            (404, "No such container: nope")
+        );
         let (s, _) = call(&d, "POST", "/containers/nope/wait", "").await;
         assert_eq!(s, 404);
-        let (s, v) = call(&d, "GET", "/containers/json?filters=%7B%22status%22%3A%7B%22bogus%22%3Atrue%7D%7D", "").await;
-        assert_eq!((s, v["message"].as_str().unwrap()), (400, "invalid filter 'status=bogus'"));
+        let (s, v) = call(
+            &d,
+            "GET",
+            "/containers/json?filters=%7B%22status%22%3A%7B%22bogus%22%3Atrue%7D%7D",
+            "",
+        )
+        .await;
+        assert_eq!(
+            (s, v["message"].as_str().unwrap()),
+            (400, "invalid filter 'status=bogus'")
+        );
         let (s, v) = call(&d, "POST", "/exec/nope/start", "{}").await;
-        assert_eq!((s, v["message"].as_str().unwrap()), (404, "No such exec instance: nope"));
+        assert_eq!(
+            (s, v["message"].as_str().unwrap()),
+            (404, "No such exec instance: nope")
+        );
         // Nothing was left behind by the failed creates.
-        assert_eq!(std::fs::read_dir(d.config.root.join("containers")).unwrap().count(), 0);
+        assert_eq!(
+            std::fs::read_dir(d.config.root.join("containers"))
+                .unwrap()
+                .count(),
+            0
+        );
     }
 }

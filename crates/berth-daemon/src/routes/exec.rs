@@ -23,15 +23,34 @@ pub fn routes() -> Router<Daemon> {
         .route("/exec/{id}/resize", post(resize))
 }
 
-async fn create(State(d): State<Daemon>, Path(id): Path<String>, body: Bytes) -> ApiResult<Response> {
-    let body: ExecCreateBody =
-        serde_json::from_slice(&body).map_err(|e| ApiError::invalid(format!("invalid JSON: {e}")))?;
+async fn create(
+    State(d): State<Daemon>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> ApiResult<Response> {
+    let body: ExecCreateBody = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::invalid(format!("invalid JSON: {e}")))?;
     let exec_id = d.containers.exec_create(&id, body)?;
-    Ok((StatusCode::CREATED, Json(IdResponse { id: exec_id, warnings: Vec::new() })).into_response())
+    Ok((
+        StatusCode::CREATED,
+        Json(IdResponse {
+            id: exec_id,
+            warnings: Vec::new(),
+        }),
+    )
+        .into_response())
 }
 
-async fn start(State(d): State<Daemon>, Path(id): Path<String>, mut req: Request) -> ApiResult<Response> {
-    let version = req.extensions().get::<ApiVersion>().copied().unwrap_or(ApiVersion(1, 45));
+async fn start(
+    State(d): State<Daemon>,
+    Path(id): Path<String>,
+    mut req: Request,
+) -> ApiResult<Response> {
+    let version = req
+        .extensions()
+        .get::<ApiVersion>()
+        .copied()
+        .unwrap_or(ApiVersion(1, 45));
     // Find out the TTY before answering: it decides the media type.
     let tty = d.containers.exec_inspect(&id)?.process_config.tty;
     let media = hijack::stream_media_type(tty, version.at_least("1.42"));
@@ -42,7 +61,8 @@ async fn start(State(d): State<Daemon>, Path(id): Path<String>, mut req: Request
     let body: ExecStartBody = if bytes.is_empty() {
         ExecStartBody::default()
     } else {
-        serde_json::from_slice(&bytes).map_err(|e| ApiError::invalid(format!("invalid JSON: {e}")))?
+        serde_json::from_slice(&bytes)
+            .map_err(|e| ApiError::invalid(format!("invalid JSON: {e}")))?
     };
     let entry = d.containers.exec_prepare(&id)?;
     if body.detach {
@@ -55,7 +75,9 @@ async fn start(State(d): State<Daemon>, Path(id): Path<String>, mut req: Request
             tokio::spawn(async move {
                 match hijack::upgraded(upgrade).await {
                     Ok(client) => svc.exec_run_attached(entry, client).await,
-                    Err(e) => tracing::debug!(error = %e, "exec client went away before the hijack"),
+                    Err(e) => {
+                        tracing::debug!(error = %e, "exec client went away before the hijack")
+                    }
                 }
             });
             Ok(response)
@@ -82,7 +104,9 @@ async fn resize(
 ) -> ApiResult<StatusCode> {
     let exec = d.containers.exec_inspect(&id)?;
     if exec.process_config.tty {
-        return Err(ApiError::not_implemented("resizing an exec's terminal is not supported by Berth yet"));
+        return Err(ApiError::not_implemented(
+            "resizing an exec's terminal is not supported by Berth yet",
+        ));
     }
     // Without a terminal there is nothing to resize (Docker accepts and ignores it too).
     Ok(StatusCode::OK)

@@ -29,6 +29,8 @@ async fn export(State(d): State<Daemon>, Path(id): Path<String>) -> ApiResult<Re
     let mut layers = vec![upper];
     layers.extend(lowers);
     Ok(tar_stream_response("container export", move |w| {
-        berth_image::pack::export_merged(&layers, w).map(|_| ()).map_err(|e| e.to_string())
+        berth_image::pack::export_merged(&layers, w)
+            .map(|_| ())
+            .map_err(|e| e.to_string())
     }))
 }

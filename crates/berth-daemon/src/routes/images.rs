@@ -31,7 +31,10 @@ pub fn routes() -> Router<Daemon> {
         .route("/images/load", post(load_images))
         .route("/images/prune", post(prune_images))
         .route("/commit", post(commit_container))
-        .route("/images/{*rest}", get(get_image).post(post_image).delete(delete_image))
+        .route(
+            "/images/{*rest}",
+            get(get_image).post(post_image).delete(delete_image),
+        )
 }
 
 /// A decoded query string that keeps repeated keys (`changes=…&changes=…`).
@@ -45,7 +48,10 @@ fn percent_decode(s: &str) -> String {
     while i < b.len() {
         match b[i] {
             b'+' => out.push(b' '),
-            b'%' if i + 2 < b.len() && b[i + 1].is_ascii_hexdigit() && b[i + 2].is_ascii_hexdigit() => {
+            b'%' if i + 2 < b.len()
+                && b[i + 1].is_ascii_hexdigit()
+                && b[i + 2].is_ascii_hexdigit() =>
+            {
                 let hex = |c: u8| (c as char).to_digit(16).unwrap_or(0) as u8;
                 out.push(hex(b[i + 1]) * 16 + hex(b[i + 2]));
                 i += 2;
@@ -71,17 +77,28 @@ impl Query {
         Query(pairs)
     }
     fn get(&self, key: &str) -> Option<&str> {
-        self.0.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+        self.0
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
     }
     fn str(&self, key: &str) -> String {
         self.get(key).unwrap_or_default().to_string()
     }
     fn all(&self, key: &str) -> Vec<String> {
-        self.0.iter().filter(|(k, _)| k == key).map(|(_, v)| v.clone()).collect()
+        self.0
+            .iter()
+            .filter(|(k, _)| k == key)
+            .map(|(_, v)| v.clone())
+            .collect()
     }
     /// Docker's `BoolValue`: anything but "", "0", "no", "false", "none" is true.
     fn bool(&self, key: &str) -> bool {
-        let v = self.get(key).unwrap_or_default().trim().to_ascii_lowercase();
+        let v = self
+            .get(key)
+            .unwrap_or_default()
+            .trim()
+            .to_ascii_lowercase();
         !matches!(v.as_str(), "" | "0" | "no" | "false" | "none")
     }
 }
@@ -92,14 +109,22 @@ fn decode_filters(raw: &str) -> ApiResult<BTreeMap<String, Vec<String>>> {
     if raw.trim().is_empty() {
         return Ok(out);
     }
-    let v: serde_json::Value = serde_json::from_str(raw).map_err(|e| ApiError::invalid(format!("invalid filter: {e}")))?;
-    let obj = v.as_object().ok_or_else(|| ApiError::invalid("invalid filter: expected a JSON object"))?;
+    let v: serde_json::Value =
+        serde_json::from_str(raw).map_err(|e| ApiError::invalid(format!("invalid filter: {e}")))?;
+    let obj = v
+        .as_object()
+        .ok_or_else(|| ApiError::invalid("invalid filter: expected a JSON object"))?;
     for (k, vals) in obj {
         let list: Vec<String> = match vals {
-            serde_json::Value::Object(m) => {
-                m.iter().filter(|(_, on)| on.as_bool().unwrap_or(true)).map(|(s, _)| s.clone()).collect()
-            }
-            serde_json::Value::Array(a) => a.iter().filter_map(|x| x.as_str().map(str::to_string)).collect(),
+            serde_json::Value::Object(m) => m
+                .iter()
+                .filter(|(_, on)| on.as_bool().unwrap_or(true))
+                .map(|(s, _)| s.clone())
+                .collect(),
+            serde_json::Value::Array(a) => a
+                .iter()
+                .filter_map(|x| x.as_str().map(str::to_string))
+                .collect(),
             serde_json::Value::String(s) => vec![s.clone()],
             _ => return Err(ApiError::invalid(format!("invalid filter '{k}'"))),
         };
@@ -108,8 +133,12 @@ fn decode_filters(raw: &str) -> ApiResult<BTreeMap<String, Vec<String>>> {
     Ok(out)
 }
 
-async fn blocking<T: Send + 'static>(f: impl FnOnce() -> ApiResult<T> + Send + 'static) -> ApiResult<T> {
-    tokio::task::spawn_blocking(f).await.map_err(|e| ApiError::internal(format!("image store task failed: {e}")))?
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> ApiResult<T> + Send + 'static,
+) -> ApiResult<T> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| ApiError::internal(format!("image store task failed: {e}")))?
 }
 
 /// `GET /images/json`.
@@ -122,9 +151,15 @@ async fn list_images(
     let mut filters = decode_filters(&q.str("filters"))?;
     if let Some(f) = q.get("filter").filter(|f| !f.is_empty()) {
         // API < 1.41 clients send a reference glob as `filter`.
-        filters.entry("reference".into()).or_default().push(f.to_string());
+        filters
+            .entry("reference".into())
+            .or_default()
+            .push(f.to_string());
     }
-    let opts = ListOptions { all: q.bool("all"), filters };
+    let opts = ListOptions {
+        all: q.bool("all"),
+        filters,
+    };
     let images = d.images.clone();
     let mut rows = blocking(move || Ok(images.list(&opts)?)).await?;
     let v = version.map(|Extension(v)| v);
@@ -193,7 +228,10 @@ fn body_reader(body: Body) -> BodyReader {
             }
         }
     });
-    BodyReader { rx, current: Bytes::new() }
+    BodyReader {
+        rx,
+        current: Bytes::new(),
+    }
 }
 
 fn json_stream_line(msg: &JsonMessage) -> String {
@@ -208,7 +246,10 @@ fn json_stream(lines: Vec<JsonMessage>) -> Response {
 }
 
 fn status(s: impl Into<String>) -> JsonMessage {
-    JsonMessage { status: Some(s.into()), ..Default::default() }
+    JsonMessage {
+        status: Some(s.into()),
+        ..Default::default()
+    }
 }
 
 /// `repo` (may carry a tag) plus an optional `tag` → the reference to tag with.
@@ -224,12 +265,19 @@ fn repo_tag(repo: &str, tag: &str) -> ApiResult<Option<String>> {
 }
 
 /// `POST /images/create`: `fromSrc=-` imports the body, `fromSrc=http://…` what the
-/// daemon downloads from there; `fromImage` answers for images
-/// present locally (pulling is not built yet).
-async fn create_image(State(d): State<Daemon>, RawQuery(raw): RawQuery, req: Request) -> ApiResult<Response> {
+/// daemon downloads from there; `fromImage` pulls (see [`crate::distribution::pull`]).
+async fn create_image(
+    State(d): State<Daemon>,
+    RawQuery(raw): RawQuery,
+    req: Request,
+) -> ApiResult<Response> {
     let q = Query::parse(raw.as_deref());
     if let Some(src) = q.get("fromSrc").filter(|s| !s.is_empty()) {
-        let body = if src == "-" { req.into_body() } else { fetch_url(src).await? };
+        let body = if src == "-" {
+            req.into_body()
+        } else {
+            fetch_url(src).await?
+        };
         let opts = ImportOptions {
             reference: repo_tag(&q.str("repo"), &q.str("tag"))?,
             changes: q.all("changes"),
@@ -246,7 +294,9 @@ async fn create_image(State(d): State<Daemon>, RawQuery(raw): RawQuery, req: Req
     }
     let image = q.str("fromImage");
     if image.is_empty() {
-        return Err(ApiError::invalid("either fromSrc or fromImage must be given"));
+        return Err(ApiError::invalid(
+            "either fromSrc or fromImage must be given",
+        ));
     }
     let tag = q.str("tag");
     let name = if tag.is_empty() {
@@ -256,21 +306,34 @@ async fn create_image(State(d): State<Daemon>, RawQuery(raw): RawQuery, req: Req
     } else {
         format!("{image}:{tag}")
     };
-    let r = Reference::parse_normalized(&name).map_err(|e| ApiError::invalid(e.0))?.with_default_tag();
-    let images = d.images.clone();
-    let wanted = name.clone();
-    let found = blocking(move || match images.resolve(&wanted) {
-        Ok(rec) => Ok(Some(rec.id)),
-        Err(e) if e.kind() == berth_api::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(e.into()),
-    })
-    .await?;
-    match found {
-        Some(_) => Ok(json_stream(vec![status(format!("Status: Image is up to date for {}", r.familiar_string()))])),
-        None => Err(ApiError::not_found(format!(
-            "pull access denied for {}, repository does not exist or may require 'docker login': denied: requested access to the resource is denied",
-            r.familiar_name()
-        ))),
+    let reference = Reference::parse_normalized(&name).map_err(|e| ApiError::invalid(e.0))?;
+    // No tag and no digest anywhere: every tag of the repository (`pull -a`).
+    let all_tags = reference.tag().is_none() && reference.digest().is_none();
+    let platform = match q.get("platform").filter(|p| !p.is_empty()) {
+        Some(p) => berth_registry::Platform::parse(p)?,
+        None => berth_registry::Platform::host(),
+    };
+    let auth = registry_auth(req.headers())?;
+    crate::distribution::pull::start(
+        &d,
+        crate::distribution::pull::PullRequest {
+            reference,
+            all_tags,
+            platform,
+            auth,
+        },
+    )
+    .await
+}
+
+/// The `X-Registry-Auth` header, if any credentials are in it.
+pub(crate) fn registry_auth(headers: &http::HeaderMap) -> ApiResult<Option<berth_api::AuthConfig>> {
+    match headers.get("x-registry-auth").map(|v| v.to_str()) {
+        None => Ok(None),
+        Some(Ok(v)) => berth_api::AuthConfig::from_header(v).map_err(ApiError::invalid),
+        Some(Err(_)) => Err(ApiError::invalid(
+            "invalid X-Registry-Auth header: not ASCII",
+        )),
     }
 }
 
@@ -280,32 +343,42 @@ async fn create_image(State(d): State<Daemon>, RawQuery(raw): RawQuery, req: Req
 async fn fetch_url(src: &str) -> ApiResult<Body> {
     let mut url = src.to_string();
     for _ in 0..10 {
-        let uri: http::Uri = url.parse().map_err(|e| ApiError::invalid(format!("invalid URL {url:?}: {e}")))?;
+        let uri: http::Uri = url
+            .parse()
+            .map_err(|e| ApiError::invalid(format!("invalid URL {url:?}: {e}")))?;
         match uri.scheme_str() {
             Some("http") => {}
             Some("https") => return Err(ApiError::not_implemented(format!("Get {url:?}: https is not supported by this daemon; serve the file over http"))),
             _ => return Err(ApiError::invalid(format!("invalid URL {url:?}: only http:// URLs (or - for the request body) can be imported"))),
         }
-        let host = uri.host().ok_or_else(|| ApiError::invalid(format!("invalid URL {url:?}: no host")))?.to_string();
+        let host = uri
+            .host()
+            .ok_or_else(|| ApiError::invalid(format!("invalid URL {url:?}: no host")))?
+            .to_string();
         let port = uri.port_u16().unwrap_or(80);
         let get_err = |e: &dyn std::fmt::Display| ApiError::internal(format!("Get {url:?}: {e}"));
-        let stream = tokio::net::TcpStream::connect((host.trim_matches(|c| c == '[' || c == ']'), port))
-            .await
-            .map_err(|e| {
-                // Go's wording: `dial tcp 127.0.0.1:9: connect: connection refused`.
-                let text = match e.raw_os_error() {
-                    Some(code) => nix::errno::Errno::from_raw(code).desc().to_lowercase(),
-                    None => e.to_string(),
-                };
-                get_err(&format!("dial tcp {host}:{port}: connect: {text}"))
-            })?;
-        let (mut sender, conn) = hyper::client::conn::http1::handshake::<_, Body>(hyper_util::rt::TokioIo::new(stream))
-            .await
-            .map_err(|e| get_err(&e))?;
+        let stream =
+            tokio::net::TcpStream::connect((host.trim_matches(|c| c == '[' || c == ']'), port))
+                .await
+                .map_err(|e| {
+                    // Go's wording: `dial tcp 127.0.0.1:9: connect: connection refused`.
+                    let text = match e.raw_os_error() {
+                        Some(code) => nix::errno::Errno::from_raw(code).desc().to_lowercase(),
+                        None => e.to_string(),
+                    };
+                    get_err(&format!("dial tcp {host}:{port}: connect: {text}"))
+                })?;
+        let (mut sender, conn) =
+            hyper::client::conn::http1::handshake::<_, Body>(hyper_util::rt::TokioIo::new(stream))
+                .await
+                .map_err(|e| get_err(&e))?;
         tokio::spawn(async move {
             let _ = conn.await;
         });
-        let path = uri.path_and_query().map(|p| p.as_str().to_string()).unwrap_or_else(|| "/".into());
+        let path = uri
+            .path_and_query()
+            .map(|p| p.as_str().to_string())
+            .unwrap_or_else(|| "/".into());
         let host_header = match uri.port_u16() {
             Some(p) => format!("{host}:{p}"),
             None => host.clone(),
@@ -318,20 +391,35 @@ async fn fetch_url(src: &str) -> ApiResult<Body> {
         let res = sender.send_request(req).await.map_err(|e| get_err(&e))?;
         let status = res.status();
         if status.is_redirection() {
-            if let Some(loc) = res.headers().get(http::header::LOCATION).and_then(|v| v.to_str().ok()) {
-                url = if loc.starts_with('/') { format!("http://{}:{port}{loc}", host) } else { loc.to_string() };
+            if let Some(loc) = res
+                .headers()
+                .get(http::header::LOCATION)
+                .and_then(|v| v.to_str().ok())
+            {
+                url = if loc.starts_with('/') {
+                    format!("http://{}:{port}{loc}", host)
+                } else {
+                    loc.to_string()
+                };
                 continue;
             }
         }
         if !status.is_success() {
             return Err(ApiError::internal(format!(
                 "failed to GET {url} with status {}",
-                format!("{} {}", status.as_u16(), status.canonical_reason().unwrap_or_default()).trim()
+                format!(
+                    "{} {}",
+                    status.as_u16(),
+                    status.canonical_reason().unwrap_or_default()
+                )
+                .trim()
             )));
         }
         return Ok(Body::new(res.into_body()));
     }
-    Err(ApiError::invalid(format!("Get {src:?}: stopped after 10 redirects")))
+    Err(ApiError::invalid(format!(
+        "Get {src:?}: stopped after 10 redirects"
+    )))
 }
 
 fn page_not_found() -> ApiError {
@@ -348,8 +436,13 @@ async fn get_image(
     if let Some(name) = rest.strip_suffix("/json") {
         let name = name.to_string();
         let inspect = blocking(move || Ok(images.inspect(&name)?)).await?;
-        let mut value = serde_json::to_value(inspect).map_err(|e| ApiError::internal(e.to_string()))?;
-        let fields = [("1.44", "VirtualSize"), ("1.45", "Container"), ("1.45", "ContainerConfig")];
+        let mut value =
+            serde_json::to_value(inspect).map_err(|e| ApiError::internal(e.to_string()))?;
+        let fields = [
+            ("1.44", "VirtualSize"),
+            ("1.45", "Container"),
+            ("1.45", "ContainerConfig"),
+        ];
         drop_fields(&mut value, version.map(|Extension(v)| v), &fields);
         return Ok(Json(value).into_response());
     }
@@ -418,7 +511,9 @@ async fn save(d: Daemon, names: Vec<String>) -> ApiResult<Response> {
     })
     .await?;
     let images = d.images.clone();
-    Ok(tar_stream_response("image save", move |w| images.save(&names, w).map_err(|e| e.to_string())))
+    Ok(tar_stream_response("image save", move |w| {
+        images.save(&names, w).map_err(|e| e.to_string())
+    }))
 }
 
 /// Runs `produce` on a blocking thread and streams what it writes as an
@@ -430,7 +525,10 @@ pub(crate) fn tar_stream_response(
 ) -> Response {
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(8);
     tokio::task::spawn_blocking(move || {
-        let mut w = BodyWriter { tx: tx.clone(), buf: Vec::new() };
+        let mut w = BodyWriter {
+            tx: tx.clone(),
+            buf: Vec::new(),
+        };
         let result = produce(&mut w);
         let result = result.and_then(|_| std::io::Write::flush(&mut w).map_err(|e| e.to_string()));
         if let Err(e) = result {
@@ -438,8 +536,14 @@ pub(crate) fn tar_stream_response(
             let _ = tx.blocking_send(Err(std::io::Error::other(e)));
         }
     });
-    let stream = futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|item| (item, rx)) });
-    ([(http::header::CONTENT_TYPE, "application/x-tar")], Body::from_stream(stream)).into_response()
+    let stream = futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|item| (item, rx))
+    });
+    (
+        [(http::header::CONTENT_TYPE, "application/x-tar")],
+        Body::from_stream(stream),
+    )
+        .into_response()
 }
 
 /// `POST /images/load?quiet=`: the body is an archive from `docker save`.
@@ -456,7 +560,10 @@ async fn load_images(State(d): State<Daemon>, req: Request) -> ApiResult<Respons
     let lines = match result {
         Ok(messages) => messages
             .into_iter()
-            .map(|m| JsonMessage { stream: Some(format!("{m}\n")), ..Default::default() })
+            .map(|m| JsonMessage {
+                stream: Some(format!("{m}\n")),
+                ..Default::default()
+            })
             .collect(),
         Err(e) => vec![JsonMessage {
             error: Some(e.message.clone()),
@@ -468,20 +575,28 @@ async fn load_images(State(d): State<Daemon>, req: Request) -> ApiResult<Respons
 }
 
 /// `POST /images/{name}/tag?repo=&tag=` → 201.
-async fn post_image(State(d): State<Daemon>, Path(rest): Path<String>, RawQuery(raw): RawQuery) -> ApiResult<Response> {
+async fn post_image(
+    State(d): State<Daemon>,
+    Path(rest): Path<String>,
+    RawQuery(raw): RawQuery,
+    headers: http::HeaderMap,
+) -> ApiResult<Response> {
     let q = Query::parse(raw.as_deref());
     if let Some(name) = rest.strip_suffix("/tag") {
         let repo = q.str("repo");
         if repo.is_empty() {
-            return Err(ApiError::invalid("repository name must have at least one component"));
+            return Err(ApiError::invalid(
+                "repository name must have at least one component",
+            ));
         }
         let (name, tag) = (name.to_string(), q.str("tag"));
         let images = d.images.clone();
         blocking(move || Ok(images.tag(&name, &repo, &tag)?)).await?;
         return Ok(StatusCode::CREATED.into_response());
     }
-    if rest.ends_with("/push") {
-        return Err(ApiError::not_implemented("image push is not supported yet"));
+    if let Some(name) = rest.strip_suffix("/push") {
+        let auth = registry_auth(&headers)?;
+        return crate::distribution::push::start(&d, name, &q.str("tag"), auth).await;
     }
     Err(page_not_found())
 }
@@ -491,7 +606,12 @@ async fn post_image(State(d): State<Daemon>, Path(rest): Path<String>, RawQuery(
 fn image_user(d: &Daemon, image_id: &str) -> Option<ImageUser> {
     let bare = |s: &str| s.strip_prefix("sha256:").unwrap_or(s).to_string();
     let wanted = bare(image_id);
-    let opts = crate::containers::ListOptions { all: true, limit: 0, size: false, filters: Default::default() };
+    let opts = crate::containers::ListOptions {
+        all: true,
+        limit: 0,
+        size: false,
+        filters: Default::default(),
+    };
     let users: Vec<ImageUser> = match d.containers.list(&opts) {
         Ok(rows) => rows
             .into_iter()
@@ -505,7 +625,10 @@ fn image_user(d: &Daemon, image_id: &str) -> Option<ImageUser> {
         Err(_) => d
             .containers
             .container_using_image(image_id)
-            .map(|container_id| ImageUser { container_id, running: false })
+            .map(|container_id| ImageUser {
+                container_id,
+                running: false,
+            })
             .into_iter()
             .collect(),
     };
@@ -515,13 +638,18 @@ fn image_user(d: &Daemon, image_id: &str) -> Option<ImageUser> {
 /// `POST /commit?container=&repo=&tag=&comment=&author=&changes=` with an optional
 /// `Config` body → 201 `{"Id": "sha256:…"}`. The container is not paused (Berth has no
 /// pause in the commit path yet): a busy container may be caught mid-write.
-async fn commit_container(State(d): State<Daemon>, RawQuery(raw): RawQuery, body: Bytes) -> ApiResult<Response> {
+async fn commit_container(
+    State(d): State<Daemon>,
+    RawQuery(raw): RawQuery,
+    body: Bytes,
+) -> ApiResult<Response> {
     let q = Query::parse(raw.as_deref());
     let rec = d.containers.get(&q.str("container"))?;
     let config: Option<berth_api::ContainerConfig> = if body.iter().all(u8::is_ascii_whitespace) {
         None
     } else {
-        serde_json::from_slice(&body).map_err(|e| ApiError::invalid(format!("invalid JSON: {e}")))?
+        serde_json::from_slice(&body)
+            .map_err(|e| ApiError::invalid(format!("invalid JSON: {e}")))?
     };
     let opts = berth_image::CommitOptions {
         parent: rec.image_id.clone(),
@@ -549,12 +677,23 @@ async fn prune_images(State(d): State<Daemon>, RawQuery(raw): RawQuery) -> ApiRe
         Ok(images.prune(&filters, &user)?)
     })
     .await?;
-    let deleted = if items.is_empty() { serde_json::Value::Null } else { serde_json::to_value(items).unwrap_or_default() };
-    Ok(Json(serde_json::json!({"ImagesDeleted": deleted, "SpaceReclaimed": reclaimed})).into_response())
+    let deleted = if items.is_empty() {
+        serde_json::Value::Null
+    } else {
+        serde_json::to_value(items).unwrap_or_default()
+    };
+    Ok(
+        Json(serde_json::json!({"ImagesDeleted": deleted, "SpaceReclaimed": reclaimed}))
+            .into_response(),
+    )
 }
 
 /// `DELETE /images/{name}?force=&noprune=`.
-async fn delete_image(State(d): State<Daemon>, Path(rest): Path<String>, RawQuery(raw): RawQuery) -> ApiResult<Json<Vec<ImageDeleteItem>>> {
+async fn delete_image(
+    State(d): State<Daemon>,
+    Path(rest): Path<String>,
+    RawQuery(raw): RawQuery,
+) -> ApiResult<Json<Vec<ImageDeleteItem>>> {
     let q = Query::parse(raw.as_deref());
     let (force, prune) = (q.bool("force"), !q.bool("noprune"));
     let images: std::sync::Arc<ImageStore> = d.images.clone();
@@ -572,7 +711,9 @@ mod tests {
 
     #[test]
     fn query_keeps_repeated_keys_and_decodes() {
-        let q = Query::parse(Some("fromSrc=-&repo=imported%3Av1&changes=CMD+%5B%22sh%22%5D&changes=ENV%20A%3D1&all=1&x"));
+        let q = Query::parse(Some(
+            "fromSrc=-&repo=imported%3Av1&changes=CMD+%5B%22sh%22%5D&changes=ENV%20A%3D1&all=1&x",
+        ));
         assert_eq!(q.str("repo"), "imported:v1");
         assert_eq!(q.all("changes"), vec!["CMD [\"sh\"]", "ENV A=1"]);
         assert!(q.bool("all"));
@@ -596,7 +737,10 @@ mod tests {
         let fields = [("1.44", "VirtualSize"), ("1.45", "Container")];
         let mut v = serde_json::json!({"VirtualSize": 1, "Container": "", "Size": 1});
         drop_fields(&mut v, Some(ApiVersion(1, 43)), &fields);
-        assert_eq!(v, serde_json::json!({"VirtualSize": 1, "Container": "", "Size": 1}));
+        assert_eq!(
+            v,
+            serde_json::json!({"VirtualSize": 1, "Container": "", "Size": 1})
+        );
         drop_fields(&mut v, Some(ApiVersion(1, 44)), &fields);
         assert_eq!(v, serde_json::json!({"Container": "", "Size": 1}));
         drop_fields(&mut v, None, &fields);
@@ -605,8 +749,14 @@ mod tests {
 
     #[test]
     fn repo_and_tag_combine() {
-        assert_eq!(repo_tag("imported:v1", "").unwrap().as_deref(), Some("docker.io/library/imported:v1"));
-        assert_eq!(repo_tag("imported", "v2").unwrap().as_deref(), Some("docker.io/library/imported:v2"));
+        assert_eq!(
+            repo_tag("imported:v1", "").unwrap().as_deref(),
+            Some("docker.io/library/imported:v1")
+        );
+        assert_eq!(
+            repo_tag("imported", "v2").unwrap().as_deref(),
+            Some("docker.io/library/imported:v2")
+        );
         assert_eq!(repo_tag("", "v2").unwrap(), None);
         assert!(repo_tag("Bad", "").is_err());
     }

@@ -10,9 +10,10 @@ pub mod exec;
 pub mod export;
 pub mod images;
 pub mod networks;
+pub mod registry;
 pub mod system;
-pub mod volumes;
 pub mod system_df;
+pub mod volumes;
 
 pub fn all() -> Router<Daemon> {
     Router::new()
@@ -24,4 +25,5 @@ pub fn all() -> Router<Daemon> {
         .merge(system_df::routes())
         .merge(export::routes())
         .merge(networks::routes())
+        .merge(registry::routes())
 }

@@ -53,14 +53,21 @@ struct CreateBody {
 }
 
 fn names(d: &Daemon) -> impl Fn(&str) -> Option<String> + '_ {
-    |id: &str| d.containers.get(id).ok().map(|r| r.name.trim_start_matches('/').to_string())
+    |id: &str| {
+        d.containers
+            .get(id)
+            .ok()
+            .map(|r| r.name.trim_start_matches('/').to_string())
+    }
 }
 
 /// Whether network `n` passes `GET /networks` filters: `name` (substring), `id` (prefix),
 /// `driver`, `label` (`k` or `k=v`), `type` (`builtin`/`custom`); values of one key OR-ed.
 fn network_matches(n: &serde_json::Value, f: &crate::containers::filters::Filters) -> bool {
     let s = |k: &str| n.get(k).and_then(|v| v.as_str()).unwrap_or("").to_string();
-    let any = |key: &str, pred: &dyn Fn(&str) -> bool| f.get(key).is_none_or(|vals| vals.iter().any(|v| pred(v)));
+    let any = |key: &str, pred: &dyn Fn(&str) -> bool| {
+        f.get(key).is_none_or(|vals| vals.iter().any(|v| pred(v)))
+    };
     // user networks cannot take the predefined names
     let builtin = ["bridge", "host", "none"].contains(&s("Name").as_str());
     any("name", &|v| s("Name").contains(v))
@@ -70,21 +77,34 @@ fn network_matches(n: &serde_json::Value, f: &crate::containers::filters::Filter
         && any("label", &|v| {
             let labels = n.get("Labels");
             match v.split_once('=') {
-                Some((k, val)) => labels.and_then(|l| l.get(k)).and_then(|x| x.as_str()) == Some(val),
+                Some((k, val)) => {
+                    labels.and_then(|l| l.get(k)).and_then(|x| x.as_str()) == Some(val)
+                }
                 None => labels.and_then(|l| l.get(v)).is_some(),
             }
         })
 }
 
-async fn list(State(d): State<Daemon>, q: axum::extract::Query<std::collections::HashMap<String, String>>) -> ApiResult<Response> {
+async fn list(
+    State(d): State<Daemon>,
+    q: axum::extract::Query<std::collections::HashMap<String, String>>,
+) -> ApiResult<Response> {
     let f = crate::containers::filters::parse(q.get("filters").map(String::as_str).unwrap_or(""))?;
     for k in f.keys() {
-        if !matches!(k.as_str(), "name" | "id" | "driver" | "label" | "type" | "scope" | "dangling") {
+        if !matches!(
+            k.as_str(),
+            "name" | "id" | "driver" | "label" | "type" | "scope" | "dangling"
+        ) {
             return Err(ApiError::invalid(format!("invalid filter '{k}'")));
         }
     }
     let all = d.containers.net.list_networks(&names(&d));
-    Ok(Json(all.into_iter().filter(|n| network_matches(n, &f)).collect::<Vec<_>>()).into_response())
+    Ok(Json(
+        all.into_iter()
+            .filter(|n| network_matches(n, &f))
+            .collect::<Vec<_>>(),
+    )
+    .into_response())
 }
 
 async fn inspect(State(d): State<Daemon>, Path(id): Path<String>) -> ApiResult<Response> {
@@ -92,23 +112,38 @@ async fn inspect(State(d): State<Daemon>, Path(id): Path<String>) -> ApiResult<R
 }
 
 async fn create(State(d): State<Daemon>, body: Bytes) -> ApiResult<Response> {
-    let body: CreateBody =
-        serde_json::from_slice(&body).map_err(|e| ApiError::invalid(format!("invalid JSON: {e}")))?;
+    let body: CreateBody = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::invalid(format!("invalid JSON: {e}")))?;
     if !body.driver.is_empty() && body.driver != "bridge" {
-        return Err(ApiError::not_found(format!("plugin \"{}\" not found", body.driver)));
+        return Err(ApiError::not_found(format!(
+            "plugin \"{}\" not found",
+            body.driver
+        )));
     }
     let config = body.ipam.and_then(|i| i.config).unwrap_or_default();
     if config.len() > 1 {
-        return Err(ApiError::not_implemented("Berth supports one IPAM config per network"));
+        return Err(ApiError::not_implemented(
+            "Berth supports one IPAM config per network",
+        ));
     }
     let first = config.into_iter().next().unwrap_or_default();
     let subnet = (!first.subnet.is_empty()).then_some(first.subnet.as_str());
     let gateway = (!first.gateway.is_empty()).then_some(first.gateway.as_str());
     let net = d.containers.net.clone();
     let id = tokio::task::block_in_place(|| {
-        net.create_network(&body.name, subnet, gateway, body.internal, body.labels.unwrap_or_default())
+        net.create_network(
+            &body.name,
+            subnet,
+            gateway,
+            body.internal,
+            body.labels.unwrap_or_default(),
+        )
     })?;
-    Ok((StatusCode::CREATED, Json(serde_json::json!({"Id": id, "Warning": ""}))).into_response())
+    Ok((
+        StatusCode::CREATED,
+        Json(serde_json::json!({"Id": id, "Warning": ""})),
+    )
+        .into_response())
 }
 
 async fn remove(State(d): State<Daemon>, Path(id): Path<String>) -> ApiResult<StatusCode> {
@@ -134,24 +169,38 @@ struct ConnectBody {
     endpoint_config: Option<EndpointConfig>,
 }
 
-async fn connect(State(d): State<Daemon>, Path(id): Path<String>, body: Bytes) -> ApiResult<StatusCode> {
-    let body: ConnectBody =
-        serde_json::from_slice(&body).map_err(|e| ApiError::invalid(format!("invalid JSON: {e}")))?;
+async fn connect(
+    State(d): State<Daemon>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> ApiResult<StatusCode> {
+    let body: ConnectBody = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::invalid(format!("invalid JSON: {e}")))?;
     let rec = d.containers.get(&body.container)?;
-    let aliases = body.endpoint_config.and_then(|e| e.aliases).unwrap_or_default();
+    let aliases = body
+        .endpoint_config
+        .and_then(|e| e.aliases)
+        .unwrap_or_default();
     let net = d.containers.net.clone();
     tokio::task::block_in_place(|| net.connect(&rec, &id, aliases))?;
     Ok(StatusCode::OK)
 }
 
-async fn disconnect(State(d): State<Daemon>, Path(id): Path<String>, body: Bytes) -> ApiResult<StatusCode> {
-    let body: ConnectBody =
-        serde_json::from_slice(&body).map_err(|e| ApiError::invalid(format!("invalid JSON: {e}")))?;
+async fn disconnect(
+    State(d): State<Daemon>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> ApiResult<StatusCode> {
+    let body: ConnectBody = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::invalid(format!("invalid JSON: {e}")))?;
     let rec = d.containers.get(&body.container)?;
     d.containers.net.disconnect(&rec, &id)?;
     Ok(StatusCode::OK)
 }
 
 async fn swarm_leave() -> ApiError {
-    ApiError::new(berth_api::ErrorKind::Unavailable, "This node is not part of a swarm")
+    ApiError::new(
+        berth_api::ErrorKind::Unavailable,
+        "This node is not part of a swarm",
+    )
 }

@@ -20,7 +20,10 @@ pub fn routes() -> Router<Daemon> {
 async fn ping() -> Response {
     let mut resp = "OK".into_response();
     let h = resp.headers_mut();
-    h.insert(http::header::CACHE_CONTROL, HeaderValue::from_static("no-cache, no-store, must-revalidate"));
+    h.insert(
+        http::header::CACHE_CONTROL,
+        HeaderValue::from_static("no-cache, no-store, must-revalidate"),
+    );
     h.insert(http::header::PRAGMA, HeaderValue::from_static("no-cache"));
     h.insert("Builder-Version", HeaderValue::from_static("1"));
     h.insert("Swarm", HeaderValue::from_static("inactive"));
@@ -46,7 +49,9 @@ pub const BERTH_VERSION: &str = env!("CARGO_PKG_VERSION");
 async fn version() -> Json<Version> {
     let kernel = kernel_version();
     Json(Version {
-        platform: Platform { name: "Berth Engine".into() },
+        platform: Platform {
+            name: "Berth Engine".into(),
+        },
         components: vec![Component {
             name: "Engine".into(),
             version: BERTH_VERSION.into(),
@@ -78,8 +83,10 @@ fn os_release_name() -> String {
     std::fs::read_to_string("/etc/os-release")
         .ok()
         .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("PRETTY_NAME=").map(|v| v.trim_matches('"').to_string()))
+            s.lines().find_map(|l| {
+                l.strip_prefix("PRETTY_NAME=")
+                    .map(|v| v.trim_matches('"').to_string())
+            })
         })
         .unwrap_or_else(|| "Linux".into())
 }
@@ -102,7 +109,11 @@ async fn info(State(d): State<Daemon>) -> Json<Info> {
     let hostname = nix::unistd::gethostname()
         .map(|h| h.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let cgroup_version = if std::path::Path::new("/sys/fs/cgroup/cgroup.controllers").exists() { "2" } else { "1" };
+    let cgroup_version = if std::path::Path::new("/sys/fs/cgroup/cgroup.controllers").exists() {
+        "2"
+    } else {
+        "1"
+    };
     Json(Info {
         id: d.daemon_id.clone(),
         containers: counts.total,
@@ -124,7 +135,9 @@ async fn info(State(d): State<Daemon>) -> Json<Info> {
         pids_limit: true,
         ipv4_forwarding: true,
         debug: d.config.debug,
-        n_fd: std::fs::read_dir("/proc/self/fd").map(|r| r.count() as i64).unwrap_or(0),
+        n_fd: std::fs::read_dir("/proc/self/fd")
+            .map(|r| r.count() as i64)
+            .unwrap_or(0),
         n_goroutines: 0,
         system_time: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true),
         logging_driver: "json-file".into(),
@@ -136,7 +149,9 @@ async fn info(State(d): State<Daemon>) -> Json<Info> {
         os_version: String::new(),
         os_type: "linux".into(),
         architecture: std::env::consts::ARCH.into(),
-        ncpu: std::thread::available_parallelism().map(|n| n.get() as i64).unwrap_or(1),
+        ncpu: std::thread::available_parallelism()
+            .map(|n| n.get() as i64)
+            .unwrap_or(1),
         mem_total: mem_total(),
         index_server_address: "https://index.docker.io/v1/".into(),
         registry_config: json!({"IndexConfigs": {}, "InsecureRegistryCIDRs": ["127.0.0.0/8"], "Mirrors": []}),

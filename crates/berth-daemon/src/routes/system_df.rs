@@ -7,8 +7,8 @@
 //! The `type` query parameter (API 1.42: `container`, `image`, `volume`, `build-cache`,
 //! repeatable) limits the answer to those parts; the others are null.
 
-use std::collections::HashMap;
 use crate::fsutil::dir_size;
+use std::collections::HashMap;
 
 use axum::extract::{RawQuery, State};
 use axum::routing::get;
@@ -19,7 +19,9 @@ use crate::error::{ApiError, ApiResult};
 use crate::state::Daemon;
 
 pub fn routes() -> Router<Daemon> {
-    Router::new().route("/system/df", get(disk_usage)).route("/system/check", get(check))
+    Router::new()
+        .route("/system/df", get(disk_usage))
+        .route("/system/check", get(check))
 }
 
 const TYPES: &[&str] = &["container", "image", "volume", "build-cache"];
@@ -43,7 +45,6 @@ fn wanted_types(raw: Option<&str>) -> ApiResult<Vec<String>> {
     Ok(out)
 }
 
-
 /// Local volumes for `system df`: one `Volume` object per volume with
 /// `UsageData: {Size, RefCount}`.
 fn volumes_usage(d: &Daemon) -> Vec<Value> {
@@ -57,8 +58,17 @@ fn build_cache_usage(_d: &Daemon) -> Vec<Value> {
 
 fn compute(d: &Daemon, types: &[String]) -> ApiResult<Value> {
     let want = |t: &str| types.iter().any(|x| x == t);
-    let opts = crate::containers::ListOptions { all: true, limit: 0, size: false, filters: Default::default() };
-    let mut containers = if want("container") || want("image") { d.containers.list(&opts)? } else { Vec::new() };
+    let opts = crate::containers::ListOptions {
+        all: true,
+        limit: 0,
+        size: false,
+        filters: Default::default(),
+    };
+    let mut containers = if want("container") || want("image") {
+        d.containers.list(&opts)?
+    } else {
+        Vec::new()
+    };
     let mut out = json!({"LayersSize": null, "Images": null, "Containers": null, "Volumes": null, "BuildCache": null});
     if want("image") {
         let bare = |s: &str| s.strip_prefix("sha256:").unwrap_or(s).to_string();
@@ -113,7 +123,10 @@ mod tests {
     #[test]
     fn types_default_to_all_and_refuse_unknown() {
         assert_eq!(wanted_types(None).unwrap().len(), 4);
-        assert_eq!(wanted_types(Some("type=image&type=volume")).unwrap(), vec!["image", "volume"]);
+        assert_eq!(
+            wanted_types(Some("type=image&type=volume")).unwrap(),
+            vec!["image", "volume"]
+        );
         assert!(wanted_types(Some("type=bogus")).is_err());
     }
 

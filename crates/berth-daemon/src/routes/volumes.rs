@@ -28,7 +28,8 @@ pub fn routes() -> Router<Daemon> {
 type Q = Query<HashMap<String, String>>;
 
 fn qbool(q: &HashMap<String, String>, key: &str) -> bool {
-    q.get(key).is_some_and(|v| matches!(v.as_str(), "1" | "true" | "True" | "TRUE"))
+    q.get(key)
+        .is_some_and(|v| matches!(v.as_str(), "1" | "true" | "True" | "TRUE"))
 }
 
 fn parse_filters(q: &HashMap<String, String>) -> ApiResult<Filters> {
@@ -46,7 +47,11 @@ struct CreateBody {
 }
 
 async fn create(State(d): State<Daemon>, body: axum::body::Bytes) -> ApiResult<Response> {
-    let body: CreateBody = if body.is_empty() { CreateBody::default() } else { serde_json::from_slice(&body)? };
+    let body: CreateBody = if body.is_empty() {
+        CreateBody::default()
+    } else {
+        serde_json::from_slice(&body)?
+    };
     let rec = d.containers.volumes.create(CreateOptions {
         name: body.name,
         driver: body.driver,
@@ -54,7 +59,11 @@ async fn create(State(d): State<Daemon>, body: axum::body::Bytes) -> ApiResult<R
         options: body.driver_opts.unwrap_or_default(),
         anonymous: false,
     })?;
-    Ok((StatusCode::CREATED, Json(rec.to_api(d.containers.volumes.dir(), None))).into_response())
+    Ok((
+        StatusCode::CREATED,
+        Json(rec.to_api(d.containers.volumes.dir(), None)),
+    )
+        .into_response())
 }
 
 fn dangling(d: &Daemon, rec: &VolumeRecord) -> bool {
@@ -72,7 +81,10 @@ fn parse_bool_filter(key: &str, v: &str) -> ApiResult<bool> {
 async fn list(State(d): State<Daemon>, q: Q) -> ApiResult<Json<Value>> {
     let f = parse_filters(&q)?;
     for k in f.keys() {
-        if !matches!(k.as_str(), "dangling" | "name" | "label" | "label!" | "driver") {
+        if !matches!(
+            k.as_str(),
+            "dangling" | "name" | "label" | "label!" | "driver"
+        ) {
             return Err(ApiError::invalid(format!("invalid filter '{k}'")));
         }
     }
@@ -86,10 +98,19 @@ async fn list(State(d): State<Daemon>, q: Q) -> ApiResult<Json<Value>> {
         .list()
         .into_iter()
         .filter(|r| dangling_want.is_none_or(|want| dangling(&d, r) == want))
-        .filter(|r| f.get("name").is_none_or(|ns| ns.iter().any(|n| r.name.contains(n.as_str()))))
+        .filter(|r| {
+            f.get("name")
+                .is_none_or(|ns| ns.iter().any(|n| r.name.contains(n.as_str())))
+        })
         .filter(|r| f.get("driver").is_none_or(|ds| ds.contains(&r.driver)))
-        .filter(|r| f.get("label").is_none_or(|ls| ls.iter().all(|l| matches_label(r, l))))
-        .filter(|r| f.get("label!").is_none_or(|ls| !ls.iter().any(|l| matches_label(r, l))))
+        .filter(|r| {
+            f.get("label")
+                .is_none_or(|ls| ls.iter().all(|l| matches_label(r, l)))
+        })
+        .filter(|r| {
+            f.get("label!")
+                .is_none_or(|ls| !ls.iter().any(|l| matches_label(r, l)))
+        })
         .map(|r| r.to_api(d.containers.volumes.dir(), None))
         .collect();
     Ok(Json(json!({ "Volumes": vols, "Warnings": null })))
@@ -118,7 +139,11 @@ async fn remove(State(d): State<Daemon>, Path(name): Path<String>, q: Q) -> ApiR
     Ok(StatusCode::NO_CONTENT)
 }
 
-async fn prune(State(d): State<Daemon>, version: Option<Extension<ApiVersion>>, q: Q) -> ApiResult<Json<Value>> {
+async fn prune(
+    State(d): State<Daemon>,
+    version: Option<Extension<ApiVersion>>,
+    q: Q,
+) -> ApiResult<Json<Value>> {
     let f = parse_filters(&q)?;
     let version = version.map(|Extension(v)| v).unwrap_or(ApiVersion(1, 45));
     for k in f.keys() {
@@ -136,8 +161,11 @@ async fn prune(State(d): State<Daemon>, version: Option<Extension<ApiVersion>>, 
         if !all && !r.anonymous {
             continue;
         }
-        let labels_match = f.get("label").is_none_or(|ls| ls.iter().all(|l| matches_label(&r, l)))
-            && f.get("label!").is_none_or(|ls| !ls.iter().any(|l| matches_label(&r, l)));
+        let labels_match = f
+            .get("label")
+            .is_none_or(|ls| ls.iter().all(|l| matches_label(&r, l)))
+            && f.get("label!")
+                .is_none_or(|ls| !ls.iter().any(|l| matches_label(&r, l)));
         if !labels_match {
             continue;
         }

@@ -53,12 +53,15 @@ fn lookup(layers: &[PathBuf], rel: &Path) -> Option<PathBuf> {
 /// Resolves `path` (absolute, in the container) in the merged view, following symlinks
 /// as if the image root were `/`. Returns the path relative to the root.
 pub fn resolve(layers: &[PathBuf], path: &str) -> Option<PathBuf> {
-    let mut pending: Vec<OsString> =
-        Path::new(path).components().rev().filter_map(|c| match c {
+    let mut pending: Vec<OsString> = Path::new(path)
+        .components()
+        .rev()
+        .filter_map(|c| match c {
             Component::Normal(s) => Some(s.to_os_string()),
             Component::ParentDir => Some("..".into()),
             _ => None,
-        }).collect();
+        })
+        .collect();
     let mut resolved = PathBuf::new();
     let mut links = 0;
     while let Some(part) = pending.pop() {
@@ -161,8 +164,12 @@ pub fn copy_image_path(layers: &[PathBuf], path: &str, dst: &Path) -> std::io::R
     if std::fs::read_dir(dst)?.next().is_some() {
         return Ok(false);
     }
-    let Some(rel) = resolve(layers, path) else { return Ok(false) };
-    let Some(real) = lookup(layers, &rel) else { return Ok(false) };
+    let Some(rel) = resolve(layers, path) else {
+        return Ok(false);
+    };
+    let Some(real) = lookup(layers, &rel) else {
+        return Ok(false);
+    };
     let md = real.symlink_metadata()?;
     if !md.is_dir() {
         return Ok(false);
@@ -185,18 +192,33 @@ mod tests {
         std::fs::write(low.join("srv/data/a"), "a").unwrap();
         std::fs::write(low.join("srv/data/gone"), "x").unwrap();
         std::fs::write(low.join("srv/data/sub/b"), "b").unwrap();
-        std::fs::set_permissions(low.join("srv/data/sub"), std::fs::Permissions::from_mode(0o700)).unwrap();
+        std::fs::set_permissions(
+            low.join("srv/data/sub"),
+            std::fs::Permissions::from_mode(0o700),
+        )
+        .unwrap();
         std::fs::create_dir_all(top.join("srv/data")).unwrap();
         std::fs::write(top.join("srv/data/c"), "c").unwrap();
         // A whiteout of `gone` in the top layer (needs root for mknod).
-        let wh = std::ffi::CString::new(top.join("srv/data/gone").into_os_string().into_encoded_bytes()).unwrap();
+        let wh = std::ffi::CString::new(
+            top.join("srv/data/gone")
+                .into_os_string()
+                .into_encoded_bytes(),
+        )
+        .unwrap();
         let whiteout = unsafe { libc::mknod(wh.as_ptr(), libc::S_IFCHR | 0o600, 0) } == 0;
         // `/data` is a symlink to `/srv/data`; `/escape` points far outside.
         std::os::unix::fs::symlink("/srv/data", top.join("data")).unwrap();
         std::os::unix::fs::symlink("../../../../../../srv/data", top.join("escape")).unwrap();
         let layers = vec![top.clone(), low.clone()];
-        assert_eq!(resolve(&layers, "/data").unwrap(), PathBuf::from("srv/data"));
-        assert_eq!(resolve(&layers, "/escape").unwrap(), PathBuf::from("srv/data"));
+        assert_eq!(
+            resolve(&layers, "/data").unwrap(),
+            PathBuf::from("srv/data")
+        );
+        assert_eq!(
+            resolve(&layers, "/escape").unwrap(),
+            PathBuf::from("srv/data")
+        );
 
         let dst = t.path().join("vol");
         std::fs::create_dir(&dst).unwrap();
@@ -204,7 +226,10 @@ mod tests {
         assert_eq!(std::fs::read_to_string(dst.join("a")).unwrap(), "a");
         assert_eq!(std::fs::read_to_string(dst.join("c")).unwrap(), "c");
         assert_eq!(std::fs::read_to_string(dst.join("sub/b")).unwrap(), "b");
-        assert_eq!(dst.join("sub").metadata().unwrap().permissions().mode() & 0o777, 0o700);
+        assert_eq!(
+            dst.join("sub").metadata().unwrap().permissions().mode() & 0o777,
+            0o700
+        );
         if whiteout {
             assert!(!dst.join("gone").exists());
         }

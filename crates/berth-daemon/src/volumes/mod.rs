@@ -24,8 +24,8 @@
 
 pub mod copyup;
 
-use std::collections::BTreeMap;
 use crate::fsutil::dir_size;
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
 
@@ -91,7 +91,12 @@ impl VolumeRecord {
         let opts: Vec<String> = self
             .options
             .get("o")
-            .map(|o| o.split(',').filter(|s| !s.is_empty()).map(String::from).collect())
+            .map(|o| {
+                o.split(',')
+                    .filter(|s| !s.is_empty())
+                    .map(String::from)
+                    .collect()
+            })
             .unwrap_or_default();
         if opts.iter().any(|o| o == "bind" || o == "rbind") {
             return Some(("bind".into(), device, opts));
@@ -133,7 +138,9 @@ pub fn validate_options(opts: &BTreeMap<String, String>) -> ApiResult<()> {
     if !kind.is_empty() && kind != "tmpfs" && device.is_empty() {
         return Err(ApiError::invalid("missing required option: \"device\""));
     }
-    let is_bind = opts.get("o").is_some_and(|o| o.split(',').any(|x| x == "bind" || x == "rbind"));
+    let is_bind = opts
+        .get("o")
+        .is_some_and(|o| o.split(',').any(|x| x == "bind" || x == "rbind"));
     if is_bind && !Path::new(device).exists() {
         return Err(ApiError::invalid(format!(
             "failed to mount local volume: mount {device}: no such file or directory"
@@ -176,7 +183,9 @@ impl VolumeService {
                     meta.insert("schema_version", SCHEMA_VERSION)?;
                 }
                 Some(v) if v > SCHEMA_VERSION => {
-                    anyhow::bail!("volumes schema version {v} is newer than this Berth ({SCHEMA_VERSION})")
+                    anyhow::bail!(
+                        "volumes schema version {v} is newer than this Berth ({SCHEMA_VERSION})"
+                    )
                 }
                 Some(_) => {}
             }
@@ -193,11 +202,18 @@ impl VolumeService {
                     Ok(r) => {
                         records.insert(r.name.clone(), r);
                     }
-                    Err(e) => tracing::warn!(name = k.value(), error = %e, "skipping unreadable volume record"),
+                    Err(e) => {
+                        tracing::warn!(name = k.value(), error = %e, "skipping unreadable volume record")
+                    }
                 }
             }
         }
-        Ok(VolumeService { dir, db, records: Mutex::new(records), mounted: Mutex::new(BTreeMap::new()) })
+        Ok(VolumeService {
+            dir,
+            db,
+            records: Mutex::new(records),
+            mounted: Mutex::new(BTreeMap::new()),
+        })
     }
 
     fn lock(&self) -> MutexGuard<'_, BTreeMap<String, VolumeRecord>> {
@@ -219,7 +235,9 @@ impl VolumeService {
         let tx = self.db.begin_write().map_err(redb::Error::from)?;
         {
             let mut table = tx.open_table(VOLUMES).map_err(redb::Error::from)?;
-            table.insert(rec.name.as_str(), bytes.as_slice()).map_err(redb::Error::from)?;
+            table
+                .insert(rec.name.as_str(), bytes.as_slice())
+                .map_err(redb::Error::from)?;
         }
         tx.commit().map_err(redb::Error::from)?;
         Ok(())
@@ -269,8 +287,12 @@ impl VolumeService {
             anonymous: opts.anonymous,
         };
         let data = self.data_dir(&rec.name);
-        std::fs::create_dir_all(&data)
-            .map_err(|e| ApiError::internal(format!("error while creating volume path '{}': {e}", data.display())))?;
+        std::fs::create_dir_all(&data).map_err(|e| {
+            ApiError::internal(format!(
+                "error while creating volume path '{}': {e}",
+                data.display()
+            ))
+        })?;
         if let Err(e) = self.put(&rec) {
             let _ = std::fs::remove_dir_all(self.dir.join(&rec.name));
             return Err(e);
@@ -321,7 +343,9 @@ impl VolumeService {
     /// with driver options mounts it on `_data`.
     pub fn acquire(&self, name: &str, id: &str) -> ApiResult<()> {
         let rec = self.get(name)?;
-        let Some((kind, device, opts)) = rec.driver_mount() else { return Ok(()) };
+        let Some((kind, device, opts)) = rec.driver_mount() else {
+            return Ok(());
+        };
         let mut mounted = self.mounted();
         let users = mounted.entry(name.to_string()).or_default();
         if users.is_empty() && !is_mount_point(&self.data_dir(name)) {
@@ -332,18 +356,37 @@ impl VolumeService {
             let data = (!data.is_empty()).then_some(data.as_str());
             let result = if kind == "bind" {
                 let flags = nix::mount::MsFlags::MS_BIND | nix::mount::MsFlags::MS_REC;
-                nix::mount::mount(Some(device.as_str()), &target, None::<&str>, flags, None::<&str>).and_then(|_| {
-                    let extra = o.flags - (nix::mount::MsFlags::MS_BIND | nix::mount::MsFlags::MS_REC);
+                nix::mount::mount(
+                    Some(device.as_str()),
+                    &target,
+                    None::<&str>,
+                    flags,
+                    None::<&str>,
+                )
+                .and_then(|_| {
+                    let extra =
+                        o.flags - (nix::mount::MsFlags::MS_BIND | nix::mount::MsFlags::MS_REC);
                     if extra.is_empty() {
                         Ok(())
                     } else {
-                        let f = nix::mount::MsFlags::MS_REMOUNT | nix::mount::MsFlags::MS_BIND | extra;
+                        let f =
+                            nix::mount::MsFlags::MS_REMOUNT | nix::mount::MsFlags::MS_BIND | extra;
                         nix::mount::mount(None::<&str>, &target, None::<&str>, f, None::<&str>)
                     }
                 })
             } else {
-                let source = if device.is_empty() { kind.clone() } else { device.clone() };
-                nix::mount::mount(Some(source.as_str()), &target, Some(kind.as_str()), o.flags, data)
+                let source = if device.is_empty() {
+                    kind.clone()
+                } else {
+                    device.clone()
+                };
+                nix::mount::mount(
+                    Some(source.as_str()),
+                    &target,
+                    Some(kind.as_str()),
+                    o.flags,
+                    data,
+                )
             };
             if let Err(e) = result {
                 if users.is_empty() {
@@ -366,14 +409,19 @@ impl VolumeService {
     /// Records a user of an already mounted volume (live restore after a daemon restart).
     pub fn note_user(&self, name: &str, id: &str) {
         if self.get(name).is_ok_and(|r| r.driver_mount().is_some()) {
-            self.mounted().entry(name.to_string()).or_default().insert(id.to_string());
+            self.mounted()
+                .entry(name.to_string())
+                .or_default()
+                .insert(id.to_string());
         }
     }
 
     /// Container `id` stopped using volume `name`; the last user unmounts it.
     pub fn release(&self, name: &str, id: &str) {
         let mut mounted = self.mounted();
-        let Some(users) = mounted.get_mut(name) else { return };
+        let Some(users) = mounted.get_mut(name) else {
+            return;
+        };
         users.remove(id);
         if users.is_empty() {
             mounted.remove(name);
@@ -403,7 +451,6 @@ impl VolumeService {
         dir_size(&self.data_dir(name))
     }
 }
-
 
 /// Whether `path` is a mount point (listed in /proc/self/mountinfo).
 pub fn is_mount_point(path: &Path) -> bool {
@@ -440,10 +487,28 @@ mod tests {
 
     #[test]
     fn options_are_checked() {
-        let o = |pairs: &[(&str, &str)]| pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-        assert!(validate_options(&o(&[("type", "tmpfs"), ("device", "tmpfs"), ("o", "size=1m")])).is_ok());
-        assert_eq!(validate_options(&o(&[("foo", "x")])).unwrap_err().message, "invalid option key: \"foo\"");
-        assert!(validate_options(&o(&[("type", "none"), ("o", "bind"), ("device", "/nonexistent/x")])).is_err());
+        let o = |pairs: &[(&str, &str)]| {
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect()
+        };
+        assert!(validate_options(&o(&[
+            ("type", "tmpfs"),
+            ("device", "tmpfs"),
+            ("o", "size=1m")
+        ]))
+        .is_ok());
+        assert_eq!(
+            validate_options(&o(&[("foo", "x")])).unwrap_err().message,
+            "invalid option key: \"foo\""
+        );
+        assert!(validate_options(&o(&[
+            ("type", "none"),
+            ("o", "bind"),
+            ("device", "/nonexistent/x")
+        ]))
+        .is_err());
     }
 
     #[test]
@@ -451,7 +516,12 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let db = std::sync::Arc::new(redb::Database::create(dir.path().join("meta.db")).unwrap());
         let svc = VolumeService::open(dir.path(), db.clone()).unwrap();
-        let v = svc.create(CreateOptions { name: "data".into(), ..Default::default() }).unwrap();
+        let v = svc
+            .create(CreateOptions {
+                name: "data".into(),
+                ..Default::default()
+            })
+            .unwrap();
         assert_eq!(v.driver, "local");
         assert!(svc.data_dir("data").is_dir());
         let anon = svc.create(CreateOptions::default()).unwrap();
@@ -459,13 +529,21 @@ mod tests {
         assert!(anon.anonymous);
         assert!(anon.labels.contains_key(ANONYMOUS_LABEL));
         // Same name again: the existing volume.
-        let again = svc.create(CreateOptions { name: "data".into(), ..Default::default() }).unwrap();
+        let again = svc
+            .create(CreateOptions {
+                name: "data".into(),
+                ..Default::default()
+            })
+            .unwrap();
         assert_eq!(again.created, v.created);
         drop(svc);
         let svc = VolumeService::open(dir.path(), db).unwrap();
         assert_eq!(svc.count(), 2);
         svc.remove("data").unwrap();
         assert!(!dir.path().join("volumes/data").exists());
-        assert_eq!(svc.remove("data").unwrap_err().message, "get data: no such volume");
+        assert_eq!(
+            svc.remove("data").unwrap_err().message,
+            "get data: no such volume"
+        );
     }
 }

@@ -1,0 +1,350 @@
+//! The daemon's configuration file (`--config-file`, Docker's `daemon.json` format) merged
+//! with its flags, by dockerd's rules: a key the daemon does not know is an error, and so is
+//! a setting given both as a flag and in the file. A missing file is fine only at the
+//! default path.
+//!
+//! Keys read: `registry-mirrors`, `insecure-registries`, `debug`, `data-root`, `exec-root`,
+//! `cgroup-parent`, `bip`, `default-address-pools` (`[{"base": CIDR, "size": N}]`),
+//! `hosts` (one `unix://` socket).
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+
+use anyhow::{anyhow, Context};
+use clap::parser::ValueSource;
+use clap::{CommandFactory, FromArgMatches};
+use serde_json::Value;
+
+use crate::config::DaemonArgs;
+
+/// Parses `berth daemon` flags and merges the configuration file into them. `--help` and
+/// flag errors print clap's text and exit, as any command does.
+pub fn parse_daemon_args(argv: Vec<OsString>) -> anyhow::Result<DaemonArgs> {
+    let matches = DaemonArgs::command()
+        .try_get_matches_from(argv)
+        .unwrap_or_else(|e| e.exit());
+    let mut args = DaemonArgs::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+    let explicit = |id: &str| matches.value_source(id) == Some(ValueSource::CommandLine);
+    let path = args.config_file.clone();
+    let text = match std::fs::read(&path) {
+        Ok(text) => Some(text),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && !explicit("config_file") => None,
+        Err(e) => {
+            return Err(anyhow!(
+                "unable to configure the Docker daemon with file {}: {e}",
+                path.display()
+            ))
+        }
+    };
+    if let Some(text) = text {
+        merge_file(&mut args, &text, &explicit).map_err(|e| {
+            anyhow!(
+                "unable to configure the Docker daemon with file {}: {e}",
+                path.display()
+            )
+        })?;
+    }
+    validate_registry_settings(&args)?;
+    Ok(args)
+}
+
+/// One key of the file: the flag it stands for and how to apply its value.
+struct Directive {
+    key: &'static str,
+    arg_id: &'static str,
+    apply: fn(&mut DaemonArgs, &Value) -> Result<(), String>,
+}
+
+const DIRECTIVES: &[Directive] = &[
+    Directive {
+        key: "registry-mirrors",
+        arg_id: "registry_mirror",
+        apply: |a, v| Ok(a.registry_mirror = strings(v)?),
+    },
+    Directive {
+        key: "insecure-registries",
+        arg_id: "insecure_registry",
+        apply: |a, v| Ok(a.insecure_registry = strings(v)?),
+    },
+    Directive {
+        key: "debug",
+        arg_id: "debug",
+        apply: |a, v| Ok(a.debug = v.as_bool().ok_or("debug must be a boolean")?),
+    },
+    Directive {
+        key: "data-root",
+        arg_id: "root",
+        apply: |a, v| Ok(a.root = PathBuf::from(string(v)?)),
+    },
+    Directive {
+        key: "exec-root",
+        arg_id: "exec_root",
+        apply: |a, v| Ok(a.exec_root = PathBuf::from(string(v)?)),
+    },
+    Directive {
+        key: "cgroup-parent",
+        arg_id: "cgroup_parent",
+        apply: |a, v| Ok(a.cgroup_parent = string(v)?),
+    },
+    Directive {
+        key: "bip",
+        arg_id: "bip",
+        apply: |a, v| Ok(a.bip = string(v)?),
+    },
+    Directive {
+        key: "default-address-pools",
+        arg_id: "default_address_pool",
+        apply: apply_address_pools,
+    },
+    Directive {
+        key: "hosts",
+        arg_id: "host",
+        apply: apply_hosts,
+    },
+];
+
+fn string(v: &Value) -> Result<String, String> {
+    v.as_str()
+        .map(str::to_string)
+        .ok_or_else(|| format!("{v} is not a string"))
+}
+
+fn strings(v: &Value) -> Result<Vec<String>, String> {
+    v.as_array()
+        .ok_or_else(|| format!("{v} is not a list of strings"))?
+        .iter()
+        .map(string)
+        .collect()
+}
+
+fn apply_address_pools(args: &mut DaemonArgs, v: &Value) -> Result<(), String> {
+    let pools = v.as_array().ok_or("default-address-pools must be a list")?;
+    args.default_address_pool = pools
+        .iter()
+        .map(|p| {
+            let base = p
+                .get("base")
+                .and_then(Value::as_str)
+                .ok_or("default-address-pools: base is required")?;
+            let size = p
+                .get("size")
+                .and_then(Value::as_u64)
+                .ok_or("default-address-pools: size is required")?;
+            format!("base={base},size={size}")
+                .parse()
+                .map_err(|e: berth_net::NetError| e.to_string())
+        })
+        .collect::<Result<_, String>>()?;
+    Ok(())
+}
+
+fn apply_hosts(args: &mut DaemonArgs, v: &Value) -> Result<(), String> {
+    match strings(v)?.as_slice() {
+        [one] => Ok(args.host = one.clone()),
+        _ => Err("hosts: exactly one unix:// socket is supported".into()),
+    }
+}
+
+/// How a flag's value reads in dockerd's conflict message.
+fn flag_value(args: &DaemonArgs, arg_id: &str) -> String {
+    let list = |v: &[String]| format!("[{}]", v.join(" "));
+    match arg_id {
+        "registry_mirror" => list(&args.registry_mirror),
+        "insecure_registry" => list(&args.insecure_registry),
+        "debug" => args.debug.to_string(),
+        "root" => args.root.display().to_string(),
+        "exec_root" => args.exec_root.display().to_string(),
+        "cgroup_parent" => args.cgroup_parent.clone(),
+        "bip" => args.bip.clone(),
+        "host" => args.host.clone(),
+        _ => String::new(),
+    }
+}
+
+fn file_value(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        Value::Array(items) => format!(
+            "[{}]",
+            items.iter().map(file_value).collect::<Vec<_>>().join(" ")
+        ),
+        other => other.to_string(),
+    }
+}
+
+/// Applies the file's settings to `args`; `explicit(arg_id)` tells whether a flag was given.
+fn merge_file(
+    args: &mut DaemonArgs,
+    text: &[u8],
+    explicit: &dyn Fn(&str) -> bool,
+) -> Result<(), String> {
+    let text = String::from_utf8_lossy(text);
+    if text.trim().is_empty() {
+        return Ok(());
+    }
+    let obj: serde_json::Map<String, Value> =
+        serde_json::from_str(&text).map_err(|e| e.to_string())?;
+    let unknown: Vec<&str> = obj
+        .keys()
+        .filter(|k| !DIRECTIVES.iter().any(|d| d.key == k.as_str()))
+        .map(String::as_str)
+        .collect();
+    if !unknown.is_empty() {
+        return Err(format!(
+            "the following directives don't match any configuration option: {}",
+            unknown.join(", ")
+        ));
+    }
+    let conflicts: Vec<String> = DIRECTIVES
+        .iter()
+        .filter(|d| explicit(d.arg_id))
+        .filter_map(|d| {
+            obj.get(d.key).map(|v| {
+                format!(
+                    "{}: (from flag: {}, from file: {})",
+                    d.key,
+                    flag_value(args, d.arg_id),
+                    file_value(v)
+                )
+            })
+        })
+        .collect();
+    if !conflicts.is_empty() {
+        return Err(format!(
+            "the following directives are specified both as a flag and in the configuration file: {}",
+            conflicts.join(", ")
+        ));
+    }
+    for d in DIRECTIVES {
+        if let Some(v) = obj.get(d.key) {
+            (d.apply)(args, v).map_err(|e| format!("{}: {e}", d.key))?;
+        }
+    }
+    Ok(())
+}
+
+/// dockerd's checks of `--registry-mirror` and `--insecure-registry` values.
+fn validate_registry_settings(args: &DaemonArgs) -> anyhow::Result<()> {
+    for mirror in &args.registry_mirror {
+        validate_mirror(mirror)?;
+    }
+    for reg in &args.insecure_registry {
+        if reg.contains("://") {
+            anyhow::bail!("insecure registry {reg} should not contain '://'");
+        }
+    }
+    Ok(())
+}
+
+/// moby `registry.ValidateMirror`: an http(s) URL with a host and nothing after it.
+pub fn validate_mirror(mirror: &str) -> anyhow::Result<()> {
+    let url = url::Url::parse(mirror)
+        .with_context(|| format!("invalid mirror: {mirror:?} is not a valid URI"))?;
+    if url.scheme() != "http" && url.scheme() != "https" {
+        anyhow::bail!(
+            "invalid mirror: unsupported scheme {:?} in {:?}",
+            url.scheme(),
+            mirror
+        );
+    }
+    if url.host_str().unwrap_or("").is_empty() {
+        anyhow::bail!("invalid mirror: no host in {mirror:?}");
+    }
+    if (url.path() != "/" && !url.path().is_empty())
+        || url.query().is_some()
+        || url.fragment().is_some()
+    {
+        anyhow::bail!("invalid mirror: path, query, or fragment at end of the URI {mirror:?}");
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    fn args(flags: &[&str]) -> DaemonArgs {
+        DaemonArgs::parse_from(std::iter::once("berth daemon").chain(flags.iter().copied()))
+    }
+
+    #[test]
+    fn file_settings_apply() {
+        let mut a = args(&[]);
+        let json = br#"{"registry-mirrors": ["http://127.0.0.1:5000"], "insecure-registries": ["10.0.0.0/8", "reg:5000"],
+            "debug": true, "data-root": "/tmp/x", "default-address-pools": [{"base": "10.10.0.0/16", "size": 24}]}"#;
+        merge_file(&mut a, json, &|_| false).unwrap();
+        assert_eq!(a.registry_mirror, vec!["http://127.0.0.1:5000"]);
+        assert_eq!(a.insecure_registry, vec!["10.0.0.0/8", "reg:5000"]);
+        assert!(a.debug);
+        assert_eq!(a.root, PathBuf::from("/tmp/x"));
+        assert_eq!(a.default_address_pool.len(), 1);
+    }
+
+    #[test]
+    fn unknown_keys_and_conflicts_are_refused_in_dockerds_words() {
+        let mut a = args(&[]);
+        let e = merge_file(&mut a, br#"{"foo": 1, "debug": true}"#, &|_| false).unwrap_err();
+        assert_eq!(
+            e,
+            "the following directives don't match any configuration option: foo"
+        );
+        let mut a = args(&["--registry-mirror", "http://a:1"]);
+        let e = merge_file(&mut a, br#"{"registry-mirrors": ["http://b:2"]}"#, &|id| {
+            id == "registry_mirror"
+        })
+        .unwrap_err();
+        assert_eq!(
+            e,
+            "the following directives are specified both as a flag and in the configuration file: registry-mirrors: (from flag: [http://a:1], from file: [http://b:2])"
+        );
+        assert!(merge_file(&mut a, b"{not json", &|_| false).is_err());
+        assert!(merge_file(&mut a, br#"{"debug": "yes"}"#, &|_| false).is_err());
+    }
+
+    #[test]
+    fn mirrors_are_validated_like_dockerd() {
+        assert!(validate_mirror("http://127.0.0.1:5000").is_ok());
+        assert!(validate_mirror("https://mirror.example/").is_ok());
+        assert_eq!(
+            validate_mirror("ftp://x").unwrap_err().to_string(),
+            "invalid mirror: unsupported scheme \"ftp\" in \"ftp://x\""
+        );
+        assert_eq!(
+            validate_mirror("http://x/path").unwrap_err().to_string(),
+            "invalid mirror: path, query, or fragment at end of the URI \"http://x/path\""
+        );
+    }
+
+    #[test]
+    fn missing_default_file_is_fine_but_a_named_one_is_not() {
+        let dir = tempfile::tempdir().unwrap();
+        let missing = dir.path().join("nope.json");
+        let e = parse_daemon_args(vec![
+            "berth daemon".into(),
+            "--config-file".into(),
+            missing.clone().into(),
+        ])
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.starts_with(&format!(
+                "unable to configure the Docker daemon with file {}",
+                missing.display()
+            )),
+            "{e}"
+        );
+        let file = dir.path().join("daemon.json");
+        std::fs::write(&file, r#"{"insecure-registries": ["http://x"]}"#).unwrap();
+        let e = parse_daemon_args(vec![
+            "berth daemon".into(),
+            "--config-file".into(),
+            file.into(),
+        ])
+        .unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "insecure registry http://x should not contain '://'"
+        );
+    }
+}
