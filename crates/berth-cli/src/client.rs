@@ -24,6 +24,15 @@ pub const DEFAULT_HOST: &str = "unix:///run/berth/berth.sock";
 pub const API_PREFIX: &str = "/v1.45";
 const DAEMON_LOG: &str = "/var/log/berth-daemon.log";
 
+/// The version prefix of request paths: `/v$DOCKER_API_VERSION` when that is set (as the
+/// Docker CLI allows, e.g. to talk to an older daemon), else [`API_PREFIX`].
+pub fn api_prefix() -> String {
+    match std::env::var("DOCKER_API_VERSION").ok().filter(|v| !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit() || b == b'.')) {
+        Some(v) => format!("/v{v}"),
+        None => API_PREFIX.to_string(),
+    }
+}
+
 /// A request body: empty, in memory, or streamed.
 pub type ReqBody = BoxBody<Bytes, io::Error>;
 
@@ -192,7 +201,7 @@ impl Client {
     }
 
     fn request(&self, method: Method, path: &str, body: ReqBody, content_type: Option<&str>) -> Result<Request<ReqBody>, ApiError> {
-        let uri = if path.starts_with("/_ping") { path.to_string() } else { format!("{API_PREFIX}{path}") };
+        let uri = if path.starts_with("/_ping") { path.to_string() } else { format!("{}{path}", api_prefix()) };
         let mut b = Request::builder().method(method).uri(uri).header("Host", "berth").header("User-Agent", "Berth-Client/0.1.0");
         if let Some(ct) = content_type {
             b = b.header("Content-Type", ct);

@@ -170,6 +170,13 @@ impl ConfigFile {
         if self.raw_entry(key) == Some(&entry) {
             return false;
         }
+        if !self.doc.contains_key("auths") {
+            // docker/cli writes `auths` first (its struct order).
+            let mut doc = Map::new();
+            doc.insert("auths".into(), Json::Object(Map::new()));
+            doc.extend(std::mem::take(&mut self.doc));
+            self.doc = doc;
+        }
         let auths = self.doc.entry("auths").or_insert_with(|| Json::Object(Map::new()));
         if !auths.is_object() {
             *auths = Json::Object(Map::new());

@@ -183,7 +183,10 @@ impl PullPolicy {
 /// daemon's error stands. Image IDs are never pulled.
 async fn create_container(c: &Client, body: &Json, o: &ContainerOpts, image: &str) -> Result<String, ApiError> {
     let policy = PullPolicy::parse(&o.pull).unwrap_or(PullPolicy::Missing);
-    let named = crate::reference::Reference::parse_normalized(image).ok().map(|r| r.with_default_tag());
+    // `ParseAnyReference`: an image ID (`sha256:<hex>` or 64 hex digits) is not a name
+    // and is never pulled.
+    let is_id = image.strip_prefix("sha256:").is_some_and(|h| h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit()));
+    let named = if is_id { None } else { crate::reference::Reference::parse_normalized(image).ok().map(|r| r.with_default_tag()) };
     let mut q = Vec::new();
     if let Some(n) = &o.name {
         q.push(("name", n.clone()));
@@ -713,6 +716,15 @@ pub async fn prune(c: &Client, a: &PruneArgs) -> Result<i32, Failure> {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn pull_policies() {
+        assert_eq!(PullPolicy::parse("always"), Ok(PullPolicy::Always));
+        assert_eq!(PullPolicy::parse(""), Ok(PullPolicy::Missing));
+        assert_eq!(PullPolicy::parse("never"), Ok(PullPolicy::Never));
+        assert_eq!(PullPolicy::parse("Always").unwrap_err(), "invalid pull option: 'Always': must be one of \"always\", \"missing\" or \"never\"");
+    }
+
     use super::*;
     use clap::Parser;
 

@@ -116,13 +116,21 @@ impl From<StreamFailure> for ApiError {
 }
 
 /// Sends a POST with `X-Registry-Auth` and renders the JSON message stream of the answer
-/// as it arrives.
-pub async fn post_and_render(c: &Client, path: &str, auth_header: &str, target: Target) -> Result<(), StreamFailure> {
-    let res = c
-        .send_with_headers(Method::POST, path, empty(), None, &[("X-Registry-Auth", auth_header)])
-        .await
-        .map_err(StreamFailure::Api)?;
-    let mut renderer = Renderer::new(Sink(target), mode_for(target));
+/// as it arrives. With `privilege` (pull and push), a 401 from the daemon asks for
+/// credentials on the terminal and tries once more, as docker/cli's
+/// `RegistryAuthenticationPrivilegedFunc` does; without a terminal the error stands.
+pub async fn post_and_render(c: &Client, path: &str, auth_header: &str, target: Target, privilege: Option<(&ConfigFile, &Reference, &str)>) -> Result<(), StreamFailure> {
+    let send = |h: String| async move { c.send_with_headers(Method::POST, path, empty(), None, &[("X-Registry-Auth", &h)]).await };
+    let res = match (send(auth_header.to_string()).await, privilege) {
+        (Err(e), Some((cfg, r, cmd))) if e.status() == 401 && crate::terminal::stdin_is_tty() => {
+            let header = request_privilege(cfg, r, cmd).map_err(|f| StreamFailure::Api(ApiError::Transport(f.to_string())))?;
+            send(header).await
+        }
+        (res, _) => res,
+    }
+    .map_err(StreamFailure::Api)?;
+    // Buffered: one write per chunk of the stream, not one per escape sequence.
+    let mut renderer = Renderer::new(std::io::BufWriter::new(Sink(target)), mode_for(target));
     let mut body = res.into_body();
     while let Some(frame) = body.frame().await {
         let frame = frame.map_err(|e| StreamFailure::Api(ApiError::Transport(e.to_string())))?;
@@ -159,8 +167,10 @@ pub async fn pull(c: &Client, a: &PullArgs) -> Result<i32, Failure> {
     if let Some(p) = a.platform.as_ref().filter(|p| !p.is_empty()) {
         q.push(("platform", p.to_lowercase()));
     }
+    // Go's url.Values encodes keys in sorted order.
+    q.sort_by_key(|(k, _)| *k);
     let target = if a.quiet { Target::Discard } else { Target::Stdout };
-    post_and_render(c, &format!("/images/create{}", query(&q)), &header, target).await?;
+    post_and_render(c, &format!("/images/create{}", query(&q)), &header, target, Some((&cfg, &r, "pull"))).await?;
     outln!("{r}");
     Ok(0)
 }
@@ -220,7 +230,7 @@ pub async fn push(c: &Client, a: &PushArgs) -> Result<i32, Failure> {
         q.push(("platform", p));
     }
     let target = if a.quiet { Target::Discard } else { Target::Stdout };
-    post_and_render(c, &format!("/images/{}/push{}", seg(&r.name()), query(&q)), &header, target).await?;
+    post_and_render(c, &format!("/images/{}/push{}", seg(&r.name()), query(&q)), &header, target, Some((&cfg, &r, "push"))).await?;
     if a.quiet {
         outln!("{r}");
     }
@@ -237,23 +247,48 @@ pub async fn pull_for_create(c: &Client, image: &str, platform: Option<&str>, qu
     if let Some(p) = platform.filter(|p| !p.is_empty()) {
         q.push(("platform", p.to_lowercase()));
     }
+    q.sort_by_key(|(k, _)| *k);
     let target = if quiet { Target::Discard } else { Target::Stderr };
-    post_and_render(c, &format!("/images/create{}", query(&q)), &header, target).await.map_err(ApiError::from)
+    post_and_render(c, &format!("/images/create{}", query(&q)), &header, target, None).await.map_err(ApiError::from)
 }
 
-/// `tui.Output.PrintNote` as it prints when the output is not a terminal.
+/// `RegistryAuthenticationPrivilegedFunc`: "Login prior to pull:", then the prompts (with
+/// Docker Hub's texts, as docker/cli passes Hub's key whatever the registry), and the
+/// header for the answers.
+fn request_privilege(cfg: &ConfigFile, r: &Reference, cmd: &str) -> Result<String, Failure> {
+    outln!("\nLogin prior to {cmd}:");
+    let key = auth_key_for_domain(&r.domain);
+    let stored = match credentials::get(cfg, &key) {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("Unable to retrieve stored credentials for {INDEX_SERVER}, error: {e}.");
+            AuthConfig::default()
+        }
+    };
+    let auth = prompt_for_credentials("", "", &stored.username, INDEX_SERVER)?;
+    Ok(auth.to_header())
+}
+
+/// `tui.Output.PrintNote`: a header, then the lines in italics (terminal) or plain,
+/// indented under the first one.
 fn print_note(target: Target, text: &str) {
-    let _ = Sink(target).write_all(note_text(text).as_bytes());
+    let terminal = mode_for(target).terminal;
+    let _ = Sink(target).write_all(note_text(text, terminal).as_bytes());
 }
 
-fn note_text(text: &str) -> String {
-    let header = " Info -> ";
+fn note_text(text: &str, terminal: bool) -> String {
+    // `tui.InfoHeader`; both forms are 9 columns wide.
+    let header = if terminal { "\x1b[1m\x1b[106m\x1b[30mi\x1b[0m\x1b[0m \x1b[96mInfo \u{2192} \x1b[0m\x1b[0m" } else { " Info -> " };
     let mut s = format!("\n{header}");
     for (i, line) in text.split('\n').enumerate() {
         if i > 0 {
-            s.push_str(&" ".repeat(header.len()));
+            s.push_str(&" ".repeat(9));
         }
-        s.push_str(line);
+        if terminal {
+            s.push_str(&format!("\x1b[3m{line}\x1b[0m"));
+        } else {
+            s.push_str(line);
+        }
         s.push('\n');
     }
     s
@@ -305,7 +340,8 @@ fn prompt_for_credentials(user: &str, password: &str, default_user: &str, server
     if password.is_empty() {
         let guard = crate::terminal::NoEcho::enter();
         if server == INDEX_SERVER {
-            print_note(Target::Stderr, "A Personal Access Token (PAT) can be used instead.\nTo create a PAT, visit https://app.docker.com/settings\n\n");
+            // docker/cli underlines the address whether or not stderr is a terminal.
+            print_note(Target::Stderr, "A Personal Access Token (PAT) can be used instead.\nTo create a PAT, visit \x1b[4mhttps://app.docker.com/settings\x1b[0m\n\n");
         }
         password = read_input("Password: ");
         outln!();
@@ -338,23 +374,28 @@ fn store_credentials(cfg: &mut ConfigFile, auth: &AuthConfig) -> Result<(), Fail
     }
 }
 
-/// `berth login`.
-pub async fn login(c: &Client, a: &LoginArgs) -> Result<i32, Failure> {
-    // verifyLoginFlags
+/// docker/cli's `verifyLoginFlags`.
+fn verify_login_flags(a: &LoginArgs) -> Result<(), &'static str> {
     if a.password_stdin {
         if a.password.is_some() {
-            return Err(Failure::Msg("conflicting options: cannot specify both --password and --password-stdin".into()));
+            return Err("conflicting options: cannot specify both --password and --password-stdin");
         }
         if a.username.is_none() {
-            return Err(Failure::Msg("the --password-stdin option requires --username to be set".into()));
+            return Err("the --password-stdin option requires --username to be set");
         }
     }
     if a.username.as_deref() == Some("") {
-        return Err(Failure::Msg("username is empty".into()));
+        return Err("username is empty");
     }
     if a.password.as_deref() == Some("") {
-        return Err(Failure::Msg("password is empty".into()));
+        return Err("password is empty");
     }
+    Ok(())
+}
+
+/// `berth login`.
+pub async fn login(c: &Client, a: &LoginArgs) -> Result<i32, Failure> {
+    verify_login_flags(a).map_err(|e| Failure::Msg(e.into()))?;
     // verifyLoginOptions
     let user = a.username.clone().unwrap_or_default();
     let mut password = a.password.clone().unwrap_or_default();
@@ -449,9 +490,12 @@ pub async fn logout(a: &LogoutArgs) -> Result<i32, Failure> {
     }
     let mut cfg = load_config();
     outln!("Removing login credentials for {hostname}");
-    let mut errors = Vec::new();
+    // Keyed by address like docker/cli's map: when SERVER is already a host name it is
+    // in the list twice, counts once, and then failures never add up to a warning.
+    let mut errors: Vec<(String, credentials::CredentialError)> = Vec::new();
     for r in &regs {
         if let Err(e) = credentials::erase(&mut cfg, r) {
+            errors.retain(|(k, _)| k != r);
             errors.push((r.clone(), e));
         }
     }
@@ -489,6 +533,24 @@ mod tests {
     }
 
     #[test]
+    fn login_flag_checks_are_dockers() {
+        use clap::Parser;
+        let check = |argv: &[&str]| {
+            let cli = crate::args::Cli::try_parse_from(argv).unwrap();
+            match cli.cmd {
+                Some(crate::args::Cmd::Login(a)) => verify_login_flags(&a),
+                _ => panic!("not login"),
+            }
+        };
+        assert_eq!(check(&["berth", "login", "-p", "x", "--password-stdin"]), Err("conflicting options: cannot specify both --password and --password-stdin"));
+        assert_eq!(check(&["berth", "login", "--password-stdin"]), Err("the --password-stdin option requires --username to be set"));
+        assert_eq!(check(&["berth", "login", "-u", "", "-p", "x"]), Err("username is empty"));
+        assert_eq!(check(&["berth", "login", "-u", "a", "--password="]), Err("password is empty"));
+        assert_eq!(check(&["berth", "login", "-u", "a", "--password-stdin", "r.io"]), Ok(()));
+        assert_eq!(check(&["berth", "login"]), Ok(()));
+    }
+
+    #[test]
     fn platform_json_for_push() {
         assert_eq!(platform_json("linux/amd64").unwrap(), r#"{"architecture":"amd64","os":"linux"}"#);
         assert_eq!(platform_json("Linux/ARM64/v8").unwrap(), r#"{"architecture":"arm64","os":"linux","variant":"v8"}"#);
@@ -499,9 +561,155 @@ mod tests {
     fn notes_are_printed_like_docker_without_a_terminal() {
         // docker/cli 28 on a non-terminal stderr, before re-using stored credentials:
         assert_eq!(
-            note_text("To login with a different account, run 'docker logout' followed by 'docker login'"),
+            note_text("To login with a different account, run 'docker logout' followed by 'docker login'", false),
             "\n Info -> To login with a different account, run 'docker logout' followed by 'docker login'\n"
         );
-        assert_eq!(note_text("a\nb\n"), "\n Info -> a\n         b\n         \n");
+        assert_eq!(note_text("a\nb\n", false), "\n Info -> a\n         b\n         \n");
+        // And on a terminal (captured from docker login -u eve in a pty):
+        assert_eq!(
+            note_text("A Personal Access Token (PAT) can be used instead.\nTo create a PAT, visit \x1b[4mhttps://app.docker.com/settings\x1b[0m\n\n", true),
+            "\n\x1b[1m\x1b[106m\x1b[30mi\x1b[0m\x1b[0m \x1b[96mInfo \u{2192} \x1b[0m\x1b[0m\x1b[3mA Personal Access Token (PAT) can be used instead.\x1b[0m\n         \x1b[3mTo create a PAT, visit \x1b[4mhttps://app.docker.com/settings\x1b[0m\x1b[0m\n         \x1b[3m\x1b[0m\n         \x1b[3m\x1b[0m\n"
+        );
+    }
+
+    /// A fake daemon on a unix socket: answers each request with `answer(method, path)`
+    /// (status line + JSON body) and records "METHOD PATH" and the X-Registry-Auth header.
+    async fn fake_daemon(
+        sock: std::path::PathBuf,
+        answer: fn(&str, &str, usize) -> (u16, String),
+    ) -> std::sync::Arc<std::sync::Mutex<Vec<(String, Option<String>)>>> {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let log = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let listener = tokio::net::UnixListener::bind(&sock).unwrap();
+        let log2 = log.clone();
+        tokio::spawn(async move {
+            let mut n = 0;
+            while let Ok((mut s, _)) = listener.accept().await {
+                let mut head = Vec::new();
+                let mut b = [0u8; 1];
+                while !head.ends_with(b"\r\n\r\n") {
+                    if s.read(&mut b).await.unwrap_or(0) == 0 {
+                        break;
+                    }
+                    head.push(b[0]);
+                }
+                let head = String::from_utf8_lossy(&head).into_owned();
+                let mut lines = head.lines();
+                let mut first = lines.next().unwrap_or("").split(' ');
+                let (method, path) = (first.next().unwrap_or("").to_string(), first.next().unwrap_or("").to_string());
+                let mut auth = None;
+                let mut len = 0;
+                for l in lines {
+                    if let Some((k, v)) = l.split_once(": ") {
+                        if k.eq_ignore_ascii_case("x-registry-auth") {
+                            auth = Some(v.to_string());
+                        }
+                        if k.eq_ignore_ascii_case("content-length") {
+                            len = v.parse().unwrap_or(0);
+                        }
+                    }
+                }
+                let mut body = vec![0u8; len];
+                let _ = s.read_exact(&mut body).await;
+                let (status, text) = answer(&method, &path, n);
+                n += 1;
+                log2.lock().unwrap().push((format!("{method} {path}"), auth));
+                let reply = format!("HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{text}", text.len());
+                let _ = s.write_all(reply.as_bytes()).await;
+            }
+        });
+        log
+    }
+
+    fn config_with_auth() -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("config.json"), r#"{"auths":{"127.0.0.1:5911":{"auth":"Ym9iOnB3"}}}"#).unwrap();
+        dir
+    }
+
+    // The environment lock is held for the whole test on purpose (DOCKER_CONFIG).
+    #[allow(clippy::await_holding_lock)]
+    #[tokio::test]
+    async fn pull_sends_the_registry_credentials_and_fails_on_stream_errors() {
+        let _g = crate::credentials::tests::ENV_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+        let cfg = config_with_auth();
+        std::env::set_var("DOCKER_CONFIG", cfg.path());
+        let dir = tempfile::tempdir().unwrap();
+        let sock = dir.path().join("d.sock");
+        let log = fake_daemon(sock.clone(), |_, path, _| {
+            if path.contains("fromImage=127.0.0.1") {
+                (200, "{\"status\":\"Pulling from x\",\"id\":\"v1\"}\n{\"status\":\"Digest: sha256:00\"}\n".into())
+            } else {
+                (200, "{\"errorDetail\":{\"message\":\"boom\"},\"error\":\"boom\"}\n".into())
+            }
+        })
+        .await;
+        let c = Client::new(Some(format!("unix://{}", sock.display()))).unwrap();
+        let args = |v: &[&str]| match <crate::args::Cli as clap::Parser>::try_parse_from(v).unwrap().cmd {
+            Some(crate::args::Cmd::Pull(a)) => a,
+            _ => panic!(),
+        };
+        assert_eq!(pull(&c, &args(&["berth", "pull", "-q", "127.0.0.1:5911/x:v1"])).await.unwrap(), 0);
+        let err = pull(&c, &args(&["berth", "pull", "-a", "--platform", "Linux/AMD64", "other.io/y"])).await.unwrap_err();
+        assert_eq!(err.to_string(), "boom");
+        let err = pull(&c, &args(&["berth", "pull", "Bad"])).await.unwrap_err();
+        assert_eq!(err.to_string(), "invalid reference format: repository name (library/Bad) must be lowercase");
+        std::env::remove_var("DOCKER_CONFIG");
+        let log = log.lock().unwrap().clone();
+        let api = crate::client::api_prefix();
+        assert_eq!(log.len(), 2, "{log:?}");
+        assert_eq!(log[0].0, format!("POST {api}/images/create?fromImage=127.0.0.1%3A5911%2Fx&tag=v1"));
+        let sent = AuthConfig::from_header(log[0].1.as_deref().unwrap()).unwrap().unwrap();
+        assert_eq!((sent.username.as_str(), sent.password.as_str(), sent.server_address.as_str()), ("bob", "pw", "127.0.0.1:5911"));
+        assert_eq!(log[1].0, format!("POST {api}/images/create?fromImage=other.io%2Fy&platform=linux%2Famd64"));
+        assert_eq!(log[1].1.as_deref(), Some("e30="));
+    }
+
+    // The environment lock is held for the whole test on purpose (DOCKER_CONFIG).
+    #[allow(clippy::await_holding_lock)]
+    #[tokio::test]
+    async fn create_pulls_a_missing_image_once_and_retries() {
+        let _g = crate::credentials::tests::ENV_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+        let cfg = config_with_auth();
+        std::env::set_var("DOCKER_CONFIG", cfg.path());
+        let dir = tempfile::tempdir().unwrap();
+        let sock = dir.path().join("d.sock");
+        let log = fake_daemon(sock.clone(), |_, path, n| {
+            if path.contains("/containers/create") && n != 2 {
+                (404, r#"{"message":"No such image: 127.0.0.1:5911/x:latest"}"#.into())
+            } else if path.contains("/containers/create") {
+                (201, r#"{"Id":"abc","Warnings":[]}"#.into())
+            } else {
+                (200, "{\"status\":\"Status: Downloaded newer image\"}\n".into())
+            }
+        })
+        .await;
+        let c = Client::new(Some(format!("unix://{}", sock.display()))).unwrap();
+        let create = |v: &[&str]| match <crate::args::Cli as clap::Parser>::try_parse_from(v).unwrap().cmd {
+            Some(crate::args::Cmd::Create(a)) => a,
+            _ => panic!(),
+        };
+        assert_eq!(crate::container::create(&c, &create(&["berth", "create", "-q", "127.0.0.1:5911/x"])).await.unwrap(), 0);
+        // --pull never: the daemon's 404 stands; no pull.
+        let never = crate::container::create(&c, &create(&["berth", "create", "--pull", "never", "127.0.0.1:5911/x"])).await.unwrap_err();
+        assert_eq!(never.to_string(), "Error response from daemon: No such image: 127.0.0.1:5911/x:latest");
+        // An image ID is never pulled.
+        let id = "sha256:0000000000000000000000000000000000000000000000000000000000000000";
+        assert!(crate::container::create(&c, &create(&["berth", "create", id])).await.is_err());
+        std::env::remove_var("DOCKER_CONFIG");
+        let log = log.lock().unwrap().clone();
+        let api = crate::client::api_prefix();
+        let paths: Vec<&str> = log.iter().map(|(p, _)| p.as_str()).collect();
+        assert_eq!(
+            paths,
+            vec![
+                format!("POST {api}/containers/create"),
+                format!("POST {api}/images/create?fromImage=127.0.0.1%3A5911%2Fx&tag=latest"),
+                format!("POST {api}/containers/create"),
+                format!("POST {api}/containers/create"),
+                format!("POST {api}/containers/create"),
+            ]
+        );
+        assert!(log[1].1.as_deref().is_some_and(|h| h != "e30="), "the pull carries the stored credentials");
     }
 }
