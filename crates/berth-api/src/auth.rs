@@ -53,7 +53,11 @@ impl AuthConfig {
             .map_err(|e| format!("invalid X-Registry-Auth header: {e}"))?;
         let cfg: AuthConfig = serde_json::from_slice(&bytes)
             .map_err(|e| format!("invalid X-Registry-Auth header: {e}"))?;
-        Ok(if cfg == AuthConfig::default() { None } else { Some(cfg) })
+        Ok(if cfg == AuthConfig::default() {
+            None
+        } else {
+            Some(cfg)
+        })
     }
 
     /// Username and password, from the explicit fields or else from `auth`.
@@ -61,7 +65,9 @@ impl AuthConfig {
         if !self.username.is_empty() || !self.password.is_empty() {
             return Some((self.username.clone(), self.password.clone()));
         }
-        let raw = base64::engine::general_purpose::STANDARD.decode(self.auth.trim()).ok()?;
+        let raw = base64::engine::general_purpose::STANDARD
+            .decode(self.auth.trim())
+            .ok()?;
         let text = String::from_utf8(raw).ok()?;
         let (user, pass) = text.split_once(':')?;
         Some((user.to_string(), pass.to_string()))
@@ -90,7 +96,10 @@ mod tests {
             server_address: "127.0.0.1:5000".into(),
             ..Default::default()
         };
-        assert_eq!(AuthConfig::from_header(&cfg.to_header()).unwrap(), Some(cfg));
+        assert_eq!(
+            AuthConfig::from_header(&cfg.to_header()).unwrap(),
+            Some(cfg)
+        );
         assert_eq!(AuthConfig::from_header("").unwrap(), None);
         assert_eq!(AuthConfig::from_header("e30=").unwrap(), None); // "{}"
         assert!(AuthConfig::from_header("!!!").is_err());
@@ -98,7 +107,10 @@ mod tests {
 
     #[test]
     fn credentials_from_auth_field() {
-        let cfg = AuthConfig { auth: "dXNlcjpwYTpzcw==".into(), ..Default::default() };
+        let cfg = AuthConfig {
+            auth: "dXNlcjpwYTpzcw==".into(),
+            ..Default::default()
+        };
         assert_eq!(cfg.credentials(), Some(("user".into(), "pa:ss".into())));
         assert_eq!(AuthConfig::default().credentials(), None);
     }

@@ -366,9 +366,10 @@ mod tests {
 
     #[test]
     fn host_config_uses_dockers_acronym_field_names() {
-        let hc: HostConfig =
-            serde_json::from_str(r#"{"UTSMode":"host","ContainerIDFile":"/x","DeviceCgroupRules":["c 1:3 r"]}"#)
-                .unwrap();
+        let hc: HostConfig = serde_json::from_str(
+            r#"{"UTSMode":"host","ContainerIDFile":"/x","DeviceCgroupRules":["c 1:3 r"]}"#,
+        )
+        .unwrap();
         assert_eq!(hc.uts_mode, "host");
         assert_eq!(hc.container_id_file, "/x");
         let v = serde_json::to_value(&hc).unwrap();

@@ -1,12 +1,14 @@
 //! Docker's progress bars (`jsonmessage.JSONProgress`): the `progressDetail` of a pull,
-//! push or load message and the `progress` string rendered from it.
+//! push or load message, and the `progress` string rendered from it — by the daemon for
+//! its `progress` field and by the CLI for a terminal of its own width.
 
 use serde::{Deserialize, Serialize};
 
 use crate::units::{go_duration_seconds, human_size};
 
-/// `progressDetail`: bytes done and expected, and when the transfer started (unix seconds).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+/// `progressDetail`: bytes (or `units`) done and expected, and when the transfer started
+/// (unix seconds).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct JsonProgress {
     #[serde(skip_serializing_if = "is_zero")]
@@ -15,6 +17,10 @@ pub struct JsonProgress {
     pub total: i64,
     #[serde(skip_serializing_if = "is_zero")]
     pub start: i64,
+    #[serde(rename = "hidecounts", skip_serializing_if = "std::ops::Not::not")]
+    pub hide_counts: bool,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub units: String,
 }
 
 fn is_zero(v: &i64) -> bool {
@@ -22,38 +28,61 @@ fn is_zero(v: &i64) -> bool {
 }
 
 impl JsonProgress {
-    /// The `progress` string for a terminal `width` columns wide (the daemon renders with
-    /// Docker's 200): `[=====>     ]  1.2MB/3.4MB 5s` — the bar only above 110 columns,
-    /// the time left only above 50 and while unfinished; `now` is unix seconds.
-    pub fn render(&self, width: usize, now: i64) -> String {
+    /// `JSONProgress.String()` for a terminal `width` columns wide at `now_nanos` (unix
+    /// nanoseconds): `[=====>     ]  1.2MB/3.4MB 5s` — the bar only above 110 columns
+    /// (the daemon renders for Docker's 200), the time left only above 50 and while
+    /// unfinished.
+    pub fn render(&self, width: usize, now_nanos: i128) -> String {
         if self.current <= 0 && self.total <= 0 {
             return String::new();
         }
         if self.total <= 0 {
-            return format!("{:>8}", human_size(self.current as f64));
+            return if self.units.is_empty() {
+                format!("{:>8}", human_size(self.current as f64))
+            } else {
+                format!("{} {}", self.current, self.units)
+            };
         }
-        let percentage = ((self.current as f64 / self.total as f64 * 100.0) as i64 / 2).clamp(0, 50);
-        let mut out = String::new();
+        let percentage = (((self.current as f64 / self.total as f64) * 100.0) as i64 / 2).min(50);
+        let mut bar = String::new();
         if width > 110 {
-            out.push('[');
-            out.push_str(&"=".repeat(percentage as usize));
-            out.push('>');
-            out.push_str(&" ".repeat((50 - percentage) as usize));
-            out.push_str("] ");
+            let spaces = (50 - percentage).max(0) as usize;
+            bar = format!(
+                "[{}>{}] ",
+                "=".repeat(percentage.max(0) as usize),
+                " ".repeat(spaces)
+            );
         }
-        let current = human_size(self.current as f64);
-        if self.current > self.total {
-            out.push_str(&format!("{current:>8}"));
+        let numbers = if self.hide_counts {
+            String::new()
+        } else if self.units.is_empty() {
+            let cur = human_size(self.current as f64);
+            if self.current > self.total {
+                format!("{cur:>8}")
+            } else {
+                format!("{cur:>8}/{}", human_size(self.total as f64))
+            }
+        } else if self.current > self.total {
+            format!("{} {}", self.current, self.units)
         } else {
-            out.push_str(&format!("{current:>8}/{}", human_size(self.total as f64)));
+            format!("{}/{} {}", self.current, self.total, self.units)
+        };
+        let mut left = String::new();
+        if width > 50 && self.current > 0 && self.start > 0 && percentage < 50 {
+            let from_start = now_nanos - i128::from(self.start) * 1_000_000_000;
+            let per_entry = from_start / i128::from(self.current);
+            let nanos = i128::from(self.total - self.current) * per_entry;
+            // time.Duration.Round(time.Second): halves away from zero.
+            let secs = (nanos
+                + if nanos >= 0 {
+                    500_000_000
+                } else {
+                    -500_000_000
+                })
+                / 1_000_000_000;
+            left = format!(" {}", go_duration_seconds(secs as i64));
         }
-        if self.current > 0 && self.start > 0 && percentage < 50 && width > 50 {
-            let elapsed = (now - self.start).max(0) as f64;
-            let left = ((self.total - self.current) as f64 * elapsed / self.current as f64) as i64;
-            out.push(' ');
-            out.push_str(&go_duration_seconds(left));
-        }
-        out
+        format!("{bar}{numbers}{left}")
     }
 }
 
@@ -61,18 +90,50 @@ impl JsonProgress {
 mod tests {
     use super::*;
 
+    const SEC: i128 = 1_000_000_000;
+
     #[test]
     fn renders_like_docker() {
-        let p = JsonProgress { current: 1_000_000, total: 4_000_000, start: 100 };
+        let p = JsonProgress {
+            current: 1_000_000,
+            total: 4_000_000,
+            start: 100,
+            ..Default::default()
+        };
         assert_eq!(
-            p.render(200, 103),
+            p.render(200, 103 * SEC),
             format!("[============>{}]      1MB/4MB 9s", " ".repeat(38))
         );
-        assert_eq!(p.render(80, 103), "     1MB/4MB 9s");
-        let done = JsonProgress { current: 4_000_000, total: 4_000_000, start: 100 };
-        assert_eq!(done.render(200, 103), format!("[{}>]      4MB/4MB", "=".repeat(50)));
-        assert_eq!(JsonProgress { current: 512, ..Default::default() }.render(200, 0), "    512B");
+        assert_eq!(p.render(80, 103 * SEC), "     1MB/4MB 9s");
+        let done = JsonProgress {
+            current: 4_000_000,
+            total: 4_000_000,
+            start: 100,
+            ..Default::default()
+        };
+        assert_eq!(
+            done.render(200, 103 * SEC),
+            format!("[{}>]      4MB/4MB", "=".repeat(50))
+        );
+        assert_eq!(
+            JsonProgress {
+                current: 512,
+                ..Default::default()
+            }
+            .render(200, 0),
+            "    512B"
+        );
+        let units = JsonProgress {
+            current: 3,
+            total: 7,
+            units: "layers".into(),
+            ..Default::default()
+        };
+        assert_eq!(units.render(80, 0), "3/7 layers");
         assert_eq!(JsonProgress::default().render(200, 0), "");
-        assert_eq!(serde_json::to_string(&JsonProgress::default()).unwrap(), "{}");
+        assert_eq!(
+            serde_json::to_string(&JsonProgress::default()).unwrap(),
+            "{}"
+        );
     }
 }

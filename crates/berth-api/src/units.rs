@@ -48,7 +48,10 @@ mod tests {
 
     #[test]
     fn human_durations_match_go_units() {
-        assert_eq!(human_duration(TimeDelta::milliseconds(300)), "Less than a second");
+        assert_eq!(
+            human_duration(TimeDelta::milliseconds(300)),
+            "Less than a second"
+        );
         assert_eq!(human_duration(TimeDelta::seconds(1)), "1 second");
         assert_eq!(human_duration(TimeDelta::seconds(3)), "3 seconds");
         assert_eq!(human_duration(TimeDelta::seconds(59)), "59 seconds");
@@ -124,14 +127,20 @@ pub fn bytes_size(size: f64) -> String {
     custom_size(size, 1024.0, &BINARY_UNITS, 4)
 }
 
-/// Go's `time.Duration.String()` for whole seconds: `0s`, `45s`, `2m5s`, `1h0m3s`.
-pub fn go_duration_seconds(total: i64) -> String {
-    let total = total.max(0);
-    let (h, m, s) = (total / 3600, (total / 60) % 60, total % 60);
-    match (h, m) {
-        (0, 0) => format!("{s}s"),
-        (0, _) => format!("{m}m{s}s"),
-        _ => format!("{h}h{m}m{s}s"),
+/// Go's `time.Duration.String()` for whole seconds: `0s`, `45s`, `2m5s`, `1h0m3s`, `-5s`.
+pub fn go_duration_seconds(secs: i64) -> String {
+    if secs == 0 {
+        return "0s".to_string();
+    }
+    let sign = if secs < 0 { "-" } else { "" };
+    let s = secs.unsigned_abs();
+    let (h, m, s) = (s / 3600, (s / 60) % 60, s % 60);
+    if h > 0 {
+        format!("{sign}{h}h{m}m{s}s")
+    } else if m > 0 {
+        format!("{sign}{m}m{s}s")
+    } else {
+        format!("{sign}{s}s")
     }
 }
 
@@ -148,5 +157,6 @@ mod size_tests {
         assert_eq!(go_duration_seconds(0), "0s");
         assert_eq!(go_duration_seconds(125), "2m5s");
         assert_eq!(go_duration_seconds(3603), "1h0m3s");
+        assert_eq!(go_duration_seconds(-5), "-5s");
     }
 }

@@ -3,7 +3,11 @@
 use clap::{ArgAction, Args, Parser, Subcommand};
 
 #[derive(Parser, Debug)]
-#[command(name = "berth", about = "A self-sufficient runtime for containers", disable_help_subcommand = true)]
+#[command(
+    name = "berth",
+    about = "A self-sufficient runtime for containers",
+    disable_help_subcommand = true
+)]
 pub struct Cli {
     /// Daemon socket to connect to
     #[arg(short = 'H', long = "host")]
@@ -573,7 +577,11 @@ pub struct CreateArgs {
     pub opts: ContainerOpts,
     #[arg(value_name = "IMAGE")]
     pub image: String,
-    #[arg(value_name = "COMMAND", trailing_var_arg = true, allow_hyphen_values = true)]
+    #[arg(
+        value_name = "COMMAND",
+        trailing_var_arg = true,
+        allow_hyphen_values = true
+    )]
     pub command: Vec<String>,
 }
 
@@ -590,7 +598,11 @@ pub struct RunArgs {
     pub opts: ContainerOpts,
     #[arg(value_name = "IMAGE")]
     pub image: String,
-    #[arg(value_name = "COMMAND", trailing_var_arg = true, allow_hyphen_values = true)]
+    #[arg(
+        value_name = "COMMAND",
+        trailing_var_arg = true,
+        allow_hyphen_values = true
+    )]
     pub command: Vec<String>,
 }
 
@@ -621,7 +633,12 @@ pub struct AttachArgs {
 #[derive(Args, Debug)]
 pub struct StopArgs {
     /// Seconds to wait before killing the container
-    #[arg(short = 't', long = "time", visible_alias = "timeout", allow_hyphen_values = true)]
+    #[arg(
+        short = 't',
+        long = "time",
+        visible_alias = "timeout",
+        allow_hyphen_values = true
+    )]
     pub time: Option<i64>,
     /// Signal to send to the container
     #[arg(short = 's', long)]
@@ -741,7 +758,11 @@ pub struct PortArgs {
 pub struct TopArgs {
     #[arg(value_name = "CONTAINER")]
     pub name: String,
-    #[arg(value_name = "ps OPTIONS", trailing_var_arg = true, allow_hyphen_values = true)]
+    #[arg(
+        value_name = "ps OPTIONS",
+        trailing_var_arg = true,
+        allow_hyphen_values = true
+    )]
     pub ps_args: Vec<String>,
 }
 
@@ -773,7 +794,12 @@ pub struct ExecArgs {
     pub privileged: bool,
     #[arg(value_name = "CONTAINER")]
     pub name: String,
-    #[arg(value_name = "COMMAND", required = true, trailing_var_arg = true, allow_hyphen_values = true)]
+    #[arg(
+        value_name = "COMMAND",
+        required = true,
+        trailing_var_arg = true,
+        allow_hyphen_values = true
+    )]
     pub command: Vec<String>,
 }
 

@@ -27,7 +27,10 @@ const DAEMON_LOG: &str = "/var/log/berth-daemon.log";
 /// The version prefix of request paths: `/v$DOCKER_API_VERSION` when that is set (as the
 /// Docker CLI allows, e.g. to talk to an older daemon), else [`API_PREFIX`].
 pub fn api_prefix() -> String {
-    match std::env::var("DOCKER_API_VERSION").ok().filter(|v| !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit() || b == b'.')) {
+    match std::env::var("DOCKER_API_VERSION")
+        .ok()
+        .filter(|v| !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit() || b == b'.'))
+    {
         Some(v) => format!("/v{v}"),
         None => API_PREFIX.to_string(),
     }
@@ -83,7 +86,9 @@ pub fn empty() -> ReqBody {
 
 /// A JSON body.
 pub fn json_body(v: &Json) -> ReqBody {
-    Full::new(Bytes::from(v.to_string())).map_err(|never| match never {}).boxed()
+    Full::new(Bytes::from(v.to_string()))
+        .map_err(|never| match never {})
+        .boxed()
 }
 
 /// A body streamed from a reader, chunk by chunk, never buffered whole.
@@ -116,8 +121,12 @@ pub fn query(pairs: &[(&str, String)]) -> String {
 
 /// Escapes a name or ID for use as one path segment (keeps `:` and `/` like Docker's client).
 pub fn seg(s: &str) -> String {
-    const SET: &percent_encoding::AsciiSet =
-        &percent_encoding::CONTROLS.add(b' ').add(b'?').add(b'#').add(b'%').add(b'"');
+    const SET: &percent_encoding::AsciiSet = &percent_encoding::CONTROLS
+        .add(b' ')
+        .add(b'?')
+        .add(b'#')
+        .add(b'%')
+        .add(b'"');
     percent_encoding::utf8_percent_encode(s, SET).to_string()
 }
 
@@ -134,7 +143,11 @@ impl Client {
                 "unable to parse docker host `{host}`: only unix:// hosts are supported"
             )));
         };
-        Ok(Client { autostart: host == DEFAULT_HOST, socket: PathBuf::from(path), host })
+        Ok(Client {
+            autostart: host == DEFAULT_HOST,
+            socket: PathBuf::from(path),
+            host,
+        })
     }
 
     async fn connect(&self) -> Result<SendRequest<ReqBody>, ApiError> {
@@ -143,8 +156,9 @@ impl Client {
             Err(_) if self.autostart => self.start_daemon().await?,
             Err(_) => return Err(ApiError::Connect(self.host.clone())),
         };
-        let (sender, conn) =
-            hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.map_err(transport)?;
+        let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+            .await
+            .map_err(transport)?;
         tokio::spawn(async move {
             let _ = conn.with_upgrades().await;
         });
@@ -155,7 +169,11 @@ impl Client {
     /// file next to the socket makes concurrent CLIs start one daemon, not several.
     async fn start_daemon(&self) -> Result<UnixStream, ApiError> {
         let connect_err = || ApiError::Connect(self.host.clone());
-        let dir = self.socket.parent().map(std::path::Path::to_path_buf).unwrap_or_else(|| PathBuf::from("/run/berth"));
+        let dir = self
+            .socket
+            .parent()
+            .map(std::path::Path::to_path_buf)
+            .unwrap_or_else(|| PathBuf::from("/run/berth"));
         std::fs::create_dir_all(&dir).map_err(|_| connect_err())?;
         let lock_file = std::fs::OpenOptions::new()
             .create(true)
@@ -163,10 +181,12 @@ impl Client {
             .truncate(false)
             .open(dir.join("autostart.lock"))
             .map_err(|_| connect_err())?;
-        let lock = tokio::task::spawn_blocking(move || nix::fcntl::Flock::lock(lock_file, nix::fcntl::FlockArg::LockExclusive).ok())
-            .await
-            .ok()
-            .flatten();
+        let lock = tokio::task::spawn_blocking(move || {
+            nix::fcntl::Flock::lock(lock_file, nix::fcntl::FlockArg::LockExclusive).ok()
+        })
+        .await
+        .ok()
+        .flatten();
         // Another CLI may have started it while we waited for the lock.
         if let Ok(s) = UnixStream::connect(&self.socket).await {
             drop(lock);
@@ -180,7 +200,9 @@ impl Client {
             if let Ok(s) = UnixStream::connect(&self.socket).await {
                 if self.ping_on(s).await {
                     drop(lock);
-                    return UnixStream::connect(&self.socket).await.map_err(|_| connect_err());
+                    return UnixStream::connect(&self.socket)
+                        .await
+                        .map_err(|_| connect_err());
                 }
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
@@ -190,7 +212,9 @@ impl Client {
     }
 
     async fn ping_on(&self, s: UnixStream) -> bool {
-        let Ok((mut sender, conn)) = hyper::client::conn::http1::handshake::<_, ReqBody>(TokioIo::new(s)).await else {
+        let Ok((mut sender, conn)) =
+            hyper::client::conn::http1::handshake::<_, ReqBody>(TokioIo::new(s)).await
+        else {
             return false;
         };
         tokio::spawn(conn);
@@ -200,9 +224,23 @@ impl Client {
         matches!(sender.send_request(req).await, Ok(r) if r.status().is_success())
     }
 
-    fn request(&self, method: Method, path: &str, body: ReqBody, content_type: Option<&str>) -> Result<Request<ReqBody>, ApiError> {
-        let uri = if path.starts_with("/_ping") { path.to_string() } else { format!("{}{path}", api_prefix()) };
-        let mut b = Request::builder().method(method).uri(uri).header("Host", "berth").header("User-Agent", "Berth-Client/0.1.0");
+    fn request(
+        &self,
+        method: Method,
+        path: &str,
+        body: ReqBody,
+        content_type: Option<&str>,
+    ) -> Result<Request<ReqBody>, ApiError> {
+        let uri = if path.starts_with("/_ping") {
+            path.to_string()
+        } else {
+            format!("{}{path}", api_prefix())
+        };
+        let mut b = Request::builder()
+            .method(method)
+            .uri(uri)
+            .header("Host", "berth")
+            .header("User-Agent", "Berth-Client/0.1.0");
         if let Some(ct) = content_type {
             b = b.header("Content-Type", ct);
         }
@@ -211,7 +249,13 @@ impl Client {
 
     /// Sends a request and returns the response when it is a success; a non-2xx answer
     /// becomes [`ApiError::Daemon`] with the daemon's message.
-    pub async fn send(&self, method: Method, path: &str, body: ReqBody, content_type: Option<&str>) -> Result<http::Response<Incoming>, ApiError> {
+    pub async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        body: ReqBody,
+        content_type: Option<&str>,
+    ) -> Result<http::Response<Incoming>, ApiError> {
         let mut sender = self.connect().await?;
         let req = self.request(method, path, body, content_type)?;
         let res = sender.send_request(req).await.map_err(transport)?;
@@ -239,17 +283,32 @@ impl Client {
     }
 
     /// Sends a request with an optional JSON body and returns the whole response body.
-    pub async fn call(&self, method: Method, path: &str, body: Option<&Json>) -> Result<Bytes, ApiError> {
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&Json>,
+    ) -> Result<Bytes, ApiError> {
         let (b, ct) = match body {
             Some(j) => (json_body(j), Some("application/json")),
             None => (empty(), None),
         };
         let res = self.send(method, path, b, ct).await?;
-        Ok(res.into_body().collect().await.map_err(transport)?.to_bytes())
+        Ok(res
+            .into_body()
+            .collect()
+            .await
+            .map_err(transport)?
+            .to_bytes())
     }
 
     /// Like [`Client::call`], decoding a JSON answer (`null` for an empty body).
-    pub async fn json(&self, method: Method, path: &str, body: Option<&Json>) -> Result<Json, ApiError> {
+    pub async fn json(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&Json>,
+    ) -> Result<Json, ApiError> {
         let bytes = self.call(method, path, body).await?;
         if bytes.iter().all(|b| b.is_ascii_whitespace()) {
             return Ok(Json::Null);
@@ -264,19 +323,28 @@ impl Client {
 
     /// Hijacks the connection (`Connection: Upgrade`, `Upgrade: tcp`, expects 101) and
     /// returns the raw bidirectional stream.
-    pub async fn hijack(&self, path: &str, body: Option<&Json>) -> Result<TokioIo<hyper::upgrade::Upgraded>, ApiError> {
+    pub async fn hijack(
+        &self,
+        path: &str,
+        body: Option<&Json>,
+    ) -> Result<TokioIo<hyper::upgrade::Upgraded>, ApiError> {
         let mut sender = self.connect().await?;
         let (b, ct) = match body {
             Some(j) => (json_body(j), Some("application/json")),
             None => (empty(), Some("text/plain")),
         };
         let mut req = self.request(Method::POST, path, b, ct)?;
-        req.headers_mut().insert("Connection", http::HeaderValue::from_static("Upgrade"));
-        req.headers_mut().insert("Upgrade", http::HeaderValue::from_static("tcp"));
+        req.headers_mut()
+            .insert("Connection", http::HeaderValue::from_static("Upgrade"));
+        req.headers_mut()
+            .insert("Upgrade", http::HeaderValue::from_static("tcp"));
         let res = sender.send_request(req).await.map_err(transport)?;
         if res.status() != StatusCode::SWITCHING_PROTOCOLS {
             let res = check(res).await?;
-            return Err(ApiError::Transport(format!("unable to upgrade to tcp, received {}", res.status().as_u16())));
+            return Err(ApiError::Transport(format!(
+                "unable to upgrade to tcp, received {}",
+                res.status().as_u16()
+            )));
         }
         let upgraded = hyper::upgrade::on(res).await.map_err(transport)?;
         Ok(TokioIo::new(upgraded))
@@ -285,19 +353,37 @@ impl Client {
 
 async fn check(res: http::Response<Incoming>) -> Result<http::Response<Incoming>, ApiError> {
     let status = res.status();
-    if status.is_success() || status == StatusCode::SWITCHING_PROTOCOLS || status == StatusCode::NOT_MODIFIED {
+    if status.is_success()
+        || status == StatusCode::SWITCHING_PROTOCOLS
+        || status == StatusCode::NOT_MODIFIED
+    {
         return Ok(res);
     }
-    let bytes = res.into_body().collect().await.map(|c| c.to_bytes()).unwrap_or_default();
+    let bytes = res
+        .into_body()
+        .collect()
+        .await
+        .map(|c| c.to_bytes())
+        .unwrap_or_default();
     let message = serde_json::from_slice::<Json>(&bytes)
         .ok()
-        .and_then(|j| j.get("message").and_then(|m| m.as_str()).map(str::to_string))
+        .and_then(|j| {
+            j.get("message")
+                .and_then(|m| m.as_str())
+                .map(str::to_string)
+        })
         .unwrap_or_else(|| String::from_utf8_lossy(&bytes).trim().to_string());
-    Err(ApiError::Daemon { status: status.as_u16(), message })
+    Err(ApiError::Daemon {
+        status: status.as_u16(),
+        message,
+    })
 }
 
 /// Reads a response body chunk by chunk.
-pub async fn for_each_chunk(res: http::Response<Incoming>, mut f: impl FnMut(&[u8])) -> Result<(), ApiError> {
+pub async fn for_each_chunk(
+    res: http::Response<Incoming>,
+    mut f: impl FnMut(&[u8]),
+) -> Result<(), ApiError> {
     let mut body = res.into_body().into_data_stream();
     while let Some(chunk) = body.next().await {
         f(&chunk.map_err(transport)?);
@@ -311,9 +397,15 @@ fn spawn_daemon() -> io::Result<()> {
     if let Some(dir) = std::path::Path::new(DAEMON_LOG).parent() {
         std::fs::create_dir_all(dir)?;
     }
-    let log = std::fs::OpenOptions::new().create(true).append(true).open(DAEMON_LOG)?;
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(DAEMON_LOG)?;
     let mut cmd = std::process::Command::new(exe);
-    cmd.arg("daemon").stdin(std::process::Stdio::null()).stdout(log.try_clone()?).stderr(log);
+    cmd.arg("daemon")
+        .stdin(std::process::Stdio::null())
+        .stdout(log.try_clone()?)
+        .stderr(log);
     // SAFETY: setsid is async-signal-safe and touches no memory of the parent.
     unsafe {
         cmd.pre_exec(|| {
@@ -331,7 +423,10 @@ mod tests {
     #[test]
     fn queries_are_form_encoded() {
         assert_eq!(query(&[]), "");
-        assert_eq!(query(&[("repo", "imported:v1".into()), ("fromSrc", "-".into())]), "?repo=imported%3Av1&fromSrc=-");
+        assert_eq!(
+            query(&[("repo", "imported:v1".into()), ("fromSrc", "-".into())]),
+            "?repo=imported%3Av1&fromSrc=-"
+        );
         assert_eq!(seg("busybox:latest"), "busybox:latest");
         assert_eq!(seg("a b"), "a%20b");
     }
@@ -350,7 +445,11 @@ mod tests {
 
     /// A one-connection server that reads a request head and answers with `reply`, then
     /// (for a hijack) echoes what the client sends inside one stdout frame.
-    async fn serve_once(path: std::path::PathBuf, reply: &'static str, echo: bool) -> tokio::task::JoinHandle<String> {
+    async fn serve_once(
+        path: std::path::PathBuf,
+        reply: &'static str,
+        echo: bool,
+    ) -> tokio::task::JoinHandle<String> {
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
         let listener = tokio::net::UnixListener::bind(&path).unwrap();
         tokio::spawn(async move {
@@ -388,9 +487,15 @@ mod tests {
         let c = Client::new(Some(format!("unix://{}", sock.display()))).unwrap();
         let err = c.get("/containers/nope/json").await.unwrap_err();
         assert_eq!(err.status(), 404);
-        assert_eq!(err.to_string(), "Error response from daemon: No such container: nope");
+        assert_eq!(
+            err.to_string(),
+            "Error response from daemon: No such container: nope"
+        );
         let head = server.await.unwrap();
-        assert!(head.starts_with("GET /v1.45/containers/nope/json HTTP/1.1\r\n"), "{head}");
+        assert!(
+            head.starts_with("GET /v1.45/containers/nope/json HTTP/1.1\r\n"),
+            "{head}"
+        );
     }
 
     #[tokio::test]
@@ -398,18 +503,32 @@ mod tests {
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
         let dir = tempfile::tempdir().unwrap();
         let sock = dir.path().join("s.sock");
-        let server = serve_once(sock.clone(), "HTTP/1.1 101 UPGRADED\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n\r\n", true).await;
+        let server = serve_once(
+            sock.clone(),
+            "HTTP/1.1 101 UPGRADED\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n\r\n",
+            true,
+        )
+        .await;
         let c = Client::new(Some(format!("unix://{}", sock.display()))).unwrap();
-        let io = c.hijack("/containers/x/attach?stream=1&stdin=1", None).await.unwrap();
+        let io = c
+            .hijack("/containers/x/attach?stream=1&stdin=1", None)
+            .await
+            .unwrap();
         let (mut r, mut w) = tokio::io::split(io);
         w.write_all(b"ping").await.unwrap();
         w.shutdown().await.unwrap();
         let mut out = Vec::new();
         r.read_to_end(&mut out).await.unwrap();
         let mut d = crate::stream::Demuxer::default();
-        assert_eq!(d.push(&out), vec![crate::stream::Chunk::Stdout(b"ping".to_vec())]);
+        assert_eq!(
+            d.push(&out),
+            vec![crate::stream::Chunk::Stdout(b"ping".to_vec())]
+        );
         let head = server.await.unwrap();
-        assert!(head.contains("upgrade: tcp") || head.contains("Upgrade: tcp"), "{head}");
+        assert!(
+            head.contains("upgrade: tcp") || head.contains("Upgrade: tcp"),
+            "{head}"
+        );
     }
 
     #[tokio::test]

@@ -25,7 +25,12 @@ pub fn config_dir(flag: Option<&str>) -> PathBuf {
     let home = std::env::var_os("HOME")
         .filter(|h| !h.is_empty())
         .map(PathBuf::from)
-        .or_else(|| nix::unistd::User::from_uid(nix::unistd::getuid()).ok().flatten().map(|u| u.dir))
+        .or_else(|| {
+            nix::unistd::User::from_uid(nix::unistd::getuid())
+                .ok()
+                .flatten()
+                .map(|u| u.dir)
+        })
         .unwrap_or_else(|| PathBuf::from("/"));
     home.join(".docker")
 }
@@ -56,12 +61,20 @@ impl ConfigFile {
     /// parsed gives an empty config plus the error (docker/cli prints it as a warning).
     pub fn load(dir: &Path) -> (ConfigFile, Option<ConfigError>) {
         let path = dir.join(CONFIG_FILE_NAME);
-        let mut cfg = ConfigFile { path: path.clone(), doc: Map::new(), broken: None };
+        let mut cfg = ConfigFile {
+            path: path.clone(),
+            doc: Map::new(),
+            broken: None,
+        };
         let text = match std::fs::read(&path) {
             Ok(t) => t,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return (cfg, None),
             Err(e) => {
-                let err = ConfigError::Read(format!("open {}: {}", path.display(), crate::io_error_text(&e)));
+                let err = ConfigError::Read(format!(
+                    "open {}: {}",
+                    path.display(),
+                    crate::io_error_text(&e)
+                ));
                 cfg.broken = Some(err.to_string());
                 return (cfg, Some(err));
             }
@@ -69,21 +82,31 @@ impl ConfigFile {
         if text.iter().all(u8::is_ascii_whitespace) {
             return (cfg, None);
         }
-        let parsed = serde_json::from_slice::<Json>(&text).map_err(|e| e.to_string()).and_then(|v| match v {
-            Json::Object(m) => Ok(m),
-            _ => Err("json: cannot unmarshal into Go value of type configfile.ConfigFile".to_string()),
-        });
+        let parsed = serde_json::from_slice::<Json>(&text)
+            .map_err(|e| e.to_string())
+            .and_then(|v| match v {
+                Json::Object(m) => Ok(m),
+                _ => Err(
+                    "json: cannot unmarshal into Go value of type configfile.ConfigFile"
+                        .to_string(),
+                ),
+            });
         match parsed {
             Ok(doc) => {
                 cfg.doc = doc;
                 // docker/cli refuses a file whose `auth` fields do not decode.
-                let bad = cfg.auth_keys().into_iter().find_map(|k| match cfg.raw_entry(&k).map(decode_entry) {
-                    Some(Err(e)) => Some(e),
-                    _ => None,
+                let bad = cfg.auth_keys().into_iter().find_map(|k| {
+                    match cfg.raw_entry(&k).map(decode_entry) {
+                        Some(Err(e)) => Some(e),
+                        _ => None,
+                    }
                 });
                 match bad {
                     Some(msg) => {
-                        let err = ConfigError::Parse { path: path.display().to_string(), msg };
+                        let err = ConfigError::Parse {
+                            path: path.display().to_string(),
+                            msg,
+                        };
                         cfg.broken = Some(err.to_string());
                         cfg.doc = Map::new();
                         (cfg, Some(err))
@@ -92,7 +115,10 @@ impl ConfigFile {
                 }
             }
             Err(msg) => {
-                let err = ConfigError::Parse { path: path.display().to_string(), msg };
+                let err = ConfigError::Parse {
+                    path: path.display().to_string(),
+                    msg,
+                };
                 cfg.broken = Some(err.to_string());
                 (cfg, Some(err))
             }
@@ -110,7 +136,11 @@ impl ConfigFile {
     }
 
     fn string_field(&self, key: &str) -> Option<String> {
-        self.doc.get(key).and_then(Json::as_str).filter(|s| !s.is_empty()).map(str::to_string)
+        self.doc
+            .get(key)
+            .and_then(Json::as_str)
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
     }
 
     /// `credsStore`, if set.
@@ -131,13 +161,21 @@ impl ConfigFile {
     /// `ContainsAuth`: a credential store, helpers or any `auths` entry is configured.
     pub fn contains_auth(&self) -> bool {
         self.creds_store().is_some()
-            || self.doc.get("credHelpers").and_then(Json::as_object).is_some_and(|m| !m.is_empty())
+            || self
+                .doc
+                .get("credHelpers")
+                .and_then(Json::as_object)
+                .is_some_and(|m| !m.is_empty())
             || !self.auth_keys().is_empty()
     }
 
     /// The keys of `auths`.
     pub fn auth_keys(&self) -> Vec<String> {
-        self.doc.get("auths").and_then(Json::as_object).map(|m| m.keys().cloned().collect()).unwrap_or_default()
+        self.doc
+            .get("auths")
+            .and_then(Json::as_object)
+            .map(|m| m.keys().cloned().collect())
+            .unwrap_or_default()
     }
 
     fn raw_entry(&self, key: &str) -> Option<&Json> {
@@ -159,9 +197,16 @@ impl ConfigFile {
         let mut entry = Map::new();
         if !auth.username.is_empty() || !auth.password.is_empty() {
             let raw = format!("{}:{}", auth.username, auth.password);
-            entry.insert("auth".into(), Json::String(base64::engine::general_purpose::STANDARD.encode(raw)));
+            entry.insert(
+                "auth".into(),
+                Json::String(base64::engine::general_purpose::STANDARD.encode(raw)),
+            );
         }
-        for (k, v) in [("email", &auth.email), ("identitytoken", &auth.identity_token), ("registrytoken", &auth.registry_token)] {
+        for (k, v) in [
+            ("email", &auth.email),
+            ("identitytoken", &auth.identity_token),
+            ("registrytoken", &auth.registry_token),
+        ] {
             if !v.is_empty() {
                 entry.insert(k.into(), Json::String(v.clone()));
             }
@@ -177,7 +222,10 @@ impl ConfigFile {
             doc.extend(std::mem::take(&mut self.doc));
             self.doc = doc;
         }
-        let auths = self.doc.entry("auths").or_insert_with(|| Json::Object(Map::new()));
+        let auths = self
+            .doc
+            .entry("auths")
+            .or_insert_with(|| Json::Object(Map::new()));
         if !auths.is_object() {
             *auths = Json::Object(Map::new());
         }
@@ -191,7 +239,10 @@ impl ConfigFile {
 
     /// Removes `auths[key]`; false when there was none.
     pub fn remove_auth(&mut self, key: &str) -> bool {
-        self.doc.get_mut("auths").and_then(Json::as_object_mut).is_some_and(|m| m.shift_remove(key).is_some())
+        self.doc
+            .get_mut("auths")
+            .and_then(Json::as_object_mut)
+            .is_some_and(|m| m.shift_remove(key).is_some())
     }
 
     /// Writes the file: JSON indented with tabs, to a temp file in the same directory that
@@ -202,12 +253,17 @@ impl ConfigFile {
         }
         let w = |e: std::io::Error| ConfigError::Write(crate::io_error_text(&e));
         let dir = self.path.parent().unwrap_or(Path::new("."));
-        std::fs::DirBuilder::new().recursive(true).mode_0700().create(dir).map_err(w)?;
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode_0700()
+            .create(dir)
+            .map_err(w)?;
         let mut data = Vec::new();
         {
             let fmt = serde_json::ser::PrettyFormatter::with_indent(b"\t");
             let mut ser = serde_json::Serializer::with_formatter(&mut data, fmt);
-            serde::Serialize::serialize(&Json::Object(self.doc.clone()), &mut ser).map_err(|e| ConfigError::Write(e.to_string()))?;
+            serde::Serialize::serialize(&Json::Object(self.doc.clone()), &mut ser)
+                .map_err(|e| ConfigError::Write(e.to_string()))?;
         }
         let target = std::fs::canonicalize(&self.path).unwrap_or_else(|_| self.path.clone());
         let mut tmp = tempfile::Builder::new()
@@ -219,7 +275,15 @@ impl ConfigFile {
         tmp.as_file().sync_all().map_err(w)?;
         if let Ok(meta) = std::fs::metadata(&target) {
             let _ = std::fs::set_permissions(tmp.path(), meta.permissions());
-            let _ = nix::unistd::chown(tmp.path(), Some(nix::unistd::Uid::from_raw(std::os::unix::fs::MetadataExt::uid(&meta))), Some(nix::unistd::Gid::from_raw(std::os::unix::fs::MetadataExt::gid(&meta))));
+            let _ = nix::unistd::chown(
+                tmp.path(),
+                Some(nix::unistd::Uid::from_raw(
+                    std::os::unix::fs::MetadataExt::uid(&meta),
+                )),
+                Some(nix::unistd::Gid::from_raw(
+                    std::os::unix::fs::MetadataExt::gid(&meta),
+                )),
+            );
         }
         tmp.persist(&target).map_err(|e| w(e.error))?;
         Ok(())
@@ -240,7 +304,9 @@ impl DirBuilderExt0700 for std::fs::DirBuilder {
 fn decode_entry(v: &Json) -> Result<AuthConfig, String> {
     let mut a: AuthConfig = serde_json::from_value(v.clone()).map_err(|e| e.to_string())?;
     if !a.auth.is_empty() {
-        let raw = base64::engine::general_purpose::STANDARD.decode(a.auth.trim()).map_err(|e| format!("illegal base64 data: {e}"))?;
+        let raw = base64::engine::general_purpose::STANDARD
+            .decode(a.auth.trim())
+            .map_err(|e| format!("illegal base64 data: {e}"))?;
         let text = String::from_utf8_lossy(&raw).into_owned();
         match text.split_once(':') {
             Some((u, p)) if !u.is_empty() => {
@@ -259,7 +325,11 @@ mod tests {
     use super::*;
 
     fn auth(u: &str, p: &str) -> AuthConfig {
-        AuthConfig { username: u.into(), password: p.into(), ..Default::default() }
+        AuthConfig {
+            username: u.into(),
+            password: p.into(),
+            ..Default::default()
+        }
     }
 
     #[test]
@@ -273,11 +343,21 @@ mod tests {
         let (mut cfg, err) = ConfigFile::load(dir.path());
         assert!(err.is_none());
         let other = cfg.auth("other").unwrap();
-        assert_eq!((other.username.as_str(), other.password.as_str(), other.email.as_str()), ("x", "y", "a@b"));
+        assert_eq!(
+            (
+                other.username.as_str(),
+                other.password.as_str(),
+                other.email.as_str()
+            ),
+            ("x", "y", "a@b")
+        );
         assert_eq!(other.server_address, "other");
         assert_eq!(cfg.cred_helper("gcr.io").as_deref(), Some("gcloud"));
         assert!(cfg.set_auth("127.0.0.1:5000", &auth("bob", "pw")));
-        assert!(!cfg.set_auth("127.0.0.1:5000", &auth("bob", "pw")), "same entry is no change");
+        assert!(
+            !cfg.set_auth("127.0.0.1:5000", &auth("bob", "pw")),
+            "same entry is no change"
+        );
         cfg.save().unwrap();
         let text = std::fs::read_to_string(dir.path().join("config.json")).unwrap();
         assert_eq!(
@@ -305,7 +385,11 @@ mod tests {
         let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode(&sub.join("config.json")), 0o600);
         assert_eq!(mode(&sub), 0o700);
-        std::fs::set_permissions(sub.join("config.json"), std::fs::Permissions::from_mode(0o644)).unwrap();
+        std::fs::set_permissions(
+            sub.join("config.json"),
+            std::fs::Permissions::from_mode(0o644),
+        )
+        .unwrap();
         let (mut cfg, _) = ConfigFile::load(&sub);
         cfg.set_auth("h2", &auth("u", "p"));
         cfg.save().unwrap();
@@ -316,11 +400,25 @@ mod tests {
     fn identity_token_entry_keeps_username_only() {
         let dir = tempfile::tempdir().unwrap();
         let (mut cfg, _) = ConfigFile::load(dir.path());
-        let a = AuthConfig { username: "bob".into(), identity_token: "tok".into(), ..Default::default() };
+        let a = AuthConfig {
+            username: "bob".into(),
+            identity_token: "tok".into(),
+            ..Default::default()
+        };
         cfg.set_auth("r.io", &a);
-        assert_eq!(cfg.document()["auths"]["r.io"], serde_json::json!({"auth": "Ym9iOg==", "identitytoken": "tok"}));
+        assert_eq!(
+            cfg.document()["auths"]["r.io"],
+            serde_json::json!({"auth": "Ym9iOg==", "identitytoken": "tok"})
+        );
         let back = cfg.auth("r.io").unwrap();
-        assert_eq!((back.username.as_str(), back.password.as_str(), back.identity_token.as_str()), ("bob", "", "tok"));
+        assert_eq!(
+            (
+                back.username.as_str(),
+                back.password.as_str(),
+                back.identity_token.as_str()
+            ),
+            ("bob", "", "tok")
+        );
     }
 
     #[test]
@@ -329,12 +427,28 @@ mod tests {
         std::fs::write(dir.path().join("config.json"), "{not json").unwrap();
         let (cfg, err) = ConfigFile::load(dir.path());
         let msg = err.unwrap().to_string();
-        assert!(msg.starts_with(&format!("parsing config file ({}/config.json): ", dir.path().display())), "{msg}");
+        assert!(
+            msg.starts_with(&format!(
+                "parsing config file ({}/config.json): ",
+                dir.path().display()
+            )),
+            "{msg}"
+        );
         assert!(cfg.save().is_err());
-        assert_eq!(std::fs::read_to_string(dir.path().join("config.json")).unwrap(), "{not json");
-        std::fs::write(dir.path().join("config.json"), r#"{"auths":{"x":{"auth":"bm9jb2xvbg=="}}}"#).unwrap();
+        assert_eq!(
+            std::fs::read_to_string(dir.path().join("config.json")).unwrap(),
+            "{not json"
+        );
+        std::fs::write(
+            dir.path().join("config.json"),
+            r#"{"auths":{"x":{"auth":"bm9jb2xvbg=="}}}"#,
+        )
+        .unwrap();
         let (_, err) = ConfigFile::load(dir.path());
-        assert!(err.unwrap().to_string().ends_with("Invalid auth configuration file"));
+        assert!(err
+            .unwrap()
+            .to_string()
+            .ends_with("Invalid auth configuration file"));
         // An empty file is an empty config.
         std::fs::write(dir.path().join("config.json"), "").unwrap();
         assert!(ConfigFile::load(dir.path()).1.is_none());

@@ -16,10 +16,16 @@ fn lookup_env(k: &str) -> Option<String> {
 }
 
 /// Builds the `POST /containers/create` body as Docker's CLI does.
-pub fn create_body(o: &ContainerOpts, image: &str, command: &[String], detach: bool) -> Result<Json, FlagError> {
+pub fn create_body(
+    o: &ContainerOpts,
+    image: &str,
+    command: &[String],
+    detach: bool,
+) -> Result<Json, FlagError> {
     let mut env = Vec::new();
     for f in &o.env_file {
-        let text = std::fs::read_to_string(f).map_err(|e| FlagError(format!("open {f}: {}", crate::io_error_text(&e))))?;
+        let text = std::fs::read_to_string(f)
+            .map_err(|e| FlagError(format!("open {f}: {}", crate::io_error_text(&e))))?;
         env.extend(opts::parse_env_file(&text, &lookup_env)?);
     }
     for e in &o.env {
@@ -36,7 +42,11 @@ pub fn create_body(o: &ContainerOpts, image: &str, command: &[String], detach: b
     } else if attach.is_empty() {
         (o.interactive, true, true)
     } else {
-        (attach.iter().any(|a| a == "stdin"), attach.iter().any(|a| a == "stdout"), attach.iter().any(|a| a == "stderr"))
+        (
+            attach.iter().any(|a| a == "stdin"),
+            attach.iter().any(|a| a == "stdout"),
+            attach.iter().any(|a| a == "stderr"),
+        )
     };
     let (exposed, bindings) = opts::ports(&o.publish, &o.expose)?;
     let mut volumes = Map::new();
@@ -48,7 +58,11 @@ pub fn create_body(o: &ContainerOpts, image: &str, command: &[String], detach: b
             volumes.insert(v.clone(), json!({}));
         }
     }
-    let mounts = o.mount.iter().map(|m| opts::parse_mount(m)).collect::<Result<Vec<_>, _>>()?;
+    let mounts = o
+        .mount
+        .iter()
+        .map(|m| opts::parse_mount(m))
+        .collect::<Result<Vec<_>, _>>()?;
     let tmpfs: Map<String, Json> = o
         .tmpfs
         .iter()
@@ -57,7 +71,17 @@ pub fn create_body(o: &ContainerOpts, image: &str, command: &[String], detach: b
             None => (t.clone(), Json::String(String::new())),
         })
         .collect();
-    let links: Vec<Json> = o.link.iter().map(|l| Json::String(if l.contains(':') { l.clone() } else { format!("{l}:{l}") })).collect();
+    let links: Vec<Json> = o
+        .link
+        .iter()
+        .map(|l| {
+            Json::String(if l.contains(':') {
+                l.clone()
+            } else {
+                format!("{l}:{l}")
+            })
+        })
+        .collect();
     let entrypoint = o.entrypoint.as_ref().map(|e| json!([e]));
     let mut host = json!({
         "Binds": if binds.is_empty() { Json::Null } else { Json::Array(binds) },
@@ -97,12 +121,23 @@ pub fn create_body(o: &ContainerOpts, image: &str, command: &[String], detach: b
             h.insert("VolumesFrom".into(), json!(o.volumes_from));
         }
         if let Some(s) = &o.shm_size {
-            h.insert("ShmSize".into(), json!(opts::parse_memory(s, "--shm-size")?));
+            h.insert(
+                "ShmSize".into(),
+                json!(opts::parse_memory(s, "--shm-size")?),
+            );
         }
         if let Some(r) = &o.restart {
             let (name, count) = r.split_once(':').unwrap_or((r, "0"));
-            let count: i64 = count.parse().map_err(|_| FlagError("invalid restart policy format: maximum retry count must be an integer".to_string()))?;
-            h.insert("RestartPolicy".into(), json!({"Name": name, "MaximumRetryCount": count}));
+            let count: i64 = count.parse().map_err(|_| {
+                FlagError(
+                    "invalid restart policy format: maximum retry count must be an integer"
+                        .to_string(),
+                )
+            })?;
+            h.insert(
+                "RestartPolicy".into(),
+                json!({"Name": name, "MaximumRetryCount": count}),
+            );
         }
     }
     let mut body = json!({
@@ -140,7 +175,9 @@ pub fn create_body(o: &ContainerOpts, image: &str, command: &[String], detach: b
 /// Prints the JSON messages of a pull or import stream; returns the first error.
 pub fn print_json_messages(bytes: &[u8], to_stderr: bool) -> Result<(), String> {
     for line in bytes.split(|b| *b == b'\n') {
-        let Ok(msg) = serde_json::from_slice::<Json>(line) else { continue };
+        let Ok(msg) = serde_json::from_slice::<Json>(line) else {
+            continue;
+        };
         if let Some(e) = msg.get("error").and_then(Json::as_str) {
             return Err(e.to_string());
         }
@@ -152,7 +189,11 @@ pub fn print_json_messages(bytes: &[u8], to_stderr: bool) -> Result<(), String> 
             Some(id) if !id.is_empty() => format!("{id}: {status}"),
             _ => status.to_string(),
         };
-        if to_stderr { eprintln!("{text}") } else { outln!("{text}") }
+        if to_stderr {
+            eprintln!("{text}")
+        } else {
+            outln!("{text}")
+        }
     }
     Ok(())
 }
@@ -172,7 +213,9 @@ impl PullPolicy {
             "always" => Ok(PullPolicy::Always),
             "missing" | "" => Ok(PullPolicy::Missing),
             "never" => Ok(PullPolicy::Never),
-            _ => Err(format!("invalid pull option: '{v}': must be one of \"always\", \"missing\" or \"never\"")),
+            _ => Err(format!(
+                "invalid pull option: '{v}': must be one of \"always\", \"missing\" or \"never\""
+            )),
         }
     }
 }
@@ -181,12 +224,25 @@ impl PullPolicy {
 /// image is pulled first; with `missing` a 404 from the daemon prints "Unable to find
 /// image" on stderr, pulls (progress on stderr) and retries once; with `never` the
 /// daemon's error stands. Image IDs are never pulled.
-async fn create_container(c: &Client, body: &Json, o: &ContainerOpts, image: &str) -> Result<String, ApiError> {
+async fn create_container(
+    c: &Client,
+    body: &Json,
+    o: &ContainerOpts,
+    image: &str,
+) -> Result<String, ApiError> {
     let policy = PullPolicy::parse(&o.pull).unwrap_or(PullPolicy::Missing);
     // `ParseAnyReference`: an image ID (`sha256:<hex>` or 64 hex digits) is not a name
     // and is never pulled.
-    let is_id = image.strip_prefix("sha256:").is_some_and(|h| h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit()));
-    let named = if is_id { None } else { crate::reference::Reference::parse_normalized(image).ok().map(|r| r.with_default_tag()) };
+    let is_id = image
+        .strip_prefix("sha256:")
+        .is_some_and(|h| h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit()));
+    let named = if is_id {
+        None
+    } else {
+        crate::reference::Reference::parse_normalized(image)
+            .ok()
+            .map(|r| r.with_default_tag())
+    };
     let mut q = Vec::new();
     if let Some(n) = &o.name {
         q.push(("name", n.clone()));
@@ -210,19 +266,30 @@ async fn create_container(c: &Client, body: &Json, o: &ContainerOpts, image: &st
         }
         other => other?,
     };
-    for w in res.get("Warnings").and_then(Json::as_array).into_iter().flatten() {
+    for w in res
+        .get("Warnings")
+        .and_then(Json::as_array)
+        .into_iter()
+        .flatten()
+    {
         if let Some(w) = w.as_str() {
             eprintln!("WARNING: {w}");
         }
     }
-    Ok(res.get("Id").and_then(Json::as_str).unwrap_or("").to_string())
+    Ok(res
+        .get("Id")
+        .and_then(Json::as_str)
+        .unwrap_or("")
+        .to_string())
 }
 
 /// docker/cli `reportError` (CLI 28): `berth: <msg>` and, when asked, the `--help` hint.
 fn report_error(cmd: &str, msg: &str, with_help: bool) {
     let mut s = msg.to_string();
     if with_help {
-        s.push_str(&format!("\n\nRun 'berth {cmd} --help' for more information"));
+        s.push_str(&format!(
+            "\n\nRun 'berth {cmd} --help' for more information"
+        ));
     }
     eprintln!("berth: {s}");
 }
@@ -230,7 +297,10 @@ fn report_error(cmd: &str, msg: &str, with_help: bool) {
 /// docker/cli `runStartContainerErr`: 127 when the command is missing, 126 when it cannot
 /// be executed, else 125.
 pub fn start_error_code(msg: &str) -> i32 {
-    if msg.contains("executable file not found") || msg.contains("no such file or directory") || msg.contains("system cannot find the file specified") {
+    if msg.contains("executable file not found")
+        || msg.contains("no such file or directory")
+        || msg.contains("system cannot find the file specified")
+    {
         127
     } else if msg.contains("permission denied") || msg.contains("is a directory") {
         126
@@ -241,7 +311,13 @@ pub fn start_error_code(msg: &str) -> i32 {
 
 /// `create_body`, with Docker's reporting: unreadable env files through `reportError`
 /// (exit 125), bad flag values as flag errors.
-fn create_body_for(cmd: &str, o: &ContainerOpts, image: &str, command: &[String], detach: bool) -> Result<Result<Json, i32>, Failure> {
+fn create_body_for(
+    cmd: &str,
+    o: &ContainerOpts,
+    image: &str,
+    command: &[String],
+    detach: bool,
+) -> Result<Result<Json, i32>, Failure> {
     match create_body(o, image, command, detach) {
         Ok(b) => Ok(Ok(b)),
         Err(e) if e.0.starts_with("open ") => {
@@ -269,7 +345,11 @@ pub async fn create(c: &Client, a: &CreateArgs) -> Result<i32, Failure> {
 
 /// Starts `POST /containers/{id}/wait` and returns once its response headers are in (or
 /// after a short grace), so that the wait is registered before the container starts.
-async fn start_wait(c: &Client, id: &str, condition: &str) -> tokio::task::JoinHandle<Result<Json, ApiError>> {
+async fn start_wait(
+    c: &Client,
+    id: &str,
+    condition: &str,
+) -> tokio::task::JoinHandle<Result<Json, ApiError>> {
     let (tx, rx) = tokio::sync::oneshot::channel();
     let c = c.clone();
     let path = format!("/containers/{}/wait?condition={condition}", seg(id));
@@ -285,10 +365,16 @@ async fn start_wait(c: &Client, id: &str, condition: &str) -> tokio::task::JoinH
     handle
 }
 
-fn exit_status(res: Result<Result<Json, ApiError>, tokio::task::JoinError>) -> Result<i32, Failure> {
+fn exit_status(
+    res: Result<Result<Json, ApiError>, tokio::task::JoinError>,
+) -> Result<i32, Failure> {
     match res {
         Ok(Ok(j)) => {
-            if let Some(m) = j.pointer("/Error/Message").and_then(Json::as_str).filter(|m| !m.is_empty()) {
+            if let Some(m) = j
+                .pointer("/Error/Message")
+                .and_then(Json::as_str)
+                .filter(|m| !m.is_empty())
+            {
                 eprintln!("{m}");
                 return Ok(125);
             }
@@ -302,7 +388,12 @@ fn exit_status(res: Result<Result<Json, ApiError>, tokio::task::JoinError>) -> R
 /// Forwards SIGINT/SIGTERM/SIGHUP/SIGQUIT to the container, as `--sig-proxy` does.
 fn proxy_signals(c: &Client, id: &str) -> Option<tokio::task::JoinHandle<()>> {
     use tokio::signal::unix::{signal, SignalKind};
-    let kinds = [(SignalKind::interrupt(), "SIGINT"), (SignalKind::terminate(), "SIGTERM"), (SignalKind::hangup(), "SIGHUP"), (SignalKind::quit(), "SIGQUIT")];
+    let kinds = [
+        (SignalKind::interrupt(), "SIGINT"),
+        (SignalKind::terminate(), "SIGTERM"),
+        (SignalKind::hangup(), "SIGHUP"),
+        (SignalKind::quit(), "SIGQUIT"),
+    ];
     let mut streams = Vec::new();
     for (k, name) in kinds {
         streams.push((signal(k).ok()?, name));
@@ -322,7 +413,13 @@ fn proxy_signals(c: &Client, id: &str) -> Option<tokio::task::JoinHandle<()>> {
             });
         }
         while let Some(name) = rx.recv().await {
-            let _ = c.call(Method::POST, &format!("/containers/{}/kill?signal={name}", seg(&id)), None).await;
+            let _ = c
+                .call(
+                    Method::POST,
+                    &format!("/containers/{}/kill?signal={name}", seg(&id)),
+                    None,
+                )
+                .await;
         }
     }))
 }
@@ -369,7 +466,13 @@ pub async fn run(c: &Client, a: &RunArgs) -> Result<i32, Failure> {
     if body["AttachStderr"].as_bool().unwrap_or(false) {
         q.push(("stderr", "1".into()));
     }
-    let io = match c.hijack(&format!("/containers/{}/attach{}", seg(&id), query(&q)), None).await {
+    let io = match c
+        .hijack(
+            &format!("/containers/{}/attach{}", seg(&id), query(&q)),
+            None,
+        )
+        .await
+    {
         Ok(io) => Some(io),
         Err(e) => {
             report_error("run", &e.to_string(), true);
@@ -377,7 +480,11 @@ pub async fn run(c: &Client, a: &RunArgs) -> Result<i32, Failure> {
         }
     };
     let wait = start_wait(c, &id, if o.rm { "removed" } else { "next-exit" }).await;
-    let raw = if o.tty && attach_stdin { terminal::RawMode::enter() } else { None };
+    let raw = if o.tty && attach_stdin {
+        terminal::RawMode::enter()
+    } else {
+        None
+    };
     if let Err(e) = c.call(Method::POST, &start_path, None).await {
         drop(raw);
         report_error("run", &e.to_string(), true);
@@ -386,8 +493,16 @@ pub async fn run(c: &Client, a: &RunArgs) -> Result<i32, Failure> {
         }
         return Ok(start_error_code(&e.message()));
     }
-    let resizer = if o.tty { Some(terminal::track_size(c, format!("/containers/{}/resize", seg(&id))).await) } else { None };
-    let sig = if a.sig_proxy && !o.tty { proxy_signals(c, &id) } else { None };
+    let resizer = if o.tty {
+        Some(terminal::track_size(c, format!("/containers/{}/resize", seg(&id))).await)
+    } else {
+        None
+    };
+    let sig = if a.sig_proxy && !o.tty {
+        proxy_signals(c, &id)
+    } else {
+        None
+    };
     let out = match io {
         Some(io) => stream::session(io, o.tty, attach_stdin).await,
         None => Ok(None),
@@ -408,22 +523,54 @@ pub async fn run(c: &Client, a: &RunArgs) -> Result<i32, Failure> {
 pub async fn start(c: &Client, a: &StartArgs) -> Result<i32, Failure> {
     if a.attach || a.interactive {
         if a.names.len() > 1 {
-            return Err(Failure::Msg("you cannot start and attach multiple containers at once".into()));
+            return Err(Failure::Msg(
+                "you cannot start and attach multiple containers at once".into(),
+            ));
         }
         let name = &a.names[0];
         let info = c.get(&format!("/containers/{}/json", seg(name))).await?;
-        let tty = info.pointer("/Config/Tty").and_then(Json::as_bool).unwrap_or(false);
-        let open_stdin = info.pointer("/Config/OpenStdin").and_then(Json::as_bool).unwrap_or(false);
+        let tty = info
+            .pointer("/Config/Tty")
+            .and_then(Json::as_bool)
+            .unwrap_or(false);
+        let open_stdin = info
+            .pointer("/Config/OpenStdin")
+            .and_then(Json::as_bool)
+            .unwrap_or(false);
         let stdin = a.interactive && open_stdin;
-        let id = info.get("Id").and_then(Json::as_str).unwrap_or(name).to_string();
-        let mut q = vec![("stream", "1".to_string()), ("stdout", "1".into()), ("stderr", "1".into())];
+        let id = info
+            .get("Id")
+            .and_then(Json::as_str)
+            .unwrap_or(name)
+            .to_string();
+        let mut q = vec![
+            ("stream", "1".to_string()),
+            ("stdout", "1".into()),
+            ("stderr", "1".into()),
+        ];
         if stdin {
             q.push(("stdin", "1".into()));
         }
-        let io = c.hijack(&format!("/containers/{}/attach{}", seg(&id), query(&q)), None).await?;
+        let io = c
+            .hijack(
+                &format!("/containers/{}/attach{}", seg(&id), query(&q)),
+                None,
+            )
+            .await?;
         let wait = start_wait(c, &id, "next-exit").await;
-        let raw = if tty && stdin { terminal::RawMode::enter() } else { None };
-        if let Err(e) = c.call(Method::POST, &format!("/containers/{}/start", seg(&id)), None).await {
+        let raw = if tty && stdin {
+            terminal::RawMode::enter()
+        } else {
+            None
+        };
+        if let Err(e) = c
+            .call(
+                Method::POST,
+                &format!("/containers/{}/start", seg(&id)),
+                None,
+            )
+            .await
+        {
             drop(raw);
             return Err(e.into());
         }
@@ -439,7 +586,10 @@ pub async fn start(c: &Client, a: &StartArgs) -> Result<i32, Failure> {
     }
     let mut failed = Vec::new();
     for n in &a.names {
-        match c.call(Method::POST, &format!("/containers/{}/start", seg(n)), None).await {
+        match c
+            .call(Method::POST, &format!("/containers/{}/start", seg(n)), None)
+            .await
+        {
             Ok(_) => outln!("{n}"),
             Err(e) => {
                 eprintln!("{e}");
@@ -450,7 +600,10 @@ pub async fn start(c: &Client, a: &StartArgs) -> Result<i32, Failure> {
     if failed.is_empty() {
         Ok(0)
     } else {
-        Err(Failure::Msg(format!("Error: failed to start containers: {}", failed.join(", "))))
+        Err(Failure::Msg(format!(
+            "Error: failed to start containers: {}",
+            failed.join(", ")
+        )))
     }
 }
 
@@ -459,23 +612,59 @@ pub async fn start(c: &Client, a: &StartArgs) -> Result<i32, Failure> {
 pub async fn attach(c: &Client, a: &AttachArgs) -> Result<i32, Failure> {
     let info = c.get(&format!("/containers/{}/json", seg(&a.name))).await?;
     if info.pointer("/State/Running").and_then(Json::as_bool) != Some(true) {
-        return Err(Failure::Msg("You cannot attach to a stopped container, start it first".into()));
+        return Err(Failure::Msg(
+            "You cannot attach to a stopped container, start it first".into(),
+        ));
     }
     if info.pointer("/State/Paused").and_then(Json::as_bool) == Some(true) {
-        return Err(Failure::Msg("You cannot attach to a paused container, unpause it first".into()));
+        return Err(Failure::Msg(
+            "You cannot attach to a paused container, unpause it first".into(),
+        ));
     }
-    let id = info.get("Id").and_then(Json::as_str).unwrap_or(&a.name).to_string();
-    let tty = info.pointer("/Config/Tty").and_then(Json::as_bool).unwrap_or(false);
-    let stdin = !a.no_stdin && info.pointer("/Config/OpenStdin").and_then(Json::as_bool).unwrap_or(false);
+    let id = info
+        .get("Id")
+        .and_then(Json::as_str)
+        .unwrap_or(&a.name)
+        .to_string();
+    let tty = info
+        .pointer("/Config/Tty")
+        .and_then(Json::as_bool)
+        .unwrap_or(false);
+    let stdin = !a.no_stdin
+        && info
+            .pointer("/Config/OpenStdin")
+            .and_then(Json::as_bool)
+            .unwrap_or(false);
     let wait = start_wait(c, &id, "next-exit").await;
-    let mut q = vec![("stream", "1".to_string()), ("stdout", "1".into()), ("stderr", "1".into())];
+    let mut q = vec![
+        ("stream", "1".to_string()),
+        ("stdout", "1".into()),
+        ("stderr", "1".into()),
+    ];
     if stdin {
         q.push(("stdin", "1".into()));
     }
-    let io = c.hijack(&format!("/containers/{}/attach{}", seg(&id), query(&q)), None).await?;
-    let raw = if tty && stdin { terminal::RawMode::enter() } else { None };
-    let resizer = if tty { Some(terminal::track_size(c, format!("/containers/{}/resize", seg(&id))).await) } else { None };
-    let sig = if a.sig_proxy && !tty { proxy_signals(c, &id) } else { None };
+    let io = c
+        .hijack(
+            &format!("/containers/{}/attach{}", seg(&id), query(&q)),
+            None,
+        )
+        .await?;
+    let raw = if tty && stdin {
+        terminal::RawMode::enter()
+    } else {
+        None
+    };
+    let resizer = if tty {
+        Some(terminal::track_size(c, format!("/containers/{}/resize", seg(&id))).await)
+    } else {
+        None
+    };
+    let sig = if a.sig_proxy && !tty {
+        proxy_signals(c, &id)
+    } else {
+        None
+    };
     let out = stream::session(io, tty, stdin).await;
     drop(raw);
     for h in [resizer, sig].into_iter().flatten() {
@@ -488,7 +677,13 @@ pub async fn attach(c: &Client, a: &AttachArgs) -> Result<i32, Failure> {
 }
 
 /// Runs one request per name; prints each name that succeeded and each error.
-async fn for_each(c: &Client, names: &[String], method: Method, path: impl Fn(&str) -> String, ignore_404: bool) -> Result<i32, Failure> {
+async fn for_each(
+    c: &Client,
+    names: &[String],
+    method: Method,
+    path: impl Fn(&str) -> String,
+    ignore_404: bool,
+) -> Result<i32, Failure> {
     let mut failed = false;
     for n in names {
         match c.call(method.clone(), &path(n), None).await {
@@ -513,12 +708,31 @@ pub async fn stop(c: &Client, a: &StopArgs, restart: bool) -> Result<i32, Failur
     }
     let verb = if restart { "restart" } else { "stop" };
     let q = query(&q);
-    for_each(c, &a.names, Method::POST, |n| format!("/containers/{}/{verb}{q}", seg(n)), false).await
+    for_each(
+        c,
+        &a.names,
+        Method::POST,
+        |n| format!("/containers/{}/{verb}{q}", seg(n)),
+        false,
+    )
+    .await
 }
 
 pub async fn kill(c: &Client, a: &KillArgs) -> Result<i32, Failure> {
-    let q = query(&a.signal.iter().map(|s| ("signal", s.clone())).collect::<Vec<_>>());
-    for_each(c, &a.names, Method::POST, |n| format!("/containers/{}/kill{q}", seg(n)), false).await
+    let q = query(
+        &a.signal
+            .iter()
+            .map(|s| ("signal", s.clone()))
+            .collect::<Vec<_>>(),
+    );
+    for_each(
+        c,
+        &a.names,
+        Method::POST,
+        |n| format!("/containers/{}/kill{q}", seg(n)),
+        false,
+    )
+    .await
 }
 
 pub async fn rm(c: &Client, a: &RmArgs) -> Result<i32, Failure> {
@@ -533,18 +747,38 @@ pub async fn rm(c: &Client, a: &RmArgs) -> Result<i32, Failure> {
         q.push(("force", "1".to_string()));
     }
     let q = query(&q);
-    for_each(c, &a.names, Method::DELETE, |n| format!("/containers/{}{q}", seg(n.trim_matches('/'))), a.force).await
+    for_each(
+        c,
+        &a.names,
+        Method::DELETE,
+        |n| format!("/containers/{}{q}", seg(n.trim_matches('/'))),
+        a.force,
+    )
+    .await
 }
 
 pub async fn pause(c: &Client, a: &Names, verb: &str) -> Result<i32, Failure> {
-    for_each(c, &a.names, Method::POST, |n| format!("/containers/{}/{verb}", seg(n)), false).await
+    for_each(
+        c,
+        &a.names,
+        Method::POST,
+        |n| format!("/containers/{}/{verb}", seg(n)),
+        false,
+    )
+    .await
 }
 
 pub async fn wait(c: &Client, a: &Names) -> Result<i32, Failure> {
     let mut failed = false;
     for n in &a.names {
-        match c.json(Method::POST, &format!("/containers/{}/wait", seg(n)), None).await {
-            Ok(j) => outln!("{}", j.get("StatusCode").and_then(Json::as_i64).unwrap_or(0)),
+        match c
+            .json(Method::POST, &format!("/containers/{}/wait", seg(n)), None)
+            .await
+        {
+            Ok(j) => outln!(
+                "{}",
+                j.get("StatusCode").and_then(Json::as_i64).unwrap_or(0)
+            ),
             Err(e) => {
                 eprintln!("{e}");
                 failed = true;
@@ -557,23 +791,57 @@ pub async fn wait(c: &Client, a: &Names) -> Result<i32, Failure> {
 pub async fn rename(c: &Client, a: &RenameArgs) -> Result<i32, Failure> {
     let new = a.new.trim();
     if a.old.trim().is_empty() || new.is_empty() {
-        return Err(Failure::Msg("Error: Neither old nor new names may be empty".into()));
+        return Err(Failure::Msg(
+            "Error: Neither old nor new names may be empty".into(),
+        ));
     }
-    match c.call(Method::POST, &format!("/containers/{}/rename{}", seg(&a.old), query(&[("name", new.to_string())])), None).await {
+    match c
+        .call(
+            Method::POST,
+            &format!(
+                "/containers/{}/rename{}",
+                seg(&a.old),
+                query(&[("name", new.to_string())])
+            ),
+            None,
+        )
+        .await
+    {
         Ok(_) => Ok(0),
-        Err(e) => Err(Failure::Msg(format!("{e}\nError: failed to rename container named {}", a.old))),
+        Err(e) => Err(Failure::Msg(format!(
+            "{e}\nError: failed to rename container named {}",
+            a.old
+        ))),
     }
 }
 
 pub async fn top(c: &Client, a: &TopArgs) -> Result<i32, Failure> {
-    let q = if a.ps_args.is_empty() { String::new() } else { query(&[("ps_args", a.ps_args.join(" "))]) };
-    let j = c.get(&format!("/containers/{}/top{q}", seg(&a.name))).await?;
+    let q = if a.ps_args.is_empty() {
+        String::new()
+    } else {
+        query(&[("ps_args", a.ps_args.join(" "))])
+    };
+    let j = c
+        .get(&format!("/containers/{}/top{q}", seg(&a.name)))
+        .await?;
     let mut text = String::new();
-    let titles: Vec<&str> = j.get("Titles").and_then(Json::as_array).map(|t| t.iter().filter_map(Json::as_str).collect()).unwrap_or_default();
+    let titles: Vec<&str> = j
+        .get("Titles")
+        .and_then(Json::as_array)
+        .map(|t| t.iter().filter_map(Json::as_str).collect())
+        .unwrap_or_default();
     text.push_str(&titles.join("\t"));
     text.push('\n');
-    for p in j.get("Processes").and_then(Json::as_array).into_iter().flatten() {
-        let cells: Vec<&str> = p.as_array().map(|r| r.iter().filter_map(Json::as_str).collect()).unwrap_or_default();
+    for p in j
+        .get("Processes")
+        .and_then(Json::as_array)
+        .into_iter()
+        .flatten()
+    {
+        let cells: Vec<&str> = p
+            .as_array()
+            .map(|r| r.iter().filter_map(Json::as_str).collect())
+            .unwrap_or_default();
         text.push_str(&cells.join("\t"));
         text.push('\n');
     }
@@ -582,9 +850,21 @@ pub async fn top(c: &Client, a: &TopArgs) -> Result<i32, Failure> {
 }
 
 pub async fn ps(c: &Client, a: &PsArgs) -> Result<i32, Failure> {
-    let format = if a.quiet { "{{.ID}}".to_string() } else { a.format.clone().unwrap_or_else(|| PS_TABLE.to_string()) };
-    let format = if format == "table" { PS_TABLE.to_string() } else { format };
-    let format = if a.size && a.format.is_none() && !a.quiet { format!("{format}\t{{{{.Size}}}}") } else { format };
+    let format = if a.quiet {
+        "{{.ID}}".to_string()
+    } else {
+        a.format.clone().unwrap_or_else(|| PS_TABLE.to_string())
+    };
+    let format = if format == "table" {
+        PS_TABLE.to_string()
+    } else {
+        format
+    };
+    let format = if a.size && a.format.is_none() && !a.quiet {
+        format!("{format}\t{{{{.Size}}}}")
+    } else {
+        format
+    };
     let tmpl = Format::parse_rows(&format).map_err(|e| Failure::Msg(e.ps_text()))?;
     let mut q = Vec::new();
     if a.all {
@@ -602,21 +882,41 @@ pub async fn ps(c: &Client, a: &PsArgs) -> Result<i32, Failure> {
     }
     let list = c.get(&format!("/containers/json{}", query(&q))).await?;
     let now = chrono::Utc::now();
-    let rows: Vec<Json> = list.as_array().into_iter().flatten().map(|ct| container_row(ct, !a.no_trunc, now)).collect();
-    out!("{}", tmpl.render(&rows, &ps_headers()).map_err(|e| Failure::Msg(e.ps_text()))?);
+    let rows: Vec<Json> = list
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|ct| container_row(ct, !a.no_trunc, now))
+        .collect();
+    out!(
+        "{}",
+        tmpl.render(&rows, &ps_headers())
+            .map_err(|e| Failure::Msg(e.ps_text()))?
+    );
     Ok(0)
 }
 
 pub async fn logs(c: &Client, a: &LogsArgs) -> Result<i32, Failure> {
     let info = c.get(&format!("/containers/{}/json", seg(&a.name))).await?;
-    let tty = info.pointer("/Config/Tty").and_then(Json::as_bool).unwrap_or(false);
+    let tty = info
+        .pointer("/Config/Tty")
+        .and_then(Json::as_bool)
+        .unwrap_or(false);
     let now = chrono::Utc::now();
     let mut q = vec![("stderr", "1".to_string()), ("stdout", "1".to_string())];
     if let Some(s) = &a.since {
-        q.push(("since", crate::units::get_timestamp(s, now).map_err(|e| FlagError(format!("invalid value for \"since\": {e}")))?));
+        q.push((
+            "since",
+            crate::units::get_timestamp(s, now)
+                .map_err(|e| FlagError(format!("invalid value for \"since\": {e}")))?,
+        ));
     }
     if let Some(u) = &a.until {
-        q.push(("until", crate::units::get_timestamp(u, now).map_err(|e| FlagError(format!("invalid value for \"until\": {e}")))?));
+        q.push((
+            "until",
+            crate::units::get_timestamp(u, now)
+                .map_err(|e| FlagError(format!("invalid value for \"until\": {e}")))?,
+        ));
     }
     if a.timestamps {
         q.push(("timestamps", "1".into()));
@@ -628,8 +928,19 @@ pub async fn logs(c: &Client, a: &LogsArgs) -> Result<i32, Failure> {
         q.push(("details", "1".into()));
     }
     q.push(("tail", a.tail.clone()));
-    let id = info.get("Id").and_then(Json::as_str).unwrap_or(&a.name).to_string();
-    let res = c.send(Method::GET, &format!("/containers/{}/logs{}", seg(&id), query(&q)), empty(), None).await?;
+    let id = info
+        .get("Id")
+        .and_then(Json::as_str)
+        .unwrap_or(&a.name)
+        .to_string();
+    let res = c
+        .send(
+            Method::GET,
+            &format!("/containers/{}/logs{}", seg(&id), query(&q)),
+            empty(),
+            None,
+        )
+        .await?;
     let mut demux = stream::Demuxer::default();
     crate::client::for_each_chunk(res, |b| {
         if tty {
@@ -649,7 +960,8 @@ pub async fn logs(c: &Client, a: &LogsArgs) -> Result<i32, Failure> {
 pub async fn exec(c: &Client, a: &ExecArgs) -> Result<i32, Failure> {
     let mut env = Vec::new();
     for f in &a.env_file {
-        let text = std::fs::read_to_string(f).map_err(|e| FlagError(format!("open {f}: {}", crate::io_error_text(&e))))?;
+        let text = std::fs::read_to_string(f)
+            .map_err(|e| FlagError(format!("open {f}: {}", crate::io_error_text(&e))))?;
         env.extend(opts::parse_env_file(&text, &lookup_env)?);
     }
     for e in &a.env {
@@ -673,8 +985,18 @@ pub async fn exec(c: &Client, a: &ExecArgs) -> Result<i32, Failure> {
         "WorkingDir": a.workdir.clone().unwrap_or_default(),
         "Cmd": a.command,
     });
-    let created = c.json(Method::POST, &format!("/containers/{}/exec", seg(&a.name)), Some(&body)).await?;
-    let id = created.get("Id").and_then(Json::as_str).unwrap_or("").to_string();
+    let created = c
+        .json(
+            Method::POST,
+            &format!("/containers/{}/exec", seg(&a.name)),
+            Some(&body),
+        )
+        .await?;
+    let id = created
+        .get("Id")
+        .and_then(Json::as_str)
+        .unwrap_or("")
+        .to_string();
     let start = json!({"Detach": a.detach, "Tty": a.tty});
     let start_path = format!("/exec/{}/start", seg(&id));
     if a.detach {
@@ -682,8 +1004,16 @@ pub async fn exec(c: &Client, a: &ExecArgs) -> Result<i32, Failure> {
         return Ok(0);
     }
     let io = c.hijack(&start_path, Some(&start)).await?;
-    let raw = if a.tty && a.interactive { terminal::RawMode::enter() } else { None };
-    let resizer = if a.tty { Some(terminal::track_size(c, format!("/exec/{}/resize", seg(&id))).await) } else { None };
+    let raw = if a.tty && a.interactive {
+        terminal::RawMode::enter()
+    } else {
+        None
+    };
+    let resizer = if a.tty {
+        Some(terminal::track_size(c, format!("/exec/{}/resize", seg(&id))).await)
+    } else {
+        None
+    };
     let out = stream::session(io, a.tty, a.interactive).await;
     drop(raw);
     if let Some(r) = resizer {
@@ -697,19 +1027,32 @@ pub async fn exec(c: &Client, a: &ExecArgs) -> Result<i32, Failure> {
 }
 
 pub async fn prune(c: &Client, a: &PruneArgs) -> Result<i32, Failure> {
-    if !a.force && !crate::confirm("WARNING! This will remove all stopped containers.\nAre you sure you want to continue?") {
+    if !a.force
+        && !crate::confirm(
+            "WARNING! This will remove all stopped containers.\nAre you sure you want to continue?",
+        )
+    {
         return Ok(0);
     }
     let q = match opts::filters_json(&a.filter)? {
         Some(f) => query(&[("filters", f)]),
         None => String::new(),
     };
-    let r = c.json(Method::POST, &format!("/containers/prune{q}"), None).await?;
-    let deleted: Vec<&str> = r.get("ContainersDeleted").and_then(Json::as_array).map(|a| a.iter().filter_map(Json::as_str).collect()).unwrap_or_default();
+    let r = c
+        .json(Method::POST, &format!("/containers/prune{q}"), None)
+        .await?;
+    let deleted: Vec<&str> = r
+        .get("ContainersDeleted")
+        .and_then(Json::as_array)
+        .map(|a| a.iter().filter_map(Json::as_str).collect())
+        .unwrap_or_default();
     if !deleted.is_empty() {
         outln!("Deleted Containers:\n{}\n", deleted.join("\n"));
     }
-    let space = r.get("SpaceReclaimed").and_then(Json::as_f64).unwrap_or(0.0);
+    let space = r
+        .get("SpaceReclaimed")
+        .and_then(Json::as_f64)
+        .unwrap_or(0.0);
     outln!("Total reclaimed space: {}", crate::units::human_size(space));
     Ok(0)
 }
@@ -722,7 +1065,10 @@ mod tests {
         assert_eq!(PullPolicy::parse("always"), Ok(PullPolicy::Always));
         assert_eq!(PullPolicy::parse(""), Ok(PullPolicy::Missing));
         assert_eq!(PullPolicy::parse("never"), Ok(PullPolicy::Never));
-        assert_eq!(PullPolicy::parse("Always").unwrap_err(), "invalid pull option: 'Always': must be one of \"always\", \"missing\" or \"never\"");
+        assert_eq!(
+            PullPolicy::parse("Always").unwrap_err(),
+            "invalid pull option: 'Always': must be one of \"always\", \"missing\" or \"never\""
+        );
     }
 
     use super::*;
@@ -739,7 +1085,9 @@ mod tests {
 
     #[test]
     fn run_keeps_the_commands_own_flags() {
-        let r = parse_run(&["-d", "--name", "web", "-e", "A=1", "-h", "box", "busybox", "sh", "-c", "ls -l", "-d"]);
+        let r = parse_run(&[
+            "-d", "--name", "web", "-e", "A=1", "-h", "box", "busybox", "sh", "-c", "ls -l", "-d",
+        ]);
         assert!(r.detach);
         assert_eq!(r.opts.name.as_deref(), Some("web"));
         assert_eq!(r.opts.hostname.as_deref(), Some("box"));
@@ -749,7 +1097,31 @@ mod tests {
 
     #[test]
     fn create_body_resources() {
-        let r = parse_run(&["-m", "64m", "--memory-swap", "-1", "--cpus", "0.5", "-c", "512", "--pids-limit", "20", "-l", "a=b", "--entrypoint", "", "-p", "8080:80", "-v", "/data", "-v", "/h:/c:ro", "--init", "--rm", "busybox"]);
+        let r = parse_run(&[
+            "-m",
+            "64m",
+            "--memory-swap",
+            "-1",
+            "--cpus",
+            "0.5",
+            "-c",
+            "512",
+            "--pids-limit",
+            "20",
+            "-l",
+            "a=b",
+            "--entrypoint",
+            "",
+            "-p",
+            "8080:80",
+            "-v",
+            "/data",
+            "-v",
+            "/h:/c:ro",
+            "--init",
+            "--rm",
+            "busybox",
+        ]);
         let b = create_body(&r.opts, &r.image, &r.command, false).unwrap();
         let h = &b["HostConfig"];
         assert_eq!(h["Memory"], 67_108_864);
@@ -760,7 +1132,10 @@ mod tests {
         assert_eq!(h["Init"], true);
         assert_eq!(h["AutoRemove"], true);
         assert_eq!(h["Binds"], json!(["/h:/c:ro"]));
-        assert_eq!(h["PortBindings"], json!({"80/tcp": [{"HostIp": "", "HostPort": "8080"}]}));
+        assert_eq!(
+            h["PortBindings"],
+            json!({"80/tcp": [{"HostIp": "", "HostPort": "8080"}]})
+        );
         assert_eq!(b["ExposedPorts"], json!({"80/tcp": {}}));
         assert_eq!(b["Volumes"], json!({"/data": {}}));
         assert_eq!(b["Entrypoint"], json!([""]));
@@ -783,12 +1158,18 @@ mod tests {
     fn bad_memory_is_a_flag_error() {
         let r = parse_run(&["-m", "lots", "busybox"]);
         let e = create_body(&r.opts, &r.image, &r.command, false).unwrap_err();
-        assert_eq!(e.0, "invalid argument \"lots\" for \"-m, --memory\" flag: invalid size: 'lots'");
+        assert_eq!(
+            e.0,
+            "invalid argument \"lots\" for \"-m, --memory\" flag: invalid size: 'lots'"
+        );
     }
 
     #[test]
     fn start_errors_map_to_docker_exit_codes() {
-        assert_eq!(start_error_code("exec: \"nope\": executable file not found in $PATH"), 127);
+        assert_eq!(
+            start_error_code("exec: \"nope\": executable file not found in $PATH"),
+            127
+        );
         assert_eq!(start_error_code("exec /etc: permission denied"), 126);
         assert_eq!(start_error_code("cgroup failure"), 125);
     }

@@ -89,7 +89,11 @@ fn detect_default_store(cfg: &ConfigFile) -> Option<String> {
     if cfg.contains_auth() {
         return None;
     }
-    let name = if on_path("pass") { "pass" } else { "secretservice" };
+    let name = if on_path("pass") {
+        "pass"
+    } else {
+        "secretservice"
+    };
     on_path(&format!("{HELPER_PREFIX}{name}")).then(|| name.to_string())
 }
 
@@ -97,7 +101,10 @@ fn on_path(program: &str) -> bool {
     std::env::var_os("PATH").is_some_and(|p| {
         std::env::split_paths(&p).any(|d| {
             let f = d.join(program);
-            std::fs::metadata(&f).is_ok_and(|m| m.is_file() && std::os::unix::fs::PermissionsExt::mode(&m.permissions()) & 0o111 != 0)
+            std::fs::metadata(&f).is_ok_and(|m| {
+                m.is_file()
+                    && std::os::unix::fs::PermissionsExt::mode(&m.permissions()) & 0o111 != 0
+            })
         })
     })
 }
@@ -122,12 +129,18 @@ fn run_helper(helper: &str, action: &str, input: &[u8]) -> Result<(bool, String,
     if let Some(mut stdin) = child.stdin.take() {
         let _ = stdin.write_all(input);
     }
-    let out = child.wait_with_output().map_err(|e| crate::io_error_text(&e))?;
+    let out = child
+        .wait_with_output()
+        .map_err(|e| crate::io_error_text(&e))?;
     let status = match out.status.code() {
         Some(c) => format!("exit status {c}"),
         None => "signal: killed".to_string(),
     };
-    Ok((out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned(), status))
+    Ok((
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        status,
+    ))
 }
 
 fn helper_error(what: &str, status: &str, out: &str) -> CredentialError {
@@ -136,11 +149,16 @@ fn helper_error(what: &str, status: &str, out: &str) -> CredentialError {
         "no credentials server URL" | "no credentials username" => t,
         _ => status,
     };
-    CredentialError(format!("error {what} credentials - err: {status}, out: `{t}`"))
+    CredentialError(format!(
+        "error {what} credentials - err: {status}, out: `{t}`"
+    ))
 }
 
 /// `client.Get`: `None` when the helper has nothing for `server`.
-pub fn helper_get(helper: &str, server: &str) -> Result<Option<HelperCredentials>, CredentialError> {
+pub fn helper_get(
+    helper: &str,
+    server: &str,
+) -> Result<Option<HelperCredentials>, CredentialError> {
     let (ok, out, status) = run_helper(helper, "get", server.as_bytes())
         .map_err(|e| CredentialError(format!("error getting credentials - err: {e}, out: ``")))?;
     if !ok {
@@ -149,7 +167,8 @@ pub fn helper_get(helper: &str, server: &str) -> Result<Option<HelperCredentials
         }
         return Err(helper_error("getting", &status, &out));
     }
-    let mut creds: HelperCredentials = serde_json::from_str(&out).map_err(|e| CredentialError(e.to_string()))?;
+    let mut creds: HelperCredentials =
+        serde_json::from_str(&out).map_err(|e| CredentialError(e.to_string()))?;
     if creds.server_url.is_empty() {
         creds.server_url = server.to_string();
     }
@@ -181,7 +200,9 @@ pub fn helper_erase(helper: &str, server: &str) -> Result<(), CredentialError> {
 }
 
 /// `client.List`: server URL → user name.
-pub fn helper_list(helper: &str) -> Result<std::collections::BTreeMap<String, String>, CredentialError> {
+pub fn helper_list(
+    helper: &str,
+) -> Result<std::collections::BTreeMap<String, String>, CredentialError> {
     let (ok, out, status) = run_helper(helper, "list", b"unused")
         .map_err(|e| CredentialError(format!("error listing credentials - err: {e}, out: ``")))?;
     if !ok {
@@ -247,12 +268,23 @@ pub fn store(cfg: &mut ConfigFile, auth: &AuthConfig) -> Result<Stored, Credenti
     match Store::for_registry(cfg, &key) {
         Store::Helper(h) => {
             let creds = if auth.identity_token.is_empty() {
-                HelperCredentials { server_url: key.clone(), username: auth.username.clone(), secret: auth.password.clone() }
+                HelperCredentials {
+                    server_url: key.clone(),
+                    username: auth.username.clone(),
+                    secret: auth.password.clone(),
+                }
             } else {
-                HelperCredentials { server_url: key.clone(), username: TOKEN_USERNAME.into(), secret: auth.identity_token.clone() }
+                HelperCredentials {
+                    server_url: key.clone(),
+                    username: TOKEN_USERNAME.into(),
+                    secret: auth.identity_token.clone(),
+                }
             };
             helper_store(&h, &creds)?;
-            let stripped = AuthConfig { email: auth.email.clone(), ..Default::default() };
+            let stripped = AuthConfig {
+                email: auth.email.clone(),
+                ..Default::default()
+            };
             if cfg.set_auth(&key, &stripped) {
                 cfg.save().map_err(save_err)?;
             }
@@ -263,7 +295,11 @@ pub fn store(cfg: &mut ConfigFile, auth: &AuthConfig) -> Result<Stored, Credenti
                 return Ok(Stored::Quiet);
             }
             cfg.save().map_err(save_err)?;
-            Ok(if auth.password.is_empty() { Stored::Quiet } else { Stored::PlainPassword })
+            Ok(if auth.password.is_empty() {
+                Stored::Quiet
+            } else {
+                Stored::PlainPassword
+            })
         }
     }
 }
@@ -290,9 +326,18 @@ pub(crate) mod tests {
 
     #[test]
     fn hostnames_and_keys() {
-        assert_eq!(convert_to_hostname("https://index.docker.io/v1/"), "index.docker.io");
-        assert_eq!(convert_to_hostname("http://127.0.0.1:5911/"), "127.0.0.1:5911");
-        assert_eq!(convert_to_hostname("https://other.example:444/v2/"), "other.example:444");
+        assert_eq!(
+            convert_to_hostname("https://index.docker.io/v1/"),
+            "index.docker.io"
+        );
+        assert_eq!(
+            convert_to_hostname("http://127.0.0.1:5911/"),
+            "127.0.0.1:5911"
+        );
+        assert_eq!(
+            convert_to_hostname("https://other.example:444/v2/"),
+            "other.example:444"
+        );
         assert_eq!(convert_to_hostname("127.0.0.1:5911"), "127.0.0.1:5911");
         assert_eq!(convert_to_hostname("registry.io/some/path"), "registry.io");
         assert_eq!(auth_key_for_domain("docker.io"), INDEX_SERVER);
@@ -340,42 +385,92 @@ esac
         fake_helper(dir.path());
         let cfgdir = dir.path().join("cfg");
         std::fs::create_dir(&cfgdir).unwrap();
-        std::fs::write(cfgdir.join("config.json"), r#"{"credsStore":"test","auths":{}}"#).unwrap();
+        std::fs::write(
+            cfgdir.join("config.json"),
+            r#"{"credsStore":"test","auths":{}}"#,
+        )
+        .unwrap();
         with_path(dir.path(), || {
             let (mut cfg, _) = ConfigFile::load(&cfgdir);
-            assert_eq!(Store::for_registry(&cfg, "r.io"), Store::Helper("test".into()));
-            let a = AuthConfig { username: "bob".into(), password: "pw".into(), server_address: "r.io".into(), ..Default::default() };
+            assert_eq!(
+                Store::for_registry(&cfg, "r.io"),
+                Store::Helper("test".into())
+            );
+            let a = AuthConfig {
+                username: "bob".into(),
+                password: "pw".into(),
+                server_address: "r.io".into(),
+                ..Default::default()
+            };
             assert_eq!(store(&mut cfg, &a).unwrap(), Stored::Quiet);
             // The file keeps an empty entry, no password.
             let text = std::fs::read_to_string(cfgdir.join("config.json")).unwrap();
             assert!(text.contains("\"r.io\": {}"), "{text}");
             let got = get(&cfg, "r.io").unwrap();
-            assert_eq!((got.username.as_str(), got.password.as_str(), got.server_address.as_str()), ("bob", "pw", "r.io"));
+            assert_eq!(
+                (
+                    got.username.as_str(),
+                    got.password.as_str(),
+                    got.server_address.as_str()
+                ),
+                ("bob", "pw", "r.io")
+            );
             assert_eq!(get(&cfg, "none.io").unwrap(), AuthConfig::default());
             // Identity tokens go in as the `<token>` user.
-            let t = AuthConfig { username: "bob".into(), identity_token: "IDT".into(), server_address: "t.io".into(), ..Default::default() };
+            let t = AuthConfig {
+                username: "bob".into(),
+                identity_token: "IDT".into(),
+                server_address: "t.io".into(),
+                ..Default::default()
+            };
             store(&mut cfg, &t).unwrap();
             let got = get(&cfg, "t.io").unwrap();
-            assert_eq!((got.username.as_str(), got.identity_token.as_str()), ("", "IDT"));
+            assert_eq!(
+                (got.username.as_str(), got.identity_token.as_str()),
+                ("", "IDT")
+            );
             erase(&mut cfg, "r.io").unwrap();
             assert_eq!(get(&cfg, "r.io").unwrap().username, "");
             let err = erase(&mut cfg, "r.io").unwrap_err().to_string();
-            assert_eq!(err, "error erasing credentials - err: exit status 1, out: `no such entry`");
+            assert_eq!(
+                err,
+                "error erasing credentials - err: exit status 1, out: `no such entry`"
+            );
             assert!(helper_list("test").unwrap().is_empty());
         });
         let log = std::fs::read_to_string(dir.path().join("log")).unwrap();
-        assert!(log.starts_with("store {\"ServerURL\":\"r.io\",\"Username\":\"bob\",\"Secret\":\"pw\"}\nget r.io\n"), "{log}");
-        assert!(log.contains("store {\"ServerURL\":\"t.io\",\"Username\":\"<token>\",\"Secret\":\"IDT\"}"), "{log}");
+        assert!(
+            log.starts_with(
+                "store {\"ServerURL\":\"r.io\",\"Username\":\"bob\",\"Secret\":\"pw\"}\nget r.io\n"
+            ),
+            "{log}"
+        );
+        assert!(
+            log.contains(
+                "store {\"ServerURL\":\"t.io\",\"Username\":\"<token>\",\"Secret\":\"IDT\"}"
+            ),
+            "{log}"
+        );
     }
 
     #[test]
     fn cred_helpers_win_over_creds_store_and_missing_helpers_fail_clearly() {
         let _g = ENV_LOCK.lock().unwrap_or_else(|e| e.into_inner());
         let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("config.json"), r#"{"credsStore":"nope-missing","credHelpers":{"r.io":"test"}}"#).unwrap();
+        std::fs::write(
+            dir.path().join("config.json"),
+            r#"{"credsStore":"nope-missing","credHelpers":{"r.io":"test"}}"#,
+        )
+        .unwrap();
         let (cfg, _) = ConfigFile::load(dir.path());
-        assert_eq!(Store::for_registry(&cfg, "r.io"), Store::Helper("test".into()));
-        assert_eq!(Store::for_registry(&cfg, "x.io"), Store::Helper("nope-missing".into()));
+        assert_eq!(
+            Store::for_registry(&cfg, "r.io"),
+            Store::Helper("test".into())
+        );
+        assert_eq!(
+            Store::for_registry(&cfg, "x.io"),
+            Store::Helper("nope-missing".into())
+        );
         let err = get(&cfg, "x.io").unwrap_err().to_string();
         assert_eq!(err, "error getting credentials - err: exec: \"docker-credential-nope-missing\": executable file not found in $PATH, out: ``");
     }
@@ -383,7 +478,11 @@ esac
     #[test]
     fn file_store_finds_legacy_url_keys() {
         let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("config.json"), r#"{"auths":{"https://r.io/v1/":{"auth":"dTpw"}}}"#).unwrap();
+        std::fs::write(
+            dir.path().join("config.json"),
+            r#"{"auths":{"https://r.io/v1/":{"auth":"dTpw"}}}"#,
+        )
+        .unwrap();
         let (cfg, _) = ConfigFile::load(dir.path());
         let a = get(&cfg, "r.io").unwrap();
         assert_eq!((a.username.as_str(), a.password.as_str()), ("u", "p"));

@@ -30,14 +30,21 @@ fn i(v: &Json, k: &str) -> i64 {
 }
 
 fn list<'a>(v: &'a Json, k: &str) -> &'a [Json] {
-    v.get(k).and_then(Json::as_array).map(Vec::as_slice).unwrap_or(&[])
+    v.get(k)
+        .and_then(Json::as_array)
+        .map(Vec::as_slice)
+        .unwrap_or(&[])
 }
 
 /// Docker's `SIZE (PCT%)` for reclaimable space: the percentage only when `total > 0`,
 /// integer-divided as Go does.
 pub fn reclaimable_text(reclaimable: i64, total: i64) -> String {
     if total > 0 {
-        format!("{} ({}%)", human_size(reclaimable as f64), reclaimable * 100 / total)
+        format!(
+            "{} ({}%)",
+            human_size(reclaimable as f64),
+            reclaimable * 100 / total
+        )
     } else {
         human_size(reclaimable as f64)
     }
@@ -46,9 +53,7 @@ pub fn reclaimable_text(reclaimable: i64, total: i64) -> String {
 /// The four summary rows (Images, Containers, Local Volumes, Build Cache) of a
 /// `GET /system/df` answer, with the sums docker/cli computes.
 pub fn summary_rows(du: &Json) -> Vec<Json> {
-    let row = |t: &str, total: usize, active: usize, size: String, recl: String| {
-        json!({"Type": t, "TotalCount": total.to_string(), "Active": active.to_string(), "Size": size, "Reclaimable": recl})
-    };
+    let row = |t: &str, total: usize, active: usize, size: String, recl: String| json!({"Type": t, "TotalCount": total.to_string(), "Active": active.to_string(), "Size": size, "Reclaimable": recl});
     // Images: the layers' real size; what an image used by a container holds on its
     // own (size minus shared size) is not reclaimable.
     let images = list(du, "Images");
@@ -59,12 +64,22 @@ pub fn summary_rows(du: &Json) -> Vec<Json> {
         .filter(|im| i(im, "Containers") != 0 && i(im, "Size") != -1 && i(im, "SharedSize") != -1)
         .map(|im| i(im, "Size") - i(im, "SharedSize"))
         .sum();
-    let img = row("Images", images.len(), active_images, human_size(layers as f64), reclaimable_text(layers - used, layers));
+    let img = row(
+        "Images",
+        images.len(),
+        active_images,
+        human_size(layers as f64),
+        reclaimable_text(layers - used, layers),
+    );
 
     let containers = list(du, "Containers");
     let running = |c: &Json| c.get("State").and_then(Json::as_str) == Some("running");
     let c_size: i64 = containers.iter().map(|c| i(c, "SizeRw")).sum();
-    let c_recl: i64 = containers.iter().filter(|c| !running(c)).map(|c| i(c, "SizeRw")).sum();
+    let c_recl: i64 = containers
+        .iter()
+        .filter(|c| !running(c))
+        .map(|c| i(c, "SizeRw"))
+        .sum();
     let cont = row(
         "Containers",
         containers.len(),
@@ -74,8 +89,17 @@ pub fn summary_rows(du: &Json) -> Vec<Json> {
     );
 
     let volumes = list(du, "Volumes");
-    let refs = |v: &Json| v.pointer("/UsageData/RefCount").and_then(Json::as_i64).unwrap_or(0);
-    let vsize = |v: &Json| v.pointer("/UsageData/Size").and_then(Json::as_i64).filter(|s| *s != -1).unwrap_or(0);
+    let refs = |v: &Json| {
+        v.pointer("/UsageData/RefCount")
+            .and_then(Json::as_i64)
+            .unwrap_or(0)
+    };
+    let vsize = |v: &Json| {
+        v.pointer("/UsageData/Size")
+            .and_then(Json::as_i64)
+            .filter(|s| *s != -1)
+            .unwrap_or(0)
+    };
     let v_size: i64 = volumes.iter().map(vsize).sum();
     let v_recl: i64 = volumes.iter().filter(|v| refs(v) == 0).map(vsize).sum();
     let vol = row(
@@ -88,15 +112,30 @@ pub fn summary_rows(du: &Json) -> Vec<Json> {
 
     let cache = list(du, "BuildCache");
     let flag = |c: &Json, k: &str| c.get(k).and_then(Json::as_bool).unwrap_or(false);
-    let b_size: i64 = cache.iter().filter(|c| !flag(c, "Shared")).map(|c| i(c, "Size")).sum();
-    let b_recl: i64 = cache.iter().filter(|c| !flag(c, "Shared") && !flag(c, "InUse")).map(|c| i(c, "Size")).sum();
-    let build = row("Build Cache", cache.len(), cache.iter().filter(|c| flag(c, "InUse")).count(), human_size(b_size as f64), human_size(b_recl as f64));
+    let b_size: i64 = cache
+        .iter()
+        .filter(|c| !flag(c, "Shared"))
+        .map(|c| i(c, "Size"))
+        .sum();
+    let b_recl: i64 = cache
+        .iter()
+        .filter(|c| !flag(c, "Shared") && !flag(c, "InUse"))
+        .map(|c| i(c, "Size"))
+        .sum();
+    let build = row(
+        "Build Cache",
+        cache.len(),
+        cache.iter().filter(|c| flag(c, "InUse")).count(),
+        human_size(b_size as f64),
+        human_size(b_recl as f64),
+    );
     vec![img, cont, vol, build]
 }
 
 fn render(format: &str, rows: &[Json], headers: &Json) -> Result<String, Failure> {
     let tmpl = Format::parse_rows(format).map_err(|e| Failure::Msg(e.to_string()))?;
-    tmpl.render(rows, headers).map_err(|e| Failure::Msg(e.to_string()))
+    tmpl.render(rows, headers)
+        .map_err(|e| Failure::Msg(e.to_string()))
 }
 
 /// The `-v` tables: images (first tag only), containers, volumes, build cache.
@@ -106,7 +145,12 @@ pub fn verbose_text(du: &Json, now: DateTime<Utc>) -> Result<String, Failure> {
         .iter()
         .filter_map(|im| {
             let mut one = im.clone();
-            let first: Vec<Json> = list(im, "RepoTags").iter().filter(|t| t.as_str() != Some("<none>:<none>")).take(1).cloned().collect();
+            let first: Vec<Json> = list(im, "RepoTags")
+                .iter()
+                .filter(|t| t.as_str() != Some("<none>:<none>"))
+                .take(1)
+                .cloned()
+                .collect();
             one["RepoTags"] = Json::Array(first);
             one["RepoDigests"] = json!([]);
             image_rows(&one, true, false, now).into_iter().next()
@@ -135,9 +179,16 @@ pub fn verbose_text(du: &Json, now: DateTime<Utc>) -> Result<String, Failure> {
             })
         })
         .collect();
-    out.push_str(&render(DF_VOLUMES_TABLE, &volumes, &json!({"Name": "VOLUME NAME", "Links": "LINKS", "Size": "SIZE"}))?);
+    out.push_str(&render(
+        DF_VOLUMES_TABLE,
+        &volumes,
+        &json!({"Name": "VOLUME NAME", "Links": "LINKS", "Size": "SIZE"}),
+    )?);
     let cache_total: i64 = list(du, "BuildCache").iter().map(|c| i(c, "Size")).sum();
-    out.push_str(&format!("\nBuild cache usage: {}\n\n", human_size(cache_total as f64)));
+    out.push_str(&format!(
+        "\nBuild cache usage: {}\n\n",
+        human_size(cache_total as f64)
+    ));
     let cache_headers = json!({"ID": "CACHE ID", "CacheType": "CACHE TYPE", "Size": "SIZE", "CreatedSince": "CREATED",
         "LastUsedSince": "LAST USED", "UsageCount": "USAGE", "Shared": "SHARED"});
     // Berth has no builder: the daemon always answers an empty build cache.
@@ -156,7 +207,10 @@ pub async fn df(c: &Client, a: &DfArgs) -> Result<i32, Failure> {
     if a.verbose {
         // A custom template with -v sees the lists, as Docker's does.
         let tmpl = Format::parse(&format).map_err(|e| Failure::Msg(e.to_string()))?;
-        println!("{}", tmpl.execute(&du).map_err(|e| Failure::Msg(e.to_string()))?);
+        println!(
+            "{}",
+            tmpl.execute(&du).map_err(|e| Failure::Msg(e.to_string()))?
+        );
         return Ok(0);
     }
     let format = match format.as_str() {
@@ -210,13 +264,28 @@ mod tests {
             "BuildCache": []
         });
         let rows = summary_rows(&du);
-        assert_eq!(rows[0], json!({"Type": "Images", "TotalCount": "2", "Active": "1", "Size": "3kB", "Reclaimable": "2kB (66%)"}));
-        assert_eq!(rows[1], json!({"Type": "Containers", "TotalCount": "2", "Active": "1", "Size": "40B", "Reclaimable": "30B (75%)"}));
+        assert_eq!(
+            rows[0],
+            json!({"Type": "Images", "TotalCount": "2", "Active": "1", "Size": "3kB", "Reclaimable": "2kB (66%)"})
+        );
+        assert_eq!(
+            rows[1],
+            json!({"Type": "Containers", "TotalCount": "2", "Active": "1", "Size": "40B", "Reclaimable": "30B (75%)"})
+        );
         assert_eq!(rows[2]["Type"], "Local Volumes");
         assert_eq!(rows[2]["Reclaimable"], "0B");
-        assert_eq!(rows[3], json!({"Type": "Build Cache", "TotalCount": "0", "Active": "0", "Size": "0B", "Reclaimable": "0B"}));
+        assert_eq!(
+            rows[3],
+            json!({"Type": "Build Cache", "TotalCount": "0", "Active": "0", "Size": "0B", "Reclaimable": "0B"})
+        );
         let text = render(DF_TABLE, &rows, &df_headers()).unwrap();
-        assert_eq!(text.lines().next().unwrap(), "TYPE            TOTAL     ACTIVE    SIZE      RECLAIMABLE");
-        assert!(text.contains("Images          2         1         3kB       2kB (66%)"), "{text}");
+        assert_eq!(
+            text.lines().next().unwrap(),
+            "TYPE            TOTAL     ACTIVE    SIZE      RECLAIMABLE"
+        );
+        assert!(
+            text.contains("Images          2         1         3kB       2kB (66%)"),
+            "{text}"
+        );
     }
 }

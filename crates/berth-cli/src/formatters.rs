@@ -7,13 +7,17 @@ use serde_json::{json, Value as Json};
 use crate::units::{go_time_string, human_size, human_size_precision, since_unix};
 
 /// `ps` default table.
-pub const PS_TABLE: &str = "table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.RunningFor}}\t{{.Status}}\t{{.Ports}}\t{{.Names}}";
+pub const PS_TABLE: &str =
+    "table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.RunningFor}}\t{{.Status}}\t{{.Ports}}\t{{.Names}}";
 /// `images` default table.
-pub const IMAGES_TABLE: &str = "table {{.Repository}}\t{{.Tag}}\t{{.ID}}\t{{.CreatedSince}}\t{{.Size}}";
+pub const IMAGES_TABLE: &str =
+    "table {{.Repository}}\t{{.Tag}}\t{{.ID}}\t{{.CreatedSince}}\t{{.Size}}";
 /// `images --digests` default table.
-pub const IMAGES_DIGESTS_TABLE: &str = "table {{.Repository}}\t{{.Tag}}\t{{.Digest}}\t{{.ID}}\t{{.CreatedSince}}\t{{.Size}}";
+pub const IMAGES_DIGESTS_TABLE: &str =
+    "table {{.Repository}}\t{{.Tag}}\t{{.Digest}}\t{{.ID}}\t{{.CreatedSince}}\t{{.Size}}";
 /// `history` default table.
-pub const HISTORY_TABLE: &str = "table {{.ID}}\t{{.CreatedSince}}\t{{.CreatedBy}}\t{{.Size}}\t{{.Comment}}";
+pub const HISTORY_TABLE: &str =
+    "table {{.ID}}\t{{.CreatedSince}}\t{{.CreatedBy}}\t{{.Size}}\t{{.Comment}}";
 
 /// Column titles of `ps`.
 pub fn ps_headers() -> Json {
@@ -69,7 +73,9 @@ pub fn go_quote(s: &str) -> String {
             '\x08' => out.push_str("\\b"),
             '\x0c' => out.push_str("\\f"),
             '\x0b' => out.push_str("\\v"),
-            c if (c as u32) < 0x20 || c as u32 == 0x7f => out.push_str(&format!("\\x{:02x}", c as u32)),
+            c if (c as u32) < 0x20 || c as u32 == 0x7f => {
+                out.push_str(&format!("\\x{:02x}", c as u32))
+            }
             c => out.push(c),
         }
     }
@@ -105,7 +111,11 @@ pub fn display_ports(ports: &[Json]) -> String {
             let proto = p.get("Type").and_then(Json::as_str).unwrap_or("tcp");
             let ip = s(p, "IP");
             let text = if public != 0 {
-                let host = if ip.contains(':') { format!("[{ip}]") } else { ip.to_string() };
+                let host = if ip.contains(':') {
+                    format!("[{ip}]")
+                } else {
+                    ip.to_string()
+                };
                 format!("{host}:{public}->{private}/{proto}")
             } else {
                 format!("{private}/{proto}")
@@ -115,7 +125,11 @@ pub fn display_ports(ports: &[Json]) -> String {
         .collect();
     items.sort();
     items.dedup_by(|a, b| a.2 == b.2);
-    items.into_iter().map(|(_, _, t)| t).collect::<Vec<_>>().join(", ")
+    items
+        .into_iter()
+        .map(|(_, _, t)| t)
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// One `ps` row from a `GET /containers/json` entry.
@@ -124,7 +138,11 @@ pub fn container_row(c: &Json, trunc: bool, now: DateTime<Utc>) -> Json {
     let image = s(c, "Image");
     let image = if image.is_empty() {
         "<no image>".to_string()
-    } else if trunc && (truncate_id(s(c, "ImageID")) == truncate_id(image) && image.len() >= 12 && !image.contains('/')) {
+    } else if trunc
+        && (truncate_id(s(c, "ImageID")) == truncate_id(image)
+            && image.len() >= 12
+            && !image.contains('/'))
+    {
         truncate_id(image)
     } else if trunc {
         familiar_image(image)
@@ -132,22 +150,39 @@ pub fn container_row(c: &Json, trunc: bool, now: DateTime<Utc>) -> Json {
         image.to_string()
     };
     let command = s(c, "Command");
-    let command = go_quote(&if trunc { ellipsis(command, 20) } else { command.to_string() });
+    let command = go_quote(&if trunc {
+        ellipsis(command, 20)
+    } else {
+        command.to_string()
+    });
     let created = i(c, "Created");
     let names: Vec<String> = c
         .get("Names")
         .and_then(Json::as_array)
-        .map(|a| a.iter().filter_map(Json::as_str).map(|n| n.strip_prefix('/').unwrap_or(n).to_string()).collect())
+        .map(|a| {
+            a.iter()
+                .filter_map(Json::as_str)
+                .map(|n| n.strip_prefix('/').unwrap_or(n).to_string())
+                .collect()
+        })
         .unwrap_or_default();
     let names = if trunc {
-        names.iter().find(|n| !n.contains('/')).map(|n| vec![n.clone()]).unwrap_or(names)
+        names
+            .iter()
+            .find(|n| !n.contains('/'))
+            .map(|n| vec![n.clone()])
+            .unwrap_or(names)
     } else {
         names
     };
     let mut labels: Vec<(String, String)> = c
         .get("Labels")
         .and_then(Json::as_object)
-        .map(|m| m.iter().map(|(k, v)| (k.clone(), v.as_str().unwrap_or("").to_string())).collect())
+        .map(|m| {
+            m.iter()
+                .map(|(k, v)| (k.clone(), v.as_str().unwrap_or("").to_string()))
+                .collect()
+        })
         .unwrap_or_default();
     labels.sort();
     let mounts: Vec<String> = c
@@ -156,13 +191,25 @@ pub fn container_row(c: &Json, trunc: bool, now: DateTime<Utc>) -> Json {
         .map(|a| {
             a.iter()
                 .map(|m| {
-                    let name = if s(m, "Name").is_empty() { s(m, "Source") } else { s(m, "Name") };
-                    if trunc { ellipsis(name, 15) } else { name.to_string() }
+                    let name = if s(m, "Name").is_empty() {
+                        s(m, "Source")
+                    } else {
+                        s(m, "Name")
+                    };
+                    if trunc {
+                        ellipsis(name, 15)
+                    } else {
+                        name.to_string()
+                    }
                 })
                 .collect()
         })
         .unwrap_or_default();
-    let local_volumes = c.get("Mounts").and_then(Json::as_array).map(|a| a.iter().filter(|m| s(m, "Driver") == "local").count()).unwrap_or(0);
+    let local_volumes = c
+        .get("Mounts")
+        .and_then(Json::as_array)
+        .map(|a| a.iter().filter(|m| s(m, "Driver") == "local").count())
+        .unwrap_or(0);
     let mut networks: Vec<String> = c
         .pointer("/NetworkSettings/Networks")
         .and_then(Json::as_object)
@@ -172,11 +219,19 @@ pub fn container_row(c: &Json, trunc: bool, now: DateTime<Utc>) -> Json {
     let size_rw = i(c, "SizeRw");
     let size_root = i(c, "SizeRootFs");
     let size = if size_root > 0 {
-        format!("{} (virtual {})", human_size_precision(size_rw as f64, 3), human_size_precision(size_root as f64, 3))
+        format!(
+            "{} (virtual {})",
+            human_size_precision(size_rw as f64, 3),
+            human_size_precision(size_root as f64, 3)
+        )
     } else {
         human_size_precision(size_rw as f64, 3)
     };
-    let ports = c.get("Ports").and_then(Json::as_array).map(|p| display_ports(p)).unwrap_or_default();
+    let ports = c
+        .get("Ports")
+        .and_then(Json::as_array)
+        .map(|p| display_ports(p))
+        .unwrap_or_default();
     json!({
         "ID": if trunc { truncate_id(id) } else { id.to_string() },
         "Image": image,
@@ -209,15 +264,30 @@ fn split_repo_tag(r: &str) -> Option<(String, String)> {
 /// digest with `--digests`), or a single `<none>` row for a dangling image.
 pub fn image_rows(img: &Json, trunc: bool, digests: bool, now: DateTime<Utc>) -> Vec<Json> {
     let strs = |k: &str| -> Vec<String> {
-        img.get(k).and_then(Json::as_array).map(|a| a.iter().filter_map(Json::as_str).map(str::to_string).collect()).unwrap_or_default()
+        img.get(k)
+            .and_then(Json::as_array)
+            .map(|a| {
+                a.iter()
+                    .filter_map(Json::as_str)
+                    .map(str::to_string)
+                    .collect()
+            })
+            .unwrap_or_default()
     };
-    let tags: Vec<String> = strs("RepoTags").into_iter().filter(|t| t != "<none>:<none>").collect();
-    let repo_digests: Vec<String> = strs("RepoDigests").into_iter().filter(|t| t != "<none>@<none>").collect();
+    let tags: Vec<String> = strs("RepoTags")
+        .into_iter()
+        .filter(|t| t != "<none>:<none>")
+        .collect();
+    let repo_digests: Vec<String> = strs("RepoDigests")
+        .into_iter()
+        .filter(|t| t != "<none>@<none>")
+        .collect();
     let mut pairs: Vec<(String, String, String)> = Vec::new();
     if tags.is_empty() && repo_digests.is_empty() {
         pairs.push(("<none>".into(), "<none>".into(), "<none>".into()));
     } else {
-        let mut by_repo: std::collections::BTreeMap<String, (Vec<String>, Vec<String>)> = Default::default();
+        let mut by_repo: std::collections::BTreeMap<String, (Vec<String>, Vec<String>)> =
+            Default::default();
         for t in &tags {
             if let Some((repo, tag)) = split_repo_tag(t) {
                 by_repo.entry(repo).or_default().0.push(tag);
@@ -225,7 +295,11 @@ pub fn image_rows(img: &Json, trunc: bool, digests: bool, now: DateTime<Utc>) ->
         }
         for d in &repo_digests {
             if let Some((name, dg)) = d.split_once('@') {
-                by_repo.entry(familiar_image(name)).or_default().1.push(dg.to_string());
+                by_repo
+                    .entry(familiar_image(name))
+                    .or_default()
+                    .1
+                    .push(dg.to_string());
             }
         }
         for (repo, (tags, dgs)) in by_repo {
@@ -280,7 +354,9 @@ pub fn history_row(h: &Json, trunc: bool, human: bool, now: DateTime<Utc>) -> Js
     let id = s(h, "Id");
     let created = i(h, "Created");
     let created_by = s(h, "CreatedBy").replace('\t', " ");
-    let created_at = chrono::DateTime::<Utc>::from_timestamp(created, 0).map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)).unwrap_or_default();
+    let created_at = chrono::DateTime::<Utc>::from_timestamp(created, 0)
+        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+        .unwrap_or_default();
     json!({
         "ID": if trunc && id != "<missing>" { truncate_id(id) } else { id.to_string() },
         "CreatedSince": if human { since_unix(created, now) } else { created_at.clone() },
@@ -312,7 +388,9 @@ mod tests {
     #[test]
     fn ps_table_matches_docker() {
         let f = Format::parse_rows(PS_TABLE).unwrap();
-        let out = f.render(&[container_row(&container(), true, now())], &ps_headers()).unwrap();
+        let out = f
+            .render(&[container_row(&container(), true, now())], &ps_headers())
+            .unwrap();
         assert_eq!(
             out,
             "CONTAINER ID   IMAGE     COMMAND                  CREATED         STATUS         PORTS     NAMES\n\
@@ -355,7 +433,10 @@ mod tests {
         let dangling = json!({"Id": "sha256:fedcba9876543210", "RepoTags": [], "Created": 1_699_999_000, "Size": 7_500});
         let mut rows = image_rows(&img, true, false, now());
         rows.extend(image_rows(&dangling, true, false, now()));
-        let out = Format::parse_rows(IMAGES_TABLE).unwrap().render(&rows, &images_headers()).unwrap();
+        let out = Format::parse_rows(IMAGES_TABLE)
+            .unwrap()
+            .render(&rows, &images_headers())
+            .unwrap();
         assert_eq!(
             out,
             "REPOSITORY   TAG       IMAGE ID       CREATED          SIZE\n\
@@ -378,7 +459,10 @@ mod tests {
     #[test]
     fn quoting_and_ellipsis() {
         assert_eq!(go_quote("a\"b\\c\n"), "\"a\\\"b\\\\c\\n\"");
-        assert_eq!(ellipsis("abcdefghijklmnopqrstuvwxyz", 20), "abcdefghijklmnopqrs…");
+        assert_eq!(
+            ellipsis("abcdefghijklmnopqrstuvwxyz", 20),
+            "abcdefghijklmnopqrs…"
+        );
         assert_eq!(ellipsis("short", 20), "short");
         assert_eq!(truncate_id("sha256:0123456789abcdef"), "0123456789ab");
     }

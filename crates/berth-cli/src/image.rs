@@ -5,7 +5,10 @@ use serde_json::Value as Json;
 
 use crate::args::*;
 use crate::client::{query, seg, stream_body, Client};
-use crate::formatters::{history_headers, history_row, image_rows, images_headers, HISTORY_TABLE, IMAGES_DIGESTS_TABLE, IMAGES_TABLE};
+use crate::formatters::{
+    history_headers, history_row, image_rows, images_headers, HISTORY_TABLE, IMAGES_DIGESTS_TABLE,
+    IMAGES_TABLE,
+};
 use crate::opts;
 use crate::template::Format;
 use crate::Failure;
@@ -13,7 +16,14 @@ use crate::Failure;
 pub async fn import(c: &Client, a: &ImportArgs) -> Result<i32, Failure> {
     let mut q: Vec<(&str, String)> = Vec::new();
     let is_url = a.file.starts_with("http://") || a.file.starts_with("https://");
-    q.push(("fromSrc", if a.file == "-" || !is_url { "-".to_string() } else { a.file.clone() }));
+    q.push((
+        "fromSrc",
+        if a.file == "-" || !is_url {
+            "-".to_string()
+        } else {
+            a.file.clone()
+        },
+    ));
     if let Some(r) = &a.reference {
         q.push(("repo", r.clone()));
     }
@@ -31,10 +41,19 @@ pub async fn import(c: &Client, a: &ImportArgs) -> Result<i32, Failure> {
     } else if a.file == "-" {
         stream_body(tokio::io::stdin())
     } else {
-        let f = tokio::fs::File::open(&a.file).await.map_err(|e| Failure::Msg(format!("open {}: {}", a.file, crate::io_error_text(&e))))?;
+        let f = tokio::fs::File::open(&a.file)
+            .await
+            .map_err(|e| Failure::Msg(format!("open {}: {}", a.file, crate::io_error_text(&e))))?;
         stream_body(f)
     };
-    let res = c.send(Method::POST, &format!("/images/create{}", query(&q)), body, Some("application/x-tar")).await?;
+    let res = c
+        .send(
+            Method::POST,
+            &format!("/images/create{}", query(&q)),
+            body,
+            Some("application/x-tar"),
+        )
+        .await?;
     let mut buf = Vec::new();
     crate::client::for_each_chunk(res, |b| buf.extend_from_slice(b)).await?;
     crate::container::print_json_messages(&buf, false).map_err(Failure::Msg)?;
@@ -42,8 +61,16 @@ pub async fn import(c: &Client, a: &ImportArgs) -> Result<i32, Failure> {
 }
 
 pub async fn images(c: &Client, a: &ImagesArgs) -> Result<i32, Failure> {
-    let default = if a.digests { IMAGES_DIGESTS_TABLE } else { IMAGES_TABLE };
-    let format = if a.quiet { "{{.ID}}".to_string() } else { a.format.clone().unwrap_or_else(|| default.to_string()) };
+    let default = if a.digests {
+        IMAGES_DIGESTS_TABLE
+    } else {
+        IMAGES_TABLE
+    };
+    let format = if a.quiet {
+        "{{.ID}}".to_string()
+    } else {
+        a.format.clone().unwrap_or_else(|| default.to_string())
+    };
     let format = match format.as_str() {
         "table" => default.to_string(),
         "json" => "{{json .}}".to_string(),
@@ -64,8 +91,17 @@ pub async fn images(c: &Client, a: &ImagesArgs) -> Result<i32, Failure> {
     let list = c.get(&format!("/images/json{}", query(&q))).await?;
     let now = chrono::Utc::now();
     let digests = a.digests || format.contains("{{.Digest}}");
-    let rows: Vec<Json> = list.as_array().into_iter().flatten().flat_map(|img| image_rows(img, !a.no_trunc, digests, now)).collect();
-    out!("{}", tmpl.render(&rows, &images_headers()).map_err(|e| Failure::Msg(e.to_string()))?);
+    let rows: Vec<Json> = list
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|img| image_rows(img, !a.no_trunc, digests, now))
+        .collect();
+    out!(
+        "{}",
+        tmpl.render(&rows, &images_headers())
+            .map_err(|e| Failure::Msg(e.to_string()))?
+    );
     Ok(0)
 }
 
@@ -80,7 +116,10 @@ pub async fn rmi(c: &Client, a: &RmiArgs) -> Result<i32, Failure> {
     let q = query(&q);
     let mut failed = false;
     for n in &a.names {
-        match c.json(Method::DELETE, &format!("/images/{}{q}", seg(n)), None).await {
+        match c
+            .json(Method::DELETE, &format!("/images/{}{q}", seg(n)), None)
+            .await
+        {
             Ok(items) => {
                 for item in items.as_array().into_iter().flatten() {
                     if let Some(u) = item.get("Untagged").and_then(Json::as_str) {
@@ -102,13 +141,27 @@ pub async fn rmi(c: &Client, a: &RmiArgs) -> Result<i32, Failure> {
 
 pub async fn tag(c: &Client, a: &TagArgs) -> Result<i32, Failure> {
     let (repo, tag) = opts::split_ref(&a.target);
-    let q = query(&[("repo", opts::normalize_repo(&repo)), ("tag", tag.unwrap_or_else(|| "latest".into()))]);
-    c.call(Method::POST, &format!("/images/{}/tag{q}", seg(&a.source)), None).await?;
+    let q = query(&[
+        ("repo", opts::normalize_repo(&repo)),
+        ("tag", tag.unwrap_or_else(|| "latest".into())),
+    ]);
+    c.call(
+        Method::POST,
+        &format!("/images/{}/tag{q}", seg(&a.source)),
+        None,
+    )
+    .await?;
     Ok(0)
 }
 
 pub async fn history(c: &Client, a: &HistoryArgs) -> Result<i32, Failure> {
-    let format = if a.quiet { "{{.ID}}".to_string() } else { a.format.clone().unwrap_or_else(|| HISTORY_TABLE.to_string()) };
+    let format = if a.quiet {
+        "{{.ID}}".to_string()
+    } else {
+        a.format
+            .clone()
+            .unwrap_or_else(|| HISTORY_TABLE.to_string())
+    };
     let format = match format.as_str() {
         "table" => HISTORY_TABLE.to_string(),
         "json" => "{{json .}}".to_string(),
@@ -117,7 +170,16 @@ pub async fn history(c: &Client, a: &HistoryArgs) -> Result<i32, Failure> {
     let tmpl = Format::parse_rows(&format).map_err(|e| Failure::Msg(e.to_string()))?;
     let list = c.get(&format!("/images/{}/history", seg(&a.image))).await?;
     let now = chrono::Utc::now();
-    let rows: Vec<Json> = list.as_array().into_iter().flatten().map(|h| history_row(h, !a.no_trunc, a.human, now)).collect();
-    out!("{}", tmpl.render(&rows, &history_headers(a.human)).map_err(|e| Failure::Msg(e.to_string()))?);
+    let rows: Vec<Json> = list
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|h| history_row(h, !a.no_trunc, a.human, now))
+        .collect();
+    out!(
+        "{}",
+        tmpl.render(&rows, &history_headers(a.human))
+            .map_err(|e| Failure::Msg(e.to_string()))?
+    );
     Ok(0)
 }

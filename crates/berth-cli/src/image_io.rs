@@ -9,12 +9,17 @@ use crate::args::{CommitArgs, ExportArgs, ImagePruneArgs, LoadArgs, SaveArgs};
 use crate::client::{query, seg, stream_body, Client};
 use crate::{opts, Failure};
 
-const TERMINAL_REFUSAL: &str = "cowardly refusing to save to a terminal. Use the -o flag or redirect";
+const TERMINAL_REFUSAL: &str =
+    "cowardly refusing to save to a terminal. Use the -o flag or redirect";
 
 /// Where a streamed archive goes: a file written beside its final path and renamed into
 /// place when complete (Docker's `CopyToFile`), or stdout.
 enum Sink {
-    File { tmp: std::path::PathBuf, path: std::path::PathBuf, file: std::fs::File },
+    File {
+        tmp: std::path::PathBuf,
+        path: std::path::PathBuf,
+        file: std::fs::File,
+    },
     Stdout(std::io::Stdout),
 }
 
@@ -32,11 +37,18 @@ impl Sink {
             _ => std::path::PathBuf::from("."),
         };
         if !dir.is_dir() {
-            return Err(Failure::Msg(format!("failed to {what}: invalid output path: directory {:?} does not exist", dir.display().to_string())));
+            return Err(Failure::Msg(format!(
+                "failed to {what}: invalid output path: directory {:?} does not exist",
+                dir.display().to_string()
+            )));
         }
-        let name = path.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().to_string())
+            .unwrap_or_default();
         let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
-        let file = std::fs::File::create(&tmp).map_err(|e| Failure::Msg(format!("failed to {what}: {}", crate::io_error_text(&e))))?;
+        let file = std::fs::File::create(&tmp)
+            .map_err(|e| Failure::Msg(format!("failed to {what}: {}", crate::io_error_text(&e))))?;
         Ok(Sink::File { tmp, path, file })
     }
 
@@ -65,9 +77,17 @@ impl Sink {
 }
 
 /// Streams a GET response into `output` (or stdout).
-async fn download(c: &Client, path: &str, output: Option<&str>, what: &str) -> Result<i32, Failure> {
+async fn download(
+    c: &Client,
+    path: &str,
+    output: Option<&str>,
+    what: &str,
+) -> Result<i32, Failure> {
     let mut sink = Sink::open(output, what)?;
-    let res = match c.send(Method::GET, path, crate::client::empty(), None).await {
+    let res = match c
+        .send(Method::GET, path, crate::client::empty(), None)
+        .await
+    {
         Ok(r) => r,
         Err(e) => {
             sink.abandon();
@@ -89,9 +109,13 @@ async fn download(c: &Client, path: &str, output: Option<&str>, what: &str) -> R
     }
     if let Some(e) = write_err {
         sink.abandon();
-        return Err(Failure::Msg(format!("failed to {what}: {}", crate::io_error_text(&e))));
+        return Err(Failure::Msg(format!(
+            "failed to {what}: {}",
+            crate::io_error_text(&e)
+        )));
     }
-    sink.finish().map_err(|e| Failure::Msg(format!("failed to {what}: {}", crate::io_error_text(&e))))?;
+    sink.finish()
+        .map_err(|e| Failure::Msg(format!("failed to {what}: {}", crate::io_error_text(&e))))?;
     Ok(0)
 }
 
@@ -101,12 +125,24 @@ pub async fn save(c: &Client, a: &SaveArgs) -> Result<i32, Failure> {
     if let Some(p) = &a.platform {
         q.push(("platform", p.clone()));
     }
-    download(c, &format!("/images/get{}", query(&q)), a.output.as_deref(), "save image").await
+    download(
+        c,
+        &format!("/images/get{}", query(&q)),
+        a.output.as_deref(),
+        "save image",
+    )
+    .await
 }
 
 /// `export [-o FILE] CONTAINER`
 pub async fn export(c: &Client, a: &ExportArgs) -> Result<i32, Failure> {
-    download(c, &format!("/containers/{}/export", seg(&a.container)), a.output.as_deref(), "export container").await
+    download(
+        c,
+        &format!("/containers/{}/export", seg(&a.container)),
+        a.output.as_deref(),
+        "export container",
+    )
+    .await
 }
 
 /// Prints a JSON message stream the way Docker's `DisplayJSONMessagesStream` does for
@@ -114,8 +150,14 @@ pub async fn export(c: &Client, a: &ExportArgs) -> Result<i32, Failure> {
 fn print_load_messages(bytes: &[u8]) -> Result<(), String> {
     let mut out = std::io::stdout().lock();
     for line in bytes.split(|b| *b == b'\n') {
-        let Ok(msg) = serde_json::from_slice::<Json>(line) else { continue };
-        if let Some(e) = msg.get("error").and_then(Json::as_str).or_else(|| msg.pointer("/errorDetail/message").and_then(Json::as_str)) {
+        let Ok(msg) = serde_json::from_slice::<Json>(line) else {
+            continue;
+        };
+        if let Some(e) = msg
+            .get("error")
+            .and_then(Json::as_str)
+            .or_else(|| msg.pointer("/errorDetail/message").and_then(Json::as_str))
+        {
             return Err(e.to_string());
         }
         if let Some(s) = msg.get("stream").and_then(Json::as_str) {
@@ -131,12 +173,16 @@ fn print_load_messages(bytes: &[u8]) -> Result<(), String> {
 pub async fn load(c: &Client, a: &LoadArgs) -> Result<i32, Failure> {
     let body = match a.input.as_deref().filter(|p| !p.is_empty()) {
         Some(path) => {
-            let f = tokio::fs::File::open(path).await.map_err(|e| Failure::Msg(format!("open {path}: {}", crate::io_error_text(&e))))?;
+            let f = tokio::fs::File::open(path)
+                .await
+                .map_err(|e| Failure::Msg(format!("open {path}: {}", crate::io_error_text(&e))))?;
             stream_body(f)
         }
         None => {
             if std::io::stdin().is_terminal() {
-                return Err(Failure::Msg("requested load from stdin, but stdin is empty".into()));
+                return Err(Failure::Msg(
+                    "requested load from stdin, but stdin is empty".into(),
+                ));
             }
             stream_body(tokio::io::stdin())
         }
@@ -145,7 +191,14 @@ pub async fn load(c: &Client, a: &LoadArgs) -> Result<i32, Failure> {
     if let Some(p) = &a.platform {
         q.push(("platform", p.clone()));
     }
-    let res = c.send(Method::POST, &format!("/images/load{}", query(&q)), body, Some("application/x-tar")).await?;
+    let res = c
+        .send(
+            Method::POST,
+            &format!("/images/load{}", query(&q)),
+            body,
+            Some("application/x-tar"),
+        )
+        .await?;
     let mut buf = Vec::new();
     crate::client::for_each_chunk(res, |b| buf.extend_from_slice(b)).await?;
     print_load_messages(&buf).map_err(Failure::Msg)?;
@@ -172,7 +225,9 @@ pub async fn commit(c: &Client, a: &CommitArgs) -> Result<i32, Failure> {
     for ch in &a.change {
         q.push(("changes", ch.clone()));
     }
-    let r = c.json(Method::POST, &format!("/commit{}", query(&q)), None).await?;
+    let r = c
+        .json(Method::POST, &format!("/commit{}", query(&q)), None)
+        .await?;
     println!("{}", r.get("Id").and_then(Json::as_str).unwrap_or_default());
     Ok(0)
 }
@@ -180,21 +235,39 @@ pub async fn commit(c: &Client, a: &CommitArgs) -> Result<i32, Failure> {
 /// The text `image prune` prints for the daemon's answer (docker/cli `image/prune.go`).
 pub fn prune_report(r: &Json) -> String {
     let mut out = String::new();
-    let items = r.get("ImagesDeleted").and_then(Json::as_array).cloned().unwrap_or_default();
+    let items = r
+        .get("ImagesDeleted")
+        .and_then(Json::as_array)
+        .cloned()
+        .unwrap_or_default();
     if !items.is_empty() {
         out.push_str("Deleted Images:\n");
         for it in &items {
-            if let Some(u) = it.get("Untagged").and_then(Json::as_str).filter(|s| !s.is_empty()) {
+            if let Some(u) = it
+                .get("Untagged")
+                .and_then(Json::as_str)
+                .filter(|s| !s.is_empty())
+            {
                 out.push_str(&format!("untagged: {u}\n"));
             }
-            if let Some(d) = it.get("Deleted").and_then(Json::as_str).filter(|s| !s.is_empty()) {
+            if let Some(d) = it
+                .get("Deleted")
+                .and_then(Json::as_str)
+                .filter(|s| !s.is_empty())
+            {
                 out.push_str(&format!("deleted: {d}\n"));
             }
         }
         out.push('\n');
     }
-    let space = r.get("SpaceReclaimed").and_then(Json::as_f64).unwrap_or(0.0);
-    out.push_str(&format!("Total reclaimed space: {}\n", crate::units::human_size(space)));
+    let space = r
+        .get("SpaceReclaimed")
+        .and_then(Json::as_f64)
+        .unwrap_or(0.0);
+    out.push_str(&format!(
+        "Total reclaimed space: {}\n",
+        crate::units::human_size(space)
+    ));
     out
 }
 
@@ -214,7 +287,9 @@ pub async fn prune(c: &Client, a: &ImagePruneArgs) -> Result<i32, Failure> {
         Some(f) => query(&[("filters", f)]),
         None => String::new(),
     };
-    let r = c.json(Method::POST, &format!("/images/prune{q}"), None).await?;
+    let r = c
+        .json(Method::POST, &format!("/images/prune{q}"), None)
+        .await?;
     print!("{}", prune_report(&r));
     Ok(0)
 }
@@ -234,6 +309,10 @@ mod tests {
     #[test]
     fn load_messages_print_streams_and_fail_on_errors() {
         assert!(print_load_messages(b"{\"stream\":\"Loaded image: a:1\\n\"}\r\n").is_ok());
-        assert_eq!(print_load_messages(b"{\"error\":\"bad\",\"errorDetail\":{\"message\":\"bad\"}}").unwrap_err(), "bad");
+        assert_eq!(
+            print_load_messages(b"{\"error\":\"bad\",\"errorDetail\":{\"message\":\"bad\"}}")
+                .unwrap_err(),
+            "bad"
+        );
     }
 }

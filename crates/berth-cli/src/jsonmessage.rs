@@ -10,19 +10,8 @@ use std::io::Write;
 use serde::Deserialize;
 use serde_json::Value as Json;
 
-use crate::units::human_size;
-
 /// `JSONProgress`.
-#[derive(Debug, Default, Clone, Deserialize)]
-#[serde(default)]
-pub struct Progress {
-    pub current: i64,
-    pub total: i64,
-    pub start: i64,
-    #[serde(rename = "hidecounts")]
-    pub hide_counts: bool,
-    pub units: String,
-}
+pub use berth_api::progress::JsonProgress as Progress;
 
 /// `JSONError`.
 #[derive(Debug, Default, Clone, Deserialize)]
@@ -52,80 +41,16 @@ pub struct Message {
     pub aux: Option<Json>,
 }
 
-/// Go's `time.Duration.String()` for a whole number of seconds.
-fn go_seconds(secs: i64) -> String {
-    if secs == 0 {
-        return "0s".to_string();
-    }
-    let neg = secs < 0;
-    let s = secs.unsigned_abs();
-    let (h, m, s) = (s / 3600, (s / 60) % 60, s % 60);
-    let body = if h > 0 {
-        format!("{h}h{m}m{s}s")
-    } else if m > 0 {
-        format!("{m}m{s}s")
-    } else {
-        format!("{s}s")
-    };
-    if neg {
-        format!("-{body}")
-    } else {
-        body
-    }
-}
-
-impl Progress {
-    /// `JSONProgress.String()` for a terminal `width` columns wide at `now_nanos`.
-    pub fn render(&self, width: usize, now_nanos: i128) -> String {
-        if self.current <= 0 && self.total <= 0 {
-            return String::new();
-        }
-        if self.total <= 0 {
-            return if self.units.is_empty() {
-                format!("{:>8}", human_size(self.current as f64))
-            } else {
-                format!("{} {}", self.current, self.units)
-            };
-        }
-        let percentage = (((self.current as f64 / self.total as f64) * 100.0) as i64 / 2).min(50);
-        let mut bar = String::new();
-        if width > 110 {
-            let spaces = (50 - percentage).max(0) as usize;
-            bar = format!("[{}>{}] ", "=".repeat(percentage.max(0) as usize), " ".repeat(spaces));
-        }
-        let numbers = if self.hide_counts {
-            String::new()
-        } else if self.units.is_empty() {
-            let cur = human_size(self.current as f64);
-            if self.current > self.total {
-                format!("{cur:>8}")
-            } else {
-                format!("{cur:>8}/{}", human_size(self.total as f64))
-            }
-        } else if self.current > self.total {
-            format!("{} {}", self.current, self.units)
-        } else {
-            format!("{}/{} {}", self.current, self.total, self.units)
-        };
-        let mut left = String::new();
-        if width > 50 && self.current > 0 && self.start > 0 && percentage < 50 {
-            let from_start = now_nanos - i128::from(self.start) * 1_000_000_000;
-            let per_entry = from_start / i128::from(self.current);
-            let nanos = i128::from(self.total - self.current) * per_entry;
-            // time.Duration.Round(time.Second): halves away from zero.
-            let secs = (nanos + if nanos >= 0 { 500_000_000 } else { -500_000_000 }) / 1_000_000_000;
-            left = format!(" {}", go_seconds(secs as i64));
-        }
-        format!("{bar}{numbers}{left}")
-    }
-}
-
 /// `RFC3339NanoFixed` in local time.
 fn fixed_time(nanos: i64) -> String {
     use chrono::TimeZone;
     let t = chrono::Local.timestamp_nanos(nanos);
     let offset = t.offset().local_minus_utc();
-    let zone = if offset == 0 { "Z".to_string() } else { t.format("%:z").to_string() };
+    let zone = if offset == 0 {
+        "Z".to_string()
+    } else {
+        t.format("%:z").to_string()
+    };
     format!("{}{zone}", t.format("%Y-%m-%dT%H:%M:%S%.9f"))
 }
 
@@ -157,9 +82,19 @@ pub struct Renderer<W: Write> {
 impl<W: Write> Renderer<W> {
     pub fn new(out: W, mode: Mode) -> Renderer<W> {
         let now = Box::new(|| {
-            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos() as i128).unwrap_or(0)
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_nanos() as i128)
+                .unwrap_or(0)
         });
-        Renderer { out, mode, ids: HashMap::new(), pending: Vec::new(), now, aux: Vec::new() }
+        Renderer {
+            out,
+            mode,
+            ids: HashMap::new(),
+            pending: Vec::new(),
+            now,
+            aux: Vec::new(),
+        }
     }
 
     /// Fixes the clock used for time-left estimates (tests).
@@ -185,7 +120,14 @@ impl<W: Write> Renderer<W> {
                         consumed = it.byte_offset();
                         let pending_msg = m;
                         // Render outside the borrow of `pending`.
-                        if let Err(e) = Self::display_one(&mut self.out, self.mode, &mut self.ids, &mut self.aux, &*self.now, pending_msg) {
+                        if let Err(e) = Self::display_one(
+                            &mut self.out,
+                            self.mode,
+                            &mut self.ids,
+                            &mut self.aux,
+                            &*self.now,
+                            pending_msg,
+                        ) {
                             result = Err(e);
                             break;
                         }
@@ -252,7 +194,12 @@ impl<W: Write> Renderer<W> {
     }
 
     /// `JSONMessage.Display`.
-    fn display(out: &mut W, mode: Mode, now: &dyn Fn() -> i128, m: &Message) -> Result<(), StreamError> {
+    fn display(
+        out: &mut W,
+        mode: Mode,
+        now: &dyn Fn() -> i128,
+        m: &Message,
+    ) -> Result<(), StreamError> {
         if let Some(e) = &m.error {
             return Err(StreamError(e.message.clone()));
         }
@@ -268,7 +215,10 @@ impl<W: Write> Renderer<W> {
         if m.time_nano != 0 {
             s.push_str(&format!("{} ", fixed_time(m.time_nano)));
         } else if m.time != 0 {
-            s.push_str(&format!("{} ", fixed_time(m.time.saturating_mul(1_000_000_000))));
+            s.push_str(&format!(
+                "{} ",
+                fixed_time(m.time.saturating_mul(1_000_000_000))
+            ));
         }
         if !m.id.is_empty() {
             s.push_str(&format!("{}: ", m.id));
@@ -278,7 +228,9 @@ impl<W: Write> Renderer<W> {
         }
         match (&progress, mode.terminal) {
             (Some(p), true) => s.push_str(&format!("{} {p}{endl}", m.status)),
-            _ if !m.progress_message.is_empty() => s.push_str(&format!("{} {}{endl}", m.status, m.progress_message)),
+            _ if !m.progress_message.is_empty() => {
+                s.push_str(&format!("{} {}{endl}", m.status, m.progress_message))
+            }
             _ if !m.stream.is_empty() => s.push_str(&format!("{}{endl}", m.stream)),
             _ => s.push_str(&format!("{}{endl}\n", m.status)),
         }
@@ -305,7 +257,11 @@ mod tests {
             Ok(()) => {
                 let leftover = r.pending.iter().any(|b| !b.is_ascii_whitespace());
                 let out = String::from_utf8(r.out.clone()).unwrap();
-                let res = if leftover { r.finish().map(|_| ()) } else { Ok(()) };
+                let res = if leftover {
+                    r.finish().map(|_| ())
+                } else {
+                    Ok(())
+                };
                 (out, res)
             }
             Err(e) => (String::from_utf8(r.out).unwrap(), Err(e)),
@@ -323,45 +279,79 @@ mod tests {
     fn pull_in_a_wide_terminal_matches_docker() {
         let (out, res) = render(PULL, true, 120);
         res.unwrap();
-        assert_eq!(out, include_str!("../testdata/jsonmessage/pull_multi.tty120"));
+        assert_eq!(
+            out,
+            include_str!("../testdata/jsonmessage/pull_multi.tty120")
+        );
     }
 
     #[test]
     fn pull_in_a_narrow_terminal_has_no_bar() {
         let (out, _) = render(PULL, true, 80);
-        assert_eq!(out, include_str!("../testdata/jsonmessage/pull_multi.tty80"));
+        assert_eq!(
+            out,
+            include_str!("../testdata/jsonmessage/pull_multi.tty80")
+        );
     }
 
     #[test]
     fn pull_through_a_pipe_skips_progress() {
         let (out, _) = render(PULL, false, 200);
-        assert_eq!(out, include_str!("../testdata/jsonmessage/pull_multi.plain"));
+        assert_eq!(
+            out,
+            include_str!("../testdata/jsonmessage/pull_multi.plain")
+        );
     }
 
     #[test]
     fn push_units_counts_times_and_streams() {
         std::env::set_var("TZ", "UTC");
         let (out, _) = render(PUSH, true, 120);
-        assert_eq!(out, include_str!("../testdata/jsonmessage/push_progress.tty120"));
+        assert_eq!(
+            out,
+            include_str!("../testdata/jsonmessage/push_progress.tty120")
+        );
         let (out, _) = render(PUSH, true, 80);
-        assert_eq!(out, include_str!("../testdata/jsonmessage/push_progress.tty80"));
+        assert_eq!(
+            out,
+            include_str!("../testdata/jsonmessage/push_progress.tty80")
+        );
         let (out, _) = render(PUSH, false, 200);
-        assert_eq!(out, include_str!("../testdata/jsonmessage/push_progress.plain"));
+        assert_eq!(
+            out,
+            include_str!("../testdata/jsonmessage/push_progress.plain")
+        );
     }
 
     #[test]
     fn error_detail_stops_the_stream() {
         let (out, res) = render(ERR, false, 200);
-        assert_eq!(res.unwrap_err().0, "read tcp 127.0.0.1:1->127.0.0.1:2: read: connection reset by peer");
-        assert_eq!(out, "latest: Pulling from library/busybox\n6bb2e4aa69b6: Pulling fs layer\n");
+        assert_eq!(
+            res.unwrap_err().0,
+            "read tcp 127.0.0.1:1->127.0.0.1:2: read: connection reset by peer"
+        );
+        assert_eq!(
+            out,
+            "latest: Pulling from library/busybox\n6bb2e4aa69b6: Pulling fs layer\n"
+        );
         let (out, _) = render(ERR, true, 120);
-        assert_eq!(out, include_str!("../testdata/jsonmessage/pull_error.tty120"));
+        assert_eq!(
+            out,
+            include_str!("../testdata/jsonmessage/pull_error.tty120")
+        );
     }
 
     #[test]
     fn aux_is_collected_not_printed() {
-        let mut r = Renderer::new(Vec::new(), Mode { terminal: false, width: 200 });
-        r.feed(br#"{"progressDetail":{},"aux":{"Tag":"v1","Size":950}}"#).unwrap();
+        let mut r = Renderer::new(
+            Vec::new(),
+            Mode {
+                terminal: false,
+                width: 200,
+            },
+        );
+        r.feed(br#"{"progressDetail":{},"aux":{"Tag":"v1","Size":950}}"#)
+            .unwrap();
         assert_eq!(r.aux, vec![serde_json::json!({"Tag":"v1","Size":950})]);
         assert!(r.finish().unwrap().is_empty());
     }
@@ -369,11 +359,19 @@ mod tests {
     #[test]
     fn time_left_and_bad_json() {
         std::env::set_var("TZ", "UTC");
-        let p = Progress { current: 25, total: 100, start: 10, ..Default::default() };
+        let p = Progress {
+            current: 25,
+            total: 100,
+            start: 10,
+            ..Default::default()
+        };
         // 5 s for 25 units: 15 s for the other 75.
-        assert_eq!(p.render(120, 15_000_000_000), format!("[{}>{}]      25B/100B 15s", "=".repeat(12), " ".repeat(38)));
+        assert_eq!(
+            p.render(120, 15_000_000_000),
+            format!("[{}>{}]      25B/100B 15s", "=".repeat(12), " ".repeat(38))
+        );
         assert_eq!(p.render(40, 15_000_000_000), "     25B/100B");
-        assert_eq!(go_seconds(3725), "1h2m5s");
+        assert_eq!(berth_api::units::go_duration_seconds(3725), "1h2m5s");
         let (_, res) = render("{\"status\":\"a\"}\nnot json\n", false, 200);
         assert!(res.is_err());
         let (_, res) = render("{\"status\":\"a\"", false, 200);

@@ -106,7 +106,9 @@ fn command_path(args: &[OsString]) -> String {
             continue;
         }
         words.push(a.to_string());
-        if !(words.len() == 1 && (a == "container" || a == "image" || a == "volume" || a == "system")) {
+        if !(words.len() == 1
+            && (a == "container" || a == "image" || a == "volume" || a == "system"))
+        {
             break;
         }
     }
@@ -116,7 +118,9 @@ fn command_path(args: &[OsString]) -> String {
 fn report_clap_error(e: clap::Error, args: &[OsString]) -> i32 {
     use clap::error::{ContextKind, ErrorKind};
     match e.kind() {
-        ErrorKind::DisplayHelp | ErrorKind::DisplayVersion | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
+        ErrorKind::DisplayHelp
+        | ErrorKind::DisplayVersion
+        | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
             let _ = e.print();
             return 0;
         }
@@ -125,7 +129,10 @@ fn report_clap_error(e: clap::Error, args: &[OsString]) -> i32 {
     let path = command_path(args);
     match e.kind() {
         ErrorKind::UnknownArgument => {
-            let arg = e.get(ContextKind::InvalidArg).map(|a| a.to_string()).unwrap_or_default();
+            let arg = e
+                .get(ContextKind::InvalidArg)
+                .map(|a| a.to_string())
+                .unwrap_or_default();
             if !arg.starts_with('-') {
                 eprintln!("{}", usage::arity_error(&path));
                 return 1;
@@ -134,7 +141,10 @@ fn report_clap_error(e: clap::Error, args: &[OsString]) -> i32 {
             let msg = if arg.starts_with("--") {
                 format!("unknown flag: {arg}")
             } else {
-                format!("unknown shorthand flag: '{}' in {arg}", arg.trim_start_matches('-').chars().next().unwrap_or('?'))
+                format!(
+                    "unknown shorthand flag: '{}' in {arg}",
+                    arg.trim_start_matches('-').chars().next().unwrap_or('?')
+                )
             };
             eprintln!("{}", usage::flag_error(&path, &msg));
             125
@@ -142,15 +152,25 @@ fn report_clap_error(e: clap::Error, args: &[OsString]) -> i32 {
         ErrorKind::MissingSubcommand => {
             let mut cmd = <Cli as clap::CommandFactory>::command();
             let help = match path.split(' ').next().filter(|p| !p.is_empty()) {
-                Some(p) => cmd.find_subcommand_mut(p).map(|c| c.render_help().to_string()).unwrap_or_default(),
+                Some(p) => cmd
+                    .find_subcommand_mut(p)
+                    .map(|c| c.render_help().to_string())
+                    .unwrap_or_default(),
                 None => cmd.render_help().to_string(),
             };
             outln!("{help}");
             0
         }
         ErrorKind::InvalidSubcommand => {
-            let sub = e.get(ContextKind::InvalidSubcommand).map(|a| a.to_string()).unwrap_or_default();
-            let parent = if path.contains(' ') { path.rsplit_once(' ').map(|(p, _)| p).unwrap_or("") } else { "" };
+            let sub = e
+                .get(ContextKind::InvalidSubcommand)
+                .map(|a| a.to_string())
+                .unwrap_or_default();
+            let parent = if path.contains(' ') {
+                path.rsplit_once(' ').map(|(p, _)| p).unwrap_or("")
+            } else {
+                ""
+            };
             if parent.is_empty() {
                 eprintln!("berth: unknown command: berth {sub}\n\nRun 'berth --help' for more information");
             } else {
@@ -158,13 +178,21 @@ fn report_clap_error(e: clap::Error, args: &[OsString]) -> i32 {
             }
             1
         }
-        ErrorKind::MissingRequiredArgument | ErrorKind::TooFewValues | ErrorKind::TooManyValues | ErrorKind::WrongNumberOfValues => {
+        ErrorKind::MissingRequiredArgument
+        | ErrorKind::TooFewValues
+        | ErrorKind::TooManyValues
+        | ErrorKind::WrongNumberOfValues => {
             eprintln!("{}", usage::arity_error(&path));
             1
         }
         _ => {
             let text = e.to_string();
-            let first = text.lines().next().unwrap_or("").trim_start_matches("error: ").to_string();
+            let first = text
+                .lines()
+                .next()
+                .unwrap_or("")
+                .trim_start_matches("error: ")
+                .to_string();
             eprintln!("{}", usage::flag_error(&path, &first));
             125
         }
@@ -186,7 +214,10 @@ pub fn run(args: Vec<OsString>) -> i32 {
         return 0;
     }
     let path = command_path(&args);
-    let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("berth: {e}");
@@ -227,12 +258,22 @@ async fn dispatch(cli: Cli) -> Result<i32, Failure> {
         Cmd::Tag(a) | Cmd::Image(ImageCmd::Tag(a)) => image::tag(&c, a).await,
         Cmd::History(a) | Cmd::Image(ImageCmd::History(a)) => image::history(&c, a).await,
         Cmd::Image(ImageCmd::Inspect(a)) => {
-            let a2 = args::InspectArgs { format: a.format.clone(), kind: Some("image".into()), size: false, names: a.names.clone() };
+            let a2 = args::InspectArgs {
+                format: a.format.clone(),
+                kind: Some("image".into()),
+                size: false,
+                names: a.names.clone(),
+            };
             system::inspect(&c, &a2).await
         }
         Cmd::Inspect(a) => system::inspect(&c, a).await,
         Cmd::Container(ContainerCmd::Inspect(a)) => {
-            let a2 = args::InspectArgs { format: a.format.clone(), kind: Some("container".into()), size: a.size, names: a.names.clone() };
+            let a2 = args::InspectArgs {
+                format: a.format.clone(),
+                kind: Some("container".into()),
+                size: a.size,
+                names: a.names.clone(),
+            };
             system::inspect(&c, &a2).await
         }
         Cmd::Create(a) | Cmd::Container(ContainerCmd::Create(a)) => container::create(&c, a).await,
@@ -240,15 +281,21 @@ async fn dispatch(cli: Cli) -> Result<i32, Failure> {
         Cmd::Start(a) | Cmd::Container(ContainerCmd::Start(a)) => container::start(&c, a).await,
         Cmd::Attach(a) | Cmd::Container(ContainerCmd::Attach(a)) => container::attach(&c, a).await,
         Cmd::Stop(a) | Cmd::Container(ContainerCmd::Stop(a)) => container::stop(&c, a, false).await,
-        Cmd::Restart(a) | Cmd::Container(ContainerCmd::Restart(a)) => container::stop(&c, a, true).await,
+        Cmd::Restart(a) | Cmd::Container(ContainerCmd::Restart(a)) => {
+            container::stop(&c, a, true).await
+        }
         Cmd::Kill(a) | Cmd::Container(ContainerCmd::Kill(a)) => container::kill(&c, a).await,
         Cmd::Rm(a) | Cmd::Container(ContainerCmd::Rm(a)) => container::rm(&c, a).await,
         Cmd::Ps(a) | Cmd::Container(ContainerCmd::Ls(a)) => container::ps(&c, a).await,
         Cmd::Logs(a) | Cmd::Container(ContainerCmd::Logs(a)) => container::logs(&c, a).await,
         Cmd::Wait(a) | Cmd::Container(ContainerCmd::Wait(a)) => container::wait(&c, a).await,
         Cmd::Rename(a) | Cmd::Container(ContainerCmd::Rename(a)) => container::rename(&c, a).await,
-        Cmd::Pause(a) | Cmd::Container(ContainerCmd::Pause(a)) => container::pause(&c, a, "pause").await,
-        Cmd::Unpause(a) | Cmd::Container(ContainerCmd::Unpause(a)) => container::pause(&c, a, "unpause").await,
+        Cmd::Pause(a) | Cmd::Container(ContainerCmd::Pause(a)) => {
+            container::pause(&c, a, "pause").await
+        }
+        Cmd::Unpause(a) | Cmd::Container(ContainerCmd::Unpause(a)) => {
+            container::pause(&c, a, "unpause").await
+        }
         Cmd::Top(a) | Cmd::Container(ContainerCmd::Top(a)) => container::top(&c, a).await,
         Cmd::Exec(a) | Cmd::Container(ContainerCmd::Exec(a)) => container::exec(&c, a).await,
         Cmd::Container(ContainerCmd::Prune(a)) => container::prune(&c, a).await,
@@ -279,8 +326,14 @@ mod tests {
 
     #[test]
     fn command_paths_for_help_hints() {
-        assert_eq!(command_path(&os(&["berth", "-H", "unix:///x", "run", "-d", "busybox"])), "run");
-        assert_eq!(command_path(&os(&["berth", "container", "ls", "-a"])), "container ls");
+        assert_eq!(
+            command_path(&os(&["berth", "-H", "unix:///x", "run", "-d", "busybox"])),
+            "run"
+        );
+        assert_eq!(
+            command_path(&os(&["berth", "container", "ls", "-a"])),
+            "container ls"
+        );
     }
 
     #[test]
@@ -298,8 +351,12 @@ mod tests {
             &["berth", "image", "rm", "x"],
             &["berth", "container", "rm", "-f", "x"],
             &["berth", "stop", "-t", "1", "-s", "KILL", "a", "b"],
-            &["berth", "logs", "-f", "-t", "--tail", "5", "--since", "10m", "c"],
-            &["berth", "exec", "-e", "A=1", "-w", "/", "c", "sh", "-c", "exit 3"],
+            &[
+                "berth", "logs", "-f", "-t", "--tail", "5", "--since", "10m", "c",
+            ],
+            &[
+                "berth", "exec", "-e", "A=1", "-w", "/", "c", "sh", "-c", "exit 3",
+            ],
             &["berth", "history", "--no-trunc", "-H=false", "busybox"],
         ] {
             assert!(Cli::try_parse_from(argv).is_ok(), "{argv:?}");

@@ -18,18 +18,28 @@ fn host_port(b: &Json) -> String {
 
 /// `port CONTAINER [PRIVATE_PORT[/PROTO]]`'s lines from `NetworkSettings.Ports`, computed
 /// client-side as Docker's CLI does; `Err` is Docker's message for an unpublished port.
-pub fn port_lines(ports: &Json, container: &str, wanted: Option<&str>) -> Result<Vec<String>, String> {
+pub fn port_lines(
+    ports: &Json,
+    container: &str,
+    wanted: Option<&str>,
+) -> Result<Vec<String>, String> {
     let map = ports.as_object();
     match wanted {
         Some(p) => {
-            let key = if p.contains('/') { p.to_string() } else { format!("{p}/tcp") };
+            let key = if p.contains('/') {
+                p.to_string()
+            } else {
+                format!("{p}/tcp")
+            };
             let lines: Vec<String> = map
                 .and_then(|m| m.get(&key))
                 .and_then(Json::as_array)
                 .map(|l| l.iter().map(host_port).collect())
                 .unwrap_or_default();
             if lines.is_empty() {
-                return Err(format!("Error: No public port '{key}' published for {container}"));
+                return Err(format!(
+                    "Error: No public port '{key}' published for {container}"
+                ));
             }
             Ok(lines)
         }
@@ -38,7 +48,10 @@ pub fn port_lines(ports: &Json, container: &str, wanted: Option<&str>) -> Result
                 .into_iter()
                 .flatten()
                 .flat_map(|(k, v)| {
-                    v.as_array().into_iter().flatten().map(move |b| format!("{k} -> {}", host_port(b)))
+                    v.as_array()
+                        .into_iter()
+                        .flatten()
+                        .map(move |b| format!("{k} -> {}", host_port(b)))
                 })
                 .collect();
             out.sort();
@@ -48,8 +61,13 @@ pub fn port_lines(ports: &Json, container: &str, wanted: Option<&str>) -> Result
 }
 
 pub async fn port(c: &Client, a: &PortArgs) -> Result<i32, Failure> {
-    let j = c.get(&format!("/containers/{}/json", seg(&a.container))).await?;
-    let ports = j.pointer("/NetworkSettings/Ports").cloned().unwrap_or(Json::Null);
+    let j = c
+        .get(&format!("/containers/{}/json", seg(&a.container)))
+        .await?;
+    let ports = j
+        .pointer("/NetworkSettings/Ports")
+        .cloned()
+        .unwrap_or(Json::Null);
     match port_lines(&ports, &a.container, a.port.as_deref()) {
         Ok(lines) => {
             for l in lines {
@@ -75,11 +93,24 @@ mod tests {
         });
         assert_eq!(
             port_lines(&ports, "web", None).unwrap(),
-            ["53/udp -> 0.0.0.0:5353", "80/tcp -> 0.0.0.0:8080", "80/tcp -> 127.0.0.1:9090"]
+            [
+                "53/udp -> 0.0.0.0:5353",
+                "80/tcp -> 0.0.0.0:8080",
+                "80/tcp -> 127.0.0.1:9090"
+            ]
         );
-        assert_eq!(port_lines(&ports, "web", Some("80")).unwrap(), ["0.0.0.0:8080", "127.0.0.1:9090"]);
-        assert_eq!(port_lines(&ports, "web", Some("53/udp")).unwrap(), ["0.0.0.0:5353"]);
-        assert_eq!(port_lines(&ports, "web", Some("443")).unwrap_err(), "Error: No public port '443/tcp' published for web");
+        assert_eq!(
+            port_lines(&ports, "web", Some("80")).unwrap(),
+            ["0.0.0.0:8080", "127.0.0.1:9090"]
+        );
+        assert_eq!(
+            port_lines(&ports, "web", Some("53/udp")).unwrap(),
+            ["0.0.0.0:5353"]
+        );
+        assert_eq!(
+            port_lines(&ports, "web", Some("443")).unwrap_err(),
+            "Error: No public port '443/tcp' published for web"
+        );
     }
 }
 
@@ -94,11 +125,20 @@ const NETWORK_TABLE: &str = "table {{.ID}}\t{{.Name}}\t{{.Driver}}\t{{.Scope}}";
 /// A `network ls` row as the format template sees it.
 pub fn network_row(n: &Json, no_trunc: bool) -> Json {
     let id = n.get("Id").and_then(Json::as_str).unwrap_or("");
-    let id = if no_trunc { id.to_string() } else { id.chars().take(12).collect() };
+    let id = if no_trunc {
+        id.to_string()
+    } else {
+        id.chars().take(12).collect()
+    };
     let labels = n
         .get("Labels")
         .and_then(Json::as_object)
-        .map(|m| m.iter().map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or(""))).collect::<Vec<_>>().join(","))
+        .map(|m| {
+            m.iter()
+                .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or("")))
+                .collect::<Vec<_>>()
+                .join(",")
+        })
         .unwrap_or_default();
     serde_json::json!({
         "ID": id,
@@ -127,27 +167,46 @@ pub async fn network(c: &Client, cmd: &NetworkCmd) -> Result<i32, Failure> {
                 .map(|(i, s)| serde_json::json!({"Subnet": s, "Gateway": a.gateway.get(i).cloned().unwrap_or_default()}))
                 .collect();
             if a.subnet.is_empty() && !a.gateway.is_empty() {
-                return Err(Failure::Msg("every ip-range or gateway must have a corresponding subnet".into()));
+                return Err(Failure::Msg(
+                    "every ip-range or gateway must have a corresponding subnet".into(),
+                ));
             }
             let body = serde_json::json!({
                 "Name": a.name, "CheckDuplicate": true, "Driver": a.driver, "Internal": a.internal,
                 "IPAM": {"Driver": "default", "Config": config, "Options": {}}, "Labels": labels,
                 "Options": {}, "EnableIPv6": false, "Attachable": false, "Ingress": false
             });
-            let j = c.json(Method::POST, "/networks/create", Some(&body)).await?;
+            let j = c
+                .json(Method::POST, "/networks/create", Some(&body))
+                .await?;
             println!("{}", j.get("Id").and_then(Json::as_str).unwrap_or(""));
             Ok(0)
         }
         NetworkCmd::Ls(a) => {
             let list = c.get("/networks").await?;
-            let rows: Vec<Json> =
-                list.as_array().into_iter().flatten().map(|n| network_row(n, a.no_trunc || a.quiet)).collect();
-            let format = if a.quiet { "{{.ID}}".to_string() } else { a.format.clone().unwrap_or_else(|| NETWORK_TABLE.into()) };
-            let format = if format == "table" { NETWORK_TABLE.to_string() } else { format };
-            let tmpl = crate::template::Format::parse_rows(&format).map_err(|e| Failure::Msg(e.to_string()))?;
+            let rows: Vec<Json> = list
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|n| network_row(n, a.no_trunc || a.quiet))
+                .collect();
+            let format = if a.quiet {
+                "{{.ID}}".to_string()
+            } else {
+                a.format.clone().unwrap_or_else(|| NETWORK_TABLE.into())
+            };
+            let format = if format == "table" {
+                NETWORK_TABLE.to_string()
+            } else {
+                format
+            };
+            let tmpl = crate::template::Format::parse_rows(&format)
+                .map_err(|e| Failure::Msg(e.to_string()))?;
             let headers = serde_json::json!({"ID": "NETWORK ID", "Name": "NAME", "Driver": "DRIVER", "Scope": "SCOPE",
                 "Internal": "INTERNAL", "IPv6": "IPV6", "Labels": "LABELS", "CreatedAt": "CREATED AT"});
-            let out = tmpl.render(&rows, &headers).map_err(|e| Failure::Msg(e.to_string()))?;
+            let out = tmpl
+                .render(&rows, &headers)
+                .map_err(|e| Failure::Msg(e.to_string()))?;
             print!("{out}");
             Ok(0)
         }
@@ -163,7 +222,10 @@ pub async fn network(c: &Client, cmd: &NetworkCmd) -> Result<i32, Failure> {
         NetworkCmd::Rm(a) => {
             let mut errors = Vec::new();
             for n in &a.names {
-                match c.call(Method::DELETE, &format!("/networks/{}", seg(n)), None).await {
+                match c
+                    .call(Method::DELETE, &format!("/networks/{}", seg(n)), None)
+                    .await
+                {
                     Ok(_) => println!("{n}"),
                     Err(e) => errors.push(e.to_string()),
                 }
@@ -195,9 +257,18 @@ pub async fn network(c: &Client, cmd: &NetworkCmd) -> Result<i32, Failure> {
             Ok(0)
         }
         NetworkCmd::Connect(a) | NetworkCmd::Disconnect(a) => {
-            let verb = if matches!(cmd, NetworkCmd::Connect(_)) { "connect" } else { "disconnect" };
+            let verb = if matches!(cmd, NetworkCmd::Connect(_)) {
+                "connect"
+            } else {
+                "disconnect"
+            };
             let body = serde_json::json!({"Container": a.container, "EndpointConfig": {"Aliases": a.alias}, "Force": a.force});
-            c.call(Method::POST, &format!("/networks/{}/{verb}", seg(&a.network)), Some(&body)).await?;
+            c.call(
+                Method::POST,
+                &format!("/networks/{}/{verb}", seg(&a.network)),
+                Some(&body),
+            )
+            .await?;
             Ok(0)
         }
     }

@@ -13,7 +13,9 @@ use crate::units::ram_in_bytes;
 pub struct FlagError(pub String);
 
 fn flag_err(value: &str, flag: &str, why: impl std::fmt::Display) -> FlagError {
-    FlagError(format!("invalid argument \"{value}\" for \"{flag}\" flag: {why}"))
+    FlagError(format!(
+        "invalid argument \"{value}\" for \"{flag}\" flag: {why}"
+    ))
 }
 
 /// `-e KEY=VAL` or bare `-e KEY` (taken from the environment when set).
@@ -23,20 +25,31 @@ pub fn env_value(v: &str, lookup: &dyn Fn(&str) -> Option<String>) -> Result<Str
         None => (v, false),
     };
     if k.is_empty() {
-        return Err(FlagError(format!("invalid argument \"{v}\" for \"-e, --env\" flag: invalid environment variable: {v}")));
+        return Err(FlagError(format!(
+            "invalid argument \"{v}\" for \"-e, --env\" flag: invalid environment variable: {v}"
+        )));
     }
     if has_value {
         return Ok(v.to_string());
     }
-    Ok(lookup(k).map(|val| format!("{k}={val}")).unwrap_or_else(|| v.to_string()))
+    Ok(lookup(k)
+        .map(|val| format!("{k}={val}"))
+        .unwrap_or_else(|| v.to_string()))
 }
 
 /// Docker's env-file format: `#` comments and blank lines skipped, `KEY=VAL` kept as is,
 /// bare `KEY` taken from the environment (dropped when unset).
-pub fn parse_env_file(text: &str, lookup: &dyn Fn(&str) -> Option<String>) -> Result<Vec<String>, FlagError> {
+pub fn parse_env_file(
+    text: &str,
+    lookup: &dyn Fn(&str) -> Option<String>,
+) -> Result<Vec<String>, FlagError> {
     let mut out = Vec::new();
     for (n, line) in text.lines().enumerate() {
-        let line = if n == 0 { line.trim_start_matches('\u{feff}') } else { line };
+        let line = if n == 0 {
+            line.trim_start_matches('\u{feff}')
+        } else {
+            line
+        };
         let line = line.trim_start();
         if line.is_empty() || line.starts_with('#') {
             continue;
@@ -73,7 +86,9 @@ pub fn filters_json(filters: &[String]) -> Result<Option<String>, FlagError> {
         let Some((k, v)) = f.split_once('=') else {
             return Err(FlagError(format!("invalid argument \"{f}\" for \"-f, --filter\" flag: bad format of filter (expected name=value)")));
         };
-        map.entry(k.trim().to_lowercase()).or_default().insert(v.trim().to_string(), true);
+        map.entry(k.trim().to_lowercase())
+            .or_default()
+            .insert(v.trim().to_string(), true);
     }
     Ok(Some(serde_json::to_string(&map).unwrap_or_default()))
 }
@@ -89,7 +104,11 @@ pub fn labels(list: &[String]) -> Map<String, Json> {
 }
 
 fn port_key(spec: &str) -> String {
-    if spec.contains('/') { spec.to_string() } else { format!("{spec}/tcp") }
+    if spec.contains('/') {
+        spec.to_string()
+    } else {
+        format!("{spec}/tcp")
+    }
 }
 
 /// `-p [ip:][hostPort:]containerPort[/proto]` → (exposed port key, binding).
@@ -102,7 +121,10 @@ pub fn parse_publish(spec: &str) -> Result<(String, Json), FlagError> {
         // [::1]:8080:80
         let close = addr.find(']').unwrap_or(0);
         let ip = &addr[1..close];
-        let rest: Vec<&str> = addr[close + 1..].trim_start_matches(':').split(':').collect();
+        let rest: Vec<&str> = addr[close + 1..]
+            .trim_start_matches(':')
+            .split(':')
+            .collect();
         std::iter::once(ip).chain(rest).collect()
     } else {
         addr.split(':').collect()
@@ -111,12 +133,21 @@ pub fn parse_publish(spec: &str) -> Result<(String, Json), FlagError> {
         [c] => ("", "", *c),
         [h, c] => ("", *h, *c),
         [ip, h, c] => (*ip, *h, *c),
-        _ => return Err(flag_err(spec, "-p, --publish", format!("invalid proxy address: {spec}"))),
+        _ => {
+            return Err(flag_err(
+                spec,
+                "-p, --publish",
+                format!("invalid proxy address: {spec}"),
+            ))
+        }
     };
     if container.is_empty() || !container.chars().all(|c| c.is_ascii_digit() || c == '-') {
         return Err(FlagError(format!("invalid containerPort: {container}")));
     }
-    Ok((format!("{container}/{proto}"), json!({"HostIp": ip, "HostPort": host})))
+    Ok((
+        format!("{container}/{proto}"),
+        json!({"HostIp": ip, "HostPort": host}),
+    ))
 }
 
 /// `--mount type=bind,source=/a,target=/b,readonly` → a `Mounts` entry.
@@ -196,7 +227,13 @@ pub fn parse_mount(spec: &str) -> Result<Json, FlagError> {
 
 /// `--cpus 1.5` → NanoCPUs.
 pub fn parse_cpus(v: &str) -> Result<i64, FlagError> {
-    let f: f64 = v.parse().map_err(|_| flag_err(v, "--cpus", format!("failed to parse {v} as a rational number")))?;
+    let f: f64 = v.parse().map_err(|_| {
+        flag_err(
+            v,
+            "--cpus",
+            format!("failed to parse {v} as a rational number"),
+        )
+    })?;
     let nano = f * 1e9;
     if nano.fract() != 0.0 && (nano - nano.round()).abs() > 1e-6 {
         return Err(flag_err(v, "--cpus", "value is too precise"));
@@ -222,7 +259,9 @@ pub fn parse_memory_swap(v: &str) -> Result<i64, FlagError> {
 pub fn normalize_repo(repo: &str) -> String {
     match repo.split_once('/') {
         None => format!("docker.io/library/{repo}"),
-        Some((first, _)) if first.contains('.') || first.contains(':') || first == "localhost" => repo.to_string(),
+        Some((first, _)) if first.contains('.') || first.contains(':') || first == "localhost" => {
+            repo.to_string()
+        }
         Some(_) => format!("docker.io/{repo}"),
     }
 }
@@ -232,7 +271,10 @@ pub fn split_ref(r: &str) -> (String, Option<String>) {
     let r = r.split('@').next().unwrap_or(r);
     let slash = r.rfind('/').map(|i| i + 1).unwrap_or(0);
     match r[slash..].rfind(':') {
-        Some(i) => (r[..slash + i].to_string(), Some(r[slash + i + 1..].to_string())),
+        Some(i) => (
+            r[..slash + i].to_string(),
+            Some(r[slash + i + 1..].to_string()),
+        ),
         None => (r.to_string(), None),
     }
 }
@@ -243,7 +285,11 @@ pub fn familiar_tagged(image: &str) -> String {
         return crate::formatters::familiar_image(image);
     }
     let (name, tag) = split_ref(image);
-    format!("{}:{}", crate::formatters::familiar_image(&name), tag.unwrap_or_else(|| "latest".into()))
+    format!(
+        "{}:{}",
+        crate::formatters::familiar_image(&name),
+        tag.unwrap_or_else(|| "latest".into())
+    )
 }
 
 /// `ExposedPorts` and `PortBindings` of a create body.
@@ -280,8 +326,14 @@ mod tests {
     #[test]
     fn env_file_format() {
         let text = "\u{feff}# comment\n\nA=1\n  B=two words \nHOME_X\nUNSET_Y\nC=\n";
-        assert_eq!(parse_env_file(text, &env).unwrap(), vec!["A=1", "B=two words ", "HOME_X=/root", "C="]);
-        assert!(parse_env_file("BAD KEY=1\n", &env).unwrap_err().0.contains("contains whitespaces"));
+        assert_eq!(
+            parse_env_file(text, &env).unwrap(),
+            vec!["A=1", "B=two words ", "HOME_X=/root", "C="]
+        );
+        assert!(parse_env_file("BAD KEY=1\n", &env)
+            .unwrap_err()
+            .0
+            .contains("contains whitespaces"));
         assert!(parse_env_file("=1\n", &env).is_err());
     }
 
@@ -295,17 +347,39 @@ mod tests {
 
     #[test]
     fn filters_to_query_json() {
-        let f = vec!["status=running".to_string(), "label=a=b".into(), "status=exited".into()];
-        assert_eq!(filters_json(&f).unwrap().unwrap(), r#"{"label":{"a=b":true},"status":{"exited":true,"running":true}}"#);
+        let f = vec![
+            "status=running".to_string(),
+            "label=a=b".into(),
+            "status=exited".into(),
+        ];
+        assert_eq!(
+            filters_json(&f).unwrap().unwrap(),
+            r#"{"label":{"a=b":true},"status":{"exited":true,"running":true}}"#
+        );
         assert_eq!(filters_json(&[]).unwrap(), None);
         assert!(filters_json(&["nope".into()]).is_err());
     }
 
     #[test]
     fn publish_specs() {
-        assert_eq!(parse_publish("8080:80").unwrap(), ("80/tcp".to_string(), json!({"HostIp": "", "HostPort": "8080"})));
-        assert_eq!(parse_publish("127.0.0.1:53:53/udp").unwrap(), ("53/udp".to_string(), json!({"HostIp": "127.0.0.1", "HostPort": "53"})));
-        assert_eq!(parse_publish("80").unwrap().1, json!({"HostIp": "", "HostPort": ""}));
+        assert_eq!(
+            parse_publish("8080:80").unwrap(),
+            (
+                "80/tcp".to_string(),
+                json!({"HostIp": "", "HostPort": "8080"})
+            )
+        );
+        assert_eq!(
+            parse_publish("127.0.0.1:53:53/udp").unwrap(),
+            (
+                "53/udp".to_string(),
+                json!({"HostIp": "127.0.0.1", "HostPort": "53"})
+            )
+        );
+        assert_eq!(
+            parse_publish("80").unwrap().1,
+            json!({"HostIp": "", "HostPort": ""})
+        );
         assert!(parse_publish("a:b").is_err());
     }
 
@@ -326,16 +400,25 @@ mod tests {
         assert_eq!(normalize_repo("mytag"), "docker.io/library/mytag");
         assert_eq!(normalize_repo("me/app"), "docker.io/me/app");
         assert_eq!(normalize_repo("localhost:5000/app"), "localhost:5000/app");
-        assert_eq!(split_ref("localhost:5000/app:v1"), ("localhost:5000/app".into(), Some("v1".into())));
+        assert_eq!(
+            split_ref("localhost:5000/app:v1"),
+            ("localhost:5000/app".into(), Some("v1".into()))
+        );
         assert_eq!(split_ref("busybox"), ("busybox".into(), None));
         assert_eq!(familiar_tagged("busybox"), "busybox:latest");
-        assert_eq!(familiar_tagged("docker.io/library/busybox:1.36"), "busybox:1.36");
+        assert_eq!(
+            familiar_tagged("docker.io/library/busybox:1.36"),
+            "busybox:1.36"
+        );
     }
 
     #[test]
     fn mounts() {
         let m = parse_mount("type=bind,source=/a,target=/b,readonly").unwrap();
-        assert_eq!(m, json!({"Type": "bind", "Source": "/a", "Target": "/b", "ReadOnly": true}));
+        assert_eq!(
+            m,
+            json!({"Type": "bind", "Source": "/a", "Target": "/b", "ReadOnly": true})
+        );
         assert!(parse_mount("type=tmpfs,bogus=1").is_err());
         let m = parse_mount("type=volume,src=v,dst=/d,volume-opt=type=tmpfs,volume-opt=o=size=1m,volume-label=a=b,volume-nocopy").unwrap();
         assert_eq!(
@@ -344,7 +427,10 @@ mod tests {
                 "DriverConfig": {"Options": {"type": "tmpfs", "o": "size=1m"}}, "Labels": {"a": "b"}, "NoCopy": true}})
         );
         let m = parse_mount("type=tmpfs,target=/t,tmpfs-size=1m,tmpfs-mode=700").unwrap();
-        assert_eq!(m, json!({"Type": "tmpfs", "Target": "/t", "TmpfsOptions": {"SizeBytes": 1048576, "Mode": 448}}));
+        assert_eq!(
+            m,
+            json!({"Type": "tmpfs", "Target": "/t", "TmpfsOptions": {"SizeBytes": 1048576, "Mode": 448}})
+        );
         assert!(parse_mount("type=volume,target=/d,volume-opt=x").is_err());
     }
 }

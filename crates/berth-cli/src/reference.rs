@@ -32,13 +32,20 @@ fn err(s: impl Into<String>) -> ReferenceError {
 impl Reference {
     /// `ParseNormalizedNamed`: `busybox` → `docker.io/library/busybox`.
     pub fn parse_normalized(s: &str) -> Result<Reference, ReferenceError> {
-        if s.len() == 64 && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
-            return Err(err(format!("invalid repository name ({s}), cannot specify 64-byte hexadecimal strings")));
+        if s.len() == 64
+            && s.bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        {
+            return Err(err(format!(
+                "invalid repository name ({s}), cannot specify 64-byte hexadecimal strings"
+            )));
         }
         let (domain, remainder) = split_docker_domain(s);
         let remote = remainder.split(':').next().unwrap_or(&remainder);
         if remote.to_lowercase() != remote {
-            return Err(err(format!("invalid reference format: repository name ({remote}) must be lowercase")));
+            return Err(err(format!(
+                "invalid reference format: repository name ({remote}) must be lowercase"
+            )));
         }
         parse_full(&format!("{domain}/{remainder}"))
     }
@@ -64,7 +71,11 @@ impl Reference {
     /// The name as users type it: `busybox`, `user/app`, `127.0.0.1:5000/x`.
     pub fn familiar_name(&self) -> String {
         if self.domain == DEFAULT_DOMAIN {
-            self.path.strip_prefix(OFFICIAL_REPO_PREFIX).filter(|p| !p.contains('/')).unwrap_or(&self.path).to_string()
+            self.path
+                .strip_prefix(OFFICIAL_REPO_PREFIX)
+                .filter(|p| !p.contains('/'))
+                .unwrap_or(&self.path)
+                .to_string()
         } else {
             self.name()
         }
@@ -78,7 +89,10 @@ impl Reference {
     /// The `tag` query value of `POST /images/create` (`getAPITagFromNamedRef`): the
     /// digest, else the tag, else `latest`.
     pub fn api_tag(&self) -> String {
-        self.digest.clone().or_else(|| self.tag.clone()).unwrap_or_else(|| "latest".to_string())
+        self.digest
+            .clone()
+            .or_else(|| self.tag.clone())
+            .unwrap_or_else(|| "latest".to_string())
     }
 
     fn with_suffix(&self, mut s: String) -> String {
@@ -105,7 +119,9 @@ impl fmt::Display for Reference {
 fn split_docker_domain(name: &str) -> (String, String) {
     let (mut domain, mut remainder) = match name.split_once('/') {
         Some((first, rest))
-            if first.contains(['.', ':']) || first == "localhost" || first.to_lowercase() != first =>
+            if first.contains(['.', ':'])
+                || first == "localhost"
+                || first.to_lowercase() != first =>
         {
             (first.to_string(), rest.to_string())
         }
@@ -125,7 +141,9 @@ fn parse_full(s: &str) -> Result<Reference, ReferenceError> {
     match parse_grammar(s) {
         Some(r) => {
             if r.path.len() > NAME_TOTAL_LENGTH_MAX {
-                return Err(err(format!("repository name must not be more than {NAME_TOTAL_LENGTH_MAX} characters")));
+                return Err(err(format!(
+                    "repository name must not be more than {NAME_TOTAL_LENGTH_MAX} characters"
+                )));
             }
             if let Some(d) = &r.digest {
                 check_digest(d)?;
@@ -133,7 +151,9 @@ fn parse_full(s: &str) -> Result<Reference, ReferenceError> {
             Ok(r)
         }
         None if s.is_empty() => Err(err("repository name must have at least one component")),
-        None if parse_grammar(&s.to_lowercase()).is_some() => Err(err("repository name must be lowercase")),
+        None if parse_grammar(&s.to_lowercase()).is_some() => {
+            Err(err("repository name must be lowercase"))
+        }
         None => Err(err("invalid reference format")),
     }
 }
@@ -200,8 +220,11 @@ fn is_path_component(c: &str) -> bool {
 fn is_domain_and_port(d: &str) -> bool {
     let port_ok = |p: &str| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit());
     if let Some(rest) = d.strip_prefix('[') {
-        let Some((inner, after)) = rest.split_once(']') else { return false };
-        let inner_ok = !inner.is_empty() && inner.bytes().all(|b| b.is_ascii_hexdigit() || b == b':');
+        let Some((inner, after)) = rest.split_once(']') else {
+            return false;
+        };
+        let inner_ok =
+            !inner.is_empty() && inner.bytes().all(|b| b.is_ascii_hexdigit() || b == b':');
         return inner_ok && (after.is_empty() || after.strip_prefix(':').is_some_and(port_ok));
     }
     let (host, port) = match d.split_once(':') {
@@ -225,12 +248,17 @@ fn is_domain_and_port(d: &str) -> bool {
 fn is_tag(t: &str) -> bool {
     let b = t.as_bytes();
     let word = |x: u8| x.is_ascii_alphanumeric() || x == b'_';
-    !b.is_empty() && b.len() <= 128 && word(b[0]) && b.iter().all(|x| word(*x) || *x == b'.' || *x == b'-')
+    !b.is_empty()
+        && b.len() <= 128
+        && word(b[0])
+        && b.iter().all(|x| word(*x) || *x == b'.' || *x == b'-')
 }
 
 /// `[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,}`
 fn is_digest(d: &str) -> bool {
-    let Some((alg, hex)) = d.split_once(':') else { return false };
+    let Some((alg, hex)) = d.split_once(':') else {
+        return false;
+    };
     let alg_ok = alg.split(['-', '_', '+', '.']).all(|c| {
         let b = c.as_bytes();
         !b.is_empty() && b[0].is_ascii_alphabetic() && b.iter().all(u8::is_ascii_alphanumeric)
@@ -281,7 +309,10 @@ mod tests {
         assert_eq!(norm("localhost:5000/x"), "localhost:5000/x");
         assert_eq!(norm("127.0.0.1:5911/multi:v1"), "127.0.0.1:5911/multi:v1");
         assert_eq!(norm("[::1]:5000/a/b:t"), "[::1]:5000/a/b:t");
-        assert_eq!(norm(&format!("busybox@{D}")), format!("docker.io/library/busybox@{D}"));
+        assert_eq!(
+            norm(&format!("busybox@{D}")),
+            format!("docker.io/library/busybox@{D}")
+        );
         assert_eq!(norm(&format!("h.io/a/b:t@{D}")), format!("h.io/a/b:t@{D}"));
         assert_eq!(norm("a__b/c-d--e/f.g_h"), "docker.io/a__b/c-d--e/f.g_h");
         assert_eq!(norm("Host.IO/x"), "Host.IO/x");
@@ -306,9 +337,21 @@ mod tests {
 
     #[test]
     fn refuses_bad_names_with_docker_messages() {
-        assert_eq!(fails("Busybox"), "invalid reference format: repository name (library/Busybox) must be lowercase");
-        assert_eq!(fails("user/App:v1"), "invalid reference format: repository name (user/App) must be lowercase");
-        assert_eq!(fails(&"a".repeat(64).replace('a', "f")), format!("invalid repository name ({}), cannot specify 64-byte hexadecimal strings", "f".repeat(64)));
+        assert_eq!(
+            fails("Busybox"),
+            "invalid reference format: repository name (library/Busybox) must be lowercase"
+        );
+        assert_eq!(
+            fails("user/App:v1"),
+            "invalid reference format: repository name (user/App) must be lowercase"
+        );
+        assert_eq!(
+            fails(&"a".repeat(64).replace('a', "f")),
+            format!(
+                "invalid repository name ({}), cannot specify 64-byte hexadecimal strings",
+                "f".repeat(64)
+            )
+        );
         assert_eq!(fails("busybox:"), "invalid reference format");
         assert_eq!(fails("busybox:-x"), "invalid reference format");
         assert_eq!(fails("-busybox"), "invalid reference format");
@@ -316,10 +359,22 @@ mod tests {
         assert_eq!(fails("a/b//c"), "invalid reference format");
         assert_eq!(fails(""), "invalid reference format");
         assert_eq!(fails("x@sha256:abc"), "invalid reference format");
-        assert_eq!(fails(&format!("x:{}", "t".repeat(129))), "invalid reference format");
+        assert_eq!(
+            fails(&format!("x:{}", "t".repeat(129))),
+            "invalid reference format"
+        );
         assert_eq!(fails("h.io:port/x"), "invalid reference format");
-        assert_eq!(fails(&format!("x@sha256:{}", "a".repeat(32))), "invalid checksum digest length");
-        assert_eq!(fails(&format!("x@md5:{}", "a".repeat(32))), "unsupported digest algorithm");
-        assert_eq!(fails(&format!("h.io/{}", "a".repeat(256))), "repository name must not be more than 255 characters");
+        assert_eq!(
+            fails(&format!("x@sha256:{}", "a".repeat(32))),
+            "invalid checksum digest length"
+        );
+        assert_eq!(
+            fails(&format!("x@md5:{}", "a".repeat(32))),
+            "unsupported digest algorithm"
+        );
+        assert_eq!(
+            fails(&format!("h.io/{}", "a".repeat(256))),
+            "repository name must not be more than 255 characters"
+        );
     }
 }

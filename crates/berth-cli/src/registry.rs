@@ -77,15 +77,24 @@ fn mode_for(target: Target) -> Mode {
     let (tty, width) = match target {
         Target::Stdout => {
             let o = std::io::stdout();
-            (crate::terminal::is_tty(o.as_fd()), crate::terminal::columns(o.as_fd()))
+            (
+                crate::terminal::is_tty(o.as_fd()),
+                crate::terminal::columns(o.as_fd()),
+            )
         }
         Target::Stderr => {
             let e = std::io::stderr();
-            (crate::terminal::is_tty(e.as_fd()), crate::terminal::columns(e.as_fd()))
+            (
+                crate::terminal::is_tty(e.as_fd()),
+                crate::terminal::columns(e.as_fd()),
+            )
         }
         Target::Discard => (false, None),
     };
-    Mode { terminal: tty, width: width.map(usize::from).unwrap_or(200) }
+    Mode {
+        terminal: tty,
+        width: width.map(usize::from).unwrap_or(200),
+    }
 }
 
 /// Why a streamed operation failed.
@@ -119,11 +128,27 @@ impl From<StreamFailure> for ApiError {
 /// as it arrives. With `privilege` (pull and push), a 401 from the daemon asks for
 /// credentials on the terminal and tries once more, as docker/cli's
 /// `RegistryAuthenticationPrivilegedFunc` does; without a terminal the error stands.
-pub async fn post_and_render(c: &Client, path: &str, auth_header: &str, target: Target, privilege: Option<(&ConfigFile, &Reference, &str)>) -> Result<(), StreamFailure> {
-    let send = |h: String| async move { c.send_with_headers(Method::POST, path, empty(), None, &[("X-Registry-Auth", &h)]).await };
+pub async fn post_and_render(
+    c: &Client,
+    path: &str,
+    auth_header: &str,
+    target: Target,
+    privilege: Option<(&ConfigFile, &Reference, &str)>,
+) -> Result<(), StreamFailure> {
+    let send = |h: String| async move {
+        c.send_with_headers(
+            Method::POST,
+            path,
+            empty(),
+            None,
+            &[("X-Registry-Auth", &h)],
+        )
+        .await
+    };
     let res = match (send(auth_header.to_string()).await, privilege) {
         (Err(e), Some((cfg, r, cmd))) if e.status() == 401 && crate::terminal::stdin_is_tty() => {
-            let header = request_privilege(cfg, r, cmd).map_err(|f| StreamFailure::Api(ApiError::Transport(f.to_string())))?;
+            let header = request_privilege(cfg, r, cmd)
+                .map_err(|f| StreamFailure::Api(ApiError::Transport(f.to_string())))?;
             send(header).await
         }
         (res, _) => res,
@@ -169,8 +194,19 @@ pub async fn pull(c: &Client, a: &PullArgs) -> Result<i32, Failure> {
     }
     // Go's url.Values encodes keys in sorted order.
     q.sort_by_key(|(k, _)| *k);
-    let target = if a.quiet { Target::Discard } else { Target::Stdout };
-    post_and_render(c, &format!("/images/create{}", query(&q)), &header, target, Some((&cfg, &r, "pull"))).await?;
+    let target = if a.quiet {
+        Target::Discard
+    } else {
+        Target::Stdout
+    };
+    post_and_render(
+        c,
+        &format!("/images/create{}", query(&q)),
+        &header,
+        target,
+        Some((&cfg, &r, "pull")),
+    )
+    .await?;
     outln!("{r}");
     Ok(0)
 }
@@ -179,7 +215,9 @@ pub async fn pull(c: &Client, a: &PullArgs) -> Result<i32, Failure> {
 fn platform_json(p: &str) -> Result<String, Failure> {
     let parts: Vec<&str> = p.split('/').collect();
     if parts.is_empty() || parts.len() > 3 || parts.iter().any(|s| s.is_empty()) {
-        return Err(Failure::Msg(format!("\"{p}\": unknown operating system or architecture: invalid argument")));
+        return Err(Failure::Msg(format!(
+            "\"{p}\": unknown operating system or architecture: invalid argument"
+        )));
     }
     let mut m = serde_json::Map::new();
     if let Some(arch) = parts.get(1) {
@@ -229,8 +267,19 @@ pub async fn push(c: &Client, a: &PushArgs) -> Result<i32, Failure> {
     if let Some(p) = platform {
         q.push(("platform", p));
     }
-    let target = if a.quiet { Target::Discard } else { Target::Stdout };
-    post_and_render(c, &format!("/images/{}/push{}", seg(&r.name()), query(&q)), &header, target, Some((&cfg, &r, "push"))).await?;
+    let target = if a.quiet {
+        Target::Discard
+    } else {
+        Target::Stdout
+    };
+    post_and_render(
+        c,
+        &format!("/images/{}/push{}", seg(&r.name()), query(&q)),
+        &header,
+        target,
+        Some((&cfg, &r, "push")),
+    )
+    .await?;
     if a.quiet {
         outln!("{r}");
     }
@@ -239,7 +288,12 @@ pub async fn push(c: &Client, a: &PushArgs) -> Result<i32, Failure> {
 
 /// The pull `create`/`run` do: progress on stderr (none with `-q`), the image's own
 /// registry credentials, `--platform` passed on.
-pub async fn pull_for_create(c: &Client, image: &str, platform: Option<&str>, quiet: bool) -> Result<(), ApiError> {
+pub async fn pull_for_create(
+    c: &Client,
+    image: &str,
+    platform: Option<&str>,
+    quiet: bool,
+) -> Result<(), ApiError> {
     let r = Reference::parse_normalized(image).map_err(|e| ApiError::Transport(e.0))?;
     let cfg = load_config();
     let header = auth_header_for(&cfg, &r).map_err(|e| ApiError::Transport(e.to_string()))?;
@@ -248,8 +302,20 @@ pub async fn pull_for_create(c: &Client, image: &str, platform: Option<&str>, qu
         q.push(("platform", p.to_lowercase()));
     }
     q.sort_by_key(|(k, _)| *k);
-    let target = if quiet { Target::Discard } else { Target::Stderr };
-    post_and_render(c, &format!("/images/create{}", query(&q)), &header, target, None).await.map_err(ApiError::from)
+    let target = if quiet {
+        Target::Discard
+    } else {
+        Target::Stderr
+    };
+    post_and_render(
+        c,
+        &format!("/images/create{}", query(&q)),
+        &header,
+        target,
+        None,
+    )
+    .await
+    .map_err(ApiError::from)
 }
 
 /// `RegistryAuthenticationPrivilegedFunc`: "Login prior to pull:", then the prompts (with
@@ -278,7 +344,11 @@ fn print_note(target: Target, text: &str) {
 
 fn note_text(text: &str, terminal: bool) -> String {
     // `tui.InfoHeader`; both forms are 9 columns wide.
-    let header = if terminal { "\x1b[1m\x1b[106m\x1b[30mi\x1b[0m\x1b[0m \x1b[96mInfo \u{2192} \x1b[0m\x1b[0m" } else { " Info -> " };
+    let header = if terminal {
+        "\x1b[1m\x1b[106m\x1b[30mi\x1b[0m\x1b[0m \x1b[96mInfo \u{2192} \x1b[0m\x1b[0m"
+    } else {
+        " Info -> "
+    };
     let mut s = format!("\n{header}");
     for (i, line) in text.split('\n').enumerate() {
         if i > 0 {
@@ -300,7 +370,10 @@ const UNENCRYPTED_WARNING: &str = "\nWARNING! Your credentials are stored unencr
 
 /// `hints.Enabled`: `DOCKER_CLI_HINTS` unless it parses as false.
 fn hints_enabled() -> bool {
-    match std::env::var("DOCKER_CLI_HINTS").ok().filter(|v| !v.is_empty()) {
+    match std::env::var("DOCKER_CLI_HINTS")
+        .ok()
+        .filter(|v| !v.is_empty())
+    {
         Some(v) => !matches!(v.as_str(), "0" | "f" | "F" | "false" | "FALSE" | "False"),
         None => true,
     }
@@ -316,7 +389,12 @@ fn read_input(prompt: &str) -> String {
 }
 
 /// `PromptUserForCredentials`.
-fn prompt_for_credentials(user: &str, password: &str, default_user: &str, server: &str) -> Result<AuthConfig, Failure> {
+fn prompt_for_credentials(
+    user: &str,
+    password: &str,
+    default_user: &str,
+    server: &str,
+) -> Result<AuthConfig, Failure> {
     let mut user = user.trim().to_string();
     if user.is_empty() {
         if server == INDEX_SERVER {
@@ -327,7 +405,11 @@ fn prompt_for_credentials(user: &str, password: &str, default_user: &str, server
             }
         }
         let default_user = default_user.trim();
-        let msg = if default_user.is_empty() { "Username: ".to_string() } else { format!("Username ({default_user}): ") };
+        let msg = if default_user.is_empty() {
+            "Username: ".to_string()
+        } else {
+            format!("Username ({default_user}): ")
+        };
         user = read_input(&msg);
         if user.is_empty() {
             user = default_user.to_string();
@@ -350,14 +432,31 @@ fn prompt_for_credentials(user: &str, password: &str, default_user: &str, server
             return Err(Failure::Msg("Error: Password Required".into()));
         }
     }
-    Ok(AuthConfig { username: user, password, server_address: server.to_string(), ..Default::default() })
+    Ok(AuthConfig {
+        username: user,
+        password,
+        server_address: server.to_string(),
+        ..Default::default()
+    })
 }
 
 /// `POST /auth`.
 async fn registry_login(c: &Client, auth: &AuthConfig) -> Result<AuthResponse, ApiError> {
     let body = serde_json::to_value(auth).map_err(|e| ApiError::Transport(e.to_string()))?;
-    let res = c.send(Method::POST, "/auth", json_body(&body), Some("application/json")).await?;
-    let bytes = res.into_body().collect().await.map_err(|e| ApiError::Transport(e.to_string()))?.to_bytes();
+    let res = c
+        .send(
+            Method::POST,
+            "/auth",
+            json_body(&body),
+            Some("application/json"),
+        )
+        .await?;
+    let bytes = res
+        .into_body()
+        .collect()
+        .await
+        .map_err(|e| ApiError::Transport(e.to_string()))?
+        .to_bytes();
     serde_json::from_slice(&bytes).map_err(|e| ApiError::Transport(e.to_string()))
 }
 
@@ -366,7 +465,10 @@ async fn registry_login(c: &Client, auth: &AuthConfig) -> Result<AuthResponse, A
 fn store_credentials(cfg: &mut ConfigFile, auth: &AuthConfig) -> Result<(), Failure> {
     match credentials::store(cfg, auth) {
         Ok(Stored::PlainPassword) => {
-            eprintln!("{}", UNENCRYPTED_WARNING.replace("{}", &cfg.path().display().to_string()));
+            eprintln!(
+                "{}",
+                UNENCRYPTED_WARNING.replace("{}", &cfg.path().display().to_string())
+            );
             Ok(())
         }
         Ok(Stored::Quiet) => Ok(()),
@@ -404,7 +506,8 @@ pub async fn login(c: &Client, a: &LoginArgs) -> Result<i32, Failure> {
     }
     if a.password_stdin {
         let mut buf = Vec::new();
-        std::io::Read::read_to_end(&mut std::io::stdin(), &mut buf).map_err(|e| Failure::Msg(crate::io_error_text(&e)))?;
+        std::io::Read::read_to_end(&mut std::io::stdin(), &mut buf)
+            .map_err(|e| Failure::Msg(crate::io_error_text(&e)))?;
         let text = String::from_utf8_lossy(&buf).into_owned();
         let text = text.strip_suffix('\n').unwrap_or(&text);
         password = text.strip_suffix('\r').unwrap_or(text).to_string();
@@ -413,11 +516,18 @@ pub async fn login(c: &Client, a: &LoginArgs) -> Result<i32, Failure> {
         Some(s) if !s.is_empty() && s != "docker.io" => s.to_string(),
         _ => INDEX_SERVER.to_string(),
     };
-    let key = if server == INDEX_SERVER { server.clone() } else { convert_to_hostname(&server) };
+    let key = if server == INDEX_SERVER {
+        server.clone()
+    } else {
+        convert_to_hostname(&server)
+    };
     let mut cfg = load_config();
 
     // Log in again with what is stored, when no user or password was given.
-    let mut stored = AuthConfig { server_address: key.clone(), ..Default::default() };
+    let mut stored = AuthConfig {
+        server_address: key.clone(),
+        ..Default::default()
+    };
     if user.is_empty() && password.is_empty() {
         if let Ok(mut a) = credentials::get(&cfg, &key) {
             a.server_address = key.clone();
@@ -433,7 +543,9 @@ pub async fn login(c: &Client, a: &LoginArgs) -> Result<i32, Failure> {
     }
 
     if (user.is_empty() || password.is_empty()) && !crate::terminal::stdin_is_tty() {
-        return Err(Failure::Msg("Error: Cannot perform an interactive login from a non TTY device".into()));
+        return Err(Failure::Msg(
+            "Error: Cannot perform an interactive login from a non TTY device".into(),
+        ));
     }
     let mut auth = prompt_for_credentials(&user, &password, &stored.username, &key)?;
     let response = registry_login(c, &auth).await?;
@@ -449,9 +561,19 @@ pub async fn login(c: &Client, a: &LoginArgs) -> Result<i32, Failure> {
 }
 
 /// `loginWithStoredCredentials`: `Some(status)` when the stored credentials still work.
-async fn login_with_stored(c: &Client, cfg: &mut ConfigFile, auth: &AuthConfig) -> Result<Option<String>, Failure> {
-    eprintln!("Authenticating with existing credentials... [Username: {}]", auth.username);
-    print_note(Target::Stderr, "To login with a different account, run 'docker logout' followed by 'docker login'");
+async fn login_with_stored(
+    c: &Client,
+    cfg: &mut ConfigFile,
+    auth: &AuthConfig,
+) -> Result<Option<String>, Failure> {
+    eprintln!(
+        "Authenticating with existing credentials... [Username: {}]",
+        auth.username
+    );
+    print_note(
+        Target::Stderr,
+        "To login with a different account, run 'docker logout' followed by 'docker login'",
+    );
     eprint!("\n\n");
     let mut auth = auth.clone();
     let result = registry_login(c, &auth).await;
@@ -486,7 +608,11 @@ pub async fn logout(a: &LogoutArgs) -> Result<i32, Failure> {
     if !is_default {
         hostname = convert_to_hostname(&server);
         // Older clients stored the registry under these forms too.
-        regs.extend([hostname.clone(), format!("http://{hostname}"), format!("https://{hostname}")]);
+        regs.extend([
+            hostname.clone(),
+            format!("http://{hostname}"),
+            format!("https://{hostname}"),
+        ]);
     }
     let mut cfg = load_config();
     outln!("Removing login credentials for {hostname}");
@@ -521,15 +647,36 @@ mod tests {
         )
         .unwrap();
         let (cfg, _) = ConfigFile::load(dir.path());
-        let decode = |h: String| AuthConfig::from_header(&h).unwrap().map(|a| serde_json::to_string(&a).unwrap());
-        let h = |name: &str| decode(auth_header_for(&cfg, &Reference::parse_normalized(name).unwrap()).unwrap());
+        let decode = |h: String| {
+            AuthConfig::from_header(&h)
+                .unwrap()
+                .map(|a| serde_json::to_string(&a).unwrap())
+        };
+        let h = |name: &str| {
+            decode(auth_header_for(&cfg, &Reference::parse_normalized(name).unwrap()).unwrap())
+        };
         // The JSON docker/cli 28 sent for the same config (captured from its requests).
-        assert_eq!(h("127.0.0.1:5911/multi:v1").unwrap(), r#"{"username":"bob","password":"pw","serveraddress":"127.0.0.1:5911"}"#);
-        assert_eq!(h("busybox").unwrap(), r#"{"username":"hub","password":"hubpw","email":"a@b","serveraddress":"https://index.docker.io/v1/"}"#);
-        assert_eq!(h("index.docker.io/user/x").unwrap(), r#"{"username":"hub","password":"hubpw","email":"a@b","serveraddress":"https://index.docker.io/v1/"}"#);
-        assert_eq!(h("tok.example/a/b").unwrap(), r#"{"username":"u","password":"p","serveraddress":"tok.example","identitytoken":"IDT"}"#);
+        assert_eq!(
+            h("127.0.0.1:5911/multi:v1").unwrap(),
+            r#"{"username":"bob","password":"pw","serveraddress":"127.0.0.1:5911"}"#
+        );
+        assert_eq!(
+            h("busybox").unwrap(),
+            r#"{"username":"hub","password":"hubpw","email":"a@b","serveraddress":"https://index.docker.io/v1/"}"#
+        );
+        assert_eq!(
+            h("index.docker.io/user/x").unwrap(),
+            r#"{"username":"hub","password":"hubpw","email":"a@b","serveraddress":"https://index.docker.io/v1/"}"#
+        );
+        assert_eq!(
+            h("tok.example/a/b").unwrap(),
+            r#"{"username":"u","password":"p","serveraddress":"tok.example","identitytoken":"IDT"}"#
+        );
         // No credentials: the header is still sent, as `{}`.
-        assert_eq!(auth_header_for(&cfg, &Reference::parse_normalized("other.io/x").unwrap()).unwrap(), "e30=");
+        assert_eq!(
+            auth_header_for(&cfg, &Reference::parse_normalized("other.io/x").unwrap()).unwrap(),
+            "e30="
+        );
     }
 
     #[test]
@@ -542,18 +689,39 @@ mod tests {
                 _ => panic!("not login"),
             }
         };
-        assert_eq!(check(&["berth", "login", "-p", "x", "--password-stdin"]), Err("conflicting options: cannot specify both --password and --password-stdin"));
-        assert_eq!(check(&["berth", "login", "--password-stdin"]), Err("the --password-stdin option requires --username to be set"));
-        assert_eq!(check(&["berth", "login", "-u", "", "-p", "x"]), Err("username is empty"));
-        assert_eq!(check(&["berth", "login", "-u", "a", "--password="]), Err("password is empty"));
-        assert_eq!(check(&["berth", "login", "-u", "a", "--password-stdin", "r.io"]), Ok(()));
+        assert_eq!(
+            check(&["berth", "login", "-p", "x", "--password-stdin"]),
+            Err("conflicting options: cannot specify both --password and --password-stdin")
+        );
+        assert_eq!(
+            check(&["berth", "login", "--password-stdin"]),
+            Err("the --password-stdin option requires --username to be set")
+        );
+        assert_eq!(
+            check(&["berth", "login", "-u", "", "-p", "x"]),
+            Err("username is empty")
+        );
+        assert_eq!(
+            check(&["berth", "login", "-u", "a", "--password="]),
+            Err("password is empty")
+        );
+        assert_eq!(
+            check(&["berth", "login", "-u", "a", "--password-stdin", "r.io"]),
+            Ok(())
+        );
         assert_eq!(check(&["berth", "login"]), Ok(()));
     }
 
     #[test]
     fn platform_json_for_push() {
-        assert_eq!(platform_json("linux/amd64").unwrap(), r#"{"architecture":"amd64","os":"linux"}"#);
-        assert_eq!(platform_json("Linux/ARM64/v8").unwrap(), r#"{"architecture":"arm64","os":"linux","variant":"v8"}"#);
+        assert_eq!(
+            platform_json("linux/amd64").unwrap(),
+            r#"{"architecture":"amd64","os":"linux"}"#
+        );
+        assert_eq!(
+            platform_json("Linux/ARM64/v8").unwrap(),
+            r#"{"architecture":"arm64","os":"linux","variant":"v8"}"#
+        );
         assert!(platform_json("linux//x").is_err());
     }
 
@@ -564,7 +732,10 @@ mod tests {
             note_text("To login with a different account, run 'docker logout' followed by 'docker login'", false),
             "\n Info -> To login with a different account, run 'docker logout' followed by 'docker login'\n"
         );
-        assert_eq!(note_text("a\nb\n", false), "\n Info -> a\n         b\n         \n");
+        assert_eq!(
+            note_text("a\nb\n", false),
+            "\n Info -> a\n         b\n         \n"
+        );
         // And on a terminal (captured from docker login -u eve in a pty):
         assert_eq!(
             note_text("A Personal Access Token (PAT) can be used instead.\nTo create a PAT, visit \x1b[4mhttps://app.docker.com/settings\x1b[0m\n\n", true),
@@ -596,7 +767,10 @@ mod tests {
                 let head = String::from_utf8_lossy(&head).into_owned();
                 let mut lines = head.lines();
                 let mut first = lines.next().unwrap_or("").split(' ');
-                let (method, path) = (first.next().unwrap_or("").to_string(), first.next().unwrap_or("").to_string());
+                let (method, path) = (
+                    first.next().unwrap_or("").to_string(),
+                    first.next().unwrap_or("").to_string(),
+                );
                 let mut auth = None;
                 let mut len = 0;
                 for l in lines {
@@ -613,7 +787,9 @@ mod tests {
                 let _ = s.read_exact(&mut body).await;
                 let (status, text) = answer(&method, &path, n);
                 n += 1;
-                log2.lock().unwrap().push((format!("{method} {path}"), auth));
+                log2.lock()
+                    .unwrap()
+                    .push((format!("{method} {path}"), auth));
                 let reply = format!("HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{text}", text.len());
                 let _ = s.write_all(reply.as_bytes()).await;
             }
@@ -623,7 +799,11 @@ mod tests {
 
     fn config_with_auth() -> tempfile::TempDir {
         let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("config.json"), r#"{"auths":{"127.0.0.1:5911":{"auth":"Ym9iOnB3"}}}"#).unwrap();
+        std::fs::write(
+            dir.path().join("config.json"),
+            r#"{"auths":{"127.0.0.1:5911":{"auth":"Ym9iOnB3"}}}"#,
+        )
+        .unwrap();
         dir
     }
 
@@ -631,7 +811,9 @@ mod tests {
     #[allow(clippy::await_holding_lock)]
     #[tokio::test]
     async fn pull_sends_the_registry_credentials_and_fails_on_stream_errors() {
-        let _g = crate::credentials::tests::ENV_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+        let _g = crate::credentials::tests::ENV_LOCK
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
         let cfg = config_with_auth();
         std::env::set_var("DOCKER_CONFIG", cfg.path());
         let dir = tempfile::tempdir().unwrap();
@@ -645,23 +827,63 @@ mod tests {
         })
         .await;
         let c = Client::new(Some(format!("unix://{}", sock.display()))).unwrap();
-        let args = |v: &[&str]| match <crate::args::Cli as clap::Parser>::try_parse_from(v).unwrap().cmd {
+        let args = |v: &[&str]| match <crate::args::Cli as clap::Parser>::try_parse_from(v)
+            .unwrap()
+            .cmd
+        {
             Some(crate::args::Cmd::Pull(a)) => a,
             _ => panic!(),
         };
-        assert_eq!(pull(&c, &args(&["berth", "pull", "-q", "127.0.0.1:5911/x:v1"])).await.unwrap(), 0);
-        let err = pull(&c, &args(&["berth", "pull", "-a", "--platform", "Linux/AMD64", "other.io/y"])).await.unwrap_err();
+        assert_eq!(
+            pull(&c, &args(&["berth", "pull", "-q", "127.0.0.1:5911/x:v1"]))
+                .await
+                .unwrap(),
+            0
+        );
+        let err = pull(
+            &c,
+            &args(&[
+                "berth",
+                "pull",
+                "-a",
+                "--platform",
+                "Linux/AMD64",
+                "other.io/y",
+            ]),
+        )
+        .await
+        .unwrap_err();
         assert_eq!(err.to_string(), "boom");
-        let err = pull(&c, &args(&["berth", "pull", "Bad"])).await.unwrap_err();
-        assert_eq!(err.to_string(), "invalid reference format: repository name (library/Bad) must be lowercase");
+        let err = pull(&c, &args(&["berth", "pull", "Bad"]))
+            .await
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "invalid reference format: repository name (library/Bad) must be lowercase"
+        );
         std::env::remove_var("DOCKER_CONFIG");
         let log = log.lock().unwrap().clone();
         let api = crate::client::api_prefix();
         assert_eq!(log.len(), 2, "{log:?}");
-        assert_eq!(log[0].0, format!("POST {api}/images/create?fromImage=127.0.0.1%3A5911%2Fx&tag=v1"));
-        let sent = AuthConfig::from_header(log[0].1.as_deref().unwrap()).unwrap().unwrap();
-        assert_eq!((sent.username.as_str(), sent.password.as_str(), sent.server_address.as_str()), ("bob", "pw", "127.0.0.1:5911"));
-        assert_eq!(log[1].0, format!("POST {api}/images/create?fromImage=other.io%2Fy&platform=linux%2Famd64"));
+        assert_eq!(
+            log[0].0,
+            format!("POST {api}/images/create?fromImage=127.0.0.1%3A5911%2Fx&tag=v1")
+        );
+        let sent = AuthConfig::from_header(log[0].1.as_deref().unwrap())
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (
+                sent.username.as_str(),
+                sent.password.as_str(),
+                sent.server_address.as_str()
+            ),
+            ("bob", "pw", "127.0.0.1:5911")
+        );
+        assert_eq!(
+            log[1].0,
+            format!("POST {api}/images/create?fromImage=other.io%2Fy&platform=linux%2Famd64")
+        );
         assert_eq!(log[1].1.as_deref(), Some("e30="));
     }
 
@@ -669,33 +891,61 @@ mod tests {
     #[allow(clippy::await_holding_lock)]
     #[tokio::test]
     async fn create_pulls_a_missing_image_once_and_retries() {
-        let _g = crate::credentials::tests::ENV_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+        let _g = crate::credentials::tests::ENV_LOCK
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
         let cfg = config_with_auth();
         std::env::set_var("DOCKER_CONFIG", cfg.path());
         let dir = tempfile::tempdir().unwrap();
         let sock = dir.path().join("d.sock");
         let log = fake_daemon(sock.clone(), |_, path, n| {
             if path.contains("/containers/create") && n != 2 {
-                (404, r#"{"message":"No such image: 127.0.0.1:5911/x:latest"}"#.into())
+                (
+                    404,
+                    r#"{"message":"No such image: 127.0.0.1:5911/x:latest"}"#.into(),
+                )
             } else if path.contains("/containers/create") {
                 (201, r#"{"Id":"abc","Warnings":[]}"#.into())
             } else {
-                (200, "{\"status\":\"Status: Downloaded newer image\"}\n".into())
+                (
+                    200,
+                    "{\"status\":\"Status: Downloaded newer image\"}\n".into(),
+                )
             }
         })
         .await;
         let c = Client::new(Some(format!("unix://{}", sock.display()))).unwrap();
-        let create = |v: &[&str]| match <crate::args::Cli as clap::Parser>::try_parse_from(v).unwrap().cmd {
+        let create = |v: &[&str]| match <crate::args::Cli as clap::Parser>::try_parse_from(v)
+            .unwrap()
+            .cmd
+        {
             Some(crate::args::Cmd::Create(a)) => a,
             _ => panic!(),
         };
-        assert_eq!(crate::container::create(&c, &create(&["berth", "create", "-q", "127.0.0.1:5911/x"])).await.unwrap(), 0);
+        assert_eq!(
+            crate::container::create(&c, &create(&["berth", "create", "-q", "127.0.0.1:5911/x"]))
+                .await
+                .unwrap(),
+            0
+        );
         // --pull never: the daemon's 404 stands; no pull.
-        let never = crate::container::create(&c, &create(&["berth", "create", "--pull", "never", "127.0.0.1:5911/x"])).await.unwrap_err();
-        assert_eq!(never.to_string(), "Error response from daemon: No such image: 127.0.0.1:5911/x:latest");
+        let never = crate::container::create(
+            &c,
+            &create(&["berth", "create", "--pull", "never", "127.0.0.1:5911/x"]),
+        )
+        .await
+        .unwrap_err();
+        assert_eq!(
+            never.to_string(),
+            "Error response from daemon: No such image: 127.0.0.1:5911/x:latest"
+        );
         // An image ID is never pulled.
         let id = "sha256:0000000000000000000000000000000000000000000000000000000000000000";
-        assert!(crate::container::create(&c, &create(&["berth", "create", id])).await.is_err());
+        assert!(
+            crate::container::create(&c, &create(&["berth", "create", id]))
+                .await
+                .is_err()
+        );
         std::env::remove_var("DOCKER_CONFIG");
         let log = log.lock().unwrap().clone();
         let api = crate::client::api_prefix();
@@ -710,6 +960,9 @@ mod tests {
                 format!("POST {api}/containers/create"),
             ]
         );
-        assert!(log[1].1.as_deref().is_some_and(|h| h != "e30="), "the pull carries the stored credentials");
+        assert!(
+            log[1].1.as_deref().is_some_and(|h| h != "e30="),
+            "the pull carries the stored credentials"
+        );
     }
 }

@@ -29,7 +29,8 @@ impl Demuxer {
             if self.buf.len() < 8 {
                 break;
             }
-            let len = u32::from_be_bytes([self.buf[4], self.buf[5], self.buf[6], self.buf[7]]) as usize;
+            let len =
+                u32::from_be_bytes([self.buf[4], self.buf[5], self.buf[6], self.buf[7]]) as usize;
             if self.buf.len() < 8 + len {
                 break;
             }
@@ -76,7 +77,10 @@ pub fn emit(chunk: Chunk) -> Option<String> {
 
 /// Copies output from `reader` to the terminal until the server closes it: raw when the
 /// container has a TTY, demultiplexed otherwise. Returns an in-band error, if one came.
-pub async fn copy_output<R: AsyncRead + Unpin>(mut reader: R, tty: bool) -> std::io::Result<Option<String>> {
+pub async fn copy_output<R: AsyncRead + Unpin>(
+    mut reader: R,
+    tty: bool,
+) -> std::io::Result<Option<String>> {
     let mut demux = Demuxer::default();
     let mut buf = vec![0u8; 32 * 1024];
     let mut error = None;
@@ -119,9 +123,17 @@ pub async fn copy_stdin<W: AsyncWrite + Unpin>(mut writer: W) {
 }
 
 /// Runs a hijacked session: output to the terminal, and stdin to the server when asked.
-pub async fn session<S: AsyncRead + AsyncWrite + Send + 'static>(io: S, tty: bool, stdin: bool) -> std::io::Result<Option<String>> {
+pub async fn session<S: AsyncRead + AsyncWrite + Send + 'static>(
+    io: S,
+    tty: bool,
+    stdin: bool,
+) -> std::io::Result<Option<String>> {
     let (reader, writer) = tokio::io::split(io);
-    let input = if stdin { Some(tokio::spawn(copy_stdin(writer))) } else { None };
+    let input = if stdin {
+        Some(tokio::spawn(copy_stdin(writer)))
+    } else {
+        None
+    };
     let out = copy_output(reader, tty).await;
     if let Some(h) = input {
         h.abort();

@@ -28,7 +28,9 @@ fn client_version_block(host: &str) -> String {
 
 /// Docker's `reformatDate`: an RFC 3339 build time printed as Go's `time.ANSIC`.
 fn ansic_date(t: &str) -> String {
-    chrono::DateTime::parse_from_rfc3339(t).map(|d| d.format("%a %b %e %H:%M:%S %Y").to_string()).unwrap_or_else(|_| t.to_string())
+    chrono::DateTime::parse_from_rfc3339(t)
+        .map(|d| d.format("%a %b %e %H:%M:%S %Y").to_string())
+        .unwrap_or_else(|_| t.to_string())
 }
 
 fn go_arch() -> &'static str {
@@ -64,7 +66,11 @@ pub async fn version(c: &Client, host: &str, format: Option<&str>) -> Result<i32
             v
         });
         let data = serde_json::json!({"Client": client, "Server": server_data});
-        outln!("{}", tmpl.execute(&data).map_err(|e| Failure::Msg(e.to_string()))?);
+        outln!(
+            "{}",
+            tmpl.execute(&data)
+                .map_err(|e| Failure::Msg(e.to_string()))?
+        );
         return server.map(|_| 0).map_err(Failure::from);
     }
     let mut text = client_version_block(host);
@@ -72,24 +78,60 @@ pub async fn version(c: &Client, host: &str, format: Option<&str>) -> Result<i32
     let code = match &server {
         Ok(v) => {
             let platform = s(v, "/Platform/Name");
-            text.push_str(&format!("\nServer:{}\n", if platform.is_empty() { String::new() } else { format!(" {platform}") }));
-            let components = v.get("Components").and_then(Json::as_array).cloned().unwrap_or_default();
+            text.push_str(&format!(
+                "\nServer:{}\n",
+                if platform.is_empty() {
+                    String::new()
+                } else {
+                    format!(" {platform}")
+                }
+            ));
+            let components = v
+                .get("Components")
+                .and_then(Json::as_array)
+                .cloned()
+                .unwrap_or_default();
             for comp in &components {
                 let name = s(comp, "/Name");
                 text.push_str(&format!(" {name}:\n"));
                 if name == "Engine" {
                     text.push_str(&format!("  Version:\t{}\n", s(comp, "/Version")));
-                    text.push_str(&format!("  API version:\t{} (minimum version {})\n", s(comp, "/Details/ApiVersion"), s(comp, "/Details/MinAPIVersion")));
-                    text.push_str(&format!("  Go version:\t{}\n", s(comp, "/Details/GoVersion")));
-                    text.push_str(&format!("  Git commit:\t{}\n", s(comp, "/Details/GitCommit")));
-                    text.push_str(&format!("  Built:\t{}\n", ansic_date(&s(comp, "/Details/BuildTime"))));
-                    text.push_str(&format!("  OS/Arch:\t{}/{}\n", s(comp, "/Details/Os"), s(comp, "/Details/Arch")));
-                    text.push_str(&format!("  Experimental:\t{}\n", s(comp, "/Details/Experimental")));
+                    text.push_str(&format!(
+                        "  API version:\t{} (minimum version {})\n",
+                        s(comp, "/Details/ApiVersion"),
+                        s(comp, "/Details/MinAPIVersion")
+                    ));
+                    text.push_str(&format!(
+                        "  Go version:\t{}\n",
+                        s(comp, "/Details/GoVersion")
+                    ));
+                    text.push_str(&format!(
+                        "  Git commit:\t{}\n",
+                        s(comp, "/Details/GitCommit")
+                    ));
+                    text.push_str(&format!(
+                        "  Built:\t{}\n",
+                        ansic_date(&s(comp, "/Details/BuildTime"))
+                    ));
+                    text.push_str(&format!(
+                        "  OS/Arch:\t{}/{}\n",
+                        s(comp, "/Details/Os"),
+                        s(comp, "/Details/Arch")
+                    ));
+                    text.push_str(&format!(
+                        "  Experimental:\t{}\n",
+                        s(comp, "/Details/Experimental")
+                    ));
                 } else {
                     text.push_str(&format!("  Version:\t{}\n", s(comp, "/Version")));
                     if let Some(d) = comp.get("Details").and_then(Json::as_object) {
                         for (k, v) in d {
-                            text.push_str(&format!("  {k}:\t{}\n", v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string())));
+                            text.push_str(&format!(
+                                "  {k}:\t{}\n",
+                                v.as_str()
+                                    .map(str::to_string)
+                                    .unwrap_or_else(|| v.to_string())
+                            ));
                         }
                     }
                 }
@@ -113,11 +155,18 @@ pub async fn info(c: &Client, format: Option<&str>) -> Result<i32, Failure> {
         if let Some(o) = info.as_object_mut() {
             o.insert("ClientInfo".into(), serde_json::json!({"Debug": false, "Context": "default", "Plugins": [], "Warnings": null}));
         }
-        outln!("{}", tmpl.execute(&info).map_err(|e| Failure::Msg(e.to_string()))?);
+        outln!(
+            "{}",
+            tmpl.execute(&info)
+                .map_err(|e| Failure::Msg(e.to_string()))?
+        );
         return Ok(0);
     }
     let mut out = String::new();
-    out.push_str(&format!("Client:\n Version:    {}\n Context:    default\n Debug Mode: false\n\n", env!("CARGO_PKG_VERSION")));
+    out.push_str(&format!(
+        "Client:\n Version:    {}\n Context:    default\n Debug Mode: false\n\n",
+        env!("CARGO_PKG_VERSION")
+    ));
     let i = match c.get("/info").await {
         Ok(i) => i,
         Err(e) => {
@@ -127,25 +176,54 @@ pub async fn info(c: &Client, format: Option<&str>) -> Result<i32, Failure> {
     };
     let n = |k: &str| i.get(k).and_then(Json::as_i64).unwrap_or(0);
     out.push_str("Server:\n");
-    out.push_str(&format!(" Containers: {}\n  Running: {}\n  Paused: {}\n  Stopped: {}\n", n("Containers"), n("ContainersRunning"), n("ContainersPaused"), n("ContainersStopped")));
+    out.push_str(&format!(
+        " Containers: {}\n  Running: {}\n  Paused: {}\n  Stopped: {}\n",
+        n("Containers"),
+        n("ContainersRunning"),
+        n("ContainersPaused"),
+        n("ContainersStopped")
+    ));
     out.push_str(&format!(" Images: {}\n", n("Images")));
     out.push_str(&format!(" Server Version: {}\n", s(&i, "/ServerVersion")));
     out.push_str(&format!(" Storage Driver: {}\n", s(&i, "/Driver")));
-    for pair in i.get("DriverStatus").and_then(Json::as_array).into_iter().flatten() {
+    for pair in i
+        .get("DriverStatus")
+        .and_then(Json::as_array)
+        .into_iter()
+        .flatten()
+    {
         if let Some([k, v]) = pair.as_array().map(|p| p.as_slice()) {
-            out.push_str(&format!("  {}: {}\n", k.as_str().unwrap_or(""), v.as_str().unwrap_or("")));
+            out.push_str(&format!(
+                "  {}: {}\n",
+                k.as_str().unwrap_or(""),
+                v.as_str().unwrap_or("")
+            ));
         }
     }
     out.push_str(&format!(" Logging Driver: {}\n", s(&i, "/LoggingDriver")));
     out.push_str(&format!(" Cgroup Driver: {}\n", s(&i, "/CgroupDriver")));
     out.push_str(&format!(" Cgroup Version: {}\n", s(&i, "/CgroupVersion")));
     let words = |ptr: &str| -> Vec<String> {
-        i.pointer(ptr).and_then(Json::as_array).map(|a| a.iter().filter_map(Json::as_str).map(str::to_string).collect()).unwrap_or_default()
+        i.pointer(ptr)
+            .and_then(Json::as_array)
+            .map(|a| {
+                a.iter()
+                    .filter_map(Json::as_str)
+                    .map(str::to_string)
+                    .collect()
+            })
+            .unwrap_or_default()
     };
     if i.get("Plugins").is_some() {
         out.push_str(" Plugins:\n");
-        out.push_str(&format!("  Volume: {}\n", words("/Plugins/Volume").join(" ")));
-        out.push_str(&format!("  Network: {}\n", words("/Plugins/Network").join(" ")));
+        out.push_str(&format!(
+            "  Volume: {}\n",
+            words("/Plugins/Volume").join(" ")
+        ));
+        out.push_str(&format!(
+            "  Network: {}\n",
+            words("/Plugins/Network").join(" ")
+        ));
         let auth = words("/Plugins/Authorization");
         if !auth.is_empty() {
             out.push_str(&format!("  Authorization: {}\n", auth.join(" ")));
@@ -159,12 +237,22 @@ pub async fn info(c: &Client, format: Option<&str>) -> Result<i32, Failure> {
     if let Some(rt) = i.get("Runtimes").and_then(Json::as_object) {
         let mut names: Vec<&String> = rt.keys().collect();
         names.sort();
-        out.push_str(&format!(" Runtimes: {}\n", names.iter().map(|n| n.as_str()).collect::<Vec<_>>().join(" ")));
+        out.push_str(&format!(
+            " Runtimes: {}\n",
+            names
+                .iter()
+                .map(|n| n.as_str())
+                .collect::<Vec<_>>()
+                .join(" ")
+        ));
         out.push_str(&format!(" Default Runtime: {}\n", s(&i, "/DefaultRuntime")));
     }
     if i.get("InitBinary").is_some() {
         out.push_str(&format!(" Init Binary: {}\n", s(&i, "/InitBinary")));
-        out.push_str(&format!(" containerd version: {}\n", s(&i, "/ContainerdCommit/ID")));
+        out.push_str(&format!(
+            " containerd version: {}\n",
+            s(&i, "/ContainerdCommit/ID")
+        ));
         out.push_str(&format!(" runc version: {}\n", s(&i, "/RuncCommit/ID")));
         out.push_str(&format!(" init version: {}\n", s(&i, "/InitCommit/ID")));
     }
@@ -183,16 +271,29 @@ pub async fn info(c: &Client, format: Option<&str>) -> Result<i32, Failure> {
         }
     }
     out.push_str(&format!(" Kernel Version: {}\n", s(&i, "/KernelVersion")));
-    out.push_str(&format!(" Operating System: {}\n", s(&i, "/OperatingSystem")));
+    out.push_str(&format!(
+        " Operating System: {}\n",
+        s(&i, "/OperatingSystem")
+    ));
     out.push_str(&format!(" OSType: {}\n", s(&i, "/OSType")));
     out.push_str(&format!(" Architecture: {}\n", s(&i, "/Architecture")));
     out.push_str(&format!(" CPUs: {}\n", n("NCPU")));
-    out.push_str(&format!(" Total Memory: {}\n", crate::units::bytes_size(n("MemTotal") as f64)));
+    out.push_str(&format!(
+        " Total Memory: {}\n",
+        crate::units::bytes_size(n("MemTotal") as f64)
+    ));
     out.push_str(&format!(" Name: {}\n", s(&i, "/Name")));
     out.push_str(&format!(" ID: {}\n", s(&i, "/ID")));
     out.push_str(&format!(" Docker Root Dir: {}\n", s(&i, "/DockerRootDir")));
-    out.push_str(&format!(" Debug Mode: {}\n", i.get("Debug").and_then(Json::as_bool).unwrap_or(false)));
-    for (label, key) in [("HTTP Proxy", "/HttpProxy"), ("HTTPS Proxy", "/HttpsProxy"), ("No Proxy", "/NoProxy")] {
+    out.push_str(&format!(
+        " Debug Mode: {}\n",
+        i.get("Debug").and_then(Json::as_bool).unwrap_or(false)
+    ));
+    for (label, key) in [
+        ("HTTP Proxy", "/HttpProxy"),
+        ("HTTPS Proxy", "/HttpsProxy"),
+        ("No Proxy", "/NoProxy"),
+    ] {
         let v = s(&i, key);
         if !v.is_empty() {
             out.push_str(&format!(" {label}: {v}\n"));
@@ -205,9 +306,17 @@ pub async fn info(c: &Client, format: Option<&str>) -> Result<i32, Failure> {
             out.push_str(&format!("  {l}\n"));
         }
     }
-    out.push_str(&format!(" Experimental: {}\n", i.get("ExperimentalBuild").and_then(Json::as_bool).unwrap_or(false)));
+    out.push_str(&format!(
+        " Experimental: {}\n",
+        i.get("ExperimentalBuild")
+            .and_then(Json::as_bool)
+            .unwrap_or(false)
+    ));
     let mut insecure = words("/RegistryConfig/InsecureRegistryCIDRs");
-    if let Some(idx) = i.pointer("/RegistryConfig/IndexConfigs").and_then(Json::as_object) {
+    if let Some(idx) = i
+        .pointer("/RegistryConfig/IndexConfigs")
+        .and_then(Json::as_object)
+    {
         for (name, cfg) in idx {
             if cfg.get("Secure").and_then(Json::as_bool) == Some(false) {
                 insecure.push(name.clone());
@@ -227,9 +336,19 @@ pub async fn info(c: &Client, format: Option<&str>) -> Result<i32, Failure> {
             out.push_str(&format!("  {m}\n"));
         }
     }
-    out.push_str(&format!(" Live Restore Enabled: {}\n\n", i.get("LiveRestoreEnabled").and_then(Json::as_bool).unwrap_or(false)));
+    out.push_str(&format!(
+        " Live Restore Enabled: {}\n\n",
+        i.get("LiveRestoreEnabled")
+            .and_then(Json::as_bool)
+            .unwrap_or(false)
+    ));
     out!("{out}");
-    for w in i.get("Warnings").and_then(Json::as_array).into_iter().flatten() {
+    for w in i
+        .get("Warnings")
+        .and_then(Json::as_array)
+        .into_iter()
+        .flatten()
+    {
         if let Some(w) = w.as_str() {
             eprintln!("{w}");
         }
@@ -246,7 +365,12 @@ pub fn indent_json(v: &Json) -> String {
     String::from_utf8_lossy(&buf).into_owned()
 }
 
-async fn inspect_one(c: &Client, name: &str, kind: Option<&str>, size: bool) -> Result<Json, Failure> {
+async fn inspect_one(
+    c: &Client,
+    name: &str,
+    kind: Option<&str>,
+    size: bool,
+) -> Result<Json, Failure> {
     let container = || async {
         let q = if size { "?size=1" } else { "" };
         c.get(&format!("/containers/{}/json{q}", seg(name))).await
@@ -256,12 +380,16 @@ async fn inspect_one(c: &Client, name: &str, kind: Option<&str>, size: bool) -> 
         Some("container") => Ok(container().await?),
         Some("image") => Ok(image().await?),
         Some("network") => Ok(c.get(&format!("/networks/{}", seg(name))).await?),
-        Some(other) => Err(Failure::Msg(format!("\"{other}\" is not a valid value for --type"))),
+        Some(other) => Err(Failure::Msg(format!(
+            "\"{other}\" is not a valid value for --type"
+        ))),
         None => match container().await {
             Ok(j) => Ok(j),
             Err(e) if e.status() == 404 => match image().await {
                 Ok(j) => Ok(j),
-                Err(e) if e.status() == 404 => Err(Failure::Msg(format!("Error: No such object: {name}"))),
+                Err(e) if e.status() == 404 => {
+                    Err(Failure::Msg(format!("Error: No such object: {name}")))
+                }
                 Err(e) => Err(e.into()),
             },
             Err(e) => Err(e.into()),
@@ -271,13 +399,20 @@ async fn inspect_one(c: &Client, name: &str, kind: Option<&str>, size: bool) -> 
 
 /// `berth inspect`: a JSON array indented like Docker's, or `-f` per element.
 pub async fn inspect(c: &Client, a: &InspectArgs) -> Result<i32, Failure> {
-    let tmpl = a.format.as_deref().map(Format::parse).transpose().map_err(|e| Failure::Msg(e.to_string()))?;
+    let tmpl = a
+        .format
+        .as_deref()
+        .map(Format::parse)
+        .transpose()
+        .map_err(|e| Failure::Msg(e.to_string()))?;
     let mut found = Vec::new();
     let mut errors = Vec::new();
     for n in &a.names {
         match inspect_one(c, n, a.kind.as_deref(), a.size).await {
             Ok(j) => found.push(j),
-            Err(Failure::Api(ApiError::Connect(h))) => return Err(Failure::Api(ApiError::Connect(h))),
+            Err(Failure::Api(ApiError::Connect(h))) => {
+                return Err(Failure::Api(ApiError::Connect(h)))
+            }
             Err(e) => errors.push(e.to_string()),
         }
     }
@@ -317,6 +452,9 @@ mod tests {
     #[test]
     fn version_block_is_aligned_at_column_20() {
         let out = tabwrite(&client_version_block("unix:///x"), 20, 1);
-        assert!(out.starts_with("Client:\n Version:           0.1.0\n API version:       1.45\n"), "{out}");
+        assert!(
+            out.starts_with("Client:\n Version:           0.1.0\n API version:       1.45\n"),
+            "{out}"
+        );
     }
 }

@@ -47,7 +47,9 @@ fn simple_segments(src: &str) -> Option<Vec<Segment>> {
         let action = after[..close].trim_matches(' ');
         let field = action.strip_prefix('.')?;
         let mut chars = field.chars();
-        let first_ok = chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_');
+        let first_ok = chars
+            .next()
+            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_');
         if !first_ok || !chars.all(|c| c.is_ascii_alphanumeric() || c == '_') {
             return None;
         }
@@ -122,7 +124,8 @@ fn rewrite_label_calls(src: &str) -> String {
     let mut out = String::with_capacity(src.len());
     let mut rest = src;
     while let Some(i) = rest.find(".Label ") {
-        let before_ok = i == 0 || !rest[..i].ends_with(|c: char| c.is_alphanumeric() || c == '_' || c == '.');
+        let before_ok =
+            i == 0 || !rest[..i].ends_with(|c: char| c.is_alphanumeric() || c == '_' || c == '.');
         let after = &rest[i + ".Label ".len()..];
         let arg = after.trim_start();
         let quoted = arg.starts_with('"') && arg[1..].find('"').is_some();
@@ -155,7 +158,12 @@ pub fn go_marshal_sorted(v: &Json) -> String {
     }
     // Keys starting with `_` are Berth's hidden helpers, not Docker fields.
     let visible = match v {
-        Json::Object(o) => Json::Object(o.iter().filter(|(k, _)| !k.starts_with('_')).map(|(k, v)| (k.clone(), v.clone())).collect()),
+        Json::Object(o) => Json::Object(
+            o.iter()
+                .filter(|(k, _)| !k.starts_with('_'))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+        ),
         other => other.clone(),
     };
     sort(&visible)
@@ -172,7 +180,12 @@ fn arg_str(args: &[Value], i: usize) -> String {
 }
 
 fn arg_int(args: &[Value], i: usize) -> i64 {
-    args.get(i).and_then(|v| v.as_int().or_else(|| v.as_str().and_then(|s| s.parse().ok()))).unwrap_or(0)
+    args.get(i)
+        .and_then(|v| {
+            v.as_int()
+                .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
+        })
+        .unwrap_or(0)
 }
 
 /// Go's `strings.Title`: upper-cases the first letter of every word.
@@ -214,7 +227,9 @@ fn to_json_text(v: &Value, table: &HashMap<usize, String>) -> String {
         Value::Bool(b) => b.to_string(),
         Value::Int(n) => n.to_string(),
         Value::Uint(n) => n.to_string(),
-        Value::Float(f) => serde_json::Number::from_f64(*f).map(|n| n.to_string()).unwrap_or("null".into()),
+        Value::Float(f) => serde_json::Number::from_f64(*f)
+            .map(|n| n.to_string())
+            .unwrap_or("null".into()),
         Value::String(s) => Json::String(s.to_string()).to_string(),
         _ => "null".into(),
     }
@@ -244,8 +259,10 @@ fn to_value(j: &Json, table: &mut HashMap<usize, String>, keep_json: bool) -> Va
             Value::List(list)
         }
         Json::Object(o) => {
-            let map: std::collections::BTreeMap<Arc<str>, Value> =
-                o.iter().map(|(k, v)| (Arc::from(k.as_str()), to_value(v, table, keep_json))).collect();
+            let map: std::collections::BTreeMap<Arc<str>, Value> = o
+                .iter()
+                .map(|(k, v)| (Arc::from(k.as_str()), to_value(v, table, keep_json)))
+                .collect();
             let map = Arc::new(map);
             if keep_json {
                 table.insert(Arc::as_ptr(&map) as *const u8 as usize, j.to_string());
@@ -257,26 +274,42 @@ fn to_value(j: &Json, table: &mut HashMap<usize, String>, keep_json: bool) -> Va
 
 fn with_docker_funcs(t: Template, json: JsonTable) -> Template {
     t.func("json", move |args: &[Value]| {
-        let table = json.lock().map_err(|_| TemplateError::Exec("json table poisoned".into()))?;
-        Ok(Value::String(to_json_text(args.first().unwrap_or(&Value::Nil), &table).into()))
+        let table = json
+            .lock()
+            .map_err(|_| TemplateError::Exec("json table poisoned".into()))?;
+        Ok(Value::String(
+            to_json_text(args.first().unwrap_or(&Value::Nil), &table).into(),
+        ))
     })
-    .func("upper", |a: &[Value]| Ok(Value::String(arg_str(a, 0).to_uppercase().into())))
-    .func("lower", |a: &[Value]| Ok(Value::String(arg_str(a, 0).to_lowercase().into())))
+    .func("upper", |a: &[Value]| {
+        Ok(Value::String(arg_str(a, 0).to_uppercase().into()))
+    })
+    .func("lower", |a: &[Value]| {
+        Ok(Value::String(arg_str(a, 0).to_lowercase().into()))
+    })
     .func("title", title_fn)
     .func("split", |a: &[Value]| {
         let s = arg_str(a, 0);
         let sep = arg_str(a, 1);
         let parts: Arc<[Value]> = if sep.is_empty() {
-            s.chars().map(|c| Value::String(c.to_string().into())).collect()
+            s.chars()
+                .map(|c| Value::String(c.to_string().into()))
+                .collect()
         } else {
-            s.split(sep.as_str()).map(|p| Value::String(p.into())).collect()
+            s.split(sep.as_str())
+                .map(|p| Value::String(p.into()))
+                .collect()
         };
         Ok(Value::List(parts))
     })
     .func("join", |a: &[Value]| {
         let sep = arg_str(a, 1);
         let joined = match a.first() {
-            Some(Value::List(l)) => l.iter().map(|v| v.to_string()).collect::<Vec<_>>().join(&sep),
+            Some(Value::List(l)) => l
+                .iter()
+                .map(|v| v.to_string())
+                .collect::<Vec<_>>()
+                .join(&sep),
             Some(v) => v.to_string(),
             None => String::new(),
         };
@@ -290,7 +323,10 @@ fn with_docker_funcs(t: Template, json: JsonTable) -> Template {
     .func("pad", pad_fn)
     .func("label", |a: &[Value]| {
         let key = arg_str(a, 1);
-        Ok(a.first().and_then(|m| m.field(&key)).cloned().unwrap_or(Value::String("".into())))
+        Ok(a.first()
+            .and_then(|m| m.field(&key))
+            .cloned()
+            .unwrap_or(Value::String("".into())))
     })
 }
 
@@ -303,7 +339,9 @@ fn title_fn(a: &[Value]) -> gotmpl::Result<Value> {
 fn pad_fn(a: &[Value]) -> gotmpl::Result<Value> {
     let s = arg_str(a, 0);
     let (before, after) = (arg_int(a, 1).max(0) as usize, arg_int(a, 2).max(0) as usize);
-    Ok(Value::String(format!("{}{s}{}", " ".repeat(before), " ".repeat(after)).into()))
+    Ok(Value::String(
+        format!("{}{s}{}", " ".repeat(before), " ".repeat(after)).into(),
+    ))
 }
 
 /// Docker's header functions: `json`, `upper`, `lower`, `split`, `join` and `truncate`
@@ -312,11 +350,17 @@ fn with_header_funcs(t: Template) -> Template {
     let ident = |a: &[Value]| Ok(a.first().cloned().unwrap_or(Value::Nil));
     ["json", "upper", "lower", "split", "join", "truncate"]
         .iter()
-        .fold(t.func("title", title_fn).func("pad", pad_fn), |t, name| t.func(name, ident))
+        .fold(t.func("title", title_fn).func("pad", pad_fn), |t, name| {
+            t.func(name, ident)
+        })
         // Docker titles a label column with the key's last dotted part, `-`/`_` as spaces.
         .func("label", |a: &[Value]| {
             let key = arg_str(a, 1);
-            let last = key.rsplit('.').next().unwrap_or("").replace(['-', '_'], " ");
+            let last = key
+                .rsplit('.')
+                .next()
+                .unwrap_or("")
+                .replace(['-', '_'], " ");
             Ok(Value::String(last.into()))
         })
 }
@@ -336,22 +380,45 @@ impl Format {
 
     fn parse_with(format: &str, rows: bool) -> Result<Self, FormatError> {
         let table = format.starts_with("table");
-        let src = if table { &format["table".len()..] } else { format };
-        let src = src.trim_matches(' ').replace("\\t", "\t").replace("\\n", "\n");
+        let src = if table {
+            &format["table".len()..]
+        } else {
+            format
+        };
+        let src = src
+            .trim_matches(' ')
+            .replace("\\t", "\t")
+            .replace("\\n", "\n");
         let src = if rows { rewrite_label_calls(&src) } else { src };
         let json: JsonTable = Arc::default();
-        let missing = if rows { gotmpl::MissingKey::Error } else { gotmpl::MissingKey::Invalid };
+        let missing = if rows {
+            gotmpl::MissingKey::Error
+        } else {
+            gotmpl::MissingKey::Invalid
+        };
         let body = with_docker_funcs(Template::new("").missing_key(missing), json.clone())
             .parse(&src)
             .map_err(|e| FormatError::Parse(go_error_text(&e)))?;
         let header = if table {
-            Some(with_header_funcs(Template::new("")).parse(&src).map_err(|e| FormatError::Parse(go_error_text(&e)))?)
+            Some(
+                with_header_funcs(Template::new(""))
+                    .parse(&src)
+                    .map_err(|e| FormatError::Parse(go_error_text(&e)))?,
+            )
         } else {
             None
         };
         let uses_json = src.contains("json");
         let simple = simple_segments(&src);
-        Ok(Format { table, rows, body, header, json, uses_json, simple })
+        Ok(Format {
+            table,
+            rows,
+            body,
+            header,
+            json,
+            uses_json,
+            simple,
+        })
     }
 
     /// Whether the format asked for a table (header row, aligned columns).
@@ -361,18 +428,28 @@ impl Format {
 
     /// Executes the template over one JSON value.
     pub fn execute(&self, data: &Json) -> Result<String, FormatError> {
-        if let Some(out) = self.simple.as_deref().and_then(|segs| render_simple(segs, data)) {
+        if let Some(out) = self
+            .simple
+            .as_deref()
+            .and_then(|segs| render_simple(segs, data))
+        {
             return Ok(out);
         }
         let mut table = HashMap::new();
         let value = to_value(data, &mut table, self.uses_json);
         if let (true, true, Value::Map(m)) = (self.uses_json, self.rows, &value) {
-            table.insert(Arc::as_ptr(m) as *const u8 as usize, go_marshal_sorted(data));
+            table.insert(
+                Arc::as_ptr(m) as *const u8 as usize,
+                go_marshal_sorted(data),
+            );
         }
         if let Ok(mut t) = self.json.lock() {
             *t = table;
         }
-        let out = self.body.execute_to_string(&value).map_err(|e| FormatError::Exec(go_error_text(&e)));
+        let out = self
+            .body
+            .execute_to_string(&value)
+            .map_err(|e| FormatError::Exec(go_error_text(&e)));
         if let Ok(mut t) = self.json.lock() {
             t.clear();
         }
@@ -400,10 +477,14 @@ impl Format {
 /// Aligns tab-separated cells like Go's `tabwriter.NewWriter(w, minwidth, 1, padding, ' ', 0)`.
 pub fn tabwrite(text: &str, minwidth: usize, padding: usize) -> String {
     // Go's cell width is max(minwidth, text + padding); this crate's is max(minwidth, text) + padding.
-    let mut tw = tabwriter::TabWriter::new(Vec::new()).minwidth(minwidth.saturating_sub(padding)).padding(padding);
+    let mut tw = tabwriter::TabWriter::new(Vec::new())
+        .minwidth(minwidth.saturating_sub(padding))
+        .padding(padding);
     let _ = tw.write_all(text.as_bytes());
     let _ = tw.flush();
-    tw.into_inner().map(|b| String::from_utf8_lossy(&b).into_owned()).unwrap_or_default()
+    tw.into_inner()
+        .map(|b| String::from_utf8_lossy(&b).into_owned())
+        .unwrap_or_default()
 }
 
 #[cfg(test)]
@@ -425,60 +506,98 @@ mod tests {
     #[test]
     fn plain_format_has_no_header() {
         let f = Format::parse("{{.ID}}:{{upper .Names}}").unwrap();
-        let rows = vec![json!({"ID": "a", "Names": "web"}), json!({"ID": "b", "Names": "db"})];
+        let rows = vec![
+            json!({"ID": "a", "Names": "web"}),
+            json!({"ID": "b", "Names": "db"}),
+        ];
         assert_eq!(f.render(&rows, &json!({})).unwrap(), "a:WEB\nb:DB\n");
     }
 
     #[test]
     fn header_functions_pass_the_title_through() {
         let f = Format::parse("table {{upper .Names}}\\t{{json .ID}}").unwrap();
-        let out = f.render(&[json!({"ID": "x", "Names": "n"})], &json!({"ID": "CONTAINER ID", "Names": "NAMES"})).unwrap();
+        let out = f
+            .render(
+                &[json!({"ID": "x", "Names": "n"})],
+                &json!({"ID": "CONTAINER ID", "Names": "NAMES"}),
+            )
+            .unwrap();
         assert_eq!(out, "NAMES     CONTAINER ID\nN         \"x\"\n");
         let f = Format::parse("table {{title .S}}\\t{{pad .S 1 1}}|").unwrap();
-        let out = f.render(&[json!({"S": "ab"})], &json!({"S": "STATE"})).unwrap();
+        let out = f
+            .render(&[json!({"S": "ab"})], &json!({"S": "STATE"}))
+            .unwrap();
         assert_eq!(out, "STATE      STATE |\nAb         ab |\n");
     }
 
     #[test]
     fn json_keeps_daemon_field_order() {
         let f = Format::parse("{{json .Config}}").unwrap();
-        let data = json!({"Config": {"Hostname": "abc", "Env": ["A=1"], "Cmd": null, "Attach": false}});
-        assert_eq!(f.execute(&data).unwrap(), r#"{"Hostname":"abc","Env":["A=1"],"Cmd":null,"Attach":false}"#);
-        let f = Format::parse("{{.State.Running}} {{.Config.Hostname}} {{json .Config.Env}}").unwrap();
+        let data =
+            json!({"Config": {"Hostname": "abc", "Env": ["A=1"], "Cmd": null, "Attach": false}});
+        assert_eq!(
+            f.execute(&data).unwrap(),
+            r#"{"Hostname":"abc","Env":["A=1"],"Cmd":null,"Attach":false}"#
+        );
+        let f =
+            Format::parse("{{.State.Running}} {{.Config.Hostname}} {{json .Config.Env}}").unwrap();
         assert_eq!(f.execute(&json!({"State": {"Running": true}, "Config": {"Hostname": "h", "Env": ["B=2", "A=1"]}})).unwrap(), r#"true h ["B=2","A=1"]"#);
     }
 
     #[test]
     fn docker_string_functions() {
         let f = Format::parse(r#"{{join (split .S ",") "|"}} {{title .T}} {{truncate .S 3}} [{{pad .T 1 2}}] {{lower .U}}"#).unwrap();
-        let out = f.execute(&json!({"S": "a,b,c", "T": "hello world", "U": "ABC"})).unwrap();
+        let out = f
+            .execute(&json!({"S": "a,b,c", "T": "hello world", "U": "ABC"}))
+            .unwrap();
         assert_eq!(out, "a|b|c Hello World a,b [ hello world  ] abc");
     }
 
     #[test]
     fn row_json_is_sorted_and_escaped_like_go() {
         let f = Format::parse_rows("{{json .}}").unwrap();
-        let out = f.execute(&json!({"Ports": "0.0.0.0:80->80/tcp", "ID": "a", "Platform": null})).unwrap();
-        assert_eq!(out, r#"{"ID":"a","Platform":null,"Ports":"0.0.0.0:80-\u003e80/tcp"}"#);
+        let out = f
+            .execute(&json!({"Ports": "0.0.0.0:80->80/tcp", "ID": "a", "Platform": null}))
+            .unwrap();
+        assert_eq!(
+            out,
+            r#"{"ID":"a","Platform":null,"Ports":"0.0.0.0:80-\u003e80/tcp"}"#
+        );
         assert!(f.execute(&json!({})).is_ok());
         let strict = Format::parse_rows("{{.Foo}}").unwrap();
         assert!(strict.execute(&json!({"ID": "a"})).is_err());
-        assert_eq!(Format::parse("{{.Foo}}").unwrap().execute(&json!({"ID": "a"})).unwrap(), "<no value>");
+        assert_eq!(
+            Format::parse("{{.Foo}}")
+                .unwrap()
+                .execute(&json!({"ID": "a"}))
+                .unwrap(),
+            "<no value>"
+        );
     }
 
     #[test]
     fn label_method_reads_the_rows_labels() {
-        assert_eq!(rewrite_label_calls(r#"{{.Label "a.b"}}-{{.Labels}}"#), r#"{{(label ._labels "a.b")}}-{{.Labels}}"#);
+        assert_eq!(
+            rewrite_label_calls(r#"{{.Label "a.b"}}-{{.Labels}}"#),
+            r#"{{(label ._labels "a.b")}}-{{.Labels}}"#
+        );
         let f = Format::parse_rows(r#"{{.Label "a"}}|{{.Label "zz"}}"#).unwrap();
         assert_eq!(f.execute(&json!({"_labels": {"a": "1"}})).unwrap(), "1|");
         let f = Format::parse_rows("{{json .}}").unwrap();
-        assert_eq!(f.execute(&json!({"_labels": {"a": "1"}, "ID": "x"})).unwrap(), r#"{"ID":"x"}"#);
+        assert_eq!(
+            f.execute(&json!({"_labels": {"a": "1"}, "ID": "x"}))
+                .unwrap(),
+            r#"{"ID":"x"}"#
+        );
     }
 
     #[test]
     fn bad_template_is_a_parse_error() {
         let err = Format::parse("{{.ID").err().unwrap();
-        assert_eq!(err.to_string(), "template parsing error: template: :1: unclosed action");
+        assert_eq!(
+            err.to_string(),
+            "template parsing error: template: :1: unclosed action"
+        );
     }
 
     #[test]
@@ -492,7 +611,14 @@ mod tests {
                 Segment::Text("x".into())
             ])
         );
-        for src in ["{{json .}}", "{{.A.B}}", "{{- .A}}", "{{.A | upper}}", "{{if .A}}x{{end}}", "a}}b"] {
+        for src in [
+            "{{json .}}",
+            "{{.A.B}}",
+            "{{- .A}}",
+            "{{.A | upper}}",
+            "{{if .A}}x{{end}}",
+            "a}}b",
+        ] {
             assert_eq!(simple_segments(src), None, "{src}");
         }
     }
@@ -504,7 +630,9 @@ mod tests {
         let slow = |row: &Json| -> String {
             let mut table = HashMap::new();
             let value = to_value(row, &mut table, false);
-            f.body.execute_to_string(&value).unwrap_or_else(|e| format!("error: {e}"))
+            f.body
+                .execute_to_string(&value)
+                .unwrap_or_else(|e| format!("error: {e}"))
         };
         let rows = [
             serde_json::json!({"S": "a\tb", "I": -3, "B": true, "F": 1, "N": 0, "L": 9}),
@@ -512,7 +640,11 @@ mod tests {
         ];
         for row in &rows {
             assert_eq!(f.execute(row).unwrap(), slow(row), "{row}");
-            assert!(f.simple.as_deref().and_then(|s| render_simple(s, row)).is_some());
+            assert!(f
+                .simple
+                .as_deref()
+                .and_then(|s| render_simple(s, row))
+                .is_some());
         }
         // A float, a null, a list or a missing key goes to gotmpl.
         for row in [
@@ -521,7 +653,13 @@ mod tests {
             serde_json::json!({"S": [1], "I": 1, "B": true, "F": 1, "N": 1, "L": 1}),
             serde_json::json!({"I": 1, "B": true, "F": 1, "N": 1, "L": 1}),
         ] {
-            assert!(f.simple.as_deref().and_then(|s| render_simple(s, &row)).is_none(), "{row}");
+            assert!(
+                f.simple
+                    .as_deref()
+                    .and_then(|s| render_simple(s, &row))
+                    .is_none(),
+                "{row}"
+            );
         }
     }
 }

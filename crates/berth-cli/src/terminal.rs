@@ -41,7 +41,12 @@ impl Drop for RawMode {
 
 fn window_size(fd: BorrowedFd<'_>) -> Option<(u16, u16)> {
     use std::os::fd::AsRawFd;
-    let mut ws = libc::winsize { ws_row: 0, ws_col: 0, ws_xpixel: 0, ws_ypixel: 0 };
+    let mut ws = libc::winsize {
+        ws_row: 0,
+        ws_col: 0,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
     // SAFETY: TIOCGWINSZ writes one winsize into the struct we own.
     let r = unsafe { libc::ioctl(fd.as_raw_fd(), libc::TIOCGWINSZ, &mut ws) };
     (r == 0 && ws.ws_row > 0).then_some((ws.ws_row, ws.ws_col))
@@ -66,7 +71,9 @@ impl NoEcho {
     pub fn enter() -> NoEcho {
         let stdin = std::io::stdin();
         let fd = stdin.as_fd();
-        let Ok(saved) = termios::tcgetattr(fd) else { return NoEcho { saved: None } };
+        let Ok(saved) = termios::tcgetattr(fd) else {
+            return NoEcho { saved: None };
+        };
         let mut t = saved.clone();
         t.local_flags.remove(termios::LocalFlags::ECHO);
         if termios::tcsetattr(fd, SetArg::TCSANOW, &t).is_err() {
@@ -92,7 +99,16 @@ pub fn size() -> Option<(u16, u16)> {
 /// Sends the local terminal's size to `path` (`…/resize`), when there is a terminal.
 pub async fn send_resize(c: &Client, path: &str) {
     if let Some((h, w)) = size() {
-        let _ = c.call(http::Method::POST, &format!("{path}{}", query(&[("h", h.to_string()), ("w", w.to_string())])), None).await;
+        let _ = c
+            .call(
+                http::Method::POST,
+                &format!(
+                    "{path}{}",
+                    query(&[("h", h.to_string()), ("w", w.to_string())])
+                ),
+                None,
+            )
+            .await;
     }
 }
 
@@ -101,7 +117,9 @@ pub async fn track_size(c: &Client, path: String) -> tokio::task::JoinHandle<()>
     send_resize(c, &path).await;
     let c = c.clone();
     tokio::spawn(async move {
-        let Ok(mut winch) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::window_change()) else {
+        let Ok(mut winch) =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::window_change())
+        else {
             return;
         };
         while winch.recv().await.is_some() {

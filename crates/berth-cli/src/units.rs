@@ -3,64 +3,8 @@
 
 use chrono::{DateTime, Local, NaiveDate, NaiveDateTime, TimeZone, Utc};
 
-const DECIMAL_UNITS: [&str; 9] = ["B", "kB", "MB", "GB", "TB", "PB", "EB", "ZB", "YB"];
-const BINARY_UNITS: [&str; 9] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB", "ZiB", "YiB"];
-
-/// Go's `%.*g`: `precision` significant digits, trailing zeros removed, exponent form when
-/// the exponent is below -4 or at least the precision.
-pub fn go_format_g(value: f64, precision: usize) -> String {
-    if value == 0.0 {
-        return "0".to_string();
-    }
-    let p = precision.max(1);
-    // Round to p significant digits in scientific form first: that fixes the exponent.
-    let sci = format!("{:.*e}", p - 1, value);
-    let (mantissa, exp) = sci.split_once('e').unwrap_or((&sci, "0"));
-    let exp: i32 = exp.parse().unwrap_or(0);
-    if exp < -4 || exp >= p as i32 {
-        let m = trim_zeros(mantissa);
-        let sign = if exp < 0 { '-' } else { '+' };
-        format!("{m}e{sign}{:02}", exp.abs())
-    } else {
-        let decimals = (p as i32 - 1 - exp).max(0) as usize;
-        trim_zeros(&format!("{:.*}", decimals, value))
-    }
-}
-
-fn trim_zeros(s: &str) -> String {
-    if s.contains('.') {
-        s.trim_end_matches('0').trim_end_matches('.').to_string()
-    } else {
-        s.to_string()
-    }
-}
-
-fn custom_size(size: f64, base: f64, units: &[&str], precision: usize) -> String {
-    let mut size = size;
-    let mut i = 0;
-    while size >= base && i < units.len() - 1 {
-        size /= base;
-        i += 1;
-    }
-    format!("{}{}", go_format_g(size, precision), units[i])
-}
-
-/// go-units `HumanSizeWithPrecision`: decimal (1000) units, e.g. `4.26MB`, `7.5kB`, `0B`.
-pub fn human_size_precision(size: f64, precision: usize) -> String {
-    custom_size(size, 1000.0, &DECIMAL_UNITS, precision)
-}
-
-/// go-units `HumanSize` (precision 4).
-pub fn human_size(size: f64) -> String {
-    human_size_precision(size, 4)
-}
-
-/// go-units `BytesSize`: binary (1024) units with precision 4, e.g. `1.944GiB`.
-pub fn bytes_size(size: f64) -> String {
-    custom_size(size, 1024.0, &BINARY_UNITS, 4)
-}
-
 pub use berth_api::units::human_duration;
+pub use berth_api::units::{bytes_size, go_format_g, human_size, human_size_precision};
 
 /// `HumanDuration(now - created) + " ago"` for a unix timestamp.
 pub fn since_unix(created: i64, now: DateTime<Utc>) -> String {
@@ -74,7 +18,11 @@ pub fn go_time_string(unix: i64) -> String {
         return String::new();
     };
     let offset = t.format("%z").to_string();
-    let zone = if offset == "+0000" { "UTC".to_string() } else { offset.clone() };
+    let zone = if offset == "+0000" {
+        "UTC".to_string()
+    } else {
+        offset.clone()
+    };
     format!("{} {offset} {zone}", t.format("%Y-%m-%d %H:%M:%S"))
 }
 
@@ -126,13 +74,17 @@ pub fn parse_go_duration(s: &str) -> Option<i128> {
     }
     let mut total: f64 = 0.0;
     while !rest.is_empty() {
-        let num_end = rest.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(rest.len());
+        let num_end = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(rest.len());
         if num_end == 0 {
             return None;
         }
         let value: f64 = rest[..num_end].parse().ok()?;
         rest = &rest[num_end..];
-        let unit_end = rest.find(|c: char| c.is_ascii_digit() || c == '.').unwrap_or(rest.len());
+        let unit_end = rest
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(rest.len());
         let unit = &rest[..unit_end];
         rest = &rest[unit_end..];
         let mult = match unit {
@@ -163,33 +115,52 @@ pub fn get_timestamp(value: &str, now: DateTime<Utc>) -> Result<String, String> 
     let parsed: Option<DateTime<Utc>> = if let Ok(t) = DateTime::parse_from_rfc3339(value) {
         Some(t.with_timezone(&Utc))
     } else if value.contains('-') {
-        let local = |n: NaiveDateTime| Local.from_local_datetime(&n).single().map(|t| t.with_timezone(&Utc));
-        ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M", "%Y-%m-%dT%H"]
-            .iter()
-            .find_map(|f| NaiveDateTime::parse_from_str(value, f).ok())
-            .and_then(local)
-            .or_else(|| {
-                NaiveDate::parse_from_str(value, "%Y-%m-%d")
-                    .ok()
-                    .and_then(|d| d.and_hms_opt(0, 0, 0))
-                    .and_then(local)
-            })
+        let local = |n: NaiveDateTime| {
+            Local
+                .from_local_datetime(&n)
+                .single()
+                .map(|t| t.with_timezone(&Utc))
+        };
+        [
+            "%Y-%m-%dT%H:%M:%S%.f",
+            "%Y-%m-%dT%H:%M:%S",
+            "%Y-%m-%dT%H:%M",
+            "%Y-%m-%dT%H",
+        ]
+        .iter()
+        .find_map(|f| NaiveDateTime::parse_from_str(value, f).ok())
+        .and_then(local)
+        .or_else(|| {
+            NaiveDate::parse_from_str(value, "%Y-%m-%d")
+                .ok()
+                .and_then(|d| d.and_hms_opt(0, 0, 0))
+                .and_then(local)
+        })
     } else {
         None
     };
     if let Some(t) = parsed {
-        return Ok(format!("{}.{:09}", t.timestamp(), t.timestamp_subsec_nanos()));
+        return Ok(format!(
+            "{}.{:09}",
+            t.timestamp(),
+            t.timestamp_subsec_nanos()
+        ));
     }
     // A unix timestamp, `seconds[.nanoseconds]`, passes through.
     let (secs, nanos) = value.split_once('.').unwrap_or((value, ""));
     if !secs.is_empty()
-        && secs.trim_start_matches('-').chars().all(|c| c.is_ascii_digit())
+        && secs
+            .trim_start_matches('-')
+            .chars()
+            .all(|c| c.is_ascii_digit())
         && nanos.chars().all(|c| c.is_ascii_digit())
         && nanos.len() <= 9
     {
         return Ok(value.to_string());
     }
-    Err(format!("failed to parse value as time or duration: \"{value}\""))
+    Err(format!(
+        "failed to parse value as time or duration: \"{value}\""
+    ))
 }
 
 #[cfg(test)]
@@ -212,7 +183,10 @@ mod tests {
     #[test]
     fn durations_match_go_units() {
         let d = chrono::Duration::seconds;
-        assert_eq!(human_duration(chrono::Duration::milliseconds(500)), "Less than a second");
+        assert_eq!(
+            human_duration(chrono::Duration::milliseconds(500)),
+            "Less than a second"
+        );
         assert_eq!(human_duration(d(1)), "1 second");
         assert_eq!(human_duration(d(5)), "5 seconds");
         assert_eq!(human_duration(d(60)), "About a minute");
@@ -243,10 +217,19 @@ mod tests {
         let now = Utc.timestamp_opt(1_700_000_000, 0).unwrap();
         assert_eq!(get_timestamp("10m", now).unwrap(), "1699999400");
         assert_eq!(get_timestamp("1h30m", now).unwrap(), "1699994600");
-        assert_eq!(get_timestamp("2023-11-14T22:13:20Z", now).unwrap(), "1700000000.000000000");
-        assert_eq!(get_timestamp("2023-11-14T22:13:20.5+00:00", now).unwrap(), "1700000000.500000000");
+        assert_eq!(
+            get_timestamp("2023-11-14T22:13:20Z", now).unwrap(),
+            "1700000000.000000000"
+        );
+        assert_eq!(
+            get_timestamp("2023-11-14T22:13:20.5+00:00", now).unwrap(),
+            "1700000000.500000000"
+        );
         assert_eq!(get_timestamp("1700000000", now).unwrap(), "1700000000");
-        assert_eq!(get_timestamp("1700000000.123", now).unwrap(), "1700000000.123");
+        assert_eq!(
+            get_timestamp("1700000000.123", now).unwrap(),
+            "1700000000.123"
+        );
         assert!(get_timestamp("yesterday", now).is_err());
     }
 }

@@ -17,14 +17,18 @@ pub fn spec(path: &str) -> Option<(&'static str, Arity)> {
     let in_image = path.starts_with("image ");
     Some(match leaf {
         "run" | "create" => ("[OPTIONS] IMAGE [COMMAND] [ARG...]", Arity::AtLeast(1)),
-        "start" | "stop" | "restart" | "kill" | "rm" | "remove" if !in_image => ("[OPTIONS] CONTAINER [CONTAINER...]", Arity::AtLeast(1)),
+        "start" | "stop" | "restart" | "kill" | "rm" | "remove" if !in_image => {
+            ("[OPTIONS] CONTAINER [CONTAINER...]", Arity::AtLeast(1))
+        }
         "rm" | "remove" | "rmi" => ("[OPTIONS] IMAGE [IMAGE...]", Arity::AtLeast(1)),
         "ps" | "ls" | "list" if !in_image && path != "images" => ("[OPTIONS]", Arity::None),
         "ls" | "list" | "images" => ("[OPTIONS] [REPOSITORY[:TAG]]", Arity::Range(0, 1)),
         "logs" | "attach" => ("[OPTIONS] CONTAINER", Arity::Exact(1)),
         "wait" | "pause" | "unpause" => ("CONTAINER [CONTAINER...]", Arity::AtLeast(1)),
         "inspect" if in_image => ("[OPTIONS] IMAGE [IMAGE...]", Arity::AtLeast(1)),
-        "inspect" if path.starts_with("container ") => ("[OPTIONS] CONTAINER [CONTAINER...]", Arity::AtLeast(1)),
+        "inspect" if path.starts_with("container ") => {
+            ("[OPTIONS] CONTAINER [CONTAINER...]", Arity::AtLeast(1))
+        }
         "inspect" => ("[OPTIONS] NAME|ID [NAME|ID...]", Arity::AtLeast(1)),
         "rename" => ("CONTAINER NEW_NAME", Arity::Exact(2)),
         "port" => ("CONTAINER [PRIVATE_PORT[/PROTO]]", Arity::Range(1, 2)),
@@ -59,16 +63,25 @@ pub fn arity_error(path: &str) -> String {
         Arity::None => ("accepts no arguments".to_string(), "Run"),
         Arity::Exact(n) => (format!("requires {n} {}", plural(n)), "Run"),
         Arity::AtLeast(n) => (format!("requires at least {n} {}", plural(n)), "See"),
-        Arity::Range(a, b) => (format!("requires at least {a} and at most {b} {}", plural(b)), "Run"),
+        Arity::Range(a, b) => (
+            format!("requires at least {a} and at most {b} {}", plural(b)),
+            "Run",
+        ),
         // docker/cli 28's RequiresMaxArgs really prints "SRun".
         Arity::AtMost(n) => (format!("requires at most {n} {}", plural(n)), "SRun"),
     };
-    format!("berth: 'berth {path}' {what}\n\n{}\n\n{verb} 'berth {path} --help' for more information", usage_line(path))
+    format!(
+        "berth: 'berth {path}' {what}\n\n{}\n\n{verb} 'berth {path} --help' for more information",
+        usage_line(path)
+    )
 }
 
 /// A refused flag: the message, the usage line and the `--help` hint.
 pub fn flag_error(path: &str, msg: &str) -> String {
-    format!("{msg}\n\n{}\n\nRun 'berth {path} --help' for more information", usage_line(path))
+    format!(
+        "{msg}\n\n{}\n\nRun 'berth {path} --help' for more information",
+        usage_line(path)
+    )
 }
 
 #[cfg(test)]
@@ -86,9 +99,18 @@ mod tests {
             "berth: 'berth ps' accepts no arguments\n\nUsage:  berth ps [OPTIONS]\n\nRun 'berth ps --help' for more information"
         );
         assert!(arity_error("rename").starts_with("berth: 'berth rename' requires 2 arguments\n"));
-        assert_eq!(usage_line("image ls"), "Usage:  berth image ls [OPTIONS] [REPOSITORY[:TAG]]");
-        assert_eq!(usage_line("container ls"), "Usage:  berth container ls [OPTIONS]");
-        assert_eq!(usage_line("images"), "Usage:  berth images [OPTIONS] [REPOSITORY[:TAG]]");
+        assert_eq!(
+            usage_line("image ls"),
+            "Usage:  berth image ls [OPTIONS] [REPOSITORY[:TAG]]"
+        );
+        assert_eq!(
+            usage_line("container ls"),
+            "Usage:  berth container ls [OPTIONS]"
+        );
+        assert_eq!(
+            usage_line("images"),
+            "Usage:  berth images [OPTIONS] [REPOSITORY[:TAG]]"
+        );
         assert_eq!(
             flag_error("run", "unknown flag: --bogus"),
             "unknown flag: --bogus\n\nUsage:  berth run [OPTIONS] IMAGE [COMMAND] [ARG...]\n\nRun 'berth run --help' for more information"

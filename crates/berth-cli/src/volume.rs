@@ -108,11 +108,9 @@ fn driver_opts(list: &[String]) -> Result<Map<String, Json>, Failure> {
             Some((k, v)) => {
                 out.insert(k.to_string(), Json::String(v.to_string()));
             }
-            None => {
-                return Err(Failure::Flag(opts::FlagError(format!(
-                    "invalid argument \"{o}\" for \"-o, --opt\" flag: bad format, expected key=value"
-                ))))
-            }
+            None => return Err(Failure::Flag(opts::FlagError(format!(
+                "invalid argument \"{o}\" for \"-o, --opt\" flag: bad format, expected key=value"
+            )))),
         }
     }
     Ok(out)
@@ -150,7 +148,11 @@ pub fn volume_row(v: &Json) -> Json {
     let labels: Vec<String> = v
         .get("Labels")
         .and_then(Json::as_object)
-        .map(|m| m.iter().map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or(""))).collect())
+        .map(|m| {
+            m.iter()
+                .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or("")))
+                .collect()
+        })
         .unwrap_or_default();
     let size = v
         .pointer("/UsageData/Size")
@@ -176,23 +178,49 @@ pub fn volume_headers() -> Json {
 }
 
 async fn ls(c: &Client, a: &LsArgs) -> Result<i32, Failure> {
-    let format = if a.quiet { "{{.Name}}".to_string() } else { a.format.clone().unwrap_or_else(|| VOLUMES_TABLE.into()) };
-    let format = if format == "table" { VOLUMES_TABLE.to_string() } else { format };
+    let format = if a.quiet {
+        "{{.Name}}".to_string()
+    } else {
+        a.format.clone().unwrap_or_else(|| VOLUMES_TABLE.into())
+    };
+    let format = if format == "table" {
+        VOLUMES_TABLE.to_string()
+    } else {
+        format
+    };
     let tmpl = Format::parse_rows(&format).map_err(|e| Failure::Msg(e.to_string()))?;
     let q = match opts::filters_json(&a.filter)? {
         Some(f) => query(&[("filters", f)]),
         None => String::new(),
     };
     let list = c.get(&format!("/volumes{q}")).await?;
-    let mut vols: Vec<&Json> = list.get("Volumes").and_then(Json::as_array).into_iter().flatten().collect();
-    vols.sort_by(|x, y| x.get("Name").and_then(Json::as_str).cmp(&y.get("Name").and_then(Json::as_str)));
+    let mut vols: Vec<&Json> = list
+        .get("Volumes")
+        .and_then(Json::as_array)
+        .into_iter()
+        .flatten()
+        .collect();
+    vols.sort_by(|x, y| {
+        x.get("Name")
+            .and_then(Json::as_str)
+            .cmp(&y.get("Name").and_then(Json::as_str))
+    });
     let rows: Vec<Json> = vols.into_iter().map(volume_row).collect();
-    print!("{}", tmpl.render(&rows, &volume_headers()).map_err(|e| Failure::Msg(e.to_string()))?);
+    print!(
+        "{}",
+        tmpl.render(&rows, &volume_headers())
+            .map_err(|e| Failure::Msg(e.to_string()))?
+    );
     Ok(0)
 }
 
 async fn inspect(c: &Client, a: &InspectArgs) -> Result<i32, Failure> {
-    let tmpl = a.format.as_deref().map(Format::parse).transpose().map_err(|e| Failure::Msg(e.to_string()))?;
+    let tmpl = a
+        .format
+        .as_deref()
+        .map(Format::parse)
+        .transpose()
+        .map_err(|e| Failure::Msg(e.to_string()))?;
     let mut found = Vec::new();
     let mut errors = Vec::new();
     for n in &a.names {
@@ -218,10 +246,17 @@ async fn inspect(c: &Client, a: &InspectArgs) -> Result<i32, Failure> {
 }
 
 async fn rm(c: &Client, a: &RmArgs) -> Result<i32, Failure> {
-    let q = if a.force { query(&[("force", "1".to_string())]) } else { String::new() };
+    let q = if a.force {
+        query(&[("force", "1".to_string())])
+    } else {
+        String::new()
+    };
     let mut failed = false;
     for n in &a.names {
-        match c.call(Method::DELETE, &format!("/volumes/{}{q}", seg(n)), None).await {
+        match c
+            .call(Method::DELETE, &format!("/volumes/{}{q}", seg(n)), None)
+            .await
+        {
             Ok(_) => println!("{n}"),
             Err(e) => {
                 eprintln!("{e}");
@@ -249,7 +284,9 @@ async fn prune(c: &Client, a: &PruneArgs) -> Result<i32, Failure> {
         Some(f) => query(&[("filters", f)]),
         None => String::new(),
     };
-    let r = c.json(Method::POST, &format!("/volumes/prune{q}"), None).await?;
+    let r = c
+        .json(Method::POST, &format!("/volumes/prune{q}"), None)
+        .await?;
     print!("{}", prune_report(&r));
     Ok(0)
 }
@@ -270,8 +307,14 @@ pub fn prune_report(r: &Json) -> String {
         }
         out.push('\n');
     }
-    let space = r.get("SpaceReclaimed").and_then(Json::as_f64).unwrap_or(0.0);
-    out.push_str(&format!("Total reclaimed space: {}\n", crate::units::human_size(space)));
+    let space = r
+        .get("SpaceReclaimed")
+        .and_then(Json::as_f64)
+        .unwrap_or(0.0);
+    out.push_str(&format!(
+        "Total reclaimed space: {}\n",
+        crate::units::human_size(space)
+    ));
     out
 }
 
@@ -291,22 +334,42 @@ mod tests {
 
     #[test]
     fn create_body_has_name_labels_and_opts() {
-        let VolumeCmd::Create(a) = parse(&["create", "--label", "a=b", "-o", "type=tmpfs", "--opt", "device=tmpfs", "data"]) else { panic!() };
+        let VolumeCmd::Create(a) = parse(&[
+            "create",
+            "--label",
+            "a=b",
+            "-o",
+            "type=tmpfs",
+            "--opt",
+            "device=tmpfs",
+            "data",
+        ]) else {
+            panic!()
+        };
         let b = create_body(&a).unwrap();
         assert_eq!(b["Name"], "data");
         assert_eq!(b["Driver"], "local");
         assert_eq!(b["Labels"]["a"], "b");
         assert_eq!(b["DriverOpts"]["type"], "tmpfs");
-        let VolumeCmd::Create(a) = parse(&["create", "--name", "x", "y"]) else { panic!() };
+        let VolumeCmd::Create(a) = parse(&["create", "--name", "x", "y"]) else {
+            panic!()
+        };
         assert!(create_body(&a).is_err());
-        let VolumeCmd::Create(a) = parse(&["create", "-o", "novalue"]) else { panic!() };
+        let VolumeCmd::Create(a) = parse(&["create", "-o", "novalue"]) else {
+            panic!()
+        };
         assert!(create_body(&a).is_err());
     }
 
     #[test]
     fn ls_table_has_dockers_columns() {
-        let rows = vec![volume_row(&json!({"Name":"data","Driver":"local","Labels":{"a":"b"}}))];
-        let out = Format::parse_rows(VOLUMES_TABLE).unwrap().render(&rows, &volume_headers()).unwrap();
+        let rows = vec![volume_row(
+            &json!({"Name":"data","Driver":"local","Labels":{"a":"b"}}),
+        )];
+        let out = Format::parse_rows(VOLUMES_TABLE)
+            .unwrap()
+            .render(&rows, &volume_headers())
+            .unwrap();
         assert_eq!(out, "DRIVER    VOLUME NAME\nlocal     data\n");
         assert_eq!(rows[0]["Labels"], "a=b");
     }
@@ -317,15 +380,24 @@ mod tests {
             prune_report(&json!({"VolumesDeleted":["a","b"],"SpaceReclaimed":2048})),
             "Deleted Volumes:\na\nb\n\nTotal reclaimed space: 2.048kB\n"
         );
-        assert_eq!(prune_report(&json!({"VolumesDeleted":null,"SpaceReclaimed":0})), "Total reclaimed space: 0B\n");
+        assert_eq!(
+            prune_report(&json!({"VolumesDeleted":null,"SpaceReclaimed":0})),
+            "Total reclaimed space: 0B\n"
+        );
     }
 
     #[test]
     fn aliases_parse() {
-        assert!(matches!(parse(&["ls", "-q", "--filter", "dangling=true"]), VolumeCmd::Ls(_)));
+        assert!(matches!(
+            parse(&["ls", "-q", "--filter", "dangling=true"]),
+            VolumeCmd::Ls(_)
+        ));
         assert!(matches!(parse(&["list"]), VolumeCmd::Ls(_)));
         assert!(matches!(parse(&["remove", "-f", "x"]), VolumeCmd::Rm(_)));
         assert!(matches!(parse(&["prune", "-a", "-f"]), VolumeCmd::Prune(_)));
-        assert!(matches!(parse(&["inspect", "-f", "{{.Name}}", "x"]), VolumeCmd::Inspect(_)));
+        assert!(matches!(
+            parse(&["inspect", "-f", "{{.Name}}", "x"]),
+            VolumeCmd::Inspect(_)
+        ));
     }
 }

@@ -97,7 +97,7 @@ impl Progress {
 }
 
 fn layer_message(id: &str, text: &str, detail: JsonProgress) -> JsonMessage {
-    let now = chrono::Utc::now().timestamp();
+    let now = chrono::Utc::now().timestamp_nanos_opt().unwrap_or_default() as i128;
     let bar = detail.render(RENDER_WIDTH, now);
     JsonMessage {
         status: Some(text.to_string()),
@@ -142,6 +142,7 @@ impl Meter {
             current: done as i64,
             total: self.total as i64,
             start: self.start,
+            ..Default::default()
         };
         Some(layer_message(&self.id, self.text, detail))
     }
@@ -164,7 +165,7 @@ mod tests {
             JsonProgress {
                 current: 10,
                 total: 100,
-                start: 0,
+                ..Default::default()
             },
         );
         let v = serde_json::to_value(&m).unwrap();
