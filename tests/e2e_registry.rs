@@ -356,3 +356,34 @@ fn docker_cli_pulls_and_pushes_through_berth() {
     let out = d.docker_ok(&["images", "--digests", "--format", "{{.Digest}}"]);
     assert_eq!(out.trim(), digest);
 }
+
+#[test]
+fn pull_all_tags_and_cross_repository_mount() {
+    let reg = TestRegistry::start(RegistryAuth::Open);
+    let d = TestDaemon::start();
+    d.import_busybox();
+    let a = format!("{}/team/a", reg.addr);
+    for tag in ["one", "two"] {
+        d.berth_ok(&["tag", "busybox", &format!("{a}:{tag}")]);
+    }
+    // Without a tag, push sends every tag of the repository.
+    let out = d.berth_ok(&["push", "--all-tags", &a]);
+    assert!(out.contains("one: digest: sha256:") && out.contains("two: digest: sha256:"), "{out}");
+
+    // Another repository of the same registry: the layer is mounted, not uploaded again.
+    let b = format!("{}/team/b:v1", reg.addr);
+    d.berth_ok(&["tag", "busybox", &b]);
+    let out = d.berth_ok(&["push", &b]);
+    assert!(out.contains("Mounted from team/a") || out.contains("Layer already exists"), "{out}");
+    assert!(!out.contains(": Pushed"), "the layer was uploaded again:\n{out}");
+
+    remove_all_images(&d);
+    let out = d.berth_ok(&["pull", "--all-tags", &a]);
+    assert!(out.contains("one: Pulling from team/a") && out.contains("two: Pulling from team/a"), "{out}");
+    assert!(out.contains(&format!("Status: Downloaded newer image for {a}")), "{out}");
+    let tags = d.berth_ok(&["images", "--format", "{{.Tag}}", &a]);
+    let mut tags: Vec<&str> = tags.lines().collect();
+    tags.sort();
+    assert_eq!(tags, ["one", "two"]);
+    assert_store_clean(&d);
+}

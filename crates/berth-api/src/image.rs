@@ -18,7 +18,9 @@ pub struct ImageSummary {
     pub repo_tags: Vec<String>,
     pub shared_size: i64,
     pub size: i64,
-    pub virtual_size: i64,
+    /// Only for API < 1.44 (moby dropped it then).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub virtual_size: Option<i64>,
 }
 
 /// `GET /images/{name}/json`.

@@ -534,12 +534,18 @@ impl ImageStore {
 
 /// Splits normalized reference keys into familiar tags and familiar digests, sorted.
 pub(crate) fn split_refs(keys: &[String]) -> (Vec<String>, Vec<String>) {
+    let refs: Vec<Reference> = keys
+        .iter()
+        .filter_map(|k| Reference::parse_normalized(k).ok())
+        .collect();
+    split_references(&refs)
+}
+
+/// [`split_refs`] of references already parsed.
+pub(crate) fn split_references(refs: &[Reference]) -> (Vec<String>, Vec<String>) {
     let mut tags = Vec::new();
     let mut digests = Vec::new();
-    for k in keys {
-        let Ok(r) = Reference::parse_normalized(k) else {
-            continue;
-        };
+    for r in refs {
         if r.digest().is_some() {
             digests.push(r.familiar_string());
         } else {

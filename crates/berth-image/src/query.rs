@@ -7,7 +7,9 @@ use redb::ReadableDatabase;
 
 use crate::reference::Reference;
 use crate::schema::{decode, ImageMeta, IMAGES, TAGS};
-use crate::{split_refs, unix_seconds, ImageConfig, ImageError, ImageStore, ListOptions};
+use crate::{
+    split_references, split_refs, unix_seconds, ImageConfig, ImageError, ImageStore, ListOptions,
+};
 
 const ACCEPTED_FILTERS: &[&str] = &["before", "dangling", "label", "reference", "since", "until"];
 const ZERO_TIME: &str = "0001-01-01T00:00:00Z";
@@ -131,8 +133,7 @@ impl ImageStore {
         for (id, v) in images {
             let meta: ImageMeta = decode(&v, "image record")?;
             let config = self.image_config_shared(&id)?;
-            let mut refs = by_image.remove(&id).unwrap_or_default();
-            refs.sort_by_key(|r| r.to_string());
+            let refs = by_image.remove(&id).unwrap_or_default();
             out.push(Row {
                 id,
                 meta,
@@ -228,8 +229,7 @@ impl ImageStore {
                     continue;
                 }
             }
-            let keys: Vec<String> = row.refs.iter().map(|r| r.to_string()).collect();
-            let (repo_tags, repo_digests) = split_refs(&keys);
+            let (repo_tags, repo_digests) = split_references(&row.refs);
             out.push(ImageSummary {
                 containers: -1,
                 created,
@@ -240,7 +240,7 @@ impl ImageStore {
                 repo_tags,
                 shared_size: -1,
                 size: row.meta.size,
-                virtual_size: row.meta.size,
+                virtual_size: Some(row.meta.size),
             });
         }
         out.sort_by(|a, b| b.created.cmp(&a.created).then_with(|| a.id.cmp(&b.id)));

@@ -171,13 +171,12 @@ async fn list_images(
             }
         }
     }
-    let mut value = serde_json::to_value(rows).map_err(|e| ApiError::internal(e.to_string()))?;
-    if let Some(items) = value.as_array_mut() {
-        for item in items {
-            drop_fields(item, v, &[("1.44", "VirtualSize")]);
+    if v.is_none_or(|v| v.at_least("1.44")) {
+        for r in &mut rows {
+            r.virtual_size = None;
         }
     }
-    Ok(Json(value).into_response())
+    Ok(Json(rows).into_response())
 }
 
 /// Removes fields that API `version` (or the maximum, when not given) no longer has:
