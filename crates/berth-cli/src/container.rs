@@ -886,7 +886,7 @@ pub async fn ps(c: &Client, a: &PsArgs) -> Result<i32, Failure> {
         .as_array()
         .into_iter()
         .flatten()
-        .map(|ct| container_row(ct, !a.no_trunc, now))
+        .map(|ct| container_row(ct, !a.no_trunc, now, &|f| tmpl.wants(f)))
         .collect();
     out!(
         "{}",

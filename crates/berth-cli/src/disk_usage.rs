@@ -6,7 +6,7 @@ use serde_json::{json, Value as Json};
 
 use crate::args::DfArgs;
 use crate::client::Client;
-use crate::formatters::{container_row, image_rows, images_headers, ps_headers};
+use crate::formatters::{all_fields, container_row, image_rows, images_headers, ps_headers};
 use crate::template::Format;
 use crate::units::human_size;
 use crate::Failure;
@@ -153,7 +153,9 @@ pub fn verbose_text(du: &Json, now: DateTime<Utc>) -> Result<String, Failure> {
                 .collect();
             one["RepoTags"] = Json::Array(first);
             one["RepoDigests"] = json!([]);
-            image_rows(&one, true, false, now).into_iter().next()
+            image_rows(&one, true, false, now, &all_fields)
+                .into_iter()
+                .next()
         })
         .collect();
     out.push_str(&render(DF_IMAGES_TABLE, &images, &images_headers())?);
@@ -163,7 +165,7 @@ pub fn verbose_text(du: &Json, now: DateTime<Utc>) -> Result<String, Failure> {
         .map(|c| {
             let mut c = c.clone();
             c["SizeRootFs"] = json!(0);
-            container_row(&c, true, now)
+            container_row(&c, true, now, &all_fields)
         })
         .collect();
     out.push_str(&render(DF_CONTAINERS_TABLE, &containers, &ps_headers())?);

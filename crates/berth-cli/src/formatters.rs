@@ -132,124 +132,187 @@ pub fn display_ports(ports: &[Json]) -> String {
         .join(", ")
 }
 
-/// One `ps` row from a `GET /containers/json` entry.
-pub fn container_row(c: &Json, trunc: bool, now: DateTime<Utc>) -> Json {
+/// A formatter row under construction: a field is computed only when the template can
+/// use it (`want`), so the default tables over thousands of rows skip the rest.
+struct RowBuilder<'a> {
+    map: serde_json::Map<String, Json>,
+    want: &'a dyn Fn(&str) -> bool,
+}
+
+impl<'a> RowBuilder<'a> {
+    fn new(want: &'a dyn Fn(&str) -> bool) -> Self {
+        RowBuilder {
+            map: serde_json::Map::new(),
+            want,
+        }
+    }
+
+    fn put(&mut self, key: &str, value: impl FnOnce() -> Json) {
+        if (self.want)(key) {
+            self.map.insert(key.to_string(), value());
+        }
+    }
+
+    fn done(self) -> Json {
+        Json::Object(self.map)
+    }
+}
+
+/// Every field: for templates that are more than plain `{{.Field}}`s.
+pub fn all_fields(_: &str) -> bool {
+    true
+}
+
+/// One `ps` row from a `GET /containers/json` entry, with the fields `want` asks for.
+pub fn container_row(
+    c: &Json,
+    trunc: bool,
+    now: DateTime<Utc>,
+    want: &dyn Fn(&str) -> bool,
+) -> Json {
+    let mut row = RowBuilder::new(want);
     let id = s(c, "Id");
-    let image = s(c, "Image");
-    let image = if image.is_empty() {
-        "<no image>".to_string()
-    } else if trunc
-        && (truncate_id(s(c, "ImageID")) == truncate_id(image)
-            && image.len() >= 12
-            && !image.contains('/'))
-    {
-        truncate_id(image)
-    } else if trunc {
-        familiar_image(image)
-    } else {
-        image.to_string()
-    };
-    let command = s(c, "Command");
-    let command = go_quote(&if trunc {
-        ellipsis(command, 20)
-    } else {
-        command.to_string()
-    });
     let created = i(c, "Created");
-    let names: Vec<String> = c
-        .get("Names")
-        .and_then(Json::as_array)
-        .map(|a| {
-            a.iter()
-                .filter_map(Json::as_str)
-                .map(|n| n.strip_prefix('/').unwrap_or(n).to_string())
-                .collect()
+    row.put("ID", || {
+        Json::from(if trunc {
+            truncate_id(id)
+        } else {
+            id.to_string()
         })
-        .unwrap_or_default();
-    let names = if trunc {
-        names
-            .iter()
-            .find(|n| !n.contains('/'))
-            .map(|n| vec![n.clone()])
-            .unwrap_or(names)
-    } else {
-        names
-    };
-    let mut labels: Vec<(String, String)> = c
-        .get("Labels")
-        .and_then(Json::as_object)
-        .map(|m| {
-            m.iter()
-                .map(|(k, v)| (k.clone(), v.as_str().unwrap_or("").to_string()))
-                .collect()
+    });
+    row.put("Image", || {
+        let image = s(c, "Image");
+        Json::from(if image.is_empty() {
+            "<no image>".to_string()
+        } else if trunc
+            && (truncate_id(s(c, "ImageID")) == truncate_id(image)
+                && image.len() >= 12
+                && !image.contains('/'))
+        {
+            truncate_id(image)
+        } else if trunc {
+            familiar_image(image)
+        } else {
+            image.to_string()
         })
-        .unwrap_or_default();
-    labels.sort();
-    let mounts: Vec<String> = c
-        .get("Mounts")
-        .and_then(Json::as_array)
-        .map(|a| {
-            a.iter()
-                .map(|m| {
-                    let name = if s(m, "Name").is_empty() {
-                        s(m, "Source")
-                    } else {
-                        s(m, "Name")
-                    };
-                    if trunc {
-                        ellipsis(name, 15)
-                    } else {
-                        name.to_string()
-                    }
-                })
-                .collect()
-        })
-        .unwrap_or_default();
-    let local_volumes = c
-        .get("Mounts")
-        .and_then(Json::as_array)
-        .map(|a| a.iter().filter(|m| s(m, "Driver") == "local").count())
-        .unwrap_or(0);
-    let mut networks: Vec<String> = c
-        .pointer("/NetworkSettings/Networks")
-        .and_then(Json::as_object)
-        .map(|m| m.keys().cloned().collect())
-        .unwrap_or_default();
-    networks.sort();
-    let size_rw = i(c, "SizeRw");
-    let size_root = i(c, "SizeRootFs");
-    let size = if size_root > 0 {
-        format!(
-            "{} (virtual {})",
-            human_size_precision(size_rw as f64, 3),
-            human_size_precision(size_root as f64, 3)
+    });
+    row.put("Command", || {
+        let command = s(c, "Command");
+        Json::from(go_quote(&if trunc {
+            ellipsis(command, 20)
+        } else {
+            command.to_string()
+        }))
+    });
+    row.put("CreatedAt", || Json::from(go_time_string(created)));
+    row.put("RunningFor", || Json::from(since_unix(created, now)));
+    row.put("Ports", || {
+        Json::from(
+            c.get("Ports")
+                .and_then(Json::as_array)
+                .map(|p| display_ports(p))
+                .unwrap_or_default(),
         )
-    } else {
-        human_size_precision(size_rw as f64, 3)
-    };
-    let ports = c
-        .get("Ports")
-        .and_then(Json::as_array)
-        .map(|p| display_ports(p))
-        .unwrap_or_default();
-    json!({
-        "ID": if trunc { truncate_id(id) } else { id.to_string() },
-        "Image": image,
-        "Command": command,
-        "CreatedAt": go_time_string(created),
-        "RunningFor": since_unix(created, now),
-        "Ports": ports,
-        "State": s(c, "State"),
-        "Status": s(c, "Status"),
-        "Size": size,
-        "Names": names.join(","),
-        "Labels": labels.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(","),
-        "Mounts": mounts.join(","),
-        "Networks": networks.join(","),
-        "LocalVolumes": local_volumes.to_string(),
-        "Platform": null,
-        "_labels": c.get("Labels").cloned().unwrap_or(Json::Null),
-    })
+    });
+    row.put("State", || Json::from(s(c, "State")));
+    row.put("Status", || Json::from(s(c, "Status")));
+    row.put("Size", || {
+        let size_rw = i(c, "SizeRw");
+        let size_root = i(c, "SizeRootFs");
+        Json::from(if size_root > 0 {
+            format!(
+                "{} (virtual {})",
+                human_size_precision(size_rw as f64, 3),
+                human_size_precision(size_root as f64, 3)
+            )
+        } else {
+            human_size_precision(size_rw as f64, 3)
+        })
+    });
+    row.put("Names", || {
+        let names: Vec<String> = c
+            .get("Names")
+            .and_then(Json::as_array)
+            .map(|a| {
+                a.iter()
+                    .filter_map(Json::as_str)
+                    .map(|n| n.strip_prefix('/').unwrap_or(n).to_string())
+                    .collect()
+            })
+            .unwrap_or_default();
+        let names = if trunc {
+            names
+                .iter()
+                .find(|n| !n.contains('/'))
+                .map(|n| vec![n.clone()])
+                .unwrap_or(names)
+        } else {
+            names
+        };
+        Json::from(names.join(","))
+    });
+    row.put("Labels", || {
+        let mut labels: Vec<(String, String)> = c
+            .get("Labels")
+            .and_then(Json::as_object)
+            .map(|m| {
+                m.iter()
+                    .map(|(k, v)| (k.clone(), v.as_str().unwrap_or("").to_string()))
+                    .collect()
+            })
+            .unwrap_or_default();
+        labels.sort();
+        Json::from(
+            labels
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect::<Vec<_>>()
+                .join(","),
+        )
+    });
+    row.put("Mounts", || {
+        let mounts: Vec<String> = c
+            .get("Mounts")
+            .and_then(Json::as_array)
+            .map(|a| {
+                a.iter()
+                    .map(|m| {
+                        let name = if s(m, "Name").is_empty() {
+                            s(m, "Source")
+                        } else {
+                            s(m, "Name")
+                        };
+                        if trunc {
+                            ellipsis(name, 15)
+                        } else {
+                            name.to_string()
+                        }
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        Json::from(mounts.join(","))
+    });
+    row.put("Networks", || {
+        let mut networks: Vec<String> = c
+            .pointer("/NetworkSettings/Networks")
+            .and_then(Json::as_object)
+            .map(|m| m.keys().cloned().collect())
+            .unwrap_or_default();
+        networks.sort();
+        Json::from(networks.join(","))
+    });
+    row.put("LocalVolumes", || {
+        let n = c
+            .get("Mounts")
+            .and_then(Json::as_array)
+            .map(|a| a.iter().filter(|m| s(m, "Driver") == "local").count())
+            .unwrap_or(0);
+        Json::from(n.to_string())
+    });
+    row.put("Platform", || Json::Null);
+    row.put("_labels", || c.get("Labels").cloned().unwrap_or(Json::Null));
+    row.done()
 }
 
 fn split_repo_tag(r: &str) -> Option<(String, String)> {
@@ -262,7 +325,13 @@ fn split_repo_tag(r: &str) -> Option<(String, String)> {
 
 /// The `images` rows of one `GET /images/json` entry: one per repository and tag (and
 /// digest with `--digests`), or a single `<none>` row for a dangling image.
-pub fn image_rows(img: &Json, trunc: bool, digests: bool, now: DateTime<Utc>) -> Vec<Json> {
+pub fn image_rows(
+    img: &Json,
+    trunc: bool,
+    digests: bool,
+    now: DateTime<Utc>,
+    want: &dyn Fn(&str) -> bool,
+) -> Vec<Json> {
     let strs = |k: &str| -> Vec<String> {
         img.get(k)
             .and_then(Json::as_array)
@@ -332,19 +401,43 @@ pub fn image_rows(img: &Json, trunc: bool, digests: bool, now: DateTime<Utc>) ->
     pairs
         .into_iter()
         .map(|(repo, tag, digest)| {
-            json!({
-                "ID": if trunc { truncate_id(id) } else { id.to_string() },
-                "Repository": repo,
-                "Tag": tag,
-                "Digest": digest,
-                "CreatedSince": since_unix(created, now),
-                "CreatedAt": go_time_string(created),
-                "Size": human_size_precision(size as f64, 3),
-                "VirtualSize": human_size(size as f64),
-                "SharedSize": if shared == -1 { "N/A".to_string() } else { human_size(shared as f64) },
-                "UniqueSize": if shared == -1 || size == -1 { "N/A".to_string() } else { human_size((size - shared) as f64) },
-                "Containers": if containers == -1 { "N/A".to_string() } else { containers.to_string() },
-            })
+            let mut row = RowBuilder::new(want);
+            row.put("ID", || {
+                Json::from(if trunc {
+                    truncate_id(id)
+                } else {
+                    id.to_string()
+                })
+            });
+            row.put("Repository", || Json::from(repo));
+            row.put("Tag", || Json::from(tag));
+            row.put("Digest", || Json::from(digest));
+            row.put("CreatedSince", || Json::from(since_unix(created, now)));
+            row.put("CreatedAt", || Json::from(go_time_string(created)));
+            row.put("Size", || Json::from(human_size_precision(size as f64, 3)));
+            row.put("VirtualSize", || Json::from(human_size(size as f64)));
+            row.put("SharedSize", || {
+                Json::from(if shared == -1 {
+                    "N/A".to_string()
+                } else {
+                    human_size(shared as f64)
+                })
+            });
+            row.put("UniqueSize", || {
+                Json::from(if shared == -1 || size == -1 {
+                    "N/A".to_string()
+                } else {
+                    human_size((size - shared) as f64)
+                })
+            });
+            row.put("Containers", || {
+                Json::from(if containers == -1 {
+                    "N/A".to_string()
+                } else {
+                    containers.to_string()
+                })
+            });
+            row.done()
         })
         .collect()
 }
@@ -389,7 +482,10 @@ mod tests {
     fn ps_table_matches_docker() {
         let f = Format::parse_rows(PS_TABLE).unwrap();
         let out = f
-            .render(&[container_row(&container(), true, now())], &ps_headers())
+            .render(
+                &[container_row(&container(), true, now(), &all_fields)],
+                &ps_headers(),
+            )
             .unwrap();
         assert_eq!(
             out,
@@ -409,10 +505,10 @@ mod tests {
 
     #[test]
     fn ps_fields() {
-        let row = container_row(&container(), true, now());
+        let row = container_row(&container(), true, now(), &all_fields);
         assert_eq!(row["Size"], "0B (virtual 4.26MB)");
         assert_eq!(row["Labels"], "a=1,b=2");
-        let full = container_row(&container(), false, now());
+        let full = container_row(&container(), false, now(), &all_fields);
         assert_eq!(full["Command"], "\"sh -c 'while true; do sleep 1; done'\"");
         assert_eq!(full["ID"].as_str().unwrap().len(), 64);
     }
@@ -431,12 +527,13 @@ mod tests {
         let img = json!({"Id": "sha256:0123456789abcdef0123456789abcdef", "RepoTags": ["busybox:latest", "imported:v1"],
             "RepoDigests": [], "Created": 1_700_000_090, "Size": 4_264_000, "SharedSize": -1, "Containers": -1});
         let dangling = json!({"Id": "sha256:fedcba9876543210", "RepoTags": [], "Created": 1_699_999_000, "Size": 7_500});
-        let mut rows = image_rows(&img, true, false, now());
-        rows.extend(image_rows(&dangling, true, false, now()));
-        let out = Format::parse_rows(IMAGES_TABLE)
-            .unwrap()
-            .render(&rows, &images_headers())
-            .unwrap();
+        // Rows with only the fields the default table uses, as `images` builds them.
+        let table = Format::parse_rows(IMAGES_TABLE).unwrap();
+        let want = |f: &str| table.wants(f);
+        let mut rows = image_rows(&img, true, false, now(), &want);
+        rows.extend(image_rows(&dangling, true, false, now(), &want));
+        assert!(rows[0].get("CreatedAt").is_none() && rows[0].get("Size").is_some());
+        let out = table.render(&rows, &images_headers()).unwrap();
         assert_eq!(
             out,
             "REPOSITORY   TAG       IMAGE ID       CREATED          SIZE\n\
@@ -450,7 +547,7 @@ mod tests {
     fn images_digests_column() {
         let img = json!({"Id": "sha256:0123456789abcdef", "RepoTags": ["docker.io/library/busybox:1"],
             "RepoDigests": ["busybox@sha256:aaaa"], "Created": 1_700_000_090, "Size": 0});
-        let rows = image_rows(&img, true, true, now());
+        let rows = image_rows(&img, true, true, now(), &all_fields);
         assert_eq!(rows.len(), 1);
         assert_eq!(rows[0]["Repository"], "busybox");
         assert_eq!(rows[0]["Digest"], "sha256:aaaa");

@@ -95,7 +95,7 @@ pub async fn images(c: &Client, a: &ImagesArgs) -> Result<i32, Failure> {
         .as_array()
         .into_iter()
         .flatten()
-        .flat_map(|img| image_rows(img, !a.no_trunc, digests, now))
+        .flat_map(|img| image_rows(img, !a.no_trunc, digests, now, &|f| tmpl.wants(f)))
         .collect();
     out!(
         "{}",

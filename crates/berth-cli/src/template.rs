@@ -421,6 +421,17 @@ impl Format {
         })
     }
 
+    /// Whether rendering can use row field `name`: false only for a plain `{{.Field}}`
+    /// template that does not name it (callers skip computing such fields).
+    pub fn wants(&self, name: &str) -> bool {
+        match &self.simple {
+            Some(segments) => segments
+                .iter()
+                .any(|s| matches!(s, Segment::Field(f) if f == name)),
+            None => true,
+        }
+    }
+
     /// Whether the format asked for a table (header row, aligned columns).
     pub fn is_table(&self) -> bool {
         self.table

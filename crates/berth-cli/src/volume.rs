@@ -108,9 +108,11 @@ fn driver_opts(list: &[String]) -> Result<Map<String, Json>, Failure> {
             Some((k, v)) => {
                 out.insert(k.to_string(), Json::String(v.to_string()));
             }
-            None => return Err(Failure::Flag(opts::FlagError(format!(
+            None => {
+                return Err(Failure::Flag(opts::FlagError(format!(
                 "invalid argument \"{o}\" for \"-o, --opt\" flag: bad format, expected key=value"
-            )))),
+            ))))
+            }
         }
     }
     Ok(out)
