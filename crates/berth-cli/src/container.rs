@@ -239,7 +239,7 @@ async fn create_container(
     let named = if is_id {
         None
     } else {
-        crate::reference::Reference::parse_normalized(image)
+        berth_image::Reference::parse_normalized(image)
             .ok()
             .map(|r| r.with_default_tag())
     };

@@ -37,7 +37,6 @@ pub mod image_io;
 pub mod jsonmessage;
 pub mod network;
 pub mod opts;
-pub mod reference;
 pub mod registry;
 pub mod stream;
 pub mod system;

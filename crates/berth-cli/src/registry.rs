@@ -15,8 +15,8 @@ use crate::client::{empty, json_body, query, seg, ApiError, Client};
 use crate::config_file::{config_dir, ConfigFile};
 use crate::credentials::{self, auth_key_for_domain, convert_to_hostname, Stored, INDEX_SERVER};
 use crate::jsonmessage::{Mode, Renderer, StreamError};
-use crate::reference::Reference;
 use crate::Failure;
+use berth_image::Reference;
 
 static CONFIG_FLAG: OnceLock<Option<String>> = OnceLock::new();
 
@@ -39,7 +39,7 @@ pub fn load_config() -> ConfigFile {
 /// The `X-Registry-Auth` value for pulling or pushing `r`: the stored credentials of its
 /// registry (Docker Hub's key for `docker.io`), `e30=` (`{}`) when there are none.
 pub fn auth_header_for(cfg: &ConfigFile, r: &Reference) -> Result<String, Failure> {
-    let key = auth_key_for_domain(&r.domain);
+    let key = auth_key_for_domain(r.domain());
     let auth = credentials::get(cfg, &key).map_err(|e| Failure::Msg(e.to_string()))?;
     Ok(auth.to_header())
 }
@@ -167,6 +167,17 @@ pub async fn post_and_render(
     Ok(())
 }
 
+/// True when a reference has neither a tag nor a digest.
+fn is_name_only(r: &Reference) -> bool {
+    r.tag().is_none() && r.digest().is_none()
+}
+
+/// The `tag` query value of `POST /images/create` (`getAPITagFromNamedRef`): the digest,
+/// else the tag, else `latest`.
+fn api_tag(r: &Reference) -> String {
+    r.digest().or(r.tag()).unwrap_or("latest").to_string()
+}
+
 fn parse_ref(name: &str) -> Result<Reference, Failure> {
     Reference::parse_normalized(name).map_err(|e| Failure::Msg(e.0))
 }
@@ -174,10 +185,10 @@ fn parse_ref(name: &str) -> Result<Reference, Failure> {
 /// `berth pull`.
 pub async fn pull(c: &Client, a: &PullArgs) -> Result<i32, Failure> {
     let mut r = parse_ref(&a.name)?;
-    if a.all_tags && !r.is_name_only() {
+    if a.all_tags && !is_name_only(&r) {
         return Err(Failure::Msg("tag can't be used with --all-tags/-a".into()));
     }
-    if !a.all_tags && r.is_name_only() {
+    if !a.all_tags && is_name_only(&r) {
         r = r.with_default_tag();
         if !a.quiet {
             outln!("Using default tag: latest");
@@ -187,7 +198,7 @@ pub async fn pull(c: &Client, a: &PullArgs) -> Result<i32, Failure> {
     let header = auth_header_for(&cfg, &r).unwrap_or_else(|_| AuthConfig::default().to_header());
     let mut q = vec![("fromImage", r.name())];
     if !a.all_tags {
-        q.push(("tag", r.api_tag()));
+        q.push(("tag", api_tag(&r)));
     }
     if let Some(p) = a.platform.as_ref().filter(|p| !p.is_empty()) {
         q.push(("platform", p.to_lowercase()));
@@ -244,24 +255,24 @@ pub async fn push(c: &Client, a: &PushArgs) -> Result<i32, Failure> {
         None => None,
     };
     let mut r = parse_ref(&a.name)?;
-    if a.all_tags && !r.is_name_only() {
+    if a.all_tags && !is_name_only(&r) {
         return Err(Failure::Msg("tag can't be used with --all-tags/-a".into()));
     }
-    if !a.all_tags && r.is_name_only() {
+    if !a.all_tags && is_name_only(&r) {
         r = r.with_default_tag();
         if !a.quiet {
             outln!("Using default tag: latest");
         }
     }
-    if r.digest.is_some() {
+    if r.digest().is_some() {
         return Err(Failure::Msg("cannot push a digest reference".into()));
     }
     let cfg = load_config();
     let header = auth_header_for(&cfg, &r).unwrap_or_else(|_| AuthConfig::default().to_header());
     let mut q = Vec::new();
     if !a.all_tags {
-        if let Some(t) = &r.tag {
-            q.push(("tag", t.clone()));
+        if let Some(t) = r.tag() {
+            q.push(("tag", t.to_string()));
         }
     }
     if let Some(p) = platform {
@@ -297,7 +308,7 @@ pub async fn pull_for_create(
     let r = Reference::parse_normalized(image).map_err(|e| ApiError::Transport(e.0))?;
     let cfg = load_config();
     let header = auth_header_for(&cfg, &r).map_err(|e| ApiError::Transport(e.to_string()))?;
-    let mut q = vec![("fromImage", r.name()), ("tag", r.api_tag())];
+    let mut q = vec![("fromImage", r.name()), ("tag", api_tag(&r))];
     if let Some(p) = platform.filter(|p| !p.is_empty()) {
         q.push(("platform", p.to_lowercase()));
     }
@@ -323,7 +334,7 @@ pub async fn pull_for_create(
 /// header for the answers.
 fn request_privilege(cfg: &ConfigFile, r: &Reference, cmd: &str) -> Result<String, Failure> {
     outln!("\nLogin prior to {cmd}:");
-    let key = auth_key_for_domain(&r.domain);
+    let key = auth_key_for_domain(r.domain());
     let stored = match credentials::get(cfg, &key) {
         Ok(a) => a,
         Err(e) => {
@@ -637,6 +648,17 @@ pub async fn logout(a: &LogoutArgs) -> Result<i32, Failure> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn api_tag_is_the_digest_else_the_tag_else_latest() {
+        let r = |s: &str| Reference::parse_normalized(s).unwrap();
+        assert!(is_name_only(&r("busybox")));
+        assert_eq!(api_tag(&r("busybox")), "latest");
+        assert_eq!(api_tag(&r("busybox:1.36")), "1.36");
+        let digest = format!("sha256:{}", "a".repeat(64));
+        assert_eq!(api_tag(&r(&format!("busybox:1.36@{digest}"))), digest);
+        assert!(!is_name_only(&r("127.0.0.1:5000/x:v1")));
+    }
 
     #[test]
     fn auth_header_uses_the_registry_key() {
