@@ -66,6 +66,16 @@ impl IntoResponse for ApiError {
     }
 }
 
+/// Runs blocking store work (disk, fsync, redb) on a blocking thread; its error keeps its
+/// kind, and a task that panicked is a 500.
+pub async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> ApiResult<T> + Send + 'static,
+) -> ApiResult<T> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| ApiError::internal(format!("image store task failed: {e}")))?
+}
+
 /// Any library error with a `kind()` converts into an `ApiError` keeping its message.
 macro_rules! api_error_from {
     ($($t:ty),* $(,)?) => {$(

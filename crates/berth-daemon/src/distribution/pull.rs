@@ -15,7 +15,7 @@ use berth_registry::{Descriptor, Platform, Repository, ResolvedImage};
 use futures_util::{StreamExt, TryStreamExt};
 
 use super::{short_digest, Progress};
-use crate::error::{ApiError, ApiResult};
+use crate::error::{blocking, ApiError, ApiResult};
 use crate::state::Daemon;
 
 /// Docker's default `max-concurrent-downloads`.
@@ -218,14 +218,6 @@ impl Drop for PullLease {
     }
 }
 
-async fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> ApiResult<T> + Send + 'static,
-) -> ApiResult<T> {
-    tokio::task::spawn_blocking(f)
-        .await
-        .map_err(|e| ApiError::internal(format!("image store task failed: {e}")))?
-}
-
 /// The `rootfs.diff_ids` of an image config.
 fn diff_ids(config: &[u8]) -> ApiResult<Vec<String>> {
     #[derive(serde::Deserialize)]
@@ -270,21 +262,21 @@ async fn fetch_layer(
     };
     let mut meter = progress.meter(&id, "Downloading", job.desc.size);
     let images = d.images.clone();
-    tokio::task::spawn_blocking(move || {
+    blocking(move || {
         let mut reader = reader;
         let mut on_progress = |n: u64| meter.update_blocking(n);
-        images.ingest_layer(
+        let (diff_id, chain_id, parent) = (&job.diff_id, &job.chain_id, job.parent.as_deref());
+        Ok(images.ingest_layer(
             &lease,
             &mut reader,
             &blob,
-            &job.diff_id,
-            &job.chain_id,
-            job.parent.as_deref(),
+            diff_id,
+            chain_id,
+            parent,
             &mut on_progress,
-        )
+        )?)
     })
-    .await
-    .map_err(|e| ApiError::internal(format!("image store task failed: {e}")))??;
+    .await?;
     progress.layer(&id, "Verifying Checksum").await?;
     progress.layer(&id, "Download complete").await?;
     progress.layer(&id, "Pull complete").await?;

@@ -13,7 +13,7 @@ use berth_registry::{Descriptor, Repository};
 use futures_util::{StreamExt, TryStreamExt};
 
 use super::{short_digest, Progress};
-use crate::error::{ApiError, ApiResult};
+use crate::error::{blocking, ApiError, ApiResult};
 use crate::state::Daemon;
 
 /// Docker's default `max-concurrent-uploads`.
@@ -105,9 +105,7 @@ async fn push_tag(
 ) -> ApiResult<()> {
     let images = d.images.clone();
     let id = image_id.to_string();
-    let plan = tokio::task::spawn_blocking(move || images.push_plan(&id))
-        .await
-        .map_err(|e| ApiError::internal(format!("image store task failed: {e}")))??;
+    let plan = blocking(move || Ok(images.push_plan(&id)?)).await?;
     // Docker lists layers top first.
     let layers: Vec<&PushLayer> = plan.layers.iter().rev().collect();
     for layer in &layers {
@@ -162,9 +160,7 @@ async fn push_tag(
         Reference::parse_normalized(&repo_ref.name()).map_err(|e| ApiError::invalid(e.0))?,
         image_id.to_string(),
     );
-    tokio::task::spawn_blocking(move || images.add_repo_digest(&name, &digest, &id))
-        .await
-        .map_err(|e| ApiError::internal(format!("image store task failed: {e}")))??;
+    blocking(move || Ok(images.add_repo_digest(&name, &digest, &id)?)).await?;
     Ok(())
 }
 

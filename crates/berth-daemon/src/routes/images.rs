@@ -19,7 +19,7 @@ use berth_image::{ImageStore, ImageUser, ImportOptions, ListOptions, Reference};
 use futures_util::StreamExt;
 use http::StatusCode;
 
-use crate::error::{ApiError, ApiResult};
+use crate::error::{blocking, ApiError, ApiResult};
 use crate::state::Daemon;
 use crate::version::ApiVersion;
 
@@ -131,14 +131,6 @@ fn decode_filters(raw: &str) -> ApiResult<BTreeMap<String, Vec<String>>> {
         out.insert(k.clone(), list);
     }
     Ok(out)
-}
-
-async fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> ApiResult<T> + Send + 'static,
-) -> ApiResult<T> {
-    tokio::task::spawn_blocking(f)
-        .await
-        .map_err(|e| ApiError::internal(format!("image store task failed: {e}")))?
 }
 
 /// `GET /images/json`.
