@@ -387,3 +387,117 @@ fn pull_all_tags_and_cross_repository_mount() {
     assert_eq!(tags, ["one", "two"]);
     assert_store_clean(&d);
 }
+
+/// `sha256:<hex>` of bytes.
+fn digest_of(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    format!("sha256:{}", hex::encode(sha2::Sha256::digest(bytes)))
+}
+
+/// Uploads a blob to the registry the way any client does (POST, then PUT with the digest).
+fn upload_blob(reg: &TestRegistry, repo: &str, bytes: &[u8]) -> String {
+    let digest = digest_of(bytes);
+    let out = Command::new("curl")
+        .args(["-sS", "-D", "-", "-o", "/dev/null", "-X", "POST"])
+        .arg(format!("http://{}/v2/{repo}/blobs/uploads/", reg.addr))
+        .output()
+        .unwrap();
+    let headers = String::from_utf8_lossy(&out.stdout).to_string();
+    let location = headers
+        .lines()
+        .find_map(|l| l.strip_prefix("Location: ").or_else(|| l.strip_prefix("location: ")))
+        .unwrap_or_else(|| panic!("no upload location: {headers}"))
+        .trim()
+        .to_string();
+    let url = if location.starts_with('/') { format!("http://{}{location}", reg.addr) } else { location };
+    let sep = if url.contains('?') { '&' } else { '?' };
+    let file = reg.dir.path().join("upload.bin");
+    std::fs::write(&file, bytes).unwrap();
+    let out = Command::new("curl")
+        .args(["-sS", "-f", "-X", "PUT", "-H", "Content-Type: application/octet-stream", "--data-binary"])
+        .arg(format!("@{}", file.display()))
+        .arg(format!("{url}{sep}digest={digest}"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "blob upload failed: {}", String::from_utf8_lossy(&out.stderr));
+    digest
+}
+
+fn put_manifest(reg: &TestRegistry, repo: &str, reference: &str, media_type: &str, body: &[u8]) {
+    let file = reg.dir.path().join("manifest.json");
+    std::fs::write(&file, body).unwrap();
+    let out = Command::new("curl")
+        .args(["-sS", "-f", "-X", "PUT", "-H"])
+        .arg(format!("Content-Type: {media_type}"))
+        .arg("--data-binary")
+        .arg(format!("@{}", file.display()))
+        .arg(format!("http://{}/v2/{repo}/manifests/{reference}", reg.addr))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "manifest PUT failed: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+/// An OCI index with an amd64 and an arm64 image whose one layer is zstd-compressed:
+/// platform selection, OCI media types and zstd, from a real registry.
+#[test]
+fn oci_index_with_zstd_layers_and_platform_selection() {
+    let reg = TestRegistry::start(RegistryAuth::Open);
+    let d = TestDaemon::start();
+    let repo = "multi/arch";
+    let tar = std::fs::read(busybox_tar()).unwrap();
+    let diff_id = digest_of(&tar);
+    let layer = zstd::encode_all(&tar[..], 3).unwrap();
+    let layer_digest = upload_blob(&reg, repo, &layer);
+    let mut manifests = Vec::new();
+    for (arch, variant) in [("arm64", Some("v8")), ("amd64", None)] {
+        let mut config = serde_json::json!({
+            "architecture": arch, "os": "linux",
+            "config": {"Cmd": ["sh"], "Env": ["PATH=/bin"]},
+            "rootfs": {"type": "layers", "diff_ids": [diff_id]},
+        });
+        if let Some(v) = variant {
+            config["variant"] = v.into();
+        }
+        let config = serde_json::to_vec(&config).unwrap();
+        let config_digest = upload_blob(&reg, repo, &config);
+        let manifest = serde_json::to_vec(&serde_json::json!({
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": config_digest, "size": config.len()},
+            "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+zstd", "digest": layer_digest, "size": layer.len()}],
+        }))
+        .unwrap();
+        let manifest_digest = digest_of(&manifest);
+        put_manifest(&reg, repo, &manifest_digest, "application/vnd.oci.image.manifest.v1+json", &manifest);
+        let mut platform = serde_json::json!({"architecture": arch, "os": "linux"});
+        if let Some(v) = variant {
+            platform["variant"] = v.into();
+        }
+        manifests.push(serde_json::json!({
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "digest": manifest_digest, "size": manifest.len(), "platform": platform,
+        }));
+    }
+    let index = serde_json::to_vec(&serde_json::json!({
+        "schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json", "manifests": manifests,
+    }))
+    .unwrap();
+    put_manifest(&reg, repo, "v1", "application/vnd.oci.image.index.v1+json", &index);
+
+    let name = format!("{}/{repo}:v1", reg.addr);
+    let out = d.berth_ok(&["pull", &name]);
+    assert!(out.contains(&format!("Digest: {}", digest_of(&index))), "the RepoDigest is the index's:\n{out}");
+    let arch = d.berth_ok(&["image", "inspect", "--format", "{{.Architecture}}", &name]);
+    assert_eq!(arch.trim(), "amd64");
+    assert_eq!(d.berth_ok(&["run", "--rm", &name, "echo", "zstd-ok"]).trim(), "zstd-ok");
+
+    let out = d.berth_ok(&["pull", "--platform", "linux/arm64", &name]);
+    assert!(out.contains("Status: Downloaded newer image for"), "{out}");
+    let arch = d.berth_ok(&["image", "inspect", "--format", "{{.Architecture}}/{{.Variant}}", &name]);
+    assert_eq!(arch.trim(), "arm64/v8");
+
+    let out = d.berth(&["pull", "--platform", "linux/s390x", &name]);
+    assert_eq!(code(&out), 1);
+    assert!(stderr(&out).contains("no matching manifest for linux/s390x in the manifest list entries"), "{}", stderr(&out));
+    assert_store_clean(&d);
+}
