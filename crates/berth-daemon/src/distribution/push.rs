@@ -82,7 +82,8 @@ fn local_tags(d: &Daemon, repo: &Reference, tag: &str) -> ApiResult<Vec<(String,
         .flat_map(|img| img.repo_tags.into_iter().map(move |t| (t, img.id.clone())))
         .filter_map(|(t, id)| {
             let r = Reference::parse_normalized(&t).ok()?;
-            (r.name() == name).then(|| Some((r.tag()?.to_string(), id)))?
+            let tag = r.tag()?.to_string();
+            (r.name() == name).then_some((tag, id))
         })
         .collect();
     found.sort();
