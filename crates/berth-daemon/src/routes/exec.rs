@@ -100,14 +100,40 @@ async fn inspect(State(d): State<Daemon>, Path(id): Path<String>) -> ApiResult<R
 async fn resize(
     State(d): State<Daemon>,
     Path(id): Path<String>,
-    Query(_q): Query<HashMap<String, String>>,
+    Query(q): Query<HashMap<String, String>>,
 ) -> ApiResult<StatusCode> {
-    let exec = d.containers.exec_inspect(&id)?;
-    if exec.process_config.tty {
-        return Err(ApiError::not_implemented(
-            "resizing an exec's terminal is not supported by Berth yet",
-        ));
-    }
-    // Without a terminal there is nothing to resize (Docker accepts and ignores it too).
+    let (h, w) = resize_dims(&q)?;
+    d.containers.exec_resize(&id, h, w).await?;
     Ok(StatusCode::OK)
+}
+
+/// `h` and `w` of a resize request; both required, as in moby's router (its
+/// `strconv.Atoi` error text).
+fn resize_dims(q: &HashMap<String, String>) -> ApiResult<(u16, u16)> {
+    let dim = |k: &str| -> ApiResult<u16> {
+        let v = q.get(k).map(String::as_str).unwrap_or("");
+        let n: i64 = v.parse().map_err(|_| {
+            ApiError::invalid(format!("strconv.Atoi: parsing {v:?}: invalid syntax"))
+        })?;
+        u16::try_from(n).map_err(|_| ApiError::invalid(format!("invalid value for {k}: {v}")))
+    };
+    Ok((dim("h")?, dim("w")?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn q(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    #[test]
+    fn resize_dimensions() {
+        assert_eq!(resize_dims(&q(&[("h", "24"), ("w", "80")])).ok(), Some((24, 80)));
+        let e = resize_dims(&q(&[("w", "80")])).err().map(|e| e.message);
+        assert_eq!(e.as_deref(), Some("strconv.Atoi: parsing \"\": invalid syntax"));
+        assert!(resize_dims(&q(&[("h", "x"), ("w", "80")])).is_err());
+        assert!(resize_dims(&q(&[("h", "-1"), ("w", "80")])).is_err());
+    }
 }
