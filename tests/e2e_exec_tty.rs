@@ -49,11 +49,17 @@ fn exec_finished(d: &TestDaemon, exec: &str) -> serde_json::Value {
     last
 }
 
-/// `POST /exec/{id}/start` hijacked (Upgrade: tcp): the stream after the 101 headers.
+/// `POST /exec/{id}/start` hijacked (Upgrade: tcp) with `Tty: true`: the stream after
+/// the 101 headers.
 fn start_hijacked(d: &TestDaemon, exec: &str) -> (UnixStream, Vec<u8>) {
+    start_hijacked_with(d, exec, true)
+}
+
+fn start_hijacked_with(d: &TestDaemon, exec: &str, tty: bool) -> (UnixStream, Vec<u8>) {
     let mut s = UnixStream::connect(&d.sock).expect("connect");
     s.set_read_timeout(Some(Duration::from_secs(20))).ok();
-    let body = br#"{"Detach":false,"Tty":true}"#;
+    let body = format!(r#"{{"Detach":false,"Tty":{tty}}}"#);
+    let body = body.as_bytes();
     let req = format!(
         "POST /v1.45/exec/{exec}/start HTTP/1.1\r\nHost: berth\r\nConnection: Upgrade\r\nUpgrade: tcp\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
         body.len()
@@ -69,10 +75,8 @@ fn start_hijacked(d: &TestDaemon, exec: &str) -> (UnixStream, Vec<u8>) {
     }
     let text = String::from_utf8_lossy(&head).to_lowercase();
     assert!(text.starts_with("http/1.1 101"), "headers: {text}");
-    assert!(
-        text.contains("application/vnd.docker.raw-stream"),
-        "a TTY exec streams raw: {text}"
-    );
+    let media = if tty { "raw-stream" } else { "multiplexed-stream" };
+    assert!(text.contains(media), "expected {media}: {text}");
     (s, head)
 }
 
@@ -367,4 +371,67 @@ fn cli_exec_it_is_interactive_on_a_real_terminal() {
     };
     assert_eq!(status.code(), Some(7), "{seen:?}");
     assert_nothing_left(&d, init_pid);
+}
+
+/// As in moby, the start request's `Tty` decides the framing: a TTY exec started
+/// without it sends its terminal as stdout frames (docker-py's default).
+#[test]
+fn tty_exec_started_without_tty_sends_stdout_frames() {
+    let d = TestDaemon::start();
+    let (id, init_pid) = container(&d);
+    let exec = exec_create(
+        &d,
+        &id,
+        serde_json::json!({
+            "AttachStdout": true, "AttachStderr": true, "Tty": true,
+            "Cmd": ["sh", "-c", "printf out; printf err >&2"],
+        }),
+    );
+    let (mut s, _) = start_hijacked_with(&d, &exec, false);
+    let out = read_all(&mut s);
+    let mut payload = Vec::new();
+    let mut rest = &out[..];
+    while !rest.is_empty() {
+        assert!(rest.len() >= 8, "a partial frame header: {out:?}");
+        assert_eq!(rest[0], 1, "all of a terminal is stdout: {out:?}");
+        let len = u32::from_be_bytes([rest[4], rest[5], rest[6], rest[7]]) as usize;
+        payload.extend_from_slice(&rest[8..8 + len]);
+        rest = &rest[8 + len..];
+    }
+    assert_eq!(payload, b"outerr");
+    assert_eq!(exec_finished(&d, &exec)["ExitCode"], 0);
+    assert_nothing_left(&d, init_pid);
+}
+
+/// The detach keys end the session and leave the process running; bad keys are refused.
+#[test]
+fn detach_keys_leave_the_tty_exec_running() {
+    let d = TestDaemon::start();
+    let (id, _) = container(&d);
+    let (status, _, body) = d.request(
+        "POST",
+        &format!("/v1.45/containers/{id}/exec"),
+        Some(br#"{"Cmd":["cat"],"Tty":true,"DetachKeys":"ctrl-pp"}"#),
+    );
+    assert_eq!(status, 400, "{}", String::from_utf8_lossy(&body));
+    assert!(String::from_utf8_lossy(&body).contains("Invalid escape keys (ctrl-pp) provided"));
+    for (keys, typed) in [(None, &b"\x10\x11"[..]), (Some("ctrl-x"), &b"\x18"[..])] {
+        let mut req = serde_json::json!({
+            "AttachStdin": true, "AttachStdout": true, "Tty": true, "Cmd": ["cat"],
+        });
+        if let Some(k) = keys {
+            // docker-py's spelling.
+            req["detachKeys"] = serde_json::json!(k);
+        }
+        let exec = exec_create(&d, &id, req);
+        let (mut s, _) = start_hijacked(&d, &exec);
+        s.write_all(b"abc\n").expect("stdin");
+        read_until(&mut s, "abc\r\nabc\r\n");
+        s.write_all(typed).expect("detach keys");
+        let rest = read_all(&mut s);
+        assert!(!String::from_utf8_lossy(&rest).contains("^P"), "keys were echoed: {rest:?}");
+        std::thread::sleep(Duration::from_millis(300));
+        let info = exec_inspect(&d, &exec);
+        assert_eq!(info["Running"], true, "detaching leaves it running: {info}");
+    }
 }

@@ -12,6 +12,7 @@ use berth_runtime::{ExecSpec, ProcessSpec};
 use bytes::Bytes;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
+use super::attach::{parse_detach_keys, EscapeProxy, DEFAULT_DETACH_KEYS};
 use super::pty_io::PtyMaster;
 use super::record::{ContainerRecord, Status};
 use super::{logs, merge, ContainerService};
@@ -113,6 +114,16 @@ pub fn exec_process(rec: &ContainerRecord, cfg: &ExecCreateBody) -> ProcessSpec 
             .as_ref()
             .and_then(|v| Some((*v.first()?, *v.get(1)?))),
     }
+}
+
+/// An exec's detach sequence: `DetachKeys`, or ctrl-p ctrl-q when empty; moby's
+/// wording when it does not parse.
+fn exec_detach_keys(keys: &str) -> ApiResult<Vec<u8>> {
+    if keys.is_empty() {
+        return Ok(DEFAULT_DETACH_KEYS.to_vec());
+    }
+    parse_detach_keys(keys)
+        .map_err(|_| ApiError::invalid(format!("Invalid escape keys ({keys}) provided")))
 }
 
 /// Docker's exit code from a wait status: the code, or 128 + signal.
@@ -308,6 +319,7 @@ impl ContainerService {
         if body.cmd.is_empty() {
             return Err(ApiError::invalid("No exec command specified"));
         }
+        exec_detach_keys(&body.detach_keys)?;
         let id = hex::encode(rand::random::<[u8; 32]>());
         self.execs.lock().insert(
             id.clone(),
@@ -482,14 +494,17 @@ impl ContainerService {
     }
 
     /// `POST /exec/{id}/start`, attached: runs the exec with `client` as its stdio.
-    /// Output is multiplexed (stream 1/2 frames) without a TTY, raw with one. The exit
-    /// code is recorded before the client connection is closed.
+    /// Output is raw when `raw` (the start request's `Tty`), else multiplexed (stream
+    /// 1/2 frames; a TTY exec's terminal is all stream 1). The exit code is recorded
+    /// before the client connection is closed.
     ///
     /// With a TTY the client's bytes go to the pty. A terminal has no half-close: as in
     /// Docker, the client's EOF on stdin ends the session (its output stream closes),
     /// and, as on a terminal hang-up, the process's session gets SIGHUP, so that nothing
-    /// outlives its client; the same when output can no longer be delivered.
-    pub async fn exec_run_attached<S>(self: &Arc<Self>, entry: ExecEntry, client: S)
+    /// outlives its client; the same when output can no longer be delivered. The detach
+    /// keys (`DetachKeys`, default ctrl-p ctrl-q) end the session and leave the process
+    /// running, as in Docker.
+    pub async fn exec_run_attached<S>(self: &Arc<Self>, entry: ExecEntry, client: S, raw: bool)
     where
         S: AsyncRead + AsyncWrite + Send + 'static,
     {
@@ -497,7 +512,7 @@ impl ContainerService {
         let tty = entry.config.tty;
         let (mut client_read, mut client_write) = tokio::io::split(client);
         let write_chunk = |stream: u8, data: &[u8]| -> Bytes {
-            if tty {
+            if raw {
                 Bytes::copy_from_slice(data)
             } else {
                 logs::frame(stream, data)
@@ -558,13 +573,16 @@ impl ContainerService {
         let stdin_task = match (&master, run.child.stdin.take()) {
             (Some(m), _) if entry.config.attach_stdin => {
                 let mut m = m.clone();
+                let keys = exec_detach_keys(&entry.config.detach_keys)
+                    .unwrap_or_else(|_| DEFAULT_DETACH_KEYS.to_vec());
                 Some(tokio::spawn(async move {
-                    let _ = tokio::io::copy(&mut client_read, &mut m).await;
+                    copy_escapable(&mut client_read, &mut m, EscapeProxy::new(keys)).await
                 }))
             }
             (_, Some(mut stdin)) => Some(tokio::spawn(async move {
                 let _ = tokio::io::copy(&mut client_read, &mut stdin).await;
                 let _ = stdin.shutdown().await;
+                false
             })),
             _ => None,
         };
@@ -618,9 +636,9 @@ impl ContainerService {
                         tokio::time::Instant::now() + std::time::Duration::from_millis(500),
                     );
                 }
-                _ = async {
+                detached = async {
                     match stdin_task.as_mut() {
-                        Some(t) => drop(t.await),
+                        Some(t) => t.await.unwrap_or(false),
                         None => std::future::pending().await,
                     }
                 }, if tty_stdin_open => {
@@ -630,7 +648,9 @@ impl ContainerService {
                         client_ok = false;
                         let _ = client_write.shutdown().await;
                     }
-                    if code.is_none() {
+                    // Detached: the process runs on (its output is drained); a client
+                    // that went away hangs the terminal up.
+                    if !detached && code.is_none() {
                         hang_up(pid);
                     }
                 }
@@ -657,6 +677,29 @@ impl ContainerService {
             t.abort();
         }
         let _ = client_write.shutdown().await;
+    }
+}
+
+/// Copies the client's bytes to a TTY exec's terminal until EOF (`false`) or the detach
+/// sequence (`true`).
+async fn copy_escapable<R, W>(r: &mut R, w: &mut W, mut escape: EscapeProxy) -> bool
+where
+    R: AsyncRead + Unpin,
+    W: AsyncWrite + Unpin,
+{
+    let mut buf = vec![0u8; 32 * 1024];
+    loop {
+        let n = match r.read(&mut buf).await {
+            Ok(0) | Err(_) => return false,
+            Ok(n) => n,
+        };
+        let (data, detach) = escape.feed(&buf[..n]);
+        if !data.is_empty() && w.write_all(&data).await.is_err() {
+            return false;
+        }
+        if detach {
+            return true;
+        }
     }
 }
 
@@ -706,6 +749,23 @@ mod tests {
         };
         let p = exec_process(&rec, &cfg);
         assert_eq!((p.cwd.as_str(), p.user.as_str()), ("/tmp", "root"));
+    }
+
+    #[test]
+    fn exec_detach_keys_default_and_errors() {
+        assert_eq!(exec_detach_keys("").ok(), Some(vec![0x10, 0x11]));
+        assert_eq!(exec_detach_keys("ctrl-p").ok(), Some(vec![0x10]));
+        assert_eq!(
+            exec_detach_keys("ctrl-pp").err().map(|e| e.message),
+            Some("Invalid escape keys (ctrl-pp) provided".to_string())
+        );
+    }
+
+    #[test]
+    fn detach_keys_are_read_from_docker_py_s_spelling() {
+        let body: ExecCreateBody =
+            serde_json::from_str(r#"{"Cmd":["cat"],"detachKeys":"ctrl-p"}"#).expect("body");
+        assert_eq!(body.detach_keys, "ctrl-p");
     }
 
     #[test]

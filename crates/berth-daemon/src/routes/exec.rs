@@ -51,11 +51,8 @@ async fn start(
         .get::<ApiVersion>()
         .copied()
         .unwrap_or(ApiVersion(1, 45));
-    // Find out the TTY before answering: it decides the media type.
-    let tty = d.containers.exec_inspect(&id)?.process_config.tty;
-    let media = hijack::stream_media_type(tty, version.at_least("1.42"));
-    let hijack = hijack::prepare(&mut req, media);
-    let bytes = axum::body::to_bytes(req.into_body(), 1 << 20)
+    d.containers.exec_inspect(&id)?;
+    let bytes = axum::body::to_bytes(std::mem::take(req.body_mut()), 1 << 20)
         .await
         .map_err(|e| ApiError::invalid(format!("reading the request body: {e}")))?;
     let body: ExecStartBody = if bytes.is_empty() {
@@ -64,6 +61,11 @@ async fn start(
         serde_json::from_slice(&bytes)
             .map_err(|e| ApiError::invalid(format!("invalid JSON: {e}")))?
     };
+    // As in moby, the start request's `Tty` (not the exec's) decides whether output is
+    // multiplexed: a TTY exec started without it sends its terminal as stdout frames.
+    let raw = body.tty;
+    let media = hijack::stream_media_type(raw, version.at_least("1.42"));
+    let hijack = hijack::prepare(&mut req, media);
     let entry = d.containers.exec_prepare(&id)?;
     if body.detach {
         d.containers.exec_start_detached(entry).await?;
@@ -74,7 +76,7 @@ async fn start(
         Hijack::Upgrade { response, upgrade } => {
             tokio::spawn(async move {
                 match hijack::upgraded(upgrade).await {
-                    Ok(client) => svc.exec_run_attached(entry, client).await,
+                    Ok(client) => svc.exec_run_attached(entry, client, raw).await,
                     Err(e) => {
                         tracing::debug!(error = %e, "exec client went away before the hijack")
                     }
@@ -84,7 +86,7 @@ async fn start(
         }
         Hijack::Plain => {
             let (ours, theirs) = tokio::io::duplex(64 * 1024);
-            tokio::spawn(async move { svc.exec_run_attached(entry, ours).await });
+            tokio::spawn(async move { svc.exec_run_attached(entry, ours, raw).await });
             Ok(Response::builder()
                 .header(http::header::CONTENT_TYPE, media)
                 .body(Body::from_stream(tokio_util::io::ReaderStream::new(theirs)))
