@@ -294,13 +294,39 @@ fn cli_exec_t_prints_the_pty_name() {
 fn cli_exec_it_is_interactive_on_a_real_terminal() {
     let d = TestDaemon::start();
     let (id, init_pid) = container(&d);
+    let mut cmd = Command::new(BERTH);
+    cmd.args(["-H", &d.host(), "exec", "-it", &id, "sh"]);
+    interactive_sh_session(cmd);
+    assert_nothing_left(&d, init_pid);
+}
+
+/// The same with the real Docker CLI.
+#[test]
+fn docker_cli_exec_it_is_interactive_on_a_real_terminal() {
+    skip_unless_docker!();
+    let d = TestDaemon::start();
+    let (id, init_pid) = container(&d);
+    let mut cmd = Command::new(DOCKER_CLI);
+    cmd.args(["exec", "-it", &id, "sh"])
+        .env("DOCKER_HOST", d.host())
+        .env("DOCKER_CONFIG", d.dir.join("docker-config"))
+        .env_remove("DOCKER_CONTEXT")
+        .env_remove("DOCKER_API_VERSION");
+    interactive_sh_session(cmd);
+    let out = d.docker(&["exec", "-t", &id, "tty"]);
+    assert_success(&out, "docker exec -t tty");
+    assert!(stdout(&out).starts_with("/dev/pts/"), "{}", stdout(&out));
+    assert_nothing_left(&d, init_pid);
+}
+
+/// Runs `cmd` (an `exec -it … sh`) on a pty of its own sized 25x91, types commands into
+/// it, grows the window, and checks the shell saw all of it and exited with 7.
+fn interactive_sh_session(mut cmd: Command) {
     let winsize = nix::pty::Winsize { ws_row: 25, ws_col: 91, ws_xpixel: 0, ws_ypixel: 0 };
     let pty = nix::pty::openpty(Some(&winsize), None).expect("openpty");
     let slave: OwnedFd = pty.slave;
     let master = std::fs::File::from(pty.master);
-    let mut cmd = Command::new(BERTH);
-    cmd.args(["-H", &d.host(), "exec", "-it", &id, "sh"])
-        .stdin(Stdio::from(slave.try_clone().expect("dup")))
+    cmd.stdin(Stdio::from(slave.try_clone().expect("dup")))
         .stdout(Stdio::from(slave.try_clone().expect("dup")))
         .stderr(Stdio::from(slave.try_clone().expect("dup")));
     let slave_fd = slave.as_raw_fd();
@@ -312,7 +338,7 @@ fn cli_exec_it_is_interactive_on_a_real_terminal() {
             Ok(())
         });
     }
-    let mut child = cmd.spawn().expect("spawn berth exec -it");
+    let mut child = cmd.spawn().expect("spawn exec -it");
     drop(slave);
     // Reader thread: everything the CLI prints on its terminal.
     let (tx, rx) = std::sync::mpsc::channel::<Vec<u8>>();
@@ -366,11 +392,10 @@ fn cli_exec_it_is_interactive_on_a_real_terminal() {
         if let Some(st) = child.try_wait().expect("wait") {
             break st;
         }
-        assert!(Instant::now() < deadline, "berth exec -it did not end: {seen:?}");
+        assert!(Instant::now() < deadline, "exec -it did not end: {seen:?}");
         std::thread::sleep(Duration::from_millis(50));
     };
     assert_eq!(status.code(), Some(7), "{seen:?}");
-    assert_nothing_left(&d, init_pid);
 }
 
 /// As in moby, the start request's `Tty` decides the framing: a TTY exec started
