@@ -285,6 +285,10 @@ fn cli_exec_t_prints_the_pty_name() {
     assert!(text.starts_with("/dev/pts/") && text.ends_with("\r\n"), "{text:?}");
     let out = d.berth(&["exec", "-t", &id, "sh", "-c", "exit 6"]);
     assert_eq!(code(&out), 6);
+    // Another user owns its terminal and can reopen it (runc's fixStdioPermissions).
+    let out = d.berth(&["exec", "-t", "-u", "nobody", &id, "sh", "-c", "stat -c %u $(tty); echo again > $(tty)"]);
+    assert_success(&out, "berth exec -t -u nobody");
+    assert_eq!(stdout(&out), "65534\r\nagain\r\n");
     assert_nothing_left(&d, init_pid);
 }
 

@@ -382,9 +382,11 @@ fn open_console(socket: RawFd, size: Option<(u16, u16)>, k: &dyn Syscall) -> Res
     Ok(pty.slave.into_raw_fd())
 }
 
-/// Bounding set, then groups, gid, uid (keeping capabilities), then permitted and
+/// Stdio terminals handed to the user ([`crate::pty::own_stdio_terminals`]), then
+/// bounding set, groups, gid, uid (keeping capabilities), then permitted and
 /// effective; inheritable and ambient cleared.
 pub(crate) fn become_user(user: &ExecUser, capset: &CapsHashSet) -> Result<()> {
+    crate::pty::own_stdio_terminals(user.uid);
     capabilities::limit_bounding(capset)?;
     unsafe {
         Errno::result(libc::prctl(libc::PR_SET_KEEPCAPS, 1, 0, 0, 0))

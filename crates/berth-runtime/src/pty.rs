@@ -137,6 +137,28 @@ pub fn recv_master(socket: RawFd) -> Result<OwnedFd> {
     received.ok_or_else(|| RuntimeError::Internal("no pty master was sent".into()))
 }
 
+/// Before switching to `uid`: stdin, stdout and stderr that are pty slaves become
+/// owned by `uid` (group kept), so the process can reopen its terminal (`ttyname`), as
+/// runc's `fixStdioPermissions` does. Other fds are left alone; a refusal is ignored.
+pub(crate) fn own_stdio_terminals(uid: u32) {
+    for fd in 0..3 {
+        let mut st: libc::stat = unsafe { std::mem::zeroed() };
+        if unsafe { libc::fstat(fd, &mut st) } != 0 {
+            continue;
+        }
+        let is_pty_slave = st.st_mode & libc::S_IFMT == libc::S_IFCHR
+            && is_pty_slave_major(libc::major(st.st_rdev));
+        if is_pty_slave && st.st_uid != uid {
+            unsafe { libc::fchown(fd, uid, u32::MAX) };
+        }
+    }
+}
+
+/// Unix98 pty slaves: majors 136-143.
+fn is_pty_slave_major(major: u32) -> bool {
+    (136..=143).contains(&major)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -162,6 +184,16 @@ mod tests {
         // 0x0 leaves the kernel's default.
         let pty = open(Some((0, 0))).expect("pty");
         assert_eq!(size_of(pty.slave.as_raw_fd()), (0, 0));
+    }
+
+    #[test]
+    fn pty_slaves_are_told_apart_from_other_devices() {
+        let pty = open(None).expect("pty");
+        let mut st: libc::stat = unsafe { std::mem::zeroed() };
+        assert_eq!(unsafe { libc::fstat(pty.slave.as_raw_fd(), &mut st) }, 0);
+        assert!(is_pty_slave_major(libc::major(st.st_rdev)));
+        assert!(!is_pty_slave_major(1)); // /dev/null, /dev/zero
+        assert!(!is_pty_slave_major(5)); // /dev/tty, /dev/ptmx
     }
 
     #[test]
