@@ -56,9 +56,12 @@ fn start_hijacked(d: &TestDaemon, exec: &str) -> (UnixStream, Vec<u8>) {
 }
 
 fn start_hijacked_with(d: &TestDaemon, exec: &str, tty: bool) -> (UnixStream, Vec<u8>) {
+    start_hijacked_body(d, exec, tty, &format!(r#"{{"Detach":false,"Tty":{tty}}}"#))
+}
+
+fn start_hijacked_body(d: &TestDaemon, exec: &str, tty: bool, body: &str) -> (UnixStream, Vec<u8>) {
     let mut s = UnixStream::connect(&d.sock).expect("connect");
     s.set_read_timeout(Some(Duration::from_secs(20))).ok();
-    let body = format!(r#"{{"Detach":false,"Tty":{tty}}}"#);
     let body = body.as_bytes();
     let req = format!(
         "POST /v1.45/exec/{exec}/start HTTP/1.1\r\nHost: berth\r\nConnection: Upgrade\r\nUpgrade: tcp\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
@@ -174,6 +177,18 @@ fn tty_exec_runs_on_a_container_pty_with_raw_output_and_exit_code() {
     let info = exec_finished(&d, &exec);
     assert_eq!(info["ExitCode"], 3, "{info}");
     assert!(info["Pid"].as_i64().unwrap_or(0) > 0, "{info}");
+    // The start request's ConsoleSize (API 1.42+) wins over the create's.
+    let exec = exec_create(
+        &d,
+        &id,
+        serde_json::json!({
+            "AttachStdout": true, "Tty": true, "ConsoleSize": [30, 100],
+            "Cmd": ["stty", "size"],
+        }),
+    );
+    let (mut s, _) =
+        start_hijacked_body(&d, &exec, true, r#"{"Detach":false,"Tty":true,"ConsoleSize":[12,34]}"#);
+    assert_eq!(String::from_utf8_lossy(&read_all(&mut s)), "12 34\r\n");
     assert_nothing_left(&d, init_pid);
 }
 

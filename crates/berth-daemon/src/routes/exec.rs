@@ -66,7 +66,13 @@ async fn start(
     let raw = body.tty;
     let media = hijack::stream_media_type(raw, version.at_least("1.42"));
     let hijack = hijack::prepare(&mut req, media);
-    let entry = d.containers.exec_prepare(&id)?;
+    let mut entry = d.containers.exec_prepare(&id)?;
+    // The start request's size wins (API 1.42+, only with its Tty), as in moby.
+    if body.tty && version.at_least("1.42") {
+        if let Some(size) = body.console_size.filter(|s| s.len() == 2) {
+            entry.config.console_size = Some(size);
+        }
+    }
     if body.detach {
         d.containers.exec_start_detached(entry).await?;
         return Ok(StatusCode::OK.into_response());
