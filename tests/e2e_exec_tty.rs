@@ -390,6 +390,12 @@ fn interactive_sh_session(mut cmd: Command) {
     // The local terminal is in raw mode: a carriage return is what Enter sends.
     m.write_all(b"echo mark-$((6*7))\r").expect("type");
     wait_for("mark-42", &mut seen);
+    // ^C reaches the foreground job through the exec's terminal, not the shell.
+    m.write_all(b"sleep 100\r").expect("type");
+    std::thread::sleep(Duration::from_millis(300));
+    m.write_all(b"\x03").expect("ctrl-c");
+    m.write_all(b"echo after-$((1+1))\r").expect("type");
+    wait_for("after-2", &mut seen);
     m.write_all(b"tty; stty size\r").expect("type");
     wait_for("25 91", &mut seen);
     assert!(seen.contains("/dev/pts/"), "{seen:?}");
