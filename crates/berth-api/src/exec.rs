@@ -13,6 +13,8 @@ pub struct ExecCreateBody {
     pub attach_stderr: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub console_size: Option<Vec<u16>>,
+    /// Go decodes JSON keys case-insensitively: docker-py sends `detachKeys`.
+    #[serde(alias = "detachKeys")]
     pub detach_keys: String,
     pub tty: bool,
     #[serde(deserialize_with = "null_as_default")]

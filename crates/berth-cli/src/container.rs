@@ -957,6 +957,15 @@ pub async fn logs(c: &Client, a: &LogsArgs) -> Result<i32, Failure> {
     Ok(0)
 }
 
+/// The exec's initial terminal size (rows, columns), as the Docker CLI sends it: the
+/// local terminal's with `-t`, else none.
+fn exec_console_size(tty: bool, local: Option<(u16, u16)>) -> Json {
+    match (tty, local) {
+        (true, Some((h, w))) => json!([h, w]),
+        _ => Json::Null,
+    }
+}
+
 pub async fn exec(c: &Client, a: &ExecArgs) -> Result<i32, Failure> {
     let mut env = Vec::new();
     for f in &a.env_file {
@@ -984,6 +993,7 @@ pub async fn exec(c: &Client, a: &ExecArgs) -> Result<i32, Failure> {
         "Env": if env.is_empty() { Json::Null } else { json!(env) },
         "WorkingDir": a.workdir.clone().unwrap_or_default(),
         "Cmd": a.command,
+        "ConsoleSize": exec_console_size(a.tty, terminal::size()),
     });
     let created = c
         .json(
@@ -1059,6 +1069,14 @@ pub async fn prune(c: &Client, a: &PruneArgs) -> Result<i32, Failure> {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn exec_console_size_only_with_a_tty() {
+        assert_eq!(exec_console_size(true, Some((24, 80))), json!([24, 80]));
+        assert_eq!(exec_console_size(true, None), Json::Null);
+        assert_eq!(exec_console_size(false, Some((24, 80))), Json::Null);
+    }
+
 
     #[test]
     fn pull_policies() {

@@ -5,11 +5,17 @@
 //! the namespaces (mount last), forks, and the child becomes the process: user, env,
 //! cwd, capabilities, exec. The helper reports on fd 3 and exits with the process's
 //! exit code.
+//!
+//! With `process.tty`, fd 4 is a unix socket: after joining the container the helper
+//! opens a pty in the container's devpts, the child makes the slave its controlling
+//! terminal and stdio, and the master goes back over fd 4 (SCM_RIGHTS) before the
+//! status line; whoever receives it relays the terminal and resizes it.
 
 use crate::capabilities;
 use crate::cgroup;
 use crate::error::{Result, RuntimeError};
 use crate::init::{self, InitFailure};
+use crate::pty;
 use crate::spec::ExecSpec;
 use nix::errno::Errno;
 use std::ffi::OsString;
@@ -56,17 +62,39 @@ pub fn main(args: &[OsString]) -> i32 {
             )
         }
     };
-    if spec.process.tty {
-        return report_error(
-            &mut status,
-            "exec with a TTY is not supported yet",
-            SETUP_FAILED,
-        );
-    }
+    let console_socket = if spec.process.tty {
+        match console_socket() {
+            Some(s) => Some(s),
+            None => {
+                return report_error(
+                    &mut status,
+                    "exec with a TTY needs a console socket on fd 4",
+                    SETUP_FAILED,
+                )
+            }
+        }
+    } else {
+        None
+    };
     if let Err(e) = enter_container(spec.init_pid) {
         return report_error(&mut status, &e.to_string(), SETUP_FAILED);
     }
-    run(&spec, &mut status)
+    // After joining the mount namespace: the pty comes from the container's devpts.
+    let pty = match console_socket.as_ref().map(|_| pty::open(spec.process.console_size)) {
+        None => None,
+        Some(Ok(p)) => Some(p),
+        Some(Err(e)) => return report_error(&mut status, &e.to_string(), SETUP_FAILED),
+    };
+    run(&spec, &mut status, pty, console_socket)
+}
+
+/// fd 4, the unix socket the pty master goes back on (TTY execs only).
+fn console_socket() -> Option<OwnedFd> {
+    let valid = unsafe { libc::fcntl(4, libc::F_GETFD) } >= 0;
+    valid.then(|| {
+        unsafe { libc::fcntl(4, libc::F_SETFD, libc::FD_CLOEXEC) };
+        unsafe { OwnedFd::from_raw_fd(4) }
+    })
 }
 
 /// fd 3, when the daemon gave us one.
@@ -121,7 +149,14 @@ fn enter_container(pid: i32) -> Result<()> {
     Ok(())
 }
 
-fn run(spec: &ExecSpec, status: &mut Option<File>) -> i32 {
+/// Forks the process (on `pty`'s slave as its controlling terminal when given, the
+/// master then goes out on `console_socket`), reports, waits, returns its exit code.
+fn run(
+    spec: &ExecSpec,
+    status: &mut Option<File>,
+    pty: Option<pty::Pty>,
+    console_socket: Option<OwnedFd>,
+) -> i32 {
     let (err_r, err_w) = match nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC) {
         Ok(p) => p,
         Err(e) => return report_error(status, &format!("pipe2: {e}"), SETUP_FAILED),
@@ -132,6 +167,19 @@ fn run(spec: &ExecSpec, status: &mut Option<File>) -> i32 {
     }
     if pid == 0 {
         drop(err_r);
+        drop(console_socket);
+        let on_tty = || -> Result<()> {
+            if let Some(p) = &pty {
+                nix::unistd::setsid().map_err(|e| RuntimeError::sys("setsid", e))?;
+                pty::make_controlling(p.slave.as_raw_fd())?;
+            }
+            Ok(())
+        };
+        if let Err(e) = on_tty() {
+            init::write_all_fd(err_w.as_raw_fd(), format!("{SETUP_FAILED} {e}").as_bytes());
+            unsafe { libc::_exit(SETUP_FAILED) };
+        }
+        drop(pty);
         let failure =
             match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| become_process(spec))) {
                 Ok(f) => f,
@@ -146,6 +194,16 @@ fn run(spec: &ExecSpec, status: &mut Option<File>) -> i32 {
         unsafe { libc::_exit(code) };
     }
     drop(err_w);
+    // The process holds the slave now; the master goes to the daemon. Ours close here,
+    // so the master reads EOF (EIO) once the process and its children are gone.
+    if let (Some(p), Some(sock)) = (pty, console_socket) {
+        if let Err(e) = pty::send_master(sock.as_raw_fd(), p.master.as_raw_fd()) {
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+            let mut ws = 0;
+            unsafe { libc::waitpid(pid, &mut ws, 0) };
+            return report_error(status, &e.to_string(), SETUP_FAILED);
+        }
+    }
     // Our stdio belongs to the process now: EOF on them must follow its lifetime.
     unsafe {
         let null = libc::open(c"/dev/null".as_ptr(), libc::O_RDWR);

@@ -334,9 +334,8 @@ fn setup_stdio(stdio: InitStdio, k: &dyn Syscall) -> Result<()> {
             size,
         } => {
             let slave = open_console(console_socket, size, k)?;
-            let r = unsafe { libc::ioctl(slave, libc::TIOCSCTTY as _, 0) };
-            Errno::result(r).map_err(sys("making the pty the controlling terminal (TIOCSCTTY)"))?;
-            (slave, slave, slave)
+            crate::pty::make_controlling(slave)?;
+            return Ok(());
         }
     };
     for (fd, target) in [(stdin, 0), (stdout, 1), (stderr, 2)] {
@@ -366,102 +365,28 @@ pub(crate) fn reset_signals() {
 /// Opens a pty pair in the container's devpts (after pivot_root), sends the master to
 /// the shim and returns the slave. The slave is also bound over `/dev/console`.
 fn open_console(socket: RawFd, size: Option<(u16, u16)>, k: &dyn Syscall) -> Result<RawFd> {
-    use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags};
-    let master = unsafe {
-        libc::open(
-            c"/dev/ptmx".as_ptr(),
-            libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC,
-        )
-    };
-    if master < 0 {
-        return Err(RuntimeError::sys(
-            "opening /dev/ptmx in the container",
-            Errno::last(),
-        ));
-    }
-    let unlock: libc::c_int = 0;
-    Errno::result(unsafe { libc::ioctl(master, libc::TIOCSPTLCK, &unlock) })
-        .map_err(sys("unlocking the pty (TIOCSPTLCK)"))?;
-    let mut n: libc::c_uint = 0;
-    Errno::result(unsafe { libc::ioctl(master, libc::TIOCGPTN, &mut n) })
-        .map_err(sys("reading the pty number (TIOCGPTN)"))?;
-    let slave_path = format!("/dev/pts/{n}");
-    let cpath =
-        CString::new(slave_path.clone()).map_err(|_| RuntimeError::Internal("pty path".into()))?;
-    let slave = unsafe {
-        libc::open(
-            cpath.as_ptr(),
-            libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC,
-        )
-    };
-    if slave < 0 {
-        return Err(RuntimeError::sys(
-            format!("opening {slave_path}"),
-            Errno::last(),
-        ));
-    }
-    if let Some((rows, cols)) = size {
-        let ws = libc::winsize {
-            ws_row: rows,
-            ws_col: cols,
-            ws_xpixel: 0,
-            ws_ypixel: 0,
-        };
-        unsafe { libc::ioctl(master, libc::TIOCSWINSZ, &ws) };
-    }
+    use std::os::fd::{AsRawFd, IntoRawFd};
+    let pty = crate::pty::open(size)?;
     let console = Path::new("/dev/console");
     if console.symlink_metadata().is_err() {
         std::fs::File::create(console).map_err(|e| RuntimeError::io("creating", console, e))?;
     }
     k.mount(
-        Some(Path::new(&slave_path)),
+        Some(Path::new(&pty.slave_path)),
         console,
         None,
         MsFlags::MS_BIND,
         None,
     )?;
-    let fds = [master];
-    sendmsg::<()>(
-        socket,
-        &[std::io::IoSlice::new(b"m")],
-        &[ControlMessage::ScmRights(&fds)],
-        MsgFlags::empty(),
-        None,
-    )
-    .map_err(sys("sending the pty master to the shim"))?;
-    unsafe { libc::close(master) };
-    Ok(slave)
+    crate::pty::send_master(socket, pty.master.as_raw_fd())?;
+    Ok(pty.slave.into_raw_fd())
 }
 
-/// Receives the pty master the init sends (see [`InitStdio::Tty`]).
-pub(crate) fn recv_console(socket: RawFd) -> Result<std::os::fd::OwnedFd> {
-    use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags};
-    use std::os::fd::FromRawFd;
-    let mut buf = [0u8; 1];
-    let mut iov = [std::io::IoSliceMut::new(&mut buf)];
-    let mut cmsg = nix::cmsg_space!([RawFd; 1]);
-    let msg = recvmsg::<()>(
-        socket,
-        &mut iov,
-        Some(&mut cmsg),
-        MsgFlags::MSG_CMSG_CLOEXEC,
-    )
-    .map_err(sys("receiving the pty master from the container init"))?;
-    for c in msg.cmsgs().map_err(sys("reading the pty master message"))? {
-        if let ControlMessageOwned::ScmRights(fds) = c {
-            if let Some(fd) = fds.first() {
-                return Ok(unsafe { std::os::fd::OwnedFd::from_raw_fd(*fd) });
-            }
-        }
-    }
-    Err(RuntimeError::Internal(
-        "the container init did not send a pty".into(),
-    ))
-}
-
-/// Bounding set, then groups, gid, uid (keeping capabilities), then permitted and
+/// Stdio terminals handed to the user ([`crate::pty::own_stdio_terminals`]), then
+/// bounding set, groups, gid, uid (keeping capabilities), then permitted and
 /// effective; inheritable and ambient cleared.
 pub(crate) fn become_user(user: &ExecUser, capset: &CapsHashSet) -> Result<()> {
+    crate::pty::own_stdio_terminals(user.uid);
     capabilities::limit_bounding(capset)?;
     unsafe {
         Errno::result(libc::prctl(libc::PR_SET_KEEPCAPS, 1, 0, 0, 0))

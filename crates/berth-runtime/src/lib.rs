@@ -18,6 +18,7 @@ mod init;
 pub mod jsonlog;
 pub mod mounts;
 pub mod protocol;
+pub mod pty;
 pub mod securejoin;
 pub mod shim;
 pub mod spec;

@@ -312,7 +312,7 @@ impl Shim {
         if let Some(sock) = &console_socket {
             // On a set-up failure before the pty exists the socket just closes; the
             // status line below says why.
-            if let Ok(master) = init::recv_console(sock.as_raw_fd()) {
+            if let Ok(master) = crate::pty::recv_master(sock.as_raw_fd()) {
                 stdin = Some(
                     master
                         .try_clone()
@@ -779,16 +779,10 @@ impl Shim {
                 error: "the container has no TTY".into(),
             };
         };
-        let ws = libc::winsize {
-            ws_row: rows,
-            ws_col: cols,
-            ws_xpixel: 0,
-            ws_ypixel: 0,
-        };
-        if unsafe { libc::ioctl(master.as_raw_fd(), libc::TIOCSWINSZ, &ws) } < 0 {
+        if let Err(e) = crate::pty::set_size(master.as_raw_fd(), rows, cols) {
             return Reply {
                 ok: false,
-                error: format!("resize: {}", Errno::last().desc()),
+                error: e.to_string(),
             };
         }
         Reply {

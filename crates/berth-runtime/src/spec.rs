@@ -124,6 +124,12 @@ pub enum NetworkMode {
 /// `{"pid":N}` once the process runs, or `{"error":"...","exit_code":126|127}` when it
 /// could not start. The helper exits with the process's exit code (128 + signal when it
 /// was killed by one).
+///
+/// With `process.tty` the daemon also passes a unix socket as fd 4: the process runs on a
+/// pty from the container's devpts (its controlling terminal and stdio; the helper's own
+/// stdio is unused) and the helper sends the pty master on fd 4 (SCM_RIGHTS, see
+/// [`crate::pty::recv_master`]) before its status line; fd 4 closes without one when
+/// the set-up failed first.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 #[serde(default)]
 pub struct ExecSpec {

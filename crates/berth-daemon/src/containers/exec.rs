@@ -12,6 +12,8 @@ use berth_runtime::{ExecSpec, ProcessSpec};
 use bytes::Bytes;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
+use super::attach::{parse_detach_keys, EscapeProxy, DEFAULT_DETACH_KEYS};
+use super::pty_io::PtyMaster;
 use super::record::{ContainerRecord, Status};
 use super::{logs, merge, ContainerService};
 use crate::error::{ApiError, ApiResult};
@@ -25,6 +27,14 @@ pub struct ExecEntry {
     pub started: bool,
     pub exit_code: Option<i64>,
     pub pid: i64,
+    /// The pty master while a TTY exec runs (for resize).
+    pub pty: Option<PtyMaster>,
+}
+
+impl std::fmt::Debug for PtyMaster {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PtyMaster")
+    }
 }
 
 #[derive(Default)]
@@ -106,6 +116,16 @@ pub fn exec_process(rec: &ContainerRecord, cfg: &ExecCreateBody) -> ProcessSpec 
     }
 }
 
+/// An exec's detach sequence: `DetachKeys`, or ctrl-p ctrl-q when empty; moby's
+/// wording when it does not parse.
+fn exec_detach_keys(keys: &str) -> ApiResult<Vec<u8>> {
+    if keys.is_empty() {
+        return Ok(DEFAULT_DETACH_KEYS.to_vec());
+    }
+    parse_detach_keys(keys)
+        .map_err(|_| ApiError::invalid(format!("Invalid escape keys ({keys}) provided")))
+}
+
 /// Docker's exit code from a wait status: the code, or 128 + signal.
 fn exit_code(status: std::process::ExitStatus) -> i64 {
     use std::os::unix::process::ExitStatusExt;
@@ -131,32 +151,76 @@ struct Running {
     child: tokio::process::Child,
     /// First status line: Ok(pid) or Err((message, exit code)).
     status: Result<i64, (String, i64)>,
+    /// The pty master of a TTY exec (its stdio then is the pty, not the pipes).
+    master: Option<PtyMaster>,
 }
 
+/// In a forked child: puts `fd` on `target` without close-on-exec.
+///
+/// SAFETY: async-signal-safe; only for `pre_exec`.
+unsafe fn fd_onto(fd: i32, target: i32) -> std::io::Result<()> {
+    if fd == target {
+        let flags = libc::fcntl(target, libc::F_GETFD);
+        if flags < 0 || libc::fcntl(target, libc::F_SETFD, flags & !libc::FD_CLOEXEC) < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+    } else if libc::dup2(fd, target) < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// Starts the helper for `spec`: fd 3 its status pipe and, with a TTY, fd 4 the socket
+/// the pty master comes back on. Without a TTY its stdio are pipes (stdin only when
+/// `stdin`).
 async fn spawn_helper(spec: &ExecSpec, stdin: bool) -> ApiResult<Running> {
     let exe = super::shim::BERTH_EXE;
+    let tty = spec.process.tty;
     let json = serde_json::to_string(spec).map_err(|e| ApiError::internal(e.to_string()))?;
     let (status_r, status_w): (OwnedFd, OwnedFd) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
         .map_err(|e| ApiError::internal(format!("pipe: {e}")))?;
+    let console = if tty {
+        use nix::sys::socket::{socketpair, AddressFamily, SockFlag, SockType};
+        Some(
+            socketpair(
+                AddressFamily::Unix,
+                SockType::Stream,
+                None,
+                SockFlag::SOCK_CLOEXEC,
+            )
+            .map_err(|e| ApiError::internal(format!("socketpair: {e}")))?,
+        )
+    } else {
+        None
+    };
     let mut cmd = tokio::process::Command::new(exe);
     cmd.arg0("berth");
+    let piped = |on: bool| if on { Stdio::piped() } else { Stdio::null() };
     cmd.arg("exec-helper")
         .arg(json)
-        .stdin(if stdin { Stdio::piped() } else { Stdio::null() })
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
+        .stdin(piped(stdin && !tty))
+        .stdout(piped(!tty))
+        .stderr(piped(!tty))
         .kill_on_drop(false);
     let w = status_w.as_raw_fd();
+    let theirs = console.as_ref().map(|(_, t)| t.as_raw_fd());
     // SAFETY: only async-signal-safe calls between fork and exec.
     unsafe {
         cmd.pre_exec(move || {
-            if w == 3 {
-                let flags = libc::fcntl(3, libc::F_GETFD);
-                if flags < 0 || libc::fcntl(3, libc::F_SETFD, flags & !libc::FD_CLOEXEC) < 0 {
-                    return Err(std::io::Error::last_os_error());
+            // Moved up first so that dup2 onto 3 cannot clobber the socket.
+            let theirs = match theirs {
+                Some(t) if t == 3 => {
+                    let moved = libc::fcntl(t, libc::F_DUPFD_CLOEXEC, 5);
+                    if moved < 0 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                    Some(moved)
                 }
-            } else if libc::dup2(w, 3) < 0 {
-                return Err(std::io::Error::last_os_error());
+                other => other,
+            };
+            fd_onto(w, 3)?;
+            if let Some(t) = theirs {
+                fd_onto(t, 4)?;
             }
             Ok(())
         });
@@ -165,12 +229,18 @@ async fn spawn_helper(spec: &ExecSpec, stdin: bool) -> ApiResult<Running> {
         .spawn()
         .map_err(|e| ApiError::internal(format!("starting the exec helper: {e}")))?;
     drop(status_w);
-    let status = tokio::task::spawn_blocking(move || {
+    let ours = console.map(|(ours, theirs)| {
+        drop(theirs);
+        ours
+    });
+    let (master, status) = tokio::task::spawn_blocking(move || {
         use std::io::BufRead;
+        // The master comes first; EOF instead means the set-up failed (status says why).
+        let master = ours.and_then(|s| berth_runtime::pty::recv_master(s.as_raw_fd()).ok());
         let mut line = String::new();
         let mut reader = std::io::BufReader::new(std::fs::File::from(status_r));
         let _ = reader.read_line(&mut line);
-        line
+        (master, line)
     })
     .await
     .unwrap_or_default();
@@ -184,7 +254,30 @@ async fn spawn_helper(spec: &ExecSpec, stdin: bool) -> ApiResult<Running> {
             126,
         )),
     };
-    Ok(Running { child, status })
+    let master = match master.map(PtyMaster::new) {
+        Some(Ok(m)) => Some(m),
+        Some(Err(e)) => {
+            tracing::warn!(error = %e, "exec: the pty master cannot be polled");
+            None
+        }
+        None => None,
+    };
+    let status = match status {
+        Ok(pid) if tty && master.is_none() => {
+            // Nothing could relay its terminal: the process must not run on.
+            unsafe { libc::kill(pid as i32, libc::SIGKILL) };
+            Err((
+                "exec helper did not send the pty".to_string(),
+                EXEC_START_FAILED,
+            ))
+        }
+        s => s,
+    };
+    Ok(Running {
+        child,
+        status,
+        master,
+    })
 }
 
 /// Docker's wording for an exec that could not start.
@@ -226,6 +319,7 @@ impl ContainerService {
         if body.cmd.is_empty() {
             return Err(ApiError::invalid("No exec command specified"));
         }
+        exec_detach_keys(&body.detach_keys)?;
         let id = hex::encode(rand::random::<[u8; 32]>());
         self.execs.lock().insert(
             id.clone(),
@@ -237,6 +331,7 @@ impl ContainerService {
                 started: false,
                 exit_code: None,
                 pid: 0,
+                pty: None,
             },
         );
         self.add_exec_id(&rec.id, &id);
@@ -323,21 +418,30 @@ impl ContainerService {
         let mut run = spawn_helper(&spec, false).await?;
         let id = entry.id.clone();
         // Nobody reads the output: drain it so the process never blocks.
+        let mut outputs: Vec<Box<dyn AsyncRead + Send + Unpin>> = Vec::new();
         if let Some(out) = run.child.stdout.take() {
-            tokio::spawn(async move {
-                let _ = tokio::io::copy(&mut { out }, &mut tokio::io::sink()).await;
-            });
+            outputs.push(Box::new(out));
         }
         if let Some(err) = run.child.stderr.take() {
+            outputs.push(Box::new(err));
+        }
+        if let Some(m) = &run.master {
+            outputs.push(Box::new(m.clone()));
+        }
+        for mut out in outputs {
             tokio::spawn(async move {
-                let _ = tokio::io::copy(&mut { err }, &mut tokio::io::sink()).await;
+                let _ = tokio::io::copy(&mut out, &mut tokio::io::sink()).await;
             });
         }
         match run.status {
-            Ok(pid) => self.execs.update(&id, |e| {
-                e.running = true;
-                e.pid = pid;
-            }),
+            Ok(pid) => {
+                let pty = run.master.take();
+                self.execs.update(&id, |e| {
+                    e.running = true;
+                    e.pid = pid;
+                    e.pty = pty;
+                })
+            }
             Err((msg, code)) => {
                 let _ = run.child.wait().await;
                 self.execs.update(&id, |e| e.exit_code = Some(code));
@@ -347,18 +451,60 @@ impl ContainerService {
         let svc = self.clone();
         tokio::spawn(async move {
             let code = run.child.wait().await.map(exit_code).unwrap_or(255);
-            svc.execs.update(&id, |e| {
-                e.running = false;
-                e.exit_code = Some(code);
-            });
+            svc.exec_finished(&id, code);
         });
         Ok(())
     }
 
+    /// Records the end of exec `id` and lets go of its pty.
+    fn exec_finished(&self, id: &str, code: i64) {
+        self.execs.update(id, |e| {
+            e.running = false;
+            e.exit_code = Some(code);
+            e.pty = None;
+        });
+    }
+
+    /// `POST /exec/{id}/resize`: sets the size of a running TTY exec's terminal. Like
+    /// Docker it waits (up to 10 s) for an exec being started; without a TTY, or once the
+    /// process is gone, there is nothing to resize and it succeeds.
+    pub async fn exec_resize(&self, id: &str, rows: u16, cols: u16) -> ApiResult<()> {
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            let e = self
+                .execs
+                .lock()
+                .get(id)
+                .cloned()
+                .ok_or_else(|| no_such_exec(id))?;
+            if let Some(pty) = &e.pty {
+                return pty.resize(rows, cols).map_err(|err| {
+                    ApiError::internal(format!("Cannot resize exec {id}: {err}"))
+                });
+            }
+            let done = e.running || e.exit_code.is_some();
+            if done || !e.config.tty && e.started {
+                return Ok(());
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Err(ApiError::internal("timeout waiting for exec session ready"));
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+    }
+
     /// `POST /exec/{id}/start`, attached: runs the exec with `client` as its stdio.
-    /// Output is multiplexed (stream 1/2 frames) without a TTY, raw with one. The exit
-    /// code is recorded before the client connection is closed.
-    pub async fn exec_run_attached<S>(self: &Arc<Self>, entry: ExecEntry, client: S)
+    /// Output is raw when `raw` (the start request's `Tty`), else multiplexed (stream
+    /// 1/2 frames; a TTY exec's terminal is all stream 1). The exit code is recorded
+    /// before the client connection is closed.
+    ///
+    /// With a TTY the client's bytes go to the pty. A terminal has no half-close: as in
+    /// Docker, the client's EOF on stdin ends the session (its output stream closes),
+    /// and, as on a terminal hang-up, the process's session gets SIGHUP, so that nothing
+    /// outlives its client; the same when output can no longer be delivered. The detach
+    /// keys (`DetachKeys`, default ctrl-p ctrl-q) end the session and leave the process
+    /// running, as in Docker.
+    pub async fn exec_run_attached<S>(self: &Arc<Self>, entry: ExecEntry, client: S, raw: bool)
     where
         S: AsyncRead + AsyncWrite + Send + 'static,
     {
@@ -366,7 +512,7 @@ impl ContainerService {
         let tty = entry.config.tty;
         let (mut client_read, mut client_write) = tokio::io::split(client);
         let write_chunk = |stream: u8, data: &[u8]| -> Bytes {
-            if tty {
+            if raw {
                 Bytes::copy_from_slice(data)
             } else {
                 logs::frame(stream, data)
@@ -396,13 +542,16 @@ impl ContainerService {
                 return;
             }
         };
-        match &run.status {
+        let pid = match &run.status {
             Ok(pid) => {
                 let pid = *pid;
+                let pty = run.master.clone();
                 self.execs.update(&id, |e| {
                     e.running = true;
                     e.pid = pid;
+                    e.pty = pty;
                 });
+                pid
             }
             Err((msg, code)) => {
                 let code = *code;
@@ -418,14 +567,25 @@ impl ContainerService {
                 let _ = client_write.shutdown().await;
                 return;
             }
-        }
+        };
+        let master = run.master.take();
         // stdin: client → helper; EOF (half-close) closes the process's stdin.
-        let stdin_task = run.child.stdin.take().map(|mut stdin| {
-            tokio::spawn(async move {
+        let stdin_task = match (&master, run.child.stdin.take()) {
+            (Some(m), _) if entry.config.attach_stdin => {
+                let mut m = m.clone();
+                let keys = exec_detach_keys(&entry.config.detach_keys)
+                    .unwrap_or_else(|_| DEFAULT_DETACH_KEYS.to_vec());
+                Some(tokio::spawn(async move {
+                    copy_escapable(&mut client_read, &mut m, EscapeProxy::new(keys)).await
+                }))
+            }
+            (_, Some(mut stdin)) => Some(tokio::spawn(async move {
                 let _ = tokio::io::copy(&mut client_read, &mut stdin).await;
                 let _ = stdin.shutdown().await;
-            })
-        });
+                false
+            })),
+            _ => None,
+        };
         let (tx, mut rx) = tokio::sync::mpsc::channel::<(u8, Bytes)>(16);
         if let Some(out) = run.child.stdout.take() {
             tokio::spawn(pump(out, 1, tx.clone()));
@@ -433,30 +593,127 @@ impl ContainerService {
         if let Some(err) = run.child.stderr.take() {
             tokio::spawn(pump(err, 2, tx.clone()));
         }
+        let pty_pump = master
+            .as_ref()
+            .map(|m| tokio::spawn(pump(m.clone(), 1, tx.clone())));
         drop(tx);
-        let (want_out, want_err) = (entry.config.attach_stdout, entry.config.attach_stderr);
+        // With a TTY everything is one stream (stdout).
+        let (want_out, want_err) = if tty {
+            let any = entry.config.attach_stdout || entry.config.attach_stderr;
+            (any, any)
+        } else {
+            (entry.config.attach_stdout, entry.config.attach_stderr)
+        };
         let mut client_ok = true;
-        while let Some((stream, data)) = rx.recv().await {
-            let wanted = if stream == 1 { want_out } else { want_err };
-            if client_ok
-                && wanted
-                && client_write
-                    .write_all(&write_chunk(stream, &data))
-                    .await
-                    .is_err()
-            {
-                client_ok = false;
+        let mut code: Option<i64> = None;
+        let mut stdin_task = stdin_task;
+        let mut tty_stdin_open = tty && stdin_task.is_some();
+        // Once the process is gone, what it wrote is in the pty already: a moment more
+        // for it, not for background processes that keep the terminal open.
+        let mut drain_deadline: Option<tokio::time::Instant> = None;
+        loop {
+            let deadline = drain_deadline;
+            tokio::select! {
+                msg = rx.recv() => {
+                    let Some((stream, data)) = msg else { break };
+                    let wanted = if stream == 1 { want_out } else { want_err };
+                    if client_ok
+                        && wanted
+                        && client_write
+                            .write_all(&write_chunk(stream, &data))
+                            .await
+                            .is_err()
+                    {
+                        client_ok = false;
+                        if tty && code.is_none() {
+                            hang_up(pid);
+                        }
+                    }
+                }
+                status = run.child.wait(), if tty && code.is_none() => {
+                    code = Some(status.map(exit_code).unwrap_or(255));
+                    drain_deadline = Some(
+                        tokio::time::Instant::now() + std::time::Duration::from_millis(500),
+                    );
+                }
+                detached = async {
+                    match stdin_task.as_mut() {
+                        Some(t) => t.await.unwrap_or(false),
+                        None => std::future::pending().await,
+                    }
+                }, if tty_stdin_open => {
+                    tty_stdin_open = false;
+                    stdin_task = None;
+                    if client_ok {
+                        client_ok = false;
+                        let _ = client_write.shutdown().await;
+                    }
+                    // Detached: the process runs on (its output is drained); a client
+                    // that went away hangs the terminal up.
+                    if !detached && code.is_none() {
+                        hang_up(pid);
+                    }
+                }
+                _ = async move {
+                    match deadline {
+                        Some(d) => tokio::time::sleep_until(d).await,
+                        None => std::future::pending().await,
+                    }
+                } => break,
             }
         }
-        let code = run.child.wait().await.map(exit_code).unwrap_or(255);
-        self.execs.update(&id, |e| {
-            e.running = false;
-            e.exit_code = Some(code);
-        });
+        drop(rx);
+        let code = match code {
+            Some(c) => c,
+            None => run.child.wait().await.map(exit_code).unwrap_or(255),
+        };
+        self.exec_finished(&id, code);
+        drop(master);
+        // A background process may hold the terminal open: its output has nowhere to go.
+        if let Some(t) = pty_pump {
+            t.abort();
+        }
         if let Some(t) = stdin_task {
             t.abort();
         }
         let _ = client_write.shutdown().await;
+    }
+}
+
+/// Copies the client's bytes to a TTY exec's terminal until EOF (`false`) or the detach
+/// sequence (`true`).
+async fn copy_escapable<R, W>(r: &mut R, w: &mut W, mut escape: EscapeProxy) -> bool
+where
+    R: AsyncRead + Unpin,
+    W: AsyncWrite + Unpin,
+{
+    let mut buf = vec![0u8; 32 * 1024];
+    loop {
+        let n = match r.read(&mut buf).await {
+            Ok(0) | Err(_) => return false,
+            Ok(n) => n,
+        };
+        let (data, detach) = escape.feed(&buf[..n]);
+        if !data.is_empty() && w.write_all(&data).await.is_err() {
+            return false;
+        }
+        if detach {
+            return true;
+        }
+    }
+}
+
+/// A terminal hang-up for the exec's process `pid` (a session leader on its pty, so
+/// also its process group): SIGHUP, then SIGCONT for stopped jobs.
+fn hang_up(pid: i64) {
+    let Ok(pid) = i32::try_from(pid) else { return };
+    if pid <= 1 {
+        return;
+    }
+    // SAFETY: plain kill(2); the helper has not reaped `pid` while it runs.
+    unsafe {
+        libc::kill(-pid, libc::SIGHUP);
+        libc::kill(-pid, libc::SIGCONT);
     }
 }
 
@@ -492,6 +749,23 @@ mod tests {
         };
         let p = exec_process(&rec, &cfg);
         assert_eq!((p.cwd.as_str(), p.user.as_str()), ("/tmp", "root"));
+    }
+
+    #[test]
+    fn exec_detach_keys_default_and_errors() {
+        assert_eq!(exec_detach_keys("").ok(), Some(vec![0x10, 0x11]));
+        assert_eq!(exec_detach_keys("ctrl-p").ok(), Some(vec![0x10]));
+        assert_eq!(
+            exec_detach_keys("ctrl-pp").err().map(|e| e.message),
+            Some("Invalid escape keys (ctrl-pp) provided".to_string())
+        );
+    }
+
+    #[test]
+    fn detach_keys_are_read_from_docker_py_s_spelling() {
+        let body: ExecCreateBody =
+            serde_json::from_str(r#"{"Cmd":["cat"],"detachKeys":"ctrl-p"}"#).expect("body");
+        assert_eq!(body.detach_keys, "ctrl-p");
     }
 
     #[test]

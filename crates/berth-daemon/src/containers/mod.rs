@@ -27,6 +27,7 @@ pub mod logs;
 pub mod merge;
 pub mod mounts;
 pub mod names;
+mod pty_io;
 pub mod network;
 pub mod record;
 pub mod shim;

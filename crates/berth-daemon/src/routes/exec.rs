@@ -51,11 +51,8 @@ async fn start(
         .get::<ApiVersion>()
         .copied()
         .unwrap_or(ApiVersion(1, 45));
-    // Find out the TTY before answering: it decides the media type.
-    let tty = d.containers.exec_inspect(&id)?.process_config.tty;
-    let media = hijack::stream_media_type(tty, version.at_least("1.42"));
-    let hijack = hijack::prepare(&mut req, media);
-    let bytes = axum::body::to_bytes(req.into_body(), 1 << 20)
+    d.containers.exec_inspect(&id)?;
+    let bytes = axum::body::to_bytes(std::mem::take(req.body_mut()), 1 << 20)
         .await
         .map_err(|e| ApiError::invalid(format!("reading the request body: {e}")))?;
     let body: ExecStartBody = if bytes.is_empty() {
@@ -64,7 +61,18 @@ async fn start(
         serde_json::from_slice(&bytes)
             .map_err(|e| ApiError::invalid(format!("invalid JSON: {e}")))?
     };
-    let entry = d.containers.exec_prepare(&id)?;
+    // As in moby, the start request's `Tty` (not the exec's) decides whether output is
+    // multiplexed: a TTY exec started without it sends its terminal as stdout frames.
+    let raw = body.tty;
+    let media = hijack::stream_media_type(raw, version.at_least("1.42"));
+    let hijack = hijack::prepare(&mut req, media);
+    let mut entry = d.containers.exec_prepare(&id)?;
+    // The start request's size wins (API 1.42+, only with its Tty), as in moby.
+    if body.tty && version.at_least("1.42") {
+        if let Some(size) = body.console_size.filter(|s| s.len() == 2) {
+            entry.config.console_size = Some(size);
+        }
+    }
     if body.detach {
         d.containers.exec_start_detached(entry).await?;
         return Ok(StatusCode::OK.into_response());
@@ -74,7 +82,7 @@ async fn start(
         Hijack::Upgrade { response, upgrade } => {
             tokio::spawn(async move {
                 match hijack::upgraded(upgrade).await {
-                    Ok(client) => svc.exec_run_attached(entry, client).await,
+                    Ok(client) => svc.exec_run_attached(entry, client, raw).await,
                     Err(e) => {
                         tracing::debug!(error = %e, "exec client went away before the hijack")
                     }
@@ -84,7 +92,7 @@ async fn start(
         }
         Hijack::Plain => {
             let (ours, theirs) = tokio::io::duplex(64 * 1024);
-            tokio::spawn(async move { svc.exec_run_attached(entry, ours).await });
+            tokio::spawn(async move { svc.exec_run_attached(entry, ours, raw).await });
             Ok(Response::builder()
                 .header(http::header::CONTENT_TYPE, media)
                 .body(Body::from_stream(tokio_util::io::ReaderStream::new(theirs)))
@@ -100,14 +108,40 @@ async fn inspect(State(d): State<Daemon>, Path(id): Path<String>) -> ApiResult<R
 async fn resize(
     State(d): State<Daemon>,
     Path(id): Path<String>,
-    Query(_q): Query<HashMap<String, String>>,
+    Query(q): Query<HashMap<String, String>>,
 ) -> ApiResult<StatusCode> {
-    let exec = d.containers.exec_inspect(&id)?;
-    if exec.process_config.tty {
-        return Err(ApiError::not_implemented(
-            "resizing an exec's terminal is not supported by Berth yet",
-        ));
-    }
-    // Without a terminal there is nothing to resize (Docker accepts and ignores it too).
+    let (h, w) = resize_dims(&q)?;
+    d.containers.exec_resize(&id, h, w).await?;
     Ok(StatusCode::OK)
+}
+
+/// `h` and `w` of a resize request; both required, as in moby's router (its
+/// `strconv.Atoi` error text).
+fn resize_dims(q: &HashMap<String, String>) -> ApiResult<(u16, u16)> {
+    let dim = |k: &str| -> ApiResult<u16> {
+        let v = q.get(k).map(String::as_str).unwrap_or("");
+        let n: i64 = v.parse().map_err(|_| {
+            ApiError::invalid(format!("strconv.Atoi: parsing {v:?}: invalid syntax"))
+        })?;
+        u16::try_from(n).map_err(|_| ApiError::invalid(format!("invalid value for {k}: {v}")))
+    };
+    Ok((dim("h")?, dim("w")?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn q(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    #[test]
+    fn resize_dimensions() {
+        assert_eq!(resize_dims(&q(&[("h", "24"), ("w", "80")])).ok(), Some((24, 80)));
+        let e = resize_dims(&q(&[("w", "80")])).err().map(|e| e.message);
+        assert_eq!(e.as_deref(), Some("strconv.Atoi: parsing \"\": invalid syntax"));
+        assert!(resize_dims(&q(&[("h", "x"), ("w", "80")])).is_err());
+        assert!(resize_dims(&q(&[("h", "-1"), ("w", "80")])).is_err());
+    }
 }
