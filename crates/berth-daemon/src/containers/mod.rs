@@ -20,6 +20,7 @@
 //! monitor task holding a `wait` connection to its shim; after a daemon restart,
 //! [`ContainerService::recover`] reconnects those monitors (live restore).
 
+pub mod archive;
 pub mod attach;
 pub mod exec;
 pub mod filters;

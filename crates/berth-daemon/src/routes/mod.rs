@@ -7,6 +7,7 @@ use crate::state::Daemon;
 
 pub mod containers;
 pub mod exec;
+pub mod archive;
 pub mod export;
 pub mod images;
 pub mod networks;
@@ -24,6 +25,7 @@ pub fn all() -> Router<Daemon> {
         .merge(volumes::routes())
         .merge(system_df::routes())
         .merge(export::routes())
+        .merge(archive::routes())
         .merge(networks::routes())
         .merge(registry::routes())
 }

@@ -1,0 +1,730 @@
+//! `docker cp` (the container archive endpoints) and `docker diff` (container changes).
+//!
+//! Reading and writing a container's files happens on a short-lived thread whose root
+//! directory is the container's merged filesystem, as moby's `chrootarchive` does, so
+//! every path and symlink (absolute or `..`) resolves inside the container and can
+//! never reach the host:
+//! - a running container: the thread unshares its filesystem attributes and `chroot`s
+//!   into `/proc/<init pid>/root` (the container's own mount view: volumes and bind
+//!   mounts included);
+//! - a stopped one: the thread unshares its mount namespace (made private), mounts the
+//!   container's overlay there (never visible on the host) and `chroot`s into it;
+//!   writes go through overlayfs, so copy-up and whiteouts are the kernel's. The
+//!   thread unmounts before it ends. Volumes of a stopped container are not mounted.
+//!
+//! Changes (`docker diff`) are read from the writable layer (`upper/`) directly, with
+//! the rules of moby's overlay driver (`pkg/archive` `OverlayChanges`).
+
+use std::fs;
+use std::io::{self, Read, Write};
+use std::os::unix::fs::{FileTypeExt, MetadataExt};
+use std::path::{Component, Path, PathBuf};
+use std::sync::Mutex;
+
+use nix::mount::{mount, umount2, MntFlags, MsFlags};
+use nix::sched::{unshare, CloneFlags};
+use serde::Serialize;
+
+/// What went wrong, in moby's words; the route maps the variants to HTTP statuses.
+#[derive(Debug, thiserror::Error)]
+pub enum CpError {
+    /// 404.
+    #[error("{0}")]
+    NotFound(String),
+    /// 400.
+    #[error("{0}")]
+    Invalid(String),
+    /// 500.
+    #[error("{0}")]
+    Failed(String),
+}
+
+impl CpError {
+    fn io(what: &str, e: impl std::fmt::Display) -> Self {
+        CpError::Failed(format!("{what}: {e}"))
+    }
+}
+
+/// How to reach a container's filesystem.
+#[derive(Debug, Clone)]
+pub enum RootAccess {
+    /// The container runs: its init process's root.
+    Running { pid: i64 },
+    /// The container is stopped: its overlay layers, mounted privately at `mountpoint`
+    /// (an empty host directory the caller created and removes).
+    Stopped {
+        upper: PathBuf,
+        work: PathBuf,
+        /// The image's layers, top first (none: `upper` alone is the root).
+        lowers: Vec<PathBuf>,
+        mountpoint: PathBuf,
+    },
+}
+
+/// One overlay of a stopped container at a time: overlayfs refuses a second mount
+/// sharing a work directory.
+static STOPPED_MOUNTS: Mutex<()> = Mutex::new(());
+
+/// Runs `f` on a new thread whose root is the container's filesystem and returns its
+/// result. `f` sees the container's paths as absolute paths.
+pub fn in_container_root<T: Send>(
+    access: &RootAccess,
+    f: impl FnOnce() -> Result<T, CpError> + Send,
+) -> Result<T, CpError> {
+    let _guard = match access {
+        RootAccess::Stopped { .. } => {
+            Some(STOPPED_MOUNTS.lock().unwrap_or_else(|p| p.into_inner()))
+        }
+        RootAccess::Running { .. } => None,
+    };
+    std::thread::scope(|s| {
+        s.spawn(|| match access {
+            RootAccess::Running { pid } => {
+                unshare(CloneFlags::CLONE_FS).map_err(|e| CpError::io("unshare", e))?;
+                let root = format!("/proc/{pid}/root");
+                nix::unistd::chroot(root.as_str()).map_err(|e| CpError::io("chroot", e))?;
+                std::env::set_current_dir("/").map_err(|e| CpError::io("chdir", e))?;
+                f()
+            }
+            RootAccess::Stopped {
+                upper,
+                work,
+                lowers,
+                mountpoint,
+            } => {
+                unshare(CloneFlags::CLONE_NEWNS).map_err(|e| CpError::io("unshare", e))?;
+                mount(
+                    None::<&str>,
+                    "/",
+                    None::<&str>,
+                    MsFlags::MS_REC | MsFlags::MS_PRIVATE,
+                    None::<&str>,
+                )
+                .map_err(|e| CpError::io("making mounts private", e))?;
+                mount_layers(upper, work, lowers, mountpoint)?;
+                let result = chrooted(mountpoint, f);
+                let _ = umount2(mountpoint, MntFlags::MNT_DETACH);
+                result
+            }
+        })
+        .join()
+        .map_err(|_| CpError::Failed("container filesystem task panicked".into()))?
+    })
+}
+
+fn mount_layers(upper: &Path, work: &Path, lowers: &[PathBuf], at: &Path) -> Result<(), CpError> {
+    let r = if lowers.is_empty() {
+        mount(
+            Some(upper),
+            at,
+            None::<&str>,
+            MsFlags::MS_BIND | MsFlags::MS_REC,
+            None::<&str>,
+        )
+    } else {
+        let lower: Vec<String> = lowers.iter().map(|p| p.display().to_string()).collect();
+        let data = format!(
+            "lowerdir={},upperdir={},workdir={}",
+            lower.join(":"),
+            upper.display(),
+            work.display()
+        );
+        mount(
+            Some("overlay"),
+            at,
+            Some("overlay"),
+            MsFlags::empty(),
+            Some(data.as_str()),
+        )
+    };
+    r.map_err(|e| CpError::io("mounting the container's filesystem", e))
+}
+
+/// `chroot`s into `root`, runs `f`, then returns to the old root (so the caller can
+/// unmount by its host path).
+fn chrooted<T>(root: &Path, f: impl FnOnce() -> Result<T, CpError>) -> Result<T, CpError> {
+    let old_root = fs::File::open("/").map_err(|e| CpError::io("opening /", e))?;
+    nix::unistd::chroot(root).map_err(|e| CpError::io("chroot", e))?;
+    std::env::set_current_dir("/").map_err(|e| CpError::io("chdir", e))?;
+    let result = f();
+    let back = nix::unistd::fchdir(&old_root)
+        .and_then(|_| nix::unistd::chroot("."))
+        .map_err(|e| CpError::io("leaving the container root", e));
+    back?;
+    result
+}
+
+// ---------------------------------------------------------------- paths and stat
+
+/// `X-Docker-Container-Path-Stat`: moby's `container.PathStat`.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct PathStat {
+    pub name: String,
+    pub size: i64,
+    /// Go `os.FileMode` bits.
+    pub mode: u32,
+    /// RFC 3339 with nanoseconds, as Go's `time.Time` marshals.
+    pub mtime: String,
+    #[serde(rename = "linkTarget")]
+    pub link_target: String,
+}
+
+impl PathStat {
+    /// The header value: base64 of the JSON.
+    pub fn header_value(&self) -> String {
+        use base64::Engine;
+        let json = serde_json::to_vec(self).unwrap_or_default();
+        base64::engine::general_purpose::STANDARD.encode(json)
+    }
+}
+
+/// The absolute path in the container as moby's `ResolvePath` keeps it: joined to `/`
+/// and cleaned, but a trailing `/` or `/.` of the request preserved (it makes the
+/// kernel follow a final symlink).
+pub fn abs_path(path: &str) -> String {
+    let mut parts: Vec<&str> = Vec::new();
+    for c in Path::new(path).components() {
+        match c {
+            Component::Normal(s) => parts.push(s.to_str().unwrap_or("")),
+            Component::ParentDir => {
+                parts.pop();
+            }
+            _ => {}
+        }
+    }
+    let mut abs = format!("/{}", parts.join("/"));
+    if path.ends_with("/.") && abs != "/" {
+        abs.push_str("/.");
+    } else if path.ends_with('/') && abs != "/" {
+        abs.push('/');
+    }
+    abs
+}
+
+/// Go's `filepath.Base`.
+pub fn base_name(path: &str) -> String {
+    let trimmed = path.trim_end_matches('/');
+    if trimmed.is_empty() {
+        return if path.is_empty() { ".".into() } else { "/".into() };
+    }
+    trimmed.rsplit('/').next().unwrap_or(trimmed).to_string()
+}
+
+/// Go's `os.FileMode` for a Unix `st_mode`.
+pub fn go_file_mode(st_mode: u32) -> u32 {
+    const MODE_DIR: u32 = 1 << 31;
+    const MODE_SYMLINK: u32 = 1 << 27;
+    const MODE_DEVICE: u32 = 1 << 26;
+    const MODE_NAMED_PIPE: u32 = 1 << 25;
+    const MODE_SOCKET: u32 = 1 << 24;
+    const MODE_SETUID: u32 = 1 << 23;
+    const MODE_SETGID: u32 = 1 << 22;
+    const MODE_CHAR_DEVICE: u32 = 1 << 21;
+    const MODE_STICKY: u32 = 1 << 20;
+    let mut m = st_mode & 0o777;
+    m |= match st_mode & libc::S_IFMT {
+        libc::S_IFDIR => MODE_DIR,
+        libc::S_IFLNK => MODE_SYMLINK,
+        libc::S_IFBLK => MODE_DEVICE,
+        libc::S_IFCHR => MODE_DEVICE | MODE_CHAR_DEVICE,
+        libc::S_IFIFO => MODE_NAMED_PIPE,
+        libc::S_IFSOCK => MODE_SOCKET,
+        _ => 0,
+    };
+    if st_mode & libc::S_ISUID != 0 {
+        m |= MODE_SETUID;
+    }
+    if st_mode & libc::S_ISGID != 0 {
+        m |= MODE_SETGID;
+    }
+    if st_mode & libc::S_ISVTX != 0 {
+        m |= MODE_STICKY;
+    }
+    m
+}
+
+/// A time as Go's `time.Time` marshals it in UTC (RFC 3339, nanoseconds without
+/// trailing zeros).
+pub fn go_time(secs: i64, nanos: i64) -> String {
+    let t = chrono::DateTime::from_timestamp(secs, nanos.clamp(0, 999_999_999) as u32)
+        .unwrap_or_default();
+    let mut s = t.format("%Y-%m-%dT%H:%M:%S").to_string();
+    if nanos > 0 {
+        let frac = format!("{nanos:09}");
+        s.push('.');
+        s.push_str(frac.trim_end_matches('0'));
+    }
+    s.push('Z');
+    s
+}
+
+fn not_found(path: &str, container: &str) -> CpError {
+    CpError::NotFound(format!("Could not find the file {path} in container {container}"))
+}
+
+fn lstat(abs: &str, path: &str, container: &str) -> Result<fs::Metadata, CpError> {
+    fs::symlink_metadata(abs).map_err(|e| match e.kind() {
+        io::ErrorKind::NotFound | io::ErrorKind::NotADirectory => not_found(path, container),
+        _ => CpError::io(&format!("lstat {abs}"), e),
+    })
+}
+
+/// Stats `path` (run inside the container's root): moby's `statPath`. `container` is
+/// the name the client used, for the not-found message.
+pub fn stat_path(path: &str, container: &str) -> Result<PathStat, CpError> {
+    let abs = abs_path(path);
+    let md = lstat(&abs, path, container)?;
+    let link_target = if md.file_type().is_symlink() {
+        berth_runtime::securejoin::resolve_in_root(Path::new("/"), &abs)
+            .map(|p| p.display().to_string())
+            .map_err(|e| CpError::io("resolving symlink", e))?
+    } else {
+        String::new()
+    };
+    Ok(PathStat {
+        name: base_name(&abs),
+        size: md.size() as i64,
+        mode: go_file_mode(md.mode()),
+        mtime: go_time(md.mtime(), md.mtime_nsec()),
+        link_target,
+    })
+}
+
+// ---------------------------------------------------------------- GET archive
+
+/// Writes a tar of `path` (run inside the container's root) to `out`: a directory with
+/// everything below it, or the file (a final symlink not followed unless the path ends
+/// in `/` or `/.`). Entries are named from the requested path's base name (`etc/…`,
+/// or `./…` for `/etc/.`), as moby's `TarResourceRebaseOpts`.
+pub fn archive_path(path: &str, container: &str, out: &mut dyn Write) -> Result<(), CpError> {
+    let abs = abs_path(path);
+    let md = lstat(&abs, path, container)?;
+    let mut name = base_name(&abs);
+    if name == "/" {
+        name = ".".into();
+    }
+    let mut b = tar::Builder::new(out);
+    b.follow_symlinks(false);
+    append_tree(&mut b, Path::new(&abs), Path::new(&name), &md)
+        .map_err(|e| CpError::io("archiving", e))?;
+    b.finish().map_err(|e| CpError::io("archiving", e))
+}
+
+fn append_tree<W: Write>(
+    b: &mut tar::Builder<W>,
+    src: &Path,
+    name: &Path,
+    md: &fs::Metadata,
+) -> io::Result<()> {
+    let ft = md.file_type();
+    if ft.is_socket() {
+        return Ok(()); // not archived (as in Docker)
+    }
+    if !ft.is_dir() {
+        return b.append_path_with_name(src, name);
+    }
+    b.append_dir(name, src)?;
+    let mut entries: Vec<_> = fs::read_dir(src)?
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name())
+        .collect();
+    entries.sort();
+    for child in entries {
+        let p = src.join(&child);
+        let Ok(cmd) = fs::symlink_metadata(&p) else {
+            continue; // vanished while we walked
+        };
+        append_tree(b, &p, &name.join(&child), &cmd)?;
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------- PUT archive
+
+/// Options of `PUT /containers/{id}/archive`.
+#[derive(Debug, Clone, Default)]
+pub struct ExtractOptions {
+    pub no_overwrite_dir_non_dir: bool,
+    /// Owner for every extracted entry (`copyUIDGID` with a container `User`).
+    pub chown: Option<(u32, u32)>,
+}
+
+/// Resolves the container's `User` (run inside its root) to the owner `copyUIDGID`
+/// gives copied files; `None` when the container has no user (the tar's owners stay).
+pub fn copy_owner(user: &str) -> Result<Option<(u32, u32)>, CpError> {
+    if user.is_empty() {
+        return Ok(None);
+    }
+    let passwd = fs::read_to_string("/etc/passwd").unwrap_or_default();
+    let group = fs::read_to_string("/etc/group").unwrap_or_default();
+    let u = berth_runtime::user::resolve(user, &passwd, &group)
+        .map_err(|e| CpError::Invalid(e.to_string()))?;
+    Ok(Some((u.uid, u.gid)))
+}
+
+/// Extracts the tar `body` into the directory `path` (run inside the container's
+/// root), as moby's `extractToDir`: the path must exist and be a directory; an entry
+/// replaces what is there (a directory by a non-directory too, unless
+/// `no_overwrite_dir_non_dir`, which refuses both directions); `..` never leaves `path`.
+pub fn extract_to_dir(
+    body: impl Read,
+    path: &str,
+    container: &str,
+    opts: &ExtractOptions,
+) -> Result<(), CpError> {
+    let abs = abs_path(path);
+    let md = lstat(&abs, path, container)?;
+    // A final symlink to a directory is followed (moby resolves the whole path).
+    let is_dir = md.is_dir() || fs::metadata(&abs).map(|m| m.is_dir()).unwrap_or(false);
+    if !is_dir {
+        return Err(CpError::Invalid("extraction point is not a directory".into()));
+    }
+    let dest = fs::canonicalize(&abs).map_err(|e| CpError::io("resolving", e))?;
+    let mut ar = tar::Archive::new(body);
+    ar.set_preserve_permissions(true);
+    ar.set_preserve_mtime(true);
+    ar.set_preserve_ownerships(true);
+    ar.set_unpack_xattrs(false);
+    ar.set_overwrite(true);
+    let bad = |e: io::Error| CpError::io("extracting", e);
+    for entry in ar.entries().map_err(bad)? {
+        let mut entry = entry.map_err(bad)?;
+        let rel = entry.path().map_err(bad)?.into_owned();
+        let Some(rel) = inside(&rel) else {
+            return Err(CpError::Failed(format!(
+                "invalid tar header: {} is outside of {}",
+                rel.display(),
+                dest.display()
+            )));
+        };
+        let target = dest.join(&rel);
+        let entry_is_dir = entry.header().entry_type().is_dir();
+        if let Ok(existing) = fs::symlink_metadata(&target) {
+            if opts.no_overwrite_dir_non_dir && existing.is_dir() && !entry_is_dir {
+                return Err(CpError::Failed(format!(
+                    "cannot overwrite directory {:?} with non-directory {:?}",
+                    target.display().to_string(),
+                    dest.display().to_string()
+                )));
+            }
+            if opts.no_overwrite_dir_non_dir && !existing.is_dir() && entry_is_dir {
+                return Err(CpError::Failed(format!(
+                    "cannot overwrite non-directory {:?} with directory {:?}",
+                    target.display().to_string(),
+                    dest.display().to_string()
+                )));
+            }
+            if existing.is_dir() && !entry_is_dir && rel.as_os_str() != "" {
+                fs::remove_dir_all(&target).map_err(bad)?;
+            }
+        }
+        entry.unpack_in(&dest).map_err(bad)?;
+        if let Some((uid, gid)) = opts.chown {
+            std::os::unix::fs::lchown(&target, Some(uid), Some(gid)).map_err(bad)?;
+        }
+    }
+    Ok(())
+}
+
+/// `rel` without `.` components, or `None` when `..` would climb above its start.
+fn inside(rel: &Path) -> Option<PathBuf> {
+    let mut out = PathBuf::new();
+    for c in rel.components() {
+        match c {
+            Component::Normal(s) => out.push(s),
+            Component::ParentDir => {
+                if !out.pop() {
+                    return None;
+                }
+            }
+            _ => {}
+        }
+    }
+    Some(out)
+}
+
+// ---------------------------------------------------------------- changes
+
+/// One entry of `GET /containers/{id}/changes`.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Change {
+    #[serde(rename = "Path")]
+    pub path: String,
+    /// 0 modified, 1 added, 2 deleted.
+    #[serde(rename = "Kind")]
+    pub kind: u8,
+}
+
+pub const CHANGE_MODIFY: u8 = 0;
+pub const CHANGE_ADD: u8 = 1;
+pub const CHANGE_DELETE: u8 = 2;
+
+impl Change {
+    /// `docker diff`'s line: `C /tmp`, `A /tmp/x`, `D /gone`.
+    pub fn line(&self) -> String {
+        let k = match self.kind {
+            CHANGE_ADD => 'A',
+            CHANGE_DELETE => 'D',
+            _ => 'C',
+        };
+        format!("{k} {}", self.path)
+    }
+}
+
+/// The changes of the writable layer `upper` over `lowers` (top first), in moby's
+/// order (a lexical walk): a whiteout is a deletion, an opaque directory that existed
+/// below is a deletion (its content then shows as added), a name that exists below is
+/// a modification (a directory only when its size, mode or mtime differ), anything
+/// else an addition; the parent of an addition or deletion is a modification.
+pub fn changes(upper: &Path, lowers: &[PathBuf]) -> io::Result<Vec<Change>> {
+    let mut out = Vec::new();
+    let mut changed_dirs = std::collections::HashSet::new();
+    walk_changes(upper, Path::new("/"), lowers, &mut out, &mut changed_dirs)?;
+    Ok(out)
+}
+
+fn walk_changes(
+    upper: &Path,
+    rel: &Path,
+    lowers: &[PathBuf],
+    out: &mut Vec<Change>,
+    changed_dirs: &mut std::collections::HashSet<PathBuf>,
+) -> io::Result<()> {
+    let dir = upper.join(rel.strip_prefix("/").unwrap_or(rel));
+    let mut names: Vec<_> = match fs::read_dir(&dir) {
+        Ok(rd) => rd.filter_map(|e| e.ok()).map(|e| e.file_name()).collect(),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(e),
+    };
+    names.sort();
+    for name in names {
+        let path = rel.join(&name);
+        let inner = path.strip_prefix("/").unwrap_or(&path).to_path_buf();
+        let host = upper.join(&inner);
+        let Ok(md) = fs::symlink_metadata(&host) else {
+            continue;
+        };
+        let in_lower = |p: &Path| {
+            lowers
+                .iter()
+                .find_map(|l| fs::symlink_metadata(l.join(p)).ok())
+        };
+        let whiteout = md.file_type().is_char_device() && md.rdev() == 0;
+        let opaque_deleted = md.is_dir()
+            && xattr_is_y(&host, "trusted.overlay.opaque")
+            && in_lower(&inner).is_some();
+        let kind = if whiteout || opaque_deleted {
+            Some(CHANGE_DELETE)
+        } else {
+            match in_lower(&inner) {
+                None => Some(CHANGE_ADD),
+                Some(low)
+                    if low.is_dir()
+                        && md.is_dir()
+                        && low.size() == md.size()
+                        && low.mode() == md.mode()
+                        && low.mtime() == md.mtime()
+                        && low.mtime_nsec() == md.mtime_nsec() =>
+                {
+                    None // only the parent of something changed
+                }
+                Some(_) => Some(CHANGE_MODIFY),
+            }
+        };
+        if let Some(kind) = kind {
+            if md.is_dir() {
+                changed_dirs.insert(path.clone());
+            }
+            if kind != CHANGE_MODIFY {
+                if let Some(parent) = path.parent() {
+                    if parent != Path::new("/") && changed_dirs.insert(parent.to_path_buf()) {
+                        out.push(Change {
+                            path: parent.display().to_string(),
+                            kind: CHANGE_MODIFY,
+                        });
+                    }
+                }
+            }
+            out.push(Change {
+                path: path.display().to_string(),
+                kind,
+            });
+        }
+        if md.is_dir() {
+            walk_changes(upper, &path, lowers, out, changed_dirs)?;
+        }
+    }
+    Ok(())
+}
+
+fn xattr_is_y(path: &Path, name: &str) -> bool {
+    use std::ffi::CString;
+    use std::os::unix::ffi::OsStrExt;
+    let (Ok(p), Ok(n)) = (
+        CString::new(path.as_os_str().as_bytes()),
+        CString::new(name),
+    ) else {
+        return false;
+    };
+    let mut buf = [0u8; 4];
+    // SAFETY: valid C strings and a buffer of the length passed.
+    let len = unsafe {
+        libc::lgetxattr(
+            p.as_ptr(),
+            n.as_ptr(),
+            buf.as_mut_ptr() as *mut libc::c_void,
+            buf.len(),
+        )
+    };
+    len == 1 && buf[0] == b'y'
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn abs_path_keeps_trailing_dot_and_slash() {
+        assert_eq!(abs_path("etc"), "/etc");
+        assert_eq!(abs_path("/etc/"), "/etc/");
+        assert_eq!(abs_path("/etc/."), "/etc/.");
+        assert_eq!(abs_path("/a/../../b"), "/b");
+        assert_eq!(abs_path("/"), "/");
+        assert_eq!(abs_path("/."), "/");
+    }
+
+    #[test]
+    fn base_name_as_go() {
+        assert_eq!(base_name("/etc/"), "etc");
+        assert_eq!(base_name("/etc/."), ".");
+        assert_eq!(base_name("/"), "/");
+        assert_eq!(base_name("/a/b"), "b");
+    }
+
+    #[test]
+    fn go_modes() {
+        assert_eq!(go_file_mode(libc::S_IFREG | 0o644), 0o644);
+        assert_eq!(go_file_mode(libc::S_IFDIR | 0o755), (1 << 31) | 0o755);
+        assert_eq!(go_file_mode(libc::S_IFLNK | 0o777), (1 << 27) | 0o777);
+        assert_eq!(
+            go_file_mode(libc::S_IFCHR | 0o666),
+            (1 << 26) | (1 << 21) | 0o666
+        );
+        assert_eq!(
+            go_file_mode(libc::S_IFDIR | libc::S_ISVTX | 0o777),
+            (1 << 31) | (1 << 20) | 0o777
+        );
+        assert_eq!(go_file_mode(libc::S_IFREG | libc::S_ISUID | 0o755), (1 << 23) | 0o755);
+    }
+
+    #[test]
+    fn go_times_trim_zeros() {
+        assert_eq!(go_time(0, 0), "1970-01-01T00:00:00Z");
+        assert_eq!(go_time(1, 500_000_000), "1970-01-01T00:00:01.5Z");
+        assert_eq!(go_time(1, 123), "1970-01-01T00:00:01.000000123Z");
+    }
+
+    #[test]
+    fn stat_header_is_base64_json() {
+        let s = PathStat {
+            name: "x".into(),
+            size: 3,
+            mode: 0o644,
+            mtime: "1970-01-01T00:00:00Z".into(),
+            link_target: String::new(),
+        };
+        use base64::Engine;
+        let raw = base64::engine::general_purpose::STANDARD
+            .decode(s.header_value())
+            .unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&raw).unwrap();
+        assert_eq!(v["name"], "x");
+        assert_eq!(v["mode"], 420);
+        assert_eq!(v["linkTarget"], "");
+    }
+
+    #[test]
+    fn inside_refuses_climbing_out() {
+        assert_eq!(inside(Path::new("a/../b")), Some(PathBuf::from("b")));
+        assert_eq!(inside(Path::new("./a")), Some(PathBuf::from("a")));
+        assert_eq!(inside(Path::new("../x")), None);
+    }
+
+    #[test]
+    fn changes_follow_moby_rules() {
+        let t = tempfile::tempdir().unwrap();
+        let lower = t.path().join("lower");
+        let upper = t.path().join("upper");
+        fs::create_dir_all(lower.join("tmp")).unwrap();
+        fs::create_dir_all(lower.join("etc")).unwrap();
+        fs::write(lower.join("etc/passwd"), "root").unwrap();
+        fs::write(lower.join("gone"), "x").unwrap();
+        fs::create_dir_all(upper.join("tmp")).unwrap();
+        fs::write(upper.join("tmp/x"), "new").unwrap();
+        fs::create_dir_all(upper.join("etc")).unwrap();
+        fs::write(upper.join("etc/passwd"), "changed").unwrap();
+        fs::write(upper.join("new"), "").unwrap();
+        // A whiteout needs mknod (root); skip that part when not permitted.
+        let wh = nix::sys::stat::mknod(
+            &upper.join("gone"),
+            nix::sys::stat::SFlag::S_IFCHR,
+            nix::sys::stat::Mode::empty(),
+            0,
+        )
+        .is_ok();
+        let got: Vec<String> = changes(&upper, &[lower])
+            .unwrap()
+            .iter()
+            .map(Change::line)
+            .collect();
+        let mut want = vec!["C /etc", "C /etc/passwd"];
+        if wh {
+            want.push("D /gone");
+        }
+        want.extend(["A /new", "C /tmp", "A /tmp/x"]);
+        assert_eq!(got, want);
+    }
+
+    #[test]
+    fn archive_and_extract_round_trip_in_a_directory() {
+        // Run against the host root's view of a temp dir: the functions take absolute
+        // paths, which in the daemon are the container's.
+        let t = tempfile::tempdir().unwrap();
+        let src = t.path().join("src");
+        fs::create_dir_all(src.join("sub")).unwrap();
+        fs::write(src.join("sub/f"), "hello").unwrap();
+        let mut tar = Vec::new();
+        archive_path(src.to_str().unwrap(), "c", &mut tar).unwrap();
+        let mut names: Vec<String> = tar::Archive::new(&tar[..])
+            .entries()
+            .unwrap()
+            .map(|e| e.unwrap().path().unwrap().display().to_string())
+            .collect();
+        names.sort();
+        assert_eq!(names, vec!["src", "src/sub", "src/sub/f"]);
+        let dst = t.path().join("dst");
+        fs::create_dir(&dst).unwrap();
+        extract_to_dir(&tar[..], dst.to_str().unwrap(), "c", &ExtractOptions::default()).unwrap();
+        assert_eq!(fs::read_to_string(dst.join("src/sub/f")).unwrap(), "hello");
+        // noOverwriteDirNonDir: a file over the directory `src` is refused.
+        let mut h = tar::Header::new_gnu();
+        h.set_path("src").unwrap();
+        h.set_size(1);
+        h.set_mode(0o644);
+        h.set_cksum();
+        let mut b = tar::Builder::new(Vec::new());
+        b.append(&h, &b"x"[..]).unwrap();
+        let file_tar = b.into_inner().unwrap();
+        let opts = ExtractOptions {
+            no_overwrite_dir_non_dir: true,
+            chown: None,
+        };
+        let err = extract_to_dir(&file_tar[..], dst.to_str().unwrap(), "c", &opts).unwrap_err();
+        assert!(err.to_string().starts_with("cannot overwrite directory"), "{err}");
+        let missing = extract_to_dir(&file_tar[..], "/nonexistent-cp-dir", "c1", &opts);
+        assert_eq!(
+            missing.unwrap_err().to_string(),
+            "Could not find the file /nonexistent-cp-dir in container c1"
+        );
+    }
+}

@@ -1,0 +1,214 @@
+//! `docker cp` and `docker diff` (moby `api/server/router/container/copy.go`,
+//! `ContainerChanges`):
+//! - `HEAD /containers/{id}/archive?path=`: the path's stat in `X-Docker-Container-Path-Stat`;
+//! - `GET /containers/{id}/archive?path=`: a tar of the path, with that header;
+//! - `PUT /containers/{id}/archive?path=&noOverwriteDirNonDir=&copyUIDGID=`: extracts
+//!   the tar body into the directory `path`;
+//! - `GET /containers/{id}/changes`: the writable layer's changes.
+//!
+//! The filesystem work is in [`crate::containers::archive`].
+
+use std::collections::HashMap;
+
+use axum::body::Body;
+use axum::extract::{Path, Query, Request, State};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use berth_api::ErrorKind;
+use http::StatusCode;
+
+use crate::containers::archive::{self as cp, CpError, ExtractOptions, RootAccess};
+use crate::containers::record::ContainerRecord;
+use crate::error::{ApiError, ApiResult};
+use crate::state::Daemon;
+
+const STAT_HEADER: &str = "X-Docker-Container-Path-Stat";
+
+pub fn routes() -> Router<Daemon> {
+    Router::new()
+        .route(
+            "/containers/{id}/archive",
+            get(get_archive).head(head_archive).put(put_archive),
+        )
+        .route("/containers/{id}/changes", get(changes))
+}
+
+type Q = Query<HashMap<String, String>>;
+
+/// moby's `httputils.BoolValue`.
+fn bool_value(q: &HashMap<String, String>, key: &str) -> bool {
+    let v = q.get(key).map(|s| s.trim().to_ascii_lowercase()).unwrap_or_default();
+    !matches!(v.as_str(), "" | "0" | "no" | "false" | "none")
+}
+
+fn api_error(e: CpError) -> ApiError {
+    match e {
+        CpError::NotFound(m) => ApiError::new(ErrorKind::NotFound, m),
+        CpError::Invalid(m) => ApiError::invalid(m),
+        CpError::Failed(m) => ApiError::internal(m),
+    }
+}
+
+/// Deletes the private mountpoint of a stopped container's access when dropped.
+struct Access {
+    root: RootAccess,
+    _mountpoint: Option<tempfile::TempDir>,
+}
+
+async fn access(d: &Daemon, rec: &ContainerRecord) -> ApiResult<Access> {
+    if rec.state.status.is_running() && rec.state.pid > 0 {
+        return Ok(Access {
+            root: RootAccess::Running { pid: rec.state.pid },
+            _mountpoint: None,
+        });
+    }
+    let dir = d.containers.container_dir(&rec.id);
+    let images = d.images.clone();
+    let image_id = rec.image_id.clone();
+    let lowers = tokio::task::spawn_blocking(move || images.layer_dirs(&image_id))
+        .await
+        .map_err(|e| ApiError::internal(format!("archive task failed: {e}")))??;
+    let mnt = tempfile::Builder::new()
+        .prefix("cp-")
+        .tempdir_in(&dir)
+        .map_err(|e| ApiError::internal(format!("creating a mountpoint: {e}")))?;
+    Ok(Access {
+        root: RootAccess::Stopped {
+            upper: dir.join("upper"),
+            work: dir.join("work"),
+            lowers,
+            mountpoint: mnt.path().to_path_buf(),
+        },
+        _mountpoint: Some(mnt),
+    })
+}
+
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, CpError> + Send + 'static,
+) -> ApiResult<T> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| ApiError::internal(format!("archive task failed: {e}")))?
+        .map_err(api_error)
+}
+
+async fn stat(d: &Daemon, id: &str, path: &str) -> ApiResult<(ContainerRecord, cp::PathStat)> {
+    let rec = d.containers.get(id)?;
+    let acc = access(d, &rec).await?;
+    let (path, name) = (path.to_string(), id.to_string());
+    let st = blocking(move || {
+        let r = cp::in_container_root(&acc.root, || cp::stat_path(&path, &name));
+        drop(acc);
+        r
+    })
+    .await?;
+    Ok((rec, st))
+}
+
+async fn head_archive(State(d): State<Daemon>, Path(id): Path<String>, q: Q) -> ApiResult<Response> {
+    let path = q.get("path").cloned().unwrap_or_default();
+    let (_, st) = stat(&d, &id, &path).await?;
+    Ok((StatusCode::OK, [(STAT_HEADER, st.header_value())]).into_response())
+}
+
+async fn get_archive(State(d): State<Daemon>, Path(id): Path<String>, q: Q) -> ApiResult<Response> {
+    let path = q.get("path").cloned().unwrap_or_default();
+    let (rec, st) = stat(&d, &id, &path).await?;
+    let acc = access(&d, &rec).await?;
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<bytes::Bytes, std::io::Error>>(8);
+    tokio::task::spawn_blocking(move || {
+        let mut w = ChannelWriter { tx: tx.clone() };
+        let r = cp::in_container_root(&acc.root, || cp::archive_path(&path, &id, &mut w));
+        drop(acc);
+        if let Err(e) = r {
+            tracing::warn!(error = %e, "container archive failed mid-stream");
+            let _ = tx.blocking_send(Err(std::io::Error::other(e.to_string())));
+        }
+    });
+    let stream = futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|item| (item, rx))
+    });
+    Ok((
+        [
+            (http::header::CONTENT_TYPE.as_str(), "application/x-tar".to_string()),
+            (STAT_HEADER, st.header_value()),
+        ],
+        Body::from_stream(stream),
+    )
+        .into_response())
+}
+
+/// Sends what the tar writer produces to the response body.
+struct ChannelWriter {
+    tx: tokio::sync::mpsc::Sender<Result<bytes::Bytes, std::io::Error>>,
+}
+
+impl std::io::Write for ChannelWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.tx
+            .blocking_send(Ok(bytes::Bytes::copy_from_slice(buf)))
+            .map_err(|_| std::io::Error::new(std::io::ErrorKind::BrokenPipe, "client went away"))?;
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+async fn put_archive(
+    State(d): State<Daemon>,
+    Path(id): Path<String>,
+    q: Q,
+    req: Request,
+) -> ApiResult<Response> {
+    let path = q.get("path").cloned().unwrap_or_default();
+    let rec = d.containers.get(&id)?;
+    let abs = cp::abs_path(&path);
+    let to_volume = rec.mount_points.iter().any(|m| {
+        m.rw && (abs == m.destination
+            || abs.starts_with(&format!("{}/", m.destination.trim_end_matches('/'))))
+    });
+    if rec.host_config.readonly_rootfs && !to_volume {
+        return Err(ApiError::invalid("container rootfs is marked read-only"));
+    }
+    let body = axum::body::to_bytes(req.into_body(), usize::MAX)
+        .await
+        .map_err(|e| ApiError::invalid(format!("reading the archive: {e}")))?;
+    let no_overwrite = bool_value(&q, "noOverwriteDirNonDir");
+    let copy_uid_gid = bool_value(&q, "copyUIDGID");
+    let user = rec.config.user.clone();
+    let acc = access(&d, &rec).await?;
+    blocking(move || {
+        let r = cp::in_container_root(&acc.root, || {
+            let chown = if copy_uid_gid { cp::copy_owner(&user)? } else { None };
+            let opts = ExtractOptions {
+                no_overwrite_dir_non_dir: no_overwrite,
+                chown,
+            };
+            cp::extract_to_dir(&body[..], &path, &id, &opts)
+        });
+        drop(acc);
+        r
+    })
+    .await?;
+    Ok(StatusCode::OK.into_response())
+}
+
+async fn changes(State(d): State<Daemon>, Path(id): Path<String>) -> ApiResult<Response> {
+    let rec = d.containers.get(&id)?;
+    let upper = d.containers.container_dir(&rec.id).join("upper");
+    let images = d.images.clone();
+    let image_id = rec.image_id.clone();
+    let list = tokio::task::spawn_blocking(move || -> ApiResult<Vec<cp::Change>> {
+        let lowers = images.layer_dirs(&image_id)?;
+        cp::changes(&upper, &lowers).map_err(|e| ApiError::internal(format!("changes: {e}")))
+    })
+    .await
+    .map_err(|e| ApiError::internal(format!("changes task failed: {e}")))??;
+    // moby answers `null` when nothing changed (a nil slice).
+    if list.is_empty() {
+        return Ok(Json(serde_json::Value::Null).into_response());
+    }
+    Ok(Json(list).into_response())
+}
