@@ -64,6 +64,10 @@ pub enum Cmd {
     Unpause(Names),
     /// Display the running processes of a container
     Top(TopArgs),
+    /// Copy files/folders between a container and the local filesystem
+    Cp(CpArgs),
+    /// Inspect changes to files or directories on a container's filesystem
+    Diff(DiffArgs),
     /// Execute a command in a running container
     Exec(ExecArgs),
     /// List port mappings or a specific mapping for the container
@@ -205,6 +209,8 @@ pub enum ContainerCmd {
     Pause(Names),
     Unpause(Names),
     Top(TopArgs),
+    Cp(CpArgs),
+    Diff(DiffArgs),
     Exec(ExecArgs),
     /// Remove all stopped containers
     Prune(PruneArgs),
@@ -342,6 +348,29 @@ pub struct CommitArgs {
     pub container: String,
     #[arg(value_name = "REPOSITORY[:TAG]")]
     pub reference: Option<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct CpArgs {
+    /// Always follow symlinks in SRC_PATH
+    #[arg(short = 'L', long = "follow-link")]
+    pub follow_link: bool,
+    /// Archive mode (copy all uid/gid information)
+    #[arg(short = 'a', long)]
+    pub archive: bool,
+    /// Suppress progress output during copy. Progress output is automatically suppressed if no terminal is attached
+    #[arg(short = 'q', long)]
+    pub quiet: bool,
+    #[arg(value_name = "SRC", allow_hyphen_values = true)]
+    pub source: String,
+    #[arg(value_name = "DEST", allow_hyphen_values = true)]
+    pub destination: String,
+}
+
+#[derive(Args, Debug)]
+pub struct DiffArgs {
+    #[arg(value_name = "CONTAINER")]
+    pub container: String,
 }
 
 #[derive(Args, Debug)]

@@ -29,6 +29,7 @@ pub mod args;
 pub mod client;
 pub mod config_file;
 pub mod container;
+pub mod cp;
 pub mod credentials;
 pub mod disk_usage;
 pub mod formatters;
@@ -296,6 +297,8 @@ async fn dispatch(cli: Cli) -> Result<i32, Failure> {
             container::pause(&c, a, "unpause").await
         }
         Cmd::Top(a) | Cmd::Container(ContainerCmd::Top(a)) => container::top(&c, a).await,
+        Cmd::Cp(a) | Cmd::Container(ContainerCmd::Cp(a)) => cp::cp(&c, a).await,
+        Cmd::Diff(a) | Cmd::Container(ContainerCmd::Diff(a)) => cp::diff(&c, &a.container).await,
         Cmd::Exec(a) | Cmd::Container(ContainerCmd::Exec(a)) => container::exec(&c, a).await,
         Cmd::Container(ContainerCmd::Prune(a)) => container::prune(&c, a).await,
         Cmd::Volume(v) => volume::dispatch(&c, v).await,
