@@ -22,10 +22,32 @@ fn one_file_tar(name: &str, content: &[u8]) -> Vec<u8> {
     h.set_size(content.len() as u64);
     h.set_mode(0o640);
     h.set_mtime(1_600_000_000);
+    h.set_uid(0);
+    h.set_gid(0);
     h.set_cksum();
     let mut b = tar::Builder::new(Vec::new());
     b.append(&h, content).unwrap();
     b.into_inner().unwrap()
+}
+
+/// A tar with one regular file whose name is written as is (`..` included, which the
+/// tar crate's `set_path` refuses).
+fn raw_name_tar(name: &str, content: &[u8]) -> Vec<u8> {
+    let mut h = tar::Header::new_ustar();
+    {
+        let raw = &mut h.as_old_mut().name;
+        raw[..name.len()].copy_from_slice(name.as_bytes());
+    }
+    h.set_size(content.len() as u64);
+    h.set_mode(0o644);
+    h.set_uid(0);
+    h.set_gid(0);
+    h.set_mtime(1_600_000_000);
+    h.set_cksum();
+    let mut out = h.as_bytes().to_vec();
+    out.extend_from_slice(content);
+    out.resize(512 + content.len().div_ceil(512) * 512 + 1024, 0);
+    out
 }
 
 /// The files of a tar: (name, content).
@@ -117,6 +139,9 @@ fn put_then_get(d: &TestDaemon, id: &str) {
         h.set_entry_type(tar::EntryType::Directory);
         h.set_mode(0o755);
         h.set_size(0);
+        h.set_uid(0);
+        h.set_gid(0);
+        h.set_mtime(1_600_000_000);
         h.set_cksum();
         b.append(&h, std::io::empty()).unwrap();
         b.into_inner().unwrap()
@@ -192,7 +217,7 @@ fn symlinks_resolve_inside_the_container() {
         assert_eq!(st, 404, "{p}: {}", String::from_utf8_lossy(&body));
     }
     // `..` entries in the tar cannot climb out of the destination either.
-    let climb = one_file_tar("../../../../../../../..{hp}/pwned2", b"x");
+    let climb = raw_name_tar(&format!("../../../../../../../..{hp}/pwned2"), b"x");
     let (st, _, _) = d.request("PUT", &format!("/containers/{id}/archive?path=/tmp"), Some(&climb));
     assert_ne!(st, 200);
     assert_eq!(std::fs::read_dir(&host_dir).unwrap().count(), 0, "a file escaped to the host");

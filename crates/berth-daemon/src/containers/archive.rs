@@ -373,10 +373,13 @@ pub fn extract_to_dir(
     opts: &ExtractOptions,
 ) -> Result<(), CpError> {
     let abs = abs_path(path);
-    let md = lstat(&abs, path, container)?;
-    // A final symlink to a directory is followed (moby resolves the whole path).
-    let is_dir = md.is_dir() || fs::metadata(&abs).map(|m| m.is_dir()).unwrap_or(false);
-    if !is_dir {
+    // A final symlink is followed (moby's `GetResourcePath`): extracting to a link to
+    // a directory extracts into that directory.
+    let md = fs::metadata(&abs).map_err(|e| match e.kind() {
+        io::ErrorKind::NotFound | io::ErrorKind::NotADirectory => not_found(path, container),
+        _ => CpError::io(&format!("stat {abs}"), e),
+    })?;
+    if !md.is_dir() {
         return Err(CpError::Invalid("extraction point is not a directory".into()));
     }
     let dest = fs::canonicalize(&abs).map_err(|e| CpError::io("resolving", e))?;
@@ -386,7 +389,7 @@ pub fn extract_to_dir(
     ar.set_preserve_ownerships(true);
     ar.set_unpack_xattrs(false);
     ar.set_overwrite(true);
-    let bad = |e: io::Error| CpError::io("extracting", e);
+    let bad = |e: io::Error| CpError::io("extracting", chain(&e));
     for entry in ar.entries().map_err(bad)? {
         let mut entry = entry.map_err(bad)?;
         let rel = entry.path().map_err(bad)?.into_owned();
@@ -424,6 +427,18 @@ pub fn extract_to_dir(
         }
     }
     Ok(())
+}
+
+/// An error with its causes (the tar crate wraps the OS error).
+fn chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        s.push_str(": ");
+        s.push_str(&c.to_string());
+        cur = c.source();
+    }
+    s
 }
 
 /// `rel` without `.` components, or `None` when `..` would climb above its start.
