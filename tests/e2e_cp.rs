@@ -259,6 +259,17 @@ fn changes_list_the_writable_layer() {
     assert!(pos("/newdir", 1) < pos("/tmp", 0));
     assert!(pos("/tmp", 0) < pos("/tmp/x", 1));
 
+    for hidden in ["/etc/hostname", "/etc/hosts", "/etc/resolv.conf", "/proc", "/sys", "/dev"] {
+        assert!(!got.iter().any(|(p, _)| p == hidden), "{hidden} listed: {got:?}");
+    }
+    // A container that changed nothing: no changes (moby answers null).
+    let quiet = d.run_detached(&["busybox", "sleep", "300"]);
+    let (st, _, body) = d.request("GET", &format!("/containers/{quiet}/changes"), None);
+    assert_eq!(st, 200);
+    assert_eq!(String::from_utf8_lossy(&body).trim(), "null");
+    assert_eq!(d.berth_ok(&["diff", &quiet]), "");
+    d.berth_ok(&["rm", "-f", &quiet]);
+
     let out = d.berth_ok(&["diff", &id]);
     let lines: Vec<&str> = out.lines().collect();
     for want in ["C /etc", "D /etc/group", "A /newdir", "C /tmp", "A /tmp/x", "A /ready"] {

@@ -58,7 +58,19 @@ pub enum RootAccess {
         /// The image's layers, top first (none: `upper` alone is the root).
         lowers: Vec<PathBuf>,
         mountpoint: PathBuf,
+        /// The container's volumes and binds, mounted over the rootfs as at start.
+        binds: Vec<BindMount>,
     },
+}
+
+/// A volume or bind of a stopped container, mounted for `cp` as moby's `mountVolumes`.
+#[derive(Debug, Clone)]
+pub struct BindMount {
+    /// The absolute path in the container.
+    pub destination: String,
+    /// The host path (a volume's `_data`, a bind's source).
+    pub source: PathBuf,
+    pub rw: bool,
 }
 
 /// One overlay of a stopped container at a time: overlayfs refuses a second mount
@@ -91,6 +103,7 @@ pub fn in_container_root<T: Send>(
                 work,
                 lowers,
                 mountpoint,
+                binds,
             } => {
                 unshare(CloneFlags::CLONE_NEWNS).map_err(|e| CpError::io("unshare", e))?;
                 mount(
@@ -102,6 +115,9 @@ pub fn in_container_root<T: Send>(
                 )
                 .map_err(|e| CpError::io("making mounts private", e))?;
                 mount_layers(upper, work, lowers, mountpoint)?;
+                for b in binds {
+                    mount_bind(mountpoint, b)?;
+                }
                 let result = chrooted(mountpoint, f);
                 let _ = umount2(mountpoint, MntFlags::MNT_DETACH);
                 result
@@ -138,6 +154,45 @@ fn mount_layers(upper: &Path, work: &Path, lowers: &[PathBuf], at: &Path) -> Res
         )
     };
     r.map_err(|e| CpError::io("mounting the container's filesystem", e))
+}
+
+/// Bind-mounts `b` at its destination under `root` (resolved inside it), creating the
+/// mount point (a directory, or an empty file for a file source) as the runtime does.
+fn mount_bind(root: &Path, b: &BindMount) -> Result<(), CpError> {
+    let target = berth_runtime::securejoin::resolve_in_root(root, &b.destination)
+        .map_err(|e| CpError::io("resolving a mount point", e))?;
+    let src_is_dir = fs::metadata(&b.source).map(|m| m.is_dir()).unwrap_or(true);
+    if fs::symlink_metadata(&target).is_err() {
+        let made = if src_is_dir {
+            fs::create_dir_all(&target)
+        } else {
+            target
+                .parent()
+                .map_or(Ok(()), fs::create_dir_all)
+                .and_then(|_| fs::File::create(&target).map(|_| ()))
+        };
+        made.map_err(|e| CpError::io(&format!("creating mount point {}", b.destination), e))?;
+    }
+    let err = |e| CpError::io(&format!("mounting {}", b.destination), e);
+    mount(
+        Some(&b.source),
+        &target,
+        None::<&str>,
+        MsFlags::MS_BIND | MsFlags::MS_REC,
+        None::<&str>,
+    )
+    .map_err(err)?;
+    if !b.rw {
+        mount(
+            None::<&str>,
+            &target,
+            None::<&str>,
+            MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY,
+            None::<&str>,
+        )
+        .map_err(err)?;
+    }
+    Ok(())
 }
 
 /// `chroot`s into `root`, runs `f`, then returns to the old root (so the caller can
@@ -486,11 +541,34 @@ impl Change {
     }
 }
 
+/// What moby keeps in a container's init layer (`daemon/initlayer`), below the
+/// writable layer: Berth's runtime creates these mount points in `upper/` instead, so
+/// `diff` leaves them out (when the image does not have them) as Docker never shows them.
+const INIT_LAYER: &[&str] = &[
+    "/dev",
+    "/dev/pts",
+    "/dev/shm",
+    "/dev/console",
+    "/proc",
+    "/sys",
+    "/.dockerenv",
+    "/etc/resolv.conf",
+    "/etc/hosts",
+    "/etc/hostname",
+    "/etc/mtab",
+];
+
+fn in_init_layer(path: &Path) -> bool {
+    INIT_LAYER.iter().any(|p| Path::new(p) == path)
+}
+
 /// The changes of the writable layer `upper` over `lowers` (top first), in moby's
 /// order (a lexical walk): a whiteout is a deletion, an opaque directory that existed
 /// below is a deletion (its content then shows as added), a name that exists below is
 /// a modification (a directory only when its size, mode or mtime differ), anything
 /// else an addition; the parent of an addition or deletion is a modification.
+/// Init-layer paths the runtime created ([`INIT_LAYER`]) are not changes, nor is a
+/// directory whose only new content they are.
 pub fn changes(upper: &Path, lowers: &[PathBuf]) -> io::Result<Vec<Change>> {
     let mut out = Vec::new();
     let mut changed_dirs = std::collections::HashSet::new();
@@ -519,19 +597,25 @@ fn walk_changes(
         let Ok(md) = fs::symlink_metadata(&host) else {
             continue;
         };
-        let in_lower = |p: &Path| {
-            lowers
-                .iter()
-                .find_map(|l| fs::symlink_metadata(l.join(p)).ok())
-        };
+        let lower = lowers
+            .iter()
+            .find_map(|l| fs::symlink_metadata(l.join(&inner)).ok());
         let whiteout = md.file_type().is_char_device() && md.rdev() == 0;
-        let opaque_deleted = md.is_dir()
-            && xattr_is_y(&host, "trusted.overlay.opaque")
-            && in_lower(&inner).is_some();
+        let init_made = lower.is_none() && !whiteout && in_init_layer(&path);
+        if init_made {
+            // Not a change; an init-layer directory's other content still is.
+            if md.is_dir() {
+                walk_changes(upper, &path, lowers, out, changed_dirs)?;
+            }
+            continue;
+        }
+        let opaque_deleted =
+            md.is_dir() && xattr_is_y(&host, "trusted.overlay.opaque") && lower.is_some();
+        let mut attrs_only = false;
         let kind = if whiteout || opaque_deleted {
             Some(CHANGE_DELETE)
         } else {
-            match in_lower(&inner) {
+            match &lower {
                 None => Some(CHANGE_ADD),
                 Some(low)
                     if low.is_dir()
@@ -543,8 +627,17 @@ fn walk_changes(
                 {
                     None // only the parent of something changed
                 }
-                Some(_) => Some(CHANGE_MODIFY),
+                Some(low) => {
+                    attrs_only = low.is_dir() && md.is_dir();
+                    Some(CHANGE_MODIFY)
+                }
             }
+        };
+        // A directory changed only by the runtime's init-layer files is not a change.
+        let kind = if attrs_only && only_init_content(&host, &path) {
+            None
+        } else {
+            kind
         };
         if let Some(kind) = kind {
             if md.is_dir() {
@@ -570,6 +663,16 @@ fn walk_changes(
         }
     }
     Ok(())
+}
+
+/// The upper directory `host` (container path `path`) holds init-layer paths only
+/// (at least one).
+fn only_init_content(host: &Path, path: &Path) -> bool {
+    let Ok(rd) = fs::read_dir(host) else {
+        return false;
+    };
+    let names: Vec<_> = rd.filter_map(|e| e.ok()).map(|e| e.file_name()).collect();
+    !names.is_empty() && names.iter().all(|n| in_init_layer(&path.join(n)))
 }
 
 fn xattr_is_y(path: &Path, name: &str) -> bool {
@@ -679,6 +782,20 @@ mod tests {
         fs::create_dir_all(upper.join("etc")).unwrap();
         fs::write(upper.join("etc/passwd"), "changed").unwrap();
         fs::write(upper.join("new"), "").unwrap();
+        // Directory times are coarse: make /etc differ, /tmp match, explicitly.
+        let set_mtime = |p: &Path, secs: u64| {
+            let t = std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs);
+            fs::File::open(p).unwrap().set_modified(t).unwrap();
+        };
+        set_mtime(&lower.join("etc"), 1_000);
+        set_mtime(&upper.join("etc"), 2_000);
+        set_mtime(&lower.join("tmp"), 1_000);
+        set_mtime(&upper.join("tmp"), 1_000);
+        // Runtime-made init-layer paths: not changes, nor is their directory.
+        fs::create_dir_all(lower.join("etc2")).unwrap();
+        fs::create_dir_all(upper.join("proc")).unwrap();
+        fs::create_dir_all(upper.join("dev/pts")).unwrap();
+        fs::write(upper.join("dev/extra"), "").unwrap();
         // A whiteout needs mknod (root); skip that part when not permitted.
         let wh = nix::sys::stat::mknod(
             &upper.join("gone"),
@@ -692,10 +809,12 @@ mod tests {
             .iter()
             .map(Change::line)
             .collect();
-        let mut want = vec!["C /etc", "C /etc/passwd"];
+        // /dev is the init layer's: the new file's parent is a modification.
+        let mut want = vec!["C /dev", "A /dev/extra", "C /etc", "C /etc/passwd"];
         if wh {
             want.push("D /gone");
         }
+        // /tmp is unchanged itself: it shows as the parent of its new file.
         want.extend(["A /new", "C /tmp", "A /tmp/x"]);
         assert_eq!(got, want);
     }

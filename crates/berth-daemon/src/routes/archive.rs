@@ -18,7 +18,7 @@ use axum::{Json, Router};
 use berth_api::ErrorKind;
 use http::StatusCode;
 
-use crate::containers::archive::{self as cp, CpError, ExtractOptions, RootAccess};
+use crate::containers::archive::{self as cp, BindMount, CpError, ExtractOptions, RootAccess};
 use crate::containers::record::ContainerRecord;
 use crate::error::{ApiError, ApiResult};
 use crate::state::Daemon;
@@ -69,6 +69,18 @@ async fn access(d: &Daemon, rec: &ContainerRecord) -> ApiResult<Access> {
     let lowers = tokio::task::spawn_blocking(move || images.layer_dirs(&image_id))
         .await
         .map_err(|e| ApiError::internal(format!("archive task failed: {e}")))??;
+    // Volumes and binds (tmpfs mounts of a stopped container are empty: not mounted).
+    let binds = d
+        .containers
+        .runtime_mounts(rec)?
+        .into_iter()
+        .filter(|m| m.kind == "bind")
+        .map(|m| BindMount {
+            rw: !m.options.iter().any(|o| o == "ro"),
+            destination: m.destination,
+            source: m.source,
+        })
+        .collect();
     let mnt = tempfile::Builder::new()
         .prefix("cp-")
         .tempdir_in(&dir)
@@ -79,6 +91,7 @@ async fn access(d: &Daemon, rec: &ContainerRecord) -> ApiResult<Access> {
             work: dir.join("work"),
             lowers,
             mountpoint: mnt.path().to_path_buf(),
+            binds,
         },
         _mountpoint: Some(mnt),
     })
