@@ -358,3 +358,38 @@ fn docker_cli_cp_and_diff() {
     d.berth_ok(&["rm", "-f", &id]);
     no_mounts_left(&d);
 }
+
+#[test]
+fn stopped_container_volumes_owner_and_read_only_rootfs() {
+    let d = daemon();
+    // A created container's volume is mounted for cp (the file lands in the volume).
+    let id = d
+        .berth_ok(&["create", "-v", "cpvol:/vol1", "-u", "1234:5678", "busybox", "cat", "/vol1/data.txt"])
+        .trim()
+        .to_string();
+    let tar = one_file_tar("data.txt", b"in the volume\n");
+    let (st, _, body) = d.request("PUT", &format!("/containers/{id}/archive?path=/vol1&copyUIDGID=1"), Some(&tar));
+    assert_eq!(st, 200, "{}", String::from_utf8_lossy(&body));
+    let data = d.root.join("volumes/cpvol/_data/data.txt");
+    assert_eq!(std::fs::read(&data).unwrap(), b"in the volume\n");
+    // copyUIDGID: owned by the container's user.
+    let md = std::fs::metadata(&data).unwrap();
+    assert_eq!((std::os::unix::fs::MetadataExt::uid(&md), std::os::unix::fs::MetadataExt::gid(&md)), (1234, 5678));
+    assert_eq!(d.berth_ok(&["start", "-a", &id]), "in the volume\n");
+    no_mounts_left(&d);
+    d.berth_ok(&["rm", &id]);
+
+    // A read-only rootfs refuses copies, except into a volume.
+    let ro = d
+        .berth_ok(&["create", "--read-only", "-v", "/data", "busybox", "true"])
+        .trim()
+        .to_string();
+    let (st, _, body) = d.request("PUT", &format!("/containers/{ro}/archive?path=/tmp"), Some(&tar));
+    assert_eq!(st, 400);
+    let msg: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(msg["message"], "container rootfs is marked read-only");
+    let (st, _, _) = d.request("PUT", &format!("/containers/{ro}/archive?path=/data"), Some(&tar));
+    assert_eq!(st, 200);
+    d.berth_ok(&["rm", "-v", &ro]);
+    no_mounts_left(&d);
+}

@@ -185,9 +185,7 @@ async fn put_archive(
     if rec.host_config.readonly_rootfs && !to_volume {
         return Err(ApiError::invalid("container rootfs is marked read-only"));
     }
-    let body = axum::body::to_bytes(req.into_body(), usize::MAX)
-        .await
-        .map_err(|e| ApiError::invalid(format!("reading the archive: {e}")))?;
+    let body = body_reader(req.into_body());
     let no_overwrite = bool_value(&q, "noOverwriteDirNonDir");
     let copy_uid_gid = bool_value(&q, "copyUIDGID");
     let user = rec.config.user.clone();
@@ -199,13 +197,56 @@ async fn put_archive(
                 no_overwrite_dir_non_dir: no_overwrite,
                 chown,
             };
-            cp::extract_to_dir(&body[..], &path, &id, &opts)
+            cp::extract_to_dir(body, &path, &id, &opts)
         });
         drop(acc);
         r
     })
     .await?;
     Ok(StatusCode::OK.into_response())
+}
+
+/// A blocking `Read` over the request body, fed by an async task through a bounded
+/// channel, so an upload is extracted as it arrives (read it from a blocking thread
+/// only). The same as `images::BodyReader` (kept here so the modules stay apart).
+struct BodyReader {
+    rx: tokio::sync::mpsc::Receiver<Result<bytes::Bytes, std::io::Error>>,
+    current: bytes::Bytes,
+}
+
+impl std::io::Read for BodyReader {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        while self.current.is_empty() {
+            match self.rx.blocking_recv() {
+                Some(Ok(b)) => self.current = b,
+                Some(Err(e)) => return Err(e),
+                None => return Ok(0),
+            }
+        }
+        let n = buf.len().min(self.current.len());
+        buf[..n].copy_from_slice(&self.current[..n]);
+        self.current = self.current.slice(n..);
+        Ok(n)
+    }
+}
+
+fn body_reader(body: Body) -> BodyReader {
+    use futures_util::StreamExt;
+    let (tx, rx) = tokio::sync::mpsc::channel(16);
+    tokio::spawn(async move {
+        let mut stream = body.into_data_stream();
+        while let Some(chunk) = stream.next().await {
+            let item = chunk.map_err(std::io::Error::other);
+            let stop = item.is_err();
+            if tx.send(item).await.is_err() || stop {
+                break;
+            }
+        }
+    });
+    BodyReader {
+        rx,
+        current: bytes::Bytes::new(),
+    }
 }
 
 async fn changes(State(d): State<Daemon>, Path(id): Path<String>) -> ApiResult<Response> {
