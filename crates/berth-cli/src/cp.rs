@@ -150,7 +150,8 @@ fn get_rebase_name(path: &str, resolved: &str) -> (String, Option<String>) {
 /// An entry name with `old` as its first component renamed to `new`.
 pub fn rebase_name(name: &str, old: &str, new: &str) -> String {
     let name = name.strip_prefix("./").unwrap_or(name);
-    if old == "." {
+    // The daemon names the entries of `/` (and of `dir/.`) `./…`: all are under it.
+    if old == "." || old == "/" {
         return if name == "." || name.is_empty() {
             new.to_string()
         } else {
@@ -655,6 +656,7 @@ mod tests {
         assert_eq!(rebase_name("srcx/a", "src", "dst"), "srcx/a");
         assert_eq!(rebase_name("./a", ".", "dst"), "dst/a");
         assert_eq!(rebase_name(".", ".", "dst"), "dst");
+        assert_eq!(rebase_name("./bin/sh", "/", "root"), "root/bin/sh");
     }
 
     #[test]

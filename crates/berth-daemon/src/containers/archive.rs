@@ -502,11 +502,7 @@ fn inside(rel: &Path) -> Option<PathBuf> {
     for c in rel.components() {
         match c {
             Component::Normal(s) => out.push(s),
-            Component::ParentDir => {
-                if !out.pop() {
-                    return None;
-                }
-            }
+            Component::ParentDir if !out.pop() => return None,
             _ => {}
         }
     }
