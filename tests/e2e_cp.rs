@@ -304,6 +304,10 @@ fn berth_cp_both_ways() {
     d.berth_ok(&["cp", &w("srcdir"), &format!("{id}:/tmp")]);
     assert_eq!(d.berth_ok(&["exec", &id, "cat", "/tmp/srcdir/sub/f"]), "deep\n");
     d.berth_ok(&["cp", &format!("{id}:/opt"), &w("fromctr")]);
+    d.berth_ok(&["cp", &format!("{id}:/"), &w("rootcopy")]);
+    assert_eq!(std::fs::read_to_string(work.join("rootcopy/tmp/file.txt")).unwrap(), "one\n");
+    assert!(work.join("rootcopy/proc").is_dir());
+    assert_eq!(std::fs::read_dir(work.join("rootcopy/proc")).unwrap().count(), 0, "/proc's content is not copied");
     assert_eq!(std::fs::read_to_string(work.join("fromctr/sub/f")).unwrap(), "deep\n");
 
     // `-` writes a tar to stdout and reads one from stdin.
@@ -349,6 +353,22 @@ fn docker_cli_cp_and_diff() {
     let out = d.docker(&["cp", &format!("{id}:/nope"), &back]);
     assert_eq!(code(&out), 1);
     assert!(stderr(&out).contains("Could not find the file /nope in container"), "{}", stderr(&out));
+
+    // `dir/.` copies the content; a local directory to a new container path.
+    let dot = work.join("dot");
+    std::fs::create_dir_all(&dot).unwrap();
+    d.docker_ok(&["cp", &format!("{id}:/tmp/."), &dot.display().to_string()]);
+    assert_eq!(std::fs::read_to_string(dot.join("in.txt")).unwrap(), "docker\n");
+    d.docker_ok(&["cp", &dot.display().to_string(), &format!("{id}:/newdir")]);
+    assert_eq!(d.berth_ok(&["exec", &id, "cat", "/newdir/in.txt"]), "docker\n");
+    // The whole root.
+    let root = work.join("root");
+    d.docker_ok(&["cp", &format!("{id}:/"), &root.display().to_string()]);
+    assert!(root.join("bin/busybox").exists());
+    let tmp_list: Vec<_> = std::fs::read_dir(root.join("tmp"))
+        .map(|rd| rd.filter_map(|e| e.ok()).map(|e| e.file_name()).collect())
+        .unwrap_or_default();
+    assert!(root.join("tmp/in.txt").exists(), "root/tmp holds {tmp_list:?}\n{}", d.log_tail());
 
     let diff = d.docker_ok(&["diff", &id]);
     let lines: Vec<&str> = diff.lines().collect();

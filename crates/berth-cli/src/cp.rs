@@ -150,7 +150,9 @@ fn get_rebase_name(path: &str, resolved: &str) -> (String, Option<String>) {
 /// An entry name with `old` as its first component renamed to `new`.
 pub fn rebase_name(name: &str, old: &str, new: &str) -> String {
     let name = name.strip_prefix("./").unwrap_or(name);
-    // The daemon names the entries of `/` (and of `dir/.`) `./…`: all are under it.
+    // The daemon names the entries of `/` `/…` and those of `dir/.` `./…`.
+    let name = if old == "/" { name.trim_start_matches('/') } else { name };
+    let name = if name.is_empty() { "." } else { name };
     if old == "." || old == "/" {
         return if name == "." || name.is_empty() {
             new.to_string()
@@ -656,7 +658,8 @@ mod tests {
         assert_eq!(rebase_name("srcx/a", "src", "dst"), "srcx/a");
         assert_eq!(rebase_name("./a", ".", "dst"), "dst/a");
         assert_eq!(rebase_name(".", ".", "dst"), "dst");
-        assert_eq!(rebase_name("./bin/sh", "/", "root"), "root/bin/sh");
+        assert_eq!(rebase_name("/bin/sh", "/", "root"), "root/bin/sh");
+        assert_eq!(rebase_name("/", "/", "root"), "root");
     }
 
     #[test]

@@ -354,12 +354,12 @@ pub fn stat_path(path: &str, container: &str) -> Result<PathStat, CpError> {
 pub fn archive_path(path: &str, container: &str, out: &mut dyn Write) -> Result<(), CpError> {
     let abs = abs_path(path);
     let md = lstat(&abs, path, container)?;
-    let mut name = base_name(&abs);
-    if name == "/" {
-        name = ".".into();
-    }
+    // `/`: moby names the entries `/`, `/bin`, … (the Docker CLI then prepends the
+    // destination's name).
+    let name = base_name(&abs);
     let mut b = tar::Builder::new(out);
     b.follow_symlinks(false);
+    b.preserve_absolute(name == "/");
     append_tree(&mut b, Path::new(&abs), Path::new(&name), &md)
         .map_err(|e| CpError::io("archiving", e))?;
     b.finish().map_err(|e| CpError::io("archiving", e))
@@ -379,6 +379,9 @@ fn append_tree<W: Write>(
         return b.append_path_with_name(src, name);
     }
     b.append_dir(name, src)?;
+    if is_pseudo_fs(src) {
+        return Ok(()); // the kernel's views, not the container's files
+    }
     let mut entries: Vec<_> = fs::read_dir(src)?
         .filter_map(|e| e.ok())
         .map(|e| e.file_name())
@@ -392,6 +395,27 @@ fn append_tree<W: Write>(
         append_tree(b, &p, &name.join(&child), &cmd)?;
     }
     Ok(())
+}
+
+/// `dir` is on a kernel pseudo filesystem (a running container's `/proc`, `/sys`,
+/// `/dev/pts`, …): its content is not archived, as moby's view of a container's
+/// rootfs never has these mounts.
+fn is_pseudo_fs(dir: &Path) -> bool {
+    const PSEUDO: &[i64] = &[
+        0x9fa0,     // proc
+        0x6265_6572, // sysfs
+        0x1cd1,     // devpts
+        0x1980_0202, // mqueue
+        0x0027_e0eb, // cgroup
+        0x6367_7270, // cgroup2
+        0x7363_6673, // securityfs
+        0x6462_6720, // debugfs
+        0x7472_6163, // tracefs
+        0xcafe_4a11, // bpf
+    ];
+    nix::sys::statfs::statfs(dir)
+        .map(|s| PSEUDO.contains(&(s.filesystem_type().0 as i64)))
+        .unwrap_or(false)
 }
 
 // ---------------------------------------------------------------- PUT archive
