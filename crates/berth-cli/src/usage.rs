@@ -33,6 +33,11 @@ pub fn spec(path: &str) -> Option<(&'static str, Arity)> {
         "rename" => ("CONTAINER NEW_NAME", Arity::Exact(2)),
         "port" => ("CONTAINER [PRIVATE_PORT[/PROTO]]", Arity::Range(1, 2)),
         "top" => ("CONTAINER [ps OPTIONS]", Arity::AtLeast(1)),
+        "cp" => (
+            "[OPTIONS] CONTAINER:SRC_PATH DEST_PATH|-\n\tberth cp [OPTIONS] SRC_PATH|- CONTAINER:DEST_PATH",
+            Arity::Exact(2),
+        ),
+        "diff" => ("CONTAINER", Arity::Exact(1)),
         "exec" => ("[OPTIONS] CONTAINER COMMAND [ARG...]", Arity::AtLeast(2)),
         "tag" => ("SOURCE_IMAGE[:TAG] TARGET_IMAGE[:TAG]", Arity::Exact(2)),
         "history" => ("[OPTIONS] IMAGE", Arity::Exact(1)),

@@ -414,7 +414,12 @@ fn is_pseudo_fs(dir: &Path) -> bool {
         0xcafe_4a11, // bpf
     ];
     nix::sys::statfs::statfs(dir)
-        .map(|s| PSEUDO.contains(&(s.filesystem_type().0 as i64)))
+        // The field's type differs between targets.
+        .map(|s| {
+            #[allow(clippy::unnecessary_cast)]
+            let t = s.filesystem_type().0 as i64;
+            PSEUDO.contains(&t)
+        })
         .unwrap_or(false)
 }
 
