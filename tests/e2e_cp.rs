@@ -413,3 +413,43 @@ fn stopped_container_volumes_owner_and_read_only_rootfs() {
     d.berth_ok(&["rm", "-v", &ro]);
     no_mounts_left(&d);
 }
+
+/// Runs `berth -H … ARGS` under `script`, so stdout and stderr are a terminal.
+fn berth_on_a_terminal(d: &TestDaemon, args: &str) -> String {
+    let cmd = format!("{BERTH} -H {} {args}", d.host());
+    let mut c = std::process::Command::new("script");
+    c.args(["-qec", &cmd, "/dev/null"])
+        .env_remove("DOCKER_HOST")
+        .env("DOCKER_CONFIG", d.dir.join("docker-config"));
+    let out = run_with_timeout(c, None, Duration::from_secs(60), "script berth cp");
+    assert_success(&out, &cmd);
+    String::from_utf8_lossy(&out.stdout).replace('\r', "")
+}
+
+#[test]
+fn cp_prints_its_summary_only_on_a_terminal() {
+    if std::process::Command::new("script").arg("--version").output().is_err() {
+        eprintln!("skipping: script(1) is not installed");
+        return;
+    }
+    let d = daemon();
+    let id = d.run_detached(&["busybox", "sleep", "300"]);
+    let file = d.dir.join("two-k");
+    std::fs::write(&file, vec![b'x'; 2048]).unwrap();
+    let out = berth_on_a_terminal(&d, &format!("cp {} {id}:/tmp", file.display()));
+    assert!(
+        out.contains(&format!("Successfully copied 2.05kB (transferred 3.58kB) to {id}:/tmp\n")),
+        "{out:?}"
+    );
+    let back = d.dir.join("back");
+    let out = berth_on_a_terminal(&d, &format!("cp {id}:/tmp/two-k {}", back.display()));
+    assert!(
+        out.contains(&format!("Successfully copied 2.05kB (transferred 3.58kB) to {}\n", back.display())),
+        "{out:?}"
+    );
+    // Not on a terminal: nothing.
+    let out = d.berth(&["cp", &file.display().to_string(), &format!("{id}:/tmp")]);
+    assert_success(&out, "cp");
+    assert_eq!(stderr(&out), "");
+    d.berth_ok(&["rm", "-f", &id]);
+}
