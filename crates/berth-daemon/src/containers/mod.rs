@@ -27,12 +27,13 @@ pub mod logs;
 pub mod merge;
 pub mod mounts;
 pub mod names;
-mod pty_io;
 pub mod network;
+mod pty_io;
 pub mod record;
 pub mod shim;
 pub mod store;
 pub mod top;
+pub mod update;
 
 use crate::fsutil::dir_size;
 use std::collections::HashMap;
