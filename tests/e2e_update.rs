@@ -91,6 +91,15 @@ fn updating_a_running_container_changes_its_cgroups_and_inspect() {
     assert_eq!(memory_limit(&id), (96u64 << 20).to_string(), "a refused update changed the cgroup");
     d.berth_ok(&["update", "-m", "200m", "--memory-swap", "400m", "up1"]);
     assert_eq!(memory_limit(&id), (200u64 << 20).to_string());
+    // A soft limit and the CPUs the container may use.
+    d.berth_ok(&["update", "--memory-reservation", "16m", "--cpuset-cpus", "0", "up1"]);
+    assert_eq!(
+        cgroup_value(&id, "memory", "memory.soft_limit_in_bytes", "memory.low"),
+        (16u64 << 20).to_string()
+    );
+    assert_eq!(cgroup_value(&id, "cpuset", "cpuset.cpus", "cpuset.cpus"), "0");
+    let hc = &d.inspect(&id)["HostConfig"];
+    assert_eq!((hc["MemoryReservation"].clone(), hc["CpusetCpus"].clone()), ((16i64 << 20).into(), "0".into()));
     // Lifting the pids limit.
     d.berth_ok(&["update", "--pids-limit", "-1", "up1"]);
     assert_eq!(pids_max(&id), "max");
