@@ -100,6 +100,11 @@ fn updating_a_running_container_changes_its_cgroups_and_inspect() {
     assert_eq!(cgroup_value(&id, "cpuset", "cpuset.cpus", "cpuset.cpus"), "0");
     let hc = &d.inspect(&id)["HostConfig"];
     assert_eq!((hc["MemoryReservation"].clone(), hc["CpusetCpus"].clone()), ((16i64 << 20).into(), "0".into()));
+    // A paused container is running: its cgroups change too.
+    d.berth_ok(&["pause", "up1"]);
+    d.berth_ok(&["update", "--pids-limit", "70", "up1"]);
+    assert_eq!(pids_max(&id), "70");
+    d.berth_ok(&["unpause", "up1"]);
     // Lifting the pids limit.
     d.berth_ok(&["update", "--pids-limit", "-1", "up1"]);
     assert_eq!(pids_max(&id), "max");
