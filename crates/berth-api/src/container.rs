@@ -378,3 +378,51 @@ mod tests {
         }
     }
 }
+
+/// The body of `POST /containers/{id}/update` (moby `container.UpdateConfig`): the
+/// resource fields, where 0 / empty / absent means "leave as it is", plus a restart
+/// policy (an empty name leaves it as it is).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct ContainerUpdateBody {
+    #[serde(deserialize_with = "null_as_default")]
+    pub blkio_weight: i64,
+    #[serde(deserialize_with = "null_as_default")]
+    pub cpu_shares: i64,
+    #[serde(deserialize_with = "null_as_default")]
+    pub memory: i64,
+    #[serde(deserialize_with = "null_as_default")]
+    pub nano_cpus: i64,
+    #[serde(deserialize_with = "null_as_default")]
+    pub cpu_period: i64,
+    #[serde(deserialize_with = "null_as_default")]
+    pub cpu_quota: i64,
+    #[serde(deserialize_with = "null_as_default")]
+    pub cpu_realtime_period: i64,
+    #[serde(deserialize_with = "null_as_default")]
+    pub cpu_realtime_runtime: i64,
+    #[serde(deserialize_with = "null_as_default")]
+    pub cpuset_cpus: String,
+    #[serde(deserialize_with = "null_as_default")]
+    pub cpuset_mems: String,
+    #[serde(deserialize_with = "null_as_default")]
+    pub memory_reservation: i64,
+    #[serde(deserialize_with = "null_as_default")]
+    pub memory_swap: i64,
+    /// Ignored, as moby 20.10+ does, with a warning.
+    #[serde(deserialize_with = "null_as_default")]
+    pub kernel_memory: i64,
+    /// `None` leaves the limit as it is; `Some(≤ 0)` lifts it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pids_limit: Option<i64>,
+    #[serde(deserialize_with = "null_as_default")]
+    pub restart_policy: RestartPolicy,
+}
+
+/// The answer of `POST /containers/{id}/update`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct ContainerUpdateResponse {
+    /// `null` when there is nothing to warn about (as moby).
+    pub warnings: Option<Vec<String>>,
+}

@@ -72,6 +72,8 @@ pub enum Cmd {
     Exec(ExecArgs),
     /// List port mappings or a specific mapping for the container
     Port(PortArgs),
+    /// Update configuration of one or more containers
+    Update(crate::update::UpdateArgs),
     /// Remove one or more images
     Rmi(RmiArgs),
     /// Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE
@@ -217,6 +219,7 @@ pub enum ContainerCmd {
     Commit(CommitArgs),
     Export(ExportArgs),
     Port(PortArgs),
+    Update(crate::update::UpdateArgs),
 }
 
 #[derive(Subcommand, Debug)]

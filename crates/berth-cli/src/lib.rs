@@ -44,6 +44,7 @@ pub mod system;
 pub mod template;
 pub mod terminal;
 pub mod units;
+pub mod update;
 pub mod usage;
 pub mod volume;
 
@@ -310,6 +311,7 @@ async fn dispatch(cli: Cli) -> Result<i32, Failure> {
         Cmd::System(SystemCmd::Df(a)) => disk_usage::df(&c, a).await,
         Cmd::System(SystemCmd::Check) => disk_usage::check(&c).await,
         Cmd::Port(a) | Cmd::Container(ContainerCmd::Port(a)) => network::port(&c, a).await,
+        Cmd::Update(a) | Cmd::Container(ContainerCmd::Update(a)) => update::update(&c, a).await,
         Cmd::Network(n) => network::network(&c, n).await,
         Cmd::Pull(a) | Cmd::Image(ImageCmd::Pull(a)) => registry::pull(&c, a).await,
         Cmd::Push(a) | Cmd::Image(ImageCmd::Push(a)) => registry::push(&c, a).await,

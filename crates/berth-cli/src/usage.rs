@@ -24,6 +24,7 @@ pub fn spec(path: &str) -> Option<(&'static str, Arity)> {
         "ps" | "ls" | "list" if !in_image && path != "images" => ("[OPTIONS]", Arity::None),
         "ls" | "list" | "images" => ("[OPTIONS] [REPOSITORY[:TAG]]", Arity::Range(0, 1)),
         "logs" | "attach" => ("[OPTIONS] CONTAINER", Arity::Exact(1)),
+        "update" => ("[OPTIONS] CONTAINER [CONTAINER...]", Arity::AtLeast(1)),
         "wait" | "pause" | "unpause" => ("CONTAINER [CONTAINER...]", Arity::AtLeast(1)),
         "inspect" if in_image => ("[OPTIONS] IMAGE [IMAGE...]", Arity::AtLeast(1)),
         "inspect" if path.starts_with("container ") => {

@@ -323,13 +323,30 @@ fn apply_limits(paths: &CgroupPaths, res: &Resources, privileged: bool) -> Resul
                 }
             }
         } else {
-            write_file(&dir.join("memory.limit_in_bytes"), &res.memory.to_string())?;
-            if let Some(s) = memsw_v1(res) {
-                if dir.join("memory.memsw.limit_in_bytes").exists() {
-                    write_file(&dir.join("memory.memsw.limit_in_bytes"), &s.to_string())?;
+            let limit = dir.join("memory.limit_in_bytes");
+            let memsw = dir.join("memory.memsw.limit_in_bytes");
+            let swap = memsw_v1(res).filter(|_| memsw.exists());
+            // v1 keeps memory ≤ memory+swap at every step: raising the memory above the
+            // current memsw limit needs the memsw limit raised first.
+            if write_file(&limit, &res.memory.to_string()).is_err() {
+                if let Some(s) = swap {
+                    write_file(&memsw, &s.to_string())?;
                 }
+                write_file(&limit, &res.memory.to_string())?;
+            }
+            if let Some(s) = swap {
+                write_file(&memsw, &s.to_string())?;
             }
         }
+    }
+    if res.memory_reservation > 0 {
+        let (dir, v2) = need("memory")?;
+        let file = if v2 {
+            "memory.low"
+        } else {
+            "memory.soft_limit_in_bytes"
+        };
+        write_file(&dir.join(file), &res.memory_reservation.to_string())?;
     }
     if let Some((quota, period)) = cfs_quota(res) {
         let (dir, v2) = need("cpu")?;
@@ -355,6 +372,10 @@ fn apply_limits(paths: &CgroupPaths, res: &Resources, privileged: bool) -> Resul
         let (dir, _) = need("cpuset")?;
         write_file(&dir.join("cpuset.cpus"), &res.cpuset_cpus)?;
     }
+    if !res.cpuset_mems.is_empty() {
+        let (dir, _) = need("cpuset")?;
+        write_file(&dir.join("cpuset.mems"), &res.cpuset_mems)?;
+    }
     if let Some(limit) = res.pids_limit.filter(|l| *l > 0) {
         let (dir, _) = need("pids")?;
         write_file(&dir.join("pids.max"), &limit.to_string())?;
@@ -368,6 +389,37 @@ fn apply_limits(paths: &CgroupPaths, res: &Resources, privileged: bool) -> Resul
         }
     }
     Ok(())
+}
+
+/// Applies changed limits to a running container's cgroups (`docker update`), with the
+/// same rules as at create; a `pids_limit` of `Some(≤ 0)` lifts the pids limit.
+/// Device rules are left as they are.
+pub fn update(state_dir: &Path, res: &Resources) -> Result<()> {
+    let paths = CgroupPaths::load(state_dir)?;
+    apply_limits(&paths, res, true)?;
+    if res.pids_limit.is_some_and(|l| l <= 0) {
+        if let Some((dir, _)) = paths.dir_for("pids") {
+            write_file(&dir.join("pids.max"), "max")?;
+        }
+    }
+    Ok(())
+}
+
+/// True when the host can set a block I/O weight (v1 `blkio.weight` or the v2 `io`
+/// controller).
+pub fn blkio_weight_supported() -> bool {
+    hierarchies().unwrap_or_default().iter().any(|h| {
+        if h.v2 {
+            std::fs::read_to_string(h.mountpoint.join("cgroup.controllers"))
+                .unwrap_or_default()
+                .split_whitespace()
+                .any(|c| c == "io")
+        } else {
+            h.controllers.iter().any(|c| c == "blkio")
+                && (h.mountpoint.join("blkio.weight").exists()
+                    || h.mountpoint.join("blkio.bfq.weight").exists())
+        }
+    })
 }
 
 /// Moves `pid` into every one of the container's cgroups.

@@ -99,6 +99,10 @@ pub struct Resources {
     pub cpu_quota: i64,
     pub cpu_period: i64,
     pub cpuset_cpus: String,
+    /// Memory nodes (`--cpuset-mems`); empty = the parent's.
+    pub cpuset_mems: String,
+    /// Soft limit in bytes (`--memory-reservation`); 0 = none.
+    pub memory_reservation: i64,
     /// None or ≤ 0 = unlimited.
     pub pids_limit: Option<i64>,
 }

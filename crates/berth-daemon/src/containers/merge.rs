@@ -246,6 +246,8 @@ pub fn resources(hc: &HostConfig) -> Resources {
         cpu_quota: hc.cpu_quota,
         cpu_period: hc.cpu_period,
         cpuset_cpus: hc.cpuset_cpus.clone(),
+        cpuset_mems: hc.cpuset_mems.clone(),
+        memory_reservation: hc.memory_reservation,
         pids_limit: hc.pids_limit,
     }
 }

@@ -34,6 +34,7 @@ pub mod record;
 pub mod shim;
 pub mod store;
 pub mod top;
+pub mod update;
 
 use crate::fsutil::dir_size;
 use std::collections::HashMap;

@@ -38,6 +38,7 @@ pub fn routes() -> Router<Daemon> {
         .route("/containers/{id}/logs", get(logs_handler))
         .route("/containers/{id}/attach", post(attach))
         .route("/containers/{id}/resize", post(resize))
+        .route("/containers/{id}/update", post(update))
         .route("/containers/{id}", delete(remove))
 }
 
@@ -174,6 +175,20 @@ async fn resize(State(d): State<Daemon>, Path(id): Path<String>, q: Q) -> ApiRes
     };
     d.containers.resize(&id, dim("h")?, dim("w")?).await?;
     Ok(StatusCode::OK)
+}
+
+async fn update(
+    State(d): State<Daemon>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> ApiResult<Response> {
+    let body: berth_api::ContainerUpdateBody = if body.is_empty() {
+        Default::default()
+    } else {
+        serde_json::from_slice(&body)
+            .map_err(|e| ApiError::invalid(format!("invalid JSON: {e}")))?
+    };
+    Ok(Json(d.containers.update(&id, body)?).into_response())
 }
 
 /// Sends the status line right away (as Docker does) and the JSON when the wait ends.
