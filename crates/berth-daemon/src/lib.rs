@@ -8,6 +8,7 @@ pub mod distribution;
 pub mod error;
 pub mod fsutil;
 pub mod hijack;
+pub mod request_body;
 pub mod routes;
 pub mod server;
 pub mod state;

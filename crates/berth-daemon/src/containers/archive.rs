@@ -260,7 +260,11 @@ pub fn abs_path(path: &str) -> String {
 pub fn base_name(path: &str) -> String {
     let trimmed = path.trim_end_matches('/');
     if trimmed.is_empty() {
-        return if path.is_empty() { ".".into() } else { "/".into() };
+        return if path.is_empty() {
+            ".".into()
+        } else {
+            "/".into()
+        };
     }
     trimmed.rsplit('/').next().unwrap_or(trimmed).to_string()
 }
@@ -314,7 +318,9 @@ pub fn go_time(secs: i64, nanos: i64) -> String {
 }
 
 fn not_found(path: &str, container: &str) -> CpError {
-    CpError::NotFound(format!("Could not find the file {path} in container {container}"))
+    CpError::NotFound(format!(
+        "Could not find the file {path} in container {container}"
+    ))
 }
 
 fn lstat(abs: &str, path: &str, container: &str) -> Result<fs::Metadata, CpError> {
@@ -402,9 +408,9 @@ fn append_tree<W: Write>(
 /// rootfs never has these mounts.
 fn is_pseudo_fs(dir: &Path) -> bool {
     const PSEUDO: &[i64] = &[
-        0x9fa0,     // proc
+        0x9fa0,      // proc
         0x6265_6572, // sysfs
-        0x1cd1,     // devpts
+        0x1cd1,      // devpts
         0x1980_0202, // mqueue
         0x0027_e0eb, // cgroup
         0x6367_7270, // cgroup2
@@ -464,7 +470,9 @@ pub fn extract_to_dir(
         _ => CpError::io(&format!("stat {abs}"), e),
     })?;
     if !md.is_dir() {
-        return Err(CpError::Invalid("extraction point is not a directory".into()));
+        return Err(CpError::Invalid(
+            "extraction point is not a directory".into(),
+        ));
     }
     let dest = fs::canonicalize(&abs).map_err(|e| CpError::io("resolving", e))?;
     let mut ar = tar::Archive::new(body);
@@ -757,7 +765,10 @@ mod tests {
             go_file_mode(libc::S_IFDIR | libc::S_ISVTX | 0o777),
             (1 << 31) | (1 << 20) | 0o777
         );
-        assert_eq!(go_file_mode(libc::S_IFREG | libc::S_ISUID | 0o755), (1 << 23) | 0o755);
+        assert_eq!(
+            go_file_mode(libc::S_IFREG | libc::S_ISUID | 0o755),
+            (1 << 23) | 0o755
+        );
     }
 
     #[test]
@@ -863,7 +874,13 @@ mod tests {
         assert_eq!(names, vec!["src", "src/sub", "src/sub/f"]);
         let dst = t.path().join("dst");
         fs::create_dir(&dst).unwrap();
-        extract_to_dir(&tar[..], dst.to_str().unwrap(), "c", &ExtractOptions::default()).unwrap();
+        extract_to_dir(
+            &tar[..],
+            dst.to_str().unwrap(),
+            "c",
+            &ExtractOptions::default(),
+        )
+        .unwrap();
         assert_eq!(fs::read_to_string(dst.join("src/sub/f")).unwrap(), "hello");
         // noOverwriteDirNonDir: a file over the directory `src` is refused.
         let mut h = tar::Header::new_gnu();
@@ -879,7 +896,10 @@ mod tests {
             chown: None,
         };
         let err = extract_to_dir(&file_tar[..], dst.to_str().unwrap(), "c", &opts).unwrap_err();
-        assert!(err.to_string().starts_with("cannot overwrite directory"), "{err}");
+        assert!(
+            err.to_string().starts_with("cannot overwrite directory"),
+            "{err}"
+        );
         let missing = extract_to_dir(&file_tar[..], "/nonexistent-cp-dir", "c1", &opts);
         assert_eq!(
             missing.unwrap_err().to_string(),

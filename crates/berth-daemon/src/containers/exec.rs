@@ -478,9 +478,9 @@ impl ContainerService {
                 .cloned()
                 .ok_or_else(|| no_such_exec(id))?;
             if let Some(pty) = &e.pty {
-                return pty.resize(rows, cols).map_err(|err| {
-                    ApiError::internal(format!("Cannot resize exec {id}: {err}"))
-                });
+                return pty
+                    .resize(rows, cols)
+                    .map_err(|err| ApiError::internal(format!("Cannot resize exec {id}: {err}")));
             }
             let done = e.running || e.exit_code.is_some();
             if done || !e.config.tty && e.started {

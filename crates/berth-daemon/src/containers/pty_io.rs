@@ -87,7 +87,11 @@ impl AsyncWrite for PtyMaster {
             let r = guard.try_io(|inner| {
                 // SAFETY: write from the slice we were lent.
                 let n = unsafe {
-                    libc::write(inner.get_ref().as_raw_fd(), data.as_ptr().cast(), data.len())
+                    libc::write(
+                        inner.get_ref().as_raw_fd(),
+                        data.as_ptr().cast(),
+                        data.len(),
+                    )
                 };
                 if n < 0 {
                     Err(io::Error::last_os_error())

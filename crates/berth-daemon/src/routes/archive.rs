@@ -38,7 +38,10 @@ type Q = Query<HashMap<String, String>>;
 
 /// moby's `httputils.BoolValue`.
 fn bool_value(q: &HashMap<String, String>, key: &str) -> bool {
-    let v = q.get(key).map(|s| s.trim().to_ascii_lowercase()).unwrap_or_default();
+    let v = q
+        .get(key)
+        .map(|s| s.trim().to_ascii_lowercase())
+        .unwrap_or_default();
     !matches!(v.as_str(), "" | "0" | "no" | "false" | "none")
 }
 
@@ -119,7 +122,11 @@ async fn stat(d: &Daemon, id: &str, path: &str) -> ApiResult<(ContainerRecord, c
     Ok((rec, st))
 }
 
-async fn head_archive(State(d): State<Daemon>, Path(id): Path<String>, q: Q) -> ApiResult<Response> {
+async fn head_archive(
+    State(d): State<Daemon>,
+    Path(id): Path<String>,
+    q: Q,
+) -> ApiResult<Response> {
     let path = q.get("path").cloned().unwrap_or_default();
     let (_, st) = stat(&d, &id, &path).await?;
     Ok((StatusCode::OK, [(STAT_HEADER, st.header_value())]).into_response())
@@ -144,7 +151,10 @@ async fn get_archive(State(d): State<Daemon>, Path(id): Path<String>, q: Q) -> A
     });
     Ok((
         [
-            (http::header::CONTENT_TYPE.as_str(), "application/x-tar".to_string()),
+            (
+                http::header::CONTENT_TYPE.as_str(),
+                "application/x-tar".to_string(),
+            ),
             (STAT_HEADER, st.header_value()),
         ],
         Body::from_stream(stream),
@@ -176,23 +186,38 @@ async fn put_archive(
     req: Request,
 ) -> ApiResult<Response> {
     let path = q.get("path").cloned().unwrap_or_default();
-    let rec = d.containers.get(&id)?;
-    let abs = cp::abs_path(&path);
-    let to_volume = rec.mount_points.iter().any(|m| {
-        m.rw && (abs == m.destination
-            || abs.starts_with(&format!("{}/", m.destination.trim_end_matches('/'))))
-    });
-    if rec.host_config.readonly_rootfs && !to_volume {
-        return Err(ApiError::invalid("container rootfs is marked read-only"));
-    }
-    let body = body_reader(req.into_body());
+    let body = req.into_body();
+    let checked = async {
+        let rec = d.containers.get(&id)?;
+        let abs = cp::abs_path(&path);
+        let to_volume = rec.mount_points.iter().any(|m| {
+            m.rw && (abs == m.destination
+                || abs.starts_with(&format!("{}/", m.destination.trim_end_matches('/'))))
+        });
+        if rec.host_config.readonly_rootfs && !to_volume {
+            return Err(ApiError::invalid("container rootfs is marked read-only"));
+        }
+        let acc = access(&d, &rec).await?;
+        Ok((rec, acc))
+    };
+    let (rec, acc) = match checked.await {
+        Ok(ok) => ok,
+        Err(e) => {
+            crate::request_body::drain(body).await;
+            return Err(e);
+        }
+    };
+    let body = crate::request_body::blocking_reader(body);
     let no_overwrite = bool_value(&q, "noOverwriteDirNonDir");
     let copy_uid_gid = bool_value(&q, "copyUIDGID");
     let user = rec.config.user.clone();
-    let acc = access(&d, &rec).await?;
     blocking(move || {
         let r = cp::in_container_root(&acc.root, || {
-            let chown = if copy_uid_gid { cp::copy_owner(&user)? } else { None };
+            let chown = if copy_uid_gid {
+                cp::copy_owner(&user)?
+            } else {
+                None
+            };
             let opts = ExtractOptions {
                 no_overwrite_dir_non_dir: no_overwrite,
                 chown,
@@ -204,49 +229,6 @@ async fn put_archive(
     })
     .await?;
     Ok(StatusCode::OK.into_response())
-}
-
-/// A blocking `Read` over the request body, fed by an async task through a bounded
-/// channel, so an upload is extracted as it arrives (read it from a blocking thread
-/// only). The same as `images::BodyReader` (kept here so the modules stay apart).
-struct BodyReader {
-    rx: tokio::sync::mpsc::Receiver<Result<bytes::Bytes, std::io::Error>>,
-    current: bytes::Bytes,
-}
-
-impl std::io::Read for BodyReader {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        while self.current.is_empty() {
-            match self.rx.blocking_recv() {
-                Some(Ok(b)) => self.current = b,
-                Some(Err(e)) => return Err(e),
-                None => return Ok(0),
-            }
-        }
-        let n = buf.len().min(self.current.len());
-        buf[..n].copy_from_slice(&self.current[..n]);
-        self.current = self.current.slice(n..);
-        Ok(n)
-    }
-}
-
-fn body_reader(body: Body) -> BodyReader {
-    use futures_util::StreamExt;
-    let (tx, rx) = tokio::sync::mpsc::channel(16);
-    tokio::spawn(async move {
-        let mut stream = body.into_data_stream();
-        while let Some(chunk) = stream.next().await {
-            let item = chunk.map_err(std::io::Error::other);
-            let stop = item.is_err();
-            if tx.send(item).await.is_err() || stop {
-                break;
-            }
-        }
-    });
-    BodyReader {
-        rx,
-        current: bytes::Bytes::new(),
-    }
 }
 
 async fn changes(State(d): State<Daemon>, Path(id): Path<String>) -> ApiResult<Response> {

@@ -133,14 +133,23 @@ mod tests {
     use super::*;
 
     fn q(pairs: &[(&str, &str)]) -> HashMap<String, String> {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     #[test]
     fn resize_dimensions() {
-        assert_eq!(resize_dims(&q(&[("h", "24"), ("w", "80")])).ok(), Some((24, 80)));
+        assert_eq!(
+            resize_dims(&q(&[("h", "24"), ("w", "80")])).ok(),
+            Some((24, 80))
+        );
         let e = resize_dims(&q(&[("w", "80")])).err().map(|e| e.message);
-        assert_eq!(e.as_deref(), Some("strconv.Atoi: parsing \"\": invalid syntax"));
+        assert_eq!(
+            e.as_deref(),
+            Some("strconv.Atoi: parsing \"\": invalid syntax")
+        );
         assert!(resize_dims(&q(&[("h", "x"), ("w", "80")])).is_err());
         assert!(resize_dims(&q(&[("h", "-1"), ("w", "80")])).is_err());
     }

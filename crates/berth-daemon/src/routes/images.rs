@@ -7,7 +7,6 @@
 //! is streamed into the store through a bounded channel, never held whole in memory.
 
 use std::collections::BTreeMap;
-use std::io::Read;
 
 use axum::body::{Body, Bytes};
 use axum::extract::{Path, RawQuery, Request, State};
@@ -16,7 +15,6 @@ use axum::routing::{get, post};
 use axum::{Extension, Json, Router};
 use berth_api::{ImageDeleteItem, JsonMessage};
 use berth_image::{ImageStore, ImageUser, ImportOptions, ListOptions, Reference};
-use futures_util::StreamExt;
 use http::StatusCode;
 
 use crate::error::{blocking, ApiError, ApiResult};
@@ -183,48 +181,6 @@ fn drop_fields(v: &mut serde_json::Value, version: Option<ApiVersion>, fields: &
     }
 }
 
-/// A blocking `Read` over the request body, fed by an async task through a bounded
-/// channel (read it from a blocking thread only).
-struct BodyReader {
-    rx: tokio::sync::mpsc::Receiver<Result<Bytes, std::io::Error>>,
-    current: Bytes,
-}
-
-impl Read for BodyReader {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        while self.current.is_empty() {
-            match self.rx.blocking_recv() {
-                Some(Ok(b)) => self.current = b,
-                Some(Err(e)) => return Err(e),
-                None => return Ok(0),
-            }
-        }
-        let n = buf.len().min(self.current.len());
-        buf[..n].copy_from_slice(&self.current[..n]);
-        self.current = self.current.slice(n..);
-        Ok(n)
-    }
-}
-
-fn body_reader(body: Body) -> BodyReader {
-    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(16);
-    tokio::spawn(async move {
-        let mut stream = body.into_data_stream();
-        while let Some(chunk) = stream.next().await {
-            // A broken upload arrives as an error: the store then fails and cleans up.
-            let item = chunk.map_err(std::io::Error::other);
-            let stop = item.is_err();
-            if tx.send(item).await.is_err() || stop {
-                break;
-            }
-        }
-    });
-    BodyReader {
-        rx,
-        current: Bytes::new(),
-    }
-}
-
 fn json_stream_line(msg: &JsonMessage) -> String {
     let mut s = serde_json::to_string(msg).unwrap_or_default();
     s.push_str("\r\n");
@@ -274,7 +230,7 @@ async fn create_image(
             changes: q.all("changes"),
             message: q.str("message"),
         };
-        let reader = body_reader(body);
+        let reader = crate::request_body::blocking_reader(body);
         let images = d.images.clone();
         let id = blocking(move || {
             let mut reader = reader;
@@ -539,7 +495,7 @@ pub(crate) fn tar_stream_response(
 
 /// `POST /images/load?quiet=`: the body is an archive from `docker save`.
 async fn load_images(State(d): State<Daemon>, req: Request) -> ApiResult<Response> {
-    let reader = body_reader(req.into_body());
+    let reader = crate::request_body::blocking_reader(req.into_body());
     let images = d.images.clone();
     let result = blocking(move || {
         let mut reader = reader;

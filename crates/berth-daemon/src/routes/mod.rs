@@ -5,9 +5,9 @@ use axum::Router;
 
 use crate::state::Daemon;
 
+pub mod archive;
 pub mod containers;
 pub mod exec;
-pub mod archive;
 pub mod export;
 pub mod images;
 pub mod networks;
