@@ -39,6 +39,16 @@ pub fn blocking_reader(body: Body) -> BlockingBody {
     }
 }
 
+impl BlockingBody {
+    /// Reads and drops the rest of the body, up to [`DRAIN_LIMIT`] (blocking thread only).
+    pub fn drain_rest(&mut self) {
+        let _ = std::io::copy(
+            &mut Read::take(self, DRAIN_LIMIT as u64),
+            &mut std::io::sink(),
+        );
+    }
+}
+
 impl Read for BlockingBody {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         while self.current.is_empty() {

@@ -207,11 +207,12 @@ async fn put_archive(
             return Err(e);
         }
     };
-    let body = crate::request_body::blocking_reader(body);
+    let mut body = crate::request_body::blocking_reader(body);
     let no_overwrite = bool_value(&q, "noOverwriteDirNonDir");
     let copy_uid_gid = bool_value(&q, "copyUIDGID");
     let user = rec.config.user.clone();
     blocking(move || {
+        let body = &mut body;
         let r = cp::in_container_root(&acc.root, || {
             let chown = if copy_uid_gid {
                 cp::copy_owner(&user)?
@@ -222,9 +223,12 @@ async fn put_archive(
                 no_overwrite_dir_non_dir: no_overwrite,
                 chown,
             };
-            cp::extract_to_dir(body, &path, &id, &opts)
+            cp::extract_to_dir(&mut *body, &path, &id, &opts)
         });
         drop(acc);
+        // What the tar reader left (padding after the end-of-archive blocks, or the rest
+        // after an error) is read before the answer, or the client's write fails.
+        body.drain_rest();
         r
     })
     .await?;

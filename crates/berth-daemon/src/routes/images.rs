@@ -234,7 +234,9 @@ async fn create_image(
         let images = d.images.clone();
         let id = blocking(move || {
             let mut reader = reader;
-            Ok(images.import(&mut reader, &opts)?)
+            let id = images.import(&mut reader, &opts);
+            reader.drain_rest();
+            Ok(id?)
         })
         .await?;
         return Ok(json_stream(vec![status(id)]));
@@ -499,7 +501,9 @@ async fn load_images(State(d): State<Daemon>, req: Request) -> ApiResult<Respons
     let images = d.images.clone();
     let result = blocking(move || {
         let mut reader = reader;
-        Ok(images.load(&mut reader)?)
+        let loaded = images.load(&mut reader);
+        reader.drain_rest();
+        Ok(loaded?)
     })
     .await;
     // Like moby, a failed load is still a 200 whose JSON stream carries the error
