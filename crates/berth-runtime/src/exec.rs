@@ -80,7 +80,10 @@ pub fn main(args: &[OsString]) -> i32 {
         return report_error(&mut status, &e.to_string(), SETUP_FAILED);
     }
     // After joining the mount namespace: the pty comes from the container's devpts.
-    let pty = match console_socket.as_ref().map(|_| pty::open(spec.process.console_size)) {
+    let pty = match console_socket
+        .as_ref()
+        .map(|_| pty::open(spec.process.console_size))
+    {
         None => None,
         Some(Ok(p)) => Some(p),
         Some(Err(e)) => return report_error(&mut status, &e.to_string(), SETUP_FAILED),

@@ -162,6 +162,26 @@ pub struct MountOptions {
     pub recursive_bind: bool,
 }
 
+/// The propagation flags a mount(8) propagation option names (`private`, `rshared`, …).
+fn propagation_flags(name: &str) -> Option<MsFlags> {
+    let (base, recursive) = match name.strip_prefix('r') {
+        Some(rest) => (rest, true),
+        None => (name, false),
+    };
+    let flag = match base {
+        "private" => MsFlags::MS_PRIVATE,
+        "shared" => MsFlags::MS_SHARED,
+        "slave" => MsFlags::MS_SLAVE,
+        "unbindable" => MsFlags::MS_UNBINDABLE,
+        _ => return None,
+    };
+    Some(if recursive {
+        flag | MsFlags::MS_REC
+    } else {
+        flag
+    })
+}
+
 /// Parses mount(8)-style options.
 pub fn parse_options(options: &[String]) -> MountOptions {
     let mut o = MountOptions {
@@ -190,36 +210,8 @@ pub fn parse_options(options: &[String]) -> MountOptions {
                 o.recursive_bind = true;
                 (MsFlags::MS_BIND | MsFlags::MS_REC, MsFlags::empty())
             }
-            "private" => {
-                o.propagation = Some(MsFlags::MS_PRIVATE);
-                continue;
-            }
-            "rprivate" => {
-                o.propagation = Some(MsFlags::MS_PRIVATE | MsFlags::MS_REC);
-                continue;
-            }
-            "shared" => {
-                o.propagation = Some(MsFlags::MS_SHARED);
-                continue;
-            }
-            "rshared" => {
-                o.propagation = Some(MsFlags::MS_SHARED | MsFlags::MS_REC);
-                continue;
-            }
-            "slave" => {
-                o.propagation = Some(MsFlags::MS_SLAVE);
-                continue;
-            }
-            "rslave" => {
-                o.propagation = Some(MsFlags::MS_SLAVE | MsFlags::MS_REC);
-                continue;
-            }
-            "unbindable" => {
-                o.propagation = Some(MsFlags::MS_UNBINDABLE);
-                continue;
-            }
-            "runbindable" => {
-                o.propagation = Some(MsFlags::MS_UNBINDABLE | MsFlags::MS_REC);
+            name if propagation_flags(name).is_some() => {
+                o.propagation = propagation_flags(name);
                 continue;
             }
             "defaults" | "" => continue,
@@ -790,5 +782,30 @@ mod tests {
         let rec = Recorder::default();
         mount_rootfs(&rec, &spec).unwrap();
         assert_eq!(rec.0.borrow()[0].0.as_deref(), Some(Path::new("/c/upper")));
+    }
+
+    #[test]
+    fn every_propagation_option_and_its_recursive_form() {
+        for (name, flag) in [
+            ("private", MsFlags::MS_PRIVATE),
+            ("shared", MsFlags::MS_SHARED),
+            ("slave", MsFlags::MS_SLAVE),
+            ("unbindable", MsFlags::MS_UNBINDABLE),
+        ] {
+            assert_eq!(
+                parse_options(&[name.to_string()]).propagation,
+                Some(flag),
+                "{name}"
+            );
+            let r = format!("r{name}");
+            assert_eq!(
+                parse_options(&[r.clone()]).propagation,
+                Some(flag | MsFlags::MS_REC),
+                "{r}"
+            );
+        }
+        let o = parse_options(&["ro".into(), "rbind".into()]);
+        assert_eq!(o.propagation, None);
+        assert!(o.recursive_bind && o.flags.contains(MsFlags::MS_RDONLY));
     }
 }

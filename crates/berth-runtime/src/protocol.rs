@@ -129,7 +129,6 @@ pub struct Reply {
     pub error: String,
 }
 
-
 #[cfg(test)]
 mod socket_path_tests {
     use super::*;

@@ -34,7 +34,10 @@ fn open_cloexec(path: &CString, what: &str) -> Result<OwnedFd> {
 /// container: its own devpts, so `tty` there prints `/dev/pts/N`), sized `size`
 /// (rows, columns) when given.
 pub fn open(size: Option<(u16, u16)>) -> Result<Pty> {
-    let master = open_cloexec(&CString::from(c"/dev/ptmx"), "opening /dev/ptmx in the container")?;
+    let master = open_cloexec(
+        &CString::from(c"/dev/ptmx"),
+        "opening /dev/ptmx in the container",
+    )?;
     let unlock: libc::c_int = 0;
     Errno::result(unsafe { libc::ioctl(master.as_raw_fd(), libc::TIOCSPTLCK, &unlock) })
         .map_err(|e| RuntimeError::sys("unlocking the pty (TIOCSPTLCK)", e))?;
@@ -42,8 +45,8 @@ pub fn open(size: Option<(u16, u16)>) -> Result<Pty> {
     Errno::result(unsafe { libc::ioctl(master.as_raw_fd(), libc::TIOCGPTN, &mut n) })
         .map_err(|e| RuntimeError::sys("reading the pty number (TIOCGPTN)", e))?;
     let slave_path = format!("/dev/pts/{n}");
-    let cpath = CString::new(slave_path.clone())
-        .map_err(|_| RuntimeError::Internal("pty path".into()))?;
+    let cpath =
+        CString::new(slave_path.clone()).map_err(|_| RuntimeError::Internal("pty path".into()))?;
     let slave = open_cloexec(&cpath, &format!("opening {slave_path}"))?;
     if let Some((rows, cols)) = size {
         // A size of 0x0 (clients without a terminal send it) leaves the default.
