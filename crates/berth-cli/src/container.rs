@@ -343,6 +343,17 @@ pub async fn create(c: &Client, a: &CreateArgs) -> Result<i32, Failure> {
     Ok(0)
 }
 
+/// `POST /containers/{id}/attach?stream=1&…` for the streams asked for (run, start -a, attach).
+fn attach_path(id: &str, stdin: bool, stdout: bool, stderr: bool) -> String {
+    let mut q = vec![("stream", "1".to_string())];
+    for (name, on) in [("stdin", stdin), ("stdout", stdout), ("stderr", stderr)] {
+        if on {
+            q.push((name, "1".into()));
+        }
+    }
+    format!("/containers/{}/attach{}", seg(id), query(&q))
+}
+
 /// Starts `POST /containers/{id}/wait` and returns once its response headers are in (or
 /// after a short grace), so that the wait is registered before the container starts.
 async fn start_wait(
@@ -456,23 +467,14 @@ pub async fn run(c: &Client, a: &RunArgs) -> Result<i32, Failure> {
         return Ok(0);
     }
     let attach_stdin = body["AttachStdin"].as_bool().unwrap_or(false);
-    let mut q = vec![("stream", "1".to_string())];
-    if attach_stdin {
-        q.push(("stdin", "1".into()));
-    }
-    if body["AttachStdout"].as_bool().unwrap_or(false) {
-        q.push(("stdout", "1".into()));
-    }
-    if body["AttachStderr"].as_bool().unwrap_or(false) {
-        q.push(("stderr", "1".into()));
-    }
-    let io = match c
-        .hijack(
-            &format!("/containers/{}/attach{}", seg(&id), query(&q)),
-            None,
-        )
-        .await
-    {
+    let attached = |k: &str| body[k].as_bool().unwrap_or(false);
+    let path = attach_path(
+        &id,
+        attach_stdin,
+        attached("AttachStdout"),
+        attached("AttachStderr"),
+    );
+    let io = match c.hijack(&path, None).await {
         Ok(io) => Some(io),
         Err(e) => {
             report_error("run", &e.to_string(), true);
@@ -543,20 +545,7 @@ pub async fn start(c: &Client, a: &StartArgs) -> Result<i32, Failure> {
             .and_then(Json::as_str)
             .unwrap_or(name)
             .to_string();
-        let mut q = vec![
-            ("stream", "1".to_string()),
-            ("stdout", "1".into()),
-            ("stderr", "1".into()),
-        ];
-        if stdin {
-            q.push(("stdin", "1".into()));
-        }
-        let io = c
-            .hijack(
-                &format!("/containers/{}/attach{}", seg(&id), query(&q)),
-                None,
-            )
-            .await?;
+        let io = c.hijack(&attach_path(&id, stdin, true, true), None).await?;
         let wait = start_wait(c, &id, "next-exit").await;
         let raw = if tty && stdin {
             terminal::RawMode::enter()
@@ -636,20 +625,7 @@ pub async fn attach(c: &Client, a: &AttachArgs) -> Result<i32, Failure> {
             .and_then(Json::as_bool)
             .unwrap_or(false);
     let wait = start_wait(c, &id, "next-exit").await;
-    let mut q = vec![
-        ("stream", "1".to_string()),
-        ("stdout", "1".into()),
-        ("stderr", "1".into()),
-    ];
-    if stdin {
-        q.push(("stdin", "1".into()));
-    }
-    let io = c
-        .hijack(
-            &format!("/containers/{}/attach{}", seg(&id), query(&q)),
-            None,
-        )
-        .await?;
+    let io = c.hijack(&attach_path(&id, stdin, true, true), None).await?;
     let raw = if tty && stdin {
         terminal::RawMode::enter()
     } else {
@@ -1076,7 +1052,6 @@ mod tests {
         assert_eq!(exec_console_size(true, None), Json::Null);
         assert_eq!(exec_console_size(false, Some((24, 80))), Json::Null);
     }
-
 
     #[test]
     fn pull_policies() {

@@ -20,7 +20,8 @@ use crate::Failure;
 
 const MODE_DIR: u32 = 1 << 31;
 const MODE_SYMLINK: u32 = 1 << 27;
-const MODE_TYPE: u32 = (1 << 31) | (1 << 27) | (1 << 26) | (1 << 25) | (1 << 24) | (1 << 21) | (1 << 19);
+const MODE_TYPE: u32 =
+    (1 << 31) | (1 << 27) | (1 << 26) | (1 << 25) | (1 << 24) | (1 << 21) | (1 << 19);
 
 /// The daemon's `X-Docker-Container-Path-Stat`.
 #[derive(Debug, Clone, Default, serde::Deserialize)]
@@ -34,9 +35,13 @@ pub struct PathStat {
 }
 
 fn decode_stat(v: Option<&http::HeaderValue>) -> PathStat {
-    v.and_then(|h| base64::engine::general_purpose::STANDARD.decode(h.as_bytes()).ok())
-        .and_then(|j| serde_json::from_slice(&j).ok())
-        .unwrap_or_default()
+    v.and_then(|h| {
+        base64::engine::general_purpose::STANDARD
+            .decode(h.as_bytes())
+            .ok()
+    })
+    .and_then(|j| serde_json::from_slice(&j).ok())
+    .unwrap_or_default()
 }
 
 /// docker/cli `splitCpArg`: `CONTAINER:PATH`, or a local path (absolute, `./…`, or
@@ -104,7 +109,11 @@ fn go_dir(p: &str) -> String {
 pub fn split_path_dir_entry(p: &str) -> (String, String) {
     let mut cleaned = clean(p);
     if specifies_current_dir(p) && cleaned != "." && !cleaned.ends_with("/.") {
-        cleaned = if cleaned == "/" { "/.".into() } else { format!("{cleaned}/.") };
+        cleaned = if cleaned == "/" {
+            "/.".into()
+        } else {
+            format!("{cleaned}/.")
+        };
     }
     (go_dir(&cleaned), go_base(&cleaned))
 }
@@ -151,7 +160,11 @@ fn get_rebase_name(path: &str, resolved: &str) -> (String, Option<String>) {
 pub fn rebase_name(name: &str, old: &str, new: &str) -> String {
     let name = name.strip_prefix("./").unwrap_or(name);
     // The daemon names the entries of `/` `/…` and those of `dir/.` `./…`.
-    let name = if old == "/" { name.trim_start_matches('/') } else { name };
+    let name = if old == "/" {
+        name.trim_start_matches('/')
+    } else {
+        name
+    };
     let name = if name.is_empty() { "." } else { name };
     if old == "." || old == "/" {
         return if name == "." || name.is_empty() {
@@ -204,7 +217,11 @@ fn rebase_archive(tar: &[u8], old: &str, new: &str) -> Result<Vec<u8>, Failure> 
 fn tar_local(path: &str, rebase: Option<&str>) -> Result<Vec<u8>, Failure> {
     let err = |e: std::io::Error| Failure::Msg(e.to_string());
     let (dir, base) = split_path_dir_entry(path);
-    let src = if base == "." { PathBuf::from(&dir) } else { Path::new(&dir).join(&base) };
+    let src = if base == "." {
+        PathBuf::from(&dir)
+    } else {
+        Path::new(&dir).join(&base)
+    };
     let name = rebase.unwrap_or(&base).to_string();
     let mut b = tar::Builder::new(Vec::new());
     b.follow_symlinks(false);
@@ -315,7 +332,11 @@ fn summary(content: i64, transferred: i64, dest: &str) -> String {
     }
 }
 
-async fn stat(c: &Client, container: &str, path: &str) -> Result<PathStat, crate::client::ApiError> {
+async fn stat(
+    c: &Client,
+    container: &str,
+    path: &str,
+) -> Result<PathStat, crate::client::ApiError> {
     let q = query(&[("path", path.to_string())]);
     let res = c
         .send(
@@ -325,7 +346,9 @@ async fn stat(c: &Client, container: &str, path: &str) -> Result<PathStat, crate
             None,
         )
         .await?;
-    Ok(decode_stat(res.headers().get("X-Docker-Container-Path-Stat")))
+    Ok(decode_stat(
+        res.headers().get("X-Docker-Container-Path-Stat"),
+    ))
 }
 
 /// `cp [-a] [-L] [-q] SRC DEST`
@@ -342,8 +365,12 @@ pub async fn cp(c: &Client, a: &CpArgs) -> Result<i32, Failure> {
     match (src_ctr, dst_ctr) {
         (Some(ctr), None) => from_container(c, a, quiet, ctr, src_path, dst_path).await,
         (None, Some(ctr)) => to_container(c, a, quiet, ctr, src_path, dst_path).await,
-        (Some(_), Some(_)) => Err(Failure::Msg("copying between containers is not supported".into())),
-        (None, None) => Err(Failure::Msg("must specify at least one container source".into())),
+        (Some(_), Some(_)) => Err(Failure::Msg(
+            "copying between containers is not supported".into(),
+        )),
+        (None, None) => Err(Failure::Msg(
+            "must specify at least one container source".into(),
+        )),
     }
 }
 
@@ -355,7 +382,11 @@ async fn from_container(
     src: &str,
     dst: &str,
 ) -> Result<i32, Failure> {
-    let dst = if dst == "-" { dst.to_string() } else { resolve_local_path(dst)? };
+    let dst = if dst == "-" {
+        dst.to_string()
+    } else {
+        resolve_local_path(dst)?
+    };
     let mut src = src.to_string();
     let mut rebase = None;
     if a.follow_link {
@@ -403,7 +434,11 @@ async fn from_container(
     }
     let res = copy_to_local(&archive, &src, src_is_dir, rebase.as_deref(), &dst);
     if !quiet {
-        let reported = if src_is_dir { body.len() as i64 } else { st.size };
+        let reported = if src_is_dir {
+            body.len() as i64
+        } else {
+            st.size
+        };
         eprint!("{}", summary(reported, body.len() as i64, &dst));
     }
     res.map(|_| 0)
@@ -456,7 +491,8 @@ fn copy_to_local(
             }
         }
     }
-    let (dir, archive) = prepare_archive_copy(archive, src, src_is_dir, rebase, &path, exists, is_dir)?;
+    let (dir, archive) =
+        prepare_archive_copy(archive, src, src_is_dir, rebase, &path, exists, is_dir)?;
     untar_local(&archive, &dir)
 }
 
@@ -494,7 +530,11 @@ async fn to_container(
     src: &str,
     dst: &str,
 ) -> Result<i32, Failure> {
-    let src = if src == "-" { src.to_string() } else { resolve_local_path(src)? };
+    let src = if src == "-" {
+        src.to_string()
+    } else {
+        resolve_local_path(src)?
+    };
     let mut dst_info_path = dst.to_string();
     let mut dst_exists = false;
     let mut dst_is_dir = false;
@@ -526,7 +566,9 @@ async fn to_container(
     }
     let (dir, body, content_size) = if src == "-" {
         if !dst_is_dir {
-            return Err(Failure::Msg(format!("destination \"{ctr}:{dst}\" must be a directory")));
+            return Err(Failure::Msg(format!(
+                "destination \"{ctr}:{dst}\" must be a directory"
+            )));
         }
         let mut buf = Vec::new();
         std::io::stdin()
@@ -574,7 +616,10 @@ async fn to_container(
         .await;
     if !quiet {
         let reported = content_size.unwrap_or(transferred);
-        eprint!("{}", summary(reported, transferred, &format!("{ctr}:{dst_info_path}")));
+        eprint!(
+            "{}",
+            summary(reported, transferred, &format!("{ctr}:{dst_info_path}"))
+        );
     }
     res?;
     Ok(0)
@@ -617,7 +662,9 @@ fn go_mode_string(mode: u32) -> String {
 
 /// `diff CONTAINER`
 pub async fn diff(c: &Client, container: &str) -> Result<i32, Failure> {
-    let v = c.get(&format!("/containers/{}/changes", seg(container))).await?;
+    let v = c
+        .get(&format!("/containers/{}/changes", seg(container)))
+        .await?;
     let mut out = std::io::stdout().lock();
     for ch in v.as_array().into_iter().flatten() {
         let kind = match ch["Kind"].as_u64() {
@@ -664,7 +711,10 @@ mod tests {
 
     #[test]
     fn rebase_names_from_links() {
-        assert_eq!(get_rebase_name("/a/link", "/b/target"), ("/b/target".into(), Some("link".into())));
+        assert_eq!(
+            get_rebase_name("/a/link", "/b/target"),
+            ("/b/target".into(), Some("link".into()))
+        );
         assert_eq!(get_rebase_name("/a/t/", "/b/t"), ("/b/t/".into(), None));
     }
 
@@ -680,8 +730,14 @@ mod tests {
 
     #[test]
     fn summary_shows_transferred_when_it_differs() {
-        assert_eq!(summary(9, 2048, "/x"), "Successfully copied 9B (transferred 2.05kB) to /x\n");
-        assert_eq!(summary(2048, 2048, "c:/x"), "Successfully copied 2.05kB to c:/x\n");
+        assert_eq!(
+            summary(9, 2048, "/x"),
+            "Successfully copied 9B (transferred 2.05kB) to /x\n"
+        );
+        assert_eq!(
+            summary(2048, 2048, "c:/x"),
+            "Successfully copied 2.05kB to c:/x\n"
+        );
     }
 
     #[test]
@@ -706,7 +762,8 @@ mod tests {
         assert_eq!(names, vec!["g"]);
         // A directory over an existing file, a file into a missing dir.
         assert!(prepare_archive_copy(&tar, "/s/d", true, None, "/d/file", true, false).is_err());
-        let e = prepare_archive_copy(&tar, "/s/f", false, None, "/d/new/", false, false).unwrap_err();
+        let e =
+            prepare_archive_copy(&tar, "/s/f", false, None, "/d/new/", false, false).unwrap_err();
         assert_eq!(e.to_string(), "no such directory");
     }
 
