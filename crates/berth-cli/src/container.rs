@@ -1035,11 +1035,7 @@ pub async fn prune(c: &Client, a: &PruneArgs) -> Result<i32, Failure> {
     if !deleted.is_empty() {
         outln!("Deleted Containers:\n{}\n", deleted.join("\n"));
     }
-    let space = r
-        .get("SpaceReclaimed")
-        .and_then(Json::as_f64)
-        .unwrap_or(0.0);
-    outln!("Total reclaimed space: {}", crate::units::human_size(space));
+    out!("{}", crate::formatters::reclaimed_space_line(&r));
     Ok(0)
 }
 

@@ -132,6 +132,16 @@ pub fn display_ports(ports: &[Json]) -> String {
         .join(", ")
 }
 
+/// The last line of every prune report: `Total reclaimed space: 2.048kB` from the
+/// answer's `SpaceReclaimed`.
+pub fn reclaimed_space_line(answer: &Json) -> String {
+    let space = answer
+        .get("SpaceReclaimed")
+        .and_then(Json::as_f64)
+        .unwrap_or(0.0);
+    format!("Total reclaimed space: {}\n", human_size(space))
+}
+
 /// A formatter row under construction: a field is computed only when the template can
 /// use it (`want`), so the default tables over thousands of rows skip the rest.
 struct RowBuilder<'a> {

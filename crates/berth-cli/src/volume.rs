@@ -309,14 +309,7 @@ pub fn prune_report(r: &Json) -> String {
         }
         out.push('\n');
     }
-    let space = r
-        .get("SpaceReclaimed")
-        .and_then(Json::as_f64)
-        .unwrap_or(0.0);
-    out.push_str(&format!(
-        "Total reclaimed space: {}\n",
-        crate::units::human_size(space)
-    ));
+    out.push_str(&crate::formatters::reclaimed_space_line(r));
     out
 }
 
