@@ -4,7 +4,6 @@
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
-use sha2::{Digest as _, Sha256};
 
 use crate::{Platform, RegistryError};
 
@@ -56,10 +55,8 @@ impl Descriptor {
     }
 }
 
-/// `sha256:<hex>` of `bytes`.
-pub fn sha256_digest(bytes: &[u8]) -> String {
-    format!("sha256:{}", hex::encode(Sha256::digest(bytes)))
-}
+/// `sha256:<hex>` of `bytes` (the content store's own function).
+pub use berth_image::content::sha256_digest;
 
 /// A parsed manifest body.
 #[derive(Debug, Clone)]
