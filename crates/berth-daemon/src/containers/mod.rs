@@ -32,7 +32,6 @@ pub mod logs;
 pub mod merge;
 pub mod mounts;
 pub mod names;
-pub mod network;
 mod pty_io;
 pub mod record;
 pub mod shim;
@@ -56,7 +55,9 @@ use self::attach::PendingAttach;
 use self::record::{ContainerRecord, Status};
 use self::store::RecordStore;
 use crate::error::{ApiError, ApiResult};
+use crate::network::NetworkService;
 use crate::state::{ContainerCounts, DaemonConfig};
+use crate::volumes::VolumeService;
 
 /// What waiters see of a container.
 #[derive(Debug, Clone, Default)]
@@ -129,10 +130,10 @@ pub struct ContainerService {
     store: RecordStore,
     entries: Mutex<HashMap<String, Entry>>,
     pub(crate) execs: exec::ExecTable,
-    /// The default bridge and the containers' endpoints on it.
-    pub net: Arc<network::NetworkService>,
-    /// The volume store (opened with the containers, which hold its users).
-    pub volumes: Arc<crate::volumes::VolumeService>,
+    /// The networks a container is attached to when it starts (a peer service).
+    net: Arc<NetworkService>,
+    /// The volumes containers mount (a peer service; containers are their users).
+    volumes: Arc<VolumeService>,
 }
 
 fn parse_time(s: &str) -> Option<DateTime<Utc>> {
@@ -155,16 +156,9 @@ impl ContainerService {
         config: Arc<DaemonConfig>,
         db: Arc<redb::Database>,
         images: Arc<ImageStore>,
+        net: Arc<NetworkService>,
+        volumes: Arc<VolumeService>,
     ) -> anyhow::Result<Arc<Self>> {
-        let net = network::NetworkService::open(
-            db.clone(),
-            &config.root,
-            &config.exec_root,
-            &config.bridge_name,
-            Some(config.bip.as_str()),
-            &config.default_address_pools,
-        )?;
-        let store_db = db.clone();
         let store = RecordStore::open(db)?;
         let mut entries = HashMap::new();
         for rec in store.load_all()? {
@@ -172,10 +166,6 @@ impl ContainerService {
         }
         std::fs::create_dir_all(config.root.join("containers"))?;
         std::fs::create_dir_all(config.exec_root.join("containers"))?;
-        let volumes = Arc::new(crate::volumes::VolumeService::open(
-            &config.root,
-            store_db.clone(),
-        )?);
         Ok(Arc::new(ContainerService {
             volumes,
             config,
@@ -381,11 +371,7 @@ mod tests {
     }
 
     fn service(dir: &Path) -> Arc<ContainerService> {
-        let config = Arc::new(DaemonConfig::for_tests(dir));
-        std::fs::create_dir_all(&config.root).unwrap();
-        let db = Arc::new(redb::Database::create(config.root.join("meta.db")).unwrap());
-        let images = Arc::new(ImageStore::open(&config.root, db.clone()).unwrap());
-        ContainerService::open(config, db, images).unwrap()
+        crate::state::Daemon::for_tests(dir).containers
     }
 
     fn add(svc: &ContainerService, id: &str, status: Status) {
