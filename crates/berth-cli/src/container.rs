@@ -3,8 +3,8 @@
 
 use berth_api::{
     ContainerConfig, ContainerCreateBody, ContainerPruneResponse, ExecCreateBody, ExecInspect,
-    ExecStartBody, HostConfig, IdResponse, NetworkingConfig, PortBinding, RestartPolicy,
-    TopResponse, WaitResponse,
+    ExecStartBody, HostConfig, IdResponse, NetworkingConfig, PortBinding, TopResponse,
+    WaitResponse,
 };
 use std::collections::BTreeMap;
 
@@ -143,7 +143,7 @@ fn host_config(
         .transpose()?
         .unwrap_or(0);
     let shm_size = memory(&o.shm_size, "--shm-size")?;
-    let restart_policy = restart_policy(o.restart.as_deref())?;
+    let restart_policy = opts::restart_policy(o.restart.as_deref().unwrap_or("no"))?;
     let console_size = if o.tty {
         let (h, w) = terminal::size().unwrap_or((0, 0));
         [h.into(), w.into()]
@@ -184,20 +184,6 @@ fn host_config(
         mounts,
         init: o.init.then_some(true),
         ..HostConfig::default()
-    })
-}
-
-/// `--restart no|always|unless-stopped|on-failure[:N]`.
-fn restart_policy(flag: Option<&str>) -> Result<RestartPolicy, FlagError> {
-    let (name, count) = flag.map_or(("no", "0"), |r| r.split_once(':').unwrap_or((r, "0")));
-    let count: i64 = count.parse().map_err(|_| {
-        FlagError(
-            "invalid restart policy format: maximum retry count must be an integer".to_string(),
-        )
-    })?;
-    Ok(RestartPolicy {
-        name: name.to_string(),
-        maximum_retry_count: count,
     })
 }
 

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use berth_api::PortBinding;
+use berth_api::{PortBinding, RestartPolicy};
 use serde_json::{json, Map, Value as Json};
 
 use crate::units::ram_in_bytes;
@@ -227,6 +227,20 @@ pub fn parse_mount(spec: &str) -> Result<Json, FlagError> {
         m.insert("TmpfsOptions".into(), Json::Object(tmpfs));
     }
     Ok(Json::Object(m))
+}
+
+/// `--restart no|always|unless-stopped|on-failure[:N]`.
+pub fn restart_policy(flag: &str) -> Result<RestartPolicy, FlagError> {
+    let (name, count) = flag.split_once(':').unwrap_or((flag, "0"));
+    let count: i64 = count.parse().map_err(|_| {
+        FlagError(
+            "invalid restart policy format: maximum retry count must be an integer".to_string(),
+        )
+    })?;
+    Ok(RestartPolicy {
+        name: name.to_string(),
+        maximum_retry_count: count,
+    })
 }
 
 /// `--cpus 1.5` → NanoCPUs.
