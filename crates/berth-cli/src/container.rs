@@ -122,14 +122,9 @@ fn host_config(
             }
         })
         .collect();
-    let memory = |v: &Option<String>, flag: &str| {
-        v.as_deref()
-            .map(|m| opts::parse_memory(m, flag))
-            .transpose()
-            .map(Option::unwrap_or_default)
-    };
-    let memory_limit = memory(&o.memory, "-m, --memory")?;
-    let memory_reservation = memory(&o.memory_reservation, "--memory-reservation")?;
+    let memory_limit = opts::optional_memory(o.memory.as_deref(), "-m, --memory")?;
+    let memory_reservation =
+        opts::optional_memory(o.memory_reservation.as_deref(), "--memory-reservation")?;
     let memory_swap = o
         .memory_swap
         .as_deref()
@@ -142,7 +137,7 @@ fn host_config(
         .map(opts::parse_cpus)
         .transpose()?
         .unwrap_or(0);
-    let shm_size = memory(&o.shm_size, "--shm-size")?;
+    let shm_size = opts::optional_memory(o.shm_size.as_deref(), "--shm-size")?;
     let restart_policy = opts::restart_policy(o.restart.as_deref().unwrap_or("no"))?;
     let console_size = if o.tty {
         let (h, w) = terminal::size().unwrap_or((0, 0));

@@ -264,6 +264,11 @@ pub fn parse_memory(v: &str, flag: &str) -> Result<i64, FlagError> {
     ram_in_bytes(v).map_err(|e| flag_err(v, flag, e))
 }
 
+/// A memory flag that may be absent: 0 (the API's "not set") then.
+pub fn optional_memory(v: Option<&str>, flag: &str) -> Result<i64, FlagError> {
+    Ok(v.map(|m| parse_memory(m, flag)).transpose()?.unwrap_or(0))
+}
+
 /// `--memory-swap` also takes `-1` (unlimited).
 pub fn parse_memory_swap(v: &str) -> Result<i64, FlagError> {
     if v == "-1" {

@@ -93,12 +93,6 @@ pub fn body(a: &UpdateArgs) -> Result<Option<ContainerUpdateBody>, FlagError> {
     if !any_flag(a) {
         return Ok(None);
     }
-    let memory = |v: &Option<String>, flag: &str| {
-        v.as_deref()
-            .map(|m| opts::parse_memory(m, flag))
-            .transpose()
-            .map(Option::unwrap_or_default)
-    };
     Ok(Some(ContainerUpdateBody {
         blkio_weight: a.blkio_weight.map(i64::from).unwrap_or(0),
         cpu_period: a.cpu_period.unwrap_or(0),
@@ -114,9 +108,12 @@ pub fn body(a: &UpdateArgs) -> Result<Option<ContainerUpdateBody>, FlagError> {
             .unwrap_or(0),
         cpuset_cpus: a.cpuset_cpus.clone().unwrap_or_default(),
         cpuset_mems: a.cpuset_mems.clone().unwrap_or_default(),
-        kernel_memory: memory(&a.kernel_memory, "--kernel-memory")?,
-        memory: memory(&a.memory, "-m, --memory")?,
-        memory_reservation: memory(&a.memory_reservation, "--memory-reservation")?,
+        kernel_memory: opts::optional_memory(a.kernel_memory.as_deref(), "--kernel-memory")?,
+        memory: opts::optional_memory(a.memory.as_deref(), "-m, --memory")?,
+        memory_reservation: opts::optional_memory(
+            a.memory_reservation.as_deref(),
+            "--memory-reservation",
+        )?,
         memory_swap: a
             .memory_swap
             .as_deref()
