@@ -31,6 +31,7 @@ pub mod names;
 pub mod network;
 mod pty_io;
 pub mod record;
+mod security_opts;
 pub mod shim;
 pub mod store;
 pub mod top;
@@ -341,6 +342,7 @@ impl ContainerService {
             }
         })?;
         merge::validate_host_config(&hc, &config)?;
+        security_opts::validate(&hc)?;
         // A network named in `--network` may not exist yet: moby checks it at start, not
         // here, and a 404 from create would make the Docker CLI pull the image.
         merge::merge_image_config(&mut config, &image.config.config);
