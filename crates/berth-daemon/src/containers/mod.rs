@@ -35,6 +35,7 @@ pub mod names;
 mod pty_io;
 pub mod record;
 pub mod shim;
+mod security_opts;
 mod start;
 pub mod store;
 pub mod top;
