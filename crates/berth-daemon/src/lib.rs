@@ -12,6 +12,7 @@ pub mod network;
 pub mod request_body;
 pub mod routes;
 pub mod server;
+pub mod socket;
 pub mod state;
 pub mod version;
 pub mod volumes;
@@ -57,6 +58,9 @@ fn daemon_id(root: &std::path::Path) -> anyhow::Result<String> {
 
 async fn serve(args: DaemonArgs) -> anyhow::Result<()> {
     let socket = args.socket_path()?;
+    // Before any state changes: a socket group that does not exist stops the start.
+    let socket_gid = socket::socket_gid(&args.group)
+        .map_err(|e| anyhow::anyhow!("failed to load listeners: {e}"))?;
     std::fs::create_dir_all(&args.root)
         .with_context(|| format!("creating {}", args.root.display()))?;
     std::fs::create_dir_all(&args.exec_root)
@@ -79,7 +83,7 @@ async fn serve(args: DaemonArgs) -> anyhow::Result<()> {
     let daemon = Daemon::open(config, daemon_id(&args.root)?, registry)?;
     daemon.containers.recover().await;
 
-    let listener = server::bind(&socket)?;
+    let listener = socket::bind(&socket, socket_gid)?;
     tracing::info!(socket = %socket.display(), root = %args.root.display(), "API listening");
     let shutdown = async {
         let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
