@@ -21,9 +21,9 @@ mod endpoints;
 mod networks;
 mod views;
 
+pub use berth_net::endpoint::{EndpointRecord, ExtraEndpoint};
+use berth_net::endpoint::{EndpointTable, Target};
 use berth_net::ipam::{self, AddressPool, Subnet};
-use berth_net::ports::PortMapping;
-use berth_net::proxy::Proxy;
 use berth_net::{link, nft, NetError};
 use berth_runtime::{MountSpec, NetworkMode};
 use redb::{ReadableDatabase, ReadableTable, TableDefinition};
@@ -34,37 +34,6 @@ use crate::error::{ApiError, ApiResult};
 
 /// `net_endpoints`: container ID → [`EndpointRecord`] as JSON.
 pub const NET_ENDPOINTS: TableDefinition<&str, &[u8]> = TableDefinition::new("net_endpoints");
-
-/// A container's place on the default bridge.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct EndpointRecord {
-    pub ip: Ipv4Addr,
-    pub mac: String,
-    pub endpoint_id: String,
-    /// Published ports while the container runs (empty when stopped).
-    #[serde(default)]
-    pub ports: Vec<PortMapping>,
-    /// The user network's ID; empty for the default bridge.
-    #[serde(default)]
-    pub network: String,
-    /// The container's name (no `/`) at its last start, for the embedded DNS.
-    #[serde(default)]
-    pub name: String,
-}
-
-/// An extra network a container was connected to (`network connect`), key
-/// `<container ID>/<network ID>` in `net_endpoints`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct ExtraEndpoint {
-    pub network: String,
-    pub ip: Ipv4Addr,
-    pub mac: String,
-    pub endpoint_id: String,
-    #[serde(default)]
-    pub aliases: Vec<String>,
-    /// `eth1`, `eth2`, … inside the container.
-    pub ifname: String,
-}
 
 /// `networks`: network ID → JSON [`UserNetwork`].
 pub const NETWORKS: TableDefinition<&str, &[u8]> = TableDefinition::new("networks");
@@ -82,17 +51,6 @@ pub struct UserNetwork {
     pub created: String,
     /// `<daemon bridge>-<id prefix>`, at most 15 characters.
     pub bridge: String,
-}
-
-/// Where an endpoint lives: the default bridge or a user network.
-#[derive(Debug, Clone)]
-struct Target {
-    id: String,
-    name: String,
-    bridge: String,
-    subnet: Subnet,
-    gateway: Ipv4Addr,
-    internal: bool,
 }
 
 /// What the runtime spec needs from the network set-up.
@@ -118,19 +76,15 @@ pub struct NetworkService {
     pools: Vec<AddressPool>,
     db: Arc<redb::Database>,
     root: PathBuf,
-    exec_root: PathBuf,
     state: Arc<Mutex<State>>,
 }
 
-#[derive(Default)]
 struct State {
-    endpoints: HashMap<String, EndpointRecord>,
     networks: HashMap<String, UserNetwork>,
-    /// Extra networks per container (`network connect`).
-    extras: HashMap<String, Vec<ExtraEndpoint>>,
+    /// Every container's endpoints, primary and extra (`network connect`), and proxies.
+    endpoints: EndpointTable,
     /// The embedded DNS server of each user network, by network ID.
     dns: HashMap<String, berth_net::dns::DnsServer>,
-    proxies: HashMap<String, Vec<Proxy>>,
 }
 
 fn net_err(e: NetError) -> ApiError {
@@ -268,26 +222,16 @@ impl NetworkService {
             pools: pools.to_vec(),
             db,
             root: root.to_path_buf(),
-            exec_root: exec_root.to_path_buf(),
             state: Arc::new(Mutex::new(State {
-                endpoints,
                 networks,
-                extras,
-                ..Default::default()
+                endpoints: EndpointTable::new(exec_root.join("netns"), mtu, endpoints, extras),
+                dns: HashMap::new(),
             })),
         }))
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    fn netns_path(&self, id: &str) -> PathBuf {
-        self.exec_root.join("netns").join(id)
-    }
-
-    fn host_veth(id: &str) -> String {
-        format!("vb{}", &id[..id.len().min(11)])
     }
 
     fn persist(&self, id: &str, rec: Option<&EndpointRecord>) -> ApiResult<()> {
@@ -312,13 +256,7 @@ impl NetworkService {
         if !self.enabled {
             return Ok(());
         }
-        let published_on = |net: &str| -> Vec<(Ipv4Addr, PortMapping)> {
-            st.endpoints
-                .values()
-                .filter(|e| e.network == net)
-                .flat_map(|e| e.ports.iter().map(move |p| (e.ip, p.clone())))
-                .collect()
-        };
+        let published_on = |net: &str| st.endpoints.published_on(net);
         let mut rules = vec![nft::BridgeRules {
             bridge: self.bridge.clone(),
             subnet: self.subnet,
