@@ -10,7 +10,7 @@ use berth_net::files;
 use berth_net::ports;
 use berth_runtime::{MountSpec, NetworkMode};
 
-use super::{db_err, net_err, uses_bridge, Attached, NetworkService, UserNetwork, NET_ENDPOINTS};
+use super::{net_err, uses_bridge, Attached, NetworkService, UserNetwork};
 use crate::containers::record::ContainerRecord;
 use crate::error::{ApiError, ApiResult};
 
@@ -238,26 +238,10 @@ impl NetworkService {
             }
         }
         for x in extras {
-            if let Err(e) = self.persist_raw(&format!("{id}/{}", x.network), None) {
+            if let Err(e) = self.persist_extra(id, &x.network, None) {
                 tracing::warn!(id, error = %e, "deleting endpoint");
             }
         }
-    }
-
-    fn persist_raw(&self, key: &str, bytes: Option<&[u8]>) -> ApiResult<()> {
-        let tx = self.db.begin_write().map_err(db_err)?;
-        {
-            let mut t = tx.open_table(NET_ENDPOINTS).map_err(db_err)?;
-            match bytes {
-                Some(b) => {
-                    t.insert(key, b).map_err(db_err)?;
-                }
-                None => {
-                    t.remove(key).map_err(db_err)?;
-                }
-            }
-        }
-        tx.commit().map_err(db_err)
     }
 
     /// `POST /networks/{id}/connect`: adds a user network to a container (now, when it
@@ -303,8 +287,7 @@ impl NetworkService {
         if st.endpoints.is_up(&rec.id) {
             st.endpoints.plug_extra(&rec.id, &x, &t).map_err(net_err)?;
         }
-        let bytes = serde_json::to_vec(&x).map_err(db_err)?;
-        if let Err(e) = self.persist_raw(&format!("{}/{}", rec.id, n.id), Some(&bytes)) {
+        if let Err(e) = self.persist_extra(&rec.id, &n.id, Some(&x)) {
             st.endpoints.drop_extra_link(&rec.id, &x);
             return Err(e);
         }
@@ -327,7 +310,7 @@ impl NetworkService {
                 ),
             ));
         }
-        self.persist_raw(&format!("{}/{}", rec.id, n.id), None)
+        self.persist_extra(&rec.id, &n.id, None)
     }
 
     /// At daemon start: re-opens the port proxies of running containers, tears down what

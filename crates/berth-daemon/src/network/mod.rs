@@ -26,17 +26,11 @@ use berth_net::endpoint::{EndpointTable, Target};
 use berth_net::ipam::{self, AddressPool, Subnet};
 use berth_net::{link, nft, NetError};
 use berth_runtime::{MountSpec, NetworkMode};
-use redb::{ReadableDatabase, ReadableTable, TableDefinition};
 use serde::{Deserialize, Serialize};
 
 use crate::containers::record::ContainerRecord;
 use crate::error::{ApiError, ApiResult};
-
-/// `net_endpoints`: container ID → [`EndpointRecord`] as JSON.
-pub const NET_ENDPOINTS: TableDefinition<&str, &[u8]> = TableDefinition::new("net_endpoints");
-
-/// `networks`: network ID → JSON [`UserNetwork`].
-pub const NETWORKS: TableDefinition<&str, &[u8]> = TableDefinition::new("networks");
+use crate::schema::{NETWORKS, NETWORKS_PART, NET_ENDPOINTS, NET_EXTRA_ENDPOINTS};
 
 /// A network made with `network create` (driver bridge): its own Linux bridge.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -145,52 +139,15 @@ impl NetworkService {
                  traffic between containers on {bridge} and other networks may be dropped"
             );
         }
-        let mut endpoints = HashMap::new();
-        let mut networks = HashMap::new();
+        NETWORKS_PART.open(&db)?;
+        let endpoints: HashMap<String, EndpointRecord> =
+            NET_ENDPOINTS.load(&db)?.into_iter().collect();
         let mut extras: HashMap<String, Vec<ExtraEndpoint>> = HashMap::new();
-        {
-            let tx = db.begin_write()?;
-            tx.open_table(NET_ENDPOINTS)?;
-            tx.open_table(NETWORKS)?;
-            tx.commit()?;
-            let tx = db.begin_read()?;
-            let t = tx.open_table(NET_ENDPOINTS)?;
-            for e in t.iter()? {
-                let (k, v) = e?;
-                if let Some((cid, _)) = k.value().split_once('/') {
-                    match serde_json::from_slice::<ExtraEndpoint>(v.value()) {
-                        Ok(x) => extras
-                            .entry(cid.to_string())
-                            .or_insert_with(Vec::new)
-                            .push(x),
-                        Err(e) => {
-                            tracing::warn!(id = k.value(), error = %e, "skipping unreadable endpoint")
-                        }
-                    }
-                    continue;
-                }
-                match serde_json::from_slice::<EndpointRecord>(v.value()) {
-                    Ok(r) => {
-                        endpoints.insert(k.value().to_string(), r);
-                    }
-                    Err(e) => {
-                        tracing::warn!(id = k.value(), error = %e, "skipping unreadable endpoint")
-                    }
-                }
-            }
-            let t = tx.open_table(NETWORKS)?;
-            for e in t.iter()? {
-                let (k, v) = e?;
-                match serde_json::from_slice::<UserNetwork>(v.value()) {
-                    Ok(n) => {
-                        networks.insert(k.value().to_string(), n);
-                    }
-                    Err(e) => {
-                        tracing::warn!(id = k.value(), error = %e, "skipping unreadable network")
-                    }
-                }
-            }
+        for (key, x) in NET_EXTRA_ENDPOINTS.load(&db)? {
+            let cid = key.split_once('/').map_or(key.as_str(), |(cid, _)| cid);
+            extras.entry(cid.to_string()).or_default().push(x);
         }
+        let networks: HashMap<String, UserNetwork> = NETWORKS.load(&db)?.into_iter().collect();
         if enabled {
             for n in networks.values() {
                 let sub: Subnet = n.subnet.parse()?;
@@ -234,21 +191,32 @@ impl NetworkService {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// Writes (or with `None` deletes) container `id`'s primary endpoint.
     fn persist(&self, id: &str, rec: Option<&EndpointRecord>) -> ApiResult<()> {
-        let tx = self.db.begin_write().map_err(db_err)?;
-        {
-            let mut t = tx.open_table(NET_ENDPOINTS).map_err(db_err)?;
-            match rec {
-                Some(r) => {
-                    let bytes = serde_json::to_vec(r).map_err(db_err)?;
-                    t.insert(id, bytes.as_slice()).map_err(db_err)?;
-                }
-                None => {
-                    t.remove(id).map_err(db_err)?;
-                }
-            }
+        match rec {
+            Some(r) => NET_ENDPOINTS.put(&self.db, id, r),
+            None => NET_ENDPOINTS.delete(&self.db, id),
         }
-        tx.commit().map_err(db_err)
+        .map_err(db_err)
+    }
+
+    /// Writes (or with `None` deletes) container `id`'s extra endpoint on `network`.
+    fn persist_extra(&self, id: &str, network: &str, x: Option<&ExtraEndpoint>) -> ApiResult<()> {
+        let key = format!("{id}/{network}");
+        match x {
+            Some(x) => NET_EXTRA_ENDPOINTS.put(&self.db, &key, x),
+            None => NET_EXTRA_ENDPOINTS.delete(&self.db, &key),
+        }
+        .map_err(db_err)
+    }
+
+    fn persist_network(&self, n: &UserNetwork, delete: bool) -> ApiResult<()> {
+        if delete {
+            NETWORKS.delete(&self.db, &n.id)
+        } else {
+            NETWORKS.put(&self.db, &n.id, n)
+        }
+        .map_err(db_err)
     }
 
     /// Replaces this daemon's nftables table with the rules for the current endpoints.

@@ -8,26 +8,10 @@ use std::net::Ipv4Addr;
 use berth_net::ipam::{self, Subnet};
 use berth_net::{link, NetError};
 
-use super::{db_err, net_err, NetworkService, State, UserNetwork, NETWORKS};
+use super::{net_err, NetworkService, State, UserNetwork};
 use crate::error::{ApiError, ApiResult};
 
 impl NetworkService {
-    // ------------------------------------------------------------ user networks
-
-    fn persist_network(&self, n: &UserNetwork, delete: bool) -> ApiResult<()> {
-        let tx = self.db.begin_write().map_err(db_err)?;
-        {
-            let mut t = tx.open_table(NETWORKS).map_err(db_err)?;
-            if delete {
-                t.remove(n.id.as_str()).map_err(db_err)?;
-            } else {
-                let bytes = serde_json::to_vec(n).map_err(db_err)?;
-                t.insert(n.id.as_str(), bytes.as_slice()).map_err(db_err)?;
-            }
-        }
-        tx.commit().map_err(db_err)
-    }
-
     fn predefined_id(&self, name: &str) -> String {
         let id = &self.network_id;
         match name {
