@@ -11,9 +11,11 @@ use crate::container::null_as_default;
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 #[serde(rename_all = "PascalCase", default)]
 pub struct NetworkCreateRequest {
+    #[serde(deserialize_with = "null_as_default")]
     pub name: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub check_duplicate: Option<bool>,
+    #[serde(deserialize_with = "null_as_default")]
     pub driver: String,
     #[serde(deserialize_with = "null_as_default")]
     pub internal: bool,
@@ -35,6 +37,7 @@ pub struct NetworkCreateRequest {
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 #[serde(rename_all = "PascalCase", default)]
 pub struct Ipam {
+    #[serde(deserialize_with = "null_as_default")]
     pub driver: String,
     /// `null` on the predefined networks.
     pub options: Option<BTreeMap<String, String>>,
@@ -43,17 +46,30 @@ pub struct Ipam {
 }
 
 /// One address pool of a network (moby `network.IPAMConfig`); Docker leaves out the
-/// fields that are empty.
+/// fields that are empty, and docker-py sends `null` for them.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 #[serde(rename_all = "PascalCase", default)]
 pub struct IpamConfig {
-    #[serde(skip_serializing_if = "String::is_empty")]
+    #[serde(
+        skip_serializing_if = "String::is_empty",
+        deserialize_with = "null_as_default"
+    )]
     pub subnet: String,
-    #[serde(rename = "IPRange", skip_serializing_if = "String::is_empty")]
+    #[serde(
+        rename = "IPRange",
+        skip_serializing_if = "String::is_empty",
+        deserialize_with = "null_as_default"
+    )]
     pub ip_range: String,
-    #[serde(skip_serializing_if = "String::is_empty")]
+    #[serde(
+        skip_serializing_if = "String::is_empty",
+        deserialize_with = "null_as_default"
+    )]
     pub gateway: String,
-    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    #[serde(
+        skip_serializing_if = "BTreeMap::is_empty",
+        deserialize_with = "null_as_default"
+    )]
     pub auxiliary_addresses: BTreeMap<String, String>,
 }
 
@@ -239,6 +255,16 @@ mod tests {
         )
         .unwrap();
         assert!(r.labels.is_empty() && r.ipam.is_none() && !r.enable_ipv6);
+        // docker-py's IPAMPool sends every field, null when not given.
+        let r: NetworkCreateRequest = serde_json::from_str(
+            r#"{"Name":"n","IPAM":{"Driver":"default","Config":[{"Subnet":"10.1.0.0/16","IPRange":null,"Gateway":null,"AuxiliaryAddresses":null}],"Options":null}}"#,
+        )
+        .unwrap();
+        let pool = &r.ipam.unwrap().config[0];
+        assert_eq!(
+            (pool.subnet.as_str(), pool.gateway.as_str()),
+            ("10.1.0.0/16", "")
+        );
     }
 
     #[test]
