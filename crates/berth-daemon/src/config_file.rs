@@ -5,7 +5,7 @@
 //!
 //! Keys read: `registry-mirrors`, `insecure-registries`, `debug`, `data-root`, `exec-root`,
 //! `cgroup-parent`, `bip`, `default-address-pools` (`[{"base": CIDR, "size": N}]`),
-//! `hosts` (one `unix://` socket).
+//! `hosts` (one `unix://` socket), `no-new-privileges`, `seccomp-profile`.
 
 use std::ffi::OsString;
 use std::path::PathBuf;
@@ -97,6 +97,18 @@ const DIRECTIVES: &[Directive] = &[
         apply: apply_address_pools,
     },
     Directive {
+        key: "no-new-privileges",
+        arg_id: "no_new_privileges",
+        apply: |a, v| {
+            Ok(a.no_new_privileges = v.as_bool().ok_or("no-new-privileges must be a boolean")?)
+        },
+    },
+    Directive {
+        key: "seccomp-profile",
+        arg_id: "seccomp_profile",
+        apply: |a, v| Ok(a.seccomp_profile = Some(string(v)?)),
+    },
+    Directive {
         key: "hosts",
         arg_id: "host",
         apply: apply_hosts,
@@ -157,6 +169,8 @@ fn flag_value(args: &DaemonArgs, arg_id: &str) -> String {
         "cgroup_parent" => args.cgroup_parent.clone(),
         "bip" => args.bip.clone(),
         "host" => args.host.clone(),
+        "no_new_privileges" => args.no_new_privileges.to_string(),
+        "seccomp_profile" => args.seccomp_profile.clone().unwrap_or_default(),
         _ => String::new(),
     }
 }

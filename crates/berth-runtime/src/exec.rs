@@ -16,6 +16,7 @@ use crate::cgroup;
 use crate::error::{Result, RuntimeError};
 use crate::init::{self, InitFailure};
 use crate::pty;
+use crate::security::Confinement;
 use crate::spec::ExecSpec;
 use nix::errno::Errno;
 use std::ffi::OsString;
@@ -267,6 +268,10 @@ fn become_process(spec: &ExecSpec) -> InitFailure {
         let user = init::resolve_user(&spec.process.user)?;
         let env = init::process_env(&spec.process, &user);
         let capset = capabilities::compute(spec.privileged, &spec.cap_add, &spec.cap_drop)?;
+        // The container's profile, from the container's capabilities (`docker exec
+        // --privileged` gets every capability, not a wider filter).
+        let container_caps = capabilities::compute(false, &spec.cap_add, &spec.cap_drop)?;
+        let confinement = Confinement::prepare(&spec.security, &container_caps)?;
         init::become_user(&user, &capset)?;
         let cwd = if spec.process.cwd.is_empty() {
             "/"
@@ -275,6 +280,7 @@ fn become_process(spec: &ExecSpec) -> InitFailure {
         };
         init::enter_cwd(cwd)?;
         init::close_fds_on_exec();
+        confinement.finish()?;
         Ok(env)
     };
     match setup() {

@@ -13,6 +13,7 @@ use crate::cgroup::CgroupPaths;
 use crate::defaults::{DEFAULT_PATH, NETNS_SYSCTLS};
 use crate::error::{Result, RuntimeError};
 use crate::mounts::{self, Kernel, Syscall};
+use crate::security::Confinement;
 use crate::spec::{ContainerSpec, NetworkMode, ProcessSpec};
 use crate::sysctl;
 use crate::user::{self, ExecUser};
@@ -247,6 +248,7 @@ fn container_init(
     setup_stdio(stdio, &k)?;
     reset_signals();
     let capset = capabilities::compute(spec.privileged, &spec.cap_add, &spec.cap_drop)?;
+    let confinement = Confinement::prepare(&spec.security, &capset)?;
     become_user(&user, &capset)?;
     enter_cwd(cwd)?;
     close_fds_on_exec();
@@ -254,6 +256,7 @@ fn container_init(
     // If the shim dies, the container dies with it (set after the uid change, which
     // clears it) instead of running on unsupervised.
     unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0) };
+    confinement.finish()?;
     write_all_fd(status_write, b"ready\n");
     if read_byte(go_read) != Some(b's') {
         return Err(InitFailure::Abandoned);

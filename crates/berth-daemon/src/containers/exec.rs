@@ -409,6 +409,7 @@ impl ContainerService {
             privileged: entry.config.privileged || hc.privileged,
             cap_add: hc.cap_add.clone(),
             cap_drop: hc.cap_drop.clone(),
+            security: super::security_opts::spec(hc, &self.config.security)?,
         })
     }
 

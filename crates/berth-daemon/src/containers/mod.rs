@@ -31,7 +31,7 @@ pub mod names;
 pub mod network;
 mod pty_io;
 pub mod record;
-mod security_opts;
+pub(crate) mod security_opts;
 pub mod shim;
 pub mod store;
 pub mod top;
@@ -342,7 +342,7 @@ impl ContainerService {
             }
         })?;
         merge::validate_host_config(&hc, &config)?;
-        security_opts::validate(&hc)?;
+        security_opts::validate(&hc, &self.config.security)?;
         // A network named in `--network` may not exist yet: moby checks it at start, not
         // here, and a 404 from create would make the Docker CLI pull the image.
         merge::merge_image_config(&mut config, &image.config.config);
@@ -481,6 +481,7 @@ impl ContainerService {
                 .map(|(k, v)| (k.clone(), v.clone()))
                 .collect(),
             log_path: rec.log_path.clone(),
+            security: security_opts::spec(hc, &self.config.security)?,
         })
     }
 
