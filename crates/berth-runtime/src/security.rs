@@ -148,9 +148,11 @@ pub fn parse(
                 )))
             }
             "apparmor" if value == "unconfined" => {}
-            "apparmor" => return Err(RuntimeError::InvalidArgument(format!(
+            "apparmor" => {
+                return Err(RuntimeError::InvalidArgument(format!(
                 "AppArmor profiles are not supported by Berth (this host has no AppArmor): {opt:?}"
-            ))),
+            )))
+            }
             _ => return invalid(2, opt),
         }
     }
