@@ -74,6 +74,11 @@ async fn serve(args: DaemonArgs) -> anyhow::Result<()> {
         bridge_name: args.bridge_name.clone(),
         bip: args.bip.clone(),
         default_address_pools: args.default_address_pool.clone(),
+        security: berth_runtime::security::SecurityDefaults::load(
+            args.no_new_privileges,
+            args.seccomp_profile.as_deref(),
+        )
+        .context("loading the seccomp profile")?,
     });
     let registry = berth_registry::RegistryClient::new(berth_registry::RegistryConfig {
         mirrors: args.registry_mirror.clone(),
