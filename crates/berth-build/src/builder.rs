@@ -124,6 +124,8 @@ pub trait Output: Send {
     fn stream(&mut self, text: &str);
     /// The `{"aux": {"ID": …}}` message.
     fn aux_id(&mut self, id: &str);
+    /// A message passed through as it is (a pull's progress).
+    fn raw(&mut self, _message: &serde_json::Value) {}
     /// True when the client went away.
     fn cancelled(&self) -> bool {
         false

@@ -1,6 +1,7 @@
 //! Berth's daemon: serves the Docker Engine API on a unix socket and owns containers,
 //! images and state. Containers run under per-container shims and outlive the daemon.
 
+pub mod builds;
 pub mod config;
 pub mod config_file;
 pub mod containers;
@@ -84,7 +85,9 @@ async fn serve(args: DaemonArgs) -> anyhow::Result<()> {
         certs_dir: Some(std::path::PathBuf::from("/etc/docker/certs.d")),
         docker_hub: args.docker_hub_url.clone(),
     })?;
+    let builds = Arc::new(builds::BuildService::open(&args.root)?);
     let daemon = Daemon {
+        builds,
         config,
         daemon_id: daemon_id(&args.root)?,
         db,

@@ -53,6 +53,8 @@ pub struct Daemon {
     pub containers: Arc<ContainerService>,
     /// The registry client shared by every pull, push and login.
     pub registry: berth_registry::RegistryClient,
+    /// Dockerfile builds.
+    pub builds: Arc<crate::builds::BuildService>,
 }
 
 pub struct ContainerCounts {

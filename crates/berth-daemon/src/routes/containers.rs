@@ -362,7 +362,9 @@ mod api_tests {
             crate::containers::ContainerService::open(config.clone(), db.clone(), images.clone())
                 .unwrap();
         let registry = berth_registry::RegistryClient::new(Default::default()).unwrap();
+        let builds = Arc::new(crate::builds::BuildService::open(&config.root).unwrap());
         Daemon {
+            builds,
             config,
             daemon_id: "test".into(),
             db,

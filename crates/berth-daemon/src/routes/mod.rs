@@ -28,4 +28,5 @@ pub fn all() -> Router<Daemon> {
         .merge(archive::routes())
         .merge(networks::routes())
         .merge(registry::routes())
+        .merge(crate::builds::routes::routes())
 }
