@@ -15,6 +15,9 @@ pub struct DaemonArgs {
         default_value = "unix:///run/berth/berth.sock"
     )]
     pub host: String,
+    /// Group for the unix socket (a name or a GID; empty: the daemon's own group)
+    #[arg(short = 'G', long = "group", default_value = crate::socket::DEFAULT_SOCKET_GROUP)]
+    pub group: String,
     /// Root of persistent state: images, containers, volumes, metadata
     #[arg(long, default_value = "/var/lib/berth")]
     pub root: PathBuf,

@@ -9,9 +9,11 @@ pub mod distribution;
 pub mod error;
 pub mod fsutil;
 pub mod hijack;
+pub mod network;
 pub mod request_body;
 pub mod routes;
 pub mod server;
+pub mod socket;
 pub mod state;
 pub mod version;
 pub mod volumes;
@@ -57,6 +59,9 @@ fn daemon_id(root: &std::path::Path) -> anyhow::Result<String> {
 
 async fn serve(args: DaemonArgs) -> anyhow::Result<()> {
     let socket = args.socket_path()?;
+    // Before any state changes: a socket group that does not exist stops the start.
+    let socket_gid = socket::socket_gid(&args.group)
+        .map_err(|e| anyhow::anyhow!("failed to load listeners: {e}"))?;
     std::fs::create_dir_all(&args.root)
         .with_context(|| format!("creating {}", args.root.display()))?;
     std::fs::create_dir_all(&args.exec_root)
@@ -70,33 +75,16 @@ async fn serve(args: DaemonArgs) -> anyhow::Result<()> {
         bip: args.bip.clone(),
         default_address_pools: args.default_address_pool.clone(),
     });
-    let db_path = args.root.join("meta.db");
-    let db = Arc::new(
-        redb::Database::create(&db_path)
-            .with_context(|| format!("opening {}", db_path.display()))?,
-    );
-    let images = Arc::new(berth_image::ImageStore::open(&args.root, db.clone())?);
-    let containers =
-        containers::ContainerService::open(config.clone(), db.clone(), images.clone())?;
-    containers.recover().await;
     let registry = berth_registry::RegistryClient::new(berth_registry::RegistryConfig {
         mirrors: args.registry_mirror.clone(),
         insecure_registries: args.insecure_registry.clone(),
         certs_dir: Some(std::path::PathBuf::from("/etc/docker/certs.d")),
         docker_hub: args.docker_hub_url.clone(),
     })?;
-    let builds = Arc::new(builds::BuildService::open(&args.root)?);
-    let daemon = Daemon {
-        builds,
-        config,
-        daemon_id: daemon_id(&args.root)?,
-        db,
-        images,
-        containers,
-        registry,
-    };
+    let daemon = Daemon::open(config, daemon_id(&args.root)?, registry)?;
+    daemon.containers.recover().await;
 
-    let listener = server::bind(&socket)?;
+    let listener = socket::bind(&socket, socket_gid)?;
     tracing::info!(socket = %socket.display(), root = %args.root.display(), "API listening");
     let shutdown = async {
         let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())

@@ -14,6 +14,7 @@ use crate::defaults::{DEFAULT_PATH, NETNS_SYSCTLS};
 use crate::error::{Result, RuntimeError};
 use crate::mounts::{self, Kernel, Syscall};
 use crate::spec::{ContainerSpec, NetworkMode, ProcessSpec};
+use crate::sysctl;
 use crate::user::{self, ExecUser};
 use caps::CapsHashSet;
 use nix::errno::Errno;
@@ -159,6 +160,15 @@ fn container_init(
     if read_byte(go_read) != Some(b'c') {
         return Err(InitFailure::Abandoned);
     }
+    // Before joining any network namespace: which of ours are private decides which
+    // sysctls may be written at all (the daemon checked at create; a joined namespace
+    // may turn out to be the host's only now).
+    let own_ns = sysctl::Namespaces {
+        net: sysctl::private_netns(&spec.network)?,
+        ipc: true,
+        uts: true,
+    };
+    sysctl::validate_all(spec.sysctls.iter().map(|(k, _)| k.as_str()), own_ns)?;
     // Our own cgroup namespace, rooted at the container's cgroups (the shim moved us).
     nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWCGROUP)
         .map_err(sys("unshare of the cgroup namespace"))?;
@@ -194,7 +204,7 @@ fn container_init(
         Errno::result(r).map_err(sys("setdomainname"))?;
     }
     let mut sysctls: Vec<(String, String)> = Vec::new();
-    if spec.network != NetworkMode::Host {
+    if own_ns.net {
         for (k, v) in NETNS_SYSCTLS {
             if !spec.sysctls.iter().any(|(sk, _)| sk == k) {
                 sysctls.push((k.to_string(), v.to_string()));
@@ -202,8 +212,10 @@ fn container_init(
         }
     }
     sysctls.extend(spec.sysctls.iter().cloned());
+    // Through the container's own /proc (mounted by the plan, we are past pivot_root),
+    // before /proc/sys turns read-only.
     for (key, value) in &sysctls {
-        write_sysctl(key, value)?;
+        sysctl::write(Path::new("/proc"), key, value)?;
     }
     if !spec.privileged {
         mounts::mask_and_protect(&k, &mounts::masked_paths(), mounts::readonly_paths())?;
@@ -302,16 +314,6 @@ fn pivot_into(rootfs: &Path) -> Result<()> {
         .map_err(sys("detaching the old root after pivot_root"))?;
     nix::unistd::chdir("/").map_err(sys("chdir to / after pivot_root"))?;
     Ok(())
-}
-
-fn write_sysctl(key: &str, value: &str) -> Result<()> {
-    if key.contains("..") || key.contains('/') && key.contains('.') || key.is_empty() {
-        return Err(RuntimeError::InvalidArgument(format!(
-            "invalid sysctl name {key:?}"
-        )));
-    }
-    let path = PathBuf::from("/proc/sys").join(key.replace('.', "/"));
-    std::fs::write(&path, value).map_err(|e| RuntimeError::io("setting sysctl", &path, e))
 }
 
 /// Resolves `-u` from the (current root's) `/etc/passwd` and `/etc/group`.

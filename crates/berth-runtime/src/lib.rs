@@ -22,6 +22,7 @@ pub mod pty;
 pub mod securejoin;
 pub mod shim;
 pub mod spec;
+pub mod sysctl;
 pub mod user;
 
 pub use error::RuntimeError;

@@ -345,33 +345,14 @@ mod tests {
 
 #[cfg(test)]
 mod api_tests {
-    use std::sync::Arc;
-
     use axum::body::Body;
     use http::Request;
     use tower::ServiceExt as _;
 
-    use crate::state::{Daemon, DaemonConfig};
+    use crate::state::Daemon;
 
     fn daemon(dir: &std::path::Path) -> Daemon {
-        let config = Arc::new(DaemonConfig::for_tests(dir));
-        std::fs::create_dir_all(&config.root).unwrap();
-        let db = Arc::new(redb::Database::create(config.root.join("meta.db")).unwrap());
-        let images = Arc::new(berth_image::ImageStore::open(&config.root, db.clone()).unwrap());
-        let containers =
-            crate::containers::ContainerService::open(config.clone(), db.clone(), images.clone())
-                .unwrap();
-        let registry = berth_registry::RegistryClient::new(Default::default()).unwrap();
-        let builds = Arc::new(crate::builds::BuildService::open(&config.root).unwrap());
-        Daemon {
-            builds,
-            config,
-            daemon_id: "test".into(),
-            db,
-            images,
-            containers,
-            registry,
-        }
+        Daemon::for_tests(dir)
     }
 
     async fn call(d: &Daemon, method: &str, uri: &str, body: &str) -> (u16, serde_json::Value) {

@@ -98,7 +98,7 @@ async fn list(
             return Err(ApiError::invalid(format!("invalid filter '{k}'")));
         }
     }
-    let all = d.containers.net.list_networks(&names(&d));
+    let all = d.networks.list_networks(&names(&d));
     Ok(Json(
         all.into_iter()
             .filter(|n| network_matches(n, &f))
@@ -108,7 +108,7 @@ async fn list(
 }
 
 async fn inspect(State(d): State<Daemon>, Path(id): Path<String>) -> ApiResult<Response> {
-    Ok(Json(d.containers.net.inspect_network(&id, &names(&d))?).into_response())
+    Ok(Json(d.networks.inspect_network(&id, &names(&d))?).into_response())
 }
 
 async fn create(State(d): State<Daemon>, body: Bytes) -> ApiResult<Response> {
@@ -129,7 +129,7 @@ async fn create(State(d): State<Daemon>, body: Bytes) -> ApiResult<Response> {
     let first = config.into_iter().next().unwrap_or_default();
     let subnet = (!first.subnet.is_empty()).then_some(first.subnet.as_str());
     let gateway = (!first.gateway.is_empty()).then_some(first.gateway.as_str());
-    let net = d.containers.net.clone();
+    let net = d.networks.clone();
     let id = tokio::task::block_in_place(|| {
         net.create_network(
             &body.name,
@@ -147,12 +147,12 @@ async fn create(State(d): State<Daemon>, body: Bytes) -> ApiResult<Response> {
 }
 
 async fn remove(State(d): State<Daemon>, Path(id): Path<String>) -> ApiResult<StatusCode> {
-    d.containers.net.remove_network(&id)?;
+    d.networks.remove_network(&id)?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 async fn prune(State(d): State<Daemon>) -> ApiResult<Response> {
-    let deleted = d.containers.net.prune_networks();
+    let deleted = d.networks.prune_networks();
     Ok(Json(serde_json::json!({"NetworksDeleted": if deleted.is_empty() { None } else { Some(deleted) }})).into_response())
 }
 
@@ -181,7 +181,7 @@ async fn connect(
         .endpoint_config
         .and_then(|e| e.aliases)
         .unwrap_or_default();
-    let net = d.containers.net.clone();
+    let net = d.networks.clone();
     tokio::task::block_in_place(|| net.connect(&rec, &id, aliases))?;
     Ok(StatusCode::OK)
 }
@@ -194,7 +194,7 @@ async fn disconnect(
     let body: ConnectBody = serde_json::from_slice(&body)
         .map_err(|e| ApiError::invalid(format!("invalid JSON: {e}")))?;
     let rec = d.containers.get(&body.container)?;
-    d.containers.net.disconnect(&rec, &id)?;
+    d.networks.disconnect(&rec, &id)?;
     Ok(StatusCode::OK)
 }
 

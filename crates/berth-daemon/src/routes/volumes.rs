@@ -52,18 +52,14 @@ async fn create(State(d): State<Daemon>, body: axum::body::Bytes) -> ApiResult<R
     } else {
         serde_json::from_slice(&body)?
     };
-    let rec = d.containers.volumes.create(CreateOptions {
+    let rec = d.volumes.create(CreateOptions {
         name: body.name,
         driver: body.driver,
         labels: body.labels.unwrap_or_default(),
         options: body.driver_opts.unwrap_or_default(),
         anonymous: false,
     })?;
-    Ok((
-        StatusCode::CREATED,
-        Json(rec.to_api(d.containers.volumes.dir(), None)),
-    )
-        .into_response())
+    Ok((StatusCode::CREATED, Json(rec.to_api(d.volumes.dir(), None))).into_response())
 }
 
 fn dangling(d: &Daemon, rec: &VolumeRecord) -> bool {
@@ -93,7 +89,6 @@ async fn list(State(d): State<Daemon>, q: Q) -> ApiResult<Json<Value>> {
         None => None,
     };
     let vols: Vec<Value> = d
-        .containers
         .volumes
         .list()
         .into_iter()
@@ -111,19 +106,19 @@ async fn list(State(d): State<Daemon>, q: Q) -> ApiResult<Json<Value>> {
             f.get("label!")
                 .is_none_or(|ls| !ls.iter().any(|l| matches_label(r, l)))
         })
-        .map(|r| r.to_api(d.containers.volumes.dir(), None))
+        .map(|r| r.to_api(d.volumes.dir(), None))
         .collect();
     Ok(Json(json!({ "Volumes": vols, "Warnings": null })))
 }
 
 async fn inspect(State(d): State<Daemon>, Path(name): Path<String>) -> ApiResult<Json<Value>> {
-    let rec = d.containers.volumes.get(&name)?;
-    Ok(Json(rec.to_api(d.containers.volumes.dir(), None)))
+    let rec = d.volumes.get(&name)?;
+    Ok(Json(rec.to_api(d.volumes.dir(), None)))
 }
 
 async fn remove(State(d): State<Daemon>, Path(name): Path<String>, q: Q) -> ApiResult<StatusCode> {
     let force = qbool(&q, "force");
-    match d.containers.volumes.get(&name) {
+    match d.volumes.get(&name) {
         Ok(_) => {}
         Err(_) if force => return Ok(StatusCode::NO_CONTENT),
         Err(e) => return Err(e),
@@ -135,7 +130,7 @@ async fn remove(State(d): State<Daemon>, Path(name): Path<String>, q: Q) -> ApiR
             users.join(", ")
         )));
     }
-    d.containers.volumes.remove(&name)?;
+    d.volumes.remove(&name)?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -157,7 +152,7 @@ async fn prune(
     };
     let mut deleted = Vec::new();
     let mut reclaimed: i64 = 0;
-    for r in d.containers.volumes.list() {
+    for r in d.volumes.list() {
         if !all && !r.anonymous {
             continue;
         }
@@ -172,8 +167,8 @@ async fn prune(
         if !dangling(&d, &r) {
             continue;
         }
-        let size = d.containers.volumes.size(&r.name);
-        if d.containers.volumes.remove(&r.name).is_ok() {
+        let size = d.volumes.size(&r.name);
+        if d.volumes.remove(&r.name).is_ok() {
             reclaimed += size;
             deleted.push(r.name);
         }
