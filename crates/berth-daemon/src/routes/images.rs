@@ -295,6 +295,11 @@ pub(crate) fn registry_auth(headers: &http::HeaderMap) -> ApiResult<Option<berth
 /// streamed. Redirects are followed (at most 10); a non-2xx answer is an error in moby's
 /// words. Only plain HTTP is supported.
 async fn fetch_url(src: &str) -> ApiResult<Body> {
+    Ok(fetch_url_with_headers(src).await?.1)
+}
+
+/// [`fetch_url`] with the response headers (ADD of a URL in a build reads `Last-Modified`).
+pub(crate) async fn fetch_url_with_headers(src: &str) -> ApiResult<(http::HeaderMap, Body)> {
     let mut url = src.to_string();
     for _ in 0..10 {
         let uri: http::Uri = url
@@ -369,7 +374,8 @@ async fn fetch_url(src: &str) -> ApiResult<Body> {
                 .trim()
             )));
         }
-        return Ok(Body::new(res.into_body()));
+        let headers = res.headers().clone();
+        return Ok((headers, Body::new(res.into_body())));
     }
     Err(ApiError::invalid(format!(
         "Get {src:?}: stopped after 10 redirects"

@@ -40,6 +40,7 @@ pub fn all() -> Router<Daemon> {
         .merge(volumes::routes())
         .merge(registry::routes())
         .merge(swarm::routes())
+        .merge(crate::builds::routes::routes())
 }
 
 /// The routes whose `{name}` is an image reference, which may hold `/`
