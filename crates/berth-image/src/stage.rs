@@ -33,6 +33,9 @@ pub const MAX_MANIFEST_SIZE: u64 = 8 << 20;
 /// Largest image config `load` reads.
 pub const MAX_CONFIG_SIZE: u64 = 8 << 20;
 
+/// The deepest path `load` unpacks (an image archive has three levels).
+const MAX_DEPTH: usize = 64;
+
 fn bad(msg: impl Into<String>) -> ImageError {
     ImageError::InvalidArgument(msg.into())
 }
@@ -68,6 +71,12 @@ fn components(name: &[u8]) -> Result<Vec<&[u8]>, ImageError> {
                 }
             }
             c => out.push(c),
+        }
+        if out.len() > MAX_DEPTH {
+            return Err(bad(format!(
+                "invalid image archive: {:?} is nested too deep",
+                String::from_utf8_lossy(name)
+            )));
         }
     }
     Ok(out)

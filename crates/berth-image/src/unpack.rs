@@ -304,8 +304,9 @@ pub fn unpack_layer<R: Read>(reader: R, dest: &Path) -> Result<UnpackStats, Imag
             continue;
         }
         if let Some(hidden) = base_bytes.strip_prefix(WHITEOUT_PREFIX.as_bytes()) {
-            if hidden.is_empty() {
-                return Err(bad_entry(&name, "empty whiteout name"));
+            // `.wh..` and `.wh...` would name the directory itself or its parent.
+            if hidden.is_empty() || hidden == b"." || hidden == b".." {
+                return Err(bad_entry(&name, "invalid whiteout name"));
             }
             let target = parent.join(OsStr::from_bytes(hidden));
             dirs.clear_path(&target, false)?;
@@ -698,6 +699,23 @@ mod tests {
         f.seek(SeekFrom::Start(4096)).unwrap();
         f.read_exact(&mut b).unwrap();
         assert_eq!(b, [0; 512]);
+    }
+
+    #[test]
+    fn whiteouts_of_dot_and_dotdot_remove_nothing() {
+        let outer = tempfile::tempdir().unwrap();
+        let dest = outer.path().join("layer");
+        fs::create_dir(&dest).unwrap();
+        fs::write(outer.path().join("sibling"), "kept").unwrap();
+        for name in [".wh...", ".wh..", "d/.wh...", ".wh."] {
+            let mut t = Vec::new();
+            raw_entry(&mut t, "d/f", EntryType::Regular, "", b"1");
+            raw_entry(&mut t, name, EntryType::Regular, "", b"");
+            let e = unpack_layer(&finish(t)[..], &dest).unwrap_err();
+            assert!(e.to_string().contains("whiteout"), "{name}: {e}");
+            assert!(outer.path().join("sibling").exists(), "{name}");
+            assert!(dest.join("d/f").exists(), "{name}");
+        }
     }
 
     #[test]

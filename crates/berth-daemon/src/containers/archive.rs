@@ -452,6 +452,9 @@ pub fn copy_owner(user: &str) -> Result<Option<(u32, u32)>, CpError> {
     Ok(Some((u.uid, u.gid)))
 }
 
+/// The deepest entry name `extract_to_dir` takes.
+pub const MAX_EXTRACT_DEPTH: usize = 128;
+
 /// Extracts the tar `body` into the directory `path` (run inside the container's
 /// root), as moby's `extractToDir`: the path must exist and be a directory; an entry
 /// replaces what is there (a directory by a non-directory too, unless
@@ -486,6 +489,18 @@ pub fn extract_to_dir(
     for entry in ar.entries().map_err(bad)? {
         let mut entry = entry.map_err(bad)?;
         let rel = entry.path().map_err(bad)?.into_owned();
+        // The tar crate checks every new parent directory with a `canonicalize`: its cost
+        // grows with the cube of the depth, so very deep names are refused.
+        if rel.components().count() > MAX_EXTRACT_DEPTH {
+            return Err(CpError::Invalid(format!(
+                "invalid tar header: {} is nested more than {MAX_EXTRACT_DEPTH} directories deep",
+                rel.display()
+                    .to_string()
+                    .chars()
+                    .take(200)
+                    .collect::<String>()
+            )));
+        }
         let Some(rel) = inside(&rel) else {
             return Err(CpError::Failed(format!(
                 "invalid tar header: {} is outside of {}",
@@ -915,6 +930,27 @@ mod tests {
         // /tmp is unchanged itself: it shows as the parent of its new file.
         want.extend(["A /new", "C /tmp", "A /tmp/x"]);
         assert_eq!(got, want);
+    }
+
+    #[test]
+    fn very_deep_names_are_refused_before_any_work() {
+        let t = tempfile::tempdir().unwrap();
+        let name = format!("{}f", "d/".repeat(MAX_EXTRACT_DEPTH));
+        let mut b = tar::Builder::new(Vec::new());
+        let mut h = tar::Header::new_gnu();
+        h.set_size(1);
+        h.set_mode(0o644);
+        b.append_data(&mut h, &name, &b"x"[..]).unwrap();
+        let tar = b.into_inner().unwrap();
+        let e = extract_to_dir(
+            &tar[..],
+            t.path().to_str().unwrap(),
+            "c",
+            &Default::default(),
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("nested more than 128"), "{e}");
+        assert!(!t.path().join("d").exists());
     }
 
     #[test]
