@@ -8,8 +8,10 @@ pub mod distribution;
 pub mod error;
 pub mod fsutil;
 pub mod hijack;
+pub mod network;
 pub mod request_body;
 pub mod routes;
+pub mod schema;
 pub mod server;
 pub mod socket;
 pub mod state;
@@ -75,30 +77,20 @@ async fn serve(args: DaemonArgs) -> anyhow::Result<()> {
         bridge_name: args.bridge_name.clone(),
         bip: args.bip.clone(),
         default_address_pools: args.default_address_pool.clone(),
+        security: berth_runtime::security::SecurityDefaults::load(
+            args.no_new_privileges,
+            args.seccomp_profile.as_deref(),
+        )
+        .context("loading the seccomp profile")?,
     });
-    let db_path = args.root.join("meta.db");
-    let db = Arc::new(
-        redb::Database::create(&db_path)
-            .with_context(|| format!("opening {}", db_path.display()))?,
-    );
-    let images = Arc::new(berth_image::ImageStore::open(&args.root, db.clone())?);
-    let containers =
-        containers::ContainerService::open(config.clone(), db.clone(), images.clone())?;
-    containers.recover().await;
     let registry = berth_registry::RegistryClient::new(berth_registry::RegistryConfig {
         mirrors: args.registry_mirror.clone(),
         insecure_registries: args.insecure_registry.clone(),
         certs_dir: Some(std::path::PathBuf::from("/etc/docker/certs.d")),
         docker_hub: args.docker_hub_url.clone(),
     })?;
-    let daemon = Daemon {
-        config,
-        daemon_id: daemon_id(&args.root)?,
-        db,
-        images,
-        containers,
-        registry,
-    };
+    let daemon = Daemon::open(config, daemon_id(&args.root)?, registry)?;
+    daemon.containers.recover().await;
 
     let listener = socket::bind(&socket, socket_gid)?;
     tracing::info!(socket = %socket.display(), root = %args.root.display(), "API listening");

@@ -5,7 +5,11 @@ use std::sync::Arc;
 
 use berth_image::ImageStore;
 
+use anyhow::Context;
+
 use crate::containers::ContainerService;
+use crate::network::NetworkService;
+use crate::volumes::VolumeService;
 
 /// Paths and settings fixed at start-up.
 #[derive(Debug, Clone)]
@@ -23,6 +27,8 @@ pub struct DaemonConfig {
     pub bip: String,
     /// `--default-address-pool`: subnets for networks created without one.
     pub default_address_pools: Vec<berth_net::ipam::AddressPool>,
+    /// `--no-new-privileges`, `--seccomp-profile`.
+    pub security: berth_runtime::security::SecurityDefaults,
 }
 
 #[cfg(test)]
@@ -38,11 +44,13 @@ impl DaemonConfig {
             bridge_name: "none".into(),
             bip: String::new(),
             default_address_pools: Vec::new(),
+            security: Default::default(),
         }
     }
 }
 
-/// Cheap to clone: every handler gets one.
+/// Cheap to clone: every handler gets one. The services are peers: routes reach each
+/// directly; containers hold the networks and volumes they attach and mount.
 #[derive(Clone)]
 pub struct Daemon {
     pub config: Arc<DaemonConfig>,
@@ -51,6 +59,8 @@ pub struct Daemon {
     pub db: Arc<redb::Database>,
     pub images: Arc<ImageStore>,
     pub containers: Arc<ContainerService>,
+    pub networks: Arc<NetworkService>,
+    pub volumes: Arc<VolumeService>,
     /// The registry client shared by every pull, push and login.
     pub registry: berth_registry::RegistryClient,
 }
@@ -62,6 +72,57 @@ pub struct ContainerCounts {
 }
 
 impl Daemon {
+    /// Opens `meta.db` under `--root` and the services on it (networks first: opening
+    /// them sets up the default bridge). Call `containers.recover()` next, in the runtime.
+    pub fn open(
+        config: Arc<DaemonConfig>,
+        daemon_id: String,
+        registry: berth_registry::RegistryClient,
+    ) -> anyhow::Result<Daemon> {
+        let db_path = config.root.join("meta.db");
+        let db = Arc::new(
+            redb::Database::create(&db_path)
+                .with_context(|| format!("opening {}", db_path.display()))?,
+        );
+        let images = Arc::new(ImageStore::open(&config.root, db.clone())?);
+        let networks = NetworkService::open(
+            db.clone(),
+            &config.root,
+            &config.exec_root,
+            &config.bridge_name,
+            Some(config.bip.as_str()),
+            &config.default_address_pools,
+        )?;
+        let volumes = Arc::new(VolumeService::open(&config.root, db.clone())?);
+        let containers = ContainerService::open(
+            config.clone(),
+            db.clone(),
+            images.clone(),
+            networks.clone(),
+            volumes.clone(),
+        )?;
+        Ok(Daemon {
+            config,
+            daemon_id,
+            db,
+            images,
+            containers,
+            networks,
+            volumes,
+            registry,
+        })
+    }
+
+    /// A daemon on a fresh root under `dir` (no bridge: see [`DaemonConfig::for_tests`]).
+    #[cfg(test)]
+    pub fn for_tests(dir: &std::path::Path) -> Daemon {
+        let config = Arc::new(DaemonConfig::for_tests(dir));
+        std::fs::create_dir_all(&config.root).expect("creating the test root");
+        let registry =
+            berth_registry::RegistryClient::new(Default::default()).expect("a registry client");
+        Daemon::open(config, "test".into(), registry).expect("opening a test daemon")
+    }
+
     pub fn container_counts(&self) -> ContainerCounts {
         self.containers.counts()
     }

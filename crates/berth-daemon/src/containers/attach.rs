@@ -5,9 +5,16 @@
 //! toward the shim, while output keeps flowing until the container exits and the shim
 //! closes the connection.
 
+use std::time::Duration;
+
+use berth_runtime::protocol::Request;
 use hyper::upgrade::OnUpgrade;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::UnixStream;
+
+use super::record::{ContainerRecord, Status};
+use super::{logs, resolve_in, shim, ContainerService};
+use crate::error::{ApiError, ApiResult};
 
 /// What the client asked to attach.
 #[derive(Debug, Clone, Default)]
@@ -187,6 +194,119 @@ pub async fn relay(
     tokio::select! {
         _ = output => {}
         _ = stdin => {}
+    }
+}
+
+impl ContainerService {
+    /// `POST /containers/{id}/attach` (hijacked). Created containers keep the attach
+    /// pending until start; running ones are connected now.
+    pub async fn attach(
+        &self,
+        name_or_id: &str,
+        opts: AttachOptions,
+        upgrade: hyper::upgrade::OnUpgrade,
+        replay: Vec<bytes::Bytes>,
+    ) -> ApiResult<()> {
+        let id = {
+            let mut entries = self.lock();
+            let id = resolve_in(&entries, name_or_id)?;
+            let entry = entries
+                .get_mut(&id)
+                .ok_or_else(|| ApiError::not_found(format!("No such container: {id}")))?;
+            match entry.rec.state.status {
+                Status::Created | Status::Exited if !entry.starting => {
+                    entry.pending.push(PendingAttach {
+                        opts,
+                        upgrade,
+                        replay,
+                    });
+                    return Ok(());
+                }
+                Status::Paused => {
+                    return Err(ApiError::conflict(format!(
+                        "container {id} is paused, unpause the container before attach"
+                    )))
+                }
+                Status::Running | Status::Created | Status::Exited => id,
+                _ => {
+                    return Err(ApiError::conflict(
+                        "You cannot attach to a stopped container, start it first",
+                    ))
+                }
+            }
+        };
+        // A start in progress has taken the pending list already: wait for it.
+        for _ in 0..600 {
+            let (running, starting) = {
+                let entries = self.lock();
+                match entries.get(&id) {
+                    Some(e) => (e.rec.state.status.is_running(), e.starting),
+                    None => return Err(ApiError::not_found(format!("No such container: {id}"))),
+                }
+            };
+            if running || !starting {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let req = Request::Attach {
+            stdin: opts.stdin,
+            stdout: opts.stdout,
+            stderr: opts.stderr,
+        };
+        let conn = shim::connect(&self.state_dir(&id), &req)
+            .await
+            .map_err(|_| {
+                ApiError::conflict("You cannot attach to a stopped container, start it first")
+            })?;
+        tokio::spawn(relay(upgrade, conn, opts, replay));
+        Ok(())
+    }
+
+    /// The recorded output of a container, encoded for an attach stream (`logs=1`).
+    pub fn log_snapshot(
+        &self,
+        rec: &ContainerRecord,
+        stdout: bool,
+        stderr: bool,
+    ) -> Vec<bytes::Bytes> {
+        let text = std::fs::read_to_string(&rec.log_path).unwrap_or_default();
+        let opts = logs::LogOptions {
+            stdout,
+            stderr,
+            ..Default::default()
+        };
+        logs::select(logs::parse_lines(&text), &opts)
+            .iter()
+            .map(|l| logs::encode(l, false, rec.config.tty))
+            .collect()
+    }
+
+    /// A plain (not hijacked) attach: output only, as a byte stream.
+    pub async fn attach_output(
+        &self,
+        name_or_id: &str,
+        opts: AttachOptions,
+    ) -> ApiResult<tokio::io::DuplexStream> {
+        let rec = self.get(name_or_id)?;
+        if !rec.state.status.is_running() {
+            return Err(ApiError::conflict(
+                "You cannot attach to a stopped container, start it first",
+            ));
+        }
+        let req = Request::Attach {
+            stdin: false,
+            stdout: opts.stdout,
+            stderr: opts.stderr,
+        };
+        let conn = shim::connect(&self.state_dir(&rec.id), &req)
+            .await
+            .map_err(|e| ApiError::internal(format!("attaching: {e}")))?;
+        let (mut w, r) = tokio::io::duplex(64 * 1024);
+        tokio::spawn(async move {
+            let _ = copy_output(conn, &mut w, opts.tty).await;
+        });
+        Ok(r)
     }
 }
 

@@ -5,7 +5,10 @@ use bytes::{BufMut, Bytes, BytesMut};
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 
-use crate::error::ApiError;
+use std::time::Duration;
+
+use super::ContainerService;
+use crate::error::{ApiError, ApiResult};
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct LogLine {
@@ -117,6 +120,85 @@ pub fn select(mut lines: Vec<LogLine>, opts: &LogOptions) -> Vec<LogLine> {
         }
     }
     lines.into_iter().filter(|l| opts.wants(l)).collect()
+}
+
+impl ContainerService {
+    /// `GET /containers/{id}/logs`: a channel of encoded chunks.
+    pub fn logs(
+        &self,
+        name_or_id: &str,
+        opts: LogOptions,
+    ) -> ApiResult<(bool, tokio::sync::mpsc::Receiver<bytes::Bytes>)> {
+        let rec = self.get(name_or_id)?;
+        if !opts.stdout && !opts.stderr {
+            return Err(ApiError::invalid(
+                "Bad parameters: you must choose at least one stream",
+            ));
+        }
+        if rec.log_path.as_os_str().is_empty() {
+            return Err(ApiError::invalid(
+                "configured logging driver does not support reading",
+            ));
+        }
+        let tty = rec.config.tty;
+        let mut rx_events = self.subscribe(&rec.id)?;
+        let (tx, rx) = tokio::sync::mpsc::channel(64);
+        let path = rec.log_path.clone();
+        tokio::spawn(async move {
+            use tokio::io::AsyncReadExt;
+            let mut pending: Vec<u8> = Vec::new();
+            let mut file: Option<tokio::fs::File> = None;
+            let mut first = true;
+            loop {
+                if file.is_none() {
+                    file = tokio::fs::File::open(&path).await.ok();
+                }
+                let mut got = 0;
+                if let Some(f) = file.as_mut() {
+                    let mut buf = Vec::new();
+                    got = f.read_to_end(&mut buf).await.unwrap_or(0);
+                    pending.extend_from_slice(&buf);
+                }
+                let complete = pending
+                    .iter()
+                    .rposition(|b| *b == b'\n')
+                    .map(|i| i + 1)
+                    .unwrap_or(0);
+                let text: Vec<u8> = pending.drain(..complete).collect();
+                let lines = parse_lines(&String::from_utf8_lossy(&text));
+                let selected = if first {
+                    select(lines, &opts)
+                } else {
+                    lines.into_iter().filter(|l| opts.wants(l)).collect()
+                };
+                first = false;
+                for line in selected {
+                    if tx.send(encode(&line, opts.timestamps, tty)).await.is_err() {
+                        return;
+                    }
+                }
+                if !opts.follow {
+                    return;
+                }
+                if opts.until.is_some_and(|u| u <= Utc::now()) {
+                    return;
+                }
+                if got == 0 {
+                    let ev = rx_events.borrow_and_update().clone();
+                    if !ev.running || ev.removed {
+                        // One last read happened above after the exit: done.
+                        return;
+                    }
+                    let _ =
+                        tokio::time::timeout(Duration::from_millis(100), rx_events.changed()).await;
+                    if tx.is_closed() {
+                        return;
+                    }
+                }
+            }
+        });
+        Ok((tty, rx))
+    }
 }
 
 #[cfg(test)]

@@ -1,0 +1,180 @@
+//! `POST /containers/create` and `rename`: a new record from the request and the image,
+//! with a unique name.
+
+use std::path::PathBuf;
+
+use berth_api::{ContainerCreateBody, ErrorKind, IdResponse};
+use chrono::Utc;
+
+use super::record::{ContainerRecord, StateRecord};
+use super::{merge, names, remove_dir_all_quiet, resolve_in, ContainerService, Entry};
+use crate::error::{ApiError, ApiResult};
+
+impl ContainerService {
+    /// `POST /containers/create`.
+    pub fn create(&self, body: ContainerCreateBody, name: Option<&str>) -> ApiResult<IdResponse> {
+        let mut config = body.config;
+        let mut hc = body.host_config.unwrap_or_default();
+        let requested = match name.filter(|n| !n.is_empty()) {
+            Some(n) => Some(names::normalize(n)?),
+            None => None,
+        };
+        if config.image.is_empty() {
+            return Err(ApiError::invalid(
+                "config cannot be empty in order to create a container",
+            ));
+        }
+        let image = self.images.resolve(&config.image).map_err(|e| {
+            if e.kind() == ErrorKind::NotFound {
+                ApiError::not_found(format!(
+                    "No such image: {}",
+                    familiar_reference(&config.image)
+                ))
+            } else {
+                ApiError::from(e)
+            }
+        })?;
+        merge::validate_host_config(&hc, &config)?;
+        super::security_opts::validate(&hc, &self.config.security)?;
+        // A network named in `--network` may not exist yet: moby checks it at start, not
+        // here, and a 404 from create would make the Docker CLI pull the image.
+        merge::merge_image_config(&mut config, &image.config.config);
+        if !config.env.iter().any(|e| e.starts_with("PATH=")) {
+            config.env.insert(0, merge::DEFAULT_PATH.to_string());
+        }
+        let (path, args) = merge::entrypoint_and_args(&config)?;
+        let mount_points = self.resolve_mounts(&hc, &config, &image.id)?;
+
+        let id = hex::encode(rand::random::<[u8; 32]>());
+        if config.hostname.is_empty() {
+            // With the host's network, Docker shows the host's name (moby `daemon/create.go`).
+            config.hostname = if hc.network_mode == "host" {
+                nix::unistd::gethostname()
+                    .ok()
+                    .and_then(|h| h.into_string().ok())
+                    .unwrap_or_else(|| id[..12].to_string())
+            } else {
+                id[..12].to_string()
+            };
+        }
+        if hc.network_mode.is_empty() || hc.network_mode == "default" {
+            hc.network_mode = "bridge".into();
+        }
+        if hc.log_config.kind.is_empty() {
+            hc.log_config.kind = "json-file".into();
+        }
+        if hc.runtime.is_empty() {
+            hc.runtime = merge::DEFAULT_RUNTIME.into();
+        }
+        let dir = self.container_dir(&id);
+        // The `none` driver: no log file (the shim writes none for an empty path).
+        let log_path = if hc.log_config.kind == "none" {
+            PathBuf::new()
+        } else {
+            dir.join(format!("{id}-json.log"))
+        };
+        let mut rec = ContainerRecord {
+            id: id.clone(),
+            name: String::new(),
+            image: config.image.clone(),
+            image_id: image.id.clone(),
+            created: Utc::now(),
+            path,
+            args,
+            config,
+            host_config: hc,
+            state: StateRecord::default(),
+            restart_count: 0,
+            log_path,
+            exec_ids: Vec::new(),
+            mount_points,
+        };
+
+        let made = std::fs::create_dir_all(dir.join("upper"))
+            .and_then(|_| std::fs::create_dir_all(dir.join("work")));
+        if let Err(e) = made {
+            remove_dir_all_quiet(&dir);
+            self.drop_anonymous_volumes(&rec.mount_points);
+            return Err(ApiError::internal(format!(
+                "creating container directory: {e}"
+            )));
+        }
+        let mut entries = self.lock();
+        let name = match requested {
+            Some(n) => {
+                if let Some(other) = entries.values().find(|e| e.rec.name == n) {
+                    let other = other.rec.id.clone();
+                    drop(entries);
+                    remove_dir_all_quiet(&dir);
+                    self.drop_anonymous_volumes(&rec.mount_points);
+                    return Err(ApiError::conflict(format!(
+                        "Conflict. The container name \"{n}\" is already in use by container \"{other}\". You have to remove (or rename) that container to be able to reuse that name."
+                    )));
+                }
+                n
+            }
+            None => {
+                let mut retry = 0;
+                loop {
+                    let n = format!("/{}", names::random_name(retry));
+                    if !entries.values().any(|e| e.rec.name == n) {
+                        break n;
+                    }
+                    retry += 1;
+                }
+            }
+        };
+        rec.name = name;
+        if let Err(e) = self.persist(&rec) {
+            drop(entries);
+            remove_dir_all_quiet(&dir);
+            self.drop_anonymous_volumes(&rec.mount_points);
+            return Err(e);
+        }
+        entries.insert(id.clone(), Entry::new(rec));
+        Ok(IdResponse {
+            id,
+            warnings: Vec::new(),
+        })
+    }
+
+    /// `POST /containers/{id}/rename?name=`.
+    pub fn rename(&self, name_or_id: &str, new_name: &str) -> ApiResult<()> {
+        if new_name.is_empty() {
+            return Err(ApiError::invalid("Neither old nor new names may be empty"));
+        }
+        let new = names::normalize(new_name)?;
+        let mut entries = self.lock();
+        let id = resolve_in(&entries, name_or_id)?;
+        if entries[&id].rec.name == new {
+            return Err(ApiError::invalid(
+                "Renaming a container with the same name as its current name",
+            ));
+        }
+        if let Some(other) = entries.values().find(|e| e.rec.name == new) {
+            return Err(ApiError::conflict(format!(
+                "Conflict. The container name \"{new}\" is already in use by container \"{}\". You have to remove (or rename) that container to be able to reuse that name.",
+                other.rec.id
+            )));
+        }
+        let entry = entries
+            .get_mut(&id)
+            .ok_or_else(|| ApiError::not_found(format!("No such container: {id}")))?;
+        let old = std::mem::replace(&mut entry.rec.name, new);
+        if let Err(e) = self.store.put(&entry.rec) {
+            entry.rec.name = old;
+            return Err(e.into());
+        }
+        Ok(())
+    }
+}
+
+/// `busybox` → `busybox:latest` for Docker's `No such image` message.
+pub fn familiar_reference(name: &str) -> String {
+    let last = name.rsplit('/').next().unwrap_or(name);
+    if name.contains('@') || last.contains(':') || name.starts_with("sha256:") {
+        name.to_string()
+    } else {
+        format!("{name}:latest")
+    }
+}

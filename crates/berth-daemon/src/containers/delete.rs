@@ -1,0 +1,130 @@
+//! `DELETE /containers/{id}` and `POST /containers/prune`.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+
+use super::record::{ContainerRecord, Status};
+use super::{filters, logs, parse_time, remove_dir_all_quiet, ContainerService};
+use crate::error::{ApiError, ApiResult};
+use crate::fsutil::dir_size;
+
+impl ContainerService {
+    /// `DELETE /containers/{id}`.
+    pub async fn remove(&self, name_or_id: &str, force: bool) -> ApiResult<()> {
+        let id = self.resolve(name_or_id)?;
+        // A start in progress decides whether there is a process to stop: let it finish.
+        for _ in 0..600 {
+            let starting = self.lock().get(&id).is_some_and(|e| e.starting);
+            if !starting {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let rec = self.record(&id)?;
+        if rec.state.status.is_running() {
+            if !force {
+                let why = if rec.state.status == Status::Paused {
+                    "container is paused and must be unpaused first".to_string()
+                } else {
+                    format!(
+                        "container is {}: stop the container before removing or force remove",
+                        rec.state.status.as_str()
+                    )
+                };
+                return Err(ApiError::conflict(format!(
+                    "cannot remove container \"{}\": {why}",
+                    rec.name
+                )));
+            }
+            self.signal_running(&id, libc::SIGKILL).await.ok();
+            if rec.state.status == Status::Paused {
+                let _ = self.set_frozen(&id, false).await;
+            }
+            if !self.wait_stopped(&id, Some(Duration::from_secs(30))).await {
+                return Err(ApiError::internal(format!(
+                    "cannot remove container \"{}\": could not kill: did not receive an exit event",
+                    rec.name
+                )));
+            }
+        }
+        // An AutoRemove container may already be gone by now.
+        if self.lock().contains_key(&id) {
+            self.remove_container(&id);
+        }
+        Ok(())
+    }
+
+    /// Drops a stopped container: record, name, directories, execs; wakes `removed` waiters.
+    pub(super) fn remove_container(&self, id: &str) {
+        let entry = self.lock().remove(id);
+        let Some(entry) = entry else { return };
+        if let Err(e) = self.store.delete(id) {
+            tracing::error!(id, error = %e, "deleting container record");
+        }
+        remove_dir_all_quiet(&self.state_dir(id));
+        self.net.release(id);
+        remove_dir_all_quiet(&self.container_dir(id));
+        self.execs.container_removed(id);
+        if entry.rec.host_config.auto_remove {
+            self.drop_anonymous_volumes(&entry.rec.mount_points);
+        }
+        entry.events.send_modify(|ev| {
+            ev.removed = true;
+            ev.running = false;
+        });
+    }
+
+    /// `POST /containers/prune`: removes stopped containers; returns IDs and bytes.
+    pub fn prune(&self, f: &filters::Filters) -> ApiResult<(Vec<String>, u64)> {
+        for k in f.keys() {
+            if k != "label" && k != "label!" && k != "until" {
+                return Err(ApiError::invalid(format!("invalid filter '{k}'")));
+            }
+        }
+        let until = match f.get("until").and_then(|v| v.first()) {
+            Some(v) => Some(parse_until(v)?),
+            None => None,
+        };
+        let victims: Vec<String> = self
+            .lock()
+            .values()
+            .filter(|e| {
+                matches!(
+                    e.rec.state.status,
+                    Status::Exited | Status::Created | Status::Dead
+                ) && !e.starting
+            })
+            .filter(|e| until.is_none_or(|u| e.rec.created < u))
+            .filter(|e| {
+                f.get("label")
+                    .is_none_or(|ls| ls.iter().all(|l| label_matches(&e.rec, l)))
+                    && f.get("label!")
+                        .is_none_or(|ls| !ls.iter().any(|l| label_matches(&e.rec, l)))
+            })
+            .map(|e| e.rec.id.clone())
+            .collect();
+        let mut reclaimed = 0u64;
+        for id in &victims {
+            reclaimed += dir_size(&self.container_dir(id).join("upper")).max(0) as u64;
+            self.remove_container(id);
+        }
+        Ok((victims, reclaimed))
+    }
+}
+
+fn label_matches(rec: &ContainerRecord, l: &str) -> bool {
+    match l.split_once('=') {
+        Some((k, v)) => rec.config.labels.get(k).is_some_and(|x| x == v),
+        None => rec.config.labels.contains_key(l),
+    }
+}
+
+/// `until` in prune filters: a unix timestamp or an RFC 3339 time.
+fn parse_until(v: &str) -> ApiResult<DateTime<Utc>> {
+    if let Some(t) = parse_time(v) {
+        return Ok(t);
+    }
+    logs::parse_unix_time(v)?
+        .ok_or_else(|| ApiError::invalid(format!("invalid filter 'until={v}'")))
+}

@@ -1,0 +1,365 @@
+//! A started container's life: the exit monitor, live restore, signals (stop, kill,
+//! restart), pause, resize and wait.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use berth_api::ErrorKind;
+use berth_runtime::protocol::ExitStatus;
+use chrono::Utc;
+
+use super::record::{ContainerRecord, Status};
+use super::{
+    clean_state_dir, merge, parse_time, remove_dir_all_quiet, shim, ContainerService, WaitCondition,
+};
+use crate::error::{ApiError, ApiResult};
+
+impl ContainerService {
+    /// Watches a running container's shim until the container exits.
+    pub(super) fn spawn_monitor(
+        self: &Arc<Self>,
+        id: String,
+        conn: Option<tokio::net::UnixStream>,
+    ) {
+        let svc = self.clone();
+        tokio::spawn(async move {
+            let status = match conn {
+                Some(c) => shim::wait_exit(c).await,
+                None => None,
+            };
+            svc.on_exit(&id, status).await;
+        });
+    }
+
+    async fn on_exit(self: &Arc<Self>, id: &str, status: Option<ExitStatus>) {
+        let state = self.state_dir(id);
+        let status = match status {
+            Some(s) => s,
+            None => {
+                // The connection closed without an answer: the shim died, or wrote
+                // exit.json just before going.
+                shim::wait_shim_gone(&state, Duration::from_millis(500)).await;
+                shim::read_exit_file(&state).unwrap_or_else(|| ExitStatus {
+                    exit_code: 255,
+                    finished_at: String::new(),
+                    oom_killed: false,
+                    error: "shim died: the container's shim process exited unexpectedly".into(),
+                })
+            }
+        };
+        // Clean up before announcing the exit: whoever waits for it (stop, restart, rm)
+        // finds no process, cgroup or state dir left, and a new start gets a fresh dir.
+        clean_state_dir(state).await;
+        self.net.detach(id);
+        self.release_volumes(id);
+        let auto_remove = {
+            let mut entries = self.lock();
+            let Some(entry) = entries.get_mut(id) else {
+                return;
+            };
+            let st = &mut entry.rec.state;
+            st.status = Status::Exited;
+            st.pid = 0;
+            st.exit_code = status.exit_code;
+            st.oom_killed = status.oom_killed;
+            st.error = status.error.clone();
+            st.finished_at = Some(parse_time(&status.finished_at).unwrap_or_else(Utc::now));
+            if let Err(e) = self.store.put(&entry.rec) {
+                tracing::error!(id, error = %e, "persisting container exit");
+            }
+            entry.events.send_modify(|ev| {
+                ev.exits += 1;
+                ev.running = false;
+                ev.exit_code = status.exit_code;
+                ev.error = status.error.clone();
+            });
+            entry.rec.host_config.auto_remove
+        };
+        self.execs.container_exited(id);
+        if auto_remove {
+            self.remove_container(id);
+        }
+    }
+
+    /// Live restore: reconnects to the shims of containers recorded as running.
+    pub async fn recover(self: &Arc<Self>) {
+        self.restore_volume_users();
+        let candidates: Vec<(String, Status, bool)> = self
+            .lock()
+            .values()
+            .map(|e| {
+                (
+                    e.rec.id.clone(),
+                    e.rec.state.status,
+                    e.rec.host_config.auto_remove,
+                )
+            })
+            .collect();
+        for (id, status, auto_remove) in candidates {
+            let state = self.state_dir(&id);
+            if status.is_running() {
+                let mut conn = shim::open_wait(&state).await;
+                // A live shim that does not answer yet (busy, or just restarted): retry
+                // before declaring the container dead, which would kill it.
+                for _ in 0..20 {
+                    if conn.is_ok() || !shim::shim_alive(&state) {
+                        break;
+                    }
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    conn = shim::open_wait(&state).await;
+                }
+                match conn {
+                    Ok(conn) => {
+                        tracing::info!(id, "reconnected to running container");
+                        self.spawn_monitor(id, Some(conn));
+                    }
+                    Err(_) => {
+                        tracing::warn!(id, "container's shim is gone");
+                        let exit = shim::read_exit_file(&state);
+                        self.on_exit(&id, exit).await;
+                    }
+                }
+            } else {
+                if state.exists() && !shim::shim_alive(&state) {
+                    remove_dir_all_quiet(&state);
+                }
+                if auto_remove && status == Status::Exited {
+                    self.remove_container(&id);
+                }
+            }
+        }
+        let (running, stopped): (Vec<String>, Vec<String>) = {
+            let entries = self.lock();
+            let (running, stopped): (Vec<_>, Vec<_>) = entries
+                .values()
+                .partition(|e| e.rec.state.status.is_running());
+            let ids = |v: Vec<&super::Entry>| v.into_iter().map(|e| e.rec.id.clone()).collect();
+            (ids(running), ids(stopped))
+        };
+        self.net.restore(&running, &stopped);
+    }
+
+    pub(super) async fn signal_running(&self, id: &str, signal: i32) -> ApiResult<()> {
+        let state = self.state_dir(id);
+        shim::signal(&state, signal).await.map_err(|e| {
+            if shim::shim_alive(&state) {
+                ApiError::internal(format!("Cannot kill container: {id}: {e}"))
+            } else {
+                // The shim is gone: the container exited and its monitor is catching up.
+                ApiError::conflict(format!(
+                    "Cannot kill container: {id}: Container {id} is not running"
+                ))
+            }
+        })
+    }
+
+    /// Waits until the container is not running; false on timeout.
+    pub(super) async fn wait_stopped(&self, id: &str, timeout: Option<Duration>) -> bool {
+        let Ok(mut rx) = self.subscribe(id) else {
+            return true;
+        };
+        let stopped = async {
+            loop {
+                if !rx.borrow_and_update().running {
+                    return;
+                }
+                if rx.changed().await.is_err() {
+                    return;
+                }
+            }
+        };
+        match timeout {
+            Some(t) => tokio::time::timeout(t, stopped).await.is_ok(),
+            None => {
+                stopped.await;
+                true
+            }
+        }
+    }
+
+    /// `POST /containers/{id}/stop`.
+    pub async fn stop(
+        &self,
+        name_or_id: &str,
+        t: Option<i64>,
+        signal: Option<&str>,
+    ) -> ApiResult<()> {
+        let id = self.resolve(name_or_id)?;
+        let rec = self.record(&id)?;
+        if !rec.state.status.is_running() {
+            return Err(ApiError::new(
+                ErrorKind::NotModified,
+                "Container already stopped",
+            ));
+        }
+        let sig = match signal
+            .filter(|s| !s.is_empty())
+            .or(rec.config.stop_signal.as_deref())
+        {
+            Some(s) => merge::parse_signal(s)?,
+            None => libc::SIGTERM,
+        };
+        let secs = t.or(rec.config.stop_timeout).unwrap_or(10);
+        self.stop_record(&rec, sig, secs).await
+    }
+
+    async fn stop_record(&self, rec: &ContainerRecord, sig: i32, secs: i64) -> ApiResult<()> {
+        let id = &rec.id;
+        let _ = self.signal_running(id, sig).await;
+        if rec.state.status == Status::Paused {
+            let _ = self.set_frozen(id, false).await;
+        }
+        let timeout = (secs >= 0).then(|| Duration::from_secs(secs as u64));
+        if self.wait_stopped(id, timeout).await {
+            return Ok(());
+        }
+        self.signal_running(id, libc::SIGKILL).await.ok();
+        if self.wait_stopped(id, Some(Duration::from_secs(30))).await {
+            Ok(())
+        } else {
+            Err(ApiError::internal(format!("Cannot stop container: {id}: tried to kill container, but did not receive an exit event")))
+        }
+    }
+
+    /// `POST /containers/{id}/kill`.
+    pub async fn kill(&self, name_or_id: &str, signal: Option<&str>) -> ApiResult<()> {
+        let id = self.resolve(name_or_id)?;
+        let rec = self.record(&id)?;
+        let sig = match signal.filter(|s| !s.is_empty()) {
+            Some(s) => merge::parse_signal(s)?,
+            None => libc::SIGKILL,
+        };
+        if !rec.state.status.is_running() {
+            return Err(ApiError::conflict(format!(
+                "Cannot kill container: {id}: Container {id} is not running"
+            )));
+        }
+        self.signal_running(&id, sig).await?;
+        if sig == libc::SIGKILL {
+            if rec.state.status == Status::Paused {
+                let _ = self.set_frozen(&id, false).await;
+            }
+            self.wait_stopped(&id, Some(Duration::from_secs(10))).await;
+        }
+        Ok(())
+    }
+
+    /// `POST /containers/{id}/restart`.
+    pub async fn restart(
+        self: &Arc<Self>,
+        name_or_id: &str,
+        t: Option<i64>,
+        signal: Option<&str>,
+    ) -> ApiResult<()> {
+        let id = self.resolve(name_or_id)?;
+        match self.stop(&id, t, signal).await {
+            Ok(()) => {}
+            Err(e) if e.kind == ErrorKind::NotModified => {}
+            Err(e) => return Err(e),
+        }
+        self.start(&id).await
+    }
+
+    pub(super) async fn set_frozen(&self, id: &str, frozen: bool) -> Result<(), String> {
+        let state = self.state_dir(id);
+        tokio::task::spawn_blocking(move || freezer::set_frozen(&state, frozen))
+            .await
+            .map_err(|e| e.to_string())?
+    }
+
+    /// `POST /containers/{id}/pause` and `unpause`.
+    pub async fn pause(&self, name_or_id: &str, pause: bool) -> ApiResult<()> {
+        let id = self.resolve(name_or_id)?;
+        let rec = self.record(&id)?;
+        match (rec.state.status, pause) {
+            (Status::Running, true) | (Status::Paused, false) => {}
+            (Status::Paused, true) => {
+                return Err(ApiError::conflict(format!(
+                    "Container {id} is already paused"
+                )))
+            }
+            (Status::Running, false) => {
+                return Err(ApiError::conflict(format!("Container {id} is not paused")))
+            }
+            _ => return Err(ApiError::conflict(format!("Container {id} is not running"))),
+        }
+        self.set_frozen(&id, pause).await.map_err(|e| {
+            ApiError::internal(format!(
+                "Cannot {} container {id}: {e}",
+                if pause { "pause" } else { "unpause" }
+            ))
+        })?;
+        let mut entries = self.lock();
+        if let Some(entry) = entries.get_mut(&id) {
+            if entry.rec.state.status.is_running() {
+                entry.rec.state.status = if pause {
+                    Status::Paused
+                } else {
+                    Status::Running
+                };
+                self.store.put(&entry.rec)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// `POST /containers/{id}/resize`.
+    pub async fn resize(&self, name_or_id: &str, h: u16, w: u16) -> ApiResult<()> {
+        let rec = self.get(name_or_id)?;
+        if !rec.state.status.is_running() {
+            return Err(ApiError::conflict(format!(
+                "Container {} is not running",
+                rec.id
+            )));
+        }
+        shim::resize(&self.state_dir(&rec.id), h, w)
+            .await
+            .map_err(|e| ApiError::internal(format!("Cannot resize container {}: {e}", rec.id)))
+    }
+
+    /// `POST /containers/{id}/wait`: resolves the container now, waits in the future.
+    pub fn wait(
+        &self,
+        name_or_id: &str,
+        condition: WaitCondition,
+    ) -> ApiResult<impl std::future::Future<Output = (i64, String)> + Send + 'static> {
+        let id = self.resolve(name_or_id)?;
+        let mut rx = self.subscribe(&id)?;
+        let start = rx.borrow_and_update().clone();
+        Ok(async move {
+            loop {
+                let ev = rx.borrow_and_update().clone();
+                let done = match condition {
+                    WaitCondition::NotRunning => !ev.running || ev.removed,
+                    WaitCondition::NextExit => ev.exits > start.exits || ev.removed,
+                    WaitCondition::Removed => ev.removed,
+                };
+                if done {
+                    // Docker reports the state's error to not-running/next-exit waiters;
+                    // `removed` waiters only learn about a failed removal.
+                    let error = if condition == WaitCondition::Removed {
+                        String::new()
+                    } else {
+                        ev.error
+                    };
+                    return (ev.exit_code, error);
+                }
+                if rx.changed().await.is_err() {
+                    let ev = rx.borrow().clone();
+                    return (ev.exit_code, ev.error);
+                }
+            }
+        })
+    }
+
+    // ---------------------------------------------------------------- attach
+}
+
+/// The cgroup freezer, through the runtime.
+mod freezer {
+    use std::path::Path;
+
+    pub fn set_frozen(state_dir: &Path, frozen: bool) -> Result<(), String> {
+        berth_runtime::cgroup::set_frozen(state_dir, frozen).map_err(|e| e.to_string())
+    }
+}

@@ -1,0 +1,281 @@
+//! `POST /containers/{id}/start`: the runtime spec from the record, volumes and network
+//! attached, the shim spawned; on failure nothing is left running.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use berth_api::ErrorKind;
+use berth_runtime::protocol::Request;
+use berth_runtime::ContainerSpec;
+use chrono::Utc;
+
+use super::attach::{self, PendingAttach};
+use super::record::{ContainerRecord, StateRecord, Status};
+use super::{clean_state_dir, merge, remove_dir_all_quiet, resolve_in, shim, ContainerService};
+use crate::error::{ApiError, ApiResult};
+
+pub(super) fn start_error_kind(exit_code: i64) -> ErrorKind {
+    if exit_code == 126 || exit_code == 127 {
+        ErrorKind::InvalidArgument
+    } else {
+        ErrorKind::Internal
+    }
+}
+
+/// Docker's wording around a runtime start failure.
+pub fn start_error_message(runtime_error: &str) -> String {
+    format!(
+        "failed to create task for container: failed to create shim task: OCI runtime create failed: runc create failed: unable to start container process: error during container init: {runtime_error}: unknown"
+    )
+}
+
+/// Docker's exit code for a start failure message (127 not found, 126 not executable).
+pub fn start_exit_code(message: &str) -> i64 {
+    if message.contains("executable file not found")
+        || message.contains("no such file or directory")
+    {
+        127
+    } else if message.contains("permission denied") {
+        126
+    } else {
+        128
+    }
+}
+
+impl ContainerService {
+    fn build_spec(&self, rec: &ContainerRecord) -> ApiResult<ContainerSpec> {
+        let lower_dirs = self.images.layer_dirs(&rec.image_id)?;
+        let dir = self.container_dir(&rec.id);
+        let state = self.state_dir(&rec.id);
+        let hc = &rec.host_config;
+        let cgroup_parent = if hc.cgroup_parent.is_empty() {
+            self.config.cgroup_parent.clone()
+        } else {
+            hc.cgroup_parent.clone()
+        };
+        Ok(ContainerSpec {
+            id: rec.id.clone(),
+            lower_dirs,
+            upper_dir: dir.join("upper"),
+            work_dir: dir.join("work"),
+            rootfs: state.join("rootfs"),
+            readonly_rootfs: hc.readonly_rootfs,
+            process: merge::process_spec(&rec.config, &rec.path, &rec.args),
+            hostname: rec.config.hostname.clone(),
+            domainname: rec.config.domainname.clone(),
+            mounts: self.runtime_mounts(rec)?,
+            privileged: hc.privileged,
+            cap_add: hc.cap_add.clone(),
+            cap_drop: hc.cap_drop.clone(),
+            resources: merge::resources(hc),
+            cgroup_parent,
+            network: merge::network_mode(hc),
+            shm_size: hc.shm_size.max(0) as u64,
+            sysctls: hc
+                .sysctls
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+            log_path: rec.log_path.clone(),
+            security: super::security_opts::spec(hc, &self.config.security)?,
+        })
+    }
+
+    /// `POST /containers/{id}/start`.
+    pub async fn start(self: &Arc<Self>, name_or_id: &str) -> ApiResult<()> {
+        let (rec, pending) = {
+            let mut entries = self.lock();
+            let id = resolve_in(&entries, name_or_id)?;
+            let entry = entries
+                .get_mut(&id)
+                .ok_or_else(|| ApiError::not_found(format!("No such container: {id}")))?;
+            match entry.rec.state.status {
+                Status::Running => {
+                    return Err(ApiError::new(
+                        ErrorKind::NotModified,
+                        "Container already started",
+                    ))
+                }
+                Status::Paused => {
+                    return Err(ApiError::conflict(
+                        "cannot start a paused container, try unpause instead",
+                    ))
+                }
+                Status::Removing | Status::Dead => {
+                    return Err(ApiError::conflict(
+                        "container is marked for removal and cannot be started",
+                    ))
+                }
+                _ => {}
+            }
+            if entry.starting {
+                return Err(ApiError::new(
+                    ErrorKind::NotModified,
+                    "Container already started",
+                ));
+            }
+            entry.starting = true;
+            (entry.rec.clone(), std::mem::take(&mut entry.pending))
+        };
+        let id = rec.id.clone();
+        match self.launch(&rec, pending).await {
+            Ok((pid, wait_conn)) => {
+                {
+                    let mut entries = self.lock();
+                    if let Some(entry) = entries.get_mut(&id) {
+                        entry.starting = false;
+                        entry.rec.state = StateRecord {
+                            status: Status::Running,
+                            pid,
+                            started_at: Some(Utc::now()),
+                            ..Default::default()
+                        };
+                        if let Err(e) = self.store.put(&entry.rec) {
+                            tracing::error!(id, error = %e, "persisting started container");
+                        }
+                        entry.events.send_modify(|ev| {
+                            ev.running = true;
+                            ev.exit_code = 0;
+                            ev.error.clear();
+                        });
+                    }
+                }
+                self.spawn_monitor(id, Some(wait_conn));
+                Ok(())
+            }
+            Err((err, exit_code)) => {
+                self.release_volumes(&id);
+                let auto_remove = {
+                    let mut entries = self.lock();
+                    let mut auto_remove = false;
+                    if let Some(entry) = entries.get_mut(&id) {
+                        entry.starting = false;
+                        entry.rec.state.exit_code = exit_code;
+                        entry.rec.state.error = err.message.clone();
+                        entry.rec.state.pid = 0;
+                        if let Err(e) = self.store.put(&entry.rec) {
+                            tracing::error!(id, error = %e, "persisting failed start");
+                        }
+                        entry.events.send_modify(|ev| {
+                            ev.exits += 1;
+                            ev.running = false;
+                            ev.exit_code = exit_code;
+                            ev.error = err.message.clone();
+                        });
+                        auto_remove = entry.rec.host_config.auto_remove;
+                    }
+                    auto_remove
+                };
+                if auto_remove {
+                    self.remove_container(&id);
+                }
+                Err(err)
+            }
+        }
+    }
+
+    /// Starts the shim and the container; on failure nothing is left running and the
+    /// state dir is gone. Returns the init pid and an open `wait` connection.
+    async fn launch(
+        &self,
+        rec: &ContainerRecord,
+        pending: Vec<PendingAttach>,
+    ) -> Result<(i64, tokio::net::UnixStream), (ApiError, i64)> {
+        self.acquire_volumes(rec).map_err(|e| (e, 128))?;
+        let mut spec = self.build_spec(rec).map_err(|e| (e, 128))?;
+        let attached = self
+            .net
+            .attach(rec, |name| self.get(name))
+            .map_err(|e| (e, 128))?;
+        spec.network = attached.network;
+        // The generated /etc files give way to the user's mounts on them or on a parent
+        // (a volume on /etc must not get mount points written into it).
+        let covered = |dest: &str| {
+            spec.mounts.iter().any(|m| {
+                let d = m.destination.trim_end_matches('/');
+                dest == d || dest.starts_with(&format!("{d}/"))
+            })
+        };
+        let own: Vec<_> = attached
+            .mounts
+            .into_iter()
+            .filter(|m| !covered(&m.destination))
+            .collect();
+        spec.mounts.extend(own);
+        spec.process.env.extend(attached.env);
+        let result = self.launch_with(rec, pending, spec).await;
+        if result.is_err() {
+            self.net.detach(&rec.id);
+        }
+        result
+    }
+
+    async fn launch_with(
+        &self,
+        rec: &ContainerRecord,
+        pending: Vec<PendingAttach>,
+        spec: ContainerSpec,
+    ) -> Result<(i64, tokio::net::UnixStream), (ApiError, i64)> {
+        let state = self.state_dir(&rec.id);
+        remove_dir_all_quiet(&state);
+        let write = std::fs::create_dir_all(&state).and_then(|_| {
+            let json = serde_json::to_vec_pretty(&spec).map_err(std::io::Error::other)?;
+            std::fs::write(state.join("spec.json"), json)
+        });
+        if let Err(e) = write {
+            remove_dir_all_quiet(&state);
+            return Err((
+                ApiError::internal(format!("writing the container spec: {e}")),
+                128,
+            ));
+        }
+        let pid = match shim::spawn(&state).await {
+            Ok(pid) => pid,
+            Err(msg) => {
+                remove_dir_all_quiet(&state);
+                let code = start_exit_code(&msg);
+                return Err((
+                    ApiError::new(start_error_kind(code), start_error_message(&msg)),
+                    code,
+                ));
+            }
+        };
+        let fail = |state: PathBuf, msg: String, code: i64| async move {
+            let _ = shim::signal(&state, libc::SIGKILL).await;
+            shim::wait_shim_gone(&state, Duration::from_secs(5)).await;
+            clean_state_dir(state).await;
+            Err((ApiError::new(start_error_kind(code), msg), code))
+        };
+        let wait_conn = match shim::open_wait(&state).await {
+            Ok(c) => c,
+            Err(e) => return fail(state, format!("connecting to the shim: {e}"), 128).await,
+        };
+        for p in pending {
+            let req = Request::Attach {
+                stdin: p.opts.stdin,
+                stdout: p.opts.stdout,
+                stderr: p.opts.stderr,
+            };
+            match shim::connect(&state, &req).await {
+                Ok(conn) => {
+                    tokio::spawn(attach::relay(p.upgrade, conn, p.opts, p.replay));
+                }
+                Err(e) => tracing::warn!(id = rec.id, error = %e, "connecting a pending attach"),
+            }
+        }
+        match shim::start(&state).await {
+            Ok(reply) if reply.error.is_empty() => Ok((pid, wait_conn)),
+            Ok(reply) => {
+                let code = if reply.exit_code > 0 {
+                    reply.exit_code
+                } else {
+                    start_exit_code(&reply.error)
+                };
+                drop(wait_conn);
+                fail(state, start_error_message(&reply.error), code).await
+            }
+            Err(e) => fail(state, format!("starting the container: {e}"), 128).await,
+        }
+    }
+}

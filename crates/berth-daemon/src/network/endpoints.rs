@@ -1,0 +1,336 @@
+//! Endpoints: a container's place on its networks, set up before it starts (address,
+//! veth into its namespace, published ports, `/etc` files), torn down when it stops, and
+//! the extra networks of `network connect`.
+
+use std::net::Ipv4Addr;
+use std::path::PathBuf;
+
+use berth_net::endpoint::PlugRequest;
+use berth_net::files;
+use berth_net::ports;
+use berth_runtime::{MountSpec, NetworkMode};
+
+use super::{net_err, uses_bridge, Attached, NetworkService, UserNetwork};
+use crate::containers::record::ContainerRecord;
+use crate::error::{ApiError, ApiResult};
+
+impl NetworkService {
+    /// `dns`: the embedded DNS server (user networks), the container's only nameserver.
+    fn write_files(
+        &self,
+        rec: &ContainerRecord,
+        ip: Option<Ipv4Addr>,
+        dns: Option<Ipv4Addr>,
+        extra_hosts: &[(String, String)],
+    ) -> ApiResult<Vec<MountSpec>> {
+        let dir = self.root.join("containers").join(&rec.id);
+        let host_resolv = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
+        let fqdn = &rec.config.hostname;
+        let contents = [
+            ("hosts", "/etc/hosts", files::hosts(fqdn, ip, extra_hosts)),
+            ("hostname", "/etc/hostname", files::hostname(fqdn)),
+            (
+                "resolv.conf",
+                "/etc/resolv.conf",
+                match dns {
+                    Some(server) => files::resolv_conf_with(&host_resolv, server),
+                    None => files::resolv_conf(&host_resolv),
+                },
+            ),
+        ];
+        let mut mounts = Vec::new();
+        for (file, dest, text) in contents {
+            let path = dir.join(file);
+            std::fs::write(&path, text)
+                .map_err(|e| ApiError::internal(format!("writing {}: {e}", path.display())))?;
+            mounts.push(MountSpec {
+                destination: dest.into(),
+                kind: "bind".into(),
+                source: path,
+                options: vec!["rbind".into(), "rprivate".into()],
+            });
+        }
+        Ok(mounts)
+    }
+
+    /// Sets up the container's network before it starts. On error nothing is left behind.
+    /// `lookup` finds another container's record (for `container:NAME`).
+    pub fn attach(
+        &self,
+        rec: &ContainerRecord,
+        lookup: impl Fn(&str) -> ApiResult<ContainerRecord>,
+    ) -> ApiResult<Attached> {
+        let mode = rec.host_config.network_mode.as_str();
+        if let Some(other) = mode.strip_prefix("container:") {
+            let other = lookup(other)?;
+            if !other.state.status.is_running() || other.state.pid <= 0 {
+                return Err(ApiError::conflict(format!(
+                    "cannot join network namespace of a non running container: {}",
+                    other.id
+                )));
+            }
+            let ns = self.lock().endpoints.netns_path(&other.id);
+            let path = if ns.exists() {
+                ns
+            } else {
+                PathBuf::from(format!("/proc/{}/ns/net", other.state.pid))
+            };
+            // the other container's /etc files, as Docker shares them
+            let dir = self.root.join("containers").join(&other.id);
+            let mounts = [
+                ("hosts", "/etc/hosts"),
+                ("hostname", "/etc/hostname"),
+                ("resolv.conf", "/etc/resolv.conf"),
+            ]
+            .into_iter()
+            .filter(|(f, _)| dir.join(f).exists())
+            .map(|(f, dest)| MountSpec {
+                destination: dest.into(),
+                kind: "bind".into(),
+                source: dir.join(f),
+                options: vec!["rbind".into(), "rprivate".into()],
+            })
+            .collect();
+            return Ok(Attached {
+                network: NetworkMode::Join(path),
+                mounts,
+                env: Vec::new(),
+            });
+        }
+        match mode {
+            "host" => {
+                return Ok(Attached {
+                    network: NetworkMode::Host,
+                    mounts: Vec::new(),
+                    env: Vec::new(),
+                })
+            }
+            "none" => {
+                let mounts = self.write_files(rec, None, None, &[])?;
+                return Ok(Attached {
+                    network: NetworkMode::Loopback,
+                    mounts,
+                    env: Vec::new(),
+                });
+            }
+            _ if !self.enabled => {
+                let mounts = self.write_files(rec, None, None, &[])?;
+                return Ok(Attached {
+                    network: NetworkMode::Loopback,
+                    mounts,
+                    env: Vec::new(),
+                });
+            }
+            _ => {}
+        }
+        // --link: the linked containers must run; their address goes to /etc/hosts
+        let mut link_hosts = Vec::new();
+        let mut link_env = Vec::new();
+        for spec in &rec.host_config.links {
+            let (name, alias) = berth_net::links::parse_link(spec);
+            let target = lookup(&name)
+                .map_err(|_| ApiError::not_found(format!("could not get container for {name}")))?;
+            let ip = self
+                .lock()
+                .endpoints
+                .primary(&target.id)
+                .filter(|_| target.state.status.is_running())
+                .map(|e| e.ip);
+            let Some(ip) = ip else {
+                return Err(ApiError::invalid(format!(
+                    "Cannot link to a non running container: {} AS {}/{alias}",
+                    target.name, rec.name
+                )));
+            };
+            let tname = target.name.trim_start_matches('/');
+            let names = if alias == tname {
+                format!("{alias} {}", &target.id[..12])
+            } else {
+                format!("{alias} {} {tname}", &target.id[..12])
+            };
+            link_hosts.push((ip.to_string(), names));
+            let exposed: Vec<String> = target
+                .config
+                .exposed_ports
+                .iter()
+                .flat_map(|e| e.keys().cloned())
+                .collect();
+            link_env.extend(berth_net::links::link_env(
+                &alias,
+                &rec.name,
+                ip,
+                &exposed,
+                &target.config.env,
+            ));
+        }
+        let requests = ports::requests(
+            &rec.host_config.port_bindings,
+            rec.config.exposed_ports.as_ref(),
+            rec.host_config.publish_all_ports,
+        )
+        .map_err(net_err)?;
+        let id = &rec.id;
+        let mut guard = self.lock();
+        let st = &mut *guard;
+        let target = if uses_bridge(rec) {
+            self.default_target()
+        } else {
+            match Self::find_network(st, mode) {
+                Some(n) => Self::user_target(n)?,
+                None => return Err(ApiError::not_found(format!("network {mode} not found"))),
+            }
+        };
+        let request = PlugRequest {
+            container_id: id,
+            name: rec.name.trim_start_matches('/'),
+            target: &target,
+            ports: &requests,
+        };
+        let plugged = st.endpoints.plug(&request).map_err(net_err)?;
+        let dns = (!target.id.is_empty()).then_some(target.gateway);
+        let recorded = self
+            .write_files(rec, Some(plugged.record.ip), dns, &link_hosts)
+            .and_then(|mounts| self.persist(id, Some(&plugged.record)).map(|()| mounts));
+        let mounts = match recorded {
+            Ok(mounts) => mounts,
+            Err(e) => {
+                st.endpoints.unplug_links(id);
+                return Err(e);
+            }
+        };
+        let networks = &st.networks;
+        let target_of = |nid: &str| networks.get(nid).and_then(|n| Self::user_target(n).ok());
+        st.endpoints.commit(id, plugged, &target_of);
+        let ns = st.endpoints.netns_path(id);
+        if let Err(e) = self.sync_rules(st) {
+            drop(guard);
+            self.detach(id);
+            return Err(e);
+        }
+        Ok(Attached {
+            network: NetworkMode::Join(ns),
+            mounts,
+            env: link_env,
+        })
+    }
+
+    /// Tears down what [`Self::attach`] made (the address stays allocated). Idempotent.
+    pub fn detach(&self, id: &str) {
+        let mut st = self.lock();
+        if let Some(ep) = st.endpoints.unplug(id) {
+            if let Err(e) = self.persist(id, Some(&ep)) {
+                tracing::warn!(id, error = %e, "persisting detached endpoint");
+            }
+            if let Err(e) = self.sync_rules(&st) {
+                tracing::warn!(id, error = %e, "updating nftables rules");
+            }
+        }
+    }
+
+    /// Detaches and frees the container's addresses (`rm`).
+    pub fn release(&self, id: &str) {
+        self.detach(id);
+        let mut st = self.lock();
+        let (primary, extras) = st.endpoints.forget(id);
+        if primary {
+            if let Err(e) = self.persist(id, None) {
+                tracing::warn!(id, error = %e, "deleting endpoint");
+            }
+        }
+        for x in extras {
+            if let Err(e) = self.persist_extra(id, &x.network, None) {
+                tracing::warn!(id, error = %e, "deleting endpoint");
+            }
+        }
+    }
+
+    /// `POST /networks/{id}/connect`: adds a user network to a container (now, when it
+    /// runs, else at its next start).
+    pub fn connect(
+        &self,
+        rec: &ContainerRecord,
+        network: &str,
+        aliases: Vec<String>,
+    ) -> ApiResult<()> {
+        let mut guard = self.lock();
+        let st = &mut *guard;
+        let n = match Self::find_network(st, network) {
+            Some(n) => n.clone(),
+            None if matches!(network, "bridge" | "host" | "none") => {
+                return Err(ApiError::not_implemented(format!(
+                    "connecting to the {network} network is not supported by Berth yet"
+                )))
+            }
+            None => return Err(ApiError::not_found(format!("network {network} not found"))),
+        };
+        let cname = rec.name.trim_start_matches('/');
+        let primary = Self::find_network(st, &rec.host_config.network_mode).map(|p| p.id.clone());
+        let connected = st
+            .endpoints
+            .extras_of(&rec.id)
+            .iter()
+            .any(|x| x.network == n.id);
+        if primary.as_deref() == Some(n.id.as_str()) || connected {
+            return Err(ApiError::new(
+                berth_api::ErrorKind::Forbidden,
+                format!(
+                    "endpoint with name {cname} already exists in network {}",
+                    n.name
+                ),
+            ));
+        }
+        let t = Self::user_target(&n)?;
+        let x = st
+            .endpoints
+            .new_extra(&rec.id, &t, aliases)
+            .map_err(net_err)?;
+        if st.endpoints.is_up(&rec.id) {
+            st.endpoints.plug_extra(&rec.id, &x, &t).map_err(net_err)?;
+        }
+        if let Err(e) = self.persist_extra(&rec.id, &n.id, Some(&x)) {
+            st.endpoints.drop_extra_link(&rec.id, &x);
+            return Err(e);
+        }
+        st.endpoints.add_extra(&rec.id, x);
+        Ok(())
+    }
+
+    /// `POST /networks/{id}/disconnect`.
+    pub fn disconnect(&self, rec: &ContainerRecord, network: &str) -> ApiResult<()> {
+        let mut st = self.lock();
+        let Some(n) = Self::find_network(&st, network).cloned() else {
+            return Err(ApiError::not_found(format!("network {network} not found")));
+        };
+        if st.endpoints.remove_extra(&rec.id, &n.id).is_none() {
+            return Err(ApiError::new(
+                berth_api::ErrorKind::Forbidden,
+                format!(
+                    "container {} is not connected to network {}",
+                    rec.id, n.name
+                ),
+            ));
+        }
+        self.persist_extra(&rec.id, &n.id, None)
+    }
+
+    /// At daemon start: re-opens the port proxies of running containers, tears down what
+    /// stopped ones left, and rebuilds the nftables table from the metadata.
+    pub fn restore(&self, running: &[String], stopped: &[String]) {
+        for id in stopped {
+            self.detach(id);
+        }
+        let mut st = self.lock();
+        for id in running {
+            st.endpoints.reopen(id);
+        }
+        if self.enabled {
+            let nets: Vec<UserNetwork> = st.networks.values().cloned().collect();
+            for n in &nets {
+                self.start_dns(&mut st, n);
+            }
+        }
+        if let Err(e) = self.sync_rules(&st) {
+            tracing::error!(error = %e, "rebuilding nftables rules");
+        }
+    }
+}

@@ -1,0 +1,292 @@
+//! Container networking as the daemon sees it: one default bridge per daemon
+//! (`--bridge-name`, `--bip`), an endpoint per container (address, MAC, published ports),
+//! set up before the container starts and torn down when it stops.
+//!
+//! ## Persistence (`meta.db`)
+//! Table `net_endpoints`: container ID → JSON [`EndpointRecord`]. The address is allocated
+//! at the first start and kept until `rm` (IPAM: the used addresses are those of the
+//! records); `ports` holds the host ports while the container runs. At daemon start the
+//! nftables table and the port proxies of running containers are rebuilt from it.
+//!
+//! Per container: `<exec-root>/netns/<id>` (the bind-mounted namespace, joined by the
+//! runtime), host veth `vb<first 11 hex of id>`, and `hosts`, `hostname`, `resolv.conf`
+//! under `<root>/containers/<id>/`, bind-mounted over `/etc/…`.
+
+use std::collections::HashMap;
+use std::net::Ipv4Addr;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+mod endpoints;
+mod networks;
+mod views;
+
+pub use berth_net::endpoint::{EndpointRecord, ExtraEndpoint};
+use berth_net::endpoint::{EndpointTable, Target};
+use berth_net::ipam::{self, AddressPool, Subnet};
+use berth_net::{link, nft, NetError};
+use berth_runtime::{MountSpec, NetworkMode};
+use serde::{Deserialize, Serialize};
+
+use crate::containers::record::ContainerRecord;
+use crate::error::{ApiError, ApiResult};
+use crate::schema::{NETWORKS, NETWORKS_PART, NET_ENDPOINTS, NET_EXTRA_ENDPOINTS};
+
+/// A network made with `network create` (driver bridge): its own Linux bridge.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct UserNetwork {
+    pub id: String,
+    pub name: String,
+    pub subnet: String,
+    pub gateway: String,
+    pub internal: bool,
+    #[serde(default)]
+    pub labels: std::collections::BTreeMap<String, String>,
+    pub created: String,
+    /// `<daemon bridge>-<id prefix>`, at most 15 characters.
+    pub bridge: String,
+}
+
+/// What the runtime spec needs from the network set-up.
+pub struct Attached {
+    pub network: NetworkMode,
+    pub mounts: Vec<MountSpec>,
+    /// Environment added to the container's (`--link` variables).
+    pub env: Vec<String>,
+}
+
+pub struct NetworkService {
+    /// False with `--bridge-name none`.
+    pub enabled: bool,
+    pub bridge: String,
+    pub subnet: Subnet,
+    pub table: String,
+    /// A stable ID for the default `bridge` network.
+    pub network_id: String,
+    /// `Created` of the predefined networks: when this daemon started.
+    started: String,
+    mtu: u32,
+    /// `--default-address-pool`s (empty: Docker's defaults).
+    pools: Vec<AddressPool>,
+    db: Arc<redb::Database>,
+    root: PathBuf,
+    state: Arc<Mutex<State>>,
+}
+
+struct State {
+    networks: HashMap<String, UserNetwork>,
+    /// Every container's endpoints, primary and extra (`network connect`), and proxies.
+    endpoints: EndpointTable,
+    /// The embedded DNS server of each user network, by network ID.
+    dns: HashMap<String, berth_net::dns::DnsServer>,
+}
+
+fn net_err(e: NetError) -> ApiError {
+    ApiError::new(e.kind(), e.to_string())
+}
+
+fn db_err(e: impl std::fmt::Display) -> ApiError {
+    ApiError::internal(format!("network metadata: {e}"))
+}
+
+fn uses_bridge(rec: &ContainerRecord) -> bool {
+    matches!(
+        rec.host_config.network_mode.as_str(),
+        "" | "default" | "bridge"
+    )
+}
+
+impl NetworkService {
+    /// Creates (or adopts) the bridge and loads the endpoints. `bip` overrides the subnet.
+    /// `bridge == "none"` (Docker's `--bridge=none`) disables the default bridge: such
+    /// containers get only loopback, and nothing is created on the host.
+    pub fn open(
+        db: Arc<redb::Database>,
+        root: &Path,
+        exec_root: &Path,
+        bridge: &str,
+        bip: Option<&str>,
+        pools: &[AddressPool],
+    ) -> anyhow::Result<Arc<Self>> {
+        let enabled = bridge != "none";
+        if bridge.is_empty() || bridge.len() > 15 {
+            anyhow::bail!("invalid bridge name {bridge:?}: 1 to 15 characters");
+        }
+        let subnet = match bip {
+            Some(b) if !b.is_empty() => b.parse::<Subnet>()?,
+            _ if !enabled => Subnet::new(Ipv4Addr::new(172, 17, 0, 0), 16)?,
+            _ => match link::bridge_subnet(bridge) {
+                Some(s) => s,
+                None => ipam::pick_subnet(pools, &link::routed_subnets(bridge))?,
+            },
+        };
+        let mtu = link::default_mtu();
+        if enabled {
+            link::ensure_bridge(bridge, &subnet, mtu)?;
+        }
+        if enabled
+            && std::fs::read_to_string("/proc/sys/net/ipv4/ip_forward")
+                .is_ok_and(|v| v.trim() == "0")
+        {
+            tracing::warn!(
+                "IPv4 forwarding is disabled (net.ipv4.ip_forward=0): containers cannot reach other \
+                 networks and published ports answer only through the userland proxy"
+            );
+        }
+        if enabled && nft::forward_policy_drop() {
+            tracing::warn!(
+                "an `ip filter FORWARD` chain with policy drop exists (a dockerd with iptables?): \
+                 traffic between containers on {bridge} and other networks may be dropped"
+            );
+        }
+        NETWORKS_PART.open(&db)?;
+        let endpoints: HashMap<String, EndpointRecord> =
+            NET_ENDPOINTS.load(&db)?.into_iter().collect();
+        let mut extras: HashMap<String, Vec<ExtraEndpoint>> = HashMap::new();
+        for (key, x) in NET_EXTRA_ENDPOINTS.load(&db)? {
+            let cid = key.split_once('/').map_or(key.as_str(), |(cid, _)| cid);
+            extras.entry(cid.to_string()).or_default().push(x);
+        }
+        let networks: HashMap<String, UserNetwork> = NETWORKS.load(&db)?.into_iter().collect();
+        if enabled {
+            for n in networks.values() {
+                let sub: Subnet = n.subnet.parse()?;
+                link::ensure_bridge(&n.bridge, &sub, mtu)?;
+            }
+        }
+        let network_id = {
+            let path = root.join("bridge-network-id");
+            match std::fs::read_to_string(&path) {
+                Ok(s) if s.trim().len() == 64 => s.trim().to_string(),
+                _ => {
+                    let id: String = (0..4)
+                        .map(|_| format!("{:016x}", rand::random::<u64>()))
+                        .collect();
+                    std::fs::write(&path, &id)?;
+                    id
+                }
+            }
+        };
+        tracing::info!(bridge, %subnet, "default bridge ready");
+        Ok(Arc::new(NetworkService {
+            enabled,
+            bridge: bridge.to_string(),
+            table: nft::table_name(bridge),
+            subnet,
+            network_id,
+            started: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true),
+            mtu,
+            pools: pools.to_vec(),
+            db,
+            root: root.to_path_buf(),
+            state: Arc::new(Mutex::new(State {
+                networks,
+                endpoints: EndpointTable::new(exec_root.join("netns"), mtu, endpoints, extras),
+                dns: HashMap::new(),
+            })),
+        }))
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Writes (or with `None` deletes) container `id`'s primary endpoint.
+    fn persist(&self, id: &str, rec: Option<&EndpointRecord>) -> ApiResult<()> {
+        match rec {
+            Some(r) => NET_ENDPOINTS.put(&self.db, id, r),
+            None => NET_ENDPOINTS.delete(&self.db, id),
+        }
+        .map_err(db_err)
+    }
+
+    /// Writes (or with `None` deletes) container `id`'s extra endpoint on `network`.
+    fn persist_extra(&self, id: &str, network: &str, x: Option<&ExtraEndpoint>) -> ApiResult<()> {
+        let key = format!("{id}/{network}");
+        match x {
+            Some(x) => NET_EXTRA_ENDPOINTS.put(&self.db, &key, x),
+            None => NET_EXTRA_ENDPOINTS.delete(&self.db, &key),
+        }
+        .map_err(db_err)
+    }
+
+    fn persist_network(&self, n: &UserNetwork, delete: bool) -> ApiResult<()> {
+        if delete {
+            NETWORKS.delete(&self.db, &n.id)
+        } else {
+            NETWORKS.put(&self.db, &n.id, n)
+        }
+        .map_err(db_err)
+    }
+
+    /// Replaces this daemon's nftables table with the rules for the current endpoints.
+    fn sync_rules(&self, st: &State) -> ApiResult<()> {
+        if !self.enabled {
+            return Ok(());
+        }
+        let published_on = |net: &str| st.endpoints.published_on(net);
+        let mut rules = vec![nft::BridgeRules {
+            bridge: self.bridge.clone(),
+            subnet: self.subnet,
+            internal: false,
+            published: published_on(""),
+        }];
+        let mut nets: Vec<&UserNetwork> = st.networks.values().collect();
+        nets.sort_by(|a, b| a.bridge.cmp(&b.bridge));
+        for n in nets {
+            let Ok(subnet) = n.subnet.parse() else {
+                continue;
+            };
+            rules.push(nft::BridgeRules {
+                bridge: n.bridge.clone(),
+                subnet,
+                internal: n.internal,
+                published: published_on(&n.id),
+            });
+        }
+        nft::apply(&nft::render(&self.table, &rules)).map_err(net_err)
+    }
+
+    fn default_target(&self) -> Target {
+        Target {
+            id: String::new(),
+            name: "bridge".into(),
+            bridge: self.bridge.clone(),
+            subnet: self.subnet,
+            gateway: self.subnet.gateway(),
+            internal: false,
+        }
+    }
+
+    fn user_target(n: &UserNetwork) -> ApiResult<Target> {
+        Ok(Target {
+            id: n.id.clone(),
+            name: n.name.clone(),
+            bridge: n.bridge.clone(),
+            subnet: n.subnet.parse().map_err(net_err)?,
+            gateway: n
+                .gateway
+                .parse()
+                .map_err(|_| ApiError::internal(format!("bad gateway {}", n.gateway)))?,
+            internal: n.internal,
+        })
+    }
+
+    /// A user network by full ID, name, or unique ID prefix.
+    fn find_network<'a>(st: &'a State, name_or_id: &str) -> Option<&'a UserNetwork> {
+        if let Some(n) = st.networks.get(name_or_id) {
+            return Some(n);
+        }
+        if let Some(n) = st.networks.values().find(|n| n.name == name_or_id) {
+            return Some(n);
+        }
+        let mut by_prefix = st
+            .networks
+            .values()
+            .filter(|n| !name_or_id.is_empty() && n.id.starts_with(name_or_id));
+        match (by_prefix.next(), by_prefix.next()) {
+            (Some(n), None) => Some(n),
+            _ => None,
+        }
+    }
+}

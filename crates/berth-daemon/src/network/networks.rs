@@ -1,0 +1,360 @@
+//! User networks (`network create/ls/inspect/rm/prune`): a Linux bridge each, with an
+//! embedded DNS server on the gateway; and the predefined `bridge`, `host` and `none`.
+
+use std::collections::BTreeMap;
+use std::net::Ipv4Addr;
+use std::sync::Arc;
+
+use berth_api::{ConfigReference, EndpointResource, Ipam, IpamConfig, NetworkResource};
+
+use berth_net::ipam::{self, Subnet};
+use berth_net::{link, NetError};
+
+use super::{net_err, NetworkService, State, UserNetwork};
+use crate::error::{ApiError, ApiResult};
+
+impl NetworkService {
+    fn predefined_id(&self, name: &str) -> String {
+        let id = &self.network_id;
+        match name {
+            "host" => format!("{}{}", &id[32..], &id[..32]),
+            "none" => format!("{}{}", &id[16..], &id[..16]),
+            _ => id.clone(),
+        }
+    }
+
+    /// `POST /networks/create`; returns the new ID.
+    pub fn create_network(
+        &self,
+        name: &str,
+        subnet: Option<&str>,
+        gateway: Option<&str>,
+        internal: bool,
+        labels: std::collections::BTreeMap<String, String>,
+    ) -> ApiResult<String> {
+        if !self.enabled {
+            return Err(ApiError::invalid(
+                "bridge networking is disabled (--bridge-name none)",
+            ));
+        }
+        if name.is_empty() {
+            return Err(ApiError::invalid("network name must not be empty"));
+        }
+        let mut st = self.lock();
+        if matches!(name, "bridge" | "host" | "none")
+            || st.networks.values().any(|n| n.name == name)
+        {
+            return Err(ApiError::conflict(format!(
+                "network with name {name} already exists"
+            )));
+        }
+        let mut taken = link::routed_subnets("");
+        taken.push(self.subnet);
+        taken.extend(
+            st.networks
+                .values()
+                .filter_map(|n| n.subnet.parse::<Subnet>().ok()),
+        );
+        let subnet = match subnet {
+            Some(s) => {
+                let sub: Subnet = s
+                    .parse()
+                    .map_err(|e: NetError| ApiError::invalid(e.to_string()))?;
+                if let Some(t) = taken.iter().find(|t| t.overlaps(&sub)) {
+                    return Err(ApiError::conflict(format!(
+                        "invalid pool request: Pool overlaps with other one on this address space ({t})"
+                    )));
+                }
+                sub
+            }
+            None => ipam::pick_subnet(&self.pools, &taken).map_err(net_err)?,
+        };
+        let gateway: Ipv4Addr = match gateway {
+            Some(g) => {
+                let ip: Ipv4Addr = g
+                    .parse()
+                    .map_err(|_| ApiError::invalid(format!("invalid gateway address: {g}")))?;
+                if !subnet.contains(ip) {
+                    return Err(ApiError::invalid(format!(
+                        "no matching subnet for gateway {g}"
+                    )));
+                }
+                ip
+            }
+            None => subnet.gateway(),
+        };
+        let id: String = (0..4)
+            .map(|_| format!("{:016x}", rand::random::<u64>()))
+            .collect();
+        let room = 15usize.saturating_sub(self.bridge.len() + 1);
+        let bridge = if room >= 4 {
+            format!("{}-{}", self.bridge, &id[..room.min(12)])
+        } else {
+            format!("br-{}", &id[..12])
+        };
+        let net = UserNetwork {
+            id: id.clone(),
+            name: name.to_string(),
+            subnet: subnet.to_string(),
+            gateway: gateway.to_string(),
+            internal,
+            labels,
+            created: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true),
+            bridge: bridge.clone(),
+        };
+        // the bridge carries the gateway address
+        if let Err(e) = link::ensure_bridge(&bridge, &subnet, self.mtu) {
+            let _ = link::delete_link(&bridge);
+            return Err(net_err(e));
+        }
+        if gateway != subnet.gateway() {
+            let _ = std::process::Command::new("ip")
+                .args([
+                    "addr",
+                    "del",
+                    &format!("{}/{}", subnet.gateway(), subnet.prefix),
+                    "dev",
+                    &bridge,
+                ])
+                .status();
+            let _ = std::process::Command::new("ip")
+                .args([
+                    "addr",
+                    "add",
+                    &format!("{gateway}/{}", subnet.prefix),
+                    "dev",
+                    &bridge,
+                ])
+                .status();
+        }
+        if let Err(e) = self.persist_network(&net, false) {
+            let _ = link::delete_link(&bridge);
+            return Err(e);
+        }
+        self.start_dns(&mut st, &net);
+        st.networks.insert(id.clone(), net);
+        if let Err(e) = self.sync_rules(&st) {
+            let net = st.networks.remove(&id);
+            if let Some(n) = net {
+                let _ = self.persist_network(&n, true);
+            }
+            let _ = link::delete_link(&bridge);
+            return Err(e);
+        }
+        Ok(id)
+    }
+
+    /// Starts the embedded DNS server of `n` on its gateway (a failure is logged: the
+    /// network works, by address only).
+    pub(super) fn start_dns(&self, st: &mut State, n: &UserNetwork) {
+        let Ok(gw) = n.gateway.parse::<Ipv4Addr>() else {
+            return;
+        };
+        let state = Arc::downgrade(&self.state);
+        let net_id = n.id.clone();
+        let lookup: berth_net::dns::Lookup = Arc::new(move |name: &str| {
+            let state = state.upgrade()?;
+            let st = state.lock().unwrap_or_else(|p| p.into_inner());
+            let found = st.endpoints.resolve(&net_id, name);
+            (!found.is_empty()).then_some(found)
+        });
+        let host = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
+        match berth_net::dns::serve(gw, lookup, berth_net::dns::upstreams(&host)) {
+            Ok(server) => {
+                st.dns.insert(n.id.clone(), server);
+            }
+            Err(e) => {
+                tracing::warn!(network = n.name, error = %e, "starting the embedded DNS server")
+            }
+        }
+    }
+
+    /// Docker's network resource; `names` gives the name of a container on it.
+    fn network_resource(
+        &self,
+        st: &State,
+        n: Option<&UserNetwork>,
+        name: &str,
+        names: &dyn Fn(&str) -> Option<String>,
+    ) -> NetworkResource {
+        let (id, driver, subnet, gateway, internal, labels, created) = match n {
+            Some(n) => (
+                n.id.clone(),
+                "bridge",
+                Some(n.subnet.clone()),
+                n.gateway.clone(),
+                n.internal,
+                n.labels.clone(),
+                n.created.clone(),
+            ),
+            None => (
+                self.predefined_id(name),
+                match name {
+                    "bridge" => "bridge",
+                    "host" => "host",
+                    _ => "null",
+                },
+                (name == "bridge").then(|| self.subnet.to_string()),
+                if name == "bridge" {
+                    self.subnet.gateway().to_string()
+                } else {
+                    String::new()
+                },
+                false,
+                BTreeMap::new(),
+                self.started.clone(),
+            ),
+        };
+        let net_key = if n.is_some() {
+            id.clone()
+        } else if name == "bridge" {
+            String::new()
+        } else {
+            "-".into()
+        };
+        let prefix = subnet
+            .as_deref()
+            .and_then(|s| s.split('/').nth(1))
+            .unwrap_or("16");
+        let endpoint = |cid: &str, endpoint_id: &str, mac: &str, ip: Ipv4Addr| EndpointResource {
+            name: names(cid).unwrap_or_default(),
+            endpoint_id: endpoint_id.to_string(),
+            mac_address: mac.to_string(),
+            ipv4_address: format!("{ip}/{prefix}"),
+            ipv6_address: String::new(),
+        };
+        let mut containers = BTreeMap::new();
+        for (cid, e) in st.endpoints.primaries() {
+            if e.network != net_key || !st.endpoints.is_up(cid) {
+                continue;
+            }
+            containers.insert(cid.clone(), endpoint(cid, &e.endpoint_id, &e.mac, e.ip));
+        }
+        let extras = st
+            .endpoints
+            .all_extras()
+            .filter(|(cid, x)| st.endpoints.is_up(cid) && x.network == net_key);
+        for (cid, x) in extras {
+            containers.insert(cid.clone(), endpoint(cid, &x.endpoint_id, &x.mac, x.ip));
+        }
+        let config = subnet
+            .map(|subnet| IpamConfig {
+                subnet,
+                gateway,
+                ..IpamConfig::default()
+            })
+            .into_iter()
+            .collect();
+        let mut options = BTreeMap::new();
+        if name == "bridge" && n.is_none() {
+            options.insert("com.docker.network.bridge.name".into(), self.bridge.clone());
+        }
+        NetworkResource {
+            name: name.to_string(),
+            id,
+            created,
+            scope: "local".into(),
+            driver: driver.into(),
+            enable_ipv6: false,
+            ipam: Ipam {
+                driver: "default".into(),
+                options: None,
+                config,
+            },
+            internal,
+            attachable: false,
+            ingress: false,
+            config_from: ConfigReference::default(),
+            config_only: false,
+            containers,
+            options,
+            labels,
+        }
+    }
+
+    /// `GET /networks`: the predefined networks and the user networks.
+    pub fn list_networks(&self, names: &dyn Fn(&str) -> Option<String>) -> Vec<NetworkResource> {
+        let st = self.lock();
+        let mut out = Vec::new();
+        if self.enabled {
+            out.push(self.network_resource(&st, None, "bridge", names));
+        }
+        out.push(self.network_resource(&st, None, "host", names));
+        out.push(self.network_resource(&st, None, "none", names));
+        let mut user: Vec<&UserNetwork> = st.networks.values().collect();
+        user.sort_by(|a, b| a.created.cmp(&b.created));
+        for n in user {
+            out.push(self.network_resource(&st, Some(n), &n.name, names));
+        }
+        out
+    }
+
+    /// `GET /networks/{id}`.
+    pub fn inspect_network(
+        &self,
+        name_or_id: &str,
+        names: &dyn Fn(&str) -> Option<String>,
+    ) -> ApiResult<NetworkResource> {
+        let st = self.lock();
+        for pre in ["bridge", "host", "none"] {
+            if name_or_id == pre || name_or_id == self.predefined_id(pre) {
+                return Ok(self.network_resource(&st, None, pre, names));
+            }
+        }
+        match Self::find_network(&st, name_or_id) {
+            Some(n) => Ok(self.network_resource(&st, Some(n), &n.name, names)),
+            None => Err(ApiError::not_found(format!(
+                "network {name_or_id} not found"
+            ))),
+        }
+    }
+
+    /// `DELETE /networks/{id}`.
+    pub fn remove_network(&self, name_or_id: &str) -> ApiResult<()> {
+        let mut st = self.lock();
+        for pre in ["bridge", "host", "none"] {
+            if name_or_id == pre || name_or_id == self.predefined_id(pre) {
+                return Err(ApiError::new(
+                    berth_api::ErrorKind::Forbidden,
+                    format!("{pre} is a pre-defined network and cannot be removed"),
+                ));
+            }
+        }
+        let Some(n) = Self::find_network(&st, name_or_id).cloned() else {
+            return Err(ApiError::not_found(format!(
+                "network {name_or_id} not found"
+            )));
+        };
+        if st.endpoints.network_in_use(&n.id) {
+            return Err(ApiError::new(
+                berth_api::ErrorKind::Forbidden,
+                format!(
+                    "error while removing network: network {} id {} has active endpoints",
+                    n.name, n.id
+                ),
+            ));
+        }
+        self.persist_network(&n, true)?;
+        st.networks.remove(&n.id);
+        st.dns.remove(&n.id);
+        let _ = self.sync_rules(&st);
+        link::delete_link(&n.bridge).map_err(net_err)?;
+        Ok(())
+    }
+
+    /// `POST /networks/prune`: removes user networks no container uses; their names.
+    pub fn prune_networks(&self) -> Vec<String> {
+        let unused: Vec<String> = {
+            let st = self.lock();
+            st.networks
+                .values()
+                .filter(|n| !st.endpoints.primaries().any(|(_, e)| e.network == n.id))
+                .map(|n| n.name.clone())
+                .collect()
+        };
+        unused
+            .into_iter()
+            .filter(|n| self.remove_network(n).is_ok())
+            .collect()
+    }
+}
