@@ -92,7 +92,18 @@ fn io_bad(what: &str, name: &[u8], e: Errno) -> ImageError {
 
 impl Staged {
     /// Unpacks the (already decompressed) tar `reader` into `dir`, an empty directory.
+    /// Errors read as dockerd's (`Error processing tar file(exit status 1): …`).
     pub(crate) fn extract(reader: impl Read, dir: &Path) -> Result<Staged, ImageError> {
+        Self::extract_entries(reader, dir).map_err(|e| match e {
+            ImageError::InvalidArgument(m) => bad(format!(
+                "Error processing tar file(exit status 1): {}",
+                m.strip_prefix("invalid image archive: ").unwrap_or(&m)
+            )),
+            other => other,
+        })
+    }
+
+    fn extract_entries(reader: impl Read, dir: &Path) -> Result<Staged, ImageError> {
         let root = openat(
             nix::fcntl::AT_FDCWD,
             dir,
@@ -155,9 +166,9 @@ impl Staged {
                     // Go's `link OLD NEW: …`.
                     let link_err = |e: Errno| {
                         bad(format!(
-                            "invalid image archive: link {} {}: {}",
+                            "invalid image archive: link {} /{}: {}",
                             String::from_utf8_lossy(&target),
-                            String::from_utf8_lossy(&name),
+                            String::from_utf8_lossy(&comps.join(&b'/')),
                             errno_msg(e)
                         ))
                     };

@@ -266,8 +266,22 @@ pub fn copy_sparse(r: &mut dyn Read, f: &mut fs::File) -> io::Result<u64> {
     Ok(total)
 }
 
-/// Unpacks the tar stream into `dest` (an existing, empty directory).
+/// What dockerd puts before every error of a layer's untar.
+pub const UNTAR_ERROR_PREFIX: &str = "Error processing tar file(exit status 1): ";
+
+/// Unpacks the tar stream into `dest` (an existing, empty directory). Errors read as
+/// dockerd's (`Error processing tar file(exit status 1): …`).
 pub fn unpack_layer<R: Read>(reader: R, dest: &Path) -> Result<UnpackStats, ImageError> {
+    unpack_entries(reader, dest).map_err(|e| match e {
+        ImageError::InvalidArgument(m) => ImageError::InvalidArgument(format!(
+            "{UNTAR_ERROR_PREFIX}{}",
+            m.strip_prefix("invalid tar stream: ").unwrap_or(&m)
+        )),
+        other => other,
+    })
+}
+
+fn unpack_entries<R: Read>(reader: R, dest: &Path) -> Result<UnpackStats, ImageError> {
     let mut archive = tar::Archive::new(crate::targuard::TarGuard::new(reader));
     let mut stats = UnpackStats::default();
     let mut dir_mtimes: Vec<(PathBuf, u64)> = Vec::new();
@@ -722,6 +736,9 @@ mod tests {
     fn unknown_entry_types_are_refused_as_dockerd_does() {
         let mut t = Vec::new();
         raw_entry(&mut t, "vol", EntryType::new(b'V'), "", b"");
-        assert_eq!(refused(t), "unhandled tar header type 86");
+        assert_eq!(
+            refused(t),
+            "Error processing tar file(exit status 1): unhandled tar header type 86"
+        );
     }
 }
