@@ -381,6 +381,9 @@ fn append_tree<W: Write>(
     if ft.is_socket() {
         return Ok(()); // not archived (as in Docker)
     }
+    if ft.is_file() {
+        return append_regular(b, src, name);
+    }
     if !ft.is_dir() {
         return b.append_path_with_name(src, name);
     }
@@ -401,6 +404,38 @@ fn append_tree<W: Write>(
         append_tree(b, &p, &name.join(&child), &cmd)?;
     }
     Ok(())
+}
+
+/// Appends the regular file `src`, opened without following a symlink and without
+/// blocking (a file swapped for a FIFO or a device between the walk's `lstat` and the
+/// open is never read: it is skipped), with exactly the size `fstat` gave.
+fn append_regular<W: Write>(b: &mut tar::Builder<W>, src: &Path, name: &Path) -> io::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let f = match fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_NOCTTY)
+        .open(src)
+    {
+        Ok(f) => f,
+        // Replaced by a symlink or gone since the walk saw it.
+        Err(e) if e.raw_os_error() == Some(libc::ELOOP) || e.kind() == io::ErrorKind::NotFound => {
+            return Ok(())
+        }
+        Err(e) => return Err(e),
+    };
+    let md = f.metadata()?;
+    if !md.is_file() {
+        return Ok(());
+    }
+    let mut h = tar::Header::new_gnu();
+    h.set_metadata_in_mode(&md, tar::HeaderMode::Complete);
+    let size = md.len();
+    // A file that grows or shrinks meanwhile still fills exactly its header's size.
+    let data = io::Read::take(
+        io::Read::chain(io::Read::take(f, size), io::repeat(0)),
+        size,
+    );
+    b.append_data(&mut h, name, data)
 }
 
 /// `dir` is on a kernel pseudo filesystem (a running container's `/proc`, `/sys`,
@@ -930,6 +965,31 @@ mod tests {
         // /tmp is unchanged itself: it shows as the parent of its new file.
         want.extend(["A /new", "C /tmp", "A /tmp/x"]);
         assert_eq!(got, want);
+    }
+
+    #[test]
+    fn a_file_swapped_for_a_fifo_or_symlink_is_never_read() {
+        // What append_tree meets when the file it saw changed before the open: it must
+        // neither block on the FIFO nor follow the link.
+        let t = tempfile::tempdir().unwrap();
+        let fifo = t.path().join("fifo");
+        nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o644)).unwrap();
+        let link = t.path().join("link");
+        std::os::unix::fs::symlink("/etc/passwd", &link).unwrap();
+        let mut b = tar::Builder::new(Vec::new());
+        append_regular(&mut b, &fifo, Path::new("fifo")).unwrap();
+        append_regular(&mut b, &link, Path::new("link")).unwrap();
+        let file = t.path().join("f");
+        fs::write(&file, "hello").unwrap();
+        append_regular(&mut b, &file, Path::new("f")).unwrap();
+        let tar = b.into_inner().unwrap();
+        let mut ar = tar::Archive::new(&tar[..]);
+        let names: Vec<String> = ar
+            .entries()
+            .unwrap()
+            .map(|e| e.unwrap().path().unwrap().display().to_string())
+            .collect();
+        assert_eq!(names, vec!["f"]);
     }
 
     #[test]
