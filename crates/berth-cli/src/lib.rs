@@ -43,6 +43,8 @@ pub mod registry;
 pub mod stream;
 pub mod system;
 pub mod template;
+#[cfg(test)]
+mod template_fuzz;
 pub mod terminal;
 pub mod units;
 pub mod update;

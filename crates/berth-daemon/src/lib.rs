@@ -19,6 +19,9 @@ pub mod state;
 pub mod version;
 pub mod volumes;
 
+#[cfg(test)]
+mod fuzz_tests;
+
 use std::ffi::OsString;
 use std::sync::Arc;
 
