@@ -22,6 +22,7 @@ pub mod archive;
 pub mod containers;
 pub mod exec;
 pub mod export;
+pub mod extract;
 pub mod images;
 pub mod networks;
 pub mod registry;

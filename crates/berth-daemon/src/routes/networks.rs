@@ -3,7 +3,6 @@
 
 use std::collections::BTreeMap;
 
-use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
@@ -11,6 +10,7 @@ use axum::{Json, Router};
 use http::StatusCode;
 use serde::Deserialize;
 
+use super::extract::{JsonBody, Query};
 use crate::error::{ApiError, ApiResult};
 use crate::state::Daemon;
 
@@ -82,11 +82,8 @@ fn network_matches(n: &serde_json::Value, f: &crate::containers::filters::Filter
         })
 }
 
-async fn list(
-    State(d): State<Daemon>,
-    q: axum::extract::Query<std::collections::HashMap<String, String>>,
-) -> ApiResult<Response> {
-    let f = crate::containers::filters::parse(q.get("filters").map(String::as_str).unwrap_or(""))?;
+async fn list(State(d): State<Daemon>, q: Query) -> ApiResult<Response> {
+    let f = crate::containers::filters::parse(&q.str("filters"))?;
     for k in f.keys() {
         if !matches!(
             k.as_str(),
@@ -108,9 +105,10 @@ async fn inspect(State(d): State<Daemon>, Path(id): Path<String>) -> ApiResult<R
     Ok(Json(d.networks.inspect_network(&id, &names(&d))?).into_response())
 }
 
-async fn create(State(d): State<Daemon>, body: Bytes) -> ApiResult<Response> {
-    let body: CreateBody = serde_json::from_slice(&body)
-        .map_err(|e| ApiError::invalid(format!("invalid JSON: {e}")))?;
+async fn create(
+    State(d): State<Daemon>,
+    JsonBody(body): JsonBody<CreateBody>,
+) -> ApiResult<Response> {
     if !body.driver.is_empty() && body.driver != "bridge" {
         return Err(ApiError::not_found(format!(
             "plugin \"{}\" not found",
@@ -169,10 +167,8 @@ struct ConnectBody {
 async fn connect(
     State(d): State<Daemon>,
     Path(id): Path<String>,
-    body: Bytes,
+    JsonBody(body): JsonBody<ConnectBody>,
 ) -> ApiResult<StatusCode> {
-    let body: ConnectBody = serde_json::from_slice(&body)
-        .map_err(|e| ApiError::invalid(format!("invalid JSON: {e}")))?;
     let rec = d.containers.get(&body.container)?;
     let aliases = body
         .endpoint_config
@@ -186,10 +182,8 @@ async fn connect(
 async fn disconnect(
     State(d): State<Daemon>,
     Path(id): Path<String>,
-    body: Bytes,
+    JsonBody(body): JsonBody<ConnectBody>,
 ) -> ApiResult<StatusCode> {
-    let body: ConnectBody = serde_json::from_slice(&body)
-        .map_err(|e| ApiError::invalid(format!("invalid JSON: {e}")))?;
     let rec = d.containers.get(&body.container)?;
     d.networks.disconnect(&rec, &id)?;
     Ok(StatusCode::OK)

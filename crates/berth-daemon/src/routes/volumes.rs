@@ -1,9 +1,9 @@
 //! Volume routes (moby `api/server/router/volume`): `method, path → handler`; handlers
 //! call [`crate::volumes::VolumeService`] and ask the containers who uses a volume.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Extension, Json, Router};
@@ -11,6 +11,7 @@ use http::StatusCode;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
+use super::extract::{OptionalJsonBody, Query};
 use crate::containers::filters::{self, Filters};
 use crate::error::{ApiError, ApiResult};
 use crate::state::Daemon;
@@ -25,15 +26,10 @@ pub fn routes() -> Router<Daemon> {
         .route("/volumes/{name}", get(inspect).delete(remove))
 }
 
-type Q = Query<HashMap<String, String>>;
+type Q = Query;
 
-fn qbool(q: &HashMap<String, String>, key: &str) -> bool {
-    q.get(key)
-        .is_some_and(|v| matches!(v.as_str(), "1" | "true" | "True" | "TRUE"))
-}
-
-fn parse_filters(q: &HashMap<String, String>) -> ApiResult<Filters> {
-    filters::parse(q.get("filters").map(String::as_str).unwrap_or(""))
+fn parse_filters(q: &Query) -> ApiResult<Filters> {
+    filters::parse(&q.str("filters"))
 }
 
 /// `POST /volumes/create` body (moby `volume.CreateOptions`).
@@ -46,12 +42,11 @@ struct CreateBody {
     labels: Option<BTreeMap<String, String>>,
 }
 
-async fn create(State(d): State<Daemon>, body: axum::body::Bytes) -> ApiResult<Response> {
-    let body: CreateBody = if body.is_empty() {
-        CreateBody::default()
-    } else {
-        serde_json::from_slice(&body)?
-    };
+async fn create(
+    State(d): State<Daemon>,
+    OptionalJsonBody(body): OptionalJsonBody<CreateBody>,
+) -> ApiResult<Response> {
+    let body = body.unwrap_or_default();
     let rec = d.volumes.create(CreateOptions {
         name: body.name,
         driver: body.driver,
@@ -117,7 +112,7 @@ async fn inspect(State(d): State<Daemon>, Path(name): Path<String>) -> ApiResult
 }
 
 async fn remove(State(d): State<Daemon>, Path(name): Path<String>, q: Q) -> ApiResult<StatusCode> {
-    let force = qbool(&q, "force");
+    let force = q.bool("force");
     match d.volumes.get(&name) {
         Ok(_) => {}
         Err(_) if force => return Ok(StatusCode::NO_CONTENT),
