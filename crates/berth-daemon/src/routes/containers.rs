@@ -201,7 +201,7 @@ async fn logs_handler(
         stdout: q.bool("stdout"),
         stderr: q.bool("stderr"),
         follow: q.bool("follow"),
-        tail: q.get("tail").and_then(|t| logs::parse_tail(t)),
+        tail: q.get("tail").and_then(logs::parse_tail),
         since: logs::parse_unix_time(&q.str("since"))?,
         until: logs::parse_unix_time(&q.str("until"))?,
         timestamps: q.bool("timestamps"),
