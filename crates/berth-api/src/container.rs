@@ -102,6 +102,9 @@ pub struct HostConfig {
     #[serde(deserialize_with = "null_as_default")]
     pub sysctls: BTreeMap<String, String>,
     pub runtime: String,
+    /// The initial terminal size (rows, columns) the client asks for (API 1.42+).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub console_size: Option<[u32; 2]>,
     pub isolation: String,
     // Resources
     pub cpu_shares: i64,
@@ -181,7 +184,7 @@ pub struct ContainerCreateBody {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub host_config: Option<HostConfig>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub networking_config: Option<Value>,
+    pub networking_config: Option<crate::network::NetworkingConfig>,
 }
 
 /// `State` in inspect output.
@@ -234,7 +237,7 @@ pub struct ContainerInspect {
     pub size_root_fs: Option<i64>,
     pub mounts: Vec<Value>,
     pub config: ContainerConfig,
-    pub network_settings: Value,
+    pub network_settings: crate::network::NetworkSettings,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -264,7 +267,7 @@ pub struct ContainerSummary {
     pub state: String,
     pub status: String,
     pub host_config: SummaryHostConfig,
-    pub network_settings: Value,
+    pub network_settings: crate::network::SummaryNetworkSettings,
     pub mounts: Vec<Value>,
 }
 
@@ -306,7 +309,9 @@ pub struct WaitError {
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase", default)]
 pub struct TopResponse {
+    #[serde(deserialize_with = "null_as_default")]
     pub titles: Vec<String>,
+    #[serde(deserialize_with = "null_as_default")]
     pub processes: Vec<Vec<String>>,
 }
 
@@ -362,6 +367,40 @@ mod tests {
         assert_eq!(body.config.entrypoint, None);
         assert!(body.config.env.is_empty());
         assert_eq!(body.host_config.unwrap().memory, 1024);
+    }
+
+    /// What the Docker CLI 28 sends for `create --name typedrefc2 -e A=1 -p 8080:80 -v /data
+    /// -v /tmp:/c:ro -l x=y --memory 64m --restart on-failure:2 --network typedref1
+    /// typedref echo hi` (captured on its way to dockerd 20.10).
+    const DOCKER_CLI_CREATE: &str = r#"{"Hostname":"","Domainname":"","User":"","AttachStdin":false,"AttachStdout":true,"AttachStderr":true,"ExposedPorts":{"80/tcp":{}},"Tty":false,"OpenStdin":false,"StdinOnce":false,"Env":["A=1"],"Cmd":["echo","hi"],"Image":"typedref","Volumes":{"/data":{}},"WorkingDir":"","Entrypoint":null,"OnBuild":null,"Labels":{"x":"y"},"HostConfig":{"Binds":["/tmp:/c:ro"],"ContainerIDFile":"","LogConfig":{"Type":"","Config":{}},"NetworkMode":"typedref1","PortBindings":{"80/tcp":[{"HostIp":"","HostPort":"8080"}]},"RestartPolicy":{"Name":"on-failure","MaximumRetryCount":2},"AutoRemove":false,"VolumeDriver":"","VolumesFrom":null,"ConsoleSize":[0,0],"CapAdd":null,"CapDrop":null,"CgroupnsMode":"","Dns":[],"DnsOptions":[],"DnsSearch":[],"ExtraHosts":null,"GroupAdd":null,"IpcMode":"","Cgroup":"","Links":null,"OomScoreAdj":0,"PidMode":"","Privileged":false,"PublishAllPorts":false,"ReadonlyRootfs":false,"SecurityOpt":null,"UTSMode":"","UsernsMode":"","ShmSize":0,"Isolation":"","CpuShares":0,"Memory":67108864,"NanoCpus":0,"CgroupParent":"","BlkioWeight":0,"BlkioWeightDevice":[],"BlkioDeviceReadBps":[],"BlkioDeviceWriteBps":[],"BlkioDeviceReadIOps":[],"BlkioDeviceWriteIOps":[],"CpuPeriod":0,"CpuQuota":0,"CpuRealtimePeriod":0,"CpuRealtimeRuntime":0,"CpusetCpus":"","CpusetMems":"","Devices":[],"DeviceCgroupRules":null,"DeviceRequests":null,"MemoryReservation":0,"MemorySwap":0,"MemorySwappiness":-1,"OomKillDisable":false,"PidsLimit":0,"Ulimits":[],"CpuCount":0,"CpuPercent":0,"IOMaximumIOps":0,"IOMaximumBandwidth":0,"MaskedPaths":null,"ReadonlyPaths":null},"NetworkingConfig":{"EndpointsConfig":{}}}"#;
+
+    #[test]
+    fn create_body_reads_the_docker_clis_body_and_survives_a_round_trip() {
+        let body: ContainerCreateBody = serde_json::from_str(DOCKER_CLI_CREATE).unwrap();
+        assert_eq!(body.config.cmd, Some(vec!["echo".into(), "hi".into()]));
+        assert_eq!(body.config.labels["x"], "y");
+        let hc = body.host_config.clone().unwrap();
+        assert_eq!(hc.binds, ["/tmp:/c:ro"]);
+        assert_eq!(hc.network_mode, "typedref1");
+        assert_eq!(
+            hc.port_bindings["80/tcp"].as_ref().unwrap()[0].host_port,
+            "8080"
+        );
+        assert_eq!(hc.restart_policy.maximum_retry_count, 2);
+        assert_eq!(hc.console_size, Some([0, 0]));
+        assert_eq!(hc.memory_swappiness, Some(-1));
+        assert!(body
+            .networking_config
+            .as_ref()
+            .unwrap()
+            .endpoints_config
+            .is_empty());
+        // What Berth's CLI sends from the typed body, the daemon reads back the same.
+        let again: ContainerCreateBody =
+            serde_json::from_str(&serde_json::to_string(&body).unwrap()).unwrap();
+        assert_eq!(again.config, body.config);
+        assert_eq!(again.host_config, body.host_config);
+        assert_eq!(again.networking_config, body.networking_config);
     }
 
     #[test]

@@ -13,6 +13,8 @@ pub struct ExecCreateBody {
     pub attach_stderr: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub console_size: Option<Vec<u16>>,
+    /// Sent by the Docker CLI; the start request's `Detach` is the one that counts.
+    pub detach: bool,
     /// Go decodes JSON keys case-insensitively: docker-py sends `detachKeys`.
     #[serde(alias = "detachKeys")]
     pub detach_keys: String,

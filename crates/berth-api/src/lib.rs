@@ -11,15 +11,19 @@ pub mod auth;
 pub mod container;
 pub mod exec;
 pub mod image;
+pub mod network;
 pub mod progress;
 pub mod system;
 pub mod units;
+pub mod volume;
 
 pub use auth::*;
 pub use container::*;
 pub use exec::*;
 pub use image::*;
+pub use network::*;
 pub use system::*;
+pub use volume::*;
 
 use serde::{Deserialize, Serialize};
 
@@ -39,7 +43,7 @@ pub struct ErrorResponse {
 #[serde(rename_all = "PascalCase")]
 pub struct IdResponse {
     pub id: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "container::null_as_default")]
     pub warnings: Vec<String>,
 }
 
@@ -47,6 +51,15 @@ pub struct IdResponse {
 pub fn parse_api_version(v: &str) -> Option<(u32, u32)> {
     let (major, minor) = v.split_once('.')?;
     Some((major.parse().ok()?, minor.parse().ok()?))
+}
+
+/// Decodes `json` into `T` and encodes it again, asserting the bytes come back unchanged
+/// (field names, order and nulls as Docker writes them).
+#[cfg(test)]
+pub(crate) fn round_trip<T: Serialize + serde::de::DeserializeOwned>(json: &str) -> T {
+    let v: T = serde_json::from_str(json).unwrap();
+    assert_eq!(serde_json::to_string(&v).unwrap(), json);
+    v
 }
 
 #[cfg(test)]

@@ -14,6 +14,8 @@ use http_body_util::{combinators::BoxBody, BodyExt, Empty, Full, StreamBody};
 use hyper::body::{Frame, Incoming};
 use hyper::client::conn::http1::SendRequest;
 use hyper_util::rt::TokioIo;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
 use serde_json::Value as Json;
 use tokio::io::AsyncReadExt;
 use tokio::net::UnixStream;
@@ -84,11 +86,25 @@ pub fn empty() -> ReqBody {
     Empty::new().map_err(|never| match never {}).boxed()
 }
 
-/// A JSON body.
-pub fn json_body(v: &Json) -> ReqBody {
-    Full::new(Bytes::from(v.to_string()))
+/// A JSON body from any serializable value: a typed `berth_api` request or a `Json`.
+pub fn json_body<B: Serialize + ?Sized>(v: &B) -> Result<ReqBody, ApiError> {
+    let bytes = serde_json::to_vec(v).map_err(transport)?;
+    Ok(Full::new(Bytes::from(bytes))
         .map_err(|never| match never {})
-        .boxed()
+        .boxed())
+}
+
+/// No request body, for [`Client::call`], [`Client::json`] and [`Client::hijack`].
+pub const NO_BODY: Option<&Json> = None;
+
+/// Decodes a JSON answer into `R` (an empty body reads as `null`).
+fn decode<R: DeserializeOwned>(bytes: &[u8]) -> Result<R, ApiError> {
+    let bytes = if bytes.iter().all(|b| b.is_ascii_whitespace()) {
+        b"null"
+    } else {
+        bytes
+    };
+    serde_json::from_slice(bytes).map_err(transport)
 }
 
 /// A body streamed from a reader, chunk by chunk, never buffered whole.
@@ -283,14 +299,14 @@ impl Client {
     }
 
     /// Sends a request with an optional JSON body and returns the whole response body.
-    pub async fn call(
+    pub async fn call<B: Serialize + ?Sized>(
         &self,
         method: Method,
         path: &str,
-        body: Option<&Json>,
+        body: Option<&B>,
     ) -> Result<Bytes, ApiError> {
         let (b, ct) = match body {
-            Some(j) => (json_body(j), Some("application/json")),
+            Some(j) => (json_body(j)?, Some("application/json")),
             None => (empty(), None),
         };
         let res = self.send(method, path, b, ct).await?;
@@ -302,35 +318,48 @@ impl Client {
             .to_bytes())
     }
 
-    /// Like [`Client::call`], decoding a JSON answer (`null` for an empty body).
-    pub async fn json(
+    /// Like [`Client::call`], decoding the JSON answer into `R`, a `berth_api` response
+    /// type (`null` for an empty body).
+    pub async fn typed<R: DeserializeOwned, B: Serialize + ?Sized>(
         &self,
         method: Method,
         path: &str,
-        body: Option<&Json>,
+        body: Option<&B>,
+    ) -> Result<R, ApiError> {
+        decode(&self.call(method, path, body).await?)
+    }
+
+    /// [`Client::typed`] for answers kept as JSON values: those a `--format` template
+    /// or `inspect` prints as they came.
+    pub async fn json<B: Serialize + ?Sized>(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&B>,
     ) -> Result<Json, ApiError> {
-        let bytes = self.call(method, path, body).await?;
-        if bytes.iter().all(|b| b.is_ascii_whitespace()) {
-            return Ok(Json::Null);
-        }
-        serde_json::from_slice(&bytes).map_err(transport)
+        self.typed(method, path, body).await
     }
 
     /// `GET path` decoded as JSON.
     pub async fn get(&self, path: &str) -> Result<Json, ApiError> {
-        self.json(Method::GET, path, None).await
+        self.get_as(path).await
+    }
+
+    /// `GET path` decoded into `R`.
+    pub async fn get_as<R: DeserializeOwned>(&self, path: &str) -> Result<R, ApiError> {
+        self.typed(Method::GET, path, NO_BODY).await
     }
 
     /// Hijacks the connection (`Connection: Upgrade`, `Upgrade: tcp`, expects 101) and
     /// returns the raw bidirectional stream.
-    pub async fn hijack(
+    pub async fn hijack<B: Serialize + ?Sized>(
         &self,
         path: &str,
-        body: Option<&Json>,
+        body: Option<&B>,
     ) -> Result<TokioIo<hyper::upgrade::Upgraded>, ApiError> {
         let mut sender = self.connect().await?;
         let (b, ct) = match body {
-            Some(j) => (json_body(j), Some("application/json")),
+            Some(j) => (json_body(j)?, Some("application/json")),
             None => (empty(), Some("text/plain")),
         };
         let mut req = self.request(Method::POST, path, b, ct)?;
@@ -511,7 +540,7 @@ mod tests {
         .await;
         let c = Client::new(Some(format!("unix://{}", sock.display()))).unwrap();
         let io = c
-            .hijack("/containers/x/attach?stream=1&stdin=1", None)
+            .hijack("/containers/x/attach?stream=1&stdin=1", NO_BODY)
             .await
             .unwrap();
         let (mut r, mut w) = tokio::io::split(io);

@@ -1,11 +1,18 @@
 //! Container commands: create, run, start, stop, kill, restart, rm, ps, logs, wait,
 //! rename, pause, unpause, top, exec, prune.
 
+use berth_api::{
+    ContainerConfig, ContainerCreateBody, ContainerPruneResponse, ExecCreateBody, ExecInspect,
+    ExecStartBody, HostConfig, IdResponse, NetworkingConfig, PortBinding, TopResponse,
+    WaitResponse,
+};
+use std::collections::BTreeMap;
+
 use http::Method;
-use serde_json::{json, Map, Value as Json};
+use serde_json::{json, Value as Json};
 
 use crate::args::*;
-use crate::client::{empty, query, seg, ApiError, Client};
+use crate::client::{empty, query, seg, ApiError, Client, NO_BODY};
 use crate::formatters::{container_row, ps_headers, PS_TABLE};
 use crate::opts::{self, FlagError};
 use crate::template::Format;
@@ -15,22 +22,28 @@ fn lookup_env(k: &str) -> Option<String> {
     std::env::var(k).ok()
 }
 
+/// The environment from `--env-file` files, then `-e` flags.
+fn env_list(files: &[String], flags: &[String]) -> Result<Vec<String>, FlagError> {
+    let mut env = Vec::new();
+    for f in files {
+        let text = std::fs::read_to_string(f)
+            .map_err(|e| FlagError(format!("open {f}: {}", crate::io_error_text(&e))))?;
+        env.extend(opts::parse_env_file(&text, &lookup_env)?);
+    }
+    for e in flags {
+        env.push(opts::env_value(e, &lookup_env)?);
+    }
+    Ok(env)
+}
+
 /// Builds the `POST /containers/create` body as Docker's CLI does.
 pub fn create_body(
     o: &ContainerOpts,
     image: &str,
     command: &[String],
     detach: bool,
-) -> Result<Json, FlagError> {
-    let mut env = Vec::new();
-    for f in &o.env_file {
-        let text = std::fs::read_to_string(f)
-            .map_err(|e| FlagError(format!("open {f}: {}", crate::io_error_text(&e))))?;
-        env.extend(opts::parse_env_file(&text, &lookup_env)?);
-    }
-    for e in &o.env {
-        env.push(opts::env_value(e, &lookup_env)?);
-    }
+) -> Result<ContainerCreateBody, FlagError> {
+    let env = env_list(&o.env_file, &o.env)?;
     let attach: Vec<String> = o.attach.iter().map(|a| a.to_lowercase()).collect();
     for a in &attach {
         if !["stdin", "stdout", "stderr"].contains(&a.as_str()) {
@@ -49,127 +62,114 @@ pub fn create_body(
         )
     };
     let (exposed, bindings) = opts::ports(&o.publish, &o.expose)?;
-    let mut volumes = Map::new();
-    let mut binds = Vec::new();
-    for v in &o.volume {
-        if v.contains(':') {
-            binds.push(Json::String(v.clone()));
-        } else {
-            volumes.insert(v.clone(), json!({}));
-        }
-    }
+    let volumes = o.volume.iter().filter(|v| !v.contains(':'));
+    let host = host_config(o, bindings)?;
+    let config = ContainerConfig {
+        hostname: o.hostname.clone().unwrap_or_default(),
+        domainname: o.domainname.clone().unwrap_or_default(),
+        user: o.user.clone().unwrap_or_default(),
+        attach_stdin,
+        attach_stdout,
+        attach_stderr,
+        exposed_ports: Some(exposed),
+        tty: o.tty,
+        open_stdin: o.interactive,
+        stdin_once: o.interactive && attach_stdin,
+        env,
+        cmd: (!command.is_empty()).then(|| command.to_vec()),
+        image: image.to_string(),
+        volumes: Some(volumes.map(|v| (v.clone(), json!({}))).collect()),
+        working_dir: o.workdir.clone().unwrap_or_default(),
+        entrypoint: o.entrypoint.as_ref().map(|e| vec![e.clone()]),
+        labels: opts::labels(&o.label),
+        stop_signal: o.stop_signal.clone(),
+        stop_timeout: o.stop_timeout,
+        ..ContainerConfig::default()
+    };
+    Ok(ContainerCreateBody {
+        config,
+        host_config: Some(host),
+        networking_config: Some(NetworkingConfig::default()),
+    })
+}
+
+/// The `HostConfig` of a create body, from the flags and the `-p` bindings.
+fn host_config(
+    o: &ContainerOpts,
+    port_bindings: BTreeMap<String, Option<Vec<PortBinding>>>,
+) -> Result<HostConfig, FlagError> {
     let mounts = o
         .mount
         .iter()
         .map(|m| opts::parse_mount(m))
         .collect::<Result<Vec<_>, _>>()?;
-    let tmpfs: Map<String, Json> = o
+    let tmpfs = o
         .tmpfs
         .iter()
-        .map(|t| match t.split_once(':') {
-            Some((p, opt)) => (p.to_string(), Json::String(opt.to_string())),
-            None => (t.clone(), Json::String(String::new())),
+        .map(|t| {
+            let (path, options) = t.split_once(':').unwrap_or((t, ""));
+            (path.to_string(), options.to_string())
         })
         .collect();
-    let links: Vec<Json> = o
+    let links = o
         .link
         .iter()
         .map(|l| {
-            Json::String(if l.contains(':') {
+            if l.contains(':') {
                 l.clone()
             } else {
                 format!("{l}:{l}")
-            })
+            }
         })
         .collect();
-    let entrypoint = o.entrypoint.as_ref().map(|e| json!([e]));
-    let mut host = json!({
-        "Binds": if binds.is_empty() { Json::Null } else { Json::Array(binds) },
-        "NetworkMode": o.network.clone().unwrap_or_else(|| "default".into()),
-        "PortBindings": bindings,
-        "AutoRemove": o.rm,
-        "Links": if links.is_empty() { Json::Null } else { Json::Array(links) },
-        "CapAdd": if o.cap_add.is_empty() { Json::Null } else { json!(o.cap_add) },
-        "CapDrop": if o.cap_drop.is_empty() { Json::Null } else { json!(o.cap_drop) },
-        "RestartPolicy": {"Name": "no", "MaximumRetryCount": 0},
-        "ConsoleSize": if o.tty { let (h, w) = terminal::size().unwrap_or((0, 0)); json!([h, w]) } else { json!([0, 0]) },
-        "Privileged": o.privileged,
-        "PublishAllPorts": o.publish_all,
-        "ReadonlyRootfs": o.read_only,
-        "CgroupParent": o.cgroup_parent.clone().unwrap_or_default(),
-        "CpuShares": o.cpu_shares.unwrap_or(0),
-        "CpuPeriod": o.cpu_period.unwrap_or(0),
-        "CpuQuota": o.cpu_quota.unwrap_or(0),
-        "CpusetCpus": o.cpuset_cpus.clone().unwrap_or_default(),
-        "Memory": o.memory.as_deref().map(|m| opts::parse_memory(m, "-m, --memory")).transpose()?.unwrap_or(0),
-        "MemoryReservation": o.memory_reservation.as_deref().map(|m| opts::parse_memory(m, "--memory-reservation")).transpose()?.unwrap_or(0),
-        "MemorySwap": o.memory_swap.as_deref().map(opts::parse_memory_swap).transpose()?.unwrap_or(0),
-        "NanoCpus": o.cpus.as_deref().map(opts::parse_cpus).transpose()?.unwrap_or(0),
-        "Mounts": if mounts.is_empty() { Json::Null } else { Json::Array(mounts) },
-    });
-    if let Some(h) = host.as_object_mut() {
-        if let Some(p) = o.pids_limit {
-            h.insert("PidsLimit".into(), json!(p));
-        }
-        if o.init {
-            h.insert("Init".into(), json!(true));
-        }
-        if !tmpfs.is_empty() {
-            h.insert("Tmpfs".into(), Json::Object(tmpfs));
-        }
-        if !o.volumes_from.is_empty() {
-            h.insert("VolumesFrom".into(), json!(o.volumes_from));
-        }
-        if let Some(s) = &o.shm_size {
-            h.insert(
-                "ShmSize".into(),
-                json!(opts::parse_memory(s, "--shm-size")?),
-            );
-        }
-        if let Some(r) = &o.restart {
-            let (name, count) = r.split_once(':').unwrap_or((r, "0"));
-            let count: i64 = count.parse().map_err(|_| {
-                FlagError(
-                    "invalid restart policy format: maximum retry count must be an integer"
-                        .to_string(),
-                )
-            })?;
-            h.insert(
-                "RestartPolicy".into(),
-                json!({"Name": name, "MaximumRetryCount": count}),
-            );
-        }
-    }
-    let mut body = json!({
-        "Hostname": o.hostname.clone().unwrap_or_default(),
-        "Domainname": o.domainname.clone().unwrap_or_default(),
-        "User": o.user.clone().unwrap_or_default(),
-        "AttachStdin": attach_stdin,
-        "AttachStdout": attach_stdout,
-        "AttachStderr": attach_stderr,
-        "ExposedPorts": exposed,
-        "Tty": o.tty,
-        "OpenStdin": o.interactive,
-        "StdinOnce": o.interactive && attach_stdin,
-        "Env": env,
-        "Cmd": if command.is_empty() { Json::Null } else { json!(command) },
-        "Image": image,
-        "Volumes": volumes,
-        "WorkingDir": o.workdir.clone().unwrap_or_default(),
-        "Entrypoint": entrypoint.unwrap_or(Json::Null),
-        "Labels": opts::labels(&o.label),
-        "HostConfig": host,
-        "NetworkingConfig": {"EndpointsConfig": {}},
-    });
-    if let Some(b) = body.as_object_mut() {
-        if let Some(s) = &o.stop_signal {
-            b.insert("StopSignal".into(), json!(s));
-        }
-        if let Some(t) = o.stop_timeout {
-            b.insert("StopTimeout".into(), json!(t));
-        }
-    }
-    Ok(body)
+    let memory_limit = opts::optional_memory(o.memory.as_deref(), "-m, --memory")?;
+    let memory_reservation =
+        opts::optional_memory(o.memory_reservation.as_deref(), "--memory-reservation")?;
+    let memory_swap = opts::optional(o.memory_swap.as_deref(), opts::parse_memory_swap)?;
+    let nano_cpus = opts::optional(o.cpus.as_deref(), opts::parse_cpus)?;
+    let shm_size = opts::optional_memory(o.shm_size.as_deref(), "--shm-size")?;
+    let restart_policy = opts::restart_policy(o.restart.as_deref().unwrap_or("no"))?;
+    let console_size = if o.tty {
+        let (h, w) = terminal::size().unwrap_or((0, 0));
+        [h.into(), w.into()]
+    } else {
+        [0, 0]
+    };
+    Ok(HostConfig {
+        binds: o
+            .volume
+            .iter()
+            .filter(|v| v.contains(':'))
+            .cloned()
+            .collect(),
+        network_mode: o.network.clone().unwrap_or_else(|| "default".into()),
+        port_bindings,
+        restart_policy,
+        auto_remove: o.rm,
+        volumes_from: o.volumes_from.clone(),
+        cap_add: o.cap_add.clone(),
+        cap_drop: o.cap_drop.clone(),
+        links,
+        privileged: o.privileged,
+        publish_all_ports: o.publish_all,
+        readonly_rootfs: o.read_only,
+        tmpfs,
+        shm_size,
+        console_size: Some(console_size),
+        cpu_shares: o.cpu_shares.unwrap_or(0),
+        memory: memory_limit,
+        nano_cpus,
+        cgroup_parent: o.cgroup_parent.clone().unwrap_or_default(),
+        cpu_period: o.cpu_period.unwrap_or(0),
+        cpu_quota: o.cpu_quota.unwrap_or(0),
+        cpuset_cpus: o.cpuset_cpus.clone().unwrap_or_default(),
+        memory_reservation,
+        memory_swap,
+        pids_limit: o.pids_limit,
+        mounts,
+        init: o.init.then_some(true),
+        ..HostConfig::default()
+    })
 }
 
 /// Prints the JSON messages of a pull or import stream; returns the first error.
@@ -226,7 +226,7 @@ impl PullPolicy {
 /// daemon's error stands. Image IDs are never pulled.
 async fn create_container(
     c: &Client,
-    body: &Json,
+    body: &ContainerCreateBody,
     o: &ContainerOpts,
     image: &str,
 ) -> Result<String, ApiError> {
@@ -254,7 +254,7 @@ async fn create_container(
     if policy == PullPolicy::Always && named.is_some() {
         crate::registry::pull_for_create(c, image, o.platform.as_deref(), o.quiet).await?;
     }
-    let res = match c.json(Method::POST, &path, Some(body)).await {
+    let res: IdResponse = match c.typed(Method::POST, &path, Some(body)).await {
         Err(e) if e.status() == 404 && policy == PullPolicy::Missing && named.is_some() => {
             if !o.quiet {
                 if let Some(n) = &named {
@@ -262,25 +262,14 @@ async fn create_container(
                 }
             }
             crate::registry::pull_for_create(c, image, o.platform.as_deref(), o.quiet).await?;
-            c.json(Method::POST, &path, Some(body)).await?
+            c.typed(Method::POST, &path, Some(body)).await?
         }
         other => other?,
     };
-    for w in res
-        .get("Warnings")
-        .and_then(Json::as_array)
-        .into_iter()
-        .flatten()
-    {
-        if let Some(w) = w.as_str() {
-            eprintln!("WARNING: {w}");
-        }
+    for w in &res.warnings {
+        eprintln!("WARNING: {w}");
     }
-    Ok(res
-        .get("Id")
-        .and_then(Json::as_str)
-        .unwrap_or("")
-        .to_string())
+    Ok(res.id)
 }
 
 /// docker/cli `reportError` (CLI 28): `berth: <msg>` and, when asked, the `--help` hint.
@@ -317,7 +306,7 @@ fn create_body_for(
     image: &str,
     command: &[String],
     detach: bool,
-) -> Result<Result<Json, i32>, Failure> {
+) -> Result<Result<ContainerCreateBody, i32>, Failure> {
     match create_body(o, image, command, detach) {
         Ok(b) => Ok(Ok(b)),
         Err(e) if e.0.starts_with("open ") => {
@@ -360,7 +349,7 @@ async fn start_wait(
     c: &Client,
     id: &str,
     condition: &str,
-) -> tokio::task::JoinHandle<Result<Json, ApiError>> {
+) -> tokio::task::JoinHandle<Result<WaitResponse, ApiError>> {
     let (tx, rx) = tokio::sync::oneshot::channel();
     let c = c.clone();
     let path = format!("/containers/{}/wait?condition={condition}", seg(id));
@@ -370,26 +359,22 @@ async fn start_wait(
         let res = res?;
         let mut body = Vec::new();
         crate::client::for_each_chunk(res, |b| body.extend_from_slice(b)).await?;
-        serde_json::from_slice::<Json>(&body).map_err(|e| ApiError::Transport(e.to_string()))
+        serde_json::from_slice(&body).map_err(|e| ApiError::Transport(e.to_string()))
     });
     let _ = tokio::time::timeout(std::time::Duration::from_millis(150), rx).await;
     handle
 }
 
 fn exit_status(
-    res: Result<Result<Json, ApiError>, tokio::task::JoinError>,
+    res: Result<Result<WaitResponse, ApiError>, tokio::task::JoinError>,
 ) -> Result<i32, Failure> {
     match res {
-        Ok(Ok(j)) => {
-            if let Some(m) = j
-                .pointer("/Error/Message")
-                .and_then(Json::as_str)
-                .filter(|m| !m.is_empty())
-            {
-                eprintln!("{m}");
+        Ok(Ok(w)) => {
+            if let Some(e) = w.error.filter(|e| !e.message.is_empty()) {
+                eprintln!("{}", e.message);
                 return Ok(125);
             }
-            Ok(j.get("StatusCode").and_then(Json::as_i64).unwrap_or(0) as i32)
+            Ok(w.status_code as i32)
         }
         Ok(Err(e)) => Err(e.into()),
         Err(e) => Err(Failure::Msg(e.to_string())),
@@ -428,7 +413,7 @@ fn proxy_signals(c: &Client, id: &str) -> Option<tokio::task::JoinHandle<()>> {
                 .call(
                     Method::POST,
                     &format!("/containers/{}/kill?signal={name}", seg(&id)),
-                    None,
+                    NO_BODY,
                 )
                 .await;
         }
@@ -460,21 +445,20 @@ pub async fn run(c: &Client, a: &RunArgs) -> Result<i32, Failure> {
     if a.detach {
         // Docker prints the ID before it starts the container.
         outln!("{id}");
-        if let Err(e) = c.call(Method::POST, &start_path, None).await {
+        if let Err(e) = c.call(Method::POST, &start_path, NO_BODY).await {
             report_error("run", &e.to_string(), true);
             return Ok(start_error_code(&e.message()));
         }
         return Ok(0);
     }
-    let attach_stdin = body["AttachStdin"].as_bool().unwrap_or(false);
-    let attached = |k: &str| body[k].as_bool().unwrap_or(false);
+    let attach_stdin = body.config.attach_stdin;
     let path = attach_path(
         &id,
         attach_stdin,
-        attached("AttachStdout"),
-        attached("AttachStderr"),
+        body.config.attach_stdout,
+        body.config.attach_stderr,
     );
-    let io = match c.hijack(&path, None).await {
+    let io = match c.hijack(&path, NO_BODY).await {
         Ok(io) => Some(io),
         Err(e) => {
             report_error("run", &e.to_string(), true);
@@ -487,7 +471,7 @@ pub async fn run(c: &Client, a: &RunArgs) -> Result<i32, Failure> {
     } else {
         None
     };
-    if let Err(e) = c.call(Method::POST, &start_path, None).await {
+    if let Err(e) = c.call(Method::POST, &start_path, NO_BODY).await {
         drop(raw);
         report_error("run", &e.to_string(), true);
         if o.rm {
@@ -545,7 +529,9 @@ pub async fn start(c: &Client, a: &StartArgs) -> Result<i32, Failure> {
             .and_then(Json::as_str)
             .unwrap_or(name)
             .to_string();
-        let io = c.hijack(&attach_path(&id, stdin, true, true), None).await?;
+        let io = c
+            .hijack(&attach_path(&id, stdin, true, true), NO_BODY)
+            .await?;
         let wait = start_wait(c, &id, "next-exit").await;
         let raw = if tty && stdin {
             terminal::RawMode::enter()
@@ -556,7 +542,7 @@ pub async fn start(c: &Client, a: &StartArgs) -> Result<i32, Failure> {
             .call(
                 Method::POST,
                 &format!("/containers/{}/start", seg(&id)),
-                None,
+                NO_BODY,
             )
             .await
         {
@@ -576,7 +562,11 @@ pub async fn start(c: &Client, a: &StartArgs) -> Result<i32, Failure> {
     let mut failed = Vec::new();
     for n in &a.names {
         match c
-            .call(Method::POST, &format!("/containers/{}/start", seg(n)), None)
+            .call(
+                Method::POST,
+                &format!("/containers/{}/start", seg(n)),
+                NO_BODY,
+            )
             .await
         {
             Ok(_) => outln!("{n}"),
@@ -625,7 +615,9 @@ pub async fn attach(c: &Client, a: &AttachArgs) -> Result<i32, Failure> {
             .and_then(Json::as_bool)
             .unwrap_or(false);
     let wait = start_wait(c, &id, "next-exit").await;
-    let io = c.hijack(&attach_path(&id, stdin, true, true), None).await?;
+    let io = c
+        .hijack(&attach_path(&id, stdin, true, true), NO_BODY)
+        .await?;
     let raw = if tty && stdin {
         terminal::RawMode::enter()
     } else {
@@ -662,7 +654,7 @@ async fn for_each(
 ) -> Result<i32, Failure> {
     let mut failed = false;
     for n in names {
-        match c.call(method.clone(), &path(n), None).await {
+        match c.call(method.clone(), &path(n), NO_BODY).await {
             Ok(_) => outln!("{n}"),
             Err(e) if ignore_404 && e.status() == 404 => eprintln!("{e}"),
             Err(e) => {
@@ -748,13 +740,14 @@ pub async fn wait(c: &Client, a: &Names) -> Result<i32, Failure> {
     let mut failed = false;
     for n in &a.names {
         match c
-            .json(Method::POST, &format!("/containers/{}/wait", seg(n)), None)
+            .typed::<WaitResponse, _>(
+                Method::POST,
+                &format!("/containers/{}/wait", seg(n)),
+                NO_BODY,
+            )
             .await
         {
-            Ok(j) => outln!(
-                "{}",
-                j.get("StatusCode").and_then(Json::as_i64).unwrap_or(0)
-            ),
+            Ok(w) => outln!("{}", w.status_code),
             Err(e) => {
                 eprintln!("{e}");
                 failed = true;
@@ -779,7 +772,7 @@ pub async fn rename(c: &Client, a: &RenameArgs) -> Result<i32, Failure> {
                 seg(&a.old),
                 query(&[("name", new.to_string())])
             ),
-            None,
+            NO_BODY,
         )
         .await
     {
@@ -797,28 +790,12 @@ pub async fn top(c: &Client, a: &TopArgs) -> Result<i32, Failure> {
     } else {
         query(&[("ps_args", a.ps_args.join(" "))])
     };
-    let j = c
-        .get(&format!("/containers/{}/top{q}", seg(&a.name)))
+    let top: TopResponse = c
+        .get_as(&format!("/containers/{}/top{q}", seg(&a.name)))
         .await?;
     let mut text = String::new();
-    let titles: Vec<&str> = j
-        .get("Titles")
-        .and_then(Json::as_array)
-        .map(|t| t.iter().filter_map(Json::as_str).collect())
-        .unwrap_or_default();
-    text.push_str(&titles.join("\t"));
-    text.push('\n');
-    for p in j
-        .get("Processes")
-        .and_then(Json::as_array)
-        .into_iter()
-        .flatten()
-    {
-        let cells: Vec<&str> = p
-            .as_array()
-            .map(|r| r.iter().filter_map(Json::as_str).collect())
-            .unwrap_or_default();
-        text.push_str(&cells.join("\t"));
+    for row in std::iter::once(&top.titles).chain(&top.processes) {
+        text.push_str(&row.join("\t"));
         text.push('\n');
     }
     out!("{}", crate::template::tabwrite(&text, 20, 3));
@@ -935,55 +912,47 @@ pub async fn logs(c: &Client, a: &LogsArgs) -> Result<i32, Failure> {
 
 /// The exec's initial terminal size (rows, columns), as the Docker CLI sends it: the
 /// local terminal's with `-t`, else none.
-fn exec_console_size(tty: bool, local: Option<(u16, u16)>) -> Json {
+fn exec_console_size(tty: bool, local: Option<(u16, u16)>) -> Option<Vec<u16>> {
     match (tty, local) {
-        (true, Some((h, w))) => json!([h, w]),
-        _ => Json::Null,
+        (true, Some((h, w))) => Some(vec![h, w]),
+        _ => None,
     }
 }
 
 pub async fn exec(c: &Client, a: &ExecArgs) -> Result<i32, Failure> {
-    let mut env = Vec::new();
-    for f in &a.env_file {
-        let text = std::fs::read_to_string(f)
-            .map_err(|e| FlagError(format!("open {f}: {}", crate::io_error_text(&e))))?;
-        env.extend(opts::parse_env_file(&text, &lookup_env)?);
-    }
-    for e in &a.env {
-        env.push(opts::env_value(e, &lookup_env)?);
-    }
+    let env = env_list(&a.env_file, &a.env)?;
     if a.tty && a.interactive && !terminal::stdin_is_tty() {
         eprintln!("the input device is not a TTY");
         return Ok(1);
     }
     c.get(&format!("/containers/{}/json", seg(&a.name))).await?;
-    let body = json!({
-        "User": a.user.clone().unwrap_or_default(),
-        "Privileged": a.privileged,
-        "Tty": a.tty,
-        "AttachStdin": a.interactive && !a.detach,
-        "AttachStderr": !a.detach,
-        "AttachStdout": !a.detach,
-        "Detach": a.detach,
-        "DetachKeys": "",
-        "Env": if env.is_empty() { Json::Null } else { json!(env) },
-        "WorkingDir": a.workdir.clone().unwrap_or_default(),
-        "Cmd": a.command,
-        "ConsoleSize": exec_console_size(a.tty, terminal::size()),
-    });
-    let created = c
-        .json(
+    let body = ExecCreateBody {
+        user: a.user.clone().unwrap_or_default(),
+        privileged: a.privileged,
+        tty: a.tty,
+        attach_stdin: a.interactive && !a.detach,
+        attach_stderr: !a.detach,
+        attach_stdout: !a.detach,
+        detach: a.detach,
+        detach_keys: String::new(),
+        env,
+        working_dir: a.workdir.clone().unwrap_or_default(),
+        cmd: a.command.clone(),
+        console_size: exec_console_size(a.tty, terminal::size()),
+    };
+    let created: IdResponse = c
+        .typed(
             Method::POST,
             &format!("/containers/{}/exec", seg(&a.name)),
             Some(&body),
         )
         .await?;
-    let id = created
-        .get("Id")
-        .and_then(Json::as_str)
-        .unwrap_or("")
-        .to_string();
-    let start = json!({"Detach": a.detach, "Tty": a.tty});
+    let id = created.id;
+    let start = ExecStartBody {
+        detach: a.detach,
+        tty: a.tty,
+        console_size: None,
+    };
     let start_path = format!("/exec/{}/start", seg(&id));
     if a.detach {
         c.call(Method::POST, &start_path, Some(&start)).await?;
@@ -1008,8 +977,8 @@ pub async fn exec(c: &Client, a: &ExecArgs) -> Result<i32, Failure> {
     if let Ok(Some(e)) = out {
         eprintln!("{e}");
     }
-    let info = c.get(&format!("/exec/{}/json", seg(&id))).await?;
-    Ok(info.get("ExitCode").and_then(Json::as_i64).unwrap_or(0) as i32)
+    let info: ExecInspect = c.get_as(&format!("/exec/{}/json", seg(&id))).await?;
+    Ok(info.exit_code.unwrap_or(0) as i32)
 }
 
 pub async fn prune(c: &Client, a: &PruneArgs) -> Result<i32, Failure> {
@@ -1024,18 +993,17 @@ pub async fn prune(c: &Client, a: &PruneArgs) -> Result<i32, Failure> {
         Some(f) => query(&[("filters", f)]),
         None => String::new(),
     };
-    let r = c
-        .json(Method::POST, &format!("/containers/prune{q}"), None)
+    let r: ContainerPruneResponse = c
+        .typed(Method::POST, &format!("/containers/prune{q}"), NO_BODY)
         .await?;
-    let deleted: Vec<&str> = r
-        .get("ContainersDeleted")
-        .and_then(Json::as_array)
-        .map(|a| a.iter().filter_map(Json::as_str).collect())
-        .unwrap_or_default();
+    let deleted = r.containers_deleted.unwrap_or_default();
     if !deleted.is_empty() {
         outln!("Deleted Containers:\n{}\n", deleted.join("\n"));
     }
-    out!("{}", crate::formatters::reclaimed_space_line(&r));
+    out!(
+        "{}",
+        crate::formatters::reclaimed_space_line(r.space_reclaimed)
+    );
     Ok(0)
 }
 
@@ -1044,9 +1012,9 @@ mod tests {
 
     #[test]
     fn exec_console_size_only_with_a_tty() {
-        assert_eq!(exec_console_size(true, Some((24, 80))), json!([24, 80]));
-        assert_eq!(exec_console_size(true, None), Json::Null);
-        assert_eq!(exec_console_size(false, Some((24, 80))), Json::Null);
+        assert_eq!(exec_console_size(true, Some((24, 80))), Some(vec![24, 80]));
+        assert_eq!(exec_console_size(true, None), None);
+        assert_eq!(exec_console_size(false, Some((24, 80))), None);
     }
 
     #[test]
@@ -1111,7 +1079,8 @@ mod tests {
             "--rm",
             "busybox",
         ]);
-        let b = create_body(&r.opts, &r.image, &r.command, false).unwrap();
+        let b = serde_json::to_value(create_body(&r.opts, &r.image, &r.command, false).unwrap())
+            .unwrap();
         let h = &b["HostConfig"];
         assert_eq!(h["Memory"], 67_108_864);
         assert_eq!(h["MemorySwap"], -1);
@@ -1137,7 +1106,8 @@ mod tests {
     #[test]
     fn detached_create_attaches_nothing() {
         let r = parse_run(&["-d", "-i", "busybox", "cat"]);
-        let b = create_body(&r.opts, &r.image, &r.command, true).unwrap();
+        let b = serde_json::to_value(create_body(&r.opts, &r.image, &r.command, true).unwrap())
+            .unwrap();
         assert_eq!(b["AttachStdout"], false);
         assert_eq!(b["OpenStdin"], true);
         assert_eq!(b["Cmd"], json!(["cat"]));

@@ -134,12 +134,11 @@ pub fn display_ports(ports: &[Json]) -> String {
 
 /// The last line of every prune report: `Total reclaimed space: 2.048kB` from the
 /// answer's `SpaceReclaimed`.
-pub fn reclaimed_space_line(answer: &Json) -> String {
-    let space = answer
-        .get("SpaceReclaimed")
-        .and_then(Json::as_f64)
-        .unwrap_or(0.0);
-    format!("Total reclaimed space: {}\n", human_size(space))
+pub fn reclaimed_space_line(space_reclaimed: u64) -> String {
+    format!(
+        "Total reclaimed space: {}\n",
+        human_size(space_reclaimed as f64)
+    )
 }
 
 /// A formatter row under construction: a field is computed only when the template can

@@ -4,7 +4,7 @@ use http::Method;
 use serde_json::Value as Json;
 
 use crate::args::*;
-use crate::client::{query, seg, stream_body, Client};
+use crate::client::{query, seg, stream_body, Client, NO_BODY};
 use crate::formatters::{
     history_headers, history_row, image_rows, images_headers, HISTORY_TABLE, IMAGES_DIGESTS_TABLE,
     IMAGES_TABLE,
@@ -117,7 +117,7 @@ pub async fn rmi(c: &Client, a: &RmiArgs) -> Result<i32, Failure> {
     let mut failed = false;
     for n in &a.names {
         match c
-            .json(Method::DELETE, &format!("/images/{}{q}", seg(n)), None)
+            .json(Method::DELETE, &format!("/images/{}{q}", seg(n)), NO_BODY)
             .await
         {
             Ok(items) => {
@@ -148,7 +148,7 @@ pub async fn tag(c: &Client, a: &TagArgs) -> Result<i32, Failure> {
     c.call(
         Method::POST,
         &format!("/images/{}/tag{q}", seg(&a.source)),
-        None,
+        NO_BODY,
     )
     .await?;
     Ok(0)

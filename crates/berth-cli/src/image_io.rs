@@ -6,7 +6,7 @@ use http::Method;
 use serde_json::Value as Json;
 
 use crate::args::{CommitArgs, ExportArgs, ImagePruneArgs, LoadArgs, SaveArgs};
-use crate::client::{query, seg, stream_body, Client};
+use crate::client::{query, seg, stream_body, Client, NO_BODY};
 use crate::{opts, Failure};
 
 const TERMINAL_REFUSAL: &str =
@@ -226,7 +226,7 @@ pub async fn commit(c: &Client, a: &CommitArgs) -> Result<i32, Failure> {
         q.push(("changes", ch.clone()));
     }
     let r = c
-        .json(Method::POST, &format!("/commit{}", query(&q)), None)
+        .json(Method::POST, &format!("/commit{}", query(&q)), NO_BODY)
         .await?;
     println!("{}", r.get("Id").and_then(Json::as_str).unwrap_or_default());
     Ok(0)
@@ -260,7 +260,8 @@ pub fn prune_report(r: &Json) -> String {
         }
         out.push('\n');
     }
-    out.push_str(&crate::formatters::reclaimed_space_line(r));
+    let space = r.get("SpaceReclaimed").and_then(Json::as_u64).unwrap_or(0);
+    out.push_str(&crate::formatters::reclaimed_space_line(space));
     out
 }
 
@@ -281,7 +282,7 @@ pub async fn prune(c: &Client, a: &ImagePruneArgs) -> Result<i32, Failure> {
         None => String::new(),
     };
     let r = c
-        .json(Method::POST, &format!("/images/prune{q}"), None)
+        .json(Method::POST, &format!("/images/prune{q}"), NO_BODY)
         .await?;
     print!("{}", prune_report(&r));
     Ok(0)

@@ -3,7 +3,7 @@
 use serde_json::Value as Json;
 
 use crate::args::PortArgs;
-use crate::client::{seg, Client};
+use crate::client::{seg, Client, NO_BODY};
 use crate::Failure;
 
 fn host_port(b: &Json) -> String {
@@ -116,78 +116,89 @@ mod tests {
 
 // ---------------------------------------------------------------- network commands
 
-use crate::args::NetworkCmd;
+use std::collections::BTreeMap;
+
+use berth_api::{
+    EndpointSettings, Ipam, IpamConfig, NetworkConnectRequest, NetworkCreateRequest,
+    NetworkCreateResponse, NetworkDisconnectRequest, NetworkPruneResponse, NetworkResource,
+};
 use http::Method;
+
+use crate::args::{NetworkCmd, NetworkCreateArgs};
 
 /// `network ls`'s default table.
 const NETWORK_TABLE: &str = "table {{.ID}}\t{{.Name}}\t{{.Driver}}\t{{.Scope}}";
 
 /// A `network ls` row as the format template sees it.
-pub fn network_row(n: &Json, no_trunc: bool) -> Json {
-    let id = n.get("Id").and_then(Json::as_str).unwrap_or("");
+pub fn network_row(n: &NetworkResource, no_trunc: bool) -> Json {
     let id = if no_trunc {
-        id.to_string()
+        n.id.clone()
     } else {
-        id.chars().take(12).collect()
+        n.id.chars().take(12).collect()
     };
     let labels = n
-        .get("Labels")
-        .and_then(Json::as_object)
-        .map(|m| {
-            m.iter()
-                .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or("")))
-                .collect::<Vec<_>>()
-                .join(",")
-        })
-        .unwrap_or_default();
+        .labels
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join(",");
     serde_json::json!({
         "ID": id,
-        "Name": n.get("Name").cloned().unwrap_or(Json::Null),
-        "Driver": n.get("Driver").cloned().unwrap_or(Json::Null),
-        "Scope": n.get("Scope").cloned().unwrap_or(Json::Null),
-        "Internal": n.get("Internal").and_then(Json::as_bool).unwrap_or(false).to_string(),
+        "Name": n.name,
+        "Driver": n.driver,
+        "Scope": n.scope,
+        "Internal": n.internal.to_string(),
         "IPv6": "false",
         "Labels": labels,
-        "CreatedAt": n.get("Created").cloned().unwrap_or(Json::Null),
+        "CreatedAt": n.created,
+    })
+}
+
+/// The `network create` body.
+pub fn create_request(a: &NetworkCreateArgs) -> Result<NetworkCreateRequest, Failure> {
+    if a.subnet.is_empty() && !a.gateway.is_empty() {
+        return Err(Failure::Msg(
+            "every ip-range or gateway must have a corresponding subnet".into(),
+        ));
+    }
+    let config = a
+        .subnet
+        .iter()
+        .enumerate()
+        .map(|(i, s)| IpamConfig {
+            subnet: s.clone(),
+            gateway: a.gateway.get(i).cloned().unwrap_or_default(),
+            ..IpamConfig::default()
+        })
+        .collect();
+    Ok(NetworkCreateRequest {
+        name: a.name.clone(),
+        check_duplicate: Some(true),
+        driver: a.driver.clone(),
+        internal: a.internal,
+        ipam: Some(Ipam {
+            driver: "default".into(),
+            options: Some(BTreeMap::new()),
+            config,
+        }),
+        labels: crate::opts::labels(&a.label),
+        ..NetworkCreateRequest::default()
     })
 }
 
 pub async fn network(c: &Client, cmd: &NetworkCmd) -> Result<i32, Failure> {
     match cmd {
         NetworkCmd::Create(a) => {
-            let mut labels = serde_json::Map::new();
-            for l in &a.label {
-                let (k, v) = l.split_once('=').unwrap_or((l.as_str(), ""));
-                labels.insert(k.to_string(), Json::String(v.to_string()));
-            }
-            let config: Vec<Json> = a
-                .subnet
-                .iter()
-                .enumerate()
-                .map(|(i, s)| serde_json::json!({"Subnet": s, "Gateway": a.gateway.get(i).cloned().unwrap_or_default()}))
-                .collect();
-            if a.subnet.is_empty() && !a.gateway.is_empty() {
-                return Err(Failure::Msg(
-                    "every ip-range or gateway must have a corresponding subnet".into(),
-                ));
-            }
-            let body = serde_json::json!({
-                "Name": a.name, "CheckDuplicate": true, "Driver": a.driver, "Internal": a.internal,
-                "IPAM": {"Driver": "default", "Config": config, "Options": {}}, "Labels": labels,
-                "Options": {}, "EnableIPv6": false, "Attachable": false, "Ingress": false
-            });
-            let j = c
-                .json(Method::POST, "/networks/create", Some(&body))
+            let created: NetworkCreateResponse = c
+                .typed(Method::POST, "/networks/create", Some(&create_request(a)?))
                 .await?;
-            println!("{}", j.get("Id").and_then(Json::as_str).unwrap_or(""));
+            println!("{}", created.id);
             Ok(0)
         }
         NetworkCmd::Ls(a) => {
-            let list = c.get("/networks").await?;
+            let list: Vec<NetworkResource> = c.get_as("/networks").await?;
             let rows: Vec<Json> = list
-                .as_array()
-                .into_iter()
-                .flatten()
+                .iter()
                 .map(|n| network_row(n, a.no_trunc || a.quiet))
                 .collect();
             let format = if a.quiet {
@@ -223,7 +234,7 @@ pub async fn network(c: &Client, cmd: &NetworkCmd) -> Result<i32, Failure> {
             let mut errors = Vec::new();
             for n in &a.names {
                 match c
-                    .call(Method::DELETE, &format!("/networks/{}", seg(n)), None)
+                    .call(Method::DELETE, &format!("/networks/{}", seg(n)), NO_BODY)
                     .await
                 {
                     Ok(_) => println!("{n}"),
@@ -242,12 +253,8 @@ pub async fn network(c: &Client, cmd: &NetworkCmd) -> Result<i32, Failure> {
                     "WARNING! This will remove all custom networks not used by at least one container.\nUse --force to skip the confirmation prompt".into(),
                 ));
             }
-            let j = c.json(Method::POST, "/networks/prune", None).await?;
-            let names: Vec<&str> = j
-                .get("NetworksDeleted")
-                .and_then(Json::as_array)
-                .map(|l| l.iter().filter_map(Json::as_str).collect())
-                .unwrap_or_default();
+            let r: NetworkPruneResponse = c.typed(Method::POST, "/networks/prune", NO_BODY).await?;
+            let names = r.networks_deleted.unwrap_or_default();
             if !names.is_empty() {
                 println!("Deleted Networks:");
                 for n in names {
@@ -256,19 +263,25 @@ pub async fn network(c: &Client, cmd: &NetworkCmd) -> Result<i32, Failure> {
             }
             Ok(0)
         }
-        NetworkCmd::Connect(a) | NetworkCmd::Disconnect(a) => {
-            let verb = if matches!(cmd, NetworkCmd::Connect(_)) {
-                "connect"
-            } else {
-                "disconnect"
+        NetworkCmd::Connect(a) => {
+            let body = NetworkConnectRequest {
+                container: a.container.clone(),
+                endpoint_config: Some(EndpointSettings {
+                    aliases: (!a.alias.is_empty()).then(|| a.alias.clone()),
+                    ..EndpointSettings::default()
+                }),
             };
-            let body = serde_json::json!({"Container": a.container, "EndpointConfig": {"Aliases": a.alias}, "Force": a.force});
-            c.call(
-                Method::POST,
-                &format!("/networks/{}/{verb}", seg(&a.network)),
-                Some(&body),
-            )
-            .await?;
+            let path = format!("/networks/{}/connect", seg(&a.network));
+            c.call(Method::POST, &path, Some(&body)).await?;
+            Ok(0)
+        }
+        NetworkCmd::Disconnect(a) => {
+            let body = NetworkDisconnectRequest {
+                container: a.container.clone(),
+                force: a.force,
+            };
+            let path = format!("/networks/{}/disconnect", seg(&a.network));
+            c.call(Method::POST, &path, Some(&body)).await?;
             Ok(0)
         }
     }
@@ -280,8 +293,8 @@ mod network_tests {
 
     #[test]
     fn ls_rows_truncate_ids() {
-        let n = serde_json::json!({"Id": "0123456789abcdef0123", "Name": "mynet", "Driver": "bridge", "Scope": "local",
-            "Labels": {"a": "b"}, "Internal": true});
+        let n: NetworkResource = serde_json::from_value(serde_json::json!({"Id": "0123456789abcdef0123", "Name": "mynet", "Driver": "bridge", "Scope": "local",
+            "Labels": {"a": "b"}, "Internal": true})).unwrap();
         let r = network_row(&n, false);
         assert_eq!(r["ID"], "0123456789ab");
         assert_eq!(r["Labels"], "a=b");

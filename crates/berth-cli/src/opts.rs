@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 
+use berth_api::{PortBinding, RestartPolicy};
 use serde_json::{json, Map, Value as Json};
 
 use crate::units::ram_in_bytes;
@@ -94,11 +95,11 @@ pub fn filters_json(filters: &[String]) -> Result<Option<String>, FlagError> {
 }
 
 /// `-l key=value` (a bare key gets an empty value).
-pub fn labels(list: &[String]) -> Map<String, Json> {
+pub fn labels(list: &[String]) -> BTreeMap<String, String> {
     list.iter()
-        .map(|l| match l.split_once('=') {
-            Some((k, v)) => (k.to_string(), Json::String(v.to_string())),
-            None => (l.to_string(), Json::String(String::new())),
+        .map(|l| {
+            let (k, v) = l.split_once('=').unwrap_or((l, ""));
+            (k.to_string(), v.to_string())
         })
         .collect()
 }
@@ -112,7 +113,7 @@ fn port_key(spec: &str) -> String {
 }
 
 /// `-p [ip:][hostPort:]containerPort[/proto]` → (exposed port key, binding).
-pub fn parse_publish(spec: &str) -> Result<(String, Json), FlagError> {
+pub fn parse_publish(spec: &str) -> Result<(String, PortBinding), FlagError> {
     let (addr, proto) = match spec.rsplit_once('/') {
         Some((a, p)) => (a, p),
         None => (spec, "tcp"),
@@ -146,7 +147,10 @@ pub fn parse_publish(spec: &str) -> Result<(String, Json), FlagError> {
     }
     Ok((
         format!("{container}/{proto}"),
-        json!({"HostIp": ip, "HostPort": host}),
+        PortBinding {
+            host_ip: ip.to_string(),
+            host_port: host.to_string(),
+        },
     ))
 }
 
@@ -225,6 +229,20 @@ pub fn parse_mount(spec: &str) -> Result<Json, FlagError> {
     Ok(Json::Object(m))
 }
 
+/// `--restart no|always|unless-stopped|on-failure[:N]`.
+pub fn restart_policy(flag: &str) -> Result<RestartPolicy, FlagError> {
+    let (name, count) = flag.split_once(':').unwrap_or((flag, "0"));
+    let count: i64 = count.parse().map_err(|_| {
+        FlagError(
+            "invalid restart policy format: maximum retry count must be an integer".to_string(),
+        )
+    })?;
+    Ok(RestartPolicy {
+        name: name.to_string(),
+        maximum_retry_count: count,
+    })
+}
+
 /// `--cpus 1.5` → NanoCPUs.
 pub fn parse_cpus(v: &str) -> Result<i64, FlagError> {
     let f: f64 = v.parse().map_err(|_| {
@@ -244,6 +262,19 @@ pub fn parse_cpus(v: &str) -> Result<i64, FlagError> {
 /// Memory flags: `-m 64m`.
 pub fn parse_memory(v: &str, flag: &str) -> Result<i64, FlagError> {
     ram_in_bytes(v).map_err(|e| flag_err(v, flag, e))
+}
+
+/// A flag that may be absent: its parsed value, else the API's zero ("not set").
+pub fn optional<T: Default>(
+    v: Option<&str>,
+    parse: impl Fn(&str) -> Result<T, FlagError>,
+) -> Result<T, FlagError> {
+    Ok(v.map(parse).transpose()?.unwrap_or_default())
+}
+
+/// A memory flag that may be absent: 0 (the API's "not set") then.
+pub fn optional_memory(v: Option<&str>, flag: &str) -> Result<i64, FlagError> {
+    optional(v, |m| parse_memory(m, flag))
 }
 
 /// `--memory-swap` also takes `-1` (unlimited).
@@ -293,21 +324,23 @@ pub fn familiar_tagged(image: &str) -> String {
 }
 
 /// `ExposedPorts` and `PortBindings` of a create body.
-pub type PortMaps = (Map<String, Json>, Map<String, Json>);
+pub type PortMaps = (
+    BTreeMap<String, Json>,
+    BTreeMap<String, Option<Vec<PortBinding>>>,
+);
 
 /// `-p`/`--expose` maps: (ExposedPorts, PortBindings).
 pub fn ports(publish: &[String], expose: &[String]) -> Result<PortMaps, FlagError> {
-    let mut exposed = Map::new();
-    let mut bindings: Map<String, Json> = Map::new();
+    let mut exposed = BTreeMap::new();
+    let mut bindings: BTreeMap<String, Option<Vec<PortBinding>>> = BTreeMap::new();
     for p in publish {
         let (key, binding) = parse_publish(p)?;
         exposed.insert(key.clone(), json!({}));
-        match bindings.get_mut(&key).and_then(Json::as_array_mut) {
-            Some(list) => list.push(binding),
-            None => {
-                bindings.insert(key, json!([binding]));
-            }
-        }
+        bindings
+            .entry(key)
+            .or_default()
+            .get_or_insert_with(Vec::new)
+            .push(binding);
     }
     for e in expose {
         exposed.insert(port_key(e), json!({}));
@@ -362,24 +395,19 @@ mod tests {
 
     #[test]
     fn publish_specs() {
+        let binding = |ip: &str, port: &str| PortBinding {
+            host_ip: ip.into(),
+            host_port: port.into(),
+        };
         assert_eq!(
             parse_publish("8080:80").unwrap(),
-            (
-                "80/tcp".to_string(),
-                json!({"HostIp": "", "HostPort": "8080"})
-            )
+            ("80/tcp".to_string(), binding("", "8080"))
         );
         assert_eq!(
             parse_publish("127.0.0.1:53:53/udp").unwrap(),
-            (
-                "53/udp".to_string(),
-                json!({"HostIp": "127.0.0.1", "HostPort": "53"})
-            )
+            ("53/udp".to_string(), binding("127.0.0.1", "53"))
         );
-        assert_eq!(
-            parse_publish("80").unwrap().1,
-            json!({"HostIp": "", "HostPort": ""})
-        );
+        assert_eq!(parse_publish("80").unwrap().1, binding("", ""));
         assert!(parse_publish("a:b").is_err());
     }
 

@@ -11,7 +11,7 @@ use http::Method;
 use http_body_util::BodyExt;
 
 use crate::args::{LoginArgs, LogoutArgs, PullArgs, PushArgs};
-use crate::client::{empty, json_body, query, seg, ApiError, Client};
+use crate::client::{empty, query, seg, ApiError, Client};
 use crate::config_file::{config_dir, ConfigFile};
 use crate::credentials::{self, auth_key_for_domain, convert_to_hostname, Stored, INDEX_SERVER};
 use crate::jsonmessage::{Mode, Renderer, StreamError};
@@ -453,22 +453,7 @@ fn prompt_for_credentials(
 
 /// `POST /auth`.
 async fn registry_login(c: &Client, auth: &AuthConfig) -> Result<AuthResponse, ApiError> {
-    let body = serde_json::to_value(auth).map_err(|e| ApiError::Transport(e.to_string()))?;
-    let res = c
-        .send(
-            Method::POST,
-            "/auth",
-            json_body(&body),
-            Some("application/json"),
-        )
-        .await?;
-    let bytes = res
-        .into_body()
-        .collect()
-        .await
-        .map_err(|e| ApiError::Transport(e.to_string()))?
-        .to_bytes();
-    serde_json::from_slice(&bytes).map_err(|e| ApiError::Transport(e.to_string()))
+    c.typed(Method::POST, "/auth", Some(auth)).await
 }
 
 /// Stores the credentials after a successful login (`storeCredentials`), with the

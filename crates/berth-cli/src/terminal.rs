@@ -4,7 +4,7 @@ use std::os::fd::{AsFd, BorrowedFd};
 
 use nix::sys::termios::{self, SetArg, Termios};
 
-use crate::client::{query, Client};
+use crate::client::{query, Client, NO_BODY};
 
 /// Whether stdin is a terminal.
 pub fn stdin_is_tty() -> bool {
@@ -106,7 +106,7 @@ pub async fn send_resize(c: &Client, path: &str) {
                     "{path}{}",
                     query(&[("h", h.to_string()), ("w", w.to_string())])
                 ),
-                None,
+                NO_BODY,
             )
             .await;
     }

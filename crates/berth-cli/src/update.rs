@@ -2,9 +2,9 @@
 //! /containers/{id}/update` per container, prints each name given that was updated,
 //! then the daemon's warnings, then the errors (exit 1).
 
+use berth_api::{ContainerUpdateBody, ContainerUpdateResponse, RestartPolicy};
 use clap::Args;
 use hyper::Method;
-use serde_json::{json, Map, Value as Json};
 
 use crate::client::{seg, Client};
 use crate::opts::{self, FlagError};
@@ -61,74 +61,61 @@ pub struct UpdateArgs {
     pub names: Vec<String>,
 }
 
-/// The `UpdateConfig` body for the flags given, with only the fields of those flags
-/// (as docker/cli, whose zero values mean "unchanged"). `None` when no flag was given.
-pub fn body(a: &UpdateArgs) -> Result<Option<Json>, FlagError> {
-    let mut m = Map::new();
-    let mut put = |k: &str, v: Json| {
-        m.insert(k.to_string(), v);
-    };
-    if let Some(v) = a.blkio_weight {
-        put("BlkioWeight", json!(v));
+/// Whether any resource or restart flag was given (a zero value counts: Docker asks
+/// for at least one flag, whatever its value).
+fn any_flag(a: &UpdateArgs) -> bool {
+    let numbers = [
+        a.cpu_period,
+        a.cpu_quota,
+        a.cpu_rt_period,
+        a.cpu_rt_runtime,
+        a.cpu_shares,
+        a.pids_limit,
+    ];
+    let texts = [
+        &a.cpus,
+        &a.cpuset_cpus,
+        &a.cpuset_mems,
+        &a.kernel_memory,
+        &a.memory,
+        &a.memory_reservation,
+        &a.memory_swap,
+        &a.restart,
+    ];
+    a.blkio_weight.is_some()
+        || numbers.iter().any(Option::is_some)
+        || texts.iter().any(|t| t.is_some())
+}
+
+/// The `UpdateConfig` body for the flags given: the fields of other flags stay zero,
+/// which the daemon reads as "unchanged" (as docker/cli). `None` when no flag was given.
+pub fn body(a: &UpdateArgs) -> Result<Option<ContainerUpdateBody>, FlagError> {
+    if !any_flag(a) {
+        return Ok(None);
     }
-    if let Some(v) = a.cpu_period {
-        put("CpuPeriod", json!(v));
-    }
-    if let Some(v) = a.cpu_quota {
-        put("CpuQuota", json!(v));
-    }
-    if let Some(v) = a.cpu_rt_period {
-        put("CpuRealtimePeriod", json!(v));
-    }
-    if let Some(v) = a.cpu_rt_runtime {
-        put("CpuRealtimeRuntime", json!(v));
-    }
-    if let Some(v) = a.cpu_shares {
-        put("CpuShares", json!(v));
-    }
-    if let Some(v) = &a.cpus {
-        put("NanoCpus", json!(opts::parse_cpus(v)?));
-    }
-    if let Some(v) = &a.cpuset_cpus {
-        put("CpusetCpus", json!(v));
-    }
-    if let Some(v) = &a.cpuset_mems {
-        put("CpusetMems", json!(v));
-    }
-    if let Some(v) = &a.kernel_memory {
-        put(
-            "KernelMemory",
-            json!(opts::parse_memory(v, "--kernel-memory")?),
-        );
-    }
-    if let Some(v) = &a.memory {
-        put("Memory", json!(opts::parse_memory(v, "-m, --memory")?));
-    }
-    if let Some(v) = &a.memory_reservation {
-        put(
-            "MemoryReservation",
-            json!(opts::parse_memory(v, "--memory-reservation")?),
-        );
-    }
-    if let Some(v) = &a.memory_swap {
-        put("MemorySwap", json!(opts::parse_memory_swap(v)?));
-    }
-    if let Some(v) = a.pids_limit {
-        put("PidsLimit", json!(v));
-    }
-    if let Some(r) = &a.restart {
-        let (name, count) = r.split_once(':').unwrap_or((r, "0"));
-        let count: i64 = count.parse().map_err(|_| {
-            FlagError(
-                "invalid restart policy format: maximum retry count must be an integer".into(),
-            )
-        })?;
-        put(
-            "RestartPolicy",
-            json!({"Name": name, "MaximumRetryCount": count}),
-        );
-    }
-    Ok((!m.is_empty()).then_some(Json::Object(m)))
+    Ok(Some(ContainerUpdateBody {
+        blkio_weight: a.blkio_weight.map(i64::from).unwrap_or(0),
+        cpu_period: a.cpu_period.unwrap_or(0),
+        cpu_quota: a.cpu_quota.unwrap_or(0),
+        cpu_realtime_period: a.cpu_rt_period.unwrap_or(0),
+        cpu_realtime_runtime: a.cpu_rt_runtime.unwrap_or(0),
+        cpu_shares: a.cpu_shares.unwrap_or(0),
+        nano_cpus: opts::optional(a.cpus.as_deref(), opts::parse_cpus)?,
+        cpuset_cpus: a.cpuset_cpus.clone().unwrap_or_default(),
+        cpuset_mems: a.cpuset_mems.clone().unwrap_or_default(),
+        kernel_memory: opts::optional_memory(a.kernel_memory.as_deref(), "--kernel-memory")?,
+        memory: opts::optional_memory(a.memory.as_deref(), "-m, --memory")?,
+        memory_reservation: opts::optional_memory(
+            a.memory_reservation.as_deref(),
+            "--memory-reservation",
+        )?,
+        memory_swap: opts::optional(a.memory_swap.as_deref(), opts::parse_memory_swap)?,
+        pids_limit: a.pids_limit,
+        restart_policy: match a.restart.as_deref() {
+            Some(r) => opts::restart_policy(r)?,
+            None => RestartPolicy::default(),
+        },
+    }))
 }
 
 pub async fn update(c: &Client, a: &UpdateArgs) -> Result<i32, Failure> {
@@ -140,19 +127,14 @@ pub async fn update(c: &Client, a: &UpdateArgs) -> Result<i32, Failure> {
     let mut warnings: Vec<String> = Vec::new();
     let mut errors: Vec<String> = Vec::new();
     for n in &a.names {
+        let path = format!("/containers/{}/update", seg(n));
         match c
-            .json(
-                Method::POST,
-                &format!("/containers/{}/update", seg(n)),
-                Some(&body),
-            )
+            .typed::<ContainerUpdateResponse, _>(Method::POST, &path, Some(&body))
             .await
         {
             Ok(resp) => {
                 outln!("{n}");
-                if let Some(w) = resp.get("Warnings").and_then(Json::as_array) {
-                    warnings.extend(w.iter().filter_map(Json::as_str).map(String::from));
-                }
+                warnings.extend(resp.warnings.unwrap_or_default());
             }
             Err(e) => errors.push(e.to_string()),
         }
@@ -201,14 +183,29 @@ mod tests {
         assert_eq!(a.names, vec!["c1", "c2"]);
         assert_eq!(
             body(&a).unwrap().unwrap(),
-            json!({"Memory": 64 << 20, "MemorySwap": -1, "NanoCpus": 500_000_000, "PidsLimit": -1})
+            ContainerUpdateBody {
+                memory: 64 << 20,
+                memory_swap: -1,
+                nano_cpus: 500_000_000,
+                pids_limit: Some(-1),
+                ..Default::default()
+            }
         );
         let a = parse(&["--restart", "on-failure:3", "-c", "512", "x"]);
         assert_eq!(
             body(&a).unwrap().unwrap(),
-            json!({"CpuShares": 512, "RestartPolicy": {"Name": "on-failure", "MaximumRetryCount": 3}})
+            ContainerUpdateBody {
+                cpu_shares: 512,
+                restart_policy: RestartPolicy {
+                    name: "on-failure".into(),
+                    maximum_retry_count: 3
+                },
+                ..Default::default()
+            }
         );
         assert_eq!(body(&parse(&["x"])).unwrap(), None);
+        // A zero value is still a flag given.
+        assert!(body(&parse(&["-c", "0", "x"])).unwrap().is_some());
     }
 
     #[test]

@@ -1,10 +1,13 @@
 //! `berth volume create|ls|inspect|rm|prune`: Docker's volume commands, flags and output.
 
+use std::collections::BTreeMap;
+
+use berth_api::{Volume, VolumeCreateRequest, VolumeListResponse, VolumePruneResponse};
 use clap::{Args, Subcommand};
 use http::Method;
-use serde_json::{json, Map, Value as Json};
+use serde_json::{json, Value as Json};
 
-use crate::client::{query, seg, Client};
+use crate::client::{query, seg, Client, NO_BODY};
 use crate::opts;
 use crate::template::Format;
 use crate::Failure;
@@ -101,25 +104,19 @@ pub async fn dispatch(c: &Client, cmd: &VolumeCmd) -> Result<i32, Failure> {
 }
 
 /// `-o key=value` → driver options (Docker's `opts.MapOpts`).
-fn driver_opts(list: &[String]) -> Result<Map<String, Json>, Failure> {
-    let mut out = Map::new();
-    for o in list {
-        match o.split_once('=') {
-            Some((k, v)) => {
-                out.insert(k.to_string(), Json::String(v.to_string()));
-            }
-            None => {
-                return Err(Failure::Flag(opts::FlagError(format!(
+fn driver_opts(list: &[String]) -> Result<BTreeMap<String, String>, Failure> {
+    list.iter()
+        .map(|o| match o.split_once('=') {
+            Some((k, v)) => Ok((k.to_string(), v.to_string())),
+            None => Err(Failure::Flag(opts::FlagError(format!(
                 "invalid argument \"{o}\" for \"-o, --opt\" flag: bad format, expected key=value"
-            ))))
-            }
-        }
-    }
-    Ok(out)
+            )))),
+        })
+        .collect()
 }
 
 /// The `volume create` body.
-pub fn create_body(a: &CreateArgs) -> Result<Json, Failure> {
+pub fn create_body(a: &CreateArgs) -> Result<VolumeCreateRequest, Failure> {
     let name = match (&a.name, &a.volume) {
         (Some(n), Some(v)) if n != v => {
             return Err(Failure::Msg(
@@ -129,48 +126,45 @@ pub fn create_body(a: &CreateArgs) -> Result<Json, Failure> {
         (Some(n), _) | (None, Some(n)) => n.clone(),
         (None, None) => String::new(),
     };
-    Ok(json!({
-        "Name": name,
-        "Driver": a.driver,
-        "DriverOpts": driver_opts(&a.opt)?,
-        "Labels": opts::labels(&a.label),
-    }))
+    Ok(VolumeCreateRequest {
+        name,
+        driver: a.driver.clone(),
+        driver_opts: driver_opts(&a.opt)?,
+        labels: opts::labels(&a.label),
+    })
 }
 
 async fn create(c: &Client, a: &CreateArgs) -> Result<i32, Failure> {
     let body = create_body(a)?;
-    let v = c.json(Method::POST, "/volumes/create", Some(&body)).await?;
-    println!("{}", v.get("Name").and_then(Json::as_str).unwrap_or(""));
+    let v: Volume = c
+        .typed(Method::POST, "/volumes/create", Some(&body))
+        .await?;
+    println!("{}", v.name);
     Ok(0)
 }
 
 /// The fields `volume ls --format` can name (docker/cli `volumeContext`).
-pub fn volume_row(v: &Json) -> Json {
-    let s = |k: &str| v.get(k).and_then(Json::as_str).unwrap_or("").to_string();
+pub fn volume_row(v: &Volume) -> Json {
     let labels: Vec<String> = v
-        .get("Labels")
-        .and_then(Json::as_object)
-        .map(|m| {
-            m.iter()
-                .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or("")))
-                .collect()
-        })
-        .unwrap_or_default();
-    let size = v
-        .pointer("/UsageData/Size")
-        .and_then(Json::as_f64)
-        .filter(|s| *s >= 0.0)
-        .map(crate::units::human_size)
+        .labels
+        .iter()
+        .flatten()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect();
+    let usage = v.usage_data.as_ref();
+    let size = usage
+        .map(|u| u.size)
+        .filter(|s| *s >= 0)
+        .map(|s| crate::units::human_size(s as f64))
         .unwrap_or_else(|| "N/A".into());
-    let links = v
-        .pointer("/UsageData/RefCount")
-        .and_then(Json::as_i64)
+    let links = usage
+        .map(|u| u.ref_count)
         .filter(|n| *n >= 0)
         .map(|n| n.to_string())
         .unwrap_or_else(|| "N/A".into());
     json!({
-        "Name": s("Name"), "Driver": s("Driver"), "Scope": s("Scope"), "Mountpoint": s("Mountpoint"),
-        "Labels": labels.join(","), "Links": links, "Size": size, "CreatedAt": s("CreatedAt"),
+        "Name": v.name, "Driver": v.driver, "Scope": v.scope, "Mountpoint": v.mountpoint,
+        "Labels": labels.join(","), "Links": links, "Size": size, "CreatedAt": v.created_at,
     })
 }
 
@@ -195,19 +189,9 @@ async fn ls(c: &Client, a: &LsArgs) -> Result<i32, Failure> {
         Some(f) => query(&[("filters", f)]),
         None => String::new(),
     };
-    let list = c.get(&format!("/volumes{q}")).await?;
-    let mut vols: Vec<&Json> = list
-        .get("Volumes")
-        .and_then(Json::as_array)
-        .into_iter()
-        .flatten()
-        .collect();
-    vols.sort_by(|x, y| {
-        x.get("Name")
-            .and_then(Json::as_str)
-            .cmp(&y.get("Name").and_then(Json::as_str))
-    });
-    let rows: Vec<Json> = vols.into_iter().map(volume_row).collect();
+    let mut list: VolumeListResponse = c.get_as(&format!("/volumes{q}")).await?;
+    list.volumes.sort_by(|x, y| x.name.cmp(&y.name));
+    let rows: Vec<Json> = list.volumes.iter().map(volume_row).collect();
     print!(
         "{}",
         tmpl.render(&rows, &volume_headers())
@@ -256,7 +240,7 @@ async fn rm(c: &Client, a: &RmArgs) -> Result<i32, Failure> {
     let mut failed = false;
     for n in &a.names {
         match c
-            .call(Method::DELETE, &format!("/volumes/{}{q}", seg(n)), None)
+            .call(Method::DELETE, &format!("/volumes/{}{q}", seg(n)), NO_BODY)
             .await
         {
             Ok(_) => println!("{n}"),
@@ -286,30 +270,25 @@ async fn prune(c: &Client, a: &PruneArgs) -> Result<i32, Failure> {
         Some(f) => query(&[("filters", f)]),
         None => String::new(),
     };
-    let r = c
-        .json(Method::POST, &format!("/volumes/prune{q}"), None)
+    let r: VolumePruneResponse = c
+        .typed(Method::POST, &format!("/volumes/prune{q}"), NO_BODY)
         .await?;
     print!("{}", prune_report(&r));
     Ok(0)
 }
 
 /// Docker's prune output: `Deleted Volumes:` and the names, a blank line, the total.
-pub fn prune_report(r: &Json) -> String {
-    let deleted: Vec<&str> = r
-        .get("VolumesDeleted")
-        .and_then(Json::as_array)
-        .map(|a| a.iter().filter_map(Json::as_str).collect())
-        .unwrap_or_default();
+pub fn prune_report(r: &VolumePruneResponse) -> String {
     let mut out = String::new();
-    if !deleted.is_empty() {
+    if let Some(deleted) = r.volumes_deleted.as_ref().filter(|d| !d.is_empty()) {
         out.push_str("Deleted Volumes:\n");
-        for d in &deleted {
+        for d in deleted {
             out.push_str(d);
             out.push('\n');
         }
         out.push('\n');
     }
-    out.push_str(&crate::formatters::reclaimed_space_line(r));
+    out.push_str(&crate::formatters::reclaimed_space_line(r.space_reclaimed));
     out
 }
 
@@ -341,11 +320,12 @@ mod tests {
         ]) else {
             panic!()
         };
-        let b = create_body(&a).unwrap();
-        assert_eq!(b["Name"], "data");
-        assert_eq!(b["Driver"], "local");
-        assert_eq!(b["Labels"]["a"], "b");
-        assert_eq!(b["DriverOpts"]["type"], "tmpfs");
+        let b = serde_json::to_value(create_body(&a).unwrap()).unwrap();
+        assert_eq!(
+            b,
+            json!({"Name": "data", "Driver": "local", "DriverOpts": {"device": "tmpfs", "type": "tmpfs"},
+                "Labels": {"a": "b"}})
+        );
         let VolumeCmd::Create(a) = parse(&["create", "--name", "x", "y"]) else {
             panic!()
         };
@@ -358,9 +338,10 @@ mod tests {
 
     #[test]
     fn ls_table_has_dockers_columns() {
-        let rows = vec![volume_row(
-            &json!({"Name":"data","Driver":"local","Labels":{"a":"b"}}),
-        )];
+        let v: Volume =
+            serde_json::from_value(json!({"Name":"data","Driver":"local","Labels":{"a":"b"}}))
+                .unwrap();
+        let rows = vec![volume_row(&v)];
         let out = Format::parse_rows(VOLUMES_TABLE)
             .unwrap()
             .render(&rows, &volume_headers())
@@ -371,12 +352,13 @@ mod tests {
 
     #[test]
     fn prune_report_is_dockers() {
+        let report = |j: Json| prune_report(&serde_json::from_value(j).unwrap());
         assert_eq!(
-            prune_report(&json!({"VolumesDeleted":["a","b"],"SpaceReclaimed":2048})),
+            report(json!({"VolumesDeleted":["a","b"],"SpaceReclaimed":2048})),
             "Deleted Volumes:\na\nb\n\nTotal reclaimed space: 2.048kB\n"
         );
         assert_eq!(
-            prune_report(&json!({"VolumesDeleted":null,"SpaceReclaimed":0})),
+            report(json!({"VolumesDeleted":null,"SpaceReclaimed":0})),
             "Total reclaimed space: 0B\n"
         );
     }

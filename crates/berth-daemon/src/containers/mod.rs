@@ -36,6 +36,7 @@ pub mod names;
 mod pty_io;
 pub mod record;
 pub mod shim;
+mod security_opts;
 mod start;
 pub mod store;
 pub mod top;

@@ -1,9 +1,11 @@
 //! User networks (`network create/ls/inspect/rm/prune`): a Linux bridge each, with an
 //! embedded DNS server on the gateway; and the predefined `bridge`, `host` and `none`.
 
+use std::collections::BTreeMap;
+use std::net::Ipv4Addr;
 use std::sync::Arc;
 
-use std::net::Ipv4Addr;
+use berth_api::{ConfigReference, EndpointResource, Ipam, IpamConfig, NetworkResource};
 
 use berth_net::ipam::{self, Subnet};
 use berth_net::{link, NetError};
@@ -167,14 +169,14 @@ impl NetworkService {
         }
     }
 
-    /// Docker's network JSON; `containers` are (ID, name) of the containers on it.
-    fn network_json(
+    /// Docker's network resource; `names` gives the name of a container on it.
+    fn network_resource(
         &self,
         st: &State,
         n: Option<&UserNetwork>,
         name: &str,
         names: &dyn Fn(&str) -> Option<String>,
-    ) -> serde_json::Value {
+    ) -> NetworkResource {
         let (id, driver, subnet, gateway, internal, labels, created) = match n {
             Some(n) => (
                 n.id.clone(),
@@ -182,7 +184,7 @@ impl NetworkService {
                 Some(n.subnet.clone()),
                 n.gateway.clone(),
                 n.internal,
-                serde_json::to_value(&n.labels).unwrap_or_default(),
+                n.labels.clone(),
                 n.created.clone(),
             ),
             None => (
@@ -199,7 +201,7 @@ impl NetworkService {
                     String::new()
                 },
                 false,
-                serde_json::json!({}),
+                BTreeMap::new(),
                 self.started.clone(),
             ),
         };
@@ -210,71 +212,79 @@ impl NetworkService {
         } else {
             "-".into()
         };
-        let mut containers = serde_json::Map::new();
+        let prefix = subnet
+            .as_deref()
+            .and_then(|s| s.split('/').nth(1))
+            .unwrap_or("16");
+        let endpoint = |cid: &str, endpoint_id: &str, mac: &str, ip: Ipv4Addr| EndpointResource {
+            name: names(cid).unwrap_or_default(),
+            endpoint_id: endpoint_id.to_string(),
+            mac_address: mac.to_string(),
+            ipv4_address: format!("{ip}/{prefix}"),
+            ipv6_address: String::new(),
+        };
+        let mut containers = BTreeMap::new();
         for (cid, e) in st.endpoints.primaries() {
             if e.network != net_key || !st.endpoints.is_up(cid) {
                 continue;
             }
-            let prefix = subnet
-                .as_deref()
-                .and_then(|s| s.split('/').nth(1))
-                .unwrap_or("16");
-            containers.insert(
-                cid.clone(),
-                serde_json::json!({
-                    "Name": names(cid).unwrap_or_default(), "EndpointID": e.endpoint_id,
-                    "MacAddress": e.mac, "IPv4Address": format!("{}/{prefix}", e.ip), "IPv6Address": ""
-                }),
-            );
+            containers.insert(cid.clone(), endpoint(cid, &e.endpoint_id, &e.mac, e.ip));
         }
         let extras = st
             .endpoints
             .all_extras()
             .filter(|(cid, x)| st.endpoints.is_up(cid) && x.network == net_key);
         for (cid, x) in extras {
-            let prefix = subnet
-                .as_deref()
-                .and_then(|s| s.split('/').nth(1))
-                .unwrap_or("16");
-            containers.insert(
-                cid.clone(),
-                serde_json::json!({
-                    "Name": names(cid).unwrap_or_default(), "EndpointID": x.endpoint_id,
-                    "MacAddress": x.mac, "IPv4Address": format!("{}/{prefix}", x.ip), "IPv6Address": ""
-                }),
-            );
+            containers.insert(cid.clone(), endpoint(cid, &x.endpoint_id, &x.mac, x.ip));
         }
-        let config = match &subnet {
-            Some(s) => serde_json::json!([{"Subnet": s, "Gateway": gateway}]),
-            None => serde_json::json!([]),
-        };
-        serde_json::json!({
-            "Name": name, "Id": id, "Created": created, "Scope": "local", "Driver": driver,
-            "EnableIPv6": false, "IPAM": {"Driver": "default", "Options": null, "Config": config},
-            "Internal": internal, "Attachable": false, "Ingress": false,
-            "ConfigFrom": {"Network": ""}, "ConfigOnly": false, "Containers": containers,
-            "Options": if name == "bridge" && n.is_none() {
-                serde_json::json!({"com.docker.network.bridge.name": self.bridge})
-            } else {
-                serde_json::json!({})
+        let config = subnet
+            .map(|subnet| IpamConfig {
+                subnet,
+                gateway,
+                ..IpamConfig::default()
+            })
+            .into_iter()
+            .collect();
+        let mut options = BTreeMap::new();
+        if name == "bridge" && n.is_none() {
+            options.insert("com.docker.network.bridge.name".into(), self.bridge.clone());
+        }
+        NetworkResource {
+            name: name.to_string(),
+            id,
+            created,
+            scope: "local".into(),
+            driver: driver.into(),
+            enable_ipv6: false,
+            ipam: Ipam {
+                driver: "default".into(),
+                options: None,
+                config,
             },
-            "Labels": labels
-        })
+            internal,
+            attachable: false,
+            ingress: false,
+            config_from: ConfigReference::default(),
+            config_only: false,
+            containers,
+            options,
+            labels,
+        }
     }
 
     /// `GET /networks`: the predefined networks and the user networks.
-    pub fn list_networks(&self, names: &dyn Fn(&str) -> Option<String>) -> Vec<serde_json::Value> {
+    pub fn list_networks(&self, names: &dyn Fn(&str) -> Option<String>) -> Vec<NetworkResource> {
         let st = self.lock();
-        let mut out: Vec<serde_json::Value> = Vec::new();
+        let mut out = Vec::new();
         if self.enabled {
-            out.push(self.network_json(&st, None, "bridge", names));
+            out.push(self.network_resource(&st, None, "bridge", names));
         }
-        out.push(self.network_json(&st, None, "host", names));
-        out.push(self.network_json(&st, None, "none", names));
+        out.push(self.network_resource(&st, None, "host", names));
+        out.push(self.network_resource(&st, None, "none", names));
         let mut user: Vec<&UserNetwork> = st.networks.values().collect();
         user.sort_by(|a, b| a.created.cmp(&b.created));
         for n in user {
-            out.push(self.network_json(&st, Some(n), &n.name, names));
+            out.push(self.network_resource(&st, Some(n), &n.name, names));
         }
         out
     }
@@ -284,15 +294,15 @@ impl NetworkService {
         &self,
         name_or_id: &str,
         names: &dyn Fn(&str) -> Option<String>,
-    ) -> ApiResult<serde_json::Value> {
+    ) -> ApiResult<NetworkResource> {
         let st = self.lock();
         for pre in ["bridge", "host", "none"] {
             if name_or_id == pre || name_or_id == self.predefined_id(pre) {
-                return Ok(self.network_json(&st, None, pre, names));
+                return Ok(self.network_resource(&st, None, pre, names));
             }
         }
         match Self::find_network(&st, name_or_id) {
-            Some(n) => Ok(self.network_json(&st, Some(n), &n.name, names)),
+            Some(n) => Ok(self.network_resource(&st, Some(n), &n.name, names)),
             None => Err(ApiError::not_found(format!(
                 "network {name_or_id} not found"
             ))),

@@ -169,7 +169,10 @@ async fn info(State(d): State<Daemon>) -> Json<Info> {
         live_restore_enabled: true,
         isolation: String::new(),
         init_binary: String::new(),
-        security_options: vec!["name=cgroupns".into()],
+        security_options: vec![
+            d.config.security.info_security_option(),
+            "name=cgroupns".into(),
+        ],
         warnings: None,
         plugins: json!({"Volume": ["local"], "Network": ["bridge", "host", "null"], "Authorization": null, "Log": ["json-file"]}),
     })

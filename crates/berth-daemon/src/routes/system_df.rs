@@ -34,7 +34,7 @@ fn wanted_types(q: &Query) -> ApiResult<Vec<String>> {
 
 /// Local volumes for `system df`: one `Volume` object per volume with
 /// `UsageData: {Size, RefCount}`.
-fn volumes_usage(d: &Daemon) -> Vec<Value> {
+fn volumes_usage(d: &Daemon) -> Vec<berth_api::Volume> {
     d.containers.volumes_disk_usage()
 }
 
@@ -78,7 +78,7 @@ fn compute(d: &Daemon, types: &[String]) -> ApiResult<Value> {
         out["Containers"] = serde_json::to_value(&containers)?;
     }
     if want("volume") {
-        out["Volumes"] = Value::Array(volumes_usage(d));
+        out["Volumes"] = serde_json::to_value(volumes_usage(d))?;
     }
     if want("build-cache") {
         out["BuildCache"] = Value::Array(build_cache_usage(d));

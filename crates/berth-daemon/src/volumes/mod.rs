@@ -28,6 +28,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
 
+use berth_api::{Volume, VolumeUsageData};
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -59,21 +60,21 @@ impl VolumeRecord {
         volumes_dir.join(&self.name).join("_data")
     }
 
-    /// The API's `Volume` object (moby swagger `Volume`).
-    pub fn to_api(&self, volumes_dir: &Path, usage: Option<(i64, i64)>) -> serde_json::Value {
-        let mut v = serde_json::json!({
-            "CreatedAt": self.created.to_rfc3339_opts(SecondsFormat::Secs, true),
-            "Driver": self.driver,
-            "Labels": self.labels,
-            "Mountpoint": self.mountpoint(volumes_dir).display().to_string(),
-            "Name": self.name,
-            "Options": if self.options.is_empty() && self.anonymous { serde_json::Value::Null } else { serde_json::json!(self.options) },
-            "Scope": "local",
-        });
-        if let Some((size, refs)) = usage {
-            v["UsageData"] = serde_json::json!({ "Size": size, "RefCount": refs });
+    /// The API's `Volume` object (moby swagger `Volume`); `usage` is (size, ref count)
+    /// for `system df`.
+    pub fn to_api(&self, volumes_dir: &Path, usage: Option<(i64, i64)>) -> Volume {
+        let no_options = self.options.is_empty() && self.anonymous;
+        Volume {
+            created_at: self.created.to_rfc3339_opts(SecondsFormat::Secs, true),
+            driver: self.driver.clone(),
+            labels: Some(self.labels.clone()),
+            mountpoint: self.mountpoint(volumes_dir).display().to_string(),
+            name: self.name.clone(),
+            options: (!no_options).then(|| self.options.clone()),
+            scope: "local".into(),
+            status: None,
+            usage_data: usage.map(|(size, ref_count)| VolumeUsageData { size, ref_count }),
         }
-        v
     }
 
     /// How the volume is mounted into a container: `None` for a plain directory, else
