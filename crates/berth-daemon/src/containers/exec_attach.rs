@@ -36,19 +36,11 @@ impl ContainerService {
                 logs::frame(stream, data)
             }
         };
-        let spec = match self.exec_spec(&entry) {
-            Ok(s) => s,
-            Err(e) => {
-                let _ = client_write
-                    .write_all(&write_chunk(2, format!("{}\r\n", e.message).as_bytes()))
-                    .await;
-                let _ = client_write.shutdown().await;
-                self.execs
-                    .update(&id, |e| e.exit_code = Some(EXEC_START_FAILED));
-                return;
-            }
+        let started = match self.exec_spec(&entry) {
+            Ok(spec) => spawn_helper(&spec, entry.config.attach_stdin).await,
+            Err(e) => Err(e),
         };
-        let mut run = match spawn_helper(&spec, entry.config.attach_stdin).await {
+        let mut run = match started {
             Ok(r) => r,
             Err(e) => {
                 let _ = client_write

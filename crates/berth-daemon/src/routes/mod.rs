@@ -98,26 +98,30 @@ mod tests {
 
     #[test]
     fn image_references_become_one_segment() {
-        assert_eq!(
-            rewritten(Method::GET, "/images/localhost:5000/a/b:v1/json"),
-            "/images/localhost:5000%2Fa%2Fb:v1/json"
-        );
-        assert_eq!(
-            rewritten(Method::POST, "/images/a/b/tag?repo=x&tag=y"),
-            "/images/a%2Fb/tag?repo=x&tag=y"
-        );
-        assert_eq!(
-            rewritten(Method::GET, "/images/busybox/json"),
-            "/images/busybox/json"
-        );
-        // Deleting an image named `a/json` keeps its whole name.
-        assert_eq!(
-            rewritten(Method::DELETE, "/images/a/json"),
-            "/images/a%2Fjson"
-        );
-        assert_eq!(
-            rewritten(Method::GET, "/distribution/docker.io/library/x/json"),
-            "/distribution/docker.io%2Flibrary%2Fx/json"
-        );
+        let cases = [
+            (
+                Method::GET,
+                "/images/localhost:5000/a/b:v1/json",
+                "/images/localhost:5000%2Fa%2Fb:v1/json",
+            ),
+            (
+                Method::POST,
+                "/images/a/b/tag?repo=x&tag=y",
+                "/images/a%2Fb/tag?repo=x&tag=y",
+            ),
+            (Method::GET, "/images/busybox/json", "/images/busybox/json"),
+            // Deleting an image named `a/json` keeps its whole name.
+            (Method::DELETE, "/images/a/json", "/images/a%2Fjson"),
+            // `tag` is a POST: a GET names no action.
+            (Method::GET, "/images/a/b/tag", "/images/a/b/tag"),
+            (
+                Method::GET,
+                "/distribution/docker.io/library/x/json",
+                "/distribution/docker.io%2Flibrary%2Fx/json",
+            ),
+        ];
+        for (method, uri, want) in cases {
+            assert_eq!(rewritten(method, uri), want, "{uri}");
+        }
     }
 }
