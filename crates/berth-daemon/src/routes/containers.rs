@@ -17,7 +17,7 @@ use super::extract::{JsonBody, OptionalJsonBody, Query};
 use super::{archive, exec, export};
 use crate::containers::attach::AttachOptions;
 use crate::containers::logs::{self, LogOptions};
-use crate::containers::{filters, ListOptions, WaitCondition};
+use crate::containers::{ListOptions, WaitCondition};
 use crate::error::{ApiError, ApiResult};
 use crate::hijack::{self, Hijack};
 use crate::state::Daemon;
@@ -78,7 +78,7 @@ async fn list(State(d): State<Daemon>, q: Q) -> ApiResult<Response> {
         all: q.bool("all"),
         limit: q.int("limit")?.unwrap_or(-1),
         size: q.bool("size"),
-        filters: filters::parse(&q.str("filters"))?,
+        filters: q.filters()?,
     };
     Ok(Json(d.containers.list(&opts)?).into_response())
 }
@@ -120,7 +120,7 @@ async fn remove(State(d): State<Daemon>, Path(id): Path<String>, q: Q) -> ApiRes
 }
 
 async fn prune(State(d): State<Daemon>, q: Q) -> ApiResult<Response> {
-    let f = filters::parse(&q.str("filters"))?;
+    let f = q.filters()?;
     let (deleted, reclaimed) = d.containers.prune(&f)?;
     Ok(Json(ContainerPruneResponse {
         containers_deleted: if deleted.is_empty() {

@@ -1,5 +1,5 @@
 //! What every route reads from a request: the query string ([`Query`], with Docker's
-//! boolean rule) and a JSON body ([`JsonBody`], [`OptionalJsonBody`]).
+//! boolean rule and filters) and a JSON body ([`JsonBody`], [`OptionalJsonBody`]).
 
 use axum::body::Bytes;
 use axum::extract::{FromRequest, FromRequestParts, Request};
@@ -7,6 +7,7 @@ use axum::response::{IntoResponse, Response};
 use http::request::Parts;
 use serde::de::DeserializeOwned;
 
+use crate::containers::filters::Filters;
 use crate::error::{ApiError, ApiResult};
 
 /// The decoded query string, keeping repeated keys (`changes=…&changes=…`); a key's
@@ -53,6 +54,11 @@ impl Query {
         !matches!(v.as_str(), "" | "0" | "no" | "false" | "none")
     }
 
+    /// The `filters` parameter, decoded.
+    pub fn filters(&self) -> ApiResult<Filters> {
+        parse_filters(self.get("filters").unwrap_or_default())
+    }
+
     /// An integer parameter; absent or blank is `None`.
     pub fn int(&self, key: &str) -> ApiResult<Option<i64>> {
         match self.get(key).map(str::trim).filter(|s| !s.is_empty()) {
@@ -63,6 +69,36 @@ impl Query {
                 .map_err(|_| ApiError::invalid(format!("invalid value for {key}: {v}"))),
         }
     }
+}
+
+/// Docker's `filters` JSON: `{"k":{"v":true}}`, the old `{"k":["v"]}`, or `{"k":"v"}`.
+pub fn parse_filters(json: &str) -> ApiResult<Filters> {
+    let mut out = Filters::new();
+    if json.trim().is_empty() {
+        return Ok(out);
+    }
+    let value: serde_json::Value = serde_json::from_str(json)
+        .map_err(|e| ApiError::invalid(format!("invalid filter: {e}")))?;
+    let obj = value
+        .as_object()
+        .ok_or_else(|| ApiError::invalid("invalid filter: not an object"))?;
+    for (k, v) in obj {
+        let values: Vec<String> = match v {
+            serde_json::Value::Object(m) => m
+                .iter()
+                .filter(|(_, on)| on.as_bool() != Some(false))
+                .map(|(s, _)| s.clone())
+                .collect(),
+            serde_json::Value::Array(a) => a
+                .iter()
+                .filter_map(|s| s.as_str().map(String::from))
+                .collect(),
+            serde_json::Value::String(s) => vec![s.clone()],
+            _ => return Err(ApiError::invalid(format!("invalid filter '{k}'"))),
+        };
+        out.insert(k.clone(), values);
+    }
+    Ok(out)
 }
 
 impl<S: Send + Sync> FromRequestParts<S> for Query {
@@ -159,5 +195,14 @@ mod tests {
         assert_eq!(v.unwrap()["a"], 1);
         let e = decode_json::<serde_json::Value>(b"{").unwrap_err();
         assert!(e.message.starts_with("invalid JSON: "), "{}", e.message);
+    }
+
+    #[test]
+    fn filters_in_both_forms() {
+        let f = parse_filters(r#"{"dangling":{"true":true},"label":["a=b"]}"#).unwrap();
+        assert_eq!(f["dangling"], vec!["true"]);
+        assert_eq!(f["label"], vec!["a=b"]);
+        assert!(parse_filters("").unwrap().is_empty());
+        assert!(parse_filters("[1]").is_err());
     }
 }

@@ -6,8 +6,6 @@
 //! Store calls block (disk, fsync, redb): they run in `spawn_blocking`. The import body
 //! is streamed into the store through a bounded channel, never held whole in memory.
 
-use std::collections::BTreeMap;
-
 use axum::body::{Body, Bytes};
 use axum::extract::{Path, Request, State};
 use axum::response::{IntoResponse, Response};
@@ -41,43 +39,13 @@ pub fn routes() -> Router<Daemon> {
         )
 }
 
-/// Docker's `filters` JSON: `{"k":{"v":true}}` or the old `{"k":["v"]}`.
-fn decode_filters(raw: &str) -> ApiResult<BTreeMap<String, Vec<String>>> {
-    let mut out = BTreeMap::new();
-    if raw.trim().is_empty() {
-        return Ok(out);
-    }
-    let v: serde_json::Value =
-        serde_json::from_str(raw).map_err(|e| ApiError::invalid(format!("invalid filter: {e}")))?;
-    let obj = v
-        .as_object()
-        .ok_or_else(|| ApiError::invalid("invalid filter: expected a JSON object"))?;
-    for (k, vals) in obj {
-        let list: Vec<String> = match vals {
-            serde_json::Value::Object(m) => m
-                .iter()
-                .filter(|(_, on)| on.as_bool().unwrap_or(true))
-                .map(|(s, _)| s.clone())
-                .collect(),
-            serde_json::Value::Array(a) => a
-                .iter()
-                .filter_map(|x| x.as_str().map(str::to_string))
-                .collect(),
-            serde_json::Value::String(s) => vec![s.clone()],
-            _ => return Err(ApiError::invalid(format!("invalid filter '{k}'"))),
-        };
-        out.insert(k.clone(), list);
-    }
-    Ok(out)
-}
-
 /// `GET /images/json`.
 async fn list_images(
     State(d): State<Daemon>,
     version: Option<Extension<ApiVersion>>,
     q: Query,
 ) -> ApiResult<Response> {
-    let mut filters = decode_filters(&q.str("filters"))?;
+    let mut filters = q.filters()?;
     if let Some(f) = q.get("filter").filter(|f| !f.is_empty()) {
         // API < 1.41 clients send a reference glob as `filter`.
         filters
@@ -527,7 +495,7 @@ fn image_user(d: &Daemon, image_id: &str) -> Option<ImageUser> {
 
 /// `POST /images/prune?filters=` → `{"ImagesDeleted": [...]|null, "SpaceReclaimed": n}`.
 async fn prune_images(State(d): State<Daemon>, q: Query) -> ApiResult<Response> {
-    let filters = decode_filters(&q.str("filters"))?;
+    let filters = q.filters()?;
     let images = d.images.clone();
     let (items, reclaimed) = blocking(move || {
         let user = |id: &str| image_user(&d, id);
@@ -564,15 +532,6 @@ async fn delete_image(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn filters_in_both_forms() {
-        let f = decode_filters(r#"{"dangling":{"true":true},"label":["a=b"]}"#).unwrap();
-        assert_eq!(f["dangling"], vec!["true"]);
-        assert_eq!(f["label"], vec!["a=b"]);
-        assert!(decode_filters("").unwrap().is_empty());
-        assert!(decode_filters("[1]").is_err());
-    }
 
     #[test]
     fn fields_dropped_by_api_version() {

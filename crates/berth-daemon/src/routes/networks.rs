@@ -54,7 +54,7 @@ fn network_matches(n: &NetworkResource, f: &crate::containers::filters::Filters)
 }
 
 async fn list(State(d): State<Daemon>, q: Query) -> ApiResult<Response> {
-    let f = crate::containers::filters::parse(&q.str("filters"))?;
+    let f = q.filters()?;
     for k in f.keys() {
         if !matches!(
             k.as_str(),

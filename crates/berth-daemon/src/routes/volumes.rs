@@ -9,7 +9,6 @@ use berth_api::{Volume, VolumeCreateRequest, VolumeListResponse, VolumePruneResp
 use http::StatusCode;
 
 use super::extract::{OptionalJsonBody, Query};
-use crate::containers::filters::{self, Filters};
 use crate::error::{ApiError, ApiResult};
 use crate::state::Daemon;
 use crate::version::ApiVersion;
@@ -24,10 +23,6 @@ pub fn routes() -> Router<Daemon> {
 }
 
 type Q = Query;
-
-fn parse_filters(q: &Query) -> ApiResult<Filters> {
-    filters::parse(&q.str("filters"))
-}
 
 async fn create(
     State(d): State<Daemon>,
@@ -57,7 +52,7 @@ fn parse_bool_filter(key: &str, v: &str) -> ApiResult<bool> {
 }
 
 async fn list(State(d): State<Daemon>, q: Q) -> ApiResult<Json<VolumeListResponse>> {
-    let f = parse_filters(&q)?;
+    let f = q.filters()?;
     for k in f.keys() {
         if !matches!(
             k.as_str(),
@@ -124,7 +119,7 @@ async fn prune(
     version: Option<Extension<ApiVersion>>,
     q: Q,
 ) -> ApiResult<Json<VolumePruneResponse>> {
-    let f = parse_filters(&q)?;
+    let f = q.filters()?;
     let version = version.map(|Extension(v)| v).unwrap_or(ApiVersion(1, 45));
     for k in f.keys() {
         if !matches!(k.as_str(), "label" | "label!" | "all") {
