@@ -1,6 +1,6 @@
 //! A container's mounts: from `-v`/`Binds`, `--mount`/`Mounts`, `--tmpfs`/`Tmpfs`,
 //! `--volumes-from` and the image's `VOLUME`s to the mount points stored with the
-//! container, the runtime's [`MountSpec`]s and inspect's `Mounts` (moby
+//! container, the runtime's [`berth_runtime::MountSpec`]s and inspect's `Mounts` (moby
 //! `daemon/volumes.go registerMountPoints`, `volume/mounts/linux_parser.go`).
 //!
 //! Mount points are resolved once, at create: named volumes that do not exist yet are

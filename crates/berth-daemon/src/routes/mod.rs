@@ -56,7 +56,7 @@ const NAMED_ACTIONS: &[(Method, &str, &str)] = &[
 ];
 
 /// A `{name}` segment cannot span `/`: before routing, the `/` of an image reference in
-/// one of [`NAMED_ACTIONS`] is percent-encoded, so the tables name each action
+/// one of `NAMED_ACTIONS` is percent-encoded, so the tables name each action
 /// (`/images/{name}/json`) and `Path` decodes the reference back.
 pub fn one_segment_names(req: &mut Request) {
     let path = req.uri().path();
