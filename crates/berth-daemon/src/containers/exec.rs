@@ -47,6 +47,11 @@ impl ExecTable {
         self.map.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// A copy of exec `id`, or Docker's "No such exec instance".
+    pub(super) fn get(&self, id: &str) -> ApiResult<ExecEntry> {
+        self.lock().get(id).cloned().ok_or_else(|| no_such_exec(id))
+    }
+
     pub fn container_exited(&self, container_id: &str) {
         let _ = container_id;
     }
@@ -341,12 +346,7 @@ impl ContainerService {
 
     /// `GET /exec/{id}/json`.
     pub fn exec_inspect(&self, id: &str) -> ApiResult<ExecInspect> {
-        let e = self
-            .execs
-            .lock()
-            .get(id)
-            .cloned()
-            .ok_or_else(|| no_such_exec(id))?;
+        let e = self.execs.get(id)?;
         let c = &e.config;
         Ok(ExecInspect {
             id: e.id.clone(),
@@ -473,12 +473,7 @@ impl ContainerService {
     pub async fn exec_resize(&self, id: &str, rows: u16, cols: u16) -> ApiResult<()> {
         let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
         loop {
-            let e = self
-                .execs
-                .lock()
-                .get(id)
-                .cloned()
-                .ok_or_else(|| no_such_exec(id))?;
+            let e = self.execs.get(id)?;
             if let Some(pty) = &e.pty {
                 return pty
                     .resize(rows, cols)

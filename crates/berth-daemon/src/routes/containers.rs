@@ -5,7 +5,7 @@
 
 use std::convert::Infallible;
 
-use axum::body::{Body, Bytes};
+use axum::body::Bytes;
 use axum::extract::{Path, Request, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
@@ -14,7 +14,7 @@ use berth_api::{ContainerCreateBody, ContainerPruneResponse, WaitError, WaitResp
 use http::StatusCode;
 
 use super::extract::{JsonBody, OptionalJsonBody, Query};
-use super::{archive, exec, export};
+use super::{archive, exec, export, stream_response};
 use crate::containers::attach::AttachOptions;
 use crate::containers::logs::{self, LogOptions};
 use crate::containers::{ListOptions, WaitCondition};
@@ -56,13 +56,6 @@ pub fn routes() -> Router<Daemon> {
 }
 
 type Q = Query;
-
-fn api_version(req_ext: &http::Extensions) -> ApiVersion {
-    req_ext
-        .get::<ApiVersion>()
-        .copied()
-        .unwrap_or(ApiVersion(1, 45))
-}
 
 async fn create(
     State(d): State<Daemon>,
@@ -183,20 +176,15 @@ async fn wait(State(d): State<Daemon>, Path(id): Path<String>, q: Q) -> ApiResul
         json.push(b'\n');
         Ok::<_, Infallible>(Bytes::from(json))
     });
-    Ok(Response::builder()
-        .status(StatusCode::OK)
-        .header(http::header::CONTENT_TYPE, "application/json")
-        .body(Body::from_stream(body))
-        .unwrap_or_default())
+    Ok(stream_response("application/json", body))
 }
 
 async fn logs_handler(
     State(d): State<Daemon>,
     Path(id): Path<String>,
     q: Q,
-    req: Request,
+    version: ApiVersion,
 ) -> ApiResult<Response> {
-    let version = api_version(req.extensions());
     let opts = LogOptions {
         stdout: q.bool("stdout"),
         stderr: q.bool("stderr"),
@@ -210,23 +198,17 @@ async fn logs_handler(
     let stream = futures_util::stream::unfold(rx, |mut rx| async move {
         rx.recv().await.map(|b| (Ok::<_, Infallible>(b), rx))
     });
-    Ok(Response::builder()
-        .status(StatusCode::OK)
-        .header(
-            http::header::CONTENT_TYPE,
-            hijack::stream_media_type(tty, version.at_least("1.42")),
-        )
-        .body(Body::from_stream(stream))
-        .unwrap_or_default())
+    let media = hijack::stream_media_type(tty, version.at_least("1.42"));
+    Ok(stream_response(media, stream))
 }
 
 async fn attach(
     State(d): State<Daemon>,
     Path(id): Path<String>,
     q: Q,
+    version: ApiVersion,
     mut req: Request,
 ) -> ApiResult<Response> {
-    let version = api_version(req.extensions());
     let rec = d.containers.get(&id)?;
     let tty = rec.config.tty;
     let detach_keys = match q.get("detachKeys").filter(|k| !k.is_empty()) {
@@ -282,18 +264,12 @@ async fn attach(
                 Vec::new()
             };
             let stream = futures_util::stream::iter(replay.into_iter().map(Ok::<_, Infallible>));
-            Ok(Response::builder()
-                .header(http::header::CONTENT_TYPE, media)
-                .body(Body::from_stream(stream))
-                .unwrap_or_default())
+            Ok(stream_response(media, stream))
         }
         Hijack::Plain => {
             let out = d.containers.attach_output(&rec.id, opts).await?;
             let stream = tokio_util::io::ReaderStream::new(out);
-            Ok(Response::builder()
-                .header(http::header::CONTENT_TYPE, media)
-                .body(Body::from_stream(stream))
-                .unwrap_or_default())
+            Ok(stream_response(media, stream))
         }
     }
 }

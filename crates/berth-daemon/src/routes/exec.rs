@@ -1,7 +1,6 @@
 //! Exec handlers: create (routed in the containers table), start (hijacked or
 //! detached), inspect, resize.
 
-use axum::body::Body;
 use axum::extract::{Path, Request, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -42,13 +41,9 @@ pub(super) async fn create(
 async fn start(
     State(d): State<Daemon>,
     Path(id): Path<String>,
+    version: ApiVersion,
     mut req: Request,
 ) -> ApiResult<Response> {
-    let version = req
-        .extensions()
-        .get::<ApiVersion>()
-        .copied()
-        .unwrap_or(ApiVersion(1, 45));
     d.containers.exec_inspect(&id)?;
     let bytes = axum::body::to_bytes(std::mem::take(req.body_mut()), 1 << 20)
         .await
@@ -86,10 +81,8 @@ async fn start(
         Hijack::Plain => {
             let (ours, theirs) = tokio::io::duplex(64 * 1024);
             tokio::spawn(async move { svc.exec_run_attached(entry, ours, raw).await });
-            Ok(Response::builder()
-                .header(http::header::CONTENT_TYPE, media)
-                .body(Body::from_stream(tokio_util::io::ReaderStream::new(theirs)))
-                .unwrap_or_default())
+            let stream = tokio_util::io::ReaderStream::new(theirs);
+            Ok(super::stream_response(media, stream))
         }
     }
 }

@@ -13,6 +13,7 @@
 //! | `/swarm/*` | [`swarm`] | `swarm` |
 
 use axum::extract::Request;
+use axum::response::Response;
 use axum::Router;
 use http::{Method, Uri};
 
@@ -30,6 +31,19 @@ pub mod swarm;
 pub mod system;
 pub mod system_df;
 pub mod volumes;
+
+/// A `200` of type `media` whose body is `stream` (logs, wait, a plain attach or exec).
+pub(crate) fn stream_response<S>(media: &str, stream: S) -> Response
+where
+    S: futures_util::TryStream + Send + 'static,
+    S::Ok: Into<axum::body::Bytes>,
+    S::Error: Into<axum::BoxError>,
+{
+    Response::builder()
+        .header(http::header::CONTENT_TYPE, media)
+        .body(axum::body::Body::from_stream(stream))
+        .unwrap_or_default()
+}
 
 pub fn all() -> Router<Daemon> {
     Router::new()

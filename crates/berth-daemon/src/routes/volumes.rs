@@ -4,7 +4,7 @@
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::{Extension, Json, Router};
+use axum::{Json, Router};
 use berth_api::{Volume, VolumeCreateRequest, VolumeListResponse, VolumePruneResponse};
 use http::StatusCode;
 
@@ -116,11 +116,10 @@ async fn remove(State(d): State<Daemon>, Path(name): Path<String>, q: Q) -> ApiR
 
 async fn prune(
     State(d): State<Daemon>,
-    version: Option<Extension<ApiVersion>>,
+    version: ApiVersion,
     q: Q,
 ) -> ApiResult<Json<VolumePruneResponse>> {
     let f = q.filters()?;
-    let version = version.map(|Extension(v)| v).unwrap_or(ApiVersion(1, 45));
     for k in f.keys() {
         if !matches!(k.as_str(), "label" | "label!" | "all") {
             return Err(ApiError::invalid(format!("invalid filter '{k}'")));
