@@ -15,6 +15,9 @@ pub struct DaemonArgs {
         default_value = "unix:///run/berth/berth.sock"
     )]
     pub host: String,
+    /// Group for the unix socket (a name or a GID; empty: the daemon's own group)
+    #[arg(short = 'G', long = "group", default_value = crate::socket::DEFAULT_SOCKET_GROUP)]
+    pub group: String,
     /// Root of persistent state: images, containers, volumes, metadata
     #[arg(long, default_value = "/var/lib/berth")]
     pub root: PathBuf,
@@ -53,6 +56,13 @@ pub struct DaemonArgs {
     /// Hub, https://registry-1.docker.io); for air-gapped hosts and tests
     #[arg(long = "docker-hub-url", value_name = "URL")]
     pub docker_hub_url: Option<String>,
+    /// Set no_new_privs for new containers by default
+    #[arg(long = "no-new-privileges")]
+    pub no_new_privileges: bool,
+    /// Seccomp profile for containers: a JSON file in Docker's format, `unconfined`, or
+    /// `builtin` (the default)
+    #[arg(long = "seccomp-profile", value_name = "PATH")]
+    pub seccomp_profile: Option<String>,
 }
 
 /// Where the daemon looks for its configuration file when `--config-file` is not given.

@@ -5,7 +5,8 @@
 //!
 //! Keys read: `registry-mirrors`, `insecure-registries`, `debug`, `data-root`, `exec-root`,
 //! `cgroup-parent`, `bip`, `default-address-pools` (`[{"base": CIDR, "size": N}]`),
-//! `hosts` (one `unix://` socket).
+//! `hosts` (one `unix://` socket), `group` (the socket's group), `no-new-privileges`,
+//! `seccomp-profile`.
 
 use std::ffi::OsString;
 use std::path::PathBuf;
@@ -97,6 +98,23 @@ const DIRECTIVES: &[Directive] = &[
         apply: apply_address_pools,
     },
     Directive {
+        key: "no-new-privileges",
+        arg_id: "no_new_privileges",
+        apply: |a, v| {
+            Ok(a.no_new_privileges = v.as_bool().ok_or("no-new-privileges must be a boolean")?)
+        },
+    },
+    Directive {
+        key: "seccomp-profile",
+        arg_id: "seccomp_profile",
+        apply: |a, v| Ok(a.seccomp_profile = Some(string(v)?)),
+    },
+    Directive {
+        key: "group",
+        arg_id: "group",
+        apply: |a, v| Ok(a.group = string(v)?),
+    },
+    Directive {
         key: "hosts",
         arg_id: "host",
         apply: apply_hosts,
@@ -157,6 +175,9 @@ fn flag_value(args: &DaemonArgs, arg_id: &str) -> String {
         "cgroup_parent" => args.cgroup_parent.clone(),
         "bip" => args.bip.clone(),
         "host" => args.host.clone(),
+        "no_new_privileges" => args.no_new_privileges.to_string(),
+        "seccomp_profile" => args.seccomp_profile.clone().unwrap_or_default(),
+        "group" => args.group.clone(),
         _ => String::new(),
     }
 }
@@ -279,6 +300,21 @@ mod tests {
         assert!(a.debug);
         assert_eq!(a.root, PathBuf::from("/tmp/x"));
         assert_eq!(a.default_address_pool.len(), 1);
+    }
+
+    #[test]
+    fn the_socket_group_comes_from_the_file_or_the_flag_not_both() {
+        assert_eq!(args(&[]).group, "docker");
+        assert_eq!(args(&["-G", "staff"]).group, "staff");
+        let mut a = args(&[]);
+        merge_file(&mut a, br#"{"group": "nogroup"}"#, &|_| false).unwrap();
+        assert_eq!(a.group, "nogroup");
+        let mut a = args(&["--group", "staff"]);
+        let e = merge_file(&mut a, br#"{"group": "nogroup"}"#, &|id| id == "group").unwrap_err();
+        assert!(
+            e.contains("group: (from flag: staff, from file: nogroup)"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -11,7 +11,9 @@ pub mod hijack;
 pub mod network;
 pub mod request_body;
 pub mod routes;
+pub mod schema;
 pub mod server;
+pub mod socket;
 pub mod state;
 pub mod version;
 pub mod volumes;
@@ -57,6 +59,9 @@ fn daemon_id(root: &std::path::Path) -> anyhow::Result<String> {
 
 async fn serve(args: DaemonArgs) -> anyhow::Result<()> {
     let socket = args.socket_path()?;
+    // Before any state changes: a socket group that does not exist stops the start.
+    let socket_gid = socket::socket_gid(&args.group)
+        .map_err(|e| anyhow::anyhow!("failed to load listeners: {e}"))?;
     std::fs::create_dir_all(&args.root)
         .with_context(|| format!("creating {}", args.root.display()))?;
     std::fs::create_dir_all(&args.exec_root)
@@ -69,6 +74,11 @@ async fn serve(args: DaemonArgs) -> anyhow::Result<()> {
         bridge_name: args.bridge_name.clone(),
         bip: args.bip.clone(),
         default_address_pools: args.default_address_pool.clone(),
+        security: berth_runtime::security::SecurityDefaults::load(
+            args.no_new_privileges,
+            args.seccomp_profile.as_deref(),
+        )
+        .context("loading the seccomp profile")?,
     });
     let registry = berth_registry::RegistryClient::new(berth_registry::RegistryConfig {
         mirrors: args.registry_mirror.clone(),
@@ -79,7 +89,7 @@ async fn serve(args: DaemonArgs) -> anyhow::Result<()> {
     let daemon = Daemon::open(config, daemon_id(&args.root)?, registry)?;
     daemon.containers.recover().await;
 
-    let listener = server::bind(&socket)?;
+    let listener = socket::bind(&socket, socket_gid)?;
     tracing::info!(socket = %socket.display(), root = %args.root.display(), "API listening");
     let shutdown = async {
         let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())

@@ -17,7 +17,6 @@
 use std::collections::BTreeMap;
 use std::fs;
 use std::io::{self, Read, Write};
-use std::path::{Component, Path, PathBuf};
 
 use redb::ReadableDatabase;
 use serde::{Deserialize, Serialize};
@@ -26,6 +25,7 @@ use serde_json::json;
 use crate::content::{digest_hex, io_err, random_hex, sha256_digest};
 use crate::reference::Reference;
 use crate::schema::{decode, LAYERS};
+use crate::stage::{Staged, MAX_CONFIG_SIZE, MAX_MANIFEST_SIZE};
 use crate::{chain_ids, ImageConfig, ImageError, ImageStore};
 
 const MEDIA_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
@@ -49,19 +49,6 @@ fn null_as_empty<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, 
 
 fn bad_archive(msg: impl Into<String>) -> ImageError {
     ImageError::InvalidArgument(msg.into())
-}
-
-/// A relative path inside the extracted archive; `..` and absolute paths are refused.
-fn inside(root: &Path, rel: &str) -> Result<PathBuf, ImageError> {
-    let p = Path::new(rel);
-    if p.components()
-        .any(|c| !matches!(c, Component::Normal(_) | Component::CurDir))
-    {
-        return Err(bad_archive(format!(
-            "invalid path in archive manifest: {rel:?}"
-        )));
-    }
-    Ok(root.join(p))
 }
 
 fn append_file<W: Write>(b: &mut tar::Builder<W>, name: &str, data: &[u8]) -> io::Result<()> {
@@ -249,23 +236,16 @@ impl ImageStore {
             .join(format!("load-{}", random_hex()));
         fs::create_dir(&dir).map_err(io_err(format!("creating {}", dir.display())))?;
         let guard = crate::import::TempDir::new(dir.clone());
-        {
+        let staged = {
             let decompressed = crate::import::open_decompressed(reader)?;
-            let mut archive = tar::Archive::new(decompressed);
-            archive.set_preserve_permissions(false);
-            archive.set_overwrite(true);
-            archive
-                .unpack(&dir)
-                .map_err(|e| bad_archive(format!("invalid image archive: {e}")))?;
-        }
-        let manifest_path = dir.join("manifest.json");
-        let manifests: Vec<ArchiveManifest> = if manifest_path.is_file() {
-            let manifest_bytes = fs::read(&manifest_path)
-                .map_err(io_err(format!("reading {}", manifest_path.display())))?;
+            Staged::extract(decompressed, &dir)?
+        };
+        let manifests: Vec<ArchiveManifest> = if staged.is_file("manifest.json") {
+            let manifest_bytes = staged.read_small("manifest.json", MAX_MANIFEST_SIZE)?;
             serde_json::from_slice(&manifest_bytes)
                 .map_err(|e| bad_archive(format!("invalid manifest.json: {e}")))?
-        } else if dir.join("oci-layout").is_file() && dir.join("index.json").is_file() {
-            oci_manifests(&dir)?
+        } else if staged.is_file("oci-layout") && staged.is_file("index.json") {
+            oci_manifests(&staged)?
         } else {
             return Err(bad_archive(
                 "invalid tar header: the archive has no manifest.json",
@@ -273,8 +253,7 @@ impl ImageStore {
         };
         let mut messages = Vec::new();
         for m in manifests {
-            let config_bytes = fs::read(inside(&dir, &m.config)?)
-                .map_err(io_err(format!("reading {}", m.config)))?;
+            let config_bytes = staged.read_small(&m.config, MAX_CONFIG_SIZE)?;
             let config: ImageConfig = decode(&config_bytes, "image config")?;
             if config.rootfs.diff_ids.len() != m.layers.len() {
                 return Err(bad_archive(format!(
@@ -295,8 +274,7 @@ impl ImageStore {
                     layers.push(None);
                     continue;
                 }
-                let mut f = fs::File::open(inside(&dir, rel)?)
-                    .map_err(io_err(format!("opening layer {rel}")))?;
+                let mut f = staged.open_existing(rel)?;
                 layers.push(Some(self.ingest_local_layer(&mut f)?));
             }
             let id = self.commit_image(&config_bytes, &config, layers, &tags)?;
@@ -350,9 +328,9 @@ fn blob_path(digest: &str) -> Result<String, ImageError> {
     }
 }
 
-fn read_oci_document(root: &Path, digest: &str) -> Result<OciDocument, ImageError> {
+fn read_oci_document(root: &Staged, digest: &str) -> Result<OciDocument, ImageError> {
     let rel = blob_path(digest)?;
-    let bytes = fs::read(inside(root, &rel)?).map_err(io_err(format!("reading {rel}")))?;
+    let bytes = root.read_small(&rel, MAX_MANIFEST_SIZE)?;
     serde_json::from_slice(&bytes)
         .map_err(|e| bad_archive(format!("invalid OCI manifest {digest}: {e}")))
 }
@@ -376,8 +354,8 @@ fn oci_repo_tag(annotations: &BTreeMap<String, String>) -> Option<String> {
 /// every image manifest `index.json` names (through nested indexes, taking the first image
 /// manifest of each), with its tag from the entry's annotations. Entries for the same
 /// config are merged, so an image saved under two tags loads once with both.
-fn oci_manifests(root: &Path) -> Result<Vec<ArchiveManifest>, ImageError> {
-    let bytes = fs::read(root.join("index.json")).map_err(io_err("reading index.json"))?;
+fn oci_manifests(root: &Staged) -> Result<Vec<ArchiveManifest>, ImageError> {
+    let bytes = root.read_small("index.json", MAX_MANIFEST_SIZE)?;
     let index: OciDocument = serde_json::from_slice(&bytes)
         .map_err(|e| bad_archive(format!("invalid index.json: {e}")))?;
     let mut out: Vec<ArchiveManifest> = Vec::new();

@@ -135,9 +135,14 @@ pub(crate) fn sync_filesystem(dir: &std::path::Path) -> Result<(), ImageError> {
 /// True when an unpacked import looks like a `docker save` archive rather than a root
 /// filesystem: `manifest.json` at its root (Docker's form), or `oci-layout` with
 /// `index.json` (the OCI layout).
+/// Symlinks are not followed: they point into the image, not at the host.
 fn is_image_archive(root: &std::path::Path) -> bool {
-    root.join("manifest.json").is_file()
-        || (root.join("oci-layout").is_file() && root.join("index.json").is_file())
+    let file = |n: &str| {
+        fs::symlink_metadata(root.join(n))
+            .map(|m| m.is_file())
+            .unwrap_or(false)
+    };
+    file("manifest.json") || (file("oci-layout") && file("index.json"))
 }
 
 impl ImageStore {

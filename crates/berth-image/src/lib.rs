@@ -56,6 +56,8 @@ mod query;
 pub mod reference;
 mod remove;
 pub mod schema;
+mod stage;
+pub mod targuard;
 pub mod unpack;
 mod usage;
 

@@ -232,9 +232,43 @@ fn symlink_stays_inside(parent_rel: &[OsString], target: &[u8]) -> bool {
     true
 }
 
+/// Copies a GNU sparse entry's content (the `tar` crate reads its holes as zeros) into
+/// `f`, seeking over every all-zero block instead of writing it, so the holes stay holes.
+/// Returns the file's size.
+pub fn copy_sparse(r: &mut dyn Read, f: &mut fs::File) -> io::Result<u64> {
+    use std::io::{Seek, SeekFrom, Write};
+    const HOLE: usize = 4096;
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut total = 0u64;
+    loop {
+        let mut n = 0;
+        while n < buf.len() {
+            match r.read(&mut buf[n..]) {
+                Ok(0) => break,
+                Ok(k) => n += k,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        if n == 0 {
+            break;
+        }
+        for chunk in buf[..n].chunks(HOLE) {
+            if chunk.iter().all(|b| *b == 0) {
+                f.seek(SeekFrom::Current(chunk.len() as i64))?;
+            } else {
+                f.write_all(chunk)?;
+            }
+        }
+        total += n as u64;
+    }
+    f.set_len(total)?;
+    Ok(total)
+}
+
 /// Unpacks the tar stream into `dest` (an existing, empty directory).
 pub fn unpack_layer<R: Read>(reader: R, dest: &Path) -> Result<UnpackStats, ImageError> {
-    let mut archive = tar::Archive::new(reader);
+    let mut archive = tar::Archive::new(crate::targuard::TarGuard::new(reader));
     let mut stats = UnpackStats::default();
     let mut dir_mtimes: Vec<(PathBuf, u64)> = Vec::new();
     let mut dirs = Dirs::default();
@@ -289,7 +323,7 @@ pub fn unpack_layer<R: Read>(reader: R, dest: &Path) -> Result<UnpackStats, Imag
                 }
                 dirs.known.insert(path.clone());
             }
-            EntryType::Regular | EntryType::Continuous => {
+            EntryType::Regular | EntryType::Continuous | EntryType::GNUSparse => {
                 let create = || {
                     fs::OpenOptions::new()
                         .write(true)
@@ -307,7 +341,11 @@ pub fn unpack_layer<R: Read>(reader: R, dest: &Path) -> Result<UnpackStats, Imag
                     other => other,
                 }
                 .map_err(io_err(format!("creating {}", path.display())))?;
-                stats.size += io::copy(&mut entry, &mut f).map_err(bad_tar)?;
+                stats.size += if et == EntryType::GNUSparse {
+                    copy_sparse(&mut entry, &mut f).map_err(bad_tar)?
+                } else {
+                    io::copy(&mut entry, &mut f).map_err(bad_tar)?
+                };
             }
             EntryType::Symlink => {
                 let target = entry
@@ -358,9 +396,16 @@ pub fn unpack_layer<R: Read>(reader: R, dest: &Path) -> Result<UnpackStats, Imag
                 dirs.clear_path(&path, false)?;
                 mknod(&path, kind | (mode & 0o7777) as libc::mode_t, major, minor)?;
             }
-            // PAX/GNU long-name headers are folded in by the tar crate; anything else
-            // (sparse, vendor types) is not part of a Docker layer.
-            _ => continue,
+            // PAX global headers carry nothing for a layer (Go's archive/tar skips them
+            // too); PAX and GNU long-name headers are folded in by the tar crate.
+            EntryType::XGlobalHeader => continue,
+            // What dockerd says (pkg/archive createTarFile) of types it does not know.
+            other => {
+                return Err(ImageError::InvalidArgument(format!(
+                    "unhandled tar header type {}",
+                    other.as_byte()
+                )))
+            }
         }
 
         let is_symlink = et == EntryType::Symlink;
@@ -590,5 +635,75 @@ mod tests {
         unpack_layer(&finish(t)[..], dir.path()).unwrap();
         assert_eq!(fs::read(dir.path().join("f")).unwrap(), b"two");
         assert_eq!(fs::read(dir.path().join("s")).unwrap(), b"three");
+    }
+
+    /// A GNU sparse entry: `real` bytes, with data blocks at the given offsets.
+    pub(crate) fn sparse_entry(
+        buf: &mut Vec<u8>,
+        name: &str,
+        real: u64,
+        blocks: &[(u64, &[u8; 512])],
+    ) {
+        let mut h = tar::Header::new_gnu();
+        h.set_path(name).unwrap();
+        h.set_entry_type(EntryType::GNUSparse);
+        h.set_mode(0o644);
+        h.set_size(512 * blocks.len() as u64);
+        h.set_mtime(1);
+        let gnu = h.as_gnu_mut().unwrap();
+        for (slot, (off, _)) in gnu.sparse.iter_mut().zip(blocks) {
+            slot.offset = *b"00000000000\0";
+            let o = format!("{off:011o}\0");
+            slot.offset.copy_from_slice(o.as_bytes());
+            slot.numbytes.copy_from_slice(b"00000001000\0");
+        }
+        let r = format!("{real:011o}\0");
+        gnu.realsize.copy_from_slice(r.as_bytes());
+        h.set_cksum();
+        buf.extend_from_slice(h.as_bytes());
+        for (_, data) in blocks {
+            buf.extend_from_slice(&data[..]);
+        }
+    }
+
+    #[test]
+    fn gnu_sparse_files_keep_their_holes() {
+        let mut t = Vec::new();
+        let real = 1u64 << 30;
+        sparse_entry(
+            &mut t,
+            "sparse",
+            real,
+            &[(0, &[b'a'; 512]), (real - 512, &[b'z'; 512])],
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let stats = unpack_layer(&finish(t)[..], dir.path()).unwrap();
+        assert_eq!(stats.size, real);
+        let p = dir.path().join("sparse");
+        let m = fs::metadata(&p).unwrap();
+        assert_eq!(m.len(), real);
+        assert!(
+            m.blocks() * 512 < 1 << 20,
+            "holes were written: {} blocks",
+            m.blocks()
+        );
+        use std::io::{Seek, SeekFrom};
+        let mut f = fs::File::open(&p).unwrap();
+        let mut b = [0u8; 512];
+        f.read_exact(&mut b).unwrap();
+        assert_eq!(b, [b'a'; 512]);
+        f.seek(SeekFrom::Start(real - 512)).unwrap();
+        f.read_exact(&mut b).unwrap();
+        assert_eq!(b, [b'z'; 512]);
+        f.seek(SeekFrom::Start(4096)).unwrap();
+        f.read_exact(&mut b).unwrap();
+        assert_eq!(b, [0; 512]);
+    }
+
+    #[test]
+    fn unknown_entry_types_are_refused_as_dockerd_does() {
+        let mut t = Vec::new();
+        raw_entry(&mut t, "vol", EntryType::new(b'V'), "", b"");
+        assert_eq!(refused(t), "unhandled tar header type 86");
     }
 }

@@ -475,7 +475,8 @@ pub fn extract_to_dir(
         ));
     }
     let dest = fs::canonicalize(&abs).map_err(|e| CpError::io("resolving", e))?;
-    let mut ar = tar::Archive::new(body);
+    // The guard refuses what would make the tar reader hold unbounded memory.
+    let mut ar = tar::Archive::new(berth_image::targuard::TarGuard::new(body));
     ar.set_preserve_permissions(true);
     ar.set_preserve_mtime(true);
     ar.set_preserve_ownerships(true);
@@ -513,12 +514,73 @@ pub fn extract_to_dir(
                 fs::remove_dir_all(&target).map_err(bad)?;
             }
         }
-        entry.unpack_in(&dest).map_err(bad)?;
+        let et = entry.header().entry_type();
+        if et.is_character_special() || et.is_block_special() || et.is_fifo() {
+            // The tar crate would write these as empty files: they stay what they
+            // are, as with dockerd.
+            make_special(&target, entry.header()).map_err(bad)?;
+        } else {
+            entry.unpack_in(&dest).map_err(bad)?;
+        }
         if let Some((uid, gid)) = opts.chown {
             std::os::unix::fs::lchown(&target, Some(uid), Some(gid)).map_err(bad)?;
         }
     }
     Ok(())
+}
+
+/// Creates the device node or FIFO `header` describes at `target` (replacing a
+/// non-directory there), with its owner, mode and mtime.
+fn make_special(target: &Path, header: &tar::Header) -> io::Result<()> {
+    use nix::sys::stat::{mknod, Mode, SFlag};
+    let et = header.entry_type();
+    let kind = if et.is_character_special() {
+        SFlag::S_IFCHR
+    } else if et.is_block_special() {
+        SFlag::S_IFBLK
+    } else {
+        SFlag::S_IFIFO
+    };
+    if let Some(parent) = target.parent() {
+        fs::create_dir_all(parent)?;
+    }
+    match fs::symlink_metadata(target) {
+        Ok(m) if !m.is_dir() => fs::remove_file(target)?,
+        _ => {}
+    }
+    let major = header.device_major().ok().flatten().unwrap_or(0);
+    let minor = header.device_minor().ok().flatten().unwrap_or(0);
+    let mode = header.mode().unwrap_or(0o644) & 0o7777;
+    mknod(
+        target,
+        kind,
+        Mode::from_bits_truncate(mode as _),
+        nix::sys::stat::makedev(major as u64, minor as u64),
+    )
+    .map_err(io::Error::from)?;
+    std::os::unix::fs::lchown(
+        target,
+        header.uid().ok().map(|u| u as u32),
+        header.gid().ok().map(|g| g as u32),
+    )?;
+    // mknod applied the umask: the tar's bits (setuid included) as they are.
+    nix::sys::stat::fchmodat(
+        nix::fcntl::AT_FDCWD,
+        target,
+        Mode::from_bits_truncate(mode as _),
+        nix::sys::stat::FchmodatFlags::FollowSymlink,
+    )
+    .map_err(io::Error::from)?;
+    let mtime = header.mtime().unwrap_or(0) as i64;
+    let ts = nix::sys::time::TimeSpec::new(mtime, 0);
+    nix::sys::stat::utimensat(
+        nix::fcntl::AT_FDCWD,
+        target,
+        &ts,
+        &ts,
+        nix::sys::stat::UtimensatFlags::NoFollowSymlink,
+    )
+    .map_err(io::Error::from)
 }
 
 /// An error with its causes (the tar crate wraps the OS error).

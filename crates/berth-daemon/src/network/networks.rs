@@ -10,26 +10,10 @@ use berth_api::{ConfigReference, EndpointResource, Ipam, IpamConfig, NetworkReso
 use berth_net::ipam::{self, Subnet};
 use berth_net::{link, NetError};
 
-use super::{db_err, net_err, NetworkService, State, UserNetwork, NETWORKS};
+use super::{net_err, NetworkService, State, UserNetwork};
 use crate::error::{ApiError, ApiResult};
 
 impl NetworkService {
-    // ------------------------------------------------------------ user networks
-
-    fn persist_network(&self, n: &UserNetwork, delete: bool) -> ApiResult<()> {
-        let tx = self.db.begin_write().map_err(db_err)?;
-        {
-            let mut t = tx.open_table(NETWORKS).map_err(db_err)?;
-            if delete {
-                t.remove(n.id.as_str()).map_err(db_err)?;
-            } else {
-                let bytes = serde_json::to_vec(n).map_err(db_err)?;
-                t.insert(n.id.as_str(), bytes.as_slice()).map_err(db_err)?;
-            }
-        }
-        tx.commit().map_err(db_err)
-    }
-
     fn predefined_id(&self, name: &str) -> String {
         let id = &self.network_id;
         match name {
@@ -171,31 +155,7 @@ impl NetworkService {
         let lookup: berth_net::dns::Lookup = Arc::new(move |name: &str| {
             let state = state.upgrade()?;
             let st = state.lock().unwrap_or_else(|p| p.into_inner());
-            let found: Vec<Ipv4Addr> = st
-                .endpoints
-                .iter()
-                .filter(|(cid, e)| e.network == net_id && st.proxies.contains_key(*cid))
-                .filter(|(cid, e)| {
-                    e.name.eq_ignore_ascii_case(name) || (name.len() == 12 && cid.starts_with(name))
-                })
-                .map(|(_, e)| e.ip)
-                .chain(
-                    st.extras
-                        .iter()
-                        .filter(|(cid, _)| st.proxies.contains_key(*cid))
-                        .flat_map(|(cid, xs)| xs.iter().map(move |x| (cid, x)))
-                        .filter(|(cid, x)| {
-                            x.network == net_id
-                                && (x.aliases.iter().any(|a| a.eq_ignore_ascii_case(name))
-                                    || st
-                                        .endpoints
-                                        .get(*cid)
-                                        .is_some_and(|e| e.name.eq_ignore_ascii_case(name))
-                                    || (name.len() == 12 && cid.starts_with(name)))
-                        })
-                        .map(|(_, x)| x.ip),
-                )
-                .collect();
+            let found = st.endpoints.resolve(&net_id, name);
             (!found.is_empty()).then_some(found)
         });
         let host = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
@@ -264,19 +224,18 @@ impl NetworkService {
             ipv6_address: String::new(),
         };
         let mut containers = BTreeMap::new();
-        for (cid, e) in &st.endpoints {
-            if e.network != net_key || !st.proxies.contains_key(cid) {
+        for (cid, e) in st.endpoints.primaries() {
+            if e.network != net_key || !st.endpoints.is_up(cid) {
                 continue;
             }
             containers.insert(cid.clone(), endpoint(cid, &e.endpoint_id, &e.mac, e.ip));
         }
-        for (cid, xs) in &st.extras {
-            if !st.proxies.contains_key(cid) {
-                continue;
-            }
-            for x in xs.iter().filter(|x| x.network == net_key) {
-                containers.insert(cid.clone(), endpoint(cid, &x.endpoint_id, &x.mac, x.ip));
-            }
+        let extras = st
+            .endpoints
+            .all_extras()
+            .filter(|(cid, x)| st.endpoints.is_up(cid) && x.network == net_key);
+        for (cid, x) in extras {
+            containers.insert(cid.clone(), endpoint(cid, &x.endpoint_id, &x.mac, x.ip));
         }
         let config = subnet
             .map(|subnet| IpamConfig {
@@ -366,9 +325,7 @@ impl NetworkService {
                 "network {name_or_id} not found"
             )));
         };
-        if st.endpoints.values().any(|e| e.network == n.id)
-            || st.extras.values().flatten().any(|x| x.network == n.id)
-        {
+        if st.endpoints.network_in_use(&n.id) {
             return Err(ApiError::new(
                 berth_api::ErrorKind::Forbidden,
                 format!(
@@ -391,7 +348,7 @@ impl NetworkService {
             let st = self.lock();
             st.networks
                 .values()
-                .filter(|n| !st.endpoints.values().any(|e| e.network == n.id))
+                .filter(|n| !st.endpoints.primaries().any(|(_, e)| e.network == n.id))
                 .map(|n| n.name.clone())
                 .collect()
         };

@@ -14,7 +14,7 @@ impl NetworkService {
         let st = self.lock();
         let ep = st
             .endpoints
-            .get(&rec.id)
+            .primary(&rec.id)
             .filter(|_| rec.state.status.is_running());
         let target = match ep {
             Some(e) if !e.network.is_empty() => st
@@ -70,7 +70,7 @@ impl NetworkService {
             );
         }
         let running = ep.is_some();
-        for x in st.extras.get(&rec.id).into_iter().flatten() {
+        for x in st.endpoints.extras_of(&rec.id) {
             let Some(n) = st.networks.get(&x.network) else {
                 continue;
             };
@@ -104,7 +104,7 @@ impl NetworkService {
             }
         };
         let sandbox_key = if ep.is_some() {
-            self.netns_path(&rec.id).display().to_string()
+            st.endpoints.netns_path(&rec.id).display().to_string()
         } else {
             String::new()
         };
@@ -136,7 +136,7 @@ impl NetworkService {
         let st = self.lock();
         let mappings = st
             .endpoints
-            .get(&rec.id)
+            .primary(&rec.id)
             .filter(|_| rec.state.status.is_running())
             .map(|e| e.ports.clone())
             .unwrap_or_default();

@@ -24,9 +24,6 @@ pub fn routes() -> Router<Daemon> {
         .route("/networks/{id}", delete(remove))
         .route("/networks/{id}/connect", post(connect))
         .route("/networks/{id}/disconnect", post(disconnect))
-        // Clients (docker-py's network tests) leave any swarm before making networks:
-        // Berth is never in one, and answers as Docker does outside swarm mode.
-        .route("/swarm/leave", post(swarm_leave))
 }
 
 fn names(d: &Daemon) -> impl Fn(&str) -> Option<String> + '_ {
@@ -151,11 +148,4 @@ async fn disconnect(
     let rec = d.containers.get(&body.container)?;
     d.networks.disconnect(&rec, &id)?;
     Ok(StatusCode::OK)
-}
-
-async fn swarm_leave() -> ApiError {
-    ApiError::new(
-        berth_api::ErrorKind::Unavailable,
-        "This node is not part of a swarm",
-    )
 }

@@ -2,9 +2,8 @@
 //! `local` driver).
 //!
 //! ## Persistent state
-//! - `meta.db`, table `volumes` (schema version 1, kept in table `volumes_meta` under
-//!   `"schema_version"`): volume name → [`VolumeRecord`] as JSON. One write transaction
-//!   per change.
+//! - `meta.db`, table `volumes`: volume name → [`VolumeRecord`] as JSON (see
+//!   [`crate::schema`]). One write transaction per change.
 //! - `<root>/volumes/<name>/_data`: the volume's data, created with the record and
 //!   removed with it.
 //!
@@ -31,16 +30,10 @@ use std::sync::{Mutex, MutexGuard};
 
 use berth_api::{Volume, VolumeUsageData};
 use chrono::{DateTime, SecondsFormat, Utc};
-use redb::{ReadableDatabase, ReadableTable, TableDefinition};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{ApiError, ApiResult};
-
-/// `volumes`: volume name → [`VolumeRecord`] as JSON.
-pub const VOLUMES: TableDefinition<&str, &[u8]> = TableDefinition::new("volumes");
-/// `volumes_meta`: `"schema_version"` → [`SCHEMA_VERSION`].
-pub const VOLUMES_META: TableDefinition<&str, u64> = TableDefinition::new("volumes_meta");
-pub const SCHEMA_VERSION: u64 = 1;
+use crate::schema::{VOLUMES, VOLUMES_PART};
 
 /// Docker's label for anonymous volumes (API ≥ 1.42 prunes only these by default).
 pub const ANONYMOUS_LABEL: &str = "com.docker.volume.anonymous";
@@ -175,40 +168,12 @@ impl VolumeService {
     pub fn open(root: &Path, db: std::sync::Arc<redb::Database>) -> anyhow::Result<Self> {
         let dir = root.join("volumes");
         std::fs::create_dir_all(&dir)?;
-        let tx = db.begin_write()?;
-        {
-            let mut meta = tx.open_table(VOLUMES_META)?;
-            let current = meta.get("schema_version")?.map(|v| v.value());
-            match current {
-                None => {
-                    meta.insert("schema_version", SCHEMA_VERSION)?;
-                }
-                Some(v) if v > SCHEMA_VERSION => {
-                    anyhow::bail!(
-                        "volumes schema version {v} is newer than this Berth ({SCHEMA_VERSION})"
-                    )
-                }
-                Some(_) => {}
-            }
-            tx.open_table(VOLUMES)?;
-        }
-        tx.commit()?;
-        let mut records = BTreeMap::new();
-        {
-            let tx = db.begin_read()?;
-            let table = tx.open_table(VOLUMES)?;
-            for entry in table.iter()? {
-                let (k, v) = entry?;
-                match serde_json::from_slice::<VolumeRecord>(v.value()) {
-                    Ok(r) => {
-                        records.insert(r.name.clone(), r);
-                    }
-                    Err(e) => {
-                        tracing::warn!(name = k.value(), error = %e, "skipping unreadable volume record")
-                    }
-                }
-            }
-        }
+        VOLUMES_PART.open(&db)?;
+        let records = VOLUMES
+            .load(&db)?
+            .into_iter()
+            .map(|(_, r)| (r.name.clone(), r))
+            .collect();
         Ok(VolumeService {
             dir,
             db,
@@ -232,26 +197,11 @@ impl VolumeService {
     }
 
     fn put(&self, rec: &VolumeRecord) -> ApiResult<()> {
-        let bytes = serde_json::to_vec(rec).map_err(|e| ApiError::internal(e.to_string()))?;
-        let tx = self.db.begin_write().map_err(redb::Error::from)?;
-        {
-            let mut table = tx.open_table(VOLUMES).map_err(redb::Error::from)?;
-            table
-                .insert(rec.name.as_str(), bytes.as_slice())
-                .map_err(redb::Error::from)?;
-        }
-        tx.commit().map_err(redb::Error::from)?;
-        Ok(())
+        Ok(VOLUMES.put(&self.db, &rec.name, rec)?)
     }
 
     fn delete_record(&self, name: &str) -> ApiResult<()> {
-        let tx = self.db.begin_write().map_err(redb::Error::from)?;
-        {
-            let mut table = tx.open_table(VOLUMES).map_err(redb::Error::from)?;
-            table.remove(name).map_err(redb::Error::from)?;
-        }
-        tx.commit().map_err(redb::Error::from)?;
-        Ok(())
+        Ok(VOLUMES.delete(&self.db, name)?)
     }
 
     /// Creates a volume, or returns the existing one of that name (as Docker does).
