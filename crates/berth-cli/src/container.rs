@@ -2,8 +2,8 @@
 //! rename, pause, unpause, top, exec, prune.
 
 use berth_api::{
-    ContainerCreateBody, ContainerPruneResponse, ExecCreateBody, ExecInspect, ExecStartBody,
-    IdResponse, TopResponse, WaitResponse,
+    ContainerCreateBody, ContainerInspect, ContainerPruneResponse, ExecCreateBody, ExecInspect,
+    ExecStartBody, IdResponse, TopResponse, WaitResponse,
 };
 use http::Method;
 use serde_json::Value as Json;
@@ -114,6 +114,11 @@ async fn create_container(
         eprintln!("WARNING: {w}");
     }
     Ok(res.id)
+}
+
+/// `GET /containers/{name}/json`.
+async fn inspect_container(c: &Client, name: &str) -> Result<ContainerInspect, ApiError> {
+    c.get_as(&format!("/containers/{}/json", seg(name))).await
 }
 
 /// docker/cli `reportError` (CLI 28): `berth: <msg>` and, when asked, the `--help` hint.
@@ -358,21 +363,10 @@ pub async fn start(c: &Client, a: &StartArgs) -> Result<i32, Failure> {
             ));
         }
         let name = &a.names[0];
-        let info = c.get(&format!("/containers/{}/json", seg(name))).await?;
-        let tty = info
-            .pointer("/Config/Tty")
-            .and_then(Json::as_bool)
-            .unwrap_or(false);
-        let open_stdin = info
-            .pointer("/Config/OpenStdin")
-            .and_then(Json::as_bool)
-            .unwrap_or(false);
-        let stdin = a.interactive && open_stdin;
-        let id = info
-            .get("Id")
-            .and_then(Json::as_str)
-            .unwrap_or(name)
-            .to_string();
+        let info = inspect_container(c, name).await?;
+        let tty = info.config.tty;
+        let stdin = a.interactive && info.config.open_stdin;
+        let id = info.id;
         let io = c
             .hijack(&attach_path(&id, stdin, true, true), NO_BODY)
             .await?;
@@ -433,31 +427,20 @@ pub async fn start(c: &Client, a: &StartArgs) -> Result<i32, Failure> {
 /// `berth attach`: the container's streams (and stdin unless `--no-stdin`) until it
 /// exits; the exit code is the container's.
 pub async fn attach(c: &Client, a: &AttachArgs) -> Result<i32, Failure> {
-    let info = c.get(&format!("/containers/{}/json", seg(&a.name))).await?;
-    if info.pointer("/State/Running").and_then(Json::as_bool) != Some(true) {
+    let info = inspect_container(c, &a.name).await?;
+    if !info.state.running {
         return Err(Failure::Msg(
             "You cannot attach to a stopped container, start it first".into(),
         ));
     }
-    if info.pointer("/State/Paused").and_then(Json::as_bool) == Some(true) {
+    if info.state.paused {
         return Err(Failure::Msg(
             "You cannot attach to a paused container, unpause it first".into(),
         ));
     }
-    let id = info
-        .get("Id")
-        .and_then(Json::as_str)
-        .unwrap_or(&a.name)
-        .to_string();
-    let tty = info
-        .pointer("/Config/Tty")
-        .and_then(Json::as_bool)
-        .unwrap_or(false);
-    let stdin = !a.no_stdin
-        && info
-            .pointer("/Config/OpenStdin")
-            .and_then(Json::as_bool)
-            .unwrap_or(false);
+    let id = info.id;
+    let tty = info.config.tty;
+    let stdin = !a.no_stdin && info.config.open_stdin;
     let wait = start_wait(c, &id, "next-exit").await;
     let io = c
         .hijack(&attach_path(&id, stdin, true, true), NO_BODY)
@@ -694,11 +677,8 @@ pub async fn ps(c: &Client, a: &PsArgs) -> Result<i32, Failure> {
 }
 
 pub async fn logs(c: &Client, a: &LogsArgs) -> Result<i32, Failure> {
-    let info = c.get(&format!("/containers/{}/json", seg(&a.name))).await?;
-    let tty = info
-        .pointer("/Config/Tty")
-        .and_then(Json::as_bool)
-        .unwrap_or(false);
+    let info = inspect_container(c, &a.name).await?;
+    let tty = info.config.tty;
     let now = chrono::Utc::now();
     let mut q = vec![("stderr", "1".to_string()), ("stdout", "1".to_string())];
     if let Some(s) = &a.since {
@@ -725,11 +705,7 @@ pub async fn logs(c: &Client, a: &LogsArgs) -> Result<i32, Failure> {
         q.push(("details", "1".into()));
     }
     q.push(("tail", a.tail.clone()));
-    let id = info
-        .get("Id")
-        .and_then(Json::as_str)
-        .unwrap_or(&a.name)
-        .to_string();
+    let id = info.id;
     let res = c
         .send(
             Method::GET,
@@ -769,7 +745,7 @@ pub async fn exec(c: &Client, a: &ExecArgs) -> Result<i32, Failure> {
         eprintln!("the input device is not a TTY");
         return Ok(1);
     }
-    c.get(&format!("/containers/{}/json", seg(&a.name))).await?;
+    inspect_container(c, &a.name).await?;
     let body = ExecCreateBody {
         user: a.user.clone().unwrap_or_default(),
         privileged: a.privileged,
