@@ -117,7 +117,10 @@ async fn create_container(
 }
 
 /// `GET /containers/{name}/json`.
-async fn inspect_container(c: &Client, name: &str) -> Result<ContainerInspect, ApiError> {
+pub(crate) async fn inspect_container(
+    c: &Client,
+    name: &str,
+) -> Result<ContainerInspect, ApiError> {
     c.get_as(&format!("/containers/{}/json", seg(name))).await
 }
 

@@ -61,14 +61,9 @@ pub fn port_lines(
 }
 
 pub async fn port(c: &Client, a: &PortArgs) -> Result<i32, Failure> {
-    let j = c
-        .get(&format!("/containers/{}/json", seg(&a.container)))
-        .await?;
-    let ports = j
-        .pointer("/NetworkSettings/Ports")
-        .cloned()
-        .unwrap_or(Json::Null);
-    match port_lines(&ports, &a.container, a.port.as_deref()) {
+    let info = crate::container::inspect_container(c, &a.container).await?;
+    let ports = &info.network_settings.ports;
+    match port_lines(ports, &a.container, a.port.as_deref()) {
         Ok(lines) => {
             for l in lines {
                 println!("{l}");
