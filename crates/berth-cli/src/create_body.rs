@@ -244,6 +244,50 @@ mod tests {
     }
 
     #[test]
+    fn the_body_is_the_docker_clis() {
+        // The same flags as the Docker CLI 28 call captured in berth-api's test data.
+        let r = parse_run(&[
+            "--name",
+            "typedrefc2",
+            "-e",
+            "A=1",
+            "-p",
+            "8080:80",
+            "-v",
+            "/data",
+            "-v",
+            "/tmp:/c:ro",
+            "-l",
+            "x=y",
+            "--memory",
+            "64m",
+            "--restart",
+            "on-failure:2",
+            "--network",
+            "typedref1",
+            "typedref",
+            "echo",
+            "hi",
+        ]);
+        let ours = create_body(&r.opts, &r.image, &r.command, false).unwrap();
+        let mut docker: ContainerCreateBody = serde_json::from_str(include_str!(
+            "../../berth-api/testdata/docker-cli-create.json"
+        ))
+        .unwrap();
+        // Where the Docker CLI sends its "not set" values, Berth's CLI leaves the field out.
+        if let Some(h) = docker.host_config.as_mut() {
+            assert_eq!(
+                (h.memory_swappiness, h.pids_limit, h.oom_kill_disable),
+                (Some(-1), Some(0), Some(false))
+            );
+            (h.memory_swappiness, h.pids_limit, h.oom_kill_disable) = (None, None, None);
+        }
+        assert_eq!(ours.config, docker.config);
+        assert_eq!(ours.host_config, docker.host_config);
+        assert_eq!(ours.networking_config, docker.networking_config);
+    }
+
+    #[test]
     fn detached_create_attaches_nothing() {
         let r = parse_run(&["-d", "-i", "busybox", "cat"]);
         let b = serde_json::to_value(create_body(&r.opts, &r.image, &r.command, true).unwrap())
