@@ -284,10 +284,9 @@ mod tests {
     #[test]
     fn create_request_reads_the_docker_clis_body() {
         // What the Docker CLI 28 sends for `network create --subnet … --gateway … --label q=r`.
-        let r: NetworkCreateRequest = serde_json::from_str(
-            r#"{"Driver":"bridge","Scope":"","IPAM":{"Driver":"default","Options":{},"Config":[{"Subnet":"10.198.0.0/24","Gateway":"10.198.0.1"}]},"Internal":false,"Attachable":false,"Ingress":false,"ConfigOnly":false,"ConfigFrom":null,"Options":{},"Labels":{"q":"r"},"Name":"typedref2","CheckDuplicate":true}"#,
-        )
-        .unwrap();
+        let r: NetworkCreateRequest =
+            serde_json::from_str(include_str!("../testdata/docker-cli-network-create.json"))
+                .unwrap();
         assert_eq!(r.name, "typedref2");
         assert_eq!(r.check_duplicate, Some(true));
         let ipam = r.ipam.clone().unwrap();

@@ -285,6 +285,32 @@ pub async fn network(c: &Client, cmd: &NetworkCmd) -> Result<i32, Failure> {
 #[cfg(test)]
 mod network_tests {
     use super::*;
+    use clap::Parser;
+
+    #[test]
+    fn create_request_is_the_docker_clis() {
+        let cli = crate::args::Cli::try_parse_from([
+            "berth",
+            "network",
+            "create",
+            "--subnet",
+            "10.198.0.0/24",
+            "--gateway",
+            "10.198.0.1",
+            "--label",
+            "q=r",
+            "typedref2",
+        ])
+        .unwrap();
+        let Some(crate::args::Cmd::Network(NetworkCmd::Create(a))) = cli.cmd else {
+            panic!("not network create")
+        };
+        let docker: NetworkCreateRequest = serde_json::from_str(include_str!(
+            "../../berth-api/testdata/docker-cli-network-create.json"
+        ))
+        .unwrap();
+        assert_eq!(create_request(&a).unwrap(), docker);
+    }
 
     #[test]
     fn ls_rows_truncate_ids() {

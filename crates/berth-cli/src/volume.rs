@@ -337,6 +337,25 @@ mod tests {
     }
 
     #[test]
+    fn create_body_is_the_docker_clis() {
+        let VolumeCmd::Create(a) = parse(&[
+            "create",
+            "--label",
+            "a=b",
+            "-o",
+            "type=tmpfs",
+            "typedrefvol2",
+        ]) else {
+            panic!()
+        };
+        let docker: VolumeCreateRequest = serde_json::from_str(include_str!(
+            "../../berth-api/testdata/docker-cli-volume-create.json"
+        ))
+        .unwrap();
+        assert_eq!(create_body(&a).unwrap(), docker);
+    }
+
+    #[test]
     fn ls_table_has_dockers_columns() {
         let v: Volume =
             serde_json::from_value(json!({"Name":"data","Driver":"local","Labels":{"a":"b"}}))
