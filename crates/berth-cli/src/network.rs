@@ -143,7 +143,7 @@ pub fn network_row(n: &NetworkResource, no_trunc: bool) -> Json {
         "Driver": n.driver,
         "Scope": n.scope,
         "Internal": n.internal.to_string(),
-        "IPv6": "false",
+        "IPv6": n.enable_ipv6.to_string(),
         "Labels": labels,
         "CreatedAt": n.created,
     })
