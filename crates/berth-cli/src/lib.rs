@@ -31,6 +31,7 @@ pub mod client;
 pub mod config_file;
 pub mod container;
 pub mod cp;
+pub mod create_body;
 pub mod credentials;
 pub mod disk_usage;
 pub mod formatters;

@@ -508,15 +508,11 @@ async fn prune_images(State(d): State<Daemon>, q: Query) -> ApiResult<Response> 
         Ok(images.prune(&filters, &user)?)
     })
     .await?;
-    let deleted = if items.is_empty() {
-        serde_json::Value::Null
-    } else {
-        serde_json::to_value(items).unwrap_or_default()
+    let pruned = berth_api::ImagePruneResponse {
+        images_deleted: (!items.is_empty()).then_some(items),
+        space_reclaimed: u64::try_from(reclaimed).unwrap_or(0),
     };
-    Ok(
-        Json(serde_json::json!({"ImagesDeleted": deleted, "SpaceReclaimed": reclaimed}))
-            .into_response(),
-    )
+    Ok(Json(pruned).into_response())
 }
 
 /// `DELETE /images/{name}?force=&noprune=`.
