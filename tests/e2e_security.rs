@@ -560,3 +560,29 @@ fn berth_processes_in_container_namespaces_run_a_sealed_binary() {
     assert!(report.trim_end().ends_with("written=0"), "{report}");
     assert_eq!(sha256_of(BERTH), before, "the host's berth binary changed");
 }
+
+#[test]
+fn the_berth_cli_reads_security_opt_and_sysctl_as_the_docker_cli() {
+    let d = daemon();
+    let profile = d.dir.join("no-mkdir.json");
+    std::fs::write(&profile, format!("{PROFILE_NO_MKDIR}\n")).unwrap();
+    let opt = format!("seccomp={}", profile.display());
+    let out = d.berth(&["run", "--rm", "--security-opt", &opt, "busybox", "mkdir", "/tmp/x"]);
+    assert_ne!(code(&out), 0);
+    assert!(stderr(&out).contains("Permission denied"), "{}", stderr(&out));
+    let out = d.berth_ok(&[
+        "run", "--rm", "--security-opt", "no-new-privileges", "--sysctl", "net.core.somaxconn=321", "busybox", "sh", "-c",
+        "grep '^NoNewPrivs:' /proc/self/status; cat /proc/sys/net/core/somaxconn",
+    ]);
+    assert_eq!(out, "NoNewPrivs:\t1\n321\n");
+    let out = d.berth(&["run", "--rm", "--sysctl", "vm.swappiness=61", "busybox", "true"]);
+    assert_eq!(code(&out), 125);
+    assert!(
+        stderr(&out).contains("invalid argument \"vm.swappiness=61\" for \"--sysctl\" flag: sysctl 'vm.swappiness=61' is not allowed"),
+        "{}",
+        stderr(&out)
+    );
+    let out = d.berth(&["run", "--rm", "--security-opt", "foo", "busybox", "true"]);
+    assert_eq!(code(&out), 125);
+    assert!(stderr(&out).contains("Invalid --security-opt: \"foo\""), "{}", stderr(&out));
+}
