@@ -11,6 +11,7 @@ pub mod hijack;
 pub mod network;
 pub mod request_body;
 pub mod routes;
+pub mod schema;
 pub mod server;
 pub mod socket;
 pub mod state;

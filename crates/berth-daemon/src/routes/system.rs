@@ -1,4 +1,5 @@
-//! System routes: `/_ping`, `/version`, `/info`.
+//! System routes: `/_ping`, `/version`, `/info`, `/system/df` and `/system/check`
+//! (their handlers in [`super::system_df`]).
 
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
@@ -15,6 +16,8 @@ pub fn routes() -> Router<Daemon> {
         .route("/_ping", get(ping).head(ping))
         .route("/version", get(version))
         .route("/info", get(info))
+        .route("/system/df", get(super::system_df::disk_usage))
+        .route("/system/check", get(super::system_df::check))
 }
 
 async fn ping() -> Response {
