@@ -377,3 +377,21 @@ fn bad_contexts_are_refused_and_the_daemon_stays_up() {
     let (status, _, _) = d.request("GET", "/_ping", None);
     assert_eq!(status, 200);
 }
+
+#[test]
+fn run_steps_get_extra_hosts_network_mode_and_build_args_in_their_environment() {
+    let d = daemon();
+    let ctx = context(
+        &d,
+        "net",
+        &[("Dockerfile", "FROM busybox\nARG V=default\nRUN grep h.test /etc/hosts && echo \"V=$V\" && ip -o link | grep -c -v ' lo:' || true\n")],
+    );
+    let out = build_ok(&d, &ctx, &["--add-host", "h.test:10.1.2.3", "--network", "none", "--build-arg", "V=given"]);
+    assert!(out.contains("10.1.2.3\th.test\n"), "{out}");
+    assert!(out.contains("V=given\n"), "{out}");
+    assert!(out.contains("\n0\n"), "--network none: only lo: {out}");
+    if docker_cli_available() {
+        let out = d.docker_ok(&["run", "--rm", "--add-host", "x.test:10.9.9.9", "busybox", "grep", "x.test", "/etc/hosts"]);
+        assert_eq!(out, "10.9.9.9\tx.test\n", "run --add-host too");
+    }
+}

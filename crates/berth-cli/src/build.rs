@@ -115,6 +115,7 @@ fn add_dir<W: Write>(
     rel: &str,
     ignore: &berth_build::dockerignore::DockerIgnore,
     keep: &[String],
+    skip: &[&str],
 ) -> std::io::Result<()> {
     let dir = if rel.is_empty() { root.to_path_buf() } else { root.join(rel) };
     let mut names: Vec<String> = std::fs::read_dir(&dir)?
@@ -124,6 +125,9 @@ fn add_dir<W: Write>(
     names.sort();
     for n in names {
         let r = if rel.is_empty() { n } else { format!("{rel}/{n}") };
+        if skip.contains(&r.as_str()) {
+            continue;
+        }
         let p = root.join(&r);
         let md = std::fs::symlink_metadata(&p)?;
         let excluded = ignore.excluded(&r) && !keep.contains(&r);
@@ -134,7 +138,7 @@ fn add_dir<W: Write>(
             if !excluded {
                 tar.append_dir(&r, &p)?;
             }
-            add_dir(tar, root, &r, ignore, keep)?;
+            add_dir(tar, root, &r, ignore, keep, skip)?;
         } else if md.is_file() || md.file_type().is_symlink() {
             tar.append_path_with_name(&p, &r)?;
         }
@@ -156,15 +160,24 @@ fn write_context(
     let mut tar = tar::Builder::new(counter);
     tar.follow_symlinks(false);
     tar.mode(tar::HeaderMode::Complete);
+    // The Dockerfile and .dockerignore are always sent (the daemon drops them when
+    // excluded). A Dockerfile added from outside the context is named in the
+    // .dockerignore sent (moby's CLI `AddDockerfileToBuildContext`), so the daemon drops
+    // it from the context too.
     let keep = vec![dockerfile_rel.to_string(), ".dockerignore".to_string()];
-    add_dir(&mut tar, root, "", &ignore, &keep)?;
+    let skip: &[&str] = if extra.is_some() { &[".dockerignore"] } else { &[] };
+    add_dir(&mut tar, root, "", &ignore, &keep, skip)?;
     if let Some((name, data)) = extra {
-        let mut h = tar::Header::new_gnu();
-        h.set_size(data.len() as u64);
-        h.set_mode(0o600);
-        h.set_mtime(chrono::Utc::now().timestamp() as u64);
-        h.set_cksum();
-        tar.append_data(&mut h, &name, &data[..])?;
+        let now = chrono::Utc::now().timestamp() as u64;
+        let ignore_sent = format!("{ignore_text}\n{name}\n");
+        for (n, d) in [(".dockerignore", ignore_sent.as_bytes()), (name.as_str(), &data[..])] {
+            let mut h = tar::Header::new_gnu();
+            h.set_size(d.len() as u64);
+            h.set_mode(0o600);
+            h.set_mtime(now);
+            h.set_cksum();
+            tar.append_data(&mut h, n, d)?;
+        }
     }
     let c = tar.into_inner()?;
     Ok(c.n)

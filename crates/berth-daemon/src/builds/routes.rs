@@ -42,8 +42,9 @@ impl Query {
                 .collect(),
         )
     }
+    /// The first value, as Go's `FormValue` (docker-py sends `dockerfile` twice).
     fn get(&self, k: &str) -> Option<&str> {
-        self.0.iter().rev().find(|(n, _)| n == k).map(|(_, v)| v.as_str())
+        self.0.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str())
     }
     fn str(&self, k: &str) -> String {
         self.get(k).unwrap_or_default().to_string()
