@@ -395,3 +395,37 @@ fn run_steps_get_extra_hosts_network_mode_and_build_args_in_their_environment() 
         assert_eq!(out, "10.9.9.9\tx.test\n", "run --add-host too");
     }
 }
+
+#[test]
+fn a_client_gone_mid_run_stops_the_step_and_leaves_nothing() {
+    use std::io::{Read, Write};
+    let d = daemon();
+    let tar = tar_of(&[("Dockerfile", "FROM busybox\nRUN sleep 60\n")]);
+    let mut s = std::os::unix::net::UnixStream::connect(&d.sock).unwrap();
+    s.set_read_timeout(Some(std::time::Duration::from_secs(20))).unwrap();
+    let head = format!(
+        "POST /build HTTP/1.1\r\nHost: berth\r\nContent-Type: application/x-tar\r\nContent-Length: {}\r\n\r\n",
+        tar.len()
+    );
+    s.write_all(head.as_bytes()).unwrap();
+    s.write_all(&tar).unwrap();
+    let mut seen = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !String::from_utf8_lossy(&seen).contains("Running in") {
+        let n = s.read(&mut buf).unwrap();
+        assert!(n > 0, "the stream ended early: {}", String::from_utf8_lossy(&seen));
+        seen.extend_from_slice(&buf[..n]);
+    }
+    assert_eq!(d.berth_ok(&["ps", "-q"]).lines().count(), 1, "the RUN step runs");
+    drop(s);
+    let gone = wait_until(std::time::Duration::from_secs(15), || {
+        d.berth_ok(&["ps", "-a", "-q"]).trim().is_empty()
+    });
+    assert!(gone, "the step's container is removed: {}", d.berth_ok(&["ps", "-a"]));
+    let tmp = d.root.join("builds/tmp");
+    assert!(wait_until(std::time::Duration::from_secs(5), || {
+        fs::read_dir(&tmp).map(|r| r.count() == 0).unwrap_or(true)
+    }));
+    assert!(mounts_under(&d.dir).is_empty());
+    assert_eq!(d.berth_ok(&["images", "-a", "-q"]).lines().count(), 1, "no half-written image");
+}
