@@ -128,6 +128,7 @@ fn docker_py_venv() -> Result<PathBuf, String> {
         .map_err(|e| e.to_string())?;
     {
         use std::os::fd::AsRawFd;
+        // SAFETY: flock on an fd open for the call; no memory is passed.
         unsafe { libc::flock(lock.as_raw_fd(), libc::LOCK_EX) };
     }
     if ready.exists() {

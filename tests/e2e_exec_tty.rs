@@ -401,6 +401,7 @@ fn interactive_sh_session(mut cmd: Command) {
     assert!(seen.contains("/dev/pts/"), "{seen:?}");
     // The window grows: SIGWINCH to the CLI, which resizes the exec's terminal.
     let bigger = libc::winsize { ws_row: 50, ws_col: 132, ws_xpixel: 0, ws_ypixel: 0 };
+    // SAFETY: TIOCSWINSZ reads one `winsize` through a pointer valid for the call.
     unsafe { libc::ioctl(master.as_raw_fd(), libc::TIOCSWINSZ, &bigger) };
     let resized = wait_until(Duration::from_secs(10), || {
         let _ = m.write_all(b"stty size\r");

@@ -153,3 +153,270 @@ fn net_sysctls_in_a_host_network_container_joined_by_another_are_refused_at_star
         "a host sysctl changed"
     );
 }
+
+// ------------------------------------------------------------------ probes
+
+/// Compiles a small static C program into `dir` (gcc is one of Berth's build packages).
+fn build_probe(dir: &std::path::Path, name: &str, source: &str) -> std::path::PathBuf {
+    std::fs::create_dir_all(dir).unwrap();
+    let src = dir.join(format!("{name}.c"));
+    std::fs::write(&src, source).unwrap();
+    let bin = dir.join(name);
+    let out = std::process::Command::new("gcc")
+        .args(["-static", "-O1", "-o"])
+        .arg(&bin)
+        .arg(&src)
+        .output()
+        .expect("running gcc");
+    assert!(out.status.success(), "gcc: {}", String::from_utf8_lossy(&out.stderr));
+    bin
+}
+
+/// Calls syscalls the default profile blocks, and some it allows; one `name=RESULT` line
+/// each (RESULT is `ok` or the errno's name).
+const SYSCALL_PROBE: &str = r#"
+#define _GNU_SOURCE
+#include <errno.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static void report(const char *name, long r) {
+    printf("%s=%s\n", name, r >= 0 ? "ok" : strerrorname_np(errno));
+}
+
+/* clone(2) as fork with extra flags: the child exits at once. */
+static long clone_with(unsigned long flags) {
+    long r = syscall(SYS_clone, flags | SIGCHLD, 0, 0, 0, 0);
+    if (r == 0) _exit(0);
+    if (r > 0) waitpid(r, NULL, 0);
+    return r;
+}
+
+int main(void) {
+    report("getpid", syscall(SYS_getpid));
+    report("fork", clone_with(0));
+    report("socket_inet", socket(AF_INET, SOCK_DGRAM, 0));
+    report("personality_query", syscall(SYS_personality, 0xffffffffUL));
+    report("personality_addr_no_randomize", syscall(SYS_personality, 0x0040000UL));
+    report("keyctl", syscall(SYS_keyctl, 0 /* GET_KEYRING_ID */, -3 /* session */, 1));
+    report("add_key", syscall(SYS_add_key, "user", "berth", "x", 1, -3));
+    report("request_key", syscall(SYS_request_key, "user", "nosuch", NULL, 0));
+    report("perf_event_open", syscall(SYS_perf_event_open, NULL, 0, -1, -1, 0));
+    report("bpf", syscall(SYS_bpf, -1, NULL, 0));
+    report("setns", syscall(SYS_setns, -1, 0));
+    report("socket_alg", socket(38 /* AF_ALG */, SOCK_SEQPACKET, 0));
+    report("socket_vsock", socket(40 /* AF_VSOCK */, SOCK_STREAM, 0));
+    report("clone3", syscall(SYS_clone3, NULL, 0));
+    report("clone_newuser", clone_with(CLONE_NEWUSER));
+    fflush(stdout);
+    report("unshare_user", syscall(SYS_unshare, CLONE_NEWUSER));
+    return 0;
+}
+"#;
+
+/// What Docker's default profile answers for an unprivileged container.
+const CONFINED: &str = "getpid=ok\nfork=ok\nsocket_inet=ok\npersonality_query=ok\n\
+personality_addr_no_randomize=EPERM\nkeyctl=EPERM\nadd_key=EPERM\nrequest_key=EPERM\n\
+perf_event_open=EPERM\nbpf=EPERM\nsetns=EPERM\nsocket_alg=EPERM\nsocket_vsock=EPERM\n\
+clone3=ENOSYS\nclone_newuser=EPERM\nunshare_user=EPERM\n";
+
+fn answers(out: &str) -> std::collections::BTreeMap<String, String> {
+    out.lines()
+        .filter_map(|l| l.split_once('='))
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+fn probe_run(d: &TestDaemon, probe_dir: &std::path::Path, mut host_config: Value, cmd: &[&str]) -> String {
+    host_config["Binds"] = json!([format!("{}:/probe:ro", probe_dir.display())]);
+    let (status, v) = create(d, json!({"Image": "busybox", "Cmd": cmd, "HostConfig": host_config}));
+    assert_eq!(status, 201, "{v}");
+    let id = v["Id"].as_str().unwrap().to_string();
+    let (status, msg) = start(d, &id);
+    assert_eq!(status, 204, "{msg}");
+    let (status, _, body) = d.request("POST", &format!("/v1.45/containers/{id}/wait"), None);
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+    let out = d.berth_ok(&["logs", &id]);
+    d.berth_ok(&["rm", "-f", &id]);
+    out
+}
+
+#[test]
+fn the_default_seccomp_profile_blocks_what_dockers_blocks() {
+    let d = daemon();
+    let dir = d.dir.join("probe");
+    build_probe(&dir, "syscalls", SYSCALL_PROBE);
+    let out = probe_run(&d, &dir, json!({}), &["/probe/syscalls"]);
+    assert_eq!(out, CONFINED);
+    let status = probe_run(&d, &dir, json!({}), &["sh", "-c", "grep -E '^(Seccomp|NoNewPrivs):' /proc/self/status"]);
+    assert_eq!(status, "NoNewPrivs:\t0\nSeccomp:\t2\n");
+
+    // Without the filter the same calls reach the kernel (so the probe can tell).
+    for hc in [json!({"SecurityOpt": ["seccomp=unconfined"]}), json!({"Privileged": true})] {
+        let free = answers(&probe_run(&d, &dir, hc.clone(), &["/probe/syscalls"]));
+        assert_eq!(free["keyctl"], "ok", "{hc}: {free:?}");
+        assert_eq!(free["clone3"], "EINVAL", "{hc}: {free:?}");
+        assert_eq!(free["setns"], "EBADF", "{hc}: {free:?}");
+        assert_eq!(free["personality_addr_no_randomize"], "ok", "{hc}: {free:?}");
+        let status = probe_run(&d, &dir, hc.clone(), &["sh", "-c", "grep '^Seccomp:' /proc/self/status"]);
+        assert_eq!(status, "Seccomp:\t0\n", "{hc}");
+    }
+
+    // CAP_SYS_ADMIN turns on its group: namespaces and clone3 become the kernel's call.
+    let admin = answers(&probe_run(&d, &dir, json!({"CapAdd": ["SYS_ADMIN"]}), &["/probe/syscalls"]));
+    assert_eq!(admin["setns"], "EBADF", "{admin:?}");
+    assert_eq!(admin["clone3"], "EINVAL", "{admin:?}");
+    assert_eq!(admin["keyctl"], "EPERM", "{admin:?}");
+}
+
+#[test]
+fn execs_run_under_the_containers_filter() {
+    let d = daemon();
+    let dir = d.dir.join("probe");
+    build_probe(&dir, "syscalls", SYSCALL_PROBE);
+    let dir_s = format!("{}:/probe:ro", dir.display());
+    d.berth_ok(&["run", "-d", "--name", "cc", "-v", &dir_s, "busybox", "sleep", "1000"]);
+    assert_eq!(d.berth_ok(&["exec", "cc", "/probe/syscalls"]), CONFINED);
+    let privileged = answers(&d.berth_ok(&["exec", "--privileged", "cc", "/probe/syscalls"]));
+    assert_eq!(privileged["keyctl"], "EPERM", "exec --privileged keeps the container's filter");
+}
+
+#[test]
+fn unshare_of_a_user_namespace_fails_as_on_docker() {
+    let d = daemon();
+    let out = d.berth(&["run", "--rm", "busybox", "unshare", "-Urm", "sh", "-c", "mount -t tmpfs none /tmp && echo mounted"]);
+    assert_ne!(code(&out), 0, "{}", stdout(&out));
+    assert!(stderr(&out).contains("Operation not permitted"), "{}", stderr(&out));
+    assert!(!stdout(&out).contains("mounted"));
+}
+
+const PROFILE_NO_MKDIR: &str =
+    r#"{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[{"names":["mkdir","mkdirat"],"action":"SCMP_ACT_ERRNO","errnoRet":13}]}"#;
+
+#[test]
+fn custom_profiles_from_the_api_and_the_docker_cli() {
+    let d = daemon();
+    let (status, v) = create(&d, json!({"Image": "busybox", "Cmd": ["true"], "HostConfig": {"SecurityOpt": ["seccomp={bad"]}}));
+    assert_eq!(status, 400, "{v}");
+    assert!(v["message"].as_str().unwrap().starts_with("Decoding seccomp profile failed: "), "{v}");
+    let (status, v) = create(
+        &d,
+        json!({"Image": "busybox", "Cmd": ["true"], "HostConfig": {"SecurityOpt": ["seccomp={\"defaultAction\":\"SCMP_ACT_FOO\"}"]}}),
+    );
+    assert_eq!((status, v["message"].as_str().unwrap()), (400, "string SCMP_ACT_FOO is not a valid action for seccomp"));
+
+    let dir = d.dir.join("probe");
+    std::fs::create_dir_all(&dir).unwrap();
+    let out = probe_run(
+        &d,
+        &dir,
+        json!({"SecurityOpt": [format!("seccomp={PROFILE_NO_MKDIR}")]}),
+        &["sh", "-c", "mkdir /tmp/x 2>&1; grep '^Seccomp:' /proc/self/status"],
+    );
+    assert_eq!(out, "mkdir: can't create directory '/tmp/x': Permission denied\nSeccomp:\t2\n");
+
+    if docker_cli_available() {
+        let profile = d.dir.join("no-mkdir.json");
+        std::fs::write(&profile, PROFILE_NO_MKDIR).unwrap();
+        let opt = format!("seccomp={}", profile.display());
+        let out = d.docker(&["run", "--rm", "--security-opt", &opt, "busybox", "mkdir", "/tmp/x"]);
+        assert_ne!(code(&out), 0);
+        assert!(stderr(&out).contains("Permission denied") || stdout(&out).contains("Permission denied"), "{out:?}");
+    }
+}
+
+/// Prints the effective uid; installed setuid root.
+const EUID_PROBE: &str = r#"
+#include <stdio.h>
+#include <unistd.h>
+int main(void) { printf("uid=%d euid=%d\n", getuid(), geteuid()); return 0; }
+"#;
+
+#[test]
+fn no_new_privileges_keeps_a_setuid_binary_from_raising_the_euid() {
+    use std::os::unix::fs::PermissionsExt;
+    let d = daemon();
+    let dir = d.dir.join("suid");
+    let bin = build_probe(&dir, "euid", EUID_PROBE);
+    std::fs::set_permissions(&bin, std::fs::Permissions::from_mode(0o4755)).unwrap();
+    let cmd = ["/probe/euid"];
+    let as_1000 = |opts: Value| {
+        let mut hc = json!({});
+        if !opts.is_null() {
+            hc["SecurityOpt"] = opts;
+        }
+        let (status, v) = create(
+            &d,
+            json!({"Image": "busybox", "Cmd": cmd, "User": "1000", "HostConfig": {"Binds": [format!("{}:/probe:ro", dir.display())], "SecurityOpt": hc["SecurityOpt"].clone()}}),
+        );
+        assert_eq!(status, 201, "{v}");
+        let id = v["Id"].as_str().unwrap().to_string();
+        assert_eq!(start(&d, &id).0, 204);
+        d.request("POST", &format!("/v1.45/containers/{id}/wait"), None);
+        let out = d.berth_ok(&["logs", &id]);
+        d.berth_ok(&["rm", "-f", &id]);
+        out
+    };
+    // The probe works: without the option the setuid bit makes it root.
+    assert_eq!(as_1000(Value::Null), "uid=1000 euid=0\n");
+    for opt in ["no-new-privileges", "no-new-privileges:true", "no-new-privileges=true"] {
+        assert_eq!(as_1000(json!([opt])), "uid=1000 euid=1000\n", "{opt}");
+    }
+    assert_eq!(as_1000(json!(["no-new-privileges=false"])), "uid=1000 euid=0\n");
+    let status = probe_run(&d, &dir, json!({"SecurityOpt": ["no-new-privileges"]}), &["sh", "-c", "grep '^NoNewPrivs:' /proc/self/status"]);
+    assert_eq!(status, "NoNewPrivs:\t1\n");
+    // An exec in such a container is held the same way.
+    let bind = format!("{}:/probe:ro", dir.display());
+    if docker_cli_available() {
+        d.docker_ok(&["run", "-d", "--name", "nnp", "--security-opt", "no-new-privileges", "-v", &bind, "busybox", "sleep", "1000"]);
+        assert_eq!(d.berth_ok(&["exec", "-u", "1000", "nnp", "/probe/euid"]), "uid=1000 euid=1000\n");
+    }
+}
+
+#[test]
+fn security_options_and_capabilities_are_checked_at_create() {
+    let d = daemon();
+    let cases: &[(Value, &str)] = &[
+        (json!({"SecurityOpt": ["foo"]}), "invalid --security-opt 1: \"foo\""),
+        (json!({"SecurityOpt": ["foo=bar"]}), "invalid --security-opt 2: \"foo=bar\""),
+        (json!({"SecurityOpt": ["no-new-privileges=maybe"]}), "invalid --security-opt 2: \"no-new-privileges=maybe\""),
+        (json!({"CapAdd": ["FOO"]}), "invalid CapAdd: unknown capability: \"CAP_FOO\""),
+        (json!({"CapDrop": ["bar"]}), "invalid CapDrop: unknown capability: \"CAP_BAR\""),
+        (json!({"CapAdd": ["CAP_ALL"]}), "invalid CapAdd: unknown capability: \"CAP_ALL\""),
+    ];
+    for (hc, want) in cases {
+        let (status, v) = create(&d, json!({"Image": "busybox", "Cmd": ["true"], "HostConfig": hc}));
+        assert_eq!((status, v["message"].as_str().unwrap_or_default()), (400, *want), "{hc}");
+    }
+    for opts in [json!(["label=disable"]), json!(["label:disable"]), json!(["disable"]), json!(["apparmor=unconfined"])] {
+        let out = run_api(&d, json!({"SecurityOpt": opts}), "echo ran");
+        assert_eq!(out, "ran\n", "{opts}");
+    }
+    let (_, _, info) = d.request("GET", "/v1.45/info", None);
+    let info: Value = serde_json::from_slice(&info).unwrap();
+    assert_eq!(info["SecurityOptions"], json!(["name=seccomp,profile=builtin", "name=cgroupns"]));
+}
+
+#[test]
+fn daemon_json_sets_no_new_privileges_and_the_seccomp_profile() {
+    let conf = tempfile::tempdir().unwrap();
+    let profile = conf.path().join("profile.json");
+    std::fs::write(&profile, PROFILE_NO_MKDIR).unwrap();
+    let file = conf.path().join("daemon.json");
+    std::fs::write(&file, json!({"no-new-privileges": true, "seccomp-profile": profile}).to_string()).unwrap();
+    let d = TestDaemon::start_with_args(&["--config-file", file.to_str().unwrap()]);
+    d.import_busybox();
+    let out = run_api(&d, json!({}), "grep -E '^(NoNewPrivs|Seccomp):' /proc/self/status; mkdir /tmp/x 2>&1");
+    assert_eq!(out, "NoNewPrivs:\t1\nSeccomp:\t2\nmkdir: can't create directory '/tmp/x': Permission denied\n");
+    let out = run_api(&d, json!({"SecurityOpt": ["no-new-privileges=false", "seccomp=unconfined"]}), "grep -E '^(NoNewPrivs|Seccomp):' /proc/self/status");
+    assert_eq!(out, "NoNewPrivs:\t0\nSeccomp:\t0\n");
+    let (_, _, info) = d.request("GET", "/v1.45/info", None);
+    let info: Value = serde_json::from_slice(&info).unwrap();
+    assert_eq!(info["SecurityOptions"][0], format!("name=seccomp,profile={}", profile.display()));
+}

@@ -175,9 +175,11 @@ impl Container {
             // Processes that are not our children (the init, a shim whose parent died)
             // may still be finishing up: give them a moment.
             let deadline = std::time::Instant::now() + Duration::from_secs(5);
+            // SAFETY: kill with signal 0 only checks that the pid exists.
             while unsafe { libc::kill(*pid, 0) } == 0 && std::time::Instant::now() < deadline {
                 std::thread::sleep(Duration::from_millis(10));
             }
+            // SAFETY: as above, a liveness check.
             let alive = unsafe { libc::kill(*pid, 0) } == 0;
             let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
             assert!(!alive, "process {pid} left behind: {stat}");
@@ -331,6 +333,7 @@ fn exec_helper(spec: &ExecSpec) -> (i32, String, String) {
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
+    // SAFETY: the pre_exec closure only calls dup2 and fcntl, which are async-signal-safe.
     unsafe {
         use std::os::unix::process::CommandExt;
         cmd.pre_exec(move || {

@@ -635,6 +635,7 @@ fn flock(f: &fs::File) {
     use std::os::fd::AsRawFd;
     // Blocks until this process holds the lock; it is released when the file is closed, at
     // the end of the OnceLock's closure, after the tar is in place.
+    // SAFETY: flock on an fd open for the call; no memory is passed.
     let rc = unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX) };
     assert_eq!(rc, 0, "flock: {}", std::io::Error::last_os_error());
 }
@@ -793,6 +794,7 @@ fn kill_processes_under(dir: &Path) {
 }
 
 pub fn signal(pid: i32, sig: i32) {
+    // SAFETY: kill takes two integers and touches no memory.
     unsafe {
         libc::kill(pid, sig);
     }

@@ -237,7 +237,7 @@ pub struct ContainerInspect {
     pub size_root_fs: Option<i64>,
     pub mounts: Vec<Value>,
     pub config: ContainerConfig,
-    pub network_settings: Value,
+    pub network_settings: crate::network::NetworkSettings,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -267,7 +267,7 @@ pub struct ContainerSummary {
     pub state: String,
     pub status: String,
     pub host_config: SummaryHostConfig,
-    pub network_settings: Value,
+    pub network_settings: crate::network::SummaryNetworkSettings,
     pub mounts: Vec<Value>,
 }
 

@@ -3,6 +3,7 @@
 //! container create bodies and container inspect carry.
 
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 use std::collections::BTreeMap;
 
 use crate::container::null_as_default;
@@ -11,9 +12,11 @@ use crate::container::null_as_default;
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 #[serde(rename_all = "PascalCase", default)]
 pub struct NetworkCreateRequest {
+    #[serde(deserialize_with = "null_as_default")]
     pub name: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub check_duplicate: Option<bool>,
+    #[serde(deserialize_with = "null_as_default")]
     pub driver: String,
     #[serde(deserialize_with = "null_as_default")]
     pub internal: bool,
@@ -35,6 +38,7 @@ pub struct NetworkCreateRequest {
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 #[serde(rename_all = "PascalCase", default)]
 pub struct Ipam {
+    #[serde(deserialize_with = "null_as_default")]
     pub driver: String,
     /// `null` on the predefined networks.
     pub options: Option<BTreeMap<String, String>>,
@@ -43,17 +47,30 @@ pub struct Ipam {
 }
 
 /// One address pool of a network (moby `network.IPAMConfig`); Docker leaves out the
-/// fields that are empty.
+/// fields that are empty, and docker-py sends `null` for them.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 #[serde(rename_all = "PascalCase", default)]
 pub struct IpamConfig {
-    #[serde(skip_serializing_if = "String::is_empty")]
+    #[serde(
+        skip_serializing_if = "String::is_empty",
+        deserialize_with = "null_as_default"
+    )]
     pub subnet: String,
-    #[serde(rename = "IPRange", skip_serializing_if = "String::is_empty")]
+    #[serde(
+        rename = "IPRange",
+        skip_serializing_if = "String::is_empty",
+        deserialize_with = "null_as_default"
+    )]
     pub ip_range: String,
-    #[serde(skip_serializing_if = "String::is_empty")]
+    #[serde(
+        skip_serializing_if = "String::is_empty",
+        deserialize_with = "null_as_default"
+    )]
     pub gateway: String,
-    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    #[serde(
+        skip_serializing_if = "BTreeMap::is_empty",
+        deserialize_with = "null_as_default"
+    )]
     pub auxiliary_addresses: BTreeMap<String, String>,
 }
 
@@ -180,6 +197,52 @@ pub struct EndpointSettings {
     pub dns_names: Option<Vec<String>>,
 }
 
+/// `NetworkSettings` of container inspect (moby `types.NetworkSettings`), in the field
+/// order of API 1.44+.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct NetworkSettings {
+    pub bridge: String,
+    #[serde(rename = "SandboxID")]
+    pub sandbox_id: String,
+    pub sandbox_key: String,
+    /// `"80/tcp"` → its host bindings (`null` when exposed but not published).
+    pub ports: Value,
+    pub hairpin_mode: bool,
+    #[serde(rename = "LinkLocalIPv6Address")]
+    pub link_local_ipv6_address: String,
+    #[serde(rename = "LinkLocalIPv6PrefixLen")]
+    pub link_local_ipv6_prefix_len: i64,
+    #[serde(rename = "SecondaryIPAddresses")]
+    pub secondary_ip_addresses: Option<Vec<Value>>,
+    #[serde(rename = "SecondaryIPv6Addresses")]
+    pub secondary_ipv6_addresses: Option<Vec<Value>>,
+    #[serde(rename = "EndpointID")]
+    pub endpoint_id: String,
+    pub gateway: String,
+    #[serde(rename = "GlobalIPv6Address")]
+    pub global_ipv6_address: String,
+    #[serde(rename = "GlobalIPv6PrefixLen")]
+    pub global_ipv6_prefix_len: i64,
+    #[serde(rename = "IPAddress")]
+    pub ip_address: String,
+    #[serde(rename = "IPPrefixLen")]
+    pub ip_prefix_len: i64,
+    #[serde(rename = "IPv6Gateway")]
+    pub ipv6_gateway: String,
+    pub mac_address: String,
+    /// Network name → the container's endpoint on it.
+    pub networks: BTreeMap<String, EndpointSettings>,
+}
+
+/// `NetworkSettings` of a `GET /containers/json` row.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct SummaryNetworkSettings {
+    #[serde(deserialize_with = "null_as_default")]
+    pub networks: BTreeMap<String, EndpointSettings>,
+}
+
 /// `IPAMConfig` of an endpoint: the addresses a client asks for.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 #[serde(default)]
@@ -239,6 +302,16 @@ mod tests {
         )
         .unwrap();
         assert!(r.labels.is_empty() && r.ipam.is_none() && !r.enable_ipv6);
+        // docker-py's IPAMPool sends every field, null when not given.
+        let r: NetworkCreateRequest = serde_json::from_str(
+            r#"{"Name":"n","IPAM":{"Driver":"default","Config":[{"Subnet":"10.1.0.0/16","IPRange":null,"Gateway":null,"AuxiliaryAddresses":null}],"Options":null}}"#,
+        )
+        .unwrap();
+        let pool = &r.ipam.unwrap().config[0];
+        assert_eq!(
+            (pool.subnet.as_str(), pool.gateway.as_str()),
+            ("10.1.0.0/16", "")
+        );
     }
 
     #[test]
@@ -272,5 +345,14 @@ mod tests {
             r#"{"IPAMConfig":null,"Links":null,"Aliases":["al1","a4017f16ba2f"],"MacAddress":"02:42:0a:c7:00:02","DriverOpts":null,"NetworkID":"0211f20d8653f332a7e85abf7caee62bb8119d22318a4a14b0fecfcea7acdbdc","EndpointID":"87a0da248125f5a1d29ff4bb3860ed085ce00934096b4416acd0836530b75de4","Gateway":"10.199.0.1","IPAddress":"10.199.0.2","IPPrefixLen":24,"IPv6Gateway":"","GlobalIPv6Address":"","GlobalIPv6PrefixLen":0,"DNSNames":null}"#,
         );
         round_trip::<NetworkingConfig>(r#"{"EndpointsConfig":{}}"#);
+    }
+
+    #[test]
+    fn network_settings_round_trip_container_inspect() {
+        // dockerd 20.10's, in the order of API 1.44+ (SandboxKey and Ports moved up).
+        round_trip::<NetworkSettings>(
+            r#"{"Bridge":"","SandboxID":"987ccf11e6bff59f2e62f2251f0eab62f935652b8654273c4db41a4c48844fe7","SandboxKey":"/run/docker-anchor/netns/987ccf11e6bf","Ports":{},"HairpinMode":false,"LinkLocalIPv6Address":"","LinkLocalIPv6PrefixLen":0,"SecondaryIPAddresses":null,"SecondaryIPv6Addresses":null,"EndpointID":"","Gateway":"","GlobalIPv6Address":"","GlobalIPv6PrefixLen":0,"IPAddress":"","IPPrefixLen":0,"IPv6Gateway":"","MacAddress":"","Networks":{"typedref1":{"IPAMConfig":null,"Links":null,"Aliases":["al1","a4017f16ba2f"],"MacAddress":"02:42:0a:c7:00:02","DriverOpts":null,"NetworkID":"0211f20d8653f332a7e85abf7caee62bb8119d22318a4a14b0fecfcea7acdbdc","EndpointID":"87a0da248125f5a1d29ff4bb3860ed085ce00934096b4416acd0836530b75de4","Gateway":"10.199.0.1","IPAddress":"10.199.0.2","IPPrefixLen":24,"IPv6Gateway":"","GlobalIPv6Address":"","GlobalIPv6PrefixLen":0,"DNSNames":null}}}"#,
+        );
+        round_trip::<SummaryNetworkSettings>(r#"{"Networks":{}}"#);
     }
 }

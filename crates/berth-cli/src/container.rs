@@ -125,18 +125,8 @@ fn host_config(
     let memory_limit = opts::optional_memory(o.memory.as_deref(), "-m, --memory")?;
     let memory_reservation =
         opts::optional_memory(o.memory_reservation.as_deref(), "--memory-reservation")?;
-    let memory_swap = o
-        .memory_swap
-        .as_deref()
-        .map(opts::parse_memory_swap)
-        .transpose()?
-        .unwrap_or(0);
-    let nano_cpus = o
-        .cpus
-        .as_deref()
-        .map(opts::parse_cpus)
-        .transpose()?
-        .unwrap_or(0);
+    let memory_swap = opts::optional(o.memory_swap.as_deref(), opts::parse_memory_swap)?;
+    let nano_cpus = opts::optional(o.cpus.as_deref(), opts::parse_cpus)?;
     let shm_size = opts::optional_memory(o.shm_size.as_deref(), "--shm-size")?;
     let restart_policy = opts::restart_policy(o.restart.as_deref().unwrap_or("no"))?;
     let console_size = if o.tty {

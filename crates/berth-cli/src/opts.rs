@@ -264,9 +264,17 @@ pub fn parse_memory(v: &str, flag: &str) -> Result<i64, FlagError> {
     ram_in_bytes(v).map_err(|e| flag_err(v, flag, e))
 }
 
+/// A flag that may be absent: its parsed value, else the API's zero ("not set").
+pub fn optional<T: Default>(
+    v: Option<&str>,
+    parse: impl Fn(&str) -> Result<T, FlagError>,
+) -> Result<T, FlagError> {
+    Ok(v.map(parse).transpose()?.unwrap_or_default())
+}
+
 /// A memory flag that may be absent: 0 (the API's "not set") then.
 pub fn optional_memory(v: Option<&str>, flag: &str) -> Result<i64, FlagError> {
-    Ok(v.map(|m| parse_memory(m, flag)).transpose()?.unwrap_or(0))
+    optional(v, |m| parse_memory(m, flag))
 }
 
 /// `--memory-swap` also takes `-1` (unlimited).

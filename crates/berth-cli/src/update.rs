@@ -100,12 +100,7 @@ pub fn body(a: &UpdateArgs) -> Result<Option<ContainerUpdateBody>, FlagError> {
         cpu_realtime_period: a.cpu_rt_period.unwrap_or(0),
         cpu_realtime_runtime: a.cpu_rt_runtime.unwrap_or(0),
         cpu_shares: a.cpu_shares.unwrap_or(0),
-        nano_cpus: a
-            .cpus
-            .as_deref()
-            .map(opts::parse_cpus)
-            .transpose()?
-            .unwrap_or(0),
+        nano_cpus: opts::optional(a.cpus.as_deref(), opts::parse_cpus)?,
         cpuset_cpus: a.cpuset_cpus.clone().unwrap_or_default(),
         cpuset_mems: a.cpuset_mems.clone().unwrap_or_default(),
         kernel_memory: opts::optional_memory(a.kernel_memory.as_deref(), "--kernel-memory")?,
@@ -114,12 +109,7 @@ pub fn body(a: &UpdateArgs) -> Result<Option<ContainerUpdateBody>, FlagError> {
             a.memory_reservation.as_deref(),
             "--memory-reservation",
         )?,
-        memory_swap: a
-            .memory_swap
-            .as_deref()
-            .map(opts::parse_memory_swap)
-            .transpose()?
-            .unwrap_or(0),
+        memory_swap: opts::optional(a.memory_swap.as_deref(), opts::parse_memory_swap)?,
         pids_limit: a.pids_limit,
         restart_policy: match a.restart.as_deref() {
             Some(r) => opts::restart_policy(r)?,

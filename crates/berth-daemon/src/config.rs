@@ -56,6 +56,13 @@ pub struct DaemonArgs {
     /// Hub, https://registry-1.docker.io); for air-gapped hosts and tests
     #[arg(long = "docker-hub-url", value_name = "URL")]
     pub docker_hub_url: Option<String>,
+    /// Set no_new_privs for new containers by default
+    #[arg(long = "no-new-privileges")]
+    pub no_new_privileges: bool,
+    /// Seccomp profile for containers: a JSON file in Docker's format, `unconfined`, or
+    /// `builtin` (the default)
+    #[arg(long = "seccomp-profile", value_name = "PATH")]
+    pub seccomp_profile: Option<String>,
 }
 
 /// Where the daemon looks for its configuration file when `--config-file` is not given.

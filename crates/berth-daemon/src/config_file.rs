@@ -5,7 +5,8 @@
 //!
 //! Keys read: `registry-mirrors`, `insecure-registries`, `debug`, `data-root`, `exec-root`,
 //! `cgroup-parent`, `bip`, `default-address-pools` (`[{"base": CIDR, "size": N}]`),
-//! `hosts` (one `unix://` socket), `group` (the socket's group).
+//! `hosts` (one `unix://` socket), `group` (the socket's group), `no-new-privileges`,
+//! `seccomp-profile`.
 
 use std::ffi::OsString;
 use std::path::PathBuf;
@@ -97,6 +98,18 @@ const DIRECTIVES: &[Directive] = &[
         apply: apply_address_pools,
     },
     Directive {
+        key: "no-new-privileges",
+        arg_id: "no_new_privileges",
+        apply: |a, v| {
+            Ok(a.no_new_privileges = v.as_bool().ok_or("no-new-privileges must be a boolean")?)
+        },
+    },
+    Directive {
+        key: "seccomp-profile",
+        arg_id: "seccomp_profile",
+        apply: |a, v| Ok(a.seccomp_profile = Some(string(v)?)),
+    },
+    Directive {
         key: "group",
         arg_id: "group",
         apply: |a, v| Ok(a.group = string(v)?),
@@ -162,6 +175,8 @@ fn flag_value(args: &DaemonArgs, arg_id: &str) -> String {
         "cgroup_parent" => args.cgroup_parent.clone(),
         "bip" => args.bip.clone(),
         "host" => args.host.clone(),
+        "no_new_privileges" => args.no_new_privileges.to_string(),
+        "seccomp_profile" => args.seccomp_profile.clone().unwrap_or_default(),
         "group" => args.group.clone(),
         _ => String::new(),
     }

@@ -12,6 +12,7 @@ pub mod hijack;
 pub mod network;
 pub mod request_body;
 pub mod routes;
+pub mod schema;
 pub mod server;
 pub mod socket;
 pub mod state;
@@ -74,6 +75,11 @@ async fn serve(args: DaemonArgs) -> anyhow::Result<()> {
         bridge_name: args.bridge_name.clone(),
         bip: args.bip.clone(),
         default_address_pools: args.default_address_pool.clone(),
+        security: berth_runtime::security::SecurityDefaults::load(
+            args.no_new_privileges,
+            args.seccomp_profile.as_deref(),
+        )
+        .context("loading the seccomp profile")?,
     });
     let registry = berth_registry::RegistryClient::new(berth_registry::RegistryConfig {
         mirrors: args.registry_mirror.clone(),

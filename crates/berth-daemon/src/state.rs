@@ -27,6 +27,8 @@ pub struct DaemonConfig {
     pub bip: String,
     /// `--default-address-pool`: subnets for networks created without one.
     pub default_address_pools: Vec<berth_net::ipam::AddressPool>,
+    /// `--no-new-privileges`, `--seccomp-profile`.
+    pub security: berth_runtime::security::SecurityDefaults,
 }
 
 #[cfg(test)]
@@ -42,6 +44,7 @@ impl DaemonConfig {
             bridge_name: "none".into(),
             bip: String::new(),
             default_address_pools: Vec::new(),
+            security: Default::default(),
         }
     }
 }

@@ -56,6 +56,7 @@ pub(crate) fn list_xattrs(p: &Path) -> io::Result<Vec<(String, Vec<u8>)>> {
             continue;
         }
         let mut val = vec![0u8; size as usize];
+        // SAFETY: valid C strings and a buffer of the size passed.
         let got = unsafe {
             libc::lgetxattr(
                 c.as_ptr(),
@@ -448,6 +449,7 @@ mod tests {
             let c = cpath(p).unwrap();
             // SAFETY: a valid path; makes a 0/0 character device (overlay whiteout).
             assert_eq!(
+                // SAFETY: a valid path; makes a 0/0 character device (overlay whiteout).
                 unsafe { libc::mknod(c.as_ptr(), libc::S_IFCHR | 0o600, 0) },
                 0
             );
@@ -458,6 +460,7 @@ mod tests {
         let n = CString::new(OVERLAY_OPAQUE_XATTR).unwrap();
         // SAFETY: valid C strings and value.
         assert_eq!(
+            // SAFETY: valid C strings and a one-byte value.
             unsafe { libc::lsetxattr(c.as_ptr(), n.as_ptr(), b"y".as_ptr().cast(), 1, 0) },
             0
         );

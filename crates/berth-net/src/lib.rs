@@ -1,11 +1,12 @@
 //! Berth's container networking: the default bridge, veth pairs into per-container
-//! network namespaces, IP allocation, `/etc/hosts`-style files, nftables NAT rules in
+//! network namespaces, endpoint bookkeeping ([`endpoint`]), IP allocation, `/etc/hosts`-style files, nftables NAT rules in
 //! Berth's own table, and the userland proxy for published ports.
 //!
 //! Links and addresses are driven with iproute2 (`ip`), rules with `nft -f -`; every rule
 //! lives in one table per daemon (named after its bridge), rebuilt whole and atomically.
 
 pub mod dns;
+pub mod endpoint;
 pub mod files;
 pub mod ipam;
 pub mod link;

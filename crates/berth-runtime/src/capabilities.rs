@@ -22,9 +22,19 @@ fn normalize(names: &[String]) -> Result<Vec<String>> {
             };
             Capability::from_str(&full)
                 .map(|_| full.clone())
-                .map_err(|_| RuntimeError::InvalidArgument(format!("unknown capability: {n:?}")))
+                .map_err(|_| RuntimeError::InvalidArgument(format!("unknown capability: {full:?}")))
         })
         .collect()
+}
+
+/// Checks `--cap-add` and `--cap-drop` names at create, with dockerd's words
+/// (`invalid CapAdd: unknown capability: "CAP_FOO"`).
+pub fn validate(cap_add: &[String], cap_drop: &[String]) -> Result<()> {
+    for (what, names) in [("CapAdd", cap_add), ("CapDrop", cap_drop)] {
+        normalize(names)
+            .map_err(|e| RuntimeError::InvalidArgument(format!("invalid {what}: {e}")))?;
+    }
+    Ok(())
 }
 
 /// Computes the capability set of a container process.
@@ -132,6 +142,24 @@ mod tests {
     #[test]
     fn unknown_capability_is_rejected() {
         let e = compute(false, &s(&["FOO"]), &[]).unwrap_err();
-        assert_eq!(e.to_string(), "unknown capability: \"FOO\"");
+        assert_eq!(e.to_string(), "unknown capability: \"CAP_FOO\"");
+        let e = |a: &[&str], d: &[&str]| validate(&s(a), &s(d)).unwrap_err().to_string();
+        assert_eq!(
+            e(&["foo"], &[]),
+            "invalid CapAdd: unknown capability: \"CAP_FOO\""
+        );
+        assert_eq!(
+            e(&["ALL"], &["bar"]),
+            "invalid CapDrop: unknown capability: \"CAP_BAR\""
+        );
+        assert_eq!(
+            e(&["CAP_ALL"], &[]),
+            "invalid CapAdd: unknown capability: \"CAP_ALL\""
+        );
+        assert_eq!(
+            e(&[""], &[]),
+            "invalid CapAdd: unknown capability: \"CAP_\""
+        );
+        assert!(validate(&s(&["all", "net_admin", "CAP_SYS_TIME"]), &s(&["chown"])).is_ok());
     }
 }

@@ -554,7 +554,10 @@ pub fn destroy(state_dir: &Path) -> Result<()> {
             let text = std::fs::read_to_string(dir.join("cgroup.procs")).unwrap_or_default();
             for pid in text.lines().filter_map(|l| l.trim().parse::<i32>().ok()) {
                 any = true;
-                unsafe { libc::kill(pid, libc::SIGKILL) };
+                let _ = nix::sys::signal::kill(
+                    nix::unistd::Pid::from_raw(pid),
+                    nix::sys::signal::Signal::SIGKILL,
+                );
             }
         }
         if !any || Instant::now() > deadline {

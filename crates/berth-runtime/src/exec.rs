@@ -16,6 +16,7 @@ use crate::cgroup;
 use crate::error::{Result, RuntimeError};
 use crate::init::{self, InitFailure};
 use crate::pty;
+use crate::security::Confinement;
 use crate::spec::ExecSpec;
 use nix::errno::Errno;
 use std::ffi::OsString;
@@ -39,7 +40,7 @@ const SETUP_FAILED: i32 = 126;
 /// Entry point for `berth exec-helper`; returns the process exit code.
 pub fn main(args: &[OsString]) -> i32 {
     // Nothing in the container may open our /proc/<pid>/exe (CVE-2019-5736).
-    unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) };
+    let _ = nix::sys::prctl::set_dumpable(false);
     let mut status = status_pipe();
     let spec: ExecSpec = match args
         .first()
@@ -93,19 +94,29 @@ pub fn main(args: &[OsString]) -> i32 {
 
 /// fd 4, the unix socket the pty master goes back on (TTY execs only).
 fn console_socket() -> Option<OwnedFd> {
+    // SAFETY: F_GETFD on a number only reads its flags (or fails with EBADF).
     let valid = unsafe { libc::fcntl(4, libc::F_GETFD) } >= 0;
     valid.then(|| {
-        unsafe { libc::fcntl(4, libc::F_SETFD, libc::FD_CLOEXEC) };
-        unsafe { OwnedFd::from_raw_fd(4) }
+        // SAFETY: fd 4 is open (checked above) and was handed to us by the daemon for
+        // this helper alone; nothing else in the process owns it.
+        unsafe {
+            libc::fcntl(4, libc::F_SETFD, libc::FD_CLOEXEC);
+            OwnedFd::from_raw_fd(4)
+        }
     })
 }
 
 /// fd 3, when the daemon gave us one.
 fn status_pipe() -> Option<File> {
+    // SAFETY: F_GETFD on a number only reads its flags (or fails with EBADF).
     let valid = unsafe { libc::fcntl(3, libc::F_GETFD) } >= 0;
     valid.then(|| {
-        unsafe { libc::fcntl(3, libc::F_SETFD, libc::FD_CLOEXEC) };
-        unsafe { File::from_raw_fd(3) }
+        // SAFETY: fd 3 is open (checked above) and was handed to us by the daemon for
+        // this helper alone; nothing else in the process owns it.
+        unsafe {
+            libc::fcntl(3, libc::F_SETFD, libc::FD_CLOEXEC);
+            File::from_raw_fd(3)
+        }
     })
 }
 
@@ -144,6 +155,7 @@ fn enter_container(pid: i32) -> Result<()> {
     }
     cgroup::join_cgroups_of(pid)?;
     for (name, flag, f) in &fds {
+        // SAFETY: setns takes an fd open for the call and a flag; no memory is passed.
         let r = unsafe { libc::setns(f.as_raw_fd(), *flag) };
         Errno::result(r).map_err(|e| {
             RuntimeError::sys(format!("joining the container's {name} namespace"), e)
@@ -164,6 +176,8 @@ fn run(
         Ok(p) => p,
         Err(e) => return report_error(status, &format!("pipe2: {e}"), SETUP_FAILED),
     };
+    // SAFETY: the helper is single-threaded, so the child cannot inherit a lock held by
+    // another thread; the child only sets itself up and execs or _exits.
     let pid = unsafe { libc::fork() };
     if pid < 0 {
         return report_error(status, &format!("fork: {}", Errno::last()), SETUP_FAILED);
@@ -180,6 +194,8 @@ fn run(
         };
         if let Err(e) = on_tty() {
             init::write_all_fd(err_w.as_raw_fd(), format!("{SETUP_FAILED} {e}").as_bytes());
+            // SAFETY: a forked child leaves with _exit, running none of the parent's
+            // atexit handlers.
             unsafe { libc::_exit(SETUP_FAILED) };
         }
         drop(pty);
@@ -194,6 +210,7 @@ fn run(
             InitFailure::Abandoned => (SETUP_FAILED, "abandoned".to_string()),
         };
         init::write_all_fd(err_w.as_raw_fd(), format!("{code} {msg}").as_bytes());
+        // SAFETY: as above, _exit from the forked child.
         unsafe { libc::_exit(code) };
     }
     drop(err_w);
@@ -201,13 +218,17 @@ fn run(
     // so the master reads EOF (EIO) once the process and its children are gone.
     if let (Some(p), Some(sock)) = (pty, console_socket) {
         if let Err(e) = pty::send_master(sock.as_raw_fd(), p.master.as_raw_fd()) {
-            unsafe { libc::kill(pid, libc::SIGKILL) };
-            let mut ws = 0;
-            unsafe { libc::waitpid(pid, &mut ws, 0) };
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(pid),
+                nix::sys::signal::Signal::SIGKILL,
+            );
+            let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(pid), None);
             return report_error(status, &e.to_string(), SETUP_FAILED);
         }
     }
     // Our stdio belongs to the process now: EOF on them must follow its lifetime.
+    // SAFETY: open takes a NUL-terminated literal; dup2 and close only change this
+    // process's fd table.
     unsafe {
         let null = libc::open(c"/dev/null".as_ptr(), libc::O_RDWR);
         if null >= 0 {
@@ -226,6 +247,7 @@ fn run(
     }
     let mut wstatus = 0;
     loop {
+        // SAFETY: `wstatus` is a valid int for the kernel to write.
         let r = unsafe { libc::waitpid(pid, &mut wstatus, 0) };
         if r == pid || r < 0 && Errno::last() != Errno::EINTR {
             break;
@@ -249,6 +271,7 @@ fn run(
 fn read_to_end(fd: &OwnedFd, out: &mut Vec<u8>) {
     let mut buf = [0u8; 4096];
     loop {
+        // SAFETY: the kernel writes at most `buf.len()` bytes into `buf`.
         let n = unsafe { libc::read(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
         if n < 0 && Errno::last() == Errno::EINTR {
             continue;
@@ -267,7 +290,12 @@ fn become_process(spec: &ExecSpec) -> InitFailure {
         let user = init::resolve_user(&spec.process.user)?;
         let env = init::process_env(&spec.process, &user);
         let capset = capabilities::compute(spec.privileged, &spec.cap_add, &spec.cap_drop)?;
-        init::become_user(&user, &capset)?;
+        // The container's profile, from the container's capabilities (`docker exec
+        // --privileged` gets every capability, not a wider filter).
+        let container_caps = capabilities::compute(false, &spec.cap_add, &spec.cap_drop)?;
+        let confinement = Confinement::prepare(&spec.security, &container_caps)?;
+        crate::pty::own_stdio_terminals(user.uid);
+        init::become_user(&crate::syscall::Kernel, &user, &capset)?;
         let cwd = if spec.process.cwd.is_empty() {
             "/"
         } else {
@@ -275,6 +303,7 @@ fn become_process(spec: &ExecSpec) -> InitFailure {
         };
         init::enter_cwd(cwd)?;
         init::close_fds_on_exec();
+        confinement.finish()?;
         Ok(env)
     };
     match setup() {

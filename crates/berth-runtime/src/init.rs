@@ -10,20 +10,21 @@
 
 use crate::capabilities;
 use crate::cgroup::CgroupPaths;
-use crate::defaults::{DEFAULT_PATH, NETNS_SYSCTLS};
+use crate::defaults::NETNS_SYSCTLS;
 use crate::error::{Result, RuntimeError};
-use crate::mounts::{self, Kernel, Syscall};
-use crate::spec::{ContainerSpec, NetworkMode, ProcessSpec};
+use crate::mounts;
+pub(crate) use crate::process::*;
+use crate::security::Confinement;
+use crate::spec::{ContainerSpec, NetworkMode};
+use crate::syscall::{Kernel, Syscall};
 use crate::sysctl;
-use crate::user::{self, ExecUser};
-use caps::CapsHashSet;
+use crate::user;
 use nix::errno::Errno;
 use nix::mount::{MntFlags, MsFlags};
+use nix::sched::CloneFlags;
 use std::convert::Infallible;
-use std::ffi::CString;
-use std::os::fd::RawFd;
-use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
+use std::os::fd::{AsFd, RawFd};
+use std::path::Path;
 
 /// The init's stdio, as fds open in the shim (inherited over clone).
 #[derive(Debug, Clone, Copy)]
@@ -58,8 +59,9 @@ pub fn spawn(
     if spec.network == NetworkMode::Loopback {
         flags |= libc::CLONE_NEWNET;
     }
-    // A raw clone without CLONE_VM behaves like fork: the child runs on a copy of our
-    // stack. The shim is single-threaded, so that is safe.
+    // SAFETY: a raw clone without CLONE_VM behaves like fork: the child runs on a copy
+    // of our stack and memory. The shim is single-threaded, so no lock is held by a
+    // thread that does not exist in the child; no pointers are passed.
     let ret = unsafe {
         libc::syscall(
             libc::SYS_clone,
@@ -81,7 +83,7 @@ pub fn spawn(
     }
     // Child.
     for fd in close_in_child {
-        unsafe { libc::close(*fd) };
+        let _ = nix::unistd::close(*fd);
     }
     let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         container_init(spec, cgroups, stdio, go_read, status_write)
@@ -98,6 +100,8 @@ pub fn spawn(
         _ => 1,
     };
     write_all_fd(status_write, msg.as_bytes());
+    // SAFETY: _exit ends the process without running the parent's atexit handlers or
+    // flushing its copied stdio buffers, which is what a forked child must do.
     unsafe { libc::_exit(code) }
 }
 
@@ -107,6 +111,7 @@ fn one_line(s: &str) -> String {
 
 pub(crate) fn write_all_fd(fd: RawFd, mut data: &[u8]) {
     while !data.is_empty() {
+        // SAFETY: the pointer and length describe `data`, valid for the call.
         let n = unsafe { libc::write(fd, data.as_ptr().cast(), data.len()) };
         if n < 0 && Errno::last() == Errno::EINTR {
             continue;
@@ -122,25 +127,12 @@ pub(crate) fn write_all_fd(fd: RawFd, mut data: &[u8]) {
 fn read_byte(fd: RawFd) -> Option<u8> {
     let mut b = [0u8; 1];
     loop {
+        // SAFETY: reads at most one byte into `b`, which is one byte long.
         let n = unsafe { libc::read(fd, b.as_mut_ptr().cast(), 1) };
         if n < 0 && Errno::last() == Errno::EINTR {
             continue;
         }
         return (n == 1).then_some(b[0]);
-    }
-}
-
-pub(crate) enum InitFailure {
-    Setup(RuntimeError),
-    /// Exit code (126/127) and Docker's message.
-    Exec(i32, String),
-    /// The shim went away before `start`.
-    Abandoned,
-}
-
-impl From<RuntimeError> for InitFailure {
-    fn from(e: RuntimeError) -> Self {
-        InitFailure::Setup(e)
     }
 }
 
@@ -156,7 +148,7 @@ fn container_init(
     status_write: RawFd,
 ) -> std::result::Result<Infallible, InitFailure> {
     // Nothing may open /proc/<pid>/exe of a process that is entering the container.
-    unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) };
+    nix::sys::prctl::set_dumpable(false).map_err(sys("prctl(PR_SET_DUMPABLE)"))?;
     if read_byte(go_read) != Some(b'c') {
         return Err(InitFailure::Abandoned);
     }
@@ -169,40 +161,8 @@ fn container_init(
         uts: true,
     };
     sysctl::validate_all(spec.sysctls.iter().map(|(k, _)| k.as_str()), own_ns)?;
-    // Our own cgroup namespace, rooted at the container's cgroups (the shim moved us).
-    nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWCGROUP)
-        .map_err(sys("unshare of the cgroup namespace"))?;
-    match &spec.network {
-        NetworkMode::Loopback => loopback_up()?,
-        NetworkMode::Host => {}
-        NetworkMode::Join(path) => {
-            let f = std::fs::File::open(path)
-                .map_err(|e| RuntimeError::io("opening network namespace", path, e))?;
-            nix::sched::setns(&f, nix::sched::CloneFlags::CLONE_NEWNET).map_err(|e| {
-                RuntimeError::sys(format!("joining network namespace {}", path.display()), e)
-            })?;
-        }
-    }
     let k = Kernel;
-    k.mount(
-        None,
-        Path::new("/"),
-        None,
-        MsFlags::MS_REC | MsFlags::MS_PRIVATE,
-        None,
-    )?;
-    mounts::mount_rootfs(&k, spec)?;
-    mounts::execute(&k, &spec.rootfs, &mounts::plan(spec, cgroups))?;
-    pivot_into(&spec.rootfs)?;
-
-    if !spec.hostname.is_empty() {
-        nix::unistd::sethostname(&spec.hostname).map_err(sys("sethostname"))?;
-    }
-    if !spec.domainname.is_empty() {
-        let r =
-            unsafe { libc::setdomainname(spec.domainname.as_ptr().cast(), spec.domainname.len()) };
-        Errno::result(r).map_err(sys("setdomainname"))?;
-    }
+    enter_root(&k, spec, cgroups)?;
     let mut sysctls: Vec<(String, String)> = Vec::new();
     if own_ns.net {
         for (k, v) in NETNS_SYSCTLS {
@@ -247,13 +207,17 @@ fn container_init(
     setup_stdio(stdio, &k)?;
     reset_signals();
     let capset = capabilities::compute(spec.privileged, &spec.cap_add, &spec.cap_drop)?;
-    become_user(&user, &capset)?;
+    let confinement = Confinement::prepare(&spec.security, &capset)?;
+    crate::pty::own_stdio_terminals(user.uid);
+    become_user(&k, &user, &capset)?;
     enter_cwd(cwd)?;
     close_fds_on_exec();
 
     // If the shim dies, the container dies with it (set after the uid change, which
     // clears it) instead of running on unsupervised.
-    unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0) };
+    nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL)
+        .map_err(sys("prctl(PR_SET_PDEATHSIG)"))?;
+    confinement.finish()?;
     write_all_fd(status_write, b"ready\n");
     if read_byte(go_read) != Some(b's') {
         return Err(InitFailure::Abandoned);
@@ -262,65 +226,61 @@ fn container_init(
     Err(err)
 }
 
-/// `ioctl(SIOCSIFFLAGS)`: brings `lo` up in the new network namespace.
-fn loopback_up() -> Result<()> {
-    unsafe {
-        let fd = libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0);
-        if fd < 0 {
-            return Err(RuntimeError::sys(
-                "socket for bringing up lo",
-                Errno::last(),
-            ));
+/// The namespaces and the root of the container, in order: our own cgroup namespace
+/// (rooted at the container's cgroups, where the shim moved us), the network, the
+/// mounts of the plan under the new rootfs, `pivot_root`, then host and domain names.
+fn enter_root(k: &dyn Syscall, spec: &ContainerSpec, cgroups: &CgroupPaths) -> Result<()> {
+    k.unshare(CloneFlags::CLONE_NEWCGROUP)?;
+    match &spec.network {
+        NetworkMode::Loopback => k.loopback_up()?,
+        NetworkMode::Host => {}
+        NetworkMode::Join(path) => {
+            let f = std::fs::File::open(path)
+                .map_err(|e| RuntimeError::io("opening network namespace", path, e))?;
+            k.setns(f.as_fd(), CloneFlags::CLONE_NEWNET)
+                .map_err(|e| match e {
+                    RuntimeError::Sys { errno, .. } => RuntimeError::sys(
+                        format!("joining network namespace {}", path.display()),
+                        errno,
+                    ),
+                    other => other,
+                })?;
         }
-        let mut ifr: libc::ifreq = std::mem::zeroed();
-        for (i, b) in b"lo".iter().enumerate() {
-            ifr.ifr_name[i] = *b as libc::c_char;
-        }
-        let r = if libc::ioctl(fd, libc::SIOCGIFFLAGS as _, &mut ifr) < 0 {
-            Err(RuntimeError::sys("SIOCGIFFLAGS on lo", Errno::last()))
-        } else {
-            ifr.ifr_ifru.ifru_flags |= (libc::IFF_UP | libc::IFF_RUNNING) as libc::c_short;
-            if libc::ioctl(fd, libc::SIOCSIFFLAGS as _, &ifr) < 0 {
-                Err(RuntimeError::sys(
-                    "bringing up lo (SIOCSIFFLAGS)",
-                    Errno::last(),
-                ))
-            } else {
-                Ok(())
-            }
-        };
-        libc::close(fd);
-        r
     }
-}
-
-/// `pivot_root(".", ".")` and detaching the old root (runc's way, no put_old dir).
-fn pivot_into(rootfs: &Path) -> Result<()> {
-    nix::unistd::chdir(rootfs)
-        .map_err(|e| RuntimeError::sys(format!("chdir to rootfs {}", rootfs.display()), e))?;
-    nix::unistd::pivot_root(".", ".")
-        .map_err(|e| RuntimeError::sys(format!("pivot_root to {}", rootfs.display()), e))?;
-    // The old root is now stacked on top of the new one: keep it from propagating, then
-    // detach it.
-    nix::mount::mount(
-        None::<&str>,
-        ".",
-        None::<&str>,
-        MsFlags::MS_SLAVE | MsFlags::MS_REC,
-        None::<&str>,
-    )
-    .map_err(sys("making the old root a slave before unmounting it"))?;
-    nix::mount::umount2(".", MntFlags::MNT_DETACH)
-        .map_err(sys("detaching the old root after pivot_root"))?;
-    nix::unistd::chdir("/").map_err(sys("chdir to / after pivot_root"))?;
+    k.mount(
+        None,
+        Path::new("/"),
+        None,
+        MsFlags::MS_REC | MsFlags::MS_PRIVATE,
+        None,
+    )?;
+    mounts::mount_rootfs(k, spec)?;
+    mounts::execute(k, &spec.rootfs, &mounts::plan(spec, cgroups))?;
+    pivot_into(k, &spec.rootfs)?;
+    if !spec.hostname.is_empty() {
+        k.sethostname(&spec.hostname)?;
+    }
+    if !spec.domainname.is_empty() {
+        k.setdomainname(&spec.domainname)?;
+    }
     Ok(())
 }
 
-/// Resolves `-u` from the (current root's) `/etc/passwd` and `/etc/group`.
-pub(crate) fn resolve_user(spec: &str) -> Result<ExecUser> {
-    let passwd = std::fs::read_to_string("/etc/passwd").unwrap_or_default();
-    let group = std::fs::read_to_string("/etc/group").unwrap_or_default();
-    user::resolve(spec, &passwd, &group)
+/// `pivot_root(".", ".")` and detaching the old root (runc's way, no put_old dir).
+fn pivot_into(k: &dyn Syscall, rootfs: &Path) -> Result<()> {
+    k.chdir(rootfs)?;
+    k.pivot_root(Path::new("."), Path::new("."))?;
+    // The old root is now stacked on top of the new one: keep it from propagating, then
+    // detach it.
+    k.mount(
+        None,
+        Path::new("."),
+        None,
+        MsFlags::MS_SLAVE | MsFlags::MS_REC,
+        None,
+    )?;
+    k.umount2(Path::new("."), MntFlags::MNT_DETACH)?;
+    k.chdir(Path::new("/"))
 }
 
 fn setup_stdio(stdio: InitStdio, k: &dyn Syscall) -> Result<()> {
@@ -342,26 +302,13 @@ fn setup_stdio(stdio: InitStdio, k: &dyn Syscall) -> Result<()> {
     };
     for (fd, target) in [(stdin, 0), (stdout, 1), (stderr, 2)] {
         if fd != target {
+            // SAFETY: dup2 only changes this process's fd table; `fd` is an open fd
+            // the shim handed down, `target` one of 0..=2.
             Errno::result(unsafe { libc::dup2(fd, target) })
                 .map_err(sys("dup2 of the container's stdio"))?;
         }
     }
     Ok(())
-}
-
-/// Default dispositions and an empty signal mask for the container process (the shim
-/// ignores SIGPIPE and SIGHUP, and ignored signals survive exec).
-pub(crate) fn reset_signals() {
-    unsafe {
-        for sig in 1..libc::SIGRTMIN() {
-            if sig != libc::SIGKILL && sig != libc::SIGSTOP {
-                libc::signal(sig, libc::SIG_DFL);
-            }
-        }
-        let mut set: libc::sigset_t = std::mem::zeroed();
-        libc::sigemptyset(&mut set);
-        libc::sigprocmask(libc::SIG_SETMASK, &set, std::ptr::null_mut());
-    }
 }
 
 /// Opens a pty pair in the container's devpts (after pivot_root), sends the master to
@@ -384,230 +331,121 @@ fn open_console(socket: RawFd, size: Option<(u16, u16)>, k: &dyn Syscall) -> Res
     Ok(pty.slave.into_raw_fd())
 }
 
-/// Stdio terminals handed to the user ([`crate::pty::own_stdio_terminals`]), then
-/// bounding set, groups, gid, uid (keeping capabilities), then permitted and
-/// effective; inheritable and ambient cleared.
-pub(crate) fn become_user(user: &ExecUser, capset: &CapsHashSet) -> Result<()> {
-    crate::pty::own_stdio_terminals(user.uid);
-    capabilities::limit_bounding(capset)?;
-    unsafe {
-        Errno::result(libc::prctl(libc::PR_SET_KEEPCAPS, 1, 0, 0, 0))
-            .map_err(sys("prctl(PR_SET_KEEPCAPS)"))?;
-        let groups: Vec<libc::gid_t> = user.additional_gids();
-        Errno::result(libc::syscall(
-            libc::SYS_setgroups,
-            groups.len(),
-            groups.as_ptr(),
-        ))
-        .map_err(|e| RuntimeError::sys(format!("setgroups {:?}", groups), e))?;
-        Errno::result(libc::syscall(
-            libc::SYS_setresgid,
-            user.gid,
-            user.gid,
-            user.gid,
-        ))
-        .map_err(|e| RuntimeError::sys(format!("setgid {}", user.gid), e))?;
-        Errno::result(libc::syscall(
-            libc::SYS_setresuid,
-            user.uid,
-            user.uid,
-            user.uid,
-        ))
-        .map_err(|e| RuntimeError::sys(format!("setuid {}", user.uid), e))?;
-        libc::prctl(libc::PR_SET_KEEPCAPS, 0, 0, 0, 0);
-    }
-    capabilities::apply(capset)?;
-    // setuid resets dumpable; keep it off until exec.
-    unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) };
-    Ok(())
-}
-
-/// chdir, then make sure the cwd is inside our root (CVE-2024-21626: a leaked fd or
-/// `/proc/self/fd/N` as cwd would leave it on the host).
-pub(crate) fn enter_cwd(cwd: &str) -> Result<()> {
-    nix::unistd::chdir(cwd).map_err(|e| {
-        RuntimeError::sys(
-            format!("chdir to cwd (\"{cwd}\") set in config.json failed"),
-            e,
-        )
-    })?;
-    match nix::unistd::getcwd() {
-        Ok(p) if p.is_absolute() => Ok(()),
-        Ok(p) => Err(RuntimeError::Internal(format!(
-            "current working directory {} is outside of the container mount namespace root",
-            p.display()
-        ))),
-        Err(e) => Err(RuntimeError::sys(
-            "current working directory is outside of the container mount namespace root",
-            e,
-        )),
-    }
-}
-
-/// Marks every fd ≥ 3 close-on-exec.
-pub(crate) fn close_fds_on_exec() {
-    let r = unsafe {
-        libc::syscall(
-            libc::SYS_close_range,
-            3u32,
-            u32::MAX,
-            libc::CLOSE_RANGE_CLOEXEC,
-        )
-    };
-    if r < 0 {
-        // Kernels before 5.11: mark them one by one.
-        if let Ok(rd) = std::fs::read_dir("/proc/self/fd") {
-            let fds: Vec<i32> = rd
-                .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
-                .collect();
-            for fd in fds.into_iter().filter(|fd| *fd >= 3) {
-                unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) };
-            }
-        }
-    }
-}
-
-/// Finds `arg0` the way Go's `exec.LookPath` does (runc), with Docker's wording.
-pub(crate) fn lookup(arg0: &str, env: &[String]) -> std::result::Result<PathBuf, (i32, String)> {
-    if arg0.is_empty() {
-        return Err((127, "exec: \"\": executable file not found in $PATH".into()));
-    }
-    if arg0.contains('/') {
-        let p = Path::new(arg0);
-        return match std::fs::metadata(p) {
-            Err(e) => Err((
-                127,
-                format!("exec: \"{arg0}\": stat {arg0}: {}", io_words(&e)),
-            )),
-            Ok(md) if md.is_dir() || md.permissions().mode() & 0o111 == 0 => {
-                Err((126, format!("exec: \"{arg0}\": permission denied")))
-            }
-            Ok(_) => Ok(p.to_path_buf()),
-        };
-    }
-    let path = env
-        .iter()
-        .rev()
-        .find_map(|e| e.strip_prefix("PATH="))
-        .unwrap_or(DEFAULT_PATH);
-    for dir in path.split(':') {
-        let dir = if dir.is_empty() { "." } else { dir };
-        let candidate = Path::new(dir).join(arg0);
-        if let Ok(md) = std::fs::metadata(&candidate) {
-            if !md.is_dir() && md.permissions().mode() & 0o111 != 0 {
-                return Ok(candidate);
-            }
-        }
-    }
-    Err((
-        127,
-        format!("exec: \"{arg0}\": executable file not found in $PATH"),
-    ))
-}
-
-/// Go's wording for an errno (lower case, as `syscall.Errno.Error()`).
-fn io_words(e: &std::io::Error) -> String {
-    match e.raw_os_error() {
-        Some(code) => Errno::from_raw(code).desc().to_lowercase(),
-        None => e.to_string(),
-    }
-}
-
-/// Looks up and execs; only returns on failure.
-pub(crate) fn exec_process(args: &[String], env: &[String]) -> InitFailure {
-    let Some(arg0) = args.first() else {
-        return InitFailure::Exec(127, "exec: no command given".into());
-    };
-    let path = match lookup(arg0, env) {
-        Ok(p) => p,
-        Err((code, msg)) => return InitFailure::Exec(code, msg),
-    };
-    let to_c = |v: &[String]| -> Option<Vec<CString>> {
-        v.iter().map(|s| CString::new(s.as_bytes()).ok()).collect()
-    };
-    let (Some(cargs), Some(cenv), Ok(cpath)) = (
-        to_c(args),
-        to_c(env),
-        CString::new(path.as_os_str().as_encoded_bytes()),
-    ) else {
-        return InitFailure::Exec(
-            127,
-            format!("exec: \"{arg0}\": invalid argument (NUL byte)"),
-        );
-    };
-    let e = nix::unistd::execve(&cpath, &cargs, &cenv).unwrap_err();
-    let code = if e == Errno::ENOENT { 127 } else { 126 };
-    let words = match e {
-        Errno::EACCES => "permission denied".to_string(),
-        Errno::ENOEXEC => "exec format error".to_string(),
-        other => other.desc().to_lowercase(),
-    };
-    InitFailure::Exec(code, format!("exec: \"{arg0}\": {words}"))
-}
-
-/// Environment for an exec'd process: the spec's, with `PATH` defaulted and `HOME` from
-/// the user when missing.
-pub(crate) fn process_env(process: &ProcessSpec, user: &ExecUser) -> Vec<String> {
-    let mut env = process.env.clone();
-    if !env.iter().any(|e| e.starts_with("PATH=")) {
-        env.insert(0, format!("PATH={DEFAULT_PATH}"));
-    }
-    user::add_home(&mut env, user);
-    env
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::syscall::fake::{Call, Recording};
+    use crate::user::ExecUser;
+    use std::path::PathBuf;
 
     #[test]
-    fn lookup_uses_path_and_docker_words() {
-        let env = vec!["PATH=/nonexistent:/bin:/usr/bin".to_string()];
-        assert!(lookup("sh", &env).unwrap().ends_with("sh"));
-        assert_eq!(
-            lookup("nosuch", &env).unwrap_err(),
-            (
-                127,
-                "exec: \"nosuch\": executable file not found in $PATH".into()
-            )
-        );
-        assert_eq!(
-            lookup("/etc", &env).unwrap_err(),
-            (126, "exec: \"/etc\": permission denied".into())
-        );
+    fn the_init_enters_its_namespaces_and_root_in_order() {
         let d = tempfile::tempdir().unwrap();
-        let plain = d.path().join("plain");
-        std::fs::write(&plain, "x").unwrap();
-        std::fs::set_permissions(&plain, std::fs::Permissions::from_mode(0o644)).unwrap();
-        assert_eq!(lookup(plain.to_str().unwrap(), &env).unwrap_err().0, 126);
-        assert_eq!(
-            lookup("/nosuch", &env).unwrap_err(),
-            (
-                127,
-                "exec: \"/nosuch\": stat /nosuch: no such file or directory".into()
-            )
+        let spec = ContainerSpec {
+            lower_dirs: vec![d.path().join("lower")],
+            upper_dir: d.path().join("upper"),
+            work_dir: d.path().join("work"),
+            rootfs: d.path().join("rootfs"),
+            hostname: "c0ffee".into(),
+            domainname: "example.test".into(),
+            network: NetworkMode::Loopback,
+            ..Default::default()
+        };
+        let k = Recording::default();
+        enter_root(&k, &spec, &CgroupPaths::default()).unwrap();
+        let calls = k.calls();
+        assert_eq!(calls[0], Call::Unshare(CloneFlags::CLONE_NEWCGROUP));
+        assert_eq!(calls[1], Call::LoopbackUp);
+        assert!(
+            matches!(&calls[2], Call::Mount { target, flags, .. }
+                if target == Path::new("/") && *flags == MsFlags::MS_REC | MsFlags::MS_PRIVATE),
+            "{:?}",
+            calls[2]
         );
+        assert!(
+            matches!(&calls[3], Call::Mount { target, fstype, .. }
+                if *target == spec.rootfs && fstype.as_deref() == Some("overlay")),
+            "{:?}",
+            calls[3]
+        );
+        // Every mount of the plan lands under the new root, before the switch.
+        let switch = calls
+            .iter()
+            .position(|c| matches!(c, Call::PivotRoot(..)))
+            .unwrap();
+        for c in &calls[3..switch - 1] {
+            if let Call::Mount { target, .. } = c {
+                assert!(target.starts_with(&spec.rootfs), "{c:?}");
+            }
+        }
+        let dot = PathBuf::from(".");
+        assert_eq!(
+            calls[switch - 1..],
+            [
+                Call::Chdir(spec.rootfs.clone()),
+                Call::PivotRoot(dot.clone(), dot.clone()),
+                Call::Mount {
+                    source: None,
+                    target: dot.clone(),
+                    fstype: None,
+                    flags: MsFlags::MS_SLAVE | MsFlags::MS_REC,
+                    data: None
+                },
+                Call::Umount2(dot, MntFlags::MNT_DETACH),
+                Call::Chdir("/".into()),
+                Call::Sethostname("c0ffee".into()),
+                Call::Setdomainname("example.test".into()),
+            ]
+        );
+
+        // A joined network namespace is entered instead of lo brought up; the host's
+        // network is left alone.
+        let k = Recording::default();
+        let joined = ContainerSpec {
+            network: NetworkMode::Join("/proc/self/ns/net".into()),
+            domainname: String::new(),
+            ..spec.clone()
+        };
+        enter_root(&k, &joined, &CgroupPaths::default()).unwrap();
+        assert_eq!(k.calls()[1], Call::Setns(CloneFlags::CLONE_NEWNET));
+        assert!(!k
+            .calls()
+            .iter()
+            .any(|c| matches!(c, Call::Setdomainname(_))));
+        let k = Recording::default();
+        let host = ContainerSpec {
+            network: NetworkMode::Host,
+            ..spec.clone()
+        };
+        enter_root(&k, &host, &CgroupPaths::default()).unwrap();
+        assert!(!k
+            .calls()
+            .iter()
+            .any(|c| matches!(c, Call::LoopbackUp | Call::Setns(_))));
     }
 
     #[test]
-    fn exec_env_defaults() {
-        let u = ExecUser {
-            uid: 0,
-            gid: 0,
-            sgids: vec![],
-            home: "/root".into(),
+    fn becoming_the_user_drops_the_bounding_set_before_the_ids() {
+        let caps = capabilities::compute(false, &[], &["NET_RAW".to_string()]).unwrap();
+        let user = ExecUser {
+            uid: 1000,
+            gid: 1000,
+            sgids: vec![20],
+            home: "/home/u".into(),
         };
-        let p = ProcessSpec {
-            env: vec!["A=1".into()],
-            ..Default::default()
-        };
-        let env = process_env(&p, &u);
+        let k = Recording::default();
+        become_user(&k, &user, &caps).unwrap();
+        let mask = capabilities::mask(&caps);
         assert_eq!(
-            env,
-            vec![
-                format!("PATH={DEFAULT_PATH}"),
-                "A=1".into(),
-                "HOME=/root".into()
+            k.calls(),
+            [
+                Call::LimitBounding(mask),
+                Call::SetIds {
+                    uid: 1000,
+                    gid: 1000,
+                    groups: user.additional_gids()
+                },
+                Call::SetCapabilities(mask),
             ]
         );
     }

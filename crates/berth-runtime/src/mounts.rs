@@ -14,56 +14,11 @@ use nix::mount::MsFlags;
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
 
-/// The kernel calls the mount logic makes, behind a trait so tests can record them.
-pub trait Syscall {
-    fn mount(
-        &self,
-        source: Option<&Path>,
-        target: &Path,
-        fstype: Option<&str>,
-        flags: MsFlags,
-        data: Option<&str>,
-    ) -> Result<()>;
-}
-
-/// The real kernel.
-pub struct Kernel;
-
-impl Syscall for Kernel {
-    fn mount(
-        &self,
-        source: Option<&Path>,
-        target: &Path,
-        fstype: Option<&str>,
-        flags: MsFlags,
-        data: Option<&str>,
-    ) -> Result<()> {
-        nix::mount::mount(source, target, fstype, flags, data).map_err(|errno| {
-            let mut msg = format!(
-                "mount `{}` to `{}`",
-                source
-                    .map(|s| s.display().to_string())
-                    .unwrap_or_else(|| fstype.unwrap_or("none").to_string()),
-                target.display()
-            );
-            if let Some(t) = fstype {
-                msg.push_str(&format!(" (type {t}"));
-                if let Some(d) = data.filter(|d| !d.is_empty()) {
-                    msg.push_str(&format!(", options {d}"));
-                }
-                msg.push(')');
-            }
-            if let Some(why) = diagnose(source, target, fstype, data, errno) {
-                msg.push_str(&format!(": {why}"));
-            }
-            RuntimeError::sys(msg, errno)
-        })
-    }
-}
+pub use crate::syscall::{Kernel, Syscall};
 
 /// crun-style diagnostics: when the kernel says ENOENT or EINVAL, find which
 /// precondition failed.
-fn diagnose(
+pub(crate) fn diagnose(
     source: Option<&Path>,
     target: &Path,
     fstype: Option<&str>,
@@ -601,40 +556,8 @@ impl OpenPath for std::fs::OpenOptions {
 mod tests {
     use super::*;
     use crate::spec::MountSpec;
-    use std::cell::RefCell;
 
-    #[derive(Default)]
-    struct Recorder(
-        RefCell<
-            Vec<(
-                Option<PathBuf>,
-                PathBuf,
-                Option<String>,
-                MsFlags,
-                Option<String>,
-            )>,
-        >,
-    );
-
-    impl Syscall for Recorder {
-        fn mount(
-            &self,
-            source: Option<&Path>,
-            target: &Path,
-            fstype: Option<&str>,
-            flags: MsFlags,
-            data: Option<&str>,
-        ) -> Result<()> {
-            self.0.borrow_mut().push((
-                source.map(Path::to_path_buf),
-                target.to_path_buf(),
-                fstype.map(String::from),
-                flags,
-                data.map(String::from),
-            ));
-            Ok(())
-        }
-    }
+    use crate::syscall::fake::Recording as Recorder;
 
     fn opts(v: &[&str]) -> Vec<String> {
         v.iter().map(|s| s.to_string()).collect()
@@ -746,7 +669,7 @@ mod tests {
             .collect();
         let rec = Recorder::default();
         execute(&rec, &root, &ops).unwrap();
-        let calls = rec.0.borrow();
+        let calls = rec.mounts();
         assert_eq!(calls[0].0.as_deref(), Some(src.as_path()));
         assert_eq!(calls[0].1, root.join("etc/sub"));
         assert!(root.join("etc/sub").is_dir());
@@ -770,7 +693,7 @@ mod tests {
         };
         let rec = Recorder::default();
         mount_rootfs(&rec, &spec).unwrap();
-        let calls = rec.0.borrow();
+        let calls = rec.mounts();
         assert_eq!(
             calls[0].4.as_deref(),
             Some("lowerdir=/l/top:/l/base,upperdir=/c/upper,workdir=/c/work")
@@ -781,7 +704,7 @@ mod tests {
         };
         let rec = Recorder::default();
         mount_rootfs(&rec, &spec).unwrap();
-        assert_eq!(rec.0.borrow()[0].0.as_deref(), Some(Path::new("/c/upper")));
+        assert_eq!(rec.mounts()[0].0.as_deref(), Some(Path::new("/c/upper")));
     }
 
     #[test]

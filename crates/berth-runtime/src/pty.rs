@@ -18,16 +18,13 @@ pub struct Pty {
 }
 
 fn open_cloexec(path: &CString, what: &str) -> Result<OwnedFd> {
-    let fd = unsafe {
-        libc::open(
-            path.as_ptr(),
-            libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC,
-        )
-    };
-    if fd < 0 {
-        return Err(RuntimeError::sys(what, Errno::last()));
-    }
-    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+    use nix::fcntl::OFlag;
+    nix::fcntl::open(
+        path.as_c_str(),
+        OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    )
+    .map_err(|e| RuntimeError::sys(what, e))
 }
 
 /// Opens a pty pair through `/dev/ptmx` of the current mount namespace (inside a
@@ -39,9 +36,11 @@ pub fn open(size: Option<(u16, u16)>) -> Result<Pty> {
         "opening /dev/ptmx in the container",
     )?;
     let unlock: libc::c_int = 0;
+    // SAFETY: TIOCSPTLCK reads one int through a pointer valid for the call.
     Errno::result(unsafe { libc::ioctl(master.as_raw_fd(), libc::TIOCSPTLCK, &unlock) })
         .map_err(|e| RuntimeError::sys("unlocking the pty (TIOCSPTLCK)", e))?;
     let mut n: libc::c_uint = 0;
+    // SAFETY: TIOCGPTN writes one unsigned int through a pointer valid for the call.
     Errno::result(unsafe { libc::ioctl(master.as_raw_fd(), libc::TIOCGPTN, &mut n) })
         .map_err(|e| RuntimeError::sys("reading the pty number (TIOCGPTN)", e))?;
     let slave_path = format!("/dev/pts/{n}");
@@ -70,6 +69,7 @@ pub fn set_size(fd: RawFd, rows: u16, cols: u16) -> Result<()> {
         ws_xpixel: 0,
         ws_ypixel: 0,
     };
+    // SAFETY: TIOCSWINSZ reads one `winsize` through a pointer valid for the call.
     Errno::result(unsafe { libc::ioctl(fd, libc::TIOCSWINSZ, &ws) })
         .map(drop)
         .map_err(|e| RuntimeError::sys("resize", e))
@@ -78,10 +78,12 @@ pub fn set_size(fd: RawFd, rows: u16, cols: u16) -> Result<()> {
 /// In a process that just called `setsid`: makes `slave` its controlling terminal and
 /// its stdin, stdout and stderr.
 pub fn make_controlling(slave: RawFd) -> Result<()> {
+    // SAFETY: TIOCSCTTY takes an integer argument, no memory.
     Errno::result(unsafe { libc::ioctl(slave, libc::TIOCSCTTY as _, 0) })
         .map_err(|e| RuntimeError::sys("making the pty the controlling terminal (TIOCSCTTY)", e))?;
     for target in 0..3 {
         if slave != target {
+            // SAFETY: dup2 only changes this process's fd table.
             Errno::result(unsafe { libc::dup2(slave, target) })
                 .map_err(|e| RuntimeError::sys("dup2 of the pty", e))?;
         }
@@ -130,6 +132,7 @@ pub fn recv_master(socket: RawFd) -> Result<OwnedFd> {
         if let ControlMessageOwned::ScmRights(fds) = c {
             for fd in fds {
                 // Keep the first, close any extra.
+                // SAFETY: SCM_RIGHTS installed this fd in our table for us alone.
                 let owned = unsafe { OwnedFd::from_raw_fd(fd) };
                 if received.is_none() {
                     received = Some(owned);
@@ -145,13 +148,16 @@ pub fn recv_master(socket: RawFd) -> Result<OwnedFd> {
 /// runc's `fixStdioPermissions` does. Other fds are left alone; a refusal is ignored.
 pub(crate) fn own_stdio_terminals(uid: u32) {
     for fd in 0..3 {
+        // SAFETY: `stat` is a plain C struct for which all-zero bytes is a valid value.
         let mut st: libc::stat = unsafe { std::mem::zeroed() };
+        // SAFETY: fstat writes one `stat` through a pointer valid for the call.
         if unsafe { libc::fstat(fd, &mut st) } != 0 {
             continue;
         }
         let is_pty_slave = st.st_mode & libc::S_IFMT == libc::S_IFCHR
             && is_pty_slave_major(libc::major(st.st_rdev));
         if is_pty_slave && st.st_uid != uid {
+            // SAFETY: fchown takes integers only; -1 keeps the group.
             unsafe { libc::fchown(fd, uid, u32::MAX) };
         }
     }
@@ -173,6 +179,7 @@ mod tests {
             ws_xpixel: 0,
             ws_ypixel: 0,
         };
+        // SAFETY: TIOCGWINSZ writes one `winsize` through a pointer valid for the call.
         assert_eq!(unsafe { libc::ioctl(fd, libc::TIOCGWINSZ, &mut ws) }, 0);
         (ws.ws_row, ws.ws_col)
     }
@@ -192,7 +199,9 @@ mod tests {
     #[test]
     fn pty_slaves_are_told_apart_from_other_devices() {
         let pty = open(None).expect("pty");
+        // SAFETY: `stat` is a plain C struct for which all-zero bytes is a valid value.
         let mut st: libc::stat = unsafe { std::mem::zeroed() };
+        // SAFETY: fstat writes one `stat` through a pointer valid for the call.
         assert_eq!(unsafe { libc::fstat(pty.slave.as_raw_fd(), &mut st) }, 0);
         assert!(is_pty_slave_major(libc::major(st.st_rdev)));
         assert!(!is_pty_slave_major(1)); // /dev/null, /dev/zero

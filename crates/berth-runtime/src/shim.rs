@@ -37,6 +37,7 @@ pub fn main(args: &[OsString]) -> i32 {
         return 2;
     };
     let state_dir = std::path::absolute(dir).unwrap_or_else(|_| PathBuf::from(dir));
+    // SAFETY: SIG_IGN installs no handler of ours; nothing runs in a signal context.
     unsafe {
         libc::signal(libc::SIGPIPE, libc::SIG_IGN);
         libc::signal(libc::SIGHUP, libc::SIG_IGN);
@@ -64,6 +65,8 @@ pub fn main(args: &[OsString]) -> i32 {
 
 /// stdin and stdout to /dev/null (closing the start-up pipe), stderr to `shim.log`.
 fn detach(state_dir: &Path) {
+    // SAFETY: open takes a NUL-terminated literal; dup2 and close only change this
+    // process's fd table, on the fd just opened and the standard ones.
     unsafe {
         let null = libc::open(c"/dev/null".as_ptr(), libc::O_RDWR);
         if null >= 0 {
@@ -77,6 +80,7 @@ fn detach(state_dir: &Path) {
         .append(true)
         .open(state_dir.join(LOG_FILE))
     {
+        // SAFETY: `f` is open for the call; dup2 only changes this process's fd table.
         unsafe { libc::dup2(f.as_raw_fd(), 2) };
     }
 }
@@ -93,6 +97,7 @@ fn pipe() -> Result<(OwnedFd, OwnedFd)> {
 }
 
 fn set_nonblocking(fd: RawFd) {
+    // SAFETY: F_GETFL/F_SETFL take and return plain flags; no memory is passed.
     unsafe {
         let fl = libc::fcntl(fd, libc::F_GETFL);
         libc::fcntl(fd, libc::F_SETFL, fl | libc::O_NONBLOCK);
@@ -100,12 +105,14 @@ fn set_nonblocking(fd: RawFd) {
 }
 
 fn set_cloexec(fd: RawFd) {
+    // SAFETY: F_SETFD takes a plain flag; no memory is passed.
     unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) };
 }
 
 /// Reads up to `buf.len()` bytes; Ok(0) is EOF, Err(EAGAIN) means nothing yet.
 fn read_fd(fd: RawFd, buf: &mut [u8]) -> std::result::Result<usize, Errno> {
     loop {
+        // SAFETY: the kernel writes at most `buf.len()` bytes into `buf`.
         let n = unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) };
         if n >= 0 {
             return Ok(n as usize);
@@ -121,6 +128,7 @@ fn read_fd(fd: RawFd, buf: &mut [u8]) -> std::result::Result<usize, Errno> {
 
 fn write_fd(fd: RawFd, buf: &[u8]) -> std::result::Result<usize, Errno> {
     loop {
+        // SAFETY: the pointer and length describe `buf`, valid for the call.
         let n = unsafe { libc::write(fd, buf.as_ptr().cast(), buf.len()) };
         if n >= 0 {
             return Ok(n as usize);
@@ -350,8 +358,12 @@ impl Shim {
         cleanup.files.push(state_dir.join(SHIM_PID_FILE));
         write_atomic(&state_dir.join(INIT_PID_FILE), pid.to_string().as_bytes())?;
         cleanup.files.push(state_dir.join(INIT_PID_FILE));
+        // SAFETY: pidfd_open takes a pid and flags, no memory; nix has no wrapper.
         let pidfd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
-        let pidfd = (pidfd >= 0).then(|| unsafe { OwnedFd::from_raw_fd(pidfd as RawFd) });
+        let pidfd = (pidfd >= 0).then(|| {
+            // SAFETY: a non-negative result is a new fd that nothing else owns.
+            unsafe { OwnedFd::from_raw_fd(pidfd as RawFd) }
+        });
 
         for fd in [&out, &err, &stdin].into_iter().flatten() {
             set_nonblocking(fd.as_raw_fd());
@@ -460,6 +472,7 @@ impl Shim {
                     ms
                 }
             };
+            // SAFETY: the pointer and count describe `fds`, valid and writable for the call.
             let n = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, timeout) };
             if n < 0 {
                 if Errno::last() == Errno::EINTR {
@@ -499,6 +512,7 @@ impl Shim {
     /// Non-blocking reap of the init: Some(wait status) once it exited.
     fn try_reap(&mut self) -> Option<i32> {
         let mut status = 0;
+        // SAFETY: `status` is a valid int for the kernel to write.
         let r = unsafe { libc::waitpid(self.init_pid, &mut status, libc::WNOHANG) };
         (r == self.init_pid).then_some(status)
     }
@@ -748,6 +762,8 @@ impl Shim {
             }
             Request::Wait => self.clients[i].state = ClientState::Wait,
             Request::Signal { signal } => {
+                // SAFETY: kill takes two integers; any signal number (real-time ones too,
+                // which nix's Signal cannot name) is checked by the kernel.
                 let r = unsafe { libc::kill(self.init_pid, signal) };
                 let reply = if r == 0 {
                     Reply {
@@ -840,6 +856,7 @@ impl Shim {
                 events: libc::POLLIN,
                 revents: 0,
             });
+            // SAFETY: the pointer and count describe `fds` (two entries), valid for the call.
             unsafe { libc::poll(fds.as_mut_ptr(), 2, 100) };
             if fds[0].revents != 0 {
                 self.pump_output(Stream::Stdout);
@@ -903,6 +920,7 @@ impl Cleanup {
 impl Drop for Cleanup {
     fn drop(&mut self) {
         if let Some(pid) = self.pid {
+            // SAFETY: kill takes integers; `st` is a valid int for waitpid to write.
             unsafe {
                 libc::kill(pid, libc::SIGKILL);
                 let mut st = 0;

@@ -8,6 +8,8 @@
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 
+pub use crate::security::{SeccompSpec, SecuritySpec};
+
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 #[serde(default)]
 pub struct ContainerSpec {
@@ -45,6 +47,8 @@ pub struct ContainerSpec {
     /// Size of `/dev/shm` in bytes; 0 means Docker's default of 64 MiB.
     pub shm_size: u64,
     pub sysctls: Vec<(String, String)>,
+    /// no_new_privs and seccomp (`--security-opt`, the daemon's defaults).
+    pub security: SecuritySpec,
     /// Where the shim writes the json-file log (`<root>/containers/<id>/<id>-json.log`).
     pub log_path: PathBuf,
 }
@@ -143,4 +147,8 @@ pub struct ExecSpec {
     pub privileged: bool,
     pub cap_add: Vec<String>,
     pub cap_drop: Vec<String>,
+    /// The container's: an exec gets the container's seccomp profile (computed from the
+    /// container's capabilities, `cap_add`/`cap_drop` without `privileged`) and its
+    /// no_new_privs.
+    pub security: SecuritySpec,
 }

@@ -35,7 +35,7 @@ impl ContainerService {
             }
         })?;
         merge::validate_host_config(&hc, &config)?;
-        super::security_opts::validate(&hc)?;
+        super::security_opts::validate(&hc, &self.config.security)?;
         // A network named in `--network` may not exist yet: moby checks it at start, not
         // here, and a 404 from create would make the Docker CLI pull the image.
         merge::merge_image_config(&mut config, &image.config.config);

@@ -265,6 +265,7 @@ async fn spawn_helper(spec: &ExecSpec, stdin: bool) -> ApiResult<Running> {
     let status = match status {
         Ok(pid) if tty && master.is_none() => {
             // Nothing could relay its terminal: the process must not run on.
+            // SAFETY: kill takes two integers and touches no memory.
             unsafe { libc::kill(pid as i32, libc::SIGKILL) };
             Err((
                 "exec helper did not send the pty".to_string(),
@@ -409,6 +410,7 @@ impl ContainerService {
             privileged: entry.config.privileged || hc.privileged,
             cap_add: hc.cap_add.clone(),
             cap_drop: hc.cap_drop.clone(),
+            security: super::security_opts::spec(hc, &self.config.security)?,
         })
     }
 

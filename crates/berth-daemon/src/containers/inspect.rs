@@ -1,6 +1,8 @@
 //! The read-only views: `GET /containers/json`, `/containers/{id}/json` and `top`.
 
-use berth_api::{ContainerInspect, ContainerSummary, GraphDriver, SummaryHostConfig};
+use berth_api::{
+    ContainerInspect, ContainerSummary, GraphDriver, SummaryHostConfig, SummaryNetworkSettings,
+};
 use chrono::{DateTime, Utc};
 
 use super::record::{self, ContainerRecord};
@@ -50,7 +52,7 @@ impl ContainerService {
             host_config: SummaryHostConfig {
                 network_mode: rec.host_config.network_mode.clone(),
             },
-            network_settings: serde_json::json!({ "Networks": {} }),
+            network_settings: SummaryNetworkSettings::default(),
             mounts: self.api_mounts(rec),
         }
     }

@@ -128,12 +128,14 @@ impl ContainerService {
                 }
             }
         }
-        let (running, stopped): (Vec<ContainerRecord>, Vec<ContainerRecord>) = self
-            .lock()
-            .values()
-            .map(|e| e.rec.clone())
-            .partition(|r| r.state.status.is_running());
-        let stopped: Vec<String> = stopped.into_iter().map(|r| r.id).collect();
+        let (running, stopped): (Vec<String>, Vec<String>) = {
+            let entries = self.lock();
+            let (running, stopped): (Vec<_>, Vec<_>) = entries
+                .values()
+                .partition(|e| e.rec.state.status.is_running());
+            let ids = |v: Vec<&super::Entry>| v.into_iter().map(|e| e.rec.id.clone()).collect();
+            (ids(running), ids(stopped))
+        };
         self.net.restore(&running, &stopped);
     }
 

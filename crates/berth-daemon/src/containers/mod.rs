@@ -1,12 +1,11 @@
 //! Containers: records, lifecycle, shims, logs, attach and exec.
 //!
 //! ## Persistent state
-//! - `meta.db`, table `containers` (schema version 1, kept in table `containers_meta`
-//!   under `"schema_version"`): container ID (64 hex) → [`record::ContainerRecord`] as
-//!   JSON. One write transaction per change. Names are not a separate table: they are
-//!   unique across records and rebuilt in memory at start-up. Exec instances are not
-//!   stored (as in Docker they do not survive the daemon).
-//!   A newer schema version than this build knows is refused at start-up.
+//! - `meta.db`, table `containers`: container ID (64 hex) → [`record::ContainerRecord`]
+//!   as JSON (versions and migrations: [`crate::schema`]). One write transaction per
+//!   change. Names are not a separate table: they are unique across records and rebuilt
+//!   in memory at start-up. Exec instances are not stored (as in Docker they do not
+//!   survive the daemon).
 //! - `<root>/containers/<id>/`: `upper/` and `work/` (the overlayfs writable layer) and
 //!   `<id>-json.log` (written by the shim; absent with the `none` log driver).
 //! - `<exec-root>/containers/<id>/`: the shim's state dir (`spec.json`, `shim.sock`,

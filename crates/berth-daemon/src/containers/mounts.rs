@@ -625,7 +625,7 @@ impl ContainerService {
 
     /// `GET /system/df`'s `Volumes`: every volume with `UsageData` (`Size` in bytes of
     /// its data, `RefCount` = containers using it), for `system df`.
-    pub fn volumes_disk_usage(&self) -> Vec<Value> {
+    pub fn volumes_disk_usage(&self) -> Vec<berth_api::Volume> {
         self.volumes
             .list()
             .into_iter()

@@ -1,9 +1,11 @@
-//! Create-time checks of the security settings of a container (sysctls), in Docker's
-//! words. The rules themselves live in `berth-runtime`, which applies them again when
-//! the container starts.
+//! Create-time checks of the security settings of a container (sysctls,
+//! `--security-opt`, `--cap-add`/`--cap-drop` names), in Docker's words, and the
+//! runtime's [`SecuritySpec`] from them. The rules live in `berth-runtime`, which
+//! applies the sysctl rules again when the container starts.
 
 use berth_api::HostConfig;
-use berth_runtime::sysctl;
+use berth_runtime::security::{self, SecurityDefaults};
+use berth_runtime::{capabilities, sysctl, SecuritySpec};
 
 use crate::error::ApiError;
 
@@ -23,8 +25,15 @@ fn namespaces(hc: &HostConfig) -> sysctl::Namespaces {
 }
 
 /// Every check of this module, called once from create.
-pub fn validate(hc: &HostConfig) -> Result<(), ApiError> {
+pub fn validate(hc: &HostConfig, defaults: &SecurityDefaults) -> Result<(), ApiError> {
+    capabilities::validate(&hc.cap_add, &hc.cap_drop).map_err(runtime_err)?;
+    spec(hc, defaults)?;
     sysctl::validate_all(hc.sysctls.keys().map(String::as_str), namespaces(hc)).map_err(runtime_err)
+}
+
+/// no_new_privs and seccomp for the container (and its execs).
+pub fn spec(hc: &HostConfig, defaults: &SecurityDefaults) -> Result<SecuritySpec, ApiError> {
+    security::parse(&hc.security_opt, defaults, hc.privileged).map_err(runtime_err)
 }
 
 #[cfg(test)]
@@ -35,24 +44,41 @@ mod tests {
         serde_json::from_str(json).unwrap()
     }
 
+    fn check(json: &str) -> Result<(), ApiError> {
+        validate(&hc(json), &SecurityDefaults::default())
+    }
+
     #[test]
     fn sysctls_are_checked_against_the_namespaces() {
-        assert!(validate(&hc(
-            r#"{"Sysctls":{"net.ipv4.ip_forward":"1","kernel.shmmax":"1"}}"#
-        ))
-        .is_ok());
-        let e = validate(&hc(r#"{"Sysctls":{"vm.swappiness":"61"}}"#)).unwrap_err();
+        assert!(check(r#"{"Sysctls":{"net.ipv4.ip_forward":"1","kernel.shmmax":"1"}}"#).is_ok());
+        let e = check(r#"{"Sysctls":{"vm.swappiness":"61"}}"#).unwrap_err();
         assert_eq!(
             e.message,
             "sysctl \"vm.swappiness\" is not in a separate kernel namespace"
         );
-        let e = validate(&hc(
-            r#"{"NetworkMode":"host","Sysctls":{"net.ipv4.ip_forward":"1"}}"#,
-        ))
-        .unwrap_err();
+        let e =
+            check(r#"{"NetworkMode":"host","Sysctls":{"net.ipv4.ip_forward":"1"}}"#).unwrap_err();
         assert_eq!(
             e.message,
             "sysctl \"net.ipv4.ip_forward\" not allowed in host network namespace"
         );
+    }
+
+    #[test]
+    fn security_options_and_capability_names() {
+        assert!(check(
+            r#"{"SecurityOpt":["no-new-privileges","label=disable","apparmor=unconfined"]}"#
+        )
+        .is_ok());
+        let e = check(r#"{"SecurityOpt":["foo=bar"]}"#).unwrap_err();
+        assert_eq!(e.message, "invalid --security-opt 2: \"foo=bar\"");
+        let e = check(r#"{"CapAdd":["FOO"]}"#).unwrap_err();
+        assert_eq!(e.message, "invalid CapAdd: unknown capability: \"CAP_FOO\"");
+        let s = spec(
+            &hc(r#"{"SecurityOpt":["no-new-privileges:true"]}"#),
+            &SecurityDefaults::default(),
+        )
+        .unwrap();
+        assert!(s.no_new_privileges);
     }
 }

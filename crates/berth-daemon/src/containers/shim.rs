@@ -151,6 +151,7 @@ pub fn shim_alive(state_dir: &Path) -> bool {
     let Ok(pid) = pid.trim().parse::<i32>() else {
         return false;
     };
+    // SAFETY: kill with signal 0 only checks that the pid exists; no memory is passed.
     pid > 0 && unsafe { libc::kill(pid, 0) } == 0
 }
 

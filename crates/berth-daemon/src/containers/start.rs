@@ -78,6 +78,7 @@ impl ContainerService {
                 .map(|(k, v)| (k.clone(), v.clone()))
                 .collect(),
             log_path: rec.log_path.clone(),
+            security: super::security_opts::spec(hc, &self.config.security)?,
         })
     }
 

@@ -107,6 +107,7 @@ pub fn start_time(started: DateTime<Utc>, now: DateTime<Utc>) -> String {
 
 /// One row per pid, in `TITLES` order.
 pub fn rows(pids: &[i64]) -> Vec<Vec<String>> {
+    // SAFETY: sysconf reads a constant of the system; no memory is passed.
     let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as u64;
     let users = user_names();
     let btime = boot_time().unwrap_or(0);

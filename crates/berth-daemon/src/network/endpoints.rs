@@ -5,15 +5,12 @@
 use std::net::Ipv4Addr;
 use std::path::PathBuf;
 
-use berth_net::ipam::{self};
-use berth_net::ports::{self};
-use berth_net::{files, link};
+use berth_net::endpoint::PlugRequest;
+use berth_net::files;
+use berth_net::ports;
 use berth_runtime::{MountSpec, NetworkMode};
 
-use super::{
-    db_err, net_err, uses_bridge, Attached, EndpointRecord, ExtraEndpoint, NetworkService, State,
-    UserNetwork, NET_ENDPOINTS,
-};
+use super::{net_err, uses_bridge, Attached, NetworkService, UserNetwork};
 use crate::containers::record::ContainerRecord;
 use crate::error::{ApiError, ApiResult};
 
@@ -81,7 +78,7 @@ impl NetworkService {
                     other.id
                 )));
             }
-            let ns = self.netns_path(&other.id);
+            let ns = self.lock().endpoints.netns_path(&other.id);
             let path = if ns.exists() {
                 ns
             } else {
@@ -145,7 +142,7 @@ impl NetworkService {
             let ip = self
                 .lock()
                 .endpoints
-                .get(&target.id)
+                .primary(&target.id)
                 .filter(|_| target.state.status.is_running())
                 .map(|e| e.ip);
             let Some(ip) = ip else {
@@ -182,95 +179,40 @@ impl NetworkService {
         )
         .map_err(net_err)?;
         let id = &rec.id;
-        let mut st = self.lock();
+        let mut guard = self.lock();
+        let st = &mut *guard;
         let target = if uses_bridge(rec) {
             self.default_target()
         } else {
-            match Self::find_network(&st, mode) {
+            match Self::find_network(st, mode) {
                 Some(n) => Self::user_target(n)?,
                 None => return Err(ApiError::not_found(format!("network {mode} not found"))),
             }
         };
-        let mut ep = match st.endpoints.get(id).filter(|e| e.network == target.id) {
-            Some(e) => e.clone(),
-            None => {
-                let used: Vec<Ipv4Addr> = st
-                    .endpoints
-                    .iter()
-                    .filter(|(cid, e)| e.network == target.id && *cid != id)
-                    .map(|(_, e)| e.ip)
-                    .chain(
-                        st.extras
-                            .values()
-                            .flatten()
-                            .filter(|x| x.network == target.id)
-                            .map(|x| x.ip),
-                    )
-                    .chain(std::iter::once(target.gateway))
-                    .collect();
-                let ip = target.subnet.allocate(&used).map_err(net_err)?;
-                let endpoint_id: String = (0..4)
-                    .map(|_| format!("{:016x}", rand::random::<u64>()))
-                    .collect();
-                EndpointRecord {
-                    ip,
-                    mac: ipam::mac_for(ip),
-                    endpoint_id,
-                    ports: Vec::new(),
-                    network: target.id.clone(),
-                    name: String::new(),
-                }
-            }
+        let request = PlugRequest {
+            container_id: id,
+            name: rec.name.trim_start_matches('/'),
+            target: &target,
+            ports: &requests,
         };
-        // Host ports first: a taken port fails before anything is created.
-        let mut proxies = Vec::new();
-        for r in &requests {
-            match berth_net::proxy::start(r, ep.ip) {
-                Ok(p) => proxies.push(p),
-                Err(e) => {
-                    return Err(ApiError::internal(format!(
-                        "driver failed programming external connectivity on endpoint {} ({}): {e}",
-                        rec.name.trim_start_matches('/'),
-                        ep.endpoint_id
-                    )))
-                }
-            }
-        }
-        ep.ports = proxies.iter().map(|p| p.mapping.clone()).collect();
-        ep.name = rec.name.trim_start_matches('/').to_string();
+        let plugged = st.endpoints.plug(&request).map_err(net_err)?;
         let dns = (!target.id.is_empty()).then_some(target.gateway);
-        let mounts = self.write_files(rec, Some(ep.ip), dns, &link_hosts)?;
-        let ns = self.netns_path(id);
-        self.cleanup_links(id, st.extras.get(id).map(Vec::as_slice).unwrap_or(&[]));
-        link::create_netns(&ns).map_err(net_err)?;
-        let veth = Self::host_veth(id);
-        let endpoint = link::Endpoint {
-            bridge: &target.bridge,
-            host_veth: &veth,
-            ifname: "eth0",
-            ip: ep.ip,
-            prefix: target.subnet.prefix,
-            gateway: (!target.internal).then_some(target.gateway),
-            mac: &ep.mac,
-            mtu: self.mtu,
-        };
-        if let Err(e) = link::attach(&ns, &endpoint) {
-            link::remove_netns(&ns);
-            return Err(net_err(e));
-        }
-        if let Err(e) = self.persist(id, Some(&ep)) {
-            self.cleanup_links(id, st.extras.get(id).map(Vec::as_slice).unwrap_or(&[]));
-            return Err(e);
-        }
-        st.endpoints.insert(id.clone(), ep);
-        st.proxies.insert(id.clone(), proxies);
-        for x in st.extras.get(id).cloned().unwrap_or_default() {
-            if let Err(e) = self.plug_extra(&st, id, &x) {
-                tracing::warn!(id, network = x.network, error = %e, "connecting an extra network");
+        let recorded = self
+            .write_files(rec, Some(plugged.record.ip), dns, &link_hosts)
+            .and_then(|mounts| self.persist(id, Some(&plugged.record)).map(|()| mounts));
+        let mounts = match recorded {
+            Ok(mounts) => mounts,
+            Err(e) => {
+                st.endpoints.unplug_links(id);
+                return Err(e);
             }
-        }
-        if let Err(e) = self.sync_rules(&st) {
-            drop(st);
+        };
+        let networks = &st.networks;
+        let target_of = |nid: &str| networks.get(nid).and_then(|n| Self::user_target(n).ok());
+        st.endpoints.commit(id, plugged, &target_of);
+        let ns = st.endpoints.netns_path(id);
+        if let Err(e) = self.sync_rules(st) {
+            drop(guard);
             self.detach(id);
             return Err(e);
         }
@@ -281,100 +223,34 @@ impl NetworkService {
         })
     }
 
-    fn extra_veth(id: &str, ifname: &str) -> String {
-        format!(
-            "vx{}{}",
-            &id[..id.len().min(9)],
-            ifname.trim_start_matches("eth")
-        )
-    }
-
-    /// Plugs the extra endpoint `x` into the running container `id`'s namespace.
-    fn plug_extra(&self, st: &State, id: &str, x: &ExtraEndpoint) -> ApiResult<()> {
-        let n = st
-            .networks
-            .get(&x.network)
-            .ok_or_else(|| ApiError::not_found(format!("network {} not found", x.network)))?;
-        let t = Self::user_target(n)?;
-        let veth = Self::extra_veth(id, &x.ifname);
-        let _ = link::delete_link(&veth);
-        let ep = link::Endpoint {
-            bridge: &t.bridge,
-            host_veth: &veth,
-            ifname: &x.ifname,
-            ip: x.ip,
-            prefix: t.subnet.prefix,
-            gateway: None,
-            mac: &x.mac,
-            mtu: self.mtu,
-        };
-        link::attach(&self.netns_path(id), &ep).map_err(net_err)
-    }
-
-    /// Deletes the container's host veths and namespace. `extras`: its extra endpoints
-    /// (passed in: callers may hold the state lock).
-    fn cleanup_links(&self, id: &str, extras: &[ExtraEndpoint]) {
-        for x in extras {
-            let _ = link::delete_link(&Self::extra_veth(id, &x.ifname));
-        }
-        let _ = link::delete_link(&Self::host_veth(id));
-        let ns = self.netns_path(id);
-        if ns.exists() {
-            link::remove_netns(&ns);
-        }
-    }
-
     /// Tears down what [`Self::attach`] made (the address stays allocated). Idempotent.
     pub fn detach(&self, id: &str) {
         let mut st = self.lock();
-        st.proxies.remove(id);
-        if let Some(ep) = st.endpoints.get_mut(id) {
-            if !ep.ports.is_empty() {
-                ep.ports.clear();
-                let ep = ep.clone();
-                if let Err(e) = self.persist(id, Some(&ep)) {
-                    tracing::warn!(id, error = %e, "persisting detached endpoint");
-                }
-                if let Err(e) = self.sync_rules(&st) {
-                    tracing::warn!(id, error = %e, "updating nftables rules");
-                }
+        if let Some(ep) = st.endpoints.unplug(id) {
+            if let Err(e) = self.persist(id, Some(&ep)) {
+                tracing::warn!(id, error = %e, "persisting detached endpoint");
+            }
+            if let Err(e) = self.sync_rules(&st) {
+                tracing::warn!(id, error = %e, "updating nftables rules");
             }
         }
-        let extras = st.extras.get(id).cloned().unwrap_or_default();
-        drop(st);
-        self.cleanup_links(id, &extras);
     }
 
-    /// Detaches and frees the container's address (`rm`).
+    /// Detaches and frees the container's addresses (`rm`).
     pub fn release(&self, id: &str) {
         self.detach(id);
         let mut st = self.lock();
-        if st.endpoints.remove(id).is_some() {
+        let (primary, extras) = st.endpoints.forget(id);
+        if primary {
             if let Err(e) = self.persist(id, None) {
                 tracing::warn!(id, error = %e, "deleting endpoint");
             }
         }
-        for x in st.extras.remove(id).unwrap_or_default() {
-            if let Err(e) = self.persist_raw(&format!("{id}/{}", x.network), None) {
+        for x in extras {
+            if let Err(e) = self.persist_extra(id, &x.network, None) {
                 tracing::warn!(id, error = %e, "deleting endpoint");
             }
         }
-    }
-
-    fn persist_raw(&self, key: &str, bytes: Option<&[u8]>) -> ApiResult<()> {
-        let tx = self.db.begin_write().map_err(db_err)?;
-        {
-            let mut t = tx.open_table(NET_ENDPOINTS).map_err(db_err)?;
-            match bytes {
-                Some(b) => {
-                    t.insert(key, b).map_err(db_err)?;
-                }
-                None => {
-                    t.remove(key).map_err(db_err)?;
-                }
-            }
-        }
-        tx.commit().map_err(db_err)
     }
 
     /// `POST /networks/{id}/connect`: adds a user network to a container (now, when it
@@ -385,8 +261,9 @@ impl NetworkService {
         network: &str,
         aliases: Vec<String>,
     ) -> ApiResult<()> {
-        let mut st = self.lock();
-        let n = match Self::find_network(&st, network) {
+        let mut guard = self.lock();
+        let st = &mut *guard;
+        let n = match Self::find_network(st, network) {
             Some(n) => n.clone(),
             None if matches!(network, "bridge" | "host" | "none") => {
                 return Err(ApiError::not_implemented(format!(
@@ -396,9 +273,13 @@ impl NetworkService {
             None => return Err(ApiError::not_found(format!("network {network} not found"))),
         };
         let cname = rec.name.trim_start_matches('/');
-        let primary = Self::find_network(&st, &rec.host_config.network_mode).map(|p| p.id.clone());
-        let extras = st.extras.get(&rec.id).cloned().unwrap_or_default();
-        if primary.as_deref() == Some(n.id.as_str()) || extras.iter().any(|x| x.network == n.id) {
+        let primary = Self::find_network(st, &rec.host_config.network_mode).map(|p| p.id.clone());
+        let connected = st
+            .endpoints
+            .extras_of(&rec.id)
+            .iter()
+            .any(|x| x.network == n.id);
+        if primary.as_deref() == Some(n.id.as_str()) || connected {
             return Err(ApiError::new(
                 berth_api::ErrorKind::Forbidden,
                 format!(
@@ -408,44 +289,18 @@ impl NetworkService {
             ));
         }
         let t = Self::user_target(&n)?;
-        let used: Vec<Ipv4Addr> = st
+        let x = st
             .endpoints
-            .values()
-            .filter(|e| e.network == n.id)
-            .map(|e| e.ip)
-            .chain(
-                st.extras
-                    .values()
-                    .flatten()
-                    .filter(|x| x.network == n.id)
-                    .map(|x| x.ip),
-            )
-            .chain(std::iter::once(t.gateway))
-            .collect();
-        let ip = t.subnet.allocate(&used).map_err(net_err)?;
-        let ifname = (1..)
-            .map(|i| format!("eth{i}"))
-            .find(|f| !extras.iter().any(|x| &x.ifname == f))
-            .unwrap_or_default();
-        let x = ExtraEndpoint {
-            network: n.id.clone(),
-            ip,
-            mac: ipam::mac_for(ip),
-            endpoint_id: (0..4)
-                .map(|_| format!("{:016x}", rand::random::<u64>()))
-                .collect(),
-            aliases,
-            ifname,
-        };
-        if st.proxies.contains_key(&rec.id) {
-            self.plug_extra(&st, &rec.id, &x)?;
+            .new_extra(&rec.id, &t, aliases)
+            .map_err(net_err)?;
+        if st.endpoints.is_up(&rec.id) {
+            st.endpoints.plug_extra(&rec.id, &x, &t).map_err(net_err)?;
         }
-        let bytes = serde_json::to_vec(&x).map_err(db_err)?;
-        if let Err(e) = self.persist_raw(&format!("{}/{}", rec.id, n.id), Some(&bytes)) {
-            let _ = link::delete_link(&Self::extra_veth(&rec.id, &x.ifname));
+        if let Err(e) = self.persist_extra(&rec.id, &n.id, Some(&x)) {
+            st.endpoints.drop_extra_link(&rec.id, &x);
             return Err(e);
         }
-        st.extras.entry(rec.id.clone()).or_default().push(x);
+        st.endpoints.add_extra(&rec.id, x);
         Ok(())
     }
 
@@ -455,8 +310,7 @@ impl NetworkService {
         let Some(n) = Self::find_network(&st, network).cloned() else {
             return Err(ApiError::not_found(format!("network {network} not found")));
         };
-        let list = st.extras.entry(rec.id.clone()).or_default();
-        let Some(pos) = list.iter().position(|x| x.network == n.id) else {
+        if st.endpoints.remove_extra(&rec.id, &n.id).is_none() {
             return Err(ApiError::new(
                 berth_api::ErrorKind::Forbidden,
                 format!(
@@ -464,39 +318,19 @@ impl NetworkService {
                     rec.id, n.name
                 ),
             ));
-        };
-        let x = list.remove(pos);
-        let _ = link::delete_link(&Self::extra_veth(&rec.id, &x.ifname));
-        self.persist_raw(&format!("{}/{}", rec.id, n.id), None)
+        }
+        self.persist_extra(&rec.id, &n.id, None)
     }
 
     /// At daemon start: re-opens the port proxies of running containers, tears down what
     /// stopped ones left, and rebuilds the nftables table from the metadata.
-    pub fn restore(&self, running: &[ContainerRecord], stopped: &[String]) {
+    pub fn restore(&self, running: &[String], stopped: &[String]) {
         for id in stopped {
             self.detach(id);
         }
         let mut st = self.lock();
-        for rec in running {
-            let Some(ep) = st.endpoints.get(&rec.id).cloned() else {
-                continue;
-            };
-            let mut proxies = Vec::new();
-            for m in &ep.ports {
-                let req = ports::PortRequest {
-                    proto: m.proto,
-                    container_port: m.container_port,
-                    host_ip: m.host_ip,
-                    host_ports: Some((m.host_port, m.host_port)),
-                };
-                match berth_net::proxy::start(&req, ep.ip) {
-                    Ok(p) => proxies.push(p),
-                    Err(e) => {
-                        tracing::warn!(id = rec.id, error = %e, "re-opening a published port")
-                    }
-                }
-            }
-            st.proxies.insert(rec.id.clone(), proxies);
+        for id in running {
+            st.endpoints.reopen(id);
         }
         if self.enabled {
             let nets: Vec<UserNetwork> = st.networks.values().cloned().collect();

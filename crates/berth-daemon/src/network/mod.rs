@@ -21,53 +21,16 @@ mod endpoints;
 mod networks;
 mod views;
 
+pub use berth_net::endpoint::{EndpointRecord, ExtraEndpoint};
+use berth_net::endpoint::{EndpointTable, Target};
 use berth_net::ipam::{self, AddressPool, Subnet};
-use berth_net::ports::PortMapping;
-use berth_net::proxy::Proxy;
 use berth_net::{link, nft, NetError};
 use berth_runtime::{MountSpec, NetworkMode};
-use redb::{ReadableDatabase, ReadableTable, TableDefinition};
 use serde::{Deserialize, Serialize};
 
 use crate::containers::record::ContainerRecord;
 use crate::error::{ApiError, ApiResult};
-
-/// `net_endpoints`: container ID → [`EndpointRecord`] as JSON.
-pub const NET_ENDPOINTS: TableDefinition<&str, &[u8]> = TableDefinition::new("net_endpoints");
-
-/// A container's place on the default bridge.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct EndpointRecord {
-    pub ip: Ipv4Addr,
-    pub mac: String,
-    pub endpoint_id: String,
-    /// Published ports while the container runs (empty when stopped).
-    #[serde(default)]
-    pub ports: Vec<PortMapping>,
-    /// The user network's ID; empty for the default bridge.
-    #[serde(default)]
-    pub network: String,
-    /// The container's name (no `/`) at its last start, for the embedded DNS.
-    #[serde(default)]
-    pub name: String,
-}
-
-/// An extra network a container was connected to (`network connect`), key
-/// `<container ID>/<network ID>` in `net_endpoints`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct ExtraEndpoint {
-    pub network: String,
-    pub ip: Ipv4Addr,
-    pub mac: String,
-    pub endpoint_id: String,
-    #[serde(default)]
-    pub aliases: Vec<String>,
-    /// `eth1`, `eth2`, … inside the container.
-    pub ifname: String,
-}
-
-/// `networks`: network ID → JSON [`UserNetwork`].
-pub const NETWORKS: TableDefinition<&str, &[u8]> = TableDefinition::new("networks");
+use crate::schema::{NETWORKS, NETWORKS_PART, NET_ENDPOINTS, NET_EXTRA_ENDPOINTS};
 
 /// A network made with `network create` (driver bridge): its own Linux bridge.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -82,17 +45,6 @@ pub struct UserNetwork {
     pub created: String,
     /// `<daemon bridge>-<id prefix>`, at most 15 characters.
     pub bridge: String,
-}
-
-/// Where an endpoint lives: the default bridge or a user network.
-#[derive(Debug, Clone)]
-struct Target {
-    id: String,
-    name: String,
-    bridge: String,
-    subnet: Subnet,
-    gateway: Ipv4Addr,
-    internal: bool,
 }
 
 /// What the runtime spec needs from the network set-up.
@@ -118,19 +70,15 @@ pub struct NetworkService {
     pools: Vec<AddressPool>,
     db: Arc<redb::Database>,
     root: PathBuf,
-    exec_root: PathBuf,
     state: Arc<Mutex<State>>,
 }
 
-#[derive(Default)]
 struct State {
-    endpoints: HashMap<String, EndpointRecord>,
     networks: HashMap<String, UserNetwork>,
-    /// Extra networks per container (`network connect`).
-    extras: HashMap<String, Vec<ExtraEndpoint>>,
+    /// Every container's endpoints, primary and extra (`network connect`), and proxies.
+    endpoints: EndpointTable,
     /// The embedded DNS server of each user network, by network ID.
     dns: HashMap<String, berth_net::dns::DnsServer>,
-    proxies: HashMap<String, Vec<Proxy>>,
 }
 
 fn net_err(e: NetError) -> ApiError {
@@ -191,52 +139,15 @@ impl NetworkService {
                  traffic between containers on {bridge} and other networks may be dropped"
             );
         }
-        let mut endpoints = HashMap::new();
-        let mut networks = HashMap::new();
+        NETWORKS_PART.open(&db)?;
+        let endpoints: HashMap<String, EndpointRecord> =
+            NET_ENDPOINTS.load(&db)?.into_iter().collect();
         let mut extras: HashMap<String, Vec<ExtraEndpoint>> = HashMap::new();
-        {
-            let tx = db.begin_write()?;
-            tx.open_table(NET_ENDPOINTS)?;
-            tx.open_table(NETWORKS)?;
-            tx.commit()?;
-            let tx = db.begin_read()?;
-            let t = tx.open_table(NET_ENDPOINTS)?;
-            for e in t.iter()? {
-                let (k, v) = e?;
-                if let Some((cid, _)) = k.value().split_once('/') {
-                    match serde_json::from_slice::<ExtraEndpoint>(v.value()) {
-                        Ok(x) => extras
-                            .entry(cid.to_string())
-                            .or_insert_with(Vec::new)
-                            .push(x),
-                        Err(e) => {
-                            tracing::warn!(id = k.value(), error = %e, "skipping unreadable endpoint")
-                        }
-                    }
-                    continue;
-                }
-                match serde_json::from_slice::<EndpointRecord>(v.value()) {
-                    Ok(r) => {
-                        endpoints.insert(k.value().to_string(), r);
-                    }
-                    Err(e) => {
-                        tracing::warn!(id = k.value(), error = %e, "skipping unreadable endpoint")
-                    }
-                }
-            }
-            let t = tx.open_table(NETWORKS)?;
-            for e in t.iter()? {
-                let (k, v) = e?;
-                match serde_json::from_slice::<UserNetwork>(v.value()) {
-                    Ok(n) => {
-                        networks.insert(k.value().to_string(), n);
-                    }
-                    Err(e) => {
-                        tracing::warn!(id = k.value(), error = %e, "skipping unreadable network")
-                    }
-                }
-            }
+        for (key, x) in NET_EXTRA_ENDPOINTS.load(&db)? {
+            let cid = key.split_once('/').map_or(key.as_str(), |(cid, _)| cid);
+            extras.entry(cid.to_string()).or_default().push(x);
         }
+        let networks: HashMap<String, UserNetwork> = NETWORKS.load(&db)?.into_iter().collect();
         if enabled {
             for n in networks.values() {
                 let sub: Subnet = n.subnet.parse()?;
@@ -268,12 +179,10 @@ impl NetworkService {
             pools: pools.to_vec(),
             db,
             root: root.to_path_buf(),
-            exec_root: exec_root.to_path_buf(),
             state: Arc::new(Mutex::new(State {
-                endpoints,
                 networks,
-                extras,
-                ..Default::default()
+                endpoints: EndpointTable::new(exec_root.join("netns"), mtu, endpoints, extras),
+                dns: HashMap::new(),
             })),
         }))
     }
@@ -282,29 +191,32 @@ impl NetworkService {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn netns_path(&self, id: &str) -> PathBuf {
-        self.exec_root.join("netns").join(id)
-    }
-
-    fn host_veth(id: &str) -> String {
-        format!("vb{}", &id[..id.len().min(11)])
-    }
-
+    /// Writes (or with `None` deletes) container `id`'s primary endpoint.
     fn persist(&self, id: &str, rec: Option<&EndpointRecord>) -> ApiResult<()> {
-        let tx = self.db.begin_write().map_err(db_err)?;
-        {
-            let mut t = tx.open_table(NET_ENDPOINTS).map_err(db_err)?;
-            match rec {
-                Some(r) => {
-                    let bytes = serde_json::to_vec(r).map_err(db_err)?;
-                    t.insert(id, bytes.as_slice()).map_err(db_err)?;
-                }
-                None => {
-                    t.remove(id).map_err(db_err)?;
-                }
-            }
+        match rec {
+            Some(r) => NET_ENDPOINTS.put(&self.db, id, r),
+            None => NET_ENDPOINTS.delete(&self.db, id),
         }
-        tx.commit().map_err(db_err)
+        .map_err(db_err)
+    }
+
+    /// Writes (or with `None` deletes) container `id`'s extra endpoint on `network`.
+    fn persist_extra(&self, id: &str, network: &str, x: Option<&ExtraEndpoint>) -> ApiResult<()> {
+        let key = format!("{id}/{network}");
+        match x {
+            Some(x) => NET_EXTRA_ENDPOINTS.put(&self.db, &key, x),
+            None => NET_EXTRA_ENDPOINTS.delete(&self.db, &key),
+        }
+        .map_err(db_err)
+    }
+
+    fn persist_network(&self, n: &UserNetwork, delete: bool) -> ApiResult<()> {
+        if delete {
+            NETWORKS.delete(&self.db, &n.id)
+        } else {
+            NETWORKS.put(&self.db, &n.id, n)
+        }
+        .map_err(db_err)
     }
 
     /// Replaces this daemon's nftables table with the rules for the current endpoints.
@@ -312,13 +224,7 @@ impl NetworkService {
         if !self.enabled {
             return Ok(());
         }
-        let published_on = |net: &str| -> Vec<(Ipv4Addr, PortMapping)> {
-            st.endpoints
-                .values()
-                .filter(|e| e.network == net)
-                .flat_map(|e| e.ports.iter().map(move |p| (e.ip, p.clone())))
-                .collect()
-        };
+        let published_on = |net: &str| st.endpoints.published_on(net);
         let mut rules = vec![nft::BridgeRules {
             bridge: self.bridge.clone(),
             subnet: self.subnet,

@@ -1,33 +1,19 @@
 //! User networks (`network create/ls/inspect/rm/prune`): a Linux bridge each, with an
 //! embedded DNS server on the gateway; and the predefined `bridge`, `host` and `none`.
 
+use std::collections::BTreeMap;
+use std::net::Ipv4Addr;
 use std::sync::Arc;
 
-use std::net::Ipv4Addr;
+use berth_api::{ConfigReference, EndpointResource, Ipam, IpamConfig, NetworkResource};
 
 use berth_net::ipam::{self, Subnet};
 use berth_net::{link, NetError};
 
-use super::{db_err, net_err, NetworkService, State, UserNetwork, NETWORKS};
+use super::{net_err, NetworkService, State, UserNetwork};
 use crate::error::{ApiError, ApiResult};
 
 impl NetworkService {
-    // ------------------------------------------------------------ user networks
-
-    fn persist_network(&self, n: &UserNetwork, delete: bool) -> ApiResult<()> {
-        let tx = self.db.begin_write().map_err(db_err)?;
-        {
-            let mut t = tx.open_table(NETWORKS).map_err(db_err)?;
-            if delete {
-                t.remove(n.id.as_str()).map_err(db_err)?;
-            } else {
-                let bytes = serde_json::to_vec(n).map_err(db_err)?;
-                t.insert(n.id.as_str(), bytes.as_slice()).map_err(db_err)?;
-            }
-        }
-        tx.commit().map_err(db_err)
-    }
-
     fn predefined_id(&self, name: &str) -> String {
         let id = &self.network_id;
         match name {
@@ -169,31 +155,7 @@ impl NetworkService {
         let lookup: berth_net::dns::Lookup = Arc::new(move |name: &str| {
             let state = state.upgrade()?;
             let st = state.lock().unwrap_or_else(|p| p.into_inner());
-            let found: Vec<Ipv4Addr> = st
-                .endpoints
-                .iter()
-                .filter(|(cid, e)| e.network == net_id && st.proxies.contains_key(*cid))
-                .filter(|(cid, e)| {
-                    e.name.eq_ignore_ascii_case(name) || (name.len() == 12 && cid.starts_with(name))
-                })
-                .map(|(_, e)| e.ip)
-                .chain(
-                    st.extras
-                        .iter()
-                        .filter(|(cid, _)| st.proxies.contains_key(*cid))
-                        .flat_map(|(cid, xs)| xs.iter().map(move |x| (cid, x)))
-                        .filter(|(cid, x)| {
-                            x.network == net_id
-                                && (x.aliases.iter().any(|a| a.eq_ignore_ascii_case(name))
-                                    || st
-                                        .endpoints
-                                        .get(*cid)
-                                        .is_some_and(|e| e.name.eq_ignore_ascii_case(name))
-                                    || (name.len() == 12 && cid.starts_with(name)))
-                        })
-                        .map(|(_, x)| x.ip),
-                )
-                .collect();
+            let found = st.endpoints.resolve(&net_id, name);
             (!found.is_empty()).then_some(found)
         });
         let host = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
@@ -207,14 +169,14 @@ impl NetworkService {
         }
     }
 
-    /// Docker's network JSON; `containers` are (ID, name) of the containers on it.
-    fn network_json(
+    /// Docker's network resource; `names` gives the name of a container on it.
+    fn network_resource(
         &self,
         st: &State,
         n: Option<&UserNetwork>,
         name: &str,
         names: &dyn Fn(&str) -> Option<String>,
-    ) -> serde_json::Value {
+    ) -> NetworkResource {
         let (id, driver, subnet, gateway, internal, labels, created) = match n {
             Some(n) => (
                 n.id.clone(),
@@ -222,7 +184,7 @@ impl NetworkService {
                 Some(n.subnet.clone()),
                 n.gateway.clone(),
                 n.internal,
-                serde_json::to_value(&n.labels).unwrap_or_default(),
+                n.labels.clone(),
                 n.created.clone(),
             ),
             None => (
@@ -239,7 +201,7 @@ impl NetworkService {
                     String::new()
                 },
                 false,
-                serde_json::json!({}),
+                BTreeMap::new(),
                 self.started.clone(),
             ),
         };
@@ -250,72 +212,79 @@ impl NetworkService {
         } else {
             "-".into()
         };
-        let mut containers = serde_json::Map::new();
-        for (cid, e) in &st.endpoints {
-            if e.network != net_key || !st.proxies.contains_key(cid) {
-                continue;
-            }
-            let prefix = subnet
-                .as_deref()
-                .and_then(|s| s.split('/').nth(1))
-                .unwrap_or("16");
-            containers.insert(
-                cid.clone(),
-                serde_json::json!({
-                    "Name": names(cid).unwrap_or_default(), "EndpointID": e.endpoint_id,
-                    "MacAddress": e.mac, "IPv4Address": format!("{}/{prefix}", e.ip), "IPv6Address": ""
-                }),
-            );
-        }
-        for (cid, xs) in &st.extras {
-            if !st.proxies.contains_key(cid) {
-                continue;
-            }
-            for x in xs.iter().filter(|x| x.network == net_key) {
-                let prefix = subnet
-                    .as_deref()
-                    .and_then(|s| s.split('/').nth(1))
-                    .unwrap_or("16");
-                containers.insert(
-                    cid.clone(),
-                    serde_json::json!({
-                        "Name": names(cid).unwrap_or_default(), "EndpointID": x.endpoint_id,
-                        "MacAddress": x.mac, "IPv4Address": format!("{}/{prefix}", x.ip), "IPv6Address": ""
-                    }),
-                );
-            }
-        }
-        let config = match &subnet {
-            Some(s) => serde_json::json!([{"Subnet": s, "Gateway": gateway}]),
-            None => serde_json::json!([]),
+        let prefix = subnet
+            .as_deref()
+            .and_then(|s| s.split('/').nth(1))
+            .unwrap_or("16");
+        let endpoint = |cid: &str, endpoint_id: &str, mac: &str, ip: Ipv4Addr| EndpointResource {
+            name: names(cid).unwrap_or_default(),
+            endpoint_id: endpoint_id.to_string(),
+            mac_address: mac.to_string(),
+            ipv4_address: format!("{ip}/{prefix}"),
+            ipv6_address: String::new(),
         };
-        serde_json::json!({
-            "Name": name, "Id": id, "Created": created, "Scope": "local", "Driver": driver,
-            "EnableIPv6": false, "IPAM": {"Driver": "default", "Options": null, "Config": config},
-            "Internal": internal, "Attachable": false, "Ingress": false,
-            "ConfigFrom": {"Network": ""}, "ConfigOnly": false, "Containers": containers,
-            "Options": if name == "bridge" && n.is_none() {
-                serde_json::json!({"com.docker.network.bridge.name": self.bridge})
-            } else {
-                serde_json::json!({})
+        let mut containers = BTreeMap::new();
+        for (cid, e) in st.endpoints.primaries() {
+            if e.network != net_key || !st.endpoints.is_up(cid) {
+                continue;
+            }
+            containers.insert(cid.clone(), endpoint(cid, &e.endpoint_id, &e.mac, e.ip));
+        }
+        let extras = st
+            .endpoints
+            .all_extras()
+            .filter(|(cid, x)| st.endpoints.is_up(cid) && x.network == net_key);
+        for (cid, x) in extras {
+            containers.insert(cid.clone(), endpoint(cid, &x.endpoint_id, &x.mac, x.ip));
+        }
+        let config = subnet
+            .map(|subnet| IpamConfig {
+                subnet,
+                gateway,
+                ..IpamConfig::default()
+            })
+            .into_iter()
+            .collect();
+        let mut options = BTreeMap::new();
+        if name == "bridge" && n.is_none() {
+            options.insert("com.docker.network.bridge.name".into(), self.bridge.clone());
+        }
+        NetworkResource {
+            name: name.to_string(),
+            id,
+            created,
+            scope: "local".into(),
+            driver: driver.into(),
+            enable_ipv6: false,
+            ipam: Ipam {
+                driver: "default".into(),
+                options: None,
+                config,
             },
-            "Labels": labels
-        })
+            internal,
+            attachable: false,
+            ingress: false,
+            config_from: ConfigReference::default(),
+            config_only: false,
+            containers,
+            options,
+            labels,
+        }
     }
 
     /// `GET /networks`: the predefined networks and the user networks.
-    pub fn list_networks(&self, names: &dyn Fn(&str) -> Option<String>) -> Vec<serde_json::Value> {
+    pub fn list_networks(&self, names: &dyn Fn(&str) -> Option<String>) -> Vec<NetworkResource> {
         let st = self.lock();
-        let mut out: Vec<serde_json::Value> = Vec::new();
+        let mut out = Vec::new();
         if self.enabled {
-            out.push(self.network_json(&st, None, "bridge", names));
+            out.push(self.network_resource(&st, None, "bridge", names));
         }
-        out.push(self.network_json(&st, None, "host", names));
-        out.push(self.network_json(&st, None, "none", names));
+        out.push(self.network_resource(&st, None, "host", names));
+        out.push(self.network_resource(&st, None, "none", names));
         let mut user: Vec<&UserNetwork> = st.networks.values().collect();
         user.sort_by(|a, b| a.created.cmp(&b.created));
         for n in user {
-            out.push(self.network_json(&st, Some(n), &n.name, names));
+            out.push(self.network_resource(&st, Some(n), &n.name, names));
         }
         out
     }
@@ -325,15 +294,15 @@ impl NetworkService {
         &self,
         name_or_id: &str,
         names: &dyn Fn(&str) -> Option<String>,
-    ) -> ApiResult<serde_json::Value> {
+    ) -> ApiResult<NetworkResource> {
         let st = self.lock();
         for pre in ["bridge", "host", "none"] {
             if name_or_id == pre || name_or_id == self.predefined_id(pre) {
-                return Ok(self.network_json(&st, None, pre, names));
+                return Ok(self.network_resource(&st, None, pre, names));
             }
         }
         match Self::find_network(&st, name_or_id) {
-            Some(n) => Ok(self.network_json(&st, Some(n), &n.name, names)),
+            Some(n) => Ok(self.network_resource(&st, Some(n), &n.name, names)),
             None => Err(ApiError::not_found(format!(
                 "network {name_or_id} not found"
             ))),
@@ -356,9 +325,7 @@ impl NetworkService {
                 "network {name_or_id} not found"
             )));
         };
-        if st.endpoints.values().any(|e| e.network == n.id)
-            || st.extras.values().flatten().any(|x| x.network == n.id)
-        {
+        if st.endpoints.network_in_use(&n.id) {
             return Err(ApiError::new(
                 berth_api::ErrorKind::Forbidden,
                 format!(
@@ -381,7 +348,7 @@ impl NetworkService {
             let st = self.lock();
             st.networks
                 .values()
-                .filter(|n| !st.endpoints.values().any(|e| e.network == n.id))
+                .filter(|n| !st.endpoints.primaries().any(|(_, e)| e.network == n.id))
                 .map(|n| n.name.clone())
                 .collect()
         };

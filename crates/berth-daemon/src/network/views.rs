@@ -1,5 +1,8 @@
 //! What `inspect` and `ps` show of a container's networking.
 
+use std::collections::BTreeMap;
+
+use berth_api::{EndpointSettings, NetworkSettings};
 use berth_net::ports::{self};
 
 use super::{uses_bridge, NetworkService};
@@ -7,11 +10,11 @@ use crate::containers::record::ContainerRecord;
 
 impl NetworkService {
     /// Docker's `NetworkSettings` for `inspect`.
-    pub fn settings(&self, rec: &ContainerRecord) -> serde_json::Value {
+    pub fn settings(&self, rec: &ContainerRecord) -> NetworkSettings {
         let st = self.lock();
         let ep = st
             .endpoints
-            .get(&rec.id)
+            .primary(&rec.id)
             .filter(|_| rec.state.status.is_running());
         let target = match ep {
             Some(e) if !e.network.is_empty() => st
@@ -51,20 +54,23 @@ impl NetworkService {
                     .unwrap_or_default(),
             ),
         };
-        let mut networks = serde_json::Map::new();
+        let mut networks = BTreeMap::new();
         if !net_name.starts_with("container:") {
             networks.insert(
                 net_name,
-                serde_json::json!({
-                    "IPAMConfig": null, "Links": null, "Aliases": null, "MacAddress": mac,
-                    "DriverOpts": null, "NetworkID": net_id,
-                    "EndpointID": eid, "Gateway": gw, "IPAddress": ip, "IPPrefixLen": prefix,
-                    "IPv6Gateway": "", "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0, "DNSNames": null
-                }),
+                EndpointSettings {
+                    mac_address: mac.clone(),
+                    network_id: net_id,
+                    endpoint_id: eid.clone(),
+                    gateway: gw.clone(),
+                    ip_address: ip.clone(),
+                    ip_prefix_len: prefix,
+                    ..EndpointSettings::default()
+                },
             );
         }
         let running = ep.is_some();
-        for x in st.extras.get(&rec.id).into_iter().flatten() {
+        for x in st.endpoints.extras_of(&rec.id) {
             let Some(n) = st.networks.get(&x.network) else {
                 continue;
             };
@@ -77,13 +83,16 @@ impl NetworkService {
             let v = |s: String| if running { s } else { String::new() };
             networks.insert(
                 n.name.clone(),
-                serde_json::json!({
-                    "IPAMConfig": null, "Links": null, "Aliases": x.aliases, "MacAddress": v(x.mac.clone()),
-                    "DriverOpts": null, "NetworkID": n.id, "EndpointID": v(x.endpoint_id.clone()),
-                    "Gateway": v(n.gateway.clone()), "IPAddress": v(x.ip.to_string()),
-                    "IPPrefixLen": if running { prefix } else { 0 },
-                    "IPv6Gateway": "", "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0, "DNSNames": null
-                }),
+                EndpointSettings {
+                    aliases: Some(x.aliases.clone()),
+                    mac_address: v(x.mac.clone()),
+                    network_id: n.id.clone(),
+                    endpoint_id: v(x.endpoint_id.clone()),
+                    gateway: v(n.gateway.clone()),
+                    ip_address: v(x.ip.to_string()),
+                    ip_prefix_len: if running { prefix } else { 0 },
+                    ..EndpointSettings::default()
+                },
             );
         }
         // Docker fills the top-level fields for the default bridge only.
@@ -95,19 +104,30 @@ impl NetworkService {
             }
         };
         let sandbox_key = if ep.is_some() {
-            self.netns_path(&rec.id).display().to_string()
+            st.endpoints.netns_path(&rec.id).display().to_string()
         } else {
             String::new()
         };
-        serde_json::json!({
-            "Bridge": "", "SandboxID": if ep.is_some() { rec.id.clone() } else { String::new() },
-            "SandboxKey": sandbox_key, "Ports": ports,
-            "HairpinMode": false, "LinkLocalIPv6Address": "", "LinkLocalIPv6PrefixLen": 0,
-            "SecondaryIPAddresses": null, "SecondaryIPv6Addresses": null, "EndpointID": top(&eid),
-            "Gateway": top(&gw), "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0, "IPAddress": top(&ip),
-            "IPPrefixLen": if target.as_ref().is_some_and(|t| t.id.is_empty()) { prefix } else { 0 },
-            "IPv6Gateway": "", "MacAddress": top(&mac), "Networks": networks
-        })
+        NetworkSettings {
+            sandbox_id: if ep.is_some() {
+                rec.id.clone()
+            } else {
+                String::new()
+            },
+            sandbox_key,
+            ports,
+            endpoint_id: top(&eid),
+            gateway: top(&gw),
+            ip_address: top(&ip),
+            ip_prefix_len: if target.as_ref().is_some_and(|t| t.id.is_empty()) {
+                prefix
+            } else {
+                0
+            },
+            mac_address: top(&mac),
+            networks,
+            ..NetworkSettings::default()
+        }
     }
 
     /// `ps`'s `Ports`: the published ports, then the exposed ones not published.
@@ -116,7 +136,7 @@ impl NetworkService {
         let st = self.lock();
         let mappings = st
             .endpoints
-            .get(&rec.id)
+            .primary(&rec.id)
             .filter(|_| rec.state.status.is_running())
             .map(|e| e.ports.clone())
             .unwrap_or_default();

@@ -1,4 +1,4 @@
-//! `docker cp` and `docker diff` (moby `api/server/router/container/copy.go`,
+//! `docker cp` and `docker diff` handlers (routed in the containers table) (moby `api/server/router/container/copy.go`,
 //! `ContainerChanges`):
 //! - `HEAD /containers/{id}/archive?path=`: the path's stat in `X-Docker-Container-Path-Stat`;
 //! - `GET /containers/{id}/archive?path=`: a tar of the path, with that header;
@@ -13,8 +13,7 @@ use std::collections::HashMap;
 use axum::body::Body;
 use axum::extract::{Path, Query, Request, State};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-use axum::{Json, Router};
+use axum::Json;
 use berth_api::ErrorKind;
 use http::StatusCode;
 
@@ -24,15 +23,6 @@ use crate::error::{ApiError, ApiResult};
 use crate::state::Daemon;
 
 const STAT_HEADER: &str = "X-Docker-Container-Path-Stat";
-
-pub fn routes() -> Router<Daemon> {
-    Router::new()
-        .route(
-            "/containers/{id}/archive",
-            get(get_archive).head(head_archive).put(put_archive),
-        )
-        .route("/containers/{id}/changes", get(changes))
-}
 
 type Q = Query<HashMap<String, String>>;
 
@@ -122,7 +112,7 @@ async fn stat(d: &Daemon, id: &str, path: &str) -> ApiResult<(ContainerRecord, c
     Ok((rec, st))
 }
 
-async fn head_archive(
+pub(super) async fn head_archive(
     State(d): State<Daemon>,
     Path(id): Path<String>,
     q: Q,
@@ -132,7 +122,11 @@ async fn head_archive(
     Ok((StatusCode::OK, [(STAT_HEADER, st.header_value())]).into_response())
 }
 
-async fn get_archive(State(d): State<Daemon>, Path(id): Path<String>, q: Q) -> ApiResult<Response> {
+pub(super) async fn get_archive(
+    State(d): State<Daemon>,
+    Path(id): Path<String>,
+    q: Q,
+) -> ApiResult<Response> {
     let path = q.get("path").cloned().unwrap_or_default();
     let (rec, st) = stat(&d, &id, &path).await?;
     let acc = access(&d, &rec).await?;
@@ -179,7 +173,7 @@ impl std::io::Write for ChannelWriter {
     }
 }
 
-async fn put_archive(
+pub(super) async fn put_archive(
     State(d): State<Daemon>,
     Path(id): Path<String>,
     q: Q,
@@ -235,7 +229,10 @@ async fn put_archive(
     Ok(StatusCode::OK.into_response())
 }
 
-async fn changes(State(d): State<Daemon>, Path(id): Path<String>) -> ApiResult<Response> {
+pub(super) async fn changes(
+    State(d): State<Daemon>,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
     let rec = d.containers.get(&id)?;
     let upper = d.containers.container_dir(&rec.id).join("upper");
     let images = d.images.clone();

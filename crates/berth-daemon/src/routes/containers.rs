@@ -1,5 +1,7 @@
-//! Container routes (moby `api/server/router/container`): `method, path → handler`;
-//! handlers decode the request and call [`crate::containers::ContainerService`].
+//! Container routes (moby `api/server/router/container`): every `/containers/...` route
+//! and `/commit` in one table, `method, path → handler`; handlers decode the request and
+//! call [`crate::containers::ContainerService`]. Exec, archive (`cp`, `diff`), export
+//! and commit handlers live in their own modules.
 
 use std::collections::HashMap;
 use std::convert::Infallible;
@@ -12,6 +14,7 @@ use axum::{Json, Router};
 use berth_api::{ContainerCreateBody, ContainerPruneResponse, WaitError, WaitResponse};
 use http::StatusCode;
 
+use super::{archive, exec, export};
 use crate::containers::attach::AttachOptions;
 use crate::containers::logs::{self, LogOptions};
 use crate::containers::{filters, ListOptions, WaitCondition};
@@ -40,6 +43,16 @@ pub fn routes() -> Router<Daemon> {
         .route("/containers/{id}/resize", post(resize))
         .route("/containers/{id}/update", post(update))
         .route("/containers/{id}", delete(remove))
+        .route("/containers/{id}/exec", post(exec::create))
+        .route(
+            "/containers/{id}/archive",
+            get(archive::get_archive)
+                .head(archive::head_archive)
+                .put(archive::put_archive),
+        )
+        .route("/containers/{id}/changes", get(archive::changes))
+        .route("/containers/{id}/export", get(export::export))
+        .route("/commit", post(export::commit))
 }
 
 type Q = Query<HashMap<String, String>>;

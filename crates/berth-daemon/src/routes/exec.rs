@@ -1,4 +1,5 @@
-//! Exec routes: create, start (hijacked or detached), inspect, resize.
+//! Exec handlers: create (routed in the containers table), start (hijacked or
+//! detached), inspect, resize.
 
 use std::collections::HashMap;
 
@@ -15,15 +16,15 @@ use crate::hijack::{self, Hijack};
 use crate::state::Daemon;
 use crate::version::ApiVersion;
 
+/// The `/exec/{id}` routes; `POST /containers/{id}/exec` is in the containers table.
 pub fn routes() -> Router<Daemon> {
     Router::new()
-        .route("/containers/{id}/exec", post(create))
         .route("/exec/{id}/start", post(start))
         .route("/exec/{id}/json", get(inspect))
         .route("/exec/{id}/resize", post(resize))
 }
 
-async fn create(
+pub(super) async fn create(
     State(d): State<Daemon>,
     Path(id): Path<String>,
     body: Bytes,

@@ -1,24 +1,23 @@
-//! `GET /containers/{id}/export`: the container's flattened filesystem as a tar stream.
+//! A container's filesystem out of it (routed in the containers table):
+//! `GET /containers/{id}/export`, the flattened filesystem as a tar stream, and
+//! `POST /commit`, the writable layer as a new image.
 //!
 //! No mount is made: the tar is a walk over the overlay's directories (the container's
 //! writable `upper/` on top of its image's layers, whiteouts and opaque directories
 //! applied), see [`berth_image::pack::export_merged`]. A running container may be caught
 //! mid-write, as with Docker.
 
-use axum::extract::{Path, State};
-use axum::response::Response;
-use axum::routing::get;
-use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Path, RawQuery, State};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use http::StatusCode;
 
-use crate::error::{ApiError, ApiResult};
-use crate::routes::images::tar_stream_response;
+use super::images::{repo_tag, tar_stream_response, Query};
+use crate::error::{blocking, ApiError, ApiResult};
 use crate::state::Daemon;
 
-pub fn routes() -> Router<Daemon> {
-    Router::new().route("/containers/{id}/export", get(export))
-}
-
-async fn export(State(d): State<Daemon>, Path(id): Path<String>) -> ApiResult<Response> {
+pub(super) async fn export(State(d): State<Daemon>, Path(id): Path<String>) -> ApiResult<Response> {
     let rec = d.containers.get(&id)?;
     let upper = d.containers.container_dir(&rec.id).join("upper");
     let images = d.images.clone();
@@ -33,4 +32,36 @@ async fn export(State(d): State<Daemon>, Path(id): Path<String>) -> ApiResult<Re
             .map(|_| ())
             .map_err(|e| e.to_string())
     }))
+}
+
+/// `POST /commit?container=&repo=&tag=&comment=&author=&changes=` with an optional
+/// `Config` body → 201 `{"Id": "sha256:…"}`. The container is not paused (Berth has no
+/// pause in the commit path yet): a busy container may be caught mid-write.
+pub(super) async fn commit(
+    State(d): State<Daemon>,
+    RawQuery(raw): RawQuery,
+    body: Bytes,
+) -> ApiResult<Response> {
+    let q = Query::parse(raw.as_deref());
+    let rec = d.containers.get(&q.str("container"))?;
+    let config: Option<berth_api::ContainerConfig> = if body.iter().all(u8::is_ascii_whitespace) {
+        None
+    } else {
+        serde_json::from_slice(&body)
+            .map_err(|e| ApiError::invalid(format!("invalid JSON: {e}")))?
+    };
+    let opts = berth_image::CommitOptions {
+        parent: rec.image_id.clone(),
+        upper: d.containers.container_dir(&rec.id).join("upper"),
+        container_id: rec.id.clone(),
+        container_config: rec.config.clone(),
+        config,
+        changes: q.all("changes"),
+        author: q.str("author"),
+        comment: q.str("comment"),
+        reference: repo_tag(&q.str("repo"), &q.str("tag"))?,
+    };
+    let images = d.images.clone();
+    let id = blocking(move || Ok(images.commit(&opts)?)).await?;
+    Ok((StatusCode::CREATED, Json(serde_json::json!({ "Id": id }))).into_response())
 }

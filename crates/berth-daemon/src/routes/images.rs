@@ -1,7 +1,7 @@
 //! Images routes: import (`POST /images/create?fromSrc=-`), list, inspect, history, tag,
-//! delete. Image names contain `/` (`localhost:5000/a/b:v1`), which axum's `{name}`
-//! cannot span, so per-image routes go through `/images/{*rest}` and the action suffix
-//! (`/json`, `/history`, `/tag`) is split off here.
+//! push, save, load, delete. Image names contain `/` (`localhost:5000/a/b:v1`): the
+//! router encodes them into one segment before routing (see [`super::one_segment_names`]),
+//! so each per-image action is a row of the table.
 //!
 //! Store calls block (disk, fsync, redb): they run in `spawn_blocking`. The import body
 //! is streamed into the store through a bounded channel, never held whole in memory.
@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use axum::body::{Body, Bytes};
 use axum::extract::{Path, RawQuery, Request, State};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use axum::{Extension, Json, Router};
 use berth_api::{ImageDeleteItem, JsonMessage};
 use berth_image::{ImageStore, ImageUser, ImportOptions, ListOptions, Reference};
@@ -28,16 +28,21 @@ pub fn routes() -> Router<Daemon> {
         .route("/images/get", get(save_images))
         .route("/images/load", post(load_images))
         .route("/images/prune", post(prune_images))
-        .route("/commit", post(commit_container))
+        .route("/images/{name}/json", get(inspect_image))
+        .route("/images/{name}/history", get(image_history))
+        .route("/images/{name}/get", get(save_image))
+        .route("/images/{name}/tag", post(tag_image))
+        .route("/images/{name}/push", post(push_image))
+        .route("/images/{name}", delete(delete_image))
         .route(
-            "/images/{*rest}",
-            get(get_image).post(post_image).delete(delete_image),
+            "/images/{name}/{*action}",
+            get(no_such_image_route).post(no_such_image_route),
         )
 }
 
 /// A decoded query string that keeps repeated keys (`changes=…&changes=…`).
 #[derive(Debug, Default)]
-struct Query(Vec<(String, String)>);
+pub(super) struct Query(Vec<(String, String)>);
 
 fn percent_decode(s: &str) -> String {
     let b = s.as_bytes();
@@ -62,7 +67,7 @@ fn percent_decode(s: &str) -> String {
 }
 
 impl Query {
-    fn parse(raw: Option<&str>) -> Query {
+    pub(super) fn parse(raw: Option<&str>) -> Query {
         let pairs = raw
             .unwrap_or_default()
             .split('&')
@@ -80,10 +85,10 @@ impl Query {
             .find(|(k, _)| k == key)
             .map(|(_, v)| v.as_str())
     }
-    fn str(&self, key: &str) -> String {
+    pub(super) fn str(&self, key: &str) -> String {
         self.get(key).unwrap_or_default().to_string()
     }
-    fn all(&self, key: &str) -> Vec<String> {
+    pub(super) fn all(&self, key: &str) -> Vec<String> {
         self.0
             .iter()
             .filter(|(k, _)| k == key)
@@ -200,7 +205,7 @@ fn status(s: impl Into<String>) -> JsonMessage {
 }
 
 /// `repo` (may carry a tag) plus an optional `tag` → the reference to tag with.
-fn repo_tag(repo: &str, tag: &str) -> ApiResult<Option<String>> {
+pub(super) fn repo_tag(repo: &str, tag: &str) -> ApiResult<Option<String>> {
     if repo.is_empty() {
         return Ok(None);
     }
@@ -381,35 +386,39 @@ fn page_not_found() -> ApiError {
     ApiError::not_found("page not found")
 }
 
-/// `GET /images/{name}/json`, `GET /images/{name}/history`.
-async fn get_image(
+/// `GET /images/{name}/json`.
+async fn inspect_image(
     State(d): State<Daemon>,
     version: Option<Extension<ApiVersion>>,
-    Path(rest): Path<String>,
+    Path(name): Path<String>,
 ) -> ApiResult<Response> {
     let images = d.images.clone();
-    if let Some(name) = rest.strip_suffix("/json") {
-        let name = name.to_string();
-        let inspect = blocking(move || Ok(images.inspect(&name)?)).await?;
-        let mut value =
-            serde_json::to_value(inspect).map_err(|e| ApiError::internal(e.to_string()))?;
-        let fields = [
-            ("1.44", "VirtualSize"),
-            ("1.45", "Container"),
-            ("1.45", "ContainerConfig"),
-        ];
-        drop_fields(&mut value, version.map(|Extension(v)| v), &fields);
-        return Ok(Json(value).into_response());
-    }
-    if let Some(name) = rest.strip_suffix("/history") {
-        let name = name.to_string();
-        let v = blocking(move || Ok(images.history(&name)?)).await?;
-        return Ok(Json(v).into_response());
-    }
-    if let Some(name) = rest.strip_suffix("/get") {
-        return save(d, vec![name.to_string()]).await;
-    }
-    Err(page_not_found())
+    let inspect = blocking(move || Ok(images.inspect(&name)?)).await?;
+    let mut value = serde_json::to_value(inspect).map_err(|e| ApiError::internal(e.to_string()))?;
+    let fields = [
+        ("1.44", "VirtualSize"),
+        ("1.45", "Container"),
+        ("1.45", "ContainerConfig"),
+    ];
+    drop_fields(&mut value, version.map(|Extension(v)| v), &fields);
+    Ok(Json(value).into_response())
+}
+
+/// `GET /images/{name}/history`.
+async fn image_history(State(d): State<Daemon>, Path(name): Path<String>) -> ApiResult<Response> {
+    let images = d.images.clone();
+    let v = blocking(move || Ok(images.history(&name)?)).await?;
+    Ok(Json(v).into_response())
+}
+
+/// `GET /images/{name}/get`.
+async fn save_image(State(d): State<Daemon>, Path(name): Path<String>) -> ApiResult<Response> {
+    save(d, vec![name]).await
+}
+
+/// A `GET` or `POST` under `/images/` that names no action.
+async fn no_such_image_route() -> ApiError {
+    page_not_found()
 }
 
 /// `GET /images/get?names=a&names=b`.
@@ -532,30 +541,34 @@ async fn load_images(State(d): State<Daemon>, req: Request) -> ApiResult<Respons
 }
 
 /// `POST /images/{name}/tag?repo=&tag=` → 201.
-async fn post_image(
+async fn tag_image(
     State(d): State<Daemon>,
-    Path(rest): Path<String>,
+    Path(name): Path<String>,
+    RawQuery(raw): RawQuery,
+) -> ApiResult<Response> {
+    let q = Query::parse(raw.as_deref());
+    let repo = q.str("repo");
+    if repo.is_empty() {
+        return Err(ApiError::invalid(
+            "repository name must have at least one component",
+        ));
+    }
+    let tag = q.str("tag");
+    let images = d.images.clone();
+    blocking(move || Ok(images.tag(&name, &repo, &tag)?)).await?;
+    Ok(StatusCode::CREATED.into_response())
+}
+
+/// `POST /images/{name}/push?tag=`.
+async fn push_image(
+    State(d): State<Daemon>,
+    Path(name): Path<String>,
     RawQuery(raw): RawQuery,
     headers: http::HeaderMap,
 ) -> ApiResult<Response> {
     let q = Query::parse(raw.as_deref());
-    if let Some(name) = rest.strip_suffix("/tag") {
-        let repo = q.str("repo");
-        if repo.is_empty() {
-            return Err(ApiError::invalid(
-                "repository name must have at least one component",
-            ));
-        }
-        let (name, tag) = (name.to_string(), q.str("tag"));
-        let images = d.images.clone();
-        blocking(move || Ok(images.tag(&name, &repo, &tag)?)).await?;
-        return Ok(StatusCode::CREATED.into_response());
-    }
-    if let Some(name) = rest.strip_suffix("/push") {
-        let auth = registry_auth(&headers)?;
-        return crate::distribution::push::start(&d, name, &q.str("tag"), auth).await;
-    }
-    Err(page_not_found())
+    let auth = registry_auth(&headers)?;
+    crate::distribution::push::start(&d, &name, &q.str("tag"), auth).await
 }
 
 /// Who uses an image, for the delete and prune conflict checks: a running (or paused,
@@ -590,38 +603,6 @@ fn image_user(d: &Daemon, image_id: &str) -> Option<ImageUser> {
             .collect(),
     };
     users.iter().find(|u| u.running).or(users.first()).cloned()
-}
-
-/// `POST /commit?container=&repo=&tag=&comment=&author=&changes=` with an optional
-/// `Config` body → 201 `{"Id": "sha256:…"}`. The container is not paused (Berth has no
-/// pause in the commit path yet): a busy container may be caught mid-write.
-async fn commit_container(
-    State(d): State<Daemon>,
-    RawQuery(raw): RawQuery,
-    body: Bytes,
-) -> ApiResult<Response> {
-    let q = Query::parse(raw.as_deref());
-    let rec = d.containers.get(&q.str("container"))?;
-    let config: Option<berth_api::ContainerConfig> = if body.iter().all(u8::is_ascii_whitespace) {
-        None
-    } else {
-        serde_json::from_slice(&body)
-            .map_err(|e| ApiError::invalid(format!("invalid JSON: {e}")))?
-    };
-    let opts = berth_image::CommitOptions {
-        parent: rec.image_id.clone(),
-        upper: d.containers.container_dir(&rec.id).join("upper"),
-        container_id: rec.id.clone(),
-        container_config: rec.config.clone(),
-        config,
-        changes: q.all("changes"),
-        author: q.str("author"),
-        comment: q.str("comment"),
-        reference: repo_tag(&q.str("repo"), &q.str("tag"))?,
-    };
-    let images = d.images.clone();
-    let id = blocking(move || Ok(images.commit(&opts)?)).await?;
-    Ok((StatusCode::CREATED, Json(serde_json::json!({ "Id": id }))).into_response())
 }
 
 /// `POST /images/prune?filters=` → `{"ImagesDeleted": [...]|null, "SpaceReclaimed": n}`.

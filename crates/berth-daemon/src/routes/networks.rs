@@ -1,15 +1,16 @@
 //! Network routes (moby `api/server/router/network`): list, inspect, create, remove,
 //! prune, connect and disconnect (user networks, `--alias` for the embedded DNS).
 
-use std::collections::BTreeMap;
-
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use axum::{Json, Router};
+use berth_api::{
+    NetworkConnectRequest, NetworkCreateRequest, NetworkCreateResponse, NetworkDisconnectRequest,
+    NetworkPruneResponse, NetworkResource,
+};
 use http::StatusCode;
-use serde::Deserialize;
 
 use crate::error::{ApiError, ApiResult};
 use crate::state::Daemon;
@@ -23,33 +24,6 @@ pub fn routes() -> Router<Daemon> {
         .route("/networks/{id}", delete(remove))
         .route("/networks/{id}/connect", post(connect))
         .route("/networks/{id}/disconnect", post(disconnect))
-        // Clients (docker-py's network tests) leave any swarm before making networks:
-        // Berth is never in one, and answers as Docker does outside swarm mode.
-        .route("/swarm/leave", post(swarm_leave))
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "PascalCase", default)]
-struct IpamConfig {
-    subnet: String,
-    gateway: String,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "PascalCase", default)]
-struct Ipam {
-    config: Option<Vec<IpamConfig>>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "PascalCase", default)]
-struct CreateBody {
-    name: String,
-    driver: String,
-    internal: bool,
-    #[serde(rename = "IPAM")]
-    ipam: Option<Ipam>,
-    labels: Option<BTreeMap<String, String>>,
 }
 
 fn names(d: &Daemon) -> impl Fn(&str) -> Option<String> + '_ {
@@ -63,25 +37,19 @@ fn names(d: &Daemon) -> impl Fn(&str) -> Option<String> + '_ {
 
 /// Whether network `n` passes `GET /networks` filters: `name` (substring), `id` (prefix),
 /// `driver`, `label` (`k` or `k=v`), `type` (`builtin`/`custom`); values of one key OR-ed.
-fn network_matches(n: &serde_json::Value, f: &crate::containers::filters::Filters) -> bool {
-    let s = |k: &str| n.get(k).and_then(|v| v.as_str()).unwrap_or("").to_string();
+fn network_matches(n: &NetworkResource, f: &crate::containers::filters::Filters) -> bool {
     let any = |key: &str, pred: &dyn Fn(&str) -> bool| {
         f.get(key).is_none_or(|vals| vals.iter().any(|v| pred(v)))
     };
     // user networks cannot take the predefined names
-    let builtin = ["bridge", "host", "none"].contains(&s("Name").as_str());
-    any("name", &|v| s("Name").contains(v))
-        && any("id", &|v| s("Id").starts_with(v))
-        && any("driver", &|v| s("Driver") == v)
+    let builtin = ["bridge", "host", "none"].contains(&n.name.as_str());
+    any("name", &|v| n.name.contains(v))
+        && any("id", &|v| n.id.starts_with(v))
+        && any("driver", &|v| n.driver == v)
         && any("type", &|v| (v == "builtin") == builtin)
-        && any("label", &|v| {
-            let labels = n.get("Labels");
-            match v.split_once('=') {
-                Some((k, val)) => {
-                    labels.and_then(|l| l.get(k)).and_then(|x| x.as_str()) == Some(val)
-                }
-                None => labels.and_then(|l| l.get(v)).is_some(),
-            }
+        && any("label", &|v| match v.split_once('=') {
+            Some((k, val)) => n.labels.get(k).map(String::as_str) == Some(val),
+            None => n.labels.contains_key(v),
         })
 }
 
@@ -112,7 +80,7 @@ async fn inspect(State(d): State<Daemon>, Path(id): Path<String>) -> ApiResult<R
 }
 
 async fn create(State(d): State<Daemon>, body: Bytes) -> ApiResult<Response> {
-    let body: CreateBody = serde_json::from_slice(&body)
+    let body: NetworkCreateRequest = serde_json::from_slice(&body)
         .map_err(|e| ApiError::invalid(format!("invalid JSON: {e}")))?;
     if !body.driver.is_empty() && body.driver != "bridge" {
         return Err(ApiError::not_found(format!(
@@ -120,7 +88,7 @@ async fn create(State(d): State<Daemon>, body: Bytes) -> ApiResult<Response> {
             body.driver
         )));
     }
-    let config = body.ipam.and_then(|i| i.config).unwrap_or_default();
+    let config = body.ipam.map(|i| i.config).unwrap_or_default();
     if config.len() > 1 {
         return Err(ApiError::not_implemented(
             "Berth supports one IPAM config per network",
@@ -131,19 +99,13 @@ async fn create(State(d): State<Daemon>, body: Bytes) -> ApiResult<Response> {
     let gateway = (!first.gateway.is_empty()).then_some(first.gateway.as_str());
     let net = d.networks.clone();
     let id = tokio::task::block_in_place(|| {
-        net.create_network(
-            &body.name,
-            subnet,
-            gateway,
-            body.internal,
-            body.labels.unwrap_or_default(),
-        )
+        net.create_network(&body.name, subnet, gateway, body.internal, body.labels)
     })?;
-    Ok((
-        StatusCode::CREATED,
-        Json(serde_json::json!({"Id": id, "Warning": ""})),
-    )
-        .into_response())
+    let created = NetworkCreateResponse {
+        id,
+        warning: String::new(),
+    };
+    Ok((StatusCode::CREATED, Json(created)).into_response())
 }
 
 async fn remove(State(d): State<Daemon>, Path(id): Path<String>) -> ApiResult<StatusCode> {
@@ -153,20 +115,10 @@ async fn remove(State(d): State<Daemon>, Path(id): Path<String>) -> ApiResult<St
 
 async fn prune(State(d): State<Daemon>) -> ApiResult<Response> {
     let deleted = d.networks.prune_networks();
-    Ok(Json(serde_json::json!({"NetworksDeleted": if deleted.is_empty() { None } else { Some(deleted) }})).into_response())
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "PascalCase", default)]
-struct EndpointConfig {
-    aliases: Option<Vec<String>>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "PascalCase", default)]
-struct ConnectBody {
-    container: String,
-    endpoint_config: Option<EndpointConfig>,
+    let pruned = NetworkPruneResponse {
+        networks_deleted: (!deleted.is_empty()).then_some(deleted),
+    };
+    Ok(Json(pruned).into_response())
 }
 
 async fn connect(
@@ -174,7 +126,7 @@ async fn connect(
     Path(id): Path<String>,
     body: Bytes,
 ) -> ApiResult<StatusCode> {
-    let body: ConnectBody = serde_json::from_slice(&body)
+    let body: NetworkConnectRequest = serde_json::from_slice(&body)
         .map_err(|e| ApiError::invalid(format!("invalid JSON: {e}")))?;
     let rec = d.containers.get(&body.container)?;
     let aliases = body
@@ -191,16 +143,9 @@ async fn disconnect(
     Path(id): Path<String>,
     body: Bytes,
 ) -> ApiResult<StatusCode> {
-    let body: ConnectBody = serde_json::from_slice(&body)
+    let body: NetworkDisconnectRequest = serde_json::from_slice(&body)
         .map_err(|e| ApiError::invalid(format!("invalid JSON: {e}")))?;
     let rec = d.containers.get(&body.container)?;
     d.networks.disconnect(&rec, &id)?;
     Ok(StatusCode::OK)
-}
-
-async fn swarm_leave() -> ApiError {
-    ApiError::new(
-        berth_api::ErrorKind::Unavailable,
-        "This node is not part of a swarm",
-    )
 }

@@ -15,7 +15,7 @@ use crate::state::Daemon;
 pub fn routes() -> Router<Daemon> {
     Router::new()
         .route("/auth", post(login))
-        .route("/distribution/{*rest}", get(inspect_distribution))
+        .route("/distribution/{name}/json", get(inspect_distribution))
 }
 
 /// `POST /auth`: the registry accepts the credentials, or the error says why not.
@@ -34,13 +34,10 @@ async fn login(
 /// platforms it offers.
 async fn inspect_distribution(
     State(d): State<Daemon>,
-    Path(rest): Path<String>,
+    Path(name): Path<String>,
     headers: http::HeaderMap,
 ) -> ApiResult<Json<Value>> {
-    let name = rest
-        .strip_suffix("/json")
-        .ok_or_else(|| ApiError::not_found("page not found"))?;
-    let reference = Reference::parse_normalized(name)
+    let reference = Reference::parse_normalized(&name)
         .map_err(|e| ApiError::invalid(e.0))?
         .with_default_tag();
     let auth = registry_auth(&headers)?;

@@ -1,4 +1,5 @@
-//! System routes: `/_ping`, `/version`, `/info`.
+//! System routes: `/_ping`, `/version`, `/info`, `/system/df` and `/system/check`
+//! (their handlers in [`super::system_df`]).
 
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
@@ -15,6 +16,8 @@ pub fn routes() -> Router<Daemon> {
         .route("/_ping", get(ping).head(ping))
         .route("/version", get(version))
         .route("/info", get(info))
+        .route("/system/df", get(super::system_df::disk_usage))
+        .route("/system/check", get(super::system_df::check))
 }
 
 async fn ping() -> Response {
@@ -166,7 +169,10 @@ async fn info(State(d): State<Daemon>) -> Json<Info> {
         live_restore_enabled: true,
         isolation: String::new(),
         init_binary: String::new(),
-        security_options: vec!["name=cgroupns".into()],
+        security_options: vec![
+            d.config.security.info_security_option(),
+            "name=cgroupns".into(),
+        ],
         warnings: None,
         plugins: json!({"Volume": ["local"], "Network": ["bridge", "host", "null"], "Authorization": null, "Log": ["json-file"]}),
     })

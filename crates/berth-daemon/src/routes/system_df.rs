@@ -1,4 +1,4 @@
-//! `GET /system/df` (Docker's disk usage) and `GET /system/check` (Berth's own: the image
+//! Handlers of `GET /system/df` (Docker's disk usage) and `GET /system/check` (Berth's own: the image
 //! store's consistency check, used by `berth system check`).
 //!
 //! The df answer has Docker's shape: `LayersSize` (every stored layer once, however many
@@ -11,18 +11,11 @@ use crate::fsutil::dir_size;
 use std::collections::HashMap;
 
 use axum::extract::{RawQuery, State};
-use axum::routing::get;
-use axum::{Json, Router};
+use axum::Json;
 use serde_json::{json, Value};
 
 use crate::error::{ApiError, ApiResult};
 use crate::state::Daemon;
-
-pub fn routes() -> Router<Daemon> {
-    Router::new()
-        .route("/system/df", get(disk_usage))
-        .route("/system/check", get(check))
-}
 
 const TYPES: &[&str] = &["container", "image", "volume", "build-cache"];
 
@@ -47,7 +40,7 @@ fn wanted_types(raw: Option<&str>) -> ApiResult<Vec<String>> {
 
 /// Local volumes for `system df`: one `Volume` object per volume with
 /// `UsageData: {Size, RefCount}`.
-fn volumes_usage(d: &Daemon) -> Vec<Value> {
+fn volumes_usage(d: &Daemon) -> Vec<berth_api::Volume> {
     d.containers.volumes_disk_usage()
 }
 
@@ -91,7 +84,7 @@ fn compute(d: &Daemon, types: &[String]) -> ApiResult<Value> {
         out["Containers"] = serde_json::to_value(&containers)?;
     }
     if want("volume") {
-        out["Volumes"] = Value::Array(volumes_usage(d));
+        out["Volumes"] = serde_json::to_value(volumes_usage(d))?;
     }
     if want("build-cache") {
         out["BuildCache"] = Value::Array(build_cache_usage(d));
@@ -100,7 +93,10 @@ fn compute(d: &Daemon, types: &[String]) -> ApiResult<Value> {
 }
 
 /// `GET /system/df?type=…`.
-async fn disk_usage(State(d): State<Daemon>, RawQuery(raw): RawQuery) -> ApiResult<Json<Value>> {
+pub(super) async fn disk_usage(
+    State(d): State<Daemon>,
+    RawQuery(raw): RawQuery,
+) -> ApiResult<Json<Value>> {
     let types = wanted_types(raw.as_deref())?;
     let v = tokio::task::spawn_blocking(move || compute(&d, &types))
         .await
@@ -109,7 +105,7 @@ async fn disk_usage(State(d): State<Daemon>, RawQuery(raw): RawQuery) -> ApiResu
 }
 
 /// `GET /system/check` → `{"Problems": ["…", …]}` (empty when the store is consistent).
-async fn check(State(d): State<Daemon>) -> ApiResult<Json<Value>> {
+pub(super) async fn check(State(d): State<Daemon>) -> ApiResult<Json<Value>> {
     let problems = tokio::task::spawn_blocking(move || d.images.check())
         .await
         .map_err(|e| ApiError::internal(format!("check task failed: {e}")))??;

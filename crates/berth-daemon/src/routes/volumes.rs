@@ -1,15 +1,14 @@
 //! Volume routes (moby `api/server/router/volume`): `method, path → handler`; handlers
 //! call [`crate::volumes::VolumeService`] and ask the containers who uses a volume.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 
 use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Extension, Json, Router};
+use berth_api::{Volume, VolumeCreateRequest, VolumeListResponse, VolumePruneResponse};
 use http::StatusCode;
-use serde::Deserialize;
-use serde_json::{json, Value};
 
 use crate::containers::filters::{self, Filters};
 use crate::error::{ApiError, ApiResult};
@@ -36,27 +35,17 @@ fn parse_filters(q: &HashMap<String, String>) -> ApiResult<Filters> {
     filters::parse(q.get("filters").map(String::as_str).unwrap_or(""))
 }
 
-/// `POST /volumes/create` body (moby `volume.CreateOptions`).
-#[derive(Debug, Default, Deserialize)]
-#[serde(default, rename_all = "PascalCase")]
-struct CreateBody {
-    name: String,
-    driver: String,
-    driver_opts: Option<BTreeMap<String, String>>,
-    labels: Option<BTreeMap<String, String>>,
-}
-
 async fn create(State(d): State<Daemon>, body: axum::body::Bytes) -> ApiResult<Response> {
-    let body: CreateBody = if body.is_empty() {
-        CreateBody::default()
+    let body: VolumeCreateRequest = if body.is_empty() {
+        VolumeCreateRequest::default()
     } else {
         serde_json::from_slice(&body)?
     };
     let rec = d.volumes.create(CreateOptions {
         name: body.name,
         driver: body.driver,
-        labels: body.labels.unwrap_or_default(),
-        options: body.driver_opts.unwrap_or_default(),
+        labels: body.labels,
+        options: body.driver_opts,
         anonymous: false,
     })?;
     Ok((StatusCode::CREATED, Json(rec.to_api(d.volumes.dir(), None))).into_response())
@@ -74,7 +63,7 @@ fn parse_bool_filter(key: &str, v: &str) -> ApiResult<bool> {
     }
 }
 
-async fn list(State(d): State<Daemon>, q: Q) -> ApiResult<Json<Value>> {
+async fn list(State(d): State<Daemon>, q: Q) -> ApiResult<Json<VolumeListResponse>> {
     let f = parse_filters(&q)?;
     for k in f.keys() {
         if !matches!(
@@ -88,7 +77,7 @@ async fn list(State(d): State<Daemon>, q: Q) -> ApiResult<Json<Value>> {
         Some(v) => Some(parse_bool_filter("dangling", v)?),
         None => None,
     };
-    let vols: Vec<Value> = d
+    let volumes: Vec<Volume> = d
         .volumes
         .list()
         .into_iter()
@@ -108,10 +97,13 @@ async fn list(State(d): State<Daemon>, q: Q) -> ApiResult<Json<Value>> {
         })
         .map(|r| r.to_api(d.volumes.dir(), None))
         .collect();
-    Ok(Json(json!({ "Volumes": vols, "Warnings": null })))
+    Ok(Json(VolumeListResponse {
+        volumes,
+        warnings: None,
+    }))
 }
 
-async fn inspect(State(d): State<Daemon>, Path(name): Path<String>) -> ApiResult<Json<Value>> {
+async fn inspect(State(d): State<Daemon>, Path(name): Path<String>) -> ApiResult<Json<Volume>> {
     let rec = d.volumes.get(&name)?;
     Ok(Json(rec.to_api(d.volumes.dir(), None)))
 }
@@ -138,7 +130,7 @@ async fn prune(
     State(d): State<Daemon>,
     version: Option<Extension<ApiVersion>>,
     q: Q,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<VolumePruneResponse>> {
     let f = parse_filters(&q)?;
     let version = version.map(|Extension(v)| v).unwrap_or(ApiVersion(1, 45));
     for k in f.keys() {
@@ -151,7 +143,7 @@ async fn prune(
         None => !version.at_least("1.42"),
     };
     let mut deleted = Vec::new();
-    let mut reclaimed: i64 = 0;
+    let mut reclaimed: u64 = 0;
     for r in d.volumes.list() {
         if !all && !r.anonymous {
             continue;
@@ -169,12 +161,12 @@ async fn prune(
         }
         let size = d.volumes.size(&r.name);
         if d.volumes.remove(&r.name).is_ok() {
-            reclaimed += size;
+            reclaimed += u64::try_from(size).unwrap_or(0);
             deleted.push(r.name);
         }
     }
-    Ok(Json(json!({
-        "VolumesDeleted": if deleted.is_empty() { Value::Null } else { json!(deleted) },
-        "SpaceReclaimed": reclaimed,
-    })))
+    Ok(Json(VolumePruneResponse {
+        volumes_deleted: (!deleted.is_empty()).then_some(deleted),
+        space_reclaimed: reclaimed,
+    }))
 }

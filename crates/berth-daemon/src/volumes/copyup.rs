@@ -206,6 +206,7 @@ mod tests {
                 .into_encoded_bytes(),
         )
         .unwrap();
+        // SAFETY: `wh` is a valid NUL-terminated path; mknod touches no memory of ours.
         let whiteout = unsafe { libc::mknod(wh.as_ptr(), libc::S_IFCHR | 0o600, 0) } == 0;
         // `/data` is a symlink to `/srv/data`; `/escape` points far outside.
         std::os::unix::fs::symlink("/srv/data", top.join("data")).unwrap();

@@ -2,9 +2,8 @@
 //! `local` driver).
 //!
 //! ## Persistent state
-//! - `meta.db`, table `volumes` (schema version 1, kept in table `volumes_meta` under
-//!   `"schema_version"`): volume name → [`VolumeRecord`] as JSON. One write transaction
-//!   per change.
+//! - `meta.db`, table `volumes`: volume name → [`VolumeRecord`] as JSON (see
+//!   [`crate::schema`]). One write transaction per change.
 //! - `<root>/volumes/<name>/_data`: the volume's data, created with the record and
 //!   removed with it.
 //!
@@ -29,17 +28,12 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
 
+use berth_api::{Volume, VolumeUsageData};
 use chrono::{DateTime, SecondsFormat, Utc};
-use redb::{ReadableDatabase, ReadableTable, TableDefinition};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{ApiError, ApiResult};
-
-/// `volumes`: volume name → [`VolumeRecord`] as JSON.
-pub const VOLUMES: TableDefinition<&str, &[u8]> = TableDefinition::new("volumes");
-/// `volumes_meta`: `"schema_version"` → [`SCHEMA_VERSION`].
-pub const VOLUMES_META: TableDefinition<&str, u64> = TableDefinition::new("volumes_meta");
-pub const SCHEMA_VERSION: u64 = 1;
+use crate::schema::{VOLUMES, VOLUMES_PART};
 
 /// Docker's label for anonymous volumes (API ≥ 1.42 prunes only these by default).
 pub const ANONYMOUS_LABEL: &str = "com.docker.volume.anonymous";
@@ -66,21 +60,21 @@ impl VolumeRecord {
         volumes_dir.join(&self.name).join("_data")
     }
 
-    /// The API's `Volume` object (moby swagger `Volume`).
-    pub fn to_api(&self, volumes_dir: &Path, usage: Option<(i64, i64)>) -> serde_json::Value {
-        let mut v = serde_json::json!({
-            "CreatedAt": self.created.to_rfc3339_opts(SecondsFormat::Secs, true),
-            "Driver": self.driver,
-            "Labels": self.labels,
-            "Mountpoint": self.mountpoint(volumes_dir).display().to_string(),
-            "Name": self.name,
-            "Options": if self.options.is_empty() && self.anonymous { serde_json::Value::Null } else { serde_json::json!(self.options) },
-            "Scope": "local",
-        });
-        if let Some((size, refs)) = usage {
-            v["UsageData"] = serde_json::json!({ "Size": size, "RefCount": refs });
+    /// The API's `Volume` object (moby swagger `Volume`); `usage` is (size, ref count)
+    /// for `system df`.
+    pub fn to_api(&self, volumes_dir: &Path, usage: Option<(i64, i64)>) -> Volume {
+        let no_options = self.options.is_empty() && self.anonymous;
+        Volume {
+            created_at: self.created.to_rfc3339_opts(SecondsFormat::Secs, true),
+            driver: self.driver.clone(),
+            labels: Some(self.labels.clone()),
+            mountpoint: self.mountpoint(volumes_dir).display().to_string(),
+            name: self.name.clone(),
+            options: (!no_options).then(|| self.options.clone()),
+            scope: "local".into(),
+            status: None,
+            usage_data: usage.map(|(size, ref_count)| VolumeUsageData { size, ref_count }),
         }
-        v
     }
 
     /// How the volume is mounted into a container: `None` for a plain directory, else
@@ -174,40 +168,12 @@ impl VolumeService {
     pub fn open(root: &Path, db: std::sync::Arc<redb::Database>) -> anyhow::Result<Self> {
         let dir = root.join("volumes");
         std::fs::create_dir_all(&dir)?;
-        let tx = db.begin_write()?;
-        {
-            let mut meta = tx.open_table(VOLUMES_META)?;
-            let current = meta.get("schema_version")?.map(|v| v.value());
-            match current {
-                None => {
-                    meta.insert("schema_version", SCHEMA_VERSION)?;
-                }
-                Some(v) if v > SCHEMA_VERSION => {
-                    anyhow::bail!(
-                        "volumes schema version {v} is newer than this Berth ({SCHEMA_VERSION})"
-                    )
-                }
-                Some(_) => {}
-            }
-            tx.open_table(VOLUMES)?;
-        }
-        tx.commit()?;
-        let mut records = BTreeMap::new();
-        {
-            let tx = db.begin_read()?;
-            let table = tx.open_table(VOLUMES)?;
-            for entry in table.iter()? {
-                let (k, v) = entry?;
-                match serde_json::from_slice::<VolumeRecord>(v.value()) {
-                    Ok(r) => {
-                        records.insert(r.name.clone(), r);
-                    }
-                    Err(e) => {
-                        tracing::warn!(name = k.value(), error = %e, "skipping unreadable volume record")
-                    }
-                }
-            }
-        }
+        VOLUMES_PART.open(&db)?;
+        let records = VOLUMES
+            .load(&db)?
+            .into_iter()
+            .map(|(_, r)| (r.name.clone(), r))
+            .collect();
         Ok(VolumeService {
             dir,
             db,
@@ -231,26 +197,11 @@ impl VolumeService {
     }
 
     fn put(&self, rec: &VolumeRecord) -> ApiResult<()> {
-        let bytes = serde_json::to_vec(rec).map_err(|e| ApiError::internal(e.to_string()))?;
-        let tx = self.db.begin_write().map_err(redb::Error::from)?;
-        {
-            let mut table = tx.open_table(VOLUMES).map_err(redb::Error::from)?;
-            table
-                .insert(rec.name.as_str(), bytes.as_slice())
-                .map_err(redb::Error::from)?;
-        }
-        tx.commit().map_err(redb::Error::from)?;
-        Ok(())
+        Ok(VOLUMES.put(&self.db, &rec.name, rec)?)
     }
 
     fn delete_record(&self, name: &str) -> ApiResult<()> {
-        let tx = self.db.begin_write().map_err(redb::Error::from)?;
-        {
-            let mut table = tx.open_table(VOLUMES).map_err(redb::Error::from)?;
-            table.remove(name).map_err(redb::Error::from)?;
-        }
-        tx.commit().map_err(redb::Error::from)?;
-        Ok(())
+        Ok(VOLUMES.delete(&self.db, name)?)
     }
 
     /// Creates a volume, or returns the existing one of that name (as Docker does).

@@ -1,0 +1,472 @@
+//! Endpoint bookkeeping: every container's place on its networks, the addresses taken
+//! on each network, the namespace and veth pairs that plug a container in, its port
+//! proxies, and the undo when a step fails.
+//!
+//! The daemon asks through narrow requests ([`PlugRequest`], [`Target`]) and keeps what
+//! is its own: persisting the records, the nftables sync, the `/etc` files and the
+//! networks themselves. Per container: the namespace `<netns dir>/<id>`, host veth
+//! `vb<first 11 hex of id>` for `eth0` and `vx<first 9 hex><n>` for `eth<n>`.
+
+use std::collections::HashMap;
+use std::net::Ipv4Addr;
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+use crate::ipam::{self, Subnet};
+use crate::ports::{PortMapping, PortRequest};
+use crate::proxy::{self, Proxy};
+use crate::{link, NetError, Result};
+
+/// A container's primary endpoint (`eth0`) on the default bridge or a user network.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct EndpointRecord {
+    pub ip: Ipv4Addr,
+    pub mac: String,
+    pub endpoint_id: String,
+    /// Published ports while the container runs (empty when stopped).
+    #[serde(default)]
+    pub ports: Vec<PortMapping>,
+    /// The user network's ID; empty for the default bridge.
+    #[serde(default)]
+    pub network: String,
+    /// The container's name (no `/`) at its last start, for the embedded DNS.
+    #[serde(default)]
+    pub name: String,
+}
+
+/// An extra network a container was connected to (`network connect`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ExtraEndpoint {
+    pub network: String,
+    pub ip: Ipv4Addr,
+    pub mac: String,
+    pub endpoint_id: String,
+    #[serde(default)]
+    pub aliases: Vec<String>,
+    /// `eth1`, `eth2`, … inside the container.
+    pub ifname: String,
+}
+
+/// Where an endpoint lives: the default bridge (empty `id`) or a user network.
+#[derive(Debug, Clone)]
+pub struct Target {
+    pub id: String,
+    pub name: String,
+    pub bridge: String,
+    pub subnet: Subnet,
+    pub gateway: Ipv4Addr,
+    pub internal: bool,
+}
+
+/// What plugging a container's primary endpoint needs to know about the container.
+#[derive(Debug, Clone, Copy)]
+pub struct PlugRequest<'a> {
+    pub container_id: &'a str,
+    /// The container's name without `/` (errors, the embedded DNS).
+    pub name: &'a str,
+    pub target: &'a Target,
+    pub ports: &'a [PortRequest],
+}
+
+/// A primary endpoint set up but not yet recorded: [`EndpointTable::commit`] records it;
+/// dropping it stops its proxies (call [`EndpointTable::unplug_links`] for the links).
+pub struct Plugged {
+    pub record: EndpointRecord,
+    proxies: Vec<Proxy>,
+}
+
+/// The endpoints of every container and the proxies of the running ones.
+pub struct EndpointTable {
+    netns_dir: PathBuf,
+    mtu: u32,
+    endpoints: HashMap<String, EndpointRecord>,
+    extras: HashMap<String, Vec<ExtraEndpoint>>,
+    /// Present (maybe empty) exactly while the container's network is up.
+    proxies: HashMap<String, Vec<Proxy>>,
+}
+
+fn new_endpoint_id() -> String {
+    (0..4)
+        .map(|_| format!("{:016x}", rand::random::<u64>()))
+        .collect()
+}
+
+fn host_veth(id: &str) -> String {
+    format!("vb{}", &id[..id.len().min(11)])
+}
+
+fn extra_veth(id: &str, ifname: &str) -> String {
+    format!(
+        "vx{}{}",
+        &id[..id.len().min(9)],
+        ifname.trim_start_matches("eth")
+    )
+}
+
+impl EndpointTable {
+    /// A table over the records loaded from the daemon's store.
+    pub fn new(
+        netns_dir: PathBuf,
+        mtu: u32,
+        endpoints: HashMap<String, EndpointRecord>,
+        extras: HashMap<String, Vec<ExtraEndpoint>>,
+    ) -> Self {
+        EndpointTable {
+            netns_dir,
+            mtu,
+            endpoints,
+            extras,
+            proxies: HashMap::new(),
+        }
+    }
+
+    pub fn mtu(&self) -> u32 {
+        self.mtu
+    }
+
+    /// The bind-mounted network namespace of container `id`.
+    pub fn netns_path(&self, id: &str) -> PathBuf {
+        self.netns_dir.join(id)
+    }
+
+    /// Whether container `id`'s network is up (it runs).
+    pub fn is_up(&self, id: &str) -> bool {
+        self.proxies.contains_key(id)
+    }
+
+    pub fn primary(&self, id: &str) -> Option<&EndpointRecord> {
+        self.endpoints.get(id)
+    }
+
+    pub fn primaries(&self) -> impl Iterator<Item = (&String, &EndpointRecord)> {
+        self.endpoints.iter()
+    }
+
+    pub fn extras_of(&self, id: &str) -> &[ExtraEndpoint] {
+        self.extras.get(id).map(Vec::as_slice).unwrap_or(&[])
+    }
+
+    pub fn all_extras(&self) -> impl Iterator<Item = (&String, &ExtraEndpoint)> {
+        self.extras
+            .iter()
+            .flat_map(|(cid, xs)| xs.iter().map(move |x| (cid, x)))
+    }
+
+    /// Whether any endpoint, primary or extra, is on `network`.
+    pub fn network_in_use(&self, network: &str) -> bool {
+        self.endpoints.values().any(|e| e.network == network)
+            || self.extras.values().flatten().any(|x| x.network == network)
+    }
+
+    /// The published ports on `network` with the address they forward to.
+    pub fn published_on(&self, network: &str) -> Vec<(Ipv4Addr, PortMapping)> {
+        self.endpoints
+            .values()
+            .filter(|e| e.network == network)
+            .flat_map(|e| e.ports.iter().map(move |p| (e.ip, p.clone())))
+            .collect()
+    }
+
+    /// The addresses taken on `target` (the gateway included), not counting the
+    /// primary endpoint of `except`.
+    fn used(&self, target: &Target, except: Option<&str>) -> Vec<Ipv4Addr> {
+        self.endpoints
+            .iter()
+            .filter(|(cid, e)| e.network == target.id && Some(cid.as_str()) != except)
+            .map(|(_, e)| e.ip)
+            .chain(
+                self.extras
+                    .values()
+                    .flatten()
+                    .filter(|x| x.network == target.id)
+                    .map(|x| x.ip),
+            )
+            .chain(std::iter::once(target.gateway))
+            .collect()
+    }
+
+    /// The running containers on network `net_id` answering to `name` (a container name,
+    /// an alias on that network, or a 12-hex ID), for the embedded DNS.
+    pub fn resolve(&self, net_id: &str, name: &str) -> Vec<Ipv4Addr> {
+        let short_id = |cid: &str| name.len() == 12 && cid.starts_with(name);
+        self.endpoints
+            .iter()
+            .filter(|(cid, e)| e.network == net_id && self.is_up(cid))
+            .filter(|(cid, e)| e.name.eq_ignore_ascii_case(name) || short_id(cid))
+            .map(|(_, e)| e.ip)
+            .chain(
+                self.all_extras()
+                    .filter(|(cid, _)| self.is_up(cid))
+                    .filter(|(cid, x)| {
+                        x.network == net_id
+                            && (x.aliases.iter().any(|a| a.eq_ignore_ascii_case(name))
+                                || self
+                                    .endpoints
+                                    .get(*cid)
+                                    .is_some_and(|e| e.name.eq_ignore_ascii_case(name))
+                                || short_id(cid))
+                    })
+                    .map(|(_, x)| x.ip),
+            )
+            .collect()
+    }
+
+    /// Sets up the primary endpoint: the address (kept from an earlier start on the same
+    /// network, else the first free one), the host ports (first: a taken port fails before
+    /// anything is created), the namespace and the `eth0` veth. On error nothing is left.
+    pub fn plug(&self, req: &PlugRequest) -> Result<Plugged> {
+        let id = req.container_id;
+        let target = req.target;
+        let mut ep = match self.endpoints.get(id).filter(|e| e.network == target.id) {
+            Some(e) => e.clone(),
+            None => {
+                let ip = target.subnet.allocate(&self.used(target, Some(id)))?;
+                EndpointRecord {
+                    ip,
+                    mac: ipam::mac_for(ip),
+                    endpoint_id: new_endpoint_id(),
+                    ports: Vec::new(),
+                    network: target.id.clone(),
+                    name: String::new(),
+                }
+            }
+        };
+        let mut proxies = Vec::new();
+        for r in req.ports {
+            let p = proxy::start(r, ep.ip).map_err(|e| {
+                NetError::System(format!(
+                    "driver failed programming external connectivity on endpoint {} ({}): {e}",
+                    req.name, ep.endpoint_id
+                ))
+            })?;
+            proxies.push(p);
+        }
+        ep.ports = proxies.iter().map(|p| p.mapping.clone()).collect();
+        ep.name = req.name.to_string();
+        let ns = self.netns_path(id);
+        self.unplug_links(id);
+        link::create_netns(&ns)?;
+        let veth = host_veth(id);
+        let endpoint = link::Endpoint {
+            bridge: &target.bridge,
+            host_veth: &veth,
+            ifname: "eth0",
+            ip: ep.ip,
+            prefix: target.subnet.prefix,
+            gateway: (!target.internal).then_some(target.gateway),
+            mac: &ep.mac,
+            mtu: self.mtu,
+        };
+        if let Err(e) = link::attach(&ns, &endpoint) {
+            link::remove_netns(&ns);
+            return Err(e);
+        }
+        Ok(Plugged {
+            record: ep,
+            proxies,
+        })
+    }
+
+    /// Records a plugged endpoint and plugs the container's extra endpoints into its
+    /// namespace (`target_of` finds each one's network; a failure is logged).
+    pub fn commit(
+        &mut self,
+        id: &str,
+        plugged: Plugged,
+        target_of: &dyn Fn(&str) -> Option<Target>,
+    ) {
+        self.endpoints.insert(id.to_string(), plugged.record);
+        self.proxies.insert(id.to_string(), plugged.proxies);
+        for x in self.extras_of(id).to_vec() {
+            let plugged = match target_of(&x.network) {
+                Some(t) => self.plug_extra(id, &x, &t),
+                None => Err(NetError::Invalid(format!(
+                    "network {} not found",
+                    x.network
+                ))),
+            };
+            if let Err(e) = plugged {
+                tracing::warn!(id, network = x.network, error = %e, "connecting an extra network");
+            }
+        }
+    }
+
+    /// Plugs the extra endpoint `x` on `target` into the running container `id`.
+    pub fn plug_extra(&self, id: &str, x: &ExtraEndpoint, target: &Target) -> Result<()> {
+        let veth = extra_veth(id, &x.ifname);
+        let _ = link::delete_link(&veth);
+        let ep = link::Endpoint {
+            bridge: &target.bridge,
+            host_veth: &veth,
+            ifname: &x.ifname,
+            ip: x.ip,
+            prefix: target.subnet.prefix,
+            gateway: None,
+            mac: &x.mac,
+            mtu: self.mtu,
+        };
+        link::attach(&self.netns_path(id), &ep)
+    }
+
+    /// Deletes container `id`'s host veths and namespace.
+    pub fn unplug_links(&self, id: &str) {
+        for x in self.extras_of(id) {
+            let _ = link::delete_link(&extra_veth(id, &x.ifname));
+        }
+        let _ = link::delete_link(&host_veth(id));
+        let ns = self.netns_path(id);
+        if ns.exists() {
+            link::remove_netns(&ns);
+        }
+    }
+
+    /// Takes container `id`'s network down (the address stays allocated). Returns the
+    /// primary record when its published ports were cleared (to persist). Idempotent.
+    pub fn unplug(&mut self, id: &str) -> Option<EndpointRecord> {
+        self.proxies.remove(id);
+        let cleared = match self.endpoints.get_mut(id) {
+            Some(ep) if !ep.ports.is_empty() => {
+                ep.ports.clear();
+                Some(ep.clone())
+            }
+            _ => None,
+        };
+        self.unplug_links(id);
+        cleared
+    }
+
+    /// Forgets container `id`'s endpoints (after [`Self::unplug`]): whether it had a
+    /// primary one, and its extra ones.
+    pub fn forget(&mut self, id: &str) -> (bool, Vec<ExtraEndpoint>) {
+        (
+            self.endpoints.remove(id).is_some(),
+            self.extras.remove(id).unwrap_or_default(),
+        )
+    }
+
+    /// A new extra endpoint for container `id` on `target`: the first free address and
+    /// interface name. Not recorded until [`Self::add_extra`].
+    pub fn new_extra(
+        &self,
+        id: &str,
+        target: &Target,
+        aliases: Vec<String>,
+    ) -> Result<ExtraEndpoint> {
+        let ip = target.subnet.allocate(&self.used(target, None))?;
+        let ifname = (1..)
+            .map(|i| format!("eth{i}"))
+            .find(|f| !self.extras_of(id).iter().any(|x| &x.ifname == f))
+            .unwrap_or_default();
+        Ok(ExtraEndpoint {
+            network: target.id.clone(),
+            ip,
+            mac: ipam::mac_for(ip),
+            endpoint_id: new_endpoint_id(),
+            aliases,
+            ifname,
+        })
+    }
+
+    pub fn add_extra(&mut self, id: &str, x: ExtraEndpoint) {
+        self.extras.entry(id.to_string()).or_default().push(x);
+    }
+
+    /// Removes container `id`'s extra endpoint on `network` and its veth.
+    pub fn remove_extra(&mut self, id: &str, network: &str) -> Option<ExtraEndpoint> {
+        let list = self.extras.entry(id.to_string()).or_default();
+        let pos = list.iter().position(|x| x.network == network)?;
+        let x = list.remove(pos);
+        let _ = link::delete_link(&extra_veth(id, &x.ifname));
+        Some(x)
+    }
+
+    /// Deletes the veth of an extra endpoint that could not be recorded.
+    pub fn drop_extra_link(&self, id: &str, x: &ExtraEndpoint) {
+        let _ = link::delete_link(&extra_veth(id, &x.ifname));
+    }
+
+    /// At daemon start: re-opens the proxies of running container `id` on the host ports
+    /// it had (a port taken meanwhile is logged) and marks its network up.
+    pub fn reopen(&mut self, id: &str) {
+        let Some(ep) = self.endpoints.get(id).cloned() else {
+            return;
+        };
+        let mut proxies = Vec::new();
+        for m in &ep.ports {
+            let req = PortRequest {
+                proto: m.proto,
+                container_port: m.container_port,
+                host_ip: m.host_ip,
+                host_ports: Some((m.host_port, m.host_port)),
+            };
+            match proxy::start(&req, ep.ip) {
+                Ok(p) => proxies.push(p),
+                Err(e) => tracing::warn!(id, error = %e, "re-opening a published port"),
+            }
+        }
+        self.proxies.insert(id.to_string(), proxies);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn target(id: &str) -> Target {
+        Target {
+            id: id.into(),
+            name: "n".into(),
+            bridge: "br".into(),
+            subnet: "10.9.0.0/24".parse().unwrap(),
+            gateway: Ipv4Addr::new(10, 9, 0, 1),
+            internal: false,
+        }
+    }
+
+    fn record(ip: [u8; 4], network: &str, name: &str) -> EndpointRecord {
+        EndpointRecord {
+            ip: ip.into(),
+            mac: String::new(),
+            endpoint_id: String::new(),
+            ports: Vec::new(),
+            network: network.into(),
+            name: name.into(),
+        }
+    }
+
+    #[test]
+    fn addresses_skip_the_gateway_and_taken_ones_and_dns_sees_running_only() {
+        let endpoints = HashMap::from([
+            ("a".repeat(64), record([10, 9, 0, 2], "n1", "web")),
+            ("b".repeat(64), record([10, 9, 0, 3], "n1", "db")),
+        ]);
+        let mut t = EndpointTable::new(
+            PathBuf::from("/nonexistent"),
+            1500,
+            endpoints,
+            HashMap::new(),
+        );
+        let x = t
+            .new_extra(&"c".repeat(64), &target("n1"), vec!["alias".into()])
+            .unwrap();
+        assert_eq!(
+            (x.ip, x.ifname.as_str()),
+            (Ipv4Addr::new(10, 9, 0, 4), "eth1")
+        );
+        assert!(t.network_in_use("n1") && !t.network_in_use("n2"));
+        // Nothing runs yet: the DNS finds no one.
+        assert!(t.resolve("n1", "web").is_empty());
+        t.proxies.insert("a".repeat(64), Vec::new());
+        t.proxies.insert("c".repeat(64), Vec::new());
+        t.add_extra(&"c".repeat(64), x);
+        assert_eq!(t.resolve("n1", "WEB"), vec![Ipv4Addr::new(10, 9, 0, 2)]);
+        assert_eq!(t.resolve("n1", "alias"), vec![Ipv4Addr::new(10, 9, 0, 4)]);
+        assert_eq!(
+            t.resolve("n1", &"a".repeat(12)),
+            vec![Ipv4Addr::new(10, 9, 0, 2)]
+        );
+        assert!(t.resolve("n1", "db").is_empty());
+        assert_eq!(t.forget(&"c".repeat(64)).1.len(), 1);
+    }
+}
