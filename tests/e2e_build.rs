@@ -416,7 +416,10 @@ fn a_client_gone_mid_run_stops_the_step_and_leaves_nothing() {
         assert!(n > 0, "the stream ended early: {}", String::from_utf8_lossy(&seen));
         seen.extend_from_slice(&buf[..n]);
     }
-    assert_eq!(d.berth_ok(&["ps", "-q"]).lines().count(), 1, "the RUN step runs");
+    let running = wait_until(std::time::Duration::from_secs(10), || {
+        d.berth_ok(&["ps", "-q"]).lines().count() == 1
+    });
+    assert!(running, "the RUN step runs");
     drop(s);
     let gone = wait_until(std::time::Duration::from_secs(15), || {
         d.berth_ok(&["ps", "-a", "-q"]).trim().is_empty()
