@@ -76,7 +76,12 @@ impl DaemonBackend {
         self.d.builds.finish_build(&self.dir);
     }
 
-    async fn pull(&mut self, name: &str, out: &mut dyn Output) -> Result<(), BuildError> {
+    async fn pull(
+        &mut self,
+        name: &str,
+        platform: berth_registry::Platform,
+        out: &mut dyn Output,
+    ) -> Result<(), BuildError> {
         let reference = berth_image::Reference::parse_normalized(name)
             .map_err(|e| BuildError::invalid(e.0))?
             .with_default_tag();
@@ -85,7 +90,7 @@ impl DaemonBackend {
             crate::distribution::pull::PullRequest {
                 reference,
                 all_tags: false,
-                platform: self.platform.clone(),
+                platform,
                 auth: self.auth.clone(),
             },
         )
@@ -139,15 +144,25 @@ impl Backend for DaemonBackend {
         &mut self,
         name: &str,
         pull: bool,
+        platform: Option<&str>,
         out: &mut dyn Output,
     ) -> Result<BaseImage, BuildError> {
+        let wanted = match platform {
+            Some(p) => berth_registry::Platform::parse(p).map_err(|e| BuildError::invalid(e.to_string()))?,
+            None => self.platform.clone(),
+        };
         let images = self.d.images.clone();
         let n = name.to_string();
         let local = blocking(move || images.resolve(&n).map_err(store)).await;
+        // A local image of another platform than asked for is pulled again, as moby does.
+        let other_platform = match (&local, platform) {
+            (Ok(rec), Some(_)) => rec.config.architecture != wanted.architecture || rec.config.os != wanted.os,
+            _ => false,
+        };
         let rec = match local {
-            Ok(rec) if !pull => rec,
+            Ok(rec) if !pull && !other_platform => rec,
             _ => {
-                self.pull(name, out).await?;
+                self.pull(name, wanted, out).await?;
                 let images = self.d.images.clone();
                 let n = name.to_string();
                 blocking(move || images.resolve(&n).map_err(store)).await?
