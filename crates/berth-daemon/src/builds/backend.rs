@@ -329,9 +329,10 @@ impl Backend for DaemonBackend {
     }
 
     async fn commit(&mut self, container: &str, req: &CommitRequest) -> Result<String, BuildError> {
-        let upper = match self.workspaces.get(container) {
-            Some(ws) => ws.upper(),
-            None => self.d.containers.container_dir(container).join("upper"),
+        // A workspace's upper directory becomes the layer itself (it is removed next).
+        let (upper, consume_upper) = match self.workspaces.get(container) {
+            Some(ws) => (ws.upper(), true),
+            None => (self.d.containers.container_dir(container).join("upper"), false),
         };
         let mut cc = req.container_config.clone();
         cc.hostname = container.chars().take(12).collect();
@@ -342,6 +343,7 @@ impl Backend for DaemonBackend {
             config: req.config.clone(),
             container_config: cc,
             author: req.author.clone(),
+            consume_upper,
         };
         let images = self.d.images.clone();
         blocking(move || images.commit_build_step(&step).map_err(store)).await
