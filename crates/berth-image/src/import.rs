@@ -214,7 +214,7 @@ impl ImageStore {
     pub(crate) fn adopt_dir_as_layer(&self, dir: &std::path::Path) -> Result<IngestedLayer, ImageError> {
         let mut blob = self.content.writer()?;
         crate::pack::pack_layer(dir, &mut blob)
-            .and_then(|w| io::Write::flush(w))
+            .and_then(io::Write::flush)
             .map_err(io_err(format!("packing {}", dir.display())))?;
         let tar_size = blob.size();
         let blob = blob.seal()?;
