@@ -289,3 +289,49 @@ async fn prune(State(d): State<Daemon>, RawQuery(raw): RawQuery) -> ApiResult<Re
     let reclaimed = d.builds.prune_leftovers();
     Ok(axum::Json(json!({ "CachesDeleted": null, "SpaceReclaimed": reclaimed })).into_response())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn query_takes_the_first_value_and_keeps_repeated_tags() {
+        let q = Query::parse(Some("t=a:1&t=b&dockerfile=x&dockerfile=FROM+y&rm=0&q=1&buildargs=%7B%22A%22%3A%221%22%2C%22B%22%3Anull%7D"));
+        let o = options(&q).unwrap();
+        assert_eq!(o.tags, vec!["a:1", "b:latest"]);
+        assert_eq!(q.str("dockerfile"), "x");
+        assert!(!o.rm);
+        assert!(o.quiet);
+        assert_eq!(o.build_args.get("A"), Some(&Some("1".to_string())));
+        assert_eq!(o.build_args.get("B"), Some(&None));
+        assert!(options(&Query::parse(Some("t=UPPER"))).is_err());
+    }
+
+    #[test]
+    fn unsupported_options_are_refused_not_ignored() {
+        assert!(refuse_unsupported(&Query::parse(Some("squash=1"))).is_err());
+        assert!(refuse_unsupported(&Query::parse(Some("version=2"))).is_err());
+        assert!(refuse_unsupported(&Query::parse(Some("isolation=hyperv"))).is_err());
+        assert!(refuse_unsupported(&Query::parse(Some("cgroupparent=/x"))).is_err());
+        // The Docker CLI's defaults pass.
+        assert!(refuse_unsupported(&Query::parse(Some(
+            "version=1&isolation=&cgroupparent=&cpusetmems=&squash=0&outputs=null"
+        )))
+        .is_ok());
+    }
+
+    #[test]
+    fn host_config_from_the_query() {
+        let hc = host_config(&Query::parse(Some(
+            "networkmode=none&extrahosts=a:1.2.3.4,b:5.6.7.8&memory=67108864&cpushares=512",
+        )))
+        .unwrap();
+        assert_eq!(hc.network_mode, "none");
+        assert_eq!(hc.extra_hosts, vec!["a:1.2.3.4", "b:5.6.7.8"]);
+        let v = serde_json::to_value(&hc).unwrap();
+        assert_eq!(v["Memory"], 67108864);
+        assert_eq!(v["CpuShares"], 512);
+        let default = host_config(&Query::parse(Some("networkmode=default"))).unwrap();
+        assert_eq!(default.network_mode, "bridge");
+    }
+}
