@@ -115,3 +115,40 @@ fn docker_compose_builds_with_every_build_key() {
         assert_eq!(d.inspect("composed:1")["Config"]["Labels"]["com.example.lbl"], "yes");
     }
 }
+
+/// FROM an image that is only in a registry: the build pulls it (with the credentials the
+/// Docker CLI sends in `X-Registry-Config`), showing the pull's progress in its stream.
+#[test]
+fn from_pulls_the_base_image_with_the_clients_credentials() {
+    use common::registry::{RegistryAuth, TestRegistry};
+    let reg = TestRegistry::start(RegistryAuth::Basic {
+        user: "u".into(),
+        password: "p".into(),
+    });
+    let d = TestDaemon::start();
+    d.import_busybox();
+    let name = format!("{}/base/busybox:1", reg.addr);
+    d.berth_ok(&["tag", "busybox", &name]);
+    let out = d.berth_with_stdin(&["login", "-u", "u", "--password-stdin", &reg.addr], Some(b"p\n"));
+    assert_success(&out, "berth login");
+    d.berth_ok(&["push", &name]);
+    d.berth_ok(&["rmi", &name, "busybox"]);
+    let ctx = d.dir.join("pull");
+    std::fs::create_dir_all(&ctx).unwrap();
+    std::fs::write(ctx.join("Dockerfile"), format!("FROM {name}\nRUN echo pulled\n")).unwrap();
+    if !docker_cli_available() {
+        eprintln!("skipped the Docker CLI half: no Docker CLI");
+        return;
+    }
+    let mut cmd = Command::new("/usr/local/bin/docker");
+    cmd.args(["login", "-u", "u", "--password-stdin", &reg.addr])
+        .env("DOCKER_HOST", d.host())
+        .env("DOCKER_CONFIG", d.dir.join("docker-config"));
+    let out = run_with_timeout(cmd, Some(b"p\n"), Duration::from_secs(30), "docker login");
+    assert_success(&out, "docker login");
+    let out = d.docker(&["build", "-t", "pulled:1", ctx.to_str().unwrap()]);
+    assert_success(&out, "docker build FROM a registry image");
+    let text = stdout(&out);
+    assert!(text.contains("Pulling from base/busybox"), "{text}");
+    assert!(text.contains("pulled\n"), "{text}");
+}

@@ -42,8 +42,8 @@ pub struct DaemonBackend {
     pub dir: PathBuf,
     /// Host config of the RUN containers (network mode, extra hosts, limits).
     pub host_config: HostConfig,
-    /// Registry credentials for pulls (`X-Registry-Config`).
-    pub auth: Option<berth_api::AuthConfig>,
+    /// Registry credentials for pulls, by registry (`X-Registry-Config`).
+    pub auths: std::collections::BTreeMap<String, berth_api::AuthConfig>,
     pub platform: berth_registry::Platform,
     workspaces: HashMap<String, Workspace>,
     /// RUN containers not removed yet.
@@ -58,7 +58,7 @@ impl DaemonBackend {
             d,
             dir,
             host_config,
-            auth: None,
+            auths: Default::default(),
             platform: berth_registry::Platform::host(),
             workspaces: HashMap::new(),
             containers: Vec::new(),
@@ -85,13 +85,24 @@ impl DaemonBackend {
         let reference = berth_image::Reference::parse_normalized(name)
             .map_err(|e| BuildError::invalid(e.0))?
             .with_default_tag();
+        // The Docker CLI keys Docker Hub as `https://index.docker.io/v1/`.
+        let domain = reference.domain().to_string();
+        let auth = self
+            .auths
+            .iter()
+            .find(|(k, _)| {
+                let k = k.trim_start_matches("https://").trim_start_matches("http://");
+                let k = k.split('/').next().unwrap_or_default();
+                k == domain || (domain == "docker.io" && k == "index.docker.io")
+            })
+            .map(|(_, a)| a.clone());
         let resp = crate::distribution::pull::start(
             &self.d,
             crate::distribution::pull::PullRequest {
                 reference,
                 all_tags: false,
                 platform,
-                auth: self.auth.clone(),
+                auth,
             },
         )
         .await

@@ -165,6 +165,30 @@ impl Output for ChannelOutput {
     }
 }
 
+/// `X-Registry-Config`: base64url JSON of `{registry: AuthConfig}` (the credentials of
+/// every registry the client knows; a pull of a base image picks its registry's).
+fn registry_config(
+    headers: &http::HeaderMap,
+) -> ApiResult<BTreeMap<String, berth_api::AuthConfig>> {
+    use base64::Engine;
+    let Some(v) = headers.get("x-registry-config") else {
+        return Ok(BTreeMap::new());
+    };
+    let text = v
+        .to_str()
+        .map_err(|_| ApiError::invalid("invalid X-Registry-Config header: not ASCII"))?;
+    let bytes = base64::engine::general_purpose::URL_SAFE
+        .decode(text.trim())
+        .or_else(|_| base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(text.trim()))
+        .or_else(|_| base64::engine::general_purpose::STANDARD.decode(text.trim()))
+        .map_err(|e| ApiError::invalid(format!("invalid X-Registry-Config header: {e}")))?;
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Ok(BTreeMap::new());
+    }
+    serde_json::from_slice(&bytes)
+        .map_err(|e| ApiError::invalid(format!("invalid X-Registry-Config header: {e}")))
+}
+
 fn options(q: &Query) -> ApiResult<BuildOptions> {
     let mut tags = Vec::new();
     for t in q.all("t").into_iter().filter(|t| !t.is_empty()) {
@@ -202,7 +226,7 @@ async fn build(State(d): State<Daemon>, RawQuery(raw): RawQuery, req: Request) -
         Some(p) => berth_registry::Platform::parse(p)?,
         None => berth_registry::Platform::host(),
     };
-    let auth = crate::routes::images::registry_auth(req.headers())?;
+    let auths = registry_config(req.headers())?;
     let dir = d.builds.new_build_dir()?;
     let ctx = dir.join("context");
     std::fs::create_dir_all(&ctx)?;
@@ -244,7 +268,7 @@ async fn build(State(d): State<Daemon>, RawQuery(raw): RawQuery, req: Request) -
     };
     let (tx, rx) = mpsc::unbounded_channel::<Bytes>();
     let mut backend = DaemonBackend::new(d.clone(), dir, hc);
-    backend.auth = auth;
+    backend.auths = auths;
     backend.platform = platform;
     tokio::spawn(async move {
         let mut out = ChannelOutput { tx };
