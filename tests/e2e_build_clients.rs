@@ -136,6 +136,9 @@ fn from_pulls_the_base_image_with_the_clients_credentials() {
     let ctx = d.dir.join("pull");
     std::fs::create_dir_all(&ctx).unwrap();
     std::fs::write(ctx.join("Dockerfile"), format!("FROM {name}\nRUN echo pulled\n")).unwrap();
+    let out = d.berth_ok(&["build", "-t", "pulled:0", ctx.to_str().unwrap()]);
+    assert!(out.contains("Pulling from base/busybox"), "{out}");
+    d.berth_ok(&["rmi", "pulled:0", &name]);
     if !docker_cli_available() {
         eprintln!("skipped the Docker CLI half: no Docker CLI");
         return;

@@ -311,8 +311,27 @@ pub async fn build(c: &Client, a: &BuildArgs) -> Result<i32, Failure> {
     if let Some(s) = a.cpu_shares {
         q.push(("cpushares", s.to_string()));
     }
+    // Every credential the config knows, for the base images' pulls (the Docker CLI's
+    // `X-Registry-Config`).
+    let cfg = crate::registry::load_config();
+    let mut auths = serde_json::Map::new();
+    for key in cfg.auth_keys() {
+        if let Ok(a) = crate::credentials::get(&cfg, &key) {
+            auths.insert(key, serde_json::to_value(a).unwrap_or_default());
+        }
+    }
+    let registry_config = {
+        use base64::Engine;
+        base64::engine::general_purpose::URL_SAFE.encode(serde_json::to_vec(&auths).unwrap_or_default())
+    };
     let res = c
-        .send(Method::POST, &format!("/build{}", query(&q)), body, Some("application/x-tar"))
+        .send_with_headers(
+            Method::POST,
+            &format!("/build{}", query(&q)),
+            body,
+            Some("application/x-tar"),
+            &[("X-Registry-Config", &registry_config)],
+        )
         .await;
     if size_line && a.context != "-" && !a.quiet {
         if let Ok(n) = rx_size.recv_timeout(std::time::Duration::from_secs(5)) {
