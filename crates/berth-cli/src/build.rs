@@ -131,7 +131,10 @@ fn add_dir<W: Write>(
         let p = root.join(&r);
         let md = std::fs::symlink_metadata(&p)?;
         let excluded = ignore.excluded(&r) && !keep.contains(&r);
-        if excluded && !(md.is_dir() && ignore.has_exceptions()) {
+        // An excluded directory is still walked when an exception (or the Dockerfile,
+        // which is always sent) may be inside it.
+        let holds_kept = keep.iter().any(|k| k.starts_with(&format!("{r}/")));
+        if excluded && !(md.is_dir() && (ignore.has_exceptions() || holds_kept)) {
             continue;
         }
         if md.is_dir() {
@@ -489,6 +492,20 @@ mod tests {
             std::fs::write(&p, "x").unwrap();
         }
         std::fs::write(d.path().join(".dockerignore"), "*.log\n!keep.log\nbuild\nDockerfile\n.dockerignore\n").unwrap();
+        std::fs::create_dir_all(d.path().join("docker")).unwrap();
+        std::fs::write(d.path().join("docker/Dockerfile"), "FROM x").unwrap();
+        let mut sub = Vec::new();
+        let only = berth_build::dockerignore::DockerIgnore::parse("docker\n").unwrap();
+        let mut tar = tar::Builder::new(&mut sub);
+        add_dir(&mut tar, d.path(), "", &only, &["docker/Dockerfile".to_string()], &[]).unwrap();
+        drop(tar.into_inner().unwrap());
+        let names: Vec<String> = tar::Archive::new(&sub[..])
+            .entries()
+            .unwrap()
+            .map(|e| e.unwrap().path().unwrap().display().to_string())
+            .collect();
+        assert!(names.contains(&"docker/Dockerfile".to_string()), "{names:?}");
+        std::fs::remove_dir_all(d.path().join("docker")).unwrap();
         let mut out = Vec::new();
         write_context(d.path(), "Dockerfile", None, &mut out).unwrap();
         let mut names: Vec<String> = tar::Archive::new(&out[..])
