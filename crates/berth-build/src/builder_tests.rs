@@ -31,7 +31,7 @@ impl Fake {
 }
 
 impl Backend for Fake {
-    async fn image(&mut self, name: &str, _pull: bool, _out: &mut dyn Output) -> Result<BaseImage, BuildError> {
+    async fn image(&mut self, name: &str, _pull: bool, _platform: Option<&str>, _out: &mut dyn Output) -> Result<BaseImage, BuildError> {
         let id = if name == "busybox" { "sha256:busybox".to_string() } else { name.to_string() };
         match self.images.get(&id) {
             Some((_, c, _)) => Ok(BaseImage { id, config: c.clone() }),
@@ -235,7 +235,7 @@ fn stages_targets_labels_args_and_metadata() {
     };
     let (r, out) = build(&mut f, text, &opts);
     let id = r.unwrap();
-    assert!(out.text.contains("Step 13/13 : LABEL \"l\"='v'"), "{}", out.text);
+    assert!(out.text.contains("Step 14/14 : LABEL \"l\"='v'"), "{}", out.text);
     assert!(out.text.contains("[Warning] One or more build-args [UNUSED] were not consumed"));
     assert!(f.run_env[0].contains(&"BASE=busybox".to_string()), "a redeclared global ARG keeps its value");
     let (_, cfg, _) = &f.images[&id];

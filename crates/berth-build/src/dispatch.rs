@@ -429,7 +429,7 @@ impl<B: Backend> Builder<'_, B> {
                     }
                     Err(_) => match self.stages.iter().rev().find(|(n, _)| n.as_deref() == Some(from.to_lowercase().as_str())) {
                         Some((_, id)) => id.clone(),
-                        None => self.backend.image(&from, false, &mut *self.out).await?.id,
+                        None => self.backend.image(&from, false, None, &mut *self.out).await?.id,
                     },
                 };
                 if image.is_empty() {

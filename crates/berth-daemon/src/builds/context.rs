@@ -14,7 +14,8 @@ use berth_build::dockerignore::DockerIgnore;
 use crate::error::{ApiError, ApiResult};
 
 /// Most a context may hold once unpacked (Docker has no limit; a full disk is worse).
-pub const MAX_CONTEXT_BYTES: u64 = 1 << 30;
+/// Contexts are streamed to disk, so a large one costs disk, not memory.
+pub const MAX_CONTEXT_BYTES: u64 = 32 << 30;
 
 fn safe_rel(p: &Path) -> Option<PathBuf> {
     let mut out = PathBuf::new();

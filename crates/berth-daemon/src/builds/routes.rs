@@ -42,8 +42,9 @@ impl Query {
                 .collect(),
         )
     }
+    /// The first value, as Go's `FormValue` (docker-py sends `dockerfile` twice).
     fn get(&self, k: &str) -> Option<&str> {
-        self.0.iter().rev().find(|(n, _)| n == k).map(|(_, v)| v.as_str())
+        self.0.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str())
     }
     fn str(&self, k: &str) -> String {
         self.get(k).unwrap_or_default().to_string()
@@ -164,6 +165,30 @@ impl Output for ChannelOutput {
     }
 }
 
+/// `X-Registry-Config`: base64url JSON of `{registry: AuthConfig}` (the credentials of
+/// every registry the client knows; a pull of a base image picks its registry's).
+fn registry_config(
+    headers: &http::HeaderMap,
+) -> ApiResult<BTreeMap<String, berth_api::AuthConfig>> {
+    use base64::Engine;
+    let Some(v) = headers.get("x-registry-config") else {
+        return Ok(BTreeMap::new());
+    };
+    let text = v
+        .to_str()
+        .map_err(|_| ApiError::invalid("invalid X-Registry-Config header: not ASCII"))?;
+    let bytes = base64::engine::general_purpose::URL_SAFE
+        .decode(text.trim())
+        .or_else(|_| base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(text.trim()))
+        .or_else(|_| base64::engine::general_purpose::STANDARD.decode(text.trim()))
+        .map_err(|e| ApiError::invalid(format!("invalid X-Registry-Config header: {e}")))?;
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Ok(BTreeMap::new());
+    }
+    serde_json::from_slice(&bytes)
+        .map_err(|e| ApiError::invalid(format!("invalid X-Registry-Config header: {e}")))
+}
+
 fn options(q: &Query) -> ApiResult<BuildOptions> {
     let mut tags = Vec::new();
     for t in q.all("t").into_iter().filter(|t| !t.is_empty()) {
@@ -201,7 +226,7 @@ async fn build(State(d): State<Daemon>, RawQuery(raw): RawQuery, req: Request) -
         Some(p) => berth_registry::Platform::parse(p)?,
         None => berth_registry::Platform::host(),
     };
-    let auth = crate::routes::images::registry_auth(req.headers())?;
+    let auths = registry_config(req.headers())?;
     let dir = d.builds.new_build_dir()?;
     let ctx = dir.join("context");
     std::fs::create_dir_all(&ctx)?;
@@ -243,7 +268,7 @@ async fn build(State(d): State<Daemon>, RawQuery(raw): RawQuery, req: Request) -
     };
     let (tx, rx) = mpsc::unbounded_channel::<Bytes>();
     let mut backend = DaemonBackend::new(d.clone(), dir, hc);
-    backend.auth = auth;
+    backend.auths = auths;
     backend.platform = platform;
     tokio::spawn(async move {
         let mut out = ChannelOutput { tx };
@@ -287,4 +312,50 @@ async fn prune(State(d): State<Daemon>, RawQuery(raw): RawQuery) -> ApiResult<Re
     }
     let reclaimed = d.builds.prune_leftovers();
     Ok(axum::Json(json!({ "CachesDeleted": null, "SpaceReclaimed": reclaimed })).into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn query_takes_the_first_value_and_keeps_repeated_tags() {
+        let q = Query::parse(Some("t=a:1&t=b&dockerfile=x&dockerfile=FROM+y&rm=0&q=1&buildargs=%7B%22A%22%3A%221%22%2C%22B%22%3Anull%7D"));
+        let o = options(&q).unwrap();
+        assert_eq!(o.tags, vec!["a:1", "b:latest"]);
+        assert_eq!(q.str("dockerfile"), "x");
+        assert!(!o.rm);
+        assert!(o.quiet);
+        assert_eq!(o.build_args.get("A"), Some(&Some("1".to_string())));
+        assert_eq!(o.build_args.get("B"), Some(&None));
+        assert!(options(&Query::parse(Some("t=UPPER"))).is_err());
+    }
+
+    #[test]
+    fn unsupported_options_are_refused_not_ignored() {
+        assert!(refuse_unsupported(&Query::parse(Some("squash=1"))).is_err());
+        assert!(refuse_unsupported(&Query::parse(Some("version=2"))).is_err());
+        assert!(refuse_unsupported(&Query::parse(Some("isolation=hyperv"))).is_err());
+        assert!(refuse_unsupported(&Query::parse(Some("cgroupparent=/x"))).is_err());
+        // The Docker CLI's defaults pass.
+        assert!(refuse_unsupported(&Query::parse(Some(
+            "version=1&isolation=&cgroupparent=&cpusetmems=&squash=0&outputs=null"
+        )))
+        .is_ok());
+    }
+
+    #[test]
+    fn host_config_from_the_query() {
+        let hc = host_config(&Query::parse(Some(
+            "networkmode=none&extrahosts=a:1.2.3.4,b:5.6.7.8&memory=67108864&cpushares=512",
+        )))
+        .unwrap();
+        assert_eq!(hc.network_mode, "none");
+        assert_eq!(hc.extra_hosts, vec!["a:1.2.3.4", "b:5.6.7.8"]);
+        let v = serde_json::to_value(&hc).unwrap();
+        assert_eq!(v["Memory"], 67108864);
+        assert_eq!(v["CpuShares"], 512);
+        let default = host_config(&Query::parse(Some("networkmode=default"))).unwrap();
+        assert_eq!(default.network_mode, "bridge");
+    }
 }
