@@ -243,6 +243,7 @@ async fn build(State(d): State<Daemon>, RawQuery(raw): RawQuery, req: Request) -
     let reader = crate::request_body::blocking_reader(body);
     let dockerfile_name = q.str("dockerfile");
     let (c2, name) = (ctx.clone(), dockerfile_name.clone());
+    let started = std::time::Instant::now();
     let received = tokio::task::spawn_blocking(move || {
         let mut reader = reader;
         let r = context::receive(&mut reader, &c2);
@@ -259,6 +260,7 @@ async fn build(State(d): State<Daemon>, RawQuery(raw): RawQuery, req: Request) -
             return Err(e);
         }
     };
+    tracing::debug!(elapsed = ?started.elapsed(), "build context received");
     let df = match berth_build::dockerfile::parse(&text) {
         Ok(df) => df,
         Err(e) => {
