@@ -146,7 +146,11 @@ impl TestDaemon {
                     return;
                 }
             }
-            if let Some(status) = self.child.as_mut().and_then(|c| c.try_wait().ok().flatten()) {
+            if let Some(status) = self
+                .child
+                .as_mut()
+                .and_then(|c| c.try_wait().ok().flatten())
+            {
                 self.child = None;
                 panic!(
                     "berth daemon exited during start ({status})\n{}",
@@ -205,8 +209,14 @@ impl TestDaemon {
         cmd.arg("-H").arg(self.host()).args(args);
         // The CLI must use -H, not an inherited DOCKER_HOST, and its own config dir
         // (`login` writes credentials there), never the user's ~/.docker.
-        cmd.env_remove("DOCKER_HOST").env("DOCKER_CONFIG", self.dir.join("docker-config"));
-        let out = run_with_timeout(cmd, stdin, CMD_TIMEOUT, &format!("berth {}", args.join(" ")));
+        cmd.env_remove("DOCKER_HOST")
+            .env("DOCKER_CONFIG", self.dir.join("docker-config"));
+        let out = run_with_timeout(
+            cmd,
+            stdin,
+            CMD_TIMEOUT,
+            &format!("berth {}", args.join(" ")),
+        );
         self.note_ids_from(&out);
         out
     }
@@ -221,7 +231,10 @@ impl TestDaemon {
     /// Runs the real Docker CLI against this daemon (`DOCKER_HOST` set, BuildKit off).
     /// Call [`docker_cli_available`] (or `skip_unless_docker!`) first.
     pub fn docker(&self, args: &[&str]) -> Output {
-        assert!(docker_cli_available(), "the Docker CLI is not at {DOCKER_CLI}");
+        assert!(
+            docker_cli_available(),
+            "the Docker CLI is not at {DOCKER_CLI}"
+        );
         let mut cmd = Command::new(DOCKER_CLI);
         cmd.args(args)
             .env("DOCKER_HOST", self.host())
@@ -230,7 +243,12 @@ impl TestDaemon {
             .env_remove("DOCKER_CONTEXT")
             .env_remove("DOCKER_TLS_VERIFY")
             .env_remove("DOCKER_API_VERSION");
-        let out = run_with_timeout(cmd, None, CMD_TIMEOUT, &format!("docker {}", args.join(" ")));
+        let out = run_with_timeout(
+            cmd,
+            None,
+            CMD_TIMEOUT,
+            &format!("docker {}", args.join(" ")),
+        );
         self.note_ids_from(&out);
         out
     }
@@ -277,25 +295,42 @@ impl TestDaemon {
         args.extend_from_slice(extra);
         let out = self.berth_ok(&args);
         let id = out.trim().to_string();
-        assert!(is_full_id(&id), "run -d printed {id:?}, not a 64-hex container ID");
+        assert!(
+            is_full_id(&id),
+            "run -d printed {id:?}, not a 64-hex container ID"
+        );
         id
     }
 
     /// A raw HTTP/1.0 request to the daemon's socket: (status, headers (lowercased names), body).
-    pub fn request(&self, method: &str, path: &str, body: Option<&[u8]>) -> (u16, Vec<(String, String)>, Vec<u8>) {
+    pub fn request(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<&[u8]>,
+    ) -> (u16, Vec<(String, String)>, Vec<u8>) {
         self.try_request(method, path, body)
             .unwrap_or_else(|e| panic!("{method} {path}: {e}\n{}", self.log_tail()))
     }
 
-    fn try_request(&self, method: &str, path: &str, body: Option<&[u8]>) -> Result<(u16, Vec<(String, String)>, Vec<u8>), String> {
+    fn try_request(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<&[u8]>,
+    ) -> Result<(u16, Vec<(String, String)>, Vec<u8>), String> {
         let mut s = UnixStream::connect(&self.sock).map_err(|e| format!("connect: {e}"))?;
         s.set_read_timeout(Some(Duration::from_secs(30))).ok();
         let mut req = format!("{method} {path} HTTP/1.0\r\nHost: berth\r\n");
         if let Some(b) = body {
-            req.push_str(&format!("Content-Type: application/json\r\nContent-Length: {}\r\n", b.len()));
+            req.push_str(&format!(
+                "Content-Type: application/json\r\nContent-Length: {}\r\n",
+                b.len()
+            ));
         }
         req.push_str("\r\n");
-        s.write_all(req.as_bytes()).map_err(|e| format!("write: {e}"))?;
+        s.write_all(req.as_bytes())
+            .map_err(|e| format!("write: {e}"))?;
         if let Some(b) = body {
             s.write_all(b).map_err(|e| format!("write: {e}"))?;
         }
@@ -330,7 +365,11 @@ impl TestDaemon {
     /// Every container ID known: seen in output, listed by the daemon, or on disk.
     fn known_ids(&self) -> BTreeSet<String> {
         let mut ids = self.seen_ids.borrow().clone();
-        for base in [self.root.join("containers"), self.exec_root.clone(), self.exec_root.join("containers")] {
+        for base in [
+            self.root.join("containers"),
+            self.exec_root.clone(),
+            self.exec_root.join("containers"),
+        ] {
             if let Ok(rd) = fs::read_dir(&base) {
                 for e in rd.flatten() {
                     let name = e.file_name().to_string_lossy().into_owned();
@@ -349,8 +388,12 @@ impl TestDaemon {
             return;
         }
         let mut cmd = Command::new(BERTH);
-        cmd.arg("-H").arg(self.host()).args(["ps", "-a", "-q", "--no-trunc"]);
-        let Ok(out) = try_run_with_timeout(cmd, None, Duration::from_secs(15)) else { return };
+        cmd.arg("-H")
+            .arg(self.host())
+            .args(["ps", "-a", "-q", "--no-trunc"]);
+        let Ok(out) = try_run_with_timeout(cmd, None, Duration::from_secs(15)) else {
+            return;
+        };
         let text = String::from_utf8_lossy(&out.stdout).into_owned();
         for id in text.split_whitespace() {
             self.seen_ids.borrow_mut().insert(id.to_string());
@@ -402,7 +445,11 @@ fn rand_u32() -> u32 {
 /// A random `10.x.y.0/24` (x in 100..=249) that no host route overlaps.
 /// A random `10.x.y.0/24` (x in 100..=249) that no route of the host overlaps now.
 pub fn free_test_subnet() -> String {
-    let routes = Command::new("ip").args(["-4", "-o", "route"]).output().map(|o| o.stdout).unwrap_or_default();
+    let routes = Command::new("ip")
+        .args(["-4", "-o", "route"])
+        .output()
+        .map(|o| o.stdout)
+        .unwrap_or_default();
     let routes = String::from_utf8_lossy(&routes).to_string();
     loop {
         let r = rand_u32();
@@ -418,7 +465,11 @@ pub fn free_test_subnet() -> String {
 /// the veths still enslaved to them, and its nftables table.
 pub fn remove_test_network(bridge: &str) {
     let link_names = |args: &[&str]| -> Vec<String> {
-        let out = Command::new("ip").args(args).output().map(|o| o.stdout).unwrap_or_default();
+        let out = Command::new("ip")
+            .args(args)
+            .output()
+            .map(|o| o.stdout)
+            .unwrap_or_default();
         String::from_utf8_lossy(&out)
             .lines()
             .filter_map(|l| l.split(": ").nth(1))
@@ -426,17 +477,25 @@ pub fn remove_test_network(bridge: &str) {
             .collect()
     };
     let user_prefix = format!("{bridge}-");
-    let mut bridges: Vec<String> =
-        link_names(&["-o", "link", "show"]).into_iter().filter(|n| n.starts_with(&user_prefix)).collect();
+    let mut bridges: Vec<String> = link_names(&["-o", "link", "show"])
+        .into_iter()
+        .filter(|n| n.starts_with(&user_prefix))
+        .collect();
     bridges.push(bridge.to_string());
     for br in &bridges {
         for name in link_names(&["-o", "link", "show", "master", br]) {
             let _ = Command::new("ip").args(["link", "del", &name]).status();
         }
-        let _ = Command::new("ip").args(["link", "del", br]).stderr(Stdio::null()).status();
+        let _ = Command::new("ip")
+            .args(["link", "del", br])
+            .stderr(Stdio::null())
+            .status();
     }
     let table = format!("berth_{bridge}");
-    let _ = Command::new("nft").args(["delete", "table", "ip", &table]).stderr(Stdio::null()).status();
+    let _ = Command::new("nft")
+        .args(["delete", "table", "ip", &table])
+        .stderr(Stdio::null())
+        .status();
 }
 
 // ---- commands --------------------------------------------------------------------------------
@@ -452,7 +511,10 @@ pub fn docker_cli_available() -> bool {
 macro_rules! skip_unless_docker {
     () => {
         if !common::docker_cli_available() {
-            eprintln!("SKIPPED: the Docker CLI is not installed at {}", common::DOCKER_CLI);
+            eprintln!(
+                "SKIPPED: the Docker CLI is not installed at {}",
+                common::DOCKER_CLI
+            );
             return;
         }
     };
@@ -466,10 +528,18 @@ pub fn run_with_timeout(cmd: Command, stdin: Option<&[u8]>, limit: Duration, wha
     }
 }
 
-fn try_run_with_timeout(mut cmd: Command, stdin: Option<&[u8]>, limit: Duration) -> Result<Output, String> {
-    cmd.stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
+fn try_run_with_timeout(
+    mut cmd: Command,
+    stdin: Option<&[u8]>,
+    limit: Duration,
+) -> Result<Output, String> {
+    cmd.stdin(if stdin.is_some() {
+        Stdio::piped()
+    } else {
+        Stdio::null()
+    })
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped());
     let mut child = cmd.spawn().map_err(|e| format!("spawn failed: {e}"))?;
     if let Some(input) = stdin {
         let mut w = child.stdin.take().expect("piped stdin");
@@ -512,7 +582,11 @@ fn try_run_with_timeout(mut cmd: Command, stdin: Option<&[u8]>, limit: Duration)
     // A child that left a grandchild holding the pipes must not hang us either.
     let out = join_with_deadline(out_t, Instant::now() + Duration::from_secs(5));
     let err = join_with_deadline(err_t, Instant::now() + Duration::from_secs(5));
-    Ok(Output { status, stdout: out, stderr: err })
+    Ok(Output {
+        status,
+        stdout: out,
+        stderr: err,
+    })
 }
 
 fn join_with_deadline(t: std::thread::JoinHandle<Vec<u8>>, deadline: Instant) -> Vec<u8> {
@@ -554,7 +628,9 @@ pub fn stderr(out: &Output) -> String {
 
 /// 64 lowercase hex digits.
 pub fn is_full_id(s: &str) -> bool {
-    s.len() == 64 && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    s.len() == 64
+        && s.bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
 /// Polls `cond` every 50 ms until it holds or `limit` passes; returns whether it held.
@@ -622,7 +698,12 @@ pub fn busybox_tar() -> PathBuf {
             let tmp = dir.join(format!("busybox-rootfs.{}.tar", std::process::id()));
             let mut cmd = Command::new("bash");
             cmd.arg(&script).arg(&tmp);
-            let out = run_with_timeout(cmd, None, Duration::from_secs(120), "scripts/make-test-image");
+            let out = run_with_timeout(
+                cmd,
+                None,
+                Duration::from_secs(120),
+                "scripts/make-test-image",
+            );
             assert_success(&out, "scripts/make-test-image");
             fs::rename(&tmp, &tar).expect("rename test image into place");
         }
@@ -653,7 +734,8 @@ fn make_temp_dir() -> PathBuf {
         .keep();
     fs::set_permissions(&dir, fs::Permissions::from_mode(0o755)).ok();
     // Whose dir this is: scripts/test sweeps only dirs whose test process is gone.
-    fs::write(dir.join(HARNESS_MARKER), std::process::id().to_string()).expect("write harness marker");
+    fs::write(dir.join(HARNESS_MARKER), std::process::id().to_string())
+        .expect("write harness marker");
     dir
 }
 
@@ -674,7 +756,10 @@ pub fn mounts_under(dir: &Path) -> Vec<PathBuf> {
 }
 
 fn unescape_mount_path(s: &str) -> String {
-    s.replace("\\040", " ").replace("\\011", "\t").replace("\\012", "\n").replace("\\134", "\\")
+    s.replace("\\040", " ")
+        .replace("\\011", "\t")
+        .replace("\\012", "\n")
+        .replace("\\134", "\\")
 }
 
 fn unmount_under(dir: &Path) {
@@ -693,7 +778,9 @@ fn unmount_under(dir: &Path) {
 /// under /sys/fs/cgroup (v1 controllers and the v2 mount), at any depth up to 8.
 pub fn cgroup_dirs_of(id: &str) -> Vec<PathBuf> {
     let mut found = Vec::new();
-    let Ok(rd) = fs::read_dir("/sys/fs/cgroup") else { return found };
+    let Ok(rd) = fs::read_dir("/sys/fs/cgroup") else {
+        return found;
+    };
     for h in rd.flatten() {
         find_berth_cgroup(&h.path(), id, 0, &mut found);
     }
@@ -729,12 +816,19 @@ fn kill_cgroup_procs(cg: &Path) {
     let mut stack = vec![cg.to_path_buf()];
     while let Some(d) = stack.pop() {
         if let Ok(text) = fs::read_to_string(d.join("cgroup.procs")) {
-            for pid in text.split_whitespace().filter_map(|p| p.parse::<i32>().ok()) {
+            for pid in text
+                .split_whitespace()
+                .filter_map(|p| p.parse::<i32>().ok())
+            {
                 signal(pid, libc::SIGKILL);
             }
         }
         if let Ok(rd) = fs::read_dir(&d) {
-            stack.extend(rd.flatten().filter(|e| e.file_type().map(|t| t.is_dir()).unwrap_or(false)).map(|e| e.path()));
+            stack.extend(
+                rd.flatten()
+                    .filter(|e| e.file_type().map(|t| t.is_dir()).unwrap_or(false))
+                    .map(|e| e.path()),
+            );
         }
     }
 }
@@ -762,9 +856,13 @@ pub fn processes_under(dir: &Path) -> Vec<i32> {
     let me = std::process::id() as i32;
     let prefix = dir.to_string_lossy().into_owned();
     let mut pids = Vec::new();
-    let Ok(rd) = fs::read_dir("/proc") else { return pids };
+    let Ok(rd) = fs::read_dir("/proc") else {
+        return pids;
+    };
     for e in rd.flatten() {
-        let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else { continue };
+        let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else {
+            continue;
+        };
         if pid == me {
             continue;
         }
@@ -803,7 +901,12 @@ pub fn signal(pid: i32, sig: i32) {
 /// Whether a process with this pid exists (and is not a zombie).
 pub fn pid_alive(pid: i32) -> bool {
     match fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Ok(s) => !s.rsplit(')').next().unwrap_or("").trim_start().starts_with('Z'),
+        Ok(s) => !s
+            .rsplit(')')
+            .next()
+            .unwrap_or("")
+            .trim_start()
+            .starts_with('Z'),
         Err(_) => false,
     }
 }

@@ -19,9 +19,15 @@ pub const REGISTRY_BIN: &str = "/usr/bin/docker-registry";
 pub enum RegistryAuth {
     Open,
     /// htpasswd (bcrypt) Basic auth for one user.
-    Basic { user: String, password: String },
+    Basic {
+        user: String,
+        password: String,
+    },
     /// Bearer tokens from [`TokenServer`], which hands them to this user only.
-    Token { user: String, password: String },
+    Token {
+        user: String,
+        password: String,
+    },
 }
 
 pub struct TestRegistry {
@@ -44,7 +50,10 @@ impl TestRegistry {
             Path::new(REGISTRY_BIN).exists(),
             "{REGISTRY_BIN} is missing: run scripts/setup (Debian package docker-registry)"
         );
-        let dir = tempfile::Builder::new().prefix("be2e-registry-").tempdir().expect("temp dir");
+        let dir = tempfile::Builder::new()
+            .prefix("be2e-registry-")
+            .tempdir()
+            .expect("temp dir");
         let port = free_port(ip);
         let addr = format!("{ip}:{port}");
         let mut token_server = None;
@@ -54,7 +63,10 @@ impl TestRegistry {
                 let file = dir.path().join("htpasswd");
                 let hash = bcrypt::hash(password, 5).expect("bcrypt");
                 std::fs::write(&file, format!("{user}:{hash}\n")).expect("htpasswd");
-                format!("auth:\n  htpasswd:\n    realm: test-realm\n    path: {}\n", file.display())
+                format!(
+                    "auth:\n  htpasswd:\n    realm: test-realm\n    path: {}\n",
+                    file.display()
+                )
             }
             RegistryAuth::Token { user, password } => {
                 let server = TokenServer::start(dir.path(), user, password);
@@ -82,10 +94,20 @@ impl TestRegistry {
             .stderr(log)
             .spawn()
             .expect("starting docker-registry");
-        let reg = TestRegistry { addr, dir, child, token_server };
+        let reg = TestRegistry {
+            addr,
+            dir,
+            child,
+            token_server,
+        };
         let deadline = Instant::now() + Duration::from_secs(20);
         while TcpStream::connect(&reg.addr).is_err() {
-            assert!(Instant::now() < deadline, "docker-registry did not listen on {}: {}", reg.addr, reg.log());
+            assert!(
+                Instant::now() < deadline,
+                "docker-registry did not listen on {}: {}",
+                reg.addr,
+                reg.log()
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
         reg
@@ -98,7 +120,9 @@ impl TestRegistry {
 
     /// How many tokens the token server handed out.
     pub fn tokens_issued(&self) -> usize {
-        self.token_server.as_ref().map_or(0, |t| t.issued.load(Ordering::SeqCst))
+        self.token_server
+            .as_ref()
+            .map_or(0, |t| t.issued.load(Ordering::SeqCst))
     }
 }
 
@@ -133,7 +157,17 @@ impl TokenServer {
         let key = dir.join("token-key.pem");
         let cert_pem = dir.join("token-cert.pem");
         let status = Command::new("openssl")
-            .args(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=berth-test-token"])
+            .args([
+                "req",
+                "-x509",
+                "-newkey",
+                "rsa:2048",
+                "-nodes",
+                "-days",
+                "2",
+                "-subj",
+                "/CN=berth-test-token",
+            ])
             .arg("-keyout")
             .arg(&key)
             .arg("-out")
@@ -166,7 +200,12 @@ impl TokenServer {
                 }
             }
         });
-        TokenServer { addr, cert_pem, issued, stop }
+        TokenServer {
+            addr,
+            cert_pem,
+            issued,
+            stop,
+        }
     }
 }
 
@@ -236,25 +275,36 @@ fn serve_token(
     } else {
         Vec::new()
     };
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_secs();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs();
     let header = serde_json::json!({"typ": "JWT", "alg": "RS256", "x5c": [x5c]});
     let claims = serde_json::json!({
         "iss": ISSUER, "sub": if authorized { user } else { "" }, "aud": SERVICE,
         "exp": now + 300, "nbf": now - 10, "iat": now, "jti": format!("{now}-{}", issued.load(Ordering::SeqCst)),
         "access": access,
     });
-    let signing_input = format!("{}.{}", b64_url(header.to_string().as_bytes()), b64_url(claims.to_string().as_bytes()));
+    let signing_input = format!(
+        "{}.{}",
+        b64_url(header.to_string().as_bytes()),
+        b64_url(claims.to_string().as_bytes())
+    );
     let mut sign = Command::new("openssl")
         .args(["dgst", "-sha256", "-sign"])
         .arg(key)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .spawn()?;
-    sign.stdin.take().expect("stdin").write_all(signing_input.as_bytes())?;
+    sign.stdin
+        .take()
+        .expect("stdin")
+        .write_all(signing_input.as_bytes())?;
     let signature = sign.wait_with_output()?.stdout;
     let token = format!("{signing_input}.{}", b64_url(&signature));
     issued.fetch_add(1, Ordering::SeqCst);
-    let body = serde_json::json!({"token": token, "access_token": token, "expires_in": 300}).to_string();
+    let body =
+        serde_json::json!({"token": token, "access_token": token, "expires_in": 300}).to_string();
     write!(
         conn,
         "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",

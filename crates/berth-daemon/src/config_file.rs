@@ -194,7 +194,7 @@ fn file_value(v: &Value) -> String {
 }
 
 /// Applies the file's settings to `args`; `explicit(arg_id)` tells whether a flag was given.
-fn merge_file(
+pub(crate) fn merge_file(
     args: &mut DaemonArgs,
     text: &[u8],
     explicit: &dyn Fn(&str) -> bool,

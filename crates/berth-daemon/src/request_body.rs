@@ -40,12 +40,12 @@ pub fn blocking_reader(body: Body) -> BlockingBody {
 }
 
 impl BlockingBody {
-    /// Reads and drops the rest of the body, up to [`DRAIN_LIMIT`] (blocking thread only).
+    /// Reads and drops the rest of the body (blocking thread only), all of it: after a
+    /// failed untar dockerd reads the archive to its end too, so the client finishes its
+    /// upload and reads the error (a refused 2 MiB header would otherwise leave it a
+    /// broken pipe). The bytes are only read, never decompressed or kept.
     pub fn drain_rest(&mut self) {
-        let _ = std::io::copy(
-            &mut Read::take(self, DRAIN_LIMIT as u64),
-            &mut std::io::sink(),
-        );
+        let _ = std::io::copy(self, &mut std::io::sink());
     }
 }
 

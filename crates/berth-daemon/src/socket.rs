@@ -2,12 +2,10 @@
 //! (`-G/--group`, daemon.json `group`; a name or a number; an empty name keeps the
 //! daemon's own group).
 //!
-//! The socket never exists with another mode or owner at its path: it is bound under a
-//! private (0700) directory beside the final path with the umask set so that `bind`
-//! creates it 0660, given its group, and only then renamed into place.
+//! The socket is bound with the umask set so that `bind` creates it with its final mode,
+//! 0660 (no chmod afterwards, so no moment with a wider mode), then given its group.
 
-use std::os::unix::fs::DirBuilderExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use anyhow::{anyhow, Context};
 use nix::sys::stat::{umask, Mode};
@@ -49,41 +47,28 @@ pub fn bind_std(
     socket: &Path,
     gid: Option<u32>,
 ) -> anyhow::Result<std::os::unix::net::UnixListener> {
-    let dir = socket
-        .parent()
-        .filter(|d| !d.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    let private: PathBuf = dir.join(format!(".berth-sock-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&private);
-    std::fs::DirBuilder::new()
-        .mode(0o700)
-        .create(&private)
-        .with_context(|| format!("creating {}", private.display()))?;
-    let result = (|| {
-        let tmp = private.join("s");
-        let listener = {
-            let _restore = UmaskGuard(umask(Mode::from_bits_truncate(0o117)));
-            std::os::unix::net::UnixListener::bind(&tmp)
-                .with_context(|| format!("listening on {}", socket.display()))?
-        };
-        if let Some(gid) = gid {
-            std::os::unix::fs::lchown(&tmp, None, Some(gid))
-                .with_context(|| format!("can't create unix socket {}", socket.display()))?;
+    if let Some(dir) = socket.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
+    match std::fs::remove_file(socket) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e).with_context(|| format!("removing stale {}", socket.display())),
+    }
+    let listener = {
+        // The socket is born 0660: there is no moment with a wider mode to race.
+        let _restore = UmaskGuard(umask(Mode::from_bits_truncate(0o117)));
+        std::os::unix::net::UnixListener::bind(socket)
+            .with_context(|| format!("listening on {}", socket.display()))?
+    };
+    if let Some(gid) = gid {
+        if let Err(e) = std::os::unix::fs::lchown(socket, None, Some(gid)) {
+            let _ = std::fs::remove_file(socket);
+            return Err(e)
+                .with_context(|| format!("can't create unix socket {}", socket.display()));
         }
-        match std::fs::remove_file(socket) {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => {
-                return Err(e).with_context(|| format!("removing stale {}", socket.display()))
-            }
-        }
-        std::fs::rename(&tmp, socket)
-            .with_context(|| format!("listening on {}", socket.display()))?;
-        Ok(listener)
-    })();
-    let _ = std::fs::remove_dir_all(&private);
-    result
+    }
+    Ok(listener)
 }
 
 /// [`bind_std`] for tokio.

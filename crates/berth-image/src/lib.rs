@@ -595,6 +595,8 @@ pub fn short_id(id: &str) -> String {
 }
 
 #[cfg(test)]
+mod fuzz_tests;
+#[cfg(test)]
 mod pull_tests;
 #[cfg(test)]
 mod store_tests;

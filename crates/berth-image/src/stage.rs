@@ -33,6 +33,9 @@ pub const MAX_MANIFEST_SIZE: u64 = 8 << 20;
 /// Largest image config `load` reads.
 pub const MAX_CONFIG_SIZE: u64 = 8 << 20;
 
+/// The deepest path `load` unpacks (an image archive has three levels).
+const MAX_DEPTH: usize = 64;
+
 fn bad(msg: impl Into<String>) -> ImageError {
     ImageError::InvalidArgument(msg.into())
 }
@@ -69,6 +72,12 @@ fn components(name: &[u8]) -> Result<Vec<&[u8]>, ImageError> {
             }
             c => out.push(c),
         }
+        if out.len() > MAX_DEPTH {
+            return Err(bad(format!(
+                "invalid image archive: {:?} is nested too deep",
+                String::from_utf8_lossy(name)
+            )));
+        }
     }
     Ok(out)
 }
@@ -83,7 +92,18 @@ fn io_bad(what: &str, name: &[u8], e: Errno) -> ImageError {
 
 impl Staged {
     /// Unpacks the (already decompressed) tar `reader` into `dir`, an empty directory.
+    /// Errors read as dockerd's (`Error processing tar file(exit status 1): …`).
     pub(crate) fn extract(reader: impl Read, dir: &Path) -> Result<Staged, ImageError> {
+        Self::extract_entries(reader, dir).map_err(|e| match e {
+            ImageError::InvalidArgument(m) => bad(format!(
+                "Error processing tar file(exit status 1): {}",
+                m.strip_prefix("invalid image archive: ").unwrap_or(&m)
+            )),
+            other => other,
+        })
+    }
+
+    fn extract_entries(reader: impl Read, dir: &Path) -> Result<Staged, ImageError> {
         let root = openat(
             nix::fcntl::AT_FDCWD,
             dir,
@@ -146,9 +166,9 @@ impl Staged {
                     // Go's `link OLD NEW: …`.
                     let link_err = |e: Errno| {
                         bad(format!(
-                            "invalid image archive: link {} {}: {}",
+                            "invalid image archive: link {} /{}: {}",
                             String::from_utf8_lossy(&target),
-                            String::from_utf8_lossy(&name),
+                            String::from_utf8_lossy(&comps.join(&b'/')),
                             errno_msg(e)
                         ))
                     };

@@ -266,8 +266,22 @@ pub fn copy_sparse(r: &mut dyn Read, f: &mut fs::File) -> io::Result<u64> {
     Ok(total)
 }
 
-/// Unpacks the tar stream into `dest` (an existing, empty directory).
+/// What dockerd puts before every error of a layer's untar.
+pub const UNTAR_ERROR_PREFIX: &str = "Error processing tar file(exit status 1): ";
+
+/// Unpacks the tar stream into `dest` (an existing, empty directory). Errors read as
+/// dockerd's (`Error processing tar file(exit status 1): …`).
 pub fn unpack_layer<R: Read>(reader: R, dest: &Path) -> Result<UnpackStats, ImageError> {
+    unpack_entries(reader, dest).map_err(|e| match e {
+        ImageError::InvalidArgument(m) => ImageError::InvalidArgument(format!(
+            "{UNTAR_ERROR_PREFIX}{}",
+            m.strip_prefix("invalid tar stream: ").unwrap_or(&m)
+        )),
+        other => other,
+    })
+}
+
+fn unpack_entries<R: Read>(reader: R, dest: &Path) -> Result<UnpackStats, ImageError> {
     let mut archive = tar::Archive::new(crate::targuard::TarGuard::new(reader));
     let mut stats = UnpackStats::default();
     let mut dir_mtimes: Vec<(PathBuf, u64)> = Vec::new();
@@ -304,8 +318,9 @@ pub fn unpack_layer<R: Read>(reader: R, dest: &Path) -> Result<UnpackStats, Imag
             continue;
         }
         if let Some(hidden) = base_bytes.strip_prefix(WHITEOUT_PREFIX.as_bytes()) {
-            if hidden.is_empty() {
-                return Err(bad_entry(&name, "empty whiteout name"));
+            // `.wh..` and `.wh...` would name the directory itself or its parent.
+            if hidden.is_empty() || hidden == b"." || hidden == b".." {
+                return Err(bad_entry(&name, "invalid whiteout name"));
             }
             let target = parent.join(OsStr::from_bytes(hidden));
             dirs.clear_path(&target, false)?;
@@ -701,9 +716,29 @@ mod tests {
     }
 
     #[test]
+    fn whiteouts_of_dot_and_dotdot_remove_nothing() {
+        let outer = tempfile::tempdir().unwrap();
+        let dest = outer.path().join("layer");
+        fs::create_dir(&dest).unwrap();
+        fs::write(outer.path().join("sibling"), "kept").unwrap();
+        for name in [".wh...", ".wh..", "d/.wh...", ".wh."] {
+            let mut t = Vec::new();
+            raw_entry(&mut t, "d/f", EntryType::Regular, "", b"1");
+            raw_entry(&mut t, name, EntryType::Regular, "", b"");
+            let e = unpack_layer(&finish(t)[..], &dest).unwrap_err();
+            assert!(e.to_string().contains("whiteout"), "{name}: {e}");
+            assert!(outer.path().join("sibling").exists(), "{name}");
+            assert!(dest.join("d/f").exists(), "{name}");
+        }
+    }
+
+    #[test]
     fn unknown_entry_types_are_refused_as_dockerd_does() {
         let mut t = Vec::new();
         raw_entry(&mut t, "vol", EntryType::new(b'V'), "", b"");
-        assert_eq!(refused(t), "unhandled tar header type 86");
+        assert_eq!(
+            refused(t),
+            "Error processing tar file(exit status 1): unhandled tar header type 86"
+        );
     }
 }

@@ -46,4 +46,6 @@ pub use manifest::{
 pub use platform::Platform;
 
 #[cfg(test)]
+mod fuzz_tests;
+#[cfg(test)]
 mod tests;

@@ -381,6 +381,9 @@ fn append_tree<W: Write>(
     if ft.is_socket() {
         return Ok(()); // not archived (as in Docker)
     }
+    if ft.is_file() {
+        return append_regular(b, src, name);
+    }
     if !ft.is_dir() {
         return b.append_path_with_name(src, name);
     }
@@ -401,6 +404,38 @@ fn append_tree<W: Write>(
         append_tree(b, &p, &name.join(&child), &cmd)?;
     }
     Ok(())
+}
+
+/// Appends the regular file `src`, opened without following a symlink and without
+/// blocking (a file swapped for a FIFO or a device between the walk's `lstat` and the
+/// open is never read: it is skipped), with exactly the size `fstat` gave.
+fn append_regular<W: Write>(b: &mut tar::Builder<W>, src: &Path, name: &Path) -> io::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let f = match fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_NOCTTY)
+        .open(src)
+    {
+        Ok(f) => f,
+        // Replaced by a symlink or gone since the walk saw it.
+        Err(e) if e.raw_os_error() == Some(libc::ELOOP) || e.kind() == io::ErrorKind::NotFound => {
+            return Ok(())
+        }
+        Err(e) => return Err(e),
+    };
+    let md = f.metadata()?;
+    if !md.is_file() {
+        return Ok(());
+    }
+    let mut h = tar::Header::new_gnu();
+    h.set_metadata_in_mode(&md, tar::HeaderMode::Complete);
+    let size = md.len();
+    // A file that grows or shrinks meanwhile still fills exactly its header's size.
+    let data = io::Read::take(
+        io::Read::chain(io::Read::take(f, size), io::repeat(0)),
+        size,
+    );
+    b.append_data(&mut h, name, data)
 }
 
 /// `dir` is on a kernel pseudo filesystem (a running container's `/proc`, `/sys`,
@@ -452,6 +487,9 @@ pub fn copy_owner(user: &str) -> Result<Option<(u32, u32)>, CpError> {
     Ok(Some((u.uid, u.gid)))
 }
 
+/// The deepest entry name `extract_to_dir` takes.
+pub const MAX_EXTRACT_DEPTH: usize = 128;
+
 /// Extracts the tar `body` into the directory `path` (run inside the container's
 /// root), as moby's `extractToDir`: the path must exist and be a directory; an entry
 /// replaces what is there (a directory by a non-directory too, unless
@@ -486,6 +524,18 @@ pub fn extract_to_dir(
     for entry in ar.entries().map_err(bad)? {
         let mut entry = entry.map_err(bad)?;
         let rel = entry.path().map_err(bad)?.into_owned();
+        // The tar crate checks every new parent directory with a `canonicalize`: its cost
+        // grows with the cube of the depth, so very deep names are refused.
+        if rel.components().count() > MAX_EXTRACT_DEPTH {
+            return Err(CpError::Invalid(format!(
+                "invalid tar header: {} is nested more than {MAX_EXTRACT_DEPTH} directories deep",
+                rel.display()
+                    .to_string()
+                    .chars()
+                    .take(200)
+                    .collect::<String>()
+            )));
+        }
         let Some(rel) = inside(&rel) else {
             return Err(CpError::Failed(format!(
                 "invalid tar header: {} is outside of {}",
@@ -915,6 +965,52 @@ mod tests {
         // /tmp is unchanged itself: it shows as the parent of its new file.
         want.extend(["A /new", "C /tmp", "A /tmp/x"]);
         assert_eq!(got, want);
+    }
+
+    #[test]
+    fn a_file_swapped_for_a_fifo_or_symlink_is_never_read() {
+        // What append_tree meets when the file it saw changed before the open: it must
+        // neither block on the FIFO nor follow the link.
+        let t = tempfile::tempdir().unwrap();
+        let fifo = t.path().join("fifo");
+        nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o644)).unwrap();
+        let link = t.path().join("link");
+        std::os::unix::fs::symlink("/etc/passwd", &link).unwrap();
+        let mut b = tar::Builder::new(Vec::new());
+        append_regular(&mut b, &fifo, Path::new("fifo")).unwrap();
+        append_regular(&mut b, &link, Path::new("link")).unwrap();
+        let file = t.path().join("f");
+        fs::write(&file, "hello").unwrap();
+        append_regular(&mut b, &file, Path::new("f")).unwrap();
+        let tar = b.into_inner().unwrap();
+        let mut ar = tar::Archive::new(&tar[..]);
+        let names: Vec<String> = ar
+            .entries()
+            .unwrap()
+            .map(|e| e.unwrap().path().unwrap().display().to_string())
+            .collect();
+        assert_eq!(names, vec!["f"]);
+    }
+
+    #[test]
+    fn very_deep_names_are_refused_before_any_work() {
+        let t = tempfile::tempdir().unwrap();
+        let name = format!("{}f", "d/".repeat(MAX_EXTRACT_DEPTH));
+        let mut b = tar::Builder::new(Vec::new());
+        let mut h = tar::Header::new_gnu();
+        h.set_size(1);
+        h.set_mode(0o644);
+        b.append_data(&mut h, &name, &b"x"[..]).unwrap();
+        let tar = b.into_inner().unwrap();
+        let e = extract_to_dir(
+            &tar[..],
+            t.path().to_str().unwrap(),
+            "c",
+            &Default::default(),
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("nested more than 128"), "{e}");
+        assert!(!t.path().join("d").exists());
     }
 
     #[test]
