@@ -521,3 +521,19 @@ fn the_docker_cli_without_buildkit_off_builds_too() {
     assert_success(&out, "docker build without DOCKER_BUILDKIT");
     assert!(stdout(&out).contains("no-env"), "{}", stdout(&out));
 }
+
+#[test]
+fn cli_quiet_iidfile_and_a_dockerfile_on_stdin_with_a_context() {
+    let d = daemon();
+    let ctx = context(&d, "stdin", &[("f", "from-context\n"), ("docker/Dockerfile", "FROM busybox\nCOPY f /f\n"), (".dockerignore", "docker\n")]);
+    let out = d.berth_with_stdin(&["build", "-q", "-f", "-", ctx.to_str().unwrap()], Some(b"FROM busybox\nCOPY f /f\nCMD [\"cat\", \"/f\"]\n"));
+    assert_success(&out, "berth build -f -");
+    let id = stdout(&out).trim().to_string();
+    assert!(id.starts_with("sha256:") && id.len() == 71, "-q prints only the ID: {id}");
+    assert_eq!(d.berth_ok(&["run", "--rm", &id]), "from-context\n");
+    // The Dockerfile in a directory .dockerignore excludes is still sent and used.
+    let iid = d.dir.join("iid");
+    let out = build_ok(&d, &ctx, &["-f", ctx.join("docker/Dockerfile").to_str().unwrap(), "--iidfile", iid.to_str().unwrap()]);
+    let written = fs::read_to_string(&iid).unwrap();
+    assert!(out.contains(&format!("Successfully built {}", &written[7..19])), "{out}\n{written}");
+}
