@@ -212,6 +212,12 @@ fn errors_are_dockers_words_and_leave_nothing_behind() {
         "COPY failed: file not found in build context or excluded by .dockerignore: stat missing-file: file does not exist"
     );
 
+    // A bad tag is refused before the context is read, and the client still reads why.
+    let big = context(&d, "badtag", &[("Dockerfile", "FROM busybox\n"), ("blob", &"x".repeat(4 << 20))]);
+    let out = build(&d, &big, &["-t", "UPPER:1"]);
+    assert_eq!(code(&out), 1);
+    assert!(stderr(&out).contains("invalid reference format"), "{}", stderr(&out));
+
     // Raw API: a parse error is a 400 before any stream, a missing Dockerfile a 500.
     let tar = tar_of(&[("Dockerfile", "FROM busybox\nFROBNICATE x\n")]);
     let (status, _, body) = d.request("POST", "/build", Some(&tar));

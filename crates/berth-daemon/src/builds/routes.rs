@@ -217,16 +217,37 @@ fn options(q: &Query) -> ApiResult<BuildOptions> {
     })
 }
 
-async fn build(State(d): State<Daemon>, RawQuery(raw): RawQuery, req: Request) -> ApiResult<Response> {
-    let q = Query::parse(raw.as_deref());
-    refuse_unsupported(&q)?;
-    let opts = options(&q)?;
-    let hc = host_config(&q)?;
+/// What the query and headers ask for, checked before the body is read.
+fn request_options(
+    q: &Query,
+    headers: &http::HeaderMap,
+) -> ApiResult<(
+    BuildOptions,
+    HostConfig,
+    berth_registry::Platform,
+    BTreeMap<String, berth_api::AuthConfig>,
+)> {
+    refuse_unsupported(q)?;
+    let opts = options(q)?;
+    let hc = host_config(q)?;
     let platform = match q.get("platform").filter(|p| !p.is_empty()) {
         Some(p) => berth_registry::Platform::parse(p)?,
         None => berth_registry::Platform::host(),
     };
-    let auths = registry_config(req.headers())?;
+    Ok((opts, hc, platform, registry_config(headers)?))
+}
+
+async fn build(State(d): State<Daemon>, RawQuery(raw): RawQuery, req: Request) -> ApiResult<Response> {
+    let q = Query::parse(raw.as_deref());
+    let (opts, hc, platform, auths) = match request_options(&q, req.headers()) {
+        Ok(v) => v,
+        Err(e) => {
+            // Take what the client is still sending off the connection first, so it
+            // reads the error instead of a reset.
+            crate::request_body::drain(req.into_body()).await;
+            return Err(e);
+        }
+    };
     let dir = d.builds.new_build_dir()?;
     let ctx = dir.join("context");
     std::fs::create_dir_all(&ctx)?;
