@@ -498,7 +498,7 @@ mod tests {
         let only = berth_build::dockerignore::DockerIgnore::parse("docker\n").unwrap();
         let mut tar = tar::Builder::new(&mut sub);
         add_dir(&mut tar, d.path(), "", &only, &["docker/Dockerfile".to_string()], &[]).unwrap();
-        drop(tar.into_inner().unwrap());
+        tar.into_inner().unwrap();
         let names: Vec<String> = tar::Archive::new(&sub[..])
             .entries()
             .unwrap()
