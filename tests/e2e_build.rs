@@ -212,11 +212,19 @@ fn errors_are_dockers_words_and_leave_nothing_behind() {
         "COPY failed: file not found in build context or excluded by .dockerignore: stat missing-file: file does not exist"
     );
 
-    // A bad tag is refused before the context is read, and the client still reads why.
-    let big = context(&d, "badtag", &[("Dockerfile", "FROM busybox\n"), ("blob", &"x".repeat(4 << 20))]);
-    let out = build(&d, &big, &["-t", "UPPER:1"]);
-    assert_eq!(code(&out), 1);
-    assert!(stderr(&out).contains("invalid reference format"), "{}", stderr(&out));
+    // A bad tag: the CLI refuses it as Docker's does; the daemon refuses it before reading
+    // the context, and the client still reads why.
+    let small = context(&d, "badtag", &[("Dockerfile", "FROM busybox\n"), ("blob", &"x".repeat(64 << 10))]);
+    let out = build(&d, &small, &["-t", "UPPER:1"]);
+    assert_eq!(code(&out), 125);
+    assert!(
+        stderr(&out).contains("invalid argument \"UPPER:1\" for \"-t, --tag\" flag: invalid reference format"),
+        "{}",
+        stderr(&out)
+    );
+    let (status, _, body) = d.request("POST", "/build?t=UPPER:1", Some(&tar_of(&[("Dockerfile", "FROM busybox\n")])));
+    assert_eq!(status, 400);
+    assert!(String::from_utf8_lossy(&body).contains("invalid reference format"));
 
     // Raw API: a parse error is a 400 before any stream, a missing Dockerfile a 500.
     let tar = tar_of(&[("Dockerfile", "FROM busybox\nFROBNICATE x\n")]);

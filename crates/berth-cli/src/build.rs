@@ -218,6 +218,13 @@ fn random_name() -> String {
 pub async fn build(c: &Client, a: &BuildArgs) -> Result<i32, Failure> {
     let mut q: Vec<(&str, String)> = Vec::new();
     for t in &a.tags {
+        // Checked here first, as the Docker CLI does (exit 125 with its words).
+        if let Err(e) = berth_image::Reference::parse_normalized(t) {
+            return Err(Failure::Flag(crate::opts::FlagError(format!(
+                "invalid argument \"{t}\" for \"-t, --tag\" flag: {}",
+                e.0
+            ))));
+        }
         q.push(("t", t.clone()));
     }
     let mut dockerfile = a.file.clone().unwrap_or_default();
