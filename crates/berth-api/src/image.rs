@@ -86,6 +86,14 @@ pub struct ImageDeleteItem {
     pub deleted: Option<String>,
 }
 
+/// `POST /images/prune` response.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct ImagePruneResponse {
+    pub images_deleted: Option<Vec<ImageDeleteItem>>,
+    pub space_reclaimed: u64,
+}
+
 /// One message of a JSON progress stream (`/images/create`, `/images/load`, `/build`).
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(default)]
@@ -112,4 +120,22 @@ pub struct JsonMessage {
 #[serde(default)]
 pub struct ErrorDetail {
     pub message: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::round_trip;
+
+    #[test]
+    fn delete_and_prune_answers_round_trip() {
+        round_trip::<Vec<ImageDeleteItem>>(
+            r#"[{"Untagged":"typedref:latest"},{"Deleted":"sha256:8317a67fad1a9529a75e7ccbdf345744dcbd3e18f8ec16dfbce03183628cb944"}]"#,
+        );
+        let p: ImagePruneResponse = round_trip(
+            r#"{"ImagesDeleted":[{"Untagged":"a:1"},{"Deleted":"sha256:ab"}],"SpaceReclaimed":2048}"#,
+        );
+        assert_eq!(p.images_deleted.unwrap().len(), 2);
+        round_trip::<ImagePruneResponse>(r#"{"ImagesDeleted":null,"SpaceReclaimed":0}"#);
+    }
 }

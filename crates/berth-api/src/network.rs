@@ -247,9 +247,17 @@ pub struct SummaryNetworkSettings {
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 #[serde(default)]
 pub struct EndpointIpamConfig {
-    #[serde(rename = "IPv4Address", skip_serializing_if = "String::is_empty")]
+    #[serde(
+        rename = "IPv4Address",
+        skip_serializing_if = "String::is_empty",
+        deserialize_with = "null_as_default"
+    )]
     pub ipv4_address: String,
-    #[serde(rename = "IPv6Address", skip_serializing_if = "String::is_empty")]
+    #[serde(
+        rename = "IPv6Address",
+        skip_serializing_if = "String::is_empty",
+        deserialize_with = "null_as_default"
+    )]
     pub ipv6_address: String,
     #[serde(
         rename = "LinkLocalIPs",
@@ -284,10 +292,9 @@ mod tests {
     #[test]
     fn create_request_reads_the_docker_clis_body() {
         // What the Docker CLI 28 sends for `network create --subnet … --gateway … --label q=r`.
-        let r: NetworkCreateRequest = serde_json::from_str(
-            r#"{"Driver":"bridge","Scope":"","IPAM":{"Driver":"default","Options":{},"Config":[{"Subnet":"10.198.0.0/24","Gateway":"10.198.0.1"}]},"Internal":false,"Attachable":false,"Ingress":false,"ConfigOnly":false,"ConfigFrom":null,"Options":{},"Labels":{"q":"r"},"Name":"typedref2","CheckDuplicate":true}"#,
-        )
-        .unwrap();
+        let r: NetworkCreateRequest =
+            serde_json::from_str(include_str!("../testdata/docker-cli-network-create.json"))
+                .unwrap();
         assert_eq!(r.name, "typedref2");
         assert_eq!(r.check_duplicate, Some(true));
         let ipam = r.ipam.clone().unwrap();
@@ -333,6 +340,15 @@ mod tests {
         let ep = c.endpoint_config.unwrap();
         assert_eq!(ep.aliases, Some(vec!["z".to_string()]));
         assert_eq!(ep.ipam_config, Some(EndpointIpamConfig::default()));
+        let ipam: EndpointIpamConfig = serde_json::from_str(
+            r#"{"IPv4Address":"172.28.5.24","IPv6Address":null,"LinkLocalIPs":null}"#,
+        )
+        .unwrap();
+        assert_eq!(ipam.ipv4_address, "172.28.5.24");
+        assert_eq!(
+            serde_json::to_string(&ipam).unwrap(),
+            r#"{"IPv4Address":"172.28.5.24"}"#
+        );
         let d: NetworkDisconnectRequest = round_trip(r#"{"Container":"typedrefc","Force":false}"#);
         assert!(!d.force);
     }

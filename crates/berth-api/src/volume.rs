@@ -101,10 +101,9 @@ mod tests {
     #[test]
     fn create_request_reads_the_docker_clis_body() {
         // The Docker CLI 28's `volume create --label a=b -o type=tmpfs typedrefvol2`.
-        let r: VolumeCreateRequest = serde_json::from_str(
-            r#"{"Driver":"local","DriverOpts":{"type":"tmpfs"},"Labels":{"a":"b"},"Name":"typedrefvol2"}"#,
-        )
-        .unwrap();
+        let r: VolumeCreateRequest =
+            serde_json::from_str(include_str!("../testdata/docker-cli-volume-create.json"))
+                .unwrap();
         assert_eq!(r.name, "typedrefvol2");
         assert_eq!(r.driver_opts["type"], "tmpfs");
         assert_eq!(r.labels["a"], "b");

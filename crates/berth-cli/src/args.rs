@@ -24,6 +24,11 @@ pub struct Cli {
 
 #[derive(Subcommand, Debug)]
 pub enum Cmd {
+    /// Build an image from a Dockerfile
+    Build(crate::build::BuildArgs),
+    /// Manage builds
+    #[command(subcommand)]
+    Builder(BuilderCmd),
     /// Show the Berth version information
     Version(FormatOnly),
     /// Display system-wide information
@@ -223,7 +228,10 @@ pub enum ContainerCmd {
 }
 
 #[derive(Subcommand, Debug)]
+#[allow(clippy::large_enum_variant)] // parsed once per process
 pub enum ImageCmd {
+    /// Build an image from a Dockerfile
+    Build(crate::build::BuildArgs),
     #[command(visible_aliases = ["list"])]
     Ls(ImagesArgs),
     #[command(visible_aliases = ["remove"])]
@@ -297,6 +305,12 @@ pub struct LoginArgs {
 pub struct LogoutArgs {
     #[arg(value_name = "SERVER")]
     pub server: Option<String>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum BuilderCmd {
+    /// Remove build cache
+    Prune(crate::build::BuilderPruneArgs),
 }
 
 #[derive(Subcommand, Debug)]

@@ -1,5 +1,6 @@
 //! Image commands: import, images, rmi, tag, history.
 
+use berth_api::ImageDeleteItem;
 use http::Method;
 use serde_json::Value as Json;
 
@@ -117,15 +118,19 @@ pub async fn rmi(c: &Client, a: &RmiArgs) -> Result<i32, Failure> {
     let mut failed = false;
     for n in &a.names {
         match c
-            .json(Method::DELETE, &format!("/images/{}{q}", seg(n)), NO_BODY)
+            .typed::<Vec<ImageDeleteItem>, _>(
+                Method::DELETE,
+                &format!("/images/{}{q}", seg(n)),
+                NO_BODY,
+            )
             .await
         {
             Ok(items) => {
-                for item in items.as_array().into_iter().flatten() {
-                    if let Some(u) = item.get("Untagged").and_then(Json::as_str) {
+                for item in items {
+                    if let Some(u) = item.untagged {
                         outln!("Untagged: {u}");
                     }
-                    if let Some(d) = item.get("Deleted").and_then(Json::as_str) {
+                    if let Some(d) = item.deleted {
                         outln!("Deleted: {d}");
                     }
                 }

@@ -2,6 +2,7 @@
 
 use std::io::{IsTerminal, Write};
 
+use berth_api::{IdResponse, ImagePruneResponse};
 use http::Method;
 use serde_json::Value as Json;
 
@@ -225,43 +226,29 @@ pub async fn commit(c: &Client, a: &CommitArgs) -> Result<i32, Failure> {
     for ch in &a.change {
         q.push(("changes", ch.clone()));
     }
-    let r = c
-        .json(Method::POST, &format!("/commit{}", query(&q)), NO_BODY)
+    let r: IdResponse = c
+        .typed(Method::POST, &format!("/commit{}", query(&q)), NO_BODY)
         .await?;
-    println!("{}", r.get("Id").and_then(Json::as_str).unwrap_or_default());
+    println!("{}", r.id);
     Ok(0)
 }
 
 /// The text `image prune` prints for the daemon's answer (docker/cli `image/prune.go`).
-pub fn prune_report(r: &Json) -> String {
+pub fn prune_report(r: &ImagePruneResponse) -> String {
     let mut out = String::new();
-    let items = r
-        .get("ImagesDeleted")
-        .and_then(Json::as_array)
-        .cloned()
-        .unwrap_or_default();
-    if !items.is_empty() {
+    if let Some(items) = r.images_deleted.as_ref().filter(|i| !i.is_empty()) {
         out.push_str("Deleted Images:\n");
-        for it in &items {
-            if let Some(u) = it
-                .get("Untagged")
-                .and_then(Json::as_str)
-                .filter(|s| !s.is_empty())
-            {
+        for it in items {
+            if let Some(u) = it.untagged.as_ref().filter(|s| !s.is_empty()) {
                 out.push_str(&format!("untagged: {u}\n"));
             }
-            if let Some(d) = it
-                .get("Deleted")
-                .and_then(Json::as_str)
-                .filter(|s| !s.is_empty())
-            {
+            if let Some(d) = it.deleted.as_ref().filter(|s| !s.is_empty()) {
                 out.push_str(&format!("deleted: {d}\n"));
             }
         }
         out.push('\n');
     }
-    let space = r.get("SpaceReclaimed").and_then(Json::as_u64).unwrap_or(0);
-    out.push_str(&crate::formatters::reclaimed_space_line(space));
+    out.push_str(&crate::formatters::reclaimed_space_line(r.space_reclaimed));
     out
 }
 
@@ -281,8 +268,8 @@ pub async fn prune(c: &Client, a: &ImagePruneArgs) -> Result<i32, Failure> {
         Some(f) => query(&[("filters", f)]),
         None => String::new(),
     };
-    let r = c
-        .json(Method::POST, &format!("/images/prune{q}"), NO_BODY)
+    let r: ImagePruneResponse = c
+        .typed(Method::POST, &format!("/images/prune{q}"), NO_BODY)
         .await?;
     print!("{}", prune_report(&r));
     Ok(0)
@@ -294,10 +281,11 @@ mod tests {
 
     #[test]
     fn prune_report_in_dockers_words() {
+        let report = |j: Json| prune_report(&serde_json::from_value(j).unwrap());
         let r = serde_json::json!({"ImagesDeleted": [{"Untagged": "a:1"}, {"Deleted": "sha256:ab"}], "SpaceReclaimed": 2048});
-        assert_eq!(prune_report(&r), "Deleted Images:\nuntagged: a:1\ndeleted: sha256:ab\n\nTotal reclaimed space: 2.048kB\n");
+        assert_eq!(report(r), "Deleted Images:\nuntagged: a:1\ndeleted: sha256:ab\n\nTotal reclaimed space: 2.048kB\n");
         let none = serde_json::json!({"ImagesDeleted": null, "SpaceReclaimed": 0});
-        assert_eq!(prune_report(&none), "Total reclaimed space: 0B\n");
+        assert_eq!(report(none), "Total reclaimed space: 0B\n");
     }
 
     #[test]

@@ -26,10 +26,12 @@ macro_rules! outln {
 }
 
 pub mod args;
+pub mod build;
 pub mod client;
 pub mod config_file;
 pub mod container;
 pub mod cp;
+pub mod create_body;
 pub mod credentials;
 pub mod disk_usage;
 pub mod formatters;
@@ -310,6 +312,8 @@ async fn dispatch(cli: Cli) -> Result<i32, Failure> {
         Cmd::Image(ImageCmd::Prune(a)) => image_io::prune(&c, a).await,
         Cmd::Commit(a) | Cmd::Container(ContainerCmd::Commit(a)) => image_io::commit(&c, a).await,
         Cmd::Export(a) | Cmd::Container(ContainerCmd::Export(a)) => image_io::export(&c, a).await,
+        Cmd::Build(a) | Cmd::Image(ImageCmd::Build(a)) => build::build(&c, a).await,
+        Cmd::Builder(args::BuilderCmd::Prune(a)) => build::prune(&c, a).await,
         Cmd::System(SystemCmd::Df(a)) => disk_usage::df(&c, a).await,
         Cmd::System(SystemCmd::Check) => disk_usage::check(&c).await,
         Cmd::Port(a) | Cmd::Container(ContainerCmd::Port(a)) => network::port(&c, a).await,

@@ -61,14 +61,9 @@ pub fn port_lines(
 }
 
 pub async fn port(c: &Client, a: &PortArgs) -> Result<i32, Failure> {
-    let j = c
-        .get(&format!("/containers/{}/json", seg(&a.container)))
-        .await?;
-    let ports = j
-        .pointer("/NetworkSettings/Ports")
-        .cloned()
-        .unwrap_or(Json::Null);
-    match port_lines(&ports, &a.container, a.port.as_deref()) {
+    let info = crate::container::inspect_container(c, &a.container).await?;
+    let ports = &info.network_settings.ports;
+    match port_lines(ports, &a.container, a.port.as_deref()) {
         Ok(lines) => {
             for l in lines {
                 println!("{l}");
@@ -148,7 +143,7 @@ pub fn network_row(n: &NetworkResource, no_trunc: bool) -> Json {
         "Driver": n.driver,
         "Scope": n.scope,
         "Internal": n.internal.to_string(),
-        "IPv6": "false",
+        "IPv6": n.enable_ipv6.to_string(),
         "Labels": labels,
         "CreatedAt": n.created,
     })
@@ -290,6 +285,32 @@ pub async fn network(c: &Client, cmd: &NetworkCmd) -> Result<i32, Failure> {
 #[cfg(test)]
 mod network_tests {
     use super::*;
+    use clap::Parser;
+
+    #[test]
+    fn create_request_is_the_docker_clis() {
+        let cli = crate::args::Cli::try_parse_from([
+            "berth",
+            "network",
+            "create",
+            "--subnet",
+            "10.198.0.0/24",
+            "--gateway",
+            "10.198.0.1",
+            "--label",
+            "q=r",
+            "typedref2",
+        ])
+        .unwrap();
+        let Some(crate::args::Cmd::Network(NetworkCmd::Create(a))) = cli.cmd else {
+            panic!("not network create")
+        };
+        let docker: NetworkCreateRequest = serde_json::from_str(include_str!(
+            "../../berth-api/testdata/docker-cli-network-create.json"
+        ))
+        .unwrap();
+        assert_eq!(create_request(&a).unwrap(), docker);
+    }
 
     #[test]
     fn ls_rows_truncate_ids() {

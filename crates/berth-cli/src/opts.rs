@@ -1,5 +1,5 @@
 //! Flag values turned into what the API wants: env files, filters, labels, ports, mounts,
-//! and the body of `POST /containers/create`.
+//! memory sizes, CPUs and restart policies.
 
 use std::collections::BTreeMap;
 

@@ -306,10 +306,19 @@ mod tests {
         }
     }
 
+    /// `volume create ARGS…`'s body.
+    fn create(args: &[&str]) -> Result<VolumeCreateRequest, Failure> {
+        let mut v = vec!["create"];
+        v.extend_from_slice(args);
+        match parse(&v) {
+            VolumeCmd::Create(a) => create_body(&a),
+            other => panic!("not volume create: {other:?}"),
+        }
+    }
+
     #[test]
     fn create_body_has_name_labels_and_opts() {
-        let VolumeCmd::Create(a) = parse(&[
-            "create",
+        let b = create(&[
             "--label",
             "a=b",
             "-o",
@@ -317,23 +326,21 @@ mod tests {
             "--opt",
             "device=tmpfs",
             "data",
-        ]) else {
-            panic!()
-        };
-        let b = serde_json::to_value(create_body(&a).unwrap()).unwrap();
+        ]);
         assert_eq!(
-            b,
+            serde_json::to_value(b.unwrap()).unwrap(),
             json!({"Name": "data", "Driver": "local", "DriverOpts": {"device": "tmpfs", "type": "tmpfs"},
                 "Labels": {"a": "b"}})
         );
-        let VolumeCmd::Create(a) = parse(&["create", "--name", "x", "y"]) else {
-            panic!()
-        };
-        assert!(create_body(&a).is_err());
-        let VolumeCmd::Create(a) = parse(&["create", "-o", "novalue"]) else {
-            panic!()
-        };
-        assert!(create_body(&a).is_err());
+        assert!(create(&["--name", "x", "y"]).is_err());
+        assert!(create(&["-o", "novalue"]).is_err());
+        // What the Docker CLI sends for the same flags.
+        let docker: VolumeCreateRequest = serde_json::from_str(include_str!(
+            "../../berth-api/testdata/docker-cli-volume-create.json"
+        ))
+        .unwrap();
+        let ours = create(&["--label", "a=b", "-o", "type=tmpfs", "typedrefvol2"]).unwrap();
+        assert_eq!(ours, docker);
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! Berth's daemon: serves the Docker Engine API on a unix socket and owns containers,
 //! images and state. Containers run under per-container shims and outlive the daemon.
 
+pub mod builds;
 pub mod config;
 pub mod config_file;
 pub mod containers;

@@ -319,9 +319,10 @@ mod tests {
             assert_eq!(rec.id, CID);
             assert_eq!(d.volumes.get("data").unwrap().driver, "local");
             let net = d.networks.inspect_network("backend", &|_| None).unwrap();
-            assert_eq!(net["Id"], NID);
+            assert_eq!(net.id, NID);
             let settings = d.networks.settings(&rec);
-            assert_eq!(settings["Networks"]["backend"]["Aliases"][0], "db");
+            let backend = &settings.networks["backend"];
+            assert_eq!(backend.aliases.as_deref(), Some(&["db".to_string()][..]));
             let primary = NET_ENDPOINTS.load(&d.db).unwrap();
             assert_eq!(primary.len(), 1);
             assert_eq!(

@@ -63,6 +63,8 @@ pub struct Daemon {
     pub volumes: Arc<VolumeService>,
     /// The registry client shared by every pull, push and login.
     pub registry: berth_registry::RegistryClient,
+    /// Dockerfile builds.
+    pub builds: Arc<crate::builds::BuildService>,
 }
 
 pub struct ContainerCounts {
@@ -101,7 +103,9 @@ impl Daemon {
             networks.clone(),
             volumes.clone(),
         )?;
+        let builds = Arc::new(crate::builds::BuildService::open(&config.root)?);
         Ok(Daemon {
+            builds,
             config,
             daemon_id,
             db,

@@ -17,6 +17,28 @@ impl ApiVersion {
     pub fn at_least(&self, v: &str) -> bool {
         parse_api_version(v).is_some_and(|(a, b)| (self.0, self.1) >= (a, b))
     }
+
+    /// The newest version this daemon speaks.
+    pub fn max() -> ApiVersion {
+        let (a, b) = parse_api_version(API_VERSION).unwrap_or((1, 45));
+        ApiVersion(a, b)
+    }
+}
+
+/// A handler's `version: ApiVersion`: what [`negotiate`] recorded, else the newest.
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for ApiVersion {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut http::request::Parts,
+        _: &S,
+    ) -> Result<Self, Self::Rejection> {
+        Ok(parts
+            .extensions
+            .get::<ApiVersion>()
+            .copied()
+            .unwrap_or_else(ApiVersion::max))
+    }
 }
 
 pub const SERVER_HEADER: &str = concat!("Berth/", env!("CARGO_PKG_VERSION"), " (linux)");

@@ -99,7 +99,7 @@ pub fn merge_commit_config(user: &mut ContainerConfig, container: &ContainerConf
 
 impl ImageStore {
     /// Packs `dir` to a temp tar, then stores it like any layer (unpacked + tar blob).
-    fn pack_and_ingest(&self, dir: &Path) -> Result<IngestedLayer, ImageError> {
+    pub(crate) fn pack_and_ingest(&self, dir: &Path) -> Result<IngestedLayer, ImageError> {
         let tmp = TempDir::new(
             self.content
                 .tmp_dir()

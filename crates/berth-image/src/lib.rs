@@ -43,6 +43,7 @@
 //! (push plans) implement the operations.
 
 mod archive;
+mod build_commit;
 pub mod changes;
 mod commit;
 pub mod compression;
@@ -69,6 +70,7 @@ use berth_api::ErrorKind;
 use redb::{ReadableDatabase, ReadableTableMetadata};
 
 pub use crate::archive::ArchiveManifest;
+pub use crate::build_commit::BuildStepCommit;
 pub use crate::commit::{merge_commit_config, CommitOptions};
 pub use crate::compression::Compression;
 use crate::content::{digest_hex, io_err, ContentStore};
@@ -161,6 +163,10 @@ pub struct ImageConfig {
     /// The container a commit was made from.
     #[serde(skip_serializing_if = "String::is_empty")]
     pub container: String,
+    /// The config the committed container ran with (Docker's `container_config`); a
+    /// build step's Cmd there is the history's CreatedBy and the build cache's key.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub container_config: Option<berth_api::ContainerConfig>,
 }
 
 #[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]

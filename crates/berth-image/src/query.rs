@@ -331,8 +331,8 @@ impl ImageStore {
                 .created
                 .clone()
                 .unwrap_or_else(|| ZERO_TIME.to_string()),
-            container: String::new(),
-            container_config: Default::default(),
+            container: config.container.clone(),
+            container_config: config.container_config.clone().unwrap_or_default(),
             docker_version: config.docker_version.clone(),
             author: config.author.clone(),
             config: config.config.clone(),

@@ -108,12 +108,13 @@ impl ImageStore {
 
     /// `rmi` with moby's conflict rules: a running user is a hard conflict (never
     /// forced), a stopped user or other references are soft ones (`force` overrides).
-    /// `_prune_parents` has no effect yet: imported images have no parent images.
+    /// With `prune_parents`, untagged parents that nothing else needs go too (the
+    /// intermediate images of a build).
     pub fn remove_image(
         &self,
         name: &str,
         force: bool,
-        _prune_parents: bool,
+        prune_parents: bool,
         user_of: &dyn Fn(&str) -> Option<ImageUser>,
     ) -> Result<Vec<ImageDeleteItem>, ImageError> {
         let id = self.resolve_id(name)?;
@@ -176,7 +177,21 @@ impl ImageStore {
             self.delete_refs(&repo_refs)?;
             records.extend(repo_refs.iter().map(|r| untagged(r.familiar_string())));
         }
+        let mut parent = self.image_meta(&id)?.parent;
         records.extend(self.delete_image(&id)?.0);
+        // moby `imageDeleteHelper` with `prune`: parents go quietly while untagged,
+        // childless and unused.
+        while prune_parents && !parent.is_empty() {
+            let Ok(meta) = self.image_meta(&parent) else { break };
+            if !self.refs_of(&parent)?.is_empty()
+                || self.has_children(&parent)?
+                || user_of(&parent).is_some()
+            {
+                break;
+            }
+            records.extend(self.delete_image(&parent)?.0);
+            parent = meta.parent;
+        }
         Ok(records)
     }
 

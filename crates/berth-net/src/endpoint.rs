@@ -469,4 +469,65 @@ mod tests {
         assert!(t.resolve("n1", "db").is_empty());
         assert_eq!(t.forget(&"c".repeat(64)).1.len(), 1);
     }
+
+    #[tokio::test]
+    async fn a_taken_host_port_fails_the_plug_before_anything_is_made() {
+        let dir = tempfile_dir();
+        let held = std::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
+        let taken = held.local_addr().unwrap().port();
+        let free = std::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
+        let free_port = free.local_addr().unwrap().port();
+        drop(free);
+        let ports = [
+            // The first proxy starts, the second cannot: the first must go too.
+            PortRequest {
+                proto: crate::ports::Proto::Tcp,
+                container_port: 81,
+                host_ip: Ipv4Addr::LOCALHOST,
+                host_ports: Some((free_port, free_port)),
+            },
+            PortRequest {
+                proto: crate::ports::Proto::Tcp,
+                container_port: 80,
+                host_ip: Ipv4Addr::LOCALHOST,
+                host_ports: Some((taken, taken)),
+            },
+        ];
+        let t = EndpointTable::new(dir.clone(), 1500, HashMap::new(), HashMap::new());
+        let id = "f".repeat(64);
+        let target = target("");
+        let err = t
+            .plug(&PlugRequest {
+                container_id: &id,
+                name: "web",
+                target: &target,
+                ports: &ports,
+            })
+            .err()
+            .unwrap();
+        assert!(
+            err.to_string()
+                .starts_with("driver failed programming external connectivity on endpoint web ("),
+            "{err}"
+        );
+        assert!(!t.netns_path(&id).exists() && !t.is_up(&id) && t.primary(&id).is_none());
+        // The port the first proxy held is free again (once the runtime has dropped its
+        // aborted task).
+        let mut rebound = false;
+        for _ in 0..100 {
+            tokio::task::yield_now().await;
+            if std::net::TcpListener::bind((Ipv4Addr::LOCALHOST, free_port)).is_ok() {
+                rebound = true;
+                break;
+            }
+        }
+        assert!(rebound, "port {free_port} still held");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    fn tempfile_dir() -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("berth-net-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
 }

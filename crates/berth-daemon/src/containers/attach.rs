@@ -13,7 +13,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::UnixStream;
 
 use super::record::{ContainerRecord, Status};
-use super::{logs, resolve_in, shim, ContainerService};
+use super::{entry_mut, logs, shim, ContainerService};
 use crate::error::{ApiError, ApiResult};
 
 /// What the client asked to attach.
@@ -209,10 +209,7 @@ impl ContainerService {
     ) -> ApiResult<()> {
         let id = {
             let mut entries = self.lock();
-            let id = resolve_in(&entries, name_or_id)?;
-            let entry = entries
-                .get_mut(&id)
-                .ok_or_else(|| ApiError::not_found(format!("No such container: {id}")))?;
+            let (id, entry) = entry_mut(&mut entries, name_or_id)?;
             match entry.rec.state.status {
                 Status::Created | Status::Exited if !entry.starting => {
                     entry.pending.push(PendingAttach {

@@ -1,4 +1,4 @@
-//! `GET /containers/json?filters=…`: decoding Docker's filter JSON and matching records.
+//! `GET /containers/json?filters=…`: checking Docker's filters and matching records.
 
 use std::collections::BTreeMap;
 
@@ -7,36 +7,8 @@ use chrono::{DateTime, Utc};
 use super::record::{ContainerRecord, Status};
 use crate::error::ApiError;
 
+/// Docker's filters, key → values (decoded by [`crate::routes::extract::Query::filters`]).
 pub type Filters = BTreeMap<String, Vec<String>>;
-
-/// Decodes `{"status":{"running":true}}` or the legacy `{"status":["running"]}`.
-pub fn parse(json: &str) -> Result<Filters, ApiError> {
-    if json.trim().is_empty() {
-        return Ok(Filters::new());
-    }
-    let value: serde_json::Value = serde_json::from_str(json)
-        .map_err(|e| ApiError::invalid(format!("invalid filter: {e}")))?;
-    let obj = value
-        .as_object()
-        .ok_or_else(|| ApiError::invalid("invalid filter: not an object"))?;
-    let mut out = Filters::new();
-    for (k, v) in obj {
-        let values: Vec<String> = match v {
-            serde_json::Value::Object(m) => m
-                .iter()
-                .filter(|(_, on)| on.as_bool() != Some(false))
-                .map(|(s, _)| s.clone())
-                .collect(),
-            serde_json::Value::Array(a) => a
-                .iter()
-                .filter_map(|s| s.as_str().map(String::from))
-                .collect(),
-            _ => return Err(ApiError::invalid(format!("invalid filter '{k}'"))),
-        };
-        out.insert(k.clone(), values);
-    }
-    Ok(out)
-}
 
 const KNOWN: &[&str] = &[
     "ancestor",
@@ -153,6 +125,7 @@ pub fn matches(f: &Filters, ctx: &Context, rec: &ContainerRecord) -> bool {
 mod tests {
     use super::*;
     use crate::containers::record::StateRecord;
+    use crate::routes::extract::parse_filters as parse;
 
     fn rec(name: &str, status: Status, code: i64) -> ContainerRecord {
         let mut r = ContainerRecord {

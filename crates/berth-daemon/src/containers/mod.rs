@@ -24,11 +24,13 @@ pub mod attach;
 mod create;
 mod delete;
 pub mod exec;
+mod exec_attach;
 pub mod filters;
 mod inspect;
 mod lifecycle;
 pub mod logs;
 pub mod merge;
+mod mount_setup;
 pub mod mounts;
 pub mod names;
 mod pty_io;
@@ -283,6 +285,18 @@ impl ContainerService {
         if let Some(e) = self.lock().get_mut(id) {
             e.rec.exec_ids.push(exec_id.to_string());
         }
+    }
+}
+
+/// The entry of `name_or_id` (resolved as [`resolve_in`] does) and its full ID.
+fn entry_mut<'a>(
+    entries: &'a mut HashMap<String, Entry>,
+    name_or_id: &str,
+) -> ApiResult<(String, &'a mut Entry)> {
+    let id = resolve_in(entries, name_or_id)?;
+    match entries.get_mut(&id) {
+        Some(entry) => Ok((id, entry)),
+        None => Err(ApiError::not_found(format!("No such container: {id}"))),
     }
 }
 

@@ -12,7 +12,7 @@ use chrono::Utc;
 
 use super::attach::{self, PendingAttach};
 use super::record::{ContainerRecord, StateRecord, Status};
-use super::{clean_state_dir, merge, remove_dir_all_quiet, resolve_in, shim, ContainerService};
+use super::{clean_state_dir, entry_mut, merge, remove_dir_all_quiet, shim, ContainerService};
 use crate::error::{ApiError, ApiResult};
 
 pub(super) fn start_error_kind(exit_code: i64) -> ErrorKind {
@@ -86,10 +86,7 @@ impl ContainerService {
     pub async fn start(self: &Arc<Self>, name_or_id: &str) -> ApiResult<()> {
         let (rec, pending) = {
             let mut entries = self.lock();
-            let id = resolve_in(&entries, name_or_id)?;
-            let entry = entries
-                .get_mut(&id)
-                .ok_or_else(|| ApiError::not_found(format!("No such container: {id}")))?;
+            let (_, entry) = entry_mut(&mut entries, name_or_id)?;
             match entry.rec.state.status {
                 Status::Running => {
                     return Err(ApiError::new(

@@ -1,16 +1,23 @@
-//! Container networking as the daemon sees it: one default bridge per daemon
-//! (`--bridge-name`, `--bip`), an endpoint per container (address, MAC, published ports),
-//! set up before the container starts and torn down when it stops.
+//! Networks as the daemon sees them: one default bridge per daemon (`--bridge-name`,
+//! `--bip`), user networks (`network create`, a bridge and an embedded DNS server each),
+//! and every container's endpoints, set up before it starts and torn down when it stops.
 //!
-//! ## Persistence (`meta.db`)
-//! Table `net_endpoints`: container ID → JSON [`EndpointRecord`]. The address is allocated
-//! at the first start and kept until `rm` (IPAM: the used addresses are those of the
-//! records); `ports` holds the host ports while the container runs. At daemon start the
-//! nftables table and the port proxies of running containers are rebuilt from it.
+//! - `networks`: the user networks and the predefined `bridge`, `host` and `none`;
+//! - `endpoints`: attach, detach, connect, disconnect, restore; the bookkeeping itself
+//!   (addresses, namespaces, veths, proxies, undo) is [`berth_net::endpoint`];
+//! - `views`: what `inspect` and `ps` show.
+//!
+//! ## Persistence (`meta.db`, see [`crate::schema`])
+//! Tables `networks` (network ID → [`UserNetwork`]), `net_endpoints` (container ID →
+//! [`EndpointRecord`]) and `net_extra_endpoints` (`<container ID>/<network ID>` →
+//! [`ExtraEndpoint`]). An address is allocated at the first start and kept until `rm`
+//! (IPAM: the used addresses are those of the records); `ports` holds the host ports
+//! while the container runs. At daemon start the nftables table and the port proxies of
+//! running containers are rebuilt from them.
 //!
 //! Per container: `<exec-root>/netns/<id>` (the bind-mounted namespace, joined by the
-//! runtime), host veth `vb<first 11 hex of id>`, and `hosts`, `hostname`, `resolv.conf`
-//! under `<root>/containers/<id>/`, bind-mounted over `/etc/…`.
+//! runtime), and `hosts`, `hostname`, `resolv.conf` under `<root>/containers/<id>/`,
+//! bind-mounted over `/etc/…`.
 
 use std::collections::HashMap;
 use std::net::Ipv4Addr;

@@ -8,15 +8,14 @@
 //!
 //! The filesystem work is in [`crate::containers::archive`].
 
-use std::collections::HashMap;
-
 use axum::body::Body;
-use axum::extract::{Path, Query, Request, State};
+use axum::extract::{Path, Request, State};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use berth_api::ErrorKind;
 use http::StatusCode;
 
+use super::extract::Query;
 use crate::containers::archive::{self as cp, BindMount, CpError, ExtractOptions, RootAccess};
 use crate::containers::record::ContainerRecord;
 use crate::error::{ApiError, ApiResult};
@@ -24,16 +23,7 @@ use crate::state::Daemon;
 
 const STAT_HEADER: &str = "X-Docker-Container-Path-Stat";
 
-type Q = Query<HashMap<String, String>>;
-
-/// moby's `httputils.BoolValue`.
-fn bool_value(q: &HashMap<String, String>, key: &str) -> bool {
-    let v = q
-        .get(key)
-        .map(|s| s.trim().to_ascii_lowercase())
-        .unwrap_or_default();
-    !matches!(v.as_str(), "" | "0" | "no" | "false" | "none")
-}
+type Q = Query;
 
 fn api_error(e: CpError) -> ApiError {
     match e {
@@ -117,7 +107,7 @@ pub(super) async fn head_archive(
     Path(id): Path<String>,
     q: Q,
 ) -> ApiResult<Response> {
-    let path = q.get("path").cloned().unwrap_or_default();
+    let path = q.str("path");
     let (_, st) = stat(&d, &id, &path).await?;
     Ok((StatusCode::OK, [(STAT_HEADER, st.header_value())]).into_response())
 }
@@ -127,7 +117,7 @@ pub(super) async fn get_archive(
     Path(id): Path<String>,
     q: Q,
 ) -> ApiResult<Response> {
-    let path = q.get("path").cloned().unwrap_or_default();
+    let path = q.str("path");
     let (rec, st) = stat(&d, &id, &path).await?;
     let acc = access(&d, &rec).await?;
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<bytes::Bytes, std::io::Error>>(8);
@@ -179,7 +169,7 @@ pub(super) async fn put_archive(
     q: Q,
     req: Request,
 ) -> ApiResult<Response> {
-    let path = q.get("path").cloned().unwrap_or_default();
+    let path = q.str("path");
     let body = req.into_body();
     let checked = async {
         let rec = d.containers.get(&id)?;
@@ -202,8 +192,8 @@ pub(super) async fn put_archive(
         }
     };
     let mut body = crate::request_body::blocking_reader(body);
-    let no_overwrite = bool_value(&q, "noOverwriteDirNonDir");
-    let copy_uid_gid = bool_value(&q, "copyUIDGID");
+    let no_overwrite = q.bool("noOverwriteDirNonDir");
+    let copy_uid_gid = q.bool("copyUIDGID");
     let user = rec.config.user.clone();
     blocking(move || {
         let body = &mut body;

@@ -3,21 +3,21 @@
 //! call [`crate::containers::ContainerService`]. Exec, archive (`cp`, `diff`), export
 //! and commit handlers live in their own modules.
 
-use std::collections::HashMap;
 use std::convert::Infallible;
 
-use axum::body::{Body, Bytes};
-use axum::extract::{Path, Query, Request, State};
+use axum::body::Bytes;
+use axum::extract::{Path, Request, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 use berth_api::{ContainerCreateBody, ContainerPruneResponse, WaitError, WaitResponse};
 use http::StatusCode;
 
-use super::{archive, exec, export};
+use super::extract::{JsonBody, OptionalJsonBody, Query};
+use super::{archive, exec, export, stream_response};
 use crate::containers::attach::AttachOptions;
 use crate::containers::logs::{self, LogOptions};
-use crate::containers::{filters, ListOptions, WaitCondition};
+use crate::containers::{ListOptions, WaitCondition};
 use crate::error::{ApiError, ApiResult};
 use crate::hijack::{self, Hijack};
 use crate::state::Daemon;
@@ -55,56 +55,29 @@ pub fn routes() -> Router<Daemon> {
         .route("/commit", post(export::commit))
 }
 
-type Q = Query<HashMap<String, String>>;
+type Q = Query;
 
-/// Docker's boolean query values: `1`/`true`/`True` are true, anything else false.
-pub fn qbool(q: &HashMap<String, String>, key: &str) -> bool {
-    q.get(key)
-        .is_some_and(|v| matches!(v.as_str(), "1" | "true" | "True" | "TRUE"))
-}
-
-fn qint(q: &HashMap<String, String>, key: &str) -> ApiResult<Option<i64>> {
-    match q.get(key).map(|s| s.trim()).filter(|s| !s.is_empty()) {
-        None => Ok(None),
-        Some(v) => v
-            .parse::<i64>()
-            .map(Some)
-            .map_err(|_| ApiError::invalid(format!("invalid value for {key}: {v}"))),
-    }
-}
-
-fn api_version(req_ext: &http::Extensions) -> ApiVersion {
-    req_ext
-        .get::<ApiVersion>()
-        .copied()
-        .unwrap_or(ApiVersion(1, 45))
-}
-
-async fn create(State(d): State<Daemon>, q: Q, body: Bytes) -> ApiResult<Response> {
-    let body: ContainerCreateBody = if body.is_empty() {
-        return Err(ApiError::invalid("invalid JSON: body is empty"));
-    } else {
-        serde_json::from_slice(&body)
-            .map_err(|e| ApiError::invalid(format!("invalid JSON: {e}")))?
-    };
-    let resp = d
-        .containers
-        .create(body, q.get("name").map(String::as_str))?;
+async fn create(
+    State(d): State<Daemon>,
+    q: Q,
+    JsonBody(body): JsonBody<ContainerCreateBody>,
+) -> ApiResult<Response> {
+    let resp = d.containers.create(body, q.get("name"))?;
     Ok((StatusCode::CREATED, Json(resp)).into_response())
 }
 
 async fn list(State(d): State<Daemon>, q: Q) -> ApiResult<Response> {
     let opts = ListOptions {
-        all: qbool(&q, "all"),
-        limit: qint(&q, "limit")?.unwrap_or(-1),
-        size: qbool(&q, "size"),
-        filters: filters::parse(q.get("filters").map(String::as_str).unwrap_or(""))?,
+        all: q.bool("all"),
+        limit: q.int("limit")?.unwrap_or(-1),
+        size: q.bool("size"),
+        filters: q.filters()?,
     };
     Ok(Json(d.containers.list(&opts)?).into_response())
 }
 
 async fn inspect(State(d): State<Daemon>, Path(id): Path<String>, q: Q) -> ApiResult<Response> {
-    Ok(Json(d.containers.inspect(&id, qbool(&q, "size"))?).into_response())
+    Ok(Json(d.containers.inspect(&id, q.bool("size"))?).into_response())
 }
 
 async fn start(State(d): State<Daemon>, Path(id): Path<String>) -> ApiResult<StatusCode> {
@@ -113,38 +86,34 @@ async fn start(State(d): State<Daemon>, Path(id): Path<String>) -> ApiResult<Sta
 }
 
 async fn stop(State(d): State<Daemon>, Path(id): Path<String>, q: Q) -> ApiResult<StatusCode> {
-    d.containers
-        .stop(&id, qint(&q, "t")?, q.get("signal").map(String::as_str))
-        .await?;
+    d.containers.stop(&id, q.int("t")?, q.get("signal")).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 async fn restart(State(d): State<Daemon>, Path(id): Path<String>, q: Q) -> ApiResult<StatusCode> {
     d.containers
-        .restart(&id, qint(&q, "t")?, q.get("signal").map(String::as_str))
+        .restart(&id, q.int("t")?, q.get("signal"))
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 async fn kill(State(d): State<Daemon>, Path(id): Path<String>, q: Q) -> ApiResult<StatusCode> {
-    d.containers
-        .kill(&id, q.get("signal").map(String::as_str))
-        .await?;
+    d.containers.kill(&id, q.get("signal")).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 async fn remove(State(d): State<Daemon>, Path(id): Path<String>, q: Q) -> ApiResult<StatusCode> {
-    if qbool(&q, "link") {
+    if q.bool("link") {
         return Err(ApiError::invalid("Berth does not support container links"));
     }
     d.containers
-        .remove_with_volumes(&id, qbool(&q, "force"), qbool(&q, "v"))
+        .remove_with_volumes(&id, q.bool("force"), q.bool("v"))
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 async fn prune(State(d): State<Daemon>, q: Q) -> ApiResult<Response> {
-    let f = filters::parse(q.get("filters").map(String::as_str).unwrap_or(""))?;
+    let f = q.filters()?;
     let (deleted, reclaimed) = d.containers.prune(&f)?;
     Ok(Json(ContainerPruneResponse {
         containers_deleted: if deleted.is_empty() {
@@ -158,8 +127,7 @@ async fn prune(State(d): State<Daemon>, q: Q) -> ApiResult<Response> {
 }
 
 async fn rename(State(d): State<Daemon>, Path(id): Path<String>, q: Q) -> ApiResult<StatusCode> {
-    d.containers
-        .rename(&id, q.get("name").map(String::as_str).unwrap_or(""))?;
+    d.containers.rename(&id, q.get("name").unwrap_or(""))?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -174,16 +142,12 @@ async fn unpause(State(d): State<Daemon>, Path(id): Path<String>) -> ApiResult<S
 }
 
 async fn top(State(d): State<Daemon>, Path(id): Path<String>, q: Q) -> ApiResult<Response> {
-    Ok(Json(
-        d.containers
-            .top(&id, q.get("ps_args").map(String::as_str).unwrap_or(""))?,
-    )
-    .into_response())
+    Ok(Json(d.containers.top(&id, &q.str("ps_args"))?).into_response())
 }
 
 async fn resize(State(d): State<Daemon>, Path(id): Path<String>, q: Q) -> ApiResult<StatusCode> {
     let dim = |k: &str| -> ApiResult<u16> {
-        let v = qint(&q, k)?.unwrap_or(0);
+        let v = q.int(k)?.unwrap_or(0);
         u16::try_from(v).map_err(|_| ApiError::invalid(format!("invalid value for {k}: {v}")))
     };
     d.containers.resize(&id, dim("h")?, dim("w")?).await?;
@@ -193,20 +157,14 @@ async fn resize(State(d): State<Daemon>, Path(id): Path<String>, q: Q) -> ApiRes
 async fn update(
     State(d): State<Daemon>,
     Path(id): Path<String>,
-    body: Bytes,
+    OptionalJsonBody(body): OptionalJsonBody<berth_api::ContainerUpdateBody>,
 ) -> ApiResult<Response> {
-    let body: berth_api::ContainerUpdateBody = if body.is_empty() {
-        Default::default()
-    } else {
-        serde_json::from_slice(&body)
-            .map_err(|e| ApiError::invalid(format!("invalid JSON: {e}")))?
-    };
-    Ok(Json(d.containers.update(&id, body)?).into_response())
+    Ok(Json(d.containers.update(&id, body.unwrap_or_default())?).into_response())
 }
 
 /// Sends the status line right away (as Docker does) and the JSON when the wait ends.
 async fn wait(State(d): State<Daemon>, Path(id): Path<String>, q: Q) -> ApiResult<Response> {
-    let condition = WaitCondition::parse(q.get("condition").map(String::as_str).unwrap_or(""))?;
+    let condition = WaitCondition::parse(&q.str("condition"))?;
     let fut = d.containers.wait(&id, condition)?;
     let body = futures_util::stream::once(async move {
         let (code, error) = fut.await;
@@ -218,50 +176,39 @@ async fn wait(State(d): State<Daemon>, Path(id): Path<String>, q: Q) -> ApiResul
         json.push(b'\n');
         Ok::<_, Infallible>(Bytes::from(json))
     });
-    Ok(Response::builder()
-        .status(StatusCode::OK)
-        .header(http::header::CONTENT_TYPE, "application/json")
-        .body(Body::from_stream(body))
-        .unwrap_or_default())
+    Ok(stream_response("application/json", body))
 }
 
 async fn logs_handler(
     State(d): State<Daemon>,
     Path(id): Path<String>,
     q: Q,
-    req: Request,
+    version: ApiVersion,
 ) -> ApiResult<Response> {
-    let version = api_version(req.extensions());
     let opts = LogOptions {
-        stdout: qbool(&q, "stdout"),
-        stderr: qbool(&q, "stderr"),
-        follow: qbool(&q, "follow"),
-        tail: q.get("tail").and_then(|t| logs::parse_tail(t)),
-        since: logs::parse_unix_time(q.get("since").map(String::as_str).unwrap_or(""))?,
-        until: logs::parse_unix_time(q.get("until").map(String::as_str).unwrap_or(""))?,
-        timestamps: qbool(&q, "timestamps"),
+        stdout: q.bool("stdout"),
+        stderr: q.bool("stderr"),
+        follow: q.bool("follow"),
+        tail: q.get("tail").and_then(logs::parse_tail),
+        since: logs::parse_unix_time(&q.str("since"))?,
+        until: logs::parse_unix_time(&q.str("until"))?,
+        timestamps: q.bool("timestamps"),
     };
     let (tty, rx) = d.containers.logs(&id, opts)?;
     let stream = futures_util::stream::unfold(rx, |mut rx| async move {
         rx.recv().await.map(|b| (Ok::<_, Infallible>(b), rx))
     });
-    Ok(Response::builder()
-        .status(StatusCode::OK)
-        .header(
-            http::header::CONTENT_TYPE,
-            hijack::stream_media_type(tty, version.at_least("1.42")),
-        )
-        .body(Body::from_stream(stream))
-        .unwrap_or_default())
+    let media = hijack::stream_media_type(tty, version.at_least("1.42"));
+    Ok(stream_response(media, stream))
 }
 
 async fn attach(
     State(d): State<Daemon>,
     Path(id): Path<String>,
     q: Q,
+    version: ApiVersion,
     mut req: Request,
 ) -> ApiResult<Response> {
-    let version = api_version(req.extensions());
     let rec = d.containers.get(&id)?;
     let tty = rec.config.tty;
     let detach_keys = match q.get("detachKeys").filter(|k| !k.is_empty()) {
@@ -269,17 +216,17 @@ async fn attach(
         None => crate::containers::attach::DEFAULT_DETACH_KEYS.to_vec(),
     };
     let opts = AttachOptions {
-        stdin: qbool(&q, "stdin"),
-        stdout: qbool(&q, "stdout"),
-        stderr: qbool(&q, "stderr"),
+        stdin: q.bool("stdin"),
+        stdout: q.bool("stdout"),
+        stderr: q.bool("stderr"),
         tty,
         detach_keys,
     };
     let media = hijack::stream_media_type(tty, version.at_least("1.42"));
     match hijack::prepare(&mut req, media) {
-        Hijack::Upgrade { response, upgrade } if !qbool(&q, "stream") => {
+        Hijack::Upgrade { response, upgrade } if !q.bool("stream") => {
             // Logs only: the recorded output, then the connection closes.
-            let replay = if qbool(&q, "logs") {
+            let replay = if q.bool("logs") {
                 d.containers.log_snapshot(&rec, opts.stdout, opts.stderr)
             } else {
                 Vec::new()
@@ -302,7 +249,7 @@ async fn attach(
             Ok(response)
         }
         Hijack::Upgrade { response, upgrade } => {
-            let replay = if qbool(&q, "logs") {
+            let replay = if q.bool("logs") {
                 d.containers.log_snapshot(&rec, opts.stdout, opts.stderr)
             } else {
                 Vec::new()
@@ -310,49 +257,20 @@ async fn attach(
             d.containers.attach(&rec.id, opts, upgrade, replay).await?;
             Ok(response)
         }
-        Hijack::Plain if !qbool(&q, "stream") => {
-            let replay = if qbool(&q, "logs") {
+        Hijack::Plain if !q.bool("stream") => {
+            let replay = if q.bool("logs") {
                 d.containers.log_snapshot(&rec, opts.stdout, opts.stderr)
             } else {
                 Vec::new()
             };
             let stream = futures_util::stream::iter(replay.into_iter().map(Ok::<_, Infallible>));
-            Ok(Response::builder()
-                .header(http::header::CONTENT_TYPE, media)
-                .body(Body::from_stream(stream))
-                .unwrap_or_default())
+            Ok(stream_response(media, stream))
         }
         Hijack::Plain => {
             let out = d.containers.attach_output(&rec.id, opts).await?;
             let stream = tokio_util::io::ReaderStream::new(out);
-            Ok(Response::builder()
-                .header(http::header::CONTENT_TYPE, media)
-                .body(Body::from_stream(stream))
-                .unwrap_or_default())
+            Ok(stream_response(media, stream))
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn docker_booleans() {
-        let q: HashMap<String, String> = [
-            ("a", "1"),
-            ("b", "true"),
-            ("c", "0"),
-            ("d", "false"),
-            ("e", ""),
-        ]
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
-        assert!(qbool(&q, "a") && qbool(&q, "b"));
-        assert!(!qbool(&q, "c") && !qbool(&q, "d") && !qbool(&q, "e") && !qbool(&q, "zz"));
-        assert_eq!(qint(&q, "e").unwrap(), None);
-        assert!(qint(&q, "b").is_err());
     }
 }
 

@@ -1,16 +1,14 @@
 //! Exec handlers: create (routed in the containers table), start (hijacked or
 //! detached), inspect, resize.
 
-use std::collections::HashMap;
-
-use axum::body::{Body, Bytes};
-use axum::extract::{Path, Query, Request, State};
+use axum::extract::{Path, Request, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use berth_api::{ExecCreateBody, ExecStartBody, IdResponse};
 use http::StatusCode;
 
+use super::extract::{decode_json, JsonBody, Query};
 use crate::error::{ApiError, ApiResult};
 use crate::hijack::{self, Hijack};
 use crate::state::Daemon;
@@ -27,10 +25,8 @@ pub fn routes() -> Router<Daemon> {
 pub(super) async fn create(
     State(d): State<Daemon>,
     Path(id): Path<String>,
-    body: Bytes,
+    JsonBody(body): JsonBody<ExecCreateBody>,
 ) -> ApiResult<Response> {
-    let body: ExecCreateBody = serde_json::from_slice(&body)
-        .map_err(|e| ApiError::invalid(format!("invalid JSON: {e}")))?;
     let exec_id = d.containers.exec_create(&id, body)?;
     Ok((
         StatusCode::CREATED,
@@ -45,23 +41,14 @@ pub(super) async fn create(
 async fn start(
     State(d): State<Daemon>,
     Path(id): Path<String>,
+    version: ApiVersion,
     mut req: Request,
 ) -> ApiResult<Response> {
-    let version = req
-        .extensions()
-        .get::<ApiVersion>()
-        .copied()
-        .unwrap_or(ApiVersion(1, 45));
     d.containers.exec_inspect(&id)?;
     let bytes = axum::body::to_bytes(std::mem::take(req.body_mut()), 1 << 20)
         .await
         .map_err(|e| ApiError::invalid(format!("reading the request body: {e}")))?;
-    let body: ExecStartBody = if bytes.is_empty() {
-        ExecStartBody::default()
-    } else {
-        serde_json::from_slice(&bytes)
-            .map_err(|e| ApiError::invalid(format!("invalid JSON: {e}")))?
-    };
+    let body: ExecStartBody = decode_json(&bytes)?.unwrap_or_default();
     // As in moby, the start request's `Tty` (not the exec's) decides whether output is
     // multiplexed: a TTY exec started without it sends its terminal as stdout frames.
     let raw = body.tty;
@@ -94,10 +81,8 @@ async fn start(
         Hijack::Plain => {
             let (ours, theirs) = tokio::io::duplex(64 * 1024);
             tokio::spawn(async move { svc.exec_run_attached(entry, ours, raw).await });
-            Ok(Response::builder()
-                .header(http::header::CONTENT_TYPE, media)
-                .body(Body::from_stream(tokio_util::io::ReaderStream::new(theirs)))
-                .unwrap_or_default())
+            let stream = tokio_util::io::ReaderStream::new(theirs);
+            Ok(super::stream_response(media, stream))
         }
     }
 }
@@ -109,7 +94,7 @@ async fn inspect(State(d): State<Daemon>, Path(id): Path<String>) -> ApiResult<R
 async fn resize(
     State(d): State<Daemon>,
     Path(id): Path<String>,
-    Query(q): Query<HashMap<String, String>>,
+    q: Query,
 ) -> ApiResult<StatusCode> {
     let (h, w) = resize_dims(&q)?;
     d.containers.exec_resize(&id, h, w).await?;
@@ -118,9 +103,9 @@ async fn resize(
 
 /// `h` and `w` of a resize request; both required, as in moby's router (its
 /// `strconv.Atoi` error text).
-fn resize_dims(q: &HashMap<String, String>) -> ApiResult<(u16, u16)> {
+fn resize_dims(q: &Query) -> ApiResult<(u16, u16)> {
     let dim = |k: &str| -> ApiResult<u16> {
-        let v = q.get(k).map(String::as_str).unwrap_or("");
+        let v = q.get(k).unwrap_or("");
         let n: i64 = v.parse().map_err(|_| {
             ApiError::invalid(format!("strconv.Atoi: parsing {v:?}: invalid syntax"))
         })?;
@@ -133,11 +118,9 @@ fn resize_dims(q: &HashMap<String, String>) -> ApiResult<(u16, u16)> {
 mod tests {
     use super::*;
 
-    fn q(pairs: &[(&str, &str)]) -> HashMap<String, String> {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
+    fn q(pairs: &[(&str, &str)]) -> Query {
+        let raw: Vec<String> = pairs.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        Query::parse(Some(&raw.join("&")))
     }
 
     #[test]

@@ -7,13 +7,13 @@
 //! applied), see [`berth_image::pack::export_merged`]. A running container may be caught
 //! mid-write, as with Docker.
 
-use axum::body::Bytes;
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use http::StatusCode;
 
-use super::images::{repo_tag, tar_stream_response, Query};
+use super::extract::{OptionalJsonBody, Query};
+use super::images::{repo_tag, tar_stream_response};
 use crate::error::{blocking, ApiError, ApiResult};
 use crate::state::Daemon;
 
@@ -39,17 +39,10 @@ pub(super) async fn export(State(d): State<Daemon>, Path(id): Path<String>) -> A
 /// pause in the commit path yet): a busy container may be caught mid-write.
 pub(super) async fn commit(
     State(d): State<Daemon>,
-    RawQuery(raw): RawQuery,
-    body: Bytes,
+    q: Query,
+    OptionalJsonBody(config): OptionalJsonBody<berth_api::ContainerConfig>,
 ) -> ApiResult<Response> {
-    let q = Query::parse(raw.as_deref());
     let rec = d.containers.get(&q.str("container"))?;
-    let config: Option<berth_api::ContainerConfig> = if body.iter().all(u8::is_ascii_whitespace) {
-        None
-    } else {
-        serde_json::from_slice(&body)
-            .map_err(|e| ApiError::invalid(format!("invalid JSON: {e}")))?
-    };
     let opts = berth_image::CommitOptions {
         parent: rec.image_id.clone(),
         upper: d.containers.container_dir(&rec.id).join("upper"),

@@ -6,10 +6,8 @@
 //! Store calls block (disk, fsync, redb): they run in `spawn_blocking`. The import body
 //! is streamed into the store through a bounded channel, never held whole in memory.
 
-use std::collections::BTreeMap;
-
 use axum::body::{Body, Bytes};
-use axum::extract::{Path, RawQuery, Request, State};
+use axum::extract::{Path, Request, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use axum::{Extension, Json, Router};
@@ -17,6 +15,7 @@ use berth_api::{ImageDeleteItem, JsonMessage};
 use berth_image::{ImageStore, ImageUser, ImportOptions, ListOptions, Reference};
 use http::StatusCode;
 
+use super::extract::Query;
 use crate::error::{blocking, ApiError, ApiResult};
 use crate::state::Daemon;
 use crate::version::ApiVersion;
@@ -40,110 +39,13 @@ pub fn routes() -> Router<Daemon> {
         )
 }
 
-/// A decoded query string that keeps repeated keys (`changes=…&changes=…`).
-#[derive(Debug, Default)]
-pub(super) struct Query(Vec<(String, String)>);
-
-fn percent_decode(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        match b[i] {
-            b'+' => out.push(b' '),
-            b'%' if i + 2 < b.len()
-                && b[i + 1].is_ascii_hexdigit()
-                && b[i + 2].is_ascii_hexdigit() =>
-            {
-                let hex = |c: u8| (c as char).to_digit(16).unwrap_or(0) as u8;
-                out.push(hex(b[i + 1]) * 16 + hex(b[i + 2]));
-                i += 2;
-            }
-            c => out.push(c),
-        }
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
-impl Query {
-    pub(super) fn parse(raw: Option<&str>) -> Query {
-        let pairs = raw
-            .unwrap_or_default()
-            .split('&')
-            .filter(|p| !p.is_empty())
-            .map(|p| match p.split_once('=') {
-                Some((k, v)) => (percent_decode(k), percent_decode(v)),
-                None => (percent_decode(p), String::new()),
-            })
-            .collect();
-        Query(pairs)
-    }
-    fn get(&self, key: &str) -> Option<&str> {
-        self.0
-            .iter()
-            .find(|(k, _)| k == key)
-            .map(|(_, v)| v.as_str())
-    }
-    pub(super) fn str(&self, key: &str) -> String {
-        self.get(key).unwrap_or_default().to_string()
-    }
-    pub(super) fn all(&self, key: &str) -> Vec<String> {
-        self.0
-            .iter()
-            .filter(|(k, _)| k == key)
-            .map(|(_, v)| v.clone())
-            .collect()
-    }
-    /// Docker's `BoolValue`: anything but "", "0", "no", "false", "none" is true.
-    fn bool(&self, key: &str) -> bool {
-        let v = self
-            .get(key)
-            .unwrap_or_default()
-            .trim()
-            .to_ascii_lowercase();
-        !matches!(v.as_str(), "" | "0" | "no" | "false" | "none")
-    }
-}
-
-/// Docker's `filters` JSON: `{"k":{"v":true}}` or the old `{"k":["v"]}`.
-fn decode_filters(raw: &str) -> ApiResult<BTreeMap<String, Vec<String>>> {
-    let mut out = BTreeMap::new();
-    if raw.trim().is_empty() {
-        return Ok(out);
-    }
-    let v: serde_json::Value =
-        serde_json::from_str(raw).map_err(|e| ApiError::invalid(format!("invalid filter: {e}")))?;
-    let obj = v
-        .as_object()
-        .ok_or_else(|| ApiError::invalid("invalid filter: expected a JSON object"))?;
-    for (k, vals) in obj {
-        let list: Vec<String> = match vals {
-            serde_json::Value::Object(m) => m
-                .iter()
-                .filter(|(_, on)| on.as_bool().unwrap_or(true))
-                .map(|(s, _)| s.clone())
-                .collect(),
-            serde_json::Value::Array(a) => a
-                .iter()
-                .filter_map(|x| x.as_str().map(str::to_string))
-                .collect(),
-            serde_json::Value::String(s) => vec![s.clone()],
-            _ => return Err(ApiError::invalid(format!("invalid filter '{k}'"))),
-        };
-        out.insert(k.clone(), list);
-    }
-    Ok(out)
-}
-
 /// `GET /images/json`.
 async fn list_images(
     State(d): State<Daemon>,
     version: Option<Extension<ApiVersion>>,
-    RawQuery(raw): RawQuery,
+    q: Query,
 ) -> ApiResult<Response> {
-    let q = Query::parse(raw.as_deref());
-    let mut filters = decode_filters(&q.str("filters"))?;
+    let mut filters = q.filters()?;
     if let Some(f) = q.get("filter").filter(|f| !f.is_empty()) {
         // API < 1.41 clients send a reference glob as `filter`.
         filters
@@ -218,12 +120,7 @@ pub(super) fn repo_tag(repo: &str, tag: &str) -> ApiResult<Option<String>> {
 
 /// `POST /images/create`: `fromSrc=-` imports the body, `fromSrc=http://…` what the
 /// daemon downloads from there; `fromImage` pulls (see [`crate::distribution::pull`]).
-async fn create_image(
-    State(d): State<Daemon>,
-    RawQuery(raw): RawQuery,
-    req: Request,
-) -> ApiResult<Response> {
-    let q = Query::parse(raw.as_deref());
+async fn create_image(State(d): State<Daemon>, q: Query, req: Request) -> ApiResult<Response> {
     if let Some(src) = q.get("fromSrc").filter(|s| !s.is_empty()) {
         let body = if src == "-" {
             req.into_body()
@@ -295,6 +192,11 @@ pub(crate) fn registry_auth(headers: &http::HeaderMap) -> ApiResult<Option<berth
 /// streamed. Redirects are followed (at most 10); a non-2xx answer is an error in moby's
 /// words. Only plain HTTP is supported.
 async fn fetch_url(src: &str) -> ApiResult<Body> {
+    Ok(fetch_url_with_headers(src).await?.1)
+}
+
+/// [`fetch_url`] with the response headers (ADD of a URL in a build reads `Last-Modified`).
+pub(crate) async fn fetch_url_with_headers(src: &str) -> ApiResult<(http::HeaderMap, Body)> {
     let mut url = src.to_string();
     for _ in 0..10 {
         let uri: http::Uri = url
@@ -369,7 +271,8 @@ async fn fetch_url(src: &str) -> ApiResult<Body> {
                 .trim()
             )));
         }
-        return Ok(Body::new(res.into_body()));
+        let headers = res.headers().clone();
+        return Ok((headers, Body::new(res.into_body())));
     }
     Err(ApiError::invalid(format!(
         "Get {src:?}: stopped after 10 redirects"
@@ -416,8 +319,7 @@ async fn no_such_image_route() -> ApiError {
 }
 
 /// `GET /images/get?names=a&names=b`.
-async fn save_images(State(d): State<Daemon>, RawQuery(raw): RawQuery) -> ApiResult<Response> {
-    let q = Query::parse(raw.as_deref());
+async fn save_images(State(d): State<Daemon>, q: Query) -> ApiResult<Response> {
     save(d, q.all("names")).await
 }
 
@@ -538,9 +440,8 @@ async fn load_images(State(d): State<Daemon>, req: Request) -> ApiResult<Respons
 async fn tag_image(
     State(d): State<Daemon>,
     Path(name): Path<String>,
-    RawQuery(raw): RawQuery,
+    q: Query,
 ) -> ApiResult<Response> {
-    let q = Query::parse(raw.as_deref());
     let repo = q.str("repo");
     if repo.is_empty() {
         return Err(ApiError::invalid(
@@ -557,10 +458,9 @@ async fn tag_image(
 async fn push_image(
     State(d): State<Daemon>,
     Path(name): Path<String>,
-    RawQuery(raw): RawQuery,
+    q: Query,
     headers: http::HeaderMap,
 ) -> ApiResult<Response> {
-    let q = Query::parse(raw.as_deref());
     let auth = registry_auth(&headers)?;
     crate::distribution::push::start(&d, &name, &q.str("tag"), auth).await
 }
@@ -600,33 +500,27 @@ fn image_user(d: &Daemon, image_id: &str) -> Option<ImageUser> {
 }
 
 /// `POST /images/prune?filters=` → `{"ImagesDeleted": [...]|null, "SpaceReclaimed": n}`.
-async fn prune_images(State(d): State<Daemon>, RawQuery(raw): RawQuery) -> ApiResult<Response> {
-    let q = Query::parse(raw.as_deref());
-    let filters = decode_filters(&q.str("filters"))?;
+async fn prune_images(State(d): State<Daemon>, q: Query) -> ApiResult<Response> {
+    let filters = q.filters()?;
     let images = d.images.clone();
     let (items, reclaimed) = blocking(move || {
         let user = |id: &str| image_user(&d, id);
         Ok(images.prune(&filters, &user)?)
     })
     .await?;
-    let deleted = if items.is_empty() {
-        serde_json::Value::Null
-    } else {
-        serde_json::to_value(items).unwrap_or_default()
+    let pruned = berth_api::ImagePruneResponse {
+        images_deleted: (!items.is_empty()).then_some(items),
+        space_reclaimed: u64::try_from(reclaimed).unwrap_or(0),
     };
-    Ok(
-        Json(serde_json::json!({"ImagesDeleted": deleted, "SpaceReclaimed": reclaimed}))
-            .into_response(),
-    )
+    Ok(Json(pruned).into_response())
 }
 
 /// `DELETE /images/{name}?force=&noprune=`.
 async fn delete_image(
     State(d): State<Daemon>,
     Path(rest): Path<String>,
-    RawQuery(raw): RawQuery,
+    q: Query,
 ) -> ApiResult<Json<Vec<ImageDeleteItem>>> {
-    let q = Query::parse(raw.as_deref());
     let (force, prune) = (q.bool("force"), !q.bool("noprune"));
     let images: std::sync::Arc<ImageStore> = d.images.clone();
     let out = blocking(move || {
@@ -640,29 +534,6 @@ async fn delete_image(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn query_keeps_repeated_keys_and_decodes() {
-        let q = Query::parse(Some(
-            "fromSrc=-&repo=imported%3Av1&changes=CMD+%5B%22sh%22%5D&changes=ENV%20A%3D1&all=1&x",
-        ));
-        assert_eq!(q.str("repo"), "imported:v1");
-        assert_eq!(q.all("changes"), vec!["CMD [\"sh\"]", "ENV A=1"]);
-        assert!(q.bool("all"));
-        assert!(!q.bool("x"));
-        assert!(!q.bool("missing"));
-        assert_eq!(percent_decode("a%2"), "a%2");
-        assert_eq!(percent_decode("%zz%C3%A9"), "%zzé");
-    }
-
-    #[test]
-    fn filters_in_both_forms() {
-        let f = decode_filters(r#"{"dangling":{"true":true},"label":["a=b"]}"#).unwrap();
-        assert_eq!(f["dangling"], vec!["true"]);
-        assert_eq!(f["label"], vec!["a=b"]);
-        assert!(decode_filters("").unwrap().is_empty());
-        assert!(decode_filters("[1]").is_err());
-    }
 
     #[test]
     fn fields_dropped_by_api_version() {

@@ -13,6 +13,7 @@
 //! | `/swarm/*` | [`swarm`] | `swarm` |
 
 use axum::extract::Request;
+use axum::response::Response;
 use axum::Router;
 use http::{Method, Uri};
 
@@ -22,6 +23,7 @@ pub mod archive;
 pub mod containers;
 pub mod exec;
 pub mod export;
+pub mod extract;
 pub mod images;
 pub mod networks;
 pub mod registry;
@@ -29,6 +31,19 @@ pub mod swarm;
 pub mod system;
 pub mod system_df;
 pub mod volumes;
+
+/// A `200` of type `media` whose body is `stream` (logs, wait, a plain attach or exec).
+pub(crate) fn stream_response<S>(media: &str, stream: S) -> Response
+where
+    S: futures_util::TryStream + Send + 'static,
+    S::Ok: Into<axum::body::Bytes>,
+    S::Error: Into<axum::BoxError>,
+{
+    Response::builder()
+        .header(http::header::CONTENT_TYPE, media)
+        .body(axum::body::Body::from_stream(stream))
+        .unwrap_or_default()
+}
 
 pub fn all() -> Router<Daemon> {
     Router::new()
@@ -40,6 +55,7 @@ pub fn all() -> Router<Daemon> {
         .merge(volumes::routes())
         .merge(registry::routes())
         .merge(swarm::routes())
+        .merge(crate::builds::routes::routes())
 }
 
 /// The routes whose `{name}` is an image reference, which may hold `/`
@@ -55,7 +71,7 @@ const NAMED_ACTIONS: &[(Method, &str, &str)] = &[
 ];
 
 /// A `{name}` segment cannot span `/`: before routing, the `/` of an image reference in
-/// one of [`NAMED_ACTIONS`] is percent-encoded, so the tables name each action
+/// one of `NAMED_ACTIONS` is percent-encoded, so the tables name each action
 /// (`/images/{name}/json`) and `Path` decodes the reference back.
 pub fn one_segment_names(req: &mut Request) {
     let path = req.uri().path();
@@ -97,26 +113,30 @@ mod tests {
 
     #[test]
     fn image_references_become_one_segment() {
-        assert_eq!(
-            rewritten(Method::GET, "/images/localhost:5000/a/b:v1/json"),
-            "/images/localhost:5000%2Fa%2Fb:v1/json"
-        );
-        assert_eq!(
-            rewritten(Method::POST, "/images/a/b/tag?repo=x&tag=y"),
-            "/images/a%2Fb/tag?repo=x&tag=y"
-        );
-        assert_eq!(
-            rewritten(Method::GET, "/images/busybox/json"),
-            "/images/busybox/json"
-        );
-        // Deleting an image named `a/json` keeps its whole name.
-        assert_eq!(
-            rewritten(Method::DELETE, "/images/a/json"),
-            "/images/a%2Fjson"
-        );
-        assert_eq!(
-            rewritten(Method::GET, "/distribution/docker.io/library/x/json"),
-            "/distribution/docker.io%2Flibrary%2Fx/json"
-        );
+        let cases = [
+            (
+                Method::GET,
+                "/images/localhost:5000/a/b:v1/json",
+                "/images/localhost:5000%2Fa%2Fb:v1/json",
+            ),
+            (
+                Method::POST,
+                "/images/a/b/tag?repo=x&tag=y",
+                "/images/a%2Fb/tag?repo=x&tag=y",
+            ),
+            (Method::GET, "/images/busybox/json", "/images/busybox/json"),
+            // Deleting an image named `a/json` keeps its whole name.
+            (Method::DELETE, "/images/a/json", "/images/a%2Fjson"),
+            // `tag` is a POST: a GET names no action.
+            (Method::GET, "/images/a/b/tag", "/images/a/b/tag"),
+            (
+                Method::GET,
+                "/distribution/docker.io/library/x/json",
+                "/distribution/docker.io%2Flibrary%2Fx/json",
+            ),
+        ];
+        for (method, uri, want) in cases {
+            assert_eq!(rewritten(method, uri), want, "{uri}");
+        }
     }
 }

@@ -1,7 +1,6 @@
 //! Network routes (moby `api/server/router/network`): list, inspect, create, remove,
 //! prune, connect and disconnect (user networks, `--alias` for the embedded DNS).
 
-use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
@@ -12,6 +11,7 @@ use berth_api::{
 };
 use http::StatusCode;
 
+use super::extract::{JsonBody, Query};
 use crate::error::{ApiError, ApiResult};
 use crate::state::Daemon;
 
@@ -53,11 +53,8 @@ fn network_matches(n: &NetworkResource, f: &crate::containers::filters::Filters)
         })
 }
 
-async fn list(
-    State(d): State<Daemon>,
-    q: axum::extract::Query<std::collections::HashMap<String, String>>,
-) -> ApiResult<Response> {
-    let f = crate::containers::filters::parse(q.get("filters").map(String::as_str).unwrap_or(""))?;
+async fn list(State(d): State<Daemon>, q: Query) -> ApiResult<Response> {
+    let f = q.filters()?;
     for k in f.keys() {
         if !matches!(
             k.as_str(),
@@ -79,9 +76,10 @@ async fn inspect(State(d): State<Daemon>, Path(id): Path<String>) -> ApiResult<R
     Ok(Json(d.networks.inspect_network(&id, &names(&d))?).into_response())
 }
 
-async fn create(State(d): State<Daemon>, body: Bytes) -> ApiResult<Response> {
-    let body: NetworkCreateRequest = serde_json::from_slice(&body)
-        .map_err(|e| ApiError::invalid(format!("invalid JSON: {e}")))?;
+async fn create(
+    State(d): State<Daemon>,
+    JsonBody(body): JsonBody<NetworkCreateRequest>,
+) -> ApiResult<Response> {
     if !body.driver.is_empty() && body.driver != "bridge" {
         return Err(ApiError::not_found(format!(
             "plugin \"{}\" not found",
@@ -124,10 +122,8 @@ async fn prune(State(d): State<Daemon>) -> ApiResult<Response> {
 async fn connect(
     State(d): State<Daemon>,
     Path(id): Path<String>,
-    body: Bytes,
+    JsonBody(body): JsonBody<NetworkConnectRequest>,
 ) -> ApiResult<StatusCode> {
-    let body: NetworkConnectRequest = serde_json::from_slice(&body)
-        .map_err(|e| ApiError::invalid(format!("invalid JSON: {e}")))?;
     let rec = d.containers.get(&body.container)?;
     let aliases = body
         .endpoint_config
@@ -141,10 +137,8 @@ async fn connect(
 async fn disconnect(
     State(d): State<Daemon>,
     Path(id): Path<String>,
-    body: Bytes,
+    JsonBody(body): JsonBody<NetworkDisconnectRequest>,
 ) -> ApiResult<StatusCode> {
-    let body: NetworkDisconnectRequest = serde_json::from_slice(&body)
-        .map_err(|e| ApiError::invalid(format!("invalid JSON: {e}")))?;
     let rec = d.containers.get(&body.container)?;
     d.networks.disconnect(&rec, &id)?;
     Ok(StatusCode::OK)

@@ -8,6 +8,7 @@ use berth_api::{AuthConfig, AuthResponse};
 use berth_image::Reference;
 use serde_json::{json, Value};
 
+use super::extract::JsonBody;
 use crate::error::{ApiError, ApiResult};
 use crate::routes::images::registry_auth;
 use crate::state::Daemon;
@@ -21,7 +22,7 @@ pub fn routes() -> Router<Daemon> {
 /// `POST /auth`: the registry accepts the credentials, or the error says why not.
 async fn login(
     State(d): State<Daemon>,
-    Json(auth): Json<AuthConfig>,
+    JsonBody(auth): JsonBody<AuthConfig>,
 ) -> ApiResult<Json<AuthResponse>> {
     d.registry.login(&auth).await?;
     Ok(Json(AuthResponse {

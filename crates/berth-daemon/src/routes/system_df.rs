@@ -10,27 +10,21 @@
 use crate::fsutil::dir_size;
 use std::collections::HashMap;
 
-use axum::extract::{RawQuery, State};
+use axum::extract::State;
 use axum::Json;
 use serde_json::{json, Value};
 
+use super::extract::Query;
 use crate::error::{ApiError, ApiResult};
 use crate::state::Daemon;
 
 const TYPES: &[&str] = &["container", "image", "volume", "build-cache"];
 
 /// The `type=` values asked for; all of them when none is given.
-fn wanted_types(raw: Option<&str>) -> ApiResult<Vec<String>> {
-    let mut out = Vec::new();
-    for pair in raw.unwrap_or_default().split('&').filter(|p| !p.is_empty()) {
-        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-        if k != "type" {
-            continue;
-        }
-        if !TYPES.contains(&v) {
-            return Err(ApiError::invalid(format!("invalid type: {v}")));
-        }
-        out.push(v.to_string());
+fn wanted_types(q: &Query) -> ApiResult<Vec<String>> {
+    let mut out = q.all("type");
+    if let Some(bad) = out.iter().find(|v| !TYPES.contains(&v.as_str())) {
+        return Err(ApiError::invalid(format!("invalid type: {bad}")));
     }
     if out.is_empty() {
         out = TYPES.iter().map(|s| s.to_string()).collect();
@@ -93,11 +87,8 @@ fn compute(d: &Daemon, types: &[String]) -> ApiResult<Value> {
 }
 
 /// `GET /system/df?type=…`.
-pub(super) async fn disk_usage(
-    State(d): State<Daemon>,
-    RawQuery(raw): RawQuery,
-) -> ApiResult<Json<Value>> {
-    let types = wanted_types(raw.as_deref())?;
+pub(super) async fn disk_usage(State(d): State<Daemon>, q: Query) -> ApiResult<Json<Value>> {
+    let types = wanted_types(&q)?;
     let v = tokio::task::spawn_blocking(move || compute(&d, &types))
         .await
         .map_err(|e| ApiError::internal(format!("disk usage task failed: {e}")))??;
@@ -118,12 +109,12 @@ mod tests {
 
     #[test]
     fn types_default_to_all_and_refuse_unknown() {
-        assert_eq!(wanted_types(None).unwrap().len(), 4);
+        assert_eq!(wanted_types(&Query::parse(None)).unwrap().len(), 4);
         assert_eq!(
-            wanted_types(Some("type=image&type=volume")).unwrap(),
+            wanted_types(&Query::parse(Some("type=image&type=volume"))).unwrap(),
             vec!["image", "volume"]
         );
-        assert!(wanted_types(Some("type=bogus")).is_err());
+        assert!(wanted_types(&Query::parse(Some("type=bogus"))).is_err());
     }
 
     #[test]

@@ -1,16 +1,14 @@
 //! Volume routes (moby `api/server/router/volume`): `method, path → handler`; handlers
 //! call [`crate::volumes::VolumeService`] and ask the containers who uses a volume.
 
-use std::collections::HashMap;
-
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::{Extension, Json, Router};
+use axum::{Json, Router};
 use berth_api::{Volume, VolumeCreateRequest, VolumeListResponse, VolumePruneResponse};
 use http::StatusCode;
 
-use crate::containers::filters::{self, Filters};
+use super::extract::{OptionalJsonBody, Query};
 use crate::error::{ApiError, ApiResult};
 use crate::state::Daemon;
 use crate::version::ApiVersion;
@@ -24,23 +22,13 @@ pub fn routes() -> Router<Daemon> {
         .route("/volumes/{name}", get(inspect).delete(remove))
 }
 
-type Q = Query<HashMap<String, String>>;
+type Q = Query;
 
-fn qbool(q: &HashMap<String, String>, key: &str) -> bool {
-    q.get(key)
-        .is_some_and(|v| matches!(v.as_str(), "1" | "true" | "True" | "TRUE"))
-}
-
-fn parse_filters(q: &HashMap<String, String>) -> ApiResult<Filters> {
-    filters::parse(q.get("filters").map(String::as_str).unwrap_or(""))
-}
-
-async fn create(State(d): State<Daemon>, body: axum::body::Bytes) -> ApiResult<Response> {
-    let body: VolumeCreateRequest = if body.is_empty() {
-        VolumeCreateRequest::default()
-    } else {
-        serde_json::from_slice(&body)?
-    };
+async fn create(
+    State(d): State<Daemon>,
+    OptionalJsonBody(body): OptionalJsonBody<VolumeCreateRequest>,
+) -> ApiResult<Response> {
+    let body = body.unwrap_or_default();
     let rec = d.volumes.create(CreateOptions {
         name: body.name,
         driver: body.driver,
@@ -64,7 +52,7 @@ fn parse_bool_filter(key: &str, v: &str) -> ApiResult<bool> {
 }
 
 async fn list(State(d): State<Daemon>, q: Q) -> ApiResult<Json<VolumeListResponse>> {
-    let f = parse_filters(&q)?;
+    let f = q.filters()?;
     for k in f.keys() {
         if !matches!(
             k.as_str(),
@@ -109,7 +97,7 @@ async fn inspect(State(d): State<Daemon>, Path(name): Path<String>) -> ApiResult
 }
 
 async fn remove(State(d): State<Daemon>, Path(name): Path<String>, q: Q) -> ApiResult<StatusCode> {
-    let force = qbool(&q, "force");
+    let force = q.bool("force");
     match d.volumes.get(&name) {
         Ok(_) => {}
         Err(_) if force => return Ok(StatusCode::NO_CONTENT),
@@ -128,11 +116,10 @@ async fn remove(State(d): State<Daemon>, Path(name): Path<String>, q: Q) -> ApiR
 
 async fn prune(
     State(d): State<Daemon>,
-    version: Option<Extension<ApiVersion>>,
+    version: ApiVersion,
     q: Q,
 ) -> ApiResult<Json<VolumePruneResponse>> {
-    let f = parse_filters(&q)?;
-    let version = version.map(|Extension(v)| v).unwrap_or(ApiVersion(1, 45));
+    let f = q.filters()?;
     for k in f.keys() {
         if !matches!(k.as_str(), "label" | "label!" | "all") {
             return Err(ApiError::invalid(format!("invalid filter '{k}'")));

@@ -1,0 +1,411 @@
+//! The step executor (moby `builder/dockerfile/builder.go`, `internals.go`): stages in
+//! order up to the target, one image per instruction committed through a [`Backend`],
+//! the cache probed before each step, and Docker's progress texts written to an
+//! [`Output`].
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::path::{Path, PathBuf};
+
+use berth_api::ContainerConfig;
+
+use crate::args::BuildArgs;
+use crate::copy::CopyPlan;
+use crate::dockerfile::{Dockerfile, Instruction, Kind};
+use crate::shell::process_word;
+use crate::BuildError;
+
+/// Docker's default PATH for Linux containers (`system.DefaultPathEnv`).
+pub const DEFAULT_PATH: &str =
+    "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/// A base image as a stage starts from it.
+#[derive(Debug, Clone, Default)]
+pub struct BaseImage {
+    /// `sha256:…`; empty for `scratch`.
+    pub id: String,
+    pub config: ContainerConfig,
+}
+
+/// What a step commits.
+#[derive(Debug, Clone)]
+pub struct CommitRequest {
+    /// The parent image (empty: none, a `FROM scratch` stage).
+    pub parent: String,
+    /// The image's config.
+    pub config: ContainerConfig,
+    /// The config the step ran with (its Cmd is the history's CreatedBy); the cache key.
+    pub container_config: ContainerConfig,
+    /// MAINTAINER.
+    pub author: String,
+}
+
+/// What a step runs or writes in: a container for RUN, a workspace for the others.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StepKind {
+    Run,
+    Files,
+    Meta,
+}
+
+/// The daemon's side of a build. Every method that takes a container takes an ID that
+/// `create` returned.
+pub trait Backend: Send {
+    /// Resolves a base image (pulling it when missing, or always with `pull`).
+    fn image(
+        &mut self,
+        name: &str,
+        pull: bool,
+        out: &mut dyn Output,
+    ) -> impl Future<Output = Result<BaseImage, BuildError>> + Send;
+    /// A child of `parent` whose container config matches (Docker's local cache).
+    fn cached_child(
+        &mut self,
+        parent: &str,
+        config: &ContainerConfig,
+    ) -> impl Future<Output = Result<Option<String>, BuildError>> + Send;
+    /// The image and its parents (for `cache-from`).
+    fn ancestors(
+        &mut self,
+        image: &str,
+    ) -> impl Future<Output = Result<Vec<String>, BuildError>> + Send;
+    /// A container (RUN) or a workspace on top of `parent` with `config`.
+    fn create(
+        &mut self,
+        parent: &str,
+        config: &ContainerConfig,
+        kind: StepKind,
+    ) -> impl Future<Output = Result<String, BuildError>> + Send;
+    /// Runs a RUN container to its end, streaming its output; returns the exit code.
+    fn run(
+        &mut self,
+        container: &str,
+        out: &mut dyn Output,
+    ) -> impl Future<Output = Result<i64, BuildError>> + Send;
+    /// Copies files into a workspace; `chown` is resolved in its filesystem.
+    fn copy(
+        &mut self,
+        container: &str,
+        plan: &CopyPlan,
+        chown: Option<&str>,
+    ) -> impl Future<Output = Result<(), BuildError>> + Send;
+    /// Creates the WORKDIR in a workspace.
+    fn mkdir(
+        &mut self,
+        container: &str,
+        path: &str,
+    ) -> impl Future<Output = Result<(), BuildError>> + Send;
+    /// Commits a container or workspace as a new image; returns its ID.
+    fn commit(
+        &mut self,
+        container: &str,
+        req: &CommitRequest,
+    ) -> impl Future<Output = Result<String, BuildError>> + Send;
+    /// Removes a container or workspace.
+    fn remove(&mut self, container: &str) -> impl Future<Output = Result<(), BuildError>> + Send;
+    /// Tags an image.
+    fn tag(
+        &mut self,
+        image: &str,
+        reference: &str,
+    ) -> impl Future<Output = Result<(), BuildError>> + Send;
+    /// A host directory holding the filesystem of `image` (COPY --from).
+    fn image_root(
+        &mut self,
+        image: &str,
+    ) -> impl Future<Output = Result<PathBuf, BuildError>> + Send;
+    /// Downloads an ADD URL; returns the file (named as the URL's last path element).
+    fn download(&mut self, url: &str) -> impl Future<Output = Result<PathBuf, BuildError>> + Send;
+}
+
+/// Where the progress goes.
+pub trait Output: Send {
+    /// A `{"stream": …}` message.
+    fn stream(&mut self, text: &str);
+    /// The `{"aux": {"ID": …}}` message.
+    fn aux_id(&mut self, id: &str);
+    /// A message passed through as it is (a pull's progress).
+    fn raw(&mut self, _message: &serde_json::Value) {}
+    /// True when the client went away.
+    fn cancelled(&self) -> bool {
+        false
+    }
+}
+
+/// The options of `POST /build` the executor applies.
+#[derive(Debug, Clone)]
+pub struct BuildOptions {
+    pub tags: Vec<String>,
+    pub no_cache: bool,
+    pub pull: bool,
+    pub rm: bool,
+    pub force_rm: bool,
+    pub build_args: BTreeMap<String, Option<String>>,
+    pub labels: BTreeMap<String, String>,
+    pub target: Option<String>,
+    pub cache_from: Vec<String>,
+    pub quiet: bool,
+}
+
+impl Default for BuildOptions {
+    fn default() -> Self {
+        BuildOptions {
+            tags: Vec::new(),
+            no_cache: false,
+            pull: false,
+            rm: true,
+            force_rm: false,
+            build_args: BTreeMap::new(),
+            labels: BTreeMap::new(),
+            target: None,
+            cache_from: Vec::new(),
+            quiet: false,
+        }
+    }
+}
+
+/// The state of the stage being built (moby `dispatchState`).
+#[derive(Debug, Clone, Default)]
+pub struct StageState {
+    pub image_id: String,
+    pub config: ContainerConfig,
+    pub maintainer: String,
+    /// A CMD was set in this stage (a later ENTRYPOINT keeps it).
+    pub cmd_set: bool,
+}
+
+impl StageState {
+    pub fn shell(&self) -> Vec<String> {
+        self.config
+            .shell
+            .clone()
+            .filter(|s| !s.is_empty())
+            .unwrap_or_else(|| vec!["/bin/sh".into(), "-c".into()])
+    }
+}
+
+/// The first 12 hex digits of an ID.
+pub fn short(id: &str) -> String {
+    id.trim_start_matches("sha256:").chars().take(12).collect()
+}
+
+/// Runs a build; returns the final image ID.
+pub struct Builder<'a, B: Backend> {
+    pub backend: &'a mut B,
+    pub out: &'a mut dyn Output,
+    pub opts: &'a BuildOptions,
+    pub context: &'a Path,
+    pub escape: char,
+    pub args: BuildArgs,
+    /// Finished stages: (name, image ID).
+    pub stages: Vec<(Option<String>, String)>,
+    /// Images allowed as cache hits with `cache-from`.
+    pub cache_allowed: Option<Vec<String>>,
+    step: usize,
+    total: usize,
+}
+
+impl<'a, B: Backend> Builder<'a, B> {
+    pub fn new(
+        backend: &'a mut B,
+        out: &'a mut dyn Output,
+        opts: &'a BuildOptions,
+        context: &'a Path,
+    ) -> Self {
+        Builder {
+            backend,
+            out,
+            opts,
+            context,
+            escape: '\\',
+            args: BuildArgs::new(opts.build_args.clone()),
+            stages: Vec::new(),
+            cache_allowed: None,
+            step: 0,
+            total: 0,
+        }
+    }
+
+    pub(crate) fn say(&mut self, text: &str) {
+        if !self.opts.quiet {
+            self.out.stream(text);
+        }
+    }
+
+    pub(crate) fn check_cancel(&self) -> Result<(), BuildError> {
+        if self.out.cancelled() {
+            Err(BuildError::Cancelled)
+        } else {
+            Ok(())
+        }
+    }
+
+    /// The variables a step's words expand with: the config's Env, then the ARGs it does
+    /// not override.
+    pub(crate) fn expansion_env(&self, st: &StageState) -> Vec<String> {
+        let mut env = st.config.env.clone();
+        env.extend(self.args.step_env(&st.config.env));
+        env
+    }
+
+    pub(crate) fn expand(&self, st: &StageState, word: &str) -> Result<String, BuildError> {
+        process_word(word, &self.expansion_env(st), self.escape)
+    }
+
+    /// Builds the Dockerfile; returns the image ID.
+    pub async fn build(mut self, df: &Dockerfile) -> Result<String, BuildError> {
+        self.escape = df.escape;
+        for m in &df.meta_args {
+            if let Kind::Arg(list) = &m.kind {
+                for (k, v) in list {
+                    let env = self.args.meta_env();
+                    let v = match v {
+                        Some(v) => Some(process_word(v, &env, self.escape)?),
+                        None => None,
+                    };
+                    self.args.add_meta(k, v);
+                }
+            }
+        }
+        let last = match &self.opts.target {
+            Some(t) if !t.is_empty() => df
+                .stages
+                .iter()
+                .position(|s| s.name.as_deref() == Some(t.to_lowercase().as_str()))
+                .ok_or_else(|| {
+                    BuildError::invalid(format!("failed to reach build target {t} in Dockerfile"))
+                })?,
+            _ => df.stages.len().saturating_sub(1),
+        };
+        let mut stages = df.stages[..=last].to_vec();
+        if !self.opts.labels.is_empty() {
+            if let Some(s) = stages.last_mut() {
+                s.instructions.push(labels_instruction(&self.opts.labels));
+            }
+        }
+        self.total = stages.iter().map(|s| 1 + s.instructions.len()).sum();
+        if !self.opts.cache_from.is_empty() {
+            let mut allowed = Vec::new();
+            for c in &self.opts.cache_from {
+                if let Ok(a) = self.backend.ancestors(c).await {
+                    allowed.extend(a);
+                }
+            }
+            self.cache_allowed = Some(allowed);
+        }
+        let mut image = String::new();
+        for stage in &stages {
+            let mut st = self.from(&stage.from).await?;
+            for ins in &stage.instructions {
+                self.check_cancel()?;
+                self.step_header(ins);
+                self.dispatch(&mut st, ins).await?;
+                self.say(&format!(" ---> {}\n", short(&st.image_id)));
+            }
+            self.stages.push((stage.name.clone(), st.image_id.clone()));
+            image = st.image_id;
+        }
+        if image.is_empty() {
+            return Err(BuildError::failed(
+                "No image was generated. Is your Dockerfile empty?",
+            ));
+        }
+        let unused = self.args.unused();
+        if !unused.is_empty() {
+            self.say(&format!(
+                "[Warning] One or more build-args [{}] were not consumed\n",
+                unused.join(" ")
+            ));
+        }
+        self.out.aux_id(&image);
+        if self.opts.quiet {
+            self.out.stream(&format!("{image}\n"));
+        } else {
+            self.say(&format!("Successfully built {}\n", short(&image)));
+        }
+        for t in &self.opts.tags {
+            self.backend.tag(&image, t).await?;
+            self.say(&format!("Successfully tagged {t}\n"));
+        }
+        Ok(image)
+    }
+
+    fn step_header(&mut self, ins: &Instruction) {
+        self.step += 1;
+        let text = format!("Step {}/{} : {}", self.step, self.total, ins.original);
+        self.say(&text);
+        self.say("\n");
+    }
+
+    async fn from(&mut self, ins: &Instruction) -> Result<StageState, BuildError> {
+        self.check_cancel()?;
+        self.step_header(ins);
+        let Kind::From { image, .. } = &ins.kind else {
+            return Err(BuildError::failed("a stage must start with FROM"));
+        };
+        let name = process_word(image, &self.args.meta_env(), self.escape)?;
+        if name.is_empty() {
+            return Err(BuildError::invalid(format!(
+                "base name ({image}) should not be blank"
+            )));
+        }
+        self.args.reset_stage();
+        let base = if name.eq_ignore_ascii_case("scratch") {
+            BaseImage::default()
+        } else if let Some((_, id)) = self
+            .stages
+            .iter()
+            .rev()
+            .find(|(n, _)| n.as_deref() == Some(name.to_lowercase().as_str()))
+        {
+            let id = id.clone();
+            self.backend.image(&id, false, self.out).await?
+        } else {
+            self.backend.image(&name, self.opts.pull, self.out).await?
+        };
+        if !base.id.is_empty() {
+            self.say(&format!(" ---> {}\n", short(&base.id)));
+        }
+        let mut st = StageState {
+            image_id: base.id.clone(),
+            config: base.config.clone(),
+            ..Default::default()
+        };
+        st.config.image = base.id.clone();
+        if !st.config.env.iter().any(|e| e.starts_with("PATH=")) {
+            st.config.env.insert(0, DEFAULT_PATH.into());
+        }
+        let triggers = st.config.on_build.take().unwrap_or_default();
+        if !triggers.is_empty() {
+            let s = if triggers.len() == 1 { "" } else { "s" };
+            self.say(&format!("# Executing {} build trigger{s}\n", triggers.len()));
+            for t in &triggers {
+                let ins = crate::dockerfile::parse_trigger(t)?;
+                self.dispatch(&mut st, &ins).await?;
+            }
+        }
+        Ok(st)
+    }
+}
+
+/// The LABEL step Docker appends for the `labels` option (moby `NodeFromLabels`).
+fn labels_instruction(labels: &BTreeMap<String, String>) -> Instruction {
+    let pairs: Vec<String> = labels
+        .iter()
+        .map(|(k, v)| format!("{}='{v}'", crate::gofmt::quote(k)))
+        .collect();
+    Instruction {
+        line: 0,
+        original: format!("LABEL {}", pairs.join(" ")),
+        kind: Kind::Label(
+            labels
+                .iter()
+                .map(|(k, v)| (crate::gofmt::quote(k), format!("'{v}'")))
+                .collect(),
+        ),
+    }
+}
+
+#[cfg(test)]
+#[path = "builder_tests.rs"]
+mod tests;

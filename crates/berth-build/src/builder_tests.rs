@@ -1,0 +1,260 @@
+use super::*;
+use crate::dockerfile::parse;
+use std::collections::HashMap;
+
+/// A fake daemon: images in a map, containers as names, RUN exit codes by command.
+#[derive(Default)]
+struct Fake {
+    images: HashMap<String, (String, ContainerConfig, ContainerConfig)>,
+    order: Vec<String>,
+    containers: Vec<String>,
+    removed: Vec<String>,
+    runs: Vec<Vec<String>>,
+    run_env: Vec<Vec<String>>,
+    copies: Vec<CopyPlan>,
+    tags: Vec<(String, String)>,
+    next: usize,
+    fail_cmd: Option<String>,
+}
+
+impl Fake {
+    fn with_busybox() -> Self {
+        let mut f = Fake::default();
+        let cfg = ContainerConfig {
+            env: vec![DEFAULT_PATH.into()],
+            cmd: Some(vec!["sh".into()]),
+            ..Default::default()
+        };
+        f.images.insert("sha256:busybox".into(), (String::new(), cfg, ContainerConfig::default()));
+        f
+    }
+}
+
+impl Backend for Fake {
+    async fn image(&mut self, name: &str, _pull: bool, _out: &mut dyn Output) -> Result<BaseImage, BuildError> {
+        let id = if name == "busybox" { "sha256:busybox".to_string() } else { name.to_string() };
+        match self.images.get(&id) {
+            Some((_, c, _)) => Ok(BaseImage { id, config: c.clone() }),
+            None => Err(BuildError::invalid(format!("pull access denied for {name}"))),
+        }
+    }
+    async fn cached_child(&mut self, parent: &str, config: &ContainerConfig) -> Result<Option<String>, BuildError> {
+        Ok(self.order.iter().rev().find(|id| {
+            let (p, _, cc) = &self.images[*id];
+            p == parent && crate::cache::compare(cc, config)
+        }).cloned())
+    }
+    async fn ancestors(&mut self, image: &str) -> Result<Vec<String>, BuildError> {
+        let mut out = Vec::new();
+        let mut cur = image.to_string();
+        while let Some((p, _, _)) = self.images.get(&cur) {
+            out.push(cur.clone());
+            cur = p.clone();
+        }
+        Ok(out)
+    }
+    async fn create(&mut self, _parent: &str, config: &ContainerConfig, kind: StepKind) -> Result<String, BuildError> {
+        self.next += 1;
+        let id = format!("{:064x}", self.next);
+        if kind == StepKind::Run {
+            self.runs.push(config.cmd.clone().unwrap_or_default());
+            self.run_env.push(config.env.clone());
+        }
+        self.containers.push(id.clone());
+        Ok(id)
+    }
+    async fn run(&mut self, _c: &str, out: &mut dyn Output) -> Result<i64, BuildError> {
+        let cmd = self.runs.last().cloned().unwrap_or_default().join(" ");
+        out.stream("output\n");
+        Ok(if Some(cmd) == self.fail_cmd { 3 } else { 0 })
+    }
+    async fn copy(&mut self, _c: &str, plan: &CopyPlan, _chown: Option<&str>) -> Result<(), BuildError> {
+        self.copies.push(plan.clone());
+        Ok(())
+    }
+    async fn mkdir(&mut self, _c: &str, _p: &str) -> Result<(), BuildError> {
+        Ok(())
+    }
+    async fn commit(&mut self, _c: &str, req: &CommitRequest) -> Result<String, BuildError> {
+        self.next += 1;
+        let id = format!("sha256:{:064x}", self.next);
+        self.images.insert(id.clone(), (req.parent.clone(), req.config.clone(), req.container_config.clone()));
+        self.order.push(id.clone());
+        Ok(id)
+    }
+    async fn remove(&mut self, c: &str) -> Result<(), BuildError> {
+        self.removed.push(c.to_string());
+        Ok(())
+    }
+    async fn tag(&mut self, image: &str, r: &str) -> Result<(), BuildError> {
+        self.tags.push((image.into(), r.into()));
+        Ok(())
+    }
+    async fn image_root(&mut self, _image: &str) -> Result<PathBuf, BuildError> {
+        Err(BuildError::failed("no image roots in the fake"))
+    }
+    async fn download(&mut self, _url: &str) -> Result<PathBuf, BuildError> {
+        Err(BuildError::failed("no downloads in the fake"))
+    }
+}
+
+#[derive(Default)]
+struct Collect {
+    text: String,
+    aux: Vec<String>,
+}
+
+impl Output for Collect {
+    fn stream(&mut self, text: &str) {
+        self.text.push_str(text);
+    }
+    fn aux_id(&mut self, id: &str) {
+        self.aux.push(id.to_string());
+    }
+}
+
+fn block_on<F: Future>(f: F) -> F::Output {
+    // A tiny executor: the fake never returns Pending.
+    use std::task::{Context, Poll, RawWaker, RawWakerVTable, Waker};
+    fn raw() -> RawWaker {
+        fn clone(_: *const ()) -> RawWaker {
+            raw()
+        }
+        fn noop(_: *const ()) {}
+        static VT: RawWakerVTable = RawWakerVTable::new(clone, noop, noop, noop);
+        RawWaker::new(std::ptr::null(), &VT)
+    }
+    // SAFETY: the vtable's functions do nothing and never touch the null data pointer.
+    let waker = unsafe { Waker::from_raw(raw()) };
+    let mut cx = Context::from_waker(&waker);
+    let mut f = std::pin::pin!(f);
+    loop {
+        if let Poll::Ready(v) = f.as_mut().poll(&mut cx) {
+            return v;
+        }
+    }
+}
+
+fn build(fake: &mut Fake, text: &str, opts: &BuildOptions) -> (Result<String, BuildError>, Collect) {
+    let df = parse(text).unwrap();
+    let mut out = Collect::default();
+    let ctx = tempfile::tempdir().unwrap();
+    std::fs::write(ctx.path().join("greeting"), "hello\n").unwrap();
+    let r = block_on(Builder::new(fake, &mut out, opts, ctx.path()).build(&df));
+    (r, out)
+}
+
+const DF: &str = "FROM busybox\nARG A=1\nENV X=1 Y=\"two words\" Z=$X\nWORKDIR /srv\nWORKDIR sub\nCOPY greeting /greeting\nRUN echo $A > /a\nENTRYPOINT echo hi\nCMD [\"cat\", \"/greeting\"]\n";
+
+#[test]
+fn docker_output_history_and_config() {
+    let mut f = Fake::with_busybox();
+    let opts = BuildOptions { tags: vec!["x:y".into()], ..Default::default() };
+    let (r, out) = build(&mut f, DF, &opts);
+    let id = r.unwrap();
+    let lines: Vec<&str> = out.text.lines().collect();
+    assert_eq!(lines[0], "Step 1/9 : FROM busybox");
+    assert_eq!(lines[1], " ---> busybox");
+    assert_eq!(lines[2], "Step 2/9 : ARG A=1");
+    assert!(lines[3].starts_with(" ---> Running in "));
+    assert!(lines[4].starts_with("Removing intermediate container "));
+    assert!(out.text.contains("Step 6/9 : COPY greeting /greeting\n ---> "));
+    assert!(out.text.contains("output\n"));
+    assert!(out.text.ends_with(&format!("Successfully built {}\nSuccessfully tagged x:y\n", short(&id))));
+    assert_eq!(out.aux, vec![id.clone()]);
+    let (_, cfg, cc) = &f.images[&id];
+    assert_eq!(cfg.cmd, Some(vec!["cat".to_string(), "/greeting".to_string()]));
+    assert_eq!(cfg.entrypoint, Some(vec!["/bin/sh".to_string(), "-c".to_string(), "echo hi".to_string()]));
+    assert_eq!(cfg.working_dir, "/srv/sub");
+    assert_eq!(cfg.env[1..], ["X=1".to_string(), "Y=two words".to_string(), "Z=".to_string()]);
+    assert_eq!(
+        cc.cmd.clone().unwrap().join(" "),
+        "/bin/sh -c #(nop)  CMD [\"cat\" \"/greeting\"]"
+    );
+    // RUN: the ARG in the environment and in the history prefix.
+    assert_eq!(f.runs, vec![vec!["/bin/sh".to_string(), "-c".into(), "echo $A > /a".into()]]);
+    assert!(f.run_env[0].contains(&"A=1".to_string()));
+    let run_image = f.order.iter().find(|i| f.images[*i].2.cmd.as_ref().is_some_and(|c| c[0] == "|1")).unwrap();
+    assert_eq!(f.images[run_image].2.cmd.clone().unwrap().join(" "), "|1 A=1 /bin/sh -c echo $A > /a");
+    // COPY: the destination and the checksum in the history.
+    assert_eq!(f.copies[0].dest, "/greeting");
+    let copy_image = f.order.iter().find(|i| f.images[*i].2.cmd.as_ref().is_some_and(|c| c[2].starts_with("#(nop) COPY file:"))).unwrap();
+    assert!(f.images[copy_image].2.cmd.clone().unwrap()[2].ends_with(" in /greeting "));
+    assert_eq!(f.tags, vec![(id, "x:y".to_string())]);
+}
+
+#[test]
+fn rebuild_is_all_cache_and_a_change_invalidates_the_rest() {
+    let mut f = Fake::with_busybox();
+    let opts = BuildOptions::default();
+    let (first, _) = build(&mut f, DF, &opts);
+    let n = f.containers.len();
+    let (second, out) = build(&mut f, DF, &opts);
+    assert_eq!(first.unwrap(), second.unwrap());
+    assert_eq!(f.containers.len(), n, "no container for a cached build");
+    assert_eq!(out.text.matches(" ---> Using cache").count(), 8);
+    let changed = DF.replace("ENV X=1", "ENV X=2");
+    let (_, out) = build(&mut f, &changed, &opts);
+    assert_eq!(out.text.matches(" ---> Using cache").count(), 1, "only ARG before the change");
+    let (_, out) = build(&mut f, DF, &BuildOptions { no_cache: true, ..Default::default() });
+    assert_eq!(out.text.matches("Using cache").count(), 0);
+    let (_, out) = build(&mut f, DF, &BuildOptions { build_args: [("A".to_string(), Some("2".to_string()))].into(), ..Default::default() });
+    assert_eq!(out.text.matches("Using cache").count(), 5, "the RUN sees another A");
+}
+
+#[test]
+fn failing_run_and_errors() {
+    let mut f = Fake::with_busybox();
+    f.fail_cmd = Some("/bin/sh -c exit 3".into());
+    let (r, _) = build(&mut f, "FROM busybox\nRUN exit 3\n", &BuildOptions::default());
+    match r.unwrap_err() {
+        BuildError::Step { message, code } => {
+            assert_eq!(message, "The command '/bin/sh -c exit 3' returned a non-zero code: 3");
+            assert_eq!(code, 3);
+        }
+        e => panic!("{e:?}"),
+    }
+    assert!(f.removed.is_empty(), "rm keeps a failed step's container, as Docker");
+    let (r, _) = build(&mut f, "FROM busybox\nRUN exit 3\n", &BuildOptions { force_rm: true, ..Default::default() });
+    assert!(r.is_err());
+    assert_eq!(f.removed.len(), 1, "force-rm removes it");
+    let (r, _) = build(&mut f, "FROM busybox AS a\nFROM busybox\n", &BuildOptions { target: Some("nope".into()), ..Default::default() });
+    assert_eq!(r.unwrap_err().to_string(), "failed to reach build target nope in Dockerfile");
+    let (r, _) = build(&mut f, "FROM busybox\nSTOPSIGNAL NOPE\n", &BuildOptions::default());
+    assert_eq!(r.unwrap_err().to_string(), "Invalid signal: NOPE");
+}
+
+#[test]
+fn stages_targets_labels_args_and_metadata() {
+    let mut f = Fake::with_busybox();
+    let text = "ARG BASE=busybox\nFROM ${BASE} AS one\nARG BASE\nRUN echo $BASE\nFROM one\nEXPOSE 80 90/udp 100-101\nVOLUME /data\nHEALTHCHECK --interval=5s --retries=3 CMD echo ok\nSTOPSIGNAL SIGKILL\nUSER 1000:1000\nONBUILD RUN echo child\nSHELL [\"/bin/sh\", \"-ec\"]\nCMD echo x\n";
+    let opts = BuildOptions {
+        labels: [("l".to_string(), "v".to_string())].into(),
+        build_args: [("UNUSED".to_string(), Some("1".to_string()))].into(),
+        ..Default::default()
+    };
+    let (r, out) = build(&mut f, text, &opts);
+    let id = r.unwrap();
+    assert!(out.text.contains("Step 13/13 : LABEL \"l\"='v'"), "{}", out.text);
+    assert!(out.text.contains("[Warning] One or more build-args [UNUSED] were not consumed"));
+    assert!(f.run_env[0].contains(&"BASE=busybox".to_string()), "a redeclared global ARG keeps its value");
+    let (_, cfg, _) = &f.images[&id];
+    let ports: Vec<_> = cfg.exposed_ports.clone().unwrap().into_keys().collect();
+    assert_eq!(ports, vec!["100/tcp", "101/tcp", "80/tcp", "90/udp"]);
+    assert_eq!(cfg.labels.get("l").map(String::as_str), Some("v"));
+    assert_eq!(cfg.stop_signal.as_deref(), Some("SIGKILL"));
+    assert_eq!(cfg.user, "1000:1000");
+    assert_eq!(cfg.on_build, Some(vec!["RUN echo child".to_string()]));
+    assert_eq!(cfg.cmd, Some(vec!["/bin/sh".into(), "-ec".into(), "echo x".into()]));
+    let hc = cfg.healthcheck.clone().unwrap();
+    assert_eq!(hc["Interval"], 5_000_000_000i64);
+    assert_eq!(hc["Retries"], 3);
+    let hist: Vec<String> = f.order.iter().map(|i| f.images[i].2.cmd.clone().unwrap_or_default().join(" ")).collect();
+    assert!(hist.iter().any(|h| h == "/bin/sh -c #(nop)  HEALTHCHECK &{[\"CMD-SHELL\" \"echo ok\"] \"5s\" \"0s\" \"0s\" '\\x03'}"), "{hist:?}");
+    assert!(hist.iter().any(|h| h == "/bin/sh -c #(nop)  VOLUME [/data]"));
+    // The child build runs the trigger.
+    let (r, out) = build(&mut f, &format!("FROM {id}\nRUN true\n"), &BuildOptions::default());
+    r.unwrap();
+    assert!(out.text.contains("# Executing 1 build trigger\n"), "{}", out.text);
+    assert!(f.runs.iter().any(|r| r.last().map(String::as_str) == Some("echo child")));
+}

@@ -1,0 +1,158 @@
+//! Go's formatting where Docker's history texts use it: `%q` of strings and string
+//! slices, `%v` of string slices, `time.Duration.String()`, and the `%q` of a
+//! HEALTHCHECK config (`&{["CMD-SHELL" "x"] "5s" "0s" "0s" '\x00'}`).
+
+/// `strconv.Quote`.
+pub fn quote(s: &str) -> String {
+    let mut out = String::from("\"");
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\t' => out.push_str("\\t"),
+            '\r' => out.push_str("\\r"),
+            '\x07' => out.push_str("\\a"),
+            '\x08' => out.push_str("\\b"),
+            '\x0c' => out.push_str("\\f"),
+            '\x0b' => out.push_str("\\v"),
+            c if (c as u32) < 0x20 || c as u32 == 0x7f => {
+                out.push_str(&format!("\\x{:02x}", c as u32))
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// `fmt.Sprintf("%q", []string{…})`.
+pub fn quote_slice(v: &[String]) -> String {
+    let parts: Vec<String> = v.iter().map(|s| quote(s)).collect();
+    format!("[{}]", parts.join(" "))
+}
+
+/// `fmt.Sprintf("%v", []string{…})`.
+pub fn plain_slice(v: &[String]) -> String {
+    format!("[{}]", v.join(" "))
+}
+
+/// `%q` of an int (a rune literal).
+pub fn quote_rune(n: i64) -> String {
+    match u32::try_from(n).ok().and_then(char::from_u32) {
+        Some('\'') => "'\\''".into(),
+        Some('\\') => "'\\\\'".into(),
+        Some(c) if (' '..='~').contains(&c) => format!("'{c}'"),
+        Some(c) if (c as u32) < 0x80 => format!("'\\x{:02x}'", c as u32),
+        Some(c) if (c as u32) < 0x10000 => format!("'\\u{:04x}'", c as u32),
+        Some(c) => format!("'\\U{:08x}'", c as u32),
+        None => format!("%!q(int={n})"),
+    }
+}
+
+fn frac(v: u64, digits: u32) -> String {
+    let s = format!("{:0width$}", v, width = digits as usize);
+    let s = s.trim_end_matches('0');
+    if s.is_empty() {
+        String::new()
+    } else {
+        format!(".{s}")
+    }
+}
+
+/// `time.Duration(ns).String()`.
+pub fn duration(ns: i64) -> String {
+    if ns == 0 {
+        return "0s".into();
+    }
+    let neg = ns < 0;
+    let u = ns.unsigned_abs();
+    let body = if u < 1_000 {
+        format!("{u}ns")
+    } else if u < 1_000_000 {
+        format!("{}{}µs", u / 1_000, frac(u % 1_000, 3))
+    } else if u < 1_000_000_000 {
+        format!("{}{}ms", u / 1_000_000, frac(u % 1_000_000, 6))
+    } else {
+        let secs = u / 1_000_000_000;
+        let sub = frac(u % 1_000_000_000, 9);
+        let (h, m, s) = (secs / 3600, (secs % 3600) / 60, secs % 60);
+        if h > 0 {
+            format!("{h}h{m}m{s}{sub}s")
+        } else if m > 0 {
+            format!("{m}m{s}{sub}s")
+        } else {
+            format!("{s}{sub}s")
+        }
+    };
+    if neg {
+        format!("-{body}")
+    } else {
+        body
+    }
+}
+
+/// `time.ParseDuration` for the HEALTHCHECK flags (`1m30s`, `500ms`, `2h`).
+pub fn parse_duration(s: &str) -> Option<i64> {
+    if s == "0" {
+        return Some(0);
+    }
+    let mut total: f64 = 0.0;
+    let mut rest = s;
+    if rest.is_empty() {
+        return None;
+    }
+    while !rest.is_empty() {
+        let num_len = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(rest.len());
+        if num_len == 0 {
+            return None;
+        }
+        let n: f64 = rest[..num_len].parse().ok()?;
+        rest = &rest[num_len..];
+        let unit_len = rest
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(rest.len());
+        let mult = match &rest[..unit_len] {
+            "ns" => 1.0,
+            "us" | "µs" => 1e3,
+            "ms" => 1e6,
+            "s" => 1e9,
+            "m" => 60e9,
+            "h" => 3600e9,
+            _ => return None,
+        };
+        rest = &rest[unit_len..];
+        total += n * mult;
+    }
+    Some(total as i64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn go_texts() {
+        assert_eq!(
+            quote_slice(&["cat".into(), "/greeting".into()]),
+            r#"["cat" "/greeting"]"#
+        );
+        assert_eq!(quote("a\"b\\"), r#""a\"b\\""#);
+        assert_eq!(plain_slice(&["/a".into(), "/b".into()]), "[/a /b]");
+        assert_eq!(quote_rune(0), r"'\x00'");
+        assert_eq!(quote_rune(3), r"'\x03'");
+        assert_eq!(quote_rune(65), "'A'");
+        assert_eq!(duration(5_000_000_000), "5s");
+        assert_eq!(duration(90_000_000_000), "1m30s");
+        assert_eq!(duration(500_000_000), "500ms");
+        assert_eq!(duration(3_600_000_000_000), "1h0m0s");
+        assert_eq!(duration(1_500_000_000), "1.5s");
+        assert_eq!(duration(0), "0s");
+        assert_eq!(parse_duration("1m30s"), Some(90_000_000_000));
+        assert_eq!(parse_duration("500ms"), Some(500_000_000));
+        assert_eq!(parse_duration("5"), None);
+        assert_eq!(parse_duration("x"), None);
+    }
+}

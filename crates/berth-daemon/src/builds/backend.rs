@@ -1,0 +1,417 @@
+//! The daemon's [`Backend`] for `berth-build`: RUN steps are real containers through
+//! the container service (full isolation, the build's network mode and limits, output
+//! streamed from the container's log), the other steps write into workspaces
+//! ([`super::workspace`]), and every step is committed by the image store, whose
+//! records are the build cache.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use berth_api::{ContainerConfig, ContainerCreateBody, HostConfig};
+use berth_build::builder::{Backend, BaseImage, CommitRequest, Output, StepKind};
+use berth_build::copy::CopyPlan;
+use berth_build::BuildError;
+use http_body_util::BodyExt;
+
+use super::workspace::{extract_image, Workspace};
+use crate::containers::logs::LogOptions;
+use crate::containers::WaitCondition;
+use crate::error::ApiError;
+use crate::state::Daemon;
+
+fn api(e: ApiError) -> BuildError {
+    BuildError::Failed(e.message)
+}
+
+fn store(e: berth_image::ImageError) -> BuildError {
+    BuildError::Failed(e.to_string())
+}
+
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, BuildError> + Send + 'static,
+) -> Result<T, BuildError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| BuildError::failed(format!("build task failed: {e}")))?
+}
+
+pub struct DaemonBackend {
+    pub d: Daemon,
+    /// This build's private directory (workspaces, stage roots, downloads).
+    pub dir: PathBuf,
+    /// Host config of the RUN containers (network mode, extra hosts, limits).
+    pub host_config: HostConfig,
+    /// Registry credentials for pulls (`X-Registry-Config`).
+    pub auth: Option<berth_api::AuthConfig>,
+    pub platform: berth_registry::Platform,
+    workspaces: HashMap<String, Workspace>,
+    /// RUN containers not removed yet.
+    containers: Vec<String>,
+    roots: HashMap<String, PathBuf>,
+    downloads: usize,
+}
+
+impl DaemonBackend {
+    pub fn new(d: Daemon, dir: PathBuf, host_config: HostConfig) -> Self {
+        DaemonBackend {
+            d,
+            dir,
+            host_config,
+            auth: None,
+            platform: berth_registry::Platform::host(),
+            workspaces: HashMap::new(),
+            containers: Vec::new(),
+            roots: HashMap::new(),
+            downloads: 0,
+        }
+    }
+
+    /// Removes what a failed or cancelled build left: workspaces and the build's files.
+    /// Containers of failed RUN steps stay (Docker keeps them unless `forcerm`).
+    pub fn cleanup(&mut self) {
+        for (_, ws) in self.workspaces.drain() {
+            ws.remove();
+        }
+        self.d.builds.finish_build(&self.dir);
+    }
+
+    async fn pull(&mut self, name: &str, out: &mut dyn Output) -> Result<(), BuildError> {
+        let reference = berth_image::Reference::parse_normalized(name)
+            .map_err(|e| BuildError::invalid(e.0))?
+            .with_default_tag();
+        let resp = crate::distribution::pull::start(
+            &self.d,
+            crate::distribution::pull::PullRequest {
+                reference,
+                all_tags: false,
+                platform: self.platform.clone(),
+                auth: self.auth.clone(),
+            },
+        )
+        .await
+        .map_err(api)?;
+        let mut body = resp.into_body();
+        let mut pending = Vec::new();
+        let mut error = None;
+        while let Some(frame) = body.frame().await {
+            let Ok(frame) = frame else { break };
+            let Some(data) = frame.data_ref() else { continue };
+            pending.extend_from_slice(data);
+            while let Some(i) = pending.iter().position(|b| *b == b'\n') {
+                let line: Vec<u8> = pending.drain(..=i).collect();
+                if let Ok(v) = serde_json::from_slice::<serde_json::Value>(&line) {
+                    if let Some(e) = v.get("error").and_then(|e| e.as_str()) {
+                        error = Some(e.to_string());
+                    } else {
+                        out.raw(&v);
+                    }
+                }
+            }
+            if out.cancelled() {
+                return Err(BuildError::Cancelled);
+            }
+        }
+        match error {
+            Some(e) => Err(BuildError::Failed(e)),
+            None => Ok(()),
+        }
+    }
+}
+
+/// Splits multiplexed log frames (`[stream, 0, 0, 0, len BE u32]` + payload).
+fn frames(buf: &mut Vec<u8>) -> Vec<(u8, Vec<u8>)> {
+    let mut out = Vec::new();
+    while buf.len() >= 8 {
+        let len = u32::from_be_bytes([buf[4], buf[5], buf[6], buf[7]]) as usize;
+        if buf.len() < 8 + len {
+            break;
+        }
+        let payload = buf[8..8 + len].to_vec();
+        out.push((buf[0], payload));
+        buf.drain(..8 + len);
+    }
+    out
+}
+
+impl Backend for DaemonBackend {
+    async fn image(
+        &mut self,
+        name: &str,
+        pull: bool,
+        out: &mut dyn Output,
+    ) -> Result<BaseImage, BuildError> {
+        let images = self.d.images.clone();
+        let n = name.to_string();
+        let local = blocking(move || images.resolve(&n).map_err(store)).await;
+        let rec = match local {
+            Ok(rec) if !pull => rec,
+            _ => {
+                self.pull(name, out).await?;
+                let images = self.d.images.clone();
+                let n = name.to_string();
+                blocking(move || images.resolve(&n).map_err(store)).await?
+            }
+        };
+        Ok(BaseImage {
+            id: rec.id,
+            config: rec.config.config,
+        })
+    }
+
+    async fn cached_child(
+        &mut self,
+        parent: &str,
+        config: &ContainerConfig,
+    ) -> Result<Option<String>, BuildError> {
+        let images = self.d.images.clone();
+        let p = parent.to_string();
+        let children = blocking(move || images.build_children(&p).map_err(store)).await?;
+        Ok(children
+            .into_iter()
+            .find(|(_, cc)| berth_build::cache::compare(cc, config))
+            .map(|(id, _)| id))
+    }
+
+    async fn ancestors(&mut self, image: &str) -> Result<Vec<String>, BuildError> {
+        let images = self.d.images.clone();
+        let i = image.to_string();
+        blocking(move || images.ancestors(&i).map_err(store)).await
+    }
+
+    async fn create(
+        &mut self,
+        parent: &str,
+        config: &ContainerConfig,
+        kind: StepKind,
+    ) -> Result<String, BuildError> {
+        if kind == StepKind::Run {
+            let mut cfg = config.clone();
+            cfg.image = parent.to_string();
+            cfg.attach_stdout = true;
+            cfg.attach_stderr = true;
+            let body = ContainerCreateBody {
+                config: cfg,
+                host_config: Some(self.host_config.clone()),
+                networking_config: None,
+            };
+            let id = self.d.containers.create(body, None).map_err(api)?.id;
+            self.containers.push(id.clone());
+            return Ok(id);
+        }
+        let id = hex::encode(rand::random::<[u8; 32]>());
+        let lowers = if parent.is_empty() {
+            Vec::new()
+        } else {
+            let images = self.d.images.clone();
+            let p = parent.to_string();
+            blocking(move || images.layer_dirs(&p).map_err(store)).await?
+        };
+        let ws = Workspace::create(self.dir.join(format!("ws-{}", &id[..12])), lowers)?;
+        self.workspaces.insert(id.clone(), ws);
+        Ok(id)
+    }
+
+    async fn run(&mut self, container: &str, out: &mut dyn Output) -> Result<i64, BuildError> {
+        self.d.containers.start(container).await.map_err(api)?;
+        let (_, mut rx) = self
+            .d
+            .containers
+            .logs(
+                container,
+                LogOptions {
+                    stdout: true,
+                    stderr: true,
+                    follow: true,
+                    ..Default::default()
+                },
+            )
+            .map_err(api)?;
+        let mut buf = Vec::new();
+        loop {
+            tokio::select! {
+                chunk = rx.recv() => match chunk {
+                    Some(b) => {
+                        buf.extend_from_slice(&b);
+                        for (stream, payload) in frames(&mut buf) {
+                            let text = String::from_utf8_lossy(&payload);
+                            if stream == 2 {
+                                out.stream(&format!("\u{1b}[91m{text}\u{1b}[0m"));
+                            } else {
+                                out.stream(&text);
+                            }
+                        }
+                    }
+                    None => break,
+                },
+                _ = tokio::time::sleep(Duration::from_millis(200)) => {
+                    if out.cancelled() {
+                        let _ = self.d.containers.remove(container, true).await;
+                        self.containers.retain(|c| c != container);
+                        return Err(BuildError::Cancelled);
+                    }
+                }
+            }
+        }
+        let wait = self
+            .d
+            .containers
+            .wait(container, WaitCondition::NotRunning)
+            .map_err(api)?;
+        let (code, error) = wait.await;
+        if !error.is_empty() && code != 0 && code >= 126 {
+            out.stream(&format!("{error}\n"));
+        }
+        Ok(code)
+    }
+
+    async fn copy(
+        &mut self,
+        container: &str,
+        plan: &CopyPlan,
+        chown: Option<&str>,
+    ) -> Result<(), BuildError> {
+        let ws = self
+            .workspaces
+            .get(container)
+            .cloned()
+            .ok_or_else(|| BuildError::failed("no such build workspace"))?;
+        let mut plan = plan.clone();
+        let chown = chown.map(str::to_string);
+        blocking(move || {
+            ws.with_root(|root| {
+                if let Some(c) = &chown {
+                    plan.owner = Some(berth_build::copy::resolve_chown(root, c)?);
+                }
+                berth_build::copy::copy_into(root, &plan)
+            })
+        })
+        .await
+    }
+
+    async fn mkdir(&mut self, container: &str, path: &str) -> Result<(), BuildError> {
+        let ws = self
+            .workspaces
+            .get(container)
+            .cloned()
+            .ok_or_else(|| BuildError::failed("no such build workspace"))?;
+        let path = path.to_string();
+        blocking(move || {
+            ws.with_root(|root| {
+                let mut cur = String::new();
+                for comp in path.split('/').filter(|s| !s.is_empty()) {
+                    cur.push('/');
+                    cur.push_str(comp);
+                    let p = berth_build::copy::scoped_join(root, &cur, true)?;
+                    if !p.exists() {
+                        std::fs::create_dir(&p)?;
+                    }
+                }
+                Ok(())
+            })
+        })
+        .await
+    }
+
+    async fn commit(&mut self, container: &str, req: &CommitRequest) -> Result<String, BuildError> {
+        let upper = match self.workspaces.get(container) {
+            Some(ws) => ws.upper(),
+            None => self.d.containers.container_dir(container).join("upper"),
+        };
+        let mut cc = req.container_config.clone();
+        cc.hostname = container.chars().take(12).collect();
+        let step = berth_image::BuildStepCommit {
+            parent: req.parent.clone(),
+            upper,
+            container_id: container.to_string(),
+            config: req.config.clone(),
+            container_config: cc,
+            author: req.author.clone(),
+        };
+        let images = self.d.images.clone();
+        blocking(move || images.commit_build_step(&step).map_err(store)).await
+    }
+
+    async fn remove(&mut self, container: &str) -> Result<(), BuildError> {
+        if let Some(ws) = self.workspaces.remove(container) {
+            blocking(move || {
+                ws.remove();
+                Ok(())
+            })
+            .await?;
+            return Ok(());
+        }
+        self.containers.retain(|c| c != container);
+        self.d.containers.remove(container, true).await.map_err(api)
+    }
+
+    async fn tag(&mut self, image: &str, reference: &str) -> Result<(), BuildError> {
+        let images = self.d.images.clone();
+        let (i, r) = (image.to_string(), reference.to_string());
+        blocking(move || images.tag(&i, &r, "").map_err(store)).await
+    }
+
+    async fn image_root(&mut self, image: &str) -> Result<PathBuf, BuildError> {
+        if let Some(p) = self.roots.get(image) {
+            return Ok(p.clone());
+        }
+        let images = self.d.images.clone();
+        let i = image.to_string();
+        let layers = blocking(move || images.layer_dirs(&i).map_err(store)).await?;
+        let dest = self
+            .dir
+            .join(format!("stage-{}", berth_build::builder::short(image)));
+        let d2 = dest.clone();
+        blocking(move || extract_image(&layers, &d2)).await?;
+        self.roots.insert(image.to_string(), dest.clone());
+        Ok(dest)
+    }
+
+    async fn download(&mut self, url: &str) -> Result<PathBuf, BuildError> {
+        let name = url
+            .split(['?', '#'])
+            .next()
+            .unwrap_or_default()
+            .rsplit('/')
+            .next()
+            .unwrap_or_default()
+            .to_string();
+        if name.is_empty() || url.split("://").nth(1).is_none_or(|r| !r.contains('/')) {
+            return Err(BuildError::invalid(format!(
+                "cannot determine filename from url: {url}"
+            )));
+        }
+        let (headers, body) = crate::routes::images::fetch_url_with_headers(url)
+            .await
+            .map_err(api)?;
+        self.downloads += 1;
+        let dir = self.dir.join(format!("download-{}", self.downloads));
+        std::fs::create_dir_all(&dir)?;
+        let path = dir.join(&name);
+        let mut file = tokio::fs::File::create(&path).await?;
+        let mut stream = body.into_data_stream();
+        use futures_util::StreamExt;
+        use tokio::io::AsyncWriteExt;
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk.map_err(|e| BuildError::failed(format!("reading {url}: {e}")))?;
+            file.write_all(&chunk).await?;
+        }
+        file.flush().await?;
+        drop(file);
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
+        if let Some(lm) = headers
+            .get(http::header::LAST_MODIFIED)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|s| chrono::DateTime::parse_from_rfc2822(s).ok())
+        {
+            let t = filetime_from(lm.timestamp());
+            let _ = nix::sys::stat::utimes(&path, &t, &t);
+        }
+        Ok(path)
+    }
+}
+
+fn filetime_from(secs: i64) -> nix::sys::time::TimeVal {
+    nix::sys::time::TimeVal::new(secs, 0)
+}

@@ -1,0 +1,290 @@
+//! `POST /build` and `POST /build/prune`.
+//!
+//! The context is received and the Dockerfile parsed before the answer starts, so a bad
+//! request gets its HTTP status (400 for a parse error, 500 for a missing Dockerfile, as
+//! dockerd 20.10); then the build runs in its own task and its messages stream back as
+//! JSON lines (`stream`, `aux`, and `errorDetail` at the end of a failed build). A client
+//! that goes away cancels the build at its next step (a running RUN is killed).
+
+use std::collections::BTreeMap;
+use std::convert::Infallible;
+
+use axum::body::{Body, Bytes};
+use axum::extract::{RawQuery, Request, State};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use axum::Router;
+use berth_api::HostConfig;
+use berth_build::builder::{BuildOptions, Builder, Output};
+use berth_build::BuildError;
+use serde_json::{json, Value};
+use tokio::sync::mpsc;
+
+use super::backend::DaemonBackend;
+use super::context;
+use crate::error::{ApiError, ApiResult};
+use crate::state::Daemon;
+
+pub fn routes() -> Router<Daemon> {
+    Router::new()
+        .route("/build", post(build))
+        .route("/build/prune", post(prune))
+}
+
+/// The query, keys repeated as sent.
+struct Query(Vec<(String, String)>);
+
+impl Query {
+    fn parse(raw: Option<&str>) -> Self {
+        Query(
+            url::form_urlencoded::parse(raw.unwrap_or_default().as_bytes())
+                .map(|(k, v)| (k.into_owned(), v.into_owned()))
+                .collect(),
+        )
+    }
+    fn get(&self, k: &str) -> Option<&str> {
+        self.0.iter().rev().find(|(n, _)| n == k).map(|(_, v)| v.as_str())
+    }
+    fn str(&self, k: &str) -> String {
+        self.get(k).unwrap_or_default().to_string()
+    }
+    fn all(&self, k: &str) -> Vec<String> {
+        self.0.iter().filter(|(n, _)| n == k).map(|(_, v)| v.clone()).collect()
+    }
+    fn bool(&self, k: &str, default: bool) -> bool {
+        match self.get(k) {
+            None | Some("") => default,
+            Some(v) => v == "1" || v.eq_ignore_ascii_case("true"),
+        }
+    }
+    fn int(&self, k: &str) -> ApiResult<i64> {
+        match self.get(k) {
+            None | Some("") => Ok(0),
+            Some(v) => v
+                .parse()
+                .map_err(|_| ApiError::invalid(format!("strconv.ParseInt: parsing {v:?}: invalid syntax"))),
+        }
+    }
+    fn json<T: serde::de::DeserializeOwned + Default>(&self, k: &str) -> ApiResult<T> {
+        match self.get(k) {
+            None | Some("") | Some("null") => Ok(T::default()),
+            Some(v) => serde_json::from_str(v)
+                .map_err(|e| ApiError::invalid(format!("invalid {k} specified: {e}"))),
+        }
+    }
+}
+
+/// Options Berth does not apply: refused when set to anything but their default.
+fn refuse_unsupported(q: &Query) -> ApiResult<()> {
+    if q.bool("squash", false) {
+        return Err(ApiError::invalid("squash is only supported with experimental mode"));
+    }
+    if q.get("version") == Some("2") {
+        return Err(ApiError::invalid(
+            "BuildKit (version=2) is not supported by Berth: use the classic builder (version=1)",
+        ));
+    }
+    for key in ["isolation", "cpusetmems", "cgroupparent", "securityopt", "outputs", "session", "remote"] {
+        let v = q.str(key);
+        let default = v.is_empty() || (key == "isolation" && v == "default") || (key == "outputs" && v == "null");
+        if !default && !(key == "remote" && (v.starts_with("http://") || v.starts_with("https://"))) {
+            return Err(ApiError::invalid(format!("Berth does not support the build option {key}={v}")));
+        }
+    }
+    Ok(())
+}
+
+fn host_config(q: &Query) -> ApiResult<HostConfig> {
+    let mut hc = HostConfig::default();
+    let network = q.str("networkmode");
+    hc.network_mode = if network.is_empty() || network == "default" { "bridge".into() } else { network };
+    hc.extra_hosts = q
+        .all("extrahosts")
+        .iter()
+        .flat_map(|s| s.split(',').map(str::to_string).collect::<Vec<_>>())
+        .filter(|s| !s.is_empty())
+        .collect();
+    let mut res = serde_json::Map::new();
+    for (key, field) in [
+        ("memory", "Memory"),
+        ("memswap", "MemorySwap"),
+        ("cpushares", "CpuShares"),
+        ("cpuperiod", "CpuPeriod"),
+        ("cpuquota", "CpuQuota"),
+        ("shmsize", "ShmSize"),
+    ] {
+        let v = q.int(key)?;
+        if v != 0 {
+            res.insert(field.into(), json!(v));
+        }
+    }
+    let cpuset = q.str("cpusetcpus");
+    if !cpuset.is_empty() {
+        res.insert("CpusetCpus".into(), json!(cpuset));
+    }
+    let ulimits: Vec<Value> = q.json("ulimits")?;
+    if !ulimits.is_empty() {
+        res.insert("Ulimits".into(), json!(ulimits));
+    }
+    if !res.is_empty() {
+        let mut v = serde_json::to_value(&hc)?;
+        if let Some(obj) = v.as_object_mut() {
+            obj.extend(res);
+        }
+        hc = serde_json::from_value(v)?;
+    }
+    Ok(hc)
+}
+
+/// Sends the build's messages as JSON lines; notices a client gone.
+struct ChannelOutput {
+    tx: mpsc::UnboundedSender<Bytes>,
+}
+
+impl ChannelOutput {
+    fn send(&self, v: &Value) {
+        let mut line = serde_json::to_vec(v).unwrap_or_default();
+        line.extend_from_slice(b"\r\n");
+        let _ = self.tx.send(Bytes::from(line));
+    }
+}
+
+impl Output for ChannelOutput {
+    fn stream(&mut self, text: &str) {
+        self.send(&json!({ "stream": text }));
+    }
+    fn aux_id(&mut self, id: &str) {
+        self.send(&json!({ "aux": { "ID": id } }));
+    }
+    fn raw(&mut self, message: &Value) {
+        self.send(message);
+    }
+    fn cancelled(&self) -> bool {
+        self.tx.is_closed()
+    }
+}
+
+fn options(q: &Query) -> ApiResult<BuildOptions> {
+    let mut tags = Vec::new();
+    for t in q.all("t").into_iter().filter(|t| !t.is_empty()) {
+        let r = berth_image::Reference::parse_normalized(&t)
+            .map_err(|e| ApiError::invalid(e.0))?;
+        if r.digest().is_some() {
+            return Err(ApiError::invalid(format!("invalid reference format: {t}")));
+        }
+        tags.push(r.with_default_tag().familiar_string());
+    }
+    let build_args: BTreeMap<String, Option<String>> = q.json("buildargs")?;
+    let labels: BTreeMap<String, String> = q.json("labels")?;
+    let cache_from: Vec<String> = q.json("cachefrom")?;
+    let target = q.str("target");
+    Ok(BuildOptions {
+        tags,
+        no_cache: q.bool("nocache", false),
+        pull: q.bool("pull", false),
+        rm: q.bool("rm", true),
+        force_rm: q.bool("forcerm", false),
+        build_args,
+        labels,
+        target: (!target.is_empty()).then_some(target),
+        cache_from,
+        quiet: q.bool("q", false),
+    })
+}
+
+async fn build(State(d): State<Daemon>, RawQuery(raw): RawQuery, req: Request) -> ApiResult<Response> {
+    let q = Query::parse(raw.as_deref());
+    refuse_unsupported(&q)?;
+    let opts = options(&q)?;
+    let hc = host_config(&q)?;
+    let platform = match q.get("platform").filter(|p| !p.is_empty()) {
+        Some(p) => berth_registry::Platform::parse(p)?,
+        None => berth_registry::Platform::host(),
+    };
+    let auth = crate::routes::images::registry_auth(req.headers())?;
+    let dir = d.builds.new_build_dir()?;
+    let ctx = dir.join("context");
+    std::fs::create_dir_all(&ctx)?;
+    let remote = q.str("remote");
+    let body = if remote.is_empty() {
+        req.into_body()
+    } else {
+        crate::request_body::drain(req.into_body()).await;
+        crate::routes::images::fetch_url_with_headers(&remote)
+            .await
+            .map_err(|e| ApiError::invalid(format!("unable to prepare context: {}", e.message)))?
+            .1
+    };
+    let reader = crate::request_body::blocking_reader(body);
+    let dockerfile_name = q.str("dockerfile");
+    let (c2, name) = (ctx.clone(), dockerfile_name.clone());
+    let received = tokio::task::spawn_blocking(move || {
+        let mut reader = reader;
+        let r = context::receive(&mut reader, &c2);
+        reader.drain_rest();
+        r?;
+        context::take_dockerfile(&c2, &name)
+    })
+    .await
+    .map_err(|e| ApiError::internal(format!("build task failed: {e}")));
+    let text = match received.and_then(|r| r) {
+        Ok(t) => t,
+        Err(e) => {
+            let _ = std::fs::remove_dir_all(&dir);
+            return Err(e);
+        }
+    };
+    let df = match berth_build::dockerfile::parse(&text) {
+        Ok(df) => df,
+        Err(e) => {
+            let _ = std::fs::remove_dir_all(&dir);
+            return Err(ApiError::invalid(e.to_string()));
+        }
+    };
+    let (tx, rx) = mpsc::unbounded_channel::<Bytes>();
+    let mut backend = DaemonBackend::new(d.clone(), dir, hc);
+    backend.auth = auth;
+    backend.platform = platform;
+    tokio::spawn(async move {
+        let mut out = ChannelOutput { tx };
+        let result = Builder::new(&mut backend, &mut out, &opts, &ctx).build(&df).await;
+        match result {
+            Ok(_) | Err(BuildError::Cancelled) => {}
+            Err(BuildError::Step { message, code }) => out.send(&json!({
+                "errorDetail": { "code": code, "message": message },
+                "error": message,
+            })),
+            Err(e) => {
+                let message = e.to_string();
+                out.send(&json!({ "errorDetail": { "message": message }, "error": message }));
+            }
+        }
+        backend.cleanup();
+    });
+    let stream = futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|b| (Ok::<_, Infallible>(b), rx))
+    });
+    Ok((
+        [(http::header::CONTENT_TYPE, "application/json")],
+        Body::from_stream(stream),
+    )
+        .into_response())
+}
+
+/// `POST /build/prune?all=&filters=&keep-storage=`: the classic builder keeps its
+/// cache as images (the intermediate images, pruned with them), and Berth keeps no
+/// other build cache records; what it frees here is what interrupted builds left in the
+/// build directory. Filters are checked as Docker checks them.
+async fn prune(State(d): State<Daemon>, RawQuery(raw): RawQuery) -> ApiResult<Response> {
+    let q = Query::parse(raw.as_deref());
+    let filters: BTreeMap<String, Value> = q.json("filters")?;
+    for key in filters.keys() {
+        if !["until", "id", "parent", "type", "description", "inuse", "shared", "private"]
+            .contains(&key.as_str())
+        {
+            return Err(ApiError::invalid(format!("Invalid filter '{key}'")));
+        }
+    }
+    let reclaimed = d.builds.prune_leftovers();
+    Ok(axum::Json(json!({ "CachesDeleted": null, "SpaceReclaimed": reclaimed })).into_response())
+}

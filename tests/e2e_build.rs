@@ -1,0 +1,379 @@
+//! Dockerfile builds (`POST /build`, `berth build`, `docker build`): Docker's classic
+//! output, images and history as Docker's builder makes them, the cache (hits, misses,
+//! restarts), COPY/ADD rules, build args and stages, errors in Docker's words, and
+//! cleanliness after failures.
+
+mod common;
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use common::*;
+
+fn daemon() -> TestDaemon {
+    let d = TestDaemon::start();
+    d.import_busybox();
+    d
+}
+
+/// A context directory under the daemon's temp dir with `files` (name, content).
+fn context(d: &TestDaemon, name: &str, files: &[(&str, &str)]) -> PathBuf {
+    let dir = d.dir.join(name);
+    for (f, content) in files {
+        let p = dir.join(f);
+        fs::create_dir_all(p.parent().unwrap()).unwrap();
+        fs::write(&p, content).unwrap();
+    }
+    dir
+}
+
+fn build(d: &TestDaemon, ctx: &Path, extra: &[&str]) -> std::process::Output {
+    let mut args = vec!["build"];
+    args.extend_from_slice(extra);
+    let c = ctx.to_str().unwrap().to_string();
+    args.push(&c);
+    d.berth(&args)
+}
+
+fn build_ok(d: &TestDaemon, ctx: &Path, extra: &[&str]) -> String {
+    let out = build(d, ctx, extra);
+    assert_success(&out, "berth build");
+    stdout(&out)
+}
+
+const FULL: &str = r#"FROM busybox
+ARG A=1
+ENV X=1 Y="two words" Z=$X
+LABEL a=b "c d"="e f"
+WORKDIR /srv
+WORKDIR sub
+COPY greeting /greeting
+RUN echo $A > /a && ls /srv
+EXPOSE 80/tcp 90
+VOLUME /data
+VOLUME ["/v1", "/v2"]
+USER 1000:1000
+STOPSIGNAL SIGTERM
+HEALTHCHECK --interval=5s CMD echo ok
+SHELL ["/bin/sh", "-ec"]
+ONBUILD RUN echo child
+MAINTAINER me
+ENTRYPOINT echo hi
+CMD ["cat", "/greeting"]
+"#;
+
+#[test]
+fn build_writes_dockers_stream_history_and_config() {
+    let d = daemon();
+    let ctx = context(&d, "full", &[("Dockerfile", FULL), ("greeting", "hello\n")]);
+    let out = build_ok(&d, &ctx, &["-t", "full:1"]);
+    let lines: Vec<&str> = out.lines().collect();
+    assert!(lines[0].starts_with("Sending build context to Docker daemon  "), "{out}");
+    assert_eq!(lines[1], "Step 1/19 : FROM busybox");
+    assert!(lines[2].starts_with(" ---> ") && lines[2].len() == 18, "{out}");
+    assert_eq!(lines[3], "Step 2/19 : ARG A=1");
+    assert!(lines[4].starts_with(" ---> Running in "), "{out}");
+    assert!(lines[5].starts_with("Removing intermediate container "), "{out}");
+    assert!(out.contains("Step 7/19 : COPY greeting /greeting\n ---> "), "{out}");
+    assert!(out.contains("Step 8/19 : RUN echo $A > /a && ls /srv\n ---> Running in "), "{out}");
+    assert!(out.contains("\nsub\nRemoving intermediate container "), "RUN output: {out}");
+    assert!(out.contains("Successfully tagged full:1\n"), "{out}");
+    let built = lines.iter().find_map(|l| l.strip_prefix("Successfully built ")).unwrap();
+
+    let hist = d.berth_ok(&["history", "--no-trunc", "--format", "{{.CreatedBy}}", "full:1"]);
+    let hist: Vec<&str> = hist.lines().collect();
+    assert_eq!(hist[0], r#"/bin/sh -ec #(nop)  CMD ["cat" "/greeting"]"#);
+    assert_eq!(hist[1], r#"/bin/sh -ec #(nop)  ENTRYPOINT ["/bin/sh" "-ec" "echo hi"]"#);
+    assert_eq!(hist[4], "/bin/sh -ec #(nop)  SHELL [/bin/sh -ec]");
+    assert_eq!(
+        hist[5],
+        r#"/bin/sh -c #(nop)  HEALTHCHECK &{["CMD-SHELL" "echo ok"] "5s" "0s" "0s" '\x00'}"#
+    );
+    assert_eq!(hist[8], "/bin/sh -c #(nop)  VOLUME [/v1 /v2]");
+    assert_eq!(hist[11], "|1 A=1 /bin/sh -c echo $A > /a && ls /srv");
+    assert!(hist[12].starts_with("/bin/sh -c #(nop) COPY file:") && hist[12].ends_with(" in /greeting "));
+    assert_eq!(hist[13], "/bin/sh -c #(nop) WORKDIR /srv/sub");
+    assert_eq!(hist[15], "/bin/sh -c #(nop)  LABEL a=b c d=e f");
+    assert_eq!(hist[16], "/bin/sh -c #(nop)  ENV X=1 Y=two words Z=");
+    assert_eq!(hist[17], "/bin/sh -c #(nop)  ARG A=1");
+
+    let img = d.inspect("full:1");
+    assert!(img["Id"].as_str().unwrap().contains(built));
+    let c = &img["Config"];
+    assert_eq!(c["Cmd"], serde_json::json!(["cat", "/greeting"]));
+    assert_eq!(c["Entrypoint"], serde_json::json!(["/bin/sh", "-ec", "echo hi"]));
+    assert_eq!(
+        c["Env"],
+        serde_json::json!([
+            "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+            "X=1",
+            "Y=two words",
+            "Z="
+        ])
+    );
+    assert_eq!(c["WorkingDir"], "/srv/sub");
+    assert_eq!(c["User"], "1000:1000");
+    assert_eq!(c["ExposedPorts"], serde_json::json!({"80/tcp": {}, "90/tcp": {}}));
+    assert_eq!(c["Volumes"], serde_json::json!({"/data": {}, "/v1": {}, "/v2": {}}));
+    assert_eq!(c["Labels"], serde_json::json!({"a": "b", "c d": "e f"}));
+    assert_eq!(c["Healthcheck"], serde_json::json!({"Test": ["CMD-SHELL", "echo ok"], "Interval": 5000000000u64}));
+    assert_eq!(c["StopSignal"], "SIGTERM");
+    assert_eq!(c["Shell"], serde_json::json!(["/bin/sh", "-ec"]));
+    assert_eq!(c["OnBuild"], serde_json::json!(["RUN echo child"]));
+    assert_eq!(img["Author"], "me");
+    assert_eq!(c["Image"], img["Parent"], "Config.Image names the parent, as Docker's builder");
+
+    // The files, their modes and owners.
+    let ls = d.berth_ok(&["run", "--rm", "--user", "0", "--entrypoint", "", "full:1", "sh", "-c", "cat /a /greeting; stat -c '%a %u:%g' /greeting /srv/sub"]);
+    assert_eq!(ls, "1\nhello\n644 0:0\n755 0:0\n");
+
+    // One image per instruction: 18 new images, 17 of them untagged intermediate ones,
+    // listed with -a only.
+    let all = d.berth_ok(&["images", "-a", "-q"]);
+    let top = d.berth_ok(&["images", "-q"]);
+    assert_eq!(all.lines().count(), top.lines().count() + 17, "{all}\n{top}");
+    let dangling = d.berth_ok(&["images", "-q", "--filter", "dangling=true"]);
+    assert!(dangling.trim().is_empty(), "intermediate images are not dangling: {dangling}");
+    // No container is left behind.
+    assert_eq!(d.berth_ok(&["ps", "-a", "-q"]).trim(), "");
+
+    // Removing the image removes the intermediate parents nothing else needs.
+    let rmi = d.berth_ok(&["rmi", "full:1"]);
+    assert!(rmi.lines().filter(|l| l.starts_with("Deleted: sha256:")).count() >= 19, "{rmi}");
+    assert_eq!(d.berth_ok(&["images", "-a", "-q"]).lines().count(), 1, "only busybox is left");
+}
+
+#[test]
+fn rebuild_is_cached_across_restarts_and_a_changed_file_invalidates_later_steps() {
+    let mut d = daemon();
+    let df = "FROM busybox\nCOPY a /a\nRUN cat /a > /b\nCOPY c /c\nCMD [\"cat\", \"/b\"]\n";
+    let ctx = context(&d, "cache", &[("Dockerfile", df), ("a", "one\n"), ("c", "c\n")]);
+    let first = build_ok(&d, &ctx, &["-t", "c:1"]);
+    assert!(!first.contains("Using cache"), "{first}");
+    let id = d.inspect("c:1")["Id"].as_str().unwrap().to_string();
+
+    let second = build_ok(&d, &ctx, &["-t", "c:1"]);
+    assert_eq!(second.matches(" ---> Using cache").count(), 4, "{second}");
+    assert!(!second.contains("Running in"), "{second}");
+    assert_eq!(d.inspect("c:1")["Id"], id.as_str());
+
+    // Touching a file without changing it keeps the cache; changing it does not.
+    let later = std::time::SystemTime::now() + std::time::Duration::from_secs(3600);
+    fs::File::options().write(true).open(ctx.join("a")).unwrap().set_modified(later).unwrap();
+    let touched = build_ok(&d, &ctx, &[]);
+    assert_eq!(touched.matches("Using cache").count(), 4, "mtime does not count: {touched}");
+
+    d.stop_daemon(std::time::Duration::from_secs(10));
+    d.start_daemon();
+    let restarted = build_ok(&d, &ctx, &["-t", "c:1"]);
+    assert_eq!(restarted.matches("Using cache").count(), 4, "the cache survives a restart: {restarted}");
+
+    fs::write(ctx.join("a"), "two\n").unwrap();
+    let changed = build_ok(&d, &ctx, &["-t", "c:2"]);
+    assert_eq!(changed.matches("Using cache").count(), 0, "{changed}");
+    assert_eq!(d.berth_ok(&["run", "--rm", "c:2"]), "two\n");
+
+    let nocache = build_ok(&d, &ctx, &["--no-cache"]);
+    assert_eq!(nocache.matches("Using cache").count(), 0, "{nocache}");
+    assert_eq!(d.berth_ok(&["ps", "-a", "-q"]).trim(), "");
+}
+
+#[test]
+fn errors_are_dockers_words_and_leave_nothing_behind() {
+    let d = daemon();
+    let ctx = context(&d, "fail", &[("Dockerfile", "FROM busybox\nRUN echo out; echo err >&2; exit 3\n")]);
+    let out = build(&d, &ctx, &[]);
+    assert_eq!(code(&out), 3);
+    assert!(stdout(&out).contains("out\n"), "{}", stdout(&out));
+    assert_eq!(
+        stderr(&out).trim(),
+        "The command '/bin/sh -c echo out; echo err >&2; exit 3' returned a non-zero code: 3"
+    );
+    // As Docker: the failed step's container stays with --rm (default), goes with --force-rm.
+    assert_eq!(d.berth_ok(&["ps", "-a", "-q"]).lines().count(), 1);
+    let out = build(&d, &ctx, &["--force-rm"]);
+    assert_eq!(code(&out), 3);
+    assert_eq!(d.berth_ok(&["ps", "-a", "-q"]).lines().count(), 1, "force-rm left no new container");
+
+    let ctx = context(&d, "parse", &[("Dockerfile", "FROM busybox\nFROBNICATE x\n")]);
+    let out = build(&d, &ctx, &[]);
+    assert_eq!(code(&out), 1);
+    assert!(
+        stderr(&out).contains("dockerfile parse error line 2: unknown instruction: FROBNICATE"),
+        "{}",
+        stderr(&out)
+    );
+
+    let ctx = context(&d, "missing", &[("Dockerfile", "FROM busybox\nCOPY missing-file /x\n")]);
+    let out = build(&d, &ctx, &[]);
+    assert_ne!(code(&out), 0);
+    assert_eq!(
+        stderr(&out).trim(),
+        "COPY failed: file not found in build context or excluded by .dockerignore: stat missing-file: file does not exist"
+    );
+
+    // Raw API: a parse error is a 400 before any stream, a missing Dockerfile a 500.
+    let tar = tar_of(&[("Dockerfile", "FROM busybox\nFROBNICATE x\n")]);
+    let (status, _, body) = d.request("POST", "/build", Some(&tar));
+    assert_eq!(status, 400);
+    assert!(String::from_utf8_lossy(&body).contains("unknown instruction: FROBNICATE"));
+    let (status, _, body) = d.request("POST", "/build?dockerfile=nope", Some(&tar));
+    assert_eq!(status, 500);
+    assert!(String::from_utf8_lossy(&body).contains("Cannot locate specified Dockerfile: nope"));
+
+    // Nothing of the failed builds is left in the build directory.
+    let tmp = d.root.join("builds/tmp");
+    assert!(wait_until(std::time::Duration::from_secs(5), || fs::read_dir(&tmp).map(|r| r.count() == 0).unwrap_or(true)));
+    assert!(mounts_under(&d.dir).is_empty(), "{:?}", mounts_under(&d.dir));
+}
+
+fn tar_of(files: &[(&str, &str)]) -> Vec<u8> {
+    let mut b = tar::Builder::new(Vec::new());
+    for (name, content) in files {
+        let mut h = tar::Header::new_gnu();
+        h.set_path(name).unwrap();
+        h.set_size(content.len() as u64);
+        h.set_mode(0o644);
+        h.set_mtime(1_600_000_000);
+        h.set_uid(0);
+        h.set_gid(0);
+        h.set_cksum();
+        b.append(&h, content.as_bytes()).unwrap();
+    }
+    b.into_inner().unwrap()
+}
+
+#[test]
+fn copy_and_add_rules_stages_and_chown() {
+    let d = daemon();
+    // A gzipped tar for ADD to extract.
+    let inner = tar_of(&[("in/tar.txt", "from tar\n")]);
+    let gz = flate2_free_gzip(&inner);
+    let ctx = context(
+        &d,
+        "copy",
+        &[
+            (
+                "Dockerfile",
+                "FROM busybox AS build\nRUN echo built > /out.txt && echo app:x:1234:1234::/:/bin/sh >> /etc/passwd && echo app:x:1234: >> /etc/group\nFROM busybox\nCOPY --from=build /etc/passwd /etc/group /etc/\nCOPY --from=build /out.txt /stage/\nCOPY --from=0 /out.txt /zero.txt\nCOPY --chown=app:app *.md /docs/\nCOPY dir /copied\nADD archive.tar.gz /x/\nWORKDIR /w\nCOPY one.md .\n",
+            ),
+            ("a.md", "a\n"),
+            ("b.md", "b\n"),
+            ("one.md", "one\n"),
+            ("dir/sub/f", "f\n"),
+        ],
+    );
+    fs::write(ctx.join("archive.tar.gz"), gz).unwrap();
+    build_ok(&d, &ctx, &["-t", "cp:1"]);
+    let out = d.berth_ok(&[
+        "run", "--rm", "cp:1", "sh", "-c",
+        "cat /stage/out.txt /zero.txt; stat -c '%U:%G %n' /docs/a.md /docs/b.md; cat /copied/sub/f /x/in/tar.txt /w/one.md",
+    ]);
+    assert_eq!(
+        out,
+        "built\nbuilt\napp:app /docs/a.md\napp:app /docs/b.md\nf\nfrom tar\none\n"
+    );
+}
+
+/// A gzip stream without a gzip crate in the test deps: `gzip -c` from the system.
+fn flate2_free_gzip(data: &[u8]) -> Vec<u8> {
+    let mut cmd = std::process::Command::new("gzip");
+    cmd.arg("-c");
+    let out = run_with_timeout(cmd, Some(data), std::time::Duration::from_secs(10), "gzip");
+    assert!(out.status.success());
+    out.stdout
+}
+
+#[test]
+fn build_args_targets_labels_and_dockerignore() {
+    let d = daemon();
+    let ctx = context(
+        &d,
+        "args",
+        &[
+            (
+                "Dockerfile",
+                "ARG BASE=busybox\nFROM ${BASE} AS first\nARG WHO=world\nRUN echo hello $WHO > /hello\nFROM first AS second\nRUN echo second > /second\n",
+            ),
+            (".dockerignore", "secret\n*.log\n!keep.log\n"),
+            ("secret", "s"),
+            ("a.log", "a"),
+            ("keep.log", "k"),
+        ],
+    );
+    let out = build_ok(&d, &ctx, &["-t", "args:1", "--target", "first", "--build-arg", "WHO=berth", "--build-arg", "NOPE=1", "--label", "l=v"]);
+    assert!(!out.contains("second"), "{out}");
+    assert!(out.contains("Step 4/4 : LABEL \"l\"='v'"), "{out}");
+    assert!(out.contains("[Warning] One or more build-args [NOPE] were not consumed"), "{out}");
+    assert_eq!(d.berth_ok(&["run", "--rm", "args:1", "cat", "/hello"]), "hello berth\n");
+    assert_eq!(d.inspect("args:1")["Config"]["Labels"]["l"], "v");
+
+    let out = build(&d, &ctx, &["--target", "nope"]);
+    assert!(stderr(&out).contains("failed to reach build target nope in Dockerfile"), "{}", stderr(&out));
+
+    // .dockerignore: the CLI sends neither `secret` nor `a.log`.
+    let probe = context(&d, "probe", &[]);
+    fs::create_dir_all(&probe).unwrap();
+    fs::write(probe.join("Dockerfile"), "FROM busybox\nCOPY . /ctx/\nRUN ls -A /ctx | sort | tr '\\n' ' '\n").unwrap();
+    for f in ["secret", "a.log", "keep.log"] {
+        fs::write(probe.join(f), "x").unwrap();
+    }
+    fs::write(probe.join(".dockerignore"), "secret\n*.log\n!keep.log\nDockerfile\n").unwrap();
+    let out = build_ok(&d, &probe, &[]);
+    assert!(out.contains("\n.dockerignore keep.log Removing"), "secret, a.log and the Dockerfile are left out: {out}");
+
+    // -f naming a Dockerfile outside the context, and one on stdin.
+    let outside = d.dir.join("Other.Dockerfile");
+    fs::write(&outside, "FROM busybox\nRUN echo from-outside\n").unwrap();
+    let out = build_ok(&d, &probe, &["-f", outside.to_str().unwrap()]);
+    assert!(out.contains("from-outside"), "{out}");
+    let out = d.berth_with_stdin(&["build", "-"], Some(b"FROM busybox\nRUN echo from-stdin\n"));
+    assert_success(&out, "berth build -");
+    assert!(stdout(&out).contains("from-stdin"));
+}
+
+#[test]
+fn the_real_docker_cli_builds() {
+    if !docker_cli_available() {
+        eprintln!("skipped: no Docker CLI");
+        return;
+    }
+    let d = daemon();
+    let ctx = context(&d, "docker", &[("Dockerfile", "FROM busybox\nCOPY f /f\nRUN cat /f\nCMD [\"cat\", \"/f\"]\n"), ("f", "docker\n")]);
+    let out = d.docker(&["build", "-t", "dk:1", ctx.to_str().unwrap()]);
+    assert_success(&out, "docker build");
+    let text = stdout(&out);
+    assert!(text.contains("Step 3/4 : RUN cat /f\n ---> Running in "), "{text}");
+    assert!(text.contains("Successfully tagged dk:1\n"), "{text}");
+    assert_eq!(d.docker_ok(&["run", "--rm", "dk:1"]), "docker\n");
+    let again = d.docker_ok(&["build", "-q", ctx.to_str().unwrap()]);
+    assert!(again.trim().starts_with("sha256:"), "{again}");
+}
+
+#[test]
+fn bad_contexts_are_refused_and_the_daemon_stays_up() {
+    let d = daemon();
+    let mut raw = tar_of(&[("x", "x")]);
+    raw[..100].fill(0);
+    raw[..7].copy_from_slice(b"../evil");
+    let mut h = tar::Header::from_byte_slice(&raw[..512]).clone();
+    h.set_cksum();
+    raw[..512].copy_from_slice(h.as_bytes());
+    let (status, _, body) = d.request("POST", "/build", Some(&raw));
+    assert_eq!(status, 400, "{}", String::from_utf8_lossy(&body));
+    assert!(!d.dir.join("evil").exists());
+    // A COPY source outside the context, and a link pointing out of it.
+    let ctx = context(&d, "escape", &[("Dockerfile", "FROM busybox\nCOPY ../../etc/passwd /x\n")]);
+    let out = build(&d, &ctx, &[]);
+    assert!(stderr(&out).contains("forbidden path outside the build context"), "{}", stderr(&out));
+    let ctx = context(&d, "link", &[("Dockerfile", "FROM busybox\nCOPY link/hostname /x\nRUN cat /x\n")]);
+    std::os::unix::fs::symlink("/etc", ctx.join("link")).unwrap();
+    let out = build(&d, &ctx, &[]);
+    assert!(
+        stderr(&out).contains("file not found in build context"),
+        "a link out of the context resolves inside it: {}",
+        stderr(&out)
+    );
+    let (status, _, _) = d.request("GET", "/_ping", None);
+    assert_eq!(status, 200);
+}
