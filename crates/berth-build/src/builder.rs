@@ -16,8 +16,7 @@ use crate::shell::process_word;
 use crate::BuildError;
 
 /// Docker's default PATH for Linux containers (`system.DefaultPathEnv`).
-pub const DEFAULT_PATH: &str =
-    "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+pub const DEFAULT_PATH: &str = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
 /// A base image as a stage starts from it.
 #[derive(Debug, Clone, Default)]
@@ -378,7 +377,10 @@ impl<'a, B: Backend> Builder<'a, B> {
         let triggers = st.config.on_build.take().unwrap_or_default();
         if !triggers.is_empty() {
             let s = if triggers.len() == 1 { "" } else { "s" };
-            self.say(&format!("# Executing {} build trigger{s}\n", triggers.len()));
+            self.say(&format!(
+                "# Executing {} build trigger{s}\n",
+                triggers.len()
+            ));
             for t in &triggers {
                 let ins = crate::dockerfile::parse_trigger(t)?;
                 self.dispatch(&mut st, &ins).await?;

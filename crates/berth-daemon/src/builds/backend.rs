@@ -96,7 +96,9 @@ impl DaemonBackend {
         let mut error = None;
         while let Some(frame) = body.frame().await {
             let Ok(frame) = frame else { break };
-            let Some(data) = frame.data_ref() else { continue };
+            let Some(data) = frame.data_ref() else {
+                continue;
+            };
             pending.extend_from_slice(data);
             while let Some(i) = pending.iter().position(|b| *b == b'\n') {
                 let line: Vec<u8> = pending.drain(..=i).collect();
