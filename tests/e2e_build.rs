@@ -303,7 +303,7 @@ fn build_args_targets_labels_and_dockerignore() {
     );
     let out = build_ok(&d, &ctx, &["-t", "args:1", "--target", "first", "--build-arg", "WHO=berth", "--build-arg", "NOPE=1", "--label", "l=v"]);
     assert!(!out.contains("second"), "{out}");
-    assert!(out.contains("Step 4/4 : LABEL \"l\"='v'"), "{out}");
+    assert!(out.contains("Step 5/5 : LABEL \"l\"='v'"), "{out}");
     assert!(out.contains("[Warning] One or more build-args [NOPE] were not consumed"), "{out}");
     assert_eq!(d.berth_ok(&["run", "--rm", "args:1", "cat", "/hello"]), "hello berth\n");
     assert_eq!(d.inspect("args:1")["Config"]["Labels"]["l"], "v");
@@ -376,4 +376,148 @@ fn bad_contexts_are_refused_and_the_daemon_stays_up() {
     );
     let (status, _, _) = d.request("GET", "/_ping", None);
     assert_eq!(status, 200);
+}
+
+#[test]
+fn run_steps_get_extra_hosts_network_mode_and_build_args_in_their_environment() {
+    let d = daemon();
+    let ctx = context(
+        &d,
+        "net",
+        &[("Dockerfile", "FROM busybox\nARG V=default\nRUN grep h.test /etc/hosts && echo \"V=$V\" && ip -o link | grep -c -v ' lo:' || true\n")],
+    );
+    let out = build_ok(&d, &ctx, &["--add-host", "h.test:10.1.2.3", "--network", "none", "--build-arg", "V=given"]);
+    assert!(out.contains("10.1.2.3\th.test\n"), "{out}");
+    assert!(out.contains("V=given\n"), "{out}");
+    assert!(out.contains("\n0\n"), "--network none: only lo: {out}");
+    if docker_cli_available() {
+        let out = d.docker_ok(&["run", "--rm", "--add-host", "x.test:10.9.9.9", "busybox", "grep", "x.test", "/etc/hosts"]);
+        assert_eq!(out, "10.9.9.9\tx.test\n", "run --add-host too");
+    }
+}
+
+#[test]
+fn a_client_gone_mid_run_stops_the_step_and_leaves_nothing() {
+    use std::io::{Read, Write};
+    let d = daemon();
+    let tar = tar_of(&[("Dockerfile", "FROM busybox\nRUN sleep 60\n")]);
+    let mut s = std::os::unix::net::UnixStream::connect(&d.sock).unwrap();
+    s.set_read_timeout(Some(std::time::Duration::from_secs(20))).unwrap();
+    let head = format!(
+        "POST /build HTTP/1.1\r\nHost: berth\r\nContent-Type: application/x-tar\r\nContent-Length: {}\r\n\r\n",
+        tar.len()
+    );
+    s.write_all(head.as_bytes()).unwrap();
+    s.write_all(&tar).unwrap();
+    let mut seen = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !String::from_utf8_lossy(&seen).contains("Running in") {
+        let n = s.read(&mut buf).unwrap();
+        assert!(n > 0, "the stream ended early: {}", String::from_utf8_lossy(&seen));
+        seen.extend_from_slice(&buf[..n]);
+    }
+    let running = wait_until(std::time::Duration::from_secs(10), || {
+        d.berth_ok(&["ps", "-q"]).lines().count() == 1
+    });
+    assert!(running, "the RUN step runs");
+    drop(s);
+    let gone = wait_until(std::time::Duration::from_secs(15), || {
+        d.berth_ok(&["ps", "-a", "-q"]).trim().is_empty()
+    });
+    assert!(gone, "the step's container is removed: {}", d.berth_ok(&["ps", "-a"]));
+    let tmp = d.root.join("builds/tmp");
+    assert!(wait_until(std::time::Duration::from_secs(5), || {
+        fs::read_dir(&tmp).map(|r| r.count() == 0).unwrap_or(true)
+    }));
+    assert!(mounts_under(&d.dir).is_empty());
+    assert_eq!(d.berth_ok(&["images", "-a", "-q"]).lines().count(), 1, "no half-written image");
+}
+
+/// Serves `files` (path → body) over HTTP on 127.0.0.1 until the test ends; returns the
+/// base URL. Every answer carries a fixed `Last-Modified`.
+fn http_server(files: Vec<(&'static str, Vec<u8>)>) -> String {
+    use std::io::{BufRead, BufReader, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(mut conn) = conn else { continue };
+            let mut line = String::new();
+            let mut reader = BufReader::new(conn.try_clone().unwrap());
+            if reader.read_line(&mut line).is_err() {
+                continue;
+            }
+            loop {
+                let mut h = String::new();
+                if reader.read_line(&mut h).is_err() || h.trim().is_empty() {
+                    break;
+                }
+            }
+            let path = line.split_whitespace().nth(1).unwrap_or("/").to_string();
+            match files.iter().find(|(p, _)| *p == path) {
+                Some((_, body)) => {
+                    let head = format!(
+                        "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nLast-Modified: Wed, 21 Oct 2015 07:28:00 GMT\r\nConnection: close\r\n\r\n",
+                        body.len()
+                    );
+                    let _ = conn.write_all(head.as_bytes());
+                    let _ = conn.write_all(body);
+                }
+                None => {
+                    let _ = conn.write_all(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+                }
+            }
+        }
+    });
+    format!("http://{addr}")
+}
+
+#[test]
+fn add_urls_remote_contexts_scratch_and_global_args() {
+    let d = daemon();
+    let ctx_tar = tar_of(&[("Dockerfile", "FROM busybox\nRUN echo remote-context\n")]);
+    let url = http_server(vec![("/file.txt", b"from-url\n".to_vec()), ("/ctx.tar", ctx_tar)]);
+    let ctx = context(
+        &d,
+        "url",
+        &[("Dockerfile", &format!("ARG V=1\nFROM busybox\nADD {url}/file.txt /dl/\n"))],
+    );
+    let out = build_ok(&d, &ctx, &["-t", "url:1"]);
+    assert!(out.contains("Step 1/3 : ARG V=1\nStep 2/3 : FROM busybox\n"), "global ARGs are steps: {out}");
+    let stat = d.berth_ok(&["run", "--rm", "url:1", "stat", "-c", "%a %Y", "/dl/file.txt"]);
+    assert_eq!(stat, "600 1445412480\n", "mode 0600, mtime from Last-Modified");
+    assert_eq!(d.berth_ok(&["run", "--rm", "url:1", "cat", "/dl/file.txt"]), "from-url\n");
+
+    let out = d.berth(&["build", &format!("{url}/ctx.tar")]);
+    assert_success(&out, "berth build URL");
+    assert!(stdout(&out).contains("remote-context"), "{}", stdout(&out));
+    let out = d.berth(&["build", &format!("{url}/nope.tar")]);
+    assert_ne!(code(&out), 0);
+    assert!(stderr(&out).contains("404"), "{}", stderr(&out));
+
+    let ctx = context(&d, "scratch", &[("Dockerfile", "FROM scratch\nCOPY f /f\nCMD [\"/f\"]\n"), ("f", "x")]);
+    let out = build_ok(&d, &ctx, &["-t", "scr:1"]);
+    assert!(out.contains("Step 1/3 : FROM scratch\n ---> \n"), "{out}");
+    let img = d.inspect("scr:1");
+    assert_eq!(img["RootFS"]["Layers"].as_array().unwrap().len(), 1);
+    let copy_image = img["Parent"].as_str().unwrap().to_string();
+    assert_eq!(d.inspect(&copy_image)["Parent"], "", "the first step of a scratch stage has no parent");
+}
+
+#[test]
+fn the_docker_cli_without_buildkit_off_builds_too() {
+    if !docker_cli_available() {
+        eprintln!("skipped: no Docker CLI");
+        return;
+    }
+    let d = daemon();
+    let ctx = context(&d, "nobk", &[("Dockerfile", "FROM busybox\nRUN echo no-env\n")]);
+    let mut cmd = std::process::Command::new("/usr/local/bin/docker");
+    cmd.args(["build", ctx.to_str().unwrap()])
+        .env("DOCKER_HOST", d.host())
+        .env("DOCKER_CONFIG", d.dir.join("docker-config"))
+        .env_remove("DOCKER_BUILDKIT");
+    let out = run_with_timeout(cmd, None, std::time::Duration::from_secs(60), "docker build");
+    assert_success(&out, "docker build without DOCKER_BUILDKIT");
+    assert!(stdout(&out).contains("no-env"), "{}", stdout(&out));
 }

@@ -420,3 +420,169 @@ fn daemon_json_sets_no_new_privileges_and_the_seccomp_profile() {
     let info: Value = serde_json::from_slice(&info).unwrap();
     assert_eq!(info["SecurityOptions"][0], format!("name=seccomp,profile={}", profile.display()));
 }
+
+// ------------------------------------------------------------------ sealed binary
+
+/// For argv[1] seconds: holds (O_PATH) the exe of every process of this pid namespace
+/// that is neither busybox nor this probe, and keeps reopening each for writing, writing
+/// its first byte back unchanged (so even a success changes no content). Prints
+/// `reached=N refused=N written=N`.
+const EXE_WRITER: &str = r#"
+#define _GNU_SOURCE
+#include <dirent.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+int main(int argc, char **argv) {
+    int secs = argc > 1 ? atoi(argv[1]) : 5;
+    struct stat self, bb;
+    stat("/proc/self/exe", &self);
+    stat("/bin/busybox", &bb);
+    int held[256], nheld = 0;
+    dev_t devs[256]; ino_t inos[256];
+    long refused = 0, written = 0;
+    time_t end = time(NULL) + secs;
+    while (time(NULL) < end) {
+        DIR *d = opendir("/proc");
+        struct dirent *e;
+        while (d && (e = readdir(d)) && nheld < 256) {
+            int pid = atoi(e->d_name);
+            if (pid <= 0 || pid == getpid()) continue;
+            char p[64];
+            snprintf(p, sizeof p, "/proc/%d/exe", pid);
+            int fd = open(p, O_PATH | O_CLOEXEC);
+            if (fd < 0) continue;
+            struct stat st;
+            int known = fstat(fd, &st) != 0
+                || (st.st_dev == self.st_dev && st.st_ino == self.st_ino)
+                || (st.st_dev == bb.st_dev && st.st_ino == bb.st_ino);
+            for (int i = 0; i < nheld && !known; i++)
+                known = devs[i] == st.st_dev && inos[i] == st.st_ino;
+            if (known) { close(fd); continue; }
+            devs[nheld] = st.st_dev; inos[nheld] = st.st_ino; held[nheld++] = fd;
+        }
+        if (d) closedir(d);
+        for (int i = 0; i < nheld; i++) {
+            char q[64];
+            snprintf(q, sizeof q, "/proc/self/fd/%d", held[i]);
+            int w = open(q, O_RDWR | O_CLOEXEC);
+            unsigned char b;
+            if (w >= 0 && pread(w, &b, 1, 0) == 1 && pwrite(w, &b, 1, 0) == 1) written++;
+            else refused++;
+            if (w >= 0) close(w);
+        }
+        usleep(2000);
+    }
+    printf("reached=%d refused=%ld written=%ld\n", nheld, refused, written);
+    return 0;
+}
+"#;
+
+fn sha256_of(path: &str) -> String {
+    use sha2::{Digest, Sha256};
+    hex::encode(Sha256::digest(std::fs::read(path).unwrap()))
+}
+
+/// The exe of a Berth process refuses writes: it is not the host's file, and writing its
+/// first byte back (no content change even if it went through) fails.
+fn assert_sealed(pid: i32, what: &str) {
+    use std::os::unix::fs::{FileExt, MetadataExt};
+    let exe = format!("/proc/{pid}/exe");
+    let md = std::fs::metadata(&exe).unwrap_or_else(|e| panic!("{what} {pid}: {e}"));
+    let host = std::fs::metadata(BERTH).unwrap();
+    assert_ne!((md.dev(), md.ino()), (host.dev(), host.ino()), "{what} {pid} runs the host's berth file");
+    if let Ok(f) = std::fs::OpenOptions::new().read(true).write(true).open(&exe) {
+        let mut b = [0u8; 1];
+        f.read_exact_at(&mut b, 0).unwrap();
+        assert!(f.write_all_at(&b, 0).is_err(), "{what} {pid}: a write to its exe went through");
+    }
+}
+
+/// `berth <role>` children of this test's daemon (shims and exec helpers).
+fn berth_pids(d: &TestDaemon, role: &str) -> Vec<i32> {
+    let daemon = d.daemon_pid().expect("daemon pid") as i32;
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|pid| {
+            let cmd = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+            let ppid = stat.rsplit(") ").next().and_then(|r| r.split(' ').nth(1)?.parse::<i32>().ok());
+            ppid == Some(daemon) && cmd.starts_with(format!("berth\0{role}\0").as_bytes())
+        })
+        .collect()
+}
+
+#[test]
+fn berth_processes_in_container_namespaces_run_a_sealed_binary() {
+    let before = sha256_of(BERTH);
+    let d = daemon();
+    let dir = d.dir.join("probe");
+    build_probe(&dir, "exewriter", EXE_WRITER);
+    let bind = format!("{}:/probe:ro", dir.display());
+    d.berth_ok(&["run", "-d", "--name", "sealed", "--cap-add", "SYS_PTRACE", "-v", &bind, "busybox", "sleep", "1000"]);
+
+    // From the host: the shim (whose clone is the init) and an exec helper that stays in
+    // the container's namespaces while its process runs.
+    d.berth_ok(&["exec", "-d", "sealed", "sleep", "300"]);
+    assert!(wait_until(Duration::from_secs(10), || !berth_pids(&d, "exec-helper").is_empty()), "no exec helper");
+    let shims = berth_pids(&d, "shim");
+    assert!(!shims.is_empty(), "no shim");
+    for pid in shims {
+        assert_sealed(pid, "shim");
+    }
+    for pid in berth_pids(&d, "exec-helper") {
+        assert_sealed(pid, "exec helper");
+    }
+
+    // From inside, with CAP_SYS_PTRACE, CVE-2019-5736's way: a command whose interpreter
+    // is /proc/self/exe makes an exec run Berth's binary inside the container, where a
+    // process holds its exe and writes to it once it is gone.
+    d.berth_ok(&["exec", "sealed", "sh", "-c", "printf '#!/proc/self/exe exec-helper\\n' > /trap && chmod +x /trap"]);
+    d.berth_ok(&["exec", "-d", "sealed", "sh", "-c", "/probe/exewriter 6 > /tmp/report"]);
+    for _ in 0..15 {
+        let _ = d.berth(&["exec", "sealed", "/trap"]);
+    }
+    let mut report = String::new();
+    assert!(
+        wait_until(Duration::from_secs(20), || {
+            report = d.berth(&["exec", "sealed", "cat", "/tmp/report"]).stdout.iter().map(|&b| b as char).collect();
+            report.contains("written=")
+        }),
+        "the probe wrote no report"
+    );
+    eprintln!("in-container probe: {report}");
+    assert!(report.trim_end().ends_with("written=0"), "{report}");
+    assert_eq!(sha256_of(BERTH), before, "the host's berth binary changed");
+}
+
+#[test]
+fn the_berth_cli_reads_security_opt_and_sysctl_as_the_docker_cli() {
+    let d = daemon();
+    let profile = d.dir.join("no-mkdir.json");
+    std::fs::write(&profile, format!("{PROFILE_NO_MKDIR}\n")).unwrap();
+    let opt = format!("seccomp={}", profile.display());
+    let out = d.berth(&["run", "--rm", "--security-opt", &opt, "busybox", "mkdir", "/tmp/x"]);
+    assert_ne!(code(&out), 0);
+    assert!(stderr(&out).contains("Permission denied"), "{}", stderr(&out));
+    let out = d.berth_ok(&[
+        "run", "--rm", "--security-opt", "no-new-privileges", "--sysctl", "net.core.somaxconn=321", "busybox", "sh", "-c",
+        "grep '^NoNewPrivs:' /proc/self/status; cat /proc/sys/net/core/somaxconn",
+    ]);
+    assert_eq!(out, "NoNewPrivs:\t1\n321\n");
+    let out = d.berth(&["run", "--rm", "--sysctl", "vm.swappiness=61", "busybox", "true"]);
+    assert_eq!(code(&out), 125);
+    assert!(
+        stderr(&out).contains("invalid argument \"vm.swappiness=61\" for \"--sysctl\" flag: sysctl 'vm.swappiness=61' is not allowed"),
+        "{}",
+        stderr(&out)
+    );
+    let out = d.berth(&["run", "--rm", "--security-opt", "foo", "busybox", "true"]);
+    assert_eq!(code(&out), 125);
+    assert!(stderr(&out).contains("Invalid --security-opt: \"foo\""), "{}", stderr(&out));
+}

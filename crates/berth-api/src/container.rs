@@ -37,7 +37,7 @@ pub struct ContainerConfig {
     pub network_disabled: Option<bool>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub mac_address: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    /// Always written (`null` when unset), as Docker's `OnBuild`.
     pub on_build: Option<Vec<String>>,
     #[serde(deserialize_with = "null_as_default")]
     pub labels: BTreeMap<String, String>,

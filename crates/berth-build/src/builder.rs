@@ -16,7 +16,8 @@ use crate::shell::process_word;
 use crate::BuildError;
 
 /// Docker's default PATH for Linux containers (`system.DefaultPathEnv`).
-pub const DEFAULT_PATH: &str = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+pub const DEFAULT_PATH: &str =
+    "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
 /// A base image as a stage starts from it.
 #[derive(Debug, Clone, Default)]
@@ -50,11 +51,13 @@ pub enum StepKind {
 /// The daemon's side of a build. Every method that takes a container takes an ID that
 /// `create` returned.
 pub trait Backend: Send {
-    /// Resolves a base image (pulling it when missing, or always with `pull`).
+    /// Resolves a base image (pulling it when missing, or always with `pull`), for
+    /// `platform` (FROM --platform) when given.
     fn image(
         &mut self,
         name: &str,
         pull: bool,
+        platform: Option<&str>,
         out: &mut dyn Output,
     ) -> impl Future<Output = Result<BaseImage, BuildError>> + Send;
     /// A child of `parent` whose container config matches (Docker's local cache).
@@ -282,7 +285,11 @@ impl<'a, B: Backend> Builder<'a, B> {
                 s.instructions.push(labels_instruction(&self.opts.labels));
             }
         }
-        self.total = stages.iter().map(|s| 1 + s.instructions.len()).sum();
+        self.total = df.meta_args.len() + stages.iter().map(|s| 1 + s.instructions.len()).sum::<usize>();
+        // Docker counts the global ARGs as steps and prints them first.
+        for m in &df.meta_args {
+            self.step_header(m);
+        }
         if !self.opts.cache_from.is_empty() {
             let mut allowed = Vec::new();
             for c in &self.opts.cache_from {
@@ -339,7 +346,7 @@ impl<'a, B: Backend> Builder<'a, B> {
     async fn from(&mut self, ins: &Instruction) -> Result<StageState, BuildError> {
         self.check_cancel()?;
         self.step_header(ins);
-        let Kind::From { image, .. } = &ins.kind else {
+        let Kind::From { image, platform, .. } = &ins.kind else {
             return Err(BuildError::failed("a stage must start with FROM"));
         };
         let name = process_word(image, &self.args.meta_env(), self.escape)?;
@@ -348,6 +355,11 @@ impl<'a, B: Backend> Builder<'a, B> {
                 "base name ({image}) should not be blank"
             )));
         }
+        let platform = match platform {
+            Some(p) => Some(process_word(p, &self.args.meta_env(), self.escape)?),
+            None => None,
+        };
+        let platform = platform.as_deref().filter(|p| !p.is_empty());
         self.args.reset_stage();
         let base = if name.eq_ignore_ascii_case("scratch") {
             BaseImage::default()
@@ -358,13 +370,10 @@ impl<'a, B: Backend> Builder<'a, B> {
             .find(|(n, _)| n.as_deref() == Some(name.to_lowercase().as_str()))
         {
             let id = id.clone();
-            self.backend.image(&id, false, self.out).await?
+            self.backend.image(&id, false, None, &mut *self.out).await?
         } else {
-            self.backend.image(&name, self.opts.pull, self.out).await?
+            self.backend.image(&name, self.opts.pull, platform, &mut *self.out).await?
         };
-        if !base.id.is_empty() {
-            self.say(&format!(" ---> {}\n", short(&base.id)));
-        }
         let mut st = StageState {
             image_id: base.id.clone(),
             config: base.config.clone(),
@@ -377,15 +386,14 @@ impl<'a, B: Backend> Builder<'a, B> {
         let triggers = st.config.on_build.take().unwrap_or_default();
         if !triggers.is_empty() {
             let s = if triggers.len() == 1 { "" } else { "s" };
-            self.say(&format!(
-                "# Executing {} build trigger{s}\n",
-                triggers.len()
-            ));
+            self.say(&format!("# Executing {} build trigger{s}\n", triggers.len()));
             for t in &triggers {
                 let ins = crate::dockerfile::parse_trigger(t)?;
                 self.dispatch(&mut st, &ins).await?;
             }
         }
+        // After the triggers: the stage's image (empty for scratch, as Docker prints it).
+        self.say(&format!(" ---> {}\n", short(&st.image_id)));
         Ok(st)
     }
 }

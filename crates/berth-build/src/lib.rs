@@ -5,16 +5,30 @@
 //! sources, [`archive`] reads compressed tars, and [`builder`] runs the stages step by
 //! step against a [`builder::Backend`] (the daemon's containers and image store, or a
 //! fake in tests), writing Docker's progress texts.
+//!
+//! Choices, and why:
+//! - `parse-dockerfile` does the syntax (directives, continuations, flags, JSON forms);
+//!   its error texts are reworded into moby's (`dockerfile parse error line 2: unknown
+//!   instruction: FROBNICATE`), and what the classic builder refuses (heredocs, `RUN
+//!   --mount`, `COPY --chmod`) is refused with Docker's BuildKit message.
+//! - The cache is moby's: a step's key is its parent image and its step config (the Cmd
+//!   carries the instruction text, RUN's build args, COPY/ADD's content checksum). The
+//!   image records the steps leave are the cache, so it needs no store of its own and
+//!   survives restarts; `rmi` of the final image prunes the intermediate ones.
+//! - Only RUN needs a container. COPY, ADD, WORKDIR and metadata steps write into a
+//!   workspace (an overlay of the parent's layers, mounted privately) that the backend
+//!   commits like a container; the `Running in`/`Removing intermediate container` lines
+//!   Docker prints for them name that workspace.
 
 pub mod archive;
 pub mod args;
 pub mod builder;
 pub mod cache;
-pub mod copy;
 mod dispatch;
+pub mod gofmt;
+pub mod copy;
 pub mod dockerfile;
 pub mod dockerignore;
-pub mod gofmt;
 pub mod shell;
 
 /// What can go wrong in a build; the message is Docker's text.

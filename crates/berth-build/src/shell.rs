@@ -71,11 +71,7 @@ impl Lexer<'_> {
         let mut out = String::new();
         loop {
             match self.next() {
-                None => {
-                    return Err(BuildError::invalid(
-                        "unexpected end of statement while looking for matching single-quote",
-                    ))
-                }
+                None => return Err(BuildError::invalid("unexpected end of statement while looking for matching single-quote")),
                 Some('\'') => return Ok(out),
                 Some(c) => out.push(c),
             }
@@ -86,11 +82,7 @@ impl Lexer<'_> {
         let mut out = String::new();
         loop {
             match self.next() {
-                None => {
-                    return Err(BuildError::invalid(
-                        "unexpected end of statement while looking for matching double-quote",
-                    ))
-                }
+                None => return Err(BuildError::invalid("unexpected end of statement while looking for matching double-quote")),
                 Some('"') => return Ok(out),
                 Some('$') => out.push_str(&self.dollar()?),
                 Some(c) if c == self.escape => match self.peek() {

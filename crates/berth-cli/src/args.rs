@@ -557,6 +557,12 @@ pub struct ContainerOpts {
     /// Drop Linux capabilities
     #[arg(long = "cap-drop")]
     pub cap_drop: Vec<String>,
+    /// Security Options
+    #[arg(long = "security-opt")]
+    pub security_opt: Vec<String>,
+    /// Sysctl options
+    #[arg(long = "sysctl")]
+    pub sysctl: Vec<String>,
     /// Mount the container's root filesystem as read only
     #[arg(long = "read-only")]
     pub read_only: bool,

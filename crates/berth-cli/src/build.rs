@@ -115,6 +115,7 @@ fn add_dir<W: Write>(
     rel: &str,
     ignore: &berth_build::dockerignore::DockerIgnore,
     keep: &[String],
+    skip: &[&str],
 ) -> std::io::Result<()> {
     let dir = if rel.is_empty() { root.to_path_buf() } else { root.join(rel) };
     let mut names: Vec<String> = std::fs::read_dir(&dir)?
@@ -124,17 +125,23 @@ fn add_dir<W: Write>(
     names.sort();
     for n in names {
         let r = if rel.is_empty() { n } else { format!("{rel}/{n}") };
+        if skip.contains(&r.as_str()) {
+            continue;
+        }
         let p = root.join(&r);
         let md = std::fs::symlink_metadata(&p)?;
         let excluded = ignore.excluded(&r) && !keep.contains(&r);
-        if excluded && !(md.is_dir() && ignore.has_exceptions()) {
+        // An excluded directory is still walked when an exception (or the Dockerfile,
+        // which is always sent) may be inside it.
+        let holds_kept = keep.iter().any(|k| k.starts_with(&format!("{r}/")));
+        if excluded && !(md.is_dir() && (ignore.has_exceptions() || holds_kept)) {
             continue;
         }
         if md.is_dir() {
             if !excluded {
                 tar.append_dir(&r, &p)?;
             }
-            add_dir(tar, root, &r, ignore, keep)?;
+            add_dir(tar, root, &r, ignore, keep, skip)?;
         } else if md.is_file() || md.file_type().is_symlink() {
             tar.append_path_with_name(&p, &r)?;
         }
@@ -156,15 +163,24 @@ fn write_context(
     let mut tar = tar::Builder::new(counter);
     tar.follow_symlinks(false);
     tar.mode(tar::HeaderMode::Complete);
+    // The Dockerfile and .dockerignore are always sent (the daemon drops them when
+    // excluded). A Dockerfile added from outside the context is named in the
+    // .dockerignore sent (moby's CLI `AddDockerfileToBuildContext`), so the daemon drops
+    // it from the context too.
     let keep = vec![dockerfile_rel.to_string(), ".dockerignore".to_string()];
-    add_dir(&mut tar, root, "", &ignore, &keep)?;
+    let skip: &[&str] = if extra.is_some() { &[".dockerignore"] } else { &[] };
+    add_dir(&mut tar, root, "", &ignore, &keep, skip)?;
     if let Some((name, data)) = extra {
-        let mut h = tar::Header::new_gnu();
-        h.set_size(data.len() as u64);
-        h.set_mode(0o600);
-        h.set_mtime(chrono::Utc::now().timestamp() as u64);
-        h.set_cksum();
-        tar.append_data(&mut h, &name, &data[..])?;
+        let now = chrono::Utc::now().timestamp() as u64;
+        let ignore_sent = format!("{ignore_text}\n{name}\n");
+        for (n, d) in [(".dockerignore", ignore_sent.as_bytes()), (name.as_str(), &data[..])] {
+            let mut h = tar::Header::new_gnu();
+            h.set_size(d.len() as u64);
+            h.set_mode(0o600);
+            h.set_mtime(now);
+            h.set_cksum();
+            tar.append_data(&mut h, n, d)?;
+        }
     }
     let c = tar.into_inner()?;
     Ok(c.n)
@@ -298,8 +314,27 @@ pub async fn build(c: &Client, a: &BuildArgs) -> Result<i32, Failure> {
     if let Some(s) = a.cpu_shares {
         q.push(("cpushares", s.to_string()));
     }
+    // Every credential the config knows, for the base images' pulls (the Docker CLI's
+    // `X-Registry-Config`).
+    let cfg = crate::registry::load_config();
+    let mut auths = serde_json::Map::new();
+    for key in cfg.auth_keys() {
+        if let Ok(a) = crate::credentials::get(&cfg, &key) {
+            auths.insert(key, serde_json::to_value(a).unwrap_or_default());
+        }
+    }
+    let registry_config = {
+        use base64::Engine;
+        base64::engine::general_purpose::URL_SAFE.encode(serde_json::to_vec(&auths).unwrap_or_default())
+    };
     let res = c
-        .send(Method::POST, &format!("/build{}", query(&q)), body, Some("application/x-tar"))
+        .send_with_headers(
+            Method::POST,
+            &format!("/build{}", query(&q)),
+            body,
+            Some("application/x-tar"),
+            &[("X-Registry-Config", &registry_config)],
+        )
         .await;
     if size_line && a.context != "-" && !a.quiet {
         if let Ok(n) = rx_size.recv_timeout(std::time::Duration::from_secs(5)) {
@@ -457,6 +492,20 @@ mod tests {
             std::fs::write(&p, "x").unwrap();
         }
         std::fs::write(d.path().join(".dockerignore"), "*.log\n!keep.log\nbuild\nDockerfile\n.dockerignore\n").unwrap();
+        std::fs::create_dir_all(d.path().join("docker")).unwrap();
+        std::fs::write(d.path().join("docker/Dockerfile"), "FROM x").unwrap();
+        let mut sub = Vec::new();
+        let only = berth_build::dockerignore::DockerIgnore::parse("docker\n").unwrap();
+        let mut tar = tar::Builder::new(&mut sub);
+        add_dir(&mut tar, d.path(), "", &only, &["docker/Dockerfile".to_string()], &[]).unwrap();
+        drop(tar.into_inner().unwrap());
+        let names: Vec<String> = tar::Archive::new(&sub[..])
+            .entries()
+            .unwrap()
+            .map(|e| e.unwrap().path().unwrap().display().to_string())
+            .collect();
+        assert!(names.contains(&"docker/Dockerfile".to_string()), "{names:?}");
+        std::fs::remove_dir_all(d.path().join("docker")).unwrap();
         let mut out = Vec::new();
         write_context(d.path(), "Dockerfile", None, &mut out).unwrap();
         let mut names: Vec<String> = tar::Archive::new(&out[..])

@@ -141,6 +141,8 @@ fn host_config(
         volumes_from: o.volumes_from.clone(),
         cap_add: o.cap_add.clone(),
         cap_drop: o.cap_drop.clone(),
+        security_opt: crate::security_flags::security_opts(&o.security_opt)?,
+        sysctls: crate::security_flags::sysctls(&o.sysctl)?,
         links,
         privileged: o.privileged,
         publish_all_ports: o.publish_all,

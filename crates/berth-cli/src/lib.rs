@@ -41,6 +41,7 @@ pub mod jsonmessage;
 pub mod network;
 pub mod opts;
 pub mod registry;
+pub mod security_flags;
 pub mod stream;
 pub mod system;
 pub mod template;

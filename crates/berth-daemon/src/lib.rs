@@ -70,6 +70,7 @@ async fn serve(args: DaemonArgs) -> anyhow::Result<()> {
         .with_context(|| format!("creating {}", args.root.display()))?;
     std::fs::create_dir_all(&args.exec_root)
         .with_context(|| format!("creating {}", args.exec_root.display()))?;
+    containers::shim::seal_binary(&args.exec_root);
     let config = Arc::new(DaemonConfig {
         root: args.root.clone(),
         exec_root: args.exec_root.clone(),

@@ -27,6 +27,9 @@ pub struct BuildStepCommit {
     pub container_config: ContainerConfig,
     /// MAINTAINER.
     pub author: String,
+    /// `upper` may become the layer itself (a workspace nothing else needs), saving a
+    /// copy of its files.
+    pub consume_upper: bool,
 }
 
 impl ImageStore {
@@ -56,6 +59,12 @@ impl ImageStore {
         };
         let layer = if upper_is_empty {
             None
+        } else if c.consume_upper {
+            // A rename across filesystems fails: then pack and unpack as for a container.
+            match self.adopt_dir_as_layer(&c.upper) {
+                Ok(l) => Some(l),
+                Err(_) => Some(self.pack_and_ingest(&c.upper)?),
+            }
         } else {
             Some(self.pack_and_ingest(&c.upper)?)
         };

@@ -74,6 +74,30 @@ pub(crate) struct IngestedLayer {
     pub tar_size: u64,
 }
 
+/// Removes what overlayfs wrote for itself in an upper directory (`trusted.overlay.*`
+/// but the opaque marker: origin, impure, …), so the directory can serve as a lower layer.
+fn strip_overlay_bookkeeping(p: &std::path::Path) {
+    use std::os::unix::ffi::OsStrExt;
+    for (name, _) in crate::pack::list_xattrs(p).unwrap_or_default() {
+        if name.starts_with("trusted.overlay.") && name != crate::unpack::OVERLAY_OPAQUE_XATTR {
+            if let (Ok(cp), Ok(cn)) = (
+                std::ffi::CString::new(p.as_os_str().as_bytes()),
+                std::ffi::CString::new(name),
+            ) {
+                // SAFETY: two NUL-terminated strings that live across the call.
+                unsafe { libc::lremovexattr(cp.as_ptr(), cn.as_ptr()) };
+            }
+        }
+    }
+    if fs::symlink_metadata(p).map(|m| m.is_dir()).unwrap_or(false) {
+        if let Ok(rd) = fs::read_dir(p) {
+            for e in rd.flatten() {
+                strip_overlay_bookkeeping(&e.path());
+            }
+        }
+    }
+}
+
 /// The platform's architecture in Go's spelling.
 pub(crate) fn go_arch() -> &'static str {
     match std::env::consts::ARCH {
@@ -179,6 +203,46 @@ impl ImageStore {
             blob: Some(blob),
             diff_id,
             size: stats.size as i64,
+            tar_size,
+        })
+    }
+
+    /// Takes the directory `dir` (a build step's writable layer, overlay whiteouts as they
+    /// are) as a new layer without unpacking it again: its tar is written once as the
+    /// layer's blob, then the directory itself moves into `tmp/` to become the layer.
+    /// `dir` is consumed (it must be on the store's filesystem).
+    pub(crate) fn adopt_dir_as_layer(&self, dir: &std::path::Path) -> Result<IngestedLayer, ImageError> {
+        let mut blob = self.content.writer()?;
+        crate::pack::pack_layer(dir, &mut blob)
+            .and_then(io::Write::flush)
+            .map_err(io_err(format!("packing {}", dir.display())))?;
+        let tar_size = blob.size();
+        let blob = blob.seal()?;
+        let diff_id = blob.digest().to_string();
+        fn content_size(p: &std::path::Path) -> i64 {
+            let Ok(md) = fs::symlink_metadata(p) else { return 0 };
+            if md.is_dir() {
+                fs::read_dir(p)
+                    .map(|rd| rd.flatten().map(|e| content_size(&e.path())).sum())
+                    .unwrap_or(0)
+            } else if md.is_file() {
+                md.len() as i64
+            } else {
+                0
+            }
+        }
+        let size = content_size(dir);
+        strip_overlay_bookkeeping(dir);
+        let path = self
+            .content
+            .tmp_dir()
+            .join(format!("layer-{}", random_hex()));
+        fs::rename(dir, &path).map_err(io_err(format!("moving {}", dir.display())))?;
+        Ok(IngestedLayer {
+            dir: TempDir(Some(path)),
+            blob: Some(blob),
+            diff_id,
+            size,
             tar_size,
         })
     }

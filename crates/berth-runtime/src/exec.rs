@@ -18,20 +18,22 @@ use crate::init::{self, InitFailure};
 use crate::pty;
 use crate::security::Confinement;
 use crate::spec::ExecSpec;
+use crate::syscall::{Kernel, Syscall};
 use nix::errno::Errno;
+use nix::sched::CloneFlags;
 use std::ffi::OsString;
 use std::fs::File;
 use std::io::Write;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
 
 /// Namespaces an exec joins, in order (mount last: after it, host paths are gone).
-const NAMESPACES: &[(&str, libc::c_int)] = &[
-    ("cgroup", libc::CLONE_NEWCGROUP),
-    ("ipc", libc::CLONE_NEWIPC),
-    ("uts", libc::CLONE_NEWUTS),
-    ("net", libc::CLONE_NEWNET),
-    ("pid", libc::CLONE_NEWPID),
-    ("mnt", libc::CLONE_NEWNS),
+const NAMESPACES: &[(&str, CloneFlags)] = &[
+    ("cgroup", CloneFlags::CLONE_NEWCGROUP),
+    ("ipc", CloneFlags::CLONE_NEWIPC),
+    ("uts", CloneFlags::CLONE_NEWUTS),
+    ("net", CloneFlags::CLONE_NEWNET),
+    ("pid", CloneFlags::CLONE_NEWPID),
+    ("mnt", CloneFlags::CLONE_NEWNS),
 ];
 
 /// Exit code when the process could not be set up (Docker's "cannot invoke").
@@ -141,7 +143,7 @@ fn enter_container(pid: i32) -> Result<()> {
             "invalid init pid {pid}"
         )));
     }
-    let mut fds: Vec<(&str, libc::c_int, File)> = Vec::new();
+    let mut fds: Vec<(&str, CloneFlags, File)> = Vec::new();
     for (name, flag) in NAMESPACES {
         let path = format!("/proc/{pid}/ns/{name}");
         let theirs = std::fs::metadata(&path).map_err(|e| RuntimeError::io("stat", &path, e))?;
@@ -155,10 +157,11 @@ fn enter_container(pid: i32) -> Result<()> {
     }
     cgroup::join_cgroups_of(pid)?;
     for (name, flag, f) in &fds {
-        // SAFETY: setns takes an fd open for the call and a flag; no memory is passed.
-        let r = unsafe { libc::setns(f.as_raw_fd(), *flag) };
-        Errno::result(r).map_err(|e| {
-            RuntimeError::sys(format!("joining the container's {name} namespace"), e)
+        Kernel.setns(f.as_fd(), *flag).map_err(|e| match e {
+            RuntimeError::Sys { errno, .. } => {
+                RuntimeError::sys(format!("joining the container's {name} namespace"), errno)
+            }
+            other => other,
         })?;
     }
     Ok(())
@@ -295,7 +298,7 @@ fn become_process(spec: &ExecSpec) -> InitFailure {
         let container_caps = capabilities::compute(false, &spec.cap_add, &spec.cap_drop)?;
         let confinement = Confinement::prepare(&spec.security, &container_caps)?;
         crate::pty::own_stdio_terminals(user.uid);
-        init::become_user(&crate::syscall::Kernel, &user, &capset)?;
+        init::become_user(&Kernel, &user, &capset)?;
         let cwd = if spec.process.cwd.is_empty() {
             "/"
         } else {

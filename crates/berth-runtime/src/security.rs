@@ -11,7 +11,6 @@
 
 use crate::error::{Result, RuntimeError};
 use caps::CapsHashSet;
-use libseccomp::ScmpFilterContext;
 use serde::{Deserialize, Serialize};
 
 /// How the container's processes are confined beyond namespaces and capabilities.
@@ -21,6 +20,19 @@ pub struct SecuritySpec {
     /// `PR_SET_NO_NEW_PRIVS` before exec: setuid bits and file capabilities stop working.
     pub no_new_privileges: bool,
     pub seccomp: SeccompSpec,
+    /// The BPF program of `seccomp` for the container's capabilities, hex-encoded, as
+    /// the daemon built it once ([`compile`]); empty: the runtime builds it itself.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub seccomp_program: String,
+}
+
+/// Fills in [`SecuritySpec::seccomp_program`] for a container whose processes hold
+/// `caps` (the daemon, at start; programs are cached per profile and capability set).
+pub fn compile(spec: &mut SecuritySpec, caps: &CapsHashSet) -> Result<()> {
+    spec.seccomp_program = crate::seccomp::program(&spec.seccomp, caps)?
+        .map(|p| hex::encode(p.as_slice()))
+        .unwrap_or_default();
+    Ok(())
 }
 
 /// The seccomp filter of the container's processes.
@@ -122,6 +134,7 @@ pub fn parse(
             None => SeccompSpec::Builtin,
             Some(p) => seccomp_from(p)?,
         },
+        seccomp_program: String::new(),
     };
     for opt in opts {
         match opt.as_str() {
@@ -167,7 +180,7 @@ pub fn parse(
 /// (loading needs CAP_SYS_ADMIN without it), with no_new_privs it is loaded last, right
 /// before exec, so that as few syscalls as possible run under it.
 pub(crate) struct Confinement {
-    filter: Option<ScmpFilterContext>,
+    program: Option<Vec<u8>>,
     no_new_privileges: bool,
 }
 
@@ -175,14 +188,22 @@ impl Confinement {
     /// Call while still root with every capability; `caps` is the set the filter is
     /// computed for.
     pub(crate) fn prepare(spec: &SecuritySpec, caps: &CapsHashSet) -> Result<Confinement> {
-        let mut filter = crate::seccomp::filter_for(&spec.seccomp, caps)?;
+        let mut program = if spec.seccomp == SeccompSpec::Unconfined {
+            None
+        } else if spec.seccomp_program.is_empty() {
+            crate::seccomp::program(&spec.seccomp, caps)?.map(|p| p.to_vec())
+        } else {
+            Some(hex::decode(&spec.seccomp_program).map_err(|e| {
+                RuntimeError::InvalidArgument(format!("seccomp program in the spec: {e}"))
+            })?)
+        };
         if !spec.no_new_privileges {
-            if let Some(f) = filter.take() {
-                crate::seccomp::load(&f)?;
+            if let Some(p) = program.take() {
+                crate::seccomp::load_program(&p)?;
             }
         }
         Ok(Confinement {
-            filter,
+            program,
             no_new_privileges: spec.no_new_privileges,
         })
     }
@@ -193,8 +214,8 @@ impl Confinement {
             nix::sys::prctl::set_no_new_privs()
                 .map_err(|e| RuntimeError::sys("prctl(PR_SET_NO_NEW_PRIVS)", e))?;
         }
-        if let Some(f) = &self.filter {
-            crate::seccomp::load(f)?;
+        if let Some(p) = &self.program {
+            crate::seccomp::load_program(p)?;
         }
         Ok(())
     }

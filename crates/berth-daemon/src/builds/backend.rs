@@ -42,8 +42,8 @@ pub struct DaemonBackend {
     pub dir: PathBuf,
     /// Host config of the RUN containers (network mode, extra hosts, limits).
     pub host_config: HostConfig,
-    /// Registry credentials for pulls (`X-Registry-Config`).
-    pub auth: Option<berth_api::AuthConfig>,
+    /// Registry credentials for pulls, by registry (`X-Registry-Config`).
+    pub auths: std::collections::BTreeMap<String, berth_api::AuthConfig>,
     pub platform: berth_registry::Platform,
     workspaces: HashMap<String, Workspace>,
     /// RUN containers not removed yet.
@@ -58,7 +58,7 @@ impl DaemonBackend {
             d,
             dir,
             host_config,
-            auth: None,
+            auths: Default::default(),
             platform: berth_registry::Platform::host(),
             workspaces: HashMap::new(),
             containers: Vec::new(),
@@ -76,17 +76,33 @@ impl DaemonBackend {
         self.d.builds.finish_build(&self.dir);
     }
 
-    async fn pull(&mut self, name: &str, out: &mut dyn Output) -> Result<(), BuildError> {
+    async fn pull(
+        &mut self,
+        name: &str,
+        platform: berth_registry::Platform,
+        out: &mut dyn Output,
+    ) -> Result<(), BuildError> {
         let reference = berth_image::Reference::parse_normalized(name)
             .map_err(|e| BuildError::invalid(e.0))?
             .with_default_tag();
+        // The Docker CLI keys Docker Hub as `https://index.docker.io/v1/`.
+        let domain = reference.domain().to_string();
+        let auth = self
+            .auths
+            .iter()
+            .find(|(k, _)| {
+                let k = k.trim_start_matches("https://").trim_start_matches("http://");
+                let k = k.split('/').next().unwrap_or_default();
+                k == domain || (domain == "docker.io" && k == "index.docker.io")
+            })
+            .map(|(_, a)| a.clone());
         let resp = crate::distribution::pull::start(
             &self.d,
             crate::distribution::pull::PullRequest {
                 reference,
                 all_tags: false,
-                platform: self.platform.clone(),
-                auth: self.auth.clone(),
+                platform,
+                auth,
             },
         )
         .await
@@ -96,9 +112,7 @@ impl DaemonBackend {
         let mut error = None;
         while let Some(frame) = body.frame().await {
             let Ok(frame) = frame else { break };
-            let Some(data) = frame.data_ref() else {
-                continue;
-            };
+            let Some(data) = frame.data_ref() else { continue };
             pending.extend_from_slice(data);
             while let Some(i) = pending.iter().position(|b| *b == b'\n') {
                 let line: Vec<u8> = pending.drain(..=i).collect();
@@ -141,15 +155,25 @@ impl Backend for DaemonBackend {
         &mut self,
         name: &str,
         pull: bool,
+        platform: Option<&str>,
         out: &mut dyn Output,
     ) -> Result<BaseImage, BuildError> {
+        let wanted = match platform {
+            Some(p) => berth_registry::Platform::parse(p).map_err(|e| BuildError::invalid(e.to_string()))?,
+            None => self.platform.clone(),
+        };
         let images = self.d.images.clone();
         let n = name.to_string();
         let local = blocking(move || images.resolve(&n).map_err(store)).await;
+        // A local image of another platform than asked for is pulled again, as moby does.
+        let other_platform = match (&local, platform) {
+            (Ok(rec), Some(_)) => rec.config.architecture != wanted.architecture || rec.config.os != wanted.os,
+            _ => false,
+        };
         let rec = match local {
-            Ok(rec) if !pull => rec,
+            Ok(rec) if !pull && !other_platform => rec,
             _ => {
-                self.pull(name, out).await?;
+                self.pull(name, wanted, out).await?;
                 let images = self.d.images.clone();
                 let n = name.to_string();
                 blocking(move || images.resolve(&n).map_err(store)).await?
@@ -316,9 +340,10 @@ impl Backend for DaemonBackend {
     }
 
     async fn commit(&mut self, container: &str, req: &CommitRequest) -> Result<String, BuildError> {
-        let upper = match self.workspaces.get(container) {
-            Some(ws) => ws.upper(),
-            None => self.d.containers.container_dir(container).join("upper"),
+        // A workspace's upper directory becomes the layer itself (it is removed next).
+        let (upper, consume_upper) = match self.workspaces.get(container) {
+            Some(ws) => (ws.upper(), true),
+            None => (self.d.containers.container_dir(container).join("upper"), false),
         };
         let mut cc = req.container_config.clone();
         cc.hostname = container.chars().take(12).collect();
@@ -329,6 +354,7 @@ impl Backend for DaemonBackend {
             config: req.config.clone(),
             container_config: cc,
             author: req.author.clone(),
+            consume_upper,
         };
         let images = self.d.images.clone();
         blocking(move || images.commit_build_step(&step).map_err(store)).await

@@ -42,22 +42,15 @@ impl Query {
                 .collect(),
         )
     }
+    /// The first value, as Go's `FormValue` (docker-py sends `dockerfile` twice).
     fn get(&self, k: &str) -> Option<&str> {
-        self.0
-            .iter()
-            .rev()
-            .find(|(n, _)| n == k)
-            .map(|(_, v)| v.as_str())
+        self.0.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str())
     }
     fn str(&self, k: &str) -> String {
         self.get(k).unwrap_or_default().to_string()
     }
     fn all(&self, k: &str) -> Vec<String> {
-        self.0
-            .iter()
-            .filter(|(n, _)| n == k)
-            .map(|(_, v)| v.clone())
-            .collect()
+        self.0.iter().filter(|(n, _)| n == k).map(|(_, v)| v.clone()).collect()
     }
     fn bool(&self, k: &str, default: bool) -> bool {
         match self.get(k) {
@@ -68,9 +61,9 @@ impl Query {
     fn int(&self, k: &str) -> ApiResult<i64> {
         match self.get(k) {
             None | Some("") => Ok(0),
-            Some(v) => v.parse().map_err(|_| {
-                ApiError::invalid(format!("strconv.ParseInt: parsing {v:?}: invalid syntax"))
-            }),
+            Some(v) => v
+                .parse()
+                .map_err(|_| ApiError::invalid(format!("strconv.ParseInt: parsing {v:?}: invalid syntax"))),
         }
     }
     fn json<T: serde::de::DeserializeOwned + Default>(&self, k: &str) -> ApiResult<T> {
@@ -85,33 +78,18 @@ impl Query {
 /// Options Berth does not apply: refused when set to anything but their default.
 fn refuse_unsupported(q: &Query) -> ApiResult<()> {
     if q.bool("squash", false) {
-        return Err(ApiError::invalid(
-            "squash is only supported with experimental mode",
-        ));
+        return Err(ApiError::invalid("squash is only supported with experimental mode"));
     }
     if q.get("version") == Some("2") {
         return Err(ApiError::invalid(
             "BuildKit (version=2) is not supported by Berth: use the classic builder (version=1)",
         ));
     }
-    for key in [
-        "isolation",
-        "cpusetmems",
-        "cgroupparent",
-        "securityopt",
-        "outputs",
-        "session",
-        "remote",
-    ] {
+    for key in ["isolation", "cpusetmems", "cgroupparent", "securityopt", "outputs", "session", "remote"] {
         let v = q.str(key);
-        let default = v.is_empty()
-            || (key == "isolation" && v == "default")
-            || (key == "outputs" && v == "null");
-        if !default && !(key == "remote" && (v.starts_with("http://") || v.starts_with("https://")))
-        {
-            return Err(ApiError::invalid(format!(
-                "Berth does not support the build option {key}={v}"
-            )));
+        let default = v.is_empty() || (key == "isolation" && v == "default") || (key == "outputs" && v == "null");
+        if !default && !(key == "remote" && (v.starts_with("http://") || v.starts_with("https://"))) {
+            return Err(ApiError::invalid(format!("Berth does not support the build option {key}={v}")));
         }
     }
     Ok(())
@@ -120,11 +98,7 @@ fn refuse_unsupported(q: &Query) -> ApiResult<()> {
 fn host_config(q: &Query) -> ApiResult<HostConfig> {
     let mut hc = HostConfig::default();
     let network = q.str("networkmode");
-    hc.network_mode = if network.is_empty() || network == "default" {
-        "bridge".into()
-    } else {
-        network
-    };
+    hc.network_mode = if network.is_empty() || network == "default" { "bridge".into() } else { network };
     hc.extra_hosts = q
         .all("extrahosts")
         .iter()
@@ -191,10 +165,35 @@ impl Output for ChannelOutput {
     }
 }
 
+/// `X-Registry-Config`: base64url JSON of `{registry: AuthConfig}` (the credentials of
+/// every registry the client knows; a pull of a base image picks its registry's).
+fn registry_config(
+    headers: &http::HeaderMap,
+) -> ApiResult<BTreeMap<String, berth_api::AuthConfig>> {
+    use base64::Engine;
+    let Some(v) = headers.get("x-registry-config") else {
+        return Ok(BTreeMap::new());
+    };
+    let text = v
+        .to_str()
+        .map_err(|_| ApiError::invalid("invalid X-Registry-Config header: not ASCII"))?;
+    let bytes = base64::engine::general_purpose::URL_SAFE
+        .decode(text.trim())
+        .or_else(|_| base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(text.trim()))
+        .or_else(|_| base64::engine::general_purpose::STANDARD.decode(text.trim()))
+        .map_err(|e| ApiError::invalid(format!("invalid X-Registry-Config header: {e}")))?;
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Ok(BTreeMap::new());
+    }
+    serde_json::from_slice(&bytes)
+        .map_err(|e| ApiError::invalid(format!("invalid X-Registry-Config header: {e}")))
+}
+
 fn options(q: &Query) -> ApiResult<BuildOptions> {
     let mut tags = Vec::new();
     for t in q.all("t").into_iter().filter(|t| !t.is_empty()) {
-        let r = berth_image::Reference::parse_normalized(&t).map_err(|e| ApiError::invalid(e.0))?;
+        let r = berth_image::Reference::parse_normalized(&t)
+            .map_err(|e| ApiError::invalid(e.0))?;
         if r.digest().is_some() {
             return Err(ApiError::invalid(format!("invalid reference format: {t}")));
         }
@@ -218,11 +217,7 @@ fn options(q: &Query) -> ApiResult<BuildOptions> {
     })
 }
 
-async fn build(
-    State(d): State<Daemon>,
-    RawQuery(raw): RawQuery,
-    req: Request,
-) -> ApiResult<Response> {
+async fn build(State(d): State<Daemon>, RawQuery(raw): RawQuery, req: Request) -> ApiResult<Response> {
     let q = Query::parse(raw.as_deref());
     refuse_unsupported(&q)?;
     let opts = options(&q)?;
@@ -231,7 +226,7 @@ async fn build(
         Some(p) => berth_registry::Platform::parse(p)?,
         None => berth_registry::Platform::host(),
     };
-    let auth = crate::routes::images::registry_auth(req.headers())?;
+    let auths = registry_config(req.headers())?;
     let dir = d.builds.new_build_dir()?;
     let ctx = dir.join("context");
     std::fs::create_dir_all(&ctx)?;
@@ -273,13 +268,11 @@ async fn build(
     };
     let (tx, rx) = mpsc::unbounded_channel::<Bytes>();
     let mut backend = DaemonBackend::new(d.clone(), dir, hc);
-    backend.auth = auth;
+    backend.auths = auths;
     backend.platform = platform;
     tokio::spawn(async move {
         let mut out = ChannelOutput { tx };
-        let result = Builder::new(&mut backend, &mut out, &opts, &ctx)
-            .build(&df)
-            .await;
+        let result = Builder::new(&mut backend, &mut out, &opts, &ctx).build(&df).await;
         match result {
             Ok(_) | Err(BuildError::Cancelled) => {}
             Err(BuildError::Step { message, code }) => out.send(&json!({
@@ -311,21 +304,58 @@ async fn prune(State(d): State<Daemon>, RawQuery(raw): RawQuery) -> ApiResult<Re
     let q = Query::parse(raw.as_deref());
     let filters: BTreeMap<String, Value> = q.json("filters")?;
     for key in filters.keys() {
-        if ![
-            "until",
-            "id",
-            "parent",
-            "type",
-            "description",
-            "inuse",
-            "shared",
-            "private",
-        ]
-        .contains(&key.as_str())
+        if !["until", "id", "parent", "type", "description", "inuse", "shared", "private"]
+            .contains(&key.as_str())
         {
             return Err(ApiError::invalid(format!("Invalid filter '{key}'")));
         }
     }
     let reclaimed = d.builds.prune_leftovers();
     Ok(axum::Json(json!({ "CachesDeleted": null, "SpaceReclaimed": reclaimed })).into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn query_takes_the_first_value_and_keeps_repeated_tags() {
+        let q = Query::parse(Some("t=a:1&t=b&dockerfile=x&dockerfile=FROM+y&rm=0&q=1&buildargs=%7B%22A%22%3A%221%22%2C%22B%22%3Anull%7D"));
+        let o = options(&q).unwrap();
+        assert_eq!(o.tags, vec!["a:1", "b:latest"]);
+        assert_eq!(q.str("dockerfile"), "x");
+        assert!(!o.rm);
+        assert!(o.quiet);
+        assert_eq!(o.build_args.get("A"), Some(&Some("1".to_string())));
+        assert_eq!(o.build_args.get("B"), Some(&None));
+        assert!(options(&Query::parse(Some("t=UPPER"))).is_err());
+    }
+
+    #[test]
+    fn unsupported_options_are_refused_not_ignored() {
+        assert!(refuse_unsupported(&Query::parse(Some("squash=1"))).is_err());
+        assert!(refuse_unsupported(&Query::parse(Some("version=2"))).is_err());
+        assert!(refuse_unsupported(&Query::parse(Some("isolation=hyperv"))).is_err());
+        assert!(refuse_unsupported(&Query::parse(Some("cgroupparent=/x"))).is_err());
+        // The Docker CLI's defaults pass.
+        assert!(refuse_unsupported(&Query::parse(Some(
+            "version=1&isolation=&cgroupparent=&cpusetmems=&squash=0&outputs=null"
+        )))
+        .is_ok());
+    }
+
+    #[test]
+    fn host_config_from_the_query() {
+        let hc = host_config(&Query::parse(Some(
+            "networkmode=none&extrahosts=a:1.2.3.4,b:5.6.7.8&memory=67108864&cpushares=512",
+        )))
+        .unwrap();
+        assert_eq!(hc.network_mode, "none");
+        assert_eq!(hc.extra_hosts, vec!["a:1.2.3.4", "b:5.6.7.8"]);
+        let v = serde_json::to_value(&hc).unwrap();
+        assert_eq!(v["Memory"], 67108864);
+        assert_eq!(v["CpuShares"], 512);
+        let default = host_config(&Query::parse(Some("networkmode=default"))).unwrap();
+        assert_eq!(default.network_mode, "bridge");
+    }
 }

@@ -179,7 +179,7 @@ unsafe fn fd_onto(fd: i32, target: i32) -> std::io::Result<()> {
 /// the pty master comes back on. Without a TTY its stdio are pipes (stdin only when
 /// `stdin`).
 pub(super) async fn spawn_helper(spec: &ExecSpec, stdin: bool) -> ApiResult<Running> {
-    let exe = super::shim::BERTH_EXE;
+    let exe = super::shim::berth_exe();
     let tty = spec.process.tty;
     let json = serde_json::to_string(spec).map_err(|e| ApiError::internal(e.to_string()))?;
     let (status_r, status_w): (OwnedFd, OwnedFd) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)

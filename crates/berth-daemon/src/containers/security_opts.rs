@@ -32,8 +32,15 @@ pub fn validate(hc: &HostConfig, defaults: &SecurityDefaults) -> Result<(), ApiE
 }
 
 /// no_new_privs and seccomp for the container (and its execs).
+/// The seccomp program is built here, once per profile and capability set for the
+/// daemon's lifetime, so a container start does not pay libseccomp's compile.
 pub fn spec(hc: &HostConfig, defaults: &SecurityDefaults) -> Result<SecuritySpec, ApiError> {
-    security::parse(&hc.security_opt, defaults, hc.privileged).map_err(runtime_err)
+    let mut spec =
+        security::parse(&hc.security_opt, defaults, hc.privileged).map_err(runtime_err)?;
+    let caps =
+        capabilities::compute(hc.privileged, &hc.cap_add, &hc.cap_drop).map_err(runtime_err)?;
+    security::compile(&mut spec, &caps).map_err(runtime_err)?;
+    Ok(spec)
 }
 
 #[cfg(test)]

@@ -16,10 +16,36 @@ use tokio::net::UnixStream;
 /// set to `berth`, so they show (and match) as `berth shim …` and `berth exec-helper …`.
 pub const BERTH_EXE: &str = "/proc/self/exe";
 
+/// The daemon's binary sealed once at start-up ([`seal_binary`]): what shims and exec
+/// helpers run, so `/proc/<pid>/exe` of a Berth process inside a container's namespaces
+/// is never the host's `berth` file (CVE-2019-5736).
+static SEALED: std::sync::OnceLock<berth_runtime::sealed::SealedExe> = std::sync::OnceLock::new();
+
+/// Seals the binary for every later spawn (overlay, else memfd; see
+/// [`berth_runtime::sealed`]). Without it, spawns fall back to [`BERTH_EXE`] with a warning.
+pub fn seal_binary(scratch: &Path) {
+    let started = std::time::Instant::now();
+    match berth_runtime::sealed::SealedExe::of_current_exe(scratch) {
+        Ok(s) => {
+            let micros = started.elapsed().as_micros() as u64;
+            tracing::debug!(seal = ?s.seal, micros, "binary sealed for shims and exec helpers");
+            let _ = SEALED.set(s);
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "could not seal the binary; shims run from /proc/self/exe")
+        }
+    }
+}
+
+/// What to exec for a shim or an exec helper.
+pub fn berth_exe() -> std::path::PathBuf {
+    SEALED.get().map_or_else(|| BERTH_EXE.into(), |s| s.path())
+}
+
 /// Starts `berth shim <state-dir>` in its own session and reads its start-up line.
 /// Returns the container's init pid, or the shim's error message.
 pub async fn spawn(state_dir: &Path) -> Result<i64, String> {
-    let exe = BERTH_EXE;
+    let exe = berth_exe();
     let stderr = std::fs::OpenOptions::new()
         .create(true)
         .append(true)

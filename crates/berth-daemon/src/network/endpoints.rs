@@ -26,8 +26,17 @@ impl NetworkService {
         let dir = self.root.join("containers").join(&rec.id);
         let host_resolv = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
         let fqdn = &rec.config.hostname;
+        // `--add-host name:ip` first, then the links' names.
+        let mut extra: Vec<(String, String)> = rec
+            .host_config
+            .extra_hosts
+            .iter()
+            .filter_map(|h| h.split_once(':'))
+            .map(|(name, ip)| (ip.to_string(), name.to_string()))
+            .collect();
+        extra.extend_from_slice(extra_hosts);
         let contents = [
-            ("hosts", "/etc/hosts", files::hosts(fqdn, ip, extra_hosts)),
+            ("hosts", "/etc/hosts", files::hosts(fqdn, ip, &extra)),
             ("hostname", "/etc/hostname", files::hostname(fqdn)),
             (
                 "resolv.conf",

@@ -385,9 +385,79 @@ pub fn filter_for(
     compile(&profile.rules_for(&Target::native(caps))).map(Some)
 }
 
-/// Loads a compiled filter into this thread (needs no_new_privs or CAP_SYS_ADMIN).
-pub fn load(ctx: &ScmpFilterContext) -> Result<()> {
-    ctx.load().map_err(seccomp_err("loading the filter"))
+/// The BPF program of `spec` for a process holding `caps` (`None` when unconfined).
+/// libseccomp takes some 10 ms to build one, so programs are kept per profile and
+/// capability set: a daemon builds each once and hands the bytes to its containers.
+pub fn program(
+    spec: &crate::security::SeccompSpec,
+    caps: &CapsHashSet,
+) -> Result<Option<std::sync::Arc<Vec<u8>>>> {
+    use crate::security::SeccompSpec;
+    use std::collections::HashMap;
+    use std::sync::{Arc, Mutex, OnceLock};
+    type Cache = Mutex<HashMap<(String, u64), Arc<Vec<u8>>>>;
+    static CACHE: OnceLock<Cache> = OnceLock::new();
+    let name = match spec {
+        SeccompSpec::Unconfined => return Ok(None),
+        SeccompSpec::Builtin => String::new(),
+        SeccompSpec::Profile(json) => json.clone(),
+    };
+    let key = (name, crate::capabilities::mask(caps));
+    let cache = CACHE.get_or_init(Default::default);
+    if let Some(p) = cache.lock().ok().and_then(|c| c.get(&key).cloned()) {
+        return Ok(Some(p));
+    }
+    let Some(ctx) = filter_for(spec, caps)? else {
+        return Ok(None);
+    };
+    let fd = nix::sys::memfd::memfd_create(c"seccomp", nix::sys::memfd::MFdFlags::MFD_CLOEXEC)
+        .map_err(|e| RuntimeError::sys("memfd_create for the seccomp program", e))?;
+    ctx.export_bpf(&fd)
+        .map_err(seccomp_err("exporting the filter"))?;
+    let mut file = std::fs::File::from(fd);
+    let mut bytes = Vec::new();
+    use std::io::{Read, Seek};
+    file.rewind()
+        .and_then(|_| file.read_to_end(&mut bytes))
+        .map_err(|e| RuntimeError::io("reading back", "the seccomp program", e))?;
+    let program = Arc::new(bytes);
+    if let Ok(mut c) = cache.lock() {
+        c.insert(key, program.clone());
+    }
+    Ok(Some(program))
+}
+
+/// Loads a BPF program ([`program`]) into this thread with seccomp(2) (needs
+/// no_new_privs or CAP_SYS_ADMIN), as libseccomp's load does without TSYNC.
+pub fn load_program(bpf: &[u8]) -> Result<()> {
+    let len = bpf.len() / std::mem::size_of::<libc::sock_filter>();
+    if bpf.is_empty()
+        || bpf.len() % std::mem::size_of::<libc::sock_filter>() != 0
+        || len > u16::MAX as usize
+    {
+        return Err(RuntimeError::InvalidArgument(format!(
+            "seccomp program of {} bytes is not a BPF program",
+            bpf.len()
+        )));
+    }
+    let prog = libc::sock_fprog {
+        len: len as u16,
+        // The kernel only reads the program, and copies it before seccomp returns.
+        filter: bpf.as_ptr() as *mut libc::sock_filter,
+    };
+    // SAFETY: `prog` describes `bpf` (whole instructions, length checked), which outlives
+    // the call; the kernel copies it in and keeps no pointer to it.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_seccomp,
+            libc::SECCOMP_SET_MODE_FILTER,
+            0,
+            &prog as *const libc::sock_fprog,
+        )
+    };
+    nix::errno::Errno::result(r)
+        .map(drop)
+        .map_err(|e| RuntimeError::sys("seccomp(SECCOMP_SET_MODE_FILTER)", e))
 }
 
 #[cfg(test)]
@@ -483,6 +553,24 @@ mod tests {
         use std::io::{Seek, SeekFrom};
         // Hundreds of instructions of 8 bytes each.
         assert!(bpf.seek(SeekFrom::End(0)).unwrap() > 8 * 300);
+    }
+
+    #[test]
+    fn programs_are_built_once_per_profile_and_capability_set() {
+        use crate::security::SeccompSpec;
+        let caps = crate::capabilities::compute(false, &[], &[]).unwrap();
+        let a = program(&SeccompSpec::Builtin, &caps).unwrap().unwrap();
+        let b = program(&SeccompSpec::Builtin, &caps).unwrap().unwrap();
+        assert!(std::sync::Arc::ptr_eq(&a, &b));
+        assert_eq!(a.len() % 8, 0);
+        // Hex in the exec helper's argv: far below the kernel's 128 KiB per argument.
+        assert!(a.len() < 24 * 1024, "{} bytes", a.len());
+        eprintln!("built-in program: {} bytes", a.len());
+        let admin = crate::capabilities::compute(false, &["SYS_ADMIN".into()], &[]).unwrap();
+        let c = program(&SeccompSpec::Builtin, &admin).unwrap().unwrap();
+        assert_ne!(a, c);
+        assert!(program(&SeccompSpec::Unconfined, &caps).unwrap().is_none());
+        assert!(load_program(&a[..7]).is_err());
     }
 
     #[test]
