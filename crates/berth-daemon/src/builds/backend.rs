@@ -216,6 +216,9 @@ impl Backend for DaemonBackend {
             cfg.image = parent.to_string();
             cfg.attach_stdout = true;
             cfg.attach_stderr = true;
+            // A RUN step is no service: the image's HEALTHCHECK is for the containers run
+            // from the result (the committed config keeps it), not for the step.
+            cfg.healthcheck = None;
             let body = ContainerCreateBody {
                 config: cfg,
                 host_config: Some(self.host_config.clone()),
