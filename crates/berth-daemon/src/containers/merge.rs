@@ -142,18 +142,7 @@ pub fn validate_host_config(hc: &HostConfig, config: &ContainerConfig) -> Result
     if !hc.ulimits.is_empty() {
         return unsupported("setting ulimits (--ulimit)");
     }
-    if !hc.dns.is_empty() || !hc.dns_search.is_empty() || !hc.dns_options.is_empty() {
-        return unsupported("DNS settings (--dns)");
-    }
-    for h in &hc.extra_hosts {
-        let ip = h.split_once(':').map(|(_, ip)| ip).unwrap_or_default();
-        if ip == "host-gateway" {
-            return unsupported("host-gateway in --add-host");
-        }
-        if ip.parse::<std::net::IpAddr>().is_err() {
-            return Err(ApiError::invalid(format!("invalid IP address in add-host: {ip:?}")));
-        }
-    }
+    super::run_options::validate_names(hc)?;
     if hc.init == Some(true) {
         return unsupported("an init process (--init)");
     }
