@@ -69,3 +69,47 @@ fn add_host_and_dns_reach_the_containers_files() {
     args.extend_from_slice(&["busybox", "sh", "-c", NAMES_SCRIPT]);
     check_names(&d.docker_ok(&args));
 }
+
+const LIMITS_SCRIPT: &str =
+    "id -G; grep ^postgres: /etc/group | cut -d: -f3; ulimit -n; ulimit -Hn; df -k /dev/shm | tail -1";
+
+fn check_limits(out: &str) {
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 5, "{out}");
+    let groups: Vec<&str> = lines[0].split_whitespace().collect();
+    assert!(groups.contains(&lines[1]), "postgres gid {} not in {groups:?}", lines[1]);
+    assert!(groups.contains(&"1234"), "{groups:?}");
+    assert_eq!(lines[2], "256");
+    assert_eq!(lines[3], "512");
+    // 64 MiB of /dev/shm by default
+    assert_eq!(lines[4].split_whitespace().nth(1), Some("65536"), "{out}");
+}
+
+#[test]
+fn ulimit_group_add_and_shm_size() {
+    let d = daemon();
+    let flags = ["--group-add", "postgres", "--group-add", "1234", "--ulimit", "nofile=256:512"];
+    let mut args = vec!["run", "--name", "l1"];
+    args.extend_from_slice(&flags);
+    args.extend_from_slice(&["busybox", "sh", "-c", LIMITS_SCRIPT]);
+    check_limits(&d.berth_ok(&args));
+    let hc = &d.inspect("l1")["HostConfig"];
+    assert_eq!(hc["ShmSize"], 67_108_864);
+    assert_eq!(hc["GroupAdd"], serde_json::json!(["postgres", "1234"]));
+    assert_eq!(hc["Ulimits"], serde_json::json!([{"Name": "nofile", "Soft": 256, "Hard": 512}]));
+    // exec gets the groups too
+    d.berth_ok(&["rm", "l1"]);
+    // an unknown group fails at start with Docker's words
+    let out = d.berth(&["run", "--rm", "--group-add", "nosuchgroup", "busybox", "true"]);
+    assert_ne!(code(&out), 0);
+    assert!(
+        stderr(&out).contains("Unable to find group nosuchgroup: no matching entries in group file"),
+        "{}",
+        stderr(&out)
+    );
+    skip_unless_docker!();
+    let mut args = vec!["run", "--rm"];
+    args.extend_from_slice(&flags);
+    args.extend_from_slice(&["busybox", "sh", "-c", LIMITS_SCRIPT]);
+    check_limits(&d.docker_ok(&args));
+}

@@ -136,12 +136,7 @@ pub fn validate_host_config(hc: &HostConfig, config: &ContainerConfig) -> Result
     if !hc.uts_mode.is_empty() && hc.uts_mode != "private" {
         return unsupported("sharing the UTS namespace (--uts)");
     }
-    if !hc.group_add.is_empty() {
-        return unsupported("supplementary groups (--group-add)");
-    }
-    if !hc.ulimits.is_empty() {
-        return unsupported("setting ulimits (--ulimit)");
-    }
+    super::run_options::validate_ulimits(&hc.ulimits)?;
     super::run_options::validate_names(hc)?;
     if hc.init == Some(true) {
         return unsupported("an init process (--init)");
@@ -279,6 +274,7 @@ pub fn process_spec(config: &ContainerConfig, path: &str, args: &[String]) -> Pr
         open_stdin: config.open_stdin,
         stdin_once: config.stdin_once,
         console_size: None,
+        additional_groups: Vec::new(),
     }
 }
 

@@ -36,6 +36,22 @@ pub fn validate_names(hc: &HostConfig) -> Result<(), ApiError> {
     Ok(())
 }
 
+/// `HostConfig.Ulimits`: names go-units knows, soft never above hard (-1 = unlimited).
+pub fn validate_ulimits(limits: &[berth_api::Ulimit]) -> Result<(), ApiError> {
+    for u in limits {
+        if berth_runtime::rlimits::resource(&u.name).is_none() {
+            return Err(ApiError::invalid(format!("invalid ulimit type: {}", u.name)));
+        }
+        if u.hard != -1 && (u.soft > u.hard || u.soft == -1) {
+            return Err(ApiError::invalid(format!(
+                "ulimit soft limit must be less than or equal to hard limit: {} > {}",
+                u.soft, u.hard
+            )));
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
