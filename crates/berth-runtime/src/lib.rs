@@ -32,6 +32,7 @@ pub mod mounts;
 mod process;
 pub mod protocol;
 pub mod pty;
+pub mod rlimits;
 pub mod sealed;
 pub mod seccomp;
 pub mod securejoin;

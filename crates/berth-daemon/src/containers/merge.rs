@@ -136,24 +136,8 @@ pub fn validate_host_config(hc: &HostConfig, config: &ContainerConfig) -> Result
     if !hc.uts_mode.is_empty() && hc.uts_mode != "private" {
         return unsupported("sharing the UTS namespace (--uts)");
     }
-    if !hc.group_add.is_empty() {
-        return unsupported("supplementary groups (--group-add)");
-    }
-    if !hc.ulimits.is_empty() {
-        return unsupported("setting ulimits (--ulimit)");
-    }
-    if !hc.dns.is_empty() || !hc.dns_search.is_empty() || !hc.dns_options.is_empty() {
-        return unsupported("DNS settings (--dns)");
-    }
-    for h in &hc.extra_hosts {
-        let ip = h.split_once(':').map(|(_, ip)| ip).unwrap_or_default();
-        if ip == "host-gateway" {
-            return unsupported("host-gateway in --add-host");
-        }
-        if ip.parse::<std::net::IpAddr>().is_err() {
-            return Err(ApiError::invalid(format!("invalid IP address in add-host: {ip:?}")));
-        }
-    }
+    super::run_options::validate_ulimits(&hc.ulimits)?;
+    super::run_options::validate_names(hc)?;
     if hc.init == Some(true) {
         return unsupported("an init process (--init)");
     }
@@ -323,6 +307,7 @@ pub fn process_spec(config: &ContainerConfig, path: &str, args: &[String]) -> Pr
         open_stdin: config.open_stdin,
         stdin_once: config.stdin_once,
         console_size: None,
+        additional_groups: Vec::new(),
     }
 }
 
