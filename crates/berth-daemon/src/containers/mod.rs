@@ -21,6 +21,8 @@
 
 pub mod archive;
 pub mod attach;
+pub mod changes;
+pub mod cp_root;
 mod create;
 mod delete;
 pub mod exec;

@@ -16,7 +16,8 @@ use berth_api::ErrorKind;
 use http::StatusCode;
 
 use super::extract::Query;
-use crate::containers::archive::{self as cp, BindMount, CpError, ExtractOptions, RootAccess};
+use crate::containers::archive::{self as cp, CpError, ExtractOptions};
+use crate::containers::cp_root::{self, BindMount, RootAccess};
 use crate::containers::record::ContainerRecord;
 use crate::error::{ApiError, ApiResult};
 use crate::state::Daemon;
@@ -94,7 +95,7 @@ async fn stat(d: &Daemon, id: &str, path: &str) -> ApiResult<(ContainerRecord, c
     let acc = access(d, &rec).await?;
     let (path, name) = (path.to_string(), id.to_string());
     let st = blocking(move || {
-        let r = cp::in_container_root(&acc.root, || cp::stat_path(&path, &name));
+        let r = cp_root::in_container_root(&acc.root, || cp::stat_path(&path, &name));
         drop(acc);
         r
     })
@@ -123,7 +124,7 @@ pub(super) async fn get_archive(
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<bytes::Bytes, std::io::Error>>(8);
     tokio::task::spawn_blocking(move || {
         let mut w = ChannelWriter { tx: tx.clone() };
-        let r = cp::in_container_root(&acc.root, || cp::archive_path(&path, &id, &mut w));
+        let r = cp_root::in_container_root(&acc.root, || cp::archive_path(&path, &id, &mut w));
         drop(acc);
         if let Err(e) = r {
             tracing::warn!(error = %e, "container archive failed mid-stream");
@@ -197,7 +198,7 @@ pub(super) async fn put_archive(
     let user = rec.config.user.clone();
     blocking(move || {
         let body = &mut body;
-        let r = cp::in_container_root(&acc.root, || {
+        let r = cp_root::in_container_root(&acc.root, || {
             let chown = if copy_uid_gid {
                 cp::copy_owner(&user)?
             } else {
@@ -227,9 +228,9 @@ pub(super) async fn changes(
     let upper = d.containers.container_dir(&rec.id).join("upper");
     let images = d.images.clone();
     let image_id = rec.image_id.clone();
-    let list = tokio::task::spawn_blocking(move || -> ApiResult<Vec<cp::Change>> {
+    let list = tokio::task::spawn_blocking(move || -> ApiResult<Vec<crate::containers::changes::Change>> {
         let lowers = images.layer_dirs(&image_id)?;
-        cp::changes(&upper, &lowers).map_err(|e| ApiError::internal(format!("changes: {e}")))
+        crate::containers::changes::changes(&upper, &lowers).map_err(|e| ApiError::internal(format!("changes: {e}")))
     })
     .await
     .map_err(|e| ApiError::internal(format!("changes task failed: {e}")))??;
