@@ -28,7 +28,7 @@ mod endpoints;
 mod networks;
 mod views;
 
-pub use berth_net::endpoint::{EndpointRecord, ExtraEndpoint};
+pub use berth_net::endpoint::{EndpointRecord, ExtraEndpoint, PrimaryConfig};
 use berth_net::endpoint::{EndpointTable, Target};
 use berth_net::ipam::{self, AddressPool, Subnet};
 use berth_net::{link, nft, NetError};
@@ -37,7 +37,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::containers::record::ContainerRecord;
 use crate::error::{ApiError, ApiResult};
-use crate::schema::{NETWORKS, NETWORKS_PART, NET_ENDPOINTS, NET_EXTRA_ENDPOINTS};
+use crate::schema::{
+    NETWORKS, NETWORKS_PART, NET_ENDPOINTS, NET_EXTRA_ENDPOINTS, NET_PRIMARY_CONFIGS,
+};
 
 /// A network made with `network create` (driver bridge): its own Linux bridge.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -155,6 +157,7 @@ impl NetworkService {
             extras.entry(cid.to_string()).or_default().push(x);
         }
         let networks: HashMap<String, UserNetwork> = NETWORKS.load(&db)?.into_iter().collect();
+        let configs = NET_PRIMARY_CONFIGS.load(&db)?;
         if enabled {
             for n in networks.values() {
                 let sub: Subnet = n.subnet.parse()?;
@@ -175,6 +178,10 @@ impl NetworkService {
             }
         };
         tracing::info!(bridge, %subnet, "default bridge ready");
+        let mut endpoints = EndpointTable::new(exec_root.join("netns"), mtu, endpoints, extras);
+        for (id, cfg) in configs {
+            endpoints.set_config(&id, cfg);
+        }
         Ok(Arc::new(NetworkService {
             enabled,
             bridge: bridge.to_string(),
@@ -188,7 +195,7 @@ impl NetworkService {
             root: root.to_path_buf(),
             state: Arc::new(Mutex::new(State {
                 networks,
-                endpoints: EndpointTable::new(exec_root.join("netns"), mtu, endpoints, extras),
+                endpoints,
                 dns: HashMap::new(),
             })),
         }))
@@ -215,6 +222,18 @@ impl NetworkService {
             None => NET_EXTRA_ENDPOINTS.delete(&self.db, &key),
         }
         .map_err(db_err)
+    }
+
+    /// Records container `id`'s settings on its primary network.
+    fn persist_config(&self, st: &mut State, id: &str, cfg: PrimaryConfig) -> ApiResult<()> {
+        if cfg == PrimaryConfig::default() {
+            NET_PRIMARY_CONFIGS.delete(&self.db, id)
+        } else {
+            NET_PRIMARY_CONFIGS.put(&self.db, id, &cfg)
+        }
+        .map_err(db_err)?;
+        st.endpoints.set_config(id, cfg);
+        Ok(())
     }
 
     fn persist_network(&self, n: &UserNetwork, delete: bool) -> ApiResult<()> {
