@@ -118,6 +118,8 @@ fn disconnect_and_reconnect_running_and_stopped_with_ip() {
     // running: off the network it was created on (eth0 goes), then back at a chosen address
     d.berth_ok(&["network", "disconnect", "front", "srv"]);
     assert!(d.inspect("srv")["NetworkSettings"]["Networks"].get("front").is_none());
+    let members = d.berth_ok(&["network", "inspect", "-f", "{{len .Containers}}", "front"]);
+    assert_eq!(members.trim(), "0");
     let links = d.berth_ok(&["exec", "srv", "sh", "-c", "ip -o link | cut -d: -f2"]);
     assert_eq!(links.split_whitespace().map(|l| l.split('@').next().unwrap()).collect::<Vec<_>>(), ["lo"]);
     let wanted = format!("{prefix}77");

@@ -189,8 +189,11 @@ impl EndpointTable {
         !self.configs.get(id).is_some_and(|c| c.disconnected)
     }
 
+    /// The primary endpoints, but those disconnected from their network.
     pub fn primaries(&self) -> impl Iterator<Item = (&String, &EndpointRecord)> {
-        self.endpoints.iter()
+        self.endpoints
+            .iter()
+            .filter(|(cid, _)| self.primary_connected(cid))
     }
 
     pub fn extras_of(&self, id: &str) -> &[ExtraEndpoint] {
@@ -205,7 +208,7 @@ impl EndpointTable {
 
     /// Whether any endpoint, primary or extra, is on `network`.
     pub fn network_in_use(&self, network: &str) -> bool {
-        self.endpoints.values().any(|e| e.network == network)
+        self.primaries().any(|(_, e)| e.network == network)
             || self.extras.values().flatten().any(|x| x.network == network)
     }
 
