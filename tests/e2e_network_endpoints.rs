@@ -101,7 +101,7 @@ fn composes_dance_create_disconnect_connect_start() {
         assert_eq!(row[k], ep[k], "{k} in the list: {listed}");
     }
     assert_eq!(row["Aliases"], serde_json::Value::Null);
-    assert!(row["IPAMConfig"].is_object(), "{listed}");
+    assert_eq!(row["IPAMConfig"], ep["IPAMConfig"], "{listed}");
     d.berth_ok(&["rm", "-f", "web"]);
     d.berth_ok(&["network", "rm", net]);
 }

@@ -149,7 +149,6 @@ impl NetworkService {
         for e in networks.values_mut() {
             e.aliases = None;
             e.links = None;
-            e.ipam_config.get_or_insert_with(Default::default);
         }
         networks
     }
