@@ -181,6 +181,15 @@ fn host_config(
         pids_limit: o.pids_limit,
         mounts,
         init: o.init.then_some(true),
+        extra_hosts: crate::run_flags::add_hosts(&o.add_host)?,
+        dns: crate::run_flags::dns_servers(&o.dns)?,
+        dns_search: o.dns_search.clone(),
+        dns_options: o.dns_option.clone(),
+        ulimits: crate::run_flags::ulimits(&o.ulimit)?,
+        group_add: o.group_add.clone(),
+        pid_mode: crate::run_flags::ns_mode(o.pid.as_deref(), "--pid", "PID")?,
+        ipc_mode: o.ipc.clone().unwrap_or_default(),
+        uts_mode: crate::run_flags::ns_mode(o.uts.as_deref(), "--uts", "UTS")?,
         ..HostConfig::default()
     })
 }

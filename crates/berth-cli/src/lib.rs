@@ -41,6 +41,7 @@ pub mod jsonmessage;
 pub mod network;
 pub mod opts;
 pub mod registry;
+pub mod run_flags;
 pub mod security_flags;
 pub mod stream;
 pub mod system;

@@ -290,7 +290,11 @@ fn read_to_end(fd: &OwnedFd, out: &mut Vec<u8>) {
 fn become_process(spec: &ExecSpec) -> InitFailure {
     let setup = || -> Result<Vec<String>> {
         init::reset_signals();
-        let user = init::resolve_user(&spec.process.user)?;
+        let mut user = init::resolve_user(&spec.process.user)?;
+        if !spec.process.additional_groups.is_empty() {
+            let group = std::fs::read_to_string("/etc/group").unwrap_or_default();
+            crate::user::add_groups(&mut user, &spec.process.additional_groups, &group)?;
+        }
         let env = init::process_env(&spec.process, &user);
         let capset = capabilities::compute(spec.privileged, &spec.cap_add, &spec.cap_drop)?;
         // The container's profile, from the container's capabilities (`docker exec

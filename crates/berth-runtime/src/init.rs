@@ -200,7 +200,12 @@ fn container_init(
             None,
         )?;
     }
-    let user = resolve_user(&process.user)?;
+    let mut user = resolve_user(&process.user)?;
+    if !process.additional_groups.is_empty() {
+        let group = std::fs::read_to_string("/etc/group").unwrap_or_default();
+        user::add_groups(&mut user, &process.additional_groups, &group)?;
+    }
+    crate::rlimits::apply(&spec.rlimits)?;
     let mut env = process.env.clone();
     user::add_home(&mut env, &user);
 

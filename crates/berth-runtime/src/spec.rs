@@ -47,6 +47,8 @@ pub struct ContainerSpec {
     /// Size of `/dev/shm` in bytes; 0 means Docker's default of 64 MiB.
     pub shm_size: u64,
     pub sysctls: Vec<(String, String)>,
+    /// `--ulimit`s, set on the init before it runs the process; the others are inherited.
+    pub rlimits: Vec<Rlimit>,
     /// no_new_privs and seccomp (`--security-opt`, the daemon's defaults).
     pub security: SecuritySpec,
     /// Where the shim writes the json-file log (`<root>/containers/<id>/<id>-json.log`).
@@ -72,6 +74,17 @@ pub struct ProcessSpec {
     pub stdin_once: bool,
     /// Initial terminal size (rows, cols) when `tty`.
     pub console_size: Option<(u16, u16)>,
+    /// `--group-add`: group names (from the container's `/etc/group`) or gids.
+    pub additional_groups: Vec<String>,
+}
+
+/// One `--ulimit`: `name` as go-units knows it (`nofile`, `nproc`, …); -1 = unlimited.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct Rlimit {
+    pub name: String,
+    pub soft: i64,
+    pub hard: i64,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]

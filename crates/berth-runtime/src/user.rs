@@ -143,6 +143,26 @@ pub fn resolve(spec: &str, passwd: &str, group: &str) -> Result<ExecUser> {
     Ok(out)
 }
 
+/// `--group-add`: names resolved in the container's `/etc/group`, numbers as they are,
+/// added to the supplementary groups (moby/sys/user `GetAdditionalGroups`).
+pub fn add_groups(user: &mut ExecUser, extra: &[String], group: &str) -> Result<()> {
+    let groups = parse_group(group);
+    for g in extra {
+        let gid = match groups.iter().find(|e| e.name == g.as_str()) {
+            Some(e) => e.gid,
+            None => parse_id(g).ok_or_else(|| {
+                RuntimeError::NotFound(format!(
+                    "Unable to find group {g}: no matching entries in group file"
+                ))
+            })?,
+        };
+        if !user.sgids.contains(&gid) {
+            user.sgids.push(gid);
+        }
+    }
+    Ok(())
+}
+
 /// Adds `HOME` from the resolved user when `env` lacks it.
 pub fn add_home(env: &mut Vec<String>, user: &ExecUser) {
     if !env.iter().any(|e| e.starts_with("HOME=")) {
@@ -158,6 +178,17 @@ mod tests {
         nobody:x:65534:65534:nobody:/nonexistent:/bin/false\n\
         postgres:x:70:70::/var/lib/postgresql:/bin/sh\n";
     const GROUP: &str = "root:x:0:\nnobody:x:65534:\npostgres:x:70:\nwheel:x:10:postgres,root\naudio:x:29:postgres\n";
+
+    #[test]
+    fn group_add_by_name_and_number() {
+        let mut u = resolve("postgres", PASSWD, GROUP).unwrap();
+        add_groups(&mut u, &["audio".into(), "1234".into(), "wheel".into()], GROUP).unwrap();
+        assert_eq!(u.sgids, vec![10, 29, 1234]);
+        assert_eq!(
+            add_groups(&mut u, &["nope".into()], GROUP).unwrap_err().to_string(),
+            "Unable to find group nope: no matching entries in group file"
+        );
+    }
 
     #[test]
     fn default_is_root() {

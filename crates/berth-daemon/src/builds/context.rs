@@ -17,6 +17,9 @@ use crate::error::{ApiError, ApiResult};
 /// Contexts are streamed to disk, so a large one costs disk, not memory.
 pub const MAX_CONTEXT_BYTES: u64 = 32 << 30;
 
+/// The deepest entry name a context may have.
+pub const MAX_CONTEXT_DEPTH: usize = 128;
+
 fn safe_rel(p: &Path) -> Option<PathBuf> {
     let mut out = PathBuf::new();
     for c in p.components() {
@@ -31,7 +34,8 @@ fn safe_rel(p: &Path) -> Option<PathBuf> {
 
 /// Unpacks the (decompressed) tar `r` into `dir`.
 fn unpack(r: impl Read, dir: &Path) -> ApiResult<()> {
-    let mut ar = tar::Archive::new(r);
+    // The guard bounds long names and PAX headers (the tar reader keeps them whole).
+    let mut ar = tar::Archive::new(berth_image::targuard::TarGuard::new(r));
     let bad = |e: io::Error| ApiError::invalid(format!("Error processing tar file({e}): "));
     let mut total: u64 = 0;
     for entry in ar.entries().map_err(bad)? {
@@ -46,13 +50,17 @@ fn unpack(r: impl Read, dir: &Path) -> ApiResult<()> {
         if rel.as_os_str().is_empty() {
             continue;
         }
+        // The tar reader checks every new parent with a `canonicalize`, at a cost that
+        // grows with the cube of the depth: very deep names are refused.
+        if rel.components().count() > MAX_CONTEXT_DEPTH {
+            return Err(ApiError::invalid(format!(
+                "Error processing tar file(invalid tar header: {} is nested more than {MAX_CONTEXT_DEPTH} directories deep): ",
+                path.display().to_string().chars().take(200).collect::<String>()
+            )));
+        }
         let kind = entry.header().entry_type();
         if kind.is_hard_link() {
-            let target = entry
-                .link_name()
-                .map_err(bad)?
-                .unwrap_or_default()
-                .into_owned();
+            let target = entry.link_name().map_err(bad)?.unwrap_or_default().into_owned();
             if safe_rel(&target).is_none() {
                 return Err(ApiError::invalid(format!(
                     "Error processing tar file(invalid hardlink {:?} -> {:?}): ",
@@ -87,19 +95,13 @@ fn looks_like_tar(head: &[u8]) -> bool {
     if &head[257..262] == b"ustar" {
         return true;
     }
-    let stored = std::str::from_utf8(&head[148..156])
-        .ok()
-        .and_then(|s| u64::from_str_radix(s.trim_matches(|c: char| c == '\0' || c == ' '), 8).ok());
+    let stored = std::str::from_utf8(&head[148..156]).ok().and_then(|s| {
+        u64::from_str_radix(s.trim_matches(|c: char| c == '\0' || c == ' '), 8).ok()
+    });
     let sum: u64 = head[..512]
         .iter()
         .enumerate()
-        .map(|(i, &b)| {
-            if (148..156).contains(&i) {
-                32
-            } else {
-                b as u64
-            }
-        })
+        .map(|(i, &b)| if (148..156).contains(&i) { 32 } else { b as u64 })
         .sum();
     stored == Some(sum)
 }
@@ -115,11 +117,7 @@ pub fn receive(body: impl Read, dir: &Path) -> ApiResult<()> {
         match r.read(&mut head[n..]) {
             Ok(0) => break,
             Ok(k) => n += k,
-            Err(e) => {
-                return Err(ApiError::invalid(format!(
-                    "Error processing tar file({e}): "
-                )))
-            }
+            Err(e) => return Err(ApiError::invalid(format!("Error processing tar file({e}): "))),
         }
     }
     head.truncate(n);
@@ -205,10 +203,7 @@ mod tests {
         assert_eq!(e.message, "Cannot locate specified Dockerfile: nope");
         let d2 = tempfile::tempdir().unwrap();
         receive(&b"FROM busybox\nRUN true\n"[..], d2.path()).unwrap();
-        assert_eq!(
-            take_dockerfile(d2.path(), "Dockerfile").unwrap(),
-            "FROM busybox\nRUN true\n"
-        );
+        assert_eq!(take_dockerfile(d2.path(), "Dockerfile").unwrap(), "FROM busybox\nRUN true\n");
     }
 
     #[test]
@@ -222,11 +217,26 @@ mod tests {
         raw[..512].copy_from_slice(h.as_bytes());
         let d = tempfile::tempdir().unwrap();
         let e = receive(&raw[..], d.path()).unwrap_err();
-        assert!(
-            e.message.contains("outside of the build context"),
-            "{}",
-            e.message
-        );
+        assert!(e.message.contains("outside of the build context"), "{}", e.message);
+    }
+
+    #[test]
+    fn huge_headers_and_deep_names_are_refused_early() {
+        // A PAX header claiming 4 GiB: refused from its header alone.
+        let mut h = tar::Header::new_ustar();
+        h.set_path("PaxHeaders/x").unwrap();
+        h.set_entry_type(tar::EntryType::XHeader);
+        h.set_size(4 << 30);
+        h.set_cksum();
+        let mut raw = h.as_bytes().to_vec();
+        raw.extend(std::iter::repeat_n(b'a', 4096));
+        let d = tempfile::tempdir().unwrap();
+        let e = receive(&raw[..], d.path()).unwrap_err();
+        assert!(e.message.contains("archive/tar: header field too long"), "{}", e.message);
+        let deep = format!("{}f", "d/".repeat(MAX_CONTEXT_DEPTH + 1));
+        let t = tar_with(&[(deep.as_str(), b"x")]);
+        let e = receive(&t[..], d.path()).unwrap_err();
+        assert!(e.message.contains("nested more than"), "{}", e.message);
     }
 
     #[test]
@@ -237,10 +247,7 @@ mod tests {
             (".dockerignore", b"Dockerfile\n.dockerignore\n"),
         ]);
         receive(&t[..], d.path()).unwrap();
-        assert_eq!(
-            take_dockerfile(d.path(), "Dockerfile").unwrap(),
-            "FROM busybox\n"
-        );
+        assert_eq!(take_dockerfile(d.path(), "Dockerfile").unwrap(), "FROM busybox\n");
         assert!(!d.path().join("Dockerfile").exists());
         assert!(!d.path().join(".dockerignore").exists());
     }

@@ -35,6 +35,13 @@ impl ContainerService {
             }
         })?;
         merge::validate_host_config(&hc, &config)?;
+        if hc.shm_size < 0 {
+            return Err(ApiError::invalid("SHM size can not be less than 0"));
+        }
+        if hc.shm_size == 0 {
+            // Docker records its default (64 MiB) at create; inspect shows it.
+            hc.shm_size = 67_108_864;
+        }
         super::security_opts::validate(&hc, &self.config.security)?;
         // A network named in `--network` may not exist yet: moby checks it at start, not
         // here, and a 404 from create would make the Docker CLI pull the image.

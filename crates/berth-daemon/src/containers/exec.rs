@@ -118,6 +118,7 @@ pub fn exec_process(rec: &ContainerRecord, cfg: &ExecCreateBody) -> ProcessSpec 
             .console_size
             .as_ref()
             .and_then(|v| Some((*v.first()?, *v.get(1)?))),
+        additional_groups: rec.host_config.group_add.clone(),
     }
 }
 

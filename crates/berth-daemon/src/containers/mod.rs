@@ -35,6 +35,7 @@ pub mod mounts;
 pub mod names;
 mod pty_io;
 pub mod record;
+mod run_options;
 mod security_opts;
 pub mod shim;
 mod start;

@@ -61,7 +61,10 @@ impl ContainerService {
             work_dir: dir.join("work"),
             rootfs: state.join("rootfs"),
             readonly_rootfs: hc.readonly_rootfs,
-            process: merge::process_spec(&rec.config, &rec.path, &rec.args),
+            process: berth_runtime::ProcessSpec {
+                additional_groups: hc.group_add.clone(),
+                ..merge::process_spec(&rec.config, &rec.path, &rec.args)
+            },
             hostname: rec.config.hostname.clone(),
             domainname: rec.config.domainname.clone(),
             mounts: self.runtime_mounts(rec)?,
@@ -76,6 +79,15 @@ impl ContainerService {
                 .sysctls
                 .iter()
                 .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+            rlimits: hc
+                .ulimits
+                .iter()
+                .map(|u| berth_runtime::Rlimit {
+                    name: u.name.clone(),
+                    soft: u.soft,
+                    hard: u.hard,
+                })
                 .collect(),
             log_path: rec.log_path.clone(),
             security: super::security_opts::spec(hc, &self.config.security)?,

@@ -30,13 +30,24 @@ impl NetworkService {
         let host_resolv = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
         let fqdn = &rec.config.hostname;
         // `--add-host name:ip` first, then the links' names.
+        // `host-gateway` is the default bridge's gateway, as Docker's.
+        let gateway = self.subnet.gateway().to_string();
         let mut extra: Vec<(String, String)> = rec
             .host_config
             .extra_hosts
             .iter()
             .filter_map(|h| h.split_once(':'))
-            .map(|(name, ip)| (ip.to_string(), name.to_string()))
+            .map(|(name, ip)| {
+                let ip = if ip == "host-gateway" { gateway.as_str() } else { ip };
+                (ip.to_string(), name.to_string())
+            })
             .collect();
+        let hc = &rec.host_config;
+        let settings = files::DnsSettings {
+            servers: hc.dns.clone(),
+            search: hc.dns_search.clone(),
+            options: hc.dns_options.clone(),
+        };
         extra.extend_from_slice(extra_hosts);
         let contents = [
             ("hosts", "/etc/hosts", files::hosts(fqdn, ip, &extra)),
@@ -45,8 +56,8 @@ impl NetworkService {
                 "resolv.conf",
                 "/etc/resolv.conf",
                 match dns {
-                    Some(server) => files::resolv_conf_with(&host_resolv, server),
-                    None => files::resolv_conf(&host_resolv),
+                    Some(server) => files::resolv_conf_with_custom(&host_resolv, server, &settings),
+                    None => files::resolv_conf_custom(&host_resolv, &settings),
                 },
             ),
         ];

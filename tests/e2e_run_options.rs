@@ -1,0 +1,115 @@
+//! The run options compose files use most (issue 16), checked from inside the container
+//! with the Berth CLI and the real Docker CLI: names and hosts, limits and groups, shared
+//! namespaces, `--init`, and bad input in Docker's words.
+
+mod common;
+
+use common::*;
+
+fn daemon() -> TestDaemon {
+    let d = TestDaemon::start();
+    d.import_busybox();
+    d
+}
+
+const DNS_FLAGS: &[&str] = &[
+    "--dns", "1.1.1.1", "--dns", "9.9.9.9", "--dns-search", "a.example", "--dns-option", "ndots:2",
+    "--add-host", "foo:1.2.3.4", "--add-host", "gw:host-gateway", "--add-host", "foo6:::1",
+    "-h", "box",
+];
+
+fn check_names(out: &str) {
+    let (resolv, rest) = out.split_once("--\n").expect("separator");
+    assert_eq!(
+        resolv,
+        "search a.example\nnameserver 1.1.1.1\nnameserver 9.9.9.9\noptions ndots:2\n"
+    );
+    let (hosts, route) = rest.split_once("==\n").expect("separator");
+    let gateway = route
+        .split_whitespace()
+        .nth(2)
+        .unwrap_or_else(|| panic!("no default route: {route}"));
+    assert!(
+        hosts.starts_with("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"),
+        "{hosts}"
+    );
+    let tail: Vec<&str> = hosts.lines().skip(6).collect();
+    assert_eq!(tail[..3], ["1.2.3.4\tfoo", &format!("{gateway}\tgw"), "::1\tfoo6"], "{hosts}");
+    assert!(tail[3].ends_with("\tbox"), "{hosts}");
+}
+
+const NAMES_SCRIPT: &str = "cat /etc/resolv.conf; echo --; cat /etc/hosts; echo ==; ip route | grep default";
+
+#[test]
+fn add_host_and_dns_reach_the_containers_files() {
+    let d = daemon();
+    let mut args = vec!["run", "--rm"];
+    args.extend_from_slice(DNS_FLAGS);
+    args.extend_from_slice(&["busybox", "sh", "-c", NAMES_SCRIPT]);
+    check_names(&d.berth_ok(&args));
+    let mut args = vec!["run", "--name", "n1"];
+    args.extend_from_slice(DNS_FLAGS);
+    args.extend_from_slice(&["busybox", "true"]);
+    d.berth_ok(&args);
+    let hc = &d.inspect("n1")["HostConfig"];
+    assert_eq!(hc["Dns"], serde_json::json!(["1.1.1.1", "9.9.9.9"]));
+    assert_eq!(hc["DnsSearch"], serde_json::json!(["a.example"]));
+    assert_eq!(hc["DnsOptions"], serde_json::json!(["ndots:2"]));
+    assert_eq!(
+        hc["ExtraHosts"],
+        serde_json::json!(["foo:1.2.3.4", "gw:host-gateway", "foo6:::1"])
+    );
+    d.berth_ok(&["rm", "n1"]);
+    // Only --dns-search: the host's servers stay.
+    let out = d.berth_ok(&["run", "--rm", "--dns-search", "x.example", "busybox", "cat", "/etc/resolv.conf"]);
+    assert!(out.starts_with("search x.example\nnameserver "), "{out}");
+    skip_unless_docker!();
+    let mut args = vec!["run", "--rm"];
+    args.extend_from_slice(DNS_FLAGS);
+    args.extend_from_slice(&["busybox", "sh", "-c", NAMES_SCRIPT]);
+    check_names(&d.docker_ok(&args));
+}
+
+const LIMITS_SCRIPT: &str =
+    "id -G; grep ^postgres: /etc/group | cut -d: -f3; ulimit -n; ulimit -Hn; df -k /dev/shm | tail -1";
+
+fn check_limits(out: &str) {
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 5, "{out}");
+    let groups: Vec<&str> = lines[0].split_whitespace().collect();
+    assert!(groups.contains(&lines[1]), "postgres gid {} not in {groups:?}", lines[1]);
+    assert!(groups.contains(&"1234"), "{groups:?}");
+    assert_eq!(lines[2], "256");
+    assert_eq!(lines[3], "512");
+    // 64 MiB of /dev/shm by default
+    assert_eq!(lines[4].split_whitespace().nth(1), Some("65536"), "{out}");
+}
+
+#[test]
+fn ulimit_group_add_and_shm_size() {
+    let d = daemon();
+    let flags = ["--group-add", "postgres", "--group-add", "1234", "--ulimit", "nofile=256:512"];
+    let mut args = vec!["run", "--name", "l1"];
+    args.extend_from_slice(&flags);
+    args.extend_from_slice(&["busybox", "sh", "-c", LIMITS_SCRIPT]);
+    check_limits(&d.berth_ok(&args));
+    let hc = &d.inspect("l1")["HostConfig"];
+    assert_eq!(hc["ShmSize"], 67_108_864);
+    assert_eq!(hc["GroupAdd"], serde_json::json!(["postgres", "1234"]));
+    assert_eq!(hc["Ulimits"], serde_json::json!([{"Name": "nofile", "Soft": 256, "Hard": 512}]));
+    // exec gets the groups too
+    d.berth_ok(&["rm", "l1"]);
+    // an unknown group fails at start with Docker's words
+    let out = d.berth(&["run", "--rm", "--group-add", "nosuchgroup", "busybox", "true"]);
+    assert_ne!(code(&out), 0);
+    assert!(
+        stderr(&out).contains("Unable to find group nosuchgroup: no matching entries in group file"),
+        "{}",
+        stderr(&out)
+    );
+    skip_unless_docker!();
+    let mut args = vec!["run", "--rm"];
+    args.extend_from_slice(&flags);
+    args.extend_from_slice(&["busybox", "sh", "-c", LIMITS_SCRIPT]);
+    check_limits(&d.docker_ok(&args));
+}
