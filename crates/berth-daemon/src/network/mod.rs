@@ -9,8 +9,10 @@
 //!
 //! ## Persistence (`meta.db`, see [`crate::schema`])
 //! Tables `networks` (network ID → [`UserNetwork`]), `net_endpoints` (container ID →
-//! [`EndpointRecord`]) and `net_extra_endpoints` (`<container ID>/<network ID>` →
-//! [`ExtraEndpoint`]). An address is allocated at the first start and kept until `rm`
+//! [`EndpointRecord`]), `net_extra_endpoints` (`<container ID>/<network ID>` →
+//! [`ExtraEndpoint`]) and `net_primary_configs` (container ID → [`PrimaryConfig`]: create's
+//! `EndpointsConfig` aliases and `--ip` on the network it was created on, or that it was
+//! disconnected from it; compose disconnects and reconnects every container before start). An address is allocated at the first start and kept until `rm`
 //! (IPAM: the used addresses are those of the records); `ports` holds the host ports
 //! while the container runs. At daemon start the nftables table and the port proxies of
 //! running containers are rebuilt from them.
