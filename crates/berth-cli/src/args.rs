@@ -135,7 +135,7 @@ pub enum NetworkCmd {
     /// Connect a container to a network
     Connect(NetworkConnectArgs),
     /// Disconnect a container from a network
-    Disconnect(NetworkConnectArgs),
+    Disconnect(NetworkDisconnectArgs),
 }
 
 #[derive(Args, Debug)]
@@ -185,9 +185,26 @@ pub struct NetworkPruneArgs {
 }
 
 #[derive(Args, Debug)]
+pub struct NetworkDisconnectArgs {
+    /// Force the container to disconnect from a network
+    #[arg(short, long)]
+    pub force: bool,
+    #[arg(value_name = "NETWORK")]
+    pub network: String,
+    #[arg(value_name = "CONTAINER")]
+    pub container: String,
+}
+
+#[derive(Args, Debug)]
 pub struct NetworkConnectArgs {
     #[arg(long)]
     pub alias: Vec<String>,
+    /// IPv4 address (e.g., 172.30.100.104)
+    #[arg(long)]
+    pub ip: Option<String>,
+    /// Add link to another container
+    #[arg(long)]
+    pub link: Vec<String>,
     #[arg(short, long)]
     pub force: bool,
     #[arg(value_name = "NETWORK")]
@@ -548,6 +565,12 @@ pub struct ContainerOpts {
     /// Connect a container to a network
     #[arg(long = "network", alias = "net")]
     pub network: Option<String>,
+    /// Add network-scoped alias for the container
+    #[arg(long = "network-alias", alias = "net-alias")]
+    pub network_alias: Vec<String>,
+    /// IPv4 address (e.g., 172.30.100.104)
+    #[arg(long = "ip")]
+    pub ip: Option<String>,
     /// Give extended privileges to this container
     #[arg(long)]
     pub privileged: bool,

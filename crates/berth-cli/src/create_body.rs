@@ -81,8 +81,27 @@ pub fn create_body(
     Ok(ContainerCreateBody {
         config,
         host_config: Some(host),
-        networking_config: Some(NetworkingConfig::default()),
+        networking_config: Some(networking_config(o)),
     })
+}
+
+/// `NetworkingConfig`: `--network-alias` and `--ip` on the `--network` (Docker's CLI).
+fn networking_config(o: &ContainerOpts) -> NetworkingConfig {
+    let mut nc = NetworkingConfig::default();
+    if o.network_alias.is_empty() && o.ip.is_none() {
+        return nc;
+    }
+    let name = o.network.clone().unwrap_or_else(|| "default".into());
+    let ep = berth_api::EndpointSettings {
+        aliases: (!o.network_alias.is_empty()).then(|| o.network_alias.clone()),
+        ipam_config: o.ip.as_ref().map(|ip| berth_api::EndpointIpamConfig {
+            ipv4_address: ip.clone(),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    nc.endpoints_config.insert(name, ep);
+    nc
 }
 
 /// The `HostConfig` of a create body, from the flags and the `-p` bindings.

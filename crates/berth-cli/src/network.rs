@@ -263,6 +263,11 @@ pub async fn network(c: &Client, cmd: &NetworkCmd) -> Result<i32, Failure> {
                 container: a.container.clone(),
                 endpoint_config: Some(EndpointSettings {
                     aliases: (!a.alias.is_empty()).then(|| a.alias.clone()),
+                    links: (!a.link.is_empty()).then(|| a.link.clone()),
+                    ipam_config: Some(berth_api::EndpointIpamConfig {
+                        ipv4_address: a.ip.clone().unwrap_or_default(),
+                        ..Default::default()
+                    }),
                     ..EndpointSettings::default()
                 }),
             };

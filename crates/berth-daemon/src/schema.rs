@@ -20,6 +20,7 @@
 //! | `networks` | network ID (64 hex) | [`UserNetwork`] |
 //! | `net_endpoints` | container ID | [`EndpointRecord`]: its `eth0`, kept from the first start to `rm` |
 //! | `net_extra_endpoints` | `<container ID>/<network ID>` | [`ExtraEndpoint`]: a `network connect` |
+//! | `net_primary_configs` | container ID | [`PrimaryConfig`]: aliases and `--ip` on the network it was created on, or disconnected from it (a table added within version 2: older stores simply have none) |
 //!
 //! Every change is one write transaction. Rows that do not decode are skipped with a
 //! warning when loading (one bad record does not stop the daemon).
@@ -35,7 +36,7 @@
 
 use std::marker::PhantomData;
 
-use berth_net::endpoint::{EndpointRecord, ExtraEndpoint};
+use berth_net::endpoint::{EndpointRecord, ExtraEndpoint, PrimaryConfig};
 use redb::{ReadableDatabase, ReadableTable, TableDefinition, WriteTransaction};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -53,6 +54,8 @@ pub const NETWORKS: JsonTable<UserNetwork> = JsonTable::new("networks", "network
 pub const NET_ENDPOINTS: JsonTable<EndpointRecord> = JsonTable::new("net_endpoints", "endpoint");
 pub const NET_EXTRA_ENDPOINTS: JsonTable<ExtraEndpoint> =
     JsonTable::new("net_extra_endpoints", "endpoint");
+pub const NET_PRIMARY_CONFIGS: JsonTable<PrimaryConfig> =
+    JsonTable::new("net_primary_configs", "endpoint config");
 
 pub const CONTAINERS_PART: Part = Part {
     name: "containers",
@@ -78,6 +81,7 @@ pub const NETWORKS_PART: Part = Part {
         NETWORKS.def(),
         NET_ENDPOINTS.def(),
         NET_EXTRA_ENDPOINTS.def(),
+        NET_PRIMARY_CONFIGS.def(),
     ],
     migrate: migrate_networks,
 };

@@ -46,6 +46,23 @@ pub struct ExtraEndpoint {
     pub aliases: Vec<String>,
     /// `eth1`, `eth2`, … inside the container.
     pub ifname: String,
+    /// The address the client asked for (`--ip`), if any.
+    #[serde(default)]
+    pub requested_ip: Option<Ipv4Addr>,
+}
+
+/// A container's settings on the network it was created on (create's
+/// `EndpointsConfig`, or a later `network connect` back to it), kept from create to `rm`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct PrimaryConfig {
+    #[serde(default)]
+    pub aliases: Vec<String>,
+    /// The address the client asked for (`--ip`), if any.
+    #[serde(default)]
+    pub requested_ip: Option<Ipv4Addr>,
+    /// Disconnected from it (`network disconnect`): no `eth0`, no DNS name there.
+    #[serde(default)]
+    pub disconnected: bool,
 }
 
 /// Where an endpoint lives: the default bridge (empty `id`) or a user network.
@@ -67,6 +84,10 @@ pub struct PlugRequest<'a> {
     pub name: &'a str,
     pub target: &'a Target,
     pub ports: &'a [PortRequest],
+    /// The address asked for (`--ip`); else the kept or first free one.
+    pub ip: Option<Ipv4Addr>,
+    /// False when disconnected from the network: the namespace has no `eth0`.
+    pub connected: bool,
 }
 
 /// A primary endpoint set up but not yet recorded: [`EndpointTable::commit`] records it;
@@ -82,6 +103,8 @@ pub struct EndpointTable {
     mtu: u32,
     endpoints: HashMap<String, EndpointRecord>,
     extras: HashMap<String, Vec<ExtraEndpoint>>,
+    /// Create-time settings on the primary network, by container.
+    configs: HashMap<String, PrimaryConfig>,
     /// Present (maybe empty) exactly while the container's network is up.
     proxies: HashMap<String, Vec<Proxy>>,
 }
@@ -104,6 +127,19 @@ fn extra_veth(id: &str, ifname: &str) -> String {
     )
 }
 
+/// A requested address on `target`, as Docker's IPAM checks it.
+fn check_requested(target: &Target, ip: Ipv4Addr, used: &[Ipv4Addr]) -> Result<Ipv4Addr> {
+    if !target.subnet.contains(ip) || ip == target.subnet.broadcast() {
+        return Err(NetError::Invalid(format!(
+            "no configured subnet or ip-range contain the IP address {ip}"
+        )));
+    }
+    if used.contains(&ip) {
+        return Err(NetError::Conflict("Address already in use".into()));
+    }
+    Ok(ip)
+}
+
 impl EndpointTable {
     /// A table over the records loaded from the daemon's store.
     pub fn new(
@@ -117,6 +153,7 @@ impl EndpointTable {
             mtu,
             endpoints,
             extras,
+            configs: HashMap::new(),
             proxies: HashMap::new(),
         }
     }
@@ -139,8 +176,24 @@ impl EndpointTable {
         self.endpoints.get(id)
     }
 
+    /// Container `id`'s settings on its primary network (default when none were given).
+    pub fn config(&self, id: &str) -> PrimaryConfig {
+        self.configs.get(id).cloned().unwrap_or_default()
+    }
+
+    pub fn set_config(&mut self, id: &str, cfg: PrimaryConfig) {
+        self.configs.insert(id.to_string(), cfg);
+    }
+
+    fn primary_connected(&self, id: &str) -> bool {
+        !self.configs.get(id).is_some_and(|c| c.disconnected)
+    }
+
+    /// The primary endpoints, but those disconnected from their network.
     pub fn primaries(&self) -> impl Iterator<Item = (&String, &EndpointRecord)> {
-        self.endpoints.iter()
+        self.endpoints
+            .iter()
+            .filter(|(cid, _)| self.primary_connected(cid))
     }
 
     pub fn extras_of(&self, id: &str) -> &[ExtraEndpoint] {
@@ -155,7 +208,7 @@ impl EndpointTable {
 
     /// Whether any endpoint, primary or extra, is on `network`.
     pub fn network_in_use(&self, network: &str) -> bool {
-        self.endpoints.values().any(|e| e.network == network)
+        self.primaries().any(|(_, e)| e.network == network)
             || self.extras.values().flatten().any(|x| x.network == network)
     }
 
@@ -192,8 +245,17 @@ impl EndpointTable {
         let short_id = |cid: &str| name.len() == 12 && cid.starts_with(name);
         self.endpoints
             .iter()
-            .filter(|(cid, e)| e.network == net_id && self.is_up(cid))
-            .filter(|(cid, e)| e.name.eq_ignore_ascii_case(name) || short_id(cid))
+            .filter(|(cid, e)| {
+                e.network == net_id && self.is_up(cid) && self.primary_connected(cid)
+            })
+            .filter(|(cid, e)| {
+                e.name.eq_ignore_ascii_case(name)
+                    || short_id(cid)
+                    || self
+                        .configs
+                        .get(*cid)
+                        .is_some_and(|c| c.aliases.iter().any(|a| a.eq_ignore_ascii_case(name)))
+            })
             .map(|(_, e)| e.ip)
             .chain(
                 self.all_extras()
@@ -218,10 +280,18 @@ impl EndpointTable {
     pub fn plug(&self, req: &PlugRequest) -> Result<Plugged> {
         let id = req.container_id;
         let target = req.target;
-        let mut ep = match self.endpoints.get(id).filter(|e| e.network == target.id) {
+        let kept = self
+            .endpoints
+            .get(id)
+            .filter(|e| e.network == target.id && req.ip.is_none_or(|ip| ip == e.ip));
+        let mut ep = match kept {
             Some(e) => e.clone(),
             None => {
-                let ip = target.subnet.allocate(&self.used(target, Some(id)))?;
+                let used = self.used(target, Some(id));
+                let ip = match req.ip {
+                    Some(ip) => check_requested(target, ip, &used)?,
+                    None => target.subnet.allocate(&used)?,
+                };
                 EndpointRecord {
                     ip,
                     mac: ipam::mac_for(ip),
@@ -233,7 +303,8 @@ impl EndpointTable {
             }
         };
         let mut proxies = Vec::new();
-        for r in req.ports {
+        let ports = if req.connected { req.ports } else { &[] };
+        for r in ports {
             let p = proxy::start(r, ep.ip).map_err(|e| {
                 NetError::System(format!(
                     "driver failed programming external connectivity on endpoint {} ({}): {e}",
@@ -247,6 +318,12 @@ impl EndpointTable {
         let ns = self.netns_path(id);
         self.unplug_links(id);
         link::create_netns(&ns)?;
+        if !req.connected {
+            return Ok(Plugged {
+                record: ep,
+                proxies,
+            });
+        }
         let veth = host_veth(id);
         let endpoint = link::Endpoint {
             bridge: &target.bridge,
@@ -309,6 +386,70 @@ impl EndpointTable {
         link::attach(&self.netns_path(id), &ep)
     }
 
+    /// Takes the running container `id` off its primary network (`network disconnect`):
+    /// its `eth0` and published ports go. Returns the record to persist.
+    pub fn unplug_primary(&mut self, id: &str) -> Option<EndpointRecord> {
+        if let Some(p) = self.proxies.get_mut(id) {
+            p.clear();
+        }
+        let _ = link::delete_link(&host_veth(id));
+        let ep = self.endpoints.get_mut(id)?;
+        ep.ports.clear();
+        Some(ep.clone())
+    }
+
+    /// Puts the running container `id` back on its primary network `target` (no
+    /// published ports until its next start). Returns the record to persist.
+    pub fn replug_primary(
+        &mut self,
+        id: &str,
+        target: &Target,
+        ip: Option<Ipv4Addr>,
+    ) -> Result<EndpointRecord> {
+        let kept = self
+            .endpoints
+            .get(id)
+            .filter(|e| e.network == target.id && ip.is_none_or(|ip| ip == e.ip))
+            .cloned();
+        let ep = match kept {
+            Some(e) => e,
+            None => {
+                let used = self.used(target, Some(id));
+                let ip = match ip {
+                    Some(ip) => check_requested(target, ip, &used)?,
+                    None => target.subnet.allocate(&used)?,
+                };
+                EndpointRecord {
+                    ip,
+                    mac: ipam::mac_for(ip),
+                    endpoint_id: new_endpoint_id(),
+                    ports: Vec::new(),
+                    network: target.id.clone(),
+                    name: self
+                        .endpoints
+                        .get(id)
+                        .map(|e| e.name.clone())
+                        .unwrap_or_default(),
+                }
+            }
+        };
+        let veth = host_veth(id);
+        let _ = link::delete_link(&veth);
+        let endpoint = link::Endpoint {
+            bridge: &target.bridge,
+            host_veth: &veth,
+            ifname: "eth0",
+            ip: ep.ip,
+            prefix: target.subnet.prefix,
+            gateway: (!target.internal).then_some(target.gateway),
+            mac: &ep.mac,
+            mtu: self.mtu,
+        };
+        link::attach(&self.netns_path(id), &endpoint)?;
+        self.endpoints.insert(id.to_string(), ep.clone());
+        Ok(ep)
+    }
+
     /// Deletes container `id`'s host veths and namespace.
     pub fn unplug_links(&self, id: &str) {
         for x in self.extras_of(id) {
@@ -339,6 +480,7 @@ impl EndpointTable {
     /// Forgets container `id`'s endpoints (after [`Self::unplug`]): whether it had a
     /// primary one, and its extra ones.
     pub fn forget(&mut self, id: &str) -> (bool, Vec<ExtraEndpoint>) {
+        self.configs.remove(id);
         (
             self.endpoints.remove(id).is_some(),
             self.extras.remove(id).unwrap_or_default(),
@@ -352,8 +494,13 @@ impl EndpointTable {
         id: &str,
         target: &Target,
         aliases: Vec<String>,
+        requested_ip: Option<Ipv4Addr>,
     ) -> Result<ExtraEndpoint> {
-        let ip = target.subnet.allocate(&self.used(target, None))?;
+        let used = self.used(target, None);
+        let ip = match requested_ip {
+            Some(ip) => check_requested(target, ip, &used)?,
+            None => target.subnet.allocate(&used)?,
+        };
         let ifname = (1..)
             .map(|i| format!("eth{i}"))
             .find(|f| !self.extras_of(id).iter().any(|x| &x.ifname == f))
@@ -365,6 +512,7 @@ impl EndpointTable {
             endpoint_id: new_endpoint_id(),
             aliases,
             ifname,
+            requested_ip,
         })
     }
 
@@ -448,7 +596,7 @@ mod tests {
             HashMap::new(),
         );
         let x = t
-            .new_extra(&"c".repeat(64), &target("n1"), vec!["alias".into()])
+            .new_extra(&"c".repeat(64), &target("n1"), vec!["alias".into()], None)
             .unwrap();
         assert_eq!(
             (x.ip, x.ifname.as_str()),
@@ -502,6 +650,8 @@ mod tests {
                 name: "web",
                 target: &target,
                 ports: &ports,
+                ip: None,
+                connected: true,
             })
             .err()
             .unwrap();

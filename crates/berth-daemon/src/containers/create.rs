@@ -132,7 +132,15 @@ impl ContainerService {
             }
         };
         rec.name = name;
+        let endpoints = body.networking_config.unwrap_or_default().endpoints_config;
+        if let Err(e) = self.net.set_create_config(&rec, &endpoints) {
+            drop(entries);
+            remove_dir_all_quiet(&dir);
+            self.drop_anonymous_volumes(&rec.mount_points);
+            return Err(e);
+        }
         if let Err(e) = self.persist(&rec) {
+            self.net.release(&id);
             drop(entries);
             remove_dir_all_quiet(&dir);
             self.drop_anonymous_volumes(&rec.mount_points);

@@ -52,7 +52,9 @@ impl ContainerService {
             host_config: SummaryHostConfig {
                 network_mode: rec.host_config.network_mode.clone(),
             },
-            network_settings: SummaryNetworkSettings::default(),
+            network_settings: SummaryNetworkSettings {
+                networks: self.net.summary_networks(rec),
+            },
             mounts: self.api_mounts(rec),
         }
     }

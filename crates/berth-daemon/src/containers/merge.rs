@@ -87,18 +87,12 @@ pub fn validate_host_config(hc: &HostConfig, config: &ContainerConfig) -> Result
             "{what} is not supported by Berth yet"
         )))
     };
-    if !hc.port_bindings.is_empty()
-        && hc.network_mode != "bridge"
-        && hc.network_mode != "default"
-        && !hc.network_mode.is_empty()
-    {
-        if hc.network_mode == "host" {
-            // Docker ignores published ports in host mode (with a warning).
-        } else {
-            return Err(ApiError::invalid(
-                "conflicting options: port publishing and the container type network mode",
-            ));
-        }
+    // Published ports work on the default bridge and user networks; Docker ignores them
+    // in host mode (with a warning) and refuses them with `none` and `container:`.
+    if (!hc.port_bindings.is_empty() || hc.publish_all_ports) && hc.network_mode == "none" {
+        return Err(ApiError::invalid(
+            "conflicting options: port publishing and the container type network mode",
+        ));
     }
     berth_net::ports::requests(
         &hc.port_bindings,

@@ -10,9 +10,12 @@ use berth_net::files;
 use berth_net::ports;
 use berth_runtime::{MountSpec, NetworkMode};
 
-use super::{net_err, uses_bridge, Attached, NetworkService, UserNetwork};
+use berth_api::EndpointSettings;
+
+use super::{net_err, uses_bridge, Attached, NetworkService, PrimaryConfig, UserNetwork};
 use crate::containers::record::ContainerRecord;
 use crate::error::{ApiError, ApiResult};
+use crate::schema::NET_PRIMARY_CONFIGS;
 
 impl NetworkService {
     /// `dns`: the embedded DNS server (user networks), the container's only nameserver.
@@ -200,16 +203,33 @@ impl NetworkService {
                 None => return Err(ApiError::not_found(format!("network {mode} not found"))),
             }
         };
+        let mut cfg = st.endpoints.config(id);
+        if !target.id.is_empty()
+            && !cfg.disconnected
+            && !cfg.aliases.iter().any(|a| a == rec.short_id())
+        {
+            // Docker adds the short ID to the aliases on a user network.
+            cfg.aliases.push(rec.short_id().to_string());
+            self.persist_config(st, id, cfg.clone())?;
+        }
         let request = PlugRequest {
             container_id: id,
             name: rec.name.trim_start_matches('/'),
             target: &target,
             ports: &requests,
+            ip: cfg.requested_ip,
+            connected: !cfg.disconnected,
         };
         let plugged = st.endpoints.plug(&request).map_err(net_err)?;
-        let dns = (!target.id.is_empty()).then_some(target.gateway);
+        let connected = !cfg.disconnected;
+        let dns = (!target.id.is_empty() && connected).then_some(target.gateway);
         let recorded = self
-            .write_files(rec, Some(plugged.record.ip), dns, &link_hosts)
+            .write_files(
+                rec,
+                connected.then_some(plugged.record.ip),
+                dns,
+                &link_hosts,
+            )
             .and_then(|mounts| self.persist(id, Some(&plugged.record)).map(|()| mounts));
         let mounts = match recorded {
             Ok(mounts) => mounts,
@@ -251,7 +271,13 @@ impl NetworkService {
     pub fn release(&self, id: &str) {
         self.detach(id);
         let mut st = self.lock();
+        let had_config = st.endpoints.config(id) != PrimaryConfig::default();
         let (primary, extras) = st.endpoints.forget(id);
+        if had_config {
+            if let Err(e) = NET_PRIMARY_CONFIGS.delete(&self.db, id) {
+                tracing::warn!(id, error = %e, "deleting endpoint config");
+            }
+        }
         if primary {
             if let Err(e) = self.persist(id, None) {
                 tracing::warn!(id, error = %e, "deleting endpoint");
@@ -264,14 +290,62 @@ impl NetworkService {
         }
     }
 
+    /// Create's `NetworkingConfig.EndpointsConfig`: the settings on the network the
+    /// container is created on (moby takes at most one, the one of `NetworkMode`).
+    pub fn set_create_config(
+        &self,
+        rec: &ContainerRecord,
+        configs: &std::collections::BTreeMap<String, EndpointSettings>,
+    ) -> ApiResult<()> {
+        if configs.len() > 1 {
+            let names: Vec<&str> = configs.keys().map(String::as_str).collect();
+            return Err(ApiError::invalid(format!(
+                "Container cannot be connected to network endpoints: {}",
+                names.join(", ")
+            )));
+        }
+        let Some((name, settings)) = configs.iter().next() else {
+            return Ok(());
+        };
+        let (aliases, ip) = endpoint_request(settings)?;
+        let mode = rec.host_config.network_mode.as_str();
+        let default = matches!(name.as_str(), "bridge" | "default" | "") && uses_bridge(rec);
+        if name != mode && !default {
+            return Err(ApiError::invalid(format!(
+                "EndpointsConfig for network {name} does not match the network mode {mode}: not supported by Berth yet"
+            )));
+        }
+        if default || matches!(mode, "host" | "none") || mode.starts_with("container:") {
+            if !aliases.is_empty() {
+                return Err(ApiError::invalid(
+                    "network-scoped alias is supported only for containers in user defined networks",
+                ));
+            }
+            if ip.is_some() {
+                return Err(ApiError::invalid(
+                    "user specified IP address is supported on user defined networks only",
+                ));
+            }
+            return Ok(());
+        }
+        let cfg = PrimaryConfig {
+            aliases,
+            requested_ip: ip,
+            disconnected: false,
+        };
+        let mut st = self.lock();
+        self.persist_config(&mut st, &rec.id, cfg)
+    }
+
     /// `POST /networks/{id}/connect`: adds a user network to a container (now, when it
-    /// runs, else at its next start).
+    /// runs, else at its next start), or puts it back on the one it was created on.
     pub fn connect(
         &self,
         rec: &ContainerRecord,
         network: &str,
-        aliases: Vec<String>,
+        settings: &EndpointSettings,
     ) -> ApiResult<()> {
+        let (mut aliases, ip) = endpoint_request(settings)?;
         let mut guard = self.lock();
         let st = &mut *guard;
         let n = match Self::find_network(st, network) {
@@ -283,14 +357,19 @@ impl NetworkService {
             }
             None => return Err(ApiError::not_found(format!("network {network} not found"))),
         };
+        if !aliases.iter().any(|a| a == rec.short_id()) {
+            aliases.push(rec.short_id().to_string());
+        }
         let cname = rec.name.trim_start_matches('/');
         let primary = Self::find_network(st, &rec.host_config.network_mode).map(|p| p.id.clone());
+        let on_primary = primary.as_deref() == Some(n.id.as_str());
+        let cfg = st.endpoints.config(&rec.id);
         let connected = st
             .endpoints
             .extras_of(&rec.id)
             .iter()
             .any(|x| x.network == n.id);
-        if primary.as_deref() == Some(n.id.as_str()) || connected {
+        if (on_primary && !cfg.disconnected) || connected {
             return Err(ApiError::new(
                 berth_api::ErrorKind::Forbidden,
                 format!(
@@ -300,9 +379,24 @@ impl NetworkService {
             ));
         }
         let t = Self::user_target(&n)?;
+        if on_primary {
+            let cfg = PrimaryConfig {
+                aliases,
+                requested_ip: ip,
+                disconnected: false,
+            };
+            if st.endpoints.is_up(&rec.id) {
+                let ep = st
+                    .endpoints
+                    .replug_primary(&rec.id, &t, ip)
+                    .map_err(net_err)?;
+                self.persist(&rec.id, Some(&ep))?;
+            }
+            return self.persist_config(st, &rec.id, cfg);
+        }
         let x = st
             .endpoints
-            .new_extra(&rec.id, &t, aliases)
+            .new_extra(&rec.id, &t, aliases, ip)
             .map_err(net_err)?;
         if st.endpoints.is_up(&rec.id) {
             st.endpoints.plug_extra(&rec.id, &x, &t).map_err(net_err)?;
@@ -315,17 +409,33 @@ impl NetworkService {
         Ok(())
     }
 
-    /// `POST /networks/{id}/disconnect`.
+    /// `POST /networks/{id}/disconnect`, from an extra network or the one the container
+    /// was created on.
     pub fn disconnect(&self, rec: &ContainerRecord, network: &str) -> ApiResult<()> {
-        let mut st = self.lock();
-        let Some(n) = Self::find_network(&st, network).cloned() else {
+        let mut guard = self.lock();
+        let st = &mut *guard;
+        let Some(n) = Self::find_network(st, network).cloned() else {
             return Err(ApiError::not_found(format!("network {network} not found")));
         };
+        let primary = Self::find_network(st, &rec.host_config.network_mode).map(|p| p.id.clone());
+        let mut cfg = st.endpoints.config(&rec.id);
+        if primary.as_deref() == Some(n.id.as_str()) && !cfg.disconnected {
+            if st.endpoints.is_up(&rec.id) {
+                if let Some(ep) = st.endpoints.unplug_primary(&rec.id) {
+                    self.persist(&rec.id, Some(&ep))?;
+                }
+            }
+            cfg.disconnected = true;
+            cfg.aliases.clear();
+            cfg.requested_ip = None;
+            self.persist_config(st, &rec.id, cfg)?;
+            return self.sync_rules(st);
+        }
         if st.endpoints.remove_extra(&rec.id, &n.id).is_none() {
             return Err(ApiError::new(
                 berth_api::ErrorKind::Forbidden,
                 format!(
-                    "container {} is not connected to network {}",
+                    "container {} is not connected to the network {}",
                     rec.id, n.name
                 ),
             ));
@@ -353,4 +463,39 @@ impl NetworkService {
             tracing::error!(error = %e, "rebuilding nftables rules");
         }
     }
+}
+
+/// The aliases and requested address of an endpoint config; what Berth does not apply
+/// is refused.
+fn endpoint_request(s: &EndpointSettings) -> ApiResult<(Vec<String>, Option<Ipv4Addr>)> {
+    let unsupported = |what: &str| {
+        Err(ApiError::invalid(format!(
+            "{what} is not supported by Berth yet"
+        )))
+    };
+    if s.links.as_ref().is_some_and(|l| !l.is_empty()) {
+        return unsupported("container links (--link) on user defined networks");
+    }
+    if !s.mac_address.is_empty() {
+        return unsupported("an endpoint MAC address (--mac-address)");
+    }
+    if s.driver_opts.as_ref().is_some_and(|o| !o.is_empty()) {
+        return unsupported("endpoint driver options (--driver-opt)");
+    }
+    let mut ip = None;
+    if let Some(ipam) = &s.ipam_config {
+        if !ipam.ipv6_address.is_empty() {
+            return unsupported("IPv6 addresses (--ip6)");
+        }
+        if !ipam.link_local_ips.is_empty() {
+            return unsupported("link-local addresses (--link-local-ip)");
+        }
+        if !ipam.ipv4_address.is_empty() {
+            ip = Some(ipam.ipv4_address.parse::<Ipv4Addr>().map_err(|_| {
+                ApiError::invalid(format!("invalid IPv4 address: {}", ipam.ipv4_address))
+            })?);
+        }
+    }
+    let aliases = s.aliases.clone().unwrap_or_default();
+    Ok((aliases, ip))
 }

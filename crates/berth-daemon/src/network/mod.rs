@@ -9,8 +9,10 @@
 //!
 //! ## Persistence (`meta.db`, see [`crate::schema`])
 //! Tables `networks` (network ID → [`UserNetwork`]), `net_endpoints` (container ID →
-//! [`EndpointRecord`]) and `net_extra_endpoints` (`<container ID>/<network ID>` →
-//! [`ExtraEndpoint`]). An address is allocated at the first start and kept until `rm`
+//! [`EndpointRecord`]), `net_extra_endpoints` (`<container ID>/<network ID>` →
+//! [`ExtraEndpoint`]) and `net_primary_configs` (container ID → [`PrimaryConfig`]: create's
+//! `EndpointsConfig` aliases and `--ip` on the network it was created on, or that it was
+//! disconnected from it; compose disconnects and reconnects every container before start). An address is allocated at the first start and kept until `rm`
 //! (IPAM: the used addresses are those of the records); `ports` holds the host ports
 //! while the container runs. At daemon start the nftables table and the port proxies of
 //! running containers are rebuilt from them.
@@ -28,7 +30,7 @@ mod endpoints;
 mod networks;
 mod views;
 
-pub use berth_net::endpoint::{EndpointRecord, ExtraEndpoint};
+pub use berth_net::endpoint::{EndpointRecord, ExtraEndpoint, PrimaryConfig};
 use berth_net::endpoint::{EndpointTable, Target};
 use berth_net::ipam::{self, AddressPool, Subnet};
 use berth_net::{link, nft, NetError};
@@ -37,7 +39,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::containers::record::ContainerRecord;
 use crate::error::{ApiError, ApiResult};
-use crate::schema::{NETWORKS, NETWORKS_PART, NET_ENDPOINTS, NET_EXTRA_ENDPOINTS};
+use crate::schema::{
+    NETWORKS, NETWORKS_PART, NET_ENDPOINTS, NET_EXTRA_ENDPOINTS, NET_PRIMARY_CONFIGS,
+};
 
 /// A network made with `network create` (driver bridge): its own Linux bridge.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -155,6 +159,7 @@ impl NetworkService {
             extras.entry(cid.to_string()).or_default().push(x);
         }
         let networks: HashMap<String, UserNetwork> = NETWORKS.load(&db)?.into_iter().collect();
+        let configs = NET_PRIMARY_CONFIGS.load(&db)?;
         if enabled {
             for n in networks.values() {
                 let sub: Subnet = n.subnet.parse()?;
@@ -175,6 +180,10 @@ impl NetworkService {
             }
         };
         tracing::info!(bridge, %subnet, "default bridge ready");
+        let mut endpoints = EndpointTable::new(exec_root.join("netns"), mtu, endpoints, extras);
+        for (id, cfg) in configs {
+            endpoints.set_config(&id, cfg);
+        }
         Ok(Arc::new(NetworkService {
             enabled,
             bridge: bridge.to_string(),
@@ -188,7 +197,7 @@ impl NetworkService {
             root: root.to_path_buf(),
             state: Arc::new(Mutex::new(State {
                 networks,
-                endpoints: EndpointTable::new(exec_root.join("netns"), mtu, endpoints, extras),
+                endpoints,
                 dns: HashMap::new(),
             })),
         }))
@@ -215,6 +224,18 @@ impl NetworkService {
             None => NET_EXTRA_ENDPOINTS.delete(&self.db, &key),
         }
         .map_err(db_err)
+    }
+
+    /// Records container `id`'s settings on its primary network.
+    fn persist_config(&self, st: &mut State, id: &str, cfg: PrimaryConfig) -> ApiResult<()> {
+        if cfg == PrimaryConfig::default() {
+            NET_PRIMARY_CONFIGS.delete(&self.db, id)
+        } else {
+            NET_PRIMARY_CONFIGS.put(&self.db, id, &cfg)
+        }
+        .map_err(db_err)?;
+        st.endpoints.set_config(id, cfg);
+        Ok(())
     }
 
     fn persist_network(&self, n: &UserNetwork, delete: bool) -> ApiResult<()> {

@@ -49,16 +49,24 @@ impl NetworkService {
                 Self::find_network(&st, mode)
                     .map(|n| n.name.clone())
                     .unwrap_or_else(|| mode.to_string()),
+                // Docker fills it at the first start.
                 Self::find_network(&st, mode)
+                    .filter(|_| st.endpoints.primary(&rec.id).is_some())
                     .map(|n| n.id.clone())
                     .unwrap_or_default(),
             ),
         };
         let mut networks = BTreeMap::new();
-        if !net_name.starts_with("container:") {
+        let cfg = st.endpoints.config(&rec.id);
+        if !net_name.starts_with("container:") && !cfg.disconnected {
             networks.insert(
                 net_name,
                 EndpointSettings {
+                    aliases: (!cfg.aliases.is_empty()).then(|| cfg.aliases.clone()),
+                    ipam_config: cfg.requested_ip.map(|ip| berth_api::EndpointIpamConfig {
+                        ipv4_address: ip.to_string(),
+                        ..Default::default()
+                    }),
                     mac_address: mac.clone(),
                     network_id: net_id,
                     endpoint_id: eid.clone(),
@@ -85,6 +93,10 @@ impl NetworkService {
                 n.name.clone(),
                 EndpointSettings {
                     aliases: Some(x.aliases.clone()),
+                    ipam_config: Some(berth_api::EndpointIpamConfig {
+                        ipv4_address: x.requested_ip.map(|ip| ip.to_string()).unwrap_or_default(),
+                        ..Default::default()
+                    }),
                     mac_address: v(x.mac.clone()),
                     network_id: n.id.clone(),
                     endpoint_id: v(x.endpoint_id.clone()),
@@ -128,6 +140,17 @@ impl NetworkService {
             networks,
             ..NetworkSettings::default()
         }
+    }
+
+    /// `GET /containers/json`'s `NetworkSettings.Networks`: inspect's, without aliases
+    /// and links (as Docker lists them).
+    pub fn summary_networks(&self, rec: &ContainerRecord) -> BTreeMap<String, EndpointSettings> {
+        let mut networks = self.settings(rec).networks;
+        for e in networks.values_mut() {
+            e.aliases = None;
+            e.links = None;
+        }
+        networks
     }
 
     /// `ps`'s `Ports`: the published ports, then the exposed ones not published.

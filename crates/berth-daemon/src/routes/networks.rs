@@ -125,12 +125,9 @@ async fn connect(
     JsonBody(body): JsonBody<NetworkConnectRequest>,
 ) -> ApiResult<StatusCode> {
     let rec = d.containers.get(&body.container)?;
-    let aliases = body
-        .endpoint_config
-        .and_then(|e| e.aliases)
-        .unwrap_or_default();
+    let settings = body.endpoint_config.unwrap_or_default();
     let net = d.networks.clone();
-    tokio::task::block_in_place(|| net.connect(&rec, &id, aliases))?;
+    tokio::task::block_in_place(|| net.connect(&rec, &id, &settings))?;
     Ok(StatusCode::OK)
 }
 
@@ -140,6 +137,7 @@ async fn disconnect(
     JsonBody(body): JsonBody<NetworkDisconnectRequest>,
 ) -> ApiResult<StatusCode> {
     let rec = d.containers.get(&body.container)?;
-    d.networks.disconnect(&rec, &id)?;
+    let net = d.networks.clone();
+    tokio::task::block_in_place(|| net.disconnect(&rec, &id))?;
     Ok(StatusCode::OK)
 }
