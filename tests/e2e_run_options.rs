@@ -113,3 +113,53 @@ fn ulimit_group_add_and_shm_size() {
     args.extend_from_slice(&["busybox", "sh", "-c", LIMITS_SCRIPT]);
     check_limits(&d.docker_ok(&args));
 }
+
+fn host_ns(kind: &str) -> String {
+    std::fs::read_link(format!("/proc/self/ns/{kind}"))
+        .expect("own namespace link")
+        .display()
+        .to_string()
+}
+
+const NS_SCRIPT: &str =
+    "readlink /proc/self/ns/pid; readlink /proc/self/ns/ipc; hostname; grep -c ' /dev/shm ' /proc/mounts || true";
+
+#[test]
+fn pid_ipc_uts_host_and_ipc_none() {
+    let d = daemon();
+    let host_name = nix::unistd::gethostname().unwrap().into_string().unwrap();
+    let check_host = |out: &str| {
+        let l: Vec<&str> = out.lines().collect();
+        assert_eq!(l[0], host_ns("pid"), "{out}");
+        assert_eq!(l[1], host_ns("ipc"), "{out}");
+        assert_eq!(l[2], host_name, "{out}");
+        assert_eq!(l[3], "1", "{out}");
+    };
+    let flags = ["--pid", "host", "--ipc", "host", "--uts", "host"];
+    let mut args = vec!["run", "--name", "ns1"];
+    args.extend_from_slice(&flags);
+    args.extend_from_slice(&["busybox", "sh", "-c", NS_SCRIPT]);
+    check_host(&d.berth_ok(&args));
+    let hc = &d.inspect("ns1")["HostConfig"];
+    assert_eq!((hc["PidMode"].as_str(), hc["IpcMode"].as_str(), hc["UTSMode"].as_str()), (Some("host"), Some("host"), Some("host")));
+    d.berth_ok(&["rm", "ns1"]);
+    // the defaults: own namespaces, IpcMode "private" in inspect
+    let out = d.berth_ok(&["run", "--name", "ns2", "busybox", "sh", "-c", NS_SCRIPT]);
+    let l: Vec<&str> = out.lines().collect();
+    assert_ne!(l[0], host_ns("pid"));
+    assert_ne!(l[1], host_ns("ipc"));
+    assert_ne!(l[2], host_name);
+    assert_eq!(d.inspect("ns2")["HostConfig"]["IpcMode"], "private");
+    d.berth_ok(&["rm", "ns2"]);
+    // --ipc none: no /dev/shm
+    let out = d.berth_ok(&["run", "--rm", "--ipc", "none", "busybox", "sh", "-c", NS_SCRIPT]);
+    assert_eq!(out.lines().nth(3), Some("0"), "{out}");
+    // sharing another container's pid namespace is refused, not ignored
+    let out = d.berth(&["create", "--pid", "container:x", "busybox"]);
+    assert_ne!(code(&out), 0);
+    skip_unless_docker!();
+    let mut args = vec!["run", "--rm"];
+    args.extend_from_slice(&flags);
+    args.extend_from_slice(&["busybox", "sh", "-c", NS_SCRIPT]);
+    check_host(&d.docker_ok(&args));
+}

@@ -54,8 +54,17 @@ pub fn spawn(
     status_write: RawFd,
     close_in_child: &[RawFd],
 ) -> Result<i32> {
-    let mut flags =
-        libc::CLONE_NEWPID | libc::CLONE_NEWNS | libc::CLONE_NEWUTS | libc::CLONE_NEWIPC;
+    let ns = &spec.namespaces;
+    let mut flags = libc::CLONE_NEWNS;
+    if !ns.pid_host {
+        flags |= libc::CLONE_NEWPID;
+    }
+    if !ns.uts_host {
+        flags |= libc::CLONE_NEWUTS;
+    }
+    if ns.ipc != crate::spec::IpcMode::Host {
+        flags |= libc::CLONE_NEWIPC;
+    }
     if spec.network == NetworkMode::Loopback {
         flags |= libc::CLONE_NEWNET;
     }
@@ -157,8 +166,8 @@ fn container_init(
     // may turn out to be the host's only now).
     let own_ns = sysctl::Namespaces {
         net: sysctl::private_netns(&spec.network)?,
-        ipc: true,
-        uts: true,
+        ipc: spec.namespaces.ipc != crate::spec::IpcMode::Host,
+        uts: !spec.namespaces.uts_host,
     };
     sysctl::validate_all(spec.sysctls.iter().map(|(k, _)| k.as_str()), own_ns)?;
     let k = Kernel;
@@ -262,10 +271,10 @@ fn enter_root(k: &dyn Syscall, spec: &ContainerSpec, cgroups: &CgroupPaths) -> R
     mounts::mount_rootfs(k, spec)?;
     mounts::execute(k, &spec.rootfs, &mounts::plan(spec, cgroups))?;
     pivot_into(k, &spec.rootfs)?;
-    if !spec.hostname.is_empty() {
+    if !spec.hostname.is_empty() && !spec.namespaces.uts_host {
         k.sethostname(&spec.hostname)?;
     }
-    if !spec.domainname.is_empty() {
+    if !spec.domainname.is_empty() && !spec.namespaces.uts_host {
         k.setdomainname(&spec.domainname)?;
     }
     Ok(())

@@ -1,7 +1,7 @@
 //! Checks of the run options compose files use most (`--add-host`, `--dns*`,
 //! `--ulimit`, `--group-add`, the namespace modes), in Docker's words.
 
-use berth_api::HostConfig;
+use berth_api::{ContainerConfig, HostConfig};
 
 use crate::error::ApiError;
 
@@ -50,6 +50,53 @@ pub fn validate_ulimits(limits: &[berth_api::Ulimit]) -> Result<(), ApiError> {
         }
     }
     Ok(())
+}
+
+/// `--pid`, `--ipc`, `--uts`: the modes Berth applies; sharing another container's
+/// namespaces is refused until it is applied.
+pub fn validate_namespaces(hc: &HostConfig, config: &ContainerConfig) -> Result<(), ApiError> {
+    let not_yet = |what: &str| {
+        Err(ApiError::invalid(format!("{what} is not supported by Berth yet")))
+    };
+    match hc.pid_mode.as_str() {
+        "" | "host" => {}
+        m if m.starts_with("container:") => {
+            return not_yet("sharing a container's pid namespace (--pid container:NAME)")
+        }
+        m => return Err(ApiError::invalid(format!("invalid PID mode: {m}"))),
+    }
+    match hc.ipc_mode.as_str() {
+        "" | "private" | "shareable" | "host" | "none" => {}
+        m if m.starts_with("container:") => {
+            return not_yet("sharing a container's IPC namespace (--ipc container:NAME)")
+        }
+        m => return Err(ApiError::invalid(format!("Invalid IPC mode: {m}"))),
+    }
+    match hc.uts_mode.as_str() {
+        "" => {}
+        "host" => {
+            if !config.hostname.is_empty() {
+                return Err(ApiError::invalid(
+                    "Conflicting options: hostname and the UTS mode",
+                ));
+            }
+        }
+        m => return Err(ApiError::invalid(format!("invalid UTS mode: {m}"))),
+    }
+    Ok(())
+}
+
+/// The runtime's namespaces for a validated host config.
+pub fn namespaces(hc: &HostConfig) -> berth_runtime::Namespaces {
+    berth_runtime::Namespaces {
+        pid_host: hc.pid_mode == "host",
+        ipc: match hc.ipc_mode.as_str() {
+            "host" => berth_runtime::IpcMode::Host,
+            "none" => berth_runtime::IpcMode::None,
+            _ => berth_runtime::IpcMode::Private,
+        },
+        uts_host: hc.uts_mode == "host",
+    }
 }
 
 #[cfg(test)]

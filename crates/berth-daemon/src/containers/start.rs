@@ -80,6 +80,7 @@ impl ContainerService {
                 .iter()
                 .map(|(k, v)| (k.clone(), v.clone()))
                 .collect(),
+            namespaces: super::run_options::namespaces(hc),
             rlimits: hc
                 .ulimits
                 .iter()
