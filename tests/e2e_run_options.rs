@@ -163,3 +163,32 @@ fn pid_ipc_uts_host_and_ipc_none() {
     args.extend_from_slice(&["busybox", "sh", "-c", NS_SCRIPT]);
     check_host(&d.docker_ok(&args));
 }
+
+const INIT_SCRIPT: &str =
+    "cat /proc/1/comm; test -f /sbin/docker-init && echo present; sh -c 'sleep 0.2 & exit 0'; sleep 1; ps -o stat | grep -c '^Z' || true";
+
+#[test]
+fn init_runs_as_pid_1_reaps_and_forwards_signals() {
+    let d = daemon();
+    let check = |out: &str| {
+        let l: Vec<&str> = out.lines().collect();
+        assert_eq!(l[0], "docker-init", "{out}");
+        assert_eq!(l[1], "present", "{out}");
+        assert_eq!(l[2], "0", "a zombie was left: {out}");
+    };
+    check(&d.berth_ok(&["run", "--rm", "--init", "busybox", "sh", "-c", INIT_SCRIPT]));
+    // `stop` sends SIGTERM, which the init forwards: sleep ends by it (143), not by the
+    // SIGKILL after the timeout (137).
+    d.berth_ok(&["run", "-d", "--init", "--name", "i1", "busybox", "sleep", "100"]);
+    d.berth_ok(&["stop", "-t", "30", "i1"]);
+    let st = &d.inspect("i1")["State"];
+    assert_eq!(st["ExitCode"], 143, "{st}");
+    assert_eq!(d.inspect("i1")["HostConfig"]["Init"], true);
+    d.berth_ok(&["rm", "i1"]);
+    skip_unless_docker!();
+    check(&d.docker_ok(&["run", "--rm", "--init", "busybox", "sh", "-c", INIT_SCRIPT]));
+    d.docker_ok(&["run", "-d", "--init", "--name", "i2", "busybox", "sleep", "100"]);
+    d.docker_ok(&["stop", "i2"]);
+    assert_eq!(d.inspect("i2")["State"]["ExitCode"], 143);
+    d.docker_ok(&["rm", "i2"]);
+}

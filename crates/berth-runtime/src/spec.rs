@@ -47,6 +47,9 @@ pub struct ContainerSpec {
     /// Size of `/dev/shm` in bytes; 0 means Docker's default of 64 MiB.
     pub shm_size: u64,
     pub sysctls: Vec<(String, String)>,
+    /// `--init`: the container's PID 1 stays Berth's init (`docker-init`), which starts
+    /// the process, forwards signals to it and reaps zombies.
+    pub init: bool,
     /// Which namespaces are the host's (`--pid host`, `--ipc host|none`, `--uts host`).
     pub namespaces: Namespaces,
     /// `--ulimit`s, set on the init before it runs the process; the others are inherited.

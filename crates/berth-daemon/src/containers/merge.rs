@@ -131,9 +131,6 @@ pub fn validate_host_config(hc: &HostConfig, config: &ContainerConfig) -> Result
     }
     super::run_options::validate_ulimits(&hc.ulimits)?;
     super::run_options::validate_names(hc)?;
-    if hc.init == Some(true) {
-        return unsupported("an init process (--init)");
-    }
     validate_log_driver(&hc.log_config.kind)?;
     if !hc.runtime.is_empty() && hc.runtime != DEFAULT_RUNTIME {
         return Err(ApiError::invalid(format!(
