@@ -192,3 +192,54 @@ fn init_runs_as_pid_1_reaps_and_forwards_signals() {
     assert_eq!(d.inspect("i2")["State"]["ExitCode"], 143);
     d.docker_ok(&["rm", "i2"]);
 }
+
+#[test]
+fn bad_input_gets_dockers_words_and_leaves_nothing() {
+    let d = daemon();
+    let cases: &[(&[&str], &str)] = &[
+        (&["--add-host", "nocolon"], "invalid argument \"nocolon\" for \"--add-host\" flag: bad format for add-host: \"nocolon\""),
+        (&["--add-host", "a:x"], "invalid argument \"a:x\" for \"--add-host\" flag: invalid IP address in add-host: \"x\""),
+        (&["--ulimit", "nofile=x"], "invalid argument \"nofile=x\" for \"--ulimit\" flag: strconv.ParseInt: parsing \"x\": invalid syntax"),
+        (&["--ulimit", "foo=1"], "invalid argument \"foo=1\" for \"--ulimit\" flag: invalid ulimit type: foo"),
+        (&["--ulimit", "nofile=10:5"], "invalid argument \"nofile=10:5\" for \"--ulimit\" flag: ulimit soft limit must be less than or equal to hard limit: 10 > 5"),
+        (&["--dns", "x"], "invalid argument \"x\" for \"--dns\" flag: IP address is not correctly formatted: x"),
+        (&["--pid", "bogus"], "--pid: invalid PID mode"),
+    ];
+    for (flags, text) in cases {
+        let mut args = vec!["create"];
+        args.extend_from_slice(flags);
+        args.push("busybox");
+        let out = d.berth(&args);
+        assert_eq!(code(&out), 125, "{flags:?}");
+        assert!(stderr(&out).contains(text), "{flags:?}: {}", stderr(&out));
+    }
+    // The daemon checks again (clients that skip the CLI's checks).
+    let bodies = [
+        (serde_json::json!({"ExtraHosts": ["nocolon"]}), "bad format for add-host: \"nocolon\""),
+        (serde_json::json!({"Ulimits": [{"Name": "bogus", "Soft": 1, "Hard": 1}]}), "invalid ulimit type: bogus"),
+        (serde_json::json!({"Ulimits": [{"Name": "nofile", "Soft": 10, "Hard": 5}]}), "ulimit soft limit must be less than or equal to hard limit: 10 > 5"),
+        (serde_json::json!({"IpcMode": "bogus"}), "Invalid IPC mode: bogus"),
+        (serde_json::json!({"PidMode": "container:x"}), "not supported by Berth yet"),
+        (serde_json::json!({"UTSMode": "host"}), "Conflicting options: hostname and the UTS mode"),
+    ];
+    for (hc, text) in bodies {
+        let mut body = serde_json::json!({"Image": "busybox", "HostConfig": hc});
+        if hc.get("UTSMode").is_some() {
+            body["Hostname"] = "box".into();
+        }
+        let (status, _, resp) =
+            d.request("POST", "/v1.41/containers/create", Some(body.to_string().as_bytes()));
+        let resp = String::from_utf8_lossy(&resp);
+        assert_eq!(status, 400, "{hc}: {resp}");
+        assert!(resp.contains(&text.replace('"', "\\\"")), "{hc}: {resp}");
+    }
+    assert_eq!(d.berth_ok(&["ps", "-aq"]).trim(), "", "a refused create left a container");
+    skip_unless_docker!();
+    let out = d.docker(&["create", "--add-host", "nocolon", "busybox"]);
+    assert_ne!(code(&out), 0);
+    assert!(stderr(&out).contains("bad format for add-host: \"nocolon\""), "{}", stderr(&out));
+    let out = d.docker(&["run", "--rm", "--group-add", "nosuchgroup", "busybox", "true"]);
+    assert_ne!(code(&out), 0);
+    assert!(stderr(&out).contains("Unable to find group nosuchgroup"), "{}", stderr(&out));
+    assert_eq!(d.berth_ok(&["ps", "-aq"]).trim(), "", "a failed run --rm left a container");
+}
