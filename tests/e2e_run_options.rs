@@ -185,6 +185,10 @@ fn init_runs_as_pid_1_reaps_and_forwards_signals() {
     assert_eq!(st["ExitCode"], 143, "{st}");
     assert_eq!(d.inspect("i1")["HostConfig"]["Init"], true);
     d.berth_ok(&["rm", "i1"]);
+    let (status, _, info) = d.request("GET", "/v1.41/info", None);
+    assert_eq!(status, 200);
+    let info: serde_json::Value = serde_json::from_slice(&info).unwrap();
+    assert_eq!(info["InitBinary"], "docker-init");
     skip_unless_docker!();
     check(&d.docker_ok(&["run", "--rm", "--init", "busybox", "sh", "-c", INIT_SCRIPT]));
     d.docker_ok(&["run", "-d", "--init", "--name", "i2", "busybox", "sleep", "100"]);
