@@ -247,3 +247,24 @@ fn bad_input_gets_dockers_words_and_leaves_nothing() {
     assert!(stderr(&out).contains("Unable to find group nosuchgroup"), "{}", stderr(&out));
     assert_eq!(d.berth_ok(&["ps", "-aq"]).trim(), "", "a failed run --rm left a container");
 }
+
+#[test]
+fn dns_on_a_user_network() {
+    let d = daemon();
+    let mut parts: Vec<u16> = d.bip.split(['.', '/']).map(|p| p.parse().unwrap()).collect();
+    parts[2] = (parts[2] + 7) % 256;
+    let subnet = format!("10.{}.{}.0/24", parts[1], parts[2]);
+    d.berth_ok(&["network", "create", "--subnet", &subnet, "optnet"]);
+    // search and options reach the file; the embedded server stays the nameserver
+    let out = d.berth_ok(&[
+        "run", "--rm", "--network", "optnet", "--dns-search", "a.example", "--dns-option", "ndots:3",
+        "busybox", "cat", "/etc/resolv.conf",
+    ]);
+    let gw = subnet.replace("0/24", "1");
+    assert_eq!(out, format!("search a.example\nnameserver {gw}\noptions ndots:3\n"));
+    // servers there are not forwarded to yet: refused, not ignored
+    let out = d.berth(&["run", "--rm", "--network", "optnet", "--dns", "1.1.1.1", "busybox", "true"]);
+    assert_ne!(code(&out), 0);
+    assert!(stderr(&out).contains("not supported by Berth yet"), "{}", stderr(&out));
+    d.berth_ok(&["network", "rm", "optnet"]);
+}

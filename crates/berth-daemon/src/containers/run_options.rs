@@ -23,6 +23,15 @@ pub fn validate_names(hc: &HostConfig) -> Result<(), ApiError> {
             _ => return Err(ApiError::invalid(format!("bad format for add-host: {h:?}"))),
         }
     }
+    let user_network = !matches!(hc.network_mode.as_str(), "" | "default" | "bridge" | "none" | "host")
+        && !hc.network_mode.starts_with("container:");
+    if user_network && !hc.dns.is_empty() {
+        // There the embedded DNS server answers, and it forwards to the daemon's
+        // upstreams only: refused rather than ignored.
+        return Err(ApiError::invalid(
+            "custom DNS servers (--dns) on a user-defined network are not supported by Berth yet",
+        ));
+    }
     for dns in &hc.dns {
         if dns.parse::<std::net::IpAddr>().is_err() {
             return Err(ApiError::invalid(format!("{dns} is not an ip address")));
@@ -121,5 +130,13 @@ mod tests {
             validate_names(&hosts(&["a:x"])).unwrap_err().message,
             "invalid IP address in add-host: \"x\""
         );
+        let mut hc = HostConfig {
+            dns: vec!["1.1.1.1".into()],
+            network_mode: "mynet".into(),
+            ..Default::default()
+        };
+        assert!(validate_names(&hc).unwrap_err().message.contains("not supported by Berth yet"));
+        hc.network_mode = "bridge".into();
+        assert!(validate_names(&hc).is_ok());
     }
 }
