@@ -1,5 +1,5 @@
 //! Hostile archives through every entry point that unpacks one: `load`, `import`, `cp`
-//! (`PUT /containers/{id}/archive`) and pull (layers from a registry). Nothing may be read
+//! (`PUT /containers/{id}/archive`), the build context and pull (layers from a registry). Nothing may be read
 //! or written outside the store or the container, the daemon stays up, its memory stays
 //! bounded and its staging directories are cleaned up. Also: the API socket's mode and group.
 
@@ -210,6 +210,20 @@ fn hostile_layers_through_import_load_and_cp() {
             check_error(&what, guard_error, status, &body);
         }
         after(&d, &host, &what);
+        // The build context.
+        let (status, body) = send(
+            &d,
+            "POST",
+            "/build?dockerfile=Dockerfile",
+            "application/x-tar",
+            &c.bytes,
+        );
+        let what = format!("build context {}", c.name);
+        // Contexts are plain or gzip (and bzip2, xz), as with dockerd 20.10: no zstd.
+        if c.bytes.first() != Some(&0x28) {
+            check_error(&what, guard_error, status, &body);
+        }
+        after(&d, &host, &what);
     }
     // Device nodes and setuid bits copied with cp stay what they are, as with Docker.
     let stat = d.berth_ok(&[
@@ -256,7 +270,7 @@ fn hostile_layers_through_import_load_and_cp() {
     let peak = daemon_peak_mib(&d);
     assert!(peak < PEAK_LIMIT_MIB, "daemon peak RSS {peak} MiB");
     eprintln!(
-        "daemon peak RSS after {} cases × 3 entry points: {peak} MiB",
+        "daemon peak RSS after {} cases × 4 entry points: {peak} MiB",
         cases.len()
     );
 }

@@ -212,6 +212,20 @@ fn errors_are_dockers_words_and_leave_nothing_behind() {
         "COPY failed: file not found in build context or excluded by .dockerignore: stat missing-file: file does not exist"
     );
 
+    // A bad tag: the CLI refuses it as Docker's does; the daemon refuses it before reading
+    // the context, and the client still reads why.
+    let small = context(&d, "badtag", &[("Dockerfile", "FROM busybox\n"), ("blob", &"x".repeat(64 << 10))]);
+    let out = build(&d, &small, &["-t", "UPPER:1"]);
+    assert_eq!(code(&out), 125);
+    assert!(
+        stderr(&out).contains("invalid argument \"UPPER:1\" for \"-t, --tag\" flag: invalid reference format"),
+        "{}",
+        stderr(&out)
+    );
+    let (status, _, body) = d.request("POST", "/build?t=UPPER:1", Some(&tar_of(&[("Dockerfile", "FROM busybox\n")])));
+    assert_eq!(status, 400);
+    assert!(String::from_utf8_lossy(&body).contains("invalid reference format"));
+
     // Raw API: a parse error is a 400 before any stream, a missing Dockerfile a 500.
     let tar = tar_of(&[("Dockerfile", "FROM busybox\nFROBNICATE x\n")]);
     let (status, _, body) = d.request("POST", "/build", Some(&tar));
@@ -520,4 +534,20 @@ fn the_docker_cli_without_buildkit_off_builds_too() {
     let out = run_with_timeout(cmd, None, std::time::Duration::from_secs(60), "docker build");
     assert_success(&out, "docker build without DOCKER_BUILDKIT");
     assert!(stdout(&out).contains("no-env"), "{}", stdout(&out));
+}
+
+#[test]
+fn cli_quiet_iidfile_and_a_dockerfile_on_stdin_with_a_context() {
+    let d = daemon();
+    let ctx = context(&d, "stdin", &[("f", "from-context\n"), ("docker/Dockerfile", "FROM busybox\nCOPY f /f\n"), (".dockerignore", "docker\n")]);
+    let out = d.berth_with_stdin(&["build", "-q", "-f", "-", ctx.to_str().unwrap()], Some(b"FROM busybox\nCOPY f /f\nCMD [\"cat\", \"/f\"]\n"));
+    assert_success(&out, "berth build -f -");
+    let id = stdout(&out).trim().to_string();
+    assert!(id.starts_with("sha256:") && id.len() == 71, "-q prints only the ID: {id}");
+    assert_eq!(d.berth_ok(&["run", "--rm", &id]), "from-context\n");
+    // The Dockerfile in a directory .dockerignore excludes is still sent and used.
+    let iid = d.dir.join("iid");
+    let out = build_ok(&d, &ctx, &["-f", ctx.join("docker/Dockerfile").to_str().unwrap(), "--iidfile", iid.to_str().unwrap()]);
+    let written = fs::read_to_string(&iid).unwrap();
+    assert!(out.contains(&format!("Successfully built {}", &written[7..19])), "{out}\n{written}");
 }

@@ -317,7 +317,8 @@ fn copy_entry(src: &Path, dst: &Path, owner: (u32, u32)) -> io::Result<()> {
 fn extract_archive(archive: &Path, dir: &Path) -> io::Result<()> {
     let f = fs::File::open(archive)?;
     let (_, r) = crate::archive::decompressed(f)?;
-    let mut ar = tar::Archive::new(r);
+    // The guard bounds long names and PAX headers (the tar reader keeps them whole).
+    let mut ar = tar::Archive::new(berth_image::targuard::TarGuard::new(r));
     ar.set_preserve_permissions(true);
     ar.set_preserve_ownerships(true);
     ar.set_preserve_mtime(true);

@@ -137,16 +137,22 @@ impl Lexer<'_> {
                             Some('-') => Ok(value.to_string()),
                             Some('+') if value.is_empty() => Ok(String::new()),
                             Some('+') => Ok(word),
+                            Some('?') if value.is_empty() => {
+                                let why = if word.is_empty() {
+                                    "is not allowed to be empty".to_string()
+                                } else {
+                                    word
+                                };
+                                Err(BuildError::invalid(format!("{name}: {why}")))
+                            }
+                            Some('?') => Ok(value.to_string()),
                             Some(o) => Err(BuildError::invalid(format!(
                                 "unsupported modifier ({o}) in substitution"
                             ))),
                             None => Err(BuildError::invalid("syntax error: missing '}'")),
                         }
                     }
-                    _ => Err(BuildError::invalid(format!(
-                        "missing ':' in substitution: {}",
-                        self.chars.iter().collect::<String>()
-                    ))),
+                    _ => Err(BuildError::invalid("missing ':' in substitution")),
                 }
             }
             Some(c) if c.is_ascii_alphanumeric() || c == '_' => {
@@ -269,6 +275,24 @@ mod tests {
         assert_eq!(w("a$NOPE.b"), "a.b");
         assert_eq!(process_word("`$A", &e, '`').unwrap(), "$A");
         assert_eq!(process_word("C:\\x", &e, '`').unwrap(), "C:\\x");
+    }
+
+    #[test]
+    fn required_variables() {
+        let e = env();
+        assert_eq!(process_word("${A:?need A}", &e, '\\').unwrap(), "1");
+        assert_eq!(
+            process_word("${NOPE:?need it}", &e, '\\').unwrap_err().to_string(),
+            "NOPE: need it"
+        );
+        assert_eq!(
+            process_word("${EMPTY:?}", &e, '\\').unwrap_err().to_string(),
+            "EMPTY: is not allowed to be empty"
+        );
+        assert_eq!(
+            process_word("${A-x}", &e, '\\').unwrap_err().to_string(),
+            "missing ':' in substitution"
+        );
     }
 
     #[test]

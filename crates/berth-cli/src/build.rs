@@ -218,6 +218,13 @@ fn random_name() -> String {
 pub async fn build(c: &Client, a: &BuildArgs) -> Result<i32, Failure> {
     let mut q: Vec<(&str, String)> = Vec::new();
     for t in &a.tags {
+        // Checked here first, as the Docker CLI does (exit 125 with its words).
+        if let Err(e) = berth_image::Reference::parse_normalized(t) {
+            return Err(Failure::Flag(crate::opts::FlagError(format!(
+                "invalid argument \"{t}\" for \"-t, --tag\" flag: {}",
+                e.0
+            ))));
+        }
         q.push(("t", t.clone()));
     }
     let mut dockerfile = a.file.clone().unwrap_or_default();
@@ -498,7 +505,7 @@ mod tests {
         let only = berth_build::dockerignore::DockerIgnore::parse("docker\n").unwrap();
         let mut tar = tar::Builder::new(&mut sub);
         add_dir(&mut tar, d.path(), "", &only, &["docker/Dockerfile".to_string()], &[]).unwrap();
-        drop(tar.into_inner().unwrap());
+        tar.into_inner().unwrap();
         let names: Vec<String> = tar::Archive::new(&sub[..])
             .entries()
             .unwrap()

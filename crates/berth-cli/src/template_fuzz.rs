@@ -79,8 +79,11 @@ fn piece() -> impl Strategy<Value = String> {
 }
 
 fn run(format: &str) {
-    for parsed in [Format::parse(format), Format::parse_rows(format)] {
-        if let Ok(f) = parsed {
+    for f in [Format::parse(format), Format::parse_rows(format)]
+        .into_iter()
+        .flatten()
+    {
+        {
             let _ = f.execute(&data());
             let _ = f.render(
                 &[data(), json!({}), json!(null)],

@@ -1,9 +1,17 @@
 //! Berth's container runtime.
 //!
 //! Runs only in small single-threaded processes (`berth shim`, `berth exec-helper`),
-//! never inside the daemon's async threads: it forks and changes namespaces. The daemon
-//! itself only calls the plain-file functions of [`cgroup`] ([`cgroup::set_frozen`],
-//! [`cgroup::pids`]).
+//! never inside the daemon's async threads: it forks and changes namespaces. What the
+//! daemon calls directly never forks and never enters a namespace:
+//! - [`cgroup`]: `set_frozen`, `update`, `destroy`, `blkio_weight_supported` (plain files);
+//! - [`pty`]: `open`, `recv_master`, `set_size` (an exec's terminal);
+//! - [`securejoin::resolve_in_root`], [`user::resolve`], [`mounts::parse_options`];
+//! - [`security`], [`seccomp`], [`sysctl`], [`capabilities`]: checks and filters at create;
+//! - [`sealed`]: the sealed copy of the binary that shims and exec helpers run from;
+//! - [`protocol`]: the requests it sends a running shim.
+//!
+//! The `berth` binary dispatches `berth shim` to [`shim::main`] and `berth exec-helper`
+//! to [`exec::main`].
 //!
 //! - [`spec`]: what to run, written by the daemon.
 //! - [`protocol`]: how the daemon talks to a running shim.

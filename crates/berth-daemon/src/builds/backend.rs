@@ -216,6 +216,9 @@ impl Backend for DaemonBackend {
             cfg.image = parent.to_string();
             cfg.attach_stdout = true;
             cfg.attach_stderr = true;
+            // A RUN step is no service: the image's HEALTHCHECK is for the containers run
+            // from the result (the committed config keeps it), not for the step.
+            cfg.healthcheck = None;
             let body = ContainerCreateBody {
                 config: cfg,
                 host_config: Some(self.host_config.clone()),
@@ -304,6 +307,8 @@ impl Backend for DaemonBackend {
             .ok_or_else(|| BuildError::failed("no such build workspace"))?;
         let mut plan = plan.clone();
         let chown = chown.map(str::to_string);
+        let started = std::time::Instant::now();
+        let _timer = scopeguard(move || tracing::debug!(elapsed = ?started.elapsed(), "build step files copied"));
         blocking(move || {
             ws.with_root(|root| {
                 if let Some(c) = &chown {
@@ -357,7 +362,10 @@ impl Backend for DaemonBackend {
             consume_upper,
         };
         let images = self.d.images.clone();
-        blocking(move || images.commit_build_step(&step).map_err(store)).await
+        let started = std::time::Instant::now();
+        let r = blocking(move || images.commit_build_step(&step).map_err(store)).await;
+        tracing::debug!(elapsed = ?started.elapsed(), "build step committed");
+        r
     }
 
     async fn remove(&mut self, container: &str) -> Result<(), BuildError> {
@@ -438,6 +446,19 @@ impl Backend for DaemonBackend {
         }
         Ok(path)
     }
+}
+
+/// Runs `f` when dropped (timing logs that hold however the step ends).
+fn scopeguard(f: impl FnOnce()) -> impl Drop {
+    struct Guard<F: FnOnce()>(Option<F>);
+    impl<F: FnOnce()> Drop for Guard<F> {
+        fn drop(&mut self) {
+            if let Some(f) = self.0.take() {
+                f();
+            }
+        }
+    }
+    Guard(Some(f))
 }
 
 fn filetime_from(secs: i64) -> nix::sys::time::TimeVal {

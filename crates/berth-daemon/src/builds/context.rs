@@ -17,6 +17,9 @@ use crate::error::{ApiError, ApiResult};
 /// Contexts are streamed to disk, so a large one costs disk, not memory.
 pub const MAX_CONTEXT_BYTES: u64 = 32 << 30;
 
+/// The deepest entry name a context may have.
+pub const MAX_CONTEXT_DEPTH: usize = 128;
+
 fn safe_rel(p: &Path) -> Option<PathBuf> {
     let mut out = PathBuf::new();
     for c in p.components() {
@@ -31,7 +34,8 @@ fn safe_rel(p: &Path) -> Option<PathBuf> {
 
 /// Unpacks the (decompressed) tar `r` into `dir`.
 fn unpack(r: impl Read, dir: &Path) -> ApiResult<()> {
-    let mut ar = tar::Archive::new(r);
+    // The guard bounds long names and PAX headers (the tar reader keeps them whole).
+    let mut ar = tar::Archive::new(berth_image::targuard::TarGuard::new(r));
     let bad = |e: io::Error| ApiError::invalid(format!("Error processing tar file({e}): "));
     let mut total: u64 = 0;
     for entry in ar.entries().map_err(bad)? {
@@ -45,6 +49,14 @@ fn unpack(r: impl Read, dir: &Path) -> ApiResult<()> {
         };
         if rel.as_os_str().is_empty() {
             continue;
+        }
+        // The tar reader checks every new parent with a `canonicalize`, at a cost that
+        // grows with the cube of the depth: very deep names are refused.
+        if rel.components().count() > MAX_CONTEXT_DEPTH {
+            return Err(ApiError::invalid(format!(
+                "Error processing tar file(invalid tar header: {} is nested more than {MAX_CONTEXT_DEPTH} directories deep): ",
+                path.display().to_string().chars().take(200).collect::<String>()
+            )));
         }
         let kind = entry.header().entry_type();
         if kind.is_hard_link() {
@@ -206,6 +218,25 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         let e = receive(&raw[..], d.path()).unwrap_err();
         assert!(e.message.contains("outside of the build context"), "{}", e.message);
+    }
+
+    #[test]
+    fn huge_headers_and_deep_names_are_refused_early() {
+        // A PAX header claiming 4 GiB: refused from its header alone.
+        let mut h = tar::Header::new_ustar();
+        h.set_path("PaxHeaders/x").unwrap();
+        h.set_entry_type(tar::EntryType::XHeader);
+        h.set_size(4 << 30);
+        h.set_cksum();
+        let mut raw = h.as_bytes().to_vec();
+        raw.extend(std::iter::repeat_n(b'a', 4096));
+        let d = tempfile::tempdir().unwrap();
+        let e = receive(&raw[..], d.path()).unwrap_err();
+        assert!(e.message.contains("archive/tar: header field too long"), "{}", e.message);
+        let deep = format!("{}f", "d/".repeat(MAX_CONTEXT_DEPTH + 1));
+        let t = tar_with(&[(deep.as_str(), b"x")]);
+        let e = receive(&t[..], d.path()).unwrap_err();
+        assert!(e.message.contains("nested more than"), "{}", e.message);
     }
 
     #[test]

@@ -217,16 +217,37 @@ fn options(q: &Query) -> ApiResult<BuildOptions> {
     })
 }
 
-async fn build(State(d): State<Daemon>, RawQuery(raw): RawQuery, req: Request) -> ApiResult<Response> {
-    let q = Query::parse(raw.as_deref());
-    refuse_unsupported(&q)?;
-    let opts = options(&q)?;
-    let hc = host_config(&q)?;
+/// What the query and headers ask for, checked before the body is read.
+fn request_options(
+    q: &Query,
+    headers: &http::HeaderMap,
+) -> ApiResult<(
+    BuildOptions,
+    HostConfig,
+    berth_registry::Platform,
+    BTreeMap<String, berth_api::AuthConfig>,
+)> {
+    refuse_unsupported(q)?;
+    let opts = options(q)?;
+    let hc = host_config(q)?;
     let platform = match q.get("platform").filter(|p| !p.is_empty()) {
         Some(p) => berth_registry::Platform::parse(p)?,
         None => berth_registry::Platform::host(),
     };
-    let auths = registry_config(req.headers())?;
+    Ok((opts, hc, platform, registry_config(headers)?))
+}
+
+async fn build(State(d): State<Daemon>, RawQuery(raw): RawQuery, req: Request) -> ApiResult<Response> {
+    let q = Query::parse(raw.as_deref());
+    let (opts, hc, platform, auths) = match request_options(&q, req.headers()) {
+        Ok(v) => v,
+        Err(e) => {
+            // Take what the client is still sending off the connection first, so it
+            // reads the error instead of a reset.
+            crate::request_body::drain(req.into_body()).await;
+            return Err(e);
+        }
+    };
     let dir = d.builds.new_build_dir()?;
     let ctx = dir.join("context");
     std::fs::create_dir_all(&ctx)?;
@@ -243,6 +264,7 @@ async fn build(State(d): State<Daemon>, RawQuery(raw): RawQuery, req: Request) -
     let reader = crate::request_body::blocking_reader(body);
     let dockerfile_name = q.str("dockerfile");
     let (c2, name) = (ctx.clone(), dockerfile_name.clone());
+    let started = std::time::Instant::now();
     let received = tokio::task::spawn_blocking(move || {
         let mut reader = reader;
         let r = context::receive(&mut reader, &c2);
@@ -259,6 +281,7 @@ async fn build(State(d): State<Daemon>, RawQuery(raw): RawQuery, req: Request) -
             return Err(e);
         }
     };
+    tracing::debug!(elapsed = ?started.elapsed(), "build context received");
     let df = match berth_build::dockerfile::parse(&text) {
         Ok(df) => df,
         Err(e) => {

@@ -1,0 +1,31 @@
+//! Refuse, never ignore: create options Berth does not apply yet answer a 400 with a clear
+//! text and leave no container behind (issue 15, point 7).
+
+mod common;
+
+use common::*;
+
+/// Runs `docker create` with `flags` and expects a refusal naming `expected`.
+fn refused(d: &TestDaemon, flags: &[&str], expected: &str) {
+    let mut args = vec!["create"];
+    args.extend_from_slice(flags);
+    args.extend_from_slice(&["busybox", "true"]);
+    let out = d.docker(&args);
+    assert_ne!(code(&out), 0, "docker {args:?} was accepted");
+    assert!(stderr(&out).contains(expected), "docker {args:?}: {}", stderr(&out));
+}
+
+#[test]
+fn log_options_and_healthchecks_are_refused_not_ignored() {
+    skip_unless_docker!();
+    let d = TestDaemon::start();
+    d.import_busybox();
+    refused(&d, &["--log-opt", "max-size=1k"], "log option max-size (--log-opt) is not supported");
+    refused(&d, &["--log-opt", "frobnicate=1"], "unknown log opt 'frobnicate' for json-file log driver");
+    refused(&d, &["--health-cmd", "true"], "healthchecks (--health-cmd");
+    refused(&d, &["--health-interval", "5s"], "healthchecks (--health-cmd");
+    assert_eq!(d.docker_ok(&["ps", "-aq"]).trim(), "", "a refused create left a container");
+    // Turning healthchecks off needs nothing applied, and plain logging still works.
+    let id = d.docker_ok(&["create", "--no-healthcheck", "--log-driver", "none", "busybox", "true"]);
+    assert!(is_full_id(id.trim()), "{id}");
+}
