@@ -5,6 +5,15 @@ use std::ffi::OsString;
 
 fn main() {
     let mut args: Vec<OsString> = std::env::args_os().collect();
+    // `--init`: the binary mounted as /sbin/docker-init is the container's PID 1.
+    let name = args
+        .first()
+        .and_then(|a| std::path::Path::new(a).file_name())
+        .and_then(|n| n.to_str())
+        .unwrap_or("");
+    if name == berth_runtime::tiny_init::INIT_NAME {
+        std::process::exit(berth_runtime::tiny_init::main(&args[1..]));
+    }
     let sub = args.get(1).and_then(|a| a.to_str()).unwrap_or("").to_string();
     let code = match sub.as_str() {
         "daemon" => {

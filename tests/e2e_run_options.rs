@@ -113,3 +113,158 @@ fn ulimit_group_add_and_shm_size() {
     args.extend_from_slice(&["busybox", "sh", "-c", LIMITS_SCRIPT]);
     check_limits(&d.docker_ok(&args));
 }
+
+fn host_ns(kind: &str) -> String {
+    std::fs::read_link(format!("/proc/self/ns/{kind}"))
+        .expect("own namespace link")
+        .display()
+        .to_string()
+}
+
+const NS_SCRIPT: &str =
+    "readlink /proc/self/ns/pid; readlink /proc/self/ns/ipc; hostname; grep -c ' /dev/shm ' /proc/mounts || true";
+
+#[test]
+fn pid_ipc_uts_host_and_ipc_none() {
+    let d = daemon();
+    let host_name = nix::unistd::gethostname().unwrap().into_string().unwrap();
+    let check_host = |out: &str| {
+        let l: Vec<&str> = out.lines().collect();
+        assert_eq!(l[0], host_ns("pid"), "{out}");
+        assert_eq!(l[1], host_ns("ipc"), "{out}");
+        assert_eq!(l[2], host_name, "{out}");
+        assert_eq!(l[3], "1", "{out}");
+    };
+    let flags = ["--pid", "host", "--ipc", "host", "--uts", "host"];
+    let mut args = vec!["run", "--name", "ns1"];
+    args.extend_from_slice(&flags);
+    args.extend_from_slice(&["busybox", "sh", "-c", NS_SCRIPT]);
+    check_host(&d.berth_ok(&args));
+    let hc = &d.inspect("ns1")["HostConfig"];
+    assert_eq!((hc["PidMode"].as_str(), hc["IpcMode"].as_str(), hc["UTSMode"].as_str()), (Some("host"), Some("host"), Some("host")));
+    d.berth_ok(&["rm", "ns1"]);
+    // the defaults: own namespaces, IpcMode "private" in inspect
+    let out = d.berth_ok(&["run", "--name", "ns2", "busybox", "sh", "-c", NS_SCRIPT]);
+    let l: Vec<&str> = out.lines().collect();
+    assert_ne!(l[0], host_ns("pid"));
+    assert_ne!(l[1], host_ns("ipc"));
+    assert_ne!(l[2], host_name);
+    assert_eq!(d.inspect("ns2")["HostConfig"]["IpcMode"], "private");
+    d.berth_ok(&["rm", "ns2"]);
+    // --ipc none: no /dev/shm
+    let out = d.berth_ok(&["run", "--rm", "--ipc", "none", "busybox", "sh", "-c", NS_SCRIPT]);
+    assert_eq!(out.lines().nth(3), Some("0"), "{out}");
+    // sharing another container's pid namespace is refused, not ignored
+    let out = d.berth(&["create", "--pid", "container:x", "busybox"]);
+    assert_ne!(code(&out), 0);
+    skip_unless_docker!();
+    let mut args = vec!["run", "--rm"];
+    args.extend_from_slice(&flags);
+    args.extend_from_slice(&["busybox", "sh", "-c", NS_SCRIPT]);
+    check_host(&d.docker_ok(&args));
+}
+
+const INIT_SCRIPT: &str =
+    "cat /proc/1/comm; test -f /sbin/docker-init && echo present; sh -c 'sleep 0.2 & exit 0'; sleep 1; ps -o stat | grep -c '^Z' || true";
+
+#[test]
+fn init_runs_as_pid_1_reaps_and_forwards_signals() {
+    let d = daemon();
+    let check = |out: &str| {
+        let l: Vec<&str> = out.lines().collect();
+        assert_eq!(l[0], "docker-init", "{out}");
+        assert_eq!(l[1], "present", "{out}");
+        assert_eq!(l[2], "0", "a zombie was left: {out}");
+    };
+    check(&d.berth_ok(&["run", "--rm", "--init", "busybox", "sh", "-c", INIT_SCRIPT]));
+    // `stop` sends SIGTERM, which the init forwards: sleep ends by it (143), not by the
+    // SIGKILL after the timeout (137).
+    d.berth_ok(&["run", "-d", "--init", "--name", "i1", "busybox", "sleep", "100"]);
+    d.berth_ok(&["stop", "-t", "30", "i1"]);
+    let st = &d.inspect("i1")["State"];
+    assert_eq!(st["ExitCode"], 143, "{st}");
+    assert_eq!(d.inspect("i1")["HostConfig"]["Init"], true);
+    d.berth_ok(&["rm", "i1"]);
+    let (status, _, info) = d.request("GET", "/v1.41/info", None);
+    assert_eq!(status, 200);
+    let info: serde_json::Value = serde_json::from_slice(&info).unwrap();
+    assert_eq!(info["InitBinary"], "docker-init");
+    skip_unless_docker!();
+    check(&d.docker_ok(&["run", "--rm", "--init", "busybox", "sh", "-c", INIT_SCRIPT]));
+    d.docker_ok(&["run", "-d", "--init", "--name", "i2", "busybox", "sleep", "100"]);
+    d.docker_ok(&["stop", "i2"]);
+    assert_eq!(d.inspect("i2")["State"]["ExitCode"], 143);
+    d.docker_ok(&["rm", "i2"]);
+}
+
+#[test]
+fn bad_input_gets_dockers_words_and_leaves_nothing() {
+    let d = daemon();
+    let cases: &[(&[&str], &str)] = &[
+        (&["--add-host", "nocolon"], "invalid argument \"nocolon\" for \"--add-host\" flag: bad format for add-host: \"nocolon\""),
+        (&["--add-host", "a:x"], "invalid argument \"a:x\" for \"--add-host\" flag: invalid IP address in add-host: \"x\""),
+        (&["--ulimit", "nofile=x"], "invalid argument \"nofile=x\" for \"--ulimit\" flag: strconv.ParseInt: parsing \"x\": invalid syntax"),
+        (&["--ulimit", "foo=1"], "invalid argument \"foo=1\" for \"--ulimit\" flag: invalid ulimit type: foo"),
+        (&["--ulimit", "nofile=10:5"], "invalid argument \"nofile=10:5\" for \"--ulimit\" flag: ulimit soft limit must be less than or equal to hard limit: 10 > 5"),
+        (&["--dns", "x"], "invalid argument \"x\" for \"--dns\" flag: IP address is not correctly formatted: x"),
+        (&["--pid", "bogus"], "--pid: invalid PID mode"),
+    ];
+    for (flags, text) in cases {
+        let mut args = vec!["create"];
+        args.extend_from_slice(flags);
+        args.push("busybox");
+        let out = d.berth(&args);
+        assert_eq!(code(&out), 125, "{flags:?}");
+        assert!(stderr(&out).contains(text), "{flags:?}: {}", stderr(&out));
+    }
+    // The daemon checks again (clients that skip the CLI's checks).
+    let bodies = [
+        (serde_json::json!({"ExtraHosts": ["nocolon"]}), "bad format for add-host: \"nocolon\""),
+        (serde_json::json!({"Ulimits": [{"Name": "bogus", "Soft": 1, "Hard": 1}]}), "invalid ulimit type: bogus"),
+        (serde_json::json!({"Ulimits": [{"Name": "nofile", "Soft": 10, "Hard": 5}]}), "ulimit soft limit must be less than or equal to hard limit: 10 > 5"),
+        (serde_json::json!({"IpcMode": "bogus"}), "Invalid IPC mode: bogus"),
+        (serde_json::json!({"PidMode": "container:x"}), "not supported by Berth yet"),
+        (serde_json::json!({"UTSMode": "host"}), "Conflicting options: hostname and the UTS mode"),
+    ];
+    for (hc, text) in bodies {
+        let mut body = serde_json::json!({"Image": "busybox", "HostConfig": hc});
+        if hc.get("UTSMode").is_some() {
+            body["Hostname"] = "box".into();
+        }
+        let (status, _, resp) =
+            d.request("POST", "/v1.41/containers/create", Some(body.to_string().as_bytes()));
+        let resp = String::from_utf8_lossy(&resp);
+        assert_eq!(status, 400, "{hc}: {resp}");
+        assert!(resp.contains(&text.replace('"', "\\\"")), "{hc}: {resp}");
+    }
+    assert_eq!(d.berth_ok(&["ps", "-aq"]).trim(), "", "a refused create left a container");
+    skip_unless_docker!();
+    let out = d.docker(&["create", "--add-host", "nocolon", "busybox"]);
+    assert_ne!(code(&out), 0);
+    assert!(stderr(&out).contains("bad format for add-host: \"nocolon\""), "{}", stderr(&out));
+    let out = d.docker(&["run", "--rm", "--group-add", "nosuchgroup", "busybox", "true"]);
+    assert_ne!(code(&out), 0);
+    assert!(stderr(&out).contains("Unable to find group nosuchgroup"), "{}", stderr(&out));
+    assert_eq!(d.berth_ok(&["ps", "-aq"]).trim(), "", "a failed run --rm left a container");
+}
+
+#[test]
+fn dns_on_a_user_network() {
+    let d = daemon();
+    let mut parts: Vec<u16> = d.bip.split(['.', '/']).map(|p| p.parse().unwrap()).collect();
+    parts[2] = (parts[2] + 7) % 256;
+    let subnet = format!("10.{}.{}.0/24", parts[1], parts[2]);
+    d.berth_ok(&["network", "create", "--subnet", &subnet, "optnet"]);
+    // search and options reach the file; the embedded server stays the nameserver
+    let out = d.berth_ok(&[
+        "run", "--rm", "--network", "optnet", "--dns-search", "a.example", "--dns-option", "ndots:3",
+        "busybox", "cat", "/etc/resolv.conf",
+    ]);
+    let gw = subnet.replace("0/24", "1");
+    assert_eq!(out, format!("search a.example\nnameserver {gw}\noptions ndots:3\n"));
+    // servers there are not forwarded to yet: refused, not ignored
+    let out = d.berth(&["run", "--rm", "--network", "optnet", "--dns", "1.1.1.1", "busybox", "true"]);
+    assert_ne!(code(&out), 0);
+    assert!(stderr(&out).contains("not supported by Berth yet"), "{}", stderr(&out));
+    d.berth_ok(&["network", "rm", "optnet"]);
+}

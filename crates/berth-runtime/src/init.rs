@@ -54,8 +54,17 @@ pub fn spawn(
     status_write: RawFd,
     close_in_child: &[RawFd],
 ) -> Result<i32> {
-    let mut flags =
-        libc::CLONE_NEWPID | libc::CLONE_NEWNS | libc::CLONE_NEWUTS | libc::CLONE_NEWIPC;
+    let ns = &spec.namespaces;
+    let mut flags = libc::CLONE_NEWNS;
+    if !ns.pid_host {
+        flags |= libc::CLONE_NEWPID;
+    }
+    if !ns.uts_host {
+        flags |= libc::CLONE_NEWUTS;
+    }
+    if ns.ipc != crate::spec::IpcMode::Host {
+        flags |= libc::CLONE_NEWIPC;
+    }
     if spec.network == NetworkMode::Loopback {
         flags |= libc::CLONE_NEWNET;
     }
@@ -157,8 +166,8 @@ fn container_init(
     // may turn out to be the host's only now).
     let own_ns = sysctl::Namespaces {
         net: sysctl::private_netns(&spec.network)?,
-        ipc: true,
-        uts: true,
+        ipc: spec.namespaces.ipc != crate::spec::IpcMode::Host,
+        uts: !spec.namespaces.uts_host,
     };
     sysctl::validate_all(spec.sysctls.iter().map(|(k, _)| k.as_str()), own_ns)?;
     let k = Kernel;
@@ -227,8 +236,40 @@ fn container_init(
     if read_byte(go_read) != Some(b's') {
         return Err(InitFailure::Abandoned);
     }
+    if spec.init {
+        become_tiny_init(go_read, status_write)?;
+    }
     let err = exec_process(&process.args, &env);
     Err(err)
+}
+
+/// `--init`: forks; the parent stays PID 1 as `docker-init` (forwarding signals, reaping
+/// zombies, exiting with the command's status) and never returns; the child returns to
+/// exec the command. Signals are blocked before the fork so no SIGCHLD is lost.
+fn become_tiny_init(go_read: RawFd, status_write: RawFd) -> std::result::Result<(), InitFailure> {
+    use nix::sys::signal::{sigprocmask, SigSet, SigmaskHow};
+    let all = SigSet::all();
+    sigprocmask(SigmaskHow::SIG_BLOCK, Some(&all), None).map_err(sys("sigprocmask"))?;
+    // SAFETY: the container init is single-threaded, so the child's copy of memory holds
+    // no lock owned by another thread; the child only unblocks signals and execs.
+    match unsafe { nix::unistd::fork() } {
+        Err(e) => Err(RuntimeError::sys("fork of the --init command", e).into()),
+        Ok(nix::unistd::ForkResult::Child) => {
+            sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None)
+                .map_err(sys("sigprocmask"))?;
+            Ok(())
+        }
+        Ok(nix::unistd::ForkResult::Parent { child }) => {
+            // The shim sees EOF on the status pipe once the child has exec'd.
+            let _ = nix::unistd::close(status_write);
+            let _ = nix::unistd::close(go_read);
+            let _ = nix::sys::prctl::set_name(c"docker-init");
+            let code = crate::tiny_init::supervise(child, &all);
+            // SAFETY: _exit ends PID 1 without running atexit handlers of the shim's
+            // copied state.
+            unsafe { libc::_exit(code) }
+        }
+    }
 }
 
 /// The namespaces and the root of the container, in order: our own cgroup namespace
@@ -262,10 +303,10 @@ fn enter_root(k: &dyn Syscall, spec: &ContainerSpec, cgroups: &CgroupPaths) -> R
     mounts::mount_rootfs(k, spec)?;
     mounts::execute(k, &spec.rootfs, &mounts::plan(spec, cgroups))?;
     pivot_into(k, &spec.rootfs)?;
-    if !spec.hostname.is_empty() {
+    if !spec.hostname.is_empty() && !spec.namespaces.uts_host {
         k.sethostname(&spec.hostname)?;
     }
-    if !spec.domainname.is_empty() {
+    if !spec.domainname.is_empty() && !spec.namespaces.uts_host {
         k.setdomainname(&spec.domainname)?;
     }
     Ok(())

@@ -41,6 +41,7 @@ pub mod shim;
 pub mod spec;
 pub mod syscall;
 pub mod sysctl;
+pub mod tiny_init;
 pub mod user;
 
 pub use error::RuntimeError;

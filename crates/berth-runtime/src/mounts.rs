@@ -9,7 +9,7 @@ use crate::defaults::{
 };
 use crate::error::{Result, RuntimeError};
 use crate::securejoin::resolve_in_root;
-use crate::spec::ContainerSpec;
+use crate::spec::{ContainerSpec, IpcMode};
 use nix::mount::MsFlags;
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
@@ -286,13 +286,26 @@ pub fn plan(spec: &ContainerSpec, cgroups: &CgroupPaths) -> Vec<MountOp> {
         MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC,
         "newinstance,ptmxmode=0666,mode=0620,gid=5",
     ));
-    ops.push(plain(
-        Some("shm"),
-        "/dev/shm",
-        "tmpfs",
-        nse,
-        &format!("mode=1777,size={shm}"),
-    ));
+    match spec.namespaces.ipc {
+        IpcMode::Private => ops.push(plain(
+            Some("shm"),
+            "/dev/shm",
+            "tmpfs",
+            nse,
+            &format!("mode=1777,size={shm}"),
+        )),
+        IpcMode::Host => ops.push(MountOp::Mount {
+            source: Some(PathBuf::from("/dev/shm")),
+            destination: "/dev/shm".into(),
+            fstype: None,
+            flags: MsFlags::MS_BIND | MsFlags::MS_REC,
+            data: String::new(),
+            kind: TargetKind::Dir,
+            remount: None,
+            propagation: None,
+        }),
+        IpcMode::None => {}
+    }
     ops.push(plain(Some("mqueue"), "/dev/mqueue", "mqueue", nse, ""));
     for (link, target) in DEV_SYMLINKS {
         ops.push(MountOp::Symlink {

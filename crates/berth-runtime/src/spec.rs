@@ -47,6 +47,11 @@ pub struct ContainerSpec {
     /// Size of `/dev/shm` in bytes; 0 means Docker's default of 64 MiB.
     pub shm_size: u64,
     pub sysctls: Vec<(String, String)>,
+    /// `--init`: the container's PID 1 stays Berth's init (`docker-init`), which starts
+    /// the process, forwards signals to it and reaps zombies.
+    pub init: bool,
+    /// Which namespaces are the host's (`--pid host`, `--ipc host|none`, `--uts host`).
+    pub namespaces: Namespaces,
     /// `--ulimit`s, set on the init before it runs the process; the others are inherited.
     pub rlimits: Vec<Rlimit>,
     /// no_new_privs and seccomp (`--security-opt`, the daemon's defaults).
@@ -76,6 +81,27 @@ pub struct ProcessSpec {
     pub console_size: Option<(u16, u16)>,
     /// `--group-add`: group names (from the container's `/etc/group`) or gids.
     pub additional_groups: Vec<String>,
+}
+
+/// The namespaces a container shares with the host; the others are its own.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct Namespaces {
+    pub pid_host: bool,
+    pub ipc: IpcMode,
+    pub uts_host: bool,
+}
+
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum IpcMode {
+    /// Its own IPC namespace and `/dev/shm` (`private`, `shareable`).
+    #[default]
+    Private,
+    /// The host's IPC namespace and `/dev/shm`.
+    Host,
+    /// Its own IPC namespace without `/dev/shm`.
+    None,
 }
 
 /// One `--ulimit`: `name` as go-units knows it (`nofile`, `nproc`, …); -1 = unlimited.

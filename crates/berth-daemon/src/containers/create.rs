@@ -38,6 +38,10 @@ impl ContainerService {
         if hc.shm_size < 0 {
             return Err(ApiError::invalid("SHM size can not be less than 0"));
         }
+        if hc.ipc_mode.is_empty() {
+            // the daemon's default-ipc-mode, as Docker records it
+            hc.ipc_mode = "private".into();
+        }
         if hc.shm_size == 0 {
             // Docker records its default (64 MiB) at create; inspect shows it.
             hc.shm_size = 67_108_864;

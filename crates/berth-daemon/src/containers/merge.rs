@@ -116,25 +116,15 @@ pub fn validate_host_config(hc: &HostConfig, config: &ContainerConfig) -> Result
         }
         _ => {} // a user network: checked against the daemon's networks in create
     }
-    if !hc.pid_mode.is_empty()
-        || !hc.ipc_mode.is_empty() && hc.ipc_mode != "private" && hc.ipc_mode != "shareable"
-    {
-        return unsupported("sharing pid or ipc namespaces (--pid/--ipc)");
-    }
+    super::run_options::validate_namespaces(hc, config)?;
     if !hc.devices.is_empty() {
         return unsupported("adding devices (--device)");
     }
     if !hc.device_cgroup_rules.is_empty() {
         return unsupported("device cgroup rules (--device-cgroup-rule)");
     }
-    if !hc.uts_mode.is_empty() && hc.uts_mode != "private" {
-        return unsupported("sharing the UTS namespace (--uts)");
-    }
     super::run_options::validate_ulimits(&hc.ulimits)?;
     super::run_options::validate_names(hc)?;
-    if hc.init == Some(true) {
-        return unsupported("an init process (--init)");
-    }
     validate_log_driver(&hc.log_config.kind)?;
     refuse_unapplied_supervision(hc, config)?;
     if !hc.runtime.is_empty() && hc.runtime != DEFAULT_RUNTIME {
@@ -493,7 +483,7 @@ mod tests {
         let hc: HostConfig =
             serde_json::from_str(r#"{"LogConfig":{"Type":"json-file"},"UTSMode":""}"#).unwrap();
         assert!(validate_host_config(&hc, &c).is_ok());
-        let hc: HostConfig = serde_json::from_str(r#"{"UTSMode":"host"}"#).unwrap();
+        let hc: HostConfig = serde_json::from_str(r#"{"UTSMode":"bogus"}"#).unwrap();
         assert!(validate_host_config(&hc, &c).is_err());
         let hc = HostConfig {
             runtime: "runc".into(),

@@ -28,6 +28,7 @@ mod delete;
 pub mod exec;
 mod exec_attach;
 pub mod filters;
+mod init_process;
 mod inspect;
 mod lifecycle;
 pub mod logs;

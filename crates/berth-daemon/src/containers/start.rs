@@ -67,7 +67,7 @@ impl ContainerService {
             },
             hostname: rec.config.hostname.clone(),
             domainname: rec.config.domainname.clone(),
-            mounts: self.runtime_mounts(rec)?,
+            mounts: super::init_process::with_init_mount(self.runtime_mounts(rec)?, hc),
             privileged: hc.privileged,
             cap_add: hc.cap_add.clone(),
             cap_drop: hc.cap_drop.clone(),
@@ -80,6 +80,8 @@ impl ContainerService {
                 .iter()
                 .map(|(k, v)| (k.clone(), v.clone()))
                 .collect(),
+            init: hc.init == Some(true),
+            namespaces: super::run_options::namespaces(hc),
             rlimits: hc
                 .ulimits
                 .iter()

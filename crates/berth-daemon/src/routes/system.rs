@@ -168,7 +168,7 @@ async fn info(State(d): State<Daemon>) -> Json<Info> {
         swarm: json!({"NodeID": "", "NodeAddr": "", "LocalNodeState": "inactive", "ControlAvailable": false, "Error": "", "RemoteManagers": null}),
         live_restore_enabled: true,
         isolation: String::new(),
-        init_binary: String::new(),
+        init_binary: berth_runtime::tiny_init::INIT_NAME.into(),
         security_options: vec![
             d.config.security.info_security_option(),
             "name=cgroupns".into(),
