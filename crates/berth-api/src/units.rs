@@ -1,5 +1,6 @@
-//! Docker's human-readable units (go-units), shared by the daemon (`ps` status strings,
-//! pull/push progress bars) and the CLI (`CREATED` and `SIZE` columns).
+//! Docker's human-readable units (go-units) and Go's quoting, shared by the daemon (`ps`
+//! status strings, pull/push progress bars), the builder (history texts) and the CLI
+//! (`CREATED` and `SIZE` columns).
 
 use chrono::TimeDelta;
 
@@ -41,6 +42,32 @@ pub fn human_duration(d: TimeDelta) -> String {
     }
     format!("{} years", d.num_hours() / 24 / 365)
 }
+
+/// Go's `strconv.Quote`, as Docker prints quoted strings (history texts, `--no-trunc`
+/// commands in `ps`).
+pub fn go_quote(s: &str) -> String {
+    let mut out = String::from("\"");
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\t' => out.push_str("\\t"),
+            '\r' => out.push_str("\\r"),
+            '\x07' => out.push_str("\\a"),
+            '\x08' => out.push_str("\\b"),
+            '\x0c' => out.push_str("\\f"),
+            '\x0b' => out.push_str("\\v"),
+            c if (c as u32) < 0x20 || c as u32 == 0x7f => {
+                out.push_str(&format!("\\x{:02x}", c as u32))
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
 
 #[cfg(test)]
 mod tests {

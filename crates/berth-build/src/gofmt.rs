@@ -2,29 +2,7 @@
 //! slices, `%v` of string slices, `time.Duration.String()`, and the `%q` of a
 //! HEALTHCHECK config (`&{["CMD-SHELL" "x"] "5s" "0s" "0s" '\x00'}`).
 
-/// `strconv.Quote`.
-pub fn quote(s: &str) -> String {
-    let mut out = String::from("\"");
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\t' => out.push_str("\\t"),
-            '\r' => out.push_str("\\r"),
-            '\x07' => out.push_str("\\a"),
-            '\x08' => out.push_str("\\b"),
-            '\x0c' => out.push_str("\\f"),
-            '\x0b' => out.push_str("\\v"),
-            c if (c as u32) < 0x20 || c as u32 == 0x7f => {
-                out.push_str(&format!("\\x{:02x}", c as u32))
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
-}
+pub use berth_api::units::go_quote as quote;
 
 /// `fmt.Sprintf("%q", []string{…})`.
 pub fn quote_slice(v: &[String]) -> String {

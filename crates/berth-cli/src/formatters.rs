@@ -59,30 +59,6 @@ pub fn ellipsis(s: &str, max: usize) -> String {
     out
 }
 
-/// Go's `strconv.Quote`.
-pub fn go_quote(s: &str) -> String {
-    let mut out = String::from("\"");
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\t' => out.push_str("\\t"),
-            '\r' => out.push_str("\\r"),
-            '\x07' => out.push_str("\\a"),
-            '\x08' => out.push_str("\\b"),
-            '\x0c' => out.push_str("\\f"),
-            '\x0b' => out.push_str("\\v"),
-            c if (c as u32) < 0x20 || c as u32 == 0x7f => {
-                out.push_str(&format!("\\x{:02x}", c as u32))
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
-}
-
 fn s<'a>(v: &'a Json, k: &str) -> &'a str {
     v.get(k).and_then(Json::as_str).unwrap_or("")
 }
@@ -207,7 +183,7 @@ pub fn container_row(
     });
     row.put("Command", || {
         let command = s(c, "Command");
-        Json::from(go_quote(&if trunc {
+        Json::from(berth_api::units::go_quote(&if trunc {
             ellipsis(command, 20)
         } else {
             command.to_string()
@@ -564,7 +540,7 @@ mod tests {
 
     #[test]
     fn quoting_and_ellipsis() {
-        assert_eq!(go_quote("a\"b\\c\n"), "\"a\\\"b\\\\c\\n\"");
+        assert_eq!(berth_api::units::go_quote("a\"b\\c\n"), "\"a\\\"b\\\\c\\n\"");
         assert_eq!(
             ellipsis("abcdefghijklmnopqrstuvwxyz", 20),
             "abcdefghijklmnopqrs…"
