@@ -5,17 +5,18 @@
 //! the control socket from a `poll` loop until the container exits.
 
 use crate::cgroup::{self, CgroupPaths};
+use crate::restart::RestartManager;
+use crate::shim_run::{read_fd, read_status_line, spawn_run, write_fd};
 use crate::error::{Result, RuntimeError};
 use crate::fsutil::write_atomic;
-use crate::init::{self, InitStdio};
 use crate::jsonlog::{self, Stream};
-use crate::protocol::{ExitStatus, Reply, Request, StartReply, START_TIMEOUT_SECS};
+use crate::protocol::{ExitStatus, Reply, Request, ShimEvent, StartReply, START_TIMEOUT_SECS};
 use crate::spec::ContainerSpec;
 use nix::errno::Errno;
 use std::ffi::OsString;
 use std::fs::File;
 use std::io::{Read, Write};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -92,65 +93,9 @@ fn log(msg: &str) {
     );
 }
 
-fn pipe() -> Result<(OwnedFd, OwnedFd)> {
-    nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| RuntimeError::sys("pipe2", e))
-}
-
-fn set_nonblocking(fd: RawFd) {
-    // SAFETY: F_GETFL/F_SETFL take and return plain flags; no memory is passed.
-    unsafe {
-        let fl = libc::fcntl(fd, libc::F_GETFL);
-        libc::fcntl(fd, libc::F_SETFL, fl | libc::O_NONBLOCK);
-    }
-}
-
 fn set_cloexec(fd: RawFd) {
     // SAFETY: F_SETFD takes a plain flag; no memory is passed.
     unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) };
-}
-
-/// Reads up to `buf.len()` bytes; Ok(0) is EOF, Err(EAGAIN) means nothing yet.
-fn read_fd(fd: RawFd, buf: &mut [u8]) -> std::result::Result<usize, Errno> {
-    loop {
-        // SAFETY: the kernel writes at most `buf.len()` bytes into `buf`.
-        let n = unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) };
-        if n >= 0 {
-            return Ok(n as usize);
-        }
-        match Errno::last() {
-            Errno::EINTR => continue,
-            // A pty master reads EIO once every slave fd is closed: that is EOF.
-            Errno::EIO => return Ok(0),
-            e => return Err(e),
-        }
-    }
-}
-
-fn write_fd(fd: RawFd, buf: &[u8]) -> std::result::Result<usize, Errno> {
-    loop {
-        // SAFETY: the pointer and length describe `buf`, valid for the call.
-        let n = unsafe { libc::write(fd, buf.as_ptr().cast(), buf.len()) };
-        if n >= 0 {
-            return Ok(n as usize);
-        }
-        match Errno::last() {
-            Errno::EINTR => continue,
-            e => return Err(e),
-        }
-    }
-}
-
-/// Reads the init's status pipe until a complete line or EOF (blocking).
-fn read_status_line(fd: RawFd) -> Option<String> {
-    let mut line = Vec::new();
-    let mut b = [0u8; 1];
-    loop {
-        match read_fd(fd, &mut b) {
-            Ok(1) if b[0] == b'\n' => return Some(String::from_utf8_lossy(&line).into_owned()),
-            Ok(1) => line.push(b[0]),
-            _ => return (!line.is_empty()).then(|| String::from_utf8_lossy(&line).into_owned()),
-        }
-    }
 }
 
 fn wait_status_to_code(status: i32) -> i64 {
@@ -174,6 +119,8 @@ enum ClientState {
         stdin_done: bool,
     },
     Wait,
+    /// Gets a [`ShimEvent`] line on each change until the final exit.
+    Watch,
     /// Answered; close once the output buffer is flushed.
     Closing,
 }
@@ -205,8 +152,18 @@ struct Shim {
     started: bool,
     created: Instant,
     start_error: String,
+    /// Docker's exit code for a start that failed (127, 126), else 0.
+    start_exit_code: i64,
     log: Option<File>,
     clients: Vec<Client>,
+    /// The restart policy, the restarts so far and the backoff.
+    restart: RestartManager,
+    /// Stopped by the user (`stop`, `kill`): `unless-stopped` does not restart.
+    manual: bool,
+    /// When the current (or last) run started, RFC 3339.
+    started_at: String,
+    run_started: Instant,
+    last_exit: Option<ExitStatus>,
 }
 
 impl Shim {
@@ -225,20 +182,6 @@ impl Shim {
         }
         // Bad input is refused before anything is created.
         crate::capabilities::compute(spec.privileged, &spec.cap_add, &spec.cap_drop)?;
-        let cgroups = cgroup::create(
-            &spec.id,
-            &spec.cgroup_parent,
-            &spec.resources,
-            spec.privileged,
-        )?;
-        let mut cleanup = Cleanup {
-            cgroups: Some(cgroups.clone()),
-            pid: None,
-            files: vec![],
-        };
-        cgroups.save(state_dir)?;
-        cleanup.files.push(state_dir.join(cgroup::CGROUPS_FILE));
-
         let log = if spec.log_path.as_os_str().is_empty() {
             None
         } else {
@@ -253,96 +196,8 @@ impl Shim {
             )
         };
 
-        // Container stdio. `child` fds go to the init, the others stay here.
-        let mut child_fds: Vec<OwnedFd> = Vec::new();
-        let mut console_socket: Option<OwnedFd> = None;
-        let (stdio, out, err, stdin) = if spec.process.tty {
-            let (ours, theirs) = nix::sys::socket::socketpair(
-                nix::sys::socket::AddressFamily::Unix,
-                nix::sys::socket::SockType::Stream,
-                None,
-                nix::sys::socket::SockFlag::SOCK_CLOEXEC,
-            )
-            .map_err(|e| RuntimeError::sys("socketpair for the console", e))?;
-            let stdio = InitStdio::Tty {
-                console_socket: theirs.as_raw_fd(),
-                size: spec.process.console_size,
-            };
-            console_socket = Some(ours);
-            child_fds.push(theirs);
-            (stdio, None, None, None)
-        } else {
-            let (out_r, out_w) = pipe()?;
-            let (err_r, err_w) = pipe()?;
-            let (in_child, in_shim) = if spec.process.open_stdin {
-                let (r, w) = pipe()?;
-                (r, Some(w))
-            } else {
-                let null = File::open("/dev/null")
-                    .map_err(|e| RuntimeError::io("open", "/dev/null", e))?;
-                (OwnedFd::from(null), None)
-            };
-            let stdio = InitStdio::Pipes {
-                stdin: in_child.as_raw_fd(),
-                stdout: out_w.as_raw_fd(),
-                stderr: err_w.as_raw_fd(),
-            };
-            child_fds.extend([in_child, out_w, err_w]);
-            (stdio, Some(out_r), Some(err_r), in_shim)
-        };
-        let (go_r, go_w) = pipe()?;
-        let (status_r, status_w) = pipe()?;
-
-        let mut shim_fds = vec![go_w.as_raw_fd(), status_r.as_raw_fd()];
-        shim_fds.extend(
-            [&out, &err, &stdin, &console_socket]
-                .into_iter()
-                .flatten()
-                .map(|f| f.as_raw_fd()),
-        );
-        let pid = init::spawn(
-            &spec,
-            &cgroups,
-            stdio,
-            go_r.as_raw_fd(),
-            status_w.as_raw_fd(),
-            &shim_fds,
-        )?;
-        cleanup.pid = Some(pid);
-        drop(child_fds);
-        drop(go_r);
-        drop(status_w);
-
-        cgroup::add_process(&cgroups, pid)?;
-        write_fd(go_w.as_raw_fd(), b"c")
-            .map_err(|e| RuntimeError::sys("signalling the container init", e))?;
-        let (mut out, mut stdin) = (out, stdin);
-        if let Some(sock) = &console_socket {
-            // On a set-up failure before the pty exists the socket just closes; the
-            // status line below says why.
-            if let Ok(master) = crate::pty::recv_master(sock.as_raw_fd()) {
-                stdin = Some(
-                    master
-                        .try_clone()
-                        .map_err(|e| RuntimeError::io("dup", "pty master", e))?,
-                );
-                out = Some(master);
-            }
-        }
-        drop(console_socket);
-        match read_status_line(status_r.as_raw_fd()) {
-            Some(l) if l == "ready" => {}
-            Some(l) => {
-                let msg = l.strip_prefix("error ").unwrap_or(&l).to_string();
-                return Err(RuntimeError::Internal(msg));
-            }
-            None => {
-                return Err(RuntimeError::Internal(
-                    "container init exited during set-up".into(),
-                ))
-            }
-        }
-
+        let (run, mut cleanup) = spawn_run(&spec, state_dir)?;
+        let pid = run.init_pid;
         let sock_path = state_dir.join(SOCKET_FILE);
         let listener = crate::protocol::with_socket_path(state_dir, |p| UnixListener::bind(p))
             .map_err(|e| RuntimeError::io("bind", &sock_path, e))?;
@@ -358,47 +213,95 @@ impl Shim {
         cleanup.files.push(state_dir.join(SHIM_PID_FILE));
         write_atomic(&state_dir.join(INIT_PID_FILE), pid.to_string().as_bytes())?;
         cleanup.files.push(state_dir.join(INIT_PID_FILE));
-        // SAFETY: pidfd_open takes a pid and flags, no memory; nix has no wrapper.
-        let pidfd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
-        let pidfd = (pidfd >= 0).then(|| {
-            // SAFETY: a non-negative result is a new fd that nothing else owns.
-            unsafe { OwnedFd::from_raw_fd(pidfd as RawFd) }
-        });
-
-        for fd in [&out, &err, &stdin].into_iter().flatten() {
-            set_nonblocking(fd.as_raw_fd());
-        }
         cleanup.disarm();
+        let restart = RestartManager::new(spec.restart.clone(), spec.restart_count);
         Ok(Shim {
             spec,
             state_dir: state_dir.to_path_buf(),
-            cgroups,
+            cgroups: run.cgroups,
             init_pid: pid,
-            pidfd,
+            pidfd: run.pidfd,
             listener,
-            out,
-            err,
-            stdin,
+            out: run.out,
+            err: run.err,
+            stdin: run.stdin,
             stdin_buf: Vec::new(),
-            go: Some(go_w),
-            status: Some(status_r),
+            go: Some(run.go),
+            status: Some(run.status),
             started: false,
             created: Instant::now(),
             start_error: String::new(),
+            start_exit_code: 0,
             log,
             clients: Vec::new(),
+            restart,
+            manual: false,
+            started_at: String::new(),
+            run_started: Instant::now(),
+            last_exit: None,
         })
     }
 
-    /// The event loop; returns when the container has exited and everything is told.
+    /// The event loop; returns when the container has exited for good (no restart) and
+    /// everything is told.
     fn run(&mut self) {
         log(&format!(
             "container {} init pid {}",
             self.spec.id, self.init_pid
         ));
-        let status = loop {
+        loop {
+            let status = loop {
+                if let Some(s) = self.serve(None) {
+                    break s;
+                }
+            };
+            let exit = self.collect_exit(status);
+            let ran_for = self.run_started.elapsed();
+            // A start that failed (command not found) is not restarted, as in Docker.
+            let delay = if exit.error.is_empty() {
+                self.restart
+                    .should_restart(exit.exit_code, self.manual, ran_for)
+            } else {
+                None
+            };
+            let Some(delay) = delay else {
+                self.finish(exit);
+                return;
+            };
+            log(&format!(
+                "restarting the container in {delay:?} (restart {})",
+                self.restart.count
+            ));
+            self.last_exit = Some(exit.clone());
+            self.close_run_clients();
+            self.broadcast("exit", true);
+            let until = Instant::now() + delay;
+            while Instant::now() < until && !self.restart.is_cancelled() {
+                self.serve(Some(until));
+            }
+            if self.restart.is_cancelled() {
+                self.finish(exit);
+                return;
+            }
+            if let Err((error, code)) = self.respawn() {
+                log(&format!("restarting the container: {error}"));
+                let mut exit = exit;
+                exit.error = error;
+                exit.exit_code = code;
+                exit.finished_at = jsonlog::format_time(chrono::Utc::now());
+                self.finish(exit);
+                return;
+            }
+            self.broadcast("start", false);
+        }
+    }
+
+    /// One round of the poll loop. With a process: Some(wait status) once it exited.
+    /// Without one (waiting to restart): returns at `until` or on a cancel.
+    fn serve(&mut self, until: Option<Instant>) -> Option<i32> {
+        {
             if let Some(s) = self.try_reap() {
-                break s;
+                return Some(s);
             }
             let mut fds: Vec<libc::pollfd> = Vec::new();
             let pfd = |fd: RawFd, events: i16| libc::pollfd {
@@ -435,7 +338,7 @@ impl Shim {
                     ClientState::Attach { stdin_done, .. } => {
                         !stdin_done && self.stdin_buf.is_empty()
                     }
-                    ClientState::Wait => true,
+                    ClientState::Wait | ClientState::Watch => true,
                     ClientState::Closing => false,
                 };
                 if wants_in {
@@ -446,7 +349,12 @@ impl Shim {
                 }
                 fds.push(pfd(c.stream.as_raw_fd(), ev));
             }
-            let timeout = if self.started {
+            let timeout = if let Some(until) = until {
+                until
+                    .saturating_duration_since(Instant::now())
+                    .as_millis()
+                    .min(1000) as i32
+            } else if self.started {
                 if self.pidfd.is_none() {
                     100
                 } else {
@@ -463,7 +371,7 @@ impl Shim {
                         nix::unistd::Pid::from_raw(self.init_pid),
                         nix::sys::signal::Signal::SIGKILL,
                     );
-                    continue;
+                    return None;
                 }
                 let ms = left.as_millis().min(i32::MAX as u128) as i32;
                 if self.pidfd.is_none() {
@@ -476,11 +384,11 @@ impl Shim {
             let n = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, timeout) };
             if n < 0 {
                 if Errno::last() == Errno::EINTR {
-                    continue;
+                    return None;
                 }
                 log(&format!("poll: {}", Errno::last()));
                 std::thread::sleep(Duration::from_millis(50));
-                continue;
+                return None;
             }
             let ready = |i: usize| fds[i].revents != 0;
             if ready(2) {
@@ -505,12 +413,15 @@ impl Shim {
             if ready(0) {
                 self.accept();
             }
-        };
-        self.finish(status);
+        }
+        None
     }
 
     /// Non-blocking reap of the init: Some(wait status) once it exited.
     fn try_reap(&mut self) -> Option<i32> {
+        if self.init_pid <= 0 {
+            return None;
+        }
         let mut status = 0;
         // SAFETY: `status` is a valid int for the kernel to write.
         let r = unsafe { libc::waitpid(self.init_pid, &mut status, libc::WNOHANG) };
@@ -724,7 +635,7 @@ impl Shim {
                 }
             }
             // Anything else sent on a wait connection is ignored.
-            ClientState::Wait | ClientState::Closing => {}
+            ClientState::Wait | ClientState::Watch | ClientState::Closing => {}
         }
     }
 
@@ -761,7 +672,44 @@ impl Shim {
                 }
             }
             Request::Wait => self.clients[i].state = ClientState::Wait,
-            Request::Signal { signal } => {
+            Request::Watch => {
+                self.clients[i].state = ClientState::Watch;
+                let mut line = serde_json::to_vec(&self.event("state", self.init_pid <= 0))
+                    .unwrap_or_default();
+                line.push(b'\n');
+                self.clients[i].outbuf.extend_from_slice(&line);
+                self.flush_client(i);
+            }
+            Request::Update { restart } => {
+                self.restart.policy = restart;
+                self.answer(
+                    i,
+                    &Reply {
+                        ok: true,
+                        error: String::new(),
+                    },
+                );
+            }
+            Request::Signal {
+                signal,
+                manual,
+                cancel_restart,
+            } => {
+                self.manual |= manual;
+                if cancel_restart {
+                    self.restart.cancel();
+                }
+                if self.init_pid <= 0 {
+                    // Waiting to restart: no process to signal (Docker answers success).
+                    self.answer(
+                        i,
+                        &Reply {
+                            ok: true,
+                            error: String::new(),
+                        },
+                    );
+                    return;
+                }
                 // SAFETY: kill takes two integers; any signal number (real-time ones too,
                 // which nix's Signal cannot name) is checked by the kernel.
                 let r = unsafe { libc::kill(self.init_pid, signal) };
@@ -829,6 +777,8 @@ impl Shim {
             };
         }
         drop(go);
+        self.started_at = jsonlog::format_time(chrono::Utc::now());
+        self.run_started = Instant::now();
         let Some(status) = self.status.take() else {
             return StartReply::default();
         };
@@ -842,13 +792,15 @@ impl Shim {
                     _ => (0, line.strip_prefix("error ").unwrap_or(&line).to_string()),
                 };
                 self.start_error = error.clone();
+                self.start_exit_code = exit_code;
                 StartReply { error, exit_code }
             }
         }
     }
 
-    /// After the init exited: drain output, record the exit, tell everyone, clean up.
-    fn finish(&mut self, wait_status: i32) {
+    /// After the init exited: drains its output, removes its cgroups and says how it
+    /// ended.
+    fn collect_exit(&mut self, wait_status: i32) -> ExitStatus {
         let deadline = Instant::now() + Duration::from_secs(2);
         while (self.out.is_some() || self.err.is_some()) && Instant::now() < deadline {
             let mut fds = [self.out.as_ref(), self.err.as_ref()].map(|f| libc::pollfd {
@@ -868,16 +820,37 @@ impl Shim {
         if let Some(f) = self.log.as_mut() {
             let _ = f.flush();
         }
+        let exit_code = if self.start_exit_code > 0 {
+            self.start_exit_code
+        } else {
+            wait_status_to_code(wait_status)
+        };
         let exit = ExitStatus {
-            exit_code: wait_status_to_code(wait_status),
+            exit_code,
             finished_at: jsonlog::format_time(chrono::Utc::now()),
             oom_killed: cgroup::oom_killed(&self.cgroups),
             error: self.start_error.clone(),
+            restart_count: self.restart.count,
+            started_at: self.started_at.clone(),
         };
         log(&format!("container exited: {exit:?}"));
         if let Err(e) = cgroup::remove(&self.cgroups) {
             log(&format!("removing cgroups: {e}"));
         }
+        // The run is over: no process, no stdio.
+        self.init_pid = 0;
+        self.pidfd = None;
+        self.out = None;
+        self.err = None;
+        self.stdin = None;
+        self.stdin_buf.clear();
+        exit
+    }
+
+    /// The container exited for good: records the exit, tells everyone, closes.
+    fn finish(&mut self, mut exit: ExitStatus) {
+        exit.restart_count = self.restart.count;
+        self.last_exit = Some(exit.clone());
         match serde_json::to_vec(&exit) {
             Ok(data) => {
                 if let Err(e) = write_atomic(&self.state_dir.join(EXIT_FILE), &data) {
@@ -889,9 +862,13 @@ impl Shim {
         let _ = std::fs::remove_file(self.state_dir.join(SOCKET_FILE));
         let mut line = serde_json::to_vec(&exit).unwrap_or_default();
         line.push(b'\n');
+        let mut watch_line = serde_json::to_vec(&self.event("exit", false)).unwrap_or_default();
+        watch_line.push(b'\n');
         for c in &mut self.clients {
-            if matches!(c.state, ClientState::Wait) {
-                c.outbuf.extend_from_slice(&line);
+            match c.state {
+                ClientState::Wait => c.outbuf.extend_from_slice(&line),
+                ClientState::Watch => c.outbuf.extend_from_slice(&watch_line),
+                _ => {}
             }
             let _ = c.stream.set_nonblocking(false);
             let _ = c.stream.set_write_timeout(Some(Duration::from_secs(5)));
@@ -900,38 +877,91 @@ impl Shim {
         }
         self.clients.clear();
     }
-}
 
-/// Undoes a half-done start-up unless disarmed.
-struct Cleanup {
-    cgroups: Option<CgroupPaths>,
-    pid: Option<i32>,
-    files: Vec<PathBuf>,
-}
-
-impl Cleanup {
-    fn disarm(&mut self) {
-        self.cgroups = None;
-        self.pid = None;
-        self.files.clear();
+    /// The state as `watch` clients see it.
+    fn event(&self, kind: &str, restarting: bool) -> ShimEvent {
+        ShimEvent {
+            kind: kind.into(),
+            running: self.init_pid > 0 && self.started,
+            restarting,
+            pid: if self.init_pid > 0 { self.init_pid as i64 } else { 0 },
+            started_at: self.started_at.clone(),
+            restart_count: self.restart.count,
+            exit: self.last_exit.clone(),
+        }
     }
-}
 
-impl Drop for Cleanup {
-    fn drop(&mut self) {
-        if let Some(pid) = self.pid {
-            // SAFETY: kill takes integers; `st` is a valid int for waitpid to write.
-            unsafe {
-                libc::kill(pid, libc::SIGKILL);
-                let mut st = 0;
-                libc::waitpid(pid, &mut st, 0);
+    /// Sends a [`ShimEvent`] to every `watch` client.
+    fn broadcast(&mut self, kind: &str, restarting: bool) {
+        let mut line = serde_json::to_vec(&self.event(kind, restarting)).unwrap_or_default();
+        line.push(b'\n');
+        for i in 0..self.clients.len() {
+            if matches!(self.clients[i].state, ClientState::Watch) {
+                self.clients[i].outbuf.extend_from_slice(&line);
+                self.flush_client(i);
             }
         }
-        if let Some(cg) = &self.cgroups {
-            let _ = cgroup::remove(cg);
+    }
+
+    /// At an exit followed by a restart: attach clients end (as with Docker, an attach
+    /// lasts one run); `wait` and `watch` clients stay.
+    fn close_run_clients(&mut self) {
+        for c in &mut self.clients {
+            if matches!(c.state, ClientState::Attach { .. }) {
+                let _ = c.stream.set_nonblocking(false);
+                let _ = c.stream.set_write_timeout(Some(Duration::from_secs(5)));
+                let _ = c.stream.write_all(&c.outbuf);
+                let _ = c.stream.shutdown(std::net::Shutdown::Both);
+                c.dead = true;
+            }
         }
-        for f in &self.files {
-            let _ = std::fs::remove_file(f);
+        self.clients.retain(|c| !c.dead);
+    }
+
+    /// A restart by the policy: a new run, started at once. Err((message, exit code))
+    /// when it could not be set up or its process could not start.
+    fn respawn(&mut self) -> std::result::Result<(), (String, i64)> {
+        let (run, mut cleanup) =
+            spawn_run(&self.spec, &self.state_dir).map_err(|e| (e.to_string(), 128))?;
+        if let Err(e) = write_atomic(
+            &self.state_dir.join(INIT_PID_FILE),
+            run.init_pid.to_string().as_bytes(),
+        ) {
+            return Err((e.to_string(), 128));
+        }
+        cleanup.disarm();
+        self.cgroups = run.cgroups;
+        self.init_pid = run.init_pid;
+        self.pidfd = run.pidfd;
+        self.out = run.out;
+        self.err = run.err;
+        self.stdin = run.stdin;
+        self.go = Some(run.go);
+        self.status = Some(run.status);
+        self.started = false;
+        self.start_error.clear();
+        self.start_exit_code = 0;
+        log(&format!("container restarted, init pid {}", self.init_pid));
+        let reply = self.start();
+        if reply.error.is_empty() {
+            Ok(())
+        } else {
+            // The init exits after a failed exec; reap it.
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(self.init_pid),
+                nix::sys::signal::Signal::SIGKILL,
+            );
+            let mut st = 0;
+            // SAFETY: `st` is a valid int for the kernel to write.
+            unsafe { libc::waitpid(self.init_pid, &mut st, 0) };
+            let _ = cgroup::remove(&self.cgroups);
+            self.init_pid = 0;
+            self.pidfd = None;
+            self.out = None;
+            self.err = None;
+            self.stdin = None;
+            let code = if reply.exit_code > 0 { reply.exit_code } else { 128 };
+            Err((reply.error, code))
         }
     }
 }

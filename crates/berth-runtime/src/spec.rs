@@ -58,6 +58,11 @@ pub struct ContainerSpec {
     pub security: SecuritySpec,
     /// Where the shim writes the json-file log (`<root>/containers/<id>/<id>-json.log`).
     pub log_path: PathBuf,
+    /// The restart policy the shim applies itself when the container exits (see
+    /// [`crate::restart`]); it also restarts while the daemon is down.
+    pub restart: crate::restart::RestartPolicy,
+    /// `RestartCount` when this start began (the shim counts on from it).
+    pub restart_count: i64,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]

@@ -96,6 +96,7 @@ impl ContainerService {
             host_config: hc,
             state: StateRecord::default(),
             restart_count: 0,
+            has_been_manually_stopped: false,
             log_path,
             exec_ids: Vec::new(),
             mount_points,

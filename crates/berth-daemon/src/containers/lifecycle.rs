@@ -15,18 +15,28 @@ use super::{
 use crate::error::{ApiError, ApiResult};
 
 impl ContainerService {
-    /// Watches a running container's shim until the container exits.
-    pub(super) fn spawn_monitor(
-        self: &Arc<Self>,
-        id: String,
-        conn: Option<tokio::net::UnixStream>,
-    ) {
+    /// Follows a running container's shim (its `watch` stream: restarts by the policy)
+    /// until the container exits for good.
+    pub(super) fn spawn_monitor(self: &Arc<Self>, id: String, conn: Option<shim::Watch>) {
         let svc = self.clone();
         tokio::spawn(async move {
-            let status = match conn {
-                Some(c) => shim::wait_exit(c).await,
-                None => None,
-            };
+            let mut status = None;
+            if let Some(mut w) = conn {
+                while let Some(ev) = shim::next_event(&mut w).await {
+                    if ev.kind.is_empty() {
+                        // A shim from before `watch` (live restore after an upgrade).
+                        if let Ok(c) = shim::open_wait(&svc.state_dir(&id)).await {
+                            status = shim::wait_exit(c).await;
+                        }
+                        break;
+                    }
+                    if ev.kind == "exit" && !ev.restarting {
+                        status = ev.exit;
+                        break;
+                    }
+                    svc.on_shim_event(&id, &ev);
+                }
+            }
             svc.on_exit(&id, status).await;
         });
     }
@@ -44,6 +54,7 @@ impl ContainerService {
                     finished_at: String::new(),
                     oom_killed: false,
                     error: "shim died: the container's shim process exited unexpectedly".into(),
+                    ..Default::default()
                 })
             }
         };
@@ -64,6 +75,10 @@ impl ContainerService {
             st.oom_killed = status.oom_killed;
             st.error = status.error.clone();
             st.finished_at = Some(parse_time(&status.finished_at).unwrap_or_else(Utc::now));
+            if let Some(t) = parse_time(&status.started_at) {
+                st.started_at = Some(t);
+            }
+            entry.rec.restart_count = entry.rec.restart_count.max(status.restart_count);
             if let Err(e) = self.store.put(&entry.rec) {
                 tracing::error!(id, error = %e, "persisting container exit");
             }
@@ -98,7 +113,7 @@ impl ContainerService {
         for (id, status, auto_remove) in candidates {
             let state = self.state_dir(&id);
             if status.is_running() {
-                let mut conn = shim::open_wait(&state).await;
+                let mut conn = shim::open_watch(&state).await;
                 // A live shim that does not answer yet (busy, or just restarted): retry
                 // before declaring the container dead, which would kill it.
                 for _ in 0..20 {
@@ -106,7 +121,7 @@ impl ContainerService {
                         break;
                     }
                     tokio::time::sleep(Duration::from_millis(100)).await;
-                    conn = shim::open_wait(&state).await;
+                    conn = shim::open_watch(&state).await;
                 }
                 match conn {
                     Ok(conn) => {
@@ -137,11 +152,36 @@ impl ContainerService {
             (ids(running), ids(stopped))
         };
         self.net.restore(&running, &stopped);
+        self.start_by_policy_at_boot();
     }
 
+    /// A signal from the user that ends the restart policy until the next start
+    /// (`stop`, `kill -s KILL`, `rm -f`).
     pub(super) async fn signal_running(&self, id: &str, signal: i32) -> ApiResult<()> {
+        self.signal_by_user(id, signal, true).await
+    }
+
+    /// A signal from the user (Docker's `killWithSignal`): the container counts as
+    /// stopped by the user; with `cancel_restart` its restart policy stops too.
+    pub(super) async fn signal_by_user(
+        &self,
+        id: &str,
+        signal: i32,
+        cancel_restart: bool,
+    ) -> ApiResult<()> {
+        {
+            let mut entries = self.lock();
+            if let Some(entry) = entries.get_mut(id) {
+                if !entry.rec.has_been_manually_stopped {
+                    entry.rec.has_been_manually_stopped = true;
+                    if let Err(e) = self.store.put(&entry.rec) {
+                        tracing::error!(id, error = %e, "persisting a stopped container");
+                    }
+                }
+            }
+        }
         let state = self.state_dir(id);
-        shim::signal(&state, signal).await.map_err(|e| {
+        shim::signal_by_user(&state, signal, cancel_restart).await.map_err(|e| {
             if shim::shim_alive(&state) {
                 ApiError::internal(format!("Cannot kill container: {id}: {e}"))
             } else {
@@ -234,7 +274,14 @@ impl ContainerService {
                 "Cannot kill container: {id}: Container {id} is not running"
             )));
         }
-        self.signal_running(&id, sig).await?;
+        // moby: SIGKILL, or the container's stop signal (any signal when it has none),
+        // ends the restart policy until the next start.
+        let stop_signal = match rec.config.stop_signal.as_deref().filter(|s| !s.is_empty()) {
+            Some(s) => Some(merge::parse_signal(s)?),
+            None => None,
+        };
+        let cancel = sig == libc::SIGKILL || stop_signal.is_none_or(|s| s == sig);
+        self.signal_by_user(&id, sig, cancel).await?;
         if sig == libc::SIGKILL {
             if rec.state.status == Status::Paused {
                 let _ = self.set_frozen(&id, false).await;
@@ -273,6 +320,7 @@ impl ContainerService {
         let rec = self.record(&id)?;
         match (rec.state.status, pause) {
             (Status::Running, true) | (Status::Paused, false) => {}
+            (Status::Restarting, _) => return Err(super::record::restarting_error(&id)),
             (Status::Paused, true) => {
                 return Err(ApiError::conflict(format!(
                     "Container {id} is already paused"
@@ -330,7 +378,10 @@ impl ContainerService {
             loop {
                 let ev = rx.borrow_and_update().clone();
                 let done = match condition {
-                    WaitCondition::NotRunning => !ev.running || ev.removed,
+                    // An exit before a restart by the policy counts (Docker's waitStop).
+                    WaitCondition::NotRunning => {
+                        !ev.running || ev.exits > start.exits || ev.removed
+                    }
                     WaitCondition::NextExit => ev.exits > start.exits || ev.removed,
                     WaitCondition::Removed => ev.removed,
                 };

@@ -92,6 +92,8 @@ impl ContainerService {
                 })
                 .collect(),
             log_path: rec.log_path.clone(),
+            restart: merge::restart_policy(&hc.restart_policy),
+            restart_count: rec.restart_count,
             security: super::security_opts::spec(hc, &self.config.security)?,
         })
     }
@@ -102,7 +104,7 @@ impl ContainerService {
             let mut entries = self.lock();
             let (_, entry) = entry_mut(&mut entries, name_or_id)?;
             match entry.rec.state.status {
-                Status::Running => {
+                Status::Running | Status::Restarting => {
                     return Err(ApiError::new(
                         ErrorKind::NotModified,
                         "Container already started",
@@ -127,6 +129,10 @@ impl ContainerService {
                 ));
             }
             entry.starting = true;
+            // A start resets the restart policy's count and the user's stop (moby's
+            // `ResetRestartManager`, `HasBeenManuallyStopped`).
+            entry.rec.restart_count = 0;
+            entry.rec.has_been_manually_stopped = false;
             (entry.rec.clone(), std::mem::take(&mut entry.pending))
         };
         let id = rec.id.clone();
@@ -192,7 +198,7 @@ impl ContainerService {
         &self,
         rec: &ContainerRecord,
         pending: Vec<PendingAttach>,
-    ) -> Result<(i64, tokio::net::UnixStream), (ApiError, i64)> {
+    ) -> Result<(i64, shim::Watch), (ApiError, i64)> {
         self.acquire_volumes(rec).map_err(|e| (e, 128))?;
         let mut spec = self.build_spec(rec).map_err(|e| (e, 128))?;
         let attached = self
@@ -227,7 +233,7 @@ impl ContainerService {
         rec: &ContainerRecord,
         pending: Vec<PendingAttach>,
         spec: ContainerSpec,
-    ) -> Result<(i64, tokio::net::UnixStream), (ApiError, i64)> {
+    ) -> Result<(i64, shim::Watch), (ApiError, i64)> {
         let state = self.state_dir(&rec.id);
         remove_dir_all_quiet(&state);
         let write = std::fs::create_dir_all(&state).and_then(|_| {
@@ -258,7 +264,7 @@ impl ContainerService {
             clean_state_dir(state).await;
             Err((ApiError::new(start_error_kind(code), msg), code))
         };
-        let wait_conn = match shim::open_wait(&state).await {
+        let wait_conn = match shim::open_watch(&state).await {
             Ok(c) => c,
             Err(e) => return fail(state, format!("connecting to the shim: {e}"), 128).await,
         };
