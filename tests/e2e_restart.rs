@@ -255,3 +255,46 @@ fn a_container_killed_by_its_memory_limit_is_oom_killed() {
     assert_eq!(d.berth_ok(&["wait", "fine"]).trim(), "0");
     assert_eq!(state(&d, "fine")["OOMKilled"], false);
 }
+
+#[path = "common/compose.rs"]
+mod compose;
+
+#[test]
+fn compose_restart_always_keeps_a_service_up() {
+    let bin = match compose::compose_venv() {
+        Ok(b) => b,
+        Err(e) if std::env::var_os("CI").is_none() => {
+            eprintln!("SKIPPED: docker-compose is not available here: {e}");
+            return;
+        }
+        Err(e) => panic!("docker-compose venv: {e}"),
+    };
+    let d = daemon();
+    let proj = d.dir.join("proj");
+    std::fs::create_dir_all(&proj).unwrap();
+    std::fs::write(
+        proj.join("docker-compose.yml"),
+        "version: \"3.8\"\nservices:\n  flaky:\n    image: busybox\n    restart: always\n    command: sh -c \"echo up; sleep 1; exit 1\"\n",
+    )
+    .unwrap();
+    let compose = |args: &[&str]| {
+        let mut cmd = std::process::Command::new(&bin);
+        cmd.args(["-p", "berthr"])
+            .args(args)
+            .current_dir(&proj)
+            .env("DOCKER_HOST", d.host())
+            .env("DOCKER_CONFIG", d.dir.join("docker-config"));
+        run_with_timeout(cmd, None, Duration::from_secs(180), "docker-compose")
+    };
+    assert_success(&compose(&["up", "-d"]), "docker-compose up -d");
+    let name = "berthr_flaky_1";
+    assert_eq!(d.inspect(name)["HostConfig"]["RestartPolicy"]["Name"], "always");
+    assert!(
+        wait_until(Duration::from_secs(20), || restart_count(&d, name) >= 2 && status(&d, name) == "running"),
+        "{}",
+        state(&d, name)
+    );
+    assert!(d.berth_ok(&["logs", name]).matches("up\n").count() >= 3);
+    assert_success(&compose(&["down", "-t", "1"]), "docker-compose down");
+    assert_eq!(d.berth_ok(&["ps", "-aq"]), "");
+}
