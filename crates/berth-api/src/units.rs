@@ -68,7 +68,6 @@ pub fn go_quote(s: &str) -> String {
     out
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -67,6 +67,8 @@ pub struct Attached {
 }
 
 pub struct NetworkService {
+    /// The daemon's event bus.
+    pub events: Arc<crate::events::EventBus>,
     /// False with `--bridge-name none`.
     pub enabled: bool,
     pub bridge: String,
@@ -112,6 +114,7 @@ impl NetworkService {
     /// `bridge == "none"` (Docker's `--bridge=none`) disables the default bridge: such
     /// containers get only loopback, and nothing is created on the host.
     pub fn open(
+        events: Arc<crate::events::EventBus>,
         db: Arc<redb::Database>,
         root: &Path,
         exec_root: &Path,
@@ -185,6 +188,7 @@ impl NetworkService {
             endpoints.set_config(&id, cfg);
         }
         Ok(Arc::new(NetworkService {
+            events,
             enabled,
             bridge: bridge.to_string(),
             table: nft::table_name(bridge),
