@@ -5,6 +5,8 @@
 //! (see [`crate::schema`]), by a background thread, so `--since` still answers after a
 //! daemon restart (Docker keeps 256 events in memory only). `emit` never blocks on disk.
 
+pub mod filter;
+
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex, MutexGuard};
