@@ -99,6 +99,8 @@ pub struct Attached {
 }
 
 pub struct NetworkService {
+    /// The daemon's event bus.
+    pub events: Arc<crate::events::EventBus>,
     /// False with `--bridge-name none`.
     pub enabled: bool,
     pub bridge: String,
@@ -144,6 +146,7 @@ impl NetworkService {
     /// `bridge == "none"` (Docker's `--bridge=none`) disables the default bridge: such
     /// containers get only loopback, and nothing is created on the host.
     pub fn open(
+        events: Arc<crate::events::EventBus>,
         db: Arc<redb::Database>,
         root: &Path,
         exec_root: &Path,
@@ -217,6 +220,7 @@ impl NetworkService {
             endpoints.set_config(&id, cfg);
         }
         Ok(Arc::new(NetworkService {
+            events,
             enabled,
             bridge: bridge.to_string(),
             table: nft::table_name(bridge),
