@@ -26,6 +26,27 @@ fn status(d: &TestDaemon, name: &str) -> String {
     state(d, name)["Status"].as_str().unwrap_or("").to_string()
 }
 
+/// The actions of the container's events so far (`GET /events` with `until`).
+fn actions(d: &TestDaemon, name: &str) -> Vec<String> {
+    let until = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        + 1;
+    let filters = format!("{{\"container\":[\"{name}\"]}}");
+    let path = format!(
+        "/events?since=0&until={until}&filters={}",
+        filters.replace('{', "%7B").replace('}', "%7D").replace('"', "%22").replace('[', "%5B").replace(']', "%5D").replace(':', "%3A")
+    );
+    let (st, _, body) = d.request("GET", &path, None);
+    assert_eq!(st, 200, "{}", String::from_utf8_lossy(&body));
+    String::from_utf8_lossy(&body)
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .map(|v| v["Action"].as_str().unwrap_or("").to_string())
+        .collect()
+}
+
 #[test]
 fn invalid_policies_are_refused_with_dockers_words() {
     let d = daemon();
@@ -159,6 +180,10 @@ fn user_stop_and_kill_end_the_policy_until_the_next_start() {
     }));
     assert_eq!(restart_count(&d, "crash"), 1);
     assert_eq!(state(&d, "crash")["ExitCode"], 0);
+    // Docker's events for a restart by the policy: die, then start (no restart event).
+    let acts = actions(&d, "crash");
+    let at = acts.iter().position(|a| a == "die").unwrap_or_else(|| panic!("{acts:?}"));
+    assert_eq!(acts[at..].to_vec(), ["die", "start"], "{acts:?}");
     d.berth_ok(&["restart", "-t", "1", &id]);
     assert_eq!(status(&d, "crash"), "running");
     assert_eq!(restart_count(&d, "crash"), 0);
@@ -250,6 +275,14 @@ fn a_container_killed_by_its_memory_limit_is_oom_killed() {
     let st = state(&d, "hog");
     assert_eq!(st["OOMKilled"], true, "{st}");
     assert_eq!(st["ExitCode"], 137);
+    assert!(actions(&d, "hog").iter().any(|a| a == "oom"), "{:?}", actions(&d, "hog"));
+    // With a restart policy, each OOM kill is followed by oom, die and start.
+    d.run_detached(&["--name", "hog2", "--restart", "on-failure:1", "--memory", "16m", "--memory-swap", "16m", "busybox", "tail", "/dev/zero"]);
+    assert!(wait_until(Duration::from_secs(30), || status(&d, "hog2") == "exited" && restart_count(&d, "hog2") == 1));
+    let acts = actions(&d, "hog2");
+    let at = acts.iter().position(|a| a == "oom").unwrap_or_else(|| panic!("{acts:?}"));
+    assert_eq!(acts[at..at + 3].to_vec(), ["oom", "die", "start"], "{acts:?}");
+    assert_eq!(state(&d, "hog2")["OOMKilled"], true);
     // A container that exits by itself is not.
     d.run_detached(&["--name", "fine", "--memory", "16m", "busybox", "true"]);
     assert_eq!(d.berth_ok(&["wait", "fine"]).trim(), "0");

@@ -63,7 +63,7 @@ impl ContainerService {
         clean_state_dir(state).await;
         self.net.detach(id);
         self.release_volumes(id);
-        let auto_remove = {
+        let (auto_remove, rec) = {
             let mut entries = self.lock();
             let Some(entry) = entries.get_mut(id) else {
                 return;
@@ -88,8 +88,12 @@ impl ContainerService {
                 ev.exit_code = status.exit_code;
                 ev.error = status.error.clone();
             });
-            entry.rec.host_config.auto_remove
+            (entry.rec.host_config.auto_remove, entry.rec.clone())
         };
+        // The memory limit killed it: Docker's `oom` comes before `die`.
+        if status.oom_killed {
+            self.emit_container_event(&rec, "oom", &[]);
+        }
         self.execs.container_exited(id);
         if auto_remove {
             self.remove_container(id);

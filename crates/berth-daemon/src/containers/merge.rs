@@ -182,10 +182,19 @@ pub const DEFAULT_RUNTIME: &str = "berth";
 fn refuse_unapplied_supervision(hc: &HostConfig, config: &ContainerConfig) -> Result<(), ApiError> {
     /// The options Docker's json-file driver takes (moby `daemon/logger/jsonfilelog`).
     const JSON_FILE_OPTS: &[&str] = &[
-        "max-file", "max-size", "compress", "labels", "labels-regex", "env", "env-regex", "tag",
+        "max-file",
+        "max-size",
+        "compress",
+        "labels",
+        "labels-regex",
+        "env",
+        "env-regex",
+        "tag",
     ];
     if let Some(opt) = hc.log_config.config.keys().next() {
-        if matches!(hc.log_config.kind.as_str(), "" | "json-file") && !JSON_FILE_OPTS.contains(&opt.as_str()) {
+        if matches!(hc.log_config.kind.as_str(), "" | "json-file")
+            && !JSON_FILE_OPTS.contains(&opt.as_str())
+        {
             return Err(ApiError::invalid(format!(
                 "unknown log opt '{opt}' for json-file log driver"
             )));
@@ -198,7 +207,8 @@ fn refuse_unapplied_supervision(hc: &HostConfig, config: &ContainerConfig) -> Re
         let test = check.get("Test").and_then(|t| t.as_array());
         let disabled = test.is_some_and(|t| t.len() == 1 && t[0] == "NONE");
         let empty = check.as_object().is_some_and(|o| {
-            o.values().all(|v| v.is_null() || v == &serde_json::json!(0) || v == &serde_json::json!([]))
+            o.values()
+                .all(|v| v.is_null() || v == &serde_json::json!(0) || v == &serde_json::json!([]))
         });
         if !disabled && !empty {
             return Err(ApiError::invalid(

@@ -29,7 +29,7 @@ impl ContainerService {
     /// The container exited and its shim restarts it after the backoff.
     fn on_restarting(&self, id: &str, ev: &ShimEvent) {
         let Some(exit) = ev.exit.clone() else { return };
-        {
+        let rec = {
             let mut entries = self.lock();
             let Some(entry) = entries.get_mut(id) else {
                 return;
@@ -53,15 +53,20 @@ impl ContainerService {
                 w.exit_code = exit.exit_code;
                 w.error = exit.error.clone();
             });
-        }
+            entry.rec.clone()
+        };
         tracing::info!(id, restart_count = ev.restart_count, "container exited; its shim restarts it");
         self.execs.container_exited(id);
-        // TODO(events): emit "oom" (when exit.oom_killed) and "die" with exitCode once
-        // the events bus is in main.
+        if exit.oom_killed {
+            self.emit_container_event(&rec, "oom", &[]);
+        }
+        let code = exit.exit_code.to_string();
+        self.emit_container_event(&rec, "die", &[("exitCode", &code)]);
     }
 
     /// The shim started the container again (or, after a reconnect, runs it).
     fn on_restarted(&self, id: &str, ev: &ShimEvent) {
+        let rec = {
         let mut entries = self.lock();
         let Some(entry) = entries.get_mut(id) else {
             return;
@@ -89,7 +94,10 @@ impl ContainerService {
             w.exit_code = 0;
             w.error.clear();
         });
-        // TODO(events): emit "start" once the events bus is in main.
+        entry.rec.clone()
+        };
+        // Docker emits `die` then `start` for a restart by the policy (no `restart`).
+        self.emit_container_event(&rec, "start", &[]);
     }
 
     /// At daemon start-up, after live restore: starts the containers whose restart
