@@ -53,7 +53,12 @@ impl RestartPolicy {
     /// Whether a container that is not running should be started when the daemon
     /// starts (moby `Container.ShouldRestart` at restore): `always`; `unless-stopped`
     /// unless the user stopped it; `on-failure` after a failure, below the limit.
-    pub fn start_at_boot(&self, exit_code: i64, manually_stopped: bool, restart_count: i64) -> bool {
+    pub fn start_at_boot(
+        &self,
+        exit_code: i64,
+        manually_stopped: bool,
+        restart_count: i64,
+    ) -> bool {
         let mut m = RestartManager::new(self.clone(), restart_count);
         m.should_restart(exit_code, manually_stopped, Duration::ZERO)
             .is_some()

@@ -83,7 +83,10 @@ pub(crate) fn read_status_line(fd: RawFd) -> Option<String> {
 
 /// Creates the cgroups, the stdio and the init (set up, waiting for `go`). On error
 /// nothing is left behind. The returned guard undoes the run until disarmed.
-pub(crate) fn spawn_run(spec: &ContainerSpec, state_dir: &std::path::Path) -> Result<(Run, Cleanup)> {
+pub(crate) fn spawn_run(
+    spec: &ContainerSpec,
+    state_dir: &std::path::Path,
+) -> Result<(Run, Cleanup)> {
     let cgroups = cgroup::create(
         &spec.id,
         &spec.cgroup_parent,

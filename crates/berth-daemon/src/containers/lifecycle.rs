@@ -185,16 +185,18 @@ impl ContainerService {
             }
         }
         let state = self.state_dir(id);
-        shim::signal_by_user(&state, signal, cancel_restart).await.map_err(|e| {
-            if shim::shim_alive(&state) {
-                ApiError::internal(format!("Cannot kill container: {id}: {e}"))
-            } else {
-                // The shim is gone: the container exited and its monitor is catching up.
-                ApiError::conflict(format!(
-                    "Cannot kill container: {id}: Container {id} is not running"
-                ))
-            }
-        })
+        shim::signal_by_user(&state, signal, cancel_restart)
+            .await
+            .map_err(|e| {
+                if shim::shim_alive(&state) {
+                    ApiError::internal(format!("Cannot kill container: {id}: {e}"))
+                } else {
+                    // The shim is gone: the container exited and its monitor is catching up.
+                    ApiError::conflict(format!(
+                        "Cannot kill container: {id}: Container {id} is not running"
+                    ))
+                }
+            })
     }
 
     /// Waits until the container is not running; false on timeout.

@@ -16,7 +16,8 @@
 //! Records are cached in memory behind one mutex that is never held across an await.
 //! Each container has a `watch` channel of [`Events`] (exit count, running, removed) that
 //! `wait`, `stop` and `logs --follow` subscribe to. Each running container has one
-//! monitor task holding a `wait` connection to its shim; after a daemon restart,
+//! monitor task holding a `watch` connection to its shim (exits and restarts by the
+//! restart policy, see [`restart`]); after a daemon restart,
 //! [`ContainerService::recover`] reconnects those monitors (live restore).
 
 pub mod archive;
@@ -38,6 +39,7 @@ pub mod mounts;
 pub mod names;
 mod pty_io;
 pub mod record;
+mod restart;
 mod run_options;
 mod security_opts;
 pub mod shim;
@@ -45,7 +47,6 @@ mod start;
 pub mod store;
 pub mod top;
 pub mod update;
-mod restart;
 
 pub use self::create::familiar_reference;
 pub use self::start::{start_error_message, start_exit_code};

@@ -55,7 +55,11 @@ impl ContainerService {
             });
             entry.rec.clone()
         };
-        tracing::info!(id, restart_count = ev.restart_count, "container exited; its shim restarts it");
+        tracing::info!(
+            id,
+            restart_count = ev.restart_count,
+            "container exited; its shim restarts it"
+        );
         self.execs.container_exited(id);
         if exit.oom_killed {
             self.emit_container_event(&rec, "oom", &[]);
@@ -67,34 +71,34 @@ impl ContainerService {
     /// The shim started the container again (or, after a reconnect, runs it).
     fn on_restarted(&self, id: &str, ev: &ShimEvent) {
         let rec = {
-        let mut entries = self.lock();
-        let Some(entry) = entries.get_mut(id) else {
-            return;
-        };
-        let st = &mut entry.rec.state;
-        if st.pid == ev.pid && st.status.is_running() && st.status != Status::Restarting {
-            return; // nothing new
-        }
-        if st.status != Status::Paused {
-            st.status = Status::Running;
-        }
-        st.pid = ev.pid;
-        // moby's SetRunning: the last exit's code and error go, FinishedAt stays.
-        st.exit_code = 0;
-        st.error.clear();
-        if let Some(t) = parse_time(&ev.started_at) {
-            st.started_at = Some(t);
-        }
-        entry.rec.restart_count = ev.restart_count;
-        if let Err(e) = self.store.put(&entry.rec) {
-            tracing::error!(id, error = %e, "persisting a restarted container");
-        }
-        entry.events.send_modify(|w| {
-            w.running = true;
-            w.exit_code = 0;
-            w.error.clear();
-        });
-        entry.rec.clone()
+            let mut entries = self.lock();
+            let Some(entry) = entries.get_mut(id) else {
+                return;
+            };
+            let st = &mut entry.rec.state;
+            if st.pid == ev.pid && st.status.is_running() && st.status != Status::Restarting {
+                return; // nothing new
+            }
+            if st.status != Status::Paused {
+                st.status = Status::Running;
+            }
+            st.pid = ev.pid;
+            // moby's SetRunning: the last exit's code and error go, FinishedAt stays.
+            st.exit_code = 0;
+            st.error.clear();
+            if let Some(t) = parse_time(&ev.started_at) {
+                st.started_at = Some(t);
+            }
+            entry.rec.restart_count = ev.restart_count;
+            if let Err(e) = self.store.put(&entry.rec) {
+                tracing::error!(id, error = %e, "persisting a restarted container");
+            }
+            entry.events.send_modify(|w| {
+                w.running = true;
+                w.exit_code = 0;
+                w.error.clear();
+            });
+            entry.rec.clone()
         };
         // Docker emits `die` then `start` for a restart by the policy (no `restart`).
         self.emit_container_event(&rec, "start", &[]);

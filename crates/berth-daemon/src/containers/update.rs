@@ -259,8 +259,11 @@ impl ContainerService {
         merge_into(&mut hc, &body).map_err(|m| ApiError::invalid(cannot(m)))?;
         // A running shim applies the new policy from its next exit on.
         if entry.rec.state.status.is_running() && !body.restart_policy.name.is_empty() {
-            super::shim::update_restart_blocking(&state_dir, merge::restart_policy(&hc.restart_policy))
-                .map_err(|e| ApiError::internal(cannot(e)))?;
+            super::shim::update_restart_blocking(
+                &state_dir,
+                merge::restart_policy(&hc.restart_policy),
+            )
+            .map_err(|e| ApiError::internal(cannot(e)))?;
         }
         if entry.rec.state.status.is_running() {
             let mut res = merge::resources(&hc);
