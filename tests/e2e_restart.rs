@@ -138,6 +138,23 @@ fn always_backs_off_and_shows_restarting() {
     std::thread::sleep(Duration::from_secs(1));
     let m = restart_count(&d, "loop");
     assert!(m - n <= 2, "RestartCount went from {n} to {m} in a second");
+    // While it waits (3.2 s and more from the sixth restart on), exec, pause, top and
+    // attach are refused with Docker's words; start has nothing to do.
+    assert!(wait_until(Duration::from_secs(30), || restart_count(&d, "loop") >= 6 && status(&d, "loop") == "restarting"));
+    let id = d.full_id("loop");
+    let busy = format!("Container {id} is restarting, wait until the container is running");
+    for args in [&["exec", "loop", "true"][..], &["pause", "loop"], &["top", "loop"]] {
+        let out = d.berth(args);
+        assert!(stderr(&out).contains(&busy), "{args:?}: {}", stderr(&out));
+    }
+    let out = d.berth(&["attach", "loop"]);
+    assert!(
+        stderr(&out).contains("You cannot attach to a restarting container, wait until it is running"),
+        "{}",
+        stderr(&out)
+    );
+    d.berth_ok(&["start", "loop"]);
+    assert_eq!(status(&d, "loop"), "restarting");
     // A stop ends it, also during the backoff; it stays stopped.
     d.berth_ok(&["stop", "loop"]);
     assert_eq!(status(&d, "loop"), "exited");

@@ -226,9 +226,9 @@ impl ContainerService {
                 }
                 Status::Running | Status::Created | Status::Exited => id,
                 Status::Restarting => {
-                    return Err(ApiError::conflict(format!(
-                        "container {id} is restarting, wait until the container is running"
-                    )))
+                    return Err(ApiError::conflict(
+                        "You cannot attach to a restarting container, wait until it is running",
+                    ))
                 }
                 _ => {
                     return Err(ApiError::conflict(
