@@ -221,6 +221,25 @@ fn update_restart_reaches_a_running_container() {
     // And back to no.
     d.berth_ok(&["update", "--restart", "no", "later"]);
     assert_eq!(d.inspect("later")["HostConfig"]["RestartPolicy"]["Name"], "no");
+
+    // Limits updated on a running container hold after a restart by the policy.
+    let id = d.run_detached(&["--name", "limited", "--restart", "always", "-m", "64m", "busybox", "sleep", "1000"]);
+    d.berth_ok(&["update", "--memory", "48m", "--memory-swap", "96m", "limited"]);
+    let pid = state(&d, "limited")["Pid"].as_i64().unwrap() as i32;
+    signal(pid, libc::SIGKILL);
+    assert!(wait_until(Duration::from_secs(10), || {
+        let s = state(&d, "limited");
+        s["Status"] == "running" && s["Pid"].as_i64() != Some(pid as i64)
+    }));
+    let limit = cgroup_dirs_of(&id)
+        .iter()
+        .find_map(|dir| {
+            ["memory.limit_in_bytes", "memory.max"]
+                .iter()
+                .find_map(|f| std::fs::read_to_string(dir.join(f)).ok())
+        })
+        .expect("the container's memory cgroup");
+    assert_eq!(limit.trim(), (48u64 << 20).to_string());
 }
 
 #[test]

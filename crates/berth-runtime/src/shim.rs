@@ -67,6 +67,24 @@ pub fn main(args: &[OsString]) -> i32 {
     0
 }
 
+/// The container's `spec.json` in its state dir.
+fn read_spec(state_dir: &Path) -> Result<ContainerSpec> {
+    let spec_path = state_dir.join(SPEC_FILE);
+    let data = std::fs::read(&spec_path).map_err(|e| RuntimeError::io("read", &spec_path, e))?;
+    serde_json::from_slice(&data)
+        .map_err(|e| RuntimeError::InvalidArgument(format!("{}: {e}", spec_path.display())))
+}
+
+/// `update` of a running container: the limits its shim uses for the next restart by
+/// the restart policy.
+pub fn update_spec_resources(state_dir: &Path, res: &crate::spec::Resources) -> Result<()> {
+    let mut spec = read_spec(state_dir)?;
+    spec.resources = res.clone();
+    let data = serde_json::to_vec_pretty(&spec)
+        .map_err(|e| RuntimeError::Internal(format!("encoding the spec: {e}")))?;
+    write_atomic(&state_dir.join(SPEC_FILE), &data)
+}
+
 /// stdin and stdout to /dev/null (closing the start-up pipe), stderr to `shim.log`.
 fn detach(state_dir: &Path) {
     // SAFETY: open takes a NUL-terminated literal; dup2 and close only change this
@@ -172,11 +190,7 @@ struct Shim {
 impl Shim {
     /// Everything up to `ok <pid>`; on error nothing is left behind.
     fn create(state_dir: &Path) -> Result<Shim> {
-        let spec_path = state_dir.join(SPEC_FILE);
-        let data =
-            std::fs::read(&spec_path).map_err(|e| RuntimeError::io("read", &spec_path, e))?;
-        let spec: ContainerSpec = serde_json::from_slice(&data)
-            .map_err(|e| RuntimeError::InvalidArgument(format!("{}: {e}", spec_path.display())))?;
+        let spec = read_spec(state_dir)?;
         if spec.process.args.is_empty() {
             return Err(RuntimeError::InvalidArgument("no command specified".into()));
         }

@@ -106,6 +106,10 @@ impl Shim {
     /// A restart by the policy: a new run, started at once. Err((message, exit code))
     /// when it could not be set up or its process could not start.
     fn respawn(&mut self) -> std::result::Result<(), (String, i64)> {
+        // `update` may have changed the limits since the first run.
+        if let Ok(spec) = read_spec(&self.state_dir) {
+            self.spec.resources = spec.resources;
+        }
         let (run, mut cleanup) =
             spawn_run(&self.spec, &self.state_dir).map_err(|e| (e.to_string(), 128))?;
         if let Err(e) = write_atomic(

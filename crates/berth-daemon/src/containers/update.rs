@@ -265,11 +265,19 @@ impl ContainerService {
             )
             .map_err(|e| ApiError::internal(cannot(e)))?;
         }
-        if entry.rec.state.status.is_running() {
+        // While the restart policy restarts it there are no cgroups: the next run gets
+        // the new limits from the spec.
+        if entry.rec.state.status.is_running() && entry.rec.state.status != Status::Restarting {
             let mut res = merge::resources(&hc);
             // Only a limit the request names is lifted; others are rewritten as they are.
             res.pids_limit = body.pids_limit.or(hc.pids_limit.filter(|l| *l > 0));
             berth_runtime::cgroup::update(&state_dir, &res)
+                .map_err(|e| ApiError::internal(cannot(e.to_string())))?;
+        }
+        if entry.rec.state.status.is_running() {
+            // The shim's restarts by the policy read the limits from its spec.
+            let res = merge::resources(&hc);
+            berth_runtime::shim::update_spec_resources(&state_dir, &res)
                 .map_err(|e| ApiError::internal(cannot(e.to_string())))?;
         }
         let old = std::mem::replace(&mut entry.rec.host_config, hc);
