@@ -88,7 +88,11 @@ impl Target {
     fn space(&self) -> ipam::AddressSpace {
         let mut reserved = self.aux_addresses.clone();
         reserved.push(self.gateway);
-        ipam::AddressSpace { subnet: self.subnet, range: self.range, reserved }
+        ipam::AddressSpace {
+            subnet: self.subnet,
+            range: self.range,
+            reserved,
+        }
     }
 
     /// The first free address, or the requested one checked.
@@ -97,7 +101,9 @@ impl Target {
         match requested {
             Some(ip) => space.check_requested(ip, used),
             None => space.allocate(used).map_err(|e| match e {
-                NetError::Conflict(m) => NetError::Conflict(format!("{m}: {} ({})", self.name, self.id)),
+                NetError::Conflict(m) => {
+                    NetError::Conflict(format!("{m}: {} ({})", self.name, self.id))
+                }
                 e => e,
             }),
         }

@@ -39,11 +39,11 @@ use berth_runtime::{MountSpec, NetworkMode};
 use serde::{Deserialize, Serialize};
 
 use crate::containers::record::ContainerRecord;
-use bridge_options::BridgeOptions;
 use crate::error::{ApiError, ApiResult};
 use crate::schema::{
     NETWORKS, NETWORKS_PART, NET_ENDPOINTS, NET_EXTRA_ENDPOINTS, NET_PRIMARY_CONFIGS,
 };
+use bridge_options::BridgeOptions;
 
 /// A network made with `network create` (driver bridge): its own Linux bridge.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -345,7 +345,11 @@ impl NetworkService {
                 .then(|| n.ip_range.parse())
                 .transpose()
                 .map_err(net_err)?,
-            aux_addresses: n.aux_addresses.values().filter_map(|a| a.parse().ok()).collect(),
+            aux_addresses: n
+                .aux_addresses
+                .values()
+                .filter_map(|a| a.parse().ok())
+                .collect(),
             mtu: opts.mtu,
             isolated_ports: !opts.icc,
         })
