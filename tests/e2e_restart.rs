@@ -201,6 +201,13 @@ fn user_stop_and_kill_end_the_policy_until_the_next_start() {
     let acts = actions(&d, "crash");
     let at = acts.iter().position(|a| a == "die").unwrap_or_else(|| panic!("{acts:?}"));
     assert_eq!(acts[at..].to_vec(), ["die", "start"], "{acts:?}");
+    // The restarted process is in the same network namespace: same address, and it
+    // reaches the bridge.
+    let ip = d.inspect("crash")["NetworkSettings"]["IPAddress"].as_str().unwrap_or("").to_string();
+    let gw = d.inspect("crash")["NetworkSettings"]["Gateway"].as_str().unwrap_or("").to_string();
+    assert!(!ip.is_empty() && !gw.is_empty());
+    assert!(d.berth_ok(&["exec", "crash", "ip", "-4", "addr", "show", "eth0"]).contains(&format!("inet {ip}/")));
+    d.berth_ok(&["exec", "crash", "ping", "-c", "1", "-W", "2", &gw]);
     d.berth_ok(&["restart", "-t", "1", &id]);
     assert_eq!(status(&d, "crash"), "running");
     assert_eq!(restart_count(&d, "crash"), 0);
