@@ -309,6 +309,27 @@ fn the_shim_restarts_a_crash_while_the_daemon_is_down() {
 }
 
 #[test]
+fn restarts_that_end_while_the_daemon_is_down_are_counted() {
+    let mut d = daemon();
+    let id = d.run_detached(&["--name", "gives-up", "--restart", "on-failure:2", "busybox", "sh", "-c", "sleep 1; exit 5"]);
+    let state_dir = d.exec_root.join("containers").join(&id);
+    d.kill_daemon();
+    // Three runs and two restarts later the shim has written exit.json and gone.
+    assert!(
+        wait_until(Duration::from_secs(20), || !state_dir.join("shim.sock").exists()),
+        "the shim is still there"
+    );
+    d.start_daemon();
+    let v = d.inspect("gives-up");
+    assert_eq!(v["State"]["Status"], "exited", "{}", v["State"]);
+    assert_eq!(v["State"]["ExitCode"], 5);
+    assert_eq!(v["RestartCount"], 2);
+    // The limit is reached, so the daemon's start-up does not start it either.
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(status(&d, "gives-up"), "exited");
+}
+
+#[test]
 fn a_container_killed_by_its_memory_limit_is_oom_killed() {
     let d = daemon();
     // `tail` keeps a line of /dev/zero (no newline ever) in memory: it grows until the
