@@ -142,6 +142,13 @@ fn always_backs_off_and_shows_restarting() {
     // attach are refused with Docker's words; start has nothing to do.
     assert!(wait_until(Duration::from_secs(30), || restart_count(&d, "loop") >= 6 && status(&d, "loop") == "restarting"));
     let id = d.full_id("loop");
+    if docker_cli_available() {
+        // The real Docker CLI's ps and inspect show it as dockerd's do.
+        let ps = d.docker_ok(&["ps", "--format", "{{.Status}}", "--filter", "name=loop"]);
+        assert!(ps.starts_with("Restarting (1) ") && ps.trim_end().ends_with(" ago"), "{ps:?}");
+        let st = d.docker_ok(&["inspect", "-f", "{{.State.Status}} {{.State.Restarting}} {{.State.Running}}", "loop"]);
+        assert_eq!(st.trim(), "restarting true true");
+    }
     let busy = format!("Container {id} is restarting, wait until the container is running");
     for args in [&["exec", "loop", "true"][..], &["pause", "loop"], &["top", "loop"]] {
         let out = d.berth(args);
