@@ -316,6 +316,43 @@ fn the_shim_restarts_a_crash_while_the_daemon_is_down() {
 }
 
 #[test]
+fn the_daemon_restarts_a_container_whose_shim_died() {
+    let d = daemon();
+    let id = d.run_detached(&["--name", "orphan", "--restart", "always", "busybox", "sleep", "1000"]);
+    let pid = state(&d, "orphan")["Pid"].as_i64().unwrap() as i32;
+    let shim_pid: i32 = std::fs::read_to_string(d.exec_root.join("containers").join(&id).join("shim.pid"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    // The shim goes, and its container with it (parent-death signal).
+    signal(shim_pid, libc::SIGKILL);
+    assert!(
+        wait_until(Duration::from_secs(15), || {
+            let s = state(&d, "orphan");
+            s["Status"] == "running" && s["Pid"].as_i64().is_some_and(|p| p > 0 && p != pid as i64)
+        }),
+        "{}",
+        state(&d, "orphan")
+    );
+    assert!(!pid_alive(pid));
+    assert_eq!(restart_count(&d, "orphan"), 1);
+    assert_eq!(d.berth_ok(&["exec", "orphan", "echo", "back"]), "back\n");
+    // Without a policy it stays down.
+    let id2 = d.run_detached(&["--name", "plain", "busybox", "sleep", "1000"]);
+    let shim2: i32 = std::fs::read_to_string(d.exec_root.join("containers").join(&id2).join("shim.pid"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    signal(shim2, libc::SIGKILL);
+    assert!(wait_until(Duration::from_secs(10), || status(&d, "plain") == "exited"));
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(status(&d, "plain"), "exited");
+    assert_eq!(state(&d, "plain")["ExitCode"], 255);
+}
+
+#[test]
 fn restarts_that_end_while_the_daemon_is_down_are_counted() {
     let mut d = daemon();
     let id = d.run_detached(&["--name", "gives-up", "--restart", "on-failure:2", "busybox", "sh", "-c", "sleep 1; exit 5"]);

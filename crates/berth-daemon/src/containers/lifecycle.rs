@@ -37,24 +37,32 @@ impl ContainerService {
                     svc.on_shim_event(&id, &ev);
                 }
             }
-            svc.on_exit(&id, status).await;
+            if svc.on_exit(&id, status).await {
+                svc.restart_after_shim_death(&id).await;
+            }
         });
     }
 
-    async fn on_exit(self: &Arc<Self>, id: &str, status: Option<ExitStatus>) {
+    /// Records the final exit and cleans up; true when the shim died without saying
+    /// how the container ended.
+    async fn on_exit(self: &Arc<Self>, id: &str, status: Option<ExitStatus>) -> bool {
         let state = self.state_dir(id);
+        let mut shim_died = false;
         let status = match status {
             Some(s) => s,
             None => {
                 // The connection closed without an answer: the shim died, or wrote
                 // exit.json just before going.
                 shim::wait_shim_gone(&state, Duration::from_millis(500)).await;
-                shim::read_exit_file(&state).unwrap_or_else(|| ExitStatus {
-                    exit_code: 255,
-                    finished_at: String::new(),
-                    oom_killed: false,
-                    error: "shim died: the container's shim process exited unexpectedly".into(),
-                    ..Default::default()
+                shim::read_exit_file(&state).unwrap_or_else(|| {
+                    shim_died = true;
+                    ExitStatus {
+                        exit_code: 255,
+                        finished_at: String::new(),
+                        oom_killed: false,
+                        error: "shim died: the container's shim process exited unexpectedly".into(),
+                        ..Default::default()
+                    }
                 })
             }
         };
@@ -66,7 +74,7 @@ impl ContainerService {
         let (auto_remove, rec) = {
             let mut entries = self.lock();
             let Some(entry) = entries.get_mut(id) else {
-                return;
+                return false;
             };
             let st = &mut entry.rec.state;
             st.status = Status::Exited;
@@ -98,6 +106,7 @@ impl ContainerService {
         if auto_remove {
             self.remove_container(id);
         }
+        shim_died
     }
 
     /// Live restore: reconnects to the shims of containers recorded as running.
@@ -135,6 +144,7 @@ impl ContainerService {
                     Err(_) => {
                         tracing::warn!(id, "container's shim is gone");
                         let exit = shim::read_exit_file(&state);
+                        // A policy container is started below, with the others.
                         self.on_exit(&id, exit).await;
                     }
                 }

@@ -104,6 +104,36 @@ impl ContainerService {
         self.emit_container_event(&rec, "start", &[]);
     }
 
+    /// The shim died (killed, crashed) and took the container with it: nobody else can
+    /// restart it now, so the daemon applies the policy itself (as dockerd does when
+    /// containerd reports the exit), after the first backoff delay.
+    pub(super) async fn restart_after_shim_death(self: &Arc<Self>, id: &str) {
+        let Ok(rec) = self.record(id) else { return };
+        let mut manager = berth_runtime::restart::RestartManager::new(
+            merge::restart_policy(&rec.host_config.restart_policy),
+            rec.restart_count,
+        );
+        let Some(delay) = manager.should_restart(
+            rec.state.exit_code,
+            rec.has_been_manually_stopped,
+            std::time::Duration::ZERO,
+        ) else {
+            return;
+        };
+        // A user's stop or kill ends the policy (moby's ExitOnNext) for `always` too.
+        if rec.has_been_manually_stopped {
+            return;
+        }
+        tracing::warn!(
+            id,
+            "the container's shim died; restarting it (restart policy)"
+        );
+        tokio::time::sleep(delay).await;
+        if let Err(e) = self.start_counted(id, true).await {
+            tracing::warn!(id, error = %e.message, "restarting after the shim died");
+        }
+    }
+
     /// At daemon start-up, after live restore: starts the containers whose restart
     /// policy says so and that no shim runs (moby's restore: `always`; `unless-stopped`
     /// unless the user stopped it; `on-failure` after a failure, under the limit).

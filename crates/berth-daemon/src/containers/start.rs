@@ -100,6 +100,16 @@ impl ContainerService {
 
     /// `POST /containers/{id}/start`.
     pub async fn start(self: &Arc<Self>, name_or_id: &str) -> ApiResult<()> {
+        self.start_counted(name_or_id, false).await
+    }
+
+    /// A start; `by_policy` for a restart by the restart policy, which counts it instead
+    /// of resetting the count and the user's stop as a user's start does.
+    pub(super) async fn start_counted(
+        self: &Arc<Self>,
+        name_or_id: &str,
+        by_policy: bool,
+    ) -> ApiResult<()> {
         let (rec, pending) = {
             let mut entries = self.lock();
             let (_, entry) = entry_mut(&mut entries, name_or_id)?;
@@ -131,8 +141,12 @@ impl ContainerService {
             entry.starting = true;
             // A start resets the restart policy's count and the user's stop (moby's
             // `ResetRestartManager`, `HasBeenManuallyStopped`).
-            entry.rec.restart_count = 0;
-            entry.rec.has_been_manually_stopped = false;
+            if by_policy {
+                entry.rec.restart_count += 1;
+            } else {
+                entry.rec.restart_count = 0;
+                entry.rec.has_been_manually_stopped = false;
+            }
             (entry.rec.clone(), std::mem::take(&mut entry.pending))
         };
         let id = rec.id.clone();
