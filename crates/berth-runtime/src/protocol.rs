@@ -179,6 +179,45 @@ pub struct Reply {
 }
 
 #[cfg(test)]
+mod wire_tests {
+    use super::*;
+
+    #[test]
+    fn older_and_newer_peers_understand_each_other() {
+        // A plain signal is sent as before (a shim without restarts understands it).
+        let line = serde_json::to_string(&Request::Signal {
+            signal: 15,
+            manual: false,
+            cancel_restart: false,
+        })
+        .unwrap();
+        assert_eq!(line, r#"{"op":"signal","signal":15}"#);
+        let req: Request = serde_json::from_str(r#"{"op":"signal","signal":9}"#).unwrap();
+        assert_eq!(
+            req,
+            Request::Signal {
+                signal: 9,
+                manual: false,
+                cancel_restart: false
+            }
+        );
+        // exit.json from a shim without restarts.
+        let exit: ExitStatus =
+            serde_json::from_str(r#"{"exit_code":3,"finished_at":"x","oom_killed":true}"#).unwrap();
+        assert_eq!((exit.exit_code, exit.restart_count), (3, 0));
+        // What an older shim answers to `watch`: no kind, which the daemon recognises.
+        let ev: ShimEvent =
+            serde_json::from_str(r#"{"ok":false,"error":"bad request: unknown variant"}"#).unwrap();
+        assert!(ev.kind.is_empty());
+        let req: Request = serde_json::from_str(
+            r#"{"op":"update","restart":{"name":"on-failure","maximum_retry_count":2}}"#,
+        )
+        .unwrap();
+        assert!(matches!(req, Request::Update { restart } if restart.maximum_retry_count == 2));
+    }
+}
+
+#[cfg(test)]
 mod socket_path_tests {
     use super::*;
 
