@@ -155,14 +155,25 @@ impl ContainerService {
             })
             .map(|e| e.rec.id.clone())
             .collect();
-        for id in ids {
-            let svc = self.clone();
-            tokio::spawn(async move {
+        if ids.is_empty() {
+            return;
+        }
+        // One after the other, and the failed ones once more at the end: a container
+        // that joins another's network (`container:NAME`, links) may need it up first.
+        let svc = self.clone();
+        tokio::spawn(async move {
+            let mut failed = Vec::new();
+            for id in ids {
                 tracing::info!(id, "starting the container (restart policy)");
+                if svc.start(&id).await.is_err() {
+                    failed.push(id);
+                }
+            }
+            for id in failed {
                 if let Err(e) = svc.start(&id).await {
                     tracing::warn!(id, error = %e.message, "starting the container at daemon start");
                 }
-            });
-        }
+            }
+        });
     }
 }
