@@ -327,6 +327,7 @@ impl NetworkService {
         };
         let EndpointAsk {
             aliases,
+            links,
             ip,
             mac,
             driver_opts,
@@ -349,6 +350,11 @@ impl NetworkService {
                     "user specified IP address is supported on user defined networks only",
                 ));
             }
+            if !links.is_empty() {
+                return Err(ApiError::invalid(
+                    "links in an endpoint config are supported on user defined networks only; use HostConfig.Links on the default bridge",
+                ));
+            }
             if !default {
                 if mac.is_some() {
                     return Err(ApiError::invalid(
@@ -368,6 +374,7 @@ impl NetworkService {
             requested_ip: ip,
             disconnected: false,
             requested_mac: mac,
+            links,
             driver_opts,
         };
         let mut st = self.lock();
@@ -384,6 +391,7 @@ impl NetworkService {
     ) -> ApiResult<()> {
         let EndpointAsk {
             mut aliases,
+            links,
             ip,
             mac,
             driver_opts,
@@ -427,6 +435,7 @@ impl NetworkService {
                 requested_ip: ip,
                 disconnected: false,
                 requested_mac: mac.clone(),
+                links,
                 driver_opts,
             };
             if st.endpoints.is_up(&rec.id) {
@@ -447,6 +456,7 @@ impl NetworkService {
             x.requested_mac = Some(mac);
         }
         x.driver_opts = driver_opts;
+        x.links = links;
         if st.endpoints.is_up(&rec.id) {
             st.endpoints.plug_extra(&rec.id, &x, &t).map_err(net_err)?;
         }
@@ -478,6 +488,7 @@ impl NetworkService {
             cfg.aliases.clear();
             cfg.requested_ip = None;
             cfg.requested_mac = None;
+            cfg.links.clear();
             cfg.driver_opts.clear();
             self.persist_config(st, &rec.id, cfg)?;
             return self.sync_rules(st);
@@ -520,6 +531,8 @@ impl NetworkService {
 #[derive(Debug, Default)]
 struct EndpointAsk {
     aliases: Vec<String>,
+    /// `target:alias`.
+    links: Vec<String>,
     ip: Option<Ipv4Addr>,
     mac: Option<String>,
     driver_opts: BTreeMap<String, String>,
@@ -544,9 +557,6 @@ fn endpoint_request(s: &EndpointSettings) -> ApiResult<EndpointAsk> {
             "{what} is not supported by Berth yet"
         )))
     };
-    if s.links.as_ref().is_some_and(|l| !l.is_empty()) {
-        return unsupported("container links (--link) on user defined networks");
-    }
     let driver_opts = s.driver_opts.clone().unwrap_or_default();
     // the bridge driver reads its own keys from the endpoint options; the others it keeps
     if let Some(k) = driver_opts
@@ -569,8 +579,17 @@ fn endpoint_request(s: &EndpointSettings) -> ApiResult<EndpointAsk> {
             })?);
         }
     }
+    let mut links = Vec::new();
+    for spec in s.links.iter().flatten() {
+        let (target, alias) = berth_net::links::parse_link(spec);
+        if target.is_empty() || alias.is_empty() {
+            return Err(ApiError::invalid(format!("invalid link: {spec}")));
+        }
+        links.push(format!("{target}:{alias}"));
+    }
     Ok(EndpointAsk {
         aliases: s.aliases.clone().unwrap_or_default(),
+        links,
         ip,
         mac: (!s.mac_address.is_empty())
             .then(|| parse_mac(&s.mac_address))

@@ -196,10 +196,13 @@ impl NetworkService {
         };
         let state = Arc::downgrade(&self.state);
         let net_id = n.id.clone();
-        let lookup: berth_net::dns::Lookup = Arc::new(move |name: &str| {
+        let lookup: berth_net::dns::Lookup = Arc::new(move |name: &str, from| {
             let state = state.upgrade()?;
             let st = state.lock().unwrap_or_else(|p| p.into_inner());
-            let found = st.endpoints.resolve(&net_id, name);
+            let found = match from {
+                std::net::IpAddr::V4(from) => st.endpoints.resolve_from(&net_id, name, from),
+                std::net::IpAddr::V6(_) => st.endpoints.resolve(&net_id, name),
+            };
             (!found.is_empty()).then_some(found)
         });
         let host = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
