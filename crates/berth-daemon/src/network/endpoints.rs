@@ -389,14 +389,19 @@ impl NetworkService {
                 requested_ip: ip,
                 disconnected: false,
             };
-            if st.endpoints.is_up(&rec.id) {
+            let up = st.endpoints.is_up(&rec.id);
+            if up {
                 let ep = st
                     .endpoints
                     .replug_primary(&rec.id, &t, ip)
                     .map_err(net_err)?;
                 self.persist(&rec.id, Some(&ep))?;
             }
-            return self.persist_config(st, &rec.id, cfg);
+            self.persist_config(st, &rec.id, cfg)?;
+            if up {
+                self.emit_network_event("connect", &n.id, &n.name, "bridge", Some(&rec.id));
+            }
+            return Ok(());
         }
         let x = st
             .endpoints
@@ -410,6 +415,9 @@ impl NetworkService {
             return Err(e);
         }
         st.endpoints.add_extra(&rec.id, x);
+        if st.endpoints.is_up(&rec.id) {
+            self.emit_network_event("connect", &n.id, &n.name, "bridge", Some(&rec.id));
+        }
         Ok(())
     }
 
@@ -433,7 +441,9 @@ impl NetworkService {
             cfg.aliases.clear();
             cfg.requested_ip = None;
             self.persist_config(st, &rec.id, cfg)?;
-            return self.sync_rules(st);
+            self.sync_rules(st)?;
+            self.emit_network_event("disconnect", &n.id, &n.name, "bridge", Some(&rec.id));
+            return Ok(());
         }
         if st.endpoints.remove_extra(&rec.id, &n.id).is_none() {
             return Err(ApiError::new(
@@ -444,7 +454,9 @@ impl NetworkService {
                 ),
             ));
         }
-        self.persist_extra(&rec.id, &n.id, None)
+        self.persist_extra(&rec.id, &n.id, None)?;
+        self.emit_network_event("disconnect", &n.id, &n.name, "bridge", Some(&rec.id));
+        Ok(())
     }
 
     /// At daemon start: re-opens the port proxies of running containers, tears down what

@@ -27,6 +27,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 mod endpoints;
+mod events;
 mod networks;
 mod views;
 
