@@ -275,24 +275,61 @@ impl crate::state::Daemon {
         self.events.emit(EventType::Image, action, image_id, a);
     }
 
-    /// `untag` and `delete` events for an `rmi` or `prune` answer. An untag is about the
-    /// image deleted next in `items`, else `image_id` (as dockerd 20.10, its `name` is
-    /// the image ID).
-    pub fn emit_image_delete_events(&self, items: &[berth_api::ImageDeleteItem], image_id: &str) {
+    /// Every image's labels, taken before an `rmi` or `prune` (their events name
+    /// images that are gone by then).
+    pub fn image_labels(&self) -> std::collections::HashMap<String, BTreeMap<String, String>> {
+        let opts = berth_image::ListOptions {
+            all: true,
+            ..Default::default()
+        };
+        self.images
+            .list(&opts)
+            .unwrap_or_default()
+            .into_iter()
+            .map(|i| (i.id, i.labels))
+            .collect()
+    }
+
+    /// `untag` and `delete` events for an `rmi` or `prune` answer. `before` is
+    /// [`Self::image_labels`] from before the removal: a `Deleted` ID that is not an image
+    /// there is a layer, without an event. An untag is about the image deleted next in
+    /// `items`, else `image_id`; as in dockerd 20.10, its `name` is the image ID.
+    pub fn emit_image_delete_events(
+        &self,
+        items: &[berth_api::ImageDeleteItem],
+        image_id: &str,
+        before: &std::collections::HashMap<String, BTreeMap<String, String>>,
+    ) {
+        let emit = |action: &str, id: &str| {
+            let mut a = before.get(id).cloned().unwrap_or_default();
+            a.insert("name".into(), id.into());
+            self.events.emit(EventType::Image, action, id, a);
+        };
         let mut untags = 0usize;
         for item in items {
             if item.untagged.is_some() {
                 untags += 1;
             }
-            if let Some(id) = &item.deleted {
-                for _ in 0..std::mem::take(&mut untags) {
-                    self.emit_image_event("untag", id, id);
+            match &item.deleted {
+                Some(id) if before.contains_key(id) => {
+                    for _ in 0..std::mem::take(&mut untags) {
+                        emit("untag", id);
+                    }
+                    // moby emits `delete` without the labels.
+                    self.events.emit(
+                        EventType::Image,
+                        "delete",
+                        id,
+                        BTreeMap::from([("name".to_string(), id.clone())]),
+                    );
                 }
-                self.emit_image_event("delete", id, id);
+                _ => {}
             }
         }
-        for _ in 0..untags {
-            self.emit_image_event("untag", image_id, image_id);
+        if !image_id.is_empty() {
+            for _ in 0..untags {
+                emit("untag", image_id);
+            }
         }
     }
 }

@@ -538,12 +538,13 @@ async fn prune_images(State(d): State<Daemon>, q: Query) -> ApiResult<Response> 
     let filters = q.filters()?;
     let images = d.images.clone();
     let d2 = d.clone();
+    let before = d.image_labels();
     let (items, reclaimed) = blocking(move || {
         let user = |id: &str| image_user(&d2, id);
         Ok(images.prune(&filters, &user)?)
     })
     .await?;
-    d.emit_image_delete_events(&items, "");
+    d.emit_image_delete_events(&items, "", &before);
     let pruned = berth_api::ImagePruneResponse {
         images_deleted: (!items.is_empty()).then_some(items),
         space_reclaimed: u64::try_from(reclaimed).unwrap_or(0),
@@ -560,13 +561,14 @@ async fn delete_image(
     let (force, prune) = (q.bool("force"), !q.bool("noprune"));
     let images: std::sync::Arc<ImageStore> = d.images.clone();
     let image_id = d.images.resolve_id(&rest).unwrap_or_default();
+    let before = d.image_labels();
     let d2 = d.clone();
     let out = blocking(move || {
         let user = |id: &str| image_user(&d2, id);
         Ok(images.remove_image(&rest, force, prune, &user)?)
     })
     .await?;
-    d.emit_image_delete_events(&out, &image_id);
+    d.emit_image_delete_events(&out, &image_id, &before);
     Ok(Json(out))
 }
 
