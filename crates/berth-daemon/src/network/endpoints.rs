@@ -438,14 +438,19 @@ impl NetworkService {
                 links,
                 driver_opts,
             };
-            if st.endpoints.is_up(&rec.id) {
+            let up = st.endpoints.is_up(&rec.id);
+            if up {
                 let ep = st
                     .endpoints
                     .replug_primary(&rec.id, &t, ip, mac.as_deref())
                     .map_err(net_err)?;
                 self.persist(&rec.id, Some(&ep))?;
             }
-            return self.persist_config(st, &rec.id, cfg);
+            self.persist_config(st, &rec.id, cfg)?;
+            if up {
+                self.emit_network_event("connect", &n.id, &n.name, "bridge", Some(&rec.id));
+            }
+            return Ok(());
         }
         let mut x = st
             .endpoints
@@ -465,6 +470,9 @@ impl NetworkService {
             return Err(e);
         }
         st.endpoints.add_extra(&rec.id, x);
+        if st.endpoints.is_up(&rec.id) {
+            self.emit_network_event("connect", &n.id, &n.name, "bridge", Some(&rec.id));
+        }
         Ok(())
     }
 
@@ -491,7 +499,9 @@ impl NetworkService {
             cfg.links.clear();
             cfg.driver_opts.clear();
             self.persist_config(st, &rec.id, cfg)?;
-            return self.sync_rules(st);
+            self.sync_rules(st)?;
+            self.emit_network_event("disconnect", &n.id, &n.name, "bridge", Some(&rec.id));
+            return Ok(());
         }
         if st.endpoints.remove_extra(&rec.id, &n.id).is_none() {
             return Err(ApiError::new(
@@ -502,7 +512,9 @@ impl NetworkService {
                 ),
             ));
         }
-        self.persist_extra(&rec.id, &n.id, None)
+        self.persist_extra(&rec.id, &n.id, None)?;
+        self.emit_network_event("disconnect", &n.id, &n.name, "bridge", Some(&rec.id));
+        Ok(())
     }
 
     /// At daemon start: re-opens the port proxies of running containers, tears down what

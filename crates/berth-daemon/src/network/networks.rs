@@ -15,7 +15,7 @@ use super::{net_err, NetworkService, NetworkSpec, State, UserNetwork};
 use crate::error::{ApiError, ApiResult};
 
 impl NetworkService {
-    fn predefined_id(&self, name: &str) -> String {
+    pub(super) fn predefined_id(&self, name: &str) -> String {
         let id = &self.network_id;
         match name {
             "host" => format!("{}{}", &id[32..], &id[..32]),
@@ -185,6 +185,7 @@ impl NetworkService {
             let _ = link::delete_link(&bridge);
             return Err(e);
         }
+        self.emit_network_event("create", &id, name, "bridge", None);
         Ok(id)
     }
 
@@ -379,6 +380,7 @@ impl NetworkService {
         st.dns.remove(&n.id);
         let _ = self.sync_rules(&st);
         link::delete_link(&n.bridge).map_err(net_err)?;
+        self.emit_network_event("destroy", &n.id, &n.name, "bridge", None);
         Ok(())
     }
 
