@@ -20,7 +20,7 @@ fn log_options_and_healthchecks_are_refused_not_ignored() {
     skip_unless_docker!();
     let d = TestDaemon::start();
     d.import_busybox();
-    refused(&d, &["--log-opt", "max-size=1k"], "log option max-size (--log-opt) is not supported");
+    refused(&d, &["--log-opt", "max-size=1x"], "failed to initialize logging driver: invalid size: '1x'");
     refused(&d, &["--log-opt", "frobnicate=1"], "unknown log opt 'frobnicate' for json-file log driver");
     refused(&d, &["--health-cmd", "true"], "healthchecks (--health-cmd");
     refused(&d, &["--health-interval", "5s"], "healthchecks (--health-cmd");

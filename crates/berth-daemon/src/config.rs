@@ -63,6 +63,19 @@ pub struct DaemonArgs {
     /// `builtin` (the default)
     #[arg(long = "seccomp-profile", value_name = "PATH")]
     pub seccomp_profile: Option<String>,
+    /// Default log driver for containers: json-file (rotated by default: 10m × 5 files),
+    /// local or none
+    #[arg(long = "log-driver", default_value = "json-file")]
+    pub log_driver: String,
+    /// Default log driver options (repeatable), e.g. max-size=10m, max-file=3, compress=true
+    #[arg(long = "log-opt", value_name = "KEY=VALUE", value_parser = parse_log_opt)]
+    pub log_opt: Vec<(String, String)>,
+}
+
+fn parse_log_opt(s: &str) -> Result<(String, String), String> {
+    s.split_once('=')
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .ok_or_else(|| format!("invalid key/value pair format in logging opts: {s}"))
 }
 
 /// Where the daemon looks for its configuration file when `--config-file` is not given.

@@ -6,7 +6,7 @@
 //! Keys read: `registry-mirrors`, `insecure-registries`, `debug`, `data-root`, `exec-root`,
 //! `cgroup-parent`, `bip`, `default-address-pools` (`[{"base": CIDR, "size": N}]`),
 //! `hosts` (one `unix://` socket), `group` (the socket's group), `no-new-privileges`,
-//! `seccomp-profile`.
+//! `seccomp-profile`, `log-driver`, `log-opts`.
 
 use std::ffi::OsString;
 use std::path::PathBuf;
@@ -119,6 +119,16 @@ const DIRECTIVES: &[Directive] = &[
         arg_id: "host",
         apply: apply_hosts,
     },
+    Directive {
+        key: "log-driver",
+        arg_id: "log_driver",
+        apply: |a, v| Ok(a.log_driver = string(v)?),
+    },
+    Directive {
+        key: "log-opts",
+        arg_id: "log_opt",
+        apply: apply_log_opts,
+    },
 ];
 
 fn string(v: &Value) -> Result<String, String> {
@@ -156,6 +166,17 @@ fn apply_address_pools(args: &mut DaemonArgs, v: &Value) -> Result<(), String> {
     Ok(())
 }
 
+fn apply_log_opts(args: &mut DaemonArgs, v: &Value) -> Result<(), String> {
+    let obj = v
+        .as_object()
+        .ok_or("log-opts must be an object of strings")?;
+    args.log_opt = obj
+        .iter()
+        .map(|(k, v)| Ok((k.clone(), string(v)?)))
+        .collect::<Result<_, String>>()?;
+    Ok(())
+}
+
 fn apply_hosts(args: &mut DaemonArgs, v: &Value) -> Result<(), String> {
     match strings(v)?.as_slice() {
         [one] => Ok(args.host = one.clone()),
@@ -178,6 +199,15 @@ fn flag_value(args: &DaemonArgs, arg_id: &str) -> String {
         "no_new_privileges" => args.no_new_privileges.to_string(),
         "seccomp_profile" => args.seccomp_profile.clone().unwrap_or_default(),
         "group" => args.group.clone(),
+        "log_driver" => args.log_driver.clone(),
+        "log_opt" => format!(
+            "map[{}]",
+            args.log_opt
+                .iter()
+                .map(|(k, v)| format!("{k}:{v}"))
+                .collect::<Vec<_>>()
+                .join(" ")
+        ),
         _ => String::new(),
     }
 }
@@ -188,6 +218,13 @@ fn file_value(v: &Value) -> String {
         Value::Array(items) => format!(
             "[{}]",
             items.iter().map(file_value).collect::<Vec<_>>().join(" ")
+        ),
+        Value::Object(map) => format!(
+            "map[{}]",
+            map.iter()
+                .map(|(k, v)| format!("{k}:{}", file_value(v)))
+                .collect::<Vec<_>>()
+                .join(" ")
         ),
         other => other.to_string(),
     }
@@ -336,6 +373,35 @@ mod tests {
         );
         assert!(merge_file(&mut a, b"{not json", &|_| false).is_err());
         assert!(merge_file(&mut a, br#"{"debug": "yes"}"#, &|_| false).is_err());
+    }
+
+    #[test]
+    fn log_driver_and_opts_come_from_the_file_or_the_flags() {
+        let mut a = args(&[]);
+        assert_eq!(a.log_driver, "json-file");
+        merge_file(
+            &mut a,
+            br#"{"log-driver": "local", "log-opts": {"max-size": "1m", "max-file": "3"}}"#,
+            &|_| false,
+        )
+        .unwrap();
+        assert_eq!(a.log_driver, "local");
+        let opts: std::collections::BTreeMap<_, _> = a.log_opt.iter().cloned().collect();
+        assert_eq!(opts.len(), 2);
+        assert_eq!(opts["max-size"], "1m");
+        let a = args(&["--log-opt", "max-size=2k", "--log-opt", "compress=true"]);
+        assert_eq!(a.log_opt[0], ("max-size".into(), "2k".into()));
+        let mut a = args(&["--log-opt", "max-size=2k"]);
+        let e = merge_file(&mut a, br#"{"log-opts": {"max-size": "1m"}}"#, &|id| {
+            id == "log_opt"
+        })
+        .unwrap_err();
+        assert!(
+            e.ends_with("log-opts: (from flag: map[max-size:2k], from file: map[max-size:1m])"),
+            "{e}"
+        );
+        let mut a = args(&[]);
+        assert!(merge_file(&mut a, br#"{"log-opts": {"max-file": 3}}"#, &|_| false).is_err());
     }
 
     #[test]

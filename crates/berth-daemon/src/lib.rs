@@ -61,6 +61,18 @@ fn daemon_id(root: &std::path::Path) -> anyhow::Result<String> {
     Ok(id)
 }
 
+/// `--log-driver` and `--log-opt`, checked as dockerd does before it starts.
+fn log_defaults(args: &DaemonArgs) -> anyhow::Result<containers::log_config::LogDefaults> {
+    let defaults = containers::log_config::LogDefaults {
+        driver: args.log_driver.clone(),
+        opts: args.log_opt.iter().cloned().collect(),
+    };
+    defaults
+        .validate()
+        .map_err(|e| anyhow::anyhow!("failed to set log opts: {e}"))?;
+    Ok(defaults)
+}
+
 async fn serve(args: DaemonArgs) -> anyhow::Result<()> {
     let socket = args.socket_path()?;
     // Before any state changes: a socket group that does not exist stops the start.
@@ -84,6 +96,7 @@ async fn serve(args: DaemonArgs) -> anyhow::Result<()> {
             args.seccomp_profile.as_deref(),
         )
         .context("loading the seccomp profile")?,
+        log: log_defaults(&args)?,
     });
     let registry = berth_registry::RegistryClient::new(berth_registry::RegistryConfig {
         mirrors: args.registry_mirror.clone(),

@@ -29,6 +29,8 @@ pub struct DaemonConfig {
     pub default_address_pools: Vec<berth_net::ipam::AddressPool>,
     /// `--no-new-privileges`, `--seccomp-profile`.
     pub security: berth_runtime::security::SecurityDefaults,
+    /// `--log-driver`, `--log-opt`: the containers' default log driver and its options.
+    pub log: crate::containers::log_config::LogDefaults,
 }
 
 #[cfg(test)]
@@ -45,6 +47,7 @@ impl DaemonConfig {
             bip: String::new(),
             default_address_pools: Vec::new(),
             security: Default::default(),
+            log: Default::default(),
         }
     }
 }

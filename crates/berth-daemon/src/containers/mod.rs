@@ -31,6 +31,7 @@ pub mod filters;
 mod init_process;
 mod inspect;
 mod lifecycle;
+pub mod log_config;
 pub mod logs;
 pub mod merge;
 mod mount_setup;

@@ -92,6 +92,7 @@ impl ContainerService {
                 })
                 .collect(),
             log_path: rec.log_path.clone(),
+            log: super::log_config::spec(hc, &rec.config)?,
             security: super::security_opts::spec(hc, &self.config.security)?,
         })
     }
