@@ -176,3 +176,4 @@ fn chrooted<T>(root: &Path, f: impl FnOnce() -> Result<T, CpError>) -> Result<T,
     back?;
     result
 }
+

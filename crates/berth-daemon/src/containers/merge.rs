@@ -178,16 +178,13 @@ pub const DEFAULT_RUNTIME: &str = "berth";
 
 /// Healthchecks are not applied yet (probes come with the supervision work): refused
 /// with a 400 rather than accepted and silently dropped. (Log options: `log_config`.)
-fn refuse_unapplied_supervision(
-    _hc: &HostConfig,
-    config: &ContainerConfig,
-) -> Result<(), ApiError> {
+fn refuse_unapplied_supervision(hc: &HostConfig, config: &ContainerConfig) -> Result<(), ApiError> {
+    let _ = hc;
     if let Some(check) = config.healthcheck.as_ref().filter(|h| !h.is_null()) {
         let test = check.get("Test").and_then(|t| t.as_array());
         let disabled = test.is_some_and(|t| t.len() == 1 && t[0] == "NONE");
         let empty = check.as_object().is_some_and(|o| {
-            o.values()
-                .all(|v| v.is_null() || v == &serde_json::json!(0) || v == &serde_json::json!([]))
+            o.values().all(|v| v.is_null() || v == &serde_json::json!(0) || v == &serde_json::json!([]))
         });
         if !disabled && !empty {
             return Err(ApiError::invalid(
