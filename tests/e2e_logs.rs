@@ -68,8 +68,16 @@ fn rotation_keeps_the_disk_bounded_and_logs_reads_across_files() {
     d.import_busybox();
     let script = numbered_lines(2000);
     let id = d.docker_ok(&[
-        "run", "-d", "--log-opt", "max-size=10k", "--log-opt", "max-file=3", "busybox", "sh",
-        "-c", &script,
+        "run",
+        "-d",
+        "--log-opt",
+        "max-size=10k",
+        "--log-opt",
+        "max-file=3",
+        "busybox",
+        "sh",
+        "-c",
+        &script,
     ]);
     let id = id.trim();
     wait_exit(&d, id);
@@ -78,10 +86,17 @@ fn rotation_keeps_the_disk_bounded_and_logs_reads_across_files() {
     let names: Vec<String> = files.iter().map(|(n, _)| n.clone()).collect();
     assert_eq!(
         names,
-        [format!("{id}-json.log"), format!("{id}-json.log.1"), format!("{id}-json.log.2")]
+        [
+            format!("{id}-json.log"),
+            format!("{id}-json.log.1"),
+            format!("{id}-json.log.2")
+        ]
     );
     for (name, size) in &files[1..] {
-        assert!(*size <= 10 * 1024 && *size > 9 * 1024, "{name}: {size} bytes");
+        assert!(
+            *size <= 10 * 1024 && *size > 9 * 1024,
+            "{name}: {size} bytes"
+        );
     }
     assert!(files[0].1 <= 10 * 1024);
 
@@ -90,7 +105,12 @@ fn rotation_keeps_the_disk_bounded_and_logs_reads_across_files() {
     let nums = line_numbers(&all);
     assert_eq!(*nums.last().unwrap(), 1999);
     // A line takes about 152 bytes: 67 a file.
-    assert!(nums.len() > 130 && nums[0] > 1790, "{} lines from {}", nums.len(), nums[0]);
+    assert!(
+        nums.len() > 130 && nums[0] > 1790,
+        "{} lines from {}",
+        nums.len(),
+        nums[0]
+    );
 
     // --tail across files.
     let tail = d.docker_ok(&["logs", "--tail", "100", id]);
@@ -99,7 +119,10 @@ fn rotation_keeps_the_disk_bounded_and_logs_reads_across_files() {
     // Every line has its own time, later than the one before (--timestamps), and
     // --since / --until pick lines across files by those times.
     let stamped = d.docker_ok(&["logs", "--timestamps", id]);
-    let times: Vec<&str> = stamped.lines().map(|l| l.split(' ').next().unwrap()).collect();
+    let times: Vec<&str> = stamped
+        .lines()
+        .map(|l| l.split(' ').next().unwrap())
+        .collect();
     assert_eq!(times.len(), nums.len());
     for pair in times.windows(2) {
         assert!(pair[0] < pair[1], "times not increasing: {pair:?}");
@@ -118,8 +141,18 @@ fn compressed_rotation_is_read_back() {
     d.import_busybox();
     let script = numbered_lines(1000);
     let id = d.docker_ok(&[
-        "run", "-d", "--log-opt", "max-size=8k", "--log-opt", "max-file=4", "--log-opt",
-        "compress=true", "busybox", "sh", "-c", &script,
+        "run",
+        "-d",
+        "--log-opt",
+        "max-size=8k",
+        "--log-opt",
+        "max-file=4",
+        "--log-opt",
+        "compress=true",
+        "busybox",
+        "sh",
+        "-c",
+        &script,
     ]);
     let id = id.trim();
     wait_exit(&d, id);
@@ -141,7 +174,11 @@ fn compressed_rotation_is_read_back() {
     assert_eq!(&gz[..2], &[0x1f, 0x8b], "a gzip file");
     let nums = line_numbers(&d.docker_ok(&["logs", id]));
     assert_eq!(*nums.last().unwrap(), 999);
-    assert!(nums.len() > 150, "lines from the compressed files too: {}", nums.len());
+    assert!(
+        nums.len() > 150,
+        "lines from the compressed files too: {}",
+        nums.len()
+    );
     let tail = d.docker_ok(&["logs", "--tail", "120", id]);
     assert_eq!(line_numbers(&tail), (880..1000).collect::<Vec<_>>());
     let v = d.inspect(id);
@@ -157,11 +194,22 @@ fn follow_goes_on_across_rotations_without_loss_or_repeat() {
     let d = TestDaemon::start();
     d.import_busybox();
     // About 13 lines a file, a line each 20 ms: a rotation every quarter second or so.
-    let script = "sleep 2; i=0; while [ $i -lt 300 ]; do echo \"line $i\"; i=$((i+1)); sleep 0.02; done";
+    let script =
+        "sleep 2; i=0; while [ $i -lt 300 ]; do echo \"line $i\"; i=$((i+1)); sleep 0.02; done";
     for compress in ["false", "true"] {
         let id = d.docker_ok(&[
-            "run", "-d", "--log-opt", "max-size=1k", "--log-opt", "max-file=3", "--log-opt",
-            &format!("compress={compress}"), "busybox", "sh", "-c", script,
+            "run",
+            "-d",
+            "--log-opt",
+            "max-size=1k",
+            "--log-opt",
+            "max-file=3",
+            "--log-opt",
+            &format!("compress={compress}"),
+            "busybox",
+            "sh",
+            "-c",
+            script,
         ]);
         let id = id.trim().to_string();
         let mut cmd = Command::new(DOCKER_CLI);
@@ -183,7 +231,12 @@ fn rotation_is_on_by_default_and_max_size_minus_one_turns_it_off() {
     d.import_busybox();
     // 70 MB without a newline: pieces of 16 KiB, rotated at 10 MB, five files kept.
     let id = d.docker_ok(&[
-        "run", "-d", "busybox", "sh", "-c", "dd if=/dev/zero bs=1048576 count=70 2>/dev/null | tr '\\0' a",
+        "run",
+        "-d",
+        "busybox",
+        "sh",
+        "-c",
+        "dd if=/dev/zero bs=1048576 count=70 2>/dev/null | tr '\\0' a",
     ]);
     let id = id.trim();
     wait_exit(&d, id);
@@ -196,19 +249,37 @@ fn rotation_is_on_by_default_and_max_size_minus_one_turns_it_off() {
     }
     // Docker shows no options when none were given.
     let v = d.inspect(id);
-    assert_eq!(v["HostConfig"]["LogConfig"], serde_json::json!({"Type": "json-file", "Config": {}}));
+    assert_eq!(
+        v["HostConfig"]["LogConfig"],
+        serde_json::json!({"Type": "json-file", "Config": {}})
+    );
     // `info` tells how logs rotate (the real CLI shows the label).
     let info = d.docker_ok(&["info"]);
     assert!(info.contains("Logging Driver: json-file"), "{info}");
-    assert!(info.contains("berth.log-rotation=max-file=5,max-size=10m"), "{info}");
+    assert!(
+        info.contains("berth.log-rotation=max-file=5,max-size=10m"),
+        "{info}"
+    );
 
     let script = numbered_lines(300);
-    let id = d.docker_ok(&["run", "-d", "--log-opt", "max-size=-1", "busybox", "sh", "-c", &script]);
+    let id = d.docker_ok(&[
+        "run",
+        "-d",
+        "--log-opt",
+        "max-size=-1",
+        "busybox",
+        "sh",
+        "-c",
+        &script,
+    ]);
     let id = id.trim();
     wait_exit(&d, id);
     let files = log_files(&container_dir(&d, id), &format!("{id}-json.log"));
     assert_eq!(files.len(), 1, "{files:?}");
-    assert_eq!(line_numbers(&d.docker_ok(&["logs", id])), (0..300).collect::<Vec<_>>());
+    assert_eq!(
+        line_numbers(&d.docker_ok(&["logs", id])),
+        (0..300).collect::<Vec<_>>()
+    );
 }
 
 #[test]
@@ -217,18 +288,31 @@ fn long_lines_split_at_16k_and_lines_of_one_write_keep_their_own_time() {
     let d = TestDaemon::start();
     d.import_busybox();
     let id = d.docker_ok(&[
-        "run", "-d", "busybox", "sh", "-c",
+        "run",
+        "-d",
+        "busybox",
+        "sh",
+        "-c",
         "head -c 20000 /dev/zero | tr '\\0' a; echo; printf 'one\\ntwo\\nthree\\n'",
     ]);
     let id = id.trim();
     wait_exit(&d, id);
-    let text = std::fs::read_to_string(container_dir(&d, id).join(format!("{id}-json.log"))).unwrap();
-    let entries: Vec<serde_json::Value> =
-        text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
-    let lens: Vec<usize> = entries.iter().map(|e| e["log"].as_str().unwrap().len()).collect();
+    let text =
+        std::fs::read_to_string(container_dir(&d, id).join(format!("{id}-json.log"))).unwrap();
+    let entries: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let lens: Vec<usize> = entries
+        .iter()
+        .map(|e| e["log"].as_str().unwrap().len())
+        .collect();
     // As Docker: 16384 bytes without a newline, then the rest with it.
     assert_eq!(lens, [16384, 3617, 4, 4, 6]);
-    let times: Vec<&str> = entries.iter().map(|e| e["time"].as_str().unwrap()).collect();
+    let times: Vec<&str> = entries
+        .iter()
+        .map(|e| e["time"].as_str().unwrap())
+        .collect();
     for pair in times.windows(2) {
         assert!(pair[0] < pair[1], "{pair:?}");
     }
@@ -245,14 +329,30 @@ fn local_driver_writes_dockers_format_and_logs_reads_it() {
     d.import_busybox();
     let script = numbered_lines(600);
     let id = d.docker_ok(&[
-        "run", "-d", "--log-driver", "local", "--log-opt", "max-size=10k", "--log-opt",
-        "max-file=3", "busybox", "sh", "-c", &format!("{script}; echo err >&2; printf part"),
+        "run",
+        "-d",
+        "--log-driver",
+        "local",
+        "--log-opt",
+        "max-size=10k",
+        "--log-opt",
+        "max-file=3",
+        "busybox",
+        "sh",
+        "-c",
+        &format!("{script}; echo err >&2; printf part"),
     ]);
     let id = id.trim();
     wait_exit(&d, id);
     let dir = container_dir(&d, id).join("local-logs");
-    let names: Vec<String> = log_files(&dir, "container.log").into_iter().map(|(n, _)| n).collect();
-    assert_eq!(names, ["container.log", "container.log.1.gz", "container.log.2.gz"]);
+    let names: Vec<String> = log_files(&dir, "container.log")
+        .into_iter()
+        .map(|(n, _)| n)
+        .collect();
+    assert_eq!(
+        names,
+        ["container.log", "container.log.1.gz", "container.log.2.gz"]
+    );
     // Length-framed protobuf: the first 4 bytes are the frame's length, repeated after it.
     let raw = std::fs::read(dir.join("container.log")).unwrap();
     let len = u32::from_be_bytes([raw[0], raw[1], raw[2], raw[3]]) as usize;
@@ -289,7 +389,9 @@ fn none_driver_has_nothing_to_read() {
         "{}",
         stderr(&out)
     );
-    assert!(!container_dir(&d, id).join(format!("{id}-json.log")).exists());
+    assert!(!container_dir(&d, id)
+        .join(format!("{id}-json.log"))
+        .exists());
 }
 
 #[test]
@@ -303,12 +405,28 @@ fn bad_drivers_and_options_are_refused_at_create() {
         args.extend_from_slice(&["busybox", "true"]);
         let out = d.docker(&args);
         assert_ne!(code(&out), 0, "docker {args:?} was accepted");
-        assert!(stderr(&out).contains(expected), "docker {args:?}: {}", stderr(&out));
+        assert!(
+            stderr(&out).contains(expected),
+            "docker {args:?}: {}",
+            stderr(&out)
+        );
     };
-    refused(&["--log-opt", "x=1"], "unknown log opt 'x' for json-file log driver");
-    refused(&["--log-driver", "local", "--log-opt", "tag=x"], "unknown log opt 'tag' for log driver local");
-    refused(&["--log-opt", "max-size=1x"], "failed to initialize logging driver: invalid size: '1x'");
-    refused(&["--log-opt", "max-file=0"], "max-file cannot be less than 1");
+    refused(
+        &["--log-opt", "x=1"],
+        "unknown log opt 'x' for json-file log driver",
+    );
+    refused(
+        &["--log-driver", "local", "--log-opt", "tag=x"],
+        "unknown log opt 'tag' for log driver local",
+    );
+    refused(
+        &["--log-opt", "max-size=1x"],
+        "failed to initialize logging driver: invalid size: '1x'",
+    );
+    refused(
+        &["--log-opt", "max-file=0"],
+        "max-file cannot be less than 1",
+    );
     refused(
         &["--log-opt", "compress=true", "--log-opt", "max-file=1"],
         "compress cannot be true when max-file is less than 2 or max-size is not set",
@@ -318,26 +436,60 @@ fn bad_drivers_and_options_are_refused_at_create() {
         "compression cannot be enabled when max file count is 1",
     );
     refused(&["--log-opt", "tag={{.Name}}"], "tag");
-    for driver in ["syslog", "journald", "gelf", "fluentd", "awslogs", "splunk", "gcplogs", "logentries"] {
-        refused(&["--log-driver", driver], &format!("the {driver} log driver is not supported"));
+    for driver in [
+        "syslog",
+        "journald",
+        "gelf",
+        "fluentd",
+        "awslogs",
+        "splunk",
+        "gcplogs",
+        "logentries",
+    ] {
+        refused(
+            &["--log-driver", driver],
+            &format!("the {driver} log driver is not supported"),
+        );
     }
-    refused(&["--log-driver", "foo"], "logger: no log driver named 'foo' is registered");
+    refused(
+        &["--log-driver", "foo"],
+        "logger: no log driver named 'foo' is registered",
+    );
     // The none driver takes no options (the Docker CLI says so itself; the API too).
     let body = br#"{"Image":"busybox","Cmd":["true"],"HostConfig":{"LogConfig":{"Type":"none","Config":{"max-size":"1k"}}}}"#;
     let (status, _, resp) = d.request("POST", "/containers/create", Some(body));
     assert_eq!(status, 400, "{}", String::from_utf8_lossy(&resp));
     assert!(String::from_utf8_lossy(&resp).contains("invalid logging opts for driver none"));
-    assert_eq!(d.docker_ok(&["ps", "-aq"]).trim(), "", "a refused create left a container");
+    assert_eq!(
+        d.docker_ok(&["ps", "-aq"]).trim(),
+        "",
+        "a refused create left a container"
+    );
     // labels and env become each entry's attrs, as Docker writes them.
     let id = d.docker_ok(&[
-        "run", "-d", "--label", "app=web", "-e", "STAGE=prod", "--log-opt", "labels=app",
-        "--log-opt", "env=STAGE", "busybox", "echo", "hi",
+        "run",
+        "-d",
+        "--label",
+        "app=web",
+        "-e",
+        "STAGE=prod",
+        "--log-opt",
+        "labels=app",
+        "--log-opt",
+        "env=STAGE",
+        "busybox",
+        "echo",
+        "hi",
     ]);
     let id = id.trim();
     wait_exit(&d, id);
-    let text = std::fs::read_to_string(container_dir(&d, id).join(format!("{id}-json.log"))).unwrap();
+    let text =
+        std::fs::read_to_string(container_dir(&d, id).join(format!("{id}-json.log"))).unwrap();
     let e: serde_json::Value = serde_json::from_str(text.lines().next().unwrap()).unwrap();
-    assert_eq!(e["attrs"], serde_json::json!({"app": "web", "STAGE": "prod"}));
+    assert_eq!(
+        e["attrs"],
+        serde_json::json!({"app": "web", "STAGE": "prod"})
+    );
     assert_eq!(d.docker_ok(&["logs", id]), "hi\n");
 }
 
@@ -353,7 +505,16 @@ fn daemon_log_defaults_apply_as_dockerd_merges_them() {
     let d = TestDaemon::start_with_args(&["--config-file", conf.path().to_str().unwrap()]);
     d.import_busybox();
     let script = numbered_lines(200);
-    let id = d.docker_ok(&["run", "-d", "--log-opt", "max-file=3", "busybox", "sh", "-c", &script]);
+    let id = d.docker_ok(&[
+        "run",
+        "-d",
+        "--log-opt",
+        "max-file=3",
+        "busybox",
+        "sh",
+        "-c",
+        &script,
+    ]);
     let id = id.trim();
     wait_exit(&d, id);
     let v = d.inspect(id);
@@ -364,13 +525,22 @@ fn daemon_log_defaults_apply_as_dockerd_merges_them() {
     let files = log_files(&container_dir(&d, id), &format!("{id}-json.log"));
     assert_eq!(files.len(), 3, "{files:?}");
     assert!(files.iter().all(|(_, s)| *s <= 2048), "{files:?}");
-    assert_eq!(*line_numbers(&d.docker_ok(&["logs", id])).last().unwrap(), 199);
+    assert_eq!(
+        *line_numbers(&d.docker_ok(&["logs", id])).last().unwrap(),
+        199
+    );
     // Another driver does not get the json-file defaults.
     let id = d.docker_ok(&["create", "--log-driver", "local", "busybox", "true"]);
     let v = d.inspect(id.trim());
-    assert_eq!(v["HostConfig"]["LogConfig"], serde_json::json!({"Type": "local", "Config": {}}));
+    assert_eq!(
+        v["HostConfig"]["LogConfig"],
+        serde_json::json!({"Type": "local", "Config": {}})
+    );
     let info = d.docker_ok(&["info"]);
-    assert!(info.contains("berth.log-rotation=max-file=2,max-size=2k"), "{info}");
+    assert!(
+        info.contains("berth.log-rotation=max-file=2,max-size=2k"),
+        "{info}"
+    );
 
     // The same as daemon flags; the local driver as the default.
     let d2 = TestDaemon::start_with_args(&["--log-driver", "local", "--log-opt", "max-size=4k"]);

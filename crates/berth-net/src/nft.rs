@@ -18,13 +18,18 @@ pub struct BridgeRules {
     pub subnet: Subnet,
     /// `--internal`: no masquerade, no forwarding out of the bridge.
     pub internal: bool,
+    /// False with `com.docker.network.bridge.enable_ip_masquerade=false`.
+    pub masquerade: bool,
     /// (container address, published port).
     pub published: Vec<(Ipv4Addr, PortMapping)>,
 }
 
 /// The nftables table name for a daemon whose default bridge is `bridge`.
 pub fn table_name(bridge: &str) -> String {
-    format!("berth_{}", bridge.replace(|c: char| !c.is_ascii_alphanumeric(), "_"))
+    format!(
+        "berth_{}",
+        bridge.replace(|c: char| !c.is_ascii_alphanumeric(), "_")
+    )
 }
 
 /// The `nft -f` script that replaces `table ip <table>` with the rules for `bridges`.
@@ -39,11 +44,22 @@ pub fn render(table: &str, bridges: &[BridgeRules]) -> String {
             forward.push_str(&format!("\t\toifname \"{br}\" iifname != \"{br}\" drop\n"));
             continue;
         }
-        post.push_str(&format!("\t\tip saddr {} oifname != \"{br}\" masquerade\n", b.subnet));
-        forward.push_str(&format!("\t\toifname \"{br}\" ct state established,related accept\n"));
+        if b.masquerade {
+            post.push_str(&format!(
+                "\t\tip saddr {} oifname != \"{br}\" masquerade\n",
+                b.subnet
+            ));
+        }
+        forward.push_str(&format!(
+            "\t\toifname \"{br}\" ct state established,related accept\n"
+        ));
         forward.push_str(&format!("\t\tiifname \"{br}\" accept\n"));
         for (ip, m) in &b.published {
-            let daddr = if m.host_ip.is_unspecified() { String::new() } else { format!("ip daddr {} ", m.host_ip) };
+            let daddr = if m.host_ip.is_unspecified() {
+                String::new()
+            } else {
+                format!("ip daddr {} ", m.host_ip)
+            };
             if m.host_ip.is_loopback() {
                 continue; // served by the userland proxy only
             }
@@ -81,9 +97,13 @@ pub fn apply(script: &str) -> Result<()> {
         .spawn()
         .map_err(|e| NetError::System(format!("running nft: {e}")))?;
     if let Some(mut stdin) = child.stdin.take() {
-        stdin.write_all(script.as_bytes()).map_err(|e| NetError::System(format!("writing to nft: {e}")))?;
+        stdin
+            .write_all(script.as_bytes())
+            .map_err(|e| NetError::System(format!("writing to nft: {e}")))?;
     }
-    let out = child.wait_with_output().map_err(|e| NetError::System(format!("running nft: {e}")))?;
+    let out = child
+        .wait_with_output()
+        .map_err(|e| NetError::System(format!("running nft: {e}")))?;
     if !out.status.success() {
         return Err(NetError::System(format!(
             "nft failed: {}",
@@ -120,22 +140,38 @@ mod tests {
             bridge: "bt01".into(),
             subnet: "172.30.0.0/16".parse().unwrap(),
             internal: false,
+            masquerade: true,
             published: vec![
                 (
                     Ipv4Addr::new(172, 30, 0, 2),
-                    PortMapping { proto: Proto::Tcp, container_port: 80, host_ip: Ipv4Addr::UNSPECIFIED, host_port: 8080 },
+                    PortMapping {
+                        proto: Proto::Tcp,
+                        container_port: 80,
+                        host_ip: Ipv4Addr::UNSPECIFIED,
+                        host_port: 8080,
+                    },
                 ),
                 (
                     Ipv4Addr::new(172, 30, 0, 3),
-                    PortMapping { proto: Proto::Udp, container_port: 53, host_ip: Ipv4Addr::LOCALHOST, host_port: 5353 },
+                    PortMapping {
+                        proto: Proto::Udp,
+                        container_port: 53,
+                        host_ip: Ipv4Addr::LOCALHOST,
+                        host_port: 5353,
+                    },
                 ),
             ],
         };
         let s = render("berth_bt01", &[rules]);
-        assert!(s.starts_with("table ip berth_bt01\ndelete table ip berth_bt01\ntable ip berth_bt01 {\n"));
+        assert!(s.starts_with(
+            "table ip berth_bt01\ndelete table ip berth_bt01\ntable ip berth_bt01 {\n"
+        ));
         assert!(s.contains("ip saddr 172.30.0.0/16 oifname != \"bt01\" masquerade"));
         assert!(s.contains("iifname != \"bt01\" tcp dport 8080 dnat to 172.30.0.2:80"));
-        assert!(!s.contains("5353"), "loopback publishing is the proxy's job");
+        assert!(
+            !s.contains("5353"),
+            "loopback publishing is the proxy's job"
+        );
         assert!(s.contains("oifname \"bt01\" ip daddr 172.30.0.2 tcp dport 80 accept"));
         for line in s.lines() {
             if line.starts_with("table") || line.starts_with("delete") {
@@ -147,11 +183,26 @@ mod tests {
     }
 
     #[test]
+    fn masquerade_can_be_turned_off() {
+        let rules = BridgeRules {
+            bridge: "bt03".into(),
+            subnet: "10.6.0.0/24".parse().unwrap(),
+            internal: false,
+            masquerade: false,
+            published: vec![],
+        };
+        let s = render("berth_bt", &[rules]);
+        assert!(!s.contains("masquerade"));
+        assert!(s.contains("iifname \"bt03\" accept"));
+    }
+
+    #[test]
     fn internal_bridge_has_no_masquerade() {
         let rules = BridgeRules {
             bridge: "bt02".into(),
             subnet: "10.5.0.0/24".parse().unwrap(),
             internal: true,
+            masquerade: true,
             published: vec![],
         };
         let s = render("t", &[rules]);

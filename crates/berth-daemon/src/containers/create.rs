@@ -142,6 +142,7 @@ impl ContainerService {
             self.drop_anonymous_volumes(&rec.mount_points);
             return Err(e);
         }
+        self.emit_container_event(&rec, "create", &[]);
         entries.insert(id.clone(), Entry::new(rec));
         Ok(IdResponse {
             id,
@@ -176,6 +177,7 @@ impl ContainerService {
             entry.rec.name = old;
             return Err(e.into());
         }
+        self.emit_container_event(&entry.rec, "rename", &[("oldName", &old)]);
         Ok(())
     }
 }

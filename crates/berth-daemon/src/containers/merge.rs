@@ -184,7 +184,8 @@ fn refuse_unapplied_supervision(hc: &HostConfig, config: &ContainerConfig) -> Re
         let test = check.get("Test").and_then(|t| t.as_array());
         let disabled = test.is_some_and(|t| t.len() == 1 && t[0] == "NONE");
         let empty = check.as_object().is_some_and(|o| {
-            o.values().all(|v| v.is_null() || v == &serde_json::json!(0) || v == &serde_json::json!([]))
+            o.values()
+                .all(|v| v.is_null() || v == &serde_json::json!(0) || v == &serde_json::json!([]))
         });
         if !disabled && !empty {
             return Err(ApiError::invalid(

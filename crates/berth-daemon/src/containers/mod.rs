@@ -141,6 +141,8 @@ pub struct ContainerService {
     net: Arc<NetworkService>,
     /// The volumes containers mount (a peer service; containers are their users).
     volumes: Arc<VolumeService>,
+    /// The daemon's event bus.
+    pub events: Arc<crate::events::EventBus>,
 }
 
 fn parse_time(s: &str) -> Option<DateTime<Utc>> {
@@ -165,6 +167,7 @@ impl ContainerService {
         images: Arc<ImageStore>,
         net: Arc<NetworkService>,
         volumes: Arc<VolumeService>,
+        events: Arc<crate::events::EventBus>,
     ) -> anyhow::Result<Arc<Self>> {
         let store = RecordStore::open(db)?;
         let mut entries = HashMap::new();
@@ -174,6 +177,7 @@ impl ContainerService {
         std::fs::create_dir_all(config.root.join("containers"))?;
         std::fs::create_dir_all(config.exec_root.join("containers"))?;
         Ok(Arc::new(ContainerService {
+            events,
             volumes,
             config,
             images,
