@@ -491,6 +491,7 @@ fn bad_drivers_and_options_are_refused_at_create() {
         serde_json::json!({"app": "web", "STAGE": "prod"})
     );
     assert_eq!(d.docker_ok(&["logs", id]), "hi\n");
+    assert_eq!(d.docker_ok(&["logs", "--details", id]), "STAGE=prod,app=web hi\n");
 }
 
 #[test]

@@ -282,7 +282,7 @@ impl ContainerService {
         };
         logs::select(lines, &opts)
             .iter()
-            .map(|l| logs::encode(l, false, rec.config.tty))
+            .map(|l| logs::encode(l, &opts, rec.config.tty))
             .collect()
     }
 

@@ -27,6 +27,8 @@ pub struct LogOptions {
     pub since: Option<DateTime<Utc>>,
     pub until: Option<DateTime<Utc>>,
     pub timestamps: bool,
+    /// `--details`: each line starts with its attrs (`k=v,k2=v2 `).
+    pub details: bool,
 }
 
 /// `tail=all|N` (Docker treats anything unparsable or negative as all).
@@ -86,12 +88,34 @@ pub fn frame(stream: u8, payload: &[u8]) -> Bytes {
     b.freeze()
 }
 
+/// Go's `url.QueryEscape`, which Docker applies to the attrs `--details` shows.
+fn query_escape(s: &str, out: &mut Vec<u8>) {
+    for b in s.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => out.push(b),
+            b' ' => out.push(b'+'),
+            b => out.extend_from_slice(format!("%{b:02X}").as_bytes()),
+        }
+    }
+}
+
 /// One log line as sent to the client: framed without TTY, raw with TTY, with the
-/// RFC 3339 nanosecond timestamp prefix when asked.
-pub fn encode(line: &LogLine, timestamps: bool, tty: bool) -> Bytes {
+/// RFC 3339 nanosecond timestamp and (`details`) the attrs in front when asked.
+pub fn encode(line: &LogLine, opts: &LogOptions, tty: bool) -> Bytes {
     let mut payload = Vec::with_capacity(line.line.len() + 32);
-    if timestamps {
+    if opts.timestamps {
         payload.extend_from_slice(super::record::rfc3339_nanos(&line.time).as_bytes());
+        payload.push(b' ');
+    }
+    if opts.details {
+        for (i, (k, v)) in line.attrs.iter().enumerate() {
+            if i > 0 {
+                payload.push(b',');
+            }
+            query_escape(k, &mut payload);
+            payload.push(b'=');
+            query_escape(v, &mut payload);
+        }
         payload.push(b' ');
     }
     payload.extend_from_slice(&line.line);
@@ -152,7 +176,7 @@ impl ContainerService {
             let mut batch = select(lines, &opts);
             loop {
                 for line in batch.drain(..) {
-                    if tx.send(encode(&line, opts.timestamps, tty)).await.is_err() {
+                    if tx.send(encode(&line, &opts, tty)).await.is_err() {
                         return;
                     }
                 }
@@ -305,10 +329,21 @@ mod tests {
     #[test]
     fn framing_and_timestamps() {
         let line = &parse_lines(LOG)[1];
-        let b = encode(line, false, false);
+        let b = encode(line, &opts(), false);
         assert_eq!(&b[..8], &[2, 0, 0, 0, 0, 0, 0, 4]);
         assert_eq!(&b[8..], b"err\n");
-        let b = encode(line, true, true);
+        let mut o = opts();
+        o.timestamps = true;
+        let b = encode(line, &o, true);
         assert_eq!(&b[..], b"2026-01-01T00:00:02.000000000Z err\n");
+        // --details as Docker shows it: sorted, query-escaped attrs, then a space (also
+        // when there are none).
+        o.details = true;
+        assert_eq!(&encode(line, &o, true)[..], b"2026-01-01T00:00:02.000000000Z  err\n");
+        let mut l = line.clone();
+        l.attrs.insert("a".into(), "b c".into());
+        l.attrs.insert("E".into(), "x/y".into());
+        o.timestamps = false;
+        assert_eq!(&encode(&l, &o, true)[..], b"E=x%2Fy,a=b+c err\n");
     }
 }
