@@ -556,3 +556,32 @@ fn daemon_log_defaults_apply_as_dockerd_merges_them() {
         serde_json::from_slice(&d2.request("GET", "/info", None).2).unwrap();
     assert_eq!(info["LoggingDriver"], "local");
 }
+
+#[test]
+fn the_shim_rotates_while_the_daemon_is_down() {
+    skip_unless_docker!();
+    let mut d = TestDaemon::start();
+    d.import_busybox();
+    let script = format!("sleep 2; {}", numbered_lines(2000));
+    let id = d.docker_ok(&[
+        "run", "-d", "--log-opt", "max-size=10k", "--log-opt", "max-file=3", "busybox", "sh",
+        "-c", &script,
+    ]);
+    let id = id.trim().to_string();
+    d.kill_daemon();
+    let dir = container_dir(&d, &id);
+    let live = dir.join(format!("{id}-json.log"));
+    assert!(
+        wait_until(Duration::from_secs(60), || {
+            std::fs::read_to_string(&live).is_ok_and(|t| t.contains("line 1999 "))
+        }),
+        "the container's output did not reach the log while the daemon was down"
+    );
+    let files = log_files(&dir, &format!("{id}-json.log"));
+    assert_eq!(files.len(), 3, "{files:?}");
+    assert!(files.iter().all(|(_, s)| *s <= 10 * 1024), "{files:?}");
+    d.start_daemon();
+    let nums = line_numbers(&d.docker_ok(&["logs", &id]));
+    assert_eq!(*nums.last().unwrap(), 1999);
+    assert!(nums.len() > 130, "{}", nums.len());
+}
