@@ -491,7 +491,10 @@ fn bad_drivers_and_options_are_refused_at_create() {
         serde_json::json!({"app": "web", "STAGE": "prod"})
     );
     assert_eq!(d.docker_ok(&["logs", id]), "hi\n");
-    assert_eq!(d.docker_ok(&["logs", "--details", id]), "STAGE=prod,app=web hi\n");
+    assert_eq!(
+        d.docker_ok(&["logs", "--details", id]),
+        "STAGE=prod,app=web hi\n"
+    );
 }
 
 #[test]
@@ -564,8 +567,16 @@ fn the_shim_rotates_while_the_daemon_is_down() {
     d.import_busybox();
     let script = format!("sleep 2; {}", numbered_lines(2000));
     let id = d.docker_ok(&[
-        "run", "-d", "--log-opt", "max-size=10k", "--log-opt", "max-file=3", "busybox", "sh",
-        "-c", &script,
+        "run",
+        "-d",
+        "--log-opt",
+        "max-size=10k",
+        "--log-opt",
+        "max-file=3",
+        "busybox",
+        "sh",
+        "-c",
+        &script,
     ]);
     let id = id.trim().to_string();
     d.kill_daemon();

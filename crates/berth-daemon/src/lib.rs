@@ -74,6 +74,22 @@ fn log_defaults(args: &DaemonArgs) -> anyhow::Result<containers::log_config::Log
     Ok(defaults)
 }
 
+/// `--dns*`, `--host-gateway-ip`, `--init`, `--default-ulimit`, checked before starting.
+fn container_defaults(
+    args: &DaemonArgs,
+) -> anyhow::Result<containers::daemon_defaults::ContainerDefaults> {
+    let defaults = containers::daemon_defaults::ContainerDefaults {
+        dns: args.dns.clone(),
+        dns_search: args.dns_search.clone(),
+        dns_options: args.dns_opt.clone(),
+        host_gateway_ip: args.host_gateway_ip,
+        init: args.init,
+        ulimits: args.default_ulimit.clone(),
+    };
+    defaults.validate().map_err(|e| anyhow::anyhow!(e))?;
+    Ok(defaults)
+}
+
 async fn serve(args: DaemonArgs) -> anyhow::Result<()> {
     let socket = args.socket_path()?;
     // Before any state changes: a socket group that does not exist stops the start.
@@ -98,6 +114,7 @@ async fn serve(args: DaemonArgs) -> anyhow::Result<()> {
         )
         .context("loading the seccomp profile")?,
         log: log_defaults(&args)?,
+        defaults: container_defaults(&args)?,
     });
     let registry = berth_registry::RegistryClient::new(berth_registry::RegistryConfig {
         mirrors: args.registry_mirror.clone(),

@@ -31,6 +31,8 @@ pub struct DaemonConfig {
     pub security: berth_runtime::security::SecurityDefaults,
     /// `--log-driver`, `--log-opt`: the containers' default log driver and its options.
     pub log: crate::containers::log_config::LogDefaults,
+    /// `--dns*`, `--host-gateway-ip`, `--init`, `--default-ulimit`.
+    pub defaults: crate::containers::daemon_defaults::ContainerDefaults,
 }
 
 #[cfg(test)]
@@ -48,6 +50,7 @@ impl DaemonConfig {
             default_address_pools: Vec::new(),
             security: Default::default(),
             log: Default::default(),
+            defaults: Default::default(),
         }
     }
 }
@@ -101,6 +104,7 @@ impl Daemon {
             &config.bridge_name,
             Some(config.bip.as_str()),
             &config.default_address_pools,
+            config.defaults.clone(),
         )?;
         let volumes = Arc::new(VolumeService::open(
             &config.root,

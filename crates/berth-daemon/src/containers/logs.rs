@@ -339,7 +339,10 @@ mod tests {
         // --details as Docker shows it: sorted, query-escaped attrs, then a space (also
         // when there are none).
         o.details = true;
-        assert_eq!(&encode(line, &o, true)[..], b"2026-01-01T00:00:02.000000000Z  err\n");
+        assert_eq!(
+            &encode(line, &o, true)[..],
+            b"2026-01-01T00:00:02.000000000Z  err\n"
+        );
         let mut l = line.clone();
         l.attrs.insert("a".into(), "b c".into());
         l.attrs.insert("E".into(), "x/y".into());

@@ -24,6 +24,7 @@ pub mod attach;
 pub mod changes;
 pub mod cp_root;
 mod create;
+pub mod daemon_defaults;
 mod delete;
 pub mod exec;
 mod exec_attach;
