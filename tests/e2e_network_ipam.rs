@@ -364,3 +364,87 @@ fn the_docker_cli_creates_ranged_networks() {
     assert!(out.contains(&format!("inet {n}.130/24")), "{out}");
     d.docker_ok(&["network", "rm", "dockerranged"]);
 }
+
+#[test]
+fn mac_addresses_and_endpoint_driver_options() {
+    let d = daemon();
+    // --mac-address on the default bridge (sent in the endpoint config, as Docker's CLI does)
+    let out = d.berth_ok(&[
+        "run",
+        "--rm",
+        "--mac-address",
+        "92:D0:C6:0A:29:33",
+        "busybox",
+        "cat",
+        "/sys/class/net/eth0/address",
+    ]);
+    assert_eq!(out.trim(), "92:d0:c6:0a:29:33");
+    // Config.MacAddress, as API clients before 1.44 send it
+    let (status, v) = api(
+        &d,
+        "POST",
+        "/containers/create?name=legacymac",
+        Some(
+            serde_json::json!({"Image": "busybox", "Cmd": ["sleep", "300"], "MacAddress": "02:42:ac:11:00:99",
+            "NetworkingConfig": {"EndpointsConfig": {"bridge": {"DriverOpts": {"org.example.opt": "on"}}}}}),
+        ),
+    );
+    assert_eq!(status, 201, "{v}");
+    d.berth_ok(&["start", "legacymac"]);
+    let ep = d.inspect("legacymac")["NetworkSettings"]["Networks"]["bridge"].clone();
+    assert_eq!(ep["MacAddress"], "02:42:ac:11:00:99", "{ep}");
+    assert_eq!(ep["DriverOpts"]["org.example.opt"], "on", "{ep}");
+    let inside = d.berth_ok(&["exec", "legacymac", "cat", "/sys/class/net/eth0/address"]);
+    assert_eq!(inside.trim(), "02:42:ac:11:00:99");
+
+    // on a user network, and on a second network through connect
+    let n = user_net24(&d, 5);
+    d.berth_ok(&[
+        "network",
+        "create",
+        "--subnet",
+        &format!("{n}.0/24"),
+        "macnet",
+    ]);
+    let (status, v) = api(
+        &d,
+        "POST",
+        "/networks/macnet/connect",
+        Some(
+            serde_json::json!({"Container": "legacymac", "EndpointConfig": {"MacAddress": "02:00:00:00:00:42", "DriverOpts": {"k": "v"}}}),
+        ),
+    );
+    assert_eq!(status, 200, "{v}");
+    let eth1 = d.berth_ok(&["exec", "legacymac", "cat", "/sys/class/net/eth1/address"]);
+    assert_eq!(eth1.trim(), "02:00:00:00:00:42");
+    let ep = d.inspect("legacymac")["NetworkSettings"]["Networks"]["macnet"].clone();
+    assert_eq!(ep["MacAddress"], "02:00:00:00:00:42", "{ep}");
+    assert_eq!(ep["DriverOpts"]["k"], "v", "{ep}");
+
+    // bad input: Docker's words, nothing created
+    for (body, want) in [
+        (
+            serde_json::json!({"Image": "busybox", "MacAddress": "zz:11"}),
+            "invalid MAC address zz:11",
+        ),
+        (
+            serde_json::json!({"Image": "busybox", "HostConfig": {"NetworkMode": "host"}, "MacAddress": "02:42:ac:11:00:98"}),
+            "conflicting options: mac-address and the network mode",
+        ),
+        (
+            serde_json::json!({"Image": "busybox", "NetworkingConfig": {"EndpointsConfig": {"bridge": {"DriverOpts": {"com.docker.network.endpoint.macaddress": "x"}}}}}),
+            "not supported by Berth yet",
+        ),
+    ] {
+        let (status, v) = api(&d, "POST", "/containers/create", Some(body.clone()));
+        assert_eq!(status, 400, "{body}: {v}");
+        assert!(
+            v["message"].as_str().unwrap_or_default().contains(want),
+            "{body}: {v}"
+        );
+    }
+    let all = d.berth_ok(&["ps", "-aq"]);
+    assert_eq!(all.lines().count(), 1, "{all}");
+    d.berth_ok(&["rm", "-f", "legacymac"]);
+    d.berth_ok(&["network", "rm", "macnet"]);
+}

@@ -155,7 +155,7 @@ fn key_values(flag: &str, given: &[String]) -> Result<BTreeMap<String, String>, 
         .iter()
         .map(|kv| match kv.split_once('=') {
             Some((k, v)) => Ok((k.to_string(), v.to_string())),
-            None if flag == "opt" || flag == "ipam-opt" => Ok((kv.clone(), String::new())),
+            None if flag != "aux-address" => Ok((kv.clone(), String::new())),
             None => Err(Failure::Msg(format!(
                 "invalid argument \"{kv}\" for \"--{flag}\" flag: bad format for {flag}: {kv}"
             ))),
@@ -327,6 +327,9 @@ pub async fn network(c: &Client, cmd: &NetworkCmd) -> Result<i32, Failure> {
                 endpoint_config: Some(EndpointSettings {
                     aliases: (!a.alias.is_empty()).then(|| a.alias.clone()),
                     links: (!a.link.is_empty()).then(|| a.link.clone()),
+                    driver_opts: (!a.driver_opt.is_empty())
+                        .then(|| key_values("driver-opt", &a.driver_opt))
+                        .transpose()?,
                     ipam_config: Some(berth_api::EndpointIpamConfig {
                         ipv4_address: a.ip.clone().unwrap_or_default(),
                         ..Default::default()

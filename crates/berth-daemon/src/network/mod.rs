@@ -68,9 +68,9 @@ pub struct UserNetwork {
     /// Driver options (`-o`) as given; [`bridge_options`] reads them.
     #[serde(default)]
     pub options: BTreeMap<String, String>,
-    /// `--ipam-opt`, kept for `inspect`.
+    /// `--ipam-opt`, kept for `inspect` (`null` there when the client sent none).
     #[serde(default)]
-    pub ipam_options: BTreeMap<String, String>,
+    pub ipam_options: Option<BTreeMap<String, String>>,
     #[serde(default)]
     pub attachable: bool,
 }
@@ -87,7 +87,7 @@ pub struct NetworkSpec {
     pub attachable: bool,
     pub labels: BTreeMap<String, String>,
     pub options: BTreeMap<String, String>,
-    pub ipam_options: BTreeMap<String, String>,
+    pub ipam_options: Option<BTreeMap<String, String>>,
 }
 
 /// What the runtime spec needs from the network set-up.

@@ -313,7 +313,7 @@ impl NetworkService {
         resource.scope = "local".into();
         resource.ipam = Ipam {
             driver: "default".into(),
-            options: n.map(|n| n.ipam_options.clone()),
+            options: n.and_then(|n| n.ipam_options.clone()),
             config: config.into_iter().collect(),
         };
         resource.containers = containers;
