@@ -31,8 +31,11 @@ impl NetworkService {
         let host_resolv = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
         let fqdn = &rec.config.hostname;
         // `--add-host name:ip` first, then the links' names.
-        // `host-gateway` is the default bridge's gateway, as Docker's.
-        let gateway = self.subnet.gateway().to_string();
+        // `host-gateway` is `--host-gateway-ip`, else the default bridge's gateway, as Docker's.
+        let gateway = match self.defaults.host_gateway_ip {
+            Some(ip) => ip.to_string(),
+            None => self.subnet.gateway().to_string(),
+        };
         let mut extra: Vec<(String, String)> = rec
             .host_config
             .extra_hosts
@@ -48,11 +51,7 @@ impl NetworkService {
             })
             .collect();
         let hc = &rec.host_config;
-        let settings = files::DnsSettings {
-            servers: hc.dns.clone(),
-            search: hc.dns_search.clone(),
-            options: hc.dns_options.clone(),
-        };
+        let settings = self.defaults.dns_settings(hc);
         extra.extend_from_slice(extra_hosts);
         let contents = [
             ("hosts", "/etc/hosts", files::hosts(fqdn, ip, &extra)),

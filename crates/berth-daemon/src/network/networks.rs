@@ -206,8 +206,19 @@ impl NetworkService {
             };
             (!found.is_empty()).then_some(found)
         });
-        let host = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
-        match berth_net::dns::serve(gw, lookup, berth_net::dns::upstreams(&host)) {
+        // The daemon's `--dns` servers when set (as dockerd's embedded DNS), else the host's.
+        let upstreams = if self.defaults.dns.is_empty() {
+            let host = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
+            berth_net::dns::upstreams(&host)
+        } else {
+            self.defaults
+                .dns
+                .iter()
+                .filter_map(|s| s.parse::<std::net::IpAddr>().ok())
+                .map(|ip| std::net::SocketAddr::new(ip, 53))
+                .collect()
+        };
+        match berth_net::dns::serve(gw, lookup, upstreams) {
             Ok(server) => {
                 st.dns.insert(n.id.clone(), server);
             }
