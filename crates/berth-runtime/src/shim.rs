@@ -8,6 +8,7 @@ use crate::cgroup::{self, CgroupPaths};
 use crate::error::{Result, RuntimeError};
 use crate::fsutil::write_atomic;
 use crate::jsonlog::{self, Stream};
+use crate::logwriter::LogWriter;
 use crate::protocol::{ExitStatus, Reply, Request, ShimEvent, StartReply, START_TIMEOUT_SECS};
 use crate::restart::RestartManager;
 use crate::shim_run::{read_fd, read_status_line, spawn_run, write_fd};
@@ -17,7 +18,6 @@ use crate::spec::ContainerSpec;
 mod restart_loop;
 use nix::errno::Errno;
 use std::ffi::OsString;
-use std::fs::File;
 use std::io::{Read, Write};
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::os::unix::net::{UnixListener, UnixStream};
@@ -175,7 +175,7 @@ struct Shim {
     start_error: String,
     /// Docker's exit code for a start that failed (127, 126), else 0.
     start_exit_code: i64,
-    log: Option<File>,
+    log: Option<LogWriter>,
     clients: Vec<Client>,
     /// The restart policy, the restarts so far and the backoff.
     restart: RestartManager,
@@ -202,13 +202,8 @@ impl Shim {
         let log = if spec.log_path.as_os_str().is_empty() {
             None
         } else {
-            use std::os::unix::fs::OpenOptionsExt;
             Some(
-                std::fs::OpenOptions::new()
-                    .create(true)
-                    .append(true)
-                    .mode(0o640)
-                    .open(&spec.log_path)
+                LogWriter::open(&spec.log_path, spec.log.clone())
                     .map_err(|e| RuntimeError::io("opening log file", &spec.log_path, e))?,
             )
         };
@@ -428,6 +423,7 @@ impl Shim {
         match read_fd(fd, &mut buf) {
             Ok(0) => {
                 *slot = None;
+                self.end_log_stream(stream);
                 false
             }
             Ok(n) => {
@@ -438,19 +434,15 @@ impl Shim {
             Err(e) => {
                 log(&format!("reading container {}: {e}", stream.name()));
                 *slot = None;
+                self.end_log_stream(stream);
                 false
             }
         }
     }
 
     fn emit(&mut self, stream: Stream, data: &[u8]) {
-        if let Some(log_file) = self.log.as_mut() {
-            let now = chrono::Utc::now();
-            let mut entries = Vec::with_capacity(data.len() + 96);
-            for line in jsonlog::split_lines(data) {
-                entries.extend(jsonlog::encode_entry(line, stream, now));
-            }
-            if let Err(e) = log_file.write_all(&entries) {
+        if let Some(writer) = self.log.as_mut() {
+            if let Err(e) = writer.write(stream, data) {
                 log(&format!("writing {}: {e}", self.spec.log_path.display()));
             }
         }
@@ -472,6 +464,15 @@ impl Shim {
         }
         for i in 0..self.clients.len() {
             self.flush_client(i);
+        }
+    }
+
+    /// A stream ended: the log gets what is left of an unfinished line.
+    fn end_log_stream(&mut self, stream: Stream) {
+        if let Some(writer) = self.log.as_mut() {
+            if let Err(e) = writer.close_stream(stream) {
+                log(&format!("writing {}: {e}", self.spec.log_path.display()));
+            }
         }
     }
 
@@ -780,8 +781,8 @@ impl Shim {
                 self.pump_output(Stream::Stderr);
             }
         }
-        if let Some(f) = self.log.as_mut() {
-            let _ = f.flush();
+        for stream in [Stream::Stdout, Stream::Stderr] {
+            self.end_log_stream(stream);
         }
         let exit_code = if self.start_exit_code > 0 {
             self.start_exit_code

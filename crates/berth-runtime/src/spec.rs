@@ -56,13 +56,16 @@ pub struct ContainerSpec {
     pub rlimits: Vec<Rlimit>,
     /// no_new_privs and seccomp (`--security-opt`, the daemon's defaults).
     pub security: SecuritySpec,
-    /// Where the shim writes the json-file log (`<root>/containers/<id>/<id>-json.log`).
+    /// Where the shim writes the log (`<root>/containers/<id>/<id>-json.log`, or
+    /// `local-logs/container.log` with the local driver); empty: no log (`none`).
     pub log_path: PathBuf,
     /// The restart policy the shim applies itself when the container exits (see
     /// [`crate::restart`]); it also restarts while the daemon is down.
     pub restart: crate::restart::RestartPolicy,
     /// `RestartCount` when this start began (the shim counts on from it).
     pub restart_count: i64,
+    /// The log's format and rotation.
+    pub log: crate::logspec::LogSpec,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
