@@ -383,7 +383,10 @@ fn a_container_killed_by_its_memory_limit_is_oom_killed() {
     let st = state(&d, "hog");
     assert_eq!(st["OOMKilled"], true, "{st}");
     assert_eq!(st["ExitCode"], 137);
-    assert!(actions(&d, "hog").iter().any(|a| a == "oom"), "{:?}", actions(&d, "hog"));
+    // Docker's order: oom, then die.
+    let acts = actions(&d, "hog");
+    let at = acts.iter().position(|a| a == "oom").unwrap_or_else(|| panic!("{acts:?}"));
+    assert_eq!(acts.get(at + 1).map(String::as_str), Some("die"), "{acts:?}");
     // With a restart policy, each OOM kill is followed by oom, die and start.
     d.run_detached(&["--name", "hog2", "--restart", "on-failure:1", "--memory", "16m", "--memory-swap", "16m", "busybox", "tail", "/dev/zero"]);
     assert!(wait_until(Duration::from_secs(30), || status(&d, "hog2") == "exited" && restart_count(&d, "hog2") == 1));

@@ -70,6 +70,10 @@ impl ContainerService {
         // finds no process, cgroup or state dir left, and a new start gets a fresh dir.
         let rec = self.record(id).ok();
         if let Some(rec) = &rec {
+            // The memory limit killed it: Docker's `oom` comes before `die`.
+            if status.oom_killed {
+                self.emit_container_event(rec, "oom", &[]);
+            }
             self.emit_container_event(rec, "die", &[("exitCode", &status.exit_code.to_string())]);
         }
         clean_state_dir(state).await;
@@ -81,7 +85,7 @@ impl ContainerService {
             self.emit_volume_events(rec, "unmount");
         }
         self.release_volumes(id);
-        let (auto_remove, rec) = {
+        let auto_remove = {
             let mut entries = self.lock();
             let Some(entry) = entries.get_mut(id) else {
                 return false;
@@ -106,12 +110,8 @@ impl ContainerService {
                 ev.exit_code = status.exit_code;
                 ev.error = status.error.clone();
             });
-            (entry.rec.host_config.auto_remove, entry.rec.clone())
+            entry.rec.host_config.auto_remove
         };
-        // The memory limit killed it: Docker's `oom` comes before `die`.
-        if status.oom_killed {
-            self.emit_container_event(&rec, "oom", &[]);
-        }
         self.execs.container_exited(id);
         if auto_remove {
             self.remove_container(id);
