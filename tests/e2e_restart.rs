@@ -50,12 +50,14 @@ fn actions(d: &TestDaemon, name: &str) -> Vec<String> {
 #[test]
 fn invalid_policies_are_refused_with_dockers_words() {
     let d = daemon();
-    let cases: [(&[&str], &str); 5] = [
+    let cases: [(&[&str], &str); 6] = [
         (&["--restart", "always:3"], "maximum retry count cannot be used with restart policy 'always'"),
         (&["--restart", "unless-stopped:1"], "maximum retry count cannot be used with restart policy 'unless-stopped'"),
         (&["--restart", "on-failure:-1"], "maximum retry count cannot be negative"),
         (&["--restart", "sometimes"], "invalid restart policy 'sometimes'"),
-        (&["--rm", "--restart", "always"], "can't create 'AutoRemove' container with restart policy"),
+        // The CLI's own checks, as Docker's CLI words them.
+        (&["--rm", "--restart", "always"], "conflicting options: cannot specify both --restart and --rm"),
+        (&["--restart", ":3"], "invalid restart policy format: no policy provided before colon"),
     ];
     for (flags, want) in cases {
         let mut args = vec!["create"];
@@ -65,6 +67,17 @@ fn invalid_policies_are_refused_with_dockers_words() {
         assert_ne!(code(&out), 0, "{args:?} was accepted");
         assert!(stderr(&out).contains(want), "{args:?}: {}", stderr(&out));
     }
+    let (st, _, body) = d.request(
+        "POST",
+        "/containers/create",
+        Some(br#"{"Image":"busybox","HostConfig":{"AutoRemove":true,"RestartPolicy":{"Name":"on-failure","MaximumRetryCount":1}}}"#),
+    );
+    assert_eq!(st, 400);
+    assert!(
+        String::from_utf8_lossy(&body).contains("can't create 'AutoRemove' container with restart policy"),
+        "{}",
+        String::from_utf8_lossy(&body)
+    );
     // The API, with an empty name and a count: accepted as "no", as dockerd does.
     let (st, _, body) = d.request(
         "POST",
