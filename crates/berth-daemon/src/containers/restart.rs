@@ -4,7 +4,8 @@
 //! `RestartCount`, the new pid and `StartedAt`. After a daemon restart the first `state`
 //! line tells it what happened while it was away. The daemon itself starts a container
 //! only when no shim runs: at its own start-up (`always`, `unless-stopped` not stopped
-//! by the user, `on-failure` after a failure), so daemon and shim never both restart it.
+//! by the user, `on-failure` after a failure) and when a shim died and took its container
+//! with it, so daemon and shim never both restart it.
 
 use std::sync::Arc;
 
