@@ -74,6 +74,8 @@ use crate::volumes::VolumeService;
 pub struct Events {
     /// Number of exits observed since the daemon loaded the container.
     pub exits: u64,
+    /// A process runs, or the restart policy is about to run one again (Docker's
+    /// `Running`, true while `Restarting`).
     pub running: bool,
     pub removed: bool,
     pub exit_code: i64,
