@@ -175,6 +175,8 @@ fn always_backs_off_and_shows_restarting() {
     );
     d.berth_ok(&["start", "loop"]);
     assert_eq!(status(&d, "loop"), "restarting");
+    // wait answers at the next exit, as dockerd's does for a restarting container.
+    assert_eq!(d.berth_ok(&["wait", "loop"]).trim(), "1");
     // A stop ends it, also during the backoff; it stays stopped.
     d.berth_ok(&["stop", "loop"]);
     assert_eq!(status(&d, "loop"), "exited");
