@@ -150,6 +150,27 @@ pub struct NetworkCreateArgs {
     pub subnet: Vec<String>,
     #[arg(long)]
     pub gateway: Vec<String>,
+    /// Allocate container ip from a sub-range
+    #[arg(long)]
+    pub ip_range: Vec<String>,
+    /// Auxiliary IPv4 or IPv6 addresses used by Network driver
+    #[arg(long, value_name = "map")]
+    pub aux_address: Vec<String>,
+    /// Set driver specific options
+    #[arg(short = 'o', long = "opt", value_name = "map")]
+    pub opt: Vec<String>,
+    /// IP Address Management Driver
+    #[arg(long, default_value = "default")]
+    pub ipam_driver: String,
+    /// Set IPAM driver specific options
+    #[arg(long, value_name = "map")]
+    pub ipam_opt: Vec<String>,
+    /// Enable IPv6 networking
+    #[arg(long)]
+    pub ipv6: bool,
+    /// Enable manual container attachment
+    #[arg(long)]
+    pub attachable: bool,
     #[arg(long)]
     pub internal: bool,
     #[arg(long)]
@@ -209,6 +230,9 @@ pub struct NetworkConnectArgs {
     /// Add link to another container
     #[arg(long)]
     pub link: Vec<String>,
+    /// driver options for the network
+    #[arg(long = "driver-opt")]
+    pub driver_opt: Vec<String>,
     #[arg(short, long)]
     pub force: bool,
     #[arg(value_name = "NETWORK")]
@@ -578,6 +602,9 @@ pub struct ContainerOpts {
     /// IPv4 address (e.g., 172.30.100.104)
     #[arg(long = "ip")]
     pub ip: Option<String>,
+    /// Container MAC address (e.g., 92:d0:c6:0a:29:33)
+    #[arg(long = "mac-address")]
+    pub mac_address: Option<String>,
     /// Give extended privileges to this container
     #[arg(long)]
     pub privileged: bool,
@@ -635,6 +662,12 @@ pub struct ContainerOpts {
     /// UTS namespace to use
     #[arg(long)]
     pub uts: Option<String>,
+    /// Logging driver for the container
+    #[arg(long = "log-driver")]
+    pub log_driver: Option<String>,
+    /// Log driver options
+    #[arg(long = "log-opt")]
+    pub log_opt: Vec<String>,
     /// Publish a container's port(s) to the host
     #[arg(short = 'p', long = "publish")]
     pub publish: Vec<String>,

@@ -85,10 +85,11 @@ pub fn create_body(
     })
 }
 
-/// `NetworkingConfig`: `--network-alias` and `--ip` on the `--network` (Docker's CLI).
+/// `NetworkingConfig`: `--network-alias`, `--ip` and `--mac-address` on the `--network`
+/// (Docker's CLI since API 1.44).
 fn networking_config(o: &ContainerOpts) -> NetworkingConfig {
     let mut nc = NetworkingConfig::default();
-    if o.network_alias.is_empty() && o.ip.is_none() {
+    if o.network_alias.is_empty() && o.ip.is_none() && o.mac_address.is_none() {
         return nc;
     }
     let name = o.network.clone().unwrap_or_else(|| "default".into());
@@ -98,6 +99,7 @@ fn networking_config(o: &ContainerOpts) -> NetworkingConfig {
             ipv4_address: ip.clone(),
             ..Default::default()
         }),
+        mac_address: o.mac_address.clone().unwrap_or_default(),
         ..Default::default()
     };
     nc.endpoints_config.insert(name, ep);
@@ -190,6 +192,7 @@ fn host_config(
         pid_mode: crate::run_flags::ns_mode(o.pid.as_deref(), "--pid", "PID")?,
         ipc_mode: o.ipc.clone().unwrap_or_default(),
         uts_mode: crate::run_flags::ns_mode(o.uts.as_deref(), "--uts", "UTS")?,
+        log_config: crate::run_flags::log_config(o.log_driver.as_deref(), &o.log_opt)?,
         ..HostConfig::default()
     })
 }

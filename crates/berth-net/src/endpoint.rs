@@ -7,7 +7,7 @@
 //! networks themselves. Per container: the namespace `<netns dir>/<id>`, host veth
 //! `vb<first 11 hex of id>` for `eth0` and `vx<first 9 hex><n>` for `eth<n>`.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::net::Ipv4Addr;
 use std::path::PathBuf;
 
@@ -49,6 +49,16 @@ pub struct ExtraEndpoint {
     /// The address the client asked for (`--ip`), if any.
     #[serde(default)]
     pub requested_ip: Option<Ipv4Addr>,
+    /// The MAC address the client asked for, if any (then `mac`).
+    #[serde(default)]
+    pub requested_mac: Option<String>,
+    /// `--link target:alias` on this network: `alias` resolves to `target` for this
+    /// container's queries only (Docker's links on user networks).
+    #[serde(default)]
+    pub links: Vec<String>,
+    /// Endpoint driver options (`--driver-opt`), kept for inspect.
+    #[serde(default)]
+    pub driver_opts: BTreeMap<String, String>,
 }
 
 /// A container's settings on the network it was created on (create's
@@ -63,6 +73,15 @@ pub struct PrimaryConfig {
     /// Disconnected from it (`network disconnect`): no `eth0`, no DNS name there.
     #[serde(default)]
     pub disconnected: bool,
+    /// The MAC address the client asked for (`--mac-address`), if any.
+    #[serde(default)]
+    pub requested_mac: Option<String>,
+    /// `--link target:alias` on this network (see [`ExtraEndpoint::links`]).
+    #[serde(default)]
+    pub links: Vec<String>,
+    /// Endpoint driver options (`--driver-opt`), kept for inspect.
+    #[serde(default)]
+    pub driver_opts: BTreeMap<String, String>,
 }
 
 /// Where an endpoint lives: the default bridge (empty `id`) or a user network.
@@ -74,6 +93,40 @@ pub struct Target {
     pub subnet: Subnet,
     pub gateway: Ipv4Addr,
     pub internal: bool,
+    /// `--ip-range`: where addresses are picked.
+    pub range: Option<Subnet>,
+    /// `--aux-address`: addresses never handed out.
+    pub aux_addresses: Vec<Ipv4Addr>,
+    /// `com.docker.network.driver.mtu` of the network, else the daemon's.
+    pub mtu: Option<u32>,
+    /// `com.docker.network.bridge.enable_icc=false`: the bridge ports cannot reach each other.
+    pub isolated_ports: bool,
+}
+
+impl Target {
+    fn space(&self) -> ipam::AddressSpace {
+        let mut reserved = self.aux_addresses.clone();
+        reserved.push(self.gateway);
+        ipam::AddressSpace {
+            subnet: self.subnet,
+            range: self.range,
+            reserved,
+        }
+    }
+
+    /// The first free address, or the requested one checked.
+    fn address(&self, requested: Option<Ipv4Addr>, used: &[Ipv4Addr]) -> Result<Ipv4Addr> {
+        let space = self.space();
+        match requested {
+            Some(ip) => space.check_requested(ip, used),
+            None => space.allocate(used).map_err(|e| match e {
+                NetError::Conflict(m) => {
+                    NetError::Conflict(format!("{m}: {} ({})", self.name, self.id))
+                }
+                e => e,
+            }),
+        }
+    }
 }
 
 /// What plugging a container's primary endpoint needs to know about the container.
@@ -86,6 +139,8 @@ pub struct PlugRequest<'a> {
     pub ports: &'a [PortRequest],
     /// The address asked for (`--ip`); else the kept or first free one.
     pub ip: Option<Ipv4Addr>,
+    /// The MAC address asked for (`--mac-address`); else Docker's for the address.
+    pub mac: Option<&'a str>,
     /// False when disconnected from the network: the namespace has no `eth0`.
     pub connected: bool,
 }
@@ -125,19 +180,6 @@ fn extra_veth(id: &str, ifname: &str) -> String {
         &id[..id.len().min(9)],
         ifname.trim_start_matches("eth")
     )
-}
-
-/// A requested address on `target`, as Docker's IPAM checks it.
-fn check_requested(target: &Target, ip: Ipv4Addr, used: &[Ipv4Addr]) -> Result<Ipv4Addr> {
-    if !target.subnet.contains(ip) || ip == target.subnet.broadcast() {
-        return Err(NetError::Invalid(format!(
-            "no configured subnet or ip-range contain the IP address {ip}"
-        )));
-    }
-    if used.contains(&ip) {
-        return Err(NetError::Conflict("Address already in use".into()));
-    }
-    Ok(ip)
 }
 
 impl EndpointTable {
@@ -239,6 +281,59 @@ impl EndpointTable {
             .collect()
     }
 
+    /// What the embedded DNS of network `net_id` answers to a query for `name` from
+    /// address `from`. As Docker's resolver, it answers for every network the asking
+    /// container is on (this one first) and its link aliases (`--link target:alias` on a
+    /// user network) before the names themselves.
+    pub fn resolve_from(&self, net_id: &str, name: &str, from: Ipv4Addr) -> Vec<Ipv4Addr> {
+        let asker = self
+            .primaries()
+            .find(|(_, e)| e.network == net_id && e.ip == from)
+            .map(|(cid, _)| cid)
+            .or_else(|| {
+                self.all_extras()
+                    .find(|(_, x)| x.network == net_id && x.ip == from)
+                    .map(|(cid, _)| cid)
+            });
+        let Some(cid) = asker else {
+            return self.resolve(net_id, name);
+        };
+        // (network, links there) of the asking container, the queried network first
+        let mut nets: Vec<(&str, &[String])> = Vec::new();
+        if let Some(e) = self
+            .endpoints
+            .get(cid)
+            .filter(|_| self.primary_connected(cid))
+        {
+            let links = self
+                .configs
+                .get(cid)
+                .map(|c| c.links.as_slice())
+                .unwrap_or(&[]);
+            nets.push((e.network.as_str(), links));
+        }
+        for x in self.extras_of(cid) {
+            nets.push((x.network.as_str(), x.links.as_slice()));
+        }
+        nets.sort_by_key(|(n, _)| *n != net_id);
+        for (net, links) in &nets {
+            for link in links.iter() {
+                let (target, alias) = link.split_once(':').unwrap_or((link, link));
+                if alias.eq_ignore_ascii_case(name) {
+                    let found = self.resolve(net, target);
+                    if !found.is_empty() {
+                        return found;
+                    }
+                }
+            }
+        }
+        nets.iter()
+            .filter(|(net, _)| !net.is_empty())
+            .map(|(net, _)| self.resolve(net, name))
+            .find(|found| !found.is_empty())
+            .unwrap_or_default()
+    }
+
     /// The running containers on network `net_id` answering to `name` (a container name,
     /// an alias on that network, or a 12-hex ID), for the embedded DNS.
     pub fn resolve(&self, net_id: &str, name: &str) -> Vec<Ipv4Addr> {
@@ -288,13 +383,10 @@ impl EndpointTable {
             Some(e) => e.clone(),
             None => {
                 let used = self.used(target, Some(id));
-                let ip = match req.ip {
-                    Some(ip) => check_requested(target, ip, &used)?,
-                    None => target.subnet.allocate(&used)?,
-                };
+                let ip = target.address(req.ip, &used)?;
                 EndpointRecord {
                     ip,
-                    mac: ipam::mac_for(ip),
+                    mac: String::new(),
                     endpoint_id: new_endpoint_id(),
                     ports: Vec::new(),
                     network: target.id.clone(),
@@ -302,6 +394,7 @@ impl EndpointTable {
                 }
             }
         };
+        ep.mac = req.mac.map_or_else(|| ipam::mac_for(ep.ip), str::to_string);
         let mut proxies = Vec::new();
         let ports = if req.connected { req.ports } else { &[] };
         for r in ports {
@@ -333,7 +426,8 @@ impl EndpointTable {
             prefix: target.subnet.prefix,
             gateway: (!target.internal).then_some(target.gateway),
             mac: &ep.mac,
-            mtu: self.mtu,
+            mtu: target.mtu.unwrap_or(self.mtu),
+            isolated: target.isolated_ports,
         };
         if let Err(e) = link::attach(&ns, &endpoint) {
             link::remove_netns(&ns);
@@ -381,7 +475,8 @@ impl EndpointTable {
             prefix: target.subnet.prefix,
             gateway: None,
             mac: &x.mac,
-            mtu: self.mtu,
+            mtu: target.mtu.unwrap_or(self.mtu),
+            isolated: target.isolated_ports,
         };
         link::attach(&self.netns_path(id), &ep)
     }
@@ -405,23 +500,21 @@ impl EndpointTable {
         id: &str,
         target: &Target,
         ip: Option<Ipv4Addr>,
+        mac: Option<&str>,
     ) -> Result<EndpointRecord> {
         let kept = self
             .endpoints
             .get(id)
             .filter(|e| e.network == target.id && ip.is_none_or(|ip| ip == e.ip))
             .cloned();
-        let ep = match kept {
+        let mut ep = match kept {
             Some(e) => e,
             None => {
                 let used = self.used(target, Some(id));
-                let ip = match ip {
-                    Some(ip) => check_requested(target, ip, &used)?,
-                    None => target.subnet.allocate(&used)?,
-                };
+                let ip = target.address(ip, &used)?;
                 EndpointRecord {
                     ip,
-                    mac: ipam::mac_for(ip),
+                    mac: String::new(),
                     endpoint_id: new_endpoint_id(),
                     ports: Vec::new(),
                     network: target.id.clone(),
@@ -433,6 +526,7 @@ impl EndpointTable {
                 }
             }
         };
+        ep.mac = mac.map_or_else(|| ipam::mac_for(ep.ip), str::to_string);
         let veth = host_veth(id);
         let _ = link::delete_link(&veth);
         let endpoint = link::Endpoint {
@@ -443,7 +537,8 @@ impl EndpointTable {
             prefix: target.subnet.prefix,
             gateway: (!target.internal).then_some(target.gateway),
             mac: &ep.mac,
-            mtu: self.mtu,
+            mtu: target.mtu.unwrap_or(self.mtu),
+            isolated: target.isolated_ports,
         };
         link::attach(&self.netns_path(id), &endpoint)?;
         self.endpoints.insert(id.to_string(), ep.clone());
@@ -497,10 +592,7 @@ impl EndpointTable {
         requested_ip: Option<Ipv4Addr>,
     ) -> Result<ExtraEndpoint> {
         let used = self.used(target, None);
-        let ip = match requested_ip {
-            Some(ip) => check_requested(target, ip, &used)?,
-            None => target.subnet.allocate(&used)?,
-        };
+        let ip = target.address(requested_ip, &used)?;
         let ifname = (1..)
             .map(|i| format!("eth{i}"))
             .find(|f| !self.extras_of(id).iter().any(|x| &x.ifname == f))
@@ -513,6 +605,9 @@ impl EndpointTable {
             aliases,
             ifname,
             requested_ip,
+            requested_mac: None,
+            links: Vec::new(),
+            driver_opts: BTreeMap::new(),
         })
     }
 
@@ -569,6 +664,10 @@ mod tests {
             subnet: "10.9.0.0/24".parse().unwrap(),
             gateway: Ipv4Addr::new(10, 9, 0, 1),
             internal: false,
+            range: None,
+            aux_addresses: Vec::new(),
+            mtu: None,
+            isolated_ports: false,
         }
     }
 
@@ -651,6 +750,7 @@ mod tests {
                 target: &target,
                 ports: &ports,
                 ip: None,
+                mac: None,
                 connected: true,
             })
             .err()

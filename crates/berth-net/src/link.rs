@@ -166,24 +166,31 @@ pub struct Endpoint<'a> {
     pub gateway: Option<Ipv4Addr>,
     pub mac: &'a str,
     pub mtu: u32,
+    /// An isolated bridge port: it reaches the bridge (gateway, host) but no other
+    /// isolated port (`com.docker.network.bridge.enable_icc=false`).
+    pub isolated: bool,
 }
 
 /// Creates the veth pair with one end in `netns`, enslaves the host end to the bridge and
 /// configures address, MAC, MTU, loopback and the default route inside.
 pub fn attach(netns: &Path, ep: &Endpoint) -> Result<()> {
-    ip_batch(
-        None,
-        &format!(
-            "link add {hv} mtu {mtu} type veth peer name {ifn} mtu {mtu} netns {ns}\n\
-             link set {hv} master {br}\nlink set {hv} up\n",
-            hv = ep.host_veth,
-            mtu = ep.mtu,
-            ifn = ep.ifname,
-            ns = netns.display(),
-            br = ep.bridge
-        ),
-    )
-    .inspect_err(|_| {
+    let mut host = format!(
+        "link add {hv} mtu {mtu} type veth peer name {ifn} mtu {mtu} netns {ns}\n\
+         link set {hv} master {br}\n",
+        hv = ep.host_veth,
+        mtu = ep.mtu,
+        ifn = ep.ifname,
+        ns = netns.display(),
+        br = ep.bridge
+    );
+    if ep.isolated {
+        host.push_str(&format!(
+            "link set {} type bridge_slave isolated on\n",
+            ep.host_veth
+        ));
+    }
+    host.push_str(&format!("link set {} up\n", ep.host_veth));
+    ip_batch(None, &host).inspect_err(|_| {
         let _ = delete_link(ep.host_veth);
     })?;
     let mut inside = format!(

@@ -67,7 +67,10 @@ impl ContainerService {
             },
             hostname: rec.config.hostname.clone(),
             domainname: rec.config.domainname.clone(),
-            mounts: super::init_process::with_init_mount(self.runtime_mounts(rec)?, hc),
+            mounts: super::init_process::with_init_mount(
+                self.runtime_mounts(rec)?,
+                self.config.defaults.init(hc),
+            ),
             privileged: hc.privileged,
             cap_add: hc.cap_add.clone(),
             cap_drop: hc.cap_drop.clone(),
@@ -80,10 +83,12 @@ impl ContainerService {
                 .iter()
                 .map(|(k, v)| (k.clone(), v.clone()))
                 .collect(),
-            init: hc.init == Some(true),
+            init: self.config.defaults.init(hc),
             namespaces: super::run_options::namespaces(hc),
-            rlimits: hc
-                .ulimits
+            rlimits: self
+                .config
+                .defaults
+                .ulimits(hc)
                 .iter()
                 .map(|u| berth_runtime::Rlimit {
                     name: u.name.clone(),
@@ -92,6 +97,7 @@ impl ContainerService {
                 })
                 .collect(),
             log_path: rec.log_path.clone(),
+            log: super::log_config::spec(hc, &rec.config)?,
             security: super::security_opts::spec(hc, &self.config.security)?,
         })
     }

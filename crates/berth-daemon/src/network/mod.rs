@@ -21,11 +21,12 @@
 //! runtime), and `hosts`, `hostname`, `resolv.conf` under `<root>/containers/<id>/`,
 //! bind-mounted over `/etc/…`.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 
+pub mod bridge_options;
 mod endpoints;
 mod events;
 mod networks;
@@ -43,6 +44,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::schema::{
     NETWORKS, NETWORKS_PART, NET_ENDPOINTS, NET_EXTRA_ENDPOINTS, NET_PRIMARY_CONFIGS,
 };
+use bridge_options::BridgeOptions;
 
 /// A network made with `network create` (driver bridge): its own Linux bridge.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -55,8 +57,38 @@ pub struct UserNetwork {
     #[serde(default)]
     pub labels: std::collections::BTreeMap<String, String>,
     pub created: String,
-    /// `<daemon bridge>-<id prefix>`, at most 15 characters.
+    /// `<daemon bridge>-<id prefix>` (at most 15 characters), or the
+    /// `com.docker.network.bridge.name` option.
     pub bridge: String,
+    /// `--ip-range` ("" = the whole subnet).
+    #[serde(default)]
+    pub ip_range: String,
+    /// `--aux-address name=ip`: never handed out.
+    #[serde(default)]
+    pub aux_addresses: BTreeMap<String, String>,
+    /// Driver options (`-o`) as given; [`bridge_options`] reads them.
+    #[serde(default)]
+    pub options: BTreeMap<String, String>,
+    /// `--ipam-opt`, kept for `inspect` (`null` there when the client sent none).
+    #[serde(default)]
+    pub ipam_options: Option<BTreeMap<String, String>>,
+    #[serde(default)]
+    pub attachable: bool,
+}
+
+/// What `network create` asks for, checked by [`NetworkService::create_network`].
+#[derive(Debug, Clone, Default)]
+pub struct NetworkSpec {
+    pub name: String,
+    pub subnet: Option<String>,
+    pub gateway: Option<String>,
+    pub ip_range: Option<String>,
+    pub aux_addresses: BTreeMap<String, String>,
+    pub internal: bool,
+    pub attachable: bool,
+    pub labels: BTreeMap<String, String>,
+    pub options: BTreeMap<String, String>,
+    pub ipam_options: Option<BTreeMap<String, String>>,
 }
 
 /// What the runtime spec needs from the network set-up.
@@ -85,6 +117,8 @@ pub struct NetworkService {
     db: Arc<redb::Database>,
     root: PathBuf,
     state: Arc<Mutex<State>>,
+    /// The daemon's `--dns*` and `--host-gateway-ip` (see `containers::daemon_defaults`).
+    defaults: crate::containers::daemon_defaults::ContainerDefaults,
 }
 
 struct State {
@@ -122,6 +156,7 @@ impl NetworkService {
         bridge: &str,
         bip: Option<&str>,
         pools: &[AddressPool],
+        defaults: crate::containers::daemon_defaults::ContainerDefaults,
     ) -> anyhow::Result<Arc<Self>> {
         let enabled = bridge != "none";
         if bridge.is_empty() || bridge.len() > 15 {
@@ -205,6 +240,7 @@ impl NetworkService {
                 endpoints,
                 dns: HashMap::new(),
             })),
+            defaults,
         }))
     }
 
@@ -262,6 +298,7 @@ impl NetworkService {
             bridge: self.bridge.clone(),
             subnet: self.subnet,
             internal: false,
+            masquerade: true,
             published: published_on(""),
         }];
         let mut nets: Vec<&UserNetwork> = st.networks.values().collect();
@@ -270,10 +307,12 @@ impl NetworkService {
             let Ok(subnet) = n.subnet.parse() else {
                 continue;
             };
+            let masquerade = BridgeOptions::parse(&n.options).map_or(true, |o| o.masquerade);
             rules.push(nft::BridgeRules {
                 bridge: n.bridge.clone(),
                 subnet,
                 internal: n.internal,
+                masquerade,
                 published: published_on(&n.id),
             });
         }
@@ -288,10 +327,15 @@ impl NetworkService {
             subnet: self.subnet,
             gateway: self.subnet.gateway(),
             internal: false,
+            range: None,
+            aux_addresses: Vec::new(),
+            mtu: None,
+            isolated_ports: false,
         }
     }
 
     fn user_target(n: &UserNetwork) -> ApiResult<Target> {
+        let opts = BridgeOptions::parse(&n.options)?;
         Ok(Target {
             id: n.id.clone(),
             name: n.name.clone(),
@@ -302,6 +346,17 @@ impl NetworkService {
                 .parse()
                 .map_err(|_| ApiError::internal(format!("bad gateway {}", n.gateway)))?,
             internal: n.internal,
+            range: (!n.ip_range.is_empty())
+                .then(|| n.ip_range.parse())
+                .transpose()
+                .map_err(net_err)?,
+            aux_addresses: n
+                .aux_addresses
+                .values()
+                .filter_map(|a| a.parse().ok())
+                .collect(),
+            mtu: opts.mtu,
+            isolated_ports: !opts.icc,
         })
     }
 

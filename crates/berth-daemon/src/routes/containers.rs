@@ -201,6 +201,7 @@ async fn logs_handler(
         since: logs::parse_unix_time(&q.str("since"))?,
         until: logs::parse_unix_time(&q.str("until"))?,
         timestamps: q.bool("timestamps"),
+        details: q.bool("details"),
     };
     let (tty, rx) = d.containers.logs(&id, opts)?;
     let stream = futures_util::stream::unfold(rx, |mut rx| async move {
