@@ -36,6 +36,9 @@ pub struct LogWriter {
     pending: [Vec<u8>; 2],
     series: [Option<(String, i32)>; 2],
     last_time: Option<DateTime<Utc>>,
+    /// A write failed and was reported; later failures are not (a full disk would
+    /// otherwise fill the shim's own log), until a write succeeds again.
+    failing: bool,
 }
 
 fn slot(stream: Stream) -> usize {
@@ -82,11 +85,32 @@ impl LogWriter {
             pending: [Vec::new(), Vec::new()],
             series: [None, None],
             last_time: None,
+            failing: false,
         })
     }
 
-    /// Logs what the container wrote on `stream`.
+    /// Logs what the container wrote on `stream`. Only the first of a run of failed
+    /// writes is returned as an error.
     pub fn write(&mut self, stream: Stream, data: &[u8]) -> io::Result<()> {
+        let r = self.write_lines(stream, data);
+        self.report(r)
+    }
+
+    fn report(&mut self, r: io::Result<()>) -> io::Result<()> {
+        match r {
+            Ok(()) => {
+                self.failing = false;
+                Ok(())
+            }
+            Err(_) if self.failing => Ok(()),
+            Err(e) => {
+                self.failing = true;
+                Err(e)
+            }
+        }
+    }
+
+    fn write_lines(&mut self, stream: Stream, data: &[u8]) -> io::Result<()> {
         let s = slot(stream);
         self.pending[s].extend_from_slice(data);
         let mut res = Ok(());
@@ -114,9 +138,9 @@ impl LogWriter {
             return Ok(());
         }
         let line = std::mem::take(&mut self.pending[s]);
-        self.put(stream, line, false)?;
+        let r = self.put(stream, line, false);
         self.series[s] = None;
-        Ok(())
+        self.report(r)
     }
 
     /// Now, or just after the previous message's time when the clock has not moved on.
