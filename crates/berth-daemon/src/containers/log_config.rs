@@ -277,13 +277,14 @@ mod tests {
             "json-file",
             &[("labels", "a,missing"), ("env-regex", "^X"), ("env", "B")],
         );
-        let mut c = ContainerConfig::default();
-        c.labels = [
-            ("a".to_string(), "1".to_string()),
-            ("b".to_string(), "2".to_string()),
-        ]
-        .into();
-        c.env = vec!["XA=3".into(), "B=4".into(), "C=5".into()];
+        let c = ContainerConfig {
+            labels: [("a", "1"), ("b", "2")]
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            env: vec!["XA=3".into(), "B=4".into(), "C=5".into()],
+            ..Default::default()
+        };
         let s = spec(&h, &c).unwrap();
         let want: BTreeMap<String, String> = [("a", "1"), ("XA", "3"), ("B", "4")]
             .iter()
