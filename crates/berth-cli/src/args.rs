@@ -101,6 +101,8 @@ pub enum Cmd {
     Login(LoginArgs),
     /// Log out from a registry
     Logout(LogoutArgs),
+    /// Get real time events from the server
+    Events(crate::events::EventsArgs),
     /// Manage Berth
     #[command(subcommand)]
     System(SystemCmd),
@@ -358,6 +360,8 @@ pub enum BuilderCmd {
 pub enum SystemCmd {
     /// Show docker disk usage
     Df(DfArgs),
+    /// Get real time events from the server
+    Events(crate::events::EventsArgs),
     /// Check the image store's consistency (Berth's own)
     #[command(hide = true)]
     Check,

@@ -128,7 +128,15 @@ impl ContainerService {
             }
         };
         rec.name = name;
-        let endpoints = body.networking_config.unwrap_or_default().endpoints_config;
+        let mut endpoints = body.networking_config.unwrap_or_default().endpoints_config;
+        let mode = rec.host_config.network_mode.clone();
+        if !rec.host_config.links.is_empty() && !matches!(mode.as_str(), "" | "default" | "bridge")
+        {
+            // Docker keeps links on a user network in the endpoint, not in HostConfig
+            let links = std::mem::take(&mut rec.host_config.links);
+            let ep = endpoints.entry(mode).or_default();
+            ep.links.get_or_insert_with(Vec::new).extend(links);
+        }
         if let Err(e) = self.net.set_create_config(&rec, &endpoints) {
             drop(entries);
             remove_dir_all_quiet(&dir);

@@ -101,8 +101,19 @@ pub fn validate_host_config(hc: &HostConfig, config: &ContainerConfig) -> Result
     )
     .map_err(|e| ApiError::invalid(e.to_string()))?;
     // Binds, Mounts, VolumesFrom and Tmpfs are checked by `mounts::resolve_mounts`.
-    if !hc.links.is_empty() && !matches!(hc.network_mode.as_str(), "" | "default" | "bridge") {
-        return unsupported("container links (--link) outside the default bridge network");
+    if !hc.links.is_empty() {
+        // on a user network, links are DNS aliases for this container (create moves them
+        // into its endpoint config)
+        match hc.network_mode.as_str() {
+            "host" => return Err(ApiError::invalid(
+                "conflicting options: host type networking can't be used with links. This would result in undefined behavior",
+            )),
+            m if m.starts_with("container:") => return Err(ApiError::invalid(
+                "conflicting options: container type network can't be used with links. This would result in undefined behavior",
+            )),
+            "none" => return unsupported("container links (--link) on network mode none"),
+            _ => {}
+        }
     }
     match hc.network_mode.as_str() {
         "" | "default" | "bridge" | "none" | "host" => {}

@@ -158,6 +158,7 @@ impl ContainerService {
                         });
                     }
                 }
+                self.emit_container_event(&rec, "start", &[]);
                 self.spawn_monitor(id, Some(wait_conn));
                 Ok(())
             }
@@ -205,6 +206,8 @@ impl ContainerService {
             .net
             .attach(rec, |name| self.get(name))
             .map_err(|e| (e, 128))?;
+        self.net.emit_endpoint_events(rec, "connect");
+        self.emit_volume_events(rec, "mount");
         spec.network = attached.network;
         // The generated /etc files give way to the user's mounts on them or on a parent
         // (a volume on /etc must not get mount points written into it).

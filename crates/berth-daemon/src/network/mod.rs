@@ -28,6 +28,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 pub mod bridge_options;
 mod endpoints;
+mod events;
 mod networks;
 mod views;
 
