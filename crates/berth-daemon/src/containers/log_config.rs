@@ -123,13 +123,24 @@ fn validate(lc: &LogConfig) -> Result<(), ApiError> {
             LogSpec::from_options(driver, &lc.config).map_err(failed)?;
             for k in ["labels-regex", "env-regex"] {
                 if let Some(re) = lc.config.get(k) {
-                    regex::Regex::new(re)
-                        .map_err(|e| failed(format!("error parsing regexp: {e}")))?;
+                    regex::Regex::new(re).map_err(|e| regex_error(re, e))?;
                 }
             }
             Ok(())
         }
     }
+}
+
+/// Go's shape, `error parsing regexp: WHY: `RE``, on one line (the regex crate's text
+/// draws the pattern over several).
+fn regex_error(re: &str, e: regex::Error) -> ApiError {
+    let text = e.to_string();
+    let why = text
+        .lines()
+        .rev()
+        .find_map(|l| l.trim().strip_prefix("error: "))
+        .unwrap_or(text.trim());
+    failed(format!("error parsing regexp: {why}: `{re}`"))
 }
 
 fn failed(e: String) -> ApiError {
@@ -178,9 +189,7 @@ pub fn spec(hc: &HostConfig, config: &ContainerConfig) -> Result<LogSpec, ApiErr
     };
     let regex = |k: &str| -> Result<Option<regex::Regex>, ApiError> {
         opts.get(k)
-            .map(|re| {
-                regex::Regex::new(re).map_err(|e| failed(format!("error parsing regexp: {e}")))
-            })
+            .map(|re| regex::Regex::new(re).map_err(|e| regex_error(re, e)))
             .transpose()
     };
     let labels = &config.labels;
@@ -267,7 +276,10 @@ mod tests {
             err(hc("foo", &[])),
             "logger: no log driver named 'foo' is registered"
         );
-        assert!(err(hc("", &[("labels-regex", "[")])).contains("error parsing regexp"));
+        assert_eq!(
+            err(hc("", &[("labels-regex", "[")])),
+            "failed to initialize logging driver: error parsing regexp: unclosed character class: `[`"
+        );
         assert!(err(hc("", &[("tag", "x")])).contains("tag"));
     }
 
