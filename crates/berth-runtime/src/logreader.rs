@@ -269,8 +269,13 @@ impl Follower {
         if self.file.is_none() && now_ino.is_none() {
             return Ok(Vec::new());
         }
-        // Rotated: our file is complete (the writer renames it only between messages),
-        // and read to its end above. Collect the files rotated after it, newest first.
+        // Rotated: our file is complete now (the writer renames it only between
+        // messages), but it may have been written to after the read above and before
+        // the rename: read its end again. Then the files rotated after it, newest first.
+        let ours = self.read_more()?;
+        if let Some(e) = ours.last() {
+            self.last_time = Some(e.time);
+        }
         let mut newer: Vec<Vec<Entry>> = Vec::new();
         if self.file.is_some() {
             for r in logspec::list_rotated(&self.path) {
@@ -297,7 +302,8 @@ impl Follower {
             }
         }
         let live = self.open_live()?;
-        let mut out: Vec<Entry> = newer.into_iter().rev().flatten().collect();
+        let mut out = ours;
+        out.extend(newer.into_iter().rev().flatten());
         out.extend(self.after_last(live));
         if let Some(e) = out.last() {
             self.last_time = Some(e.time);
