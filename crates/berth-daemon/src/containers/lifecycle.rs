@@ -210,15 +210,15 @@ impl ContainerService {
             self.emit_container_event(&rec, "kill", &[("signal", &signal.to_string())]);
         }
         sent.map_err(|e| {
-                if shim::shim_alive(&state) {
-                    ApiError::internal(format!("Cannot kill container: {id}: {e}"))
-                } else {
-                    // The shim is gone: the container exited and its monitor is catching up.
-                    ApiError::conflict(format!(
-                        "Cannot kill container: {id}: Container {id} is not running"
-                    ))
-                }
-            })
+            if shim::shim_alive(&state) {
+                ApiError::internal(format!("Cannot kill container: {id}: {e}"))
+            } else {
+                // The shim is gone: the container exited and its monitor is catching up.
+                ApiError::conflict(format!(
+                    "Cannot kill container: {id}: Container {id} is not running"
+                ))
+            }
+        })
     }
 
     /// Waits until the container is not running; false on timeout.
