@@ -7,7 +7,9 @@
 //!   in memory at start-up. Exec instances are not stored (as in Docker they do not
 //!   survive the daemon).
 //! - `<root>/containers/<id>/`: `upper/` and `work/` (the overlayfs writable layer) and
-//!   `<id>-json.log` (written by the shim; absent with the `none` log driver).
+//!   `<id>-json.log` with its rotated `<id>-json.log.N[.gz]`, or `local-logs/container.log*`
+//!   with the local driver (written and rotated by the shim, see [`log_config`]; absent
+//!   with the `none` driver).
 //! - `<exec-root>/containers/<id>/`: the shim's state dir (`spec.json`, `shim.sock`,
 //!   `shim.pid`, `init.pid`, `exit.json`, `shim.log`), present only while a shim runs or
 //!   until the daemon has processed its exit.

@@ -84,7 +84,7 @@ impl ContainerService {
                 .map(|(k, v)| (k.clone(), v.clone()))
                 .collect(),
             init: self.config.defaults.init(hc),
-            namespaces: super::run_options::namespaces(hc),
+            namespaces: super::run_options::namespaces(hc, &|name| self.get(name))?,
             rlimits: self
                 .config
                 .defaults
