@@ -55,6 +55,8 @@ pub struct EventBus {
     /// To the thread writing `meta.db` (none in memory-only buses).
     persist: Mutex<Option<mpsc::Sender<(u64, Arc<EventMessage>)>>>,
     writer: Mutex<Option<std::thread::JoinHandle<()>>>,
+    /// Set when the daemon shuts down: long-lived streams (events, stats) end.
+    closing: tokio::sync::watch::Sender<bool>,
 }
 
 impl Drop for EventBus {
@@ -93,6 +95,7 @@ impl EventBus {
             live: broadcast::channel(KEEP).0,
             persist: Mutex::new(None),
             writer: Mutex::new(None),
+            closing: tokio::sync::watch::channel(false).0,
         })
     }
 
@@ -120,6 +123,7 @@ impl EventBus {
             live: broadcast::channel(KEEP).0,
             persist: Mutex::new(Some(tx)),
             writer: Mutex::new(Some(writer)),
+            closing: tokio::sync::watch::channel(false).0,
         }))
     }
 
@@ -176,6 +180,20 @@ impl EventBus {
             if p.send((seq, m)).is_err() {
                 tracing::warn!("the events writer has stopped; event not persisted");
             }
+        }
+    }
+
+    /// Ends the long-lived streams (`GET /events`, streamed stats): the daemon is
+    /// shutting down and waits for open requests.
+    pub fn close_streams(&self) {
+        self.closing.send_replace(true);
+    }
+
+    /// Resolves once [`Self::close_streams`] was called.
+    pub fn closed(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
+        let mut rx = self.closing.subscribe();
+        async move {
+            let _ = rx.wait_for(|c| *c).await;
         }
     }
 
