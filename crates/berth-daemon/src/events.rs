@@ -62,20 +62,7 @@ pub struct EventBus {
 impl Drop for EventBus {
     /// Lets the writer finish the queue, so the database is closed when this returns.
     fn drop(&mut self) {
-        drop(
-            self.persist
-                .get_mut()
-                .unwrap_or_else(|p| p.into_inner())
-                .take(),
-        );
-        if let Some(w) = self
-            .writer
-            .get_mut()
-            .unwrap_or_else(|p| p.into_inner())
-            .take()
-        {
-            let _ = w.join();
-        }
+        self.finish_writes();
     }
 }
 
@@ -180,6 +167,21 @@ impl EventBus {
             if p.send((seq, m)).is_err() {
                 tracing::warn!("the events writer has stopped; event not persisted");
             }
+        }
+    }
+
+    /// Writes what is queued and stops persisting (later events stay in memory): for
+    /// the end of the daemon, whose services may still hold the bus.
+    pub fn finish_writes(&self) {
+        drop(
+            self.persist
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .take(),
+        );
+        let writer = self.writer.lock().unwrap_or_else(|p| p.into_inner()).take();
+        if let Some(w) = writer {
+            let _ = w.join();
         }
     }
 

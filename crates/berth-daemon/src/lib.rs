@@ -129,6 +129,7 @@ async fn serve(args: DaemonArgs) -> anyhow::Result<()> {
     let listener = socket::bind(&socket, socket_gid)?;
     tracing::info!(socket = %socket.display(), root = %args.root.display(), "API listening");
     let events = daemon.events.clone();
+    let bus = daemon.events.clone();
     let shutdown = async move {
         let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
             .expect("installing a SIGTERM handler");
@@ -143,5 +144,6 @@ async fn serve(args: DaemonArgs) -> anyhow::Result<()> {
         .with_graceful_shutdown(shutdown)
         .await?;
     let _ = std::fs::remove_file(&socket);
+    bus.finish_writes();
     Ok(())
 }
