@@ -49,11 +49,14 @@ struct History {
     next_seq: u64,
 }
 
+/// To the writer thread: (sequence number, event).
+type Queue = mpsc::Sender<(u64, Arc<EventMessage>)>;
+
 pub struct EventBus {
     history: Mutex<History>,
     live: broadcast::Sender<Arc<EventMessage>>,
     /// To the thread writing `meta.db` (none in memory-only buses).
-    persist: Mutex<Option<mpsc::Sender<(u64, Arc<EventMessage>)>>>,
+    persist: Mutex<Option<Queue>>,
     writer: Mutex<Option<std::thread::JoinHandle<()>>>,
     /// Set when the daemon shuts down: long-lived streams (events, stats) end.
     closing: tokio::sync::watch::Sender<bool>,
