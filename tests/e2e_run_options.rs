@@ -298,7 +298,7 @@ fn bad_input_gets_dockers_words_and_leaves_nothing() {
         ),
         (
             serde_json::json!({"PidMode": "container:x"}),
-            "not supported by Berth yet",
+            "No such container: x",
         ),
         (
             serde_json::json!({"UTSMode": "host"}),
