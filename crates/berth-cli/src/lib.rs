@@ -35,6 +35,7 @@ pub mod create_body;
 pub mod credentials;
 pub mod disk_usage;
 pub mod formatters;
+pub mod health_flags;
 pub mod image;
 pub mod image_io;
 pub mod jsonmessage;

@@ -32,6 +32,7 @@ impl ContainerService {
     }
 
     async fn on_exit(self: &Arc<Self>, id: &str, status: Option<ExitStatus>) {
+        self.health_monitor_stop(id);
         let state = self.state_dir(id);
         let status = match status {
             Some(s) => s,
@@ -111,7 +112,8 @@ impl ContainerService {
                 match conn {
                     Ok(conn) => {
                         tracing::info!(id, "reconnected to running container");
-                        self.spawn_monitor(id, Some(conn));
+                        self.spawn_monitor(id.clone(), Some(conn));
+                        self.health_restore(&id);
                     }
                     Err(_) => {
                         tracing::warn!(id, "container's shim is gone");
@@ -268,7 +270,7 @@ impl ContainerService {
     }
 
     /// `POST /containers/{id}/pause` and `unpause`.
-    pub async fn pause(&self, name_or_id: &str, pause: bool) -> ApiResult<()> {
+    pub async fn pause(self: &Arc<Self>, name_or_id: &str, pause: bool) -> ApiResult<()> {
         let id = self.resolve(name_or_id)?;
         let rec = self.record(&id)?;
         match (rec.state.status, pause) {
@@ -289,16 +291,24 @@ impl ContainerService {
                 if pause { "pause" } else { "unpause" }
             ))
         })?;
-        let mut entries = self.lock();
-        if let Some(entry) = entries.get_mut(&id) {
-            if entry.rec.state.status.is_running() {
-                entry.rec.state.status = if pause {
-                    Status::Paused
-                } else {
-                    Status::Running
-                };
-                self.store.put(&entry.rec)?;
+        if pause {
+            self.health_monitor_stop(&id);
+        }
+        {
+            let mut entries = self.lock();
+            if let Some(entry) = entries.get_mut(&id) {
+                if entry.rec.state.status.is_running() {
+                    entry.rec.state.status = if pause {
+                        Status::Paused
+                    } else {
+                        Status::Running
+                    };
+                    self.store.put(&entry.rec)?;
+                }
             }
+        }
+        if !pause {
+            self.health_monitor_start(&id);
         }
         Ok(())
     }

@@ -67,6 +67,16 @@ pub fn merge_image_config(user: &mut ContainerConfig, image: &ContainerConfig) {
     if user.on_build.is_none() {
         user.on_build = image.on_build.clone();
     }
+    // The healthcheck field by field (both were validated: a config that does not parse
+    // is left as it is).
+    let parse = |v: Option<&serde_json::Value>| super::health::parse_config(v).ok().flatten();
+    let merged = super::health::merge(
+        parse(user.healthcheck.as_ref()),
+        parse(image.healthcheck.as_ref()),
+    );
+    if let Some(v) = merged.and_then(|m| serde_json::to_value(m).ok()) {
+        user.healthcheck = Some(v);
+    }
 }
 
 /// `Path` and `Args` of the merged config, or Docker's 400 when there is nothing to run.
@@ -126,7 +136,8 @@ pub fn validate_host_config(hc: &HostConfig, config: &ContainerConfig) -> Result
     super::run_options::validate_ulimits(&hc.ulimits)?;
     super::run_options::validate_names(hc)?;
     validate_log_driver(&hc.log_config.kind)?;
-    refuse_unapplied_supervision(hc, config)?;
+    refuse_unapplied_supervision(hc)?;
+    validate_healthcheck(config)?;
     if !hc.runtime.is_empty() && hc.runtime != DEFAULT_RUNTIME {
         return Err(ApiError::invalid(format!(
             "unknown or invalid runtime name: {}",
@@ -177,9 +188,9 @@ pub fn validate_host_config(hc: &HostConfig, config: &ContainerConfig) -> Result
 pub const DEFAULT_RUNTIME: &str = "berth";
 
 /// Berth writes Docker's json-file log, or nothing (`none`).
-/// Log options and healthchecks are not applied yet (rotation and probes come with the
-/// supervision work): refused with a 400 rather than accepted and silently dropped.
-fn refuse_unapplied_supervision(hc: &HostConfig, config: &ContainerConfig) -> Result<(), ApiError> {
+/// Log options are not applied yet (rotation comes with the supervision work): refused
+/// with a 400 rather than accepted and silently dropped.
+fn refuse_unapplied_supervision(hc: &HostConfig) -> Result<(), ApiError> {
     /// The options Docker's json-file driver takes (moby `daemon/logger/jsonfilelog`).
     const JSON_FILE_OPTS: &[&str] = &[
         "max-file", "max-size", "compress", "labels", "labels-regex", "env", "env-regex", "tag",
@@ -194,17 +205,14 @@ fn refuse_unapplied_supervision(hc: &HostConfig, config: &ContainerConfig) -> Re
             "log option {opt} (--log-opt) is not supported by Berth yet"
         )));
     }
-    if let Some(check) = config.healthcheck.as_ref().filter(|h| !h.is_null()) {
-        let test = check.get("Test").and_then(|t| t.as_array());
-        let disabled = test.is_some_and(|t| t.len() == 1 && t[0] == "NONE");
-        let empty = check.as_object().is_some_and(|o| {
-            o.values().all(|v| v.is_null() || v == &serde_json::json!(0) || v == &serde_json::json!([]))
-        });
-        if !disabled && !empty {
-            return Err(ApiError::invalid(
-                "healthchecks (--health-cmd and the other --health-* options) are not supported by Berth yet",
-            ));
-        }
+    Ok(())
+}
+
+/// `Config.Healthcheck` as moby's `validateHealthCheck` checks it.
+pub fn validate_healthcheck(config: &ContainerConfig) -> Result<(), ApiError> {
+    let check = super::health::parse_config(config.healthcheck.as_ref()).map_err(ApiError::invalid)?;
+    if let Some(check) = check {
+        super::health::validate(&check).map_err(ApiError::invalid)?;
     }
     Ok(())
 }

@@ -28,6 +28,8 @@ mod delete;
 pub mod exec;
 mod exec_attach;
 pub mod filters;
+pub mod health;
+mod health_monitor;
 mod init_process;
 mod inspect;
 mod lifecycle;
@@ -140,6 +142,8 @@ pub struct ContainerService {
     net: Arc<NetworkService>,
     /// The volumes containers mount (a peer service; containers are their users).
     volumes: Arc<VolumeService>,
+    /// Healthcheck monitors of running containers.
+    health: health_monitor::Monitors,
 }
 
 fn parse_time(s: &str) -> Option<DateTime<Utc>> {
@@ -180,6 +184,7 @@ impl ContainerService {
             entries: Mutex::new(entries),
             execs: exec::ExecTable::default(),
             net,
+            health: Default::default(),
         }))
     }
 

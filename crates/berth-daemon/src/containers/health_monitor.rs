@@ -1,0 +1,285 @@
+//! Healthcheck monitors (moby `daemon/health.go`): one task per running, unpaused
+//! container that has a probe. It runs the probe inside the container as an exec does,
+//! kills it at the timeout, and feeds each result to the state machine of
+//! [`super::health`]. The task stops when its handle leaves [`Monitors`] (stop, exit,
+//! pause, removal); [`ContainerService::recover`] starts it again for containers still
+//! running after a daemon restart.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use berth_api::ExecCreateBody;
+use chrono::Utc;
+use tokio::io::{AsyncRead, AsyncReadExt};
+use tokio::sync::watch;
+
+use super::exec::{exec_error_message, exit_code, spawn_helper};
+use super::health::{self, LimitedBuffer, Policy, ProbeResult};
+use super::record::{ContainerRecord, Status};
+use super::ContainerService;
+
+/// The running monitors: container ID → (generation, stop handle). Dropping the
+/// sender stops the task; the generation tells a stopped task's late result apart.
+#[derive(Default)]
+pub struct Monitors {
+    map: Mutex<HashMap<String, (u64, watch::Sender<()>)>>,
+    next: AtomicU64,
+}
+
+impl Monitors {
+    fn lock(&self) -> MutexGuard<'_, HashMap<String, (u64, watch::Sender<()>)>> {
+        self.map.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Stops the monitor of `id`, if any; true when there was one.
+    pub fn stop(&self, id: &str) -> bool {
+        self.lock().remove(id).is_some()
+    }
+}
+
+/// What a monitor needs to know of its container.
+struct Plan {
+    argv: Vec<String>,
+    policy: Policy,
+    started_at: chrono::DateTime<Utc>,
+}
+
+fn plan(rec: &ContainerRecord) -> Option<Plan> {
+    let check = health::parse_config(rec.config.healthcheck.as_ref()).ok()??;
+    let argv = health::probe_command(&check, rec.config.shell.as_deref())?;
+    Some(Plan {
+        argv,
+        policy: Policy::of(&check),
+        started_at: rec.state.started_at.unwrap_or_else(Utc::now),
+    })
+}
+
+/// Whether `rec` has a probe to run (moby `getProbe`).
+pub fn has_probe(rec: &ContainerRecord) -> bool {
+    plan(rec).is_some()
+}
+
+/// A (re)started or restored container with a probe: `starting` again (moby
+/// `initHealthMonitor`). Call with the container's new running state in `rec`.
+pub fn reset_on_start(rec: &mut ContainerRecord) {
+    if has_probe(rec) {
+        rec.state.health = Some(health::begin(rec.state.health.take()));
+    }
+}
+
+impl ContainerService {
+    /// Starts the monitor of `id` when it runs unpaused with a probe and none is running
+    /// (moby `updateHealthMonitor`).
+    pub(super) fn health_monitor_start(self: &Arc<Self>, id: &str) {
+        let Ok(rec) = self.get(id) else { return };
+        if rec.state.status != Status::Running || rec.state.health.is_none() {
+            return;
+        }
+        let Some(plan) = plan(&rec) else { return };
+        let mut monitors = self.health.lock();
+        if monitors.contains_key(&rec.id) {
+            return;
+        }
+        let generation = self.health.next.fetch_add(1, Ordering::Relaxed);
+        let (tx, rx) = watch::channel(());
+        monitors.insert(rec.id.clone(), (generation, tx));
+        drop(monitors);
+        let svc = self.clone();
+        tokio::spawn(async move { svc.health_monitor(rec.id, generation, plan, rx).await });
+    }
+
+    /// After a daemon restart: a running container's health starts over (`starting`,
+    /// as Docker's restore does) and its monitor runs again.
+    pub(super) fn health_restore(self: &Arc<Self>, id: &str) {
+        if let Some(entry) = self.lock().get_mut(id) {
+            if entry.rec.state.status != Status::Running || !has_probe(&entry.rec) {
+                return;
+            }
+            reset_on_start(&mut entry.rec);
+            if let Err(e) = self.store.put(&entry.rec) {
+                tracing::warn!(id, error = %e, "persisting the health status");
+            }
+        }
+        self.health_monitor_start(id);
+    }
+
+    /// Stops the monitor of `id`; a container whose monitor stops reads `unhealthy` (moby
+    /// `CloseMonitorChannel`). The caller persists the record.
+    pub(super) fn health_monitor_stop(&self, id: &str) {
+        if self.health.stop(id) {
+            if let Some(entry) = self.lock().get_mut(id) {
+                if let Some(h) = entry.rec.state.health.as_mut() {
+                    health::monitor_stopped(h);
+                }
+            }
+        }
+    }
+
+    async fn health_monitor(
+        self: Arc<Self>,
+        id: String,
+        generation: u64,
+        plan: Plan,
+        mut stop: watch::Receiver<()>,
+    ) {
+        loop {
+            let status = match self.get(&id) {
+                Ok(rec) => rec.state.health.map(|h| h.status).unwrap_or_default(),
+                Err(_) => return,
+            };
+            let elapsed = (Utc::now() - plan.started_at).to_std().unwrap_or_default();
+            let delay = health::next_delay(elapsed, &plan.policy, status);
+            tokio::select! {
+                _ = tokio::time::sleep(delay) => {}
+                _ = stop.changed() => return,
+            }
+            let Some(result) = self.run_probe(&id, &plan, &mut stop).await else {
+                return;
+            };
+            self.health_result(&id, generation, result, &plan.policy);
+        }
+    }
+
+    /// Applies a probe result unless the monitor was stopped meanwhile; announces a
+    /// change of status.
+    fn health_result(&self, id: &str, generation: u64, result: ProbeResult, policy: &Policy) {
+        let monitors = self.health.lock();
+        if monitors.get(id).map(|(g, _)| *g) != Some(generation) {
+            return;
+        }
+        let mut entries = self.lock();
+        let Some(entry) = entries.get_mut(id) else { return };
+        let rec = &mut entry.rec;
+        let (Some(h), Some(started_at)) = (rec.state.health.as_mut(), rec.state.started_at) else {
+            return;
+        };
+        let Some(status) = health::record_result(h, result, started_at, policy) else {
+            return;
+        };
+        // Results between changes stay in memory until the next write of the record,
+        // as in Docker; a change of status is written at once.
+        if let Err(e) = self.store.put(rec) {
+            tracing::warn!(id, error = %e, "persisting the health status");
+        }
+        drop(entries);
+        drop(monitors);
+        tracing::debug!(id, status = status.as_str(), "health status changed");
+    }
+
+    /// Runs one probe; `None` when the monitor was stopped meanwhile.
+    async fn run_probe(
+        &self,
+        id: &str,
+        plan: &Plan,
+        stop: &mut watch::Receiver<()>,
+    ) -> Option<ProbeResult> {
+        let start = Utc::now();
+        let failed = |output: String| ProbeResult {
+            start,
+            end: Utc::now(),
+            exit_code: -1,
+            output,
+        };
+        let rec = self.get(id).ok()?;
+        if rec.state.status != Status::Running {
+            return None;
+        }
+        let cfg = ExecCreateBody {
+            cmd: plan.argv.clone(),
+            user: rec.config.user.clone(),
+            working_dir: rec.config.working_dir.clone(),
+            attach_stdout: true,
+            attach_stderr: true,
+            ..Default::default()
+        };
+        let spec = match self.exec_spec_for(&rec, &cfg) {
+            Ok(s) => s,
+            Err(e) => return Some(failed(e.message)),
+        };
+        let mut run = match spawn_helper(&spec, false).await {
+            Ok(r) => r,
+            Err(e) => return Some(failed(e.message)),
+        };
+        let pid = match run.status {
+            Ok(pid) => pid,
+            Err((msg, _)) => {
+                let _ = run.child.wait().await;
+                return Some(failed(exec_error_message(&msg)));
+            }
+        };
+        let output = Arc::new(Mutex::new(LimitedBuffer::default()));
+        let mut readers = Vec::new();
+        if let Some(out) = run.child.stdout.take() {
+            readers.push(tokio::spawn(collect(out, output.clone())));
+        }
+        if let Some(err) = run.child.stderr.take() {
+            readers.push(tokio::spawn(collect(err, output.clone())));
+        }
+        let outcome = tokio::select! {
+            status = run.child.wait() => Some(status.map(exit_code).unwrap_or(255)),
+            _ = tokio::time::sleep(plan.policy.timeout) => None,
+            _ = stop.changed() => {
+                kill_probe(&mut run.child, pid).await;
+                for r in readers {
+                    r.abort();
+                }
+                return None;
+            }
+        };
+        let result = match outcome {
+            Some(code) => {
+                // What the probe wrote is in the pipes; a process it left behind may
+                // keep them open: a moment for the rest, not longer.
+                let _ = tokio::time::timeout(Duration::from_millis(200), async {
+                    for r in readers.iter_mut() {
+                        let _ = r.await;
+                    }
+                })
+                .await;
+                ProbeResult {
+                    start,
+                    end: Utc::now(),
+                    exit_code: code,
+                    output: lock_buf(&output).text(),
+                }
+            }
+            None => {
+                tracing::debug!(id, "health check taking too long");
+                kill_probe(&mut run.child, pid).await;
+                failed(health::timeout_output(plan.policy.timeout))
+            }
+        };
+        for r in readers {
+            r.abort();
+        }
+        Some(result)
+    }
+}
+
+fn lock_buf(b: &Mutex<LimitedBuffer>) -> MutexGuard<'_, LimitedBuffer> {
+    b.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+async fn collect<R: AsyncRead + Unpin>(mut r: R, out: Arc<Mutex<LimitedBuffer>>) {
+    let mut buf = vec![0u8; 8192];
+    loop {
+        match r.read(&mut buf).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => lock_buf(&out).write(&buf[..n]),
+        }
+    }
+}
+
+/// Kills the probe's process (`pid`, on the host) while its helper still waits for it,
+/// then reaps the helper.
+async fn kill_probe(helper: &mut tokio::process::Child, pid: i64) {
+    if let (Ok(None), Ok(pid)) = (helper.try_wait(), i32::try_from(pid)) {
+        if pid > 1 {
+            // SAFETY: plain kill(2); the helper has not reaped `pid` while it runs.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+        }
+    }
+    let _ = helper.wait().await;
+}
