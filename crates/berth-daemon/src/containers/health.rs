@@ -360,6 +360,9 @@ mod tests {
             r#"{"Test":["CMD-SHELL","echo hi"],"Interval":1000000000}"#
         );
         assert_eq!(parse_config(Some(&Value::Null)).unwrap(), None);
+        // docker-compose sends null for what it leaves unset; Go reads null as zero.
+        let c = parse_config(Some(&serde_json::json!({"Test": ["CMD", "true"], "Timeout": null, "Retries": null})));
+        assert_eq!(c.unwrap().unwrap().timeout, 0);
         assert!(parse_config(Some(&serde_json::json!({"Test": "x"}))).is_err());
     }
 
