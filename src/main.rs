@@ -14,7 +14,11 @@ fn main() {
     if name == berth_runtime::tiny_init::INIT_NAME {
         std::process::exit(berth_runtime::tiny_init::main(&args[1..]));
     }
-    let sub = args.get(1).and_then(|a| a.to_str()).unwrap_or("").to_string();
+    let sub = args
+        .get(1)
+        .and_then(|a| a.to_str())
+        .unwrap_or("")
+        .to_string();
     let code = match sub.as_str() {
         "daemon" => {
             args.remove(0);

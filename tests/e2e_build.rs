@@ -68,22 +68,52 @@ fn build_writes_dockers_stream_history_and_config() {
     let ctx = context(&d, "full", &[("Dockerfile", FULL), ("greeting", "hello\n")]);
     let out = build_ok(&d, &ctx, &["-t", "full:1"]);
     let lines: Vec<&str> = out.lines().collect();
-    assert!(lines[0].starts_with("Sending build context to Docker daemon  "), "{out}");
+    assert!(
+        lines[0].starts_with("Sending build context to Docker daemon  "),
+        "{out}"
+    );
     assert_eq!(lines[1], "Step 1/19 : FROM busybox");
-    assert!(lines[2].starts_with(" ---> ") && lines[2].len() == 18, "{out}");
+    assert!(
+        lines[2].starts_with(" ---> ") && lines[2].len() == 18,
+        "{out}"
+    );
     assert_eq!(lines[3], "Step 2/19 : ARG A=1");
     assert!(lines[4].starts_with(" ---> Running in "), "{out}");
-    assert!(lines[5].starts_with("Removing intermediate container "), "{out}");
-    assert!(out.contains("Step 7/19 : COPY greeting /greeting\n ---> "), "{out}");
-    assert!(out.contains("Step 8/19 : RUN echo $A > /a && ls /srv\n ---> Running in "), "{out}");
-    assert!(out.contains("\nsub\nRemoving intermediate container "), "RUN output: {out}");
+    assert!(
+        lines[5].starts_with("Removing intermediate container "),
+        "{out}"
+    );
+    assert!(
+        out.contains("Step 7/19 : COPY greeting /greeting\n ---> "),
+        "{out}"
+    );
+    assert!(
+        out.contains("Step 8/19 : RUN echo $A > /a && ls /srv\n ---> Running in "),
+        "{out}"
+    );
+    assert!(
+        out.contains("\nsub\nRemoving intermediate container "),
+        "RUN output: {out}"
+    );
     assert!(out.contains("Successfully tagged full:1\n"), "{out}");
-    let built = lines.iter().find_map(|l| l.strip_prefix("Successfully built ")).unwrap();
+    let built = lines
+        .iter()
+        .find_map(|l| l.strip_prefix("Successfully built "))
+        .unwrap();
 
-    let hist = d.berth_ok(&["history", "--no-trunc", "--format", "{{.CreatedBy}}", "full:1"]);
+    let hist = d.berth_ok(&[
+        "history",
+        "--no-trunc",
+        "--format",
+        "{{.CreatedBy}}",
+        "full:1",
+    ]);
     let hist: Vec<&str> = hist.lines().collect();
     assert_eq!(hist[0], r#"/bin/sh -ec #(nop)  CMD ["cat" "/greeting"]"#);
-    assert_eq!(hist[1], r#"/bin/sh -ec #(nop)  ENTRYPOINT ["/bin/sh" "-ec" "echo hi"]"#);
+    assert_eq!(
+        hist[1],
+        r#"/bin/sh -ec #(nop)  ENTRYPOINT ["/bin/sh" "-ec" "echo hi"]"#
+    );
     assert_eq!(hist[4], "/bin/sh -ec #(nop)  SHELL [/bin/sh -ec]");
     assert_eq!(
         hist[5],
@@ -91,7 +121,10 @@ fn build_writes_dockers_stream_history_and_config() {
     );
     assert_eq!(hist[8], "/bin/sh -c #(nop)  VOLUME [/v1 /v2]");
     assert_eq!(hist[11], "|1 A=1 /bin/sh -c echo $A > /a && ls /srv");
-    assert!(hist[12].starts_with("/bin/sh -c #(nop) COPY file:") && hist[12].ends_with(" in /greeting "));
+    assert!(
+        hist[12].starts_with("/bin/sh -c #(nop) COPY file:")
+            && hist[12].ends_with(" in /greeting ")
+    );
     assert_eq!(hist[13], "/bin/sh -c #(nop) WORKDIR /srv/sub");
     assert_eq!(hist[15], "/bin/sh -c #(nop)  LABEL a=b c d=e f");
     assert_eq!(hist[16], "/bin/sh -c #(nop)  ENV X=1 Y=two words Z=");
@@ -101,7 +134,10 @@ fn build_writes_dockers_stream_history_and_config() {
     assert!(img["Id"].as_str().unwrap().contains(built));
     let c = &img["Config"];
     assert_eq!(c["Cmd"], serde_json::json!(["cat", "/greeting"]));
-    assert_eq!(c["Entrypoint"], serde_json::json!(["/bin/sh", "-ec", "echo hi"]));
+    assert_eq!(
+        c["Entrypoint"],
+        serde_json::json!(["/bin/sh", "-ec", "echo hi"])
+    );
     assert_eq!(
         c["Env"],
         serde_json::json!([
@@ -113,41 +149,85 @@ fn build_writes_dockers_stream_history_and_config() {
     );
     assert_eq!(c["WorkingDir"], "/srv/sub");
     assert_eq!(c["User"], "1000:1000");
-    assert_eq!(c["ExposedPorts"], serde_json::json!({"80/tcp": {}, "90/tcp": {}}));
-    assert_eq!(c["Volumes"], serde_json::json!({"/data": {}, "/v1": {}, "/v2": {}}));
+    assert_eq!(
+        c["ExposedPorts"],
+        serde_json::json!({"80/tcp": {}, "90/tcp": {}})
+    );
+    assert_eq!(
+        c["Volumes"],
+        serde_json::json!({"/data": {}, "/v1": {}, "/v2": {}})
+    );
     assert_eq!(c["Labels"], serde_json::json!({"a": "b", "c d": "e f"}));
-    assert_eq!(c["Healthcheck"], serde_json::json!({"Test": ["CMD-SHELL", "echo ok"], "Interval": 5000000000u64}));
+    assert_eq!(
+        c["Healthcheck"],
+        serde_json::json!({"Test": ["CMD-SHELL", "echo ok"], "Interval": 5000000000u64})
+    );
     assert_eq!(c["StopSignal"], "SIGTERM");
     assert_eq!(c["Shell"], serde_json::json!(["/bin/sh", "-ec"]));
     assert_eq!(c["OnBuild"], serde_json::json!(["RUN echo child"]));
     assert_eq!(img["Author"], "me");
-    assert_eq!(c["Image"], img["Parent"], "Config.Image names the parent, as Docker's builder");
+    assert_eq!(
+        c["Image"], img["Parent"],
+        "Config.Image names the parent, as Docker's builder"
+    );
 
     // The files, their modes and owners.
-    let ls = d.berth_ok(&["run", "--rm", "--user", "0", "--entrypoint", "", "full:1", "sh", "-c", "cat /a /greeting; stat -c '%a %u:%g' /greeting /srv/sub"]);
+    let ls = d.berth_ok(&[
+        "run",
+        "--rm",
+        "--user",
+        "0",
+        "--entrypoint",
+        "",
+        "full:1",
+        "sh",
+        "-c",
+        "cat /a /greeting; stat -c '%a %u:%g' /greeting /srv/sub",
+    ]);
     assert_eq!(ls, "1\nhello\n644 0:0\n755 0:0\n");
 
     // One image per instruction: 18 new images, 17 of them untagged intermediate ones,
     // listed with -a only.
     let all = d.berth_ok(&["images", "-a", "-q"]);
     let top = d.berth_ok(&["images", "-q"]);
-    assert_eq!(all.lines().count(), top.lines().count() + 17, "{all}\n{top}");
+    assert_eq!(
+        all.lines().count(),
+        top.lines().count() + 17,
+        "{all}\n{top}"
+    );
     let dangling = d.berth_ok(&["images", "-q", "--filter", "dangling=true"]);
-    assert!(dangling.trim().is_empty(), "intermediate images are not dangling: {dangling}");
+    assert!(
+        dangling.trim().is_empty(),
+        "intermediate images are not dangling: {dangling}"
+    );
     // No container is left behind.
     assert_eq!(d.berth_ok(&["ps", "-a", "-q"]).trim(), "");
 
     // Removing the image removes the intermediate parents nothing else needs.
     let rmi = d.berth_ok(&["rmi", "full:1"]);
-    assert!(rmi.lines().filter(|l| l.starts_with("Deleted: sha256:")).count() >= 19, "{rmi}");
-    assert_eq!(d.berth_ok(&["images", "-a", "-q"]).lines().count(), 1, "only busybox is left");
+    assert!(
+        rmi.lines()
+            .filter(|l| l.starts_with("Deleted: sha256:"))
+            .count()
+            >= 19,
+        "{rmi}"
+    );
+    assert_eq!(
+        d.berth_ok(&["images", "-a", "-q"]).lines().count(),
+        1,
+        "only busybox is left"
+    );
 }
 
 #[test]
 fn rebuild_is_cached_across_restarts_and_a_changed_file_invalidates_later_steps() {
     let mut d = daemon();
     let df = "FROM busybox\nCOPY a /a\nRUN cat /a > /b\nCOPY c /c\nCMD [\"cat\", \"/b\"]\n";
-    let ctx = context(&d, "cache", &[("Dockerfile", df), ("a", "one\n"), ("c", "c\n")]);
+    let ctx = context(
+        &d,
+        "cache",
+        &[("Dockerfile", df), ("a", "one\n"), ("c", "c\n")],
+    );
     let first = build_ok(&d, &ctx, &["-t", "c:1"]);
     assert!(!first.contains("Using cache"), "{first}");
     let id = d.inspect("c:1")["Id"].as_str().unwrap().to_string();
@@ -159,14 +239,27 @@ fn rebuild_is_cached_across_restarts_and_a_changed_file_invalidates_later_steps(
 
     // Touching a file without changing it keeps the cache; changing it does not.
     let later = std::time::SystemTime::now() + std::time::Duration::from_secs(3600);
-    fs::File::options().write(true).open(ctx.join("a")).unwrap().set_modified(later).unwrap();
+    fs::File::options()
+        .write(true)
+        .open(ctx.join("a"))
+        .unwrap()
+        .set_modified(later)
+        .unwrap();
     let touched = build_ok(&d, &ctx, &[]);
-    assert_eq!(touched.matches("Using cache").count(), 4, "mtime does not count: {touched}");
+    assert_eq!(
+        touched.matches("Using cache").count(),
+        4,
+        "mtime does not count: {touched}"
+    );
 
     d.stop_daemon(std::time::Duration::from_secs(10));
     d.start_daemon();
     let restarted = build_ok(&d, &ctx, &["-t", "c:1"]);
-    assert_eq!(restarted.matches("Using cache").count(), 4, "the cache survives a restart: {restarted}");
+    assert_eq!(
+        restarted.matches("Using cache").count(),
+        4,
+        "the cache survives a restart: {restarted}"
+    );
 
     fs::write(ctx.join("a"), "two\n").unwrap();
     let changed = build_ok(&d, &ctx, &["-t", "c:2"]);
@@ -181,7 +274,14 @@ fn rebuild_is_cached_across_restarts_and_a_changed_file_invalidates_later_steps(
 #[test]
 fn errors_are_dockers_words_and_leave_nothing_behind() {
     let d = daemon();
-    let ctx = context(&d, "fail", &[("Dockerfile", "FROM busybox\nRUN echo out; echo err >&2; exit 3\n")]);
+    let ctx = context(
+        &d,
+        "fail",
+        &[(
+            "Dockerfile",
+            "FROM busybox\nRUN echo out; echo err >&2; exit 3\n",
+        )],
+    );
     let out = build(&d, &ctx, &[]);
     assert_eq!(code(&out), 3);
     assert!(stdout(&out).contains("out\n"), "{}", stdout(&out));
@@ -193,9 +293,17 @@ fn errors_are_dockers_words_and_leave_nothing_behind() {
     assert_eq!(d.berth_ok(&["ps", "-a", "-q"]).lines().count(), 1);
     let out = build(&d, &ctx, &["--force-rm"]);
     assert_eq!(code(&out), 3);
-    assert_eq!(d.berth_ok(&["ps", "-a", "-q"]).lines().count(), 1, "force-rm left no new container");
+    assert_eq!(
+        d.berth_ok(&["ps", "-a", "-q"]).lines().count(),
+        1,
+        "force-rm left no new container"
+    );
 
-    let ctx = context(&d, "parse", &[("Dockerfile", "FROM busybox\nFROBNICATE x\n")]);
+    let ctx = context(
+        &d,
+        "parse",
+        &[("Dockerfile", "FROM busybox\nFROBNICATE x\n")],
+    );
     let out = build(&d, &ctx, &[]);
     assert_eq!(code(&out), 1);
     assert!(
@@ -204,7 +312,11 @@ fn errors_are_dockers_words_and_leave_nothing_behind() {
         stderr(&out)
     );
 
-    let ctx = context(&d, "missing", &[("Dockerfile", "FROM busybox\nCOPY missing-file /x\n")]);
+    let ctx = context(
+        &d,
+        "missing",
+        &[("Dockerfile", "FROM busybox\nCOPY missing-file /x\n")],
+    );
     let out = build(&d, &ctx, &[]);
     assert_ne!(code(&out), 0);
     assert_eq!(
@@ -214,15 +326,28 @@ fn errors_are_dockers_words_and_leave_nothing_behind() {
 
     // A bad tag: the CLI refuses it as Docker's does; the daemon refuses it before reading
     // the context, and the client still reads why.
-    let small = context(&d, "badtag", &[("Dockerfile", "FROM busybox\n"), ("blob", &"x".repeat(64 << 10))]);
+    let small = context(
+        &d,
+        "badtag",
+        &[
+            ("Dockerfile", "FROM busybox\n"),
+            ("blob", &"x".repeat(64 << 10)),
+        ],
+    );
     let out = build(&d, &small, &["-t", "UPPER:1"]);
     assert_eq!(code(&out), 125);
     assert!(
-        stderr(&out).contains("invalid argument \"UPPER:1\" for \"-t, --tag\" flag: invalid reference format"),
+        stderr(&out).contains(
+            "invalid argument \"UPPER:1\" for \"-t, --tag\" flag: invalid reference format"
+        ),
         "{}",
         stderr(&out)
     );
-    let (status, _, body) = d.request("POST", "/build?t=UPPER:1", Some(&tar_of(&[("Dockerfile", "FROM busybox\n")])));
+    let (status, _, body) = d.request(
+        "POST",
+        "/build?t=UPPER:1",
+        Some(&tar_of(&[("Dockerfile", "FROM busybox\n")])),
+    );
     assert_eq!(status, 400);
     assert!(String::from_utf8_lossy(&body).contains("invalid reference format"));
 
@@ -237,8 +362,14 @@ fn errors_are_dockers_words_and_leave_nothing_behind() {
 
     // Nothing of the failed builds is left in the build directory.
     let tmp = d.root.join("builds/tmp");
-    assert!(wait_until(std::time::Duration::from_secs(5), || fs::read_dir(&tmp).map(|r| r.count() == 0).unwrap_or(true)));
-    assert!(mounts_under(&d.dir).is_empty(), "{:?}", mounts_under(&d.dir));
+    assert!(wait_until(std::time::Duration::from_secs(5), || {
+        fs::read_dir(&tmp).map(|r| r.count() == 0).unwrap_or(true)
+    }));
+    assert!(
+        mounts_under(&d.dir).is_empty(),
+        "{:?}",
+        mounts_under(&d.dir)
+    );
 }
 
 fn tar_of(files: &[(&str, &str)]) -> Vec<u8> {
@@ -315,33 +446,72 @@ fn build_args_targets_labels_and_dockerignore() {
             ("keep.log", "k"),
         ],
     );
-    let out = build_ok(&d, &ctx, &["-t", "args:1", "--target", "first", "--build-arg", "WHO=berth", "--build-arg", "NOPE=1", "--label", "l=v"]);
+    let out = build_ok(
+        &d,
+        &ctx,
+        &[
+            "-t",
+            "args:1",
+            "--target",
+            "first",
+            "--build-arg",
+            "WHO=berth",
+            "--build-arg",
+            "NOPE=1",
+            "--label",
+            "l=v",
+        ],
+    );
     assert!(!out.contains("second"), "{out}");
     assert!(out.contains("Step 5/5 : LABEL \"l\"='v'"), "{out}");
-    assert!(out.contains("[Warning] One or more build-args [NOPE] were not consumed"), "{out}");
-    assert_eq!(d.berth_ok(&["run", "--rm", "args:1", "cat", "/hello"]), "hello berth\n");
+    assert!(
+        out.contains("[Warning] One or more build-args [NOPE] were not consumed"),
+        "{out}"
+    );
+    assert_eq!(
+        d.berth_ok(&["run", "--rm", "args:1", "cat", "/hello"]),
+        "hello berth\n"
+    );
     assert_eq!(d.inspect("args:1")["Config"]["Labels"]["l"], "v");
 
     let out = build(&d, &ctx, &["--target", "nope"]);
-    assert!(stderr(&out).contains("failed to reach build target nope in Dockerfile"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("failed to reach build target nope in Dockerfile"),
+        "{}",
+        stderr(&out)
+    );
 
     // .dockerignore: the CLI sends neither `secret` nor `a.log`.
     let probe = context(&d, "probe", &[]);
     fs::create_dir_all(&probe).unwrap();
-    fs::write(probe.join("Dockerfile"), "FROM busybox\nCOPY . /ctx/\nRUN ls -A /ctx | sort | tr '\\n' ' '\n").unwrap();
+    fs::write(
+        probe.join("Dockerfile"),
+        "FROM busybox\nCOPY . /ctx/\nRUN ls -A /ctx | sort | tr '\\n' ' '\n",
+    )
+    .unwrap();
     for f in ["secret", "a.log", "keep.log"] {
         fs::write(probe.join(f), "x").unwrap();
     }
-    fs::write(probe.join(".dockerignore"), "secret\n*.log\n!keep.log\nDockerfile\n").unwrap();
+    fs::write(
+        probe.join(".dockerignore"),
+        "secret\n*.log\n!keep.log\nDockerfile\n",
+    )
+    .unwrap();
     let out = build_ok(&d, &probe, &[]);
-    assert!(out.contains("\n.dockerignore keep.log Removing"), "secret, a.log and the Dockerfile are left out: {out}");
+    assert!(
+        out.contains("\n.dockerignore keep.log Removing"),
+        "secret, a.log and the Dockerfile are left out: {out}"
+    );
 
     // -f naming a Dockerfile outside the context, and one on stdin.
     let outside = d.dir.join("Other.Dockerfile");
     fs::write(&outside, "FROM busybox\nRUN echo from-outside\n").unwrap();
     let out = build_ok(&d, &probe, &["-f", outside.to_str().unwrap()]);
     assert!(out.contains("from-outside"), "{out}");
-    let out = d.berth_with_stdin(&["build", "-"], Some(b"FROM busybox\nRUN echo from-stdin\n"));
+    let out = d.berth_with_stdin(
+        &["build", "-"],
+        Some(b"FROM busybox\nRUN echo from-stdin\n"),
+    );
     assert_success(&out, "berth build -");
     assert!(stdout(&out).contains("from-stdin"));
 }
@@ -353,11 +523,24 @@ fn the_real_docker_cli_builds() {
         return;
     }
     let d = daemon();
-    let ctx = context(&d, "docker", &[("Dockerfile", "FROM busybox\nCOPY f /f\nRUN cat /f\nCMD [\"cat\", \"/f\"]\n"), ("f", "docker\n")]);
+    let ctx = context(
+        &d,
+        "docker",
+        &[
+            (
+                "Dockerfile",
+                "FROM busybox\nCOPY f /f\nRUN cat /f\nCMD [\"cat\", \"/f\"]\n",
+            ),
+            ("f", "docker\n"),
+        ],
+    );
     let out = d.docker(&["build", "-t", "dk:1", ctx.to_str().unwrap()]);
     assert_success(&out, "docker build");
     let text = stdout(&out);
-    assert!(text.contains("Step 3/4 : RUN cat /f\n ---> Running in "), "{text}");
+    assert!(
+        text.contains("Step 3/4 : RUN cat /f\n ---> Running in "),
+        "{text}"
+    );
     assert!(text.contains("Successfully tagged dk:1\n"), "{text}");
     assert_eq!(d.docker_ok(&["run", "--rm", "dk:1"]), "docker\n");
     let again = d.docker_ok(&["build", "-q", ctx.to_str().unwrap()]);
@@ -377,10 +560,25 @@ fn bad_contexts_are_refused_and_the_daemon_stays_up() {
     assert_eq!(status, 400, "{}", String::from_utf8_lossy(&body));
     assert!(!d.dir.join("evil").exists());
     // A COPY source outside the context, and a link pointing out of it.
-    let ctx = context(&d, "escape", &[("Dockerfile", "FROM busybox\nCOPY ../../etc/passwd /x\n")]);
+    let ctx = context(
+        &d,
+        "escape",
+        &[("Dockerfile", "FROM busybox\nCOPY ../../etc/passwd /x\n")],
+    );
     let out = build(&d, &ctx, &[]);
-    assert!(stderr(&out).contains("forbidden path outside the build context"), "{}", stderr(&out));
-    let ctx = context(&d, "link", &[("Dockerfile", "FROM busybox\nCOPY link/hostname /x\nRUN cat /x\n")]);
+    assert!(
+        stderr(&out).contains("forbidden path outside the build context"),
+        "{}",
+        stderr(&out)
+    );
+    let ctx = context(
+        &d,
+        "link",
+        &[(
+            "Dockerfile",
+            "FROM busybox\nCOPY link/hostname /x\nRUN cat /x\n",
+        )],
+    );
     std::os::unix::fs::symlink("/etc", ctx.join("link")).unwrap();
     let out = build(&d, &ctx, &[]);
     assert!(
@@ -400,12 +598,32 @@ fn run_steps_get_extra_hosts_network_mode_and_build_args_in_their_environment() 
         "net",
         &[("Dockerfile", "FROM busybox\nARG V=default\nRUN grep h.test /etc/hosts && echo \"V=$V\" && ip -o link | grep -c -v ' lo:' || true\n")],
     );
-    let out = build_ok(&d, &ctx, &["--add-host", "h.test:10.1.2.3", "--network", "none", "--build-arg", "V=given"]);
+    let out = build_ok(
+        &d,
+        &ctx,
+        &[
+            "--add-host",
+            "h.test:10.1.2.3",
+            "--network",
+            "none",
+            "--build-arg",
+            "V=given",
+        ],
+    );
     assert!(out.contains("10.1.2.3\th.test\n"), "{out}");
     assert!(out.contains("V=given\n"), "{out}");
     assert!(out.contains("\n0\n"), "--network none: only lo: {out}");
     if docker_cli_available() {
-        let out = d.docker_ok(&["run", "--rm", "--add-host", "x.test:10.9.9.9", "busybox", "grep", "x.test", "/etc/hosts"]);
+        let out = d.docker_ok(&[
+            "run",
+            "--rm",
+            "--add-host",
+            "x.test:10.9.9.9",
+            "busybox",
+            "grep",
+            "x.test",
+            "/etc/hosts",
+        ]);
         assert_eq!(out, "10.9.9.9\tx.test\n", "run --add-host too");
     }
 }
@@ -416,7 +634,8 @@ fn a_client_gone_mid_run_stops_the_step_and_leaves_nothing() {
     let d = daemon();
     let tar = tar_of(&[("Dockerfile", "FROM busybox\nRUN sleep 60\n")]);
     let mut s = std::os::unix::net::UnixStream::connect(&d.sock).unwrap();
-    s.set_read_timeout(Some(std::time::Duration::from_secs(20))).unwrap();
+    s.set_read_timeout(Some(std::time::Duration::from_secs(20)))
+        .unwrap();
     let head = format!(
         "POST /build HTTP/1.1\r\nHost: berth\r\nContent-Type: application/x-tar\r\nContent-Length: {}\r\n\r\n",
         tar.len()
@@ -427,7 +646,11 @@ fn a_client_gone_mid_run_stops_the_step_and_leaves_nothing() {
     let mut buf = [0u8; 4096];
     while !String::from_utf8_lossy(&seen).contains("Running in") {
         let n = s.read(&mut buf).unwrap();
-        assert!(n > 0, "the stream ended early: {}", String::from_utf8_lossy(&seen));
+        assert!(
+            n > 0,
+            "the stream ended early: {}",
+            String::from_utf8_lossy(&seen)
+        );
         seen.extend_from_slice(&buf[..n]);
     }
     let running = wait_until(std::time::Duration::from_secs(10), || {
@@ -438,13 +661,21 @@ fn a_client_gone_mid_run_stops_the_step_and_leaves_nothing() {
     let gone = wait_until(std::time::Duration::from_secs(15), || {
         d.berth_ok(&["ps", "-a", "-q"]).trim().is_empty()
     });
-    assert!(gone, "the step's container is removed: {}", d.berth_ok(&["ps", "-a"]));
+    assert!(
+        gone,
+        "the step's container is removed: {}",
+        d.berth_ok(&["ps", "-a"])
+    );
     let tmp = d.root.join("builds/tmp");
     assert!(wait_until(std::time::Duration::from_secs(5), || {
         fs::read_dir(&tmp).map(|r| r.count() == 0).unwrap_or(true)
     }));
     assert!(mounts_under(&d.dir).is_empty());
-    assert_eq!(d.berth_ok(&["images", "-a", "-q"]).lines().count(), 1, "no half-written image");
+    assert_eq!(
+        d.berth_ok(&["images", "-a", "-q"]).lines().count(),
+        1,
+        "no half-written image"
+    );
 }
 
 /// Serves `files` (path → body) over HTTP on 127.0.0.1 until the test ends; returns the
@@ -478,7 +709,9 @@ fn http_server(files: Vec<(&'static str, Vec<u8>)>) -> String {
                     let _ = conn.write_all(body);
                 }
                 None => {
-                    let _ = conn.write_all(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+                    let _ = conn.write_all(
+                        b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+                    );
                 }
             }
         }
@@ -490,17 +723,40 @@ fn http_server(files: Vec<(&'static str, Vec<u8>)>) -> String {
 fn add_urls_remote_contexts_scratch_and_global_args() {
     let d = daemon();
     let ctx_tar = tar_of(&[("Dockerfile", "FROM busybox\nRUN echo remote-context\n")]);
-    let url = http_server(vec![("/file.txt", b"from-url\n".to_vec()), ("/ctx.tar", ctx_tar)]);
+    let url = http_server(vec![
+        ("/file.txt", b"from-url\n".to_vec()),
+        ("/ctx.tar", ctx_tar),
+    ]);
     let ctx = context(
         &d,
         "url",
-        &[("Dockerfile", &format!("ARG V=1\nFROM busybox\nADD {url}/file.txt /dl/\n"))],
+        &[(
+            "Dockerfile",
+            &format!("ARG V=1\nFROM busybox\nADD {url}/file.txt /dl/\n"),
+        )],
     );
     let out = build_ok(&d, &ctx, &["-t", "url:1"]);
-    assert!(out.contains("Step 1/3 : ARG V=1\nStep 2/3 : FROM busybox\n"), "global ARGs are steps: {out}");
-    let stat = d.berth_ok(&["run", "--rm", "url:1", "stat", "-c", "%a %Y", "/dl/file.txt"]);
-    assert_eq!(stat, "600 1445412480\n", "mode 0600, mtime from Last-Modified");
-    assert_eq!(d.berth_ok(&["run", "--rm", "url:1", "cat", "/dl/file.txt"]), "from-url\n");
+    assert!(
+        out.contains("Step 1/3 : ARG V=1\nStep 2/3 : FROM busybox\n"),
+        "global ARGs are steps: {out}"
+    );
+    let stat = d.berth_ok(&[
+        "run",
+        "--rm",
+        "url:1",
+        "stat",
+        "-c",
+        "%a %Y",
+        "/dl/file.txt",
+    ]);
+    assert_eq!(
+        stat, "600 1445412480\n",
+        "mode 0600, mtime from Last-Modified"
+    );
+    assert_eq!(
+        d.berth_ok(&["run", "--rm", "url:1", "cat", "/dl/file.txt"]),
+        "from-url\n"
+    );
 
     let out = d.berth(&["build", &format!("{url}/ctx.tar")]);
     assert_success(&out, "berth build URL");
@@ -509,13 +765,24 @@ fn add_urls_remote_contexts_scratch_and_global_args() {
     assert_ne!(code(&out), 0);
     assert!(stderr(&out).contains("404"), "{}", stderr(&out));
 
-    let ctx = context(&d, "scratch", &[("Dockerfile", "FROM scratch\nCOPY f /f\nCMD [\"/f\"]\n"), ("f", "x")]);
+    let ctx = context(
+        &d,
+        "scratch",
+        &[
+            ("Dockerfile", "FROM scratch\nCOPY f /f\nCMD [\"/f\"]\n"),
+            ("f", "x"),
+        ],
+    );
     let out = build_ok(&d, &ctx, &["-t", "scr:1"]);
     assert!(out.contains("Step 1/3 : FROM scratch\n ---> \n"), "{out}");
     let img = d.inspect("scr:1");
     assert_eq!(img["RootFS"]["Layers"].as_array().unwrap().len(), 1);
     let copy_image = img["Parent"].as_str().unwrap().to_string();
-    assert_eq!(d.inspect(&copy_image)["Parent"], "", "the first step of a scratch stage has no parent");
+    assert_eq!(
+        d.inspect(&copy_image)["Parent"],
+        "",
+        "the first step of a scratch stage has no parent"
+    );
 }
 
 #[test]
@@ -525,13 +792,22 @@ fn the_docker_cli_without_buildkit_off_builds_too() {
         return;
     }
     let d = daemon();
-    let ctx = context(&d, "nobk", &[("Dockerfile", "FROM busybox\nRUN echo no-env\n")]);
+    let ctx = context(
+        &d,
+        "nobk",
+        &[("Dockerfile", "FROM busybox\nRUN echo no-env\n")],
+    );
     let mut cmd = std::process::Command::new("/usr/local/bin/docker");
     cmd.args(["build", ctx.to_str().unwrap()])
         .env("DOCKER_HOST", d.host())
         .env("DOCKER_CONFIG", d.dir.join("docker-config"))
         .env_remove("DOCKER_BUILDKIT");
-    let out = run_with_timeout(cmd, None, std::time::Duration::from_secs(60), "docker build");
+    let out = run_with_timeout(
+        cmd,
+        None,
+        std::time::Duration::from_secs(60),
+        "docker build",
+    );
     assert_success(&out, "docker build without DOCKER_BUILDKIT");
     assert!(stdout(&out).contains("no-env"), "{}", stdout(&out));
 }
@@ -539,15 +815,41 @@ fn the_docker_cli_without_buildkit_off_builds_too() {
 #[test]
 fn cli_quiet_iidfile_and_a_dockerfile_on_stdin_with_a_context() {
     let d = daemon();
-    let ctx = context(&d, "stdin", &[("f", "from-context\n"), ("docker/Dockerfile", "FROM busybox\nCOPY f /f\n"), (".dockerignore", "docker\n")]);
-    let out = d.berth_with_stdin(&["build", "-q", "-f", "-", ctx.to_str().unwrap()], Some(b"FROM busybox\nCOPY f /f\nCMD [\"cat\", \"/f\"]\n"));
+    let ctx = context(
+        &d,
+        "stdin",
+        &[
+            ("f", "from-context\n"),
+            ("docker/Dockerfile", "FROM busybox\nCOPY f /f\n"),
+            (".dockerignore", "docker\n"),
+        ],
+    );
+    let out = d.berth_with_stdin(
+        &["build", "-q", "-f", "-", ctx.to_str().unwrap()],
+        Some(b"FROM busybox\nCOPY f /f\nCMD [\"cat\", \"/f\"]\n"),
+    );
     assert_success(&out, "berth build -f -");
     let id = stdout(&out).trim().to_string();
-    assert!(id.starts_with("sha256:") && id.len() == 71, "-q prints only the ID: {id}");
+    assert!(
+        id.starts_with("sha256:") && id.len() == 71,
+        "-q prints only the ID: {id}"
+    );
     assert_eq!(d.berth_ok(&["run", "--rm", &id]), "from-context\n");
     // The Dockerfile in a directory .dockerignore excludes is still sent and used.
     let iid = d.dir.join("iid");
-    let out = build_ok(&d, &ctx, &["-f", ctx.join("docker/Dockerfile").to_str().unwrap(), "--iidfile", iid.to_str().unwrap()]);
+    let out = build_ok(
+        &d,
+        &ctx,
+        &[
+            "-f",
+            ctx.join("docker/Dockerfile").to_str().unwrap(),
+            "--iidfile",
+            iid.to_str().unwrap(),
+        ],
+    );
     let written = fs::read_to_string(&iid).unwrap();
-    assert!(out.contains(&format!("Successfully built {}", &written[7..19])), "{out}\n{written}");
+    assert!(
+        out.contains(&format!("Successfully built {}", &written[7..19])),
+        "{out}\n{written}"
+    );
 }

@@ -65,14 +65,23 @@ fn docker_compose_builds_with_every_build_key() {
             .env("DOCKER_BUILDKIT", "0")
             .env("DOCKER_CONFIG", d.dir.join("docker-config"));
         let out = run_with_timeout(cmd, None, Duration::from_secs(120), "docker-compose build");
-        assert_success(&out, &format!("docker-compose build (COMPOSE_DOCKER_CLI_BUILD={mode})"));
+        assert_success(
+            &out,
+            &format!("docker-compose build (COMPOSE_DOCKER_CLI_BUILD={mode})"),
+        );
         let text = format!("{}{}", stdout(&out), stderr(&out));
         assert!(text.contains("10.4.4.4\teh.test"), "extra_hosts: {text}");
         assert!(text.contains("\n0\n"), "network none: {text}");
-        assert!(!text.contains("RUN false"), "target stops the build: {text}");
+        assert!(
+            !text.contains("RUN false"),
+            "target stops the build: {text}"
+        );
         let run = d.berth_ok(&["run", "--rm", "composed:1", "cat", "/greeting", "/data.txt"]);
         assert_eq!(run, format!("hi-from-compose\ndata-{mode}\n"));
-        assert_eq!(d.inspect("composed:1")["Config"]["Labels"]["com.example.lbl"], "yes");
+        assert_eq!(
+            d.inspect("composed:1")["Config"]["Labels"]["com.example.lbl"],
+            "yes"
+        );
     }
 }
 
@@ -89,13 +98,20 @@ fn from_pulls_the_base_image_with_the_clients_credentials() {
     d.import_busybox();
     let name = format!("{}/base/busybox:1", reg.addr);
     d.berth_ok(&["tag", "busybox", &name]);
-    let out = d.berth_with_stdin(&["login", "-u", "u", "--password-stdin", &reg.addr], Some(b"p\n"));
+    let out = d.berth_with_stdin(
+        &["login", "-u", "u", "--password-stdin", &reg.addr],
+        Some(b"p\n"),
+    );
     assert_success(&out, "berth login");
     d.berth_ok(&["push", &name]);
     d.berth_ok(&["rmi", &name, "busybox"]);
     let ctx = d.dir.join("pull");
     std::fs::create_dir_all(&ctx).unwrap();
-    std::fs::write(ctx.join("Dockerfile"), format!("FROM {name}\nRUN echo pulled\n")).unwrap();
+    std::fs::write(
+        ctx.join("Dockerfile"),
+        format!("FROM {name}\nRUN echo pulled\n"),
+    )
+    .unwrap();
     let out = d.berth_ok(&["build", "-t", "pulled:0", ctx.to_str().unwrap()]);
     assert!(out.contains("Pulling from base/busybox"), "{out}");
     d.berth_ok(&["rmi", "pulled:0", &name]);

@@ -90,11 +90,20 @@ fn compose_up_talks_by_name_and_down_cleans_up() {
     assert_success(&out, "docker-compose up -d");
     let ps = stdout(&compose(&d, &proj, &["ps"]));
     for svc in ["berthc_web_1", "berthc_client_1", "berthc_worker_1"] {
-        assert!(ps.lines().any(|l| l.starts_with(svc) && l.contains("Up")), "{ps}");
+        assert!(
+            ps.lines().any(|l| l.starts_with(svc) && l.contains("Up")),
+            "{ps}"
+        );
     }
     // the published port, as compose reports it
     let port = stdout(&compose(&d, &proj, &["port", "web", "80"]));
-    let port: u16 = port.trim().rsplit(':').next().unwrap().parse().unwrap_or_else(|_| panic!("port: {port:?}"));
+    let port: u16 = port
+        .trim()
+        .rsplit(':')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap_or_else(|_| panic!("port: {port:?}"));
     let mut got = None;
     assert!(
         wait_until(Duration::from_secs(15), || {
@@ -109,12 +118,24 @@ fn compose_up_talks_by_name_and_down_cleans_up() {
     assert_eq!(fetch_from(&d, "berthc_worker_1", "web"), "hello-compose\n");
     // the alias is on the default network only
     let out = d.berth(&["exec", "berthc_worker_1", "nslookup", "api"]);
-    assert!(!out.status.success(), "api resolved on back: {}", stdout(&out));
+    assert!(
+        !out.status.success(),
+        "api resolved on back: {}",
+        stdout(&out)
+    );
     let v = d.inspect("berthc_web_1");
     let nets = &v["NetworkSettings"]["Networks"];
     let aliases = nets["berthc_default"]["Aliases"].to_string();
-    assert!(aliases.contains("\"api\"") && aliases.contains("\"web\""), "{nets}");
-    assert!(nets["berthc_back"]["IPAddress"].as_str().is_some_and(|ip| !ip.is_empty()), "{nets}");
+    assert!(
+        aliases.contains("\"api\"") && aliases.contains("\"web\""),
+        "{nets}"
+    );
+    assert!(
+        nets["berthc_back"]["IPAddress"]
+            .as_str()
+            .is_some_and(|ip| !ip.is_empty()),
+        "{nets}"
+    );
 
     let out = compose(&d, &proj, &["down", "-t", "1"]);
     assert_success(&out, "docker-compose down");

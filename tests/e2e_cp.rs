@@ -65,12 +65,17 @@ fn tar_files(tar: &[u8]) -> Vec<(String, Vec<u8>)> {
 }
 
 fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
-    headers.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+    headers
+        .iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
 }
 
 fn stat_of(headers: &[(String, String)]) -> serde_json::Value {
     let raw = header(headers, "x-docker-container-path-stat").expect("stat header");
-    let json = base64::engine::general_purpose::STANDARD.decode(raw).unwrap();
+    let json = base64::engine::general_purpose::STANDARD
+        .decode(raw)
+        .unwrap();
     serde_json::from_slice(&json).unwrap()
 }
 
@@ -83,10 +88,18 @@ fn no_mounts_left(d: &TestDaemon) {
 
 fn put_then_get(d: &TestDaemon, id: &str) {
     let tar = one_file_tar("hello.txt", b"hi there\n");
-    let (st, _, body) = d.request("PUT", &format!("/containers/{id}/archive?path=/etc"), Some(&tar));
+    let (st, _, body) = d.request(
+        "PUT",
+        &format!("/containers/{id}/archive?path=/etc"),
+        Some(&tar),
+    );
     assert_eq!(st, 200, "{}", String::from_utf8_lossy(&body));
 
-    let (st, h, _) = d.request("HEAD", &format!("/containers/{id}/archive?path=/etc/hello.txt"), None);
+    let (st, h, _) = d.request(
+        "HEAD",
+        &format!("/containers/{id}/archive?path=/etc/hello.txt"),
+        None,
+    );
     assert_eq!(st, 200);
     let stat = stat_of(&h);
     assert_eq!(stat["name"], "hello.txt");
@@ -95,38 +108,68 @@ fn put_then_get(d: &TestDaemon, id: &str) {
     assert_eq!(stat["mtime"], "2020-09-13T12:26:40Z");
     assert_eq!(stat["linkTarget"], "");
 
-    let (st, h, body) = d.request("GET", &format!("/containers/{id}/archive?path=/etc/hello.txt"), None);
+    let (st, h, body) = d.request(
+        "GET",
+        &format!("/containers/{id}/archive?path=/etc/hello.txt"),
+        None,
+    );
     assert_eq!(st, 200);
     assert_eq!(stat_of(&h)["name"], "hello.txt");
-    assert_eq!(tar_files(&body), vec![("hello.txt".to_string(), b"hi there\n".to_vec())]);
+    assert_eq!(
+        tar_files(&body),
+        vec![("hello.txt".to_string(), b"hi there\n".to_vec())]
+    );
 
     // A directory: entries under its base name; `/.` gives its content.
     let (st, h, body) = d.request("GET", &format!("/containers/{id}/archive?path=/etc"), None);
     assert_eq!(st, 200);
     let stat = stat_of(&h);
     assert_eq!(stat["name"], "etc");
-    assert_eq!(stat["mode"].as_u64().unwrap() & (1 << 31), 1 << 31, "ModeDir");
+    assert_eq!(
+        stat["mode"].as_u64().unwrap() & (1 << 31),
+        1 << 31,
+        "ModeDir"
+    );
     let names: Vec<String> = tar_files(&body).into_iter().map(|(n, _)| n).collect();
     assert!(names.contains(&"etc".to_string()), "{names:?}");
     assert!(names.contains(&"etc/hello.txt".to_string()), "{names:?}");
 
     // A symlink: linkTarget is the resolved path.
-    let (st, h, _) = d.request("HEAD", &format!("/containers/{id}/archive?path=/bin/sh"), None);
+    let (st, h, _) = d.request(
+        "HEAD",
+        &format!("/containers/{id}/archive?path=/bin/sh"),
+        None,
+    );
     assert_eq!(st, 200);
     let stat = stat_of(&h);
-    assert_eq!(stat["mode"].as_u64().unwrap() & (1 << 27), 1 << 27, "ModeSymlink");
+    assert_eq!(
+        stat["mode"].as_u64().unwrap() & (1 << 27),
+        1 << 27,
+        "ModeSymlink"
+    );
     assert_eq!(stat["linkTarget"], "/bin/busybox");
 
-    let (st, _, body) = d.request("HEAD", &format!("/containers/{id}/archive?path=/nope"), None);
+    let (st, _, body) = d.request(
+        "HEAD",
+        &format!("/containers/{id}/archive?path=/nope"),
+        None,
+    );
     assert_eq!(st, 404);
     assert!(body.is_empty());
     let (st, _, body) = d.request("GET", &format!("/containers/{id}/archive?path=/nope"), None);
     assert_eq!(st, 404);
     let msg: serde_json::Value = serde_json::from_slice(&body).unwrap();
-    assert_eq!(msg["message"], format!("Could not find the file /nope in container {id}"));
+    assert_eq!(
+        msg["message"],
+        format!("Could not find the file /nope in container {id}")
+    );
 
     // PUT into a file: not a directory.
-    let (st, _, body) = d.request("PUT", &format!("/containers/{id}/archive?path=/etc/hello.txt"), Some(&tar));
+    let (st, _, body) = d.request(
+        "PUT",
+        &format!("/containers/{id}/archive?path=/etc/hello.txt"),
+        Some(&tar),
+    );
     assert_eq!(st, 400, "{}", String::from_utf8_lossy(&body));
     let msg: serde_json::Value = serde_json::from_slice(&body).unwrap();
     assert_eq!(msg["message"], "extraction point is not a directory");
@@ -146,7 +189,11 @@ fn put_then_get(d: &TestDaemon, id: &str) {
         b.append(&h, std::io::empty()).unwrap();
         b.into_inner().unwrap()
     };
-    let (st, _, _) = d.request("PUT", &format!("/containers/{id}/archive?path=/etc"), Some(&dir_tar));
+    let (st, _, _) = d.request(
+        "PUT",
+        &format!("/containers/{id}/archive?path=/etc"),
+        Some(&dir_tar),
+    );
     assert_eq!(st, 200);
     let over = one_file_tar("hello.d", b"x");
     let (st, _, body) = d.request(
@@ -157,7 +204,10 @@ fn put_then_get(d: &TestDaemon, id: &str) {
     assert_eq!(st, 500);
     let msg: serde_json::Value = serde_json::from_slice(&body).unwrap();
     assert!(
-        msg["message"].as_str().unwrap().starts_with("cannot overwrite directory \"/etc/hello.d\" with non-directory"),
+        msg["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("cannot overwrite directory \"/etc/hello.d\" with non-directory"),
         "{msg}"
     );
 }
@@ -168,7 +218,10 @@ fn archive_on_a_running_container() {
     let id = d.run_detached(&["busybox", "sleep", "300"]);
     put_then_get(&d, &id);
     // The running container sees the file.
-    assert_eq!(d.berth_ok(&["exec", &id, "cat", "/etc/hello.txt"]), "hi there\n");
+    assert_eq!(
+        d.berth_ok(&["exec", &id, "cat", "/etc/hello.txt"]),
+        "hi there\n"
+    );
     d.berth_ok(&["rm", "-f", &id]);
     no_mounts_left(&d);
 }
@@ -176,16 +229,26 @@ fn archive_on_a_running_container() {
 #[test]
 fn archive_on_a_stopped_container_writes_its_upper_layer() {
     let d = daemon();
-    let id = d.berth_ok(&["create", "busybox", "cat", "/etc/hello.txt"]).trim().to_string();
+    let id = d
+        .berth_ok(&["create", "busybox", "cat", "/etc/hello.txt"])
+        .trim()
+        .to_string();
     put_then_get(&d, &id);
     no_mounts_left(&d);
     // Copy-up: the file lands in the container's writable layer.
     let upper = d.root.join("containers").join(&id).join("upper");
-    assert_eq!(std::fs::read(upper.join("etc/hello.txt")).unwrap(), b"hi there\n");
+    assert_eq!(
+        std::fs::read(upper.join("etc/hello.txt")).unwrap(),
+        b"hi there\n"
+    );
     // And the container sees it when it runs.
     assert_eq!(d.berth_ok(&["start", "-a", &id]), "hi there\n");
     // Exited: still readable.
-    let (st, _, body) = d.request("GET", &format!("/containers/{id}/archive?path=/etc/hello.txt"), None);
+    let (st, _, body) = d.request(
+        "GET",
+        &format!("/containers/{id}/archive?path=/etc/hello.txt"),
+        None,
+    );
     assert_eq!(st, 200);
     assert_eq!(tar_files(&body)[0].1, b"hi there\n");
     no_mounts_left(&d);
@@ -206,23 +269,45 @@ fn symlinks_resolve_inside_the_container() {
     let host_dir = d.dir.join("escape-target");
     std::fs::create_dir_all(&host_dir).unwrap();
     let hp = host_dir.display().to_string();
-    let script = format!("ln -s {hp} /esc && ln -s ../../../../../../../../..{hp} /esc2 && sleep 300");
+    let script =
+        format!("ln -s {hp} /esc && ln -s ../../../../../../../../..{hp} /esc2 && sleep 300");
     let id = d.run_detached(&["busybox", "sh", "-c", &script]);
     assert!(wait_until(Duration::from_secs(10), || {
-        d.request("HEAD", &format!("/containers/{id}/archive?path=/esc2"), None).0 == 200
+        d.request(
+            "HEAD",
+            &format!("/containers/{id}/archive?path=/esc2"),
+            None,
+        )
+        .0 == 200
     }));
     let tar = one_file_tar("pwned", b"x");
     for p in ["/esc", "/esc2", "/esc/", "/esc2/."] {
-        let (st, _, body) = d.request("PUT", &format!("/containers/{id}/archive?path={p}"), Some(&tar));
+        let (st, _, body) = d.request(
+            "PUT",
+            &format!("/containers/{id}/archive?path={p}"),
+            Some(&tar),
+        );
         assert_eq!(st, 404, "{p}: {}", String::from_utf8_lossy(&body));
     }
     // `..` entries in the tar cannot climb out of the destination either.
     let climb = raw_name_tar(&format!("../../../../../../../..{hp}/pwned2"), b"x");
-    let (st, _, _) = d.request("PUT", &format!("/containers/{id}/archive?path=/tmp"), Some(&climb));
+    let (st, _, _) = d.request(
+        "PUT",
+        &format!("/containers/{id}/archive?path=/tmp"),
+        Some(&climb),
+    );
     assert_ne!(st, 200);
-    assert_eq!(std::fs::read_dir(&host_dir).unwrap().count(), 0, "a file escaped to the host");
+    assert_eq!(
+        std::fs::read_dir(&host_dir).unwrap().count(),
+        0,
+        "a file escaped to the host"
+    );
     // HEAD of the link: its target as the container sees it.
-    let (_, h, _) = d.request("HEAD", &format!("/containers/{id}/archive?path=/esc2"), None);
+    let (_, h, _) = d.request(
+        "HEAD",
+        &format!("/containers/{id}/archive?path=/esc2"),
+        None,
+    );
     assert_eq!(stat_of(&h)["linkTarget"], hp);
     d.berth_ok(&["rm", "-f", &id]);
 }
@@ -241,13 +326,19 @@ fn changes_list_the_writable_layer() {
         let (st, _, body) = d.request("GET", &format!("/containers/{id}/changes"), None);
         assert_eq!(st, 200);
         list = serde_json::from_slice(&body).unwrap();
-        list.as_array().is_some_and(|a| a.iter().any(|c| c["Path"] == "/ready"))
+        list.as_array()
+            .is_some_and(|a| a.iter().any(|c| c["Path"] == "/ready"))
     }));
     let got: Vec<(String, u64)> = list
         .as_array()
         .unwrap()
         .iter()
-        .map(|c| (c["Path"].as_str().unwrap().to_string(), c["Kind"].as_u64().unwrap()))
+        .map(|c| {
+            (
+                c["Path"].as_str().unwrap().to_string(),
+                c["Kind"].as_u64().unwrap(),
+            )
+        })
         .collect();
     let pos = |p: &str, k: u64| {
         got.iter()
@@ -259,8 +350,18 @@ fn changes_list_the_writable_layer() {
     assert!(pos("/newdir", 1) < pos("/tmp", 0));
     assert!(pos("/tmp", 0) < pos("/tmp/x", 1));
 
-    for hidden in ["/etc/hostname", "/etc/hosts", "/etc/resolv.conf", "/proc", "/sys", "/dev"] {
-        assert!(!got.iter().any(|(p, _)| p == hidden), "{hidden} listed: {got:?}");
+    for hidden in [
+        "/etc/hostname",
+        "/etc/hosts",
+        "/etc/resolv.conf",
+        "/proc",
+        "/sys",
+        "/dev",
+    ] {
+        assert!(
+            !got.iter().any(|(p, _)| p == hidden),
+            "{hidden} listed: {got:?}"
+        );
     }
     // A container that changed nothing: no changes (moby answers null).
     let quiet = d.run_detached(&["busybox", "sleep", "300"]);
@@ -272,7 +373,14 @@ fn changes_list_the_writable_layer() {
 
     let out = d.berth_ok(&["diff", &id]);
     let lines: Vec<&str> = out.lines().collect();
-    for want in ["C /etc", "D /etc/group", "A /newdir", "C /tmp", "A /tmp/x", "A /ready"] {
+    for want in [
+        "C /etc",
+        "D /etc/group",
+        "A /newdir",
+        "C /tmp",
+        "A /tmp/x",
+        "A /ready",
+    ] {
         assert!(lines.contains(&want), "{want} missing in {out}");
     }
     let (st, _, _) = d.request("GET", "/containers/nosuch/changes", None);
@@ -296,28 +404,52 @@ fn berth_cp_both_ways() {
     d.berth_ok(&["cp", &w("file.txt"), &format!("{id}:/tmp/renamed")]);
     assert_eq!(d.berth_ok(&["exec", &id, "cat", "/tmp/renamed"]), "one\n");
     d.berth_ok(&["cp", &format!("{id}:/tmp/renamed"), &w("back.txt")]);
-    assert_eq!(std::fs::read_to_string(work.join("back.txt")).unwrap(), "one\n");
+    assert_eq!(
+        std::fs::read_to_string(work.join("back.txt")).unwrap(),
+        "one\n"
+    );
 
     // dir → dir (new name), dir → existing dir (nested).
     d.berth_ok(&["cp", &w("srcdir"), &format!("{id}:/opt")]);
     assert_eq!(d.berth_ok(&["exec", &id, "cat", "/opt/sub/f"]), "deep\n");
     d.berth_ok(&["cp", &w("srcdir"), &format!("{id}:/tmp")]);
-    assert_eq!(d.berth_ok(&["exec", &id, "cat", "/tmp/srcdir/sub/f"]), "deep\n");
+    assert_eq!(
+        d.berth_ok(&["exec", &id, "cat", "/tmp/srcdir/sub/f"]),
+        "deep\n"
+    );
     d.berth_ok(&["cp", &format!("{id}:/opt"), &w("fromctr")]);
     d.berth_ok(&["cp", &format!("{id}:/"), &w("rootcopy")]);
-    assert_eq!(std::fs::read_to_string(work.join("rootcopy/tmp/file.txt")).unwrap(), "one\n");
+    assert_eq!(
+        std::fs::read_to_string(work.join("rootcopy/tmp/file.txt")).unwrap(),
+        "one\n"
+    );
     assert!(work.join("rootcopy/proc").is_dir());
-    assert_eq!(std::fs::read_dir(work.join("rootcopy/proc")).unwrap().count(), 0, "/proc's content is not copied");
-    assert_eq!(std::fs::read_to_string(work.join("fromctr/sub/f")).unwrap(), "deep\n");
+    assert_eq!(
+        std::fs::read_dir(work.join("rootcopy/proc"))
+            .unwrap()
+            .count(),
+        0,
+        "/proc's content is not copied"
+    );
+    assert_eq!(
+        std::fs::read_to_string(work.join("fromctr/sub/f")).unwrap(),
+        "deep\n"
+    );
 
     // `-` writes a tar to stdout and reads one from stdin.
     let out = d.berth(&["cp", &format!("{id}:/tmp/file.txt"), "-"]);
     assert_success(&out, "cp to -");
-    assert_eq!(tar_files(&out.stdout), vec![("file.txt".to_string(), b"one\n".to_vec())]);
+    assert_eq!(
+        tar_files(&out.stdout),
+        vec![("file.txt".to_string(), b"one\n".to_vec())]
+    );
     let tar = one_file_tar("piped.txt", b"piped\n");
     let out = d.berth_with_stdin(&["cp", "-", &format!("{id}:/tmp")], Some(&tar));
     assert_success(&out, "cp from -");
-    assert_eq!(d.berth_ok(&["exec", &id, "cat", "/tmp/piped.txt"]), "piped\n");
+    assert_eq!(
+        d.berth_ok(&["exec", &id, "cat", "/tmp/piped.txt"]),
+        "piped\n"
+    );
 
     // Errors in Docker's words.
     let out = d.berth(&["cp", &format!("{id}:/nope"), &w("x")]);
@@ -328,7 +460,11 @@ fn berth_cp_both_ways() {
     );
     let out = d.berth(&["cp", &w("a"), &w("b")]);
     assert_eq!(code(&out), 1);
-    assert!(stderr(&out).contains("must specify at least one container source"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("must specify at least one container source"),
+        "{}",
+        stderr(&out)
+    );
     d.berth_ok(&["rm", "-f", &id]);
 }
 
@@ -345,22 +481,40 @@ fn docker_cli_cp_and_diff() {
     assert_eq!(d.berth_ok(&["exec", &id, "cat", "/tmp/in.txt"]), "docker\n");
     let back = work.join("out").display().to_string();
     d.docker_ok(&["cp", &format!("{id}:/tmp"), &back]);
-    assert_eq!(std::fs::read_to_string(work.join("out/in.txt")).unwrap(), "docker\n");
+    assert_eq!(
+        std::fs::read_to_string(work.join("out/in.txt")).unwrap(),
+        "docker\n"
+    );
     assert!(work.join("out/x").exists());
     // -L follows a symlink to its target's content.
-    d.docker_ok(&["cp", "-L", &format!("{id}:/bin/sh"), &work.join("sh").display().to_string()]);
+    d.docker_ok(&[
+        "cp",
+        "-L",
+        &format!("{id}:/bin/sh"),
+        &work.join("sh").display().to_string(),
+    ]);
     assert!(std::fs::metadata(work.join("sh")).unwrap().len() > 100_000);
     let out = d.docker(&["cp", &format!("{id}:/nope"), &back]);
     assert_eq!(code(&out), 1);
-    assert!(stderr(&out).contains("Could not find the file /nope in container"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("Could not find the file /nope in container"),
+        "{}",
+        stderr(&out)
+    );
 
     // `dir/.` copies the content; a local directory to a new container path.
     let dot = work.join("dot");
     std::fs::create_dir_all(&dot).unwrap();
     d.docker_ok(&["cp", &format!("{id}:/tmp/."), &dot.display().to_string()]);
-    assert_eq!(std::fs::read_to_string(dot.join("in.txt")).unwrap(), "docker\n");
+    assert_eq!(
+        std::fs::read_to_string(dot.join("in.txt")).unwrap(),
+        "docker\n"
+    );
     d.docker_ok(&["cp", &dot.display().to_string(), &format!("{id}:/newdir")]);
-    assert_eq!(d.berth_ok(&["exec", &id, "cat", "/newdir/in.txt"]), "docker\n");
+    assert_eq!(
+        d.berth_ok(&["exec", &id, "cat", "/newdir/in.txt"]),
+        "docker\n"
+    );
     // The whole root.
     let root = work.join("root");
     d.docker_ok(&["cp", &format!("{id}:/"), &root.display().to_string()]);
@@ -368,7 +522,11 @@ fn docker_cli_cp_and_diff() {
     let tmp_list: Vec<_> = std::fs::read_dir(root.join("tmp"))
         .map(|rd| rd.filter_map(|e| e.ok()).map(|e| e.file_name()).collect())
         .unwrap_or_default();
-    assert!(root.join("tmp/in.txt").exists(), "root/tmp holds {tmp_list:?}\n{}", d.log_tail());
+    assert!(
+        root.join("tmp/in.txt").exists(),
+        "root/tmp holds {tmp_list:?}\n{}",
+        d.log_tail()
+    );
 
     let diff = d.docker_ok(&["diff", &id]);
     let lines: Vec<&str> = diff.lines().collect();
@@ -384,17 +542,36 @@ fn stopped_container_volumes_owner_and_read_only_rootfs() {
     let d = daemon();
     // A created container's volume is mounted for cp (the file lands in the volume).
     let id = d
-        .berth_ok(&["create", "-v", "cpvol:/vol1", "-u", "1234:5678", "busybox", "cat", "/vol1/data.txt"])
+        .berth_ok(&[
+            "create",
+            "-v",
+            "cpvol:/vol1",
+            "-u",
+            "1234:5678",
+            "busybox",
+            "cat",
+            "/vol1/data.txt",
+        ])
         .trim()
         .to_string();
     let tar = one_file_tar("data.txt", b"in the volume\n");
-    let (st, _, body) = d.request("PUT", &format!("/containers/{id}/archive?path=/vol1&copyUIDGID=1"), Some(&tar));
+    let (st, _, body) = d.request(
+        "PUT",
+        &format!("/containers/{id}/archive?path=/vol1&copyUIDGID=1"),
+        Some(&tar),
+    );
     assert_eq!(st, 200, "{}", String::from_utf8_lossy(&body));
     let data = d.root.join("volumes/cpvol/_data/data.txt");
     assert_eq!(std::fs::read(&data).unwrap(), b"in the volume\n");
     // copyUIDGID: owned by the container's user.
     let md = std::fs::metadata(&data).unwrap();
-    assert_eq!((std::os::unix::fs::MetadataExt::uid(&md), std::os::unix::fs::MetadataExt::gid(&md)), (1234, 5678));
+    assert_eq!(
+        (
+            std::os::unix::fs::MetadataExt::uid(&md),
+            std::os::unix::fs::MetadataExt::gid(&md)
+        ),
+        (1234, 5678)
+    );
     assert_eq!(d.berth_ok(&["start", "-a", &id]), "in the volume\n");
     no_mounts_left(&d);
     d.berth_ok(&["rm", &id]);
@@ -404,11 +581,19 @@ fn stopped_container_volumes_owner_and_read_only_rootfs() {
         .berth_ok(&["create", "--read-only", "-v", "/data", "busybox", "true"])
         .trim()
         .to_string();
-    let (st, _, body) = d.request("PUT", &format!("/containers/{ro}/archive?path=/tmp"), Some(&tar));
+    let (st, _, body) = d.request(
+        "PUT",
+        &format!("/containers/{ro}/archive?path=/tmp"),
+        Some(&tar),
+    );
     assert_eq!(st, 400);
     let msg: serde_json::Value = serde_json::from_slice(&body).unwrap();
     assert_eq!(msg["message"], "container rootfs is marked read-only");
-    let (st, _, _) = d.request("PUT", &format!("/containers/{ro}/archive?path=/data"), Some(&tar));
+    let (st, _, _) = d.request(
+        "PUT",
+        &format!("/containers/{ro}/archive?path=/data"),
+        Some(&tar),
+    );
     assert_eq!(st, 200);
     d.berth_ok(&["rm", "-v", &ro]);
     no_mounts_left(&d);
@@ -428,7 +613,11 @@ fn berth_on_a_terminal(d: &TestDaemon, args: &str) -> String {
 
 #[test]
 fn cp_prints_its_summary_only_on_a_terminal() {
-    if std::process::Command::new("script").arg("--version").output().is_err() {
+    if std::process::Command::new("script")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
         eprintln!("skipping: script(1) is not installed");
         return;
     }
@@ -438,13 +627,18 @@ fn cp_prints_its_summary_only_on_a_terminal() {
     std::fs::write(&file, vec![b'x'; 2048]).unwrap();
     let out = berth_on_a_terminal(&d, &format!("cp {} {id}:/tmp", file.display()));
     assert!(
-        out.contains(&format!("Successfully copied 2.05kB (transferred 3.58kB) to {id}:/tmp\n")),
+        out.contains(&format!(
+            "Successfully copied 2.05kB (transferred 3.58kB) to {id}:/tmp\n"
+        )),
         "{out:?}"
     );
     let back = d.dir.join("back");
     let out = berth_on_a_terminal(&d, &format!("cp {id}:/tmp/two-k {}", back.display()));
     assert!(
-        out.contains(&format!("Successfully copied 2.05kB (transferred 3.58kB) to {}\n", back.display())),
+        out.contains(&format!(
+            "Successfully copied 2.05kB (transferred 3.58kB) to {}\n",
+            back.display()
+        )),
         "{out:?}"
     );
     // Not on a terminal: nothing.

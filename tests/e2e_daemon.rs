@@ -7,14 +7,21 @@ use common::*;
 use std::os::unix::fs::{FileTypeExt, PermissionsExt};
 
 fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
-    headers.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+    headers
+        .iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
 }
 
 #[test]
 fn socket_is_a_unix_socket_with_mode_0660() {
     let d = TestDaemon::start();
     let meta = std::fs::metadata(&d.sock).expect("socket exists");
-    assert!(meta.file_type().is_socket(), "{} is not a socket", d.sock.display());
+    assert!(
+        meta.file_type().is_socket(),
+        "{} is not a socket",
+        d.sock.display()
+    );
     assert_eq!(meta.permissions().mode() & 0o777, 0o660, "socket mode");
 }
 
@@ -25,8 +32,16 @@ fn ping_get_and_head_carry_api_version() {
         let (status, headers, body) = d.request("GET", path, None);
         assert_eq!(status, 200, "GET {path}");
         assert_eq!(body, b"OK", "GET {path} body");
-        assert_eq!(header(&headers, "api-version"), Some("1.45"), "GET {path} Api-Version");
-        assert_eq!(header(&headers, "ostype"), Some("linux"), "GET {path} Ostype");
+        assert_eq!(
+            header(&headers, "api-version"),
+            Some("1.45"),
+            "GET {path} Api-Version"
+        );
+        assert_eq!(
+            header(&headers, "ostype"),
+            Some("linux"),
+            "GET {path} Ostype"
+        );
     }
     let (status, headers, body) = d.request("HEAD", "/_ping", None);
     assert_eq!(status, 200, "HEAD /_ping");
@@ -39,7 +54,12 @@ fn version_reports_api_and_min_api_version() {
     let d = TestDaemon::start();
     for path in ["/version", "/v1.45/version", "/v1.41/version"] {
         let (status, headers, body) = d.request("GET", path, None);
-        assert_eq!(status, 200, "GET {path}: {}", String::from_utf8_lossy(&body));
+        assert_eq!(
+            status,
+            200,
+            "GET {path}: {}",
+            String::from_utf8_lossy(&body)
+        );
         assert_eq!(header(&headers, "api-version"), Some("1.45"));
         let v: serde_json::Value = serde_json::from_slice(&body).expect("version is JSON");
         assert_eq!(v["ApiVersion"], "1.45", "{v}");
@@ -80,7 +100,20 @@ fn info_answers_with_docker_fields() {
     let (status, _, body) = d.request("GET", "/v1.45/info", None);
     assert_eq!(status, 200);
     let v: serde_json::Value = serde_json::from_slice(&body).expect("info is JSON");
-    for key in ["ID", "Containers", "ContainersRunning", "Images", "Driver", "OperatingSystem", "OSType", "ServerVersion", "NCPU", "MemTotal", "DockerRootDir", "CgroupVersion"] {
+    for key in [
+        "ID",
+        "Containers",
+        "ContainersRunning",
+        "Images",
+        "Driver",
+        "OperatingSystem",
+        "OSType",
+        "ServerVersion",
+        "NCPU",
+        "MemTotal",
+        "DockerRootDir",
+        "CgroupVersion",
+    ] {
         assert!(v.get(key).is_some(), "info lacks {key}: {v}");
     }
     assert_eq!(v["OSType"], "linux");
@@ -107,11 +140,27 @@ fn import_then_images_lists_it_with_dockers_columns() {
     );
     let images = d.berth_ok(&["images"]);
     let mut lines = images.lines();
-    let head: Vec<&str> = lines.next().unwrap_or_default().split_whitespace().collect();
-    assert_eq!(head, ["REPOSITORY", "TAG", "IMAGE", "ID", "CREATED", "SIZE"], "{images}");
-    let row: Vec<&str> = lines.next().unwrap_or_default().split_whitespace().collect();
+    let head: Vec<&str> = lines
+        .next()
+        .unwrap_or_default()
+        .split_whitespace()
+        .collect();
+    assert_eq!(
+        head,
+        ["REPOSITORY", "TAG", "IMAGE", "ID", "CREATED", "SIZE"],
+        "{images}"
+    );
+    let row: Vec<&str> = lines
+        .next()
+        .unwrap_or_default()
+        .split_whitespace()
+        .collect();
     assert_eq!(&row[..2], ["busybox", "latest"], "{images}");
-    assert_eq!(row[2], &digest["sha256:".len().."sha256:".len() + 12], "short image ID: {images}");
+    assert_eq!(
+        row[2],
+        &digest["sha256:".len().."sha256:".len() + 12],
+        "short image ID: {images}"
+    );
     // -q prints the short ID only.
     assert_eq!(d.berth_ok(&["images", "-q"]).trim(), row[2]);
 }
@@ -124,18 +173,27 @@ fn import_from_stdin_with_tag() {
     assert_success(&out, "berth import - fromstdin:v1");
     let images = d.berth_ok(&["images"]);
     assert!(
-        images.lines().any(|l| l.split_whitespace().take(2).eq(["fromstdin", "v1"])),
+        images
+            .lines()
+            .any(|l| l.split_whitespace().take(2).eq(["fromstdin", "v1"])),
         "{images}"
     );
     // The imported image runs.
-    assert_eq!(d.berth_ok(&["run", "--rm", "fromstdin:v1", "echo", "ok"]), "ok\n");
+    assert_eq!(
+        d.berth_ok(&["run", "--rm", "fromstdin:v1", "echo", "ok"]),
+        "ok\n"
+    );
 }
 
 #[test]
 fn containers_run_with_a_long_exec_root() {
     // Docker runs containers whatever the length of --exec-root; a per-container unix
     // socket under it must not be limited by the 107 bytes of a socket path.
-    let d = TestDaemon::start_with_exec_root("a-long-exec-root/as-some-hosts-have-it/var/run/berth");
+    let d =
+        TestDaemon::start_with_exec_root("a-long-exec-root/as-some-hosts-have-it/var/run/berth");
     d.import_busybox();
-    assert_eq!(d.berth_ok(&["run", "--rm", "busybox", "echo", "ok"]), "ok\n");
+    assert_eq!(
+        d.berth_ok(&["run", "--rm", "busybox", "echo", "ok"]),
+        "ok\n"
+    );
 }

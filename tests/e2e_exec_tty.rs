@@ -27,14 +27,24 @@ fn exec_create(d: &TestDaemon, id: &str, body: serde_json::Value) -> String {
         &format!("/v1.45/containers/{id}/exec"),
         Some(body.to_string().as_bytes()),
     );
-    assert_eq!(status, 201, "exec create: {}", String::from_utf8_lossy(&out));
+    assert_eq!(
+        status,
+        201,
+        "exec create: {}",
+        String::from_utf8_lossy(&out)
+    );
     let v: serde_json::Value = serde_json::from_slice(&out).expect("exec create JSON");
     v["Id"].as_str().expect("Id").to_string()
 }
 
 fn exec_inspect(d: &TestDaemon, exec: &str) -> serde_json::Value {
     let (status, _, out) = d.request("GET", &format!("/v1.45/exec/{exec}/json"), None);
-    assert_eq!(status, 200, "exec inspect: {}", String::from_utf8_lossy(&out));
+    assert_eq!(
+        status,
+        200,
+        "exec inspect: {}",
+        String::from_utf8_lossy(&out)
+    );
     serde_json::from_slice(&out).expect("exec inspect JSON")
 }
 
@@ -73,12 +83,20 @@ fn start_hijacked_body(d: &TestDaemon, exec: &str, tty: bool, body: &str) -> (Un
     let mut b = [0u8; 1];
     while !head.ends_with(b"\r\n\r\n") {
         let n = s.read(&mut b).expect("read headers");
-        assert!(n == 1, "EOF in the headers: {}", String::from_utf8_lossy(&head));
+        assert!(
+            n == 1,
+            "EOF in the headers: {}",
+            String::from_utf8_lossy(&head)
+        );
         head.push(b[0]);
     }
     let text = String::from_utf8_lossy(&head).to_lowercase();
     assert!(text.starts_with("http/1.1 101"), "headers: {text}");
-    let media = if tty { "raw-stream" } else { "multiplexed-stream" };
+    let media = if tty {
+        "raw-stream"
+    } else {
+        "multiplexed-stream"
+    };
     assert!(text.contains(media), "expected {media}: {text}");
     (s, head)
 }
@@ -115,7 +133,9 @@ fn exec_helpers_of(init_pid: i64) -> Vec<i32> {
     let needle = format!("\"init_pid\":{init_pid},");
     let mut pids = Vec::new();
     for e in std::fs::read_dir("/proc").expect("/proc").flatten() {
-        let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else { continue };
+        let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else {
+            continue;
+        };
         let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
         let text = String::from_utf8_lossy(&cmdline);
         if text.contains("exec-helper") && text.contains(&needle) && pid_alive(pid) {
@@ -172,7 +192,10 @@ fn tty_exec_runs_on_a_container_pty_with_raw_output_and_exit_code() {
     let text = String::from_utf8_lossy(&out);
     // Raw: no 8-byte stream headers, the terminal's CRLF line ends, stderr on the pty too.
     assert!(text.starts_with("/dev/pts/"), "output: {text:?}");
-    assert!(text.contains("\r\nstdin-is-a-tty\r\n30 100\r\nto-stderr\r\n"), "output: {text:?}");
+    assert!(
+        text.contains("\r\nstdin-is-a-tty\r\n30 100\r\nto-stderr\r\n"),
+        "output: {text:?}"
+    );
     assert!(!out.contains(&0u8), "no stream headers: {out:?}");
     let info = exec_finished(&d, &exec);
     assert_eq!(info["ExitCode"], 3, "{info}");
@@ -186,8 +209,12 @@ fn tty_exec_runs_on_a_container_pty_with_raw_output_and_exit_code() {
             "Cmd": ["stty", "size"],
         }),
     );
-    let (mut s, _) =
-        start_hijacked_body(&d, &exec, true, r#"{"Detach":false,"Tty":true,"ConsoleSize":[12,34]}"#);
+    let (mut s, _) = start_hijacked_body(
+        &d,
+        &exec,
+        true,
+        r#"{"Detach":false,"Tty":true,"ConsoleSize":[12,34]}"#,
+    );
     assert_eq!(String::from_utf8_lossy(&read_all(&mut s)), "12 34\r\n");
     assert_nothing_left(&d, init_pid);
 }
@@ -210,7 +237,11 @@ fn tty_exec_reads_stdin_from_the_hijacked_connection_and_resizes() {
     let seen = read_until(&mut s, "got:hello");
     // The terminal echoes what it is sent.
     assert!(seen.contains("hello\r\n"), "echo: {seen:?}");
-    let (status, _, body) = d.request("POST", &format!("/v1.45/exec/{exec}/resize?h=40&w=120"), None);
+    let (status, _, body) = d.request(
+        "POST",
+        &format!("/v1.45/exec/{exec}/resize?h=40&w=120"),
+        None,
+    );
     assert_eq!(status, 200, "resize: {}", String::from_utf8_lossy(&body));
     s.write_all(b"\n").expect("stdin");
     let seen = read_until(&mut s, "40 120");
@@ -231,14 +262,22 @@ fn tty_exec_reads_stdin_from_the_hijacked_connection_and_resizes() {
 fn resize_of_an_exec_without_a_tty_is_accepted() {
     let d = TestDaemon::start();
     let (id, _) = container(&d);
-    let exec = exec_create(&d, &id, serde_json::json!({"Cmd": ["sleep", "2"], "Tty": false}));
+    let exec = exec_create(
+        &d,
+        &id,
+        serde_json::json!({"Cmd": ["sleep", "2"], "Tty": false}),
+    );
     let (status, _, _) = d.request(
         "POST",
         &format!("/v1.45/exec/{exec}/start"),
         Some(br#"{"Detach":true}"#),
     );
     assert_eq!(status, 200);
-    let (status, _, body) = d.request("POST", &format!("/v1.45/exec/{exec}/resize?h=10&w=10"), None);
+    let (status, _, body) = d.request(
+        "POST",
+        &format!("/v1.45/exec/{exec}/resize?h=10&w=10"),
+        None,
+    );
     assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
 }
 
@@ -281,8 +320,16 @@ fn client_going_away_hangs_up_the_terminal() {
     );
     let (mut s, _) = start_hijacked(&d, &exec);
     read_until(&mut s, "ready");
-    assert_eq!(exec_helpers_of(init_pid).len(), 1, "one helper while it runs");
-    assert_eq!(daemon_pty_fds(&d), 1, "the daemon holds the pty master while it runs");
+    assert_eq!(
+        exec_helpers_of(init_pid).len(),
+        1,
+        "one helper while it runs"
+    );
+    assert_eq!(
+        daemon_pty_fds(&d),
+        1,
+        "the daemon holds the pty master while it runs"
+    );
     drop(s);
     let info = exec_finished(&d, &exec);
     // SIGHUP, as when a terminal hangs up.
@@ -297,11 +344,23 @@ fn cli_exec_t_prints_the_pty_name() {
     let out = d.berth(&["exec", "-t", &id, "tty"]);
     assert_success(&out, "berth exec -t tty");
     let text = stdout(&out);
-    assert!(text.starts_with("/dev/pts/") && text.ends_with("\r\n"), "{text:?}");
+    assert!(
+        text.starts_with("/dev/pts/") && text.ends_with("\r\n"),
+        "{text:?}"
+    );
     let out = d.berth(&["exec", "-t", &id, "sh", "-c", "exit 6"]);
     assert_eq!(code(&out), 6);
     // Another user owns its terminal and can reopen it (runc's fixStdioPermissions).
-    let out = d.berth(&["exec", "-t", "-u", "nobody", &id, "sh", "-c", "stat -c %u $(tty); echo again > $(tty)"]);
+    let out = d.berth(&[
+        "exec",
+        "-t",
+        "-u",
+        "nobody",
+        &id,
+        "sh",
+        "-c",
+        "stat -c %u $(tty); echo again > $(tty)",
+    ]);
     assert_success(&out, "berth exec -t -u nobody");
     assert_eq!(stdout(&out), "65534\r\nagain\r\n");
     assert_nothing_left(&d, init_pid);
@@ -341,7 +400,12 @@ fn docker_cli_exec_it_is_interactive_on_a_real_terminal() {
 /// Runs `cmd` (an `exec -it … sh`) on a pty of its own sized 25x91, types commands into
 /// it, grows the window, and checks the shell saw all of it and exited with 7.
 fn interactive_sh_session(mut cmd: Command) {
-    let winsize = nix::pty::Winsize { ws_row: 25, ws_col: 91, ws_xpixel: 0, ws_ypixel: 0 };
+    let winsize = nix::pty::Winsize {
+        ws_row: 25,
+        ws_col: 91,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
     let pty = nix::pty::openpty(Some(&winsize), None).expect("openpty");
     let slave: OwnedFd = pty.slave;
     let master = std::fs::File::from(pty.master);
@@ -400,7 +464,12 @@ fn interactive_sh_session(mut cmd: Command) {
     wait_for("25 91", &mut seen);
     assert!(seen.contains("/dev/pts/"), "{seen:?}");
     // The window grows: SIGWINCH to the CLI, which resizes the exec's terminal.
-    let bigger = libc::winsize { ws_row: 50, ws_col: 132, ws_xpixel: 0, ws_ypixel: 0 };
+    let bigger = libc::winsize {
+        ws_row: 50,
+        ws_col: 132,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
     // SAFETY: TIOCSWINSZ reads one `winsize` through a pointer valid for the call.
     unsafe { libc::ioctl(master.as_raw_fd(), libc::TIOCSWINSZ, &bigger) };
     let resized = wait_until(Duration::from_secs(10), || {
@@ -411,7 +480,10 @@ fn interactive_sh_session(mut cmd: Command) {
         }
         seen.contains("50 132")
     });
-    assert!(resized, "the exec's terminal did not follow the window: {seen:?}");
+    assert!(
+        resized,
+        "the exec's terminal did not follow the window: {seen:?}"
+    );
     m.write_all(b"exit 7\r").expect("type");
     let deadline = Instant::now() + Duration::from_secs(20);
     let status = loop {
@@ -480,7 +552,10 @@ fn detach_keys_leave_the_tty_exec_running() {
         read_until(&mut s, "abc\r\nabc\r\n");
         s.write_all(typed).expect("detach keys");
         let rest = read_all(&mut s);
-        assert!(!String::from_utf8_lossy(&rest).contains("^P"), "keys were echoed: {rest:?}");
+        assert!(
+            !String::from_utf8_lossy(&rest).contains("^P"),
+            "keys were echoed: {rest:?}"
+        );
         std::thread::sleep(Duration::from_millis(300));
         let info = exec_inspect(&d, &exec);
         assert_eq!(info["Running"], true, "detaching leaves it running: {info}");

@@ -12,7 +12,10 @@ use std::time::Duration;
 
 /// Lines of stdout, trimmed of trailing blanks.
 fn lines(s: &str) -> Vec<String> {
-    s.lines().map(|l| l.trim_end().to_string()).filter(|l| !l.is_empty()).collect()
+    s.lines()
+        .map(|l| l.trim_end().to_string())
+        .filter(|l| !l.is_empty())
+        .collect()
 }
 
 /// Entry names of a tar file (`tar -tf`), without `./` or a trailing `/`.
@@ -30,7 +33,9 @@ fn tar_names(path: &Path) -> Vec<String> {
 
 /// Number of unpacked layers in the daemon's store.
 fn layer_dirs(d: &TestDaemon) -> usize {
-    fs::read_dir(d.root.join("layers")).map(|r| r.count()).unwrap_or(0)
+    fs::read_dir(d.root.join("layers"))
+        .map(|r| r.count())
+        .unwrap_or(0)
 }
 
 fn assert_store_consistent(d: &TestDaemon) {
@@ -40,13 +45,17 @@ fn assert_store_consistent(d: &TestDaemon) {
 }
 
 fn image_id(d: &TestDaemon, name: &str) -> String {
-    d.berth_ok(&["image", "inspect", "--format", "{{.Id}}", name]).trim().to_string()
+    d.berth_ok(&["image", "inspect", "--format", "{{.Id}}", name])
+        .trim()
+        .to_string()
 }
 
 /// Imports the busybox rootfs once more with another config (same layer, new image ID).
 fn import_variant(d: &TestDaemon, change: &str, reference: &str) -> String {
     let tar = busybox_tar();
-    d.berth_ok(&["import", "-c", change, tar.to_str().unwrap(), reference]).trim().to_string()
+    d.berth_ok(&["import", "-c", change, tar.to_str().unwrap(), reference])
+        .trim()
+        .to_string()
 }
 
 #[test]
@@ -59,23 +68,59 @@ fn images_flags_formats_and_dangling_after_a_tag_moves() {
 
     let table = d.berth_ok(&["images"]);
     let rows = lines(&table);
-    assert!(rows[0].starts_with("REPOSITORY   TAG       IMAGE ID       CREATED"), "{table}");
+    assert!(
+        rows[0].starts_with("REPOSITORY   TAG       IMAGE ID       CREATED"),
+        "{table}"
+    );
     assert!(rows[0].ends_with("SIZE"), "{table}");
     assert_eq!(rows.len(), 3, "{table}");
     let short = |id: &str| id.trim_start_matches("sha256:")[..12].to_string();
-    assert!(rows.iter().any(|r| r.starts_with("busybox") && r.contains(&short(&new))), "{table}");
-    assert!(rows.iter().any(|r| r.starts_with("<none>       <none>") && r.contains(&short(&old))), "{table}");
+    assert!(
+        rows.iter()
+            .any(|r| r.starts_with("busybox") && r.contains(&short(&new))),
+        "{table}"
+    );
+    assert!(
+        rows.iter()
+            .any(|r| r.starts_with("<none>       <none>") && r.contains(&short(&old))),
+        "{table}"
+    );
 
-    assert_eq!(lines(&d.berth_ok(&["images", "-q", "--filter", "dangling=true"])), vec![short(&old)]);
-    assert_eq!(lines(&d.berth_ok(&["images", "-q", "--filter", "dangling=false"])), vec![short(&new)]);
-    assert_eq!(lines(&d.berth_ok(&["images", "--no-trunc", "-q", "busy*"])), vec![new.clone()]);
-    assert_eq!(lines(&d.berth_ok(&["images", "--format", "{{.Repository}}:{{.Tag}}", "--filter", "reference=busybox"])), vec!["busybox:latest"]);
+    assert_eq!(
+        lines(&d.berth_ok(&["images", "-q", "--filter", "dangling=true"])),
+        vec![short(&old)]
+    );
+    assert_eq!(
+        lines(&d.berth_ok(&["images", "-q", "--filter", "dangling=false"])),
+        vec![short(&new)]
+    );
+    assert_eq!(
+        lines(&d.berth_ok(&["images", "--no-trunc", "-q", "busy*"])),
+        vec![new.clone()]
+    );
+    assert_eq!(
+        lines(&d.berth_ok(&[
+            "images",
+            "--format",
+            "{{.Repository}}:{{.Tag}}",
+            "--filter",
+            "reference=busybox"
+        ])),
+        vec!["busybox:latest"]
+    );
     let json = d.berth_ok(&["images", "--format", "json", "busybox"]);
-    let v: serde_json::Value = serde_json::from_str(json.trim()).unwrap_or_else(|e| panic!("{e}: {json}"));
+    let v: serde_json::Value =
+        serde_json::from_str(json.trim()).unwrap_or_else(|e| panic!("{e}: {json}"));
     assert_eq!(v["Repository"], "busybox");
     assert_eq!(v["ID"], short(&new));
     let t = d.berth_ok(&["images", "--format", "table {{.ID}}\t{{.Tag}}", "busybox"]);
-    assert_eq!(lines(&t), vec!["IMAGE ID       TAG".to_string(), format!("{}   latest", short(&new))]);
+    assert_eq!(
+        lines(&t),
+        vec![
+            "IMAGE ID       TAG".to_string(),
+            format!("{}   latest", short(&new))
+        ]
+    );
 }
 
 #[test]
@@ -138,17 +183,68 @@ fn rmi_untags_refuses_and_forces_like_docker_and_keeps_shared_layers() {
 fn commit_shows_the_change_and_history_shows_the_comment() {
     let d = TestDaemon::start();
     d.import_busybox();
-    d.berth_ok(&["run", "--name", "ctr", "busybox", "sh", "-c", "echo hello-layer > /hello; rm /bin/vi"]);
-    let id = d.berth_ok(&["commit", "-a", "Berth Tester <t@example.com>", "-m", "added hello", "-c", "ENV FOO=bar", "ctr", "snap:1"]);
+    d.berth_ok(&[
+        "run",
+        "--name",
+        "ctr",
+        "busybox",
+        "sh",
+        "-c",
+        "echo hello-layer > /hello; rm /bin/vi",
+    ]);
+    let id = d.berth_ok(&[
+        "commit",
+        "-a",
+        "Berth Tester <t@example.com>",
+        "-m",
+        "added hello",
+        "-c",
+        "ENV FOO=bar",
+        "ctr",
+        "snap:1",
+    ]);
     let id = id.trim();
-    assert!(id.starts_with("sha256:") && id.len() == 71, "commit printed {id:?}");
-    assert_eq!(d.berth_ok(&["run", "--rm", "snap:1", "cat", "/hello"]).trim(), "hello-layer");
-    assert_eq!(d.berth_ok(&["run", "--rm", "snap:1", "sh", "-c", "test -e /bin/vi && echo yes || echo no"]).trim(), "no");
-    assert_eq!(d.berth_ok(&["run", "--rm", "snap:1", "sh", "-c", "echo $FOO"]).trim(), "bar");
-    let author = d.berth_ok(&["image", "inspect", "--format", "{{.Author}}|{{.Comment}}", "snap:1"]);
+    assert!(
+        id.starts_with("sha256:") && id.len() == 71,
+        "commit printed {id:?}"
+    );
+    assert_eq!(
+        d.berth_ok(&["run", "--rm", "snap:1", "cat", "/hello"])
+            .trim(),
+        "hello-layer"
+    );
+    assert_eq!(
+        d.berth_ok(&[
+            "run",
+            "--rm",
+            "snap:1",
+            "sh",
+            "-c",
+            "test -e /bin/vi && echo yes || echo no"
+        ])
+        .trim(),
+        "no"
+    );
+    assert_eq!(
+        d.berth_ok(&["run", "--rm", "snap:1", "sh", "-c", "echo $FOO"])
+            .trim(),
+        "bar"
+    );
+    let author = d.berth_ok(&[
+        "image",
+        "inspect",
+        "--format",
+        "{{.Author}}|{{.Comment}}",
+        "snap:1",
+    ]);
     assert_eq!(author.trim(), "Berth Tester <t@example.com>|added hello");
 
-    let hist = d.berth_ok(&["history", "--format", "{{.Comment}}|{{.CreatedBy}}", "snap:1"]);
+    let hist = d.berth_ok(&[
+        "history",
+        "--format",
+        "{{.Comment}}|{{.CreatedBy}}",
+        "snap:1",
+    ]);
     let rows = lines(&hist);
     assert_eq!(rows.len(), 2, "{hist}");
     assert!(rows[0].starts_with("added hello|"), "{hist}");
@@ -156,12 +252,18 @@ fn commit_shows_the_change_and_history_shows_the_comment() {
     // hidden from `images` and shown by `images -a`.
     let base = image_id(&d, "busybox");
     d.berth_ok(&["rm", "ctr"]);
-    assert_eq!(lines(&d.berth_ok(&["rmi", "busybox"])), vec!["Untagged: busybox:latest"]);
+    assert_eq!(
+        lines(&d.berth_ok(&["rmi", "busybox"])),
+        vec!["Untagged: busybox:latest"]
+    );
     let short = base.trim_start_matches("sha256:")[..12].to_string();
     assert!(!d.berth_ok(&["images", "-q"]).contains(&short));
     assert!(d.berth_ok(&["images", "-a", "-q"]).contains(&short));
     let table = d.berth_ok(&["history", "snap:1"]);
-    assert!(lines(&table)[0].starts_with("IMAGE          CREATED"), "{table}");
+    assert!(
+        lines(&table)[0].starts_with("IMAGE          CREATED"),
+        "{table}"
+    );
     assert!(table.contains("added hello"), "{table}");
     assert_store_consistent(&d);
 }
@@ -172,7 +274,12 @@ fn df_rows(text: &str) -> Vec<Vec<String>> {
         .iter()
         .skip(1)
         .map(|l| {
-            let cells: Vec<String> = l.split("  ").map(str::trim).filter(|c| !c.is_empty()).map(str::to_string).collect();
+            let cells: Vec<String> = l
+                .split("  ")
+                .map(str::trim)
+                .filter(|c| !c.is_empty())
+                .map(str::to_string)
+                .collect();
             cells
         })
         .collect()
@@ -194,23 +301,51 @@ fn human_to_bytes(s: &str) -> f64 {
 fn system_df_counts_a_shared_layer_once_and_prune_reclaims() {
     let d = TestDaemon::start();
     d.import_busybox();
-    d.berth_ok(&["run", "--name", "c1", "busybox", "sh", "-c", "echo one > /one"]);
-    d.berth_ok(&["run", "--name", "c2", "busybox", "sh", "-c", "echo two > /two"]);
+    d.berth_ok(&[
+        "run",
+        "--name",
+        "c1",
+        "busybox",
+        "sh",
+        "-c",
+        "echo one > /one",
+    ]);
+    d.berth_ok(&[
+        "run",
+        "--name",
+        "c2",
+        "busybox",
+        "sh",
+        "-c",
+        "echo two > /two",
+    ]);
     d.berth_ok(&["commit", "c1", "one:1"]);
     d.berth_ok(&["commit", "c2", "two:1"]);
 
-    let sizes: Vec<f64> = lines(&d.berth_ok(&["images", "--format", "{{.Size}}"])).iter().map(|s| human_to_bytes(s)).collect();
+    let sizes: Vec<f64> = lines(&d.berth_ok(&["images", "--format", "{{.Size}}"]))
+        .iter()
+        .map(|s| human_to_bytes(s))
+        .collect();
     assert_eq!(sizes.len(), 3);
     let text = d.berth_ok(&["system", "df"]);
     let header = lines(&text)[0].clone();
-    assert_eq!(header, "TYPE            TOTAL     ACTIVE    SIZE      RECLAIMABLE");
+    assert_eq!(
+        header,
+        "TYPE            TOTAL     ACTIVE    SIZE      RECLAIMABLE"
+    );
     let rows = df_rows(&text);
-    assert_eq!(rows.iter().map(|r| r[0].as_str()).collect::<Vec<_>>(), vec!["Images", "Containers", "Local Volumes", "Build Cache"]);
+    assert_eq!(
+        rows.iter().map(|r| r[0].as_str()).collect::<Vec<_>>(),
+        vec!["Images", "Containers", "Local Volumes", "Build Cache"]
+    );
     assert_eq!(rows[0][1], "3");
     assert_eq!(rows[0][2], "1", "busybox is used by c1 and c2: {text}");
     let df_size = human_to_bytes(&rows[0][3]);
     let busybox = sizes.iter().cloned().fold(f64::MAX, f64::min);
-    assert!(df_size < busybox * 1.1, "the shared busybox layer counts once: df {df_size}, images {sizes:?}\n{text}");
+    assert!(
+        df_size < busybox * 1.1,
+        "the shared busybox layer counts once: df {df_size}, images {sizes:?}\n{text}"
+    );
     assert!(rows[0][4].ends_with("%)"), "{text}");
     assert_eq!(rows[1][1], "2");
     assert_eq!(rows[1][2], "0");
@@ -220,8 +355,14 @@ fn system_df_counts_a_shared_layer_once_and_prune_reclaims() {
     let v = d.berth_ok(&["system", "df", "-v"]);
     assert!(v.starts_with("Images space usage:\n\nREPOSITORY"), "{v}");
     assert!(v.contains("SHARED SIZE"), "{v}");
-    assert!(v.contains("\nContainers space usage:\n\nCONTAINER ID"), "{v}");
-    assert!(v.contains("\nLocal Volumes space usage:\n\nVOLUME NAME"), "{v}");
+    assert!(
+        v.contains("\nContainers space usage:\n\nCONTAINER ID"),
+        "{v}"
+    );
+    assert!(
+        v.contains("\nLocal Volumes space usage:\n\nVOLUME NAME"),
+        "{v}"
+    );
     assert!(v.contains("\nBuild cache usage: 0B\n"), "{v}");
     let json = d.berth_ok(&["system", "df", "--format", "{{json .}}"]);
     assert_eq!(lines(&json).len(), 4);
@@ -229,7 +370,10 @@ fn system_df_counts_a_shared_layer_once_and_prune_reclaims() {
     // A dangling image, then prune: only it goes; -a takes unused tagged images too.
     import_variant(&d, "ENV X=1", "two:1");
     let out = d.berth_ok(&["image", "prune", "-f"]);
-    assert!(out.starts_with("Deleted Images:\ndeleted: sha256:"), "{out}");
+    assert!(
+        out.starts_with("Deleted Images:\ndeleted: sha256:"),
+        "{out}"
+    );
     assert!(out.contains("\n\nTotal reclaimed space: "), "{out}");
     d.berth_ok(&["rm", "c1", "c2"]);
     let out = d.berth_ok(&["image", "prune", "-a", "-f"]);
@@ -237,7 +381,10 @@ fn system_df_counts_a_shared_layer_once_and_prune_reclaims() {
     assert!(out.contains("untagged: busybox:latest\n"), "{out}");
     assert_eq!(lines(&d.berth_ok(&["images", "-q"])), Vec::<String>::new());
     assert_eq!(layer_dirs(&d), 0);
-    assert_eq!(d.berth_ok(&["image", "prune", "-f"]), "Total reclaimed space: 0B\n");
+    assert_eq!(
+        d.berth_ok(&["image", "prune", "-f"]),
+        "Total reclaimed space: 0B\n"
+    );
     assert_store_consistent(&d);
 }
 
@@ -245,15 +392,40 @@ fn system_df_counts_a_shared_layer_once_and_prune_reclaims() {
 fn save_and_load_round_trip_keeps_ids_history_config_and_tags() {
     let d = TestDaemon::start();
     d.import_busybox();
-    d.berth_ok(&["run", "--name", "ctr", "busybox", "sh", "-c", "echo saved > /saved"]);
-    d.berth_ok(&["commit", "-m", "save me", "-c", "CMD [\"cat\", \"/saved\"]", "ctr", "snap:1"]);
+    d.berth_ok(&[
+        "run",
+        "--name",
+        "ctr",
+        "busybox",
+        "sh",
+        "-c",
+        "echo saved > /saved",
+    ]);
+    d.berth_ok(&[
+        "commit",
+        "-m",
+        "save me",
+        "-c",
+        "CMD [\"cat\", \"/saved\"]",
+        "ctr",
+        "snap:1",
+    ]);
     d.berth_ok(&["rm", "ctr"]);
     let snap = image_id(&d, "snap:1");
     let base = image_id(&d, "busybox");
-    let hist_before = d.berth_ok(&["history", "--no-trunc", "--format", "{{.ID}} {{.Comment}}", "snap:1"]);
+    let hist_before = d.berth_ok(&[
+        "history",
+        "--no-trunc",
+        "--format",
+        "{{.ID}} {{.Comment}}",
+        "snap:1",
+    ]);
 
     let archive = d.dir.join("images.tar");
-    assert_eq!(d.berth_ok(&["save", "-o", archive.to_str().unwrap(), "snap:1", "busybox"]), "");
+    assert_eq!(
+        d.berth_ok(&["save", "-o", archive.to_str().unwrap(), "snap:1", "busybox"]),
+        ""
+    );
     let names = tar_names(&archive);
     for n in ["manifest.json", "index.json", "oci-layout"] {
         assert!(names.iter().any(|x| x == n), "{n} missing from {names:?}");
@@ -264,10 +436,22 @@ fn save_and_load_round_trip_keeps_ids_history_config_and_tags() {
     let out = d.berth_ok(&["load", "-i", archive.to_str().unwrap()]);
     let mut loaded = lines(&out);
     loaded.sort();
-    assert_eq!(loaded, vec!["Loaded image: busybox:latest", "Loaded image: snap:1"]);
+    assert_eq!(
+        loaded,
+        vec!["Loaded image: busybox:latest", "Loaded image: snap:1"]
+    );
     assert_eq!(image_id(&d, "snap:1"), snap);
     assert_eq!(image_id(&d, "busybox"), base);
-    assert_eq!(d.berth_ok(&["history", "--no-trunc", "--format", "{{.ID}} {{.Comment}}", "snap:1"]), hist_before);
+    assert_eq!(
+        d.berth_ok(&[
+            "history",
+            "--no-trunc",
+            "--format",
+            "{{.ID}} {{.Comment}}",
+            "snap:1"
+        ]),
+        hist_before
+    );
     assert_eq!(d.berth_ok(&["run", "--rm", "snap:1"]).trim(), "saved");
     assert_eq!(layer_dirs(&d), 2);
 
@@ -283,8 +467,15 @@ fn save_and_load_round_trip_keeps_ids_history_config_and_tags() {
     // A save archive given to import is refused with a hint, and leaves nothing.
     let out = d.berth(&["import", archive.to_str().unwrap(), "wrong:1"]);
     assert_eq!(code(&out), 1);
-    assert!(stderr(&out).contains("docker save") && stderr(&out).contains("load"), "{}", stderr(&out));
-    assert_eq!(d.berth(&["image", "inspect", "wrong:1"]).status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("docker save") && stderr(&out).contains("load"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(
+        d.berth(&["image", "inspect", "wrong:1"]).status.code(),
+        Some(1)
+    );
     assert_store_consistent(&d);
 }
 
@@ -294,7 +485,10 @@ fn file_digest(path: &Path) -> String {
     cmd.arg(path);
     let out = run_with_timeout(cmd, None, CMD_TIMEOUT, "sha256sum");
     assert_success(&out, "sha256sum");
-    format!("sha256:{}", stdout(&out).split_whitespace().next().unwrap_or_default())
+    format!(
+        "sha256:{}",
+        stdout(&out).split_whitespace().next().unwrap_or_default()
+    )
 }
 
 /// Writes `bytes` as `blobs/sha256/<hex>` under `dir`; returns the digest.
@@ -302,7 +496,12 @@ fn put_blob(dir: &Path, bytes: &[u8]) -> String {
     let tmp = dir.join("blob.tmp");
     fs::write(&tmp, bytes).unwrap();
     let digest = file_digest(&tmp);
-    fs::rename(&tmp, dir.join("blobs/sha256").join(digest.trim_start_matches("sha256:"))).unwrap();
+    fs::rename(
+        &tmp,
+        dir.join("blobs/sha256")
+            .join(digest.trim_start_matches("sha256:")),
+    )
+    .unwrap();
     digest
 }
 
@@ -311,7 +510,11 @@ fn put_blob(dir: &Path, bytes: &[u8]) -> String {
 /// containerd and OCI name annotations, `blobs/sha256/` holding the layer, config and
 /// OCI manifest) plus, when `with_docker_files`, `manifest.json` and `repositories`.
 /// Returns the archive path and the config digest (the image ID).
-fn docker25_archive(d: &TestDaemon, name: &str, with_docker_files: bool) -> (std::path::PathBuf, String) {
+fn docker25_archive(
+    d: &TestDaemon,
+    name: &str,
+    with_docker_files: bool,
+) -> (std::path::PathBuf, String) {
     let dir = d.dir.join(format!("{name}-layout"));
     fs::create_dir_all(dir.join("blobs/sha256")).unwrap();
     let layer = fs::read(busybox_tar()).unwrap();
@@ -353,12 +556,20 @@ fn docker25_archive(d: &TestDaemon, name: &str, with_docker_files: bool) -> (std
             "Layers": [format!("blobs/sha256/{}", hex(&diff_id))]}]);
         fs::write(dir.join("manifest.json"), serde_json::to_vec(&m).unwrap()).unwrap();
         // One layer: its chain ID is its diff ID.
-        fs::write(dir.join("repositories"), serde_json::to_vec(&serde_json::json!({"x": {"v1": hex(&diff_id)}})).unwrap()).unwrap();
+        fs::write(
+            dir.join("repositories"),
+            serde_json::to_vec(&serde_json::json!({"x": {"v1": hex(&diff_id)}})).unwrap(),
+        )
+        .unwrap();
         entries.extend(["manifest.json", "repositories"]);
     }
     let archive = d.dir.join(format!("{name}.tar"));
     let mut cmd = std::process::Command::new("tar");
-    cmd.arg("-cf").arg(&archive).arg("-C").arg(&dir).args(&entries);
+    cmd.arg("-cf")
+        .arg(&archive)
+        .arg("-C")
+        .arg(&dir)
+        .args(&entries);
     let out = run_with_timeout(cmd, None, CMD_TIMEOUT, "tar -cf");
     assert_success(&out, "tar -cf");
     (archive, config_digest)
@@ -373,12 +584,30 @@ fn load_takes_docker25_oci_archives_with_and_without_manifest_json() {
         assert_eq!(out.trim(), "Loaded image: x:v1", "{name}");
         assert_eq!(image_id(&d, "x:v1"), id, "{name}");
         assert_eq!(
-            lines(&d.berth_ok(&["history", "--no-trunc", "--format", "{{.CreatedBy}}", "x:v1"])),
-            vec!["/bin/sh -c #(nop)  CMD [\"sh\"]", "/bin/sh -c #(nop) ADD file:busybox in /"],
+            lines(&d.berth_ok(&[
+                "history",
+                "--no-trunc",
+                "--format",
+                "{{.CreatedBy}}",
+                "x:v1"
+            ])),
+            vec![
+                "/bin/sh -c #(nop)  CMD [\"sh\"]",
+                "/bin/sh -c #(nop) ADD file:busybox in /"
+            ],
             "{name}"
         );
-        assert_eq!(d.berth_ok(&["run", "--rm", "x:v1"]).trim(), "from-oci-archive", "{name}");
-        assert_eq!(d.berth_ok(&["run", "--rm", "x:v1", "ls", "/bin/busybox"]).trim(), "/bin/busybox", "{name}");
+        assert_eq!(
+            d.berth_ok(&["run", "--rm", "x:v1"]).trim(),
+            "from-oci-archive",
+            "{name}"
+        );
+        assert_eq!(
+            d.berth_ok(&["run", "--rm", "x:v1", "ls", "/bin/busybox"])
+                .trim(),
+            "/bin/busybox",
+            "{name}"
+        );
         d.berth_ok(&["rmi", "x:v1"]);
         assert_eq!(layer_dirs(&d), 0, "{name}");
     }
@@ -390,7 +619,9 @@ fn serve_once(body: Vec<u8>) -> (String, std::thread::JoinHandle<()>) {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
     let h = std::thread::spawn(move || {
-        let Ok((mut s, _)) = listener.accept() else { return };
+        let Ok((mut s, _)) = listener.accept() else {
+            return;
+        };
         s.set_read_timeout(Some(Duration::from_secs(30))).ok();
         let mut req = Vec::new();
         let mut buf = [0u8; 1024];
@@ -400,7 +631,11 @@ fn serve_once(body: Vec<u8>) -> (String, std::thread::JoinHandle<()>) {
                 Ok(n) => req.extend_from_slice(&buf[..n]),
             }
         }
-        let _ = write!(s, "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", body.len());
+        let _ = write!(
+            s,
+            "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+            body.len()
+        );
         let _ = s.write_all(&body);
     });
     (format!("http://127.0.0.1:{port}/rootfs.tar"), h)
@@ -410,25 +645,70 @@ fn serve_once(body: Vec<u8>) -> (String, std::thread::JoinHandle<()>) {
 fn export_flattens_and_import_takes_files_urls_and_changes() {
     let d = TestDaemon::start();
     d.import_busybox();
-    d.berth_ok(&["run", "--name", "ctr", "busybox", "sh", "-c", "echo flat > /newfile; rm /bin/vi; mkdir -p /etc/x"]);
+    d.berth_ok(&[
+        "run",
+        "--name",
+        "ctr",
+        "busybox",
+        "sh",
+        "-c",
+        "echo flat > /newfile; rm /bin/vi; mkdir -p /etc/x",
+    ]);
     let out_tar = d.dir.join("export.tar");
-    assert_eq!(d.berth_ok(&["export", "-o", out_tar.to_str().unwrap(), "ctr"]), "");
+    assert_eq!(
+        d.berth_ok(&["export", "-o", out_tar.to_str().unwrap(), "ctr"]),
+        ""
+    );
     let names = tar_names(&out_tar);
     assert!(names.iter().any(|n| n == "newfile"), "{names:?}");
     assert!(names.iter().any(|n| n == "bin/sh"), "{names:?}");
-    assert!(!names.iter().any(|n| n == "bin/vi"), "deleted file exported: {names:?}");
-    assert!(!names.iter().any(|n| n.contains(".wh.")), "whiteouts exported: {names:?}");
+    assert!(
+        !names.iter().any(|n| n == "bin/vi"),
+        "deleted file exported: {names:?}"
+    );
+    assert!(
+        !names.iter().any(|n| n.contains(".wh.")),
+        "whiteouts exported: {names:?}"
+    );
     // Same bytes through stdout.
     let out = d.berth(&["export", "ctr"]);
     assert_success(&out, "berth export to stdout");
-    assert_eq!(out.stdout.len() as u64, fs::metadata(&out_tar).unwrap().len());
-    assert!(grep_mounts(&d).is_empty(), "export left mounts: {:?}", grep_mounts(&d));
+    assert_eq!(
+        out.stdout.len() as u64,
+        fs::metadata(&out_tar).unwrap().len()
+    );
+    assert!(
+        grep_mounts(&d).is_empty(),
+        "export left mounts: {:?}",
+        grep_mounts(&d)
+    );
 
     // import: file, with changes and a message.
-    d.berth_ok(&["import", "-c", "CMD [\"cat\", \"/newfile\"]", "-c", "WORKDIR /etc", "-m", "flattened", out_tar.to_str().unwrap(), "flat:1"]);
+    d.berth_ok(&[
+        "import",
+        "-c",
+        "CMD [\"cat\", \"/newfile\"]",
+        "-c",
+        "WORKDIR /etc",
+        "-m",
+        "flattened",
+        out_tar.to_str().unwrap(),
+        "flat:1",
+    ]);
     assert_eq!(d.berth_ok(&["run", "--rm", "flat:1"]).trim(), "flat");
     assert_eq!(d.berth_ok(&["run", "--rm", "flat:1", "pwd"]).trim(), "/etc");
-    assert_eq!(d.berth_ok(&["run", "--rm", "flat:1", "sh", "-c", "test -e /bin/vi && echo yes || echo no"]).trim(), "no");
+    assert_eq!(
+        d.berth_ok(&[
+            "run",
+            "--rm",
+            "flat:1",
+            "sh",
+            "-c",
+            "test -e /bin/vi && echo yes || echo no"
+        ])
+        .trim(),
+        "no"
+    );
     let hist = lines(&d.berth_ok(&["history", "--format", "{{.Comment}}", "flat:1"]));
     assert_eq!(hist, vec!["flattened"]);
 
@@ -443,7 +723,11 @@ fn export_flattens_and_import_takes_files_urls_and_changes() {
     let out = d.berth_ok(&["import", &url, "url:1"]);
     server.join().unwrap();
     assert_eq!(image_id(&d, "url:1"), out.trim());
-    assert_eq!(d.berth_ok(&["run", "--rm", "url:1", "cat", "/newfile"]).trim(), "flat");
+    assert_eq!(
+        d.berth_ok(&["run", "--rm", "url:1", "cat", "/newfile"])
+            .trim(),
+        "flat"
+    );
     // An unreachable URL is an error and leaves nothing.
     let out = d.berth(&["import", "http://127.0.0.1:9/none.tar", "none:1"]);
     assert_eq!(code(&out), 1, "{}", stderr(&out));
@@ -451,7 +735,10 @@ fn export_flattens_and_import_takes_files_urls_and_changes() {
 }
 
 fn grep_mounts(d: &TestDaemon) -> Vec<std::path::PathBuf> {
-    mounts_under(&d.root).into_iter().filter(|m| !m.starts_with(d.root.join("containers"))).collect()
+    mounts_under(&d.root)
+        .into_iter()
+        .filter(|m| !m.starts_with(d.root.join("containers")))
+        .collect()
 }
 
 #[test]
@@ -463,7 +750,10 @@ fn parallel_imports_commits_and_removals_leave_a_consistent_store() {
     // TestDaemon is not shared across threads: each thread runs the CLI itself.
     let berth = |args: &[&str]| {
         let mut cmd = std::process::Command::new(BERTH);
-        cmd.arg("-H").arg(&host).args(args).env_remove("DOCKER_HOST");
+        cmd.arg("-H")
+            .arg(&host)
+            .args(args)
+            .env_remove("DOCKER_HOST");
         let out = run_with_timeout(cmd, None, CMD_TIMEOUT, &format!("berth {}", args.join(" ")));
         assert_success(&out, &format!("berth {}", args.join(" ")));
     };
@@ -471,9 +761,21 @@ fn parallel_imports_commits_and_removals_leave_a_consistent_store() {
         for i in 0..10 {
             let (berth, tar) = (&berth, &tar);
             s.spawn(move || {
-                berth(&["import", "-c", &format!("ENV I={i}"), tar, &format!("imp:{i}")]);
+                berth(&[
+                    "import",
+                    "-c",
+                    &format!("ENV I={i}"),
+                    tar,
+                    &format!("imp:{i}"),
+                ]);
                 berth(&["create", "--name", &format!("ctr{i}"), "busybox", "true"]);
-                berth(&["commit", "-m", &format!("commit {i}"), &format!("ctr{i}"), &format!("com:{i}")]);
+                berth(&[
+                    "commit",
+                    "-m",
+                    &format!("commit {i}"),
+                    &format!("ctr{i}"),
+                    &format!("com:{i}"),
+                ]);
                 if i % 2 == 0 {
                     berth(&["rmi", &format!("imp:{i}")]);
                     berth(&["rm", &format!("ctr{i}")]);
@@ -492,7 +794,10 @@ fn parallel_imports_commits_and_removals_leave_a_consistent_store() {
     d.berth_ok(&["image", "prune", "-a", "-f"]);
     assert_store_consistent(d);
     assert_eq!(layer_dirs(d), 0);
-    assert_eq!(fs::read_dir(d.root.join("blobs/sha256")).unwrap().count(), 0);
+    assert_eq!(
+        fs::read_dir(d.root.join("blobs/sha256")).unwrap().count(),
+        0
+    );
 }
 
 /// Table cells of `text` without the relative times (`2 seconds ago`), which may tick
@@ -501,7 +806,13 @@ fn parallel_imports_commits_and_removals_leave_a_consistent_store() {
 fn without_times(text: &str) -> Vec<Vec<String>> {
     let mut rows: Vec<Vec<String>> = text
         .lines()
-        .map(|l| l.split("  ").map(str::trim).filter(|c| !c.is_empty() && !c.ends_with(" ago")).map(str::to_string).collect())
+        .map(|l| {
+            l.split("  ")
+                .map(str::trim)
+                .filter(|c| !c.is_empty() && !c.ends_with(" ago"))
+                .map(str::to_string)
+                .collect()
+        })
         .collect();
     if rows.len() > 2 {
         rows[1..].sort();
@@ -525,11 +836,20 @@ fn docker_cli_gives_the_same_output_for_image_commands() {
         &["images", "--format", "{{.Repository}}\t{{.Tag}}\t{{.Size}}"],
         &["images", "--filter", "reference=snap"],
         &["history", "snap:1"],
-        &["history", "--no-trunc", "--format", "{{.ID}} {{.Comment}}", "snap:1"],
+        &[
+            "history",
+            "--no-trunc",
+            "--format",
+            "{{.ID}} {{.Comment}}",
+            "snap:1",
+        ],
         &["system", "df"],
         &["system", "df", "--format", "{{json .}}"],
     ] {
-        let (mut docker, mut berth) = (without_times(&d.docker_ok(args)), without_times(&d.berth_ok(args)));
+        let (mut docker, mut berth) = (
+            without_times(&d.docker_ok(args)),
+            without_times(&d.berth_ok(args)),
+        );
         if args.contains(&"--format") {
             // No header row: the Docker CLI lists an image's tags in Go map order (random).
             docker.sort();
@@ -543,7 +863,11 @@ fn docker_cli_gives_the_same_output_for_image_commands() {
     d.berth_ok(&["rmi", "other:2"]);
     d.docker_ok(&["rm", "ctr"]);
     d.docker_ok(&["rmi", "snap:1"]);
-    assert_eq!(d.docker_ok(&["load", "-i", archive.to_str().unwrap()]).trim(), "Loaded image: snap:1");
+    assert_eq!(
+        d.docker_ok(&["load", "-i", archive.to_str().unwrap()])
+            .trim(),
+        "Loaded image: snap:1"
+    );
     assert_eq!(id.trim(), image_id(&d, "snap:1"));
     d.docker_ok(&["create", "--name", "ctr2", "snap:1", "true"]);
     let out = d.docker(&["export", "ctr2"]);
@@ -551,7 +875,11 @@ fn docker_cli_gives_the_same_output_for_image_commands() {
     assert_eq!(out.stdout.len(), d.berth(&["export", "ctr2"]).stdout.len());
     d.docker_ok(&["rm", "ctr2"]);
     let pruned = d.docker_ok(&["image", "prune", "-a", "-f"]);
-    assert!(pruned.starts_with("Deleted Images:\nuntagged: busybox:latest\n") || pruned.contains("untagged: snap:1"), "{pruned}");
+    assert!(
+        pruned.starts_with("Deleted Images:\nuntagged: busybox:latest\n")
+            || pruned.contains("untagged: snap:1"),
+        "{pruned}"
+    );
     assert_eq!(d.docker_ok(&["images", "-q"]), "");
     assert_store_consistent(&d);
 }
@@ -569,11 +897,19 @@ struct Dockerd {
 
 impl Dockerd {
     fn start() -> Option<Dockerd> {
-        let dir = tempfile::Builder::new().prefix("bdkr-").tempdir_in("/tmp").ok()?;
+        let dir = tempfile::Builder::new()
+            .prefix("bdkr-")
+            .tempdir_in("/tmp")
+            .ok()?;
         let p = dir.path();
         let log = fs::File::create(p.join("dockerd.log")).ok()?;
         let child = std::process::Command::new(DOCKERD)
-            .args(["--iptables=false", "--ip6tables=false", "--bridge=none", "--ip-masq=false"])
+            .args([
+                "--iptables=false",
+                "--ip6tables=false",
+                "--bridge=none",
+                "--ip-masq=false",
+            ])
             .arg("--data-root")
             .arg(p.join("data"))
             .arg("--exec-root")
@@ -589,10 +925,15 @@ impl Dockerd {
             .ok()?;
         let d = Dockerd { dir, child };
         let up = wait_until(Duration::from_secs(60), || {
-            d.docker(&["version", "--format", "{{.Server.Version}}"]).status.success()
+            d.docker(&["version", "--format", "{{.Server.Version}}"])
+                .status
+                .success()
         });
         if !up {
-            eprintln!("dockerd did not come up:\n{}", fs::read_to_string(d.dir.path().join("dockerd.log")).unwrap_or_default());
+            eprintln!(
+                "dockerd did not come up:\n{}",
+                fs::read_to_string(d.dir.path().join("dockerd.log")).unwrap_or_default()
+            );
             return None;
         }
         Some(d)
@@ -601,24 +942,37 @@ impl Dockerd {
     fn docker(&self, args: &[&str]) -> std::process::Output {
         let mut cmd = std::process::Command::new(DOCKER_CLI);
         cmd.args(args)
-            .env("DOCKER_HOST", format!("unix://{}", self.dir.path().join("docker.sock").display()))
+            .env(
+                "DOCKER_HOST",
+                format!("unix://{}", self.dir.path().join("docker.sock").display()),
+            )
             .env("DOCKER_CONFIG", self.dir.path().join("cfg"))
             .env_remove("DOCKER_CONTEXT")
             .env_remove("DOCKER_API_VERSION");
-        run_with_timeout(cmd, None, CMD_TIMEOUT, &format!("docker {}", args.join(" ")))
+        run_with_timeout(
+            cmd,
+            None,
+            CMD_TIMEOUT,
+            &format!("docker {}", args.join(" ")),
+        )
     }
 }
 
 impl Drop for Dockerd {
     fn drop(&mut self) {
         signal(self.child.id() as i32, libc::SIGTERM);
-        let stopped = wait_until(Duration::from_secs(20), || matches!(self.child.try_wait(), Ok(Some(_))));
+        let stopped = wait_until(Duration::from_secs(20), || {
+            matches!(self.child.try_wait(), Ok(Some(_)))
+        });
         if !stopped {
             let _ = self.child.kill();
         }
         let _ = self.child.wait();
         // Its own containerd (started by dockerd, pid file under the exec root) goes too.
-        for pidfile in ["exec/containerd/containerd.pid", "data/containerd/daemon/io.containerd.runtime.v2.task/pid"] {
+        for pidfile in [
+            "exec/containerd/containerd.pid",
+            "data/containerd/daemon/io.containerd.runtime.v2.task/pid",
+        ] {
             if let Ok(pid) = fs::read_to_string(self.dir.path().join(pidfile)) {
                 if let Ok(pid) = pid.trim().parse::<i32>() {
                     if pid_alive(pid) {
@@ -646,10 +1000,32 @@ fn round_trip_through_real_docker() {
     }
     let d = TestDaemon::start();
     d.import_busybox();
-    d.berth_ok(&["run", "--name", "ctr", "busybox", "sh", "-c", "echo via-docker > /msg"]);
-    d.berth_ok(&["commit", "-m", "round trip", "-c", "CMD [\"cat\", \"/msg\"]", "ctr", "trip:1"]);
+    d.berth_ok(&[
+        "run",
+        "--name",
+        "ctr",
+        "busybox",
+        "sh",
+        "-c",
+        "echo via-docker > /msg",
+    ]);
+    d.berth_ok(&[
+        "commit",
+        "-m",
+        "round trip",
+        "-c",
+        "CMD [\"cat\", \"/msg\"]",
+        "ctr",
+        "trip:1",
+    ]);
     let id = image_id(&d, "trip:1");
-    let hist = d.berth_ok(&["history", "--no-trunc", "--format", "{{.ID}} {{.Comment}} {{.CreatedBy}}", "trip:1"]);
+    let hist = d.berth_ok(&[
+        "history",
+        "--no-trunc",
+        "--format",
+        "{{.ID}} {{.Comment}} {{.CreatedBy}}",
+        "trip:1",
+    ]);
     let config = d.berth_ok(&["image", "inspect", "--format", "{{json .Config}}", "trip:1"]);
     let from_berth = d.dir.join("from-berth.tar");
     d.berth_ok(&["save", "-o", from_berth.to_str().unwrap(), "trip:1"]);
@@ -660,12 +1036,19 @@ fn round_trip_through_real_docker() {
     };
     let out = docker.docker(&["load", "-i", from_berth.to_str().unwrap()]);
     assert_success(&out, "docker load of berth's archive");
-    assert!(stdout(&out).contains("Loaded image: trip:1"), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains("Loaded image: trip:1"),
+        "{}",
+        stdout(&out)
+    );
     let out = docker.docker(&["image", "inspect", "--format", "{{.Id}}", "trip:1"]);
     assert_success(&out, "docker image inspect");
     assert_eq!(stdout(&out).trim(), id, "Docker computes the same image ID");
     let from_docker = d.dir.join("from-docker.tar");
-    assert_success(&docker.docker(&["save", "-o", from_docker.to_str().unwrap(), "trip:1"]), "docker save");
+    assert_success(
+        &docker.docker(&["save", "-o", from_docker.to_str().unwrap(), "trip:1"]),
+        "docker save",
+    );
     drop(docker);
 
     d.berth_ok(&["rm", "ctr"]);
@@ -673,8 +1056,20 @@ fn round_trip_through_real_docker() {
     let out = d.berth_ok(&["load", "-i", from_docker.to_str().unwrap()]);
     assert_eq!(out.trim(), "Loaded image: trip:1");
     assert_eq!(image_id(&d, "trip:1"), id);
-    assert_eq!(d.berth_ok(&["history", "--no-trunc", "--format", "{{.ID}} {{.Comment}} {{.CreatedBy}}", "trip:1"]), hist);
-    assert_eq!(d.berth_ok(&["image", "inspect", "--format", "{{json .Config}}", "trip:1"]), config);
+    assert_eq!(
+        d.berth_ok(&[
+            "history",
+            "--no-trunc",
+            "--format",
+            "{{.ID}} {{.Comment}} {{.CreatedBy}}",
+            "trip:1"
+        ]),
+        hist
+    );
+    assert_eq!(
+        d.berth_ok(&["image", "inspect", "--format", "{{json .Config}}", "trip:1"]),
+        config
+    );
     assert_eq!(d.berth_ok(&["run", "--rm", "trip:1"]).trim(), "via-docker");
     assert_store_consistent(&d);
 }

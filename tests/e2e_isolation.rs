@@ -20,9 +20,20 @@ fn run(d: &TestDaemon, script: &str) -> String {
 #[test]
 fn hostname_is_the_short_id_and_the_process_is_pid_1() {
     let d = daemon();
-    let id = d.run_detached(&["--name", "iso", "busybox", "sh", "-c", "hostname; echo $$; exec sleep 1000"]);
+    let id = d.run_detached(&[
+        "--name",
+        "iso",
+        "busybox",
+        "sh",
+        "-c",
+        "hostname; echo $$; exec sleep 1000",
+    ]);
     assert!(
-        wait_until(std::time::Duration::from_secs(10), || d.berth_ok(&["logs", "iso"]).lines().count() == 2),
+        wait_until(std::time::Duration::from_secs(10), || d
+            .berth_ok(&["logs", "iso"])
+            .lines()
+            .count()
+            == 2),
         "logs: {}",
         d.berth_ok(&["logs", "iso"])
     );
@@ -30,21 +41,35 @@ fn hostname_is_the_short_id_and_the_process_is_pid_1() {
     assert_eq!(d.inspect("iso")["Config"]["Hostname"], &id[..12]);
     // Only the container's own processes are visible.
     let ps = d.berth_ok(&["exec", "iso", "ps", "-o", "pid,comm"]);
-    let pids: Vec<&str> = ps.lines().skip(1).filter_map(|l| l.split_whitespace().next()).collect();
+    let pids: Vec<&str> = ps
+        .lines()
+        .skip(1)
+        .filter_map(|l| l.split_whitespace().next())
+        .collect();
     assert_eq!(pids.first(), Some(&"1"), "{ps}");
-    assert!(pids.len() <= 3, "more processes than sleep, ps and sh are visible:\n{ps}");
+    assert!(
+        pids.len() <= 3,
+        "more processes than sleep, ps and sh are visible:\n{ps}"
+    );
 }
 
 #[test]
 fn own_pid_mount_uts_ipc_and_net_namespaces() {
     let d = daemon();
-    let out = run(&d, "for n in pid mnt uts ipc net; do echo $n $(readlink /proc/self/ns/$n); done");
+    let out = run(
+        &d,
+        "for n in pid mnt uts ipc net; do echo $n $(readlink /proc/self/ns/$n); done",
+    );
     let mut seen = 0;
     for line in out.lines() {
         let (ns, link) = line.split_once(' ').unwrap_or_else(|| panic!("{out}"));
         let host = std::fs::read_link(format!("/proc/self/ns/{ns}")).expect("host ns link");
         assert!(link.starts_with(&format!("{ns}:[")), "{line}");
-        assert_ne!(link, host.to_str().unwrap(), "the container shares the host's {ns} namespace");
+        assert_ne!(
+            link,
+            host.to_str().unwrap(),
+            "the container shares the host's {ns} namespace"
+        );
         seen += 1;
     }
     assert_eq!(seen, 5, "{out}");
@@ -53,7 +78,18 @@ fn own_pid_mount_uts_ipc_and_net_namespaces() {
 #[test]
 fn network_none_is_loopback_only() {
     let d = daemon();
-    let run = |script: &str| d.berth_ok(&["run", "--rm", "--network", "none", "busybox", "sh", "-c", script]);
+    let run = |script: &str| {
+        d.berth_ok(&[
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            "busybox",
+            "sh",
+            "-c",
+            script,
+        ])
+    };
     let links = run("ip -o link show | cut -d: -f2");
     let names: Vec<&str> = links.split_whitespace().collect();
     assert_eq!(names, ["lo"], "ip link: {links}");
@@ -61,7 +97,10 @@ fn network_none_is_loopback_only() {
     let names: Vec<&str> = dev.split_whitespace().collect();
     assert_eq!(names, ["lo"], "/proc/net/dev: {dev}");
     // lo is up and answers.
-    assert_eq!(run("ping -c 1 -W 2 127.0.0.1 >/dev/null && echo ok"), "ok\n");
+    assert_eq!(
+        run("ping -c 1 -W 2 127.0.0.1 >/dev/null && echo ok"),
+        "ok\n"
+    );
 }
 
 #[test]
@@ -79,10 +118,25 @@ fn dockers_default_capabilities() {
     assert_eq!(caps.get("CapInh"), Some(&"0000000000000000"), "{out}");
     assert_eq!(caps.get("CapAmb"), Some(&"0000000000000000"), "{out}");
     // A non-root user gets no effective capabilities.
-    let out = d.berth_ok(&["run", "--rm", "-u", "nobody", "busybox", "grep", "CapEff", "/proc/self/status"]);
-    assert_eq!(out.split_whitespace().nth(1), Some("0000000000000000"), "{out}");
+    let out = d.berth_ok(&[
+        "run",
+        "--rm",
+        "-u",
+        "nobody",
+        "busybox",
+        "grep",
+        "CapEff",
+        "/proc/self/status",
+    ]);
+    assert_eq!(
+        out.split_whitespace().nth(1),
+        Some("0000000000000000"),
+        "{out}"
+    );
     // Without CAP_SYS_ADMIN, mount is refused.
-    let out = d.berth(&["run", "--rm", "busybox", "mount", "-t", "tmpfs", "none", "/mnt"]);
+    let out = d.berth(&[
+        "run", "--rm", "busybox", "mount", "-t", "tmpfs", "none", "/mnt",
+    ]);
     assert!(!out.status.success(), "mount worked inside the container");
 }
 
@@ -90,54 +144,139 @@ fn dockers_default_capabilities() {
 fn sys_is_read_only_and_proc_paths_are_masked_or_read_only() {
     let d = daemon();
     let out = run(&d, "awk '$2==\"/sys\" {print $4}' /proc/mounts");
-    assert!(out.trim().split(',').next() == Some("ro"), "/sys options: {out:?}");
-    assert!(!d.berth(&["run", "--rm", "busybox", "sh", "-c", "echo x > /sys/kernel/uevent_helper"]).status.success());
+    assert!(
+        out.trim().split(',').next() == Some("ro"),
+        "/sys options: {out:?}"
+    );
+    assert!(!d
+        .berth(&[
+            "run",
+            "--rm",
+            "busybox",
+            "sh",
+            "-c",
+            "echo x > /sys/kernel/uevent_helper"
+        ])
+        .status
+        .success());
 
     // /proc/kcore is masked: /dev/null bound over it (where the host kernel has one at all).
     if std::path::Path::new("/proc/kcore").exists() {
-        assert_eq!(run(&d, "[ -c /proc/kcore ] && echo chardev; wc -c < /proc/kcore"), "chardev\n0\n");
+        assert_eq!(
+            run(
+                &d,
+                "[ -c /proc/kcore ] && echo chardev; wc -c < /proc/kcore"
+            ),
+            "chardev\n0\n"
+        );
     } else {
         assert_eq!(run(&d, "[ ! -e /proc/kcore ] && echo absent"), "absent\n");
     }
     // Files that exist are masked by a /dev/null bind; /proc/timer_list exists here.
     if std::path::Path::new("/proc/timer_list").exists() {
-        assert_eq!(run(&d, "[ -c /proc/timer_list ] && wc -c < /proc/timer_list"), "0\n", "/proc/timer_list is not masked");
+        assert_eq!(
+            run(&d, "[ -c /proc/timer_list ] && wc -c < /proc/timer_list"),
+            "0\n",
+            "/proc/timer_list is not masked"
+        );
     }
-    for masked in ["/proc/kcore", "/proc/keys", "/proc/timer_list", "/proc/sched_debug", "/proc/latency_stats", "/proc/timer_stats"] {
-        let out = d.berth(&["run", "--rm", "busybox", "sh", "-c", &format!("[ ! -e {masked} ] || [ -c {masked} ] && echo masked")]);
+    for masked in [
+        "/proc/kcore",
+        "/proc/keys",
+        "/proc/timer_list",
+        "/proc/sched_debug",
+        "/proc/latency_stats",
+        "/proc/timer_stats",
+    ] {
+        let out = d.berth(&[
+            "run",
+            "--rm",
+            "busybox",
+            "sh",
+            "-c",
+            &format!("[ ! -e {masked} ] || [ -c {masked} ] && echo masked"),
+        ]);
         assert_eq!(stdout(&out), "masked\n", "{masked} is not masked");
     }
     for dir in ["/proc/acpi", "/proc/scsi", "/sys/firmware"] {
-        let out = run(&d, &format!("[ ! -e {dir} ] || [ -z \"$(ls -A {dir})\" ] && echo empty"));
+        let out = run(
+            &d,
+            &format!("[ ! -e {dir} ] || [ -z \"$(ls -A {dir})\" ] && echo empty"),
+        );
         assert_eq!(out, "empty\n", "{dir} is not masked");
     }
 
     // /proc/sys is read-only: even the namespaced hostname cannot be written through it.
-    let out = d.berth(&["run", "--rm", "busybox", "sh", "-c", "echo changed > /proc/sys/kernel/hostname"]);
-    assert!(!out.status.success(), "/proc/sys/kernel/hostname was writable");
-    assert!(stderr(&out).contains("Read-only file system"), "{}", stderr(&out));
+    let out = d.berth(&[
+        "run",
+        "--rm",
+        "busybox",
+        "sh",
+        "-c",
+        "echo changed > /proc/sys/kernel/hostname",
+    ]);
+    assert!(
+        !out.status.success(),
+        "/proc/sys/kernel/hostname was writable"
+    );
+    assert!(
+        stderr(&out).contains("Read-only file system"),
+        "{}",
+        stderr(&out)
+    );
     let opts = run(&d, "awk '$2==\"/proc/sys\" {print $4}' /proc/mounts");
-    assert!(opts.lines().any(|o| o.split(',').next() == Some("ro")), "/proc/sys mount: {opts:?}");
-    assert!(!d.berth(&["run", "--rm", "busybox", "sh", "-c", "echo 1 > /proc/sysrq-trigger"]).status.success());
+    assert!(
+        opts.lines().any(|o| o.split(',').next() == Some("ro")),
+        "/proc/sys mount: {opts:?}"
+    );
+    assert!(!d
+        .berth(&[
+            "run",
+            "--rm",
+            "busybox",
+            "sh",
+            "-c",
+            "echo 1 > /proc/sysrq-trigger"
+        ])
+        .status
+        .success());
 }
 
 #[test]
 fn default_devices() {
     let d = daemon();
-    let out = run(&d, "for f in null zero full random urandom tty; do [ -c /dev/$f ] && echo $f; done");
+    let out = run(
+        &d,
+        "for f in null zero full random urandom tty; do [ -c /dev/$f ] && echo $f; done",
+    );
     assert_eq!(out, "null\nzero\nfull\nrandom\nurandom\ntty\n");
     assert_eq!(run(&d, "head -c 4 /dev/zero | wc -c"), "4\n");
     for path in ["/dev/pts", "/dev/shm", "/dev/mqueue"] {
-        assert_eq!(run(&d, &format!("[ -d {path} ] && echo ok")), "ok\n", "{path}");
+        assert_eq!(
+            run(&d, &format!("[ -d {path} ] && echo ok")),
+            "ok\n",
+            "{path}"
+        );
     }
     // No host disks.
-    assert_eq!(run(&d, "ls /dev | grep -E '^(sd|vd|nvme|xvd)' | wc -l"), "0\n");
+    assert_eq!(
+        run(&d, "ls /dev | grep -E '^(sd|vd|nvme|xvd)' | wc -l"),
+        "0\n"
+    );
 }
 
 #[test]
 fn writes_never_change_the_image_and_vanish_with_rm() {
     let d = daemon();
-    d.berth_ok(&["run", "--name", "writer", "busybox", "sh", "-c", "echo x > /berth-marker-file && rm /bin/ls && echo changed > /etc/hostname.orig"]);
+    d.berth_ok(&[
+        "run",
+        "--name",
+        "writer",
+        "busybox",
+        "sh",
+        "-c",
+        "echo x > /berth-marker-file && rm /bin/ls && echo changed > /etc/hostname.orig",
+    ]);
     let id = d.full_id("writer");
     // Another container from the same image sees the image as it was.
     assert_eq!(
@@ -145,10 +284,20 @@ fn writes_never_change_the_image_and_vanish_with_rm() {
         "pristine\n"
     );
     // The writer's layer holds its writes until rm.
-    assert!(find_file(&d.root, "berth-marker-file").is_some(), "the container's write is not under --root");
+    assert!(
+        find_file(&d.root, "berth-marker-file").is_some(),
+        "the container's write is not under --root"
+    );
     d.berth_ok(&["rm", "writer"]);
-    assert_eq!(find_file(&d.root, "berth-marker-file"), None, "the write survived rm");
-    assert!(!d.root.join("containers").join(&id).exists(), "containers/<id> survived rm");
+    assert_eq!(
+        find_file(&d.root, "berth-marker-file"),
+        None,
+        "the write survived rm"
+    );
+    assert!(
+        !d.root.join("containers").join(&id).exists(),
+        "containers/<id> survived rm"
+    );
 }
 
 fn find_file(dir: &Path, name: &str) -> Option<PathBuf> {
@@ -173,23 +322,42 @@ fn own_cgroup(controller: &str) -> Option<String> {
     text.lines().find_map(|l| {
         let mut parts = l.splitn(3, ':');
         let (_, ctrls, path) = (parts.next()?, parts.next()?, parts.next()?);
-        ctrls.split(',').any(|c| c == controller).then(|| path.to_string())
+        ctrls
+            .split(',')
+            .any(|c| c == controller)
+            .then(|| path.to_string())
     })
 }
 
 fn read_trim(p: &Path) -> Option<String> {
-    std::fs::read_to_string(p).ok().map(|s| s.trim().to_string())
+    std::fs::read_to_string(p)
+        .ok()
+        .map(|s| s.trim().to_string())
 }
 
 /// The container's cgroup dir for `controller` (v1), or its v2 dir when v1 lacks it.
-fn container_cgroup(id: &str, v1_controller: &str, v1_file: &str, v2_file: &str) -> (PathBuf, String) {
+fn container_cgroup(
+    id: &str,
+    v1_controller: &str,
+    v1_file: &str,
+    v2_file: &str,
+) -> (PathBuf, String) {
     let dirs = cgroup_dirs_of(id);
     let v1 = Path::new("/sys/fs/cgroup").join(v1_controller);
-    if let Some(dir) = dirs.iter().find(|p| p.starts_with(&v1) && p.join(v1_file).exists()) {
-        return (dir.clone(), read_trim(&dir.join(v1_file)).unwrap_or_default());
+    if let Some(dir) = dirs
+        .iter()
+        .find(|p| p.starts_with(&v1) && p.join(v1_file).exists())
+    {
+        return (
+            dir.clone(),
+            read_trim(&dir.join(v1_file)).unwrap_or_default(),
+        );
     }
     if let Some(dir) = dirs.iter().find(|p| p.join(v2_file).exists()) {
-        return (dir.clone(), read_trim(&dir.join(v2_file)).unwrap_or_default());
+        return (
+            dir.clone(),
+            read_trim(&dir.join(v2_file)).unwrap_or_default(),
+        );
     }
     panic!("no cgroup with {v1_controller}/{v1_file} or {v2_file} for container {id}; berth cgroups found: {dirs:?}");
 }
@@ -204,28 +372,54 @@ fn memory_limit_lands_in_the_containers_cgroup_under_the_daemons() {
     // The cgroup nests under the daemon's own cgroup (the daemon inherits the test's).
     if dir.starts_with("/sys/fs/cgroup/memory") {
         let own = own_cgroup("memory").unwrap_or_default();
-        let want = Path::new("/sys/fs/cgroup/memory").join(own.trim_start_matches('/')).join("berth").join(&id);
+        let want = Path::new("/sys/fs/cgroup/memory")
+            .join(own.trim_start_matches('/'))
+            .join("berth")
+            .join(&id);
         assert_eq!(dir, want, "memory cgroup is not under the daemon's cgroup");
     }
     // The container's process is in it.
     let pid = d.inspect(&id)["State"]["Pid"].as_i64().unwrap_or(0);
     let procs = std::fs::read_to_string(dir.join("cgroup.procs")).unwrap_or_default();
-    assert!(procs.split_whitespace().any(|p| p == pid.to_string()), "pid {pid} not in {}: {procs}", dir.display());
+    assert!(
+        procs.split_whitespace().any(|p| p == pid.to_string()),
+        "pid {pid} not in {}: {procs}",
+        dir.display()
+    );
 }
 
 #[test]
 fn pids_limit_cpus_and_cpu_shares() {
     let d = daemon();
-    let id = d.run_detached(&["--pids-limit", "50", "--cpus", "0.5", "--cpu-shares", "512", "busybox", "sleep", "1000"]);
+    let id = d.run_detached(&[
+        "--pids-limit",
+        "50",
+        "--cpus",
+        "0.5",
+        "--cpu-shares",
+        "512",
+        "busybox",
+        "sleep",
+        "1000",
+    ]);
     let (_, pids) = container_cgroup(&id, "pids", "pids.max", "pids.max");
     assert_eq!(pids, "50");
     let dirs = cgroup_dirs_of(&id);
     if let Some(cpu) = dirs.iter().find(|p| p.join("cpu.cfs_quota_us").exists()) {
-        assert_eq!(read_trim(&cpu.join("cpu.cfs_quota_us")).as_deref(), Some("50000"));
-        assert_eq!(read_trim(&cpu.join("cpu.cfs_period_us")).as_deref(), Some("100000"));
+        assert_eq!(
+            read_trim(&cpu.join("cpu.cfs_quota_us")).as_deref(),
+            Some("50000")
+        );
+        assert_eq!(
+            read_trim(&cpu.join("cpu.cfs_period_us")).as_deref(),
+            Some("100000")
+        );
         assert_eq!(read_trim(&cpu.join("cpu.shares")).as_deref(), Some("512"));
     } else if let Some(cpu) = dirs.iter().find(|p| p.join("cpu.max").exists()) {
-        assert_eq!(read_trim(&cpu.join("cpu.max")).as_deref(), Some("50000 100000"));
+        assert_eq!(
+            read_trim(&cpu.join("cpu.max")).as_deref(),
+            Some("50000 100000")
+        );
         assert!(cpu.join("cpu.weight").exists());
     } else {
         panic!("no cpu cgroup for {id}: {dirs:?}");
@@ -235,6 +429,15 @@ fn pids_limit_cpus_and_cpu_shares() {
     assert_eq!(v["HostConfig"]["NanoCpus"], 500000000);
     assert_eq!(v["HostConfig"]["CpuShares"], 512);
     // The pids limit holds inside the container.
-    let out = d.berth(&["exec", &id, "sh", "-c", "for i in $(seq 1 80); do sleep 30 & done; wait"]);
-    assert!(stderr(&out).contains("Resource temporarily unavailable") || !out.status.success(), "80 processes started under --pids-limit 50");
+    let out = d.berth(&[
+        "exec",
+        &id,
+        "sh",
+        "-c",
+        "for i in $(seq 1 80); do sleep 30 & done; wait",
+    ]);
+    assert!(
+        stderr(&out).contains("Resource temporarily unavailable") || !out.status.success(),
+        "80 processes started under --pids-limit 50"
+    );
 }

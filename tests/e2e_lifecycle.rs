@@ -13,12 +13,18 @@ fn daemon() -> TestDaemon {
 }
 
 fn status_of(d: &TestDaemon, name: &str) -> String {
-    d.inspect(name)["State"]["Status"].as_str().unwrap_or_default().to_string()
+    d.inspect(name)["State"]["Status"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
 }
 
 fn wait_for_log(d: &TestDaemon, name: &str, needle: &str) {
     assert!(
-        wait_until(Duration::from_secs(15), || stdout(&d.berth(&["logs", name])).contains(needle)),
+        wait_until(Duration::from_secs(15), || stdout(
+            &d.berth(&["logs", name])
+        )
+        .contains(needle)),
         "{needle:?} never appeared in the logs of {name}: {:?}",
         stdout(&d.berth(&["logs", name]))
     );
@@ -27,16 +33,34 @@ fn wait_for_log(d: &TestDaemon, name: &str, needle: &str) {
 #[test]
 fn create_then_start_runs_it() {
     let d = daemon();
-    let id = d.berth_ok(&["create", "--name", "c1", "busybox", "sh", "-c", "echo started; exec sleep 1000"]).trim().to_string();
+    let id = d
+        .berth_ok(&[
+            "create",
+            "--name",
+            "c1",
+            "busybox",
+            "sh",
+            "-c",
+            "echo started; exec sleep 1000",
+        ])
+        .trim()
+        .to_string();
     assert!(is_full_id(&id), "create printed {id:?}");
     assert_eq!(status_of(&d, "c1"), "created");
     let v = d.inspect("c1");
     assert_eq!(v["State"]["Running"], false);
     assert_eq!(v["State"]["Pid"], 0);
-    assert_eq!(d.berth_ok(&["start", "c1"]).trim(), "c1", "start prints what it was given");
+    assert_eq!(
+        d.berth_ok(&["start", "c1"]).trim(),
+        "c1",
+        "start prints what it was given"
+    );
     assert_eq!(status_of(&d, "c1"), "running");
     let pid = d.inspect("c1")["State"]["Pid"].as_i64().unwrap_or(0) as i32;
-    assert!(pid > 0 && pid_alive(pid), "State.Pid {pid} is not a live process");
+    assert!(
+        pid > 0 && pid_alive(pid),
+        "State.Pid {pid} is not a live process"
+    );
     wait_for_log(&d, "c1", "started");
     // Starting a running container is not an error.
     d.berth_ok(&["start", "c1"]);
@@ -45,12 +69,25 @@ fn create_then_start_runs_it() {
 #[test]
 fn stop_waits_t_seconds_then_kills_a_process_that_ignores_term() {
     let d = daemon();
-    d.run_detached(&["--name", "stubborn", "busybox", "sh", "-c", "trap '' TERM; echo ready; while true; do sleep 0.2; done"]);
+    d.run_detached(&[
+        "--name",
+        "stubborn",
+        "busybox",
+        "sh",
+        "-c",
+        "trap '' TERM; echo ready; while true; do sleep 0.2; done",
+    ]);
     wait_for_log(&d, "stubborn", "ready");
     let t0 = Instant::now();
-    assert_eq!(d.berth_ok(&["stop", "-t", "2", "stubborn"]).trim(), "stubborn");
+    assert_eq!(
+        d.berth_ok(&["stop", "-t", "2", "stubborn"]).trim(),
+        "stubborn"
+    );
     let took = t0.elapsed();
-    assert!(took >= Duration::from_millis(1900), "stop -t 2 returned after {took:?}, before the grace period");
+    assert!(
+        took >= Duration::from_millis(1900),
+        "stop -t 2 returned after {took:?}, before the grace period"
+    );
     assert!(took < Duration::from_secs(10), "stop -t 2 took {took:?}");
     let v = d.inspect("stubborn");
     assert_eq!(v["State"]["Status"], "exited");
@@ -60,11 +97,22 @@ fn stop_waits_t_seconds_then_kills_a_process_that_ignores_term() {
 #[test]
 fn stop_sends_term_first() {
     let d = daemon();
-    d.run_detached(&["--name", "polite", "busybox", "sh", "-c", "trap 'echo got TERM; exit 0' TERM; echo ready; while true; do sleep 0.1; done"]);
+    d.run_detached(&[
+        "--name",
+        "polite",
+        "busybox",
+        "sh",
+        "-c",
+        "trap 'echo got TERM; exit 0' TERM; echo ready; while true; do sleep 0.1; done",
+    ]);
     wait_for_log(&d, "polite", "ready");
     let t0 = Instant::now();
     d.berth_ok(&["stop", "-t", "20", "polite"]);
-    assert!(t0.elapsed() < Duration::from_secs(8), "stop took {:?} for a process that exits on TERM", t0.elapsed());
+    assert!(
+        t0.elapsed() < Duration::from_secs(8),
+        "stop took {:?} for a process that exits on TERM",
+        t0.elapsed()
+    );
     assert_eq!(d.inspect("polite")["State"]["ExitCode"], 0);
     assert!(d.berth_ok(&["logs", "polite"]).contains("got TERM"));
     // Stopping a stopped container is fine.
@@ -74,9 +122,19 @@ fn stop_sends_term_first() {
 #[test]
 fn kill_with_signal_and_default_sigkill() {
     let d = daemon();
-    d.run_detached(&["--name", "killme", "busybox", "sh", "-c", "trap 'echo got USR1; exit 7' USR1; echo ready; while true; do sleep 0.1; done"]);
+    d.run_detached(&[
+        "--name",
+        "killme",
+        "busybox",
+        "sh",
+        "-c",
+        "trap 'echo got USR1; exit 7' USR1; echo ready; while true; do sleep 0.1; done",
+    ]);
     wait_for_log(&d, "killme", "ready");
-    assert_eq!(d.berth_ok(&["kill", "-s", "USR1", "killme"]).trim(), "killme");
+    assert_eq!(
+        d.berth_ok(&["kill", "-s", "USR1", "killme"]).trim(),
+        "killme"
+    );
     assert_eq!(d.berth_ok(&["wait", "killme"]).trim(), "7");
     assert!(d.berth_ok(&["logs", "killme"]).contains("got USR1"));
 
@@ -94,17 +152,39 @@ fn kill_with_signal_and_default_sigkill() {
 #[test]
 fn restart_runs_the_process_again() {
     let d = daemon();
-    d.run_detached(&["--name", "restartme", "busybox", "sh", "-c", "echo started; exec sleep 1000"]);
+    d.run_detached(&[
+        "--name",
+        "restartme",
+        "busybox",
+        "sh",
+        "-c",
+        "echo started; exec sleep 1000",
+    ]);
     wait_for_log(&d, "restartme", "started");
     let pid1 = d.inspect("restartme")["State"]["Pid"].as_i64().unwrap_or(0);
-    let started1 = d.inspect("restartme")["State"]["StartedAt"].as_str().unwrap_or_default().to_string();
-    assert_eq!(d.berth_ok(&["restart", "-t", "1", "restartme"]).trim(), "restartme");
+    let started1 = d.inspect("restartme")["State"]["StartedAt"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert_eq!(
+        d.berth_ok(&["restart", "-t", "1", "restartme"]).trim(),
+        "restartme"
+    );
     let v = d.inspect("restartme");
     assert_eq!(v["State"]["Status"], "running");
-    assert_ne!(v["State"]["Pid"].as_i64().unwrap_or(0), pid1, "same pid after restart");
-    assert_ne!(v["State"]["StartedAt"].as_str().unwrap_or_default(), started1);
+    assert_ne!(
+        v["State"]["Pid"].as_i64().unwrap_or(0),
+        pid1,
+        "same pid after restart"
+    );
+    assert_ne!(
+        v["State"]["StartedAt"].as_str().unwrap_or_default(),
+        started1
+    );
     assert!(
-        wait_until(Duration::from_secs(10), || d.berth_ok(&["logs", "restartme"]) == "started\nstarted\n"),
+        wait_until(Duration::from_secs(10), || d
+            .berth_ok(&["logs", "restartme"])
+            == "started\nstarted\n"),
         "logs after restart: {:?}",
         d.berth_ok(&["logs", "restartme"])
     );
@@ -121,7 +201,9 @@ fn rm_refuses_a_running_container_and_rm_f_removes_it() {
     let out = d.berth(&["rm", "busy"]);
     assert!(!out.status.success());
     assert!(
-        stderr(&out).to_lowercase().contains("stop the container before"),
+        stderr(&out)
+            .to_lowercase()
+            .contains("stop the container before"),
         "rm of a running container: {}",
         stderr(&out)
     );
@@ -129,14 +211,23 @@ fn rm_refuses_a_running_container_and_rm_f_removes_it() {
     assert_eq!(d.berth_ok(&["rm", "-f", "busy"]).trim(), "busy");
     assert_eq!(d.berth_ok(&["ps", "-a", "-q"]).trim(), "");
     let out = d.berth(&["rm", "busy"]);
-    assert!(stderr(&out).contains("No such container: busy"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("No such container: busy"),
+        "{}",
+        stderr(&out)
+    );
 }
 
 fn ps_rows(out: &str) -> (Vec<String>, Vec<String>) {
     let mut lines = out.lines();
     let header = lines.next().unwrap_or_default();
     (
-        header.split("  ").map(str::trim).filter(|s| !s.is_empty()).map(String::from).collect(),
+        header
+            .split("  ")
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(String::from)
+            .collect(),
         lines.map(String::from).collect(),
     )
 }
@@ -145,13 +236,28 @@ fn ps_rows(out: &str) -> (Vec<String>, Vec<String>) {
 fn ps_shows_running_by_default_and_all_with_a() {
     let d = daemon();
     let up = d.run_detached(&["--name", "up", "busybox", "sleep", "1000"]);
-    let done = d.berth_ok(&["create", "--name", "done", "busybox", "true"]).trim().to_string();
+    let done = d
+        .berth_ok(&["create", "--name", "done", "busybox", "true"])
+        .trim()
+        .to_string();
     d.berth_ok(&["start", "done"]);
     d.berth_ok(&["wait", "done"]);
 
     let out = d.berth_ok(&["ps"]);
     let (header, rows) = ps_rows(&out);
-    assert_eq!(header, ["CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS", "NAMES"], "{out}");
+    assert_eq!(
+        header,
+        [
+            "CONTAINER ID",
+            "IMAGE",
+            "COMMAND",
+            "CREATED",
+            "STATUS",
+            "PORTS",
+            "NAMES"
+        ],
+        "{out}"
+    );
     assert_eq!(rows.len(), 1, "{out}");
     assert!(rows[0].starts_with(&up[..12]), "{out}");
     assert!(rows[0].contains("busybox"), "{out}");
@@ -162,12 +268,19 @@ fn ps_shows_running_by_default_and_all_with_a() {
     let out = d.berth_ok(&["ps", "-a"]);
     let (_, rows) = ps_rows(&out);
     assert_eq!(rows.len(), 2, "{out}");
-    let done_row = rows.iter().find(|r| r.starts_with(&done[..12])).unwrap_or_else(|| panic!("{out}"));
+    let done_row = rows
+        .iter()
+        .find(|r| r.starts_with(&done[..12]))
+        .unwrap_or_else(|| panic!("{out}"));
     assert!(done_row.contains("Exited (0)"), "{out}");
 
     let q = d.berth_ok(&["ps", "-q"]);
     assert_eq!(q, format!("{}\n", &up[..12]));
-    let mut all: Vec<String> = d.berth_ok(&["ps", "-a", "-q", "--no-trunc"]).lines().map(String::from).collect();
+    let mut all: Vec<String> = d
+        .berth_ok(&["ps", "-a", "-q", "--no-trunc"])
+        .lines()
+        .map(String::from)
+        .collect();
     all.sort();
     let mut want = vec![up.clone(), done.clone()];
     want.sort();
@@ -181,13 +294,23 @@ fn ps_shows_running_by_default_and_all_with_a() {
     assert!(rows[0].starts_with(&done[..12]), "ps -l: {rows:?}");
     let (_, rows) = ps_rows(&d.berth_ok(&["ps", "-n", "2"]));
     assert_eq!(rows.len(), 2, "ps -n 2: {rows:?}");
-    assert!(rows[0].starts_with(&done[..12]) && rows[1].starts_with(&up[..12]), "newest first: {rows:?}");
+    assert!(
+        rows[0].starts_with(&done[..12]) && rows[1].starts_with(&up[..12]),
+        "newest first: {rows:?}"
+    );
 }
 
 #[test]
 fn ps_s_adds_the_size_column() {
     let d = daemon();
-    d.run_detached(&["--name", "sz", "busybox", "sh", "-c", "head -c 100000 /dev/zero > /big; exec sleep 1000"]);
+    d.run_detached(&[
+        "--name",
+        "sz",
+        "busybox",
+        "sh",
+        "-c",
+        "head -c 100000 /dev/zero > /big; exec sleep 1000",
+    ]);
     let out = d.berth_ok(&["ps", "-s"]);
     let (header, rows) = ps_rows(&out);
     assert_eq!(header.last().map(String::as_str), Some("SIZE"), "{out}");
@@ -197,21 +320,33 @@ fn ps_s_adds_the_size_column() {
 #[test]
 fn logs_tail_timestamps_follow_and_since() {
     let d = daemon();
-    d.run_detached(&["--name", "logger", "busybox", "sh", "-c", "echo one; echo err-one >&2; sleep 2; echo two; echo three; sleep 1000"]);
+    d.run_detached(&[
+        "--name",
+        "logger",
+        "busybox",
+        "sh",
+        "-c",
+        "echo one; echo err-one >&2; sleep 2; echo two; echo three; sleep 1000",
+    ]);
     wait_for_log(&d, "logger", "three");
 
     let out = d.berth(&["logs", "logger"]);
     assert_eq!(stdout(&out), "one\ntwo\nthree\n");
     assert_eq!(stderr(&out), "err-one\n", "stderr lines go to stderr");
 
-    assert_eq!(d.berth_ok(&["logs", "--tail", "2", "logger"]), "two\nthree\n");
+    assert_eq!(
+        d.berth_ok(&["logs", "--tail", "2", "logger"]),
+        "two\nthree\n"
+    );
     assert_eq!(stdout(&d.berth(&["logs", "--tail", "0", "logger"])), "");
 
     let ts = d.berth_ok(&["logs", "-t", "logger"]);
     let lines: Vec<&str> = ts.lines().collect();
     assert_eq!(lines.len(), 3, "{ts}");
     for (line, text) in lines.iter().zip(["one", "two", "three"]) {
-        let (stamp, rest) = line.split_once(' ').unwrap_or_else(|| panic!("no timestamp: {line}"));
+        let (stamp, rest) = line
+            .split_once(' ')
+            .unwrap_or_else(|| panic!("no timestamp: {line}"));
         assert_eq!(rest, text);
         assert!(
             stamp.len() == 30 && stamp.ends_with('Z') && stamp.as_bytes()[10] == b'T',
@@ -220,31 +355,59 @@ fn logs_tail_timestamps_follow_and_since() {
     }
     // --since the time of "two" leaves out "one", two seconds earlier.
     let since_two = lines[1].split(' ').next().unwrap_or_default();
-    assert_eq!(d.berth_ok(&["logs", "--since", since_two, "logger"]), "two\nthree\n");
+    assert_eq!(
+        d.berth_ok(&["logs", "--since", since_two, "logger"]),
+        "two\nthree\n"
+    );
     // A relative duration works too.
-    assert_eq!(d.berth_ok(&["logs", "--since", "1h", "logger"]), "one\ntwo\nthree\n");
+    assert_eq!(
+        d.berth_ok(&["logs", "--since", "1h", "logger"]),
+        "one\ntwo\nthree\n"
+    );
 }
 
 #[test]
 fn logs_follow_ends_when_the_container_exits() {
     let d = daemon();
-    d.run_detached(&["--name", "follower", "busybox", "sh", "-c", "echo a; sleep 2; echo b"]);
+    d.run_detached(&[
+        "--name",
+        "follower",
+        "busybox",
+        "sh",
+        "-c",
+        "echo a; sleep 2; echo b",
+    ]);
     let t0 = Instant::now();
     let out = d.berth_ok(&["logs", "-f", "follower"]);
     assert_eq!(out, "a\nb\n");
-    assert!(t0.elapsed() >= Duration::from_millis(500), "logs -f returned before the container ended");
+    assert!(
+        t0.elapsed() >= Duration::from_millis(500),
+        "logs -f returned before the container ended"
+    );
 }
 
 #[test]
 fn json_file_log_on_disk_has_dockers_format() {
     let d = daemon();
-    let id = d.run_detached(&["--name", "jsonlog", "busybox", "sh", "-c", "echo out-line; echo err-line >&2"]);
+    let id = d.run_detached(&[
+        "--name",
+        "jsonlog",
+        "busybox",
+        "sh",
+        "-c",
+        "echo out-line; echo err-line >&2",
+    ]);
     assert_eq!(d.berth_ok(&["wait", "jsonlog"]).trim(), "0");
     let v = d.inspect("jsonlog");
     let log_path = v["LogPath"].as_str().unwrap_or_default().to_string();
     assert_eq!(
         log_path,
-        d.root.join("containers").join(&id).join(format!("{id}-json.log")).to_str().unwrap(),
+        d.root
+            .join("containers")
+            .join(&id)
+            .join(format!("{id}-json.log"))
+            .to_str()
+            .unwrap(),
         "LogPath"
     );
     let text = std::fs::read_to_string(&log_path).expect("json log exists");
@@ -255,10 +418,21 @@ fn json_file_log_on_disk_has_dockers_format() {
     assert_eq!(entries.len(), 2, "{text}");
     let mut got: Vec<(String, String)> = entries
         .iter()
-        .map(|e| (e["stream"].as_str().unwrap_or("").into(), e["log"].as_str().unwrap_or("").into()))
+        .map(|e| {
+            (
+                e["stream"].as_str().unwrap_or("").into(),
+                e["log"].as_str().unwrap_or("").into(),
+            )
+        })
         .collect();
     got.sort();
-    assert_eq!(got, [("stderr".into(), "err-line\n".into()), ("stdout".into(), "out-line\n".into())]);
+    assert_eq!(
+        got,
+        [
+            ("stderr".into(), "err-line\n".into()),
+            ("stdout".into(), "out-line\n".into())
+        ]
+    );
     for (line, e) in text.lines().zip(&entries) {
         let keys: Vec<&String> = e.as_object().unwrap().keys().collect();
         assert_eq!(keys, ["log", "stream", "time"], "key order of {line}");
@@ -271,7 +445,14 @@ fn json_file_log_on_disk_has_dockers_format() {
 #[test]
 fn wait_prints_the_exit_code() {
     let d = daemon();
-    d.run_detached(&["--name", "waiter", "busybox", "sh", "-c", "sleep 1; exit 42"]);
+    d.run_detached(&[
+        "--name",
+        "waiter",
+        "busybox",
+        "sh",
+        "-c",
+        "sleep 1; exit 42",
+    ]);
     assert_eq!(d.berth_ok(&["wait", "waiter"]).trim(), "42");
     // Waiting on an exited container returns at once.
     assert_eq!(d.berth_ok(&["wait", "waiter"]).trim(), "42");
@@ -281,16 +462,37 @@ fn wait_prints_the_exit_code() {
 fn inspect_has_dockers_fields() {
     let d = daemon();
     let id = d.run_detached(&[
-        "--name", "insp", "-e", "FOO=bar", "-w", "/tmp", "--hostname", "h1", "-u", "nobody",
-        "busybox", "sleep", "1000",
+        "--name",
+        "insp",
+        "-e",
+        "FOO=bar",
+        "-w",
+        "/tmp",
+        "--hostname",
+        "h1",
+        "-u",
+        "nobody",
+        "busybox",
+        "sleep",
+        "1000",
     ]);
     let v = d.inspect("insp");
     assert_eq!(v["Id"], id.as_str());
     assert_eq!(v["Name"], "/insp");
     assert_eq!(v["Path"], "sleep");
     assert_eq!(v["Args"], serde_json::json!(["1000"]));
-    assert!(v["Created"].as_str().is_some_and(|c| c.ends_with('Z')), "Created {}", v["Created"]);
-    assert!(v["Image"].as_str().is_some_and(|i| i.starts_with("sha256:") && is_full_id(&i[7..])), "Image {}", v["Image"]);
+    assert!(
+        v["Created"].as_str().is_some_and(|c| c.ends_with('Z')),
+        "Created {}",
+        v["Created"]
+    );
+    assert!(
+        v["Image"]
+            .as_str()
+            .is_some_and(|i| i.starts_with("sha256:") && is_full_id(&i[7..])),
+        "Image {}",
+        v["Image"]
+    );
     let st = &v["State"];
     assert_eq!(st["Status"], "running");
     assert_eq!(st["Running"], true);
@@ -300,7 +502,12 @@ fn inspect_has_dockers_fields() {
     assert_eq!(st["Dead"], false);
     assert_eq!(st["ExitCode"], 0);
     assert!(st["Pid"].as_i64().unwrap_or(0) > 0);
-    assert!(st["StartedAt"].as_str().is_some_and(|s| !s.starts_with("0001")), "{st}");
+    assert!(
+        st["StartedAt"]
+            .as_str()
+            .is_some_and(|s| !s.starts_with("0001")),
+        "{st}"
+    );
     assert_eq!(st["FinishedAt"], "0001-01-01T00:00:00Z");
     let c = &v["Config"];
     assert_eq!(c["Image"], "busybox");
@@ -308,7 +515,10 @@ fn inspect_has_dockers_fields() {
     assert_eq!(c["WorkingDir"], "/tmp");
     assert_eq!(c["User"], "nobody");
     assert_eq!(c["Cmd"], serde_json::json!(["sleep", "1000"]));
-    let env: Vec<&str> = c["Env"].as_array().map(|a| a.iter().filter_map(|e| e.as_str()).collect()).unwrap_or_default();
+    let env: Vec<&str> = c["Env"]
+        .as_array()
+        .map(|a| a.iter().filter_map(|e| e.as_str()).collect())
+        .unwrap_or_default();
     assert!(env.contains(&"FOO=bar"), "Env {env:?}");
     assert!(env.iter().any(|e| e.starts_with("PATH=")), "Env {env:?}");
     assert!(v["HostConfig"].is_object());
@@ -320,10 +530,18 @@ fn inspect_has_dockers_fields() {
     let st = d.inspect("insp")["State"].clone();
     assert_eq!(st["Status"], "exited");
     assert_eq!(st["Pid"], 0);
-    assert!(st["FinishedAt"].as_str().is_some_and(|s| !s.starts_with("0001")), "{st}");
+    assert!(
+        st["FinishedAt"]
+            .as_str()
+            .is_some_and(|s| !s.starts_with("0001")),
+        "{st}"
+    );
 
     // --format with a Go template.
-    assert_eq!(d.berth_ok(&["inspect", "--format", "{{.Name}} {{.State.Status}}", "insp"]), "/insp exited\n");
+    assert_eq!(
+        d.berth_ok(&["inspect", "--format", "{{.Name}} {{.State.Status}}", "insp"]),
+        "/insp exited\n"
+    );
 }
 
 #[test]
@@ -345,16 +563,37 @@ fn rename_changes_the_name() {
 #[test]
 fn pause_and_unpause() {
     let d = daemon();
-    d.run_detached(&["--name", "pauser", "busybox", "sh", "-c", "i=0; while true; do i=$((i+1)); echo $i > /tmp/tick; sleep 0.05; done"]);
+    d.run_detached(&[
+        "--name",
+        "pauser",
+        "busybox",
+        "sh",
+        "-c",
+        "i=0; while true; do i=$((i+1)); echo $i > /tmp/tick; sleep 0.05; done",
+    ]);
     // The counter, read from the host through the container's writable layer.
-    let tick = d.root.join("containers").join(d.full_id("pauser")).join("upper/tmp/tick");
+    let tick = d
+        .root
+        .join("containers")
+        .join(d.full_id("pauser"))
+        .join("upper/tmp/tick");
     let read_tick = || std::fs::read_to_string(&tick).unwrap_or_default();
-    assert!(wait_until(Duration::from_secs(10), || read_tick().trim().parse::<u64>().unwrap_or(0) > 1), "the counter never ran");
+    assert!(
+        wait_until(Duration::from_secs(10), || read_tick()
+            .trim()
+            .parse::<u64>()
+            .unwrap_or(0)
+            > 1),
+        "the counter never ran"
+    );
     d.berth_ok(&["pause", "pauser"]);
     let v = d.inspect("pauser");
     assert_eq!(v["State"]["Paused"], true);
     assert_eq!(v["State"]["Status"], "paused");
-    assert!(d.berth_ok(&["ps"]).contains("(Paused)"), "ps shows (Paused)");
+    assert!(
+        d.berth_ok(&["ps"]).contains("(Paused)"),
+        "ps shows (Paused)"
+    );
     // exec into a paused container is refused.
     let out = d.berth(&["exec", "pauser", "true"]);
     assert!(!out.status.success(), "exec into a paused container worked");
@@ -380,13 +619,25 @@ fn top_lists_the_process() {
     d.run_detached(&["--name", "topper", "busybox", "sleep", "1000"]);
     let out = d.berth_ok(&["top", "topper"]);
     let mut lines = out.lines();
-    let header: Vec<&str> = lines.next().unwrap_or_default().split_whitespace().collect();
-    assert_eq!(header, ["UID", "PID", "PPID", "C", "STIME", "TTY", "TIME", "CMD"], "{out}");
+    let header: Vec<&str> = lines
+        .next()
+        .unwrap_or_default()
+        .split_whitespace()
+        .collect();
+    assert_eq!(
+        header,
+        ["UID", "PID", "PPID", "C", "STIME", "TTY", "TIME", "CMD"],
+        "{out}"
+    );
     let rows: Vec<&str> = lines.collect();
     assert_eq!(rows.len(), 1, "{out}");
     assert!(rows[0].ends_with("sleep 1000"), "{out}");
     let host_pid = d.inspect("topper")["State"]["Pid"].as_i64().unwrap_or(0);
-    assert_eq!(rows[0].split_whitespace().nth(1), Some(host_pid.to_string().as_str()), "PID is the host pid: {out}");
+    assert_eq!(
+        rows[0].split_whitespace().nth(1),
+        Some(host_pid.to_string().as_str()),
+        "PID is the host pid: {out}"
+    );
     let out = d.berth(&["top", "nosuch"]);
     assert!(!out.status.success());
 }
@@ -394,21 +645,67 @@ fn top_lists_the_process() {
 #[test]
 fn exec_env_workdir_user_and_exit_code() {
     let d = daemon();
-    d.run_detached(&["--name", "execer", "-e", "FROM_RUN=r", "busybox", "sleep", "1000"]);
-    let out = d.berth(&["exec", "execer", "sh", "-c", "echo out; echo err >&2; exit 5"]);
+    d.run_detached(&[
+        "--name",
+        "execer",
+        "-e",
+        "FROM_RUN=r",
+        "busybox",
+        "sleep",
+        "1000",
+    ]);
+    let out = d.berth(&[
+        "exec",
+        "execer",
+        "sh",
+        "-c",
+        "echo out; echo err >&2; exit 5",
+    ]);
     assert_eq!(code(&out), 5);
     assert_eq!(stdout(&out), "out\n");
     assert_eq!(stderr(&out), "err\n");
-    assert_eq!(d.berth_ok(&["exec", "-e", "FOO=bar", "execer", "sh", "-c", "echo $FOO $FROM_RUN"]), "bar r\n");
-    assert_eq!(d.berth_ok(&["exec", "-w", "/etc", "execer", "pwd"]), "/etc\n");
-    assert_eq!(d.berth_ok(&["exec", "-u", "nobody", "execer", "id", "-u"]), "65534\n");
-    assert_eq!(d.berth_ok(&["exec", "execer", "hostname"]).trim(), &d.full_id("execer")[..12]);
+    assert_eq!(
+        d.berth_ok(&[
+            "exec",
+            "-e",
+            "FOO=bar",
+            "execer",
+            "sh",
+            "-c",
+            "echo $FOO $FROM_RUN"
+        ]),
+        "bar r\n"
+    );
+    assert_eq!(
+        d.berth_ok(&["exec", "-w", "/etc", "execer", "pwd"]),
+        "/etc\n"
+    );
+    assert_eq!(
+        d.berth_ok(&["exec", "-u", "nobody", "execer", "id", "-u"]),
+        "65534\n"
+    );
+    assert_eq!(
+        d.berth_ok(&["exec", "execer", "hostname"]).trim(),
+        &d.full_id("execer")[..12]
+    );
     // exec joins the container's pid namespace: sleep is pid 1 there.
-    assert_eq!(d.berth_ok(&["exec", "execer", "cat", "/proc/1/cmdline"]), "sleep\u{0}1000\u{0}");
+    assert_eq!(
+        d.berth_ok(&["exec", "execer", "cat", "/proc/1/cmdline"]),
+        "sleep\u{0}1000\u{0}"
+    );
     // Docker 20.10 answers 126 here (its exec start failure default), later daemons 127.
     let out = d.berth(&["exec", "execer", "nosuchcmd"]);
-    assert!(matches!(code(&out), 126 | 127), "exit code {}; stderr: {}", code(&out), stderr(&out));
-    assert!(stderr(&out).contains("executable file not found in $PATH"), "{}", stderr(&out));
+    assert!(
+        matches!(code(&out), 126 | 127),
+        "exit code {}; stderr: {}",
+        code(&out),
+        stderr(&out)
+    );
+    assert!(
+        stderr(&out).contains("executable file not found in $PATH"),
+        "{}",
+        stderr(&out)
+    );
 }
 
 #[test]
@@ -418,10 +715,21 @@ fn exec_d_runs_in_the_background() {
     let t0 = Instant::now();
     let out = d.berth_ok(&["exec", "-d", "xd", "sh", "-c", "sleep 2; touch /tmp/flag"]);
     assert_eq!(out, "");
-    assert!(t0.elapsed() < Duration::from_millis(1800), "exec -d waited for the process");
-    assert!(!d.berth(&["exec", "xd", "test", "-e", "/tmp/flag"]).status.success(), "flag exists too early");
     assert!(
-        wait_until(Duration::from_secs(10), || d.berth(&["exec", "xd", "test", "-e", "/tmp/flag"]).status.success()),
+        t0.elapsed() < Duration::from_millis(1800),
+        "exec -d waited for the process"
+    );
+    assert!(
+        !d.berth(&["exec", "xd", "test", "-e", "/tmp/flag"])
+            .status
+            .success(),
+        "flag exists too early"
+    );
+    assert!(
+        wait_until(Duration::from_secs(10), || d
+            .berth(&["exec", "xd", "test", "-e", "/tmp/flag"])
+            .status
+            .success()),
         "exec -d process never ran"
     );
 }

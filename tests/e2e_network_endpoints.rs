@@ -18,7 +18,11 @@ fn daemon() -> TestDaemon {
 
 /// A /24 of its own for the test daemon's user network `k`.
 fn user_subnet(d: &TestDaemon, k: u8) -> String {
-    let mut parts: Vec<u16> = d.bip.split(['.', '/']).map(|p| p.parse().unwrap()).collect();
+    let mut parts: Vec<u16> = d
+        .bip
+        .split(['.', '/'])
+        .map(|p| p.parse().unwrap())
+        .collect();
     parts[2] = (parts[2] + 11 + k as u16) % 256;
     format!("10.{}.{}.0/24", parts[1], parts[2])
 }
@@ -40,7 +44,16 @@ fn fetch_on(d: &TestDaemon, net: &str, host: &str) -> String {
     let url = format!("http://{host}/");
     let mut got = String::new();
     wait_until(Duration::from_secs(10), || {
-        got = stdout(&d.berth(&["run", "--rm", "--network", net, "busybox", "wget", "-qO-", &url]));
+        got = stdout(&d.berth(&[
+            "run",
+            "--rm",
+            "--network",
+            net,
+            "busybox",
+            "wget",
+            "-qO-",
+            &url,
+        ]));
         got == "hello\n"
     });
     got
@@ -67,7 +80,19 @@ fn composes_dance_create_disconnect_connect_start() {
     let net = "proj_default";
     d.berth_ok(&["network", "create", "--subnet", &user_subnet(&d, 0), net]);
     // create-time aliases are kept, without the short ID until the start
-    let id = d.berth_ok(&["create", "--name", "web", "--network", net, "--network-alias", "websvc", "busybox", "sh", "-c", HTTPD]);
+    let id = d.berth_ok(&[
+        "create",
+        "--name",
+        "web",
+        "--network",
+        net,
+        "--network-alias",
+        "websvc",
+        "busybox",
+        "sh",
+        "-c",
+        HTTPD,
+    ]);
     let short = &id.trim()[..12];
     let ep = endpoint(&d, "web", net);
     assert_eq!(ep["Aliases"], serde_json::json!(["websvc"]));
@@ -75,14 +100,31 @@ fn composes_dance_create_disconnect_connect_start() {
     assert_eq!(ep["NetworkID"], "");
     // disconnect from the network it was created on, twice
     d.berth_ok(&["network", "disconnect", net, "web"]);
-    assert!(d.inspect("web")["NetworkSettings"]["Networks"].get(net).is_none());
+    assert!(d.inspect("web")["NetworkSettings"]["Networks"]
+        .get(net)
+        .is_none());
     let out = d.berth(&["network", "disconnect", net, "web"]);
-    assert!(stderr(&out).contains(&format!("is not connected to the network {net}")), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains(&format!("is not connected to the network {net}")),
+        "{}",
+        stderr(&out)
+    );
     // back with compose's aliases; Docker adds the short ID at connect
-    d.berth_ok(&["network", "connect", "--alias", "web", "--alias", "websvc", net, "web"]);
-    assert_eq!(endpoint(&d, "web", net)["Aliases"], serde_json::json!(["web", "websvc", short]));
+    d.berth_ok(&[
+        "network", "connect", "--alias", "web", "--alias", "websvc", net, "web",
+    ]);
+    assert_eq!(
+        endpoint(&d, "web", net)["Aliases"],
+        serde_json::json!(["web", "websvc", short])
+    );
     let out = d.berth(&["network", "connect", net, "web"]);
-    assert!(stderr(&out).contains(&format!("endpoint with name web already exists in network {net}")), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains(&format!(
+            "endpoint with name web already exists in network {net}"
+        )),
+        "{}",
+        stderr(&out)
+    );
     d.berth_ok(&["start", "web"]);
     assert_eq!(fetch_on(&d, net, "websvc"), "hello\n");
     assert_eq!(fetch_on(&d, net, short), "hello\n");
@@ -90,14 +132,29 @@ fn composes_dance_create_disconnect_connect_start() {
     let ep = endpoint(&d, "web", net);
     let netid = d.berth_ok(&["network", "inspect", "-f", "{{.Id}}", net]);
     assert_eq!(ep["NetworkID"], netid.trim());
-    assert_eq!(ep["Gateway"], user_subnet(&d, 0).replace("0/24", "1").as_str());
+    assert_eq!(
+        ep["Gateway"],
+        user_subnet(&d, 0).replace("0/24", "1").as_str()
+    );
     let ip = ep["IPAddress"].as_str().unwrap().to_string();
-    assert!(ip.starts_with(user_subnet(&d, 0).trim_end_matches("0/24")), "{ip}");
+    assert!(
+        ip.starts_with(user_subnet(&d, 0).trim_end_matches("0/24")),
+        "{ip}"
+    );
     assert_eq!(ep["EndpointID"].as_str().unwrap().len(), 64);
-    assert!(ep["MacAddress"].as_str().unwrap().starts_with("02:42:"), "{ep}");
+    assert!(
+        ep["MacAddress"].as_str().unwrap().starts_with("02:42:"),
+        "{ep}"
+    );
     let listed = listed_networks(&d, "web");
     let row = &listed[net];
-    for k in ["NetworkID", "EndpointID", "Gateway", "IPAddress", "MacAddress"] {
+    for k in [
+        "NetworkID",
+        "EndpointID",
+        "Gateway",
+        "IPAddress",
+        "MacAddress",
+    ] {
         assert_eq!(row[k], ep[k], "{k} in the list: {listed}");
     }
     assert_eq!(row["Aliases"], serde_json::Value::Null);
@@ -113,30 +170,74 @@ fn disconnect_and_reconnect_running_and_stopped_with_ip() {
     let prefix = sub.trim_end_matches("0/24").to_string();
     d.berth_ok(&["network", "create", "--subnet", &sub, "front"]);
     d.berth_ok(&["network", "create", "--subnet", &user_subnet(&d, 2), "back"]);
-    d.run_detached(&["--name", "srv", "--network", "front", "busybox", "sh", "-c", HTTPD]);
+    d.run_detached(&[
+        "--name",
+        "srv",
+        "--network",
+        "front",
+        "busybox",
+        "sh",
+        "-c",
+        HTTPD,
+    ]);
     assert_eq!(fetch_on(&d, "front", "srv"), "hello\n");
     // running: off the network it was created on (eth0 goes), then back at a chosen address
     d.berth_ok(&["network", "disconnect", "front", "srv"]);
-    assert!(d.inspect("srv")["NetworkSettings"]["Networks"].get("front").is_none());
+    assert!(d.inspect("srv")["NetworkSettings"]["Networks"]
+        .get("front")
+        .is_none());
     let members = d.berth_ok(&["network", "inspect", "-f", "{{len .Containers}}", "front"]);
     assert_eq!(members.trim(), "0");
     let links = d.berth_ok(&["exec", "srv", "sh", "-c", "ip -o link | cut -d: -f2"]);
-    assert_eq!(links.split_whitespace().map(|l| l.split('@').next().unwrap()).collect::<Vec<_>>(), ["lo"]);
+    assert_eq!(
+        links
+            .split_whitespace()
+            .map(|l| l.split('@').next().unwrap())
+            .collect::<Vec<_>>(),
+        ["lo"]
+    );
     let wanted = format!("{prefix}77");
-    d.berth_ok(&["network", "connect", "--ip", &wanted, "--alias", "api", "front", "srv"]);
+    d.berth_ok(&[
+        "network", "connect", "--ip", &wanted, "--alias", "api", "front", "srv",
+    ]);
     let ep = endpoint(&d, "srv", "front");
     assert_eq!(ep["IPAddress"], wanted.as_str());
     assert_eq!(ep["IPAMConfig"]["IPv4Address"], wanted.as_str());
     assert_eq!(fetch_on(&d, "front", "api"), "hello\n");
     // an address outside the subnet, one taken, a link: refused in words
     let out = d.berth(&["network", "connect", "--ip", "192.0.2.9", "back", "srv"]);
-    assert!(stderr(&out).contains("no configured subnet or ip-range contain the IP address 192.0.2.9"), "{}", stderr(&out));
-    d.berth_ok(&["run", "-d", "--name", "other", "--network", "back", "busybox", "sleep", "60"]);
-    let taken = endpoint(&d, "other", "back")["IPAddress"].as_str().unwrap().to_string();
+    assert!(
+        stderr(&out).contains("no configured subnet or ip-range contain the IP address 192.0.2.9"),
+        "{}",
+        stderr(&out)
+    );
+    d.berth_ok(&[
+        "run",
+        "-d",
+        "--name",
+        "other",
+        "--network",
+        "back",
+        "busybox",
+        "sleep",
+        "60",
+    ]);
+    let taken = endpoint(&d, "other", "back")["IPAddress"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let out = d.berth(&["network", "connect", "--ip", &taken, "back", "srv"]);
-    assert!(stderr(&out).contains("Address already in use"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("Address already in use"),
+        "{}",
+        stderr(&out)
+    );
     let out = d.berth(&["network", "connect", "--link", "other:o", "back", "srv"]);
-    assert!(stderr(&out).contains("not supported by Berth yet"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("not supported by Berth yet"),
+        "{}",
+        stderr(&out)
+    );
     // stopped: disconnect and reconnect, the next start uses it
     d.berth_ok(&["stop", "-t", "1", "srv"]);
     d.berth_ok(&["network", "disconnect", "front", "srv"]);
@@ -146,8 +247,17 @@ fn disconnect_and_reconnect_running_and_stopped_with_ip() {
     assert_eq!(fetch_on(&d, "front", "again"), "hello\n");
     assert_eq!(fetch_on(&d, "back", "srv"), "hello\n");
     let listed = listed_networks(&d, "srv");
-    assert!(listed["front"]["IPAddress"].as_str().unwrap().starts_with(&prefix), "{listed}");
-    assert!(listed["back"]["EndpointID"].as_str().unwrap().len() == 64, "{listed}");
+    assert!(
+        listed["front"]["IPAddress"]
+            .as_str()
+            .unwrap()
+            .starts_with(&prefix),
+        "{listed}"
+    );
+    assert!(
+        listed["back"]["EndpointID"].as_str().unwrap().len() == 64,
+        "{listed}"
+    );
     d.berth_ok(&["rm", "-f", "srv", "other"]);
     d.berth_ok(&["network", "rm", "front", "back"]);
 }
@@ -156,25 +266,75 @@ fn disconnect_and_reconnect_running_and_stopped_with_ip() {
 fn aliases_on_the_default_bridge_are_refused() {
     let d = daemon();
     let out = d.berth(&["create", "--network-alias", "x", "busybox", "true"]);
-    assert!(stderr(&out).contains("network-scoped alias is supported only for containers in user defined networks"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains(
+            "network-scoped alias is supported only for containers in user defined networks"
+        ),
+        "{}",
+        stderr(&out)
+    );
 }
 
 #[test]
 fn ports_are_published_on_user_networks() {
     let d = daemon();
-    d.berth_ok(&["network", "create", "--subnet", &user_subnet(&d, 3), "pubnet"]);
-    d.run_detached(&["--name", "p1", "--network", "pubnet", "-p", "127.0.0.1::80", "busybox", "sh", "-c", HTTPD]);
-    let port: u16 = d.berth_ok(&["port", "p1", "80"]).trim().rsplit(':').next().unwrap().parse().unwrap();
+    d.berth_ok(&[
+        "network",
+        "create",
+        "--subnet",
+        &user_subnet(&d, 3),
+        "pubnet",
+    ]);
+    d.run_detached(&[
+        "--name",
+        "p1",
+        "--network",
+        "pubnet",
+        "-p",
+        "127.0.0.1::80",
+        "busybox",
+        "sh",
+        "-c",
+        HTTPD,
+    ]);
+    let port: u16 = d
+        .berth_ok(&["port", "p1", "80"])
+        .trim()
+        .rsplit(':')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
     assert!(port >= 32768, "{port}");
     let mut got = None;
-    assert!(wait_until(Duration::from_secs(10), || {
-        got = http_get(port);
-        got.as_deref() == Some("hello\n")
-    }), "{got:?}");
-    d.run_detached(&["--name", "p2", "--network", "pubnet", "-P", "--expose", "80", "busybox", "sh", "-c", HTTPD]);
-    let mapped = d.inspect("p2")["NetworkSettings"]["Ports"]["80/tcp"][0]["HostPort"].as_str().unwrap().to_string();
+    assert!(
+        wait_until(Duration::from_secs(10), || {
+            got = http_get(port);
+            got.as_deref() == Some("hello\n")
+        }),
+        "{got:?}"
+    );
+    d.run_detached(&[
+        "--name",
+        "p2",
+        "--network",
+        "pubnet",
+        "-P",
+        "--expose",
+        "80",
+        "busybox",
+        "sh",
+        "-c",
+        HTTPD,
+    ]);
+    let mapped = d.inspect("p2")["NetworkSettings"]["Ports"]["80/tcp"][0]["HostPort"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let port: u16 = mapped.parse().unwrap();
-    assert!(wait_until(Duration::from_secs(10), || http_get(port).as_deref() == Some("hello\n")));
+    assert!(wait_until(Duration::from_secs(10), || http_get(port)
+        .as_deref()
+        == Some("hello\n")));
     d.berth_ok(&["rm", "-f", "p1", "p2"]);
     d.berth_ok(&["network", "rm", "pubnet"]);
 }

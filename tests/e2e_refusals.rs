@@ -12,7 +12,11 @@ fn refused(d: &TestDaemon, flags: &[&str], expected: &str) {
     args.extend_from_slice(&["busybox", "true"]);
     let out = d.docker(&args);
     assert_ne!(code(&out), 0, "docker {args:?} was accepted");
-    assert!(stderr(&out).contains(expected), "docker {args:?}: {}", stderr(&out));
+    assert!(
+        stderr(&out).contains(expected),
+        "docker {args:?}: {}",
+        stderr(&out)
+    );
 }
 
 #[test]
@@ -20,12 +24,35 @@ fn log_options_and_healthchecks_are_refused_not_ignored() {
     skip_unless_docker!();
     let d = TestDaemon::start();
     d.import_busybox();
-    refused(&d, &["--log-opt", "max-size=1k"], "log option max-size (--log-opt) is not supported");
-    refused(&d, &["--log-opt", "frobnicate=1"], "unknown log opt 'frobnicate' for json-file log driver");
+    refused(
+        &d,
+        &["--log-opt", "max-size=1k"],
+        "log option max-size (--log-opt) is not supported",
+    );
+    refused(
+        &d,
+        &["--log-opt", "frobnicate=1"],
+        "unknown log opt 'frobnicate' for json-file log driver",
+    );
     refused(&d, &["--health-cmd", "true"], "healthchecks (--health-cmd");
-    refused(&d, &["--health-interval", "5s"], "healthchecks (--health-cmd");
-    assert_eq!(d.docker_ok(&["ps", "-aq"]).trim(), "", "a refused create left a container");
+    refused(
+        &d,
+        &["--health-interval", "5s"],
+        "healthchecks (--health-cmd",
+    );
+    assert_eq!(
+        d.docker_ok(&["ps", "-aq"]).trim(),
+        "",
+        "a refused create left a container"
+    );
     // Turning healthchecks off needs nothing applied, and plain logging still works.
-    let id = d.docker_ok(&["create", "--no-healthcheck", "--log-driver", "none", "busybox", "true"]);
+    let id = d.docker_ok(&[
+        "create",
+        "--no-healthcheck",
+        "--log-driver",
+        "none",
+        "busybox",
+        "true",
+    ]);
     assert!(is_full_id(id.trim()), "{id}");
 }

@@ -13,19 +13,29 @@ use common::*;
 
 /// The `sha256:…` after `digest: ` in push output.
 fn pushed_digest(out: &str) -> String {
-    let at = out.find("digest: sha256:").unwrap_or_else(|| panic!("no digest line in push output:\n{out}"));
-    out[at + "digest: ".len()..].split_whitespace().next().unwrap_or_default().to_string()
+    let at = out
+        .find("digest: sha256:")
+        .unwrap_or_else(|| panic!("no digest line in push output:\n{out}"));
+    out[at + "digest: ".len()..]
+        .split_whitespace()
+        .next()
+        .unwrap_or_default()
+        .to_string()
 }
 
 fn image_id(d: &TestDaemon, name: &str) -> String {
-    d.berth_ok(&["image", "inspect", "--format", "{{.Id}}", name]).trim().to_string()
+    d.berth_ok(&["image", "inspect", "--format", "{{.Id}}", name])
+        .trim()
+        .to_string()
 }
 
 fn assert_store_clean(d: &TestDaemon) {
     let out = d.berth(&["system", "check"]);
     assert_success(&out, "berth system check");
     let tmp = d.root.join("tmp");
-    let left: Vec<_> = std::fs::read_dir(&tmp).map(|r| r.flatten().map(|e| e.path()).collect()).unwrap_or_default();
+    let left: Vec<_> = std::fs::read_dir(&tmp)
+        .map(|r| r.flatten().map(|e| e.path()).collect())
+        .unwrap_or_default();
     assert!(left.is_empty(), "left in {}: {left:?}", tmp.display());
 }
 
@@ -56,11 +66,21 @@ fn remove_all_images(d: &TestDaemon) {
             let _ = d.berth(&["rmi", "-f", id]);
         }
     }
-    panic!("images left after removing all: {}", d.berth_ok(&["images", "-a"]));
+    panic!(
+        "images left after removing all: {}",
+        d.berth_ok(&["images", "-a"])
+    );
 }
 
 fn rand_suffix() -> String {
-    format!("{:06x}", std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos() & 0xffffff)
+    format!(
+        "{:06x}",
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .subsec_nanos()
+            & 0xffffff
+    )
 }
 
 #[test]
@@ -74,17 +94,36 @@ fn push_then_pull_back_identical_by_digest() {
     let original = image_id(&d, &tagged);
 
     let out = d.berth_ok(&["push", &tagged]);
-    assert!(out.contains(&format!("The push refers to repository [{name}]")), "{out}");
+    assert!(
+        out.contains(&format!("The push refers to repository [{name}]")),
+        "{out}"
+    );
     assert!(out.contains(": Pushed"), "{out}");
     let digest = pushed_digest(&out);
-    assert!(out.contains(&format!("v1: digest: {digest} size: ")), "{out}");
-    let repo_digests = d.berth_ok(&["image", "inspect", "--format", "{{json .RepoDigests}}", &tagged]);
-    assert!(repo_digests.contains(&format!("{name}@{digest}")), "{repo_digests}");
+    assert!(
+        out.contains(&format!("v1: digest: {digest} size: ")),
+        "{out}"
+    );
+    let repo_digests = d.berth_ok(&[
+        "image",
+        "inspect",
+        "--format",
+        "{{json .RepoDigests}}",
+        &tagged,
+    ]);
+    assert!(
+        repo_digests.contains(&format!("{name}@{digest}")),
+        "{repo_digests}"
+    );
 
     // Again: the registry has every blob.
     let again = d.berth_ok(&["push", &tagged]);
     assert!(again.contains("Layer already exists"), "{again}");
-    assert_eq!(pushed_digest(&again), digest, "a second push must give the same manifest");
+    assert_eq!(
+        pushed_digest(&again),
+        digest,
+        "a second push must give the same manifest"
+    );
 
     // Into an empty store, by digest: the same image.
     d.berth_ok(&["rmi", "-f", "busybox", &tagged]);
@@ -93,18 +132,36 @@ fn push_then_pull_back_identical_by_digest() {
     let out = d.berth_ok(&["pull", &by_digest]);
     assert!(out.contains("Pull complete"), "{out}");
     assert!(out.contains(&format!("Digest: {digest}")), "{out}");
-    assert!(out.contains(&format!("Status: Downloaded newer image for {by_digest}")), "{out}");
+    assert!(
+        out.contains(&format!("Status: Downloaded newer image for {by_digest}")),
+        "{out}"
+    );
     assert_eq!(image_id(&d, &by_digest), original);
 
     // By tag: the layers are there now, the tag is new.
     let out = d.berth_ok(&["pull", &tagged]);
     assert!(out.contains(&format!("v1: Pulling from test/bb")), "{out}");
-    assert!(out.contains(&format!("Status: Downloaded newer image for {tagged}")) || out.contains("Image is up to date"), "{out}");
+    assert!(
+        out.contains(&format!("Status: Downloaded newer image for {tagged}"))
+            || out.contains("Image is up to date"),
+        "{out}"
+    );
     assert_eq!(image_id(&d, &tagged), original);
     let again = d.berth_ok(&["pull", &tagged]);
-    assert!(again.contains(&format!("Status: Image is up to date for {tagged}")), "{again}");
-    let digests = d.berth_ok(&["images", "--digests", "--format", "{{.Repository}} {{.Tag}} {{.Digest}}"]);
-    assert!(digests.contains(&format!("{name} v1 {digest}")), "{digests}");
+    assert!(
+        again.contains(&format!("Status: Image is up to date for {tagged}")),
+        "{again}"
+    );
+    let digests = d.berth_ok(&[
+        "images",
+        "--digests",
+        "--format",
+        "{{.Repository}} {{.Tag}} {{.Digest}}",
+    ]);
+    assert!(
+        digests.contains(&format!("{name} v1 {digest}")),
+        "{digests}"
+    );
 
     // The pulled image runs.
     let hello = d.berth_ok(&["run", "--rm", &tagged, "echo", "pulled"]);
@@ -130,7 +187,11 @@ fn multi_layer_pull_shares_layers_and_leaves_a_clean_store() {
     remove_all_images(&d);
     assert_eq!(d.berth_ok(&["images", "-q"]).trim(), "");
     let out = d.berth_ok(&["pull", &name]);
-    assert_eq!(out.matches("Pull complete").count(), 4, "busybox + 3 layers:\n{out}");
+    assert_eq!(
+        out.matches("Pull complete").count(),
+        4,
+        "busybox + 3 layers:\n{out}"
+    );
     assert!(out.contains(&format!("Digest: {digest}")), "{out}");
     assert_eq!(image_id(&d, &name), original);
     // A second name for the same repository content: every layer already exists.
@@ -154,10 +215,17 @@ fn pull_errors_in_dockers_words_leave_nothing() {
     assert_eq!(code(&out), 1, "{}", stderr(&out));
     let err = stderr(&out);
     assert!(err.starts_with("Error response from daemon: "), "{err}");
-    assert!(err.contains("not found") || err.contains("repository does not exist"), "{err}");
+    assert!(
+        err.contains("not found") || err.contains("repository does not exist"),
+        "{err}"
+    );
 
     // The same through the API: 404, as docker-py's ImageNotFound expects.
-    let (status, _, body) = d.request("POST", &format!("/images/create?fromImage={}/nope/nothing&tag=v1", reg.addr), None);
+    let (status, _, body) = d.request(
+        "POST",
+        &format!("/images/create?fromImage={}/nope/nothing&tag=v1", reg.addr),
+        None,
+    );
     assert_eq!(status, 404, "{}", String::from_utf8_lossy(&body));
 
     // Nothing listens there.
@@ -167,11 +235,19 @@ fn pull_errors_in_dockers_words_leave_nothing() {
     };
     let out = d.berth(&["pull", &format!("127.0.0.1:{port}/x:v1")]);
     assert_eq!(code(&out), 1);
-    assert!(stderr(&out).contains("connection refused"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("connection refused"),
+        "{}",
+        stderr(&out)
+    );
 
     let out = d.berth(&["pull", "Not/Valid"]);
     assert_eq!(code(&out), 1);
-    assert!(stderr(&out).contains("invalid reference format"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("invalid reference format"),
+        "{}",
+        stderr(&out)
+    );
 
     assert_eq!(d.berth_ok(&["images", "-q"]).trim(), "");
     assert_store_clean(&d);
@@ -189,8 +265,19 @@ fn run_pulls_a_missing_image() {
     let out = d.berth(&["run", "--rm", &name, "echo", "from-registry"]);
     assert_success(&out, "run of a missing image");
     assert_eq!(stdout(&out).trim(), "from-registry");
-    assert!(stderr(&out).contains(&format!("Unable to find image '{name}:latest' locally")), "{}", stderr(&out));
-    let out = d.berth(&["run", "--rm", "--pull", "never", &format!("{}/test/absent", reg.addr), "true"]);
+    assert!(
+        stderr(&out).contains(&format!("Unable to find image '{name}:latest' locally")),
+        "{}",
+        stderr(&out)
+    );
+    let out = d.berth(&[
+        "run",
+        "--rm",
+        "--pull",
+        "never",
+        &format!("{}/test/absent", reg.addr),
+        "true",
+    ]);
     assert_ne!(code(&out), 0);
 }
 
@@ -202,21 +289,47 @@ fn login_push_pull_logout(auth: RegistryAuth, user: &str, password: &str) -> Tes
     d.berth_ok(&["tag", "busybox", &name]);
 
     let out = d.berth(&["push", &name]);
-    assert_ne!(code(&out), 0, "push without credentials must fail:\n{}", stdout(&out));
+    assert_ne!(
+        code(&out),
+        0,
+        "push without credentials must fail:\n{}",
+        stdout(&out)
+    );
 
-    let out = d.berth_with_stdin(&["login", "-u", user, "--password-stdin", &reg.addr], Some(b"wrong\n"));
+    let out = d.berth_with_stdin(
+        &["login", "-u", user, "--password-stdin", &reg.addr],
+        Some(b"wrong\n"),
+    );
     assert_eq!(code(&out), 1, "{}", stdout(&out));
-    assert!(stderr(&out).starts_with("Error response from daemon: "), "{}", stderr(&out));
-    assert!(!d.dir.join("docker-config/config.json").exists() || !std::fs::read_to_string(d.dir.join("docker-config/config.json")).unwrap().contains(&reg.addr));
+    assert!(
+        stderr(&out).starts_with("Error response from daemon: "),
+        "{}",
+        stderr(&out)
+    );
+    assert!(
+        !d.dir.join("docker-config/config.json").exists()
+            || !std::fs::read_to_string(d.dir.join("docker-config/config.json"))
+                .unwrap()
+                .contains(&reg.addr)
+    );
 
-    let out = d.berth_with_stdin(&["login", "-u", user, "--password-stdin", &reg.addr], Some(format!("{password}\n").as_bytes()));
+    let out = d.berth_with_stdin(
+        &["login", "-u", user, "--password-stdin", &reg.addr],
+        Some(format!("{password}\n").as_bytes()),
+    );
     assert_success(&out, "login");
     assert!(stdout(&out).contains("Login Succeeded"), "{}", stdout(&out));
-    let config: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(d.dir.join("docker-config/config.json")).unwrap()).unwrap();
+    let config: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(d.dir.join("docker-config/config.json")).unwrap(),
+    )
+    .unwrap();
     use base64::Engine;
     let expected = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
-    assert_eq!(config["auths"][&reg.addr]["auth"], expected.as_str(), "{config}");
+    assert_eq!(
+        config["auths"][&reg.addr]["auth"],
+        expected.as_str(),
+        "{config}"
+    );
 
     let out = d.berth_ok(&["push", &name]);
     let digest = pushed_digest(&out);
@@ -225,7 +338,10 @@ fn login_push_pull_logout(auth: RegistryAuth, user: &str, password: &str) -> Tes
     assert!(out.contains(&format!("Digest: {digest}")), "{out}");
 
     let out = d.berth_ok(&["logout", &reg.addr]);
-    assert!(out.contains(&format!("Removing login credentials for {}", reg.addr)), "{out}");
+    assert!(
+        out.contains(&format!("Removing login credentials for {}", reg.addr)),
+        "{out}"
+    );
     d.berth_ok(&["rmi", &name]);
     let out = d.berth(&["pull", &name]);
     assert_eq!(code(&out), 1, "pull after logout must fail");
@@ -235,12 +351,26 @@ fn login_push_pull_logout(auth: RegistryAuth, user: &str, password: &str) -> Tes
 
 #[test]
 fn basic_auth_login_push_pull_logout() {
-    login_push_pull_logout(RegistryAuth::Basic { user: "alice".into(), password: "s3cret".into() }, "alice", "s3cret");
+    login_push_pull_logout(
+        RegistryAuth::Basic {
+            user: "alice".into(),
+            password: "s3cret".into(),
+        },
+        "alice",
+        "s3cret",
+    );
 }
 
 #[test]
 fn token_auth_login_push_pull_logout() {
-    let reg = login_push_pull_logout(RegistryAuth::Token { user: "bob".into(), password: "t0ken".into() }, "bob", "t0ken");
+    let reg = login_push_pull_logout(
+        RegistryAuth::Token {
+            user: "bob".into(),
+            password: "t0ken".into(),
+        },
+        "bob",
+        "t0ken",
+    );
     assert!(reg.tokens_issued() > 0, "the Bearer flow was not used");
 }
 
@@ -256,12 +386,25 @@ fn docker_hub_names_come_from_the_mirror() {
 
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("daemon.json");
-    std::fs::write(&config, format!(r#"{{"registry-mirrors": ["http://{}"]}}"#, reg.addr)).unwrap();
+    std::fs::write(
+        &config,
+        format!(r#"{{"registry-mirrors": ["http://{}"]}}"#, reg.addr),
+    )
+    .unwrap();
     let d = TestDaemon::start_with_args(&["--config-file", config.to_str().unwrap()]);
     let out = d.berth_ok(&["pull", "busybox"]);
-    assert!(out.contains("latest: Pulling from library/busybox"), "{out}");
-    assert!(out.contains("Status: Downloaded newer image for busybox:latest"), "{out}");
-    assert!(out.trim_end().ends_with("docker.io/library/busybox:latest"), "{out}");
+    assert!(
+        out.contains("latest: Pulling from library/busybox"),
+        "{out}"
+    );
+    assert!(
+        out.contains("Status: Downloaded newer image for busybox:latest"),
+        "{out}"
+    );
+    assert!(
+        out.trim_end().ends_with("docker.io/library/busybox:latest"),
+        "{out}"
+    );
     let out = d.berth(&["pull", "nosuchimage"]);
     assert_eq!(code(&out), 1);
     let err = stderr(&out);
@@ -270,7 +413,11 @@ fn docker_hub_names_come_from_the_mirror() {
             || err.contains("manifest unknown"),
         "{err}"
     );
-    let (status, _, _) = d.request("POST", "/images/create?fromImage=nosuchimage&tag=latest", None);
+    let (status, _, _) = d.request(
+        "POST",
+        "/images/create?fromImage=nosuchimage&tag=latest",
+        None,
+    );
     assert_eq!(status, 404);
 }
 
@@ -283,11 +430,24 @@ fn insecure_registry_setting_allows_plain_http_elsewhere_than_localhost() {
     let name = format!("{}/test/insecure", reg.addr);
     d.berth_ok(&["tag", "busybox", &name]);
     let out = d.berth(&["push", &name]);
-    assert_eq!(code(&out), 1, "plain HTTP to {} must be refused by default", reg.addr);
-    assert!(stderr(&out).contains("server gave HTTP response to HTTPS client"), "{}", stderr(&out));
+    assert_eq!(
+        code(&out),
+        1,
+        "plain HTTP to {} must be refused by default",
+        reg.addr
+    );
+    assert!(
+        stderr(&out).contains("server gave HTTP response to HTTPS client"),
+        "{}",
+        stderr(&out)
+    );
 
     let config = d.dir.join("daemon.json");
-    std::fs::write(&config, format!(r#"{{"insecure-registries": ["{}"]}}"#, d.bip)).unwrap();
+    std::fs::write(
+        &config,
+        format!(r#"{{"insecure-registries": ["{}"]}}"#, d.bip),
+    )
+    .unwrap();
     d.stop_daemon(Duration::from_secs(10));
     d.extra_args = vec!["--config-file".into(), config.display().to_string()];
     d.start_daemon();
@@ -324,10 +484,17 @@ fn killed_daemon_mid_pull_leaves_no_partial_image() {
     d.kill_daemon();
     let _ = pull.kill();
     let _ = pull.wait();
-    assert!(seen.contains("Pulling from test/big"), "the pull never started:\n{seen}");
+    assert!(
+        seen.contains("Pulling from test/big"),
+        "the pull never started:\n{seen}"
+    );
 
     d.start_daemon();
-    assert_eq!(d.berth_ok(&["images", "-q"]).trim(), "", "a partial image survived the crash");
+    assert_eq!(
+        d.berth_ok(&["images", "-q"]).trim(),
+        "",
+        "a partial image survived the crash"
+    );
     assert_store_clean(&d);
     let out = d.berth_ok(&["pull", &name]);
     assert!(out.contains("Status: Downloaded newer image for"), "{out}");
@@ -368,19 +535,34 @@ fn pull_all_tags_and_cross_repository_mount() {
     }
     // Without a tag, push sends every tag of the repository.
     let out = d.berth_ok(&["push", "--all-tags", &a]);
-    assert!(out.contains("one: digest: sha256:") && out.contains("two: digest: sha256:"), "{out}");
+    assert!(
+        out.contains("one: digest: sha256:") && out.contains("two: digest: sha256:"),
+        "{out}"
+    );
 
     // Another repository of the same registry: the layer is mounted, not uploaded again.
     let b = format!("{}/team/b:v1", reg.addr);
     d.berth_ok(&["tag", "busybox", &b]);
     let out = d.berth_ok(&["push", &b]);
-    assert!(out.contains("Mounted from team/a") || out.contains("Layer already exists"), "{out}");
-    assert!(!out.contains(": Pushed"), "the layer was uploaded again:\n{out}");
+    assert!(
+        out.contains("Mounted from team/a") || out.contains("Layer already exists"),
+        "{out}"
+    );
+    assert!(
+        !out.contains(": Pushed"),
+        "the layer was uploaded again:\n{out}"
+    );
 
     remove_all_images(&d);
     let out = d.berth_ok(&["pull", "--all-tags", &a]);
-    assert!(out.contains("one: Pulling from team/a") && out.contains("two: Pulling from team/a"), "{out}");
-    assert!(out.contains(&format!("Status: Downloaded newer image for {a}")), "{out}");
+    assert!(
+        out.contains("one: Pulling from team/a") && out.contains("two: Pulling from team/a"),
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!("Status: Downloaded newer image for {a}")),
+        "{out}"
+    );
     let tags = d.berth_ok(&["images", "--format", "{{.Tag}}", &a]);
     let mut tags: Vec<&str> = tags.lines().collect();
     tags.sort();
@@ -405,21 +587,40 @@ fn upload_blob(reg: &TestRegistry, repo: &str, bytes: &[u8]) -> String {
     let headers = String::from_utf8_lossy(&out.stdout).to_string();
     let location = headers
         .lines()
-        .find_map(|l| l.strip_prefix("Location: ").or_else(|| l.strip_prefix("location: ")))
+        .find_map(|l| {
+            l.strip_prefix("Location: ")
+                .or_else(|| l.strip_prefix("location: "))
+        })
         .unwrap_or_else(|| panic!("no upload location: {headers}"))
         .trim()
         .to_string();
-    let url = if location.starts_with('/') { format!("http://{}{location}", reg.addr) } else { location };
+    let url = if location.starts_with('/') {
+        format!("http://{}{location}", reg.addr)
+    } else {
+        location
+    };
     let sep = if url.contains('?') { '&' } else { '?' };
     let file = reg.dir.path().join("upload.bin");
     std::fs::write(&file, bytes).unwrap();
     let out = Command::new("curl")
-        .args(["-sS", "-f", "-X", "PUT", "-H", "Content-Type: application/octet-stream", "--data-binary"])
+        .args([
+            "-sS",
+            "-f",
+            "-X",
+            "PUT",
+            "-H",
+            "Content-Type: application/octet-stream",
+            "--data-binary",
+        ])
         .arg(format!("@{}", file.display()))
         .arg(format!("{url}{sep}digest={digest}"))
         .output()
         .unwrap();
-    assert!(out.status.success(), "blob upload failed: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "blob upload failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     digest
 }
 
@@ -431,10 +632,17 @@ fn put_manifest(reg: &TestRegistry, repo: &str, reference: &str, media_type: &st
         .arg(format!("Content-Type: {media_type}"))
         .arg("--data-binary")
         .arg(format!("@{}", file.display()))
-        .arg(format!("http://{}/v2/{repo}/manifests/{reference}", reg.addr))
+        .arg(format!(
+            "http://{}/v2/{repo}/manifests/{reference}",
+            reg.addr
+        ))
         .output()
         .unwrap();
-    assert!(out.status.success(), "manifest PUT failed: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "manifest PUT failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 /// An OCI index with an amd64 and an arm64 image whose one layer is zstd-compressed:
@@ -468,7 +676,13 @@ fn oci_index_with_zstd_layers_and_platform_selection() {
         }))
         .unwrap();
         let manifest_digest = digest_of(&manifest);
-        put_manifest(&reg, repo, &manifest_digest, "application/vnd.oci.image.manifest.v1+json", &manifest);
+        put_manifest(
+            &reg,
+            repo,
+            &manifest_digest,
+            "application/vnd.oci.image.manifest.v1+json",
+            &manifest,
+        );
         let mut platform = serde_json::json!({"architecture": arch, "os": "linux"});
         if let Some(v) = variant {
             platform["variant"] = v.into();
@@ -482,22 +696,45 @@ fn oci_index_with_zstd_layers_and_platform_selection() {
         "schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json", "manifests": manifests,
     }))
     .unwrap();
-    put_manifest(&reg, repo, "v1", "application/vnd.oci.image.index.v1+json", &index);
+    put_manifest(
+        &reg,
+        repo,
+        "v1",
+        "application/vnd.oci.image.index.v1+json",
+        &index,
+    );
 
     let name = format!("{}/{repo}:v1", reg.addr);
     let out = d.berth_ok(&["pull", &name]);
-    assert!(out.contains(&format!("Digest: {}", digest_of(&index))), "the RepoDigest is the index's:\n{out}");
+    assert!(
+        out.contains(&format!("Digest: {}", digest_of(&index))),
+        "the RepoDigest is the index's:\n{out}"
+    );
     let arch = d.berth_ok(&["image", "inspect", "--format", "{{.Architecture}}", &name]);
     assert_eq!(arch.trim(), "amd64");
-    assert_eq!(d.berth_ok(&["run", "--rm", &name, "echo", "zstd-ok"]).trim(), "zstd-ok");
+    assert_eq!(
+        d.berth_ok(&["run", "--rm", &name, "echo", "zstd-ok"])
+            .trim(),
+        "zstd-ok"
+    );
 
     let out = d.berth_ok(&["pull", "--platform", "linux/arm64", &name]);
     assert!(out.contains("Status: Downloaded newer image for"), "{out}");
-    let arch = d.berth_ok(&["image", "inspect", "--format", "{{.Architecture}}/{{.Variant}}", &name]);
+    let arch = d.berth_ok(&[
+        "image",
+        "inspect",
+        "--format",
+        "{{.Architecture}}/{{.Variant}}",
+        &name,
+    ]);
     assert_eq!(arch.trim(), "arm64/v8");
 
     let out = d.berth(&["pull", "--platform", "linux/s390x", &name]);
     assert_eq!(code(&out), 1);
-    assert!(stderr(&out).contains("no matching manifest for linux/s390x in the manifest list entries"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("no matching manifest for linux/s390x in the manifest list entries"),
+        "{}",
+        stderr(&out)
+    );
     assert_store_clean(&d);
 }

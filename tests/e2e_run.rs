@@ -22,7 +22,14 @@ fn exit_code_passes_through() {
 #[test]
 fn stdout_and_stderr_stay_separate() {
     let d = daemon();
-    let out = d.berth(&["run", "--rm", "busybox", "sh", "-c", "echo to-out; echo to-err >&2; echo more-out"]);
+    let out = d.berth(&[
+        "run",
+        "--rm",
+        "busybox",
+        "sh",
+        "-c",
+        "echo to-out; echo to-err >&2; echo more-out",
+    ]);
     assert_success(&out, "run");
     assert_eq!(stdout(&out), "to-out\nmore-out\n");
     assert_eq!(stderr(&out), "to-err\n");
@@ -31,11 +38,23 @@ fn stdout_and_stderr_stay_separate() {
 #[test]
 fn run_rm_leaves_no_container() {
     let d = daemon();
-    assert_eq!(d.berth_ok(&["run", "--rm", "--name", "gone", "busybox", "echo", "hi"]), "hi\n");
-    assert_eq!(d.berth_ok(&["ps", "-a", "-q"]).trim(), "", "a container is left after run --rm");
+    assert_eq!(
+        d.berth_ok(&["run", "--rm", "--name", "gone", "busybox", "echo", "hi"]),
+        "hi\n"
+    );
+    assert_eq!(
+        d.berth_ok(&["ps", "-a", "-q"]).trim(),
+        "",
+        "a container is left after run --rm"
+    );
     let out = d.berth(&["inspect", "gone"]);
     assert!(!out.status.success());
-    assert!(stderr(&out).contains("No such object: gone") || stderr(&out).contains("No such container: gone"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("No such object: gone")
+            || stderr(&out).contains("No such container: gone"),
+        "{}",
+        stderr(&out)
+    );
 }
 
 #[test]
@@ -50,10 +69,26 @@ fn run_rm_also_removes_a_failing_container() {
 fn env_flags_and_env_file() {
     let d = daemon();
     let env_file = d.dir.join("env.list");
-    std::fs::write(&env_file, "# a comment\nFROM_FILE=file value\n\nBOTH=from-file\n").unwrap();
+    std::fs::write(
+        &env_file,
+        "# a comment\nFROM_FILE=file value\n\nBOTH=from-file\n",
+    )
+    .unwrap();
     let out = d.berth_ok(&[
-        "run", "--rm", "-e", "A=1", "--env", "B=two words", "--env-file", env_file.to_str().unwrap(),
-        "-e", "BOTH=from-flag", "busybox", "sh", "-c", "echo \"$A|$B|$FROM_FILE|$BOTH|$PATH\"",
+        "run",
+        "--rm",
+        "-e",
+        "A=1",
+        "--env",
+        "B=two words",
+        "--env-file",
+        env_file.to_str().unwrap(),
+        "-e",
+        "BOTH=from-flag",
+        "busybox",
+        "sh",
+        "-c",
+        "echo \"$A|$B|$FROM_FILE|$BOTH|$PATH\"",
     ]);
     assert_eq!(
         out,
@@ -66,8 +101,19 @@ fn env_without_value_is_taken_from_the_cli_environment() {
     let d = daemon();
     // `-e NAME` (no =) copies NAME from the client's environment, as Docker does.
     let mut cmd = std::process::Command::new(BERTH);
-    cmd.args(["-H", &d.host(), "run", "--rm", "-e", "BERTH_E2E_PASSED", "busybox", "sh", "-c", "echo $BERTH_E2E_PASSED"])
-        .env("BERTH_E2E_PASSED", "through");
+    cmd.args([
+        "-H",
+        &d.host(),
+        "run",
+        "--rm",
+        "-e",
+        "BERTH_E2E_PASSED",
+        "busybox",
+        "sh",
+        "-c",
+        "echo $BERTH_E2E_PASSED",
+    ])
+    .env("BERTH_E2E_PASSED", "through");
     let out = run_with_timeout(cmd, None, CMD_TIMEOUT, "run -e NAME");
     assert_success(&out, "run -e NAME");
     assert_eq!(stdout(&out), "through\n");
@@ -76,15 +122,47 @@ fn env_without_value_is_taken_from_the_cli_environment() {
 #[test]
 fn workdir_hostname_entrypoint_and_user() {
     let d = daemon();
-    assert_eq!(d.berth_ok(&["run", "--rm", "-w", "/tmp/made/here", "busybox", "pwd"]), "/tmp/made/here\n");
-    assert_eq!(d.berth_ok(&["run", "--rm", "--hostname", "myhost", "busybox", "hostname"]), "myhost\n");
     assert_eq!(
-        d.berth_ok(&["run", "--rm", "--entrypoint", "echo", "busybox", "from", "entrypoint"]),
+        d.berth_ok(&["run", "--rm", "-w", "/tmp/made/here", "busybox", "pwd"]),
+        "/tmp/made/here\n"
+    );
+    assert_eq!(
+        d.berth_ok(&["run", "--rm", "--hostname", "myhost", "busybox", "hostname"]),
+        "myhost\n"
+    );
+    assert_eq!(
+        d.berth_ok(&[
+            "run",
+            "--rm",
+            "--entrypoint",
+            "echo",
+            "busybox",
+            "from",
+            "entrypoint"
+        ]),
         "from entrypoint\n"
     );
-    assert_eq!(d.berth_ok(&["run", "--rm", "-u", "nobody", "busybox", "id", "-u"]), "65534\n");
-    assert_eq!(d.berth_ok(&["run", "--rm", "-u", "nobody", "busybox", "id", "-g"]), "65534\n");
-    assert_eq!(d.berth_ok(&["run", "--rm", "-u", "1234:5678", "busybox", "sh", "-c", "echo $(id -u):$(id -g)"]), "1234:5678\n");
+    assert_eq!(
+        d.berth_ok(&["run", "--rm", "-u", "nobody", "busybox", "id", "-u"]),
+        "65534\n"
+    );
+    assert_eq!(
+        d.berth_ok(&["run", "--rm", "-u", "nobody", "busybox", "id", "-g"]),
+        "65534\n"
+    );
+    assert_eq!(
+        d.berth_ok(&[
+            "run",
+            "--rm",
+            "-u",
+            "1234:5678",
+            "busybox",
+            "sh",
+            "-c",
+            "echo $(id -u):$(id -g)"
+        ]),
+        "1234:5678\n"
+    );
     assert_eq!(d.berth_ok(&["run", "--rm", "busybox", "id", "-u"]), "0\n");
 }
 
@@ -100,14 +178,21 @@ fn default_cmd_is_the_images_and_the_args_replace_it() {
 #[test]
 fn names_are_unique_with_dockers_conflict_error() {
     let d = daemon();
-    let id = d.berth_ok(&["create", "--name", "dup", "busybox", "true"]).trim().to_string();
+    let id = d
+        .berth_ok(&["create", "--name", "dup", "busybox", "true"])
+        .trim()
+        .to_string();
     assert!(is_full_id(&id), "create printed {id:?}");
     let out = d.berth(&["run", "--name", "dup", "busybox", "true"]);
     assert_eq!(code(&out), 125, "stderr: {}", stderr(&out));
     let want = format!(
         "Error response from daemon: Conflict. The container name \"/dup\" is already in use by container \"{id}\". You have to remove (or rename) that container to be able to reuse that name."
     );
-    assert!(stderr(&out).contains(&want), "stderr: {}\nwant: {want}", stderr(&out));
+    assert!(
+        stderr(&out).contains(&want),
+        "stderr: {}\nwant: {want}",
+        stderr(&out)
+    );
     let out = d.berth(&["create", "--name", "dup", "busybox", "true"]);
     assert!(!out.status.success());
     assert!(stderr(&out).contains(&want), "stderr: {}", stderr(&out));
@@ -121,7 +206,9 @@ fn invalid_names_are_refused() {
     let out = d.berth(&["create", "--name", "bad name!", "busybox"]);
     assert!(!out.status.success());
     assert!(
-        stderr(&out).contains("Invalid container name (bad name!), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed"),
+        stderr(&out).contains(
+            "Invalid container name (bad name!), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed"
+        ),
         "{}",
         stderr(&out)
     );
@@ -131,12 +218,24 @@ fn invalid_names_are_refused() {
 #[test]
 fn ids_are_64_hex_and_prefixes_and_names_work_everywhere() {
     let d = daemon();
-    let id = d.run_detached(&["--name", "byname", "busybox", "sh", "-c", "echo hello; exec sleep 1000"]);
+    let id = d.run_detached(&[
+        "--name",
+        "byname",
+        "busybox",
+        "sh",
+        "-c",
+        "echo hello; exec sleep 1000",
+    ]);
     let short = &id[..12];
     let tiny = &id[..5];
     for r in [short, tiny, "byname", id.as_str()] {
         assert_eq!(d.inspect(r)["Id"], id.as_str(), "inspect {r}");
-        assert!(wait_until(std::time::Duration::from_secs(10), || d.berth_ok(&["logs", r]) == "hello\n"), "logs {r}");
+        assert!(
+            wait_until(std::time::Duration::from_secs(10), || d
+                .berth_ok(&["logs", r])
+                == "hello\n"),
+            "logs {r}"
+        );
         let top = d.berth_ok(&["top", r]);
         assert!(top.contains("sleep 1000"), "top {r}: {top}");
     }
@@ -160,10 +259,18 @@ fn unknown_container_gets_dockers_message() {
     let d = daemon();
     let out = d.berth(&["stop", "nosuch"]);
     assert_eq!(code(&out), 1);
-    assert!(stderr(&out).contains("No such container: nosuch"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("No such container: nosuch"),
+        "{}",
+        stderr(&out)
+    );
     let out = d.berth(&["logs", "nosuch"]);
     assert_eq!(code(&out), 1);
-    assert!(stderr(&out).contains("No such container: nosuch"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("No such container: nosuch"),
+        "{}",
+        stderr(&out)
+    );
 }
 
 #[test]
@@ -171,7 +278,11 @@ fn unknown_image_is_reported() {
     let d = daemon();
     let out = d.berth(&["create", "nosuchimage:v9"]);
     assert!(!out.status.success());
-    assert!(stderr(&out).to_lowercase().contains("nosuchimage"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).to_lowercase().contains("nosuchimage"),
+        "{}",
+        stderr(&out)
+    );
     assert_eq!(d.berth_ok(&["ps", "-a", "-q"]).trim(), "");
 }
 
@@ -188,7 +299,13 @@ fn missing_command_exits_127_with_dockers_message() {
     let v = d.inspect("nocmd");
     assert_eq!(v["State"]["Running"], false);
     assert_eq!(v["State"]["ExitCode"], 127, "{}", v["State"]);
-    assert!(v["State"]["Error"].as_str().is_some_and(|e| e.contains("nosuchcmd")), "{}", v["State"]);
+    assert!(
+        v["State"]["Error"]
+            .as_str()
+            .is_some_and(|e| e.contains("nosuchcmd")),
+        "{}",
+        v["State"]
+    );
 }
 
 #[test]
@@ -196,5 +313,9 @@ fn non_executable_and_directory_commands_exit_126() {
     let d = daemon();
     let out = d.berth(&["run", "--rm", "busybox", "/etc/passwd"]);
     assert_eq!(code(&out), 126, "stderr: {}", stderr(&out));
-    assert!(stderr(&out).contains("permission denied"), "stderr: {}", stderr(&out));
+    assert!(
+        stderr(&out).contains("permission denied"),
+        "stderr: {}",
+        stderr(&out)
+    );
 }

@@ -13,9 +13,22 @@ fn daemon() -> TestDaemon {
 }
 
 const DNS_FLAGS: &[&str] = &[
-    "--dns", "1.1.1.1", "--dns", "9.9.9.9", "--dns-search", "a.example", "--dns-option", "ndots:2",
-    "--add-host", "foo:1.2.3.4", "--add-host", "gw:host-gateway", "--add-host", "foo6:::1",
-    "-h", "box",
+    "--dns",
+    "1.1.1.1",
+    "--dns",
+    "9.9.9.9",
+    "--dns-search",
+    "a.example",
+    "--dns-option",
+    "ndots:2",
+    "--add-host",
+    "foo:1.2.3.4",
+    "--add-host",
+    "gw:host-gateway",
+    "--add-host",
+    "foo6:::1",
+    "-h",
+    "box",
 ];
 
 fn check_names(out: &str) {
@@ -34,11 +47,16 @@ fn check_names(out: &str) {
         "{hosts}"
     );
     let tail: Vec<&str> = hosts.lines().skip(6).collect();
-    assert_eq!(tail[..3], ["1.2.3.4\tfoo", &format!("{gateway}\tgw"), "::1\tfoo6"], "{hosts}");
+    assert_eq!(
+        tail[..3],
+        ["1.2.3.4\tfoo", &format!("{gateway}\tgw"), "::1\tfoo6"],
+        "{hosts}"
+    );
     assert!(tail[3].ends_with("\tbox"), "{hosts}");
 }
 
-const NAMES_SCRIPT: &str = "cat /etc/resolv.conf; echo --; cat /etc/hosts; echo ==; ip route | grep default";
+const NAMES_SCRIPT: &str =
+    "cat /etc/resolv.conf; echo --; cat /etc/hosts; echo ==; ip route | grep default";
 
 #[test]
 fn add_host_and_dns_reach_the_containers_files() {
@@ -61,7 +79,15 @@ fn add_host_and_dns_reach_the_containers_files() {
     );
     d.berth_ok(&["rm", "n1"]);
     // Only --dns-search: the host's servers stay.
-    let out = d.berth_ok(&["run", "--rm", "--dns-search", "x.example", "busybox", "cat", "/etc/resolv.conf"]);
+    let out = d.berth_ok(&[
+        "run",
+        "--rm",
+        "--dns-search",
+        "x.example",
+        "busybox",
+        "cat",
+        "/etc/resolv.conf",
+    ]);
     assert!(out.starts_with("search x.example\nnameserver "), "{out}");
     skip_unless_docker!();
     let mut args = vec!["run", "--rm"];
@@ -77,7 +103,11 @@ fn check_limits(out: &str) {
     let lines: Vec<&str> = out.lines().collect();
     assert_eq!(lines.len(), 5, "{out}");
     let groups: Vec<&str> = lines[0].split_whitespace().collect();
-    assert!(groups.contains(&lines[1]), "postgres gid {} not in {groups:?}", lines[1]);
+    assert!(
+        groups.contains(&lines[1]),
+        "postgres gid {} not in {groups:?}",
+        lines[1]
+    );
     assert!(groups.contains(&"1234"), "{groups:?}");
     assert_eq!(lines[2], "256");
     assert_eq!(lines[3], "512");
@@ -88,7 +118,14 @@ fn check_limits(out: &str) {
 #[test]
 fn ulimit_group_add_and_shm_size() {
     let d = daemon();
-    let flags = ["--group-add", "postgres", "--group-add", "1234", "--ulimit", "nofile=256:512"];
+    let flags = [
+        "--group-add",
+        "postgres",
+        "--group-add",
+        "1234",
+        "--ulimit",
+        "nofile=256:512",
+    ];
     let mut args = vec!["run", "--name", "l1"];
     args.extend_from_slice(&flags);
     args.extend_from_slice(&["busybox", "sh", "-c", LIMITS_SCRIPT]);
@@ -96,14 +133,25 @@ fn ulimit_group_add_and_shm_size() {
     let hc = &d.inspect("l1")["HostConfig"];
     assert_eq!(hc["ShmSize"], 67_108_864);
     assert_eq!(hc["GroupAdd"], serde_json::json!(["postgres", "1234"]));
-    assert_eq!(hc["Ulimits"], serde_json::json!([{"Name": "nofile", "Soft": 256, "Hard": 512}]));
+    assert_eq!(
+        hc["Ulimits"],
+        serde_json::json!([{"Name": "nofile", "Soft": 256, "Hard": 512}])
+    );
     // exec gets the groups too
     d.berth_ok(&["rm", "l1"]);
     // an unknown group fails at start with Docker's words
-    let out = d.berth(&["run", "--rm", "--group-add", "nosuchgroup", "busybox", "true"]);
+    let out = d.berth(&[
+        "run",
+        "--rm",
+        "--group-add",
+        "nosuchgroup",
+        "busybox",
+        "true",
+    ]);
     assert_ne!(code(&out), 0);
     assert!(
-        stderr(&out).contains("Unable to find group nosuchgroup: no matching entries in group file"),
+        stderr(&out)
+            .contains("Unable to find group nosuchgroup: no matching entries in group file"),
         "{}",
         stderr(&out)
     );
@@ -141,7 +189,14 @@ fn pid_ipc_uts_host_and_ipc_none() {
     args.extend_from_slice(&["busybox", "sh", "-c", NS_SCRIPT]);
     check_host(&d.berth_ok(&args));
     let hc = &d.inspect("ns1")["HostConfig"];
-    assert_eq!((hc["PidMode"].as_str(), hc["IpcMode"].as_str(), hc["UTSMode"].as_str()), (Some("host"), Some("host"), Some("host")));
+    assert_eq!(
+        (
+            hc["PidMode"].as_str(),
+            hc["IpcMode"].as_str(),
+            hc["UTSMode"].as_str()
+        ),
+        (Some("host"), Some("host"), Some("host"))
+    );
     d.berth_ok(&["rm", "ns1"]);
     // the defaults: own namespaces, IpcMode "private" in inspect
     let out = d.berth_ok(&["run", "--name", "ns2", "busybox", "sh", "-c", NS_SCRIPT]);
@@ -152,7 +207,9 @@ fn pid_ipc_uts_host_and_ipc_none() {
     assert_eq!(d.inspect("ns2")["HostConfig"]["IpcMode"], "private");
     d.berth_ok(&["rm", "ns2"]);
     // --ipc none: no /dev/shm
-    let out = d.berth_ok(&["run", "--rm", "--ipc", "none", "busybox", "sh", "-c", NS_SCRIPT]);
+    let out = d.berth_ok(&[
+        "run", "--rm", "--ipc", "none", "busybox", "sh", "-c", NS_SCRIPT,
+    ]);
     assert_eq!(out.lines().nth(3), Some("0"), "{out}");
     // sharing another container's pid namespace is refused, not ignored
     let out = d.berth(&["create", "--pid", "container:x", "busybox"]);
@@ -179,7 +236,9 @@ fn init_runs_as_pid_1_reaps_and_forwards_signals() {
     check(&d.berth_ok(&["run", "--rm", "--init", "busybox", "sh", "-c", INIT_SCRIPT]));
     // `stop` sends SIGTERM, which the init forwards: sleep ends by it (143), not by the
     // SIGKILL after the timeout (137).
-    d.berth_ok(&["run", "-d", "--init", "--name", "i1", "busybox", "sleep", "100"]);
+    d.berth_ok(&[
+        "run", "-d", "--init", "--name", "i1", "busybox", "sleep", "100",
+    ]);
     d.berth_ok(&["stop", "-t", "30", "i1"]);
     let st = &d.inspect("i1")["State"];
     assert_eq!(st["ExitCode"], 143, "{st}");
@@ -191,7 +250,9 @@ fn init_runs_as_pid_1_reaps_and_forwards_signals() {
     assert_eq!(info["InitBinary"], "docker-init");
     skip_unless_docker!();
     check(&d.docker_ok(&["run", "--rm", "--init", "busybox", "sh", "-c", INIT_SCRIPT]));
-    d.docker_ok(&["run", "-d", "--init", "--name", "i2", "busybox", "sleep", "100"]);
+    d.docker_ok(&[
+        "run", "-d", "--init", "--name", "i2", "busybox", "sleep", "100",
+    ]);
     d.docker_ok(&["stop", "i2"]);
     assert_eq!(d.inspect("i2")["State"]["ExitCode"], 143);
     d.docker_ok(&["rm", "i2"]);
@@ -219,52 +280,125 @@ fn bad_input_gets_dockers_words_and_leaves_nothing() {
     }
     // The daemon checks again (clients that skip the CLI's checks).
     let bodies = [
-        (serde_json::json!({"ExtraHosts": ["nocolon"]}), "bad format for add-host: \"nocolon\""),
-        (serde_json::json!({"Ulimits": [{"Name": "bogus", "Soft": 1, "Hard": 1}]}), "invalid ulimit type: bogus"),
-        (serde_json::json!({"Ulimits": [{"Name": "nofile", "Soft": 10, "Hard": 5}]}), "ulimit soft limit must be less than or equal to hard limit: 10 > 5"),
-        (serde_json::json!({"IpcMode": "bogus"}), "Invalid IPC mode: bogus"),
-        (serde_json::json!({"PidMode": "container:x"}), "not supported by Berth yet"),
-        (serde_json::json!({"UTSMode": "host"}), "Conflicting options: hostname and the UTS mode"),
+        (
+            serde_json::json!({"ExtraHosts": ["nocolon"]}),
+            "bad format for add-host: \"nocolon\"",
+        ),
+        (
+            serde_json::json!({"Ulimits": [{"Name": "bogus", "Soft": 1, "Hard": 1}]}),
+            "invalid ulimit type: bogus",
+        ),
+        (
+            serde_json::json!({"Ulimits": [{"Name": "nofile", "Soft": 10, "Hard": 5}]}),
+            "ulimit soft limit must be less than or equal to hard limit: 10 > 5",
+        ),
+        (
+            serde_json::json!({"IpcMode": "bogus"}),
+            "Invalid IPC mode: bogus",
+        ),
+        (
+            serde_json::json!({"PidMode": "container:x"}),
+            "not supported by Berth yet",
+        ),
+        (
+            serde_json::json!({"UTSMode": "host"}),
+            "Conflicting options: hostname and the UTS mode",
+        ),
     ];
     for (hc, text) in bodies {
         let mut body = serde_json::json!({"Image": "busybox", "HostConfig": hc});
         if hc.get("UTSMode").is_some() {
             body["Hostname"] = "box".into();
         }
-        let (status, _, resp) =
-            d.request("POST", "/v1.41/containers/create", Some(body.to_string().as_bytes()));
+        let (status, _, resp) = d.request(
+            "POST",
+            "/v1.41/containers/create",
+            Some(body.to_string().as_bytes()),
+        );
         let resp = String::from_utf8_lossy(&resp);
         assert_eq!(status, 400, "{hc}: {resp}");
         assert!(resp.contains(&text.replace('"', "\\\"")), "{hc}: {resp}");
     }
-    assert_eq!(d.berth_ok(&["ps", "-aq"]).trim(), "", "a refused create left a container");
+    assert_eq!(
+        d.berth_ok(&["ps", "-aq"]).trim(),
+        "",
+        "a refused create left a container"
+    );
     skip_unless_docker!();
     let out = d.docker(&["create", "--add-host", "nocolon", "busybox"]);
     assert_ne!(code(&out), 0);
-    assert!(stderr(&out).contains("bad format for add-host: \"nocolon\""), "{}", stderr(&out));
-    let out = d.docker(&["run", "--rm", "--group-add", "nosuchgroup", "busybox", "true"]);
+    assert!(
+        stderr(&out).contains("bad format for add-host: \"nocolon\""),
+        "{}",
+        stderr(&out)
+    );
+    let out = d.docker(&[
+        "run",
+        "--rm",
+        "--group-add",
+        "nosuchgroup",
+        "busybox",
+        "true",
+    ]);
     assert_ne!(code(&out), 0);
-    assert!(stderr(&out).contains("Unable to find group nosuchgroup"), "{}", stderr(&out));
-    assert_eq!(d.berth_ok(&["ps", "-aq"]).trim(), "", "a failed run --rm left a container");
+    assert!(
+        stderr(&out).contains("Unable to find group nosuchgroup"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(
+        d.berth_ok(&["ps", "-aq"]).trim(),
+        "",
+        "a failed run --rm left a container"
+    );
 }
 
 #[test]
 fn dns_on_a_user_network() {
     let d = daemon();
-    let mut parts: Vec<u16> = d.bip.split(['.', '/']).map(|p| p.parse().unwrap()).collect();
+    let mut parts: Vec<u16> = d
+        .bip
+        .split(['.', '/'])
+        .map(|p| p.parse().unwrap())
+        .collect();
     parts[2] = (parts[2] + 7) % 256;
     let subnet = format!("10.{}.{}.0/24", parts[1], parts[2]);
     d.berth_ok(&["network", "create", "--subnet", &subnet, "optnet"]);
     // search and options reach the file; the embedded server stays the nameserver
     let out = d.berth_ok(&[
-        "run", "--rm", "--network", "optnet", "--dns-search", "a.example", "--dns-option", "ndots:3",
-        "busybox", "cat", "/etc/resolv.conf",
+        "run",
+        "--rm",
+        "--network",
+        "optnet",
+        "--dns-search",
+        "a.example",
+        "--dns-option",
+        "ndots:3",
+        "busybox",
+        "cat",
+        "/etc/resolv.conf",
     ]);
     let gw = subnet.replace("0/24", "1");
-    assert_eq!(out, format!("search a.example\nnameserver {gw}\noptions ndots:3\n"));
+    assert_eq!(
+        out,
+        format!("search a.example\nnameserver {gw}\noptions ndots:3\n")
+    );
     // servers there are not forwarded to yet: refused, not ignored
-    let out = d.berth(&["run", "--rm", "--network", "optnet", "--dns", "1.1.1.1", "busybox", "true"]);
+    let out = d.berth(&[
+        "run",
+        "--rm",
+        "--network",
+        "optnet",
+        "--dns",
+        "1.1.1.1",
+        "busybox",
+        "true",
+    ]);
     assert_ne!(code(&out), 0);
-    assert!(stderr(&out).contains("not supported by Berth yet"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("not supported by Berth yet"),
+        "{}",
+        stderr(&out)
+    );
     d.berth_ok(&["network", "rm", "optnet"]);
 }

@@ -17,8 +17,13 @@ fn daemon() -> TestDaemon {
 
 /// `POST /containers/create`: status and the JSON answer.
 fn create(d: &TestDaemon, body: Value) -> (u16, Value) {
-    let (status, _, resp) = d.request("POST", "/v1.45/containers/create", Some(body.to_string().as_bytes()));
-    let v = serde_json::from_slice(&resp).unwrap_or_else(|_| json!({"raw": String::from_utf8_lossy(&resp)}));
+    let (status, _, resp) = d.request(
+        "POST",
+        "/v1.45/containers/create",
+        Some(body.to_string().as_bytes()),
+    );
+    let v = serde_json::from_slice(&resp)
+        .unwrap_or_else(|_| json!({"raw": String::from_utf8_lossy(&resp)}));
     (status, v)
 }
 
@@ -34,7 +39,10 @@ fn start(d: &TestDaemon, id: &str) -> (u16, String) {
 
 /// Creates, starts and waits for a busybox container running `script`; its output.
 fn run_api(d: &TestDaemon, host_config: Value, script: &str) -> String {
-    let (status, v) = create(d, json!({"Image": "busybox", "Cmd": ["sh", "-c", script], "HostConfig": host_config}));
+    let (status, v) = create(
+        d,
+        json!({"Image": "busybox", "Cmd": ["sh", "-c", script], "HostConfig": host_config}),
+    );
     assert_eq!(status, 201, "{v}");
     let id = v["Id"].as_str().unwrap().to_string();
     let (status, msg) = start(d, &id);
@@ -66,7 +74,12 @@ const WATCHED: &[&str] = &[
 fn host_sysctls() -> Vec<(String, String)> {
     WATCHED
         .iter()
-        .map(|k| (k.to_string(), std::fs::read_to_string(format!("/proc/sys/{k}")).unwrap_or_default()))
+        .map(|k| {
+            (
+                k.to_string(),
+                std::fs::read_to_string(format!("/proc/sys/{k}")).unwrap_or_default(),
+            )
+        })
         .collect()
 }
 
@@ -91,10 +104,18 @@ fn host_wide_sysctls_are_refused_at_create_with_runcs_words() {
             &d,
             json!({"Image": "busybox", "Cmd": ["true"], "HostConfig": {"NetworkMode": net, "Sysctls": {*key: "61"}}}),
         );
-        assert_eq!((status, v["message"].as_str().unwrap_or_default()), (400, *want), "{key} with --network {net}: {v}");
+        assert_eq!(
+            (status, v["message"].as_str().unwrap_or_default()),
+            (400, *want),
+            "{key} with --network {net}: {v}"
+        );
     }
     let (_, _, v) = d.request("GET", "/v1.45/containers/json?all=1", None);
-    assert_eq!(serde_json::from_slice::<Value>(&v).unwrap(), json!([]), "a refused create left a container");
+    assert_eq!(
+        serde_json::from_slice::<Value>(&v).unwrap(),
+        json!([]),
+        "a refused create left a container"
+    );
     assert_eq!(host_sysctls(), before, "a host sysctl changed");
 }
 
@@ -130,7 +151,17 @@ fn namespaced_sysctls_change_only_the_container() {
 fn net_sysctls_in_a_host_network_container_joined_by_another_are_refused_at_start() {
     let d = daemon();
     let before = host_sysctls();
-    d.berth_ok(&["run", "-d", "--name", "hostnet", "--network", "host", "busybox", "sleep", "1000"]);
+    d.berth_ok(&[
+        "run",
+        "-d",
+        "--name",
+        "hostnet",
+        "--network",
+        "host",
+        "busybox",
+        "sleep",
+        "1000",
+    ]);
     let (status, v) = create(
         &d,
         json!({"Image": "busybox", "Cmd": ["true"],
@@ -139,7 +170,10 @@ fn net_sysctls_in_a_host_network_container_joined_by_another_are_refused_at_star
     assert_eq!(status, 201, "{v}");
     let (status, msg) = start(&d, v["Id"].as_str().unwrap());
     assert_ne!(status, 204);
-    assert!(msg.contains("sysctl \"net.core.somaxconn\" not allowed in host network namespace"), "{msg}");
+    assert!(
+        msg.contains("sysctl \"net.core.somaxconn\" not allowed in host network namespace"),
+        "{msg}"
+    );
     // A container that shares a private network namespace may set its sysctls.
     d.berth_ok(&["run", "-d", "--name", "own", "busybox", "sleep", "1000"]);
     let out = run_api(
@@ -168,7 +202,11 @@ fn build_probe(dir: &std::path::Path, name: &str, source: &str) -> std::path::Pa
         .arg(&src)
         .output()
         .expect("running gcc");
-    assert!(out.status.success(), "gcc: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "gcc: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     bin
 }
 
@@ -233,9 +271,17 @@ fn answers(out: &str) -> std::collections::BTreeMap<String, String> {
         .collect()
 }
 
-fn probe_run(d: &TestDaemon, probe_dir: &std::path::Path, mut host_config: Value, cmd: &[&str]) -> String {
+fn probe_run(
+    d: &TestDaemon,
+    probe_dir: &std::path::Path,
+    mut host_config: Value,
+    cmd: &[&str],
+) -> String {
     host_config["Binds"] = json!([format!("{}:/probe:ro", probe_dir.display())]);
-    let (status, v) = create(d, json!({"Image": "busybox", "Cmd": cmd, "HostConfig": host_config}));
+    let (status, v) = create(
+        d,
+        json!({"Image": "busybox", "Cmd": cmd, "HostConfig": host_config}),
+    );
     assert_eq!(status, 201, "{v}");
     let id = v["Id"].as_str().unwrap().to_string();
     let (status, msg) = start(d, &id);
@@ -254,22 +300,47 @@ fn the_default_seccomp_profile_blocks_what_dockers_blocks() {
     build_probe(&dir, "syscalls", SYSCALL_PROBE);
     let out = probe_run(&d, &dir, json!({}), &["/probe/syscalls"]);
     assert_eq!(out, CONFINED);
-    let status = probe_run(&d, &dir, json!({}), &["sh", "-c", "grep -E '^(Seccomp|NoNewPrivs):' /proc/self/status"]);
+    let status = probe_run(
+        &d,
+        &dir,
+        json!({}),
+        &[
+            "sh",
+            "-c",
+            "grep -E '^(Seccomp|NoNewPrivs):' /proc/self/status",
+        ],
+    );
     assert_eq!(status, "NoNewPrivs:\t0\nSeccomp:\t2\n");
 
     // Without the filter the same calls reach the kernel (so the probe can tell).
-    for hc in [json!({"SecurityOpt": ["seccomp=unconfined"]}), json!({"Privileged": true})] {
+    for hc in [
+        json!({"SecurityOpt": ["seccomp=unconfined"]}),
+        json!({"Privileged": true}),
+    ] {
         let free = answers(&probe_run(&d, &dir, hc.clone(), &["/probe/syscalls"]));
         assert_eq!(free["keyctl"], "ok", "{hc}: {free:?}");
         assert_eq!(free["clone3"], "EINVAL", "{hc}: {free:?}");
         assert_eq!(free["setns"], "EBADF", "{hc}: {free:?}");
-        assert_eq!(free["personality_addr_no_randomize"], "ok", "{hc}: {free:?}");
-        let status = probe_run(&d, &dir, hc.clone(), &["sh", "-c", "grep '^Seccomp:' /proc/self/status"]);
+        assert_eq!(
+            free["personality_addr_no_randomize"], "ok",
+            "{hc}: {free:?}"
+        );
+        let status = probe_run(
+            &d,
+            &dir,
+            hc.clone(),
+            &["sh", "-c", "grep '^Seccomp:' /proc/self/status"],
+        );
         assert_eq!(status, "Seccomp:\t0\n", "{hc}");
     }
 
     // CAP_SYS_ADMIN turns on its group: namespaces and clone3 become the kernel's call.
-    let admin = answers(&probe_run(&d, &dir, json!({"CapAdd": ["SYS_ADMIN"]}), &["/probe/syscalls"]));
+    let admin = answers(&probe_run(
+        &d,
+        &dir,
+        json!({"CapAdd": ["SYS_ADMIN"]}),
+        &["/probe/syscalls"],
+    ));
     assert_eq!(admin["setns"], "EBADF", "{admin:?}");
     assert_eq!(admin["clone3"], "EINVAL", "{admin:?}");
     assert_eq!(admin["keyctl"], "EPERM", "{admin:?}");
@@ -281,35 +352,64 @@ fn execs_run_under_the_containers_filter() {
     let dir = d.dir.join("probe");
     build_probe(&dir, "syscalls", SYSCALL_PROBE);
     let dir_s = format!("{}:/probe:ro", dir.display());
-    d.berth_ok(&["run", "-d", "--name", "cc", "-v", &dir_s, "busybox", "sleep", "1000"]);
+    d.berth_ok(&[
+        "run", "-d", "--name", "cc", "-v", &dir_s, "busybox", "sleep", "1000",
+    ]);
     assert_eq!(d.berth_ok(&["exec", "cc", "/probe/syscalls"]), CONFINED);
     let privileged = answers(&d.berth_ok(&["exec", "--privileged", "cc", "/probe/syscalls"]));
-    assert_eq!(privileged["keyctl"], "EPERM", "exec --privileged keeps the container's filter");
+    assert_eq!(
+        privileged["keyctl"], "EPERM",
+        "exec --privileged keeps the container's filter"
+    );
 }
 
 #[test]
 fn unshare_of_a_user_namespace_fails_as_on_docker() {
     let d = daemon();
-    let out = d.berth(&["run", "--rm", "busybox", "unshare", "-Urm", "sh", "-c", "mount -t tmpfs none /tmp && echo mounted"]);
+    let out = d.berth(&[
+        "run",
+        "--rm",
+        "busybox",
+        "unshare",
+        "-Urm",
+        "sh",
+        "-c",
+        "mount -t tmpfs none /tmp && echo mounted",
+    ]);
     assert_ne!(code(&out), 0, "{}", stdout(&out));
-    assert!(stderr(&out).contains("Operation not permitted"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("Operation not permitted"),
+        "{}",
+        stderr(&out)
+    );
     assert!(!stdout(&out).contains("mounted"));
 }
 
-const PROFILE_NO_MKDIR: &str =
-    r#"{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[{"names":["mkdir","mkdirat"],"action":"SCMP_ACT_ERRNO","errnoRet":13}]}"#;
+const PROFILE_NO_MKDIR: &str = r#"{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[{"names":["mkdir","mkdirat"],"action":"SCMP_ACT_ERRNO","errnoRet":13}]}"#;
 
 #[test]
 fn custom_profiles_from_the_api_and_the_docker_cli() {
     let d = daemon();
-    let (status, v) = create(&d, json!({"Image": "busybox", "Cmd": ["true"], "HostConfig": {"SecurityOpt": ["seccomp={bad"]}}));
+    let (status, v) = create(
+        &d,
+        json!({"Image": "busybox", "Cmd": ["true"], "HostConfig": {"SecurityOpt": ["seccomp={bad"]}}),
+    );
     assert_eq!(status, 400, "{v}");
-    assert!(v["message"].as_str().unwrap().starts_with("Decoding seccomp profile failed: "), "{v}");
+    assert!(
+        v["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("Decoding seccomp profile failed: "),
+        "{v}"
+    );
     let (status, v) = create(
         &d,
         json!({"Image": "busybox", "Cmd": ["true"], "HostConfig": {"SecurityOpt": ["seccomp={\"defaultAction\":\"SCMP_ACT_FOO\"}"]}}),
     );
-    assert_eq!((status, v["message"].as_str().unwrap()), (400, "string SCMP_ACT_FOO is not a valid action for seccomp"));
+    assert_eq!(
+        (status, v["message"].as_str().unwrap()),
+        (400, "string SCMP_ACT_FOO is not a valid action for seccomp")
+    );
 
     let dir = d.dir.join("probe");
     std::fs::create_dir_all(&dir).unwrap();
@@ -317,17 +417,36 @@ fn custom_profiles_from_the_api_and_the_docker_cli() {
         &d,
         &dir,
         json!({"SecurityOpt": [format!("seccomp={PROFILE_NO_MKDIR}")]}),
-        &["sh", "-c", "mkdir /tmp/x 2>&1; grep '^Seccomp:' /proc/self/status"],
+        &[
+            "sh",
+            "-c",
+            "mkdir /tmp/x 2>&1; grep '^Seccomp:' /proc/self/status",
+        ],
     );
-    assert_eq!(out, "mkdir: can't create directory '/tmp/x': Permission denied\nSeccomp:\t2\n");
+    assert_eq!(
+        out,
+        "mkdir: can't create directory '/tmp/x': Permission denied\nSeccomp:\t2\n"
+    );
 
     if docker_cli_available() {
         let profile = d.dir.join("no-mkdir.json");
         std::fs::write(&profile, PROFILE_NO_MKDIR).unwrap();
         let opt = format!("seccomp={}", profile.display());
-        let out = d.docker(&["run", "--rm", "--security-opt", &opt, "busybox", "mkdir", "/tmp/x"]);
+        let out = d.docker(&[
+            "run",
+            "--rm",
+            "--security-opt",
+            &opt,
+            "busybox",
+            "mkdir",
+            "/tmp/x",
+        ]);
         assert_ne!(code(&out), 0);
-        assert!(stderr(&out).contains("Permission denied") || stdout(&out).contains("Permission denied"), "{out:?}");
+        assert!(
+            stderr(&out).contains("Permission denied")
+                || stdout(&out).contains("Permission denied"),
+            "{out:?}"
+        );
     }
 }
 
@@ -365,17 +484,44 @@ fn no_new_privileges_keeps_a_setuid_binary_from_raising_the_euid() {
     };
     // The probe works: without the option the setuid bit makes it root.
     assert_eq!(as_1000(Value::Null), "uid=1000 euid=0\n");
-    for opt in ["no-new-privileges", "no-new-privileges:true", "no-new-privileges=true"] {
+    for opt in [
+        "no-new-privileges",
+        "no-new-privileges:true",
+        "no-new-privileges=true",
+    ] {
         assert_eq!(as_1000(json!([opt])), "uid=1000 euid=1000\n", "{opt}");
     }
-    assert_eq!(as_1000(json!(["no-new-privileges=false"])), "uid=1000 euid=0\n");
-    let status = probe_run(&d, &dir, json!({"SecurityOpt": ["no-new-privileges"]}), &["sh", "-c", "grep '^NoNewPrivs:' /proc/self/status"]);
+    assert_eq!(
+        as_1000(json!(["no-new-privileges=false"])),
+        "uid=1000 euid=0\n"
+    );
+    let status = probe_run(
+        &d,
+        &dir,
+        json!({"SecurityOpt": ["no-new-privileges"]}),
+        &["sh", "-c", "grep '^NoNewPrivs:' /proc/self/status"],
+    );
     assert_eq!(status, "NoNewPrivs:\t1\n");
     // An exec in such a container is held the same way.
     let bind = format!("{}:/probe:ro", dir.display());
     if docker_cli_available() {
-        d.docker_ok(&["run", "-d", "--name", "nnp", "--security-opt", "no-new-privileges", "-v", &bind, "busybox", "sleep", "1000"]);
-        assert_eq!(d.berth_ok(&["exec", "-u", "1000", "nnp", "/probe/euid"]), "uid=1000 euid=1000\n");
+        d.docker_ok(&[
+            "run",
+            "-d",
+            "--name",
+            "nnp",
+            "--security-opt",
+            "no-new-privileges",
+            "-v",
+            &bind,
+            "busybox",
+            "sleep",
+            "1000",
+        ]);
+        assert_eq!(
+            d.berth_ok(&["exec", "-u", "1000", "nnp", "/probe/euid"]),
+            "uid=1000 euid=1000\n"
+        );
     }
 }
 
@@ -383,24 +529,57 @@ fn no_new_privileges_keeps_a_setuid_binary_from_raising_the_euid() {
 fn security_options_and_capabilities_are_checked_at_create() {
     let d = daemon();
     let cases: &[(Value, &str)] = &[
-        (json!({"SecurityOpt": ["foo"]}), "invalid --security-opt 1: \"foo\""),
-        (json!({"SecurityOpt": ["foo=bar"]}), "invalid --security-opt 2: \"foo=bar\""),
-        (json!({"SecurityOpt": ["no-new-privileges=maybe"]}), "invalid --security-opt 2: \"no-new-privileges=maybe\""),
-        (json!({"CapAdd": ["FOO"]}), "invalid CapAdd: unknown capability: \"CAP_FOO\""),
-        (json!({"CapDrop": ["bar"]}), "invalid CapDrop: unknown capability: \"CAP_BAR\""),
-        (json!({"CapAdd": ["CAP_ALL"]}), "invalid CapAdd: unknown capability: \"CAP_ALL\""),
+        (
+            json!({"SecurityOpt": ["foo"]}),
+            "invalid --security-opt 1: \"foo\"",
+        ),
+        (
+            json!({"SecurityOpt": ["foo=bar"]}),
+            "invalid --security-opt 2: \"foo=bar\"",
+        ),
+        (
+            json!({"SecurityOpt": ["no-new-privileges=maybe"]}),
+            "invalid --security-opt 2: \"no-new-privileges=maybe\"",
+        ),
+        (
+            json!({"CapAdd": ["FOO"]}),
+            "invalid CapAdd: unknown capability: \"CAP_FOO\"",
+        ),
+        (
+            json!({"CapDrop": ["bar"]}),
+            "invalid CapDrop: unknown capability: \"CAP_BAR\"",
+        ),
+        (
+            json!({"CapAdd": ["CAP_ALL"]}),
+            "invalid CapAdd: unknown capability: \"CAP_ALL\"",
+        ),
     ];
     for (hc, want) in cases {
-        let (status, v) = create(&d, json!({"Image": "busybox", "Cmd": ["true"], "HostConfig": hc}));
-        assert_eq!((status, v["message"].as_str().unwrap_or_default()), (400, *want), "{hc}");
+        let (status, v) = create(
+            &d,
+            json!({"Image": "busybox", "Cmd": ["true"], "HostConfig": hc}),
+        );
+        assert_eq!(
+            (status, v["message"].as_str().unwrap_or_default()),
+            (400, *want),
+            "{hc}"
+        );
     }
-    for opts in [json!(["label=disable"]), json!(["label:disable"]), json!(["disable"]), json!(["apparmor=unconfined"])] {
+    for opts in [
+        json!(["label=disable"]),
+        json!(["label:disable"]),
+        json!(["disable"]),
+        json!(["apparmor=unconfined"]),
+    ] {
         let out = run_api(&d, json!({"SecurityOpt": opts}), "echo ran");
         assert_eq!(out, "ran\n", "{opts}");
     }
     let (_, _, info) = d.request("GET", "/v1.45/info", None);
     let info: Value = serde_json::from_slice(&info).unwrap();
-    assert_eq!(info["SecurityOptions"], json!(["name=seccomp,profile=builtin", "name=cgroupns"]));
+    assert_eq!(
+        info["SecurityOptions"],
+        json!(["name=seccomp,profile=builtin", "name=cgroupns"])
+    );
 }
 
 #[test]
@@ -409,16 +588,34 @@ fn daemon_json_sets_no_new_privileges_and_the_seccomp_profile() {
     let profile = conf.path().join("profile.json");
     std::fs::write(&profile, PROFILE_NO_MKDIR).unwrap();
     let file = conf.path().join("daemon.json");
-    std::fs::write(&file, json!({"no-new-privileges": true, "seccomp-profile": profile}).to_string()).unwrap();
+    std::fs::write(
+        &file,
+        json!({"no-new-privileges": true, "seccomp-profile": profile}).to_string(),
+    )
+    .unwrap();
     let d = TestDaemon::start_with_args(&["--config-file", file.to_str().unwrap()]);
     d.import_busybox();
-    let out = run_api(&d, json!({}), "grep -E '^(NoNewPrivs|Seccomp):' /proc/self/status; mkdir /tmp/x 2>&1");
-    assert_eq!(out, "NoNewPrivs:\t1\nSeccomp:\t2\nmkdir: can't create directory '/tmp/x': Permission denied\n");
-    let out = run_api(&d, json!({"SecurityOpt": ["no-new-privileges=false", "seccomp=unconfined"]}), "grep -E '^(NoNewPrivs|Seccomp):' /proc/self/status");
+    let out = run_api(
+        &d,
+        json!({}),
+        "grep -E '^(NoNewPrivs|Seccomp):' /proc/self/status; mkdir /tmp/x 2>&1",
+    );
+    assert_eq!(
+        out,
+        "NoNewPrivs:\t1\nSeccomp:\t2\nmkdir: can't create directory '/tmp/x': Permission denied\n"
+    );
+    let out = run_api(
+        &d,
+        json!({"SecurityOpt": ["no-new-privileges=false", "seccomp=unconfined"]}),
+        "grep -E '^(NoNewPrivs|Seccomp):' /proc/self/status",
+    );
     assert_eq!(out, "NoNewPrivs:\t0\nSeccomp:\t0\n");
     let (_, _, info) = d.request("GET", "/v1.45/info", None);
     let info: Value = serde_json::from_slice(&info).unwrap();
-    assert_eq!(info["SecurityOptions"][0], format!("name=seccomp,profile={}", profile.display()));
+    assert_eq!(
+        info["SecurityOptions"][0],
+        format!("name=seccomp,profile={}", profile.display())
+    );
 }
 
 // ------------------------------------------------------------------ sealed binary
@@ -494,11 +691,22 @@ fn assert_sealed(pid: i32, what: &str) {
     let exe = format!("/proc/{pid}/exe");
     let md = std::fs::metadata(&exe).unwrap_or_else(|e| panic!("{what} {pid}: {e}"));
     let host = std::fs::metadata(BERTH).unwrap();
-    assert_ne!((md.dev(), md.ino()), (host.dev(), host.ino()), "{what} {pid} runs the host's berth file");
-    if let Ok(f) = std::fs::OpenOptions::new().read(true).write(true).open(&exe) {
+    assert_ne!(
+        (md.dev(), md.ino()),
+        (host.dev(), host.ino()),
+        "{what} {pid} runs the host's berth file"
+    );
+    if let Ok(f) = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(&exe)
+    {
         let mut b = [0u8; 1];
         f.read_exact_at(&mut b, 0).unwrap();
-        assert!(f.write_all_at(&b, 0).is_err(), "{what} {pid}: a write to its exe went through");
+        assert!(
+            f.write_all_at(&b, 0).is_err(),
+            "{what} {pid}: a write to its exe went through"
+        );
     }
 }
 
@@ -512,7 +720,10 @@ fn berth_pids(d: &TestDaemon, role: &str) -> Vec<i32> {
         .filter(|pid| {
             let cmd = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
             let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-            let ppid = stat.rsplit(") ").next().and_then(|r| r.split(' ').nth(1)?.parse::<i32>().ok());
+            let ppid = stat
+                .rsplit(") ")
+                .next()
+                .and_then(|r| r.split(' ').nth(1)?.parse::<i32>().ok());
             ppid == Some(daemon) && cmd.starts_with(format!("berth\0{role}\0").as_bytes())
         })
         .collect()
@@ -525,12 +736,28 @@ fn berth_processes_in_container_namespaces_run_a_sealed_binary() {
     let dir = d.dir.join("probe");
     build_probe(&dir, "exewriter", EXE_WRITER);
     let bind = format!("{}:/probe:ro", dir.display());
-    d.berth_ok(&["run", "-d", "--name", "sealed", "--cap-add", "SYS_PTRACE", "-v", &bind, "busybox", "sleep", "1000"]);
+    d.berth_ok(&[
+        "run",
+        "-d",
+        "--name",
+        "sealed",
+        "--cap-add",
+        "SYS_PTRACE",
+        "-v",
+        &bind,
+        "busybox",
+        "sleep",
+        "1000",
+    ]);
 
     // From the host: the shim (whose clone is the init) and an exec helper that stays in
     // the container's namespaces while its process runs.
     d.berth_ok(&["exec", "-d", "sealed", "sleep", "300"]);
-    assert!(wait_until(Duration::from_secs(10), || !berth_pids(&d, "exec-helper").is_empty()), "no exec helper");
+    assert!(
+        wait_until(Duration::from_secs(10), || !berth_pids(&d, "exec-helper")
+            .is_empty()),
+        "no exec helper"
+    );
     let shims = berth_pids(&d, "shim");
     assert!(!shims.is_empty(), "no shim");
     for pid in shims {
@@ -543,15 +770,33 @@ fn berth_processes_in_container_namespaces_run_a_sealed_binary() {
     // From inside, with CAP_SYS_PTRACE, CVE-2019-5736's way: a command whose interpreter
     // is /proc/self/exe makes an exec run Berth's binary inside the container, where a
     // process holds its exe and writes to it once it is gone.
-    d.berth_ok(&["exec", "sealed", "sh", "-c", "printf '#!/proc/self/exe exec-helper\\n' > /trap && chmod +x /trap"]);
-    d.berth_ok(&["exec", "-d", "sealed", "sh", "-c", "/probe/exewriter 6 > /tmp/report"]);
+    d.berth_ok(&[
+        "exec",
+        "sealed",
+        "sh",
+        "-c",
+        "printf '#!/proc/self/exe exec-helper\\n' > /trap && chmod +x /trap",
+    ]);
+    d.berth_ok(&[
+        "exec",
+        "-d",
+        "sealed",
+        "sh",
+        "-c",
+        "/probe/exewriter 6 > /tmp/report",
+    ]);
     for _ in 0..15 {
         let _ = d.berth(&["exec", "sealed", "/trap"]);
     }
     let mut report = String::new();
     assert!(
         wait_until(Duration::from_secs(20), || {
-            report = d.berth(&["exec", "sealed", "cat", "/tmp/report"]).stdout.iter().map(|&b| b as char).collect();
+            report = d
+                .berth(&["exec", "sealed", "cat", "/tmp/report"])
+                .stdout
+                .iter()
+                .map(|&b| b as char)
+                .collect();
             report.contains("written=")
         }),
         "the probe wrote no report"
@@ -567,15 +812,42 @@ fn the_berth_cli_reads_security_opt_and_sysctl_as_the_docker_cli() {
     let profile = d.dir.join("no-mkdir.json");
     std::fs::write(&profile, format!("{PROFILE_NO_MKDIR}\n")).unwrap();
     let opt = format!("seccomp={}", profile.display());
-    let out = d.berth(&["run", "--rm", "--security-opt", &opt, "busybox", "mkdir", "/tmp/x"]);
+    let out = d.berth(&[
+        "run",
+        "--rm",
+        "--security-opt",
+        &opt,
+        "busybox",
+        "mkdir",
+        "/tmp/x",
+    ]);
     assert_ne!(code(&out), 0);
-    assert!(stderr(&out).contains("Permission denied"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("Permission denied"),
+        "{}",
+        stderr(&out)
+    );
     let out = d.berth_ok(&[
-        "run", "--rm", "--security-opt", "no-new-privileges", "--sysctl", "net.core.somaxconn=321", "busybox", "sh", "-c",
+        "run",
+        "--rm",
+        "--security-opt",
+        "no-new-privileges",
+        "--sysctl",
+        "net.core.somaxconn=321",
+        "busybox",
+        "sh",
+        "-c",
         "grep '^NoNewPrivs:' /proc/self/status; cat /proc/sys/net/core/somaxconn",
     ]);
     assert_eq!(out, "NoNewPrivs:\t1\n321\n");
-    let out = d.berth(&["run", "--rm", "--sysctl", "vm.swappiness=61", "busybox", "true"]);
+    let out = d.berth(&[
+        "run",
+        "--rm",
+        "--sysctl",
+        "vm.swappiness=61",
+        "busybox",
+        "true",
+    ]);
     assert_eq!(code(&out), 125);
     assert!(
         stderr(&out).contains("invalid argument \"vm.swappiness=61\" for \"--sysctl\" flag: sysctl 'vm.swappiness=61' is not allowed"),
@@ -584,5 +856,9 @@ fn the_berth_cli_reads_security_opt_and_sysctl_as_the_docker_cli() {
     );
     let out = d.berth(&["run", "--rm", "--security-opt", "foo", "busybox", "true"]);
     assert_eq!(code(&out), 125);
-    assert!(stderr(&out).contains("Invalid --security-opt: \"foo\""), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("Invalid --security-opt: \"foo\""),
+        "{}",
+        stderr(&out)
+    );
 }

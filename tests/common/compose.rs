@@ -39,7 +39,14 @@ pub fn compose_venv() -> Result<PathBuf, String> {
     for args in [
         vec!["install", "-q", "setuptools<70", "wheel", "cython<3"],
         vec!["install", "-q", "--no-build-isolation", "PyYAML==5.4.1"],
-        vec!["install", "-q", "docker-compose==1.29.2", "docker==6.1.3", "requests<2.32", "urllib3<2"],
+        vec![
+            "install",
+            "-q",
+            "docker-compose==1.29.2",
+            "docker==6.1.3",
+            "requests<2.32",
+            "urllib3<2",
+        ],
     ] {
         let mut cmd = Command::new(&pip);
         cmd.args(&args);

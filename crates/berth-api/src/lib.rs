@@ -9,6 +9,7 @@
 
 pub mod auth;
 pub mod container;
+pub mod events;
 pub mod exec;
 pub mod image;
 pub mod network;
@@ -19,6 +20,7 @@ pub mod volume;
 
 pub use auth::*;
 pub use container::*;
+pub use events::*;
 pub use exec::*;
 pub use image::*;
 pub use network::*;

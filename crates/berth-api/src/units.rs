@@ -2,7 +2,7 @@
 //! status strings, pull/push progress bars), the builder (history texts) and the CLI
 //! (`CREATED` and `SIZE` columns).
 
-use chrono::TimeDelta;
+use chrono::{DateTime, Local, NaiveDate, NaiveDateTime, TimeDelta, TimeZone, Utc};
 
 /// go-units `HumanDuration`: `Less than a second`, `3 seconds`, `About a minute`, …
 pub fn human_duration(d: TimeDelta) -> String {
@@ -68,6 +68,109 @@ pub fn go_quote(s: &str) -> String {
     out
 }
 
+/// Go's `time.ParseDuration` (`1h30m`, `10m`, `1.5s`, `300ms`), as whole nanoseconds.
+pub fn parse_go_duration(s: &str) -> Option<i128> {
+    let (neg, mut rest) = match s.as_bytes().first() {
+        Some(b'-') => (true, &s[1..]),
+        Some(b'+') => (false, &s[1..]),
+        _ => (false, s),
+    };
+    if rest == "0" {
+        return Some(0);
+    }
+    if rest.is_empty() {
+        return None;
+    }
+    let mut total: f64 = 0.0;
+    while !rest.is_empty() {
+        let num_end = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(rest.len());
+        if num_end == 0 {
+            return None;
+        }
+        let value: f64 = rest[..num_end].parse().ok()?;
+        rest = &rest[num_end..];
+        let unit_end = rest
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(rest.len());
+        let unit = &rest[..unit_end];
+        rest = &rest[unit_end..];
+        let mult = match unit {
+            "ns" => 1.0,
+            "us" | "µs" | "μs" => 1e3,
+            "ms" => 1e6,
+            "s" => 1e9,
+            "m" => 60e9,
+            "h" => 3600e9,
+            _ => return None,
+        };
+        total += value * mult;
+    }
+    let ns = total as i128;
+    Some(if neg { -ns } else { ns })
+}
+
+/// docker/cli `timetypes.GetTimestamp`: turns a `--since`/`--until` value (a Go duration
+/// relative to `now`, an RFC 3339 time or date, or a unix timestamp) into the string sent
+/// to the daemon.
+pub fn get_timestamp(value: &str, now: DateTime<Utc>) -> Result<String, String> {
+    if value != "0" {
+        if let Some(ns) = parse_go_duration(value) {
+            let t = now.timestamp_nanos_opt().unwrap_or(0) as i128 - ns;
+            return Ok((t.div_euclid(1_000_000_000)).to_string());
+        }
+    }
+    let parsed: Option<DateTime<Utc>> = if let Ok(t) = DateTime::parse_from_rfc3339(value) {
+        Some(t.with_timezone(&Utc))
+    } else if value.contains('-') {
+        let local = |n: NaiveDateTime| {
+            Local
+                .from_local_datetime(&n)
+                .single()
+                .map(|t| t.with_timezone(&Utc))
+        };
+        [
+            "%Y-%m-%dT%H:%M:%S%.f",
+            "%Y-%m-%dT%H:%M:%S",
+            "%Y-%m-%dT%H:%M",
+            "%Y-%m-%dT%H",
+        ]
+        .iter()
+        .find_map(|f| NaiveDateTime::parse_from_str(value, f).ok())
+        .and_then(local)
+        .or_else(|| {
+            NaiveDate::parse_from_str(value, "%Y-%m-%d")
+                .ok()
+                .and_then(|d| d.and_hms_opt(0, 0, 0))
+                .and_then(local)
+        })
+    } else {
+        None
+    };
+    if let Some(t) = parsed {
+        return Ok(format!(
+            "{}.{:09}",
+            t.timestamp(),
+            t.timestamp_subsec_nanos()
+        ));
+    }
+    // A unix timestamp, `seconds[.nanoseconds]`, passes through.
+    let (secs, nanos) = value.split_once('.').unwrap_or((value, ""));
+    if !secs.is_empty()
+        && secs
+            .trim_start_matches('-')
+            .chars()
+            .all(|c| c.is_ascii_digit())
+        && nanos.chars().all(|c| c.is_ascii_digit())
+        && nanos.len() <= 9
+    {
+        return Ok(value.to_string());
+    }
+    Err(format!(
+        "failed to parse value as time or duration: \"{value}\""
+    ))
+}
 
 #[cfg(test)]
 mod tests {

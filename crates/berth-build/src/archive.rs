@@ -79,7 +79,13 @@ pub fn is_archive(path: &std::path::Path) -> bool {
     let sum: u64 = block
         .iter()
         .enumerate()
-        .map(|(i, &b)| if (148..156).contains(&i) { b' ' as u64 } else { b as u64 })
+        .map(|(i, &b)| {
+            if (148..156).contains(&i) {
+                b' ' as u64
+            } else {
+                b as u64
+            }
+        })
         .sum();
     stored == Some(sum) && block[0] != 0
 }

@@ -162,7 +162,10 @@ mod tests {
         assert_eq!(a.step_env(&[]), vec!["X=1", "HTTP_PROXY=http://p"]);
         assert_eq!(a.history_prefix(&[]), vec!["|1", "X=1"]);
         a.declare("HTTP_PROXY", None);
-        assert_eq!(a.history_prefix(&[]), vec!["|2", "HTTP_PROXY=http://p", "X=1"]);
+        assert_eq!(
+            a.history_prefix(&[]),
+            vec!["|2", "HTTP_PROXY=http://p", "X=1"]
+        );
         assert!(a.unused().is_empty());
         let none = BuildArgs::new(BTreeMap::new());
         assert!(none.history_prefix(&[]).is_empty());

@@ -16,8 +16,7 @@ use crate::shell::process_word;
 use crate::BuildError;
 
 /// Docker's default PATH for Linux containers (`system.DefaultPathEnv`).
-pub const DEFAULT_PATH: &str =
-    "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+pub const DEFAULT_PATH: &str = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
 /// A base image as a stage starts from it.
 #[derive(Debug, Clone, Default)]
@@ -285,7 +284,11 @@ impl<'a, B: Backend> Builder<'a, B> {
                 s.instructions.push(labels_instruction(&self.opts.labels));
             }
         }
-        self.total = df.meta_args.len() + stages.iter().map(|s| 1 + s.instructions.len()).sum::<usize>();
+        self.total = df.meta_args.len()
+            + stages
+                .iter()
+                .map(|s| 1 + s.instructions.len())
+                .sum::<usize>();
         // Docker counts the global ARGs as steps and prints them first.
         for m in &df.meta_args {
             self.step_header(m);
@@ -346,7 +349,10 @@ impl<'a, B: Backend> Builder<'a, B> {
     async fn from(&mut self, ins: &Instruction) -> Result<StageState, BuildError> {
         self.check_cancel()?;
         self.step_header(ins);
-        let Kind::From { image, platform, .. } = &ins.kind else {
+        let Kind::From {
+            image, platform, ..
+        } = &ins.kind
+        else {
             return Err(BuildError::failed("a stage must start with FROM"));
         };
         let name = process_word(image, &self.args.meta_env(), self.escape)?;
@@ -372,7 +378,9 @@ impl<'a, B: Backend> Builder<'a, B> {
             let id = id.clone();
             self.backend.image(&id, false, None, &mut *self.out).await?
         } else {
-            self.backend.image(&name, self.opts.pull, platform, &mut *self.out).await?
+            self.backend
+                .image(&name, self.opts.pull, platform, &mut *self.out)
+                .await?
         };
         let mut st = StageState {
             image_id: base.id.clone(),
@@ -386,7 +394,10 @@ impl<'a, B: Backend> Builder<'a, B> {
         let triggers = st.config.on_build.take().unwrap_or_default();
         if !triggers.is_empty() {
             let s = if triggers.len() == 1 { "" } else { "s" };
-            self.say(&format!("# Executing {} build trigger{s}\n", triggers.len()));
+            self.say(&format!(
+                "# Executing {} build trigger{s}\n",
+                triggers.len()
+            ));
             for t in &triggers {
                 let ins = crate::dockerfile::parse_trigger(t)?;
                 self.dispatch(&mut st, &ins).await?;

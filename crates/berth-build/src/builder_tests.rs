@@ -25,24 +25,51 @@ impl Fake {
             cmd: Some(vec!["sh".into()]),
             ..Default::default()
         };
-        f.images.insert("sha256:busybox".into(), (String::new(), cfg, ContainerConfig::default()));
+        f.images.insert(
+            "sha256:busybox".into(),
+            (String::new(), cfg, ContainerConfig::default()),
+        );
         f
     }
 }
 
 impl Backend for Fake {
-    async fn image(&mut self, name: &str, _pull: bool, _platform: Option<&str>, _out: &mut dyn Output) -> Result<BaseImage, BuildError> {
-        let id = if name == "busybox" { "sha256:busybox".to_string() } else { name.to_string() };
+    async fn image(
+        &mut self,
+        name: &str,
+        _pull: bool,
+        _platform: Option<&str>,
+        _out: &mut dyn Output,
+    ) -> Result<BaseImage, BuildError> {
+        let id = if name == "busybox" {
+            "sha256:busybox".to_string()
+        } else {
+            name.to_string()
+        };
         match self.images.get(&id) {
-            Some((_, c, _)) => Ok(BaseImage { id, config: c.clone() }),
-            None => Err(BuildError::invalid(format!("pull access denied for {name}"))),
+            Some((_, c, _)) => Ok(BaseImage {
+                id,
+                config: c.clone(),
+            }),
+            None => Err(BuildError::invalid(format!(
+                "pull access denied for {name}"
+            ))),
         }
     }
-    async fn cached_child(&mut self, parent: &str, config: &ContainerConfig) -> Result<Option<String>, BuildError> {
-        Ok(self.order.iter().rev().find(|id| {
-            let (p, _, cc) = &self.images[*id];
-            p == parent && crate::cache::compare(cc, config)
-        }).cloned())
+    async fn cached_child(
+        &mut self,
+        parent: &str,
+        config: &ContainerConfig,
+    ) -> Result<Option<String>, BuildError> {
+        Ok(self
+            .order
+            .iter()
+            .rev()
+            .find(|id| {
+                let (p, _, cc) = &self.images[*id];
+                p == parent && crate::cache::compare(cc, config)
+            })
+            .cloned())
     }
     async fn ancestors(&mut self, image: &str) -> Result<Vec<String>, BuildError> {
         let mut out = Vec::new();
@@ -53,7 +80,12 @@ impl Backend for Fake {
         }
         Ok(out)
     }
-    async fn create(&mut self, _parent: &str, config: &ContainerConfig, kind: StepKind) -> Result<String, BuildError> {
+    async fn create(
+        &mut self,
+        _parent: &str,
+        config: &ContainerConfig,
+        kind: StepKind,
+    ) -> Result<String, BuildError> {
         self.next += 1;
         let id = format!("{:064x}", self.next);
         if kind == StepKind::Run {
@@ -68,7 +100,12 @@ impl Backend for Fake {
         out.stream("output\n");
         Ok(if Some(cmd) == self.fail_cmd { 3 } else { 0 })
     }
-    async fn copy(&mut self, _c: &str, plan: &CopyPlan, _chown: Option<&str>) -> Result<(), BuildError> {
+    async fn copy(
+        &mut self,
+        _c: &str,
+        plan: &CopyPlan,
+        _chown: Option<&str>,
+    ) -> Result<(), BuildError> {
         self.copies.push(plan.clone());
         Ok(())
     }
@@ -78,7 +115,14 @@ impl Backend for Fake {
     async fn commit(&mut self, _c: &str, req: &CommitRequest) -> Result<String, BuildError> {
         self.next += 1;
         let id = format!("sha256:{:064x}", self.next);
-        self.images.insert(id.clone(), (req.parent.clone(), req.config.clone(), req.container_config.clone()));
+        self.images.insert(
+            id.clone(),
+            (
+                req.parent.clone(),
+                req.config.clone(),
+                req.container_config.clone(),
+            ),
+        );
         self.order.push(id.clone());
         Ok(id)
     }
@@ -135,7 +179,11 @@ fn block_on<F: Future>(f: F) -> F::Output {
     }
 }
 
-fn build(fake: &mut Fake, text: &str, opts: &BuildOptions) -> (Result<String, BuildError>, Collect) {
+fn build(
+    fake: &mut Fake,
+    text: &str,
+    opts: &BuildOptions,
+) -> (Result<String, BuildError>, Collect) {
     let df = parse(text).unwrap();
     let mut out = Collect::default();
     let ctx = tempfile::tempdir().unwrap();
@@ -149,7 +197,10 @@ const DF: &str = "FROM busybox\nARG A=1\nENV X=1 Y=\"two words\" Z=$X\nWORKDIR /
 #[test]
 fn docker_output_history_and_config() {
     let mut f = Fake::with_busybox();
-    let opts = BuildOptions { tags: vec!["x:y".into()], ..Default::default() };
+    let opts = BuildOptions {
+        tags: vec!["x:y".into()],
+        ..Default::default()
+    };
     let (r, out) = build(&mut f, DF, &opts);
     let id = r.unwrap();
     let lines: Vec<&str> = out.text.lines().collect();
@@ -158,27 +209,73 @@ fn docker_output_history_and_config() {
     assert_eq!(lines[2], "Step 2/9 : ARG A=1");
     assert!(lines[3].starts_with(" ---> Running in "));
     assert!(lines[4].starts_with("Removing intermediate container "));
-    assert!(out.text.contains("Step 6/9 : COPY greeting /greeting\n ---> "));
+    assert!(out
+        .text
+        .contains("Step 6/9 : COPY greeting /greeting\n ---> "));
     assert!(out.text.contains("output\n"));
-    assert!(out.text.ends_with(&format!("Successfully built {}\nSuccessfully tagged x:y\n", short(&id))));
+    assert!(out.text.ends_with(&format!(
+        "Successfully built {}\nSuccessfully tagged x:y\n",
+        short(&id)
+    )));
     assert_eq!(out.aux, vec![id.clone()]);
     let (_, cfg, cc) = &f.images[&id];
-    assert_eq!(cfg.cmd, Some(vec!["cat".to_string(), "/greeting".to_string()]));
-    assert_eq!(cfg.entrypoint, Some(vec!["/bin/sh".to_string(), "-c".to_string(), "echo hi".to_string()]));
+    assert_eq!(
+        cfg.cmd,
+        Some(vec!["cat".to_string(), "/greeting".to_string()])
+    );
+    assert_eq!(
+        cfg.entrypoint,
+        Some(vec![
+            "/bin/sh".to_string(),
+            "-c".to_string(),
+            "echo hi".to_string()
+        ])
+    );
     assert_eq!(cfg.working_dir, "/srv/sub");
-    assert_eq!(cfg.env[1..], ["X=1".to_string(), "Y=two words".to_string(), "Z=".to_string()]);
+    assert_eq!(
+        cfg.env[1..],
+        [
+            "X=1".to_string(),
+            "Y=two words".to_string(),
+            "Z=".to_string()
+        ]
+    );
     assert_eq!(
         cc.cmd.clone().unwrap().join(" "),
         "/bin/sh -c #(nop)  CMD [\"cat\" \"/greeting\"]"
     );
     // RUN: the ARG in the environment and in the history prefix.
-    assert_eq!(f.runs, vec![vec!["/bin/sh".to_string(), "-c".into(), "echo $A > /a".into()]]);
+    assert_eq!(
+        f.runs,
+        vec![vec![
+            "/bin/sh".to_string(),
+            "-c".into(),
+            "echo $A > /a".into()
+        ]]
+    );
     assert!(f.run_env[0].contains(&"A=1".to_string()));
-    let run_image = f.order.iter().find(|i| f.images[*i].2.cmd.as_ref().is_some_and(|c| c[0] == "|1")).unwrap();
-    assert_eq!(f.images[run_image].2.cmd.clone().unwrap().join(" "), "|1 A=1 /bin/sh -c echo $A > /a");
+    let run_image = f
+        .order
+        .iter()
+        .find(|i| f.images[*i].2.cmd.as_ref().is_some_and(|c| c[0] == "|1"))
+        .unwrap();
+    assert_eq!(
+        f.images[run_image].2.cmd.clone().unwrap().join(" "),
+        "|1 A=1 /bin/sh -c echo $A > /a"
+    );
     // COPY: the destination and the checksum in the history.
     assert_eq!(f.copies[0].dest, "/greeting");
-    let copy_image = f.order.iter().find(|i| f.images[*i].2.cmd.as_ref().is_some_and(|c| c[2].starts_with("#(nop) COPY file:"))).unwrap();
+    let copy_image = f
+        .order
+        .iter()
+        .find(|i| {
+            f.images[*i]
+                .2
+                .cmd
+                .as_ref()
+                .is_some_and(|c| c[2].starts_with("#(nop) COPY file:"))
+        })
+        .unwrap();
     assert!(f.images[copy_image].2.cmd.clone().unwrap()[2].ends_with(" in /greeting "));
     assert_eq!(f.tags, vec![(id, "x:y".to_string())]);
 }
@@ -195,32 +292,85 @@ fn rebuild_is_all_cache_and_a_change_invalidates_the_rest() {
     assert_eq!(out.text.matches(" ---> Using cache").count(), 8);
     let changed = DF.replace("ENV X=1", "ENV X=2");
     let (_, out) = build(&mut f, &changed, &opts);
-    assert_eq!(out.text.matches(" ---> Using cache").count(), 1, "only ARG before the change");
-    let (_, out) = build(&mut f, DF, &BuildOptions { no_cache: true, ..Default::default() });
+    assert_eq!(
+        out.text.matches(" ---> Using cache").count(),
+        1,
+        "only ARG before the change"
+    );
+    let (_, out) = build(
+        &mut f,
+        DF,
+        &BuildOptions {
+            no_cache: true,
+            ..Default::default()
+        },
+    );
     assert_eq!(out.text.matches("Using cache").count(), 0);
-    let (_, out) = build(&mut f, DF, &BuildOptions { build_args: [("A".to_string(), Some("2".to_string()))].into(), ..Default::default() });
-    assert_eq!(out.text.matches("Using cache").count(), 5, "the RUN sees another A");
+    let (_, out) = build(
+        &mut f,
+        DF,
+        &BuildOptions {
+            build_args: [("A".to_string(), Some("2".to_string()))].into(),
+            ..Default::default()
+        },
+    );
+    assert_eq!(
+        out.text.matches("Using cache").count(),
+        5,
+        "the RUN sees another A"
+    );
 }
 
 #[test]
 fn failing_run_and_errors() {
     let mut f = Fake::with_busybox();
     f.fail_cmd = Some("/bin/sh -c exit 3".into());
-    let (r, _) = build(&mut f, "FROM busybox\nRUN exit 3\n", &BuildOptions::default());
+    let (r, _) = build(
+        &mut f,
+        "FROM busybox\nRUN exit 3\n",
+        &BuildOptions::default(),
+    );
     match r.unwrap_err() {
         BuildError::Step { message, code } => {
-            assert_eq!(message, "The command '/bin/sh -c exit 3' returned a non-zero code: 3");
+            assert_eq!(
+                message,
+                "The command '/bin/sh -c exit 3' returned a non-zero code: 3"
+            );
             assert_eq!(code, 3);
         }
         e => panic!("{e:?}"),
     }
-    assert!(f.removed.is_empty(), "rm keeps a failed step's container, as Docker");
-    let (r, _) = build(&mut f, "FROM busybox\nRUN exit 3\n", &BuildOptions { force_rm: true, ..Default::default() });
+    assert!(
+        f.removed.is_empty(),
+        "rm keeps a failed step's container, as Docker"
+    );
+    let (r, _) = build(
+        &mut f,
+        "FROM busybox\nRUN exit 3\n",
+        &BuildOptions {
+            force_rm: true,
+            ..Default::default()
+        },
+    );
     assert!(r.is_err());
     assert_eq!(f.removed.len(), 1, "force-rm removes it");
-    let (r, _) = build(&mut f, "FROM busybox AS a\nFROM busybox\n", &BuildOptions { target: Some("nope".into()), ..Default::default() });
-    assert_eq!(r.unwrap_err().to_string(), "failed to reach build target nope in Dockerfile");
-    let (r, _) = build(&mut f, "FROM busybox\nSTOPSIGNAL NOPE\n", &BuildOptions::default());
+    let (r, _) = build(
+        &mut f,
+        "FROM busybox AS a\nFROM busybox\n",
+        &BuildOptions {
+            target: Some("nope".into()),
+            ..Default::default()
+        },
+    );
+    assert_eq!(
+        r.unwrap_err().to_string(),
+        "failed to reach build target nope in Dockerfile"
+    );
+    let (r, _) = build(
+        &mut f,
+        "FROM busybox\nSTOPSIGNAL NOPE\n",
+        &BuildOptions::default(),
+    );
     assert_eq!(r.unwrap_err().to_string(), "Invalid signal: NOPE");
 }
 
@@ -235,9 +385,18 @@ fn stages_targets_labels_args_and_metadata() {
     };
     let (r, out) = build(&mut f, text, &opts);
     let id = r.unwrap();
-    assert!(out.text.contains("Step 14/14 : LABEL \"l\"='v'"), "{}", out.text);
-    assert!(out.text.contains("[Warning] One or more build-args [UNUSED] were not consumed"));
-    assert!(f.run_env[0].contains(&"BASE=busybox".to_string()), "a redeclared global ARG keeps its value");
+    assert!(
+        out.text.contains("Step 14/14 : LABEL \"l\"='v'"),
+        "{}",
+        out.text
+    );
+    assert!(out
+        .text
+        .contains("[Warning] One or more build-args [UNUSED] were not consumed"));
+    assert!(
+        f.run_env[0].contains(&"BASE=busybox".to_string()),
+        "a redeclared global ARG keeps its value"
+    );
     let (_, cfg, _) = &f.images[&id];
     let ports: Vec<_> = cfg.exposed_ports.clone().unwrap().into_keys().collect();
     assert_eq!(ports, vec!["100/tcp", "101/tcp", "80/tcp", "90/udp"]);
@@ -245,16 +404,36 @@ fn stages_targets_labels_args_and_metadata() {
     assert_eq!(cfg.stop_signal.as_deref(), Some("SIGKILL"));
     assert_eq!(cfg.user, "1000:1000");
     assert_eq!(cfg.on_build, Some(vec!["RUN echo child".to_string()]));
-    assert_eq!(cfg.cmd, Some(vec!["/bin/sh".into(), "-ec".into(), "echo x".into()]));
+    assert_eq!(
+        cfg.cmd,
+        Some(vec!["/bin/sh".into(), "-ec".into(), "echo x".into()])
+    );
     let hc = cfg.healthcheck.clone().unwrap();
     assert_eq!(hc["Interval"], 5_000_000_000i64);
     assert_eq!(hc["Retries"], 3);
-    let hist: Vec<String> = f.order.iter().map(|i| f.images[i].2.cmd.clone().unwrap_or_default().join(" ")).collect();
+    let hist: Vec<String> = f
+        .order
+        .iter()
+        .map(|i| f.images[i].2.cmd.clone().unwrap_or_default().join(" "))
+        .collect();
     assert!(hist.iter().any(|h| h == "/bin/sh -c #(nop)  HEALTHCHECK &{[\"CMD-SHELL\" \"echo ok\"] \"5s\" \"0s\" \"0s\" '\\x03'}"), "{hist:?}");
-    assert!(hist.iter().any(|h| h == "/bin/sh -c #(nop)  VOLUME [/data]"));
+    assert!(hist
+        .iter()
+        .any(|h| h == "/bin/sh -c #(nop)  VOLUME [/data]"));
     // The child build runs the trigger.
-    let (r, out) = build(&mut f, &format!("FROM {id}\nRUN true\n"), &BuildOptions::default());
+    let (r, out) = build(
+        &mut f,
+        &format!("FROM {id}\nRUN true\n"),
+        &BuildOptions::default(),
+    );
     r.unwrap();
-    assert!(out.text.contains("# Executing 1 build trigger\n"), "{}", out.text);
-    assert!(f.runs.iter().any(|r| r.last().map(String::as_str) == Some("echo child")));
+    assert!(
+        out.text.contains("# Executing 1 build trigger\n"),
+        "{}",
+        out.text
+    );
+    assert!(f
+        .runs
+        .iter()
+        .any(|r| r.last().map(String::as_str) == Some("echo child")));
 }

@@ -16,7 +16,8 @@ pub fn compare(a: &ContainerConfig, b: &ContainerConfig) -> bool {
         && a.tty == b.tty
         && a.env == b.env
         && a.labels == b.labels
-        && a.exposed_ports.clone().unwrap_or_default() == b.exposed_ports.clone().unwrap_or_default()
+        && a.exposed_ports.clone().unwrap_or_default()
+            == b.exposed_ports.clone().unwrap_or_default()
         && a.cmd.clone().unwrap_or_default() == b.cmd.clone().unwrap_or_default()
         && a.entrypoint.clone().unwrap_or_default() == b.entrypoint.clone().unwrap_or_default()
         && a.volumes.clone().unwrap_or_default() == b.volumes.clone().unwrap_or_default()
@@ -33,7 +34,12 @@ mod tests {
     #[test]
     fn cmd_env_and_labels_count() {
         let a = ContainerConfig {
-            cmd: Some(vec!["/bin/sh".into(), "-c".into(), "#(nop) ".into(), "ENV a=1".into()]),
+            cmd: Some(vec![
+                "/bin/sh".into(),
+                "-c".into(),
+                "#(nop) ".into(),
+                "ENV a=1".into(),
+            ]),
             env: vec!["a=1".into()],
             ..Default::default()
         };

@@ -57,7 +57,11 @@ pub fn scoped_join(root: &Path, path: &str, follow_last: bool) -> io::Result<Pat
                 if target.starts_with('/') {
                     parts.clear();
                 }
-                for t in target.split('/').filter(|s| !s.is_empty() && *s != ".").rev() {
+                for t in target
+                    .split('/')
+                    .filter(|s| !s.is_empty() && *s != ".")
+                    .rev()
+                {
                     pending.push(t.to_string());
                 }
             }
@@ -79,7 +83,10 @@ fn glob_match(pattern: &str, name: &str) -> bool {
             '[' => match chars[i..].iter().position(|&c| c == ']') {
                 Some(end) => {
                     let class: String = chars[i + 1..i + end].iter().collect();
-                    let class = class.strip_prefix('^').map(|c| format!("^{c}")).unwrap_or(class);
+                    let class = class
+                        .strip_prefix('^')
+                        .map(|c| format!("^{c}"))
+                        .unwrap_or(class);
                     re.push('[');
                     re.push_str(&class.replace('\\', "\\\\"));
                     re.push(']');
@@ -132,7 +139,11 @@ fn walk_matches(root: &Path, dir_rel: &str, comps: &[&str], out: &mut Vec<String
 }
 
 /// Resolves COPY/ADD sources in `root`. `op` is `COPY` or `ADD` (for messages).
-pub fn resolve_sources(root: &Path, patterns: &[String], op: &str) -> Result<Vec<Source>, BuildError> {
+pub fn resolve_sources(
+    root: &Path,
+    patterns: &[String],
+    op: &str,
+) -> Result<Vec<Source>, BuildError> {
     let mut out = Vec::new();
     for orig in patterns {
         let cleaned = clean(orig.trim_start_matches('/'));
@@ -141,7 +152,11 @@ pub fn resolve_sources(root: &Path, patterns: &[String], op: &str) -> Result<Vec
                 "{op} failed: forbidden path outside the build context: {orig} ()"
             )));
         }
-        let rel = if cleaned == "." { String::new() } else { cleaned };
+        let rel = if cleaned == "." {
+            String::new()
+        } else {
+            cleaned
+        };
         if has_wildcard(&rel) {
             let comps: Vec<&str> = rel.split('/').collect();
             let mut matches = Vec::new();
@@ -149,7 +164,11 @@ pub fn resolve_sources(root: &Path, patterns: &[String], op: &str) -> Result<Vec
             for m in matches {
                 let host = scoped_join(root, &m, true)?;
                 let is_dir = host.is_dir();
-                out.push(Source { rel: m, host, is_dir });
+                out.push(Source {
+                    rel: m,
+                    host,
+                    is_dir,
+                });
             }
             continue;
         }
@@ -199,7 +218,11 @@ fn hash_entry(h: &mut Sha256, rel: &str, path: &Path) -> io::Result<()> {
 }
 
 fn hash_tree(h: &mut Sha256, base: &Path, rel: &str) -> io::Result<()> {
-    let path = if rel.is_empty() { base.to_path_buf() } else { base.join(rel) };
+    let path = if rel.is_empty() {
+        base.to_path_buf()
+    } else {
+        base.join(rel)
+    };
     hash_entry(h, rel, &path)?;
     if fs::symlink_metadata(&path)?.is_dir() {
         let mut names: Vec<String> = fs::read_dir(&path)?
@@ -208,7 +231,11 @@ fn hash_tree(h: &mut Sha256, base: &Path, rel: &str) -> io::Result<()> {
             .collect();
         names.sort();
         for n in names {
-            let child = if rel.is_empty() { n } else { format!("{rel}/{n}") };
+            let child = if rel.is_empty() {
+                n
+            } else {
+                format!("{rel}/{n}")
+            };
             hash_tree(h, base, &child)?;
         }
     }
@@ -291,7 +318,10 @@ fn copy_entry(src: &Path, dst: &Path, owner: (u32, u32)) -> io::Result<()> {
         if !dst.is_dir() {
             fs::create_dir(dst)?;
         }
-        let mut names: Vec<_> = fs::read_dir(src)?.flatten().map(|e| e.file_name()).collect();
+        let mut names: Vec<_> = fs::read_dir(src)?
+            .flatten()
+            .map(|e| e.file_name())
+            .collect();
         names.sort();
         for n in names {
             copy_entry(&src.join(&n), &dst.join(&n), owner)?;
@@ -367,7 +397,11 @@ pub fn copy_into(root: &Path, plan: &CopyPlan) -> Result<(), BuildError> {
             extract_archive(&s.host, &target).map_err(fail)?;
             continue;
         }
-        let name = s.host.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
+        let name = s
+            .host
+            .file_name()
+            .map(|n| n.to_string_lossy().to_string())
+            .unwrap_or_default();
         let target_abs = if ends_slash || dest_exists_as_dir {
             format!("{}/{}", plan.dest.trim_end_matches('/'), name)
         } else {
@@ -394,7 +428,9 @@ pub fn copy_into(root: &Path, plan: &CopyPlan) -> Result<(), BuildError> {
 fn lookup_id(file: &str, name: &str) -> Option<u32> {
     file.lines().find_map(|line| {
         let f: Vec<&str> = line.split(':').collect();
-        (f.len() >= 3 && f[0] == name).then(|| f[2].parse().ok()).flatten()
+        (f.len() >= 3 && f[0] == name)
+            .then(|| f[2].parse().ok())
+            .flatten()
     })
 }
 

@@ -82,24 +82,42 @@ fn destination_rules() {
     copy_into(root.path(), &plan(&["a.txt"], "/file")).unwrap();
     assert_eq!(fs::read_to_string(root.path().join("file")).unwrap(), "a");
     copy_into(root.path(), &plan(&["a.txt"], "/existing")).unwrap();
-    assert!(root.path().join("existing/a.txt").is_file(), "an existing dir takes the file");
+    assert!(
+        root.path().join("existing/a.txt").is_file(),
+        "an existing dir takes the file"
+    );
     copy_into(root.path(), &plan(&["a.txt", "b.txt"], "/multi/")).unwrap();
     assert!(root.path().join("multi/b.txt").is_file());
     let md = fs::metadata(root.path().join("multi/b.txt")).unwrap();
     assert_eq!(md.mode() & 0o777, 0o755);
     assert_eq!((md.uid(), md.gid()), (1000, 1000));
     copy_into(root.path(), &plan(&["dir"], "/d")).unwrap();
-    assert!(root.path().join("d/x").is_file(), "a directory copies its contents");
+    assert!(
+        root.path().join("d/x").is_file(),
+        "a directory copies its contents"
+    );
     assert!(root.path().join("d/sub/y").is_file());
     let e = copy_into(root.path(), &plan(&["a.txt", "b.txt"], "/nodir")).unwrap_err();
-    assert!(e.to_string().contains("must be a directory and end with a /"), "{e}");
+    assert!(
+        e.to_string()
+            .contains("must be a directory and end with a /"),
+        "{e}"
+    );
 }
 
 #[test]
 fn chown_by_name_and_id() {
     let root = tempfile::tempdir().unwrap();
-    write(&root.path().join("etc/passwd"), "root:x:0:0::/root:/bin/sh\napp:x:1001:1002::/home/app:/bin/sh\n", 0o644);
-    write(&root.path().join("etc/group"), "root:x:0:\napp:x:1003:\nstaff:x:50:\n", 0o644);
+    write(
+        &root.path().join("etc/passwd"),
+        "root:x:0:0::/root:/bin/sh\napp:x:1001:1002::/home/app:/bin/sh\n",
+        0o644,
+    );
+    write(
+        &root.path().join("etc/group"),
+        "root:x:0:\napp:x:1003:\nstaff:x:50:\n",
+        0o644,
+    );
     assert_eq!(resolve_chown(root.path(), "app").unwrap(), (1001, 1003));
     assert_eq!(resolve_chown(root.path(), "app:staff").unwrap(), (1001, 50));
     assert_eq!(resolve_chown(root.path(), "7").unwrap(), (7, 7));
@@ -132,5 +150,8 @@ fn add_extracts_local_archives() {
         op: "ADD".into(),
     };
     copy_into(root.path(), &plan).unwrap();
-    assert_eq!(fs::read_to_string(root.path().join("x/in/tar.txt")).unwrap(), "hi");
+    assert_eq!(
+        fs::read_to_string(root.path().join("x/in/tar.txt")).unwrap(),
+        "hi"
+    );
 }

@@ -50,14 +50,19 @@ fn expose_ports(word: &str) -> Result<Vec<String>, BuildError> {
     }
     let bad = || BuildError::invalid(format!("invalid containerPort: {ports}"));
     let (lo, hi) = match ports.split_once('-') {
-        Some((a, b)) => (a.parse::<u16>().map_err(|_| bad())?, b.parse::<u16>().map_err(|_| bad())?),
+        Some((a, b)) => (
+            a.parse::<u16>().map_err(|_| bad())?,
+            b.parse::<u16>().map_err(|_| bad())?,
+        ),
         None => {
             let p = ports.parse::<u16>().map_err(|_| bad())?;
             (p, p)
         }
     };
     if hi < lo {
-        return Err(BuildError::invalid(format!("invalid range specified for containerPort: {ports}")));
+        return Err(BuildError::invalid(format!(
+            "invalid range specified for containerPort: {ports}"
+        )));
     }
     Ok((lo..=hi).map(|p| format!("{p}/{proto}")).collect())
 }
@@ -66,7 +71,9 @@ fn health(spec: &HealthSpec, shell: &[String]) -> Result<Value, BuildError> {
     let _ = shell;
     let test: Vec<String> = match &spec.cmd {
         None => vec!["NONE".into()],
-        Some(CommandForm::Exec(v)) => std::iter::once("CMD".to_string()).chain(v.iter().cloned()).collect(),
+        Some(CommandForm::Exec(v)) => std::iter::once("CMD".to_string())
+            .chain(v.iter().cloned())
+            .collect(),
         Some(CommandForm::Shell(s)) => vec!["CMD-SHELL".into(), s.clone()],
     };
     let mut h = serde_json::Map::new();
@@ -86,7 +93,9 @@ fn health(spec: &HealthSpec, shell: &[String]) -> Result<Value, BuildError> {
                 )));
             }
             if d < 0 {
-                return Err(BuildError::invalid(format!("Interval \"{flag}\" cannot be negative")));
+                return Err(BuildError::invalid(format!(
+                    "Interval \"{flag}\" cannot be negative"
+                )));
             }
             if d > 0 {
                 h.insert(key.into(), json!(d));
@@ -94,9 +103,12 @@ fn health(spec: &HealthSpec, shell: &[String]) -> Result<Value, BuildError> {
         }
     }
     if let Some((_, v)) = spec.flags.iter().rev().find(|(n, _)| n == "retries") {
-        let r: i64 = v
-            .parse()
-            .map_err(|_| BuildError::invalid(format!("strconv.ParseInt: parsing {}: invalid syntax", gofmt::quote(v))))?;
+        let r: i64 = v.parse().map_err(|_| {
+            BuildError::invalid(format!(
+                "strconv.ParseInt: parsing {}: invalid syntax",
+                gofmt::quote(v)
+            ))
+        })?;
         if r < 0 {
             return Err(BuildError::invalid("--retries cannot be negative"));
         }
@@ -111,7 +123,11 @@ fn health(spec: &HealthSpec, shell: &[String]) -> Result<Value, BuildError> {
 fn health_comment(h: &Value) -> String {
     let test: Vec<String> = h["Test"]
         .as_array()
-        .map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_string)).collect())
+        .map(|a| {
+            a.iter()
+                .filter_map(|v| v.as_str().map(str::to_string))
+                .collect()
+        })
         .unwrap_or_default();
     let d = |k: &str| gofmt::quote(&gofmt::duration(h[k].as_i64().unwrap_or(0)));
     format!(
@@ -179,7 +195,12 @@ impl<B: Backend> Builder<'_, B> {
     }
 
     /// A metadata-only step (moby `commit`).
-    async fn commit_meta(&mut self, st: &mut StageState, comment: String, form: Comment) -> Result<(), BuildError> {
+    async fn commit_meta(
+        &mut self,
+        st: &mut StageState,
+        comment: String,
+        form: Comment,
+    ) -> Result<(), BuildError> {
         let mut cc = st.config.clone();
         let mut cmd = st.shell();
         match form {
@@ -194,12 +215,19 @@ impl<B: Backend> Builder<'_, B> {
             st.image_id = hit;
             return Ok(());
         }
-        let id = self.backend.create(&st.image_id, &cc, StepKind::Meta).await?;
+        let id = self
+            .backend
+            .create(&st.image_id, &cc, StepKind::Meta)
+            .await?;
         self.say(&format!(" ---> Running in {}\n", short(&id)));
         self.finish(st, &id, cc, true).await
     }
 
-    async fn cached(&mut self, st: &StageState, cc: &ContainerConfig) -> Result<Option<String>, BuildError> {
+    async fn cached(
+        &mut self,
+        st: &StageState,
+        cc: &ContainerConfig,
+    ) -> Result<Option<String>, BuildError> {
         if self.opts.no_cache {
             return Ok(None);
         }
@@ -215,7 +243,11 @@ impl<B: Backend> Builder<'_, B> {
         Ok(Some(hit))
     }
 
-    pub(crate) async fn dispatch(&mut self, st: &mut StageState, ins: &Instruction) -> Result<(), BuildError> {
+    pub(crate) async fn dispatch(
+        &mut self,
+        st: &mut StageState,
+        ins: &Instruction,
+    ) -> Result<(), BuildError> {
         match &ins.kind {
             Kind::From { .. } => Err(BuildError::failed("FROM inside a stage")),
             Kind::Env(pairs) => {
@@ -256,17 +288,24 @@ impl<B: Backend> Builder<'_, B> {
                     });
                     self.args.declare(k, v);
                 }
-                self.commit_meta(st, format!("ARG {}", parts.join(" ")), Comment::Split).await
+                self.commit_meta(st, format!("ARG {}", parts.join(" ")), Comment::Split)
+                    .await
             }
             Kind::Maintainer(m) => {
                 st.maintainer = m.clone();
-                self.commit_meta(st, format!("MAINTAINER {m}"), Comment::Split).await
+                self.commit_meta(st, format!("MAINTAINER {m}"), Comment::Split)
+                    .await
             }
             Kind::Cmd(c) => {
                 let cmd = self.command(st, c);
                 st.config.cmd = Some(cmd.clone());
                 st.cmd_set = true;
-                self.commit_meta(st, format!("CMD {}", gofmt::quote_slice(&cmd)), Comment::Split).await
+                self.commit_meta(
+                    st,
+                    format!("CMD {}", gofmt::quote_slice(&cmd)),
+                    Comment::Split,
+                )
+                .await
             }
             Kind::Entrypoint(c) => {
                 let ep = self.command(st, c);
@@ -274,8 +313,12 @@ impl<B: Backend> Builder<'_, B> {
                 if !st.cmd_set {
                     st.config.cmd = None;
                 }
-                self.commit_meta(st, format!("ENTRYPOINT {}", gofmt::quote_slice(&ep)), Comment::Split)
-                    .await
+                self.commit_meta(
+                    st,
+                    format!("ENTRYPOINT {}", gofmt::quote_slice(&ep)),
+                    Comment::Split,
+                )
+                .await
             }
             Kind::Expose(words) => {
                 let shown: Vec<String> = words
@@ -288,14 +331,17 @@ impl<B: Backend> Builder<'_, B> {
                         ports.insert(p, json!({}));
                     }
                 }
-                self.commit_meta(st, format!("EXPOSE {}", shown.join(" ")), Comment::Split).await
+                self.commit_meta(st, format!("EXPOSE {}", shown.join(" ")), Comment::Split)
+                    .await
             }
             Kind::Volume(words) => {
                 let mut vols = Vec::new();
                 for w in words {
                     let v = self.expand(st, w)?;
                     if v.trim().is_empty() {
-                        return Err(BuildError::invalid("VOLUME specified can not be an empty string"));
+                        return Err(BuildError::invalid(
+                            "VOLUME specified can not be an empty string",
+                        ));
                     }
                     vols.push(v);
                 }
@@ -303,12 +349,18 @@ impl<B: Backend> Builder<'_, B> {
                 for v in &vols {
                     map.insert(v.clone(), json!({}));
                 }
-                self.commit_meta(st, format!("VOLUME {}", gofmt::plain_slice(&vols)), Comment::Split).await
+                self.commit_meta(
+                    st,
+                    format!("VOLUME {}", gofmt::plain_slice(&vols)),
+                    Comment::Split,
+                )
+                .await
             }
             Kind::User(u) => {
                 let u = self.expand(st, u)?;
                 st.config.user = u.clone();
-                self.commit_meta(st, format!("USER {u}"), Comment::Split).await
+                self.commit_meta(st, format!("USER {u}"), Comment::Split)
+                    .await
             }
             Kind::StopSignal(s) => {
                 let s = self.expand(st, s)?;
@@ -316,7 +368,8 @@ impl<B: Backend> Builder<'_, B> {
                     return Err(BuildError::invalid(format!("Invalid signal: {s}")));
                 }
                 st.config.stop_signal = Some(s.clone());
-                self.commit_meta(st, format!("STOPSIGNAL {s}"), Comment::Split).await
+                self.commit_meta(st, format!("STOPSIGNAL {s}"), Comment::Split)
+                    .await
             }
             Kind::Healthcheck(spec) => {
                 let h = health(spec, &st.shell())?;
@@ -326,14 +379,20 @@ impl<B: Backend> Builder<'_, B> {
             }
             Kind::Shell(words) => {
                 st.config.shell = Some(words.clone());
-                self.commit_meta(st, format!("SHELL {}", gofmt::plain_slice(words)), Comment::Split).await
+                self.commit_meta(
+                    st,
+                    format!("SHELL {}", gofmt::plain_slice(words)),
+                    Comment::Split,
+                )
+                .await
             }
             Kind::Onbuild(expr) => {
                 let upper = expr.trim().to_string();
                 let mut list = st.config.on_build.take().unwrap_or_default();
                 list.push(upper.clone());
                 st.config.on_build = Some(list);
-                self.commit_meta(st, format!("ONBUILD {upper}"), Comment::Split).await
+                self.commit_meta(st, format!("ONBUILD {upper}"), Comment::Split)
+                    .await
             }
             Kind::Workdir(w) => self.workdir(st, w).await,
             Kind::Run(c) => self.run(st, c).await,
@@ -347,7 +406,11 @@ impl<B: Backend> Builder<'_, B> {
         let dir = if w.starts_with('/') {
             clean(&w)
         } else {
-            let base = if st.config.working_dir.is_empty() { "/" } else { st.config.working_dir.as_str() };
+            let base = if st.config.working_dir.is_empty() {
+                "/"
+            } else {
+                st.config.working_dir.as_str()
+            };
             clean(&format!("{base}/{w}"))
         };
         st.config.working_dir = dir.clone();
@@ -360,7 +423,10 @@ impl<B: Backend> Builder<'_, B> {
             st.image_id = hit;
             return Ok(());
         }
-        let id = self.backend.create(&st.image_id, &cc, StepKind::Files).await?;
+        let id = self
+            .backend
+            .create(&st.image_id, &cc, StepKind::Files)
+            .await?;
         self.say(&format!(" ---> Running in {}\n", short(&id)));
         if let Err(e) = self.backend.mkdir(&id, &dir).await {
             let _ = self.backend.remove(&id).await;
@@ -391,7 +457,10 @@ impl<B: Backend> Builder<'_, B> {
         run_cfg.entrypoint = None;
         run_cfg.env.extend(self.args.step_env(&st.config.env));
         run_cfg.image = st.image_id.clone();
-        let id = self.backend.create(&st.image_id, &run_cfg, StepKind::Run).await?;
+        let id = self
+            .backend
+            .create(&st.image_id, &run_cfg, StepKind::Run)
+            .await?;
         self.say(&format!(" ---> Running in {}\n", short(&id)));
         let code = match self.backend.run(&id, &mut *self.out).await {
             Ok(c) => c,
@@ -415,7 +484,13 @@ impl<B: Backend> Builder<'_, B> {
         self.finish(st, &id, probe, true).await
     }
 
-    async fn sources(&mut self, st: &StageState, spec: &CopySpec, add: bool, op: &str) -> Result<Vec<Source>, BuildError> {
+    async fn sources(
+        &mut self,
+        st: &StageState,
+        spec: &CopySpec,
+        add: bool,
+        op: &str,
+    ) -> Result<Vec<Source>, BuildError> {
         let mut sources = Vec::new();
         let root = match &spec.from {
             Some(from) => {
@@ -427,9 +502,19 @@ impl<B: Backend> Builder<'_, B> {
                             "invalid from flag value {i}: refers to current or future build stage"
                         )))
                     }
-                    Err(_) => match self.stages.iter().rev().find(|(n, _)| n.as_deref() == Some(from.to_lowercase().as_str())) {
+                    Err(_) => match self
+                        .stages
+                        .iter()
+                        .rev()
+                        .find(|(n, _)| n.as_deref() == Some(from.to_lowercase().as_str()))
+                    {
                         Some((_, id)) => id.clone(),
-                        None => self.backend.image(&from, false, None, &mut *self.out).await?.id,
+                        None => {
+                            self.backend
+                                .image(&from, false, None, &mut *self.out)
+                                .await?
+                                .id
+                        }
                     },
                 };
                 if image.is_empty() {
@@ -448,7 +533,10 @@ impl<B: Backend> Builder<'_, B> {
                 }
                 let file = self.backend.download(&s).await?;
                 sources.push(Source {
-                    rel: file.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default(),
+                    rel: file
+                        .file_name()
+                        .map(|n| n.to_string_lossy().to_string())
+                        .unwrap_or_default(),
                     host: file,
                     is_dir: false,
                 });
@@ -462,14 +550,23 @@ impl<B: Backend> Builder<'_, B> {
         Ok(sources)
     }
 
-    async fn copy(&mut self, st: &mut StageState, spec: &CopySpec, add: bool) -> Result<(), BuildError> {
+    async fn copy(
+        &mut self,
+        st: &mut StageState,
+        spec: &CopySpec,
+        add: bool,
+    ) -> Result<(), BuildError> {
         let op = if add { "ADD" } else { "COPY" };
         let sources = self.sources(st, spec, add, op).await?;
         let dest_word = self.expand(st, &spec.dest)?;
         let dest = if dest_word.starts_with('/') {
             dest_word.clone()
         } else {
-            let base = if st.config.working_dir.is_empty() { "/" } else { st.config.working_dir.as_str() };
+            let base = if st.config.working_dir.is_empty() {
+                "/"
+            } else {
+                st.config.working_dir.as_str()
+            };
             let mut d = clean(&format!("/{base}/{dest_word}"));
             if dest_word.ends_with('/') && !d.ends_with('/') {
                 d.push('/');
@@ -497,7 +594,10 @@ impl<B: Backend> Builder<'_, B> {
             extract_archives: add,
             op: op.into(),
         };
-        let id = self.backend.create(&st.image_id, &cc, StepKind::Files).await?;
+        let id = self
+            .backend
+            .create(&st.image_id, &cc, StepKind::Files)
+            .await?;
         if let Err(e) = self.backend.copy(&id, &plan, chown.as_deref()).await {
             let _ = self.backend.remove(&id).await;
             return Err(e);
@@ -505,4 +605,3 @@ impl<B: Backend> Builder<'_, B> {
         self.finish(st, &id, cc, false).await
     }
 }
-

@@ -160,7 +160,11 @@ fn logical_line(text: &str, start: usize, escape: char) -> String {
 }
 
 fn line_of(text: &str, pos: usize) -> usize {
-    text[..pos.min(text.len())].bytes().filter(|&b| b == b'\n').count() + 1
+    text[..pos.min(text.len())]
+        .bytes()
+        .filter(|&b| b == b'\n')
+        .count()
+        + 1
 }
 
 fn command(c: &pd::Command<'_>, escape: char) -> CommandForm {
@@ -200,14 +204,21 @@ fn flags(
         let _ = instr;
         out.push((
             name,
-            f.value.as_ref().map(|v| v.value.to_string()).unwrap_or_default(),
+            f.value
+                .as_ref()
+                .map(|v| v.value.to_string())
+                .unwrap_or_default(),
         ));
     }
     Ok(out)
 }
 
 fn flag<'a>(flags: &'a [(String, String)], name: &str) -> Option<&'a str> {
-    flags.iter().rev().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
+    flags
+        .iter()
+        .rev()
+        .find(|(n, _)| n == name)
+        .map(|(_, v)| v.as_str())
 }
 
 fn copy_spec(
@@ -305,9 +316,14 @@ fn convert(
             &c.dest,
             &["from", "chown"],
         )?),
-        pd::Instruction::Add(a) => {
-            Kind::Add(copy_spec("ADD", line, &a.options, &a.src, &a.dest, &["chown"])?)
-        }
+        pd::Instruction::Add(a) => Kind::Add(copy_spec(
+            "ADD",
+            line,
+            &a.options,
+            &a.src,
+            &a.dest,
+            &["chown"],
+        )?),
         pd::Instruction::Expose(e) => {
             Kind::Expose(e.arguments.iter().map(|s| s.value.to_string()).collect())
         }
@@ -329,10 +345,7 @@ fn convert(
                 pd::HealthcheckArguments::Cmd { arguments, .. } => Some(command(arguments, escape)),
                 pd::HealthcheckArguments::None { .. } => {
                     if !fl.is_empty() {
-                        return Err(parse_error(
-                            line,
-                            "HEALTHCHECK NONE takes no arguments",
-                        ));
+                        return Err(parse_error(line, "HEALTHCHECK NONE takes no arguments"));
                     }
                     None
                 }
@@ -352,7 +365,10 @@ fn convert(
                     ))
                 }
                 pd::Instruction::From(_) => {
-                    return Err(parse_error(line, "FROM isn't allowed as an ONBUILD trigger"))
+                    return Err(parse_error(
+                        line,
+                        "FROM isn't allowed as an ONBUILD trigger",
+                    ))
                 }
                 pd::Instruction::Maintainer(_) => {
                     return Err(parse_error(
@@ -404,7 +420,10 @@ fn docker_error(text: &str, e: &pd::Error) -> BuildError {
     let line = e.line();
     if let Some(rest) = msg.strip_prefix("unknown instruction '") {
         let word = rest.trim_end_matches('\'');
-        return parse_error(line, format!("unknown instruction: {}", word.to_uppercase()));
+        return parse_error(
+            line,
+            format!("unknown instruction: {}", word.to_uppercase()),
+        );
     }
     if msg == "expected at least one FROM instruction" || msg == "expected FROM" {
         let first = text
@@ -555,8 +574,14 @@ mod tests {
         );
         let t = parse_trigger("RUN echo child").unwrap();
         assert_eq!(t.kind, Kind::Run(CommandForm::Shell("echo child".into())));
-        let df = parse("FROM busybox\nONBUILD RUN echo hi\nVOLUME [\"/a\", \"/b\"]\nENV a=1 b=\"x y\"\n").unwrap();
-        assert_eq!(df.stages[0].instructions[0].kind, Kind::Onbuild("RUN echo hi".into()));
+        let df = parse(
+            "FROM busybox\nONBUILD RUN echo hi\nVOLUME [\"/a\", \"/b\"]\nENV a=1 b=\"x y\"\n",
+        )
+        .unwrap();
+        assert_eq!(
+            df.stages[0].instructions[0].kind,
+            Kind::Onbuild("RUN echo hi".into())
+        );
         assert_eq!(
             df.stages[0].instructions[1].kind,
             Kind::Volume(vec!["/a".into(), "/b".into()])

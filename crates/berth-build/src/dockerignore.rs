@@ -121,10 +121,7 @@ impl DockerIgnore {
                 };
             }
             let regex = to_regex(&text)?;
-            patterns.push(Pattern {
-                exclusion,
-                regex,
-            });
+            patterns.push(Pattern { exclusion, regex });
         }
         Ok(DockerIgnore { patterns })
     }
@@ -136,10 +133,7 @@ impl DockerIgnore {
     /// True when `path` (relative to the context, `/`-separated) is excluded.
     pub fn excluded(&self, path: &str) -> bool {
         let path = clean(path);
-        let parents: Vec<&str> = path
-            .match_indices('/')
-            .map(|(i, _)| &path[..i])
-            .collect();
+        let parents: Vec<&str> = path.match_indices('/').map(|(i, _)| &path[..i]).collect();
         let mut matched = false;
         for p in &self.patterns {
             if p.exclusion != matched {
@@ -175,7 +169,10 @@ mod tests {
         assert!(!di.excluded("keep.log"));
         assert!(!di.excluded("sub/a.log"), "* stays within one element");
         assert!(di.excluded("build"));
-        assert!(di.excluded("build/x/y"), "a directory pattern covers its contents");
+        assert!(
+            di.excluded("build/x/y"),
+            "a directory pattern covers its contents"
+        );
         assert!(di.excluded("tmp"));
         assert!(di.excluded("a/b/tmp/c"));
         assert!(di.excluded("docs/x.md"));

@@ -24,11 +24,11 @@ pub mod archive;
 pub mod args;
 pub mod builder;
 pub mod cache;
-mod dispatch;
-pub mod gofmt;
 pub mod copy;
+mod dispatch;
 pub mod dockerfile;
 pub mod dockerignore;
+pub mod gofmt;
 pub mod shell;
 
 /// What can go wrong in a build; the message is Docker's text.

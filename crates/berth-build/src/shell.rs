@@ -71,7 +71,11 @@ impl Lexer<'_> {
         let mut out = String::new();
         loop {
             match self.next() {
-                None => return Err(BuildError::invalid("unexpected end of statement while looking for matching single-quote")),
+                None => {
+                    return Err(BuildError::invalid(
+                        "unexpected end of statement while looking for matching single-quote",
+                    ))
+                }
                 Some('\'') => return Ok(out),
                 Some(c) => out.push(c),
             }
@@ -82,7 +86,11 @@ impl Lexer<'_> {
         let mut out = String::new();
         loop {
             match self.next() {
-                None => return Err(BuildError::invalid("unexpected end of statement while looking for matching double-quote")),
+                None => {
+                    return Err(BuildError::invalid(
+                        "unexpected end of statement while looking for matching double-quote",
+                    ))
+                }
                 Some('"') => return Ok(out),
                 Some('$') => out.push_str(&self.dollar()?),
                 Some(c) if c == self.escape => match self.peek() {
@@ -282,11 +290,15 @@ mod tests {
         let e = env();
         assert_eq!(process_word("${A:?need A}", &e, '\\').unwrap(), "1");
         assert_eq!(
-            process_word("${NOPE:?need it}", &e, '\\').unwrap_err().to_string(),
+            process_word("${NOPE:?need it}", &e, '\\')
+                .unwrap_err()
+                .to_string(),
             "NOPE: need it"
         );
         assert_eq!(
-            process_word("${EMPTY:?}", &e, '\\').unwrap_err().to_string(),
+            process_word("${EMPTY:?}", &e, '\\')
+                .unwrap_err()
+                .to_string(),
             "EMPTY: is not allowed to be empty"
         );
         assert_eq!(

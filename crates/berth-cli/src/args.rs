@@ -146,6 +146,27 @@ pub struct NetworkCreateArgs {
     pub subnet: Vec<String>,
     #[arg(long)]
     pub gateway: Vec<String>,
+    /// Allocate container ip from a sub-range
+    #[arg(long)]
+    pub ip_range: Vec<String>,
+    /// Auxiliary IPv4 or IPv6 addresses used by Network driver
+    #[arg(long, value_name = "map")]
+    pub aux_address: Vec<String>,
+    /// Set driver specific options
+    #[arg(short = 'o', long = "opt", value_name = "map")]
+    pub opt: Vec<String>,
+    /// IP Address Management Driver
+    #[arg(long, default_value = "default")]
+    pub ipam_driver: String,
+    /// Set IPAM driver specific options
+    #[arg(long, value_name = "map")]
+    pub ipam_opt: Vec<String>,
+    /// Enable IPv6 networking
+    #[arg(long)]
+    pub ipv6: bool,
+    /// Enable manual container attachment
+    #[arg(long)]
+    pub attachable: bool,
     #[arg(long)]
     pub internal: bool,
     #[arg(long)]

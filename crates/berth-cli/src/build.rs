@@ -117,14 +117,22 @@ fn add_dir<W: Write>(
     keep: &[String],
     skip: &[&str],
 ) -> std::io::Result<()> {
-    let dir = if rel.is_empty() { root.to_path_buf() } else { root.join(rel) };
+    let dir = if rel.is_empty() {
+        root.to_path_buf()
+    } else {
+        root.join(rel)
+    };
     let mut names: Vec<String> = std::fs::read_dir(&dir)?
         .flatten()
         .map(|e| e.file_name().to_string_lossy().to_string())
         .collect();
     names.sort();
     for n in names {
-        let r = if rel.is_empty() { n } else { format!("{rel}/{n}") };
+        let r = if rel.is_empty() {
+            n
+        } else {
+            format!("{rel}/{n}")
+        };
         if skip.contains(&r.as_str()) {
             continue;
         }
@@ -168,12 +176,19 @@ fn write_context(
     // .dockerignore sent (moby's CLI `AddDockerfileToBuildContext`), so the daemon drops
     // it from the context too.
     let keep = vec![dockerfile_rel.to_string(), ".dockerignore".to_string()];
-    let skip: &[&str] = if extra.is_some() { &[".dockerignore"] } else { &[] };
+    let skip: &[&str] = if extra.is_some() {
+        &[".dockerignore"]
+    } else {
+        &[]
+    };
     add_dir(&mut tar, root, "", &ignore, &keep, skip)?;
     if let Some((name, data)) = extra {
         let now = chrono::Utc::now().timestamp() as u64;
         let ignore_sent = format!("{ignore_text}\n{name}\n");
-        for (n, d) in [(".dockerignore", ignore_sent.as_bytes()), (name.as_str(), &data[..])] {
+        for (n, d) in [
+            (".dockerignore", ignore_sent.as_bytes()),
+            (name.as_str(), &data[..]),
+        ] {
             let mut h = tar::Header::new_gnu();
             h.set_size(d.len() as u64);
             h.set_mode(0o600);
@@ -211,7 +226,10 @@ fn random_name() -> String {
     if let Ok(mut f) = std::fs::File::open("/dev/urandom") {
         let _ = f.read_exact(&mut b);
     }
-    format!(".dockerfile.{}", b.iter().map(|x| format!("{x:02x}")).collect::<String>())
+    format!(
+        ".dockerfile.{}",
+        b.iter().map(|x| format!("{x:02x}")).collect::<String>()
+    )
 }
 
 /// `berth build`.
@@ -236,7 +254,9 @@ pub async fn build(c: &Client, a: &BuildArgs) -> Result<i32, Failure> {
         crate::client::empty()
     } else if a.context == "-" {
         if dockerfile == "-" {
-            return Err(Failure::Msg("invalid argument: can't use stdin for both build context and dockerfile".into()));
+            return Err(Failure::Msg(
+                "invalid argument: can't use stdin for both build context and dockerfile".into(),
+            ));
         }
         // A tar (context) or a Dockerfile; either way the daemon tells them apart.
         stream_body(tokio::io::stdin())
@@ -278,8 +298,13 @@ pub async fn build(c: &Client, a: &BuildArgs) -> Result<i32, Failure> {
         dockerfile = rel.clone();
         let (reader, writer) = std::io::pipe().map_err(|e| Failure::Msg(e.to_string()))?;
         std::thread::spawn(move || {
-            let n = write_context(&root, &rel, extra, std::io::BufWriter::with_capacity(256 << 10, writer))
-                .unwrap_or(0);
+            let n = write_context(
+                &root,
+                &rel,
+                extra,
+                std::io::BufWriter::with_capacity(256 << 10, writer),
+            )
+            .unwrap_or(0);
             let _ = tx_size.send(n);
         });
         let fd: std::os::fd::OwnedFd = reader.into();
@@ -289,13 +314,19 @@ pub async fn build(c: &Client, a: &BuildArgs) -> Result<i32, Failure> {
         q.push(("dockerfile", dockerfile));
     }
     let args: BTreeMap<_, _> = key_values(&a.build_args, true);
-    q.push(("buildargs", serde_json::to_string(&args).unwrap_or_default()));
+    q.push((
+        "buildargs",
+        serde_json::to_string(&args).unwrap_or_default(),
+    ));
     let labels: BTreeMap<String, String> = key_values(&a.labels, false)
         .into_iter()
         .map(|(k, v)| (k, v.unwrap_or_default()))
         .collect();
     q.push(("labels", serde_json::to_string(&labels).unwrap_or_default()));
-    q.push(("cachefrom", serde_json::to_string(&a.cache_from).unwrap_or_default()));
+    q.push((
+        "cachefrom",
+        serde_json::to_string(&a.cache_from).unwrap_or_default(),
+    ));
     q.push(("networkmode", a.network.clone()));
     for h in &a.add_host {
         q.push(("extrahosts", h.clone()));
@@ -306,17 +337,32 @@ pub async fn build(c: &Client, a: &BuildArgs) -> Result<i32, Failure> {
     if let Some(p) = &a.platform {
         q.push(("platform", p.clone()));
     }
-    for (k, on) in [("nocache", a.no_cache), ("pull", a.pull), ("q", a.quiet), ("forcerm", a.force_rm)] {
+    for (k, on) in [
+        ("nocache", a.no_cache),
+        ("pull", a.pull),
+        ("q", a.quiet),
+        ("forcerm", a.force_rm),
+    ] {
         if on {
             q.push((k, "1".into()));
         }
     }
     q.push(("rm", if a.rm { "1" } else { "0" }.into()));
     if let Some(m) = &a.memory {
-        q.push(("memory", crate::units::ram_in_bytes(m).map_err(Failure::Msg)?.to_string()));
+        q.push((
+            "memory",
+            crate::units::ram_in_bytes(m)
+                .map_err(Failure::Msg)?
+                .to_string(),
+        ));
     }
     if let Some(s) = &a.shm_size {
-        q.push(("shmsize", crate::units::ram_in_bytes(s).map_err(Failure::Msg)?.to_string()));
+        q.push((
+            "shmsize",
+            crate::units::ram_in_bytes(s)
+                .map_err(Failure::Msg)?
+                .to_string(),
+        ));
     }
     if let Some(s) = a.cpu_shares {
         q.push(("cpushares", s.to_string()));
@@ -332,7 +378,8 @@ pub async fn build(c: &Client, a: &BuildArgs) -> Result<i32, Failure> {
     }
     let registry_config = {
         use base64::Engine;
-        base64::engine::general_purpose::URL_SAFE.encode(serde_json::to_vec(&auths).unwrap_or_default())
+        base64::engine::general_purpose::URL_SAFE
+            .encode(serde_json::to_vec(&auths).unwrap_or_default())
     };
     let res = c
         .send_with_headers(
@@ -364,17 +411,24 @@ pub async fn build(c: &Client, a: &BuildArgs) -> Result<i32, Failure> {
     let mut failure: Option<(String, i64)> = None;
     while let Some(frame) = body.frame().await {
         let frame = frame.map_err(|e| Failure::Msg(e.to_string()))?;
-        let Some(data) = frame.data_ref() else { continue };
+        let Some(data) = frame.data_ref() else {
+            continue;
+        };
         pending.extend_from_slice(data);
         while let Some(i) = pending.iter().position(|b| *b == b'\n') {
             let line: Vec<u8> = pending.drain(..=i).collect();
-            let Ok(msg) = serde_json::from_slice::<Json>(&line) else { continue };
+            let Ok(msg) = serde_json::from_slice::<Json>(&line) else {
+                continue;
+            };
             if let Some(id) = msg.pointer("/aux/ID").and_then(Json::as_str) {
                 image_id = id.to_string();
                 continue;
             }
             if let Some(e) = msg.get("error").and_then(Json::as_str) {
-                let code = msg.pointer("/errorDetail/code").and_then(Json::as_i64).unwrap_or(1);
+                let code = msg
+                    .pointer("/errorDetail/code")
+                    .and_then(Json::as_i64)
+                    .unwrap_or(1);
                 failure = Some((e.to_string(), code));
                 continue;
             }
@@ -411,9 +465,19 @@ fn human_size(n: u64) -> String {
         size /= 1000.0;
         i += 1;
     }
-    let digits = if size >= 100.0 { 1 } else if size >= 10.0 { 2 } else { 3 };
+    let digits = if size >= 100.0 {
+        1
+    } else if size >= 10.0 {
+        2
+    } else {
+        3
+    };
     let s = format!("{size:.digits$}");
-    let s = if s.contains('.') { s.trim_end_matches('0').trim_end_matches('.').to_string() } else { s };
+    let s = if s.contains('.') {
+        s.trim_end_matches('0').trim_end_matches('.').to_string()
+    } else {
+        s
+    };
     format!("{s}{}", UNITS[i])
 }
 
@@ -449,14 +513,24 @@ pub async fn prune(c: &Client, a: &BuilderPruneArgs) -> Result<i32, Failure> {
         let (k, v) = f
             .split_once('=')
             .ok_or_else(|| Failure::Msg("bad format of filter (expected name=value)".into()))?;
-        filters.entry(k.to_string()).or_default().insert(v.to_string(), true);
+        filters
+            .entry(k.to_string())
+            .or_default()
+            .insert(v.to_string(), true);
     }
-    let mut q = vec![("filters", serde_json::to_string(&filters).unwrap_or_default())];
+    let mut q = vec![(
+        "filters",
+        serde_json::to_string(&filters).unwrap_or_default(),
+    )];
     if a.all {
         q.push(("all", "1".into()));
     }
     let v = c
-        .json(Method::POST, &format!("/build/prune{}", query(&q)), None::<&()>)
+        .json(
+            Method::POST,
+            &format!("/build/prune{}", query(&q)),
+            None::<&()>,
+        )
         .await?;
     if let Some(list) = v.get("CachesDeleted").and_then(Json::as_array) {
         if !list.is_empty() {
@@ -484,7 +558,14 @@ mod tests {
         assert_eq!(human_size(105_900_000), "105.9MB");
         assert_eq!(human_size(1000), "1kB");
         std::env::set_var("BERTH_TEST_ARG", "fromenv");
-        let kv = key_values(&["A=1".into(), "BERTH_TEST_ARG".into(), "UNSET_BERTH_ARG".into()], true);
+        let kv = key_values(
+            &[
+                "A=1".into(),
+                "BERTH_TEST_ARG".into(),
+                "UNSET_BERTH_ARG".into(),
+            ],
+            true,
+        );
         assert_eq!(kv["A"], Some("1".into()));
         assert_eq!(kv["BERTH_TEST_ARG"], Some("fromenv".into()));
         assert_eq!(kv["UNSET_BERTH_ARG"], None);
@@ -493,25 +574,47 @@ mod tests {
     #[test]
     fn context_tar_applies_dockerignore_but_keeps_the_dockerfile() {
         let d = tempfile::tempdir().unwrap();
-        for f in ["Dockerfile", ".dockerignore", "a.log", "keep.log", "src/x", "build/y"] {
+        for f in [
+            "Dockerfile",
+            ".dockerignore",
+            "a.log",
+            "keep.log",
+            "src/x",
+            "build/y",
+        ] {
             let p = d.path().join(f);
             std::fs::create_dir_all(p.parent().unwrap()).unwrap();
             std::fs::write(&p, "x").unwrap();
         }
-        std::fs::write(d.path().join(".dockerignore"), "*.log\n!keep.log\nbuild\nDockerfile\n.dockerignore\n").unwrap();
+        std::fs::write(
+            d.path().join(".dockerignore"),
+            "*.log\n!keep.log\nbuild\nDockerfile\n.dockerignore\n",
+        )
+        .unwrap();
         std::fs::create_dir_all(d.path().join("docker")).unwrap();
         std::fs::write(d.path().join("docker/Dockerfile"), "FROM x").unwrap();
         let mut sub = Vec::new();
         let only = berth_build::dockerignore::DockerIgnore::parse("docker\n").unwrap();
         let mut tar = tar::Builder::new(&mut sub);
-        add_dir(&mut tar, d.path(), "", &only, &["docker/Dockerfile".to_string()], &[]).unwrap();
+        add_dir(
+            &mut tar,
+            d.path(),
+            "",
+            &only,
+            &["docker/Dockerfile".to_string()],
+            &[],
+        )
+        .unwrap();
         tar.into_inner().unwrap();
         let names: Vec<String> = tar::Archive::new(&sub[..])
             .entries()
             .unwrap()
             .map(|e| e.unwrap().path().unwrap().display().to_string())
             .collect();
-        assert!(names.contains(&"docker/Dockerfile".to_string()), "{names:?}");
+        assert!(
+            names.contains(&"docker/Dockerfile".to_string()),
+            "{names:?}"
+        );
         std::fs::remove_dir_all(d.path().join("docker")).unwrap();
         let mut out = Vec::new();
         write_context(d.path(), "Dockerfile", None, &mut out).unwrap();
@@ -521,6 +624,9 @@ mod tests {
             .map(|e| e.unwrap().path().unwrap().display().to_string())
             .collect();
         names.sort();
-        assert_eq!(names, vec![".dockerignore", "Dockerfile", "keep.log", "src", "src/x"]);
+        assert_eq!(
+            names,
+            vec![".dockerignore", "Dockerfile", "keep.log", "src", "src/x"]
+        );
     }
 }

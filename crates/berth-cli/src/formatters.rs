@@ -540,7 +540,10 @@ mod tests {
 
     #[test]
     fn quoting_and_ellipsis() {
-        assert_eq!(berth_api::units::go_quote("a\"b\\c\n"), "\"a\\\"b\\\\c\\n\"");
+        assert_eq!(
+            berth_api::units::go_quote("a\"b\\c\n"),
+            "\"a\\\"b\\\\c\\n\""
+        );
         assert_eq!(
             ellipsis("abcdefghijklmnopqrstuvwxyz", 20),
             "abcdefghijklmnopqrs…"

@@ -149,33 +149,90 @@ pub fn network_row(n: &NetworkResource, no_trunc: bool) -> Json {
     })
 }
 
-/// The `network create` body.
+/// `key=value` options (`-o`, `--ipam-opt`, `--aux-address`).
+fn key_values(flag: &str, given: &[String]) -> Result<BTreeMap<String, String>, Failure> {
+    given
+        .iter()
+        .map(|kv| match kv.split_once('=') {
+            Some((k, v)) => Ok((k.to_string(), v.to_string())),
+            None if flag == "opt" || flag == "ipam-opt" => Ok((kv.clone(), String::new())),
+            None => Err(Failure::Msg(format!(
+                "invalid argument \"{kv}\" for \"--{flag}\" flag: bad format for {flag}: {kv}"
+            ))),
+        })
+        .collect()
+}
+
+/// Whether CIDR or address `inner` lies in subnet `cidr` (IPv4; anything else: a
+/// textual prefix match is not attempted and the daemon decides).
+fn subnet_contains(cidr: &str, inner: &str) -> bool {
+    let parse = |s: &str| -> Option<(u32, u32)> {
+        let (a, p) = s.split_once('/').unwrap_or((s, "32"));
+        let a: std::net::Ipv4Addr = a.parse().ok()?;
+        let p: u32 = p.parse().ok().filter(|p| *p <= 32)?;
+        Some((u32::from(a), p))
+    };
+    match (parse(cidr), parse(inner)) {
+        (Some((net, p)), Some((ip, q))) if q >= p => {
+            let mask = if p == 0 { 0 } else { u32::MAX << (32 - p) };
+            net & mask == ip & mask
+        }
+        _ => false,
+    }
+}
+
+/// The `network create` body. Ranges, gateways and aux addresses go with the subnet that
+/// contains them, as the Docker CLI pairs them.
 pub fn create_request(a: &NetworkCreateArgs) -> Result<NetworkCreateRequest, Failure> {
-    if a.subnet.is_empty() && !a.gateway.is_empty() {
+    if a.subnet.is_empty() && (!a.gateway.is_empty() || !a.ip_range.is_empty()) {
         return Err(Failure::Msg(
             "every ip-range or gateway must have a corresponding subnet".into(),
         ));
     }
-    let config = a
+    let mut config: Vec<IpamConfig> = a
         .subnet
         .iter()
-        .enumerate()
-        .map(|(i, s)| IpamConfig {
+        .map(|s| IpamConfig {
             subnet: s.clone(),
-            gateway: a.gateway.get(i).cloned().unwrap_or_default(),
             ..IpamConfig::default()
         })
         .collect();
+    let mut place = |what: &str, value: &str, set: &mut dyn FnMut(&mut IpamConfig) -> bool| {
+        let slot = config
+            .iter_mut()
+            .find(|c| subnet_contains(&c.subnet, value))
+            .ok_or_else(|| Failure::Msg(format!("no matching subnet for {what} {value}")))?;
+        if set(slot) {
+            Ok(())
+        } else {
+            Err(Failure::Msg(format!("cannot configure multiple {what}s for the same subnet")))
+        }
+    };
+    for r in &a.ip_range {
+        place("range", r, &mut |c| std::mem::replace(&mut c.ip_range, r.clone()).is_empty())?;
+    }
+    for g in &a.gateway {
+        place("gateway", g, &mut |c| std::mem::replace(&mut c.gateway, g.clone()).is_empty())?;
+    }
+    for (name, ip) in key_values("aux-address", &a.aux_address)? {
+        place("aux-address", &ip, &mut |c| {
+            c.auxiliary_addresses.insert(name.clone(), ip.clone());
+            true
+        })?;
+    }
     Ok(NetworkCreateRequest {
         name: a.name.clone(),
         check_duplicate: Some(true),
         driver: a.driver.clone(),
         internal: a.internal,
+        attachable: a.attachable,
+        enable_ipv6: a.ipv6,
         ipam: Some(Ipam {
-            driver: "default".into(),
-            options: Some(BTreeMap::new()),
+            driver: a.ipam_driver.clone(),
+            options: Some(key_values("ipam-opt", &a.ipam_opt)?),
             config,
         }),
+        options: key_values("opt", &a.opt)?,
         labels: crate::opts::labels(&a.label),
         ..NetworkCreateRequest::default()
     })
@@ -315,6 +372,45 @@ mod network_tests {
         ))
         .unwrap();
         assert_eq!(create_request(&a).unwrap(), docker);
+    }
+
+    fn create_args(args: &[&str]) -> NetworkCreateArgs {
+        let cli = crate::args::Cli::try_parse_from(
+            ["berth", "network", "create"].iter().chain(args).chain(&["n"]),
+        )
+        .unwrap();
+        let Some(crate::args::Cmd::Network(NetworkCmd::Create(a))) = cli.cmd else {
+            panic!("not network create")
+        };
+        a
+    }
+
+    #[test]
+    fn ranges_gateways_and_aux_addresses_pair_with_their_subnet() {
+        let a = create_args(&[
+            "--subnet", "10.1.0.0/16", "--subnet", "10.2.0.0/16",
+            "--ip-range", "10.2.5.0/24", "--gateway", "10.1.0.254",
+            "--aux-address", "a=10.2.0.9", "--aux-address", "b=10.1.0.9",
+            "-o", "com.docker.network.bridge.enable_icc=false", "--ipam-opt", "x=y",
+            "--attachable",
+        ]);
+        let r = create_request(&a).unwrap();
+        let ipam = r.ipam.unwrap();
+        assert_eq!(ipam.config[0].gateway, "10.1.0.254");
+        assert_eq!(ipam.config[0].auxiliary_addresses["b"], "10.1.0.9");
+        assert_eq!(ipam.config[1].ip_range, "10.2.5.0/24");
+        assert_eq!(ipam.config[1].auxiliary_addresses["a"], "10.2.0.9");
+        assert_eq!(ipam.options.unwrap()["x"], "y");
+        assert_eq!(r.options["com.docker.network.bridge.enable_icc"], "false");
+        assert!(r.attachable);
+        // the Docker CLI's own errors (docker 28 against dockerd 20.10)
+        let err = |args: &[&str]| match create_request(&create_args(args)) {
+            Err(Failure::Msg(m)) => m,
+            other => panic!("{args:?}: {other:?}"),
+        };
+        assert_eq!(err(&["--subnet", "10.55.0.0/16", "--ip-range", "10.56.0.0/24"]), "no matching subnet for range 10.56.0.0/24");
+        assert_eq!(err(&["--subnet", "10.57.0.0/16", "--aux-address", "a=10.58.0.1"]), "no matching subnet for aux-address 10.58.0.1");
+        assert_eq!(err(&["--ip-range", "10.56.0.0/24"]), "every ip-range or gateway must have a corresponding subnet");
     }
 
     #[test]

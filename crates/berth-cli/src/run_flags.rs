@@ -7,7 +7,9 @@ use berth_api::Ulimit;
 use crate::opts::FlagError;
 
 fn flag_err(value: &str, flag: &str, why: impl std::fmt::Display) -> FlagError {
-    FlagError(format!("invalid argument \"{value}\" for \"{flag}\" flag: {why}"))
+    FlagError(format!(
+        "invalid argument \"{value}\" for \"{flag}\" flag: {why}"
+    ))
 }
 
 /// `name:ip` or `name:host-gateway`.
@@ -25,7 +27,11 @@ pub fn add_hosts(values: &[String]) -> Result<Vec<String>, FlagError> {
                 }
                 Ok(v.clone())
             }
-            _ => Err(flag_err(v, "--add-host", format!("bad format for add-host: {v:?}"))),
+            _ => Err(flag_err(
+                v,
+                "--add-host",
+                format!("bad format for add-host: {v:?}"),
+            )),
         })
         .collect()
 }
@@ -46,8 +52,21 @@ pub fn dns_servers(values: &[String]) -> Result<Vec<String>, FlagError> {
 
 /// The names go-units knows (`ulimitNameMapping`).
 pub const ULIMIT_NAMES: &[&str] = &[
-    "core", "cpu", "data", "fsize", "locks", "memlock", "msgqueue", "nice", "nofile", "nproc",
-    "rss", "rtprio", "rttime", "sigpending", "stack",
+    "core",
+    "cpu",
+    "data",
+    "fsize",
+    "locks",
+    "memlock",
+    "msgqueue",
+    "nice",
+    "nofile",
+    "nproc",
+    "rss",
+    "rtprio",
+    "rttime",
+    "sigpending",
+    "stack",
 ];
 
 fn parse_int(s: &str) -> Result<i64, String> {
@@ -140,13 +159,19 @@ mod tests {
             parse_ulimit("nofile=10:5").unwrap_err(),
             "ulimit soft limit must be less than or equal to hard limit: 10 > 5"
         );
-        assert_eq!(parse_ulimit("foo=1").unwrap_err(), "invalid ulimit type: foo");
+        assert_eq!(
+            parse_ulimit("foo=1").unwrap_err(),
+            "invalid ulimit type: foo"
+        );
         let u = parse_ulimit("nofile=100:200").unwrap();
         assert_eq!((u.soft, u.hard), (100, 200));
         assert_eq!(
             dns_servers(&["x".into()]).unwrap_err().0,
             "invalid argument \"x\" for \"--dns\" flag: IP address is not correctly formatted: x"
         );
-        assert_eq!(ns_mode(Some("bogus"), "--pid", "PID").unwrap_err().0, "--pid: invalid PID mode");
+        assert_eq!(
+            ns_mode(Some("bogus"), "--pid", "PID").unwrap_err().0,
+            "--pid: invalid PID mode"
+        );
     }
 }

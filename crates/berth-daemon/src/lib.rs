@@ -7,6 +7,7 @@ pub mod config_file;
 pub mod containers;
 pub mod distribution;
 pub mod error;
+pub mod events;
 pub mod fsutil;
 pub mod hijack;
 pub mod network;

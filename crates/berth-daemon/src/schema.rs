@@ -10,6 +10,7 @@
 //! | containers | `containers_meta["schema_version"]` | [`CONTAINERS_PART`]: 1 |
 //! | volumes | `volumes_meta["schema_version"]` | [`VOLUMES_PART`]: 1 |
 //! | networks | `networks_meta["schema_version"]` | [`NETWORKS_PART`]: 2 |
+//! | events | `events_meta["schema_version"]` | [`EVENTS_PART`]: 1 |
 //!
 //! Every table holds `&str` keys and JSON values of one type (`&[u8]`):
 //!
@@ -20,6 +21,7 @@
 //! | `networks` | network ID (64 hex) | [`UserNetwork`] |
 //! | `net_endpoints` | container ID | [`EndpointRecord`]: its `eth0`, kept from the first start to `rm` |
 //! | `net_extra_endpoints` | `<container ID>/<network ID>` | [`ExtraEndpoint`]: a `network connect` |
+//! | `events` | sequence number, 20 digits zero-padded (sorts as the number) | [`EventMessage`]: the last [`crate::events::KEEP`] events, trimmed as new ones are written |
 //! | `net_primary_configs` | container ID | [`PrimaryConfig`]: aliases and `--ip` on the network it was created on, or disconnected from it (a table added within version 2: older stores simply have none) |
 //!
 //! Every change is one write transaction. Rows that do not decode are skipped with a
@@ -36,6 +38,7 @@
 
 use std::marker::PhantomData;
 
+use berth_api::EventMessage;
 use berth_net::endpoint::{EndpointRecord, ExtraEndpoint, PrimaryConfig};
 use redb::{ReadableDatabase, ReadableTable, TableDefinition, WriteTransaction};
 use serde::de::DeserializeOwned;
@@ -56,6 +59,16 @@ pub const NET_EXTRA_ENDPOINTS: JsonTable<ExtraEndpoint> =
     JsonTable::new("net_extra_endpoints", "endpoint");
 pub const NET_PRIMARY_CONFIGS: JsonTable<PrimaryConfig> =
     JsonTable::new("net_primary_configs", "endpoint config");
+
+pub const EVENTS: JsonTable<EventMessage> = JsonTable::new("events", "event");
+
+pub const EVENTS_PART: Part = Part {
+    name: "events",
+    meta: TableDefinition::new("events_meta"),
+    version: 1,
+    tables: &[EVENTS.def()],
+    migrate: no_migration,
+};
 
 pub const CONTAINERS_PART: Part = Part {
     name: "containers",

@@ -57,6 +57,8 @@ pub struct Daemon {
     /// Stable per `--root`, shown as `ID` in `info`.
     pub daemon_id: String,
     pub db: Arc<redb::Database>,
+    /// Every service's events, for `GET /events`.
+    pub events: Arc<crate::events::EventBus>,
     pub images: Arc<ImageStore>,
     pub containers: Arc<ContainerService>,
     pub networks: Arc<NetworkService>,
@@ -86,8 +88,10 @@ impl Daemon {
             redb::Database::create(&db_path)
                 .with_context(|| format!("opening {}", db_path.display()))?,
         );
+        let events = crate::events::EventBus::open(db.clone())?;
         let images = Arc::new(ImageStore::open(&config.root, db.clone())?);
         let networks = NetworkService::open(
+            events.clone(),
             db.clone(),
             &config.root,
             &config.exec_root,
@@ -95,13 +99,18 @@ impl Daemon {
             Some(config.bip.as_str()),
             &config.default_address_pools,
         )?;
-        let volumes = Arc::new(VolumeService::open(&config.root, db.clone())?);
+        let volumes = Arc::new(VolumeService::open(
+            &config.root,
+            db.clone(),
+            events.clone(),
+        )?);
         let containers = ContainerService::open(
             config.clone(),
             db.clone(),
             images.clone(),
             networks.clone(),
             volumes.clone(),
+            events.clone(),
         )?;
         let builds = Arc::new(crate::builds::BuildService::open(&config.root)?);
         Ok(Daemon {
@@ -109,6 +118,7 @@ impl Daemon {
             config,
             daemon_id,
             db,
+            events,
             images,
             containers,
             networks,

@@ -211,7 +211,10 @@ impl ImageStore {
     /// are) as a new layer without unpacking it again: its tar is written once as the
     /// layer's blob, then the directory itself moves into `tmp/` to become the layer.
     /// `dir` is consumed (it must be on the store's filesystem).
-    pub(crate) fn adopt_dir_as_layer(&self, dir: &std::path::Path) -> Result<IngestedLayer, ImageError> {
+    pub(crate) fn adopt_dir_as_layer(
+        &self,
+        dir: &std::path::Path,
+    ) -> Result<IngestedLayer, ImageError> {
         let mut blob = self.content.writer()?;
         crate::pack::pack_layer(dir, &mut blob)
             .and_then(io::Write::flush)
@@ -220,7 +223,9 @@ impl ImageStore {
         let blob = blob.seal()?;
         let diff_id = blob.digest().to_string();
         fn content_size(p: &std::path::Path) -> i64 {
-            let Ok(md) = fs::symlink_metadata(p) else { return 0 };
+            let Ok(md) = fs::symlink_metadata(p) else {
+                return 0;
+            };
             if md.is_dir() {
                 fs::read_dir(p)
                     .map(|rd| rd.flatten().map(|e| content_size(&e.path())).sum())

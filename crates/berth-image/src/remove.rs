@@ -182,7 +182,9 @@ impl ImageStore {
         // moby `imageDeleteHelper` with `prune`: parents go quietly while untagged,
         // childless and unused.
         while prune_parents && !parent.is_empty() {
-            let Ok(meta) = self.image_meta(&parent) else { break };
+            let Ok(meta) = self.image_meta(&parent) else {
+                break;
+            };
             if !self.refs_of(&parent)?.is_empty()
                 || self.has_children(&parent)?
                 || user_of(&parent).is_some()

@@ -43,7 +43,11 @@ pub fn parse_query(msg: &[u8]) -> Option<Question> {
         i += len;
     }
     let qtype = u16::from_be_bytes([*msg.get(i)?, *msg.get(i + 1)?]);
-    Some(Question { name: labels.join("."), qtype, end: i + 4 })
+    Some(Question {
+        name: labels.join("."),
+        qtype,
+        end: i + 4,
+    })
 }
 
 /// The answer to `query` (its first question, up to `q.end`) with `addrs` as A records;
@@ -55,7 +59,11 @@ pub fn answer(query: &[u8], q: &Question, addrs: Option<&[Ipv4Addr]>) -> Vec<u8>
     out.push(0x80 | 0x04 | rd); // QR, AA, RD copied
     out.push(0x80 | if addrs.is_none() { 3 } else { 0 }); // RA, rcode
     out.extend_from_slice(&1u16.to_be_bytes());
-    let answers: &[Ipv4Addr] = if q.qtype == TYPE_A { addrs.unwrap_or(&[]) } else { &[] };
+    let answers: &[Ipv4Addr] = if q.qtype == TYPE_A {
+        addrs.unwrap_or(&[])
+    } else {
+        &[]
+    };
     out.extend_from_slice(&(answers.len() as u16).to_be_bytes());
     out.extend_from_slice(&[0, 0, 0, 0]);
     out.extend_from_slice(&query[12..q.end]);
@@ -98,16 +106,29 @@ pub fn serve(addr: Ipv4Addr, lookup: Lookup, upstream: Vec<SocketAddr>) -> Resul
 }
 
 /// [`serve`] on any socket address; returns the bound address too (for tests).
-pub fn serve_on(addr: SocketAddr, lookup: Lookup, upstream: Vec<SocketAddr>) -> Result<(DnsServer, SocketAddr)> {
-    let std_sock = std::net::UdpSocket::bind(addr).map_err(|e| NetError::System(format!("binding DNS on {addr}: {e}")))?;
-    let local = std_sock.local_addr().map_err(|e| NetError::System(e.to_string()))?;
-    std_sock.set_nonblocking(true).map_err(|e| NetError::System(e.to_string()))?;
-    let sock = Arc::new(tokio::net::UdpSocket::from_std(std_sock).map_err(|e| NetError::System(e.to_string()))?);
+pub fn serve_on(
+    addr: SocketAddr,
+    lookup: Lookup,
+    upstream: Vec<SocketAddr>,
+) -> Result<(DnsServer, SocketAddr)> {
+    let std_sock = std::net::UdpSocket::bind(addr)
+        .map_err(|e| NetError::System(format!("binding DNS on {addr}: {e}")))?;
+    let local = std_sock
+        .local_addr()
+        .map_err(|e| NetError::System(e.to_string()))?;
+    std_sock
+        .set_nonblocking(true)
+        .map_err(|e| NetError::System(e.to_string()))?;
+    let sock = Arc::new(
+        tokio::net::UdpSocket::from_std(std_sock).map_err(|e| NetError::System(e.to_string()))?,
+    );
     let upstream = Arc::new(upstream);
     let task = tokio::spawn(async move {
         let mut buf = vec![0u8; 4096];
         loop {
-            let Ok((n, from)) = sock.recv_from(&mut buf).await else { continue };
+            let Ok((n, from)) = sock.recv_from(&mut buf).await else {
+                continue;
+            };
             let msg = buf[..n].to_vec();
             let Some(q) = parse_query(&msg) else { continue };
             let name = q.name.trim_end_matches('.').to_string();
@@ -129,12 +150,16 @@ pub fn serve_on(addr: SocketAddr, lookup: Lookup, upstream: Vec<SocketAddr>) -> 
 async fn forward(msg: &[u8], upstream: &[SocketAddr]) -> Option<Vec<u8>> {
     for up in upstream {
         let bind = if up.is_ipv4() { "0.0.0.0:0" } else { "[::]:0" };
-        let Ok(s) = tokio::net::UdpSocket::bind(bind).await else { continue };
+        let Ok(s) = tokio::net::UdpSocket::bind(bind).await else {
+            continue;
+        };
         if s.send_to(msg, up).await.is_err() {
             continue;
         }
         let mut buf = vec![0u8; 4096];
-        if let Ok(Ok((n, _))) = tokio::time::timeout(Duration::from_secs(3), s.recv_from(&mut buf)).await {
+        if let Ok(Ok((n, _))) =
+            tokio::time::timeout(Duration::from_secs(3), s.recv_from(&mut buf)).await
+        {
             buf.truncate(n);
             return Some(buf);
         }
@@ -162,7 +187,14 @@ mod tests {
     fn parses_and_answers() {
         let m = query("Web.Example", TYPE_A);
         let q = parse_query(&m).unwrap();
-        assert_eq!(q, Question { name: "web.example".into(), qtype: 1, end: m.len() });
+        assert_eq!(
+            q,
+            Question {
+                name: "web.example".into(),
+                qtype: 1,
+                end: m.len()
+            }
+        );
         let a = answer(&m, &q, Some(&[Ipv4Addr::new(10, 1, 2, 3)]));
         assert_eq!(&a[0..2], &[0x12, 0x34]);
         assert_eq!(a[3] & 0x0f, 0);
@@ -172,7 +204,10 @@ mod tests {
         assert_eq!(nx[3] & 0x0f, 3);
         assert_eq!(u16::from_be_bytes([nx[6], nx[7]]), 0);
         assert!(parse_query(&[0; 5]).is_none());
-        assert_eq!(upstreams("nameserver 10.0.0.1\nsearch x\nnameserver ::1\n").len(), 2);
+        assert_eq!(
+            upstreams("nameserver 10.0.0.1\nsearch x\nnameserver ::1\n").len(),
+            2
+        );
     }
 
     #[tokio::test]
@@ -184,15 +219,24 @@ mod tests {
             let mut b = vec![0u8; 512];
             let (n, from) = up.recv_from(&mut b).await.unwrap();
             let q = parse_query(&b[..n]).unwrap();
-            up.send_to(&answer(&b[..n], &q, Some(&[Ipv4Addr::new(9, 9, 9, 9)])), from).await.unwrap();
+            up.send_to(
+                &answer(&b[..n], &q, Some(&[Ipv4Addr::new(9, 9, 9, 9)])),
+                from,
+            )
+            .await
+            .unwrap();
         });
-        let lookup: Lookup = Arc::new(|n: &str| (n == "web").then(|| vec![Ipv4Addr::new(10, 0, 0, 2)]));
+        let lookup: Lookup =
+            Arc::new(|n: &str| (n == "web").then(|| vec![Ipv4Addr::new(10, 0, 0, 2)]));
         let (_srv, addr) = serve_on("127.0.0.1:0".parse().unwrap(), lookup, vec![up_addr]).unwrap();
         let c = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
         let mut b = vec![0u8; 512];
         for (name, want) in [("web", [10, 0, 0, 2]), ("other.example", [9, 9, 9, 9])] {
             c.send_to(&query(name, TYPE_A), addr).await.unwrap();
-            let (n, _) = tokio::time::timeout(Duration::from_secs(5), c.recv_from(&mut b)).await.unwrap().unwrap();
+            let (n, _) = tokio::time::timeout(Duration::from_secs(5), c.recv_from(&mut b))
+                .await
+                .unwrap()
+                .unwrap();
             assert_eq!(&b[n - 4..n], &want, "{name}");
         }
     }

@@ -74,6 +74,34 @@ pub struct Target {
     pub subnet: Subnet,
     pub gateway: Ipv4Addr,
     pub internal: bool,
+    /// `--ip-range`: where addresses are picked.
+    pub range: Option<Subnet>,
+    /// `--aux-address`: addresses never handed out.
+    pub aux_addresses: Vec<Ipv4Addr>,
+    /// `com.docker.network.driver.mtu` of the network, else the daemon's.
+    pub mtu: Option<u32>,
+    /// `com.docker.network.bridge.enable_icc=false`: the bridge ports cannot reach each other.
+    pub isolated_ports: bool,
+}
+
+impl Target {
+    fn space(&self) -> ipam::AddressSpace {
+        let mut reserved = self.aux_addresses.clone();
+        reserved.push(self.gateway);
+        ipam::AddressSpace { subnet: self.subnet, range: self.range, reserved }
+    }
+
+    /// The first free address, or the requested one checked.
+    fn address(&self, requested: Option<Ipv4Addr>, used: &[Ipv4Addr]) -> Result<Ipv4Addr> {
+        let space = self.space();
+        match requested {
+            Some(ip) => space.check_requested(ip, used),
+            None => space.allocate(used).map_err(|e| match e {
+                NetError::Conflict(m) => NetError::Conflict(format!("{m}: {} ({})", self.name, self.id)),
+                e => e,
+            }),
+        }
+    }
 }
 
 /// What plugging a container's primary endpoint needs to know about the container.
@@ -125,19 +153,6 @@ fn extra_veth(id: &str, ifname: &str) -> String {
         &id[..id.len().min(9)],
         ifname.trim_start_matches("eth")
     )
-}
-
-/// A requested address on `target`, as Docker's IPAM checks it.
-fn check_requested(target: &Target, ip: Ipv4Addr, used: &[Ipv4Addr]) -> Result<Ipv4Addr> {
-    if !target.subnet.contains(ip) || ip == target.subnet.broadcast() {
-        return Err(NetError::Invalid(format!(
-            "no configured subnet or ip-range contain the IP address {ip}"
-        )));
-    }
-    if used.contains(&ip) {
-        return Err(NetError::Conflict("Address already in use".into()));
-    }
-    Ok(ip)
 }
 
 impl EndpointTable {
@@ -288,10 +303,7 @@ impl EndpointTable {
             Some(e) => e.clone(),
             None => {
                 let used = self.used(target, Some(id));
-                let ip = match req.ip {
-                    Some(ip) => check_requested(target, ip, &used)?,
-                    None => target.subnet.allocate(&used)?,
-                };
+                let ip = target.address(req.ip, &used)?;
                 EndpointRecord {
                     ip,
                     mac: ipam::mac_for(ip),
@@ -333,7 +345,8 @@ impl EndpointTable {
             prefix: target.subnet.prefix,
             gateway: (!target.internal).then_some(target.gateway),
             mac: &ep.mac,
-            mtu: self.mtu,
+            mtu: target.mtu.unwrap_or(self.mtu),
+            isolated: target.isolated_ports,
         };
         if let Err(e) = link::attach(&ns, &endpoint) {
             link::remove_netns(&ns);
@@ -381,7 +394,8 @@ impl EndpointTable {
             prefix: target.subnet.prefix,
             gateway: None,
             mac: &x.mac,
-            mtu: self.mtu,
+            mtu: target.mtu.unwrap_or(self.mtu),
+            isolated: target.isolated_ports,
         };
         link::attach(&self.netns_path(id), &ep)
     }
@@ -415,10 +429,7 @@ impl EndpointTable {
             Some(e) => e,
             None => {
                 let used = self.used(target, Some(id));
-                let ip = match ip {
-                    Some(ip) => check_requested(target, ip, &used)?,
-                    None => target.subnet.allocate(&used)?,
-                };
+                let ip = target.address(ip, &used)?;
                 EndpointRecord {
                     ip,
                     mac: ipam::mac_for(ip),
@@ -443,7 +454,8 @@ impl EndpointTable {
             prefix: target.subnet.prefix,
             gateway: (!target.internal).then_some(target.gateway),
             mac: &ep.mac,
-            mtu: self.mtu,
+            mtu: target.mtu.unwrap_or(self.mtu),
+            isolated: target.isolated_ports,
         };
         link::attach(&self.netns_path(id), &endpoint)?;
         self.endpoints.insert(id.to_string(), ep.clone());
@@ -497,10 +509,7 @@ impl EndpointTable {
         requested_ip: Option<Ipv4Addr>,
     ) -> Result<ExtraEndpoint> {
         let used = self.used(target, None);
-        let ip = match requested_ip {
-            Some(ip) => check_requested(target, ip, &used)?,
-            None => target.subnet.allocate(&used)?,
-        };
+        let ip = target.address(requested_ip, &used)?;
         let ifname = (1..)
             .map(|i| format!("eth{i}"))
             .find(|f| !self.extras_of(id).iter().any(|x| &x.ifname == f))
@@ -569,6 +578,10 @@ mod tests {
             subnet: "10.9.0.0/24".parse().unwrap(),
             gateway: Ipv4Addr::new(10, 9, 0, 1),
             internal: false,
+            range: None,
+            aux_addresses: Vec::new(),
+            mtu: None,
+            isolated_ports: false,
         }
     }
 

@@ -114,7 +114,10 @@ pub fn resolv_conf_custom(host: &str, dns: &DnsSettings) -> String {
     let filtered = resolv_conf(host);
     let pick = |mine: &[String], key: &str| -> Vec<String> {
         if mine.is_empty() {
-            lines_with(&filtered, key).into_iter().map(String::from).collect()
+            lines_with(&filtered, key)
+                .into_iter()
+                .map(String::from)
+                .collect()
         } else {
             mine.to_vec()
         }
@@ -135,7 +138,10 @@ pub fn resolv_conf_with_custom(host: &str, server: Ipv4Addr, dns: &DnsSettings) 
     }
     let pick = |mine: &[String], key: &str| -> Vec<String> {
         if mine.is_empty() {
-            lines_with(host, key).into_iter().map(String::from).collect()
+            lines_with(host, key)
+                .into_iter()
+                .map(String::from)
+                .collect()
         } else {
             mine.to_vec()
         }
@@ -161,33 +167,53 @@ mod tests {
             resolv_conf_custom(host, &d),
             "search a.example b.example\nnameserver 1.1.1.1\nnameserver 9.9.9.9\noptions ndots:2 timeout:3\n"
         );
-        let only_servers = DnsSettings { servers: vec!["1.1.1.1".into()], ..Default::default() };
+        let only_servers = DnsSettings {
+            servers: vec!["1.1.1.1".into()],
+            ..Default::default()
+        };
         assert_eq!(
             resolv_conf_custom(host, &only_servers),
             "search corp.example\nnameserver 1.1.1.1\noptions edns0\n"
         );
-        assert_eq!(resolv_conf_custom(host, &DnsSettings::default()), resolv_conf(host));
+        assert_eq!(
+            resolv_conf_custom(host, &DnsSettings::default()),
+            resolv_conf(host)
+        );
     }
 
     use super::*;
 
     #[test]
     fn hosts_like_docker() {
-        let h = hosts("abc123", Some(Ipv4Addr::new(172, 17, 0, 2)), &[("172.17.0.3".into(), "web web-alias".into())]);
+        let h = hosts(
+            "abc123",
+            Some(Ipv4Addr::new(172, 17, 0, 2)),
+            &[("172.17.0.3".into(), "web web-alias".into())],
+        );
         assert!(h.starts_with("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"));
-        assert!(h.ends_with("172.17.0.3\tweb web-alias\n172.17.0.2\tabc123\n"), "{h}");
+        assert!(
+            h.ends_with("172.17.0.3\tweb web-alias\n172.17.0.2\tabc123\n"),
+            "{h}"
+        );
         assert!(!hosts("abc123", None, &[]).contains("abc123"));
     }
 
     #[test]
     fn resolv_drops_loopback_servers() {
-        let r = resolv_conf("# comment\nnameserver 127.0.0.53\noptions edns0\nsearch example.com\n");
-        assert_eq!(r, "options edns0\nsearch example.com\nnameserver 8.8.8.8\nnameserver 8.8.4.4\n");
+        let r =
+            resolv_conf("# comment\nnameserver 127.0.0.53\noptions edns0\nsearch example.com\n");
+        assert_eq!(
+            r,
+            "options edns0\nsearch example.com\nnameserver 8.8.8.8\nnameserver 8.8.4.4\n"
+        );
         let r = resolv_conf("nameserver 10.0.0.1\nnameserver ::1\n");
         assert_eq!(r, "nameserver 10.0.0.1\n");
         assert_eq!(hostname("x"), "x\n");
         assert_eq!(
-            resolv_conf_with("nameserver 1.2.3.4\nsearch a.b\n", Ipv4Addr::new(10, 9, 0, 1)),
+            resolv_conf_with(
+                "nameserver 1.2.3.4\nsearch a.b\n",
+                Ipv4Addr::new(10, 9, 0, 1)
+            ),
             "nameserver 10.9.0.1\nsearch a.b\n"
         );
     }

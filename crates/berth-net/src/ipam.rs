@@ -49,15 +49,47 @@ impl Subnet {
         Ipv4Addr::from(u32::from(self.network) | !self.mask())
     }
 
-    /// The lowest address of the subnet that is not the network, gateway, broadcast or in
-    /// `used`; a Conflict error when none is left.
+}
+
+/// The addresses a network hands out: its subnet, narrowed by `--ip-range` for the ones
+/// it picks itself, less the reserved ones (the gateway, `--aux-address`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AddressSpace {
+    pub subnet: Subnet,
+    /// `--ip-range`: addresses picked without a request come from here (its own network
+    /// address excluded, as Docker's IPAM does); requested ones may lie anywhere in the subnet.
+    pub range: Option<Subnet>,
+    pub reserved: Vec<Ipv4Addr>,
+}
+
+impl AddressSpace {
+    fn taken(&self, ip: Ipv4Addr, used: &[Ipv4Addr]) -> bool {
+        used.contains(&ip) || self.reserved.contains(&ip)
+    }
+
+    /// The lowest free address of the range (or subnet) that is not the network or
+    /// broadcast address; a Conflict error when none is left.
     pub fn allocate(&self, used: &[Ipv4Addr]) -> Result<Ipv4Addr> {
-        let first = u32::from(self.network) + 2;
-        let last = u32::from(self.broadcast()) - 1;
+        let pool = self.range.unwrap_or(self.subnet);
+        let first = u32::from(pool.network) + 1;
+        let last = u32::from(pool.broadcast()).min(u32::from(self.subnet.broadcast()) - 1);
         (first..=last)
             .map(Ipv4Addr::from)
-            .find(|ip| !used.contains(ip))
-            .ok_or_else(|| NetError::Conflict(format!("no available IPv4 addresses on network {self}")))
+            .find(|ip| !self.taken(*ip, used))
+            .ok_or_else(|| NetError::Conflict("no available IPv4 addresses on this network's address pools".into()))
+    }
+
+    /// A requested address (`--ip`), checked as Docker's IPAM checks it.
+    pub fn check_requested(&self, ip: Ipv4Addr, used: &[Ipv4Addr]) -> Result<Ipv4Addr> {
+        if !self.subnet.contains(ip) || ip == self.subnet.network || ip == self.subnet.broadcast() {
+            return Err(NetError::Invalid(format!(
+                "no configured subnet or ip-range contain the IP address {ip}"
+            )));
+        }
+        if self.taken(ip, used) {
+            return Err(NetError::Conflict("Address already in use".into()));
+        }
+        Ok(ip)
     }
 }
 
@@ -68,7 +100,7 @@ impl FromStr for Subnet {
         let bad = || NetError::Invalid(format!("invalid CIDR address: {s}"));
         let (addr, prefix) = s.split_once('/').ok_or_else(bad)?;
         let addr: Ipv4Addr = addr.parse().map_err(|_| bad())?;
-        let prefix: u8 = prefix.parse().map_err(|_| bad())?;
+        let prefix: u8 = prefix.parse().ok().filter(|p| *p <= 32).ok_or_else(bad)?;
         Subnet::new(addr, prefix)
     }
 }
@@ -186,9 +218,17 @@ mod tests {
         assert!("10.0.0.0/31".parse::<Subnet>().is_err());
     }
 
+    fn space(subnet: &str, range: Option<&str>, reserved: &[Ipv4Addr]) -> AddressSpace {
+        AddressSpace {
+            subnet: subnet.parse().unwrap(),
+            range: range.map(|r| r.parse().unwrap()),
+            reserved: reserved.to_vec(),
+        }
+    }
+
     #[test]
     fn allocates_lowest_free_and_reuses_released() {
-        let s: Subnet = "10.1.0.0/29".parse().unwrap();
+        let s = space("10.1.0.0/29", None, &[Ipv4Addr::new(10, 1, 0, 1)]);
         let a = s.allocate(&[]).unwrap();
         assert_eq!(a, Ipv4Addr::new(10, 1, 0, 2));
         let b = s.allocate(&[a]).unwrap();
@@ -197,6 +237,31 @@ mod tests {
         assert_eq!(s.allocate(&[b]).unwrap(), a);
         let all: Vec<_> = (2..=6).map(|i| Ipv4Addr::new(10, 1, 0, i)).collect();
         assert!(matches!(s.allocate(&all), Err(NetError::Conflict(_))));
+    }
+
+    #[test]
+    fn ip_range_and_aux_addresses_as_docker_allocates() {
+        // dockerd 20.10: --subnet 10.66.0.0/16 --ip-range 10.66.9.0/30 gives .1, .2, .3, then none
+        let s = space("10.66.0.0/16", Some("10.66.9.0/30"), &[Ipv4Addr::new(10, 66, 0, 1)]);
+        let mut used = Vec::new();
+        for want in 1..=3 {
+            let ip = s.allocate(&used).unwrap();
+            assert_eq!(ip, Ipv4Addr::new(10, 66, 9, want));
+            used.push(ip);
+        }
+        assert!(matches!(s.allocate(&used), Err(NetError::Conflict(_))));
+        // a requested address may lie outside the range, not on a reserved one
+        assert_eq!(s.check_requested(Ipv4Addr::new(10, 66, 0, 9), &used).unwrap(), Ipv4Addr::new(10, 66, 0, 9));
+        assert!(matches!(s.check_requested(Ipv4Addr::new(10, 66, 0, 1), &used), Err(NetError::Conflict(_))));
+        assert!(matches!(s.check_requested(Ipv4Addr::new(10, 67, 0, 1), &used), Err(NetError::Invalid(_))));
+        assert!(matches!(s.check_requested(Ipv4Addr::new(10, 66, 255, 255), &used), Err(NetError::Invalid(_))));
+        // an aux address is skipped: --ip-range 10.65.9.0/24 --aux-address b=10.65.9.1 starts at .2
+        let s = space("10.65.0.0/16", Some("10.65.9.0/24"), &[Ipv4Addr::new(10, 65, 0, 1), Ipv4Addr::new(10, 65, 9, 1)]);
+        assert_eq!(s.allocate(&[]).unwrap(), Ipv4Addr::new(10, 65, 9, 2));
+        // a range at the end of the subnet never hands out the broadcast address
+        let s = space("10.1.0.0/24", Some("10.1.0.252/30"), &[]);
+        assert_eq!(s.allocate(&[Ipv4Addr::new(10, 1, 0, 253)]).unwrap(), Ipv4Addr::new(10, 1, 0, 254));
+        assert!(s.allocate(&[Ipv4Addr::new(10, 1, 0, 253), Ipv4Addr::new(10, 1, 0, 254)]).is_err());
     }
 
     #[test]

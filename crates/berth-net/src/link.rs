@@ -42,11 +42,18 @@ fn ip_batch(netns: Option<&Path>, script: &str) -> Result<()> {
         .spawn()
         .map_err(|e| NetError::System(format!("running ip: {e}")))?;
     if let Some(mut stdin) = child.stdin.take() {
-        stdin.write_all(script.as_bytes()).map_err(|e| NetError::System(format!("writing to ip: {e}")))?;
+        stdin
+            .write_all(script.as_bytes())
+            .map_err(|e| NetError::System(format!("writing to ip: {e}")))?;
     }
-    let out = child.wait_with_output().map_err(|e| NetError::System(format!("running ip: {e}")))?;
+    let out = child
+        .wait_with_output()
+        .map_err(|e| NetError::System(format!("running ip: {e}")))?;
     if !out.status.success() {
-        return Err(NetError::System(format!("ip failed: {}", String::from_utf8_lossy(&out.stderr).trim())));
+        return Err(NetError::System(format!(
+            "ip failed: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        )));
     }
     Ok(())
 }
@@ -58,29 +65,49 @@ pub fn link_exists(name: &str) -> bool {
 
 /// The IPv4 subnets routed on the host, except those on `ignore_dev` (to pick a free one).
 pub fn routed_subnets(ignore_dev: &str) -> Vec<Subnet> {
-    let Ok(out) = run(Command::new("ip").args(["-4", "-o", "route", "show"])) else { return Vec::new() };
+    let Ok(out) = run(Command::new("ip").args(["-4", "-o", "route", "show"])) else {
+        return Vec::new();
+    };
     out.lines()
-        .filter(|l| !l.split_whitespace().collect::<Vec<_>>().windows(2).any(|w| w[0] == "dev" && w[1] == ignore_dev))
+        .filter(|l| {
+            !l.split_whitespace()
+                .collect::<Vec<_>>()
+                .windows(2)
+                .any(|w| w[0] == "dev" && w[1] == ignore_dev)
+        })
         .filter_map(|l| l.split_whitespace().next())
         .filter(|d| *d != "default")
-        .filter_map(|d| if d.contains('/') { d.parse().ok() } else { format!("{d}/32").parse().ok() })
+        .filter_map(|d| {
+            if d.contains('/') {
+                d.parse().ok()
+            } else {
+                format!("{d}/32").parse().ok()
+            }
+        })
         .collect()
 }
 
 /// The first IPv4 subnet on an existing `bridge`, if any.
 pub fn bridge_subnet(bridge: &str) -> Option<Subnet> {
     let out = run(Command::new("ip").args(["-4", "-o", "addr", "show", "dev", bridge])).ok()?;
-    out.split_whitespace().skip_while(|w| *w != "inet").nth(1).and_then(|c| c.parse().ok())
+    out.split_whitespace()
+        .skip_while(|w| *w != "inet")
+        .nth(1)
+        .and_then(|c| c.parse().ok())
 }
 
 /// Creates `bridge` with `subnet`'s gateway address and brings it up; an existing bridge
 /// keeps its links and gets the address if it lacks it.
 pub fn ensure_bridge(bridge: &str, subnet: &Subnet, mtu: u32) -> Result<()> {
     if !link_exists(bridge) {
-        ip_batch(None, &format!("link add name {bridge} mtu {mtu} type bridge\n"))?;
+        ip_batch(
+            None,
+            &format!("link add name {bridge} mtu {mtu} type bridge\n"),
+        )?;
     }
     let cidr = format!("{}/{}", subnet.gateway(), subnet.prefix);
-    let has = run(Command::new("ip").args(["-4", "-o", "addr", "show", "dev", bridge]))?.contains(&cidr);
+    let has =
+        run(Command::new("ip").args(["-4", "-o", "addr", "show", "dev", bridge]))?.contains(&cidr);
     let mut script = String::new();
     if !has {
         script.push_str(&format!("addr add {cidr} dev {bridge}\n"));
@@ -100,10 +127,15 @@ pub fn delete_link(name: &str) -> Result<()> {
 /// A new network namespace bind-mounted on `path` (the file is created).
 pub fn create_netns(path: &Path) -> Result<()> {
     if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).map_err(|e| NetError::System(format!("creating {}: {e}", dir.display())))?;
+        std::fs::create_dir_all(dir)
+            .map_err(|e| NetError::System(format!("creating {}: {e}", dir.display())))?;
     }
-    std::fs::File::create(path).map_err(|e| NetError::System(format!("creating {}: {e}", path.display())))?;
-    if let Err(e) = run(Command::new("unshare").arg(format!("--net={}", path.display())).arg("true")) {
+    std::fs::File::create(path)
+        .map_err(|e| NetError::System(format!("creating {}: {e}", path.display())))?;
+    if let Err(e) = run(Command::new("unshare")
+        .arg(format!("--net={}", path.display()))
+        .arg("true"))
+    {
         let _ = std::fs::remove_file(path);
         return Err(e);
     }
@@ -134,23 +166,28 @@ pub struct Endpoint<'a> {
     pub gateway: Option<Ipv4Addr>,
     pub mac: &'a str,
     pub mtu: u32,
+    /// An isolated bridge port: it reaches the bridge (gateway, host) but no other
+    /// isolated port (`com.docker.network.bridge.enable_icc=false`).
+    pub isolated: bool,
 }
 
 /// Creates the veth pair with one end in `netns`, enslaves the host end to the bridge and
 /// configures address, MAC, MTU, loopback and the default route inside.
 pub fn attach(netns: &Path, ep: &Endpoint) -> Result<()> {
-    ip_batch(
-        None,
-        &format!(
-            "link add {hv} mtu {mtu} type veth peer name {ifn} mtu {mtu} netns {ns}\n\
-             link set {hv} master {br}\nlink set {hv} up\n",
-            hv = ep.host_veth,
-            mtu = ep.mtu,
-            ifn = ep.ifname,
-            ns = netns.display(),
-            br = ep.bridge
-        ),
-    )
+    let mut host = format!(
+        "link add {hv} mtu {mtu} type veth peer name {ifn} mtu {mtu} netns {ns}\n\
+         link set {hv} master {br}\n",
+        hv = ep.host_veth,
+        mtu = ep.mtu,
+        ifn = ep.ifname,
+        ns = netns.display(),
+        br = ep.bridge
+    );
+    if ep.isolated {
+        host.push_str(&format!("link set {} type bridge_slave isolated on\n", ep.host_veth));
+    }
+    host.push_str(&format!("link set {} up\n", ep.host_veth));
+    ip_batch(None, &host)
     .inspect_err(|_| {
         let _ = delete_link(ep.host_veth);
     })?;

@@ -16,7 +16,13 @@ pub fn parse_link(spec: &str) -> (String, String) {
 
 /// Docker's link variables for `alias` → the container `child_name` (with `/`) at `ip`,
 /// exposing `ports` (keys like `80/tcp`), with environment `env`.
-pub fn link_env(alias: &str, my_name: &str, ip: Ipv4Addr, ports: &[String], env: &[String]) -> Vec<String> {
+pub fn link_env(
+    alias: &str,
+    my_name: &str,
+    ip: Ipv4Addr,
+    ports: &[String],
+    env: &[String],
+) -> Vec<String> {
     let prefix = alias.to_ascii_uppercase().replace('-', "_");
     let mut parsed: Vec<(u16, &'static str)> = Vec::new();
     for key in ports {
@@ -38,9 +44,14 @@ pub fn link_env(alias: &str, my_name: &str, ip: Ipv4Addr, ports: &[String], env:
         out.push(format!("{base}_PORT={p}"));
         out.push(format!("{base}_PROTO={proto}"));
     }
-    out.push(format!("{prefix}_NAME=/{}/{alias}", my_name.trim_start_matches('/')));
+    out.push(format!(
+        "{prefix}_NAME=/{}/{alias}",
+        my_name.trim_start_matches('/')
+    ));
     for e in env {
-        let Some((k, v)) = e.split_once('=') else { continue };
+        let Some((k, v)) = e.split_once('=') else {
+            continue;
+        };
         if matches!(k, "HOME" | "HOSTNAME" | "PATH") {
             continue;
         }

@@ -18,6 +18,8 @@ pub struct BridgeRules {
     pub subnet: Subnet,
     /// `--internal`: no masquerade, no forwarding out of the bridge.
     pub internal: bool,
+    /// False with `com.docker.network.bridge.enable_ip_masquerade=false`.
+    pub masquerade: bool,
     /// (container address, published port).
     pub published: Vec<(Ipv4Addr, PortMapping)>,
 }
@@ -39,7 +41,9 @@ pub fn render(table: &str, bridges: &[BridgeRules]) -> String {
             forward.push_str(&format!("\t\toifname \"{br}\" iifname != \"{br}\" drop\n"));
             continue;
         }
-        post.push_str(&format!("\t\tip saddr {} oifname != \"{br}\" masquerade\n", b.subnet));
+        if b.masquerade {
+            post.push_str(&format!("\t\tip saddr {} oifname != \"{br}\" masquerade\n", b.subnet));
+        }
         forward.push_str(&format!("\t\toifname \"{br}\" ct state established,related accept\n"));
         forward.push_str(&format!("\t\tiifname \"{br}\" accept\n"));
         for (ip, m) in &b.published {
@@ -120,6 +124,7 @@ mod tests {
             bridge: "bt01".into(),
             subnet: "172.30.0.0/16".parse().unwrap(),
             internal: false,
+            masquerade: true,
             published: vec![
                 (
                     Ipv4Addr::new(172, 30, 0, 2),
@@ -147,11 +152,26 @@ mod tests {
     }
 
     #[test]
+    fn masquerade_can_be_turned_off() {
+        let rules = BridgeRules {
+            bridge: "bt03".into(),
+            subnet: "10.6.0.0/24".parse().unwrap(),
+            internal: false,
+            masquerade: false,
+            published: vec![],
+        };
+        let s = render("berth_bt", &[rules]);
+        assert!(!s.contains("masquerade"));
+        assert!(s.contains("iifname \"bt03\" accept"));
+    }
+
+    #[test]
     fn internal_bridge_has_no_masquerade() {
         let rules = BridgeRules {
             bridge: "bt02".into(),
             subnet: "10.5.0.0/24".parse().unwrap(),
             internal: true,
+            masquerade: true,
             published: vec![],
         };
         let s = render("t", &[rules]);

@@ -89,14 +89,20 @@ pub fn requests(
                     .parse()
                     .map_err(|_| NetError::Invalid(format!("invalid IP address: {}", b.host_ip)))?
             };
-            let host = if b.host_port.is_empty() { None } else { Some(parse_range(&b.host_port, "hostPort")?) };
+            let host = if b.host_port.is_empty() {
+                None
+            } else {
+                Some(parse_range(&b.host_port, "hostPort")?)
+            };
             let count = last - first;
             for (i, port) in (first..=last).enumerate() {
                 let host_ports = match host {
                     None => None,
                     // equal-length ranges pair up; a single container port takes the first
                     // free port of a host range
-                    Some((h0, h1)) if h1 - h0 == count && count > 0 => Some((h0 + i as u16, h0 + i as u16)),
+                    Some((h0, h1)) if h1 - h0 == count && count > 0 => {
+                        Some((h0 + i as u16, h0 + i as u16))
+                    }
                     Some((h0, h1)) if count == 0 => Some((h0, h1)),
                     Some(_) => {
                         return Err(NetError::Invalid(format!(
@@ -105,7 +111,12 @@ pub fn requests(
                         )))
                     }
                 };
-                out.push(PortRequest { proto, container_port: port, host_ip, host_ports });
+                out.push(PortRequest {
+                    proto,
+                    container_port: port,
+                    host_ip,
+                    host_ports,
+                });
             }
         }
     }
@@ -113,8 +124,16 @@ pub fn requests(
         for key in exposed.into_iter().flat_map(|e| e.keys()) {
             let (proto, first, last) = parse_port_key(key)?;
             for port in first..=last {
-                if !out.iter().any(|r| r.proto == proto && r.container_port == port) {
-                    out.push(PortRequest { proto, container_port: port, host_ip: Ipv4Addr::UNSPECIFIED, host_ports: None });
+                if !out
+                    .iter()
+                    .any(|r| r.proto == proto && r.container_port == port)
+                {
+                    out.push(PortRequest {
+                        proto,
+                        container_port: port,
+                        host_ip: Ipv4Addr::UNSPECIFIED,
+                        host_ports: None,
+                    });
                 }
             }
         }
@@ -124,7 +143,10 @@ pub fn requests(
 
 /// Docker's `NetworkSettings.Ports`: every exposed port as a key, with its host bindings
 /// or `null`.
-pub fn ports_json(exposed: Option<&BTreeMap<String, serde_json::Value>>, mappings: &[PortMapping]) -> serde_json::Value {
+pub fn ports_json(
+    exposed: Option<&BTreeMap<String, serde_json::Value>>,
+    mappings: &[PortMapping],
+) -> serde_json::Value {
     let mut map = serde_json::Map::new();
     for key in exposed.into_iter().flat_map(|e| e.keys()) {
         if let Ok((proto, first, last)) = parse_port_key(key) {
@@ -148,7 +170,9 @@ pub fn ports_json(exposed: Option<&BTreeMap<String, serde_json::Value>>, mapping
 
 /// Docker's error for a host port already in use.
 pub fn port_taken(host_ip: Ipv4Addr, port: u16) -> NetError {
-    NetError::Conflict(format!("Bind for {host_ip}:{port} failed: port is already allocated"))
+    NetError::Conflict(format!(
+        "Bind for {host_ip}:{port} failed: port is already allocated"
+    ))
 }
 
 #[cfg(test)]
@@ -156,13 +180,23 @@ mod tests {
     use super::*;
 
     fn b(ip: &str, port: &str) -> PortBinding {
-        PortBinding { host_ip: ip.into(), host_port: port.into() }
+        PortBinding {
+            host_ip: ip.into(),
+            host_port: port.into(),
+        }
     }
 
     #[test]
     fn every_publish_form() {
         let mut m = BTreeMap::new();
-        m.insert("80/tcp".to_string(), Some(vec![b("", "8080"), b("127.0.0.1", "9090"), b("127.0.0.1", "")]));
+        m.insert(
+            "80/tcp".to_string(),
+            Some(vec![
+                b("", "8080"),
+                b("127.0.0.1", "9090"),
+                b("127.0.0.1", ""),
+            ]),
+        );
         m.insert("53/udp".to_string(), Some(vec![b("", "")]));
         m.insert("7000-7001/tcp".to_string(), Some(vec![b("", "8000-8001")]));
         m.insert("81".to_string(), Some(vec![b("", "9000-9005")]));
@@ -171,13 +205,48 @@ mod tests {
         assert_eq!(
             r,
             vec![
-                PortRequest { proto: Proto::Udp, container_port: 53, host_ip: l([0; 4]), host_ports: None },
-                PortRequest { proto: Proto::Tcp, container_port: 7000, host_ip: l([0; 4]), host_ports: Some((8000, 8000)) },
-                PortRequest { proto: Proto::Tcp, container_port: 7001, host_ip: l([0; 4]), host_ports: Some((8001, 8001)) },
-                PortRequest { proto: Proto::Tcp, container_port: 80, host_ip: l([0; 4]), host_ports: Some((8080, 8080)) },
-                PortRequest { proto: Proto::Tcp, container_port: 80, host_ip: l([127, 0, 0, 1]), host_ports: Some((9090, 9090)) },
-                PortRequest { proto: Proto::Tcp, container_port: 80, host_ip: l([127, 0, 0, 1]), host_ports: None },
-                PortRequest { proto: Proto::Tcp, container_port: 81, host_ip: l([0; 4]), host_ports: Some((9000, 9005)) },
+                PortRequest {
+                    proto: Proto::Udp,
+                    container_port: 53,
+                    host_ip: l([0; 4]),
+                    host_ports: None
+                },
+                PortRequest {
+                    proto: Proto::Tcp,
+                    container_port: 7000,
+                    host_ip: l([0; 4]),
+                    host_ports: Some((8000, 8000))
+                },
+                PortRequest {
+                    proto: Proto::Tcp,
+                    container_port: 7001,
+                    host_ip: l([0; 4]),
+                    host_ports: Some((8001, 8001))
+                },
+                PortRequest {
+                    proto: Proto::Tcp,
+                    container_port: 80,
+                    host_ip: l([0; 4]),
+                    host_ports: Some((8080, 8080))
+                },
+                PortRequest {
+                    proto: Proto::Tcp,
+                    container_port: 80,
+                    host_ip: l([127, 0, 0, 1]),
+                    host_ports: Some((9090, 9090))
+                },
+                PortRequest {
+                    proto: Proto::Tcp,
+                    container_port: 80,
+                    host_ip: l([127, 0, 0, 1]),
+                    host_ports: None
+                },
+                PortRequest {
+                    proto: Proto::Tcp,
+                    container_port: 81,
+                    host_ip: l([0; 4]),
+                    host_ports: Some((9000, 9005))
+                },
             ]
         );
     }
@@ -214,7 +283,12 @@ mod tests {
         let mut e = BTreeMap::new();
         e.insert("80/tcp".to_string(), serde_json::json!({}));
         e.insert("443/tcp".to_string(), serde_json::json!({}));
-        let m = vec![PortMapping { proto: Proto::Tcp, container_port: 80, host_ip: Ipv4Addr::UNSPECIFIED, host_port: 8080 }];
+        let m = vec![PortMapping {
+            proto: Proto::Tcp,
+            container_port: 80,
+            host_ip: Ipv4Addr::UNSPECIFIED,
+            host_port: 8080,
+        }];
         assert_eq!(
             ports_json(Some(&e), &m),
             serde_json::json!({"443/tcp": null, "80/tcp": [{"HostIp": "0.0.0.0", "HostPort": "8080"}]})

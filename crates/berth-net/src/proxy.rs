@@ -66,25 +66,36 @@ pub fn start(req: &PortRequest, target: Ipv4Addr) -> Result<Proxy> {
     let to = SocketAddr::V4(SocketAddrV4::new(target, req.container_port));
     let task = match bound {
         Bound::Tcp(l) => {
-            l.set_nonblocking(true).map_err(|e| NetError::System(e.to_string()))?;
-            let l = tokio::net::TcpListener::from_std(l).map_err(|e| NetError::System(e.to_string()))?;
+            l.set_nonblocking(true)
+                .map_err(|e| NetError::System(e.to_string()))?;
+            let l = tokio::net::TcpListener::from_std(l)
+                .map_err(|e| NetError::System(e.to_string()))?;
             tokio::spawn(tcp_loop(l, to))
         }
         Bound::Udp(s) => {
-            s.set_nonblocking(true).map_err(|e| NetError::System(e.to_string()))?;
-            let s = tokio::net::UdpSocket::from_std(s).map_err(|e| NetError::System(e.to_string()))?;
+            s.set_nonblocking(true)
+                .map_err(|e| NetError::System(e.to_string()))?;
+            let s =
+                tokio::net::UdpSocket::from_std(s).map_err(|e| NetError::System(e.to_string()))?;
             tokio::spawn(udp_loop(Arc::new(s), to))
         }
     };
     Ok(Proxy {
-        mapping: PortMapping { proto: req.proto, container_port: req.container_port, host_ip: req.host_ip, host_port: port },
+        mapping: PortMapping {
+            proto: req.proto,
+            container_port: req.container_port,
+            host_ip: req.host_ip,
+            host_port: port,
+        },
         task,
     })
 }
 
 async fn tcp_loop(listener: tokio::net::TcpListener, to: SocketAddr) {
     loop {
-        let Ok((mut inbound, _)) = listener.accept().await else { continue };
+        let Ok((mut inbound, _)) = listener.accept().await else {
+            continue;
+        };
         tokio::spawn(async move {
             match tokio::net::TcpStream::connect(to).await {
                 Ok(mut outbound) => {
@@ -99,16 +110,21 @@ async fn tcp_loop(listener: tokio::net::TcpListener, to: SocketAddr) {
 /// One upstream socket per client address, closed after 30 s without replies (as
 /// docker-proxy's UDP conntrack timeout).
 async fn udp_loop(sock: Arc<tokio::net::UdpSocket>, to: SocketAddr) {
-    let clients: Arc<tokio::sync::Mutex<HashMap<SocketAddr, Arc<tokio::net::UdpSocket>>>> = Default::default();
+    let clients: Arc<tokio::sync::Mutex<HashMap<SocketAddr, Arc<tokio::net::UdpSocket>>>> =
+        Default::default();
     let mut buf = vec![0u8; 65536];
     loop {
-        let Ok((n, from)) = sock.recv_from(&mut buf).await else { continue };
+        let Ok((n, from)) = sock.recv_from(&mut buf).await else {
+            continue;
+        };
         let upstream = {
             let mut map = clients.lock().await;
             if let Some(u) = map.get(&from) {
                 u.clone()
             } else {
-                let Ok(u) = tokio::net::UdpSocket::bind("0.0.0.0:0").await else { continue };
+                let Ok(u) = tokio::net::UdpSocket::bind("0.0.0.0:0").await else {
+                    continue;
+                };
                 if u.connect(to).await.is_err() {
                     continue;
                 }
@@ -117,7 +133,9 @@ async fn udp_loop(sock: Arc<tokio::net::UdpSocket>, to: SocketAddr) {
                 let (u2, sock2, clients2) = (u.clone(), sock.clone(), clients.clone());
                 tokio::spawn(async move {
                     let mut b = vec![0u8; 65536];
-                    while let Ok(Ok(n)) = tokio::time::timeout(Duration::from_secs(30), u2.recv(&mut b)).await {
+                    while let Ok(Ok(n)) =
+                        tokio::time::timeout(Duration::from_secs(30), u2.recv(&mut b)).await
+                    {
                         let _ = sock2.send_to(&b[..n], from).await;
                     }
                     clients2.lock().await.remove(&from);
@@ -142,19 +160,35 @@ mod tests {
             let (mut s, _) = backend.accept().await.unwrap();
             s.write_all(b"hello").await.unwrap();
         });
-        let req = PortRequest { proto: Proto::Tcp, container_port: bport, host_ip: Ipv4Addr::LOCALHOST, host_ports: None };
+        let req = PortRequest {
+            proto: Proto::Tcp,
+            container_port: bport,
+            host_ip: Ipv4Addr::LOCALHOST,
+            host_ports: None,
+        };
         let p = start(&req, Ipv4Addr::LOCALHOST).unwrap();
         let port = p.mapping.host_port;
-        let mut c = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+        let mut c = tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .unwrap();
         let mut got = String::new();
         c.read_to_string(&mut got).await.unwrap();
         assert_eq!(got, "hello");
-        let again = PortRequest { host_ports: Some((port, port)), ..req.clone() };
+        let again = PortRequest {
+            host_ports: Some((port, port)),
+            ..req.clone()
+        };
         let err = start(&again, Ipv4Addr::LOCALHOST).err().unwrap();
-        assert_eq!(err.to_string(), format!("Bind for 127.0.0.1:{port} failed: port is already allocated"));
+        assert_eq!(
+            err.to_string(),
+            format!("Bind for 127.0.0.1:{port} failed: port is already allocated")
+        );
         drop(p);
         tokio::time::sleep(Duration::from_millis(50)).await;
-        assert!(start(&again, Ipv4Addr::LOCALHOST).is_ok(), "dropping the proxy frees the port");
+        assert!(
+            start(&again, Ipv4Addr::LOCALHOST).is_ok(),
+            "dropping the proxy frees the port"
+        );
     }
 
     #[tokio::test]
@@ -167,12 +201,22 @@ mod tests {
             let reply = [b"echo ".as_slice(), &b[..n]].concat();
             backend.send_to(&reply, from).await.unwrap();
         });
-        let req = PortRequest { proto: Proto::Udp, container_port: bport, host_ip: Ipv4Addr::LOCALHOST, host_ports: None };
+        let req = PortRequest {
+            proto: Proto::Udp,
+            container_port: bport,
+            host_ip: Ipv4Addr::LOCALHOST,
+            host_ports: None,
+        };
         let p = start(&req, Ipv4Addr::LOCALHOST).unwrap();
         let c = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
-        c.send_to(b"ping", ("127.0.0.1", p.mapping.host_port)).await.unwrap();
+        c.send_to(b"ping", ("127.0.0.1", p.mapping.host_port))
+            .await
+            .unwrap();
         let mut b = [0u8; 64];
-        let (n, _) = tokio::time::timeout(Duration::from_secs(5), c.recv_from(&mut b)).await.unwrap().unwrap();
+        let (n, _) = tokio::time::timeout(Duration::from_secs(5), c.recv_from(&mut b))
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!(&b[..n], b"echo ping");
     }
 }

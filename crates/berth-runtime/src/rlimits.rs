@@ -41,8 +41,9 @@ fn value(v: i64) -> u64 {
 /// Sets every limit; the first failure in runc's words.
 pub fn apply(limits: &[Rlimit]) -> Result<()> {
     for l in limits {
-        let res = resource(&l.name)
-            .ok_or_else(|| RuntimeError::InvalidArgument(format!("invalid ulimit type: {}", l.name)))?;
+        let res = resource(&l.name).ok_or_else(|| {
+            RuntimeError::InvalidArgument(format!("invalid ulimit type: {}", l.name))
+        })?;
         setrlimit(res, value(l.soft), value(l.hard)).map_err(|e| {
             RuntimeError::InvalidArgument(format!(
                 "error setting rlimit type {}: {}",

@@ -182,10 +182,17 @@ mod tests {
     #[test]
     fn group_add_by_name_and_number() {
         let mut u = resolve("postgres", PASSWD, GROUP).unwrap();
-        add_groups(&mut u, &["audio".into(), "1234".into(), "wheel".into()], GROUP).unwrap();
+        add_groups(
+            &mut u,
+            &["audio".into(), "1234".into(), "wheel".into()],
+            GROUP,
+        )
+        .unwrap();
         assert_eq!(u.sgids, vec![10, 29, 1234]);
         assert_eq!(
-            add_groups(&mut u, &["nope".into()], GROUP).unwrap_err().to_string(),
+            add_groups(&mut u, &["nope".into()], GROUP)
+                .unwrap_err()
+                .to_string(),
             "Unable to find group nope: no matching entries in group file"
         );
     }

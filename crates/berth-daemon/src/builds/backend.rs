@@ -91,7 +91,9 @@ impl DaemonBackend {
             .auths
             .iter()
             .find(|(k, _)| {
-                let k = k.trim_start_matches("https://").trim_start_matches("http://");
+                let k = k
+                    .trim_start_matches("https://")
+                    .trim_start_matches("http://");
                 let k = k.split('/').next().unwrap_or_default();
                 k == domain || (domain == "docker.io" && k == "index.docker.io")
             })
@@ -112,7 +114,9 @@ impl DaemonBackend {
         let mut error = None;
         while let Some(frame) = body.frame().await {
             let Ok(frame) = frame else { break };
-            let Some(data) = frame.data_ref() else { continue };
+            let Some(data) = frame.data_ref() else {
+                continue;
+            };
             pending.extend_from_slice(data);
             while let Some(i) = pending.iter().position(|b| *b == b'\n') {
                 let line: Vec<u8> = pending.drain(..=i).collect();
@@ -159,7 +163,8 @@ impl Backend for DaemonBackend {
         out: &mut dyn Output,
     ) -> Result<BaseImage, BuildError> {
         let wanted = match platform {
-            Some(p) => berth_registry::Platform::parse(p).map_err(|e| BuildError::invalid(e.to_string()))?,
+            Some(p) => berth_registry::Platform::parse(p)
+                .map_err(|e| BuildError::invalid(e.to_string()))?,
             None => self.platform.clone(),
         };
         let images = self.d.images.clone();
@@ -167,7 +172,9 @@ impl Backend for DaemonBackend {
         let local = blocking(move || images.resolve(&n).map_err(store)).await;
         // A local image of another platform than asked for is pulled again, as moby does.
         let other_platform = match (&local, platform) {
-            (Ok(rec), Some(_)) => rec.config.architecture != wanted.architecture || rec.config.os != wanted.os,
+            (Ok(rec), Some(_)) => {
+                rec.config.architecture != wanted.architecture || rec.config.os != wanted.os
+            }
             _ => false,
         };
         let rec = match local {
@@ -308,7 +315,9 @@ impl Backend for DaemonBackend {
         let mut plan = plan.clone();
         let chown = chown.map(str::to_string);
         let started = std::time::Instant::now();
-        let _timer = scopeguard(move || tracing::debug!(elapsed = ?started.elapsed(), "build step files copied"));
+        let _timer = scopeguard(
+            move || tracing::debug!(elapsed = ?started.elapsed(), "build step files copied"),
+        );
         blocking(move || {
             ws.with_root(|root| {
                 if let Some(c) = &chown {
@@ -348,7 +357,10 @@ impl Backend for DaemonBackend {
         // A workspace's upper directory becomes the layer itself (it is removed next).
         let (upper, consume_upper) = match self.workspaces.get(container) {
             Some(ws) => (ws.upper(), true),
-            None => (self.d.containers.container_dir(container).join("upper"), false),
+            None => (
+                self.d.containers.container_dir(container).join("upper"),
+                false,
+            ),
         };
         let mut cc = req.container_config.clone();
         cc.hostname = container.chars().take(12).collect();

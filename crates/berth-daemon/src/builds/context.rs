@@ -60,7 +60,11 @@ fn unpack(r: impl Read, dir: &Path) -> ApiResult<()> {
         }
         let kind = entry.header().entry_type();
         if kind.is_hard_link() {
-            let target = entry.link_name().map_err(bad)?.unwrap_or_default().into_owned();
+            let target = entry
+                .link_name()
+                .map_err(bad)?
+                .unwrap_or_default()
+                .into_owned();
             if safe_rel(&target).is_none() {
                 return Err(ApiError::invalid(format!(
                     "Error processing tar file(invalid hardlink {:?} -> {:?}): ",
@@ -95,13 +99,19 @@ fn looks_like_tar(head: &[u8]) -> bool {
     if &head[257..262] == b"ustar" {
         return true;
     }
-    let stored = std::str::from_utf8(&head[148..156]).ok().and_then(|s| {
-        u64::from_str_radix(s.trim_matches(|c: char| c == '\0' || c == ' '), 8).ok()
-    });
+    let stored = std::str::from_utf8(&head[148..156])
+        .ok()
+        .and_then(|s| u64::from_str_radix(s.trim_matches(|c: char| c == '\0' || c == ' '), 8).ok());
     let sum: u64 = head[..512]
         .iter()
         .enumerate()
-        .map(|(i, &b)| if (148..156).contains(&i) { 32 } else { b as u64 })
+        .map(|(i, &b)| {
+            if (148..156).contains(&i) {
+                32
+            } else {
+                b as u64
+            }
+        })
         .sum();
     stored == Some(sum)
 }
@@ -117,7 +127,11 @@ pub fn receive(body: impl Read, dir: &Path) -> ApiResult<()> {
         match r.read(&mut head[n..]) {
             Ok(0) => break,
             Ok(k) => n += k,
-            Err(e) => return Err(ApiError::invalid(format!("Error processing tar file({e}): "))),
+            Err(e) => {
+                return Err(ApiError::invalid(format!(
+                    "Error processing tar file({e}): "
+                )))
+            }
         }
     }
     head.truncate(n);
@@ -203,7 +217,10 @@ mod tests {
         assert_eq!(e.message, "Cannot locate specified Dockerfile: nope");
         let d2 = tempfile::tempdir().unwrap();
         receive(&b"FROM busybox\nRUN true\n"[..], d2.path()).unwrap();
-        assert_eq!(take_dockerfile(d2.path(), "Dockerfile").unwrap(), "FROM busybox\nRUN true\n");
+        assert_eq!(
+            take_dockerfile(d2.path(), "Dockerfile").unwrap(),
+            "FROM busybox\nRUN true\n"
+        );
     }
 
     #[test]
@@ -217,7 +234,11 @@ mod tests {
         raw[..512].copy_from_slice(h.as_bytes());
         let d = tempfile::tempdir().unwrap();
         let e = receive(&raw[..], d.path()).unwrap_err();
-        assert!(e.message.contains("outside of the build context"), "{}", e.message);
+        assert!(
+            e.message.contains("outside of the build context"),
+            "{}",
+            e.message
+        );
     }
 
     #[test]
@@ -232,7 +253,11 @@ mod tests {
         raw.extend(std::iter::repeat_n(b'a', 4096));
         let d = tempfile::tempdir().unwrap();
         let e = receive(&raw[..], d.path()).unwrap_err();
-        assert!(e.message.contains("archive/tar: header field too long"), "{}", e.message);
+        assert!(
+            e.message.contains("archive/tar: header field too long"),
+            "{}",
+            e.message
+        );
         let deep = format!("{}f", "d/".repeat(MAX_CONTEXT_DEPTH + 1));
         let t = tar_with(&[(deep.as_str(), b"x")]);
         let e = receive(&t[..], d.path()).unwrap_err();
@@ -247,7 +272,10 @@ mod tests {
             (".dockerignore", b"Dockerfile\n.dockerignore\n"),
         ]);
         receive(&t[..], d.path()).unwrap();
-        assert_eq!(take_dockerfile(d.path(), "Dockerfile").unwrap(), "FROM busybox\n");
+        assert_eq!(
+            take_dockerfile(d.path(), "Dockerfile").unwrap(),
+            "FROM busybox\n"
+        );
         assert!(!d.path().join("Dockerfile").exists());
         assert!(!d.path().join(".dockerignore").exists());
     }

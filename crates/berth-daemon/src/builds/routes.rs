@@ -50,7 +50,11 @@ impl Query {
         self.get(k).unwrap_or_default().to_string()
     }
     fn all(&self, k: &str) -> Vec<String> {
-        self.0.iter().filter(|(n, _)| n == k).map(|(_, v)| v.clone()).collect()
+        self.0
+            .iter()
+            .filter(|(n, _)| n == k)
+            .map(|(_, v)| v.clone())
+            .collect()
     }
     fn bool(&self, k: &str, default: bool) -> bool {
         match self.get(k) {
@@ -61,9 +65,9 @@ impl Query {
     fn int(&self, k: &str) -> ApiResult<i64> {
         match self.get(k) {
             None | Some("") => Ok(0),
-            Some(v) => v
-                .parse()
-                .map_err(|_| ApiError::invalid(format!("strconv.ParseInt: parsing {v:?}: invalid syntax"))),
+            Some(v) => v.parse().map_err(|_| {
+                ApiError::invalid(format!("strconv.ParseInt: parsing {v:?}: invalid syntax"))
+            }),
         }
     }
     fn json<T: serde::de::DeserializeOwned + Default>(&self, k: &str) -> ApiResult<T> {
@@ -78,18 +82,33 @@ impl Query {
 /// Options Berth does not apply: refused when set to anything but their default.
 fn refuse_unsupported(q: &Query) -> ApiResult<()> {
     if q.bool("squash", false) {
-        return Err(ApiError::invalid("squash is only supported with experimental mode"));
+        return Err(ApiError::invalid(
+            "squash is only supported with experimental mode",
+        ));
     }
     if q.get("version") == Some("2") {
         return Err(ApiError::invalid(
             "BuildKit (version=2) is not supported by Berth: use the classic builder (version=1)",
         ));
     }
-    for key in ["isolation", "cpusetmems", "cgroupparent", "securityopt", "outputs", "session", "remote"] {
+    for key in [
+        "isolation",
+        "cpusetmems",
+        "cgroupparent",
+        "securityopt",
+        "outputs",
+        "session",
+        "remote",
+    ] {
         let v = q.str(key);
-        let default = v.is_empty() || (key == "isolation" && v == "default") || (key == "outputs" && v == "null");
-        if !default && !(key == "remote" && (v.starts_with("http://") || v.starts_with("https://"))) {
-            return Err(ApiError::invalid(format!("Berth does not support the build option {key}={v}")));
+        let default = v.is_empty()
+            || (key == "isolation" && v == "default")
+            || (key == "outputs" && v == "null");
+        if !default && !(key == "remote" && (v.starts_with("http://") || v.starts_with("https://")))
+        {
+            return Err(ApiError::invalid(format!(
+                "Berth does not support the build option {key}={v}"
+            )));
         }
     }
     Ok(())
@@ -98,7 +117,11 @@ fn refuse_unsupported(q: &Query) -> ApiResult<()> {
 fn host_config(q: &Query) -> ApiResult<HostConfig> {
     let mut hc = HostConfig::default();
     let network = q.str("networkmode");
-    hc.network_mode = if network.is_empty() || network == "default" { "bridge".into() } else { network };
+    hc.network_mode = if network.is_empty() || network == "default" {
+        "bridge".into()
+    } else {
+        network
+    };
     hc.extra_hosts = q
         .all("extrahosts")
         .iter()
@@ -192,8 +215,7 @@ fn registry_config(
 fn options(q: &Query) -> ApiResult<BuildOptions> {
     let mut tags = Vec::new();
     for t in q.all("t").into_iter().filter(|t| !t.is_empty()) {
-        let r = berth_image::Reference::parse_normalized(&t)
-            .map_err(|e| ApiError::invalid(e.0))?;
+        let r = berth_image::Reference::parse_normalized(&t).map_err(|e| ApiError::invalid(e.0))?;
         if r.digest().is_some() {
             return Err(ApiError::invalid(format!("invalid reference format: {t}")));
         }
@@ -237,7 +259,11 @@ fn request_options(
     Ok((opts, hc, platform, registry_config(headers)?))
 }
 
-async fn build(State(d): State<Daemon>, RawQuery(raw): RawQuery, req: Request) -> ApiResult<Response> {
+async fn build(
+    State(d): State<Daemon>,
+    RawQuery(raw): RawQuery,
+    req: Request,
+) -> ApiResult<Response> {
     let q = Query::parse(raw.as_deref());
     let (opts, hc, platform, auths) = match request_options(&q, req.headers()) {
         Ok(v) => v,
@@ -295,7 +321,9 @@ async fn build(State(d): State<Daemon>, RawQuery(raw): RawQuery, req: Request) -
     backend.platform = platform;
     tokio::spawn(async move {
         let mut out = ChannelOutput { tx };
-        let result = Builder::new(&mut backend, &mut out, &opts, &ctx).build(&df).await;
+        let result = Builder::new(&mut backend, &mut out, &opts, &ctx)
+            .build(&df)
+            .await;
         match result {
             Ok(_) | Err(BuildError::Cancelled) => {}
             Err(BuildError::Step { message, code }) => out.send(&json!({
@@ -327,8 +355,17 @@ async fn prune(State(d): State<Daemon>, RawQuery(raw): RawQuery) -> ApiResult<Re
     let q = Query::parse(raw.as_deref());
     let filters: BTreeMap<String, Value> = q.json("filters")?;
     for key in filters.keys() {
-        if !["until", "id", "parent", "type", "description", "inuse", "shared", "private"]
-            .contains(&key.as_str())
+        if ![
+            "until",
+            "id",
+            "parent",
+            "type",
+            "description",
+            "inuse",
+            "shared",
+            "private",
+        ]
+        .contains(&key.as_str())
         {
             return Err(ApiError::invalid(format!("Invalid filter '{key}'")));
         }

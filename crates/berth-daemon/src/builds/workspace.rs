@@ -27,7 +27,8 @@ fn failed(what: &str, e: impl std::fmt::Display) -> BuildError {
 impl Workspace {
     pub fn create(dir: PathBuf, lowers: Vec<PathBuf>) -> Result<Self, BuildError> {
         for sub in ["upper", "work", "mnt"] {
-            fs::create_dir_all(dir.join(sub)).map_err(|e| failed("creating a build workspace", e))?;
+            fs::create_dir_all(dir.join(sub))
+                .map_err(|e| failed("creating a build workspace", e))?;
         }
         Ok(Workspace { dir, lowers })
     }
@@ -57,8 +58,11 @@ impl Workspace {
                 )
                 .map_err(|e| failed("making mounts private", e))?;
                 let mnt = self.dir.join("mnt");
-                let lower: Vec<String> =
-                    self.lowers.iter().map(|p| p.display().to_string()).collect();
+                let lower: Vec<String> = self
+                    .lowers
+                    .iter()
+                    .map(|p| p.display().to_string())
+                    .collect();
                 let data = format!(
                     "lowerdir={},upperdir={},workdir={}",
                     lower.join(":"),
@@ -103,7 +107,9 @@ pub fn extract_image(layers: &[PathBuf], dest: &Path) -> Result<(), BuildError> 
         ar.set_preserve_ownerships(true);
         ar.set_preserve_mtime(true);
         ar.set_unpack_xattrs(false);
-        let r = ar.unpack(dest).map_err(|e| failed("extracting a stage's image", e));
+        let r = ar
+            .unpack(dest)
+            .map_err(|e| failed("extracting a stage's image", e));
         drop(ar);
         let p = producer
             .join()

@@ -176,4 +176,3 @@ fn chrooted<T>(root: &Path, f: impl FnOnce() -> Result<T, CpError>) -> Result<T,
     back?;
     result
 }
-

@@ -150,6 +150,7 @@ impl ContainerService {
             self.drop_anonymous_volumes(&rec.mount_points);
             return Err(e);
         }
+        self.emit_container_event(&rec, "create", &[]);
         entries.insert(id.clone(), Entry::new(rec));
         Ok(IdResponse {
             id,
@@ -184,6 +185,7 @@ impl ContainerService {
             entry.rec.name = old;
             return Err(e.into());
         }
+        self.emit_container_event(&entry.rec, "rename", &[("oldName", &old)]);
         Ok(())
     }
 }

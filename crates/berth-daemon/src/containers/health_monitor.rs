@@ -163,9 +163,11 @@ impl ContainerService {
         if let Err(e) = self.store.put(rec) {
             tracing::warn!(id, error = %e, "persisting the health status");
         }
+        let rec = rec.clone();
         drop(entries);
         drop(monitors);
         tracing::debug!(id, status = status.as_str(), "health status changed");
+        self.emit_container_event(&rec, &format!("health_status: {}", status.as_str()), &[]);
     }
 
     /// Runs one probe; `None` when the monitor was stopped meanwhile.
@@ -194,6 +196,14 @@ impl ContainerService {
             attach_stderr: true,
             ..Default::default()
         };
+        // Docker's events for the probe's exec: `exec_create: CMD ARGS`, `exec_start: …`,
+        // then `exec_die` with its exit code once it ran.
+        let exec_id = hex::encode(rand::random::<[u8; 32]>());
+        let (first, rest) = plan.argv.split_first().map_or(("", &[][..]), |(f, r)| (f.as_str(), r));
+        let what = format!("{first} {}", rest.join(" "));
+        let attrs = [("execID", exec_id.as_str())];
+        self.emit_container_event(&rec, &format!("exec_create: {what}"), &attrs);
+        self.emit_container_event(&rec, &format!("exec_start: {what}"), &attrs);
         let spec = match self.exec_spec_for(&rec, &cfg) {
             Ok(s) => s,
             Err(e) => return Some(failed(e.message)),
@@ -209,6 +219,22 @@ impl ContainerService {
                 return Some(failed(exec_error_message(&msg)));
             }
         };
+        let result = self.finish_probe(&mut run, pid, plan, stop, start).await;
+        let code = result.as_ref().map_or(137, |(_, code)| *code).to_string();
+        self.emit_container_event(&rec, "exec_die", &[("execID", &exec_id), ("exitCode", &code)]);
+        result.map(|(r, _)| r)
+    }
+
+    /// Waits for a started probe (killing it at the timeout) and collects its output:
+    /// the result and the process's own exit code; `None` when the monitor was stopped.
+    async fn finish_probe(
+        &self,
+        run: &mut super::exec::Running,
+        pid: i64,
+        plan: &Plan,
+        stop: &mut watch::Receiver<()>,
+        start: chrono::DateTime<Utc>,
+    ) -> Option<(ProbeResult, i64)> {
         let output = Arc::new(Mutex::new(LimitedBuffer::default()));
         let mut readers = Vec::new();
         if let Some(out) = run.child.stdout.take() {
@@ -228,7 +254,7 @@ impl ContainerService {
                 return None;
             }
         };
-        let result = match outcome {
+        let (result, code) = match outcome {
             Some(code) => {
                 // What the probe wrote is in the pipes; a process it left behind may
                 // keep them open: a moment for the rest, not longer.
@@ -238,23 +264,30 @@ impl ContainerService {
                     }
                 })
                 .await;
-                ProbeResult {
+                let result = ProbeResult {
                     start,
                     end: Utc::now(),
                     exit_code: code,
                     output: lock_buf(&output).text(),
-                }
+                };
+                (result, code)
             }
             None => {
-                tracing::debug!(id, "health check taking too long");
-                kill_probe(&mut run.child, pid).await;
-                failed(health::timeout_output(plan.policy.timeout))
+                tracing::debug!(pid, "health check taking too long");
+                let code = kill_probe(&mut run.child, pid).await;
+                let result = ProbeResult {
+                    start,
+                    end: Utc::now(),
+                    exit_code: -1,
+                    output: health::timeout_output(plan.policy.timeout),
+                };
+                (result, code)
             }
         };
         for r in readers {
             r.abort();
         }
-        Some(result)
+        Some((result, code))
     }
 }
 
@@ -273,13 +306,13 @@ async fn collect<R: AsyncRead + Unpin>(mut r: R, out: Arc<Mutex<LimitedBuffer>>)
 }
 
 /// Kills the probe's process (`pid`, on the host) while its helper still waits for it,
-/// then reaps the helper.
-async fn kill_probe(helper: &mut tokio::process::Child, pid: i64) {
+/// then reaps the helper; returns the exit code it reported.
+async fn kill_probe(helper: &mut tokio::process::Child, pid: i64) -> i64 {
     if let (Ok(None), Ok(pid)) = (helper.try_wait(), i32::try_from(pid)) {
         if pid > 1 {
             // SAFETY: plain kill(2); the helper has not reaped `pid` while it runs.
             unsafe { libc::kill(pid, libc::SIGKILL) };
         }
     }
-    let _ = helper.wait().await;
+    helper.wait().await.map(exit_code).unwrap_or(137)
 }

@@ -193,10 +193,19 @@ pub const DEFAULT_RUNTIME: &str = "berth";
 fn refuse_unapplied_supervision(hc: &HostConfig) -> Result<(), ApiError> {
     /// The options Docker's json-file driver takes (moby `daemon/logger/jsonfilelog`).
     const JSON_FILE_OPTS: &[&str] = &[
-        "max-file", "max-size", "compress", "labels", "labels-regex", "env", "env-regex", "tag",
+        "max-file",
+        "max-size",
+        "compress",
+        "labels",
+        "labels-regex",
+        "env",
+        "env-regex",
+        "tag",
     ];
     if let Some(opt) = hc.log_config.config.keys().next() {
-        if matches!(hc.log_config.kind.as_str(), "" | "json-file") && !JSON_FILE_OPTS.contains(&opt.as_str()) {
+        if matches!(hc.log_config.kind.as_str(), "" | "json-file")
+            && !JSON_FILE_OPTS.contains(&opt.as_str())
+        {
             return Err(ApiError::invalid(format!(
                 "unknown log opt '{opt}' for json-file log driver"
             )));

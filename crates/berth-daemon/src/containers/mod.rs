@@ -144,6 +144,8 @@ pub struct ContainerService {
     volumes: Arc<VolumeService>,
     /// Healthcheck monitors of running containers.
     health: health_monitor::Monitors,
+    /// The daemon's event bus.
+    pub events: Arc<crate::events::EventBus>,
 }
 
 fn parse_time(s: &str) -> Option<DateTime<Utc>> {
@@ -168,6 +170,7 @@ impl ContainerService {
         images: Arc<ImageStore>,
         net: Arc<NetworkService>,
         volumes: Arc<VolumeService>,
+        events: Arc<crate::events::EventBus>,
     ) -> anyhow::Result<Arc<Self>> {
         let store = RecordStore::open(db)?;
         let mut entries = HashMap::new();
@@ -177,6 +180,7 @@ impl ContainerService {
         std::fs::create_dir_all(config.root.join("containers"))?;
         std::fs::create_dir_all(config.exec_root.join("containers"))?;
         Ok(Arc::new(ContainerService {
+            events,
             volumes,
             config,
             images,

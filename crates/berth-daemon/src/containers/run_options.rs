@@ -23,8 +23,10 @@ pub fn validate_names(hc: &HostConfig) -> Result<(), ApiError> {
             _ => return Err(ApiError::invalid(format!("bad format for add-host: {h:?}"))),
         }
     }
-    let user_network = !matches!(hc.network_mode.as_str(), "" | "default" | "bridge" | "none" | "host")
-        && !hc.network_mode.starts_with("container:");
+    let user_network = !matches!(
+        hc.network_mode.as_str(),
+        "" | "default" | "bridge" | "none" | "host"
+    ) && !hc.network_mode.starts_with("container:");
     if user_network && !hc.dns.is_empty() {
         // There the embedded DNS server answers, and it forwards to the daemon's
         // upstreams only: refused rather than ignored.
@@ -49,7 +51,10 @@ pub fn validate_names(hc: &HostConfig) -> Result<(), ApiError> {
 pub fn validate_ulimits(limits: &[berth_api::Ulimit]) -> Result<(), ApiError> {
     for u in limits {
         if berth_runtime::rlimits::resource(&u.name).is_none() {
-            return Err(ApiError::invalid(format!("invalid ulimit type: {}", u.name)));
+            return Err(ApiError::invalid(format!(
+                "invalid ulimit type: {}",
+                u.name
+            )));
         }
         if u.hard != -1 && (u.soft > u.hard || u.soft == -1) {
             return Err(ApiError::invalid(format!(
@@ -65,7 +70,9 @@ pub fn validate_ulimits(limits: &[berth_api::Ulimit]) -> Result<(), ApiError> {
 /// namespaces is refused until it is applied.
 pub fn validate_namespaces(hc: &HostConfig, config: &ContainerConfig) -> Result<(), ApiError> {
     let not_yet = |what: &str| {
-        Err(ApiError::invalid(format!("{what} is not supported by Berth yet")))
+        Err(ApiError::invalid(format!(
+            "{what} is not supported by Berth yet"
+        )))
     };
     match hc.pid_mode.as_str() {
         "" | "host" => {}
@@ -135,7 +142,10 @@ mod tests {
             network_mode: "mynet".into(),
             ..Default::default()
         };
-        assert!(validate_names(&hc).unwrap_err().message.contains("not supported by Berth yet"));
+        assert!(validate_names(&hc)
+            .unwrap_err()
+            .message
+            .contains("not supported by Berth yet"));
         hc.network_mode = "bridge".into();
         assert!(validate_names(&hc).is_ok());
     }

@@ -38,7 +38,11 @@ impl NetworkService {
             .iter()
             .filter_map(|h| h.split_once(':'))
             .map(|(name, ip)| {
-                let ip = if ip == "host-gateway" { gateway.as_str() } else { ip };
+                let ip = if ip == "host-gateway" {
+                    gateway.as_str()
+                } else {
+                    ip
+                };
                 (ip.to_string(), name.to_string())
             })
             .collect();

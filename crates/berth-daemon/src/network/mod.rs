@@ -21,11 +21,12 @@
 //! runtime), and `hosts`, `hostname`, `resolv.conf` under `<root>/containers/<id>/`,
 //! bind-mounted over `/etc/…`.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 
+pub mod bridge_options;
 mod endpoints;
 mod networks;
 mod views;
@@ -38,6 +39,7 @@ use berth_runtime::{MountSpec, NetworkMode};
 use serde::{Deserialize, Serialize};
 
 use crate::containers::record::ContainerRecord;
+use bridge_options::BridgeOptions;
 use crate::error::{ApiError, ApiResult};
 use crate::schema::{
     NETWORKS, NETWORKS_PART, NET_ENDPOINTS, NET_EXTRA_ENDPOINTS, NET_PRIMARY_CONFIGS,
@@ -54,8 +56,38 @@ pub struct UserNetwork {
     #[serde(default)]
     pub labels: std::collections::BTreeMap<String, String>,
     pub created: String,
-    /// `<daemon bridge>-<id prefix>`, at most 15 characters.
+    /// `<daemon bridge>-<id prefix>` (at most 15 characters), or the
+    /// `com.docker.network.bridge.name` option.
     pub bridge: String,
+    /// `--ip-range` ("" = the whole subnet).
+    #[serde(default)]
+    pub ip_range: String,
+    /// `--aux-address name=ip`: never handed out.
+    #[serde(default)]
+    pub aux_addresses: BTreeMap<String, String>,
+    /// Driver options (`-o`) as given; [`bridge_options`] reads them.
+    #[serde(default)]
+    pub options: BTreeMap<String, String>,
+    /// `--ipam-opt`, kept for `inspect`.
+    #[serde(default)]
+    pub ipam_options: BTreeMap<String, String>,
+    #[serde(default)]
+    pub attachable: bool,
+}
+
+/// What `network create` asks for, checked by [`NetworkService::create_network`].
+#[derive(Debug, Clone, Default)]
+pub struct NetworkSpec {
+    pub name: String,
+    pub subnet: Option<String>,
+    pub gateway: Option<String>,
+    pub ip_range: Option<String>,
+    pub aux_addresses: BTreeMap<String, String>,
+    pub internal: bool,
+    pub attachable: bool,
+    pub labels: BTreeMap<String, String>,
+    pub options: BTreeMap<String, String>,
+    pub ipam_options: BTreeMap<String, String>,
 }
 
 /// What the runtime spec needs from the network set-up.
@@ -67,6 +99,8 @@ pub struct Attached {
 }
 
 pub struct NetworkService {
+    /// The daemon's event bus.
+    pub events: Arc<crate::events::EventBus>,
     /// False with `--bridge-name none`.
     pub enabled: bool,
     pub bridge: String,
@@ -112,6 +146,7 @@ impl NetworkService {
     /// `bridge == "none"` (Docker's `--bridge=none`) disables the default bridge: such
     /// containers get only loopback, and nothing is created on the host.
     pub fn open(
+        events: Arc<crate::events::EventBus>,
         db: Arc<redb::Database>,
         root: &Path,
         exec_root: &Path,
@@ -185,6 +220,7 @@ impl NetworkService {
             endpoints.set_config(&id, cfg);
         }
         Ok(Arc::new(NetworkService {
+            events,
             enabled,
             bridge: bridge.to_string(),
             table: nft::table_name(bridge),
@@ -257,6 +293,7 @@ impl NetworkService {
             bridge: self.bridge.clone(),
             subnet: self.subnet,
             internal: false,
+            masquerade: true,
             published: published_on(""),
         }];
         let mut nets: Vec<&UserNetwork> = st.networks.values().collect();
@@ -265,10 +302,12 @@ impl NetworkService {
             let Ok(subnet) = n.subnet.parse() else {
                 continue;
             };
+            let masquerade = BridgeOptions::parse(&n.options).map_or(true, |o| o.masquerade);
             rules.push(nft::BridgeRules {
                 bridge: n.bridge.clone(),
                 subnet,
                 internal: n.internal,
+                masquerade,
                 published: published_on(&n.id),
             });
         }
@@ -283,10 +322,15 @@ impl NetworkService {
             subnet: self.subnet,
             gateway: self.subnet.gateway(),
             internal: false,
+            range: None,
+            aux_addresses: Vec::new(),
+            mtu: None,
+            isolated_ports: false,
         }
     }
 
     fn user_target(n: &UserNetwork) -> ApiResult<Target> {
+        let opts = BridgeOptions::parse(&n.options)?;
         Ok(Target {
             id: n.id.clone(),
             name: n.name.clone(),
@@ -297,6 +341,13 @@ impl NetworkService {
                 .parse()
                 .map_err(|_| ApiError::internal(format!("bad gateway {}", n.gateway)))?,
             internal: n.internal,
+            range: (!n.ip_range.is_empty())
+                .then(|| n.ip_range.parse())
+                .transpose()
+                .map_err(net_err)?,
+            aux_addresses: n.aux_addresses.values().filter_map(|a| a.parse().ok()).collect(),
+            mtu: opts.mtu,
+            isolated_ports: !opts.icc,
         })
     }
 

@@ -5,12 +5,13 @@ use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 use std::sync::Arc;
 
-use berth_api::{ConfigReference, EndpointResource, Ipam, IpamConfig, NetworkResource};
+use berth_api::{EndpointResource, Ipam, IpamConfig, NetworkResource};
 
 use berth_net::ipam::{self, Subnet};
 use berth_net::{link, NetError};
 
-use super::{net_err, NetworkService, State, UserNetwork};
+use super::bridge_options::BridgeOptions;
+use super::{net_err, NetworkService, NetworkSpec, State, UserNetwork};
 use crate::error::{ApiError, ApiResult};
 
 impl NetworkService {
@@ -24,21 +25,21 @@ impl NetworkService {
     }
 
     /// `POST /networks/create`; returns the new ID.
-    pub fn create_network(
-        &self,
-        name: &str,
-        subnet: Option<&str>,
-        gateway: Option<&str>,
-        internal: bool,
-        labels: std::collections::BTreeMap<String, String>,
-    ) -> ApiResult<String> {
+    pub fn create_network(&self, spec: NetworkSpec) -> ApiResult<String> {
         if !self.enabled {
             return Err(ApiError::invalid(
                 "bridge networking is disabled (--bridge-name none)",
             ));
         }
+        let name = spec.name.as_str();
         if name.is_empty() {
             return Err(ApiError::invalid("network name must not be empty"));
+        }
+        let opts = BridgeOptions::parse(&spec.options)?;
+        if spec.subnet.is_none() && spec.ip_range.is_some() {
+            return Err(ApiError::invalid(
+                "every ip-range or gateway must have a corresponding subnet",
+            ));
         }
         let mut st = self.lock();
         if matches!(name, "bridge" | "host" | "none")
@@ -48,6 +49,13 @@ impl NetworkService {
                 "network with name {name} already exists"
             )));
         }
+        if let Some(b) = &opts.name {
+            if link::link_exists(b) || st.networks.values().any(|n| &n.bridge == b) {
+                return Err(ApiError::conflict(format!(
+                    "bridge name {b} is already in use by another network or interface"
+                )));
+            }
+        }
         let mut taken = link::routed_subnets("");
         taken.push(self.subnet);
         taken.extend(
@@ -55,7 +63,7 @@ impl NetworkService {
                 .values()
                 .filter_map(|n| n.subnet.parse::<Subnet>().ok()),
         );
-        let subnet = match subnet {
+        let subnet = match spec.subnet.as_deref() {
             Some(s) => {
                 let sub: Subnet = s
                     .parse()
@@ -69,7 +77,7 @@ impl NetworkService {
             }
             None => ipam::pick_subnet(&self.pools, &taken).map_err(net_err)?,
         };
-        let gateway: Ipv4Addr = match gateway {
+        let gateway: Ipv4Addr = match spec.gateway.as_deref() {
             Some(g) => {
                 let ip: Ipv4Addr = g
                     .parse()
@@ -83,27 +91,61 @@ impl NetworkService {
             }
             None => subnet.gateway(),
         };
+        let ip_range = match spec.ip_range.as_deref() {
+            Some(r) => {
+                let range: Subnet = r
+                    .parse()
+                    .map_err(|e: NetError| ApiError::invalid(e.to_string()))?;
+                if !subnet.contains(range.network) || range.prefix < subnet.prefix {
+                    return Err(ApiError::invalid(format!("no matching subnet for range {r}")));
+                }
+                range.to_string()
+            }
+            None => String::new(),
+        };
+        let mut reserved = vec![gateway];
+        for (aux_name, addr) in &spec.aux_addresses {
+            let ip: Ipv4Addr = addr
+                .parse()
+                .map_err(|_| ApiError::invalid(format!("invalid auxiliary address: {addr}")))?;
+            if !subnet.contains(ip) {
+                return Err(ApiError::invalid(format!(
+                    "no matching subnet for aux-address {addr}"
+                )));
+            }
+            if reserved.contains(&ip) || ip == subnet.network || ip == subnet.broadcast() {
+                return Err(ApiError::invalid(format!(
+                    "failed to allocate secondary ip address ({aux_name}:{addr}): Address already in use"
+                )));
+            }
+            reserved.push(ip);
+        }
         let id: String = (0..4)
             .map(|_| format!("{:016x}", rand::random::<u64>()))
             .collect();
         let room = 15usize.saturating_sub(self.bridge.len() + 1);
-        let bridge = if room >= 4 {
-            format!("{}-{}", self.bridge, &id[..room.min(12)])
-        } else {
-            format!("br-{}", &id[..12])
+        let bridge = match opts.name {
+            Some(b) => b,
+            None if room >= 4 => format!("{}-{}", self.bridge, &id[..room.min(12)]),
+            None => format!("br-{}", &id[..12]),
         };
         let net = UserNetwork {
             id: id.clone(),
             name: name.to_string(),
             subnet: subnet.to_string(),
             gateway: gateway.to_string(),
-            internal,
-            labels,
+            internal: spec.internal,
+            labels: spec.labels,
             created: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true),
             bridge: bridge.clone(),
+            ip_range,
+            aux_addresses: spec.aux_addresses,
+            options: spec.options,
+            ipam_options: spec.ipam_options,
+            attachable: spec.attachable,
         };
         // the bridge carries the gateway address
-        if let Err(e) = link::ensure_bridge(&bridge, &subnet, self.mtu) {
+        if let Err(e) = link::ensure_bridge(&bridge, &subnet, opts.mtu.unwrap_or(self.mtu)) {
             let _ = link::delete_link(&bridge);
             return Err(net_err(e));
         }
@@ -177,34 +219,49 @@ impl NetworkService {
         name: &str,
         names: &dyn Fn(&str) -> Option<String>,
     ) -> NetworkResource {
-        let (id, driver, subnet, gateway, internal, labels, created) = match n {
-            Some(n) => (
-                n.id.clone(),
-                "bridge",
-                Some(n.subnet.clone()),
-                n.gateway.clone(),
-                n.internal,
-                n.labels.clone(),
-                n.created.clone(),
-            ),
-            None => (
-                self.predefined_id(name),
-                match name {
-                    "bridge" => "bridge",
-                    "host" => "host",
-                    _ => "null",
-                },
-                (name == "bridge").then(|| self.subnet.to_string()),
-                if name == "bridge" {
-                    self.subnet.gateway().to_string()
-                } else {
-                    String::new()
-                },
-                false,
-                BTreeMap::new(),
-                self.started.clone(),
-            ),
+        let predefined = |driver: &str| NetworkResource {
+            name: name.to_string(),
+            id: self.predefined_id(name),
+            created: self.started.clone(),
+            driver: driver.into(),
+            ..NetworkResource::default()
         };
+        let (mut resource, config) = match n {
+            Some(n) => {
+                let config = IpamConfig {
+                    subnet: n.subnet.clone(),
+                    ip_range: n.ip_range.clone(),
+                    gateway: n.gateway.clone(),
+                    auxiliary_addresses: n.aux_addresses.clone(),
+                };
+                let resource = NetworkResource {
+                    name: name.to_string(),
+                    id: n.id.clone(),
+                    created: n.created.clone(),
+                    driver: "bridge".into(),
+                    internal: n.internal,
+                    attachable: n.attachable,
+                    options: n.options.clone(),
+                    labels: n.labels.clone(),
+                    ..NetworkResource::default()
+                };
+                (resource, Some(config))
+            }
+            None if name == "bridge" => {
+                let mut r = predefined("bridge");
+                r.options
+                    .insert("com.docker.network.bridge.name".into(), self.bridge.clone());
+                let config = IpamConfig {
+                    subnet: self.subnet.to_string(),
+                    gateway: self.subnet.gateway().to_string(),
+                    ..IpamConfig::default()
+                };
+                (r, Some(config))
+            }
+            None => (predefined(if name == "host" { "host" } else { "null" }), None),
+        };
+        let id = resource.id.clone();
+        let subnet = config.as_ref().map(|c| c.subnet.clone());
         let net_key = if n.is_some() {
             id.clone()
         } else if name == "bridge" {
@@ -237,39 +294,14 @@ impl NetworkService {
         for (cid, x) in extras {
             containers.insert(cid.clone(), endpoint(cid, &x.endpoint_id, &x.mac, x.ip));
         }
-        let config = subnet
-            .map(|subnet| IpamConfig {
-                subnet,
-                gateway,
-                ..IpamConfig::default()
-            })
-            .into_iter()
-            .collect();
-        let mut options = BTreeMap::new();
-        if name == "bridge" && n.is_none() {
-            options.insert("com.docker.network.bridge.name".into(), self.bridge.clone());
-        }
-        NetworkResource {
-            name: name.to_string(),
-            id,
-            created,
-            scope: "local".into(),
-            driver: driver.into(),
-            enable_ipv6: false,
-            ipam: Ipam {
-                driver: "default".into(),
-                options: None,
-                config,
-            },
-            internal,
-            attachable: false,
-            ingress: false,
-            config_from: ConfigReference::default(),
-            config_only: false,
-            containers,
-            options,
-            labels,
-        }
+        resource.scope = "local".into();
+        resource.ipam = Ipam {
+            driver: "default".into(),
+            options: n.map(|n| n.ipam_options.clone()),
+            config: config.into_iter().collect(),
+        };
+        resource.containers = containers;
+        resource
     }
 
     /// `GET /networks`: the predefined networks and the user networks.

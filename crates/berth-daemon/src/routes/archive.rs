@@ -228,10 +228,13 @@ pub(super) async fn changes(
     let upper = d.containers.container_dir(&rec.id).join("upper");
     let images = d.images.clone();
     let image_id = rec.image_id.clone();
-    let list = tokio::task::spawn_blocking(move || -> ApiResult<Vec<crate::containers::changes::Change>> {
-        let lowers = images.layer_dirs(&image_id)?;
-        crate::containers::changes::changes(&upper, &lowers).map_err(|e| ApiError::internal(format!("changes: {e}")))
-    })
+    let list = tokio::task::spawn_blocking(
+        move || -> ApiResult<Vec<crate::containers::changes::Change>> {
+            let lowers = images.layer_dirs(&image_id)?;
+            crate::containers::changes::changes(&upper, &lowers)
+                .map_err(|e| ApiError::internal(format!("changes: {e}")))
+        },
+    )
     .await
     .map_err(|e| ApiError::internal(format!("changes task failed: {e}")))??;
     // moby answers `null` when nothing changed (a nil slice).

@@ -4,6 +4,7 @@
 //! | area | table | handlers |
 //! |---|---|---|
 //! | `/_ping`, `/version`, `/info`, `/system/*` | [`system`] | `system`, `system_df` |
+//! | `/events` | [`events`] | `events` |
 //! | `/containers/*`, `/commit` | [`containers`] | `containers`, `exec`, `archive`, `export` |
 //! | `/exec/*` | [`exec`] | `exec` |
 //! | `/images/*` | [`images`] | `images` |
@@ -21,6 +22,7 @@ use crate::state::Daemon;
 
 pub mod archive;
 pub mod containers;
+pub mod events;
 pub mod exec;
 pub mod export;
 pub mod extract;
@@ -48,6 +50,7 @@ where
 pub fn all() -> Router<Daemon> {
     Router::new()
         .merge(system::routes())
+        .merge(events::routes())
         .merge(containers::routes())
         .merge(exec::routes())
         .merge(images::routes())

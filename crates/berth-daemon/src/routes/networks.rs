@@ -13,6 +13,7 @@ use http::StatusCode;
 
 use super::extract::{JsonBody, Query};
 use crate::error::{ApiError, ApiResult};
+use crate::network::NetworkSpec;
 use crate::state::Daemon;
 
 pub fn routes() -> Router<Daemon> {
@@ -86,19 +87,39 @@ async fn create(
             body.driver
         )));
     }
-    let config = body.ipam.map(|i| i.config).unwrap_or_default();
-    if config.len() > 1 {
+    if body.enable_ipv6 {
+        return Err(ApiError::invalid(
+            "IPv6 networks (--ipv6) are not supported by Berth yet",
+        ));
+    }
+    let ipam = body.ipam.unwrap_or_default();
+    if !ipam.driver.is_empty() && ipam.driver != "default" {
+        return Err(ApiError::not_found(format!(
+            "plugin \"{}\" not found",
+            ipam.driver
+        )));
+    }
+    if ipam.config.len() > 1 {
         return Err(ApiError::not_implemented(
             "Berth supports one IPAM config per network",
         ));
     }
-    let first = config.into_iter().next().unwrap_or_default();
-    let subnet = (!first.subnet.is_empty()).then_some(first.subnet.as_str());
-    let gateway = (!first.gateway.is_empty()).then_some(first.gateway.as_str());
+    let first = ipam.config.into_iter().next().unwrap_or_default();
+    let given = |s: String| (!s.is_empty()).then_some(s);
+    let spec = NetworkSpec {
+        name: body.name,
+        subnet: given(first.subnet),
+        gateway: given(first.gateway),
+        ip_range: given(first.ip_range),
+        aux_addresses: first.auxiliary_addresses,
+        internal: body.internal,
+        attachable: body.attachable,
+        labels: body.labels,
+        options: body.options,
+        ipam_options: ipam.options.unwrap_or_default(),
+    };
     let net = d.networks.clone();
-    let id = tokio::task::block_in_place(|| {
-        net.create_network(&body.name, subnet, gateway, body.internal, body.labels)
-    })?;
+    let id = tokio::task::block_in_place(|| net.create_network(spec))?;
     let created = NetworkCreateResponse {
         id,
         warning: String::new(),

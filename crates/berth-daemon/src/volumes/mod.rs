@@ -145,6 +145,8 @@ pub fn validate_options(opts: &BTreeMap<String, String>) -> ApiResult<()> {
 
 /// The volume store: records in `meta.db`, data under `<root>/volumes`.
 pub struct VolumeService {
+    /// The daemon's event bus.
+    pub events: std::sync::Arc<crate::events::EventBus>,
     dir: PathBuf,
     db: std::sync::Arc<redb::Database>,
     records: Mutex<BTreeMap<String, VolumeRecord>>,
@@ -165,7 +167,11 @@ pub struct CreateOptions {
 
 impl VolumeService {
     /// Opens (creating) the tables and loads every record.
-    pub fn open(root: &Path, db: std::sync::Arc<redb::Database>) -> anyhow::Result<Self> {
+    pub fn open(
+        root: &Path,
+        db: std::sync::Arc<redb::Database>,
+        events: std::sync::Arc<crate::events::EventBus>,
+    ) -> anyhow::Result<Self> {
         let dir = root.join("volumes");
         std::fs::create_dir_all(&dir)?;
         VOLUMES_PART.open(&db)?;
@@ -175,6 +181,7 @@ impl VolumeService {
             .map(|(_, r)| (r.name.clone(), r))
             .collect();
         Ok(VolumeService {
+            events,
             dir,
             db,
             records: Mutex::new(records),
@@ -466,7 +473,8 @@ mod tests {
     fn volumes_persist_and_anonymous_get_hex_names() {
         let dir = tempfile::tempdir().unwrap();
         let db = std::sync::Arc::new(redb::Database::create(dir.path().join("meta.db")).unwrap());
-        let svc = VolumeService::open(dir.path(), db.clone()).unwrap();
+        let svc = VolumeService::open(dir.path(), db.clone(), crate::events::EventBus::in_memory())
+            .unwrap();
         let v = svc
             .create(CreateOptions {
                 name: "data".into(),
@@ -488,7 +496,8 @@ mod tests {
             .unwrap();
         assert_eq!(again.created, v.created);
         drop(svc);
-        let svc = VolumeService::open(dir.path(), db).unwrap();
+        let svc =
+            VolumeService::open(dir.path(), db, crate::events::EventBus::in_memory()).unwrap();
         assert_eq!(svc.count(), 2);
         svc.remove("data").unwrap();
         assert!(!dir.path().join("volumes/data").exists());

@@ -1,0 +1,376 @@
+//! The daemon's event bus: every service records what happens (`emit`) and `GET /events`
+//! replays the recent past and follows what comes next.
+//!
+//! Events are kept in memory (the last [`KEEP`]) and written to `meta.db`, table `events`
+//! (see [`crate::schema`]), by a background thread, so `--since` still answers after a
+//! daemon restart (Docker keeps 256 events in memory only). `emit` never blocks on disk.
+
+pub mod filter;
+
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use berth_api::{EventActor, EventMessage};
+use tokio::sync::broadcast;
+
+use crate::schema::{EVENTS, EVENTS_PART};
+
+/// How many events are kept, in memory and on disk.
+pub const KEEP: usize = 1000;
+
+/// What an event is about (`Type`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventType {
+    Container,
+    Image,
+    Network,
+    Volume,
+    Daemon,
+    Builder,
+}
+
+impl EventType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventType::Container => "container",
+            EventType::Image => "image",
+            EventType::Network => "network",
+            EventType::Volume => "volume",
+            EventType::Daemon => "daemon",
+            EventType::Builder => "builder",
+        }
+    }
+}
+
+struct History {
+    events: VecDeque<Arc<EventMessage>>,
+    /// The key of the next event in the `events` table.
+    next_seq: u64,
+}
+
+pub struct EventBus {
+    history: Mutex<History>,
+    live: broadcast::Sender<Arc<EventMessage>>,
+    /// To the thread writing `meta.db` (none in memory-only buses).
+    persist: Mutex<Option<mpsc::Sender<(u64, Arc<EventMessage>)>>>,
+    writer: Mutex<Option<std::thread::JoinHandle<()>>>,
+}
+
+impl Drop for EventBus {
+    /// Lets the writer finish the queue, so the database is closed when this returns.
+    fn drop(&mut self) {
+        drop(
+            self.persist
+                .get_mut()
+                .unwrap_or_else(|p| p.into_inner())
+                .take(),
+        );
+        if let Some(w) = self
+            .writer
+            .get_mut()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()
+        {
+            let _ = w.join();
+        }
+    }
+}
+
+/// The `events` table key of sequence number `seq` (sorts as the number does).
+fn key(seq: u64) -> String {
+    format!("{seq:020}")
+}
+
+impl EventBus {
+    /// A bus that keeps its events in memory only.
+    pub fn in_memory() -> Arc<EventBus> {
+        Arc::new(EventBus {
+            history: Mutex::new(History {
+                events: VecDeque::new(),
+                next_seq: 0,
+            }),
+            live: broadcast::channel(KEEP).0,
+            persist: Mutex::new(None),
+            writer: Mutex::new(None),
+        })
+    }
+
+    /// Loads the events kept in `meta.db` and starts the thread that writes new ones.
+    pub fn open(db: Arc<redb::Database>) -> anyhow::Result<Arc<EventBus>> {
+        EVENTS_PART.open(&db)?;
+        let mut rows = EVENTS.load(&db)?;
+        rows.sort_by(|a, b| a.0.cmp(&b.0));
+        let next_seq = rows
+            .last()
+            .and_then(|(k, _)| k.parse::<u64>().ok())
+            .map_or(0, |s| s + 1);
+        let skip = rows.len().saturating_sub(KEEP);
+        let events = rows
+            .into_iter()
+            .skip(skip)
+            .map(|(_, m)| Arc::new(m))
+            .collect();
+        let (tx, rx) = mpsc::channel();
+        let writer = std::thread::Builder::new()
+            .name("events-writer".into())
+            .spawn(move || write_loop(db, rx))?;
+        Ok(Arc::new(EventBus {
+            history: Mutex::new(History { events, next_seq }),
+            live: broadcast::channel(KEEP).0,
+            persist: Mutex::new(Some(tx)),
+            writer: Mutex::new(Some(writer)),
+        }))
+    }
+
+    fn lock(&self) -> MutexGuard<'_, History> {
+        self.history.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Records one event (Docker's JSON: Type, Action, Actor{ID, Attributes}, scope "local",
+    /// time, timeNano; plus the legacy status/id/from for containers and images).
+    pub fn emit(
+        &self,
+        typ: EventType,
+        action: &str,
+        actor_id: &str,
+        attributes: BTreeMap<String, String>,
+    ) {
+        let now = chrono::Utc::now();
+        let mut m = EventMessage {
+            typ: typ.as_str().into(),
+            action: action.into(),
+            scope: "local".into(),
+            time: now.timestamp(),
+            time_nano: now.timestamp_nanos_opt().unwrap_or_default(),
+            ..Default::default()
+        };
+        match typ {
+            EventType::Container => {
+                m.status = action.into();
+                m.id = actor_id.into();
+                m.from = attributes.get("image").cloned().unwrap_or_default();
+            }
+            EventType::Image => {
+                m.status = action.into();
+                m.id = actor_id.into();
+            }
+            _ => {}
+        }
+        m.actor = EventActor {
+            id: actor_id.into(),
+            attributes,
+        };
+        let m = Arc::new(m);
+        let mut h = self.lock();
+        let seq = h.next_seq;
+        h.next_seq += 1;
+        h.events.push_back(m.clone());
+        while h.events.len() > KEEP {
+            h.events.pop_front();
+        }
+        // No receivers is fine: nobody is listening.
+        let _ = self.live.send(m.clone());
+        let persist = self.persist.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(p) = persist.as_ref() {
+            if p.send((seq, m)).is_err() {
+                tracing::warn!("the events writer has stopped; event not persisted");
+            }
+        }
+    }
+
+    /// The kept events, oldest first, and a receiver of every later one (no gap, no
+    /// duplicate between the two).
+    pub fn subscribe(
+        &self,
+    ) -> (
+        Vec<Arc<EventMessage>>,
+        broadcast::Receiver<Arc<EventMessage>>,
+    ) {
+        let h = self.lock();
+        (h.events.iter().cloned().collect(), self.live.subscribe())
+    }
+}
+
+impl crate::containers::ContainerService {
+    /// Container event with Docker's attributes: name, image and the container's labels, plus `extra`
+    /// (e.g. ("exitCode","0"), ("signal","15")). `action` is e.g. "die", "health_status: healthy".
+    pub(crate) fn emit_container_event(
+        &self,
+        record: &crate::containers::record::ContainerRecord,
+        action: &str,
+        extra: &[(&str, &str)],
+    ) {
+        self.events.emit(
+            EventType::Container,
+            action,
+            &record.id,
+            container_attributes(record, extra),
+        );
+    }
+}
+
+/// As moby's `LogContainerEventWithAttributes`: `extra`, then the labels over it, then
+/// `image` (as the client named it) and `name` (without its `/`).
+pub fn container_attributes(
+    record: &crate::containers::record::ContainerRecord,
+    extra: &[(&str, &str)],
+) -> BTreeMap<String, String> {
+    let mut a: BTreeMap<String, String> = extra
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    a.extend(
+        record
+            .config
+            .labels
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone())),
+    );
+    if !record.config.image.is_empty() {
+        a.insert("image".into(), record.config.image.clone());
+    }
+    a.insert(
+        "name".into(),
+        record.name.trim_start_matches('/').to_string(),
+    );
+    a
+}
+
+/// Writes events in batches (one transaction for whatever is queued) and trims the
+/// table to the last [`KEEP`]. Ends when the bus is dropped.
+fn write_loop(db: Arc<redb::Database>, rx: mpsc::Receiver<(u64, Arc<EventMessage>)>) {
+    while let Ok(first) = rx.recv() {
+        let mut batch = vec![first];
+        batch.extend(rx.try_iter());
+        if let Err(e) = write_batch(&db, &batch) {
+            tracing::warn!(error = %e, "persisting events");
+        }
+    }
+}
+
+fn write_batch(db: &redb::Database, batch: &[(u64, Arc<EventMessage>)]) -> Result<(), redb::Error> {
+    let tx = db.begin_write()?;
+    {
+        let mut table = tx.open_table(EVENTS.def())?;
+        for (seq, m) in batch {
+            let bytes = serde_json::to_vec(m.as_ref())
+                .map_err(|e| redb::Error::Corrupted(format!("encoding an event: {e}")))?;
+            table.insert(key(*seq).as_str(), bytes.as_slice())?;
+        }
+        if let Some((last, _)) = batch.last() {
+            if let Some(first_kept) = (last + 1).checked_sub(KEEP as u64) {
+                let cutoff = key(first_kept);
+                table.retain_in(..cutoff.as_str(), |_, _| false)?;
+            }
+        }
+    }
+    tx.commit()?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn attrs(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn container_events_carry_the_legacy_fields() {
+        let bus = EventBus::in_memory();
+        bus.emit(
+            EventType::Container,
+            "start",
+            "abc",
+            attrs(&[("image", "busybox"), ("name", "web")]),
+        );
+        bus.emit(
+            EventType::Network,
+            "create",
+            "n1",
+            attrs(&[("name", "front")]),
+        );
+        let (kept, _) = bus.subscribe();
+        assert_eq!(
+            (
+                kept[0].status.as_str(),
+                kept[0].id.as_str(),
+                kept[0].from.as_str()
+            ),
+            ("start", "abc", "busybox")
+        );
+        assert_eq!(kept[0].scope, "local");
+        assert!(kept[0].time_nano / 1_000_000_000 == kept[0].time);
+        assert_eq!(
+            (kept[1].typ.as_str(), kept[1].status.as_str()),
+            ("network", "")
+        );
+    }
+
+    #[test]
+    fn container_attributes_follow_moby() {
+        let mut rec = crate::containers::record::ContainerRecord {
+            id: "c1".into(),
+            name: "/web".into(),
+            ..Default::default()
+        };
+        rec.config.image = "busybox".into();
+        rec.config
+            .labels
+            .insert("exitCode".into(), "label wins".into());
+        rec.config.labels.insert("app".into(), "x".into());
+        let a = container_attributes(&rec, &[("exitCode", "0"), ("signal", "15")]);
+        assert_eq!(
+            a,
+            attrs(&[
+                ("app", "x"),
+                ("exitCode", "label wins"),
+                ("image", "busybox"),
+                ("name", "web"),
+                ("signal", "15")
+            ])
+        );
+    }
+
+    #[tokio::test]
+    async fn subscribers_see_later_events() {
+        let bus = EventBus::in_memory();
+        bus.emit(EventType::Volume, "create", "v1", BTreeMap::new());
+        let (kept, mut rx) = bus.subscribe();
+        bus.emit(EventType::Volume, "destroy", "v1", BTreeMap::new());
+        assert_eq!(kept.len(), 1);
+        assert_eq!(rx.recv().await.unwrap().action, "destroy");
+    }
+
+    #[test]
+    fn the_last_events_survive_a_reopen_and_the_table_is_trimmed() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Arc::new(redb::Database::create(dir.path().join("meta.db")).unwrap());
+        {
+            let bus = EventBus::open(db.clone()).unwrap();
+            for i in 0..(KEEP + 20) {
+                bus.emit(
+                    EventType::Volume,
+                    "create",
+                    &format!("v{i}"),
+                    BTreeMap::new(),
+                );
+            }
+        }
+        // Dropping the bus waited for its writer.
+        let rows = EVENTS.load(&db).unwrap();
+        assert_eq!(rows.len(), KEEP);
+        assert_eq!(rows[KEEP - 1].1.actor.id, format!("v{}", KEEP + 19));
+        let bus = EventBus::open(db).unwrap();
+        let (kept, _) = bus.subscribe();
+        assert_eq!(kept.len(), KEEP);
+        assert_eq!(kept[0].actor.id, "v20");
+        bus.emit(EventType::Volume, "create", "after", BTreeMap::new());
+        assert_eq!(bus.lock().next_seq, (KEEP + 21) as u64);
+    }
+}
