@@ -5,10 +5,15 @@
 
 mod common;
 
+use std::process::Command;
 use std::time::Duration;
 
 use common::*;
+use compose::compose_venv;
 use serde_json::Value;
+
+#[path = "common/compose.rs"]
+mod compose;
 
 const WAIT: Duration = Duration::from_secs(40);
 
@@ -373,4 +378,63 @@ fn the_docker_cli_shows_health_in_ps_and_inspect() {
     let hc: Value = serde_json::from_str(hc.trim()).expect("json");
     assert_eq!(hc["StartInterval"], 1_000_000_000);
     assert_eq!(hc["StartPeriod"], 60_000_000_000u64);
+}
+
+const COMPOSE_FILE: &str = r#"version: "3.8"
+services:
+  db:
+    image: busybox
+    command: sh -c "sleep 3; touch /tmp/ready; exec sleep 300"
+    healthcheck:
+      test: ["CMD-SHELL", "test -f /tmp/ready"]
+      interval: 1s
+      retries: 30
+  app:
+    image: busybox
+    command: sleep 300
+    depends_on:
+      db:
+        condition: service_healthy
+"#;
+
+fn time_of(v: &Value) -> chrono::DateTime<chrono::FixedOffset> {
+    v.as_str()
+        .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+        .unwrap_or_else(|| panic!("not a time: {v}"))
+}
+
+#[test]
+fn compose_starts_a_dependent_service_once_its_dependency_is_healthy() {
+    if let Err(e) = compose_venv() {
+        if std::env::var_os("CI").is_none() {
+            eprintln!("SKIPPED: docker-compose is not available here: {e}");
+            return;
+        }
+        panic!("docker-compose venv: {e}");
+    }
+    let d = daemon();
+    let proj = d.dir.join("proj");
+    std::fs::create_dir_all(&proj).unwrap();
+    std::fs::write(proj.join("docker-compose.yml"), COMPOSE_FILE).unwrap();
+    let compose = |args: &[&str]| {
+        let mut cmd = Command::new(compose_venv().expect("docker-compose"));
+        cmd.args(["-p", "berthh"])
+            .args(args)
+            .current_dir(&proj)
+            .env("DOCKER_HOST", d.host())
+            .env("DOCKER_CONFIG", d.dir.join("docker-config"));
+        run_with_timeout(cmd, None, Duration::from_secs(180), "docker-compose")
+    };
+    assert_success(&compose(&["up", "-d"]), "docker-compose up -d");
+    let db = d.inspect("berthh_db_1");
+    let app = d.inspect("berthh_app_1");
+    assert_eq!(db["State"]["Health"]["Status"], "healthy", "{}", db["State"]);
+    assert_eq!(app["State"]["Status"], "running");
+    // The app started after the first passing probe of the db, which failed before.
+    let log = db["State"]["Health"]["Log"].as_array().cloned().unwrap_or_default();
+    assert!(log.iter().any(|r| r["ExitCode"] == 1), "{log:?}");
+    let passed = log.iter().find(|r| r["ExitCode"] == 0).expect("a passing probe");
+    assert!(time_of(&app["State"]["StartedAt"]) >= time_of(&passed["End"]), "{log:?}\n{}", app["State"]);
+    assert!(time_of(&app["State"]["StartedAt"]) > time_of(&db["State"]["StartedAt"]));
+    assert_success(&compose(&["down", "-t", "1"]), "docker-compose down");
 }
