@@ -70,16 +70,18 @@ pub fn reset_on_start(rec: &mut ContainerRecord) {
 }
 
 impl ContainerService {
-    /// Starts the monitor of `id` when it runs unpaused with a probe and none is running
-    /// (moby `updateHealthMonitor`).
-    pub(super) fn health_monitor_start(self: &Arc<Self>, id: &str) {
+    /// Starts the monitor of `id` when it runs unpaused with a probe (moby
+    /// `updateHealthMonitor`). A monitor already there stays when `replace` is false
+    /// (unpause), and gives way to a new one when it is true (a start, which also
+    /// resets the schedule's start period).
+    pub(super) fn health_monitor_start(self: &Arc<Self>, id: &str, replace: bool) {
         let Ok(rec) = self.get(id) else { return };
         if rec.state.status != Status::Running || rec.state.health.is_none() {
             return;
         }
         let Some(plan) = plan(&rec) else { return };
         let mut monitors = self.health.lock();
-        if monitors.contains_key(&rec.id) {
+        if !replace && monitors.contains_key(&rec.id) {
             return;
         }
         let generation = self.health.next.fetch_add(1, Ordering::Relaxed);
@@ -87,7 +89,7 @@ impl ContainerService {
         monitors.insert(rec.id.clone(), (generation, tx));
         drop(monitors);
         let svc = self.clone();
-        tokio::spawn(async move { svc.health_monitor(rec.id, generation, plan, rx).await });
+        tokio::spawn(svc.health_monitor(rec.id, generation, plan, rx));
     }
 
     /// After a daemon restart: a running container's health starts over (`starting`,
@@ -102,7 +104,7 @@ impl ContainerService {
                 tracing::warn!(id, error = %e, "persisting the health status");
             }
         }
-        self.health_monitor_start(id);
+        self.health_monitor_start(id, true);
     }
 
     /// Stops the monitor of `id`; a container whose monitor stops reads `unhealthy` (moby
@@ -117,15 +119,41 @@ impl ContainerService {
         }
     }
 
+    /// The container exited: its monitor stops and its health reads `unhealthy`, also
+    /// when it died while the daemon was down (no monitor ran yet).
+    pub(super) fn health_on_exit(&self, id: &str) {
+        self.health.stop(id);
+        if let Some(entry) = self.lock().get_mut(id) {
+            if let Some(h) = entry.rec.state.health.as_mut() {
+                health::monitor_stopped(h);
+            }
+        }
+    }
+
     async fn health_monitor(
         self: Arc<Self>,
         id: String,
         generation: u64,
         plan: Plan,
+        stop: watch::Receiver<()>,
+    ) {
+        self.health_monitor_loop(&id, generation, &plan, stop).await;
+        // Ended by itself (the container is gone or no longer runs): off the table.
+        let mut monitors = self.health.lock();
+        if monitors.get(&id).map(|(g, _)| *g) == Some(generation) {
+            monitors.remove(&id);
+        }
+    }
+
+    async fn health_monitor_loop(
+        &self,
+        id: &str,
+        generation: u64,
+        plan: &Plan,
         mut stop: watch::Receiver<()>,
     ) {
         loop {
-            let status = match self.get(&id) {
+            let status = match self.get(id) {
                 Ok(rec) => rec.state.health.map(|h| h.status).unwrap_or_default(),
                 Err(_) => return,
             };
@@ -135,10 +163,10 @@ impl ContainerService {
                 _ = tokio::time::sleep(delay) => {}
                 _ = stop.changed() => return,
             }
-            let Some(result) = self.run_probe(&id, &plan, &mut stop).await else {
+            let Some(result) = self.run_probe(id, plan, &mut stop).await else {
                 return;
             };
-            self.health_result(&id, generation, result, &plan.policy);
+            self.health_result(id, generation, result, &plan.policy);
         }
     }
 

@@ -32,7 +32,7 @@ impl ContainerService {
     }
 
     async fn on_exit(self: &Arc<Self>, id: &str, status: Option<ExitStatus>) {
-        self.health_monitor_stop(id);
+        self.health_on_exit(id);
         let state = self.state_dir(id);
         let status = match status {
             Some(s) => s,
@@ -308,7 +308,7 @@ impl ContainerService {
             }
         }
         if !pause {
-            self.health_monitor_start(&id);
+            self.health_monitor_start(&id, false);
         }
         Ok(())
     }

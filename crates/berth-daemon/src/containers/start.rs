@@ -157,7 +157,7 @@ impl ContainerService {
                     }
                 }
                 self.spawn_monitor(id.clone(), Some(wait_conn));
-                self.health_monitor_start(&id);
+                self.health_monitor_start(&id, true);
                 Ok(())
             }
             Err((err, exit_code)) => {
