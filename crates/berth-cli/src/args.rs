@@ -226,6 +226,9 @@ pub struct NetworkConnectArgs {
     /// Add link to another container
     #[arg(long)]
     pub link: Vec<String>,
+    /// driver options for the network
+    #[arg(long = "driver-opt")]
+    pub driver_opt: Vec<String>,
     #[arg(short, long)]
     pub force: bool,
     #[arg(value_name = "NETWORK")]
@@ -592,6 +595,9 @@ pub struct ContainerOpts {
     /// IPv4 address (e.g., 172.30.100.104)
     #[arg(long = "ip")]
     pub ip: Option<String>,
+    /// Container MAC address (e.g., 92:d0:c6:0a:29:33)
+    #[arg(long = "mac-address")]
+    pub mac_address: Option<String>,
     /// Give extended privileges to this container
     #[arg(long)]
     pub privileged: bool,

@@ -87,10 +87,11 @@ pub fn create_body(
     })
 }
 
-/// `NetworkingConfig`: `--network-alias` and `--ip` on the `--network` (Docker's CLI).
+/// `NetworkingConfig`: `--network-alias`, `--ip` and `--mac-address` on the `--network`
+/// (Docker's CLI since API 1.44).
 fn networking_config(o: &ContainerOpts) -> NetworkingConfig {
     let mut nc = NetworkingConfig::default();
-    if o.network_alias.is_empty() && o.ip.is_none() {
+    if o.network_alias.is_empty() && o.ip.is_none() && o.mac_address.is_none() {
         return nc;
     }
     let name = o.network.clone().unwrap_or_else(|| "default".into());
@@ -100,6 +101,7 @@ fn networking_config(o: &ContainerOpts) -> NetworkingConfig {
             ipv4_address: ip.clone(),
             ..Default::default()
         }),
+        mac_address: o.mac_address.clone().unwrap_or_default(),
         ..Default::default()
     };
     nc.endpoints_config.insert(name, ep);

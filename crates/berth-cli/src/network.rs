@@ -155,7 +155,7 @@ fn key_values(flag: &str, given: &[String]) -> Result<BTreeMap<String, String>, 
         .iter()
         .map(|kv| match kv.split_once('=') {
             Some((k, v)) => Ok((k.to_string(), v.to_string())),
-            None if flag == "opt" || flag == "ipam-opt" => Ok((kv.clone(), String::new())),
+            None if flag != "aux-address" => Ok((kv.clone(), String::new())),
             None => Err(Failure::Msg(format!(
                 "invalid argument \"{kv}\" for \"--{flag}\" flag: bad format for {flag}: {kv}"
             ))),
@@ -205,14 +205,20 @@ pub fn create_request(a: &NetworkCreateArgs) -> Result<NetworkCreateRequest, Fai
         if set(slot) {
             Ok(())
         } else {
-            Err(Failure::Msg(format!("cannot configure multiple {what}s for the same subnet")))
+            Err(Failure::Msg(format!(
+                "cannot configure multiple {what}s for the same subnet"
+            )))
         }
     };
     for r in &a.ip_range {
-        place("range", r, &mut |c| std::mem::replace(&mut c.ip_range, r.clone()).is_empty())?;
+        place("range", r, &mut |c| {
+            std::mem::replace(&mut c.ip_range, r.clone()).is_empty()
+        })?;
     }
     for g in &a.gateway {
-        place("gateway", g, &mut |c| std::mem::replace(&mut c.gateway, g.clone()).is_empty())?;
+        place("gateway", g, &mut |c| {
+            std::mem::replace(&mut c.gateway, g.clone()).is_empty()
+        })?;
     }
     for (name, ip) in key_values("aux-address", &a.aux_address)? {
         place("aux-address", &ip, &mut |c| {
@@ -321,6 +327,9 @@ pub async fn network(c: &Client, cmd: &NetworkCmd) -> Result<i32, Failure> {
                 endpoint_config: Some(EndpointSettings {
                     aliases: (!a.alias.is_empty()).then(|| a.alias.clone()),
                     links: (!a.link.is_empty()).then(|| a.link.clone()),
+                    driver_opts: (!a.driver_opt.is_empty())
+                        .then(|| key_values("driver-opt", &a.driver_opt))
+                        .transpose()?,
                     ipam_config: Some(berth_api::EndpointIpamConfig {
                         ipv4_address: a.ip.clone().unwrap_or_default(),
                         ..Default::default()
@@ -376,7 +385,10 @@ mod network_tests {
 
     fn create_args(args: &[&str]) -> NetworkCreateArgs {
         let cli = crate::args::Cli::try_parse_from(
-            ["berth", "network", "create"].iter().chain(args).chain(&["n"]),
+            ["berth", "network", "create"]
+                .iter()
+                .chain(args)
+                .chain(&["n"]),
         )
         .unwrap();
         let Some(crate::args::Cmd::Network(NetworkCmd::Create(a))) = cli.cmd else {
@@ -388,10 +400,22 @@ mod network_tests {
     #[test]
     fn ranges_gateways_and_aux_addresses_pair_with_their_subnet() {
         let a = create_args(&[
-            "--subnet", "10.1.0.0/16", "--subnet", "10.2.0.0/16",
-            "--ip-range", "10.2.5.0/24", "--gateway", "10.1.0.254",
-            "--aux-address", "a=10.2.0.9", "--aux-address", "b=10.1.0.9",
-            "-o", "com.docker.network.bridge.enable_icc=false", "--ipam-opt", "x=y",
+            "--subnet",
+            "10.1.0.0/16",
+            "--subnet",
+            "10.2.0.0/16",
+            "--ip-range",
+            "10.2.5.0/24",
+            "--gateway",
+            "10.1.0.254",
+            "--aux-address",
+            "a=10.2.0.9",
+            "--aux-address",
+            "b=10.1.0.9",
+            "-o",
+            "com.docker.network.bridge.enable_icc=false",
+            "--ipam-opt",
+            "x=y",
             "--attachable",
         ]);
         let r = create_request(&a).unwrap();
@@ -408,9 +432,18 @@ mod network_tests {
             Err(Failure::Msg(m)) => m,
             other => panic!("{args:?}: {other:?}"),
         };
-        assert_eq!(err(&["--subnet", "10.55.0.0/16", "--ip-range", "10.56.0.0/24"]), "no matching subnet for range 10.56.0.0/24");
-        assert_eq!(err(&["--subnet", "10.57.0.0/16", "--aux-address", "a=10.58.0.1"]), "no matching subnet for aux-address 10.58.0.1");
-        assert_eq!(err(&["--ip-range", "10.56.0.0/24"]), "every ip-range or gateway must have a corresponding subnet");
+        assert_eq!(
+            err(&["--subnet", "10.55.0.0/16", "--ip-range", "10.56.0.0/24"]),
+            "no matching subnet for range 10.56.0.0/24"
+        );
+        assert_eq!(
+            err(&["--subnet", "10.57.0.0/16", "--aux-address", "a=10.58.0.1"]),
+            "no matching subnet for aux-address 10.58.0.1"
+        );
+        assert_eq!(
+            err(&["--ip-range", "10.56.0.0/24"]),
+            "every ip-range or gateway must have a corresponding subnet"
+        );
     }
 
     #[test]

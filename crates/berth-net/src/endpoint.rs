@@ -7,7 +7,7 @@
 //! networks themselves. Per container: the namespace `<netns dir>/<id>`, host veth
 //! `vb<first 11 hex of id>` for `eth0` and `vx<first 9 hex><n>` for `eth<n>`.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::net::Ipv4Addr;
 use std::path::PathBuf;
 
@@ -49,6 +49,12 @@ pub struct ExtraEndpoint {
     /// The address the client asked for (`--ip`), if any.
     #[serde(default)]
     pub requested_ip: Option<Ipv4Addr>,
+    /// The MAC address the client asked for, if any (then `mac`).
+    #[serde(default)]
+    pub requested_mac: Option<String>,
+    /// Endpoint driver options (`--driver-opt`), kept for inspect.
+    #[serde(default)]
+    pub driver_opts: BTreeMap<String, String>,
 }
 
 /// A container's settings on the network it was created on (create's
@@ -63,6 +69,12 @@ pub struct PrimaryConfig {
     /// Disconnected from it (`network disconnect`): no `eth0`, no DNS name there.
     #[serde(default)]
     pub disconnected: bool,
+    /// The MAC address the client asked for (`--mac-address`), if any.
+    #[serde(default)]
+    pub requested_mac: Option<String>,
+    /// Endpoint driver options (`--driver-opt`), kept for inspect.
+    #[serde(default)]
+    pub driver_opts: BTreeMap<String, String>,
 }
 
 /// Where an endpoint lives: the default bridge (empty `id`) or a user network.
@@ -88,7 +100,11 @@ impl Target {
     fn space(&self) -> ipam::AddressSpace {
         let mut reserved = self.aux_addresses.clone();
         reserved.push(self.gateway);
-        ipam::AddressSpace { subnet: self.subnet, range: self.range, reserved }
+        ipam::AddressSpace {
+            subnet: self.subnet,
+            range: self.range,
+            reserved,
+        }
     }
 
     /// The first free address, or the requested one checked.
@@ -97,7 +113,9 @@ impl Target {
         match requested {
             Some(ip) => space.check_requested(ip, used),
             None => space.allocate(used).map_err(|e| match e {
-                NetError::Conflict(m) => NetError::Conflict(format!("{m}: {} ({})", self.name, self.id)),
+                NetError::Conflict(m) => {
+                    NetError::Conflict(format!("{m}: {} ({})", self.name, self.id))
+                }
                 e => e,
             }),
         }
@@ -114,6 +132,8 @@ pub struct PlugRequest<'a> {
     pub ports: &'a [PortRequest],
     /// The address asked for (`--ip`); else the kept or first free one.
     pub ip: Option<Ipv4Addr>,
+    /// The MAC address asked for (`--mac-address`); else Docker's for the address.
+    pub mac: Option<&'a str>,
     /// False when disconnected from the network: the namespace has no `eth0`.
     pub connected: bool,
 }
@@ -306,7 +326,7 @@ impl EndpointTable {
                 let ip = target.address(req.ip, &used)?;
                 EndpointRecord {
                     ip,
-                    mac: ipam::mac_for(ip),
+                    mac: String::new(),
                     endpoint_id: new_endpoint_id(),
                     ports: Vec::new(),
                     network: target.id.clone(),
@@ -314,6 +334,7 @@ impl EndpointTable {
                 }
             }
         };
+        ep.mac = req.mac.map_or_else(|| ipam::mac_for(ep.ip), str::to_string);
         let mut proxies = Vec::new();
         let ports = if req.connected { req.ports } else { &[] };
         for r in ports {
@@ -419,20 +440,21 @@ impl EndpointTable {
         id: &str,
         target: &Target,
         ip: Option<Ipv4Addr>,
+        mac: Option<&str>,
     ) -> Result<EndpointRecord> {
         let kept = self
             .endpoints
             .get(id)
             .filter(|e| e.network == target.id && ip.is_none_or(|ip| ip == e.ip))
             .cloned();
-        let ep = match kept {
+        let mut ep = match kept {
             Some(e) => e,
             None => {
                 let used = self.used(target, Some(id));
                 let ip = target.address(ip, &used)?;
                 EndpointRecord {
                     ip,
-                    mac: ipam::mac_for(ip),
+                    mac: String::new(),
                     endpoint_id: new_endpoint_id(),
                     ports: Vec::new(),
                     network: target.id.clone(),
@@ -444,6 +466,7 @@ impl EndpointTable {
                 }
             }
         };
+        ep.mac = mac.map_or_else(|| ipam::mac_for(ep.ip), str::to_string);
         let veth = host_veth(id);
         let _ = link::delete_link(&veth);
         let endpoint = link::Endpoint {
@@ -522,6 +545,8 @@ impl EndpointTable {
             aliases,
             ifname,
             requested_ip,
+            requested_mac: None,
+            driver_opts: BTreeMap::new(),
         })
     }
 
@@ -664,6 +689,7 @@ mod tests {
                 target: &target,
                 ports: &ports,
                 ip: None,
+                mac: None,
                 connected: true,
             })
             .err()

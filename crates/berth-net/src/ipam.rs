@@ -17,10 +17,15 @@ pub struct Subnet {
 impl Subnet {
     pub fn new(addr: Ipv4Addr, prefix: u8) -> Result<Subnet> {
         if !(8..=30).contains(&prefix) {
-            return Err(NetError::Invalid(format!("invalid subnet prefix length {prefix}")));
+            return Err(NetError::Invalid(format!(
+                "invalid subnet prefix length {prefix}"
+            )));
         }
         let mask = Self::mask_of(prefix);
-        Ok(Subnet { network: Ipv4Addr::from(u32::from(addr) & mask), prefix })
+        Ok(Subnet {
+            network: Ipv4Addr::from(u32::from(addr) & mask),
+            prefix,
+        })
     }
 
     fn mask_of(prefix: u8) -> u32 {
@@ -48,7 +53,6 @@ impl Subnet {
     pub fn broadcast(&self) -> Ipv4Addr {
         Ipv4Addr::from(u32::from(self.network) | !self.mask())
     }
-
 }
 
 /// The addresses a network hands out: its subnet, narrowed by `--ip-range` for the ones
@@ -76,7 +80,11 @@ impl AddressSpace {
         (first..=last)
             .map(Ipv4Addr::from)
             .find(|ip| !self.taken(*ip, used))
-            .ok_or_else(|| NetError::Conflict("no available IPv4 addresses on this network's address pools".into()))
+            .ok_or_else(|| {
+                NetError::Conflict(
+                    "no available IPv4 addresses on this network's address pools".into(),
+                )
+            })
     }
 
     /// A requested address (`--ip`), checked as Docker's IPAM checks it.
@@ -121,14 +129,22 @@ pub fn mac_for(ip: Ipv4Addr) -> String {
 /// (then 192.168.0.0/20 blocks); `taken` are the host's routed subnets.
 pub fn pick_default_subnet(taken: &[Subnet]) -> Result<Subnet> {
     let candidates = (17..=31u8)
-        .map(|b| Subnet { network: Ipv4Addr::new(172, b, 0, 0), prefix: 16 })
-        .chain((0..16u8).map(|i| Subnet { network: Ipv4Addr::new(192, 168, i * 16, 0), prefix: 20 }));
+        .map(|b| Subnet {
+            network: Ipv4Addr::new(172, b, 0, 0),
+            prefix: 16,
+        })
+        .chain((0..16u8).map(|i| Subnet {
+            network: Ipv4Addr::new(192, 168, i * 16, 0),
+            prefix: 20,
+        }));
     for c in candidates {
         if !taken.iter().any(|t| t.overlaps(&c)) {
             return Ok(c);
         }
     }
-    Err(NetError::Conflict("could not find an available, non-overlapping IPv4 address pool".into()))
+    Err(NetError::Conflict(
+        "could not find an available, non-overlapping IPv4 address pool".into(),
+    ))
 }
 
 /// One `--default-address-pool base=10.10.0.0/16,size=24`: networks created without a
@@ -169,11 +185,17 @@ impl FromStr for AddressPool {
                         NetError::Invalid(format!("invalid size value {value:?} in '{s}'"))
                     })?)
                 }
-                _ => return Err(NetError::Invalid(format!("unexpected key '{key}' in '{field}'"))),
+                _ => {
+                    return Err(NetError::Invalid(format!(
+                        "unexpected key '{key}' in '{field}'"
+                    )))
+                }
             }
         }
-        let base = base.ok_or_else(|| NetError::Invalid(format!("address pool {s:?}: base is required")))?;
-        let size = size.ok_or_else(|| NetError::Invalid(format!("address pool {s:?}: size is required")))?;
+        let base =
+            base.ok_or_else(|| NetError::Invalid(format!("address pool {s:?}: base is required")))?;
+        let size =
+            size.ok_or_else(|| NetError::Invalid(format!("address pool {s:?}: size is required")))?;
         if size < base.prefix || size > 30 {
             return Err(NetError::Invalid(format!(
                 "invalid pool {s:?}: size {size} must be between the base's prefix length {} and 30",
@@ -242,7 +264,11 @@ mod tests {
     #[test]
     fn ip_range_and_aux_addresses_as_docker_allocates() {
         // dockerd 20.10: --subnet 10.66.0.0/16 --ip-range 10.66.9.0/30 gives .1, .2, .3, then none
-        let s = space("10.66.0.0/16", Some("10.66.9.0/30"), &[Ipv4Addr::new(10, 66, 0, 1)]);
+        let s = space(
+            "10.66.0.0/16",
+            Some("10.66.9.0/30"),
+            &[Ipv4Addr::new(10, 66, 0, 1)],
+        );
         let mut used = Vec::new();
         for want in 1..=3 {
             let ip = s.allocate(&used).unwrap();
@@ -251,26 +277,60 @@ mod tests {
         }
         assert!(matches!(s.allocate(&used), Err(NetError::Conflict(_))));
         // a requested address may lie outside the range, not on a reserved one
-        assert_eq!(s.check_requested(Ipv4Addr::new(10, 66, 0, 9), &used).unwrap(), Ipv4Addr::new(10, 66, 0, 9));
-        assert!(matches!(s.check_requested(Ipv4Addr::new(10, 66, 0, 1), &used), Err(NetError::Conflict(_))));
-        assert!(matches!(s.check_requested(Ipv4Addr::new(10, 67, 0, 1), &used), Err(NetError::Invalid(_))));
-        assert!(matches!(s.check_requested(Ipv4Addr::new(10, 66, 255, 255), &used), Err(NetError::Invalid(_))));
+        assert_eq!(
+            s.check_requested(Ipv4Addr::new(10, 66, 0, 9), &used)
+                .unwrap(),
+            Ipv4Addr::new(10, 66, 0, 9)
+        );
+        assert!(matches!(
+            s.check_requested(Ipv4Addr::new(10, 66, 0, 1), &used),
+            Err(NetError::Conflict(_))
+        ));
+        assert!(matches!(
+            s.check_requested(Ipv4Addr::new(10, 67, 0, 1), &used),
+            Err(NetError::Invalid(_))
+        ));
+        assert!(matches!(
+            s.check_requested(Ipv4Addr::new(10, 66, 255, 255), &used),
+            Err(NetError::Invalid(_))
+        ));
         // an aux address is skipped: --ip-range 10.65.9.0/24 --aux-address b=10.65.9.1 starts at .2
-        let s = space("10.65.0.0/16", Some("10.65.9.0/24"), &[Ipv4Addr::new(10, 65, 0, 1), Ipv4Addr::new(10, 65, 9, 1)]);
+        let s = space(
+            "10.65.0.0/16",
+            Some("10.65.9.0/24"),
+            &[Ipv4Addr::new(10, 65, 0, 1), Ipv4Addr::new(10, 65, 9, 1)],
+        );
         assert_eq!(s.allocate(&[]).unwrap(), Ipv4Addr::new(10, 65, 9, 2));
         // a range at the end of the subnet never hands out the broadcast address
         let s = space("10.1.0.0/24", Some("10.1.0.252/30"), &[]);
-        assert_eq!(s.allocate(&[Ipv4Addr::new(10, 1, 0, 253)]).unwrap(), Ipv4Addr::new(10, 1, 0, 254));
-        assert!(s.allocate(&[Ipv4Addr::new(10, 1, 0, 253), Ipv4Addr::new(10, 1, 0, 254)]).is_err());
+        assert_eq!(
+            s.allocate(&[Ipv4Addr::new(10, 1, 0, 253)]).unwrap(),
+            Ipv4Addr::new(10, 1, 0, 254)
+        );
+        assert!(s
+            .allocate(&[Ipv4Addr::new(10, 1, 0, 253), Ipv4Addr::new(10, 1, 0, 254)])
+            .is_err());
     }
 
     #[test]
     fn default_subnet_skips_taken_routes() {
-        assert_eq!(pick_default_subnet(&[]).unwrap().to_string(), "172.17.0.0/16");
-        let taken = vec!["172.17.5.0/24".parse().unwrap(), "172.16.0.0/12".parse::<Subnet>().unwrap()];
-        assert_eq!(pick_default_subnet(&taken).unwrap().to_string(), "192.168.0.0/20");
+        assert_eq!(
+            pick_default_subnet(&[]).unwrap().to_string(),
+            "172.17.0.0/16"
+        );
+        let taken = vec![
+            "172.17.5.0/24".parse().unwrap(),
+            "172.16.0.0/12".parse::<Subnet>().unwrap(),
+        ];
+        assert_eq!(
+            pick_default_subnet(&taken).unwrap().to_string(),
+            "192.168.0.0/20"
+        );
         let taken = vec!["172.17.0.0/16".parse::<Subnet>().unwrap()];
-        assert_eq!(pick_default_subnet(&taken).unwrap().to_string(), "172.18.0.0/16");
+        assert_eq!(
+            pick_default_subnet(&taken).unwrap().to_string(),
+            "172.18.0.0/16"
+        );
     }
 
     #[test]
@@ -303,18 +363,36 @@ mod tests {
             .iter()
             .map(|p| p.parse().unwrap())
             .collect();
-        assert_eq!(pick_subnet(&pools, &[]).unwrap().to_string(), "10.10.0.0/24");
+        assert_eq!(
+            pick_subnet(&pools, &[]).unwrap().to_string(),
+            "10.10.0.0/24"
+        );
         // a route inside the first block, a network on the second
-        let taken: Vec<Subnet> = vec!["10.10.0.128/25".parse().unwrap(), "10.10.1.0/24".parse().unwrap()];
-        assert_eq!(pick_subnet(&pools, &taken).unwrap().to_string(), "10.10.2.0/24");
+        let taken: Vec<Subnet> = vec![
+            "10.10.0.128/25".parse().unwrap(),
+            "10.10.1.0/24".parse().unwrap(),
+        ];
+        assert_eq!(
+            pick_subnet(&pools, &taken).unwrap().to_string(),
+            "10.10.2.0/24"
+        );
         // a route wider than a block covers several
         let taken: Vec<Subnet> = vec!["10.10.0.0/23".parse().unwrap()];
-        assert_eq!(pick_subnet(&pools, &taken).unwrap().to_string(), "10.10.2.0/24");
+        assert_eq!(
+            pick_subnet(&pools, &taken).unwrap().to_string(),
+            "10.10.2.0/24"
+        );
         // the whole first pool taken: the second one's first block
         let taken: Vec<Subnet> = vec!["10.10.0.0/16".parse().unwrap()];
-        assert_eq!(pick_subnet(&pools, &taken).unwrap().to_string(), "10.20.0.0/20");
+        assert_eq!(
+            pick_subnet(&pools, &taken).unwrap().to_string(),
+            "10.20.0.0/20"
+        );
         let taken: Vec<Subnet> = vec!["10.0.0.0/8".parse().unwrap()];
-        assert!(matches!(pick_subnet(&pools, &taken), Err(NetError::Conflict(_))));
+        assert!(matches!(
+            pick_subnet(&pools, &taken),
+            Err(NetError::Conflict(_))
+        ));
         // no pools: Docker's defaults
         assert_eq!(pick_subnet(&[], &[]).unwrap().to_string(), "172.17.0.0/16");
     }

@@ -184,11 +184,13 @@ pub fn attach(netns: &Path, ep: &Endpoint) -> Result<()> {
         br = ep.bridge
     );
     if ep.isolated {
-        host.push_str(&format!("link set {} type bridge_slave isolated on\n", ep.host_veth));
+        host.push_str(&format!(
+            "link set {} type bridge_slave isolated on\n",
+            ep.host_veth
+        ));
     }
     host.push_str(&format!("link set {} up\n", ep.host_veth));
-    ip_batch(None, &host)
-    .inspect_err(|_| {
+    ip_batch(None, &host).inspect_err(|_| {
         let _ = delete_link(ep.host_veth);
     })?;
     let mut inside = format!(

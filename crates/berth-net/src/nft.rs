@@ -26,7 +26,10 @@ pub struct BridgeRules {
 
 /// The nftables table name for a daemon whose default bridge is `bridge`.
 pub fn table_name(bridge: &str) -> String {
-    format!("berth_{}", bridge.replace(|c: char| !c.is_ascii_alphanumeric(), "_"))
+    format!(
+        "berth_{}",
+        bridge.replace(|c: char| !c.is_ascii_alphanumeric(), "_")
+    )
 }
 
 /// The `nft -f` script that replaces `table ip <table>` with the rules for `bridges`.
@@ -42,12 +45,21 @@ pub fn render(table: &str, bridges: &[BridgeRules]) -> String {
             continue;
         }
         if b.masquerade {
-            post.push_str(&format!("\t\tip saddr {} oifname != \"{br}\" masquerade\n", b.subnet));
+            post.push_str(&format!(
+                "\t\tip saddr {} oifname != \"{br}\" masquerade\n",
+                b.subnet
+            ));
         }
-        forward.push_str(&format!("\t\toifname \"{br}\" ct state established,related accept\n"));
+        forward.push_str(&format!(
+            "\t\toifname \"{br}\" ct state established,related accept\n"
+        ));
         forward.push_str(&format!("\t\tiifname \"{br}\" accept\n"));
         for (ip, m) in &b.published {
-            let daddr = if m.host_ip.is_unspecified() { String::new() } else { format!("ip daddr {} ", m.host_ip) };
+            let daddr = if m.host_ip.is_unspecified() {
+                String::new()
+            } else {
+                format!("ip daddr {} ", m.host_ip)
+            };
             if m.host_ip.is_loopback() {
                 continue; // served by the userland proxy only
             }
@@ -85,9 +97,13 @@ pub fn apply(script: &str) -> Result<()> {
         .spawn()
         .map_err(|e| NetError::System(format!("running nft: {e}")))?;
     if let Some(mut stdin) = child.stdin.take() {
-        stdin.write_all(script.as_bytes()).map_err(|e| NetError::System(format!("writing to nft: {e}")))?;
+        stdin
+            .write_all(script.as_bytes())
+            .map_err(|e| NetError::System(format!("writing to nft: {e}")))?;
     }
-    let out = child.wait_with_output().map_err(|e| NetError::System(format!("running nft: {e}")))?;
+    let out = child
+        .wait_with_output()
+        .map_err(|e| NetError::System(format!("running nft: {e}")))?;
     if !out.status.success() {
         return Err(NetError::System(format!(
             "nft failed: {}",
@@ -128,19 +144,34 @@ mod tests {
             published: vec![
                 (
                     Ipv4Addr::new(172, 30, 0, 2),
-                    PortMapping { proto: Proto::Tcp, container_port: 80, host_ip: Ipv4Addr::UNSPECIFIED, host_port: 8080 },
+                    PortMapping {
+                        proto: Proto::Tcp,
+                        container_port: 80,
+                        host_ip: Ipv4Addr::UNSPECIFIED,
+                        host_port: 8080,
+                    },
                 ),
                 (
                     Ipv4Addr::new(172, 30, 0, 3),
-                    PortMapping { proto: Proto::Udp, container_port: 53, host_ip: Ipv4Addr::LOCALHOST, host_port: 5353 },
+                    PortMapping {
+                        proto: Proto::Udp,
+                        container_port: 53,
+                        host_ip: Ipv4Addr::LOCALHOST,
+                        host_port: 5353,
+                    },
                 ),
             ],
         };
         let s = render("berth_bt01", &[rules]);
-        assert!(s.starts_with("table ip berth_bt01\ndelete table ip berth_bt01\ntable ip berth_bt01 {\n"));
+        assert!(s.starts_with(
+            "table ip berth_bt01\ndelete table ip berth_bt01\ntable ip berth_bt01 {\n"
+        ));
         assert!(s.contains("ip saddr 172.30.0.0/16 oifname != \"bt01\" masquerade"));
         assert!(s.contains("iifname != \"bt01\" tcp dport 8080 dnat to 172.30.0.2:80"));
-        assert!(!s.contains("5353"), "loopback publishing is the proxy's job");
+        assert!(
+            !s.contains("5353"),
+            "loopback publishing is the proxy's job"
+        );
         assert!(s.contains("oifname \"bt01\" ip daddr 172.30.0.2 tcp dport 80 accept"));
         for line in s.lines() {
             if line.starts_with("table") || line.starts_with("delete") {

@@ -46,7 +46,12 @@ fn parse_bool(key: &str, v: &str) -> ApiResult<bool> {
 
 impl BridgeOptions {
     pub fn parse(options: &BTreeMap<String, String>) -> ApiResult<BridgeOptions> {
-        let mut out = BridgeOptions { name: None, icc: true, masquerade: true, mtu: None };
+        let mut out = BridgeOptions {
+            name: None,
+            icc: true,
+            masquerade: true,
+            mtu: None,
+        };
         for (key, value) in options {
             match key.as_str() {
                 BRIDGE_NAME => {
@@ -64,12 +69,12 @@ impl BridgeOptions {
                 ENABLE_IP_MASQUERADE => out.masquerade = parse_bool(key, value)?,
                 MTU => {
                     let mtu: u32 = value.parse().map_err(|_| {
-                        ApiError::invalid(format!("failed to parse {key} value: invalid MTU {value:?}"))
+                        ApiError::invalid(format!(
+                            "failed to parse {key} value: invalid MTU {value:?}"
+                        ))
                     })?;
                     if !(68..=65535).contains(&mtu) {
-                        return Err(ApiError::invalid(format!(
-                            "invalid MTU number: {mtu}"
-                        )));
+                        return Err(ApiError::invalid(format!("invalid MTU number: {mtu}")));
                     }
                     out.mtu = Some(mtu);
                 }
@@ -90,13 +95,24 @@ mod tests {
     use super::*;
 
     fn opts(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     #[test]
     fn defaults_and_applied_options() {
         let d = BridgeOptions::parse(&opts(&[("foo", "bar")])).unwrap();
-        assert_eq!(d, BridgeOptions { name: None, icc: true, masquerade: true, mtu: None });
+        assert_eq!(
+            d,
+            BridgeOptions {
+                name: None,
+                icc: true,
+                masquerade: true,
+                mtu: None
+            }
+        );
         let o = BridgeOptions::parse(&opts(&[
             (BRIDGE_NAME, "br-mine"),
             (ENABLE_ICC, "false"),
@@ -104,7 +120,15 @@ mod tests {
             (MTU, "1400"),
         ]))
         .unwrap();
-        assert_eq!(o, BridgeOptions { name: Some("br-mine".into()), icc: false, masquerade: false, mtu: Some(1400) });
+        assert_eq!(
+            o,
+            BridgeOptions {
+                name: Some("br-mine".into()),
+                icc: false,
+                masquerade: false,
+                mtu: Some(1400)
+            }
+        );
     }
 
     #[test]
@@ -119,7 +143,10 @@ mod tests {
             ("com.docker.network.container_iface_prefix", "en"),
         ] {
             let e = BridgeOptions::parse(&opts(&[bad])).unwrap_err();
-            assert!(matches!(e.kind, berth_api::ErrorKind::InvalidArgument), "{bad:?}");
+            assert!(
+                matches!(e.kind, berth_api::ErrorKind::InvalidArgument),
+                "{bad:?}"
+            );
         }
     }
 }

@@ -2,6 +2,7 @@
 //! veth into its namespace, published ports, `/etc` files), torn down when it stops, and
 //! the extra networks of `network connect`.
 
+use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 use std::path::PathBuf;
 
@@ -222,6 +223,7 @@ impl NetworkService {
             target: &target,
             ports: &requests,
             ip: cfg.requested_ip,
+            mac: cfg.requested_mac.as_deref(),
             connected: !cfg.disconnected,
         };
         let plugged = st.endpoints.plug(&request).map_err(net_err)?;
@@ -301,6 +303,14 @@ impl NetworkService {
         rec: &ContainerRecord,
         configs: &std::collections::BTreeMap<String, EndpointSettings>,
     ) -> ApiResult<()> {
+        // `Config.MacAddress` (before API 1.44) is the primary endpoint's MAC address
+        let legacy_mac = rec
+            .config
+            .mac_address
+            .as_deref()
+            .filter(|m| !m.is_empty())
+            .map(parse_mac)
+            .transpose()?;
         if configs.len() > 1 {
             let names: Vec<&str> = configs.keys().map(String::as_str).collect();
             return Err(ApiError::invalid(format!(
@@ -308,12 +318,21 @@ impl NetworkService {
                 names.join(", ")
             )));
         }
-        let Some((name, settings)) = configs.iter().next() else {
-            return Ok(());
-        };
-        let (aliases, ip) = endpoint_request(settings)?;
         let mode = rec.host_config.network_mode.as_str();
-        let default = matches!(name.as_str(), "bridge" | "default" | "") && uses_bridge(rec);
+        let default_settings = EndpointSettings::default();
+        let (name, settings) = match configs.iter().next() {
+            Some((name, settings)) => (name.as_str(), settings),
+            None if legacy_mac.is_some() => (mode, &default_settings),
+            None => return Ok(()),
+        };
+        let EndpointAsk {
+            aliases,
+            ip,
+            mac,
+            driver_opts,
+        } = endpoint_request(settings)?;
+        let mac = mac.or(legacy_mac);
+        let default = matches!(name, "bridge" | "default" | "") && uses_bridge(rec);
         if name != mode && !default {
             return Err(ApiError::invalid(format!(
                 "EndpointsConfig for network {name} does not match the network mode {mode}: not supported by Berth yet"
@@ -330,12 +349,26 @@ impl NetworkService {
                     "user specified IP address is supported on user defined networks only",
                 ));
             }
-            return Ok(());
+            if !default {
+                if mac.is_some() {
+                    return Err(ApiError::invalid(
+                        "conflicting options: mac-address and the network mode",
+                    ));
+                }
+                if !driver_opts.is_empty() {
+                    return Err(ApiError::invalid(format!(
+                        "endpoint driver options on network mode {mode} are not supported by Berth yet"
+                    )));
+                }
+                return Ok(());
+            }
         }
         let cfg = PrimaryConfig {
             aliases,
             requested_ip: ip,
             disconnected: false,
+            requested_mac: mac,
+            driver_opts,
         };
         let mut st = self.lock();
         self.persist_config(&mut st, &rec.id, cfg)
@@ -349,7 +382,12 @@ impl NetworkService {
         network: &str,
         settings: &EndpointSettings,
     ) -> ApiResult<()> {
-        let (mut aliases, ip) = endpoint_request(settings)?;
+        let EndpointAsk {
+            mut aliases,
+            ip,
+            mac,
+            driver_opts,
+        } = endpoint_request(settings)?;
         let mut guard = self.lock();
         let st = &mut *guard;
         let n = match Self::find_network(st, network) {
@@ -388,20 +426,27 @@ impl NetworkService {
                 aliases,
                 requested_ip: ip,
                 disconnected: false,
+                requested_mac: mac.clone(),
+                driver_opts,
             };
             if st.endpoints.is_up(&rec.id) {
                 let ep = st
                     .endpoints
-                    .replug_primary(&rec.id, &t, ip)
+                    .replug_primary(&rec.id, &t, ip, mac.as_deref())
                     .map_err(net_err)?;
                 self.persist(&rec.id, Some(&ep))?;
             }
             return self.persist_config(st, &rec.id, cfg);
         }
-        let x = st
+        let mut x = st
             .endpoints
             .new_extra(&rec.id, &t, aliases, ip)
             .map_err(net_err)?;
+        if let Some(mac) = mac {
+            x.mac = mac.clone();
+            x.requested_mac = Some(mac);
+        }
+        x.driver_opts = driver_opts;
         if st.endpoints.is_up(&rec.id) {
             st.endpoints.plug_extra(&rec.id, &x, &t).map_err(net_err)?;
         }
@@ -432,6 +477,8 @@ impl NetworkService {
             cfg.disconnected = true;
             cfg.aliases.clear();
             cfg.requested_ip = None;
+            cfg.requested_mac = None;
+            cfg.driver_opts.clear();
             self.persist_config(st, &rec.id, cfg)?;
             return self.sync_rules(st);
         }
@@ -469,9 +516,29 @@ impl NetworkService {
     }
 }
 
-/// The aliases and requested address of an endpoint config; what Berth does not apply
-/// is refused.
-fn endpoint_request(s: &EndpointSettings) -> ApiResult<(Vec<String>, Option<Ipv4Addr>)> {
+/// What an endpoint config asks for; what Berth does not apply is refused.
+#[derive(Debug, Default)]
+struct EndpointAsk {
+    aliases: Vec<String>,
+    ip: Option<Ipv4Addr>,
+    mac: Option<String>,
+    driver_opts: BTreeMap<String, String>,
+}
+
+/// A MAC address as Go's `net.ParseMAC` takes the 48-bit forms Docker uses, lowercased.
+fn parse_mac(mac: &str) -> ApiResult<String> {
+    let octets: Vec<&str> = mac.split([':', '-']).collect();
+    let valid = octets.len() == 6
+        && octets
+            .iter()
+            .all(|o| o.len() == 2 && o.chars().all(|c| c.is_ascii_hexdigit()));
+    if !valid {
+        return Err(ApiError::invalid(format!("invalid MAC address {mac}")));
+    }
+    Ok(octets.join(":").to_ascii_lowercase())
+}
+
+fn endpoint_request(s: &EndpointSettings) -> ApiResult<EndpointAsk> {
     let unsupported = |what: &str| {
         Err(ApiError::invalid(format!(
             "{what} is not supported by Berth yet"
@@ -480,11 +547,13 @@ fn endpoint_request(s: &EndpointSettings) -> ApiResult<(Vec<String>, Option<Ipv4
     if s.links.as_ref().is_some_and(|l| !l.is_empty()) {
         return unsupported("container links (--link) on user defined networks");
     }
-    if !s.mac_address.is_empty() {
-        return unsupported("an endpoint MAC address (--mac-address)");
-    }
-    if s.driver_opts.as_ref().is_some_and(|o| !o.is_empty()) {
-        return unsupported("endpoint driver options (--driver-opt)");
+    let driver_opts = s.driver_opts.clone().unwrap_or_default();
+    // the bridge driver reads its own keys from the endpoint options; the others it keeps
+    if let Some(k) = driver_opts
+        .keys()
+        .find(|k| k.starts_with("com.docker.network."))
+    {
+        return unsupported(&format!("the endpoint driver option {k}"));
     }
     let mut ip = None;
     if let Some(ipam) = &s.ipam_config {
@@ -500,6 +569,12 @@ fn endpoint_request(s: &EndpointSettings) -> ApiResult<(Vec<String>, Option<Ipv4
             })?);
         }
     }
-    let aliases = s.aliases.clone().unwrap_or_default();
-    Ok((aliases, ip))
+    Ok(EndpointAsk {
+        aliases: s.aliases.clone().unwrap_or_default(),
+        ip,
+        mac: (!s.mac_address.is_empty())
+            .then(|| parse_mac(&s.mac_address))
+            .transpose()?,
+        driver_opts,
+    })
 }

@@ -39,11 +39,11 @@ use berth_runtime::{MountSpec, NetworkMode};
 use serde::{Deserialize, Serialize};
 
 use crate::containers::record::ContainerRecord;
-use bridge_options::BridgeOptions;
 use crate::error::{ApiError, ApiResult};
 use crate::schema::{
     NETWORKS, NETWORKS_PART, NET_ENDPOINTS, NET_EXTRA_ENDPOINTS, NET_PRIMARY_CONFIGS,
 };
+use bridge_options::BridgeOptions;
 
 /// A network made with `network create` (driver bridge): its own Linux bridge.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -68,9 +68,9 @@ pub struct UserNetwork {
     /// Driver options (`-o`) as given; [`bridge_options`] reads them.
     #[serde(default)]
     pub options: BTreeMap<String, String>,
-    /// `--ipam-opt`, kept for `inspect`.
+    /// `--ipam-opt`, kept for `inspect` (`null` there when the client sent none).
     #[serde(default)]
-    pub ipam_options: BTreeMap<String, String>,
+    pub ipam_options: Option<BTreeMap<String, String>>,
     #[serde(default)]
     pub attachable: bool,
 }
@@ -87,7 +87,7 @@ pub struct NetworkSpec {
     pub attachable: bool,
     pub labels: BTreeMap<String, String>,
     pub options: BTreeMap<String, String>,
-    pub ipam_options: BTreeMap<String, String>,
+    pub ipam_options: Option<BTreeMap<String, String>>,
 }
 
 /// What the runtime spec needs from the network set-up.
@@ -345,7 +345,11 @@ impl NetworkService {
                 .then(|| n.ip_range.parse())
                 .transpose()
                 .map_err(net_err)?,
-            aux_addresses: n.aux_addresses.values().filter_map(|a| a.parse().ok()).collect(),
+            aux_addresses: n
+                .aux_addresses
+                .values()
+                .filter_map(|a| a.parse().ok())
+                .collect(),
             mtu: opts.mtu,
             isolated_ports: !opts.icc,
         })

@@ -97,7 +97,9 @@ impl NetworkService {
                     .parse()
                     .map_err(|e: NetError| ApiError::invalid(e.to_string()))?;
                 if !subnet.contains(range.network) || range.prefix < subnet.prefix {
-                    return Err(ApiError::invalid(format!("no matching subnet for range {r}")));
+                    return Err(ApiError::invalid(format!(
+                        "no matching subnet for range {r}"
+                    )));
                 }
                 range.to_string()
             }
@@ -258,7 +260,10 @@ impl NetworkService {
                 };
                 (r, Some(config))
             }
-            None => (predefined(if name == "host" { "host" } else { "null" }), None),
+            None => (
+                predefined(if name == "host" { "host" } else { "null" }),
+                None,
+            ),
         };
         let id = resource.id.clone();
         let subnet = config.as_ref().map(|c| c.subnet.clone());
@@ -297,7 +302,7 @@ impl NetworkService {
         resource.scope = "local".into();
         resource.ipam = Ipam {
             driver: "default".into(),
-            options: n.map(|n| n.ipam_options.clone()),
+            options: n.and_then(|n| n.ipam_options.clone()),
             config: config.into_iter().collect(),
         };
         resource.containers = containers;

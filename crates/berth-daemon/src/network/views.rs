@@ -67,7 +67,8 @@ impl NetworkService {
                         ipv4_address: ip.to_string(),
                         ..Default::default()
                     }),
-                    mac_address: mac.clone(),
+                    mac_address: cfg.requested_mac.clone().unwrap_or_else(|| mac.clone()),
+                    driver_opts: (!cfg.driver_opts.is_empty()).then(|| cfg.driver_opts.clone()),
                     network_id: net_id,
                     endpoint_id: eid.clone(),
                     gateway: gw.clone(),
@@ -97,7 +98,8 @@ impl NetworkService {
                         ipv4_address: x.requested_ip.map(|ip| ip.to_string()).unwrap_or_default(),
                         ..Default::default()
                     }),
-                    mac_address: v(x.mac.clone()),
+                    mac_address: x.requested_mac.clone().unwrap_or_else(|| v(x.mac.clone())),
+                    driver_opts: (!x.driver_opts.is_empty()).then(|| x.driver_opts.clone()),
                     network_id: n.id.clone(),
                     endpoint_id: v(x.endpoint_id.clone()),
                     gateway: v(n.gateway.clone()),

@@ -116,7 +116,7 @@ async fn create(
         attachable: body.attachable,
         labels: body.labels,
         options: body.options,
-        ipam_options: ipam.options.unwrap_or_default(),
+        ipam_options: ipam.options,
     };
     let net = d.networks.clone();
     let id = tokio::task::block_in_place(|| net.create_network(spec))?;
