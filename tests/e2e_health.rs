@@ -63,7 +63,15 @@ fn events_of(d: &TestDaemon, id: &str) -> Vec<Value> {
 fn a_passing_probe_makes_it_healthy_and_ps_says_so() {
     let d = daemon();
     let id = d.run_detached(&[
-        "--name", "good", "--health-cmd", "echo ok", "--health-interval", "1s", "busybox", "sleep", "300",
+        "--name",
+        "good",
+        "--health-cmd",
+        "echo ok",
+        "--health-interval",
+        "1s",
+        "busybox",
+        "sleep",
+        "300",
     ]);
     d.run_detached(&["--name", "plain", "busybox", "sleep", "300"]);
     let h = wait_health(&d, "good", "healthy");
@@ -84,15 +92,36 @@ fn a_passing_probe_makes_it_healthy_and_ps_says_so() {
     assert!(d.inspect("plain")["State"].get("Health").is_none());
 
     let ps = d.berth_ok(&["ps", "--format", "{{.Names}}\t{{.Status}}"]);
-    let good = ps.lines().find(|l| l.starts_with("good\t")).unwrap_or_default();
-    assert!(good.starts_with("good\tUp ") && good.ends_with(" (healthy)"), "{ps}");
-    let plain = ps.lines().find(|l| l.starts_with("plain\t")).unwrap_or_default();
+    let good = ps
+        .lines()
+        .find(|l| l.starts_with("good\t"))
+        .unwrap_or_default();
+    assert!(
+        good.starts_with("good\tUp ") && good.ends_with(" (healthy)"),
+        "{ps}"
+    );
+    let plain = ps
+        .lines()
+        .find(|l| l.starts_with("plain\t"))
+        .unwrap_or_default();
     assert!(!plain.contains('('), "{ps}");
     // GET /containers/json carries the same Status.
     let (_, _, body) = d.request("GET", "/containers/json", None);
     let list: Value = serde_json::from_slice(&body).expect("json");
-    let me = list.as_array().unwrap().iter().find(|c| c["Id"] == id.as_str()).cloned().unwrap_or_default();
-    assert!(me["Status"].as_str().unwrap_or_default().ends_with("(healthy)"), "{me}");
+    let me = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["Id"] == id.as_str())
+        .cloned()
+        .unwrap_or_default();
+    assert!(
+        me["Status"]
+            .as_str()
+            .unwrap_or_default()
+            .ends_with("(healthy)"),
+        "{me}"
+    );
 
     assert_eq!(ps_health(&d, "healthy"), vec!["good"]);
     assert_eq!(ps_health(&d, "none"), vec!["plain"]);
@@ -100,9 +129,14 @@ fn a_passing_probe_makes_it_healthy_and_ps_says_so() {
     assert!(ps_health(&d, "starting").is_empty());
     let out = d.berth(&["ps", "--filter", "health=bogus"]);
     assert_ne!(code(&out), 0);
-    assert!(stderr(&out).contains("Unrecognised filter value for health: bogus"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("Unrecognised filter value for health: bogus"),
+        "{}",
+        stderr(&out)
+    );
     assert_eq!(
-        d.berth_ok(&["inspect", "--format", "{{.State.Health.Status}}", "good"]).trim(),
+        d.berth_ok(&["inspect", "--format", "{{.State.Health.Status}}", "good"])
+            .trim(),
         "healthy"
     );
 
@@ -114,20 +148,42 @@ fn a_passing_probe_makes_it_healthy_and_ps_says_so() {
     let died = at("exec_die").unwrap_or_else(|| panic!("{actions:?}"));
     let healthy = at("health_status: healthy").unwrap_or_else(|| panic!("{actions:?}"));
     assert!(created < died && died < healthy, "{actions:?}");
-    assert!(actions.contains(&"exec_start: /bin/sh -c echo ok"), "{actions:?}");
+    assert!(
+        actions.contains(&"exec_start: /bin/sh -c echo ok"),
+        "{actions:?}"
+    );
     let die = &events[died];
     assert_eq!(die["Actor"]["Attributes"]["exitCode"], "0");
-    assert_eq!(die["Actor"]["Attributes"]["execID"], events[created]["Actor"]["Attributes"]["execID"]);
+    assert_eq!(
+        die["Actor"]["Attributes"]["execID"],
+        events[created]["Actor"]["Attributes"]["execID"]
+    );
     assert_eq!(events[healthy]["Actor"]["Attributes"]["name"], "good");
-    assert_eq!(actions.iter().filter(|a| a.starts_with("health_status")).count(), 1, "{actions:?}");
+    assert_eq!(
+        actions
+            .iter()
+            .filter(|a| a.starts_with("health_status"))
+            .count(),
+        1,
+        "{actions:?}"
+    );
 }
 
 #[test]
 fn failures_in_a_row_make_it_unhealthy() {
     let d = daemon();
     let id = d.run_detached(&[
-        "--name", "bad", "--health-cmd", "echo nope >&2; exit 3", "--health-interval", "1s",
-        "--health-retries", "2", "busybox", "sleep", "300",
+        "--name",
+        "bad",
+        "--health-cmd",
+        "echo nope >&2; exit 3",
+        "--health-interval",
+        "1s",
+        "--health-retries",
+        "2",
+        "busybox",
+        "sleep",
+        "300",
     ]);
     let h = wait_health(&d, "bad", "unhealthy");
     assert!(h["FailingStreak"].as_i64().unwrap_or(0) >= 2, "{h}");
@@ -135,7 +191,10 @@ fn failures_in_a_row_make_it_unhealthy() {
     assert_eq!(first["ExitCode"], 3);
     assert_eq!(first["Output"], "nope\n");
     // The log keeps the last five results.
-    assert!(wait_until(WAIT, || health(&d, "bad")["FailingStreak"].as_i64().unwrap_or(0) >= 6));
+    assert!(wait_until(WAIT, || health(&d, "bad")["FailingStreak"]
+        .as_i64()
+        .unwrap_or(0)
+        >= 6));
     assert_eq!(health(&d, "bad")["Log"].as_array().map(Vec::len), Some(5));
     let ps = d.berth_ok(&["ps", "--format", "{{.Status}}"]);
     assert!(ps.trim_end().ends_with("(unhealthy)"), "{ps}");
@@ -152,12 +211,26 @@ fn failures_in_a_row_make_it_unhealthy() {
 fn a_probe_past_its_timeout_is_killed_and_fails() {
     let d = daemon();
     d.run_detached(&[
-        "--name", "slow", "--health-cmd", "sleep 77", "--health-interval", "1s", "--health-timeout",
-        "500ms", "--health-retries", "1", "busybox", "sleep", "300",
+        "--name",
+        "slow",
+        "--health-cmd",
+        "sleep 77",
+        "--health-interval",
+        "1s",
+        "--health-timeout",
+        "500ms",
+        "--health-retries",
+        "1",
+        "busybox",
+        "sleep",
+        "300",
     ]);
     let h = wait_health(&d, "slow", "unhealthy");
     assert_eq!(h["Log"][0]["ExitCode"], -1);
-    assert_eq!(h["Log"][0]["Output"], "Health check exceeded timeout (500ms)");
+    assert_eq!(
+        h["Log"][0]["Output"],
+        "Health check exceeded timeout (500ms)"
+    );
     // The probe's process does not outlive its timeout.
     std::thread::sleep(Duration::from_millis(300));
     let ok = wait_until(Duration::from_secs(5), || {
@@ -171,8 +244,15 @@ fn a_probe_past_its_timeout_is_killed_and_fails() {
 fn output_is_capped_at_4k() {
     let d = daemon();
     d.run_detached(&[
-        "--name", "chatty", "--health-cmd", "head -c 5000 /dev/zero | tr '\\0' a",
-        "--health-interval", "1s", "busybox", "sleep", "300",
+        "--name",
+        "chatty",
+        "--health-cmd",
+        "head -c 5000 /dev/zero | tr '\\0' a",
+        "--health-interval",
+        "1s",
+        "busybox",
+        "sleep",
+        "300",
     ]);
     let h = wait_health(&d, "chatty", "healthy");
     let out = h["Log"][0]["Output"].as_str().unwrap_or_default();
@@ -185,21 +265,49 @@ fn failures_in_the_start_period_do_not_count() {
     let d = daemon();
     // Always failing, with a long start period: it stays `starting`, its streak 0.
     d.run_detached(&[
-        "--name", "warming", "--health-cmd", "exit 1", "--health-interval", "1s",
-        "--health-start-period", "5m", "--health-start-interval", "1s", "--health-retries", "1",
-        "busybox", "sleep", "300",
+        "--name",
+        "warming",
+        "--health-cmd",
+        "exit 1",
+        "--health-interval",
+        "1s",
+        "--health-start-period",
+        "5m",
+        "--health-start-interval",
+        "1s",
+        "--health-retries",
+        "1",
+        "busybox",
+        "sleep",
+        "300",
     ]);
     // Healthy at the third probe: from starting straight to healthy.
     let id = d.run_detached(&[
-        "--name", "counter", "--health-cmd", "echo x >> /counter; test $(wc -l < /counter) -ge 3",
-        "--health-interval", "1s", "--health-start-period", "5m", "--health-start-interval", "1s",
-        "--health-retries", "1", "busybox", "sleep", "300",
+        "--name",
+        "counter",
+        "--health-cmd",
+        "echo x >> /counter; test $(wc -l < /counter) -ge 3",
+        "--health-interval",
+        "1s",
+        "--health-start-period",
+        "5m",
+        "--health-start-interval",
+        "1s",
+        "--health-retries",
+        "1",
+        "busybox",
+        "sleep",
+        "300",
     ]);
-    assert!(wait_until(WAIT, || health(&d, "warming")["Log"].as_array().map_or(0, Vec::len) >= 2));
+    assert!(wait_until(WAIT, || health(&d, "warming")["Log"]
+        .as_array()
+        .map_or(0, Vec::len)
+        >= 2));
     let h = health(&d, "warming");
     assert_eq!(h["Status"], "starting", "{h}");
     assert_eq!(h["FailingStreak"], 0, "{h}");
-    assert!(d.berth_ok(&["ps", "--filter", "name=warming", "--format", "{{.Status}}"])
+    assert!(d
+        .berth_ok(&["ps", "--filter", "name=warming", "--format", "{{.Status}}"])
         .trim_end()
         .ends_with("(health: starting)"));
     assert!(ps_health(&d, "starting").contains(&"warming".to_string()));
@@ -219,8 +327,13 @@ fn the_images_healthcheck_applies_and_flags_override_it() {
     let d = daemon();
     let tar = busybox_tar();
     d.berth_ok(&[
-        "import", "-c", "CMD [\"sh\"]", "-c", "HEALTHCHECK --interval=1s --retries=4 CMD echo from-image",
-        tar.to_str().unwrap(), "hc:img",
+        "import",
+        "-c",
+        "CMD [\"sh\"]",
+        "-c",
+        "HEALTHCHECK --interval=1s --retries=4 CMD echo from-image",
+        tar.to_str().unwrap(),
+        "hc:img",
     ]);
     d.run_detached(&["--name", "inherits", "hc:img", "sleep", "300"]);
     let h = wait_health(&d, "inherits", "healthy");
@@ -230,7 +343,15 @@ fn the_images_healthcheck_applies_and_flags_override_it() {
         serde_json::json!({"Test": ["CMD-SHELL", "echo from-image"], "Interval": 1_000_000_000, "Retries": 4})
     );
     // Field by field: the command from the flag, the interval and retries from the image.
-    d.run_detached(&["--name", "mine", "--health-cmd", "echo mine", "hc:img", "sleep", "300"]);
+    d.run_detached(&[
+        "--name",
+        "mine",
+        "--health-cmd",
+        "echo mine",
+        "hc:img",
+        "sleep",
+        "300",
+    ]);
     let h = wait_health(&d, "mine", "healthy");
     assert_eq!(h["Log"][0]["Output"], "mine\n");
     assert_eq!(
@@ -238,7 +359,14 @@ fn the_images_healthcheck_applies_and_flags_override_it() {
         serde_json::json!({"Test": ["CMD-SHELL", "echo mine"], "Interval": 1_000_000_000, "Retries": 4})
     );
     // --no-healthcheck disables it (the image's timings stay, as in Docker).
-    d.run_detached(&["--name", "off", "--no-healthcheck", "hc:img", "sleep", "300"]);
+    d.run_detached(&[
+        "--name",
+        "off",
+        "--no-healthcheck",
+        "hc:img",
+        "sleep",
+        "300",
+    ]);
     let v = d.inspect("off");
     assert_eq!(
         v["Config"]["Healthcheck"],
@@ -248,7 +376,10 @@ fn the_images_healthcheck_applies_and_flags_override_it() {
     assert!(d.inspect("off")["State"].get("Health").is_none());
     assert!(ps_health(&d, "none").contains(&"off".to_string()));
     let status = d.berth_ok(&["ps", "--filter", "name=off", "--format", "{{.Status}}"]);
-    assert!(status.starts_with("Up ") && !status.contains('('), "{status}");
+    assert!(
+        status.starts_with("Up ") && !status.contains('('),
+        "{status}"
+    );
 }
 
 #[test]
@@ -260,11 +391,26 @@ fn invalid_settings_are_refused_in_dockers_words() {
         (status, String::from_utf8_lossy(&body).into_owned())
     };
     for (hc, msg) in [
-        (r#"{"Test":["CMD","true"],"Interval":100}"#, "Interval in Healthcheck cannot be less than 1ms"),
-        (r#"{"Test":["CMD","true"],"Timeout":-1}"#, "Timeout in Healthcheck cannot be less than 1ms"),
-        (r#"{"Test":["CMD","true"],"Retries":-1}"#, "Retries in Healthcheck cannot be negative"),
-        (r#"{"Test":["CMD","true"],"StartPeriod":5}"#, "StartPeriod in Healthcheck cannot be less than 1ms"),
-        (r#"{"Test":["CMD","true"],"StartInterval":5}"#, "StartInterval in Healthcheck cannot be less than 1ms"),
+        (
+            r#"{"Test":["CMD","true"],"Interval":100}"#,
+            "Interval in Healthcheck cannot be less than 1ms",
+        ),
+        (
+            r#"{"Test":["CMD","true"],"Timeout":-1}"#,
+            "Timeout in Healthcheck cannot be less than 1ms",
+        ),
+        (
+            r#"{"Test":["CMD","true"],"Retries":-1}"#,
+            "Retries in Healthcheck cannot be negative",
+        ),
+        (
+            r#"{"Test":["CMD","true"],"StartPeriod":5}"#,
+            "StartPeriod in Healthcheck cannot be less than 1ms",
+        ),
+        (
+            r#"{"Test":["CMD","true"],"StartInterval":5}"#,
+            "StartInterval in Healthcheck cannot be less than 1ms",
+        ),
     ] {
         let (status, body) = create(hc);
         assert_eq!(status, 400, "{hc}: {body}");
@@ -273,10 +419,22 @@ fn invalid_settings_are_refused_in_dockers_words() {
     let (status, body) = create(r#"{"Test":["CMD","true"],"Interval":1000000,"Timeout":null}"#);
     assert_eq!(status, 201, "{body}");
     for (args, msg) in [
-        (vec!["--health-interval", "-1s"], "--health-interval cannot be negative"),
-        (vec!["--health-retries", "-2"], "--health-retries cannot be negative"),
-        (vec!["--no-healthcheck", "--health-cmd", "true"], "--no-healthcheck conflicts with --health-* options"),
-        (vec!["--health-timeout", "5"], "time: missing unit in duration \"5\""),
+        (
+            vec!["--health-interval", "-1s"],
+            "--health-interval cannot be negative",
+        ),
+        (
+            vec!["--health-retries", "-2"],
+            "--health-retries cannot be negative",
+        ),
+        (
+            vec!["--no-healthcheck", "--health-cmd", "true"],
+            "--no-healthcheck conflicts with --health-* options",
+        ),
+        (
+            vec!["--health-timeout", "5"],
+            "time: missing unit in duration \"5\"",
+        ),
     ] {
         let mut full = vec!["create"];
         full.extend(args.iter().copied());
@@ -291,8 +449,17 @@ fn invalid_settings_are_refused_in_dockers_words() {
 fn pause_stop_and_start_drive_the_monitor() {
     let d = daemon();
     d.run_detached(&[
-        "--name", "cycle", "--health-cmd", "test -f /dev/shm/ok", "--health-interval", "1s",
-        "--health-retries", "100", "busybox", "sleep", "300",
+        "--name",
+        "cycle",
+        "--health-cmd",
+        "test -f /dev/shm/ok",
+        "--health-interval",
+        "1s",
+        "--health-retries",
+        "100",
+        "busybox",
+        "sleep",
+        "300",
     ]);
     d.berth_ok(&["exec", "cycle", "touch", "/dev/shm/ok"]);
     wait_health(&d, "cycle", "healthy");
@@ -316,7 +483,10 @@ fn pause_stop_and_start_drive_the_monitor() {
     let h = health(&d, "cycle");
     assert_eq!(h["Status"], "starting", "{h}");
     assert_eq!(h["FailingStreak"], 0, "{h}");
-    assert!(wait_until(WAIT, || health(&d, "cycle")["FailingStreak"].as_i64().unwrap_or(0) >= 1));
+    assert!(wait_until(WAIT, || health(&d, "cycle")["FailingStreak"]
+        .as_i64()
+        .unwrap_or(0)
+        >= 1));
     assert_eq!(health(&d, "cycle")["Status"], "starting");
     d.berth_ok(&["exec", "cycle", "touch", "/dev/shm/ok"]);
     wait_health(&d, "cycle", "healthy");
@@ -326,8 +496,17 @@ fn pause_stop_and_start_drive_the_monitor() {
 fn health_checks_resume_after_a_daemon_restart() {
     let mut d = daemon();
     d.run_detached(&[
-        "--name", "lasting", "--health-cmd", "test -f /dev/shm/ok", "--health-interval", "1s",
-        "--health-retries", "1", "busybox", "sleep", "300",
+        "--name",
+        "lasting",
+        "--health-cmd",
+        "test -f /dev/shm/ok",
+        "--health-interval",
+        "1s",
+        "--health-retries",
+        "1",
+        "busybox",
+        "sleep",
+        "300",
     ]);
     d.berth_ok(&["exec", "lasting", "touch", "/dev/shm/ok"]);
     wait_health(&d, "lasting", "healthy");
@@ -358,23 +537,52 @@ fn the_docker_cli_shows_health_in_ps_and_inspect() {
     }
     let d = daemon();
     d.docker_ok(&[
-        "run", "-d", "--name", "viacli", "--health-cmd", "true", "--health-interval", "1s",
-        "--health-start-interval", "1s", "--health-start-period", "1m", "busybox", "sleep", "300",
+        "run",
+        "-d",
+        "--name",
+        "viacli",
+        "--health-cmd",
+        "true",
+        "--health-interval",
+        "1s",
+        "--health-start-interval",
+        "1s",
+        "--health-start-period",
+        "1m",
+        "busybox",
+        "sleep",
+        "300",
     ]);
     d.docker_ok(&["run", "-d", "--name", "other", "busybox", "sleep", "300"]);
     wait_health(&d, "viacli", "healthy");
     let status = d.docker_ok(&["inspect", "--format", "{{.State.Health.Status}}", "viacli"]);
     assert_eq!(status.trim(), "healthy");
     let ps = d.docker_ok(&["ps", "--format", "{{.Names}} {{.Status}}"]);
-    let line = ps.lines().find(|l| l.starts_with("viacli ")).unwrap_or_default();
-    assert!(line.starts_with("viacli Up ") && line.ends_with("(healthy)"), "{ps}");
+    let line = ps
+        .lines()
+        .find(|l| l.starts_with("viacli "))
+        .unwrap_or_default();
+    assert!(
+        line.starts_with("viacli Up ") && line.ends_with("(healthy)"),
+        "{ps}"
+    );
     // The default table too.
     let table = d.docker_ok(&["ps"]);
-    assert!(table.lines().any(|l| l.contains("(healthy)") && l.ends_with("viacli")), "{table}");
+    assert!(
+        table
+            .lines()
+            .any(|l| l.contains("(healthy)") && l.ends_with("viacli")),
+        "{table}"
+    );
     let q = |f: &str| d.docker_ok(&["ps", "--filter", f, "--format", "{{.Names}}"]);
     assert_eq!(q("health=healthy").trim(), "viacli");
     assert_eq!(q("health=none").trim(), "other");
-    let hc = d.docker_ok(&["inspect", "--format", "{{json .Config.Healthcheck}}", "viacli"]);
+    let hc = d.docker_ok(&[
+        "inspect",
+        "--format",
+        "{{json .Config.Healthcheck}}",
+        "viacli",
+    ]);
     let hc: Value = serde_json::from_str(hc.trim()).expect("json");
     assert_eq!(hc["StartInterval"], 1_000_000_000);
     assert_eq!(hc["StartPeriod"], 60_000_000_000u64);
@@ -428,13 +636,27 @@ fn compose_starts_a_dependent_service_once_its_dependency_is_healthy() {
     assert_success(&compose(&["up", "-d"]), "docker-compose up -d");
     let db = d.inspect("berthh_db_1");
     let app = d.inspect("berthh_app_1");
-    assert_eq!(db["State"]["Health"]["Status"], "healthy", "{}", db["State"]);
+    assert_eq!(
+        db["State"]["Health"]["Status"], "healthy",
+        "{}",
+        db["State"]
+    );
     assert_eq!(app["State"]["Status"], "running");
     // The app started after the first passing probe of the db, which failed before.
-    let log = db["State"]["Health"]["Log"].as_array().cloned().unwrap_or_default();
+    let log = db["State"]["Health"]["Log"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
     assert!(log.iter().any(|r| r["ExitCode"] == 1), "{log:?}");
-    let passed = log.iter().find(|r| r["ExitCode"] == 0).expect("a passing probe");
-    assert!(time_of(&app["State"]["StartedAt"]) >= time_of(&passed["End"]), "{log:?}\n{}", app["State"]);
+    let passed = log
+        .iter()
+        .find(|r| r["ExitCode"] == 0)
+        .expect("a passing probe");
+    assert!(
+        time_of(&app["State"]["StartedAt"]) >= time_of(&passed["End"]),
+        "{log:?}\n{}",
+        app["State"]
+    );
     assert!(time_of(&app["State"]["StartedAt"]) > time_of(&db["State"]["StartedAt"]));
     assert_success(&compose(&["down", "-t", "1"]), "docker-compose down");
 }

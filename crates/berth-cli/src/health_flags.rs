@@ -54,8 +54,10 @@ pub fn healthcheck(o: &ContainerOpts) -> Result<Option<HealthConfig>, FlagError>
     let interval = duration_flag("--health-interval", o.health_interval.as_deref())?;
     let timeout = duration_flag("--health-timeout", o.health_timeout.as_deref())?;
     let start_period = duration_flag("--health-start-period", o.health_start_period.as_deref())?;
-    let start_interval =
-        duration_flag("--health-start-interval", o.health_start_interval.as_deref())?;
+    let start_interval = duration_flag(
+        "--health-start-interval",
+        o.health_start_interval.as_deref(),
+    )?;
     let retries = o.health_retries.unwrap_or(0);
     let cmd = o.health_cmd.as_deref().unwrap_or("");
     let any = !cmd.is_empty()
@@ -125,14 +127,19 @@ mod tests {
         .unwrap()
         .unwrap();
         assert_eq!(h.test, vec!["CMD-SHELL", "curl -f http://x/"]);
-        assert_eq!((h.interval, h.retries, h.start_period), (1_000_000_000, 2, 90_000_000_000));
+        assert_eq!(
+            (h.interval, h.retries, h.start_period),
+            (1_000_000_000, 2, 90_000_000_000)
+        );
         // Timings alone keep the image's command.
         let h = healthcheck(&opts(|o| o.health_timeout = Some("500ms".into())))
             .unwrap()
             .unwrap();
         assert!(h.test.is_empty());
         assert_eq!(h.timeout, 500_000_000);
-        let none = healthcheck(&opts(|o| o.no_healthcheck = true)).unwrap().unwrap();
+        let none = healthcheck(&opts(|o| o.no_healthcheck = true))
+            .unwrap()
+            .unwrap();
         assert_eq!(none.test, vec!["NONE"]);
     }
 

@@ -120,7 +120,11 @@ pub fn matches(f: &Filters, ctx: &Context, rec: &ContainerRecord) -> bool {
             "isolation" => values.iter().any(|v| v == "default" || v.is_empty()),
             "is-task" => values.iter().any(|v| v == "false"),
             "health" => {
-                let health = rec.state.health.as_ref().map_or("none", |h| h.status.as_str());
+                let health = rec
+                    .state
+                    .health
+                    .as_ref()
+                    .map_or("none", |h| h.status.as_str());
                 values.iter().any(|v| v == health)
             }
             // Filters Berth cannot match yet (networks, volumes, published ports).
@@ -199,7 +203,9 @@ mod tests {
         assert!(mh(r#"{"health":{"healthy":true,"starting":true}}"#));
         assert!(!mh(r#"{"health":{"none":true}}"#));
         assert_eq!(
-            validate(&parse(r#"{"health":{"bogus":true}}"#).unwrap()).unwrap_err().message,
+            validate(&parse(r#"{"health":{"bogus":true}}"#).unwrap())
+                .unwrap_err()
+                .message,
             "Unrecognised filter value for health: bogus"
         );
         let c = Context {

@@ -115,7 +115,9 @@ pub fn validate(h: &HealthConfig) -> Result<(), String> {
         return Err("Retries in Healthcheck cannot be negative".into());
     }
     if too_short(h.start_period) {
-        return Err(format!("StartPeriod in Healthcheck cannot be less than {min}"));
+        return Err(format!(
+            "StartPeriod in Healthcheck cannot be less than {min}"
+        ));
     }
     if too_short(h.start_interval) {
         return Err(format!(
@@ -361,7 +363,9 @@ mod tests {
         );
         assert_eq!(parse_config(Some(&Value::Null)).unwrap(), None);
         // docker-compose sends null for what it leaves unset; Go reads null as zero.
-        let c = parse_config(Some(&serde_json::json!({"Test": ["CMD", "true"], "Timeout": null, "Retries": null})));
+        let c = parse_config(Some(
+            &serde_json::json!({"Test": ["CMD", "true"], "Timeout": null, "Retries": null}),
+        ));
         assert_eq!(c.unwrap().unwrap().timeout, 0);
         assert!(parse_config(Some(&serde_json::json!({"Test": "x"}))).is_err());
     }
@@ -374,7 +378,10 @@ mod tests {
         assert_eq!(m.test, vec!["CMD", "img"]);
         assert_eq!((m.interval, m.timeout, m.retries), (9, 6, 7));
         let none = cfg(r#"{"Test":["NONE"]}"#);
-        assert_eq!(merge(Some(none.clone()), Some(image.clone())).unwrap().test, vec!["NONE"]);
+        assert_eq!(
+            merge(Some(none.clone()), Some(image.clone())).unwrap().test,
+            vec!["NONE"]
+        );
         assert_eq!(merge(None, Some(image.clone())), Some(image));
         assert_eq!(merge(Some(none.clone()), None), Some(none));
         assert_eq!(merge(None, None), None);
@@ -383,7 +390,10 @@ mod tests {
     #[test]
     fn probe_commands() {
         let argv = |json: &str| probe_command(&cfg(json), None);
-        assert_eq!(argv(r#"{"Test":["CMD","true","x"]}"#), Some(vec!["true".into(), "x".into()]));
+        assert_eq!(
+            argv(r#"{"Test":["CMD","true","x"]}"#),
+            Some(vec!["true".into(), "x".into()])
+        );
         assert_eq!(
             argv(r#"{"Test":["CMD-SHELL","exit 3"]}"#),
             Some(vec!["/bin/sh".into(), "-c".into(), "exit 3".into()])
@@ -414,22 +424,34 @@ mod tests {
         let p = Policy::of(&cfg(r#"{"Retries":2}"#));
         let mut h = begin(None);
         assert_eq!(h.status, HealthStatus::Starting);
-        assert_eq!(record_result(&mut h, result(started, 1, 1), started, &p), None);
+        assert_eq!(
+            record_result(&mut h, result(started, 1, 1), started, &p),
+            None
+        );
         assert_eq!(h.failing_streak, 1);
         assert_eq!(
             record_result(&mut h, result(started, 2, 1), started, &p),
             Some(HealthStatus::Unhealthy)
         );
-        assert_eq!(record_result(&mut h, result(started, 3, 7), started, &p), None);
+        assert_eq!(
+            record_result(&mut h, result(started, 3, 7), started, &p),
+            None
+        );
         assert_eq!(h.failing_streak, 3);
         assert_eq!(
             record_result(&mut h, result(started, 4, 0), started, &p),
             Some(HealthStatus::Healthy)
         );
         assert_eq!(h.failing_streak, 0);
-        assert_eq!(record_result(&mut h, result(started, 5, 0), started, &p), None);
+        assert_eq!(
+            record_result(&mut h, result(started, 5, 0), started, &p),
+            None
+        );
         // A healthy container needs `retries` failures again.
-        assert_eq!(record_result(&mut h, result(started, 6, 1), started, &p), None);
+        assert_eq!(
+            record_result(&mut h, result(started, 6, 1), started, &p),
+            None
+        );
         assert_eq!(h.status, HealthStatus::Healthy);
     }
 
@@ -448,7 +470,10 @@ mod tests {
         assert_eq!(api.status, "unhealthy");
         // A restart keeps the log, resets the status and the streak.
         let again = begin(Some(h));
-        assert_eq!((again.status, again.failing_streak, again.log.len()), (HealthStatus::Starting, 0, 5));
+        assert_eq!(
+            (again.status, again.failing_streak, again.log.len()),
+            (HealthStatus::Starting, 0, 5)
+        );
     }
 
     #[test]
@@ -456,7 +481,10 @@ mod tests {
         let started = Utc::now();
         let p = Policy::of(&cfg(r#"{"Retries":1,"StartPeriod":10000000000}"#));
         let mut h = begin(None);
-        assert_eq!(record_result(&mut h, result(started, 1, 1), started, &p), None);
+        assert_eq!(
+            record_result(&mut h, result(started, 1, 1), started, &p),
+            None
+        );
         assert_eq!((h.status, h.failing_streak), (HealthStatus::Starting, 0));
         assert_eq!(h.log.len(), 1);
         // Healthy once: later failures count even inside the start period.
@@ -493,7 +521,10 @@ mod tests {
         // A start period shorter than the interval.
         let p = Policy::of(&cfg(r#"{"Interval":1000000000,"StartPeriod":3000000000}"#));
         assert_eq!(next_delay(s(0), &p, HealthStatus::Starting), s(5));
-        assert_eq!(next_delay(Duration::from_millis(2500), &p, HealthStatus::Starting), Duration::from_millis(500));
+        assert_eq!(
+            next_delay(Duration::from_millis(2500), &p, HealthStatus::Starting),
+            Duration::from_millis(500)
+        );
     }
 
     #[test]
@@ -508,8 +539,14 @@ mod tests {
         let t = b.text();
         assert_eq!(t.len(), MAX_OUTPUT_LEN + 3);
         assert!(t.ends_with("bbb..."));
-        assert_eq!(timeout_output(Duration::from_millis(500)), "Health check exceeded timeout (500ms)");
-        assert_eq!(timeout_output(Duration::from_secs(30)), "Health check exceeded timeout (30s)");
+        assert_eq!(
+            timeout_output(Duration::from_millis(500)),
+            "Health check exceeded timeout (500ms)"
+        );
+        assert_eq!(
+            timeout_output(Duration::from_secs(30)),
+            "Health check exceeded timeout (30s)"
+        );
     }
 
     #[test]

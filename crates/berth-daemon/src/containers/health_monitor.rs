@@ -178,7 +178,9 @@ impl ContainerService {
             return;
         }
         let mut entries = self.lock();
-        let Some(entry) = entries.get_mut(id) else { return };
+        let Some(entry) = entries.get_mut(id) else {
+            return;
+        };
         let rec = &mut entry.rec;
         let (Some(h), Some(started_at)) = (rec.state.health.as_mut(), rec.state.started_at) else {
             return;
@@ -227,7 +229,10 @@ impl ContainerService {
         // Docker's events for the probe's exec: `exec_create: CMD ARGS`, `exec_start: …`,
         // then `exec_die` with its exit code once it ran.
         let exec_id = hex::encode(rand::random::<[u8; 32]>());
-        let (first, rest) = plan.argv.split_first().map_or(("", &[][..]), |(f, r)| (f.as_str(), r));
+        let (first, rest) = plan
+            .argv
+            .split_first()
+            .map_or(("", &[][..]), |(f, r)| (f.as_str(), r));
         let what = format!("{first} {}", rest.join(" "));
         let attrs = [("execID", exec_id.as_str())];
         self.emit_container_event(&rec, &format!("exec_create: {what}"), &attrs);
@@ -249,7 +254,11 @@ impl ContainerService {
         };
         let result = self.finish_probe(&mut run, pid, plan, stop, start).await;
         let code = result.as_ref().map_or(137, |(_, code)| *code).to_string();
-        self.emit_container_event(&rec, "exec_die", &[("execID", &exec_id), ("exitCode", &code)]);
+        self.emit_container_event(
+            &rec,
+            "exec_die",
+            &[("execID", &exec_id), ("exitCode", &code)],
+        );
         result.map(|(r, _)| r)
     }
 

@@ -219,7 +219,8 @@ fn refuse_unapplied_supervision(hc: &HostConfig) -> Result<(), ApiError> {
 
 /// `Config.Healthcheck` as moby's `validateHealthCheck` checks it.
 pub fn validate_healthcheck(config: &ContainerConfig) -> Result<(), ApiError> {
-    let check = super::health::parse_config(config.healthcheck.as_ref()).map_err(ApiError::invalid)?;
+    let check =
+        super::health::parse_config(config.healthcheck.as_ref()).map_err(ApiError::invalid)?;
     if let Some(check) = check {
         super::health::validate(&check).map_err(ApiError::invalid)?;
     }
