@@ -92,9 +92,10 @@ impl ContainerService {
         tokio::spawn(svc.health_monitor(rec.id, generation, plan, rx));
     }
 
-    /// After a daemon restart: a running container's health starts over (`starting`,
-    /// as Docker's restore does) and its monitor runs again.
-    pub(super) fn health_restore(self: &Arc<Self>, id: &str) {
+    /// A start the daemon did not drive (the restore after a daemon restart, a restart
+    /// by the shim's policy): a running container's health starts over (`starting`, as
+    /// Docker's restore and restart do) and its monitor runs again.
+    pub(super) fn health_restart(self: &Arc<Self>, id: &str) {
         if let Some(entry) = self.lock().get_mut(id) {
             if entry.rec.state.status != Status::Running || !has_probe(&entry.rec) {
                 return;

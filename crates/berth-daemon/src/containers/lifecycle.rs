@@ -113,7 +113,7 @@ impl ContainerService {
                     Ok(conn) => {
                         tracing::info!(id, "reconnected to running container");
                         self.spawn_monitor(id.clone(), Some(conn));
-                        self.health_restore(&id);
+                        self.health_restart(&id);
                     }
                     Err(_) => {
                         tracing::warn!(id, "container's shim is gone");
