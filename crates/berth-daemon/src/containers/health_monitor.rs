@@ -354,3 +354,48 @@ async fn kill_probe(helper: &mut tokio::process::Child, pid: i64) -> i64 {
     }
     helper.wait().await.map(exit_code).unwrap_or(137)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::containers::health::HealthStatus;
+
+    fn rec(healthcheck: serde_json::Value) -> ContainerRecord {
+        let mut r = ContainerRecord::default();
+        r.config.healthcheck = Some(healthcheck);
+        r.state.status = Status::Running;
+        r
+    }
+
+    #[test]
+    fn a_start_resets_only_containers_with_a_probe() {
+        let mut r = rec(serde_json::json!({"Test": ["CMD", "true"]}));
+        r.state.health = Some(health::HealthState {
+            status: HealthStatus::Unhealthy,
+            failing_streak: 4,
+            log: Vec::new(),
+        });
+        reset_on_start(&mut r);
+        let h = r.state.health.clone().unwrap();
+        assert_eq!((h.status, h.failing_streak), (HealthStatus::Starting, 0));
+        for off in [
+            serde_json::json!({"Test": ["NONE"]}),
+            serde_json::json!({}),
+            serde_json::Value::Null,
+        ] {
+            let mut r = rec(off);
+            reset_on_start(&mut r);
+            assert!(r.state.health.is_none());
+            assert!(!has_probe(&r));
+        }
+    }
+
+    #[test]
+    fn the_plan_uses_the_containers_shell() {
+        let mut r = rec(serde_json::json!({"Test": ["CMD-SHELL", "exit 0"], "Retries": 2}));
+        r.config.shell = Some(vec!["/bin/ash".into(), "-c".into()]);
+        let p = plan(&r).unwrap();
+        assert_eq!(p.argv, vec!["/bin/ash", "-c", "exit 0"]);
+        assert_eq!(p.policy.retries, 2);
+    }
+}
