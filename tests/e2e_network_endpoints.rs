@@ -232,9 +232,10 @@ fn disconnect_and_reconnect_running_and_stopped_with_ip() {
         "{}",
         stderr(&out)
     );
-    let out = d.berth(&["network", "connect", "--link", "other:o", "back", "srv"]);
+    // a malformed link is refused before anything changes
+    let out = d.berth(&["network", "connect", "--link", ":o", "back", "srv"]);
     assert!(
-        stderr(&out).contains("not supported by Berth yet"),
+        stderr(&out).contains("invalid link: :o"),
         "{}",
         stderr(&out)
     );
@@ -337,4 +338,110 @@ fn ports_are_published_on_user_networks() {
         == Some("hello\n")));
     d.berth_ok(&["rm", "-f", "p1", "p2"]);
     d.berth_ok(&["network", "rm", "pubnet"]);
+}
+
+/// The addresses busybox's `nslookup NAME` prints in its answer section, from container `c`.
+fn looked_up(d: &TestDaemon, c: &str, name: &str) -> Vec<String> {
+    let out = d.berth(&["exec", c, "nslookup", "-timeout=2", name]);
+    let text = stdout(&out);
+    let answer = text
+        .split_once(&format!("Name:\t{name}"))
+        .map(|(_, a)| a)
+        .unwrap_or("");
+    answer
+        .lines()
+        .filter_map(|l| l.strip_prefix("Address: "))
+        .map(|a| a.trim().to_string())
+        .collect()
+}
+
+#[test]
+fn links_on_a_user_network_are_aliases_for_the_linking_container_only() {
+    let d = daemon();
+    let subnet = user_subnet(&d, 7);
+    d.berth_ok(&["network", "create", "--subnet", &subnet, "lk"]);
+    d.run_detached(&[
+        "--name",
+        "lkdb",
+        "--network",
+        "lk",
+        "busybox",
+        "sleep",
+        "300",
+    ]);
+    d.run_detached(&[
+        "--name",
+        "lkweb",
+        "--network",
+        "lk",
+        "--link",
+        "lkdb:dbal",
+        "busybox",
+        "sleep",
+        "300",
+    ]);
+    d.run_detached(&[
+        "--name",
+        "lkother",
+        "--network",
+        "lk",
+        "busybox",
+        "sleep",
+        "300",
+    ]);
+    let db_ip = d.inspect("lkdb")["NetworkSettings"]["Networks"]["lk"]["IPAddress"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let web = d.inspect("lkweb");
+    // as dockerd 20.10: the link lives in the endpoint, HostConfig.Links is null
+    assert_eq!(
+        web["NetworkSettings"]["Networks"]["lk"]["Links"],
+        serde_json::json!(["lkdb:dbal"]),
+        "{web}"
+    );
+    let host_links = &web["HostConfig"]["Links"];
+    assert!(
+        host_links.is_null() || host_links == &serde_json::json!([]),
+        "{host_links}"
+    );
+    assert_eq!(looked_up(&d, "lkweb", "dbal"), vec![db_ip.clone()]);
+    assert!(
+        looked_up(&d, "lkother", "dbal").is_empty(),
+        "the alias leaked to another container"
+    );
+    // a link added by `network connect --link` on a second network
+    let subnet2 = user_subnet(&d, 8);
+    d.berth_ok(&["network", "create", "--subnet", &subnet2, "lk2"]);
+    d.berth_ok(&["network", "connect", "lk2", "lkdb"]);
+    d.berth_ok(&["network", "connect", "--link", "lkdb:db2", "lk2", "lkother"]);
+    let db_ip2 = d.inspect("lkdb")["NetworkSettings"]["Networks"]["lk2"]["IPAddress"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(looked_up(&d, "lkother", "db2"), vec![db_ip2]);
+    let other = d.inspect("lkother");
+    assert_eq!(
+        other["NetworkSettings"]["Networks"]["lk2"]["Links"],
+        serde_json::json!(["lkdb:db2"]),
+        "{other}"
+    );
+    // links and host or container networking conflict, in Docker's words
+    let out = d.berth(&[
+        "run",
+        "--rm",
+        "--network",
+        "host",
+        "--link",
+        "lkdb:x",
+        "busybox",
+        "true",
+    ]);
+    assert!(
+        stderr(&out).contains("conflicting options: host type networking can't be used with links"),
+        "{}",
+        stderr(&out)
+    );
+    d.berth_ok(&["rm", "-f", "lkdb", "lkweb", "lkother"]);
+    d.berth_ok(&["network", "rm", "lk", "lk2"]);
 }

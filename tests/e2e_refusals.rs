@@ -26,8 +26,8 @@ fn log_options_and_healthchecks_are_refused_not_ignored() {
     d.import_busybox();
     refused(
         &d,
-        &["--log-opt", "max-size=1k"],
-        "log option max-size (--log-opt) is not supported",
+        &["--log-opt", "max-size=1x"],
+        "failed to initialize logging driver: invalid size: '1x'",
     );
     refused(
         &d,

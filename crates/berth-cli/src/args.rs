@@ -101,6 +101,8 @@ pub enum Cmd {
     Login(LoginArgs),
     /// Log out from a registry
     Logout(LogoutArgs),
+    /// Get real time events from the server
+    Events(crate::events::EventsArgs),
     /// Manage Berth
     #[command(subcommand)]
     System(SystemCmd),
@@ -358,6 +360,8 @@ pub enum BuilderCmd {
 pub enum SystemCmd {
     /// Show docker disk usage
     Df(DfArgs),
+    /// Get real time events from the server
+    Events(crate::events::EventsArgs),
     /// Check the image store's consistency (Berth's own)
     #[command(hide = true)]
     Check,
@@ -676,6 +680,12 @@ pub struct ContainerOpts {
     /// UTS namespace to use
     #[arg(long)]
     pub uts: Option<String>,
+    /// Logging driver for the container
+    #[arg(long = "log-driver")]
+    pub log_driver: Option<String>,
+    /// Log driver options
+    #[arg(long = "log-opt")]
+    pub log_opt: Vec<String>,
     /// Publish a container's port(s) to the host
     #[arg(short = 'p', long = "publish")]
     pub publish: Vec<String>,

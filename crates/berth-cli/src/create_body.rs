@@ -194,6 +194,7 @@ fn host_config(
         pid_mode: crate::run_flags::ns_mode(o.pid.as_deref(), "--pid", "PID")?,
         ipc_mode: o.ipc.clone().unwrap_or_default(),
         uts_mode: crate::run_flags::ns_mode(o.uts.as_deref(), "--uts", "UTS")?,
+        log_config: crate::run_flags::log_config(o.log_driver.as_deref(), &o.log_opt)?,
         ..HostConfig::default()
     })
 }

@@ -34,6 +34,7 @@ pub mod cp;
 pub mod create_body;
 pub mod credentials;
 pub mod disk_usage;
+pub mod events;
 pub mod formatters;
 pub mod health_flags;
 pub mod image;
@@ -319,6 +320,7 @@ async fn dispatch(cli: Cli) -> Result<i32, Failure> {
         Cmd::Builder(args::BuilderCmd::Prune(a)) => build::prune(&c, a).await,
         Cmd::System(SystemCmd::Df(a)) => disk_usage::df(&c, a).await,
         Cmd::System(SystemCmd::Check) => disk_usage::check(&c).await,
+        Cmd::Events(a) | Cmd::System(SystemCmd::Events(a)) => events::events(&c, a).await,
         Cmd::Port(a) | Cmd::Container(ContainerCmd::Port(a)) => network::port(&c, a).await,
         Cmd::Update(a) | Cmd::Container(ContainerCmd::Update(a)) => update::update(&c, a).await,
         Cmd::Network(n) => network::network(&c, n).await,

@@ -140,6 +140,29 @@ pub fn ns_mode(value: Option<&str>, flag: &str, what: &str) -> Result<String, Fl
     }
 }
 
+/// `--log-driver` and `--log-opt KEY=VALUE` as the Docker CLI sends them.
+pub fn log_config(
+    driver: Option<&str>,
+    opts: &[String],
+) -> Result<berth_api::LogConfig, FlagError> {
+    let driver = driver.unwrap_or_default();
+    if driver == "none" && !opts.is_empty() {
+        return Err(FlagError(format!(
+            "invalid logging opts for driver {driver}"
+        )));
+    }
+    Ok(berth_api::LogConfig {
+        kind: driver.to_string(),
+        config: opts
+            .iter()
+            .map(|o| {
+                let (k, v) = o.split_once('=').unwrap_or((o, ""));
+                (k.to_string(), v.to_string())
+            })
+            .collect(),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

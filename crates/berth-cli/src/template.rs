@@ -439,6 +439,16 @@ impl Format {
 
     /// Executes the template over one JSON value.
     pub fn execute(&self, data: &Json) -> Result<String, FormatError> {
+        self.execute_inner(data, None)
+    }
+
+    /// Executes the template over `data` (a Go struct's fields, `{{.Actor.ID}}`), where
+    /// `{{json .}}` prints `self_json`, the struct's own JSON (whose keys differ).
+    pub fn execute_with_json(&self, data: &Json, self_json: &str) -> Result<String, FormatError> {
+        self.execute_inner(data, Some(self_json))
+    }
+
+    fn execute_inner(&self, data: &Json, self_json: Option<&str>) -> Result<String, FormatError> {
         if let Some(out) = self
             .simple
             .as_deref()
@@ -453,6 +463,9 @@ impl Format {
                 Arc::as_ptr(m) as *const u8 as usize,
                 go_marshal_sorted(data),
             );
+        }
+        if let (true, Some(text), Value::Map(m)) = (self.uses_json, self_json, &value) {
+            table.insert(Arc::as_ptr(m) as *const u8 as usize, text.to_string());
         }
         if let Ok(mut t) = self.json.lock() {
             *t = table;

@@ -63,6 +63,38 @@ pub struct DaemonArgs {
     /// `builtin` (the default)
     #[arg(long = "seccomp-profile", value_name = "PATH")]
     pub seccomp_profile: Option<String>,
+    /// Default log driver for containers: json-file (rotated by default: 10m × 5 files),
+    /// local or none
+    #[arg(long = "log-driver", default_value = "json-file")]
+    pub log_driver: String,
+    /// Default log driver options (repeatable), e.g. max-size=10m, max-file=3, compress=true
+    #[arg(long = "log-opt", value_name = "KEY=VALUE", value_parser = parse_log_opt)]
+    pub log_opt: Vec<(String, String)>,
+    /// DNS server for containers that set none (repeatable)
+    #[arg(long = "dns", value_name = "IP")]
+    pub dns: Vec<String>,
+    /// DNS search domain for containers that set none (repeatable)
+    #[arg(long = "dns-search", value_name = "DOMAIN")]
+    pub dns_search: Vec<String>,
+    /// DNS option for containers that set none (repeatable)
+    #[arg(long = "dns-opt", value_name = "OPTION")]
+    pub dns_opt: Vec<String>,
+    /// The address `--add-host NAME:host-gateway` resolves to (default: the bridge's gateway)
+    #[arg(long = "host-gateway-ip", value_name = "IP")]
+    pub host_gateway_ip: Option<std::net::IpAddr>,
+    /// Run an init in containers (as `--init`) unless they say otherwise
+    #[arg(long = "init")]
+    pub init: bool,
+    /// Default ulimit for containers (repeatable), e.g. nofile=1024:2048
+    #[arg(long = "default-ulimit", value_name = "NAME=SOFT[:HARD]",
+          value_parser = crate::containers::daemon_defaults::parse_ulimit)]
+    pub default_ulimit: Vec<berth_api::Ulimit>,
+}
+
+fn parse_log_opt(s: &str) -> Result<(String, String), String> {
+    s.split_once('=')
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .ok_or_else(|| format!("invalid key/value pair format in logging opts: {s}"))
 }
 
 /// Where the daemon looks for its configuration file when `--config-file` is not given.

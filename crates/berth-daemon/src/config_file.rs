@@ -6,7 +6,8 @@
 //! Keys read: `registry-mirrors`, `insecure-registries`, `debug`, `data-root`, `exec-root`,
 //! `cgroup-parent`, `bip`, `default-address-pools` (`[{"base": CIDR, "size": N}]`),
 //! `hosts` (one `unix://` socket), `group` (the socket's group), `no-new-privileges`,
-//! `seccomp-profile`.
+//! `seccomp-profile`, `log-driver`, `log-opts`, `dns`, `dns-search`, `dns-opts`,
+//! `host-gateway-ip`, `init`, `default-ulimits`.
 
 use std::ffi::OsString;
 use std::path::PathBuf;
@@ -119,6 +120,50 @@ const DIRECTIVES: &[Directive] = &[
         arg_id: "host",
         apply: apply_hosts,
     },
+    Directive {
+        key: "log-driver",
+        arg_id: "log_driver",
+        apply: |a, v| Ok(a.log_driver = string(v)?),
+    },
+    Directive {
+        key: "log-opts",
+        arg_id: "log_opt",
+        apply: apply_log_opts,
+    },
+    Directive {
+        key: "dns",
+        arg_id: "dns",
+        apply: |a, v| Ok(a.dns = strings(v)?),
+    },
+    Directive {
+        key: "dns-search",
+        arg_id: "dns_search",
+        apply: |a, v| Ok(a.dns_search = strings(v)?),
+    },
+    Directive {
+        key: "dns-opts",
+        arg_id: "dns_opt",
+        apply: |a, v| Ok(a.dns_opt = strings(v)?),
+    },
+    Directive {
+        key: "host-gateway-ip",
+        arg_id: "host_gateway_ip",
+        apply: |a, v| {
+            let s = string(v)?;
+            a.host_gateway_ip = Some(s.parse().map_err(|_| format!("invalid IP address: {s}"))?);
+            Ok(())
+        },
+    },
+    Directive {
+        key: "init",
+        arg_id: "init",
+        apply: |a, v| Ok(a.init = v.as_bool().ok_or("init must be a boolean")?),
+    },
+    Directive {
+        key: "default-ulimits",
+        arg_id: "default_ulimit",
+        apply: apply_default_ulimits,
+    },
 ];
 
 fn string(v: &Value) -> Result<String, String> {
@@ -156,6 +201,37 @@ fn apply_address_pools(args: &mut DaemonArgs, v: &Value) -> Result<(), String> {
     Ok(())
 }
 
+fn apply_log_opts(args: &mut DaemonArgs, v: &Value) -> Result<(), String> {
+    let obj = v
+        .as_object()
+        .ok_or("log-opts must be an object of strings")?;
+    args.log_opt = obj
+        .iter()
+        .map(|(k, v)| Ok((k.clone(), string(v)?)))
+        .collect::<Result<_, String>>()?;
+    Ok(())
+}
+
+/// `{"nofile": {"Name": "nofile", "Soft": 1024, "Hard": 2048}}` (dockerd's format).
+fn apply_default_ulimits(args: &mut DaemonArgs, v: &Value) -> Result<(), String> {
+    let obj = v.as_object().ok_or("default-ulimits must be an object")?;
+    args.default_ulimit = obj
+        .iter()
+        .map(|(name, u)| {
+            let mut u: berth_api::Ulimit =
+                serde_json::from_value(u.clone()).map_err(|e| format!("{name}: {e}"))?;
+            if u.name.is_empty() {
+                u.name = name.clone();
+            }
+            crate::containers::daemon_defaults::parse_ulimit(&format!(
+                "{}={}:{}",
+                u.name, u.soft, u.hard
+            ))
+        })
+        .collect::<Result<_, String>>()?;
+    Ok(())
+}
+
 fn apply_hosts(args: &mut DaemonArgs, v: &Value) -> Result<(), String> {
     match strings(v)?.as_slice() {
         [one] => Ok(args.host = one.clone()),
@@ -178,6 +254,23 @@ fn flag_value(args: &DaemonArgs, arg_id: &str) -> String {
         "no_new_privileges" => args.no_new_privileges.to_string(),
         "seccomp_profile" => args.seccomp_profile.clone().unwrap_or_default(),
         "group" => args.group.clone(),
+        "log_driver" => args.log_driver.clone(),
+        "dns" => list(&args.dns),
+        "dns_search" => list(&args.dns_search),
+        "dns_opt" => list(&args.dns_opt),
+        "host_gateway_ip" => args
+            .host_gateway_ip
+            .map(|ip| ip.to_string())
+            .unwrap_or_default(),
+        "init" => args.init.to_string(),
+        "log_opt" => format!(
+            "map[{}]",
+            args.log_opt
+                .iter()
+                .map(|(k, v)| format!("{k}:{v}"))
+                .collect::<Vec<_>>()
+                .join(" ")
+        ),
         _ => String::new(),
     }
 }
@@ -188,6 +281,13 @@ fn file_value(v: &Value) -> String {
         Value::Array(items) => format!(
             "[{}]",
             items.iter().map(file_value).collect::<Vec<_>>().join(" ")
+        ),
+        Value::Object(map) => format!(
+            "map[{}]",
+            map.iter()
+                .map(|(k, v)| format!("{k}:{}", file_value(v)))
+                .collect::<Vec<_>>()
+                .join(" ")
         ),
         other => other.to_string(),
     }
@@ -336,6 +436,83 @@ mod tests {
         );
         assert!(merge_file(&mut a, b"{not json", &|_| false).is_err());
         assert!(merge_file(&mut a, br#"{"debug": "yes"}"#, &|_| false).is_err());
+    }
+
+    #[test]
+    fn log_driver_and_opts_come_from_the_file_or_the_flags() {
+        let mut a = args(&[]);
+        assert_eq!(a.log_driver, "json-file");
+        merge_file(
+            &mut a,
+            br#"{"log-driver": "local", "log-opts": {"max-size": "1m", "max-file": "3"}}"#,
+            &|_| false,
+        )
+        .unwrap();
+        assert_eq!(a.log_driver, "local");
+        let opts: std::collections::BTreeMap<_, _> = a.log_opt.iter().cloned().collect();
+        assert_eq!(opts.len(), 2);
+        assert_eq!(opts["max-size"], "1m");
+        let a = args(&["--log-opt", "max-size=2k", "--log-opt", "compress=true"]);
+        assert_eq!(a.log_opt[0], ("max-size".into(), "2k".into()));
+        let mut a = args(&["--log-opt", "max-size=2k"]);
+        let e = merge_file(&mut a, br#"{"log-opts": {"max-size": "1m"}}"#, &|id| {
+            id == "log_opt"
+        })
+        .unwrap_err();
+        assert!(
+            e.ends_with("log-opts: (from flag: map[max-size:2k], from file: map[max-size:1m])"),
+            "{e}"
+        );
+        let mut a = args(&[]);
+        assert!(merge_file(&mut a, br#"{"log-opts": {"max-file": 3}}"#, &|_| false).is_err());
+    }
+
+    #[test]
+    fn container_defaults_from_the_file() {
+        let mut a = args(&[]);
+        merge_file(
+            &mut a,
+            br#"{"dns": ["10.1.2.3"], "dns-search": ["corp.example"], "dns-opts": ["ndots:2"],
+                "host-gateway-ip": "10.9.9.9", "init": true,
+                "default-ulimits": {"nofile": {"Name": "nofile", "Hard": 2048, "Soft": 1024}}}"#,
+            &|_| false,
+        )
+        .unwrap();
+        assert_eq!(a.dns, ["10.1.2.3"]);
+        assert_eq!(a.dns_search, ["corp.example"]);
+        assert_eq!(a.dns_opt, ["ndots:2"]);
+        assert_eq!(a.host_gateway_ip, Some("10.9.9.9".parse().unwrap()));
+        assert!(a.init);
+        assert_eq!(
+            (a.default_ulimit[0].soft, a.default_ulimit[0].hard),
+            (1024, 2048)
+        );
+        let mut a = args(&["--dns", "1.1.1.1"]);
+        let e = merge_file(&mut a, br#"{"dns": ["8.8.8.8"]}"#, &|id| id == "dns").unwrap_err();
+        assert!(
+            e.ends_with("dns: (from flag: [1.1.1.1], from file: [8.8.8.8])"),
+            "{e}"
+        );
+        let mut a = args(&[]);
+        let e = merge_file(
+            &mut a,
+            br#"{"default-ulimits": {"nofile": {"Name": "nofile", "Hard": 1, "Soft": 2}}}"#,
+            &|_| false,
+        )
+        .unwrap_err();
+        assert!(
+            e.contains("soft limit must be less than or equal to hard limit"),
+            "{e}"
+        );
+        let a = args(&[
+            "--default-ulimit",
+            "nproc=10:20",
+            "--init",
+            "--host-gateway-ip",
+            "10.0.0.1",
+        ]);
+        assert_eq!(a.default_ulimit[0].name, "nproc");
+        assert!(a.init);
     }
 
     #[test]

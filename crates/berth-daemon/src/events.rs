@@ -210,6 +210,130 @@ impl crate::containers::ContainerService {
     }
 }
 
+impl crate::containers::ContainerService {
+    /// An exec event with its `execID`: `exec_create` and `exec_start` get Docker's
+    /// `: <command>` suffix; `exec_die` gets `exitCode`.
+    pub(crate) fn emit_exec_event(&self, exec_id: &str, action: &str, exit_code: Option<i64>) {
+        let Ok(exec) = self.execs.get(exec_id) else {
+            return;
+        };
+        let Ok(rec) = self.get(&exec.container_id) else {
+            return;
+        };
+        let action = match action {
+            "exec_create" | "exec_start" => {
+                let (first, rest) = exec
+                    .config
+                    .cmd
+                    .split_first()
+                    .map_or(("", &[][..]), |(f, r)| (f.as_str(), r));
+                format!("{action}: {first} {}", rest.join(" "))
+            }
+            other => other.to_string(),
+        };
+        let code = exit_code.map(|c| c.to_string());
+        let mut extra = vec![("execID", exec_id)];
+        if let Some(c) = &code {
+            extra.push(("exitCode", c.as_str()));
+        }
+        self.emit_container_event(&rec, &action, &extra);
+    }
+
+    /// Volume `mount` (at start: container, destination, driver, propagation,
+    /// read/write) or `unmount` (at exit: container, driver) for each volume mount.
+    pub(crate) fn emit_volume_events(
+        &self,
+        record: &crate::containers::record::ContainerRecord,
+        action: &str,
+    ) {
+        for p in record.mount_points.iter().filter(|p| p.kind == "volume") {
+            let mut a = BTreeMap::new();
+            a.insert("container".to_string(), record.id.clone());
+            a.insert("driver".to_string(), p.driver.clone());
+            if action == "mount" {
+                a.insert("destination".to_string(), p.destination.clone());
+                a.insert("propagation".to_string(), p.propagation.clone());
+                a.insert("read/write".to_string(), p.rw.to_string());
+            }
+            self.events.emit(EventType::Volume, action, &p.name, a);
+        }
+    }
+}
+
+impl crate::state::Daemon {
+    /// An image event (moby's `LogImageEvent`): the labels of the image `image_id` names
+    /// (while it exists) and `name`.
+    pub fn emit_image_event(&self, action: &str, image_id: &str, name: &str) {
+        let mut a: BTreeMap<String, String> = self
+            .images
+            .resolve(image_id)
+            .map(|r| r.config.config.labels)
+            .unwrap_or_default();
+        if !name.is_empty() {
+            a.insert("name".into(), name.into());
+        }
+        self.events.emit(EventType::Image, action, image_id, a);
+    }
+
+    /// Every image's labels, taken before an `rmi` or `prune` (their events name
+    /// images that are gone by then).
+    pub fn image_labels(&self) -> std::collections::HashMap<String, BTreeMap<String, String>> {
+        let opts = berth_image::ListOptions {
+            all: true,
+            ..Default::default()
+        };
+        self.images
+            .list(&opts)
+            .unwrap_or_default()
+            .into_iter()
+            .map(|i| (i.id, i.labels))
+            .collect()
+    }
+
+    /// `untag` and `delete` events for an `rmi` or `prune` answer. `before` is
+    /// [`Self::image_labels`] from before the removal: a `Deleted` ID that is not an image
+    /// there is a layer, without an event. An untag is about the image deleted next in
+    /// `items`, else `image_id`; as in dockerd 20.10, its `name` is the image ID.
+    pub fn emit_image_delete_events(
+        &self,
+        items: &[berth_api::ImageDeleteItem],
+        image_id: &str,
+        before: &std::collections::HashMap<String, BTreeMap<String, String>>,
+    ) {
+        let emit = |action: &str, id: &str| {
+            let mut a = before.get(id).cloned().unwrap_or_default();
+            a.insert("name".into(), id.into());
+            self.events.emit(EventType::Image, action, id, a);
+        };
+        let mut untags = 0usize;
+        for item in items {
+            if item.untagged.is_some() {
+                untags += 1;
+            }
+            match &item.deleted {
+                Some(id) if before.contains_key(id) => {
+                    for _ in 0..std::mem::take(&mut untags) {
+                        emit("untag", id);
+                    }
+                    // moby emits `delete` without the labels.
+                    self.events.emit(
+                        EventType::Image,
+                        "delete",
+                        id,
+                        BTreeMap::from([("name".to_string(), id.clone())]),
+                    );
+                }
+                _ => {}
+            }
+        }
+        if !image_id.is_empty() {
+            for _ in 0..untags {
+                emit("untag", image_id);
+            }
+        }
+    }
+}
+
 /// As moby's `LogContainerEventWithAttributes`: `extra`, then the labels over it, then
 /// `image` (as the client named it) and `name` (without its `/`).
 pub fn container_attributes(

@@ -62,6 +62,34 @@ fn daemon_id(root: &std::path::Path) -> anyhow::Result<String> {
     Ok(id)
 }
 
+/// `--log-driver` and `--log-opt`, checked as dockerd does before it starts.
+fn log_defaults(args: &DaemonArgs) -> anyhow::Result<containers::log_config::LogDefaults> {
+    let defaults = containers::log_config::LogDefaults {
+        driver: args.log_driver.clone(),
+        opts: args.log_opt.iter().cloned().collect(),
+    };
+    defaults
+        .validate()
+        .map_err(|e| anyhow::anyhow!("failed to set log opts: {e}"))?;
+    Ok(defaults)
+}
+
+/// `--dns*`, `--host-gateway-ip`, `--init`, `--default-ulimit`, checked before starting.
+fn container_defaults(
+    args: &DaemonArgs,
+) -> anyhow::Result<containers::daemon_defaults::ContainerDefaults> {
+    let defaults = containers::daemon_defaults::ContainerDefaults {
+        dns: args.dns.clone(),
+        dns_search: args.dns_search.clone(),
+        dns_options: args.dns_opt.clone(),
+        host_gateway_ip: args.host_gateway_ip,
+        init: args.init,
+        ulimits: args.default_ulimit.clone(),
+    };
+    defaults.validate().map_err(|e| anyhow::anyhow!(e))?;
+    Ok(defaults)
+}
+
 async fn serve(args: DaemonArgs) -> anyhow::Result<()> {
     let socket = args.socket_path()?;
     // Before any state changes: a socket group that does not exist stops the start.
@@ -85,6 +113,8 @@ async fn serve(args: DaemonArgs) -> anyhow::Result<()> {
             args.seccomp_profile.as_deref(),
         )
         .context("loading the seccomp profile")?,
+        log: log_defaults(&args)?,
+        defaults: container_defaults(&args)?,
     });
     let registry = berth_registry::RegistryClient::new(berth_registry::RegistryConfig {
         mirrors: args.registry_mirror.clone(),

@@ -29,6 +29,10 @@ pub struct DaemonConfig {
     pub default_address_pools: Vec<berth_net::ipam::AddressPool>,
     /// `--no-new-privileges`, `--seccomp-profile`.
     pub security: berth_runtime::security::SecurityDefaults,
+    /// `--log-driver`, `--log-opt`: the containers' default log driver and its options.
+    pub log: crate::containers::log_config::LogDefaults,
+    /// `--dns*`, `--host-gateway-ip`, `--init`, `--default-ulimit`.
+    pub defaults: crate::containers::daemon_defaults::ContainerDefaults,
 }
 
 #[cfg(test)]
@@ -45,6 +49,8 @@ impl DaemonConfig {
             bip: String::new(),
             default_address_pools: Vec::new(),
             security: Default::default(),
+            log: Default::default(),
+            defaults: Default::default(),
         }
     }
 }
@@ -98,6 +104,7 @@ impl Daemon {
             &config.bridge_name,
             Some(config.bip.as_str()),
             &config.default_address_pools,
+            config.defaults.clone(),
         )?;
         let volumes = Arc::new(VolumeService::open(
             &config.root,

@@ -86,8 +86,9 @@ pub fn upstreams(resolv_conf: &str) -> Vec<SocketAddr> {
         .collect()
 }
 
-/// Names → addresses of one network, asked per query (so it follows the containers).
-pub type Lookup = Arc<dyn Fn(&str) -> Option<Vec<Ipv4Addr>> + Send + Sync>;
+/// Names → addresses of one network for a query from an address, asked per query (so it
+/// follows the containers; links make answers depend on who asks).
+pub type Lookup = Arc<dyn Fn(&str, std::net::IpAddr) -> Option<Vec<Ipv4Addr>> + Send + Sync>;
 
 /// A running DNS server; stops when dropped.
 pub struct DnsServer {
@@ -132,7 +133,7 @@ pub fn serve_on(
             let msg = buf[..n].to_vec();
             let Some(q) = parse_query(&msg) else { continue };
             let name = q.name.trim_end_matches('.').to_string();
-            if let Some(addrs) = lookup(&name) {
+            if let Some(addrs) = lookup(&name, from.ip()) {
                 let _ = sock.send_to(&answer(&msg, &q, Some(&addrs)), from).await;
                 continue;
             }
@@ -227,7 +228,7 @@ mod tests {
             .unwrap();
         });
         let lookup: Lookup =
-            Arc::new(|n: &str| (n == "web").then(|| vec![Ipv4Addr::new(10, 0, 0, 2)]));
+            Arc::new(|n: &str, _| (n == "web").then(|| vec![Ipv4Addr::new(10, 0, 0, 2)]));
         let (_srv, addr) = serve_on("127.0.0.1:0".parse().unwrap(), lookup, vec![up_addr]).unwrap();
         let c = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
         let mut b = vec![0u8; 512];

@@ -52,6 +52,10 @@ pub struct ExtraEndpoint {
     /// The MAC address the client asked for, if any (then `mac`).
     #[serde(default)]
     pub requested_mac: Option<String>,
+    /// `--link target:alias` on this network: `alias` resolves to `target` for this
+    /// container's queries only (Docker's links on user networks).
+    #[serde(default)]
+    pub links: Vec<String>,
     /// Endpoint driver options (`--driver-opt`), kept for inspect.
     #[serde(default)]
     pub driver_opts: BTreeMap<String, String>,
@@ -72,6 +76,9 @@ pub struct PrimaryConfig {
     /// The MAC address the client asked for (`--mac-address`), if any.
     #[serde(default)]
     pub requested_mac: Option<String>,
+    /// `--link target:alias` on this network (see [`ExtraEndpoint::links`]).
+    #[serde(default)]
+    pub links: Vec<String>,
     /// Endpoint driver options (`--driver-opt`), kept for inspect.
     #[serde(default)]
     pub driver_opts: BTreeMap<String, String>,
@@ -272,6 +279,59 @@ impl EndpointTable {
             )
             .chain(std::iter::once(target.gateway))
             .collect()
+    }
+
+    /// What the embedded DNS of network `net_id` answers to a query for `name` from
+    /// address `from`. As Docker's resolver, it answers for every network the asking
+    /// container is on (this one first) and its link aliases (`--link target:alias` on a
+    /// user network) before the names themselves.
+    pub fn resolve_from(&self, net_id: &str, name: &str, from: Ipv4Addr) -> Vec<Ipv4Addr> {
+        let asker = self
+            .primaries()
+            .find(|(_, e)| e.network == net_id && e.ip == from)
+            .map(|(cid, _)| cid)
+            .or_else(|| {
+                self.all_extras()
+                    .find(|(_, x)| x.network == net_id && x.ip == from)
+                    .map(|(cid, _)| cid)
+            });
+        let Some(cid) = asker else {
+            return self.resolve(net_id, name);
+        };
+        // (network, links there) of the asking container, the queried network first
+        let mut nets: Vec<(&str, &[String])> = Vec::new();
+        if let Some(e) = self
+            .endpoints
+            .get(cid)
+            .filter(|_| self.primary_connected(cid))
+        {
+            let links = self
+                .configs
+                .get(cid)
+                .map(|c| c.links.as_slice())
+                .unwrap_or(&[]);
+            nets.push((e.network.as_str(), links));
+        }
+        for x in self.extras_of(cid) {
+            nets.push((x.network.as_str(), x.links.as_slice()));
+        }
+        nets.sort_by_key(|(n, _)| *n != net_id);
+        for (net, links) in &nets {
+            for link in links.iter() {
+                let (target, alias) = link.split_once(':').unwrap_or((link, link));
+                if alias.eq_ignore_ascii_case(name) {
+                    let found = self.resolve(net, target);
+                    if !found.is_empty() {
+                        return found;
+                    }
+                }
+            }
+        }
+        nets.iter()
+            .filter(|(net, _)| !net.is_empty())
+            .map(|(net, _)| self.resolve(net, name))
+            .find(|found| !found.is_empty())
+            .unwrap_or_default()
     }
 
     /// The running containers on network `net_id` answering to `name` (a container name,
@@ -546,6 +606,7 @@ impl EndpointTable {
             ifname,
             requested_ip,
             requested_mac: None,
+            links: Vec::new(),
             driver_opts: BTreeMap::new(),
         })
     }

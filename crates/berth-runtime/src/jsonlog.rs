@@ -1,8 +1,7 @@
-//! Docker's json-file log format and attach stream framing.
+//! Go's JSON string escaping and time format (for the json-file log, see
+//! [`crate::logformat`]) and attach stream framing.
 //!
-//! A log entry is one JSON object per line:
-//! `{"log":"hello\n","stream":"stdout","time":"2026-11-23T15:04:05.123456789Z"}`,
-//! with Go's string escaping (`<`, `>`, `&`, U+2028 and U+2029 escaped; invalid UTF-8
+//! Strings are written with Go's escaping (`<`, `>`, `&`, U+2028 and U+2029 escaped; invalid UTF-8
 //! replaced by U+FFFD) and the time always with nine fractional digits.
 
 use chrono::{DateTime, SecondsFormat, Utc};
@@ -26,25 +25,6 @@ impl Stream {
 /// RFC 3339 with nine fractional digits, UTC (Docker's `RFC3339NanoFixed`).
 pub fn format_time(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Nanos, true)
-}
-
-/// Splits a chunk of output into log messages the way Docker does: at every newline
-/// (kept with its line); a trailing partial line is its own message.
-pub fn split_lines(chunk: &[u8]) -> impl Iterator<Item = &[u8]> {
-    chunk.split_inclusive(|b| *b == b'\n')
-}
-
-/// Encodes one log entry, newline-terminated.
-pub fn encode_entry(line: &[u8], stream: Stream, time: DateTime<Utc>) -> Vec<u8> {
-    let mut out = Vec::with_capacity(line.len() + 80);
-    out.extend_from_slice(b"{\"log\":");
-    write_json_string(&mut out, line);
-    out.extend_from_slice(b",\"stream\":\"");
-    out.extend_from_slice(stream.name().as_bytes());
-    out.extend_from_slice(b"\",\"time\":\"");
-    out.extend_from_slice(format_time(time).as_bytes());
-    out.extend_from_slice(b"\"}\n");
-    out
 }
 
 /// Writes `bytes` as a JSON string with Go `encoding/json` escaping.
@@ -96,20 +76,6 @@ mod tests {
     use super::*;
     use chrono::TimeZone;
 
-    fn t() -> DateTime<Utc> {
-        Utc.with_ymd_and_hms(2026, 11, 23, 15, 4, 5).unwrap()
-            + chrono::Duration::nanoseconds(123_456_789)
-    }
-
-    #[test]
-    fn entry_matches_docker_format() {
-        let e = encode_entry(b"hello\n", Stream::Stdout, t());
-        assert_eq!(
-            String::from_utf8(e).unwrap(),
-            "{\"log\":\"hello\\n\",\"stream\":\"stdout\",\"time\":\"2026-11-23T15:04:05.123456789Z\"}\n"
-        );
-    }
-
     #[test]
     fn time_keeps_nine_digits() {
         let whole = Utc.with_ymd_and_hms(2026, 1, 2, 3, 4, 5).unwrap();
@@ -129,15 +95,6 @@ mod tests {
         write_json_string(&mut out, b"x<y>\n");
         let s: String = serde_json::from_slice(&out).unwrap();
         assert_eq!(s, "x<y>\n");
-    }
-
-    #[test]
-    fn splits_at_newlines_keeping_partial() {
-        let parts: Vec<&[u8]> = split_lines(b"one\ntwo\nthr").collect();
-        assert_eq!(parts, vec![&b"one\n"[..], b"two\n", b"thr"]);
-        let parts: Vec<&[u8]> = split_lines(b"\n\n").collect();
-        assert_eq!(parts, vec![&b"\n"[..], b"\n"]);
-        assert_eq!(split_lines(b"").count(), 0);
     }
 
     #[test]

@@ -9,6 +9,7 @@ use crate::error::{Result, RuntimeError};
 use crate::fsutil::write_atomic;
 use crate::init::{self, InitStdio};
 use crate::jsonlog::{self, Stream};
+use crate::logwriter::LogWriter;
 use crate::protocol::{ExitStatus, Reply, Request, StartReply, START_TIMEOUT_SECS};
 use crate::spec::ContainerSpec;
 use nix::errno::Errno;
@@ -205,7 +206,7 @@ struct Shim {
     started: bool,
     created: Instant,
     start_error: String,
-    log: Option<File>,
+    log: Option<LogWriter>,
     clients: Vec<Client>,
 }
 
@@ -242,13 +243,8 @@ impl Shim {
         let log = if spec.log_path.as_os_str().is_empty() {
             None
         } else {
-            use std::os::unix::fs::OpenOptionsExt;
             Some(
-                std::fs::OpenOptions::new()
-                    .create(true)
-                    .append(true)
-                    .mode(0o640)
-                    .open(&spec.log_path)
+                LogWriter::open(&spec.log_path, spec.log.clone())
                     .map_err(|e| RuntimeError::io("opening log file", &spec.log_path, e))?,
             )
         };
@@ -554,6 +550,7 @@ impl Shim {
         match read_fd(fd, &mut buf) {
             Ok(0) => {
                 *slot = None;
+                self.end_log_stream(stream);
                 false
             }
             Ok(n) => {
@@ -564,19 +561,15 @@ impl Shim {
             Err(e) => {
                 log(&format!("reading container {}: {e}", stream.name()));
                 *slot = None;
+                self.end_log_stream(stream);
                 false
             }
         }
     }
 
     fn emit(&mut self, stream: Stream, data: &[u8]) {
-        if let Some(log_file) = self.log.as_mut() {
-            let now = chrono::Utc::now();
-            let mut entries = Vec::with_capacity(data.len() + 96);
-            for line in jsonlog::split_lines(data) {
-                entries.extend(jsonlog::encode_entry(line, stream, now));
-            }
-            if let Err(e) = log_file.write_all(&entries) {
+        if let Some(writer) = self.log.as_mut() {
+            if let Err(e) = writer.write(stream, data) {
                 log(&format!("writing {}: {e}", self.spec.log_path.display()));
             }
         }
@@ -598,6 +591,15 @@ impl Shim {
         }
         for i in 0..self.clients.len() {
             self.flush_client(i);
+        }
+    }
+
+    /// A stream ended: the log gets what is left of an unfinished line.
+    fn end_log_stream(&mut self, stream: Stream) {
+        if let Some(writer) = self.log.as_mut() {
+            if let Err(e) = writer.close_stream(stream) {
+                log(&format!("writing {}: {e}", self.spec.log_path.display()));
+            }
         }
     }
 
@@ -865,8 +867,8 @@ impl Shim {
                 self.pump_output(Stream::Stderr);
             }
         }
-        if let Some(f) = self.log.as_mut() {
-            let _ = f.flush();
+        for stream in [Stream::Stdout, Stream::Stderr] {
+            self.end_log_stream(stream);
         }
         let exit = ExitStatus {
             exit_code: wait_status_to_code(wait_status),

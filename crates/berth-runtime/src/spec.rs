@@ -56,8 +56,11 @@ pub struct ContainerSpec {
     pub rlimits: Vec<Rlimit>,
     /// no_new_privs and seccomp (`--security-opt`, the daemon's defaults).
     pub security: SecuritySpec,
-    /// Where the shim writes the json-file log (`<root>/containers/<id>/<id>-json.log`).
+    /// Where the shim writes the log (`<root>/containers/<id>/<id>-json.log`, or
+    /// `local-logs/container.log` with the local driver); empty: no log (`none`).
     pub log_path: PathBuf,
+    /// The log's format and rotation.
+    pub log: crate::logspec::LogSpec,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]

@@ -396,7 +396,14 @@ impl Backend for DaemonBackend {
     async fn tag(&mut self, image: &str, reference: &str) -> Result<(), BuildError> {
         let images = self.d.images.clone();
         let (i, r) = (image.to_string(), reference.to_string());
-        blocking(move || images.tag(&i, &r, "").map_err(store)).await
+        blocking(move || images.tag(&i, &r, "").map_err(store)).await?;
+        let name = berth_image::Reference::parse_normalized(reference)
+            .map(|r| r.familiar_string())
+            .unwrap_or_else(|_| reference.to_string());
+        if let Ok(id) = self.d.images.resolve_id(image) {
+            self.d.emit_image_event("tag", &id, &name);
+        }
+        Ok(())
     }
 
     async fn image_root(&mut self, image: &str) -> Result<PathBuf, BuildError> {

@@ -267,15 +267,22 @@ impl ContainerService {
         stdout: bool,
         stderr: bool,
     ) -> Vec<bytes::Bytes> {
-        let text = std::fs::read_to_string(&rec.log_path).unwrap_or_default();
+        let format = super::log_config::format(&rec.host_config);
+        let lines = if rec.log_path.as_os_str().is_empty() {
+            Vec::new()
+        } else {
+            berth_runtime::logreader::Follower::open(&rec.log_path, format, None)
+                .map(|(_, lines)| lines)
+                .unwrap_or_default()
+        };
         let opts = logs::LogOptions {
             stdout,
             stderr,
             ..Default::default()
         };
-        logs::select(logs::parse_lines(&text), &opts)
+        logs::select(lines, &opts)
             .iter()
-            .map(|l| logs::encode(l, false, rec.config.tty))
+            .map(|l| logs::encode(l, &opts, rec.config.tty))
             .collect()
     }
 

@@ -1,8 +1,6 @@
 //! `POST /containers/create` and `rename`: a new record from the request and the image,
 //! with a unique name.
 
-use std::path::PathBuf;
-
 use berth_api::{ContainerCreateBody, ErrorKind, IdResponse};
 use chrono::Utc;
 
@@ -71,19 +69,13 @@ impl ContainerService {
         if hc.network_mode.is_empty() || hc.network_mode == "default" {
             hc.network_mode = "bridge".into();
         }
-        if hc.log_config.kind.is_empty() {
-            hc.log_config.kind = "json-file".into();
-        }
+        super::log_config::resolve(&mut hc, &self.config.log)?;
         if hc.runtime.is_empty() {
             hc.runtime = merge::DEFAULT_RUNTIME.into();
         }
         let dir = self.container_dir(&id);
         // The `none` driver: no log file (the shim writes none for an empty path).
-        let log_path = if hc.log_config.kind == "none" {
-            PathBuf::new()
-        } else {
-            dir.join(format!("{id}-json.log"))
-        };
+        let log_path = super::log_config::log_path(&dir, &id, &hc.log_config.kind);
         let mut rec = ContainerRecord {
             id: id.clone(),
             name: String::new(),
@@ -136,7 +128,15 @@ impl ContainerService {
             }
         };
         rec.name = name;
-        let endpoints = body.networking_config.unwrap_or_default().endpoints_config;
+        let mut endpoints = body.networking_config.unwrap_or_default().endpoints_config;
+        let mode = rec.host_config.network_mode.clone();
+        if !rec.host_config.links.is_empty() && !matches!(mode.as_str(), "" | "default" | "bridge")
+        {
+            // Docker keeps links on a user network in the endpoint, not in HostConfig
+            let links = std::mem::take(&mut rec.host_config.links);
+            let ep = endpoints.entry(mode).or_default();
+            ep.links.get_or_insert_with(Vec::new).extend(links);
+        }
         if let Err(e) = self.net.set_create_config(&rec, &endpoints) {
             drop(entries);
             remove_dir_all_quiet(&dir);

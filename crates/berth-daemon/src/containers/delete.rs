@@ -69,6 +69,7 @@ impl ContainerService {
         if entry.rec.host_config.auto_remove {
             self.drop_anonymous_volumes(&entry.rec.mount_points);
         }
+        self.emit_container_event(&entry.rec, "destroy", &[]);
         entry.events.send_modify(|ev| {
             ev.removed = true;
             ev.running = false;

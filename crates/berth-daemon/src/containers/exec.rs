@@ -48,7 +48,7 @@ impl ExecTable {
     }
 
     /// A copy of exec `id`, or Docker's "No such exec instance".
-    pub(super) fn get(&self, id: &str) -> ApiResult<ExecEntry> {
+    pub(crate) fn get(&self, id: &str) -> ApiResult<ExecEntry> {
         self.lock().get(id).cloned().ok_or_else(|| no_such_exec(id))
     }
 
@@ -342,6 +342,7 @@ impl ContainerService {
             },
         );
         self.add_exec_id(&rec.id, &id);
+        self.emit_exec_event(&id, "exec_create", None);
         Ok(id)
     }
 
@@ -392,6 +393,7 @@ impl ContainerService {
             return Err(not_running(&rec));
         }
         self.execs.update(id, |e| e.started = true);
+        self.emit_exec_event(id, "exec_start", None);
         Ok(entry)
     }
 
@@ -457,6 +459,7 @@ impl ContainerService {
             Err((msg, code)) => {
                 let _ = run.child.wait().await;
                 self.execs.update(&id, |e| e.exit_code = Some(code));
+                self.emit_exec_event(&id, "exec_die", Some(code));
                 return Err(ApiError::invalid(exec_error_message(&msg)));
             }
         }
@@ -475,6 +478,7 @@ impl ContainerService {
             e.exit_code = Some(code);
             e.pty = None;
         });
+        self.emit_exec_event(id, "exec_die", Some(code));
     }
 
     /// `POST /exec/{id}/resize`: sets the size of a running TTY exec's terminal. Like

@@ -49,6 +49,7 @@ impl ContainerService {
                 let _ = client_write.shutdown().await;
                 self.execs
                     .update(&id, |e| e.exit_code = Some(EXEC_START_FAILED));
+                self.emit_exec_event(&id, "exec_die", Some(EXEC_START_FAILED));
                 return;
             }
         };
@@ -74,6 +75,7 @@ impl ContainerService {
                     .await;
                 let _ = run.child.wait().await;
                 self.execs.update(&id, |e| e.exit_code = Some(code));
+                self.emit_exec_event(&id, "exec_die", Some(code));
                 let _ = client_write.shutdown().await;
                 return;
             }

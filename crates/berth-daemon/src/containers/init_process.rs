@@ -3,7 +3,6 @@
 //! is also bind-mounted read-only at `/sbin/docker-init` (it runs there only where the
 //! image has the host's C library: Berth is not a static binary).
 
-use berth_api::HostConfig;
 use berth_runtime::MountSpec;
 
 pub const INIT_PATH: &str = "/sbin/docker-init";
@@ -17,8 +16,8 @@ fn init_binary() -> std::path::PathBuf {
 }
 
 /// The mounts, with the init binary added when `--init` asks for it.
-pub fn with_init_mount(mut mounts: Vec<MountSpec>, hc: &HostConfig) -> Vec<MountSpec> {
-    if hc.init == Some(true) {
+pub fn with_init_mount(mut mounts: Vec<MountSpec>, init: bool) -> Vec<MountSpec> {
+    if init {
         mounts.push(MountSpec {
             destination: INIT_PATH.into(),
             kind: "bind".into(),

@@ -152,7 +152,12 @@ impl ContainerService {
             resolv_conf_path: self.net.file_paths(&rec).0,
             hostname_path: self.net.file_paths(&rec).1,
             hosts_path: self.net.file_paths(&rec).2,
-            log_path: rec.log_path.display().to_string(),
+            // Docker shows no path for the local driver's file.
+            log_path: if rec.host_config.log_config.kind == "local" {
+                String::new()
+            } else {
+                rec.log_path.display().to_string()
+            },
             name: rec.name.clone(),
             restart_count: rec.restart_count,
             driver: "overlay2".into(),

@@ -50,8 +50,18 @@ impl ContainerService {
         };
         // Clean up before announcing the exit: whoever waits for it (stop, restart, rm)
         // finds no process, cgroup or state dir left, and a new start gets a fresh dir.
+        let rec = self.record(id).ok();
+        if let Some(rec) = &rec {
+            self.emit_container_event(rec, "die", &[("exitCode", &status.exit_code.to_string())]);
+        }
         clean_state_dir(state).await;
+        if let Some(rec) = &rec {
+            self.net.emit_endpoint_events(rec, "disconnect");
+        }
         self.net.detach(id);
+        if let Some(rec) = &rec {
+            self.emit_volume_events(rec, "unmount");
+        }
         self.release_volumes(id);
         let auto_remove = {
             let mut entries = self.lock();
@@ -143,7 +153,11 @@ impl ContainerService {
 
     pub(super) async fn signal_running(&self, id: &str, signal: i32) -> ApiResult<()> {
         let state = self.state_dir(id);
-        shim::signal(&state, signal).await.map_err(|e| {
+        let sent = shim::signal(&state, signal).await;
+        if let (Ok(()), Ok(rec)) = (&sent, self.record(id)) {
+            self.emit_container_event(&rec, "kill", &[("signal", &signal.to_string())]);
+        }
+        sent.map_err(|e| {
             if shim::shim_alive(&state) {
                 ApiError::internal(format!("Cannot kill container: {id}: {e}"))
             } else {
@@ -202,7 +216,9 @@ impl ContainerService {
             None => libc::SIGTERM,
         };
         let secs = t.or(rec.config.stop_timeout).unwrap_or(10);
-        self.stop_record(&rec, sig, secs).await
+        self.stop_record(&rec, sig, secs).await?;
+        self.emit_container_event(&rec, "stop", &[]);
+        Ok(())
     }
 
     async fn stop_record(&self, rec: &ContainerRecord, sig: i32, secs: i64) -> ApiResult<()> {
@@ -259,7 +275,11 @@ impl ContainerService {
             Err(e) if e.kind == ErrorKind::NotModified => {}
             Err(e) => return Err(e),
         }
-        self.start(&id).await
+        self.start(&id).await?;
+        if let Ok(rec) = self.record(&id) {
+            self.emit_container_event(&rec, "restart", &[]);
+        }
+        Ok(())
     }
 
     pub(super) async fn set_frozen(&self, id: &str, frozen: bool) -> Result<(), String> {
@@ -304,6 +324,11 @@ impl ContainerService {
                         Status::Running
                     };
                     self.store.put(&entry.rec)?;
+                    self.emit_container_event(
+                        &entry.rec,
+                        if pause { "pause" } else { "unpause" },
+                        &[],
+                    );
                 }
             }
         }
@@ -324,7 +349,13 @@ impl ContainerService {
         }
         shim::resize(&self.state_dir(&rec.id), h, w)
             .await
-            .map_err(|e| ApiError::internal(format!("Cannot resize container {}: {e}", rec.id)))
+            .map_err(|e| ApiError::internal(format!("Cannot resize container {}: {e}", rec.id)))?;
+        self.emit_container_event(
+            &rec,
+            "resize",
+            &[("height", &h.to_string()), ("width", &w.to_string())],
+        );
+        Ok(())
     }
 
     /// `POST /containers/{id}/wait`: resolves the container now, waits in the future.

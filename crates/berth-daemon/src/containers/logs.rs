@@ -1,22 +1,20 @@
-//! Reading the json-file log the shim writes (`<root>/containers/<id>/<id>-json.log`,
-//! one `{"log":…,"stream":"stdout","time":…}` per line) and Docker's stream framing.
+//! `GET /containers/{id}/logs`: the log the shim writes (json-file or local, across its
+//! rotated files, see [`berth_runtime::logreader`]) in Docker's stream framing.
 
 use bytes::{BufMut, Bytes, BytesMut};
 use chrono::{DateTime, Utc};
-use serde::Deserialize;
 
 use std::time::Duration;
+
+use berth_runtime::jsonlog::Stream;
+use berth_runtime::logformat::Entry;
+use berth_runtime::logreader::Follower;
 
 use super::ContainerService;
 use crate::error::{ApiError, ApiResult};
 
-#[derive(Debug, Clone, Deserialize)]
-pub struct LogLine {
-    pub log: String,
-    #[serde(default)]
-    pub stream: String,
-    pub time: DateTime<Utc>,
-}
+/// One message of the log.
+pub type LogLine = Entry;
 
 /// The query of `GET /containers/{id}/logs`, decoded.
 #[derive(Debug, Clone, Default)]
@@ -29,6 +27,8 @@ pub struct LogOptions {
     pub since: Option<DateTime<Utc>>,
     pub until: Option<DateTime<Utc>>,
     pub timestamps: bool,
+    /// `--details`: each line starts with its attrs (`k=v,k2=v2 `).
+    pub details: bool,
 }
 
 /// `tail=all|N` (Docker treats anything unparsable or negative as all).
@@ -68,9 +68,9 @@ pub fn parse_unix_time(s: &str) -> Result<Option<DateTime<Utc>>, ApiError> {
 
 impl LogOptions {
     pub fn wants(&self, line: &LogLine) -> bool {
-        let stream_ok = match line.stream.as_str() {
-            "stderr" => self.stderr,
-            _ => self.stdout,
+        let stream_ok = match line.stream {
+            Stream::Stderr => self.stderr,
+            Stream::Stdout => self.stdout,
         };
         stream_ok
             && self.since.is_none_or(|s| line.time >= s)
@@ -88,31 +88,46 @@ pub fn frame(stream: u8, payload: &[u8]) -> Bytes {
     b.freeze()
 }
 
+/// Go's `url.QueryEscape`, which Docker applies to the attrs `--details` shows.
+fn query_escape(s: &str, out: &mut Vec<u8>) {
+    for b in s.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => out.push(b),
+            b' ' => out.push(b'+'),
+            b => out.extend_from_slice(format!("%{b:02X}").as_bytes()),
+        }
+    }
+}
+
 /// One log line as sent to the client: framed without TTY, raw with TTY, with the
-/// RFC 3339 nanosecond timestamp prefix when asked.
-pub fn encode(line: &LogLine, timestamps: bool, tty: bool) -> Bytes {
-    let mut payload = Vec::with_capacity(line.log.len() + 32);
-    if timestamps {
+/// RFC 3339 nanosecond timestamp and (`details`) the attrs in front when asked.
+pub fn encode(line: &LogLine, opts: &LogOptions, tty: bool) -> Bytes {
+    let mut payload = Vec::with_capacity(line.line.len() + 32);
+    if opts.timestamps {
         payload.extend_from_slice(super::record::rfc3339_nanos(&line.time).as_bytes());
         payload.push(b' ');
     }
-    payload.extend_from_slice(line.log.as_bytes());
+    if opts.details {
+        for (i, (k, v)) in line.attrs.iter().enumerate() {
+            if i > 0 {
+                payload.push(b',');
+            }
+            query_escape(k, &mut payload);
+            payload.push(b'=');
+            query_escape(v, &mut payload);
+        }
+        payload.push(b' ');
+    }
+    payload.extend_from_slice(&line.line);
     if tty {
         Bytes::from(payload)
     } else {
-        frame(if line.stream == "stderr" { 2 } else { 1 }, &payload)
+        frame(line.stream as u8, &payload)
     }
 }
 
-/// Parses complete lines of log text, skipping ones that do not parse.
-pub fn parse_lines(text: &str) -> Vec<LogLine> {
-    text.lines()
-        .filter_map(|l| serde_json::from_str(l).ok())
-        .collect()
-}
-
 /// Applies `tail` and then the filters to what is already in the log, in Docker's order:
-/// `tail` counts the last lines of the file, whatever their stream or time.
+/// `tail` counts the last messages of the log, whatever their stream or time.
 pub fn select(mut lines: Vec<LogLine>, opts: &LogOptions) -> Vec<LogLine> {
     if let Some(n) = opts.tail {
         if n < lines.len() {
@@ -141,52 +156,54 @@ impl ContainerService {
             ));
         }
         let tty = rec.config.tty;
+        let format = super::log_config::format(&rec.host_config);
         let mut rx_events = self.subscribe(&rec.id)?;
         let (tx, rx) = tokio::sync::mpsc::channel(64);
         let path = rec.log_path.clone();
         tokio::spawn(async move {
-            use tokio::io::AsyncReadExt;
-            let mut pending: Vec<u8> = Vec::new();
-            let mut file: Option<tokio::fs::File> = None;
-            let mut first = true;
+            // File reads run on the blocking pool; the follower goes there and back.
+            let tail = opts.tail;
+            let opened =
+                tokio::task::spawn_blocking(move || Follower::open(&path, format, tail)).await;
+            let (mut follower, lines) = match opened {
+                Ok(Ok(v)) => v,
+                Ok(Err(e)) => {
+                    tracing::warn!(error = %e, "reading a container log");
+                    return;
+                }
+                Err(_) => return,
+            };
+            let mut batch = select(lines, &opts);
             loop {
-                if file.is_none() {
-                    file = tokio::fs::File::open(&path).await.ok();
-                }
-                let mut got = 0;
-                if let Some(f) = file.as_mut() {
-                    let mut buf = Vec::new();
-                    got = f.read_to_end(&mut buf).await.unwrap_or(0);
-                    pending.extend_from_slice(&buf);
-                }
-                let complete = pending
-                    .iter()
-                    .rposition(|b| *b == b'\n')
-                    .map(|i| i + 1)
-                    .unwrap_or(0);
-                let text: Vec<u8> = pending.drain(..complete).collect();
-                let lines = parse_lines(&String::from_utf8_lossy(&text));
-                let selected = if first {
-                    select(lines, &opts)
-                } else {
-                    lines.into_iter().filter(|l| opts.wants(l)).collect()
-                };
-                first = false;
-                for line in selected {
-                    if tx.send(encode(&line, opts.timestamps, tty)).await.is_err() {
+                for line in batch.drain(..) {
+                    if tx.send(encode(&line, &opts, tty)).await.is_err() {
                         return;
                     }
                 }
-                if !opts.follow {
+                if !opts.follow || opts.until.is_some_and(|u| u <= Utc::now()) {
                     return;
                 }
-                if opts.until.is_some_and(|u| u <= Utc::now()) {
-                    return;
-                }
-                if got == 0 {
-                    let ev = rx_events.borrow_and_update().clone();
+                // The state before the read: an exit seen here means the read below
+                // already has everything the container wrote.
+                let ev = rx_events.borrow_and_update().clone();
+                let polled = tokio::task::spawn_blocking(move || {
+                    let got = follower.poll();
+                    (follower, got)
+                })
+                .await;
+                let got = match polled {
+                    Ok((f, Ok(got))) => {
+                        follower = f;
+                        got
+                    }
+                    Ok((_, Err(e))) => {
+                        tracing::warn!(error = %e, "following a container log");
+                        return;
+                    }
+                    Err(_) => return,
+                };
+                if got.is_empty() {
                     if !ev.running || ev.removed {
-                        // One last read happened above after the exit: done.
                         return;
                     }
                     let _ =
@@ -195,6 +212,7 @@ impl ContainerService {
                         return;
                     }
                 }
+                batch = got.into_iter().filter(|l| opts.wants(l)).collect();
             }
         });
         Ok((tty, rx))
@@ -204,6 +222,14 @@ impl ContainerService {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn parse_lines(text: &str) -> Vec<LogLine> {
+        berth_runtime::logformat::decode(
+            berth_runtime::logspec::LogFormat::JsonFile,
+            text.as_bytes(),
+        )
+        .0
+    }
 
     const LOG: &str = concat!(
         r#"{"log":"one\n","stream":"stdout","time":"2026-01-01T00:00:01.5Z"}"#,
@@ -231,8 +257,8 @@ mod tests {
         o.tail = Some(2);
         let sel = select(lines.clone(), &o);
         assert_eq!(
-            sel.iter().map(|l| l.log.as_str()).collect::<Vec<_>>(),
-            ["err\n", "three\n"]
+            sel.iter().map(|l| l.line.as_slice()).collect::<Vec<_>>(),
+            [&b"err\n"[..], b"three\n"]
         );
         let mut o = opts();
         o.stderr = false;
@@ -243,9 +269,9 @@ mod tests {
         assert_eq!(
             select(lines.clone(), &o)
                 .iter()
-                .map(|l| l.log.as_str())
+                .map(|l| l.line.as_slice())
                 .collect::<Vec<_>>(),
-            ["three\n"]
+            [b"three\n"]
         );
         let mut o = opts();
         o.tail = Some(0);
@@ -303,10 +329,24 @@ mod tests {
     #[test]
     fn framing_and_timestamps() {
         let line = &parse_lines(LOG)[1];
-        let b = encode(line, false, false);
+        let b = encode(line, &opts(), false);
         assert_eq!(&b[..8], &[2, 0, 0, 0, 0, 0, 0, 4]);
         assert_eq!(&b[8..], b"err\n");
-        let b = encode(line, true, true);
+        let mut o = opts();
+        o.timestamps = true;
+        let b = encode(line, &o, true);
         assert_eq!(&b[..], b"2026-01-01T00:00:02.000000000Z err\n");
+        // --details as Docker shows it: sorted, query-escaped attrs, then a space (also
+        // when there are none).
+        o.details = true;
+        assert_eq!(
+            &encode(line, &o, true)[..],
+            b"2026-01-01T00:00:02.000000000Z  err\n"
+        );
+        let mut l = line.clone();
+        l.attrs.insert("a".into(), "b c".into());
+        l.attrs.insert("E".into(), "x/y".into());
+        o.timestamps = false;
+        assert_eq!(&encode(&l, &o, true)[..], b"E=x%2Fy,a=b+c err\n");
     }
 }

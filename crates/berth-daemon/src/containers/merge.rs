@@ -111,8 +111,19 @@ pub fn validate_host_config(hc: &HostConfig, config: &ContainerConfig) -> Result
     )
     .map_err(|e| ApiError::invalid(e.to_string()))?;
     // Binds, Mounts, VolumesFrom and Tmpfs are checked by `mounts::resolve_mounts`.
-    if !hc.links.is_empty() && !matches!(hc.network_mode.as_str(), "" | "default" | "bridge") {
-        return unsupported("container links (--link) outside the default bridge network");
+    if !hc.links.is_empty() {
+        // on a user network, links are DNS aliases for this container (create moves them
+        // into its endpoint config)
+        match hc.network_mode.as_str() {
+            "host" => return Err(ApiError::invalid(
+                "conflicting options: host type networking can't be used with links. This would result in undefined behavior",
+            )),
+            m if m.starts_with("container:") => return Err(ApiError::invalid(
+                "conflicting options: container type network can't be used with links. This would result in undefined behavior",
+            )),
+            "none" => return unsupported("container links (--link) on network mode none"),
+            _ => {}
+        }
     }
     match hc.network_mode.as_str() {
         "" | "default" | "bridge" | "none" | "host" => {}
@@ -135,8 +146,7 @@ pub fn validate_host_config(hc: &HostConfig, config: &ContainerConfig) -> Result
     }
     super::run_options::validate_ulimits(&hc.ulimits)?;
     super::run_options::validate_names(hc)?;
-    validate_log_driver(&hc.log_config.kind)?;
-    refuse_unapplied_supervision(hc)?;
+    super::log_config::validate_driver(&hc.log_config.kind)?;
     validate_healthcheck(config)?;
     if !hc.runtime.is_empty() && hc.runtime != DEFAULT_RUNTIME {
         return Err(ApiError::invalid(format!(
@@ -187,36 +197,6 @@ pub fn validate_host_config(hc: &HostConfig, config: &ContainerConfig) -> Result
 /// The one runtime Berth has (`info` shows it as the default runtime).
 pub const DEFAULT_RUNTIME: &str = "berth";
 
-/// Berth writes Docker's json-file log, or nothing (`none`).
-/// Log options are not applied yet (rotation comes with the supervision work): refused
-/// with a 400 rather than accepted and silently dropped.
-fn refuse_unapplied_supervision(hc: &HostConfig) -> Result<(), ApiError> {
-    /// The options Docker's json-file driver takes (moby `daemon/logger/jsonfilelog`).
-    const JSON_FILE_OPTS: &[&str] = &[
-        "max-file",
-        "max-size",
-        "compress",
-        "labels",
-        "labels-regex",
-        "env",
-        "env-regex",
-        "tag",
-    ];
-    if let Some(opt) = hc.log_config.config.keys().next() {
-        if matches!(hc.log_config.kind.as_str(), "" | "json-file")
-            && !JSON_FILE_OPTS.contains(&opt.as_str())
-        {
-            return Err(ApiError::invalid(format!(
-                "unknown log opt '{opt}' for json-file log driver"
-            )));
-        }
-        return Err(ApiError::invalid(format!(
-            "log option {opt} (--log-opt) is not supported by Berth yet"
-        )));
-    }
-    Ok(())
-}
-
 /// `Config.Healthcheck` as moby's `validateHealthCheck` checks it.
 pub fn validate_healthcheck(config: &ContainerConfig) -> Result<(), ApiError> {
     let check =
@@ -225,30 +205,6 @@ pub fn validate_healthcheck(config: &ContainerConfig) -> Result<(), ApiError> {
         super::health::validate(&check).map_err(ApiError::invalid)?;
     }
     Ok(())
-}
-
-pub fn validate_log_driver(kind: &str) -> Result<(), ApiError> {
-    const DOCKER_DRIVERS: &[&str] = &[
-        "local",
-        "syslog",
-        "journald",
-        "gelf",
-        "fluentd",
-        "awslogs",
-        "splunk",
-        "etwlogs",
-        "gcplogs",
-        "logentries",
-    ];
-    match kind {
-        "" | "json-file" | "none" => Ok(()),
-        k if DOCKER_DRIVERS.contains(&k) => Err(ApiError::invalid(format!(
-            "the {k} log driver is not supported by Berth yet"
-        ))),
-        k => Err(ApiError::invalid(format!(
-            "logger: no log driver named '{k}' is registered"
-        ))),
-    }
 }
 
 /// The runtime's network mode for `HostConfig.NetworkMode` (bridge = loopback until

@@ -69,7 +69,10 @@ impl ContainerService {
             },
             hostname: rec.config.hostname.clone(),
             domainname: rec.config.domainname.clone(),
-            mounts: super::init_process::with_init_mount(self.runtime_mounts(rec)?, hc),
+            mounts: super::init_process::with_init_mount(
+                self.runtime_mounts(rec)?,
+                self.config.defaults.init(hc),
+            ),
             privileged: hc.privileged,
             cap_add: hc.cap_add.clone(),
             cap_drop: hc.cap_drop.clone(),
@@ -82,10 +85,12 @@ impl ContainerService {
                 .iter()
                 .map(|(k, v)| (k.clone(), v.clone()))
                 .collect(),
-            init: hc.init == Some(true),
+            init: self.config.defaults.init(hc),
             namespaces: super::run_options::namespaces(hc),
-            rlimits: hc
-                .ulimits
+            rlimits: self
+                .config
+                .defaults
+                .ulimits(hc)
                 .iter()
                 .map(|u| berth_runtime::Rlimit {
                     name: u.name.clone(),
@@ -94,6 +99,7 @@ impl ContainerService {
                 })
                 .collect(),
             log_path: rec.log_path.clone(),
+            log: super::log_config::spec(hc, &rec.config)?,
             security: super::security_opts::spec(hc, &self.config.security)?,
         })
     }
@@ -156,6 +162,7 @@ impl ContainerService {
                         });
                     }
                 }
+                self.emit_container_event(&rec, "start", &[]);
                 self.spawn_monitor(id.clone(), Some(wait_conn));
                 self.health_monitor_start(&id, true);
                 Ok(())
@@ -204,6 +211,8 @@ impl ContainerService {
             .net
             .attach(rec, |name| self.get(name))
             .map_err(|e| (e, 128))?;
+        self.net.emit_endpoint_events(rec, "connect");
+        self.emit_volume_events(rec, "mount");
         spec.network = attached.network;
         // The generated /etc files give way to the user's mounts on them or on a parent
         // (a volume on /etc must not get mount points written into it).

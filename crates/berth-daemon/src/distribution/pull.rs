@@ -74,6 +74,9 @@ pub async fn start(d: &Daemon, req: PullRequest) -> ApiResult<axum::response::Re
                 Ok(resolved) => pull_resolved(&d, target, resolved, &progress).await,
                 Err(e) => Err(e),
             };
+            if pulled.is_ok() {
+                d.emit_image_event("pull", &target.familiar_string(), &target.familiar_name());
+            }
             match pulled {
                 Ok(updated) => any_new |= updated,
                 Err(e) => return progress.error(&e.message).await,

@@ -50,6 +50,11 @@ pub async fn start(
             if let Err(e) = push_tag(&d, &repo, &repo_ref, &tag, &image_id, &progress).await {
                 return progress.error(&e.message).await;
             }
+            d.emit_image_event(
+                "push",
+                &format!("{}:{tag}", repo_ref.familiar_name()),
+                &repo_ref.familiar_name(),
+            );
         }
     });
     Ok(response)

@@ -31,8 +31,11 @@ impl NetworkService {
         let host_resolv = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
         let fqdn = &rec.config.hostname;
         // `--add-host name:ip` first, then the links' names.
-        // `host-gateway` is the default bridge's gateway, as Docker's.
-        let gateway = self.subnet.gateway().to_string();
+        // `host-gateway` is `--host-gateway-ip`, else the default bridge's gateway, as Docker's.
+        let gateway = match self.defaults.host_gateway_ip {
+            Some(ip) => ip.to_string(),
+            None => self.subnet.gateway().to_string(),
+        };
         let mut extra: Vec<(String, String)> = rec
             .host_config
             .extra_hosts
@@ -48,11 +51,7 @@ impl NetworkService {
             })
             .collect();
         let hc = &rec.host_config;
-        let settings = files::DnsSettings {
-            servers: hc.dns.clone(),
-            search: hc.dns_search.clone(),
-            options: hc.dns_options.clone(),
-        };
+        let settings = self.defaults.dns_settings(hc);
         extra.extend_from_slice(extra_hosts);
         let contents = [
             ("hosts", "/etc/hosts", files::hosts(fqdn, ip, &extra)),
@@ -327,6 +326,7 @@ impl NetworkService {
         };
         let EndpointAsk {
             aliases,
+            links,
             ip,
             mac,
             driver_opts,
@@ -349,6 +349,11 @@ impl NetworkService {
                     "user specified IP address is supported on user defined networks only",
                 ));
             }
+            if !links.is_empty() {
+                return Err(ApiError::invalid(
+                    "links in an endpoint config are supported on user defined networks only; use HostConfig.Links on the default bridge",
+                ));
+            }
             if !default {
                 if mac.is_some() {
                     return Err(ApiError::invalid(
@@ -368,6 +373,7 @@ impl NetworkService {
             requested_ip: ip,
             disconnected: false,
             requested_mac: mac,
+            links,
             driver_opts,
         };
         let mut st = self.lock();
@@ -384,6 +390,7 @@ impl NetworkService {
     ) -> ApiResult<()> {
         let EndpointAsk {
             mut aliases,
+            links,
             ip,
             mac,
             driver_opts,
@@ -427,16 +434,22 @@ impl NetworkService {
                 requested_ip: ip,
                 disconnected: false,
                 requested_mac: mac.clone(),
+                links,
                 driver_opts,
             };
-            if st.endpoints.is_up(&rec.id) {
+            let up = st.endpoints.is_up(&rec.id);
+            if up {
                 let ep = st
                     .endpoints
                     .replug_primary(&rec.id, &t, ip, mac.as_deref())
                     .map_err(net_err)?;
                 self.persist(&rec.id, Some(&ep))?;
             }
-            return self.persist_config(st, &rec.id, cfg);
+            self.persist_config(st, &rec.id, cfg)?;
+            if up {
+                self.emit_network_event("connect", &n.id, &n.name, "bridge", Some(&rec.id));
+            }
+            return Ok(());
         }
         let mut x = st
             .endpoints
@@ -447,6 +460,7 @@ impl NetworkService {
             x.requested_mac = Some(mac);
         }
         x.driver_opts = driver_opts;
+        x.links = links;
         if st.endpoints.is_up(&rec.id) {
             st.endpoints.plug_extra(&rec.id, &x, &t).map_err(net_err)?;
         }
@@ -455,6 +469,9 @@ impl NetworkService {
             return Err(e);
         }
         st.endpoints.add_extra(&rec.id, x);
+        if st.endpoints.is_up(&rec.id) {
+            self.emit_network_event("connect", &n.id, &n.name, "bridge", Some(&rec.id));
+        }
         Ok(())
     }
 
@@ -478,9 +495,12 @@ impl NetworkService {
             cfg.aliases.clear();
             cfg.requested_ip = None;
             cfg.requested_mac = None;
+            cfg.links.clear();
             cfg.driver_opts.clear();
             self.persist_config(st, &rec.id, cfg)?;
-            return self.sync_rules(st);
+            self.sync_rules(st)?;
+            self.emit_network_event("disconnect", &n.id, &n.name, "bridge", Some(&rec.id));
+            return Ok(());
         }
         if st.endpoints.remove_extra(&rec.id, &n.id).is_none() {
             return Err(ApiError::new(
@@ -491,7 +511,9 @@ impl NetworkService {
                 ),
             ));
         }
-        self.persist_extra(&rec.id, &n.id, None)
+        self.persist_extra(&rec.id, &n.id, None)?;
+        self.emit_network_event("disconnect", &n.id, &n.name, "bridge", Some(&rec.id));
+        Ok(())
     }
 
     /// At daemon start: re-opens the port proxies of running containers, tears down what
@@ -520,6 +542,8 @@ impl NetworkService {
 #[derive(Debug, Default)]
 struct EndpointAsk {
     aliases: Vec<String>,
+    /// `target:alias`.
+    links: Vec<String>,
     ip: Option<Ipv4Addr>,
     mac: Option<String>,
     driver_opts: BTreeMap<String, String>,
@@ -544,9 +568,6 @@ fn endpoint_request(s: &EndpointSettings) -> ApiResult<EndpointAsk> {
             "{what} is not supported by Berth yet"
         )))
     };
-    if s.links.as_ref().is_some_and(|l| !l.is_empty()) {
-        return unsupported("container links (--link) on user defined networks");
-    }
     let driver_opts = s.driver_opts.clone().unwrap_or_default();
     // the bridge driver reads its own keys from the endpoint options; the others it keeps
     if let Some(k) = driver_opts
@@ -569,8 +590,17 @@ fn endpoint_request(s: &EndpointSettings) -> ApiResult<EndpointAsk> {
             })?);
         }
     }
+    let mut links = Vec::new();
+    for spec in s.links.iter().flatten() {
+        let (target, alias) = berth_net::links::parse_link(spec);
+        if target.is_empty() || alias.is_empty() {
+            return Err(ApiError::invalid(format!("invalid link: {spec}")));
+        }
+        links.push(format!("{target}:{alias}"));
+    }
     Ok(EndpointAsk {
         aliases: s.aliases.clone().unwrap_or_default(),
+        links,
         ip,
         mac: (!s.mac_address.is_empty())
             .then(|| parse_mac(&s.mac_address))

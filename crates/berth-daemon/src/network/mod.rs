@@ -28,6 +28,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 pub mod bridge_options;
 mod endpoints;
+mod events;
 mod networks;
 mod views;
 
@@ -116,6 +117,8 @@ pub struct NetworkService {
     db: Arc<redb::Database>,
     root: PathBuf,
     state: Arc<Mutex<State>>,
+    /// The daemon's `--dns*` and `--host-gateway-ip` (see `containers::daemon_defaults`).
+    defaults: crate::containers::daemon_defaults::ContainerDefaults,
 }
 
 struct State {
@@ -153,6 +156,7 @@ impl NetworkService {
         bridge: &str,
         bip: Option<&str>,
         pools: &[AddressPool],
+        defaults: crate::containers::daemon_defaults::ContainerDefaults,
     ) -> anyhow::Result<Arc<Self>> {
         let enabled = bridge != "none";
         if bridge.is_empty() || bridge.len() > 15 {
@@ -236,6 +240,7 @@ impl NetworkService {
                 endpoints,
                 dns: HashMap::new(),
             })),
+            defaults,
         }))
     }
 

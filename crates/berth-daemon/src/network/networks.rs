@@ -15,7 +15,7 @@ use super::{net_err, NetworkService, NetworkSpec, State, UserNetwork};
 use crate::error::{ApiError, ApiResult};
 
 impl NetworkService {
-    fn predefined_id(&self, name: &str) -> String {
+    pub(super) fn predefined_id(&self, name: &str) -> String {
         let id = &self.network_id;
         match name {
             "host" => format!("{}{}", &id[32..], &id[..32]),
@@ -185,6 +185,7 @@ impl NetworkService {
             let _ = link::delete_link(&bridge);
             return Err(e);
         }
+        self.emit_network_event("create", &id, name, "bridge", None);
         Ok(id)
     }
 
@@ -196,14 +197,28 @@ impl NetworkService {
         };
         let state = Arc::downgrade(&self.state);
         let net_id = n.id.clone();
-        let lookup: berth_net::dns::Lookup = Arc::new(move |name: &str| {
+        let lookup: berth_net::dns::Lookup = Arc::new(move |name: &str, from| {
             let state = state.upgrade()?;
             let st = state.lock().unwrap_or_else(|p| p.into_inner());
-            let found = st.endpoints.resolve(&net_id, name);
+            let found = match from {
+                std::net::IpAddr::V4(from) => st.endpoints.resolve_from(&net_id, name, from),
+                std::net::IpAddr::V6(_) => st.endpoints.resolve(&net_id, name),
+            };
             (!found.is_empty()).then_some(found)
         });
-        let host = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
-        match berth_net::dns::serve(gw, lookup, berth_net::dns::upstreams(&host)) {
+        // The daemon's `--dns` servers when set (as dockerd's embedded DNS), else the host's.
+        let upstreams = if self.defaults.dns.is_empty() {
+            let host = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
+            berth_net::dns::upstreams(&host)
+        } else {
+            self.defaults
+                .dns
+                .iter()
+                .filter_map(|s| s.parse::<std::net::IpAddr>().ok())
+                .map(|ip| std::net::SocketAddr::new(ip, 53))
+                .collect()
+        };
+        match berth_net::dns::serve(gw, lookup, upstreams) {
             Ok(server) => {
                 st.dns.insert(n.id.clone(), server);
             }
@@ -376,6 +391,7 @@ impl NetworkService {
         st.dns.remove(&n.id);
         let _ = self.sync_rules(&st);
         link::delete_link(&n.bridge).map_err(net_err)?;
+        self.emit_network_event("destroy", &n.id, &n.name, "bridge", None);
         Ok(())
     }
 

@@ -121,6 +121,7 @@ pub(super) async fn get_archive(
     let path = q.str("path");
     let (rec, st) = stat(&d, &id, &path).await?;
     let acc = access(&d, &rec).await?;
+    d.containers.emit_container_event(&rec, "archive-path", &[]);
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<bytes::Bytes, std::io::Error>>(8);
     tokio::task::spawn_blocking(move || {
         let mut w = ChannelWriter { tx: tx.clone() };
@@ -217,6 +218,8 @@ pub(super) async fn put_archive(
         r
     })
     .await?;
+    d.containers
+        .emit_container_event(&rec, "extract-to-dir", &[]);
     Ok(StatusCode::OK.into_response())
 }
 

@@ -142,7 +142,11 @@ async fn unpause(State(d): State<Daemon>, Path(id): Path<String>) -> ApiResult<S
 }
 
 async fn top(State(d): State<Daemon>, Path(id): Path<String>, q: Q) -> ApiResult<Response> {
-    Ok(Json(d.containers.top(&id, &q.str("ps_args"))?).into_response())
+    let top = d.containers.top(&id, &q.str("ps_args"))?;
+    if let Ok(rec) = d.containers.get(&id) {
+        d.containers.emit_container_event(&rec, "top", &[]);
+    }
+    Ok(Json(top).into_response())
 }
 
 async fn resize(State(d): State<Daemon>, Path(id): Path<String>, q: Q) -> ApiResult<StatusCode> {
@@ -159,7 +163,11 @@ async fn update(
     Path(id): Path<String>,
     OptionalJsonBody(body): OptionalJsonBody<berth_api::ContainerUpdateBody>,
 ) -> ApiResult<Response> {
-    Ok(Json(d.containers.update(&id, body.unwrap_or_default())?).into_response())
+    let updated = d.containers.update(&id, body.unwrap_or_default())?;
+    if let Ok(rec) = d.containers.get(&id) {
+        d.containers.emit_container_event(&rec, "update", &[]);
+    }
+    Ok(Json(updated).into_response())
 }
 
 /// Sends the status line right away (as Docker does) and the JSON when the wait ends.
@@ -193,6 +201,7 @@ async fn logs_handler(
         since: logs::parse_unix_time(&q.str("since"))?,
         until: logs::parse_unix_time(&q.str("until"))?,
         timestamps: q.bool("timestamps"),
+        details: q.bool("details"),
     };
     let (tty, rx) = d.containers.logs(&id, opts)?;
     let stream = futures_util::stream::unfold(rx, |mut rx| async move {
@@ -223,6 +232,7 @@ async fn attach(
         detach_keys,
     };
     let media = hijack::stream_media_type(tty, version.at_least("1.42"));
+    d.containers.emit_container_event(&rec, "attach", &[]);
     match hijack::prepare(&mut req, media) {
         Hijack::Upgrade { response, upgrade } if !q.bool("stream") => {
             // Logs only: the recorded output, then the connection closes.

@@ -27,6 +27,7 @@ pub(super) async fn export(State(d): State<Daemon>, Path(id): Path<String>) -> A
         .map_err(|e| ApiError::internal(format!("export task failed: {e}")))??;
     let mut layers = vec![upper];
     layers.extend(lowers);
+    d.containers.emit_container_event(&rec, "export", &[]);
     Ok(tar_stream_response("container export", move |w| {
         berth_image::pack::export_merged(&layers, w)
             .map(|_| ())
@@ -54,7 +55,25 @@ pub(super) async fn commit(
         comment: q.str("comment"),
         reference: repo_tag(&q.str("repo"), &q.str("tag"))?,
     };
+    let image_ref = opts
+        .reference
+        .as_deref()
+        .and_then(|r| berth_image::Reference::parse_normalized(r).ok())
+        .map(|r| r.familiar_string())
+        .unwrap_or_default();
     let images = d.images.clone();
     let id = blocking(move || Ok(images.commit(&opts)?)).await?;
+    if !image_ref.is_empty() {
+        d.emit_image_event("tag", &id, &image_ref);
+    }
+    d.containers.emit_container_event(
+        &rec,
+        "commit",
+        &[
+            ("comment", &q.str("comment")),
+            ("imageID", &id),
+            ("imageRef", &image_ref),
+        ],
+    );
     Ok((StatusCode::CREATED, Json(serde_json::json!({ "Id": id }))).into_response())
 }

@@ -141,6 +141,7 @@ async fn create_image(State(d): State<Daemon>, q: Query, req: Request) -> ApiRes
             Ok(id?)
         })
         .await?;
+        d.emit_image_event("import", &id, &id);
         return Ok(json_stream(vec![status(id)]));
     }
     let image = q.str("fromImage");
@@ -370,6 +371,9 @@ async fn save(d: Daemon, names: Vec<String>) -> ApiResult<Response> {
         Ok(())
     })
     .await?;
+    for id in names.iter().filter_map(|n| d.images.resolve_id(n).ok()) {
+        d.emit_image_event("save", &id, &id);
+    }
     let images = d.images.clone();
     Ok(tar_stream_response("image save", move |w| {
         images.save(&names, w).map_err(|e| e.to_string())
@@ -419,6 +423,9 @@ async fn load_images(State(d): State<Daemon>, req: Request) -> ApiResult<Respons
     .await;
     // Like moby, a failed load is still a 200 whose JSON stream carries the error
     // (docker-py raises ImageLoadError from it; the CLI prints it and exits 1).
+    if let Ok(messages) = &result {
+        emit_load_events(&d, messages);
+    }
     let lines = match result {
         Ok(messages) => messages
             .into_iter()
@@ -450,8 +457,35 @@ async fn tag_image(
     }
     let tag = q.str("tag");
     let images = d.images.clone();
+    let (target, new_ref) = (
+        name.clone(),
+        if tag.is_empty() {
+            repo.clone()
+        } else {
+            format!("{repo}:{tag}")
+        },
+    );
     blocking(move || Ok(images.tag(&name, &repo, &tag)?)).await?;
+    if let (Ok(id), Ok(r)) = (
+        d.images.resolve_id(&target),
+        Reference::parse_normalized(&new_ref),
+    ) {
+        d.emit_image_event("tag", &id, &r.familiar_string());
+    }
     Ok(StatusCode::CREATED.into_response())
+}
+
+/// `load` events: for each image a load message names (`Loaded image: ref` or
+/// `Loaded image ID: sha256:…`), with its ID as `name`, as dockerd 20.10.
+fn emit_load_events(d: &Daemon, messages: &[String]) {
+    for m in messages {
+        let named = m
+            .strip_prefix("Loaded image ID: ")
+            .or_else(|| m.strip_prefix("Loaded image: "));
+        if let Some(id) = named.and_then(|n| d.images.resolve_id(n.trim()).ok()) {
+            d.emit_image_event("load", &id, &id);
+        }
+    }
 }
 
 /// `POST /images/{name}/push?tag=`.
@@ -503,11 +537,14 @@ fn image_user(d: &Daemon, image_id: &str) -> Option<ImageUser> {
 async fn prune_images(State(d): State<Daemon>, q: Query) -> ApiResult<Response> {
     let filters = q.filters()?;
     let images = d.images.clone();
+    let d2 = d.clone();
+    let before = d.image_labels();
     let (items, reclaimed) = blocking(move || {
-        let user = |id: &str| image_user(&d, id);
+        let user = |id: &str| image_user(&d2, id);
         Ok(images.prune(&filters, &user)?)
     })
     .await?;
+    d.emit_image_delete_events(&items, "", &before);
     let pruned = berth_api::ImagePruneResponse {
         images_deleted: (!items.is_empty()).then_some(items),
         space_reclaimed: u64::try_from(reclaimed).unwrap_or(0),
@@ -523,11 +560,15 @@ async fn delete_image(
 ) -> ApiResult<Json<Vec<ImageDeleteItem>>> {
     let (force, prune) = (q.bool("force"), !q.bool("noprune"));
     let images: std::sync::Arc<ImageStore> = d.images.clone();
+    let image_id = d.images.resolve_id(&rest).unwrap_or_default();
+    let before = d.image_labels();
+    let d2 = d.clone();
     let out = blocking(move || {
-        let user = |id: &str| image_user(&d, id);
+        let user = |id: &str| image_user(&d2, id);
         Ok(images.remove_image(&rest, force, prune, &user)?)
     })
     .await?;
+    d.emit_image_delete_events(&out, &image_id, &before);
     Ok(Json(out))
 }
 

@@ -49,6 +49,9 @@ fn arch() -> &'static str {
 
 pub const BERTH_VERSION: &str = env!("CARGO_PKG_VERSION");
 
+/// The `info` label that shows the default log driver's rotation (`max-file=5,max-size=10m`).
+pub const LOG_ROTATION_LABEL: &str = "berth.log-rotation";
+
 async fn version() -> Json<Version> {
     let kernel = kernel_version();
     Json(Version {
@@ -143,7 +146,7 @@ async fn info(State(d): State<Daemon>) -> Json<Info> {
             .unwrap_or(0),
         n_goroutines: 0,
         system_time: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true),
-        logging_driver: "json-file".into(),
+        logging_driver: d.config.log.driver.clone(),
         cgroup_driver: "cgroupfs".into(),
         cgroup_version: cgroup_version.into(),
         n_events_listener: 0,
@@ -160,7 +163,14 @@ async fn info(State(d): State<Daemon>) -> Json<Info> {
         registry_config: json!({"IndexConfigs": {}, "InsecureRegistryCIDRs": ["127.0.0.0/8"], "Mirrors": []}),
         docker_root_dir: d.config.root.display().to_string(),
         name: hostname,
-        labels: vec![],
+        // Beyond Docker: logs rotate by default; the label shows how (in `docker info`).
+        labels: d
+            .config
+            .log
+            .describe()
+            .map(|r| format!("{LOG_ROTATION_LABEL}={r}"))
+            .into_iter()
+            .collect(),
         experimental_build: false,
         server_version: BERTH_VERSION.into(),
         runtimes: json!({"berth": {"path": "berth"}}),

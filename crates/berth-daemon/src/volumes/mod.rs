@@ -234,6 +234,7 @@ impl VolumeService {
         }
         let mut records = self.lock();
         if let Some(existing) = records.get(&opts.name) {
+            self.emit_volume_event("create", existing);
             return Ok(existing.clone());
         }
         let rec = VolumeRecord {
@@ -256,7 +257,15 @@ impl VolumeService {
             return Err(e);
         }
         records.insert(rec.name.clone(), rec.clone());
+        self.emit_volume_event("create", &rec);
         Ok(rec)
+    }
+
+    /// `create` or `destroy`, with the `driver` attribute.
+    fn emit_volume_event(&self, action: &str, rec: &VolumeRecord) {
+        let attrs = BTreeMap::from([("driver".to_string(), rec.driver.clone())]);
+        self.events
+            .emit(crate::events::EventType::Volume, action, &rec.name, attrs);
     }
 
     /// The record of `name`, or Docker's 404.
@@ -282,8 +291,11 @@ impl VolumeService {
             return Err(ApiError::not_found(format!("get {name}: no such volume")));
         }
         self.delete_record(name)?;
-        records.remove(name);
+        let gone = records.remove(name);
         drop(records);
+        if let Some(rec) = &gone {
+            self.emit_volume_event("destroy", rec);
+        }
         let dir = self.dir.join(name);
         if let Err(e) = std::fs::remove_dir_all(&dir) {
             if e.kind() != std::io::ErrorKind::NotFound {
