@@ -585,6 +585,21 @@ fn the_docker_cli_shows_health_in_ps_and_inspect() {
     ]);
     let hc: Value = serde_json::from_str(hc.trim()).expect("json");
     assert_eq!(hc["StartInterval"], 1_000_000_000);
+    // `docker events` sees the change of status (`event=health_status` matches its
+    // `health_status: …` forms).
+    let until = (chrono::Utc::now().timestamp() + 1).to_string();
+    let ev = d.docker_ok(&[
+        "events",
+        "--since",
+        "0",
+        "--until",
+        &until,
+        "--filter",
+        "event=health_status",
+        "--format",
+        "{{.Action}} {{.Actor.Attributes.name}}",
+    ]);
+    assert_eq!(ev.trim(), "health_status: healthy viacli");
     assert_eq!(hc["StartPeriod"], 60_000_000_000u64);
 }
 
