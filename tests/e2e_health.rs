@@ -675,3 +675,17 @@ fn compose_starts_a_dependent_service_once_its_dependency_is_healthy() {
     assert!(time_of(&app["State"]["StartedAt"]) > time_of(&db["State"]["StartedAt"]));
     assert_success(&compose(&["down", "-t", "1"]), "docker-compose down");
 }
+
+#[test]
+fn an_exec_form_probe_runs_as_the_containers_user_in_its_workdir() {
+    let d = daemon();
+    let body = br#"{"Image":"busybox","Cmd":["sleep","300"],"User":"1000","WorkingDir":"/tmp",
+        "Healthcheck":{"Test":["CMD","sh","-c","id -u; pwd"],"Interval":1000000000}}"#;
+    let (status, _, out) = d.request("POST", "/containers/create?name=asuser", Some(body));
+    assert_eq!(status, 201, "{}", String::from_utf8_lossy(&out));
+    // Created, not started: no State.Health yet.
+    assert!(d.inspect("asuser")["State"].get("Health").is_none());
+    d.berth_ok(&["start", "asuser"]);
+    let h = wait_health(&d, "asuser", "healthy");
+    assert_eq!(h["Log"][0]["Output"], "1000\n/tmp\n");
+}
