@@ -92,6 +92,19 @@ impl ContainerService {
         tokio::spawn(svc.health_monitor(rec.id, generation, plan, rx));
     }
 
+    /// Brings the monitor of `id` in line with the container's state after a change the
+    /// daemon did not drive (the restore after a daemon restart; the shim's restarts by
+    /// the policy): running without a monitor, its health starts over and a monitor
+    /// runs; restarting, the monitor stops and the health reads `unhealthy`.
+    pub(super) fn health_sync(self: &Arc<Self>, id: &str) {
+        let Ok(rec) = self.get(id) else { return };
+        match rec.state.status {
+            Status::Running if !self.health.lock().contains_key(id) => self.health_restart(id),
+            Status::Restarting => self.health_on_exit(id),
+            _ => {}
+        }
+    }
+
     /// A start the daemon did not drive (the restore after a daemon restart, a restart
     /// by the shim's policy): a running container's health starts over (`starting`, as
     /// Docker's restore and restart do) and its monitor runs again.

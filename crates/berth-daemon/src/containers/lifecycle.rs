@@ -123,7 +123,7 @@ impl ContainerService {
                     Ok(conn) => {
                         tracing::info!(id, "reconnected to running container");
                         self.spawn_monitor(id.clone(), Some(conn));
-                        self.health_restart(&id);
+                        self.health_sync(&id);
                     }
                     Err(_) => {
                         tracing::warn!(id, "container's shim is gone");
