@@ -689,3 +689,27 @@ fn an_exec_form_probe_runs_as_the_containers_user_in_its_workdir() {
     let h = wait_health(&d, "asuser", "healthy");
     assert_eq!(h["Log"][0]["Output"], "1000\n/tmp\n");
 }
+
+#[test]
+fn a_restart_by_the_policy_starts_the_health_over() {
+    let d = daemon();
+    // The first run is healthy and exits; in the second the probe fails, but 100
+    // retries keep a fresh health `starting`.
+    d.run_detached(&[
+        "--name", "again", "--restart", "always", "--health-cmd", "test ! -f /tmp/second",
+        "--health-interval", "1s", "--health-retries", "100", "busybox", "sh", "-c",
+        "if [ -f /tmp/first ]; then touch /tmp/second; exec sleep 300; fi; touch /tmp/first; sleep 3; exit 1",
+    ]);
+    wait_health(&d, "again", "healthy");
+    let mut last = Value::Null;
+    let ok = wait_until(WAIT, || {
+        last = d.inspect("again");
+        let h = &last["State"]["Health"];
+        last["RestartCount"].as_i64().unwrap_or(0) >= 1
+            && last["State"]["Running"] == true
+            && h["Status"] == "starting"
+            && h["FailingStreak"].as_i64().unwrap_or(0) >= 1
+    });
+    assert!(ok, "{}\n{}", last["State"], d.log_tail());
+    d.berth_ok(&["rm", "-f", "again"]);
+}
