@@ -204,6 +204,58 @@ pub struct ContainerState {
     pub error: String,
     pub started_at: String,
     pub finished_at: String,
+    /// Present once a container with a healthcheck has started (moby `Health`, omitempty).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub health: Option<Health>,
+}
+
+/// `Config.Healthcheck` (moby `container.HealthConfig`): durations in nanoseconds, zero
+/// meaning "inherit" (from the image, else Docker's default); every field is omitted
+/// when zero, as in Docker's JSON.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct HealthConfig {
+    /// `[]` inherit, `["NONE"]` disabled, `["CMD", arg…]` or `["CMD-SHELL", command]`.
+    #[serde(
+        skip_serializing_if = "Vec::is_empty",
+        deserialize_with = "null_as_default"
+    )]
+    pub test: Vec<String>,
+    #[serde(skip_serializing_if = "is_zero", deserialize_with = "null_as_default")]
+    pub interval: i64,
+    #[serde(skip_serializing_if = "is_zero", deserialize_with = "null_as_default")]
+    pub timeout: i64,
+    #[serde(skip_serializing_if = "is_zero", deserialize_with = "null_as_default")]
+    pub start_period: i64,
+    #[serde(skip_serializing_if = "is_zero", deserialize_with = "null_as_default")]
+    pub start_interval: i64,
+    #[serde(skip_serializing_if = "is_zero", deserialize_with = "null_as_default")]
+    pub retries: i64,
+}
+
+fn is_zero(n: &i64) -> bool {
+    *n == 0
+}
+
+/// `State.Health` in inspect output.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct Health {
+    /// starting, healthy or unhealthy
+    pub status: String,
+    pub failing_streak: i64,
+    #[serde(deserialize_with = "null_as_default")]
+    pub log: Vec<HealthcheckResult>,
+}
+
+/// One probe's result (moby `HealthcheckResult`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct HealthcheckResult {
+    pub start: String,
+    pub end: String,
+    pub exit_code: i64,
+    pub output: String,
 }
 
 /// `GET /containers/{id}/json`.

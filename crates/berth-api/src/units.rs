@@ -257,6 +257,48 @@ pub fn bytes_size(size: f64) -> String {
     custom_size(size, 1024.0, &BINARY_UNITS, 4)
 }
 
+fn frac(v: u64, digits: u32) -> String {
+    let s = format!("{:0width$}", v, width = digits as usize);
+    let s = s.trim_end_matches('0');
+    if s.is_empty() {
+        String::new()
+    } else {
+        format!(".{s}")
+    }
+}
+
+/// Go's `time.Duration(ns).String()`: `0s`, `500ms`, `1.5s`, `1m30s`, `1h0m0s`.
+pub fn go_duration(ns: i64) -> String {
+    if ns == 0 {
+        return "0s".into();
+    }
+    let neg = ns < 0;
+    let u = ns.unsigned_abs();
+    let body = if u < 1_000 {
+        format!("{u}ns")
+    } else if u < 1_000_000 {
+        format!("{}{}µs", u / 1_000, frac(u % 1_000, 3))
+    } else if u < 1_000_000_000 {
+        format!("{}{}ms", u / 1_000_000, frac(u % 1_000_000, 6))
+    } else {
+        let secs = u / 1_000_000_000;
+        let sub = frac(u % 1_000_000_000, 9);
+        let (h, m, s) = (secs / 3600, (secs % 3600) / 60, secs % 60);
+        if h > 0 {
+            format!("{h}h{m}m{s}{sub}s")
+        } else if m > 0 {
+            format!("{m}m{s}{sub}s")
+        } else {
+            format!("{s}{sub}s")
+        }
+    };
+    if neg {
+        format!("-{body}")
+    } else {
+        body
+    }
+}
+
 /// Go's `time.Duration.String()` for whole seconds: `0s`, `45s`, `2m5s`, `1h0m3s`, `-5s`.
 pub fn go_duration_seconds(secs: i64) -> String {
     if secs == 0 {

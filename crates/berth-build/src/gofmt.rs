@@ -28,47 +28,7 @@ pub fn quote_rune(n: i64) -> String {
     }
 }
 
-fn frac(v: u64, digits: u32) -> String {
-    let s = format!("{:0width$}", v, width = digits as usize);
-    let s = s.trim_end_matches('0');
-    if s.is_empty() {
-        String::new()
-    } else {
-        format!(".{s}")
-    }
-}
-
-/// `time.Duration(ns).String()`.
-pub fn duration(ns: i64) -> String {
-    if ns == 0 {
-        return "0s".into();
-    }
-    let neg = ns < 0;
-    let u = ns.unsigned_abs();
-    let body = if u < 1_000 {
-        format!("{u}ns")
-    } else if u < 1_000_000 {
-        format!("{}{}µs", u / 1_000, frac(u % 1_000, 3))
-    } else if u < 1_000_000_000 {
-        format!("{}{}ms", u / 1_000_000, frac(u % 1_000_000, 6))
-    } else {
-        let secs = u / 1_000_000_000;
-        let sub = frac(u % 1_000_000_000, 9);
-        let (h, m, s) = (secs / 3600, (secs % 3600) / 60, secs % 60);
-        if h > 0 {
-            format!("{h}h{m}m{s}{sub}s")
-        } else if m > 0 {
-            format!("{m}m{s}{sub}s")
-        } else {
-            format!("{s}{sub}s")
-        }
-    };
-    if neg {
-        format!("-{body}")
-    } else {
-        body
-    }
-}
+pub use berth_api::units::go_duration as duration;
 
 /// `time.ParseDuration` for the HEALTHCHECK flags (`1m30s`, `500ms`, `2h`).
 pub fn parse_duration(s: &str) -> Option<i64> {

@@ -76,6 +76,8 @@ pub fn create_body(
         labels: opts::labels(&o.label),
         stop_signal: o.stop_signal.clone(),
         stop_timeout: o.stop_timeout,
+        healthcheck: crate::health_flags::healthcheck(o)?
+            .map(|h| serde_json::to_value(h).unwrap_or_default()),
         ..ContainerConfig::default()
     };
     Ok(ContainerCreateBody {

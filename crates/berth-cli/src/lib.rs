@@ -36,6 +36,7 @@ pub mod credentials;
 pub mod disk_usage;
 pub mod events;
 pub mod formatters;
+pub mod health_flags;
 pub mod image;
 pub mod image_io;
 pub mod jsonmessage;

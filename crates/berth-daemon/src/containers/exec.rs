@@ -408,11 +408,20 @@ impl ContainerService {
         if rec.state.status != Status::Running {
             return Err(not_running(&rec));
         }
+        self.exec_spec_for(&rec, &entry.config)
+    }
+
+    /// The helper's spec for running `cfg` in the running container `rec`.
+    pub(super) fn exec_spec_for(
+        &self,
+        rec: &ContainerRecord,
+        cfg: &ExecCreateBody,
+    ) -> ApiResult<ExecSpec> {
         let hc = &rec.host_config;
         Ok(ExecSpec {
             init_pid: rec.state.pid as i32,
-            process: exec_process(&rec, &entry.config),
-            privileged: entry.config.privileged || hc.privileged,
+            process: exec_process(rec, cfg),
+            privileged: cfg.privileged || hc.privileged,
             cap_add: hc.cap_add.clone(),
             cap_drop: hc.cap_drop.clone(),
             security: super::security_opts::spec(hc, &self.config.security)?,

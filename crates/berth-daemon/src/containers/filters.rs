@@ -28,6 +28,9 @@ const KNOWN: &[&str] = &[
     "volume",
 ];
 
+/// moby `IsValidHealthString`.
+const HEALTH_VALUES: &[&str] = &["starting", "healthy", "unhealthy", "none"];
+
 /// Looks up the reference containers of `before`/`since` and the images of `ancestor`.
 pub struct Context {
     pub before: Option<DateTime<Utc>>,
@@ -49,6 +52,11 @@ pub fn validate(f: &Filters) -> Result<(), ApiError> {
                 }
                 "exited" if v.parse::<i64>().is_err() => {
                     return Err(ApiError::invalid(format!("invalid filter 'exited={v}'")))
+                }
+                "health" if !HEALTH_VALUES.contains(&v.as_str()) => {
+                    return Err(ApiError::invalid(format!(
+                        "Unrecognised filter value for health: {v}"
+                    )))
                 }
                 _ => {}
             }
@@ -111,7 +119,15 @@ pub fn matches(f: &Filters, ctx: &Context, rec: &ContainerRecord) -> bool {
             "since" => ctx.since.is_some_and(|t| rec.created > t),
             "isolation" => values.iter().any(|v| v == "default" || v.is_empty()),
             "is-task" => values.iter().any(|v| v == "false"),
-            // Berth has no health checks, networks, volumes or published ports yet.
+            "health" => {
+                let health = rec
+                    .state
+                    .health
+                    .as_ref()
+                    .map_or("none", |h| h.status.as_str());
+                values.iter().any(|v| v == health)
+            }
+            // Filters Berth cannot match yet (networks, volumes, published ports).
             _ => false,
         };
         if !ok {
@@ -178,6 +194,20 @@ mod tests {
         assert!(!m(r#"{"label":{"a=c":true}}"#));
         assert!(m(r#"{"exited":{"3":true}}"#));
         assert!(!m(r#"{"exited":{"0":true}}"#));
+        assert!(m(r#"{"health":{"none":true}}"#));
+        assert!(!m(r#"{"health":{"healthy":true}}"#));
+        let mut h = r.clone();
+        h.state.health = Some(Default::default());
+        let mh = |json: &str| matches(&parse(json).unwrap(), &ctx(), &h);
+        assert!(mh(r#"{"health":{"starting":true}}"#));
+        assert!(mh(r#"{"health":{"healthy":true,"starting":true}}"#));
+        assert!(!mh(r#"{"health":{"none":true}}"#));
+        assert_eq!(
+            validate(&parse(r#"{"health":{"bogus":true}}"#).unwrap())
+                .unwrap_err()
+                .message,
+            "Unrecognised filter value for health: bogus"
+        );
         let c = Context {
             ancestors: vec!["sha256:1".into()],
             ..ctx()

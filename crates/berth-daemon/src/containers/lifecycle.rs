@@ -35,6 +35,7 @@ impl ContainerService {
                         break;
                     }
                     svc.on_shim_event(&id, &ev);
+                    svc.health_sync(&id);
                 }
             }
             if svc.on_exit(&id, status).await {
@@ -46,6 +47,7 @@ impl ContainerService {
     /// Records the final exit and cleans up; true when the shim died without saying
     /// how the container ended.
     async fn on_exit(self: &Arc<Self>, id: &str, status: Option<ExitStatus>) -> bool {
+        self.health_on_exit(id);
         let state = self.state_dir(id);
         let mut shim_died = false;
         let status = match status {
@@ -149,7 +151,8 @@ impl ContainerService {
                 match conn {
                     Ok(conn) => {
                         tracing::info!(id, "reconnected to running container");
-                        self.spawn_monitor(id, Some(conn));
+                        self.spawn_monitor(id.clone(), Some(conn));
+                        self.health_sync(&id);
                     }
                     Err(_) => {
                         tracing::warn!(id, "container's shim is gone");
@@ -349,7 +352,7 @@ impl ContainerService {
     }
 
     /// `POST /containers/{id}/pause` and `unpause`.
-    pub async fn pause(&self, name_or_id: &str, pause: bool) -> ApiResult<()> {
+    pub async fn pause(self: &Arc<Self>, name_or_id: &str, pause: bool) -> ApiResult<()> {
         let id = self.resolve(name_or_id)?;
         let rec = self.record(&id)?;
         match (rec.state.status, pause) {
@@ -371,17 +374,29 @@ impl ContainerService {
                 if pause { "pause" } else { "unpause" }
             ))
         })?;
-        let mut entries = self.lock();
-        if let Some(entry) = entries.get_mut(&id) {
-            if entry.rec.state.status.is_running() {
-                entry.rec.state.status = if pause {
-                    Status::Paused
-                } else {
-                    Status::Running
-                };
-                self.store.put(&entry.rec)?;
-                self.emit_container_event(&entry.rec, if pause { "pause" } else { "unpause" }, &[]);
+        if pause {
+            self.health_monitor_stop(&id);
+        }
+        {
+            let mut entries = self.lock();
+            if let Some(entry) = entries.get_mut(&id) {
+                if entry.rec.state.status.is_running() {
+                    entry.rec.state.status = if pause {
+                        Status::Paused
+                    } else {
+                        Status::Running
+                    };
+                    self.store.put(&entry.rec)?;
+                    self.emit_container_event(
+                        &entry.rec,
+                        if pause { "pause" } else { "unpause" },
+                        &[],
+                    );
+                }
             }
+        }
+        if !pause {
+            self.health_monitor_start(&id, false);
         }
         Ok(())
     }

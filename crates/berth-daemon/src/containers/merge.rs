@@ -67,6 +67,16 @@ pub fn merge_image_config(user: &mut ContainerConfig, image: &ContainerConfig) {
     if user.on_build.is_none() {
         user.on_build = image.on_build.clone();
     }
+    // The healthcheck field by field (both were validated: a config that does not parse
+    // is left as it is).
+    let parse = |v: Option<&serde_json::Value>| super::health::parse_config(v).ok().flatten();
+    let merged = super::health::merge(
+        parse(user.healthcheck.as_ref()),
+        parse(image.healthcheck.as_ref()),
+    );
+    if let Some(v) = merged.and_then(|m| serde_json::to_value(m).ok()) {
+        user.healthcheck = Some(v);
+    }
 }
 
 /// `Path` and `Args` of the merged config, or Docker's 400 when there is nothing to run.
@@ -137,7 +147,7 @@ pub fn validate_host_config(hc: &HostConfig, config: &ContainerConfig) -> Result
     super::run_options::validate_ulimits(&hc.ulimits)?;
     super::run_options::validate_names(hc)?;
     super::log_config::validate_driver(&hc.log_config.kind)?;
-    refuse_unapplied_supervision(hc, config)?;
+    validate_healthcheck(config)?;
     if !hc.runtime.is_empty() && !RUNTIME_NAMES.contains(&hc.runtime.as_str()) {
         return Err(ApiError::invalid(format!(
             "unknown or invalid runtime name: {}",
@@ -191,22 +201,12 @@ pub const DEFAULT_RUNTIME: &str = "berth";
 /// compose files and scripts written for Docker ask for by name.
 pub const RUNTIME_NAMES: &[&str] = &[DEFAULT_RUNTIME, "runc"];
 
-/// Healthchecks are not applied yet (probes come with the supervision work): refused
-/// with a 400 rather than accepted and silently dropped. (Log options: `log_config`.)
-fn refuse_unapplied_supervision(hc: &HostConfig, config: &ContainerConfig) -> Result<(), ApiError> {
-    let _ = hc;
-    if let Some(check) = config.healthcheck.as_ref().filter(|h| !h.is_null()) {
-        let test = check.get("Test").and_then(|t| t.as_array());
-        let disabled = test.is_some_and(|t| t.len() == 1 && t[0] == "NONE");
-        let empty = check.as_object().is_some_and(|o| {
-            o.values()
-                .all(|v| v.is_null() || v == &serde_json::json!(0) || v == &serde_json::json!([]))
-        });
-        if !disabled && !empty {
-            return Err(ApiError::invalid(
-                "healthchecks (--health-cmd and the other --health-* options) are not supported by Berth yet",
-            ));
-        }
+/// `Config.Healthcheck` as moby's `validateHealthCheck` checks it.
+pub fn validate_healthcheck(config: &ContainerConfig) -> Result<(), ApiError> {
+    let check =
+        super::health::parse_config(config.healthcheck.as_ref()).map_err(ApiError::invalid)?;
+    if let Some(check) = check {
+        super::health::validate(&check).map_err(ApiError::invalid)?;
     }
     Ok(())
 }

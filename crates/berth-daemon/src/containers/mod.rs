@@ -32,6 +32,8 @@ mod delete;
 pub mod exec;
 mod exec_attach;
 pub mod filters;
+pub mod health;
+mod health_monitor;
 mod init_process;
 mod inspect;
 mod lifecycle;
@@ -148,6 +150,8 @@ pub struct ContainerService {
     net: Arc<NetworkService>,
     /// The volumes containers mount (a peer service; containers are their users).
     volumes: Arc<VolumeService>,
+    /// Healthcheck monitors of running containers.
+    health: health_monitor::Monitors,
     /// The daemon's event bus.
     pub events: Arc<crate::events::EventBus>,
 }
@@ -192,6 +196,7 @@ impl ContainerService {
             entries: Mutex::new(entries),
             execs: exec::ExecTable::default(),
             net,
+            health: Default::default(),
         }))
     }
 

@@ -68,6 +68,8 @@ pub struct StateRecord {
     pub oom_killed: bool,
     pub started_at: Option<DateTime<Utc>>,
     pub finished_at: Option<DateTime<Utc>>,
+    /// Set when a container with a healthcheck starts ([`super::health`]).
+    pub health: Option<super::health::HealthState>,
 }
 
 /// One container, as stored (JSON) in the `containers` table of `meta.db`.
@@ -145,6 +147,7 @@ impl ContainerRecord {
             error: s.error.clone(),
             started_at: time_or_zero(&s.started_at),
             finished_at: time_or_zero(&s.finished_at),
+            health: s.health.as_ref().map(|h| h.to_api()),
         }
     }
 
@@ -172,10 +175,10 @@ impl ContainerRecord {
             Status::Running | Status::Paused => {
                 let since = s.started_at.map(|t| now - t).unwrap_or_default();
                 let up = format!("Up {}", human_duration(since));
-                if s.status == Status::Paused {
-                    format!("{up} (Paused)")
-                } else {
-                    up
+                match &s.health {
+                    _ if s.status == Status::Paused => format!("{up} (Paused)"),
+                    Some(h) => format!("{up} ({})", h.status.ps_text()),
+                    None => up,
                 }
             }
             Status::Restarting => {
@@ -222,6 +225,10 @@ mod tests {
         let mut r = record(Status::Running);
         r.state.started_at = Some(now - TimeDelta::seconds(3));
         assert_eq!(r.status_string(now), "Up 3 seconds");
+        r.state.health = Some(Default::default());
+        assert_eq!(r.status_string(now), "Up 3 seconds (health: starting)");
+        r.state.health.as_mut().unwrap().status = super::super::health::HealthStatus::Unhealthy;
+        assert_eq!(r.status_string(now), "Up 3 seconds (unhealthy)");
         r.state.status = Status::Paused;
         r.state.started_at = Some(now - TimeDelta::minutes(2));
         assert_eq!(r.status_string(now), "Up 2 minutes (Paused)");

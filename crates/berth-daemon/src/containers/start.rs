@@ -12,7 +12,9 @@ use chrono::Utc;
 
 use super::attach::{self, PendingAttach};
 use super::record::{ContainerRecord, StateRecord, Status};
-use super::{clean_state_dir, entry_mut, merge, remove_dir_all_quiet, shim, ContainerService};
+use super::{
+    clean_state_dir, entry_mut, health_monitor, merge, remove_dir_all_quiet, shim, ContainerService,
+};
 use crate::error::{ApiError, ApiResult};
 
 pub(super) fn start_error_kind(exit_code: i64) -> ErrorKind {
@@ -166,8 +168,10 @@ impl ContainerService {
                             status: Status::Running,
                             pid,
                             started_at: Some(Utc::now()),
+                            health: entry.rec.state.health.take(),
                             ..Default::default()
                         };
+                        health_monitor::reset_on_start(&mut entry.rec);
                         if let Err(e) = self.store.put(&entry.rec) {
                             tracing::error!(id, error = %e, "persisting started container");
                         }
@@ -179,7 +183,8 @@ impl ContainerService {
                     }
                 }
                 self.emit_container_event(&rec, "start", &[]);
-                self.spawn_monitor(id, Some(wait_conn));
+                self.spawn_monitor(id.clone(), Some(wait_conn));
+                self.health_monitor_start(&id, true);
                 Ok(())
             }
             Err((err, exit_code)) => {
