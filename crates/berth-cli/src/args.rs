@@ -9,12 +9,18 @@ use clap::{ArgAction, Args, Parser, Subcommand};
     disable_help_subcommand = true
 )]
 pub struct Cli {
-    /// Daemon socket to connect to
-    #[arg(short = 'H', long = "host")]
-    pub host: Option<String>,
-    /// Location of client config files
+    /// Location of client config files (default "~/.docker")
     #[arg(long = "config", value_name = "string")]
     pub config: Option<String>,
+    /// Name of the context to use to connect to the daemon (overrides DOCKER_HOST env var and default context set with "docker context use")
+    #[arg(short = 'c', long = "context", value_name = "string")]
+    pub context: Option<String>,
+    /// Daemon socket to connect to
+    #[arg(short = 'H', long = "host", value_name = "list")]
+    pub host: Option<String>,
+    /// Start `berth daemon` on the default socket when no daemon answers there (Berth only; also BERTH_START_DAEMON=1)
+    #[arg(long = "start-daemon", env = "BERTH_START_DAEMON", value_parser = clap::builder::BoolishValueParser::new(), action = ArgAction::SetTrue, hide_env_values = true)]
+    pub start_daemon: bool,
     /// Print version information and quit
     #[arg(short = 'v', long = "version")]
     pub version: bool,
@@ -118,6 +124,9 @@ pub enum Cmd {
     /// Manage networks
     #[command(subcommand)]
     Network(NetworkCmd),
+    /// Manage contexts
+    #[command(subcommand)]
+    Context(crate::context_cmd::ContextCmd),
 }
 
 #[derive(Subcommand, Debug)]

@@ -30,6 +30,8 @@ pub mod build;
 pub mod client;
 pub mod config_file;
 pub mod container;
+pub mod context;
+pub mod context_cmd;
 pub mod cp;
 pub mod create_body;
 pub mod credentials;
@@ -106,7 +108,7 @@ fn command_path(args: &[OsString]) -> String {
             skip_next = false;
             continue;
         }
-        if a == "-H" || a == "--host" || a == "--config" {
+        if a == "-H" || a == "--host" || a == "--config" || a == "-c" || a == "--context" {
             skip_next = true;
             continue;
         }
@@ -115,7 +117,13 @@ fn command_path(args: &[OsString]) -> String {
         }
         words.push(a.to_string());
         if !(words.len() == 1
-            && (a == "container" || a == "image" || a == "volume" || a == "system"))
+            && (a == "container"
+                || a == "image"
+                || a == "volume"
+                || a == "system"
+                || a == "network"
+                || a == "context"
+                || a == "builder"))
         {
             break;
         }
@@ -250,16 +258,35 @@ pub fn run(args: Vec<OsString>) -> i32 {
 }
 
 async fn dispatch(cli: Cli) -> Result<i32, Failure> {
-    let host = cli.host.clone();
     registry::set_config_flag(cli.config.clone());
-    let c = Client::new(host.clone())?;
-    let host_text = host.unwrap_or_default();
     let Some(cmd) = &cli.cmd else {
         return Ok(0);
     };
+    let config_dir = config_file::config_dir(cli.config.as_deref());
+    if let Cmd::Context(cc) = cmd {
+        let g = context_cmd::Globals {
+            host_flag: cli.host.as_deref(),
+            context_flag: cli.context.as_deref(),
+            config_dir,
+        };
+        return context_cmd::dispatch(&g, cc);
+    }
+    let (cfg, _) = config_file::ConfigFile::load(&config_dir);
+    let ep = context::resolve(
+        cli.host.as_deref(),
+        cli.context.as_deref(),
+        &config_dir,
+        &cfg,
+    )
+    .map_err(Failure::Msg)?;
+    let c = Client::new(Some(ep.host.clone()))?
+        .start_daemon_if_silent(cli.start_daemon)?
+        .negotiating();
+    let ctx = ep.context.as_str();
     match cmd {
-        Cmd::Version(f) => system::version(&c, &host_text, f.format.as_deref()).await,
-        Cmd::Info(f) => system::info(&c, f.format.as_deref()).await,
+        Cmd::Context(_) => Ok(0),
+        Cmd::Version(f) => system::version(&c, ctx, f.format.as_deref()).await,
+        Cmd::Info(f) => system::info(&c, ctx, f.format.as_deref()).await,
         Cmd::Import(a) | Cmd::Image(ImageCmd::Import(a)) => image::import(&c, a).await,
         Cmd::Images(a) | Cmd::Image(ImageCmd::Ls(a)) => image::images(&c, a).await,
         Cmd::Rmi(a) | Cmd::Image(ImageCmd::Rm(a)) => image::rmi(&c, a).await,

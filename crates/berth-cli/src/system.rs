@@ -16,12 +16,16 @@ fn s(v: &Json, ptr: &str) -> String {
     }
 }
 
-fn client_version_block(host: &str) -> String {
-    let _ = host;
+fn client_version_block(context: &str, api: &str) -> String {
+    let ours = API_PREFIX.trim_start_matches("/v");
+    let api = if api == ours {
+        api.to_string()
+    } else {
+        format!("{api} (downgraded from {ours})")
+    };
     format!(
-        "Client:\n Version:\t{}\n API version:\t{}\n OS/Arch:\tlinux/{}\n Context:\tdefault\n",
+        "Client:\n Version:\t{}\n API version:\t{api}\n OS/Arch:\tlinux/{}\n Context:\t{context}\n",
         env!("CARGO_PKG_VERSION"),
-        API_PREFIX.trim_start_matches("/v"),
         go_arch()
     )
 }
@@ -42,18 +46,18 @@ fn go_arch() -> &'static str {
 }
 
 /// `berth version`, in Docker's layout.
-pub async fn version(c: &Client, host: &str, format: Option<&str>) -> Result<i32, Failure> {
+pub async fn version(c: &Client, context: &str, format: Option<&str>) -> Result<i32, Failure> {
     if let Some(f) = format {
         let tmpl = Format::parse(f).map_err(|e| Failure::Msg(e.to_string()))?;
         let server = c.get("/version").await;
         let client = serde_json::json!({
             "Platform": {"Name": ""},
             "Version": env!("CARGO_PKG_VERSION"),
-            "APIVersion": API_PREFIX.trim_start_matches("/v"),
+            "APIVersion": c.api_version().await.unwrap_or_else(|_| API_PREFIX.trim_start_matches("/v").to_string()),
             "DefaultAPIVersion": API_PREFIX.trim_start_matches("/v"),
             "Os": "linux",
             "Arch": go_arch(),
-            "Context": "default",
+            "Context": context,
         });
         // Templates see Go's field names: the daemon's JSON `ApiVersion` is `APIVersion`.
         let server_data = server.as_ref().ok().map(|v| {
@@ -73,8 +77,12 @@ pub async fn version(c: &Client, host: &str, format: Option<&str>) -> Result<i32
         );
         return server.map(|_| 0).map_err(Failure::from);
     }
-    let mut text = client_version_block(host);
     let server = c.get("/version").await;
+    let api = c
+        .api_version()
+        .await
+        .unwrap_or_else(|_| API_PREFIX.trim_start_matches("/v").to_string());
+    let mut text = client_version_block(context, &api);
     let code = match &server {
         Ok(v) => {
             let platform = s(v, "/Platform/Name");
@@ -148,12 +156,12 @@ pub async fn version(c: &Client, host: &str, format: Option<&str>) -> Result<i32
 }
 
 /// `berth info`: Docker's layout of the main fields.
-pub async fn info(c: &Client, format: Option<&str>) -> Result<i32, Failure> {
+pub async fn info(c: &Client, context: &str, format: Option<&str>) -> Result<i32, Failure> {
     if let Some(f) = format {
         let tmpl = Format::parse(f).map_err(|e| Failure::Msg(e.to_string()))?;
         let mut info = c.get("/info").await?;
         if let Some(o) = info.as_object_mut() {
-            o.insert("ClientInfo".into(), serde_json::json!({"Debug": false, "Context": "default", "Plugins": [], "Warnings": null}));
+            o.insert("ClientInfo".into(), serde_json::json!({"Debug": false, "Context": context, "Plugins": [], "Warnings": null}));
         }
         outln!(
             "{}",
@@ -164,8 +172,9 @@ pub async fn info(c: &Client, format: Option<&str>) -> Result<i32, Failure> {
     }
     let mut out = String::new();
     out.push_str(&format!(
-        "Client:\n Version:    {}\n Context:    default\n Debug Mode: false\n\n",
-        env!("CARGO_PKG_VERSION")
+        "Client:\n Version:    {}\n Context:    {}\n Debug Mode: false\n\n",
+        env!("CARGO_PKG_VERSION"),
+        context
     ));
     let i = match c.get("/info").await {
         Ok(i) => i,
@@ -451,9 +460,15 @@ mod tests {
 
     #[test]
     fn version_block_is_aligned_at_column_20() {
-        let out = tabwrite(&client_version_block("unix:///x"), 20, 1);
+        let out = tabwrite(&client_version_block("default", "1.45"), 20, 1);
         assert!(
             out.starts_with("Client:\n Version:           0.1.0\n API version:       1.45\n"),
+            "{out}"
+        );
+        assert!(out.ends_with(" Context:           default\n"), "{out}");
+        let out = tabwrite(&client_version_block("foo", "1.41"), 20, 1);
+        assert!(
+            out.contains(" API version:       1.41 (downgraded from 1.45)\n"),
             "{out}"
         );
     }
