@@ -103,6 +103,8 @@ pub enum Cmd {
     Pull(PullArgs),
     /// Upload an image to a registry
     Push(PushArgs),
+    /// Search Docker Hub for images
+    Search(crate::search::SearchArgs),
     /// Authenticate to a registry
     Login(LoginArgs),
     /// Log out from a registry
@@ -129,6 +131,9 @@ pub enum Cmd {
     /// Manage contexts
     #[command(subcommand)]
     Context(crate::context_cmd::ContextCmd),
+    /// Generate the autocompletion script for the specified shell
+    #[command(subcommand)]
+    Completion(crate::completion::CompletionCmd),
 }
 
 #[derive(Subcommand, Debug)]
@@ -374,6 +379,8 @@ pub enum SystemCmd {
     Df(DfArgs),
     /// Get real time events from the server
     Events(crate::events::EventsArgs),
+    /// Display system-wide information
+    Info(FormatOnly),
     /// Check the image store's consistency (Berth's own)
     #[command(hide = true)]
     Check,

@@ -28,6 +28,7 @@ macro_rules! outln {
 pub mod args;
 pub mod build;
 pub mod client;
+pub mod completion;
 pub mod config_file;
 pub mod container;
 pub mod context;
@@ -45,6 +46,7 @@ pub mod network;
 pub mod opts;
 pub mod registry;
 pub mod run_flags;
+pub mod search;
 pub mod security_flags;
 pub mod stats;
 pub mod stream;
@@ -272,6 +274,9 @@ async fn dispatch(cli: Cli) -> Result<i32, Failure> {
         };
         return context_cmd::dispatch(&g, cc);
     }
+    if let Cmd::Completion(sh) = cmd {
+        return completion::completion(*sh);
+    }
     let (cfg, _) = config_file::ConfigFile::load(&config_dir);
     let ep = context::resolve(
         cli.host.as_deref(),
@@ -285,9 +290,11 @@ async fn dispatch(cli: Cli) -> Result<i32, Failure> {
         .negotiating();
     let ctx = ep.context.as_str();
     match cmd {
-        Cmd::Context(_) => Ok(0),
+        Cmd::Context(_) | Cmd::Completion(_) => Ok(0),
         Cmd::Version(f) => system::version(&c, ctx, f.format.as_deref()).await,
-        Cmd::Info(f) => system::info(&c, ctx, f.format.as_deref()).await,
+        Cmd::Info(f) | Cmd::System(SystemCmd::Info(f)) => {
+            system::info(&c, ctx, f.format.as_deref()).await
+        }
         Cmd::Import(a) | Cmd::Image(ImageCmd::Import(a)) => image::import(&c, a).await,
         Cmd::Images(a) | Cmd::Image(ImageCmd::Ls(a)) => image::images(&c, a).await,
         Cmd::Rmi(a) | Cmd::Image(ImageCmd::Rm(a)) => image::rmi(&c, a).await,
@@ -355,6 +362,7 @@ async fn dispatch(cli: Cli) -> Result<i32, Failure> {
         Cmd::Pull(a) | Cmd::Image(ImageCmd::Pull(a)) => registry::pull(&c, a).await,
         Cmd::Push(a) | Cmd::Image(ImageCmd::Push(a)) => registry::push(&c, a).await,
         Cmd::Login(a) => registry::login(&c, a).await,
+        Cmd::Search(a) => search::search(&c, a).await,
         Cmd::Logout(a) => registry::logout(a).await,
     }
 }

@@ -45,8 +45,46 @@ fn go_arch() -> &'static str {
     }
 }
 
+/// The server block as docker/cli marshals its `types.Version`: `BuildTime`,
+/// `KernelVersion` and `Experimental` are `omitempty`.
+fn go_omitempty_version(v: &Json) -> Json {
+    let mut v = v.clone();
+    if let Some(o) = v.as_object_mut() {
+        o.retain(|k, val| {
+            !(matches!(k.as_str(), "BuildTime" | "KernelVersion" | "Experimental")
+                && matches!(val, Json::Null | Json::Bool(false))
+                || val.as_str() == Some("") && matches!(k.as_str(), "BuildTime" | "KernelVersion"))
+        });
+    }
+    v
+}
+
 /// `berth version`, in Docker's layout.
 pub async fn version(c: &Client, context: &str, format: Option<&str>) -> Result<i32, Failure> {
+    if format == Some("json") {
+        // docker/cli's `--format json`: the Go structs' JSON (`ApiVersion`, no Platform).
+        let server = c.get("/version").await;
+        let api = c
+            .api_version()
+            .await
+            .unwrap_or_else(|_| API_PREFIX.trim_start_matches("/v").to_string());
+        let data = serde_json::json!({
+            "Client": {
+                "Version": env!("CARGO_PKG_VERSION"),
+                "ApiVersion": api,
+                "DefaultAPIVersion": API_PREFIX.trim_start_matches("/v"),
+                "GitCommit": "",
+                "GoVersion": "",
+                "Os": "linux",
+                "Arch": go_arch(),
+                "BuildTime": "",
+                "Context": context,
+            },
+            "Server": server.as_ref().ok().map(go_omitempty_version),
+        });
+        outln!("{data}");
+        return server.map(|_| 0).map_err(Failure::from);
+    }
     if let Some(f) = format {
         let tmpl = Format::parse(f).map_err(|e| Failure::Msg(e.to_string()))?;
         let server = c.get("/version").await;
@@ -158,10 +196,19 @@ pub async fn version(c: &Client, context: &str, format: Option<&str>) -> Result<
 /// `berth info`: Docker's layout of the main fields.
 pub async fn info(c: &Client, context: &str, format: Option<&str>) -> Result<i32, Failure> {
     if let Some(f) = format {
+        let f = if f == "json" { "{{json .}}" } else { f };
         let tmpl = Format::parse(f).map_err(|e| Failure::Msg(e.to_string()))?;
         let mut info = c.get("/info").await?;
         if let Some(o) = info.as_object_mut() {
-            o.insert("ClientInfo".into(), serde_json::json!({"Debug": false, "Context": context, "Plugins": [], "Warnings": null}));
+            o.insert(
+                "ClientInfo".into(),
+                serde_json::json!({
+                    "Debug": false, "Version": env!("CARGO_PKG_VERSION"),
+                    "DefaultAPIVersion": API_PREFIX.trim_start_matches("/v"), "GitCommit": "",
+                    "GoVersion": "", "Os": "linux", "Arch": go_arch(), "BuildTime": "",
+                    "Context": context, "Plugins": [], "Warnings": null,
+                }),
+            );
         }
         outln!(
             "{}",
@@ -294,10 +341,15 @@ pub async fn info(c: &Client, context: &str, format: Option<&str>) -> Result<i32
     out.push_str(&format!(" Name: {}\n", s(&i, "/Name")));
     out.push_str(&format!(" ID: {}\n", s(&i, "/ID")));
     out.push_str(&format!(" Docker Root Dir: {}\n", s(&i, "/DockerRootDir")));
-    out.push_str(&format!(
-        " Debug Mode: {}\n",
-        i.get("Debug").and_then(Json::as_bool).unwrap_or(false)
-    ));
+    let debug = i.get("Debug").and_then(Json::as_bool).unwrap_or(false);
+    out.push_str(&format!(" Debug Mode: {debug}\n"));
+    if debug {
+        // docker/cli's extra lines for a daemon in debug mode.
+        out.push_str(&format!("  File Descriptors: {}\n", n("NFd")));
+        out.push_str(&format!("  Goroutines: {}\n", n("NGoroutines")));
+        out.push_str(&format!("  System Time: {}\n", s(&i, "/SystemTime")));
+        out.push_str(&format!("  EventsListeners: {}\n", n("NEventsListener")));
+    }
     for (label, key) in [
         ("HTTP Proxy", "/HttpProxy"),
         ("HTTPS Proxy", "/HttpsProxy"),
