@@ -144,14 +144,14 @@ pub fn validate_host_config(hc: &HostConfig, config: &ContainerConfig) -> Result
             hc.runtime
         )));
     }
-    if !hc.restart_policy.name.is_empty() && hc.restart_policy.name != "no" {
-        return unsupported("restart policies (--restart)");
-    }
     if hc.auto_remove && !(hc.restart_policy.name.is_empty() || hc.restart_policy.name == "no") {
         return Err(ApiError::invalid(
             "can't create 'AutoRemove' container with restart policy",
         ));
     }
+    restart_policy(&hc.restart_policy)
+        .validate()
+        .map_err(ApiError::invalid)?;
     if hc.memory > 0 && hc.memory < 6 * 1024 * 1024 {
         return Err(ApiError::invalid("Minimum memory limit allowed is 6MB"));
     }
@@ -475,5 +475,13 @@ mod tests {
             validate_host_config(&hc, &c).unwrap_err().message,
             "Minimum memory limit allowed is 6MB"
         );
+    }
+}
+
+/// `HostConfig.RestartPolicy` as the runtime applies it.
+pub fn restart_policy(p: &berth_api::RestartPolicy) -> berth_runtime::restart::RestartPolicy {
+    berth_runtime::restart::RestartPolicy {
+        name: p.name.clone(),
+        maximum_retry_count: p.maximum_retry_count,
     }
 }
