@@ -708,20 +708,35 @@ fn the_shim_applies_the_restart_policy_and_reports_each_step() {
     let wait = c.wait_conn();
     let mut watch = BufReader::new(c.connect(r#"{"op":"watch"}"#));
     let ev = next_event(&mut watch);
-    assert_eq!((ev.kind.as_str(), ev.running, ev.restarting), ("state", false, false));
+    assert_eq!(
+        (ev.kind.as_str(), ev.running, ev.restarting),
+        ("state", false, false)
+    );
     assert_eq!(c.start().error, "");
     let mut pids = vec![first_pid];
     for n in 1..=2 {
         let ev = next_event(&mut watch);
-        assert_eq!((ev.kind.as_str(), ev.restarting, ev.restart_count), ("exit", true, n), "{ev:?}");
+        assert_eq!(
+            (ev.kind.as_str(), ev.restarting, ev.restart_count),
+            ("exit", true, n),
+            "{ev:?}"
+        );
         assert_eq!(ev.exit.as_ref().map(|e| e.exit_code), Some(3));
         let ev = next_event(&mut watch);
-        assert_eq!((ev.kind.as_str(), ev.running, ev.restart_count), ("start", true, n), "{ev:?}");
+        assert_eq!(
+            (ev.kind.as_str(), ev.running, ev.restart_count),
+            ("start", true, n),
+            "{ev:?}"
+        );
         assert!(ev.pid > 0 && !pids.contains(&(ev.pid as i32)));
         pids.push(ev.pid as i32);
     }
     let ev = next_event(&mut watch);
-    assert_eq!((ev.kind.as_str(), ev.restarting, ev.restart_count), ("exit", false, 2), "{ev:?}");
+    assert_eq!(
+        (ev.kind.as_str(), ev.restarting, ev.restart_count),
+        ("exit", false, 2),
+        "{ev:?}"
+    );
     // `wait` answers once, at the end.
     let status = read_wait(wait);
     assert_eq!((status.exit_code, status.restart_count), (3, 2));
@@ -761,7 +776,11 @@ fn a_user_stop_ends_the_policy() {
     BufReader::new(s).read_line(&mut answer).unwrap();
     assert!(answer.contains("\"ok\":true"), "{answer}");
     let ev = next_event(&mut watch);
-    assert_eq!((ev.kind.as_str(), ev.restarting, ev.restart_count), ("exit", false, 1), "{ev:?}");
+    assert_eq!(
+        (ev.kind.as_str(), ev.restarting, ev.restart_count),
+        ("exit", false, 1),
+        "{ev:?}"
+    );
     assert_eq!(ev.exit.as_ref().map(|e| e.exit_code), Some(137));
     c.assert_gone(&[first_pid, second_pid, c.pid_file("shim.pid")], &cgroups);
 }

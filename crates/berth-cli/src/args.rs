@@ -35,7 +35,7 @@ pub enum Cmd {
     /// Manage builds
     #[command(subcommand)]
     Builder(BuilderCmd),
-    /// Show the Berth version information
+    /// Show the Docker version information
     Version(FormatOnly),
     /// Display system-wide information
     Info(FormatOnly),
@@ -65,7 +65,7 @@ pub enum Cmd {
     Logs(LogsArgs),
     /// Block until one or more containers stop, then print their exit codes
     Wait(Names),
-    /// Return low-level information on Berth objects
+    /// Return low-level information on Docker objects
     Inspect(InspectArgs),
     /// Rename a container
     Rename(RenameArgs),
@@ -113,7 +113,7 @@ pub enum Cmd {
     Events(crate::events::EventsArgs),
     /// Display a live stream of container(s) resource usage statistics
     Stats(crate::stats::StatsArgs),
-    /// Manage Berth
+    /// Manage Docker
     #[command(subcommand)]
     System(SystemCmd),
     /// Manage containers
@@ -134,6 +134,18 @@ pub enum Cmd {
     /// Generate the autocompletion script for the specified shell
     #[command(subcommand)]
     Completion(crate::completion::CompletionCmd),
+    /// Run the Berth daemon (Docker Engine API); `berth daemon --help` lists its flags
+    Daemon(DaemonArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct DaemonArgs {
+    #[arg(
+        trailing_var_arg = true,
+        allow_hyphen_values = true,
+        value_name = "DAEMON FLAGS"
+    )]
+    pub args: Vec<String>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -257,33 +269,57 @@ pub struct NetworkConnectArgs {
 
 #[derive(Subcommand, Debug)]
 pub enum ContainerCmd {
+    /// List containers
     #[command(visible_aliases = ["ps", "list"])]
     Ls(PsArgs),
+    /// Remove one or more containers
     #[command(visible_alias = "remove")]
     Rm(RmArgs),
+    /// Create a new container
     Create(CreateArgs),
+    /// Display a live stream of container(s) resource usage statistics
     Stats(crate::stats::StatsArgs),
+    /// Create and run a new container from an image
     Run(RunArgs),
+    /// Start one or more stopped containers
     Start(StartArgs),
+    /// Attach local standard input, output, and error streams to a running container
     Attach(AttachArgs),
+    /// Stop one or more running containers
     Stop(StopArgs),
+    /// Kill one or more running containers
     Kill(KillArgs),
+    /// Restart one or more containers
     Restart(StopArgs),
+    /// Fetch the logs of a container
     Logs(LogsArgs),
+    /// Block until one or more containers stop, then print their exit codes
     Wait(Names),
+    /// Display detailed information on one or more containers
     Inspect(InspectArgs),
+    /// Rename a container
     Rename(RenameArgs),
+    /// Pause all processes within one or more containers
     Pause(Names),
+    /// Unpause all processes within one or more containers
     Unpause(Names),
+    /// Display the running processes of a container
     Top(TopArgs),
+    /// Copy files/folders between a container and the local filesystem
     Cp(CpArgs),
+    /// Inspect changes to files or directories on a container's filesystem
     Diff(DiffArgs),
+    /// Execute a command in a running container
     Exec(ExecArgs),
     /// Remove all stopped containers
     Prune(PruneArgs),
+    /// Create a new image from a container's changes
     Commit(CommitArgs),
+    /// Export a container's filesystem as a tar archive
     Export(ExportArgs),
+    /// List port mappings or a specific mapping for the container
     Port(PortArgs),
+    /// Update configuration of one or more containers
     Update(crate::update::UpdateArgs),
 }
 
@@ -292,15 +328,23 @@ pub enum ContainerCmd {
 pub enum ImageCmd {
     /// Build an image from a Dockerfile
     Build(crate::build::BuildArgs),
+    /// List images
     #[command(visible_aliases = ["list"])]
     Ls(ImagesArgs),
+    /// Remove one or more images
     #[command(visible_aliases = ["remove"])]
     Rm(RmiArgs),
+    /// Display detailed information on one or more images
     Inspect(InspectArgs),
+    /// Show the history of an image
     History(HistoryArgs),
+    /// Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE
     Tag(TagArgs),
+    /// Import the contents from a tarball to create a filesystem image
     Import(ImportArgs),
+    /// Save one or more images to a tar archive (streamed to STDOUT by default)
     Save(SaveArgs),
+    /// Load an image from a tar archive or STDIN
     Load(LoadArgs),
     /// Remove unused images
     Prune(ImagePruneArgs),
@@ -540,7 +584,7 @@ pub struct ImagesArgs {
     pub reference: Option<String>,
 }
 
-/// Flags shared by `create` and `run`.
+// The flags shared by `create` and `run` (a plain comment: clap would show a doc comment).
 #[derive(Args, Debug, Default)]
 pub struct ContainerOpts {
     /// Attach to STDIN, STDOUT or STDERR

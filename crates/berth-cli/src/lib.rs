@@ -39,6 +39,7 @@ pub mod credentials;
 pub mod disk_usage;
 pub mod events;
 pub mod formatters;
+pub mod help;
 pub mod image;
 pub mod image_io;
 pub mod jsonmessage;
@@ -62,8 +63,6 @@ pub mod volume;
 
 use std::ffi::OsString;
 use std::io::Write;
-
-use clap::Parser;
 
 use args::{Cli, Cmd, ContainerCmd, ImageCmd, SystemCmd};
 use client::{ApiError, Client};
@@ -169,7 +168,7 @@ fn report_clap_error(e: clap::Error, args: &[OsString]) -> i32 {
             125
         }
         ErrorKind::MissingSubcommand => {
-            let mut cmd = <Cli as clap::CommandFactory>::command();
+            let mut cmd = help::annotate(<Cli as clap::CommandFactory>::command());
             let help = match path.split(' ').next().filter(|p| !p.is_empty()) {
                 Some(p) => cmd
                     .find_subcommand_mut(p)
@@ -220,7 +219,10 @@ fn report_clap_error(e: clap::Error, args: &[OsString]) -> i32 {
 
 /// Runs the CLI with the full argv (`args[0]` is the program name); returns the exit code.
 pub fn run(args: Vec<OsString>) -> i32 {
-    let cli = match Cli::try_parse_from(&args) {
+    let parsed = help::annotate(<Cli as clap::CommandFactory>::command())
+        .try_get_matches_from(&args)
+        .and_then(|m| <Cli as clap::FromArgMatches>::from_arg_matches(&m));
+    let cli = match parsed {
         Ok(c) => c,
         Err(e) => return report_clap_error(e, &args),
     };
@@ -229,7 +231,10 @@ pub fn run(args: Vec<OsString>) -> i32 {
         return 0;
     }
     if cli.cmd.is_none() {
-        outln!("{}", <Cli as clap::CommandFactory>::command().render_help());
+        outln!(
+            "{}",
+            help::annotate(<Cli as clap::CommandFactory>::command()).render_help()
+        );
         return 0;
     }
     let path = command_path(&args);
@@ -291,6 +296,10 @@ async fn dispatch(cli: Cli) -> Result<i32, Failure> {
     let ctx = ep.context.as_str();
     match cmd {
         Cmd::Context(_) | Cmd::Completion(_) => Ok(0),
+        Cmd::Daemon(_) => Err(Failure::Msg(
+            "the daemon runs as `berth daemon [OPTIONS]`: `daemon` must be the first argument"
+                .into(),
+        )),
         Cmd::Version(f) => system::version(&c, ctx, f.format.as_deref()).await,
         Cmd::Info(f) | Cmd::System(SystemCmd::Info(f)) => {
             system::info(&c, ctx, f.format.as_deref()).await
@@ -370,6 +379,7 @@ async fn dispatch(cli: Cli) -> Result<i32, Failure> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use clap::Parser;
 
     fn os(v: &[&str]) -> Vec<OsString> {
         v.iter().map(OsString::from).collect()
