@@ -793,6 +793,9 @@ pub struct RunArgs {
     /// Run container in background and print container ID
     #[arg(short = 'd', long)]
     pub detach: bool,
+    /// Override the key sequence for detaching a container
+    #[arg(long = "detach-keys", value_name = "string")]
+    pub detach_keys: Option<String>,
     /// Proxy received signals to the process
     #[arg(long = "sig-proxy", default_value_t = true, action = ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
     pub sig_proxy: bool,
@@ -810,6 +813,9 @@ pub struct RunArgs {
 
 #[derive(Args, Debug)]
 pub struct StartArgs {
+    /// Override the key sequence for detaching a container
+    #[arg(long = "detach-keys", value_name = "string")]
+    pub detach_keys: Option<String>,
     /// Attach STDOUT/STDERR and forward signals
     #[arg(short = 'a', long)]
     pub attach: bool,
@@ -822,6 +828,9 @@ pub struct StartArgs {
 
 #[derive(Args, Debug)]
 pub struct AttachArgs {
+    /// Override the key sequence for detaching a container
+    #[arg(long = "detach-keys", value_name = "string")]
+    pub detach_keys: Option<String>,
     /// Do not attach STDIN
     #[arg(long = "no-stdin")]
     pub no_stdin: bool,
@@ -970,6 +979,9 @@ pub struct TopArgs {
 
 #[derive(Args, Debug)]
 pub struct ExecArgs {
+    /// Override the key sequence for detaching a container
+    #[arg(long = "detach-keys", value_name = "string")]
+    pub detach_keys: Option<String>,
     /// Detached mode: run command in the background
     #[arg(short = 'd', long)]
     pub detach: bool,

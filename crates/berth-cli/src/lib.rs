@@ -36,6 +36,7 @@ pub mod context_cmd;
 pub mod cp;
 pub mod create_body;
 pub mod credentials;
+pub mod detach;
 pub mod disk_usage;
 pub mod events;
 pub mod formatters;
