@@ -180,6 +180,7 @@ fn host_config(
         memory: memory_limit,
         nano_cpus,
         cgroup_parent: o.cgroup_parent.clone().unwrap_or_default(),
+        runtime: o.runtime.clone().unwrap_or_default(),
         cpu_period: o.cpu_period.unwrap_or(0),
         cpu_quota: o.cpu_quota.unwrap_or(0),
         cpuset_cpus: o.cpuset_cpus.clone().unwrap_or_default(),
