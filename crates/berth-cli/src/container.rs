@@ -676,7 +676,9 @@ pub async fn ps(c: &Client, a: &PsArgs) -> Result<i32, Failure> {
     if limit > 0 {
         q.push(("limit", limit.to_string()));
     }
-    if a.size || format.contains(".Size") {
+    // docker/cli asks for sizes when the template uses `.Size`, which `{{json .}}` does
+    // (the `json` keyword does not).
+    if a.size || format.contains(".Size") || format.replace(' ', "").contains("{{json.}}") {
         q.push(("size", "1".to_string()));
     }
     if let Some(f) = opts::filters_json(&a.filter)? {

@@ -341,8 +341,8 @@ fn inspect(g: &Globals, a: &InspectArgs) -> Result<i32, Failure> {
             "{}",
             go_escape(&crate::system::indent_json(&Json::Array(docs)))
         ),
+        Some("json") => outln!("{}", crate::system::inspect_json_line(&docs)),
         Some(f) => {
-            let f = if f == "json" { "{{json .}}" } else { f };
             let tmpl = Format::parse(f).map_err(msg)?;
             for d in &docs {
                 outln!("{}", tmpl.execute(d).map_err(msg)?);

@@ -458,11 +458,22 @@ async fn inspect_one(
     }
 }
 
+/// `inspect --format json` (Docker CLI 28): the array on one line, as Go marshals it.
+pub fn inspect_json_line(found: &[Json]) -> String {
+    serde_json::to_string(found)
+        .unwrap_or_default()
+        .replace('<', "\\u003c")
+        .replace('>', "\\u003e")
+        .replace('&', "\\u0026")
+}
+
 /// `berth inspect`: a JSON array indented like Docker's, or `-f` per element.
 pub async fn inspect(c: &Client, a: &InspectArgs) -> Result<i32, Failure> {
+    let json_line = a.format.as_deref() == Some("json");
     let tmpl = a
         .format
         .as_deref()
+        .filter(|_| !json_line)
         .map(Format::parse)
         .transpose()
         .map_err(|e| Failure::Msg(e.to_string()))?;
@@ -486,6 +497,7 @@ pub async fn inspect(c: &Client, a: &InspectArgs) -> Result<i32, Failure> {
                 }
             }
         }
+        None if json_line => outln!("{}", inspect_json_line(&found)),
         None => outln!("{}", indent_json(&Json::Array(found))),
     }
     if errors.is_empty() {
