@@ -274,10 +274,7 @@ pub async fn network(c: &Client, cmd: &NetworkCmd) -> Result<i32, Failure> {
             let mut list: Vec<NetworkResource> = c.get_as("/networks").await?;
             // docker/cli lists networks by name.
             list.sort_by(|x, y| x.name.cmp(&y.name));
-            let rows: Vec<Json> = list
-                .iter()
-                .map(|n| network_row(n, a.no_trunc))
-                .collect();
+            let rows: Vec<Json> = list.iter().map(|n| network_row(n, a.no_trunc)).collect();
             let format = if a.quiet {
                 "{{.ID}}".to_string()
             } else {
