@@ -9,12 +9,18 @@ use clap::{ArgAction, Args, Parser, Subcommand};
     disable_help_subcommand = true
 )]
 pub struct Cli {
-    /// Daemon socket to connect to
-    #[arg(short = 'H', long = "host")]
-    pub host: Option<String>,
-    /// Location of client config files
+    /// Location of client config files (default "~/.docker")
     #[arg(long = "config", value_name = "string")]
     pub config: Option<String>,
+    /// Name of the context to use to connect to the daemon (overrides DOCKER_HOST env var and default context set with "docker context use")
+    #[arg(short = 'c', long = "context", value_name = "string")]
+    pub context: Option<String>,
+    /// Daemon socket to connect to
+    #[arg(short = 'H', long = "host", value_name = "list")]
+    pub host: Option<String>,
+    /// Start `berth daemon` on the default socket when no daemon answers there (Berth only; also BERTH_START_DAEMON=1)
+    #[arg(long = "start-daemon", env = "BERTH_START_DAEMON", value_parser = clap::builder::BoolishValueParser::new(), action = ArgAction::SetTrue, hide_env_values = true)]
+    pub start_daemon: bool,
     /// Print version information and quit
     #[arg(short = 'v', long = "version")]
     pub version: bool,
@@ -29,7 +35,7 @@ pub enum Cmd {
     /// Manage builds
     #[command(subcommand)]
     Builder(BuilderCmd),
-    /// Show the Berth version information
+    /// Show the Docker version information
     Version(FormatOnly),
     /// Display system-wide information
     Info(FormatOnly),
@@ -59,7 +65,7 @@ pub enum Cmd {
     Logs(LogsArgs),
     /// Block until one or more containers stop, then print their exit codes
     Wait(Names),
-    /// Return low-level information on Berth objects
+    /// Return low-level information on Docker objects
     Inspect(InspectArgs),
     /// Rename a container
     Rename(RenameArgs),
@@ -97,6 +103,8 @@ pub enum Cmd {
     Pull(PullArgs),
     /// Upload an image to a registry
     Push(PushArgs),
+    /// Search Docker Hub for images
+    Search(crate::search::SearchArgs),
     /// Authenticate to a registry
     Login(LoginArgs),
     /// Log out from a registry
@@ -105,7 +113,7 @@ pub enum Cmd {
     Events(crate::events::EventsArgs),
     /// Display a live stream of container(s) resource usage statistics
     Stats(crate::stats::StatsArgs),
-    /// Manage Berth
+    /// Manage Docker
     #[command(subcommand)]
     System(SystemCmd),
     /// Manage containers
@@ -120,6 +128,24 @@ pub enum Cmd {
     /// Manage networks
     #[command(subcommand)]
     Network(NetworkCmd),
+    /// Manage contexts
+    #[command(subcommand)]
+    Context(crate::context_cmd::ContextCmd),
+    /// Generate the autocompletion script for the specified shell
+    #[command(subcommand)]
+    Completion(crate::completion::CompletionCmd),
+    /// Run the Berth daemon (Docker Engine API); `berth daemon --help` lists its flags
+    Daemon(DaemonArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct DaemonArgs {
+    #[arg(
+        trailing_var_arg = true,
+        allow_hyphen_values = true,
+        value_name = "DAEMON FLAGS"
+    )]
+    pub args: Vec<String>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -243,33 +269,57 @@ pub struct NetworkConnectArgs {
 
 #[derive(Subcommand, Debug)]
 pub enum ContainerCmd {
+    /// List containers
     #[command(visible_aliases = ["ps", "list"])]
     Ls(PsArgs),
+    /// Remove one or more containers
     #[command(visible_alias = "remove")]
     Rm(RmArgs),
+    /// Create a new container
     Create(CreateArgs),
+    /// Display a live stream of container(s) resource usage statistics
     Stats(crate::stats::StatsArgs),
+    /// Create and run a new container from an image
     Run(RunArgs),
+    /// Start one or more stopped containers
     Start(StartArgs),
+    /// Attach local standard input, output, and error streams to a running container
     Attach(AttachArgs),
+    /// Stop one or more running containers
     Stop(StopArgs),
+    /// Kill one or more running containers
     Kill(KillArgs),
+    /// Restart one or more containers
     Restart(StopArgs),
+    /// Fetch the logs of a container
     Logs(LogsArgs),
+    /// Block until one or more containers stop, then print their exit codes
     Wait(Names),
+    /// Display detailed information on one or more containers
     Inspect(InspectArgs),
+    /// Rename a container
     Rename(RenameArgs),
+    /// Pause all processes within one or more containers
     Pause(Names),
+    /// Unpause all processes within one or more containers
     Unpause(Names),
+    /// Display the running processes of a container
     Top(TopArgs),
+    /// Copy files/folders between a container and the local filesystem
     Cp(CpArgs),
+    /// Inspect changes to files or directories on a container's filesystem
     Diff(DiffArgs),
+    /// Execute a command in a running container
     Exec(ExecArgs),
     /// Remove all stopped containers
     Prune(PruneArgs),
+    /// Create a new image from a container's changes
     Commit(CommitArgs),
+    /// Export a container's filesystem as a tar archive
     Export(ExportArgs),
+    /// List port mappings or a specific mapping for the container
     Port(PortArgs),
+    /// Update configuration of one or more containers
     Update(crate::update::UpdateArgs),
 }
 
@@ -278,15 +328,23 @@ pub enum ContainerCmd {
 pub enum ImageCmd {
     /// Build an image from a Dockerfile
     Build(crate::build::BuildArgs),
+    /// List images
     #[command(visible_aliases = ["list"])]
     Ls(ImagesArgs),
+    /// Remove one or more images
     #[command(visible_aliases = ["remove"])]
     Rm(RmiArgs),
+    /// Display detailed information on one or more images
     Inspect(InspectArgs),
+    /// Show the history of an image
     History(HistoryArgs),
+    /// Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE
     Tag(TagArgs),
+    /// Import the contents from a tarball to create a filesystem image
     Import(ImportArgs),
+    /// Save one or more images to a tar archive (streamed to STDOUT by default)
     Save(SaveArgs),
+    /// Load an image from a tar archive or STDIN
     Load(LoadArgs),
     /// Remove unused images
     Prune(ImagePruneArgs),
@@ -365,6 +423,8 @@ pub enum SystemCmd {
     Df(DfArgs),
     /// Get real time events from the server
     Events(crate::events::EventsArgs),
+    /// Display system-wide information
+    Info(FormatOnly),
     /// Check the image store's consistency (Berth's own)
     #[command(hide = true)]
     Check,
@@ -524,7 +584,7 @@ pub struct ImagesArgs {
     pub reference: Option<String>,
 }
 
-/// Flags shared by `create` and `run`.
+// The flags shared by `create` and `run` (a plain comment: clap would show a doc comment).
 #[derive(Args, Debug, Default)]
 pub struct ContainerOpts {
     /// Attach to STDIN, STDOUT or STDERR
@@ -757,6 +817,9 @@ pub struct RunArgs {
     /// Run container in background and print container ID
     #[arg(short = 'd', long)]
     pub detach: bool,
+    /// Override the key sequence for detaching a container
+    #[arg(long = "detach-keys", value_name = "string")]
+    pub detach_keys: Option<String>,
     /// Proxy received signals to the process
     #[arg(long = "sig-proxy", default_value_t = true, action = ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
     pub sig_proxy: bool,
@@ -774,6 +837,9 @@ pub struct RunArgs {
 
 #[derive(Args, Debug)]
 pub struct StartArgs {
+    /// Override the key sequence for detaching a container
+    #[arg(long = "detach-keys", value_name = "string")]
+    pub detach_keys: Option<String>,
     /// Attach STDOUT/STDERR and forward signals
     #[arg(short = 'a', long)]
     pub attach: bool,
@@ -786,6 +852,9 @@ pub struct StartArgs {
 
 #[derive(Args, Debug)]
 pub struct AttachArgs {
+    /// Override the key sequence for detaching a container
+    #[arg(long = "detach-keys", value_name = "string")]
+    pub detach_keys: Option<String>,
     /// Do not attach STDIN
     #[arg(long = "no-stdin")]
     pub no_stdin: bool,
@@ -934,6 +1003,9 @@ pub struct TopArgs {
 
 #[derive(Args, Debug)]
 pub struct ExecArgs {
+    /// Override the key sequence for detaching a container
+    #[arg(long = "detach-keys", value_name = "string")]
+    pub detach_keys: Option<String>,
     /// Detached mode: run command in the background
     #[arg(short = 'd', long)]
     pub detach: bool,

@@ -1,10 +1,12 @@
 //! The Engine API client: HTTP/1.1 over the daemon's unix socket (hyper 1), JSON calls,
-//! streamed bodies, the `Upgrade: tcp` hijack, and starting the daemon when the default
-//! socket is silent.
+//! streamed bodies, the `Upgrade: tcp` hijack, API version negotiation through `/_ping`
+//! as the Docker CLI does, and starting the daemon on the default socket when (and only
+//! when) the user asked for that with `--start-daemon` / `BERTH_START_DAEMON=1`.
 
 use std::io;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -20,21 +22,52 @@ use serde_json::Value as Json;
 use tokio::io::AsyncReadExt;
 use tokio::net::UnixStream;
 
-/// The socket the CLI talks to when neither `-H` nor `BERTH_HOST` says otherwise.
+/// The socket the CLI talks to when neither `-H`, `DOCKER_HOST`/`BERTH_HOST` nor a context
+/// says otherwise (where `berth daemon` listens by default).
 pub const DEFAULT_HOST: &str = "unix:///run/berth/berth.sock";
-/// Every request goes to this API version.
+/// The newest API version this client speaks.
 pub const API_PREFIX: &str = "/v1.45";
-const DAEMON_LOG: &str = "/var/log/berth-daemon.log";
+/// The oldest API version a daemon may answer with in `/_ping` (docker/cli's fallback
+/// when the header is missing).
+const FALLBACK_API_VERSION: &str = "1.24";
+/// Where a daemon started by `--start-daemon` logs.
+pub const DAEMON_LOG: &str = "/var/log/berth-daemon.log";
 
-/// The version prefix of request paths: `/v$DOCKER_API_VERSION` when that is set (as the
-/// Docker CLI allows, e.g. to talk to an older daemon), else [`API_PREFIX`].
-pub fn api_prefix() -> String {
-    match std::env::var("DOCKER_API_VERSION")
+/// `DOCKER_API_VERSION`, when set to a version number: it pins the version and turns
+/// negotiation off, as in the Docker CLI.
+pub fn env_api_version() -> Option<String> {
+    std::env::var("DOCKER_API_VERSION")
         .ok()
         .filter(|v| !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit() || b == b'.'))
-    {
+}
+
+/// The version prefix of request paths without negotiation: `/v$DOCKER_API_VERSION` when
+/// that is set, else [`API_PREFIX`].
+pub fn api_prefix() -> String {
+    match env_api_version() {
         Some(v) => format!("/v{v}"),
         None => API_PREFIX.to_string(),
+    }
+}
+
+/// Compares dotted versions numerically (`1.9` < `1.24`).
+fn version_less(a: &str, b: &str) -> bool {
+    let parse = |v: &str| -> Vec<u64> { v.split('.').map(|p| p.parse().unwrap_or(0)).collect() };
+    parse(a) < parse(b)
+}
+
+/// The version docker/cli settles on: the server's `API-Version` when it is older than
+/// ours, else ours; a missing header means 1.24.
+pub fn negotiated(server: Option<&str>) -> String {
+    let ours = API_PREFIX.trim_start_matches("/v");
+    let server = server
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .unwrap_or(FALLBACK_API_VERSION);
+    if version_less(server, ours) {
+        server.to_string()
+    } else {
+        ours.to_string()
     }
 }
 
@@ -44,7 +77,7 @@ pub type ReqBody = BoxBody<Bytes, io::Error>;
 /// What an API call failed at, worded as the Docker CLI words it.
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
-    #[error("Cannot connect to the Berth daemon at {0}. Is the berth daemon running?")]
+    #[error("Cannot connect to the Docker daemon at {0}. Is the docker daemon running?")]
     Connect(String),
     #[error("Error response from daemon: {message}")]
     Daemon { status: u16, message: String },
@@ -79,6 +112,9 @@ pub struct Client {
     host: String,
     socket: PathBuf,
     autostart: bool,
+    negotiate: bool,
+    /// The negotiated version, once `/_ping` answered.
+    version: Arc<Mutex<Option<String>>>,
 }
 
 /// The empty body.
@@ -149,10 +185,12 @@ pub fn seg(s: &str) -> String {
 static DAEMON_SPAWNED: AtomicBool = AtomicBool::new(false);
 
 impl Client {
-    /// A client for `host` (`unix:///path`), or `BERTH_HOST`, or the default socket.
+    /// A client for `host` (`unix:///path`), else `DOCKER_HOST`/`BERTH_HOST`, else the
+    /// default socket. It never starts a daemon and does not negotiate the API version
+    /// unless asked ([`Client::start_daemon_if_silent`], [`Client::negotiating`]).
     pub fn new(host: Option<String>) -> Result<Client, ApiError> {
         let host = host
-            .or_else(|| std::env::var("BERTH_HOST").ok().filter(|h| !h.is_empty()))
+            .or_else(crate::context::env_host)
             .unwrap_or_else(|| DEFAULT_HOST.to_string());
         let Some(path) = host.strip_prefix("unix://") else {
             return Err(ApiError::Transport(format!(
@@ -160,16 +198,83 @@ impl Client {
             )));
         };
         Ok(Client {
-            autostart: host == DEFAULT_HOST,
+            autostart: false,
+            negotiate: false,
+            version: Arc::default(),
             socket: PathBuf::from(path),
             host,
         })
     }
 
+    /// The host this client talks to.
+    pub fn host(&self) -> &str {
+        &self.host
+    }
+
+    /// Starts `berth daemon` when nothing answers on the default socket (what the user
+    /// asked for with `--start-daemon`); refused for any other host.
+    pub fn start_daemon_if_silent(mut self, yes: bool) -> Result<Client, ApiError> {
+        if yes && self.host != DEFAULT_HOST {
+            return Err(ApiError::Transport(format!(
+                "--start-daemon starts a daemon on the default socket {DEFAULT_HOST} only, not on {}",
+                self.host
+            )));
+        }
+        self.autostart = yes;
+        Ok(self)
+    }
+
+    /// Negotiates the API version with `/_ping` before the first request, as the Docker
+    /// CLI does (not when `DOCKER_API_VERSION` pins it).
+    pub fn negotiating(mut self) -> Client {
+        self.negotiate = true;
+        self
+    }
+
+    /// The API version requests use: pinned, negotiated (pinging once), or ours.
+    pub async fn api_version(&self) -> Result<String, ApiError> {
+        if let Some(v) = env_api_version() {
+            return Ok(v);
+        }
+        if !self.negotiate {
+            return Ok(API_PREFIX.trim_start_matches("/v").to_string());
+        }
+        if let Some(v) = self.version.lock().ok().and_then(|g| g.clone()) {
+            return Ok(v);
+        }
+        let mut sender = self.connect().await?;
+        let req = Request::get("/_ping")
+            .header("Host", "berth")
+            .header("User-Agent", "Berth-Client/0.1.0")
+            .body(empty())
+            .map_err(transport)?;
+        let server = match sender.send_request(req).await {
+            Ok(res) => res
+                .headers()
+                .get("API-Version")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string),
+            Err(_) => None,
+        };
+        let v = negotiated(server.as_deref());
+        if let Ok(mut g) = self.version.lock() {
+            *g = Some(v.clone());
+        }
+        Ok(v)
+    }
+
     async fn connect(&self) -> Result<SendRequest<ReqBody>, ApiError> {
         let stream = match UnixStream::connect(&self.socket).await {
             Ok(s) => s,
-            Err(_) if self.autostart => self.start_daemon().await?,
+            Err(_) if self.autostart => {
+                if !DAEMON_SPAWNED.load(Ordering::SeqCst) {
+                    eprintln!(
+                        "berth: no daemon answers at {}; starting `berth daemon` (--start-daemon; log: {DAEMON_LOG})",
+                        self.host
+                    );
+                }
+                self.start_daemon().await?
+            }
             Err(_) => return Err(ApiError::Connect(self.host.clone())),
         };
         let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
@@ -240,7 +345,7 @@ impl Client {
         matches!(sender.send_request(req).await, Ok(r) if r.status().is_success())
     }
 
-    fn request(
+    async fn request(
         &self,
         method: Method,
         path: &str,
@@ -250,7 +355,7 @@ impl Client {
         let uri = if path.starts_with("/_ping") {
             path.to_string()
         } else {
-            format!("{}{path}", api_prefix())
+            format!("/v{}{path}", self.api_version().await?)
         };
         let mut b = Request::builder()
             .method(method)
@@ -272,8 +377,8 @@ impl Client {
         body: ReqBody,
         content_type: Option<&str>,
     ) -> Result<http::Response<Incoming>, ApiError> {
+        let req = self.request(method, path, body, content_type).await?;
         let mut sender = self.connect().await?;
-        let req = self.request(method, path, body, content_type)?;
         let res = sender.send_request(req).await.map_err(transport)?;
         check(res).await
     }
@@ -287,8 +392,8 @@ impl Client {
         content_type: Option<&str>,
         headers: &[(&str, &str)],
     ) -> Result<http::Response<Incoming>, ApiError> {
+        let mut req = self.request(method, path, body, content_type).await?;
         let mut sender = self.connect().await?;
-        let mut req = self.request(method, path, body, content_type)?;
         for (k, v) in headers {
             let name = http::HeaderName::from_bytes(k.as_bytes()).map_err(transport)?;
             let value = http::HeaderValue::from_str(v).map_err(transport)?;
@@ -357,12 +462,12 @@ impl Client {
         path: &str,
         body: Option<&B>,
     ) -> Result<TokioIo<hyper::upgrade::Upgraded>, ApiError> {
-        let mut sender = self.connect().await?;
         let (b, ct) = match body {
             Some(j) => (json_body(j)?, Some("application/json")),
             None => (empty(), Some("text/plain")),
         };
-        let mut req = self.request(Method::POST, path, b, ct)?;
+        let mut req = self.request(Method::POST, path, b, ct).await?;
+        let mut sender = self.connect().await?;
         req.headers_mut()
             .insert("Connection", http::HeaderValue::from_static("Upgrade"));
         req.headers_mut()
@@ -461,6 +566,58 @@ mod tests {
     }
 
     #[test]
+    fn negotiation_takes_the_older_version() {
+        assert_eq!(negotiated(Some("1.41")), "1.41");
+        assert_eq!(negotiated(Some("1.9")), "1.9");
+        assert_eq!(negotiated(Some("1.99")), "1.45");
+        assert_eq!(negotiated(None), "1.24");
+        assert!(version_less("1.9", "1.24"));
+    }
+
+    #[tokio::test]
+    async fn negotiating_client_pings_once_and_uses_the_servers_version() {
+        let dir = tempfile::tempdir().unwrap();
+        let sock = dir.path().join("s.sock");
+        let listener = tokio::net::UnixListener::bind(&sock).unwrap();
+        let heads = std::sync::Arc::new(Mutex::new(Vec::<String>::new()));
+        let h2 = heads.clone();
+        tokio::spawn(async move {
+            use tokio::io::AsyncWriteExt;
+            while let Ok((mut s, _)) = listener.accept().await {
+                let mut head = Vec::new();
+                let mut b = [0u8; 1];
+                while !head.ends_with(b"\r\n\r\n") {
+                    if s.read(&mut b).await.unwrap_or(0) == 0 {
+                        break;
+                    }
+                    head.push(b[0]);
+                }
+                let line = String::from_utf8_lossy(&head)
+                    .lines()
+                    .next()
+                    .unwrap_or("")
+                    .to_string();
+                h2.lock().unwrap().push(line);
+                let _ = s.write_all(b"HTTP/1.1 200 OK\r\nAPI-Version: 1.41\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}").await;
+            }
+        });
+        let c = Client::new(Some(format!("unix://{}", sock.display())))
+            .unwrap()
+            .negotiating();
+        c.get("/info").await.unwrap();
+        c.get("/version").await.unwrap();
+        let heads = heads.lock().unwrap().clone();
+        assert_eq!(
+            heads,
+            vec![
+                "GET /_ping HTTP/1.1".to_string(),
+                "GET /v1.41/info HTTP/1.1".to_string(),
+                "GET /v1.41/version HTTP/1.1".to_string()
+            ]
+        );
+    }
+
+    #[test]
     fn hosts() {
         let c = Client::new(Some("unix:///tmp/x.sock".into())).unwrap();
         assert!(!c.autostart);
@@ -468,7 +625,7 @@ mod tests {
         assert!(Client::new(Some("tcp://1.2.3.4:2375".into())).is_err());
         assert_eq!(
             ApiError::Connect("unix:///tmp/x.sock".into()).to_string(),
-            "Cannot connect to the Berth daemon at unix:///tmp/x.sock. Is the berth daemon running?"
+            "Cannot connect to the Docker daemon at unix:///tmp/x.sock. Is the docker daemon running?"
         );
     }
 
@@ -564,6 +721,6 @@ mod tests {
     async fn dead_socket_is_docker_connect_error() {
         let c = Client::new(Some("unix:///nonexistent/berth.sock".into())).unwrap();
         let err = c.get("/info").await.unwrap_err();
-        assert_eq!(err.to_string(), "Cannot connect to the Berth daemon at unix:///nonexistent/berth.sock. Is the berth daemon running?");
+        assert_eq!(err.to_string(), "Cannot connect to the Docker daemon at unix:///nonexistent/berth.sock. Is the docker daemon running?");
     }
 }

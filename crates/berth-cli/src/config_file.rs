@@ -135,12 +135,26 @@ impl ConfigFile {
         &self.doc
     }
 
-    fn string_field(&self, key: &str) -> Option<String> {
+    /// A top-level string field (`currentContext`, `detachKeys`), when set and not empty.
+    pub fn string_field(&self, key: &str) -> Option<String> {
         self.doc
             .get(key)
             .and_then(Json::as_str)
             .filter(|s| !s.is_empty())
             .map(str::to_string)
+    }
+
+    /// Sets (or, with `None`, removes) a top-level string field.
+    pub fn set_string_field(&mut self, key: &str, value: Option<&str>) {
+        match value {
+            Some(v) => {
+                self.doc
+                    .insert(key.to_string(), Json::String(v.to_string()));
+            }
+            None => {
+                self.doc.shift_remove(key);
+            }
+        }
     }
 
     /// `credsStore`, if set.

@@ -192,6 +192,9 @@ fn attach_path(id: &str, stdin: bool, stdout: bool, stderr: bool) -> String {
             q.push((name, "1".into()));
         }
     }
+    if let Some(k) = crate::detach::spec() {
+        q.push(("detachKeys", k));
+    }
     format!("/containers/{}/attach{}", seg(id), query(&q))
 }
 
@@ -273,6 +276,7 @@ fn proxy_signals(c: &Client, id: &str) -> Option<tokio::task::JoinHandle<()>> {
 }
 
 pub async fn run(c: &Client, a: &RunArgs) -> Result<i32, Failure> {
+    crate::detach::configure(a.detach_keys.as_deref()).map_err(Failure::Msg)?;
     let o = &a.opts;
     if o.tty && o.interactive && !terminal::stdin_is_tty() {
         eprintln!("the input device is not a TTY");
@@ -352,6 +356,10 @@ pub async fn run(c: &Client, a: &RunArgs) -> Result<i32, Failure> {
     if let Some(r) = resizer {
         r.abort();
     }
+    if crate::detach::detached() {
+        // docker run -it: ctrl-p ctrl-q leaves the container running, exit 0, no message.
+        return Ok(0);
+    }
     if let Ok(Some(e)) = out {
         eprintln!("{e}");
     }
@@ -359,6 +367,7 @@ pub async fn run(c: &Client, a: &RunArgs) -> Result<i32, Failure> {
 }
 
 pub async fn start(c: &Client, a: &StartArgs) -> Result<i32, Failure> {
+    crate::detach::configure(a.detach_keys.as_deref()).map_err(Failure::Msg)?;
     if a.attach || a.interactive {
         if a.names.len() > 1 {
             return Err(Failure::Msg(
@@ -395,6 +404,10 @@ pub async fn start(c: &Client, a: &StartArgs) -> Result<i32, Failure> {
         }
         let out = stream::session(io, tty, stdin).await;
         drop(raw);
+        if crate::detach::detached() {
+            eprintln!("read escape sequence");
+            return Ok(1);
+        }
         if let Ok(Some(e)) = out {
             eprintln!("{e}");
         }
@@ -430,6 +443,7 @@ pub async fn start(c: &Client, a: &StartArgs) -> Result<i32, Failure> {
 /// `berth attach`: the container's streams (and stdin unless `--no-stdin`) until it
 /// exits; the exit code is the container's.
 pub async fn attach(c: &Client, a: &AttachArgs) -> Result<i32, Failure> {
+    crate::detach::configure(a.detach_keys.as_deref()).map_err(Failure::Msg)?;
     let info = inspect_container(c, &a.name).await?;
     if !info.state.running {
         return Err(Failure::Msg(
@@ -467,6 +481,11 @@ pub async fn attach(c: &Client, a: &AttachArgs) -> Result<i32, Failure> {
     drop(raw);
     for h in [resizer, sig].into_iter().flatten() {
         h.abort();
+    }
+    if crate::detach::detached() {
+        // docker attach: "read escape sequence", exit 1, the container keeps running.
+        eprintln!("read escape sequence");
+        return Ok(1);
     }
     if let Ok(Some(e)) = out {
         eprintln!("{e}");
@@ -657,7 +676,9 @@ pub async fn ps(c: &Client, a: &PsArgs) -> Result<i32, Failure> {
     if limit > 0 {
         q.push(("limit", limit.to_string()));
     }
-    if a.size || format.contains(".Size") {
+    // docker/cli asks for sizes when the template uses `.Size`, which `{{json .}}` does
+    // (the `json` keyword does not).
+    if a.size || format.contains(".Size") || format.replace(' ', "").contains("{{json.}}") {
         q.push(("size", "1".to_string()));
     }
     if let Some(f) = opts::filters_json(&a.filter)? {
@@ -743,6 +764,7 @@ fn exec_console_size(tty: bool, local: Option<(u16, u16)>) -> Option<Vec<u16>> {
 }
 
 pub async fn exec(c: &Client, a: &ExecArgs) -> Result<i32, Failure> {
+    crate::detach::configure(a.detach_keys.as_deref()).map_err(Failure::Msg)?;
     let env = env_list(&a.env_file, &a.env)?;
     if a.tty && a.interactive && !terminal::stdin_is_tty() {
         eprintln!("the input device is not a TTY");
@@ -757,7 +779,7 @@ pub async fn exec(c: &Client, a: &ExecArgs) -> Result<i32, Failure> {
         attach_stderr: !a.detach,
         attach_stdout: !a.detach,
         detach: a.detach,
-        detach_keys: String::new(),
+        detach_keys: crate::detach::spec().unwrap_or_default(),
         env,
         working_dir: a.workdir.clone().unwrap_or_default(),
         cmd: a.command.clone(),
@@ -794,6 +816,9 @@ pub async fn exec(c: &Client, a: &ExecArgs) -> Result<i32, Failure> {
     };
     let out = stream::session(io, a.tty, a.interactive).await;
     drop(raw);
+    if crate::detach::detached() {
+        return Ok(0);
+    }
     if let Some(r) = resizer {
         r.abort();
     }

@@ -28,15 +28,20 @@ macro_rules! outln {
 pub mod args;
 pub mod build;
 pub mod client;
+pub mod completion;
 pub mod config_file;
 pub mod container;
+pub mod context;
+pub mod context_cmd;
 pub mod cp;
 pub mod create_body;
 pub mod credentials;
+pub mod detach;
 pub mod disk_usage;
 pub mod events;
 pub mod formatters;
 pub mod health_flags;
+pub mod help;
 pub mod image;
 pub mod image_io;
 pub mod jsonmessage;
@@ -44,6 +49,7 @@ pub mod network;
 pub mod opts;
 pub mod registry;
 pub mod run_flags;
+pub mod search;
 pub mod security_flags;
 pub mod stats;
 pub mod stream;
@@ -59,8 +65,6 @@ pub mod volume;
 
 use std::ffi::OsString;
 use std::io::Write;
-
-use clap::Parser;
 
 use args::{Cli, Cmd, ContainerCmd, ImageCmd, SystemCmd};
 use client::{ApiError, Client};
@@ -108,7 +112,7 @@ fn command_path(args: &[OsString]) -> String {
             skip_next = false;
             continue;
         }
-        if a == "-H" || a == "--host" || a == "--config" {
+        if a == "-H" || a == "--host" || a == "--config" || a == "-c" || a == "--context" {
             skip_next = true;
             continue;
         }
@@ -117,7 +121,13 @@ fn command_path(args: &[OsString]) -> String {
         }
         words.push(a.to_string());
         if !(words.len() == 1
-            && (a == "container" || a == "image" || a == "volume" || a == "system"))
+            && (a == "container"
+                || a == "image"
+                || a == "volume"
+                || a == "system"
+                || a == "network"
+                || a == "context"
+                || a == "builder"))
         {
             break;
         }
@@ -160,7 +170,7 @@ fn report_clap_error(e: clap::Error, args: &[OsString]) -> i32 {
             125
         }
         ErrorKind::MissingSubcommand => {
-            let mut cmd = <Cli as clap::CommandFactory>::command();
+            let mut cmd = help::annotate(<Cli as clap::CommandFactory>::command());
             let help = match path.split(' ').next().filter(|p| !p.is_empty()) {
                 Some(p) => cmd
                     .find_subcommand_mut(p)
@@ -211,7 +221,10 @@ fn report_clap_error(e: clap::Error, args: &[OsString]) -> i32 {
 
 /// Runs the CLI with the full argv (`args[0]` is the program name); returns the exit code.
 pub fn run(args: Vec<OsString>) -> i32 {
-    let cli = match Cli::try_parse_from(&args) {
+    let parsed = help::annotate(<Cli as clap::CommandFactory>::command())
+        .try_get_matches_from(&args)
+        .and_then(|m| <Cli as clap::FromArgMatches>::from_arg_matches(&m));
+    let cli = match parsed {
         Ok(c) => c,
         Err(e) => return report_clap_error(e, &args),
     };
@@ -220,7 +233,10 @@ pub fn run(args: Vec<OsString>) -> i32 {
         return 0;
     }
     if cli.cmd.is_none() {
-        outln!("{}", <Cli as clap::CommandFactory>::command().render_help());
+        outln!(
+            "{}",
+            help::annotate(<Cli as clap::CommandFactory>::command()).render_help()
+        );
         return 0;
     }
     let path = command_path(&args);
@@ -252,16 +268,44 @@ pub fn run(args: Vec<OsString>) -> i32 {
 }
 
 async fn dispatch(cli: Cli) -> Result<i32, Failure> {
-    let host = cli.host.clone();
     registry::set_config_flag(cli.config.clone());
-    let c = Client::new(host.clone())?;
-    let host_text = host.unwrap_or_default();
     let Some(cmd) = &cli.cmd else {
         return Ok(0);
     };
+    let config_dir = config_file::config_dir(cli.config.as_deref());
+    if let Cmd::Context(cc) = cmd {
+        let g = context_cmd::Globals {
+            host_flag: cli.host.as_deref(),
+            context_flag: cli.context.as_deref(),
+            config_dir,
+        };
+        return context_cmd::dispatch(&g, cc);
+    }
+    if let Cmd::Completion(sh) = cmd {
+        return completion::completion(*sh);
+    }
+    let (cfg, _) = config_file::ConfigFile::load(&config_dir);
+    let ep = context::resolve(
+        cli.host.as_deref(),
+        cli.context.as_deref(),
+        &config_dir,
+        &cfg,
+    )
+    .map_err(Failure::Msg)?;
+    let c = Client::new(Some(ep.host.clone()))?
+        .start_daemon_if_silent(cli.start_daemon)?
+        .negotiating();
+    let ctx = ep.context.as_str();
     match cmd {
-        Cmd::Version(f) => system::version(&c, &host_text, f.format.as_deref()).await,
-        Cmd::Info(f) => system::info(&c, f.format.as_deref()).await,
+        Cmd::Context(_) | Cmd::Completion(_) => Ok(0),
+        Cmd::Daemon(_) => Err(Failure::Msg(
+            "the daemon runs as `berth daemon [OPTIONS]`: `daemon` must be the first argument"
+                .into(),
+        )),
+        Cmd::Version(f) => system::version(&c, ctx, f.format.as_deref()).await,
+        Cmd::Info(f) | Cmd::System(SystemCmd::Info(f)) => {
+            system::info(&c, ctx, f.format.as_deref()).await
+        }
         Cmd::Import(a) | Cmd::Image(ImageCmd::Import(a)) => image::import(&c, a).await,
         Cmd::Images(a) | Cmd::Image(ImageCmd::Ls(a)) => image::images(&c, a).await,
         Cmd::Rmi(a) | Cmd::Image(ImageCmd::Rm(a)) => image::rmi(&c, a).await,
@@ -329,6 +373,7 @@ async fn dispatch(cli: Cli) -> Result<i32, Failure> {
         Cmd::Pull(a) | Cmd::Image(ImageCmd::Pull(a)) => registry::pull(&c, a).await,
         Cmd::Push(a) | Cmd::Image(ImageCmd::Push(a)) => registry::push(&c, a).await,
         Cmd::Login(a) => registry::login(&c, a).await,
+        Cmd::Search(a) => search::search(&c, a).await,
         Cmd::Logout(a) => registry::logout(a).await,
     }
 }
@@ -336,6 +381,7 @@ async fn dispatch(cli: Cli) -> Result<i32, Failure> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use clap::Parser;
 
     fn os(v: &[&str]) -> Vec<OsString> {
         v.iter().map(OsString::from).collect()

@@ -143,10 +143,27 @@ pub fn network_row(n: &NetworkResource, no_trunc: bool) -> Json {
         "Driver": n.driver,
         "Scope": n.scope,
         "Internal": n.internal.to_string(),
+        "IPv4": "false",
         "IPv6": n.enable_ipv6.to_string(),
         "Labels": labels,
-        "CreatedAt": n.created,
+        "CreatedAt": go_time_string(&n.created),
     })
+}
+
+/// An RFC 3339 time as Go's `time.Time.String()` prints it in UTC
+/// (`2026-12-03 13:57:03.465980309 +0000 UTC`, trailing zeros of the fraction dropped).
+fn go_time_string(t: &str) -> String {
+    let Ok(d) = chrono::DateTime::parse_from_rfc3339(t) else {
+        return t.to_string();
+    };
+    let d = d.with_timezone(&chrono::Utc);
+    let nanos = d.timestamp_subsec_nanos();
+    let frac = if nanos == 0 {
+        String::new()
+    } else {
+        format!(".{nanos:09}").trim_end_matches('0').to_string()
+    };
+    format!("{}{frac} +0000 UTC", d.format("%Y-%m-%d %H:%M:%S"))
 }
 
 /// `key=value` options (`-o`, `--ipam-opt`, `--aux-address`).
@@ -254,11 +271,10 @@ pub async fn network(c: &Client, cmd: &NetworkCmd) -> Result<i32, Failure> {
             Ok(0)
         }
         NetworkCmd::Ls(a) => {
-            let list: Vec<NetworkResource> = c.get_as("/networks").await?;
-            let rows: Vec<Json> = list
-                .iter()
-                .map(|n| network_row(n, a.no_trunc || a.quiet))
-                .collect();
+            let mut list: Vec<NetworkResource> = c.get_as("/networks").await?;
+            // docker/cli lists networks by name.
+            list.sort_by(|x, y| x.name.cmp(&y.name));
+            let rows: Vec<Json> = list.iter().map(|n| network_row(n, a.no_trunc)).collect();
             let format = if a.quiet {
                 "{{.ID}}".to_string()
             } else {

@@ -104,37 +104,65 @@ pub async fn copy_output<R: AsyncRead + Unpin>(
     Ok(error)
 }
 
-/// Copies the local stdin to `writer`, then half-closes the write side.
-pub async fn copy_stdin<W: AsyncWrite + Unpin>(mut writer: W) {
+/// Copies the local stdin to `writer`, then half-closes the write side. With `escape`
+/// (a TTY session), the detach keys end the copy and return true.
+pub async fn copy_stdin<W: AsyncWrite + Unpin>(
+    mut writer: W,
+    mut escape: Option<crate::detach::Escape>,
+) -> bool {
     let mut stdin = tokio::io::stdin();
     let mut buf = vec![0u8; 32 * 1024];
     loop {
         match stdin.read(&mut buf).await {
             Ok(0) | Err(_) => break,
             Ok(n) => {
-                if writer.write_all(&buf[..n]).await.is_err() {
-                    return;
+                let data = match escape.as_mut() {
+                    Some(e) => match e.push(&buf[..n]) {
+                        Some(d) => d,
+                        None => return true,
+                    },
+                    None => buf[..n].to_vec(),
+                };
+                if writer.write_all(&data).await.is_err() {
+                    return false;
                 }
                 let _ = writer.flush().await;
             }
         }
     }
     let _ = writer.shutdown().await;
+    false
 }
 
 /// Runs a hijacked session: output to the terminal, and stdin to the server when asked.
+/// In a TTY session the detach keys end it ([`crate::detach::detached`] then says so).
 pub async fn session<S: AsyncRead + AsyncWrite + Send + 'static>(
     io: S,
     tty: bool,
     stdin: bool,
 ) -> std::io::Result<Option<String>> {
     let (reader, writer) = tokio::io::split(io);
-    let input = if stdin {
-        Some(tokio::spawn(copy_stdin(writer)))
+    let escape = tty.then(crate::detach::Escape::new);
+    let mut input = if stdin {
+        Some(tokio::spawn(copy_stdin(writer, escape)))
     } else {
         None
     };
-    let out = copy_output(reader, tty).await;
+    let output = copy_output(reader, tty);
+    tokio::pin!(output);
+    let out = match input.as_mut() {
+        Some(h) => tokio::select! {
+            out = &mut output => out,
+            detached = h => {
+                if matches!(detached, Ok(true)) {
+                    crate::detach::mark_detached();
+                    return Ok(None);
+                }
+                output.await
+            }
+        },
+        None => output.await,
+    };
     if let Some(h) = input {
         h.abort();
     }

@@ -16,12 +16,16 @@ fn s(v: &Json, ptr: &str) -> String {
     }
 }
 
-fn client_version_block(host: &str) -> String {
-    let _ = host;
+fn client_version_block(context: &str, api: &str) -> String {
+    let ours = API_PREFIX.trim_start_matches("/v");
+    let api = if api == ours {
+        api.to_string()
+    } else {
+        format!("{api} (downgraded from {ours})")
+    };
     format!(
-        "Client:\n Version:\t{}\n API version:\t{}\n OS/Arch:\tlinux/{}\n Context:\tdefault\n",
+        "Client:\n Version:\t{}\n API version:\t{api}\n OS/Arch:\tlinux/{}\n Context:\t{context}\n",
         env!("CARGO_PKG_VERSION"),
-        API_PREFIX.trim_start_matches("/v"),
         go_arch()
     )
 }
@@ -41,19 +45,57 @@ fn go_arch() -> &'static str {
     }
 }
 
+/// The server block as docker/cli marshals its `types.Version`: `BuildTime`,
+/// `KernelVersion` and `Experimental` are `omitempty`.
+fn go_omitempty_version(v: &Json) -> Json {
+    let mut v = v.clone();
+    if let Some(o) = v.as_object_mut() {
+        o.retain(|k, val| {
+            !(matches!(k.as_str(), "BuildTime" | "KernelVersion" | "Experimental")
+                && matches!(val, Json::Null | Json::Bool(false))
+                || val.as_str() == Some("") && matches!(k.as_str(), "BuildTime" | "KernelVersion"))
+        });
+    }
+    v
+}
+
 /// `berth version`, in Docker's layout.
-pub async fn version(c: &Client, host: &str, format: Option<&str>) -> Result<i32, Failure> {
+pub async fn version(c: &Client, context: &str, format: Option<&str>) -> Result<i32, Failure> {
+    if format == Some("json") {
+        // docker/cli's `--format json`: the Go structs' JSON (`ApiVersion`, no Platform).
+        let server = c.get("/version").await;
+        let api = c
+            .api_version()
+            .await
+            .unwrap_or_else(|_| API_PREFIX.trim_start_matches("/v").to_string());
+        let data = serde_json::json!({
+            "Client": {
+                "Version": env!("CARGO_PKG_VERSION"),
+                "ApiVersion": api,
+                "DefaultAPIVersion": API_PREFIX.trim_start_matches("/v"),
+                "GitCommit": "",
+                "GoVersion": "",
+                "Os": "linux",
+                "Arch": go_arch(),
+                "BuildTime": "",
+                "Context": context,
+            },
+            "Server": server.as_ref().ok().map(go_omitempty_version),
+        });
+        outln!("{data}");
+        return server.map(|_| 0).map_err(Failure::from);
+    }
     if let Some(f) = format {
         let tmpl = Format::parse(f).map_err(|e| Failure::Msg(e.to_string()))?;
         let server = c.get("/version").await;
         let client = serde_json::json!({
             "Platform": {"Name": ""},
             "Version": env!("CARGO_PKG_VERSION"),
-            "APIVersion": API_PREFIX.trim_start_matches("/v"),
+            "APIVersion": c.api_version().await.unwrap_or_else(|_| API_PREFIX.trim_start_matches("/v").to_string()),
             "DefaultAPIVersion": API_PREFIX.trim_start_matches("/v"),
             "Os": "linux",
             "Arch": go_arch(),
-            "Context": "default",
+            "Context": context,
         });
         // Templates see Go's field names: the daemon's JSON `ApiVersion` is `APIVersion`.
         let server_data = server.as_ref().ok().map(|v| {
@@ -73,8 +115,12 @@ pub async fn version(c: &Client, host: &str, format: Option<&str>) -> Result<i32
         );
         return server.map(|_| 0).map_err(Failure::from);
     }
-    let mut text = client_version_block(host);
     let server = c.get("/version").await;
+    let api = c
+        .api_version()
+        .await
+        .unwrap_or_else(|_| API_PREFIX.trim_start_matches("/v").to_string());
+    let mut text = client_version_block(context, &api);
     let code = match &server {
         Ok(v) => {
             let platform = s(v, "/Platform/Name");
@@ -148,12 +194,21 @@ pub async fn version(c: &Client, host: &str, format: Option<&str>) -> Result<i32
 }
 
 /// `berth info`: Docker's layout of the main fields.
-pub async fn info(c: &Client, format: Option<&str>) -> Result<i32, Failure> {
+pub async fn info(c: &Client, context: &str, format: Option<&str>) -> Result<i32, Failure> {
     if let Some(f) = format {
+        let f = if f == "json" { "{{json .}}" } else { f };
         let tmpl = Format::parse(f).map_err(|e| Failure::Msg(e.to_string()))?;
         let mut info = c.get("/info").await?;
         if let Some(o) = info.as_object_mut() {
-            o.insert("ClientInfo".into(), serde_json::json!({"Debug": false, "Context": "default", "Plugins": [], "Warnings": null}));
+            o.insert(
+                "ClientInfo".into(),
+                serde_json::json!({
+                    "Debug": false, "Version": env!("CARGO_PKG_VERSION"),
+                    "DefaultAPIVersion": API_PREFIX.trim_start_matches("/v"), "GitCommit": "",
+                    "GoVersion": "", "Os": "linux", "Arch": go_arch(), "BuildTime": "",
+                    "Context": context, "Plugins": [], "Warnings": null,
+                }),
+            );
         }
         outln!(
             "{}",
@@ -164,8 +219,9 @@ pub async fn info(c: &Client, format: Option<&str>) -> Result<i32, Failure> {
     }
     let mut out = String::new();
     out.push_str(&format!(
-        "Client:\n Version:    {}\n Context:    default\n Debug Mode: false\n\n",
-        env!("CARGO_PKG_VERSION")
+        "Client:\n Version:    {}\n Context:    {}\n Debug Mode: false\n\n",
+        env!("CARGO_PKG_VERSION"),
+        context
     ));
     let i = match c.get("/info").await {
         Ok(i) => i,
@@ -285,10 +341,15 @@ pub async fn info(c: &Client, format: Option<&str>) -> Result<i32, Failure> {
     out.push_str(&format!(" Name: {}\n", s(&i, "/Name")));
     out.push_str(&format!(" ID: {}\n", s(&i, "/ID")));
     out.push_str(&format!(" Docker Root Dir: {}\n", s(&i, "/DockerRootDir")));
-    out.push_str(&format!(
-        " Debug Mode: {}\n",
-        i.get("Debug").and_then(Json::as_bool).unwrap_or(false)
-    ));
+    let debug = i.get("Debug").and_then(Json::as_bool).unwrap_or(false);
+    out.push_str(&format!(" Debug Mode: {debug}\n"));
+    if debug {
+        // docker/cli's extra lines for a daemon in debug mode.
+        out.push_str(&format!("  File Descriptors: {}\n", n("NFd")));
+        out.push_str(&format!("  Goroutines: {}\n", n("NGoroutines")));
+        out.push_str(&format!("  System Time: {}\n", s(&i, "/SystemTime")));
+        out.push_str(&format!("  EventsListeners: {}\n", n("NEventsListener")));
+    }
     for (label, key) in [
         ("HTTP Proxy", "/HttpProxy"),
         ("HTTPS Proxy", "/HttpsProxy"),
@@ -397,11 +458,22 @@ async fn inspect_one(
     }
 }
 
+/// `inspect --format json` (Docker CLI 28): the array on one line, as Go marshals it.
+pub fn inspect_json_line(found: &[Json]) -> String {
+    serde_json::to_string(found)
+        .unwrap_or_default()
+        .replace('<', "\\u003c")
+        .replace('>', "\\u003e")
+        .replace('&', "\\u0026")
+}
+
 /// `berth inspect`: a JSON array indented like Docker's, or `-f` per element.
 pub async fn inspect(c: &Client, a: &InspectArgs) -> Result<i32, Failure> {
+    let json_line = a.format.as_deref() == Some("json");
     let tmpl = a
         .format
         .as_deref()
+        .filter(|_| !json_line)
         .map(Format::parse)
         .transpose()
         .map_err(|e| Failure::Msg(e.to_string()))?;
@@ -425,6 +497,7 @@ pub async fn inspect(c: &Client, a: &InspectArgs) -> Result<i32, Failure> {
                 }
             }
         }
+        None if json_line => outln!("{}", inspect_json_line(&found)),
         None => outln!("{}", indent_json(&Json::Array(found))),
     }
     if errors.is_empty() {
@@ -451,9 +524,15 @@ mod tests {
 
     #[test]
     fn version_block_is_aligned_at_column_20() {
-        let out = tabwrite(&client_version_block("unix:///x"), 20, 1);
+        let out = tabwrite(&client_version_block("default", "1.45"), 20, 1);
         assert!(
             out.starts_with("Client:\n Version:           0.1.0\n API version:       1.45\n"),
+            "{out}"
+        );
+        assert!(out.ends_with(" Context:           default\n"), "{out}");
+        let out = tabwrite(&client_version_block("foo", "1.41"), 20, 1);
+        assert!(
+            out.contains(" API version:       1.41 (downgraded from 1.45)\n"),
             "{out}"
         );
     }

@@ -375,6 +375,10 @@ impl Format {
     /// Parses a format for formatter rows (`ps`, `images`, `history`): like Docker's
     /// structs, a field that does not exist is an error, and `{{json .}}` sorts the keys.
     pub fn parse_rows(format: &str) -> Result<Self, FormatError> {
+        // Docker CLI 28: `--format json` is `{{json .}}`, one object per line.
+        if format.trim() == "json" {
+            return Self::parse_with("{{json .}}", true);
+        }
         Self::parse_with(format, true)
     }
 

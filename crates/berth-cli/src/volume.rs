@@ -164,13 +164,16 @@ pub fn volume_row(v: &Volume) -> Json {
         .unwrap_or_else(|| "N/A".into());
     json!({
         "Name": v.name, "Driver": v.driver, "Scope": v.scope, "Mountpoint": v.mountpoint,
-        "Labels": labels.join(","), "Links": links, "Size": size, "CreatedAt": v.created_at,
+        "Labels": labels.join(","), "Links": links, "Size": size,
+        // Cluster volume fields (docker/cli 28 prints them as N/A for local volumes).
+        "Group": "N/A", "Availability": "N/A", "Status": "N/A",
     })
 }
 
 pub fn volume_headers() -> Json {
     json!({"Name": "VOLUME NAME", "Driver": "DRIVER", "Scope": "SCOPE", "Mountpoint": "MOUNTPOINT",
-        "Labels": "LABELS", "Links": "LINKS", "Size": "SIZE", "CreatedAt": "CREATED AT"})
+        "Labels": "LABELS", "Links": "LINKS", "Size": "SIZE", "Group": "GROUP",
+        "Availability": "AVAILABILITY", "Status": "STATUS"})
 }
 
 async fn ls(c: &Client, a: &LsArgs) -> Result<i32, Failure> {
@@ -201,9 +204,11 @@ async fn ls(c: &Client, a: &LsArgs) -> Result<i32, Failure> {
 }
 
 async fn inspect(c: &Client, a: &InspectArgs) -> Result<i32, Failure> {
+    let json_line = a.format.as_deref() == Some("json");
     let tmpl = a
         .format
         .as_deref()
+        .filter(|_| !json_line)
         .map(Format::parse)
         .transpose()
         .map_err(|e| Failure::Msg(e.to_string()))?;
@@ -222,6 +227,7 @@ async fn inspect(c: &Client, a: &InspectArgs) -> Result<i32, Failure> {
                 println!("{}", t.execute(j).map_err(|e| Failure::Msg(e.to_string()))?);
             }
         }
+        None if json_line => println!("{}", crate::system::inspect_json_line(&found)),
         None => println!("{}", crate::system::indent_json(&Json::Array(found))),
     }
     if errors.is_empty() {

@@ -32,7 +32,7 @@ pub struct RegistryClient {
 }
 
 pub(crate) struct Inner {
-    endpoints: Endpoints,
+    pub(crate) endpoints: Endpoints,
     certs_dir: Option<std::path::PathBuf>,
     /// HTTPS with webpki roots.
     verified: reqwest::Client,

@@ -33,6 +33,7 @@ mod error;
 mod manifest;
 mod platform;
 mod push;
+mod search;
 
 pub use auth::Challenge;
 pub use blob::BlobStream;
@@ -44,6 +45,7 @@ pub use manifest::{
     MEDIA_OCI_CONFIG, MEDIA_OCI_INDEX, MEDIA_OCI_MANIFEST,
 };
 pub use platform::Platform;
+pub use search::{split_term, SearchResult};
 
 #[cfg(test)]
 mod fuzz_tests;

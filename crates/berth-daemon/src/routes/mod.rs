@@ -27,6 +27,7 @@ pub mod events;
 pub mod exec;
 pub mod export;
 pub mod extract;
+pub mod image_search;
 pub mod images;
 pub mod networks;
 pub mod registry;
@@ -56,6 +57,7 @@ pub fn all() -> Router<Daemon> {
         .merge(stats::routes())
         .merge(containers::routes())
         .merge(exec::routes())
+        .merge(image_search::routes())
         .merge(images::routes())
         .merge(networks::routes())
         .merge(volumes::routes())

@@ -1,0 +1,115 @@
+//! Issue 18, point 3: ctrl-p ctrl-q (or `--detach-keys`) detaches `run -it` and `attach`
+//! as the Docker CLI does, driven through a real terminal (tmux).
+
+mod common;
+
+use common::*;
+use std::process::Command;
+use std::time::Duration;
+
+/// A tmux server of this test's own (`-L`), killed on drop.
+struct Tmux {
+    socket: String,
+}
+
+impl Tmux {
+    fn new(tag: &str) -> Option<Tmux> {
+        let ok = Command::new("tmux")
+            .arg("-V")
+            .output()
+            .is_ok_and(|o| o.status.success());
+        ok.then(|| Tmux {
+            socket: format!("berth-e2e-{tag}-{}", std::process::id()),
+        })
+    }
+
+    fn cmd(&self, args: &[&str]) -> String {
+        let out = Command::new("tmux")
+            .arg("-L")
+            .arg(&self.socket)
+            .args(args)
+            .output()
+            .expect("tmux");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Starts `shell_cmd` in a new window named `name`, 120x40.
+    fn start(&self, name: &str, shell_cmd: &str) {
+        self.cmd(&[
+            "new-session",
+            "-d",
+            "-s",
+            name,
+            "-x",
+            "120",
+            "-y",
+            "40",
+            "sh",
+            "-c",
+            &format!("{shell_cmd}; echo EXIT=$?; sleep 60"),
+        ]);
+    }
+
+    fn screen(&self, name: &str) -> String {
+        self.cmd(&["capture-pane", "-p", "-t", name])
+    }
+
+    fn wait_for(&self, name: &str, text: &str) -> String {
+        let mut last = String::new();
+        let found = wait_until(Duration::from_secs(20), || {
+            last = self.screen(name);
+            last.contains(text)
+        });
+        assert!(found, "`{text}` never showed in {name}:\n{last}");
+        last
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        self.cmd(&["kill-server"]);
+    }
+}
+
+#[test]
+fn ctrl_p_ctrl_q_detaches_run_and_attach() {
+    let Some(t) = Tmux::new("detach") else {
+        eprintln!("skipped: tmux is not installed (scripts/setup installs it)");
+        return;
+    };
+    let d = TestDaemon::start();
+    d.import_busybox();
+    let berth = format!("{BERTH} -H {}", d.host());
+    // run -it: detach, exit 0, no message; the container keeps running.
+    t.start("run", &format!("{berth} run -it --name det1 busybox sh"));
+    t.wait_for("run", "/ #");
+    t.cmd(&["send-keys", "-t", "run", "echo hel", "Enter"]);
+    t.wait_for("run", "hel\n");
+    t.cmd(&["send-keys", "-t", "run", "C-p", "C-q"]);
+    let screen = t.wait_for("run", "EXIT=");
+    assert!(screen.contains("EXIT=0"), "{screen}");
+    assert!(!screen.contains("read escape sequence"), "{screen}");
+    assert_eq!(d.inspect("det1")["State"]["Running"], true);
+    // attach: "read escape sequence", exit 1, still running.
+    t.start("att", &format!("{berth} attach det1"));
+    std::thread::sleep(Duration::from_millis(500));
+    t.cmd(&["send-keys", "-t", "att", "echo again", "Enter"]);
+    t.wait_for("att", "again\n");
+    t.cmd(&["send-keys", "-t", "att", "C-p", "C-q"]);
+    let screen = t.wait_for("att", "EXIT=");
+    assert!(screen.contains("read escape sequence"), "{screen}");
+    assert!(screen.contains("EXIT=1"), "{screen}");
+    assert_eq!(d.inspect("det1")["State"]["Running"], true);
+    // --detach-keys: other keys; ctrl-p alone is passed through.
+    t.start(
+        "keys",
+        &format!("{berth} attach --detach-keys ctrl-x,x det1"),
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    t.cmd(&["send-keys", "-t", "keys", "echo third", "Enter"]);
+    t.wait_for("keys", "third\n");
+    t.cmd(&["send-keys", "-t", "keys", "C-x", "x"]);
+    let screen = t.wait_for("keys", "EXIT=");
+    assert!(screen.contains("read escape sequence"), "{screen}");
+    assert_eq!(d.inspect("det1")["State"]["Running"], true);
+}
