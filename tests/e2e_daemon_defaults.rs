@@ -29,14 +29,32 @@ fn daemon_json_dns_and_host_gateway_ip_reach_the_containers_files() {
     skip_unless_docker!();
     let (d, _conf) = daemon_with_file();
     let resolv = d.docker_ok(&["run", "--rm", "busybox", "cat", "/etc/resolv.conf"]);
-    assert_eq!(resolv, "search corp.example\nnameserver 10.1.2.3\noptions ndots:2\n");
+    assert_eq!(
+        resolv,
+        "search corp.example\nnameserver 10.1.2.3\noptions ndots:2\n"
+    );
     // The container's own setting wins, field by field.
     let resolv = d.docker_ok(&[
-        "run", "--rm", "--dns", "1.1.1.1", "busybox", "cat", "/etc/resolv.conf",
+        "run",
+        "--rm",
+        "--dns",
+        "1.1.1.1",
+        "busybox",
+        "cat",
+        "/etc/resolv.conf",
     ]);
-    assert_eq!(resolv, "search corp.example\nnameserver 1.1.1.1\noptions ndots:2\n");
+    assert_eq!(
+        resolv,
+        "search corp.example\nnameserver 1.1.1.1\noptions ndots:2\n"
+    );
     let hosts = d.docker_ok(&[
-        "run", "--rm", "--add-host", "gw:host-gateway", "busybox", "cat", "/etc/hosts",
+        "run",
+        "--rm",
+        "--add-host",
+        "gw:host-gateway",
+        "busybox",
+        "cat",
+        "/etc/hosts",
     ]);
     assert!(hosts.lines().any(|l| l == "10.9.9.9\tgw"), "{hosts}");
     // Never shown in the container's HostConfig (as dockerd).
@@ -54,10 +72,24 @@ fn daemon_json_dns_and_host_gateway_ip_reach_the_containers_files() {
 fn daemon_json_init_and_default_ulimits_apply_unless_the_container_says_otherwise() {
     skip_unless_docker!();
     let (d, _conf) = daemon_with_file();
-    let limits = d.docker_ok(&["run", "--rm", "busybox", "sh", "-c", "ulimit -n; ulimit -Hn"]);
+    let limits = d.docker_ok(&[
+        "run",
+        "--rm",
+        "busybox",
+        "sh",
+        "-c",
+        "ulimit -n; ulimit -Hn",
+    ]);
     assert_eq!(limits, "1024\n2048\n");
     let limits = d.docker_ok(&[
-        "run", "--rm", "--ulimit", "nofile=100:200", "busybox", "sh", "-c", "ulimit -n; ulimit -Hn",
+        "run",
+        "--rm",
+        "--ulimit",
+        "nofile=100:200",
+        "busybox",
+        "sh",
+        "-c",
+        "ulimit -n; ulimit -Hn",
     ]);
     assert_eq!(limits, "100\n200\n");
     // Under the init, `stop` ends sleep by the SIGTERM the init forwards (143); without
@@ -74,12 +106,26 @@ fn daemon_json_init_and_default_ulimits_apply_unless_the_container_says_otherwis
 fn the_same_defaults_as_daemon_flags() {
     skip_unless_docker!();
     let d = TestDaemon::start_with_args(&[
-        "--dns", "10.4.4.4", "--dns-search", "a.example", "--dns-opt", "ndots:3",
-        "--default-ulimit", "nproc=300:400", "--host-gateway-ip", "10.8.8.8",
+        "--dns",
+        "10.4.4.4",
+        "--dns-search",
+        "a.example",
+        "--dns-opt",
+        "ndots:3",
+        "--default-ulimit",
+        "nproc=300:400",
+        "--host-gateway-ip",
+        "10.8.8.8",
     ]);
     d.import_busybox();
     let out = d.docker_ok(&[
-        "run", "--rm", "--add-host", "gw:host-gateway", "busybox", "sh", "-c",
+        "run",
+        "--rm",
+        "--add-host",
+        "gw:host-gateway",
+        "busybox",
+        "sh",
+        "-c",
         "cat /etc/resolv.conf; ulimit -u; grep gw /etc/hosts",
     ]);
     assert_eq!(

@@ -96,8 +96,21 @@ pub fn bridge_subnet(bridge: &str) -> Option<Subnet> {
         .and_then(|c| c.parse().ok())
 }
 
+/// Sets `net.ipv4.conf.<bridge>.route_localnet` on Berth's own `bridge` (never a host-wide
+/// setting): connections to a port published on 127.0.0.1 are DNATed to a container
+/// behind it, and their packets (source 127.0.0.1 until masqueraded) and the answers
+/// (to 127.0.0.1 after un-NAT) may then be routed through this bridge.
+pub fn set_route_localnet(bridge: &str) -> Result<()> {
+    if bridge.is_empty() || bridge.contains('/') || bridge.starts_with('.') {
+        return Err(NetError::Invalid(format!("invalid bridge name {bridge:?}")));
+    }
+    let path = format!("/proc/sys/net/ipv4/conf/{bridge}/route_localnet");
+    std::fs::write(&path, "1").map_err(|e| NetError::System(format!("writing {path}: {e}")))
+}
+
 /// Creates `bridge` with `subnet`'s gateway address and brings it up; an existing bridge
-/// keeps its links and gets the address if it lacks it.
+/// keeps its links and gets the address if it lacks it. `route_localnet` is set on it
+/// ([`set_route_localnet`]).
 pub fn ensure_bridge(bridge: &str, subnet: &Subnet, mtu: u32) -> Result<()> {
     if !link_exists(bridge) {
         ip_batch(
@@ -113,7 +126,8 @@ pub fn ensure_bridge(bridge: &str, subnet: &Subnet, mtu: u32) -> Result<()> {
         script.push_str(&format!("addr add {cidr} dev {bridge}\n"));
     }
     script.push_str(&format!("link set {bridge} up\n"));
-    ip_batch(None, &script)
+    ip_batch(None, &script)?;
+    set_route_localnet(bridge)
 }
 
 /// Deletes `bridge` (with its address and any link still enslaved).

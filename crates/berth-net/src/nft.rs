@@ -2,6 +2,13 @@
 //! bridge). The whole table is rendered from the daemon's state and replaced in one
 //! `nft -f -` transaction, so rules appear and disappear atomically and a restarted daemon
 //! rebuilds exactly what its metadata says. No other table is ever touched.
+//!
+//! Published ports are kernel NAT on every host address, 127.0.0.1 included: the rules
+//! live in the kernel, so traffic keeps flowing while the daemon is stopped, killed or
+//! restarting. Loopback works as dockerd's `--userland-proxy=false` does it: DNAT in the
+//! `output` hook, `route_localnet` on Berth's own bridge (see
+//! [`crate::link::ensure_bridge`]; never a host-wide setting) so a 127.0.0.1 source may be
+//! routed there, and a masquerade of loopback sources leaving through the bridge.
 
 use std::io::Write;
 use std::net::Ipv4Addr;
@@ -50,6 +57,11 @@ pub fn render(table: &str, bridges: &[BridgeRules]) -> String {
                 b.subnet
             ));
         }
+        // connections from 127.0.0.1 DNATed to a container: the container answers the
+        // bridge's address, never a loopback one
+        post.push_str(&format!(
+            "\t\tip saddr 127.0.0.0/8 oifname \"{br}\" masquerade\n"
+        ));
         forward.push_str(&format!(
             "\t\toifname \"{br}\" ct state established,related accept\n"
         ));
@@ -60,9 +72,6 @@ pub fn render(table: &str, bridges: &[BridgeRules]) -> String {
             } else {
                 format!("ip daddr {} ", m.host_ip)
             };
-            if m.host_ip.is_loopback() {
-                continue; // served by the userland proxy only
-            }
             let proto = m.proto.as_str();
             publish.push_str(&format!(
                 "\t\t{daddr}iifname != \"{br}\" {proto} dport {} dnat to {ip}:{}\n",
@@ -80,7 +89,7 @@ pub fn render(table: &str, bridges: &[BridgeRules]) -> String {
          \tchain prerouting {{\n\t\ttype nat hook prerouting priority dstnat; policy accept;\n\
          \t\tfib daddr type local jump publish\n\t}}\n\
          \tchain output {{\n\t\ttype nat hook output priority -100; policy accept;\n\
-         \t\tip daddr != 127.0.0.0/8 fib daddr type local jump publish\n\t}}\n\
+         \t\tfib daddr type local jump publish\n\t}}\n\
          \tchain publish {{\n{publish}\t}}\n\
          \tchain forward {{\n\t\ttype filter hook forward priority filter; policy accept;\n{forward}\t}}\n\
          }}\n"
@@ -168,10 +177,11 @@ mod tests {
         ));
         assert!(s.contains("ip saddr 172.30.0.0/16 oifname != \"bt01\" masquerade"));
         assert!(s.contains("iifname != \"bt01\" tcp dport 8080 dnat to 172.30.0.2:80"));
-        assert!(
-            !s.contains("5353"),
-            "loopback publishing is the proxy's job"
-        );
+        assert!(s.contains(
+            "ip daddr 127.0.0.1 iifname != \"bt01\" udp dport 5353 dnat to 172.30.0.3:53"
+        ));
+        assert!(s.contains("ip saddr 127.0.0.0/8 oifname \"bt01\" masquerade"));
+        assert!(s.contains("type nat hook output priority -100; policy accept;\n\t\tfib daddr type local jump publish"));
         assert!(s.contains("oifname \"bt01\" ip daddr 172.30.0.2 tcp dport 80 accept"));
         for line in s.lines() {
             if line.starts_with("table") || line.starts_with("delete") {
@@ -192,7 +202,7 @@ mod tests {
             published: vec![],
         };
         let s = render("berth_bt", &[rules]);
-        assert!(!s.contains("masquerade"));
+        assert!(!s.contains("ip saddr 10.6.0.0/24 oifname != \"bt03\" masquerade"));
         assert!(s.contains("iifname \"bt03\" accept"));
     }
 
