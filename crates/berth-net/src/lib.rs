@@ -12,8 +12,10 @@ pub mod ipam;
 pub mod link;
 pub mod links;
 pub mod nft;
+pub mod nft_lib;
 pub mod ports;
 pub mod proxy;
+pub mod rtnl;
 
 use berth_api::ErrorKind;
 

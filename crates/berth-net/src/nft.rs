@@ -1,6 +1,6 @@
 //! nftables rules in Berth's own table (`table ip <name>`, one per daemon, named after its
 //! bridge). The whole table is rendered from the daemon's state and replaced in one
-//! `nft -f -` transaction, so rules appear and disappear atomically and a restarted daemon
+//! transaction (libnftables in-process, see [`crate::nft_lib`]), so rules appear and disappear atomically and a restarted daemon
 //! rebuilds exactly what its metadata says. No other table is ever touched.
 //!
 //! Published ports are kernel NAT on every host address, 127.0.0.1 included: the rules
@@ -15,6 +15,7 @@ use std::net::Ipv4Addr;
 use std::process::{Command, Stdio};
 
 use crate::ipam::Subnet;
+use crate::nft_lib;
 use crate::ports::PortMapping;
 use crate::{NetError, Result};
 
@@ -96,8 +97,17 @@ pub fn render(table: &str, bridges: &[BridgeRules]) -> String {
     )
 }
 
-/// Runs `nft -f -` with `script`.
+/// Applies `script` as one transaction: in-process through libnftables (one netlink batch,
+/// no process; see [`crate::nft_lib`]), or by `nft -f -` where the library is missing.
 pub fn apply(script: &str) -> Result<()> {
+    if nft_lib::run(script)?.is_some() {
+        return Ok(());
+    }
+    apply_with_tool(script)
+}
+
+/// Runs `nft -f -` with `script`.
+fn apply_with_tool(script: &str) -> Result<()> {
     let mut child = Command::new("nft")
         .args(["-f", "-"])
         .stdin(Stdio::piped())
