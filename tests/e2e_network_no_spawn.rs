@@ -73,9 +73,12 @@ fn run_rm_on_a_bridge_spawns_nothing_but_the_shim() {
     let out = std::fs::read_to_string(&trace).unwrap();
     let all = execs(&out);
     let berth = std::fs::canonicalize(BERTH).unwrap();
+    // Berth's binary, or its sealed copy (berth-runtime's `sealed`, exec'd by fd)
     let ours = |f: &str| {
         f == BERTH
             || f == "/proc/self/exe"
+            || f.strip_prefix("/proc/self/fd/")
+                .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
             || std::fs::canonicalize(f)
                 .map(|p| p == berth)
                 .unwrap_or(false)
