@@ -14,6 +14,7 @@ pub mod exec;
 pub mod image;
 pub mod network;
 pub mod progress;
+pub mod stats;
 pub mod system;
 pub mod units;
 pub mod volume;
@@ -24,6 +25,7 @@ pub use events::*;
 pub use exec::*;
 pub use image::*;
 pub use network::*;
+pub use stats::*;
 pub use system::*;
 pub use volume::*;
 

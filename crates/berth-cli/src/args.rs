@@ -103,6 +103,8 @@ pub enum Cmd {
     Logout(LogoutArgs),
     /// Get real time events from the server
     Events(crate::events::EventsArgs),
+    /// Display a live stream of container(s) resource usage statistics
+    Stats(crate::stats::StatsArgs),
     /// Manage Berth
     #[command(subcommand)]
     System(SystemCmd),
@@ -246,6 +248,7 @@ pub enum ContainerCmd {
     #[command(visible_alias = "remove")]
     Rm(RmArgs),
     Create(CreateArgs),
+    Stats(crate::stats::StatsArgs),
     Run(RunArgs),
     Start(StartArgs),
     Attach(AttachArgs),

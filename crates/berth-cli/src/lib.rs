@@ -44,6 +44,7 @@ pub mod opts;
 pub mod registry;
 pub mod run_flags;
 pub mod security_flags;
+pub mod stats;
 pub mod stream;
 pub mod system;
 pub mod template;
@@ -320,6 +321,7 @@ async fn dispatch(cli: Cli) -> Result<i32, Failure> {
         Cmd::System(SystemCmd::Df(a)) => disk_usage::df(&c, a).await,
         Cmd::System(SystemCmd::Check) => disk_usage::check(&c).await,
         Cmd::Events(a) | Cmd::System(SystemCmd::Events(a)) => events::events(&c, a).await,
+        Cmd::Stats(a) | Cmd::Container(ContainerCmd::Stats(a)) => stats::stats(&c, a).await,
         Cmd::Port(a) | Cmd::Container(ContainerCmd::Port(a)) => network::port(&c, a).await,
         Cmd::Update(a) | Cmd::Container(ContainerCmd::Update(a)) => update::update(&c, a).await,
         Cmd::Network(n) => network::network(&c, n).await,

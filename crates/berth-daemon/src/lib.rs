@@ -17,6 +17,7 @@ pub mod schema;
 pub mod server;
 pub mod socket;
 pub mod state;
+pub mod stats;
 pub mod version;
 pub mod volumes;
 

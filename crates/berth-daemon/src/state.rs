@@ -65,6 +65,8 @@ pub struct Daemon {
     pub db: Arc<redb::Database>,
     /// Every service's events, for `GET /events`.
     pub events: Arc<crate::events::EventBus>,
+    /// Container stats samples (`GET /containers/{id}/stats`).
+    pub stats: Arc<crate::stats::StatsService>,
     pub images: Arc<ImageStore>,
     pub containers: Arc<ContainerService>,
     pub networks: Arc<NetworkService>,
@@ -126,6 +128,7 @@ impl Daemon {
             daemon_id,
             db,
             events,
+            stats: Arc::default(),
             images,
             containers,
             networks,

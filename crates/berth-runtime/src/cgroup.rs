@@ -56,7 +56,7 @@ impl CgroupPaths {
 
     /// The directory to use for `controller`: its v1 hierarchy, else the v2 tree when
     /// the controller is enabled there.
-    fn dir_for(&self, controller: &str) -> Option<(PathBuf, bool)> {
+    pub(crate) fn dir_for(&self, controller: &str) -> Option<(PathBuf, bool)> {
         if let Some(p) = self.v1.get(controller) {
             return Some((p.clone(), false));
         }

@@ -11,27 +11,93 @@
 use crate::logformat::{self, Entry};
 use crate::logspec::{self, LogFormat};
 use chrono::{DateTime, Utc};
+use std::collections::VecDeque;
 use std::fs::File;
 use std::io::{self, Read};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
-/// Reads a whole rotated file (decompressing `.gz`); a file gone meanwhile reads empty.
-fn read_file(path: &Path, gz: bool) -> io::Result<Vec<u8>> {
-    let mut buf = Vec::new();
-    let f = match File::open(path) {
-        Ok(f) => f,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(buf),
-        Err(e) => return Err(e),
-    };
-    if gz {
-        // A file caught half-written reads as far as it goes.
-        let _ = flate2::read::GzDecoder::new(f).read_to_end(&mut buf);
-    } else {
-        let mut f = f;
-        f.read_to_end(&mut buf)?;
+/// How much is read at a time: a log is never held in memory whole.
+const CHUNK: usize = 1 << 20;
+
+/// Opens a rotated file (decompressing `.gz`); None when it is gone meanwhile.
+fn open_rotated(path: &Path, gz: bool) -> io::Result<Option<Box<dyn Read>>> {
+    match File::open(path) {
+        Ok(f) if gz => Ok(Some(Box::new(flate2::read::GzDecoder::new(f)))),
+        Ok(f) => Ok(Some(Box::new(f))),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e),
     }
-    Ok(buf)
+}
+
+/// Reads `r` to its end a chunk at a time, handing over the complete entries of each;
+/// `carry` keeps the bytes of an unfinished entry. Stops when `sink` says so (false).
+fn stream(
+    r: &mut dyn Read,
+    format: LogFormat,
+    carry: &mut Vec<u8>,
+    sink: &mut dyn FnMut(Vec<Entry>) -> bool,
+) -> io::Result<bool> {
+    let mut buf = vec![0u8; CHUNK];
+    loop {
+        let n = match r.read(&mut buf) {
+            Ok(0) => return Ok(true),
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            // A compressed file caught half-written reads as far as it goes.
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::UnexpectedEof
+                        | io::ErrorKind::InvalidInput
+                        | io::ErrorKind::InvalidData
+                ) =>
+            {
+                return Ok(true)
+            }
+            Err(e) => return Err(e),
+        };
+        carry.extend_from_slice(&buf[..n]);
+        let (entries, used) = logformat::decode(format, carry);
+        carry.drain(..used);
+        if !entries.is_empty() && !sink(entries) {
+            return Ok(false);
+        }
+    }
+}
+
+/// The last `n` entries of `r` (those `keep` accepts).
+fn last_entries(
+    r: &mut dyn Read,
+    format: LogFormat,
+    n: usize,
+    carry: &mut Vec<u8>,
+    keep: &dyn Fn(&Entry) -> bool,
+) -> io::Result<VecDeque<Entry>> {
+    let mut ring = VecDeque::new();
+    stream(r, format, carry, &mut |entries| {
+        for e in entries.into_iter().filter(|e| keep(e)) {
+            if ring.len() == n {
+                ring.pop_front();
+            }
+            if n > 0 {
+                ring.push_back(e);
+            }
+        }
+        true
+    })?;
+    Ok(ring)
+}
+
+/// The time of the first entry of the live file, read without moving its offset.
+fn first_time(file: &File, format: LogFormat) -> Option<DateTime<Utc>> {
+    use std::os::unix::fs::FileExt;
+    let mut buf = vec![0u8; 128 << 10];
+    let n = file.read_at(&mut buf, 0).ok()?;
+    logformat::decode(format, &buf[..n])
+        .0
+        .first()
+        .map(|e| e.time)
 }
 
 fn ino_of(path: &Path) -> Option<u64> {
@@ -50,13 +116,29 @@ pub struct Follower {
 }
 
 impl Follower {
-    /// Opens the log at `path` and returns what is in it, oldest first. With `tail`,
-    /// older files are read only as far as needed for at least `tail` messages.
+    /// Like [`Self::open_with`], collecting what is in the log.
     pub fn open(
         path: &Path,
         format: LogFormat,
         tail: Option<usize>,
     ) -> io::Result<(Follower, Vec<Entry>)> {
+        let mut all = Vec::new();
+        let f = Self::open_with(path, format, tail, &mut |batch| {
+            all.extend(batch);
+            true
+        })?;
+        Ok((f, all))
+    }
+
+    /// Opens the log at `path` and hands what is in it to `sink`, oldest first, in
+    /// batches (never the whole log at once); with `tail`, only the last `tail`
+    /// messages, reading older files only as far as needed. `sink` returns false to stop.
+    pub fn open_with(
+        path: &Path,
+        format: LogFormat,
+        tail: Option<usize>,
+        sink: &mut dyn FnMut(Vec<Entry>) -> bool,
+    ) -> io::Result<Follower> {
         let mut f = Follower {
             path: path.to_path_buf(),
             format,
@@ -66,26 +148,80 @@ impl Follower {
             last_time: None,
         };
         // The live file first: a rotation from now on moves it, never loses it.
-        let current = f.open_live()?;
-        let mut older: Vec<Entry> = Vec::new();
-        for r in logspec::list_rotated(path) {
-            if tail.is_some_and(|n| older.len() + current.len() >= n) {
-                break;
+        match File::open(path) {
+            Ok(file) => {
+                f.ino = file.metadata()?.ino();
+                f.file = Some(file);
             }
-            if !r.gz && ino_of(&r.path) == Some(f.ino) && f.file.is_some() {
-                continue; // the file we hold, rotated just now
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e),
+        }
+        // A file rotated (and compressed) after we opened the live one holds what we
+        // read from it: older files count only up to its first entry.
+        let first_live = f.file.as_ref().and_then(|file| first_time(file, format));
+        let keep = move |e: &Entry| first_live.is_none_or(|t| e.time < t);
+        let held = f.ino;
+        let rotated: Vec<_> = logspec::list_rotated(path)
+            .into_iter()
+            .filter(|r| !(f.file.is_some() && !r.gz && ino_of(&r.path) == Some(held)))
+            .collect();
+        let mut last = None;
+        match tail {
+            Some(n) => {
+                let mut pending = Vec::new();
+                let live = match f.file.as_mut() {
+                    Some(file) => last_entries(file, format, n, &mut pending, &|_| true)?,
+                    None => VecDeque::new(),
+                };
+                f.pending = pending;
+                let mut have = live.len();
+                let mut older = Vec::new();
+                for r in &rotated {
+                    if have >= n {
+                        break;
+                    }
+                    let Some(mut rd) = open_rotated(&r.path, r.gz)? else {
+                        continue;
+                    };
+                    let ring = last_entries(&mut *rd, format, n - have, &mut Vec::new(), &keep)?;
+                    have += ring.len();
+                    older.push(ring);
+                }
+                let all: Vec<Entry> = older.into_iter().rev().flatten().chain(live).collect();
+                last = all.last().map(|e| e.time);
+                if !all.is_empty() {
+                    sink(all);
+                }
             }
-            let (mut entries, _) = logformat::decode(format, &read_file(&r.path, r.gz)?);
-            entries.append(&mut older);
-            older = entries;
+            None => {
+                let mut go_on = true;
+                let mut counting = |batch: Vec<Entry>| {
+                    last = batch.last().map(|e| e.time).or(last);
+                    sink(batch)
+                };
+                for r in rotated.iter().rev() {
+                    let Some(mut rd) = open_rotated(&r.path, r.gz)? else {
+                        continue;
+                    };
+                    go_on = stream(&mut *rd, format, &mut Vec::new(), &mut |batch| {
+                        let batch: Vec<Entry> = batch.into_iter().filter(|e| keep(e)).collect();
+                        batch.is_empty() || counting(batch)
+                    })?;
+                    if !go_on {
+                        break;
+                    }
+                }
+                if go_on {
+                    let mut pending = Vec::new();
+                    if let Some(file) = f.file.as_mut() {
+                        stream(file, format, &mut pending, &mut counting)?;
+                    }
+                    f.pending = pending;
+                }
+            }
         }
-        // A file rotated (and compressed) after we opened it holds what we read already.
-        if let Some(first) = current.first() {
-            older.retain(|e| e.time < first.time);
-        }
-        older.extend(current);
-        f.last_time = older.last().map(|e| e.time).or(f.last_time);
-        Ok((f, older))
+        f.last_time = last;
+        Ok(f)
     }
 
     /// Opens the live file and reads it to its end.
@@ -133,15 +269,27 @@ impl Follower {
         if self.file.is_none() && now_ino.is_none() {
             return Ok(Vec::new());
         }
-        // Rotated: our file is complete (the writer renames it only between messages),
-        // and read to its end above. Collect the files rotated after it, newest first.
+        // Rotated: our file is complete now (the writer renames it only between
+        // messages), but it may have been written to after the read above and before
+        // the rename: read its end again. Then the files rotated after it, newest first.
+        let ours = self.read_more()?;
+        if let Some(e) = ours.last() {
+            self.last_time = Some(e.time);
+        }
         let mut newer: Vec<Vec<Entry>> = Vec::new();
         if self.file.is_some() {
             for r in logspec::list_rotated(&self.path) {
                 if !r.gz && ino_of(&r.path) == Some(self.ino) {
                     break;
                 }
-                let (entries, _) = logformat::decode(self.format, &read_file(&r.path, r.gz)?);
+                let Some(mut rd) = open_rotated(&r.path, r.gz)? else {
+                    continue;
+                };
+                let mut entries = Vec::new();
+                stream(&mut *rd, self.format, &mut Vec::new(), &mut |b| {
+                    entries.extend(b);
+                    true
+                })?;
                 let is_newer = match (entries.first(), self.last_time) {
                     (Some(e), Some(last)) => e.time > last,
                     (Some(_), None) => true,
@@ -154,7 +302,8 @@ impl Follower {
             }
         }
         let live = self.open_live()?;
-        let mut out: Vec<Entry> = newer.into_iter().rev().flatten().collect();
+        let mut out = ours;
+        out.extend(newer.into_iter().rev().flatten());
         out.extend(self.after_last(live));
         if let Some(e) = out.last() {
             self.last_time = Some(e.time);

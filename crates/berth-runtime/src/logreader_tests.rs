@@ -105,3 +105,51 @@ fn a_log_that_appears_later_is_followed_from_its_start() {
     w.write(Stream::Stderr, b"x\ny\n").unwrap();
     assert_eq!(text(&f.poll().unwrap()), ["x", "y"]);
 }
+
+#[test]
+fn a_big_log_is_handed_over_in_batches_and_reading_can_stop() {
+    let dir = tempfile::tempdir().unwrap();
+    let live = dir.path().join("log");
+    let mut w = LogWriter::open(&live, spec(LogFormat::JsonFile, None, 1, false)).unwrap();
+    let line = format!("{}\n", "x".repeat(1000));
+    for _ in 0..3000 {
+        w.write(Stream::Stdout, line.as_bytes()).unwrap();
+    }
+    let mut batches = 0;
+    let mut total = 0;
+    Follower::open_with(&live, LogFormat::JsonFile, None, &mut |b| {
+        batches += 1;
+        total += b.len();
+        true
+    })
+    .unwrap();
+    assert_eq!(total, 3000);
+    assert!(batches >= 3, "about 3 MB in 1 MB reads: {batches} batches");
+    let mut seen = 0;
+    Follower::open_with(&live, LogFormat::JsonFile, None, &mut |b| {
+        seen += b.len();
+        false
+    })
+    .unwrap();
+    assert!(seen < 3000);
+    // --tail keeps only what it needs.
+    let (_, last) = Follower::open(&live, LogFormat::JsonFile, Some(2)).unwrap();
+    assert_eq!(last.len(), 2);
+}
+
+#[test]
+fn a_damaged_compressed_file_reads_as_far_as_it_goes() {
+    let dir = tempfile::tempdir().unwrap();
+    let live = dir.path().join("log");
+    let mut w = LogWriter::open(&live, spec(LogFormat::JsonFile, Some(2000), 3, true)).unwrap();
+    for i in 0..60 {
+        w.write(Stream::Stdout, format!("line {i}\n").as_bytes())
+            .unwrap();
+    }
+    let gz = crate::logspec::rotated_path(&live, 2, true);
+    let data = std::fs::read(&gz).unwrap();
+    std::fs::write(&gz, &data[..data.len() / 2]).unwrap();
+    let (_, all) = Follower::open(&live, LogFormat::JsonFile, None).unwrap();
+    let all = text(&all);
+    assert_eq!(all.last().unwrap(), "line 59");
+}

@@ -17,7 +17,7 @@
 
 use crate::jsonlog::Stream;
 use crate::logformat::{self, Entry, PartialMeta};
-use crate::logspec::{self, LogSpec};
+use crate::logspec::{self, LogFormat, LogSpec};
 use chrono::{DateTime, Utc};
 use std::fs::File;
 use std::io::{self, Write};
@@ -36,6 +36,9 @@ pub struct LogWriter {
     pending: [Vec<u8>; 2],
     series: [Option<(String, i32)>; 2],
     last_time: Option<DateTime<Utc>>,
+    /// A write failed and was reported; later failures are not (a full disk would
+    /// otherwise fill the shim's own log), until a write succeeds again.
+    failing: bool,
 }
 
 fn slot(stream: Stream) -> usize {
@@ -53,6 +56,7 @@ fn open_live(path: &Path) -> io::Result<File> {
     std::fs::OpenOptions::new()
         .create(true)
         .append(true)
+        .read(true)
         .mode(0o640)
         .open(path)
 }
@@ -70,10 +74,12 @@ fn random_id() -> String {
 }
 
 impl LogWriter {
-    /// Opens (or creates) the live file for appending; an existing log goes on.
+    /// Opens (or creates) the live file for appending; an existing log goes on, its
+    /// times after the last one written (even if the clock went back meanwhile).
     pub fn open(path: &Path, spec: LogSpec) -> io::Result<LogWriter> {
         let file = open_live(path)?;
         let size = file.metadata()?.len();
+        let last_time = last_time_in(&file, size, spec.format);
         Ok(LogWriter {
             path: path.to_path_buf(),
             spec,
@@ -81,12 +87,33 @@ impl LogWriter {
             size,
             pending: [Vec::new(), Vec::new()],
             series: [None, None],
-            last_time: None,
+            last_time,
+            failing: false,
         })
     }
 
-    /// Logs what the container wrote on `stream`.
+    /// Logs what the container wrote on `stream`. Only the first of a run of failed
+    /// writes is returned as an error.
     pub fn write(&mut self, stream: Stream, data: &[u8]) -> io::Result<()> {
+        let r = self.write_lines(stream, data);
+        self.report(r)
+    }
+
+    fn report(&mut self, r: io::Result<()>) -> io::Result<()> {
+        match r {
+            Ok(()) => {
+                self.failing = false;
+                Ok(())
+            }
+            Err(_) if self.failing => Ok(()),
+            Err(e) => {
+                self.failing = true;
+                Err(e)
+            }
+        }
+    }
+
+    fn write_lines(&mut self, stream: Stream, data: &[u8]) -> io::Result<()> {
         let s = slot(stream);
         self.pending[s].extend_from_slice(data);
         let mut res = Ok(());
@@ -114,9 +141,9 @@ impl LogWriter {
             return Ok(());
         }
         let line = std::mem::take(&mut self.pending[s]);
-        self.put(stream, line, false)?;
+        let r = self.put(stream, line, false);
         self.series[s] = None;
-        Ok(())
+        self.report(r)
     }
 
     /// Now, or just after the previous message's time when the clock has not moved on.
@@ -212,6 +239,36 @@ impl LogWriter {
         self.size = 0;
         Ok(())
     }
+}
+
+/// The time of the last entry of a log file of `size` bytes.
+fn last_time_in(file: &File, size: u64, format: LogFormat) -> Option<DateTime<Utc>> {
+    use std::os::unix::fs::FileExt;
+    let read_at = |len: u64, at: u64| -> Option<Vec<u8>> {
+        let mut buf = vec![0u8; len as usize];
+        file.read_exact_at(&mut buf, at).ok()?;
+        Some(buf)
+    };
+    let tail = match format {
+        LogFormat::JsonFile => {
+            // A json-file entry is at most 16 KiB of text, escaped: 100 KiB holds one.
+            let len = size.min(100 << 10);
+            let buf = read_at(len, size - len)?;
+            let start = if len < size {
+                buf.iter().position(|b| *b == b'\n')? + 1
+            } else {
+                0
+            };
+            buf[start..].to_vec()
+        }
+        LogFormat::Local => {
+            // The frame's length is repeated at its end.
+            let len = read_at(4, size.checked_sub(4)?)?;
+            let len = u32::from_be_bytes([len[0], len[1], len[2], len[3]]) as u64 + 8;
+            read_at(len, size.checked_sub(len)?)?
+        }
+    };
+    logformat::decode(format, &tail).0.last().map(|e| e.time)
 }
 
 /// `NAME.1` → `NAME.1.gz` (written aside, then renamed; then the plain file removed).

@@ -175,3 +175,26 @@ fn fewer_files_configured_drops_the_extra_ones() {
     }
     assert_eq!(list_files(&live).len(), 2);
 }
+
+#[test]
+fn a_reopened_log_goes_on_after_its_last_time() {
+    for format in [LogFormat::JsonFile, LogFormat::Local] {
+        let dir = tempfile::tempdir().unwrap();
+        let live = dir.path().join("log");
+        // An entry stamped an hour ahead, as if the clock went back since.
+        let ahead = Utc::now() + chrono::Duration::hours(1);
+        let e = Entry {
+            stream: Stream::Stdout,
+            time: ahead,
+            line: b"before\n".to_vec(),
+            partial: None,
+            attrs: Default::default(),
+        };
+        std::fs::write(&live, logformat::encode(format, &e)).unwrap();
+        let mut w = LogWriter::open(&live, spec(format, None, 1, false)).unwrap();
+        w.write(Stream::Stdout, b"after\n").unwrap();
+        let got = read_all(&live, format);
+        assert_eq!(got.len(), 2);
+        assert!(got[1].time > ahead, "{format:?}: {:?}", got[1].time);
+    }
+}

@@ -123,13 +123,24 @@ fn validate(lc: &LogConfig) -> Result<(), ApiError> {
             LogSpec::from_options(driver, &lc.config).map_err(failed)?;
             for k in ["labels-regex", "env-regex"] {
                 if let Some(re) = lc.config.get(k) {
-                    regex::Regex::new(re)
-                        .map_err(|e| failed(format!("error parsing regexp: {e}")))?;
+                    regex::Regex::new(re).map_err(|e| regex_error(re, e))?;
                 }
             }
             Ok(())
         }
     }
+}
+
+/// Go's shape, `error parsing regexp: WHY: `RE``, on one line (the regex crate's text
+/// draws the pattern over several).
+fn regex_error(re: &str, e: regex::Error) -> ApiError {
+    let text = e.to_string();
+    let why = text
+        .lines()
+        .rev()
+        .find_map(|l| l.trim().strip_prefix("error: "))
+        .unwrap_or(text.trim());
+    failed(format!("error parsing regexp: {why}: `{re}`"))
 }
 
 fn failed(e: String) -> ApiError {
@@ -178,9 +189,7 @@ pub fn spec(hc: &HostConfig, config: &ContainerConfig) -> Result<LogSpec, ApiErr
     };
     let regex = |k: &str| -> Result<Option<regex::Regex>, ApiError> {
         opts.get(k)
-            .map(|re| {
-                regex::Regex::new(re).map_err(|e| failed(format!("error parsing regexp: {e}")))
-            })
+            .map(|re| regex::Regex::new(re).map_err(|e| regex_error(re, e)))
             .transpose()
     };
     let labels = &config.labels;
@@ -267,7 +276,10 @@ mod tests {
             err(hc("foo", &[])),
             "logger: no log driver named 'foo' is registered"
         );
-        assert!(err(hc("", &[("labels-regex", "[")])).contains("error parsing regexp"));
+        assert_eq!(
+            err(hc("", &[("labels-regex", "[")])),
+            "failed to initialize logging driver: error parsing regexp: unclosed character class: `[`"
+        );
         assert!(err(hc("", &[("tag", "x")])).contains("tag"));
     }
 
@@ -277,13 +289,14 @@ mod tests {
             "json-file",
             &[("labels", "a,missing"), ("env-regex", "^X"), ("env", "B")],
         );
-        let mut c = ContainerConfig::default();
-        c.labels = [
-            ("a".to_string(), "1".to_string()),
-            ("b".to_string(), "2".to_string()),
-        ]
-        .into();
-        c.env = vec!["XA=3".into(), "B=4".into(), "C=5".into()];
+        let c = ContainerConfig {
+            labels: [("a", "1"), ("b", "2")]
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            env: vec!["XA=3".into(), "B=4".into(), "C=5".into()],
+            ..Default::default()
+        };
         let s = spec(&h, &c).unwrap();
         let want: BTreeMap<String, String> = [("a", "1"), ("XA", "3"), ("B", "4")]
             .iter()

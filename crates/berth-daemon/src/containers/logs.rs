@@ -161,19 +161,28 @@ impl ContainerService {
         let (tx, rx) = tokio::sync::mpsc::channel(64);
         let path = rec.log_path.clone();
         tokio::spawn(async move {
-            // File reads run on the blocking pool; the follower goes there and back.
-            let tail = opts.tail;
-            let opened =
-                tokio::task::spawn_blocking(move || Follower::open(&path, format, tail)).await;
-            let (mut follower, lines) = match opened {
-                Ok(Ok(v)) => v,
+            // File reads run on the blocking pool, a batch at a time (a log is never held
+            // in memory whole); the follower comes back for the follow loop.
+            let (o, t) = (opts.clone(), tx.clone());
+            let opened = tokio::task::spawn_blocking(move || {
+                Follower::open_with(&path, format, o.tail, &mut |batch| {
+                    // `tail` counted every message; the filters come after, as in Docker.
+                    batch
+                        .iter()
+                        .filter(|l| o.wants(l))
+                        .all(|l| t.blocking_send(encode(l, &o, tty)).is_ok())
+                })
+            })
+            .await;
+            let mut follower = match opened {
+                Ok(Ok(f)) => f,
                 Ok(Err(e)) => {
                     tracing::warn!(error = %e, "reading a container log");
                     return;
                 }
                 Err(_) => return,
             };
-            let mut batch = select(lines, &opts);
+            let mut batch: Vec<LogLine> = Vec::new();
             loop {
                 for line in batch.drain(..) {
                     if tx.send(encode(&line, &opts, tty)).await.is_err() {

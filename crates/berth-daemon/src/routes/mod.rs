@@ -5,6 +5,7 @@
 //! |---|---|---|
 //! | `/_ping`, `/version`, `/info`, `/system/*` | [`system`] | `system`, `system_df` |
 //! | `/events` | [`events`] | `events` |
+//! | `/containers/{id}/stats` | [`stats`] | `stats` |
 //! | `/containers/*`, `/commit` | [`containers`] | `containers`, `exec`, `archive`, `export` |
 //! | `/exec/*` | [`exec`] | `exec` |
 //! | `/images/*` | [`images`] | `images` |
@@ -29,6 +30,7 @@ pub mod extract;
 pub mod images;
 pub mod networks;
 pub mod registry;
+pub mod stats;
 pub mod swarm;
 pub mod system;
 pub mod system_df;
@@ -51,6 +53,7 @@ pub fn all() -> Router<Daemon> {
     Router::new()
         .merge(system::routes())
         .merge(events::routes())
+        .merge(stats::routes())
         .merge(containers::routes())
         .merge(exec::routes())
         .merge(images::routes())
