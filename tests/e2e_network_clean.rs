@@ -1,6 +1,7 @@
 //! Nothing of Berth's networking piles up (issue 14, point 7): after 300 runs with
 //! published ports, half on the default bridge and half on a user network, in parallel
-//! batches, no veth, nftables rule, namespace file or mount, or port holder is left, and
+//! batches, no veth, nftables rule, namespace file or mount, port holder or conntrack entry
+//! of a container's address is left, and
 //! the daemon's fd count and RSS are back near where they started.
 
 mod common;
@@ -61,6 +62,37 @@ fn table(d: &TestDaemon) -> String {
         .output()
         .unwrap();
     String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Conntrack entries with a container's address of `subnets` (not their gateways) on
+/// either side.
+fn conntrack_entries(subnets: &[(u32, u32)]) -> Vec<String> {
+    let table = std::fs::read_to_string("/proc/net/nf_conntrack").unwrap_or_default();
+    table
+        .lines()
+        .filter(|l| {
+            l.split_whitespace()
+                .filter_map(|w| w.strip_prefix("src=").or_else(|| w.strip_prefix("dst=")))
+                .filter_map(|a| a.parse::<std::net::Ipv4Addr>().ok())
+                .map(u32::from)
+                .any(|a| {
+                    subnets
+                        .iter()
+                        .any(|(net, mask)| a & mask == *net && a != net + 1)
+                })
+        })
+        .map(String::from)
+        .collect()
+}
+
+fn parse_subnet(s: &str) -> (u32, u32) {
+    let (a, p) = s.split_once('/').unwrap();
+    let p: u32 = p.parse().unwrap();
+    let mask = if p == 0 { 0 } else { u32::MAX << (32 - p) };
+    (
+        u32::from(a.parse::<std::net::Ipv4Addr>().unwrap()) & mask,
+        mask,
+    )
 }
 
 /// The body of `GET /` on 127.0.0.1:port, or None.
@@ -162,6 +194,43 @@ fn three_hundred_runs_with_published_ports_leave_nothing() {
             cycle(&cli, net, i);
         }
     }
+    let user_subnet = d.berth_ok(&[
+        "network",
+        "inspect",
+        "-f",
+        "{{(index .IPAM.Config 0).Subnet}}",
+        "cleannet",
+    ]);
+    let subnets = [parse_subnet(&d.bip), parse_subnet(user_subnet.trim())];
+    // a flow through a published port is tracked while the container runs, and forgotten
+    // with it
+    let id = cli.berth_ok(&[
+        "run",
+        "-d",
+        "-p",
+        "127.0.0.1::80",
+        "busybox",
+        "sh",
+        "-c",
+        "echo up > /tmp/index.html && exec httpd -f -p 80 -h /tmp",
+    ]);
+    let port: u16 = cli
+        .berth_ok(&["port", id.trim(), "80"])
+        .trim()
+        .rsplit(':')
+        .next()
+        .and_then(|p| p.parse().ok())
+        .unwrap();
+    assert!(wait_until(Duration::from_secs(10), || http_get(port)
+        .as_deref()
+        == Some("up\n")));
+    assert!(!conntrack_entries(&subnets).is_empty(), "no flow tracked");
+    cli.berth_ok(&["rm", "-f", id.trim()]);
+    let left = conntrack_entries(&subnets);
+    assert!(
+        left.is_empty(),
+        "conntrack entries left after rm: {left:#?}"
+    );
     let pid = d.daemon_pid().unwrap();
     let (fds0, socks0, rss0) = (fd_count(pid), socket_count(pid), rss_kib(pid));
     std::thread::scope(|s| {
@@ -193,6 +262,8 @@ fn three_hundred_runs_with_published_ports_leave_nothing() {
         !mounts.contains(d.exec_root.join("netns").to_str().unwrap()),
         "namespace mounts left"
     );
+    let left = conntrack_entries(&subnets);
+    assert!(left.is_empty(), "conntrack entries left: {left:#?}");
     let (fds1, socks1, rss1) = (fd_count(pid), socket_count(pid), rss_kib(pid));
     assert!(
         socks1 <= socks0,
