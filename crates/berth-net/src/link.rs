@@ -1,31 +1,15 @@
 //! Links, addresses and namespaces. Everything on a container's start and stop path
 //! (bridge, veth, addresses, routes, namespaces) goes through netlink ([`crate::rtnl`])
 //! without spawning a process; a namespace is bind-mounted on `<file>` and the runtime
-//! joins it with `NetworkMode::Join(<file>)`. Only the look-ups made once at daemon start
-//! or `network create` (routed subnets, a bridge's subnet, the default MTU) still read
-//! `ip`'s output.
+//! joins it with `NetworkMode::Join(<file>)`. The look-ups (routed subnets, a bridge's
+//! subnet, the default MTU) are netlink dumps too: no `ip` is ever run.
 
 use std::net::Ipv4Addr;
 use std::path::Path;
-use std::process::{Command, Stdio};
 
 use crate::ipam::Subnet;
 use crate::rtnl;
 use crate::{NetError, Result};
-
-fn run(cmd: &mut Command) -> Result<String> {
-    let out = cmd
-        .stdin(Stdio::null())
-        .output()
-        .map_err(|e| NetError::System(format!("running {cmd:?}: {e}")))?;
-    if !out.status.success() {
-        return Err(NetError::System(format!(
-            "{cmd:?} failed: {}",
-            String::from_utf8_lossy(&out.stderr).trim()
-        )));
-    }
-    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
-}
 
 /// Whether a link named `name` exists.
 pub fn link_exists(name: &str) -> bool {
@@ -34,35 +18,18 @@ pub fn link_exists(name: &str) -> bool {
 
 /// The IPv4 subnets routed on the host, except those on `ignore_dev` (to pick a free one).
 pub fn routed_subnets(ignore_dev: &str) -> Vec<Subnet> {
-    let Ok(out) = run(Command::new("ip").args(["-4", "-o", "route", "show"])) else {
-        return Vec::new();
-    };
-    out.lines()
-        .filter(|l| {
-            !l.split_whitespace()
-                .collect::<Vec<_>>()
-                .windows(2)
-                .any(|w| w[0] == "dev" && w[1] == ignore_dev)
-        })
-        .filter_map(|l| l.split_whitespace().next())
-        .filter(|d| *d != "default")
-        .filter_map(|d| {
-            if d.contains('/') {
-                d.parse().ok()
-            } else {
-                format!("{d}/32").parse().ok()
-            }
-        })
+    rtnl::ipv4_routes()
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|r| r.prefix > 0 && r.dev.as_deref() != Some(ignore_dev))
+        .filter_map(|r| format!("{}/{}", r.destination, r.prefix).parse().ok())
         .collect()
 }
 
 /// The first IPv4 subnet on an existing `bridge`, if any.
 pub fn bridge_subnet(bridge: &str) -> Option<Subnet> {
-    let out = run(Command::new("ip").args(["-4", "-o", "addr", "show", "dev", bridge])).ok()?;
-    out.split_whitespace()
-        .skip_while(|w| *w != "inet")
-        .nth(1)
-        .and_then(|c| c.parse().ok())
+    let (addr, prefix) = rtnl::ipv4_addresses(bridge).ok()?.into_iter().next()?;
+    format!("{addr}/{prefix}").parse().ok()
 }
 
 /// Sets `net.ipv4.conf.<bridge>.route_localnet` on Berth's own `bridge` (never a host-wide
@@ -159,13 +126,12 @@ pub fn attach(netns: &Path, ep: &Endpoint) -> Result<()> {
 
 /// The MTU of the host's default-route interface (1500 when unknown).
 pub fn default_mtu() -> u32 {
-    let dev = run(Command::new("ip").args(["-4", "-o", "route", "show", "default"]))
-        .ok()
-        .and_then(|o| {
-            let w: Vec<String> = o.split_whitespace().map(String::from).collect();
-            w.windows(2).find(|w| w[0] == "dev").map(|w| w[1].clone())
-        });
-    dev.and_then(|d| std::fs::read_to_string(format!("/sys/class/net/{d}/mtu")).ok())
+    rtnl::ipv4_routes()
+        .unwrap_or_default()
+        .into_iter()
+        .find(|r| r.prefix == 0)
+        .and_then(|r| r.dev)
+        .and_then(|d| std::fs::read_to_string(format!("/sys/class/net/{d}/mtu")).ok())
         .and_then(|m| m.trim().parse().ok())
         .unwrap_or(1500)
 }

@@ -140,12 +140,17 @@ pub fn delete_table(table: &str) -> Result<()> {
 /// Whether a firewall that drops forwarded traffic is present (`ip filter FORWARD` with
 /// policy drop, as dockerd with iptables sets up): our accept rules cannot override it.
 pub fn forward_policy_drop() -> bool {
-    Command::new("nft")
-        .args(["list", "chain", "ip", "filter", "FORWARD"])
-        .stderr(Stdio::null())
-        .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).contains("policy drop"))
-        .unwrap_or(false)
+    let listed = match nft_lib::run_with_output("list chain ip filter FORWARD\n") {
+        Ok(Some(out)) => out,
+        Ok(None) => Command::new("nft")
+            .args(["list", "chain", "ip", "filter", "FORWARD"])
+            .stderr(Stdio::null())
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+            .unwrap_or_default(),
+        Err(_) => String::new(), // no such chain
+    };
+    listed.contains("policy drop")
 }
 
 #[cfg(test)]

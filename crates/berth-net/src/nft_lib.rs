@@ -22,6 +22,7 @@ struct Lib {
     buffer_error: BufferErr,
     buffer_output: BufferErr,
     get_error: GetErr,
+    get_output: GetErr,
 }
 
 /// The library's functions (the handle is never closed), or None when it cannot be loaded.
@@ -57,6 +58,9 @@ fn lib() -> Option<&'static Lib> {
                 get_error: std::mem::transmute::<*mut c_void, GetErr>(sym(
                     c"nft_ctx_get_error_buffer",
                 )?),
+                get_output: std::mem::transmute::<*mut c_void, GetErr>(sym(
+                    c"nft_ctx_get_output_buffer",
+                )?),
             })
         }
     })
@@ -71,6 +75,11 @@ pub fn available() -> bool {
 /// Runs `script` (what `nft -f -` would read) as one transaction. `Ok(None)` when the
 /// library is not there; `Ok(Some(()))` when applied.
 pub fn run(script: &str) -> Result<Option<()>> {
+    Ok(run_with_output(script)?.map(|_| ()))
+}
+
+/// Like [`run`], returning what `nft` would print (a `list` command's output).
+pub fn run_with_output(script: &str) -> Result<Option<String>> {
     let Some(l) = lib() else {
         return Ok(None);
     };
@@ -90,7 +99,12 @@ pub fn run(script: &str) -> Result<Option<()>> {
         (l.buffer_output)(ctx);
         let rc = (l.run_cmd)(ctx, cmd.as_ptr());
         let out = if rc == 0 {
-            Ok(Some(()))
+            let o = (l.get_output)(ctx);
+            Ok(Some(if o.is_null() {
+                String::new()
+            } else {
+                CStr::from_ptr(o).to_string_lossy().into_owned()
+            }))
         } else {
             let msg = (l.get_error)(ctx);
             let msg = if msg.is_null() {
@@ -116,5 +130,13 @@ mod tests {
         }
         let err = run("this is not nft\n").unwrap_err().to_string();
         assert!(err.starts_with("nft failed:"), "{err}");
+        // a table of this test's own, listed and deleted
+        let t = format!("berth_unit_{}", std::process::id());
+        run(&format!("table ip {t} {{\n\tchain c {{\n\t}}\n}}\n")).unwrap();
+        let listed = run_with_output(&format!("list table ip {t}\n"))
+            .unwrap()
+            .unwrap();
+        assert!(listed.contains(&format!("table ip {t}")), "{listed}");
+        run(&format!("delete table ip {t}\n")).unwrap();
     }
 }
