@@ -1,6 +1,7 @@
 //! No process spawns on the start path (issue 14, point 5): with `strace -f` attached to
 //! the daemon, `run --rm -p` on the default bridge and on a user network execs nothing but
-//! Berth's own binary (the shim and the runtime) and the container's command: no `ip`,
+//! Berth's own binary (the shim and the runtime) and the container's command, and
+//! `network create`/`rm` execs nothing at all: no `ip`,
 //! `unshare`, `nsenter` nor `nft` (links, addresses, routes and namespaces go through
 //! netlink, rules through libnftables in-process).
 
@@ -68,6 +69,9 @@ fn run_rm_on_a_bridge_spawns_nothing_but_the_shim() {
             ]);
         }
     }
+    // a network made and removed: bridge, address, subnet look-ups, rules
+    d.berth_ok(&["network", "create", "traced"]);
+    d.berth_ok(&["network", "rm", "traced"]);
     signal(strace.id() as i32, libc::SIGINT);
     let _ = strace.wait();
     let out = std::fs::read_to_string(&trace).unwrap();
