@@ -127,7 +127,7 @@ impl Cli {
 
 /// One cycle: a web container with published ports, answered once in ten, then removed.
 fn cycle(d: &Cli, net: &str, i: usize) {
-    if i % 10 == 0 {
+    if i.is_multiple_of(10) {
         let id = d.berth_ok(&[
             "run",
             "-d",
