@@ -226,10 +226,14 @@ fn three_hundred_runs_with_published_ports_leave_nothing() {
         == Some("up\n")));
     assert!(!conntrack_entries(&subnets).is_empty(), "no flow tracked");
     cli.berth_ok(&["rm", "-f", id.trim()]);
-    let left = conntrack_entries(&subnets);
+    // forgotten in the background, at once
+    let gone = wait_until(Duration::from_secs(5), || {
+        conntrack_entries(&subnets).is_empty()
+    });
     assert!(
-        left.is_empty(),
-        "conntrack entries left after rm: {left:#?}"
+        gone,
+        "conntrack entries left after rm: {:#?}",
+        conntrack_entries(&subnets)
     );
     let pid = d.daemon_pid().unwrap();
     let (fds0, socks0, rss0) = (fd_count(pid), socket_count(pid), rss_kib(pid));
@@ -262,8 +266,14 @@ fn three_hundred_runs_with_published_ports_leave_nothing() {
         !mounts.contains(d.exec_root.join("netns").to_str().unwrap()),
         "namespace mounts left"
     );
-    let left = conntrack_entries(&subnets);
-    assert!(left.is_empty(), "conntrack entries left: {left:#?}");
+    let gone = wait_until(Duration::from_secs(5), || {
+        conntrack_entries(&subnets).is_empty()
+    });
+    assert!(
+        gone,
+        "conntrack entries left: {:#?}",
+        conntrack_entries(&subnets)
+    );
     let (fds1, socks1, rss1) = (fd_count(pid), socket_count(pid), rss_kib(pid));
     assert!(
         socks1 <= socks0,

@@ -6,10 +6,18 @@
 //! `dlopen` at first use: one ctnetlink dump of the IPv4 table, then a delete per entry
 //! that has the address on either side. No process is spawned; without the library
 //! nothing is done (entries then expire on their own).
+//!
+//! A dump walks the kernel's whole conntrack hash (tens of ms), so it is kept off the stop
+//! path: [`forget_later`] queues the addresses for one background thread, which forgets
+//! every queued address in one dump; [`wait_forgotten`] (called before an address is
+//! configured again) blocks until a queued address is done, so a new container's flows
+//! are never the ones deleted.
 
+use std::collections::HashSet;
 use std::ffi::{c_int, c_uint, c_void, CStr};
 use std::net::Ipv4Addr;
-use std::sync::OnceLock;
+use std::sync::{Condvar, Mutex, OnceLock};
+use std::time::Duration;
 
 type Open = unsafe extern "C" fn(u8, c_uint) -> *mut c_void;
 type Close = unsafe extern "C" fn(*mut c_void) -> c_int;
@@ -76,8 +84,8 @@ fn lib() -> Option<&'static Lib> {
 
 struct Dump {
     lib: &'static Lib,
-    /// The address in network byte order, as the library returns it.
-    addr: u32,
+    /// The addresses in network byte order, as the library returns them.
+    addrs: Vec<u32>,
     matched: Vec<*mut c_void>,
 }
 
@@ -93,7 +101,7 @@ unsafe extern "C" fn on_entry(_type: c_int, ct: *mut c_void, data: *mut c_void) 
             ATTR_REPL_IPV4_DST,
         ]
         .iter()
-        .any(|a| (d.lib.get_u32)(ct, *a) == d.addr);
+        .any(|a| d.addrs.contains(&(d.lib.get_u32)(ct, *a)));
         if hit {
             let c = (d.lib.clone)(ct);
             if !c.is_null() {
@@ -104,14 +112,18 @@ unsafe extern "C" fn on_entry(_type: c_int, ct: *mut c_void, data: *mut c_void) 
     NFCT_CB_CONTINUE
 }
 
-/// Deletes every IPv4 conntrack entry with `addr` on either side; returns how many.
-pub fn forget(addr: Ipv4Addr) -> usize {
+/// Deletes every IPv4 conntrack entry with one of `addrs` on either side, now; returns
+/// how many.
+pub fn forget(addrs: &[Ipv4Addr]) -> usize {
     let Some(l) = lib() else {
         return 0;
     };
+    if addrs.is_empty() {
+        return 0;
+    }
     let mut dump = Dump {
         lib: l,
-        addr: u32::from(addr).to_be(),
+        addrs: addrs.iter().map(|a| u32::from(*a).to_be()).collect(),
         matched: Vec::new(),
     };
     let mut deleted = 0;
@@ -142,4 +154,82 @@ pub fn forget(addr: Ipv4Addr) -> usize {
         (l.close)(h);
     }
     deleted
+}
+
+#[derive(Default)]
+struct Queue {
+    /// Queued or being forgotten.
+    pending: HashSet<Ipv4Addr>,
+    /// Not yet taken by the worker.
+    queued: Vec<Ipv4Addr>,
+}
+
+fn queue() -> &'static (Mutex<Queue>, Condvar) {
+    static Q: OnceLock<(Mutex<Queue>, Condvar)> = OnceLock::new();
+    Q.get_or_init(|| {
+        let spawned = std::thread::Builder::new()
+            .name("berth-conntrack".into())
+            .spawn(worker);
+        if let Err(e) = spawned {
+            tracing::warn!(error = %e, "starting the conntrack clean-up thread");
+        }
+        Default::default()
+    })
+}
+
+fn worker() {
+    let (m, cv) = queue();
+    loop {
+        let batch = {
+            let mut q = m.lock().unwrap_or_else(|p| p.into_inner());
+            while q.queued.is_empty() {
+                q = cv.wait(q).unwrap_or_else(|p| p.into_inner());
+            }
+            std::mem::take(&mut q.queued)
+        };
+        let n = forget(&batch);
+        tracing::debug!(addresses = ?batch, entries = n, "conntrack entries forgotten");
+        let mut q = m.lock().unwrap_or_else(|p| p.into_inner());
+        for a in &batch {
+            q.pending.remove(a);
+        }
+        cv.notify_all();
+    }
+}
+
+/// Queues `addrs` for [`forget`] on the background thread.
+pub fn forget_later(addrs: Vec<Ipv4Addr>) {
+    if addrs.is_empty() || lib().is_none() {
+        return;
+    }
+    let (m, cv) = queue();
+    let mut q = m.lock().unwrap_or_else(|p| p.into_inner());
+    for a in addrs {
+        if q.pending.insert(a) {
+            q.queued.push(a);
+        }
+    }
+    cv.notify_all();
+}
+
+/// Blocks until `addr`, if queued by [`forget_later`], has been forgotten (at most 5 s).
+pub fn wait_forgotten(addr: Ipv4Addr) {
+    let (m, cv) = queue();
+    let q = m.lock().unwrap_or_else(|p| p.into_inner());
+    let _ = cv.wait_timeout_while(q, Duration::from_secs(5), |q| q.pending.contains(&addr));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn queued_addresses_are_waited_for() {
+        // an address no flow uses: forgetting it deletes nothing, waiting ends
+        let a = Ipv4Addr::new(192, 0, 2, 254);
+        forget_later(vec![a]);
+        wait_forgotten(a);
+        let (m, _) = queue();
+        assert!(!m.lock().unwrap().pending.contains(&a));
+    }
 }

@@ -585,9 +585,7 @@ impl EndpointTable {
             _ => None,
         };
         self.unplug_links(id);
-        for ip in addrs {
-            crate::conntrack::forget(ip);
-        }
+        crate::conntrack::forget_later(addrs);
         cleared
     }
 

@@ -108,6 +108,8 @@ pub struct Endpoint<'a> {
 /// Creates the veth pair with one end in `netns`, enslaves the host end to the bridge and
 /// configures address, MAC, MTU, loopback and the default route inside. Netlink.
 pub fn attach(netns: &Path, ep: &Endpoint) -> Result<()> {
+    // the flows of the address's last user must be gone before it is used again
+    crate::conntrack::wait_forgotten(ep.ip);
     let spec = rtnl::VethSpec {
         bridge: ep.bridge.to_string(),
         host_veth: ep.host_veth.to_string(),
