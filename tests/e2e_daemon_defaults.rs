@@ -133,3 +133,55 @@ fn the_same_defaults_as_daemon_flags() {
         "search a.example\nnameserver 10.4.4.4\noptions ndots:3\n300\n10.8.8.8\tgw\n"
     );
 }
+
+/// A DNS server on `addr` answering every query with 9.9.9.9 while the test runs.
+fn fake_upstream(addr: &str) -> std::net::UdpSocket {
+    let sock = std::net::UdpSocket::bind(addr).expect("binding the fake upstream");
+    let s = sock.try_clone().unwrap();
+    std::thread::spawn(move || {
+        let mut b = [0u8; 512];
+        while let Ok((n, from)) = s.recv_from(&mut b) {
+            // The question ends at the name's zero byte plus type and class.
+            let Some(end) = b[12..n].iter().position(|x| *x == 0).map(|i| 12 + i + 5) else {
+                continue;
+            };
+            let mut r = b[..end].to_vec();
+            r[2] = 0x81;
+            r[3] = 0x80;
+            r[6..12].copy_from_slice(&[0, 1, 0, 0, 0, 0]);
+            r.extend_from_slice(&[0xc0, 0x0c, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4, 9, 9, 9, 9]);
+            let _ = s.send_to(&r, from);
+        }
+    });
+    sock
+}
+
+#[test]
+fn on_user_networks_the_embedded_dns_forwards_to_the_daemons_dns() {
+    // An upstream on a loopback address of its own, port 53 (where `dns` servers listen).
+    let _up = fake_upstream("127.0.0.77:53");
+    let d = TestDaemon::start_with_args(&["--dns", "127.0.0.77"]);
+    d.import_busybox();
+    d.berth_ok(&[
+        "network",
+        "create",
+        "--subnet",
+        &free_test_subnet(),
+        "dnsnet",
+    ]);
+    let out = d.berth_ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "dnsnet",
+        "busybox",
+        "nslookup",
+        "-timeout=3",
+        "anything.example",
+    ]);
+    let answer = out
+        .split_once("Name:\tanything.example")
+        .map_or("", |(_, a)| a);
+    assert!(answer.contains("Address: 9.9.9.9"), "{out}");
+    d.berth_ok(&["network", "rm", "dnsnet"]);
+}

@@ -596,3 +596,52 @@ fn the_shim_rotates_while_the_daemon_is_down() {
     assert_eq!(*nums.last().unwrap(), 1999);
     assert!(nums.len() > 130, "{}", nums.len());
 }
+
+#[test]
+fn berth_cli_takes_the_log_flags() {
+    let d = TestDaemon::start();
+    d.import_busybox();
+    let script = numbered_lines(100);
+    let id = d.run_detached(&[
+        "--log-opt",
+        "max-size=2k",
+        "--log-opt",
+        "max-file=2",
+        "busybox",
+        "sh",
+        "-c",
+        &script,
+    ]);
+    assert_eq!(d.berth_ok(&["wait", &id]).trim(), "0");
+    assert_eq!(
+        d.inspect(&id)["HostConfig"]["LogConfig"],
+        serde_json::json!({"Type": "json-file", "Config": {"max-file": "2", "max-size": "2k"}})
+    );
+    assert_eq!(
+        log_files(&container_dir(&d, &id), &format!("{id}-json.log")).len(),
+        2
+    );
+    assert_eq!(
+        line_numbers(&d.berth_ok(&["logs", "--tail", "3", &id])),
+        [97, 98, 99]
+    );
+    let out = d.berth(&[
+        "create",
+        "--log-driver",
+        "none",
+        "--log-opt",
+        "max-size=1k",
+        "busybox",
+    ]);
+    assert_ne!(code(&out), 0);
+    assert!(
+        stderr(&out).contains("invalid logging opts for driver none"),
+        "{}",
+        stderr(&out)
+    );
+    let id = d.berth_ok(&["create", "--log-driver", "local", "busybox"]);
+    assert_eq!(
+        d.inspect(id.trim())["HostConfig"]["LogConfig"]["Type"],
+        "local"
+    );
+}

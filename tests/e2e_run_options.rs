@@ -402,3 +402,28 @@ fn dns_on_a_user_network() {
     );
     d.berth_ok(&["network", "rm", "optnet"]);
 }
+
+#[test]
+fn runtime_runc_is_the_built_in_runtime_and_others_are_refused() {
+    let d = daemon();
+    let out = d.berth_ok(&[
+        "run",
+        "--name",
+        "viarunc",
+        "--runtime",
+        "runc",
+        "busybox",
+        "echo",
+        "ran",
+    ]);
+    assert_eq!(out.trim(), "ran");
+    assert_eq!(d.inspect("viarunc")["HostConfig"]["Runtime"], "runc");
+    let out = d.berth(&["run", "--rm", "--runtime", "kata", "busybox", "true"]);
+    assert_ne!(code(&out), 0);
+    assert!(
+        stderr(&out).contains("unknown or invalid runtime name: kata"),
+        "{}",
+        stderr(&out)
+    );
+    d.berth_ok(&["rm", "viarunc"]);
+}

@@ -245,14 +245,11 @@ fn api_errors_and_warnings_are_mobys() {
     let (s, _, b) = d.request(
         "POST",
         "/v1.45/containers/up3/update",
-        Some(br#"{"RestartPolicy":{"Name":"always"}}"#),
+        Some(br#"{"RestartPolicy":{"Name":"bogus"}}"#),
     );
     assert_eq!(
         (s, json(&b)["message"].clone()),
-        (
-            400,
-            "restart policies (--restart) is not supported by Berth yet".into()
-        )
+        (400, "invalid restart policy 'bogus'".into())
     );
     // Kernel memory is ignored with moby's warnings; "no" is accepted.
     let (s, _, b) = d.request(
@@ -300,11 +297,11 @@ fn api_errors_and_warnings_are_mobys() {
         "Error response from daemon: No such container: nope"
     );
     assert_eq!(d.inspect("up4")["HostConfig"]["CpuShares"], 100);
-    let out = d.berth(&["update", "--restart", "always", "up3"]);
+    let out = d.berth(&["update", "--restart", "always:2", "up3"]);
     assert_eq!(code(&out), 1);
     assert_eq!(
         stderr(&out).trim(),
-        "Error response from daemon: restart policies (--restart) is not supported by Berth yet"
+        "Error response from daemon: maximum retry count cannot be used with restart policy 'always'"
     );
 }
 

@@ -685,3 +685,102 @@ fn container_outlives_a_killed_parent() {
     assert_eq!(read_wait(wait).exit_code, 4);
     c.assert_gone(&[init_pid, c.pid_file("shim.pid")], &cgroups);
 }
+
+/// Reads one `watch` line.
+fn next_event(r: &mut BufReader<UnixStream>) -> berth_runtime::protocol::ShimEvent {
+    let mut line = String::new();
+    r.read_line(&mut line).unwrap();
+    serde_json::from_str(&line).unwrap_or_else(|e| panic!("bad watch line {line:?}: {e}"))
+}
+
+#[test]
+fn the_shim_applies_the_restart_policy_and_reports_each_step() {
+    let mut c = Container::new("restart", &["sh", "-c", "echo run; exit 3"]);
+    c.spec.restart = berth_runtime::restart::RestartPolicy {
+        name: "on-failure".into(),
+        maximum_retry_count: 2,
+    };
+    let line = c.create();
+    assert!(line.starts_with("ok "), "{line}");
+    let first_pid: i32 = line[3..].parse().unwrap();
+    // Each run has the same cgroup paths (made again for each).
+    let cgroups = c.cgroup_dirs();
+    let wait = c.wait_conn();
+    let mut watch = BufReader::new(c.connect(r#"{"op":"watch"}"#));
+    let ev = next_event(&mut watch);
+    assert_eq!(
+        (ev.kind.as_str(), ev.running, ev.restarting),
+        ("state", false, false)
+    );
+    assert_eq!(c.start().error, "");
+    let mut pids = vec![first_pid];
+    for n in 1..=2 {
+        let ev = next_event(&mut watch);
+        assert_eq!(
+            (ev.kind.as_str(), ev.restarting, ev.restart_count),
+            ("exit", true, n),
+            "{ev:?}"
+        );
+        assert_eq!(ev.exit.as_ref().map(|e| e.exit_code), Some(3));
+        let ev = next_event(&mut watch);
+        assert_eq!(
+            (ev.kind.as_str(), ev.running, ev.restart_count),
+            ("start", true, n),
+            "{ev:?}"
+        );
+        assert!(ev.pid > 0 && !pids.contains(&(ev.pid as i32)));
+        pids.push(ev.pid as i32);
+    }
+    let ev = next_event(&mut watch);
+    assert_eq!(
+        (ev.kind.as_str(), ev.restarting, ev.restart_count),
+        ("exit", false, 2),
+        "{ev:?}"
+    );
+    // `wait` answers once, at the end.
+    let status = read_wait(wait);
+    assert_eq!((status.exit_code, status.restart_count), (3, 2));
+    let log = std::fs::read_to_string(&c.spec.log_path).unwrap();
+    assert_eq!(log.matches("run").count(), 3, "{log}");
+    pids.push(c.pid_file("shim.pid"));
+    c.assert_gone(&pids, &cgroups);
+}
+
+#[test]
+fn a_user_stop_ends_the_policy() {
+    let mut c = Container::new("stopped", &["sleep", "1000"]);
+    c.spec.restart = berth_runtime::restart::RestartPolicy {
+        name: "always".into(),
+        maximum_retry_count: 0,
+    };
+    let line = c.create();
+    assert!(line.starts_with("ok "), "{line}");
+    let first_pid: i32 = line[3..].parse().unwrap();
+    let cgroups = c.cgroup_dirs();
+    let mut watch = BufReader::new(c.connect(r#"{"op":"watch"}"#));
+    next_event(&mut watch);
+    assert_eq!(c.start().error, "");
+    // A crash: restarted.
+    // SAFETY: kill takes integers.
+    unsafe { libc::kill(first_pid, libc::SIGKILL) };
+    let ev = next_event(&mut watch);
+    assert_eq!((ev.kind.as_str(), ev.restarting), ("exit", true));
+    assert_eq!(ev.exit.as_ref().map(|e| e.exit_code), Some(137));
+    let ev = next_event(&mut watch);
+    assert_eq!(ev.kind, "start");
+    let second_pid = ev.pid as i32;
+    // The user's stop (`kill`: SIGKILL, as the init ignores SIGTERM) with cancel_restart,
+    // and no restart after it.
+    let s = c.connect(r#"{"op":"signal","signal":9,"manual":true,"cancel_restart":true}"#);
+    let mut answer = String::new();
+    BufReader::new(s).read_line(&mut answer).unwrap();
+    assert!(answer.contains("\"ok\":true"), "{answer}");
+    let ev = next_event(&mut watch);
+    assert_eq!(
+        (ev.kind.as_str(), ev.restarting, ev.restart_count),
+        ("exit", false, 1),
+        "{ev:?}"
+    );
+    assert_eq!(ev.exit.as_ref().map(|e| e.exit_code), Some(137));
+    c.assert_gone(&[first_pid, second_pid, c.pid_file("shim.pid")], &cgroups);
+}

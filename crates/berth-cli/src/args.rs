@@ -593,6 +593,9 @@ pub struct ContainerOpts {
     /// Optional parent cgroup for the container
     #[arg(long = "cgroup-parent")]
     pub cgroup_parent: Option<String>,
+    /// Runtime to use for this container
+    #[arg(long = "runtime")]
+    pub runtime: Option<String>,
     /// Connect a container to a network
     #[arg(long = "network", alias = "net")]
     pub network: Option<String>,

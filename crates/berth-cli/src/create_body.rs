@@ -142,6 +142,11 @@ fn host_config(
     let nano_cpus = opts::optional(o.cpus.as_deref(), opts::parse_cpus)?;
     let shm_size = opts::optional_memory(o.shm_size.as_deref(), "--shm-size")?;
     let restart_policy = opts::restart_policy(o.restart.as_deref().unwrap_or("no"))?;
+    if o.rm && !matches!(restart_policy.name.as_str(), "" | "no") {
+        return Err(FlagError(
+            "conflicting options: cannot specify both --restart and --rm".to_string(),
+        ));
+    }
     let console_size = if o.tty {
         let (h, w) = terminal::size().unwrap_or((0, 0));
         [h.into(), w.into()]
@@ -175,6 +180,7 @@ fn host_config(
         memory: memory_limit,
         nano_cpus,
         cgroup_parent: o.cgroup_parent.clone().unwrap_or_default(),
+        runtime: o.runtime.clone().unwrap_or_default(),
         cpu_period: o.cpu_period.unwrap_or(0),
         cpu_quota: o.cpu_quota.unwrap_or(0),
         cpuset_cpus: o.cpuset_cpus.clone().unwrap_or_default(),

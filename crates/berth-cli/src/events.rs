@@ -8,8 +8,8 @@ use hyper::Method;
 use serde_json::{json, Value as Json};
 
 use crate::client::{empty, query, Client};
-use crate::opts::{filters_json, FlagError};
-use crate::template::Format;
+use crate::opts::filters_json;
+use crate::template::{Format, FormatError};
 use crate::Failure;
 
 #[derive(Args, Debug)]
@@ -96,7 +96,14 @@ pub async fn events(c: &Client, a: &EventsArgs) -> Result<i32, Failure> {
         q.push(("filters", f));
     }
     let format = match a.format.as_deref().filter(|f| !f.is_empty()) {
-        Some(f) => Some(Format::parse(f).map_err(|e| FlagError(format!("{e}")))?),
+        Some(f) => match Format::parse(f) {
+            Ok(t) => Some(t),
+            // The Docker CLI's words and exit code.
+            Err(FormatError::Parse(e) | FormatError::Exec(e)) => {
+                eprintln!("Error parsing format: {e}");
+                return Ok(64);
+            }
+        },
         None => None,
     };
     let res = c

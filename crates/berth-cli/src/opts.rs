@@ -232,6 +232,11 @@ pub fn parse_mount(spec: &str) -> Result<Json, FlagError> {
 /// `--restart no|always|unless-stopped|on-failure[:N]`.
 pub fn restart_policy(flag: &str) -> Result<RestartPolicy, FlagError> {
     let (name, count) = flag.split_once(':').unwrap_or((flag, "0"));
+    if flag.contains(':') && name.is_empty() {
+        return Err(FlagError(
+            "invalid restart policy format: no policy provided before colon".to_string(),
+        ));
+    }
     let count: i64 = count.parse().map_err(|_| {
         FlagError(
             "invalid restart policy format: maximum retry count must be an integer".to_string(),
@@ -354,6 +359,22 @@ mod tests {
 
     fn env(k: &str) -> Option<String> {
         (k == "HOME_X").then(|| "/root".to_string())
+    }
+
+    #[test]
+    fn restart_policies_parse_as_dockers_cli() {
+        let p = restart_policy("on-failure:3").unwrap();
+        assert_eq!((p.name.as_str(), p.maximum_retry_count), ("on-failure", 3));
+        let p = restart_policy("always").unwrap();
+        assert_eq!((p.name.as_str(), p.maximum_retry_count), ("always", 0));
+        assert_eq!(
+            restart_policy(":3").unwrap_err().0,
+            "invalid restart policy format: no policy provided before colon"
+        );
+        assert_eq!(
+            restart_policy("on-failure:x").unwrap_err().0,
+            "invalid restart policy format: maximum retry count must be an integer"
+        );
     }
 
     #[test]

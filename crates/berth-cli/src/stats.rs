@@ -228,7 +228,8 @@ async fn stream(c: &Client, a: &StatsArgs, tmpl: &Format) -> Result<i32, Failure
     let terminal = std::io::stdout().is_terminal();
     let mut ticks = 0u64;
     loop {
-        if !named || ticks == 0 {
+        // New and gone containers are picked up every 2 s (Docker's CLI follows events).
+        if ticks == 0 || (!named && ticks.is_multiple_of(4)) {
             let wanted = targets(c, a).await?;
             let ids: Vec<&String> = wanted.iter().map(|(_, id)| id).collect();
             tasks.retain(|id, t| {

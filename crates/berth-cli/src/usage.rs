@@ -48,6 +48,8 @@ pub fn spec(path: &str) -> Option<(&'static str, Arity)> {
         "push" => ("[OPTIONS] NAME[:TAG]", Arity::Exact(1)),
         "login" => ("[OPTIONS] [SERVER]", Arity::AtMost(1)),
         "logout" => ("[SERVER]", Arity::AtMost(1)),
+        "stats" => ("[OPTIONS] [CONTAINER...]", Arity::AtLeast(0)),
+        "events" => ("[OPTIONS]", Arity::None),
         _ => return None,
     })
 }

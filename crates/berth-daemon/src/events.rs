@@ -49,31 +49,23 @@ struct History {
     next_seq: u64,
 }
 
+/// To the writer thread: (sequence number, event).
+type Queue = mpsc::Sender<(u64, Arc<EventMessage>)>;
+
 pub struct EventBus {
     history: Mutex<History>,
     live: broadcast::Sender<Arc<EventMessage>>,
     /// To the thread writing `meta.db` (none in memory-only buses).
-    persist: Mutex<Option<mpsc::Sender<(u64, Arc<EventMessage>)>>>,
+    persist: Mutex<Option<Queue>>,
     writer: Mutex<Option<std::thread::JoinHandle<()>>>,
+    /// Set when the daemon shuts down: long-lived streams (events, stats) end.
+    closing: tokio::sync::watch::Sender<bool>,
 }
 
 impl Drop for EventBus {
     /// Lets the writer finish the queue, so the database is closed when this returns.
     fn drop(&mut self) {
-        drop(
-            self.persist
-                .get_mut()
-                .unwrap_or_else(|p| p.into_inner())
-                .take(),
-        );
-        if let Some(w) = self
-            .writer
-            .get_mut()
-            .unwrap_or_else(|p| p.into_inner())
-            .take()
-        {
-            let _ = w.join();
-        }
+        self.finish_writes();
     }
 }
 
@@ -93,6 +85,7 @@ impl EventBus {
             live: broadcast::channel(KEEP).0,
             persist: Mutex::new(None),
             writer: Mutex::new(None),
+            closing: tokio::sync::watch::channel(false).0,
         })
     }
 
@@ -120,6 +113,7 @@ impl EventBus {
             live: broadcast::channel(KEEP).0,
             persist: Mutex::new(Some(tx)),
             writer: Mutex::new(Some(writer)),
+            closing: tokio::sync::watch::channel(false).0,
         }))
     }
 
@@ -176,6 +170,35 @@ impl EventBus {
             if p.send((seq, m)).is_err() {
                 tracing::warn!("the events writer has stopped; event not persisted");
             }
+        }
+    }
+
+    /// Writes what is queued and stops persisting (later events stay in memory): for
+    /// the end of the daemon, whose services may still hold the bus.
+    pub fn finish_writes(&self) {
+        drop(
+            self.persist
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .take(),
+        );
+        let writer = self.writer.lock().unwrap_or_else(|p| p.into_inner()).take();
+        if let Some(w) = writer {
+            let _ = w.join();
+        }
+    }
+
+    /// Ends the long-lived streams (`GET /events`, streamed stats): the daemon is
+    /// shutting down and waits for open requests.
+    pub fn close_streams(&self) {
+        self.closing.send_replace(true);
+    }
+
+    /// Resolves once [`Self::close_streams`] was called.
+    pub fn closed(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
+        let mut rx = self.closing.subscribe();
+        async move {
+            let _ = rx.wait_for(|c| *c).await;
         }
     }
 

@@ -128,7 +128,9 @@ async fn serve(args: DaemonArgs) -> anyhow::Result<()> {
 
     let listener = socket::bind(&socket, socket_gid)?;
     tracing::info!(socket = %socket.display(), root = %args.root.display(), "API listening");
-    let shutdown = async {
+    let events = daemon.events.clone();
+    let bus = daemon.events.clone();
+    let shutdown = async move {
         let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
             .expect("installing a SIGTERM handler");
         tokio::select! {
@@ -136,10 +138,12 @@ async fn serve(args: DaemonArgs) -> anyhow::Result<()> {
             _ = term.recv() => {},
         }
         tracing::info!("shutting down; containers keep running");
+        events.close_streams();
     };
     axum::serve(listener, server::app(daemon))
         .with_graceful_shutdown(shutdown)
         .await?;
     let _ = std::fs::remove_file(&socket);
+    bus.finish_writes();
     Ok(())
 }

@@ -15,7 +15,7 @@ use crate::error::{Result, RuntimeError};
 use crate::mounts;
 pub(crate) use crate::process::*;
 use crate::security::Confinement;
-use crate::spec::{ContainerSpec, NetworkMode};
+use crate::spec::{ContainerSpec, IpcMode, NetworkMode};
 use crate::syscall::{Kernel, Syscall};
 use crate::sysctl;
 use crate::user;
@@ -56,13 +56,16 @@ pub fn spawn(
 ) -> Result<i32> {
     let ns = &spec.namespaces;
     let mut flags = libc::CLONE_NEWNS;
-    if !ns.pid_host {
+    if let Some(path) = &ns.pid_join {
+        // setns(CLONE_NEWPID) moves the children we clone next, not us
+        join_namespace(&Kernel, path, CloneFlags::CLONE_NEWPID, "pid")?;
+    } else if !ns.pid_host {
         flags |= libc::CLONE_NEWPID;
     }
     if !ns.uts_host {
         flags |= libc::CLONE_NEWUTS;
     }
-    if ns.ipc != crate::spec::IpcMode::Host {
+    if matches!(ns.ipc, IpcMode::Private | IpcMode::None) {
         flags |= libc::CLONE_NEWIPC;
     }
     if spec.network == NetworkMode::Loopback {
@@ -166,7 +169,7 @@ fn container_init(
     // may turn out to be the host's only now).
     let own_ns = sysctl::Namespaces {
         net: sysctl::private_netns(&spec.network)?,
-        ipc: spec.namespaces.ipc != crate::spec::IpcMode::Host,
+        ipc: matches!(spec.namespaces.ipc, IpcMode::Private | IpcMode::None),
         uts: !spec.namespaces.uts_host,
     };
     sysctl::validate_all(spec.sysctls.iter().map(|(k, _)| k.as_str()), own_ns)?;
@@ -272,6 +275,19 @@ fn become_tiny_init(go_read: RawFd, status_write: RawFd) -> std::result::Result<
     }
 }
 
+/// `setns` into the namespace at `path` (`what`: its kind, for the error).
+fn join_namespace(k: &dyn Syscall, path: &Path, flag: CloneFlags, what: &str) -> Result<()> {
+    let f = std::fs::File::open(path)
+        .map_err(|e| RuntimeError::io("opening a namespace to join", path, e))?;
+    k.setns(f.as_fd(), flag).map_err(|e| match e {
+        RuntimeError::Sys { errno, .. } => RuntimeError::sys(
+            format!("joining {what} namespace {}", path.display()),
+            errno,
+        ),
+        other => other,
+    })
+}
+
 /// The namespaces and the root of the container, in order: our own cgroup namespace
 /// (rooted at the container's cgroups, where the shim moved us), the network, the
 /// mounts of the plan under the new rootfs, `pivot_root`, then host and domain names.
@@ -280,18 +296,10 @@ fn enter_root(k: &dyn Syscall, spec: &ContainerSpec, cgroups: &CgroupPaths) -> R
     match &spec.network {
         NetworkMode::Loopback => k.loopback_up()?,
         NetworkMode::Host => {}
-        NetworkMode::Join(path) => {
-            let f = std::fs::File::open(path)
-                .map_err(|e| RuntimeError::io("opening network namespace", path, e))?;
-            k.setns(f.as_fd(), CloneFlags::CLONE_NEWNET)
-                .map_err(|e| match e {
-                    RuntimeError::Sys { errno, .. } => RuntimeError::sys(
-                        format!("joining network namespace {}", path.display()),
-                        errno,
-                    ),
-                    other => other,
-                })?;
-        }
+        NetworkMode::Join(path) => join_namespace(k, path, CloneFlags::CLONE_NEWNET, "network")?,
+    }
+    if let IpcMode::Join { ns, .. } = &spec.namespaces.ipc {
+        join_namespace(k, ns, CloneFlags::CLONE_NEWIPC, "IPC")?;
     }
     k.mount(
         None,

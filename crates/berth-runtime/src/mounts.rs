@@ -87,6 +87,13 @@ pub enum MountOp {
         destination: String,
         flags: MsFlags,
     },
+    /// A copy of the mount at `source` in another mount namespace (`--ipc container:`'s
+    /// `/dev/shm`), see [`Syscall::attach_foreign_tree`].
+    Foreign {
+        mnt_ns: PathBuf,
+        source: PathBuf,
+        destination: String,
+    },
 }
 
 fn plain(
@@ -286,7 +293,7 @@ pub fn plan(spec: &ContainerSpec, cgroups: &CgroupPaths) -> Vec<MountOp> {
         MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC,
         "newinstance,ptmxmode=0666,mode=0620,gid=5",
     ));
-    match spec.namespaces.ipc {
+    match &spec.namespaces.ipc {
         IpcMode::Private => ops.push(plain(
             Some("shm"),
             "/dev/shm",
@@ -294,6 +301,11 @@ pub fn plan(spec: &ContainerSpec, cgroups: &CgroupPaths) -> Vec<MountOp> {
             nse,
             &format!("mode=1777,size={shm}"),
         )),
+        IpcMode::Join { mnt_ns, .. } => ops.push(MountOp::Foreign {
+            mnt_ns: mnt_ns.clone(),
+            source: PathBuf::from("/dev/shm"),
+            destination: "/dev/shm".into(),
+        }),
         IpcMode::Host => ops.push(MountOp::Mount {
             source: Some(PathBuf::from("/dev/shm")),
             destination: "/dev/shm".into(),
@@ -430,6 +442,15 @@ pub fn execute(sys: &dyn Syscall, rootfs: &Path, ops: &[MountOp]) -> Result<()> 
             MountOp::Remount { destination, flags } => {
                 let target = resolve_in_root(rootfs, destination)?;
                 sys.mount(None, &target, None, *flags, None)?;
+            }
+            MountOp::Foreign {
+                mnt_ns,
+                source,
+                destination,
+            } => {
+                let target = resolve_in_root(rootfs, destination)?;
+                create_target(&target, TargetKind::Dir)?;
+                sys.attach_foreign_tree(mnt_ns, source, &target)?;
             }
         }
     }

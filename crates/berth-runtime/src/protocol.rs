@@ -17,8 +17,17 @@
 //!   what is left and closes the connection.
 //! - `{"op":"wait"}`: the shim answers one JSON line, [`ExitStatus`], when the container
 //!   exits, then closes. A connection that closes with no answer means the shim died.
+//! - `{"op":"watch"}`: the shim answers at once with one JSON line, [`ShimEvent`] of
+//!   kind `state` (the current state), then one line per change: `exit` (with
+//!   `restarting` when the restart policy restarts the container) and `start` (a
+//!   restart by the policy). After the final `exit` (no restart) it closes.
 //! - `{"op":"signal","signal":15}`: sends the signal to the container's init process;
-//!   answer `{"ok":true}` or `{"error":"..."}`.
+//!   answer `{"ok":true}` or `{"error":"..."}`. With `"manual":true` the container
+//!   counts as stopped by the user (`unless-stopped` does not restart it); with
+//!   `"cancel_restart":true` no restart policy applies until the next start (Docker's
+//!   `stop` and `kill`). While the shim waits to restart the container there is no
+//!   process: a cancelling signal then ends the shim at once (final `exit`).
+//! - `{"op":"update","restart":{...}}`: a new restart policy (`update --restart`).
 //! - `{"op":"resize","height":40,"width":100}`: resizes the TTY; same answer.
 //!
 //! Files the shim keeps in its state dir:
@@ -26,6 +35,12 @@
 //!   written before the shim reports ready.
 //! - `exit.json`: [`ExitStatus`], written (temp + rename) before the shim exits, so the
 //!   daemon learns how a container ended even if it was down at the time.
+//!
+//! Restarts: with a restart policy ([`crate::restart`]) the shim itself restarts the
+//! container after an exit (Docker's backoff), with the same state dir, socket, log and
+//! network namespace, whether or not the daemon is up. Only the shim restarts a
+//! container whose shim is alive; the daemon starts one only when no shim runs (at its
+//! own start-up), so the two never both restart it.
 //! - `cgroups.json`: the container's cgroup directories
 //!   ([`crate::cgroup::CgroupPaths`]), read by [`crate::cgroup::set_frozen`],
 //!   [`crate::cgroup::pids`] and [`crate::cgroup::destroy`].
@@ -88,13 +103,25 @@ pub enum Request {
         stderr: bool,
     },
     Wait,
+    Watch,
     Signal {
         signal: i32,
+        #[serde(default, skip_serializing_if = "is_false")]
+        manual: bool,
+        #[serde(default, skip_serializing_if = "is_false")]
+        cancel_restart: bool,
+    },
+    Update {
+        restart: crate::restart::RestartPolicy,
     },
     Resize {
         height: u16,
         width: u16,
     },
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
 }
 
 /// Answer to `start`.
@@ -119,6 +146,28 @@ pub struct ExitStatus {
     pub oom_killed: bool,
     /// Set when the container could not run or the shim failed.
     pub error: String,
+    /// `RestartCount` at the end (restarts made by the shim included).
+    pub restart_count: i64,
+    /// When the last run started (RFC 3339, nanoseconds); empty if it never ran.
+    pub started_at: String,
+}
+
+/// What a `watch` connection receives: the full state after each change.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct ShimEvent {
+    /// `state` (the first line), `exit` or `start`.
+    pub kind: String,
+    /// A process runs now (its host pid in `pid`).
+    pub running: bool,
+    /// Waiting to restart after `exit` (Docker's `Restarting`).
+    pub restarting: bool,
+    pub pid: i64,
+    /// When the current (or last) run started (RFC 3339, nanoseconds).
+    pub started_at: String,
+    pub restart_count: i64,
+    /// The last exit, if the container exited since the shim started.
+    pub exit: Option<ExitStatus>,
 }
 
 /// Generic answer to `signal` and `resize`.
@@ -127,6 +176,45 @@ pub struct ExitStatus {
 pub struct Reply {
     pub ok: bool,
     pub error: String,
+}
+
+#[cfg(test)]
+mod wire_tests {
+    use super::*;
+
+    #[test]
+    fn older_and_newer_peers_understand_each_other() {
+        // A plain signal is sent as before (a shim without restarts understands it).
+        let line = serde_json::to_string(&Request::Signal {
+            signal: 15,
+            manual: false,
+            cancel_restart: false,
+        })
+        .unwrap();
+        assert_eq!(line, r#"{"op":"signal","signal":15}"#);
+        let req: Request = serde_json::from_str(r#"{"op":"signal","signal":9}"#).unwrap();
+        assert_eq!(
+            req,
+            Request::Signal {
+                signal: 9,
+                manual: false,
+                cancel_restart: false
+            }
+        );
+        // exit.json from a shim without restarts.
+        let exit: ExitStatus =
+            serde_json::from_str(r#"{"exit_code":3,"finished_at":"x","oom_killed":true}"#).unwrap();
+        assert_eq!((exit.exit_code, exit.restart_count), (3, 0));
+        // What an older shim answers to `watch`: no kind, which the daemon recognises.
+        let ev: ShimEvent =
+            serde_json::from_str(r#"{"ok":false,"error":"bad request: unknown variant"}"#).unwrap();
+        assert!(ev.kind.is_empty());
+        let req: Request = serde_json::from_str(
+            r#"{"op":"update","restart":{"name":"on-failure","maximum_retry_count":2}}"#,
+        )
+        .unwrap();
+        assert!(matches!(req, Request::Update { restart } if restart.maximum_retry_count == 2));
+    }
 }
 
 #[cfg(test)]

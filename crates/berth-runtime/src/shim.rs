@@ -7,16 +7,19 @@
 use crate::cgroup::{self, CgroupPaths};
 use crate::error::{Result, RuntimeError};
 use crate::fsutil::write_atomic;
-use crate::init::{self, InitStdio};
 use crate::jsonlog::{self, Stream};
 use crate::logwriter::LogWriter;
-use crate::protocol::{ExitStatus, Reply, Request, StartReply, START_TIMEOUT_SECS};
+use crate::protocol::{ExitStatus, Reply, Request, ShimEvent, StartReply, START_TIMEOUT_SECS};
+use crate::restart::RestartManager;
+use crate::shim_run::{read_fd, read_status_line, spawn_run, write_fd};
 use crate::spec::ContainerSpec;
+
+#[path = "shim_restart.rs"]
+mod restart_loop;
 use nix::errno::Errno;
 use std::ffi::OsString;
-use std::fs::File;
 use std::io::{Read, Write};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -64,6 +67,24 @@ pub fn main(args: &[OsString]) -> i32 {
     0
 }
 
+/// The container's `spec.json` in its state dir.
+fn read_spec(state_dir: &Path) -> Result<ContainerSpec> {
+    let spec_path = state_dir.join(SPEC_FILE);
+    let data = std::fs::read(&spec_path).map_err(|e| RuntimeError::io("read", &spec_path, e))?;
+    serde_json::from_slice(&data)
+        .map_err(|e| RuntimeError::InvalidArgument(format!("{}: {e}", spec_path.display())))
+}
+
+/// `update` of a running container: the limits its shim uses for the next restart by
+/// the restart policy.
+pub fn update_spec_resources(state_dir: &Path, res: &crate::spec::Resources) -> Result<()> {
+    let mut spec = read_spec(state_dir)?;
+    spec.resources = res.clone();
+    let data = serde_json::to_vec_pretty(&spec)
+        .map_err(|e| RuntimeError::Internal(format!("encoding the spec: {e}")))?;
+    write_atomic(&state_dir.join(SPEC_FILE), &data)
+}
+
 /// stdin and stdout to /dev/null (closing the start-up pipe), stderr to `shim.log`.
 fn detach(state_dir: &Path) {
     // SAFETY: open takes a NUL-terminated literal; dup2 and close only change this
@@ -93,65 +114,9 @@ fn log(msg: &str) {
     );
 }
 
-fn pipe() -> Result<(OwnedFd, OwnedFd)> {
-    nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| RuntimeError::sys("pipe2", e))
-}
-
-fn set_nonblocking(fd: RawFd) {
-    // SAFETY: F_GETFL/F_SETFL take and return plain flags; no memory is passed.
-    unsafe {
-        let fl = libc::fcntl(fd, libc::F_GETFL);
-        libc::fcntl(fd, libc::F_SETFL, fl | libc::O_NONBLOCK);
-    }
-}
-
 fn set_cloexec(fd: RawFd) {
     // SAFETY: F_SETFD takes a plain flag; no memory is passed.
     unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) };
-}
-
-/// Reads up to `buf.len()` bytes; Ok(0) is EOF, Err(EAGAIN) means nothing yet.
-fn read_fd(fd: RawFd, buf: &mut [u8]) -> std::result::Result<usize, Errno> {
-    loop {
-        // SAFETY: the kernel writes at most `buf.len()` bytes into `buf`.
-        let n = unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) };
-        if n >= 0 {
-            return Ok(n as usize);
-        }
-        match Errno::last() {
-            Errno::EINTR => continue,
-            // A pty master reads EIO once every slave fd is closed: that is EOF.
-            Errno::EIO => return Ok(0),
-            e => return Err(e),
-        }
-    }
-}
-
-fn write_fd(fd: RawFd, buf: &[u8]) -> std::result::Result<usize, Errno> {
-    loop {
-        // SAFETY: the pointer and length describe `buf`, valid for the call.
-        let n = unsafe { libc::write(fd, buf.as_ptr().cast(), buf.len()) };
-        if n >= 0 {
-            return Ok(n as usize);
-        }
-        match Errno::last() {
-            Errno::EINTR => continue,
-            e => return Err(e),
-        }
-    }
-}
-
-/// Reads the init's status pipe until a complete line or EOF (blocking).
-fn read_status_line(fd: RawFd) -> Option<String> {
-    let mut line = Vec::new();
-    let mut b = [0u8; 1];
-    loop {
-        match read_fd(fd, &mut b) {
-            Ok(1) if b[0] == b'\n' => return Some(String::from_utf8_lossy(&line).into_owned()),
-            Ok(1) => line.push(b[0]),
-            _ => return (!line.is_empty()).then(|| String::from_utf8_lossy(&line).into_owned()),
-        }
-    }
 }
 
 fn wait_status_to_code(status: i32) -> i64 {
@@ -175,6 +140,8 @@ enum ClientState {
         stdin_done: bool,
     },
     Wait,
+    /// Gets a [`ShimEvent`] line on each change until the final exit.
+    Watch,
     /// Answered; close once the output buffer is flushed.
     Closing,
 }
@@ -206,18 +173,24 @@ struct Shim {
     started: bool,
     created: Instant,
     start_error: String,
+    /// Docker's exit code for a start that failed (127, 126), else 0.
+    start_exit_code: i64,
     log: Option<LogWriter>,
     clients: Vec<Client>,
+    /// The restart policy, the restarts so far and the backoff.
+    restart: RestartManager,
+    /// Stopped by the user (`stop`, `kill`): `unless-stopped` does not restart.
+    manual: bool,
+    /// When the current (or last) run started, RFC 3339.
+    started_at: String,
+    run_started: Instant,
+    last_exit: Option<ExitStatus>,
 }
 
 impl Shim {
     /// Everything up to `ok <pid>`; on error nothing is left behind.
     fn create(state_dir: &Path) -> Result<Shim> {
-        let spec_path = state_dir.join(SPEC_FILE);
-        let data =
-            std::fs::read(&spec_path).map_err(|e| RuntimeError::io("read", &spec_path, e))?;
-        let spec: ContainerSpec = serde_json::from_slice(&data)
-            .map_err(|e| RuntimeError::InvalidArgument(format!("{}: {e}", spec_path.display())))?;
+        let spec = read_spec(state_dir)?;
         if spec.process.args.is_empty() {
             return Err(RuntimeError::InvalidArgument("no command specified".into()));
         }
@@ -226,20 +199,6 @@ impl Shim {
         }
         // Bad input is refused before anything is created.
         crate::capabilities::compute(spec.privileged, &spec.cap_add, &spec.cap_drop)?;
-        let cgroups = cgroup::create(
-            &spec.id,
-            &spec.cgroup_parent,
-            &spec.resources,
-            spec.privileged,
-        )?;
-        let mut cleanup = Cleanup {
-            cgroups: Some(cgroups.clone()),
-            pid: None,
-            files: vec![],
-        };
-        cgroups.save(state_dir)?;
-        cleanup.files.push(state_dir.join(cgroup::CGROUPS_FILE));
-
         let log = if spec.log_path.as_os_str().is_empty() {
             None
         } else {
@@ -249,96 +208,8 @@ impl Shim {
             )
         };
 
-        // Container stdio. `child` fds go to the init, the others stay here.
-        let mut child_fds: Vec<OwnedFd> = Vec::new();
-        let mut console_socket: Option<OwnedFd> = None;
-        let (stdio, out, err, stdin) = if spec.process.tty {
-            let (ours, theirs) = nix::sys::socket::socketpair(
-                nix::sys::socket::AddressFamily::Unix,
-                nix::sys::socket::SockType::Stream,
-                None,
-                nix::sys::socket::SockFlag::SOCK_CLOEXEC,
-            )
-            .map_err(|e| RuntimeError::sys("socketpair for the console", e))?;
-            let stdio = InitStdio::Tty {
-                console_socket: theirs.as_raw_fd(),
-                size: spec.process.console_size,
-            };
-            console_socket = Some(ours);
-            child_fds.push(theirs);
-            (stdio, None, None, None)
-        } else {
-            let (out_r, out_w) = pipe()?;
-            let (err_r, err_w) = pipe()?;
-            let (in_child, in_shim) = if spec.process.open_stdin {
-                let (r, w) = pipe()?;
-                (r, Some(w))
-            } else {
-                let null = File::open("/dev/null")
-                    .map_err(|e| RuntimeError::io("open", "/dev/null", e))?;
-                (OwnedFd::from(null), None)
-            };
-            let stdio = InitStdio::Pipes {
-                stdin: in_child.as_raw_fd(),
-                stdout: out_w.as_raw_fd(),
-                stderr: err_w.as_raw_fd(),
-            };
-            child_fds.extend([in_child, out_w, err_w]);
-            (stdio, Some(out_r), Some(err_r), in_shim)
-        };
-        let (go_r, go_w) = pipe()?;
-        let (status_r, status_w) = pipe()?;
-
-        let mut shim_fds = vec![go_w.as_raw_fd(), status_r.as_raw_fd()];
-        shim_fds.extend(
-            [&out, &err, &stdin, &console_socket]
-                .into_iter()
-                .flatten()
-                .map(|f| f.as_raw_fd()),
-        );
-        let pid = init::spawn(
-            &spec,
-            &cgroups,
-            stdio,
-            go_r.as_raw_fd(),
-            status_w.as_raw_fd(),
-            &shim_fds,
-        )?;
-        cleanup.pid = Some(pid);
-        drop(child_fds);
-        drop(go_r);
-        drop(status_w);
-
-        cgroup::add_process(&cgroups, pid)?;
-        write_fd(go_w.as_raw_fd(), b"c")
-            .map_err(|e| RuntimeError::sys("signalling the container init", e))?;
-        let (mut out, mut stdin) = (out, stdin);
-        if let Some(sock) = &console_socket {
-            // On a set-up failure before the pty exists the socket just closes; the
-            // status line below says why.
-            if let Ok(master) = crate::pty::recv_master(sock.as_raw_fd()) {
-                stdin = Some(
-                    master
-                        .try_clone()
-                        .map_err(|e| RuntimeError::io("dup", "pty master", e))?,
-                );
-                out = Some(master);
-            }
-        }
-        drop(console_socket);
-        match read_status_line(status_r.as_raw_fd()) {
-            Some(l) if l == "ready" => {}
-            Some(l) => {
-                let msg = l.strip_prefix("error ").unwrap_or(&l).to_string();
-                return Err(RuntimeError::Internal(msg));
-            }
-            None => {
-                return Err(RuntimeError::Internal(
-                    "container init exited during set-up".into(),
-                ))
-            }
-        }
-
+        let (run, mut cleanup) = spawn_run(&spec, state_dir)?;
+        let pid = run.init_pid;
         let sock_path = state_dir.join(SOCKET_FILE);
         let listener = crate::protocol::with_socket_path(state_dir, |p| UnixListener::bind(p))
             .map_err(|e| RuntimeError::io("bind", &sock_path, e))?;
@@ -354,47 +225,41 @@ impl Shim {
         cleanup.files.push(state_dir.join(SHIM_PID_FILE));
         write_atomic(&state_dir.join(INIT_PID_FILE), pid.to_string().as_bytes())?;
         cleanup.files.push(state_dir.join(INIT_PID_FILE));
-        // SAFETY: pidfd_open takes a pid and flags, no memory; nix has no wrapper.
-        let pidfd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
-        let pidfd = (pidfd >= 0).then(|| {
-            // SAFETY: a non-negative result is a new fd that nothing else owns.
-            unsafe { OwnedFd::from_raw_fd(pidfd as RawFd) }
-        });
-
-        for fd in [&out, &err, &stdin].into_iter().flatten() {
-            set_nonblocking(fd.as_raw_fd());
-        }
         cleanup.disarm();
+        let restart = RestartManager::new(spec.restart.clone(), spec.restart_count);
         Ok(Shim {
             spec,
             state_dir: state_dir.to_path_buf(),
-            cgroups,
+            cgroups: run.cgroups,
             init_pid: pid,
-            pidfd,
+            pidfd: run.pidfd,
             listener,
-            out,
-            err,
-            stdin,
+            out: run.out,
+            err: run.err,
+            stdin: run.stdin,
             stdin_buf: Vec::new(),
-            go: Some(go_w),
-            status: Some(status_r),
+            go: Some(run.go),
+            status: Some(run.status),
             started: false,
             created: Instant::now(),
             start_error: String::new(),
+            start_exit_code: 0,
             log,
             clients: Vec::new(),
+            restart,
+            manual: false,
+            started_at: String::new(),
+            run_started: Instant::now(),
+            last_exit: None,
         })
     }
 
-    /// The event loop; returns when the container has exited and everything is told.
-    fn run(&mut self) {
-        log(&format!(
-            "container {} init pid {}",
-            self.spec.id, self.init_pid
-        ));
-        let status = loop {
+    /// One round of the poll loop. With a process: Some(wait status) once it exited.
+    /// Without one (waiting to restart): returns at `until` or on a cancel.
+    fn serve(&mut self, until: Option<Instant>) -> Option<i32> {
+        {
             if let Some(s) = self.try_reap() {
-                break s;
+                return Some(s);
             }
             let mut fds: Vec<libc::pollfd> = Vec::new();
             let pfd = |fd: RawFd, events: i16| libc::pollfd {
@@ -431,7 +296,7 @@ impl Shim {
                     ClientState::Attach { stdin_done, .. } => {
                         !stdin_done && self.stdin_buf.is_empty()
                     }
-                    ClientState::Wait => true,
+                    ClientState::Wait | ClientState::Watch => true,
                     ClientState::Closing => false,
                 };
                 if wants_in {
@@ -442,7 +307,12 @@ impl Shim {
                 }
                 fds.push(pfd(c.stream.as_raw_fd(), ev));
             }
-            let timeout = if self.started {
+            let timeout = if let Some(until) = until {
+                until
+                    .saturating_duration_since(Instant::now())
+                    .as_millis()
+                    .min(1000) as i32
+            } else if self.started {
                 if self.pidfd.is_none() {
                     100
                 } else {
@@ -459,7 +329,7 @@ impl Shim {
                         nix::unistd::Pid::from_raw(self.init_pid),
                         nix::sys::signal::Signal::SIGKILL,
                     );
-                    continue;
+                    return None;
                 }
                 let ms = left.as_millis().min(i32::MAX as u128) as i32;
                 if self.pidfd.is_none() {
@@ -472,11 +342,11 @@ impl Shim {
             let n = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, timeout) };
             if n < 0 {
                 if Errno::last() == Errno::EINTR {
-                    continue;
+                    return None;
                 }
                 log(&format!("poll: {}", Errno::last()));
                 std::thread::sleep(Duration::from_millis(50));
-                continue;
+                return None;
             }
             let ready = |i: usize| fds[i].revents != 0;
             if ready(2) {
@@ -501,12 +371,15 @@ impl Shim {
             if ready(0) {
                 self.accept();
             }
-        };
-        self.finish(status);
+        }
+        None
     }
 
     /// Non-blocking reap of the init: Some(wait status) once it exited.
     fn try_reap(&mut self) -> Option<i32> {
+        if self.init_pid <= 0 {
+            return None;
+        }
         let mut status = 0;
         // SAFETY: `status` is a valid int for the kernel to write.
         let r = unsafe { libc::waitpid(self.init_pid, &mut status, libc::WNOHANG) };
@@ -726,7 +599,7 @@ impl Shim {
                 }
             }
             // Anything else sent on a wait connection is ignored.
-            ClientState::Wait | ClientState::Closing => {}
+            ClientState::Wait | ClientState::Watch | ClientState::Closing => {}
         }
     }
 
@@ -763,7 +636,44 @@ impl Shim {
                 }
             }
             Request::Wait => self.clients[i].state = ClientState::Wait,
-            Request::Signal { signal } => {
+            Request::Watch => {
+                self.clients[i].state = ClientState::Watch;
+                let mut line = serde_json::to_vec(&self.event("state", self.init_pid <= 0))
+                    .unwrap_or_default();
+                line.push(b'\n');
+                self.clients[i].outbuf.extend_from_slice(&line);
+                self.flush_client(i);
+            }
+            Request::Update { restart } => {
+                self.restart.policy = restart;
+                self.answer(
+                    i,
+                    &Reply {
+                        ok: true,
+                        error: String::new(),
+                    },
+                );
+            }
+            Request::Signal {
+                signal,
+                manual,
+                cancel_restart,
+            } => {
+                self.manual |= manual;
+                if cancel_restart {
+                    self.restart.cancel();
+                }
+                if self.init_pid <= 0 {
+                    // Waiting to restart: no process to signal (Docker answers success).
+                    self.answer(
+                        i,
+                        &Reply {
+                            ok: true,
+                            error: String::new(),
+                        },
+                    );
+                    return;
+                }
                 // SAFETY: kill takes two integers; any signal number (real-time ones too,
                 // which nix's Signal cannot name) is checked by the kernel.
                 let r = unsafe { libc::kill(self.init_pid, signal) };
@@ -831,6 +741,8 @@ impl Shim {
             };
         }
         drop(go);
+        self.started_at = jsonlog::format_time(chrono::Utc::now());
+        self.run_started = Instant::now();
         let Some(status) = self.status.take() else {
             return StartReply::default();
         };
@@ -844,13 +756,15 @@ impl Shim {
                     _ => (0, line.strip_prefix("error ").unwrap_or(&line).to_string()),
                 };
                 self.start_error = error.clone();
+                self.start_exit_code = exit_code;
                 StartReply { error, exit_code }
             }
         }
     }
 
-    /// After the init exited: drain output, record the exit, tell everyone, clean up.
-    fn finish(&mut self, wait_status: i32) {
+    /// After the init exited: drains its output, removes its cgroups and says how it
+    /// ended.
+    fn collect_exit(&mut self, wait_status: i32) -> ExitStatus {
         let deadline = Instant::now() + Duration::from_secs(2);
         while (self.out.is_some() || self.err.is_some()) && Instant::now() < deadline {
             let mut fds = [self.out.as_ref(), self.err.as_ref()].map(|f| libc::pollfd {
@@ -870,16 +784,37 @@ impl Shim {
         for stream in [Stream::Stdout, Stream::Stderr] {
             self.end_log_stream(stream);
         }
+        let exit_code = if self.start_exit_code > 0 {
+            self.start_exit_code
+        } else {
+            wait_status_to_code(wait_status)
+        };
         let exit = ExitStatus {
-            exit_code: wait_status_to_code(wait_status),
+            exit_code,
             finished_at: jsonlog::format_time(chrono::Utc::now()),
             oom_killed: cgroup::oom_killed(&self.cgroups),
             error: self.start_error.clone(),
+            restart_count: self.restart.count,
+            started_at: self.started_at.clone(),
         };
         log(&format!("container exited: {exit:?}"));
         if let Err(e) = cgroup::remove(&self.cgroups) {
             log(&format!("removing cgroups: {e}"));
         }
+        // The run is over: no process, no stdio.
+        self.init_pid = 0;
+        self.pidfd = None;
+        self.out = None;
+        self.err = None;
+        self.stdin = None;
+        self.stdin_buf.clear();
+        exit
+    }
+
+    /// The container exited for good: records the exit, tells everyone, closes.
+    fn finish(&mut self, mut exit: ExitStatus) {
+        exit.restart_count = self.restart.count;
+        self.last_exit = Some(exit.clone());
         match serde_json::to_vec(&exit) {
             Ok(data) => {
                 if let Err(e) = write_atomic(&self.state_dir.join(EXIT_FILE), &data) {
@@ -891,9 +826,13 @@ impl Shim {
         let _ = std::fs::remove_file(self.state_dir.join(SOCKET_FILE));
         let mut line = serde_json::to_vec(&exit).unwrap_or_default();
         line.push(b'\n');
+        let mut watch_line = serde_json::to_vec(&self.event("exit", false)).unwrap_or_default();
+        watch_line.push(b'\n');
         for c in &mut self.clients {
-            if matches!(c.state, ClientState::Wait) {
-                c.outbuf.extend_from_slice(&line);
+            match c.state {
+                ClientState::Wait => c.outbuf.extend_from_slice(&line),
+                ClientState::Watch => c.outbuf.extend_from_slice(&watch_line),
+                _ => {}
             }
             let _ = c.stream.set_nonblocking(false);
             let _ = c.stream.set_write_timeout(Some(Duration::from_secs(5)));
@@ -901,40 +840,6 @@ impl Shim {
             let _ = c.stream.shutdown(std::net::Shutdown::Both);
         }
         self.clients.clear();
-    }
-}
-
-/// Undoes a half-done start-up unless disarmed.
-struct Cleanup {
-    cgroups: Option<CgroupPaths>,
-    pid: Option<i32>,
-    files: Vec<PathBuf>,
-}
-
-impl Cleanup {
-    fn disarm(&mut self) {
-        self.cgroups = None;
-        self.pid = None;
-        self.files.clear();
-    }
-}
-
-impl Drop for Cleanup {
-    fn drop(&mut self) {
-        if let Some(pid) = self.pid {
-            // SAFETY: kill takes integers; `st` is a valid int for waitpid to write.
-            unsafe {
-                libc::kill(pid, libc::SIGKILL);
-                let mut st = 0;
-                libc::waitpid(pid, &mut st, 0);
-            }
-        }
-        if let Some(cg) = &self.cgroups {
-            let _ = cgroup::remove(cg);
-        }
-        for f in &self.files {
-            let _ = std::fs::remove_file(f);
-        }
     }
 }
 

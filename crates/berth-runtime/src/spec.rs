@@ -59,6 +59,11 @@ pub struct ContainerSpec {
     /// Where the shim writes the log (`<root>/containers/<id>/<id>-json.log`, or
     /// `local-logs/container.log` with the local driver); empty: no log (`none`).
     pub log_path: PathBuf,
+    /// The restart policy the shim applies itself when the container exits (see
+    /// [`crate::restart`]); it also restarts while the daemon is down.
+    pub restart: crate::restart::RestartPolicy,
+    /// `RestartCount` when this start began (the shim counts on from it).
+    pub restart_count: i64,
     /// The log's format and rotation.
     pub log: crate::logspec::LogSpec,
 }
@@ -91,11 +96,14 @@ pub struct ProcessSpec {
 #[serde(default)]
 pub struct Namespaces {
     pub pid_host: bool,
+    /// `--pid container:NAME`: the other container's pid namespace
+    /// (`/proc/<its init>/ns/pid`), joined instead of a new one.
+    pub pid_join: Option<PathBuf>,
     pub ipc: IpcMode,
     pub uts_host: bool,
 }
 
-#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "snake_case")]
 pub enum IpcMode {
     /// Its own IPC namespace and `/dev/shm` (`private`, `shareable`).
@@ -105,6 +113,9 @@ pub enum IpcMode {
     Host,
     /// Its own IPC namespace without `/dev/shm`.
     None,
+    /// `--ipc container:NAME`: the other container's IPC namespace (`ns`, its
+    /// `/proc/<init>/ns/ipc`) and its `/dev/shm`, found in its mount namespace `mnt_ns`.
+    Join { ns: PathBuf, mnt_ns: PathBuf },
 }
 
 /// One `--ulimit`: `name` as go-units knows it (`nofile`, `nproc`, …); -1 = unlimited.

@@ -28,6 +28,12 @@ pub trait Syscall {
     fn unshare(&self, flags: CloneFlags) -> Result<()>;
     /// Joins the namespace `ns` (an nsfs file) of type `flags`.
     fn setns(&self, ns: BorrowedFd<'_>, flags: CloneFlags) -> Result<()>;
+    /// Attaches at `target` a copy of the mount at `source` as the mount namespace
+    /// `mnt_ns` sees it (another container's `/dev/shm`): a bind mount cannot cross mount
+    /// namespaces, so the copy is made inside `mnt_ns` (`open_tree(OPEN_TREE_CLONE)`) and
+    /// moved here (`move_mount`). Only for a single-threaded process (`setns` of a mount
+    /// namespace).
+    fn attach_foreign_tree(&self, mnt_ns: &Path, source: &Path, target: &Path) -> Result<()>;
     /// Brings `lo` up in the current network namespace.
     fn loopback_up(&self) -> Result<()>;
     fn sethostname(&self, name: &str) -> Result<()>;
@@ -99,6 +105,64 @@ impl Syscall for Kernel {
 
     fn setns(&self, ns: BorrowedFd<'_>, flags: CloneFlags) -> Result<()> {
         nix::sched::setns(ns, flags).map_err(|e| RuntimeError::sys(format!("setns({flags:?})"), e))
+    }
+
+    fn attach_foreign_tree(&self, mnt_ns: &Path, source: &Path, target: &Path) -> Result<()> {
+        use std::ffi::CString;
+        use std::os::fd::{AsFd, FromRawFd, OwnedFd};
+        use std::os::unix::ffi::OsStrExt;
+        let open = |p: &Path| {
+            std::fs::File::open(p).map_err(|e| RuntimeError::io("opening a mount namespace", p, e))
+        };
+        let cstr = |p: &Path| {
+            CString::new(p.as_os_str().as_bytes()).map_err(|_| {
+                RuntimeError::sys(
+                    format!("path {} has a NUL byte", p.display()),
+                    Errno::EINVAL,
+                )
+            })
+        };
+        let (src, dst) = (cstr(source)?, cstr(target)?);
+        let own = open(Path::new("/proc/self/ns/mnt"))?;
+        let foreign = open(mnt_ns)?;
+        self.setns(foreign.as_fd(), CloneFlags::CLONE_NEWNS)?;
+        // SAFETY: open_tree takes a dirfd, a NUL-terminated path that outlives the call,
+        // and flags; it returns a new fd or -1.
+        let tree = unsafe {
+            libc::syscall(
+                libc::SYS_open_tree,
+                libc::AT_FDCWD,
+                src.as_ptr(),
+                (libc::OPEN_TREE_CLONE | libc::OPEN_TREE_CLOEXEC) as libc::c_uint,
+            )
+        };
+        let tree_errno = Errno::last();
+        // back home first, whatever open_tree did
+        self.setns(own.as_fd(), CloneFlags::CLONE_NEWNS)?;
+        if tree < 0 {
+            return Err(RuntimeError::sys(
+                format!("open_tree of {} in {}", source.display(), mnt_ns.display()),
+                tree_errno,
+            ));
+        }
+        // SAFETY: open_tree returned a new fd that nothing else owns.
+        let tree = unsafe { OwnedFd::from_raw_fd(tree as libc::c_int) };
+        let empty = c"";
+        // SAFETY: move_mount takes the detached tree's fd with an empty path
+        // (MOVE_MOUNT_F_EMPTY_PATH) and a NUL-terminated target valid for the call.
+        let r = unsafe {
+            libc::syscall(
+                libc::SYS_move_mount,
+                tree.as_raw_fd(),
+                empty.as_ptr(),
+                libc::AT_FDCWD,
+                dst.as_ptr(),
+                libc::MOVE_MOUNT_F_EMPTY_PATH as libc::c_uint,
+            )
+        };
+        Errno::result(r)
+            .map(drop)
+            .map_err(|e| RuntimeError::sys(format!("move_mount to {}", target.display()), e))
     }
 
     /// `ioctl(SIOCGIFFLAGS)` then `SIOCSIFFLAGS` with IFF_UP|IFF_RUNNING on `lo`.
@@ -184,6 +248,11 @@ pub(crate) mod fake {
         Chdir(PathBuf),
         Unshare(CloneFlags),
         Setns(CloneFlags),
+        AttachForeignTree {
+            mnt_ns: PathBuf,
+            source: PathBuf,
+            target: PathBuf,
+        },
         LoopbackUp,
         Sethostname(String),
         Setdomainname(String),
@@ -277,6 +346,13 @@ pub(crate) mod fake {
         }
         fn setns(&self, _ns: BorrowedFd<'_>, flags: CloneFlags) -> Result<()> {
             self.push(Call::Setns(flags))
+        }
+        fn attach_foreign_tree(&self, mnt_ns: &Path, source: &Path, target: &Path) -> Result<()> {
+            self.push(Call::AttachForeignTree {
+                mnt_ns: mnt_ns.to_path_buf(),
+                source: source.to_path_buf(),
+                target: target.to_path_buf(),
+            })
         }
         fn loopback_up(&self) -> Result<()> {
             self.push(Call::LoopbackUp)

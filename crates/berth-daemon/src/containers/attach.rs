@@ -225,6 +225,11 @@ impl ContainerService {
                     )))
                 }
                 Status::Running | Status::Created | Status::Exited => id,
+                Status::Restarting => {
+                    return Err(ApiError::conflict(
+                        "You cannot attach to a restarting container, wait until it is running",
+                    ))
+                }
                 _ => {
                     return Err(ApiError::conflict(
                         "You cannot attach to a stopped container, start it first",

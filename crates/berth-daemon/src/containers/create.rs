@@ -33,6 +33,12 @@ impl ContainerService {
             }
         })?;
         merge::validate_host_config(&hc, &config)?;
+        for mode in [&hc.pid_mode, &hc.ipc_mode] {
+            if let Some(donor) = super::run_options::donor_name(mode) {
+                // a 400, not a 404: clients pull the image on a 404 from create
+                self.get(donor).map_err(|e| ApiError::invalid(e.message))?;
+            }
+        }
         if hc.shm_size < 0 {
             return Err(ApiError::invalid("SHM size can not be less than 0"));
         }
@@ -88,6 +94,7 @@ impl ContainerService {
             host_config: hc,
             state: StateRecord::default(),
             restart_count: 0,
+            has_been_manually_stopped: false,
             log_path,
             exec_ids: Vec::new(),
             mount_points,

@@ -24,17 +24,16 @@ impl ContainerService {
         let rec = self.record(&id)?;
         if rec.state.status.is_running() {
             if !force {
-                let why = if rec.state.status == Status::Paused {
-                    "container is paused and must be unpaused first".to_string()
+                // dockerd 20.10's words (docker-py checks them).
+                let procedure = if rec.state.status == Status::Paused {
+                    "Unpause and then stop the container before attempting removal or force remove"
                 } else {
-                    format!(
-                        "container is {}: stop the container before removing or force remove",
-                        rec.state.status.as_str()
-                    )
+                    "Stop the container before attempting removal or force remove"
                 };
                 return Err(ApiError::conflict(format!(
-                    "cannot remove container \"{}\": {why}",
-                    rec.name
+                    "You cannot remove a {} container {}. {procedure}",
+                    rec.state.status.as_str(),
+                    rec.id
                 )));
             }
             self.signal_running(&id, libc::SIGKILL).await.ok();

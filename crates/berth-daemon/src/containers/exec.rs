@@ -77,6 +77,8 @@ pub(super) fn not_running(rec: &ContainerRecord) -> ApiError {
             "Container {} is paused, unpause the container before exec",
             rec.id
         ))
+    } else if rec.state.status == Status::Restarting {
+        super::record::restarting_error(&rec.id)
     } else {
         ApiError::conflict(format!("Container {} is not running", rec.id))
     }

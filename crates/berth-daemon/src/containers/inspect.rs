@@ -16,6 +16,9 @@ impl ContainerService {
     /// host's `ps` as moby runs it.
     pub fn top(&self, name_or_id: &str, ps_args: &str) -> ApiResult<berth_api::TopResponse> {
         let rec = self.get(name_or_id)?;
+        if rec.state.status == super::record::Status::Restarting {
+            return Err(super::record::restarting_error(&rec.id));
+        }
         if !rec.state.status.is_running() {
             return Err(ApiError::conflict(format!(
                 "Container {} is not running",

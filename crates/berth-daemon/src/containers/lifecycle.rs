@@ -15,35 +15,54 @@ use super::{
 use crate::error::{ApiError, ApiResult};
 
 impl ContainerService {
-    /// Watches a running container's shim until the container exits.
-    pub(super) fn spawn_monitor(
-        self: &Arc<Self>,
-        id: String,
-        conn: Option<tokio::net::UnixStream>,
-    ) {
+    /// Follows a running container's shim (its `watch` stream: restarts by the policy)
+    /// until the container exits for good.
+    pub(super) fn spawn_monitor(self: &Arc<Self>, id: String, conn: Option<shim::Watch>) {
         let svc = self.clone();
         tokio::spawn(async move {
-            let status = match conn {
-                Some(c) => shim::wait_exit(c).await,
-                None => None,
-            };
-            svc.on_exit(&id, status).await;
+            let mut status = None;
+            if let Some(mut w) = conn {
+                while let Some(ev) = shim::next_event(&mut w).await {
+                    if ev.kind.is_empty() {
+                        // A shim from before `watch` (live restore after an upgrade).
+                        if let Ok(c) = shim::open_wait(&svc.state_dir(&id)).await {
+                            status = shim::wait_exit(c).await;
+                        }
+                        break;
+                    }
+                    if ev.kind == "exit" && !ev.restarting {
+                        status = ev.exit;
+                        break;
+                    }
+                    svc.on_shim_event(&id, &ev);
+                }
+            }
+            if svc.on_exit(&id, status).await {
+                svc.restart_after_shim_death(&id).await;
+            }
         });
     }
 
-    async fn on_exit(self: &Arc<Self>, id: &str, status: Option<ExitStatus>) {
+    /// Records the final exit and cleans up; true when the shim died without saying
+    /// how the container ended.
+    async fn on_exit(self: &Arc<Self>, id: &str, status: Option<ExitStatus>) -> bool {
         let state = self.state_dir(id);
+        let mut shim_died = false;
         let status = match status {
             Some(s) => s,
             None => {
                 // The connection closed without an answer: the shim died, or wrote
                 // exit.json just before going.
                 shim::wait_shim_gone(&state, Duration::from_millis(500)).await;
-                shim::read_exit_file(&state).unwrap_or_else(|| ExitStatus {
-                    exit_code: 255,
-                    finished_at: String::new(),
-                    oom_killed: false,
-                    error: "shim died: the container's shim process exited unexpectedly".into(),
+                shim::read_exit_file(&state).unwrap_or_else(|| {
+                    shim_died = true;
+                    ExitStatus {
+                        exit_code: 255,
+                        finished_at: String::new(),
+                        oom_killed: false,
+                        error: "shim died: the container's shim process exited unexpectedly".into(),
+                        ..Default::default()
+                    }
                 })
             }
         };
@@ -51,6 +70,10 @@ impl ContainerService {
         // finds no process, cgroup or state dir left, and a new start gets a fresh dir.
         let rec = self.record(id).ok();
         if let Some(rec) = &rec {
+            // The memory limit killed it: Docker's `oom` comes before `die`.
+            if status.oom_killed {
+                self.emit_container_event(rec, "oom", &[]);
+            }
             self.emit_container_event(rec, "die", &[("exitCode", &status.exit_code.to_string())]);
         }
         clean_state_dir(state).await;
@@ -65,7 +88,7 @@ impl ContainerService {
         let auto_remove = {
             let mut entries = self.lock();
             let Some(entry) = entries.get_mut(id) else {
-                return;
+                return false;
             };
             let st = &mut entry.rec.state;
             st.status = Status::Exited;
@@ -74,6 +97,10 @@ impl ContainerService {
             st.oom_killed = status.oom_killed;
             st.error = status.error.clone();
             st.finished_at = Some(parse_time(&status.finished_at).unwrap_or_else(Utc::now));
+            if let Some(t) = parse_time(&status.started_at) {
+                st.started_at = Some(t);
+            }
+            entry.rec.restart_count = entry.rec.restart_count.max(status.restart_count);
             if let Err(e) = self.store.put(&entry.rec) {
                 tracing::error!(id, error = %e, "persisting container exit");
             }
@@ -89,6 +116,7 @@ impl ContainerService {
         if auto_remove {
             self.remove_container(id);
         }
+        shim_died
     }
 
     /// Live restore: reconnects to the shims of containers recorded as running.
@@ -108,7 +136,7 @@ impl ContainerService {
         for (id, status, auto_remove) in candidates {
             let state = self.state_dir(&id);
             if status.is_running() {
-                let mut conn = shim::open_wait(&state).await;
+                let mut conn = shim::open_watch(&state).await;
                 // A live shim that does not answer yet (busy, or just restarted): retry
                 // before declaring the container dead, which would kill it.
                 for _ in 0..20 {
@@ -116,7 +144,7 @@ impl ContainerService {
                         break;
                     }
                     tokio::time::sleep(Duration::from_millis(100)).await;
-                    conn = shim::open_wait(&state).await;
+                    conn = shim::open_watch(&state).await;
                 }
                 match conn {
                     Ok(conn) => {
@@ -126,6 +154,7 @@ impl ContainerService {
                     Err(_) => {
                         tracing::warn!(id, "container's shim is gone");
                         let exit = shim::read_exit_file(&state);
+                        // A policy container is started below, with the others.
                         self.on_exit(&id, exit).await;
                     }
                 }
@@ -147,11 +176,36 @@ impl ContainerService {
             (ids(running), ids(stopped))
         };
         self.net.restore(&running, &stopped);
+        self.start_by_policy_at_boot();
     }
 
+    /// A signal from the user that ends the restart policy until the next start
+    /// (`stop`, `kill -s KILL`, `rm -f`).
     pub(super) async fn signal_running(&self, id: &str, signal: i32) -> ApiResult<()> {
+        self.signal_by_user(id, signal, true).await
+    }
+
+    /// A signal from the user (Docker's `killWithSignal`): the container counts as
+    /// stopped by the user; with `cancel_restart` its restart policy stops too.
+    pub(super) async fn signal_by_user(
+        &self,
+        id: &str,
+        signal: i32,
+        cancel_restart: bool,
+    ) -> ApiResult<()> {
+        {
+            let mut entries = self.lock();
+            if let Some(entry) = entries.get_mut(id) {
+                if !entry.rec.has_been_manually_stopped {
+                    entry.rec.has_been_manually_stopped = true;
+                    if let Err(e) = self.store.put(&entry.rec) {
+                        tracing::error!(id, error = %e, "persisting a stopped container");
+                    }
+                }
+            }
+        }
         let state = self.state_dir(id);
-        let sent = shim::signal(&state, signal).await;
+        let sent = shim::signal_by_user(&state, signal, cancel_restart).await;
         if let (Ok(()), Ok(rec)) = (&sent, self.record(id)) {
             self.emit_container_event(&rec, "kill", &[("signal", &signal.to_string())]);
         }
@@ -250,7 +304,14 @@ impl ContainerService {
                 "Cannot kill container: {id}: Container {id} is not running"
             )));
         }
-        self.signal_running(&id, sig).await?;
+        // moby: SIGKILL, or the container's stop signal (any signal when it has none),
+        // ends the restart policy until the next start.
+        let stop_signal = match rec.config.stop_signal.as_deref().filter(|s| !s.is_empty()) {
+            Some(s) => Some(merge::parse_signal(s)?),
+            None => None,
+        };
+        let cancel = sig == libc::SIGKILL || stop_signal.is_none_or(|s| s == sig);
+        self.signal_by_user(&id, sig, cancel).await?;
         if sig == libc::SIGKILL {
             if rec.state.status == Status::Paused {
                 let _ = self.set_frozen(&id, false).await;
@@ -293,6 +354,7 @@ impl ContainerService {
         let rec = self.record(&id)?;
         match (rec.state.status, pause) {
             (Status::Running, true) | (Status::Paused, false) => {}
+            (Status::Restarting, _) => return Err(super::record::restarting_error(&id)),
             (Status::Paused, true) => {
                 return Err(ApiError::conflict(format!(
                     "Container {id} is already paused"
@@ -357,7 +419,10 @@ impl ContainerService {
             loop {
                 let ev = rx.borrow_and_update().clone();
                 let done = match condition {
-                    WaitCondition::NotRunning => !ev.running || ev.removed,
+                    // An exit before a restart by the policy counts (Docker's waitStop).
+                    WaitCondition::NotRunning => {
+                        !ev.running || ev.exits > start.exits || ev.removed
+                    }
                     WaitCondition::NextExit => ev.exits > start.exits || ev.removed,
                     WaitCondition::Removed => ev.removed,
                 };

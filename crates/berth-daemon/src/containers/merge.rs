@@ -138,20 +138,20 @@ pub fn validate_host_config(hc: &HostConfig, config: &ContainerConfig) -> Result
     super::run_options::validate_names(hc)?;
     super::log_config::validate_driver(&hc.log_config.kind)?;
     refuse_unapplied_supervision(hc, config)?;
-    if !hc.runtime.is_empty() && hc.runtime != DEFAULT_RUNTIME {
+    if !hc.runtime.is_empty() && !RUNTIME_NAMES.contains(&hc.runtime.as_str()) {
         return Err(ApiError::invalid(format!(
             "unknown or invalid runtime name: {}",
             hc.runtime
         )));
-    }
-    if !hc.restart_policy.name.is_empty() && hc.restart_policy.name != "no" {
-        return unsupported("restart policies (--restart)");
     }
     if hc.auto_remove && !(hc.restart_policy.name.is_empty() || hc.restart_policy.name == "no") {
         return Err(ApiError::invalid(
             "can't create 'AutoRemove' container with restart policy",
         ));
     }
+    restart_policy(&hc.restart_policy)
+        .validate()
+        .map_err(ApiError::invalid)?;
     if hc.memory > 0 && hc.memory < 6 * 1024 * 1024 {
         return Err(ApiError::invalid("Minimum memory limit allowed is 6MB"));
     }
@@ -186,6 +186,10 @@ pub fn validate_host_config(hc: &HostConfig, config: &ContainerConfig) -> Result
 
 /// The one runtime Berth has (`info` shows it as the default runtime).
 pub const DEFAULT_RUNTIME: &str = "berth";
+
+/// The names the built-in runtime answers to: its own and `runc`, which docker-py,
+/// compose files and scripts written for Docker ask for by name.
+pub const RUNTIME_NAMES: &[&str] = &[DEFAULT_RUNTIME, "runc"];
 
 /// Healthchecks are not applied yet (probes come with the supervision work): refused
 /// with a 400 rather than accepted and silently dropped. (Log options: `log_config`.)
@@ -459,13 +463,16 @@ mod tests {
         assert!(validate_host_config(&hc, &c).is_ok());
         let hc: HostConfig = serde_json::from_str(r#"{"UTSMode":"bogus"}"#).unwrap();
         assert!(validate_host_config(&hc, &c).is_err());
-        let hc = HostConfig {
-            runtime: "runc".into(),
+        let runtime = |name: &str| HostConfig {
+            runtime: name.into(),
             ..Default::default()
         };
+        assert!(validate_host_config(&runtime("runc"), &c).is_ok());
         assert_eq!(
-            validate_host_config(&hc, &c).unwrap_err().message,
-            "unknown or invalid runtime name: runc"
+            validate_host_config(&runtime("kata"), &c)
+                .unwrap_err()
+                .message,
+            "unknown or invalid runtime name: kata"
         );
         let hc = HostConfig {
             memory: 1024,
@@ -475,5 +482,13 @@ mod tests {
             validate_host_config(&hc, &c).unwrap_err().message,
             "Minimum memory limit allowed is 6MB"
         );
+    }
+}
+
+/// `HostConfig.RestartPolicy` as the runtime applies it.
+pub fn restart_policy(p: &berth_api::RestartPolicy) -> berth_runtime::restart::RestartPolicy {
+    berth_runtime::restart::RestartPolicy {
+        name: p.name.clone(),
+        maximum_retry_count: p.maximum_retry_count,
     }
 }

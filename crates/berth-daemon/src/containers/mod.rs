@@ -7,7 +7,9 @@
 //!   in memory at start-up. Exec instances are not stored (as in Docker they do not
 //!   survive the daemon).
 //! - `<root>/containers/<id>/`: `upper/` and `work/` (the overlayfs writable layer) and
-//!   `<id>-json.log` (written by the shim; absent with the `none` log driver).
+//!   `<id>-json.log` with its rotated `<id>-json.log.N[.gz]`, or `local-logs/container.log*`
+//!   with the local driver (written and rotated by the shim, see [`log_config`]; absent
+//!   with the `none` driver).
 //! - `<exec-root>/containers/<id>/`: the shim's state dir (`spec.json`, `shim.sock`,
 //!   `shim.pid`, `init.pid`, `exit.json`, `shim.log`), present only while a shim runs or
 //!   until the daemon has processed its exit.
@@ -16,7 +18,8 @@
 //! Records are cached in memory behind one mutex that is never held across an await.
 //! Each container has a `watch` channel of [`Events`] (exit count, running, removed) that
 //! `wait`, `stop` and `logs --follow` subscribe to. Each running container has one
-//! monitor task holding a `wait` connection to its shim; after a daemon restart,
+//! monitor task holding a `watch` connection to its shim (exits and restarts by the
+//! restart policy, see [`restart`]); after a daemon restart,
 //! [`ContainerService::recover`] reconnects those monitors (live restore).
 
 pub mod archive;
@@ -40,6 +43,7 @@ pub mod mounts;
 pub mod names;
 mod pty_io;
 pub mod record;
+mod restart;
 mod run_options;
 mod security_opts;
 pub mod shim;
@@ -72,6 +76,8 @@ use crate::volumes::VolumeService;
 pub struct Events {
     /// Number of exits observed since the daemon loaded the container.
     pub exits: u64,
+    /// A process runs, or the restart policy is about to run one again (Docker's
+    /// `Running`, true while `Restarting`).
     pub running: bool,
     pub removed: bool,
     pub exit_code: i64,

@@ -48,9 +48,11 @@ impl Status {
         })
     }
 
-    /// Running in Docker's sense: the process exists (paused containers are running).
+    /// Running in Docker's sense: the process exists (paused containers are running), or
+    /// the restart policy is about to start it again (Docker's `Restarting` counts as
+    /// running for stop, kill, rm and start).
     pub fn is_running(self) -> bool {
-        matches!(self, Status::Running | Status::Paused)
+        matches!(self, Status::Running | Status::Paused | Status::Restarting)
     }
 }
 
@@ -89,6 +91,9 @@ pub struct ContainerRecord {
     pub host_config: HostConfig,
     pub state: StateRecord,
     pub restart_count: i64,
+    /// Stopped or killed by the user since the last start (moby's
+    /// `HasBeenManuallyStopped`): `unless-stopped` is then not started at daemon start.
+    pub has_been_manually_stopped: bool,
     pub log_path: PathBuf,
     /// Exec IDs started in this container (inspect's `ExecIDs`); execs live in memory
     /// only, so these are not persisted.
@@ -97,6 +102,14 @@ pub struct ContainerRecord {
     /// Volumes, binds and `--mount` tmpfs mounts, resolved at create (see
     /// [`super::mounts`]).
     pub mount_points: Vec<super::mounts::MountPoint>,
+}
+
+/// Docker's answer to exec, top, pause or attach while the restart policy restarts
+/// the container.
+pub fn restarting_error(id: &str) -> crate::error::ApiError {
+    crate::error::ApiError::conflict(format!(
+        "Container {id} is restarting, wait until the container is running"
+    ))
 }
 
 /// Go's zero time as Docker prints it.

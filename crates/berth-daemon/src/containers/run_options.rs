@@ -3,7 +3,10 @@
 
 use berth_api::{ContainerConfig, HostConfig};
 
-use crate::error::ApiError;
+use std::path::PathBuf;
+
+use super::record::ContainerRecord;
+use crate::error::{ApiError, ApiResult};
 
 /// `--add-host name:ip|host-gateway` (docker/cli `opts.ValidateExtraHost`) and the DNS
 /// settings (one word each: they become lines of `resolv.conf`).
@@ -66,26 +69,17 @@ pub fn validate_ulimits(limits: &[berth_api::Ulimit]) -> Result<(), ApiError> {
     Ok(())
 }
 
-/// `--pid`, `--ipc`, `--uts`: the modes Berth applies; sharing another container's
-/// namespaces is refused until it is applied.
+/// `--pid`, `--ipc`, `--uts`: the modes Docker knows (a `container:NAME` donor is
+/// checked at create and start).
 pub fn validate_namespaces(hc: &HostConfig, config: &ContainerConfig) -> Result<(), ApiError> {
-    let not_yet = |what: &str| {
-        Err(ApiError::invalid(format!(
-            "{what} is not supported by Berth yet"
-        )))
-    };
     match hc.pid_mode.as_str() {
         "" | "host" => {}
-        m if m.starts_with("container:") => {
-            return not_yet("sharing a container's pid namespace (--pid container:NAME)")
-        }
+        m if donor_name(m).is_some() => {}
         m => return Err(ApiError::invalid(format!("invalid PID mode: {m}"))),
     }
     match hc.ipc_mode.as_str() {
         "" | "private" | "shareable" | "host" | "none" => {}
-        m if m.starts_with("container:") => {
-            return not_yet("sharing a container's IPC namespace (--ipc container:NAME)")
-        }
+        m if donor_name(m).is_some() => {}
         m => return Err(ApiError::invalid(format!("Invalid IPC mode: {m}"))),
     }
     match hc.uts_mode.as_str() {
@@ -102,17 +96,67 @@ pub fn validate_namespaces(hc: &HostConfig, config: &ContainerConfig) -> Result<
     Ok(())
 }
 
-/// The runtime's namespaces for a validated host config.
-pub fn namespaces(hc: &HostConfig) -> berth_runtime::Namespaces {
-    berth_runtime::Namespaces {
-        pid_host: hc.pid_mode == "host",
-        ipc: match hc.ipc_mode.as_str() {
-            "host" => berth_runtime::IpcMode::Host,
-            "none" => berth_runtime::IpcMode::None,
-            _ => berth_runtime::IpcMode::Private,
+/// `NAME` of a `container:NAME` pid or IPC mode.
+pub fn donor_name(mode: &str) -> Option<&str> {
+    mode.strip_prefix("container:").filter(|n| !n.is_empty())
+}
+
+/// The runtime's namespaces for a validated host config; `donor` finds the container a
+/// `container:NAME` mode names. Checked at start, as Docker does: the other container
+/// must run, and share its IPC (`--ipc shareable`) for `--ipc container:`.
+pub fn namespaces(
+    hc: &HostConfig,
+    donor: &dyn Fn(&str) -> ApiResult<ContainerRecord>,
+) -> ApiResult<berth_runtime::Namespaces> {
+    let ns_of = |rec: &ContainerRecord, kind: &str| {
+        PathBuf::from(format!("/proc/{}/ns/{kind}", rec.state.pid))
+    };
+    let pid_join = match donor_name(&hc.pid_mode) {
+        Some(name) => {
+            let rec = donor(name)?;
+            if !rec.state.status.is_running() || rec.state.pid <= 0 {
+                return Err(ApiError::conflict(format!(
+                    "container {} is not running",
+                    rec.id
+                )));
+            }
+            Some(ns_of(&rec, "pid"))
+        }
+        None => None,
+    };
+    let ipc = match hc.ipc_mode.as_str() {
+        "host" => berth_runtime::IpcMode::Host,
+        "none" => berth_runtime::IpcMode::None,
+        m => match donor_name(m) {
+            Some(name) => {
+                let rec = donor(name)?;
+                let cant = |why: String| {
+                    ApiError::conflict(format!("can't join IPC of container {}: {why}", rec.id))
+                };
+                if !rec.state.status.is_running() || rec.state.pid <= 0 {
+                    return Err(cant(format!("container {} is not running", rec.id)));
+                }
+                match rec.host_config.ipc_mode.as_str() {
+                    "host" => berth_runtime::IpcMode::Host,
+                    "shareable" => berth_runtime::IpcMode::Join {
+                        ns: ns_of(&rec, "ipc"),
+                        mnt_ns: ns_of(&rec, "mnt"),
+                    },
+                    _ => return Err(cant(
+                        "non-shareable IPC (hint: use IpcMode:shareable for the donor container)"
+                            .into(),
+                    )),
+                }
+            }
+            None => berth_runtime::IpcMode::Private,
         },
+    };
+    Ok(berth_runtime::Namespaces {
+        pid_host: hc.pid_mode == "host",
+        pid_join,
+        ipc,
         uts_host: hc.uts_mode == "host",
-    }
+    })
 }
 
 #[cfg(test)]

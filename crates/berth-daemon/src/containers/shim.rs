@@ -5,7 +5,7 @@ use std::path::Path;
 use std::process::Stdio;
 use std::time::Duration;
 
-use berth_runtime::protocol::{ExitStatus, Reply, Request, StartReply};
+use berth_runtime::protocol::{ExitStatus, Reply, Request, ShimEvent, StartReply};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::UnixStream;
 
@@ -156,7 +156,73 @@ async fn simple(state_dir: &Path, req: Request) -> Result<(), String> {
 }
 
 pub async fn signal(state_dir: &Path, signal: i32) -> Result<(), String> {
-    simple(state_dir, Request::Signal { signal }).await
+    simple(
+        state_dir,
+        Request::Signal {
+            signal,
+            manual: false,
+            cancel_restart: false,
+        },
+    )
+    .await
+}
+
+/// A signal from the user (`stop`, `kill`): the container counts as stopped by the user
+/// and, with `cancel_restart`, its restart policy stops until the next start.
+pub async fn signal_by_user(
+    state_dir: &Path,
+    signal: i32,
+    cancel_restart: bool,
+) -> Result<(), String> {
+    simple(
+        state_dir,
+        Request::Signal {
+            signal,
+            manual: true,
+            cancel_restart,
+        },
+    )
+    .await
+}
+
+/// A shim's `watch` stream.
+pub type Watch = tokio::io::Lines<BufReader<UnixStream>>;
+
+/// A `watch` connection: read its events with [`next_event`].
+pub async fn open_watch(state_dir: &Path) -> std::io::Result<Watch> {
+    let stream = connect(state_dir, &Request::Watch).await?;
+    Ok(BufReader::new(stream).lines())
+}
+
+/// The next event of a `watch` connection; `None` once it closed (after the final
+/// exit, or because the shim died).
+pub async fn next_event(lines: &mut Watch) -> Option<ShimEvent> {
+    let line = lines.next_line().await.ok()??;
+    serde_json::from_str(&line).ok()
+}
+
+/// `update --restart` on a running container: the shim's new policy (blocking, short).
+pub fn update_restart_blocking(
+    state_dir: &Path,
+    restart: berth_runtime::restart::RestartPolicy,
+) -> Result<(), String> {
+    use std::io::{BufRead, Write};
+    let mut stream = berth_runtime::protocol::connect(state_dir)
+        .map_err(|e| format!("connecting to the shim: {e}"))?;
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
+    let _ = stream.set_write_timeout(Some(Duration::from_secs(5)));
+    let mut line = serde_json::to_vec(&Request::Update { restart }).map_err(|e| e.to_string())?;
+    line.push(b'\n');
+    stream.write_all(&line).map_err(|e| e.to_string())?;
+    let mut answer = String::new();
+    std::io::BufReader::new(stream)
+        .read_line(&mut answer)
+        .map_err(|e| e.to_string())?;
+    match serde_json::from_str::<Reply>(answer.trim_end()) {
+        Ok(r) if r.ok => Ok(()),
+        Ok(r) => Err(r.error),
+        Err(_) => Err("the shim closed the connection".into()),
+    }
 }
 
 pub async fn resize(state_dir: &Path, height: u16, width: u16) -> Result<(), String> {

@@ -84,7 +84,7 @@ impl ContainerService {
                 .map(|(k, v)| (k.clone(), v.clone()))
                 .collect(),
             init: self.config.defaults.init(hc),
-            namespaces: super::run_options::namespaces(hc),
+            namespaces: super::run_options::namespaces(hc, &|name| self.get(name))?,
             rlimits: self
                 .config
                 .defaults
@@ -97,6 +97,8 @@ impl ContainerService {
                 })
                 .collect(),
             log_path: rec.log_path.clone(),
+            restart: merge::restart_policy(&hc.restart_policy),
+            restart_count: rec.restart_count,
             log: super::log_config::spec(hc, &rec.config)?,
             security: super::security_opts::spec(hc, &self.config.security)?,
         })
@@ -104,11 +106,21 @@ impl ContainerService {
 
     /// `POST /containers/{id}/start`.
     pub async fn start(self: &Arc<Self>, name_or_id: &str) -> ApiResult<()> {
+        self.start_counted(name_or_id, false).await
+    }
+
+    /// A start; `by_policy` for a restart by the restart policy, which counts it instead
+    /// of resetting the count and the user's stop as a user's start does.
+    pub(super) async fn start_counted(
+        self: &Arc<Self>,
+        name_or_id: &str,
+        by_policy: bool,
+    ) -> ApiResult<()> {
         let (rec, pending) = {
             let mut entries = self.lock();
             let (_, entry) = entry_mut(&mut entries, name_or_id)?;
             match entry.rec.state.status {
-                Status::Running => {
+                Status::Running | Status::Restarting => {
                     return Err(ApiError::new(
                         ErrorKind::NotModified,
                         "Container already started",
@@ -133,6 +145,14 @@ impl ContainerService {
                 ));
             }
             entry.starting = true;
+            // A start resets the restart policy's count and the user's stop (moby's
+            // `ResetRestartManager`, `HasBeenManuallyStopped`).
+            if by_policy {
+                entry.rec.restart_count += 1;
+            } else {
+                entry.rec.restart_count = 0;
+                entry.rec.has_been_manually_stopped = false;
+            }
             (entry.rec.clone(), std::mem::take(&mut entry.pending))
         };
         let id = rec.id.clone();
@@ -199,7 +219,7 @@ impl ContainerService {
         &self,
         rec: &ContainerRecord,
         pending: Vec<PendingAttach>,
-    ) -> Result<(i64, tokio::net::UnixStream), (ApiError, i64)> {
+    ) -> Result<(i64, shim::Watch), (ApiError, i64)> {
         self.acquire_volumes(rec).map_err(|e| (e, 128))?;
         let mut spec = self.build_spec(rec).map_err(|e| (e, 128))?;
         let attached = self
@@ -236,7 +256,7 @@ impl ContainerService {
         rec: &ContainerRecord,
         pending: Vec<PendingAttach>,
         spec: ContainerSpec,
-    ) -> Result<(i64, tokio::net::UnixStream), (ApiError, i64)> {
+    ) -> Result<(i64, shim::Watch), (ApiError, i64)> {
         let state = self.state_dir(&rec.id);
         remove_dir_all_quiet(&state);
         let write = std::fs::create_dir_all(&state).and_then(|_| {
@@ -267,7 +287,7 @@ impl ContainerService {
             clean_state_dir(state).await;
             Err((ApiError::new(start_error_kind(code), msg), code))
         };
-        let wait_conn = match shim::open_wait(&state).await {
+        let wait_conn = match shim::open_watch(&state).await {
             Ok(c) => c,
             Err(e) => return fail(state, format!("connecting to the shim: {e}"), 128).await,
         };

@@ -105,12 +105,9 @@ pub fn validate_request(
             ));
         }
     }
-    let policy = u.restart_policy.name.as_str();
-    if !policy.is_empty() && policy != "no" {
-        return Err(ApiError::invalid(
-            "restart policies (--restart) is not supported by Berth yet",
-        ));
-    }
+    merge::restart_policy(&u.restart_policy)
+        .validate()
+        .map_err(ApiError::invalid)?;
     Ok(warnings)
 }
 
@@ -253,12 +250,34 @@ impl ContainerService {
             )));
         }
         let mut hc = entry.rec.host_config.clone();
+        if hc.auto_remove && !body.restart_policy.name.is_empty() {
+            return Err(ApiError::invalid(cannot(
+                "Restart policy cannot be updated because AutoRemove is enabled for the container"
+                    .into(),
+            )));
+        }
         merge_into(&mut hc, &body).map_err(|m| ApiError::invalid(cannot(m)))?;
-        if entry.rec.state.status.is_running() {
+        // A running shim applies the new policy from its next exit on.
+        if entry.rec.state.status.is_running() && !body.restart_policy.name.is_empty() {
+            super::shim::update_restart_blocking(
+                &state_dir,
+                merge::restart_policy(&hc.restart_policy),
+            )
+            .map_err(|e| ApiError::internal(cannot(e)))?;
+        }
+        // While the restart policy restarts it there are no cgroups: the next run gets
+        // the new limits from the spec.
+        if entry.rec.state.status.is_running() && entry.rec.state.status != Status::Restarting {
             let mut res = merge::resources(&hc);
             // Only a limit the request names is lifted; others are rewritten as they are.
             res.pids_limit = body.pids_limit.or(hc.pids_limit.filter(|l| *l > 0));
             berth_runtime::cgroup::update(&state_dir, &res)
+                .map_err(|e| ApiError::internal(cannot(e.to_string())))?;
+        }
+        if entry.rec.state.status.is_running() {
+            // The shim's restarts by the policy read the limits from its spec.
+            let res = merge::resources(&hc);
+            berth_runtime::shim::update_spec_resources(&state_dir, &res)
                 .map_err(|e| ApiError::internal(cannot(e.to_string())))?;
         }
         let old = std::mem::replace(&mut entry.rec.host_config, hc);
@@ -318,9 +337,14 @@ mod tests {
             check(r#"{"CpusetCpus":"a"}"#).unwrap_err(),
             "Invalid value a for cpuset cpus"
         );
+        assert!(check(r#"{"RestartPolicy":{"Name":"always"}}"#).is_ok());
         assert_eq!(
-            check(r#"{"RestartPolicy":{"Name":"always"}}"#).unwrap_err(),
-            "restart policies (--restart) is not supported by Berth yet"
+            check(r#"{"RestartPolicy":{"Name":"foo"}}"#).unwrap_err(),
+            "invalid restart policy 'foo'"
+        );
+        assert_eq!(
+            check(r#"{"RestartPolicy":{"Name":"always","MaximumRetryCount":2}}"#).unwrap_err(),
+            "maximum retry count cannot be used with restart policy 'always'"
         );
         assert!(check(r#"{"RestartPolicy":{"Name":"no"}}"#)
             .unwrap()

@@ -148,6 +148,7 @@ impl NetworkService {
     /// Creates (or adopts) the bridge and loads the endpoints. `bip` overrides the subnet.
     /// `bridge == "none"` (Docker's `--bridge=none`) disables the default bridge: such
     /// containers get only loopback, and nothing is created on the host.
+    #[allow(clippy::too_many_arguments)]
     pub fn open(
         events: Arc<crate::events::EventBus>,
         db: Arc<redb::Database>,

@@ -31,6 +31,8 @@ struct Feed {
     live: Option<broadcast::Receiver<Arc<EventMessage>>>,
     filters: Filters,
     deadline: Option<tokio::time::Instant>,
+    /// Resolves when the daemon shuts down.
+    closed: std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>,
 }
 
 /// One event as Go's `json.Encoder` writes it: the object and a newline.
@@ -47,9 +49,15 @@ impl Feed {
         }
         let live = self.live.as_mut()?;
         loop {
-            let next = match self.deadline {
-                Some(d) => tokio::time::timeout_at(d, live.recv()).await.ok()?,
-                None => live.recv().await,
+            let recv = async {
+                match self.deadline {
+                    Some(d) => tokio::time::timeout_at(d, live.recv()).await.ok(),
+                    None => Some(live.recv().await),
+                }
+            };
+            let next = tokio::select! {
+                next = recv => next?,
+                () = &mut self.closed => return None,
             };
             match next {
                 Ok(ev) if filter::include(&self.filters, &ev) => return Some(encode(&ev)),
@@ -95,6 +103,7 @@ async fn events(State(d): State<Daemon>, q: Query) -> ApiResult<Response> {
         live: (!only_past).then_some(live),
         filters,
         deadline,
+        closed: Box::pin(d.events.closed()),
     };
     let stream = futures_util::stream::unfold(feed, |mut feed| async move {
         let chunk = feed.next().await?;

@@ -38,12 +38,17 @@ struct Feed {
     id: String,
     prev: Option<ContainerStats>,
     first: bool,
+    /// Resolves when the daemon shuts down.
+    closed: std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>,
 }
 
 impl Feed {
     async fn next(&mut self) -> Option<Bytes> {
         if !self.first {
-            tokio::time::sleep(Duration::from_secs(1)).await;
+            tokio::select! {
+                () = tokio::time::sleep(Duration::from_secs(1)) => {}
+                () = &mut self.closed => return None,
+            }
         }
         self.first = false;
         // A removed container ends the stream.
@@ -87,7 +92,9 @@ async fn stats(State(d): State<Daemon>, Path(id): Path<String>, q: Query) -> Api
     } else {
         None
     };
+    let closed = Box::pin(d.events.closed());
     let feed = Feed {
+        closed,
         d,
         id: rec.id,
         prev,

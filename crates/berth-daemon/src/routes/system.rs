@@ -173,7 +173,7 @@ async fn info(State(d): State<Daemon>) -> Json<Info> {
             .collect(),
         experimental_build: false,
         server_version: BERTH_VERSION.into(),
-        runtimes: json!({"berth": {"path": "berth"}}),
+        runtimes: json!({"berth": {"path": "berth"}, "runc": {"path": "berth"}}),
         default_runtime: "berth".into(),
         swarm: json!({"NodeID": "", "NodeAddr": "", "LocalNodeState": "inactive", "ControlAvailable": false, "Error": "", "RemoteManagers": null}),
         live_restore_enabled: true,

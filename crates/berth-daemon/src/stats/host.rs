@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use berth_api::NetworkStats;
 
 /// `/proc/stat`: the host's CPU time in nanoseconds (user, nice, system, idle, iowait,
-/// irq, softirq and steal of the `cpu` line, as moby's `getSystemCPUUsage`) and the
+/// irq and softirq of the `cpu` line, as moby's `getSystemCPUUsage`) and the
 /// number of `cpuN` lines (online CPUs).
 pub fn parse_proc_stat(text: &str, clock_ticks: u64) -> Option<(u64, u32)> {
     let mut total = None;
@@ -95,9 +95,9 @@ mod tests {
     use super::*;
 
     #[test]
-    fn proc_stat_sums_the_first_eight_fields_of_the_cpu_line() {
+    fn proc_stat_sums_the_seven_first_fields_of_the_cpu_line() {
         let text = "cpu  10 1 5 100 2 0 1 1 7 0\ncpu0 5 0 2 50 1 0 0 0 0 0\ncpu1 5 1 3 50 1 0 1 1 0 0\nintr 1\n";
-        assert_eq!(parse_proc_stat(text, 100), Some((120 * 10_000_000, 2)));
+        assert_eq!(parse_proc_stat(text, 100), Some((119 * 10_000_000, 2)));
     }
 
     #[test]

@@ -106,7 +106,7 @@ impl StatsService {
             m.limit = self.machine_memory;
         }
         if rec.host_config.network_mode != "host" && pid > 0 {
-            s.networks = host::networks(pid);
+            s.networks = host::networks(pid).filter(|n| !n.is_empty());
         }
         if let Some(k) = self.lock().get_mut(&rec.id) {
             k.last = Some((Instant::now(), s.clone()));
