@@ -560,6 +560,22 @@ impl EndpointTable {
     /// Takes container `id`'s network down (the address stays allocated). Returns the
     /// primary record when its published ports were cleared (to persist). Idempotent.
     pub fn unplug(&mut self, id: &str) -> Option<EndpointRecord> {
+        // flows through its published ports (and its own) must not outlive it: forgotten
+        // once its links are gone, so none can start again
+        let had_ports = self
+            .endpoints
+            .get(id)
+            .is_some_and(|ep| !ep.ports.is_empty());
+        let addrs: Vec<Ipv4Addr> = if had_ports || self.is_up(id) {
+            self.endpoints
+                .get(id)
+                .map(|ep| ep.ip)
+                .into_iter()
+                .chain(self.extras_of(id).iter().map(|x| x.ip))
+                .collect()
+        } else {
+            Vec::new()
+        };
         self.proxies.remove(id);
         let cleared = match self.endpoints.get_mut(id) {
             Some(ep) if !ep.ports.is_empty() => {
@@ -569,6 +585,7 @@ impl EndpointTable {
             _ => None,
         };
         self.unplug_links(id);
+        crate::conntrack::forget_later(addrs);
         cleared
     }
 

@@ -5,6 +5,7 @@
 //! Links and addresses are driven with iproute2 (`ip`), rules with `nft -f -`; every rule
 //! lives in one table per daemon (named after its bridge), rebuilt whole and atomically.
 
+pub mod conntrack;
 pub mod dns;
 pub mod endpoint;
 pub mod files;
@@ -12,8 +13,10 @@ pub mod ipam;
 pub mod link;
 pub mod links;
 pub mod nft;
+pub mod nft_lib;
 pub mod ports;
 pub mod proxy;
+pub mod rtnl;
 
 use berth_api::ErrorKind;
 

@@ -1,13 +1,21 @@
 //! nftables rules in Berth's own table (`table ip <name>`, one per daemon, named after its
 //! bridge). The whole table is rendered from the daemon's state and replaced in one
-//! `nft -f -` transaction, so rules appear and disappear atomically and a restarted daemon
+//! transaction (libnftables in-process, see [`crate::nft_lib`]), so rules appear and disappear atomically and a restarted daemon
 //! rebuilds exactly what its metadata says. No other table is ever touched.
+//!
+//! Published ports are kernel NAT on every host address, 127.0.0.1 included: the rules
+//! live in the kernel, so traffic keeps flowing while the daemon is stopped, killed or
+//! restarting. Loopback works as dockerd's `--userland-proxy=false` does it: DNAT in the
+//! `output` hook, `route_localnet` on Berth's own bridge (see
+//! [`crate::link::ensure_bridge`]; never a host-wide setting) so a 127.0.0.1 source may be
+//! routed there, and a masquerade of loopback sources leaving through the bridge.
 
 use std::io::Write;
 use std::net::Ipv4Addr;
 use std::process::{Command, Stdio};
 
 use crate::ipam::Subnet;
+use crate::nft_lib;
 use crate::ports::PortMapping;
 use crate::{NetError, Result};
 
@@ -50,6 +58,11 @@ pub fn render(table: &str, bridges: &[BridgeRules]) -> String {
                 b.subnet
             ));
         }
+        // connections from 127.0.0.1 DNATed to a container: the container answers the
+        // bridge's address, never a loopback one
+        post.push_str(&format!(
+            "\t\tip saddr 127.0.0.0/8 oifname \"{br}\" masquerade\n"
+        ));
         forward.push_str(&format!(
             "\t\toifname \"{br}\" ct state established,related accept\n"
         ));
@@ -60,9 +73,6 @@ pub fn render(table: &str, bridges: &[BridgeRules]) -> String {
             } else {
                 format!("ip daddr {} ", m.host_ip)
             };
-            if m.host_ip.is_loopback() {
-                continue; // served by the userland proxy only
-            }
             let proto = m.proto.as_str();
             publish.push_str(&format!(
                 "\t\t{daddr}iifname != \"{br}\" {proto} dport {} dnat to {ip}:{}\n",
@@ -80,15 +90,24 @@ pub fn render(table: &str, bridges: &[BridgeRules]) -> String {
          \tchain prerouting {{\n\t\ttype nat hook prerouting priority dstnat; policy accept;\n\
          \t\tfib daddr type local jump publish\n\t}}\n\
          \tchain output {{\n\t\ttype nat hook output priority -100; policy accept;\n\
-         \t\tip daddr != 127.0.0.0/8 fib daddr type local jump publish\n\t}}\n\
+         \t\tfib daddr type local jump publish\n\t}}\n\
          \tchain publish {{\n{publish}\t}}\n\
          \tchain forward {{\n\t\ttype filter hook forward priority filter; policy accept;\n{forward}\t}}\n\
          }}\n"
     )
 }
 
-/// Runs `nft -f -` with `script`.
+/// Applies `script` as one transaction: in-process through libnftables (one netlink batch,
+/// no process; see [`crate::nft_lib`]), or by `nft -f -` where the library is missing.
 pub fn apply(script: &str) -> Result<()> {
+    if nft_lib::run(script)?.is_some() {
+        return Ok(());
+    }
+    apply_with_tool(script)
+}
+
+/// Runs `nft -f -` with `script`.
+fn apply_with_tool(script: &str) -> Result<()> {
     let mut child = Command::new("nft")
         .args(["-f", "-"])
         .stdin(Stdio::piped())
@@ -121,12 +140,17 @@ pub fn delete_table(table: &str) -> Result<()> {
 /// Whether a firewall that drops forwarded traffic is present (`ip filter FORWARD` with
 /// policy drop, as dockerd with iptables sets up): our accept rules cannot override it.
 pub fn forward_policy_drop() -> bool {
-    Command::new("nft")
-        .args(["list", "chain", "ip", "filter", "FORWARD"])
-        .stderr(Stdio::null())
-        .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).contains("policy drop"))
-        .unwrap_or(false)
+    let listed = match nft_lib::run_with_output("list chain ip filter FORWARD\n") {
+        Ok(Some(out)) => out,
+        Ok(None) => Command::new("nft")
+            .args(["list", "chain", "ip", "filter", "FORWARD"])
+            .stderr(Stdio::null())
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+            .unwrap_or_default(),
+        Err(_) => String::new(), // no such chain
+    };
+    listed.contains("policy drop")
 }
 
 #[cfg(test)]
@@ -168,10 +192,11 @@ mod tests {
         ));
         assert!(s.contains("ip saddr 172.30.0.0/16 oifname != \"bt01\" masquerade"));
         assert!(s.contains("iifname != \"bt01\" tcp dport 8080 dnat to 172.30.0.2:80"));
-        assert!(
-            !s.contains("5353"),
-            "loopback publishing is the proxy's job"
-        );
+        assert!(s.contains(
+            "ip daddr 127.0.0.1 iifname != \"bt01\" udp dport 5353 dnat to 172.30.0.3:53"
+        ));
+        assert!(s.contains("ip saddr 127.0.0.0/8 oifname \"bt01\" masquerade"));
+        assert!(s.contains("type nat hook output priority -100; policy accept;\n\t\tfib daddr type local jump publish"));
         assert!(s.contains("oifname \"bt01\" ip daddr 172.30.0.2 tcp dport 80 accept"));
         for line in s.lines() {
             if line.starts_with("table") || line.starts_with("delete") {
@@ -192,7 +217,7 @@ mod tests {
             published: vec![],
         };
         let s = render("berth_bt", &[rules]);
-        assert!(!s.contains("masquerade"));
+        assert!(!s.contains("ip saddr 10.6.0.0/24 oifname != \"bt03\" masquerade"));
         assert!(s.contains("iifname \"bt03\" accept"));
     }
 

@@ -1,7 +1,9 @@
-//! The userland proxy for published ports, like docker-proxy: it holds the host port
+//! The host-port holder for published ports, like docker-proxy: it binds the host port
 //! (which is how a second container asking for it gets Docker's "port is already
-//! allocated") and forwards connections and datagrams to the container. It is what makes
-//! `127.0.0.1:<port>` work, where DNAT cannot reach a bridge address.
+//! allocated", and keeps other programs off it) and forwards whatever reaches it to the
+//! container. The traffic itself, 127.0.0.1 included, is kernel NAT (see [`crate::nft`])
+//! and is DNATed before it could reach this socket, so it keeps flowing while the daemon
+//! that holds these sockets is down; the forwarding here is only a fallback.
 
 use std::collections::HashMap;
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
