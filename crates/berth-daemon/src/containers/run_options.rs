@@ -82,6 +82,20 @@ pub fn validate_namespaces(hc: &HostConfig, config: &ContainerConfig) -> Result<
         m if donor_name(m).is_some() => {}
         m => return Err(ApiError::invalid(format!("Invalid IPC mode: {m}"))),
     }
+    // every container gets its own cgroup namespace (the init unshares it)
+    match hc.cgroupns_mode.as_str() {
+        "" | "private" => {}
+        "host" => {
+            return Err(ApiError::invalid(
+                "the host's cgroup namespace (--cgroupns host) is not supported by Berth yet",
+            ))
+        }
+        m => {
+            return Err(ApiError::invalid(format!(
+                "invalid cgroup namespace mode: {m}"
+            )))
+        }
+    }
     match hc.uts_mode.as_str() {
         "" => {}
         "host" => {
@@ -168,6 +182,25 @@ mod tests {
             extra_hosts: h.iter().map(|s| s.to_string()).collect(),
             ..Default::default()
         }
+    }
+
+    #[test]
+    fn cgroupns_private_applies_and_host_is_refused() {
+        let c = ContainerConfig::default();
+        let mode = |m: &str| HostConfig {
+            cgroupns_mode: m.into(),
+            ..Default::default()
+        };
+        assert!(validate_namespaces(&mode("private"), &c).is_ok());
+        assert!(validate_namespaces(&mode(""), &c).is_ok());
+        assert!(validate_namespaces(&mode("host"), &c)
+            .unwrap_err()
+            .message
+            .contains("not supported by Berth yet"));
+        assert_eq!(
+            validate_namespaces(&mode("bogus"), &c).unwrap_err().message,
+            "invalid cgroup namespace mode: bogus"
+        );
     }
 
     #[test]
