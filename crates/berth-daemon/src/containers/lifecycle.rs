@@ -14,6 +14,10 @@ use super::{
 };
 use crate::error::{ApiError, ApiResult};
 
+/// How long a container may take to exit after SIGKILL through its shim before the
+/// daemon kills the shim and the cgroup itself.
+const KILL_GRACE: Duration = Duration::from_secs(3);
+
 impl ContainerService {
     /// Follows a running container's shim (its `watch` stream: restarts by the policy)
     /// until the container exits for good.
@@ -208,7 +212,16 @@ impl ContainerService {
             }
         }
         let state = self.state_dir(id);
-        let sent = shim::signal_by_user(&state, signal, cancel_restart).await;
+        let sent = match shim::signal_by_user(&state, signal, cancel_restart).await {
+            Ok(()) => Ok(()),
+            Err(shim::CallError::Refused(e)) => Err(e),
+            // A stopped or wedged shim: the signal goes to the init directly (the caller
+            // kills the shim and the cgroup if the container does not end).
+            Err(shim::CallError::Unreachable(e)) => {
+                tracing::warn!(id, error = %e, "the shim does not answer; signalling the init directly");
+                shim::signal_init_directly(&state, signal).map_err(|_| e)
+            }
+        };
         if let (Ok(()), Ok(rec)) = (&sent, self.record(id)) {
             self.emit_container_event(&rec, "kill", &[("signal", &signal.to_string())]);
         }
@@ -286,12 +299,36 @@ impl ContainerService {
         if self.wait_stopped(id, timeout).await {
             return Ok(());
         }
-        self.signal_running(id, libc::SIGKILL).await.ok();
-        if self.wait_stopped(id, Some(Duration::from_secs(30))).await {
+        if self.kill_and_wait(id, false).await {
             Ok(())
         } else {
             Err(ApiError::internal(format!("Cannot stop container: {id}: tried to kill container, but did not receive an exit event")))
         }
+    }
+
+    /// SIGKILL through the shim; when the container is not gone within
+    /// [`KILL_GRACE`], kills its shim and whole cgroup without the shim's help
+    /// ([`shim::kill_hard`]). Bounded whatever state the shim is in; false when the exit
+    /// was still not seen.
+    pub(super) async fn kill_and_wait(&self, id: &str, paused: bool) -> bool {
+        let _ = self.signal_running(id, libc::SIGKILL).await;
+        self.finish_kill(id, paused).await
+    }
+
+    /// After a SIGKILL was sent (or could not be): see [`Self::kill_and_wait`].
+    async fn finish_kill(&self, id: &str, paused: bool) -> bool {
+        if paused {
+            let _ = self.set_frozen(id, false).await;
+        }
+        if self.wait_stopped(id, Some(KILL_GRACE)).await {
+            return true;
+        }
+        tracing::warn!(
+            id,
+            "the container did not exit after SIGKILL; killing its shim and cgroup"
+        );
+        shim::kill_hard(&self.state_dir(id)).await;
+        self.wait_stopped(id, Some(Duration::from_secs(10))).await
     }
 
     /// `POST /containers/{id}/kill`.
@@ -314,14 +351,14 @@ impl ContainerService {
             None => None,
         };
         let cancel = sig == libc::SIGKILL || stop_signal.is_none_or(|s| s == sig);
-        self.signal_by_user(&id, sig, cancel).await?;
-        if sig == libc::SIGKILL {
-            if rec.state.status == Status::Paused {
-                let _ = self.set_frozen(&id, false).await;
-            }
-            self.wait_stopped(&id, Some(Duration::from_secs(10))).await;
+        let sent = self.signal_by_user(&id, sig, cancel).await;
+        if sig == libc::SIGKILL && (sent.is_ok() || shim::shim_alive(&self.state_dir(&id))) {
+            // Whatever the shim answered, a SIGKILL ends the container (bounded).
+            self.finish_kill(&id, rec.state.status == Status::Paused)
+                .await;
+            return Ok(());
         }
-        Ok(())
+        sent
     }
 
     /// `POST /containers/{id}/restart`.
