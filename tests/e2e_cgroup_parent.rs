@@ -197,6 +197,12 @@ fn a_new_deep_parent_works_and_is_left_as_found() {
             }
         }
     }
+    // exec joins the container's cgroups there; pause freezes them.
+    let out = d.berth_ok(&["exec", "c2", "cat", "/proc/self/cgroup"]);
+    assert!(out.lines().count() >= 2, "{out}");
+    d.berth_ok(&["pause", "c2"]);
+    assert_eq!(d.inspect("c2")["State"]["Status"], "paused");
+    d.berth_ok(&["unpause", "c2"]);
     d.berth_ok(&["stop", "-t", "0", "c1"]);
     assert!(
         !p.exists_anywhere().is_empty(),
