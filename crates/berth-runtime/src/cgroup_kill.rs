@@ -99,3 +99,51 @@ pub fn kill_paths(paths: &CgroupPaths) -> Result<()> {
         std::thread::sleep(Duration::from_millis(10));
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::PathBuf;
+
+    /// A v1 freezer cgroup of the test's own (skipped without one or without root).
+    fn v1_freezer() -> Option<PathBuf> {
+        let root = Path::new("/sys/fs/cgroup/freezer");
+        if !root.join("freezer.state").exists() && !root.join("cgroup.procs").exists() {
+            return None;
+        }
+        let dir = root.join(format!("berth-unit-kill-{}", std::process::id()));
+        std::fs::create_dir(&dir).ok()?;
+        Some(dir)
+    }
+
+    #[test]
+    fn the_v1_way_kills_a_stopped_forking_tree() {
+        let Some(dir) = v1_freezer() else {
+            eprintln!("skipped: no v1 freezer hierarchy (or not root)");
+            return;
+        };
+        let mut child = std::process::Command::new("sh")
+            .args(["-c", "sleep 0.3; sleep 100 & sleep 100 & wait"])
+            .spawn()
+            .unwrap();
+        let pid = child.id() as i32;
+        std::fs::write(dir.join("cgroup.procs"), pid.to_string()).unwrap();
+        // Its children are forked inside; then the whole tree is SIGSTOPped.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while procs(&dir).len() < 3 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        // SAFETY: kill takes two integers; no memory is passed.
+        unsafe { libc::kill(pid, libc::SIGSTOP) };
+        let before = procs(&dir);
+        let mut paths = CgroupPaths::default();
+        paths.v1.insert("freezer".into(), dir.clone());
+        let r = kill_paths(&paths);
+        let _ = child.wait();
+        let left = procs(&dir);
+        let _ = std::fs::remove_dir(&dir);
+        r.unwrap();
+        assert_eq!(before.len(), 3, "sh and its two sleeps: {before:?}");
+        assert!(left.is_empty(), "{left:?}");
+    }
+}
