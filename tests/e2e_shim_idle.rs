@@ -123,6 +123,17 @@ fn shims_stay_idle_whatever_their_peers_do() {
     // Attached when the daemon dies.
     let (_, late) = run(&["--name", "late", "-i", "busybox", "sh", "-c", TICKER]);
     let (_, latetty) = run(&["--name", "latetty", "-it", "busybox", "sh", "-c", TICKER]);
+    // Hangs its pty up on SIGUSR1, after the daemon is gone.
+    let (_, huplate) = run(&[
+        "--name",
+        "huplate",
+        "-it",
+        "busybox",
+        "sh",
+        "-c",
+        "trap 'exec </dev/null >/dev/null 2>&1' USR1; while :; do echo tick; sleep 0.2; done",
+    ]);
+    let huplate_init = d.inspect("huplate")["State"]["Pid"].as_i64().unwrap() as i32;
 
     // Gone mid-stream: the connection just closes.
     let mut s = attach(&d, "gone");
@@ -155,6 +166,7 @@ fn shims_stay_idle_whatever_their_peers_do() {
         ("noin", noin),
         ("late", late),
         ("latetty", latetty),
+        ("huplate", huplate),
     ];
     assert_idle("with the daemon up", &all);
 
@@ -169,6 +181,16 @@ fn shims_stay_idle_whatever_their_peers_do() {
     drop(a);
     drop(b);
     assert_idle("the daemon and its clients gone", &all);
+    // Then a container hangs its pty up.
+    signal(huplate_init, libc::SIGUSR1);
+    assert!(
+        wait_until(Duration::from_secs(5), || {
+            std::fs::read_link(format!("/proc/{huplate_init}/fd/1"))
+                .is_ok_and(|l| l == std::path::Path::new("/dev/null"))
+        }),
+        "the container kept its pty"
+    );
+    assert_idle("the pty hung up after the daemon went", &all);
     for (name, pid) in all {
         assert!(pid_alive(pid), "the shim of {name} died");
     }
