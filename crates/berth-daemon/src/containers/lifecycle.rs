@@ -14,9 +14,12 @@ use super::{
 };
 use crate::error::{ApiError, ApiResult};
 
-/// How long a container may take to exit after SIGKILL through its shim before the
-/// daemon kills the shim and the cgroup itself.
-const KILL_GRACE: Duration = Duration::from_secs(3);
+/// How long a container may take to exit after a SIGKILL its shim took before the
+/// daemon kills the shim and the cgroup itself (the shim drains output and removes
+/// cgroups first; slow on a loaded machine, so generous).
+const KILL_GRACE: Duration = Duration::from_secs(10);
+/// The same when the shim did not answer (stopped, wedged): it will not report the exit.
+const UNANSWERED_GRACE: Duration = Duration::from_secs(1);
 
 impl ContainerService {
     /// Follows a running container's shim (its `watch` stream: restarts by the policy)
@@ -188,18 +191,31 @@ impl ContainerService {
 
     /// A signal from the user that ends the restart policy until the next start
     /// (`stop`, `kill -s KILL`, `rm -f`).
+    #[allow(dead_code)] // the plain form for other callers (start/rm paths)
     pub(super) async fn signal_running(&self, id: &str, signal: i32) -> ApiResult<()> {
         self.signal_by_user(id, signal, true).await
     }
 
     /// A signal from the user (Docker's `killWithSignal`): the container counts as
     /// stopped by the user; with `cancel_restart` its restart policy stops too.
+    #[allow(dead_code)] // the plain form for other callers (start/rm paths)
     pub(super) async fn signal_by_user(
         &self,
         id: &str,
         signal: i32,
         cancel_restart: bool,
     ) -> ApiResult<()> {
+        self.signal_shim(id, signal, cancel_restart).await.0
+    }
+
+    /// [`Self::signal_by_user`], and whether the shim itself answered (false: it did not
+    /// within its deadline and the signal went to the init directly, if at all).
+    async fn signal_shim(
+        &self,
+        id: &str,
+        signal: i32,
+        cancel_restart: bool,
+    ) -> (ApiResult<()>, bool) {
         {
             let mut entries = self.lock();
             if let Some(entry) = entries.get_mut(id) {
@@ -212,6 +228,7 @@ impl ContainerService {
             }
         }
         let state = self.state_dir(id);
+        let mut answered = true;
         let sent = match shim::signal_by_user(&state, signal, cancel_restart).await {
             Ok(()) => Ok(()),
             Err(shim::CallError::Refused(e)) => Err(e),
@@ -219,13 +236,14 @@ impl ContainerService {
             // kills the shim and the cgroup if the container does not end).
             Err(shim::CallError::Unreachable(e)) => {
                 tracing::warn!(id, error = %e, "the shim does not answer; signalling the init directly");
+                answered = false;
                 shim::signal_init_directly(&state, signal).map_err(|_| e)
             }
         };
         if let (Ok(()), Ok(rec)) = (&sent, self.record(id)) {
             self.emit_container_event(&rec, "kill", &[("signal", &signal.to_string())]);
         }
-        sent.map_err(|e| {
+        let sent = sent.map_err(|e| {
             if shim::shim_alive(&state) {
                 ApiError::internal(format!("Cannot kill container: {id}: {e}"))
             } else {
@@ -234,7 +252,8 @@ impl ContainerService {
                     "Cannot kill container: {id}: Container {id} is not running"
                 ))
             }
-        })
+        });
+        (sent, answered)
     }
 
     /// Waits until the container is not running; false on timeout.
@@ -291,7 +310,7 @@ impl ContainerService {
 
     async fn stop_record(&self, rec: &ContainerRecord, sig: i32, secs: i64) -> ApiResult<()> {
         let id = &rec.id;
-        let _ = self.signal_running(id, sig).await;
+        let (_, answered) = self.signal_shim(id, sig, true).await;
         if rec.state.status == Status::Paused {
             let _ = self.set_frozen(id, false).await;
         }
@@ -299,7 +318,7 @@ impl ContainerService {
         if self.wait_stopped(id, timeout).await {
             return Ok(());
         }
-        if self.kill_and_wait(id, false).await {
+        if self.kill_and_wait_with(id, false, answered).await {
             Ok(())
         } else {
             Err(ApiError::internal(format!("Cannot stop container: {id}: tried to kill container, but did not receive an exit event")))
@@ -311,16 +330,34 @@ impl ContainerService {
     /// ([`shim::kill_hard`]). Bounded whatever state the shim is in; false when the exit
     /// was still not seen.
     pub(super) async fn kill_and_wait(&self, id: &str, paused: bool) -> bool {
-        let _ = self.signal_running(id, libc::SIGKILL).await;
-        self.finish_kill(id, paused).await
+        self.kill_and_wait_with(id, paused, true).await
     }
 
-    /// After a SIGKILL was sent (or could not be): see [`Self::kill_and_wait`].
-    async fn finish_kill(&self, id: &str, paused: bool) -> bool {
+    /// [`Self::kill_and_wait`]; `ask_shim` false when the shim did not answer a moment
+    /// ago: the SIGKILL then goes to the init directly, without waiting for the shim again.
+    async fn kill_and_wait_with(&self, id: &str, paused: bool, ask_shim: bool) -> bool {
+        let answered = if ask_shim {
+            self.signal_shim(id, libc::SIGKILL, true).await.1
+        } else {
+            let _ = shim::signal_init_directly(&self.state_dir(id), libc::SIGKILL);
+            false
+        };
+        self.finish_kill(id, paused, answered).await
+    }
+
+    /// After a SIGKILL was sent (or could not be): see [`Self::kill_and_wait`]. A shim
+    /// that answered gets [`KILL_GRACE`] to report the exit, one that did not
+    /// [`UNANSWERED_GRACE`].
+    async fn finish_kill(&self, id: &str, paused: bool, answered: bool) -> bool {
         if paused {
             let _ = self.set_frozen(id, false).await;
         }
-        if self.wait_stopped(id, Some(KILL_GRACE)).await {
+        let grace = if answered {
+            KILL_GRACE
+        } else {
+            UNANSWERED_GRACE
+        };
+        if self.wait_stopped(id, Some(grace)).await {
             return true;
         }
         tracing::warn!(
@@ -351,10 +388,10 @@ impl ContainerService {
             None => None,
         };
         let cancel = sig == libc::SIGKILL || stop_signal.is_none_or(|s| s == sig);
-        let sent = self.signal_by_user(&id, sig, cancel).await;
+        let (sent, answered) = self.signal_shim(&id, sig, cancel).await;
         if sig == libc::SIGKILL && (sent.is_ok() || shim::shim_alive(&self.state_dir(&id))) {
             // Whatever the shim answered, a SIGKILL ends the container (bounded).
-            self.finish_kill(&id, rec.state.status == Status::Paused)
+            self.finish_kill(&id, rec.state.status == Status::Paused, answered)
                 .await;
             return Ok(());
         }
