@@ -1,9 +1,11 @@
 //! Container cgroups on cgroup v1, v2 and the hybrid of both.
 //!
-//! A container's cgroup is `<parent>/berth/<id>` in every v1 hierarchy that has one of
-//! the controllers Berth uses and in the v2 tree. `<parent>` is `spec.cgroup_parent`, or
-//! when that is empty, the shim's own cgroup in that hierarchy (from `/proc/self/cgroup`,
-//! so containers nest under the daemon's cgroup, per controller). The paths are saved in
+//! A container's cgroup is in every v1 hierarchy that has one of the controllers Berth
+//! uses and in the v2 tree: `<own>/berth/<id>` without a parent, where `<own>` is the
+//! shim's own cgroup in that hierarchy (from `/proc/self/cgroup`, so containers nest
+//! under the daemon's cgroup, per controller); with `spec.cgroup_parent`, Docker's
+//! cgroupfs paths `<parent>/<id>` (a relative parent under `<own>`), the parent
+//! directories made as [`crate::cgroup_parent`] says. The paths are saved in
 //! `<state-dir>/cgroups.json` ([`CgroupPaths`]); the daemon uses [`set_frozen`] and
 //! [`pids`] on them from its own process.
 

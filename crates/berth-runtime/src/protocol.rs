@@ -46,6 +46,12 @@
 //!   [`crate::cgroup::pids`] and [`crate::cgroup::destroy`].
 //! - `shim.log`: the shim's own diagnostics after it detached.
 //!
+//! Deadlines: the daemon connects without blocking ([`connect_nonblocking`]) and bounds
+//! every short request (signal, resize, update: 2 s; start: 30 s). A shim that does not
+//! answer a signal in time is treated as wedged: the daemon signals the init directly,
+//! and past the stop timeout kills the shim and the container's whole cgroup
+//! ([`crate::cgroup_kill`]) after writing a SIGKILL `exit.json` if there is none.
+//!
 //! Start-up: `berth shim <state-dir>` prints one line on its stdout and closes it: `ok
 //! <init-pid>` once the container is set up and waiting for `start`, or `error <message>`
 //! (then nothing is left behind: no cgroup, no process, no socket). It detaches into its
