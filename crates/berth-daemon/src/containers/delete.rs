@@ -35,11 +35,8 @@ impl ContainerService {
                     rec.id
                 )));
             }
-            self.signal_running(&id, libc::SIGKILL).await.ok();
-            if rec.state.status == Status::Paused {
-                let _ = self.set_frozen(&id, false).await;
-            }
-            if !self.wait_stopped(&id, Some(Duration::from_secs(30))).await {
+            let paused = rec.state.status == Status::Paused;
+            if !self.kill_and_wait(&id, paused).await {
                 return Err(ApiError::internal(format!(
                     "cannot remove container \"{}\": could not kill: did not receive an exit event",
                     rec.name
