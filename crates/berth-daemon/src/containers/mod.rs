@@ -44,6 +44,7 @@ mod mount_setup;
 pub mod mounts;
 pub mod names;
 mod pty_io;
+mod reconcile;
 pub mod record;
 mod restart;
 mod run_options;

@@ -155,8 +155,17 @@ impl ContainerService {
                 entry.rec.restart_count = 0;
                 entry.rec.has_been_manually_stopped = false;
             }
+            // Recorded before anything is set up: a daemon killed during the start finds
+            // the shim again at its next start and adopts or removes it.
+            entry.rec.start_pending = true;
+            if let Err(e) = self.store.put(&entry.rec) {
+                entry.starting = false;
+                entry.rec.start_pending = false;
+                return Err(ApiError::from(e));
+            }
             (entry.rec.clone(), std::mem::take(&mut entry.pending))
         };
+        crate::crash_point::crash_point("start-after-mark");
         let id = rec.id.clone();
         match self.launch(&rec, pending).await {
             Ok((pid, wait_conn)) => {
@@ -164,6 +173,7 @@ impl ContainerService {
                     let mut entries = self.lock();
                     if let Some(entry) = entries.get_mut(&id) {
                         entry.starting = false;
+                        entry.rec.start_pending = false;
                         entry.rec.state = StateRecord {
                             status: Status::Running,
                             pid,
@@ -194,6 +204,7 @@ impl ContainerService {
                     let mut auto_remove = false;
                     if let Some(entry) = entries.get_mut(&id) {
                         entry.starting = false;
+                        entry.rec.start_pending = false;
                         entry.rec.state.exit_code = exit_code;
                         entry.rec.state.error = err.message.clone();
                         entry.rec.state.pid = 0;
@@ -231,6 +242,7 @@ impl ContainerService {
             .net
             .attach(rec, |name| self.get(name))
             .map_err(|e| (e, 128))?;
+        crate::crash_point::crash_point("start-after-attach");
         self.net.emit_endpoint_events(rec, "connect");
         self.emit_volume_events(rec, "mount");
         spec.network = attached.network;
@@ -286,6 +298,7 @@ impl ContainerService {
                 ));
             }
         };
+        crate::crash_point::crash_point("start-after-spawn");
         let fail = |state: PathBuf, msg: String, code: i64| async move {
             let _ = shim::signal(&state, libc::SIGKILL).await;
             shim::wait_shim_gone(&state, Duration::from_secs(5)).await;
@@ -310,7 +323,10 @@ impl ContainerService {
             }
         }
         match shim::start(&state).await {
-            Ok(reply) if reply.error.is_empty() => Ok((pid, wait_conn)),
+            Ok(reply) if reply.error.is_empty() => {
+                crate::crash_point::crash_point("start-after-go");
+                Ok((pid, wait_conn))
+            }
             Ok(reply) => {
                 let code = if reply.exit_code > 0 {
                     reply.exit_code
