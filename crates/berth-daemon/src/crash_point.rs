@@ -13,7 +13,8 @@
 //! started).
 //!
 //! `BERTH_TEST_STALL_AT=<point>[,<point>…]` blocks the request at those points for an
-//! hour instead (a start that hangs half-way, with another request coming in).
+//! hour instead (a start that hangs half-way, with another request coming in); only
+//! `start-after-spawn` is a stall point.
 
 use std::sync::OnceLock;
 
@@ -43,13 +44,16 @@ fn stalls() -> &'static [String] {
     STALLS.get_or_init(|| parse(STALL_AT_ENV))
 }
 
-/// Kills the daemon with SIGKILL when `name` is one of the configured crash points
-/// (blocks this thread for an hour when it is a stall point).
-pub fn crash_point(name: &str) {
+/// Waits an hour when `name` is one of the configured stall points.
+pub async fn stall_point(name: &str) {
     if stalls().iter().any(|p| p == name) {
         tracing::warn!(point = name, "{STALL_AT_ENV}: stalling");
-        std::thread::sleep(std::time::Duration::from_secs(3600));
+        tokio::time::sleep(std::time::Duration::from_secs(3600)).await;
     }
+}
+
+/// Kills the daemon with SIGKILL when `name` is one of the configured crash points.
+pub fn crash_point(name: &str) {
     if points().iter().any(|p| p == name) {
         tracing::warn!(point = name, "{CRASH_AT_ENV}: killing the daemon");
         // SAFETY: kill takes two integers; SIGKILL to ourselves ends the process here.

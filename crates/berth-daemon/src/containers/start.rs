@@ -299,6 +299,7 @@ impl ContainerService {
             }
         };
         crate::crash_point::crash_point("start-after-spawn");
+        crate::crash_point::stall_point("start-after-spawn").await;
         let fail = |state: PathBuf, msg: String, code: i64| async move {
             let _ = shim::signal(&state, libc::SIGKILL).await;
             shim::wait_shim_gone(&state, Duration::from_secs(5)).await;
