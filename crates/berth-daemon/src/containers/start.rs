@@ -290,7 +290,8 @@ impl ContainerService {
         let pid = match shim::spawn(&state).await {
             Ok(pid) => pid,
             Err(msg) => {
-                remove_dir_all_quiet(&state);
+                // A shim that died (or hung) half-way may leave its cgroups and init.
+                super::reconcile::kill_and_clean(state.clone()).await;
                 let code = start_exit_code(&msg);
                 return Err((
                     ApiError::new(start_error_kind(code), start_error_message(&msg)),
