@@ -224,6 +224,48 @@ fn rm_f_of_a_created_container_with_a_live_shim_kills_it() {
 }
 
 #[test]
+fn a_client_gone_during_start_leaves_no_half_done_start() {
+    let mut d = daemon();
+    let id = d
+        .berth_ok(&[
+            "create", "--name", "ctr", "-p", "0:80", "busybox", "sleep", "1000",
+        ])
+        .trim()
+        .to_string();
+    restart_with_env(
+        &mut d,
+        &[
+            ("BERTH_TEST_STALL_AT", "start-after-spawn"),
+            ("BERTH_TEST_STALL_SECS", "2"),
+        ],
+    );
+    let mut client = Command::new(BERTH)
+        .args(["-H", &d.host(), "start", "ctr"])
+        .spawn()
+        .unwrap();
+    let state = d.exec_root.join("containers").join(&id);
+    assert!(
+        wait_until(Duration::from_secs(20), || state.join("shim.pid").exists()),
+        "the shim did not start"
+    );
+    // The client goes away while the start is half-way (its request is dropped).
+    let _ = client.kill();
+    let _ = client.wait();
+    // The start still runs to its end: the container runs, as its record says.
+    assert!(
+        wait_until(Duration::from_secs(20), || d.inspect("ctr")["State"]
+            ["Status"]
+            == "running"),
+        "{}",
+        d.inspect("ctr")["State"]
+    );
+    let pid = d.inspect("ctr")["State"]["Pid"].as_i64().unwrap_or(0) as i32;
+    assert!(pid > 0 && pid_alive(pid));
+    d.berth_ok(&["rm", "-f", "ctr"]);
+    assert_nothing_left(&d, &id, None);
+}
+
+#[test]
 fn killed_during_create_leaves_no_directory_without_a_record() {
     let mut d = daemon();
     let out = crash_during(

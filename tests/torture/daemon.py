@@ -8,6 +8,7 @@ import shutil
 import signal
 import subprocess
 import tempfile
+import threading
 import time
 
 NO_DOCKER_HUB = "http://127.0.0.1:9"
@@ -36,6 +37,9 @@ class Daemon:
         self.proc = None
         # Every container ID this daemon was seen to have (cgroup checks and cleanup).
         self.seen = set()
+        # CLI processes running now (the kill-client fault picks one).
+        self.clients = set()
+        self.lock = threading.Lock()
 
     def host(self):
         return "unix://" + self.sock
@@ -102,11 +106,21 @@ class Daemon:
     def cli(self, *args, timeout=60, check=True, stdin=None):
         env = dict(os.environ, DOCKER_CONFIG=os.path.join(self.dir, "cli-config"))
         env.pop("DOCKER_HOST", None)
+        p = subprocess.Popen([self.berth, "-H", self.host(), *args], stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, stdin=subprocess.PIPE if stdin else None,
+                             text=True, env=env)
+        with self.lock:
+            self.clients.add(p)
         try:
-            r = subprocess.run([self.berth, "-H", self.host(), *args], capture_output=True,
-                               text=True, timeout=timeout, env=env, input=stdin)
+            out, err = p.communicate(stdin, timeout=timeout)
         except subprocess.TimeoutExpired as e:
+            p.kill()
+            p.communicate()
             raise CommandFailed(f"berth {' '.join(args)}: no answer within {timeout} s") from e
+        finally:
+            with self.lock:
+                self.clients.discard(p)
+        r = subprocess.CompletedProcess(p.args, p.returncode, out, err)
         if check and r.returncode != 0:
             raise CommandFailed(f"berth {' '.join(args)}: exit {r.returncode}: {r.stderr.strip()}")
         return r

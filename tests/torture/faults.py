@@ -56,3 +56,17 @@ def kill_shim(d, rng):
     except (OSError, ProcessLookupError):
         return "no shim to kill"
     return f"shim of {cid[:12]} killed -9"
+
+
+@fault("kill-client", 1)
+def kill_client(d, rng):
+    with d.lock:
+        clients = sorted((c for c in d.clients if c.poll() is None), key=lambda c: c.pid)
+    if not clients:
+        return "no client to kill"
+    c = rng.choice(clients)
+    try:
+        c.kill()
+    except ProcessLookupError:
+        return "no client to kill"
+    return f"client {' '.join(c.args[3:5])} killed -9"

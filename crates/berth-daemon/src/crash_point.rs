@@ -13,7 +13,7 @@
 //! started).
 //!
 //! `BERTH_TEST_STALL_AT=<point>[,<point>…]` blocks the request at those points for an
-//! hour instead (a start that hangs half-way, with another request coming in); only
+//! hour (or `BERTH_TEST_STALL_SECS`) instead (a start that hangs half-way, with another request coming in); only
 //! `start-after-spawn` is a stall point.
 
 use std::sync::OnceLock;
@@ -22,6 +22,8 @@ use std::sync::OnceLock;
 pub const CRASH_AT_ENV: &str = "BERTH_TEST_CRASH_AT";
 /// The environment variable naming the stall points.
 pub const STALL_AT_ENV: &str = "BERTH_TEST_STALL_AT";
+/// How long a stall lasts, in seconds (default an hour).
+pub const STALL_SECS_ENV: &str = "BERTH_TEST_STALL_SECS";
 
 fn parse(var: &str) -> Vec<String> {
     std::env::var(var)
@@ -48,7 +50,11 @@ fn stalls() -> &'static [String] {
 pub async fn stall_point(name: &str) {
     if stalls().iter().any(|p| p == name) {
         tracing::warn!(point = name, "{STALL_AT_ENV}: stalling");
-        tokio::time::sleep(std::time::Duration::from_secs(3600)).await;
+        let secs = std::env::var(STALL_SECS_ENV)
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(3600);
+        tokio::time::sleep(std::time::Duration::from_secs(secs)).await;
     }
 }
 

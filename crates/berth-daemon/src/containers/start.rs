@@ -106,9 +106,14 @@ impl ContainerService {
         })
     }
 
-    /// `POST /containers/{id}/start`.
+    /// `POST /containers/{id}/start`. Runs to its end in its own task: a client that goes
+    /// away (its request future dropped) must not leave a start half-done.
     pub async fn start(self: &Arc<Self>, name_or_id: &str) -> ApiResult<()> {
-        self.start_counted(name_or_id, false).await
+        let svc = self.clone();
+        let name_or_id = name_or_id.to_string();
+        tokio::spawn(async move { svc.start_counted(&name_or_id, false).await })
+            .await
+            .map_err(|e| ApiError::internal(format!("the start task failed: {e}")))?
     }
 
     /// A start; `by_policy` for a restart by the restart policy, which counts it instead
