@@ -11,7 +11,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-const ROUNDS: usize = 20;
+const ROUNDS: usize = 50;
 
 #[test]
 fn a_short_torture_run_leaves_nothing_behind() {
