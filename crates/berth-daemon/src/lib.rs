@@ -5,6 +5,7 @@ pub mod builds;
 pub mod config;
 pub mod config_file;
 pub mod containers;
+pub mod crash_point;
 pub mod distribution;
 pub mod error;
 pub mod events;

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use super::record::Status;
-use super::{filters, remove_dir_all_quiet, ContainerService};
+use super::{filters, reconcile, remove_dir_all_quiet, ContainerService};
 use crate::error::{ApiError, ApiResult};
 use crate::fsutil::dir_size;
 use crate::prune_filter::PruneFilter;
@@ -43,6 +43,18 @@ impl ContainerService {
                 )));
             }
         }
+        // A shim of a container that is not running (a start cut short): nothing of it
+        // may outlive the record.
+        let state = self.state_dir(&id);
+        if self
+            .lock()
+            .get(&id)
+            .is_some_and(|e| !e.rec.state.status.is_running())
+            && state.exists()
+        {
+            reconcile::kill_and_clean(state).await;
+            self.net.detach(&id);
+        }
         // An AutoRemove container may already be gone by now.
         if self.lock().contains_key(&id) {
             self.remove_container(&id);
@@ -57,6 +69,7 @@ impl ContainerService {
         if let Err(e) = self.store.delete(id) {
             tracing::error!(id, error = %e, "deleting container record");
         }
+        crate::crash_point::crash_point("rm-after-record");
         remove_dir_all_quiet(&self.state_dir(id));
         self.net.release(id);
         remove_dir_all_quiet(&self.container_dir(id));

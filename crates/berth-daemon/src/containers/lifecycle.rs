@@ -9,9 +9,7 @@ use berth_runtime::protocol::ExitStatus;
 use chrono::Utc;
 
 use super::record::{ContainerRecord, Status};
-use super::{
-    clean_state_dir, merge, parse_time, remove_dir_all_quiet, shim, ContainerService, WaitCondition,
-};
+use super::{clean_state_dir, merge, parse_time, shim, ContainerService, WaitCondition};
 use crate::error::{ApiError, ApiResult};
 
 /// How long a container may take to exit after a SIGKILL its shim took before the
@@ -128,8 +126,12 @@ impl ContainerService {
         shim_died
     }
 
-    /// Live restore: reconnects to the shims of containers recorded as running.
+    /// Live restore: reconciles what a killed daemon left with the records
+    /// ([`Self::reconcile_at_start`]), reconnects to the shims of containers recorded as
+    /// running and removes the auto-remove containers that are not running (moby's
+    /// restore).
     pub async fn recover(self: &Arc<Self>) {
+        self.reconcile_at_start().await;
         self.restore_volume_users();
         let candidates: Vec<(String, Status, bool)> = self
             .lock()
@@ -168,13 +170,11 @@ impl ContainerService {
                         self.on_exit(&id, exit).await;
                     }
                 }
-            } else {
-                if state.exists() && !shim::shim_alive(&state) {
-                    remove_dir_all_quiet(&state);
-                }
-                if auto_remove && status == Status::Exited {
-                    self.remove_container(&id);
-                }
+            } else if auto_remove {
+                // Never started, or exited while the daemon was down: `rm -v` (its
+                // anonymous volumes go too).
+                tracing::info!(id, "removing an auto-remove container that is not running");
+                self.remove_container(&id);
             }
         }
         let (running, stopped): (Vec<String>, Vec<String>) = {
