@@ -88,15 +88,27 @@ macro_rules! api_error_from {
 }
 api_error_from!(berth_image::ImageError, berth_registry::RegistryError);
 
+/// An OS error reads as Go prints it (`no space left on device`, not Rust's
+/// `No space left on device (os error 28)`): the daemon's fault, a 500.
 impl From<std::io::Error> for ApiError {
     fn from(e: std::io::Error) -> Self {
-        ApiError::internal(e.to_string())
+        ApiError::internal(berth_image::os_error::go_text(&e))
     }
 }
 
+/// A failed write of `meta.db` reads as `write <root>/meta.db: no space left on device`
+/// (the store reopens itself for the next request, see [`berth_image::MetaDb`]).
 impl From<redb::Error> for ApiError {
     fn from(e: redb::Error) -> Self {
-        ApiError::internal(format!("metadata store: {e}"))
+        ApiError::internal(berth_image::meta_db::error_text(&e))
+    }
+}
+
+impl ApiError {
+    /// `<what>: <error>` for a failed file-system step, with the error as Go prints it
+    /// (`mkdir <root>/containers/<id>: no space left on device`).
+    pub fn io(what: impl std::fmt::Display, e: &std::io::Error) -> Self {
+        ApiError::internal(format!("{what}: {}", berth_image::os_error::go_text(e)))
     }
 }
 

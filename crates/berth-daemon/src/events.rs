@@ -90,7 +90,7 @@ impl EventBus {
     }
 
     /// Loads the events kept in `meta.db` and starts the thread that writes new ones.
-    pub fn open(db: Arc<redb::Database>) -> anyhow::Result<Arc<EventBus>> {
+    pub fn open(db: Arc<berth_image::MetaDb>) -> anyhow::Result<Arc<EventBus>> {
         EVENTS_PART.open(&db)?;
         let mut rows = EVENTS.load(&db)?;
         rows.sort_by(|a, b| a.0.cmp(&b.0));
@@ -386,7 +386,7 @@ pub fn container_attributes(
 
 /// Writes events in batches (one transaction for whatever is queued) and trims the
 /// table to the last [`KEEP`]. Ends when the bus is dropped.
-fn write_loop(db: Arc<redb::Database>, rx: mpsc::Receiver<(u64, Arc<EventMessage>)>) {
+fn write_loop(db: Arc<berth_image::MetaDb>, rx: mpsc::Receiver<(u64, Arc<EventMessage>)>) {
     while let Ok(first) = rx.recv() {
         let mut batch = vec![first];
         batch.extend(rx.try_iter());
@@ -396,7 +396,10 @@ fn write_loop(db: Arc<redb::Database>, rx: mpsc::Receiver<(u64, Arc<EventMessage
     }
 }
 
-fn write_batch(db: &redb::Database, batch: &[(u64, Arc<EventMessage>)]) -> Result<(), redb::Error> {
+fn write_batch(
+    db: &berth_image::MetaDb,
+    batch: &[(u64, Arc<EventMessage>)],
+) -> Result<(), redb::Error> {
     let tx = db.begin_write()?;
     {
         let mut table = tx.open_table(EVENTS.def())?;
@@ -497,7 +500,7 @@ mod tests {
     #[test]
     fn the_last_events_survive_a_reopen_and_the_table_is_trimmed() {
         let dir = tempfile::tempdir().unwrap();
-        let db = Arc::new(redb::Database::create(dir.path().join("meta.db")).unwrap());
+        let db = Arc::new(berth_image::MetaDb::open(&dir.path().join("meta.db")).unwrap());
         {
             let bus = EventBus::open(db.clone()).unwrap();
             for i in 0..(KEEP + 20) {

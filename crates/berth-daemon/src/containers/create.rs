@@ -105,9 +105,7 @@ impl ContainerService {
         if let Err(e) = made {
             remove_dir_all_quiet(&dir);
             self.drop_anonymous_volumes(&rec.mount_points);
-            return Err(ApiError::internal(format!(
-                "creating container directory: {e}"
-            )));
+            return Err(ApiError::io(format!("mkdir {}", dir.display()), &e));
         }
         let mut entries = self.lock();
         let name = match requested {

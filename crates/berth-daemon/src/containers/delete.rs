@@ -48,19 +48,38 @@ impl ContainerService {
             }
         }
         // An AutoRemove container may already be gone by now.
-        if self.lock().contains_key(&id) {
-            self.remove_container(&id);
-        }
-        Ok(())
+        self.try_remove_container(&id)
     }
 
-    /// Drops a stopped container: record, name, directories, execs; wakes `removed` waiters.
+    /// Drops a stopped container (see [`Self::try_remove_container`]); a failure is logged.
     pub(super) fn remove_container(&self, id: &str) {
-        let entry = self.lock().remove(id);
-        let Some(entry) = entry else { return };
-        if let Err(e) = self.store.delete(id) {
-            tracing::error!(id, error = %e, "deleting container record");
+        if let Err(e) = self.try_remove_container(id) {
+            tracing::error!(id, error = %e, "removing container");
         }
+    }
+
+    /// Drops a stopped container: record, name, directories, execs; wakes `removed`
+    /// waiters. The record is deleted first, under the lock: when that fails (a full
+    /// disk) the container stays as it was, so a success is never undone by a restart.
+    pub(super) fn try_remove_container(&self, id: &str) -> ApiResult<()> {
+        let entry = {
+            let mut entries = self.lock();
+            if !entries.contains_key(id) {
+                // An AutoRemove container may already be gone.
+                return Ok(());
+            }
+            if let Err(e) = self.store.delete(id) {
+                if !berth_image::meta_db::is_storage_failure(&e) {
+                    return Err(e.into());
+                }
+                // A full disk: free the container's files first (its writable layer and
+                // logs), so removing containers is the way out; then try again.
+                remove_dir_all_quiet(&self.container_dir(id));
+                self.store.delete(id)?;
+            }
+            entries.remove(id)
+        };
+        let Some(entry) = entry else { return Ok(()) };
         remove_dir_all_quiet(&self.state_dir(id));
         self.net.release(id);
         remove_dir_all_quiet(&self.container_dir(id));
@@ -73,6 +92,7 @@ impl ContainerService {
             ev.removed = true;
             ev.running = false;
         });
+        Ok(())
     }
 
     /// `POST /containers/prune`: removes stopped containers; returns IDs and bytes.
@@ -106,8 +126,9 @@ impl ContainerService {
             .collect();
         let mut reclaimed = 0u64;
         for id in &victims {
-            reclaimed += dir_size(&self.container_dir(id).join("upper")).max(0) as u64;
-            self.remove_container(id);
+            let size = dir_size(&self.container_dir(id).join("upper")).max(0) as u64;
+            self.try_remove_container(id)?;
+            reclaimed += size;
         }
         Ok((victims, reclaimed))
     }

@@ -5,12 +5,12 @@ use super::record::ContainerRecord;
 use crate::schema::{SchemaError, CONTAINERS, CONTAINERS_PART};
 
 pub struct RecordStore {
-    db: std::sync::Arc<redb::Database>,
+    db: std::sync::Arc<berth_image::MetaDb>,
 }
 
 impl RecordStore {
     /// Opens (creating) the table and checks the schema version.
-    pub fn open(db: std::sync::Arc<redb::Database>) -> Result<Self, SchemaError> {
+    pub fn open(db: std::sync::Arc<berth_image::MetaDb>) -> Result<Self, SchemaError> {
         CONTAINERS_PART.open(&db)?;
         Ok(RecordStore { db })
     }
@@ -41,7 +41,8 @@ mod tests {
     #[test]
     fn records_round_trip() {
         let dir = tempfile::tempdir().unwrap();
-        let db = std::sync::Arc::new(redb::Database::create(dir.path().join("meta.db")).unwrap());
+        let db =
+            std::sync::Arc::new(berth_image::MetaDb::open(&dir.path().join("meta.db")).unwrap());
         let store = RecordStore::open(db.clone()).unwrap();
         let rec = ContainerRecord {
             id: "ab".repeat(32),

@@ -114,7 +114,7 @@ pub struct NetworkService {
     mtu: u32,
     /// `--default-address-pool`s (empty: Docker's defaults).
     pools: Vec<AddressPool>,
-    db: Arc<redb::Database>,
+    db: Arc<berth_image::MetaDb>,
     root: PathBuf,
     state: Arc<Mutex<State>>,
     /// The daemon's `--dns*` and `--host-gateway-ip` (see `containers::daemon_defaults`).
@@ -151,7 +151,7 @@ impl NetworkService {
     #[allow(clippy::too_many_arguments)]
     pub fn open(
         events: Arc<crate::events::EventBus>,
-        db: Arc<redb::Database>,
+        db: Arc<berth_image::MetaDb>,
         root: &Path,
         exec_root: &Path,
         bridge: &str,
