@@ -76,6 +76,19 @@ pub async fn blocking<T: Send + 'static>(
         .map_err(|e| ApiError::internal(format!("image store task failed: {e}")))?
 }
 
+/// Runs short blocking work (a `meta.db` commit and its fsync, removing a directory) from
+/// async code without stalling the other requests on this runtime thread: on the
+/// daemon's multi-threaded runtime the thread hands its other tasks over first. On a
+/// current-thread runtime (unit tests) it simply runs `f`.
+pub fn in_place<T>(f: impl FnOnce() -> T) -> T {
+    match tokio::runtime::Handle::try_current() {
+        Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
+            tokio::task::block_in_place(f)
+        }
+        _ => f(),
+    }
+}
+
 /// Any library error with a `kind()` converts into an `ApiError` keeping its message.
 macro_rules! api_error_from {
     ($($t:ty),* $(,)?) => {$(

@@ -386,21 +386,38 @@ pub fn container_attributes(
 
 /// Writes events in batches (one transaction for whatever is queued) and trims the
 /// table to the last [`KEEP`]. Ends when the bus is dropped.
+///
+/// Events are history, not acknowledged changes: a batch is made durable (fsync) at most
+/// once per [`EVENTS_SYNC_EVERY`]; the others are committed without one, and become
+/// durable with the next durable commit of anything in `meta.db`. Under load this keeps
+/// the event log from doubling the fsyncs that container changes wait for.
 fn write_loop(db: Arc<berth_image::MetaDb>, rx: mpsc::Receiver<(u64, Arc<EventMessage>)>) {
+    let mut last_sync: Option<std::time::Instant> = None;
     while let Ok(first) = rx.recv() {
         let mut batch = vec![first];
         batch.extend(rx.try_iter());
-        if let Err(e) = write_batch(&db, &batch) {
-            tracing::warn!(error = %e, "persisting events");
+        let durable = last_sync.is_none_or(|t| t.elapsed() >= EVENTS_SYNC_EVERY);
+        match write_batch(&db, &batch, durable) {
+            Ok(()) if durable => last_sync = Some(std::time::Instant::now()),
+            Ok(()) => {}
+            Err(e) => tracing::warn!(error = %e, "persisting events"),
         }
     }
 }
 
+/// See [`write_loop`].
+const EVENTS_SYNC_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
+
 fn write_batch(
     db: &berth_image::MetaDb,
     batch: &[(u64, Arc<EventMessage>)],
+    durable: bool,
 ) -> Result<(), redb::Error> {
-    let tx = db.begin_write()?;
+    let mut tx = db.begin_write()?;
+    if !durable {
+        tx.set_durability(redb::Durability::None)
+            .map_err(|e| redb::Error::Corrupted(format!("event batch durability: {e}")))?;
+    }
     {
         let mut table = tx.open_table(EVENTS.def())?;
         for (seq, m) in batch {

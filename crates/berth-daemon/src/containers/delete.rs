@@ -47,8 +47,9 @@ impl ContainerService {
                 )));
             }
         }
-        // An AutoRemove container may already be gone by now.
-        self.try_remove_container(&id)
+        // An AutoRemove container may already be gone by now. A meta.db commit and a
+        // directory tree to remove: off the runtime's threads.
+        crate::error::in_place(|| self.try_remove_container(&id))
     }
 
     /// Drops a stopped container (see [`Self::try_remove_container`]); a failure is logged.

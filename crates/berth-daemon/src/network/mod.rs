@@ -133,8 +133,13 @@ fn net_err(e: NetError) -> ApiError {
     ApiError::new(e.kind(), e.to_string())
 }
 
-fn db_err(e: impl std::fmt::Display) -> ApiError {
-    ApiError::internal(format!("network metadata: {e}"))
+/// A failed write of the network tables (a full disk reads as Go's
+/// `write <root>/meta.db: no space left on device`).
+fn db_err(e: redb::Error) -> ApiError {
+    match e {
+        redb::Error::Io(_) => ApiError::from(e),
+        other => ApiError::internal(format!("network metadata: {other}")),
+    }
 }
 
 fn uses_bridge(rec: &ContainerRecord) -> bool {
