@@ -148,15 +148,29 @@ impl ContainerService {
             self.drop_anonymous_volumes(&rec.mount_points);
             return Err(e);
         }
-        if let Err(e) = self.persist(&rec) {
+        // Staged under the lock (which orders it and holds the name), made durable after
+        // it: lists and inspects never wait for this commit's fsync.
+        let staged = self.store.stage_put(&rec);
+        let staged = match staged {
+            Ok(s) => {
+                entries.insert(id.clone(), Entry::new(rec.clone()));
+                drop(entries);
+                self.store.wait(s)
+            }
+            Err(e) => {
+                drop(entries);
+                Err(e)
+            }
+        };
+        if let Err(e) = staged {
+            // Not durable: the container was never created.
+            self.lock().remove(&id);
             self.net.release(&id);
-            drop(entries);
             remove_dir_all_quiet(&dir);
             self.drop_anonymous_volumes(&rec.mount_points);
-            return Err(e);
+            return Err(e.into());
         }
         self.emit_container_event(&rec, "create", &[]);
-        entries.insert(id.clone(), Entry::new(rec));
         Ok(IdResponse {
             id,
             warnings: Vec::new(),

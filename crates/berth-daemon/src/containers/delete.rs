@@ -54,7 +54,7 @@ impl ContainerService {
 
     /// Drops a stopped container (see [`Self::try_remove_container`]); a failure is logged.
     pub(super) fn remove_container(&self, id: &str) {
-        if let Err(e) = self.try_remove_container(id) {
+        if let Err(e) = crate::error::in_place(|| self.try_remove_container(id)) {
             tracing::error!(id, error = %e, "removing container");
         }
     }
@@ -63,24 +63,31 @@ impl ContainerService {
     /// waiters. The record is deleted first, under the lock: when that fails (a full
     /// disk) the container stays as it was, so a success is never undone by a restart.
     pub(super) fn try_remove_container(&self, id: &str) -> ApiResult<()> {
-        let entry = {
+        // Staged under the lock (which orders it), made durable after it: lists and
+        // inspects never wait for this commit's fsync.
+        let (entry, staged) = {
             let mut entries = self.lock();
-            if !entries.contains_key(id) {
+            let Some(entry) = entries.remove(id) else {
                 // An AutoRemove container may already be gone.
                 return Ok(());
-            }
-            if let Err(e) = self.store.delete(id) {
-                if !berth_image::meta_db::is_storage_failure(&e) {
-                    return Err(e.into());
-                }
+            };
+            (entry, self.store.stage_delete(id))
+        };
+        if let Err(e) = self.store.wait(staged) {
+            let retried = if berth_image::meta_db::is_storage_failure(&e) {
                 // A full disk: free the container's files first (its writable layer and
                 // logs), so removing containers is the way out; then try again.
                 remove_dir_all_quiet(&self.container_dir(id));
-                self.store.delete(id)?;
+                self.store.delete(id)
+            } else {
+                Err(e)
+            };
+            if let Err(e) = retried {
+                // Still there after a restart: so it stays here too.
+                self.lock().entry(id.to_string()).or_insert(entry);
+                return Err(e.into());
             }
-            entries.remove(id)
-        };
-        let Some(entry) = entry else { return Ok(()) };
+        }
         remove_dir_all_quiet(&self.state_dir(id));
         self.net.release(id);
         remove_dir_all_quiet(&self.container_dir(id));
