@@ -181,7 +181,7 @@ impl ContainerService {
     /// Loads every record from `meta.db`. Call [`Self::recover`] next, inside the runtime.
     pub fn open(
         config: Arc<DaemonConfig>,
-        db: Arc<redb::Database>,
+        db: Arc<berth_image::MetaDb>,
         images: Arc<ImageStore>,
         net: Arc<NetworkService>,
         volumes: Arc<VolumeService>,
