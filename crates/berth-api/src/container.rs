@@ -119,7 +119,9 @@ pub struct HostConfig {
     pub cpuset_cpus: String,
     pub cpuset_mems: String,
     #[serde(deserialize_with = "null_as_default")]
-    pub devices: Vec<Value>,
+    pub devices: Vec<DeviceMapping>,
+    /// `--gpus`: device requests (Docker's `null` when there are none).
+    pub device_requests: Option<Vec<Value>>,
     #[serde(deserialize_with = "null_as_default")]
     pub device_cgroup_rules: Vec<String>,
     pub memory_reservation: i64,
@@ -136,10 +138,28 @@ pub struct HostConfig {
     pub mounts: Vec<Value>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub init: Option<bool>,
-    #[serde(deserialize_with = "null_as_default")]
-    pub masked_paths: Vec<String>,
-    #[serde(deserialize_with = "null_as_default")]
-    pub readonly_paths: Vec<String>,
+    /// `null` for a privileged container (nothing masked), else the paths the runtime
+    /// masks (filled in at create when the client sent none).
+    pub masked_paths: Option<Vec<String>>,
+    pub readonly_paths: Option<Vec<String>>,
+    /// `--storage-opt` (omitted when empty, as Docker).
+    #[serde(
+        skip_serializing_if = "BTreeMap::is_empty",
+        deserialize_with = "null_as_default"
+    )]
+    pub storage_opt: BTreeMap<String, String>,
+    /// Windows-only in Docker.
+    pub cpu_count: i64,
+    pub cpu_percent: i64,
+}
+
+/// One `--device` (moby `container.DeviceMapping`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct DeviceMapping {
+    pub path_on_host: String,
+    pub path_in_container: String,
+    pub cgroup_permissions: String,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]

@@ -24,6 +24,7 @@ pub mod capabilities;
 pub mod cgroup;
 pub mod cgroup_stats;
 pub mod defaults;
+pub mod devices;
 pub mod error;
 pub mod exec;
 mod fsutil;

@@ -45,6 +45,7 @@ pub mod mounts;
 pub mod names;
 mod pty_io;
 pub mod record;
+mod resource_options;
 mod restart;
 mod run_options;
 mod security_opts;

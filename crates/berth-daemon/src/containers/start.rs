@@ -56,6 +56,7 @@ impl ContainerService {
         } else {
             hc.cgroup_parent.clone()
         };
+        let devices = super::resource_options::devices(hc)?;
         Ok(ContainerSpec {
             id: rec.id.clone(),
             lower_dirs,
@@ -76,7 +77,10 @@ impl ContainerService {
             privileged: hc.privileged,
             cap_add: hc.cap_add.clone(),
             cap_drop: hc.cap_drop.clone(),
-            resources: merge::resources(hc),
+            resources: berth_runtime::Resources {
+                device_rules: super::resource_options::device_rules(hc, &devices),
+                ..merge::resources(hc)
+            },
             cgroup_parent,
             network: merge::network_mode(hc),
             shm_size: hc.shm_size.max(0) as u64,
@@ -102,6 +106,10 @@ impl ContainerService {
             restart: merge::restart_policy(&hc.restart_policy),
             restart_count: rec.restart_count,
             log: super::log_config::spec(hc, &rec.config)?,
+            oom_score_adj: (hc.oom_score_adj != 0).then_some(hc.oom_score_adj as i32),
+            masked_paths: hc.masked_paths.clone().filter(|p| !p.is_empty()),
+            readonly_paths: hc.readonly_paths.clone().filter(|p| !p.is_empty()),
+            devices,
             security: super::security_opts::spec(hc, &self.config.security)?,
         })
     }
