@@ -390,13 +390,13 @@ fn apply_limits(paths: &CgroupPaths, res: &Resources, privileged: bool) -> Resul
     if !privileged {
         if let Some(dir) = paths.v1.get("devices") {
             write_file(&dir.join("devices.deny"), "a")?;
-            // sorted, as runc's device emulator leaves `devices.list`
+            // in the order Docker's `devices.list` shows: by type, major, minor
             let mut rules: Vec<&str> = DEVICE_ALLOW_RULES
                 .iter()
                 .copied()
                 .chain(res.device_rules.iter().map(String::as_str))
                 .collect();
-            rules.sort_unstable();
+            rules.sort_by_key(|r| device_rule_key(r));
             rules.dedup();
             for rule in rules {
                 write_file(&dir.join("devices.allow"), rule)?;
@@ -404,6 +404,23 @@ fn apply_limits(paths: &CgroupPaths, res: &Resources, privileged: bool) -> Resul
         }
     }
     Ok(())
+}
+
+/// Sort key of a device rule `c 10:229 rwm`: type, then major and minor (`*` first).
+fn device_rule_key(rule: &str) -> (String, i64, i64, String) {
+    let mut it = rule.split(' ');
+    let kind = it.next().unwrap_or_default().to_string();
+    let (major, minor) = it
+        .next()
+        .and_then(|n| n.split_once(':'))
+        .unwrap_or(("*", "*"));
+    let num = |s: &str| s.parse::<i64>().unwrap_or(-1);
+    (
+        kind,
+        num(major),
+        num(minor),
+        it.next().unwrap_or_default().to_string(),
+    )
 }
 
 /// `--cpu-rt-period` / `--cpu-rt-runtime` (v1 `cpu.rt_*`, as runc writes them). The
