@@ -224,4 +224,7 @@ pub struct ExecSpec {
     /// container's capabilities, `cap_add`/`cap_drop` without `privileged`) and its
     /// no_new_privs.
     pub security: SecuritySpec,
+    /// The container's `--ulimit`s and `--oom-score-adj`, which Docker's execs get too.
+    pub rlimits: Vec<Rlimit>,
+    pub oom_score_adj: Option<i32>,
 }

@@ -46,6 +46,21 @@ pub fn start_exit_code(message: &str) -> i64 {
 }
 
 impl ContainerService {
+    /// The container's `--ulimit`s with the daemon's `default-ulimits` (its init and its
+    /// execs get them).
+    pub(super) fn rlimits(&self, hc: &berth_api::HostConfig) -> Vec<berth_runtime::Rlimit> {
+        self.config
+            .defaults
+            .ulimits(hc)
+            .iter()
+            .map(|u| berth_runtime::Rlimit {
+                name: u.name.clone(),
+                soft: u.soft,
+                hard: u.hard,
+            })
+            .collect()
+    }
+
     fn build_spec(&self, rec: &ContainerRecord) -> ApiResult<ContainerSpec> {
         let lower_dirs = self.images.layer_dirs(&rec.image_id)?;
         let dir = self.container_dir(&rec.id);
@@ -91,17 +106,7 @@ impl ContainerService {
                 .collect(),
             init: self.config.defaults.init(hc),
             namespaces: super::run_options::namespaces(hc, &|name| self.get(name))?,
-            rlimits: self
-                .config
-                .defaults
-                .ulimits(hc)
-                .iter()
-                .map(|u| berth_runtime::Rlimit {
-                    name: u.name.clone(),
-                    soft: u.soft,
-                    hard: u.hard,
-                })
-                .collect(),
+            rlimits: self.rlimits(hc),
             log_path: rec.log_path.clone(),
             restart: merge::restart_policy(&hc.restart_policy),
             restart_count: rec.restart_count,
