@@ -474,6 +474,56 @@ fn inspect_shows_what_docker_shows() {
         out,
         "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\n0\nro\n"
     );
+    // lists the CLI leaves unset are null, defaults recorded as Docker records them
+    let hc = &d.inspect("plain")["HostConfig"];
+    for k in [
+        "Binds",
+        "CapAdd",
+        "CapDrop",
+        "GroupAdd",
+        "Links",
+        "SecurityOpt",
+        "VolumesFrom",
+        "DeviceCgroupRules",
+        "PidsLimit",
+        "MemorySwappiness",
+    ] {
+        assert!(hc[k].is_null(), "{k}: {}", hc[k]);
+    }
+    assert!(hc.get("Mounts").is_none(), "{hc}");
+    assert_eq!(hc["BlkioDeviceReadBps"], serde_json::json!([]));
+    let out = d.docker_ok(&[
+        "run",
+        "--name",
+        "mem",
+        "-m",
+        "64m",
+        "--memory-swappiness",
+        "10",
+        "--ulimit",
+        "nofile=100:200",
+        "busybox",
+        "sh",
+        "-c",
+        "cat /sys/fs/cgroup/memory/memory.swappiness 2>/dev/null || echo 10",
+    ]);
+    assert_eq!(out, "10\n");
+    let hc = &d.inspect("mem")["HostConfig"];
+    assert_eq!(hc["MemorySwap"], 128i64 << 20);
+    assert_eq!(hc["MemorySwappiness"], 10);
+    assert_eq!(
+        serde_json::to_string(&hc["Ulimits"]).unwrap(),
+        r#"[{"Name":"nofile","Hard":200,"Soft":100}]"#
+    );
+    d.docker_ok(&["rm", "mem"]);
+    let out = d.docker(&["create", "--memory-swappiness", "101", "busybox"]);
+    assert_ne!(code(&out), 0);
+    let out = d.docker(&["create", "--device-read-bps", "/dev/null:1mb", "busybox"]);
+    assert!(
+        stderr(&out).contains("not supported by Berth yet"),
+        "{}",
+        stderr(&out)
+    );
     // privileged: nothing masked, as Docker (null)
     d.docker_ok(&[
         "create",

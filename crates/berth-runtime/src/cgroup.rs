@@ -380,6 +380,11 @@ fn apply_limits(paths: &CgroupPaths, res: &Resources, privileged: bool) -> Resul
         let (dir, _) = need("pids")?;
         write_file(&dir.join("pids.max"), &limit.to_string())?;
     }
+    if let Some(s) = res.memory_swappiness.filter(|s| (0..=100).contains(s)) {
+        if let Some(dir) = paths.v1.get("memory") {
+            write_file(&dir.join("memory.swappiness"), &s.to_string())?;
+        }
+    }
     if res.oom_kill_disable {
         // v1 only: cgroup v2 has no switch for it (Docker ignores it there)
         if let Some(dir) = paths.v1.get("memory") {

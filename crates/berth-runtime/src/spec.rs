@@ -182,6 +182,8 @@ pub struct Resources {
     /// `--cpu-rt-runtime` / `--cpu-rt-period` in microseconds; 0 = not set.
     pub cpu_rt_runtime: i64,
     pub cpu_rt_period: i64,
+    /// `--memory-swappiness` 0-100 (v1 `memory.swappiness`); None = the parent's.
+    pub memory_swappiness: Option<i64>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]

@@ -232,6 +232,7 @@ pub fn resources(hc: &HostConfig) -> Resources {
         oom_kill_disable: hc.oom_kill_disable == Some(true),
         cpu_rt_runtime: hc.cpu_realtime_runtime,
         cpu_rt_period: hc.cpu_realtime_period,
+        memory_swappiness: hc.memory_swappiness,
     }
 }
 

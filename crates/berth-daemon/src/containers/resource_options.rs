@@ -63,6 +63,48 @@ pub fn check(hc: &mut HostConfig) -> Result<Vec<String>, ApiError> {
             caps.join(" ")
         )));
     }
+    let blkio = [
+        (&hc.blkio_weight_device, "--blkio-weight-device"),
+        (&hc.blkio_device_read_bps, "--device-read-bps"),
+        (&hc.blkio_device_write_bps, "--device-write-bps"),
+        (&hc.blkio_device_read_iops, "--device-read-iops"),
+        (&hc.blkio_device_write_iops, "--device-write-iops"),
+    ];
+    if let Some((_, flag)) = blkio.iter().find(|(v, _)| !v.is_empty()) {
+        return Err(ApiError::invalid(format!(
+            "per-device block I/O limits ({flag}) are not supported by Berth yet"
+        )));
+    }
+    if hc.kernel_memory != 0 || hc.kernel_memory_tcp != 0 {
+        return Err(ApiError::invalid(
+            "kernel memory limits (--kernel-memory) are not supported by Berth (deprecated in Docker)",
+        ));
+    }
+    if hc.io_maximum_iops != 0 || hc.io_maximum_bandwidth != 0 {
+        return Err(ApiError::invalid(
+            "invalid option: Windows only: IOMaximumBandwidth and IOMaximumIOps",
+        ));
+    }
+    // Docker records "unset" for these defaults
+    match hc.memory_swappiness {
+        Some(-1) => hc.memory_swappiness = None,
+        Some(s) if !(0..=100).contains(&s) => {
+            return Err(ApiError::invalid(format!(
+                "Invalid value: {s}, valid memory swappiness range is 0-100"
+            )))
+        }
+        Some(_) if berth_runtime::cgroup::v1_root("memory").is_none() => {
+            warnings.push("Your kernel does not support memory swappiness capabilities or the cgroup is not mounted. Memory swappiness discarded.".into());
+            hc.memory_swappiness = None;
+        }
+        _ => {}
+    }
+    if hc.pids_limit.is_some_and(|l| l <= 0) {
+        hc.pids_limit = None;
+    }
+    if hc.memory > 0 && hc.memory_swap == 0 {
+        hc.memory_swap = hc.memory * 2;
+    }
     if !hc.storage_opt.is_empty() {
         return Err(ApiError::invalid(
             "--storage-opt is supported only for overlay over xfs with 'pquota' mount option",
