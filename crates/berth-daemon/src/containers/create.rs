@@ -101,6 +101,7 @@ impl ContainerService {
             log_path,
             exec_ids: Vec::new(),
             mount_points,
+            start_pending: false,
         };
 
         let made = std::fs::create_dir_all(dir.join("upper"))
@@ -153,6 +154,7 @@ impl ContainerService {
             self.drop_anonymous_volumes(&rec.mount_points);
             return Err(e);
         }
+        crate::crash_point::crash_point("create-before-record");
         if let Err(e) = self.persist(&rec) {
             self.net.release(&id);
             drop(entries);

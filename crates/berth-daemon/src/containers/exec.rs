@@ -282,6 +282,7 @@ pub(super) async fn spawn_helper(spec: &ExecSpec, stdin: bool) -> ApiResult<Runn
         }
         s => s,
     };
+    crate::crash_point::crash_point("exec-after-spawn");
     Ok(Running {
         child,
         status,

@@ -119,9 +119,14 @@ impl ContainerService {
         })
     }
 
-    /// `POST /containers/{id}/start`.
+    /// `POST /containers/{id}/start`. Runs to its end in its own task: a client that goes
+    /// away (its request future dropped) must not leave a start half-done.
     pub async fn start(self: &Arc<Self>, name_or_id: &str) -> ApiResult<()> {
-        self.start_counted(name_or_id, false).await
+        let svc = self.clone();
+        let name_or_id = name_or_id.to_string();
+        tokio::spawn(async move { svc.start_counted(&name_or_id, false).await })
+            .await
+            .map_err(|e| ApiError::internal(format!("the start task failed: {e}")))?
     }
 
     /// A start; `by_policy` for a restart by the restart policy, which counts it instead
@@ -168,8 +173,17 @@ impl ContainerService {
                 entry.rec.restart_count = 0;
                 entry.rec.has_been_manually_stopped = false;
             }
+            // Recorded before anything is set up: a daemon killed during the start finds
+            // the shim again at its next start and adopts or removes it.
+            entry.rec.start_pending = true;
+            if let Err(e) = self.store.put(&entry.rec) {
+                entry.starting = false;
+                entry.rec.start_pending = false;
+                return Err(ApiError::from(e));
+            }
             (entry.rec.clone(), std::mem::take(&mut entry.pending))
         };
+        crate::crash_point::crash_point("start-after-mark");
         let id = rec.id.clone();
         match self.launch(&rec, pending).await {
             Ok((pid, wait_conn)) => {
@@ -177,6 +191,7 @@ impl ContainerService {
                     let mut entries = self.lock();
                     if let Some(entry) = entries.get_mut(&id) {
                         entry.starting = false;
+                        entry.rec.start_pending = false;
                         entry.rec.state = StateRecord {
                             status: Status::Running,
                             pid,
@@ -207,6 +222,7 @@ impl ContainerService {
                     let mut auto_remove = false;
                     if let Some(entry) = entries.get_mut(&id) {
                         entry.starting = false;
+                        entry.rec.start_pending = false;
                         entry.rec.state.exit_code = exit_code;
                         entry.rec.state.error = err.message.clone();
                         entry.rec.state.pid = 0;
@@ -244,6 +260,7 @@ impl ContainerService {
             .net
             .attach(rec, |name| self.get(name))
             .map_err(|e| (e, 128))?;
+        crate::crash_point::crash_point("start-after-attach");
         self.net.emit_endpoint_events(rec, "connect");
         self.emit_volume_events(rec, "mount");
         spec.network = attached.network;
@@ -291,7 +308,8 @@ impl ContainerService {
         let pid = match shim::spawn(&state).await {
             Ok(pid) => pid,
             Err(msg) => {
-                remove_dir_all_quiet(&state);
+                // A shim that died (or hung) half-way may leave its cgroups and init.
+                super::reconcile::kill_and_clean(state.clone()).await;
                 let code = start_exit_code(&msg);
                 return Err((
                     ApiError::new(start_error_kind(code), start_error_message(&msg)),
@@ -299,6 +317,8 @@ impl ContainerService {
                 ));
             }
         };
+        crate::crash_point::crash_point("start-after-spawn");
+        crate::crash_point::stall_point("start-after-spawn").await;
         let fail = |state: PathBuf, msg: String, code: i64| async move {
             let _ = shim::signal(&state, libc::SIGKILL).await;
             shim::wait_shim_gone(&state, Duration::from_secs(5)).await;
@@ -323,7 +343,10 @@ impl ContainerService {
             }
         }
         match shim::start(&state).await {
-            Ok(reply) if reply.error.is_empty() => Ok((pid, wait_conn)),
+            Ok(reply) if reply.error.is_empty() => {
+                crate::crash_point::crash_point("start-after-go");
+                Ok((pid, wait_conn))
+            }
             Ok(reply) => {
                 let code = if reply.exit_code > 0 {
                     reply.exit_code
