@@ -26,6 +26,7 @@ pub mod cgroup_kill;
 pub mod cgroup_parent;
 pub mod cgroup_stats;
 pub mod defaults;
+pub mod devices;
 pub mod error;
 pub mod exec;
 mod fsutil;

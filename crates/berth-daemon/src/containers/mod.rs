@@ -52,6 +52,7 @@ pub mod names;
 mod pty_io;
 mod reconcile;
 pub mod record;
+mod resource_options;
 mod restart;
 mod run_options;
 mod security_opts;

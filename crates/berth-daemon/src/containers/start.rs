@@ -46,6 +46,21 @@ pub fn start_exit_code(message: &str) -> i64 {
 }
 
 impl ContainerService {
+    /// The container's `--ulimit`s with the daemon's `default-ulimits` (its init and its
+    /// execs get them).
+    pub(super) fn rlimits(&self, hc: &berth_api::HostConfig) -> Vec<berth_runtime::Rlimit> {
+        self.config
+            .defaults
+            .ulimits(hc)
+            .iter()
+            .map(|u| berth_runtime::Rlimit {
+                name: u.name.clone(),
+                soft: u.soft,
+                hard: u.hard,
+            })
+            .collect()
+    }
+
     fn build_spec(&self, rec: &ContainerRecord) -> ApiResult<ContainerSpec> {
         let lower_dirs = self.images.layer_dirs(&rec.image_id)?;
         let dir = self.container_dir(&rec.id);
@@ -56,6 +71,7 @@ impl ContainerService {
         } else {
             hc.cgroup_parent.clone()
         };
+        let devices = super::resource_options::devices(hc)?;
         Ok(ContainerSpec {
             id: rec.id.clone(),
             lower_dirs,
@@ -76,7 +92,10 @@ impl ContainerService {
             privileged: hc.privileged,
             cap_add: hc.cap_add.clone(),
             cap_drop: hc.cap_drop.clone(),
-            resources: merge::resources(hc),
+            resources: berth_runtime::Resources {
+                device_rules: super::resource_options::device_rules(hc, &devices),
+                ..merge::resources(hc)
+            },
             cgroup_parent,
             network: merge::network_mode(hc),
             shm_size: hc.shm_size.max(0) as u64,
@@ -87,21 +106,15 @@ impl ContainerService {
                 .collect(),
             init: self.config.defaults.init(hc),
             namespaces: super::run_options::namespaces(hc, &|name| self.get(name))?,
-            rlimits: self
-                .config
-                .defaults
-                .ulimits(hc)
-                .iter()
-                .map(|u| berth_runtime::Rlimit {
-                    name: u.name.clone(),
-                    soft: u.soft,
-                    hard: u.hard,
-                })
-                .collect(),
+            rlimits: self.rlimits(hc),
             log_path: rec.log_path.clone(),
             restart: merge::restart_policy(&hc.restart_policy),
             restart_count: rec.restart_count,
             log: super::log_config::spec(hc, &rec.config)?,
+            oom_score_adj: (hc.oom_score_adj != 0).then_some(hc.oom_score_adj as i32),
+            masked_paths: hc.masked_paths.clone().filter(|p| !p.is_empty()),
+            readonly_paths: hc.readonly_paths.clone().filter(|p| !p.is_empty()),
+            devices,
             security: super::security_opts::spec(hc, &self.config.security)?,
         })
     }
