@@ -66,6 +66,9 @@ pub struct ContainerSpec {
     pub restart_count: i64,
     /// The log's format and rotation.
     pub log: crate::logspec::LogSpec,
+    /// `--userns-remap`: a user namespace with these maps (see [`crate::userns`]);
+    /// None: the host's user namespace.
+    pub userns: Option<crate::userns::UserNamespace>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]

@@ -103,6 +103,7 @@ impl ContainerService {
             restart_count: rec.restart_count,
             log: super::log_config::spec(hc, &rec.config)?,
             security: super::security_opts::spec(hc, &self.config.security)?,
+            userns: self.remap(hc).map(|r| r.ns.clone()),
         })
     }
 
@@ -247,6 +248,10 @@ impl ContainerService {
             .into_iter()
             .filter(|m| !covered(&m.destination))
             .collect();
+        if let Err(e) = self.prepare_remapped_files(&rec.host_config, &own) {
+            self.net.detach(&rec.id);
+            return Err((e, 128));
+        }
         spec.mounts.extend(own);
         spec.process.env.extend(attached.env);
         let result = self.launch_with(rec, pending, spec).await;
@@ -266,7 +271,12 @@ impl ContainerService {
         remove_dir_all_quiet(&state);
         let write = std::fs::create_dir_all(&state).and_then(|_| {
             let json = serde_json::to_vec_pretty(&spec).map_err(std::io::Error::other)?;
-            std::fs::write(state.join("spec.json"), json)
+            std::fs::write(state.join("spec.json"), json)?;
+            if let Some(remap) = self.remap(&rec.host_config) {
+                // the remapped root reaches its rootfs mount point through here
+                crate::userns_remap::share_dir(remap, &state)?;
+            }
+            Ok(())
         });
         if let Err(e) = write {
             remove_dir_all_quiet(&state);
