@@ -622,6 +622,49 @@ mod tests {
     }
 
     #[test]
+    fn with_a_user_namespace_the_rootfs_is_attached_and_shared_namespaces_not_joined_again() {
+        let d = tempfile::tempdir().unwrap();
+        let spec = ContainerSpec {
+            lower_dirs: vec![d.path().join("lower")],
+            upper_dir: d.path().join("upper"),
+            work_dir: d.path().join("work"),
+            rootfs: d.path().join("rootfs"),
+            network: NetworkMode::Join("/proc/self/ns/net".into()),
+            namespaces: crate::spec::Namespaces {
+                ipc: IpcMode::Join {
+                    ns: "/proc/self/ns/ipc".into(),
+                    mnt_ns: "/proc/self/ns/mnt".into(),
+                },
+                ..Default::default()
+            },
+            userns: Some(Default::default()),
+            ..Default::default()
+        };
+        let k = Recording::default();
+        // (the IPC donor's /dev/shm is refused by the daemon with a user namespace; the
+        // plan's Foreign op is what would run)
+        let _ = enter_root(&k, &spec, &CgroupPaths::default(), Some(7));
+        let calls = k.calls();
+        assert!(
+            !calls.iter().any(|c| matches!(c, Call::Setns(_))),
+            "{calls:?}"
+        );
+        assert_eq!(calls[2], Call::AttachDetached(spec.rootfs.clone()));
+        assert!(!calls.iter().any(
+            |c| matches!(c, Call::Mount { fstype, .. } if fstype.as_deref() == Some("overlay"))
+        ));
+        // sysfs belongs to the joined network namespace's owner: the host's /sys, bound
+        let sys = calls
+            .iter()
+            .find_map(|c| match c {
+                Call::Mount { source, target, .. } if target.ends_with("sys") => Some(source),
+                _ => None,
+            })
+            .unwrap();
+        assert_eq!(sys.as_deref(), Some(Path::new("/sys")));
+    }
+
+    #[test]
     fn becoming_the_user_drops_the_bounding_set_before_the_ids() {
         let caps = capabilities::compute(false, &[], &["NET_RAW".to_string()]).unwrap();
         let user = ExecUser {
