@@ -364,3 +364,66 @@ fn remap_settings_in_dockers_words() {
         "{err}"
     );
 }
+
+#[test]
+fn commit_and_export_give_the_containers_own_ids() {
+    let d = remapped();
+    d.berth_ok(&[
+        "run",
+        "--name",
+        "c1",
+        "busybox",
+        "sh",
+        "-c",
+        "echo a > /by-root && echo b > /by-42 && chown 42:43 /by-42",
+    ]);
+    // on the host the layer holds host ids
+    let id = d.full_id("c1");
+    let upper = d.root.join("containers").join(&id).join("upper");
+    assert_eq!(
+        std::fs::metadata(upper.join("by-42")).unwrap().uid(),
+        ROOT_UID + 42
+    );
+    // export: the container's ids
+    let tar = d.dir.join("c1.tar");
+    d.berth_ok(&["export", "-o", tar.to_str().unwrap(), "c1"]);
+    let mut a = tar::Archive::new(std::fs::File::open(&tar).unwrap());
+    let mut seen = 0;
+    for e in a.entries().unwrap() {
+        let e = e.unwrap();
+        let p = e.path().unwrap().display().to_string();
+        let h = e.header();
+        match p.trim_start_matches("./").trim_start_matches('/') {
+            "by-root" => {
+                assert_eq!((h.uid().unwrap(), h.gid().unwrap()), (0, 0));
+                seen += 1;
+            }
+            "by-42" => {
+                assert_eq!((h.uid().unwrap(), h.gid().unwrap()), (42, 43));
+                seen += 1;
+            }
+            "bin/busybox" => {
+                assert_eq!(h.uid().unwrap(), 0);
+                seen += 1;
+            }
+            _ => {}
+        }
+    }
+    assert_eq!(seen, 3);
+    // commit: the new layer has the container's ids, seen the same with or without a
+    // user namespace
+    d.berth_ok(&["commit", "c1", "snap:1"]);
+    for extra in [&[][..], &["--userns", "host"][..]] {
+        let mut args = vec!["run", "--rm"];
+        args.extend_from_slice(extra);
+        args.extend_from_slice(&["snap:1", "stat", "-c", "%u:%g", "/by-root", "/by-42"]);
+        if extra.is_empty() {
+            let out = d.berth_ok(&args);
+            assert_eq!(out.lines().collect::<Vec<_>>(), ["0:0", "42:43"], "{out}");
+        } else if docker_cli_available() {
+            args[0] = "run";
+            let out = d.docker_ok(&args);
+            assert_eq!(out.lines().collect::<Vec<_>>(), ["0:0", "42:43"], "{out}");
+        }
+    }
+}

@@ -256,20 +256,19 @@ fn add_namespace_ranges_user(name: &str, files: &SubIdFiles) -> anyhow::Result<(
         );
     }
     for path in [&files.uid, &files.gid] {
-        let text = std::fs::read_to_string(&path).unwrap_or_default();
+        let text = std::fs::read_to_string(path).unwrap_or_default();
         if parse_subids(&text).iter().any(|s| s.name == name) {
             continue;
         }
         let start = next_range_start(&text);
-        let mut new = text.clone();
+        let mut new = text;
         if !new.is_empty() && !new.ends_with('\n') {
             new.push('\n');
         }
         new.push_str(&format!("{name}:{start}:{DEFAULT_RANGE_LEN}\n"));
         let tmp = path.with_extension("berth-tmp");
-        let path = path.as_path();
         std::fs::write(&tmp, new.as_bytes())
-            .and_then(|_| std::fs::rename(&tmp, &path))
+            .and_then(|_| std::fs::rename(&tmp, path))
             .with_context(|| {
                 format!(
                     "couldn't create subordinate ID ranges in {}",

@@ -56,8 +56,22 @@ fn internal(what: &str, path: &Path, e: std::io::Error) -> ApiError {
 }
 
 impl ContainerService {
-    pub(crate) fn remap(&self, hc: &HostConfig) -> Option<&Remap> {
+    pub fn remap(&self, hc: &HostConfig) -> Option<&Remap> {
         remap_for(self.config.userns_remap.as_ref(), hc)
+    }
+
+    /// How its writable layer's ids go back to the container's for `commit` and
+    /// `export` (None: not remapped, the layer holds the container's own ids).
+    pub fn layer_unmap(&self, hc: &HostConfig) -> Option<berth_image::pack::IdUnmap> {
+        let ranges = |m: &[berth_runtime::userns::IdMapping]| {
+            m.iter()
+                .map(|r| (r.container_id, r.host_id, r.size))
+                .collect()
+        };
+        self.remap(hc).map(|r| berth_image::pack::IdUnmap {
+            uids: ranges(&r.ns.uid_map),
+            gids: ranges(&r.ns.gid_map),
+        })
     }
 
     /// At create: the container's directory reachable by its root, the writable layer's
