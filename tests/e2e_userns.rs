@@ -427,3 +427,81 @@ fn commit_and_export_give_the_containers_own_ids() {
         }
     }
 }
+
+/// The owners in a tar from `cp CONTAINER:PATH -`.
+fn cp_out_owners(d: &TestDaemon, src: &str) -> Vec<(String, u64, u64)> {
+    let out = d.berth(&["cp", src, "-"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut a = tar::Archive::new(&out.stdout[..]);
+    a.entries()
+        .unwrap()
+        .map(|e| {
+            let e = e.unwrap();
+            let h = e.header();
+            (
+                e.path().unwrap().display().to_string(),
+                h.uid().unwrap(),
+                h.gid().unwrap(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn cp_in_and_out_of_a_remapped_container() {
+    let d = remapped();
+    let src = d.dir.join("hostfile");
+    std::fs::write(&src, "from the host").unwrap();
+    for running in [true, false] {
+        let name = if running { "up" } else { "down" };
+        d.berth_ok(&[
+            "create",
+            "--name",
+            name,
+            "busybox",
+            "sh",
+            "-c",
+            "touch /mine && chown 42:43 /mine; sleep 300",
+        ]);
+        d.berth_ok(&["start", name]);
+        // wait for /mine
+        let mut n = 0;
+        while !d
+            .berth(&["exec", name, "test", "-e", "/mine"])
+            .status
+            .success()
+            && n < 100
+        {
+            std::thread::sleep(std::time::Duration::from_millis(50));
+            n += 1;
+        }
+        if !running {
+            d.berth_ok(&["kill", name]);
+        }
+        // out: the container's ids, for the image's files and the container's own
+        assert_eq!(
+            cp_out_owners(&d, &format!("{name}:/mine")),
+            [("mine".into(), 42, 43)]
+        );
+        assert_eq!(
+            cp_out_owners(&d, &format!("{name}:/bin/busybox")),
+            [("busybox".into(), 0, 0)]
+        );
+        // in: the tar's owner (host root's file: 0) is the container's root
+        d.berth_ok(&["cp", src.to_str().unwrap(), &format!("{name}:/copied")]);
+        let id = d.full_id(name);
+        let upper = d.root.join("containers").join(&id).join("upper/copied");
+        let m = std::fs::metadata(&upper).unwrap();
+        assert_eq!((m.uid(), m.gid()), (ROOT_UID, ROOT_GID), "{name}");
+        if !running {
+            d.berth_ok(&["start", name]);
+        }
+        let out = d.berth_ok(&["exec", name, "stat", "-c", "%u:%g", "/copied", "/mine"]);
+        assert_eq!(out.lines().collect::<Vec<_>>(), ["0:0", "42:43"], "{name}");
+        d.berth_ok(&["rm", "-f", name]);
+    }
+}
