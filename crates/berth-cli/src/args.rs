@@ -270,7 +270,7 @@ pub struct NetworkConnectArgs {
 #[derive(Subcommand, Debug)]
 pub enum ContainerCmd {
     /// List containers
-    #[command(visible_aliases = ["ps", "list"])]
+    #[command(visible_aliases = ["list", "ps"])]
     Ls(PsArgs),
     /// Remove one or more containers
     #[command(visible_alias = "remove")]
