@@ -505,3 +505,28 @@ fn cp_in_and_out_of_a_remapped_container() {
         d.berth_ok(&["rm", "-f", name]);
     }
 }
+
+#[test]
+fn a_container_keeps_the_maps_it_was_created_with() {
+    let mut d = remapped();
+    d.berth_ok(&[
+        "create",
+        "--name",
+        "early",
+        "busybox",
+        "cat",
+        "/proc/self/uid_map",
+    ]);
+    // the daemon restarted without remapping: the container's files still hold host
+    // ids of its maps, so it keeps them; new containers get the host's namespace
+    d.stop_daemon(std::time::Duration::from_secs(10));
+    d.extra_args.clear();
+    d.start_daemon();
+    let out = d.berth_ok(&["start", "-a", "early"]);
+    assert_eq!(
+        out.lines().map(words).next().unwrap(),
+        format!("0 {ROOT_UID} 65536")
+    );
+    let out = run(&d, &["busybox", "cat", "/proc/self/uid_map"]);
+    assert_eq!(words(&out), "0 0 4294967295");
+}

@@ -317,28 +317,28 @@ fn can_access(path: &Path, uid: u32, gid: u32) -> bool {
 
 /// A directory of a remapped container that its root must traverse but not list or
 /// write: `root:<remapped gid>`, 0710 (Docker's mode for its remapped roots).
-pub fn share_dir(remap: &Remap, dir: &Path) -> std::io::Result<()> {
-    std::os::unix::fs::chown(dir, Some(0), Some(remap.root().1))?;
+pub fn share_dir(ns: &UserNamespace, dir: &Path) -> std::io::Result<()> {
+    std::os::unix::fs::chown(dir, Some(0), Some(ns.root().1))?;
     std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o710))
 }
 
 /// Owned by the containers' root (the writable layer's top, /etc/hosts and friends,
 /// volumes created for them).
-pub fn give_to_root(remap: &Remap, path: &Path) -> std::io::Result<()> {
-    let (uid, gid) = remap.root();
+pub fn give_to_root(ns: &UserNamespace, path: &Path) -> std::io::Result<()> {
+    let (uid, gid) = ns.root();
     std::os::unix::fs::lchown(path, Some(uid), Some(gid))
 }
 
 /// Shifts the ownership of every file under `dir` (itself included) from container ids
 /// to host ids: content copied from an image layer (stored unshifted) into a volume.
-pub fn shift_tree(remap: &Remap, dir: &Path) -> std::io::Result<()> {
+pub fn shift_tree(ns: &UserNamespace, dir: &Path) -> std::io::Result<()> {
     let meta = std::fs::symlink_metadata(dir)?;
-    let uid = remap.ns.host_uid(meta.uid()).unwrap_or(meta.uid());
-    let gid = remap.ns.host_gid(meta.gid()).unwrap_or(meta.gid());
+    let uid = ns.host_uid(meta.uid()).unwrap_or(meta.uid());
+    let gid = ns.host_gid(meta.gid()).unwrap_or(meta.gid());
     std::os::unix::fs::lchown(dir, Some(uid), Some(gid))?;
     if meta.is_dir() {
         for e in std::fs::read_dir(dir)? {
-            shift_tree(remap, &e?.path())?;
+            shift_tree(ns, &e?.path())?;
         }
     }
     Ok(())

@@ -103,7 +103,7 @@ impl ContainerService {
             restart_count: rec.restart_count,
             log: super::log_config::spec(hc, &rec.config)?,
             security: super::security_opts::spec(hc, &self.config.security)?,
-            userns: self.remap(hc).map(|r| r.ns.clone()),
+            userns: self.userns_of(&rec.id),
         })
     }
 
@@ -248,7 +248,7 @@ impl ContainerService {
             .into_iter()
             .filter(|m| !covered(&m.destination))
             .collect();
-        if let Err(e) = self.prepare_remapped_files(&rec.host_config, &own) {
+        if let Err(e) = self.prepare_remapped_files(spec.userns.as_ref(), &own) {
             self.net.detach(&rec.id);
             return Err((e, 128));
         }
@@ -272,9 +272,9 @@ impl ContainerService {
         let write = std::fs::create_dir_all(&state).and_then(|_| {
             let json = serde_json::to_vec_pretty(&spec).map_err(std::io::Error::other)?;
             std::fs::write(state.join("spec.json"), json)?;
-            if let Some(remap) = self.remap(&rec.host_config) {
+            if let Some(ns) = &spec.userns {
                 // the remapped root reaches its rootfs mount point through here
-                crate::userns_remap::share_dir(remap, &state)?;
+                crate::userns_remap::share_dir(ns, &state)?;
             }
             Ok(())
         });

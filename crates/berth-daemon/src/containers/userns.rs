@@ -1,10 +1,16 @@
 //! A container on a `--userns-remap` daemon: whether it gets a user namespace
 //! (`HostConfig.UsernsMode` `host` opts out), what Docker refuses with one, and the
 //! files its remapped root must own or reach (see [`crate::userns_remap`]).
+//!
+//! The maps are decided at create and kept beside the container (`userns.json` in its
+//! directory): its files hold those host ids, so it keeps them whatever the daemon's
+//! setting later becomes (Docker instead hides the containers of another setting under
+//! another root, `/var/lib/docker/<uid>.<gid>`).
 
 use std::path::Path;
 
 use berth_api::HostConfig;
+use berth_runtime::userns::UserNamespace;
 use berth_runtime::MountSpec;
 
 use super::ContainerService;
@@ -48,6 +54,9 @@ pub(crate) fn validate(remap: Option<&Remap>, hc: &HostConfig) -> ApiResult<()> 
     Ok(())
 }
 
+/// Beside the container's other files: the maps it was created with.
+const USERNS_FILE: &str = "userns.json";
+
 fn internal(what: &str, path: &Path, e: std::io::Error) -> ApiError {
     ApiError::internal(format!(
         "{what} {} for the remapped root: {e}",
@@ -56,21 +65,35 @@ fn internal(what: &str, path: &Path, e: std::io::Error) -> ApiError {
 }
 
 impl ContainerService {
-    pub fn remap(&self, hc: &HostConfig) -> Option<&Remap> {
+    /// The daemon's remapping for a new container with `hc`.
+    pub(crate) fn remap(&self, hc: &HostConfig) -> Option<&Remap> {
         remap_for(self.config.userns_remap.as_ref(), hc)
+    }
+
+    /// The maps container `id` was created with (None: the host's user namespace).
+    pub fn userns_of(&self, id: &str) -> Option<UserNamespace> {
+        let path = self.container_dir(id).join(USERNS_FILE);
+        let text = std::fs::read(&path).ok()?;
+        match serde_json::from_slice(&text) {
+            Ok(ns) => Some(ns),
+            Err(e) => {
+                tracing::error!(id, error = %e, "unreadable {}", path.display());
+                None
+            }
+        }
     }
 
     /// How its writable layer's ids go back to the container's for `commit` and
     /// `export` (None: not remapped, the layer holds the container's own ids).
-    pub fn layer_unmap(&self, hc: &HostConfig) -> Option<berth_image::pack::IdUnmap> {
+    pub fn layer_unmap(&self, id: &str) -> Option<berth_image::pack::IdUnmap> {
         let ranges = |m: &[berth_runtime::userns::IdMapping]| {
             m.iter()
                 .map(|r| (r.container_id, r.host_id, r.size))
                 .collect()
         };
-        self.remap(hc).map(|r| berth_image::pack::IdUnmap {
-            uids: ranges(&r.ns.uid_map),
-            gids: ranges(&r.ns.gid_map),
+        self.userns_of(id).map(|ns| berth_image::pack::IdUnmap {
+            uids: ranges(&ns.uid_map),
+            gids: ranges(&ns.gid_map),
         })
     }
 
@@ -80,24 +103,28 @@ impl ContainerService {
         let Some(remap) = self.remap(hc) else {
             return Ok(());
         };
-        userns_remap::share_dir(remap, dir).map_err(|e| internal("sharing", dir, e))?;
+        let ns = &remap.ns;
+        let file = dir.join(USERNS_FILE);
+        let json = serde_json::to_vec(ns).map_err(|e| ApiError::internal(e.to_string()))?;
+        std::fs::write(&file, json).map_err(|e| internal("writing", &file, e))?;
+        userns_remap::share_dir(ns, dir).map_err(|e| internal("sharing", dir, e))?;
         let upper = dir.join("upper");
-        userns_remap::give_to_root(remap, &upper).map_err(|e| internal("chown", &upper, e))
+        userns_remap::give_to_root(ns, &upper).map_err(|e| internal("chown", &upper, e))
     }
 
     /// At start: the generated /etc files (hosts, hostname, resolv.conf) owned by the
     /// remapped root.
     pub(super) fn prepare_remapped_files(
         &self,
-        hc: &HostConfig,
+        ns: Option<&UserNamespace>,
         generated: &[MountSpec],
     ) -> ApiResult<()> {
-        let Some(remap) = self.remap(hc) else {
+        let Some(ns) = ns else {
             return Ok(());
         };
         for m in generated {
             if m.source.is_file() {
-                userns_remap::give_to_root(remap, &m.source)
+                userns_remap::give_to_root(ns, &m.source)
                     .map_err(|e| internal("chown", &m.source, e))?;
             }
         }
@@ -121,9 +148,9 @@ impl ContainerService {
             return Ok(());
         }
         if copied {
-            userns_remap::shift_tree(remap, data).map_err(|e| internal("chown", data, e))
+            userns_remap::shift_tree(&remap.ns, data).map_err(|e| internal("chown", data, e))
         } else {
-            userns_remap::give_to_root(remap, data).map_err(|e| internal("chown", data, e))
+            userns_remap::give_to_root(&remap.ns, data).map_err(|e| internal("chown", data, e))
         }
     }
 }

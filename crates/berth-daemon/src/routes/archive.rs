@@ -43,7 +43,7 @@ struct Access {
 }
 
 async fn access(d: &Daemon, rec: &ContainerRecord) -> ApiResult<Access> {
-    let idmap = d.containers.remap(&rec.host_config).map(|r| r.ns.clone());
+    let idmap = d.containers.userns_of(&rec.id);
     if rec.state.status.is_running() && rec.state.pid > 0 {
         return Ok(Access {
             root: RootAccess::Running { pid: rec.state.pid },
