@@ -646,11 +646,11 @@ mod tests {
         let link = t.path().join("link");
         std::os::unix::fs::symlink("/etc/passwd", &link).unwrap();
         let mut b = tar::Builder::new(Vec::new());
-        append_regular(&mut b, &fifo, Path::new("fifo")).unwrap();
-        append_regular(&mut b, &link, Path::new("link")).unwrap();
+        append_regular(&mut b, &fifo, Path::new("fifo"), None).unwrap();
+        append_regular(&mut b, &link, Path::new("link"), None).unwrap();
         let file = t.path().join("f");
         fs::write(&file, "hello").unwrap();
-        append_regular(&mut b, &file, Path::new("f")).unwrap();
+        append_regular(&mut b, &file, Path::new("f"), None).unwrap();
         let tar = b.into_inner().unwrap();
         let mut ar = tar::Archive::new(&tar[..]);
         let names: Vec<String> = ar
