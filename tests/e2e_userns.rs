@@ -530,3 +530,28 @@ fn a_container_keeps_the_maps_it_was_created_with() {
     let out = run(&d, &["busybox", "cat", "/proc/self/uid_map"]);
     assert_eq!(words(&out), "0 0 4294967295");
 }
+
+#[test]
+fn a_build_on_a_remapped_daemon_commits_the_containers_ids() {
+    let d = remapped();
+    let ctx = d.dir.join("ctx");
+    std::fs::create_dir(&ctx).unwrap();
+    std::fs::write(
+        ctx.join("Dockerfile"),
+        "FROM busybox\nRUN touch /by-root /by-42 && chown 42:43 /by-42 && cat /proc/self/uid_map > /map\n",
+    )
+    .unwrap();
+    d.berth_ok(&["build", "-q", "-t", "built:1", ctx.to_str().unwrap()]);
+    // the RUN step ran remapped
+    let out = run(&d, &["built:1", "cat", "/map"]);
+    assert_eq!(words(&out), format!("0 {ROOT_UID} 65536 65536 400000 1000"));
+    // and its layer holds the container's ids
+    let out = run(
+        &d,
+        &["built:1", "stat", "-c", "%u:%g", "/by-root", "/by-42"],
+    );
+    assert_eq!(out.lines().collect::<Vec<_>>(), ["0:0", "42:43"], "{out}");
+    let tar = d.dir.join("built.tar");
+    d.berth_ok(&["save", "-o", tar.to_str().unwrap(), "built:1"]);
+    assert!(std::fs::metadata(&tar).unwrap().len() > 0);
+}
