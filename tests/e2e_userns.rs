@@ -555,3 +555,49 @@ fn a_build_on_a_remapped_daemon_commits_the_containers_ids() {
     d.berth_ok(&["save", "-o", tar.to_str().unwrap(), "built:1"]);
     assert!(std::fs::metadata(&tar).unwrap().len() > 0);
 }
+
+#[test]
+fn healthchecks_and_restarts_of_a_remapped_container() {
+    let d = remapped();
+    let id = d.run_detached(&[
+        "--health-cmd",
+        "test \"$(id -u)\" = 0 && grep -q 231072 /proc/self/uid_map",
+        "--health-interval",
+        "1s",
+        "busybox",
+        "sleep",
+        "300",
+    ]);
+    let mut status = String::new();
+    for _ in 0..100 {
+        status = d.inspect(&id)["State"]["Health"]["Status"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        if status == "healthy" || status == "unhealthy" {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    assert_eq!(status, "healthy");
+    d.berth_ok(&["rm", "-f", &id]);
+    // the shim starts it again, in a new user namespace each time
+    let id = d.run_detached(&[
+        "--restart",
+        "on-failure:2",
+        "busybox",
+        "sh",
+        "-c",
+        "grep -q 231072 /proc/self/uid_map && exit 3",
+    ]);
+    let mut state = Value::Null;
+    for _ in 0..100 {
+        state = d.inspect(&id);
+        if state["RestartCount"] == 2 && state["State"]["Running"] == false {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    assert_eq!(state["RestartCount"], 2, "{state}");
+    assert_eq!(state["State"]["ExitCode"], 3, "{state}");
+}
