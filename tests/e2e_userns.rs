@@ -601,3 +601,56 @@ fn healthchecks_and_restarts_of_a_remapped_container() {
     assert_eq!(state["RestartCount"], 2, "{state}");
     assert_eq!(state["State"]["ExitCode"], 3, "{state}");
 }
+
+#[test]
+fn shared_namespaces_with_a_remapped_container() {
+    let d = remapped();
+    // the host's IPC and UTS namespaces (Docker allows both with user namespaces)
+    let out = run(
+        &d,
+        &[
+            "--ipc",
+            "host",
+            "--uts",
+            "host",
+            "busybox",
+            "sh",
+            "-c",
+            "id -u; hostname",
+        ],
+    );
+    let host = nix::unistd::gethostname().unwrap().into_string().unwrap();
+    assert_eq!(
+        out.lines().collect::<Vec<_>>(),
+        ["0", host.as_str()],
+        "{out}"
+    );
+    // another container's network namespace
+    let donor = d.run_detached(&["busybox", "sleep", "300"]);
+    let out = run(
+        &d,
+        &[
+            "--network",
+            &format!("container:{donor}"),
+            "busybox",
+            "sh",
+            "-c",
+            "ip -o -4 addr show eth0 | grep -c inet",
+        ],
+    );
+    assert_eq!(out.trim(), "1");
+    // --pid/--ipc container: are refused (Docker joins the donor's user namespace)
+    let (status, v) = create(
+        &d,
+        json!({"Image": "busybox", "HostConfig": {"PidMode": format!("container:{donor}")}}),
+    );
+    assert_eq!(status, 400, "{v}");
+    assert!(
+        v["message"]
+            .as_str()
+            .unwrap()
+            .contains("not supported by Berth yet"),
+        "{v}"
+    );
+    d.berth_ok(&["rm", "-f", &donor]);
+}

@@ -319,7 +319,25 @@ pub fn plan(spec: &ContainerSpec, cgroups: &CgroupPaths) -> Vec<MountOp> {
         }),
         IpcMode::None => {}
     }
-    ops.push(plain(Some("mqueue"), "/dev/mqueue", "mqueue", nse, ""));
+    if spec.userns.is_some() && spec.namespaces.ipc == IpcMode::Host {
+        // mqueue may be mounted only by the IPC namespace's owner, here the host's user
+        // namespace: the host's own mount, bound, as rootless Docker does (a host with
+        // none has no queue view to show; the queues themselves are shared anyway).
+        if Path::new("/dev/mqueue").is_dir() {
+            ops.push(MountOp::Mount {
+                source: Some(PathBuf::from("/dev/mqueue")),
+                destination: "/dev/mqueue".into(),
+                fstype: None,
+                flags: MsFlags::MS_BIND | MsFlags::MS_REC,
+                data: String::new(),
+                kind: TargetKind::Dir,
+                remount: None,
+                propagation: None,
+            });
+        }
+    } else {
+        ops.push(plain(Some("mqueue"), "/dev/mqueue", "mqueue", nse, ""));
+    }
     for (link, target) in DEV_SYMLINKS {
         ops.push(MountOp::Symlink {
             target: target.to_string(),
