@@ -33,6 +33,8 @@ pub struct DaemonConfig {
     pub log: crate::containers::log_config::LogDefaults,
     /// `--dns*`, `--host-gateway-ip`, `--init`, `--default-ulimit`.
     pub defaults: crate::containers::daemon_defaults::ContainerDefaults,
+    /// `--userns-remap`, resolved: containers get a user namespace unless `--userns host`.
+    pub userns_remap: Option<crate::userns_remap::Remap>,
 }
 
 #[cfg(test)]
@@ -51,6 +53,7 @@ impl DaemonConfig {
             security: Default::default(),
             log: Default::default(),
             defaults: Default::default(),
+            userns_remap: None,
         }
     }
 }

@@ -372,6 +372,8 @@ impl Backend for DaemonBackend {
             container_config: cc,
             author: req.author.clone(),
             consume_upper,
+            // a RUN step's container on a remapped daemon stores host ids
+            unmap: self.d.containers.layer_unmap(container),
         };
         let images = self.d.images.clone();
         let started = std::time::Instant::now();

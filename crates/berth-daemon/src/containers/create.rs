@@ -55,6 +55,7 @@ impl ContainerService {
             hc.shm_size = 67_108_864;
         }
         super::security_opts::validate(&hc, &self.config.security)?;
+        super::userns::validate(self.config.userns_remap.as_ref(), &hc)?;
         let warnings = super::resource_options::check(&mut hc)?;
         // A network named in `--network` may not exist yet: moby checks it at start, not
         // here, and a 404 from create would make the Docker CLI pull the image.
@@ -105,11 +106,13 @@ impl ContainerService {
         };
 
         let made = std::fs::create_dir_all(dir.join("upper"))
-            .and_then(|_| std::fs::create_dir_all(dir.join("work")));
+            .and_then(|_| std::fs::create_dir_all(dir.join("work")))
+            .map_err(|e| ApiError::io(format!("mkdir {}", dir.display()), &e))
+            .and_then(|_| self.prepare_remapped_dirs(&rec.host_config, &dir));
         if let Err(e) = made {
             remove_dir_all_quiet(&dir);
             self.drop_anonymous_volumes(&rec.mount_points);
-            return Err(ApiError::io(format!("mkdir {}", dir.display()), &e));
+            return Err(e);
         }
         let mut entries = self.lock();
         let name = match requested {

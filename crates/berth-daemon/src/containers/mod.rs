@@ -61,6 +61,7 @@ mod start;
 pub mod store;
 pub mod top;
 pub mod update;
+mod userns;
 
 pub use self::create::familiar_reference;
 pub use self::start::{start_error_message, start_exit_code};
