@@ -220,7 +220,9 @@ impl ImageStore {
             .and_then(io::Write::flush)
             .map_err(io_err(format!("packing {}", dir.display())))?;
         let tar_size = blob.size();
-        let blob = blob.seal()?;
+        // Not synced on its own: `commit_image` flushes the whole filesystem (`syncfs`)
+        // before it moves the layer in and writes the records that name the blob.
+        let blob = blob.seal_unsynced()?;
         let diff_id = blob.digest().to_string();
         fn content_size(p: &std::path::Path) -> i64 {
             let Ok(md) = fs::symlink_metadata(p) else {
