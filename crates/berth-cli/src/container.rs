@@ -406,8 +406,8 @@ pub async fn start(c: &Client, a: &StartArgs) -> Result<i32, Failure> {
         let out = stream::session(io, tty, stdin).await;
         drop(raw);
         if crate::detach::detached() {
-            eprintln!("read escape sequence");
-            return Ok(1);
+            // As `run -it`: the Docker CLI detaches `start -ai` silently, exit 0.
+            return Ok(0);
         }
         if let Ok(Some(e)) = out {
             eprintln!("{e}");
@@ -817,11 +817,13 @@ pub async fn exec(c: &Client, a: &ExecArgs) -> Result<i32, Failure> {
     };
     let out = stream::session(io, a.tty, a.interactive).await;
     drop(raw);
-    if crate::detach::detached() {
-        return Ok(0);
-    }
     if let Some(r) = resizer {
         r.abort();
+    }
+    if crate::detach::detached() {
+        // As the Docker CLI 28: the exec keeps running, the CLI says so and ends with 1.
+        eprintln!("read escape sequence");
+        return Ok(1);
     }
     if let Ok(Some(e)) = out {
         eprintln!("{e}");

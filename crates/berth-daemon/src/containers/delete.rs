@@ -2,12 +2,11 @@
 
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
-
-use super::record::{ContainerRecord, Status};
-use super::{filters, logs, parse_time, remove_dir_all_quiet, ContainerService};
+use super::record::Status;
+use super::{filters, remove_dir_all_quiet, ContainerService};
 use crate::error::{ApiError, ApiResult};
 use crate::fsutil::dir_size;
+use crate::prune_filter::PruneFilter;
 
 impl ContainerService {
     /// `DELETE /containers/{id}`.
@@ -74,15 +73,7 @@ impl ContainerService {
 
     /// `POST /containers/prune`: removes stopped containers; returns IDs and bytes.
     pub fn prune(&self, f: &filters::Filters) -> ApiResult<(Vec<String>, u64)> {
-        for k in f.keys() {
-            if k != "label" && k != "label!" && k != "until" {
-                return Err(ApiError::invalid(format!("invalid filter '{k}'")));
-            }
-        }
-        let until = match f.get("until").and_then(|v| v.first()) {
-            Some(v) => Some(parse_until(v)?),
-            None => None,
-        };
+        let filter = PruneFilter::parse(f)?;
         let victims: Vec<String> = self
             .lock()
             .values()
@@ -92,13 +83,7 @@ impl ContainerService {
                     Status::Exited | Status::Created | Status::Dead
                 ) && !e.starting
             })
-            .filter(|e| until.is_none_or(|u| e.rec.created < u))
-            .filter(|e| {
-                f.get("label")
-                    .is_none_or(|ls| ls.iter().all(|l| label_matches(&e.rec, l)))
-                    && f.get("label!")
-                        .is_none_or(|ls| !ls.iter().any(|l| label_matches(&e.rec, l)))
-            })
+            .filter(|e| filter.selects(e.rec.created, &e.rec.config.labels))
             .map(|e| e.rec.id.clone())
             .collect();
         let mut reclaimed = 0u64;
@@ -108,20 +93,4 @@ impl ContainerService {
         }
         Ok((victims, reclaimed))
     }
-}
-
-fn label_matches(rec: &ContainerRecord, l: &str) -> bool {
-    match l.split_once('=') {
-        Some((k, v)) => rec.config.labels.get(k).is_some_and(|x| x == v),
-        None => rec.config.labels.contains_key(l),
-    }
-}
-
-/// `until` in prune filters: a unix timestamp or an RFC 3339 time.
-fn parse_until(v: &str) -> ApiResult<DateTime<Utc>> {
-    if let Some(t) = parse_time(v) {
-        return Ok(t);
-    }
-    logs::parse_unix_time(v)?
-        .ok_or_else(|| ApiError::invalid(format!("invalid filter 'until={v}'")))
 }
