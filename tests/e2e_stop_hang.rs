@@ -100,7 +100,7 @@ fn stop_kill_and_rm_f_of_a_stopped_shim_are_bounded() {
     let d = TestDaemon::start();
     d.import_busybox();
     // pid 1 ignores SIGTERM (no handler): only a kill ends it.
-    for name in ["hs1", "hs2", "hs3", "hs-other"] {
+    for name in ["hs1", "hs2", "hs3", "hs4", "hs-other"] {
         d.run_detached(&["--name", name, "busybox", "sleep", "1000"]);
     }
     let ids: Vec<String> = ["hs1", "hs2", "hs3"].iter().map(|n| d.full_id(n)).collect();
@@ -154,6 +154,21 @@ fn stop_kill_and_rm_f_of_a_stopped_shim_are_bounded() {
     drop(s3);
     let out = d.berth(&["ps", "-a", "--format", "{{.Names}}"]);
     assert!(!stdout(&out).contains("hs3"), "{}", stdout(&out));
+
+    // Paused, and its shim stopped.
+    let id4 = d.full_id("hs4");
+    let init4 = init_pid(&d, "hs4");
+    d.berth_ok(&["pause", "hs4"]);
+    let s4 = Stopped::shim_of(&d, &id4);
+    let (out, took) = timed(|| d.berth(&["stop", "-t", "1", "hs4"]));
+    assert_success(
+        &out,
+        "stop -t 1 of a paused container whose shim is stopped",
+    );
+    assert!(took < STOP_BOUND, "stop -t 1 took {took:?}");
+    assert_eq!(d.inspect("hs4")["State"]["Status"], "exited");
+    assert_gone_for_good(&id4, s4.pid, init4);
+    drop(s4);
 
     // The untouched container still runs, and the stopped ones start again.
     assert_eq!(d.inspect("hs-other")["State"]["Running"], true);
