@@ -69,6 +69,10 @@ pub struct ContainerSpec {
     /// `--userns-remap`: a user namespace with these maps (see [`crate::userns`]);
     /// None: the host's user namespace.
     pub userns: Option<crate::userns::UserNamespace>,
+    /// With `userns`: join this user namespace (`/proc/<pid>/ns/user` of the container
+    /// whose PID namespace is joined, `--pid container:`) instead of making one; its maps
+    /// are `userns`.
+    pub userns_join: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
