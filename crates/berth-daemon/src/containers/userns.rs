@@ -234,5 +234,18 @@ mod tests {
             assert!(remap_for(Some(&r), &opted_out).is_none());
         }
         assert!(remap_for(Some(&r), &HostConfig::default()).is_some());
+        // --ipc container: only together with --pid of the same container
+        let ipc = hc(&|h| h.ipc_mode = "container:a".into());
+        assert!(validate(Some(&r), &ipc).is_err());
+        let both = hc(&|h| {
+            h.ipc_mode = "container:a".into();
+            h.pid_mode = "container:a".into();
+        });
+        assert!(validate(Some(&r), &both).is_ok());
+        let other = hc(&|h| {
+            h.ipc_mode = "container:a".into();
+            h.pid_mode = "container:b".into();
+        });
+        assert!(validate(Some(&r), &other).is_err());
     }
 }
