@@ -63,6 +63,9 @@ pub struct TestDaemon {
     pub bip: String,
     /// More daemon flags, after the ones above ([`Self::start_with_args`]).
     pub extra_args: Vec<String>,
+    /// More environment for the daemon's next [`Self::start_daemon`] (for example
+    /// `BERTH_TEST_CRASH_AT`).
+    pub extra_env: Vec<(String, String)>,
     /// Every container ID this daemon was seen to have (for cleanup of cgroups).
     seen_ids: std::cell::RefCell<BTreeSet<String>>,
 }
@@ -83,7 +86,32 @@ impl TestDaemon {
         Self::start_with("run", extra_args)
     }
 
+    /// Like [`Self::start`], with `--root` on a tmpfs of its own of `mib` MiB, so a test
+    /// can fill the daemon's disk. Dropping the daemon unmounts it with the rest.
+    pub fn start_on_tmpfs(mib: u64) -> TestDaemon {
+        Self::start_prepared("run", &[], |root| {
+            fs::create_dir_all(root).expect("create the root");
+            nix::mount::mount(
+                Some("tmpfs"),
+                root,
+                Some("tmpfs"),
+                nix::mount::MsFlags::empty(),
+                Some(format!("size={mib}m,mode=0711").as_str()),
+            )
+            .unwrap_or_else(|e| panic!("mount a {mib} MiB tmpfs on {}: {e}", root.display()));
+        })
+    }
+
     fn start_with(exec_root: &str, extra_args: &[&str]) -> TestDaemon {
+        Self::start_prepared(exec_root, extra_args, |_| {})
+    }
+
+    /// Makes the temp dir, runs `prepare` on the root path, starts the daemon.
+    fn start_prepared(
+        exec_root: &str,
+        extra_args: &[&str],
+        prepare: impl FnOnce(&Path),
+    ) -> TestDaemon {
         let dir = make_temp_dir();
         let mut d = TestDaemon {
             sock: dir.join("berth.sock"),
@@ -95,8 +123,10 @@ impl TestDaemon {
             bridge: format!("bt{:06x}", rand_u32() & 0xff_ffff),
             bip: free_test_subnet(),
             extra_args: extra_args.iter().map(|a| a.to_string()).collect(),
+            extra_env: Vec::new(),
             seen_ids: Default::default(),
         };
+        prepare(&d.root);
         d.start_daemon();
         d
     }
@@ -134,6 +164,7 @@ impl TestDaemon {
             .args(&self.extra_args)
             .arg("--debug")
             .env("NO_COLOR", "1")
+            .envs(self.extra_env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("dup log"))
             .stderr(log)

@@ -37,6 +37,7 @@ pub mod cp;
 pub mod create_body;
 pub mod credentials;
 pub mod detach;
+pub mod device_flags;
 pub mod disk_usage;
 pub mod events;
 pub mod formatters;

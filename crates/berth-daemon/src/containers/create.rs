@@ -42,6 +42,10 @@ impl ContainerService {
         if hc.shm_size < 0 {
             return Err(ApiError::invalid("SHM size can not be less than 0"));
         }
+        if hc.cgroupns_mode.is_empty() {
+            // what the runtime gives every container
+            hc.cgroupns_mode = "private".into();
+        }
         if hc.ipc_mode.is_empty() {
             // the daemon's default-ipc-mode, as Docker records it
             hc.ipc_mode = "private".into();
@@ -52,12 +56,10 @@ impl ContainerService {
         }
         super::security_opts::validate(&hc, &self.config.security)?;
         super::userns::validate(self.config.userns_remap.as_ref(), &hc)?;
+        let warnings = super::resource_options::check(&mut hc)?;
         // A network named in `--network` may not exist yet: moby checks it at start, not
         // here, and a 404 from create would make the Docker CLI pull the image.
         merge::merge_image_config(&mut config, &image.config.config);
-        if !config.env.iter().any(|e| e.starts_with("PATH=")) {
-            config.env.insert(0, merge::DEFAULT_PATH.to_string());
-        }
         let (path, args) = merge::entrypoint_and_args(&config)?;
         let mount_points = self.resolve_mounts(&hc, &config, &image.id)?;
 
@@ -73,8 +75,9 @@ impl ContainerService {
                 id[..12].to_string()
             };
         }
-        if hc.network_mode.is_empty() || hc.network_mode == "default" {
-            hc.network_mode = "bridge".into();
+        if hc.network_mode.is_empty() {
+            // Docker records `default` (the bridge) when the client names no network
+            hc.network_mode = "default".into();
         }
         super::log_config::resolve(&mut hc, &self.config.log)?;
         if hc.runtime.is_empty() {
@@ -99,11 +102,12 @@ impl ContainerService {
             log_path,
             exec_ids: Vec::new(),
             mount_points,
+            start_pending: false,
         };
 
         let made = std::fs::create_dir_all(dir.join("upper"))
             .and_then(|_| std::fs::create_dir_all(dir.join("work")))
-            .map_err(|e| ApiError::internal(format!("creating container directory: {e}")))
+            .map_err(|e| ApiError::io(format!("mkdir {}", dir.display()), &e))
             .and_then(|_| self.prepare_remapped_dirs(&rec.host_config, &dir));
         if let Err(e) = made {
             remove_dir_all_quiet(&dir);
@@ -151,19 +155,52 @@ impl ContainerService {
             self.drop_anonymous_volumes(&rec.mount_points);
             return Err(e);
         }
-        if let Err(e) = self.persist(&rec) {
+        crate::crash_point::crash_point("create-before-record");
+        // Staged under the lock (which orders it and holds the name), made durable after
+        // it: lists and inspects never wait for this commit's fsync.
+        let staged = self.store.stage_put(&rec);
+        let staged = match staged {
+            Ok(s) => {
+                entries.insert(id.clone(), Entry::new(rec.clone()));
+                drop(entries);
+                self.store.wait(s)
+            }
+            Err(e) => {
+                drop(entries);
+                Err(e)
+            }
+        };
+        if let Err(e) = staged {
+            // Not durable: the container was never created.
+            self.lock().remove(&id);
             self.net.release(&id);
-            drop(entries);
             remove_dir_all_quiet(&dir);
             self.drop_anonymous_volumes(&rec.mount_points);
-            return Err(e);
+            return Err(e.into());
         }
         self.emit_container_event(&rec, "create", &[]);
-        entries.insert(id.clone(), Entry::new(rec));
-        Ok(IdResponse {
-            id,
-            warnings: Vec::new(),
-        })
+        Ok(IdResponse { id, warnings })
+    }
+
+    /// `POST /containers/create?platform=`: the image must be of that platform (moby
+    /// 20.10 `GetImage`; a 404, so that the client pulls the right one).
+    pub fn check_platform(&self, image: &str, platform: &str) -> ApiResult<()> {
+        let wanted = berth_registry::Platform::parse(platform)
+            .map_err(|e| ApiError::invalid(e.to_string()))?;
+        let Ok(img) = self.images.resolve(image) else {
+            return Ok(()); // create answers "No such image"
+        };
+        let actual = berth_registry::Platform {
+            os: img.config.os.clone(),
+            architecture: img.config.architecture.clone(),
+            variant: Some(img.config.variant.clone()).filter(|v| !v.is_empty()),
+        };
+        if wanted.match_rank(&actual).is_none() {
+            return Err(ApiError::not_found(format!(
+                "image with reference {image} was found but does not match the specified platform: wanted {wanted}, actual: {actual}"
+            )));
+        }
+        Ok(())
     }
 
     /// `POST /containers/{id}/rename?name=`.
