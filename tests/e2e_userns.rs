@@ -639,18 +639,42 @@ fn shared_namespaces_with_a_remapped_container() {
         ],
     );
     assert_eq!(out.trim(), "1");
-    // --pid/--ipc container: are refused (Docker joins the donor's user namespace)
+    // --pid container: joins the donor's user namespace too, as Docker does
+    let out = run(
+        &d,
+        &["--pid", &format!("container:{donor}"), "busybox", "sh", "-c",
+          "id -u; readlink /proc/self/ns/user; ps -o comm | grep -c sleep; touch /x && stat -c %u /x"],
+    );
+    let lines: Vec<&str> = out.lines().collect();
+    let donor_pid = d.inspect(&donor)["State"]["Pid"].as_i64().unwrap();
+    let donor_ns = std::fs::read_link(format!("/proc/{donor_pid}/ns/user")).unwrap();
+    assert_eq!(lines, ["0", donor_ns.to_str().unwrap(), "1", "0"], "{out}");
+    // with its IPC namespace (a shareable donor) as well
+    let shm = d.run_detached(&[
+        "--ipc",
+        "shareable",
+        "busybox",
+        "sh",
+        "-c",
+        "echo hi > /dev/shm/f; sleep 300",
+    ]);
+    let c = format!("container:{shm}");
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let out = run(
+        &d,
+        &["--pid", &c, "--ipc", &c, "busybox", "cat", "/dev/shm/f"],
+    );
+    assert_eq!(out.trim(), "hi");
+    // --ipc container: alone is refused (Berth joins a user namespace only with its PID
+    // namespace)
     let (status, v) = create(
         &d,
-        json!({"Image": "busybox", "HostConfig": {"PidMode": format!("container:{donor}")}}),
+        json!({"Image": "busybox", "HostConfig": {"IpcMode": c}}),
     );
     assert_eq!(status, 400, "{v}");
     assert!(
-        v["message"]
-            .as_str()
-            .unwrap()
-            .contains("not supported by Berth yet"),
+        v["message"].as_str().unwrap().contains("only with --pid"),
         "{v}"
     );
-    d.berth_ok(&["rm", "-f", &donor]);
+    d.berth_ok(&["rm", "-f", &donor, &shm]);
 }

@@ -75,8 +75,21 @@ pub fn spawn(
     // container shares are joined by the shim around the clone (see [`crate::userns`]).
     let mut rootfs_socket: Option<(OwnedFd, OwnedFd)> = None;
     let mut joined = Vec::new();
-    if spec.userns.is_some() {
+    // Joining another container's user namespace: the namespaces are made by the init
+    // once inside it (see [`crate::userns::join`]), the clone makes none.
+    let mut unshare_later = nix::sched::CloneFlags::empty();
+    if spec.userns_join.is_some() {
+        if ns.pid_join.is_none() {
+            return Err(RuntimeError::InvalidArgument(
+                "joining a user namespace needs the PID namespace of its container".into(),
+            ));
+        }
+        unshare_later = CloneFlags::from_bits_truncate(flags & !libc::CLONE_NEWPID);
+        flags = 0;
+    } else if spec.userns.is_some() {
         flags |= libc::CLONE_NEWUSER;
+    }
+    if spec.userns.is_some() {
         rootfs_socket = Some(
             nix::sys::socket::socketpair(
                 nix::sys::socket::AddressFamily::Unix,
@@ -134,7 +147,8 @@ pub fn spawn(
     if ret > 0 {
         let pid = ret as i32;
         if let (Some(u), Some((ours, _theirs))) = (&spec.userns, &rootfs_socket) {
-            if let Err(e) = prepare_userns_child(spec, u, pid, ours.as_raw_fd()) {
+            let joined_ns = spec.userns_join.is_some();
+            if let Err(e) = prepare_userns_child(spec, u, pid, joined_ns, ours.as_raw_fd()) {
                 // SAFETY: kill and waitpid take integers and a valid int to write.
                 unsafe {
                     libc::kill(pid, libc::SIGKILL);
@@ -156,7 +170,15 @@ pub fn spawn(
         let _ = nix::unistd::close(*fd);
     }
     let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        container_init(spec, cgroups, stdio, go_read, status_write, rootfs_socket)
+        container_init(
+            spec,
+            cgroups,
+            stdio,
+            go_read,
+            status_write,
+            rootfs_socket,
+            unshare_later,
+        )
     }));
     let msg = match &outcome {
         Ok(Err(InitFailure::Setup(e))) => format!("error {}\n", one_line(&e.to_string())),
@@ -181,12 +203,23 @@ fn prepare_userns_child(
     spec: &ContainerSpec,
     u: &crate::userns::UserNamespace,
     pid: i32,
+    joined: bool,
     socket: RawFd,
 ) -> Result<()> {
-    crate::userns::write_maps(pid, u)?;
+    let ns_path = match (&spec.userns_join, joined) {
+        (Some(p), true) => p.clone(),
+        _ => {
+            crate::userns::write_maps(pid, u)?;
+            std::path::PathBuf::from(format!("/proc/{pid}/ns/user"))
+        }
+    };
     crate::rlimits::apply_to(pid, &spec.rlimits)?;
-    let tree =
-        crate::userns::detached_rootfs(pid, &spec.lower_dirs, &spec.upper_dir, &spec.work_dir)?;
+    let tree = crate::userns::detached_rootfs(
+        &ns_path,
+        &spec.lower_dirs,
+        &spec.upper_dir,
+        &spec.work_dir,
+    )?;
     crate::pty::send_master(socket, tree.as_raw_fd())
 }
 
@@ -274,6 +307,7 @@ fn container_init(
     go_read: RawFd,
     status_write: RawFd,
     rootfs_socket: Option<OwnedFd>,
+    unshare_later: CloneFlags,
 ) -> std::result::Result<Infallible, InitFailure> {
     // Nothing may open /proc/<pid>/exe of a process that is entering the container.
     nix::sys::prctl::set_dumpable(false).map_err(sys("prctl(PR_SET_DUMPABLE)"))?;
@@ -281,9 +315,14 @@ fn container_init(
         return Err(InitFailure::Abandoned);
     }
     // In a user namespace, the shim has written our maps by now and sent the rootfs.
+    if let Some(path) = &spec.userns_join {
+        crate::userns::join(path, unshare_later)?;
+    }
     let rootfs_tree = match &rootfs_socket {
         Some(sock) => {
-            crate::userns::become_root()?;
+            if spec.userns_join.is_none() {
+                crate::userns::become_root()?;
+            }
             Some(crate::pty::recv_master(sock.as_raw_fd())?)
         }
         None => None,

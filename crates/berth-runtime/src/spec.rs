@@ -66,6 +66,13 @@ pub struct ContainerSpec {
     pub restart_count: i64,
     /// The log's format and rotation.
     pub log: crate::logspec::LogSpec,
+    /// `--userns-remap`: a user namespace with these maps (see [`crate::userns`]);
+    /// None: the host's user namespace.
+    pub userns: Option<crate::userns::UserNamespace>,
+    /// With `userns`: join this user namespace (`/proc/<pid>/ns/user` of the container
+    /// whose PID namespace is joined, `--pid container:`) instead of making one; its maps
+    /// are `userns`.
+    pub userns_join: Option<PathBuf>,
     /// `--device`s (and with `privileged`, the host's devices): nodes created in the
     /// container's `/dev`; the device cgroup allows the `--device`s.
     pub devices: Vec<crate::devices::DeviceSpec>,
@@ -75,9 +82,6 @@ pub struct ContainerSpec {
     pub masked_paths: Option<Vec<String>>,
     /// `HostConfig.ReadonlyPaths`; `None`: the runtime's defaults.
     pub readonly_paths: Option<Vec<String>>,
-    /// `--userns-remap`: a user namespace with these maps (see [`crate::userns`]);
-    /// None: the host's user namespace.
-    pub userns: Option<crate::userns::UserNamespace>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]

@@ -80,6 +80,19 @@ pub fn write_maps(pid: i32, ns: &UserNamespace) -> Result<()> {
     Ok(())
 }
 
+/// In the init of a container that shares another's PID namespace: that container's user
+/// namespace, then its own other namespaces, owned by it (a clone could only have made
+/// them owned by the host's).
+pub fn join(path: &Path, own: nix::sched::CloneFlags) -> Result<()> {
+    use std::os::fd::AsFd;
+    let f = std::fs::File::open(path)
+        .map_err(|e| RuntimeError::io("opening a user namespace to join", path, e))?;
+    nix::sched::setns(f.as_fd(), nix::sched::CloneFlags::CLONE_NEWUSER)
+        .map_err(|e| RuntimeError::sys(format!("joining user namespace {}", path.display()), e))?;
+    become_root()?;
+    nix::sched::unshare(own).map_err(|e| RuntimeError::sys(format!("unshare({own:?})"), e))
+}
+
 /// In the init, once its maps are written: uid and gid 0 of its namespace (it was still
 /// host root, an id the namespace does not map), no supplementary groups. The
 /// capabilities stay: the namespace's creator holds all of them inside it.
@@ -200,10 +213,11 @@ fn fsconfig_string(fs: &OwnedFd, key: &str, value: &str) -> Result<()> {
         .map_err(|e| RuntimeError::sys(format!("overlay option {key}={value}"), e))
 }
 
-/// The container's rootfs as a detached mount for the init in user namespace `pid`:
-/// the overlay of idmapped image layers under `upper`, or (no layers) `upper` alone.
+/// The container's rootfs as a detached mount for the user namespace at `ns_path`
+/// (`/proc/<pid>/ns/user`): the overlay of image layers idmapped through it under
+/// `upper`, or (no layers) `upper` alone.
 pub fn detached_rootfs(
-    pid: i32,
+    ns_path: &Path,
     lower: &[std::path::PathBuf],
     upper: &Path,
     work: &Path,
@@ -211,9 +225,8 @@ pub fn detached_rootfs(
     if lower.is_empty() {
         return clone_tree(upper, true);
     }
-    let ns_path = format!("/proc/{pid}/ns/user");
-    let userns: OwnedFd = std::fs::File::open(&ns_path)
-        .map_err(|e| RuntimeError::io("opening the container's user namespace", &ns_path, e))?
+    let userns: OwnedFd = std::fs::File::open(ns_path)
+        .map_err(|e| RuntimeError::io("opening the container's user namespace", ns_path, e))?
         .into();
     let layers = lower
         .iter()

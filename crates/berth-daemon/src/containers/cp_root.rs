@@ -163,7 +163,10 @@ fn mount_idmapped_layers(
         .map_err(|e| CpError::io("starting a user namespace holder", e))?;
     let pid = holder.id() as i32;
     let made = berth_runtime::userns::write_maps(pid, ns)
-        .and_then(|_| berth_runtime::userns::detached_rootfs(pid, lowers, upper, work))
+        .and_then(|_| {
+            let ns = PathBuf::from(format!("/proc/{pid}/ns/user"));
+            berth_runtime::userns::detached_rootfs(&ns, lowers, upper, work)
+        })
         .and_then(|tree| berth_runtime::userns::attach(tree.as_raw_fd(), at));
     let _ = holder.kill();
     let _ = holder.wait();

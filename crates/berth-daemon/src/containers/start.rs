@@ -117,6 +117,7 @@ impl ContainerService {
             devices,
             security: super::security_opts::spec(hc, &self.config.security)?,
             userns: self.userns_of(&rec.id),
+            userns_join: self.userns_join(rec, self.userns_of(&rec.id).as_ref())?,
         })
     }
 

@@ -43,13 +43,12 @@ pub(crate) fn validate(remap: Option<&Remap>, hc: &HostConfig) -> ApiResult<()> 
             "cannot share the host PID namespace when user namespaces are enabled",
         ));
     }
-    for (flag, mode) in [("--pid", &hc.pid_mode), ("--ipc", &hc.ipc_mode)] {
-        if mode.starts_with("container:") {
-            // Docker then joins the other container's user namespace; Berth does not yet.
-            return Err(ApiError::invalid(format!(
-                "{flag} container: with user namespace remapping is not supported by Berth yet (use --userns host)"
-            )));
-        }
+    // `--pid container:` joins the other container's user namespace too, as Docker does;
+    // Berth's init can join one only together with the PID namespace of its container.
+    if hc.ipc_mode.starts_with("container:") && hc.ipc_mode != hc.pid_mode {
+        return Err(ApiError::invalid(
+            "--ipc container: with user namespace remapping is supported by Berth only with --pid of the same container (or --userns host)",
+        ));
     }
     Ok(())
 }
@@ -68,6 +67,35 @@ impl ContainerService {
     /// The daemon's remapping for a new container with `hc`.
     pub(crate) fn remap(&self, hc: &HostConfig) -> Option<&Remap> {
         remap_for(self.config.userns_remap.as_ref(), hc)
+    }
+
+    /// With `--pid container:NAME`: the user namespace of that container (which must have
+    /// the same maps), joined instead of a new one.
+    pub(super) fn userns_join(
+        &self,
+        rec: &super::record::ContainerRecord,
+        ns: Option<&UserNamespace>,
+    ) -> ApiResult<Option<std::path::PathBuf>> {
+        let (Some(ns), Some(donor)) = (
+            ns,
+            super::run_options::donor_name(&rec.host_config.pid_mode),
+        ) else {
+            return Ok(None);
+        };
+        let donor = self.get(donor)?;
+        if self.userns_of(&donor.id).as_ref() != Some(ns) {
+            return Err(ApiError::conflict(format!(
+                "cannot join the PID namespace of container {}: it does not have this container's user namespace mappings",
+                donor.id
+            )));
+        }
+        if !donor.state.status.is_running() || donor.state.pid <= 0 {
+            return Err(ApiError::conflict(format!(
+                "container {} is not running",
+                donor.id
+            )));
+        }
+        Ok(Some(format!("/proc/{}/ns/user", donor.state.pid).into()))
     }
 
     /// The maps container `id` was created with (None: the host's user namespace).
@@ -206,5 +234,18 @@ mod tests {
             assert!(remap_for(Some(&r), &opted_out).is_none());
         }
         assert!(remap_for(Some(&r), &HostConfig::default()).is_some());
+        // --ipc container: only together with --pid of the same container
+        let ipc = hc(&|h| h.ipc_mode = "container:a".into());
+        assert!(validate(Some(&r), &ipc).is_err());
+        let both = hc(&|h| {
+            h.ipc_mode = "container:a".into();
+            h.pid_mode = "container:a".into();
+        });
+        assert!(validate(Some(&r), &both).is_ok());
+        let other = hc(&|h| {
+            h.ipc_mode = "container:a".into();
+            h.pid_mode = "container:b".into();
+        });
+        assert!(validate(Some(&r), &other).is_err());
     }
 }
