@@ -11,6 +11,7 @@ use std::path::{Component, Path, PathBuf};
 use sha2::{Digest, Sha256};
 
 use crate::dockerignore::clean;
+pub use crate::link::Linker;
 use crate::BuildError;
 
 /// One resolved source.
@@ -302,18 +303,35 @@ fn mkdir_all(root: &Path, abs: &str, owner: (u32, u32)) -> io::Result<PathBuf> {
     scoped_join(root, abs, true)
 }
 
-fn copy_entry(src: &Path, dst: &Path, owner: (u32, u32)) -> io::Result<()> {
+fn copy_entry(
+    src: &Path,
+    dst: &Path,
+    owner: (u32, u32),
+    mut linker: Option<&mut Linker>,
+) -> io::Result<()> {
     let md = fs::symlink_metadata(src)?;
     let ft = md.file_type();
-    if let Ok(existing) = fs::symlink_metadata(dst) {
-        if !(existing.is_dir() && ft.is_dir()) {
-            if existing.is_dir() {
-                fs::remove_dir_all(dst)?;
-            } else {
-                fs::remove_file(dst)?;
+    match fs::symlink_metadata(dst) {
+        Ok(existing) => {
+            if !(existing.is_dir() && ft.is_dir()) {
+                if existing.is_dir() {
+                    fs::remove_dir_all(dst)?;
+                } else {
+                    fs::remove_file(dst)?;
+                }
             }
         }
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            // A new name: the file may be linked rather than copied.
+            if let Some(l) = linker.as_deref_mut() {
+                if l.take(src, &md, dst, owner) {
+                    return Ok(());
+                }
+            }
+        }
+        Err(_) => {}
     }
+    let mtime = filetime::FileTime::from_last_modification_time(&md);
     if ft.is_dir() {
         if !dst.is_dir() {
             fs::create_dir(dst)?;
@@ -324,9 +342,12 @@ fn copy_entry(src: &Path, dst: &Path, owner: (u32, u32)) -> io::Result<()> {
             .collect();
         names.sort();
         for n in names {
-            copy_entry(&src.join(&n), &dst.join(&n), owner)?;
+            copy_entry(&src.join(&n), &dst.join(&n), owner, linker.as_deref_mut())?;
         }
         fs::set_permissions(dst, fs::Permissions::from_mode(md.mode() & 0o7777))?;
+        if let Some(l) = linker {
+            l.keep_mtime(dst, mtime);
+        }
     } else if ft.is_symlink() {
         std::os::unix::fs::symlink(fs::read_link(src)?, dst)?;
     } else if ft.is_file() {
@@ -337,7 +358,6 @@ fn copy_entry(src: &Path, dst: &Path, owner: (u32, u32)) -> io::Result<()> {
         return Ok(());
     }
     std::os::unix::fs::lchown(dst, Some(owner.0), Some(owner.1))?;
-    let mtime = filetime::FileTime::from_last_modification_time(&md);
     filetime::set_symlink_file_times(dst, mtime, mtime)?;
     Ok(())
 }
@@ -358,6 +378,16 @@ fn extract_archive(archive: &Path, dir: &Path) -> io::Result<()> {
 
 /// Copies the plan's sources into `root` (a container's mounted filesystem).
 pub fn copy_into(root: &Path, plan: &CopyPlan) -> Result<(), BuildError> {
+    copy_into_linking(root, plan, None)
+}
+
+/// [`copy_into`], leaving to `linker` the files it can link instead of copying (the
+/// caller makes the links with [`Linker::finish`] once `root` is unmounted).
+pub fn copy_into_linking(
+    root: &Path,
+    plan: &CopyPlan,
+    mut linker: Option<&mut Linker>,
+) -> Result<(), BuildError> {
     let owner = plan.owner.unwrap_or((0, 0));
     let ends_slash = plan.dest.ends_with('/');
     if plan.sources.len() > 1 && !ends_slash {
@@ -381,6 +411,9 @@ pub fn copy_into(root: &Path, plan: &CopyPlan) -> Result<(), BuildError> {
     for s in &plan.sources {
         if s.is_dir {
             let target = mkdir_all(root, &plan.dest, owner).map_err(fail)?;
+            if let Some(l) = linker.as_deref_mut() {
+                l.ensure_upper_dir(&target).map_err(fail)?;
+            }
             let mut names: Vec<_> = fs::read_dir(&s.host)
                 .map_err(fail)?
                 .flatten()
@@ -388,7 +421,13 @@ pub fn copy_into(root: &Path, plan: &CopyPlan) -> Result<(), BuildError> {
                 .collect();
             names.sort();
             for n in names {
-                copy_entry(&s.host.join(&n), &target.join(&n), owner).map_err(fail)?;
+                copy_entry(
+                    &s.host.join(&n),
+                    &target.join(&n),
+                    owner,
+                    linker.as_deref_mut(),
+                )
+                .map_err(fail)?;
             }
             continue;
         }
@@ -412,6 +451,9 @@ pub fn copy_into(root: &Path, plan: &CopyPlan) -> Result<(), BuildError> {
             .map(|p| p.to_string_lossy().to_string())
             .unwrap_or_else(|| "/".into());
         let parent_dir = mkdir_all(root, &parent, owner).map_err(fail)?;
+        if let Some(l) = linker.as_deref_mut() {
+            l.ensure_upper_dir(&parent_dir).map_err(fail)?;
+        }
         let leaf = Path::new(&target_abs)
             .components()
             .next_back()
@@ -420,7 +462,13 @@ pub fn copy_into(root: &Path, plan: &CopyPlan) -> Result<(), BuildError> {
                 _ => None,
             })
             .ok_or_else(|| BuildError::failed(format!("invalid destination {target_abs}")))?;
-        copy_entry(&s.host, &parent_dir.join(leaf), owner).map_err(fail)?;
+        copy_entry(
+            &s.host,
+            &parent_dir.join(leaf),
+            owner,
+            linker.as_deref_mut(),
+        )
+        .map_err(fail)?;
     }
     Ok(())
 }

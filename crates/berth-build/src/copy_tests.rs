@@ -155,3 +155,76 @@ fn add_extracts_local_archives() {
         "hi"
     );
 }
+
+#[test]
+fn unchanged_scratch_files_are_linked_not_copied() {
+    // The build's scratch: the context and the step's layer on one filesystem.
+    let scratch = tempfile::tempdir().unwrap();
+    let c = scratch.path().join("ctx");
+    write(&c.join("a.txt"), "a", 0o644);
+    write(&c.join("dir/x"), "x", 0o600);
+    write(&c.join("dir/sub/y"), "y", 0o755);
+    let old = filetime::FileTime::from_unix_time(1_000_000, 0);
+    filetime::set_file_mtime(c.join("dir/sub"), old).unwrap();
+    let me = (
+        fs::metadata(&c).unwrap().uid(),
+        fs::metadata(&c).unwrap().gid(),
+    );
+    let upper = scratch.path().join("upper");
+    fs::create_dir(&upper).unwrap();
+    let plan = |srcs: &[&str], dest: &str, owner| CopyPlan {
+        sources: resolve_sources(
+            &c,
+            &srcs.iter().map(|s| s.to_string()).collect::<Vec<_>>(),
+            "COPY",
+        )
+        .unwrap(),
+        dest: dest.into(),
+        owner: Some(owner),
+        extract_archives: false,
+        op: "COPY".into(),
+    };
+    let ino = |p: &Path| fs::metadata(p).unwrap().ino();
+
+    let mut l = Linker::new(scratch.path(), &upper, &upper).unwrap();
+    copy_into_linking(&upper, &plan(&["dir", "a.txt"], "/d/", me), Some(&mut l)).unwrap();
+    assert_eq!(l.len(), 3);
+    l.finish(me).unwrap();
+    assert_eq!(ino(&upper.join("d/x")), ino(&c.join("dir/x")), "linked");
+    assert_eq!(ino(&upper.join("d/sub/y")), ino(&c.join("dir/sub/y")));
+    assert_eq!(fs::read_to_string(upper.join("d/a.txt")).unwrap(), "a");
+    let md = fs::metadata(upper.join("d/sub")).unwrap();
+    assert_eq!(
+        filetime::FileTime::from_last_modification_time(&md),
+        old,
+        "a copied directory keeps its mtime after the links"
+    );
+
+    // Another owner (--chown) needs a copy; so does a name that exists already, and a
+    // second name for one inode in the same step.
+    let other = (me.0 + 1, me.1 + 1);
+    let mut l = Linker::new(scratch.path(), &upper, &upper).unwrap();
+    copy_into_linking(&upper, &plan(&["a.txt"], "/owned", other), Some(&mut l)).unwrap();
+    copy_into_linking(&upper, &plan(&["a.txt"], "/d/a.txt", me), Some(&mut l)).unwrap();
+    copy_into_linking(&upper, &plan(&["a.txt"], "/once", me), Some(&mut l)).unwrap();
+    copy_into_linking(&upper, &plan(&["a.txt"], "/twice", me), Some(&mut l)).unwrap();
+    assert_eq!(l.len(), 1, "only /once is a link");
+    l.finish(me).unwrap();
+    assert_ne!(ino(&upper.join("owned")), ino(&c.join("a.txt")));
+    let md = fs::metadata(upper.join("owned")).unwrap();
+    assert_eq!((md.uid(), md.gid()), other);
+    assert_ne!(ino(&upper.join("d/a.txt")), ino(&c.join("a.txt")));
+    assert_eq!(ino(&upper.join("once")), ino(&c.join("a.txt")));
+    assert_ne!(ino(&upper.join("twice")), ino(&c.join("a.txt")));
+
+    // Files outside the build's scratch are never linked.
+    let elsewhere = tempfile::tempdir().unwrap();
+    let none = Linker::new(&elsewhere.path().join("none"), &upper, &upper);
+    assert!(
+        none.is_none(),
+        "a scratch that does not exist links nothing"
+    );
+    let mut l2 = Linker::new(&upper.join("d"), &upper, &upper).unwrap();
+    copy_into_linking(&upper, &plan(&["a.txt"], "/outside", me), Some(&mut l2)).unwrap();
+    assert!(l2.is_empty());
+}

@@ -29,6 +29,7 @@ mod dispatch;
 pub mod dockerfile;
 pub mod dockerignore;
 pub mod gofmt;
+pub mod link;
 pub mod shell;
 
 /// What can go wrong in a build; the message is Docker's text.

@@ -443,6 +443,8 @@ pub enum SystemCmd {
     Events(crate::events::EventsArgs),
     /// Display system-wide information
     Info(FormatOnly),
+    /// Remove unused data
+    Prune(crate::system_prune::SystemPruneArgs),
     /// Check the image store's consistency (Berth's own)
     #[command(hide = true)]
     Check,

@@ -497,19 +497,29 @@ impl Write for Stdout {
 pub async fn prune(c: &Client, a: &BuilderPruneArgs) -> Result<i32, Failure> {
     if !a.force {
         let prompt = if a.all {
-            "WARNING! This will remove all build cache.\nAre you sure you want to continue? [y/N] "
+            "WARNING! This will remove all build cache. Are you sure you want to continue?"
         } else {
-            "WARNING! This will remove all dangling build cache.\nAre you sure you want to continue? [y/N] "
+            "WARNING! This will remove all dangling build cache. Are you sure you want to continue?"
         };
-        out!("{prompt}");
-        let mut answer = String::new();
-        let _ = std::io::stdin().read_line(&mut answer);
-        if !answer.trim().eq_ignore_ascii_case("y") && !answer.trim().eq_ignore_ascii_case("yes") {
+        if !crate::confirm(prompt) {
             return Ok(0);
         }
     }
+    let (n, report) = prune_cache(c, a.all, &a.filter).await?;
+    out!("{report}");
+    outln!("Total reclaimed space: {}", crate::cp::human_size(n as i64));
+    Ok(0)
+}
+
+/// `POST /build/prune`: the bytes freed and docker/cli's report of the deleted cache
+/// objects (`Deleted build cache objects:`, the IDs, a blank line; empty when none).
+pub async fn prune_cache(
+    c: &Client,
+    all: bool,
+    filter: &[String],
+) -> Result<(u64, String), Failure> {
     let mut filters: BTreeMap<String, BTreeMap<String, bool>> = BTreeMap::new();
-    for f in &a.filter {
+    for f in filter {
         let (k, v) = f
             .split_once('=')
             .ok_or_else(|| Failure::Msg("bad format of filter (expected name=value)".into()))?;
@@ -522,7 +532,7 @@ pub async fn prune(c: &Client, a: &BuilderPruneArgs) -> Result<i32, Failure> {
         "filters",
         serde_json::to_string(&filters).unwrap_or_default(),
     )];
-    if a.all {
+    if all {
         q.push(("all", "1".into()));
     }
     let v = c
@@ -532,18 +542,19 @@ pub async fn prune(c: &Client, a: &BuilderPruneArgs) -> Result<i32, Failure> {
             None::<&()>,
         )
         .await?;
+    let mut report = String::new();
     if let Some(list) = v.get("CachesDeleted").and_then(Json::as_array) {
         if !list.is_empty() {
-            outln!("Deleted build cache objects:");
+            report.push_str("Deleted build cache objects:\n");
             for id in list.iter().filter_map(Json::as_str) {
-                outln!("{id}");
+                report.push_str(id);
+                report.push('\n');
             }
-            outln!();
+            report.push('\n');
         }
     }
-    let n = v.get("SpaceReclaimed").and_then(Json::as_i64).unwrap_or(0);
-    outln!("Total reclaimed space: {}", crate::cp::human_size(n));
-    Ok(0)
+    let n = v.get("SpaceReclaimed").and_then(Json::as_u64).unwrap_or(0);
+    Ok((n, report))
 }
 
 #[cfg(test)]

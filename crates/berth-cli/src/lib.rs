@@ -56,6 +56,7 @@ pub mod security_flags;
 pub mod stats;
 pub mod stream;
 pub mod system;
+pub mod system_prune;
 pub mod template;
 #[cfg(test)]
 mod template_fuzz;
@@ -372,6 +373,7 @@ async fn dispatch(cli: Cli) -> Result<i32, Failure> {
         Cmd::Builder(args::BuilderCmd::Prune(a)) => build::prune(&c, a).await,
         Cmd::System(SystemCmd::Df(a)) => disk_usage::df(&c, a).await,
         Cmd::System(SystemCmd::Check) => disk_usage::check(&c).await,
+        Cmd::System(SystemCmd::Prune(a)) => system_prune::prune(&c, a).await,
         Cmd::Events(a) | Cmd::System(SystemCmd::Events(a)) => events::events(&c, a).await,
         Cmd::Stats(a) | Cmd::Container(ContainerCmd::Stats(a)) => stats::stats(&c, a).await,
         Cmd::Port(a) | Cmd::Container(ContainerCmd::Port(a)) => network::port(&c, a).await,

@@ -82,6 +82,16 @@ pub struct DaemonArgs {
     /// The address `--add-host NAME:host-gateway` resolves to (default: the bridge's gateway)
     #[arg(long = "host-gateway-ip", value_name = "IP")]
     pub host_gateway_ip: Option<std::net::IpAddr>,
+    /// User/Group setting for user namespaces: `default` (user `dockremap`, created when
+    /// missing), USER, USER:GROUP, UID or UID:GID; ranges from /etc/subuid and /etc/subgid
+    #[arg(long = "userns-remap", value_name = "USER[:GROUP]", default_value = "")]
+    pub userns_remap: String,
+    /// Subordinate uid file for --userns-remap (tests use their own; hidden)
+    #[arg(long = "subuid-file", default_value = "/etc/subuid", hide = true)]
+    pub subuid_file: PathBuf,
+    /// Subordinate gid file for --userns-remap (tests use their own; hidden)
+    #[arg(long = "subgid-file", default_value = "/etc/subgid", hide = true)]
+    pub subgid_file: PathBuf,
     /// Run an init in containers (as `--init`) unless they say otherwise
     #[arg(long = "init")]
     pub init: bool,

@@ -6,7 +6,7 @@
 //! Keys read: `registry-mirrors`, `insecure-registries`, `debug`, `data-root`, `exec-root`,
 //! `cgroup-parent`, `bip`, `default-address-pools` (`[{"base": CIDR, "size": N}]`),
 //! `hosts` (one `unix://` socket), `group` (the socket's group), `no-new-privileges`,
-//! `seccomp-profile`, `log-driver`, `log-opts`, `dns`, `dns-search`, `dns-opts`,
+//! `seccomp-profile`, `userns-remap`, `log-driver`, `log-opts`, `dns`, `dns-search`, `dns-opts`,
 //! `host-gateway-ip`, `init`, `default-ulimits`.
 
 use std::ffi::OsString;
@@ -109,6 +109,11 @@ const DIRECTIVES: &[Directive] = &[
         key: "seccomp-profile",
         arg_id: "seccomp_profile",
         apply: |a, v| Ok(a.seccomp_profile = Some(string(v)?)),
+    },
+    Directive {
+        key: "userns-remap",
+        arg_id: "userns_remap",
+        apply: |a, v| Ok(a.userns_remap = string(v)?),
     },
     Directive {
         key: "group",
@@ -254,6 +259,7 @@ fn flag_value(args: &DaemonArgs, arg_id: &str) -> String {
         "no_new_privileges" => args.no_new_privileges.to_string(),
         "seccomp_profile" => args.seccomp_profile.clone().unwrap_or_default(),
         "group" => args.group.clone(),
+        "userns_remap" => args.userns_remap.clone(),
         "log_driver" => args.log_driver.clone(),
         "dns" => list(&args.dns),
         "dns_search" => list(&args.dns_search),

@@ -20,6 +20,7 @@ pub mod server;
 pub mod socket;
 pub mod state;
 pub mod stats;
+pub mod userns_remap;
 pub mod version;
 pub mod volumes;
 
@@ -98,10 +99,29 @@ async fn serve(args: DaemonArgs) -> anyhow::Result<()> {
     // Before any state changes: a socket group that does not exist stops the start.
     let socket_gid = socket::socket_gid(&args.group)
         .map_err(|e| anyhow::anyhow!("failed to load listeners: {e}"))?;
+    let userns_remap = userns_remap::setup(
+        &args.userns_remap,
+        &userns_remap::SubIdFiles {
+            uid: args.subuid_file.clone(),
+            gid: args.subgid_file.clone(),
+        },
+    )?;
     std::fs::create_dir_all(&args.root)
         .with_context(|| format!("creating {}", args.root.display()))?;
     std::fs::create_dir_all(&args.exec_root)
         .with_context(|| format!("creating {}", args.exec_root.display()))?;
+    if let Some(remap) = &userns_remap {
+        userns_remap::prepare_roots(
+            remap,
+            &[
+                &args.root,
+                &args.root.join("containers"),
+                &args.root.join("volumes"),
+                &args.exec_root,
+                &args.exec_root.join("containers"),
+            ],
+        )?;
+    }
     containers::shim::seal_binary(&args.exec_root);
     let config = Arc::new(DaemonConfig {
         root: args.root.clone(),
@@ -118,6 +138,7 @@ async fn serve(args: DaemonArgs) -> anyhow::Result<()> {
         .context("loading the seccomp profile")?,
         log: log_defaults(&args)?,
         defaults: container_defaults(&args)?,
+        userns_remap,
     });
     let registry = berth_registry::RegistryClient::new(berth_registry::RegistryConfig {
         mirrors: args.registry_mirror.clone(),

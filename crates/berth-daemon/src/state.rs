@@ -33,6 +33,8 @@ pub struct DaemonConfig {
     pub log: crate::containers::log_config::LogDefaults,
     /// `--dns*`, `--host-gateway-ip`, `--init`, `--default-ulimit`.
     pub defaults: crate::containers::daemon_defaults::ContainerDefaults,
+    /// `--userns-remap`, resolved: containers get a user namespace unless `--userns host`.
+    pub userns_remap: Option<crate::userns_remap::Remap>,
 }
 
 #[cfg(test)]
@@ -51,6 +53,7 @@ impl DaemonConfig {
             security: Default::default(),
             log: Default::default(),
             defaults: Default::default(),
+            userns_remap: None,
         }
     }
 }
@@ -62,7 +65,7 @@ pub struct Daemon {
     pub config: Arc<DaemonConfig>,
     /// Stable per `--root`, shown as `ID` in `info`.
     pub daemon_id: String,
-    pub db: Arc<redb::Database>,
+    pub db: Arc<berth_image::MetaDb>,
     /// Every service's events, for `GET /events`.
     pub events: Arc<crate::events::EventBus>,
     /// Container stats samples (`GET /containers/{id}/stats`).
@@ -93,7 +96,7 @@ impl Daemon {
     ) -> anyhow::Result<Daemon> {
         let db_path = config.root.join("meta.db");
         let db = Arc::new(
-            redb::Database::create(&db_path)
+            berth_image::MetaDb::open(&db_path)
                 .with_context(|| format!("opening {}", db_path.display()))?,
         );
         let events = crate::events::EventBus::open(db.clone())?;

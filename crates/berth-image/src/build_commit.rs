@@ -6,7 +6,6 @@ use std::fs;
 use std::path::PathBuf;
 
 use berth_api::ContainerConfig;
-use redb::ReadableDatabase;
 
 use crate::content::io_err;
 use crate::import::go_arch;
@@ -30,6 +29,8 @@ pub struct BuildStepCommit {
     /// `upper` may become the layer itself (a workspace nothing else needs), saving a
     /// copy of its files.
     pub consume_upper: bool,
+    /// A step container under `--userns-remap`: its layer's host ids back to its own.
+    pub unmap: Option<crate::pack::IdUnmap>,
 }
 
 impl ImageStore {
@@ -66,7 +67,7 @@ impl ImageStore {
                 Err(_) => Some(self.pack_and_ingest(&c.upper)?),
             }
         } else {
-            Some(self.pack_and_ingest(&c.upper)?)
+            Some(self.pack_and_ingest_unmapped(&c.upper, c.unmap.clone())?)
         };
         let created = now_rfc3339();
         config.created = Some(created.clone());

@@ -15,7 +15,6 @@ use berth_api::ContainerConfig;
 use crate::changes::apply_changes;
 use crate::content::{io_err, random_hex};
 use crate::import::{IngestedLayer, TempDir};
-use crate::pack::pack_layer;
 use crate::reference::Reference;
 use crate::{now_rfc3339, HistoryEntry, ImageError, ImageStore};
 
@@ -38,6 +37,8 @@ pub struct CommitOptions {
     pub comment: String,
     /// `repo[:tag]` for the new image.
     pub reference: Option<String>,
+    /// A container under `--userns-remap`: its layer's host ids back to its own.
+    pub unmap: Option<crate::pack::IdUnmap>,
 }
 
 /// moby's `merge`: fields the user left empty come from the container's config; ports,
@@ -100,6 +101,15 @@ pub fn merge_commit_config(user: &mut ContainerConfig, container: &ContainerConf
 impl ImageStore {
     /// Packs `dir` to a temp tar, then stores it like any layer (unpacked + tar blob).
     pub(crate) fn pack_and_ingest(&self, dir: &Path) -> Result<IngestedLayer, ImageError> {
+        self.pack_and_ingest_unmapped(dir, None)
+    }
+
+    /// [`Self::pack_and_ingest`] with the ids taken back through `unmap`.
+    pub(crate) fn pack_and_ingest_unmapped(
+        &self,
+        dir: &Path,
+        unmap: Option<crate::pack::IdUnmap>,
+    ) -> Result<IngestedLayer, ImageError> {
         let tmp = TempDir::new(
             self.content
                 .tmp_dir()
@@ -108,7 +118,7 @@ impl ImageStore {
         fs::create_dir(tmp.path()).map_err(io_err("creating the commit temp dir"))?;
         let tar_path = tmp.path().join("layer.tar");
         let file = fs::File::create(&tar_path).map_err(io_err("creating the commit layer tar"))?;
-        pack_layer(dir, std::io::BufWriter::new(file))
+        crate::pack::pack_layer_unmapped(dir, std::io::BufWriter::new(file), unmap)
             .and_then(|mut w| std::io::Write::flush(&mut w))
             .map_err(io_err(format!("packing {}", dir.display())))?;
         let mut f = fs::File::open(&tar_path).map_err(io_err("reading the commit layer tar"))?;
@@ -146,7 +156,7 @@ impl ImageStore {
         let layer = if upper_is_empty {
             None
         } else {
-            Some(self.pack_and_ingest(&opts.upper)?)
+            Some(self.pack_and_ingest_unmapped(&opts.upper, opts.unmap.clone())?)
         };
         let empty = layer.is_none();
 

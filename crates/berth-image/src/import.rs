@@ -156,6 +156,52 @@ pub(crate) fn sync_filesystem(dir: &std::path::Path) -> Result<(), ImageError> {
     Ok(())
 }
 
+/// Most entries a layer may have for [`sync_layer`] to fsync them one by one.
+const FSYNC_EACH_MAX: usize = 256;
+
+/// Makes a new layer directory durable before it is renamed into place: a small one
+/// (a RUN step's few files) by an fsync of each file and directory, which does not wait
+/// for the rest of the filesystem's dirty data as `syncfs` does; a big one by one
+/// [`sync_filesystem`]. Whiteouts and symlinks are covered by their directory's fsync.
+pub(crate) fn sync_layer(dir: &std::path::Path) -> Result<(), ImageError> {
+    let Some(paths) = small_layer_entries(dir) else {
+        return sync_filesystem(dir);
+    };
+    for p in paths.iter().rev() {
+        fs::File::open(p)
+            .and_then(|f| f.sync_all())
+            .map_err(io_err(format!("syncing {}", p.display())))?;
+    }
+    Ok(())
+}
+
+/// `dir` and its files and directories when there are at most [`FSYNC_EACH_MAX`];
+/// None for a bigger layer (which [`sync_layer`] flushes with one `syncfs`).
+pub(crate) fn small_layer_entries(dir: &std::path::Path) -> Option<Vec<std::path::PathBuf>> {
+    fn collect(p: &std::path::Path, out: &mut Vec<std::path::PathBuf>) -> bool {
+        let Ok(rd) = fs::read_dir(p) else {
+            return false;
+        };
+        for e in rd.flatten() {
+            let Ok(ft) = e.file_type() else { return false };
+            if ft.is_dir() {
+                out.push(e.path());
+                if out.len() > FSYNC_EACH_MAX || !collect(&e.path(), out) {
+                    return false;
+                }
+            } else if ft.is_file() {
+                out.push(e.path());
+            }
+            if out.len() > FSYNC_EACH_MAX {
+                return false;
+            }
+        }
+        true
+    }
+    let mut paths = vec![dir.to_path_buf()];
+    collect(dir, &mut paths).then_some(paths)
+}
+
 /// True when an unpacked import looks like a `docker save` archive rather than a root
 /// filesystem: `manifest.json` at its root (Docker's form), or `oci-layout` with
 /// `index.json` (the OCI layout).
@@ -220,7 +266,13 @@ impl ImageStore {
             .and_then(io::Write::flush)
             .map_err(io_err(format!("packing {}", dir.display())))?;
         let tar_size = blob.size();
-        let blob = blob.seal()?;
+        // A big layer's tar is not synced on its own: `commit_image` flushes the whole
+        // filesystem (`sync_layer`) before it moves the layer in and writes the records.
+        let blob = if small_layer_entries(dir).is_some() {
+            blob.seal()?
+        } else {
+            blob.seal_unsynced()?
+        };
         let diff_id = blob.digest().to_string();
         fn content_size(p: &std::path::Path) -> i64 {
             let Ok(md) = fs::symlink_metadata(p) else {
@@ -335,7 +387,7 @@ impl ImageStore {
             }
             let target = self.layer_path(chain);
             if !target.exists() {
-                sync_filesystem(layer.dir.path())?;
+                sync_layer(layer.dir.path())?;
                 fs::rename(layer.dir.path(), &target)
                     .map_err(io_err(format!("committing layer {chain}")))?;
                 layer.dir.disarm();
@@ -440,7 +492,6 @@ impl ImageStore {
     /// refers to (best effort; `open` collects anything left).
     fn drop_unreferenced(&self, moved: &[PathBuf], config: &ImageConfig) {
         let check = || -> Result<(), ImageError> {
-            use redb::ReadableDatabase;
             let rtxn = self.db.begin_read()?;
             let layers = rtxn.open_table(LAYERS)?;
             let chains = chain_ids(&config.rootfs.diff_ids);

@@ -89,6 +89,32 @@ struct Packer<W: Write> {
     root: PathBuf,
     /// (dev, ino) of regular files with several links → first archived name.
     links: HashMap<(u64, u64), PathBuf>,
+    /// Entries from under this directory (a remapped writable layer) get their ids
+    /// taken back to the container's.
+    unmap: Option<(PathBuf, IdUnmap)>,
+}
+
+/// The ids a remapped container's writable layer is stored with (host ids, under
+/// `--userns-remap`) taken back to the container's when it is packed: `(container id,
+/// host id, count)` ranges as in `uid_map`. An id in no range stays as it is.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct IdUnmap {
+    pub uids: Vec<(u32, u32, u32)>,
+    pub gids: Vec<(u32, u32, u32)>,
+}
+
+fn unmap_id(ranges: &[(u32, u32, u32)], id: u32) -> u32 {
+    ranges
+        .iter()
+        .find_map(|&(c, h, n)| (id >= h && id - h < n).then(|| c + (id - h)))
+        .unwrap_or(id)
+}
+
+impl IdUnmap {
+    fn apply(&self, h: &mut Header, m: &fs::Metadata) {
+        h.set_uid(unmap_id(&self.uids, m.uid()) as u64);
+        h.set_gid(unmap_id(&self.gids, m.gid()) as u64);
+    }
 }
 
 fn base_header(m: &fs::Metadata, et: EntryType) -> Header {
@@ -135,6 +161,17 @@ fn append_pax<W: Write>(
 }
 
 impl<W: Write> Packer<W> {
+    /// [`base_header`] with the ids of an entry at `path` unmapped when it must be.
+    fn header(&self, path: &Path, m: &fs::Metadata, et: EntryType) -> Header {
+        let mut h = base_header(m, et);
+        if let Some((under, unmap)) = &self.unmap {
+            if path.starts_with(under) {
+                unmap.apply(&mut h, m);
+            }
+        }
+        h
+    }
+
     fn walk(&mut self, rel: &Path) -> io::Result<()> {
         let dir = self.root.join(rel);
         let mut names: Vec<_> = fs::read_dir(&dir)?
@@ -156,7 +193,7 @@ impl<W: Write> Packer<W> {
             let name = rel.file_name().unwrap_or_default();
             let mut wh = std::ffi::OsString::from(WHITEOUT_PREFIX);
             wh.push(name);
-            let mut h = base_header(&m, EntryType::Regular);
+            let mut h = self.header(&path, &m, EntryType::Regular);
             h.set_mode(0o644);
             let target = rel.with_file_name(wh);
             return self.builder.append_data(&mut h, target, io::empty());
@@ -165,7 +202,7 @@ impl<W: Write> Packer<W> {
         self.plain_entry(&path, rel, &m)?;
         if ft.is_dir() {
             if opaque {
-                let mut h = base_header(&m, EntryType::Regular);
+                let mut h = self.header(&path, &m, EntryType::Regular);
                 h.set_mode(0o644);
                 self.builder
                     .append_data(&mut h, rel.join(WHITEOUT_OPAQUE), io::empty())?;
@@ -186,25 +223,25 @@ impl<W: Write> Packer<W> {
             .collect();
         if ft.is_dir() {
             append_pax(&mut self.builder, rel, &records)?;
-            let mut h = base_header(m, EntryType::Directory);
+            let mut h = self.header(path, m, EntryType::Directory);
             return self.builder.append_data(&mut h, rel, io::empty());
         }
         if ft.is_file() && m.nlink() > 1 {
             if let Some(first) = self.links.get(&(m.dev(), m.ino())) {
-                let mut h = base_header(m, EntryType::Link);
+                let mut h = self.header(path, m, EntryType::Link);
                 return self.builder.append_link(&mut h, rel, first.clone());
             }
             self.links.insert((m.dev(), m.ino()), rel.to_path_buf());
         }
         append_pax(&mut self.builder, rel, &records)?;
         if ft.is_file() {
-            let mut h = base_header(m, EntryType::Regular);
+            let mut h = self.header(path, m, EntryType::Regular);
             h.set_size(m.len());
             let f = fs::File::open(path)?;
             self.builder.append_data(&mut h, rel, f)
         } else if ft.is_symlink() {
             let target = fs::read_link(path)?;
-            let mut h = base_header(m, EntryType::Symlink);
+            let mut h = self.header(path, m, EntryType::Symlink);
             self.builder.append_link(&mut h, rel, target)
         } else if ft.is_char_device() || ft.is_block_device() || ft.is_fifo() {
             let et = if ft.is_char_device() {
@@ -214,7 +251,7 @@ impl<W: Write> Packer<W> {
             } else {
                 EntryType::Fifo
             };
-            let mut h = base_header(m, et);
+            let mut h = self.header(path, m, et);
             if et != EntryType::Fifo {
                 h.set_device_major(libc::major(m.rdev()))?;
                 h.set_device_minor(libc::minor(m.rdev()))?;
@@ -278,12 +315,23 @@ impl<W: Write> Packer<W> {
 /// e.g. a container's upper dir then its image's layers) as one tar into `out`: what a
 /// mount of them would show, whiteouts applied and not archived (`docker export`).
 pub fn export_merged<W: Write>(layers: &[PathBuf], out: W) -> io::Result<W> {
+    export_merged_unmapped(layers, out, None)
+}
+
+/// [`export_merged`] with the top layer's ids taken back through `unmap` (a container
+/// under `--userns-remap`, whose writable layer holds host ids).
+pub fn export_merged_unmapped<W: Write>(
+    layers: &[PathBuf],
+    out: W,
+    unmap: Option<IdUnmap>,
+) -> io::Result<W> {
     let mut builder = tar::Builder::new(out);
     builder.follow_symlinks(false);
     let mut p = Packer {
         builder,
         root: PathBuf::new(),
         links: HashMap::new(),
+        unmap: unmap.zip(layers.first().cloned()).map(|(u, top)| (top, u)),
     };
     let mut visible = Vec::new();
     for l in layers {
@@ -298,12 +346,18 @@ pub fn export_merged<W: Write>(layers: &[PathBuf], out: W) -> io::Result<W> {
 
 /// Writes the directory `dir` as a layer tar into `out` (end-of-archive included).
 pub fn pack_layer<W: Write>(dir: &Path, out: W) -> io::Result<W> {
+    pack_layer_unmapped(dir, out, None)
+}
+
+/// [`pack_layer`] with every id taken back through `unmap` (see [`IdUnmap`]).
+pub fn pack_layer_unmapped<W: Write>(dir: &Path, out: W, unmap: Option<IdUnmap>) -> io::Result<W> {
     let mut builder = tar::Builder::new(out);
     builder.follow_symlinks(false);
     let mut p = Packer {
         builder,
         root: dir.to_path_buf(),
         links: HashMap::new(),
+        unmap: unmap.map(|u| (dir.to_path_buf(), u)),
     };
     p.walk(Path::new(""))?;
     p.builder.into_inner()

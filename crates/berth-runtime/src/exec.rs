@@ -26,7 +26,8 @@ use std::fs::File;
 use std::io::Write;
 use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
 
-/// Namespaces an exec joins, in order (mount last: after it, host paths are gone).
+/// Namespaces an exec joins, in order (mount last: after it, host paths are gone; then a
+/// remapped container's user namespace, once host root has entered every other one).
 const NAMESPACES: &[(&str, CloneFlags)] = &[
     ("cgroup", CloneFlags::CLONE_NEWCGROUP),
     ("ipc", CloneFlags::CLONE_NEWIPC),
@@ -34,6 +35,7 @@ const NAMESPACES: &[(&str, CloneFlags)] = &[
     ("net", CloneFlags::CLONE_NEWNET),
     ("pid", CloneFlags::CLONE_NEWPID),
     ("mnt", CloneFlags::CLONE_NEWNS),
+    ("user", CloneFlags::CLONE_NEWUSER),
 ];
 
 /// Exit code when the process could not be set up (Docker's "cannot invoke").
@@ -163,6 +165,10 @@ fn enter_container(pid: i32) -> Result<()> {
             }
             other => other,
         })?;
+        if *flag == CloneFlags::CLONE_NEWUSER {
+            // still host root, which the namespace does not map
+            crate::userns::become_root()?;
+        }
     }
     Ok(())
 }

@@ -23,7 +23,7 @@ use nix::errno::Errno;
 use nix::mount::{MntFlags, MsFlags};
 use nix::sched::CloneFlags;
 use std::convert::Infallible;
-use std::os::fd::{AsFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
 use std::path::Path;
 
 /// The init's stdio, as fds open in the shim (inherited over clone).
@@ -71,6 +71,44 @@ pub fn spawn(
     if spec.network == NetworkMode::Loopback {
         flags |= libc::CLONE_NEWNET;
     }
+    // With a user namespace: the rootfs comes over this socket, and the namespaces the
+    // container shares are joined by the shim around the clone (see [`crate::userns`]).
+    let mut rootfs_socket: Option<(OwnedFd, OwnedFd)> = None;
+    let mut joined = Vec::new();
+    if spec.userns.is_some() {
+        flags |= libc::CLONE_NEWUSER;
+        rootfs_socket = Some(
+            nix::sys::socket::socketpair(
+                nix::sys::socket::AddressFamily::Unix,
+                nix::sys::socket::SockType::Stream,
+                None,
+                nix::sys::socket::SockFlag::SOCK_CLOEXEC,
+            )
+            .map_err(|e| RuntimeError::sys("socketpair for the rootfs", e))?,
+        );
+        // Made by host root: the remapped root may not write the runtime directory.
+        std::fs::create_dir_all(&spec.rootfs)
+            .map_err(|e| RuntimeError::io("creating rootfs", &spec.rootfs, e))?;
+        let net = match &spec.network {
+            NetworkMode::Join(p) => Some(p.as_path()),
+            _ => None,
+        };
+        let ipc = match &ns.ipc {
+            IpcMode::Join { ns, .. } => Some(ns.as_path()),
+            _ => None,
+        };
+        // (checked before joining: then ours is the one to compare with)
+        let own_net = validate_sysctls(spec)?;
+        joined = crate::userns::enter_joined(net, ipc)?;
+        if net.is_some() {
+            // The network namespace is the host user namespace's: its sysctls are
+            // written from here, the init could not.
+            if let Err(e) = write_joined_net_sysctls(spec, own_net) {
+                crate::userns::restore(&joined);
+                return Err(e);
+            }
+        }
+    }
     // SAFETY: a raw clone without CLONE_VM behaves like fork: the child runs on a copy
     // of our stack and memory. The shim is single-threaded, so no lock is held by a
     // thread that does not exist in the child; no pointers are passed.
@@ -84,21 +122,41 @@ pub fn spawn(
             0usize,
         )
     };
+    if ret != 0 {
+        crate::userns::restore(&joined);
+    }
     if ret < 0 {
         return Err(RuntimeError::sys(
-            "clone of the container init (pid, mount, uts, ipc, net namespaces)",
+            "clone of the container init (pid, mount, uts, ipc, net, user namespaces)",
             Errno::last(),
         ));
     }
     if ret > 0 {
-        return Ok(ret as i32);
+        let pid = ret as i32;
+        if let (Some(u), Some((ours, _theirs))) = (&spec.userns, &rootfs_socket) {
+            if let Err(e) = prepare_userns_child(spec, u, pid, ours.as_raw_fd()) {
+                // SAFETY: kill and waitpid take integers and a valid int to write.
+                unsafe {
+                    libc::kill(pid, libc::SIGKILL);
+                    let mut st = 0;
+                    libc::waitpid(pid, &mut st, 0);
+                }
+                return Err(e);
+            }
+        }
+        return Ok(pid);
     }
+    drop(joined);
+    let rootfs_socket = rootfs_socket.map(|(ours, theirs)| {
+        drop(ours);
+        theirs
+    });
     // Child.
     for fd in close_in_child {
         let _ = nix::unistd::close(*fd);
     }
     let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        container_init(spec, cgroups, stdio, go_read, status_write)
+        container_init(spec, cgroups, stdio, go_read, status_write, rootfs_socket)
     }));
     let msg = match &outcome {
         Ok(Err(InitFailure::Setup(e))) => format!("error {}\n", one_line(&e.to_string())),
@@ -115,6 +173,63 @@ pub fn spawn(
     // SAFETY: _exit ends the process without running the parent's atexit handlers or
     // flushing its copied stdio buffers, which is what a forked child must do.
     unsafe { libc::_exit(code) }
+}
+
+/// The shim's side of a remapped init: its maps, its limits (which it could not raise
+/// itself) and its rootfs, sent over `socket`.
+fn prepare_userns_child(
+    spec: &ContainerSpec,
+    u: &crate::userns::UserNamespace,
+    pid: i32,
+    socket: RawFd,
+) -> Result<()> {
+    crate::userns::write_maps(pid, u)?;
+    crate::rlimits::apply_to(pid, &spec.rlimits)?;
+    let tree =
+        crate::userns::detached_rootfs(pid, &spec.lower_dirs, &spec.upper_dir, &spec.work_dir)?;
+    crate::pty::send_master(socket, tree.as_raw_fd())
+}
+
+/// Checks the container's sysctls against its namespaces (in the shim's, before it joins
+/// any); true when the network namespace is not the host's.
+fn validate_sysctls(spec: &ContainerSpec) -> Result<bool> {
+    let own_ns = sysctl::Namespaces {
+        net: sysctl::private_netns(&spec.network)?,
+        ipc: matches!(spec.namespaces.ipc, IpcMode::Private | IpcMode::None),
+        uts: !spec.namespaces.uts_host,
+    };
+    sysctl::validate_all(spec.sysctls.iter().map(|(k, _)| k.as_str()), own_ns)?;
+    Ok(own_ns.net)
+}
+
+/// The `net.*` sysctls (Docker's defaults and the container's) of a joined network
+/// namespace, written by the shim while it is in that namespace.
+fn write_joined_net_sysctls(spec: &ContainerSpec, own_net: bool) -> Result<()> {
+    for (key, value) in all_sysctls(spec, own_net) {
+        if key.starts_with("net.") {
+            sysctl::write(Path::new("/proc"), &key, &value)?;
+        }
+    }
+    Ok(())
+}
+
+/// Docker's network sysctls (in a private network namespace) then the container's own.
+fn all_sysctls(spec: &ContainerSpec, own_net: bool) -> Vec<(String, String)> {
+    let mut sysctls: Vec<(String, String)> = Vec::new();
+    if own_net {
+        for (k, v) in NETNS_SYSCTLS {
+            // "We cannot set up ping socket support in a user namespace" (moby
+            // oci_linux.go): its gids are not all mapped there.
+            if spec.userns.is_some() && *k == "net.ipv4.ping_group_range" {
+                continue;
+            }
+            if !spec.sysctls.iter().any(|(sk, _)| sk == k) {
+                sysctls.push((k.to_string(), v.to_string()));
+            }
+        }
+    }
+    sysctls.extend(spec.sysctls.iter().cloned());
+    sysctls
 }
 
 fn one_line(s: &str) -> String {
@@ -158,35 +273,49 @@ fn container_init(
     stdio: InitStdio,
     go_read: RawFd,
     status_write: RawFd,
+    rootfs_socket: Option<OwnedFd>,
 ) -> std::result::Result<Infallible, InitFailure> {
     // Nothing may open /proc/<pid>/exe of a process that is entering the container.
     nix::sys::prctl::set_dumpable(false).map_err(sys("prctl(PR_SET_DUMPABLE)"))?;
     if read_byte(go_read) != Some(b'c') {
         return Err(InitFailure::Abandoned);
     }
+    // In a user namespace, the shim has written our maps by now and sent the rootfs.
+    let rootfs_tree = match &rootfs_socket {
+        Some(sock) => {
+            crate::userns::become_root()?;
+            Some(crate::pty::recv_master(sock.as_raw_fd())?)
+        }
+        None => None,
+    };
+    drop(rootfs_socket);
     // Before joining any network namespace: which of ours are private decides which
     // sysctls may be written at all (the daemon checked at create; a joined namespace
-    // may turn out to be the host's only now).
+    // may turn out to be the host's only now). With a user namespace the shim joined it
+    // for us, checked the sysctls then and wrote the network ones.
+    let shim_wrote_net = spec.userns.is_some() && matches!(spec.network, NetworkMode::Join(_));
     let own_ns = sysctl::Namespaces {
-        net: sysctl::private_netns(&spec.network)?,
+        net: shim_wrote_net || sysctl::private_netns(&spec.network)?,
         ipc: matches!(spec.namespaces.ipc, IpcMode::Private | IpcMode::None),
         uts: !spec.namespaces.uts_host,
     };
     sysctl::validate_all(spec.sysctls.iter().map(|(k, _)| k.as_str()), own_ns)?;
     let k = Kernel;
-    enter_root(&k, spec, cgroups)?;
-    let mut sysctls: Vec<(String, String)> = Vec::new();
-    if own_ns.net {
-        for (k, v) in NETNS_SYSCTLS {
-            if !spec.sysctls.iter().any(|(sk, _)| sk == k) {
-                sysctls.push((k.to_string(), v.to_string()));
-            }
-        }
-    }
-    sysctls.extend(spec.sysctls.iter().cloned());
+    enter_root(
+        &k,
+        spec,
+        cgroups,
+        rootfs_tree.as_ref().map(|t| t.as_raw_fd()),
+    )?;
+    drop(rootfs_tree);
+    // A joined network namespace's were written by the shim (user namespace).
+    let shim_wrote_net = spec.userns.is_some() && matches!(spec.network, NetworkMode::Join(_));
     // Through the container's own /proc (mounted by the plan, we are past pivot_root),
     // before /proc/sys turns read-only.
-    for (key, value) in &sysctls {
+    for (key, value) in &all_sysctls(spec, own_ns.net) {
+        if shim_wrote_net && key.starts_with("net.") {
+            continue;
+        }
         sysctl::write(Path::new("/proc"), key, value)?;
     }
     if let Some(adj) = spec.oom_score_adj {
@@ -233,7 +362,10 @@ fn container_init(
         let group = std::fs::read_to_string("/etc/group").unwrap_or_default();
         user::add_groups(&mut user, &process.additional_groups, &group)?;
     }
-    crate::rlimits::apply(&spec.rlimits)?;
+    if spec.userns.is_none() {
+        // (with a user namespace the shim set them from outside)
+        crate::rlimits::apply(&spec.rlimits)?;
+    }
     let mut env = process.env.clone();
     user::add_home(&mut env, &user);
 
@@ -307,17 +439,28 @@ fn join_namespace(k: &dyn Syscall, path: &Path, flag: CloneFlags, what: &str) ->
 /// The namespaces and the root of the container, in order: our own cgroup namespace
 /// (rooted at the container's cgroups, where the shim moved us), the network, the
 /// mounts of the plan under the new rootfs, `pivot_root`, then host and domain names.
-fn enter_root(k: &dyn Syscall, spec: &ContainerSpec, cgroups: &CgroupPaths) -> Result<()> {
+/// With a user namespace the shim joined the shared namespaces for us before the clone,
+/// and `rootfs_tree` is the rootfs it made (a detached mount).
+fn enter_root(
+    k: &dyn Syscall,
+    spec: &ContainerSpec,
+    cgroups: &CgroupPaths,
+    rootfs_tree: Option<RawFd>,
+) -> Result<()> {
     if !spec.namespaces.cgroup_host {
         k.unshare(CloneFlags::CLONE_NEWCGROUP)?;
     }
+    let joined = spec.userns.is_some();
     match &spec.network {
         NetworkMode::Loopback => k.loopback_up()?,
         NetworkMode::Host => {}
+        NetworkMode::Join(_) if joined => {}
         NetworkMode::Join(path) => join_namespace(k, path, CloneFlags::CLONE_NEWNET, "network")?,
     }
     if let IpcMode::Join { ns, .. } = &spec.namespaces.ipc {
-        join_namespace(k, ns, CloneFlags::CLONE_NEWIPC, "IPC")?;
+        if !joined {
+            join_namespace(k, ns, CloneFlags::CLONE_NEWIPC, "IPC")?;
+        }
     }
     k.mount(
         None,
@@ -326,7 +469,7 @@ fn enter_root(k: &dyn Syscall, spec: &ContainerSpec, cgroups: &CgroupPaths) -> R
         MsFlags::MS_REC | MsFlags::MS_PRIVATE,
         None,
     )?;
-    mounts::mount_rootfs(k, spec)?;
+    mounts::mount_rootfs(k, spec, rootfs_tree)?;
     mounts::execute(k, &spec.rootfs, &mounts::plan(spec, cgroups))?;
     pivot_into(k, &spec.rootfs)?;
     if !spec.hostname.is_empty() && !spec.namespaces.uts_host {
@@ -424,7 +567,7 @@ mod tests {
             ..Default::default()
         };
         let k = Recording::default();
-        enter_root(&k, &spec, &CgroupPaths::default()).unwrap();
+        enter_root(&k, &spec, &CgroupPaths::default(), None).unwrap();
         let calls = k.calls();
         assert_eq!(calls[0], Call::Unshare(CloneFlags::CLONE_NEWCGROUP));
         assert_eq!(calls[1], Call::LoopbackUp);
@@ -478,7 +621,7 @@ mod tests {
             domainname: String::new(),
             ..spec.clone()
         };
-        enter_root(&k, &joined, &CgroupPaths::default()).unwrap();
+        enter_root(&k, &joined, &CgroupPaths::default(), None).unwrap();
         assert_eq!(k.calls()[1], Call::Setns(CloneFlags::CLONE_NEWNET));
         assert!(!k
             .calls()
@@ -489,11 +632,54 @@ mod tests {
             network: NetworkMode::Host,
             ..spec.clone()
         };
-        enter_root(&k, &host, &CgroupPaths::default()).unwrap();
+        enter_root(&k, &host, &CgroupPaths::default(), None).unwrap();
         assert!(!k
             .calls()
             .iter()
             .any(|c| matches!(c, Call::LoopbackUp | Call::Setns(_))));
+    }
+
+    #[test]
+    fn with_a_user_namespace_the_rootfs_is_attached_and_shared_namespaces_not_joined_again() {
+        let d = tempfile::tempdir().unwrap();
+        let spec = ContainerSpec {
+            lower_dirs: vec![d.path().join("lower")],
+            upper_dir: d.path().join("upper"),
+            work_dir: d.path().join("work"),
+            rootfs: d.path().join("rootfs"),
+            network: NetworkMode::Join("/proc/self/ns/net".into()),
+            namespaces: crate::spec::Namespaces {
+                ipc: IpcMode::Join {
+                    ns: "/proc/self/ns/ipc".into(),
+                    mnt_ns: "/proc/self/ns/mnt".into(),
+                },
+                ..Default::default()
+            },
+            userns: Some(Default::default()),
+            ..Default::default()
+        };
+        let k = Recording::default();
+        // (the IPC donor's /dev/shm is refused by the daemon with a user namespace; the
+        // plan's Foreign op is what would run)
+        let _ = enter_root(&k, &spec, &CgroupPaths::default(), Some(7));
+        let calls = k.calls();
+        assert!(
+            !calls.iter().any(|c| matches!(c, Call::Setns(_))),
+            "{calls:?}"
+        );
+        assert_eq!(calls[2], Call::AttachDetached(spec.rootfs.clone()));
+        assert!(!calls.iter().any(
+            |c| matches!(c, Call::Mount { fstype, .. } if fstype.as_deref() == Some("overlay"))
+        ));
+        // sysfs belongs to the joined network namespace's owner: the host's /sys, bound
+        let sys = calls
+            .iter()
+            .find_map(|c| match c {
+                Call::Mount { source, target, .. } if target.ends_with("sys") => Some(source),
+                _ => None,
+            })
+            .unwrap();
+        assert_eq!(sys.as_deref(), Some(Path::new("/sys")));
     }
 
     #[test]

@@ -54,6 +54,7 @@ pub mod syscall;
 pub mod sysctl;
 pub mod tiny_init;
 pub mod user;
+pub mod userns;
 
 pub use error::RuntimeError;
 pub use spec::*;

@@ -11,6 +11,7 @@ use crate::error::{Result, RuntimeError};
 use crate::securejoin::resolve_in_root;
 use crate::spec::{ContainerSpec, IpcMode};
 use nix::mount::MsFlags;
+use std::os::fd::RawFd;
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
 
@@ -357,7 +358,25 @@ pub fn plan(spec: &ContainerSpec, cgroups: &CgroupPaths) -> Vec<MountOp> {
         }),
         IpcMode::None => {}
     }
-    ops.push(plain(Some("mqueue"), "/dev/mqueue", "mqueue", nse, ""));
+    if spec.userns.is_some() && spec.namespaces.ipc == IpcMode::Host {
+        // mqueue may be mounted only by the IPC namespace's owner, here the host's user
+        // namespace: the host's own mount, bound, as rootless Docker does (a host with
+        // none has no queue view to show; the queues themselves are shared anyway).
+        if Path::new("/dev/mqueue").is_dir() {
+            ops.push(MountOp::Mount {
+                source: Some(PathBuf::from("/dev/mqueue")),
+                destination: "/dev/mqueue".into(),
+                fstype: None,
+                flags: MsFlags::MS_BIND | MsFlags::MS_REC,
+                data: String::new(),
+                kind: TargetKind::Dir,
+                remount: None,
+                propagation: None,
+            });
+        }
+    } else {
+        ops.push(plain(Some("mqueue"), "/dev/mqueue", "mqueue", nse, ""));
+    }
     for (link, target) in DEV_SYMLINKS {
         // runc links /dev/core only where the kernel has /proc/kcore
         if *link == "core" && !Path::new(target).exists() {
@@ -368,13 +387,28 @@ pub fn plan(spec: &ContainerSpec, cgroups: &CgroupPaths) -> Vec<MountOp> {
             link: format!("/dev/{link}"),
         });
     }
-    ops.push(plain(
-        Some("sysfs"),
-        "/sys",
-        "sysfs",
-        nse | MsFlags::MS_RDONLY,
-        "",
-    ));
+    if spec.userns.is_some() && matches!(spec.network, crate::spec::NetworkMode::Join(_)) {
+        // sysfs may be mounted only by the owner of the network namespace, here the
+        // host's user namespace: the host's /sys, read-only, as runc does.
+        ops.push(MountOp::Mount {
+            source: Some(PathBuf::from("/sys")),
+            destination: "/sys".into(),
+            fstype: None,
+            flags: MsFlags::MS_BIND | MsFlags::MS_REC,
+            data: String::new(),
+            kind: TargetKind::Dir,
+            remount: Some(MsFlags::MS_REMOUNT | MsFlags::MS_BIND | MsFlags::MS_RDONLY | nse),
+            propagation: Some(MsFlags::MS_SLAVE | MsFlags::MS_REC),
+        });
+    } else {
+        ops.push(plain(
+            Some("sysfs"),
+            "/sys",
+            "sysfs",
+            nse | MsFlags::MS_RDONLY,
+            "",
+        ));
+    }
     ops.extend(cgroup_mounts(cgroups, spec.namespaces.cgroup_host));
     for m in &spec.mounts {
         let o = parse_options(&m.options);
@@ -501,8 +535,13 @@ pub fn execute(sys: &dyn Syscall, rootfs: &Path, ops: &[MountOp]) -> Result<()> 
     Ok(())
 }
 
-/// The overlay (or, without image layers, a bind of `upper_dir`) at `spec.rootfs`.
-pub fn mount_rootfs(sys: &dyn Syscall, spec: &ContainerSpec) -> Result<()> {
+/// The overlay (or, without image layers, a bind of `upper_dir`) at `spec.rootfs`; with a
+/// user namespace, `tree`: the one the shim made of idmapped layers (a detached mount).
+pub fn mount_rootfs(sys: &dyn Syscall, spec: &ContainerSpec, tree: Option<RawFd>) -> Result<()> {
+    if let Some(tree) = tree {
+        // (the shim made the directory: the remapped root may not)
+        return sys.attach_detached(tree, &spec.rootfs);
+    }
     std::fs::create_dir_all(&spec.rootfs)
         .map_err(|e| RuntimeError::io("creating rootfs", &spec.rootfs, e))?;
     if spec.lower_dirs.is_empty() {
@@ -827,7 +866,7 @@ mod tests {
             ..Default::default()
         };
         let rec = Recorder::default();
-        mount_rootfs(&rec, &spec).unwrap();
+        mount_rootfs(&rec, &spec, None).unwrap();
         let calls = rec.mounts();
         assert_eq!(
             calls[0].4.as_deref(),
@@ -838,7 +877,7 @@ mod tests {
             ..spec.clone()
         };
         let rec = Recorder::default();
-        mount_rootfs(&rec, &spec).unwrap();
+        mount_rootfs(&rec, &spec, None).unwrap();
         assert_eq!(rec.mounts()[0].0.as_deref(), Some(Path::new("/c/upper")));
     }
 

@@ -40,11 +40,37 @@ fn value(v: i64) -> u64 {
 
 /// Sets every limit; the first failure in runc's words.
 pub fn apply(limits: &[Rlimit]) -> Result<()> {
+    apply_to(0, limits)
+}
+
+/// Sets every limit of process `pid` (0: this one). The shim sets a remapped container's
+/// init's from outside (`prlimit`, as runc's parent does): inside its user namespace the
+/// init may no longer raise a hard limit.
+pub fn apply_to(pid: i32, limits: &[Rlimit]) -> Result<()> {
     for l in limits {
         let res = resource(&l.name).ok_or_else(|| {
             RuntimeError::InvalidArgument(format!("invalid ulimit type: {}", l.name))
         })?;
-        setrlimit(res, value(l.soft), value(l.hard)).map_err(|e| {
+        let r = if pid == 0 {
+            setrlimit(res, value(l.soft), value(l.hard))
+        } else {
+            let new = libc::rlimit {
+                rlim_cur: value(l.soft),
+                rlim_max: value(l.hard),
+            };
+            // SAFETY: prlimit reads one `rlimit` through a pointer valid for the call and
+            // writes nothing (the old-limit pointer is null).
+            let r = unsafe {
+                libc::prlimit(
+                    pid,
+                    res as libc::__rlimit_resource_t,
+                    &new,
+                    std::ptr::null_mut(),
+                )
+            };
+            nix::errno::Errno::result(r).map(drop)
+        };
+        r.map_err(|e| {
             RuntimeError::InvalidArgument(format!(
                 "error setting rlimit type {}: {}",
                 res as i32,

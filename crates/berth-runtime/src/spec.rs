@@ -75,6 +75,9 @@ pub struct ContainerSpec {
     pub masked_paths: Option<Vec<String>>,
     /// `HostConfig.ReadonlyPaths`; `None`: the runtime's defaults.
     pub readonly_paths: Option<Vec<String>>,
+    /// `--userns-remap`: a user namespace with these maps (see [`crate::userns`]);
+    /// None: the host's user namespace.
+    pub userns: Option<crate::userns::UserNamespace>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]

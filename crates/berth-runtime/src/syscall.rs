@@ -34,6 +34,8 @@ pub trait Syscall {
     /// moved here (`move_mount`). Only for a single-threaded process (`setns` of a mount
     /// namespace).
     fn attach_foreign_tree(&self, mnt_ns: &Path, source: &Path, target: &Path) -> Result<()>;
+    /// Attaches the detached mount `tree` (an fd from `open_tree`/`fsmount`) at `target`.
+    fn attach_detached(&self, tree: std::os::fd::RawFd, target: &Path) -> Result<()>;
     /// Brings `lo` up in the current network namespace.
     fn loopback_up(&self) -> Result<()>;
     fn sethostname(&self, name: &str) -> Result<()>;
@@ -202,6 +204,10 @@ impl Syscall for Kernel {
             .map_err(|e| RuntimeError::sys(format!("move_mount to {}", target.display()), e))
     }
 
+    fn attach_detached(&self, tree: std::os::fd::RawFd, target: &Path) -> Result<()> {
+        crate::userns::attach(tree, target)
+    }
+
     /// `ioctl(SIOCGIFFLAGS)` then `SIOCSIFFLAGS` with IFF_UP|IFF_RUNNING on `lo`.
     fn loopback_up(&self) -> Result<()> {
         let sock = nix::sys::socket::socket(
@@ -290,6 +296,7 @@ pub(crate) mod fake {
             source: PathBuf,
             target: PathBuf,
         },
+        AttachDetached(PathBuf),
         LoopbackUp,
         Sethostname(String),
         Setdomainname(String),
@@ -391,6 +398,9 @@ pub(crate) mod fake {
                 source: source.to_path_buf(),
                 target: target.to_path_buf(),
             })
+        }
+        fn attach_detached(&self, _tree: std::os::fd::RawFd, target: &Path) -> Result<()> {
+            self.push(Call::AttachDetached(target.to_path_buf()))
         }
         fn loopback_up(&self) -> Result<()> {
             self.push(Call::LoopbackUp)

@@ -318,13 +318,25 @@ impl Backend for DaemonBackend {
         let _timer = scopeguard(
             move || tracing::debug!(elapsed = ?started.elapsed(), "build step files copied"),
         );
+        let scratch = self.dir.clone();
         blocking(move || {
-            ws.with_root(|root| {
+            let linker = ws.with_root(|root| {
                 if let Some(c) = &chown {
                     plan.owner = Some(berth_build::copy::resolve_chown(root, c)?);
                 }
-                berth_build::copy::copy_into(root, &plan)
-            })
+                // Files of the build's scratch (context, stages, downloads) that land
+                // unchanged are linked into the layer after the unmount, not copied.
+                let mut linker = berth_build::link::Linker::new(&scratch, root, &ws.upper());
+                berth_build::copy::copy_into_linking(root, &plan, linker.as_mut())?;
+                Ok(linker)
+            })?;
+            if let Some(l) = linker {
+                let n = l.len();
+                l.finish(plan.owner.unwrap_or((0, 0)))
+                    .map_err(|e| BuildError::failed(format!("failed to copy files: {e}")))?;
+                tracing::debug!(linked = n, "build step files linked");
+            }
+            Ok(())
         })
         .await
     }
@@ -372,6 +384,8 @@ impl Backend for DaemonBackend {
             container_config: cc,
             author: req.author.clone(),
             consume_upper,
+            // a RUN step's container on a remapped daemon stores host ids
+            unmap: self.d.containers.layer_unmap(container),
         };
         let images = self.d.images.clone();
         let started = std::time::Instant::now();

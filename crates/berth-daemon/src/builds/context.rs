@@ -76,7 +76,9 @@ fn unpack(r: impl Read, dir: &Path) -> ApiResult<()> {
         if kind.is_block_special() || kind.is_character_special() {
             continue;
         }
-        total = total.saturating_add(entry.header().size().unwrap_or(0));
+        // The file's size, not its bytes in the stream: a sparse entry unpacks to its
+        // whole size (its holes cost no disk, but COPY reads and packs them).
+        total = total.saturating_add(entry.size());
         if total > MAX_CONTEXT_BYTES {
             return Err(ApiError::invalid(format!(
                 "the build context is larger than {} GB: use a .dockerignore file to leave files out",

@@ -1,7 +1,7 @@
 //! Dockerfile builds (`POST /build`): the daemon's side of `berth-build`.
 //!
 //! - [`routes`]: `POST /build` (context in, Docker's JSON stream out) and `POST
-//!   /build/prune`;
+//!   /build/prune` (in [`prune`]);
 //! - [`context`]: the context tar received into the build's directory;
 //! - [`backend`]: the [`berth_build::builder::Backend`] on top of the container service
 //!   (RUN steps) and the image store (commits, the cache);
@@ -12,6 +12,7 @@
 
 pub mod backend;
 pub mod context;
+mod prune;
 pub mod routes;
 pub mod workspace;
 

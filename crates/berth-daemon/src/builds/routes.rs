@@ -28,7 +28,7 @@ use crate::state::Daemon;
 pub fn routes() -> Router<Daemon> {
     Router::new()
         .route("/build", post(build))
-        .route("/build/prune", post(prune))
+        .route("/build/prune", post(super::prune::prune))
 }
 
 /// The query, keys repeated as sent.
@@ -345,33 +345,6 @@ async fn build(
         Body::from_stream(stream),
     )
         .into_response())
-}
-
-/// `POST /build/prune?all=&filters=&keep-storage=`: the classic builder keeps its
-/// cache as images (the intermediate images, pruned with them), and Berth keeps no
-/// other build cache records; what it frees here is what interrupted builds left in the
-/// build directory. Filters are checked as Docker checks them.
-async fn prune(State(d): State<Daemon>, RawQuery(raw): RawQuery) -> ApiResult<Response> {
-    let q = Query::parse(raw.as_deref());
-    let filters: BTreeMap<String, Value> = q.json("filters")?;
-    for key in filters.keys() {
-        if ![
-            "until",
-            "id",
-            "parent",
-            "type",
-            "description",
-            "inuse",
-            "shared",
-            "private",
-        ]
-        .contains(&key.as_str())
-        {
-            return Err(ApiError::invalid(format!("Invalid filter '{key}'")));
-        }
-    }
-    let reclaimed = d.builds.prune_leftovers();
-    Ok(axum::Json(json!({ "CachesDeleted": null, "SpaceReclaimed": reclaimed })).into_response())
 }
 
 #[cfg(test)]

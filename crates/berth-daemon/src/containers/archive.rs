@@ -19,6 +19,7 @@ use std::io::{self, Read, Write};
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Component, Path, PathBuf};
 
+use berth_runtime::userns::UserNamespace;
 use serde::Serialize;
 
 /// What went wrong, in moby's words; the route maps the variants to HTTP statuses.
@@ -190,6 +191,17 @@ pub fn stat_path(path: &str, container: &str) -> Result<PathStat, CpError> {
 /// in `/` or `/.`). Entries are named from the requested path's base name (`etc/…`,
 /// or `./…` for `/etc/.`), as moby's `TarResourceRebaseOpts`.
 pub fn archive_path(path: &str, container: &str, out: &mut dyn Write) -> Result<(), CpError> {
+    archive_path_unmapped(path, container, out, None)
+}
+
+/// [`archive_path`] of a container under `--userns-remap`: the entries carry the
+/// container's ids (its files are stored with host ids), as moby's `ToContainer`.
+pub fn archive_path_unmapped(
+    path: &str,
+    container: &str,
+    out: &mut dyn Write,
+    unmap: Option<&UserNamespace>,
+) -> Result<(), CpError> {
     let abs = abs_path(path);
     let md = lstat(&abs, path, container)?;
     // `/`: moby names the entries `/`, `/bin`, … (the Docker CLI then prepends the
@@ -198,9 +210,26 @@ pub fn archive_path(path: &str, container: &str, out: &mut dyn Write) -> Result<
     let mut b = tar::Builder::new(out);
     b.follow_symlinks(false);
     b.preserve_absolute(name == "/");
-    append_tree(&mut b, Path::new(&abs), Path::new(&name), &md)
+    append_tree(&mut b, Path::new(&abs), Path::new(&name), &md, unmap)
         .map_err(|e| CpError::io("archiving", e))?;
     b.finish().map_err(|e| CpError::io("archiving", e))
+}
+
+/// The container's uid and gid of a file stored with host ids.
+fn container_ids(unmap: &UserNamespace, md: &fs::Metadata) -> (u64, u64) {
+    let back = |map: &[berth_runtime::userns::IdMapping], id: u32| {
+        map.iter()
+            .find_map(|m| {
+                (id >= m.host_id && id - m.host_id < m.size)
+                    .then(|| m.container_id + (id - m.host_id))
+            })
+            // not mapped: the kernel's overflow id, what the container sees
+            .unwrap_or(65534)
+    };
+    (
+        back(&unmap.uid_map, md.uid()) as u64,
+        back(&unmap.gid_map, md.gid()) as u64,
+    )
 }
 
 fn append_tree<W: Write>(
@@ -208,18 +237,36 @@ fn append_tree<W: Write>(
     src: &Path,
     name: &Path,
     md: &fs::Metadata,
+    unmap: Option<&UserNamespace>,
 ) -> io::Result<()> {
     let ft = md.file_type();
     if ft.is_socket() {
         return Ok(()); // not archived (as in Docker)
     }
     if ft.is_file() {
-        return append_regular(b, src, name);
+        return append_regular(b, src, name, unmap);
     }
-    if !ft.is_dir() {
+    if let Some(unmap) = unmap {
+        // the entry as the tar crate would make it, with the container's ids
+        let mut h = tar::Header::new_gnu();
+        h.set_metadata_in_mode(md, tar::HeaderMode::Complete);
+        let (uid, gid) = container_ids(unmap, md);
+        h.set_uid(uid);
+        h.set_gid(gid);
+        if ft.is_symlink() {
+            b.append_link(&mut h, name, fs::read_link(src)?)?;
+            return Ok(());
+        }
+        h.set_size(0);
+        b.append_data(&mut h, name, io::empty())?;
+        if !ft.is_dir() {
+            return Ok(());
+        }
+    } else if !ft.is_dir() {
         return b.append_path_with_name(src, name);
+    } else {
+        b.append_dir(name, src)?;
     }
-    b.append_dir(name, src)?;
     if is_pseudo_fs(src) {
         return Ok(()); // the kernel's views, not the container's files
     }
@@ -233,7 +280,7 @@ fn append_tree<W: Write>(
         let Ok(cmd) = fs::symlink_metadata(&p) else {
             continue; // vanished while we walked
         };
-        append_tree(b, &p, &name.join(&child), &cmd)?;
+        append_tree(b, &p, &name.join(&child), &cmd, unmap)?;
     }
     Ok(())
 }
@@ -241,7 +288,12 @@ fn append_tree<W: Write>(
 /// Appends the regular file `src`, opened without following a symlink and without
 /// blocking (a file swapped for a FIFO or a device between the walk's `lstat` and the
 /// open is never read: it is skipped), with exactly the size `fstat` gave.
-fn append_regular<W: Write>(b: &mut tar::Builder<W>, src: &Path, name: &Path) -> io::Result<()> {
+fn append_regular<W: Write>(
+    b: &mut tar::Builder<W>,
+    src: &Path,
+    name: &Path,
+    unmap: Option<&UserNamespace>,
+) -> io::Result<()> {
     use std::os::unix::fs::OpenOptionsExt;
     let f = match fs::OpenOptions::new()
         .read(true)
@@ -261,6 +313,11 @@ fn append_regular<W: Write>(b: &mut tar::Builder<W>, src: &Path, name: &Path) ->
     }
     let mut h = tar::Header::new_gnu();
     h.set_metadata_in_mode(&md, tar::HeaderMode::Complete);
+    if let Some(unmap) = unmap {
+        let (uid, gid) = container_ids(unmap, &md);
+        h.set_uid(uid);
+        h.set_gid(gid);
+    }
     let size = md.len();
     // A file that grows or shrinks meanwhile still fills exactly its header's size.
     let data = io::Read::take(
@@ -304,6 +361,9 @@ pub struct ExtractOptions {
     pub no_overwrite_dir_non_dir: bool,
     /// Owner for every extracted entry (`copyUIDGID` with a container `User`).
     pub chown: Option<(u32, u32)>,
+    /// A container under `--userns-remap`: every entry's owner (the tar's, or `chown`)
+    /// taken to its host id, as moby's `ToHost`.
+    pub idmap: Option<UserNamespace>,
 }
 
 /// Resolves the container's `User` (run inside its root) to the owner `copyUIDGID`
@@ -404,7 +464,19 @@ pub fn extract_to_dir(
         } else {
             entry.unpack_in(&dest).map_err(bad)?;
         }
-        if let Some((uid, gid)) = opts.chown {
+        if let Some(map) = &opts.idmap {
+            let h = entry.header();
+            let (uid, gid) = opts
+                .chown
+                .unwrap_or((h.uid().unwrap_or(0) as u32, h.gid().unwrap_or(0) as u32));
+            let host = |id: u32, to: Option<u32>| {
+                to.ok_or_else(|| {
+                    CpError::Failed(format!("Container ID {id} cannot be mapped to a host ID"))
+                })
+            };
+            let (hu, hg) = (host(uid, map.host_uid(uid))?, host(gid, map.host_gid(gid))?);
+            std::os::unix::fs::lchown(&target, Some(hu), Some(hg)).map_err(bad)?;
+        } else if let Some((uid, gid)) = opts.chown {
             std::os::unix::fs::lchown(&target, Some(uid), Some(gid)).map_err(bad)?;
         }
     }
@@ -574,11 +646,11 @@ mod tests {
         let link = t.path().join("link");
         std::os::unix::fs::symlink("/etc/passwd", &link).unwrap();
         let mut b = tar::Builder::new(Vec::new());
-        append_regular(&mut b, &fifo, Path::new("fifo")).unwrap();
-        append_regular(&mut b, &link, Path::new("link")).unwrap();
+        append_regular(&mut b, &fifo, Path::new("fifo"), None).unwrap();
+        append_regular(&mut b, &link, Path::new("link"), None).unwrap();
         let file = t.path().join("f");
         fs::write(&file, "hello").unwrap();
-        append_regular(&mut b, &file, Path::new("f")).unwrap();
+        append_regular(&mut b, &file, Path::new("f"), None).unwrap();
         let tar = b.into_inner().unwrap();
         let mut ar = tar::Archive::new(&tar[..]);
         let names: Vec<String> = ar
@@ -649,6 +721,7 @@ mod tests {
         let opts = ExtractOptions {
             no_overwrite_dir_non_dir: true,
             chown: None,
+            idmap: None,
         };
         let err = extract_to_dir(&file_tar[..], dst.to_str().unwrap(), "c", &opts).unwrap_err();
         assert!(

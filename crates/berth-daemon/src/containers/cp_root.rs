@@ -28,6 +28,9 @@ pub enum RootAccess {
         mountpoint: PathBuf,
         /// The container's volumes and binds, mounted over the rootfs as at start.
         binds: Vec<BindMount>,
+        /// A container under `--userns-remap`: its image layers are mounted idmapped
+        /// as at start, so that the whole tree holds host ids.
+        idmap: Option<berth_runtime::userns::UserNamespace>,
     },
 }
 
@@ -72,6 +75,7 @@ pub fn in_container_root<T: Send>(
                 lowers,
                 mountpoint,
                 binds,
+                idmap,
             } => {
                 unshare(CloneFlags::CLONE_NEWNS).map_err(|e| CpError::io("unshare", e))?;
                 mount(
@@ -82,7 +86,10 @@ pub fn in_container_root<T: Send>(
                     None::<&str>,
                 )
                 .map_err(|e| CpError::io("making mounts private", e))?;
-                mount_layers(upper, work, lowers, mountpoint)?;
+                match idmap {
+                    Some(ns) => mount_idmapped_layers(ns, upper, work, lowers, mountpoint)?,
+                    None => mount_layers(upper, work, lowers, mountpoint)?,
+                }
                 for b in binds {
                     mount_bind(mountpoint, b)?;
                 }
@@ -122,6 +129,49 @@ fn mount_layers(upper: &Path, work: &Path, lowers: &[PathBuf], at: &Path) -> Res
         )
     };
     r.map_err(|e| CpError::io("mounting the container's filesystem", e))
+}
+
+/// The overlay of a remapped container's layers as its init sees it: idmapped through a
+/// user namespace with its maps, held by a short-lived `sleep` for as long as it takes to
+/// make the mounts.
+fn mount_idmapped_layers(
+    ns: &berth_runtime::userns::UserNamespace,
+    upper: &Path,
+    work: &Path,
+    lowers: &[PathBuf],
+    at: &Path,
+) -> Result<(), CpError> {
+    use std::os::fd::AsRawFd;
+    use std::os::unix::process::CommandExt;
+    let mut cmd = std::process::Command::new("sleep");
+    cmd.arg("60")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    // SAFETY: the closure runs in the forked child before exec and makes one raw
+    // syscall (unshare), which is async-signal-safe; it touches no lock or allocation.
+    unsafe {
+        cmd.pre_exec(|| {
+            if libc::unshare(libc::CLONE_NEWUSER) != 0 {
+                return Err(io_last());
+            }
+            Ok(())
+        });
+    }
+    let mut holder = cmd
+        .spawn()
+        .map_err(|e| CpError::io("starting a user namespace holder", e))?;
+    let pid = holder.id() as i32;
+    let made = berth_runtime::userns::write_maps(pid, ns)
+        .and_then(|_| berth_runtime::userns::detached_rootfs(pid, lowers, upper, work))
+        .and_then(|tree| berth_runtime::userns::attach(tree.as_raw_fd(), at));
+    let _ = holder.kill();
+    let _ = holder.wait();
+    made.map_err(|e| CpError::io("mounting the container's filesystem", e))
+}
+
+fn io_last() -> std::io::Error {
+    std::io::Error::last_os_error()
 }
 
 /// Bind-mounts `b` at its destination under `root` (resolved inside it), creating the

@@ -55,6 +55,7 @@ impl ContainerService {
             hc.shm_size = 67_108_864;
         }
         super::security_opts::validate(&hc, &self.config.security)?;
+        super::userns::validate(self.config.userns_remap.as_ref(), &hc)?;
         let warnings = super::resource_options::check(&mut hc)?;
         // A network named in `--network` may not exist yet: moby checks it at start, not
         // here, and a 404 from create would make the Docker CLI pull the image.
@@ -105,13 +106,13 @@ impl ContainerService {
         };
 
         let made = std::fs::create_dir_all(dir.join("upper"))
-            .and_then(|_| std::fs::create_dir_all(dir.join("work")));
+            .and_then(|_| std::fs::create_dir_all(dir.join("work")))
+            .map_err(|e| ApiError::io(format!("mkdir {}", dir.display()), &e))
+            .and_then(|_| self.prepare_remapped_dirs(&rec.host_config, &dir));
         if let Err(e) = made {
             remove_dir_all_quiet(&dir);
             self.drop_anonymous_volumes(&rec.mount_points);
-            return Err(ApiError::internal(format!(
-                "creating container directory: {e}"
-            )));
+            return Err(e);
         }
         let mut entries = self.lock();
         let name = match requested {
@@ -155,15 +156,29 @@ impl ContainerService {
             return Err(e);
         }
         crate::crash_point::crash_point("create-before-record");
-        if let Err(e) = self.persist(&rec) {
+        // Staged under the lock (which orders it and holds the name), made durable after
+        // it: lists and inspects never wait for this commit's fsync.
+        let staged = self.store.stage_put(&rec);
+        let staged = match staged {
+            Ok(s) => {
+                entries.insert(id.clone(), Entry::new(rec.clone()));
+                drop(entries);
+                self.store.wait(s)
+            }
+            Err(e) => {
+                drop(entries);
+                Err(e)
+            }
+        };
+        if let Err(e) = staged {
+            // Not durable: the container was never created.
+            self.lock().remove(&id);
             self.net.release(&id);
-            drop(entries);
             remove_dir_all_quiet(&dir);
             self.drop_anonymous_volumes(&rec.mount_points);
-            return Err(e);
+            return Err(e.into());
         }
         self.emit_container_event(&rec, "create", &[]);
-        entries.insert(id.clone(), Entry::new(rec));
         Ok(IdResponse { id, warnings })
     }
 

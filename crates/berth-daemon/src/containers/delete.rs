@@ -55,19 +55,46 @@ impl ContainerService {
             reconcile::kill_and_clean(state).await;
             self.net.detach(&id);
         }
-        // An AutoRemove container may already be gone by now.
-        if self.lock().contains_key(&id) {
-            self.remove_container(&id);
-        }
-        Ok(())
+        // An AutoRemove container may already be gone by now. A meta.db commit and a
+        // directory tree to remove: off the runtime's threads.
+        crate::error::in_place(|| self.try_remove_container(&id))
     }
 
-    /// Drops a stopped container: record, name, directories, execs; wakes `removed` waiters.
+    /// Drops a stopped container (see [`Self::try_remove_container`]); a failure is logged.
     pub(super) fn remove_container(&self, id: &str) {
-        let entry = self.lock().remove(id);
-        let Some(entry) = entry else { return };
-        if let Err(e) = self.store.delete(id) {
-            tracing::error!(id, error = %e, "deleting container record");
+        if let Err(e) = crate::error::in_place(|| self.try_remove_container(id)) {
+            tracing::error!(id, error = %e, "removing container");
+        }
+    }
+
+    /// Drops a stopped container: record, name, directories, execs; wakes `removed`
+    /// waiters. The record is deleted first, under the lock: when that fails (a full
+    /// disk) the container stays as it was, so a success is never undone by a restart.
+    pub(super) fn try_remove_container(&self, id: &str) -> ApiResult<()> {
+        // Staged under the lock (which orders it), made durable after it: lists and
+        // inspects never wait for this commit's fsync.
+        let (entry, staged) = {
+            let mut entries = self.lock();
+            let Some(entry) = entries.remove(id) else {
+                // An AutoRemove container may already be gone.
+                return Ok(());
+            };
+            (entry, self.store.stage_delete(id))
+        };
+        if let Err(e) = self.store.wait(staged) {
+            let retried = if berth_image::meta_db::is_storage_failure(&e) {
+                // A full disk: free the container's files first (its writable layer and
+                // logs), so removing containers is the way out; then try again.
+                remove_dir_all_quiet(&self.container_dir(id));
+                self.store.delete(id)
+            } else {
+                Err(e)
+            };
+            if let Err(e) = retried {
+                // Still there after a restart: so it stays here too.
+                self.lock().entry(id.to_string()).or_insert(entry);
+                return Err(e.into());
+            }
         }
         crate::crash_point::crash_point("rm-after-record");
         remove_dir_all_quiet(&self.state_dir(id));
@@ -82,6 +109,7 @@ impl ContainerService {
             ev.removed = true;
             ev.running = false;
         });
+        Ok(())
     }
 
     /// `POST /containers/prune`: removes stopped containers; returns IDs and bytes.
@@ -101,8 +129,9 @@ impl ContainerService {
             .collect();
         let mut reclaimed = 0u64;
         for id in &victims {
-            reclaimed += dir_size(&self.container_dir(id).join("upper")).max(0) as u64;
-            self.remove_container(id);
+            let size = dir_size(&self.container_dir(id).join("upper")).max(0) as u64;
+            self.try_remove_container(id)?;
+            reclaimed += size;
         }
         Ok((victims, reclaimed))
     }

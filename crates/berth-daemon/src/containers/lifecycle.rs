@@ -108,9 +108,8 @@ impl ContainerService {
                 st.started_at = Some(t);
             }
             entry.rec.restart_count = entry.rec.restart_count.max(status.restart_count);
-            if let Err(e) = self.store.put(&entry.rec) {
-                tracing::error!(id, error = %e, "persisting container exit");
-            }
+            // Committed after the lock: an exit is reconciled by recover().
+            self.store.put_soon(&entry.rec);
             entry.events.send_modify(|ev| {
                 ev.exits += 1;
                 ev.running = false;

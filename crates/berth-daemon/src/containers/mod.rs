@@ -61,6 +61,7 @@ mod start;
 pub mod store;
 pub mod top;
 pub mod update;
+mod userns;
 
 pub use self::create::familiar_reference;
 pub use self::start::{start_error_message, start_exit_code};
@@ -182,7 +183,7 @@ impl ContainerService {
     /// Loads every record from `meta.db`. Call [`Self::recover`] next, inside the runtime.
     pub fn open(
         config: Arc<DaemonConfig>,
-        db: Arc<redb::Database>,
+        db: Arc<berth_image::MetaDb>,
         images: Arc<ImageStore>,
         net: Arc<NetworkService>,
         volumes: Arc<VolumeService>,

@@ -110,6 +110,7 @@ impl ContainerService {
         self.materialize(
             points.into_iter().map(|p| (p.point.clone(), p)).collect(),
             image_id,
+            self.remap(hc),
         )
     }
 
@@ -117,6 +118,7 @@ impl ContainerService {
         &self,
         points: Vec<(MountPoint, Parsed)>,
         image_id: &str,
+        remap: Option<&crate::userns_remap::Remap>,
     ) -> ApiResult<Vec<MountPoint>> {
         let mut out: Vec<MountPoint> = Vec::new();
         let result = (|| {
@@ -141,7 +143,8 @@ impl ContainerService {
                         })?;
                         point.name = vol.name.clone();
                         out.push(point.clone());
-                        if point.copy_data && vol.driver_mount().is_none() {
+                        let copy = point.copy_data && vol.driver_mount().is_none();
+                        if copy {
                             let dst = self.volumes.data_dir(&vol.name);
                             copyup::copy_image_path(&layers, &point.destination, &dst).map_err(
                                 |e| {
@@ -151,6 +154,10 @@ impl ContainerService {
                                     ))
                                 },
                             )?;
+                        }
+                        if vol.driver_mount().is_none() {
+                            let data = self.volumes.data_dir(&vol.name);
+                            self.prepare_remapped_volume(remap, &data, copy)?;
                         }
                         continue;
                     }

@@ -116,6 +116,7 @@ impl ContainerService {
             readonly_paths: hc.readonly_paths.clone().filter(|p| !p.is_empty()),
             devices,
             security: super::security_opts::spec(hc, &self.config.security)?,
+            userns: self.userns_of(&rec.id),
         })
     }
 
@@ -200,9 +201,8 @@ impl ContainerService {
                             ..Default::default()
                         };
                         health_monitor::reset_on_start(&mut entry.rec);
-                        if let Err(e) = self.store.put(&entry.rec) {
-                            tracing::error!(id, error = %e, "persisting started container");
-                        }
+                        // Committed after the lock: a start is reconciled by recover().
+                        self.store.put_soon(&entry.rec);
                         entry.events.send_modify(|ev| {
                             ev.running = true;
                             ev.exit_code = 0;
@@ -277,6 +277,10 @@ impl ContainerService {
             .into_iter()
             .filter(|m| !covered(&m.destination))
             .collect();
+        if let Err(e) = self.prepare_remapped_files(spec.userns.as_ref(), &own) {
+            self.net.detach(&rec.id);
+            return Err((e, 128));
+        }
         spec.mounts.extend(own);
         spec.process.env.extend(attached.env);
         let result = self.launch_with(rec, pending, spec).await;
@@ -296,7 +300,12 @@ impl ContainerService {
         remove_dir_all_quiet(&state);
         let write = std::fs::create_dir_all(&state).and_then(|_| {
             let json = serde_json::to_vec_pretty(&spec).map_err(std::io::Error::other)?;
-            std::fs::write(state.join("spec.json"), json)
+            std::fs::write(state.join("spec.json"), json)?;
+            if let Some(ns) = &spec.userns {
+                // the remapped root reaches its rootfs mount point through here
+                crate::userns_remap::share_dir(ns, &state)?;
+            }
+            Ok(())
         });
         if let Err(e) = write {
             remove_dir_all_quiet(&state);

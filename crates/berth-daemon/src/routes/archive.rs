@@ -38,13 +38,17 @@ fn api_error(e: CpError) -> ApiError {
 struct Access {
     root: RootAccess,
     _mountpoint: Option<tempfile::TempDir>,
+    /// A container under `--userns-remap`: its files hold host ids.
+    idmap: Option<berth_runtime::userns::UserNamespace>,
 }
 
 async fn access(d: &Daemon, rec: &ContainerRecord) -> ApiResult<Access> {
+    let idmap = d.containers.userns_of(&rec.id);
     if rec.state.status.is_running() && rec.state.pid > 0 {
         return Ok(Access {
             root: RootAccess::Running { pid: rec.state.pid },
             _mountpoint: None,
+            idmap,
         });
     }
     let dir = d.containers.container_dir(&rec.id);
@@ -76,8 +80,10 @@ async fn access(d: &Daemon, rec: &ContainerRecord) -> ApiResult<Access> {
             lowers,
             mountpoint: mnt.path().to_path_buf(),
             binds,
+            idmap: idmap.clone(),
         },
         _mountpoint: Some(mnt),
+        idmap,
     })
 }
 
@@ -125,7 +131,9 @@ pub(super) async fn get_archive(
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<bytes::Bytes, std::io::Error>>(8);
     tokio::task::spawn_blocking(move || {
         let mut w = ChannelWriter { tx: tx.clone() };
-        let r = cp_root::in_container_root(&acc.root, || cp::archive_path(&path, &id, &mut w));
+        let r = cp_root::in_container_root(&acc.root, || {
+            cp::archive_path_unmapped(&path, &id, &mut w, acc.idmap.as_ref())
+        });
         drop(acc);
         if let Err(e) = r {
             tracing::warn!(error = %e, "container archive failed mid-stream");
@@ -208,6 +216,7 @@ pub(super) async fn put_archive(
             let opts = ExtractOptions {
                 no_overwrite_dir_non_dir: no_overwrite,
                 chown,
+                idmap: acc.idmap.clone(),
             };
             cp::extract_to_dir(&mut *body, &path, &id, &opts)
         });

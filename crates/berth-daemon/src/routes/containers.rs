@@ -65,7 +65,8 @@ async fn create(
     if let Some(p) = q.get("platform").filter(|p| !p.is_empty()) {
         d.containers.check_platform(&body.config.image, p)?;
     }
-    let resp = d.containers.create(body, q.get("name"))?;
+    // Directories and a meta.db commit: off the runtime's threads.
+    let resp = crate::error::in_place(|| d.containers.create(body, q.get("name")))?;
     Ok((StatusCode::CREATED, Json(resp)).into_response())
 }
 

@@ -27,9 +27,10 @@ pub(super) async fn export(State(d): State<Daemon>, Path(id): Path<String>) -> A
         .map_err(|e| ApiError::internal(format!("export task failed: {e}")))??;
     let mut layers = vec![upper];
     layers.extend(lowers);
+    let unmap = d.containers.layer_unmap(&rec.id);
     d.containers.emit_container_event(&rec, "export", &[]);
     Ok(tar_stream_response("container export", move |w| {
-        berth_image::pack::export_merged(&layers, w)
+        berth_image::pack::export_merged_unmapped(&layers, w, unmap)
             .map(|_| ())
             .map_err(|e| e.to_string())
     }))
@@ -54,6 +55,7 @@ pub(super) async fn commit(
         author: q.str("author"),
         comment: q.str("comment"),
         reference: repo_tag(&q.str("repo"), &q.str("tag"))?,
+        unmap: d.containers.layer_unmap(&rec.id),
     };
     let image_ref = opts
         .reference

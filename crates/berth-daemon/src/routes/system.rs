@@ -179,10 +179,18 @@ async fn info(State(d): State<Daemon>) -> Json<Info> {
         live_restore_enabled: true,
         isolation: String::new(),
         init_binary: berth_runtime::tiny_init::INIT_NAME.into(),
-        security_options: vec![
-            d.config.security.info_security_option(),
-            "name=cgroupns".into(),
-        ],
+        // dockerd's order: seccomp, userns (a remapped root), cgroupns
+        security_options: [
+            Some(d.config.security.info_security_option()),
+            d.config
+                .userns_remap
+                .is_some()
+                .then(|| "name=userns".to_string()),
+            Some("name=cgroupns".into()),
+        ]
+        .into_iter()
+        .flatten()
+        .collect(),
         warnings: None,
         plugins: json!({"Volume": ["local"], "Network": ["bridge", "host", "null"], "Authorization": null, "Log": ["json-file"]}),
     })
