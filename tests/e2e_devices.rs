@@ -329,6 +329,15 @@ fn refusals_in_dockers_words_leave_nothing_behind() {
         "",
         "a refusal left a container"
     );
+    // the image's own platform is accepted
+    let host = match std::env::consts::ARCH {
+        "x86_64" => "linux/amd64",
+        "aarch64" => "linux/arm64",
+        _ => "",
+    };
+    if !host.is_empty() {
+        d.docker_ok(&["run", "--rm", "--platform", host, "busybox", "true"]);
+    }
     // The daemon checks what clients send without the CLI's checks.
     let bodies = [
         (

@@ -190,6 +190,42 @@ fn host_devices_in(dir: &Path, out: &mut Vec<DeviceSpec>) {
     }
 }
 
+/// Creates the device node `d` inside `rootfs` (runc `createDeviceNode`): mknod with the
+/// host node's mode and owner, or where mknod is not allowed (a user namespace), a bind
+/// mount of the host node.
+pub(crate) fn make_device(
+    sys: &dyn crate::syscall::Syscall,
+    rootfs: &Path,
+    d: &crate::devices::DeviceSpec,
+) -> crate::error::Result<()> {
+    let (parent, name) = match d.path.rsplit_once('/') {
+        Some((p, n)) => (if p.is_empty() { "/" } else { p }, n),
+        None => ("/", d.path.as_str()),
+    };
+    let dir = crate::securejoin::resolve_in_root(rootfs, parent)?;
+    std::fs::create_dir_all(&dir).map_err(|e| crate::error::RuntimeError::io("mkdir", &dir, e))?;
+    let path = dir.join(name);
+    if path.symlink_metadata().is_ok_and(|m| !m.is_dir()) {
+        let _ = std::fs::remove_file(&path);
+    }
+    match sys.mknod(&path, d) {
+        Err(crate::error::RuntimeError::Sys {
+            errno: nix::errno::Errno::EPERM,
+            ..
+        }) => {
+            crate::mounts::create_target(&path, crate::mounts::TargetKind::File)?;
+            sys.mount(
+                Some(&d.host_path),
+                &path,
+                None,
+                nix::mount::MsFlags::MS_BIND,
+                None,
+            )
+        }
+        other => other,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

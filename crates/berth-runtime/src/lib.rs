@@ -23,6 +23,7 @@
 pub mod capabilities;
 pub mod cgroup;
 pub mod cgroup_kill;
+mod cgroup_knobs;
 pub mod cgroup_parent;
 pub mod cgroup_stats;
 pub mod defaults;

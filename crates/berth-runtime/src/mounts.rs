@@ -461,7 +461,7 @@ pub fn plan(spec: &ContainerSpec, cgroups: &CgroupPaths) -> Vec<MountOp> {
     ops
 }
 
-fn create_target(path: &Path, kind: TargetKind) -> Result<()> {
+pub(crate) fn create_target(path: &Path, kind: TargetKind) -> Result<()> {
     match kind {
         TargetKind::Dir => std::fs::create_dir_all(path)
             .map_err(|e| RuntimeError::io("creating mount point", path, e)),
@@ -529,36 +529,10 @@ pub fn execute(sys: &dyn Syscall, rootfs: &Path, ops: &[MountOp]) -> Result<()> 
                 create_target(&target, TargetKind::Dir)?;
                 sys.attach_foreign_tree(mnt_ns, source, &target)?;
             }
-            MountOp::Device(d) => make_device(sys, rootfs, d)?,
+            MountOp::Device(d) => crate::devices::make_device(sys, rootfs, d)?,
         }
     }
     Ok(())
-}
-
-/// Creates the device node `d` inside `rootfs` (runc `createDeviceNode`): mknod with the
-/// host node's mode and owner, or where mknod is not allowed (a user namespace), a bind
-/// mount of the host node.
-fn make_device(sys: &dyn Syscall, rootfs: &Path, d: &crate::devices::DeviceSpec) -> Result<()> {
-    let (parent, name) = match d.path.rsplit_once('/') {
-        Some((p, n)) => (if p.is_empty() { "/" } else { p }, n),
-        None => ("/", d.path.as_str()),
-    };
-    let dir = resolve_in_root(rootfs, parent)?;
-    std::fs::create_dir_all(&dir).map_err(|e| RuntimeError::io("mkdir", &dir, e))?;
-    let path = dir.join(name);
-    if path.symlink_metadata().is_ok_and(|m| !m.is_dir()) {
-        let _ = std::fs::remove_file(&path);
-    }
-    match sys.mknod(&path, d) {
-        Err(RuntimeError::Sys {
-            errno: nix::errno::Errno::EPERM,
-            ..
-        }) => {
-            create_target(&path, TargetKind::File)?;
-            sys.mount(Some(&d.host_path), &path, None, MsFlags::MS_BIND, None)
-        }
-        other => other,
-    }
 }
 
 /// The overlay (or, without image layers, a bind of `upper_dir`) at `spec.rootfs`; with a
