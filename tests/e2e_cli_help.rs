@@ -150,5 +150,75 @@ fn commands_are_berths_or_listed_and_described() {
         let missing: Vec<&String> = theirs.difference(&listed).collect();
         eprintln!("{group}: docker subcommands Berth lacks: {missing:?}");
     }
-    assert!(help_of(BERTH, &["system"]).starts_with("Manage Docker"));
+    assert!(help_of(BERTH, &["system"]).contains("\n\nManage Docker\n\n"));
+}
+
+/// The lines of a help page Docker's layout fixes: the usage line and the aliases.
+fn usage_and_aliases(help: &str, bin: &str) -> Vec<String> {
+    let lines: Vec<&str> = help.lines().collect();
+    let mut out = Vec::new();
+    for (i, l) in lines.iter().enumerate() {
+        if l.starts_with("Usage:") {
+            out.push(l.replace(bin, "CLI"));
+        }
+        if *l == "Aliases:" {
+            out.push(lines.get(i + 1).unwrap_or(&"").replace(bin, "CLI"));
+        }
+    }
+    out
+}
+
+/// Every leaf command path of Berth's CLI, found through its help pages.
+fn berth_command_paths(prefix: &[&str], out: &mut Vec<Vec<String>>) {
+    let subs = commands(&help_of(BERTH, prefix));
+    if subs.is_empty() {
+        out.push(prefix.iter().map(|s| s.to_string()).collect());
+        return;
+    }
+    for s in subs.iter().filter(|s| *s != "daemon") {
+        let mut p = prefix.to_vec();
+        p.push(s);
+        berth_command_paths(&p, out);
+    }
+}
+
+#[test]
+fn pages_are_laid_out_as_dockers() {
+    skip_unless_docker!();
+    // The top-level page: Docker's headings in Docker's order (Swarm's are not Berth's).
+    let headings = |help: &str| -> Vec<String> {
+        help.lines()
+            .filter(|l| l.ends_with(':') && !l.starts_with(' '))
+            .map(str::to_string)
+            .collect()
+    };
+    let docker_top = help_of(DOCKER_CLI, &[]);
+    let ours_top = help_of(BERTH, &[]);
+    let theirs: Vec<String> = headings(&docker_top)
+        .into_iter()
+        .filter(|h| h != "Swarm Commands:")
+        .collect();
+    let ours: Vec<String> = headings(&ours_top)
+        .into_iter()
+        .filter(|h| h != "Berth Commands:")
+        .collect();
+    assert_eq!(ours, theirs, "{ours_top}");
+    assert_eq!(
+        usage_and_aliases(&ours_top, "berth"),
+        usage_and_aliases(&docker_top, "docker")
+    );
+    // Every command: the same usage line and the same aliases.
+    let mut paths = Vec::new();
+    berth_command_paths(&[], &mut paths);
+    assert!(paths.len() > 90, "{paths:?}");
+    for p in &paths {
+        let p: Vec<&str> = p.iter().map(String::as_str).collect();
+        let ours = help_of(BERTH, &p);
+        let theirs = help_of(DOCKER_CLI, &p);
+        assert_eq!(
+            usage_and_aliases(&ours, "berth"),
+            usage_and_aliases(&theirs, "docker"),
+            "berth {p:?} --help:\n{ours}"
+        );
+    }
 }

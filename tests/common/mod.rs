@@ -12,6 +12,7 @@
 #![allow(dead_code)]
 
 pub mod registry;
+pub mod venv;
 
 use std::collections::BTreeSet;
 use std::fs;
@@ -62,6 +63,9 @@ pub struct TestDaemon {
     pub bip: String,
     /// More daemon flags, after the ones above ([`Self::start_with_args`]).
     pub extra_args: Vec<String>,
+    /// More environment for the daemon's next [`Self::start_daemon`] (for example
+    /// `BERTH_TEST_CRASH_AT`).
+    pub extra_env: Vec<(String, String)>,
     /// Every container ID this daemon was seen to have (for cleanup of cgroups).
     seen_ids: std::cell::RefCell<BTreeSet<String>>,
 }
@@ -119,6 +123,7 @@ impl TestDaemon {
             bridge: format!("bt{:06x}", rand_u32() & 0xff_ffff),
             bip: free_test_subnet(),
             extra_args: extra_args.iter().map(|a| a.to_string()).collect(),
+            extra_env: Vec::new(),
             seen_ids: Default::default(),
         };
         prepare(&d.root);
@@ -159,6 +164,7 @@ impl TestDaemon {
             .args(&self.extra_args)
             .arg("--debug")
             .env("NO_COLOR", "1")
+            .envs(self.extra_env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("dup log"))
             .stderr(log)

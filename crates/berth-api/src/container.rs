@@ -54,7 +54,7 @@ pub struct ContainerConfig {
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 #[serde(rename_all = "PascalCase", default)]
 pub struct HostConfig {
-    #[serde(deserialize_with = "null_as_default")]
+    #[serde(deserialize_with = "null_as_default", serialize_with = "empty_as_null")]
     pub binds: Vec<String>,
     #[serde(rename = "ContainerIDFile")]
     pub container_id_file: String,
@@ -65,11 +65,11 @@ pub struct HostConfig {
     pub restart_policy: RestartPolicy,
     pub auto_remove: bool,
     pub volume_driver: String,
-    #[serde(deserialize_with = "null_as_default")]
+    #[serde(deserialize_with = "null_as_default", serialize_with = "empty_as_null")]
     pub volumes_from: Vec<String>,
-    #[serde(deserialize_with = "null_as_default")]
+    #[serde(deserialize_with = "null_as_default", serialize_with = "empty_as_null")]
     pub cap_add: Vec<String>,
-    #[serde(deserialize_with = "null_as_default")]
+    #[serde(deserialize_with = "null_as_default", serialize_with = "empty_as_null")]
     pub cap_drop: Vec<String>,
     pub cgroupns_mode: String,
     #[serde(deserialize_with = "null_as_default")]
@@ -80,18 +80,18 @@ pub struct HostConfig {
     pub dns_search: Vec<String>,
     #[serde(deserialize_with = "null_as_default")]
     pub extra_hosts: Vec<String>,
-    #[serde(deserialize_with = "null_as_default")]
+    #[serde(deserialize_with = "null_as_default", serialize_with = "empty_as_null")]
     pub group_add: Vec<String>,
     pub ipc_mode: String,
     pub cgroup: String,
-    #[serde(deserialize_with = "null_as_default")]
+    #[serde(deserialize_with = "null_as_default", serialize_with = "empty_as_null")]
     pub links: Vec<String>,
     pub oom_score_adj: i64,
     pub pid_mode: String,
     pub privileged: bool,
     pub publish_all_ports: bool,
     pub readonly_rootfs: bool,
-    #[serde(deserialize_with = "null_as_default")]
+    #[serde(deserialize_with = "null_as_default", serialize_with = "empty_as_null")]
     pub security_opt: Vec<String>,
     #[serde(deserialize_with = "null_as_default")]
     pub tmpfs: BTreeMap<String, String>,
@@ -119,8 +119,10 @@ pub struct HostConfig {
     pub cpuset_cpus: String,
     pub cpuset_mems: String,
     #[serde(deserialize_with = "null_as_default")]
-    pub devices: Vec<Value>,
-    #[serde(deserialize_with = "null_as_default")]
+    pub devices: Vec<DeviceMapping>,
+    /// `--gpus`: device requests (Docker's `null` when there are none).
+    pub device_requests: Option<Vec<Value>>,
+    #[serde(deserialize_with = "null_as_default", serialize_with = "empty_as_null")]
     pub device_cgroup_rules: Vec<String>,
     pub memory_reservation: i64,
     pub memory_swap: i64,
@@ -132,14 +134,55 @@ pub struct HostConfig {
     pub pids_limit: Option<i64>,
     #[serde(deserialize_with = "null_as_default")]
     pub ulimits: Vec<Ulimit>,
-    #[serde(deserialize_with = "null_as_default")]
+    /// Omitted when empty, as Docker.
+    #[serde(
+        deserialize_with = "null_as_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub mounts: Vec<Value>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub init: Option<bool>,
+    /// `null` for a privileged container (nothing masked), else the paths the runtime
+    /// masks (filled in at create when the client sent none).
+    pub masked_paths: Option<Vec<String>>,
+    pub readonly_paths: Option<Vec<String>>,
+    /// `--storage-opt` (omitted when empty, as Docker).
+    #[serde(
+        skip_serializing_if = "BTreeMap::is_empty",
+        deserialize_with = "null_as_default"
+    )]
+    pub storage_opt: BTreeMap<String, String>,
+    /// Windows-only in Docker.
+    pub cpu_count: i64,
+    pub cpu_percent: i64,
+    /// Per-device block I/O limits (Berth refuses them: not applied yet).
     #[serde(deserialize_with = "null_as_default")]
-    pub masked_paths: Vec<String>,
+    pub blkio_weight_device: Vec<Value>,
     #[serde(deserialize_with = "null_as_default")]
-    pub readonly_paths: Vec<String>,
+    pub blkio_device_read_bps: Vec<Value>,
+    #[serde(deserialize_with = "null_as_default")]
+    pub blkio_device_write_bps: Vec<Value>,
+    #[serde(rename = "BlkioDeviceReadIOps", deserialize_with = "null_as_default")]
+    pub blkio_device_read_iops: Vec<Value>,
+    #[serde(rename = "BlkioDeviceWriteIOps", deserialize_with = "null_as_default")]
+    pub blkio_device_write_iops: Vec<Value>,
+    pub kernel_memory: i64,
+    #[serde(rename = "KernelMemoryTCP")]
+    pub kernel_memory_tcp: i64,
+    /// Windows-only in Docker.
+    #[serde(rename = "IOMaximumIOps")]
+    pub io_maximum_iops: u64,
+    #[serde(rename = "IOMaximumBandwidth")]
+    pub io_maximum_bandwidth: u64,
+}
+
+/// One `--device` (moby `container.DeviceMapping`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct DeviceMapping {
+    pub path_on_host: String,
+    pub path_in_container: String,
+    pub cgroup_permissions: String,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
@@ -171,8 +214,8 @@ pub struct PortBinding {
 #[serde(rename_all = "PascalCase", default)]
 pub struct Ulimit {
     pub name: String,
-    pub soft: i64,
     pub hard: i64,
+    pub soft: i64,
 }
 
 /// The body of `POST /containers/create`.
@@ -373,6 +416,19 @@ pub struct TopResponse {
 pub struct ContainerPruneResponse {
     pub containers_deleted: Option<Vec<String>>,
     pub space_reclaimed: u64,
+}
+
+/// Writes an empty list as `null`, as Docker shows the lists its CLI leaves unset.
+pub fn empty_as_null<S, T>(v: &[T], s: S) -> Result<S::Ok, S::Error>
+where
+    S: serde::Serializer,
+    T: Serialize,
+{
+    if v.is_empty() {
+        s.serialize_none()
+    } else {
+        s.collect_seq(v)
+    }
 }
 
 /// Accepts `null` where a collection is expected (Docker clients send `"Env": null`).

@@ -278,7 +278,8 @@ fn proxy_signals(c: &Client, id: &str) -> Option<tokio::task::JoinHandle<()>> {
 pub async fn run(c: &Client, a: &RunArgs) -> Result<i32, Failure> {
     crate::detach::configure(a.detach_keys.as_deref()).map_err(Failure::Msg)?;
     let o = &a.opts;
-    if o.tty && o.interactive && !terminal::stdin_is_tty() {
+    // Docker checks the terminal only when it attaches stdin (not with -d).
+    if o.tty && o.interactive && !a.detach && !terminal::stdin_is_tty() {
         eprintln!("the input device is not a TTY");
         return Ok(1);
     }
@@ -405,8 +406,8 @@ pub async fn start(c: &Client, a: &StartArgs) -> Result<i32, Failure> {
         let out = stream::session(io, tty, stdin).await;
         drop(raw);
         if crate::detach::detached() {
-            eprintln!("read escape sequence");
-            return Ok(1);
+            // As `run -it`: the Docker CLI detaches `start -ai` silently, exit 0.
+            return Ok(0);
         }
         if let Ok(Some(e)) = out {
             eprintln!("{e}");
@@ -816,11 +817,13 @@ pub async fn exec(c: &Client, a: &ExecArgs) -> Result<i32, Failure> {
     };
     let out = stream::session(io, a.tty, a.interactive).await;
     drop(raw);
-    if crate::detach::detached() {
-        return Ok(0);
-    }
     if let Some(r) = resizer {
         r.abort();
+    }
+    if crate::detach::detached() {
+        // As the Docker CLI 28: the exec keeps running, the CLI says so and ends with 1.
+        eprintln!("read escape sequence");
+        return Ok(1);
     }
     if let Ok(Some(e)) = out {
         eprintln!("{e}");

@@ -201,6 +201,18 @@ fn host_config(
         ipc_mode: o.ipc.clone().unwrap_or_default(),
         uts_mode: crate::run_flags::ns_mode(o.uts.as_deref(), "--uts", "UTS")?,
         log_config: crate::run_flags::log_config(o.log_driver.as_deref(), &o.log_opt)?,
+        devices: crate::device_flags::devices(&o.device)?,
+        device_cgroup_rules: crate::device_flags::cgroup_rules(&o.device_cgroup_rule)?,
+        device_requests: crate::device_flags::gpus(o.gpus.as_deref())?,
+        storage_opt: crate::device_flags::storage_opts(&o.storage_opt)?,
+        cgroupns_mode: crate::device_flags::cgroupns(o.cgroupns.as_deref())?,
+        userns_mode: crate::device_flags::userns(o.userns.as_deref())?,
+        oom_score_adj: o.oom_score_adj.unwrap_or(0),
+        oom_kill_disable: o.oom_kill_disable.then_some(true),
+        cpu_realtime_period: o.cpu_rt_period.unwrap_or(0),
+        cpu_realtime_runtime: o.cpu_rt_runtime.unwrap_or(0),
+        cpu_count: o.cpu_count.unwrap_or(0),
+        cpu_percent: o.cpu_percent.unwrap_or(0),
         ..HostConfig::default()
     })
 }

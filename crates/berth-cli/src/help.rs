@@ -232,6 +232,14 @@ pub fn annotate(cli: Command) -> Command {
     })
 }
 
+/// Every help page as `--help` prints it: the notes of [`annotate`] in Docker's layout.
+/// Built only when help is shown (parsing needs neither).
+pub fn pages() -> Command {
+    crate::help_layout::apply(annotate(
+        <crate::args::Cli as clap::CommandFactory>::command(),
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

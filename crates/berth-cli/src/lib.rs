@@ -37,11 +37,13 @@ pub mod cp;
 pub mod create_body;
 pub mod credentials;
 pub mod detach;
+pub mod device_flags;
 pub mod disk_usage;
 pub mod events;
 pub mod formatters;
 pub mod health_flags;
 pub mod help;
+mod help_layout;
 pub mod image;
 pub mod image_io;
 pub mod jsonmessage;
@@ -141,7 +143,15 @@ fn report_clap_error(e: clap::Error, args: &[OsString]) -> i32 {
         ErrorKind::DisplayHelp
         | ErrorKind::DisplayVersion
         | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
-            let _ = e.print();
+            // The same request again, now with the help pages laid out as Docker's.
+            match help::pages().try_get_matches_from(args) {
+                Err(laid_out) => {
+                    let _ = laid_out.print();
+                }
+                Ok(_) => {
+                    let _ = e.print();
+                }
+            }
             return 0;
         }
         _ => {}
@@ -170,7 +180,7 @@ fn report_clap_error(e: clap::Error, args: &[OsString]) -> i32 {
             125
         }
         ErrorKind::MissingSubcommand => {
-            let mut cmd = help::annotate(<Cli as clap::CommandFactory>::command());
+            let mut cmd = help::pages();
             let help = match path.split(' ').next().filter(|p| !p.is_empty()) {
                 Some(p) => cmd
                     .find_subcommand_mut(p)
@@ -221,7 +231,7 @@ fn report_clap_error(e: clap::Error, args: &[OsString]) -> i32 {
 
 /// Runs the CLI with the full argv (`args[0]` is the program name); returns the exit code.
 pub fn run(args: Vec<OsString>) -> i32 {
-    let parsed = help::annotate(<Cli as clap::CommandFactory>::command())
+    let parsed = <Cli as clap::CommandFactory>::command()
         .try_get_matches_from(&args)
         .and_then(|m| <Cli as clap::FromArgMatches>::from_arg_matches(&m));
     let cli = match parsed {
@@ -233,10 +243,7 @@ pub fn run(args: Vec<OsString>) -> i32 {
         return 0;
     }
     if cli.cmd.is_none() {
-        outln!(
-            "{}",
-            help::annotate(<Cli as clap::CommandFactory>::command()).render_help()
-        );
+        outln!("{}", help::pages().render_help());
         return 0;
     }
     let path = command_path(&args);

@@ -13,6 +13,25 @@ pub enum Arity {
 
 /// The usage tail and arity of a command path (`stop`, `container ls`, `image rm`).
 pub fn spec(path: &str) -> Option<(&'static str, Arity)> {
+    let by_path = match path {
+        "network create" => Some(("[OPTIONS] NETWORK", Arity::Exact(1))),
+        "network inspect" => Some(("[OPTIONS] NETWORK [NETWORK...]", Arity::AtLeast(1))),
+        "network rm" | "network remove" => Some(("NETWORK [NETWORK...]", Arity::AtLeast(1))),
+        "volume create" => Some(("[OPTIONS] [VOLUME]", Arity::AtMost(1))),
+        "volume inspect" => Some(("[OPTIONS] VOLUME [VOLUME...]", Arity::AtLeast(1))),
+        "volume rm" | "volume remove" => Some(("[OPTIONS] VOLUME [VOLUME...]", Arity::AtLeast(1))),
+        "context create" | "context update" => Some(("[OPTIONS] CONTEXT", Arity::Exact(1))),
+        "context inspect" => Some(("[OPTIONS] [CONTEXT] [CONTEXT...]", Arity::AtLeast(0))),
+        "context rm" | "context remove" => Some(("CONTEXT [CONTEXT...]", Arity::AtLeast(1))),
+        "builder prune" => Some(("", Arity::None)),
+        "completion zsh" | "completion fish" | "completion powershell" => {
+            Some(("[flags]", Arity::None))
+        }
+        _ => None,
+    };
+    if by_path.is_some() {
+        return by_path;
+    }
     let leaf = path.rsplit(' ').next().unwrap_or(path);
     let in_image = path.starts_with("image ");
     Some(match leaf {
@@ -57,8 +76,8 @@ pub fn spec(path: &str) -> Option<(&'static str, Arity)> {
 /// `Usage:  berth stop [OPTIONS] CONTAINER [CONTAINER...]`.
 pub fn usage_line(path: &str) -> String {
     match spec(path) {
-        Some((tail, _)) => format!("Usage:  berth {path} {tail}"),
-        None => format!("Usage:  berth {path}"),
+        Some((tail, _)) if !tail.is_empty() => format!("Usage:  berth {path} {tail}"),
+        _ => format!("Usage:  berth {path}"),
     }
 }
 

@@ -14,9 +14,11 @@
 //! are never the ones deleted.
 
 use std::collections::HashSet;
-use std::ffi::{c_int, c_uint, c_void, CStr};
+use std::ffi::{c_int, c_uint, c_void};
 use std::net::Ipv4Addr;
 use std::sync::{Condvar, Mutex, OnceLock};
+
+use crate::dl;
 use std::time::Duration;
 
 type Open = unsafe extern "C" fn(u8, c_uint) -> *mut c_void;
@@ -52,30 +54,17 @@ const ATTR_REPL_IPV4_DST: c_int = 3;
 fn lib() -> Option<&'static Lib> {
     static LIB: OnceLock<Option<Lib>> = OnceLock::new();
     LIB.get_or_init(|| {
-        // SAFETY: dlopen/dlsym with valid NUL-terminated names; every symbol is checked
-        // for NULL and has the C signature of libnetfilter_conntrack's public API.
+        let h = dl::open("libnetfilter_conntrack.so.3")?;
+        // SAFETY: each type is the C signature of libnetfilter_conntrack's public API.
         unsafe {
-            let h = libc::dlopen(
-                c"libnetfilter_conntrack.so.3".as_ptr(),
-                libc::RTLD_NOW | libc::RTLD_LOCAL,
-            );
-            if h.is_null() {
-                return None;
-            }
-            let sym = |name: &CStr| {
-                let p = libc::dlsym(h, name.as_ptr());
-                (!p.is_null()).then_some(p)
-            };
             Some(Lib {
-                open: std::mem::transmute::<*mut c_void, Open>(sym(c"nfct_open")?),
-                close: std::mem::transmute::<*mut c_void, Close>(sym(c"nfct_close")?),
-                register: std::mem::transmute::<*mut c_void, Register>(sym(
-                    c"nfct_callback_register",
-                )?),
-                query: std::mem::transmute::<*mut c_void, Query>(sym(c"nfct_query")?),
-                get_u32: std::mem::transmute::<*mut c_void, GetU32>(sym(c"nfct_get_attr_u32")?),
-                clone: std::mem::transmute::<*mut c_void, Clone>(sym(c"nfct_clone")?),
-                destroy: std::mem::transmute::<*mut c_void, Destroy>(sym(c"nfct_destroy")?),
+                open: dl::function(h, "nfct_open")?,
+                close: dl::function(h, "nfct_close")?,
+                register: dl::function(h, "nfct_callback_register")?,
+                query: dl::function(h, "nfct_query")?,
+                get_u32: dl::function(h, "nfct_get_attr_u32")?,
+                clone: dl::function(h, "nfct_clone")?,
+                destroy: dl::function(h, "nfct_destroy")?,
             })
         }
     })

@@ -209,6 +209,25 @@ impl EndpointTable {
         self.netns_dir.join(id)
     }
 
+    /// Every container with an endpoint, a create-time config or a namespace file.
+    pub fn container_ids(&self) -> std::collections::BTreeSet<String> {
+        let mut ids: std::collections::BTreeSet<String> = self
+            .endpoints
+            .keys()
+            .chain(self.extras.keys())
+            .chain(self.configs.keys())
+            .cloned()
+            .collect();
+        if let Ok(rd) = std::fs::read_dir(&self.netns_dir) {
+            ids.extend(
+                rd.flatten()
+                    .filter_map(|e| e.file_name().into_string().ok())
+                    .filter(|n| n.len() == 64 && n.bytes().all(|b| b.is_ascii_hexdigit())),
+            );
+        }
+        ids
+    }
+
     /// Whether container `id`'s network is up (it runs).
     pub fn is_up(&self, id: &str) -> bool {
         self.proxies.contains_key(id)

@@ -6,6 +6,7 @@
 //! lives in one table per daemon (named after its bridge), rebuilt whole and atomically.
 
 pub mod conntrack;
+mod dl;
 pub mod dns;
 pub mod endpoint;
 pub mod files;

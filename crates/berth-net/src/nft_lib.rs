@@ -7,7 +7,7 @@
 use std::ffi::{c_char, c_int, c_void, CStr, CString};
 use std::sync::{Mutex, OnceLock};
 
-use crate::{NetError, Result};
+use crate::{dl, NetError, Result};
 
 type CtxNew = unsafe extern "C" fn(u32) -> *mut c_void;
 type CtxFree = unsafe extern "C" fn(*mut c_void);
@@ -25,42 +25,22 @@ struct Lib {
     get_output: GetErr,
 }
 
-/// The library's functions (the handle is never closed), or None when it cannot be loaded.
+/// The library's functions, or None when it cannot be loaded.
 fn lib() -> Option<&'static Lib> {
     static LIB: OnceLock<Option<Lib>> = OnceLock::new();
     LIB.get_or_init(|| {
-        // SAFETY: dlopen/dlsym with valid NUL-terminated names; every symbol is checked
-        // for NULL and has the C signature of libnftables' public API (nftables/libnftables.h).
+        let h = dl::open("libnftables.so.1")?;
+        // SAFETY: each type is the C signature of libnftables' public API
+        // (nftables/libnftables.h).
         unsafe {
-            let h = libc::dlopen(
-                c"libnftables.so.1".as_ptr(),
-                libc::RTLD_NOW | libc::RTLD_LOCAL,
-            );
-            if h.is_null() {
-                return None;
-            }
-            let sym = |name: &CStr| {
-                let p = libc::dlsym(h, name.as_ptr());
-                (!p.is_null()).then_some(p)
-            };
             Some(Lib {
-                ctx_new: std::mem::transmute::<*mut c_void, CtxNew>(sym(c"nft_ctx_new")?),
-                ctx_free: std::mem::transmute::<*mut c_void, CtxFree>(sym(c"nft_ctx_free")?),
-                run_cmd: std::mem::transmute::<*mut c_void, RunCmd>(sym(
-                    c"nft_run_cmd_from_buffer",
-                )?),
-                buffer_error: std::mem::transmute::<*mut c_void, BufferErr>(sym(
-                    c"nft_ctx_buffer_error",
-                )?),
-                buffer_output: std::mem::transmute::<*mut c_void, BufferErr>(sym(
-                    c"nft_ctx_buffer_output",
-                )?),
-                get_error: std::mem::transmute::<*mut c_void, GetErr>(sym(
-                    c"nft_ctx_get_error_buffer",
-                )?),
-                get_output: std::mem::transmute::<*mut c_void, GetErr>(sym(
-                    c"nft_ctx_get_output_buffer",
-                )?),
+                ctx_new: dl::function(h, "nft_ctx_new")?,
+                ctx_free: dl::function(h, "nft_ctx_free")?,
+                run_cmd: dl::function(h, "nft_run_cmd_from_buffer")?,
+                buffer_error: dl::function(h, "nft_ctx_buffer_error")?,
+                buffer_output: dl::function(h, "nft_ctx_buffer_output")?,
+                get_error: dl::function(h, "nft_ctx_get_error_buffer")?,
+                get_output: dl::function(h, "nft_ctx_get_output_buffer")?,
             })
         }
     })

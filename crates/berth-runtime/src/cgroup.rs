@@ -1,9 +1,11 @@
 //! Container cgroups on cgroup v1, v2 and the hybrid of both.
 //!
-//! A container's cgroup is `<parent>/berth/<id>` in every v1 hierarchy that has one of
-//! the controllers Berth uses and in the v2 tree. `<parent>` is `spec.cgroup_parent`, or
-//! when that is empty, the shim's own cgroup in that hierarchy (from `/proc/self/cgroup`,
-//! so containers nest under the daemon's cgroup, per controller). The paths are saved in
+//! A container's cgroup is in every v1 hierarchy that has one of the controllers Berth
+//! uses and in the v2 tree: `<own>/berth/<id>` without a parent, where `<own>` is the
+//! shim's own cgroup in that hierarchy (from `/proc/self/cgroup`, so containers nest
+//! under the daemon's cgroup, per controller); with `spec.cgroup_parent`, Docker's
+//! cgroupfs paths `<parent>/<id>` (a relative parent under `<own>`), the parent
+//! directories made as [`crate::cgroup_parent`] says. The paths are saved in
 //! `<state-dir>/cgroups.json` ([`CgroupPaths`]); the daemon uses [`set_frozen`] and
 //! [`pids`] on them from its own process.
 
@@ -35,6 +37,13 @@ pub struct CgroupPaths {
     pub v1: BTreeMap<String, PathBuf>,
     /// The container's cgroup directory in the v2 tree (pure v2 or hybrid `unified`).
     pub unified: Option<PathBuf>,
+    /// Parent directories Berth made for containers (`--cgroup-parent`), deepest first:
+    /// [`remove`] removes those left empty ([`crate::cgroup_parent`]).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub parents: Vec<PathBuf>,
+    /// The registry of Berth-made parents ([`crate::cgroup_parent::Registry`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub registry: Option<PathBuf>,
 }
 
 impl CgroupPaths {
@@ -166,30 +175,13 @@ fn write_file(path: &Path, value: &str) -> Result<()> {
     })
 }
 
-/// The cgroup (relative to a hierarchy's root) the container nests under.
-fn parent_for(key: &str, cgroup_parent: &str, own: &BTreeMap<String, String>) -> String {
-    if cgroup_parent.is_empty() {
-        own.get(key).cloned().unwrap_or_else(|| "/".to_string())
-    } else {
-        cgroup_parent.to_string()
-    }
+/// The calling process's own cgroup (relative to the hierarchy's root) for `key`.
+fn own_for<'a>(key: &str, own: &'a BTreeMap<String, String>) -> &'a str {
+    own.get(key).map_or("/", String::as_str)
 }
 
 fn join_rel(base: &Path, rel: &str) -> PathBuf {
     base.join(rel.trim_start_matches('/'))
-}
-
-/// v1 cpuset: a new cgroup must have `cpuset.cpus` and `cpuset.mems` before a task joins.
-fn init_cpuset(dir: &Path) -> Result<()> {
-    for f in ["cpuset.cpus", "cpuset.mems"] {
-        let cur = std::fs::read_to_string(dir.join(f)).unwrap_or_default();
-        if cur.trim().is_empty() {
-            let parent = dir.parent().unwrap_or(dir);
-            let val = std::fs::read_to_string(parent.join(f)).unwrap_or_default();
-            write_file(&dir.join(f), val.trim())?;
-        }
-    }
-    Ok(())
 }
 
 /// Creates the container's cgroups and applies the limits. On failure nothing is left.
@@ -199,22 +191,71 @@ pub fn create(
     res: &Resources,
     privileged: bool,
 ) -> Result<CgroupPaths> {
+    create_noting_parents(id, cgroup_parent, res, privileged, None)
+}
+
+/// [`create`], noting the parent directories made in `registry` (see
+/// [`crate::cgroup_parent`]) so they are removed after the last container in them.
+pub fn create_noting_parents(
+    id: &str,
+    cgroup_parent: &str,
+    res: &Resources,
+    privileged: bool,
+    registry: Option<&Path>,
+) -> Result<CgroupPaths> {
     let own_text = std::fs::read_to_string("/proc/self/cgroup")
         .map_err(|e| RuntimeError::io("read", "/proc/self/cgroup", e))?;
     let own = parse_proc_cgroup(&own_text);
     let mut paths = CgroupPaths::default();
+    let mut reg = match (registry, cgroup_parent.is_empty()) {
+        (Some(r), false) => {
+            paths.registry = Some(r.to_path_buf());
+            Some(crate::cgroup_parent::Registry::lock(r)?)
+        }
+        _ => None,
+    };
+    // Makes `dir` and its ancestors; returns those made, top-down.
+    let mut make = |dir: &Path, paths: &mut CgroupPaths| -> Result<Vec<PathBuf>> {
+        match reg.as_mut() {
+            Some(reg) => {
+                let (made, parents) = reg.create(dir)?;
+                for p in parents {
+                    if !paths.parents.contains(&p) {
+                        paths.parents.push(p);
+                    }
+                }
+                Ok(made)
+            }
+            None => {
+                let mut missing: Vec<PathBuf> = dir
+                    .ancestors()
+                    .take_while(|a| !a.exists())
+                    .map(Path::to_path_buf)
+                    .collect();
+                missing.reverse();
+                std::fs::create_dir_all(dir)
+                    .map_err(|e| RuntimeError::io("creating cgroup", dir, e))?;
+                Ok(missing)
+            }
+        }
+    };
     let result = (|| {
         for h in hierarchies()? {
             if h.v2 {
-                let parent = join_rel(&h.mountpoint, &parent_for("", cgroup_parent, &own));
-                let berth = parent.join("berth");
-                let dir = berth.join(id);
-                std::fs::create_dir_all(&dir)
-                    .map_err(|e| RuntimeError::io("creating cgroup", &dir, e))?;
-                paths.unified = Some(dir);
+                let own_rel = own_for("", &own);
+                let dir =
+                    crate::cgroup_parent::container_dir(&h.mountpoint, own_rel, cgroup_parent, id);
+                make(&dir, &mut paths)?;
+                paths.unified = Some(dir.clone());
                 // Enable the controllers the container needs along the way (best effort:
                 // a cgroup with processes refuses, and then the limit write reports it).
-                for d in [&parent, &berth] {
+                let mut chain: Vec<&Path> = dir
+                    .ancestors()
+                    .skip(1)
+                    .take_while(|a| a.starts_with(&h.mountpoint))
+                    .collect();
+                chain.reverse();
+                for d in chain {
                     let avail =
                         std::fs::read_to_string(d.join("cgroup.controllers")).unwrap_or_default();
                     for c in avail
@@ -229,22 +270,30 @@ pub fn create(
                     continue;
                 }
                 let key = h.controllers.join(",");
-                let parent = join_rel(&h.mountpoint, &parent_for(&key, cgroup_parent, &own));
-                let berth = parent.join("berth");
-                let dir = berth.join(id);
-                std::fs::create_dir_all(&dir)
-                    .map_err(|e| RuntimeError::io("creating cgroup", &dir, e))?;
+                let own_rel = own_for(&key, &own);
+                let dir =
+                    crate::cgroup_parent::container_dir(&h.mountpoint, own_rel, cgroup_parent, id);
+                make(&dir, &mut paths)?;
                 for c in &h.controllers {
                     paths.v1.insert(c.clone(), dir.clone());
                 }
                 if h.controllers.iter().any(|c| c == "cpuset") {
-                    init_cpuset(&berth)?;
-                    init_cpuset(&dir)?;
+                    // Every directory on the way needs its cpus and mems (top-down; a
+                    // parent made by someone else with `mkdir` has none either).
+                    let mut chain: Vec<&Path> = dir
+                        .ancestors()
+                        .take_while(|a| a.starts_with(&h.mountpoint) && *a != h.mountpoint)
+                        .collect();
+                    chain.reverse();
+                    for d in chain {
+                        crate::cgroup_parent::init_cpuset(d)?;
+                    }
                 }
             }
         }
         apply_limits(&paths, res, privileged)
     })();
+    drop(reg);
     match result {
         Ok(()) => Ok(paths),
         Err(e) => {
@@ -380,13 +429,82 @@ fn apply_limits(paths: &CgroupPaths, res: &Resources, privileged: bool) -> Resul
         let (dir, _) = need("pids")?;
         write_file(&dir.join("pids.max"), &limit.to_string())?;
     }
+    if let Some(s) = res.memory_swappiness.filter(|s| (0..=100).contains(s)) {
+        if let Some(dir) = paths.v1.get("memory") {
+            write_file(&dir.join("memory.swappiness"), &s.to_string())?;
+        }
+    }
+    if res.oom_kill_disable {
+        // v1 only: cgroup v2 has no switch for it (Docker ignores it there)
+        if let Some(dir) = paths.v1.get("memory") {
+            write_file(&dir.join("memory.oom_control"), "1")?;
+        }
+    }
+    apply_rt(paths, res)?;
     if !privileged {
         if let Some(dir) = paths.v1.get("devices") {
             write_file(&dir.join("devices.deny"), "a")?;
-            for rule in DEVICE_ALLOW_RULES {
+            // in the order Docker's `devices.list` shows: by type, major, minor
+            let mut rules: Vec<&str> = DEVICE_ALLOW_RULES
+                .iter()
+                .copied()
+                .chain(res.device_rules.iter().map(String::as_str))
+                .collect();
+            rules.sort_by_key(|r| device_rule_key(r));
+            rules.dedup();
+            for rule in rules {
                 write_file(&dir.join("devices.allow"), rule)?;
             }
         }
+    }
+    Ok(())
+}
+
+/// Sort key of a device rule `c 10:229 rwm`: type, then major and minor (`*` first).
+fn device_rule_key(rule: &str) -> (String, i64, i64, String) {
+    let mut it = rule.split(' ');
+    let kind = it.next().unwrap_or_default().to_string();
+    let (major, minor) = it
+        .next()
+        .and_then(|n| n.split_once(':'))
+        .unwrap_or(("*", "*"));
+    let num = |s: &str| s.parse::<i64>().unwrap_or(-1);
+    (
+        kind,
+        num(major),
+        num(minor),
+        it.next().unwrap_or_default().to_string(),
+    )
+}
+
+/// `--cpu-rt-period` / `--cpu-rt-runtime` (v1 `cpu.rt_*`, as runc writes them). The
+/// kernel refuses a runtime its parent cgroup has no budget for: that error is runc's.
+fn apply_rt(paths: &CgroupPaths, res: &Resources) -> Result<()> {
+    if res.cpu_rt_period == 0 && res.cpu_rt_runtime == 0 {
+        return Ok(());
+    }
+    let Some(dir) = paths.v1.get("cpu") else {
+        return Err(RuntimeError::InvalidArgument(
+            "Your kernel does not support cgroup cpu real-time runtime".into(),
+        ));
+    };
+    let write = |file: &str, v: i64| -> Result<()> {
+        let path = dir.join(file);
+        std::fs::write(&path, v.to_string()).map_err(|e| {
+            let why = nix::errno::Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO))
+                .desc()
+                .to_lowercase();
+            RuntimeError::Internal(format!(
+                "unable to apply cgroup configuration: failed to write \"{v}\": write {}: {why}",
+                path.display()
+            ))
+        })
+    };
+    if res.cpu_rt_period != 0 {
+        write("cpu.rt_period_us", res.cpu_rt_period)?;
+    }
+    if res.cpu_rt_runtime != 0 {
+        write("cpu.rt_runtime_us", res.cpu_rt_runtime)?;
     }
     Ok(())
 }
@@ -403,6 +521,15 @@ pub fn update(state_dir: &Path, res: &Resources) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// Where the cgroup v1 hierarchy of `controller` is mounted on this host, if it has one.
+pub fn v1_root(controller: &str) -> Option<PathBuf> {
+    hierarchies()
+        .unwrap_or_default()
+        .into_iter()
+        .find(|h| !h.v2 && h.controllers.iter().any(|c| c == controller))
+        .map(|h| h.mountpoint)
 }
 
 /// True when the host can set a block I/O weight (v1 `blkio.weight` or the v2 `io`
@@ -465,6 +592,12 @@ pub fn remove(paths: &CgroupPaths) -> Result<()> {
                     break;
                 }
             }
+        }
+    }
+    if let (Some(reg), false) = (&paths.registry, paths.parents.is_empty()) {
+        match crate::cgroup_parent::Registry::lock(reg) {
+            Ok(mut reg) => reg.remove_parents(&paths.parents),
+            Err(e) => last = last.and(Err(e)),
         }
     }
     last
@@ -582,9 +715,10 @@ pub fn join_cgroups_of(pid: i32) -> Result<()> {
         };
         if let Some(rel) = theirs.get(&key) {
             let procs = join_rel(&h.mountpoint, rel).join("cgroup.procs");
-            // A hierarchy Berth did not put the container in may refuse; only ours matter.
+            // A hierarchy Berth did not put the container in (name=…) may refuse; only
+            // ours matter.
             if let Err(e) = std::fs::write(&procs, &me) {
-                if rel.contains("/berth/") {
+                if h.v2 || h.controllers.iter().any(|c| !c.starts_with("name=")) {
                     return Err(RuntimeError::io("joining cgroup", &procs, e));
                 }
             }
@@ -619,10 +753,10 @@ mod tests {
     #[test]
     fn own_cgroup_per_controller() {
         let own = parse_proc_cgroup("4:memory:/process_api/abc\n1:cpu,cpuacct:/\n0::/\n");
-        assert_eq!(parent_for("memory", "", &own), "/process_api/abc");
-        assert_eq!(parent_for("cpu,cpuacct", "", &own), "/");
-        assert_eq!(parent_for("", "", &own), "/");
-        assert_eq!(parent_for("memory", "/custom", &own), "/custom");
+        assert_eq!(own_for("memory", &own), "/process_api/abc");
+        assert_eq!(own_for("cpu,cpuacct", &own), "/");
+        assert_eq!(own_for("", &own), "/");
+        assert_eq!(own_for("blkio", &own), "/");
         assert_eq!(
             join_rel(Path::new("/sys/fs/cgroup/memory"), "/process_api/abc"),
             PathBuf::from("/sys/fs/cgroup/memory/process_api/abc")

@@ -296,6 +296,16 @@ fn become_process(spec: &ExecSpec) -> InitFailure {
             crate::user::add_groups(&mut user, &spec.process.additional_groups, &group)?;
         }
         let env = init::process_env(&spec.process, &user);
+        crate::rlimits::apply(&spec.rlimits)?;
+        if let Some(adj) = spec.oom_score_adj {
+            std::fs::write("/proc/self/oom_score_adj", adj.to_string()).map_err(|e| {
+                crate::error::RuntimeError::io(
+                    "writing --oom-score-adj to",
+                    "/proc/self/oom_score_adj",
+                    e,
+                )
+            })?;
+        }
         let capset = capabilities::compute(spec.privileged, &spec.cap_add, &spec.cap_drop)?;
         // The container's profile, from the container's capabilities (`docker exec
         // --privileged` gets every capability, not a wider filter).

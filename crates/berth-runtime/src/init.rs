@@ -189,8 +189,24 @@ fn container_init(
     for (key, value) in &sysctls {
         sysctl::write(Path::new("/proc"), key, value)?;
     }
+    if let Some(adj) = spec.oom_score_adj {
+        std::fs::write("/proc/self/oom_score_adj", adj.to_string()).map_err(|e| {
+            RuntimeError::io("writing --oom-score-adj to", "/proc/self/oom_score_adj", e)
+        })?;
+    }
     if !spec.privileged {
-        mounts::mask_and_protect(&k, &mounts::masked_paths(), mounts::readonly_paths())?;
+        let masked = spec
+            .masked_paths
+            .clone()
+            .unwrap_or_else(mounts::masked_paths);
+        let readonly: Vec<String> = spec.readonly_paths.clone().unwrap_or_else(|| {
+            mounts::readonly_paths()
+                .iter()
+                .map(|p| p.to_string())
+                .collect()
+        });
+        let readonly: Vec<&str> = readonly.iter().map(String::as_str).collect();
+        mounts::mask_and_protect(&k, &masked, &readonly)?;
     }
     let process = &spec.process;
     let cwd = if process.cwd.is_empty() {
@@ -292,7 +308,9 @@ fn join_namespace(k: &dyn Syscall, path: &Path, flag: CloneFlags, what: &str) ->
 /// (rooted at the container's cgroups, where the shim moved us), the network, the
 /// mounts of the plan under the new rootfs, `pivot_root`, then host and domain names.
 fn enter_root(k: &dyn Syscall, spec: &ContainerSpec, cgroups: &CgroupPaths) -> Result<()> {
-    k.unshare(CloneFlags::CLONE_NEWCGROUP)?;
+    if !spec.namespaces.cgroup_host {
+        k.unshare(CloneFlags::CLONE_NEWCGROUP)?;
+    }
     match &spec.network {
         NetworkMode::Loopback => k.loopback_up()?,
         NetworkMode::Host => {}

@@ -22,8 +22,11 @@
 
 pub mod capabilities;
 pub mod cgroup;
+pub mod cgroup_kill;
+pub mod cgroup_parent;
 pub mod cgroup_stats;
 pub mod defaults;
+pub mod devices;
 pub mod error;
 pub mod exec;
 mod fsutil;

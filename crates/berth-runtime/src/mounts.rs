@@ -94,6 +94,8 @@ pub enum MountOp {
         source: PathBuf,
         destination: String,
     },
+    /// A device node (`--device`, `--privileged`) at `path` inside the container.
+    Device(crate::devices::DeviceSpec),
 }
 
 fn plain(
@@ -188,11 +190,31 @@ pub fn parse_options(options: &[String]) -> MountOptions {
     o
 }
 
-/// How `/sys/fs/cgroup` looks inside the container.
-fn cgroup_mounts(cgroups: &CgroupPaths) -> Vec<MountOp> {
+/// A bind of the host directory `source`, made read-only (`--cgroupns host`).
+fn ro_bind(source: &Path, destination: &str) -> MountOp {
+    let nosuid = MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC | MsFlags::MS_NODEV;
+    MountOp::Mount {
+        source: Some(source.to_path_buf()),
+        destination: destination.to_string(),
+        fstype: None,
+        flags: MsFlags::MS_BIND | MsFlags::MS_REC,
+        data: String::new(),
+        kind: TargetKind::Dir,
+        remount: Some(MsFlags::MS_REMOUNT | MsFlags::MS_BIND | MsFlags::MS_RDONLY | nosuid),
+        propagation: None,
+    }
+}
+
+/// How `/sys/fs/cgroup` looks inside the container: cgroup filesystems seen through its
+/// own cgroup namespace, or with `host_ns` (`--cgroupns host`) its cgroup directories
+/// bind-mounted (a cgroup filesystem there would show the host's whole tree).
+fn cgroup_mounts(cgroups: &CgroupPaths, host_ns: bool) -> Vec<MountOp> {
     let nosuid = MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC | MsFlags::MS_NODEV;
     let ro = MsFlags::MS_REMOUNT | MsFlags::MS_BIND | MsFlags::MS_RDONLY | nosuid;
     if cgroups.is_pure_v2() {
+        if let (true, Some(dir)) = (host_ns, &cgroups.unified) {
+            return vec![ro_bind(dir, "/sys/fs/cgroup")];
+        }
         return vec![plain(
             Some("cgroup"),
             "/sys/fs/cgroup",
@@ -220,13 +242,17 @@ fn cgroup_mounts(cgroups: &CgroupPaths) -> Vec<MountOp> {
             hier.push((ctrl.clone(), dir.clone()));
         }
     }
-    for (ctrls, _) in &hier {
+    for (ctrls, dir) in &hier {
         let dest = format!("/sys/fs/cgroup/{ctrls}");
-        let mut m = plain(Some("cgroup"), &dest, "cgroup", nosuid, ctrls);
-        if let MountOp::Mount { remount, .. } = &mut m {
-            *remount = Some(ro);
+        if host_ns {
+            ops.push(ro_bind(dir, &dest));
+        } else {
+            let mut m = plain(Some("cgroup"), &dest, "cgroup", nosuid, ctrls);
+            if let MountOp::Mount { remount, .. } = &mut m {
+                *remount = Some(ro);
+            }
+            ops.push(m);
         }
-        ops.push(m);
         if ctrls.contains(',') {
             for c in ctrls.split(',') {
                 ops.push(MountOp::Symlink {
@@ -236,7 +262,9 @@ fn cgroup_mounts(cgroups: &CgroupPaths) -> Vec<MountOp> {
             }
         }
     }
-    if cgroups.unified.is_some() {
+    if let (true, Some(dir)) = (host_ns, &cgroups.unified) {
+        ops.push(ro_bind(dir, "/sys/fs/cgroup/unified"));
+    } else if cgroups.unified.is_some() {
         let mut m = plain(
             Some("cgroup"),
             "/sys/fs/cgroup/unified",
@@ -286,6 +314,17 @@ pub fn plan(spec: &ContainerSpec, cgroups: &CgroupPaths) -> Vec<MountOp> {
             propagation: None,
         });
     }
+    for d in &spec.devices {
+        // the default devices are bound above (a privileged container's host list has
+        // them too); /dev/ptmx is the devpts one
+        let taken = DEFAULT_DEVICES
+            .iter()
+            .any(|n| d.path == format!("/dev/{n}"))
+            || d.path == "/dev/ptmx";
+        if !taken {
+            ops.push(MountOp::Device(d.clone()));
+        }
+    }
     ops.push(plain(
         Some("devpts"),
         "/dev/pts",
@@ -320,6 +359,10 @@ pub fn plan(spec: &ContainerSpec, cgroups: &CgroupPaths) -> Vec<MountOp> {
     }
     ops.push(plain(Some("mqueue"), "/dev/mqueue", "mqueue", nse, ""));
     for (link, target) in DEV_SYMLINKS {
+        // runc links /dev/core only where the kernel has /proc/kcore
+        if *link == "core" && !Path::new(target).exists() {
+            continue;
+        }
         ops.push(MountOp::Symlink {
             target: target.to_string(),
             link: format!("/dev/{link}"),
@@ -332,7 +375,7 @@ pub fn plan(spec: &ContainerSpec, cgroups: &CgroupPaths) -> Vec<MountOp> {
         nse | MsFlags::MS_RDONLY,
         "",
     ));
-    ops.extend(cgroup_mounts(cgroups));
+    ops.extend(cgroup_mounts(cgroups, spec.namespaces.cgroup_host));
     for m in &spec.mounts {
         let o = parse_options(&m.options);
         if m.kind == "bind" {
@@ -452,9 +495,36 @@ pub fn execute(sys: &dyn Syscall, rootfs: &Path, ops: &[MountOp]) -> Result<()> 
                 create_target(&target, TargetKind::Dir)?;
                 sys.attach_foreign_tree(mnt_ns, source, &target)?;
             }
+            MountOp::Device(d) => make_device(sys, rootfs, d)?,
         }
     }
     Ok(())
+}
+
+/// Creates the device node `d` inside `rootfs` (runc `createDeviceNode`): mknod with the
+/// host node's mode and owner, or where mknod is not allowed (a user namespace), a bind
+/// mount of the host node.
+fn make_device(sys: &dyn Syscall, rootfs: &Path, d: &crate::devices::DeviceSpec) -> Result<()> {
+    let (parent, name) = match d.path.rsplit_once('/') {
+        Some((p, n)) => (if p.is_empty() { "/" } else { p }, n),
+        None => ("/", d.path.as_str()),
+    };
+    let dir = resolve_in_root(rootfs, parent)?;
+    std::fs::create_dir_all(&dir).map_err(|e| RuntimeError::io("mkdir", &dir, e))?;
+    let path = dir.join(name);
+    if path.symlink_metadata().is_ok_and(|m| !m.is_dir()) {
+        let _ = std::fs::remove_file(&path);
+    }
+    match sys.mknod(&path, d) {
+        Err(RuntimeError::Sys {
+            errno: nix::errno::Errno::EPERM,
+            ..
+        }) => {
+            create_target(&path, TargetKind::File)?;
+            sys.mount(Some(&d.host_path), &path, None, MsFlags::MS_BIND, None)
+        }
+        other => other,
+    }
 }
 
 /// The overlay (or, without image layers, a bind of `upper_dir`) at `spec.rootfs`.
@@ -656,6 +726,54 @@ mod tests {
             target: "pts/ptmx".into(),
             link: "/dev/ptmx".into()
         }));
+        // runc links /dev/core only where /proc/kcore exists
+        let core = ops
+            .iter()
+            .any(|o| matches!(o, MountOp::Symlink { link, .. } if link == "/dev/core"));
+        assert_eq!(core, Path::new("/proc/kcore").exists());
+    }
+
+    #[test]
+    fn devices_are_created_except_over_the_default_ones() {
+        let dev = |path: &str| crate::devices::DeviceSpec {
+            path: path.into(),
+            host_path: "/dev/fuse".into(),
+            kind: "c".into(),
+            major: 10,
+            minor: 229,
+            file_mode: 0o600,
+            permissions: "rwm".into(),
+            ..Default::default()
+        };
+        let spec = ContainerSpec {
+            devices: vec![
+                dev("/dev/fuse"),
+                dev("/dev/null"),
+                dev("/dev/ptmx"),
+                dev("/dev/net/tun"),
+            ],
+            ..Default::default()
+        };
+        let ops = plan(&spec, &CgroupPaths::default());
+        let made: Vec<&str> = ops
+            .iter()
+            .filter_map(|o| match o {
+                MountOp::Device(d) => Some(d.path.as_str()),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(made, ["/dev/fuse", "/dev/net/tun"]);
+        let root = tempfile::tempdir().unwrap();
+        let k = Recorder::default();
+        execute(&k, root.path(), &[MountOp::Device(dev("/dev/net/tun"))]).unwrap();
+        assert_eq!(
+            k.calls(),
+            [crate::syscall::fake::Call::Mknod(
+                root.path().join("dev/net/tun"),
+                "c 10:229 rwm".into()
+            )]
+        );
+        assert!(root.path().join("dev/net").is_dir());
     }
 
     #[test]
@@ -667,8 +785,17 @@ mod tests {
         cg.v1.insert("cpu".into(), "/c/x".into());
         cg.v1.insert("cpuacct".into(), "/c/x".into());
         cg.v1.insert("memory".into(), "/m/x".into());
-        let ops = cgroup_mounts(&cg);
+        let ops = cgroup_mounts(&cg, false);
         assert!(ops.iter().any(|o| matches!(o, MountOp::Mount { destination, data, .. } if destination == "/sys/fs/cgroup/cpu,cpuacct" && data == "cpu,cpuacct")));
+        // --cgroupns host: the container's own directories, bound read-only
+        let host = cgroup_mounts(&cg, true);
+        assert!(host.iter().any(|o| matches!(o, MountOp::Mount { source, destination, fstype: None, remount: Some(r), .. }
+            if destination == "/sys/fs/cgroup/memory" && source.as_deref() == Some(Path::new("/m/x")) && r.contains(MsFlags::MS_RDONLY))));
+        assert!(host.iter().any(|o| matches!(o, MountOp::Mount { source, destination, .. }
+            if destination == "/sys/fs/cgroup/unified" && source.as_deref() == Some(Path::new("/u/x")))));
+        assert!(!host.iter().any(
+            |o| matches!(o, MountOp::Mount { fstype: Some(t), .. } if t.starts_with("cgroup"))
+        ));
         assert!(ops.contains(&MountOp::Symlink {
             target: "cpu,cpuacct".into(),
             link: "/sys/fs/cgroup/cpu".into()

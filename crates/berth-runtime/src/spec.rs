@@ -66,6 +66,15 @@ pub struct ContainerSpec {
     pub restart_count: i64,
     /// The log's format and rotation.
     pub log: crate::logspec::LogSpec,
+    /// `--device`s (and with `privileged`, the host's devices): nodes created in the
+    /// container's `/dev`; the device cgroup allows the `--device`s.
+    pub devices: Vec<crate::devices::DeviceSpec>,
+    /// `--oom-score-adj`, written to the init's `/proc/self/oom_score_adj`.
+    pub oom_score_adj: Option<i32>,
+    /// `HostConfig.MaskedPaths`; `None`: the runtime's defaults (ignored when privileged).
+    pub masked_paths: Option<Vec<String>>,
+    /// `HostConfig.ReadonlyPaths`; `None`: the runtime's defaults.
+    pub readonly_paths: Option<Vec<String>>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
@@ -101,6 +110,9 @@ pub struct Namespaces {
     pub pid_join: Option<PathBuf>,
     pub ipc: IpcMode,
     pub uts_host: bool,
+    /// `--cgroupns host`: no cgroup namespace of its own; `/sys/fs/cgroup` shows the
+    /// container's cgroups bind-mounted.
+    pub cgroup_host: bool,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
@@ -162,6 +174,16 @@ pub struct Resources {
     pub memory_reservation: i64,
     /// None or ≤ 0 = unlimited.
     pub pids_limit: Option<i64>,
+    /// More v1 `devices.allow` rules after the defaults (`--device`,
+    /// `--device-cgroup-rule`: `c 10:229 rwm`).
+    pub device_rules: Vec<String>,
+    /// `--oom-kill-disable` (v1 `memory.oom_control`).
+    pub oom_kill_disable: bool,
+    /// `--cpu-rt-runtime` / `--cpu-rt-period` in microseconds; 0 = not set.
+    pub cpu_rt_runtime: i64,
+    pub cpu_rt_period: i64,
+    /// `--memory-swappiness` 0-100 (v1 `memory.swappiness`); None = the parent's.
+    pub memory_swappiness: Option<i64>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
@@ -204,4 +226,7 @@ pub struct ExecSpec {
     /// container's capabilities, `cap_add`/`cap_drop` without `privileged`) and its
     /// no_new_privs.
     pub security: SecuritySpec,
+    /// The container's `--ulimit`s and `--oom-score-adj`, which Docker's execs get too.
+    pub rlimits: Vec<Rlimit>,
+    pub oom_score_adj: Option<i32>,
 }

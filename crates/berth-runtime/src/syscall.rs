@@ -45,6 +45,8 @@ pub trait Syscall {
     fn set_ids(&self, uid: u32, gid: u32, groups: &[u32]) -> Result<()>;
     /// Permitted and effective to `caps`; inheritable and ambient cleared.
     fn set_capabilities(&self, caps: &CapsHashSet) -> Result<()>;
+    /// Creates the device node `dev` at `path` with its mode and owner.
+    fn mknod(&self, path: &Path, dev: &crate::devices::DeviceSpec) -> Result<()>;
 }
 
 /// The real kernel.
@@ -55,6 +57,41 @@ fn sys(what: &str) -> impl FnOnce(Errno) -> RuntimeError + '_ {
 }
 
 impl Syscall for Kernel {
+    fn mknod(&self, path: &Path, dev: &crate::devices::DeviceSpec) -> Result<()> {
+        use nix::sys::stat::{makedev, Mode, SFlag};
+        let kind = if dev.kind == "b" {
+            SFlag::S_IFBLK
+        } else {
+            SFlag::S_IFCHR
+        };
+        let what = || {
+            format!(
+                "creating device {} ({} {}:{})",
+                path.display(),
+                dev.kind,
+                dev.major,
+                dev.minor
+            )
+        };
+        let mode = Mode::from_bits_truncate(dev.file_mode);
+        nix::sys::stat::mknod(path, kind, mode, makedev(dev.major, dev.minor))
+            .map_err(|e| RuntimeError::sys(what(), e))?;
+        // the umask may have cut bits off the mode
+        nix::sys::stat::fchmodat(
+            nix::fcntl::AT_FDCWD,
+            path,
+            mode,
+            nix::sys::stat::FchmodatFlags::FollowSymlink,
+        )
+        .map_err(|e| RuntimeError::sys(what(), e))?;
+        nix::unistd::chown(
+            path,
+            Some(Uid::from_raw(dev.uid)),
+            Some(Gid::from_raw(dev.gid)),
+        )
+        .map_err(|e| RuntimeError::sys(what(), e))
+    }
+
     fn mount(
         &self,
         source: Option<&Path>,
@@ -264,6 +301,7 @@ pub(crate) mod fake {
             groups: Vec<u32>,
         },
         SetCapabilities(u64),
+        Mknod(PathBuf, String),
     }
 
     #[derive(Default)]
@@ -372,6 +410,9 @@ pub(crate) mod fake {
                 gid,
                 groups: groups.to_vec(),
             })
+        }
+        fn mknod(&self, path: &Path, dev: &crate::devices::DeviceSpec) -> Result<()> {
+            self.push(Call::Mknod(path.to_path_buf(), dev.cgroup_rule()))
         }
         fn set_capabilities(&self, caps: &CapsHashSet) -> Result<()> {
             self.push(Call::SetCapabilities(capabilities::mask(caps)))

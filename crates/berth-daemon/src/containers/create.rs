@@ -42,6 +42,10 @@ impl ContainerService {
         if hc.shm_size < 0 {
             return Err(ApiError::invalid("SHM size can not be less than 0"));
         }
+        if hc.cgroupns_mode.is_empty() {
+            // what the runtime gives every container
+            hc.cgroupns_mode = "private".into();
+        }
         if hc.ipc_mode.is_empty() {
             // the daemon's default-ipc-mode, as Docker records it
             hc.ipc_mode = "private".into();
@@ -51,12 +55,10 @@ impl ContainerService {
             hc.shm_size = 67_108_864;
         }
         super::security_opts::validate(&hc, &self.config.security)?;
+        let warnings = super::resource_options::check(&mut hc)?;
         // A network named in `--network` may not exist yet: moby checks it at start, not
         // here, and a 404 from create would make the Docker CLI pull the image.
         merge::merge_image_config(&mut config, &image.config.config);
-        if !config.env.iter().any(|e| e.starts_with("PATH=")) {
-            config.env.insert(0, merge::DEFAULT_PATH.to_string());
-        }
         let (path, args) = merge::entrypoint_and_args(&config)?;
         let mount_points = self.resolve_mounts(&hc, &config, &image.id)?;
 
@@ -72,8 +74,9 @@ impl ContainerService {
                 id[..12].to_string()
             };
         }
-        if hc.network_mode.is_empty() || hc.network_mode == "default" {
-            hc.network_mode = "bridge".into();
+        if hc.network_mode.is_empty() {
+            // Docker records `default` (the bridge) when the client names no network
+            hc.network_mode = "default".into();
         }
         super::log_config::resolve(&mut hc, &self.config.log)?;
         if hc.runtime.is_empty() {
@@ -98,6 +101,7 @@ impl ContainerService {
             log_path,
             exec_ids: Vec::new(),
             mount_points,
+            start_pending: false,
         };
 
         let made = std::fs::create_dir_all(dir.join("upper"))
@@ -148,6 +152,7 @@ impl ContainerService {
             self.drop_anonymous_volumes(&rec.mount_points);
             return Err(e);
         }
+        crate::crash_point::crash_point("create-before-record");
         // Staged under the lock (which orders it and holds the name), made durable after
         // it: lists and inspects never wait for this commit's fsync.
         let staged = self.store.stage_put(&rec);
@@ -171,10 +176,28 @@ impl ContainerService {
             return Err(e.into());
         }
         self.emit_container_event(&rec, "create", &[]);
-        Ok(IdResponse {
-            id,
-            warnings: Vec::new(),
-        })
+        Ok(IdResponse { id, warnings })
+    }
+
+    /// `POST /containers/create?platform=`: the image must be of that platform (moby
+    /// 20.10 `GetImage`; a 404, so that the client pulls the right one).
+    pub fn check_platform(&self, image: &str, platform: &str) -> ApiResult<()> {
+        let wanted = berth_registry::Platform::parse(platform)
+            .map_err(|e| ApiError::invalid(e.to_string()))?;
+        let Ok(img) = self.images.resolve(image) else {
+            return Ok(()); // create answers "No such image"
+        };
+        let actual = berth_registry::Platform {
+            os: img.config.os.clone(),
+            architecture: img.config.architecture.clone(),
+            variant: Some(img.config.variant.clone()).filter(|v| !v.is_empty()),
+        };
+        if wanted.match_rank(&actual).is_none() {
+            return Err(ApiError::not_found(format!(
+                "image with reference {image} was found but does not match the specified platform: wanted {wanted}, actual: {actual}"
+            )));
+        }
+        Ok(())
     }
 
     /// `POST /containers/{id}/rename?name=`.

@@ -2,12 +2,11 @@
 
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
-
-use super::record::{ContainerRecord, Status};
-use super::{filters, logs, parse_time, remove_dir_all_quiet, ContainerService};
+use super::record::Status;
+use super::{filters, reconcile, remove_dir_all_quiet, ContainerService};
 use crate::error::{ApiError, ApiResult};
 use crate::fsutil::dir_size;
+use crate::prune_filter::PruneFilter;
 
 impl ContainerService {
     /// `DELETE /containers/{id}`.
@@ -36,16 +35,25 @@ impl ContainerService {
                     rec.id
                 )));
             }
-            self.signal_running(&id, libc::SIGKILL).await.ok();
-            if rec.state.status == Status::Paused {
-                let _ = self.set_frozen(&id, false).await;
-            }
-            if !self.wait_stopped(&id, Some(Duration::from_secs(30))).await {
+            let paused = rec.state.status == Status::Paused;
+            if !self.kill_and_wait(&id, paused).await {
                 return Err(ApiError::internal(format!(
                     "cannot remove container \"{}\": could not kill: did not receive an exit event",
                     rec.name
                 )));
             }
+        }
+        // A shim of a container that is not running (a start cut short): nothing of it
+        // may outlive the record.
+        let state = self.state_dir(&id);
+        if self
+            .lock()
+            .get(&id)
+            .is_some_and(|e| !e.rec.state.status.is_running())
+            && state.exists()
+        {
+            reconcile::kill_and_clean(state).await;
+            self.net.detach(&id);
         }
         // An AutoRemove container may already be gone by now. A meta.db commit and a
         // directory tree to remove: off the runtime's threads.
@@ -88,6 +96,7 @@ impl ContainerService {
                 return Err(e.into());
             }
         }
+        crate::crash_point::crash_point("rm-after-record");
         remove_dir_all_quiet(&self.state_dir(id));
         self.net.release(id);
         remove_dir_all_quiet(&self.container_dir(id));
@@ -105,15 +114,7 @@ impl ContainerService {
 
     /// `POST /containers/prune`: removes stopped containers; returns IDs and bytes.
     pub fn prune(&self, f: &filters::Filters) -> ApiResult<(Vec<String>, u64)> {
-        for k in f.keys() {
-            if k != "label" && k != "label!" && k != "until" {
-                return Err(ApiError::invalid(format!("invalid filter '{k}'")));
-            }
-        }
-        let until = match f.get("until").and_then(|v| v.first()) {
-            Some(v) => Some(parse_until(v)?),
-            None => None,
-        };
+        let filter = PruneFilter::parse(f)?;
         let victims: Vec<String> = self
             .lock()
             .values()
@@ -123,13 +124,7 @@ impl ContainerService {
                     Status::Exited | Status::Created | Status::Dead
                 ) && !e.starting
             })
-            .filter(|e| until.is_none_or(|u| e.rec.created < u))
-            .filter(|e| {
-                f.get("label")
-                    .is_none_or(|ls| ls.iter().all(|l| label_matches(&e.rec, l)))
-                    && f.get("label!")
-                        .is_none_or(|ls| !ls.iter().any(|l| label_matches(&e.rec, l)))
-            })
+            .filter(|e| filter.selects(e.rec.created, &e.rec.config.labels))
             .map(|e| e.rec.id.clone())
             .collect();
         let mut reclaimed = 0u64;
@@ -140,20 +135,4 @@ impl ContainerService {
         }
         Ok((victims, reclaimed))
     }
-}
-
-fn label_matches(rec: &ContainerRecord, l: &str) -> bool {
-    match l.split_once('=') {
-        Some((k, v)) => rec.config.labels.get(k).is_some_and(|x| x == v),
-        None => rec.config.labels.contains_key(l),
-    }
-}
-
-/// `until` in prune filters: a unix timestamp or an RFC 3339 time.
-fn parse_until(v: &str) -> ApiResult<DateTime<Utc>> {
-    if let Some(t) = parse_time(v) {
-        return Ok(t);
-    }
-    logs::parse_unix_time(v)?
-        .ok_or_else(|| ApiError::invalid(format!("invalid filter 'until={v}'")))
 }

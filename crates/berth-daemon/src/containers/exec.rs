@@ -282,6 +282,7 @@ pub(super) async fn spawn_helper(spec: &ExecSpec, stdin: bool) -> ApiResult<Runn
         }
         s => s,
     };
+    crate::crash_point::crash_point("exec-after-spawn");
     Ok(Running {
         child,
         status,
@@ -425,6 +426,8 @@ impl ContainerService {
             cap_add: hc.cap_add.clone(),
             cap_drop: hc.cap_drop.clone(),
             security: super::security_opts::spec(hc, &self.config.security)?,
+            rlimits: self.rlimits(hc),
+            oom_score_adj: (hc.oom_score_adj != 0).then_some(hc.oom_score_adj as i32),
         })
     }
 

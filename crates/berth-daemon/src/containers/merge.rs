@@ -138,12 +138,6 @@ pub fn validate_host_config(hc: &HostConfig, config: &ContainerConfig) -> Result
         _ => {} // a user network: checked against the daemon's networks in create
     }
     super::run_options::validate_namespaces(hc, config)?;
-    if !hc.devices.is_empty() {
-        return unsupported("adding devices (--device)");
-    }
-    if !hc.device_cgroup_rules.is_empty() {
-        return unsupported("device cgroup rules (--device-cgroup-rule)");
-    }
     super::run_options::validate_ulimits(&hc.ulimits)?;
     super::run_options::validate_names(hc)?;
     super::log_config::validate_driver(&hc.log_config.kind)?;
@@ -233,6 +227,12 @@ pub fn resources(hc: &HostConfig) -> Resources {
         cpuset_mems: hc.cpuset_mems.clone(),
         memory_reservation: hc.memory_reservation,
         pids_limit: hc.pids_limit,
+        // the device rules are added at start, from the devices found on the host
+        device_rules: Vec::new(),
+        oom_kill_disable: hc.oom_kill_disable == Some(true),
+        cpu_rt_runtime: hc.cpu_realtime_runtime,
+        cpu_rt_period: hc.cpu_realtime_period,
+        memory_swappiness: hc.memory_swappiness,
     }
 }
 

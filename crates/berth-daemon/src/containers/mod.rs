@@ -14,6 +14,12 @@
 //!   `shim.pid`, `init.pid`, `exit.json`, `shim.log`), present only while a shim runs or
 //!   until the daemon has processed its exit.
 //!
+//! ## Crash consistency
+//! A start is recorded as in progress (`start_pending`) before anything is set up for it;
+//! at daemon start, [`reconcile`] adopts or kills what such a start left, kills shims of
+//! containers that are not running or have no record, and removes container dirs and
+//! endpoints of no record, before live restore reconnects to the running ones.
+//!
 //! ## Concurrency
 //! Records are cached in memory behind one mutex that is never held across an await.
 //! Each container has a `watch` channel of [`Events`] (exit count, running, removed) that
@@ -44,7 +50,9 @@ mod mount_setup;
 pub mod mounts;
 pub mod names;
 mod pty_io;
+mod reconcile;
 pub mod record;
+mod resource_options;
 mod restart;
 mod run_options;
 mod security_opts;
@@ -156,7 +164,7 @@ pub struct ContainerService {
     pub events: Arc<crate::events::EventBus>,
 }
 
-fn parse_time(s: &str) -> Option<DateTime<Utc>> {
+pub(crate) fn parse_time(s: &str) -> Option<DateTime<Utc>> {
     DateTime::parse_from_rfc3339(s)
         .ok()
         .map(|t| t.with_timezone(&Utc))

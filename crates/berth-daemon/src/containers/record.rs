@@ -104,6 +104,15 @@ pub struct ContainerRecord {
     /// Volumes, binds and `--mount` tmpfs mounts, resolved at create (see
     /// [`super::mounts`]).
     pub mount_points: Vec<super::mounts::MountPoint>,
+    /// A start is in progress: written before the shim is spawned and cleared with the
+    /// start's outcome, so that a daemon killed in between finds the shim again at its
+    /// next start ([`super::reconcile`]) and adopts or removes it. Not in inspect.
+    #[serde(skip_serializing_if = "is_false")]
+    pub start_pending: bool,
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
 }
 
 /// Docker's answer to exec, top, pause or attach while the restart policy restarts

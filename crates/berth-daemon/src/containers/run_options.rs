@@ -82,14 +82,9 @@ pub fn validate_namespaces(hc: &HostConfig, config: &ContainerConfig) -> Result<
         m if donor_name(m).is_some() => {}
         m => return Err(ApiError::invalid(format!("Invalid IPC mode: {m}"))),
     }
-    // every container gets its own cgroup namespace (the init unshares it)
+    // private: the init unshares its cgroup namespace; host: it keeps the host's
     match hc.cgroupns_mode.as_str() {
-        "" | "private" => {}
-        "host" => {
-            return Err(ApiError::invalid(
-                "the host's cgroup namespace (--cgroupns host) is not supported by Berth yet",
-            ))
-        }
+        "" | "private" | "host" => {}
         m => {
             return Err(ApiError::invalid(format!(
                 "invalid cgroup namespace mode: {m}"
@@ -170,6 +165,7 @@ pub fn namespaces(
         pid_join,
         ipc,
         uts_host: hc.uts_mode == "host",
+        cgroup_host: hc.cgroupns_mode == "host",
     })
 }
 
@@ -185,7 +181,7 @@ mod tests {
     }
 
     #[test]
-    fn cgroupns_private_applies_and_host_is_refused() {
+    fn cgroupns_modes() {
         let c = ContainerConfig::default();
         let mode = |m: &str| HostConfig {
             cgroupns_mode: m.into(),
@@ -193,10 +189,7 @@ mod tests {
         };
         assert!(validate_namespaces(&mode("private"), &c).is_ok());
         assert!(validate_namespaces(&mode(""), &c).is_ok());
-        assert!(validate_namespaces(&mode("host"), &c)
-            .unwrap_err()
-            .message
-            .contains("not supported by Berth yet"));
+        assert!(validate_namespaces(&mode("host"), &c).is_ok());
         assert_eq!(
             validate_namespaces(&mode("bogus"), &c).unwrap_err().message,
             "invalid cgroup namespace mode: bogus"

@@ -46,6 +46,21 @@ pub fn start_exit_code(message: &str) -> i64 {
 }
 
 impl ContainerService {
+    /// The container's `--ulimit`s with the daemon's `default-ulimits` (its init and its
+    /// execs get them).
+    pub(super) fn rlimits(&self, hc: &berth_api::HostConfig) -> Vec<berth_runtime::Rlimit> {
+        self.config
+            .defaults
+            .ulimits(hc)
+            .iter()
+            .map(|u| berth_runtime::Rlimit {
+                name: u.name.clone(),
+                soft: u.soft,
+                hard: u.hard,
+            })
+            .collect()
+    }
+
     fn build_spec(&self, rec: &ContainerRecord) -> ApiResult<ContainerSpec> {
         let lower_dirs = self.images.layer_dirs(&rec.image_id)?;
         let dir = self.container_dir(&rec.id);
@@ -56,6 +71,7 @@ impl ContainerService {
         } else {
             hc.cgroup_parent.clone()
         };
+        let devices = super::resource_options::devices(hc)?;
         Ok(ContainerSpec {
             id: rec.id.clone(),
             lower_dirs,
@@ -76,7 +92,10 @@ impl ContainerService {
             privileged: hc.privileged,
             cap_add: hc.cap_add.clone(),
             cap_drop: hc.cap_drop.clone(),
-            resources: merge::resources(hc),
+            resources: berth_runtime::Resources {
+                device_rules: super::resource_options::device_rules(hc, &devices),
+                ..merge::resources(hc)
+            },
             cgroup_parent,
             network: merge::network_mode(hc),
             shm_size: hc.shm_size.max(0) as u64,
@@ -87,28 +106,27 @@ impl ContainerService {
                 .collect(),
             init: self.config.defaults.init(hc),
             namespaces: super::run_options::namespaces(hc, &|name| self.get(name))?,
-            rlimits: self
-                .config
-                .defaults
-                .ulimits(hc)
-                .iter()
-                .map(|u| berth_runtime::Rlimit {
-                    name: u.name.clone(),
-                    soft: u.soft,
-                    hard: u.hard,
-                })
-                .collect(),
+            rlimits: self.rlimits(hc),
             log_path: rec.log_path.clone(),
             restart: merge::restart_policy(&hc.restart_policy),
             restart_count: rec.restart_count,
             log: super::log_config::spec(hc, &rec.config)?,
+            oom_score_adj: (hc.oom_score_adj != 0).then_some(hc.oom_score_adj as i32),
+            masked_paths: hc.masked_paths.clone().filter(|p| !p.is_empty()),
+            readonly_paths: hc.readonly_paths.clone().filter(|p| !p.is_empty()),
+            devices,
             security: super::security_opts::spec(hc, &self.config.security)?,
         })
     }
 
-    /// `POST /containers/{id}/start`.
+    /// `POST /containers/{id}/start`. Runs to its end in its own task: a client that goes
+    /// away (its request future dropped) must not leave a start half-done.
     pub async fn start(self: &Arc<Self>, name_or_id: &str) -> ApiResult<()> {
-        self.start_counted(name_or_id, false).await
+        let svc = self.clone();
+        let name_or_id = name_or_id.to_string();
+        tokio::spawn(async move { svc.start_counted(&name_or_id, false).await })
+            .await
+            .map_err(|e| ApiError::internal(format!("the start task failed: {e}")))?
     }
 
     /// A start; `by_policy` for a restart by the restart policy, which counts it instead
@@ -155,8 +173,17 @@ impl ContainerService {
                 entry.rec.restart_count = 0;
                 entry.rec.has_been_manually_stopped = false;
             }
+            // Recorded before anything is set up: a daemon killed during the start finds
+            // the shim again at its next start and adopts or removes it.
+            entry.rec.start_pending = true;
+            if let Err(e) = self.store.put(&entry.rec) {
+                entry.starting = false;
+                entry.rec.start_pending = false;
+                return Err(ApiError::from(e));
+            }
             (entry.rec.clone(), std::mem::take(&mut entry.pending))
         };
+        crate::crash_point::crash_point("start-after-mark");
         let id = rec.id.clone();
         match self.launch(&rec, pending).await {
             Ok((pid, wait_conn)) => {
@@ -164,6 +191,7 @@ impl ContainerService {
                     let mut entries = self.lock();
                     if let Some(entry) = entries.get_mut(&id) {
                         entry.starting = false;
+                        entry.rec.start_pending = false;
                         entry.rec.state = StateRecord {
                             status: Status::Running,
                             pid,
@@ -193,6 +221,7 @@ impl ContainerService {
                     let mut auto_remove = false;
                     if let Some(entry) = entries.get_mut(&id) {
                         entry.starting = false;
+                        entry.rec.start_pending = false;
                         entry.rec.state.exit_code = exit_code;
                         entry.rec.state.error = err.message.clone();
                         entry.rec.state.pid = 0;
@@ -230,6 +259,7 @@ impl ContainerService {
             .net
             .attach(rec, |name| self.get(name))
             .map_err(|e| (e, 128))?;
+        crate::crash_point::crash_point("start-after-attach");
         self.net.emit_endpoint_events(rec, "connect");
         self.emit_volume_events(rec, "mount");
         spec.network = attached.network;
@@ -277,7 +307,8 @@ impl ContainerService {
         let pid = match shim::spawn(&state).await {
             Ok(pid) => pid,
             Err(msg) => {
-                remove_dir_all_quiet(&state);
+                // A shim that died (or hung) half-way may leave its cgroups and init.
+                super::reconcile::kill_and_clean(state.clone()).await;
                 let code = start_exit_code(&msg);
                 return Err((
                     ApiError::new(start_error_kind(code), start_error_message(&msg)),
@@ -285,6 +316,8 @@ impl ContainerService {
                 ));
             }
         };
+        crate::crash_point::crash_point("start-after-spawn");
+        crate::crash_point::stall_point("start-after-spawn").await;
         let fail = |state: PathBuf, msg: String, code: i64| async move {
             let _ = shim::signal(&state, libc::SIGKILL).await;
             shim::wait_shim_gone(&state, Duration::from_secs(5)).await;
@@ -309,7 +342,10 @@ impl ContainerService {
             }
         }
         match shim::start(&state).await {
-            Ok(reply) if reply.error.is_empty() => Ok((pid, wait_conn)),
+            Ok(reply) if reply.error.is_empty() => {
+                crate::crash_point::crash_point("start-after-go");
+                Ok((pid, wait_conn))
+            }
             Ok(reply) => {
                 let code = if reply.exit_code > 0 {
                     reply.exit_code

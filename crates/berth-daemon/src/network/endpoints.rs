@@ -518,6 +518,19 @@ impl NetworkService {
 
     /// At daemon start: re-opens the port proxies of running containers, tears down what
     /// stopped ones left, and rebuilds the nftables table from the metadata.
+    /// At start-up: tears down and forgets the network of every container that has no
+    /// record (a daemon killed during create or `rm` left its endpoint, or its namespace).
+    pub fn forget_unknown(&self, known: &std::collections::HashSet<String>) {
+        let ids = self.lock().endpoints.container_ids();
+        for id in ids.into_iter().filter(|id| !known.contains(id)) {
+            tracing::warn!(
+                id,
+                "removing the network endpoint of a container with no record"
+            );
+            self.release(&id);
+        }
+    }
+
     pub fn restore(&self, running: &[String], stopped: &[String]) {
         for id in stopped {
             self.detach(id);

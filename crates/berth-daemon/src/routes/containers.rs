@@ -62,6 +62,9 @@ async fn create(
     q: Q,
     JsonBody(body): JsonBody<ContainerCreateBody>,
 ) -> ApiResult<Response> {
+    if let Some(p) = q.get("platform").filter(|p| !p.is_empty()) {
+        d.containers.check_platform(&body.config.image, p)?;
+    }
     // Directories and a meta.db commit: off the runtime's threads.
     let resp = crate::error::in_place(|| d.containers.create(body, q.get("name")))?;
     Ok((StatusCode::CREATED, Json(resp)).into_response())
