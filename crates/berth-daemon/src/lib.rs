@@ -11,6 +11,7 @@ pub mod error;
 pub mod events;
 pub mod fsutil;
 pub mod hijack;
+mod memory;
 pub mod network;
 pub mod prune_filter;
 pub mod request_body;
@@ -148,6 +149,7 @@ async fn serve(args: DaemonArgs) -> anyhow::Result<()> {
     })?;
     let daemon = Daemon::open(config, daemon_id(&args.root)?, registry)?;
     daemon.containers.recover().await;
+    memory::spawn_trimmer();
 
     let listener = socket::bind(&socket, socket_gid)?;
     tracing::info!(socket = %socket.display(), root = %args.root.display(), "API listening");

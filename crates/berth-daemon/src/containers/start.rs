@@ -138,7 +138,7 @@ impl ContainerService {
         name_or_id: &str,
         by_policy: bool,
     ) -> ApiResult<()> {
-        let (rec, pending) = {
+        let (rec, pending, staged) = {
             let mut entries = self.lock();
             let (_, entry) = entry_mut(&mut entries, name_or_id)?;
             match entry.rec.state.status {
@@ -177,16 +177,33 @@ impl ContainerService {
             }
             // Recorded before anything is set up: a daemon killed during the start finds
             // the shim again at its next start and adopts or removes it.
+            // Staged under the lock, made durable after it (lists and inspects never wait
+            // for its fsync), and before anything is set up.
             entry.rec.start_pending = true;
-            if let Err(e) = self.store.put(&entry.rec) {
+            let staged = match self.store.stage_put(&entry.rec) {
+                Ok(s) => s,
+                Err(e) => {
+                    entry.starting = false;
+                    entry.rec.start_pending = false;
+                    return Err(ApiError::from(e));
+                }
+            };
+            (
+                entry.rec.clone(),
+                std::mem::take(&mut entry.pending),
+                staged,
+            )
+        };
+        let id = rec.id.clone();
+        if let Err(e) = crate::error::in_place(|| self.store.wait(staged)) {
+            if let Some(entry) = self.lock().get_mut(&id) {
                 entry.starting = false;
                 entry.rec.start_pending = false;
-                return Err(ApiError::from(e));
+                entry.pending = pending;
             }
-            (entry.rec.clone(), std::mem::take(&mut entry.pending))
-        };
+            return Err(ApiError::from(e));
+        }
         crate::crash_point::crash_point("start-after-mark");
-        let id = rec.id.clone();
         match self.launch(&rec, pending).await {
             Ok((pid, wait_conn)) => {
                 {
