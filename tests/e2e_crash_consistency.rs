@@ -266,6 +266,46 @@ fn a_client_gone_during_start_leaves_no_half_done_start() {
 }
 
 #[test]
+fn killed_during_stop_the_record_matches_the_process() {
+    let mut d = daemon();
+    let port = some_port();
+    let p = format!("{port}:80");
+    // Ignores SIGTERM: the stop waits its timeout, and the daemon dies meanwhile.
+    let id = d.run_detached(&[
+        "--name",
+        "ctr",
+        "-p",
+        &p,
+        "busybox",
+        "sh",
+        "-c",
+        "trap '' TERM; sleep 1000",
+    ]);
+    let pid = d.inspect("ctr")["State"]["Pid"].as_i64().unwrap() as i32;
+    let host = d.host();
+    let stopper = std::thread::spawn(move || {
+        let mut cmd = Command::new(BERTH);
+        cmd.args(["-H", &host, "stop", "-t", "2", "ctr"]);
+        run_with_timeout(cmd, None, Duration::from_secs(60), "stop")
+    });
+    std::thread::sleep(Duration::from_millis(700));
+    d.kill_daemon();
+    let _ = stopper.join();
+    // The shim finishes the stop on its own or not; either way the record says so.
+    std::thread::sleep(Duration::from_secs(3));
+    d.start_daemon();
+    let v = d.inspect("ctr");
+    let running = v["State"]["Running"].as_bool().unwrap();
+    assert_eq!(running, pid_alive(pid), "{}", v["State"]);
+    if !running {
+        assert_nothing_left(&d, &id, Some(port));
+    }
+    d.berth_ok(&["rm", "-f", "ctr"]);
+    assert!(!pid_alive(pid));
+    assert_nothing_left(&d, &id, Some(port));
+}
+
+#[test]
 fn killed_during_create_leaves_no_directory_without_a_record() {
     let mut d = daemon();
     let out = crash_during(
