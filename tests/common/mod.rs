@@ -86,7 +86,32 @@ impl TestDaemon {
         Self::start_with("run", extra_args)
     }
 
+    /// Like [`Self::start`], with `--root` on a tmpfs of its own of `mib` MiB, so a test
+    /// can fill the daemon's disk. Dropping the daemon unmounts it with the rest.
+    pub fn start_on_tmpfs(mib: u64) -> TestDaemon {
+        Self::start_prepared("run", &[], |root| {
+            fs::create_dir_all(root).expect("create the root");
+            nix::mount::mount(
+                Some("tmpfs"),
+                root,
+                Some("tmpfs"),
+                nix::mount::MsFlags::empty(),
+                Some(format!("size={mib}m,mode=0711").as_str()),
+            )
+            .unwrap_or_else(|e| panic!("mount a {mib} MiB tmpfs on {}: {e}", root.display()));
+        })
+    }
+
     fn start_with(exec_root: &str, extra_args: &[&str]) -> TestDaemon {
+        Self::start_prepared(exec_root, extra_args, |_| {})
+    }
+
+    /// Makes the temp dir, runs `prepare` on the root path, starts the daemon.
+    fn start_prepared(
+        exec_root: &str,
+        extra_args: &[&str],
+        prepare: impl FnOnce(&Path),
+    ) -> TestDaemon {
         let dir = make_temp_dir();
         let mut d = TestDaemon {
             sock: dir.join("berth.sock"),
@@ -101,6 +126,7 @@ impl TestDaemon {
             extra_env: Vec::new(),
             seen_ids: Default::default(),
         };
+        prepare(&d.root);
         d.start_daemon();
         d
     }

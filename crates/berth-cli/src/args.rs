@@ -159,7 +159,7 @@ pub enum NetworkCmd {
     Inspect(NetworkInspectArgs),
     /// Remove one or more networks
     #[command(visible_aliases = ["remove"])]
-    Rm(NetworkNames),
+    Rm(NetworkRmArgs),
     /// Remove all unused networks
     Prune(NetworkPruneArgs),
     /// Connect a container to a network
@@ -170,11 +170,14 @@ pub enum NetworkCmd {
 
 #[derive(Args, Debug)]
 pub struct NetworkCreateArgs {
-    #[arg(short = 'd', long, default_value = "bridge")]
+    /// Driver to manage the Network
+    #[arg(short = 'd', long, default_value = "bridge", value_name = "string")]
     pub driver: String,
-    #[arg(long)]
+    /// Subnet in CIDR format that represents a network segment
+    #[arg(long, value_name = "strings")]
     pub subnet: Vec<String>,
-    #[arg(long)]
+    /// IPv4 or IPv6 Gateway for the master subnet
+    #[arg(long, value_name = "strings")]
     pub gateway: Vec<String>,
     /// Allocate container ip from a sub-range
     #[arg(long)]
@@ -197,9 +200,11 @@ pub struct NetworkCreateArgs {
     /// Enable manual container attachment
     #[arg(long)]
     pub attachable: bool,
+    /// Restrict external access to the network
     #[arg(long)]
     pub internal: bool,
-    #[arg(long)]
+    /// Set metadata on a network
+    #[arg(long, value_name = "list")]
     pub label: Vec<String>,
     #[arg(value_name = "NETWORK")]
     pub name: String,
@@ -207,30 +212,44 @@ pub struct NetworkCreateArgs {
 
 #[derive(Args, Debug)]
 pub struct NetworkLsArgs {
+    /// Provide filter values (e.g. "driver=bridge")
+    #[arg(short = 'f', long = "filter", value_name = "filter")]
+    pub filter: Vec<String>,
+    /// Only display network IDs
     #[arg(short, long)]
     pub quiet: bool,
-    #[arg(long)]
+    /// Format output using a custom template ('table', 'table TEMPLATE', 'json', 'TEMPLATE')
+    #[arg(long, value_name = "string")]
     pub format: Option<String>,
+    /// Do not truncate the output
     #[arg(long)]
     pub no_trunc: bool,
 }
 
 #[derive(Args, Debug)]
 pub struct NetworkInspectArgs {
-    #[arg(short, long)]
+    /// Format output using a custom template ('json', 'TEMPLATE')
+    #[arg(short, long, value_name = "string")]
     pub format: Option<String>,
     #[arg(value_name = "NETWORK", required = true)]
     pub names: Vec<String>,
 }
 
 #[derive(Args, Debug)]
-pub struct NetworkNames {
+pub struct NetworkRmArgs {
+    /// Do not error if the network does not exist
+    #[arg(short, long)]
+    pub force: bool,
     #[arg(value_name = "NETWORK", required = true)]
     pub names: Vec<String>,
 }
 
 #[derive(Args, Debug)]
 pub struct NetworkPruneArgs {
+    /// Provide filter values (e.g. "until=<timestamp>")
+    #[arg(long = "filter", value_name = "filter")]
+    pub filter: Vec<String>,
+    /// Do not prompt for confirmation
     #[arg(short, long)]
     pub force: bool,
 }
@@ -248,7 +267,8 @@ pub struct NetworkDisconnectArgs {
 
 #[derive(Args, Debug)]
 pub struct NetworkConnectArgs {
-    #[arg(long)]
+    /// Add network-scoped alias for the container
+    #[arg(long, value_name = "strings")]
     pub alias: Vec<String>,
     /// IPv4 address (e.g., 172.30.100.104)
     #[arg(long)]
@@ -259,8 +279,6 @@ pub struct NetworkConnectArgs {
     /// driver options for the network
     #[arg(long = "driver-opt")]
     pub driver_opt: Vec<String>,
-    #[arg(short, long)]
-    pub force: bool,
     #[arg(value_name = "NETWORK")]
     pub network: String,
     #[arg(value_name = "CONTAINER")]

@@ -278,7 +278,8 @@ fn proxy_signals(c: &Client, id: &str) -> Option<tokio::task::JoinHandle<()>> {
 pub async fn run(c: &Client, a: &RunArgs) -> Result<i32, Failure> {
     crate::detach::configure(a.detach_keys.as_deref()).map_err(Failure::Msg)?;
     let o = &a.opts;
-    if o.tty && o.interactive && !terminal::stdin_is_tty() {
+    // Docker checks the terminal only when it attaches stdin (not with -d).
+    if o.tty && o.interactive && !a.detach && !terminal::stdin_is_tty() {
         eprintln!("the input device is not a TTY");
         return Ok(1);
     }

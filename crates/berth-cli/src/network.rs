@@ -3,7 +3,7 @@
 use serde_json::Value as Json;
 
 use crate::args::PortArgs;
-use crate::client::{seg, Client, NO_BODY};
+use crate::client::{query, seg, Client, NO_BODY};
 use crate::Failure;
 
 fn host_port(b: &Json) -> String {
@@ -271,7 +271,11 @@ pub async fn network(c: &Client, cmd: &NetworkCmd) -> Result<i32, Failure> {
             Ok(0)
         }
         NetworkCmd::Ls(a) => {
-            let mut list: Vec<NetworkResource> = c.get_as("/networks").await?;
+            let q = match crate::opts::filters_json(&a.filter)? {
+                Some(f) => query(&[("filters", f)]),
+                None => String::new(),
+            };
+            let mut list: Vec<NetworkResource> = c.get_as(&format!("/networks{q}")).await?;
             // docker/cli lists networks by name.
             list.sort_by(|x, y| x.name.cmp(&y.name));
             let rows: Vec<Json> = list.iter().map(|n| network_row(n, a.no_trunc)).collect();
@@ -312,6 +316,8 @@ pub async fn network(c: &Client, cmd: &NetworkCmd) -> Result<i32, Failure> {
                     .await
                 {
                     Ok(_) => println!("{n}"),
+                    // -f: a network that is not there is not an error.
+                    Err(e) if a.force && e.status() == 404 => {}
                     Err(e) => errors.push(e.to_string()),
                 }
             }
@@ -322,12 +328,20 @@ pub async fn network(c: &Client, cmd: &NetworkCmd) -> Result<i32, Failure> {
             }
         }
         NetworkCmd::Prune(a) => {
-            if !a.force {
-                return Err(Failure::Msg(
-                    "WARNING! This will remove all custom networks not used by at least one container.\nUse --force to skip the confirmation prompt".into(),
-                ));
+            if !a.force
+                && !crate::confirm(
+                    "WARNING! This will remove all custom networks not used by at least one container.\nAre you sure you want to continue?",
+                )
+            {
+                return Ok(0);
             }
-            let r: NetworkPruneResponse = c.typed(Method::POST, "/networks/prune", NO_BODY).await?;
+            let q = match crate::opts::filters_json(&a.filter)? {
+                Some(f) => query(&[("filters", f)]),
+                None => String::new(),
+            };
+            let r: NetworkPruneResponse = c
+                .typed(Method::POST, &format!("/networks/prune{q}"), NO_BODY)
+                .await?;
             let names = r.networks_deleted.unwrap_or_default();
             if !names.is_empty() {
                 println!("Deleted Networks:");

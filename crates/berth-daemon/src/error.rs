@@ -76,6 +76,19 @@ pub async fn blocking<T: Send + 'static>(
         .map_err(|e| ApiError::internal(format!("image store task failed: {e}")))?
 }
 
+/// Runs short blocking work (a `meta.db` commit and its fsync, removing a directory) from
+/// async code without stalling the other requests on this runtime thread: on the
+/// daemon's multi-threaded runtime the thread hands its other tasks over first. On a
+/// current-thread runtime (unit tests) it simply runs `f`.
+pub fn in_place<T>(f: impl FnOnce() -> T) -> T {
+    match tokio::runtime::Handle::try_current() {
+        Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
+            tokio::task::block_in_place(f)
+        }
+        _ => f(),
+    }
+}
+
 /// Any library error with a `kind()` converts into an `ApiError` keeping its message.
 macro_rules! api_error_from {
     ($($t:ty),* $(,)?) => {$(
@@ -88,15 +101,27 @@ macro_rules! api_error_from {
 }
 api_error_from!(berth_image::ImageError, berth_registry::RegistryError);
 
+/// An OS error reads as Go prints it (`no space left on device`, not Rust's
+/// `No space left on device (os error 28)`): the daemon's fault, a 500.
 impl From<std::io::Error> for ApiError {
     fn from(e: std::io::Error) -> Self {
-        ApiError::internal(e.to_string())
+        ApiError::internal(berth_image::os_error::go_text(&e))
     }
 }
 
+/// A failed write of `meta.db` reads as `write <root>/meta.db: no space left on device`
+/// (the store reopens itself for the next request, see [`berth_image::MetaDb`]).
 impl From<redb::Error> for ApiError {
     fn from(e: redb::Error) -> Self {
-        ApiError::internal(format!("metadata store: {e}"))
+        ApiError::internal(berth_image::meta_db::error_text(&e))
+    }
+}
+
+impl ApiError {
+    /// `<what>: <error>` for a failed file-system step, with the error as Go prints it
+    /// (`mkdir <root>/containers/<id>: no space left on device`).
+    pub fn io(what: impl std::fmt::Display, e: &std::io::Error) -> Self {
+        ApiError::internal(format!("{what}: {}", berth_image::os_error::go_text(e)))
     }
 }
 

@@ -90,7 +90,7 @@ impl EventBus {
     }
 
     /// Loads the events kept in `meta.db` and starts the thread that writes new ones.
-    pub fn open(db: Arc<redb::Database>) -> anyhow::Result<Arc<EventBus>> {
+    pub fn open(db: Arc<berth_image::MetaDb>) -> anyhow::Result<Arc<EventBus>> {
         EVENTS_PART.open(&db)?;
         let mut rows = EVENTS.load(&db)?;
         rows.sort_by(|a, b| a.0.cmp(&b.0));
@@ -386,18 +386,38 @@ pub fn container_attributes(
 
 /// Writes events in batches (one transaction for whatever is queued) and trims the
 /// table to the last [`KEEP`]. Ends when the bus is dropped.
-fn write_loop(db: Arc<redb::Database>, rx: mpsc::Receiver<(u64, Arc<EventMessage>)>) {
+///
+/// Events are history, not acknowledged changes: a batch is made durable (fsync) at most
+/// once per [`EVENTS_SYNC_EVERY`]; the others are committed without one, and become
+/// durable with the next durable commit of anything in `meta.db`. Under load this keeps
+/// the event log from doubling the fsyncs that container changes wait for.
+fn write_loop(db: Arc<berth_image::MetaDb>, rx: mpsc::Receiver<(u64, Arc<EventMessage>)>) {
+    let mut last_sync: Option<std::time::Instant> = None;
     while let Ok(first) = rx.recv() {
         let mut batch = vec![first];
         batch.extend(rx.try_iter());
-        if let Err(e) = write_batch(&db, &batch) {
-            tracing::warn!(error = %e, "persisting events");
+        let durable = last_sync.is_none_or(|t| t.elapsed() >= EVENTS_SYNC_EVERY);
+        match write_batch(&db, &batch, durable) {
+            Ok(()) if durable => last_sync = Some(std::time::Instant::now()),
+            Ok(()) => {}
+            Err(e) => tracing::warn!(error = %e, "persisting events"),
         }
     }
 }
 
-fn write_batch(db: &redb::Database, batch: &[(u64, Arc<EventMessage>)]) -> Result<(), redb::Error> {
-    let tx = db.begin_write()?;
+/// See [`write_loop`].
+const EVENTS_SYNC_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
+
+fn write_batch(
+    db: &berth_image::MetaDb,
+    batch: &[(u64, Arc<EventMessage>)],
+    durable: bool,
+) -> Result<(), redb::Error> {
+    let mut tx = db.begin_write()?;
+    if !durable {
+        tx.set_durability(redb::Durability::None)
+            .map_err(|e| redb::Error::Corrupted(format!("event batch durability: {e}")))?;
+    }
     {
         let mut table = tx.open_table(EVENTS.def())?;
         for (seq, m) in batch {
@@ -497,7 +517,7 @@ mod tests {
     #[test]
     fn the_last_events_survive_a_reopen_and_the_table_is_trimmed() {
         let dir = tempfile::tempdir().unwrap();
-        let db = Arc::new(redb::Database::create(dir.path().join("meta.db")).unwrap());
+        let db = Arc::new(berth_image::MetaDb::open(&dir.path().join("meta.db")).unwrap());
         {
             let bus = EventBus::open(db.clone()).unwrap();
             for i in 0..(KEEP + 20) {

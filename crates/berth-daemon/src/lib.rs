@@ -12,6 +12,7 @@ pub mod events;
 pub mod fsutil;
 pub mod hijack;
 pub mod network;
+pub mod prune_filter;
 pub mod request_body;
 pub mod routes;
 pub mod schema;

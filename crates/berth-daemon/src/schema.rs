@@ -40,7 +40,7 @@ use std::marker::PhantomData;
 
 use berth_api::EventMessage;
 use berth_net::endpoint::{EndpointRecord, ExtraEndpoint, PrimaryConfig};
-use redb::{ReadableDatabase, ReadableTable, TableDefinition, WriteTransaction};
+use redb::{ReadableTable, TableDefinition, WriteTransaction};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
@@ -157,7 +157,7 @@ fn migrate_networks(tx: &WriteTransaction, from: u64) -> Result<(), redb::Error>
 
 impl Part {
     /// Creates the part's tables, checks its version row and migrates an older store.
-    pub fn open(&self, db: &redb::Database) -> Result<(), SchemaError> {
+    pub fn open(&self, db: &berth_image::MetaDb) -> Result<(), SchemaError> {
         let tx = db.begin_write().map_err(redb::Error::from)?;
         {
             let mut meta = tx.open_table(self.meta).map_err(redb::Error::from)?;
@@ -210,7 +210,7 @@ impl<T> JsonTable<T> {
 
 impl<T: Serialize + DeserializeOwned> JsonTable<T> {
     /// Every row that decodes, with its key; the others are logged and skipped.
-    pub fn load(&self, db: &redb::Database) -> Result<Vec<(String, T)>, redb::Error> {
+    pub fn load(&self, db: &berth_image::MetaDb) -> Result<Vec<(String, T)>, redb::Error> {
         let tx = db.begin_read()?;
         let table = tx.open_table(self.def())?;
         let mut out = Vec::new();
@@ -227,7 +227,7 @@ impl<T: Serialize + DeserializeOwned> JsonTable<T> {
     }
 
     /// Writes one row in its own transaction.
-    pub fn put(&self, db: &redb::Database, key: &str, value: &T) -> Result<(), redb::Error> {
+    pub fn put(&self, db: &berth_image::MetaDb, key: &str, value: &T) -> Result<(), redb::Error> {
         let bytes = serde_json::to_vec(value)
             .map_err(|e| redb::Error::Corrupted(format!("encoding {}: {e}", self.what)))?;
         let tx = db.begin_write()?;
@@ -237,7 +237,7 @@ impl<T: Serialize + DeserializeOwned> JsonTable<T> {
     }
 
     /// Deletes one row (absent is fine) in its own transaction.
-    pub fn delete(&self, db: &redb::Database, key: &str) -> Result<(), redb::Error> {
+    pub fn delete(&self, db: &berth_image::MetaDb, key: &str) -> Result<(), redb::Error> {
         let tx = db.begin_write()?;
         tx.open_table(self.def())?.remove(key)?;
         tx.commit()?;

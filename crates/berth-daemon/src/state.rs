@@ -62,7 +62,7 @@ pub struct Daemon {
     pub config: Arc<DaemonConfig>,
     /// Stable per `--root`, shown as `ID` in `info`.
     pub daemon_id: String,
-    pub db: Arc<redb::Database>,
+    pub db: Arc<berth_image::MetaDb>,
     /// Every service's events, for `GET /events`.
     pub events: Arc<crate::events::EventBus>,
     /// Container stats samples (`GET /containers/{id}/stats`).
@@ -93,7 +93,7 @@ impl Daemon {
     ) -> anyhow::Result<Daemon> {
         let db_path = config.root.join("meta.db");
         let db = Arc::new(
-            redb::Database::create(&db_path)
+            berth_image::MetaDb::open(&db_path)
                 .with_context(|| format!("opening {}", db_path.display()))?,
         );
         let events = crate::events::EventBus::open(db.clone())?;

@@ -27,7 +27,8 @@ fn ingest_child(args: &[String]) {
         media_type: mt.clone(),
     };
     fs::create_dir_all(root).unwrap();
-    let db = Arc::new(redb::Database::create(std::path::Path::new(root).join("meta.db")).unwrap());
+    let db =
+        Arc::new(berth_image::MetaDb::open(&std::path::Path::new(root).join("meta.db")).unwrap());
     let store = ImageStore::open(std::path::Path::new(root), db).unwrap();
     let lease = store.lease();
     let mut f = fs::File::open(path).unwrap();

@@ -18,7 +18,6 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::io::{self, Read, Write};
 
-use redb::ReadableDatabase;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 

@@ -6,7 +6,6 @@ use std::fs;
 use std::path::PathBuf;
 
 use berth_api::ContainerConfig;
-use redb::ReadableDatabase;
 
 use crate::content::io_err;
 use crate::import::go_arch;

@@ -223,7 +223,9 @@ impl Write for BlobWriter {
             .file
             .as_mut()
             .ok_or_else(|| io::Error::other("blob writer closed"))?;
-        let n = f.write(buf)?;
+        let n = f
+            .write(buf)
+            .map_err(|e| crate::os_error::with_path("write", &self.path, e))?;
         self.hasher.update(&buf[..n]);
         self.size += n as u64;
         Ok(n)

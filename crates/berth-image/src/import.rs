@@ -440,7 +440,6 @@ impl ImageStore {
     /// refers to (best effort; `open` collects anything left).
     fn drop_unreferenced(&self, moved: &[PathBuf], config: &ImageConfig) {
         let check = || -> Result<(), ImageError> {
-            use redb::ReadableDatabase;
             let rtxn = self.db.begin_read()?;
             let layers = rtxn.open_table(LAYERS)?;
             let chains = chain_ids(&config.rootfs.diff_ids);

@@ -18,7 +18,7 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use redb::{ReadableDatabase, ReadableTable};
+use redb::ReadableTable;
 
 use crate::content::{digest_hex, ContentStore};
 use crate::schema::{all_bytes, decode, LayerMeta, LAYERS};
@@ -29,7 +29,7 @@ pub(crate) struct LeaseTable {
     pins: Mutex<HashMap<u64, HashSet<String>>>,
     next_id: AtomicU64,
     pub(crate) write_lock: Arc<Mutex<()>>,
-    pub(crate) db: Arc<redb::Database>,
+    pub(crate) db: Arc<crate::MetaDb>,
     pub(crate) content: ContentStore,
     pub(crate) layers: PathBuf,
 }
@@ -55,7 +55,7 @@ pub(crate) fn lock(m: &Mutex<()>) -> MutexGuard<'_, ()> {
 impl LeaseTable {
     pub(crate) fn new(
         write_lock: Arc<Mutex<()>>,
-        db: Arc<redb::Database>,
+        db: Arc<crate::MetaDb>,
         content: ContentStore,
         layers: PathBuf,
     ) -> Self {

@@ -13,7 +13,7 @@
 //!
 //! Public surface used by the daemon:
 //! ```ignore
-//! let store = ImageStore::open(root, db)?;                 // db: Arc<redb::Database>
+//! let store = ImageStore::open(root, db)?;                 // db: Arc<crate::MetaDb>
 //! let id = store.import(reader, ImportOptions { .. })?;    // one-layer image from a tar
 //! let img = store.resolve("busybox")?;                     // name[:tag], name@digest, id, short id
 //! let lowers = store.layer_dirs(&img.id)?;                 // overlay lowerdirs, top first
@@ -50,6 +50,8 @@ pub mod compression;
 pub mod content;
 mod import;
 mod lease;
+pub mod meta_db;
+pub mod os_error;
 pub mod pack;
 mod pull;
 mod push;
@@ -67,7 +69,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use berth_api::ErrorKind;
-use redb::{ReadableDatabase, ReadableTableMetadata};
+use redb::ReadableTableMetadata;
 
 pub use crate::archive::ArchiveManifest;
 pub use crate::build_commit::BuildStepCommit;
@@ -75,6 +77,7 @@ pub use crate::commit::{merge_commit_config, CommitOptions};
 pub use crate::compression::Compression;
 use crate::content::{digest_hex, io_err, ContentStore};
 pub use crate::lease::Lease;
+pub use crate::meta_db::MetaDb;
 pub use crate::pull::{PulledImage, RegisterOutcome};
 pub use crate::push::{PushLayer, PushPlan};
 pub use crate::reference::{Reference, ReferenceError};
@@ -91,12 +94,12 @@ pub enum ImageError {
     InvalidArgument(String),
     #[error("{0}")]
     Conflict(String),
-    #[error("{context}: {source}")]
+    #[error("{context}: {}", crate::os_error::go_text(.source))]
     Io {
         context: String,
         source: std::io::Error,
     },
-    #[error("metadata store: {0}")]
+    #[error("{}", crate::meta_db::error_text(.0))]
     Db(#[from] redb::Error),
 }
 
@@ -226,7 +229,7 @@ pub struct ListOptions {
 /// (the daemon calls them from `spawn_blocking`).
 pub struct ImageStore {
     root: PathBuf,
-    db: Arc<redb::Database>,
+    db: Arc<crate::MetaDb>,
     content: ContentStore,
     layers: PathBuf,
     /// Serializes changes that touch both files and metadata (layer rename + records).
@@ -243,7 +246,7 @@ impl ImageStore {
     /// Opens the store under `root` (creating `blobs/`, `layers/`, `tmp/`), creates the
     /// metadata tables, and removes what an interrupted operation left behind: everything
     /// in `tmp/`, layer directories without a layer record, blobs nothing refers to.
-    pub fn open(root: &Path, db: Arc<redb::Database>) -> Result<Self, ImageError> {
+    pub fn open(root: &Path, db: Arc<crate::MetaDb>) -> Result<Self, ImageError> {
         let content = ContentStore::open(root)?;
         let layers = root.join("layers");
         fs::create_dir_all(&layers).map_err(io_err(format!("creating {}", layers.display())))?;

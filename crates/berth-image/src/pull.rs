@@ -152,7 +152,6 @@ struct Streamed {
 impl ImageStore {
     /// True when the layer `chain_id` is stored (Docker's "Already exists").
     pub fn has_layer(&self, chain_id: &str) -> bool {
-        use redb::ReadableDatabase;
         let get = || -> Result<bool, ImageError> {
             let rtxn = self.db.begin_read()?;
             Ok(rtxn.open_table(LAYERS)?.get(chain_id)?.is_some())
@@ -374,7 +373,6 @@ impl ImageStore {
         }
         let key = tag_ref.clone().unwrap_or_else(|| digest_ref.clone());
         let before = {
-            use redb::ReadableDatabase;
             let rtxn = self.db.begin_read()?;
             let tags = rtxn.open_table(crate::schema::TAGS)?;
             let v = tags

@@ -9,7 +9,7 @@
 use std::io::{self, BufWriter, Write};
 use std::path::PathBuf;
 
-use redb::{ReadableDatabase, ReadableTable};
+use redb::ReadableTable;
 use serde::Serialize;
 
 use crate::compression::{docker_media_type, MEDIA_DOCKER_LAYER_GZIP};

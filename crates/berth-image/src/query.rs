@@ -3,7 +3,6 @@
 use std::collections::BTreeMap;
 
 use berth_api::{GraphDriver, HistoryItem, ImageInspect, ImageMetadata, ImageSummary, RootFs};
-use redb::ReadableDatabase;
 
 use crate::reference::Reference;
 use crate::schema::{decode, ImageMeta, IMAGES, TAGS};

@@ -331,7 +331,6 @@ impl ImageStore {
 
     /// True when another image was committed from `id`.
     pub(crate) fn has_children(&self, id: &str) -> Result<bool, ImageError> {
-        use redb::ReadableDatabase;
         let rtxn = self.db.begin_read()?;
         let images = crate::schema::all_bytes(&rtxn.open_table(IMAGES)?)?;
         for (_, v) in images {

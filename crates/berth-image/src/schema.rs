@@ -123,7 +123,7 @@ pub(crate) fn decode<T: for<'a> Deserialize<'a>>(
 }
 
 /// Creates the tables and checks/stores the schema version.
-pub(crate) fn init(db: &redb::Database) -> Result<(), ImageError> {
+pub(crate) fn init(db: &crate::MetaDb) -> Result<(), ImageError> {
     let txn = db.begin_write().map_err(redb::Error::from)?;
     {
         let mut schema = txn.open_table(SCHEMA).map_err(redb::Error::from)?;

@@ -14,7 +14,7 @@ pub(crate) fn fixture() -> Fixture {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().join("root");
     fs::create_dir_all(&root).unwrap();
-    let db = Arc::new(redb::Database::create(dir.path().join("meta.db")).unwrap());
+    let db = Arc::new(crate::MetaDb::open(&dir.path().join("meta.db")).unwrap());
     let store = ImageStore::open(&root, db).unwrap();
     Fixture {
         _dir: dir,

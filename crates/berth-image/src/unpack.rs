@@ -44,8 +44,29 @@ fn bad_entry(name: &[u8], why: &str) -> ImageError {
     ))
 }
 
+/// A failed read of the stream is the client's bad archive (a 400); the storage failing
+/// under it (a full disk) is the daemon's error, in dockerd's words:
+/// `Error processing tar file(exit status 1): write /blob: no space left on device`.
 fn bad_tar(e: io::Error) -> ImageError {
+    if crate::os_error::is_storage_failure(&e) {
+        return ImageError::Io {
+            context: UNTAR_ERROR_PREFIX.trim_end_matches(": ").into(),
+            source: e,
+        };
+    }
     ImageError::InvalidArgument(format!("invalid tar stream: {e}"))
+}
+
+/// [`bad_tar`] for a failed copy of an entry's data to its file, named as in the layer.
+fn bad_copy(name: &[u8]) -> impl FnOnce(io::Error) -> ImageError + '_ {
+    move |e| {
+        if crate::os_error::is_storage_failure(&e) {
+            let name = String::from_utf8_lossy(name);
+            let path = format!("/{}", name.trim_start_matches("./").trim_start_matches('/'));
+            return bad_tar(crate::os_error::with_path("write", Path::new(&path), e));
+        }
+        bad_tar(e)
+    }
 }
 
 /// Splits an entry name into clean components; an empty result is the layer root.
@@ -357,9 +378,9 @@ fn unpack_entries<R: Read>(reader: R, dest: &Path) -> Result<UnpackStats, ImageE
                 }
                 .map_err(io_err(format!("creating {}", path.display())))?;
                 stats.size += if et == EntryType::GNUSparse {
-                    copy_sparse(&mut entry, &mut f).map_err(bad_tar)?
+                    copy_sparse(&mut entry, &mut f).map_err(bad_copy(&name))?
                 } else {
-                    io::copy(&mut entry, &mut f).map_err(bad_tar)?
+                    io::copy(&mut entry, &mut f).map_err(bad_copy(&name))?
                 };
             }
             EntryType::Symlink => {

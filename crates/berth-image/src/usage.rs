@@ -11,7 +11,6 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fs;
 
 use berth_api::ImageSummary;
-use redb::ReadableDatabase;
 
 use crate::content::digest_hex;
 use crate::schema::{all_bytes, all_strs, decode, ImageMeta, LayerMeta, IMAGES, LAYERS, TAGS};

@@ -1,9 +1,11 @@
 //! Container cgroups on cgroup v1, v2 and the hybrid of both.
 //!
-//! A container's cgroup is `<parent>/berth/<id>` in every v1 hierarchy that has one of
-//! the controllers Berth uses and in the v2 tree. `<parent>` is `spec.cgroup_parent`, or
-//! when that is empty, the shim's own cgroup in that hierarchy (from `/proc/self/cgroup`,
-//! so containers nest under the daemon's cgroup, per controller). The paths are saved in
+//! A container's cgroup is in every v1 hierarchy that has one of the controllers Berth
+//! uses and in the v2 tree: `<own>/berth/<id>` without a parent, where `<own>` is the
+//! shim's own cgroup in that hierarchy (from `/proc/self/cgroup`, so containers nest
+//! under the daemon's cgroup, per controller); with `spec.cgroup_parent`, Docker's
+//! cgroupfs paths `<parent>/<id>` (a relative parent under `<own>`), the parent
+//! directories made as [`crate::cgroup_parent`] says. The paths are saved in
 //! `<state-dir>/cgroups.json` ([`CgroupPaths`]); the daemon uses [`set_frozen`] and
 //! [`pids`] on them from its own process.
 
@@ -35,6 +37,13 @@ pub struct CgroupPaths {
     pub v1: BTreeMap<String, PathBuf>,
     /// The container's cgroup directory in the v2 tree (pure v2 or hybrid `unified`).
     pub unified: Option<PathBuf>,
+    /// Parent directories Berth made for containers (`--cgroup-parent`), deepest first:
+    /// [`remove`] removes those left empty ([`crate::cgroup_parent`]).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub parents: Vec<PathBuf>,
+    /// The registry of Berth-made parents ([`crate::cgroup_parent::Registry`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub registry: Option<PathBuf>,
 }
 
 impl CgroupPaths {
@@ -166,30 +175,13 @@ fn write_file(path: &Path, value: &str) -> Result<()> {
     })
 }
 
-/// The cgroup (relative to a hierarchy's root) the container nests under.
-fn parent_for(key: &str, cgroup_parent: &str, own: &BTreeMap<String, String>) -> String {
-    if cgroup_parent.is_empty() {
-        own.get(key).cloned().unwrap_or_else(|| "/".to_string())
-    } else {
-        cgroup_parent.to_string()
-    }
+/// The calling process's own cgroup (relative to the hierarchy's root) for `key`.
+fn own_for<'a>(key: &str, own: &'a BTreeMap<String, String>) -> &'a str {
+    own.get(key).map_or("/", String::as_str)
 }
 
 fn join_rel(base: &Path, rel: &str) -> PathBuf {
     base.join(rel.trim_start_matches('/'))
-}
-
-/// v1 cpuset: a new cgroup must have `cpuset.cpus` and `cpuset.mems` before a task joins.
-fn init_cpuset(dir: &Path) -> Result<()> {
-    for f in ["cpuset.cpus", "cpuset.mems"] {
-        let cur = std::fs::read_to_string(dir.join(f)).unwrap_or_default();
-        if cur.trim().is_empty() {
-            let parent = dir.parent().unwrap_or(dir);
-            let val = std::fs::read_to_string(parent.join(f)).unwrap_or_default();
-            write_file(&dir.join(f), val.trim())?;
-        }
-    }
-    Ok(())
 }
 
 /// Creates the container's cgroups and applies the limits. On failure nothing is left.
@@ -199,22 +191,71 @@ pub fn create(
     res: &Resources,
     privileged: bool,
 ) -> Result<CgroupPaths> {
+    create_noting_parents(id, cgroup_parent, res, privileged, None)
+}
+
+/// [`create`], noting the parent directories made in `registry` (see
+/// [`crate::cgroup_parent`]) so they are removed after the last container in them.
+pub fn create_noting_parents(
+    id: &str,
+    cgroup_parent: &str,
+    res: &Resources,
+    privileged: bool,
+    registry: Option<&Path>,
+) -> Result<CgroupPaths> {
     let own_text = std::fs::read_to_string("/proc/self/cgroup")
         .map_err(|e| RuntimeError::io("read", "/proc/self/cgroup", e))?;
     let own = parse_proc_cgroup(&own_text);
     let mut paths = CgroupPaths::default();
+    let mut reg = match (registry, cgroup_parent.is_empty()) {
+        (Some(r), false) => {
+            paths.registry = Some(r.to_path_buf());
+            Some(crate::cgroup_parent::Registry::lock(r)?)
+        }
+        _ => None,
+    };
+    // Makes `dir` and its ancestors; returns those made, top-down.
+    let mut make = |dir: &Path, paths: &mut CgroupPaths| -> Result<Vec<PathBuf>> {
+        match reg.as_mut() {
+            Some(reg) => {
+                let (made, parents) = reg.create(dir)?;
+                for p in parents {
+                    if !paths.parents.contains(&p) {
+                        paths.parents.push(p);
+                    }
+                }
+                Ok(made)
+            }
+            None => {
+                let mut missing: Vec<PathBuf> = dir
+                    .ancestors()
+                    .take_while(|a| !a.exists())
+                    .map(Path::to_path_buf)
+                    .collect();
+                missing.reverse();
+                std::fs::create_dir_all(dir)
+                    .map_err(|e| RuntimeError::io("creating cgroup", dir, e))?;
+                Ok(missing)
+            }
+        }
+    };
     let result = (|| {
         for h in hierarchies()? {
             if h.v2 {
-                let parent = join_rel(&h.mountpoint, &parent_for("", cgroup_parent, &own));
-                let berth = parent.join("berth");
-                let dir = berth.join(id);
-                std::fs::create_dir_all(&dir)
-                    .map_err(|e| RuntimeError::io("creating cgroup", &dir, e))?;
-                paths.unified = Some(dir);
+                let own_rel = own_for("", &own);
+                let dir =
+                    crate::cgroup_parent::container_dir(&h.mountpoint, own_rel, cgroup_parent, id);
+                make(&dir, &mut paths)?;
+                paths.unified = Some(dir.clone());
                 // Enable the controllers the container needs along the way (best effort:
                 // a cgroup with processes refuses, and then the limit write reports it).
-                for d in [&parent, &berth] {
+                let mut chain: Vec<&Path> = dir
+                    .ancestors()
+                    .skip(1)
+                    .take_while(|a| a.starts_with(&h.mountpoint))
+                    .collect();
+                chain.reverse();
+                for d in chain {
                     let avail =
                         std::fs::read_to_string(d.join("cgroup.controllers")).unwrap_or_default();
                     for c in avail
@@ -229,22 +270,30 @@ pub fn create(
                     continue;
                 }
                 let key = h.controllers.join(",");
-                let parent = join_rel(&h.mountpoint, &parent_for(&key, cgroup_parent, &own));
-                let berth = parent.join("berth");
-                let dir = berth.join(id);
-                std::fs::create_dir_all(&dir)
-                    .map_err(|e| RuntimeError::io("creating cgroup", &dir, e))?;
+                let own_rel = own_for(&key, &own);
+                let dir =
+                    crate::cgroup_parent::container_dir(&h.mountpoint, own_rel, cgroup_parent, id);
+                make(&dir, &mut paths)?;
                 for c in &h.controllers {
                     paths.v1.insert(c.clone(), dir.clone());
                 }
                 if h.controllers.iter().any(|c| c == "cpuset") {
-                    init_cpuset(&berth)?;
-                    init_cpuset(&dir)?;
+                    // Every directory on the way needs its cpus and mems (top-down; a
+                    // parent made by someone else with `mkdir` has none either).
+                    let mut chain: Vec<&Path> = dir
+                        .ancestors()
+                        .take_while(|a| a.starts_with(&h.mountpoint) && *a != h.mountpoint)
+                        .collect();
+                    chain.reverse();
+                    for d in chain {
+                        crate::cgroup_parent::init_cpuset(d)?;
+                    }
                 }
             }
         }
         apply_limits(&paths, res, privileged)
     })();
+    drop(reg);
     match result {
         Ok(()) => Ok(paths),
         Err(e) => {
@@ -467,6 +516,12 @@ pub fn remove(paths: &CgroupPaths) -> Result<()> {
             }
         }
     }
+    if let (Some(reg), false) = (&paths.registry, paths.parents.is_empty()) {
+        match crate::cgroup_parent::Registry::lock(reg) {
+            Ok(mut reg) => reg.remove_parents(&paths.parents),
+            Err(e) => last = last.and(Err(e)),
+        }
+    }
     last
 }
 
@@ -582,9 +637,10 @@ pub fn join_cgroups_of(pid: i32) -> Result<()> {
         };
         if let Some(rel) = theirs.get(&key) {
             let procs = join_rel(&h.mountpoint, rel).join("cgroup.procs");
-            // A hierarchy Berth did not put the container in may refuse; only ours matter.
+            // A hierarchy Berth did not put the container in (name=…) may refuse; only
+            // ours matter.
             if let Err(e) = std::fs::write(&procs, &me) {
-                if rel.contains("/berth/") {
+                if h.v2 || h.controllers.iter().any(|c| !c.starts_with("name=")) {
                     return Err(RuntimeError::io("joining cgroup", &procs, e));
                 }
             }
@@ -619,10 +675,10 @@ mod tests {
     #[test]
     fn own_cgroup_per_controller() {
         let own = parse_proc_cgroup("4:memory:/process_api/abc\n1:cpu,cpuacct:/\n0::/\n");
-        assert_eq!(parent_for("memory", "", &own), "/process_api/abc");
-        assert_eq!(parent_for("cpu,cpuacct", "", &own), "/");
-        assert_eq!(parent_for("", "", &own), "/");
-        assert_eq!(parent_for("memory", "/custom", &own), "/custom");
+        assert_eq!(own_for("memory", &own), "/process_api/abc");
+        assert_eq!(own_for("cpu,cpuacct", &own), "/");
+        assert_eq!(own_for("", &own), "/");
+        assert_eq!(own_for("blkio", &own), "/");
         assert_eq!(
             join_rel(Path::new("/sys/fs/cgroup/memory"), "/process_api/abc"),
             PathBuf::from("/sys/fs/cgroup/memory/process_api/abc")

@@ -389,6 +389,7 @@ mod tests {
         let paths = CgroupPaths {
             v1: BTreeMap::new(),
             unified: Some(p.to_path_buf()),
+            ..Default::default()
         };
         let s = StatsSource::new(&paths).read();
         assert_eq!(s.cpu.cpu_usage.total_usage, 7000);
@@ -425,6 +426,7 @@ mod tests {
         let mut paths = CgroupPaths {
             v1: BTreeMap::new(),
             unified: Some(v2.path().to_path_buf()),
+            ..Default::default()
         };
         paths.v1.insert("memory".into(), v1.path().to_path_buf());
         let s = StatsSource::new(&paths).read();

@@ -22,6 +22,8 @@
 
 pub mod capabilities;
 pub mod cgroup;
+pub mod cgroup_kill;
+pub mod cgroup_parent;
 pub mod cgroup_stats;
 pub mod defaults;
 pub mod error;

@@ -46,6 +46,12 @@
 //!   [`crate::cgroup::pids`] and [`crate::cgroup::destroy`].
 //! - `shim.log`: the shim's own diagnostics after it detached.
 //!
+//! Deadlines: the daemon connects without blocking ([`connect_nonblocking`]) and bounds
+//! every short request (signal, resize, update: 2 s; start: 30 s). A shim that does not
+//! answer a signal in time is treated as wedged: the daemon signals the init directly,
+//! and past the stop timeout kills the shim and the container's whole cgroup
+//! ([`crate::cgroup_kill`]) after writing a SIGKILL `exit.json` if there is none.
+//!
 //! Start-up: `berth shim <state-dir>` prints one line on its stdout and closes it: `ok
 //! <init-pid>` once the container is set up and waiting for `start`, or `error <message>`
 //! (then nothing is left behind: no cgroup, no process, no socket). It detaches into its
@@ -82,6 +88,35 @@ pub fn with_socket_path<T>(
 /// `set_nonblocking(true)` and `tokio::net::UnixStream::from_std`.
 pub fn connect(state_dir: &Path) -> std::io::Result<std::os::unix::net::UnixStream> {
     with_socket_path(state_dir, |p| std::os::unix::net::UnixStream::connect(p))
+}
+
+/// Like [`connect`], but never waits: the socket is non-blocking from the start, so a
+/// shim that stopped accepting (SIGSTOP, wedged) with a full backlog gives `WouldBlock`
+/// at once instead of blocking the caller in `connect(2)`.
+pub fn connect_nonblocking(state_dir: &Path) -> std::io::Result<std::os::unix::net::UnixStream> {
+    use nix::sys::socket::{socket, AddressFamily, SockFlag, SockType, UnixAddr};
+    use std::os::fd::AsRawFd;
+    with_socket_path(state_dir, |p| {
+        let fd = socket(
+            AddressFamily::Unix,
+            SockType::Stream,
+            SockFlag::SOCK_NONBLOCK | SockFlag::SOCK_CLOEXEC,
+            None,
+        )
+        .map_err(std::io::Error::from)?;
+        let addr = UnixAddr::new(p).map_err(std::io::Error::from)?;
+        match nix::sys::socket::connect(fd.as_raw_fd(), &addr) {
+            Ok(()) => {}
+            Err(nix::errno::Errno::EAGAIN) => {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::WouldBlock,
+                    "the shim does not accept connections",
+                ))
+            }
+            Err(e) => return Err(e.into()),
+        }
+        Ok(std::os::unix::net::UnixStream::from(fd))
+    })
 }
 
 /// File name of the control socket in the state dir.
@@ -230,5 +265,28 @@ mod socket_path_tests {
             with_socket_path(&long, |p| std::os::unix::net::UnixListener::bind(p)).unwrap();
         assert!(long.join(SOCKET_FILE).exists());
         connect(&long).unwrap();
+        connect_nonblocking(&long).unwrap();
+    }
+
+    #[test]
+    fn a_full_backlog_never_blocks_a_connect() {
+        let tmp = tempfile::tempdir().unwrap();
+        let listener =
+            with_socket_path(tmp.path(), |p| std::os::unix::net::UnixListener::bind(p)).unwrap();
+        // Nobody accepts: the backlog fills, then connects must fail at once.
+        let mut kept = Vec::new();
+        let mut refused = false;
+        for _ in 0..10_000 {
+            match connect_nonblocking(tmp.path()) {
+                Ok(s) => kept.push(s),
+                Err(e) => {
+                    assert_eq!(e.kind(), std::io::ErrorKind::WouldBlock, "{e}");
+                    refused = true;
+                    break;
+                }
+            }
+        }
+        assert!(refused, "{} connects never filled the backlog", kept.len());
+        drop(listener);
     }
 }

@@ -280,15 +280,14 @@ impl Shim {
                 self.err.as_ref().map_or(-1, |f| f.as_raw_fd()),
                 libc::POLLIN,
             ));
-            let stdin_ev = if self.stdin_buf.is_empty() {
-                0
-            } else {
-                libc::POLLOUT
+            // stdin is polled only while bytes wait for it: a pipe whose reader is gone
+            // or a pty master whose slave hung up reports POLLERR/POLLHUP whatever the
+            // events asked, and polling it with nothing to write would spin.
+            let stdin_fd = match (&self.stdin, self.stdin_buf.is_empty()) {
+                (Some(f), false) => f.as_raw_fd(),
+                _ => -1,
             };
-            fds.push(pfd(
-                self.stdin.as_ref().map_or(-1, |f| f.as_raw_fd()),
-                stdin_ev,
-            ));
+            fds.push(pfd(stdin_fd, libc::POLLOUT));
             for c in &self.clients {
                 let mut ev = 0;
                 let wants_in = match &c.state {
@@ -357,6 +356,13 @@ impl Shim {
             }
             if ready(4) {
                 self.flush_stdin();
+                if fds[4].revents & (libc::POLLHUP | libc::POLLERR) != 0
+                    && !self.stdin_buf.is_empty()
+                {
+                    // Nobody reads the container's stdin any more: give the bytes up.
+                    self.stdin_buf.clear();
+                    self.stdin = None;
+                }
             }
             for i in 0..self.clients.len() {
                 let re = fds[5 + i].revents;
@@ -364,7 +370,7 @@ impl Shim {
                     self.flush_client(i);
                 }
                 if re & (libc::POLLIN | libc::POLLHUP | libc::POLLERR) != 0 {
-                    self.read_client(i);
+                    self.read_client(i, re & (libc::POLLHUP | libc::POLLERR) != 0);
                 }
             }
             self.clients.retain(|c| !c.dead);
@@ -523,9 +529,16 @@ impl Shim {
         }
     }
 
-    fn read_client(&mut self, i: usize) {
+    /// Reads what client `i` sent. `hung_up`: poll said the peer is gone (POLLHUP or
+    /// POLLERR), which poll keeps reporting whatever the events asked, so at EOF the
+    /// client is dropped (an attach client that only half-closed its side gets no
+    /// POLLHUP and keeps receiving output).
+    fn read_client(&mut self, i: usize, hung_up: bool) {
         let mut buf = vec![0u8; 32 * 1024];
         let r = self.clients[i].stream.read(&mut buf);
+        if hung_up && matches!(r, Ok(0)) {
+            self.clients[i].dead = true;
+        }
         match r {
             Ok(0) => {
                 let c = &mut self.clients[i];

@@ -87,11 +87,17 @@ pub(crate) fn spawn_run(
     spec: &ContainerSpec,
     state_dir: &std::path::Path,
 ) -> Result<(Run, Cleanup)> {
-    let cgroups = cgroup::create(
+    // `<exec-root>/containers/<id>` → `<exec-root>/cgroup-parents.json`.
+    let registry = state_dir
+        .parent()
+        .and_then(|p| p.parent())
+        .map(|root| root.join(crate::cgroup_parent::REGISTRY_FILE));
+    let cgroups = cgroup::create_noting_parents(
         &spec.id,
         &spec.cgroup_parent,
         &spec.resources,
         spec.privileged,
+        registry.as_deref(),
     )?;
     let mut cleanup = Cleanup {
         cgroups: Some(cgroups.clone()),

@@ -106,9 +106,7 @@ impl ContainerService {
         if let Err(e) = made {
             remove_dir_all_quiet(&dir);
             self.drop_anonymous_volumes(&rec.mount_points);
-            return Err(ApiError::internal(format!(
-                "creating container directory: {e}"
-            )));
+            return Err(ApiError::io(format!("mkdir {}", dir.display()), &e));
         }
         let mut entries = self.lock();
         let name = match requested {
@@ -152,15 +150,29 @@ impl ContainerService {
             return Err(e);
         }
         crate::crash_point::crash_point("create-before-record");
-        if let Err(e) = self.persist(&rec) {
+        // Staged under the lock (which orders it and holds the name), made durable after
+        // it: lists and inspects never wait for this commit's fsync.
+        let staged = self.store.stage_put(&rec);
+        let staged = match staged {
+            Ok(s) => {
+                entries.insert(id.clone(), Entry::new(rec.clone()));
+                drop(entries);
+                self.store.wait(s)
+            }
+            Err(e) => {
+                drop(entries);
+                Err(e)
+            }
+        };
+        if let Err(e) = staged {
+            // Not durable: the container was never created.
+            self.lock().remove(&id);
             self.net.release(&id);
-            drop(entries);
             remove_dir_all_quiet(&dir);
             self.drop_anonymous_volumes(&rec.mount_points);
-            return Err(e);
+            return Err(e.into());
         }
         self.emit_container_event(&rec, "create", &[]);
-        entries.insert(id.clone(), Entry::new(rec));
         Ok(IdResponse {
             id,
             warnings: Vec::new(),

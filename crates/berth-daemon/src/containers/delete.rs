@@ -2,12 +2,11 @@
 
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
-
-use super::record::{ContainerRecord, Status};
-use super::{filters, logs, parse_time, reconcile, remove_dir_all_quiet, ContainerService};
+use super::record::Status;
+use super::{filters, reconcile, remove_dir_all_quiet, ContainerService};
 use crate::error::{ApiError, ApiResult};
 use crate::fsutil::dir_size;
+use crate::prune_filter::PruneFilter;
 
 impl ContainerService {
     /// `DELETE /containers/{id}`.
@@ -36,11 +35,8 @@ impl ContainerService {
                     rec.id
                 )));
             }
-            self.signal_running(&id, libc::SIGKILL).await.ok();
-            if rec.state.status == Status::Paused {
-                let _ = self.set_frozen(&id, false).await;
-            }
-            if !self.wait_stopped(&id, Some(Duration::from_secs(30))).await {
+            let paused = rec.state.status == Status::Paused;
+            if !self.kill_and_wait(&id, paused).await {
                 return Err(ApiError::internal(format!(
                     "cannot remove container \"{}\": could not kill: did not receive an exit event",
                     rec.name
@@ -59,19 +55,46 @@ impl ContainerService {
             reconcile::kill_and_clean(state).await;
             self.net.detach(&id);
         }
-        // An AutoRemove container may already be gone by now.
-        if self.lock().contains_key(&id) {
-            self.remove_container(&id);
-        }
-        Ok(())
+        // An AutoRemove container may already be gone by now. A meta.db commit and a
+        // directory tree to remove: off the runtime's threads.
+        crate::error::in_place(|| self.try_remove_container(&id))
     }
 
-    /// Drops a stopped container: record, name, directories, execs; wakes `removed` waiters.
+    /// Drops a stopped container (see [`Self::try_remove_container`]); a failure is logged.
     pub(super) fn remove_container(&self, id: &str) {
-        let entry = self.lock().remove(id);
-        let Some(entry) = entry else { return };
-        if let Err(e) = self.store.delete(id) {
-            tracing::error!(id, error = %e, "deleting container record");
+        if let Err(e) = crate::error::in_place(|| self.try_remove_container(id)) {
+            tracing::error!(id, error = %e, "removing container");
+        }
+    }
+
+    /// Drops a stopped container: record, name, directories, execs; wakes `removed`
+    /// waiters. The record is deleted first, under the lock: when that fails (a full
+    /// disk) the container stays as it was, so a success is never undone by a restart.
+    pub(super) fn try_remove_container(&self, id: &str) -> ApiResult<()> {
+        // Staged under the lock (which orders it), made durable after it: lists and
+        // inspects never wait for this commit's fsync.
+        let (entry, staged) = {
+            let mut entries = self.lock();
+            let Some(entry) = entries.remove(id) else {
+                // An AutoRemove container may already be gone.
+                return Ok(());
+            };
+            (entry, self.store.stage_delete(id))
+        };
+        if let Err(e) = self.store.wait(staged) {
+            let retried = if berth_image::meta_db::is_storage_failure(&e) {
+                // A full disk: free the container's files first (its writable layer and
+                // logs), so removing containers is the way out; then try again.
+                remove_dir_all_quiet(&self.container_dir(id));
+                self.store.delete(id)
+            } else {
+                Err(e)
+            };
+            if let Err(e) = retried {
+                // Still there after a restart: so it stays here too.
+                self.lock().entry(id.to_string()).or_insert(entry);
+                return Err(e.into());
+            }
         }
         crate::crash_point::crash_point("rm-after-record");
         remove_dir_all_quiet(&self.state_dir(id));
@@ -86,19 +109,12 @@ impl ContainerService {
             ev.removed = true;
             ev.running = false;
         });
+        Ok(())
     }
 
     /// `POST /containers/prune`: removes stopped containers; returns IDs and bytes.
     pub fn prune(&self, f: &filters::Filters) -> ApiResult<(Vec<String>, u64)> {
-        for k in f.keys() {
-            if k != "label" && k != "label!" && k != "until" {
-                return Err(ApiError::invalid(format!("invalid filter '{k}'")));
-            }
-        }
-        let until = match f.get("until").and_then(|v| v.first()) {
-            Some(v) => Some(parse_until(v)?),
-            None => None,
-        };
+        let filter = PruneFilter::parse(f)?;
         let victims: Vec<String> = self
             .lock()
             .values()
@@ -108,36 +124,15 @@ impl ContainerService {
                     Status::Exited | Status::Created | Status::Dead
                 ) && !e.starting
             })
-            .filter(|e| until.is_none_or(|u| e.rec.created < u))
-            .filter(|e| {
-                f.get("label")
-                    .is_none_or(|ls| ls.iter().all(|l| label_matches(&e.rec, l)))
-                    && f.get("label!")
-                        .is_none_or(|ls| !ls.iter().any(|l| label_matches(&e.rec, l)))
-            })
+            .filter(|e| filter.selects(e.rec.created, &e.rec.config.labels))
             .map(|e| e.rec.id.clone())
             .collect();
         let mut reclaimed = 0u64;
         for id in &victims {
-            reclaimed += dir_size(&self.container_dir(id).join("upper")).max(0) as u64;
-            self.remove_container(id);
+            let size = dir_size(&self.container_dir(id).join("upper")).max(0) as u64;
+            self.try_remove_container(id)?;
+            reclaimed += size;
         }
         Ok((victims, reclaimed))
     }
-}
-
-fn label_matches(rec: &ContainerRecord, l: &str) -> bool {
-    match l.split_once('=') {
-        Some((k, v)) => rec.config.labels.get(k).is_some_and(|x| x == v),
-        None => rec.config.labels.contains_key(l),
-    }
-}
-
-/// `until` in prune filters: a unix timestamp or an RFC 3339 time.
-fn parse_until(v: &str) -> ApiResult<DateTime<Utc>> {
-    if let Some(t) = parse_time(v) {
-        return Ok(t);
-    }
-    logs::parse_unix_time(v)?
-        .ok_or_else(|| ApiError::invalid(format!("invalid filter 'until={v}'")))
 }

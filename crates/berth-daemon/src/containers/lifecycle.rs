@@ -12,6 +12,13 @@ use super::record::{ContainerRecord, Status};
 use super::{clean_state_dir, merge, parse_time, shim, ContainerService, WaitCondition};
 use crate::error::{ApiError, ApiResult};
 
+/// How long a container may take to exit after a SIGKILL its shim took before the
+/// daemon kills the shim and the cgroup itself (the shim drains output and removes
+/// cgroups first; slow on a loaded machine, so generous).
+const KILL_GRACE: Duration = Duration::from_secs(10);
+/// The same when the shim did not answer (stopped, wedged): it will not report the exit.
+const UNANSWERED_GRACE: Duration = Duration::from_secs(1);
+
 impl ContainerService {
     /// Follows a running container's shim (its `watch` stream: restarts by the policy)
     /// until the container exits for good.
@@ -101,9 +108,8 @@ impl ContainerService {
                 st.started_at = Some(t);
             }
             entry.rec.restart_count = entry.rec.restart_count.max(status.restart_count);
-            if let Err(e) = self.store.put(&entry.rec) {
-                tracing::error!(id, error = %e, "persisting container exit");
-            }
+            // Committed after the lock: an exit is reconciled by recover().
+            self.store.put_soon(&entry.rec);
             entry.events.send_modify(|ev| {
                 ev.exits += 1;
                 ev.running = false;
@@ -184,18 +190,31 @@ impl ContainerService {
 
     /// A signal from the user that ends the restart policy until the next start
     /// (`stop`, `kill -s KILL`, `rm -f`).
+    #[allow(dead_code)] // the plain form for other callers (start/rm paths)
     pub(super) async fn signal_running(&self, id: &str, signal: i32) -> ApiResult<()> {
         self.signal_by_user(id, signal, true).await
     }
 
     /// A signal from the user (Docker's `killWithSignal`): the container counts as
     /// stopped by the user; with `cancel_restart` its restart policy stops too.
+    #[allow(dead_code)] // the plain form for other callers (start/rm paths)
     pub(super) async fn signal_by_user(
         &self,
         id: &str,
         signal: i32,
         cancel_restart: bool,
     ) -> ApiResult<()> {
+        self.signal_shim(id, signal, cancel_restart).await.0
+    }
+
+    /// [`Self::signal_by_user`], and whether the shim itself answered (false: it did not
+    /// within its deadline and the signal went to the init directly, if at all).
+    async fn signal_shim(
+        &self,
+        id: &str,
+        signal: i32,
+        cancel_restart: bool,
+    ) -> (ApiResult<()>, bool) {
         {
             let mut entries = self.lock();
             if let Some(entry) = entries.get_mut(id) {
@@ -208,11 +227,22 @@ impl ContainerService {
             }
         }
         let state = self.state_dir(id);
-        let sent = shim::signal_by_user(&state, signal, cancel_restart).await;
+        let mut answered = true;
+        let sent = match shim::signal_by_user(&state, signal, cancel_restart).await {
+            Ok(()) => Ok(()),
+            Err(shim::CallError::Refused(e)) => Err(e),
+            // A stopped or wedged shim: the signal goes to the init directly (the caller
+            // kills the shim and the cgroup if the container does not end).
+            Err(shim::CallError::Unreachable(e)) => {
+                tracing::warn!(id, error = %e, "the shim does not answer; signalling the init directly");
+                answered = false;
+                shim::signal_init_directly(&state, signal).map_err(|_| e)
+            }
+        };
         if let (Ok(()), Ok(rec)) = (&sent, self.record(id)) {
             self.emit_container_event(&rec, "kill", &[("signal", &signal.to_string())]);
         }
-        sent.map_err(|e| {
+        let sent = sent.map_err(|e| {
             if shim::shim_alive(&state) {
                 ApiError::internal(format!("Cannot kill container: {id}: {e}"))
             } else {
@@ -221,7 +251,8 @@ impl ContainerService {
                     "Cannot kill container: {id}: Container {id} is not running"
                 ))
             }
-        })
+        });
+        (sent, answered)
     }
 
     /// Waits until the container is not running; false on timeout.
@@ -278,7 +309,7 @@ impl ContainerService {
 
     async fn stop_record(&self, rec: &ContainerRecord, sig: i32, secs: i64) -> ApiResult<()> {
         let id = &rec.id;
-        let _ = self.signal_running(id, sig).await;
+        let (_, answered) = self.signal_shim(id, sig, true).await;
         if rec.state.status == Status::Paused {
             let _ = self.set_frozen(id, false).await;
         }
@@ -286,12 +317,54 @@ impl ContainerService {
         if self.wait_stopped(id, timeout).await {
             return Ok(());
         }
-        self.signal_running(id, libc::SIGKILL).await.ok();
-        if self.wait_stopped(id, Some(Duration::from_secs(30))).await {
+        if self.kill_and_wait_with(id, false, answered).await {
             Ok(())
         } else {
             Err(ApiError::internal(format!("Cannot stop container: {id}: tried to kill container, but did not receive an exit event")))
         }
+    }
+
+    /// SIGKILL through the shim; when the container is not gone within
+    /// [`KILL_GRACE`], kills its shim and whole cgroup without the shim's help
+    /// ([`shim::kill_hard`]). Bounded whatever state the shim is in; false when the exit
+    /// was still not seen.
+    pub(super) async fn kill_and_wait(&self, id: &str, paused: bool) -> bool {
+        self.kill_and_wait_with(id, paused, true).await
+    }
+
+    /// [`Self::kill_and_wait`]; `ask_shim` false when the shim did not answer a moment
+    /// ago: the SIGKILL then goes to the init directly, without waiting for the shim again.
+    async fn kill_and_wait_with(&self, id: &str, paused: bool, ask_shim: bool) -> bool {
+        let answered = if ask_shim {
+            self.signal_shim(id, libc::SIGKILL, true).await.1
+        } else {
+            let _ = shim::signal_init_directly(&self.state_dir(id), libc::SIGKILL);
+            false
+        };
+        self.finish_kill(id, paused, answered).await
+    }
+
+    /// After a SIGKILL was sent (or could not be): see [`Self::kill_and_wait`]. A shim
+    /// that answered gets [`KILL_GRACE`] to report the exit, one that did not
+    /// [`UNANSWERED_GRACE`].
+    async fn finish_kill(&self, id: &str, paused: bool, answered: bool) -> bool {
+        if paused {
+            let _ = self.set_frozen(id, false).await;
+        }
+        let grace = if answered {
+            KILL_GRACE
+        } else {
+            UNANSWERED_GRACE
+        };
+        if self.wait_stopped(id, Some(grace)).await {
+            return true;
+        }
+        tracing::warn!(
+            id,
+            "the container did not exit after SIGKILL; killing its shim and cgroup"
+        );
+        shim::kill_hard(&self.state_dir(id)).await;
+        self.wait_stopped(id, Some(Duration::from_secs(10))).await
     }
 
     /// `POST /containers/{id}/kill`.
@@ -314,14 +387,14 @@ impl ContainerService {
             None => None,
         };
         let cancel = sig == libc::SIGKILL || stop_signal.is_none_or(|s| s == sig);
-        self.signal_by_user(&id, sig, cancel).await?;
-        if sig == libc::SIGKILL {
-            if rec.state.status == Status::Paused {
-                let _ = self.set_frozen(&id, false).await;
-            }
-            self.wait_stopped(&id, Some(Duration::from_secs(10))).await;
+        let (sent, answered) = self.signal_shim(&id, sig, cancel).await;
+        if sig == libc::SIGKILL && (sent.is_ok() || shim::shim_alive(&self.state_dir(&id))) {
+            // Whatever the shim answered, a SIGKILL ends the container (bounded).
+            self.finish_kill(&id, rec.state.status == Status::Paused, answered)
+                .await;
+            return Ok(());
         }
-        Ok(())
+        sent
     }
 
     /// `POST /containers/{id}/restart`.

@@ -163,7 +163,7 @@ pub struct ContainerService {
     pub events: Arc<crate::events::EventBus>,
 }
 
-fn parse_time(s: &str) -> Option<DateTime<Utc>> {
+pub(crate) fn parse_time(s: &str) -> Option<DateTime<Utc>> {
     DateTime::parse_from_rfc3339(s)
         .ok()
         .map(|t| t.with_timezone(&Utc))
@@ -181,7 +181,7 @@ impl ContainerService {
     /// Loads every record from `meta.db`. Call [`Self::recover`] next, inside the runtime.
     pub fn open(
         config: Arc<DaemonConfig>,
-        db: Arc<redb::Database>,
+        db: Arc<berth_image::MetaDb>,
         images: Arc<ImageStore>,
         net: Arc<NetworkService>,
         volumes: Arc<VolumeService>,

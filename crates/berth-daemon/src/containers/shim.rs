@@ -102,14 +102,31 @@ pub async fn spawn(state_dir: &Path) -> Result<i64, String> {
     ))
 }
 
-/// Opens a connection to the shim and sends one request line.
+/// The longest the daemon waits for a shim to answer a short request (signal, resize,
+/// update) or to take a request line: a stopped or wedged shim never blocks a caller
+/// longer than this.
+pub const CALL_TIMEOUT: Duration = Duration::from_secs(2);
+/// The longest a `start` may take: the shim answers once the container's exec succeeded
+/// or failed.
+const START_TIMEOUT: Duration = Duration::from_secs(30);
+
+fn timed_out(what: &str) -> std::io::Error {
+    std::io::Error::new(
+        std::io::ErrorKind::TimedOut,
+        format!("the shim did not answer {what} in time"),
+    )
+}
+
+/// Opens a connection to the shim and sends one request line (never blocks: the connect
+/// is non-blocking and the write has [`CALL_TIMEOUT`]).
 pub async fn connect(state_dir: &Path, req: &Request) -> std::io::Result<UnixStream> {
-    let std_stream = berth_runtime::protocol::connect(state_dir)?;
-    std_stream.set_nonblocking(true)?;
+    let std_stream = berth_runtime::protocol::connect_nonblocking(state_dir)?;
     let mut stream = UnixStream::from_std(std_stream)?;
     let mut line = serde_json::to_vec(req).map_err(std::io::Error::other)?;
     line.push(b'\n');
-    stream.write_all(&line).await?;
+    tokio::time::timeout(CALL_TIMEOUT, stream.write_all(&line))
+        .await
+        .map_err(|_| timed_out("a request"))??;
     Ok(stream)
 }
 
@@ -128,9 +145,12 @@ async fn read_json_line<T: serde::de::DeserializeOwned>(
 
 pub async fn start(state_dir: &Path) -> std::io::Result<StartReply> {
     let stream = connect(state_dir, &Request::Start).await?;
-    read_json_line(stream).await?.ok_or_else(|| {
-        std::io::Error::other("the shim closed the connection before answering start")
-    })
+    tokio::time::timeout(START_TIMEOUT, read_json_line(stream))
+        .await
+        .map_err(|_| timed_out("start"))??
+        .ok_or_else(|| {
+            std::io::Error::other("the shim closed the connection before answering start")
+        })
 }
 
 /// A `wait` connection: resolve it with [`wait_exit`].
@@ -143,16 +163,56 @@ pub async fn wait_exit(stream: UnixStream) -> Option<ExitStatus> {
     read_json_line(stream).await.ok().flatten()
 }
 
-async fn simple(state_dir: &Path, req: Request) -> Result<(), String> {
-    let stream = connect(state_dir, &req)
-        .await
-        .map_err(|e| format!("connecting to the shim: {e}"))?;
-    match read_json_line::<Reply>(stream).await {
-        Ok(Some(r)) if r.ok || r.error.is_empty() => Ok(()),
-        Ok(Some(r)) => Err(r.error),
-        Ok(None) => Err("the shim closed the connection".into()),
-        Err(e) => Err(e.to_string()),
+/// Why a short request to a shim failed.
+#[derive(Debug)]
+pub enum CallError {
+    /// The shim did not take or answer the request within [`CALL_TIMEOUT`] (stopped,
+    /// wedged), or could not be reached at all.
+    Unreachable(String),
+    /// The shim answered with an error.
+    Refused(String),
+}
+
+impl std::fmt::Display for CallError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            CallError::Unreachable(e) | CallError::Refused(e) => f.write_str(e),
+        }
     }
+}
+
+impl From<CallError> for String {
+    fn from(e: CallError) -> String {
+        e.to_string()
+    }
+}
+
+/// One request, one [`Reply`], all within [`CALL_TIMEOUT`].
+async fn call(state_dir: &Path, req: Request) -> Result<(), CallError> {
+    let exchange = async {
+        let stream = connect(state_dir, &req)
+            .await
+            .map_err(|e| CallError::Unreachable(format!("connecting to the shim: {e}")))?;
+        match read_json_line::<Reply>(stream).await {
+            Ok(Some(r)) if r.ok || r.error.is_empty() => Ok(()),
+            Ok(Some(r)) => Err(CallError::Refused(r.error)),
+            Ok(None) => Err(CallError::Unreachable(
+                "the shim closed the connection".into(),
+            )),
+            Err(e) => Err(CallError::Unreachable(e.to_string())),
+        }
+    };
+    tokio::time::timeout(CALL_TIMEOUT, exchange)
+        .await
+        .unwrap_or_else(|_| {
+            Err(CallError::Unreachable(
+                "the container's shim does not answer".into(),
+            ))
+        })
+}
+
+async fn simple(state_dir: &Path, req: Request) -> Result<(), String> {
+    call(state_dir, req).await.map_err(String::from)
 }
 
 pub async fn signal(state_dir: &Path, signal: i32) -> Result<(), String> {
@@ -173,8 +233,8 @@ pub async fn signal_by_user(
     state_dir: &Path,
     signal: i32,
     cancel_restart: bool,
-) -> Result<(), String> {
-    simple(
+) -> Result<(), CallError> {
+    call(
         state_dir,
         Request::Signal {
             signal,
@@ -207,10 +267,13 @@ pub fn update_restart_blocking(
     restart: berth_runtime::restart::RestartPolicy,
 ) -> Result<(), String> {
     use std::io::{BufRead, Write};
-    let mut stream = berth_runtime::protocol::connect(state_dir)
+    let mut stream = berth_runtime::protocol::connect_nonblocking(state_dir)
         .map_err(|e| format!("connecting to the shim: {e}"))?;
-    let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
-    let _ = stream.set_write_timeout(Some(Duration::from_secs(5)));
+    stream
+        .set_nonblocking(false)
+        .map_err(|e| format!("connecting to the shim: {e}"))?;
+    let _ = stream.set_read_timeout(Some(CALL_TIMEOUT));
+    let _ = stream.set_write_timeout(Some(CALL_TIMEOUT));
     let mut line = serde_json::to_vec(&Request::Update { restart }).map_err(|e| e.to_string())?;
     line.push(b'\n');
     stream.write_all(&line).map_err(|e| e.to_string())?;
@@ -253,4 +316,69 @@ pub async fn wait_shim_gone(state_dir: &Path, limit: Duration) {
     while shim_alive(state_dir) && tokio::time::Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
+}
+
+/// The pid in `shim.pid`, if the shim is alive.
+fn shim_pid(state_dir: &Path) -> Option<i32> {
+    let pid = std::fs::read_to_string(state_dir.join("shim.pid")).ok()?;
+    let pid: i32 = pid.trim().parse().ok()?;
+    // SAFETY: kill with signal 0 only checks that the pid exists; no memory is passed.
+    (pid > 0 && unsafe { libc::kill(pid, 0) } == 0).then_some(pid)
+}
+
+/// Sends `signal` straight to the container's init (`init.pid`), for when its shim does
+/// not answer. The init is the shim's child: while the shim lives and has not reaped it,
+/// the pid cannot name another process.
+pub fn signal_init_directly(state_dir: &Path, signal: i32) -> Result<(), String> {
+    if shim_pid(state_dir).is_none() {
+        return Err("the container's shim is gone".into());
+    }
+    let pid: i32 = std::fs::read_to_string(state_dir.join("init.pid"))
+        .ok()
+        .and_then(|p| p.trim().parse().ok())
+        .filter(|p| *p > 0)
+        .ok_or("the container's init pid is unknown")?;
+    // SAFETY: kill takes two integers; no memory is passed.
+    if unsafe { libc::kill(pid, signal) } == 0 {
+        Ok(())
+    } else {
+        Err(format!(
+            "cannot kill container: {}",
+            std::io::Error::last_os_error()
+        ))
+    }
+}
+
+/// Ends a container without its shim's help (the shim is stopped, wedged, or the
+/// container ignores SIGKILL through it): records a SIGKILL exit in `exit.json` unless the
+/// shim wrote one, kills the shim, then every process in the container's cgroups
+/// (`cgroup.kill`, or freeze + SIGKILL + thaw). The exit monitor then sees the shim's
+/// connection close and records the exit.
+pub async fn kill_hard(state_dir: &Path) {
+    let state = state_dir.to_path_buf();
+    let done = tokio::task::spawn_blocking(move || {
+        let exit = state.join("exit.json");
+        if !exit.exists() && state.exists() {
+            let status = ExitStatus {
+                exit_code: 128 + libc::SIGKILL as i64,
+                finished_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true),
+                ..Default::default()
+            };
+            if let Ok(data) = serde_json::to_vec(&status) {
+                let tmp = state.join("exit.json.daemon");
+                if std::fs::write(&tmp, data).is_ok() {
+                    let _ = std::fs::rename(&tmp, &exit);
+                }
+            }
+        }
+        if let Some(pid) = shim_pid(&state) {
+            tracing::warn!(pid, state = %state.display(), "killing an unresponsive shim");
+            // SAFETY: kill takes two integers; no memory is passed.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+        }
+        if let Err(e) = berth_runtime::cgroup_kill::kill_all(&state) {
+            tracing::warn!(state = %state.display(), error = %e, "killing the container's cgroup");
+        }
+    });
+    let _ = done.await;
 }

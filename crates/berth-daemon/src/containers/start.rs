@@ -187,9 +187,8 @@ impl ContainerService {
                             ..Default::default()
                         };
                         health_monitor::reset_on_start(&mut entry.rec);
-                        if let Err(e) = self.store.put(&entry.rec) {
-                            tracing::error!(id, error = %e, "persisting started container");
-                        }
+                        // Committed after the lock: a start is reconciled by recover().
+                        self.store.put_soon(&entry.rec);
                         entry.events.send_modify(|ev| {
                             ev.running = true;
                             ev.exit_code = 0;

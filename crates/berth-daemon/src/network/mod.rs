@@ -114,7 +114,7 @@ pub struct NetworkService {
     mtu: u32,
     /// `--default-address-pool`s (empty: Docker's defaults).
     pools: Vec<AddressPool>,
-    db: Arc<redb::Database>,
+    db: Arc<berth_image::MetaDb>,
     root: PathBuf,
     state: Arc<Mutex<State>>,
     /// The daemon's `--dns*` and `--host-gateway-ip` (see `containers::daemon_defaults`).
@@ -133,8 +133,13 @@ fn net_err(e: NetError) -> ApiError {
     ApiError::new(e.kind(), e.to_string())
 }
 
-fn db_err(e: impl std::fmt::Display) -> ApiError {
-    ApiError::internal(format!("network metadata: {e}"))
+/// A failed write of the network tables (a full disk reads as Go's
+/// `write <root>/meta.db: no space left on device`).
+fn db_err(e: redb::Error) -> ApiError {
+    match e {
+        redb::Error::Io(_) => ApiError::from(e),
+        other => ApiError::internal(format!("network metadata: {other}")),
+    }
 }
 
 fn uses_bridge(rec: &ContainerRecord) -> bool {
@@ -151,7 +156,7 @@ impl NetworkService {
     #[allow(clippy::too_many_arguments)]
     pub fn open(
         events: Arc<crate::events::EventBus>,
-        db: Arc<redb::Database>,
+        db: Arc<berth_image::MetaDb>,
         root: &Path,
         exec_root: &Path,
         bridge: &str,

@@ -395,13 +395,20 @@ impl NetworkService {
         Ok(())
     }
 
-    /// `POST /networks/prune`: removes user networks no container uses; their names.
-    pub fn prune_networks(&self) -> Vec<String> {
+    /// `POST /networks/prune`: removes the user networks no container uses that `filter`
+    /// selects; their names.
+    pub fn prune_networks(&self, filter: &crate::prune_filter::PruneFilter) -> Vec<String> {
         let unused: Vec<String> = {
             let st = self.lock();
             st.networks
                 .values()
                 .filter(|n| !st.endpoints.primaries().any(|(_, e)| e.network == n.id))
+                .filter(|n| {
+                    let created = chrono::DateTime::parse_from_rfc3339(&n.created)
+                        .map(|t| t.with_timezone(&chrono::Utc))
+                        .unwrap_or_default();
+                    filter.selects(created, &n.labels)
+                })
                 .map(|n| n.name.clone())
                 .collect()
         };

@@ -62,7 +62,8 @@ async fn create(
     q: Q,
     JsonBody(body): JsonBody<ContainerCreateBody>,
 ) -> ApiResult<Response> {
-    let resp = d.containers.create(body, q.get("name"))?;
+    // Directories and a meta.db commit: off the runtime's threads.
+    let resp = crate::error::in_place(|| d.containers.create(body, q.get("name")))?;
     Ok((StatusCode::CREATED, Json(resp)).into_response())
 }
 

@@ -132,8 +132,9 @@ async fn remove(State(d): State<Daemon>, Path(id): Path<String>) -> ApiResult<St
     Ok(StatusCode::NO_CONTENT)
 }
 
-async fn prune(State(d): State<Daemon>) -> ApiResult<Response> {
-    let deleted = d.networks.prune_networks();
+async fn prune(State(d): State<Daemon>, q: Query) -> ApiResult<Response> {
+    let filter = crate::prune_filter::PruneFilter::parse(&q.filters()?)?;
+    let deleted = d.networks.prune_networks(&filter);
     let pruned = NetworkPruneResponse {
         networks_deleted: (!deleted.is_empty()).then_some(deleted),
     };

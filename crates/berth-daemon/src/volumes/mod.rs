@@ -143,12 +143,20 @@ pub fn validate_options(opts: &BTreeMap<String, String>) -> ApiResult<()> {
     Ok(())
 }
 
+fn remove_volume_dir(dir: &Path) {
+    if let Err(e) = std::fs::remove_dir_all(dir) {
+        if e.kind() != std::io::ErrorKind::NotFound {
+            tracing::warn!(path = %dir.display(), error = %e, "removing volume data");
+        }
+    }
+}
+
 /// The volume store: records in `meta.db`, data under `<root>/volumes`.
 pub struct VolumeService {
     /// The daemon's event bus.
     pub events: std::sync::Arc<crate::events::EventBus>,
     dir: PathBuf,
-    db: std::sync::Arc<redb::Database>,
+    db: std::sync::Arc<berth_image::MetaDb>,
     records: Mutex<BTreeMap<String, VolumeRecord>>,
     /// Volumes with driver options that are mounted now → IDs of the running
     /// containers that use them.
@@ -169,7 +177,7 @@ impl VolumeService {
     /// Opens (creating) the tables and loads every record.
     pub fn open(
         root: &Path,
-        db: std::sync::Arc<redb::Database>,
+        db: std::sync::Arc<berth_image::MetaDb>,
         events: std::sync::Arc<crate::events::EventBus>,
     ) -> anyhow::Result<Self> {
         let dir = root.join("volumes");
@@ -247,10 +255,14 @@ impl VolumeService {
         };
         let data = self.data_dir(&rec.name);
         std::fs::create_dir_all(&data).map_err(|e| {
-            ApiError::internal(format!(
-                "error while creating volume path '{}': {e}",
-                data.display()
-            ))
+            ApiError::io(
+                format!(
+                    "error while creating volume path '{}': mkdir {}",
+                    data.display(),
+                    data.display()
+                ),
+                &e,
+            )
         })?;
         if let Err(e) = self.put(&rec) {
             let _ = std::fs::remove_dir_all(self.dir.join(&rec.name));
@@ -290,18 +302,22 @@ impl VolumeService {
         if !records.contains_key(name) {
             return Err(ApiError::not_found(format!("get {name}: no such volume")));
         }
-        self.delete_record(name)?;
+        let dir = self.dir.join(name);
+        if let Err(e) = VOLUMES.delete(&self.db, name) {
+            if !berth_image::meta_db::is_storage_failure(&e) {
+                return Err(e.into());
+            }
+            // A full disk: free the data first, as moby's local driver removes it before
+            // the record, so removing volumes is the way out; then try again.
+            remove_volume_dir(&dir);
+            self.delete_record(name)?;
+        }
         let gone = records.remove(name);
         drop(records);
         if let Some(rec) = &gone {
             self.emit_volume_event("destroy", rec);
         }
-        let dir = self.dir.join(name);
-        if let Err(e) = std::fs::remove_dir_all(&dir) {
-            if e.kind() != std::io::ErrorKind::NotFound {
-                tracing::warn!(path = %dir.display(), error = %e, "removing volume data");
-            }
-        }
+        remove_volume_dir(&dir);
         Ok(())
     }
 
@@ -484,7 +500,8 @@ mod tests {
     #[test]
     fn volumes_persist_and_anonymous_get_hex_names() {
         let dir = tempfile::tempdir().unwrap();
-        let db = std::sync::Arc::new(redb::Database::create(dir.path().join("meta.db")).unwrap());
+        let db =
+            std::sync::Arc::new(berth_image::MetaDb::open(&dir.path().join("meta.db")).unwrap());
         let svc = VolumeService::open(dir.path(), db.clone(), crate::events::EventBus::in_memory())
             .unwrap();
         let v = svc
