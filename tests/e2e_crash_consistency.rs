@@ -266,6 +266,46 @@ fn a_client_gone_during_start_leaves_no_half_done_start() {
 }
 
 #[test]
+fn killed_during_stop_the_record_matches_the_process() {
+    let mut d = daemon();
+    let port = some_port();
+    let p = format!("{port}:80");
+    // Ignores SIGTERM: the stop waits its timeout, and the daemon dies meanwhile.
+    let id = d.run_detached(&[
+        "--name",
+        "ctr",
+        "-p",
+        &p,
+        "busybox",
+        "sh",
+        "-c",
+        "trap '' TERM; sleep 1000",
+    ]);
+    let pid = d.inspect("ctr")["State"]["Pid"].as_i64().unwrap() as i32;
+    let host = d.host();
+    let stopper = std::thread::spawn(move || {
+        let mut cmd = Command::new(BERTH);
+        cmd.args(["-H", &host, "stop", "-t", "2", "ctr"]);
+        run_with_timeout(cmd, None, Duration::from_secs(60), "stop")
+    });
+    std::thread::sleep(Duration::from_millis(700));
+    d.kill_daemon();
+    let _ = stopper.join();
+    // The shim finishes the stop on its own or not; either way the record says so.
+    std::thread::sleep(Duration::from_secs(3));
+    d.start_daemon();
+    let v = d.inspect("ctr");
+    let running = v["State"]["Running"].as_bool().unwrap();
+    assert_eq!(running, pid_alive(pid), "{}", v["State"]);
+    if !running {
+        assert_nothing_left(&d, &id, Some(port));
+    }
+    d.berth_ok(&["rm", "-f", "ctr"]);
+    assert!(!pid_alive(pid));
+    assert_nothing_left(&d, &id, Some(port));
+}
+
+#[test]
 fn killed_during_create_leaves_no_directory_without_a_record() {
     let mut d = daemon();
     let out = crash_during(
@@ -307,6 +347,61 @@ fn killed_during_exec_the_exec_goes_with_its_container() {
     assert_eq!(d.inspect("ctr")["State"]["Status"], "running");
     d.berth_ok(&["rm", "-f", "ctr"]);
     assert_nothing_left(&d, &id, None);
+}
+
+/// `<hierarchy>/<own cgroup>/berth/<id>` in the v1 `pids` hierarchy (or the v2 tree), where
+/// a shim of a daemon started by this test places the container.
+fn pids_cgroup_of(id: &str) -> Option<std::path::PathBuf> {
+    let own = std::fs::read_to_string("/proc/self/cgroup").ok()?;
+    for line in own.lines() {
+        let mut it = line.splitn(3, ':');
+        let (_, ctrls, path) = (it.next()?, it.next()?, it.next()?);
+        let base = match ctrls {
+            "pids" => "/sys/fs/cgroup/pids",
+            "" if !Path::new("/sys/fs/cgroup/pids").exists() => "/sys/fs/cgroup",
+            _ => continue,
+        };
+        return Some(
+            Path::new(base)
+                .join(path.trim_start_matches('/'))
+                .join("berth")
+                .join(id),
+        );
+    }
+    None
+}
+
+#[test]
+fn cgroups_no_state_dir_names_are_removed_at_restore() {
+    let mut d = daemon();
+    let id = d
+        .berth_ok(&["create", "--name", "ctr", "busybox", "true"])
+        .trim()
+        .to_string();
+    d.kill_daemon();
+    // As a shim killed after making the container's cgroup, before saving its path.
+    let Some(cg) = pids_cgroup_of(&id) else {
+        eprintln!("no pids cgroup hierarchy: skipped");
+        return;
+    };
+    std::fs::create_dir_all(&cg).unwrap();
+    let mut sleeper = Command::new("sleep").arg("1000").spawn().unwrap();
+    std::fs::write(cg.join("cgroup.procs"), sleeper.id().to_string()).unwrap();
+    d.start_daemon();
+    let gone = wait_until(Duration::from_secs(5), || {
+        matches!(sleeper.try_wait(), Ok(Some(_)))
+    });
+    if !gone {
+        let _ = sleeper.kill();
+        let _ = sleeper.wait();
+    }
+    let cg_left = cg.exists();
+    if cg_left {
+        let _ = std::fs::remove_dir(&cg);
+    }
+    assert!(gone, "the process in the container's cgroup was not killed");
+    assert!(!cg_left, "cgroup {} left", cg.display());
+    assert_eq!(d.inspect("ctr")["State"]["Status"], "created");
 }
 
 #[test]

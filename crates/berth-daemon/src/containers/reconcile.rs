@@ -97,6 +97,36 @@ impl ContainerService {
                 self.net.detach(&id);
             }
         }
+        // Cgroups that no state dir names any more (a shim killed before it saved their
+        // paths): looked up where a shim would have made them.
+        let orphans: Vec<(String, Vec<String>)> = {
+            let entries = self.lock();
+            let daemon_parent = self.config.cgroup_parent.clone();
+            let mut v: Vec<(String, Vec<String>)> = entries
+                .values()
+                .filter(|e| !e.rec.state.status.is_running())
+                .map(|e| {
+                    let parents = vec![
+                        String::new(),
+                        daemon_parent.clone(),
+                        e.rec.host_config.cgroup_parent.clone(),
+                    ];
+                    (e.rec.id.clone(), parents)
+                })
+                .collect();
+            for id in dir_names(&self.config.root.join("containers")) {
+                if !known.contains(&id) && is_container_id(&id) {
+                    v.push((id, vec![String::new(), daemon_parent.clone()]));
+                }
+            }
+            v
+        };
+        let _ = tokio::task::spawn_blocking(move || {
+            for (id, parents) in orphans {
+                remove_cgroups_of(&id, &parents);
+            }
+        })
+        .await;
         // Storage of containers that have no record.
         for id in dir_names(&self.config.root.join("containers")) {
             if !known.contains(&id) && is_container_id(&id) {
@@ -173,6 +203,62 @@ fn kill_and_clean_blocking(state: &Path) {
         tracing::warn!(state = %state.display(), error = %e, "removing the container's cgroups");
     }
     remove_dir_all_quiet(state);
+}
+
+/// Kills what runs in `<parent>/berth/<id>` of every cgroup hierarchy (for each parent:
+/// empty for the daemon's own cgroup, as a shim places it) and removes those cgroups.
+fn remove_cgroups_of(id: &str, parents: &[String]) {
+    use berth_runtime::cgroup::{parse_mountinfo, parse_proc_cgroup};
+    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    let own = parse_proc_cgroup(&std::fs::read_to_string("/proc/self/cgroup").unwrap_or_default());
+    let mut dirs: Vec<PathBuf> = Vec::new();
+    for h in parse_mountinfo(&mountinfo) {
+        let key = if h.v2 {
+            String::new()
+        } else {
+            h.controllers.join(",")
+        };
+        for parent in parents {
+            let rel = if parent.is_empty() {
+                own.get(&key).cloned().unwrap_or_else(|| "/".into())
+            } else {
+                parent.clone()
+            };
+            let dir = h
+                .mountpoint
+                .join(rel.trim_start_matches('/'))
+                .join("berth")
+                .join(id);
+            if dir.is_dir() && !dirs.contains(&dir) {
+                dirs.push(dir);
+            }
+        }
+    }
+    if dirs.is_empty() {
+        return;
+    }
+    tracing::warn!(id, "removing cgroups of a container that is not running");
+    let deadline = Instant::now() + Duration::from_secs(2);
+    loop {
+        let mut any = false;
+        for d in &dirs {
+            let procs = std::fs::read_to_string(d.join("cgroup.procs")).unwrap_or_default();
+            for pid in procs.lines().filter_map(|l| l.trim().parse::<i32>().ok()) {
+                any = true;
+                // SAFETY: kill takes two integers and touches no memory.
+                unsafe { libc::kill(pid, libc::SIGKILL) };
+            }
+        }
+        if !any || Instant::now() > deadline {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    for d in &dirs {
+        if let Err(e) = std::fs::remove_dir(d) {
+            tracing::warn!(dir = %d.display(), error = %e, "removing a cgroup");
+        }
+    }
 }
 
 /// The pid in `shim.pid` when that process is alive and is the shim of this state dir

@@ -110,9 +110,11 @@ async fn remove(State(d): State<Daemon>, Path(id): Path<String>, q: Q) -> ApiRes
     if q.bool("link") {
         return Err(ApiError::invalid("Berth does not support container links"));
     }
-    d.containers
-        .remove_with_volumes(&id, q.bool("force"), q.bool("v"))
-        .await?;
+    // In its own task: a client that goes away must not leave a removal half-done.
+    let (containers, force, volumes) = (d.containers.clone(), q.bool("force"), q.bool("v"));
+    tokio::spawn(async move { containers.remove_with_volumes(&id, force, volumes).await })
+        .await
+        .map_err(|e| ApiError::internal(format!("the removal task failed: {e}")))??;
     Ok(StatusCode::NO_CONTENT)
 }
 
