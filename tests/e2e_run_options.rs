@@ -383,23 +383,29 @@ fn dns_on_a_user_network() {
         out,
         format!("search a.example\nnameserver {gw}\noptions ndots:3\n")
     );
-    // servers there are not forwarded to yet: refused, not ignored
-    let out = d.berth(&[
-        "run",
-        "--rm",
-        "--network",
-        "optnet",
-        "--dns",
-        "1.1.1.1",
-        "busybox",
-        "true",
-    ]);
-    assert_ne!(code(&out), 0);
-    assert!(
-        stderr(&out).contains("not supported by Berth yet"),
-        "{}",
-        stderr(&out)
-    );
+    // --dns there: the embedded server forwards that container's other queries to them
+    let upstream = FakeUpstream::start("127.0.0.77:53", [9, 9, 9, 9]);
+    let ask = |dns: &str| {
+        let out = d.berth(&[
+            "run",
+            "--rm",
+            "--network",
+            "optnet",
+            "--dns",
+            dns,
+            "busybox",
+            "nslookup",
+            "-type=a",
+            "somewhere.example",
+        ]);
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let out = ask("127.0.0.77");
+    assert!(out.contains("9.9.9.9"), "{out}");
+    assert!(upstream.queries() > 0);
+    // another container's --dns (nothing listens there) is not this one's
+    let out = ask("127.0.0.78");
+    assert!(!out.contains("9.9.9.9"), "{out}");
     d.berth_ok(&["network", "rm", "optnet"]);
 }
 
@@ -426,4 +432,59 @@ fn runtime_runc_is_the_built_in_runtime_and_others_are_refused() {
         stderr(&out)
     );
     d.berth_ok(&["rm", "viarunc"]);
+}
+
+/// A DNS server on `addr` (UDP) that answers every A query with `ip`, counting queries.
+struct FakeUpstream {
+    count: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl FakeUpstream {
+    fn start(addr: &str, ip: [u8; 4]) -> FakeUpstream {
+        use std::sync::atomic::Ordering;
+        let sock = std::net::UdpSocket::bind(addr).expect("binding the fake upstream");
+        sock.set_read_timeout(Some(std::time::Duration::from_millis(200)))
+            .unwrap();
+        let count = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (c, st) = (count.clone(), stop.clone());
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 512];
+            while !st.load(Ordering::Relaxed) {
+                let Ok((n, from)) = sock.recv_from(&mut buf) else {
+                    continue;
+                };
+                c.fetch_add(1, Ordering::Relaxed);
+                // the question ends after the name's zero label, type and class
+                let Some(zero) = buf[12..n].iter().position(|b| *b == 0) else {
+                    continue;
+                };
+                let end = 12 + zero + 5;
+                let qtype = u16::from_be_bytes([buf[end - 4], buf[end - 3]]);
+                let mut r = buf[..end].to_vec();
+                r[2] = 0x81; // QR, RD
+                r[3] = 0x80; // RA, NOERROR
+                r[6] = 0;
+                r[7] = u8::from(qtype == 1); // ANCOUNT
+                r[8..12].fill(0);
+                if qtype == 1 {
+                    r.extend_from_slice(&[0xc0, 0x0c, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4]);
+                    r.extend_from_slice(&ip);
+                }
+                let _ = sock.send_to(&r, from);
+            }
+        });
+        FakeUpstream { count, stop }
+    }
+
+    fn queries(&self) -> usize {
+        self.count.load(std::sync::atomic::Ordering::Relaxed)
+    }
+}
+
+impl Drop for FakeUpstream {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
 }

@@ -15,8 +15,8 @@ use compose::compose_venv;
 #[path = "common/compose.rs"]
 mod compose;
 
-// `dns` on the default bridge: on a user network the embedded DNS server answers and
-// Berth refuses --dns there (see e2e_run_options).
+// `dns` on the default bridge, where it is the container's nameserver (on a user network
+// the embedded server forwards to it: see e2e_run_options).
 const COMPOSE_FILE: &str = r#"version: "2.4"
 services:
   app:

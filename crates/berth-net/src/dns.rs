@@ -1,6 +1,6 @@
 //! The embedded DNS server of a user network: answers A queries for the names of the
-//! containers on it (and their aliases), forwards everything else to the host's
-//! resolvers. It listens on the network's gateway address, port 53 (UDP), and containers
+//! containers on it (and their aliases), forwards everything else to the asking
+//! container's `--dns` servers, else the daemon's or the host's resolvers. It listens on the network's gateway address, port 53 (UDP), and containers
 //! on the network get it as their only `nameserver`.
 
 use std::net::{Ipv4Addr, SocketAddr};
@@ -101,16 +101,20 @@ impl Drop for DnsServer {
     }
 }
 
+/// The servers a query from this address is forwarded to (a container's `--dns`, else
+/// the network's).
+pub type Upstreams = Arc<dyn Fn(std::net::IpAddr) -> Vec<SocketAddr> + Send + Sync>;
+
 /// Binds `addr:53` (UDP) and serves. Must be called inside a tokio runtime.
-pub fn serve(addr: Ipv4Addr, lookup: Lookup, upstream: Vec<SocketAddr>) -> Result<DnsServer> {
-    serve_on(SocketAddr::new(addr.into(), 53), lookup, upstream).map(|(s, _)| s)
+pub fn serve(addr: Ipv4Addr, lookup: Lookup, upstreams: Upstreams) -> Result<DnsServer> {
+    serve_on(SocketAddr::new(addr.into(), 53), lookup, upstreams).map(|(s, _)| s)
 }
 
 /// [`serve`] on any socket address; returns the bound address too (for tests).
 pub fn serve_on(
     addr: SocketAddr,
     lookup: Lookup,
-    upstream: Vec<SocketAddr>,
+    upstreams: Upstreams,
 ) -> Result<(DnsServer, SocketAddr)> {
     let std_sock = std::net::UdpSocket::bind(addr)
         .map_err(|e| NetError::System(format!("binding DNS on {addr}: {e}")))?;
@@ -123,7 +127,6 @@ pub fn serve_on(
     let sock = Arc::new(
         tokio::net::UdpSocket::from_std(std_sock).map_err(|e| NetError::System(e.to_string()))?,
     );
-    let upstream = Arc::new(upstream);
     let task = tokio::spawn(async move {
         let mut buf = vec![0u8; 4096];
         loop {
@@ -137,7 +140,7 @@ pub fn serve_on(
                 let _ = sock.send_to(&answer(&msg, &q, Some(&addrs)), from).await;
                 continue;
             }
-            let (sock, upstream) = (sock.clone(), upstream.clone());
+            let (sock, upstream) = (sock.clone(), upstreams(from.ip()));
             tokio::spawn(async move {
                 let reply = forward(&msg, &upstream).await;
                 let reply = reply.unwrap_or_else(|| answer(&msg, &q, None));
@@ -229,7 +232,8 @@ mod tests {
         });
         let lookup: Lookup =
             Arc::new(|n: &str, _| (n == "web").then(|| vec![Ipv4Addr::new(10, 0, 0, 2)]));
-        let (_srv, addr) = serve_on("127.0.0.1:0".parse().unwrap(), lookup, vec![up_addr]).unwrap();
+        let upstreams: Upstreams = Arc::new(move |_| vec![up_addr]);
+        let (_srv, addr) = serve_on("127.0.0.1:0".parse().unwrap(), lookup, upstreams).unwrap();
         let c = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
         let mut b = vec![0u8; 512];
         for (name, want) in [("web", [10, 0, 0, 2]), ("other.example", [9, 9, 9, 9])] {

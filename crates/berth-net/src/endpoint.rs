@@ -300,21 +300,24 @@ impl EndpointTable {
             .collect()
     }
 
+    /// The container whose endpoint on `net_id` has the address `ip`.
+    pub fn container_at(&self, net_id: &str, ip: Ipv4Addr) -> Option<&str> {
+        self.primaries()
+            .find(|(_, e)| e.network == net_id && e.ip == ip)
+            .map(|(cid, _)| cid.as_str())
+            .or_else(|| {
+                self.all_extras()
+                    .find(|(_, x)| x.network == net_id && x.ip == ip)
+                    .map(|(cid, _)| cid.as_str())
+            })
+    }
+
     /// What the embedded DNS of network `net_id` answers to a query for `name` from
     /// address `from`. As Docker's resolver, it answers for every network the asking
     /// container is on (this one first) and its link aliases (`--link target:alias` on a
     /// user network) before the names themselves.
     pub fn resolve_from(&self, net_id: &str, name: &str, from: Ipv4Addr) -> Vec<Ipv4Addr> {
-        let asker = self
-            .primaries()
-            .find(|(_, e)| e.network == net_id && e.ip == from)
-            .map(|(cid, _)| cid)
-            .or_else(|| {
-                self.all_extras()
-                    .find(|(_, x)| x.network == net_id && x.ip == from)
-                    .map(|(cid, _)| cid)
-            });
-        let Some(cid) = asker else {
+        let Some(cid) = self.container_at(net_id, from) else {
             return self.resolve(net_id, name);
         };
         // (network, links there) of the asking container, the queried network first

@@ -130,7 +130,7 @@ pub fn resolv_conf_custom(host: &str, dns: &DnsSettings) -> String {
 }
 
 /// The `resolv.conf` on a user network with `--dns*` settings: the embedded server as
-/// the only nameserver (it forwards to the daemon's upstreams, not yet to `--dns`);
+/// the only nameserver (it forwards to the container's `--dns` servers);
 /// search and options from the settings, else the host's.
 pub fn resolv_conf_with_custom(host: &str, server: Ipv4Addr, dns: &DnsSettings) -> String {
     if dns.search.is_empty() && dns.options.is_empty() {

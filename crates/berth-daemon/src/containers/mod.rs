@@ -196,7 +196,7 @@ impl ContainerService {
         }
         std::fs::create_dir_all(config.root.join("containers"))?;
         std::fs::create_dir_all(config.exec_root.join("containers"))?;
-        Ok(Arc::new(ContainerService {
+        let service = Arc::new(ContainerService {
             events,
             volumes,
             config,
@@ -206,7 +206,18 @@ impl ContainerService {
             execs: exec::ExecTable::default(),
             net,
             health: Default::default(),
-        }))
+        });
+        // The embedded DNS servers forward a container's queries to its `--dns` servers.
+        let weak = Arc::downgrade(&service);
+        service.net.set_container_dns(Box::new(move |id: &str| {
+            weak.upgrade()
+                .and_then(|s| s.lock().get(id).map(|e| e.rec.host_config.dns.clone()))
+                .unwrap_or_default()
+                .iter()
+                .filter_map(|d| d.parse().ok())
+                .collect()
+        }));
+        Ok(service)
     }
 
     fn lock(&self) -> MutexGuard<'_, HashMap<String, Entry>> {

@@ -26,17 +26,6 @@ pub fn validate_names(hc: &HostConfig) -> Result<(), ApiError> {
             _ => return Err(ApiError::invalid(format!("bad format for add-host: {h:?}"))),
         }
     }
-    let user_network = !matches!(
-        hc.network_mode.as_str(),
-        "" | "default" | "bridge" | "none" | "host"
-    ) && !hc.network_mode.starts_with("container:");
-    if user_network && !hc.dns.is_empty() {
-        // There the embedded DNS server answers, and it forwards to the daemon's
-        // upstreams only: refused rather than ignored.
-        return Err(ApiError::invalid(
-            "custom DNS servers (--dns) on a user-defined network are not supported by Berth yet",
-        ));
-    }
     for dns in &hc.dns {
         if dns.parse::<std::net::IpAddr>().is_err() {
             return Err(ApiError::invalid(format!("{dns} is not an ip address")));

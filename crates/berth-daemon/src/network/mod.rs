@@ -24,7 +24,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
 pub mod bridge_options;
 mod endpoints;
@@ -119,7 +119,13 @@ pub struct NetworkService {
     state: Arc<Mutex<State>>,
     /// The daemon's `--dns*` and `--host-gateway-ip` (see `containers::daemon_defaults`).
     defaults: crate::containers::daemon_defaults::ContainerDefaults,
+    /// A container's `--dns` servers by its ID (the container service registers it), for
+    /// the embedded DNS servers to forward its queries to.
+    container_dns: Arc<OnceLock<ContainerDns>>,
 }
+
+/// See [`NetworkService::container_dns`].
+pub type ContainerDns = Box<dyn Fn(&str) -> Vec<std::net::IpAddr> + Send + Sync>;
 
 struct State {
     networks: HashMap<String, UserNetwork>,
@@ -247,6 +253,7 @@ impl NetworkService {
                 dns: HashMap::new(),
             })),
             defaults,
+            container_dns: Arc::default(),
         }))
     }
 

@@ -189,6 +189,11 @@ impl NetworkService {
         Ok(id)
     }
 
+    /// Registers where a container's `--dns` servers are found (once, at daemon start).
+    pub fn set_container_dns(&self, lookup: super::ContainerDns) {
+        let _ = self.container_dns.set(lookup);
+    }
+
     /// Starts the embedded DNS server of `n` on its gateway (a failure is logged: the
     /// network works, by address only).
     pub(super) fn start_dns(&self, st: &mut State, n: &UserNetwork) {
@@ -206,8 +211,9 @@ impl NetworkService {
             };
             (!found.is_empty()).then_some(found)
         });
-        // The daemon's `--dns` servers when set (as dockerd's embedded DNS), else the host's.
-        let upstreams = if self.defaults.dns.is_empty() {
+        // The asking container's `--dns` servers, else the daemon's (as dockerd's embedded
+        // DNS), else the host's.
+        let network_upstreams = if self.defaults.dns.is_empty() {
             let host = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
             berth_net::dns::upstreams(&host)
         } else {
@@ -218,6 +224,29 @@ impl NetworkService {
                 .map(|ip| std::net::SocketAddr::new(ip, 53))
                 .collect()
         };
+        let (state, net_id) = (Arc::downgrade(&self.state), n.id.clone());
+        let container_dns = self.container_dns.clone();
+        let upstreams: berth_net::dns::Upstreams = Arc::new(move |from| {
+            let std::net::IpAddr::V4(from) = from else {
+                return network_upstreams.clone();
+            };
+            let asker = state.upgrade().and_then(|state| {
+                let st = state.lock().unwrap_or_else(|p| p.into_inner());
+                st.endpoints.container_at(&net_id, from).map(str::to_owned)
+            });
+            let servers = match (asker, container_dns.get()) {
+                (Some(cid), Some(dns)) => dns(&cid),
+                _ => Vec::new(),
+            };
+            if servers.is_empty() {
+                network_upstreams.clone()
+            } else {
+                servers
+                    .into_iter()
+                    .map(|ip| std::net::SocketAddr::new(ip, 53))
+                    .collect()
+            }
+        });
         match berth_net::dns::serve(gw, lookup, upstreams) {
             Ok(server) => {
                 st.dns.insert(n.id.clone(), server);
