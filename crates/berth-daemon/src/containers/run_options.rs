@@ -196,16 +196,19 @@ mod tests {
             validate_names(&hosts(&["a:x"])).unwrap_err().message,
             "invalid IP address in add-host: \"x\""
         );
+        // --dns on a user network too (the embedded server forwards to it)
         let mut hc = HostConfig {
             dns: vec!["1.1.1.1".into()],
             network_mode: "mynet".into(),
             ..Default::default()
         };
-        assert!(validate_names(&hc)
-            .unwrap_err()
-            .message
-            .contains("not supported by Berth yet"));
+        assert!(validate_names(&hc).is_ok());
         hc.network_mode = "bridge".into();
         assert!(validate_names(&hc).is_ok());
+        hc.dns = vec!["x".into()];
+        assert_eq!(
+            validate_names(&hc).unwrap_err().message,
+            "x is not an ip address"
+        );
     }
 }
