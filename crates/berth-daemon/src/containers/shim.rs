@@ -28,7 +28,7 @@ pub fn seal_binary(scratch: &Path) {
     match berth_runtime::sealed::SealedExe::of_current_exe(scratch) {
         Ok(s) => {
             let micros = started.elapsed().as_micros() as u64;
-            tracing::debug!(seal = ?s.seal, micros, "binary sealed for shims and exec helpers");
+            tracing::info!(seal = ?s.seal, micros, "binary sealed for shims and exec helpers");
             let _ = SEALED.set(s);
         }
         Err(e) => {
