@@ -6,6 +6,7 @@
 
 mod common;
 
+use common::tmux::Tmux;
 use common::*;
 use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
@@ -243,53 +244,11 @@ fn a_shim_with_an_unwritable_log_stays_idle() {
     let _ = nix::mount::umount2(&dir, nix::mount::MntFlags::MNT_DETACH);
 }
 
-/// A tmux server of this test's own (`-L`), killed on drop.
-struct Tmux {
-    socket: String,
-}
-
-impl Tmux {
-    fn new() -> Option<Tmux> {
-        let ok = Command::new("tmux")
-            .arg("-V")
-            .output()
-            .is_ok_and(|o| o.status.success());
-        ok.then(|| Tmux {
-            socket: format!("berth-e2e-idle-{}", std::process::id()),
-        })
-    }
-
-    fn cmd(&self, args: &[&str]) -> String {
-        let out = Command::new("tmux")
-            .arg("-L")
-            .arg(&self.socket)
-            .args(args)
-            .output()
-            .expect("tmux");
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-
-    fn wait_for(&self, name: &str, text: &str) {
-        let mut last = String::new();
-        let found = wait_until(Duration::from_secs(20), || {
-            last = self.cmd(&["capture-pane", "-p", "-t", name]);
-            last.contains(text)
-        });
-        assert!(found, "`{text}` never showed in {name}:\n{last}");
-    }
-}
-
-impl Drop for Tmux {
-    fn drop(&mut self) {
-        self.cmd(&["kill-server"]);
-    }
-}
-
 /// The report of the issue: `run -it busybox sh` in a terminal, ctrl-p ctrl-q, the
 /// terminal closed; then the daemon killed too.
 #[test]
 fn detach_then_terminal_closed_then_daemon_killed() {
-    let Some(t) = Tmux::new() else {
+    let Some(t) = Tmux::new("idle") else {
         eprintln!("skipped: tmux is not installed (scripts/setup installs it)");
         return;
     };

@@ -12,6 +12,7 @@
 #![allow(dead_code)]
 
 pub mod registry;
+pub mod tmux;
 pub mod venv;
 
 use std::collections::BTreeSet;
