@@ -116,20 +116,14 @@ pub const DOCKER_RUN_FLAGS: &[&str] = &[
 /// `docker create` has `run`'s flags but these.
 const RUN_ONLY: &[&str] = &["detach", "detach-keys", "sig-proxy"];
 
-/// Every command of `docker --help` (Docker CLI 28).
-pub const DOCKER_COMMANDS: &[&str] = &[
-    "run",
-    "exec",
-    "ps",
-    "build",
-    "pull",
-    "push",
-    "images",
-    "login",
-    "logout",
-    "search",
-    "version",
+/// `docker --help`'s "Common Commands" (Docker CLI 28), in its order.
+pub const DOCKER_COMMON: &[&str] = &[
+    "run", "exec", "ps", "build", "pull", "push", "images", "login", "logout", "search", "version",
     "info",
+];
+
+/// `docker --help`'s "Management Commands".
+pub const DOCKER_MANAGEMENT: &[&str] = &[
     "builder",
     "checkpoint",
     "container",
@@ -141,40 +135,14 @@ pub const DOCKER_COMMANDS: &[&str] = &[
     "system",
     "trust",
     "volume",
-    "config",
-    "node",
-    "secret",
-    "service",
-    "stack",
-    "swarm",
-    "attach",
-    "commit",
-    "cp",
-    "create",
-    "diff",
-    "events",
-    "export",
-    "history",
-    "import",
-    "inspect",
-    "kill",
-    "load",
-    "logs",
-    "pause",
-    "port",
-    "rename",
-    "restart",
-    "rm",
-    "rmi",
-    "save",
-    "start",
-    "stats",
-    "stop",
-    "tag",
-    "top",
-    "unpause",
-    "update",
-    "wait",
+];
+
+/// `docker --help`'s "Swarm Commands" and "Commands".
+const DOCKER_OTHER: &[&str] = &[
+    "config", "node", "secret", "service", "stack", "swarm", "attach", "commit", "cp", "create",
+    "diff", "events", "export", "history", "import", "inspect", "kill", "load", "logs", "pause",
+    "port", "rename", "restart", "rm", "rmi", "save", "start", "stats", "stop", "tag", "top",
+    "unpause", "update", "wait",
 ];
 
 /// Docker's flags of `run` (or `create`) that `cmd` does not define.
@@ -190,8 +158,10 @@ pub fn unsupported_flags(cmd: &Command, run: bool) -> Vec<&'static str> {
 
 /// Docker's commands that `cmd` does not have.
 pub fn unsupported_commands(cmd: &Command) -> Vec<&'static str> {
-    DOCKER_COMMANDS
+    DOCKER_COMMON
         .iter()
+        .chain(DOCKER_MANAGEMENT)
+        .chain(DOCKER_OTHER)
         .copied()
         .filter(|c| cmd.find_subcommand(c).is_none())
         .collect()

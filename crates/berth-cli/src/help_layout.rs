@@ -6,28 +6,8 @@
 
 use clap::Command;
 
+use crate::help::{DOCKER_COMMON as COMMON, DOCKER_MANAGEMENT as MANAGEMENT};
 use crate::usage;
-
-/// `docker --help`'s "Common Commands", in its order.
-const COMMON: &[&str] = &[
-    "run", "exec", "ps", "build", "pull", "push", "images", "login", "logout", "search", "version",
-    "info",
-];
-
-/// `docker --help`'s "Management Commands" (the ones Berth has are listed).
-const MANAGEMENT: &[&str] = &[
-    "builder",
-    "checkpoint",
-    "container",
-    "context",
-    "image",
-    "manifest",
-    "network",
-    "plugin",
-    "system",
-    "trust",
-    "volume",
-];
 
 /// Commands that are Berth's own (not in the Docker CLI).
 const BERTH_ONLY: &[&str] = &["daemon"];
