@@ -7,7 +7,7 @@ mod common;
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 use std::time::Duration;
 
 use common::*;
@@ -41,14 +41,7 @@ networks:
 "#;
 
 fn compose(d: &TestDaemon, dir: &Path, args: &[&str]) -> Output {
-    let bin = compose_venv().expect("docker-compose venv");
-    let mut cmd = Command::new(bin);
-    cmd.args(["-p", "berthc"])
-        .args(args)
-        .current_dir(dir)
-        .env("DOCKER_HOST", d.host())
-        .env("DOCKER_CONFIG", d.dir.join("docker-config"));
-    run_with_timeout(cmd, None, Duration::from_secs(180), "docker-compose")
+    compose::compose_in(d, "berthc", dir, args)
 }
 
 fn http_get(port: u16) -> Option<String> {

@@ -6,8 +6,7 @@
 mod common;
 
 use std::path::Path;
-use std::process::{Command, Output};
-use std::time::Duration;
+use std::process::Output;
 
 use common::*;
 use compose::compose_venv;
@@ -56,14 +55,7 @@ services:
 "#;
 
 fn compose(d: &TestDaemon, dir: &Path, args: &[&str]) -> Output {
-    let bin = compose_venv().expect("docker-compose venv");
-    let mut cmd = Command::new(bin);
-    cmd.args(["-p", "berthro"])
-        .args(args)
-        .current_dir(dir)
-        .env("DOCKER_HOST", d.host())
-        .env("DOCKER_CONFIG", d.dir.join("docker-config"));
-    run_with_timeout(cmd, None, Duration::from_secs(180), "docker-compose")
+    compose::compose_in(d, "berthro", dir, args)
 }
 
 fn exec(d: &TestDaemon, c: &str, script: &str) -> String {

@@ -2,9 +2,14 @@
 //! REFERENCE §9 and cached under the target dir (shared by the compose e2e tests:
 //! include with `#[path = "common/compose.rs"] mod compose;`).
 
-use std::path::PathBuf;
+#![allow(dead_code)] // each including test file uses part of it
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::Duration;
 
 use super::common::venv::python_venv;
+use super::common::{run_with_timeout, TestDaemon};
 
 /// The `docker-compose` binary, installing it first if needed.
 pub fn compose_venv() -> Result<PathBuf, String> {
@@ -22,4 +27,16 @@ pub fn compose_venv() -> Result<PathBuf, String> {
         ],
     )?;
     Ok(venv.join("bin/docker-compose"))
+}
+
+/// `docker-compose -p PROJECT ARGS…` in `dir` against the daemon `d` (its own config dir).
+pub fn compose_in(d: &TestDaemon, project: &str, dir: &Path, args: &[&str]) -> Output {
+    let bin = compose_venv().expect("docker-compose venv");
+    let mut cmd = Command::new(bin);
+    cmd.args(["-p", project])
+        .args(args)
+        .current_dir(dir)
+        .env("DOCKER_HOST", d.host())
+        .env("DOCKER_CONFIG", d.dir.join("docker-config"));
+    run_with_timeout(cmd, None, Duration::from_secs(180), "docker-compose")
 }
