@@ -147,7 +147,7 @@ fn alias_paths(root: &Command, path: &str) -> Vec<String> {
 /// A leaf command's page: usage, description, aliases, options.
 fn leaf_template(root: &Command, path: &str, cmd: &Command) -> String {
     let usage = match usage::spec(path) {
-        Some((tail, _)) if tail.is_empty() => format!("berth {path}"),
+        Some(("", _)) => format!("berth {path}"),
         Some((tail, _)) => format!("berth {path} {tail}"),
         None => {
             let has_options = cmd
