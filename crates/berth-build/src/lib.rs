@@ -29,8 +29,10 @@ mod dispatch;
 pub mod dockerfile;
 pub mod dockerignore;
 pub mod gofmt;
+pub mod graph;
 pub mod link;
 pub mod shell;
+mod stages;
 
 /// What can go wrong in a build; the message is Docker's text.
 #[derive(Debug, Clone, thiserror::Error)]
