@@ -92,6 +92,17 @@ pub async fn apply(
     cfg: &mut ContainerConfig,
     hc: &mut HostConfig,
 ) -> Result<Applied, BuildError> {
+    // A missing secret fails the step before anything is made for it.
+    for m in &extras.mounts {
+        if let ExtraMount::Secret {
+            id, required: true, ..
+        } = &m.mount
+        {
+            if !secrets.contains_key(id) {
+                return Err(BuildError::failed(format!("secret {id}: not found")));
+            }
+        }
+    }
     let mut applied = Applied::default();
     let lowers = {
         let images = d.images.clone();
@@ -166,9 +177,7 @@ pub async fn apply(
                 gid,
             } => {
                 let Some(value) = secrets.get(&id) else {
-                    if required {
-                        return Err(BuildError::failed(format!("secret {id}: not found")));
-                    }
+                    let _ = required; // checked above
                     continue;
                 };
                 if let Some(var) = env {
