@@ -31,6 +31,7 @@ pub mod dockerignore;
 pub mod gofmt;
 pub mod graph;
 pub mod link;
+pub mod repro;
 pub mod shell;
 mod stages;
 

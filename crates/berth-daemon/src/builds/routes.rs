@@ -315,8 +315,16 @@ async fn build(
             return Err(ApiError::invalid(e.to_string()));
         }
     };
+    let epoch = match berth_build::repro::epoch_from_args(&opts.build_args) {
+        Ok(e) => e,
+        Err(e) => {
+            let _ = std::fs::remove_dir_all(&dir);
+            return Err(ApiError::invalid(e.to_string()));
+        }
+    };
     let (tx, rx) = mpsc::unbounded_channel::<Bytes>();
     let mut backend = DaemonBackend::new(d.clone(), dir, hc);
+    backend.epoch = epoch;
     backend.auths = auths;
     backend.platform = platform;
     tokio::spawn(async move {
