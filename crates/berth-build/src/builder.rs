@@ -121,6 +121,19 @@ pub trait Backend: Send {
     ) -> impl Future<Output = Result<PathBuf, BuildError>> + Send;
     /// Downloads an ADD URL; returns the file (named as the URL's last path element).
     fn download(&mut self, url: &str) -> impl Future<Output = Result<PathBuf, BuildError>> + Send;
+    /// Mounts and network of the next RUN container ([`crate::run_step`]); backends
+    /// without them refuse any.
+    fn set_run_extras(&mut self, extras: crate::run_step::RunExtras) -> Result<(), BuildError> {
+        if extras.is_empty() {
+            Ok(())
+        } else {
+            Err(BuildError::invalid("this build backend has no RUN mounts"))
+        }
+    }
+    /// A directory of this build for generated files (COPY here-documents).
+    fn scratch(&mut self) -> PathBuf {
+        std::env::temp_dir().join("berth-build-scratch")
+    }
     /// A backend for one stage that runs beside others: same daemon and build, its own
     /// containers and workspaces. [`Backend::join`] takes it back when the stage ends.
     fn fork(&mut self) -> Self
