@@ -12,6 +12,7 @@
 
 pub mod backend;
 pub mod context;
+pub mod gc;
 mod prune;
 pub mod routes;
 pub mod workspace;
@@ -23,6 +24,8 @@ use std::sync::Mutex;
 use crate::error::{ApiError, ApiResult};
 
 pub struct BuildService {
+    /// The build cache's budget and collector.
+    pub gc: gc::GcState,
     tmp: PathBuf,
     active: Mutex<HashSet<PathBuf>>,
 }
@@ -46,6 +49,7 @@ impl BuildService {
         let _ = std::fs::remove_dir_all(&tmp);
         std::fs::create_dir_all(&tmp)?;
         Ok(BuildService {
+            gc: gc::GcState::new(root),
             tmp,
             active: Mutex::new(HashSet::new()),
         })

@@ -327,7 +327,10 @@ async fn build(
     backend.epoch = epoch;
     backend.auths = auths;
     backend.platform = platform;
+    // Held until the build ends: the cache collector waits for it.
+    let hold = super::gc::BuildHold::take(d.builds.clone()).await;
     tokio::spawn(async move {
+        let _hold = hold;
         let mut out = ChannelOutput { tx };
         let result = Builder::new(&mut backend, &mut out, &opts, &ctx)
             .build(&df)
