@@ -276,7 +276,7 @@ pub fn spawn(state: Arc<super::BuildService>) {
 
 /// A build's hold on the cache: taken when it starts, given back when it ends.
 pub struct BuildHold {
-    _guard: tokio::sync::OwnedRwLockReadGuard<()>,
+    guard: Option<tokio::sync::OwnedRwLockReadGuard<()>>,
     started: i64,
     state: Arc<super::BuildService>,
 }
@@ -285,7 +285,7 @@ impl BuildHold {
     pub async fn take(state: Arc<super::BuildService>) -> Self {
         let guard = state.gc.lock.clone().read_owned().await;
         BuildHold {
-            _guard: guard,
+            guard: Some(guard),
             started: now() - 1,
             state,
         }
@@ -295,6 +295,8 @@ impl BuildHold {
 impl Drop for BuildHold {
     fn drop(&mut self) {
         self.state.gc.note_build_end(self.started);
+        // Let go before waking the collector, or it finds the build still there.
+        self.guard.take();
         self.state.gc.wake.notify_one();
     }
 }

@@ -330,7 +330,6 @@ async fn build(
     // Held until the build ends: the cache collector waits for it.
     let hold = super::gc::BuildHold::take(d.builds.clone()).await;
     tokio::spawn(async move {
-        let _hold = hold;
         let mut out = ChannelOutput { tx };
         let result = Builder::new(&mut backend, &mut out, &opts, &ctx)
             .build(&df)
@@ -347,6 +346,9 @@ async fn build(
             }
         }
         backend.cleanup();
+        // The build is over before its client hears the end of the stream.
+        drop(hold);
+        drop(out);
     });
     let stream = futures_util::stream::unfold(rx, |mut rx| async move {
         rx.recv().await.map(|b| (Ok::<_, Infallible>(b), rx))
