@@ -99,6 +99,13 @@ pub struct DaemonArgs {
     #[arg(long = "default-ulimit", value_name = "NAME=SOFT[:HARD]",
           value_parser = crate::containers::daemon_defaults::parse_ulimit)]
     pub default_ulimit: Vec<berth_api::Ulimit>,
+    /// The build cache's budget (cache mounts), e.g. 10GB (default: 10% of the root's
+    /// filesystem, at most 20GB); least recently used entries go when over it
+    #[arg(long = "builder-gc-keep-storage", value_name = "SIZE")]
+    pub builder_gc_keep_storage: Option<String>,
+    /// daemon.json `builder.gc.enabled` (no flag: the file sets it)
+    #[arg(skip = true)]
+    pub builder_gc_enabled: bool,
 }
 
 fn parse_log_opt(s: &str) -> Result<(String, String), String> {

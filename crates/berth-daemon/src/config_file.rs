@@ -165,6 +165,11 @@ const DIRECTIVES: &[Directive] = &[
         apply: |a, v| Ok(a.init = v.as_bool().ok_or("init must be a boolean")?),
     },
     Directive {
+        key: "builder",
+        arg_id: "builder_gc_keep_storage",
+        apply: apply_builder,
+    },
+    Directive {
         key: "default-ulimits",
         arg_id: "default_ulimit",
         apply: apply_default_ulimits,
@@ -237,6 +242,34 @@ fn apply_default_ulimits(args: &mut DaemonArgs, v: &Value) -> Result<(), String>
     Ok(())
 }
 
+/// Docker's `"builder": {"gc": {"enabled": …, "defaultKeepStorage": "10GB"}}`; what
+/// Berth does not apply (GC `policy` lists, `entitlements`) is refused.
+fn apply_builder(args: &mut DaemonArgs, v: &Value) -> Result<(), String> {
+    let obj = v.as_object().ok_or("builder must be an object")?;
+    if let Some(k) = obj.keys().find(|k| k.as_str() != "gc") {
+        return Err(format!("Berth does not support builder.{k}"));
+    }
+    let Some(gc) = obj.get("gc") else {
+        return Ok(());
+    };
+    let gc = gc.as_object().ok_or("builder.gc must be an object")?;
+    for (k, v) in gc {
+        match k.as_str() {
+            "enabled" => {
+                args.builder_gc_enabled =
+                    v.as_bool().ok_or("builder.gc.enabled must be a boolean")?
+            }
+            "defaultKeepStorage" => {
+                let s = string(v)?;
+                crate::builds::gc::parse_keep_storage(&s)?;
+                args.builder_gc_keep_storage = Some(s);
+            }
+            other => return Err(format!("Berth does not support builder.gc.{other}")),
+        }
+    }
+    Ok(())
+}
+
 fn apply_hosts(args: &mut DaemonArgs, v: &Value) -> Result<(), String> {
     match strings(v)?.as_slice() {
         [one] => Ok(args.host = one.clone()),
@@ -269,6 +302,7 @@ fn flag_value(args: &DaemonArgs, arg_id: &str) -> String {
             .map(|ip| ip.to_string())
             .unwrap_or_default(),
         "init" => args.init.to_string(),
+        "builder_gc_keep_storage" => args.builder_gc_keep_storage.clone().unwrap_or_default(),
         "log_opt" => format!(
             "map[{}]",
             args.log_opt
