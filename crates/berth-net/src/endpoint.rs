@@ -384,6 +384,13 @@ impl EndpointTable {
         let Some(cid) = self.container_at(net_id, from) else {
             return self.resolve(net_id, name);
         };
+        self.resolve_for(cid, name, net_id)
+    }
+
+    /// What the resolver of container `cid` answers for `name`: its links' aliases, then
+    /// the names on each of its networks (`first` first).
+    pub fn resolve_for(&self, cid: &str, name: &str, first: &str) -> Vec<Ipv4Addr> {
+        let net_id = first;
         // (network, links there) of the asking container, the queried network first
         let mut nets: Vec<(&str, &[String])> = Vec::new();
         if let Some(e) = self

@@ -165,8 +165,9 @@ struct State {
     networks: HashMap<String, UserNetwork>,
     /// Every container's endpoints, primary and extra (`network connect`), and proxies.
     endpoints: EndpointTable,
-    /// The embedded DNS server of each user network, by network ID.
-    dns: HashMap<String, berth_net::dns::DnsServer>,
+    /// The embedded resolver (`127.0.0.11`) of each running container on a user
+    /// network, by container ID.
+    resolvers: HashMap<String, berth_net::dns::DnsServer>,
 }
 
 fn net_err(e: NetError) -> ApiError {
@@ -287,7 +288,7 @@ impl NetworkService {
             state: Arc::new(Mutex::new(State {
                 networks,
                 endpoints,
-                dns: HashMap::new(),
+                resolvers: HashMap::new(),
             })),
             defaults,
             container_dns: Arc::default(),
