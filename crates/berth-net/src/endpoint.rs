@@ -675,6 +675,22 @@ impl EndpointTable {
         }
     }
 
+    /// [`Self::unplug_links`] for a stopping container: the namespace goes now, the veths
+    /// in the background ([`link::delete_links_later`]).
+    fn unplug_links_later(&self, id: &str) {
+        let ns = self.netns_path(id);
+        if ns.exists() {
+            link::remove_netns(&ns);
+        }
+        let mut veths: Vec<String> = self
+            .extras_of(id)
+            .iter()
+            .map(|x| extra_veth(id, &x.ifname))
+            .collect();
+        veths.push(host_veth(id));
+        link::delete_links_later(&veths);
+    }
+
     /// Takes container `id`'s network down (the address stays allocated). Returns the
     /// primary record when its published ports were cleared (to persist). Idempotent.
     pub fn unplug(&mut self, id: &str) -> Option<EndpointRecord> {
@@ -702,7 +718,7 @@ impl EndpointTable {
             }
             _ => None,
         };
-        self.unplug_links(id);
+        self.unplug_links_later(id);
         crate::conntrack::forget_later(addrs);
         cleared
     }

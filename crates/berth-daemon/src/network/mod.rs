@@ -156,6 +156,9 @@ pub struct NetworkService {
     /// A container's `--dns` servers by its ID (the container service registers it), for
     /// the embedded DNS servers to forward its queries to.
     container_dns: Arc<OnceLock<ContainerDns>>,
+    /// The nftables script last applied: a start or stop that changes no rule (no
+    /// published port) applies nothing.
+    applied: Mutex<String>,
 }
 
 /// See [`NetworkService::container_dns`].
@@ -292,6 +295,7 @@ impl NetworkService {
             })),
             defaults,
             container_dns: Arc::default(),
+            applied: Mutex::new(String::new()),
         }))
     }
 
@@ -367,7 +371,15 @@ impl NetworkService {
                 published: published_on(&n.id),
             });
         }
-        nft::apply(&nft::render(&self.table, &rules)).map_err(net_err)
+        let script = nft::render(&self.table, &rules);
+        let mut applied = self.applied.lock().unwrap_or_else(|p| p.into_inner());
+        if *applied == script {
+            return Ok(());
+        }
+        applied.clear();
+        nft::apply(&script).map_err(net_err)?;
+        *applied = script;
+        Ok(())
     }
 
     fn default_target(&self) -> Target {
