@@ -23,6 +23,8 @@ pub const PROTOCOLS: [&str; 4] = [
 ];
 /// How long the client has to open its streams (the kubelet's default).
 const STREAM_CREATION_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long the client has to close the connection after the session's end.
+const CLIENT_CLOSE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The first protocol the client asks for (in its order) that the server speaks.
 pub fn negotiate<'a>(client: &[String], server: &[&'a str]) -> Option<&'a str> {
@@ -142,9 +144,15 @@ where
         }
         out.fin(e.id);
     }
+    // The client processes frames per stream, not in wire order: closing now could cut
+    // off output or the status it has not read yet. It closes the connection once it has
+    // read the error stream (then the incoming side ends); close it ourselves only if it
+    // does not.
+    let _ = tokio::time::timeout(CLIENT_CLOSE_TIMEOUT, async {
+        while incoming.recv().await.is_some() {}
+    })
+    .await;
     out.go_away();
-    // Lets the incoming side wind down with the connection.
-    drop(incoming);
 }
 
 /// Terminal sizes from a `resize` stream: a sequence of `{"Width":W,"Height":H}`.
