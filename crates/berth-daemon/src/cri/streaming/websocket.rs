@@ -7,7 +7,7 @@
 
 use std::future::Future;
 
-use axum::extract::ws::{Message, WebSocket};
+use axum::extract::ws::{close_code, CloseFrame, Message, WebSocket};
 use bytes::Bytes;
 use futures_util::{SinkExt, StreamExt};
 use tokio::sync::mpsc;
@@ -97,6 +97,13 @@ where
     let mut status = vec![ERROR];
     status.extend_from_slice(status_json(&outcome).as_bytes());
     let _ = sink.send(Message::Binary(status.into())).await;
-    let _ = sink.send(Message::Close(None)).await;
+    // A normal closure: client-go reads it as EOF on every channel (anything else is an
+    // error there).
+    let _ = sink
+        .send(Message::Close(Some(CloseFrame {
+            code: close_code::NORMAL,
+            reason: "".into(),
+        })))
+        .await;
     reader.abort();
 }
