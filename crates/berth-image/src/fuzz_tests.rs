@@ -53,8 +53,19 @@ proptest! {
             // What a reference prints parses back to itself, in both spellings.
             let again = Reference::parse_normalized(&r.to_string()).expect("reparse");
             prop_assert_eq!(&again, &r);
-            let familiar = Reference::parse_normalized(&r.familiar_string()).expect("familiar");
-            prop_assert_eq!(&familiar, &r);
+            // The familiar spelling drops `docker.io/`, which Docker cannot read back when
+            // what is left starts like a registry host (`docker.io/localhost/x`) or is 64
+            // hex digits, an image ID (`docker.io/<hex>`): Docker has the same two gaps.
+            let familiar_text = r.familiar_string();
+            let first = familiar_text.split('/').next().unwrap_or_default();
+            let reads_as_host = familiar_text.contains('/')
+                && (first.contains(['.', ':']) || first == "localhost");
+            let reads_as_id = familiar_text.len() == 64
+                && familiar_text.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase());
+            if !reads_as_host && !reads_as_id {
+                let familiar = Reference::parse_normalized(&familiar_text).expect("familiar");
+                prop_assert_eq!(&familiar, &r);
+            }
             let _ = r.clone().with_default_tag();
             let _ = r.with_tag("v1");
         }

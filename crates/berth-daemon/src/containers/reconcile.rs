@@ -342,7 +342,14 @@ mod tests {
             .spawn()
             .unwrap();
         std::fs::write(dir.path().join("shim.pid"), child.id().to_string()).unwrap();
-        let found = shim_pid(dir.path());
+        // spawn returns once exec has begun, a moment before the kernel shows the new
+        // argv in /proc/PID/cmdline (empty until then).
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        let mut found = shim_pid(dir.path());
+        while found.is_none() && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(10));
+            found = shim_pid(dir.path());
+        }
         let _ = child.kill();
         let _ = child.wait();
         assert_eq!(found, Some(child.id() as i32));
