@@ -57,6 +57,11 @@ impl BuildArgs {
             .collect()
     }
 
+    /// Takes the names another stage's copy consumed (stages run on copies).
+    pub fn absorb_referenced(&mut self, other: &BuildArgs) {
+        self.referenced.extend(other.referenced.iter().cloned());
+    }
+
     /// A new stage starts: its declared ARGs are forgotten.
     pub fn reset_stage(&mut self) {
         self.allowed.clear();

@@ -35,12 +35,14 @@ mod dispatch;
 pub mod dockerfile;
 pub mod dockerignore;
 pub mod gofmt;
+pub mod graph;
 pub mod heredoc;
 pub mod link;
 pub mod run_mount;
 pub mod run_step;
 pub mod shell;
 mod shell_pattern;
+mod stages;
 
 /// What can go wrong in a build; the message is Docker's text.
 #[derive(Debug, Clone, thiserror::Error)]

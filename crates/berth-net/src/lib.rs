@@ -11,6 +11,7 @@ pub mod dns;
 pub mod endpoint;
 pub mod files;
 pub mod ipam;
+pub mod ipam6;
 pub mod link;
 pub mod links;
 pub mod nft;

@@ -4,7 +4,7 @@
 //! joins it with `NetworkMode::Join(<file>)`. The look-ups (routed subnets, a bridge's
 //! subnet, the default MTU) are netlink dumps too: no `ip` is ever run.
 
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::path::Path;
 
 use crate::ipam::Subnet;
@@ -50,6 +50,11 @@ pub fn set_route_localnet(bridge: &str) -> Result<()> {
 pub fn ensure_bridge(bridge: &str, subnet: &Subnet, mtu: u32) -> Result<()> {
     rtnl::ensure_bridge(bridge, mtu, subnet.gateway(), subnet.prefix)?;
     set_route_localnet(bridge)
+}
+
+/// Gives `bridge` its IPv6 gateway address (a dual-stack network). Netlink.
+pub fn add_bridge_ipv6(bridge: &str, gateway: Ipv6Addr, prefix: u8) -> Result<()> {
+    rtnl::add_address(bridge, IpAddr::V6(gateway), prefix)
 }
 
 /// Deletes link `name` (a bridge with its address, a veth with its peer). Netlink.
@@ -103,6 +108,12 @@ pub struct Endpoint<'a> {
     /// An isolated bridge port: it reaches the bridge (gateway, host) but no other
     /// isolated port (`com.docker.network.bridge.enable_icc=false`).
     pub isolated: bool,
+    /// The IPv6 address and prefix on a dual-stack network.
+    pub ip6: Option<(Ipv6Addr, u8)>,
+    /// The IPv6 default route (`None` on internal networks or without IPv6).
+    pub gateway6: Option<Ipv6Addr>,
+    /// Link-local IPs (`--link-local-ip`).
+    pub link_local: &'a [IpAddr],
 }
 
 /// Creates the veth pair with one end in `netns`, enslaves the host end to the bridge and
@@ -120,6 +131,13 @@ pub fn attach(netns: &Path, ep: &Endpoint) -> Result<()> {
         mac: ep.mac.to_string(),
         mtu: ep.mtu,
         isolated: ep.isolated,
+        ip6: ep.ip6,
+        gateway6: ep.gateway6,
+        extra_addrs: ep
+            .link_local
+            .iter()
+            .map(|ip| (*ip, crate::ipam6::link_local_prefix(*ip)))
+            .collect(),
     };
     rtnl::attach(netns, &spec).inspect_err(|_| {
         let _ = delete_link(ep.host_veth);

@@ -471,9 +471,11 @@ impl Backend for DaemonBackend {
         let images = self.d.images.clone();
         let i = image.to_string();
         let layers = blocking(move || images.layer_dirs(&i).map_err(store)).await?;
-        let dest = self
-            .dir
-            .join(format!("stage-{}", berth_build::builder::short(image)));
+        let dest = self.dir.join(format!(
+            "stage-{}-{}",
+            berth_build::builder::short(image),
+            hex::encode(rand::random::<[u8; 4]>())
+        ));
         let d2 = dest.clone();
         blocking(move || extract_image(&layers, &d2)).await?;
         self.roots.insert(image.to_string(), dest.clone());
@@ -490,6 +492,23 @@ impl Backend for DaemonBackend {
 
     fn scratch(&mut self) -> PathBuf {
         self.dir.clone()
+    }
+
+    fn fork(&mut self) -> Self {
+        let mut child =
+            DaemonBackend::new(self.d.clone(), self.dir.clone(), self.host_config.clone());
+        child.auths = self.auths.clone();
+        child.platform = self.platform.clone();
+        child.roots = self.roots.clone();
+        child.secrets = self.secrets.clone();
+        child
+    }
+
+    fn join(&mut self, child: Self) {
+        self.workspaces.extend(child.workspaces);
+        self.containers.extend(child.containers);
+        self.roots.extend(child.roots);
+        self.applied.extend(child.applied);
     }
 
     async fn download(&mut self, url: &str) -> Result<PathBuf, BuildError> {
@@ -510,7 +529,12 @@ impl Backend for DaemonBackend {
             .await
             .map_err(api)?;
         self.downloads += 1;
-        let dir = self.dir.join(format!("download-{}", self.downloads));
+        // Forks of the backend download beside each other: the names must not meet.
+        let dir = self.dir.join(format!(
+            "download-{}-{}",
+            self.downloads,
+            hex::encode(rand::random::<[u8; 4]>())
+        ));
         std::fs::create_dir_all(&dir)?;
         let path = dir.join(&name);
         let mut file = tokio::fs::File::create(&path).await?;

@@ -24,8 +24,9 @@ impl NetworkService {
         }
     }
 
-    /// `POST /networks/create`; returns the new ID.
-    pub fn create_network(&self, spec: NetworkSpec) -> ApiResult<String> {
+    /// `POST /networks/create`; returns the new ID and Docker's warning (a second network
+    /// of a name, without `CheckDuplicate`).
+    pub fn create_network(&self, spec: NetworkSpec) -> ApiResult<(String, String)> {
         if !self.enabled {
             return Err(ApiError::invalid(
                 "bridge networking is disabled (--bridge-name none)",
@@ -42,13 +43,23 @@ impl NetworkService {
             ));
         }
         let mut st = self.lock();
+        let same_name = st
+            .networks
+            .values()
+            .filter(|n| n.name == name)
+            .min_by(|a, b| a.created.cmp(&b.created));
+        let mut warning = String::new();
         if matches!(name, "bridge" | "host" | "none")
-            || st.networks.values().any(|n| n.name == name)
+            || (same_name.is_some() && spec.check_duplicate)
         {
             return Err(ApiError::conflict(format!(
                 "network with name {name} already exists"
             )));
         }
+        if let Some(n) = same_name {
+            warning = format!("Network with name {name} (id : {}) already exists", n.id);
+        }
+        self.check_ipv6(&st, &spec)?;
         if let Some(b) = &opts.name {
             if link::link_exists(b) || st.networks.values().any(|n| &n.bridge == b) {
                 return Err(ApiError::conflict(format!(
@@ -145,6 +156,10 @@ impl NetworkService {
             options: spec.options,
             ipam_options: spec.ipam_options,
             attachable: spec.attachable,
+            enable_ipv6: spec.enable_ipv6,
+            subnet6: spec.subnet6.clone().unwrap_or_default(),
+            gateway6: spec.gateway6.clone().unwrap_or_default(),
+            ip_range6: spec.ip_range6.clone().unwrap_or_default(),
         };
         // the bridge carries the gateway address
         if let Err(e) = link::ensure_bridge(&bridge, &subnet, opts.mtu.unwrap_or(self.mtu)) {
@@ -171,6 +186,12 @@ impl NetworkService {
                 ])
                 .status();
         }
+        if let Some(s) = net.space6() {
+            if let Err(e) = link::add_bridge_ipv6(&bridge, s.gateway, s.subnet.prefix) {
+                let _ = link::delete_link(&bridge);
+                return Err(net_err(e));
+            }
+        }
         if let Err(e) = self.persist_network(&net, false) {
             let _ = link::delete_link(&bridge);
             return Err(e);
@@ -186,7 +207,62 @@ impl NetworkService {
             return Err(e);
         }
         self.emit_network_event("create", &id, name, "bridge", None);
-        Ok(id)
+        Ok((id, warning))
+    }
+
+    /// The IPv6 pool of a new network checked as Docker checks it: `--ipv6` needs one
+    /// (Docker has no default IPv6 pools), the gateway and range lie in it, and it
+    /// overlaps no other network's.
+    fn check_ipv6(&self, st: &State, spec: &NetworkSpec) -> ApiResult<()> {
+        use berth_net::ipam6::Subnet6;
+        let Some(s) = spec.subnet6.as_deref() else {
+            if spec.enable_ipv6 {
+                return Err(ApiError::invalid(
+                    "could not find an available, non-overlapping IPv6 address pool among the defaults to assign to the network",
+                ));
+            }
+            if spec.gateway6.is_some() || spec.ip_range6.is_some() {
+                return Err(ApiError::invalid(
+                    "every ip-range or gateway must have a corresponding subnet",
+                ));
+            }
+            return Ok(());
+        };
+        let sub: Subnet6 = s
+            .parse()
+            .map_err(|e: NetError| ApiError::invalid(e.to_string()))?;
+        let taken = st
+            .networks
+            .values()
+            .filter_map(|n| n.subnet6.parse::<Subnet6>().ok());
+        for t in taken {
+            if t.overlaps(&sub) {
+                return Err(ApiError::conflict(format!(
+                    "invalid pool request: Pool overlaps with other one on this address space ({t})"
+                )));
+            }
+        }
+        if let Some(g) = spec.gateway6.as_deref() {
+            let ip: std::net::Ipv6Addr = g
+                .parse()
+                .map_err(|_| ApiError::invalid(format!("invalid gateway address: {g}")))?;
+            if !sub.contains(ip) {
+                return Err(ApiError::invalid(format!(
+                    "no matching subnet for gateway {g}"
+                )));
+            }
+        }
+        if let Some(r) = spec.ip_range6.as_deref() {
+            let range: Subnet6 = r
+                .parse()
+                .map_err(|e: NetError| ApiError::invalid(e.to_string()))?;
+            if !sub.contains(range.network) || range.prefix < sub.prefix {
+                return Err(ApiError::invalid(format!(
+                    "no matching subnet for range {r}"
+                )));
+            }
+        }
+        Ok(())
     }
 
     /// Registers where a container's `--dns` servers are found (once, at daemon start).
@@ -281,6 +357,7 @@ impl NetworkService {
                     auxiliary_addresses: n.aux_addresses.clone(),
                 };
                 let resource = NetworkResource {
+                    enable_ipv6: n.enable_ipv6,
                     name: name.to_string(),
                     id: n.id.clone(),
                     created: n.created.clone(),
@@ -322,32 +399,53 @@ impl NetworkService {
             .as_deref()
             .and_then(|s| s.split('/').nth(1))
             .unwrap_or("16");
-        let endpoint = |cid: &str, endpoint_id: &str, mac: &str, ip: Ipv4Addr| EndpointResource {
+        let space6 = n.and_then(|n| n.space6());
+        let endpoint = |cid: &str,
+                        endpoint_id: &str,
+                        mac: &str,
+                        ip: Ipv4Addr,
+                        ip6: Option<std::net::Ipv6Addr>| EndpointResource {
             name: names(cid).unwrap_or_default(),
             endpoint_id: endpoint_id.to_string(),
             mac_address: mac.to_string(),
             ipv4_address: format!("{ip}/{prefix}"),
-            ipv6_address: String::new(),
+            ipv6_address: match (ip6, &space6) {
+                (Some(ip6), Some(s)) => format!("{ip6}/{}", s.subnet.prefix),
+                _ => String::new(),
+            },
         };
         let mut containers = BTreeMap::new();
         for (cid, e) in st.endpoints.primaries() {
             if e.network != net_key || !st.endpoints.is_up(cid) {
                 continue;
             }
-            containers.insert(cid.clone(), endpoint(cid, &e.endpoint_id, &e.mac, e.ip));
+            containers.insert(
+                cid.clone(),
+                endpoint(cid, &e.endpoint_id, &e.mac, e.ip, e.ip6),
+            );
         }
         let extras = st
             .endpoints
             .all_extras()
             .filter(|(cid, x)| st.endpoints.is_up(cid) && x.network == net_key);
         for (cid, x) in extras {
-            containers.insert(cid.clone(), endpoint(cid, &x.endpoint_id, &x.mac, x.ip));
+            containers.insert(
+                cid.clone(),
+                endpoint(cid, &x.endpoint_id, &x.mac, x.ip, x.ip6),
+            );
         }
         resource.scope = "local".into();
+        // the IPv6 pool as given, its gateway only when given (as dockerd 20.10 shows it)
+        let config6 = n.filter(|n| !n.subnet6.is_empty()).map(|n| IpamConfig {
+            subnet: n.subnet6.clone(),
+            ip_range: n.ip_range6.clone(),
+            gateway: n.gateway6.clone(),
+            ..IpamConfig::default()
+        });
         resource.ipam = Ipam {
             driver: "default".into(),
             options: n.and_then(|n| n.ipam_options.clone()),
-            config: config.into_iter().collect(),
+            config: config.into_iter().chain(config6).collect(),
         };
         resource.containers = containers;
         resource
@@ -382,6 +480,7 @@ impl NetworkService {
                 return Ok(self.network_resource(&st, None, pre, names));
             }
         }
+        Self::check_unambiguous(&st, name_or_id, true)?;
         match Self::find_network(&st, name_or_id) {
             Some(n) => Ok(self.network_resource(&st, Some(n), &n.name, names)),
             None => Err(ApiError::not_found(format!(
@@ -401,6 +500,7 @@ impl NetworkService {
                 ));
             }
         }
+        Self::check_unambiguous(&st, name_or_id, false)?;
         let Some(n) = Self::find_network(&st, name_or_id).cloned() else {
             return Err(ApiError::not_found(format!(
                 "network {name_or_id} not found"
