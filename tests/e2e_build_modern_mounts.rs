@@ -60,7 +60,10 @@ fn cache_dirs(d: &TestDaemon) -> Vec<String> {
         .unwrap_or_default()
 }
 
-const CACHE: &str = "FROM busybox
+const CACHE: &str = "FROM busybox AS seed
+RUN mkdir /seed && echo seeded > /seed/f
+FROM busybox
+RUN --mount=type=cache,target=/s,id=seeded,from=seed,source=/seed cat /s/f > /seeded
 ARG ROUND
 RUN --mount=type=cache,target=/root/.cache/app,id=app-cache,mode=0700,uid=1000,gid=1000 \\
     echo \"round $ROUND\" >> /root/.cache/app/log && cat /root/.cache/app/log > /seen && \\
@@ -83,20 +86,20 @@ fn cache_mounts_outlive_builds_and_stay_out_of_images() {
         "c:2",
         "sh",
         "-c",
-        "cat /seen /perm; ls -A /root; test -e /locked || echo no-locked; test -e /private || echo no-private",
+        "cat /seeded /seen /perm; ls -A /root; test -e /locked || echo no-locked; test -e /private || echo no-private",
     ]);
     // The cache kept round 1's line; the image has neither the cache's content nor
     // the mount points the image lacked.
     assert_eq!(
         got,
-        "round 1\nround 2\n700 1000 1000\nno-locked\nno-private\n"
+        "seeded\nround 1\nround 2\n700 1000 1000\nno-locked\nno-private\n"
     );
     let history = d.berth_ok(&["history", "--no-trunc", "c:2"]);
     assert!(
         history.contains("--mount=type=cache,target=/root/.cache/app"),
         "{history}"
     );
-    assert_eq!(cache_dirs(&d).len(), 3, "{:?}", cache_dirs(&d));
+    assert_eq!(cache_dirs(&d).len(), 4, "{:?}", cache_dirs(&d));
     assert!(build_mounts(&d).is_empty(), "{:?}", build_mounts(&d));
 }
 
