@@ -295,3 +295,50 @@ fn bad_input_in_buildkits_words_and_nothing_left_behind() {
             .unwrap_or(true)
     }));
 }
+
+#[test]
+fn a_locked_cache_is_one_step_at_a_time_across_concurrent_builds() {
+    let d = daemon();
+    let df = "FROM busybox
+ARG N
+RUN --mount=type=cache,target=/c,id=lock-test,sharing=locked \\
+    echo start-$N >> /c/log && sleep 1 && echo end-$N >> /c/log
+";
+    let ctx = context(&d, "locked", &[("Dockerfile", df)]);
+    let spawn = |n: &str| {
+        std::process::Command::new(BERTH)
+            .arg("-H")
+            .arg(d.host())
+            .args(["build", "--build-arg", &format!("N={n}")])
+            .arg(&ctx)
+            .env_remove("DOCKER_HOST")
+            .env("DOCKER_CONFIG", d.dir.join("docker-config"))
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let (a, b) = (spawn("a"), spawn("b"));
+    for child in [a, b] {
+        let out = child.wait_with_output().unwrap();
+        assert_success(&out, "concurrent build");
+    }
+    let show = context(
+        &d,
+        "locked-show",
+        &[(
+            "Dockerfile",
+            "FROM busybox\nRUN --mount=type=cache,target=/c,id=lock-test cat /c/log > /log\n",
+        )],
+    );
+    assert_success(&build(&d, &show, &["-t", "lockshow:1"]), "show build");
+    let log = d.berth_ok(&["run", "--rm", "lockshow:1", "cat", "/log"]);
+    let lines: Vec<&str> = log.lines().collect();
+    assert_eq!(lines.len(), 4, "{log}");
+    // Each step's start is followed by its own end: the two never overlapped.
+    let first = lines[0].trim_start_matches("start-");
+    let second = lines[2].trim_start_matches("start-");
+    assert_eq!(lines[1], format!("end-{first}"), "{log}");
+    assert_eq!(lines[3], format!("end-{second}"), "{log}");
+    assert_ne!(first, second, "{log}");
+}
