@@ -17,6 +17,8 @@ pub const BUILTIN: &[&str] = &[
     "no_proxy",
     "ALL_PROXY",
     "all_proxy",
+    // BuildKit's, for reproducible images (`crate::repro`).
+    "SOURCE_DATE_EPOCH",
 ];
 
 #[derive(Debug, Clone, Default)]

@@ -38,6 +38,7 @@ pub mod gofmt;
 pub mod graph;
 pub mod heredoc;
 pub mod link;
+pub mod repro;
 pub mod run_mount;
 pub mod run_step;
 pub mod shell;

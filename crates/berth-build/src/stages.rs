@@ -172,6 +172,7 @@ pub(crate) async fn run<B: Backend>(
     let mut error: Option<BuildError> = None;
     loop {
         if error.is_none() {
+            #[allow(clippy::needless_range_loop)] // `i` indexes four lists
             for i in 0..n {
                 if !plan.needed[i] || started[i] {
                     continue;
@@ -218,7 +219,6 @@ pub(crate) async fn run<B: Backend>(
         }
     }
     drop(running);
-    drop(shared);
     if let Some(e) = error {
         return Err(e);
     }

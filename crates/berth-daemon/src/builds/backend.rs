@@ -52,6 +52,8 @@ pub struct DaemonBackend {
     pending: Option<berth_build::run_step::RunExtras>,
     /// What RUN containers hold (cache leases, mount stubs) until they end.
     applied: HashMap<String, Applied>,
+    /// `SOURCE_DATE_EPOCH`: a reproducible build ([`berth_build::repro`]).
+    pub epoch: Option<i64>,
     workspaces: HashMap<String, Workspace>,
     /// RUN containers not removed yet.
     containers: Vec<String>,
@@ -70,6 +72,7 @@ impl DaemonBackend {
             secrets: Default::default(),
             pending: None,
             applied: HashMap::new(),
+            epoch: None,
             workspaces: HashMap::new(),
             containers: Vec::new(),
             roots: HashMap::new(),
@@ -211,10 +214,27 @@ impl Backend for DaemonBackend {
         let images = self.d.images.clone();
         let p = parent.to_string();
         let children = blocking(move || images.build_children(&p).map_err(store)).await?;
-        Ok(children
+        let mut hits = children
             .into_iter()
-            .find(|(_, cc)| berth_build::cache::compare(cc, config))
-            .map(|(id, _)| id))
+            .filter(|(_, cc)| berth_build::cache::compare(cc, config))
+            .map(|(id, _)| id);
+        let Some(epoch) = self.epoch else {
+            return Ok(hits.next());
+        };
+        // A reproducible build takes only a step committed with its own epoch.
+        let want = berth_build::repro::epoch_rfc3339(epoch);
+        for id in hits {
+            let images = self.d.images.clone();
+            let i = id.clone();
+            let created = blocking(move || images.resolve(&i).map_err(store))
+                .await?
+                .config
+                .created;
+            if created.as_deref() == Some(want.as_str()) {
+                return Ok(Some(id));
+            }
+        }
+        Ok(None)
     }
 
     async fn ancestors(&mut self, image: &str) -> Result<Vec<String>, BuildError> {
@@ -418,11 +438,27 @@ impl Backend for DaemonBackend {
             }
         }
         let mut cc = req.container_config.clone();
-        cc.hostname = container.chars().take(12).collect();
+        let mut container_id = container.to_string();
+        let mut created = None;
+        if let Some(epoch) = self.epoch {
+            // Nothing of this host or run: no container ID or hostname, the epoch's
+            // times in the layer and the config.
+            container_id.clear();
+            created = Some(berth_build::repro::epoch_rfc3339(epoch));
+            let dir = upper.clone();
+            blocking(move || {
+                berth_build::repro::clamp_mtimes(&dir, epoch)
+                    .map_err(|e| BuildError::failed(format!("clamping the layer's times: {e}")))
+            })
+            .await?;
+        } else {
+            cc.hostname = container.chars().take(12).collect();
+        }
         let step = berth_image::BuildStepCommit {
             parent: req.parent.clone(),
             upper,
-            container_id: container.to_string(),
+            created,
+            container_id,
             config: req.config.clone(),
             container_config: cc,
             author: req.author.clone(),
@@ -482,6 +518,24 @@ impl Backend for DaemonBackend {
         Ok(dest)
     }
 
+    fn fork(&mut self) -> Self {
+        let mut child =
+            DaemonBackend::new(self.d.clone(), self.dir.clone(), self.host_config.clone());
+        child.auths = self.auths.clone();
+        child.platform = self.platform.clone();
+        child.secrets = self.secrets.clone();
+        child.epoch = self.epoch;
+        child.roots = self.roots.clone();
+        child
+    }
+
+    fn join(&mut self, child: Self) {
+        self.workspaces.extend(child.workspaces);
+        self.containers.extend(child.containers);
+        self.roots.extend(child.roots);
+        self.applied.extend(child.applied);
+    }
+
     fn set_run_extras(
         &mut self,
         extras: berth_build::run_step::RunExtras,
@@ -492,23 +546,6 @@ impl Backend for DaemonBackend {
 
     fn scratch(&mut self) -> PathBuf {
         self.dir.clone()
-    }
-
-    fn fork(&mut self) -> Self {
-        let mut child =
-            DaemonBackend::new(self.d.clone(), self.dir.clone(), self.host_config.clone());
-        child.auths = self.auths.clone();
-        child.platform = self.platform.clone();
-        child.roots = self.roots.clone();
-        child.secrets = self.secrets.clone();
-        child
-    }
-
-    fn join(&mut self, child: Self) {
-        self.workspaces.extend(child.workspaces);
-        self.containers.extend(child.containers);
-        self.roots.extend(child.roots);
-        self.applied.extend(child.applied);
     }
 
     async fn download(&mut self, url: &str) -> Result<PathBuf, BuildError> {

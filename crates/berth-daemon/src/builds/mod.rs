@@ -16,6 +16,7 @@
 pub mod backend;
 pub mod cache_mounts;
 pub mod context;
+pub mod gc;
 mod prune;
 pub mod routes;
 pub mod run_mounts;
@@ -31,6 +32,8 @@ use crate::error::{ApiError, ApiResult};
 pub struct BuildService {
     /// `RUN --mount=type=cache` directories, kept across builds.
     pub cache_mounts: std::sync::Arc<cache_mounts::CacheMounts>,
+    /// The build cache's budget and collector.
+    pub gc: gc::GcState,
     tmp: PathBuf,
     active: Mutex<HashSet<PathBuf>>,
 }
@@ -58,6 +61,7 @@ impl BuildService {
         )?);
         Ok(BuildService {
             cache_mounts,
+            gc: gc::GcState::new(root),
             tmp,
             active: Mutex::new(HashSet::new()),
         })
