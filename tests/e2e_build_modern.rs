@@ -283,4 +283,18 @@ CMD [\"sh\", \"-c\", \"hello; cat /runs /from-bind; test ! -e /var/cache/app/run
         "{}",
         stderr(&out)
     );
+    // The classic Docker CLI has no --secret (it says `unknown flag: --secret`), so a
+    // required secret fails in BuildKit's words.
+    let secret = context(
+        &d,
+        "dockercli-secret",
+        &[(
+            "Dockerfile",
+            "FROM busybox\nRUN --mount=type=secret,id=tok,required cat /run/secrets/tok\n",
+        )],
+    );
+    let out = d.docker(&["build", secret.to_str().unwrap()]);
+    assert_ne!(code(&out), 0);
+    let all = format!("{}{}", stdout(&out), stderr(&out));
+    assert!(all.contains("secret tok: not found"), "{all}");
 }

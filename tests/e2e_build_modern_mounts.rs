@@ -60,7 +60,10 @@ fn cache_dirs(d: &TestDaemon) -> Vec<String> {
         .unwrap_or_default()
 }
 
-const CACHE: &str = "FROM busybox
+const CACHE: &str = "FROM busybox AS seed
+RUN mkdir /seed && echo seeded > /seed/f
+FROM busybox
+RUN --mount=type=cache,target=/s,id=seeded,from=seed,source=/seed cat /s/f > /seeded
 ARG ROUND
 RUN --mount=type=cache,target=/root/.cache/app,id=app-cache,mode=0700,uid=1000,gid=1000 \\
     echo \"round $ROUND\" >> /root/.cache/app/log && cat /root/.cache/app/log > /seen && \\
@@ -83,20 +86,20 @@ fn cache_mounts_outlive_builds_and_stay_out_of_images() {
         "c:2",
         "sh",
         "-c",
-        "cat /seen /perm; ls -A /root; test -e /locked || echo no-locked; test -e /private || echo no-private",
+        "cat /seeded /seen /perm; ls -A /root; test -e /locked || echo no-locked; test -e /private || echo no-private",
     ]);
     // The cache kept round 1's line; the image has neither the cache's content nor
     // the mount points the image lacked.
     assert_eq!(
         got,
-        "round 1\nround 2\n700 1000 1000\nno-locked\nno-private\n"
+        "seeded\nround 1\nround 2\n700 1000 1000\nno-locked\nno-private\n"
     );
     let history = d.berth_ok(&["history", "--no-trunc", "c:2"]);
     assert!(
         history.contains("--mount=type=cache,target=/root/.cache/app"),
         "{history}"
     );
-    assert_eq!(cache_dirs(&d).len(), 3, "{:?}", cache_dirs(&d));
+    assert_eq!(cache_dirs(&d).len(), 4, "{:?}", cache_dirs(&d));
     assert!(build_mounts(&d).is_empty(), "{:?}", build_mounts(&d));
 }
 
@@ -291,4 +294,51 @@ fn bad_input_in_buildkits_words_and_nothing_left_behind() {
             .map(|rd| rd.count() == 0)
             .unwrap_or(true)
     }));
+}
+
+#[test]
+fn a_locked_cache_is_one_step_at_a_time_across_concurrent_builds() {
+    let d = daemon();
+    let df = "FROM busybox
+ARG N
+RUN --mount=type=cache,target=/c,id=lock-test,sharing=locked \\
+    echo start-$N >> /c/log && sleep 1 && echo end-$N >> /c/log
+";
+    let ctx = context(&d, "locked", &[("Dockerfile", df)]);
+    let spawn = |n: &str| {
+        std::process::Command::new(BERTH)
+            .arg("-H")
+            .arg(d.host())
+            .args(["build", "--build-arg", &format!("N={n}")])
+            .arg(&ctx)
+            .env_remove("DOCKER_HOST")
+            .env("DOCKER_CONFIG", d.dir.join("docker-config"))
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let (a, b) = (spawn("a"), spawn("b"));
+    for child in [a, b] {
+        let out = child.wait_with_output().unwrap();
+        assert_success(&out, "concurrent build");
+    }
+    let show = context(
+        &d,
+        "locked-show",
+        &[(
+            "Dockerfile",
+            "FROM busybox\nRUN --mount=type=cache,target=/c,id=lock-test cat /c/log > /log\n",
+        )],
+    );
+    assert_success(&build(&d, &show, &["-t", "lockshow:1"]), "show build");
+    let log = d.berth_ok(&["run", "--rm", "lockshow:1", "cat", "/log"]);
+    let lines: Vec<&str> = log.lines().collect();
+    assert_eq!(lines.len(), 4, "{log}");
+    // Each step's start is followed by its own end: the two never overlapped.
+    let first = lines[0].trim_start_matches("start-");
+    let second = lines[2].trim_start_matches("start-");
+    assert_eq!(lines[1], format!("end-{first}"), "{log}");
+    assert_eq!(lines[3], format!("end-{second}"), "{log}");
+    assert_ne!(first, second, "{log}");
 }

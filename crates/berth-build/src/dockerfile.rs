@@ -426,6 +426,12 @@ fn convert(
             Kind::Shell(s.arguments.iter().map(|a| a.value.to_string()).collect())
         }
         pd::Instruction::Onbuild(o) => {
+            if !here.is_empty() {
+                return Err(parse_error(
+                    line,
+                    "Berth does not support here-documents in ONBUILD triggers",
+                ));
+            }
             match &*o.instruction {
                 pd::Instruction::Onbuild(_) => {
                     return Err(parse_error(
@@ -638,6 +644,25 @@ mod tests {
         assert_eq!(
             e.to_string(),
             "dockerfile parse error line 2: invalid network mode \"bridge\""
+        );
+        let e = parse("FROM busybox\nONBUILD RUN <<EOF\ntrue\nEOF\n").unwrap_err();
+        assert!(e.to_string().contains("ONBUILD"), "{e}");
+        let df = parse("# syntax=docker/dockerfile:1\n# check=skip=all\nFROM busybox\nCOPY --link --chmod=644 --exclude=*.md a /b\n").unwrap();
+        let Kind::Copy(c) = &df.stages[0].instructions[0].kind else {
+            panic!("not a copy")
+        };
+        assert!(c.link);
+        assert_eq!(c.chmod.as_deref(), Some("644"));
+        assert_eq!(c.exclude, vec!["*.md"]);
+        let e = parse("FROM busybox\nCOPY --parents a /b\n").unwrap_err();
+        assert!(
+            e.to_string().contains("does not support COPY --parents"),
+            "{e}"
+        );
+        let e = parse("FROM busybox\nRUN --security=insecure true\n").unwrap_err();
+        assert!(
+            e.to_string().contains("does not support RUN --security"),
+            "{e}"
         );
         let e = parse("FROM busybox\nRUN <<EOF\ntrue\n").unwrap_err();
         assert_eq!(

@@ -533,6 +533,7 @@ impl Backend for DaemonBackend {
         self.workspaces.extend(child.workspaces);
         self.containers.extend(child.containers);
         self.roots.extend(child.roots);
+        self.applied.extend(child.applied);
     }
 
     fn set_run_extras(
