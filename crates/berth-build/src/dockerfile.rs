@@ -226,7 +226,7 @@ fn flags(
 fn bool_flag(line: usize, flags: &[(String, String)], name: &str) -> Result<bool, BuildError> {
     match flag(flags, name) {
         None => Ok(false),
-        Some("\u{0}") | Some("true") | Some("1") => Ok(true),
+        Some("") | Some("true") | Some("1") => Ok(true),
         Some("false") | Some("0") => Ok(false),
         Some(v) => Err(parse_error(
             line,

@@ -14,6 +14,7 @@ use berth_build::copy::CopyPlan;
 use berth_build::BuildError;
 use http_body_util::BodyExt;
 
+use super::run_mounts::{self, Applied};
 use super::workspace::{extract_image, Workspace};
 use crate::containers::logs::LogOptions;
 use crate::containers::WaitCondition;
@@ -47,6 +48,12 @@ pub struct DaemonBackend {
     pub platform: berth_registry::Platform,
     /// `SOURCE_DATE_EPOCH`: a reproducible build ([`berth_build::repro`]).
     pub epoch: Option<i64>,
+    /// Build secrets by ID (`RUN --mount=type=secret`).
+    pub secrets: std::collections::BTreeMap<String, Vec<u8>>,
+    /// Mounts and network for the next RUN container.
+    pending: Option<berth_build::run_step::RunExtras>,
+    /// What RUN containers hold (cache leases, mount stubs) until they end.
+    applied: HashMap<String, Applied>,
     workspaces: HashMap<String, Workspace>,
     /// RUN containers not removed yet.
     containers: Vec<String>,
@@ -63,6 +70,9 @@ impl DaemonBackend {
             auths: Default::default(),
             platform: berth_registry::Platform::host(),
             epoch: None,
+            secrets: Default::default(),
+            pending: None,
+            applied: HashMap::new(),
             workspaces: HashMap::new(),
             containers: Vec::new(),
             roots: HashMap::new(),
@@ -73,6 +83,7 @@ impl DaemonBackend {
     /// Removes what a failed or cancelled build left: workspaces and the build's files.
     /// Containers of failed RUN steps stay (Docker keeps them unless `forcerm`).
     pub fn cleanup(&mut self) {
+        self.applied.clear();
         for (_, ws) in self.workspaces.drain() {
             ws.remove();
         }
@@ -246,13 +257,30 @@ impl Backend for DaemonBackend {
             // A RUN step is no service: the image's HEALTHCHECK is for the containers run
             // from the result (the committed config keeps it), not for the step.
             cfg.healthcheck = None;
+            let mut hc = self.host_config.clone();
+            let applied = match self.pending.take() {
+                Some(extras) => {
+                    run_mounts::apply(
+                        &self.d,
+                        &self.dir,
+                        &self.secrets,
+                        extras,
+                        parent,
+                        &mut cfg,
+                        &mut hc,
+                    )
+                    .await?
+                }
+                None => Applied::default(),
+            };
             let body = ContainerCreateBody {
                 config: cfg,
-                host_config: Some(self.host_config.clone()),
+                host_config: Some(hc),
                 networking_config: None,
             };
             let id = self.d.containers.create(body, None).map_err(api)?.id;
             self.containers.push(id.clone());
+            self.applied.insert(id.clone(), applied);
             return Ok(id);
         }
         let id = hex::encode(rand::random::<[u8; 32]>());
@@ -303,6 +331,7 @@ impl Backend for DaemonBackend {
                 _ = tokio::time::sleep(Duration::from_millis(200)) => {
                     if out.cancelled() {
                         let _ = self.d.containers.remove(container, true).await;
+                        self.applied.remove(container);
                         self.containers.retain(|c| c != container);
                         return Err(BuildError::Cancelled);
                     }
@@ -315,6 +344,10 @@ impl Backend for DaemonBackend {
             .wait(container, WaitCondition::NotRunning)
             .map_err(api)?;
         let (code, error) = wait.await;
+        // The step is over: its cache directories are free for others.
+        if let Some(a) = self.applied.get_mut(container) {
+            a.leases.clear();
+        }
         if !error.is_empty() && code != 0 && code >= 126 {
             out.stream(&format!("{error}\n"));
         }
@@ -394,6 +427,16 @@ impl Backend for DaemonBackend {
                 false,
             ),
         };
+        if let Some(a) = self.applied.remove(container) {
+            if !a.stubs.is_empty() {
+                let (u, stubs) = (upper.clone(), a.stubs);
+                blocking(move || {
+                    run_mounts::remove_stubs(&u, &stubs);
+                    Ok(())
+                })
+                .await?;
+            }
+        }
         let mut cc = req.container_config.clone();
         let mut container_id = container.to_string();
         let mut created = None;
@@ -440,6 +483,7 @@ impl Backend for DaemonBackend {
             return Ok(());
         }
         self.containers.retain(|c| c != container);
+        self.applied.remove(container);
         self.d.containers.remove(container, true).await.map_err(api)
     }
 
@@ -480,6 +524,7 @@ impl Backend for DaemonBackend {
         child.auths = self.auths.clone();
         child.platform = self.platform.clone();
         child.epoch = self.epoch;
+        child.secrets = self.secrets.clone();
         child.roots = self.roots.clone();
         child
     }
@@ -488,6 +533,19 @@ impl Backend for DaemonBackend {
         self.workspaces.extend(child.workspaces);
         self.containers.extend(child.containers);
         self.roots.extend(child.roots);
+        self.applied.extend(child.applied);
+    }
+
+    fn set_run_extras(
+        &mut self,
+        extras: berth_build::run_step::RunExtras,
+    ) -> Result<(), BuildError> {
+        self.pending = (!extras.is_empty()).then_some(extras);
+        Ok(())
+    }
+
+    fn scratch(&mut self) -> PathBuf {
+        self.dir.clone()
     }
 
     async fn download(&mut self, url: &str) -> Result<PathBuf, BuildError> {

@@ -265,8 +265,10 @@ async fn build(
     req: Request,
 ) -> ApiResult<Response> {
     let q = Query::parse(raw.as_deref());
-    let (opts, hc, platform, auths) = match request_options(&q, req.headers()) {
-        Ok(v) => v,
+    let (opts, hc, platform, auths, secrets) = match request_options(&q, req.headers())
+        .and_then(|o| Ok((o, super::secrets::from_headers(req.headers())?)))
+    {
+        Ok(((o, h, p, a), s)) => (o, h, p, a, s),
         Err(e) => {
             // Take what the client is still sending off the connection first, so it
             // reads the error instead of a reset.
@@ -329,6 +331,7 @@ async fn build(
     backend.platform = platform;
     // Held until the build ends: the cache collector waits for it.
     let hold = super::gc::BuildHold::take(d.builds.clone()).await;
+    backend.secrets = secrets;
     tokio::spawn(async move {
         let mut out = ChannelOutput { tx };
         let result = Builder::new(&mut backend, &mut out, &opts, &ctx)
