@@ -3,7 +3,7 @@
 //! a setting given both as a flag and in the file. A missing file is fine only at the
 //! default path.
 //!
-//! Keys read: `registry-mirrors`, `insecure-registries`, `debug`, `data-root`, `exec-root`,
+//! Keys read: `registry-mirrors`, `insecure-registries`, `registry-config-dir`, `debug`, `data-root`, `exec-root`,
 //! `cgroup-parent`, `bip`, `default-address-pools` (`[{"base": CIDR, "size": N}]`),
 //! `hosts` (one `unix://` socket), `group` (the socket's group), `no-new-privileges`,
 //! `seccomp-profile`, `userns-remap`, `log-driver`, `log-opts`, `dns`, `dns-search`, `dns-opts`,
@@ -67,6 +67,11 @@ const DIRECTIVES: &[Directive] = &[
         key: "insecure-registries",
         arg_id: "insecure_registry",
         apply: |a, v| Ok(a.insecure_registry = strings(v)?),
+    },
+    Directive {
+        key: "registry-config-dir",
+        arg_id: "registry_config_dir",
+        apply: |a, v| Ok(a.registry_config_dir = PathBuf::from(string(v)?)),
     },
     Directive {
         key: "debug",
@@ -283,6 +288,7 @@ fn flag_value(args: &DaemonArgs, arg_id: &str) -> String {
     match arg_id {
         "registry_mirror" => list(&args.registry_mirror),
         "insecure_registry" => list(&args.insecure_registry),
+        "registry_config_dir" => args.registry_config_dir.display().to_string(),
         "debug" => args.debug.to_string(),
         "root" => args.root.display().to_string(),
         "exec_root" => args.exec_root.display().to_string(),

@@ -150,6 +150,7 @@ async fn serve(args: DaemonArgs) -> anyhow::Result<()> {
         insecure_registries: args.insecure_registry.clone(),
         certs_dir: Some(std::path::PathBuf::from("/etc/docker/certs.d")),
         docker_hub: args.docker_hub_url.clone(),
+        hosts_dir: Some(args.registry_config_dir.clone()),
     })?;
     let daemon = Daemon::open(config, daemon_id(&args.root)?, registry)?;
     daemon.builds.gc.set_policy(builds::gc::GcPolicy {

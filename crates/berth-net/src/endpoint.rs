@@ -384,6 +384,13 @@ impl EndpointTable {
         let Some(cid) = self.container_at(net_id, from) else {
             return self.resolve(net_id, name);
         };
+        self.resolve_for(cid, name, net_id)
+    }
+
+    /// What the resolver of container `cid` answers for `name`: its links' aliases, then
+    /// the names on each of its networks (`first` first).
+    pub fn resolve_for(&self, cid: &str, name: &str, first: &str) -> Vec<Ipv4Addr> {
+        let net_id = first;
         // (network, links there) of the asking container, the queried network first
         let mut nets: Vec<(&str, &[String])> = Vec::new();
         if let Some(e) = self
@@ -668,6 +675,22 @@ impl EndpointTable {
         }
     }
 
+    /// [`Self::unplug_links`] for a stopping container: the namespace goes now, the veths
+    /// in the background ([`link::delete_links_later`]).
+    fn unplug_links_later(&self, id: &str) {
+        let ns = self.netns_path(id);
+        if ns.exists() {
+            link::remove_netns(&ns);
+        }
+        let mut veths: Vec<String> = self
+            .extras_of(id)
+            .iter()
+            .map(|x| extra_veth(id, &x.ifname))
+            .collect();
+        veths.push(host_veth(id));
+        link::delete_links_later(&veths);
+    }
+
     /// Takes container `id`'s network down (the address stays allocated). Returns the
     /// primary record when its published ports were cleared (to persist). Idempotent.
     pub fn unplug(&mut self, id: &str) -> Option<EndpointRecord> {
@@ -695,7 +718,7 @@ impl EndpointTable {
             }
             _ => None,
         };
-        self.unplug_links(id);
+        self.unplug_links_later(id);
         crate::conntrack::forget_later(addrs);
         cleared
     }

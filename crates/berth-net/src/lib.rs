@@ -18,6 +18,7 @@ pub mod nft;
 pub mod nft_lib;
 pub mod ports;
 pub mod proxy;
+pub mod resolver;
 pub mod rtnl;
 
 use berth_api::ErrorKind;

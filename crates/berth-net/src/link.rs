@@ -65,6 +65,28 @@ pub fn delete_link(name: &str) -> Result<()> {
     Ok(())
 }
 
+/// Deletes the links `names` off the caller's path: their indexes are taken now and a
+/// thread of its own deletes them (a veth's deletion waits for the kernel's RCU grace
+/// periods, tens of ms; the namespace's end goes with the namespace anyway).
+pub fn delete_links_later(names: &[String]) {
+    let idxs: Vec<u32> = names.iter().filter_map(|n| rtnl::link_index(n)).collect();
+    if idxs.is_empty() {
+        return;
+    }
+    let spawned = std::thread::Builder::new()
+        .name("berth-link-del".into())
+        .spawn(move || {
+            for idx in idxs {
+                if let Err(e) = rtnl::delete_index(idx) {
+                    tracing::warn!(error = %e, "deleting a container's veth");
+                }
+            }
+        });
+    if let Err(e) = spawned {
+        tracing::warn!(error = %e, "deleting a container's veth");
+    }
+}
+
 /// A new network namespace bind-mounted on `path` (the file is created). Made on a thread
 /// of the daemon's own (see [`rtnl::create_netns`]), no process.
 pub fn create_netns(path: &Path) -> Result<()> {

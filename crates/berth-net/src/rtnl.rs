@@ -131,6 +131,27 @@ pub fn ensure_bridge(name: &str, mtu: u32, addr: Ipv4Addr, prefix: u8) -> Result
     })
 }
 
+/// The index of link `name` in the daemon's namespace.
+pub fn link_index(name: &str) -> Option<u32> {
+    index_of(name).ok()
+}
+
+/// Deletes link number `idx` if it still exists (indexes are not reused soon, unlike
+/// names: a veth of the same name made meanwhile is never touched).
+pub fn delete_index(idx: u32) -> Result<()> {
+    run(None, move |h| async move {
+        match h.link().del(idx).execute().await {
+            Ok(()) => Ok(()),
+            Err(rtnetlink::Error::NetlinkError(m))
+                if m.to_io().raw_os_error() == Some(libc::ENODEV) =>
+            {
+                Ok(())
+            }
+            Err(e) => Err(sys(&format!("deleting link {idx}"), e)),
+        }
+    })
+}
+
 /// Deletes link `name` if it exists (a veth takes its peer with it).
 pub fn delete_link(name: &str) -> Result<()> {
     let name = name.to_string();

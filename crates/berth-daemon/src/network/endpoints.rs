@@ -229,7 +229,8 @@ impl NetworkService {
         };
         let plugged = st.endpoints.plug(&request).map_err(net_err)?;
         let connected = !cfg.disconnected;
-        let dns = (!target.id.is_empty() && connected).then_some(target.gateway);
+        // on a user network, the embedded resolver is the only nameserver, as Docker's
+        let dns = (!target.id.is_empty() && connected).then_some(berth_net::resolver::RESOLVER_IP);
         let recorded = self
             .write_files(
                 rec,
@@ -248,6 +249,9 @@ impl NetworkService {
         let networks = &st.networks;
         let target_of = |nid: &str| networks.get(nid).and_then(|n| Self::user_target(n).ok());
         st.endpoints.commit(id, plugged, &target_of);
+        if dns.is_some() {
+            self.start_resolver(st, id);
+        }
         let ns = st.endpoints.netns_path(id);
         if let Err(e) = self.sync_rules(st) {
             drop(guard);
@@ -264,6 +268,7 @@ impl NetworkService {
     /// Tears down what [`Self::attach`] made (the address stays allocated). Idempotent.
     pub fn detach(&self, id: &str) {
         let mut st = self.lock();
+        st.resolvers.remove(id);
         if let Some(ep) = st.endpoints.unplug(id) {
             if let Err(e) = self.persist(id, Some(&ep)) {
                 tracing::warn!(id, error = %e, "persisting detached endpoint");
@@ -577,11 +582,13 @@ impl NetworkService {
         let mut st = self.lock();
         for id in running {
             st.endpoints.reopen(id);
-        }
-        if self.enabled {
-            let nets: Vec<UserNetwork> = st.networks.values().cloned().collect();
-            for n in &nets {
-                self.start_dns(&mut st, n);
+            // the resolver inside a running container on a user network comes back
+            let on_user_net = st
+                .endpoints
+                .primary(id)
+                .is_some_and(|e| !e.network.is_empty());
+            if self.enabled && on_user_net && !st.endpoints.config(id).disconnected {
+                self.start_resolver(&mut st, id);
             }
         }
         if let Err(e) = self.sync_rules(&st) {

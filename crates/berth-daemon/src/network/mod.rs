@@ -156,6 +156,9 @@ pub struct NetworkService {
     /// A container's `--dns` servers by its ID (the container service registers it), for
     /// the embedded DNS servers to forward its queries to.
     container_dns: Arc<OnceLock<ContainerDns>>,
+    /// The nftables script last applied: a start or stop that changes no rule (no
+    /// published port) applies nothing.
+    applied: Mutex<String>,
 }
 
 /// See [`NetworkService::container_dns`].
@@ -165,8 +168,9 @@ struct State {
     networks: HashMap<String, UserNetwork>,
     /// Every container's endpoints, primary and extra (`network connect`), and proxies.
     endpoints: EndpointTable,
-    /// The embedded DNS server of each user network, by network ID.
-    dns: HashMap<String, berth_net::dns::DnsServer>,
+    /// The embedded resolver (`127.0.0.11`) of each running container on a user
+    /// network, by container ID.
+    resolvers: HashMap<String, berth_net::dns::DnsServer>,
 }
 
 fn net_err(e: NetError) -> ApiError {
@@ -287,10 +291,11 @@ impl NetworkService {
             state: Arc::new(Mutex::new(State {
                 networks,
                 endpoints,
-                dns: HashMap::new(),
+                resolvers: HashMap::new(),
             })),
             defaults,
             container_dns: Arc::default(),
+            applied: Mutex::new(String::new()),
         }))
     }
 
@@ -366,7 +371,15 @@ impl NetworkService {
                 published: published_on(&n.id),
             });
         }
-        nft::apply(&nft::render(&self.table, &rules)).map_err(net_err)
+        let script = nft::render(&self.table, &rules);
+        let mut applied = self.applied.lock().unwrap_or_else(|p| p.into_inner());
+        if *applied == script {
+            return Ok(());
+        }
+        applied.clear();
+        nft::apply(&script).map_err(net_err)?;
+        *applied = script;
+        Ok(())
     }
 
     fn default_target(&self) -> Target {

@@ -196,7 +196,6 @@ impl NetworkService {
             let _ = link::delete_link(&bridge);
             return Err(e);
         }
-        self.start_dns(&mut st, &net);
         st.networks.insert(id.clone(), net);
         if let Err(e) = self.sync_rules(&st) {
             let net = st.networks.remove(&id);
@@ -270,25 +269,24 @@ impl NetworkService {
         let _ = self.container_dns.set(lookup);
     }
 
-    /// Starts the embedded DNS server of `n` on its gateway (a failure is logged: the
-    /// network works, by address only).
-    pub(super) fn start_dns(&self, st: &mut State, n: &UserNetwork) {
-        let Ok(gw) = n.gateway.parse::<Ipv4Addr>() else {
-            return;
-        };
+    /// Starts container `cid`'s resolver at `127.0.0.11` inside its namespace (a failure
+    /// is logged: the container works, by address only). It answers for the container's
+    /// networks and links, and forwards the rest to its `--dns` servers, else the
+    /// daemon's (as dockerd's embedded DNS), else the host's.
+    pub(super) fn start_resolver(&self, st: &mut State, cid: &str) {
         let state = Arc::downgrade(&self.state);
-        let net_id = n.id.clone();
-        let lookup: berth_net::dns::Lookup = Arc::new(move |name: &str, from| {
+        let id = cid.to_string();
+        let lookup: berth_net::dns::Lookup = Arc::new(move |name: &str, _| {
             let state = state.upgrade()?;
             let st = state.lock().unwrap_or_else(|p| p.into_inner());
-            let found = match from {
-                std::net::IpAddr::V4(from) => st.endpoints.resolve_from(&net_id, name, from),
-                std::net::IpAddr::V6(_) => st.endpoints.resolve(&net_id, name),
-            };
+            let first = st
+                .endpoints
+                .primary(&id)
+                .map(|e| e.network.clone())
+                .unwrap_or_default();
+            let found = st.endpoints.resolve_for(&id, name, &first);
             (!found.is_empty()).then_some(found)
         });
-        // The asking container's `--dns` servers, else the daemon's (as dockerd's embedded
-        // DNS), else the host's.
         let network_upstreams = if self.defaults.dns.is_empty() {
             let host = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
             berth_net::dns::upstreams(&host)
@@ -300,36 +298,25 @@ impl NetworkService {
                 .map(|ip| std::net::SocketAddr::new(ip, 53))
                 .collect()
         };
-        let (state, net_id) = (Arc::downgrade(&self.state), n.id.clone());
-        let container_dns = self.container_dns.clone();
-        let upstreams: berth_net::dns::Upstreams = Arc::new(move |from| {
-            let std::net::IpAddr::V4(from) = from else {
-                return network_upstreams.clone();
-            };
-            let asker = state.upgrade().and_then(|state| {
-                let st = state.lock().unwrap_or_else(|p| p.into_inner());
-                st.endpoints.container_at(&net_id, from).map(str::to_owned)
-            });
-            let servers = match (asker, container_dns.get()) {
-                (Some(cid), Some(dns)) => dns(&cid),
-                _ => Vec::new(),
-            };
-            if servers.is_empty() {
-                network_upstreams.clone()
-            } else {
-                servers
-                    .into_iter()
-                    .map(|ip| std::net::SocketAddr::new(ip, 53))
-                    .collect()
-            }
-        });
-        match berth_net::dns::serve(gw, lookup, upstreams) {
+        let servers = match self.container_dns.get() {
+            Some(dns) => dns(cid),
+            None => Vec::new(),
+        };
+        let upstreams: Vec<std::net::SocketAddr> = if servers.is_empty() {
+            network_upstreams
+        } else {
+            servers
+                .into_iter()
+                .map(|ip| std::net::SocketAddr::new(ip, 53))
+                .collect()
+        };
+        let upstreams: berth_net::dns::Upstreams = Arc::new(move |_| upstreams.clone());
+        let ns = st.endpoints.netns_path(cid);
+        match berth_net::resolver::start(&ns, lookup, upstreams) {
             Ok(server) => {
-                st.dns.insert(n.id.clone(), server);
+                st.resolvers.insert(cid.to_string(), server);
             }
-            Err(e) => {
-                tracing::warn!(network = n.name, error = %e, "starting the embedded DNS server")
-            }
+            Err(e) => tracing::warn!(id = cid, error = %e, "starting the embedded DNS server"),
         }
     }
 
@@ -517,7 +504,6 @@ impl NetworkService {
         }
         self.persist_network(&n, true)?;
         st.networks.remove(&n.id);
-        st.dns.remove(&n.id);
         let _ = self.sync_rules(&st);
         link::delete_link(&n.bridge).map_err(net_err)?;
         self.emit_network_event("destroy", &n.id, &n.name, "bridge", None);
