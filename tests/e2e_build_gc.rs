@@ -134,3 +134,40 @@ fn a_running_build_pins_the_cache_and_prune_keeps_the_newest() {
     assert!(names(&d.root).is_empty());
     assert!(df_cache(&d).is_empty());
 }
+
+#[test]
+fn a_real_cache_mount_is_listed_used_again_and_pruned() {
+    let d = TestDaemon::start();
+    d.import_busybox();
+    let ctx = context(
+        &d,
+        "mnt",
+        "FROM busybox\nRUN --mount=type=cache,target=/c,id=real-cache head -c 3000 /dev/zero > /c/blob && ls -l /c\n",
+    );
+    d.berth_ok(&["build", &ctx]);
+    let cache = df_cache(&d);
+    assert_eq!(cache.len(), 1, "{cache:?}");
+    assert_eq!(cache[0]["Type"], "exec.cachemount");
+    assert_eq!(cache[0]["Description"], "cached mount with id real-cache");
+    assert_eq!(cache[0]["Size"], 3000);
+    assert_eq!(cache[0]["UsageCount"], 1, "used by one build");
+    assert_eq!(cache[0]["InUse"], false);
+    // Used again by another build (no cache hit: another command).
+    let ctx2 = context(
+        &d,
+        "mnt2",
+        "FROM busybox\nRUN --mount=type=cache,target=/c,id=real-cache test -f /c/blob\n",
+    );
+    d.berth_ok(&["build", &ctx2]);
+    assert_eq!(df_cache(&d)[0]["UsageCount"], 2);
+    let v = prune(&d, "keep-storage=0&all=1");
+    assert_eq!(v["SpaceReclaimed"], 3000, "{v}");
+    assert!(df_cache(&d).is_empty());
+    // Gone: a new build starts with an empty cache.
+    let ctx3 = context(
+        &d,
+        "mnt3",
+        "FROM busybox\nRUN --mount=type=cache,target=/c,id=real-cache test ! -f /c/blob\n",
+    );
+    d.berth_ok(&["build", &ctx3]);
+}

@@ -158,3 +158,22 @@ fn a_failing_stage_stops_the_others_and_leaves_nothing() {
     }));
     assert!(mounts_under(&d.dir).is_empty());
 }
+
+#[test]
+fn a_mount_from_a_stage_builds_that_stage_first() {
+    let d = daemon();
+    let ctx = context(
+        &d,
+        "mountfrom",
+        "FROM busybox AS src\nRUN echo from-src > /x\nFROM busybox AS unused\nRUN echo never-built\nFROM busybox\nRUN --mount=type=bind,from=src,target=/m cat /m/x > /y\nCMD cat /y\n",
+    );
+    let out = d.berth(&["build", "-t", "mf:1", ctx.to_str().unwrap()]);
+    assert_success(&out, "berth build");
+    let text = stdout(&out);
+    assert!(!text.contains("never-built"), "{text}");
+    assert!(
+        !text.contains('['),
+        "a chain is Docker's classic stream: {text}"
+    );
+    assert_eq!(d.berth_ok(&["run", "--rm", "mf:1"]), "from-src\n");
+}

@@ -62,7 +62,7 @@ fn env_defines_all(word: &str, env: &[String]) -> bool {
     all
 }
 
-/// The `from=` values of the `--mount` flags of a RUN's original text.
+/// The `from=` values of the `--mount=…` words in `text`.
 pub fn mount_froms(original: &str) -> Vec<String> {
     let mut out = Vec::new();
     for tok in original.split_whitespace() {
@@ -90,7 +90,11 @@ impl StageGraph {
             for ins in &stage.instructions {
                 match &ins.kind {
                     Kind::Copy(spec) | Kind::Add(spec) => words.extend(spec.from.clone()),
-                    Kind::Run(_) => words.extend(mount_froms(&ins.original)),
+                    Kind::Run(spec) => {
+                        for m in &spec.mounts {
+                            words.extend(mount_froms(&format!("--mount={m}")));
+                        }
+                    }
                     _ => {}
                 }
             }
@@ -164,7 +168,7 @@ mod tests {
     #[test]
     fn edges_from_from_copy_and_mounts() {
         let (g, _) = graph(
-            "FROM busybox AS a\nRUN true\nFROM busybox AS b\nRUN true\nFROM busybox AS unused\nFROM a AS c\nCOPY --from=b /x /x\nCOPY --from=1 /y /y\nCOPY --from=2 /z /z\nFROM busybox\nCOPY --from=c /x /x\n",
+            "FROM busybox AS a\nRUN true\nFROM busybox AS b\nRUN true\nFROM busybox AS unused\nFROM a AS c\nCOPY --from=b /x /x\nCOPY --from=1 /y /y\nRUN --mount=type=bind,from=unused,target=/m true\nFROM busybox\nCOPY --from=c /x /x\n",
             &[],
         );
         assert_eq!(g.deps[3], BTreeSet::from([0, 1, 2]));

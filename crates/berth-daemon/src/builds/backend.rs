@@ -46,14 +46,14 @@ pub struct DaemonBackend {
     /// Registry credentials for pulls, by registry (`X-Registry-Config`).
     pub auths: std::collections::BTreeMap<String, berth_api::AuthConfig>,
     pub platform: berth_registry::Platform,
+    /// `SOURCE_DATE_EPOCH`: a reproducible build ([`berth_build::repro`]).
+    pub epoch: Option<i64>,
     /// Build secrets by ID (`RUN --mount=type=secret`).
     pub secrets: std::collections::BTreeMap<String, Vec<u8>>,
     /// Mounts and network for the next RUN container.
     pending: Option<berth_build::run_step::RunExtras>,
     /// What RUN containers hold (cache leases, mount stubs) until they end.
     applied: HashMap<String, Applied>,
-    /// `SOURCE_DATE_EPOCH`: a reproducible build ([`berth_build::repro`]).
-    pub epoch: Option<i64>,
     workspaces: HashMap<String, Workspace>,
     /// RUN containers not removed yet.
     containers: Vec<String>,
@@ -69,10 +69,10 @@ impl DaemonBackend {
             host_config,
             auths: Default::default(),
             platform: berth_registry::Platform::host(),
+            epoch: None,
             secrets: Default::default(),
             pending: None,
             applied: HashMap::new(),
-            epoch: None,
             workspaces: HashMap::new(),
             containers: Vec::new(),
             roots: HashMap::new(),
@@ -523,8 +523,8 @@ impl Backend for DaemonBackend {
             DaemonBackend::new(self.d.clone(), self.dir.clone(), self.host_config.clone());
         child.auths = self.auths.clone();
         child.platform = self.platform.clone();
-        child.secrets = self.secrets.clone();
         child.epoch = self.epoch;
+        child.secrets = self.secrets.clone();
         child.roots = self.roots.clone();
         child
     }

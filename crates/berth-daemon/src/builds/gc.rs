@@ -108,7 +108,7 @@ pub fn parse_keep_storage(s: &str) -> Result<u64, String> {
 /// 10% of the filesystem holding `root`, at most [`MAX_DEFAULT_KEEP`].
 pub fn default_keep_storage(root: &Path) -> u64 {
     let total = nix::sys::statvfs::statvfs(root)
-        .map(|s| s.blocks() as u64 * s.fragment_size() as u64)
+        .map(|s| s.blocks() * s.fragment_size())
         .unwrap_or(0);
     (total / 10).min(MAX_DEFAULT_KEEP)
 }
@@ -186,7 +186,7 @@ impl GcState {
                 size: crate::fsutil::dir_size(&dir.join("data")).max(0) as u64,
                 created,
                 last_used,
-                usage_count: gc["UsageCount"].as_u64().unwrap_or(1),
+                usage_count: gc["UsageCount"].as_u64().unwrap_or(0),
                 dir,
             });
         }
@@ -360,10 +360,10 @@ mod tests {
         gc.note_build_end(150);
         assert_eq!(
             gc.records(false)[1].usage_count,
-            2,
+            1,
             "two was used by the build"
         );
-        assert_eq!(gc.records(false)[0].usage_count, 1);
+        assert_eq!(gc.records(false)[0].usage_count, 0);
         gc.set_policy(GcPolicy {
             enabled: true,
             keep_storage: 3500,

@@ -30,10 +30,10 @@ use std::sync::Mutex;
 use crate::error::{ApiError, ApiResult};
 
 pub struct BuildService {
-    /// `RUN --mount=type=cache` directories, kept across builds.
-    pub cache_mounts: std::sync::Arc<cache_mounts::CacheMounts>,
     /// The build cache's budget and collector.
     pub gc: gc::GcState,
+    /// `RUN --mount=type=cache` directories, kept across builds.
+    pub cache_mounts: std::sync::Arc<cache_mounts::CacheMounts>,
     tmp: PathBuf,
     active: Mutex<HashSet<PathBuf>>,
 }
@@ -60,8 +60,8 @@ impl BuildService {
             root.join("builds").join("cache-mounts"),
         )?);
         Ok(BuildService {
-            cache_mounts,
             gc: gc::GcState::new(root),
+            cache_mounts,
             tmp,
             active: Mutex::new(HashSet::new()),
         })

@@ -329,9 +329,9 @@ async fn build(
     backend.epoch = epoch;
     backend.auths = auths;
     backend.platform = platform;
-    backend.secrets = secrets;
     // Held until the build ends: the cache collector waits for it.
     let hold = super::gc::BuildHold::take(d.builds.clone()).await;
+    backend.secrets = secrets;
     tokio::spawn(async move {
         let mut out = ChannelOutput { tx };
         let result = Builder::new(&mut backend, &mut out, &opts, &ctx)
