@@ -100,6 +100,9 @@ fn dual_stack_networks_give_containers_ipv6_addresses() {
         let out = d.berth(&["exec", "ca", "ping", "-6", "-c1", "-W3", &target]);
         assert_success(&out, &format!("ping -6 {target}"));
     }
+    // the embedded resolver answers AAAA with the IPv6 address, A with the IPv4 one
+    let aaaa = d.berth_ok(&["exec", "ca", "nslookup", "-type=aaaa", "cb"]);
+    assert!(aaaa.contains(&want), "{aaaa}");
     let net = api(&d, "GET", "/networks/six", None).1;
     let rows: Vec<String> = net["Containers"]
         .as_object()

@@ -3,7 +3,9 @@
 //! else to the asking container's `--dns` servers, else the daemon's or the host's
 //! resolvers. [`crate::resolver`] serves it inside each container at `127.0.0.11`.
 
-use std::net::{Ipv4Addr, SocketAddr};
+#[cfg(test)]
+use std::net::Ipv4Addr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -21,6 +23,7 @@ pub struct Question {
 }
 
 pub const TYPE_A: u16 = 1;
+pub const TYPE_AAAA: u16 = 28;
 
 /// The first question of a query (None for anything that is not a plain query).
 pub fn parse_query(msg: &[u8]) -> Option<Question> {
@@ -50,28 +53,34 @@ pub fn parse_query(msg: &[u8]) -> Option<Question> {
     })
 }
 
-/// The answer to `query` (its first question, up to `q.end`) with `addrs` as A records;
-/// NXDOMAIN when `addrs` is None.
-pub fn answer(query: &[u8], q: &Question, addrs: Option<&[Ipv4Addr]>) -> Vec<u8> {
+/// The answer to `query` (its first question, up to `q.end`) with `addrs` as A records
+/// (AAAA for an AAAA question); NXDOMAIN when `addrs` is None.
+pub fn answer(query: &[u8], q: &Question, addrs: Option<&[IpAddr]>) -> Vec<u8> {
     let mut out = Vec::with_capacity(q.end + 16 * addrs.map_or(0, |a| a.len()));
     out.extend_from_slice(&query[0..2]);
     let rd = query[2] & 0x01;
     out.push(0x80 | 0x04 | rd); // QR, AA, RD copied
     out.push(0x80 | if addrs.is_none() { 3 } else { 0 }); // RA, rcode
     out.extend_from_slice(&1u16.to_be_bytes());
-    let answers: &[Ipv4Addr] = if q.qtype == TYPE_A {
-        addrs.unwrap_or(&[])
-    } else {
-        &[]
-    };
+    let answers: Vec<Vec<u8>> = addrs
+        .unwrap_or(&[])
+        .iter()
+        .filter_map(|a| match (a, q.qtype) {
+            (IpAddr::V4(v4), TYPE_A) => Some(v4.octets().to_vec()),
+            (IpAddr::V6(v6), TYPE_AAAA) => Some(v6.octets().to_vec()),
+            _ => None,
+        })
+        .collect();
     out.extend_from_slice(&(answers.len() as u16).to_be_bytes());
     out.extend_from_slice(&[0, 0, 0, 0]);
     out.extend_from_slice(&query[12..q.end]);
-    for a in answers {
-        out.extend_from_slice(&[0xc0, 0x0c, 0, 1, 0, 1]);
+    for a in &answers {
+        out.extend_from_slice(&[0xc0, 0x0c]);
+        out.extend_from_slice(&q.qtype.to_be_bytes());
+        out.extend_from_slice(&[0, 1]);
         out.extend_from_slice(&600u32.to_be_bytes());
-        out.extend_from_slice(&4u16.to_be_bytes());
-        out.extend_from_slice(&a.octets());
+        out.extend_from_slice(&(a.len() as u16).to_be_bytes());
+        out.extend_from_slice(a);
     }
     out
 }
@@ -88,7 +97,7 @@ pub fn upstreams(resolv_conf: &str) -> Vec<SocketAddr> {
 
 /// Names → addresses of one network for a query from an address, asked per query (so it
 /// follows the containers; links make answers depend on who asks).
-pub type Lookup = Arc<dyn Fn(&str, std::net::IpAddr) -> Option<Vec<Ipv4Addr>> + Send + Sync>;
+pub type Lookup = Arc<dyn Fn(&str, std::net::IpAddr) -> Option<Vec<IpAddr>> + Send + Sync>;
 
 /// A running DNS server; stops when dropped.
 pub struct DnsServer {
@@ -272,7 +281,7 @@ mod tests {
                 end: m.len()
             }
         );
-        let a = answer(&m, &q, Some(&[Ipv4Addr::new(10, 1, 2, 3)]));
+        let a = answer(&m, &q, Some(&[Ipv4Addr::new(10, 1, 2, 3).into()]));
         assert_eq!(&a[0..2], &[0x12, 0x34]);
         assert_eq!(a[3] & 0x0f, 0);
         assert_eq!(u16::from_be_bytes([a[6], a[7]]), 1);
@@ -297,14 +306,14 @@ mod tests {
             let (n, from) = up.recv_from(&mut b).await.unwrap();
             let q = parse_query(&b[..n]).unwrap();
             up.send_to(
-                &answer(&b[..n], &q, Some(&[Ipv4Addr::new(9, 9, 9, 9)])),
+                &answer(&b[..n], &q, Some(&[Ipv4Addr::new(9, 9, 9, 9).into()])),
                 from,
             )
             .await
             .unwrap();
         });
         let lookup: Lookup =
-            Arc::new(|n: &str, _| (n == "web").then(|| vec![Ipv4Addr::new(10, 0, 0, 2)]));
+            Arc::new(|n: &str, _| (n == "web").then(|| vec![Ipv4Addr::new(10, 0, 0, 2).into()]));
         let upstreams: Upstreams = Arc::new(move |_| vec![up_addr]);
         let (_srv, addr) = serve_on("127.0.0.1:0".parse().unwrap(), lookup, upstreams).unwrap();
         let c = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();

@@ -364,6 +364,20 @@ impl EndpointTable {
             .collect()
     }
 
+    /// The IPv6 address of the endpoint with IPv4 address `ip` (subnets of one daemon
+    /// never overlap), on a dual-stack network: for AAAA answers.
+    pub fn ipv6_for(&self, ip: Ipv4Addr) -> Option<Ipv6Addr> {
+        self.endpoints
+            .values()
+            .filter(|e| e.ip == ip)
+            .find_map(|e| e.ip6)
+            .or_else(|| {
+                self.all_extras()
+                    .filter(|(_, x)| x.ip == ip)
+                    .find_map(|(_, x)| x.ip6)
+            })
+    }
+
     /// The container whose endpoint on `net_id` has the address `ip`.
     pub fn container_at(&self, net_id: &str, ip: Ipv4Addr) -> Option<&str> {
         self.primaries()

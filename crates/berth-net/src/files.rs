@@ -154,10 +154,15 @@ pub fn resolv_conf_with_custom(host: &str, server: Ipv4Addr, dns: &DnsSettings) 
             mine.to_vec()
         }
     };
+    let mut options = pick(&dns.options, "options");
+    // libnetwork's embedded-DNS file: `ndots:0` unless set
+    if !options.iter().any(|o| o.starts_with("ndots:")) {
+        options.push("ndots:0".into());
+    }
     build_resolv(
         &[server.to_string()],
         &pick(&dns.search, "search"),
-        &pick(&dns.options, "options"),
+        &options,
     )
 }
 

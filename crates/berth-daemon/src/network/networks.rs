@@ -285,7 +285,14 @@ impl NetworkService {
                 .map(|e| e.network.clone())
                 .unwrap_or_default();
             let found = st.endpoints.resolve_for(&id, name, &first);
-            (!found.is_empty()).then_some(found)
+            // A records, then the AAAA ones of those on dual-stack networks
+            let v6: Vec<std::net::IpAddr> = found
+                .iter()
+                .filter_map(|ip| st.endpoints.ipv6_for(*ip))
+                .map(Into::into)
+                .collect();
+            let all: Vec<std::net::IpAddr> = found.into_iter().map(Into::into).chain(v6).collect();
+            (!all.is_empty()).then_some(all)
         });
         let network_upstreams = if self.defaults.dns.is_empty() {
             let host = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
