@@ -22,8 +22,13 @@ static BASE_NICE: OnceLock<i32> = OnceLock::new();
 /// Starts the lifecycle runtime (call once, outside any runtime). Without it (unit tests)
 /// lifecycle work runs on the caller's runtime.
 pub fn init() -> std::io::Result<()> {
-    let base = *BASE_NICE.get_or_init(current_nice);
-    let rt = tokio::runtime::Builder::new_multi_thread()
+    let _ = POOL.set(build(base_nice())?);
+    Ok(())
+}
+
+/// The lifecycle runtime: two workers (and its blocking threads) at `base + NICE_STEP`.
+fn build(base: i32) -> std::io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .thread_name("berth-lifecycle")
         .on_thread_start(move || {
@@ -32,9 +37,7 @@ pub fn init() -> std::io::Result<()> {
             }
         })
         .enable_all()
-        .build()?;
-    let _ = POOL.set(rt);
-    Ok(())
+        .build()
 }
 
 /// Spawns lifecycle work on the lifecycle runtime (or the current one without it).
@@ -101,13 +104,9 @@ mod tests {
     #[test]
     fn lifecycle_threads_run_below_the_daemon_and_children_get_its_nice_back() {
         let base = base_nice();
-        init().expect("the lifecycle runtime");
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        let (on_pool, child) = rt.block_on(async move {
-            spawn(async move {
+        let pool = build(base).expect("the lifecycle runtime");
+        let (on_pool, child) = pool.block_on(async move {
+            tokio::spawn(async move {
                 let on_pool = current_nice();
                 // A child forked here (as a shim is) runs at the daemon's nice again.
                 let mut cmd = std::process::Command::new("sh");
@@ -129,5 +128,6 @@ mod tests {
         });
         assert_eq!(on_pool, (base + NICE_STEP).min(19));
         assert_eq!(child, base.to_string());
+        pool.shutdown_background();
     }
 }
