@@ -11,6 +11,7 @@ pub mod error;
 pub mod events;
 pub mod fsutil;
 pub mod hijack;
+pub mod lifecycle_pool;
 mod memory;
 pub mod network;
 pub mod prune_filter;
@@ -46,6 +47,8 @@ pub fn run(args: Vec<OsString>) -> anyhow::Result<()> {
         )
         .with_writer(std::io::stderr)
         .init();
+    memory::limit_arenas();
+    lifecycle_pool::init().context("starting the lifecycle runtime")?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

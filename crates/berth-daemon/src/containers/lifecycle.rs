@@ -24,7 +24,7 @@ impl ContainerService {
     /// until the container exits for good.
     pub(super) fn spawn_monitor(self: &Arc<Self>, id: String, conn: Option<shim::Watch>) {
         let svc = self.clone();
-        tokio::spawn(async move {
+        crate::lifecycle_pool::spawn(async move {
             let mut status = None;
             if let Some(mut w) = conn {
                 while let Some(ev) = shim::next_event(&mut w).await {

@@ -162,7 +162,7 @@ impl ContainerService {
         // One after the other, and the failed ones once more at the end: a container
         // that joins another's network (`container:NAME`, links) may need it up first.
         let svc = self.clone();
-        tokio::spawn(async move {
+        crate::lifecycle_pool::spawn(async move {
             let mut failed = Vec::new();
             for id in ids {
                 tracing::info!(id, "starting the container (restart policy)");

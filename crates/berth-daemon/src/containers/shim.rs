@@ -59,13 +59,17 @@ pub async fn spawn(state_dir: &Path) -> Result<i64, String> {
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(stderr);
-    // SAFETY: setsid is async-signal-safe; the shim must outlive the daemon's session.
+    // Forked from a lifecycle thread, the shim would inherit its lowered priority: the
+    // shim and so the container get the daemon's nice value back.
+    let nice = crate::lifecycle_pool::base_nice();
+    // SAFETY: setsid and setpriority are async-signal-safe; the shim must outlive the
+    // daemon's session.
     unsafe {
-        cmd.pre_exec(|| {
+        cmd.pre_exec(move || {
             if libc::setsid() < 0 {
                 return Err(std::io::Error::last_os_error());
             }
-            Ok(())
+            crate::lifecycle_pool::restore_nice(nice)
         });
     }
     let mut child = cmd.spawn().map_err(|e| format!("starting the shim: {e}"))?;

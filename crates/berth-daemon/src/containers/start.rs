@@ -121,14 +121,13 @@ impl ContainerService {
         })
     }
 
-    /// `POST /containers/{id}/start`. Runs to its end in its own task: a client that goes
-    /// away (its request future dropped) must not leave a start half-done.
+    /// `POST /containers/{id}/start`. Runs to its end in its own task on the lifecycle
+    /// runtime: a client that goes away (its request future dropped) must not leave a
+    /// start half-done, and reads never queue behind it.
     pub async fn start(self: &Arc<Self>, name_or_id: &str) -> ApiResult<()> {
         let svc = self.clone();
         let name_or_id = name_or_id.to_string();
-        tokio::spawn(async move { svc.start_counted(&name_or_id, false).await })
-            .await
-            .map_err(|e| ApiError::internal(format!("the start task failed: {e}")))?
+        crate::lifecycle_pool::run(async move { svc.start_counted(&name_or_id, false).await }).await
     }
 
     /// A start; `by_policy` for a restart by the restart policy, which counts it instead

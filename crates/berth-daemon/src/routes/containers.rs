@@ -66,8 +66,12 @@ async fn create(
     if let Some(p) = q.get("platform").filter(|p| !p.is_empty()) {
         d.containers.check_platform(&body.config.image, p)?;
     }
-    // Directories and a meta.db commit: off the runtime's threads.
-    let resp = crate::error::in_place(|| d.containers.create(body, q.get("name")))?;
+    // Directories and a meta.db commit: on the lifecycle runtime (crate::lifecycle_pool).
+    let name = q.get("name").map(str::to_string);
+    let resp = crate::lifecycle_pool::run(async move {
+        crate::error::in_place(|| d.containers.create(body, name.as_deref()))
+    })
+    .await?;
     Ok((StatusCode::CREATED, Json(resp)).into_response())
 }
 
@@ -91,19 +95,25 @@ async fn start(State(d): State<Daemon>, Path(id): Path<String>) -> ApiResult<Sta
 }
 
 async fn stop(State(d): State<Daemon>, Path(id): Path<String>, q: Q) -> ApiResult<StatusCode> {
-    d.containers.stop(&id, q.int("t")?, q.get("signal")).await?;
-    Ok(StatusCode::NO_CONTENT)
-}
-
-async fn restart(State(d): State<Daemon>, Path(id): Path<String>, q: Q) -> ApiResult<StatusCode> {
-    d.containers
-        .restart(&id, q.int("t")?, q.get("signal"))
+    let (t, signal) = (q.int("t")?, q.get("signal").map(str::to_string));
+    crate::lifecycle_pool::run(async move { d.containers.stop(&id, t, signal.as_deref()).await })
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
+async fn restart(State(d): State<Daemon>, Path(id): Path<String>, q: Q) -> ApiResult<StatusCode> {
+    let (t, signal) = (q.int("t")?, q.get("signal").map(str::to_string));
+    crate::lifecycle_pool::run(
+        async move { d.containers.restart(&id, t, signal.as_deref()).await },
+    )
+    .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
 async fn kill(State(d): State<Daemon>, Path(id): Path<String>, q: Q) -> ApiResult<StatusCode> {
-    d.containers.kill(&id, q.get("signal")).await?;
+    let signal = q.get("signal").map(str::to_string);
+    crate::lifecycle_pool::run(async move { d.containers.kill(&id, signal.as_deref()).await })
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -113,11 +123,13 @@ async fn remove(State(d): State<Daemon>, Path(id): Path<String>, q: Q) -> ApiRes
             "Conflict, cannot remove the default link name of the container",
         ));
     }
-    // In its own task: a client that goes away must not leave a removal half-done.
+    // In its own task (on the lifecycle runtime): a client that goes away must not leave
+    // a removal half-done.
     let (containers, force, volumes) = (d.containers.clone(), q.bool("force"), q.bool("v"));
-    tokio::spawn(async move { containers.remove_with_volumes(&id, force, volumes).await })
-        .await
-        .map_err(|e| ApiError::internal(format!("the removal task failed: {e}")))??;
+    crate::lifecycle_pool::run(
+        async move { containers.remove_with_volumes(&id, force, volumes).await },
+    )
+    .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -1,0 +1,133 @@
+//! Container lifecycle work (create, start, stop, kill, restart, remove, and the exits the
+//! monitors process) runs on a runtime of its own whose threads run [`NICE_STEP`] nice
+//! levels below the daemon's: the API runtime's two workers answer lists and inspects
+//! without queueing behind the synchronous parts of a start (spec, mounts, spawn) and
+//! get the CPU first when starts and reads compete for it (issue 17, point 8).
+//!
+//! A process forked from a lifecycle thread inherits its nice value; a shim gets the
+//! daemon's own back before it runs ([`restore_nice`]), so a container keeps the nice
+//! value it would have under Docker (the daemon's).
+
+use std::future::Future;
+use std::sync::OnceLock;
+
+use crate::error::{ApiError, ApiResult};
+
+/// How many nice levels lifecycle threads run below the daemon.
+pub const NICE_STEP: i32 = 10;
+
+static POOL: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
+static BASE_NICE: OnceLock<i32> = OnceLock::new();
+
+/// Starts the lifecycle runtime (call once, outside any runtime). Without it (unit tests)
+/// lifecycle work runs on the caller's runtime.
+pub fn init() -> std::io::Result<()> {
+    let _ = POOL.set(build(base_nice())?);
+    Ok(())
+}
+
+/// The lifecycle runtime: two workers (and its blocking threads) at `base + NICE_STEP`.
+fn build(base: i32) -> std::io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name("berth-lifecycle")
+        .on_thread_start(move || {
+            if let Err(e) = set_thread_nice(base + NICE_STEP) {
+                tracing::warn!(error = %e, "lowering a lifecycle thread's priority");
+            }
+        })
+        .enable_all()
+        .build()
+}
+
+/// Spawns lifecycle work on the lifecycle runtime (or the current one without it).
+pub fn spawn<F>(fut: F) -> tokio::task::JoinHandle<F::Output>
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    match POOL.get() {
+        Some(rt) => rt.spawn(fut),
+        None => tokio::spawn(fut),
+    }
+}
+
+/// Runs `fut` on the lifecycle runtime and returns its result. It runs to its end even
+/// if the client goes away (a start or removal is never left half-done).
+pub async fn run<F, T>(fut: F) -> ApiResult<T>
+where
+    F: Future<Output = ApiResult<T>> + Send + 'static,
+    T: Send + 'static,
+{
+    spawn(fut)
+        .await
+        .map_err(|e| ApiError::internal(format!("the lifecycle task failed: {e}")))?
+}
+
+/// The daemon's nice value (what containers must run with).
+pub fn base_nice() -> i32 {
+    *BASE_NICE.get_or_init(current_nice)
+}
+
+/// In a child between fork and exec: back to `nice` (from [`base_nice`], read before the
+/// fork). Only a raw syscall: async-signal-safe.
+pub fn restore_nice(nice: i32) -> std::io::Result<()> {
+    // SAFETY: setpriority takes plain integers; who = 0 is the calling thread.
+    if unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, nice) } < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// The calling thread's nice value (on Linux nice is per thread).
+pub fn current_nice() -> i32 {
+    // SAFETY: errno is thread-local; getpriority may return -1 as a value, so errno is
+    // cleared first and read after.
+    unsafe {
+        *libc::__errno_location() = 0;
+        let n = libc::getpriority(libc::PRIO_PROCESS, 0);
+        if n == -1 && *libc::__errno_location() != 0 {
+            return 0;
+        }
+        n
+    }
+}
+
+fn set_thread_nice(nice: i32) -> std::io::Result<()> {
+    restore_nice(nice)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lifecycle_threads_run_below_the_daemon_and_children_get_its_nice_back() {
+        let base = base_nice();
+        let pool = build(base).expect("the lifecycle runtime");
+        let (on_pool, child) = pool.block_on(async move {
+            tokio::spawn(async move {
+                let on_pool = current_nice();
+                // A child forked here (as a shim is) runs at the daemon's nice again.
+                let mut cmd = std::process::Command::new("sh");
+                cmd.args(["-c", "cut -d' ' -f19 /proc/self/stat"]);
+                // SAFETY: restore_nice is a single setpriority syscall.
+                unsafe {
+                    std::os::unix::process::CommandExt::pre_exec(&mut cmd, move || {
+                        restore_nice(base)
+                    });
+                }
+                let out = cmd.output().expect("running sh");
+                (
+                    on_pool,
+                    String::from_utf8_lossy(&out.stdout).trim().to_string(),
+                )
+            })
+            .await
+            .unwrap()
+        });
+        assert_eq!(on_pool, (base + NICE_STEP).min(19));
+        assert_eq!(child, base.to_string());
+        pool.shutdown_background();
+    }
+}
