@@ -402,6 +402,30 @@ mod tests {
     }
 
     #[test]
+    fn the_cri_socket_comes_from_the_flag_or_the_file_and_empty_turns_it_off() {
+        let a = args(&[]);
+        assert_eq!(
+            a.cri_socket_path().as_deref(),
+            Some(std::path::Path::new("/run/berth/cri.sock"))
+        );
+        let a = args(&["--cri-socket", "unix:///tmp/k.sock"]);
+        assert_eq!(
+            a.cri_socket_path().as_deref(),
+            Some(std::path::Path::new("/tmp/k.sock"))
+        );
+        assert_eq!(args(&["--cri-socket", ""]).cri_socket_path(), None);
+        let mut a = args(&[]);
+        merge_file(&mut a, br#"{"cri-socket": ""}"#, &|_| false).unwrap();
+        assert_eq!(a.cri_socket_path(), None);
+        let mut a = args(&["--cri-socket", "/tmp/a.sock"]);
+        let err = merge_file(&mut a, br#"{"cri-socket": "/tmp/b.sock"}"#, &|id| {
+            id == "cri_socket"
+        })
+        .unwrap_err();
+        assert!(err.to_string().contains("cri-socket"), "{err}");
+    }
+
+    #[test]
     fn file_settings_apply() {
         let mut a = args(&[]);
         let json = br#"{"registry-mirrors": ["http://127.0.0.1:5000"], "insecure-registries": ["10.0.0.0/8", "reg:5000"],
