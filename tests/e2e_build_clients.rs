@@ -9,7 +9,6 @@ use std::process::Command;
 use std::time::Duration;
 
 use common::*;
-use compose::compose_venv;
 
 #[path = "common/compose.rs"]
 mod compose;
@@ -37,14 +36,9 @@ const DOCKERFILE: &str = "FROM busybox AS base\nARG GREETING=default\nRUN echo \
 
 #[test]
 fn docker_compose_builds_with_every_build_key() {
-    let compose = match compose_venv() {
-        Ok(p) => p,
-        Err(e) if std::env::var_os("CI").is_none() => {
-            eprintln!("SKIPPED: docker-compose is not available here: {e}");
-            return;
-        }
-        Err(e) => panic!("docker-compose venv: {e}"),
-    };
+    if !compose::compose_available() {
+        return;
+    }
     let d = TestDaemon::start();
     d.import_busybox();
     let proj = d.dir.join("proj");
@@ -57,13 +51,10 @@ fn docker_compose_builds_with_every_build_key() {
     }
     for mode in modes {
         std::fs::write(proj.join("app/data.txt"), format!("data-{mode}\n")).unwrap();
-        let mut cmd = Command::new(&compose);
+        let mut cmd = compose::compose_command(&d, "proj", &proj);
         cmd.arg("build")
-            .current_dir(&proj)
-            .env("DOCKER_HOST", d.host())
             .env("COMPOSE_DOCKER_CLI_BUILD", mode)
-            .env("DOCKER_BUILDKIT", "0")
-            .env("DOCKER_CONFIG", d.dir.join("docker-config"));
+            .env("DOCKER_BUILDKIT", "0");
         let out = run_with_timeout(cmd, None, Duration::from_secs(120), "docker-compose build");
         assert_success(
             &out,

@@ -5,11 +5,9 @@
 
 mod common;
 
-use std::process::Command;
 use std::time::Duration;
 
 use common::*;
-use compose::compose_venv;
 use serde_json::Value;
 
 #[path = "common/compose.rs"]
@@ -628,26 +626,14 @@ fn time_of(v: &Value) -> chrono::DateTime<chrono::FixedOffset> {
 
 #[test]
 fn compose_starts_a_dependent_service_once_its_dependency_is_healthy() {
-    if let Err(e) = compose_venv() {
-        if std::env::var_os("CI").is_none() {
-            eprintln!("SKIPPED: docker-compose is not available here: {e}");
-            return;
-        }
-        panic!("docker-compose venv: {e}");
+    if !compose::compose_available() {
+        return;
     }
     let d = daemon();
     let proj = d.dir.join("proj");
     std::fs::create_dir_all(&proj).unwrap();
     std::fs::write(proj.join("docker-compose.yml"), COMPOSE_FILE).unwrap();
-    let compose = |args: &[&str]| {
-        let mut cmd = Command::new(compose_venv().expect("docker-compose"));
-        cmd.args(["-p", "berthh"])
-            .args(args)
-            .current_dir(&proj)
-            .env("DOCKER_HOST", d.host())
-            .env("DOCKER_CONFIG", d.dir.join("docker-config"));
-        run_with_timeout(cmd, None, Duration::from_secs(180), "docker-compose")
-    };
+    let compose = |args: &[&str]| compose::compose_in(&d, "berthh", &proj, args);
     assert_success(&compose(&["up", "-d"]), "docker-compose up -d");
     let db = d.inspect("berthh_db_1");
     let app = d.inspect("berthh_app_1");

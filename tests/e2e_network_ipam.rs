@@ -281,8 +281,9 @@ fn what_is_not_applied_is_refused() {
     let d = daemon();
     for (args, want) in [
         (
+            // no IPv6 pool given: Docker has no default ones
             vec!["--ipv6", "v6"],
-            "IPv6 networks (--ipv6) are not supported by Berth yet",
+            "could not find an available, non-overlapping IPv6 address pool among the defaults",
         ),
         (
             vec![

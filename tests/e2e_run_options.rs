@@ -378,10 +378,9 @@ fn dns_on_a_user_network() {
         "cat",
         "/etc/resolv.conf",
     ]);
-    let gw = subnet.replace("0/24", "1");
     assert_eq!(
         out,
-        format!("search a.example\nnameserver {gw}\noptions ndots:3\n")
+        "search a.example\nnameserver 127.0.0.11\noptions ndots:3\n"
     );
     // --dns there: the embedded server forwards that container's other queries to them
     let upstream = FakeUpstream::start("127.0.0.77:53", [9, 9, 9, 9]);

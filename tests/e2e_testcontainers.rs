@@ -2,13 +2,14 @@
 //! busybox httpd and an exposed port; `get_container_host_ip()` and `get_exposed_port()`
 //! give an address and port that answer.
 //!
-//! Settings it needs here, and why: `TESTCONTAINERS_RYUK_DISABLED=true` (the Ryuk reaper is
-//! an image from Docker Hub, unreachable here; Berth removes the container itself at the
-//! end of the `with`), and `TC_HOST=localhost`: this machine has `/.dockerenv`, so
-//! testcontainers believes it runs inside a container and would otherwise take the
-//! machine's default gateway (another host) for the Docker host, whatever the daemon.
-//! With it, testcontainers takes its "gateway" mode, as under Docker-in-Docker: the host
-//! is `NetworkSettings.Networks.bridge.Gateway` from `GET /containers/json`. The second
+//! The one setting it needs here, and why: `TESTCONTAINERS_RYUK_DISABLED=true`. The Ryuk
+//! reaper is the image `testcontainers/ryuk:0.8.1` from Docker Hub (a Go program that
+//! talks to the daemon's socket), unreachable here; Berth removes the container itself at
+//! the end of the `with`. No `TC_HOST`: for a unix-socket `DOCKER_HOST` testcontainers takes
+//! `localhost`; this machine has `/.dockerenv`, so it believes it runs inside a container,
+//! finds no network of the daemon holding that address and takes its "gateway" mode: the
+//! host is `NetworkSettings.Networks.bridge.Gateway` from `GET /containers/json` (the
+//! default bridge's gateway, a host address where the published port answers). The second
 //! run asks for the plain host mode a machine without `/.dockerenv` gets by default:
 //! `localhost` and the mapped port.
 
@@ -48,7 +49,8 @@ fn run_script(d: &TestDaemon, python: &std::path::Path, mode: Option<&str>) -> S
         .arg(SCRIPT)
         .env("DOCKER_HOST", d.host())
         .env("TESTCONTAINERS_RYUK_DISABLED", "true")
-        .env("TC_HOST", "localhost")
+        .env_remove("TC_HOST")
+        .env_remove("TESTCONTAINERS_HOST_OVERRIDE")
         .env("DOCKER_CONFIG", d.dir.join("docker-config"))
         .env_remove("TESTCONTAINERS_CONNECTION_MODE");
     if let Some(m) = mode {

@@ -6,6 +6,8 @@ import os
 import re
 import subprocess
 
+from acked import check_acked
+
 
 def processes_under(dir_):
     """Pids whose command line names a path under dir_ or whose root is under it."""
@@ -87,8 +89,9 @@ def owner(text, ids):
 
 def check_processes(d, s):
     bad = []
+    registry = d.registry.proc.pid if d.registry else None
     for pid in processes_under(d.dir):
-        if pid == d.pid():
+        if pid in (d.pid(), registry):
             continue
         try:
             with open(f"/proc/{pid}/cmdline", "rb") as f:
@@ -162,4 +165,4 @@ def check_system(d, s):
 
 
 CHECKS = [check_processes, check_state_dirs, check_cgroups, check_mounts, check_veths,
-          check_nft, check_system]
+          check_nft, check_system, check_acked]

@@ -6,10 +6,13 @@ import os
 import random
 import shutil
 import signal
+import socket
 import subprocess
 import tempfile
 import threading
 import time
+
+from acked import Ledger
 
 NO_DOCKER_HUB = "http://127.0.0.1:9"
 
@@ -23,10 +26,56 @@ def free_subnet(rng=random):
             return f"10.{x}.{y}.0/24"
 
 
+class Registry:
+    """Debian's docker-registry (as tests/common/registry.rs) on 127.0.0.1, storage under
+    `dir`: what the pull and push operations talk to."""
+
+    BIN = "/usr/bin/docker-registry"
+
+    def __init__(self, dir_):
+        if not os.path.exists(self.BIN):
+            raise RuntimeError(f"{self.BIN} is missing: run scripts/setup (docker-registry)")
+        os.makedirs(dir_, exist_ok=True)
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        self.addr = f"127.0.0.1:{port}"
+        config = os.path.join(dir_, "config.yml")
+        with open(config, "w") as f:
+            f.write("version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\n"
+                    f"storage:\n  filesystem:\n    rootdirectory: {dir_}/data\n"
+                    f"  delete:\n    enabled: true\nhttp:\n  addr: {self.addr}\n"
+                    "  secret: berth-torture\n")
+        log = open(os.path.join(dir_, "registry.log"), "w")
+        self.proc = subprocess.Popen([self.BIN, "serve", config], stdin=subprocess.DEVNULL,
+                                     stdout=log, stderr=log, start_new_session=True)
+        log.close()
+        deadline = time.time() + 20
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                return
+            except OSError:
+                if time.time() > deadline or self.proc.poll() is not None:
+                    self.stop()
+                    raise RuntimeError(f"docker-registry did not listen on {self.addr}")
+                time.sleep(0.05)
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait()
+
+
 class Daemon:
-    def __init__(self, berth, debug=False):
+    def __init__(self, berth, debug=False, disk_mib=0):
         self.berth = berth
         self.dir = tempfile.mkdtemp(prefix="btort-")
+        # --root on a tmpfs of this size (MiB) when > 0: the full-disk fault fills it.
+        self.disk_mib = disk_mib
+        # Changes the daemon acknowledged (acked.py).
+        self.ledger = Ledger()
+        self.registry = None
         self.sock = os.path.join(self.dir, "berth.sock")
         self.root = os.path.join(self.dir, "root")
         self.exec_root = os.path.join(self.dir, "run")
@@ -50,6 +99,12 @@ class Daemon:
             os.remove(self.sock)
         except FileNotFoundError:
             pass
+        if self.disk_mib and not os.path.ismount(self.root):
+            os.makedirs(self.root, exist_ok=True)
+            subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={self.disk_mib}m,mode=0711",
+                            "tmpfs", self.root], check=True)
+        if self.registry is None:
+            self.registry = Registry(os.path.join(self.dir, "registry"))
         args = [self.berth, "daemon", "-H", self.host(), "--root", self.root,
                 "--exec-root", self.exec_root, "--bridge-name", self.bridge,
                 "--bip", self.bip, "--docker-hub-url", NO_DOCKER_HUB, "--cri-socket", ""]
@@ -155,6 +210,8 @@ class Daemon:
             except Exception:
                 pass
         self.stop()
+        if self.registry is not None:
+            self.registry.stop()
         self.note_dirs()
         from checks import cgroup_dirs, processes_under, mounts_under
         for cg in cgroup_dirs(self.seen):

@@ -4,6 +4,7 @@ it), only what is left afterwards counts. Add an operation with @op("name", weig
 
 import io
 import os
+import shutil
 import tarfile
 
 from daemon import CommandFailed, free_subnet
@@ -30,16 +31,30 @@ def try_cli(d, *args, timeout=60):
         return None
 
 
+def acked(r):
+    """The CLI answered success (the daemon acknowledged the change)."""
+    return r is not None and r.returncode == 0
+
+
+def last_word(r):
+    words = r.stdout.split()
+    return words[-1] if words else ""
+
+
 @op("run", 4)
 def run(d, rng):
     args = ["run", "-d"]
+    volume = None
     if rng.random() < 0.5:
         args += ["-v", "/data"]
     if rng.random() < 0.5:
-        args += ["-v", f"tv{rng.randrange(3)}:/named"]
+        volume = f"tv{rng.randrange(3)}"
+        args += ["-v", f"{volume}:/named"]
+        d.ledger.begin("volume", volume)
     if rng.random() < 0.5:
         args += ["-p", f"{rng.randrange(20000, 40000)}:80"]
-    if rng.random() < 0.3:
+    auto_remove = rng.random() < 0.3
+    if auto_remove:
         args += ["--rm"]
     if rng.random() < 0.2:
         args += ["--restart", rng.choice(["always", "on-failure:2", "unless-stopped"])]
@@ -47,14 +62,20 @@ def run(d, rng):
     if nets and rng.random() < 0.3:
         args += ["--network", rng.choice(nets)]
     cmd = rng.choice([["sleep", "1000"], ["sh", "-c", "sleep 0.3; exit 3"], ["true"]])
-    try_cli(d, *args, "busybox", *cmd)
+    r = try_cli(d, *args, "busybox", *cmd)
+    if acked(r):
+        if volume:
+            d.ledger.present("volume", volume)
+        if not auto_remove:
+            d.ledger.present("container", last_word(r))
 
 
 @op("create-start", 2)
 def create_start(d, rng):
     r = try_cli(d, "create", "-p", f"{rng.randrange(20000, 40000)}:80", "-v", "/data",
                 "busybox", "sleep", "1000")
-    if r is not None and r.returncode == 0:
+    if acked(r):
+        d.ledger.present("container", last_word(r))
         try_cli(d, "start", r.stdout.strip())
 
 
@@ -62,7 +83,9 @@ def create_start(d, rng):
 def rm(d, rng):
     cid = pick(rng, d.ids())
     if cid:
-        try_cli(d, "rm", "-f", *(["-v"] if rng.random() < 0.5 else []), cid)
+        d.ledger.begin("container", cid)
+        if acked(try_cli(d, "rm", "-f", *(["-v"] if rng.random() < 0.5 else []), cid)):
+            d.ledger.absent("container", cid)
 
 
 @op("stop", 1)
@@ -93,7 +116,11 @@ def exec_(d, rng):
 def commit(d, rng):
     cid = pick(rng, d.ids())
     if cid:
-        try_cli(d, "commit", cid, f"torture-commit:{rng.randrange(3)}")
+        tag = f"torture-commit:{rng.randrange(3)}"
+        d.ledger.begin("tag", tag)
+        r = try_cli(d, "commit", cid, tag)
+        if acked(r):
+            d.ledger.present("tag", tag, last_word(r))
 
 
 @op("import", 1)
@@ -107,17 +134,23 @@ def import_(d, rng):
     path = os.path.join(d.dir, "import.tar")
     with open(path, "wb") as f:
         f.write(buf.getvalue())
-    try_cli(d, "import", path, f"torture-import:{rng.randrange(3)}")
+    tag = f"torture-import:{rng.randrange(3)}"
+    d.ledger.begin("tag", tag)
+    r = try_cli(d, "import", path, tag)
+    if acked(r):
+        d.ledger.present("tag", tag, last_word(r))
 
 
 @op("rmi", 1)
 def rmi(d, rng):
     r = try_cli(d, "images", "--format", "{{.Repository}}:{{.Tag}}")
     if r is not None:
-        tags = [t for t in r.stdout.split() if t.startswith("torture-")]
+        tags = [t for t in r.stdout.split() if "torture-" in t]
         tag = pick(rng, tags)
         if tag:
-            try_cli(d, "rmi", "-f", tag)
+            d.ledger.begin("tag", tag)
+            if acked(try_cli(d, "rmi", "-f", tag)):
+                d.ledger.absent("tag", tag)
 
 
 def list_networks(d):
@@ -129,16 +162,97 @@ def list_networks(d):
 def network(d, rng):
     nets = list_networks(d)
     if nets and rng.random() < 0.5:
-        try_cli(d, "network", "rm", pick(rng, nets))
+        name = pick(rng, nets)
+        d.ledger.begin("network", name)
+        if acked(try_cli(d, "network", "rm", name)):
+            d.ledger.absent("network", name)
     else:
-        try_cli(d, "network", "create", "--subnet", free_subnet(rng),
-                f"tnet{rng.randrange(1000)}")
+        name = f"tnet{rng.randrange(1000)}"
+        d.ledger.begin("network", name)
+        r = try_cli(d, "network", "create", "--subnet", free_subnet(rng), name)
+        if acked(r):
+            d.ledger.present("network", name, last_word(r))
 
 
 @op("volume", 1)
 def volume(d, rng):
     name = f"tv{rng.randrange(3)}"
+    d.ledger.begin("volume", name)
     if rng.random() < 0.5:
-        try_cli(d, "volume", "create", name)
+        if acked(try_cli(d, "volume", "create", name)):
+            d.ledger.present("volume", name)
     else:
-        try_cli(d, "volume", "rm", name)
+        if acked(try_cli(d, "volume", "rm", name)):
+            d.ledger.absent("volume", name)
+
+
+# ---- images through a registry, a build and a saved tarball --------------------------
+
+def local_tags(d):
+    r = try_cli(d, "images", "--format", "{{.Repository}}:{{.Tag}}")
+    return [t for t in (r.stdout.split() if r else []) if not t.endswith(":<none>")]
+
+
+@op("push", 1)
+def push(d, rng):
+    """Tags a local image into the registry's namespace and pushes it."""
+    src = pick(rng, [t for t in local_tags(d) if "/" not in t])
+    if not src:
+        return
+    ref = f"{d.registry.addr}/torture-push:{rng.randrange(3)}"
+    d.ledger.begin("tag", ref)
+    if not acked(try_cli(d, "tag", src, ref)):
+        return
+    d.ledger.present("tag", ref)
+    d.ledger.begin("pushed", ref)
+    if acked(try_cli(d, "push", ref, timeout=120)):
+        d.ledger.present("pushed", ref)
+
+
+@op("pull", 1)
+def pull(d, rng):
+    """Pulls a tag some push acknowledged (the setup pushed :0)."""
+    pushed = [ref for ref, _ in d.ledger.items("pushed")]
+    ref = pick(rng, pushed)
+    if not ref:
+        return
+    if rng.random() < 0.5:
+        # the pull writes the image, not only the tag
+        d.ledger.begin("tag", ref)
+        if not acked(try_cli(d, "rmi", "-f", ref)):
+            return
+        d.ledger.absent("tag", ref)
+    d.ledger.begin("tag", ref)
+    if acked(try_cli(d, "pull", ref, timeout=120)):
+        d.ledger.present("tag", ref)
+
+
+@op("build", 1)
+def build(d, rng):
+    ctx = os.path.join(d.dir, f"build-{rng.randrange(1 << 30)}")
+    os.makedirs(ctx)
+    with open(os.path.join(ctx, "file"), "wb") as f:
+        f.write(os.urandom(rng.randrange(1, 32 << 10)))
+    with open(os.path.join(ctx, "Dockerfile"), "w") as f:
+        f.write(f"FROM busybox\nRUN echo {rng.randrange(1 << 30)} > /stamp\n"
+                f"COPY file /file\nCMD [\"cat\", \"/stamp\"]\n")
+    tag = f"torture-build:{rng.randrange(3)}"
+    iid = os.path.join(ctx, "iid")
+    d.ledger.begin("tag", tag)
+    r = try_cli(d, "build", "-q", "--iidfile", iid, "-t", tag, ctx, timeout=120)
+    if acked(r):
+        try:
+            with open(iid) as f:
+                d.ledger.present("tag", tag, f.read().strip())
+        except OSError:
+            d.ledger.present("tag", tag)
+    shutil.rmtree(ctx, ignore_errors=True)
+
+
+@op("load", 1)
+def load(d, rng):
+    """Loads the tarball `berth save` wrote at setup (tag torture-save:1)."""
+    tag, image_id = d.saved
+    d.ledger.begin("tag", tag)
+    if acked(try_cli(d, "load", "-i", d.saved_tar, timeout=120)):
+        d.ledger.present("tag", tag, image_id)

@@ -17,6 +17,8 @@ pub const BUILTIN: &[&str] = &[
     "no_proxy",
     "ALL_PROXY",
     "all_proxy",
+    // BuildKit's, for reproducible images (`crate::repro`).
+    "SOURCE_DATE_EPOCH",
 ];
 
 #[derive(Debug, Clone, Default)]
@@ -55,6 +57,11 @@ impl BuildArgs {
             .iter()
             .filter_map(|(k, v)| v.as_ref().map(|v| format!("{k}={v}")))
             .collect()
+    }
+
+    /// Takes the names another stage's copy consumed (stages run on copies).
+    pub fn absorb_referenced(&mut self, other: &BuildArgs) {
+        self.referenced.extend(other.referenced.iter().cloned());
     }
 
     /// A new stage starts: its declared ARGs are forgotten.

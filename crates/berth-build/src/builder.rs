@@ -1,17 +1,21 @@
-//! The step executor (moby `builder/dockerfile/builder.go`, `internals.go`): stages in
-//! order up to the target, one image per instruction committed through a [`Backend`],
+//! The step executor (moby `builder/dockerfile/builder.go`, `internals.go`): the stages
+//! the target needs (run by `stages`, independent ones at the same time), one
+//! image per instruction committed through a [`Backend`],
 //! the cache probed before each step, and Docker's progress texts written to an
 //! [`Output`].
 
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 
 use berth_api::ContainerConfig;
 
 use crate::args::BuildArgs;
 use crate::copy::CopyPlan;
-use crate::dockerfile::{Dockerfile, Instruction, Kind};
+use crate::dockerfile::{Dockerfile, Instruction, Kind, Stage};
+use crate::graph::StageGraph;
 use crate::shell::process_word;
 use crate::BuildError;
 
@@ -117,6 +121,28 @@ pub trait Backend: Send {
     ) -> impl Future<Output = Result<PathBuf, BuildError>> + Send;
     /// Downloads an ADD URL; returns the file (named as the URL's last path element).
     fn download(&mut self, url: &str) -> impl Future<Output = Result<PathBuf, BuildError>> + Send;
+    /// Mounts and network of the next RUN container ([`crate::run_step`]); backends
+    /// without them refuse any.
+    fn set_run_extras(&mut self, extras: crate::run_step::RunExtras) -> Result<(), BuildError> {
+        if extras.is_empty() {
+            Ok(())
+        } else {
+            Err(BuildError::invalid("this build backend has no RUN mounts"))
+        }
+    }
+    /// A directory of this build for generated files (COPY here-documents).
+    fn scratch(&mut self) -> PathBuf {
+        std::env::temp_dir().join("berth-build-scratch")
+    }
+    /// A backend for one stage that runs beside others: same daemon and build, its own
+    /// containers and workspaces. [`Backend::join`] takes it back when the stage ends.
+    fn fork(&mut self) -> Self
+    where
+        Self: Sized;
+    /// Takes back what a [`Backend::fork`] still holds (what the build's cleanup removes).
+    fn join(&mut self, child: Self)
+    where
+        Self: Sized;
 }
 
 /// Where the progress goes.
@@ -202,8 +228,9 @@ pub struct Builder<'a, B: Backend> {
     pub stages: Vec<(Option<String>, String)>,
     /// Images allowed as cache hits with `cache-from`.
     pub cache_allowed: Option<Vec<String>>,
-    step: usize,
-    total: usize,
+    /// The steps printed so far, shared by the stages that run at the same time.
+    pub(crate) steps: Arc<AtomicUsize>,
+    pub(crate) total: usize,
 }
 
 impl<'a, B: Backend> Builder<'a, B> {
@@ -222,7 +249,7 @@ impl<'a, B: Backend> Builder<'a, B> {
             args: BuildArgs::new(opts.build_args.clone()),
             stages: Vec::new(),
             cache_allowed: None,
-            step: 0,
+            steps: Arc::new(AtomicUsize::new(0)),
             total: 0,
         }
     }
@@ -253,7 +280,8 @@ impl<'a, B: Backend> Builder<'a, B> {
         process_word(word, &self.expansion_env(st), self.escape)
     }
 
-    /// Builds the Dockerfile; returns the image ID.
+    /// Builds the Dockerfile; returns the image ID. The stages the target needs run
+    /// as soon as the stages they need are built (`stages`).
     pub async fn build(mut self, df: &Dockerfile) -> Result<String, BuildError> {
         self.escape = df.escape;
         for m in &df.meta_args {
@@ -278,16 +306,24 @@ impl<'a, B: Backend> Builder<'a, B> {
                 })?,
             _ => df.stages.len().saturating_sub(1),
         };
-        let mut stages = df.stages[..=last].to_vec();
+        let mut stages = df.stages[..=last.min(df.stages.len().saturating_sub(1))].to_vec();
         if !self.opts.labels.is_empty() {
             if let Some(s) = stages.last_mut() {
                 s.instructions.push(labels_instruction(&self.opts.labels));
             }
         }
+        let graph = StageGraph::new(&stages, &self.args.meta_env(), self.escape);
+        let needed = if stages.is_empty() {
+            Vec::new()
+        } else {
+            graph.needed(stages.len() - 1)
+        };
         self.total = df.meta_args.len()
             + stages
                 .iter()
-                .map(|s| 1 + s.instructions.len())
+                .zip(&needed)
+                .filter(|(_, n)| **n)
+                .map(|(s, _)| 1 + s.instructions.len())
                 .sum::<usize>();
         // Docker counts the global ARGs as steps and prints them first.
         for m in &df.meta_args {
@@ -302,18 +338,13 @@ impl<'a, B: Backend> Builder<'a, B> {
             }
             self.cache_allowed = Some(allowed);
         }
-        let mut image = String::new();
-        for stage in &stages {
-            let mut st = self.from(&stage.from).await?;
-            for ins in &stage.instructions {
-                self.check_cancel()?;
-                self.step_header(ins);
-                self.dispatch(&mut st, ins).await?;
-                self.say(&format!(" ---> {}\n", short(&st.image_id)));
-            }
-            self.stages.push((stage.name.clone(), st.image_id.clone()));
-            image = st.image_id;
-        }
+        let plan = crate::stages::Plan {
+            stages: &stages,
+            needed: &needed,
+            parallel: graph.has_parallel(&needed),
+            deps: &graph.deps,
+        };
+        let image = crate::stages::run(&mut self, plan).await?;
         if image.is_empty() {
             return Err(BuildError::failed(
                 "No image was generated. Is your Dockerfile empty?",
@@ -339,9 +370,21 @@ impl<'a, B: Backend> Builder<'a, B> {
         Ok(image)
     }
 
+    /// Runs one stage: its FROM, then its instructions; returns its image.
+    pub(crate) async fn build_stage(&mut self, stage: &Stage) -> Result<String, BuildError> {
+        let mut st = self.from(&stage.from).await?;
+        for ins in &stage.instructions {
+            self.check_cancel()?;
+            self.step_header(ins);
+            self.dispatch(&mut st, ins).await?;
+            self.say(&format!(" ---> {}\n", short(&st.image_id)));
+        }
+        Ok(st.image_id)
+    }
+
     fn step_header(&mut self, ins: &Instruction) {
-        self.step += 1;
-        let text = format!("Step {}/{} : {}", self.step, self.total, ins.original);
+        let step = self.steps.fetch_add(1, Ordering::SeqCst) + 1;
+        let text = format!("Step {}/{} : {}", step, self.total, ins.original);
         self.say(&text);
         self.say("\n");
     }

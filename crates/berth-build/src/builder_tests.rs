@@ -15,6 +15,29 @@ struct Fake {
     tags: Vec<(String, String)>,
     next: usize,
     fail_cmd: Option<String>,
+    forks: usize,
+    /// `start <cmd>` / `end <cmd>` of every RUN, across forks.
+    log: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    /// RUNs wait this many polls (a stage running beside another lets it go on).
+    run_polls: usize,
+}
+
+/// A future that is pending `n` times, then ready.
+struct Yield(usize);
+
+impl Future for Yield {
+    type Output = ();
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<()> {
+        if self.0 == 0 {
+            return std::task::Poll::Ready(());
+        }
+        self.0 -= 1;
+        cx.waker().wake_by_ref();
+        std::task::Poll::Pending
+    }
 }
 
 impl Fake {
@@ -97,7 +120,16 @@ impl Backend for Fake {
     }
     async fn run(&mut self, _c: &str, out: &mut dyn Output) -> Result<i64, BuildError> {
         let cmd = self.runs.last().cloned().unwrap_or_default().join(" ");
-        out.stream("output\n");
+        self.log.lock().unwrap().push(format!("start {cmd}"));
+        out.stream("output");
+        let failing = Some(&cmd) == self.fail_cmd.as_ref();
+        Yield(if failing { 1 } else { self.run_polls }).await;
+        if out.cancelled() {
+            self.log.lock().unwrap().push(format!("killed {cmd}"));
+            return Err(BuildError::Cancelled);
+        }
+        out.stream("\n");
+        self.log.lock().unwrap().push(format!("end {cmd}"));
         Ok(if Some(cmd) == self.fail_cmd { 3 } else { 0 })
     }
     async fn copy(
@@ -135,10 +167,41 @@ impl Backend for Fake {
         Ok(())
     }
     async fn image_root(&mut self, _image: &str) -> Result<PathBuf, BuildError> {
-        Err(BuildError::failed("no image roots in the fake"))
+        // Every stage's filesystem holds /x and /y.
+        let dir = std::env::temp_dir().join(format!("berth-fake-root-{}", std::process::id()));
+        std::fs::create_dir_all(&dir)?;
+        std::fs::write(dir.join("x"), "x")?;
+        std::fs::write(dir.join("y"), "y")?;
+        Ok(dir)
     }
     async fn download(&mut self, _url: &str) -> Result<PathBuf, BuildError> {
         Err(BuildError::failed("no downloads in the fake"))
+    }
+    fn fork(&mut self) -> Self {
+        self.forks += 1;
+        Fake {
+            images: self.images.clone(),
+            order: self.order.clone(),
+            next: self.next + 1_000_000 * self.forks,
+            fail_cmd: self.fail_cmd.clone(),
+            log: self.log.clone(),
+            run_polls: self.run_polls,
+            ..Default::default()
+        }
+    }
+    fn join(&mut self, child: Self) {
+        for id in child.order {
+            if !self.order.contains(&id) {
+                self.order.push(id);
+            }
+        }
+        self.images.extend(child.images);
+        self.containers.extend(child.containers);
+        self.removed.extend(child.removed);
+        self.runs.extend(child.runs);
+        self.run_env.extend(child.run_env);
+        self.copies.extend(child.copies);
+        self.tags.extend(child.tags);
     }
 }
 
@@ -436,4 +499,101 @@ fn stages_targets_labels_args_and_metadata() {
         .runs
         .iter()
         .any(|r| r.last().map(String::as_str) == Some("echo child")));
+}
+
+const PARALLEL: &str = "FROM busybox AS a\nRUN sleep-a\nFROM busybox AS b\nRUN sleep-b\nFROM busybox AS unused\nRUN never\nFROM busybox\nCOPY --from=a /x /x\nCOPY --from=b /y /y\nRUN final\n";
+
+#[test]
+fn independent_stages_run_together_and_unneeded_ones_not_at_all() {
+    let mut f = Fake::with_busybox();
+    f.run_polls = 5;
+    let (r, out) = build(&mut f, PARALLEL, &BuildOptions::default());
+    r.unwrap();
+    let log = f.log.lock().unwrap().clone();
+    let pos = |e: &str| {
+        let e = e.replacen(' ', " /bin/sh -c ", 1);
+        log.iter()
+            .position(|l| *l == e)
+            .unwrap_or_else(|| panic!("{e} in {log:?}"))
+    };
+    // The two RUNs overlap: each starts before the other ends.
+    assert!(pos("start sleep-a") < pos("end sleep-b"), "{log:?}");
+    assert!(pos("start sleep-b") < pos("end sleep-a"), "{log:?}");
+    assert!(pos("end sleep-a") < pos("start final") && pos("end sleep-b") < pos("start final"));
+    assert!(!f
+        .runs
+        .iter()
+        .any(|r| r.last().map(String::as_str) == Some("never")));
+    // Every stage line is whole and tagged; the last lines are Docker's.
+    let lines: Vec<&str> = out.text.lines().collect();
+    let (body, tail) = lines.split_at(lines.len() - 1);
+    assert!(tail[0].starts_with("Successfully built "), "{}", out.text);
+    for l in body {
+        assert!(
+            l.starts_with("[a] ") || l.starts_with("[b] ") || l.starts_with("[stage-3] "),
+            "untagged line {l:?} in\n{}",
+            out.text
+        );
+    }
+    assert!(out.text.contains("[a] output\n"), "{}", out.text);
+    assert!(
+        out.text.contains("[stage-3] Step 8/8 : RUN final\n"),
+        "{}",
+        out.text
+    );
+    assert!(out.text.contains("[b] Step "), "{}", out.text);
+    assert_eq!(out.aux.len(), 1);
+}
+
+#[test]
+fn a_failing_stage_stops_the_others() {
+    let mut f = Fake::with_busybox();
+    f.run_polls = 50;
+    f.fail_cmd = Some("/bin/sh -c sleep-a".into());
+    let (r, out) = build(&mut f, PARALLEL, &BuildOptions::default());
+    match r {
+        Err(BuildError::Step { message, code }) => {
+            assert_eq!(code, 3);
+            assert!(message.contains("sleep-a"), "{message}");
+        }
+        other => panic!("{other:?}"),
+    }
+    let log = f.log.lock().unwrap().clone();
+    assert!(
+        log.contains(&"killed /bin/sh -c sleep-b".to_string()),
+        "{log:?}"
+    );
+    assert!(!log.iter().any(|l| l.contains("final")), "{log:?}");
+    assert!(out.aux.is_empty());
+    // The killed step's container is removed.
+    assert_eq!(f.runs.len(), 2);
+    assert!(f.removed.len() >= 1, "{:?}", f.removed);
+}
+
+#[test]
+fn a_chain_keeps_dockers_classic_stream() {
+    let mut f = Fake::with_busybox();
+    f.run_polls = 3;
+    let text = "FROM busybox AS skipped\nRUN never\nFROM busybox AS a\nRUN one\nFROM a\nRUN two\n";
+    let (r, out) = build(&mut f, text, &BuildOptions::default());
+    r.unwrap();
+    assert!(!out.text.contains('['), "{}", out.text);
+    assert!(
+        out.text.starts_with("Step 1/4 : FROM busybox AS a\n"),
+        "{}",
+        out.text
+    );
+    assert!(out.text.contains("Step 4/4 : RUN two\n"), "{}", out.text);
+    assert!(!f
+        .runs
+        .iter()
+        .any(|r| r.last().map(String::as_str) == Some("never")));
+    // A target builds only what it needs.
+    let opts = BuildOptions {
+        target: Some("skipped".into()),
+        ..Default::default()
+    };
+    let (r, out) = build(&mut f, text, &opts);
+    r.unwrap();
+    assert!(out.text.contains("Step 2/2 : RUN never\n"), "{}", out.text);
 }

@@ -280,6 +280,26 @@ pub struct CopyPlan {
     pub extract_archives: bool,
     /// `COPY` or `ADD`.
     pub op: String,
+    /// `--chmod`: the mode of every copied file and directory.
+    pub chmod: Option<u32>,
+    /// `--exclude`: patterns (`.dockerignore` syntax) matched against paths relative to
+    /// each source directory, or a file source's name.
+    pub exclude: Option<crate::dockerignore::DockerIgnore>,
+}
+
+/// What [`copy_entry`] applies on the way down.
+struct EntryRules<'a> {
+    chmod: Option<u32>,
+    exclude: Option<&'a crate::dockerignore::DockerIgnore>,
+}
+
+impl EntryRules<'_> {
+    fn skip(&self, rel: &str) -> bool {
+        self.exclude.is_some_and(|e| e.excluded(rel))
+    }
+    fn mode(&self, md: &fs::Metadata) -> u32 {
+        self.chmod.unwrap_or(md.mode() & 0o7777)
+    }
 }
 
 fn mkdir_all(root: &Path, abs: &str, owner: (u32, u32)) -> io::Result<PathBuf> {
@@ -308,7 +328,12 @@ fn copy_entry(
     dst: &Path,
     owner: (u32, u32),
     mut linker: Option<&mut Linker>,
+    rules: &EntryRules<'_>,
+    rel: &str,
 ) -> io::Result<()> {
+    if !rel.is_empty() && rules.skip(rel) {
+        return Ok(());
+    }
     let md = fs::symlink_metadata(src)?;
     let ft = md.file_type();
     match fs::symlink_metadata(dst) {
@@ -342,9 +367,21 @@ fn copy_entry(
             .collect();
         names.sort();
         for n in names {
-            copy_entry(&src.join(&n), &dst.join(&n), owner, linker.as_deref_mut())?;
+            let child = if rel.is_empty() {
+                n.to_string_lossy().to_string()
+            } else {
+                format!("{rel}/{}", n.to_string_lossy())
+            };
+            copy_entry(
+                &src.join(&n),
+                &dst.join(&n),
+                owner,
+                linker.as_deref_mut(),
+                rules,
+                &child,
+            )?;
         }
-        fs::set_permissions(dst, fs::Permissions::from_mode(md.mode() & 0o7777))?;
+        fs::set_permissions(dst, fs::Permissions::from_mode(rules.mode(&md)))?;
         if let Some(l) = linker {
             l.keep_mtime(dst, mtime);
         }
@@ -352,7 +389,7 @@ fn copy_entry(
         std::os::unix::fs::symlink(fs::read_link(src)?, dst)?;
     } else if ft.is_file() {
         fs::copy(src, dst)?;
-        fs::set_permissions(dst, fs::Permissions::from_mode(md.mode() & 0o7777))?;
+        fs::set_permissions(dst, fs::Permissions::from_mode(rules.mode(&md)))?;
     } else {
         // Devices, fifos and sockets are not copied (Docker's context cannot hold them).
         return Ok(());
@@ -388,6 +425,14 @@ pub fn copy_into_linking(
     plan: &CopyPlan,
     mut linker: Option<&mut Linker>,
 ) -> Result<(), BuildError> {
+    if plan.chmod.is_some() {
+        // A link would share (and re-mode) the source's inode.
+        linker = None;
+    }
+    let rules = EntryRules {
+        chmod: plan.chmod,
+        exclude: plan.exclude.as_ref(),
+    };
     let owner = plan.owner.unwrap_or((0, 0));
     let ends_slash = plan.dest.ends_with('/');
     if plan.sources.len() > 1 && !ends_slash {
@@ -426,9 +471,15 @@ pub fn copy_into_linking(
                     &target.join(&n),
                     owner,
                     linker.as_deref_mut(),
+                    &rules,
+                    &n.to_string_lossy(),
                 )
                 .map_err(fail)?;
             }
+            continue;
+        }
+        let base = s.rel.rsplit('/').next().unwrap_or_default();
+        if rules.skip(&s.rel) || rules.skip(base) {
             continue;
         }
         if plan.extract_archives && crate::archive::is_archive(&s.host) {
@@ -467,6 +518,8 @@ pub fn copy_into_linking(
             &parent_dir.join(leaf),
             owner,
             linker.as_deref_mut(),
+            &rules,
+            "",
         )
         .map_err(fail)?;
     }

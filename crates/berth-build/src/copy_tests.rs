@@ -77,6 +77,8 @@ fn destination_rules() {
         dest: dest.into(),
         owner: Some((1000, 1000)),
         extract_archives: false,
+        chmod: None,
+        exclude: None,
         op: "COPY".into(),
     };
     copy_into(root.path(), &plan(&["a.txt"], "/file")).unwrap();
@@ -147,6 +149,8 @@ fn add_extracts_local_archives() {
         dest: "/x/".into(),
         owner: None,
         extract_archives: true,
+        chmod: None,
+        exclude: None,
         op: "ADD".into(),
     };
     copy_into(root.path(), &plan).unwrap();
@@ -182,6 +186,8 @@ fn unchanged_scratch_files_are_linked_not_copied() {
         dest: dest.into(),
         owner: Some(owner),
         extract_archives: false,
+        chmod: None,
+        exclude: None,
         op: "COPY".into(),
     };
     let ino = |p: &Path| fs::metadata(p).unwrap().ino();

@@ -6,8 +6,7 @@ use berth_api::ContainerConfig;
 use serde_json::{json, Value};
 
 use crate::builder::{short, Backend, Builder, CommitRequest, StageState, StepKind};
-use crate::copy::{hash_sources, resolve_sources, CopyPlan, Source};
-use crate::dockerfile::{CommandForm, CopySpec, HealthSpec, Instruction, Kind};
+use crate::dockerfile::{CommandForm, HealthSpec, Instruction, Kind};
 use crate::dockerignore::clean;
 use crate::gofmt;
 use crate::BuildError;
@@ -140,12 +139,8 @@ fn health_comment(h: &Value) -> String {
     )
 }
 
-fn is_url(s: &str) -> bool {
-    s.starts_with("http://") || s.starts_with("https://")
-}
-
 impl<B: Backend> Builder<'_, B> {
-    fn command(&self, st: &StageState, c: &CommandForm) -> Vec<String> {
+    pub(crate) fn command(&self, st: &StageState, c: &CommandForm) -> Vec<String> {
         match c {
             CommandForm::Exec(v) => v.clone(),
             CommandForm::Shell(s) => {
@@ -168,7 +163,7 @@ impl<B: Backend> Builder<'_, B> {
     }
 
     /// Commits, removes the container (saying so when `announce`), and moves the stage on.
-    async fn finish(
+    pub(crate) async fn finish(
         &mut self,
         st: &mut StageState,
         id: &str,
@@ -223,7 +218,7 @@ impl<B: Backend> Builder<'_, B> {
         self.finish(st, &id, cc, true).await
     }
 
-    async fn cached(
+    pub(crate) async fn cached(
         &mut self,
         st: &StageState,
         cc: &ContainerConfig,
@@ -395,7 +390,7 @@ impl<B: Backend> Builder<'_, B> {
                     .await
             }
             Kind::Workdir(w) => self.workdir(st, w).await,
-            Kind::Run(c) => self.run(st, c).await,
+            Kind::Run(spec) => self.run(st, spec).await,
             Kind::Copy(spec) => self.copy(st, spec, false).await,
             Kind::Add(spec) => self.copy(st, spec, true).await,
         }
@@ -433,175 +428,5 @@ impl<B: Backend> Builder<'_, B> {
             return Err(e);
         }
         self.finish(st, &id, cc, true).await
-    }
-
-    async fn run(&mut self, st: &mut StageState, c: &CommandForm) -> Result<(), BuildError> {
-        if st.image_id.is_empty() {
-            return Err(BuildError::failed(
-                "RUN in a stage FROM scratch has no shell to run: the image is empty",
-            ));
-        }
-        let cmd = self.command(st, c);
-        let mut saved = self.args.history_prefix(&st.config.env);
-        saved.extend(cmd.iter().cloned());
-        let mut probe = st.config.clone();
-        probe.cmd = Some(saved);
-        probe.entrypoint = None;
-        probe.image = st.image_id.clone();
-        if let Some(hit) = self.cached(st, &probe).await? {
-            st.image_id = hit;
-            return Ok(());
-        }
-        let mut run_cfg = st.config.clone();
-        run_cfg.cmd = Some(cmd.clone());
-        run_cfg.entrypoint = None;
-        run_cfg.env.extend(self.args.step_env(&st.config.env));
-        run_cfg.image = st.image_id.clone();
-        let id = self
-            .backend
-            .create(&st.image_id, &run_cfg, StepKind::Run)
-            .await?;
-        self.say(&format!(" ---> Running in {}\n", short(&id)));
-        let code = match self.backend.run(&id, &mut *self.out).await {
-            Ok(c) => c,
-            Err(e) => {
-                let _ = self.backend.remove(&id).await;
-                return Err(e);
-            }
-        };
-        if code != 0 {
-            if self.opts.force_rm {
-                let _ = self.backend.remove(&id).await;
-            }
-            return Err(BuildError::Step {
-                message: format!(
-                    "The command '{}' returned a non-zero code: {code}",
-                    cmd.join(" ")
-                ),
-                code,
-            });
-        }
-        self.finish(st, &id, probe, true).await
-    }
-
-    async fn sources(
-        &mut self,
-        st: &StageState,
-        spec: &CopySpec,
-        add: bool,
-        op: &str,
-    ) -> Result<Vec<Source>, BuildError> {
-        let mut sources = Vec::new();
-        let root = match &spec.from {
-            Some(from) => {
-                let from = self.expand(st, from)?;
-                let image = match from.parse::<usize>() {
-                    Ok(i) if i < self.stages.len() => self.stages[i].1.clone(),
-                    Ok(i) => {
-                        return Err(BuildError::invalid(format!(
-                            "invalid from flag value {i}: refers to current or future build stage"
-                        )))
-                    }
-                    Err(_) => match self
-                        .stages
-                        .iter()
-                        .rev()
-                        .find(|(n, _)| n.as_deref() == Some(from.to_lowercase().as_str()))
-                    {
-                        Some((_, id)) => id.clone(),
-                        None => {
-                            self.backend
-                                .image(&from, false, None, &mut *self.out)
-                                .await?
-                                .id
-                        }
-                    },
-                };
-                if image.is_empty() {
-                    return Err(BuildError::invalid("COPY --from of an empty stage"));
-                }
-                self.backend.image_root(&image).await?
-            }
-            None => self.context.to_path_buf(),
-        };
-        let mut local = Vec::new();
-        for s in &spec.srcs {
-            let s = self.expand(st, s)?;
-            if is_url(&s) {
-                if !add {
-                    return Err(BuildError::invalid("source can't be a URL for COPY"));
-                }
-                let file = self.backend.download(&s).await?;
-                sources.push(Source {
-                    rel: file
-                        .file_name()
-                        .map(|n| n.to_string_lossy().to_string())
-                        .unwrap_or_default(),
-                    host: file,
-                    is_dir: false,
-                });
-            } else {
-                local.push(s);
-            }
-        }
-        if !local.is_empty() {
-            sources.extend(resolve_sources(&root, &local, op)?);
-        }
-        Ok(sources)
-    }
-
-    async fn copy(
-        &mut self,
-        st: &mut StageState,
-        spec: &CopySpec,
-        add: bool,
-    ) -> Result<(), BuildError> {
-        let op = if add { "ADD" } else { "COPY" };
-        let sources = self.sources(st, spec, add, op).await?;
-        let dest_word = self.expand(st, &spec.dest)?;
-        let dest = if dest_word.starts_with('/') {
-            dest_word.clone()
-        } else {
-            let base = if st.config.working_dir.is_empty() {
-                "/"
-            } else {
-                st.config.working_dir.as_str()
-            };
-            let mut d = clean(&format!("/{base}/{dest_word}"));
-            if dest_word.ends_with('/') && !d.ends_with('/') {
-                d.push('/');
-            }
-            d
-        };
-        let hash = hash_sources(&sources)?;
-        let mut cc = st.config.clone();
-        let mut cmd = st.shell();
-        cmd.push(format!("#(nop) {op} {hash} in {dest_word} "));
-        cc.cmd = Some(cmd);
-        cc.image = st.image_id.clone();
-        if let Some(hit) = self.cached(st, &cc).await? {
-            st.image_id = hit;
-            return Ok(());
-        }
-        let chown = match &spec.chown {
-            Some(c) => Some(self.expand(st, c)?),
-            None => None,
-        };
-        let plan = CopyPlan {
-            sources,
-            dest,
-            owner: None,
-            extract_archives: add,
-            op: op.into(),
-        };
-        let id = self
-            .backend
-            .create(&st.image_id, &cc, StepKind::Files)
-            .await?;
-        if let Err(e) = self.backend.copy(&id, &plan, chown.as_deref()).await {
-            let _ = self.backend.remove(&id).await;
-            return Err(e);
-        }
-        self.finish(st, &id, cc, false).await
     }
 }

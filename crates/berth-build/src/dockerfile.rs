@@ -6,6 +6,8 @@
 
 use parse_dockerfile as pd;
 
+use crate::heredoc::{self, Heredoc};
+pub use crate::run_mount::RunSpec;
 use crate::shell;
 use crate::BuildError;
 
@@ -23,6 +25,16 @@ pub struct CopySpec {
     pub chown: Option<String>,
     pub srcs: Vec<String>,
     pub dest: String,
+    /// `--chmod` as written.
+    pub chmod: Option<String>,
+    /// `--link` (the classic layer model gives the same files either way).
+    pub link: bool,
+    /// `--exclude` patterns.
+    pub exclude: Vec<String>,
+    /// ADD `--checksum`.
+    pub checksum: Option<String>,
+    /// `COPY <<EOF /dest`: here-documents as files named by their delimiter.
+    pub heredocs: Vec<Heredoc>,
 }
 
 /// HEALTHCHECK.
@@ -44,7 +56,7 @@ pub enum Kind {
     Arg(Vec<(String, Option<String>)>),
     Env(Vec<(String, String)>),
     Label(Vec<(String, String)>),
-    Run(CommandForm),
+    Run(RunSpec),
     Cmd(CommandForm),
     Entrypoint(CommandForm),
     Copy(CopySpec),
@@ -186,31 +198,41 @@ fn flags(
     let mut out = Vec::new();
     for f in given {
         let name = f.name.value.to_string();
-        if name == "mount" || name == "network" || name == "security" {
+        if matches!(
+            name.as_str(),
+            "security" | "parents" | "keep-git-dir" | "unpack"
+        ) && allowed.contains(&name.as_str())
+        {
             return Err(parse_error(
                 line,
-                format!("the --{name} option requires BuildKit. Refer to https://docs.docker.com/go/buildkit/ to learn how to build images with BuildKit enabled"),
-            ));
-        }
-        if name == "chmod" || name == "link" || name == "checksum" || name == "parents" {
-            return Err(parse_error(
-                line,
-                format!("the --{name} option requires BuildKit. Refer to https://docs.docker.com/go/buildkit/ to learn how to build images with BuildKit enabled"),
+                format!("Berth does not support {instr} --{name}"),
             ));
         }
         if !allowed.contains(&name.as_str()) {
             return Err(parse_error(line, format!("Unknown flag: {name}")));
         }
-        let _ = instr;
         out.push((
             name,
             f.value
                 .as_ref()
                 .map(|v| v.value.to_string())
-                .unwrap_or_default(),
+                .unwrap_or_else(|| "\u{0}".into()),
         ));
     }
     Ok(out)
+}
+
+/// A boolean flag (`--link`, `--link=false`).
+fn bool_flag(line: usize, flags: &[(String, String)], name: &str) -> Result<bool, BuildError> {
+    match flag(flags, name) {
+        None => Ok(false),
+        Some("") | Some("true") | Some("1") => Ok(true),
+        Some("false") | Some("0") => Ok(false),
+        Some(v) => Err(parse_error(
+            line,
+            format!("expecting boolean value for flag {name}, not: {v}"),
+        )),
+    }
 }
 
 fn flag<'a>(flags: &'a [(String, String)], name: &str) -> Option<&'a str> {
@@ -218,9 +240,18 @@ fn flag<'a>(flags: &'a [(String, String)], name: &str) -> Option<&'a str> {
         .iter()
         .rev()
         .find(|(n, _)| n == name)
-        .map(|(_, v)| v.as_str())
+        .map(|(_, v)| if v == "\u{0}" { "" } else { v.as_str() })
 }
 
+fn flag_all(flags: &[(String, String)], name: &str) -> Vec<String> {
+    flags
+        .iter()
+        .filter(|(n, _)| n == name)
+        .map(|(_, v)| heredoc::restore(v))
+        .collect()
+}
+
+#[allow(clippy::too_many_arguments)]
 fn copy_spec(
     kw: &str,
     line: usize,
@@ -228,25 +259,45 @@ fn copy_spec(
     src: &[pd::Source<'_>],
     dest: &pd::UnescapedString<'_>,
     allowed: &[&str],
+    docs: &[Heredoc],
 ) -> Result<CopySpec, BuildError> {
     let f = flags(kw, line, options, allowed)?;
     let mut srcs = Vec::new();
+    let mut heredocs = Vec::new();
     for s in src {
-        match s {
-            pd::Source::Path(p) => srcs.push(p.value.to_string()),
-            _ => {
-                return Err(parse_error(
-                    line,
-                    "heredocs require BuildKit. Refer to https://docs.docker.com/go/buildkit/ to learn how to build images with BuildKit enabled",
-                ))
-            }
+        let pd::Source::Path(p) = s else {
+            return Err(parse_error(line, "unexpected here-document"));
+        };
+        let word = heredoc::restore(&p.value);
+        match heredoc::parse_word(&word) {
+            Some(h) => match docs.iter().find(|d| d.name == h.name) {
+                Some(d) => heredocs.push(Heredoc {
+                    chomp: h.chomp,
+                    expand: h.expand,
+                    ..d.clone()
+                }),
+                None => srcs.push(word),
+            },
+            None => srcs.push(word),
         }
+    }
+    let dest = heredoc::restore(&dest.value);
+    if heredoc::parse_word(&dest).is_some() {
+        return Err(parse_error(
+            line,
+            format!("{kw} cannot accept a heredoc as a destination"),
+        ));
     }
     Ok(CopySpec {
         from: flag(&f, "from").map(str::to_string),
         chown: flag(&f, "chown").map(str::to_string),
         srcs,
-        dest: dest.value.to_string(),
+        dest,
+        chmod: flag(&f, "chmod").map(str::to_string),
+        link: bool_flag(line, &f, "link")?,
+        exclude: flag_all(&f, "exclude"),
+        checksum: flag(&f, "checksum").map(str::to_string),
+        heredocs,
     })
 }
 
@@ -263,9 +314,11 @@ fn convert(
     i: &pd::Instruction<'_>,
     escape: char,
     start: usize,
+    docs: &std::collections::BTreeMap<usize, Vec<Heredoc>>,
 ) -> Result<Instruction, BuildError> {
     let line = line_of(text, start);
-    let original = logical_line(text, start, escape);
+    let original = heredoc::restore(&logical_line(text, start, escape));
+    let here: &[Heredoc] = docs.get(&line).map(Vec::as_slice).unwrap_or(&[]);
     let kind = match i {
         pd::Instruction::From(f) => {
             let fl = flags("FROM", line, &f.options, &["platform"])?;
@@ -297,14 +350,19 @@ fn convert(
                 .map_err(|err| parse_error(line, err))?,
         ),
         pd::Instruction::Run(r) => {
-            flags("RUN", line, &r.options, &[])?;
-            if !r.here_docs.is_empty() {
-                return Err(parse_error(
-                    line,
-                    "heredocs require BuildKit. Refer to https://docs.docker.com/go/buildkit/ to learn how to build images with BuildKit enabled",
-                ));
-            }
-            Kind::Run(command(&r.arguments, escape))
+            let f = flags("RUN", line, &r.options, &["mount", "network", "security"])?;
+            let cmd = match command(&r.arguments, escape) {
+                CommandForm::Shell(s) => CommandForm::Shell(heredoc::restore(&s)),
+                exec => exec,
+            };
+            let spec = RunSpec {
+                cmd,
+                mounts: flag_all(&f, "mount"),
+                network: flag(&f, "network").map(str::to_string),
+                heredocs: here.to_vec(),
+            };
+            crate::run_mount::check_at_parse(&spec).map_err(|e| parse_error(line, e))?;
+            Kind::Run(spec)
         }
         pd::Instruction::Cmd(c) => Kind::Cmd(command(&c.arguments, escape)),
         pd::Instruction::Entrypoint(e) => Kind::Entrypoint(command(&e.arguments, escape)),
@@ -314,7 +372,8 @@ fn convert(
             &c.options,
             &c.src,
             &c.dest,
-            &["from", "chown"],
+            &["from", "chown", "chmod", "link", "exclude", "parents"],
+            here,
         )?),
         pd::Instruction::Add(a) => Kind::Add(copy_spec(
             "ADD",
@@ -322,7 +381,17 @@ fn convert(
             &a.options,
             &a.src,
             &a.dest,
-            &["chown"],
+            &[
+                "chown",
+                "chmod",
+                "link",
+                "checksum",
+                "exclude",
+                "keep-git-dir",
+                "unpack",
+                "parents",
+            ],
+            here,
         )?),
         pd::Instruction::Expose(e) => {
             Kind::Expose(e.arguments.iter().map(|s| s.value.to_string()).collect())
@@ -471,6 +540,10 @@ pub fn parse(text: &str) -> Result<Dockerfile, BuildError> {
             "the Dockerfile (Dockerfile) cannot be empty",
         ));
     }
+    // `# syntax=` and `# check=` are accepted; Berth always builds with its own
+    // frontend (it never fetches the frontend image the directive names).
+    let (text, docs) = heredoc::extract(text)?;
+    let text = text.as_str();
     let parsed = pd::parse(text).map_err(|e| docker_error(text, &e))?;
     let escape = parsed
         .parser_directives
@@ -481,7 +554,7 @@ pub fn parse(text: &str) -> Result<Dockerfile, BuildError> {
     let mut meta_args = Vec::new();
     let mut stages: Vec<Stage> = Vec::new();
     for i in &parsed.instructions {
-        let ins = convert(text, i, escape, keyword_start(i))?;
+        let ins = convert(text, i, escape, keyword_start(i), &docs)?;
         match (&ins.kind, stages.last_mut()) {
             (Kind::From { name, .. }, _) => stages.push(Stage {
                 name: name.clone().map(|n| n.to_lowercase()),
@@ -532,7 +605,9 @@ mod tests {
         assert_eq!(s0.instructions[0].original, "RUN echo a   && echo b");
         assert_eq!(
             s0.instructions[0].kind,
-            Kind::Run(CommandForm::Shell("echo a   && echo b".into()))
+            Kind::Run(RunSpec::plain(CommandForm::Shell(
+                "echo a   && echo b".into()
+            )))
         );
         assert_eq!(
             s0.instructions[1].kind,
@@ -554,8 +629,21 @@ mod tests {
             e.to_string(),
             "dockerfile parse error line 2: unknown instruction: FROBNICATE"
         );
-        let e = parse("FROM busybox\nRUN --mount=type=cache,target=/x true\n").unwrap_err();
-        assert!(e.to_string().contains("requires BuildKit"), "{e}");
+        let e = parse("FROM busybox\nRUN --mount=type=cachee,target=/x true\n").unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "dockerfile parse error line 2: unsupported mount type \"cachee\" (did you mean cache?)"
+        );
+        let e = parse("FROM busybox\nRUN --network=bridge true\n").unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "dockerfile parse error line 2: invalid network mode \"bridge\""
+        );
+        let e = parse("FROM busybox\nRUN <<EOF\ntrue\n").unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "dockerfile parse error line 2: unterminated heredoc"
+        );
         let e = parse("\n# only a comment\n").unwrap_err();
         assert_eq!(e.to_string(), "the Dockerfile (Dockerfile) cannot be empty");
         let e = parse("RUN true\n").unwrap_err();
@@ -570,10 +658,13 @@ mod tests {
         assert_eq!(df.escape, '`');
         assert_eq!(
             df.stages[0].instructions[0].kind,
-            Kind::Run(CommandForm::Shell("echo a   b".into()))
+            Kind::Run(RunSpec::plain(CommandForm::Shell("echo a   b".into())))
         );
         let t = parse_trigger("RUN echo child").unwrap();
-        assert_eq!(t.kind, Kind::Run(CommandForm::Shell("echo child".into())));
+        assert_eq!(
+            t.kind,
+            Kind::Run(RunSpec::plain(CommandForm::Shell("echo child".into())))
+        );
         let df = parse(
             "FROM busybox\nONBUILD RUN echo hi\nVOLUME [\"/a\", \"/b\"]\nENV a=1 b=\"x y\"\n",
         )

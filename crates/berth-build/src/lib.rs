@@ -9,8 +9,13 @@
 //! Choices, and why:
 //! - `parse-dockerfile` does the syntax (directives, continuations, flags, JSON forms);
 //!   its error texts are reworded into moby's (`dockerfile parse error line 2: unknown
-//!   instruction: FROBNICATE`), and what the classic builder refuses (heredocs, `RUN
-//!   --mount`, `COPY --chmod`) is refused with Docker's BuildKit message.
+//!   instruction: FROBNICATE`).
+//! - The modern syntax of BuildKit's frontend runs in the same classic `POST /build`:
+//!   [`heredoc`] (here-documents in RUN/COPY/ADD), [`run_mount`] (`RUN --mount`,
+//!   `--network`), `COPY/ADD --chmod/--link/--exclude`, `ADD --checksum`, and the
+//!   `${V#p}`/`${V%p}`/`${V/a/b}` forms in [`shell`]. `# syntax=` and `# check=` are
+//!   accepted; Berth always builds with its own frontend (the image `# syntax=` names is
+//!   never fetched). Bad flags get BuildKit's error texts.
 //! - The cache is moby's: a step's key is its parent image and its step config (the Cmd
 //!   carries the instruction text, RUN's build args, COPY/ADD's content checksum). The
 //!   image records the steps leave are the cache, so it needs no store of its own and
@@ -25,12 +30,20 @@ pub mod args;
 pub mod builder;
 pub mod cache;
 pub mod copy;
+mod copy_step;
 mod dispatch;
 pub mod dockerfile;
 pub mod dockerignore;
 pub mod gofmt;
+pub mod graph;
+pub mod heredoc;
 pub mod link;
+pub mod repro;
+pub mod run_mount;
+pub mod run_step;
 pub mod shell;
+mod shell_pattern;
+mod stages;
 
 /// What can go wrong in a build; the message is Docker's text.
 #[derive(Debug, Clone, thiserror::Error)]

@@ -1,5 +1,7 @@
 //! Variable substitution as moby's `shell.Lex` does it for the instructions that expand
-//! (`ProcessWord`): `$V`, `${V}`, `${V:-word}`, `${V:+word}`, quotes removed, the escape
+//! (`ProcessWord`): `$V`, `${V}`, `${V:-word}`, `${V:+word}`, BuildKit's `${V#p}`,
+//! `${V##p}`, `${V%p}`, `${V%%p}`, `${V/a/b}`, `${V//a/b}` (patterns in
+//! [`crate::shell_pattern`]), quotes removed, the escape
 //! character escaping the next character (`\$` is a literal `$`), single quotes literal.
 //! Also the word splitting of ENV/LABEL/ARG (`parseWords` in moby's parser), which keeps
 //! quotes for the later `ProcessWord`.
@@ -21,6 +23,20 @@ pub fn process_word(word: &str, env: &[String], escape: char) -> Result<String, 
         pos: 0,
         escape,
         env,
+        skip_quotes: false,
+    };
+    lex.process(None)
+}
+
+/// BuildKit's expansion of a here-document body (`SkipProcessQuotes`): variables
+/// expanded, quotes kept as they are, `\` escaping the next character.
+pub fn process_heredoc(word: &str, env: &[String]) -> Result<String, BuildError> {
+    let mut lex = Lexer {
+        chars: word.chars().collect(),
+        pos: 0,
+        escape: '\\',
+        env,
+        skip_quotes: true,
     };
     lex.process(None)
 }
@@ -30,6 +46,8 @@ struct Lexer<'a> {
     pos: usize,
     escape: char,
     env: &'a [String],
+    /// Quotes are plain characters (here-document bodies).
+    skip_quotes: bool,
 }
 
 impl Lexer<'_> {
@@ -47,6 +65,16 @@ impl Lexer<'_> {
 
     /// Reads until `stop` (not consumed) or the end.
     fn process(&mut self, stop: Option<char>) -> Result<String, BuildError> {
+        self.process_inner(stop, false)
+    }
+
+    /// [`Self::process`]; with `raw_escapes` an escape and what it escapes are both kept
+    /// (the patterns of `${V#p}`, `${V/a/b}`: BuildKit `processStopOn(…, true)`).
+    fn process_inner(
+        &mut self,
+        stop: Option<char>,
+        raw_escapes: bool,
+    ) -> Result<String, BuildError> {
         let mut out = String::new();
         while let Some(c) = self.peek() {
             if Some(c) == stop {
@@ -54,10 +82,15 @@ impl Lexer<'_> {
             }
             self.pos += 1;
             match c {
+                '\'' | '"' if self.skip_quotes => out.push(c),
                 '\'' => out.push_str(&self.single_quoted()?),
                 '"' => out.push_str(&self.double_quoted()?),
                 '$' => out.push_str(&self.dollar()?),
                 c if c == self.escape => match self.next() {
+                    Some(n) if raw_escapes => {
+                        out.push('\\');
+                        out.push(n);
+                    }
                     Some(n) => out.push(n),
                     None => out.push(c),
                 },
@@ -65,6 +98,38 @@ impl Lexer<'_> {
             }
         }
         Ok(out)
+    }
+
+    /// `${V#p}`, `${V##p}`, `${V%p}`, `${V%%p}` (`op` is `#` or `%`).
+    fn trim(&mut self, name: &str, op: char) -> Result<String, BuildError> {
+        let word = self.process_inner(Some('}'), true)?;
+        if self.next() != Some('}') {
+            return Err(BuildError::invalid("syntax error: missing '}'"));
+        }
+        let value = lookup(self.env, name).unwrap_or_default();
+        let (greedy, word) = match word.strip_prefix(op) {
+            Some(w) => (true, w.to_string()),
+            None => (false, word),
+        };
+        crate::shell_pattern::trim(&word, value, greedy, op == '%')
+    }
+
+    /// `${V/a/b}` and `${V//a/b}`.
+    fn replace(&mut self, name: &str) -> Result<String, BuildError> {
+        let all = self.peek() == Some('/');
+        if all {
+            self.pos += 1;
+        }
+        let pattern = self.process_inner(Some('/'), true)?;
+        if self.next() != Some('/') {
+            return Err(BuildError::invalid("syntax error: missing '/' in ${}"));
+        }
+        let replacement = self.process_inner(Some('}'), true)?;
+        if self.next() != Some('}') {
+            return Err(BuildError::invalid("syntax error: missing '}'"));
+        }
+        let value = lookup(self.env, name).unwrap_or_default();
+        crate::shell_pattern::replace(&pattern, &replacement, value, all)
     }
 
     fn single_quoted(&mut self) -> Result<String, BuildError> {
@@ -131,6 +196,8 @@ impl Lexer<'_> {
                 }
                 match self.next() {
                     Some('}') => Ok(lookup(self.env, &name).unwrap_or_default().to_string()),
+                    Some(op @ ('#' | '%')) => self.trim(&name, op),
+                    Some('/') => self.replace(&name),
                     Some(':') => {
                         let op = self.next();
                         let word = self.process(Some('}'))?;
@@ -141,6 +208,9 @@ impl Lexer<'_> {
                         }
                         let value = lookup(self.env, &name).unwrap_or_default();
                         match op {
+                            Some(o @ ('#' | '%')) => Err(BuildError::invalid(format!(
+                                "unsupported modifier (:{o}) in substitution"
+                            ))),
                             Some('-') if value.is_empty() => Ok(word),
                             Some('-') => Ok(value.to_string()),
                             Some('+') if value.is_empty() => Ok(String::new()),
@@ -283,6 +353,43 @@ mod tests {
         assert_eq!(w("a$NOPE.b"), "a.b");
         assert_eq!(process_word("`$A", &e, '`').unwrap(), "$A");
         assert_eq!(process_word("C:\\x", &e, '`').unwrap(), "C:\\x");
+    }
+
+    #[test]
+    fn heredoc_bodies_keep_quotes() {
+        let e = env();
+        assert_eq!(
+            process_heredoc("echo \"$A\" '$B' \\$A\n", &e).unwrap(),
+            "echo \"1\" 'two words' $A\n"
+        );
+    }
+
+    #[test]
+    fn buildkit_pattern_forms() {
+        let e = vec![
+            "P=/usr/local/lib/libfoo.so.1.2".to_string(),
+            "V=a-b-c".to_string(),
+            "S=x*y".to_string(),
+        ];
+        let w = |s: &str| process_word(s, &e, '\\').unwrap();
+        assert_eq!(w("${P#*/}"), "usr/local/lib/libfoo.so.1.2");
+        assert_eq!(w("${P##*/}"), "libfoo.so.1.2");
+        assert_eq!(w("${P%.*}"), "/usr/local/lib/libfoo.so.1");
+        assert_eq!(w("${P%%.*}"), "/usr/local/lib/libfoo");
+        assert_eq!(w("${V/-/+}"), "a+b-c");
+        assert_eq!(w("${V//-/+}"), "a+b+c");
+        assert_eq!(w("${V/?/z}"), "z-b-c");
+        assert_eq!(w("${V#nomatch}"), "a-b-c");
+        assert_eq!(w("${NOPE%x}"), "");
+        assert_eq!(w("${S/\\*/-}"), "x-y");
+        assert_eq!(
+            process_word("${V//b}", &e, '\\').unwrap_err().to_string(),
+            "syntax error: missing '/' in ${}"
+        );
+        assert_eq!(
+            process_word("${V:#a}", &e, '\\').unwrap_err().to_string(),
+            "unsupported modifier (:#) in substitution"
+        );
     }
 
     #[test]

@@ -273,6 +273,12 @@ pub struct NetworkConnectArgs {
     /// IPv4 address (e.g., 172.30.100.104)
     #[arg(long)]
     pub ip: Option<String>,
+    /// IPv6 address (e.g., 2001:db8::33)
+    #[arg(long)]
+    pub ip6: Option<String>,
+    /// Add a link-local address for the container
+    #[arg(long = "link-local-ip", value_name = "strings")]
+    pub link_local_ip: Vec<String>,
     /// Add link to another container
     #[arg(long)]
     pub link: Vec<String>,
@@ -721,6 +727,12 @@ pub struct ContainerOpts {
     /// IPv4 address (e.g., 172.30.100.104)
     #[arg(long = "ip")]
     pub ip: Option<String>,
+    /// IPv6 address (e.g., 2001:db8::33)
+    #[arg(long = "ip6")]
+    pub ip6: Option<String>,
+    /// Container IPv4/IPv6 link-local addresses
+    #[arg(long = "link-local-ip")]
+    pub link_local_ip: Vec<String>,
     /// Container MAC address (e.g., 92:d0:c6:0a:29:33)
     #[arg(long = "mac-address")]
     pub mac_address: Option<String>,

@@ -73,6 +73,10 @@ pub struct BuildArgs {
     /// Size of /dev/shm
     #[arg(long = "shm-size")]
     pub shm_size: Option<String>,
+    /// Secret to expose to the build (id=x,src=FILE or id=x,env=VAR), for RUN
+    /// --mount=type=secret
+    #[arg(long = "secret")]
+    pub secrets: Vec<String>,
     #[arg(value_name = "PATH | URL | -")]
     pub context: String,
 }
@@ -381,13 +385,19 @@ pub async fn build(c: &Client, a: &BuildArgs) -> Result<i32, Failure> {
         base64::engine::general_purpose::URL_SAFE
             .encode(serde_json::to_vec(&auths).unwrap_or_default())
     };
+    let secrets = crate::build_secrets::read(&a.secrets).map_err(Failure::Msg)?;
+    let secrets_header = crate::build_secrets::header_value(&secrets);
+    let mut headers = vec![("X-Registry-Config", registry_config.as_str())];
+    if !secrets.is_empty() {
+        headers.push((crate::build_secrets::HEADER, secrets_header.as_str()));
+    }
     let res = c
         .send_with_headers(
             Method::POST,
             &format!("/build{}", query(&q)),
             body,
             Some("application/x-tar"),
-            &[("X-Registry-Config", &registry_config)],
+            &headers,
         )
         .await;
     if size_line && a.context != "-" && !a.quiet {

@@ -91,16 +91,24 @@ pub fn create_body(
 /// (Docker's CLI since API 1.44).
 fn networking_config(o: &ContainerOpts) -> NetworkingConfig {
     let mut nc = NetworkingConfig::default();
-    if o.network_alias.is_empty() && o.ip.is_none() && o.mac_address.is_none() {
+    if o.network_alias.is_empty()
+        && o.ip.is_none()
+        && o.ip6.is_none()
+        && o.link_local_ip.is_empty()
+        && o.mac_address.is_none()
+    {
         return nc;
     }
     let name = o.network.clone().unwrap_or_else(|| "default".into());
     let ep = berth_api::EndpointSettings {
         aliases: (!o.network_alias.is_empty()).then(|| o.network_alias.clone()),
-        ipam_config: o.ip.as_ref().map(|ip| berth_api::EndpointIpamConfig {
-            ipv4_address: ip.clone(),
-            ..Default::default()
-        }),
+        ipam_config: (o.ip.is_some() || o.ip6.is_some() || !o.link_local_ip.is_empty()).then(
+            || berth_api::EndpointIpamConfig {
+                ipv4_address: o.ip.clone().unwrap_or_default(),
+                ipv6_address: o.ip6.clone().unwrap_or_default(),
+                link_local_ips: o.link_local_ip.clone(),
+            },
+        ),
         mac_address: o.mac_address.clone().unwrap_or_default(),
         ..Default::default()
     };

@@ -27,6 +27,7 @@ macro_rules! outln {
 
 pub mod args;
 pub mod build;
+pub mod build_secrets;
 pub mod client;
 pub mod completion;
 pub mod config_file;

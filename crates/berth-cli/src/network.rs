@@ -362,7 +362,8 @@ pub async fn network(c: &Client, cmd: &NetworkCmd) -> Result<i32, Failure> {
                         .transpose()?,
                     ipam_config: Some(berth_api::EndpointIpamConfig {
                         ipv4_address: a.ip.clone().unwrap_or_default(),
-                        ..Default::default()
+                        ipv6_address: a.ip6.clone().unwrap_or_default(),
+                        link_local_ips: a.link_local_ip.clone(),
                     }),
                     ..EndpointSettings::default()
                 }),

@@ -60,6 +60,11 @@ pub struct DaemonArgs {
     /// Hub, https://registry-1.docker.io); for air-gapped hosts and tests
     #[arg(long = "docker-hub-url", value_name = "URL")]
     pub docker_hub_url: Option<String>,
+    /// Directory of registry host settings in containerd's layout,
+    /// `<dir>/<host[:port]>/hosts.toml` (mirrors and upstream for any registry host; read at
+    /// every pull)
+    #[arg(long = "registry-config-dir", value_name = "DIR", default_value = DEFAULT_REGISTRY_CONFIG_DIR)]
+    pub registry_config_dir: PathBuf,
     /// Set no_new_privs for new containers by default
     #[arg(long = "no-new-privileges")]
     pub no_new_privileges: bool,
@@ -103,6 +108,13 @@ pub struct DaemonArgs {
     #[arg(long = "default-ulimit", value_name = "NAME=SOFT[:HARD]",
           value_parser = crate::containers::daemon_defaults::parse_ulimit)]
     pub default_ulimit: Vec<berth_api::Ulimit>,
+    /// The build cache's budget (cache mounts), e.g. 10GB (default: 10% of the root's
+    /// filesystem, at most 20GB); least recently used entries go when over it
+    #[arg(long = "builder-gc-keep-storage", value_name = "SIZE")]
+    pub builder_gc_keep_storage: Option<String>,
+    /// daemon.json `builder.gc.enabled` (no flag: the file sets it)
+    #[arg(skip = true)]
+    pub builder_gc_enabled: bool,
 }
 
 fn parse_log_opt(s: &str) -> Result<(String, String), String> {
@@ -110,6 +122,9 @@ fn parse_log_opt(s: &str) -> Result<(String, String), String> {
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .ok_or_else(|| format!("invalid key/value pair format in logging opts: {s}"))
 }
+
+/// Where registry `hosts.toml` files are read when `--registry-config-dir` is not given.
+pub const DEFAULT_REGISTRY_CONFIG_DIR: &str = "/etc/berth/certs.d";
 
 /// Where the daemon looks for its configuration file when `--config-file` is not given.
 pub const DEFAULT_CONFIG_FILE: &str = "/etc/berth/daemon.json";

@@ -3,7 +3,7 @@
 //! a setting given both as a flag and in the file. A missing file is fine only at the
 //! default path.
 //!
-//! Keys read: `registry-mirrors`, `insecure-registries`, `debug`, `data-root`, `exec-root`,
+//! Keys read: `registry-mirrors`, `insecure-registries`, `registry-config-dir`, `debug`, `data-root`, `exec-root`,
 //! `cgroup-parent`, `bip`, `default-address-pools` (`[{"base": CIDR, "size": N}]`),
 //! `hosts` (one `unix://` socket), `group` (the socket's group), `no-new-privileges`,
 //! `seccomp-profile`, `userns-remap`, `log-driver`, `log-opts`, `dns`, `dns-search`, `dns-opts`,
@@ -67,6 +67,11 @@ const DIRECTIVES: &[Directive] = &[
         key: "insecure-registries",
         arg_id: "insecure_registry",
         apply: |a, v| Ok(a.insecure_registry = strings(v)?),
+    },
+    Directive {
+        key: "registry-config-dir",
+        arg_id: "registry_config_dir",
+        apply: |a, v| Ok(a.registry_config_dir = PathBuf::from(string(v)?)),
     },
     Directive {
         key: "debug",
@@ -170,6 +175,11 @@ const DIRECTIVES: &[Directive] = &[
         apply: |a, v| Ok(a.cri_socket = string(v)?),
     },
     Directive {
+        key: "builder",
+        arg_id: "builder_gc_keep_storage",
+        apply: apply_builder,
+    },
+    Directive {
         key: "default-ulimits",
         arg_id: "default_ulimit",
         apply: apply_default_ulimits,
@@ -242,6 +252,34 @@ fn apply_default_ulimits(args: &mut DaemonArgs, v: &Value) -> Result<(), String>
     Ok(())
 }
 
+/// Docker's `"builder": {"gc": {"enabled": …, "defaultKeepStorage": "10GB"}}`; what
+/// Berth does not apply (GC `policy` lists, `entitlements`) is refused.
+fn apply_builder(args: &mut DaemonArgs, v: &Value) -> Result<(), String> {
+    let obj = v.as_object().ok_or("builder must be an object")?;
+    if let Some(k) = obj.keys().find(|k| k.as_str() != "gc") {
+        return Err(format!("Berth does not support builder.{k}"));
+    }
+    let Some(gc) = obj.get("gc") else {
+        return Ok(());
+    };
+    let gc = gc.as_object().ok_or("builder.gc must be an object")?;
+    for (k, v) in gc {
+        match k.as_str() {
+            "enabled" => {
+                args.builder_gc_enabled =
+                    v.as_bool().ok_or("builder.gc.enabled must be a boolean")?
+            }
+            "defaultKeepStorage" => {
+                let s = string(v)?;
+                crate::builds::gc::parse_keep_storage(&s)?;
+                args.builder_gc_keep_storage = Some(s);
+            }
+            other => return Err(format!("Berth does not support builder.gc.{other}")),
+        }
+    }
+    Ok(())
+}
+
 fn apply_hosts(args: &mut DaemonArgs, v: &Value) -> Result<(), String> {
     match strings(v)?.as_slice() {
         [one] => Ok(args.host = one.clone()),
@@ -255,6 +293,7 @@ fn flag_value(args: &DaemonArgs, arg_id: &str) -> String {
     match arg_id {
         "registry_mirror" => list(&args.registry_mirror),
         "insecure_registry" => list(&args.insecure_registry),
+        "registry_config_dir" => args.registry_config_dir.display().to_string(),
         "debug" => args.debug.to_string(),
         "root" => args.root.display().to_string(),
         "exec_root" => args.exec_root.display().to_string(),
@@ -275,6 +314,7 @@ fn flag_value(args: &DaemonArgs, arg_id: &str) -> String {
             .map(|ip| ip.to_string())
             .unwrap_or_default(),
         "init" => args.init.to_string(),
+        "builder_gc_keep_storage" => args.builder_gc_keep_storage.clone().unwrap_or_default(),
         "log_opt" => format!(
             "map[{}]",
             args.log_opt

@@ -125,6 +125,10 @@ async fn serve(args: DaemonArgs) -> anyhow::Result<()> {
         )?;
     }
     containers::shim::seal_binary(&args.exec_root);
+    let keep_storage = match &args.builder_gc_keep_storage {
+        Some(s) => builds::gc::parse_keep_storage(s).map_err(|e| anyhow::anyhow!(e))?,
+        None => builds::gc::default_keep_storage(&args.root),
+    };
     let config = Arc::new(DaemonConfig {
         root: args.root.clone(),
         exec_root: args.exec_root.clone(),
@@ -147,8 +151,14 @@ async fn serve(args: DaemonArgs) -> anyhow::Result<()> {
         insecure_registries: args.insecure_registry.clone(),
         certs_dir: Some(std::path::PathBuf::from("/etc/docker/certs.d")),
         docker_hub: args.docker_hub_url.clone(),
+        hosts_dir: Some(args.registry_config_dir.clone()),
     })?;
     let daemon = Daemon::open(config, daemon_id(&args.root)?, registry)?;
+    daemon.builds.gc.set_policy(builds::gc::GcPolicy {
+        enabled: args.builder_gc_enabled,
+        keep_storage,
+    });
+    builds::gc::spawn(daemon.builds.clone());
     daemon.containers.recover().await;
     memory::spawn_trimmer();
 

@@ -31,6 +31,8 @@ pub struct BuildStepCommit {
     pub consume_upper: bool,
     /// A step container under `--userns-remap`: its layer's host ids back to its own.
     pub unmap: Option<crate::pack::IdUnmap>,
+    /// The `created` time to record (a reproducible build's epoch); None: now.
+    pub created: Option<String>,
 }
 
 impl ImageStore {
@@ -69,7 +71,7 @@ impl ImageStore {
         } else {
             Some(self.pack_and_ingest_unmapped(&c.upper, c.unmap.clone())?)
         };
-        let created = now_rfc3339();
+        let created = c.created.clone().unwrap_or_else(now_rfc3339);
         config.created = Some(created.clone());
         config.author = c.author.clone();
         config.comment = String::new();

@@ -1,7 +1,7 @@
-//! The embedded DNS server of a user network: answers A queries for the names of the
-//! containers on it (and their aliases), forwards everything else to the asking
-//! container's `--dns` servers, else the daemon's or the host's resolvers. It listens on the network's gateway address, port 53 (UDP), and containers
-//! on the network get it as their only `nameserver`.
+//! The embedded DNS server of user networks: answers A queries for the names of the
+//! containers on the asking container's networks (and their aliases), forwards everything
+//! else to the asking container's `--dns` servers, else the daemon's or the host's
+//! resolvers. [`crate::resolver`] serves it inside each container at `127.0.0.11`.
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::Arc;
@@ -92,12 +92,14 @@ pub type Lookup = Arc<dyn Fn(&str, std::net::IpAddr) -> Option<Vec<Ipv4Addr>> + 
 
 /// A running DNS server; stops when dropped.
 pub struct DnsServer {
-    task: JoinHandle<()>,
+    tasks: Vec<JoinHandle<()>>,
 }
 
 impl Drop for DnsServer {
     fn drop(&mut self) {
-        self.task.abort();
+        for t in &self.tasks {
+            t.abort();
+        }
     }
 }
 
@@ -105,12 +107,7 @@ impl Drop for DnsServer {
 /// the network's).
 pub type Upstreams = Arc<dyn Fn(std::net::IpAddr) -> Vec<SocketAddr> + Send + Sync>;
 
-/// Binds `addr:53` (UDP) and serves. Must be called inside a tokio runtime.
-pub fn serve(addr: Ipv4Addr, lookup: Lookup, upstreams: Upstreams) -> Result<DnsServer> {
-    serve_on(SocketAddr::new(addr.into(), 53), lookup, upstreams).map(|(s, _)| s)
-}
-
-/// [`serve`] on any socket address; returns the bound address too (for tests).
+/// Binds `addr` (UDP) and serves; returns the bound address too (for tests).
 pub fn serve_on(
     addr: SocketAddr,
     lookup: Lookup,
@@ -124,31 +121,107 @@ pub fn serve_on(
     std_sock
         .set_nonblocking(true)
         .map_err(|e| NetError::System(e.to_string()))?;
+    Ok((serve_sockets(std_sock, None, lookup, upstreams)?, local))
+}
+
+/// The answer to one query: a name of the network, else the upstreams' answer, else
+/// NXDOMAIN. None for what is not a query.
+async fn reply(
+    msg: &[u8],
+    from: std::net::IpAddr,
+    lookup: &Lookup,
+    upstreams: &Upstreams,
+) -> Option<Vec<u8>> {
+    let q = parse_query(msg)?;
+    let name = q.name.trim_end_matches('.').to_string();
+    if let Some(addrs) = lookup(&name, from) {
+        return Some(answer(msg, &q, Some(&addrs)));
+    }
+    let forwarded = forward(msg, &upstreams(from)).await;
+    Some(forwarded.unwrap_or_else(|| answer(msg, &q, None)))
+}
+
+/// Serves bound non-blocking sockets: UDP, and TCP (length-prefixed messages) when given.
+/// Must be called inside a tokio runtime.
+pub fn serve_sockets(
+    udp: std::net::UdpSocket,
+    tcp: Option<std::net::TcpListener>,
+    lookup: Lookup,
+    upstreams: Upstreams,
+) -> Result<DnsServer> {
     let sock = Arc::new(
-        tokio::net::UdpSocket::from_std(std_sock).map_err(|e| NetError::System(e.to_string()))?,
+        tokio::net::UdpSocket::from_std(udp).map_err(|e| NetError::System(e.to_string()))?,
     );
-    let task = tokio::spawn(async move {
+    let tcp = tcp
+        .map(tokio::net::TcpListener::from_std)
+        .transpose()
+        .map_err(|e| NetError::System(e.to_string()))?;
+    let mut tasks = Vec::new();
+    let (l, u) = (lookup.clone(), upstreams.clone());
+    tasks.push(tokio::spawn(async move {
         let mut buf = vec![0u8; 4096];
         loop {
             let Ok((n, from)) = sock.recv_from(&mut buf).await else {
                 continue;
             };
             let msg = buf[..n].to_vec();
-            let Some(q) = parse_query(&msg) else { continue };
-            let name = q.name.trim_end_matches('.').to_string();
-            if let Some(addrs) = lookup(&name, from.ip()) {
-                let _ = sock.send_to(&answer(&msg, &q, Some(&addrs)), from).await;
+            let q = parse_query(&msg);
+            let local = q
+                .as_ref()
+                .and_then(|q| l(q.name.trim_end_matches('.'), from.ip()).map(|a| (q, a)));
+            if let Some((q, addrs)) = local {
+                let _ = sock.send_to(&answer(&msg, q, Some(&addrs)), from).await;
                 continue;
             }
-            let (sock, upstream) = (sock.clone(), upstreams(from.ip()));
+            let (sock, l, u) = (sock.clone(), l.clone(), u.clone());
             tokio::spawn(async move {
-                let reply = forward(&msg, &upstream).await;
-                let reply = reply.unwrap_or_else(|| answer(&msg, &q, None));
-                let _ = sock.send_to(&reply, from).await;
+                if let Some(r) = reply(&msg, from.ip(), &l, &u).await {
+                    let _ = sock.send_to(&r, from).await;
+                }
             });
         }
-    });
-    Ok((DnsServer { task }, local))
+    }));
+    if let Some(listener) = tcp {
+        tasks.push(tokio::spawn(async move {
+            loop {
+                let Ok((conn, from)) = listener.accept().await else {
+                    continue;
+                };
+                let (l, u) = (lookup.clone(), upstreams.clone());
+                tokio::spawn(serve_tcp(conn, from.ip(), l, u));
+            }
+        }));
+    }
+    Ok(DnsServer { tasks })
+}
+
+/// One TCP client: length-prefixed queries until it closes (or 10 s idle).
+async fn serve_tcp(
+    mut conn: tokio::net::TcpStream,
+    from: std::net::IpAddr,
+    lookup: Lookup,
+    upstreams: Upstreams,
+) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    loop {
+        let mut len = [0u8; 2];
+        let read = tokio::time::timeout(Duration::from_secs(10), conn.read_exact(&mut len)).await;
+        if !matches!(read, Ok(Ok(_))) {
+            return;
+        }
+        let mut msg = vec![0u8; u16::from_be_bytes(len) as usize];
+        if conn.read_exact(&mut msg).await.is_err() {
+            return;
+        }
+        let Some(r) = reply(&msg, from, &lookup, &upstreams).await else {
+            return;
+        };
+        let mut out = (r.len() as u16).to_be_bytes().to_vec();
+        out.extend_from_slice(&r);
+        if conn.write_all(&out).await.is_err() {
+            return;
+        }
+    }
 }
 
 async fn forward(msg: &[u8], upstream: &[SocketAddr]) -> Option<Vec<u8>> {

@@ -8,12 +8,13 @@
 //! `vb<first 11 hex of id>` for `eth0` and `vx<first 9 hex><n>` for `eth<n>`.
 
 use std::collections::{BTreeMap, HashMap};
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
 use crate::ipam::{self, Subnet};
+use crate::ipam6::Space6;
 use crate::ports::{PortMapping, PortRequest};
 use crate::proxy::{self, Proxy};
 use crate::{link, NetError, Result};
@@ -33,6 +34,9 @@ pub struct EndpointRecord {
     /// The container's name (no `/`) at its last start, for the embedded DNS.
     #[serde(default)]
     pub name: String,
+    /// Its IPv6 address on a dual-stack network.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ip6: Option<Ipv6Addr>,
 }
 
 /// An extra network a container was connected to (`network connect`).
@@ -59,6 +63,15 @@ pub struct ExtraEndpoint {
     /// Endpoint driver options (`--driver-opt`), kept for inspect.
     #[serde(default)]
     pub driver_opts: BTreeMap<String, String>,
+    /// Its IPv6 address on a dual-stack network.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ip6: Option<Ipv6Addr>,
+    /// The IPv6 address the client asked for (`--ip6`), if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requested_ip6: Option<Ipv6Addr>,
+    /// `--link-local-ip`: further addresses on its interface.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub link_local_ips: Vec<IpAddr>,
 }
 
 /// A container's settings on the network it was created on (create's
@@ -82,6 +95,12 @@ pub struct PrimaryConfig {
     /// Endpoint driver options (`--driver-opt`), kept for inspect.
     #[serde(default)]
     pub driver_opts: BTreeMap<String, String>,
+    /// The IPv6 address the client asked for (`--ip6`), if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requested_ip6: Option<Ipv6Addr>,
+    /// `--link-local-ip`: further addresses on `eth0`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub link_local_ips: Vec<IpAddr>,
 }
 
 /// Where an endpoint lives: the default bridge (empty `id`) or a user network.
@@ -101,6 +120,8 @@ pub struct Target {
     pub mtu: Option<u32>,
     /// `com.docker.network.bridge.enable_icc=false`: the bridge ports cannot reach each other.
     pub isolated_ports: bool,
+    /// The IPv6 side of a network with `EnableIPv6`.
+    pub v6: Option<Space6>,
 }
 
 impl Target {
@@ -111,6 +132,29 @@ impl Target {
             subnet: self.subnet,
             range: self.range,
             reserved,
+        }
+    }
+
+    /// The IPv6 address for an endpoint: none without IPv6, else the requested one
+    /// checked or the first free one.
+    fn address6(&self, requested: Option<Ipv6Addr>, used: &[Ipv6Addr]) -> Result<Option<Ipv6Addr>> {
+        let Some(space) = &self.v6 else {
+            return Ok(None);
+        };
+        match requested {
+            Some(ip) => space.check_requested(ip, used).map(Some),
+            None => space.allocate(used).map(Some),
+        }
+    }
+
+    /// The interface's IPv6 address and default route.
+    fn v6_of(&self, ip6: Option<Ipv6Addr>) -> (Option<(Ipv6Addr, u8)>, Option<Ipv6Addr>) {
+        match (&self.v6, ip6) {
+            (Some(s), Some(ip)) => (
+                Some((ip, s.subnet.prefix)),
+                (!self.internal).then_some(s.gateway),
+            ),
+            _ => (None, None),
         }
     }
 
@@ -143,6 +187,10 @@ pub struct PlugRequest<'a> {
     pub mac: Option<&'a str>,
     /// False when disconnected from the network: the namespace has no `eth0`.
     pub connected: bool,
+    /// The IPv6 address asked for (`--ip6`) on a dual-stack network.
+    pub ip6: Option<Ipv6Addr>,
+    /// `--link-local-ip`: further addresses on `eth0`.
+    pub link_local: &'a [IpAddr],
 }
 
 /// A primary endpoint set up but not yet recorded: [`EndpointTable::commit`] records it;
@@ -300,6 +348,22 @@ impl EndpointTable {
             .collect()
     }
 
+    /// The IPv6 addresses taken on `target`, not counting the primary endpoint of `except`.
+    fn used6(&self, target: &Target, except: Option<&str>) -> Vec<Ipv6Addr> {
+        self.endpoints
+            .iter()
+            .filter(|(cid, e)| e.network == target.id && Some(cid.as_str()) != except)
+            .filter_map(|(_, e)| e.ip6)
+            .chain(
+                self.extras
+                    .values()
+                    .flatten()
+                    .filter(|x| x.network == target.id)
+                    .filter_map(|x| x.ip6),
+            )
+            .collect()
+    }
+
     /// The container whose endpoint on `net_id` has the address `ip`.
     pub fn container_at(&self, net_id: &str, ip: Ipv4Addr) -> Option<&str> {
         self.primaries()
@@ -320,6 +384,13 @@ impl EndpointTable {
         let Some(cid) = self.container_at(net_id, from) else {
             return self.resolve(net_id, name);
         };
+        self.resolve_for(cid, name, net_id)
+    }
+
+    /// What the resolver of container `cid` answers for `name`: its links' aliases, then
+    /// the names on each of its networks (`first` first).
+    pub fn resolve_for(&self, cid: &str, name: &str, first: &str) -> Vec<Ipv4Addr> {
+        let net_id = first;
         // (network, links there) of the asking container, the queried network first
         let mut nets: Vec<(&str, &[String])> = Vec::new();
         if let Some(e) = self
@@ -413,8 +484,17 @@ impl EndpointTable {
                     ports: Vec::new(),
                     network: target.id.clone(),
                     name: String::new(),
+                    ip6: None,
                 }
             }
+        };
+        let keep6 = ep.ip6.filter(|ip| {
+            target.v6.as_ref().is_some_and(|s| s.subnet.contains(*ip))
+                && req.ip6.is_none_or(|r| r == *ip)
+        });
+        ep.ip6 = match keep6 {
+            Some(ip) => Some(ip),
+            None => target.address6(req.ip6, &self.used6(target, Some(id)))?,
         };
         ep.mac = req.mac.map_or_else(|| ipam::mac_for(ep.ip), str::to_string);
         let mut proxies = Vec::new();
@@ -440,6 +520,7 @@ impl EndpointTable {
             });
         }
         let veth = host_veth(id);
+        let (ip6, gateway6) = target.v6_of(ep.ip6);
         let endpoint = link::Endpoint {
             bridge: &target.bridge,
             host_veth: &veth,
@@ -450,6 +531,9 @@ impl EndpointTable {
             mac: &ep.mac,
             mtu: target.mtu.unwrap_or(self.mtu),
             isolated: target.isolated_ports,
+            ip6,
+            gateway6,
+            link_local: req.link_local,
         };
         if let Err(e) = link::attach(&ns, &endpoint) {
             link::remove_netns(&ns);
@@ -489,6 +573,7 @@ impl EndpointTable {
     pub fn plug_extra(&self, id: &str, x: &ExtraEndpoint, target: &Target) -> Result<()> {
         let veth = extra_veth(id, &x.ifname);
         let _ = link::delete_link(&veth);
+        let (ip6, _) = target.v6_of(x.ip6);
         let ep = link::Endpoint {
             bridge: &target.bridge,
             host_veth: &veth,
@@ -499,6 +584,9 @@ impl EndpointTable {
             mac: &x.mac,
             mtu: target.mtu.unwrap_or(self.mtu),
             isolated: target.isolated_ports,
+            ip6,
+            gateway6: None,
+            link_local: &x.link_local_ips,
         };
         link::attach(&self.netns_path(id), &ep)
     }
@@ -523,6 +611,8 @@ impl EndpointTable {
         target: &Target,
         ip: Option<Ipv4Addr>,
         mac: Option<&str>,
+        ip6: Option<Ipv6Addr>,
+        link_local: &[IpAddr],
     ) -> Result<EndpointRecord> {
         let kept = self
             .endpoints
@@ -545,12 +635,15 @@ impl EndpointTable {
                         .get(id)
                         .map(|e| e.name.clone())
                         .unwrap_or_default(),
+                    ip6: None,
                 }
             }
         };
         ep.mac = mac.map_or_else(|| ipam::mac_for(ep.ip), str::to_string);
+        ep.ip6 = target.address6(ip6, &self.used6(target, Some(id)))?;
         let veth = host_veth(id);
         let _ = link::delete_link(&veth);
+        let (ip6, gateway6) = target.v6_of(ep.ip6);
         let endpoint = link::Endpoint {
             bridge: &target.bridge,
             host_veth: &veth,
@@ -561,6 +654,9 @@ impl EndpointTable {
             mac: &ep.mac,
             mtu: target.mtu.unwrap_or(self.mtu),
             isolated: target.isolated_ports,
+            ip6,
+            gateway6,
+            link_local,
         };
         link::attach(&self.netns_path(id), &endpoint)?;
         self.endpoints.insert(id.to_string(), ep.clone());
@@ -577,6 +673,22 @@ impl EndpointTable {
         if ns.exists() {
             link::remove_netns(&ns);
         }
+    }
+
+    /// [`Self::unplug_links`] for a stopping container: the namespace goes now, the veths
+    /// in the background ([`link::delete_links_later`]).
+    fn unplug_links_later(&self, id: &str) {
+        let ns = self.netns_path(id);
+        if ns.exists() {
+            link::remove_netns(&ns);
+        }
+        let mut veths: Vec<String> = self
+            .extras_of(id)
+            .iter()
+            .map(|x| extra_veth(id, &x.ifname))
+            .collect();
+        veths.push(host_veth(id));
+        link::delete_links_later(&veths);
     }
 
     /// Takes container `id`'s network down (the address stays allocated). Returns the
@@ -606,7 +718,7 @@ impl EndpointTable {
             }
             _ => None,
         };
-        self.unplug_links(id);
+        self.unplug_links_later(id);
         crate::conntrack::forget_later(addrs);
         cleared
     }
@@ -629,9 +741,11 @@ impl EndpointTable {
         target: &Target,
         aliases: Vec<String>,
         requested_ip: Option<Ipv4Addr>,
+        requested_ip6: Option<Ipv6Addr>,
     ) -> Result<ExtraEndpoint> {
         let used = self.used(target, None);
         let ip = target.address(requested_ip, &used)?;
+        let ip6 = target.address6(requested_ip6, &self.used6(target, None))?;
         let ifname = (1..)
             .map(|i| format!("eth{i}"))
             .find(|f| !self.extras_of(id).iter().any(|x| &x.ifname == f))
@@ -647,6 +761,9 @@ impl EndpointTable {
             requested_mac: None,
             links: Vec::new(),
             driver_opts: BTreeMap::new(),
+            ip6,
+            requested_ip6,
+            link_local_ips: Vec::new(),
         })
     }
 
@@ -707,6 +824,7 @@ mod tests {
             aux_addresses: Vec::new(),
             mtu: None,
             isolated_ports: false,
+            v6: None,
         }
     }
 
@@ -718,6 +836,7 @@ mod tests {
             ports: Vec::new(),
             network: network.into(),
             name: name.into(),
+            ip6: None,
         }
     }
 
@@ -734,7 +853,13 @@ mod tests {
             HashMap::new(),
         );
         let x = t
-            .new_extra(&"c".repeat(64), &target("n1"), vec!["alias".into()], None)
+            .new_extra(
+                &"c".repeat(64),
+                &target("n1"),
+                vec!["alias".into()],
+                None,
+                None,
+            )
             .unwrap();
         assert_eq!(
             (x.ip, x.ifname.as_str()),
@@ -791,6 +916,8 @@ mod tests {
                 ip: None,
                 mac: None,
                 connected: true,
+                ip6: None,
+                link_local: &[],
             })
             .err()
             .unwrap();

@@ -54,12 +54,20 @@ pub fn resolv_conf(host: &str) -> String {
 /// only nameserver, the host's `search`/`options` lines kept.
 pub fn resolv_conf_with(host: &str, server: Ipv4Addr) -> String {
     let mut out = format!("nameserver {server}\n");
+    let mut options: Vec<&str> = Vec::new();
     for line in host.lines().map(str::trim) {
-        if line.starts_with("search") || line.starts_with("options") {
+        if line.starts_with("search") {
             out.push_str(line);
             out.push('\n');
+        } else if let Some(o) = line.strip_prefix("options") {
+            options.extend(o.split_whitespace());
         }
     }
+    // libnetwork's embedded-DNS file: `ndots:0` unless the host set ndots
+    if !options.iter().any(|o| o.starts_with("ndots:")) {
+        options.push("ndots:0");
+    }
+    out.push_str(&format!("options {}\n", options.join(" ")));
     out
 }
 
@@ -214,7 +222,7 @@ mod tests {
                 "nameserver 1.2.3.4\nsearch a.b\n",
                 Ipv4Addr::new(10, 9, 0, 1)
             ),
-            "nameserver 10.9.0.1\nsearch a.b\n"
+            "nameserver 10.9.0.1\nsearch a.b\noptions ndots:0\n"
         );
     }
 }

@@ -11,12 +11,14 @@ pub mod dns;
 pub mod endpoint;
 pub mod files;
 pub mod ipam;
+pub mod ipam6;
 pub mod link;
 pub mod links;
 pub mod nft;
 pub mod nft_lib;
 pub mod ports;
 pub mod proxy;
+pub mod resolver;
 pub mod rtnl;
 
 use berth_api::ErrorKind;

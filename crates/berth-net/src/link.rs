@@ -4,7 +4,7 @@
 //! joins it with `NetworkMode::Join(<file>)`. The look-ups (routed subnets, a bridge's
 //! subnet, the default MTU) are netlink dumps too: no `ip` is ever run.
 
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::path::Path;
 
 use crate::ipam::Subnet;
@@ -52,12 +52,39 @@ pub fn ensure_bridge(bridge: &str, subnet: &Subnet, mtu: u32) -> Result<()> {
     set_route_localnet(bridge)
 }
 
+/// Gives `bridge` its IPv6 gateway address (a dual-stack network). Netlink.
+pub fn add_bridge_ipv6(bridge: &str, gateway: Ipv6Addr, prefix: u8) -> Result<()> {
+    rtnl::add_address(bridge, IpAddr::V6(gateway), prefix)
+}
+
 /// Deletes link `name` (a bridge with its address, a veth with its peer). Netlink.
 pub fn delete_link(name: &str) -> Result<()> {
     if link_exists(name) {
         rtnl::delete_link(name)?;
     }
     Ok(())
+}
+
+/// Deletes the links `names` off the caller's path: their indexes are taken now and a
+/// thread of its own deletes them (a veth's deletion waits for the kernel's RCU grace
+/// periods, tens of ms; the namespace's end goes with the namespace anyway).
+pub fn delete_links_later(names: &[String]) {
+    let idxs: Vec<u32> = names.iter().filter_map(|n| rtnl::link_index(n)).collect();
+    if idxs.is_empty() {
+        return;
+    }
+    let spawned = std::thread::Builder::new()
+        .name("berth-link-del".into())
+        .spawn(move || {
+            for idx in idxs {
+                if let Err(e) = rtnl::delete_index(idx) {
+                    tracing::warn!(error = %e, "deleting a container's veth");
+                }
+            }
+        });
+    if let Err(e) = spawned {
+        tracing::warn!(error = %e, "deleting a container's veth");
+    }
 }
 
 /// A new network namespace bind-mounted on `path` (the file is created). Made on a thread
@@ -103,6 +130,12 @@ pub struct Endpoint<'a> {
     /// An isolated bridge port: it reaches the bridge (gateway, host) but no other
     /// isolated port (`com.docker.network.bridge.enable_icc=false`).
     pub isolated: bool,
+    /// The IPv6 address and prefix on a dual-stack network.
+    pub ip6: Option<(Ipv6Addr, u8)>,
+    /// The IPv6 default route (`None` on internal networks or without IPv6).
+    pub gateway6: Option<Ipv6Addr>,
+    /// Link-local IPs (`--link-local-ip`).
+    pub link_local: &'a [IpAddr],
 }
 
 /// Creates the veth pair with one end in `netns`, enslaves the host end to the bridge and
@@ -120,6 +153,13 @@ pub fn attach(netns: &Path, ep: &Endpoint) -> Result<()> {
         mac: ep.mac.to_string(),
         mtu: ep.mtu,
         isolated: ep.isolated,
+        ip6: ep.ip6,
+        gateway6: ep.gateway6,
+        extra_addrs: ep
+            .link_local
+            .iter()
+            .map(|ip| (*ip, crate::ipam6::link_local_prefix(*ip)))
+            .collect(),
     };
     rtnl::attach(netns, &spec).inspect_err(|_| {
         let _ = delete_link(ep.host_veth);

@@ -6,10 +6,11 @@
 
 use std::fs::File;
 use std::future::Future;
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 
+use rtnetlink::packet_route::address::AddressHeaderFlags;
 use rtnetlink::packet_route::link::{InfoData, InfoVeth};
 use rtnetlink::{
     Handle, LinkBridge, LinkBridgePort, LinkMessageBuilder, LinkUnspec, LinkVeth,
@@ -130,6 +131,27 @@ pub fn ensure_bridge(name: &str, mtu: u32, addr: Ipv4Addr, prefix: u8) -> Result
     })
 }
 
+/// The index of link `name` in the daemon's namespace.
+pub fn link_index(name: &str) -> Option<u32> {
+    index_of(name).ok()
+}
+
+/// Deletes link number `idx` if it still exists (indexes are not reused soon, unlike
+/// names: a veth of the same name made meanwhile is never touched).
+pub fn delete_index(idx: u32) -> Result<()> {
+    run(None, move |h| async move {
+        match h.link().del(idx).execute().await {
+            Ok(()) => Ok(()),
+            Err(rtnetlink::Error::NetlinkError(m))
+                if m.to_io().raw_os_error() == Some(libc::ENODEV) =>
+            {
+                Ok(())
+            }
+            Err(e) => Err(sys(&format!("deleting link {idx}"), e)),
+        }
+    })
+}
+
 /// Deletes link `name` if it exists (a veth takes its peer with it).
 pub fn delete_link(name: &str) -> Result<()> {
     let name = name.to_string();
@@ -204,6 +226,35 @@ pub struct VethSpec {
     pub mac: String,
     pub mtu: u32,
     pub isolated: bool,
+    /// The IPv6 address and prefix on a dual-stack network.
+    pub ip6: Option<(Ipv6Addr, u8)>,
+    /// The IPv6 default route's gateway.
+    pub gateway6: Option<Ipv6Addr>,
+    /// Further addresses (link-local IPs) with their prefixes.
+    pub extra_addrs: Vec<(IpAddr, u8)>,
+}
+
+/// Adds `ip/prefix` to link `idx`; an IPv6 address skips duplicate address detection
+/// (it is usable at once, as Docker's are: no settle wait).
+async fn add_addr(h: &Handle, idx: u32, ip: IpAddr, prefix: u8) -> Result<()> {
+    let mut req = h.address().add(idx, ip, prefix);
+    if ip.is_ipv6() {
+        req.message_mut().header.flags = AddressHeaderFlags::Nodad;
+    }
+    match req.execute().await {
+        Ok(()) => Ok(()),
+        Err(e) if exists(&e) => Ok(()),
+        Err(e) => Err(sys(&format!("adding {ip}/{prefix}"), e)),
+    }
+}
+
+/// Gives link `name` the address `ip/prefix` (kept when it has it already).
+pub fn add_address(name: &str, ip: IpAddr, prefix: u8) -> Result<()> {
+    let name = name.to_string();
+    run(None, move |h| async move {
+        let idx = index_of(&name)?;
+        add_addr(&h, idx, ip, prefix).await
+    })
 }
 
 /// The veth pair with its peer made directly in `netns` (so its name never meets the
@@ -269,8 +320,25 @@ pub fn attach(netns: &Path, spec: &VethSpec) -> Result<()> {
             .execute()
             .await
             .map_err(|e| sys(&format!("bringing {} up", s.ifname), e))?;
+        if let Some((ip6, prefix6)) = s.ip6 {
+            add_addr(&h, idx, IpAddr::V6(ip6), prefix6).await?;
+        }
+        for (ip, prefix) in &s.extra_addrs {
+            add_addr(&h, idx, *ip, *prefix).await?;
+        }
         if let Some(gw) = s.gateway {
             let route = RouteMessageBuilder::<Ipv4Addr>::new()
+                .gateway(gw)
+                .output_interface(idx)
+                .build();
+            h.route()
+                .add(route)
+                .execute()
+                .await
+                .map_err(|e| sys(&format!("adding the default route via {gw}"), e))?;
+        }
+        if let Some(gw) = s.gateway6 {
+            let route = RouteMessageBuilder::<Ipv6Addr>::new()
                 .gateway(gw)
                 .output_interface(idx)
                 .build();

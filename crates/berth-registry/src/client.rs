@@ -16,6 +16,7 @@ use reqwest::{Method, RequestBuilder, Response};
 use crate::auth::{basic_header, Challenge, TokenCache};
 use crate::endpoint::{login_domain, Endpoint, Endpoints, RegistryConfig, Security};
 use crate::error::{status_line, transport_error, ApiError};
+use crate::hosts::Purpose;
 use crate::manifest::{
     schema1_error, select_platform, sha256_digest, Descriptor, Manifest, MANIFEST_ACCEPT,
 };
@@ -619,7 +620,15 @@ impl RegistryClient {
         auth: Option<&AuthConfig>,
     ) -> Result<ResolvedImage, RegistryError> {
         let mut last = None;
-        for ep in self.inner.endpoints.for_domain(reference.domain(), true) {
+        let purpose = match reference.digest() {
+            Some(_) => Purpose::Pull,
+            None => Purpose::Resolve,
+        };
+        for ep in self
+            .inner
+            .endpoints
+            .endpoints_for(reference.domain(), purpose)?
+        {
             let ep_auth = if ep.mirror { None } else { auth };
             let attempt = async {
                 let repo = self
@@ -808,7 +817,7 @@ impl RegistryClient {
         let ep = self
             .inner
             .endpoints
-            .for_domain(reference.domain(), false)
+            .endpoints_for(reference.domain(), Purpose::Push)?
             .remove(0);
         self.open_repository(reference.domain(), reference.path(), &ep, auth, "pull,push")
             .await
@@ -821,7 +830,11 @@ impl RegistryClient {
         auth: Option<&AuthConfig>,
     ) -> Result<Repository, RegistryError> {
         let mut last = None;
-        for ep in self.inner.endpoints.for_domain(reference.domain(), true) {
+        for ep in self
+            .inner
+            .endpoints
+            .endpoints_for(reference.domain(), Purpose::Resolve)?
+        {
             let ep_auth = if ep.mirror { None } else { auth };
             match self
                 .open_repository(reference.domain(), reference.path(), &ep, ep_auth, "pull")

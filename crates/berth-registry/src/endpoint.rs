@@ -4,6 +4,7 @@
 use std::net::IpAddr;
 use std::path::PathBuf;
 
+use crate::hosts::Purpose;
 use crate::RegistryError;
 
 /// Docker Hub's domain in references.
@@ -23,6 +24,9 @@ pub struct RegistryConfig {
     /// Where `docker.io` names go when no mirror serves them; `None` is Docker Hub itself
     /// (`https://registry-1.docker.io`). Air-gapped hosts and tests point it elsewhere.
     pub docker_hub: Option<String>,
+    /// containerd's `hosts.toml` directory (`<dir>/<host>/hosts.toml`): mirrors and the
+    /// upstream for any registry host, read at every pull ([`crate::hosts`]).
+    pub hosts_dir: Option<PathBuf>,
 }
 
 /// How a host is spoken to.
@@ -94,6 +98,7 @@ pub struct Endpoints {
     hub: Endpoint,
     insecure_hosts: Vec<String>,
     insecure_cidrs: Vec<Cidr>,
+    hosts_dir: Option<PathBuf>,
 }
 
 /// Splits `host[:port]` into host (brackets removed) and port.
@@ -152,6 +157,7 @@ impl Endpoints {
             hub,
             insecure_hosts,
             insecure_cidrs,
+            hosts_dir: config.hosts_dir.clone(),
         };
         let secs: Vec<Security> = me.mirrors.iter().map(|m| me.security_of(&m.host)).collect();
         for (m, s) in me.mirrors.iter_mut().zip(secs) {
@@ -207,6 +213,49 @@ impl Endpoints {
             });
         }
         out
+    }
+}
+
+impl Endpoints {
+    /// Endpoints for `domain`'s repositories for `purpose`, in order: the mirrors of its
+    /// `hosts.toml` that serve the purpose, then its upstream (the file's `server`, else
+    /// what [`Self::for_domain`] gives: Docker Hub's mirrors and Hub for `docker.io`).
+    /// Without a `hosts.toml` this is [`Self::for_domain`].
+    pub fn endpoints_for(
+        &self,
+        domain: &str,
+        purpose: Purpose,
+    ) -> Result<Vec<Endpoint>, RegistryError> {
+        let with_mirrors = purpose != Purpose::Push;
+        let file = match &self.hosts_dir {
+            Some(dir) => crate::hosts::load(dir, domain)?,
+            None => None,
+        };
+        let Some(file) = file else {
+            return Ok(self.for_domain(domain, with_mirrors));
+        };
+        let mut out = Vec::new();
+        for host in file.hosts.iter().filter(|h| h.serves(purpose)) {
+            // A push host gets the pusher's credentials; pull mirrors get none.
+            let mut ep = endpoint_from_url(&host.url, "host", purpose != Purpose::Push)?;
+            ep.prefix = crate::hosts::api_prefix(&ep.prefix);
+            ep.security = if host.skip_verify {
+                Security::Insecure
+            } else {
+                self.security_of(&ep.host)
+            };
+            out.push(ep);
+        }
+        match &file.server {
+            Some(server) => {
+                let mut ep = endpoint_from_url(server, "server", false)?;
+                ep.prefix = crate::hosts::api_prefix(&ep.prefix);
+                ep.security = self.security_of(&ep.host);
+                out.push(ep);
+            }
+            None => out.extend(self.for_domain(domain, with_mirrors)),
+        }
+        Ok(out)
     }
 }
 

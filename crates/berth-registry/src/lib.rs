@@ -24,12 +24,15 @@
 //!   200 ms) with `Range: bytes=N-`; a registry that ignores `Range` is re-read from 0
 //!   and the bytes already yielded are skipped. Size and sha256 are checked; a mismatch
 //!   is the stream's last item.
+//! - **Any registry host** can have mirrors and another upstream in containerd's
+//!   `hosts.toml` layout under `RegistryConfig::hosts_dir` ([`hosts`]), read at each pull.
 
 mod auth;
 mod blob;
 mod client;
 mod endpoint;
 mod error;
+pub mod hosts;
 mod manifest;
 mod platform;
 mod push;

@@ -14,6 +14,7 @@ use berth_build::copy::CopyPlan;
 use berth_build::BuildError;
 use http_body_util::BodyExt;
 
+use super::run_mounts::{self, Applied};
 use super::workspace::{extract_image, Workspace};
 use crate::containers::logs::LogOptions;
 use crate::containers::WaitCondition;
@@ -45,6 +46,14 @@ pub struct DaemonBackend {
     /// Registry credentials for pulls, by registry (`X-Registry-Config`).
     pub auths: std::collections::BTreeMap<String, berth_api::AuthConfig>,
     pub platform: berth_registry::Platform,
+    /// Build secrets by ID (`RUN --mount=type=secret`).
+    pub secrets: std::collections::BTreeMap<String, Vec<u8>>,
+    /// Mounts and network for the next RUN container.
+    pending: Option<berth_build::run_step::RunExtras>,
+    /// What RUN containers hold (cache leases, mount stubs) until they end.
+    applied: HashMap<String, Applied>,
+    /// `SOURCE_DATE_EPOCH`: a reproducible build ([`berth_build::repro`]).
+    pub epoch: Option<i64>,
     workspaces: HashMap<String, Workspace>,
     /// RUN containers not removed yet.
     containers: Vec<String>,
@@ -60,6 +69,10 @@ impl DaemonBackend {
             host_config,
             auths: Default::default(),
             platform: berth_registry::Platform::host(),
+            secrets: Default::default(),
+            pending: None,
+            applied: HashMap::new(),
+            epoch: None,
             workspaces: HashMap::new(),
             containers: Vec::new(),
             roots: HashMap::new(),
@@ -70,6 +83,7 @@ impl DaemonBackend {
     /// Removes what a failed or cancelled build left: workspaces and the build's files.
     /// Containers of failed RUN steps stay (Docker keeps them unless `forcerm`).
     pub fn cleanup(&mut self) {
+        self.applied.clear();
         for (_, ws) in self.workspaces.drain() {
             ws.remove();
         }
@@ -200,10 +214,27 @@ impl Backend for DaemonBackend {
         let images = self.d.images.clone();
         let p = parent.to_string();
         let children = blocking(move || images.build_children(&p).map_err(store)).await?;
-        Ok(children
+        let mut hits = children
             .into_iter()
-            .find(|(_, cc)| berth_build::cache::compare(cc, config))
-            .map(|(id, _)| id))
+            .filter(|(_, cc)| berth_build::cache::compare(cc, config))
+            .map(|(id, _)| id);
+        let Some(epoch) = self.epoch else {
+            return Ok(hits.next());
+        };
+        // A reproducible build takes only a step committed with its own epoch.
+        let want = berth_build::repro::epoch_rfc3339(epoch);
+        for id in hits {
+            let images = self.d.images.clone();
+            let i = id.clone();
+            let created = blocking(move || images.resolve(&i).map_err(store))
+                .await?
+                .config
+                .created;
+            if created.as_deref() == Some(want.as_str()) {
+                return Ok(Some(id));
+            }
+        }
+        Ok(None)
     }
 
     async fn ancestors(&mut self, image: &str) -> Result<Vec<String>, BuildError> {
@@ -226,13 +257,30 @@ impl Backend for DaemonBackend {
             // A RUN step is no service: the image's HEALTHCHECK is for the containers run
             // from the result (the committed config keeps it), not for the step.
             cfg.healthcheck = None;
+            let mut hc = self.host_config.clone();
+            let applied = match self.pending.take() {
+                Some(extras) => {
+                    run_mounts::apply(
+                        &self.d,
+                        &self.dir,
+                        &self.secrets,
+                        extras,
+                        parent,
+                        &mut cfg,
+                        &mut hc,
+                    )
+                    .await?
+                }
+                None => Applied::default(),
+            };
             let body = ContainerCreateBody {
                 config: cfg,
-                host_config: Some(self.host_config.clone()),
+                host_config: Some(hc),
                 networking_config: None,
             };
             let id = self.d.containers.create(body, None).map_err(api)?.id;
             self.containers.push(id.clone());
+            self.applied.insert(id.clone(), applied);
             return Ok(id);
         }
         let id = hex::encode(rand::random::<[u8; 32]>());
@@ -283,6 +331,7 @@ impl Backend for DaemonBackend {
                 _ = tokio::time::sleep(Duration::from_millis(200)) => {
                     if out.cancelled() {
                         let _ = self.d.containers.remove(container, true).await;
+                        self.applied.remove(container);
                         self.containers.retain(|c| c != container);
                         return Err(BuildError::Cancelled);
                     }
@@ -295,6 +344,10 @@ impl Backend for DaemonBackend {
             .wait(container, WaitCondition::NotRunning)
             .map_err(api)?;
         let (code, error) = wait.await;
+        // The step is over: its cache directories are free for others.
+        if let Some(a) = self.applied.get_mut(container) {
+            a.leases.clear();
+        }
         if !error.is_empty() && code != 0 && code >= 126 {
             out.stream(&format!("{error}\n"));
         }
@@ -374,12 +427,38 @@ impl Backend for DaemonBackend {
                 false,
             ),
         };
+        if let Some(a) = self.applied.remove(container) {
+            if !a.stubs.is_empty() {
+                let (u, stubs) = (upper.clone(), a.stubs);
+                blocking(move || {
+                    run_mounts::remove_stubs(&u, &stubs);
+                    Ok(())
+                })
+                .await?;
+            }
+        }
         let mut cc = req.container_config.clone();
-        cc.hostname = container.chars().take(12).collect();
+        let mut container_id = container.to_string();
+        let mut created = None;
+        if let Some(epoch) = self.epoch {
+            // Nothing of this host or run: no container ID or hostname, the epoch's
+            // times in the layer and the config.
+            container_id.clear();
+            created = Some(berth_build::repro::epoch_rfc3339(epoch));
+            let dir = upper.clone();
+            blocking(move || {
+                berth_build::repro::clamp_mtimes(&dir, epoch)
+                    .map_err(|e| BuildError::failed(format!("clamping the layer's times: {e}")))
+            })
+            .await?;
+        } else {
+            cc.hostname = container.chars().take(12).collect();
+        }
         let step = berth_image::BuildStepCommit {
             parent: req.parent.clone(),
             upper,
-            container_id: container.to_string(),
+            created,
+            container_id,
             config: req.config.clone(),
             container_config: cc,
             author: req.author.clone(),
@@ -404,6 +483,7 @@ impl Backend for DaemonBackend {
             return Ok(());
         }
         self.containers.retain(|c| c != container);
+        self.applied.remove(container);
         self.d.containers.remove(container, true).await.map_err(api)
     }
 
@@ -427,13 +507,44 @@ impl Backend for DaemonBackend {
         let images = self.d.images.clone();
         let i = image.to_string();
         let layers = blocking(move || images.layer_dirs(&i).map_err(store)).await?;
-        let dest = self
-            .dir
-            .join(format!("stage-{}", berth_build::builder::short(image)));
+        let dest = self.dir.join(format!(
+            "stage-{}-{}",
+            berth_build::builder::short(image),
+            hex::encode(rand::random::<[u8; 4]>())
+        ));
         let d2 = dest.clone();
         blocking(move || extract_image(&layers, &d2)).await?;
         self.roots.insert(image.to_string(), dest.clone());
         Ok(dest)
+    }
+
+    fn fork(&mut self) -> Self {
+        let mut child =
+            DaemonBackend::new(self.d.clone(), self.dir.clone(), self.host_config.clone());
+        child.auths = self.auths.clone();
+        child.platform = self.platform.clone();
+        child.secrets = self.secrets.clone();
+        child.epoch = self.epoch;
+        child.roots = self.roots.clone();
+        child
+    }
+
+    fn join(&mut self, child: Self) {
+        self.workspaces.extend(child.workspaces);
+        self.containers.extend(child.containers);
+        self.roots.extend(child.roots);
+    }
+
+    fn set_run_extras(
+        &mut self,
+        extras: berth_build::run_step::RunExtras,
+    ) -> Result<(), BuildError> {
+        self.pending = (!extras.is_empty()).then_some(extras);
+        Ok(())
+    }
+
+    fn scratch(&mut self) -> PathBuf {
+        self.dir.clone()
     }
 
     async fn download(&mut self, url: &str) -> Result<PathBuf, BuildError> {
@@ -454,7 +565,12 @@ impl Backend for DaemonBackend {
             .await
             .map_err(api)?;
         self.downloads += 1;
-        let dir = self.dir.join(format!("download-{}", self.downloads));
+        // Forks of the backend download beside each other: the names must not meet.
+        let dir = self.dir.join(format!(
+            "download-{}-{}",
+            self.downloads,
+            hex::encode(rand::random::<[u8; 4]>())
+        ));
         std::fs::create_dir_all(&dir)?;
         let path = dir.join(&name);
         let mut file = tokio::fs::File::create(&path).await?;

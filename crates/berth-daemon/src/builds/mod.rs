@@ -5,15 +5,22 @@
 //! - [`context`]: the context tar received into the build's directory;
 //! - [`backend`]: the [`berth_build::builder::Backend`] on top of the container service
 //!   (RUN steps) and the image store (commits, the cache);
-//! - [`workspace`]: where COPY, ADD and WORKDIR write without a container.
+//! - [`workspace`]: where COPY, ADD and WORKDIR write without a container;
+//! - [`run_mounts`]: what `RUN --mount`/`--network` add to a step's container, with
+//!   [`cache_mounts`] (the cache directories kept across builds) and [`secrets`] (the
+//!   build secrets a client sends).
 //!
 //! Each build works in its own directory under `<root>/builds/tmp/`, removed when the
 //! build ends however it ends; what a killed daemon left there goes at the next start.
 
 pub mod backend;
+pub mod cache_mounts;
 pub mod context;
+pub mod gc;
 mod prune;
 pub mod routes;
+pub mod run_mounts;
+pub mod secrets;
 pub mod workspace;
 
 use std::collections::HashSet;
@@ -23,6 +30,10 @@ use std::sync::Mutex;
 use crate::error::{ApiError, ApiResult};
 
 pub struct BuildService {
+    /// `RUN --mount=type=cache` directories, kept across builds.
+    pub cache_mounts: std::sync::Arc<cache_mounts::CacheMounts>,
+    /// The build cache's budget and collector.
+    pub gc: gc::GcState,
     tmp: PathBuf,
     active: Mutex<HashSet<PathBuf>>,
 }
@@ -45,7 +56,12 @@ impl BuildService {
         let tmp = root.join("builds").join("tmp");
         let _ = std::fs::remove_dir_all(&tmp);
         std::fs::create_dir_all(&tmp)?;
+        let cache_mounts = std::sync::Arc::new(cache_mounts::CacheMounts::open(
+            root.join("builds").join("cache-mounts"),
+        )?);
         Ok(BuildService {
+            cache_mounts,
+            gc: gc::GcState::new(root),
             tmp,
             active: Mutex::new(HashSet::new()),
         })

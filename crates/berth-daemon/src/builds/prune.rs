@@ -1,8 +1,10 @@
 //! `POST /build/prune?all=&filters=&keep-storage=` as dockerd 20.10 answers it.
 //!
 //! The classic builder keeps its cache as images (the intermediate images, pruned with
-//! them by `image prune`/`system prune`), and Berth keeps no other build cache records:
-//! what this frees is what interrupted builds left in the build directory. The
+//! them by `image prune`/`system prune`); this frees the cache mounts
+//! ([`super::gc`]: all that are not in use, those the filters pick, or the least
+//! recently used ones over `keep-storage`) and what interrupted builds left in the
+//! build directory. The
 //! parameters are checked as moby checks them (`api/server/router/build` and
 //! `builder/builder-next.toBuildkitPruneInfo`), errors with its words and statuses.
 
@@ -106,8 +108,19 @@ fn parse_filters(raw: &str) -> ApiResult<BTreeMap<String, Vec<String>>> {
     Ok(out)
 }
 
+/// What a checked request asks for.
+#[derive(Debug, Default)]
+struct PruneRequest {
+    all: bool,
+    keep_storage: u64,
+    /// Entries unused for at least this many seconds (`until`/`unused-for`).
+    unused_for: Option<i64>,
+    id: Option<String>,
+    kind: Option<String>,
+}
+
 /// Checks the request as dockerd does; Ok: nothing wrong with it.
-fn check(raw: Option<&str>) -> ApiResult<()> {
+fn check(raw: Option<&str>) -> ApiResult<PruneRequest> {
     let q: Vec<(String, String)> = url::form_urlencoded::parse(raw.unwrap_or_default().as_bytes())
         .map(|(k, v)| (k.into_owned(), v.into_owned()))
         .collect();
@@ -156,15 +169,83 @@ fn check(raw: Option<&str>) -> ApiResult<()> {
             return Err(failed(ApiError::invalid("filters expect only one value")));
         }
     }
-    Ok(())
+    // Filters Berth's records cannot answer are refused, not ignored.
+    for k in ["parent", "description", "inuse", "shared", "private"] {
+        if filters.get(k).is_some_and(|v| !v.is_empty()) {
+            return Err(failed(ApiError::invalid(format!(
+                "Berth does not support the build cache filter '{k}'"
+            ))));
+        }
+    }
+    let one = |k: &str| filters.get(k).and_then(|v| v.first()).cloned();
+    let all = get("all");
+    Ok(PruneRequest {
+        all: all == "1" || all.eq_ignore_ascii_case("true"),
+        keep_storage: ks.parse::<i64>().unwrap_or(0).max(0) as u64,
+        unused_for: values.first().and_then(|v| {
+            berth_api::units::parse_go_duration(v).map(|ns| (ns / 1_000_000_000) as i64)
+        }),
+        id: one("id"),
+        kind: one("type"),
+    })
+}
+
+/// The records `req` lets go: not in use, matching its filters; with `keep-storage`,
+/// only the least recently used ones over it.
+fn pick(records: &[super::gc::CacheRecord], req: &PruneRequest, now: i64) -> Vec<usize> {
+    let matches = |r: &super::gc::CacheRecord| {
+        !r.in_use
+            && req.unused_for.is_none_or(|s| r.last_used <= now - s)
+            && req
+                .id
+                .as_ref()
+                .is_none_or(|id| r.id.starts_with(id.as_str()))
+            && req.kind.as_ref().is_none_or(|k| r.kind == k)
+    };
+    if req.keep_storage > 0 {
+        // The budget counts everything; only matching entries may go.
+        let view: Vec<super::gc::CacheRecord> = records
+            .iter()
+            .map(|r| {
+                let mut r = r.clone();
+                r.in_use = !matches(&r);
+                r
+            })
+            .collect();
+        return super::gc::plan(&view, req.keep_storage);
+    }
+    (0..records.len())
+        .filter(|&i| matches(&records[i]))
+        .collect()
 }
 
 pub(super) async fn prune(State(d): State<Daemon>, RawQuery(raw): RawQuery) -> ApiResult<Response> {
-    check(raw.as_deref())?;
-    let reclaimed = tokio::task::spawn_blocking(move || d.builds.prune_leftovers())
-        .await
-        .map_err(|e| ApiError::internal(format!("build prune task failed: {e}")))?;
-    Ok(axum::Json(json!({ "CachesDeleted": null, "SpaceReclaimed": reclaimed })).into_response())
+    let req = check(raw.as_deref())?;
+    let _ = req.all; // every entry is a cache mount: `all` changes nothing more
+    let (deleted, reclaimed) = tokio::task::spawn_blocking(move || {
+        let mut reclaimed = d.builds.prune_leftovers();
+        let mut deleted = Vec::new();
+        // While a build runs, its cache is in use: nothing of it goes.
+        if let Ok(_guard) = d.builds.gc.lock.clone().try_write_owned() {
+            let records = d.builds.gc.records(false);
+            let now = chrono::Utc::now().timestamp();
+            let (ids, freed) = d.builds.gc.remove_all(&records, &pick(&records, &req, now));
+            deleted = ids;
+            reclaimed += freed;
+        }
+        (deleted, reclaimed)
+    })
+    .await
+    .map_err(|e| ApiError::internal(format!("build prune task failed: {e}")))?;
+    let deleted = if deleted.is_empty() {
+        Value::Null
+    } else {
+        json!(deleted)
+    };
+    Ok(
+        axum::Json(json!({ "CachesDeleted": deleted, "SpaceReclaimed": reclaimed }))
+            .into_response(),
+    )
 }
 
 #[cfg(test)]
@@ -186,6 +267,9 @@ mod tests {
     #[test]
     fn dockerds_checks_and_words() {
         assert!(check(None).is_ok());
+        let r = check(Some("all=1&keep-storage=100")).unwrap();
+        assert!(r.all);
+        assert_eq!(r.keep_storage, 100);
         assert!(check(Some(&filters(r#"{"until":{"24h":true}}"#))).is_ok());
         assert!(check(Some(&filters(r#"{"unused-for":["1h30m"]}"#))).is_ok());
         assert!(check(Some("all=1&keep-storage=100")).is_ok());

@@ -265,8 +265,10 @@ async fn build(
     req: Request,
 ) -> ApiResult<Response> {
     let q = Query::parse(raw.as_deref());
-    let (opts, hc, platform, auths) = match request_options(&q, req.headers()) {
-        Ok(v) => v,
+    let (opts, hc, platform, auths, secrets) = match request_options(&q, req.headers())
+        .and_then(|o| Ok((o, super::secrets::from_headers(req.headers())?)))
+    {
+        Ok(((o, h, p, a), s)) => (o, h, p, a, s),
         Err(e) => {
             // Take what the client is still sending off the connection first, so it
             // reads the error instead of a reset.
@@ -315,10 +317,21 @@ async fn build(
             return Err(ApiError::invalid(e.to_string()));
         }
     };
+    let epoch = match berth_build::repro::epoch_from_args(&opts.build_args) {
+        Ok(e) => e,
+        Err(e) => {
+            let _ = std::fs::remove_dir_all(&dir);
+            return Err(ApiError::invalid(e.to_string()));
+        }
+    };
     let (tx, rx) = mpsc::unbounded_channel::<Bytes>();
     let mut backend = DaemonBackend::new(d.clone(), dir, hc);
+    backend.epoch = epoch;
     backend.auths = auths;
     backend.platform = platform;
+    backend.secrets = secrets;
+    // Held until the build ends: the cache collector waits for it.
+    let hold = super::gc::BuildHold::take(d.builds.clone()).await;
     tokio::spawn(async move {
         let mut out = ChannelOutput { tx };
         let result = Builder::new(&mut backend, &mut out, &opts, &ctx)
@@ -336,6 +349,9 @@ async fn build(
             }
         }
         backend.cleanup();
+        // The build is over before its client hears the end of the stream.
+        drop(hold);
+        drop(out);
     });
     let stream = futures_util::stream::unfold(rx, |mut rx| async move {
         rx.recv().await.map(|b| (Ok::<_, Infallible>(b), rx))

@@ -291,6 +291,31 @@ impl ContainerService {
             .collect()
     }
 
+    /// The shim's attach connection of a running container, for the CRI streaming server:
+    /// Docker-framed output (8-byte headers, also with a TTY), the client's bytes as stdin.
+    pub async fn attach_shim(
+        &self,
+        name_or_id: &str,
+        stdin: bool,
+        stdout: bool,
+        stderr: bool,
+    ) -> ApiResult<UnixStream> {
+        let rec = self.get(name_or_id)?;
+        if !rec.state.status.is_running() {
+            return Err(ApiError::conflict(
+                "You cannot attach to a stopped container, start it first",
+            ));
+        }
+        let req = Request::Attach {
+            stdin,
+            stdout,
+            stderr,
+        };
+        shim::connect(&self.state_dir(&rec.id), &req)
+            .await
+            .map_err(|e| ApiError::internal(format!("attaching: {e}")))
+    }
+
     /// A plain (not hijacked) attach: output only, as a byte stream.
     pub async fn attach_output(
         &self,

@@ -235,6 +235,29 @@ impl ContainerService {
     }
 }
 
+impl ContainerService {
+    /// `DELETE /containers/{parent}/{alias}?link=1`: removes the legacy link `alias` of
+    /// container `parent` (its `HostConfig.Links` entry; a running parent keeps its
+    /// `/etc/hosts` line until its next start, as with Docker). Docker's texts.
+    pub fn remove_link(&self, parent: &str, alias: &str) -> ApiResult<()> {
+        let missing = || ApiError::not_found(format!("No such container: {parent}/{alias}"));
+        let mut entries = self.lock();
+        let id = resolve_in(&entries, parent).map_err(|_| missing())?;
+        let entry = entries.get_mut(&id).ok_or_else(missing)?;
+        let links = &entry.rec.host_config.links;
+        let pos = links
+            .iter()
+            .position(|l| berth_net::links::parse_link(l).1 == alias)
+            .ok_or_else(missing)?;
+        let removed = entry.rec.host_config.links.remove(pos);
+        if let Err(e) = self.store.put(&entry.rec) {
+            entry.rec.host_config.links.insert(pos, removed);
+            return Err(e.into());
+        }
+        Ok(())
+    }
+}
+
 /// `busybox` → `busybox:latest` for Docker's `No such image` message.
 pub fn familiar_reference(name: &str) -> String {
     let last = name.rsplit('/').next().unwrap_or(name);

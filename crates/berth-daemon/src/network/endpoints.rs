@@ -3,7 +3,7 @@
 //! the extra networks of `network connect`.
 
 use std::collections::BTreeMap;
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::path::PathBuf;
 
 use berth_net::endpoint::PlugRequest;
@@ -224,10 +224,13 @@ impl NetworkService {
             ip: cfg.requested_ip,
             mac: cfg.requested_mac.as_deref(),
             connected: !cfg.disconnected,
+            ip6: cfg.requested_ip6,
+            link_local: &cfg.link_local_ips,
         };
         let plugged = st.endpoints.plug(&request).map_err(net_err)?;
         let connected = !cfg.disconnected;
-        let dns = (!target.id.is_empty() && connected).then_some(target.gateway);
+        // on a user network, the embedded resolver is the only nameserver, as Docker's
+        let dns = (!target.id.is_empty() && connected).then_some(berth_net::resolver::RESOLVER_IP);
         let recorded = self
             .write_files(
                 rec,
@@ -246,6 +249,9 @@ impl NetworkService {
         let networks = &st.networks;
         let target_of = |nid: &str| networks.get(nid).and_then(|n| Self::user_target(n).ok());
         st.endpoints.commit(id, plugged, &target_of);
+        if dns.is_some() {
+            self.start_resolver(st, id);
+        }
         let ns = st.endpoints.netns_path(id);
         if let Err(e) = self.sync_rules(st) {
             drop(guard);
@@ -262,6 +268,7 @@ impl NetworkService {
     /// Tears down what [`Self::attach`] made (the address stays allocated). Idempotent.
     pub fn detach(&self, id: &str) {
         let mut st = self.lock();
+        st.resolvers.remove(id);
         if let Some(ep) = st.endpoints.unplug(id) {
             if let Err(e) = self.persist(id, Some(&ep)) {
                 tracing::warn!(id, error = %e, "persisting detached endpoint");
@@ -330,6 +337,8 @@ impl NetworkService {
             ip,
             mac,
             driver_opts,
+            ip6,
+            link_local_ips,
         } = endpoint_request(settings)?;
         let mac = mac.or(legacy_mac);
         let default = matches!(name, "bridge" | "default" | "") && uses_bridge(rec);
@@ -344,10 +353,15 @@ impl NetworkService {
                     "network-scoped alias is supported only for containers in user defined networks",
                 ));
             }
-            if ip.is_some() {
+            if ip.is_some() || ip6.is_some() {
                 return Err(ApiError::invalid(
                     "user specified IP address is supported on user defined networks only",
                 ));
+            }
+            if !default && !link_local_ips.is_empty() {
+                return Err(ApiError::invalid(format!(
+                    "link-local addresses on network mode {mode} are not supported by Berth yet"
+                )));
             }
             if !links.is_empty() {
                 return Err(ApiError::invalid(
@@ -368,6 +382,12 @@ impl NetworkService {
                 return Ok(());
             }
         }
+        let mut st = self.lock();
+        if ip6.is_some() && !default {
+            if let Some(n) = Self::find_network(&st, mode) {
+                Self::check_ip6_allowed(n)?;
+            }
+        }
         let cfg = PrimaryConfig {
             aliases,
             requested_ip: ip,
@@ -375,8 +395,9 @@ impl NetworkService {
             requested_mac: mac,
             links,
             driver_opts,
+            requested_ip6: ip6,
+            link_local_ips,
         };
-        let mut st = self.lock();
         self.persist_config(&mut st, &rec.id, cfg)
     }
 
@@ -394,9 +415,12 @@ impl NetworkService {
             ip,
             mac,
             driver_opts,
+            ip6,
+            link_local_ips,
         } = endpoint_request(settings)?;
         let mut guard = self.lock();
         let st = &mut *guard;
+        Self::check_unambiguous(st, network, false)?;
         let n = match Self::find_network(st, network) {
             Some(n) => n.clone(),
             None if matches!(network, "bridge" | "host" | "none") => {
@@ -427,6 +451,9 @@ impl NetworkService {
                 ),
             ));
         }
+        if ip6.is_some() {
+            Self::check_ip6_allowed(&n)?;
+        }
         let t = Self::user_target(&n)?;
         if on_primary {
             let cfg = PrimaryConfig {
@@ -436,12 +463,14 @@ impl NetworkService {
                 requested_mac: mac.clone(),
                 links,
                 driver_opts,
+                requested_ip6: ip6,
+                link_local_ips: link_local_ips.clone(),
             };
             let up = st.endpoints.is_up(&rec.id);
             if up {
                 let ep = st
                     .endpoints
-                    .replug_primary(&rec.id, &t, ip, mac.as_deref())
+                    .replug_primary(&rec.id, &t, ip, mac.as_deref(), ip6, &link_local_ips)
                     .map_err(net_err)?;
                 self.persist(&rec.id, Some(&ep))?;
             }
@@ -453,8 +482,9 @@ impl NetworkService {
         }
         let mut x = st
             .endpoints
-            .new_extra(&rec.id, &t, aliases, ip)
+            .new_extra(&rec.id, &t, aliases, ip, ip6)
             .map_err(net_err)?;
+        x.link_local_ips = link_local_ips;
         if let Some(mac) = mac {
             x.mac = mac.clone();
             x.requested_mac = Some(mac);
@@ -480,6 +510,7 @@ impl NetworkService {
     pub fn disconnect(&self, rec: &ContainerRecord, network: &str) -> ApiResult<()> {
         let mut guard = self.lock();
         let st = &mut *guard;
+        Self::check_unambiguous(st, network, false)?;
         let Some(n) = Self::find_network(st, network).cloned() else {
             return Err(ApiError::not_found(format!("network {network} not found")));
         };
@@ -497,6 +528,8 @@ impl NetworkService {
             cfg.requested_mac = None;
             cfg.links.clear();
             cfg.driver_opts.clear();
+            cfg.requested_ip6 = None;
+            cfg.link_local_ips.clear();
             self.persist_config(st, &rec.id, cfg)?;
             self.sync_rules(st)?;
             self.emit_network_event("disconnect", &n.id, &n.name, "bridge", Some(&rec.id));
@@ -531,6 +564,17 @@ impl NetworkService {
         }
     }
 
+    /// `--ip6` needs a network with an IPv6 pool (Docker's words); on one without
+    /// `EnableIPv6` Docker keeps the request but gives no IPv6 address, and so does Berth.
+    fn check_ip6_allowed(n: &UserNetwork) -> ApiResult<()> {
+        if n.subnet6.is_empty() {
+            return Err(ApiError::invalid(
+                "user specified IP address is supported only when connecting to networks with user configured subnets",
+            ));
+        }
+        Ok(())
+    }
+
     pub fn restore(&self, running: &[String], stopped: &[String]) {
         for id in stopped {
             self.detach(id);
@@ -538,11 +582,13 @@ impl NetworkService {
         let mut st = self.lock();
         for id in running {
             st.endpoints.reopen(id);
-        }
-        if self.enabled {
-            let nets: Vec<UserNetwork> = st.networks.values().cloned().collect();
-            for n in &nets {
-                self.start_dns(&mut st, n);
+            // the resolver inside a running container on a user network comes back
+            let on_user_net = st
+                .endpoints
+                .primary(id)
+                .is_some_and(|e| !e.network.is_empty());
+            if self.enabled && on_user_net && !st.endpoints.config(id).disconnected {
+                self.start_resolver(&mut st, id);
             }
         }
         if let Err(e) = self.sync_rules(&st) {
@@ -560,6 +606,8 @@ struct EndpointAsk {
     ip: Option<Ipv4Addr>,
     mac: Option<String>,
     driver_opts: BTreeMap<String, String>,
+    ip6: Option<Ipv6Addr>,
+    link_local_ips: Vec<IpAddr>,
 }
 
 /// A MAC address as Go's `net.ParseMAC` takes the 48-bit forms Docker uses, lowercased.
@@ -589,14 +637,15 @@ fn endpoint_request(s: &EndpointSettings) -> ApiResult<EndpointAsk> {
     {
         return unsupported(&format!("the endpoint driver option {k}"));
     }
-    let mut ip = None;
+    let (mut ip, mut ip6, mut link_local_ips) = (None, None, Vec::new());
     if let Some(ipam) = &s.ipam_config {
         if !ipam.ipv6_address.is_empty() {
-            return unsupported("IPv6 addresses (--ip6)");
+            ip6 = Some(ipam.ipv6_address.parse::<Ipv6Addr>().map_err(|_| {
+                ApiError::invalid(format!("invalid IPv6 address: {}", ipam.ipv6_address))
+            })?);
         }
-        if !ipam.link_local_ips.is_empty() {
-            return unsupported("link-local addresses (--link-local-ip)");
-        }
+        link_local_ips = berth_net::ipam6::parse_link_local(&ipam.link_local_ips)
+            .map_err(|e| ApiError::invalid(e.to_string()))?;
         if !ipam.ipv4_address.is_empty() {
             ip = Some(ipam.ipv4_address.parse::<Ipv4Addr>().map_err(|_| {
                 ApiError::invalid(format!("invalid IPv4 address: {}", ipam.ipv4_address))
@@ -619,5 +668,7 @@ fn endpoint_request(s: &EndpointSettings) -> ApiResult<EndpointAsk> {
             .then(|| parse_mac(&s.mac_address))
             .transpose()?,
         driver_opts,
+        ip6,
+        link_local_ips,
     })
 }

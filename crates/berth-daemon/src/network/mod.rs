@@ -74,6 +74,33 @@ pub struct UserNetwork {
     pub ipam_options: Option<BTreeMap<String, String>>,
     #[serde(default)]
     pub attachable: bool,
+    /// `--ipv6` (`EnableIPv6`): endpoints get an address of `subnet6` too.
+    #[serde(default)]
+    pub enable_ipv6: bool,
+    /// The IPv6 pool as given ("" = none); kept without `--ipv6` too, as Docker does.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub subnet6: String,
+    /// The IPv6 gateway as given ("": the subnet's first address, not shown in inspect).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub gateway6: String,
+    /// The IPv6 `--ip-range` as given.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub ip_range6: String,
+}
+
+impl UserNetwork {
+    /// The IPv6 side of the network when it has `EnableIPv6` and an IPv6 pool.
+    fn space6(&self) -> Option<berth_net::ipam6::Space6> {
+        if !self.enable_ipv6 {
+            return None;
+        }
+        let subnet: berth_net::ipam6::Subnet6 = self.subnet6.parse().ok()?;
+        Some(berth_net::ipam6::Space6 {
+            subnet,
+            gateway: self.gateway6.parse().unwrap_or_else(|_| subnet.gateway()),
+            range: self.ip_range6.parse().ok(),
+        })
+    }
 }
 
 /// What `network create` asks for, checked by [`NetworkService::create_network`].
@@ -89,6 +116,13 @@ pub struct NetworkSpec {
     pub labels: BTreeMap<String, String>,
     pub options: BTreeMap<String, String>,
     pub ipam_options: Option<BTreeMap<String, String>>,
+    pub enable_ipv6: bool,
+    pub subnet6: Option<String>,
+    pub gateway6: Option<String>,
+    pub ip_range6: Option<String>,
+    /// `CheckDuplicate`: a name already taken is refused (else a second network of that
+    /// name is made, with a warning, as dockerd 20.10 does).
+    pub check_duplicate: bool,
 }
 
 /// What the runtime spec needs from the network set-up.
@@ -122,6 +156,9 @@ pub struct NetworkService {
     /// A container's `--dns` servers by its ID (the container service registers it), for
     /// the embedded DNS servers to forward its queries to.
     container_dns: Arc<OnceLock<ContainerDns>>,
+    /// The nftables script last applied: a start or stop that changes no rule (no
+    /// published port) applies nothing.
+    applied: Mutex<String>,
 }
 
 /// See [`NetworkService::container_dns`].
@@ -131,8 +168,9 @@ struct State {
     networks: HashMap<String, UserNetwork>,
     /// Every container's endpoints, primary and extra (`network connect`), and proxies.
     endpoints: EndpointTable,
-    /// The embedded DNS server of each user network, by network ID.
-    dns: HashMap<String, berth_net::dns::DnsServer>,
+    /// The embedded resolver (`127.0.0.11`) of each running container on a user
+    /// network, by container ID.
+    resolvers: HashMap<String, berth_net::dns::DnsServer>,
 }
 
 fn net_err(e: NetError) -> ApiError {
@@ -215,6 +253,9 @@ impl NetworkService {
             for n in networks.values() {
                 let sub: Subnet = n.subnet.parse()?;
                 link::ensure_bridge(&n.bridge, &sub, mtu)?;
+                if let Some(s) = n.space6() {
+                    link::add_bridge_ipv6(&n.bridge, s.gateway, s.subnet.prefix)?;
+                }
             }
         }
         let network_id = {
@@ -250,10 +291,11 @@ impl NetworkService {
             state: Arc::new(Mutex::new(State {
                 networks,
                 endpoints,
-                dns: HashMap::new(),
+                resolvers: HashMap::new(),
             })),
             defaults,
             container_dns: Arc::default(),
+            applied: Mutex::new(String::new()),
         }))
     }
 
@@ -329,7 +371,15 @@ impl NetworkService {
                 published: published_on(&n.id),
             });
         }
-        nft::apply(&nft::render(&self.table, &rules)).map_err(net_err)
+        let script = nft::render(&self.table, &rules);
+        let mut applied = self.applied.lock().unwrap_or_else(|p| p.into_inner());
+        if *applied == script {
+            return Ok(());
+        }
+        applied.clear();
+        nft::apply(&script).map_err(net_err)?;
+        *applied = script;
+        Ok(())
     }
 
     fn default_target(&self) -> Target {
@@ -344,6 +394,7 @@ impl NetworkService {
             aux_addresses: Vec::new(),
             mtu: None,
             isolated_ports: false,
+            v6: None,
         }
     }
 
@@ -370,7 +421,29 @@ impl NetworkService {
                 .collect(),
             mtu: opts.mtu,
             isolated_ports: !opts.icc,
+            v6: n.space6(),
         })
+    }
+
+    /// Docker's refusal of a name that several networks have (not a full ID); `inspect`
+    /// words it its own way.
+    fn check_unambiguous(st: &State, name_or_id: &str, inspect: bool) -> ApiResult<()> {
+        if st.networks.contains_key(name_or_id) {
+            return Ok(());
+        }
+        let n = st
+            .networks
+            .values()
+            .filter(|n| n.name == name_or_id)
+            .count();
+        if n > 1 {
+            return Err(ApiError::invalid(if inspect {
+                format!("{n} matches found based on name: network {name_or_id} is ambiguous")
+            } else {
+                format!("network {name_or_id} is ambiguous ({n} matches found based on name)")
+            }));
+        }
+        Ok(())
     }
 
     /// A user network by full ID, name, or unique ID prefix.
@@ -378,7 +451,14 @@ impl NetworkService {
         if let Some(n) = st.networks.get(name_or_id) {
             return Some(n);
         }
-        if let Some(n) = st.networks.values().find(|n| n.name == name_or_id) {
+        // several of one name (made with CheckDuplicate=false): the oldest; the API's
+        // look-ups refuse the ambiguity first (`check_unambiguous`)
+        if let Some(n) = st
+            .networks
+            .values()
+            .filter(|n| n.name == name_or_id)
+            .min_by(|a, b| a.created.cmp(&b.created))
+        {
             return Some(n);
         }
         let mut by_prefix = st

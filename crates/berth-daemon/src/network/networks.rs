@@ -24,8 +24,9 @@ impl NetworkService {
         }
     }
 
-    /// `POST /networks/create`; returns the new ID.
-    pub fn create_network(&self, spec: NetworkSpec) -> ApiResult<String> {
+    /// `POST /networks/create`; returns the new ID and Docker's warning (a second network
+    /// of a name, without `CheckDuplicate`).
+    pub fn create_network(&self, spec: NetworkSpec) -> ApiResult<(String, String)> {
         if !self.enabled {
             return Err(ApiError::invalid(
                 "bridge networking is disabled (--bridge-name none)",
@@ -42,13 +43,23 @@ impl NetworkService {
             ));
         }
         let mut st = self.lock();
+        let same_name = st
+            .networks
+            .values()
+            .filter(|n| n.name == name)
+            .min_by(|a, b| a.created.cmp(&b.created));
+        let mut warning = String::new();
         if matches!(name, "bridge" | "host" | "none")
-            || st.networks.values().any(|n| n.name == name)
+            || (same_name.is_some() && spec.check_duplicate)
         {
             return Err(ApiError::conflict(format!(
                 "network with name {name} already exists"
             )));
         }
+        if let Some(n) = same_name {
+            warning = format!("Network with name {name} (id : {}) already exists", n.id);
+        }
+        self.check_ipv6(&st, &spec)?;
         if let Some(b) = &opts.name {
             if link::link_exists(b) || st.networks.values().any(|n| &n.bridge == b) {
                 return Err(ApiError::conflict(format!(
@@ -145,6 +156,10 @@ impl NetworkService {
             options: spec.options,
             ipam_options: spec.ipam_options,
             attachable: spec.attachable,
+            enable_ipv6: spec.enable_ipv6,
+            subnet6: spec.subnet6.clone().unwrap_or_default(),
+            gateway6: spec.gateway6.clone().unwrap_or_default(),
+            ip_range6: spec.ip_range6.clone().unwrap_or_default(),
         };
         // the bridge carries the gateway address
         if let Err(e) = link::ensure_bridge(&bridge, &subnet, opts.mtu.unwrap_or(self.mtu)) {
@@ -171,11 +186,16 @@ impl NetworkService {
                 ])
                 .status();
         }
+        if let Some(s) = net.space6() {
+            if let Err(e) = link::add_bridge_ipv6(&bridge, s.gateway, s.subnet.prefix) {
+                let _ = link::delete_link(&bridge);
+                return Err(net_err(e));
+            }
+        }
         if let Err(e) = self.persist_network(&net, false) {
             let _ = link::delete_link(&bridge);
             return Err(e);
         }
-        self.start_dns(&mut st, &net);
         st.networks.insert(id.clone(), net);
         if let Err(e) = self.sync_rules(&st) {
             let net = st.networks.remove(&id);
@@ -186,7 +206,62 @@ impl NetworkService {
             return Err(e);
         }
         self.emit_network_event("create", &id, name, "bridge", None);
-        Ok(id)
+        Ok((id, warning))
+    }
+
+    /// The IPv6 pool of a new network checked as Docker checks it: `--ipv6` needs one
+    /// (Docker has no default IPv6 pools), the gateway and range lie in it, and it
+    /// overlaps no other network's.
+    fn check_ipv6(&self, st: &State, spec: &NetworkSpec) -> ApiResult<()> {
+        use berth_net::ipam6::Subnet6;
+        let Some(s) = spec.subnet6.as_deref() else {
+            if spec.enable_ipv6 {
+                return Err(ApiError::invalid(
+                    "could not find an available, non-overlapping IPv6 address pool among the defaults to assign to the network",
+                ));
+            }
+            if spec.gateway6.is_some() || spec.ip_range6.is_some() {
+                return Err(ApiError::invalid(
+                    "every ip-range or gateway must have a corresponding subnet",
+                ));
+            }
+            return Ok(());
+        };
+        let sub: Subnet6 = s
+            .parse()
+            .map_err(|e: NetError| ApiError::invalid(e.to_string()))?;
+        let taken = st
+            .networks
+            .values()
+            .filter_map(|n| n.subnet6.parse::<Subnet6>().ok());
+        for t in taken {
+            if t.overlaps(&sub) {
+                return Err(ApiError::conflict(format!(
+                    "invalid pool request: Pool overlaps with other one on this address space ({t})"
+                )));
+            }
+        }
+        if let Some(g) = spec.gateway6.as_deref() {
+            let ip: std::net::Ipv6Addr = g
+                .parse()
+                .map_err(|_| ApiError::invalid(format!("invalid gateway address: {g}")))?;
+            if !sub.contains(ip) {
+                return Err(ApiError::invalid(format!(
+                    "no matching subnet for gateway {g}"
+                )));
+            }
+        }
+        if let Some(r) = spec.ip_range6.as_deref() {
+            let range: Subnet6 = r
+                .parse()
+                .map_err(|e: NetError| ApiError::invalid(e.to_string()))?;
+            if !sub.contains(range.network) || range.prefix < sub.prefix {
+                return Err(ApiError::invalid(format!(
+                    "no matching subnet for range {r}"
+                )));
+            }
+        }
+        Ok(())
     }
 
     /// Registers where a container's `--dns` servers are found (once, at daemon start).
@@ -194,25 +269,24 @@ impl NetworkService {
         let _ = self.container_dns.set(lookup);
     }
 
-    /// Starts the embedded DNS server of `n` on its gateway (a failure is logged: the
-    /// network works, by address only).
-    pub(super) fn start_dns(&self, st: &mut State, n: &UserNetwork) {
-        let Ok(gw) = n.gateway.parse::<Ipv4Addr>() else {
-            return;
-        };
+    /// Starts container `cid`'s resolver at `127.0.0.11` inside its namespace (a failure
+    /// is logged: the container works, by address only). It answers for the container's
+    /// networks and links, and forwards the rest to its `--dns` servers, else the
+    /// daemon's (as dockerd's embedded DNS), else the host's.
+    pub(super) fn start_resolver(&self, st: &mut State, cid: &str) {
         let state = Arc::downgrade(&self.state);
-        let net_id = n.id.clone();
-        let lookup: berth_net::dns::Lookup = Arc::new(move |name: &str, from| {
+        let id = cid.to_string();
+        let lookup: berth_net::dns::Lookup = Arc::new(move |name: &str, _| {
             let state = state.upgrade()?;
             let st = state.lock().unwrap_or_else(|p| p.into_inner());
-            let found = match from {
-                std::net::IpAddr::V4(from) => st.endpoints.resolve_from(&net_id, name, from),
-                std::net::IpAddr::V6(_) => st.endpoints.resolve(&net_id, name),
-            };
+            let first = st
+                .endpoints
+                .primary(&id)
+                .map(|e| e.network.clone())
+                .unwrap_or_default();
+            let found = st.endpoints.resolve_for(&id, name, &first);
             (!found.is_empty()).then_some(found)
         });
-        // The asking container's `--dns` servers, else the daemon's (as dockerd's embedded
-        // DNS), else the host's.
         let network_upstreams = if self.defaults.dns.is_empty() {
             let host = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
             berth_net::dns::upstreams(&host)
@@ -224,36 +298,25 @@ impl NetworkService {
                 .map(|ip| std::net::SocketAddr::new(ip, 53))
                 .collect()
         };
-        let (state, net_id) = (Arc::downgrade(&self.state), n.id.clone());
-        let container_dns = self.container_dns.clone();
-        let upstreams: berth_net::dns::Upstreams = Arc::new(move |from| {
-            let std::net::IpAddr::V4(from) = from else {
-                return network_upstreams.clone();
-            };
-            let asker = state.upgrade().and_then(|state| {
-                let st = state.lock().unwrap_or_else(|p| p.into_inner());
-                st.endpoints.container_at(&net_id, from).map(str::to_owned)
-            });
-            let servers = match (asker, container_dns.get()) {
-                (Some(cid), Some(dns)) => dns(&cid),
-                _ => Vec::new(),
-            };
-            if servers.is_empty() {
-                network_upstreams.clone()
-            } else {
-                servers
-                    .into_iter()
-                    .map(|ip| std::net::SocketAddr::new(ip, 53))
-                    .collect()
-            }
-        });
-        match berth_net::dns::serve(gw, lookup, upstreams) {
+        let servers = match self.container_dns.get() {
+            Some(dns) => dns(cid),
+            None => Vec::new(),
+        };
+        let upstreams: Vec<std::net::SocketAddr> = if servers.is_empty() {
+            network_upstreams
+        } else {
+            servers
+                .into_iter()
+                .map(|ip| std::net::SocketAddr::new(ip, 53))
+                .collect()
+        };
+        let upstreams: berth_net::dns::Upstreams = Arc::new(move |_| upstreams.clone());
+        let ns = st.endpoints.netns_path(cid);
+        match berth_net::resolver::start(&ns, lookup, upstreams) {
             Ok(server) => {
-                st.dns.insert(n.id.clone(), server);
+                st.resolvers.insert(cid.to_string(), server);
             }
-            Err(e) => {
-                tracing::warn!(network = n.name, error = %e, "starting the embedded DNS server")
-            }
+            Err(e) => tracing::warn!(id = cid, error = %e, "starting the embedded DNS server"),
         }
     }
 
@@ -281,6 +344,7 @@ impl NetworkService {
                     auxiliary_addresses: n.aux_addresses.clone(),
                 };
                 let resource = NetworkResource {
+                    enable_ipv6: n.enable_ipv6,
                     name: name.to_string(),
                     id: n.id.clone(),
                     created: n.created.clone(),
@@ -322,32 +386,53 @@ impl NetworkService {
             .as_deref()
             .and_then(|s| s.split('/').nth(1))
             .unwrap_or("16");
-        let endpoint = |cid: &str, endpoint_id: &str, mac: &str, ip: Ipv4Addr| EndpointResource {
+        let space6 = n.and_then(|n| n.space6());
+        let endpoint = |cid: &str,
+                        endpoint_id: &str,
+                        mac: &str,
+                        ip: Ipv4Addr,
+                        ip6: Option<std::net::Ipv6Addr>| EndpointResource {
             name: names(cid).unwrap_or_default(),
             endpoint_id: endpoint_id.to_string(),
             mac_address: mac.to_string(),
             ipv4_address: format!("{ip}/{prefix}"),
-            ipv6_address: String::new(),
+            ipv6_address: match (ip6, &space6) {
+                (Some(ip6), Some(s)) => format!("{ip6}/{}", s.subnet.prefix),
+                _ => String::new(),
+            },
         };
         let mut containers = BTreeMap::new();
         for (cid, e) in st.endpoints.primaries() {
             if e.network != net_key || !st.endpoints.is_up(cid) {
                 continue;
             }
-            containers.insert(cid.clone(), endpoint(cid, &e.endpoint_id, &e.mac, e.ip));
+            containers.insert(
+                cid.clone(),
+                endpoint(cid, &e.endpoint_id, &e.mac, e.ip, e.ip6),
+            );
         }
         let extras = st
             .endpoints
             .all_extras()
             .filter(|(cid, x)| st.endpoints.is_up(cid) && x.network == net_key);
         for (cid, x) in extras {
-            containers.insert(cid.clone(), endpoint(cid, &x.endpoint_id, &x.mac, x.ip));
+            containers.insert(
+                cid.clone(),
+                endpoint(cid, &x.endpoint_id, &x.mac, x.ip, x.ip6),
+            );
         }
         resource.scope = "local".into();
+        // the IPv6 pool as given, its gateway only when given (as dockerd 20.10 shows it)
+        let config6 = n.filter(|n| !n.subnet6.is_empty()).map(|n| IpamConfig {
+            subnet: n.subnet6.clone(),
+            ip_range: n.ip_range6.clone(),
+            gateway: n.gateway6.clone(),
+            ..IpamConfig::default()
+        });
         resource.ipam = Ipam {
             driver: "default".into(),
             options: n.and_then(|n| n.ipam_options.clone()),
-            config: config.into_iter().collect(),
+            config: config.into_iter().chain(config6).collect(),
         };
         resource.containers = containers;
         resource
@@ -382,6 +467,7 @@ impl NetworkService {
                 return Ok(self.network_resource(&st, None, pre, names));
             }
         }
+        Self::check_unambiguous(&st, name_or_id, true)?;
         match Self::find_network(&st, name_or_id) {
             Some(n) => Ok(self.network_resource(&st, Some(n), &n.name, names)),
             None => Err(ApiError::not_found(format!(
@@ -401,6 +487,7 @@ impl NetworkService {
                 ));
             }
         }
+        Self::check_unambiguous(&st, name_or_id, false)?;
         let Some(n) = Self::find_network(&st, name_or_id).cloned() else {
             return Err(ApiError::not_found(format!(
                 "network {name_or_id} not found"
@@ -417,7 +504,6 @@ impl NetworkService {
         }
         self.persist_network(&n, true)?;
         st.networks.remove(&n.id);
-        st.dns.remove(&n.id);
         let _ = self.sync_rules(&st);
         link::delete_link(&n.bridge).map_err(net_err)?;
         self.emit_network_event("destroy", &n.id, &n.name, "bridge", None);

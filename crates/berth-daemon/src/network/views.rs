@@ -8,6 +8,22 @@ use berth_net::ports::{self};
 use super::{uses_bridge, NetworkService};
 use crate::containers::record::ContainerRecord;
 
+/// An endpoint's `IPAMConfig` as Docker shows it: what the client asked for, `null` when
+/// it asked for nothing.
+fn ipam_config(
+    ip: Option<std::net::Ipv4Addr>,
+    ip6: Option<std::net::Ipv6Addr>,
+    link_local: &[std::net::IpAddr],
+) -> Option<berth_api::EndpointIpamConfig> {
+    (ip.is_some() || ip6.is_some() || !link_local.is_empty()).then(|| {
+        berth_api::EndpointIpamConfig {
+            ipv4_address: ip.map(|ip| ip.to_string()).unwrap_or_default(),
+            ipv6_address: ip6.map(|ip| ip.to_string()).unwrap_or_default(),
+            link_local_ips: link_local.iter().map(|ip| ip.to_string()).collect(),
+        }
+    })
+}
+
 impl NetworkService {
     /// Docker's `NetworkSettings` for `inspect`.
     pub fn settings(&self, rec: &ContainerRecord) -> NetworkSettings {
@@ -56,6 +72,22 @@ impl NetworkService {
                     .unwrap_or_default(),
             ),
         };
+        // the IPv6 address, prefix and gateway on a dual-stack network
+        let (ip6, prefix6, gw6) = match (
+            ep.and_then(|e| e.ip6),
+            target.as_ref().and_then(|t| t.v6.as_ref()),
+        ) {
+            (Some(ip), Some(s)) => (
+                ip.to_string(),
+                s.subnet.prefix as i64,
+                if target.as_ref().is_some_and(|t| t.internal) {
+                    String::new()
+                } else {
+                    s.gateway.to_string()
+                },
+            ),
+            _ => Default::default(),
+        };
         let mut networks = BTreeMap::new();
         let cfg = st.endpoints.config(&rec.id);
         if !net_name.starts_with("container:") && !cfg.disconnected {
@@ -63,10 +95,11 @@ impl NetworkService {
                 net_name,
                 EndpointSettings {
                     aliases: (!cfg.aliases.is_empty()).then(|| cfg.aliases.clone()),
-                    ipam_config: cfg.requested_ip.map(|ip| berth_api::EndpointIpamConfig {
-                        ipv4_address: ip.to_string(),
-                        ..Default::default()
-                    }),
+                    ipam_config: ipam_config(
+                        cfg.requested_ip,
+                        cfg.requested_ip6,
+                        &cfg.link_local_ips,
+                    ),
                     mac_address: cfg.requested_mac.clone().unwrap_or_else(|| mac.clone()),
                     driver_opts: (!cfg.driver_opts.is_empty()).then(|| cfg.driver_opts.clone()),
                     links: (!cfg.links.is_empty()).then(|| cfg.links.clone()),
@@ -75,6 +108,9 @@ impl NetworkService {
                     gateway: gw.clone(),
                     ip_address: ip.clone(),
                     ip_prefix_len: prefix,
+                    ipv6_gateway: gw6.clone(),
+                    global_ipv6_address: ip6.clone(),
+                    global_ipv6_prefix_len: prefix6,
                     ..EndpointSettings::default()
                 },
             );
@@ -91,14 +127,16 @@ impl NetworkService {
                 .and_then(|p| p.parse::<i64>().ok())
                 .unwrap_or(0);
             let v = |s: String| if running { s } else { String::new() };
+            let space6 = n.space6().filter(|_| running);
+            let ip6 = x.ip6.filter(|_| space6.is_some());
             networks.insert(
                 n.name.clone(),
                 EndpointSettings {
                     aliases: Some(x.aliases.clone()),
-                    ipam_config: Some(berth_api::EndpointIpamConfig {
-                        ipv4_address: x.requested_ip.map(|ip| ip.to_string()).unwrap_or_default(),
-                        ..Default::default()
-                    }),
+                    ipam_config: Some(
+                        ipam_config(x.requested_ip, x.requested_ip6, &x.link_local_ips)
+                            .unwrap_or_default(),
+                    ),
                     mac_address: x.requested_mac.clone().unwrap_or_else(|| v(x.mac.clone())),
                     driver_opts: (!x.driver_opts.is_empty()).then(|| x.driver_opts.clone()),
                     links: (!x.links.is_empty()).then(|| x.links.clone()),
@@ -107,6 +145,15 @@ impl NetworkService {
                     gateway: v(n.gateway.clone()),
                     ip_address: v(x.ip.to_string()),
                     ip_prefix_len: if running { prefix } else { 0 },
+                    global_ipv6_address: ip6.map(|ip| ip.to_string()).unwrap_or_default(),
+                    global_ipv6_prefix_len: match (ip6, &space6) {
+                        (Some(_), Some(s)) => s.subnet.prefix as i64,
+                        _ => 0,
+                    },
+                    ipv6_gateway: match (ip6, &space6) {
+                        (Some(_), Some(s)) if !n.internal => s.gateway.to_string(),
+                        _ => String::new(),
+                    },
                     ..EndpointSettings::default()
                 },
             );
@@ -135,6 +182,13 @@ impl NetworkService {
             endpoint_id: top(&eid),
             gateway: top(&gw),
             ip_address: top(&ip),
+            global_ipv6_address: top(&ip6),
+            global_ipv6_prefix_len: if target.as_ref().is_some_and(|t| t.id.is_empty()) {
+                prefix6
+            } else {
+                0
+            },
+            ipv6_gateway: top(&gw6),
             ip_prefix_len: if target.as_ref().is_some_and(|t| t.id.is_empty()) {
                 prefix
             } else {

@@ -43,6 +43,7 @@ pub fn routes() -> Router<Daemon> {
         .route("/containers/{id}/resize", post(resize))
         .route("/containers/{id}/update", post(update))
         .route("/containers/{id}", delete(remove))
+        .route("/containers/{id}/{link}", delete(remove_link))
         .route("/containers/{id}/exec", post(exec::create))
         .route(
             "/containers/{id}/archive",
@@ -108,13 +109,30 @@ async fn kill(State(d): State<Daemon>, Path(id): Path<String>, q: Q) -> ApiResul
 
 async fn remove(State(d): State<Daemon>, Path(id): Path<String>, q: Q) -> ApiResult<StatusCode> {
     if q.bool("link") {
-        return Err(ApiError::invalid("Berth does not support container links"));
+        return Err(ApiError::internal(
+            "Conflict, cannot remove the default link name of the container",
+        ));
     }
     // In its own task: a client that goes away must not leave a removal half-done.
     let (containers, force, volumes) = (d.containers.clone(), q.bool("force"), q.bool("v"));
     tokio::spawn(async move { containers.remove_with_volumes(&id, force, volumes).await })
         .await
         .map_err(|e| ApiError::internal(format!("the removal task failed: {e}")))??;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `DELETE /containers/{parent}/{alias}?link=1`: a link's name, not a container.
+async fn remove_link(
+    State(d): State<Daemon>,
+    Path((parent, alias)): Path<(String, String)>,
+    q: Q,
+) -> ApiResult<StatusCode> {
+    if !q.bool("link") {
+        return Err(ApiError::not_found(format!(
+            "No such container: {parent}/{alias}"
+        )));
+    }
+    d.containers.remove_link(&parent, &alias)?;
     Ok(StatusCode::NO_CONTENT)
 }
 

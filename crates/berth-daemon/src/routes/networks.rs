@@ -87,11 +87,6 @@ async fn create(
             body.driver
         )));
     }
-    if body.enable_ipv6 {
-        return Err(ApiError::invalid(
-            "IPv6 networks (--ipv6) are not supported by Berth yet",
-        ));
-    }
     let ipam = body.ipam.unwrap_or_default();
     if !ipam.driver.is_empty() && ipam.driver != "default" {
         return Err(ApiError::not_found(format!(
@@ -99,12 +94,18 @@ async fn create(
             ipam.driver
         )));
     }
-    if ipam.config.len() > 1 {
-        return Err(ApiError::not_implemented(
-            "Berth supports one IPAM config per network",
+    // one IPv4 and one IPv6 pool at most, as Docker's bridge driver
+    let (v6, v4): (Vec<_>, Vec<_>) = ipam
+        .config
+        .into_iter()
+        .partition(|c| c.subnet.contains(':'));
+    if v4.len() > 1 || v6.len() > 1 {
+        return Err(ApiError::invalid(
+            "bridge driver doesn't support multiple subnets",
         ));
     }
-    let first = ipam.config.into_iter().next().unwrap_or_default();
+    let first = v4.into_iter().next().unwrap_or_default();
+    let six = v6.into_iter().next();
     let given = |s: String| (!s.is_empty()).then_some(s);
     let spec = NetworkSpec {
         name: body.name,
@@ -117,13 +118,15 @@ async fn create(
         labels: body.labels,
         options: body.options,
         ipam_options: ipam.options,
+        enable_ipv6: body.enable_ipv6,
+        subnet6: six.as_ref().and_then(|c| given(c.subnet.clone())),
+        gateway6: six.as_ref().and_then(|c| given(c.gateway.clone())),
+        ip_range6: six.as_ref().and_then(|c| given(c.ip_range.clone())),
+        check_duplicate: body.check_duplicate.unwrap_or(false),
     };
     let net = d.networks.clone();
-    let id = tokio::task::block_in_place(|| net.create_network(spec))?;
-    let created = NetworkCreateResponse {
-        id,
-        warning: String::new(),
-    };
+    let (id, warning) = tokio::task::block_in_place(|| net.create_network(spec))?;
+    let created = NetworkCreateResponse { id, warning };
     Ok((StatusCode::CREATED, Json(created)).into_response())
 }
 

@@ -38,9 +38,16 @@ fn volumes_usage(d: &Daemon) -> Vec<berth_api::Volume> {
     d.containers.volumes_disk_usage()
 }
 
-/// Build cache records for `system df`: Berth has no builder, so none.
-fn build_cache_usage(_d: &Daemon) -> Vec<Value> {
-    Vec::new()
+/// Build cache records for `system df` ([`crate::builds::gc`]): the cache mounts, in
+/// use while a build runs.
+fn build_cache_usage(d: &Daemon) -> Vec<Value> {
+    let busy = d.builds.gc.lock.try_write().is_err();
+    d.builds
+        .gc
+        .records(busy)
+        .iter()
+        .map(|r| r.to_api())
+        .collect()
 }
 
 fn compute(d: &Daemon, types: &[String]) -> ApiResult<Value> {

@@ -2,6 +2,7 @@
 //! `docker-registry` (`real_registry`).
 
 mod fake;
+mod hosts_mirrors;
 mod real_registry;
 
 use std::time::Duration;
