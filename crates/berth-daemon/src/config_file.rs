@@ -7,7 +7,7 @@
 //! `cgroup-parent`, `bip`, `default-address-pools` (`[{"base": CIDR, "size": N}]`),
 //! `hosts` (one `unix://` socket), `group` (the socket's group), `no-new-privileges`,
 //! `seccomp-profile`, `userns-remap`, `log-driver`, `log-opts`, `dns`, `dns-search`, `dns-opts`,
-//! `host-gateway-ip`, `init`, `default-ulimits`.
+//! `host-gateway-ip`, `init`, `default-ulimits`, `cri-socket` (Berth's: the CRI socket, "" off).
 
 use std::ffi::OsString;
 use std::path::PathBuf;
@@ -170,6 +170,11 @@ const DIRECTIVES: &[Directive] = &[
         apply: |a, v| Ok(a.init = v.as_bool().ok_or("init must be a boolean")?),
     },
     Directive {
+        key: "cri-socket",
+        arg_id: "cri_socket",
+        apply: |a, v| Ok(a.cri_socket = string(v)?),
+    },
+    Directive {
         key: "builder",
         arg_id: "builder_gc_keep_storage",
         apply: apply_builder,
@@ -295,6 +300,7 @@ fn flag_value(args: &DaemonArgs, arg_id: &str) -> String {
         "cgroup_parent" => args.cgroup_parent.clone(),
         "bip" => args.bip.clone(),
         "host" => args.host.clone(),
+        "cri_socket" => args.cri_socket.clone(),
         "no_new_privileges" => args.no_new_privileges.to_string(),
         "seccomp_profile" => args.seccomp_profile.clone().unwrap_or_default(),
         "group" => args.group.clone(),
@@ -433,6 +439,30 @@ mod tests {
 
     fn args(flags: &[&str]) -> DaemonArgs {
         DaemonArgs::parse_from(std::iter::once("berth daemon").chain(flags.iter().copied()))
+    }
+
+    #[test]
+    fn the_cri_socket_comes_from_the_flag_or_the_file_and_empty_turns_it_off() {
+        let a = args(&[]);
+        assert_eq!(
+            a.cri_socket_path().as_deref(),
+            Some(std::path::Path::new("/run/berth/cri.sock"))
+        );
+        let a = args(&["--cri-socket", "unix:///tmp/k.sock"]);
+        assert_eq!(
+            a.cri_socket_path().as_deref(),
+            Some(std::path::Path::new("/tmp/k.sock"))
+        );
+        assert_eq!(args(&["--cri-socket", ""]).cri_socket_path(), None);
+        let mut a = args(&[]);
+        merge_file(&mut a, br#"{"cri-socket": ""}"#, &|_| false).unwrap();
+        assert_eq!(a.cri_socket_path(), None);
+        let mut a = args(&["--cri-socket", "/tmp/a.sock"]);
+        let err = merge_file(&mut a, br#"{"cri-socket": "/tmp/b.sock"}"#, &|id| {
+            id == "cri_socket"
+        })
+        .unwrap_err();
+        assert!(err.to_string().contains("cri-socket"), "{err}");
     }
 
     #[test]

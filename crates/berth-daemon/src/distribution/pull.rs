@@ -98,6 +98,34 @@ pub async fn start(d: &Daemon, req: PullRequest) -> ApiResult<axum::response::Re
     Ok(response)
 }
 
+/// Pulls one tag or digest with no progress stream (CRI's `PullImage`): resolves, pulls
+/// what is missing and registers the name; returns the image ID.
+pub async fn pull_quiet(
+    d: &Daemon,
+    reference: &Reference,
+    platform: &Platform,
+    auth: Option<&AuthConfig>,
+) -> ApiResult<String> {
+    let resolved = d.registry.resolve(reference, platform, auth).await?;
+    let image_id = resolved.config.digest.clone();
+    let (progress, response) = Progress::channel();
+    // Nobody reads the progress: drain it so the pull never waits on a full channel.
+    let drain = tokio::spawn(async move {
+        let mut body = response.into_body().into_data_stream();
+        while body.next().await.is_some() {}
+    });
+    let pulled = pull_resolved(d, reference, resolved, &progress).await;
+    drop(progress);
+    let _ = drain.await;
+    pulled?;
+    d.emit_image_event(
+        "pull",
+        &reference.familiar_string(),
+        &reference.familiar_name(),
+    );
+    Ok(image_id)
+}
+
 /// Pulls one resolved tag or digest; true when the name now points at a new image.
 async fn pull_resolved(
     d: &Daemon,

@@ -501,7 +501,7 @@ async fn push_image(
 
 /// Who uses an image, for the delete and prune conflict checks: a running (or paused,
 /// or restarting) container first, as moby checks, else any other container.
-fn image_user(d: &Daemon, image_id: &str) -> Option<ImageUser> {
+pub(crate) fn image_user(d: &Daemon, image_id: &str) -> Option<ImageUser> {
     let bare = |s: &str| s.strip_prefix("sha256:").unwrap_or(s).to_string();
     let wanted = bare(image_id);
     let opts = crate::containers::ListOptions {
