@@ -64,6 +64,9 @@ pub struct TestDaemon {
     pub bip: String,
     /// More daemon flags, after the ones above ([`Self::start_with_args`]).
     pub extra_args: Vec<String>,
+    /// `--cri-socket`: `<dir>/cri.sock` for [`Self::start_cri`]; `None` turns CRI off
+    /// (`--cri-socket ""`), so other tests never touch the default `/run/berth/cri.sock`.
+    pub cri_sock: Option<PathBuf>,
     /// More environment for the daemon's next [`Self::start_daemon`] (for example
     /// `BERTH_TEST_CRASH_AT`).
     pub extra_env: Vec<(String, String)>,
@@ -107,13 +110,28 @@ impl TestDaemon {
         Self::start_prepared(exec_root, extra_args, |_| {})
     }
 
+    /// Like [`Self::start`], also serving CRI on [`Self::cri_sock`] (`<dir>/cri.sock`).
+    pub fn start_cri() -> TestDaemon {
+        Self::start_full("run", &[], true, |_| {})
+    }
+
     /// Makes the temp dir, runs `prepare` on the root path, starts the daemon.
     fn start_prepared(
         exec_root: &str,
         extra_args: &[&str],
         prepare: impl FnOnce(&Path),
     ) -> TestDaemon {
+        Self::start_full(exec_root, extra_args, false, prepare)
+    }
+
+    fn start_full(
+        exec_root: &str,
+        extra_args: &[&str],
+        cri: bool,
+        prepare: impl FnOnce(&Path),
+    ) -> TestDaemon {
         let dir = make_temp_dir();
+        let cri_sock = cri.then(|| dir.join("cri.sock"));
         let mut d = TestDaemon {
             sock: dir.join("berth.sock"),
             root: dir.join("root"),
@@ -124,6 +142,7 @@ impl TestDaemon {
             bridge: format!("bt{:06x}", rand_u32() & 0xff_ffff),
             bip: free_test_subnet(),
             extra_args: extra_args.iter().map(|a| a.to_string()).collect(),
+            cri_sock,
             extra_env: Vec::new(),
             seen_ids: Default::default(),
         };
@@ -162,6 +181,8 @@ impl TestDaemon {
             // served by a test's own mirror fail fast on a closed local port.
             .arg("--docker-hub-url")
             .arg(NO_DOCKER_HUB)
+            .arg("--cri-socket")
+            .arg(self.cri_sock.as_deref().unwrap_or(Path::new("")))
             .args(&self.extra_args)
             .arg("--debug")
             .env("NO_COLOR", "1")

@@ -52,7 +52,7 @@ class Daemon:
             pass
         args = [self.berth, "daemon", "-H", self.host(), "--root", self.root,
                 "--exec-root", self.exec_root, "--bridge-name", self.bridge,
-                "--bip", self.bip, "--docker-hub-url", NO_DOCKER_HUB]
+                "--bip", self.bip, "--docker-hub-url", NO_DOCKER_HUB, "--cri-socket", ""]
         if self.debug:
             args.append("--debug")
         e = dict(os.environ, NO_COLOR="1")

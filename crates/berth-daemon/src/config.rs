@@ -15,6 +15,10 @@ pub struct DaemonArgs {
         default_value = "unix:///run/berth/berth.sock"
     )]
     pub host: String,
+    /// Socket for the Kubernetes CRI v1 services (RuntimeService, ImageService); empty:
+    /// CRI is not served
+    #[arg(long = "cri-socket", value_name = "PATH", default_value = crate::cri::DEFAULT_CRI_SOCKET)]
+    pub cri_socket: String,
     /// Group for the unix socket (a name or a GID; empty: the daemon's own group)
     #[arg(short = 'G', long = "group", default_value = crate::socket::DEFAULT_SOCKET_GROUP)]
     pub group: String,
@@ -119,6 +123,16 @@ pub const DEFAULT_REGISTRY_CONFIG_DIR: &str = "/etc/berth/certs.d";
 pub const DEFAULT_CONFIG_FILE: &str = "/etc/berth/daemon.json";
 
 impl DaemonArgs {
+    /// The CRI socket path from `--cri-socket` (`None`: CRI off). A `unix://` prefix is
+    /// accepted, as the kubelet's `--container-runtime-endpoint` writes it.
+    pub fn cri_socket_path(&self) -> Option<PathBuf> {
+        let path = self
+            .cri_socket
+            .strip_prefix("unix://")
+            .unwrap_or(&self.cri_socket);
+        (!path.is_empty()).then(|| PathBuf::from(path))
+    }
+
     /// The unix socket path from `--host`.
     pub fn socket_path(&self) -> anyhow::Result<PathBuf> {
         let path = self.host.strip_prefix("unix://").ok_or_else(|| {

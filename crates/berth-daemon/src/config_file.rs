@@ -7,7 +7,7 @@
 //! `cgroup-parent`, `bip`, `default-address-pools` (`[{"base": CIDR, "size": N}]`),
 //! `hosts` (one `unix://` socket), `group` (the socket's group), `no-new-privileges`,
 //! `seccomp-profile`, `userns-remap`, `log-driver`, `log-opts`, `dns`, `dns-search`, `dns-opts`,
-//! `host-gateway-ip`, `init`, `default-ulimits`.
+//! `host-gateway-ip`, `init`, `default-ulimits`, `cri-socket` (Berth's: the CRI socket, "" off).
 
 use std::ffi::OsString;
 use std::path::PathBuf;
@@ -170,6 +170,11 @@ const DIRECTIVES: &[Directive] = &[
         apply: |a, v| Ok(a.init = v.as_bool().ok_or("init must be a boolean")?),
     },
     Directive {
+        key: "cri-socket",
+        arg_id: "cri_socket",
+        apply: |a, v| Ok(a.cri_socket = string(v)?),
+    },
+    Directive {
         key: "default-ulimits",
         arg_id: "default_ulimit",
         apply: apply_default_ulimits,
@@ -262,6 +267,7 @@ fn flag_value(args: &DaemonArgs, arg_id: &str) -> String {
         "cgroup_parent" => args.cgroup_parent.clone(),
         "bip" => args.bip.clone(),
         "host" => args.host.clone(),
+        "cri_socket" => args.cri_socket.clone(),
         "no_new_privileges" => args.no_new_privileges.to_string(),
         "seccomp_profile" => args.seccomp_profile.clone().unwrap_or_default(),
         "group" => args.group.clone(),

@@ -6,6 +6,7 @@ pub mod config;
 pub mod config_file;
 pub mod containers;
 pub mod crash_point;
+pub mod cri;
 pub mod distribution;
 pub mod error;
 pub mod events;
@@ -156,6 +157,18 @@ async fn serve(args: DaemonArgs) -> anyhow::Result<()> {
     tracing::info!(socket = %socket.display(), root = %args.root.display(), "API listening");
     let events = daemon.events.clone();
     let bus = daemon.events.clone();
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let cri = match args.cri_socket_path() {
+        Some(path) => {
+            let mut stop = stop_rx.clone();
+            let stopped = async move {
+                let _ = stop.wait_for(|s| *s).await;
+            };
+            let cri = cri::serve(daemon.clone(), &path, stopped).await?;
+            Some(tokio::spawn(cri))
+        }
+        None => None,
+    };
     let shutdown = async move {
         let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
             .expect("installing a SIGTERM handler");
@@ -164,12 +177,20 @@ async fn serve(args: DaemonArgs) -> anyhow::Result<()> {
             _ = term.recv() => {},
         }
         tracing::info!("shutting down; containers keep running");
+        let _ = stop_tx.send(true);
         events.close_streams();
     };
     axum::serve(listener, server::app(daemon))
         .with_graceful_shutdown(shutdown)
         .await?;
     let _ = std::fs::remove_file(&socket);
+    if let Some(cri) = cri {
+        match cri.await {
+            Ok(Err(e)) => tracing::warn!("CRI: {e:#}"),
+            Err(e) => tracing::warn!("CRI: {e}"),
+            Ok(Ok(())) => {}
+        }
+    }
     bus.finish_writes();
     Ok(())
 }
