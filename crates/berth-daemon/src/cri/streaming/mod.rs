@@ -1,48 +1,23 @@
 //! The CRI streaming server: Exec, Attach and PortForward answer with a URL on it, where
-//! the kubelet (or crictl) then streams over SPDY or websocket.
+//! the kubelet (or crictl, critest) then streams over SPDY/3.1 or websocket — the
+//! kubelet's `pkg/kubelet/cri/streaming` design.
 //!
-//! Not served yet: the three calls answer UNIMPLEMENTED. This module's interface —
-//! `StreamingServer::start` and the three calls — is what `cri/runtime.rs` uses.
+//! - [`server`]: the HTTP side on 127.0.0.1 (a free port), one route per call.
+//! - [`tokens`]: the validated requests behind the URLs (single use, one minute).
+//! - [`spdy`]: SPDY/3.1 frames, header compression, the server connection.
+//! - [`remotecommand`]: exec/attach over SPDY (`v2`–`v5.channel.k8s.io`).
+//! - [`websocket`]: exec/attach over websocket (`v4`/`v5.channel.k8s.io`).
+//! - [`portforward`]: `portforward.k8s.io` over SPDY, into the pod's network namespace.
+//! - [`session`]: the container end, on the daemon's exec and attach machinery.
+//! - [`service`]: [`StreamingServer`], the three CRI calls.
 
-use std::sync::Arc;
+mod portforward;
+mod remotecommand;
+mod server;
+mod service;
+mod session;
+pub mod spdy;
+mod tokens;
+mod websocket;
 
-use berth_cri_api::v1::{
-    AttachRequest, AttachResponse, ExecRequest, ExecResponse, PortForwardRequest,
-    PortForwardResponse,
-};
-use tonic::Status;
-
-use crate::state::Daemon;
-
-/// The streaming server of one daemon.
-pub struct StreamingServer {
-    _daemon: Daemon,
-}
-
-impl StreamingServer {
-    /// Starts the server (binds its address) for `daemon`'s containers.
-    pub async fn start(daemon: Daemon) -> anyhow::Result<Arc<StreamingServer>> {
-        Ok(Arc::new(StreamingServer { _daemon: daemon }))
-    }
-
-    pub async fn exec(&self, _req: ExecRequest) -> Result<ExecResponse, Status> {
-        Err(Status::unimplemented(
-            "Exec: the streaming server is not served yet",
-        ))
-    }
-
-    pub async fn attach(&self, _req: AttachRequest) -> Result<AttachResponse, Status> {
-        Err(Status::unimplemented(
-            "Attach: the streaming server is not served yet",
-        ))
-    }
-
-    pub async fn port_forward(
-        &self,
-        _req: PortForwardRequest,
-    ) -> Result<PortForwardResponse, Status> {
-        Err(Status::unimplemented(
-            "PortForward: the streaming server is not served yet",
-        ))
-    }
-}
+pub use service::StreamingServer;

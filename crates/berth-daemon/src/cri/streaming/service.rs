@@ -10,11 +10,11 @@ use berth_cri_api::v1::{
 };
 use tonic::Status;
 
-use crate::containers::record::ContainerRecord;
-use crate::state::Daemon;
 use super::server;
 use super::session::{AttachTarget, ExecTarget};
 use super::tokens::{Pending, Tokens};
+use crate::containers::record::ContainerRecord;
+use crate::state::Daemon;
 
 /// The streaming server of one daemon.
 pub struct StreamingServer {
@@ -56,11 +56,11 @@ impl StreamingServer {
         if id.is_empty() {
             return Err(Status::invalid_argument("missing required container_id"));
         }
-        let rec = self
-            .daemon
-            .containers
-            .get(id)
-            .map_err(|_| Status::not_found(format!("an error occurred when try to find container {id:?}: not found")))?;
+        let rec = self.daemon.containers.get(id).map_err(|_| {
+            Status::not_found(format!(
+                "an error occurred when try to find container {id:?}: not found"
+            ))
+        })?;
         if !rec.state.status.is_running() {
             return Err(Status::failed_precondition(format!(
                 "container {} is not running",
@@ -113,24 +113,23 @@ impl StreamingServer {
         if req.pod_sandbox_id.is_empty() {
             return Err(Status::invalid_argument("missing required pod_sandbox_id"));
         }
-        let rec = self.daemon.containers.get(&req.pod_sandbox_id).map_err(|_| {
-            Status::not_found(format!(
-                "failed to find sandbox {:?}: not found",
-                req.pod_sandbox_id
-            ))
-        })?;
+        let rec = self
+            .daemon
+            .containers
+            .get(&req.pod_sandbox_id)
+            .map_err(|_| {
+                Status::not_found(format!(
+                    "failed to find sandbox {:?}: not found",
+                    req.pod_sandbox_id
+                ))
+            })?;
         if !rec.state.status.is_running() {
             return Err(Status::failed_precondition(format!(
                 "sandbox {} is not running",
                 rec.id
             )));
         }
-        let url = self.url(
-            "portforward",
-            Pending::PortForward {
-                sandbox_id: rec.id,
-            },
-        );
+        let url = self.url("portforward", Pending::PortForward { sandbox_id: rec.id });
         Ok(PortForwardResponse { url })
     }
 }
@@ -138,7 +137,9 @@ impl StreamingServer {
 /// The kubelet streaming server's request checks.
 fn check_streams(stdin: bool, stdout: bool, stderr: bool, tty: bool) -> Result<(), Status> {
     if tty && stderr {
-        return Err(Status::invalid_argument("tty and stderr cannot both be true"));
+        return Err(Status::invalid_argument(
+            "tty and stderr cannot both be true",
+        ));
     }
     if !stdin && !stdout && !stderr {
         return Err(Status::invalid_argument(
