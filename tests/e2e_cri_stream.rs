@@ -12,10 +12,10 @@ mod cri;
 
 use std::time::Duration;
 
-use berth_cri_api::v1::{AttachRequest, ExecRequest, PortForwardRequest};
 use berth_daemon::cri::streaming::spdy::frame::{self, Frame, HeaderCodec, FLAG_FIN};
 use bytes::{Bytes, BytesMut};
 use common::*;
+use cri::v1::{AttachRequest, ExecRequest, PortForwardRequest};
 use cri::Cri;
 use futures_util::{SinkExt, StreamExt};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -144,9 +144,13 @@ impl Spdy {
                 .collect(),
         })
         .await;
-        match self.recv().await {
-            Some(Frame::SynReply { stream_id, .. }) => assert_eq!(stream_id, id),
-            other => panic!("no reply to stream {id}: {other:?}"),
+        // Frames of streams opened before may come first.
+        loop {
+            match self.recv().await {
+                Some(Frame::SynReply { stream_id, .. }) if stream_id == id => return,
+                Some(_) => {}
+                None => panic!("no reply to stream {id}"),
+            }
         }
     }
 
