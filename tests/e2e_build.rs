@@ -6,33 +6,15 @@
 mod common;
 
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
+use common::build_context::{build, context};
 use common::*;
 
 fn daemon() -> TestDaemon {
     let d = TestDaemon::start();
     d.import_busybox();
     d
-}
-
-/// A context directory under the daemon's temp dir with `files` (name, content).
-fn context(d: &TestDaemon, name: &str, files: &[(&str, &str)]) -> PathBuf {
-    let dir = d.dir.join(name);
-    for (f, content) in files {
-        let p = dir.join(f);
-        fs::create_dir_all(p.parent().unwrap()).unwrap();
-        fs::write(&p, content).unwrap();
-    }
-    dir
-}
-
-fn build(d: &TestDaemon, ctx: &Path, extra: &[&str]) -> std::process::Output {
-    let mut args = vec!["build"];
-    args.extend_from_slice(extra);
-    let c = ctx.to_str().unwrap().to_string();
-    args.push(&c);
-    d.berth(&args)
 }
 
 fn build_ok(d: &TestDaemon, ctx: &Path, extra: &[&str]) -> String {

@@ -11,6 +11,7 @@
 
 #![allow(dead_code)]
 
+pub mod build_context;
 pub mod registry;
 pub mod tmux;
 pub mod venv;

@@ -305,19 +305,22 @@ impl NetworkService {
                 .map(|ip| std::net::SocketAddr::new(ip, 53))
                 .collect()
         };
-        let servers = match self.container_dns.get() {
-            Some(dns) => dns(cid),
-            None => Vec::new(),
-        };
-        let upstreams: Vec<std::net::SocketAddr> = if servers.is_empty() {
-            network_upstreams
-        } else {
-            servers
-                .into_iter()
-                .map(|ip| std::net::SocketAddr::new(ip, 53))
-                .collect()
-        };
-        let upstreams: berth_net::dns::Upstreams = Arc::new(move |_| upstreams.clone());
+        // The container's `--dns` servers are read at query time, never here: this runs
+        // under the network lock, and reading them takes the containers lock, which a
+        // create holds while it takes the network lock.
+        let container_dns = Arc::clone(&self.container_dns);
+        let id = cid.to_string();
+        let upstreams: berth_net::dns::Upstreams = Arc::new(move |_| {
+            let servers = container_dns.get().map(|dns| dns(&id)).unwrap_or_default();
+            if servers.is_empty() {
+                network_upstreams.clone()
+            } else {
+                servers
+                    .into_iter()
+                    .map(|ip| std::net::SocketAddr::new(ip, 53))
+                    .collect()
+            }
+        });
         let ns = st.endpoints.netns_path(cid);
         match berth_net::resolver::start(&ns, lookup, upstreams) {
             Ok(server) => {
