@@ -113,11 +113,12 @@ fn assert_nothing_left(d: &TestDaemon, id: &str, port: Option<u16>) {
         !d.exec_root.join("netns").join(id).exists(),
         "network namespace of {id} left"
     );
+    // a stopping container's veth is deleted off the request's path (link::delete_links_later)
     let veth = format!("vb{}", &id[..11]);
-    assert!(
-        !Path::new("/sys/class/net").join(&veth).exists(),
-        "veth {veth} left"
-    );
+    let gone = wait_until(Duration::from_secs(5), || {
+        !Path::new("/sys/class/net").join(&veth).exists()
+    });
+    assert!(gone, "veth {veth} left");
     if let Some(port) = port {
         let table = nft_table(d);
         assert!(
