@@ -288,10 +288,7 @@ fn bad_input_gets_containerds_codes_and_leaves_nothing() {
         status(&c, &unknown).unwrap_err().code(),
         tonic::Code::NotFound
     );
-    assert_eq!(
-        stop(&c, &unknown).unwrap_err().code(),
-        tonic::Code::NotFound
-    );
+    stop(&c, &unknown).expect("stopping an unknown pod is no error");
     remove(&c, &unknown).expect("removing an unknown pod is no error");
     // a plain container is no pod
     d.import_busybox();
@@ -403,4 +400,41 @@ fn pods_survive_a_daemon_kill() {
         pid
     )));
     remove(&c, &id).expect("remove after the restart");
+}
+
+/// The pod's cgroup parent (the kubelet's pod cgroup) holds the pause, and Berth removes
+/// the directories it made for it with the pod; a privileged pod's sandbox is privileged.
+#[test]
+fn cgroup_parent_and_privileged_are_applied() {
+    let (d, c) = cri_daemon();
+    let parent = format!("berthpodtest{}/pod-abc", std::process::id());
+    let mut config = pod_config("cg", 0);
+    config.linux = Some(v1::LinuxPodSandboxConfig {
+        cgroup_parent: format!("/{parent}"),
+        security_context: Some(v1::LinuxSandboxSecurityContext {
+            privileged: true,
+            ..Default::default()
+        }),
+        ..Default::default()
+    });
+    let id = run_pod(&c, config).expect("a pod with a cgroup parent");
+    d.full_id(&id);
+    let pid = pause_pid(&d, &id);
+    let cgroups = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
+    assert!(cgroups.contains(&format!("/{parent}/{id}")), "{cgroups}");
+    assert_eq!(d.inspect(&id)["HostConfig"]["Privileged"], true);
+    remove(&c, &id).expect("remove");
+    let top = parent.split('/').next().unwrap();
+    for base in [
+        "/sys/fs/cgroup/memory",
+        "/sys/fs/cgroup/unified",
+        "/sys/fs/cgroup",
+    ] {
+        let dir = std::path::Path::new(base).join(top);
+        assert!(
+            wait_until(Duration::from_secs(10), || !dir.exists()),
+            "{} left behind",
+            dir.display()
+        );
+    }
 }

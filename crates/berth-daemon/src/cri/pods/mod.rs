@@ -118,12 +118,17 @@ impl CriService {
     }
 
     /// Stops the pod's containers (at once, as containerd does) and then its pause.
-    /// Idempotent.
+    /// Idempotent; an unknown ID is no error (as in containerd: critest's idempotence
+    /// spec, and the kubelet retries stops of pods it has lost).
     pub(super) async fn pod_stop(
         &self,
         req: StopPodSandboxRequest,
     ) -> Result<StopPodSandboxResponse, Status> {
-        let sandbox = self.sandbox(&req.pod_sandbox_id)?;
+        let sandbox = match self.sandbox(&req.pod_sandbox_id) {
+            Ok(s) => s,
+            Err(e) if e.code() == tonic::Code::NotFound => return Ok(StopPodSandboxResponse {}),
+            Err(e) => return Err(e),
+        };
         self.stop_pod(&sandbox.id).await?;
         Ok(StopPodSandboxResponse {})
     }
