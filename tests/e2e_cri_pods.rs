@@ -211,6 +211,37 @@ fn a_pod_runs_is_listed_stopped_and_removed() {
     // a short ID prefix names the pod too
     assert!(ready(&status(&c, &id[..16]).expect("status by prefix")));
 
+    // Stats: the pause counts, its eth0 is the pod's interface.
+    let stats = c
+        .run(c.rt().pod_sandbox_stats(v1::PodSandboxStatsRequest {
+            pod_sandbox_id: id.clone(),
+        }))
+        .expect("PodSandboxStats")
+        .into_inner()
+        .stats
+        .unwrap();
+    assert_eq!(stats.attributes.unwrap().id, id);
+    let linux = stats.linux.unwrap();
+    assert_eq!(linux.process.unwrap().process_count.unwrap().value, 1);
+    assert!(linux.memory.unwrap().usage_bytes.unwrap().value > 0);
+    let eth0 = linux.network.unwrap().default_interface.expect("eth0");
+    assert_eq!(eth0.name, "eth0");
+    let listed = c
+        .run(
+            c.rt()
+                .list_pod_sandbox_stats(v1::ListPodSandboxStatsRequest {
+                    filter: Some(v1::PodSandboxStatsFilter {
+                        id: String::new(),
+                        label_selector: HashMap::from([("app".into(), "db".into())]),
+                    }),
+                }),
+        )
+        .expect("ListPodSandboxStats")
+        .into_inner()
+        .stats;
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].attributes.as_ref().unwrap().id, other);
+
     // Stop: NOTREADY, the pause gone; idempotent.
     stop(&c, &id).expect("StopPodSandbox");
     assert!(!ready(&status(&c, &id).unwrap()));

@@ -67,6 +67,22 @@ impl RuntimeService for CriService {
         self.pod_list(req.into_inner()).await.map(Response::new)
     }
 
+    async fn pod_sandbox_stats(
+        &self,
+        req: Request<PodSandboxStatsRequest>,
+    ) -> Result<Response<PodSandboxStatsResponse>, Status> {
+        self.pod_stats(req.into_inner()).await.map(Response::new)
+    }
+
+    async fn list_pod_sandbox_stats(
+        &self,
+        req: Request<ListPodSandboxStatsRequest>,
+    ) -> Result<Response<ListPodSandboxStatsResponse>, Status> {
+        self.pod_list_stats(req.into_inner())
+            .await
+            .map(Response::new)
+    }
+
     async fn exec(&self, req: Request<ExecRequest>) -> Result<Response<ExecResponse>, Status> {
         self.streaming
             .exec(req.into_inner())

@@ -1,5 +1,5 @@
 //! Pod sandboxes: RunPodSandbox, StopPodSandbox, RemovePodSandbox, PodSandboxStatus and
-//! ListPodSandbox.
+//! ListPodSandbox, PodSandboxStats and ListPodSandboxStats ([`stats`]).
 //!
 //! A pod sandbox is a Berth container in the one container store (as dockershim made
 //! them), whose ID is the PodSandboxId and whose name is dockershim's
@@ -19,6 +19,7 @@
 pub mod config;
 pub mod labels;
 mod network;
+mod stats;
 mod view;
 
 use berth_api::ErrorKind;
