@@ -38,13 +38,13 @@ fn volumes_usage(d: &Daemon) -> Vec<berth_api::Volume> {
     d.containers.volumes_disk_usage()
 }
 
-/// Build cache records for `system df` ([`crate::builds::gc`]): the cache mounts, in
-/// use while a build runs.
+/// Build cache records for `system df` ([`crate::builds::gc`]): the cache mounts and
+/// the step cache, in use while a build runs.
 fn build_cache_usage(d: &Daemon) -> Vec<Value> {
     let busy = d.builds.gc.lock.try_write().is_err();
     d.builds
         .gc
-        .records(busy)
+        .records(busy, &crate::builds::step_cache::DaemonSteps(d))
         .iter()
         .map(|r| r.to_api())
         .collect()
