@@ -88,7 +88,11 @@ fn compute(d: &Daemon, types: &[String]) -> ApiResult<Value> {
         out["Volumes"] = serde_json::to_value(volumes_usage(d))?;
     }
     if want("build-cache") {
-        out["BuildCache"] = Value::Array(build_cache_usage(d));
+        let cache = build_cache_usage(d);
+        // dockerd 20.10's BuilderSize: every record's size (the CLI's `Build cache usage`).
+        let total: i64 = cache.iter().filter_map(|r| r["Size"].as_i64()).sum();
+        out["BuilderSize"] = json!(total);
+        out["BuildCache"] = Value::Array(cache);
     }
     Ok(out)
 }
