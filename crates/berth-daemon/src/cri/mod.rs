@@ -11,6 +11,7 @@
 //! `info.rs` Version/Status/RuntimeConfig, `streaming/` the Exec/Attach/PortForward
 //! server (the URLs those calls return).
 
+mod containers;
 mod error;
 mod image;
 mod info;
