@@ -33,6 +33,9 @@ pub struct Pod {
     pub name: String,
     pub namespace: String,
     pub uid: String,
+    /// The kubelet's `log_directory` as the sandbox recorded it (used when the request
+    /// carries no sandbox config).
+    pub log_directory: String,
 }
 
 fn invalid(msg: impl Into<String>) -> Status {
@@ -142,16 +145,17 @@ pub fn plan(
     let sc = linux.security_context.clone().unwrap_or_default();
     security(&mut config, &mut hc, &sc, pod, sandbox, read_file)?;
 
-    let log_path = match (
-        sandbox.map(|s| s.log_directory.as_str()),
-        cfg.log_path.as_str(),
-    ) {
+    let log_dir = sandbox
+        .map(|s| s.log_directory.as_str())
+        .filter(|d| !d.is_empty())
+        .unwrap_or(&pod.log_directory);
+    let log_path = match (log_dir, cfg.log_path.as_str()) {
         (_, "") => None,
-        (Some(dir), p) if !dir.is_empty() => Some(Path::new(dir).join(p)),
+        (dir, p) if !dir.is_empty() => Some(Path::new(dir).join(p)),
         (_, p) if Path::new(p).is_absolute() => Some(PathBuf::from(p)),
         _ => {
             return Err(invalid(
-                "log_path is relative and the sandbox config has no log_directory",
+                "log_path is relative and the sandbox has no log_directory",
             ))
         }
     };

@@ -10,6 +10,7 @@ fn pod() -> Pod {
         name: "web".into(),
         namespace: "default".into(),
         uid: "u1".into(),
+        log_directory: "/var/log/pods/recorded".into(),
     }
 }
 
@@ -63,6 +64,12 @@ fn names_labels_namespaces_and_command() {
     let p = plan_of(&cfg, Some(&sandbox)).unwrap();
     assert_eq!(p.name, "k8s_app_web_default_u1_2");
     assert_eq!(p.log_path.unwrap(), Path::new("/var/log/pods/p/app/0.log"));
+    // Without the sandbox config, the directory the sandbox recorded.
+    let p = plan_of(&cfg, None).unwrap();
+    assert_eq!(
+        p.log_path.unwrap(),
+        Path::new("/var/log/pods/recorded/app/0.log")
+    );
     let c = &p.body.config;
     assert_eq!(c.entrypoint, Some(vec!["sh".to_string()]));
     assert_eq!(

@@ -16,6 +16,8 @@ pub const SANDBOX_ID: &str = "io.kubernetes.sandbox.id";
 pub const POD_NAME: &str = "io.kubernetes.pod.name";
 pub const POD_NAMESPACE: &str = "io.kubernetes.pod.namespace";
 pub const POD_UID: &str = "io.kubernetes.pod.uid";
+/// The kubelet's `log_directory`, on the sandbox (the pods side's label).
+pub const LOG_DIRECTORY: &str = "io.berth.cri.log-directory";
 pub const CONTAINER_NAME: &str = "io.kubernetes.container.name";
 /// `ContainerMetadata.attempt`.
 pub const ATTEMPT: &str = "io.berth.cri.container.attempt";

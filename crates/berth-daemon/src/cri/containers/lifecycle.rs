@@ -36,6 +36,7 @@ fn sandbox(d: &Daemon, id: &str, cfg: Option<&PodSandboxConfig>) -> Result<Pod, 
         name: pick(labels::POD_NAME, &meta.name),
         namespace: pick(labels::POD_NAMESPACE, &meta.namespace),
         uid: pick(labels::POD_UID, &meta.uid),
+        log_directory: pick(labels::LOG_DIRECTORY, ""),
     })
 }
 
