@@ -11,6 +11,7 @@
 //! `info.rs` Version/Status/RuntimeConfig, `pods/` the pod sandboxes, `streaming/` the Exec/Attach/PortForward
 //! server (the URLs those calls return).
 
+mod containers;
 mod error;
 mod image;
 mod info;
