@@ -346,6 +346,11 @@ fn host_network_pods_share_the_nodes_network() {
         }),
         ..Default::default()
     });
+    config.dns_config = Some(v1::DnsConfig {
+        servers: vec!["10.96.0.10".into()],
+        searches: vec!["cluster.local".into()],
+        options: Vec::new(),
+    });
     let id = run_pod(&c, config).expect("a host-network pod");
     d.full_id(&id);
     let s = status(&c, &id).unwrap().status.unwrap();
@@ -358,6 +363,10 @@ fn host_network_pods_share_the_nodes_network() {
     assert_eq!(ns_of(pid, "net"), ns_of(me, "net"));
     assert_eq!(ns_of(pid, "uts"), ns_of(me, "uts"));
     assert_ne!(ns_of(pid, "ipc"), ns_of(me, "ipc"));
+    // the pod's DNS config, for its containers to share
+    let resolv = std::fs::read_to_string(format!("/proc/{pid}/root/etc/resolv.conf")).unwrap();
+    assert!(resolv.contains("nameserver 10.96.0.10"), "{resolv}");
+    assert!(resolv.contains("search cluster.local"), "{resolv}");
     remove(&c, &id).expect("remove");
 }
 

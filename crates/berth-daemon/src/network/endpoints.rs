@@ -126,11 +126,18 @@ impl NetworkService {
         }
         match mode {
             "host" => {
+                // A CRI pod on the node's network still has its own DNS config, hosts and
+                // hostname files, which its containers share (as containerd gives them).
+                let mounts = if rec.internal.pause {
+                    self.write_files(rec, None, None, &[])?
+                } else {
+                    Vec::new()
+                };
                 return Ok(Attached {
                     network: NetworkMode::Host,
-                    mounts: Vec::new(),
+                    mounts,
                     env: Vec::new(),
-                })
+                });
             }
             "none" => {
                 let mounts = self.write_files(rec, None, None, &[])?;
