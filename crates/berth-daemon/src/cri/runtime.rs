@@ -30,6 +30,43 @@ impl RuntimeService for CriService {
         Ok(Response::new(info::runtime_config()))
     }
 
+    // ---------------------------------------------------------------- pods (`pods/`)
+
+    async fn run_pod_sandbox(
+        &self,
+        req: Request<RunPodSandboxRequest>,
+    ) -> Result<Response<RunPodSandboxResponse>, Status> {
+        self.pod_run(req.into_inner()).await.map(Response::new)
+    }
+
+    async fn stop_pod_sandbox(
+        &self,
+        req: Request<StopPodSandboxRequest>,
+    ) -> Result<Response<StopPodSandboxResponse>, Status> {
+        self.pod_stop(req.into_inner()).await.map(Response::new)
+    }
+
+    async fn remove_pod_sandbox(
+        &self,
+        req: Request<RemovePodSandboxRequest>,
+    ) -> Result<Response<RemovePodSandboxResponse>, Status> {
+        self.pod_remove(req.into_inner()).await.map(Response::new)
+    }
+
+    async fn pod_sandbox_status(
+        &self,
+        req: Request<PodSandboxStatusRequest>,
+    ) -> Result<Response<PodSandboxStatusResponse>, Status> {
+        self.pod_status(req.into_inner()).await.map(Response::new)
+    }
+
+    async fn list_pod_sandbox(
+        &self,
+        req: Request<ListPodSandboxRequest>,
+    ) -> Result<Response<ListPodSandboxResponse>, Status> {
+        self.pod_list(req.into_inner()).await.map(Response::new)
+    }
+
     async fn exec(&self, req: Request<ExecRequest>) -> Result<Response<ExecResponse>, Status> {
         self.streaming
             .exec(req.into_inner())
@@ -153,9 +190,6 @@ impl RuntimeService for CriService {
 impl CriService {
     /// Whether pods can get a network: `Err((reason, message))` when not.
     fn pod_network_ready(&self) -> Result<(), (String, String)> {
-        Err((
-            "NetworkPluginNotReady".into(),
-            "Berth does not serve pod networks yet".into(),
-        ))
+        self.pod_network_status()
     }
 }
