@@ -745,3 +745,67 @@ fn bad_input_gets_containerds_codes_and_leaves_nothing() {
     want.sort();
     assert_eq!(all, want);
 }
+
+#[test]
+fn containers_share_a_real_pods_namespaces_and_go_with_it() {
+    let (d, c) = daemon_and_client();
+    let mut pod = sandbox_config(&d, "real");
+    pod.hostname = "real-host".into();
+    let sb = c
+        .run(c.rt().run_pod_sandbox(v1::RunPodSandboxRequest {
+            config: Some(pod.clone()),
+            runtime_handler: String::new(),
+        }))
+        .expect("RunPodSandbox")
+        .into_inner()
+        .pod_sandbox_id;
+    let id = create(&c, &sb, config("app", &["sleep", "100000"]), &pod).expect("CreateContainer");
+    start(&c, &id);
+    let run = |cmd: &str| {
+        let r = exec_sync(&c, &id, &["sh", "-c", cmd], 10).expect("ExecSync");
+        String::from_utf8_lossy(&r.stdout).trim().to_string()
+    };
+    // The pod's hostname (UTS), network (one address with the sandbox), and PID
+    // namespace (POD: the pause is PID 1).
+    assert_eq!(run("hostname"), "real-host");
+    let sandbox_ip = c
+        .run(c.rt().pod_sandbox_status(v1::PodSandboxStatusRequest {
+            pod_sandbox_id: sb.clone(),
+            verbose: false,
+        }))
+        .expect("PodSandboxStatus")
+        .into_inner()
+        .status
+        .and_then(|s| s.network)
+        .map(|n| n.ip)
+        .unwrap_or_default();
+    assert!(!sandbox_ip.is_empty(), "the pod has an address");
+    assert!(run("ip -4 addr").contains(&sandbox_ip), "{sandbox_ip}");
+    let init = run("cat /proc/1/cmdline | tr '\\0' ' '");
+    // Berth's pause (forked from the shim) is PID 1, the container's process another.
+    assert!(init.starts_with("berth "), "PID 1 of the pod: {init:?}");
+    let sleep_pid: u32 = run("pidof sleep").parse().expect("one sleep");
+    assert!(sleep_pid > 1);
+    let listed = list(
+        &c,
+        v1::ContainerFilter {
+            pod_sandbox_id: sb.clone(),
+            ..Default::default()
+        },
+    );
+    assert_eq!(listed.len(), 1);
+    // Removing the pod removes its containers.
+    c.run(c.rt().stop_pod_sandbox(v1::StopPodSandboxRequest {
+        pod_sandbox_id: sb.clone(),
+    }))
+    .expect("StopPodSandbox");
+    assert_eq!(
+        status(&c, &id).state,
+        ContainerState::ContainerExited as i32
+    );
+    c.run(c.rt().remove_pod_sandbox(v1::RemovePodSandboxRequest {
+        pod_sandbox_id: sb.clone(),
+    }))
+    .expect("RemovePodSandbox");
+    assert!(list(&c, Default::default()).is_empty());
+}
