@@ -351,6 +351,23 @@ fn exit_reasons_and_filters() {
     assert_eq!((s.reason.as_str(), s.exit_code), ("Completed", 0));
     let s = wait_exited(&c, &bad);
     assert_eq!((s.reason.as_str(), s.exit_code), ("Error", 7));
+    // A command that cannot start: StartContainer fails, the status says why.
+    let broken = create(&c, &sb, config("broken", &["/no/such/binary"]), &sc).unwrap();
+    let err = c
+        .run(c.rt().start_container(v1::StartContainerRequest {
+            container_id: broken.clone(),
+        }))
+        .expect_err("cannot start");
+    assert!(err.message().contains("/no/such/binary"), "{err:?}");
+    let s = status(&c, &broken);
+    assert_eq!(s.state, ContainerState::ContainerExited as i32);
+    assert_eq!(s.reason, "StartError");
+    assert!(s.message.contains("/no/such/binary"), "{s:?}");
+    assert_ne!(s.exit_code, 0);
+    c.run(c.rt().remove_container(v1::RemoveContainerRequest {
+        container_id: broken,
+    }))
+    .expect("RemoveContainer");
 
     let ids = |f: v1::ContainerFilter| {
         let mut v: Vec<String> = list(&c, f).into_iter().map(|c| c.id).collect();
