@@ -351,6 +351,23 @@ fn exit_reasons_and_filters() {
     assert_eq!((s.reason.as_str(), s.exit_code), ("Completed", 0));
     let s = wait_exited(&c, &bad);
     assert_eq!((s.reason.as_str(), s.exit_code), ("Error", 7));
+    // A command that cannot start: StartContainer fails, the status says why.
+    let broken = create(&c, &sb, config("broken", &["/no/such/binary"]), &sc).unwrap();
+    let err = c
+        .run(c.rt().start_container(v1::StartContainerRequest {
+            container_id: broken.clone(),
+        }))
+        .expect_err("cannot start");
+    assert!(err.message().contains("/no/such/binary"), "{err:?}");
+    let s = status(&c, &broken);
+    assert_eq!(s.state, ContainerState::ContainerExited as i32);
+    assert_eq!(s.reason, "StartError");
+    assert!(s.message.contains("/no/such/binary"), "{s:?}");
+    assert_ne!(s.exit_code, 0);
+    c.run(c.rt().remove_container(v1::RemoveContainerRequest {
+        container_id: broken,
+    }))
+    .expect("RemoveContainer");
 
     let ids = |f: v1::ContainerFilter| {
         let mut v: Vec<String> = list(&c, f).into_iter().map(|c| c.id).collect();
@@ -744,4 +761,68 @@ fn bad_input_gets_containerds_codes_and_leaves_nothing() {
     let mut want = vec![sb.as_str(), plain.as_str(), first.as_str()];
     want.sort();
     assert_eq!(all, want);
+}
+
+#[test]
+fn containers_share_a_real_pods_namespaces_and_go_with_it() {
+    let (d, c) = daemon_and_client();
+    let mut pod = sandbox_config(&d, "real");
+    pod.hostname = "real-host".into();
+    let sb = c
+        .run(c.rt().run_pod_sandbox(v1::RunPodSandboxRequest {
+            config: Some(pod.clone()),
+            runtime_handler: String::new(),
+        }))
+        .expect("RunPodSandbox")
+        .into_inner()
+        .pod_sandbox_id;
+    let id = create(&c, &sb, config("app", &["sleep", "100000"]), &pod).expect("CreateContainer");
+    start(&c, &id);
+    let run = |cmd: &str| {
+        let r = exec_sync(&c, &id, &["sh", "-c", cmd], 10).expect("ExecSync");
+        String::from_utf8_lossy(&r.stdout).trim().to_string()
+    };
+    // The pod's hostname (UTS), network (one address with the sandbox), and PID
+    // namespace (POD: the pause is PID 1).
+    assert_eq!(run("hostname"), "real-host");
+    let sandbox_ip = c
+        .run(c.rt().pod_sandbox_status(v1::PodSandboxStatusRequest {
+            pod_sandbox_id: sb.clone(),
+            verbose: false,
+        }))
+        .expect("PodSandboxStatus")
+        .into_inner()
+        .status
+        .and_then(|s| s.network)
+        .map(|n| n.ip)
+        .unwrap_or_default();
+    assert!(!sandbox_ip.is_empty(), "the pod has an address");
+    assert!(run("ip -4 addr").contains(&sandbox_ip), "{sandbox_ip}");
+    let init = run("cat /proc/1/cmdline | tr '\\0' ' '");
+    // Berth's pause (forked from the shim) is PID 1, the container's process another.
+    assert!(init.starts_with("berth "), "PID 1 of the pod: {init:?}");
+    let sleep_pid: u32 = run("pidof sleep").parse().expect("one sleep");
+    assert!(sleep_pid > 1);
+    let listed = list(
+        &c,
+        v1::ContainerFilter {
+            pod_sandbox_id: sb.clone(),
+            ..Default::default()
+        },
+    );
+    assert_eq!(listed.len(), 1);
+    // Removing the pod removes its containers.
+    c.run(c.rt().stop_pod_sandbox(v1::StopPodSandboxRequest {
+        pod_sandbox_id: sb.clone(),
+    }))
+    .expect("StopPodSandbox");
+    assert_eq!(
+        status(&c, &id).state,
+        ContainerState::ContainerExited as i32
+    );
+    c.run(c.rt().remove_pod_sandbox(v1::RemovePodSandboxRequest {
+        pod_sandbox_id: sb.clone(),
+    }))
+    .expect("RemovePodSandbox");
+    assert!(list(&c, Default::default()).is_empty());
 }

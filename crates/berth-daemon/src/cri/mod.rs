@@ -8,8 +8,10 @@
 //! reconcile and `rm` work for them as for any container.
 //!
 //! Layout: `runtime.rs` is the RuntimeService dispatch, `image.rs` the ImageService,
-//! `info.rs` Version/Status/RuntimeConfig, `pods/` the pod sandboxes, `streaming/` the Exec/Attach/PortForward
-//! server (the URLs those calls return).
+//! `info.rs` Version/Status/RuntimeConfig, `pods/` the pod sandboxes, `containers/` the
+//! containers in them (their logs in the CRI format at the kubelet's path, written by
+//! the shim), `streaming/` the Exec/Attach/PortForward server (the URLs those calls
+//! return).
 
 mod containers;
 mod error;

@@ -224,8 +224,19 @@ pub fn resources(hc: &mut HostConfig, r: &LinuxContainerResources) -> Result<(),
             "unified (cgroup v2) resources are not supported by Berth",
         ));
     }
-    if r.hugepage_limits.iter().any(|h| h.limit != 0) {
-        return Err(invalid("hugepage limits are not supported by Berth"));
+    // The kubelet sends a limit for every huge page size, 0 unless the pod asks for
+    // huge pages. Berth sets no hugetlb limits: a 0 limit holds anyway while the host
+    // reserves no huge pages; anything else would not be applied, so it is refused.
+    if let Some(h) = r.hugepage_limits.iter().find(|h| h.limit != 0) {
+        return Err(invalid(format!(
+            "hugepage limits are not supported by Berth ({} limit {})",
+            h.page_size, h.limit
+        )));
+    }
+    if !r.hugepage_limits.is_empty() && host_reserves_hugepages() {
+        return Err(invalid(
+            "hugepage limits are not supported by Berth, and this host reserves huge pages",
+        ));
     }
     hc.cpu_period = r.cpu_period;
     hc.cpu_quota = r.cpu_quota;
@@ -236,6 +247,19 @@ pub fn resources(hc: &mut HostConfig, r: &LinuxContainerResources) -> Result<(),
     hc.cpuset_cpus = r.cpuset_cpus.clone();
     hc.cpuset_mems = r.cpuset_mems.clone();
     Ok(())
+}
+
+/// Whether any huge pages are reserved on this host (then a 0 hugetlb limit matters).
+fn host_reserves_hugepages() -> bool {
+    let Ok(dirs) = std::fs::read_dir("/sys/kernel/mm/hugepages") else {
+        return false;
+    };
+    dirs.flatten().any(|d| {
+        std::fs::read_to_string(d.path().join("nr_hugepages"))
+            .ok()
+            .and_then(|n| n.trim().parse::<u64>().ok())
+            .is_some_and(|n| n > 0)
+    })
 }
 
 fn namespace_mode(v: i32) -> Result<NamespaceMode, Status> {

@@ -9,7 +9,7 @@ use tonic::Status;
 
 use super::config::{self, Pod};
 use super::{find, labels};
-use crate::containers::record::Status as State;
+use crate::containers::record::{InternalOptions, Status as State};
 use crate::cri::CriService;
 use crate::state::Daemon;
 
@@ -131,7 +131,12 @@ impl CriService {
         let made = make_missing_sources(&plan.body)?;
         let svc = self.daemon.containers.clone();
         let (body, name) = (plan.body, plan.name.clone());
-        let created = crate::error::in_place(|| svc.create(body, Some(&name)));
+        // The pod's hostname: the sandbox's UTS namespace.
+        let internal = InternalOptions {
+            uts_from: Some(pod.sandbox_id.clone()),
+            ..Default::default()
+        };
+        let created = crate::error::in_place(|| svc.create_internal(body, Some(&name), internal));
         let id = match created {
             Ok(r) => r.id,
             Err(e) => {

@@ -230,7 +230,7 @@ impl CriService {
             .daemon
             .containers
             .records_where(|r| labels::is_cri_container(r) && matches(&f, r));
-        recs.sort_by(|a, b| a.created.cmp(&b.created));
+        recs.sort_by_key(|a| a.created);
         Ok(ListContainersResponse {
             containers: recs.iter().map(to_container).collect(),
         })
