@@ -170,6 +170,27 @@ fn secrets_reach_the_step_and_nothing_else() {
         "{}",
         text(&out)
     );
+    // --rm=false keeps the step containers: no config of theirs holds the value (an
+    // env= secret reaches the process only).
+    fs::write(&file, "s3cret-value").unwrap();
+    let out = build(
+        &d,
+        &ctx,
+        &["--secret", &src, "--no-cache", "--rm=false", "-t", "s:3"],
+    );
+    assert_success(&out, "build keeping its containers");
+    let ids = d.berth_ok(&["ps", "-aq", "--no-trunc"]);
+    assert!(ids.lines().count() >= 3, "the step containers stay: {ids}");
+    for id in ids.lines() {
+        let (status, _, body) = d.request("GET", &format!("/containers/{id}/json"), None);
+        assert_eq!(status, 200);
+        let body = String::from_utf8_lossy(&body);
+        assert!(!body.contains("s3cret"), "a container config: {body}");
+        assert!(body.contains("\"Env\""), "{body}");
+    }
+    let mut rm = vec!["rm"];
+    rm.extend(ids.lines());
+    d.berth_ok(&rm);
     assert!(build_mounts(&d).is_empty(), "{:?}", build_mounts(&d));
 }
 

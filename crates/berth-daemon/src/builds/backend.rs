@@ -269,18 +269,10 @@ impl Backend for DaemonBackend {
             // from the result (the committed config keeps it), not for the step.
             cfg.healthcheck = None;
             let mut hc = self.host_config.clone();
-            let applied = match self.pending.take() {
+            let mut applied = match self.pending.take() {
                 Some(extras) => {
-                    run_mounts::apply(
-                        &self.d,
-                        &self.dir,
-                        &self.secrets,
-                        extras,
-                        parent,
-                        &mut cfg,
-                        &mut hc,
-                    )
-                    .await?
+                    run_mounts::apply(&self.d, &self.dir, &self.secrets, extras, parent, &mut hc)
+                        .await?
                 }
                 None => Applied::default(),
             };
@@ -290,6 +282,10 @@ impl Backend for DaemonBackend {
                 networking_config: None,
             };
             let id = self.d.containers.create(body, None).map_err(api)?.id;
+            if !applied.env.is_empty() {
+                let env = std::mem::take(&mut applied.env);
+                self.d.containers.set_start_env(&id, env);
+            }
             self.containers.push(id.clone());
             self.applied.insert(id.clone(), applied);
             return Ok(id);

@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
-use berth_api::{ContainerConfig, HostConfig};
+use berth_api::HostConfig;
 use berth_build::run_step::{ExtraMount, RunExtras};
 use berth_build::BuildError;
 
@@ -25,6 +25,9 @@ pub struct Applied {
     pub leases: Vec<CacheLease>,
     /// Mount points (relative to `/`) the image did not have, deepest last.
     pub stubs: Vec<String>,
+    /// `KEY=value` for the step's process only (secrets as environment variables):
+    /// never in the container's config.
+    pub env: Vec<String>,
 }
 
 fn failed(what: &str, e: impl std::fmt::Display) -> BuildError {
@@ -81,15 +84,14 @@ fn write_file(path: &Path, data: &[u8], mode: u32, owner: (u32, u32)) -> Result<
     Ok(())
 }
 
-/// Adds `extras` to a step's container config and host config.
-#[allow(clippy::too_many_arguments)]
+/// Adds `extras` to a step's host config; what the process alone gets (secret
+/// environment variables) comes back in [`Applied::env`].
 pub async fn apply(
     d: &Daemon,
     dir: &Path,
     secrets: &BTreeMap<String, Vec<u8>>,
     extras: RunExtras,
     parent: &str,
-    cfg: &mut ContainerConfig,
     hc: &mut HostConfig,
 ) -> Result<Applied, BuildError> {
     // A missing secret fails the step before anything is made for it.
@@ -181,7 +183,9 @@ pub async fn apply(
                     continue;
                 };
                 if let Some(var) = env {
-                    cfg.env
+                    // For the process only: never in the container's config.
+                    applied
+                        .env
                         .push(format!("{var}={}", String::from_utf8_lossy(value)));
                 }
                 if !target.is_empty() {
