@@ -9,14 +9,8 @@ mod common;
 use std::fs;
 use std::path::PathBuf;
 
-use common::build_context::{build, context};
+use common::build_context::{build, context, daemon};
 use common::*;
-
-fn daemon() -> TestDaemon {
-    let d = TestDaemon::start();
-    d.import_busybox();
-    d
-}
 
 fn text(out: &std::process::Output) -> String {
     format!("{}{}", stdout(out), stderr(out))
