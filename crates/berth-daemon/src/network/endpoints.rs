@@ -199,11 +199,15 @@ impl NetworkService {
         let id = &rec.id;
         let mut guard = self.lock();
         let st = &mut *guard;
+        let mut own_dns = false;
         let target = if uses_bridge(rec) {
             self.default_target()
         } else {
             match Self::find_network(st, mode) {
-                Some(n) => Self::user_target(n)?,
+                Some(n) => {
+                    own_dns = n.labels.contains_key(super::OWN_DNS_LABEL);
+                    Self::user_target(n)?
+                }
                 None => return Err(ApiError::not_found(format!("network {mode} not found"))),
             }
         };
@@ -230,7 +234,9 @@ impl NetworkService {
         let plugged = st.endpoints.plug(&request).map_err(net_err)?;
         let connected = !cfg.disconnected;
         // on a user network, the embedded resolver is the only nameserver, as Docker's
-        let dns = (!target.id.is_empty() && connected).then_some(berth_net::resolver::RESOLVER_IP);
+        // (but not on a network of CRI pods, whose resolv.conf is the kubelet's DNS config)
+        let dns = (!target.id.is_empty() && connected && !own_dns)
+            .then_some(berth_net::resolver::RESOLVER_IP);
         let recorded = self
             .write_files(
                 rec,
