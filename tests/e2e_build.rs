@@ -8,14 +8,8 @@ mod common;
 use std::fs;
 use std::path::Path;
 
-use common::build_context::{build, context};
+use common::build_context::{build, context, daemon};
 use common::*;
-
-fn daemon() -> TestDaemon {
-    let d = TestDaemon::start();
-    d.import_busybox();
-    d
-}
 
 fn build_ok(d: &TestDaemon, ctx: &Path, extra: &[&str]) -> String {
     let out = build(d, ctx, extra);

@@ -8,13 +8,8 @@ mod common;
 
 use std::fs;
 
+use common::build_context::daemon;
 use common::*;
-
-fn daemon() -> TestDaemon {
-    let d = TestDaemon::start();
-    d.import_busybox();
-    d
-}
 
 /// A tar of `(name, data)` entries, names written as given (absolute or `..` too).
 fn raw_tar(entries: &[(&str, tar::EntryType, &str, &[u8])]) -> Vec<u8> {

@@ -57,10 +57,9 @@ fn prune(d: &TestDaemon, q: &str) -> serde_json::Value {
     serde_json::from_slice(&body).unwrap()
 }
 
+/// A context holding only `dockerfile`, as a path argument.
 fn context(d: &TestDaemon, name: &str, dockerfile: &str) -> String {
-    let dir = d.dir.join(name);
-    fs::create_dir_all(&dir).unwrap();
-    fs::write(dir.join("Dockerfile"), dockerfile).unwrap();
+    let dir = common::build_context::dockerfile_context(d, name, dockerfile);
     dir.to_str().unwrap().to_string()
 }
 

@@ -7,22 +7,9 @@
 mod common;
 
 use std::fs;
-use std::path::PathBuf;
 
+use common::build_context::{daemon, dockerfile_context as context};
 use common::*;
-
-fn daemon() -> TestDaemon {
-    let d = TestDaemon::start();
-    d.import_busybox();
-    d
-}
-
-fn context(d: &TestDaemon, name: &str, dockerfile: &str) -> PathBuf {
-    let dir = d.dir.join(name);
-    fs::create_dir_all(&dir).unwrap();
-    fs::write(dir.join("Dockerfile"), dockerfile).unwrap();
-    dir
-}
 
 const PARALLEL: &str = "FROM busybox AS a
 RUN date +%s > /start && sleep 3 && date +%s > /end

@@ -7,14 +7,8 @@ mod common;
 
 use std::fs;
 
-use common::build_context::{build, context};
+use common::build_context::{build, context, daemon};
 use common::*;
-
-fn daemon() -> TestDaemon {
-    let d = TestDaemon::start();
-    d.import_busybox();
-    d
-}
 
 const HEREDOCS: &str = "# syntax=docker/dockerfile:1.7
 # check=skip=all

@@ -9,14 +9,8 @@ mod common;
 use std::fs;
 use std::path::PathBuf;
 
-use common::build_context::{build, context};
+use common::build_context::{build, context, daemon};
 use common::*;
-
-fn daemon() -> TestDaemon {
-    let d = TestDaemon::start();
-    d.import_busybox();
-    d
-}
 
 fn text(out: &std::process::Output) -> String {
     format!("{}{}", stdout(out), stderr(out))
@@ -170,6 +164,27 @@ fn secrets_reach_the_step_and_nothing_else() {
         "{}",
         text(&out)
     );
+    // --rm=false keeps the step containers: no config of theirs holds the value (an
+    // env= secret reaches the process only).
+    fs::write(&file, "s3cret-value").unwrap();
+    let out = build(
+        &d,
+        &ctx,
+        &["--secret", &src, "--no-cache", "--rm=false", "-t", "s:3"],
+    );
+    assert_success(&out, "build keeping its containers");
+    let ids = d.berth_ok(&["ps", "-aq", "--no-trunc"]);
+    assert!(ids.lines().count() >= 3, "the step containers stay: {ids}");
+    for id in ids.lines() {
+        let (status, _, body) = d.request("GET", &format!("/containers/{id}/json"), None);
+        assert_eq!(status, 200);
+        let body = String::from_utf8_lossy(&body);
+        assert!(!body.contains("s3cret"), "a container config: {body}");
+        assert!(body.contains("\"Env\""), "{body}");
+    }
+    let mut rm = vec!["rm"];
+    rm.extend(ids.lines());
+    d.berth_ok(&rm);
     assert!(build_mounts(&d).is_empty(), "{:?}", build_mounts(&d));
 }
 

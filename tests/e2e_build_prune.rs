@@ -7,13 +7,8 @@ mod common;
 
 use std::fs;
 
+use common::build_context::daemon;
 use common::*;
-
-fn daemon() -> TestDaemon {
-    let d = TestDaemon::start();
-    d.import_busybox();
-    d
-}
 
 fn filters(json: &str) -> String {
     let mut out = String::new();

@@ -8,7 +8,7 @@ mod common;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use common::registry::{RegistryAuth, TestRegistry};
+use common::registry::{image_id, pushed_digest, RegistryAuth, TestRegistry};
 use common::*;
 
 const EPOCH: &str = "1700000000";
@@ -36,29 +36,12 @@ fn context(dir: &Path) -> PathBuf {
     dir.to_path_buf()
 }
 
-fn image_id(d: &TestDaemon, name: &str) -> String {
-    d.berth_ok(&["image", "inspect", "--format", "{{.Id}}", name])
-        .trim()
-        .to_string()
-}
-
 fn build(d: &TestDaemon, ctx: &Path, tag: &str, extra: &[&str]) -> String {
     let mut args = vec!["build", "-t", tag];
     args.extend_from_slice(extra);
     args.push(ctx.to_str().unwrap());
     d.berth_ok(&args);
     image_id(d, tag)
-}
-
-fn pushed_digest(out: &str) -> String {
-    let at = out
-        .find("digest: sha256:")
-        .unwrap_or_else(|| panic!("no digest line in push output:\n{out}"));
-    out[at + "digest: ".len()..]
-        .split_whitespace()
-        .next()
-        .unwrap_or_default()
-        .to_string()
 }
 
 #[test]

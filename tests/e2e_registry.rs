@@ -8,26 +8,8 @@ use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use common::registry::{RegistryAuth, TestRegistry};
+use common::registry::{image_id, pushed_digest, RegistryAuth, TestRegistry};
 use common::*;
-
-/// The `sha256:…` after `digest: ` in push output.
-fn pushed_digest(out: &str) -> String {
-    let at = out
-        .find("digest: sha256:")
-        .unwrap_or_else(|| panic!("no digest line in push output:\n{out}"));
-    out[at + "digest: ".len()..]
-        .split_whitespace()
-        .next()
-        .unwrap_or_default()
-        .to_string()
-}
-
-fn image_id(d: &TestDaemon, name: &str) -> String {
-    d.berth_ok(&["image", "inspect", "--format", "{{.Id}}", name])
-        .trim()
-        .to_string()
-}
 
 fn assert_store_clean(d: &TestDaemon) {
     let out = d.berth(&["system", "check"]);

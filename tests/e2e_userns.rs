@@ -557,6 +557,55 @@ fn a_build_on_a_remapped_daemon_commits_the_containers_ids() {
 }
 
 #[test]
+fn a_remapped_builds_cache_mounts_and_secrets_belong_to_its_root() {
+    use sha2::Digest;
+    let d = remapped();
+    let ctx = d.dir.join("ctx-mounts");
+    std::fs::create_dir(&ctx).unwrap();
+    std::fs::write(
+        ctx.join("Dockerfile"),
+        "FROM busybox
+RUN --mount=type=cache,target=/c,id=u-root touch /c/f && stat -c '%u:%g' /c > /c-owner
+RUN --mount=type=cache,target=/d,id=u-42,uid=42,gid=43 touch /d/x && stat -c '%u:%g' /d > /d-owner
+RUN --mount=type=secret,id=tok cat /run/secrets/tok > /tok-read
+",
+    )
+    .unwrap();
+    let secret = d.dir.join("tok.txt");
+    std::fs::write(&secret, "value").unwrap();
+    let src = format!("id=tok,src={}", secret.display());
+    d.berth_ok(&[
+        "build",
+        "-q",
+        "--secret",
+        &src,
+        "-t",
+        "mounts:1",
+        ctx.to_str().unwrap(),
+    ]);
+    let out = run(
+        &d,
+        &["mounts:1", "cat", "/c-owner", "/d-owner", "/tok-read"],
+    );
+    assert_eq!(out, "0:0\n42:43\nvalue", "{out}");
+    // On the host: the remapped root's ids (and those of 42:43).
+    let host_owner = |id: &str| {
+        let h = hex::encode(sha2::Sha256::digest(id.as_bytes()));
+        let m = std::fs::metadata(
+            d.root
+                .join("builds/cache-mounts")
+                .join(&h[..32])
+                .join("data"),
+        )
+        .unwrap();
+        use std::os::unix::fs::MetadataExt;
+        (m.uid(), m.gid())
+    };
+    assert_eq!(host_owner("u-root"), (ROOT_UID, ROOT_GID));
+    assert_eq!(host_owner("u-42"), (ROOT_UID + 42, ROOT_GID + 43));
+}
+
+#[test]
 fn healthchecks_and_restarts_of_a_remapped_container() {
     let d = remapped();
     let id = d.run_detached(&[

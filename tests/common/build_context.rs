@@ -6,6 +6,18 @@ use std::process::Output;
 
 use super::TestDaemon;
 
+/// A daemon with busybox imported, where every build test starts.
+pub fn daemon() -> TestDaemon {
+    let d = TestDaemon::start();
+    d.import_busybox();
+    d
+}
+
+/// A context directory `name` holding only `dockerfile`.
+pub fn dockerfile_context(d: &TestDaemon, name: &str, dockerfile: &str) -> PathBuf {
+    context(d, name, &[("Dockerfile", dockerfile)])
+}
+
 /// A context directory `name` under the daemon's dir holding `files` (path, content).
 pub fn context(d: &TestDaemon, name: &str, files: &[(&str, &str)]) -> PathBuf {
     let dir = d.dir.join(name);

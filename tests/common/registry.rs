@@ -339,3 +339,22 @@ fn b64_url(data: &[u8]) -> String {
     use base64::Engine;
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(data)
 }
+
+/// The `sha256:…` after `digest: ` in push output.
+pub fn pushed_digest(out: &str) -> String {
+    let at = out
+        .find("digest: sha256:")
+        .unwrap_or_else(|| panic!("no digest line in push output:\n{out}"));
+    out[at + "digest: ".len()..]
+        .split_whitespace()
+        .next()
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// An image's ID (`sha256:…`) by name, as pushes and pulls compare them.
+pub fn image_id(d: &super::TestDaemon, name: &str) -> String {
+    d.berth_ok(&["image", "inspect", "--format", "{{.Id}}", name])
+        .trim()
+        .to_string()
+}

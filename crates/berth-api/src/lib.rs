@@ -8,6 +8,7 @@
 //! clients (the Docker CLI, docker-py) send more than Berth reads.
 
 pub mod auth;
+pub mod build_secrets;
 pub mod container;
 pub mod events;
 pub mod exec;

@@ -385,6 +385,33 @@ fn rebuild_is_all_cache_and_a_change_invalidates_the_rest() {
 }
 
 #[test]
+fn copy_exclude_patterns_are_part_of_the_cache_key() {
+    let mut f = Fake::with_busybox();
+    let opts = BuildOptions::default();
+    let df = |ex: &str| format!("FROM busybox\nCOPY {ex} greeting /g/\n");
+    let (first, _) = build(&mut f, &df("--exclude=*.md"), &opts);
+    let (again, out) = build(&mut f, &df("--exclude=*.md"), &opts);
+    assert_eq!(first.unwrap(), again.unwrap());
+    assert_eq!(out.text.matches(" ---> Using cache").count(), 1);
+    // Only the exclude list changes: another step, not the cached one.
+    for other in ["--exclude=greeting", "--exclude=*.md --exclude=x", ""] {
+        let copies = f.copies.len();
+        let (_, out) = build(&mut f, &df(other), &opts);
+        assert_eq!(
+            out.text.matches("Using cache").count(),
+            0,
+            "{other:?}: {}",
+            out.text
+        );
+        assert_eq!(f.copies.len(), copies + 1, "{other:?} copies again");
+    }
+    let last = f.copies.last().unwrap();
+    assert!(last.exclude.is_none());
+    let (_, out) = build(&mut f, &df("--exclude=greeting"), &opts);
+    assert_eq!(out.text.matches(" ---> Using cache").count(), 1);
+}
+
+#[test]
 fn failing_run_and_errors() {
     let mut f = Fake::with_busybox();
     f.fail_cmd = Some("/bin/sh -c exit 3".into());

@@ -1,15 +1,12 @@
 //! `berth build --secret id=x,src=FILE` / `id=x,env=VAR` (buildx's forms): read on the
-//! client and sent to the daemon in Berth's `X-Berth-Build-Secrets` header (standard
-//! base64 of `{"id": "<base64 value>"}`), which the classic `POST /build` has no field
-//! for. Without `src` and `env`, the variable named like the ID is used when set, else
+//! client and sent to the daemon in Berth's `X-Berth-Build-Secrets` header (its wire
+//! format in [`berth_api::build_secrets`]), which the classic `POST /build` has no
+//! field for. Without `src` and `env`, the variable named like the ID is used when set, else
 //! the file of that name.
 
 use std::collections::BTreeMap;
 
-use base64::Engine;
-
-/// The header carrying the secrets.
-pub const HEADER: &str = "X-Berth-Build-Secrets";
+pub use berth_api::build_secrets::{encode as header_value, HEADER};
 
 /// Reads the `--secret` values.
 pub fn read(specs: &[String]) -> Result<BTreeMap<String, Vec<u8>>, String> {
@@ -54,13 +51,6 @@ pub fn read(specs: &[String]) -> Result<BTreeMap<String, Vec<u8>>, String> {
     Ok(out)
 }
 
-/// The header's value.
-pub fn header_value(secrets: &BTreeMap<String, Vec<u8>>) -> String {
-    let b64 = base64::engine::general_purpose::STANDARD;
-    let map: BTreeMap<&String, String> = secrets.iter().map(|(k, v)| (k, b64.encode(v))).collect();
-    b64.encode(serde_json::to_vec(&map).unwrap_or_default())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -78,8 +68,9 @@ mod tests {
         assert!(read(&["src=/x".to_string()]).is_err());
         assert!(read(&["id=c,env=BERTH_TEST_NOT_SET_ANYWHERE".to_string()]).is_err());
         assert!(read(&["id=d,src=/nonexistent/berth".to_string()]).is_err());
-        let h = header_value(&s);
-        let json = base64::engine::general_purpose::STANDARD.decode(h).unwrap();
-        assert_eq!(String::from_utf8(json).unwrap(), "{\"b\":\"ZnJvbS1lbnY=\"}");
+        assert_eq!(
+            berth_api::build_secrets::decode(&header_value(&s)).unwrap(),
+            s
+        );
     }
 }

@@ -37,6 +37,10 @@ pub struct CacheInit {
     pub gid: u32,
     /// Content copied in (`from=`/`source=`).
     pub seed: Option<PathBuf>,
+    /// The step runs in this user namespace (`--userns-remap`): `uid`/`gid` are host
+    /// ids already, and the seed's files (container ids, as layers keep them) are
+    /// shifted to host ids.
+    pub userns: Option<berth_runtime::userns::UserNamespace>,
 }
 
 /// One step's use of a cache directory; dropping it ends the use.
@@ -88,6 +92,10 @@ fn make_dir(dir: &Path, init: &CacheInit) -> Result<(), BuildError> {
     std::fs::create_dir_all(dir).map_err(|e| failed("creating a cache mount", e))?;
     if let Some(seed) = &init.seed {
         copy_tree(seed, dir)?;
+        if let Some(ns) = &init.userns {
+            crate::userns_remap::shift_tree(ns, dir)
+                .map_err(|e| failed("creating a cache mount", e))?;
+        }
     }
     std::fs::set_permissions(dir, std::fs::Permissions::from_mode(init.mode))
         .map_err(|e| failed("creating a cache mount", e))?;
@@ -208,6 +216,7 @@ mod tests {
             uid: 0,
             gid: 0,
             seed: None,
+            userns: None,
         }
     }
 

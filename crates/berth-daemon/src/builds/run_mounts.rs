@@ -12,9 +12,10 @@ use std::collections::BTreeMap;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
-use berth_api::{ContainerConfig, HostConfig};
+use berth_api::HostConfig;
 use berth_build::run_step::{ExtraMount, RunExtras};
 use berth_build::BuildError;
+use berth_runtime::userns::UserNamespace;
 
 use super::cache_mounts::{copy_tree, CacheInit, CacheLease};
 use crate::state::Daemon;
@@ -25,6 +26,9 @@ pub struct Applied {
     pub leases: Vec<CacheLease>,
     /// Mount points (relative to `/`) the image did not have, deepest last.
     pub stubs: Vec<String>,
+    /// `KEY=value` for the step's process only (secrets as environment variables):
+    /// never in the container's config.
+    pub env: Vec<String>,
 }
 
 fn failed(what: &str, e: impl std::fmt::Display) -> BuildError {
@@ -81,15 +85,28 @@ fn write_file(path: &Path, data: &[u8], mode: u32, owner: (u32, u32)) -> Result<
     Ok(())
 }
 
-/// Adds `extras` to a step's container config and host config.
-#[allow(clippy::too_many_arguments)]
+/// The host ids of container ids `(uid, gid)` for a step in `ns` (a remapped daemon's
+/// user namespace; None: the host's).
+fn host_ids(ns: Option<&UserNamespace>, uid: u32, gid: u32) -> Result<(u32, u32), BuildError> {
+    let Some(ns) = ns else {
+        return Ok((uid, gid));
+    };
+    match (ns.host_uid(uid), ns.host_gid(gid)) {
+        (Some(u), Some(g)) => Ok((u, g)),
+        _ => Err(BuildError::failed(format!(
+            "uid {uid} or gid {gid} has no host id in the remapped user namespace"
+        ))),
+    }
+}
+
+/// Adds `extras` to a step's host config; what the process alone gets (secret
+/// environment variables) comes back in [`Applied::env`].
 pub async fn apply(
     d: &Daemon,
     dir: &Path,
     secrets: &BTreeMap<String, Vec<u8>>,
     extras: RunExtras,
     parent: &str,
-    cfg: &mut ContainerConfig,
     hc: &mut HostConfig,
 ) -> Result<Applied, BuildError> {
     // A missing secret fails the step before anything is made for it.
@@ -112,6 +129,14 @@ pub async fn apply(
             .map_err(|e| failed("build task", e))?
             .map_err(|e| BuildError::failed(e.to_string()))?
     };
+    // The step's container is remapped (`--userns-remap`): what it gets is owned by
+    // the host ids of the container ids asked for.
+    let ns = d
+        .config
+        .userns_remap
+        .as_ref()
+        .filter(|_| hc.userns_mode != "host")
+        .map(|r| r.ns.clone());
     let n = rand::random::<u32>();
     for (i, m) in extras.mounts.into_iter().enumerate() {
         let own = dir.join(format!("mount-{n:08x}-{i}"));
@@ -144,11 +169,13 @@ pub async fn apply(
                 gid,
                 seed,
             } => {
+                let (uid, gid) = host_ids(ns.as_ref(), uid, gid)?;
                 let init = CacheInit {
                     mode,
                     uid,
                     gid,
                     seed,
+                    userns: ns.clone(),
                 };
                 let lease = d
                     .builds
@@ -181,18 +208,20 @@ pub async fn apply(
                     continue;
                 };
                 if let Some(var) = env {
-                    cfg.env
+                    // For the process only: never in the container's config.
+                    applied
+                        .env
                         .push(format!("{var}={}", String::from_utf8_lossy(value)));
                 }
                 if !target.is_empty() {
                     let file = own.join("secret");
-                    write_file(&file, value, mode, (uid, gid))?;
+                    write_file(&file, value, mode, host_ids(ns.as_ref(), uid, gid)?)?;
                     hc.binds.push(format!("{}:{target}:ro", file.display()));
                 }
             }
             ExtraMount::Files { files } => {
                 for (name, data, mode) in files {
-                    write_file(&own.join(&name), &data, mode, (0, 0))?;
+                    write_file(&own.join(&name), &data, mode, host_ids(ns.as_ref(), 0, 0)?)?;
                 }
                 hc.binds.push(format!("{}:{target}:ro", own.display()));
             }

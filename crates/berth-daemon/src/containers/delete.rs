@@ -12,6 +12,7 @@ impl ContainerService {
     /// `DELETE /containers/{id}`.
     pub async fn remove(&self, name_or_id: &str, force: bool) -> ApiResult<()> {
         let id = self.resolve(name_or_id)?;
+        self.take_start_env(&id);
         // A start in progress decides whether there is a process to stop: let it finish.
         for _ in 0..600 {
             let starting = self.lock().get(&id).is_some_and(|e| e.starting);

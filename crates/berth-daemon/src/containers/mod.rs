@@ -164,6 +164,9 @@ pub struct ContainerService {
     health: health_monitor::Monitors,
     /// The daemon's event bus.
     pub events: Arc<crate::events::EventBus>,
+    /// Environment for a container's next start only, never recorded in its config
+    /// (a build step's `RUN --mount=type=secret,env=`).
+    start_env: Mutex<HashMap<String, Vec<String>>>,
 }
 
 pub(crate) fn parse_time(s: &str) -> Option<DateTime<Utc>> {
@@ -207,6 +210,7 @@ impl ContainerService {
             execs: exec::ExecTable::default(),
             net,
             health: Default::default(),
+            start_env: Default::default(),
         });
         // The embedded DNS servers forward a container's queries to its `--dns` servers.
         let weak = Arc::downgrade(&service);
@@ -219,6 +223,23 @@ impl ContainerService {
                 .collect()
         }));
         Ok(service)
+    }
+
+    /// Environment the container's next start adds to its process, kept out of its
+    /// config (`inspect` never shows it), used once.
+    pub fn set_start_env(&self, id: &str, env: Vec<String>) {
+        self.start_env
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(id.to_string(), env);
+    }
+
+    fn take_start_env(&self, id: &str) -> Vec<String> {
+        self.start_env
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(id)
+            .unwrap_or_default()
     }
 
     fn lock(&self) -> MutexGuard<'_, HashMap<String, Entry>> {

@@ -307,6 +307,13 @@ impl ContainerService {
         }
         spec.mounts.extend(own);
         spec.process.env.extend(attached.env);
+        for kv in self.take_start_env(&rec.id) {
+            let key = kv.split('=').next().unwrap_or_default().to_string();
+            spec.process
+                .env
+                .retain(|e| e.split('=').next() != Some(key.as_str()));
+            spec.process.env.push(kv);
+        }
         let result = self.launch_with(rec, pending, spec).await;
         if result.is_err() {
             self.net.detach(&rec.id);

@@ -2,7 +2,7 @@
 //! the container service (full isolation, the build's network mode and limits, output
 //! streamed from the container's log), the other steps write into workspaces
 //! ([`super::workspace`]), and every step is committed by the image store, whose
-//! records are the build cache.
+//! records are the build cache. Base-image pulls and ADD's downloads are in [`fetch`].
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -12,7 +12,6 @@ use berth_api::{ContainerConfig, ContainerCreateBody, HostConfig};
 use berth_build::builder::{Backend, BaseImage, CommitRequest, Output, StepKind};
 use berth_build::copy::CopyPlan;
 use berth_build::BuildError;
-use http_body_util::BodyExt;
 
 use super::run_mounts::{self, Applied};
 use super::workspace::{extract_image, Workspace};
@@ -20,6 +19,8 @@ use crate::containers::logs::LogOptions;
 use crate::containers::WaitCondition;
 use crate::error::ApiError;
 use crate::state::Daemon;
+
+mod fetch;
 
 fn api(e: ApiError) -> BuildError {
     BuildError::Failed(e.message)
@@ -88,68 +89,6 @@ impl DaemonBackend {
             ws.remove();
         }
         self.d.builds.finish_build(&self.dir);
-    }
-
-    async fn pull(
-        &mut self,
-        name: &str,
-        platform: berth_registry::Platform,
-        out: &mut dyn Output,
-    ) -> Result<(), BuildError> {
-        let reference = berth_image::Reference::parse_normalized(name)
-            .map_err(|e| BuildError::invalid(e.0))?
-            .with_default_tag();
-        // The Docker CLI keys Docker Hub as `https://index.docker.io/v1/`.
-        let domain = reference.domain().to_string();
-        let auth = self
-            .auths
-            .iter()
-            .find(|(k, _)| {
-                let k = k
-                    .trim_start_matches("https://")
-                    .trim_start_matches("http://");
-                let k = k.split('/').next().unwrap_or_default();
-                k == domain || (domain == "docker.io" && k == "index.docker.io")
-            })
-            .map(|(_, a)| a.clone());
-        let resp = crate::distribution::pull::start(
-            &self.d,
-            crate::distribution::pull::PullRequest {
-                reference,
-                all_tags: false,
-                platform,
-                auth,
-            },
-        )
-        .await
-        .map_err(api)?;
-        let mut body = resp.into_body();
-        let mut pending = Vec::new();
-        let mut error = None;
-        while let Some(frame) = body.frame().await {
-            let Ok(frame) = frame else { break };
-            let Some(data) = frame.data_ref() else {
-                continue;
-            };
-            pending.extend_from_slice(data);
-            while let Some(i) = pending.iter().position(|b| *b == b'\n') {
-                let line: Vec<u8> = pending.drain(..=i).collect();
-                if let Ok(v) = serde_json::from_slice::<serde_json::Value>(&line) {
-                    if let Some(e) = v.get("error").and_then(|e| e.as_str()) {
-                        error = Some(e.to_string());
-                    } else {
-                        out.raw(&v);
-                    }
-                }
-            }
-            if out.cancelled() {
-                return Err(BuildError::Cancelled);
-            }
-        }
-        match error {
-            Some(e) => Err(BuildError::Failed(e)),
-            None => Ok(()),
-        }
     }
 }
 
@@ -269,18 +208,10 @@ impl Backend for DaemonBackend {
             // from the result (the committed config keeps it), not for the step.
             cfg.healthcheck = None;
             let mut hc = self.host_config.clone();
-            let applied = match self.pending.take() {
+            let mut applied = match self.pending.take() {
                 Some(extras) => {
-                    run_mounts::apply(
-                        &self.d,
-                        &self.dir,
-                        &self.secrets,
-                        extras,
-                        parent,
-                        &mut cfg,
-                        &mut hc,
-                    )
-                    .await?
+                    run_mounts::apply(&self.d, &self.dir, &self.secrets, extras, parent, &mut hc)
+                        .await?
                 }
                 None => Applied::default(),
             };
@@ -290,6 +221,10 @@ impl Backend for DaemonBackend {
                 networking_config: None,
             };
             let id = self.d.containers.create(body, None).map_err(api)?.id;
+            if !applied.env.is_empty() {
+                let env = std::mem::take(&mut applied.env);
+                self.d.containers.set_start_env(&id, env);
+            }
             self.containers.push(id.clone());
             self.applied.insert(id.clone(), applied);
             return Ok(id);
@@ -560,52 +495,7 @@ impl Backend for DaemonBackend {
     }
 
     async fn download(&mut self, url: &str) -> Result<PathBuf, BuildError> {
-        let name = url
-            .split(['?', '#'])
-            .next()
-            .unwrap_or_default()
-            .rsplit('/')
-            .next()
-            .unwrap_or_default()
-            .to_string();
-        if name.is_empty() || url.split("://").nth(1).is_none_or(|r| !r.contains('/')) {
-            return Err(BuildError::invalid(format!(
-                "cannot determine filename from url: {url}"
-            )));
-        }
-        let (headers, body) = crate::routes::images::fetch_url_with_headers(url)
-            .await
-            .map_err(api)?;
-        self.downloads += 1;
-        // Forks of the backend download beside each other: the names must not meet.
-        let dir = self.dir.join(format!(
-            "download-{}-{}",
-            self.downloads,
-            hex::encode(rand::random::<[u8; 4]>())
-        ));
-        std::fs::create_dir_all(&dir)?;
-        let path = dir.join(&name);
-        let mut file = tokio::fs::File::create(&path).await?;
-        let mut stream = body.into_data_stream();
-        use futures_util::StreamExt;
-        use tokio::io::AsyncWriteExt;
-        while let Some(chunk) = stream.next().await {
-            let chunk = chunk.map_err(|e| BuildError::failed(format!("reading {url}: {e}")))?;
-            file.write_all(&chunk).await?;
-        }
-        file.flush().await?;
-        drop(file);
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
-        if let Some(lm) = headers
-            .get(http::header::LAST_MODIFIED)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|s| chrono::DateTime::parse_from_rfc2822(s).ok())
-        {
-            let t = filetime_from(lm.timestamp());
-            let _ = nix::sys::stat::utimes(&path, &t, &t);
-        }
-        Ok(path)
+        self.fetch_url(url).await
     }
 }
 
@@ -620,8 +510,4 @@ fn scopeguard(f: impl FnOnce()) -> impl Drop {
         }
     }
     Guard(Some(f))
-}
-
-fn filetime_from(secs: i64) -> nix::sys::time::TimeVal {
-    nix::sys::time::TimeVal::new(secs, 0)
 }
