@@ -526,7 +526,9 @@ impl EndpointTable {
         ep.name = req.name.to_string();
         let ns = self.netns_path(id);
         self.unplug_links(id);
+        let t = crate::timing::Step::new("net.netns");
         link::create_netns(&ns)?;
+        drop(t);
         if !req.connected {
             return Ok(Plugged {
                 record: ep,
@@ -549,10 +551,12 @@ impl EndpointTable {
             gateway6,
             link_local: req.link_local,
         };
+        let t = crate::timing::Step::new("net.veth");
         if let Err(e) = link::attach(&ns, &endpoint) {
             link::remove_netns(&ns);
             return Err(e);
         }
+        drop(t);
         Ok(Plugged {
             record: ep,
             proxies,
