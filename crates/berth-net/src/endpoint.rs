@@ -490,7 +490,20 @@ impl EndpointTable {
             Some(e) => e.clone(),
             None => {
                 let used = self.used(target, Some(id));
-                let ip = target.address(req.ip, &used)?;
+                let ip = match req.ip {
+                    Some(_) => target.address(req.ip, &used)?,
+                    // An address whose last user's flows are still being forgotten
+                    // (a dump of the whole conntrack table, off the stop path) would make
+                    // this start wait for that ([`link::attach`]): another free address
+                    // is taken first, that one only when no other is free.
+                    None => {
+                        let mut busy = used.clone();
+                        busy.extend(crate::conntrack::pending());
+                        target
+                            .address(None, &busy)
+                            .or_else(|_| target.address(None, &used))?
+                    }
+                };
                 EndpointRecord {
                     ip,
                     mac: String::new(),
