@@ -1,5 +1,6 @@
 //! `berth`: one binary that is the CLI, the daemon (`berth daemon`), the per-container
-//! shim (`berth shim`) and the exec helper (`berth exec-helper`).
+//! shim (`berth shim`), the exec helper (`berth exec-helper`) and a pod's pause
+//! (`berth pod-pause`).
 
 use std::ffi::OsString;
 
@@ -32,6 +33,10 @@ fn main() {
         }
         "shim" => berth_runtime::shim::main(&args[2..]),
         "exec-helper" => berth_runtime::exec::main(&args[2..]),
+        // Hidden: a CRI pod sandbox's pause as a plain process (sandboxes run the same
+        // code as their init, see `berth_runtime::pause`). Not `pause`: that is
+        // `docker pause`.
+        berth_runtime::pause::SUBCOMMAND => berth_runtime::pause::main(),
         _ => berth_cli::run(args),
     };
     std::process::exit(code);

@@ -36,11 +36,19 @@ fn names(root: &Path) -> Vec<String> {
     v
 }
 
+/// The cache-mount records of `system df` (the steps of the builds here are tagged,
+/// shared: tests/e2e_build_cache_budget.rs looks at those).
 fn df_cache(d: &TestDaemon) -> Vec<serde_json::Value> {
     let (status, _, body) = d.request("GET", "/system/df?type=build-cache", None);
     assert_eq!(status, 200);
     let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
-    v["BuildCache"].as_array().cloned().unwrap_or_default()
+    let all = v["BuildCache"].as_array().cloned().unwrap_or_default();
+    for r in all.iter().filter(|r| r["Type"] == "regular") {
+        assert_eq!(r["Shared"], true, "a tagged build's step: {r}");
+    }
+    all.into_iter()
+        .filter(|r| r["Type"] == "exec.cachemount")
+        .collect()
 }
 
 fn prune(d: &TestDaemon, q: &str) -> serde_json::Value {
@@ -102,7 +110,7 @@ fn a_running_build_pins_the_cache_and_prune_keeps_the_newest() {
     // While a build runs, its cache is in use: prune takes nothing of it.
     let ctx = context(&d, "slow", "FROM busybox\nRUN sleep 4\n");
     let mut child = std::process::Command::new(BERTH)
-        .args(["-H", &d.host(), "build", &ctx])
+        .args(["-H", &d.host(), "build", "-t", "slow", &ctx])
         .env_remove("DOCKER_HOST")
         .env("DOCKER_CONFIG", d.dir.join("docker-config"))
         .stdout(std::process::Stdio::null())
@@ -144,7 +152,7 @@ fn a_real_cache_mount_is_listed_used_again_and_pruned() {
         "mnt",
         "FROM busybox\nRUN --mount=type=cache,target=/c,id=real-cache head -c 3000 /dev/zero > /c/blob && ls -l /c\n",
     );
-    d.berth_ok(&["build", &ctx]);
+    d.berth_ok(&["build", "-t", "mnt", &ctx]);
     let cache = df_cache(&d);
     assert_eq!(cache.len(), 1, "{cache:?}");
     assert_eq!(cache[0]["Type"], "exec.cachemount");
@@ -158,7 +166,7 @@ fn a_real_cache_mount_is_listed_used_again_and_pruned() {
         "mnt2",
         "FROM busybox\nRUN --mount=type=cache,target=/c,id=real-cache test -f /c/blob\n",
     );
-    d.berth_ok(&["build", &ctx2]);
+    d.berth_ok(&["build", "-t", "mnt2", &ctx2]);
     assert_eq!(df_cache(&d)[0]["UsageCount"], 2);
     let v = prune(&d, "keep-storage=0&all=1");
     assert_eq!(v["SpaceReclaimed"], 3000, "{v}");

@@ -16,28 +16,13 @@ fn daemon() -> TestDaemon {
 
 /// An IPv6 /64 and an IPv4 /24 of this test daemon's own: `fdXX:YY::/64`, `10.a.b.0/24`.
 fn subnets(d: &TestDaemon, k: u8) -> (String, String) {
-    let parts: Vec<u16> = d
-        .bip
-        .split(['.', '/'])
+    let own: Vec<u16> = d
+        .own_subnet24(0)
+        .split('.')
         .map(|p| p.parse().unwrap())
         .collect();
-    let v4 = format!("10.{}.{}.0/24", parts[1], (parts[2] + 61 + k as u16) % 256);
-    let v6 = format!("fd{:02x}:{:x}:{k}::/64", parts[1] % 256, parts[2]);
-    (v4, v6)
-}
-
-fn api(
-    d: &TestDaemon,
-    method: &str,
-    path: &str,
-    body: Option<serde_json::Value>,
-) -> (u16, serde_json::Value) {
-    let body = body.map(|b| b.to_string());
-    let (status, _, out) = d.request(method, path, body.as_deref().map(str::as_bytes));
-    (
-        status,
-        serde_json::from_slice(&out).unwrap_or(serde_json::Value::Null),
-    )
+    let v4 = format!("{}.0/24", d.own_subnet24(61 + k as u16));
+    (v4, format!("fd{:02x}:{:x}:{k}::/64", own[1], own[2]))
 }
 
 #[test]
@@ -48,7 +33,7 @@ fn dual_stack_networks_give_containers_ipv6_addresses() {
     d.berth_ok(&[
         "network", "create", "--ipv6", "--subnet", &v4, "--subnet", &v6, "six",
     ]);
-    let net = api(&d, "GET", "/networks/six", None).1;
+    let net = d.api("GET", "/networks/six", None).1;
     assert_eq!(net["EnableIPv6"], true, "{net}");
     let config = net["IPAM"]["Config"].as_array().unwrap();
     assert_eq!(config.len(), 2, "{net}");
@@ -103,7 +88,7 @@ fn dual_stack_networks_give_containers_ipv6_addresses() {
     // the embedded resolver answers AAAA with the IPv6 address, A with the IPv4 one
     let aaaa = d.berth_ok(&["exec", "ca", "nslookup", "-type=aaaa", "cb"]);
     assert!(aaaa.contains(&want), "{aaaa}");
-    let net = api(&d, "GET", "/networks/six", None).1;
+    let net = d.api("GET", "/networks/six", None).1;
     let rows: Vec<String> = net["Containers"]
         .as_object()
         .unwrap()
@@ -175,7 +160,7 @@ fn ipv6_requests_are_checked_in_dockers_words() {
     let (_, v6b) = subnets(&d, 4);
     let prefix6b = v6b.trim_end_matches("/64");
     d.berth_ok(&["network", "create", "--subnet", &v6b, "pool-only"]);
-    let net = api(&d, "GET", "/networks/pool-only", None).1;
+    let net = d.api("GET", "/networks/pool-only", None).1;
     assert_eq!(net["EnableIPv6"], false, "{net}");
     assert_eq!(net["IPAM"]["Config"][1]["Subnet"], v6b.as_str(), "{net}");
     let want = format!("{prefix6b}f00d");
@@ -221,7 +206,7 @@ fn link_local_ips_are_on_the_interface_and_in_inspect() {
             "IPAMConfig": {"IPv4Address": null, "IPv6Address": null, "LinkLocalIPs": ["169.254.8.8"]}
         }}}
     });
-    let (status, created) = api(&d, "POST", "/containers/create?name=ll", Some(body));
+    let (status, created) = d.api("POST", "/containers/create?name=ll", Some(body));
     assert_eq!(status, 201, "{created}");
     d.berth_ok(&["start", "ll"]);
     let ep = &d.inspect("ll")["NetworkSettings"]["Networks"]["bridge"];
@@ -266,10 +251,9 @@ fn check_duplicate_false_makes_a_second_network_of_one_name() {
         "{}",
         stderr(&out)
     );
-    let (status, first) = api(&d, "GET", "/networks/twin", None);
+    let (status, first) = d.api("GET", "/networks/twin", None);
     assert_eq!(status, 200);
-    let (status, created) = api(
-        &d,
+    let (status, created) = d.api(
         "POST",
         "/networks/create",
         Some(serde_json::json!({"Name": "twin", "CheckDuplicate": false})),
@@ -286,7 +270,7 @@ fn check_duplicate_false_makes_a_second_network_of_one_name() {
     let ls = d.berth_ok(&["network", "ls", "--filter", "name=twin", "-q"]);
     assert_eq!(ls.lines().count(), 2, "{ls}");
     // by name it is ambiguous now; by ID each one is found and removed
-    let (status, err) = api(&d, "GET", "/networks/twin", None);
+    let (status, err) = d.api("GET", "/networks/twin", None);
     assert_eq!(status, 400, "{err}");
     assert_eq!(
         err["message"],

@@ -17,12 +17,7 @@ fn daemon() -> TestDaemon {
 }
 
 fn user_subnet(d: &TestDaemon) -> String {
-    let parts: Vec<u16> = d
-        .bip
-        .split(['.', '/'])
-        .map(|p| p.parse().unwrap())
-        .collect();
-    format!("10.{}.{}.0/24", parts[1], (parts[2] + 91) % 256)
+    format!("{}.0/24", d.own_subnet24(91))
 }
 
 /// `nslookup NAME 127.0.0.11` in container `c` (busybox's nslookup asks over UDP).

@@ -479,13 +479,7 @@ fn network_container_mode_shares_the_namespace() {
 
 /// A random `10.x.y.0/24` for a user network (x in 100..=249, as the harness's).
 fn user_subnet(d: &TestDaemon, k: u8) -> String {
-    let mut parts: Vec<u16> = d
-        .bip
-        .split(['.', '/'])
-        .map(|p| p.parse().unwrap())
-        .collect();
-    parts[2] = (parts[2] + 1 + k as u16) % 256;
-    format!("10.{}.{}.0/24", parts[1], parts[2])
+    format!("{}.0/24", d.own_subnet24(1 + k as u16))
 }
 
 #[test]

@@ -18,13 +18,7 @@ fn daemon() -> TestDaemon {
 
 /// A /24 of its own for the test daemon's user network `k`.
 fn user_subnet(d: &TestDaemon, k: u8) -> String {
-    let mut parts: Vec<u16> = d
-        .bip
-        .split(['.', '/'])
-        .map(|p| p.parse().unwrap())
-        .collect();
-    parts[2] = (parts[2] + 11 + k as u16) % 256;
-    format!("10.{}.{}.0/24", parts[1], parts[2])
+    format!("{}.0/24", d.own_subnet24(11 + k as u16))
 }
 
 fn http_get(port: u16) -> Option<String> {

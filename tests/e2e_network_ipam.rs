@@ -16,27 +16,7 @@ fn daemon() -> TestDaemon {
 
 /// A /24 of its own for the test daemon's user network `k`: `10.a.b.0/24` → "10.a.b".
 fn user_net24(d: &TestDaemon, k: u8) -> String {
-    let parts: Vec<u16> = d
-        .bip
-        .split(['.', '/'])
-        .map(|p| p.parse().unwrap())
-        .collect();
-    format!("10.{}.{}", parts[1], (parts[2] + 31 + k as u16) % 256)
-}
-
-/// An API call with a JSON body; the status and the JSON answer (Null when none).
-fn api(
-    d: &TestDaemon,
-    method: &str,
-    path: &str,
-    body: Option<serde_json::Value>,
-) -> (u16, serde_json::Value) {
-    let body = body.map(|b| b.to_string());
-    let (status, _, out) = d.request(method, path, body.as_deref().map(str::as_bytes));
-    (
-        status,
-        serde_json::from_slice(&out).unwrap_or(serde_json::Value::Null),
-    )
+    d.own_subnet24(31 + k as u16)
 }
 
 fn ip_on(d: &TestDaemon, name: &str, net: &str) -> String {
@@ -61,7 +41,7 @@ fn ip_range_and_aux_addresses_shape_allocation() {
         &format!("router={n}.65"),
         "ranged",
     ]);
-    let ipam = &api(&d, "GET", "/networks/ranged", None).1["IPAM"]["Config"][0];
+    let ipam = &d.api("GET", "/networks/ranged", None).1["IPAM"]["Config"][0];
     assert_eq!(ipam["IPRange"], format!("{n}.64/30"), "{ipam}");
     assert_eq!(
         ipam["AuxiliaryAddresses"]["router"],
@@ -164,7 +144,7 @@ fn bad_ranges_and_aux_addresses_are_refused_and_leave_nothing() {
         ),
     ];
     for (ipam, want) in cases {
-        let (status, v) = api(&d, "POST", "/networks/create", Some(body(ipam.clone())));
+        let (status, v) = d.api("POST", "/networks/create", Some(body(ipam.clone())));
         assert_eq!(status, 400, "{ipam}: {v}");
         assert!(
             v["message"].as_str().unwrap_or_default().contains(want),
@@ -172,7 +152,7 @@ fn bad_ranges_and_aux_addresses_are_refused_and_leave_nothing() {
         );
     }
     // nothing was made: no network, no bridge
-    let (_, list) = api(&d, "GET", "/networks", None);
+    let (_, list) = d.api("GET", "/networks", None);
     assert_eq!(list.as_array().unwrap().len(), 3, "{list}");
     let links = Command::new("ip")
         .args(["-o", "link", "show"])
@@ -204,7 +184,7 @@ fn driver_options_are_applied_or_kept_or_refused() {
         "--attachable",
         "opts",
     ]);
-    let v = api(&d, "GET", "/networks/opts", None).1;
+    let v = d.api("GET", "/networks/opts", None).1;
     assert_eq!(v["Options"]["org.example.note"], "kept", "{v}");
     assert_eq!(
         v["Options"]["com.docker.network.bridge.enable_icc"], "false",
@@ -381,8 +361,7 @@ fn mac_addresses_and_endpoint_driver_options() {
     ]);
     assert_eq!(out.trim(), "92:d0:c6:0a:29:33");
     // Config.MacAddress, as API clients before 1.44 send it
-    let (status, v) = api(
-        &d,
+    let (status, v) = d.api(
         "POST",
         "/containers/create?name=legacymac",
         Some(
@@ -407,8 +386,7 @@ fn mac_addresses_and_endpoint_driver_options() {
         &format!("{n}.0/24"),
         "macnet",
     ]);
-    let (status, v) = api(
-        &d,
+    let (status, v) = d.api(
         "POST",
         "/networks/macnet/connect",
         Some(
@@ -437,7 +415,7 @@ fn mac_addresses_and_endpoint_driver_options() {
             "not supported by Berth yet",
         ),
     ] {
-        let (status, v) = api(&d, "POST", "/containers/create", Some(body.clone()));
+        let (status, v) = d.api("POST", "/containers/create", Some(body.clone()));
         assert_eq!(status, 400, "{body}: {v}");
         assert!(
             v["message"].as_str().unwrap_or_default().contains(want),

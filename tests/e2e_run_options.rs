@@ -356,13 +356,7 @@ fn bad_input_gets_dockers_words_and_leaves_nothing() {
 #[test]
 fn dns_on_a_user_network() {
     let d = daemon();
-    let mut parts: Vec<u16> = d
-        .bip
-        .split(['.', '/'])
-        .map(|p| p.parse().unwrap())
-        .collect();
-    parts[2] = (parts[2] + 7) % 256;
-    let subnet = format!("10.{}.{}.0/24", parts[1], parts[2]);
+    let subnet = format!("{}.0/24", d.own_subnet24(7));
     d.berth_ok(&["network", "create", "--subnet", &subnet, "optnet"]);
     // search and options reach the file; the embedded server stays the nameserver
     let out = d.berth_ok(&[

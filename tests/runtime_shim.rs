@@ -784,3 +784,52 @@ fn a_user_stop_ends_the_policy() {
     assert_eq!(ev.exit.as_ref().map(|e| e.exit_code), Some(137));
     c.assert_gone(&[first_pid, second_pid, c.pid_file("shim.pid")], &cgroups);
 }
+
+/// A CRI pod sandbox at the runtime's level: the pause runs with no image (an empty
+/// rootfs), as PID 1 named `pause`; a second container joins its UTS namespace
+/// (`uts_join`) and sees its hostname; SIGTERM ends the pause with 0.
+#[test]
+fn a_pause_holds_the_hostname_another_container_joins() {
+    let mut pause = Container::new("pause", &["/pause"]);
+    pause.spec.pause = true;
+    pause.spec.lower_dirs.clear();
+    pause.spec.hostname = "podhost".into();
+    let line = pause.create();
+    assert!(line.starts_with("ok "), "{line}");
+    let pid: i32 = line[3..].parse().unwrap();
+    let cgroups = pause.cgroup_dirs();
+    let wait = pause.wait_conn();
+    assert_eq!(pause.start().error, "");
+    let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap();
+    assert_eq!(comm.trim(), "pause");
+
+    let mut member = Container::new("member", &["hostname"]);
+    member.spec.hostname = "ignored".into();
+    member.spec.namespaces.uts_join = Some(format!("/proc/{pid}/ns/uts").into());
+    let (code, out, err) = run_to_end(&member);
+    assert_eq!((code, out.as_str()), (0, "podhost\n"), "{err}");
+
+    // SAFETY: kill with a pid read from the shim and a valid signal.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
+    assert_eq!(read_wait(wait).exit_code, 0);
+    pause.assert_gone(&[pid, pause.pid_file("shim.pid")], &cgroups);
+}
+
+/// `berth pod-pause` (hidden): the same pause as a plain process; SIGINT ends it with 0.
+#[test]
+fn the_pause_subcommand_sleeps_until_told() {
+    let mut child = Command::new(BERTH)
+        .arg("pod-pause")
+        .stdin(Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "the pause exited by itself"
+    );
+    // SAFETY: kill with our child's pid and a valid signal.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(0));
+}

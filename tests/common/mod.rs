@@ -357,6 +357,33 @@ impl TestDaemon {
         id
     }
 
+    /// An API call with an optional JSON body: the status and the JSON answer (Null when
+    /// the answer is empty or not JSON).
+    pub fn api(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<serde_json::Value>,
+    ) -> (u16, serde_json::Value) {
+        let body = body.map(|b| b.to_string());
+        let (status, _, out) = self.request(method, path, body.as_deref().map(str::as_bytes));
+        (
+            status,
+            serde_json::from_slice(&out).unwrap_or(serde_json::Value::Null),
+        )
+    }
+
+    /// The first three octets ("10.a.b") of a /24 of this daemon's own, `offset` /24s past
+    /// its `--bip` (user networks of one test daemon never meet another's).
+    pub fn own_subnet24(&self, offset: u16) -> String {
+        let parts: Vec<u16> = self
+            .bip
+            .split(['.', '/'])
+            .map(|p| p.parse().expect("the harness's --bip is a dotted quad"))
+            .collect();
+        format!("10.{}.{}", parts[1], (parts[2] + offset) % 256)
+    }
+
     /// A raw HTTP/1.0 request to the daemon's socket: (status, headers (lowercased names), body).
     pub fn request(
         &self,

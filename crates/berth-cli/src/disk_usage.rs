@@ -193,9 +193,46 @@ pub fn verbose_text(du: &Json, now: DateTime<Utc>) -> Result<String, Failure> {
     ));
     let cache_headers = json!({"ID": "CACHE ID", "CacheType": "CACHE TYPE", "Size": "SIZE", "CreatedSince": "CREATED",
         "LastUsedSince": "LAST USED", "UsageCount": "USAGE", "Shared": "SHARED"});
-    // Berth has no builder: the daemon always answers an empty build cache.
-    out.push_str(&render(DF_CACHE_TABLE, &[], &cache_headers)?);
+    let cache: Vec<Json> = list(du, "BuildCache")
+        .iter()
+        .map(|c| build_cache_row(c, now))
+        .collect();
+    out.push_str(&render(DF_CACHE_TABLE, &cache, &cache_headers)?);
     Ok(out)
+}
+
+/// docker/cli's `buildCacheContext` with `trunc`: the ID cut to 12 (a `*` when in
+/// use), sizes with 3 digits, the times as `… ago`.
+fn build_cache_row(c: &Json, now: DateTime<Utc>) -> Json {
+    let s = |k: &str| c.get(k).and_then(Json::as_str).unwrap_or_default();
+    let flag = |k: &str| c.get(k).and_then(Json::as_bool).unwrap_or(false);
+    let id = s("ID");
+    let id = id.split_once(':').map(|(_, h)| h).unwrap_or(id);
+    let mut id: String = id.chars().take(12).collect();
+    if flag("InUse") {
+        id.push('*');
+    }
+    let since = |k: &str| {
+        DateTime::parse_from_rfc3339(s(k))
+            .map(|t| {
+                format!(
+                    "{} ago",
+                    crate::units::human_duration(now - t.with_timezone(&Utc))
+                )
+            })
+            .unwrap_or_default()
+    };
+    json!({
+        "ID": id,
+        "CacheType": s("Type"),
+        "Size": crate::units::human_size_precision(i(c, "Size") as f64, 3),
+        "CreatedSince": since("CreatedAt"),
+        "LastUsedSince": since("LastUsedAt"),
+        "UsageCount": i(c, "UsageCount").to_string(),
+        "Shared": flag("Shared").to_string(),
+        "Description": s("Description"),
+        "Parent": s("Parent"),
+    })
 }
 
 /// `system df [-v] [--format]`.
@@ -281,6 +318,20 @@ mod tests {
             json!({"Type": "Build Cache", "TotalCount": "0", "Active": "0", "Size": "0B", "Reclaimable": "0B"})
         );
         let text = render(DF_TABLE, &rows, &df_headers()).unwrap();
+        assert!(text.contains("Build Cache     0         0         0B        0B"));
+        let now = DateTime::parse_from_rfc3339("2024-01-01T00:01:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        let du = json!({"BuildCache": [
+            {"ID": "0123456789abcdef0123", "Type": "regular", "Size": 100000, "InUse": true,
+             "Shared": false, "CreatedAt": "2024-01-01T00:00:00Z",
+             "LastUsedAt": "2024-01-01T00:00:50.5Z", "UsageCount": 2},
+        ]});
+        let v = verbose_text(&du, now).unwrap();
+        assert!(
+            v.contains("\nBuild cache usage: 100kB\n\nCACHE ID        CACHE TYPE   SIZE      CREATED              LAST USED       USAGE     SHARED\n0123456789ab*   regular      100kB     About a minute ago   9 seconds ago   2         false\n"),
+            "{v}"
+        );
         assert_eq!(
             text.lines().next().unwrap(),
             "TYPE            TOTAL     ACTIVE    SIZE      RECLAIMABLE"

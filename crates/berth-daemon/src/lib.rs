@@ -161,7 +161,7 @@ async fn serve(args: DaemonArgs) -> anyhow::Result<()> {
         enabled: args.builder_gc_enabled,
         keep_storage,
     });
-    builds::gc::spawn(daemon.builds.clone());
+    builds::gc::spawn(daemon.clone());
     daemon.containers.recover().await;
     memory::spawn_trimmer();
 

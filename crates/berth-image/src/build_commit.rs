@@ -96,7 +96,9 @@ impl ImageStore {
         }
         let bytes =
             serde_json::to_vec(&config).map_err(|e| ImageError::InvalidArgument(e.to_string()))?;
-        self.commit_image(&bytes, &config, layers, &[])
+        let id = self.commit_image(&bytes, &config, layers, &[])?;
+        self.mark_build_step(&id)?;
+        Ok(id)
     }
 
     /// Images committed by build steps on top of `parent` (empty: on nothing), newest

@@ -470,6 +470,7 @@ impl ImageStore {
                         last_tag_time: String::new(),
                         parent: config.parent.clone(),
                         manifests: Vec::new(),
+                        ..Default::default()
                     }
                 }
             };

@@ -60,6 +60,7 @@ pub mod reference;
 mod remove;
 pub mod schema;
 mod stage;
+mod step_cache;
 pub mod targuard;
 pub mod unpack;
 mod usage;
@@ -84,6 +85,7 @@ pub use crate::reference::{Reference, ReferenceError};
 pub use crate::remove::ImageUser;
 pub use crate::schema::BlobInfo;
 use crate::schema::{decode, ImageMeta, LayerMeta, IMAGES, LAYERS, TAGS};
+pub use crate::step_cache::{step_description, StepCacheEntry};
 pub use crate::usage::ImageDiskUsage;
 
 #[derive(Debug, thiserror::Error)]

@@ -370,7 +370,7 @@ impl ImageStore {
     /// then deletes files that nothing needs any more. Returns `Deleted` rows: the image,
     /// then each layer whose count reached 0 (top first, as Docker lists them).
     /// The caller holds the write lock.
-    fn delete_image(&self, id: &str) -> Result<(Vec<ImageDeleteItem>, i64), ImageError> {
+    pub(crate) fn delete_image(&self, id: &str) -> Result<(Vec<ImageDeleteItem>, i64), ImageError> {
         let mut gone_layers: Vec<(String, LayerMeta)> = Vec::new();
         let mut gone_manifests: Vec<String> = Vec::new();
         let txn = self.db.begin_write()?;

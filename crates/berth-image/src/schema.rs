@@ -70,6 +70,14 @@ pub struct ImageMeta {
     /// this image (a pull stores the platform's manifest and, when the tag named one, the
     /// index), in the order first stored.
     pub manifests: Vec<String>,
+    /// Committed by a build step: an entry of the classic builder's step cache
+    /// ([`crate::ImageStore::step_cache_entries`]).
+    pub build_step: bool,
+    /// A step-cache entry's last use (commit or cache hit), unix nanoseconds; 0: never
+    /// recorded (then `stored_at` is its last use).
+    pub last_used: i64,
+    /// How many times the step was committed or found in the cache.
+    pub usage_count: u64,
 }
 
 /// One unpacked layer.

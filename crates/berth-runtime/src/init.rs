@@ -62,7 +62,7 @@ pub fn spawn(
     } else if !ns.pid_host {
         flags |= libc::CLONE_NEWPID;
     }
-    if !ns.uts_host {
+    if !ns.uts_host && ns.uts_join.is_none() {
         flags |= libc::CLONE_NEWUTS;
     }
     if matches!(ns.ipc, IpcMode::Private | IpcMode::None) {
@@ -112,7 +112,7 @@ pub fn spawn(
         };
         // (checked before joining: then ours is the one to compare with)
         let own_net = validate_sysctls(spec)?;
-        joined = crate::userns::enter_joined(net, ipc)?;
+        joined = crate::userns::enter_joined(net, ipc, ns.uts_join.as_deref())?;
         if net.is_some() {
             // The network namespace is the host user namespace's: its sysctls are
             // written from here, the init could not.
@@ -229,7 +229,7 @@ fn validate_sysctls(spec: &ContainerSpec) -> Result<bool> {
     let own_ns = sysctl::Namespaces {
         net: sysctl::private_netns(&spec.network)?,
         ipc: matches!(spec.namespaces.ipc, IpcMode::Private | IpcMode::None),
-        uts: !spec.namespaces.uts_host,
+        uts: !spec.namespaces.uts_host && spec.namespaces.uts_join.is_none(),
     };
     sysctl::validate_all(spec.sysctls.iter().map(|(k, _)| k.as_str()), own_ns)?;
     Ok(own_ns.net)
@@ -336,7 +336,7 @@ fn container_init(
     let own_ns = sysctl::Namespaces {
         net: shim_wrote_net || sysctl::private_netns(&spec.network)?,
         ipc: matches!(spec.namespaces.ipc, IpcMode::Private | IpcMode::None),
-        uts: !spec.namespaces.uts_host,
+        uts: !spec.namespaces.uts_host && spec.namespaces.uts_join.is_none(),
     };
     sysctl::validate_all(spec.sysctls.iter().map(|(k, _)| k.as_str()), own_ns)?;
     let k = Kernel;
@@ -426,6 +426,15 @@ fn container_init(
     if read_byte(go_read) != Some(b's') {
         return Err(InitFailure::Abandoned);
     }
+    if spec.pause {
+        // The shim sees EOF on the status pipe as it would after an exec.
+        let _ = nix::unistd::close(status_write);
+        let _ = nix::unistd::close(go_read);
+        let code = crate::pause::main();
+        // SAFETY: _exit ends PID 1 without running atexit handlers of the shim's copied
+        // state.
+        unsafe { libc::_exit(code) }
+    }
     if spec.init {
         become_tiny_init(go_read, status_write)?;
     }
@@ -501,6 +510,11 @@ fn enter_root(
             join_namespace(k, ns, CloneFlags::CLONE_NEWIPC, "IPC")?;
         }
     }
+    if let Some(uts) = &spec.namespaces.uts_join {
+        if !joined {
+            join_namespace(k, uts, CloneFlags::CLONE_NEWUTS, "UTS")?;
+        }
+    }
     k.mount(
         None,
         Path::new("/"),
@@ -511,10 +525,11 @@ fn enter_root(
     mounts::mount_rootfs(k, spec, rootfs_tree)?;
     mounts::execute(k, &spec.rootfs, &mounts::plan(spec, cgroups))?;
     pivot_into(k, &spec.rootfs)?;
-    if !spec.hostname.is_empty() && !spec.namespaces.uts_host {
+    let own_uts = !spec.namespaces.uts_host && spec.namespaces.uts_join.is_none();
+    if !spec.hostname.is_empty() && own_uts {
         k.sethostname(&spec.hostname)?;
     }
-    if !spec.domainname.is_empty() && !spec.namespaces.uts_host {
+    if !spec.domainname.is_empty() && own_uts {
         k.setdomainname(&spec.domainname)?;
     }
     Ok(())

@@ -38,6 +38,7 @@ pub mod logreader;
 pub mod logspec;
 pub mod logwriter;
 pub mod mounts;
+pub mod pause;
 mod process;
 pub mod protocol;
 pub mod pty;

@@ -6,6 +6,9 @@
 //! - local: a big-endian u32 length, a protobuf `LogEntry` (moby
 //!   `api/types/plugins/logdriver/entry.proto`), the same length again (so the file can be
 //!   read backwards). The line is stored without its newline; `partial` says there was none.
+//! - cri: `2016-10-06T00:17:09.669794202Z stdout F the line` per line (the kubelet's
+//!   `pkg/kubelet/kuberuntime/logs` reads it): `F` for a full line (its newline is the
+//!   record's), `P` for a piece of a longer line or an unterminated tail.
 
 use crate::jsonlog::{self, Stream};
 use crate::logspec::LogFormat;
@@ -66,7 +69,62 @@ pub fn encode(format: LogFormat, entry: &Entry) -> Vec<u8> {
     match format {
         LogFormat::JsonFile => encode_json(entry),
         LogFormat::Local => encode_local(entry),
+        LogFormat::Cri => encode_cri(entry),
     }
+}
+
+fn encode_cri(e: &Entry) -> Vec<u8> {
+    let partial = e.is_partial();
+    let line = if partial {
+        &e.line[..]
+    } else {
+        &e.line[..e.line.len() - 1]
+    };
+    let time = jsonlog::format_time(e.time);
+    let mut out = Vec::with_capacity(line.len() + time.len() + 12);
+    out.extend_from_slice(time.as_bytes());
+    out.push(b' ');
+    out.extend_from_slice(e.stream.name().as_bytes());
+    out.extend_from_slice(if partial { b" P " } else { b" F " });
+    out.extend_from_slice(line);
+    out.push(b'\n');
+    out
+}
+
+/// One CRI record (without its newline), as the kubelet's `parseCRILog` reads it.
+fn decode_cri_line(l: &[u8]) -> Option<Entry> {
+    let mut parts = l.splitn(4, |b| *b == b' ');
+    let time = std::str::from_utf8(parts.next()?).ok()?;
+    let time = DateTime::parse_from_rfc3339(time).ok()?.with_timezone(&Utc);
+    let stream = match parts.next()? {
+        b"stdout" => Stream::Stdout,
+        b"stderr" => Stream::Stderr,
+        _ => return None,
+    };
+    let tag = parts.next()?;
+    let mut line = parts.next().unwrap_or_default().to_vec();
+    // Tags are `:`-separated; the first is F or P.
+    match tag.split(|b| *b == b':').next() {
+        Some(b"F") => line.push(b'\n'),
+        Some(b"P") => {}
+        _ => return None,
+    }
+    Some(Entry {
+        stream,
+        time,
+        line,
+        partial: None,
+        attrs: BTreeMap::new(),
+    })
+}
+
+fn decode_cri(buf: &[u8]) -> (Vec<Entry>, usize) {
+    let end = buf.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
+    let entries = buf[..end]
+        .split(|b| *b == b'\n')
+        .filter_map(decode_cri_line)
+        .collect();
+    (entries, end)
 }
 
 fn encode_json(e: &Entry) -> Vec<u8> {
@@ -142,6 +200,7 @@ pub fn decode(format: LogFormat, buf: &[u8]) -> (Vec<Entry>, usize) {
     match format {
         LogFormat::JsonFile => decode_json(buf),
         LogFormat::Local => decode_local(buf),
+        LogFormat::Cri => decode_cri(buf),
     }
 }
 
@@ -196,6 +255,45 @@ fn decode_local(buf: &[u8]) -> (Vec<Entry>, usize) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cri_records_both_ways() {
+        let t = Utc.with_ymd_and_hms(2016, 10, 6, 0, 17, 9).unwrap()
+            + chrono::Duration::nanoseconds(669_794_202);
+        let full = Entry {
+            stream: Stream::Stdout,
+            time: t,
+            line: b"hello world\n".to_vec(),
+            partial: None,
+            attrs: BTreeMap::new(),
+        };
+        let piece = Entry {
+            stream: Stream::Stderr,
+            line: b"no end".to_vec(),
+            ..full.clone()
+        };
+        let mut buf = encode(LogFormat::Cri, &full);
+        assert_eq!(
+            String::from_utf8(buf.clone()).unwrap(),
+            "2016-10-06T00:17:09.669794202Z stdout F hello world\n"
+        );
+        buf.extend(encode(LogFormat::Cri, &piece));
+        assert!(buf.ends_with(b"stderr P no end\n"));
+        buf.extend_from_slice(b"2016-10-06T00:17:09Z stdout F unfinis");
+        let (got, used) = decode(LogFormat::Cri, &buf);
+        assert_eq!(got, vec![full, piece]);
+        assert_eq!(
+            used,
+            buf.len() - b"2016-10-06T00:17:09Z stdout F unfinis".len()
+        );
+        // An empty full line, and damaged records skipped.
+        let (got, _) = decode(
+            LogFormat::Cri,
+            b"2016-10-06T00:17:09Z stdout F \nbad line\n",
+        );
+        assert_eq!(got.len(), 1);
+        assert_eq!(got[0].line, b"\n");
+    }
     use chrono::TimeZone;
 
     fn entry(line: &[u8], stream: Stream) -> Entry {

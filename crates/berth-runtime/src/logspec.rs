@@ -44,6 +44,9 @@ pub enum LogFormat {
     JsonFile,
     /// Docker's `local` driver: length-framed protobuf `LogEntry` messages.
     Local,
+    /// The Kubernetes CRI format, for containers made through CRI (at the path the
+    /// kubelet gives, rotated by the kubelet): `<RFC 3339 time> <stream> <F|P> <line>`.
+    Cri,
 }
 
 /// How the shim writes a container's log.
@@ -102,8 +105,8 @@ impl LogSpec {
             return Err(unknown_opt(driver, k));
         }
         match format {
-            LogFormat::JsonFile => json_file(opts),
             LogFormat::Local => local(opts),
+            _ => json_file(opts),
         }
     }
 }

@@ -207,6 +207,16 @@ impl LogWriter {
         Ok(())
     }
 
+    /// Closes the live file and opens the one now at its path (created if absent): after
+    /// someone else rotated it (the kubelet renames a CRI log, then asks to reopen).
+    pub fn reopen(&mut self) -> io::Result<()> {
+        self.file = None;
+        let file = open_live(&self.path)?;
+        self.size = file.metadata()?.len();
+        self.file = Some(file);
+        Ok(())
+    }
+
     /// Moves the live file aside (see the module's doc) and starts a new one.
     pub fn rotate(&mut self) -> io::Result<()> {
         self.file = None;
@@ -250,7 +260,7 @@ fn last_time_in(file: &File, size: u64, format: LogFormat) -> Option<DateTime<Ut
         Some(buf)
     };
     let tail = match format {
-        LogFormat::JsonFile => {
+        LogFormat::JsonFile | LogFormat::Cri => {
             // A json-file entry is at most 16 KiB of text, escaped: 100 KiB holds one.
             let len = size.min(100 << 10);
             let buf = read_at(len, size - len)?;

@@ -198,3 +198,29 @@ fn a_reopened_log_goes_on_after_its_last_time() {
         assert!(got[1].time > ahead, "{format:?}: {:?}", got[1].time);
     }
 }
+
+#[test]
+fn cri_logs_split_long_lines_and_reopen_after_a_rename() {
+    let dir = tempfile::tempdir().unwrap();
+    let live = dir.path().join("pods/app/0.log");
+    let mut w = LogWriter::open(&live, spec(LogFormat::Cri, None, 1, false)).unwrap();
+    let long = vec![b'x'; MAX_LINE + 10];
+    w.write(Stream::Stdout, &long).unwrap();
+    w.write(Stream::Stdout, b"\nshort\n").unwrap();
+    let text = std::fs::read_to_string(&live).unwrap();
+    let tags: Vec<&str> = text.lines().map(|l| l.split(' ').nth(2).unwrap()).collect();
+    assert_eq!(tags, ["P", "F", "F"], "{text}");
+    // The kubelet renames the file, then asks for a reopen: new lines go to a new file.
+    let rotated = dir.path().join("pods/app/0.log.1");
+    std::fs::rename(&live, &rotated).unwrap();
+    w.reopen().unwrap();
+    w.write(Stream::Stderr, b"after\n").unwrap();
+    let new = std::fs::read_to_string(&live).unwrap();
+    assert!(new.ends_with(" stderr F after\n"), "{new}");
+    assert_eq!(new.lines().count(), 1);
+    assert_eq!(std::fs::read_to_string(&rotated).unwrap(), text);
+    // Times go on increasing across the reopen.
+    let all = read_all(&rotated, LogFormat::Cri);
+    let after = decode(LogFormat::Cri, new.as_bytes()).0;
+    assert!(after[0].time > all.last().unwrap().time);
+}

@@ -153,6 +153,9 @@ pub enum Request {
         height: u16,
         width: u16,
     },
+    /// Close the log file and open the one now at its path (after the kubelet rotated a
+    /// CRI log: CRI `ReopenContainerLog`).
+    ReopenLog,
 }
 
 fn is_false(b: &bool) -> bool {

@@ -707,6 +707,23 @@ impl Shim {
                 let reply = self.resize(height, width);
                 self.answer(i, &reply);
             }
+            Request::ReopenLog => {
+                let reply = match self.log.as_mut().map(|w| w.reopen()) {
+                    None => Reply {
+                        ok: false,
+                        error: "the container has no log file".into(),
+                    },
+                    Some(Err(e)) => Reply {
+                        ok: false,
+                        error: format!("reopening {}: {e}", self.spec.log_path.display()),
+                    },
+                    Some(Ok(())) => Reply {
+                        ok: true,
+                        error: String::new(),
+                    },
+                };
+                self.answer(i, &reply);
+            }
         }
     }
 

@@ -50,6 +50,9 @@ pub struct ContainerSpec {
     /// `--init`: the container's PID 1 stays Berth's init (`docker-init`), which starts
     /// the process, forwards signals to it and reaps zombies.
     pub init: bool,
+    /// A CRI pod sandbox: the init runs Berth's pause ([`crate::pause`]) in place of
+    /// `process.args` (no image needed: the rootfs may be empty).
+    pub pause: bool,
     /// Which namespaces are the host's (`--pid host`, `--ipc host|none`, `--uts host`).
     pub namespaces: Namespaces,
     /// `--ulimit`s, set on the init before it runs the process; the others are inherited.
@@ -117,6 +120,10 @@ pub struct Namespaces {
     pub pid_join: Option<PathBuf>,
     pub ipc: IpcMode,
     pub uts_host: bool,
+    /// The other container's UTS namespace (`/proc/<its init>/ns/uts`), joined instead
+    /// of a new one (a CRI container shares its pod sandbox's hostname); its hostname is
+    /// kept.
+    pub uts_join: Option<PathBuf>,
     /// `--cgroupns host`: no cgroup namespace of its own; `/sys/fs/cgroup` shows the
     /// container's cgroups bind-mounted.
     pub cgroup_host: bool,

@@ -305,7 +305,7 @@ pub type Joined = Vec<(std::fs::File, nix::sched::CloneFlags)>;
 
 /// Puts the shim in the network and IPC namespaces the container joins (so that a clone
 /// made next starts in them); [`restore`] takes it back to its own.
-pub fn enter_joined(net: Option<&Path>, ipc: Option<&Path>) -> Result<Joined> {
+pub fn enter_joined(net: Option<&Path>, ipc: Option<&Path>, uts: Option<&Path>) -> Result<Joined> {
     use nix::sched::CloneFlags;
     use std::os::fd::AsFd;
     let open = |p: &Path| {
@@ -320,6 +320,7 @@ pub fn enter_joined(net: Option<&Path>, ipc: Option<&Path>) -> Result<Joined> {
             "network",
         ),
         (ipc, "/proc/self/ns/ipc", CloneFlags::CLONE_NEWIPC, "IPC"),
+        (uts, "/proc/self/ns/uts", CloneFlags::CLONE_NEWUTS, "UTS"),
     ] {
         let Some(path) = path else { continue };
         let joined = open(Path::new(own)).and_then(|home| {

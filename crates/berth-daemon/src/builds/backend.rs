@@ -218,23 +218,34 @@ impl Backend for DaemonBackend {
             .into_iter()
             .filter(|(_, cc)| berth_build::cache::compare(cc, config))
             .map(|(id, _)| id);
-        let Some(epoch) = self.epoch else {
-            return Ok(hits.next());
+        let hit = match self.epoch {
+            None => hits.next(),
+            Some(epoch) => {
+                // A reproducible build takes only a step committed with its own epoch.
+                let want = berth_build::repro::epoch_rfc3339(epoch);
+                let mut found = None;
+                for id in hits {
+                    let images = self.d.images.clone();
+                    let i = id.clone();
+                    let created = blocking(move || images.resolve(&i).map_err(store))
+                        .await?
+                        .config
+                        .created;
+                    if created.as_deref() == Some(want.as_str()) {
+                        found = Some(id);
+                        break;
+                    }
+                }
+                found
+            }
         };
-        // A reproducible build takes only a step committed with its own epoch.
-        let want = berth_build::repro::epoch_rfc3339(epoch);
-        for id in hits {
+        if let Some(id) = &hit {
+            // A use of the step: the cache collector keeps the recently used.
             let images = self.d.images.clone();
             let i = id.clone();
-            let created = blocking(move || images.resolve(&i).map_err(store))
-                .await?
-                .config
-                .created;
-            if created.as_deref() == Some(want.as_str()) {
-                return Ok(Some(id));
-            }
+            blocking(move || images.touch_build_step(&i).map_err(store)).await?;
         }
-        Ok(None)
+        Ok(hit)
     }
 
     async fn ancestors(&mut self, image: &str) -> Result<Vec<String>, BuildError> {

@@ -1,11 +1,17 @@
 //! The build cache's size budget and its garbage collection.
 //!
-//! What it looks after: the `RUN --mount=type=cache` directories kept across builds
-//! (`<root>/builds/cache-mounts/<hash>/`, with `data/` and the `meta.json` their store
-//! writes at each use: `{"ID": …, "LastUsed": <unix seconds>}`), listed as BuildKit's
-//! `exec.cachemount` records. Berth adds `gc.json` beside them (created time, builds
-//! that used it). The classic cache's step images are images: `image prune` and `rmi`
-//! look after them.
+//! What it looks after, as one cache under one budget:
+//! - the `RUN --mount=type=cache` directories kept across builds
+//!   (`<root>/builds/cache-mounts/<hash>/`, with `data/` and the `meta.json` their store
+//!   writes at each use: `{"ID": …, "LastUsed": <unix seconds>}`), listed as BuildKit's
+//!   `exec.cachemount` records. Berth adds `gc.json` beside them (created time, builds
+//!   that used it);
+//! - the classic builder's step cache: the images build steps committed, with their
+//!   last use (commit or cache hit) in the image store
+//!   ([`berth_image::StepCacheEntry`], through a [`StepCache`]), listed as `regular`
+//!   records. A tagged image and what it (or any image not made by a build step) was
+//!   built on is `Shared`: listed, never collected and not counted against the budget,
+//!   as BuildKit counts shared records; one a container uses is `InUse`.
 //!
 //! The budget is `--builder-gc-keep-storage` or daemon.json's `builder.gc
 //! .defaultKeepStorage` (Docker's key), by default 10% of the root's filesystem or
@@ -31,30 +37,68 @@ pub struct CacheRecord {
     pub kind: &'static str,
     pub description: String,
     pub in_use: bool,
+    /// Kept by images (a tagged image was built on it): never collected, not counted.
+    pub shared: bool,
+    /// The record this one was built on (a step's parent step), or empty.
+    pub parent: String,
+    /// Records below it (a step is deeper than its parent): of two used at the same
+    /// time the deeper goes first, so a parent never goes before its child.
+    pub depth: u32,
     pub size: u64,
-    /// Unix seconds.
+    /// Unix nanoseconds.
     pub created: i64,
     pub last_used: i64,
     pub usage_count: u64,
+    /// A cache mount's directory (empty for a step).
     pub dir: PathBuf,
+}
+
+/// The kind of a step-cache record (BuildKit's name for a layer snapshot).
+pub const STEP: &str = "regular";
+/// The kind of a cache-mount record.
+pub const MOUNT: &str = "exec.cachemount";
+
+/// Where the step-cache records come from and go (the image store, through the
+/// daemon: [`super::step_cache::DaemonSteps`]).
+pub trait StepCache {
+    /// The step records; `busy`: a build runs (all are in use).
+    fn records(&self, busy: bool) -> Vec<CacheRecord>;
+    /// Removes one if it may still go; the bytes freed, None if it stays.
+    fn remove(&self, r: &CacheRecord) -> Option<u64>;
+}
+
+/// No step cache (the collector's tests).
+pub struct NoSteps;
+
+impl StepCache for NoSteps {
+    fn records(&self, _busy: bool) -> Vec<CacheRecord> {
+        Vec::new()
+    }
+    fn remove(&self, _r: &CacheRecord) -> Option<u64> {
+        None
+    }
 }
 
 impl CacheRecord {
     /// The Engine API's `BuildCache` object.
     pub fn to_api(&self) -> Value {
-        let t = |s: i64| {
-            chrono::DateTime::from_timestamp(s, 0)
-                .unwrap_or_default()
+        let t = |ns: i64| {
+            chrono::DateTime::from_timestamp_nanos(ns)
                 .to_rfc3339_opts(chrono::SecondsFormat::Nanos, true)
+        };
+        let parents = if self.parent.is_empty() {
+            Value::Null
+        } else {
+            json!([self.parent])
         };
         json!({
             "ID": self.id,
-            "Parent": "",
-            "Parents": null,
+            "Parent": self.parent,
+            "Parents": parents,
             "Type": self.kind,
             "Description": self.description,
             "InUse": self.in_use,
-            "Shared": false,
+            "Shared": self.shared,
             "Size": self.size,
             "CreatedAt": t(self.created),
             "LastUsedAt": t(self.last_used),
@@ -64,13 +108,15 @@ impl CacheRecord {
 }
 
 /// The entries to remove so that what stays fits in `keep` bytes: the least recently
-/// used first, never one in use. Indexes into `records`.
+/// used first (of a step and its parent, the step first), never one in use or shared;
+/// shared ones do not count. Indexes into `records`.
 pub fn plan(records: &[CacheRecord], keep: u64) -> Vec<usize> {
-    let mut total: u64 = records.iter().map(|r| r.size).sum();
+    let mut total: u64 = records.iter().filter(|r| !r.shared).map(|r| r.size).sum();
     let mut order: Vec<usize> = (0..records.len()).collect();
     order.sort_by_key(|&i| {
         (
             records[i].last_used,
+            std::cmp::Reverse(records[i].depth),
             records[i].created,
             records[i].id.clone(),
         )
@@ -80,7 +126,7 @@ pub fn plan(records: &[CacheRecord], keep: u64) -> Vec<usize> {
         if total <= keep {
             break;
         }
-        if records[i].in_use {
+        if records[i].in_use || records[i].shared {
             continue;
         }
         total -= records[i].size;
@@ -124,8 +170,10 @@ pub struct GcState {
 }
 
 fn now() -> i64 {
-    chrono::Utc::now().timestamp()
+    chrono::Utc::now().timestamp_nanos_opt().unwrap_or(0)
 }
+
+const NANOS: i64 = 1_000_000_000;
 
 fn read_json(p: &Path) -> Value {
     std::fs::read(p)
@@ -155,8 +203,15 @@ impl GcState {
         *self.policy.lock().unwrap_or_else(|p| p.into_inner()) = p;
     }
 
+    /// Every record, cache mounts and steps; `busy`: a build runs (all are in use).
+    pub fn records(&self, busy: bool, steps: &dyn StepCache) -> Vec<CacheRecord> {
+        let mut out = self.mount_records(busy);
+        out.extend(steps.records(busy));
+        out
+    }
+
     /// The cache-mount records on disk; `busy`: a build runs (all are in use).
-    pub fn records(&self, busy: bool) -> Vec<CacheRecord> {
+    pub fn mount_records(&self, busy: bool) -> Vec<CacheRecord> {
         let mut out = Vec::new();
         let Ok(rd) = std::fs::read_dir(&self.mounts) else {
             return out;
@@ -180,12 +235,15 @@ impl GcState {
             let cache_id = meta["ID"].as_str().unwrap_or_default().to_string();
             out.push(CacheRecord {
                 id: name,
-                kind: "exec.cachemount",
+                kind: MOUNT,
                 description: format!("cached mount with id {cache_id}"),
                 in_use: busy,
+                shared: false,
+                parent: String::new(),
+                depth: 0,
                 size: crate::fsutil::dir_size(&dir.join("data")).max(0) as u64,
-                created,
-                last_used,
+                created: created.saturating_mul(NANOS),
+                last_used: last_used.saturating_mul(NANOS),
                 usage_count: gc["UsageCount"].as_u64().unwrap_or(0),
                 dir,
             });
@@ -194,12 +252,12 @@ impl GcState {
         out
     }
 
-    /// A build that started at `started` (unix seconds) ended: the entries it used
-    /// count one more use.
+    /// A build that started at `started` (unix nanoseconds) ended: the cache mounts it
+    /// used count one more use (a step counts its uses itself).
     pub fn note_build_end(&self, started: i64) {
-        for r in self.records(false) {
+        for r in self.mount_records(false) {
             if r.last_used >= started {
-                let v = json!({ "Created": r.created, "UsageCount": r.usage_count + 1 });
+                let v = json!({ "Created": r.created / NANOS, "UsageCount": r.usage_count + 1 });
                 let tmp = r.dir.join("gc.json.tmp");
                 if std::fs::write(&tmp, v.to_string()).is_ok() {
                     let _ = std::fs::rename(&tmp, r.dir.join("gc.json"));
@@ -208,35 +266,44 @@ impl GcState {
         }
     }
 
-    /// Removes one entry: renamed out of the way first, so a half-removed one is never
-    /// listed or used (a leftover `*.tmp-gc*` goes at the next start of the store).
-    pub fn remove(&self, r: &CacheRecord) -> bool {
+    /// Removes one entry, returning the bytes freed (None: it stays). A cache mount is
+    /// renamed out of the way first, so a half-removed one is never listed or used (a
+    /// leftover `*.tmp-gc*` goes at the next start of the store).
+    pub fn remove(&self, r: &CacheRecord, steps: &dyn StepCache) -> Option<u64> {
+        if r.kind == STEP {
+            return steps.remove(r);
+        }
         let gone = r
             .dir
             .with_extension(format!("tmp-gc{}", hex::encode(rand::random::<[u8; 4]>())));
         if std::fs::rename(&r.dir, &gone).is_err() {
-            return false;
+            return None;
         }
         let _ = std::fs::remove_dir_all(&gone);
-        true
+        Some(r.size)
     }
 
     /// Removes the entries `pick` chooses among `records`; returns their IDs and the
     /// bytes freed.
-    pub fn remove_all(&self, records: &[CacheRecord], pick: &[usize]) -> (Vec<String>, u64) {
+    pub fn remove_all(
+        &self,
+        records: &[CacheRecord],
+        pick: &[usize],
+        steps: &dyn StepCache,
+    ) -> (Vec<String>, u64) {
         let mut ids = Vec::new();
         let mut freed = 0;
         for &i in pick {
-            if self.remove(&records[i]) {
+            if let Some(n) = self.remove(&records[i], steps) {
                 ids.push(records[i].id.clone());
-                freed += records[i].size;
+                freed += n;
             }
         }
         (ids, freed)
     }
 
     /// One pass of the collector, only when no build runs; returns the bytes freed.
-    pub fn collect_if_idle(&self) -> u64 {
+    pub fn collect_if_idle(&self, steps: &dyn StepCache) -> u64 {
         let policy = self.policy();
         if !policy.enabled {
             return 0;
@@ -244,9 +311,9 @@ impl GcState {
         let Ok(_guard) = self.lock.clone().try_write_owned() else {
             return 0; // a build runs: later
         };
-        let records = self.records(false);
+        let records = self.records(false, steps);
         let pick = plan(&records, policy.keep_storage);
-        let (ids, freed) = self.remove_all(&records, &pick);
+        let (ids, freed) = self.remove_all(&records, &pick, steps);
         if !ids.is_empty() {
             tracing::info!(
                 removed = ids.len(),
@@ -260,16 +327,21 @@ impl GcState {
 }
 
 /// Starts the background collector: after every build and every minute.
-pub fn spawn(state: Arc<super::BuildService>) {
+pub fn spawn(d: crate::state::Daemon) {
     tokio::spawn(async move {
         loop {
-            let wake = state.gc.wake.clone();
+            let wake = d.builds.gc.wake.clone();
             tokio::select! {
                 _ = wake.notified() => {}
                 _ = tokio::time::sleep(Duration::from_secs(60)) => {}
             }
-            let s = state.clone();
-            let _ = tokio::task::spawn_blocking(move || s.gc.collect_if_idle()).await;
+            let d = d.clone();
+            let _ = tokio::task::spawn_blocking(move || {
+                d.builds
+                    .gc
+                    .collect_if_idle(&super::step_cache::DaemonSteps(&d))
+            })
+            .await;
         }
     });
 }
@@ -286,7 +358,7 @@ impl BuildHold {
         let guard = state.gc.lock.clone().read_owned().await;
         BuildHold {
             guard: Some(guard),
-            started: now() - 1,
+            started: now() - NANOS,
             state,
         }
     }
@@ -311,6 +383,9 @@ mod tests {
             kind: "exec.cachemount",
             description: String::new(),
             in_use,
+            shared: false,
+            parent: String::new(),
+            depth: 0,
             size,
             created: 0,
             last_used,
@@ -338,6 +413,30 @@ mod tests {
     }
 
     #[test]
+    fn shared_steps_stay_and_do_not_count_and_children_go_first() {
+        let step = |id: &str, size, last_used, depth, shared| CacheRecord {
+            kind: STEP,
+            depth,
+            shared,
+            ..rec(id, size, last_used, false)
+        };
+        let r = vec![
+            step("parent", 100, 10, 1, false),
+            step("child", 100, 10, 2, false),
+            step("tagged", 1000, 1, 1, true),
+            rec("mount", 100, 20, false),
+        ];
+        // 300 bytes count (the shared 1000 do not); keep 150: the child before its
+        // parent (same last use), the shared one never.
+        let ids: Vec<&str> = plan(&r, 150).iter().map(|&i| r[i].id.as_str()).collect();
+        assert_eq!(ids, vec!["child", "parent"]);
+        assert!(plan(&r, 300).is_empty());
+        let api = r[2].to_api();
+        assert_eq!(api["Type"], "regular");
+        assert_eq!(api["Shared"], true);
+    }
+
+    #[test]
     fn records_removal_and_the_lock() {
         let t = tempfile::tempdir().unwrap();
         let gc = GcState::new(t.path());
@@ -351,29 +450,29 @@ mod tests {
             )
             .unwrap();
         }
-        let r = gc.records(false);
+        let r = gc.mount_records(false);
         assert_eq!(r.len(), 2);
         assert_eq!(r[0].size, 1000);
         assert_eq!(r[0].description, "cached mount with id one");
         assert_eq!(r[0].to_api()["Type"], "exec.cachemount");
-        assert!(gc.records(true).iter().all(|r| r.in_use));
-        gc.note_build_end(150);
+        assert!(gc.mount_records(true).iter().all(|r| r.in_use));
+        gc.note_build_end(150 * NANOS);
         assert_eq!(
-            gc.records(false)[1].usage_count,
+            gc.mount_records(false)[1].usage_count,
             1,
             "two was used by the build"
         );
-        assert_eq!(gc.records(false)[0].usage_count, 0);
+        assert_eq!(gc.mount_records(false)[0].usage_count, 0);
         gc.set_policy(GcPolicy {
             enabled: true,
             keep_storage: 3500,
         });
         // A build holds the lock: nothing is collected.
         let hold = gc.lock.clone().try_read_owned().unwrap();
-        assert_eq!(gc.collect_if_idle(), 0);
+        assert_eq!(gc.collect_if_idle(&NoSteps), 0);
         drop(hold);
-        assert_eq!(gc.collect_if_idle(), 1000);
-        let left: Vec<String> = gc.records(false).into_iter().map(|r| r.id).collect();
+        assert_eq!(gc.collect_if_idle(&NoSteps), 1000);
+        let left: Vec<String> = gc.mount_records(false).into_iter().map(|r| r.id).collect();
         assert_eq!(left, vec!["bb"]);
     }
 }

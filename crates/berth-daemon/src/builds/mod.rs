@@ -8,7 +8,9 @@
 //! - [`workspace`]: where COPY, ADD and WORKDIR write without a container;
 //! - [`run_mounts`]: what `RUN --mount`/`--network` add to a step's container, with
 //!   [`cache_mounts`] (the cache directories kept across builds) and [`secrets`] (the
-//!   build secrets a client sends).
+//!   build secrets a client sends);
+//! - [`gc`]: the build cache's budget and collector, over the cache mounts and the
+//!   step cache ([`step_cache`]).
 //!
 //! Each build works in its own directory under `<root>/builds/tmp/`, removed when the
 //! build ends however it ends; what a killed daemon left there goes at the next start.
@@ -21,6 +23,7 @@ mod prune;
 pub mod routes;
 pub mod run_mounts;
 pub mod secrets;
+pub mod step_cache;
 pub mod workspace;
 
 use std::collections::HashSet;

@@ -1,8 +1,7 @@
 //! `POST /build/prune?all=&filters=&keep-storage=` as dockerd 20.10 answers it.
 //!
-//! The classic builder keeps its cache as images (the intermediate images, pruned with
-//! them by `image prune`/`system prune`); this frees the cache mounts
-//! ([`super::gc`]: all that are not in use, those the filters pick, or the least
+//! This frees the build cache ([`super::gc`]: the cache mounts and the step cache's
+//! images; all that are not in use or shared, those the filters pick, or the least
 //! recently used ones over `keep-storage`) and what interrupted builds left in the
 //! build directory. The
 //! parameters are checked as moby checks them (`api/server/router/build` and
@@ -113,7 +112,7 @@ fn parse_filters(raw: &str) -> ApiResult<BTreeMap<String, Vec<String>>> {
 struct PruneRequest {
     all: bool,
     keep_storage: u64,
-    /// Entries unused for at least this many seconds (`until`/`unused-for`).
+    /// Entries unused for at least this many nanoseconds (`until`/`unused-for`).
     unused_for: Option<i64>,
     id: Option<String>,
     kind: Option<String>,
@@ -183,7 +182,7 @@ fn check(raw: Option<&str>) -> ApiResult<PruneRequest> {
         all: all == "1" || all.eq_ignore_ascii_case("true"),
         keep_storage: ks.parse::<i64>().unwrap_or(0).max(0) as u64,
         unused_for: values.first().and_then(|v| {
-            berth_api::units::parse_go_duration(v).map(|ns| (ns / 1_000_000_000) as i64)
+            berth_api::units::parse_go_duration(v).map(|ns| ns.clamp(0, i64::MAX as i128) as i64)
         }),
         id: one("id"),
         kind: one("type"),
@@ -195,7 +194,10 @@ fn check(raw: Option<&str>) -> ApiResult<PruneRequest> {
 fn pick(records: &[super::gc::CacheRecord], req: &PruneRequest, now: i64) -> Vec<usize> {
     let matches = |r: &super::gc::CacheRecord| {
         !r.in_use
-            && req.unused_for.is_none_or(|s| r.last_used <= now - s)
+            && !r.shared
+            && req
+                .unused_for
+                .is_none_or(|s| r.last_used <= now.saturating_sub(s))
             && req
                 .id
                 .as_ref()
@@ -221,15 +223,18 @@ fn pick(records: &[super::gc::CacheRecord], req: &PruneRequest, now: i64) -> Vec
 
 pub(super) async fn prune(State(d): State<Daemon>, RawQuery(raw): RawQuery) -> ApiResult<Response> {
     let req = check(raw.as_deref())?;
-    let _ = req.all; // every entry is a cache mount: `all` changes nothing more
+    // Every entry not shared is unused by images: `all` changes nothing more.
+    let _ = req.all;
     let (deleted, reclaimed) = tokio::task::spawn_blocking(move || {
         let mut reclaimed = d.builds.prune_leftovers();
         let mut deleted = Vec::new();
         // While a build runs, its cache is in use: nothing of it goes.
         if let Ok(_guard) = d.builds.gc.lock.clone().try_write_owned() {
-            let records = d.builds.gc.records(false);
-            let now = chrono::Utc::now().timestamp();
-            let (ids, freed) = d.builds.gc.remove_all(&records, &pick(&records, &req, now));
+            let steps = super::step_cache::DaemonSteps(&d);
+            let records = d.builds.gc.records(false, &steps);
+            let now = chrono::Utc::now().timestamp_nanos_opt().unwrap_or(0);
+            let picked = pick(&records, &req, now);
+            let (ids, freed) = d.builds.gc.remove_all(&records, &picked, &steps);
             deleted = ids;
             reclaimed += freed;
         }

@@ -4,40 +4,60 @@
 use berth_api::{ContainerCreateBody, ErrorKind, IdResponse};
 use chrono::Utc;
 
-use super::record::{ContainerRecord, StateRecord};
+use super::record::{ContainerRecord, InternalOptions, StateRecord};
 use super::{merge, names, remove_dir_all_quiet, resolve_in, ContainerService, Entry};
 use crate::error::{ApiError, ApiResult};
 
 impl ContainerService {
     /// `POST /containers/create`.
     pub fn create(&self, body: ContainerCreateBody, name: Option<&str>) -> ApiResult<IdResponse> {
+        self.create_internal(body, name, InternalOptions::default())
+    }
+
+    /// A create with options the Engine API has not (the CRI server's pods and
+    /// containers): `internal.pause` makes a pod sandbox, which names no image;
+    /// `internal.uts_from` shares another container's UTS namespace (checked at create
+    /// like `--ipc container:`, joined at start).
+    pub fn create_internal(
+        &self,
+        body: ContainerCreateBody,
+        name: Option<&str>,
+        internal: InternalOptions,
+    ) -> ApiResult<IdResponse> {
         let mut config = body.config;
         let mut hc = body.host_config.unwrap_or_default();
         let requested = match name.filter(|n| !n.is_empty()) {
             Some(n) => Some(names::normalize(n)?),
             None => None,
         };
-        if config.image.is_empty() {
+        if config.image.is_empty() && !internal.pause {
             return Err(ApiError::invalid(
                 "config cannot be empty in order to create a container",
             ));
         }
-        let image = self.images.resolve(&config.image).map_err(|e| {
-            if e.kind() == ErrorKind::NotFound {
-                ApiError::not_found(format!(
-                    "No such image: {}",
-                    familiar_reference(&config.image)
-                ))
-            } else {
-                ApiError::from(e)
-            }
-        })?;
+        let image = if internal.pause {
+            None
+        } else {
+            Some(self.images.resolve(&config.image).map_err(|e| {
+                if e.kind() == ErrorKind::NotFound {
+                    ApiError::not_found(format!(
+                        "No such image: {}",
+                        familiar_reference(&config.image)
+                    ))
+                } else {
+                    ApiError::from(e)
+                }
+            })?)
+        };
         merge::validate_host_config(&hc, &config)?;
-        for mode in [&hc.pid_mode, &hc.ipc_mode] {
-            if let Some(donor) = super::run_options::donor_name(mode) {
-                // a 400, not a 404: clients pull the image on a 404 from create
-                self.get(donor).map_err(|e| ApiError::invalid(e.message))?;
-            }
+        let uts_from = internal.uts_from.iter();
+        for mode in [&hc.pid_mode, &hc.ipc_mode]
+            .into_iter()
+            .filter_map(|m| super::run_options::donor_name(m))
+            .chain(uts_from.map(String::as_str))
+        {
+            // a 400, not a 404: clients pull the image on a 404 from create
+            self.get(mode).map_err(|e| ApiError::invalid(e.message))?;
         }
         if hc.shm_size < 0 {
             return Err(ApiError::invalid("SHM size can not be less than 0"));
@@ -59,9 +79,26 @@ impl ContainerService {
         let warnings = super::resource_options::check(&mut hc)?;
         // A network named in `--network` may not exist yet: moby checks it at start, not
         // here, and a 404 from create would make the Docker CLI pull the image.
-        merge::merge_image_config(&mut config, &image.config.config);
-        let (path, args) = merge::entrypoint_and_args(&config)?;
-        let mount_points = self.resolve_mounts(&hc, &config, &image.id)?;
+        let (path, args, mount_points, image_id) = match &image {
+            Some(image) => {
+                merge::merge_image_config(&mut config, &image.config.config);
+                let (path, args) = merge::entrypoint_and_args(&config)?;
+                let mount_points = self.resolve_mounts(&hc, &config, &image.id)?;
+                (path, args, mount_points, image.id.clone())
+            }
+            // The pause runs in place of a command; a sandbox mounts nothing of its own.
+            None => {
+                if !hc.binds.is_empty() || !hc.mounts.is_empty() || !hc.tmpfs.is_empty() {
+                    return Err(ApiError::invalid("a pod sandbox takes no mounts"));
+                }
+                (
+                    PAUSE_PATH.to_string(),
+                    Vec::new(),
+                    Vec::new(),
+                    String::new(),
+                )
+            }
+        };
 
         let id = hex::encode(rand::random::<[u8; 32]>());
         if config.hostname.is_empty() {
@@ -90,7 +127,7 @@ impl ContainerService {
             id: id.clone(),
             name: String::new(),
             image: config.image.clone(),
-            image_id: image.id.clone(),
+            image_id,
             created: Utc::now(),
             path,
             args,
@@ -103,6 +140,7 @@ impl ContainerService {
             exec_ids: Vec::new(),
             mount_points,
             start_pending: false,
+            internal,
         };
 
         let made = std::fs::create_dir_all(dir.join("upper"))
@@ -182,6 +220,18 @@ impl ContainerService {
         Ok(IdResponse { id, warnings })
     }
 
+    /// Copies of the records `pred` accepts (the CRI server's pods and containers).
+    pub fn records_matching(
+        &self,
+        pred: impl Fn(&ContainerRecord) -> bool,
+    ) -> Vec<ContainerRecord> {
+        self.lock()
+            .values()
+            .filter(|e| pred(&e.rec))
+            .map(|e| e.rec.clone())
+            .collect()
+    }
+
     /// `POST /containers/create?platform=`: the image must be of that platform (moby
     /// 20.10 `GetImage`; a 404, so that the client pulls the right one).
     pub fn check_platform(&self, image: &str, platform: &str) -> ApiResult<()> {
@@ -257,6 +307,10 @@ impl ContainerService {
         Ok(())
     }
 }
+
+/// What a pod sandbox shows as its command (`ps`, inspect's `Path`): the pause is
+/// Berth's own code, run by the init in place of a command.
+pub const PAUSE_PATH: &str = "/pause";
 
 /// `busybox` → `busybox:latest` for Docker's `No such image` message.
 pub fn familiar_reference(name: &str) -> String {

@@ -4,6 +4,7 @@
 //!
 //! Drivers: `json-file` (the default; Berth rotates it by default, see
 //! [`berth_runtime::logspec`]), `local` and `none`. Docker's other drivers are refused.
+//! Containers made through CRI get [`CRI_DRIVER`], which no Docker client can ask for.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -55,6 +56,10 @@ impl LogDefaults {
         ))
     }
 }
+
+/// The driver of CRI containers: the CRI log format at the kubelet's path, rotated by the
+/// kubelet (set by [`super::ContainerService::set_cri_log`], never from a create request).
+pub const CRI_DRIVER: &str = "cri";
 
 /// Docker's drivers that Berth does not have.
 const OTHER_DOCKER_DRIVERS: &[&str] = &[
@@ -159,10 +164,10 @@ pub fn log_path(container_dir: &Path, id: &str, kind: &str) -> PathBuf {
 
 /// The format of a container's log file.
 pub fn format(hc: &HostConfig) -> LogFormat {
-    if hc.log_config.kind == "local" {
-        LogFormat::Local
-    } else {
-        LogFormat::JsonFile
+    match hc.log_config.kind.as_str() {
+        "local" => LogFormat::Local,
+        CRI_DRIVER => LogFormat::Cri,
+        _ => LogFormat::JsonFile,
     }
 }
 
@@ -174,6 +179,13 @@ pub fn spec(hc: &HostConfig, config: &ContainerConfig) -> Result<LogSpec, ApiErr
     match hc.log_config.kind.as_str() {
         "none" => return Ok(LogSpec::default()),
         "local" => return LogSpec::from_options("local", opts).map_err(failed),
+        // One file that the kubelet rotates (it renames it, then has the shim reopen it).
+        CRI_DRIVER => {
+            return Ok(LogSpec {
+                format: LogFormat::Cri,
+                ..LogSpec::default()
+            })
+        }
         _ => {}
     }
     let mut spec = LogSpec::from_options("json-file", opts).map_err(failed)?;

@@ -38,6 +38,10 @@ pub fn merge_image_config(user: &mut ContainerConfig, image: &ContainerConfig) {
             mine.entry(k.clone()).or_insert_with(|| v.clone());
         }
     }
+    // no volumes read back as null, as Docker's (the Docker CLI sends `"Volumes": {}`)
+    if user.volumes.as_ref().is_some_and(|v| v.is_empty()) {
+        user.volumes = None;
+    }
     // `--entrypoint ""` arrives as `[""]`: reset the image's entrypoint and keep the
     // user's command only.
     if user.entrypoint.as_deref() == Some(&[String::new()][..]) {
@@ -380,6 +384,17 @@ mod tests {
         let mut user = cfg(r#"{"Entrypoint":["ls"]}"#);
         merge_image_config(&mut user, &image);
         assert_eq!(entrypoint_and_args(&user).unwrap(), ("ls".into(), vec![]));
+    }
+
+    #[test]
+    fn volumes_add_up_and_none_read_back_as_null() {
+        let mut user = cfg(r#"{"Volumes":{}}"#);
+        merge_image_config(&mut user, &cfg("{}"));
+        assert_eq!(user.volumes, None);
+        let mut user = cfg(r#"{"Volumes":{"/a":{}}}"#);
+        merge_image_config(&mut user, &cfg(r#"{"Volumes":{"/b":{}}}"#));
+        let keys: Vec<_> = user.volumes.unwrap().into_keys().collect();
+        assert_eq!(keys, ["/a", "/b"]);
     }
 
     #[test]

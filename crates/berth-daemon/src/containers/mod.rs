@@ -33,6 +33,7 @@ pub mod attach;
 pub mod changes;
 pub mod cp_root;
 mod create;
+mod cri_support;
 pub mod daemon_defaults;
 mod delete;
 pub mod exec;

@@ -109,6 +109,31 @@ pub struct ContainerRecord {
     /// next start ([`super::reconcile`]) and adopts or removes it. Not in inspect.
     #[serde(skip_serializing_if = "is_false")]
     pub start_pending: bool,
+    /// Options only Berth's own services set (the CRI server), never the Engine API.
+    #[serde(skip_serializing_if = "InternalOptions::is_default")]
+    pub internal: InternalOptions,
+}
+
+/// What the Engine API cannot ask for, set by [`super::ContainerService::create_internal`]
+/// for the CRI server's pods and containers.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(default)]
+pub struct InternalOptions {
+    /// A CRI pod sandbox: no image (an empty rootfs), and PID 1 is Berth's pause
+    /// (`berth_runtime::pause`) holding the pod's namespaces.
+    #[serde(skip_serializing_if = "is_false")]
+    pub pause: bool,
+    /// Join the UTS namespace (hostname) of this container (a full ID), which must run
+    /// when this one starts: a CRI container shares its pod sandbox's. Docker's
+    /// `UTSMode` has no `container:` form, so this is not in `HostConfig`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub uts_from: Option<String>,
+}
+
+impl InternalOptions {
+    pub fn is_default(&self) -> bool {
+        *self == InternalOptions::default()
+    }
 }
 
 fn is_false(b: &bool) -> bool {

@@ -104,6 +104,7 @@ pub fn donor_name(mode: &str) -> Option<&str> {
 /// must run, and share its IPC (`--ipc shareable`) for `--ipc container:`.
 pub fn namespaces(
     hc: &HostConfig,
+    internal: &super::record::InternalOptions,
     donor: &dyn Fn(&str) -> ApiResult<ContainerRecord>,
 ) -> ApiResult<berth_runtime::Namespaces> {
     let ns_of = |rec: &ContainerRecord, kind: &str| {
@@ -149,11 +150,26 @@ pub fn namespaces(
             None => berth_runtime::IpcMode::Private,
         },
     };
+    // The CRI's `uts_from`: the sandbox's hostname, which must run.
+    let uts_join = match &internal.uts_from {
+        Some(name) => {
+            let rec = donor(name)?;
+            if !rec.state.status.is_running() || rec.state.pid <= 0 {
+                return Err(ApiError::conflict(format!(
+                    "can't join UTS namespace of container {}: container {} is not running",
+                    rec.id, rec.id
+                )));
+            }
+            Some(ns_of(&rec, "uts"))
+        }
+        None => None,
+    };
     Ok(berth_runtime::Namespaces {
         pid_host: hc.pid_mode == "host",
         pid_join,
         ipc,
         uts_host: hc.uts_mode == "host",
+        uts_join,
         cgroup_host: hc.cgroupns_mode == "host",
     })
 }

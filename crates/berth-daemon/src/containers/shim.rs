@@ -292,6 +292,11 @@ pub fn update_restart_blocking(
     }
 }
 
+/// Makes the shim reopen the container's log file (CRI `ReopenContainerLog`).
+pub async fn reopen_log(state_dir: &Path) -> Result<(), CallError> {
+    call(state_dir, Request::ReopenLog).await
+}
+
 pub async fn resize(state_dir: &Path, height: u16, width: u16) -> Result<(), String> {
     simple(state_dir, Request::Resize { height, width }).await
 }

@@ -62,7 +62,12 @@ impl ContainerService {
     }
 
     fn build_spec(&self, rec: &ContainerRecord) -> ApiResult<ContainerSpec> {
-        let lower_dirs = self.images.layer_dirs(&rec.image_id)?;
+        // A pod sandbox has no image: its rootfs is its empty writable layer.
+        let lower_dirs = if rec.internal.pause {
+            Vec::new()
+        } else {
+            self.images.layer_dirs(&rec.image_id)?
+        };
         let dir = self.container_dir(&rec.id);
         let state = self.state_dir(&rec.id);
         let hc = &rec.host_config;
@@ -104,8 +109,10 @@ impl ContainerService {
                 .iter()
                 .map(|(k, v)| (k.clone(), v.clone()))
                 .collect(),
-            init: self.config.defaults.init(hc),
-            namespaces: super::run_options::namespaces(hc, &|name| self.get(name))?,
+            // The pause reaps the pod's processes itself.
+            init: self.config.defaults.init(hc) && !rec.internal.pause,
+            pause: rec.internal.pause,
+            namespaces: super::run_options::namespaces(hc, &rec.internal, &|name| self.get(name))?,
             rlimits: self.rlimits(hc),
             log_path: rec.log_path.clone(),
             restart: merge::restart_policy(&hc.restart_policy),

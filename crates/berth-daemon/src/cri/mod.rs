@@ -8,12 +8,14 @@
 //! reconcile and `rm` work for them as for any container.
 //!
 //! Layout: `runtime.rs` is the RuntimeService dispatch, `image.rs` the ImageService,
-//! `info.rs` Version/Status/RuntimeConfig, `streaming/` the Exec/Attach/PortForward
+//! `info.rs` Version/Status/RuntimeConfig, `pods/` the pod sandboxes, `streaming/` the Exec/Attach/PortForward
 //! server (the URLs those calls return).
 
+mod containers;
 mod error;
 mod image;
 mod info;
+pub mod pods;
 mod runtime;
 pub mod streaming;
 

@@ -202,11 +202,15 @@ impl NetworkService {
         drop(t);
         let _held = berth_net::timing::Step::new("net.lock_held");
         let st = &mut *guard;
+        let mut own_dns = false;
         let target = if uses_bridge(rec) {
             self.default_target()
         } else {
             match Self::find_network(st, mode) {
-                Some(n) => Self::user_target(n)?,
+                Some(n) => {
+                    own_dns = n.labels.contains_key(super::OWN_DNS_LABEL);
+                    Self::user_target(n)?
+                }
                 None => return Err(ApiError::not_found(format!("network {mode} not found"))),
             }
         };
@@ -235,7 +239,9 @@ impl NetworkService {
         drop(t);
         let connected = !cfg.disconnected;
         // on a user network, the embedded resolver is the only nameserver, as Docker's
-        let dns = (!target.id.is_empty() && connected).then_some(berth_net::resolver::RESOLVER_IP);
+        // (but not on a network of CRI pods, whose resolv.conf is the kubelet's DNS config)
+        let dns = (!target.id.is_empty() && connected && !own_dns)
+            .then_some(berth_net::resolver::RESOLVER_IP);
         let written = self.write_files(
             rec,
             connected.then_some(plugged.record.ip),

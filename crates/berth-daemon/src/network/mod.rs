@@ -103,6 +103,11 @@ impl UserNetwork {
     }
 }
 
+/// A network label: its containers get no embedded DNS server, their `resolv.conf`
+/// lists their own DNS settings (`--dns*`), as on the default bridge. The CRI pod
+/// network has it: a pod's DNS config is the kubelet's (the cluster DNS).
+pub const OWN_DNS_LABEL: &str = "io.berth.cri.network";
+
 /// What `network create` asks for, checked by [`NetworkService::create_network`].
 #[derive(Debug, Clone, Default)]
 pub struct NetworkSpec {

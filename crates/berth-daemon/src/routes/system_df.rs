@@ -38,13 +38,13 @@ fn volumes_usage(d: &Daemon) -> Vec<berth_api::Volume> {
     d.containers.volumes_disk_usage()
 }
 
-/// Build cache records for `system df` ([`crate::builds::gc`]): the cache mounts, in
-/// use while a build runs.
+/// Build cache records for `system df` ([`crate::builds::gc`]): the cache mounts and
+/// the step cache, in use while a build runs.
 fn build_cache_usage(d: &Daemon) -> Vec<Value> {
     let busy = d.builds.gc.lock.try_write().is_err();
     d.builds
         .gc
-        .records(busy)
+        .records(busy, &crate::builds::step_cache::DaemonSteps(d))
         .iter()
         .map(|r| r.to_api())
         .collect()
@@ -88,7 +88,11 @@ fn compute(d: &Daemon, types: &[String]) -> ApiResult<Value> {
         out["Volumes"] = serde_json::to_value(volumes_usage(d))?;
     }
     if want("build-cache") {
-        out["BuildCache"] = Value::Array(build_cache_usage(d));
+        let cache = build_cache_usage(d);
+        // dockerd 20.10's BuilderSize: every record's size (the CLI's `Build cache usage`).
+        let total: i64 = cache.iter().filter_map(|r| r["Size"].as_i64()).sum();
+        out["BuilderSize"] = json!(total);
+        out["BuildCache"] = Value::Array(cache);
     }
     Ok(out)
 }

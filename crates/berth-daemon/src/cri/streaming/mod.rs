@@ -15,7 +15,7 @@ mod portforward;
 mod remotecommand;
 mod server;
 mod service;
-mod session;
+pub(crate) mod session;
 pub mod spdy;
 mod tokens;
 mod websocket;
