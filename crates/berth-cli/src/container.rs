@@ -502,9 +502,18 @@ async fn for_each(
     path: impl Fn(&str) -> String,
     ignore_404: bool,
 ) -> Result<i32, Failure> {
+    use futures_util::StreamExt;
+    // As the Docker CLI (`parallelOperation`): up to 50 requests at once, the results
+    // printed in the order of the names.
+    let mut results = futures_util::stream::iter(names.iter().map(|n| {
+        let path = path(n);
+        let method = method.clone();
+        async move { (n, c.call(method, &path, NO_BODY).await) }
+    }))
+    .buffered(50);
     let mut failed = false;
-    for n in names {
-        match c.call(method.clone(), &path(n), NO_BODY).await {
+    while let Some((n, result)) = results.next().await {
+        match result {
             Ok(_) => outln!("{n}"),
             Err(e) if ignore_404 && e.status() == 404 => eprintln!("{e}"),
             Err(e) => {

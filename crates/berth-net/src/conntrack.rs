@@ -201,6 +201,16 @@ pub fn forget_later(addrs: Vec<Ipv4Addr>) {
     cv.notify_all();
 }
 
+/// The addresses queued by [`forget_later`] and not yet forgotten.
+pub fn pending() -> Vec<Ipv4Addr> {
+    if lib().is_none() {
+        return Vec::new();
+    }
+    let (m, _) = queue();
+    let q = m.lock().unwrap_or_else(|p| p.into_inner());
+    q.pending.iter().copied().collect()
+}
+
 /// Blocks until `addr`, if queued by [`forget_later`], has been forgotten (at most 5 s).
 pub fn wait_forgotten(addr: Ipv4Addr) {
     let (m, cv) = queue();

@@ -490,7 +490,20 @@ impl EndpointTable {
             Some(e) => e.clone(),
             None => {
                 let used = self.used(target, Some(id));
-                let ip = target.address(req.ip, &used)?;
+                let ip = match req.ip {
+                    Some(_) => target.address(req.ip, &used)?,
+                    // An address whose last user's flows are still being forgotten
+                    // (a dump of the whole conntrack table, off the stop path) would make
+                    // this start wait for that ([`link::attach`]): another free address
+                    // is taken first, that one only when no other is free.
+                    None => {
+                        let mut busy = used.clone();
+                        busy.extend(crate::conntrack::pending());
+                        target
+                            .address(None, &busy)
+                            .or_else(|_| target.address(None, &used))?
+                    }
+                };
                 EndpointRecord {
                     ip,
                     mac: String::new(),
@@ -526,7 +539,9 @@ impl EndpointTable {
         ep.name = req.name.to_string();
         let ns = self.netns_path(id);
         self.unplug_links(id);
+        let t = crate::timing::Step::new("net.netns");
         link::create_netns(&ns)?;
+        drop(t);
         if !req.connected {
             return Ok(Plugged {
                 record: ep,
@@ -549,10 +564,12 @@ impl EndpointTable {
             gateway6,
             link_local: req.link_local,
         };
+        let t = crate::timing::Step::new("net.veth");
         if let Err(e) = link::attach(&ns, &endpoint) {
             link::remove_netns(&ns);
             return Err(e);
         }
+        drop(t);
         Ok(Plugged {
             record: ep,
             proxies,

@@ -20,6 +20,7 @@ pub mod ports;
 pub mod proxy;
 pub mod resolver;
 pub mod rtnl;
+pub mod timing;
 
 use berth_api::ErrorKind;
 

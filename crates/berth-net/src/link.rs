@@ -142,7 +142,9 @@ pub struct Endpoint<'a> {
 /// configures address, MAC, MTU, loopback and the default route inside. Netlink.
 pub fn attach(netns: &Path, ep: &Endpoint) -> Result<()> {
     // the flows of the address's last user must be gone before it is used again
+    let t = crate::timing::Step::new("net.conntrack_wait");
     crate::conntrack::wait_forgotten(ep.ip);
+    drop(t);
     let spec = rtnl::VethSpec {
         bridge: ep.bridge.to_string(),
         host_veth: ep.host_veth.to_string(),
@@ -161,6 +163,7 @@ pub fn attach(netns: &Path, ep: &Endpoint) -> Result<()> {
             .map(|ip| (*ip, crate::ipam6::link_local_prefix(*ip)))
             .collect(),
     };
+    let _t = crate::timing::Step::new("net.rtnl_attach");
     rtnl::attach(netns, &spec).inspect_err(|_| {
         let _ = delete_link(ep.host_veth);
     })

@@ -82,7 +82,10 @@ impl ContainerService {
             };
             (entry, self.store.stage_delete(id))
         };
-        if let Err(e) = self.store.wait(staged) {
+        let t = berth_net::timing::Step::new("rm.record_durable");
+        let waited = self.store.wait(staged);
+        drop(t);
+        if let Err(e) = waited {
             let retried = if berth_image::meta_db::is_storage_failure(&e) {
                 // A full disk: free the container's files first (its writable layer and
                 // logs), so removing containers is the way out; then try again.
@@ -98,9 +101,13 @@ impl ContainerService {
             }
         }
         crate::crash_point::crash_point("rm-after-record");
+        let t = berth_net::timing::Step::new("rm.net_release");
         remove_dir_all_quiet(&self.state_dir(id));
         self.net.release(id);
+        drop(t);
+        let t = berth_net::timing::Step::new("rm.container_dir");
         remove_dir_all_quiet(&self.container_dir(id));
+        drop(t);
         self.execs.container_removed(id);
         if entry.rec.host_config.auto_remove {
             self.drop_anonymous_volumes(&entry.rec.mount_points);

@@ -83,11 +83,15 @@ impl ContainerService {
             }
             self.emit_container_event(rec, "die", &[("exitCode", &status.exit_code.to_string())]);
         }
+        let t = berth_net::timing::Step::new("exit.clean_state_dir");
         clean_state_dir(state).await;
+        drop(t);
         if let Some(rec) = &rec {
             self.net.emit_endpoint_events(rec, "disconnect");
         }
+        let t = berth_net::timing::Step::new("exit.net_detach");
         self.net.detach(id);
+        drop(t);
         if let Some(rec) = &rec {
             self.emit_volume_events(rec, "unmount");
         }
@@ -120,6 +124,7 @@ impl ContainerService {
         };
         self.execs.container_exited(id);
         if auto_remove {
+            let _t = berth_net::timing::Step::new("exit.auto_remove");
             self.remove_container(id);
         }
         shim_died

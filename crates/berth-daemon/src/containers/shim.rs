@@ -320,8 +320,13 @@ pub fn shim_alive(state_dir: &Path) -> bool {
 /// Waits (bounded) for the shim process to be gone, so its state dir can be removed.
 pub async fn wait_shim_gone(state_dir: &Path, limit: Duration) {
     let deadline = tokio::time::Instant::now() + limit;
+    // a shim goes within a few ms of its container's exit: looked at every ms at first,
+    // then every 10 ms
+    let mut polls = 0u32;
     while shim_alive(state_dir) && tokio::time::Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(10)).await;
+        polls += 1;
+        let pause = if polls <= 30 { 1 } else { 10 };
+        tokio::time::sleep(Duration::from_millis(pause)).await;
     }
 }
 

@@ -201,7 +201,10 @@ impl ContainerService {
             )
         };
         let id = rec.id.clone();
-        if let Err(e) = crate::error::in_place(|| self.store.wait(staged)) {
+        let t = berth_net::timing::Step::new("start.mark_durable");
+        let marked = crate::error::in_place(|| self.store.wait(staged));
+        drop(t);
+        if let Err(e) = marked {
             if let Some(entry) = self.lock().get_mut(&id) {
                 entry.starting = false;
                 entry.rec.start_pending = false;
@@ -278,12 +281,16 @@ impl ContainerService {
         rec: &ContainerRecord,
         pending: Vec<PendingAttach>,
     ) -> Result<(i64, shim::Watch), (ApiError, i64)> {
+        let t = berth_net::timing::Step::new("start.spec");
         self.acquire_volumes(rec).map_err(|e| (e, 128))?;
         let mut spec = self.build_spec(rec).map_err(|e| (e, 128))?;
+        drop(t);
+        let t = berth_net::timing::Step::new("start.net_attach");
         let attached = self
             .net
             .attach(rec, |name| self.get(name))
             .map_err(|e| (e, 128))?;
+        drop(t);
         crate::crash_point::crash_point("start-after-attach");
         self.net.emit_endpoint_events(rec, "connect");
         self.emit_volume_events(rec, "mount");
@@ -328,6 +335,7 @@ impl ContainerService {
         spec: ContainerSpec,
     ) -> Result<(i64, shim::Watch), (ApiError, i64)> {
         let state = self.state_dir(&rec.id);
+        let t = berth_net::timing::Step::new("start.write_spec");
         remove_dir_all_quiet(&state);
         let write = std::fs::create_dir_all(&state).and_then(|_| {
             let json = serde_json::to_vec_pretty(&spec).map_err(std::io::Error::other)?;
@@ -345,6 +353,8 @@ impl ContainerService {
                 128,
             ));
         }
+        drop(t);
+        let t = berth_net::timing::Step::new("start.shim_spawn");
         let pid = match shim::spawn(&state).await {
             Ok(pid) => pid,
             Err(msg) => {
@@ -357,6 +367,7 @@ impl ContainerService {
                 ));
             }
         };
+        drop(t);
         crate::crash_point::crash_point("start-after-spawn");
         crate::crash_point::stall_point("start-after-spawn").await;
         let fail = |state: PathBuf, msg: String, code: i64| async move {
@@ -382,7 +393,10 @@ impl ContainerService {
                 Err(e) => tracing::warn!(id = rec.id, error = %e, "connecting a pending attach"),
             }
         }
-        match shim::start(&state).await {
+        let t = berth_net::timing::Step::new("start.shim_start");
+        let started = shim::start(&state).await;
+        drop(t);
+        match started {
             Ok(reply) if reply.error.is_empty() => {
                 crate::crash_point::crash_point("start-after-go");
                 Ok((pid, wait_conn))

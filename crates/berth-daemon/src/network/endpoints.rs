@@ -204,7 +204,10 @@ impl NetworkService {
         )
         .map_err(net_err)?;
         let id = &rec.id;
+        let t = berth_net::timing::Step::new("net.lock_wait");
         let mut guard = self.lock();
+        drop(t);
+        let _held = berth_net::timing::Step::new("net.lock_held");
         let st = &mut *guard;
         let mut own_dns = false;
         let target = if uses_bridge(rec) {
@@ -238,27 +241,28 @@ impl NetworkService {
             ip6: cfg.requested_ip6,
             link_local: &cfg.link_local_ips,
         };
+        let t = berth_net::timing::Step::new("net.plug");
         let plugged = st.endpoints.plug(&request).map_err(net_err)?;
+        drop(t);
         let connected = !cfg.disconnected;
         // on a user network, the embedded resolver is the only nameserver, as Docker's
         // (but not on a network of CRI pods, whose resolv.conf is the kubelet's DNS config)
         let dns = (!target.id.is_empty() && connected && !own_dns)
             .then_some(berth_net::resolver::RESOLVER_IP);
-        let recorded = self
-            .write_files(
-                rec,
-                connected.then_some(plugged.record.ip),
-                dns,
-                &link_hosts,
-            )
-            .and_then(|mounts| self.persist(id, Some(&plugged.record)).map(|()| mounts));
-        let mounts = match recorded {
+        let written = self.write_files(
+            rec,
+            connected.then_some(plugged.record.ip),
+            dns,
+            &link_hosts,
+        );
+        let mounts = match written {
             Ok(mounts) => mounts,
             Err(e) => {
                 st.endpoints.unplug_links(id);
                 return Err(e);
             }
         };
+        let record = plugged.record.clone();
         let networks = &st.networks;
         let target_of = |nid: &str| networks.get(nid).and_then(|n| Self::user_target(n).ok());
         st.endpoints.commit(id, plugged, &target_of);
@@ -266,8 +270,18 @@ impl NetworkService {
             self.start_resolver(st, id);
         }
         let ns = st.endpoints.netns_path(id);
-        if let Err(e) = self.sync_rules(st) {
-            drop(guard);
+        let rules = self.stage_rules(st);
+        drop(_held);
+        drop(guard);
+        // Recorded and applied off the state lock: other starts and stops go on during
+        // this commit's fsync, and concurrent ones share one nftables transaction. The
+        // start fails (and is undone) unless both are done.
+        let t = berth_net::timing::Step::new("net.persist_apply");
+        let done = self
+            .persist(id, Some(&record))
+            .and_then(|()| self.apply_rules(rules));
+        drop(t);
+        if let Err(e) = done {
             self.detach(id);
             return Err(e);
         }
@@ -283,10 +297,13 @@ impl NetworkService {
         let mut st = self.lock();
         st.resolvers.remove(id);
         if let Some(ep) = st.endpoints.unplug(id) {
+            let rules = self.stage_rules(&st);
+            drop(st);
+            // off the state lock, as in attach
             if let Err(e) = self.persist(id, Some(&ep)) {
                 tracing::warn!(id, error = %e, "persisting detached endpoint");
             }
-            if let Err(e) = self.sync_rules(&st) {
+            if let Err(e) = self.apply_rules(rules) {
                 tracing::warn!(id, error = %e, "updating nftables rules");
             }
         }
