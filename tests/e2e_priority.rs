@@ -42,6 +42,20 @@ fn containers_and_their_execs_keep_the_daemons_nice_value() {
         want,
         "a detached container's init"
     );
+    // Its shim (the init's parent) set the container up below the daemon's priority
+    // and then took the daemon's nice value back.
+    let ppid = stat
+        .rsplit_once(')')
+        .and_then(|(_, r)| r.split_whitespace().nth(1))
+        .expect("init's parent");
+    let shim = std::fs::read_to_string(format!("/proc/{ppid}/stat")).expect("the shim's stat");
+    let cmdline = std::fs::read(format!("/proc/{ppid}/cmdline")).unwrap_or_default();
+    assert!(
+        cmdline.starts_with(b"berth\0shim\0"),
+        "init's parent is not a shim: {:?}",
+        String::from_utf8_lossy(&cmdline)
+    );
+    assert_eq!(nice_of_stat(&shim).to_string(), want, "the running shim");
     let out = d.berth_ok(&["exec", &id, "sh", "-c", NICE_IN_CONTAINER]);
     assert_eq!(out.trim(), want, "an exec's nice value");
 

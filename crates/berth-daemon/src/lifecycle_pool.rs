@@ -4,9 +4,11 @@
 //! without queueing behind the synchronous parts of a start (spec, mounts, spawn) and
 //! get the CPU first when starts and reads compete for it (issue 17, point 8).
 //!
-//! A process forked from a lifecycle thread inherits its nice value; a shim gets the
-//! daemon's own back before it runs ([`restore_nice`]), so a container keeps the nice
-//! value it would have under Docker (the daemon's).
+//! A process forked from a lifecycle thread inherits its nice value. A shim keeps it while
+//! it sets its container up, then gives the container (before its exec) and itself the
+//! daemon's own back (`berth_runtime::shim::NICE_ENV`), so a container keeps the nice
+//! value it would have under Docker (the daemon's). Other children get it back between
+//! fork and exec ([`restore_nice`]).
 
 use std::future::Future;
 use std::sync::OnceLock;

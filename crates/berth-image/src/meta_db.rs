@@ -30,6 +30,13 @@ use crate::os_error::with_path;
 /// How long a reopen waits for the old handle's last transaction to end.
 const REOPEN_WAIT: Duration = Duration::from_secs(5);
 
+/// redb's page cache (its default is 1 GiB). redb keeps every page a commit wrote in it,
+/// so under a stream of writes (container records, events) the daemon's resident memory
+/// grew with the file and never came back. The hot pages (the tables' upper levels) fit
+/// in this; the rest is read through the kernel's page cache. Container records are also
+/// cached in memory by their service.
+const CACHE_BYTES: usize = 1 << 20;
+
 /// The metadata database. Share it behind an `Arc`; transactions never borrow it.
 pub struct MetaDb {
     path: PathBuf,
@@ -192,7 +199,9 @@ fn open_file(path: &Path, failed: Arc<AtomicBool>) -> Result<Database, DatabaseE
         .open(path)
         .map_err(|e| DatabaseError::Storage(StorageError::Io(with_path("open", path, e))))?;
     let backend = WatchedFile::new(path, file, failed)?;
-    redb::Builder::new().create_with_backend(backend)
+    redb::Builder::new()
+        .set_cache_size(CACHE_BYTES)
+        .create_with_backend(backend)
 }
 
 /// redb's file backend that notes any failed I/O (so the handle is reopened) and names

@@ -30,6 +30,12 @@ pub const SHIM_PID_FILE: &str = "shim.pid";
 pub const INIT_PID_FILE: &str = "init.pid";
 pub const EXIT_FILE: &str = "exit.json";
 pub const LOG_FILE: &str = "shim.log";
+/// The nice value the container must run at (the daemon's own), handed over by the
+/// daemon. The daemon forks the shim from a lifecycle thread, below the daemon's
+/// priority, and the shim sets the container up at that priority: a start's work never
+/// takes the CPU from the daemon's API threads. The container's init gets this value
+/// before its exec, the shim itself right after it ([`Shim::start`]).
+pub const NICE_ENV: &str = "BERTH_SHIM_NICE";
 
 /// A client's buffered output is dropped beyond this (a client that stopped reading).
 const MAX_CLIENT_BUFFER: usize = 16 << 20;
@@ -46,9 +52,14 @@ pub fn main(args: &[OsString]) -> i32 {
         libc::signal(libc::SIGPIPE, libc::SIG_IGN);
         libc::signal(libc::SIGHUP, libc::SIG_IGN);
     }
-    // Our own session, so the daemon's death (or its terminal's) never reaches us.
-    let _ = nix::unistd::setsid();
-    let mut shim = match Shim::create(&state_dir) {
+    // Our own process group, in the daemon's session (as containerd's shims): neither a
+    // signal to the daemon's process group nor its terminal's reaches us, and the daemon
+    // dying leaves us running. (The daemon already made us a group leader.)
+    let _ = nix::unistd::setpgid(nix::unistd::Pid::from_raw(0), nix::unistd::Pid::from_raw(0));
+    let nice = std::env::var(NICE_ENV)
+        .ok()
+        .and_then(|v| v.parse::<i32>().ok());
+    let mut shim = match Shim::create(&state_dir, nice) {
         Ok(s) => s,
         Err(e) => {
             let mut out = std::io::stdout();
@@ -112,6 +123,16 @@ fn log(msg: &str) {
         "{} berth-shim: {msg}",
         jsonlog::format_time(chrono::Utc::now())
     );
+}
+
+/// setpriority(2) of one thread (`pid` 0: the calling one; the shim and a container's
+/// init before its exec are single-threaded).
+fn set_nice(pid: i32, nice: i32) -> std::io::Result<()> {
+    // SAFETY: setpriority takes plain integers.
+    if unsafe { libc::setpriority(libc::PRIO_PROCESS, pid as libc::id_t, nice) } < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
 }
 
 fn set_cloexec(fd: RawFd) {
@@ -185,11 +206,13 @@ struct Shim {
     started_at: String,
     run_started: Instant,
     last_exit: Option<ExitStatus>,
+    /// The nice value to restore at start ([`NICE_ENV`]); None once done.
+    nice: Option<i32>,
 }
 
 impl Shim {
     /// Everything up to `ok <pid>`; on error nothing is left behind.
-    fn create(state_dir: &Path) -> Result<Shim> {
+    fn create(state_dir: &Path, nice: Option<i32>) -> Result<Shim> {
         let spec = read_spec(state_dir)?;
         if spec.process.args.is_empty() {
             return Err(RuntimeError::InvalidArgument("no command specified".into()));
@@ -251,6 +274,7 @@ impl Shim {
             started_at: String::new(),
             run_started: Instant::now(),
             last_exit: None,
+            nice,
         })
     }
 
@@ -764,6 +788,19 @@ impl Shim {
                 exit_code: 0,
             };
         };
+        // The container runs at the daemon's priority, and so does the shim from now
+        // on (its restarts, logs and attaches); only its set-up ran below it.
+        if let Some(nice) = self.nice.take() {
+            if let Err(e) = set_nice(self.init_pid, nice) {
+                return StartReply {
+                    error: format!("setting the container's priority: {e}"),
+                    exit_code: 0,
+                };
+            }
+            if let Err(e) = set_nice(0, nice) {
+                log(&format!("setting the shim's priority: {e}"));
+            }
+        }
         if write_fd(go.as_raw_fd(), b"s").is_err() {
             return StartReply {
                 error: "container init exited before start".into(),

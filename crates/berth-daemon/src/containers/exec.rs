@@ -212,9 +212,13 @@ pub(super) async fn spawn_helper(spec: &ExecSpec, stdin: bool) -> ApiResult<Runn
         .kill_on_drop(false);
     let w = status_w.as_raw_fd();
     let theirs = console.as_ref().map(|(_, t)| t.as_raw_fd());
+    // A health check's exec is forked from a lifecycle thread (below the daemon's
+    // priority): the process gets the daemon's nice value, as a container's.
+    let nice = crate::lifecycle_pool::base_nice();
     // SAFETY: only async-signal-safe calls between fork and exec.
     unsafe {
         cmd.pre_exec(move || {
+            crate::lifecycle_pool::restore_nice(nice)?;
             // Moved up first so that dup2 onto 3 cannot clobber the socket.
             let theirs = match theirs {
                 Some(t) if t == 3 => {

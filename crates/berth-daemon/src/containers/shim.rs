@@ -59,19 +59,17 @@ pub async fn spawn(state_dir: &Path) -> Result<i64, String> {
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(stderr);
-    // Forked from a lifecycle thread, the shim would inherit its lowered priority: the
-    // shim and so the container get the daemon's nice value back.
-    let nice = crate::lifecycle_pool::base_nice();
-    // SAFETY: setsid and setpriority are async-signal-safe; the shim must outlive the
-    // daemon's session.
-    unsafe {
-        cmd.pre_exec(move || {
-            if libc::setsid() < 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            crate::lifecycle_pool::restore_nice(nice)
-        });
-    }
+    // Forked from a lifecycle thread, the shim inherits its lowered priority and sets
+    // the container up at it (a start never takes the CPU from reads); at start it gives
+    // the container and then itself the daemon's nice value back.
+    cmd.env(
+        berth_runtime::shim::NICE_ENV,
+        crate::lifecycle_pool::base_nice().to_string(),
+    );
+    // A process group of its own (in the daemon's session, so that it shares the
+    // daemon's scheduling group, as containerd's shims do): no signal to the daemon's
+    // group or its terminal's reaches it.
+    cmd.process_group(0);
     let mut child = cmd.spawn().map_err(|e| format!("starting the shim: {e}"))?;
     let stdout = child.stdout.take().ok_or("shim has no stdout")?;
     // Reap the shim whenever it exits (it stays our child while we live).
