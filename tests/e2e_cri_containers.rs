@@ -739,13 +739,12 @@ fn bad_input_gets_containerds_codes_and_leaves_nothing() {
         }))
         .expect_err("unknown");
     assert_eq!(err.code(), tonic::Code::NotFound);
-    let err = c
-        .run(c.rt().stop_container(v1::StopContainerRequest {
-            container_id: "ffffffffffff".into(),
-            timeout: 0,
-        }))
-        .expect_err("unknown");
-    assert_eq!(err.code(), tonic::Code::NotFound);
+    // StopContainer is idempotent: an unknown container is already stopped (containerd).
+    c.run(c.rt().stop_container(v1::StopContainerRequest {
+        container_id: "ffffffffffff".into(),
+        timeout: 0,
+    }))
+    .expect("StopContainer of an unknown ID");
     // The plain container is not a CRI container either.
     let err = c
         .run(c.rt().container_status(v1::ContainerStatusRequest {

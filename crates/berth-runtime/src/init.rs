@@ -515,11 +515,14 @@ fn enter_root(
             join_namespace(k, uts, CloneFlags::CLONE_NEWUTS, "UTS")?;
         }
     }
+    // runc's default root propagation: a slave of the host's mounts, so that a bind
+    // with rslave propagation receives what the host mounts under its source later
+    // (a private root would cut it off); nothing propagates back to the host.
     k.mount(
         None,
         Path::new("/"),
         None,
-        MsFlags::MS_REC | MsFlags::MS_PRIVATE,
+        MsFlags::MS_REC | MsFlags::MS_SLAVE,
         None,
     )?;
     mounts::mount_rootfs(k, spec, rootfs_tree)?;
@@ -627,7 +630,7 @@ mod tests {
         assert_eq!(calls[1], Call::LoopbackUp);
         assert!(
             matches!(&calls[2], Call::Mount { target, flags, .. }
-                if target == Path::new("/") && *flags == MsFlags::MS_REC | MsFlags::MS_PRIVATE),
+                if target == Path::new("/") && *flags == MsFlags::MS_REC | MsFlags::MS_SLAVE),
             "{:?}",
             calls[2]
         );

@@ -195,7 +195,13 @@ impl ImageService for CriService {
         let rm_id = id.clone();
         let out = blocking(move || {
             let user = |image: &str| crate::routes::images::image_user(&d, image);
-            Ok(images.remove_image(&rm_id, true, true, &user)?)
+            match images.remove_image(&rm_id, true, true, &user) {
+                Ok(out) => Ok(out),
+                // A concurrent RemoveImage got there first: the image is gone, which is
+                // what was asked (containerd answers success too).
+                Err(_) if images.resolve_id(&rm_id).is_err() => Ok(Vec::new()),
+                Err(e) => Err(e.into()),
+            }
         })
         .await?;
         self.daemon.emit_image_delete_events(&out, &id, &before);

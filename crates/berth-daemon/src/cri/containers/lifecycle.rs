@@ -186,8 +186,13 @@ impl CriService {
         })
     }
 
+    /// Idempotent: an unknown container is already stopped (containerd answers success).
     pub async fn stop_container(&self, req: StopContainerRequest) -> Result<(), Status> {
-        let rec = find(&self.daemon, &req.container_id)?;
+        let rec = match find(&self.daemon, &req.container_id) {
+            Ok(r) => r,
+            Err(e) if e.code() == tonic::Code::NotFound => return Ok(()),
+            Err(e) => return Err(e),
+        };
         if !rec.state.status.is_running() {
             return Ok(());
         }
