@@ -6,14 +6,7 @@ mod common;
 mod cri;
 
 use common::TestDaemon;
-use cri::{v1, Cri};
-
-fn cri_daemon() -> (TestDaemon, Cri) {
-    let d = TestDaemon::start_cri();
-    let sock = d.cri_sock.clone().expect("a CRI socket");
-    let c = Cri::connect(&sock);
-    (d, c)
-}
+use cri::{cri_daemon, v1};
 
 #[test]
 fn version_names_berth_and_v1() {

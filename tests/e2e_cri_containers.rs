@@ -3,9 +3,9 @@
 //! path (with ReopenContainerLog), the security context, survival of a daemon kill -9,
 //! and bad input with containerd's codes.
 //!
-//! Until pod sandboxes land, the sandbox is a stand-in: a busybox container running
-//! `sleep`, labelled `io.berth.cri.sandbox=true` as a real sandbox is; containers join
-//! its namespaces the same way.
+//! Most tests use a stand-in sandbox: a busybox container running `sleep`, labelled
+//! `io.berth.cri.sandbox=true` as a real sandbox is; containers join its namespaces the
+//! same way. `containers_share_a_real_pods_namespaces_and_go_with_it` uses RunPodSandbox.
 
 mod common;
 #[path = "common/cri.rs"]
@@ -17,14 +17,7 @@ use std::time::Duration;
 
 use common::*;
 use cri::v1::{self, ContainerState};
-use cri::Cri;
-
-fn daemon_and_client() -> (TestDaemon, Cri) {
-    let d = TestDaemon::start_cri();
-    d.import_busybox();
-    let c = Cri::connect(d.cri_sock.as_deref().expect("the CRI socket"));
-    (d, c)
-}
+use cri::{cri_daemon_with_busybox, Cri};
 
 /// A stand-in pod sandbox: its full ID.
 fn sandbox(d: &TestDaemon, pod: &str) -> String {
@@ -169,7 +162,7 @@ fn cri_records(text: &str) -> Vec<(String, String, String)> {
 
 #[test]
 fn a_container_runs_through_its_whole_life() {
-    let (d, c) = daemon_and_client();
+    let (d, c) = cri_daemon_with_busybox();
     let sb = sandbox(&d, "web");
     let sc = sandbox_config(&d, "web");
     let mut cfg = config(
@@ -334,7 +327,7 @@ fn a_container_runs_through_its_whole_life() {
 
 #[test]
 fn exit_reasons_and_filters() {
-    let (d, c) = daemon_and_client();
+    let (d, c) = cri_daemon_with_busybox();
     let sb = sandbox(&d, "batch");
     let sc = sandbox_config(&d, "batch");
     let mut ok = config("ok", &["true"]);
@@ -424,7 +417,7 @@ fn exit_reasons_and_filters() {
 
 #[test]
 fn security_context_and_resources_are_applied() {
-    let (d, c) = daemon_and_client();
+    let (d, c) = cri_daemon_with_busybox();
     let sb = sandbox(&d, "sec");
     let sc = sandbox_config(&d, "sec");
     let mut cfg = config("locked", &["sleep", "100000"]);
@@ -524,7 +517,7 @@ fn security_context_and_resources_are_applied() {
 
 #[test]
 fn reopen_container_log_follows_a_rotation() {
-    let (d, c) = daemon_and_client();
+    let (d, c) = cri_daemon_with_busybox();
     let sb = sandbox(&d, "rot");
     let sc = sandbox_config(&d, "rot");
     let cfg = config(
@@ -579,7 +572,7 @@ fn reopen_container_log_follows_a_rotation() {
 
 #[test]
 fn long_lines_are_split_into_partial_records() {
-    let (d, c) = daemon_and_client();
+    let (d, c) = cri_daemon_with_busybox();
     let sb = sandbox(&d, "long");
     let sc = sandbox_config(&d, "long");
     // 20000 bytes and a newline, then an unterminated tail.
@@ -615,7 +608,7 @@ fn long_lines_are_split_into_partial_records() {
 
 #[test]
 fn containers_survive_a_daemon_kill() {
-    let (mut d, c) = daemon_and_client();
+    let (mut d, c) = cri_daemon_with_busybox();
     let sb = sandbox(&d, "keep");
     let sc = sandbox_config(&d, "keep");
     let id = create(&c, &sb, config("keep", &["sleep", "100000"]), &sc).unwrap();
@@ -646,7 +639,7 @@ fn containers_survive_a_daemon_kill() {
 
 #[test]
 fn bad_input_gets_containerds_codes_and_leaves_nothing() {
-    let (d, c) = daemon_and_client();
+    let (d, c) = cri_daemon_with_busybox();
     let sb = sandbox(&d, "bad");
     let sc = sandbox_config(&d, "bad");
     let code = |r: Result<String, tonic::Status>| r.expect_err("refused").code();
@@ -764,7 +757,7 @@ fn bad_input_gets_containerds_codes_and_leaves_nothing() {
 
 #[test]
 fn containers_share_a_real_pods_namespaces_and_go_with_it() {
-    let (d, c) = daemon_and_client();
+    let (d, c) = cri_daemon_with_busybox();
     let mut pod = sandbox_config(&d, "real");
     pod.hostname = "real-host".into();
     let sb = c

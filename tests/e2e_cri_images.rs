@@ -9,13 +9,7 @@ mod cri;
 use common::registry::{RegistryAuth, TestRegistry};
 
 use common::TestDaemon;
-use cri::{v1, Cri};
-
-fn cri_daemon() -> (TestDaemon, Cri) {
-    let d = TestDaemon::start_cri();
-    let c = Cri::connect(d.cri_sock.as_deref().expect("a CRI socket"));
-    (d, c)
-}
+use cri::{cri_daemon, v1, Cri};
 
 fn spec(image: &str) -> Option<v1::ImageSpec> {
     Some(v1::ImageSpec {

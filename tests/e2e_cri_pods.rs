@@ -13,14 +13,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use common::{wait_until, TestDaemon};
-use cri::{v1, Cri};
-
-fn cri_daemon() -> (TestDaemon, Cri) {
-    let d = TestDaemon::start_cri();
-    let sock = d.cri_sock.clone().expect("a CRI socket");
-    let c = Cri::connect(&sock);
-    (d, c)
-}
+use cri::{cri_daemon, v1, Cri};
 
 fn pod_config(name: &str, attempt: u32) -> v1::PodSandboxConfig {
     v1::PodSandboxConfig {

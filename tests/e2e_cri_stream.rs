@@ -15,20 +15,12 @@ use std::time::Duration;
 use berth_daemon::cri::streaming::spdy::frame::{self, Frame, HeaderCodec, FLAG_FIN};
 use bytes::{Bytes, BytesMut};
 use common::*;
+use cri::cri_daemon_with_busybox;
 use cri::v1::{AttachRequest, ExecRequest, PortForwardRequest};
-use cri::Cri;
 use futures_util::{SinkExt, StreamExt};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::Message;
-
-/// A daemon serving CRI, with busybox, and a client of it.
-fn daemon_and_client() -> (TestDaemon, Cri) {
-    let d = TestDaemon::start_cri();
-    d.import_busybox();
-    let cri = Cri::connect(d.cri_sock.as_deref().expect("the CRI socket"));
-    (d, cri)
-}
 
 fn run_detached(d: &TestDaemon, args: &[&str]) -> String {
     let mut all = vec!["run", "-d"];
@@ -202,7 +194,7 @@ impl Spdy {
 
 #[test]
 fn exec_over_websocket_and_spdy() {
-    let (d, cri) = daemon_and_client();
+    let (d, cri) = cri_daemon_with_busybox();
     let mut rt = cri.rt();
     cri.run(async {
         let id = run_detached(&d, &["busybox", "sleep", "300"]);
@@ -277,7 +269,7 @@ async fn reqwest_like_get(url: &str) -> String {
 
 #[test]
 fn exec_with_tty_and_resize_over_spdy() {
-    let (d, cri) = daemon_and_client();
+    let (d, cri) = cri_daemon_with_busybox();
     let mut rt = cri.rt();
     cri.run(async {
         let id = run_detached(&d, &["busybox", "sleep", "300"]);
@@ -307,7 +299,7 @@ fn exec_with_tty_and_resize_over_spdy() {
 
 #[test]
 fn attach_to_a_running_container_over_websocket() {
-    let (d, cri) = daemon_and_client();
+    let (d, cri) = cri_daemon_with_busybox();
     let mut rt = cri.rt();
     cri.run(async {
         let id = run_detached(
@@ -341,7 +333,7 @@ fn attach_to_a_running_container_over_websocket() {
 
 #[test]
 fn port_forward_reaches_the_pods_loopback() {
-    let (d, cri) = daemon_and_client();
+    let (d, cri) = cri_daemon_with_busybox();
     let mut rt = cri.rt();
     cri.run(async {
         // Listens on the container's loopback only: reachable from inside its netns alone.
@@ -407,7 +399,7 @@ fn code<T>(r: Result<tonic::Response<T>, tonic::Status>) -> tonic::Code {
 
 #[test]
 fn bad_streaming_requests_get_grpc_codes() {
-    let (d, cri) = daemon_and_client();
+    let (d, cri) = cri_daemon_with_busybox();
     let mut rt = cri.rt();
     cri.run(async {
         let id = run_detached(&d, &["busybox", "sleep", "300"]);

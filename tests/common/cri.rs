@@ -12,6 +12,21 @@ use berth_cri_api::v1::image_service_client::ImageServiceClient;
 use berth_cri_api::v1::runtime_service_client::RuntimeServiceClient;
 use tonic::transport::{Channel, Endpoint, Uri};
 
+/// A test daemon serving CRI on its own `cri.sock`, and a client of it. (Every test crate
+/// that includes this module also has the harness as `mod common`.)
+pub fn cri_daemon() -> (crate::common::TestDaemon, Cri) {
+    let d = crate::common::TestDaemon::start_cri();
+    let c = Cri::connect(d.cri_sock.as_deref().expect("the CRI socket"));
+    (d, c)
+}
+
+/// [`cri_daemon`] with the busybox test image imported.
+pub fn cri_daemon_with_busybox() -> (crate::common::TestDaemon, Cri) {
+    let (d, c) = cri_daemon();
+    d.import_busybox();
+    (d, c)
+}
+
 /// The two CRI clients on one connection, with the runtime that drives them.
 pub struct Cri {
     rt: tokio::runtime::Runtime,
