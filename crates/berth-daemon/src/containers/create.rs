@@ -220,18 +220,6 @@ impl ContainerService {
         Ok(IdResponse { id, warnings })
     }
 
-    /// Copies of the records `pred` accepts (the CRI server's pods and containers).
-    pub fn records_matching(
-        &self,
-        pred: impl Fn(&ContainerRecord) -> bool,
-    ) -> Vec<ContainerRecord> {
-        self.lock()
-            .values()
-            .filter(|e| pred(&e.rec))
-            .map(|e| e.rec.clone())
-            .collect()
-    }
-
     /// `POST /containers/create?platform=`: the image must be of that platform (moby
     /// 20.10 `GetImage`; a 404, so that the client pulls the right one).
     pub fn check_platform(&self, image: &str, platform: &str) -> ApiResult<()> {

@@ -8,7 +8,7 @@ use super::{log_config, shim, ContainerService};
 use crate::error::{ApiError, ApiResult};
 
 impl ContainerService {
-    /// A snapshot of every record whose labels match `pred`.
+    /// Copies of the records `pred` accepts (the CRI server's pods and containers).
     pub fn records_where(&self, pred: impl Fn(&ContainerRecord) -> bool) -> Vec<ContainerRecord> {
         self.lock()
             .values()

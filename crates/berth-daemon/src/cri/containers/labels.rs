@@ -1,23 +1,22 @@
 //! How a CRI container is written down on its Berth container: labels only, so the one
 //! record (and `docker inspect`) holds everything, and live restore needs nothing else.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 
 use berth_cri_api::v1::ContainerMetadata;
 
 use crate::containers::record::ContainerRecord;
+use crate::cri::pods::labels::prefixed;
 
 /// `true` on every container made through CRI `CreateContainer`.
 pub const CRI_CONTAINER: &str = "io.berth.cri.container";
-/// `true` on a pod sandbox (the pods side's label).
-pub const CRI_SANDBOX: &str = "io.berth.cri.sandbox";
 /// The pod sandbox the container belongs to (dockershim's label name).
 pub const SANDBOX_ID: &str = "io.kubernetes.sandbox.id";
-pub const POD_NAME: &str = "io.kubernetes.pod.name";
-pub const POD_NAMESPACE: &str = "io.kubernetes.pod.namespace";
-pub const POD_UID: &str = "io.kubernetes.pod.uid";
-/// The kubelet's `log_directory`, on the sandbox (the pods side's label).
-pub const LOG_DIRECTORY: &str = "io.berth.cri.log-directory";
+/// The pod's names, the annotation prefix and (on the sandbox) the kubelet's
+/// `log_directory` are labelled as on the sandbox.
+pub use crate::cri::pods::labels::{
+    ANNOTATION_PREFIX, LOG_DIRECTORY, POD_NAME, POD_NAMESPACE, POD_UID, SANDBOX as CRI_SANDBOX,
+};
 pub const CONTAINER_NAME: &str = "io.kubernetes.container.name";
 /// `ContainerMetadata.attempt`.
 pub const ATTEMPT: &str = "io.berth.cri.container.attempt";
@@ -25,7 +24,6 @@ pub const ATTEMPT: &str = "io.berth.cri.container.attempt";
 pub const IMAGE: &str = "io.berth.cri.container.image";
 /// The CRI labels and annotations, each under its prefix.
 pub const LABEL_PREFIX: &str = "io.berth.cri.label.";
-pub const ANNOTATION_PREFIX: &str = "io.berth.cri.annotation.";
 
 /// Whether `rec` is a CRI container.
 pub fn is_cri_container(rec: &ContainerRecord) -> bool {
@@ -35,13 +33,6 @@ pub fn is_cri_container(rec: &ContainerRecord) -> bool {
 /// Whether `rec` is a pod sandbox.
 pub fn is_sandbox(rec: &ContainerRecord) -> bool {
     rec.config.labels.get(CRI_SANDBOX).map(String::as_str) == Some("true")
-}
-
-fn prefixed(labels: &BTreeMap<String, String>, prefix: &str) -> HashMap<String, String> {
-    labels
-        .iter()
-        .filter_map(|(k, v)| Some((k.strip_prefix(prefix)?.to_string(), v.clone())))
-        .collect()
 }
 
 /// The CRI labels the container was created with.

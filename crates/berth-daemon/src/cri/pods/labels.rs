@@ -82,13 +82,14 @@ pub fn pod_labels(rec: &ContainerRecord) -> HashMap<String, String> {
 
 /// The pod's annotations.
 pub fn annotations(rec: &ContainerRecord) -> HashMap<String, String> {
-    rec.config
-        .labels
+    prefixed(&rec.config.labels, ANNOTATION_PREFIX)
+}
+
+/// The labels under `prefix`, without it (a pod's or a container's annotations).
+pub fn prefixed(labels: &BTreeMap<String, String>, prefix: &str) -> HashMap<String, String> {
+    labels
         .iter()
-        .filter_map(|(k, v)| {
-            k.strip_prefix(ANNOTATION_PREFIX)
-                .map(|a| (a.to_string(), v.clone()))
-        })
+        .filter_map(|(k, v)| Some((k.strip_prefix(prefix)?.to_string(), v.clone())))
         .collect()
 }
 

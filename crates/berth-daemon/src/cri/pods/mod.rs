@@ -61,7 +61,7 @@ impl CriService {
         let mut hits = self
             .daemon
             .containers
-            .records_matching(|r| is_sandbox(r) && r.id.starts_with(id));
+            .records_where(|r| is_sandbox(r) && r.id.starts_with(id));
         if let Some(exact) = hits.iter().position(|r| r.id == id) {
             return Ok(hits.swap_remove(exact));
         }
@@ -135,7 +135,7 @@ impl CriService {
     }
 
     async fn stop_pod(&self, id: &str) -> Result<(), Status> {
-        let members = self.daemon.containers.records_matching(|r| in_pod(r, id));
+        let members = self.daemon.containers.records_where(|r| in_pod(r, id));
         for c in members.iter().filter(|c| c.state.status.is_running()) {
             ignore_stopped(self.daemon.containers.stop(&c.id, Some(0), None).await)?;
         }
@@ -160,7 +160,7 @@ impl CriService {
         };
         let id = sandbox.id;
         self.stop_pod(&id).await?;
-        let members = self.daemon.containers.records_matching(|r| in_pod(r, &id));
+        let members = self.daemon.containers.records_where(|r| in_pod(r, &id));
         for c in members {
             ignore_gone(self.daemon.containers.remove(&c.id, true).await)?;
         }
@@ -185,7 +185,7 @@ impl CriService {
         let mut items: Vec<PodSandbox> = self
             .daemon
             .containers
-            .records_matching(is_sandbox)
+            .records_where(is_sandbox)
             .iter()
             .map(view::pod_sandbox)
             .filter(|p| view::filter_matches(&filter, p))

@@ -91,7 +91,7 @@ impl CriService {
     fn sample_pod(&self, rec: &ContainerRecord) -> PodSandboxStats {
         let containers = &self.daemon.containers;
         let mut members = vec![rec.clone()];
-        members.extend(containers.records_matching(|r| in_pod(r, &rec.id)));
+        members.extend(containers.records_where(|r| in_pod(r, &rec.id)));
         let samples: Vec<ContainerStats> = members
             .iter()
             .filter(|r| r.state.status.is_running())
@@ -123,7 +123,7 @@ impl CriService {
         req: ListPodSandboxStatsRequest,
     ) -> Result<ListPodSandboxStatsResponse, Status> {
         let f = req.filter.unwrap_or_default();
-        let pods = self.daemon.containers.records_matching(|r| {
+        let pods = self.daemon.containers.records_where(|r| {
             labels::is_sandbox(r)
                 && r.state.status.is_running()
                 && r.id.starts_with(&f.id)
