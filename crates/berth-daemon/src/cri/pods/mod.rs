@@ -190,7 +190,7 @@ impl CriService {
             .map(view::pod_sandbox)
             .filter(|p| view::filter_matches(&filter, p))
             .collect();
-        items.sort_by(|a, b| b.created_at.cmp(&a.created_at));
+        items.sort_by_key(|p| std::cmp::Reverse(p.created_at));
         Ok(ListPodSandboxResponse { items })
     }
 
