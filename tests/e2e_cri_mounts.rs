@@ -1,7 +1,8 @@
 //! CRI mounts end to end, in real pods (RunPodSandbox): image volumes (KEP-4639: a CRI
 //! `Mount` with `image`, read-only, with `image_sub_path`, reported with the image's ID
 //! in ContainerStatus; Docker's `--mount type=image` is the same mount), and bind
-//! propagation.
+//! propagation (an `rshared` bind propagates both ways; a source that is not on a
+//! shared or slave mount is refused, as Docker and containerd do).
 
 mod common;
 #[path = "common/cri.rs"]
@@ -322,5 +323,157 @@ fn docker_image_mounts_are_the_same_mount() {
         let out = d.berth(&["create", "--mount", spec, "busybox"]);
         assert_ne!(code(&out), 0, "{spec}");
         assert!(stderr(&out).contains(why), "{spec}: {}", stderr(&out));
+    }
+}
+
+/// `dir` bind-mounted on itself and made rshared (as critest's host path), under the
+/// daemon's directory (the harness unmounts what is left there).
+fn shared_dir(d: &TestDaemon, name: &str) -> PathBuf {
+    use nix::mount::{mount, MsFlags};
+    let dir = d.dir.join(name);
+    std::fs::create_dir_all(dir.join("in")).unwrap();
+    mount(
+        Some(&dir),
+        &dir,
+        None::<&str>,
+        MsFlags::MS_BIND | MsFlags::MS_REC,
+        None::<&str>,
+    )
+    .expect("bind");
+    mount(
+        None::<&str>,
+        &dir,
+        None::<&str>,
+        MsFlags::MS_SHARED | MsFlags::MS_REC,
+        None::<&str>,
+    )
+    .expect("make rshared");
+    dir
+}
+
+fn unmount(p: &std::path::Path) {
+    nix::mount::umount2(p, nix::mount::MntFlags::MNT_DETACH)
+        .unwrap_or_else(|e| panic!("umount {}: {e}", p.display()));
+}
+
+#[test]
+fn an_rshared_bind_propagates_both_ways_and_leaves_only_the_containers_mount() {
+    let (d, c) = cri_daemon_with_busybox();
+    let dir = shared_dir(&d, "bidi");
+    let before_pod = host_mounts(&d);
+    let pod = run_pod(&d, &c, "prop");
+    let before = host_mounts(&d);
+    let mut cfg = config(
+        "prop",
+        vec![v1::Mount {
+            container_path: "/x".into(),
+            host_path: dir.display().to_string(),
+            propagation: v1::MountPropagation::PropagationBidirectional as i32,
+            ..Default::default()
+        }],
+    );
+    cfg.linux = Some(v1::LinuxContainerConfig {
+        resources: None,
+        security_context: Some(v1::LinuxContainerSecurityContext {
+            capabilities: Some(v1::Capability {
+                add_capabilities: vec!["SYS_ADMIN".into()],
+                ..Default::default()
+            }),
+            seccomp: Some(v1::SecurityProfile {
+                profile_type: v1::security_profile::ProfileType::Unconfined as i32,
+                localhost_ref: String::new(),
+            }),
+            ..Default::default()
+        }),
+    });
+    let id = create(&c, &pod, cfg).expect("CreateContainer");
+    start(&c, &id);
+    // host to container
+    let host_made = dir.join("in/host");
+    std::fs::create_dir_all(&host_made).unwrap();
+    nix::mount::mount(
+        Some("tmpfs"),
+        &host_made,
+        Some("tmpfs"),
+        nix::mount::MsFlags::empty(),
+        None::<&str>,
+    )
+    .unwrap();
+    std::fs::write(host_made.join("flag"), "h").unwrap();
+    assert_eq!(sh(&c, &id, "cat /x/in/host/flag"), (0, "h".into()));
+    // container to host
+    assert_eq!(
+        sh(
+            &c,
+            &id,
+            "mkdir -p /x/in/ctr && mount --bind /etc /x/in/ctr && echo ok"
+        ),
+        (0, "ok".into())
+    );
+    assert!(
+        dir.join("in/ctr/passwd").exists(),
+        "the container's mount did not reach the host"
+    );
+    // only those two reached the host: not the container's rootfs nor its other mounts
+    let mut now = host_mounts(&d);
+    now.retain(|m| !before.contains(m));
+    now.sort();
+    assert_eq!(now, [dir.join("in/ctr"), dir.join("in/host")]);
+    remove_pod(&c, &pod.0);
+    // the container's own mount under the bind stays on the host (as with Docker)
+    assert!(dir.join("in/ctr/passwd").exists());
+    unmount(&dir.join("in/ctr"));
+    unmount(&host_made);
+    unmount(&dir);
+    let mut left = host_mounts(&d);
+    left.retain(|m| !before_pod.contains(m));
+    assert!(left.is_empty(), "{left:?}");
+}
+
+#[test]
+fn docker_binds_with_shared_or_slave_propagation_need_such_a_source() {
+    let (d, _c) = cri_daemon_with_busybox();
+    let dir = shared_dir(&d, "dk");
+    let before = host_mounts(&d);
+    let out = d.berth_ok(&[
+        "run",
+        "--rm",
+        "--cap-add",
+        "SYS_ADMIN",
+        "--security-opt",
+        "seccomp=unconfined",
+        "-v",
+        &format!("{}:/x:rshared", dir.display()),
+        "busybox",
+        "sh",
+        "-c",
+        "mount -t tmpfs tmpfs /x/in && touch /x/in/from-container && echo ok",
+    ]);
+    assert_eq!(out.trim(), "ok");
+    assert!(dir.join("in/from-container").exists());
+    let mut now = host_mounts(&d);
+    now.retain(|m| !before.contains(m));
+    assert_eq!(now, [dir.join("in")]);
+    unmount(&dir.join("in"));
+    // rslave from a shared source is fine
+    let v = format!("{}:/x:rslave", dir.display());
+    d.berth_ok(&["run", "--rm", "-v", &v, "busybox", "true"]);
+    unmount(&dir);
+    // a source on a private mount: refused at start, in Docker's words
+    let plain = d.dir.join("plain");
+    std::fs::create_dir_all(&plain).unwrap();
+    for (prop, words) in [
+        ("rshared", "but it is not a shared mount"),
+        ("rslave", "but it is not a shared or slave mount"),
+    ] {
+        let v = format!("{}:/x:{prop}", plain.display());
+        let out = d.berth(&["run", "--rm", "-v", &v, "busybox", "true"]);
+        assert_ne!(code(&out), 0);
+        let err = stderr(&out);
+        assert!(
+            err.contains(&format!("path {} is mounted on ", plain.display()))
+                && err.contains(words),
+            "{err}"
+        );
     }
 }

@@ -556,6 +556,41 @@ pub fn execute(sys: &dyn Syscall, rootfs: &Path, ops: &[MountOp]) -> Result<()> 
     Ok(())
 }
 
+/// Whether a bind of the spec propagates both ways (`rshared`/`shared`).
+pub fn has_shared_bind(spec: &ContainerSpec) -> bool {
+    spec.mounts.iter().any(|m| {
+        m.kind == "bind"
+            && parse_options(&m.options)
+                .propagation
+                .is_some_and(|p| p.contains(MsFlags::MS_SHARED))
+    })
+}
+
+/// Makes private the mount that holds `path` (runc's rootfsParentMountPrivate): the
+/// directories up from `path` are tried until one is a mount point (the others give
+/// EINVAL, or ENOENT for a rootfs not made yet).
+pub fn make_parent_private(sys: &dyn Syscall, path: &Path) -> Result<()> {
+    let mut dir = path;
+    loop {
+        match sys.mount(None, dir, None, MsFlags::MS_PRIVATE, None) {
+            Ok(()) => return Ok(()),
+            Err(RuntimeError::Sys {
+                errno: nix::errno::Errno::EINVAL | nix::errno::Errno::ENOENT,
+                ..
+            }) => match dir.parent() {
+                Some(up) => dir = up,
+                None => {
+                    return Err(RuntimeError::Internal(format!(
+                        "no mount point holds {}",
+                        path.display()
+                    )))
+                }
+            },
+            Err(e) => return Err(e),
+        }
+    }
+}
+
 /// The overlay (or, without image layers, a bind of `upper_dir`) at `spec.rootfs`; with a
 /// user namespace, `tree`: the one the shim made of idmapped layers (a detached mount).
 pub fn mount_rootfs(sys: &dyn Syscall, spec: &ContainerSpec, tree: Option<RawFd>) -> Result<()> {

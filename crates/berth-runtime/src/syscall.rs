@@ -25,6 +25,8 @@ pub trait Syscall {
     fn umount2(&self, target: &Path, flags: MntFlags) -> Result<()>;
     fn pivot_root(&self, new_root: &Path, put_old: &Path) -> Result<()>;
     fn chdir(&self, path: &Path) -> Result<()>;
+    /// Changes to the directory `dir` is open on (the old root after `pivot_root`).
+    fn fchdir(&self, dir: BorrowedFd<'_>) -> Result<()>;
     fn unshare(&self, flags: CloneFlags) -> Result<()>;
     /// Joins the namespace `ns` (an nsfs file) of type `flags`.
     fn setns(&self, ns: BorrowedFd<'_>, flags: CloneFlags) -> Result<()>;
@@ -139,6 +141,10 @@ impl Syscall for Kernel {
     fn chdir(&self, path: &Path) -> Result<()> {
         nix::unistd::chdir(path)
             .map_err(|e| RuntimeError::sys(format!("chdir to {}", path.display()), e))
+    }
+
+    fn fchdir(&self, dir: BorrowedFd<'_>) -> Result<()> {
+        nix::unistd::fchdir(dir).map_err(|e| RuntimeError::sys("fchdir", e))
     }
 
     fn unshare(&self, flags: CloneFlags) -> Result<()> {
@@ -321,6 +327,7 @@ pub(crate) mod fake {
         Umount2(PathBuf, MntFlags),
         PivotRoot(PathBuf, PathBuf),
         Chdir(PathBuf),
+        Fchdir,
         Unshare(CloneFlags),
         Setns(CloneFlags),
         AttachForeignTree {
@@ -418,6 +425,9 @@ pub(crate) mod fake {
         }
         fn chdir(&self, path: &Path) -> Result<()> {
             self.push(Call::Chdir(path.to_path_buf()))
+        }
+        fn fchdir(&self, _dir: BorrowedFd<'_>) -> Result<()> {
+            self.push(Call::Fchdir)
         }
         fn unshare(&self, flags: CloneFlags) -> Result<()> {
             self.push(Call::Unshare(flags))

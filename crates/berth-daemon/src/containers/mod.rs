@@ -50,6 +50,7 @@ pub mod merge;
 mod mount_setup;
 pub mod mounts;
 pub mod names;
+mod propagation;
 mod pty_io;
 mod reconcile;
 pub mod record;
