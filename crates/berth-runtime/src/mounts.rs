@@ -97,6 +97,12 @@ pub enum MountOp {
     },
     /// A device node (`--device`, `--privileged`) at `path` inside the container.
     Device(crate::devices::DeviceSpec),
+    /// An image's layers, read-only, at `destination` (see [`crate::image_volume`]).
+    Image {
+        layers: Vec<PathBuf>,
+        subpath: String,
+        destination: String,
+    },
 }
 
 fn plain(
@@ -412,7 +418,13 @@ pub fn plan(spec: &ContainerSpec, cgroups: &CgroupPaths) -> Vec<MountOp> {
     ops.extend(cgroup_mounts(cgroups, spec.namespaces.cgroup_host));
     for m in &spec.mounts {
         let o = parse_options(&m.options);
-        if m.kind == "bind" {
+        if m.kind == "image" {
+            ops.push(MountOp::Image {
+                layers: m.layers.clone(),
+                subpath: m.subpath.clone(),
+                destination: m.destination.clone(),
+            });
+        } else if m.kind == "bind" {
             let mut flags = MsFlags::MS_BIND;
             if o.recursive_bind || !m.options.iter().any(|x| x == "bind") {
                 flags |= MsFlags::MS_REC;
@@ -530,6 +542,15 @@ pub fn execute(sys: &dyn Syscall, rootfs: &Path, ops: &[MountOp]) -> Result<()> 
                 sys.attach_foreign_tree(mnt_ns, source, &target)?;
             }
             MountOp::Device(d) => crate::devices::make_device(sys, rootfs, d)?,
+            MountOp::Image {
+                layers,
+                subpath,
+                destination,
+            } => {
+                let target = resolve_in_root(rootfs, destination)?;
+                create_target(&target, TargetKind::Dir)?;
+                crate::image_volume::mount(sys, layers, subpath, &target)?;
+            }
         }
     }
     Ok(())
@@ -832,6 +853,7 @@ mod tests {
                 kind: "bind".into(),
                 source: src.clone(),
                 options: opts(&["ro"]),
+                ..Default::default()
             }],
             ..Default::default()
         };
