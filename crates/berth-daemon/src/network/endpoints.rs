@@ -272,16 +272,16 @@ impl NetworkService {
             self.start_resolver(st, id);
         }
         let ns = st.endpoints.netns_path(id);
-        let rules = self.stage_rules(st);
+        // Its published ports' elements, under the state lock (which orders every change
+        // of the table, so concurrent starts and stops never lose each other's): one
+        // small transaction.
+        let ported = self.apply_ports(st, &record.network, record.ip, &record.ports, true);
         drop(_held);
         drop(guard);
-        // Recorded and applied off the state lock: other starts and stops go on during
-        // this commit's fsync, and concurrent ones share one nftables transaction. The
-        // start fails (and is undone) unless both are done.
-        let t = berth_net::timing::Step::new("net.persist_apply");
-        let done = self
-            .persist(id, Some(&record))
-            .and_then(|()| self.apply_rules(rules));
+        // Recorded off the state lock: other starts and stops go on during this commit's
+        // fsync. The start fails (and is undone) unless both are done.
+        let t = berth_net::timing::Step::new("net.persist");
+        let done = ported.and_then(|()| self.persist(id, Some(&record)));
         drop(t);
         if let Err(e) = done {
             self.detach(id);
@@ -298,15 +298,14 @@ impl NetworkService {
     pub fn detach(&self, id: &str) {
         let mut st = self.lock();
         st.resolvers.remove(id);
-        if let Some(ep) = st.endpoints.unplug(id) {
-            let rules = self.stage_rules(&st);
+        if let Some((ep, ports)) = st.endpoints.unplug(id) {
+            if let Err(e) = self.apply_ports(&st, &ep.network, ep.ip, &ports, false) {
+                tracing::warn!(id, error = %e, "updating nftables rules");
+            }
             drop(st);
             // off the state lock, as in attach
             if let Err(e) = self.persist(id, Some(&ep)) {
                 tracing::warn!(id, error = %e, "persisting detached endpoint");
-            }
-            if let Err(e) = self.apply_rules(rules) {
-                tracing::warn!(id, error = %e, "updating nftables rules");
             }
         }
     }

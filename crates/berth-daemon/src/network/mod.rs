@@ -161,21 +161,6 @@ pub struct NetworkService {
     /// A container's `--dns` servers by its ID (the container service registers it), for
     /// the embedded DNS servers to forward its queries to.
     container_dns: Arc<OnceLock<ContainerDns>>,
-    /// The nftables rules wanted and applied (see [`Rules`]).
-    rules: Rules,
-}
-
-/// The nftables script: the newest one rendered (under the state lock, numbered in that
-/// order) and the one last applied. Starts and stops apply after dropping the state lock,
-/// and whoever applies takes the newest script, so concurrent changes share one
-/// transaction (a group commit); a start or stop that changes no rule (no published
-/// port) applies nothing.
-#[derive(Default)]
-struct Rules {
-    /// (generation, script) of the newest rendering.
-    wanted: Mutex<(u64, String)>,
-    /// (generation, script) last applied; held while applying, which orders the applies.
-    applied: Mutex<(u64, String)>,
 }
 
 /// See [`NetworkService::container_dns`].
@@ -312,7 +297,6 @@ impl NetworkService {
             })),
             defaults,
             container_dns: Arc::default(),
-            rules: Rules::default(),
         }))
     }
 
@@ -360,20 +344,14 @@ impl NetworkService {
         .map_err(db_err)
     }
 
-    /// Replaces this daemon's nftables table with the rules for the current endpoints.
-    /// Renders the rules and applies them (under the state lock: for the rare changes
-    /// that keep it, such as creating a network).
+    /// Replaces this daemon's nftables table with the rules for the current endpoints
+    /// (call under the state lock, which orders every change of the table): at daemon
+    /// start, when a network comes or goes, when a container leaves its network.
     fn sync_rules(&self, st: &State) -> ApiResult<()> {
-        let generation = self.stage_rules(st);
-        self.apply_rules(generation)
-    }
-
-    /// Renders the rules for the state `st` (call under the state lock, which orders
-    /// the renderings) and returns their generation, for [`Self::apply_rules`].
-    fn stage_rules(&self, st: &State) -> u64 {
         if !self.enabled {
-            return 0;
+            return Ok(());
         }
+        let _t = berth_net::timing::Step::new("net.sync_rules");
         let published_on = |net: &str| st.endpoints.published_on(net);
         let mut rules = vec![nft::BridgeRules {
             bridge: self.bridge.clone(),
@@ -397,39 +375,39 @@ impl NetworkService {
                 published: published_on(&n.id),
             });
         }
-        let script = nft::render(&self.table, &rules);
-        let mut wanted = self.rules.wanted.lock().unwrap_or_else(|p| p.into_inner());
-        if wanted.1 != script {
-            wanted.0 += 1;
-            wanted.1 = script;
-        }
-        wanted.0
+        nft::apply(&nft::render(&self.table, &rules)).map_err(net_err)
     }
 
-    /// Makes the kernel's rules those of generation `generation` or a newer one (the
-    /// newest rendered when this applies); nothing when they are applied already. Needs
-    /// no state lock: concurrent callers share one transaction.
-    fn apply_rules(&self, generation: u64) -> ApiResult<()> {
-        if !self.enabled {
+    /// Adds (`add`) or deletes the nftables map elements of the published ports `ports` of
+    /// the container at `ip` on network `network` (empty: the default bridge), in one
+    /// small transaction (call under the state lock, as [`Self::sync_rules`]). Should the
+    /// table not take them (someone changed it), the whole table is rebuilt instead.
+    fn apply_ports(
+        &self,
+        st: &State,
+        network: &str,
+        ip: Ipv4Addr,
+        ports: &[berth_net::ports::PortMapping],
+        add: bool,
+    ) -> ApiResult<()> {
+        if !self.enabled || ports.is_empty() {
             return Ok(());
         }
-        let _t = berth_net::timing::Step::new("net.apply_rules");
-        let mut applied = self.rules.applied.lock().unwrap_or_else(|p| p.into_inner());
-        if applied.0 >= generation {
-            return Ok(());
+        let _t = berth_net::timing::Step::new("net.apply_ports");
+        let bridge = if network.is_empty() {
+            Some(self.bridge.as_str())
+        } else {
+            st.networks.get(network).map(|n| n.bridge.as_str())
+        };
+        let published: Vec<_> = ports.iter().map(|m| (ip, m.clone())).collect();
+        let applied = match bridge {
+            Some(br) => nft::apply(&nft::port_elements(&self.table, br, &published, add)),
+            None => Err(NetError::System(format!("network {network} not found"))),
+        };
+        if let Err(e) = applied {
+            tracing::warn!(error = %e, "updating published ports; rebuilding the nftables table");
+            return self.sync_rules(st);
         }
-        let (newest, script) = self
-            .rules
-            .wanted
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone();
-        if applied.1 != script {
-            applied.1.clear();
-            nft::apply(&script).map_err(net_err)?;
-            applied.1 = script;
-        }
-        applied.0 = newest;
         Ok(())
     }
 
