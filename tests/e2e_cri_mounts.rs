@@ -294,6 +294,29 @@ fn docker_image_mounts_are_the_same_mount() {
         out.lines().collect::<Vec<_>>(),
         ["top", "g", "touch: /iv/x: Read-only file system", "refused"]
     );
+    // a one-layer image (overlayfs needs two layers without an upper one: a bind)
+    let out = d.berth_ok(&[
+        "run",
+        "--rm",
+        "--mount",
+        "type=image,source=busybox,target=/bb",
+        "--mount",
+        "type=image,source=busybox,target=/bbin,image-subpath=bin",
+        "busybox",
+        "sh",
+        "-c",
+        "/bb/bin/busybox echo ran; ls /bbin/sh; touch /bb/x /bbin/x 2>&1 || echo refused",
+    ]);
+    assert_eq!(
+        out.lines().collect::<Vec<_>>(),
+        [
+            "ran",
+            "/bbin/sh",
+            "touch: /bb/x: Read-only file system",
+            "touch: /bbin/x: Read-only file system",
+            "refused"
+        ]
+    );
     let id = d
         .berth_ok(&[
             "create",

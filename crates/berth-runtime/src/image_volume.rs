@@ -9,7 +9,7 @@ use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 
 /// The image volume: the image's layers as a read-only overlay (no upper layer: the
-/// kernel refuses every write) at `target`, made inside the container's mount namespace
+/// kernel refuses every write; a one-layer image: a read-only bind of the layer) at `target`, made inside the container's mount namespace
 /// like the rootfs, so it goes with the container and never shows on the host. With a
 /// `subpath`, that directory of the overlay (resolved inside it) replaces it: a detached
 /// copy of the subdirectory is taken, the overlay unmounted, the copy attached.
@@ -25,14 +25,40 @@ pub(crate) fn mount(
             target.display()
         )));
     }
-    let lower: Vec<String> = layers.iter().map(|p| p.display().to_string()).collect();
-    sys.mount(
-        Some(Path::new("overlay")),
-        target,
-        Some("overlay"),
-        MsFlags::MS_RDONLY,
-        Some(&format!("lowerdir={}", lower.join(":"))),
-    )?;
+    if let [layer] = layers {
+        // overlayfs wants two lower layers without an upper one: a single layer is bound,
+        // read-only, and private (its host mount may be shared)
+        sys.mount(
+            Some(layer),
+            target,
+            None,
+            MsFlags::MS_BIND | MsFlags::MS_REC,
+            None,
+        )?;
+        sys.mount(
+            None,
+            target,
+            None,
+            MsFlags::MS_REMOUNT | MsFlags::MS_BIND | MsFlags::MS_RDONLY,
+            None,
+        )?;
+        sys.mount(
+            None,
+            target,
+            None,
+            MsFlags::MS_PRIVATE | MsFlags::MS_REC,
+            None,
+        )?;
+    } else {
+        let lower: Vec<String> = layers.iter().map(|p| p.display().to_string()).collect();
+        sys.mount(
+            Some(Path::new("overlay")),
+            target,
+            Some("overlay"),
+            MsFlags::MS_RDONLY,
+            Some(&format!("lowerdir={}", lower.join(":"))),
+        )?;
+    }
     if subpath.is_empty() {
         return Ok(());
     }
@@ -63,6 +89,16 @@ mod tests {
             }]
         );
         assert!(mount(&k, &[], "", Path::new("/r/mnt")).is_err());
+        // overlayfs needs two lower layers without an upper one: one layer is bound
+        let k = Recording::default();
+        mount(&k, &[PathBuf::from("/l/only")], "", Path::new("/r/mnt")).unwrap();
+        let calls = k.mounts();
+        assert_eq!(calls[0].0.as_deref(), Some(Path::new("/l/only")));
+        assert_eq!(calls[0].3, MsFlags::MS_BIND | MsFlags::MS_REC);
+        assert!(calls[1]
+            .3
+            .contains(MsFlags::MS_RDONLY | MsFlags::MS_REMOUNT));
+        assert_eq!(calls[2].3, MsFlags::MS_PRIVATE | MsFlags::MS_REC);
     }
 
     #[test]
@@ -73,7 +109,8 @@ mod tests {
         // a symlink to an absolute path stays inside the image
         std::os::unix::fs::symlink("/usr/etc", target.join("etc")).unwrap();
         let k = Recording::default();
-        mount(&k, &[PathBuf::from("/l/one")], "etc", &target).unwrap();
+        let layers = [PathBuf::from("/l/top"), PathBuf::from("/l/base")];
+        mount(&k, &layers, "etc", &target).unwrap();
         let calls = k.calls();
         assert!(matches!(&calls[0], Call::Mount { target: t, .. } if *t == target));
         assert_eq!(calls[1], Call::CloneTree(target.join("usr/etc")));
