@@ -242,8 +242,12 @@ impl ContainerService {
             .unwrap_or_default()
     }
 
-    fn lock(&self) -> MutexGuard<'_, HashMap<String, Entry>> {
-        self.entries.lock().unwrap_or_else(|p| p.into_inner())
+    /// The container table; on a lifecycle thread, held at the daemon's priority (lists
+    /// and inspects wait for it: see [`crate::lifecycle_pool::Boost`]).
+    fn lock(&self) -> crate::lifecycle_pool::Boosted<MutexGuard<'_, HashMap<String, Entry>>> {
+        crate::lifecycle_pool::Boosted::lock(|| {
+            self.entries.lock().unwrap_or_else(|p| p.into_inner())
+        })
     }
 
     pub fn container_dir(&self, id: &str) -> PathBuf {
