@@ -75,6 +75,7 @@ impl NetworkService {
                 kind: "bind".into(),
                 source: path,
                 options: vec!["rbind".into(), "rprivate".into()],
+                ..Default::default()
             });
         }
         Ok(mounts)
@@ -116,6 +117,7 @@ impl NetworkService {
                 kind: "bind".into(),
                 source: dir.join(f),
                 options: vec!["rbind".into(), "rprivate".into()],
+                ..Default::default()
             })
             .collect();
             return Ok(Attached {

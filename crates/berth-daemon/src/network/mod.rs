@@ -304,8 +304,11 @@ impl NetworkService {
         }))
     }
 
-    fn lock(&self) -> MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    /// At the daemon's priority on lifecycle threads: reads wait for this lock too.
+    fn lock(&self) -> crate::lifecycle_pool::Boosted<MutexGuard<'_, State>> {
+        crate::lifecycle_pool::Boosted::lock(|| {
+            self.state.lock().unwrap_or_else(|p| p.into_inner())
+        })
     }
 
     /// Writes (or with `None` deletes) container `id`'s primary endpoint.
