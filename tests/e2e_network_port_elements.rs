@@ -263,6 +263,18 @@ fn concurrent_starts_keep_each_others_ports() {
     for (i, p) in ports.iter().enumerate() {
         assert_eq!(has_port(&t, *p), i % 2 == 1, "port {p} of c{i}:\n{t}");
     }
+    // the host port of a removed one is taken again at once: its element now leads to
+    // the new container
+    let spec = format!("{}:80", ports[0]);
+    d.run_detached(&["--name", "again", "-p", &spec, "busybox", "sleep", "1000"]);
+    let ip = d.inspect("again")["NetworkSettings"]["IPAddress"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let t = table(&d);
+    assert!(t.contains(&format!(" {} : {ip} . 80", ports[0])), "{t}");
+    d.berth_ok(&["rm", "-f", "again"]);
+    assert!(!has_port(&table(&d), ports[0]), "{}", table(&d));
     // a restarted daemon rebuilds the same elements from its metadata
     let mut d = d;
     d.kill_daemon();

@@ -164,6 +164,18 @@ pub fn render(table: &str, bridges: &[BridgeRules]) -> String {
     )
 }
 
+/// The elements of `published` on `bridge` as `map key`, one each: what tells whether two
+/// changes touch the same element.
+pub fn element_keys(bridge: &str, published: &[(Ipv4Addr, PortMapping)]) -> Vec<String> {
+    published
+        .iter()
+        .map(|(_, m)| {
+            let (name, key) = map_key(bridge, m);
+            format!("{name} {key}")
+        })
+        .collect()
+}
+
 /// The `nft -f` script that adds (`add`) or deletes the map elements of `published`, the
 /// published ports of containers on `bridge`: one small transaction, the table's chains
 /// untouched. A delete first adds the element it deletes, so an element already gone is
@@ -372,6 +384,10 @@ mod tests {
             "add element ip t pa_tcp_bt_4 { 127.0.0.1 . 8080 : 10.7.0.2 . 80 }\n"
         );
         let w = mapping(Proto::Udp, Ipv4Addr::UNSPECIFIED, 5353, 53);
+        assert_eq!(
+            element_keys("bt-4", &[(ip, m.clone()), (ip, w.clone())]),
+            ["pa_tcp_bt_4 127.0.0.1 . 8080", "pw_udp_bt_4 5353"]
+        );
         let del = port_elements("t", "bt-4", &[(ip, w)], false);
         assert_eq!(
             del,

@@ -274,8 +274,8 @@ impl NetworkService {
         let ns = st.endpoints.netns_path(id);
         // Its published ports' elements, under the state lock (which orders every change
         // of the table, so concurrent starts and stops never lose each other's): one
-        // small transaction.
-        let ported = self.apply_ports(st, &record.network, record.ip, &record.ports, true);
+        // small transaction (see `port_rules`).
+        let ported = self.add_ports(st, &record.network, record.ip, &record.ports);
         drop(_held);
         drop(guard);
         // Recorded off the state lock: other starts and stops go on during this commit's
@@ -294,16 +294,20 @@ impl NetworkService {
         })
     }
 
-    /// Tears down what [`Self::attach`] made (the address stays allocated). Idempotent.
+    /// Tears down what [`Self::attach`] made (the address stays allocated). Idempotent:
+    /// returns once its published ports' elements are gone, also when another detach of
+    /// it (its exit's, for an `rm -f`) queued their deletes.
     pub fn detach(&self, id: &str) {
         let mut st = self.lock();
         st.resolvers.remove(id);
-        if let Some((ep, ports)) = st.endpoints.unplug(id) {
-            if let Err(e) = self.apply_ports(&st, &ep.network, ep.ip, &ports, false) {
-                tracing::warn!(id, error = %e, "updating nftables rules");
-            }
-            drop(st);
-            // off the state lock, as in attach
+        let unplugged = st.endpoints.unplug(id);
+        if let Some((ep, ports)) = &unplugged {
+            self.queue_port_deletes(&st, &ep.network, ep.ip, ports);
+        }
+        drop(st);
+        // off the state lock, as in attach; concurrent stops share one transaction
+        self.flush_port_deletes();
+        if let Some((ep, _)) = unplugged {
             if let Err(e) = self.persist(id, Some(&ep)) {
                 tracing::warn!(id, error = %e, "persisting detached endpoint");
             }

@@ -30,6 +30,7 @@ pub mod bridge_options;
 mod endpoints;
 mod events;
 mod networks;
+mod port_rules;
 mod views;
 
 pub use berth_net::endpoint::{EndpointRecord, ExtraEndpoint, PrimaryConfig};
@@ -161,6 +162,8 @@ pub struct NetworkService {
     /// A container's `--dns` servers by its ID (the container service registers it), for
     /// the embedded DNS servers to forward its queries to.
     container_dns: Arc<OnceLock<ContainerDns>>,
+    /// Deletes of published ports' nftables elements not yet applied.
+    port_rules: port_rules::PortRules,
 }
 
 /// See [`NetworkService::container_dns`].
@@ -297,11 +300,15 @@ impl NetworkService {
             })),
             defaults,
             container_dns: Arc::default(),
+            port_rules: Default::default(),
         }))
     }
 
-    fn lock(&self) -> MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    /// At the daemon's priority on lifecycle threads: reads wait for this lock too.
+    fn lock(&self) -> crate::lifecycle_pool::Boosted<MutexGuard<'_, State>> {
+        crate::lifecycle_pool::Boosted::lock(|| {
+            self.state.lock().unwrap_or_else(|p| p.into_inner())
+        })
     }
 
     /// Writes (or with `None` deletes) container `id`'s primary endpoint.
@@ -342,73 +349,6 @@ impl NetworkService {
             NETWORKS.put(&self.db, &n.id, n)
         }
         .map_err(db_err)
-    }
-
-    /// Replaces this daemon's nftables table with the rules for the current endpoints
-    /// (call under the state lock, which orders every change of the table): at daemon
-    /// start, when a network comes or goes, when a container leaves its network.
-    fn sync_rules(&self, st: &State) -> ApiResult<()> {
-        if !self.enabled {
-            return Ok(());
-        }
-        let _t = berth_net::timing::Step::new("net.sync_rules");
-        let published_on = |net: &str| st.endpoints.published_on(net);
-        let mut rules = vec![nft::BridgeRules {
-            bridge: self.bridge.clone(),
-            subnet: self.subnet,
-            internal: false,
-            masquerade: true,
-            published: published_on(""),
-        }];
-        let mut nets: Vec<&UserNetwork> = st.networks.values().collect();
-        nets.sort_by(|a, b| a.bridge.cmp(&b.bridge));
-        for n in nets {
-            let Ok(subnet) = n.subnet.parse() else {
-                continue;
-            };
-            let masquerade = BridgeOptions::parse(&n.options).map_or(true, |o| o.masquerade);
-            rules.push(nft::BridgeRules {
-                bridge: n.bridge.clone(),
-                subnet,
-                internal: n.internal,
-                masquerade,
-                published: published_on(&n.id),
-            });
-        }
-        nft::apply(&nft::render(&self.table, &rules)).map_err(net_err)
-    }
-
-    /// Adds (`add`) or deletes the nftables map elements of the published ports `ports` of
-    /// the container at `ip` on network `network` (empty: the default bridge), in one
-    /// small transaction (call under the state lock, as [`Self::sync_rules`]). Should the
-    /// table not take them (someone changed it), the whole table is rebuilt instead.
-    fn apply_ports(
-        &self,
-        st: &State,
-        network: &str,
-        ip: Ipv4Addr,
-        ports: &[berth_net::ports::PortMapping],
-        add: bool,
-    ) -> ApiResult<()> {
-        if !self.enabled || ports.is_empty() {
-            return Ok(());
-        }
-        let _t = berth_net::timing::Step::new("net.apply_ports");
-        let bridge = if network.is_empty() {
-            Some(self.bridge.as_str())
-        } else {
-            st.networks.get(network).map(|n| n.bridge.as_str())
-        };
-        let published: Vec<_> = ports.iter().map(|m| (ip, m.clone())).collect();
-        let applied = match bridge {
-            Some(br) => nft::apply(&nft::port_elements(&self.table, br, &published, add)),
-            None => Err(NetError::System(format!("network {network} not found"))),
-        };
-        if let Err(e) = applied {
-            tracing::warn!(error = %e, "updating published ports; rebuilding the nftables table");
-            return self.sync_rules(st);
-        }
-        Ok(())
     }
 
     fn default_target(&self) -> Target {
