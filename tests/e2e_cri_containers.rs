@@ -3,9 +3,8 @@
 //! path (with ReopenContainerLog), the security context, survival of a daemon kill -9,
 //! and bad input with containerd's codes.
 //!
-//! Most tests use a stand-in sandbox: a busybox container running `sleep`, labelled
-//! `io.berth.cri.sandbox=true` as a real sandbox is; containers join its namespaces the
-//! same way. `containers_share_a_real_pods_namespaces_and_go_with_it` uses RunPodSandbox.
+//! Every test runs its containers in a real pod (RunPodSandbox); a container labelled
+//! `io.berth.cri.sandbox=true` without being one is no sandbox.
 
 mod common;
 #[path = "common/cri.rs"]
@@ -19,28 +18,15 @@ use common::*;
 use cri::v1::{self, ContainerState};
 use cri::{cri_daemon_with_busybox, Cri};
 
-/// A stand-in pod sandbox: its full ID.
-fn sandbox(d: &TestDaemon, pod: &str) -> String {
-    d.berth_ok(&[
-        "run",
-        "-d",
-        "--label",
-        "io.berth.cri.sandbox=true",
-        // Its IPC namespace is joined by the pod's containers.
-        "--ipc",
-        "shareable",
-        "--label",
-        &format!("io.kubernetes.pod.name={pod}"),
-        "--label",
-        "io.kubernetes.pod.namespace=default",
-        "--label",
-        &format!("io.kubernetes.pod.uid=uid-{pod}"),
-        "busybox",
-        "sleep",
-        "100000",
-    ])
-    .trim()
-    .to_string()
+/// A pod sandbox (RunPodSandbox with [`sandbox_config`]): its ID.
+fn sandbox(d: &TestDaemon, c: &Cri, pod: &str) -> String {
+    c.run(c.rt().run_pod_sandbox(v1::RunPodSandboxRequest {
+        config: Some(sandbox_config(d, pod)),
+        runtime_handler: String::new(),
+    }))
+    .expect("RunPodSandbox")
+    .into_inner()
+    .pod_sandbox_id
 }
 
 fn sandbox_config(d: &TestDaemon, pod: &str) -> v1::PodSandboxConfig {
@@ -163,7 +149,7 @@ fn cri_records(text: &str) -> Vec<(String, String, String)> {
 #[test]
 fn a_container_runs_through_its_whole_life() {
     let (d, c) = cri_daemon_with_busybox();
-    let sb = sandbox(&d, "web");
+    let sb = sandbox(&d, &c, "web");
     let sc = sandbox_config(&d, "web");
     let mut cfg = config(
         "app",
@@ -336,7 +322,7 @@ fn a_container_runs_through_its_whole_life() {
 #[test]
 fn exit_reasons_and_filters() {
     let (d, c) = cri_daemon_with_busybox();
-    let sb = sandbox(&d, "batch");
+    let sb = sandbox(&d, &c, "batch");
     let sc = sandbox_config(&d, "batch");
     let mut ok = config("ok", &["true"]);
     ok.labels.insert("kind".into(), "good".into());
@@ -426,7 +412,7 @@ fn exit_reasons_and_filters() {
 #[test]
 fn security_context_and_resources_are_applied() {
     let (d, c) = cri_daemon_with_busybox();
-    let sb = sandbox(&d, "sec");
+    let sb = sandbox(&d, &c, "sec");
     let sc = sandbox_config(&d, "sec");
     let mut cfg = config("locked", &["sleep", "100000"]);
     cfg.linux = Some(v1::LinuxContainerConfig {
@@ -538,7 +524,7 @@ fn security_context_and_resources_are_applied() {
 #[test]
 fn reopen_container_log_follows_a_rotation() {
     let (d, c) = cri_daemon_with_busybox();
-    let sb = sandbox(&d, "rot");
+    let sb = sandbox(&d, &c, "rot");
     let sc = sandbox_config(&d, "rot");
     let cfg = config(
         "talker",
@@ -593,7 +579,7 @@ fn reopen_container_log_follows_a_rotation() {
 #[test]
 fn long_lines_are_split_into_partial_records() {
     let (d, c) = cri_daemon_with_busybox();
-    let sb = sandbox(&d, "long");
+    let sb = sandbox(&d, &c, "long");
     let sc = sandbox_config(&d, "long");
     // 20000 bytes and a newline, then an unterminated tail.
     let cfg = config(
@@ -629,7 +615,7 @@ fn long_lines_are_split_into_partial_records() {
 #[test]
 fn containers_survive_a_daemon_kill() {
     let (mut d, c) = cri_daemon_with_busybox();
-    let sb = sandbox(&d, "keep");
+    let sb = sandbox(&d, &c, "keep");
     let sc = sandbox_config(&d, "keep");
     let id = create(&c, &sb, config("keep", &["sleep", "100000"]), &sc).unwrap();
     start(&c, &id);
@@ -698,7 +684,7 @@ fn the_log_path_is_in_the_records_first_write() {
 #[test]
 fn bad_input_gets_containerds_codes_and_leaves_nothing() {
     let (d, c) = cri_daemon_with_busybox();
-    let sb = sandbox(&d, "bad");
+    let sb = sandbox(&d, &c, "bad");
     let sc = sandbox_config(&d, "bad");
     let code = |r: Result<String, tonic::Status>| r.expect_err("refused").code();
     assert_eq!(
@@ -714,6 +700,24 @@ fn bad_input_gets_containerds_codes_and_leaves_nothing() {
         code(create(&c, &plain, config("x", &["true"]), &sc)),
         tonic::Code::NotFound
     );
+    // Nor one labelled as a sandbox by a Docker client.
+    let labelled = d
+        .berth_ok(&[
+            "run",
+            "-d",
+            "--label",
+            "io.berth.cri.sandbox=true",
+            "busybox",
+            "sleep",
+            "100000",
+        ])
+        .trim()
+        .to_string();
+    assert_eq!(
+        code(create(&c, &labelled, config("x", &["true"]), &sc)),
+        tonic::Code::NotFound
+    );
+    d.berth_ok(&["rm", "-f", &labelled]);
     let mut no_meta = config("x", &["true"]);
     no_meta.metadata = None;
     assert_eq!(

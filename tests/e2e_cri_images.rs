@@ -105,7 +105,7 @@ fn pull_status_and_remove_through_cri() {
     assert_eq!(docker_ids.trim(), image_ref);
     let got = status(&c, &name).expect("the pulled image");
     assert_eq!(got.id, image_ref);
-    assert_eq!(got.repo_tags, [name.clone()]);
+    assert_eq!(got.repo_tags, std::slice::from_ref(&name));
     assert_eq!(got.repo_digests.len(), 1, "{got:?}");
     // A second pull is a no-op answer with the same image.
     assert_eq!(pull(&c, &name, None).expect("PullImage again"), image_ref);

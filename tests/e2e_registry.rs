@@ -122,7 +122,7 @@ fn push_then_pull_back_identical_by_digest() {
 
     // By tag: the layers are there now, the tag is new.
     let out = d.berth_ok(&["pull", &tagged]);
-    assert!(out.contains(&format!("v1: Pulling from test/bb")), "{out}");
+    assert!(out.contains("v1: Pulling from test/bb"), "{out}");
     assert!(
         out.contains(&format!("Status: Downloaded newer image for {tagged}"))
             || out.contains("Image is up to date"),

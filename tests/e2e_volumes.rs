@@ -618,13 +618,13 @@ fn tmpfs_volume_driver_options() {
     assert!(wait_until(std::time::Duration::from_secs(10), || data
         .join("f")
         .exists()));
-    assert_eq!(mounts_under(&data), [data.clone()]);
+    assert_eq!(mounts_under(&data), std::slice::from_ref(&data));
     let b = d.run_detached(&["-v", "tv:/tv", "busybox", "sleep", "1000"]);
     assert_eq!(d.berth_ok(&["exec", &b, "cat", "/tv/f"]), "shared\n");
     d.berth_ok(&["stop", "-t", "0", &a]);
     assert_eq!(
         mounts_under(&data),
-        [data.clone()],
+        std::slice::from_ref(&data),
         "unmounted while a user still runs"
     );
     d.berth_ok(&["stop", "-t", "0", &b]);
@@ -643,7 +643,7 @@ fn tmpfs_volume_driver_options() {
     let c = d.run_detached(&["-v", "tv:/tv", "busybox", "sleep", "1000"]);
     d.kill_daemon();
     d.start_daemon();
-    assert_eq!(mounts_under(&data), [data.clone()]);
+    assert_eq!(mounts_under(&data), std::slice::from_ref(&data));
     d.berth_ok(&["stop", "-t", "0", &c]);
     assert!(
         mounts_under(&data).is_empty(),

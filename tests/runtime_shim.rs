@@ -324,7 +324,7 @@ fn runs_logs_attaches_and_cleans_up() {
 }
 
 fn exec_helper(spec: &ExecSpec) -> (i32, String, String) {
-    use std::os::fd::{AsRawFd, OwnedFd};
+    use std::os::fd::AsRawFd;
     let (status_r, status_w) = nix::unistd::pipe().unwrap();
     let fd = status_w.as_raw_fd();
     let mut cmd = Command::new(BERTH);
@@ -347,7 +347,7 @@ fn exec_helper(spec: &ExecSpec) -> (i32, String, String) {
     drop(status_w);
     let out = child.wait_with_output().unwrap();
     let mut status = String::new();
-    std::fs::File::from(OwnedFd::from(status_r))
+    std::fs::File::from(status_r)
         .read_to_string(&mut status)
         .unwrap();
     (
@@ -388,7 +388,7 @@ fn exec_signal_and_missing_command() {
         "nobody",
     ));
     assert_eq!(code, 7, "status: {status}");
-    assert_eq!(out, "c0ffee123456\n65534\nsleep\030\0");
+    assert_eq!(out, concat!("c0ffee123456\n65534\nsleep\0", "30\0"));
     assert!(status.starts_with("{\"pid\":"), "{status}");
     // The exec'd process runs in the container's cgroups (the root of its cgroup ns).
     let (code, out, status) = exec_helper(&spec(&["cat", "/proc/self/cgroup"], ""));

@@ -400,7 +400,7 @@ impl TestDaemon {
         method: &str,
         path: &str,
         body: Option<&[u8]>,
-    ) -> Result<(u16, Vec<(String, String)>, Vec<u8>), String> {
+    ) -> Result<RawResponse, String> {
         let mut s = UnixStream::connect(&self.sock).map_err(|e| format!("connect: {e}"))?;
         s.set_read_timeout(Some(Duration::from_secs(30))).ok();
         let mut req = format!("{method} {path} HTTP/1.0\r\nHost: berth\r\n");
@@ -729,7 +729,10 @@ pub fn wait_until(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
     }
 }
 
-fn parse_http_response(raw: &[u8]) -> Result<(u16, Vec<(String, String)>, Vec<u8>), String> {
+/// An HTTP response as read off the socket: status, headers, body.
+type RawResponse = (u16, Vec<(String, String)>, Vec<u8>);
+
+fn parse_http_response(raw: &[u8]) -> Result<RawResponse, String> {
     let split = raw
         .windows(4)
         .position(|w| w == b"\r\n\r\n")

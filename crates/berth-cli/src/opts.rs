@@ -160,6 +160,7 @@ pub fn parse_mount(spec: &str) -> Result<Json, FlagError> {
     let mut bind = Map::new();
     let mut volume = Map::new();
     let mut tmpfs = Map::new();
+    let mut image = Map::new();
     m.insert("Type".into(), json!("volume"));
     for field in spec.split(',') {
         let (k, v) = field.split_once('=').unwrap_or((field, "true"));
@@ -214,6 +215,9 @@ pub fn parse_mount(spec: &str) -> Result<Json, FlagError> {
                 let n = u32::from_str_radix(v, 8).map_err(|_| FlagError(format!("invalid value for {k}: {v}")))?;
                 tmpfs.insert("Mode".into(), json!(n));
             }
+            "image-subpath" => {
+                image.insert("Subpath".into(), json!(v));
+            }
             _ => return Err(FlagError(format!("invalid argument \"{spec}\" for \"--mount\" flag: unexpected key '{k}' in '{field}'"))),
         }
     }
@@ -225,6 +229,9 @@ pub fn parse_mount(spec: &str) -> Result<Json, FlagError> {
     }
     if !tmpfs.is_empty() {
         m.insert("TmpfsOptions".into(), Json::Object(tmpfs));
+    }
+    if !image.is_empty() {
+        m.insert("ImageOptions".into(), Json::Object(image));
     }
     Ok(Json::Object(m))
 }
@@ -481,5 +488,10 @@ mod tests {
             json!({"Type": "tmpfs", "Target": "/t", "TmpfsOptions": {"SizeBytes": 1048576, "Mode": 448}})
         );
         assert!(parse_mount("type=volume,target=/d,volume-opt=x").is_err());
+        let m = parse_mount("type=image,source=alpine,target=/i,image-subpath=etc").unwrap();
+        assert_eq!(
+            m,
+            json!({"Type": "image", "Source": "alpine", "Target": "/i", "ImageOptions": {"Subpath": "etc"}})
+        );
     }
 }

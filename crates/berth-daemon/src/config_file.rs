@@ -50,6 +50,12 @@ pub fn parse_daemon_args(argv: Vec<OsString>) -> anyhow::Result<DaemonArgs> {
     Ok(args)
 }
 
+/// Stores a key's parsed value in its flag's slot.
+fn set<T>(slot: &mut T, value: T) -> Result<(), String> {
+    *slot = value;
+    Ok(())
+}
+
 /// One key of the file: the flag it stands for and how to apply its value.
 struct Directive {
     key: &'static str,
@@ -61,42 +67,42 @@ const DIRECTIVES: &[Directive] = &[
     Directive {
         key: "registry-mirrors",
         arg_id: "registry_mirror",
-        apply: |a, v| Ok(a.registry_mirror = strings(v)?),
+        apply: |a, v| set(&mut a.registry_mirror, strings(v)?),
     },
     Directive {
         key: "insecure-registries",
         arg_id: "insecure_registry",
-        apply: |a, v| Ok(a.insecure_registry = strings(v)?),
+        apply: |a, v| set(&mut a.insecure_registry, strings(v)?),
     },
     Directive {
         key: "registry-config-dir",
         arg_id: "registry_config_dir",
-        apply: |a, v| Ok(a.registry_config_dir = PathBuf::from(string(v)?)),
+        apply: |a, v| set(&mut a.registry_config_dir, PathBuf::from(string(v)?)),
     },
     Directive {
         key: "debug",
         arg_id: "debug",
-        apply: |a, v| Ok(a.debug = v.as_bool().ok_or("debug must be a boolean")?),
+        apply: |a, v| set(&mut a.debug, v.as_bool().ok_or("debug must be a boolean")?),
     },
     Directive {
         key: "data-root",
         arg_id: "root",
-        apply: |a, v| Ok(a.root = PathBuf::from(string(v)?)),
+        apply: |a, v| set(&mut a.root, PathBuf::from(string(v)?)),
     },
     Directive {
         key: "exec-root",
         arg_id: "exec_root",
-        apply: |a, v| Ok(a.exec_root = PathBuf::from(string(v)?)),
+        apply: |a, v| set(&mut a.exec_root, PathBuf::from(string(v)?)),
     },
     Directive {
         key: "cgroup-parent",
         arg_id: "cgroup_parent",
-        apply: |a, v| Ok(a.cgroup_parent = string(v)?),
+        apply: |a, v| set(&mut a.cgroup_parent, string(v)?),
     },
     Directive {
         key: "bip",
         arg_id: "bip",
-        apply: |a, v| Ok(a.bip = string(v)?),
+        apply: |a, v| set(&mut a.bip, string(v)?),
     },
     Directive {
         key: "default-address-pools",
@@ -107,23 +113,24 @@ const DIRECTIVES: &[Directive] = &[
         key: "no-new-privileges",
         arg_id: "no_new_privileges",
         apply: |a, v| {
-            Ok(a.no_new_privileges = v.as_bool().ok_or("no-new-privileges must be a boolean")?)
+            let value = v.as_bool().ok_or("no-new-privileges must be a boolean")?;
+            set(&mut a.no_new_privileges, value)
         },
     },
     Directive {
         key: "seccomp-profile",
         arg_id: "seccomp_profile",
-        apply: |a, v| Ok(a.seccomp_profile = Some(string(v)?)),
+        apply: |a, v| set(&mut a.seccomp_profile, Some(string(v)?)),
     },
     Directive {
         key: "userns-remap",
         arg_id: "userns_remap",
-        apply: |a, v| Ok(a.userns_remap = string(v)?),
+        apply: |a, v| set(&mut a.userns_remap, string(v)?),
     },
     Directive {
         key: "group",
         arg_id: "group",
-        apply: |a, v| Ok(a.group = string(v)?),
+        apply: |a, v| set(&mut a.group, string(v)?),
     },
     Directive {
         key: "hosts",
@@ -133,7 +140,7 @@ const DIRECTIVES: &[Directive] = &[
     Directive {
         key: "log-driver",
         arg_id: "log_driver",
-        apply: |a, v| Ok(a.log_driver = string(v)?),
+        apply: |a, v| set(&mut a.log_driver, string(v)?),
     },
     Directive {
         key: "log-opts",
@@ -143,17 +150,17 @@ const DIRECTIVES: &[Directive] = &[
     Directive {
         key: "dns",
         arg_id: "dns",
-        apply: |a, v| Ok(a.dns = strings(v)?),
+        apply: |a, v| set(&mut a.dns, strings(v)?),
     },
     Directive {
         key: "dns-search",
         arg_id: "dns_search",
-        apply: |a, v| Ok(a.dns_search = strings(v)?),
+        apply: |a, v| set(&mut a.dns_search, strings(v)?),
     },
     Directive {
         key: "dns-opts",
         arg_id: "dns_opt",
-        apply: |a, v| Ok(a.dns_opt = strings(v)?),
+        apply: |a, v| set(&mut a.dns_opt, strings(v)?),
     },
     Directive {
         key: "host-gateway-ip",
@@ -167,12 +174,12 @@ const DIRECTIVES: &[Directive] = &[
     Directive {
         key: "init",
         arg_id: "init",
-        apply: |a, v| Ok(a.init = v.as_bool().ok_or("init must be a boolean")?),
+        apply: |a, v| set(&mut a.init, v.as_bool().ok_or("init must be a boolean")?),
     },
     Directive {
         key: "cri-socket",
         arg_id: "cri_socket",
-        apply: |a, v| Ok(a.cri_socket = string(v)?),
+        apply: |a, v| set(&mut a.cri_socket, string(v)?),
     },
     Directive {
         key: "builder",
@@ -282,7 +289,7 @@ fn apply_builder(args: &mut DaemonArgs, v: &Value) -> Result<(), String> {
 
 fn apply_hosts(args: &mut DaemonArgs, v: &Value) -> Result<(), String> {
     match strings(v)?.as_slice() {
-        [one] => Ok(args.host = one.clone()),
+        [one] => set(&mut args.host, one.clone()),
         _ => Err("hosts: exactly one unix:// socket is supported".into()),
     }
 }

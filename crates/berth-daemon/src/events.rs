@@ -1,7 +1,9 @@
 //! The daemon's event bus: every service records what happens (`emit`) and `GET /events`
 //! replays the recent past and follows what comes next.
 //!
-//! Events are kept in memory (the last [`KEEP`]) and written to `meta.db`, table `events`
+//! Events are kept in memory (the last [`KEEP`], each as its JSON in one allocation: a
+//! decoded event is a dozen small allocations, which a history refilled under load spread
+//! over the heap's pages so they never went back to the system) and written to `meta.db`, table `events`
 //! (see [`crate::schema`]), by a background thread, so `--since` still answers after a
 //! daemon restart (Docker keeps 256 events in memory only). `emit` never blocks on disk.
 
@@ -44,7 +46,8 @@ impl EventType {
 }
 
 struct History {
-    events: VecDeque<Arc<EventMessage>>,
+    /// Each event's JSON (decoded again by [`EventBus::subscribe`]).
+    events: VecDeque<Box<[u8]>>,
     /// The key of the next event in the `events` table.
     next_seq: u64,
 }
@@ -102,7 +105,7 @@ impl EventBus {
         let events = rows
             .into_iter()
             .skip(skip)
-            .map(|(_, m)| Arc::new(m))
+            .filter_map(|(_, m)| encode(&m))
             .collect();
         let (tx, rx) = mpsc::channel();
         let writer = std::thread::Builder::new()
@@ -155,11 +158,12 @@ impl EventBus {
             id: actor_id.into(),
             attributes,
         };
+        let encoded = encode(&m);
         let m = Arc::new(m);
         let mut h = self.lock();
         let seq = h.next_seq;
         h.next_seq += 1;
-        h.events.push_back(m.clone());
+        h.events.extend(encoded);
         while h.events.len() > KEEP {
             h.events.pop_front();
         }
@@ -211,7 +215,24 @@ impl EventBus {
         broadcast::Receiver<Arc<EventMessage>>,
     ) {
         let h = self.lock();
-        (h.events.iter().cloned().collect(), self.live.subscribe())
+        let kept = h
+            .events
+            .iter()
+            .filter_map(|b| serde_json::from_slice::<EventMessage>(b).ok())
+            .map(Arc::new)
+            .collect();
+        (kept, self.live.subscribe())
+    }
+}
+
+/// An event as kept in the history (see the module's header).
+fn encode(m: &EventMessage) -> Option<Box<[u8]>> {
+    match serde_json::to_vec(m) {
+        Ok(v) => Some(v.into_boxed_slice()),
+        Err(e) => {
+            tracing::warn!(error = %e, "encoding an event");
+            None
+        }
     }
 }
 
@@ -512,6 +533,46 @@ mod tests {
         bus.emit(EventType::Volume, "destroy", "v1", BTreeMap::new());
         assert_eq!(kept.len(), 1);
         assert_eq!(rx.recv().await.unwrap().action, "destroy");
+    }
+
+    #[tokio::test]
+    async fn the_kept_history_replays_each_event_as_it_was_streamed() {
+        let bus = EventBus::in_memory();
+        let (_, mut rx) = bus.subscribe();
+        bus.emit(
+            EventType::Container,
+            "die",
+            "abc",
+            attrs(&[
+                ("image", "busybox"),
+                ("exitCode", "0"),
+                ("lbl", "a=b \"c\""),
+            ]),
+        );
+        bus.emit(
+            EventType::Network,
+            "connect",
+            "n1",
+            attrs(&[("container", "abc")]),
+        );
+        let streamed = [rx.recv().await.unwrap(), rx.recv().await.unwrap()];
+        let (kept, _) = bus.subscribe();
+        assert_eq!(kept.len(), 2);
+        for (k, s) in kept.iter().zip(&streamed) {
+            assert_eq!(k.as_ref(), s.as_ref());
+        }
+        // Only the last KEEP stay.
+        for i in 0..KEEP + 5 {
+            bus.emit(
+                EventType::Volume,
+                "create",
+                &format!("v{i}"),
+                BTreeMap::new(),
+            );
+        }
+        let (kept, _) = bus.subscribe();
+        assert_eq!(kept.len(), KEEP);
+        assert_eq!(kept[0].actor.id, "v5");
     }
 
     #[test]

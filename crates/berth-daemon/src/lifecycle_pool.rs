@@ -9,8 +9,16 @@
 //! daemon's own back (`berth_runtime::shim::NICE_ENV`), so a container keeps the nice
 //! value it would have under Docker (the daemon's). Other children get it back between
 //! fork and exec ([`restore_nice`]).
+//!
+//! A lifecycle thread that takes a lock reads also take (the container table, the network
+//! state) runs at the daemon's own priority until it lets go ([`Boost`], a priority
+//! ceiling): at nice +10 a holder preempted by busier threads kept the lock for hundreds
+//! of milliseconds under load, and every list and inspect (and the API runtime's two
+//! workers, blocked on it) waited that long.
 
+use std::cell::Cell;
 use std::future::Future;
+use std::marker::PhantomData;
 use std::sync::OnceLock;
 
 use crate::error::{ApiError, ApiResult};
@@ -20,6 +28,13 @@ pub const NICE_STEP: i32 = 10;
 
 static POOL: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
 static BASE_NICE: OnceLock<i32> = OnceLock::new();
+
+thread_local! {
+    /// This thread runs [`NICE_STEP`] below the daemon (a lifecycle runtime thread).
+    static LOWERED: Cell<bool> = const { Cell::new(false) };
+    /// How many [`Boost`]s this thread holds.
+    static BOOSTS: Cell<u32> = const { Cell::new(0) };
+}
 
 /// Starts the lifecycle runtime (call once, outside any runtime). Without it (unit tests)
 /// lifecycle work runs on the caller's runtime.
@@ -33,10 +48,9 @@ fn build(base: i32) -> std::io::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .thread_name("berth-lifecycle")
-        .on_thread_start(move || {
-            if let Err(e) = set_thread_nice(base + NICE_STEP) {
-                tracing::warn!(error = %e, "lowering a lifecycle thread's priority");
-            }
+        .on_thread_start(move || match set_thread_nice(base + NICE_STEP) {
+            Ok(()) => LOWERED.with(|l| l.set(true)),
+            Err(e) => tracing::warn!(error = %e, "lowering a lifecycle thread's priority"),
         })
         .enable_all()
         .build()
@@ -99,6 +113,66 @@ fn set_thread_nice(nice: i32) -> std::io::Result<()> {
     restore_nice(nice)
 }
 
+/// While alive, a lifecycle thread runs at the daemon's priority (a no-op on any other
+/// thread). Take one before a lock that reads also wait for, drop it after the lock's
+/// guard ([`Boosted`] does both). Not `Send`: it belongs to its thread.
+pub struct Boost(PhantomData<*const ()>);
+
+impl Boost {
+    pub fn new() -> Boost {
+        if LOWERED.with(Cell::get) && BOOSTS.with(|b| b.replace(b.get() + 1)) == 0 {
+            // Raising a priority needs CAP_SYS_NICE: without it the thread stays lowered.
+            let _ = set_thread_nice(base_nice());
+        }
+        Boost(PhantomData)
+    }
+}
+
+impl Default for Boost {
+    fn default() -> Self {
+        Boost::new()
+    }
+}
+
+impl Drop for Boost {
+    fn drop(&mut self) {
+        if LOWERED.with(Cell::get) && BOOSTS.with(|b| b.replace(b.get() - 1)) == 1 {
+            let _ = set_thread_nice(base_nice() + NICE_STEP);
+        }
+    }
+}
+
+/// A lock guard held at the daemon's priority: see [`Boost`].
+pub struct Boosted<G> {
+    // Dropped first: the lock is released before the priority goes back down.
+    guard: G,
+    _boost: Boost,
+}
+
+impl<G> Boosted<G> {
+    /// Takes the boost, then the lock (`lock`), so a holder is never lowered.
+    pub fn lock(lock: impl FnOnce() -> G) -> Self {
+        let boost = Boost::new();
+        Boosted {
+            guard: lock(),
+            _boost: boost,
+        }
+    }
+}
+
+impl<G: std::ops::Deref> std::ops::Deref for Boosted<G> {
+    type Target = G::Target;
+    fn deref(&self) -> &G::Target {
+        &self.guard
+    }
+}
+
+impl<G: std::ops::DerefMut> std::ops::DerefMut for Boosted<G> {
+    fn deref_mut(&mut self) -> &mut G::Target {
+        &mut self.guard
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -131,5 +205,55 @@ mod tests {
         assert_eq!(on_pool, (base + NICE_STEP).min(19));
         assert_eq!(child, base.to_string());
         pool.shutdown_background();
+    }
+
+    #[test]
+    fn a_lifecycle_thread_holds_a_boosted_lock_at_the_daemons_priority() {
+        let base = base_nice();
+        let lowered = (base + NICE_STEP).min(19);
+        let pool = build(base).expect("the lifecycle runtime");
+        let lock = std::sync::Mutex::new(0);
+        let seen = pool.block_on(async {
+            let lock = &lock;
+            let before = current_nice();
+            let (outer, inner, after_inner) = {
+                let mut g = Boosted::lock(|| lock.lock().unwrap());
+                *g += 1;
+                let outer = current_nice();
+                let inner = {
+                    let _nested = Boost::new();
+                    current_nice()
+                };
+                (outer, inner, current_nice())
+            };
+            (before, outer, inner, after_inner, current_nice())
+        });
+        // block_on runs on this (test) thread, which is not lowered: no change.
+        assert_eq!(seen, (seen.0, seen.0, seen.0, seen.0, seen.0));
+        let on_pool = pool
+            .block_on(async {
+                tokio::spawn(async {
+                    let m = std::sync::Mutex::new(());
+                    let before = current_nice();
+                    let (held, nested, still) = {
+                        let _g = Boosted::lock(|| m.lock().unwrap());
+                        let held = current_nice();
+                        let nested = {
+                            let _n = Boost::new();
+                            current_nice()
+                        };
+                        (held, nested, current_nice())
+                    };
+                    (before, held, nested, still, current_nice())
+                })
+                .await
+            })
+            .unwrap();
+        pool.shutdown_background();
+        // Raising a priority needs CAP_SYS_NICE (root has it; the tests run as root).
+        if nix::unistd::geteuid().is_root() {
+            assert_eq!(on_pool, (lowered, base, base, base, lowered));
+        }
+        assert_eq!(*lock.lock().unwrap(), 1);
     }
 }

@@ -29,29 +29,64 @@ pub fn limit_arenas() {
 /// Starts the trimmer on the current runtime.
 pub fn spawn_trimmer() {
     tokio::spawn(async {
-        let mut baseline = resident_bytes().unwrap_or(0);
+        let mut last = Sample::now();
         let mut tick = tokio::time::interval(CHECK_EVERY);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tick.tick().await;
-            let Some(now) = resident_bytes() else {
+            let Some(now) = Sample::now() else {
                 return;
             };
-            if now <= baseline + SLACK {
+            if !should_trim(last, now) {
                 continue;
             }
-            baseline = tokio::task::spawn_blocking(|| {
+            last = tokio::task::spawn_blocking(|| {
                 // SAFETY: malloc_trim only walks and releases the allocator's own free
                 // memory; it is thread-safe and takes no pointers.
                 unsafe { libc::malloc_trim(0) };
-                resident_bytes()
+                Sample::now()
             })
             .await
             .ok()
             .flatten()
-            .unwrap_or(now);
+            .or(Some(now));
         }
     });
+}
+
+/// The resident size and the bytes malloc holds free, at one check.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Sample {
+    resident: u64,
+    free_in_heap: u64,
+}
+
+impl Sample {
+    fn now() -> Option<Sample> {
+        Some(Sample {
+            resident: resident_bytes()?,
+            free_in_heap: free_in_heap(),
+        })
+    }
+}
+
+/// Trim when the resident size grew since the last trim (a burst is under way), or when
+/// malloc holds more free memory than after it (a burst ended: its memory was freed but
+/// stays resident, and the resident size no longer moves). `last` is the sample taken
+/// right after the last trim (none yet: the first check trims when there is work).
+fn should_trim(last: Option<Sample>, now: Sample) -> bool {
+    let last = last.unwrap_or(Sample {
+        resident: now.resident,
+        free_in_heap: 0,
+    });
+    now.resident > last.resident + SLACK || now.free_in_heap > last.free_in_heap + SLACK
+}
+
+/// Bytes in malloc's free chunks (`mallinfo2().fordblks`, every arena).
+fn free_in_heap() -> u64 {
+    // SAFETY: mallinfo2 only reads the allocator's statistics and returns a plain struct.
+    let info = unsafe { libc::mallinfo2() };
+    info.fordblks as u64
 }
 
 /// The process's resident set size (`/proc/self/statm`, in pages).
@@ -61,4 +96,39 @@ fn resident_bytes() -> Option<u64> {
     // SAFETY: sysconf only reads a system constant.
     let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
     Some(pages * u64::try_from(page).ok()?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn s(resident_kb: u64, free_kb: u64) -> Sample {
+        Sample {
+            resident: resident_kb << 10,
+            free_in_heap: free_kb << 10,
+        }
+    }
+
+    #[test]
+    fn trims_while_a_burst_grows_and_once_more_after_it_freed_its_memory() {
+        // Quiet since the last trim: nothing to do.
+        assert!(!should_trim(Some(s(24_000, 300)), s(24_100, 400)));
+        // Growing: trim.
+        assert!(should_trim(Some(s(24_000, 300)), s(30_000, 400)));
+        // The burst is over: its memory is free but still resident, and the resident
+        // size did not move since the last trim during the burst. Trim again.
+        assert!(should_trim(Some(s(30_000, 300)), s(30_000, 6_000)));
+        // After that trim, the free memory stays counted (trimmed pages stay free
+        // chunks): no trim on every later check.
+        assert!(!should_trim(Some(s(25_000, 6_000)), s(25_000, 6_000)));
+        // The first check trims only when malloc holds free memory worth it.
+        assert!(!should_trim(None, s(24_000, 100)));
+        assert!(should_trim(None, s(24_000, 4_000)));
+    }
+
+    #[test]
+    fn a_sample_reads_this_process() {
+        let now = Sample::now().expect("/proc/self/statm");
+        assert!(now.resident > 0);
+    }
 }

@@ -723,8 +723,9 @@ impl EndpointTable {
     }
 
     /// Takes container `id`'s network down (the address stays allocated). Returns the
-    /// primary record when its published ports were cleared (to persist). Idempotent.
-    pub fn unplug(&mut self, id: &str) -> Option<EndpointRecord> {
+    /// primary record when its published ports were cleared (to persist), with the ports
+    /// it had (their nftables elements to delete). Idempotent.
+    pub fn unplug(&mut self, id: &str) -> Option<(EndpointRecord, Vec<PortMapping>)> {
         // flows through its published ports (and its own) must not outlive it: forgotten
         // once its links are gone, so none can start again
         let had_ports = self
@@ -744,8 +745,8 @@ impl EndpointTable {
         self.proxies.remove(id);
         let cleared = match self.endpoints.get_mut(id) {
             Some(ep) if !ep.ports.is_empty() => {
-                ep.ports.clear();
-                Some(ep.clone())
+                let ports = std::mem::take(&mut ep.ports);
+                Some((ep.clone(), ports))
             }
             _ => None,
         };

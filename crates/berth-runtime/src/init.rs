@@ -515,16 +515,25 @@ fn enter_root(
             join_namespace(k, uts, CloneFlags::CLONE_NEWUTS, "UTS")?;
         }
     }
-    // runc's default root propagation: a slave of the host's mounts, so that a bind
-    // with rslave propagation receives what the host mounts under its source later
-    // (a private root would cut it off); nothing propagates back to the host.
-    k.mount(
-        None,
-        Path::new("/"),
-        None,
-        MsFlags::MS_REC | MsFlags::MS_SLAVE,
-        None,
-    )?;
+    if mounts::has_shared_bind(spec) {
+        // An rshared bind (Docker's and containerd's `RootfsPropagation` shared): the
+        // host's mounts stay as they are here, so the bind's source stays a peer of the
+        // host's and a mount made under it in the container reaches the host; the mount
+        // that holds the rootfs is made private (runc's rootfsParentMountPrivate) so that
+        // the rootfs and everything mounted in it stay in this namespace.
+        mounts::make_parent_private(k, &spec.rootfs)?;
+    } else {
+        // runc's default root propagation: a slave of the host's mounts, so that a bind
+        // with rslave propagation receives what the host mounts under its source later
+        // (a private root would cut it off); nothing propagates back to the host.
+        k.mount(
+            None,
+            Path::new("/"),
+            None,
+            MsFlags::MS_REC | MsFlags::MS_SLAVE,
+            None,
+        )?;
+    }
     mounts::mount_rootfs(k, spec, rootfs_tree)?;
     mounts::execute(k, &spec.rootfs, &mounts::plan(spec, cgroups))?;
     pivot_into(k, &spec.rootfs)?;
@@ -540,10 +549,16 @@ fn enter_root(
 
 /// `pivot_root(".", ".")` and detaching the old root (runc's way, no put_old dir).
 fn pivot_into(k: &dyn Syscall, rootfs: &Path) -> Result<()> {
+    use std::os::fd::AsFd;
+    let old_root =
+        std::fs::File::open("/").map_err(|e| RuntimeError::io("opening the old root", "/", e))?;
     k.chdir(rootfs)?;
     k.pivot_root(Path::new("."), Path::new("."))?;
-    // The old root is now stacked on top of the new one: keep it from propagating, then
-    // detach it.
+    // The old root is now stacked on top of the new one. Into it through the fd (a path
+    // "." would name the new root to mount(2), which follows no mount at the last
+    // component), make it a slave so that detaching it unmounts nothing on the host, and
+    // detach it (umount2 does take the mount on top).
+    k.fchdir(old_root.as_fd())?;
     k.mount(
         None,
         Path::new("."),
@@ -611,6 +626,53 @@ mod tests {
     use std::path::PathBuf;
 
     #[test]
+    fn an_rshared_bind_keeps_the_hosts_propagation_and_a_private_rootfs_parent() {
+        let d = tempfile::tempdir().unwrap();
+        let bind = |prop: &str| crate::spec::MountSpec {
+            destination: "/x".into(),
+            kind: "bind".into(),
+            source: d.path().to_path_buf(),
+            options: vec!["rbind".into(), prop.into()],
+            ..Default::default()
+        };
+        let spec = ContainerSpec {
+            lower_dirs: vec![d.path().join("lower")],
+            upper_dir: d.path().join("upper"),
+            work_dir: d.path().join("work"),
+            rootfs: d.path().join("rootfs"),
+            network: NetworkMode::Host,
+            mounts: vec![bind("rprivate"), bind("rshared")],
+            ..Default::default()
+        };
+        let k = Recording::default();
+        enter_root(&k, &spec, &CgroupPaths::default(), None).unwrap();
+        let calls = k.calls();
+        assert_eq!(
+            calls[1],
+            Call::Mount {
+                source: None,
+                target: spec.rootfs.clone(),
+                fstype: None,
+                flags: MsFlags::MS_PRIVATE,
+                data: None
+            }
+        );
+        assert!(!calls
+            .iter()
+            .any(|c| matches!(c, Call::Mount { target, flags, .. }
+            if target == Path::new("/") && flags.contains(MsFlags::MS_SLAVE))));
+        // rslave binds keep the slave root
+        let slave = ContainerSpec {
+            mounts: vec![bind("rslave")],
+            ..spec.clone()
+        };
+        let k = Recording::default();
+        enter_root(&k, &slave, &CgroupPaths::default(), None).unwrap();
+        assert!(matches!(&k.calls()[1], Call::Mount { target, flags, .. }
+            if target == Path::new("/") && *flags == MsFlags::MS_REC | MsFlags::MS_SLAVE));
+    }
+
+    #[test]
     fn the_init_enters_its_namespaces_and_root_in_order() {
         let d = tempfile::tempdir().unwrap();
         let spec = ContainerSpec {
@@ -656,6 +718,7 @@ mod tests {
             [
                 Call::Chdir(spec.rootfs.clone()),
                 Call::PivotRoot(dot.clone(), dot.clone()),
+                Call::Fchdir,
                 Call::Mount {
                     source: None,
                     target: dot.clone(),

@@ -31,6 +31,7 @@ pub mod devices;
 pub mod error;
 pub mod exec;
 mod fsutil;
+mod image_volume;
 mod init;
 pub mod jsonlog;
 pub mod logformat;

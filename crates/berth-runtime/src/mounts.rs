@@ -97,6 +97,12 @@ pub enum MountOp {
     },
     /// A device node (`--device`, `--privileged`) at `path` inside the container.
     Device(crate::devices::DeviceSpec),
+    /// An image's layers, read-only, at `destination` (see [`crate::image_volume`]).
+    Image {
+        layers: Vec<PathBuf>,
+        subpath: String,
+        destination: String,
+    },
 }
 
 fn plain(
@@ -412,7 +418,13 @@ pub fn plan(spec: &ContainerSpec, cgroups: &CgroupPaths) -> Vec<MountOp> {
     ops.extend(cgroup_mounts(cgroups, spec.namespaces.cgroup_host));
     for m in &spec.mounts {
         let o = parse_options(&m.options);
-        if m.kind == "bind" {
+        if m.kind == "image" {
+            ops.push(MountOp::Image {
+                layers: m.layers.clone(),
+                subpath: m.subpath.clone(),
+                destination: m.destination.clone(),
+            });
+        } else if m.kind == "bind" {
             let mut flags = MsFlags::MS_BIND;
             if o.recursive_bind || !m.options.iter().any(|x| x == "bind") {
                 flags |= MsFlags::MS_REC;
@@ -530,9 +542,53 @@ pub fn execute(sys: &dyn Syscall, rootfs: &Path, ops: &[MountOp]) -> Result<()> 
                 sys.attach_foreign_tree(mnt_ns, source, &target)?;
             }
             MountOp::Device(d) => crate::devices::make_device(sys, rootfs, d)?,
+            MountOp::Image {
+                layers,
+                subpath,
+                destination,
+            } => {
+                let target = resolve_in_root(rootfs, destination)?;
+                create_target(&target, TargetKind::Dir)?;
+                crate::image_volume::mount(sys, layers, subpath, &target)?;
+            }
         }
     }
     Ok(())
+}
+
+/// Whether a bind of the spec propagates both ways (`rshared`/`shared`).
+pub fn has_shared_bind(spec: &ContainerSpec) -> bool {
+    spec.mounts.iter().any(|m| {
+        m.kind == "bind"
+            && parse_options(&m.options)
+                .propagation
+                .is_some_and(|p| p.contains(MsFlags::MS_SHARED))
+    })
+}
+
+/// Makes private the mount that holds `path` (runc's rootfsParentMountPrivate): the
+/// directories up from `path` are tried until one is a mount point (the others give
+/// EINVAL, or ENOENT for a rootfs not made yet).
+pub fn make_parent_private(sys: &dyn Syscall, path: &Path) -> Result<()> {
+    let mut dir = path;
+    loop {
+        match sys.mount(None, dir, None, MsFlags::MS_PRIVATE, None) {
+            Ok(()) => return Ok(()),
+            Err(RuntimeError::Sys {
+                errno: nix::errno::Errno::EINVAL | nix::errno::Errno::ENOENT,
+                ..
+            }) => match dir.parent() {
+                Some(up) => dir = up,
+                None => {
+                    return Err(RuntimeError::Internal(format!(
+                        "no mount point holds {}",
+                        path.display()
+                    )))
+                }
+            },
+            Err(e) => return Err(e),
+        }
+    }
 }
 
 /// The overlay (or, without image layers, a bind of `upper_dir`) at `spec.rootfs`; with a
@@ -832,6 +888,7 @@ mod tests {
                 kind: "bind".into(),
                 source: src.clone(),
                 options: opts(&["ro"]),
+                ..Default::default()
             }],
             ..Default::default()
         };

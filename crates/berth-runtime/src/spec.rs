@@ -159,13 +159,19 @@ pub struct MountSpec {
     /// Absolute path inside the container, resolved inside the rootfs (a symlink in the
     /// image never takes a mount outside it).
     pub destination: String,
-    /// `bind` or `tmpfs`.
+    /// `bind`, `tmpfs` (or another filesystem type), or `image`: an image's layers
+    /// (`layers`), mounted read-only.
     pub kind: String,
     /// Host path for `bind`; ignored for `tmpfs`.
     pub source: PathBuf,
     /// mount(8)-style options: `ro`, `rbind`, `nosuid`, `size=65536k`, `mode=1777`,
     /// `rprivate`, `rshared`, `rslave`, …
     pub options: Vec<String>,
+    /// `image`: the image's layer directories, top-most first (overlayfs `lowerdir`).
+    pub layers: Vec<PathBuf>,
+    /// `image`: the directory of the image to mount instead of its root, relative to it
+    /// (resolved inside the image: its symlinks never lead out of it).
+    pub subpath: String,
 }
 
 /// Resource limits, with Docker's meaning for 0 ("no limit").

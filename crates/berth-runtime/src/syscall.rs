@@ -25,6 +25,8 @@ pub trait Syscall {
     fn umount2(&self, target: &Path, flags: MntFlags) -> Result<()>;
     fn pivot_root(&self, new_root: &Path, put_old: &Path) -> Result<()>;
     fn chdir(&self, path: &Path) -> Result<()>;
+    /// Changes to the directory `dir` is open on (the old root after `pivot_root`).
+    fn fchdir(&self, dir: BorrowedFd<'_>) -> Result<()>;
     fn unshare(&self, flags: CloneFlags) -> Result<()>;
     /// Joins the namespace `ns` (an nsfs file) of type `flags`.
     fn setns(&self, ns: BorrowedFd<'_>, flags: CloneFlags) -> Result<()>;
@@ -34,6 +36,9 @@ pub trait Syscall {
     /// moved here (`move_mount`). Only for a single-threaded process (`setns` of a mount
     /// namespace).
     fn attach_foreign_tree(&self, mnt_ns: &Path, source: &Path, target: &Path) -> Result<()>;
+    /// A detached copy of the mount at `source` (`open_tree(OPEN_TREE_CLONE)`; a
+    /// directory below a mount's root gives a copy rooted there, as a bind would).
+    fn clone_tree(&self, source: &Path) -> Result<std::os::fd::OwnedFd>;
     /// Attaches the detached mount `tree` (an fd from `open_tree`/`fsmount`) at `target`.
     fn attach_detached(&self, tree: std::os::fd::RawFd, target: &Path) -> Result<()>;
     /// Brings `lo` up in the current network namespace.
@@ -138,6 +143,10 @@ impl Syscall for Kernel {
             .map_err(|e| RuntimeError::sys(format!("chdir to {}", path.display()), e))
     }
 
+    fn fchdir(&self, dir: BorrowedFd<'_>) -> Result<()> {
+        nix::unistd::fchdir(dir).map_err(|e| RuntimeError::sys("fchdir", e))
+    }
+
     fn unshare(&self, flags: CloneFlags) -> Result<()> {
         nix::sched::unshare(flags).map_err(|e| RuntimeError::sys(format!("unshare({flags:?})"), e))
     }
@@ -202,6 +211,35 @@ impl Syscall for Kernel {
         Errno::result(r)
             .map(drop)
             .map_err(|e| RuntimeError::sys(format!("move_mount to {}", target.display()), e))
+    }
+
+    fn clone_tree(&self, source: &Path) -> Result<std::os::fd::OwnedFd> {
+        use std::os::fd::{FromRawFd, OwnedFd};
+        use std::os::unix::ffi::OsStrExt;
+        let src = std::ffi::CString::new(source.as_os_str().as_bytes()).map_err(|_| {
+            RuntimeError::sys(
+                format!("path {} has a NUL byte", source.display()),
+                Errno::EINVAL,
+            )
+        })?;
+        // SAFETY: open_tree takes a dirfd, a NUL-terminated path that outlives the call,
+        // and flags; it returns a new fd or -1.
+        let tree = unsafe {
+            libc::syscall(
+                libc::SYS_open_tree,
+                libc::AT_FDCWD,
+                src.as_ptr(),
+                (libc::OPEN_TREE_CLONE | libc::OPEN_TREE_CLOEXEC) as libc::c_uint,
+            )
+        };
+        if tree < 0 {
+            return Err(RuntimeError::sys(
+                format!("open_tree of {}", source.display()),
+                Errno::last(),
+            ));
+        }
+        // SAFETY: open_tree returned a new fd that nothing else owns.
+        Ok(unsafe { OwnedFd::from_raw_fd(tree as libc::c_int) })
     }
 
     fn attach_detached(&self, tree: std::os::fd::RawFd, target: &Path) -> Result<()> {
@@ -289,6 +327,7 @@ pub(crate) mod fake {
         Umount2(PathBuf, MntFlags),
         PivotRoot(PathBuf, PathBuf),
         Chdir(PathBuf),
+        Fchdir,
         Unshare(CloneFlags),
         Setns(CloneFlags),
         AttachForeignTree {
@@ -297,6 +336,7 @@ pub(crate) mod fake {
             target: PathBuf,
         },
         AttachDetached(PathBuf),
+        CloneTree(PathBuf),
         LoopbackUp,
         Sethostname(String),
         Setdomainname(String),
@@ -386,6 +426,9 @@ pub(crate) mod fake {
         fn chdir(&self, path: &Path) -> Result<()> {
             self.push(Call::Chdir(path.to_path_buf()))
         }
+        fn fchdir(&self, _dir: BorrowedFd<'_>) -> Result<()> {
+            self.push(Call::Fchdir)
+        }
         fn unshare(&self, flags: CloneFlags) -> Result<()> {
             self.push(Call::Unshare(flags))
         }
@@ -398,6 +441,12 @@ pub(crate) mod fake {
                 source: source.to_path_buf(),
                 target: target.to_path_buf(),
             })
+        }
+        fn clone_tree(&self, source: &Path) -> Result<std::os::fd::OwnedFd> {
+            self.push(Call::CloneTree(source.to_path_buf()))?;
+            std::fs::File::open("/dev/null")
+                .map(Into::into)
+                .map_err(|e| RuntimeError::io("open", "/dev/null", e))
         }
         fn attach_detached(&self, _tree: std::os::fd::RawFd, target: &Path) -> Result<()> {
             self.push(Call::AttachDetached(target.to_path_buf()))

@@ -80,6 +80,7 @@ impl ContainerService {
                 // An AutoRemove container may already be gone.
                 return Ok(());
             };
+            super::shrink_after_burst(&mut entries);
             (entry, self.store.stage_delete(id))
         };
         let t = berth_net::timing::Step::new("rm.record_durable");

@@ -23,6 +23,7 @@ pub fn with_init_mount(mut mounts: Vec<MountSpec>, init: bool) -> Vec<MountSpec>
             kind: "bind".into(),
             source: init_binary(),
             options: vec!["bind".into(), "ro".into(), "rprivate".into()],
+            ..Default::default()
         });
     }
     mounts

@@ -50,6 +50,7 @@ pub mod merge;
 mod mount_setup;
 pub mod mounts;
 pub mod names;
+mod propagation;
 mod pty_io;
 mod reconcile;
 pub mod record;
@@ -242,8 +243,12 @@ impl ContainerService {
             .unwrap_or_default()
     }
 
-    fn lock(&self) -> MutexGuard<'_, HashMap<String, Entry>> {
-        self.entries.lock().unwrap_or_else(|p| p.into_inner())
+    /// The container table; on a lifecycle thread, held at the daemon's priority (lists
+    /// and inspects wait for it: see [`crate::lifecycle_pool::Boost`]).
+    fn lock(&self) -> crate::lifecycle_pool::Boosted<MutexGuard<'_, HashMap<String, Entry>>> {
+        crate::lifecycle_pool::Boosted::lock(|| {
+            self.entries.lock().unwrap_or_else(|p| p.into_inner())
+        })
     }
 
     pub fn container_dir(&self, id: &str) -> PathBuf {
@@ -363,6 +368,16 @@ fn entry_mut<'a>(
     }
 }
 
+/// Gives back the table grown by a burst of containers once most of them are gone (an
+/// entry holds its whole record: a table sized for a few hundred containers is a few
+/// hundred kilobytes).
+fn shrink_after_burst<V>(entries: &mut HashMap<String, V>) {
+    let len = entries.len();
+    if entries.capacity() > 4 * len.max(16) {
+        entries.shrink_to(2 * len);
+    }
+}
+
 fn resolve_in(entries: &HashMap<String, Entry>, name_or_id: &str) -> ApiResult<String> {
     if name_or_id.is_empty() {
         return Err(ApiError::not_found("No such container: "));
@@ -408,6 +423,25 @@ mod tests {
     use super::start::start_error_kind;
     use super::*;
     use berth_api::ErrorKind;
+
+    #[test]
+    fn the_table_shrinks_once_a_burst_is_gone_and_not_before() {
+        let mut m: HashMap<String, u8> = (0..300).map(|i| (i.to_string(), 0)).collect();
+        let grown = m.capacity();
+        for i in 0..250 {
+            m.remove(&i.to_string());
+            shrink_after_burst(&mut m);
+        }
+        assert_eq!(m.len(), 50);
+        assert!(m.capacity() < grown, "{} of {grown}", m.capacity());
+        assert!(m.capacity() >= 50);
+        // A table in use keeps its room.
+        let mut busy: HashMap<String, u8> = (0..40).map(|i| (i.to_string(), 0)).collect();
+        let cap = busy.capacity();
+        busy.remove("1");
+        shrink_after_burst(&mut busy);
+        assert_eq!(busy.capacity(), cap);
+    }
 
     fn entries(ids: &[(&str, &str)]) -> HashMap<String, Entry> {
         ids.iter()

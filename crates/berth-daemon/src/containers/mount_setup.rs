@@ -161,6 +161,15 @@ impl ContainerService {
                         }
                         continue;
                     }
+                    "image" => {
+                        if remap.is_some() {
+                            return Err(mount_error(
+                                "image",
+                                "image mounts are not supported with userns-remap",
+                            ));
+                        }
+                        point.name = self.image_volume_check(&point.source, &point.subpath)?;
+                    }
                     _ => {}
                 }
                 out.push(point);
@@ -174,6 +183,28 @@ impl ContainerService {
                 Err(e)
             }
         }
+    }
+
+    /// An image mount's image (its ID) and, with a subpath, that the directory exists in
+    /// it (resolved as the runtime will, inside the image).
+    fn image_volume_check(&self, image: &str, subpath: &str) -> ApiResult<String> {
+        let id = self
+            .images
+            .resolve_id(image)
+            // (not a 404: the CLI would take it for the container's image and pull that)
+            .map_err(|_| mount_error("image", format!("No such image: {image}")))?;
+        if !subpath.is_empty() {
+            let layers = self.images.layer_dirs(&id).map_err(|e| {
+                ApiError::internal(format!("reading the layers of image {image}: {e}"))
+            })?;
+            if !copyup::is_dir(&layers, &format!("/{subpath}")) {
+                return Err(mount_error(
+                    "image",
+                    format!("subpath {subpath:?} is not a directory in image {image}"),
+                ));
+            }
+        }
+        Ok(id)
     }
 
     /// Removes the anonymous volumes among `points` that no container uses.
@@ -232,6 +263,7 @@ impl ContainerService {
                     kind: "bind".into(),
                     source: PathBuf::from(&p.source),
                     options: vec!["rbind".into(), ro.into(), p.propagation.clone()],
+                    ..Default::default()
                 }),
                 "volume" => {
                     self.volumes.get(&p.name).map_err(|_| {
@@ -247,6 +279,23 @@ impl ContainerService {
                         kind: "bind".into(),
                         source: self.volumes.data_dir(&p.name),
                         options: vec!["rbind".into(), ro.into(), "rprivate".into()],
+                        ..Default::default()
+                    });
+                }
+                "image" => {
+                    let layers = self.images.layer_dirs(&p.name).map_err(|_| {
+                        ApiError::not_found(format!(
+                            "error while mounting image volume '{}': No such image: {}",
+                            p.destination, p.source
+                        ))
+                    })?;
+                    out.push(MountSpec {
+                        destination: p.destination.clone(),
+                        kind: "image".into(),
+                        options: vec!["ro".into()],
+                        layers,
+                        subpath: p.subpath.clone(),
+                        ..Default::default()
                     });
                 }
                 _ => {
@@ -257,6 +306,7 @@ impl ContainerService {
                         kind: "tmpfs".into(),
                         source: PathBuf::new(),
                         options: opts,
+                        ..Default::default()
                     });
                 }
             }
@@ -267,6 +317,7 @@ impl ContainerService {
                 kind: "tmpfs".into(),
                 source: PathBuf::new(),
                 options: tmpfs_options(opts),
+                ..Default::default()
             });
         }
         Ok(out)

@@ -43,6 +43,9 @@ pub struct MountPoint {
     pub anonymous: bool,
     /// tmpfs options (`size=…`, `mode=…`) for `--mount type=tmpfs`.
     pub tmpfs_options: Vec<String>,
+    /// `image` mounts: the directory of the image mounted (`ImageOptions.Subpath`),
+    /// relative to its root; empty: the whole image.
+    pub subpath: String,
 }
 
 /// A parsed mount plus what creating its volume needs.
@@ -187,6 +190,7 @@ pub fn parse_bind(spec: &str) -> ApiResult<Parsed> {
         copy_data: !is_bind && !modes.contains(&"nocopy"),
         anonymous: !is_bind && src.is_empty(),
         tmpfs_options: Vec::new(),
+        ..Default::default()
     };
     Ok(Parsed {
         point,
@@ -217,13 +221,14 @@ pub fn parse_api_mount(m: &Value) -> ApiResult<Parsed> {
     let target = s("Target");
     let readonly = m.get("ReadOnly").and_then(Value::as_bool).unwrap_or(false);
     match kind.as_str() {
-        "bind" | "volume" | "tmpfs" => {}
+        "bind" | "volume" | "tmpfs" | "image" => {}
         other => return Err(mount_error(other, "mount type unknown")),
     }
     for (field, owner) in [
         ("BindOptions", "bind"),
         ("VolumeOptions", "volume"),
         ("TmpfsOptions", "tmpfs"),
+        ("ImageOptions", "image"),
     ] {
         if owner != kind && is_set(m.get(field)) {
             return Err(mount_error(
@@ -295,6 +300,32 @@ pub fn parse_api_mount(m: &Value) -> ApiResult<Parsed> {
                 .unwrap_or("")
                 .to_string();
         }
+        "image" => {
+            // Docker 28's image mount: the image's content, always read-only.
+            if source.is_empty() {
+                return Err(mount_error("image", "field Source must not be empty"));
+            }
+            let sub = m
+                .pointer("/ImageOptions/Subpath")
+                .and_then(Value::as_str)
+                .unwrap_or("");
+            let local = Path::new(sub).components().all(|c| {
+                matches!(
+                    c,
+                    std::path::Component::Normal(_) | std::path::Component::CurDir
+                )
+            });
+            if !local {
+                return Err(mount_error(
+                    "image",
+                    format!("subpath must be a relative path within the image: {sub}"),
+                ));
+            }
+            point.source = source.clone();
+            point.subpath = sub.trim_end_matches('/').to_string();
+            point.rw = false;
+            point.mode = "ro".into();
+        }
         _ => {
             if !source.is_empty() {
                 return Err(mount_error("tmpfs", "field Source must not be specified"));
@@ -353,7 +384,7 @@ pub fn api_mount(p: &MountPoint, volumes_dir: &Path) -> Value {
         p.source.clone()
     };
     let mut v = serde_json::json!({ "Type": p.kind });
-    if p.kind == "volume" {
+    if p.kind == "volume" || p.kind == "image" {
         v["Name"] = Value::String(p.name.clone());
     }
     v["Source"] = Value::String(source);
@@ -462,6 +493,24 @@ mod tests {
                 json!({"Type":"bind","Source":"/tmp","Target":"/t","VolumeOptions":{"NoCopy":true}})
             ),
             "invalid mount config for type \"bind\": field VolumeOptions must not be specified"
+        );
+        // image mounts: always read-only; the subpath stays inside the image
+        let p = parse_api_mount(&json!({"Type":"image","Source":"alpine","Target":"/i",
+            "ImageOptions":{"Subpath":"usr/lib/"}}))
+        .unwrap();
+        assert_eq!(
+            (p.point.source.as_str(), p.point.subpath.as_str()),
+            ("alpine", "usr/lib")
+        );
+        assert!(!p.point.rw);
+        for sub in ["/etc", "../x", "a/../../b"] {
+            assert!(err(json!({"Type":"image","Source":"a","Target":"/i",
+                "ImageOptions":{"Subpath":sub}}))
+            .contains("subpath must be a relative path within the image"));
+        }
+        assert!(
+            err(json!({"Type":"bind","Source":"/tmp","Target":"/t","ImageOptions":{}}))
+                .contains("field ImageOptions must not be specified")
         );
         let p = parse_api_mount(&json!({"Type":"volume","Source":"v","Target":"/d","ReadOnly":true,
             "VolumeOptions":{"NoCopy":true,"DriverConfig":{"Options":{"type":"tmpfs","device":"tmpfs"}}}})).unwrap();

@@ -62,6 +62,7 @@ impl ContainerService {
     }
 
     fn build_spec(&self, rec: &ContainerRecord) -> ApiResult<ContainerSpec> {
+        super::propagation::check_binds(&rec.mount_points)?;
         // A pod sandbox has no image: its rootfs is its empty writable layer.
         let lower_dirs = if rec.internal.pause {
             Vec::new()

@@ -75,6 +75,7 @@ impl NetworkService {
                 kind: "bind".into(),
                 source: path,
                 options: vec!["rbind".into(), "rprivate".into()],
+                ..Default::default()
             });
         }
         Ok(mounts)
@@ -116,6 +117,7 @@ impl NetworkService {
                 kind: "bind".into(),
                 source: dir.join(f),
                 options: vec!["rbind".into(), "rprivate".into()],
+                ..Default::default()
             })
             .collect();
             return Ok(Attached {
@@ -270,16 +272,16 @@ impl NetworkService {
             self.start_resolver(st, id);
         }
         let ns = st.endpoints.netns_path(id);
-        let rules = self.stage_rules(st);
+        // Its published ports' elements, under the state lock (which orders every change
+        // of the table, so concurrent starts and stops never lose each other's): one
+        // small transaction (see `port_rules`).
+        let ported = self.add_ports(st, &record.network, record.ip, &record.ports);
         drop(_held);
         drop(guard);
-        // Recorded and applied off the state lock: other starts and stops go on during
-        // this commit's fsync, and concurrent ones share one nftables transaction. The
-        // start fails (and is undone) unless both are done.
-        let t = berth_net::timing::Step::new("net.persist_apply");
-        let done = self
-            .persist(id, Some(&record))
-            .and_then(|()| self.apply_rules(rules));
+        // Recorded off the state lock: other starts and stops go on during this commit's
+        // fsync. The start fails (and is undone) unless both are done.
+        let t = berth_net::timing::Step::new("net.persist");
+        let done = ported.and_then(|()| self.persist(id, Some(&record)));
         drop(t);
         if let Err(e) = done {
             self.detach(id);
@@ -292,19 +294,22 @@ impl NetworkService {
         })
     }
 
-    /// Tears down what [`Self::attach`] made (the address stays allocated). Idempotent.
+    /// Tears down what [`Self::attach`] made (the address stays allocated). Idempotent:
+    /// returns once its published ports' elements are gone, also when another detach of
+    /// it (its exit's, for an `rm -f`) queued their deletes.
     pub fn detach(&self, id: &str) {
         let mut st = self.lock();
         st.resolvers.remove(id);
-        if let Some(ep) = st.endpoints.unplug(id) {
-            let rules = self.stage_rules(&st);
-            drop(st);
-            // off the state lock, as in attach
+        let unplugged = st.endpoints.unplug(id);
+        if let Some((ep, ports)) = &unplugged {
+            self.queue_port_deletes(&st, &ep.network, ep.ip, ports);
+        }
+        drop(st);
+        // off the state lock, as in attach; concurrent stops share one transaction
+        self.flush_port_deletes();
+        if let Some((ep, _)) = unplugged {
             if let Err(e) = self.persist(id, Some(&ep)) {
                 tracing::warn!(id, error = %e, "persisting detached endpoint");
-            }
-            if let Err(e) = self.apply_rules(rules) {
-                tracing::warn!(id, error = %e, "updating nftables rules");
             }
         }
     }

@@ -30,6 +30,7 @@ pub mod bridge_options;
 mod endpoints;
 mod events;
 mod networks;
+mod port_rules;
 mod views;
 
 pub use berth_net::endpoint::{EndpointRecord, ExtraEndpoint, PrimaryConfig};
@@ -161,21 +162,8 @@ pub struct NetworkService {
     /// A container's `--dns` servers by its ID (the container service registers it), for
     /// the embedded DNS servers to forward its queries to.
     container_dns: Arc<OnceLock<ContainerDns>>,
-    /// The nftables rules wanted and applied (see [`Rules`]).
-    rules: Rules,
-}
-
-/// The nftables script: the newest one rendered (under the state lock, numbered in that
-/// order) and the one last applied. Starts and stops apply after dropping the state lock,
-/// and whoever applies takes the newest script, so concurrent changes share one
-/// transaction (a group commit); a start or stop that changes no rule (no published
-/// port) applies nothing.
-#[derive(Default)]
-struct Rules {
-    /// (generation, script) of the newest rendering.
-    wanted: Mutex<(u64, String)>,
-    /// (generation, script) last applied; held while applying, which orders the applies.
-    applied: Mutex<(u64, String)>,
+    /// Deletes of published ports' nftables elements not yet applied.
+    port_rules: port_rules::PortRules,
 }
 
 /// See [`NetworkService::container_dns`].
@@ -312,12 +300,15 @@ impl NetworkService {
             })),
             defaults,
             container_dns: Arc::default(),
-            rules: Rules::default(),
+            port_rules: Default::default(),
         }))
     }
 
-    fn lock(&self) -> MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    /// At the daemon's priority on lifecycle threads: reads wait for this lock too.
+    fn lock(&self) -> crate::lifecycle_pool::Boosted<MutexGuard<'_, State>> {
+        crate::lifecycle_pool::Boosted::lock(|| {
+            self.state.lock().unwrap_or_else(|p| p.into_inner())
+        })
     }
 
     /// Writes (or with `None` deletes) container `id`'s primary endpoint.
@@ -358,79 +349,6 @@ impl NetworkService {
             NETWORKS.put(&self.db, &n.id, n)
         }
         .map_err(db_err)
-    }
-
-    /// Replaces this daemon's nftables table with the rules for the current endpoints.
-    /// Renders the rules and applies them (under the state lock: for the rare changes
-    /// that keep it, such as creating a network).
-    fn sync_rules(&self, st: &State) -> ApiResult<()> {
-        let generation = self.stage_rules(st);
-        self.apply_rules(generation)
-    }
-
-    /// Renders the rules for the state `st` (call under the state lock, which orders
-    /// the renderings) and returns their generation, for [`Self::apply_rules`].
-    fn stage_rules(&self, st: &State) -> u64 {
-        if !self.enabled {
-            return 0;
-        }
-        let published_on = |net: &str| st.endpoints.published_on(net);
-        let mut rules = vec![nft::BridgeRules {
-            bridge: self.bridge.clone(),
-            subnet: self.subnet,
-            internal: false,
-            masquerade: true,
-            published: published_on(""),
-        }];
-        let mut nets: Vec<&UserNetwork> = st.networks.values().collect();
-        nets.sort_by(|a, b| a.bridge.cmp(&b.bridge));
-        for n in nets {
-            let Ok(subnet) = n.subnet.parse() else {
-                continue;
-            };
-            let masquerade = BridgeOptions::parse(&n.options).map_or(true, |o| o.masquerade);
-            rules.push(nft::BridgeRules {
-                bridge: n.bridge.clone(),
-                subnet,
-                internal: n.internal,
-                masquerade,
-                published: published_on(&n.id),
-            });
-        }
-        let script = nft::render(&self.table, &rules);
-        let mut wanted = self.rules.wanted.lock().unwrap_or_else(|p| p.into_inner());
-        if wanted.1 != script {
-            wanted.0 += 1;
-            wanted.1 = script;
-        }
-        wanted.0
-    }
-
-    /// Makes the kernel's rules those of generation `generation` or a newer one (the
-    /// newest rendered when this applies); nothing when they are applied already. Needs
-    /// no state lock: concurrent callers share one transaction.
-    fn apply_rules(&self, generation: u64) -> ApiResult<()> {
-        if !self.enabled {
-            return Ok(());
-        }
-        let _t = berth_net::timing::Step::new("net.apply_rules");
-        let mut applied = self.rules.applied.lock().unwrap_or_else(|p| p.into_inner());
-        if applied.0 >= generation {
-            return Ok(());
-        }
-        let (newest, script) = self
-            .rules
-            .wanted
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone();
-        if applied.1 != script {
-            applied.1.clear();
-            nft::apply(&script).map_err(net_err)?;
-            applied.1 = script;
-        }
-        applied.0 = newest;
-        Ok(())
     }
 
     fn default_target(&self) -> Target {

@@ -510,7 +510,7 @@ pub(crate) fn image_user(d: &Daemon, image_id: &str) -> Option<ImageUser> {
         size: false,
         filters: Default::default(),
     };
-    let users: Vec<ImageUser> = match d.containers.list(&opts) {
+    let mut users: Vec<ImageUser> = match d.containers.list(&opts) {
         Ok(rows) => rows
             .into_iter()
             .filter(|c| bare(&c.image_id) == wanted)
@@ -530,6 +530,16 @@ pub(crate) fn image_user(d: &Daemon, image_id: &str) -> Option<ImageUser> {
             .into_iter()
             .collect(),
     };
+    // image volumes (`--mount type=image`, CRI image mounts) use their image too
+    let mounting = d.containers.records_where(|r| {
+        r.mount_points
+            .iter()
+            .any(|p| p.kind == "image" && bare(&p.name) == wanted)
+    });
+    users.extend(mounting.into_iter().map(|r| ImageUser {
+        running: r.state.status.is_running(),
+        container_id: r.id,
+    }));
     users.iter().find(|u| u.running).or(users.first()).cloned()
 }
 

@@ -105,6 +105,19 @@ pub fn resolve(layers: &[PathBuf], path: &str) -> Option<PathBuf> {
     Some(resolved)
 }
 
+/// Whether `path` (absolute, in the container) is a directory in the merged view,
+/// following symlinks inside the image.
+pub fn is_dir(layers: &[PathBuf], path: &str) -> bool {
+    resolve(layers, path)
+        .and_then(|rel| {
+            if rel.as_os_str().is_empty() {
+                return Some(true);
+            }
+            lookup(layers, &rel).map(|real| real.is_dir())
+        })
+        .unwrap_or(false)
+}
+
 /// Entries of the merged directory `rel`: name → real path (whiteouts removed).
 fn list_merged(layers: &[PathBuf], rel: &Path) -> BTreeMap<OsString, Option<PathBuf>> {
     let mut out: BTreeMap<OsString, Option<PathBuf>> = BTreeMap::new();
@@ -254,6 +267,12 @@ mod tests {
         if whiteout {
             assert!(!dst.join("gone").exists());
         }
+        // is_dir (image volume subpaths): through symlinks, in any layer
+        assert!(is_dir(&layers, "/data/sub"));
+        assert!(is_dir(&layers, "/escape"));
+        assert!(is_dir(&layers, "/"));
+        assert!(!is_dir(&layers, "/data/a"));
+        assert!(!is_dir(&layers, "/nope"));
         // Not empty any more: a second copy does nothing.
         assert!(!copy_image_path(&layers, "/data", &dst).unwrap());
         // A path the image lacks copies nothing.

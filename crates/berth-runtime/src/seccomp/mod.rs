@@ -432,7 +432,9 @@ pub fn program(
 pub fn load_program(bpf: &[u8]) -> Result<()> {
     let len = bpf.len() / std::mem::size_of::<libc::sock_filter>();
     if bpf.is_empty()
-        || bpf.len() % std::mem::size_of::<libc::sock_filter>() != 0
+        || !bpf
+            .len()
+            .is_multiple_of(std::mem::size_of::<libc::sock_filter>())
         || len > u16::MAX as usize
     {
         return Err(RuntimeError::InvalidArgument(format!(

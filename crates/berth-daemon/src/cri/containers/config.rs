@@ -178,8 +178,8 @@ fn mount(m: &berth_cri_api::v1::Mount) -> Result<serde_json::Value, Status> {
             m.container_path
         )));
     }
-    if m.image.is_some() {
-        return Err(invalid("image volume mounts are not supported by Berth"));
+    if let Some(image) = &m.image {
+        return image_mount(m, image);
     }
     if m.host_path.is_empty() {
         return Err(invalid(format!(
@@ -214,6 +214,48 @@ fn mount(m: &berth_cri_api::v1::Mount) -> Result<serde_json::Value, Status> {
         "Target": m.container_path,
         "ReadOnly": m.readonly,
         "BindOptions": {"Propagation": propagation},
+    }))
+}
+
+/// An image volume (KEP-4639) as Docker's `image` mount: the image's content,
+/// read-only, or its directory `image_sub_path`.
+fn image_mount(
+    m: &berth_cri_api::v1::Mount,
+    image: &berth_cri_api::v1::ImageSpec,
+) -> Result<serde_json::Value, Status> {
+    if image.image.is_empty() {
+        return Err(invalid(format!(
+            "image volume {} names no image",
+            m.container_path
+        )));
+    }
+    if !m.readonly {
+        return Err(invalid(format!(
+            "image volume {} must be read-only",
+            m.container_path
+        )));
+    }
+    if !m.host_path.is_empty() {
+        return Err(invalid(format!(
+            "image volume {} must not have a host_path",
+            m.container_path
+        )));
+    }
+    if !m.uid_mappings.is_empty() || !m.gid_mappings.is_empty() {
+        return Err(invalid("ID-mapped mounts are not supported by Berth"));
+    }
+    if m.propagation != MountPropagation::PropagationPrivate as i32 {
+        return Err(invalid(format!(
+            "image volume {} takes no mount propagation",
+            m.container_path
+        )));
+    }
+    Ok(json!({
+        "Type": "image",
+        "Source": image.image,
+        "Target": m.container_path,
+        "ReadOnly": true,
+        "ImageOptions": {"Subpath": m.image_sub_path},
     }))
 }
 

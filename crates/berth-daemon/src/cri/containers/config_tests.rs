@@ -231,3 +231,32 @@ fn mounts_and_bad_input() {
     });
     assert!(plan_of(&unified, None).is_err());
 }
+
+#[test]
+fn image_volumes_are_dockers_image_mounts_and_read_only() {
+    let image = |readonly: bool, host_path: &str| {
+        let mut cfg = base();
+        cfg.mounts = vec![Mount {
+            container_path: "/iv".into(),
+            host_path: host_path.into(),
+            readonly,
+            image: Some(ImageSpec {
+                image: "sha256:abc".into(),
+                ..Default::default()
+            }),
+            image_sub_path: "etc".into(),
+            ..Default::default()
+        }];
+        plan_of(&cfg, None)
+    };
+    let p = image(true, "").unwrap();
+    let m = &p.body.host_config.unwrap().mounts[0];
+    assert_eq!(
+        *m,
+        serde_json::json!({"Type": "image", "Source": "sha256:abc", "Target": "/iv",
+            "ReadOnly": true, "ImageOptions": {"Subpath": "etc"}})
+    );
+    for bad in [image(false, ""), image(true, "/srv")] {
+        assert_eq!(bad.unwrap_err().code(), tonic::Code::InvalidArgument);
+    }
+}

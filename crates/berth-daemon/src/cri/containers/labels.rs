@@ -15,7 +15,7 @@ pub const SANDBOX_ID: &str = "io.kubernetes.sandbox.id";
 /// The pod's names, the annotation prefix and (on the sandbox) the kubelet's
 /// `log_directory` are labelled as on the sandbox.
 pub use crate::cri::pods::labels::{
-    ANNOTATION_PREFIX, LOG_DIRECTORY, POD_NAME, POD_NAMESPACE, POD_UID, SANDBOX as CRI_SANDBOX,
+    ANNOTATION_PREFIX, LOG_DIRECTORY, POD_NAME, POD_NAMESPACE, POD_UID,
 };
 pub const CONTAINER_NAME: &str = "io.kubernetes.container.name";
 /// `ContainerMetadata.attempt`.
@@ -30,10 +30,9 @@ pub fn is_cri_container(rec: &ContainerRecord) -> bool {
     rec.config.labels.get(CRI_CONTAINER).map(String::as_str) == Some("true")
 }
 
-/// Whether `rec` is a pod sandbox.
-pub fn is_sandbox(rec: &ContainerRecord) -> bool {
-    rec.config.labels.get(CRI_SANDBOX).map(String::as_str) == Some("true")
-}
+/// Whether `rec` is a pod sandbox: the pods side's one test (Berth's pause, labelled as
+/// a sandbox); a label alone, which any Docker client can set, makes none.
+pub use crate::cri::pods::labels::is_sandbox;
 
 /// The CRI labels the container was created with.
 pub fn cri_labels(rec: &ContainerRecord) -> HashMap<String, String> {

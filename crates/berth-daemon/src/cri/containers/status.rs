@@ -78,7 +78,22 @@ fn mounts(rec: &ContainerRecord) -> Vec<Mount> {
         .iter()
         .map(|m| Mount {
             container_path: m.destination.clone(),
-            host_path: m.source.clone(),
+            host_path: if m.kind == "image" {
+                String::new()
+            } else {
+                m.source.clone()
+            },
+            // an image volume: the image as asked for and its ID (what PullImage gave)
+            image: (m.kind == "image").then(|| ImageSpec {
+                image: m.source.clone(),
+                image_ref: m.name.clone(),
+                ..Default::default()
+            }),
+            image_sub_path: if m.kind == "image" {
+                m.subpath.clone()
+            } else {
+                String::new()
+            },
             readonly: !m.rw,
             propagation: match m.propagation.as_str() {
                 "rslave" | "slave" => MountPropagation::PropagationHostToContainer,
