@@ -173,6 +173,14 @@ fn a_container_runs_through_its_whole_life() {
     let log: PathBuf = d.dir.join("pods/web/app/0.log");
     assert_eq!(s.log_path, log.display().to_string());
     assert!(s.image_ref.starts_with("sha256:"), "{s:?}");
+    // The image's default user, root, as containerd reports it (from the image's files).
+    let user = s
+        .user
+        .as_ref()
+        .and_then(|u| u.linux.as_ref())
+        .expect("a user");
+    assert_eq!((user.uid, user.gid), (0, 0));
+    assert_eq!(user.supplemental_groups, vec![0]);
     // The Docker API sees the same container, under the kubelet's name.
     let ins = d.inspect(&id);
     assert_eq!(ins["Name"], "/k8s_app_web_default_uid-web_0");
@@ -450,6 +458,18 @@ fn security_context_and_resources_are_applied() {
     };
     assert_eq!(out("id -u; id -g").1, "1234\n55");
     assert!(out("id -G").1.split(' ').any(|g| g == "77"));
+    // The status says who the process is: what `id` says in the container.
+    let user = status(&c, &id).user.and_then(|u| u.linux).expect("a user");
+    assert_eq!((user.uid, user.gid), (1234, 55));
+    assert_eq!(user.supplemental_groups, vec![55, 77]);
+    let mut in_container: Vec<i64> = out("id -G")
+        .1
+        .split(' ')
+        .map(|g| g.parse().unwrap())
+        .collect();
+    in_container.sort();
+    in_container.dedup();
+    assert_eq!(in_container, user.supplemental_groups);
     assert_ne!(out("touch /x").0, 0, "the rootfs is read-only");
     assert_eq!(out("cat /data/f").1, "from the host");
     assert_ne!(out("touch /data/g").0, 0, "the mount is read-only");
@@ -621,6 +641,44 @@ fn containers_survive_a_daemon_kill() {
         ContainerState::ContainerRunning as i32
     );
     assert!(d.dir.join("pods/keep/later/0.log").exists());
+}
+
+#[test]
+fn the_log_path_is_in_the_records_first_write() {
+    let (mut d, c) = cri_daemon_with_busybox();
+    let sb = sandbox(&d, "crash");
+    let sc = sandbox_config(&d, "crash");
+    drop(c);
+    // The daemon kills itself once the created record is durable, before it answers:
+    // what the record says then is all a restarted daemon knows.
+    d.stop_daemon(Duration::from_secs(5));
+    d.extra_env = vec![("BERTH_TEST_CRASH_AT".into(), "create-after-record".into())];
+    d.start_daemon();
+    d.extra_env.clear();
+    let pid = d.daemon_pid().expect("daemon pid") as i32;
+    let c = Cri::connect(d.cri_sock.as_deref().unwrap());
+    let cfg = config("early", &["sh", "-c", "echo logged; exec sleep 100000"]);
+    assert!(
+        create(&c, &sb, cfg, &sc).is_err(),
+        "the daemon died in create"
+    );
+    assert!(wait_until(Duration::from_secs(20), || !pid_alive(pid)));
+    drop(c);
+    d.kill_daemon();
+    d.start_daemon();
+    let c = Cri::connect(d.cri_sock.as_deref().unwrap());
+    let found = list(&c, Default::default());
+    assert_eq!(found.len(), 1, "{found:?}");
+    let id = found[0].id.clone();
+    let log = d.dir.join("pods/crash/early/0.log");
+    assert_eq!(status(&c, &id).log_path, log.display().to_string());
+    start(&c, &id);
+    assert!(
+        wait_until(Duration::from_secs(20), || read_log(&log)
+            .contains("logged")),
+        "log: {:?}",
+        read_log(&log)
+    );
 }
 
 #[test]

@@ -6,6 +6,7 @@
 //! cached lookup and does nothing.
 //!
 //! Points: `create-before-record` (container dir made, record not written yet),
+//! `create-after-record` (record durable, create not answered yet),
 //! `start-after-mark` (start recorded as in progress), `start-after-attach` (network
 //! attached, no shim yet), `start-after-spawn` (shim and container set up, not released),
 //! `start-after-go` (container released, Running not recorded yet), `rm-after-record`

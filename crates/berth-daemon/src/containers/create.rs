@@ -22,8 +22,9 @@ impl ContainerService {
         &self,
         body: ContainerCreateBody,
         name: Option<&str>,
-        internal: InternalOptions,
+        mut internal: InternalOptions,
     ) -> ApiResult<IdResponse> {
+        let cri_log = internal.cri_log.take();
         let mut config = body.config;
         let mut hc = body.host_config.unwrap_or_default();
         let requested = match name.filter(|n| !n.is_empty()) {
@@ -117,12 +118,20 @@ impl ContainerService {
             hc.network_mode = "default".into();
         }
         super::log_config::resolve(&mut hc, &self.config.log)?;
+        if cri_log.is_some() {
+            // the CRI format at the kubelet's path, in place of the daemon's driver
+            hc.log_config = berth_api::LogConfig {
+                kind: super::log_config::CRI_DRIVER.into(),
+                config: Default::default(),
+            };
+        }
         if hc.runtime.is_empty() {
             hc.runtime = merge::DEFAULT_RUNTIME.into();
         }
         let dir = self.container_dir(&id);
         // The `none` driver: no log file (the shim writes none for an empty path).
-        let log_path = super::log_config::log_path(&dir, &id, &hc.log_config.kind);
+        let log_path =
+            cri_log.unwrap_or_else(|| super::log_config::log_path(&dir, &id, &hc.log_config.kind));
         let mut rec = ContainerRecord {
             id: id.clone(),
             name: String::new(),
@@ -201,6 +210,7 @@ impl ContainerService {
             Ok(s) => {
                 entries.insert(id.clone(), Entry::new(rec.clone()));
                 drop(entries);
+                let _t = berth_net::timing::Step::new("create.record_durable");
                 self.store.wait(s)
             }
             Err(e) => {
@@ -216,6 +226,7 @@ impl ContainerService {
             self.drop_anonymous_volumes(&rec.mount_points);
             return Err(e.into());
         }
+        crate::crash_point::crash_point("create-after-record");
         self.emit_container_event(&rec, "create", &[]);
         Ok(IdResponse { id, warnings })
     }

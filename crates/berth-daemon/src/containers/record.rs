@@ -128,6 +128,12 @@ pub struct InternalOptions {
     /// `UTSMode` has no `container:` form, so this is not in `HostConfig`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub uts_from: Option<String>,
+    /// A CRI container's log file (the kubelet's path): the container logs there in the
+    /// CRI format ([`super::log_config::CRI_DRIVER`]). Taken by create, which writes it
+    /// into `log_path` and `HostConfig.LogConfig` of the record's one first write (never a
+    /// second write after create, which a crash could miss); not kept here.
+    #[serde(skip)]
+    pub cri_log: Option<PathBuf>,
 }
 
 impl InternalOptions {

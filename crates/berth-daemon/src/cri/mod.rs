@@ -20,6 +20,7 @@ mod info;
 pub mod pods;
 mod runtime;
 pub mod streaming;
+mod timing;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -68,6 +69,7 @@ pub async fn serve(
             Some((conn, listener))
         });
         let result = tonic::transport::Server::builder()
+            .layer(timing::TimingLayer)
             .add_service(RuntimeServiceServer::new(cri.clone()))
             .add_service(ImageServiceServer::new(cri))
             .serve_with_incoming_shutdown(incoming, shutdown)

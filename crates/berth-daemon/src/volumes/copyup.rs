@@ -50,6 +50,16 @@ fn lookup(layers: &[PathBuf], rel: &Path) -> Option<PathBuf> {
     None
 }
 
+/// The content of the regular file at `path` (absolute) in the merged view, symlinks
+/// followed inside the image; None when absent, whited out or not a regular file.
+pub fn read_file(layers: &[PathBuf], path: &str) -> Option<Vec<u8>> {
+    let real = lookup(layers, &resolve(layers, path)?)?;
+    if !real.symlink_metadata().ok()?.is_file() {
+        return None;
+    }
+    std::fs::read(real).ok()
+}
+
 /// Resolves `path` (absolute, in the container) in the merged view, following symlinks
 /// as if the image root were `/`. Returns the path relative to the root.
 pub fn resolve(layers: &[PathBuf], path: &str) -> Option<PathBuf> {
@@ -233,6 +243,16 @@ mod tests {
             resolve(&layers, "/escape").unwrap(),
             PathBuf::from("srv/data")
         );
+
+        // Files read through the merged view: the top layer's, the lower's, through a
+        // symlink; none for a directory, a missing path or a whited-out one.
+        assert_eq!(read_file(&layers, "/srv/data/c").unwrap(), b"c");
+        assert_eq!(read_file(&layers, "/data/sub/b").unwrap(), b"b");
+        assert_eq!(read_file(&layers, "/data/sub"), None);
+        assert_eq!(read_file(&layers, "/data/nope"), None);
+        if whiteout {
+            assert_eq!(read_file(&layers, "/srv/data/gone"), None);
+        }
 
         let dst = t.path().join("vol");
         std::fs::create_dir(&dst).unwrap();

@@ -107,9 +107,11 @@ impl CriService {
         })?;
         let image = plan.body.config.image.clone();
         let images = self.daemon.images.clone();
+        let t = berth_net::timing::Step::new("cri.create.image");
         let resolved = tokio::task::spawn_blocking(move || images.resolve(&image))
             .await
             .map_err(|e| Status::internal(e.to_string()))?;
+        drop(t);
         if let Err(e) = resolved {
             let image = &plan.body.config.image;
             return Err(match e.kind() {
@@ -131,12 +133,16 @@ impl CriService {
         let made = make_missing_sources(&plan.body)?;
         let svc = self.daemon.containers.clone();
         let (body, name) = (plan.body, plan.name.clone());
-        // The pod's hostname: the sandbox's UTS namespace.
+        // The pod's hostname: the sandbox's UTS namespace. The CRI log goes into the
+        // record's first write (no second write after create that a crash could miss).
         let internal = InternalOptions {
             uts_from: Some(pod.sandbox_id.clone()),
+            cri_log: plan.log_path,
             ..Default::default()
         };
+        let t = berth_net::timing::Step::new("cri.create.record");
         let created = crate::error::in_place(|| svc.create_internal(body, Some(&name), internal));
+        drop(t);
         let id = match created {
             Ok(r) => r.id,
             Err(e) => {
@@ -150,13 +156,6 @@ impl CriService {
                 });
             }
         };
-        if let Some(path) = plan.log_path {
-            if let Err(e) = crate::error::in_place(|| svc.set_cri_log(&id, path)) {
-                let _ = svc.remove(&id, true).await;
-                remove_made(&made);
-                return Err(status_of(e));
-            }
-        }
         Ok(CreateContainerResponse { container_id: id })
     }
 

@@ -5,7 +5,7 @@
 //! - [`config`]: `ContainerConfig` → Docker create body (the one translation).
 //! - [`lifecycle`]: Create, Start, Stop, Remove, UpdateContainerResources,
 //!   ReopenContainerLog.
-//! - [`status`]: ContainerStatus and ListContainers (records → CRI).
+//! - [`status`]: ContainerStatus and ListContainers (records → CRI); [`user`] its `user`.
 //! - [`stats`]: ContainerStats and ListContainerStats.
 //! - [`exec_sync`]: ExecSync (Exec and Attach are the streaming server's).
 
@@ -15,6 +15,7 @@ pub mod labels;
 mod lifecycle;
 mod stats;
 mod status;
+mod user;
 
 use tonic::Status;
 

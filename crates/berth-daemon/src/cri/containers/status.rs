@@ -125,6 +125,7 @@ pub fn to_container(rec: &ContainerRecord) -> Container {
 
 fn to_status(d: &crate::state::Daemon, rec: &ContainerRecord) -> ContainerStatus {
     let names = image_names(d, rec);
+    let layers = d.images.layer_dirs(&rec.image_id).ok();
     let (reason, message) = reason(rec);
     let s = &rec.state;
     let finished = state(rec) == ContainerState::ContainerExited;
@@ -170,7 +171,7 @@ fn to_status(d: &crate::state::Daemon, rec: &ContainerRecord) -> ContainerStatus
             }),
             windows: None,
         }),
-        user: None,
+        user: Some(super::user::container_user(layers.as_deref(), rec)),
     }
 }
 

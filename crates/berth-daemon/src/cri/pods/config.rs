@@ -174,7 +174,7 @@ pub fn sandbox_create(
         },
         internal: InternalOptions {
             pause: true,
-            uts_from: None,
+            ..Default::default()
         },
     })
 }

@@ -89,14 +89,17 @@ impl CriService {
             .is_some_and(|hc| hc.network_mode == "host");
         if !host_net {
             let net = self.daemon.networks.clone();
+            let _t = berth_net::timing::Step::new("cri.runp.network");
             blocking(move || network::ensure(&net)).await?;
         }
         let containers = self.daemon.containers.clone();
         let name = create.name.clone();
+        let t = berth_net::timing::Step::new("cri.runp.create");
         let made = blocking(move || {
             containers.create_internal(create.body, Some(&create.name), create.internal)
         })
         .await;
+        drop(t);
         let id = match made {
             Ok(r) => r.id,
             Err(e) if e.kind == ErrorKind::Conflict => {
