@@ -465,6 +465,7 @@ fn failed_setup_leaves_nothing() {
         kind: "bind".into(),
         source: c.base.join("does-not-exist"),
         options: vec!["rbind".into()],
+        ..Default::default()
     });
     let line = c.create();
     assert!(line.starts_with("error "), "{line}");
@@ -533,18 +534,21 @@ fn user_mounts_and_readonly_rootfs() {
             kind: "bind".into(),
             source: extra,
             options: vec!["rbind".into(), "ro".into()],
+            ..Default::default()
         },
         MountSpec {
             destination: "/scratch".into(),
             kind: "tmpfs".into(),
             source: PathBuf::new(),
             options: vec!["mode=1777".into(), "size=1m".into()],
+            ..Default::default()
         },
         MountSpec {
             destination: "/vol".into(),
             kind: "bind".into(),
             source: c.base.join("vol"),
             options: vec!["ro".into()],
+            ..Default::default()
         },
     ];
     let line = c.create();
