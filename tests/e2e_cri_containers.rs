@@ -646,7 +646,7 @@ fn containers_survive_a_daemon_kill() {
 #[test]
 fn the_log_path_is_in_the_records_first_write() {
     let (mut d, c) = cri_daemon_with_busybox();
-    let sb = sandbox(&d, "crash");
+    let sb = sandbox(&d, &c, "crash");
     let sc = sandbox_config(&d, "crash");
     drop(c);
     // The daemon kills itself once the created record is durable, before it answers:
