@@ -54,8 +54,6 @@ impl TestRegistry {
             .prefix("be2e-registry-")
             .tempdir()
             .expect("temp dir");
-        let port = free_port(ip);
-        let addr = format!("{ip}:{port}");
         let mut token_server = None;
         let auth_yaml = match &auth {
             RegistryAuth::Open => String::new(),
@@ -79,38 +77,50 @@ impl TestRegistry {
                 yaml
             }
         };
-        let config = format!(
-            "version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: {addr}\n  secret: berth-tests\n{auth_yaml}",
-            dir.path().join("data").display()
-        );
-        let config_path = dir.path().join("config.yml");
-        std::fs::write(&config_path, config).expect("registry config");
-        let log = std::fs::File::create(dir.path().join("registry.log")).expect("registry log");
-        let child = Command::new(REGISTRY_BIN)
-            .arg("serve")
-            .arg(&config_path)
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().expect("log"))
-            .stderr(log)
-            .spawn()
-            .expect("starting docker-registry");
-        let reg = TestRegistry {
-            addr,
-            dir,
-            child,
-            token_server,
-        };
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while TcpStream::connect(&reg.addr).is_err() {
-            assert!(
-                Instant::now() < deadline,
-                "docker-registry did not listen on {}: {}",
-                reg.addr,
-                reg.log()
+        // The free port is free when chosen, not when the registry binds it: a test
+        // running beside this one may take it first. Then this registry exits and
+        // another port is tried (a plain connect would find the other test's server).
+        for _ in 0..5 {
+            let addr = format!("{ip}:{}", free_port(ip));
+            let config = format!(
+                "version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: {addr}\n  secret: berth-tests\n{auth_yaml}",
+                dir.path().join("data").display()
             );
-            std::thread::sleep(Duration::from_millis(20));
+            let config_path = dir.path().join("config.yml");
+            std::fs::write(&config_path, config).expect("registry config");
+            let log = std::fs::File::create(dir.path().join("registry.log")).expect("registry log");
+            let mut child = Command::new(REGISTRY_BIN)
+                .arg("serve")
+                .arg(&config_path)
+                .stdin(Stdio::null())
+                .stdout(log.try_clone().expect("log"))
+                .stderr(log)
+                .spawn()
+                .expect("starting docker-registry");
+            let deadline = Instant::now() + Duration::from_secs(20);
+            loop {
+                if child.try_wait().expect("registry status").is_some() {
+                    break; // lost the port: try another
+                }
+                if answers_as_registry(&addr) {
+                    return TestRegistry {
+                        addr,
+                        dir,
+                        child,
+                        token_server,
+                    };
+                }
+                if Instant::now() > deadline {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    let log = std::fs::read_to_string(dir.path().join("registry.log"));
+                    panic!("docker-registry did not answer on {addr}: {log:?}");
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
         }
-        reg
+        let log = std::fs::read_to_string(dir.path().join("registry.log"));
+        panic!("docker-registry found no free port in 5 tries: {log:?}");
     }
 
     /// The registry's own log (for failure messages).
@@ -131,6 +141,31 @@ impl Drop for TestRegistry {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Whether a docker-registry answers `GET /v2/` on `addr` (any status: 401 behind auth;
+/// the API version header tells it from another test's server on a reused port).
+fn answers_as_registry(addr: &str) -> bool {
+    let Ok(mut s) = TcpStream::connect(addr) else {
+        return false;
+    };
+    let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
+    if s
+        .write_all(b"GET /v2/ HTTP/1.0\r\nHost: registry\r\n\r\n")
+        .is_err()
+    {
+        return false;
+    }
+    let mut head = String::new();
+    for line in BufReader::new(s).lines() {
+        let Ok(line) = line else { break };
+        if line.is_empty() {
+            break;
+        }
+        head.push_str(&line.to_ascii_lowercase());
+        head.push('\n');
+    }
+    head.contains("docker-distribution-api-version: registry/2.0")
 }
 
 fn free_port(ip: &str) -> u16 {
