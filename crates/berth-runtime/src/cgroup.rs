@@ -492,9 +492,9 @@ pub fn blkio_weight_supported() -> bool {
     })
 }
 
-/// Moves `pid` into every one of the container's cgroups.
-pub fn add_process(paths: &CgroupPaths, pid: i32) -> Result<()> {
-    for dir in paths.dirs() {
+/// Moves `pid` into the cgroups `dirs` (through `cgroup.procs`).
+pub fn add_process(dirs: &[PathBuf], pid: i32) -> Result<()> {
+    for dir in dirs {
         write_file(&dir.join("cgroup.procs"), &pid.to_string())?;
     }
     Ok(())

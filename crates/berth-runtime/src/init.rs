@@ -3,13 +3,15 @@
 //! Also the steps it shares with `exec-helper` (user, capabilities, fds, exec).
 //!
 //! Sync with the shim over two pipes (both CLOEXEC):
-//! - go pipe (shim → init): byte `c` once the init sits in its cgroups, byte `s` for
-//!   `start`; EOF means "give up".
+//! - go pipe (shim → init): byte `c` once the init sits in its cgroups (it moves itself
+//!   into some, the shim moves it into the others: [`Entry`]), byte `s` for `start`;
+//!   EOF means "give up".
 //! - status pipe (init → shim), text lines: `ready`, `error <message>` (set-up failed),
 //!   `exec <code> <message>` (exec failed). A successful exec closes it (EOF).
 
 use crate::capabilities;
 use crate::cgroup::CgroupPaths;
+use crate::cgroup_enter::Entry;
 use crate::defaults::NETNS_SYSCTLS;
 use crate::error::{Result, RuntimeError};
 use crate::mounts;
@@ -49,6 +51,7 @@ pub enum InitStdio {
 pub fn spawn(
     spec: &ContainerSpec,
     cgroups: &CgroupPaths,
+    entry: &mut Entry,
     stdio: InitStdio,
     go_read: RawFd,
     status_write: RawFd,
@@ -122,19 +125,10 @@ pub fn spawn(
             }
         }
     }
-    // SAFETY: a raw clone without CLONE_VM behaves like fork: the child runs on a copy
-    // of our stack and memory. The shim is single-threaded, so no lock is held by a
-    // thread that does not exist in the child; no pointers are passed.
-    let ret = unsafe {
-        libc::syscall(
-            libc::SYS_clone,
-            (flags | libc::SIGCHLD) as libc::c_ulong,
-            0usize,
-            0usize,
-            0usize,
-            0usize,
-        )
-    };
+    // SAFETY: a clone without CLONE_VM behaves like fork: the child runs on a copy of
+    // our stack and memory. The shim is single-threaded, so no lock is held by a thread
+    // that does not exist in the child.
+    let ret = unsafe { entry.clone(flags) };
     if ret != 0 {
         crate::userns::restore(&joined);
     }
@@ -169,10 +163,12 @@ pub fn spawn(
     for fd in close_in_child {
         let _ = nix::unistd::close(*fd);
     }
+    entry.close_in_child();
     let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         container_init(
             spec,
             cgroups,
+            entry,
             stdio,
             go_read,
             status_write,
@@ -303,6 +299,7 @@ fn sys(what: &str) -> impl FnOnce(Errno) -> RuntimeError + '_ {
 fn container_init(
     spec: &ContainerSpec,
     cgroups: &CgroupPaths,
+    entry: &Entry,
     stdio: InitStdio,
     go_read: RawFd,
     status_write: RawFd,
@@ -311,6 +308,9 @@ fn container_init(
 ) -> std::result::Result<Infallible, InitFailure> {
     // Nothing may open /proc/<pid>/exe of a process that is entering the container.
     nix::sys::prctl::set_dumpable(false).map_err(sys("prctl(PR_SET_DUMPABLE)"))?;
+    // Into the v1 cgroups the shim leaves to us, then wait until it has moved us into
+    // the rest.
+    entry.enter_v1()?;
     if read_byte(go_read) != Some(b'c') {
         return Err(InitFailure::Abandoned);
     }

@@ -22,6 +22,7 @@
 
 pub mod capabilities;
 pub mod cgroup;
+mod cgroup_enter;
 pub mod cgroup_kill;
 mod cgroup_knobs;
 pub mod cgroup_parent;

@@ -3,6 +3,7 @@
 //! for each restart by the restart policy.
 
 use crate::cgroup::{self, CgroupPaths};
+use crate::cgroup_enter::Entry;
 use crate::error::{Result, RuntimeError};
 use crate::init::{self, InitStdio};
 use crate::spec::ContainerSpec;
@@ -154,9 +155,14 @@ pub(crate) fn spawn_run(
             .flatten()
             .map(|f| f.as_raw_fd()),
     );
+    let mut entry = Entry::plan(
+        &cgroups,
+        spec.userns.is_some() || spec.userns_join.is_some(),
+    );
     let pid = init::spawn(
         spec,
         &cgroups,
+        &mut entry,
         stdio,
         go_r.as_raw_fd(),
         status_w.as_raw_fd(),
@@ -167,7 +173,7 @@ pub(crate) fn spawn_run(
     drop(go_r);
     drop(status_w);
 
-    cgroup::add_process(&cgroups, pid)?;
+    cgroup::add_process(&entry.by_shim, pid)?;
     write_fd(go_w.as_raw_fd(), b"c")
         .map_err(|e| RuntimeError::sys("signalling the container init", e))?;
     let (mut out, mut stdin) = (out, stdin);

@@ -1,0 +1,215 @@
+//! How a new container init enters its cgroups without the kernel's grace period.
+//!
+//! Moving a process by writing its pid to a `cgroup.procs` file takes the kernel's
+//! global threadgroup lock for writing, and taking it waits for an RCU grace period:
+//! 5-25 ms on every container start (runc pays it too). Two moves skip that lock:
+//! - a `clone3` straight into a cgroup v2 directory (`CLONE_INTO_CGROUP`), for the v2
+//!   tree (pure v2, or the hybrid `unified` one);
+//! - a single thread moving itself (`0` written to a v1 hierarchy's `tasks` file),
+//!   which moves the whole init since it runs one thread.
+//!
+//! Neither is used with a user namespace (the init's writes would be those of the new
+//! namespace's root; there the shim moves it through `cgroup.procs`, as before), and
+//! whatever the clone could not place (a kernel without `clone3`) the shim moves too.
+
+use crate::cgroup::CgroupPaths;
+use crate::error::{Result, RuntimeError};
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::path::PathBuf;
+
+/// `CLONE_INTO_CGROUP` (linux/sched.h; not in the libc crate for this target).
+const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
+
+/// `struct clone_args` of linux/sched.h, up to `cgroup` (CLONE_ARGS_SIZE_VER2).
+#[repr(C)]
+#[derive(Default)]
+struct CloneArgs {
+    flags: u64,
+    pidfd: u64,
+    child_tid: u64,
+    parent_tid: u64,
+    exit_signal: u64,
+    stack: u64,
+    stack_size: u64,
+    tls: u64,
+    set_tid: u64,
+    set_tid_size: u64,
+    cgroup: u64,
+}
+
+/// How the init gets into its cgroups: what the clone places it in, what it moves
+/// itself into, and what the shim moves it into after the clone.
+pub struct Entry {
+    /// The v2 directory, open for `CLONE_INTO_CGROUP`.
+    clone_into: Option<OwnedFd>,
+    /// The init writes `0` to these v1 directories' `tasks` itself.
+    pub self_v1: Vec<PathBuf>,
+    /// The shim writes the init's pid to these directories' `cgroup.procs`.
+    pub by_shim: Vec<PathBuf>,
+}
+
+impl Entry {
+    /// The plan for an init with (`remapped`) or without a user namespace.
+    pub fn plan(paths: &CgroupPaths, remapped: bool) -> Entry {
+        if remapped {
+            return Entry {
+                clone_into: None,
+                self_v1: Vec::new(),
+                by_shim: paths.dirs(),
+            };
+        }
+        let mut self_v1: Vec<PathBuf> = Vec::new();
+        for dir in paths.v1.values() {
+            if !self_v1.contains(dir) {
+                self_v1.push(dir.clone());
+            }
+        }
+        let clone_into = paths
+            .unified
+            .as_ref()
+            .and_then(|dir| std::fs::File::open(dir).map(OwnedFd::from).ok());
+        // A v2 directory that could not be opened is moved into by the shim.
+        let by_shim = match (&paths.unified, &clone_into) {
+            (Some(dir), None) => vec![dir.clone()],
+            _ => Vec::new(),
+        };
+        Entry {
+            clone_into,
+            self_v1,
+            by_shim,
+        }
+    }
+
+    /// Clones like `clone(flags | SIGCHLD)`, into the v2 cgroup when there is one:
+    /// the raw result (child pid, 0 in the child, -1 with errno set). When `clone3`
+    /// cannot place the child (an older kernel, a filter), falls back to `clone` and
+    /// leaves the v2 directory to the shim.
+    ///
+    /// # Safety
+    /// As a raw `clone` without `CLONE_VM`: the caller is single-threaded, and the child
+    /// only runs code that is safe after a fork.
+    pub unsafe fn clone(&mut self, flags: libc::c_int) -> libc::c_long {
+        if let Some(fd) = &self.clone_into {
+            let mut args = CloneArgs {
+                flags: flags as u32 as u64 | CLONE_INTO_CGROUP,
+                exit_signal: libc::SIGCHLD as u64,
+                cgroup: fd.as_raw_fd() as u64,
+                ..Default::default()
+            };
+            // SAFETY: `args` is a valid clone_args of the size passed, alive for the
+            // call; without CLONE_VM and a stack the child runs on a copy of ours, as
+            // after fork (the caller's contract).
+            let ret = unsafe {
+                libc::syscall(
+                    libc::SYS_clone3,
+                    &mut args as *mut CloneArgs,
+                    std::mem::size_of::<CloneArgs>(),
+                )
+            };
+            if ret >= 0 {
+                return ret;
+            }
+            if let Some(dir) = self.v2_dir() {
+                self.by_shim.push(dir);
+            }
+            self.clone_into = None;
+        }
+        // SAFETY: the caller's contract; no pointers are passed.
+        unsafe {
+            libc::syscall(
+                libc::SYS_clone,
+                (flags | libc::SIGCHLD) as libc::c_ulong,
+                0usize,
+                0usize,
+                0usize,
+                0usize,
+            )
+        }
+    }
+
+    /// In the child: the v2 directory's fd is the shim's (a pause never execs, which
+    /// would close it).
+    pub fn close_in_child(&mut self) {
+        self.clone_into = None;
+    }
+
+    /// The v2 directory the clone was to place the child in (from its open fd).
+    fn v2_dir(&self) -> Option<PathBuf> {
+        let fd = self.clone_into.as_ref()?;
+        std::fs::read_link(format!("/proc/self/fd/{}", fd.as_raw_fd())).ok()
+    }
+
+    /// In the init (one thread): moves itself into its v1 cgroups.
+    pub fn enter_v1(&self) -> Result<()> {
+        for dir in &self.self_v1 {
+            let tasks = dir.join("tasks");
+            std::fs::write(&tasks, "0").map_err(|e| {
+                RuntimeError::Internal(format!(
+                    "moving the container init into {}: {e}",
+                    dir.display()
+                ))
+            })?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeMap;
+
+    fn paths() -> CgroupPaths {
+        CgroupPaths {
+            v1: BTreeMap::from([
+                (
+                    "cpu".to_string(),
+                    PathBuf::from("/sys/fs/cgroup/cpu,cpuacct/berth/x"),
+                ),
+                (
+                    "cpuacct".to_string(),
+                    PathBuf::from("/sys/fs/cgroup/cpu,cpuacct/berth/x"),
+                ),
+                (
+                    "memory".to_string(),
+                    PathBuf::from("/sys/fs/cgroup/memory/berth/x"),
+                ),
+            ]),
+            unified: Some(PathBuf::from("/nonexistent/unified/berth/x")),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn without_a_user_namespace_the_init_enters_each_v1_hierarchy_once_itself() {
+        let e = Entry::plan(&paths(), false);
+        assert_eq!(
+            e.self_v1,
+            [
+                PathBuf::from("/sys/fs/cgroup/cpu,cpuacct/berth/x"),
+                PathBuf::from("/sys/fs/cgroup/memory/berth/x"),
+            ]
+        );
+        // a v2 directory that cannot be opened for clone3 is left to the shim
+        assert_eq!(e.by_shim, [PathBuf::from("/nonexistent/unified/berth/x")]);
+    }
+
+    #[test]
+    fn with_a_user_namespace_the_shim_moves_the_init_everywhere() {
+        let e = Entry::plan(&paths(), true);
+        assert!(e.self_v1.is_empty());
+        assert_eq!(e.by_shim, paths().dirs());
+    }
+
+    #[test]
+    fn an_openable_v2_directory_is_the_clones() {
+        let d = tempfile::tempdir().unwrap();
+        let p = CgroupPaths {
+            unified: Some(d.path().to_path_buf()),
+            ..Default::default()
+        };
+        let e = Entry::plan(&p, false);
+        assert!(e.by_shim.is_empty() && e.self_v1.is_empty());
+        assert_eq!(e.v2_dir().as_deref(), Some(d.path()));
+    }
+}
