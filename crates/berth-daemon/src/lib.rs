@@ -47,6 +47,8 @@ pub fn run(args: Vec<OsString>) -> anyhow::Result<()> {
                 .unwrap_or_else(|_| filter.into()),
         )
         .with_writer(std::io::stderr)
+        // colours on a terminal only: a log file or journal gets plain text, as dockerd's
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     memory::limit_arenas();
     lifecycle_pool::init().context("starting the lifecycle runtime")?;
