@@ -441,3 +441,45 @@ fn pids_limit_cpus_and_cpu_shares() {
         "80 processes started under --pids-limit 50"
     );
 }
+
+/// The init enters its cgroups partly by itself (one thread moving itself into each v1
+/// hierarchy) and partly through clone3 into the v2 one: the process the container runs
+/// sits in every cgroup of the container, v1 and v2, from its first instruction.
+#[test]
+fn the_containers_first_process_sits_in_every_one_of_its_cgroups() {
+    let d = daemon();
+    let out = d.berth_ok(&[
+        "run",
+        "--name",
+        "placed",
+        "--cgroupns",
+        "host",
+        "busybox",
+        "cat",
+        "/proc/self/cgroup",
+    ]);
+    let id = d.berth_ok(&["inspect", "-f", "{{.Id}}", "placed"]);
+    let id = id.trim();
+    let own = std::fs::read_to_string("/proc/self/cgroup").unwrap();
+    let mut checked = 0;
+    for line in out.lines() {
+        // `N:controllers:/path`; name=… hierarchies (systemd's) are not Berth's.
+        let mut parts = line.splitn(3, ':');
+        let (_, ctrls, path) = (parts.next(), parts.next().unwrap_or(""), parts.next());
+        if ctrls.starts_with("name=") {
+            continue;
+        }
+        let path = path.unwrap_or("");
+        assert!(
+            path.ends_with(&format!("/berth/{id}")),
+            "{line}: not in the container's cgroup\n{out}"
+        );
+        checked += 1;
+    }
+    // every hierarchy this test's process is in (but name=…) was checked
+    let ours = own
+        .lines()
+        .filter(|l| !l.split(':').nth(1).unwrap_or("").starts_with("name="))
+        .count();
+    assert_eq!(checked, ours, "{out}\nours:\n{own}");
+}

@@ -150,8 +150,7 @@ fn answers_as_registry(addr: &str) -> bool {
         return false;
     };
     let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
-    if s
-        .write_all(b"GET /v2/ HTTP/1.0\r\nHost: registry\r\n\r\n")
+    if s.write_all(b"GET /v2/ HTTP/1.0\r\nHost: registry\r\n\r\n")
         .is_err()
     {
         return false;
