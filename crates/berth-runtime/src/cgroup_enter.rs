@@ -39,7 +39,9 @@ struct CloneArgs {
 
 /// How the init gets into its cgroups: what the clone places it in, what it moves
 /// itself into, and what the shim moves it into after the clone.
-pub struct Entry {
+pub struct Entry<'a> {
+    /// The container's cgroups.
+    pub paths: &'a CgroupPaths,
     /// The v2 directory, open for `CLONE_INTO_CGROUP`.
     clone_into: Option<OwnedFd>,
     /// The init writes `0` to these v1 directories' `tasks` itself.
@@ -48,11 +50,12 @@ pub struct Entry {
     pub by_shim: Vec<PathBuf>,
 }
 
-impl Entry {
+impl<'a> Entry<'a> {
     /// The plan for an init with (`remapped`) or without a user namespace.
-    pub fn plan(paths: &CgroupPaths, remapped: bool) -> Entry {
+    pub fn plan(paths: &'a CgroupPaths, remapped: bool) -> Entry<'a> {
         if remapped {
             return Entry {
+                paths,
                 clone_into: None,
                 self_v1: Vec::new(),
                 by_shim: paths.dirs(),
@@ -74,6 +77,7 @@ impl Entry {
             _ => Vec::new(),
         };
         Entry {
+            paths,
             clone_into,
             self_v1,
             by_shim,
@@ -182,7 +186,8 @@ mod tests {
 
     #[test]
     fn without_a_user_namespace_the_init_enters_each_v1_hierarchy_once_itself() {
-        let e = Entry::plan(&paths(), false);
+        let p = paths();
+        let e = Entry::plan(&p, false);
         assert_eq!(
             e.self_v1,
             [
@@ -196,7 +201,8 @@ mod tests {
 
     #[test]
     fn with_a_user_namespace_the_shim_moves_the_init_everywhere() {
-        let e = Entry::plan(&paths(), true);
+        let p = paths();
+        let e = Entry::plan(&p, true);
         assert!(e.self_v1.is_empty());
         assert_eq!(e.by_shim, paths().dirs());
     }

@@ -50,7 +50,6 @@ pub enum InitStdio {
 /// thing in the child so that the shim's death reads as EOF there.
 pub fn spawn(
     spec: &ContainerSpec,
-    cgroups: &CgroupPaths,
     entry: &mut Entry,
     stdio: InitStdio,
     go_read: RawFd,
@@ -167,7 +166,6 @@ pub fn spawn(
     let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         container_init(
             spec,
-            cgroups,
             entry,
             stdio,
             go_read,
@@ -298,7 +296,6 @@ fn sys(what: &str) -> impl FnOnce(Errno) -> RuntimeError + '_ {
 
 fn container_init(
     spec: &ContainerSpec,
-    cgroups: &CgroupPaths,
     entry: &Entry,
     stdio: InitStdio,
     go_read: RawFd,
@@ -343,7 +340,7 @@ fn container_init(
     enter_root(
         &k,
         spec,
-        cgroups,
+        entry.paths,
         rootfs_tree.as_ref().map(|t| t.as_raw_fd()),
     )?;
     drop(rootfs_tree);

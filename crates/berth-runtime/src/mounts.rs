@@ -953,7 +953,7 @@ mod tests {
             );
             let r = format!("r{name}");
             assert_eq!(
-                parse_options(&[r.clone()]).propagation,
+                parse_options(std::slice::from_ref(&r)).propagation,
                 Some(flag | MsFlags::MS_REC),
                 "{r}"
             );

@@ -161,7 +161,6 @@ pub(crate) fn spawn_run(
     );
     let pid = init::spawn(
         spec,
-        &cgroups,
         &mut entry,
         stdio,
         go_r.as_raw_fd(),
