@@ -436,9 +436,11 @@ mod tests {
         assert!(m.capacity() < grown, "{} of {grown}", m.capacity());
         assert!(m.capacity() >= 50);
         // A table in use keeps its room.
+        // (what a removal leaves of the capacity depends on the hash seed: a removed
+        // slot may stay a tombstone, so the capacity is read after it)
         let mut busy: HashMap<String, u8> = (0..40).map(|i| (i.to_string(), 0)).collect();
-        let cap = busy.capacity();
         busy.remove("1");
+        let cap = busy.capacity();
         shrink_after_burst(&mut busy);
         assert_eq!(busy.capacity(), cap);
     }
