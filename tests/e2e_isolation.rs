@@ -443,8 +443,9 @@ fn pids_limit_cpus_and_cpu_shares() {
 }
 
 /// The init enters its cgroups partly by itself (one thread moving itself into each v1
-/// hierarchy) and partly through clone3 into the v2 one: the process the container runs
-/// sits in every cgroup of the container, v1 and v2, from its first instruction.
+/// hierarchy) and partly through clone3 into the v2 one, and an exec's process the same
+/// way: the container's first process and an exec's sit in every cgroup of the
+/// container, v1 and v2, from their first instruction.
 #[test]
 fn the_containers_first_process_sits_in_every_one_of_its_cgroups() {
     let d = daemon();
@@ -459,7 +460,15 @@ fn the_containers_first_process_sits_in_every_one_of_its_cgroups() {
         "/proc/self/cgroup",
     ]);
     let id = d.berth_ok(&["inspect", "-f", "{{.Id}}", "placed"]);
-    let id = id.trim();
+    assert_in_cgroups_of(&out, id.trim());
+    let id = d.run_detached(&["--cgroupns", "host", "busybox", "sleep", "1000"]);
+    let out = d.berth_ok(&["exec", &id, "cat", "/proc/self/cgroup"]);
+    assert_in_cgroups_of(&out, &id);
+}
+
+/// `out` (a `/proc/self/cgroup`) names container `id`'s cgroup in every hierarchy this
+/// test's process is in, but name=… ones (systemd's, not Berth's).
+fn assert_in_cgroups_of(out: &str, id: &str) {
     let own = std::fs::read_to_string("/proc/self/cgroup").unwrap();
     let mut checked = 0;
     for line in out.lines() {

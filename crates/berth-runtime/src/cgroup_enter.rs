@@ -11,10 +11,11 @@
 //! Neither is used with a user namespace (the init's writes would be those of the new
 //! namespace's root; there the shim moves it through `cgroup.procs`, as before), and
 //! whatever the clone could not place (a kernel without `clone3`) the shim moves too.
+//! `exec` places its process the same way ([`crate::cgroup::join_cgroups_of`]).
 
 use crate::cgroup::CgroupPaths;
 use crate::error::{Result, RuntimeError};
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::path::PathBuf;
 
 /// `CLONE_INTO_CGROUP` (linux/sched.h; not in the libc crate for this target).
@@ -35,6 +36,32 @@ struct CloneArgs {
     set_tid: u64,
     set_tid_size: u64,
     cgroup: u64,
+}
+
+/// `clone(flags | SIGCHLD)` with the child placed in the cgroup v2 directory open as
+/// `cgroup` (`clone3` with `CLONE_INTO_CGROUP`): the raw result (child pid, 0 in the
+/// child, -1 with errno set, e.g. ENOSYS before Linux 5.7).
+///
+/// # Safety
+/// As a raw `clone` without `CLONE_VM`: the caller is single-threaded, and the child only
+/// runs code that is safe after a fork.
+pub unsafe fn clone_into_cgroup(flags: libc::c_int, cgroup: RawFd) -> libc::c_long {
+    let mut args = CloneArgs {
+        flags: flags as u32 as u64 | CLONE_INTO_CGROUP,
+        exit_signal: libc::SIGCHLD as u64,
+        cgroup: cgroup as u64,
+        ..Default::default()
+    };
+    // SAFETY: `args` is a valid clone_args of the size passed, alive for the call;
+    // without CLONE_VM and a stack the child runs on a copy of ours, as after fork (the
+    // caller's contract).
+    unsafe {
+        libc::syscall(
+            libc::SYS_clone3,
+            &mut args as *mut CloneArgs,
+            std::mem::size_of::<CloneArgs>(),
+        )
+    }
 }
 
 /// How the init gets into its cgroups: what the clone places it in, what it moves
@@ -94,22 +121,8 @@ impl<'a> Entry<'a> {
     /// only runs code that is safe after a fork.
     pub unsafe fn clone(&mut self, flags: libc::c_int) -> libc::c_long {
         if let Some(fd) = &self.clone_into {
-            let mut args = CloneArgs {
-                flags: flags as u32 as u64 | CLONE_INTO_CGROUP,
-                exit_signal: libc::SIGCHLD as u64,
-                cgroup: fd.as_raw_fd() as u64,
-                ..Default::default()
-            };
-            // SAFETY: `args` is a valid clone_args of the size passed, alive for the
-            // call; without CLONE_VM and a stack the child runs on a copy of ours, as
-            // after fork (the caller's contract).
-            let ret = unsafe {
-                libc::syscall(
-                    libc::SYS_clone3,
-                    &mut args as *mut CloneArgs,
-                    std::mem::size_of::<CloneArgs>(),
-                )
-            };
+            // SAFETY: the caller's contract.
+            let ret = unsafe { clone_into_cgroup(flags, fd.as_raw_fd()) };
             if ret >= 0 {
                 return ret;
             }

@@ -81,9 +81,10 @@ pub fn main(args: &[OsString]) -> i32 {
     } else {
         None
     };
-    if let Err(e) = enter_container(spec.init_pid) {
-        return report_error(&mut status, &e.to_string(), SETUP_FAILED);
-    }
+    let v2_cgroup = match enter_container(spec.init_pid) {
+        Ok(v2) => v2,
+        Err(e) => return report_error(&mut status, &e.to_string(), SETUP_FAILED),
+    };
     // After joining the mount namespace: the pty comes from the container's devpts.
     let pty = match console_socket
         .as_ref()
@@ -93,7 +94,7 @@ pub fn main(args: &[OsString]) -> i32 {
         Some(Ok(p)) => Some(p),
         Some(Err(e)) => return report_error(&mut status, &e.to_string(), SETUP_FAILED),
     };
-    run(&spec, &mut status, pty, console_socket)
+    run(&spec, &mut status, pty, console_socket, v2_cgroup)
 }
 
 /// fd 4, the unix socket the pty master goes back on (TTY execs only).
@@ -138,8 +139,9 @@ fn report_error(status: &mut Option<File>, msg: &str, code: i32) -> i32 {
     code
 }
 
-/// Joins the cgroups and namespaces of `pid`.
-fn enter_container(pid: i32) -> Result<()> {
+/// Joins the cgroups and namespaces of `pid`; returns its v2 cgroup, open, when the
+/// process is to be cloned into it ([`cgroup::join_cgroups_of`]).
+fn enter_container(pid: i32) -> Result<Option<OwnedFd>> {
     if pid <= 0 {
         return Err(RuntimeError::InvalidArgument(format!(
             "invalid init pid {pid}"
@@ -157,7 +159,8 @@ fn enter_container(pid: i32) -> Result<()> {
         let f = File::open(&path).map_err(|e| RuntimeError::io("open", &path, e))?;
         fds.push((name, *flag, f));
     }
-    cgroup::join_cgroups_of(pid)?;
+    let remapped = fds.iter().any(|(_, f, _)| *f == CloneFlags::CLONE_NEWUSER);
+    let v2 = cgroup::join_cgroups_of(pid, remapped)?;
     for (name, flag, f) in &fds {
         Kernel.setns(f.as_fd(), *flag).map_err(|e| match e {
             RuntimeError::Sys { errno, .. } => {
@@ -170,7 +173,7 @@ fn enter_container(pid: i32) -> Result<()> {
             crate::userns::become_root()?;
         }
     }
-    Ok(())
+    Ok(v2)
 }
 
 /// Forks the process (on `pty`'s slave as its controlling terminal when given, the
@@ -180,6 +183,7 @@ fn run(
     status: &mut Option<File>,
     pty: Option<pty::Pty>,
     console_socket: Option<OwnedFd>,
+    v2_cgroup: Option<OwnedFd>,
 ) -> i32 {
     let (err_r, err_w) = match nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC) {
         Ok(p) => p,
@@ -187,10 +191,11 @@ fn run(
     };
     // SAFETY: the helper is single-threaded, so the child cannot inherit a lock held by
     // another thread; the child only sets itself up and execs or _exits.
-    let pid = unsafe { libc::fork() };
-    if pid < 0 {
-        return report_error(status, &format!("fork: {}", Errno::last()), SETUP_FAILED);
-    }
+    let pid = match unsafe { cgroup::clone_process(v2_cgroup.as_ref()) } {
+        Ok(pid) => pid,
+        Err(e) => return report_error(status, &e.to_string(), SETUP_FAILED),
+    };
+    drop(v2_cgroup);
     if pid == 0 {
         drop(err_r);
         drop(console_socket);
