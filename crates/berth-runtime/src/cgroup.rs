@@ -12,8 +12,8 @@
 use crate::defaults::DEVICE_ALLOW_RULES;
 use crate::error::{Result, RuntimeError};
 use crate::spec::Resources;
-use serde::{Deserialize, Serialize};
 use nix::errno::Errno;
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
