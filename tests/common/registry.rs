@@ -150,21 +150,18 @@ fn answers_as_registry(addr: &str) -> bool {
         return false;
     };
     let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
+    let mut raw = Vec::new();
     if s.write_all(b"GET /v2/ HTTP/1.0\r\nHost: registry\r\n\r\n")
+        .and_then(|()| s.read_to_end(&mut raw))
         .is_err()
     {
         return false;
     }
-    let mut head = String::new();
-    for line in BufReader::new(s).lines() {
-        let Ok(line) = line else { break };
-        if line.is_empty() {
-            break;
-        }
-        head.push_str(&line.to_ascii_lowercase());
-        head.push('\n');
-    }
-    head.contains("docker-distribution-api-version: registry/2.0")
+    super::parse_http_response(&raw).is_ok_and(|(_, headers, _)| {
+        headers
+            .iter()
+            .any(|(k, v)| k == "docker-distribution-api-version" && v == "registry/2.0")
+    })
 }
 
 fn free_port(ip: &str) -> u16 {

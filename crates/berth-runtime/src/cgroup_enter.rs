@@ -88,12 +88,11 @@ impl<'a> Entry<'a> {
                 by_shim: paths.dirs(),
             };
         }
-        let mut self_v1: Vec<PathBuf> = Vec::new();
-        for dir in paths.v1.values() {
-            if !self_v1.contains(dir) {
-                self_v1.push(dir.clone());
-            }
-        }
+        let self_v1: Vec<PathBuf> = paths
+            .dirs()
+            .into_iter()
+            .filter(|d| Some(d) != paths.unified.as_ref())
+            .collect();
         let clone_into = paths
             .unified
             .as_ref()
@@ -126,9 +125,7 @@ impl<'a> Entry<'a> {
             if ret >= 0 {
                 return ret;
             }
-            if let Some(dir) = self.v2_dir() {
-                self.by_shim.push(dir);
-            }
+            self.by_shim.extend(self.paths.unified.iter().cloned());
             self.clone_into = None;
         }
         // SAFETY: the caller's contract; no pointers are passed.
@@ -148,12 +145,6 @@ impl<'a> Entry<'a> {
     /// would close it).
     pub fn close_in_child(&mut self) {
         self.clone_into = None;
-    }
-
-    /// The v2 directory the clone was to place the child in (from its open fd).
-    fn v2_dir(&self) -> Option<PathBuf> {
-        let fd = self.clone_into.as_ref()?;
-        std::fs::read_link(format!("/proc/self/fd/{}", fd.as_raw_fd())).ok()
     }
 
     /// In the init (one thread): moves itself into its v1 cgroups.
@@ -229,6 +220,6 @@ mod tests {
         };
         let e = Entry::plan(&p, false);
         assert!(e.by_shim.is_empty() && e.self_v1.is_empty());
-        assert_eq!(e.v2_dir().as_deref(), Some(d.path()));
+        assert!(e.clone_into.is_some());
     }
 }
