@@ -12,10 +12,8 @@
 use crate::defaults::DEVICE_ALLOW_RULES;
 use crate::error::{Result, RuntimeError};
 use crate::spec::Resources;
-use nix::errno::Errno;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -165,7 +163,7 @@ pub fn parse_proc_cgroup(text: &str) -> BTreeMap<String, String> {
         .collect()
 }
 
-fn hierarchies() -> Result<Vec<Hierarchy>> {
+pub(crate) fn hierarchies() -> Result<Vec<Hierarchy>> {
     let text = std::fs::read_to_string("/proc/self/mountinfo")
         .map_err(|e| RuntimeError::io("read", "/proc/self/mountinfo", e))?;
     Ok(parse_mountinfo(&text))
@@ -182,7 +180,7 @@ fn own_for<'a>(key: &str, own: &'a BTreeMap<String, String>) -> &'a str {
     own.get(key).map_or("/", String::as_str)
 }
 
-fn join_rel(base: &Path, rel: &str) -> PathBuf {
+pub(crate) fn join_rel(base: &Path, rel: &str) -> PathBuf {
     base.join(rel.trim_start_matches('/'))
 }
 
@@ -644,93 +642,6 @@ pub fn destroy(state_dir: &Path) -> Result<()> {
         std::thread::sleep(Duration::from_millis(10));
     }
     remove(&paths)
-}
-
-/// Puts an exec into the cgroups of process `pid` (the container's init), as the init
-/// entered them ([`crate::cgroup_enter`]): the calling helper (one thread) moves itself
-/// into the v1 ones (`0` to `tasks`: no grace period), and the v2 one is returned open,
-/// for the clone of the process ([`clone_process`]). With `remapped` (the container has a
-/// user namespace, which the helper joins later, losing host root) it joins every one
-/// through `cgroup.procs` now, as does a v2 directory that cannot be opened.
-pub fn join_cgroups_of(pid: i32, remapped: bool) -> Result<Option<OwnedFd>> {
-    let file = format!("/proc/{pid}/cgroup");
-    let text = std::fs::read_to_string(&file).map_err(|e| RuntimeError::io("read", &file, e))?;
-    let theirs = parse_proc_cgroup(&text);
-    let me = std::process::id().to_string();
-    let mut v2 = None;
-    for h in hierarchies()? {
-        let key = if h.v2 {
-            String::new()
-        } else {
-            h.controllers.join(",")
-        };
-        let Some(rel) = theirs.get(&key) else {
-            continue;
-        };
-        let dir = join_rel(&h.mountpoint, rel);
-        if h.v2 && !remapped {
-            if let Ok(f) = std::fs::File::open(&dir) {
-                v2 = Some(OwnedFd::from(f));
-                continue;
-            }
-        }
-        let (file, value) = if h.v2 || remapped {
-            ("cgroup.procs", me.as_str())
-        } else {
-            ("tasks", "0")
-        };
-        let path = dir.join(file);
-        // A hierarchy Berth did not put the container in (name=…) may refuse; only
-        // ours matter.
-        if let Err(e) = std::fs::write(&path, value) {
-            if h.v2 || h.controllers.iter().any(|c| !c.starts_with("name=")) {
-                return Err(RuntimeError::io("joining cgroup", &path, e));
-            }
-        }
-    }
-    Ok(v2)
-}
-
-/// Forks the exec's process into the v2 cgroup `v2` (from [`join_cgroups_of`]): a
-/// `clone3` into it, or where the kernel has none, the helper joining it through the
-/// open directory (it is in the container's mount namespace by now) and a fork. Returns
-/// as `fork` does.
-///
-/// # Safety
-/// As `fork`: the caller is single-threaded, and the child only runs code that is safe
-/// after a fork.
-pub unsafe fn clone_process(v2: Option<&OwnedFd>) -> Result<libc::pid_t> {
-    if let Some(dir) = v2 {
-        // SAFETY: the caller's contract.
-        let ret = unsafe { crate::cgroup_enter::clone_into_cgroup(0, dir.as_raw_fd()) };
-        if ret >= 0 {
-            return Ok(ret as libc::pid_t);
-        }
-        // SAFETY: openat takes the directory fd we own and a NUL-terminated literal.
-        let fd = unsafe {
-            libc::openat(
-                dir.as_raw_fd(),
-                c"cgroup.procs".as_ptr(),
-                libc::O_WRONLY | libc::O_CLOEXEC,
-            )
-        };
-        if fd < 0 {
-            return Err(RuntimeError::sys(
-                "opening the container's cgroup.procs",
-                Errno::last(),
-            ));
-        }
-        // SAFETY: a non-negative openat result is a new fd that nothing else owns.
-        let procs = std::fs::File::from(unsafe { OwnedFd::from_raw_fd(fd) });
-        std::io::Write::write_all(&mut &procs, std::process::id().to_string().as_bytes())
-            .map_err(|e| RuntimeError::io("joining", "the container's v2 cgroup", e))?;
-    }
-    // SAFETY: the caller's contract.
-    let pid = unsafe { libc::fork() };
-    if pid < 0 {
-        return Err(RuntimeError::sys("fork", Errno::last()));
-    }
-    Ok(pid)
 }
 
 #[cfg(test)]

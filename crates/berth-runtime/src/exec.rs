@@ -12,7 +12,7 @@
 //! status line; whoever receives it relays the terminal and resizes it.
 
 use crate::capabilities;
-use crate::cgroup;
+use crate::cgroup_enter;
 use crate::error::{Result, RuntimeError};
 use crate::init::{self, InitFailure};
 use crate::pty;
@@ -140,7 +140,7 @@ fn report_error(status: &mut Option<File>, msg: &str, code: i32) -> i32 {
 }
 
 /// Joins the cgroups and namespaces of `pid`; returns its v2 cgroup, open, when the
-/// process is to be cloned into it ([`cgroup::join_cgroups_of`]).
+/// process is to be cloned into it ([`cgroup_enter::join_cgroups_of`]).
 fn enter_container(pid: i32) -> Result<Option<OwnedFd>> {
     if pid <= 0 {
         return Err(RuntimeError::InvalidArgument(format!(
@@ -160,7 +160,7 @@ fn enter_container(pid: i32) -> Result<Option<OwnedFd>> {
         fds.push((name, *flag, f));
     }
     let remapped = fds.iter().any(|(_, f, _)| *f == CloneFlags::CLONE_NEWUSER);
-    let v2 = cgroup::join_cgroups_of(pid, remapped)?;
+    let v2 = cgroup_enter::join_cgroups_of(pid, remapped)?;
     for (name, flag, f) in &fds {
         Kernel.setns(f.as_fd(), *flag).map_err(|e| match e {
             RuntimeError::Sys { errno, .. } => {
@@ -191,7 +191,7 @@ fn run(
     };
     // SAFETY: the helper is single-threaded, so the child cannot inherit a lock held by
     // another thread; the child only sets itself up and execs or _exits.
-    let pid = match unsafe { cgroup::clone_process(v2_cgroup.as_ref()) } {
+    let pid = match unsafe { cgroup_enter::clone_process(v2_cgroup.as_ref()) } {
         Ok(pid) => pid,
         Err(e) => return report_error(status, &e.to_string(), SETUP_FAILED),
     };
