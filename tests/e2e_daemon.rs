@@ -1,5 +1,5 @@
 //! The daemon's Engine API basics (issue 2, points 3 and 4): the socket, `_ping`, version
-//! negotiation, `/version`, `/info`, `import` and `images`.
+//! negotiation, `/version`, `/info`, `import` and `images`; the environment it runs in.
 
 mod common;
 
@@ -196,4 +196,54 @@ fn containers_run_with_a_long_exec_root() {
         d.berth_ok(&["run", "--rm", "busybox", "echo", "ok"]),
         "ok\n"
     );
+}
+
+/// The NUL-separated variables a process was started with.
+fn environ_of(pid: impl std::fmt::Display) -> Vec<String> {
+    let raw = std::fs::read(format!("/proc/{pid}/environ")).expect("a process's environ");
+    raw.split(|b| *b == 0)
+        .map(|v| String::from_utf8_lossy(v).into_owned())
+        .collect()
+}
+
+#[test]
+fn the_daemon_runs_with_its_malloc_tunables_and_its_shims_start_without_them() {
+    // (issue 17, point 8: a burst's freed memory goes back to the system.) The daemon
+    // re-executes itself once with glibc tunables, which glibc reads only at exec; the
+    // processes it starts get the environment it was started with.
+    if std::env::var_os("GLIBC_TUNABLES").is_some() {
+        eprintln!("skipped: GLIBC_TUNABLES is set here, and the daemon keeps a user's own");
+        return;
+    }
+    let d = TestDaemon::start();
+    d.import_busybox();
+    let daemon = environ_of(d.daemon_pid().expect("the daemon runs"));
+    assert!(
+        daemon
+            .iter()
+            .any(|v| v.starts_with("GLIBC_TUNABLES=") && v.contains("tcache_count=0")),
+        "the daemon was not started with its tunables (GLIBC_TUNABLES: {:?})",
+        daemon.iter().find(|v| v.starts_with("GLIBC_TUNABLES="))
+    );
+
+    let id = d.run_detached(&["busybox", "sleep", "1000"]);
+    let init = d.inspect(&id)["State"]["Pid"].as_i64().expect("a pid");
+    let stat = std::fs::read_to_string(format!("/proc/{init}/stat")).expect("init's stat");
+    let shim = stat
+        .rsplit_once(')')
+        .and_then(|(_, r)| r.split_whitespace().nth(1))
+        .expect("init's parent")
+        .to_string();
+    for (who, env) in [
+        ("the shim", environ_of(&shim)),
+        ("the container", environ_of(init)),
+    ] {
+        assert!(
+            !env.iter()
+                .any(|v| v.starts_with("GLIBC_TUNABLES=") || v.starts_with("BERTH_DAEMON_TUNED=")),
+            "{who} inherited the daemon's tunables: {env:?}"
+        );
+    }
+    let exec_env = d.berth_ok(&["exec", &id, "env"]);
+    assert!(!exec_env.contains("GLIBC_TUNABLES"), "{exec_env}");
 }

@@ -18,8 +18,13 @@ use tokio::sync::broadcast;
 
 use crate::schema::{EVENTS, EVENTS_PART};
 
-/// How many events are kept, in memory and on disk.
-pub const KEEP: usize = 1000;
+/// How many events are kept, in memory and on disk: Docker's `eventsLimit`. (1,000 before:
+/// a history refilled under load was about a third of the daemon's heap growth.)
+pub const KEEP: usize = 256;
+
+/// How many events a live subscriber may fall behind before it misses some: Docker's
+/// `bufferSize`.
+const LIVE_BUFFER: usize = 1024;
 
 /// What an event is about (`Type`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -85,7 +90,7 @@ impl EventBus {
                 events: VecDeque::new(),
                 next_seq: 0,
             }),
-            live: broadcast::channel(KEEP).0,
+            live: broadcast::channel(LIVE_BUFFER).0,
             persist: Mutex::new(None),
             writer: Mutex::new(None),
             closing: tokio::sync::watch::channel(false).0,
@@ -113,7 +118,7 @@ impl EventBus {
             .spawn(move || write_loop(db, rx))?;
         Ok(Arc::new(EventBus {
             history: Mutex::new(History { events, next_seq }),
-            live: broadcast::channel(KEEP).0,
+            live: broadcast::channel(LIVE_BUFFER).0,
             persist: Mutex::new(Some(tx)),
             writer: Mutex::new(Some(writer)),
             closing: tokio::sync::watch::channel(false).0,

@@ -39,6 +39,7 @@ use anyhow::Context;
 
 /// `berth daemon [flags]`: runs until SIGINT or SIGTERM. Running containers keep running.
 pub fn run(args: Vec<OsString>) -> anyhow::Result<()> {
+    memory::run_with_tunables();
     let args = config_file::parse_daemon_args(args)?;
     let filter = if args.debug { "debug" } else { "info" };
     tracing_subscriber::fmt()

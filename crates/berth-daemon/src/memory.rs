@@ -1,11 +1,15 @@
 //! Gives the heap freed after a burst of requests back to the system.
 //!
+//! The daemon runs with glibc tunables that keep a burst's freed memory returnable
+//! ([`run_with_tunables`]) and at most [`ARENA_MAX`] arenas.
 //! glibc keeps what a burst freed (in the arenas of the threads that served it) until
 //! told otherwise, so the daemon's resident memory stays at its peak after a load has
 //! gone. Every [`CHECK_EVERY`], if the resident size grew by more than [`SLACK`] since the
 //! last trim, `malloc_trim` returns the free pages; an idle daemon costs one small read
 //! of `/proc/self/statm` per check.
 
+use std::ffi::OsString;
+use std::os::unix::process::CommandExt;
 use std::time::Duration;
 
 const CHECK_EVERY: Duration = Duration::from_secs(2);
@@ -17,6 +21,52 @@ const SLACK: u64 = 512 << 10;
 /// pages of a dozen part-empty arenas stay resident. Two keep the daemon's heap compact;
 /// its threads mostly wait on I/O, so they rarely contend for an arena.
 const ARENA_MAX: libc::c_int = 2;
+
+/// The glibc tunables the daemon runs with. glibc reads them only when a process starts,
+/// and none of them has a `mallopt`, so [`run_with_tunables`] re-executes the daemon once.
+/// Measured with `bench/load` (50 clients, 5,000 requests), resident growth after the run:
+/// +3.9 MB without them, +1.1 to +1.3 MB with them, at the same throughput.
+/// - `tcache_count=0`: no per-thread cache of freed chunks. Each of the threads that serve
+///   a burst keeps up to 7 chunks of each small size, which pin part-empty pages that
+///   `malloc_trim` cannot return (they are not free to the arena).
+/// - `trim_threshold`: a fixed 64 KiB (glibc raises it after every large block freed, so
+///   the top of the heap stayed resident after a burst).
+/// - `stack_cache_size=0`: the stacks of exited threads (the blocking pools') are unmapped,
+///   not cached with their touched pages resident (glibc keeps up to 40 MiB of them).
+const TUNABLES: &str = "glibc.malloc.tcache_count=0:glibc.malloc.trim_threshold=65536:\
+                        glibc.pthread.stack_cache_size=0";
+
+/// Set in the re-executed daemon's environment, so it knows it runs with [`TUNABLES`].
+const REEXECUTED: &str = "BERTH_DAEMON_TUNED";
+
+/// Re-executes this process with [`TUNABLES`] unless it already runs with them, or with
+/// glibc tunables of the user's own (`GLIBC_TUNABLES` set: left as it is). In the
+/// re-executed daemon, removes both variables again: its children (shims, hooks, the
+/// tools it runs) start with the environment the daemon was started with. Call first
+/// thing, while the process has one thread. Returns (with a warning) if the exec fails.
+pub fn run_with_tunables() {
+    if std::env::var_os(REEXECUTED).is_some() {
+        std::env::remove_var(REEXECUTED);
+        std::env::remove_var("GLIBC_TUNABLES");
+        return;
+    }
+    if std::env::var_os("GLIBC_TUNABLES").is_some() {
+        return;
+    }
+    let mut argv: Vec<OsString> = std::env::args_os().collect();
+    if argv.is_empty() {
+        return;
+    }
+    let arg0 = argv.remove(0);
+    // `/proc/self/exe`: this very binary, even if its path was replaced since it started.
+    let err = std::process::Command::new("/proc/self/exe")
+        .arg0(arg0)
+        .args(argv)
+        .env("GLIBC_TUNABLES", TUNABLES)
+        .env(REEXECUTED, "1")
+        .exec();
+    eprintln!("berth daemon: running without malloc tunables: re-executing: {err}");
+}
 
 /// Caps the malloc arenas: call first thing, before the daemon starts threads.
 pub fn limit_arenas() {

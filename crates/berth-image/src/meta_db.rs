@@ -34,8 +34,9 @@ const REOPEN_WAIT: Duration = Duration::from_secs(5);
 /// so under a stream of writes (container records, events) the daemon's resident memory
 /// grew with the file and never came back. The hot pages (the tables' upper levels) fit
 /// in this; the rest is read through the kernel's page cache. Container records are also
-/// cached in memory by their service.
-const CACHE_BYTES: usize = 1 << 20;
+/// cached in memory by their service. (At 1 MiB, a burst of container starts filled it and
+/// its pages, spread among short-lived allocations, held heap pages resident after.)
+const CACHE_BYTES: usize = 256 << 10;
 
 /// The metadata database. Share it behind an `Arc`; transactions never borrow it.
 pub struct MetaDb {
