@@ -1,12 +1,12 @@
 //! Gives the heap freed after a burst of requests back to the system.
 //!
-//! The daemon runs with glibc tunables that keep a burst's freed memory returnable
-//! ([`run_with_tunables`]) and at most [`ARENA_MAX`] arenas.
 //! glibc keeps what a burst freed (in the arenas of the threads that served it) until
 //! told otherwise, so the daemon's resident memory stays at its peak after a load has
-//! gone. Every [`CHECK_EVERY`], if the resident size grew by more than [`SLACK`] since the
-//! last trim, `malloc_trim` returns the free pages; an idle daemon costs one small read
-//! of `/proc/self/statm` per check.
+//! gone. The daemon runs with glibc tunables that keep freed memory returnable
+//! ([`run_with_tunables`]) and at most [`ARENA_MAX`] arenas, and every [`CHECK_EVERY`], if
+//! the resident size grew by more than [`SLACK`] since the last trim, `malloc_trim`
+//! returns the free pages; an idle daemon costs one small read of `/proc/self/statm` per
+//! check.
 
 use std::ffi::OsString;
 use std::os::unix::process::CommandExt;
