@@ -192,14 +192,14 @@ fn a_pod_runs_is_listed_stopped_and_removed() {
             id: id[..12].into(),
             ..Default::default()
         }),
-        [id.clone()]
+        std::slice::from_ref(&id)
     );
     assert_eq!(
         by(v1::PodSandboxFilter {
             label_selector: HashMap::from([("app".into(), "db".into())]),
             ..Default::default()
         }),
-        [other.clone()]
+        std::slice::from_ref(&other)
     );
     // a short ID prefix names the pod too
     assert!(ready(&status(&c, &id[..16]).expect("status by prefix")));
@@ -248,7 +248,7 @@ fn a_pod_runs_is_listed_stopped_and_removed() {
         }),
         ..Default::default()
     });
-    assert_eq!(not_ready, [id.clone()]);
+    assert_eq!(not_ready, std::slice::from_ref(&id));
 
     // Remove: gone from CRI and from Berth; idempotent (a running pod is stopped first).
     remove(&c, &id).expect("RemovePodSandbox");

@@ -77,10 +77,12 @@ fn args() -> crate::config::DaemonArgs {
 }
 
 fn records() -> Vec<ContainerRecord> {
-    let mut r = ContainerRecord::default();
-    r.id = "0123456789abcdef".repeat(4);
-    r.name = "/web".into();
-    vec![ContainerRecord::default(), r]
+    let web = ContainerRecord {
+        id: "0123456789abcdef".repeat(4),
+        name: "/web".into(),
+        ..Default::default()
+    };
+    vec![ContainerRecord::default(), web]
 }
 
 proptest! {

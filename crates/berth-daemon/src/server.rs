@@ -24,7 +24,7 @@ pub fn app(daemon: Daemon) -> Router {
                         Err(never) => match never {},
                     }
                 }
-                Err(resp) => resp,
+                Err(resp) => *resp,
             };
             Ok::<_, std::convert::Infallible>(version::with_headers(resp))
         }

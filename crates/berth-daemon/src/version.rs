@@ -58,7 +58,7 @@ fn split_version_prefix(path: &str) -> (Option<&str>, &str) {
 
 /// Checks the requested version and rewrites the URI; the version goes into the
 /// request's extensions as [`ApiVersion`].
-pub fn negotiate(mut req: Request) -> Result<Request, Response> {
+pub fn negotiate(mut req: Request) -> Result<Request, Box<Response>> {
     let path = req.uri().path().to_string();
     let (requested, rest) = split_version_prefix(&path);
     let max = parse_api_version(API_VERSION).unwrap_or((1, 45));
@@ -67,23 +67,25 @@ pub fn negotiate(mut req: Request) -> Result<Request, Response> {
         None => max,
         Some(v) => {
             let parsed = parse_api_version(v).ok_or_else(|| {
-                with_headers(ApiError::invalid(format!("invalid API version: {v}")).into_response())
+                Box::new(with_headers(
+                    ApiError::invalid(format!("invalid API version: {v}")).into_response(),
+                ))
             })?;
             if parsed > max {
-                return Err(with_headers(
+                return Err(Box::new(with_headers(
                     ApiError::invalid(format!(
                         "client version {v} is too new. Maximum supported API version is {API_VERSION}"
                     ))
                     .into_response(),
-                ));
+                )));
             }
             if parsed < min {
-                return Err(with_headers(
+                return Err(Box::new(with_headers(
                     ApiError::invalid(format!(
                         "client version {v} is too old. Minimum supported API version is {MIN_API_VERSION}, please upgrade your client to a newer version"
                     ))
                     .into_response(),
-                ));
+                )));
             }
             parsed
         }

@@ -452,11 +452,14 @@ mod tests {
 
     /// distribution/reference `TestReferenceParse`, through `ParseNormalizedNamed`
     /// (names without a domain gain `docker.io/library/` or `docker.io/`).
+    /// One row: input, full name, domain, tag, digest.
+    type ParsedRow<'a> = (String, &'a str, &'a str, Option<&'a str>, Option<&'a str>);
+
     /// Columns: input, full name, domain, tag, digest, or `Err(message)`.
     #[test]
     fn distribution_reference_parse_table() {
         let ff = "sha256:ffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff";
-        let ok: Vec<(String, &str, &str, Option<&str>, Option<&str>)> = vec![
+        let ok: Vec<ParsedRow> = vec![
             (
                 "test_com".into(),
                 "docker.io/library/test_com",

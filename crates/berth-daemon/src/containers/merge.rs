@@ -343,6 +343,14 @@ pub fn parse_signal(s: &str) -> Result<i32, ApiError> {
     Err(invalid())
 }
 
+/// `HostConfig.RestartPolicy` as the runtime applies it.
+pub fn restart_policy(p: &berth_api::RestartPolicy) -> berth_runtime::restart::RestartPolicy {
+    berth_runtime::restart::RestartPolicy {
+        name: p.name.clone(),
+        maximum_retry_count: p.maximum_retry_count,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -497,13 +505,5 @@ mod tests {
             validate_host_config(&hc, &c).unwrap_err().message,
             "Minimum memory limit allowed is 6MB"
         );
-    }
-}
-
-/// `HostConfig.RestartPolicy` as the runtime applies it.
-pub fn restart_policy(p: &berth_api::RestartPolicy) -> berth_runtime::restart::RestartPolicy {
-    berth_runtime::restart::RestartPolicy {
-        name: p.name.clone(),
-        maximum_retry_count: p.maximum_retry_count,
     }
 }
