@@ -27,6 +27,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
 pub mod bridge_options;
+mod endpoint_settings;
 mod endpoints;
 mod events;
 mod networks;
