@@ -8,7 +8,7 @@
 
 use std::io::{IsTerminal, Read, Write};
 use std::os::unix::fs::MetadataExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use base64::Engine;
 use http::Method;
@@ -17,6 +17,14 @@ use http_body_util::BodyExt;
 use crate::args::CpArgs;
 use crate::client::{query, seg, Client};
 use crate::Failure;
+
+mod local_tar;
+mod paths;
+use local_tar::{rebase_archive, tar_local, untar_local};
+use paths::{
+    clean, get_rebase_name, has_trailing_sep, resolve_local_path, specifies_current_dir,
+    split_cp_arg, split_path_dir_entry,
+};
 
 const MODE_DIR: u32 = 1 << 31;
 const MODE_SYMLINK: u32 = 1 << 27;
@@ -42,248 +50,6 @@ fn decode_stat(v: Option<&http::HeaderValue>) -> PathStat {
     })
     .and_then(|j| serde_json::from_slice(&j).ok())
     .unwrap_or_default()
-}
-
-/// docker/cli `splitCpArg`: `CONTAINER:PATH`, or a local path (absolute, `./…`, or
-/// without `:`).
-pub fn split_cp_arg(arg: &str) -> (Option<&str>, &str) {
-    if arg.starts_with('/') {
-        return (None, arg);
-    }
-    match arg.split_once(':') {
-        Some((c, p)) if !c.starts_with('.') => (Some(c), p),
-        _ => (None, arg),
-    }
-}
-
-fn specifies_current_dir(p: &str) -> bool {
-    p == "." || p.ends_with("/.")
-}
-
-fn has_trailing_sep(p: &str) -> bool {
-    p.ends_with('/')
-}
-
-/// Go's `filepath.Clean` for `/`-separated paths.
-pub fn clean(p: &str) -> String {
-    let abs = p.starts_with('/');
-    let mut parts: Vec<&str> = Vec::new();
-    for c in p.split('/') {
-        match c {
-            "" | "." => {}
-            ".." => {
-                if parts.last().is_some_and(|l| *l != "..") {
-                    parts.pop();
-                } else if !abs {
-                    parts.push("..");
-                }
-            }
-            c => parts.push(c),
-        }
-    }
-    let joined = parts.join("/");
-    match (abs, joined.is_empty()) {
-        (true, _) => format!("/{joined}"),
-        (false, true) => ".".into(),
-        (false, false) => joined,
-    }
-}
-
-fn go_base(p: &str) -> String {
-    let t = p.trim_end_matches('/');
-    if t.is_empty() {
-        return if p.is_empty() { ".".into() } else { "/".into() };
-    }
-    t.rsplit('/').next().unwrap_or(t).to_string()
-}
-
-fn go_dir(p: &str) -> String {
-    match p.rfind('/') {
-        Some(0) => "/".into(),
-        Some(i) => clean(&p[..i]),
-        None => ".".into(),
-    }
-}
-
-/// go-archive `SplitPathDirEntry`: the directory and base of a path, `x/.` kept as `.`.
-pub fn split_path_dir_entry(p: &str) -> (String, String) {
-    let mut cleaned = clean(p);
-    if specifies_current_dir(p) && cleaned != "." && !cleaned.ends_with("/.") {
-        cleaned = if cleaned == "/" {
-            "/.".into()
-        } else {
-            format!("{cleaned}/.")
-        };
-    }
-    (go_dir(&cleaned), go_base(&cleaned))
-}
-
-/// go-archive `PreserveTrailingDotOrSeparator`.
-fn preserve_trailing(cleaned: &str, original: &str) -> String {
-    let mut out = cleaned.to_string();
-    if specifies_current_dir(original) && !specifies_current_dir(&out) {
-        if !out.ends_with('/') {
-            out.push('/');
-        }
-        out.push('.');
-    }
-    if has_trailing_sep(original) && !has_trailing_sep(&out) {
-        out.push('/');
-    }
-    out
-}
-
-fn resolve_local_path(p: &str) -> Result<String, Failure> {
-    let abs = if p.starts_with('/') {
-        clean(p)
-    } else {
-        let cwd = std::env::current_dir().map_err(|e| Failure::Msg(crate::io_error_text(&e)))?;
-        clean(&format!("{}/{p}", cwd.display()))
-    };
-    Ok(preserve_trailing(&abs, p))
-}
-
-/// go-archive `GetRebaseName`.
-fn get_rebase_name(path: &str, resolved: &str) -> (String, Option<String>) {
-    let mut resolved = resolved.to_string();
-    if specifies_current_dir(path) && !specifies_current_dir(&resolved) {
-        resolved.push_str("/.");
-    }
-    if has_trailing_sep(path) && !has_trailing_sep(&resolved) {
-        resolved.push('/');
-    }
-    let rebase = (go_base(path) != go_base(&resolved)).then(|| go_base(path));
-    (resolved, rebase)
-}
-
-/// An entry name with `old` as its first component renamed to `new`.
-pub fn rebase_name(name: &str, old: &str, new: &str) -> String {
-    let name = name.strip_prefix("./").unwrap_or(name);
-    // The daemon names the entries of `/` `/…` and those of `dir/.` `./…`.
-    let name = if old == "/" {
-        name.trim_start_matches('/')
-    } else {
-        name
-    };
-    let name = if name.is_empty() { "." } else { name };
-    if old == "." || old == "/" {
-        return if name == "." || name.is_empty() {
-            new.to_string()
-        } else {
-            format!("{new}/{name}")
-        };
-    }
-    if name == old || name == format!("{old}/") {
-        return new.to_string();
-    }
-    match name.strip_prefix(&format!("{old}/")) {
-        Some(rest) => format!("{new}/{rest}"),
-        None => name.to_string(),
-    }
-}
-
-/// Rewrites every entry of `tar` with [`rebase_name`].
-fn rebase_archive(tar: &[u8], old: &str, new: &str) -> Result<Vec<u8>, Failure> {
-    let err = |e: std::io::Error| Failure::Msg(format!("rebasing archive: {e}"));
-    let mut a = tar::Archive::new(tar);
-    let mut b = tar::Builder::new(Vec::new());
-    for e in a.entries().map_err(err)? {
-        let mut e = e.map_err(err)?;
-        let mut h = e.header().clone();
-        let name = String::from_utf8_lossy(&e.path_bytes()).into_owned();
-        let renamed = rebase_name(&name, old, new);
-        let mut data = Vec::new();
-        e.read_to_end(&mut data).map_err(err)?;
-        match h.entry_type() {
-            tar::EntryType::Symlink | tar::EntryType::Link => {
-                let mut target = e
-                    .link_name()
-                    .map_err(err)?
-                    .map(|p| p.display().to_string())
-                    .unwrap_or_default();
-                if h.entry_type() == tar::EntryType::Link {
-                    target = rebase_name(&target, old, new);
-                }
-                b.append_link(&mut h, &renamed, &target).map_err(err)?;
-            }
-            _ => b.append_data(&mut h, &renamed, &data[..]).map_err(err)?,
-        }
-    }
-    b.into_inner().map_err(err)
-}
-
-/// A tar of local `path`, entries named from its base name or `rebase`
-/// (go-archive `TarResourceRebase`).
-fn tar_local(path: &str, rebase: Option<&str>) -> Result<Vec<u8>, Failure> {
-    let err = |e: std::io::Error| Failure::Msg(e.to_string());
-    let (dir, base) = split_path_dir_entry(path);
-    let src = if base == "." {
-        PathBuf::from(&dir)
-    } else {
-        Path::new(&dir).join(&base)
-    };
-    let name = rebase.unwrap_or(&base).to_string();
-    let mut b = tar::Builder::new(Vec::new());
-    b.follow_symlinks(false);
-    append_local(&mut b, &src, Path::new(&name)).map_err(err)?;
-    b.into_inner().map_err(err)
-}
-
-fn append_local(b: &mut tar::Builder<Vec<u8>>, src: &Path, name: &Path) -> std::io::Result<()> {
-    use std::os::unix::fs::FileTypeExt;
-    let md = std::fs::symlink_metadata(src)?;
-    if md.file_type().is_socket() {
-        return Ok(());
-    }
-    if !md.is_dir() {
-        return b.append_path_with_name(src, name);
-    }
-    b.append_dir(name, src)?;
-    let mut names: Vec<_> = std::fs::read_dir(src)?
-        .filter_map(|e| e.ok())
-        .map(|e| e.file_name())
-        .collect();
-    names.sort();
-    for n in names {
-        append_local(b, &src.join(&n), &name.join(&n))?;
-    }
-    Ok(())
-}
-
-/// Extracts `tar` into local `dir` as go-archive `Untar` with `NoLchown` and
-/// `NoOverwriteDirNonDir`.
-fn untar_local(tar: &[u8], dir: &str) -> Result<(), Failure> {
-    let err = |e: std::io::Error| Failure::Msg(e.to_string());
-    let dest = PathBuf::from(dir);
-    let mut a = tar::Archive::new(tar);
-    a.set_preserve_permissions(true);
-    a.set_preserve_mtime(true);
-    a.set_overwrite(true);
-    a.set_unpack_xattrs(false);
-    for e in a.entries().map_err(err)? {
-        let mut e = e.map_err(err)?;
-        let rel = e.path().map_err(err)?.into_owned();
-        let target = dest.join(&rel);
-        let is_dir = e.header().entry_type().is_dir();
-        if let Ok(existing) = std::fs::symlink_metadata(&target) {
-            if existing.is_dir() && !is_dir {
-                return Err(Failure::Msg(format!(
-                    "cannot overwrite directory {:?} with non-directory {:?}",
-                    target.display().to_string(),
-                    dir
-                )));
-            }
-            if !existing.is_dir() && is_dir {
-                return Err(Failure::Msg(format!(
-                    "cannot overwrite non-directory {:?} with directory {:?}",
-                    target.display().to_string(),
-                    dir
-                )));
-            }
-        }
-        e.unpack_in(&dest).map_err(err)?;
-    }
-    Ok(())
 }
 
 /// go-units `HumanSizeWithPrecision(n, 3)`: `2.05kB`, `512B`.
@@ -682,43 +448,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn split_args_as_docker() {
-        assert_eq!(split_cp_arg("c1:/tmp"), (Some("c1"), "/tmp"));
-        assert_eq!(split_cp_arg("/abs:x"), (None, "/abs:x"));
-        assert_eq!(split_cp_arg("./f:x"), (None, "./f:x"));
-        assert_eq!(split_cp_arg("file"), (None, "file"));
-        assert_eq!(split_cp_arg("-"), (None, "-"));
-    }
-
-    #[test]
-    fn split_dir_entry_keeps_dot() {
-        assert_eq!(split_path_dir_entry("/a/b"), ("/a".into(), "b".into()));
-        assert_eq!(split_path_dir_entry("/a/b/"), ("/a".into(), "b".into()));
-        assert_eq!(split_path_dir_entry("/a/b/."), ("/a/b".into(), ".".into()));
-        assert_eq!(split_path_dir_entry("/"), ("/".into(), "/".into()));
-    }
-
-    #[test]
-    fn rebase_renames_first_component() {
-        assert_eq!(rebase_name("src", "src", "dst"), "dst");
-        assert_eq!(rebase_name("src/a/b", "src", "dst"), "dst/a/b");
-        assert_eq!(rebase_name("srcx/a", "src", "dst"), "srcx/a");
-        assert_eq!(rebase_name("./a", ".", "dst"), "dst/a");
-        assert_eq!(rebase_name(".", ".", "dst"), "dst");
-        assert_eq!(rebase_name("/bin/sh", "/", "root"), "root/bin/sh");
-        assert_eq!(rebase_name("/", "/", "root"), "root");
-    }
-
-    #[test]
-    fn rebase_names_from_links() {
-        assert_eq!(
-            get_rebase_name("/a/link", "/b/target"),
-            ("/b/target".into(), Some("link".into()))
-        );
-        assert_eq!(get_rebase_name("/a/t/", "/b/t"), ("/b/t/".into(), None));
-    }
-
-    #[test]
     fn human_sizes_as_go_units() {
         assert_eq!(human_size(0), "0B");
         assert_eq!(human_size(512), "512B");
@@ -765,12 +494,5 @@ mod tests {
         let e =
             prepare_archive_copy(&tar, "/s/f", false, None, "/d/new/", false, false).unwrap_err();
         assert_eq!(e.to_string(), "no such directory");
-    }
-
-    #[test]
-    fn clean_as_go() {
-        assert_eq!(clean("/a/../b/./c/"), "/b/c");
-        assert_eq!(clean("/.."), "/");
-        assert_eq!(clean("a/.."), ".");
     }
 }
