@@ -25,6 +25,7 @@ pub mod cgroup;
 mod cgroup_enter;
 pub mod cgroup_kill;
 mod cgroup_knobs;
+pub mod cgroup_limits;
 pub mod cgroup_parent;
 pub mod cgroup_stats;
 pub mod defaults;

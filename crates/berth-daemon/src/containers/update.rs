@@ -271,7 +271,7 @@ impl ContainerService {
             let mut res = merge::resources(&hc);
             // Only a limit the request names is lifted; others are rewritten as they are.
             res.pids_limit = body.pids_limit.or(hc.pids_limit.filter(|l| *l > 0));
-            berth_runtime::cgroup::update(&state_dir, &res)
+            berth_runtime::cgroup_limits::update(&state_dir, &res)
                 .map_err(|e| ApiError::internal(cannot(e.to_string())))?;
         }
         if entry.rec.state.status.is_running() {
