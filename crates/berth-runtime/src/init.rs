@@ -12,14 +12,13 @@
 use crate::capabilities;
 use crate::cgroup::CgroupPaths;
 use crate::cgroup_enter::Entry;
-use crate::defaults::NETNS_SYSCTLS;
 use crate::error::{Result, RuntimeError};
 use crate::mounts;
 pub(crate) use crate::process::*;
 use crate::security::Confinement;
 use crate::spec::{ContainerSpec, IpcMode, NetworkMode};
 use crate::syscall::{Kernel, Syscall};
-use crate::sysctl;
+use crate::sysctl::{self, all_sysctls, validate_sysctls, write_joined_net_sysctls};
 use crate::user;
 use nix::errno::Errno;
 use nix::mount::{MntFlags, MsFlags};
@@ -215,48 +214,6 @@ fn prepare_userns_child(
         &spec.work_dir,
     )?;
     crate::pty::send_master(socket, tree.as_raw_fd())
-}
-
-/// Checks the container's sysctls against its namespaces (in the shim's, before it joins
-/// any); true when the network namespace is not the host's.
-fn validate_sysctls(spec: &ContainerSpec) -> Result<bool> {
-    let own_ns = sysctl::Namespaces {
-        net: sysctl::private_netns(&spec.network)?,
-        ipc: matches!(spec.namespaces.ipc, IpcMode::Private | IpcMode::None),
-        uts: !spec.namespaces.uts_host && spec.namespaces.uts_join.is_none(),
-    };
-    sysctl::validate_all(spec.sysctls.iter().map(|(k, _)| k.as_str()), own_ns)?;
-    Ok(own_ns.net)
-}
-
-/// The `net.*` sysctls (Docker's defaults and the container's) of a joined network
-/// namespace, written by the shim while it is in that namespace.
-fn write_joined_net_sysctls(spec: &ContainerSpec, own_net: bool) -> Result<()> {
-    for (key, value) in all_sysctls(spec, own_net) {
-        if key.starts_with("net.") {
-            sysctl::write(Path::new("/proc"), &key, &value)?;
-        }
-    }
-    Ok(())
-}
-
-/// Docker's network sysctls (in a private network namespace) then the container's own.
-fn all_sysctls(spec: &ContainerSpec, own_net: bool) -> Vec<(String, String)> {
-    let mut sysctls: Vec<(String, String)> = Vec::new();
-    if own_net {
-        for (k, v) in NETNS_SYSCTLS {
-            // "We cannot set up ping socket support in a user namespace" (moby
-            // oci_linux.go): its gids are not all mapped there.
-            if spec.userns.is_some() && *k == "net.ipv4.ping_group_range" {
-                continue;
-            }
-            if !spec.sysctls.iter().any(|(sk, _)| sk == k) {
-                sysctls.push((k.to_string(), v.to_string()));
-            }
-        }
-    }
-    sysctls.extend(spec.sysctls.iter().cloned());
-    sysctls
 }
 
 fn one_line(s: &str) -> String {

@@ -15,8 +15,9 @@
 //! The daemon checks at create ([`validate`]); the init checks again right before it
 //! writes, after `pivot_root`, through its own `/proc` ([`write`]).
 
+use crate::defaults::NETNS_SYSCTLS;
 use crate::error::{Result, RuntimeError};
-use crate::spec::NetworkMode;
+use crate::spec::{ContainerSpec, IpcMode, NetworkMode};
 use nix::fcntl::{openat, OFlag};
 use nix::sys::stat::Mode;
 use std::os::fd::{AsFd, OwnedFd};
@@ -151,6 +152,48 @@ pub(crate) fn write(proc: &Path, key: &str, value: &str) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// Checks the container's sysctls against its namespaces (in the shim's, before it joins
+/// any); true when the network namespace is not the host's.
+pub(crate) fn validate_sysctls(spec: &ContainerSpec) -> Result<bool> {
+    let own_ns = Namespaces {
+        net: private_netns(&spec.network)?,
+        ipc: matches!(spec.namespaces.ipc, IpcMode::Private | IpcMode::None),
+        uts: !spec.namespaces.uts_host && spec.namespaces.uts_join.is_none(),
+    };
+    validate_all(spec.sysctls.iter().map(|(k, _)| k.as_str()), own_ns)?;
+    Ok(own_ns.net)
+}
+
+/// The `net.*` sysctls (Docker's defaults and the container's) of a joined network
+/// namespace, written by the shim while it is in that namespace.
+pub(crate) fn write_joined_net_sysctls(spec: &ContainerSpec, own_net: bool) -> Result<()> {
+    for (key, value) in all_sysctls(spec, own_net) {
+        if key.starts_with("net.") {
+            write(Path::new("/proc"), &key, &value)?;
+        }
+    }
+    Ok(())
+}
+
+/// Docker's network sysctls (in a private network namespace) then the container's own.
+pub(crate) fn all_sysctls(spec: &ContainerSpec, own_net: bool) -> Vec<(String, String)> {
+    let mut sysctls: Vec<(String, String)> = Vec::new();
+    if own_net {
+        for (k, v) in NETNS_SYSCTLS {
+            // "We cannot set up ping socket support in a user namespace" (moby
+            // oci_linux.go): its gids are not all mapped there.
+            if spec.userns.is_some() && *k == "net.ipv4.ping_group_range" {
+                continue;
+            }
+            if !spec.sysctls.iter().any(|(sk, _)| sk == k) {
+                sysctls.push((k.to_string(), v.to_string()));
+            }
+        }
+    }
+    sysctls.extend(spec.sysctls.iter().cloned());
+    sysctls
 }
 
 #[cfg(test)]
