@@ -112,7 +112,7 @@ pub fn spawn(
             _ => None,
         };
         // (checked before joining: then ours is the one to compare with)
-        let own_net = validate_sysctls(spec)?;
+        let own_net = validate_sysctls(spec, false)?;
         joined = crate::userns::enter_joined(net, ipc, ns.uts_join.as_deref())?;
         if net.is_some() {
             // The network namespace is the host user namespace's: its sysctls are
@@ -287,12 +287,7 @@ fn container_init(
     // may turn out to be the host's only now). With a user namespace the shim joined it
     // for us, checked the sysctls then and wrote the network ones.
     let shim_wrote_net = spec.userns.is_some() && matches!(spec.network, NetworkMode::Join(_));
-    let own_ns = sysctl::Namespaces {
-        net: shim_wrote_net || sysctl::private_netns(&spec.network)?,
-        ipc: matches!(spec.namespaces.ipc, IpcMode::Private | IpcMode::None),
-        uts: !spec.namespaces.uts_host && spec.namespaces.uts_join.is_none(),
-    };
-    sysctl::validate_all(spec.sysctls.iter().map(|(k, _)| k.as_str()), own_ns)?;
+    let own_net = validate_sysctls(spec, shim_wrote_net)?;
     let k = Kernel;
     enter_root(
         &k,
@@ -301,11 +296,9 @@ fn container_init(
         rootfs_tree.as_ref().map(|t| t.as_raw_fd()),
     )?;
     drop(rootfs_tree);
-    // A joined network namespace's were written by the shim (user namespace).
-    let shim_wrote_net = spec.userns.is_some() && matches!(spec.network, NetworkMode::Join(_));
     // Through the container's own /proc (mounted by the plan, we are past pivot_root),
     // before /proc/sys turns read-only.
-    for (key, value) in &all_sysctls(spec, own_ns.net) {
+    for (key, value) in &all_sysctls(spec, own_net) {
         if shim_wrote_net && key.starts_with("net.") {
             continue;
         }

@@ -154,11 +154,12 @@ pub(crate) fn write(proc: &Path, key: &str, value: &str) -> Result<()> {
     Ok(())
 }
 
-/// Checks the container's sysctls against its namespaces (in the shim's, before it joins
-/// any); true when the network namespace is not the host's.
-pub(crate) fn validate_sysctls(spec: &ContainerSpec) -> Result<bool> {
+/// Checks the container's sysctls against its namespaces (in the shim's or the init's,
+/// before either joins any); true when the network namespace is not the host's.
+/// `net_private`: the caller already knows it is not (the shim joined it and checked).
+pub(crate) fn validate_sysctls(spec: &ContainerSpec, net_private: bool) -> Result<bool> {
     let own_ns = Namespaces {
-        net: private_netns(&spec.network)?,
+        net: net_private || private_netns(&spec.network)?,
         ipc: matches!(spec.namespaces.ipc, IpcMode::Private | IpcMode::None),
         uts: !spec.namespaces.uts_host && spec.namespaces.uts_join.is_none(),
     };
