@@ -86,21 +86,7 @@ impl EndpointTable {
             });
         }
         let veth = host_veth(id);
-        let (ip6, gateway6) = target.v6_of(ep.ip6);
-        let endpoint = link::Endpoint {
-            bridge: &target.bridge,
-            host_veth: &veth,
-            ifname: "eth0",
-            ip: ep.ip,
-            prefix: target.subnet.prefix,
-            gateway: (!target.internal).then_some(target.gateway),
-            mac: &ep.mac,
-            mtu: target.mtu.unwrap_or(self.mtu),
-            isolated: target.isolated_ports,
-            ip6,
-            gateway6,
-            link_local: req.link_local,
-        };
+        let endpoint = self.primary_link(target, &veth, &ep, req.link_local);
         let t = crate::timing::Step::new("net.veth");
         if let Err(e) = link::attach(&ns, &endpoint) {
             link::remove_netns(&ns);
@@ -111,6 +97,32 @@ impl EndpointTable {
             record: ep,
             proxies,
         })
+    }
+
+    /// The primary endpoint `ep`'s `eth0` on `target` behind host veth `veth`, with the
+    /// network's default routes (what [`Self::plug`] and [`Self::replug_primary`] attach).
+    fn primary_link<'a>(
+        &self,
+        target: &'a Target,
+        veth: &'a str,
+        ep: &'a EndpointRecord,
+        link_local: &'a [IpAddr],
+    ) -> link::Endpoint<'a> {
+        let (ip6, gateway6) = target.v6_of(ep.ip6);
+        link::Endpoint {
+            bridge: &target.bridge,
+            host_veth: veth,
+            ifname: "eth0",
+            ip: ep.ip,
+            prefix: target.subnet.prefix,
+            gateway: (!target.internal).then_some(target.gateway),
+            mac: &ep.mac,
+            mtu: target.mtu.unwrap_or(self.mtu),
+            isolated: target.isolated_ports,
+            ip6,
+            gateway6,
+            link_local,
+        }
     }
 
     /// Records a plugged endpoint and plugs the container's extra endpoints into its
@@ -211,21 +223,7 @@ impl EndpointTable {
         ep.ip6 = target.address6(ip6, &self.used6(target, Some(id)))?;
         let veth = host_veth(id);
         let _ = link::delete_link(&veth);
-        let (ip6, gateway6) = target.v6_of(ep.ip6);
-        let endpoint = link::Endpoint {
-            bridge: &target.bridge,
-            host_veth: &veth,
-            ifname: "eth0",
-            ip: ep.ip,
-            prefix: target.subnet.prefix,
-            gateway: (!target.internal).then_some(target.gateway),
-            mac: &ep.mac,
-            mtu: target.mtu.unwrap_or(self.mtu),
-            isolated: target.isolated_ports,
-            ip6,
-            gateway6,
-            link_local,
-        };
+        let endpoint = self.primary_link(target, &veth, &ep, link_local);
         link::attach(&self.netns_path(id), &endpoint)?;
         self.endpoints.insert(id.to_string(), ep.clone());
         Ok(ep)
