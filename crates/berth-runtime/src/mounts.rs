@@ -19,6 +19,17 @@ pub use apply::{
     readonly_paths,
 };
 
+/// The data of an overlay mount of `lowers` (top first) under `upper` with `work`.
+pub fn overlay_options(lowers: &[PathBuf], upper: &Path, work: &Path) -> String {
+    let lower: Vec<String> = lowers.iter().map(|p| p.display().to_string()).collect();
+    format!(
+        "lowerdir={},upperdir={},workdir={}",
+        lower.join(":"),
+        upper.display(),
+        work.display()
+    )
+}
+
 /// crun-style diagnostics: when the kernel says ENOENT or EINVAL, find which
 /// precondition failed.
 pub(crate) fn diagnose(

@@ -58,16 +58,10 @@ impl Workspace {
                 )
                 .map_err(|e| failed("making mounts private", e))?;
                 let mnt = self.dir.join("mnt");
-                let lower: Vec<String> = self
-                    .lowers
-                    .iter()
-                    .map(|p| p.display().to_string())
-                    .collect();
-                let data = format!(
-                    "lowerdir={},upperdir={},workdir={}",
-                    lower.join(":"),
-                    self.upper().display(),
-                    self.dir.join("work").display()
+                let data = berth_runtime::mounts::overlay_options(
+                    &self.lowers,
+                    &self.upper(),
+                    &self.dir.join("work"),
                 );
                 mount(
                     Some("overlay"),

@@ -113,13 +113,7 @@ fn mount_layers(upper: &Path, work: &Path, lowers: &[PathBuf], at: &Path) -> Res
             None::<&str>,
         )
     } else {
-        let lower: Vec<String> = lowers.iter().map(|p| p.display().to_string()).collect();
-        let data = format!(
-            "lowerdir={},upperdir={},workdir={}",
-            lower.join(":"),
-            upper.display(),
-            work.display()
-        );
+        let data = berth_runtime::mounts::overlay_options(lowers, upper, work);
         mount(
             Some("overlay"),
             at,

@@ -10,7 +10,7 @@ use std::os::fd::RawFd;
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
 
-use super::{parse_options, MountOp, TargetKind};
+use super::{overlay_options, parse_options, MountOp, TargetKind};
 use crate::syscall::Syscall;
 
 pub(crate) fn create_target(path: &Path, kind: TargetKind) -> Result<()> {
@@ -149,17 +149,7 @@ pub fn mount_rootfs(sys: &dyn Syscall, spec: &ContainerSpec, tree: Option<RawFd>
             None,
         )
     } else {
-        let lower: Vec<String> = spec
-            .lower_dirs
-            .iter()
-            .map(|p| p.display().to_string())
-            .collect();
-        let data = format!(
-            "lowerdir={},upperdir={},workdir={}",
-            lower.join(":"),
-            spec.upper_dir.display(),
-            spec.work_dir.display()
-        );
+        let data = overlay_options(&spec.lower_dirs, &spec.upper_dir, &spec.work_dir);
         sys.mount(
             Some(Path::new("overlay")),
             &spec.rootfs,
